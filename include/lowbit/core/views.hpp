@@ -1,0 +1,65 @@
+// lowbit/core/views.hpp — non-owning views: span and row-major matrix view.
+//
+// Kernels and quantizers take views over the caller's memory; nothing here
+// allocates. A matrix_view has a row stride (in elements) so that sub-blocks
+// and padded rows can be passed without copying.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+namespace lowbit {
+
+template <class T>
+class span {
+public:
+    constexpr span() noexcept = default;
+    constexpr span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+    template <class U, class = std::enable_if_t<std::is_convertible<U (*)[], T (*)[]>::value>>
+    constexpr span(const span<U>& o) noexcept : data_(o.data()), size_(o.size()) {}
+    template <class A, class V = std::remove_const_t<T>, class = std::enable_if_t<std::is_const<T>::value>>
+    span(const std::vector<V, A>& v) noexcept : data_(v.data()), size_(v.size()) {}
+    template <class A>
+    span(std::vector<T, A>& v) noexcept : data_(v.data()), size_(v.size()) {}
+
+    constexpr T* data() const noexcept { return data_; }
+    constexpr std::size_t size() const noexcept { return size_; }
+    constexpr bool empty() const noexcept { return size_ == 0; }
+    constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+    constexpr T* begin() const noexcept { return data_; }
+    constexpr T* end() const noexcept { return data_ + size_; }
+    constexpr span subspan(std::size_t off, std::size_t n) const noexcept { return span(data_ + off, n); }
+
+private:
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// rows x cols, row-major, element (r, c) at data[r * stride + c].
+template <class T>
+class matrix_view {
+public:
+    constexpr matrix_view() noexcept = default;
+    constexpr matrix_view(T* data, std::size_t rows, std::size_t cols) noexcept
+        : data_(data), rows_(rows), cols_(cols), stride_(cols) {}
+    constexpr matrix_view(T* data, std::size_t rows, std::size_t cols, std::size_t stride) noexcept
+        : data_(data), rows_(rows), cols_(cols), stride_(stride) {}
+    template <class U, class = std::enable_if_t<std::is_convertible<U (*)[], T (*)[]>::value>>
+    constexpr matrix_view(const matrix_view<U>& o) noexcept
+        : data_(o.data()), rows_(o.rows()), cols_(o.cols()), stride_(o.stride()) {}
+
+    constexpr T* data() const noexcept { return data_; }
+    constexpr std::size_t rows() const noexcept { return rows_; }
+    constexpr std::size_t cols() const noexcept { return cols_; }
+    constexpr std::size_t stride() const noexcept { return stride_; }
+    constexpr bool empty() const noexcept { return rows_ == 0 || cols_ == 0; }
+    constexpr T* row(std::size_t r) const noexcept { return data_ + r * stride_; }
+    constexpr T& operator()(std::size_t r, std::size_t c) const noexcept { return data_[r * stride_ + c]; }
+
+private:
+    T* data_ = nullptr;
+    std::size_t rows_ = 0, cols_ = 0, stride_ = 0;
+};
+
+}  // namespace lowbit

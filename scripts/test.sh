@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, build everything (library tests, examples, benches) and run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh clang
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-test -j"$(nproc)"
+ctest --test-dir build-test --output-on-failure -j"$(nproc)"
