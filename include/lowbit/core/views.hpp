@@ -18,7 +18,8 @@ public:
     constexpr span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
     template <class U, class = std::enable_if_t<std::is_convertible<U (*)[], T (*)[]>::value>>
     constexpr span(const span<U>& o) noexcept : data_(o.data()), size_(o.size()) {}
-    template <class A, class V = std::remove_const_t<T>, class = std::enable_if_t<std::is_const<T>::value>>
+    template <class V, class A,
+              class = std::enable_if_t<std::is_const<T>::value && std::is_same<V, std::remove_const_t<T>>::value>>
     span(const std::vector<V, A>& v) noexcept : data_(v.data()), size_(v.size()) {}
     template <class A>
     span(std::vector<T, A>& v) noexcept : data_(v.data()), size_(v.size()) {}

@@ -1,0 +1,8 @@
+// lowbit/kernels.hpp — matmuls on quantized weights (gemv, gemm, dequantize)
+// and quality measurement.
+#pragma once
+
+#include "kernels/matmul.hpp"
+#include "kernels/measure.hpp"
+#include "pack.hpp"
+#include "parallel.hpp"

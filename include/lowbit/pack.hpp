@@ -1,0 +1,7 @@
+// lowbit/pack.hpp — the packing layer: dense bit packing, qmatrix storage and
+// round-to-nearest quantization into it.
+#pragma once
+
+#include "pack/bitpack.hpp"
+#include "pack/qmatrix.hpp"
+#include "quant.hpp"

@@ -1,0 +1,324 @@
+// lowbit/pack/qmatrix.hpp — a quantized N x K weight: packed codes, scales and
+// zero points, as views over any memory and as an owning container; and
+// round-to-nearest quantization into it. Layout: docs/formats.md, "qmatrix".
+//
+//   codes   N rows of ceil(K*b/8) bytes (row_bytes may be larger: padding),
+//           dense little-endian bit order (bitpack.hpp)
+//   scales  per_tensor: 1;  otherwise N * groups_per_row, row-major
+//   zeros   asymmetric only, same count as scales, one byte each
+//   perm    optional, K input indices: column j of the codes holds input perm[j]
+//           (GPTQ act-order). Kernels gather x[perm[j]].
+// Group g of a row covers columns [g*G, min((g+1)*G, K)): the last group of a
+// row may be shorter when G does not divide K. per_channel and per_tensor use G = K.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "../core/scheme.hpp"
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../parallel.hpp"
+#include "../quant/calibrate.hpp"
+#include "../quant/params.hpp"
+#include "bitpack.hpp"
+
+namespace lowbit {
+
+// Sizes of the arrays of an N x K matrix under a scheme.
+struct qlayout {
+    std::size_t rows = 0, cols = 0;
+    int group = 0;  // elements per group along a row
+    std::size_t groups_per_row = 0;
+    std::size_t row_bytes = 0;
+    std::size_t n_scales = 0;
+    std::size_t n_zeros = 0;
+
+    std::size_t code_bytes() const noexcept { return rows * row_bytes; }
+
+    // group: used for per_group; 0 means "the scheme's own group".
+    static result<qlayout> make(const runtime_scheme& s, std::size_t rows, std::size_t cols) noexcept {
+        LOWBIT_TRY(s.validate());
+        if (rows == 0 || cols == 0)
+            return status::error(errc::shape_mismatch, "matrix is empty (%zu x %zu)", rows, cols);
+        if (cols > (std::size_t{1} << 40) || rows > (std::size_t{1} << 40) || rows * cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "matrix %zu x %zu is too large", rows, cols);
+        qlayout l;
+        l.rows = rows;
+        l.cols = cols;
+        l.group = s.gran == granularity::per_group ? s.group : static_cast<int>(std::min<std::size_t>(cols, 1u << 30));
+        if (s.gran != granularity::per_group && cols > (1u << 30))
+            return status::error(errc::invalid_argument, "per-channel row length %zu is too large", cols);
+        l.groups_per_row = (cols + static_cast<std::size_t>(l.group) - 1) / static_cast<std::size_t>(l.group);
+        l.row_bytes = packed_bytes(cols, s.bits);
+        l.n_scales = s.gran == granularity::per_tensor ? 1 : rows * l.groups_per_row;
+        l.n_zeros = s.symmetric ? 0 : l.n_scales;
+        return l;
+    }
+};
+
+// Read-only view; any memory (mmap'd file, arena) can back it.
+template <class S>
+struct qmatrix_view {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+
+    const std::uint8_t* codes = nullptr;
+    const scale_storage* scales = nullptr;
+    const std::uint8_t* zeros = nullptr;   // null for symmetric schemes
+    const std::int32_t* perm = nullptr;    // null: identity
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;
+
+    std::size_t groups_per_row() const noexcept { return (cols + static_cast<std::size_t>(group) - 1) / static_cast<std::size_t>(group); }
+    std::size_t scale_index(std::size_t r, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : r * groups_per_row() + g;
+    }
+    float scale(std::size_t r, std::size_t g) const noexcept { return S::scale_codec::decode(scales[scale_index(r, g)]); }
+    float zero(std::size_t r, std::size_t g) const noexcept {
+        return S::is_symmetric ? symmetric_zero(S::bits) : static_cast<float>(zeros[scale_index(r, g)]);
+    }
+    const std::uint8_t* row(std::size_t r) const noexcept { return codes + r * row_bytes; }
+    std::uint8_t code(std::size_t r, std::size_t c) const noexcept { return get_code<S::bits>(row(r), c); }
+    float value(std::size_t r, std::size_t c) const noexcept {
+        const std::size_t g = c / static_cast<std::size_t>(group);
+        return dequantize_value(code(r, c), scale(r, g), zero(r, g));
+    }
+
+    // Checks that the fields describe a consistent matrix (not the data itself).
+    status validate() const noexcept {
+        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "qmatrix is empty (%zu x %zu)", rows, cols);
+        if (group < 1) return status::error(errc::invalid_argument, "qmatrix.group = %d, must be >= 1", group);
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "qmatrix.group = %d but the scheme's group is %d", group, S::static_group);
+        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
+            return status::error(errc::invalid_argument, "qmatrix.group = %d, must equal cols = %zu for per-channel/per-tensor",
+                                 group, cols);
+        if (row_bytes < packed_bytes(cols, S::bits))
+            return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
+        if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
+        if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
+        return {};
+    }
+};
+
+// Writable view: where quantize_into writes.
+template <class S>
+struct qmatrix_mut_view {
+    using scale_storage = typename S::scale_storage;
+    std::uint8_t* codes = nullptr;
+    scale_storage* scales = nullptr;
+    std::uint8_t* zeros = nullptr;
+    std::int32_t* perm = nullptr;
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;
+
+    operator qmatrix_view<S>() const noexcept {
+        qmatrix_view<S> v;
+        v.codes = codes;
+        v.scales = scales;
+        v.zeros = zeros;
+        v.perm = perm;
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.row_bytes = row_bytes;
+        return v;
+    }
+};
+
+// Scheme-independent owned storage, shared by qmatrix<S> and the run-time any_qmatrix.
+struct qstorage {
+    std::vector<std::uint8_t> codes;
+    std::vector<float> scales_f32;        // used when the scale type is f32
+    std::vector<std::uint16_t> scales_16;  // used when it is f16 or bf16
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
+    qlayout layout;
+};
+
+// Owning quantized matrix.
+template <class S>
+class qmatrix {
+public:
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+
+    qmatrix() = default;
+    // Zero-filled storage for the given shape (group: for per_group_dynamic).
+    static result<qmatrix> allocate(std::size_t rows, std::size_t cols, int group = 0) {
+        auto l = qlayout::make(S::runtime(group), rows, cols);
+        if (!l) return l.error();
+        qmatrix q;
+        q.st_.layout = *l;
+        q.st_.codes.assign(l->code_bytes(), 0);
+        scale_vec(q.st_).assign(l->n_scales, scale_storage{});
+        q.st_.zeros.assign(l->n_zeros, 0);
+        return q;
+    }
+    static qmatrix from_storage(qstorage&& s) noexcept {
+        qmatrix q;
+        q.st_ = std::move(s);
+        return q;
+    }
+    qstorage release() && noexcept { return std::move(st_); }
+
+    std::size_t rows() const noexcept { return st_.layout.rows; }
+    std::size_t cols() const noexcept { return st_.layout.cols; }
+    int group() const noexcept { return st_.layout.group; }
+    const qlayout& layout() const noexcept { return st_.layout; }
+    const std::vector<std::int32_t>& perm() const noexcept { return st_.perm; }
+    void set_perm(std::vector<std::int32_t> p) { st_.perm = std::move(p); }
+
+    qmatrix_view<S> view() const noexcept {
+        qmatrix_view<S> v;
+        v.codes = st_.codes.data();
+        v.scales = scale_vec(st_).data();
+        v.zeros = S::is_symmetric ? nullptr : st_.zeros.data();
+        v.perm = st_.perm.empty() ? nullptr : st_.perm.data();
+        v.rows = rows();
+        v.cols = cols();
+        v.group = group();
+        v.row_bytes = st_.layout.row_bytes;
+        return v;
+    }
+    operator qmatrix_view<S>() const noexcept { return view(); }
+    qmatrix_mut_view<S> mut_view() noexcept {
+        qmatrix_mut_view<S> v;
+        v.codes = st_.codes.data();
+        v.scales = scale_vec(st_).data();
+        v.zeros = S::is_symmetric ? nullptr : st_.zeros.data();
+        v.perm = st_.perm.empty() ? nullptr : st_.perm.data();
+        v.rows = rows();
+        v.cols = cols();
+        v.group = group();
+        v.row_bytes = st_.layout.row_bytes;
+        return v;
+    }
+
+    // Bytes held (codes + scales + zeros + permutation).
+    std::size_t bytes() const noexcept {
+        return st_.codes.size() + scale_vec(st_).size() * sizeof(scale_storage) + st_.zeros.size() + st_.perm.size() * 4;
+    }
+
+private:
+    template <class Q>
+    static auto& scale_vec(Q& st) noexcept {
+        if constexpr (S::scale == scale_type::f32) return st.scales_f32;
+        else return st.scales_16;
+    }
+    qstorage st_;
+};
+
+// Options of round-to-nearest quantization.
+struct quantize_options {
+    calibration calib{};
+    int group = 0;  // group size for per_group_dynamic schemes
+};
+
+namespace detail {
+// Check values are finite; report the first offender.
+inline status check_finite(matrix_view<const float> w, const char* name) noexcept {
+    for (std::size_t r = 0; r < w.rows(); ++r) {
+        const float* row = w.row(r);
+        for (std::size_t c = 0; c < w.cols(); ++c)
+            if (!std::isfinite(row[c]))
+                return status::error(errc::non_finite, "%s(%zu, %zu) = %g is not finite", name, r, c, static_cast<double>(row[c]));
+    }
+    return {};
+}
+
+template <class S>
+inline status check_shape(matrix_view<const float> w, const qmatrix_mut_view<S>& out) noexcept {
+    if (!w.data() && !w.empty()) return status::error(errc::invalid_argument, "w.data is null");
+    if (w.empty()) return status::error(errc::shape_mismatch, "w is empty (%zu x %zu)", w.rows(), w.cols());
+    if (w.stride() < w.cols()) return status::error(errc::invalid_argument, "w.stride = %zu < w.cols = %zu", w.stride(), w.cols());
+    if (out.rows != w.rows() || out.cols != w.cols())
+        return status::error(errc::shape_mismatch, "w is %zu x %zu but the output qmatrix is %zu x %zu", w.rows(), w.cols(),
+                             out.rows, out.cols);
+    return static_cast<qmatrix_view<S>>(out).validate();
+}
+}  // namespace detail
+
+// Quantize w (N x K) into caller-provided storage with round-to-nearest and the
+// chosen calibration. On error nothing is written. Rows are split over the executor.
+template <class S, class Exec = serial_executor>
+status quantize_into(matrix_view<const float> w, qmatrix_mut_view<S> out, const calibration& calib = {}, Exec&& exec = Exec{}) {
+    LOWBIT_TRY(calib.validate());
+    LOWBIT_TRY(detail::check_shape(w, out));
+    LOWBIT_TRY(detail::check_finite(w, "w"));
+    using codec = typename S::scale_codec;
+    constexpr int B = S::bits;
+    constexpr bool sym = S::is_symmetric;
+
+    // The widest range decides whether the scale type can hold the step (f16: 65504).
+    float lo = 0.0f, hi = 0.0f;
+    for (std::size_t r = 0; r < w.rows(); ++r)
+        for (std::size_t c = 0; c < w.cols(); ++c) {
+            lo = std::min(lo, w(r, c));
+            hi = std::max(hi, w(r, c));
+        }
+    if (!std::isfinite(params_for_range<B, sym, codec>(lo, hi).scale))
+        return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit step overflows %s scales (use f32 scales)",
+                             static_cast<double>(lo), static_cast<double>(hi), B, scale_type_name(S::scale));
+
+    const qmatrix_view<S> v = out;
+    const std::size_t G = static_cast<std::size_t>(out.group), ngroups = v.groups_per_row();
+    auto store = [&](std::size_t idx, const group_params<codec>& p) {
+        out.scales[idx] = p.stored_scale;
+        if (!sym) out.zeros[idx] = p.stored_zero;
+    };
+    if (S::gran == granularity::per_tensor) {
+        std::vector<float> scratch(calib.kind == calibration::method::percentile ? w.rows() * w.cols() : 0);
+        store(0, calibrate_block<B, sym, codec>({w.data(), w.rows(), w.cols(), w.stride()}, calib, scratch.data()));
+    }
+    const std::size_t rows_per_task = std::max<std::size_t>(1, 65536 / w.cols());
+    const std::size_t n_tasks = (w.rows() + rows_per_task - 1) / rows_per_task;
+    exec(n_tasks, [&](std::size_t t) {
+        std::vector<float> scratch(calib.kind == calibration::method::percentile ? G : 0);
+        std::vector<std::uint8_t> codes(w.cols());
+        const std::size_t r_end = std::min(w.rows(), (t + 1) * rows_per_task);
+        for (std::size_t r = t * rows_per_task; r < r_end; ++r) {
+            const float* x = w.row(r);
+            for (std::size_t g = 0; g < ngroups; ++g) {
+                const std::size_t c0 = g * G, n = std::min(G, w.cols() - c0);
+                if (S::gran != granularity::per_tensor)
+                    store(v.scale_index(r, g), calibrate_block<B, sym, codec>({x + c0, 1, n, n}, calib, scratch.data()));
+                const float s = v.scale(r, g), z = v.zero(r, g);
+                for (std::size_t c = c0; c < c0 + n; ++c) codes[c] = quantize_value<B, sym>(x[c], s, z);
+            }
+            std::uint8_t* dst = out.codes + r * out.row_bytes;
+            pack_codes<B>(codes.data(), w.cols(), dst);
+            std::memset(dst + packed_bytes(w.cols(), B), 0, out.row_bytes - packed_bytes(w.cols(), B));
+        }
+    });
+    return {};
+}
+
+// Quantize into a new qmatrix.
+template <class S, class Exec = serial_executor>
+result<qmatrix<S>> quantize(matrix_view<const float> w, const quantize_options& opt = {}, Exec&& exec = Exec{}) {
+    const int group = S::static_group ? S::static_group : opt.group;
+    if (S::gran == granularity::per_group && !S::static_group && group < 1)
+        return status::error(errc::invalid_argument, "options.group = %d: per_group_dynamic needs a group size >= 1", group);
+    auto q = qmatrix<S>::allocate(w.rows(), w.cols(), group);
+    if (!q) return q.error();
+    LOWBIT_TRY(quantize_into<S>(w, q->mut_view(), opt.calib, std::forward<Exec>(exec)));
+    return q;
+}
+template <class S, class Exec = serial_executor>
+result<qmatrix<S>> quantize(matrix_view<const float> w, const calibration& calib, Exec&& exec = Exec{}) {
+    quantize_options o;
+    o.calib = calib;
+    return quantize<S>(w, o, std::forward<Exec>(exec));
+}
+
+}  // namespace lowbit

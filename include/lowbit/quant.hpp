@@ -1,0 +1,9 @@
+// lowbit/quant.hpp — the quantization layer: parameters and round-to-nearest,
+// calibration, quality metrics, footprint. No SIMD, standard library only.
+#pragma once
+
+#include "core.hpp"
+#include "quant/calibrate.hpp"
+#include "quant/footprint.hpp"
+#include "quant/metrics.hpp"
+#include "quant/params.hpp"

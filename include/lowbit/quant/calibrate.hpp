@@ -1,0 +1,149 @@
+// lowbit/quant/calibrate.hpp — choosing the range [lo, hi] that a group's
+// scale must cover. docs/concepts.md, "Calibration".
+//
+//   minmax      lo = min x, hi = max x: no clipping; outliers set the step.
+//   percentile  lo, hi = the (100 - p)th and p-th percentiles (linear
+//               interpolation between order statistics, as numpy's default).
+//   mse         grid search over a shrink factor f = 1 - i/grid, i < max_shrink*grid,
+//               of the range [f*lo, f*hi], minimising sum |x^ - x|^norm. The
+//               defaults (grid 100, max shrink 0.8, norm 2.4) are those of the
+//               GPTQ reference quantizer's `mse` option; f = 1 (minmax) is the first
+//               candidate and only a strictly smaller error replaces it, so the
+//               search is never worse than minmax in its own objective.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "../core/status.hpp"
+#include "params.hpp"
+
+namespace lowbit {
+
+namespace calibrate {
+struct minmax {};
+struct percentile {
+    float p = 99.9f;
+};
+struct mse {
+    int grid = 100;
+    float max_shrink = 0.8f;
+    float norm = 2.4f;
+};
+}  // namespace calibrate
+
+// The run-time form of a calibration method, built implicitly from the tags above.
+struct calibration {
+    enum class method : std::uint8_t { minmax, percentile, mse };
+    method kind = method::minmax;
+    float percentile = 99.9f;
+    int grid = 100;
+    float max_shrink = 0.8f;
+    float norm = 2.4f;
+
+    calibration() noexcept = default;
+    calibration(calibrate::minmax) noexcept {}
+    calibration(calibrate::percentile p) noexcept : kind(method::percentile), percentile(p.p) {}
+    calibration(calibrate::mse m) noexcept : kind(method::mse), grid(m.grid), max_shrink(m.max_shrink), norm(m.norm) {}
+
+    status validate() const noexcept {
+        if (kind == method::percentile && !(percentile > 50.0f && percentile <= 100.0f))
+            return status::error(errc::invalid_argument, "calibration.percentile = %g, must be in (50, 100]",
+                                 static_cast<double>(percentile));
+        if (kind == method::mse) {
+            if (grid < 1 || grid > 100000)
+                return status::error(errc::invalid_argument, "calibration.grid = %d, must be 1..100000", grid);
+            if (!(max_shrink >= 0.0f && max_shrink < 1.0f))
+                return status::error(errc::invalid_argument, "calibration.max_shrink = %g, must be in [0, 1)",
+                                     static_cast<double>(max_shrink));
+            if (!(norm > 0.0f && norm <= 16.0f))
+                return status::error(errc::invalid_argument, "calibration.norm = %g, must be in (0, 16]",
+                                     static_cast<double>(norm));
+        }
+        return {};
+    }
+    const char* name() const noexcept {
+        return kind == method::minmax ? "minmax" : kind == method::percentile ? "percentile" : "mse";
+    }
+};
+
+// A block of values sharing one scale: rows x cols with a row stride (a slice
+// of one row for per-group/per-channel, the whole matrix for per-tensor).
+struct value_block {
+    const float* data;
+    std::size_t rows, cols, stride;
+    std::size_t size() const noexcept { return rows * cols; }
+    template <class F>
+    void for_each(F&& f) const {
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t c = 0; c < cols; ++c) f(data[r * stride + c]);
+    }
+};
+
+namespace detail {
+inline float quantile_sorted(const float* v, std::size_t n, double q) noexcept {
+    const double pos = q * static_cast<double>(n - 1);
+    const std::size_t i = static_cast<std::size_t>(pos);
+    if (i + 1 >= n) return v[n - 1];
+    const double frac = pos - static_cast<double>(i);
+    return static_cast<float>(v[i] + frac * (static_cast<double>(v[i + 1]) - v[i]));
+}
+
+// sum |x^ - x|^norm over the block; stops early (returning a value >= bound)
+// once the partial sum reaches `bound`, since that candidate cannot win.
+template <int Bits, bool Symmetric, class Codec>
+inline double range_error(const value_block& b, const group_params<Codec>& p, float norm, double bound) noexcept {
+    double err = 0.0;
+    const bool l2 = norm == 2.0f;
+    for (std::size_t r = 0; r < b.rows; ++r) {
+        const float* x = b.data + r * b.stride;
+        for (std::size_t c = 0; c < b.cols; ++c) {
+            const float e = std::fabs(dequantize_value(quantize_value<Bits, Symmetric>(x[c], p.scale, p.zero), p.scale, p.zero) - x[c]);
+            err += l2 ? static_cast<double>(e) * e : static_cast<double>(std::pow(e, norm));
+            if ((c & 15u) == 15u && err >= bound) return err;
+        }
+        if (err >= bound) return err;
+    }
+    return err;
+}
+}  // namespace detail
+
+// Parameters for one block of finite values. `scratch` must hold b.size()
+// floats when c.kind == percentile (unused otherwise).
+template <int Bits, bool Symmetric, class Codec>
+inline group_params<Codec> calibrate_block(const value_block& b, const calibration& c, float* scratch) noexcept {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    if (c.kind == calibration::method::percentile) {
+        std::size_t n = 0;
+        b.for_each([&](float x) { scratch[n++] = x; });
+        std::sort(scratch, scratch + n);
+        const double q = static_cast<double>(c.percentile) / 100.0;
+        lo = detail::quantile_sorted(scratch, n, 1.0 - q);
+        hi = detail::quantile_sorted(scratch, n, q);
+        return params_for_range<Bits, Symmetric, Codec>(lo, hi);
+    }
+    b.for_each([&](float x) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+    });
+    group_params<Codec> best = params_for_range<Bits, Symmetric, Codec>(lo, hi);
+    if (c.kind == calibration::method::minmax || !(best.scale > 0.0f)) return best;
+
+    double best_err = detail::range_error<Bits, Symmetric>(b, best, c.norm, std::numeric_limits<double>::infinity());
+    const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
+    for (int i = 1; i < steps; ++i) {
+        const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
+        const group_params<Codec> p = params_for_range<Bits, Symmetric, Codec>(f * lo, f * hi);
+        if (!(p.scale > 0.0f)) break;
+        const double err = detail::range_error<Bits, Symmetric>(b, p, c.norm, best_err);
+        if (err < best_err) {
+            best_err = err;
+            best = p;
+        }
+    }
+    return best;
+}
+
+}  // namespace lowbit
