@@ -108,8 +108,9 @@ inline std::uint64_t load_le(const std::uint8_t* p, std::size_t n) noexcept {
     return v;
 }
 
-inline void store_le(std::uint8_t* p, std::uint64_t v, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+// Appends the n low bytes of v, little-endian.
+inline void append_le(std::vector<std::uint8_t>& out, std::uint64_t v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 
 // a * b, false on overflow.
@@ -791,9 +792,7 @@ private:
         return m;
     }
     void put_le(std::uint64_t v, std::size_t n) {
-        std::uint8_t b[8];
-        detail::store_le(b, v, n);
-        bytes_.insert(bytes_.end(), b, b + n);
+        detail::append_le(bytes_, v, n);
     }
     void put_string(std::string_view s) {
         put_le(s.size(), 8);
@@ -963,11 +962,7 @@ public:
         }
         sink_ = sink;
         std::vector<std::uint8_t> h;
-        auto put = [&h](std::uint64_t v, std::size_t n) {
-            std::uint8_t b[8];
-            detail::store_le(b, v, n);
-            h.insert(h.end(), b, b + n);
-        };
+        auto put = [&h](std::uint64_t v, std::size_t n) { detail::append_le(h, v, n); };
         auto put_str = [&](std::string_view s) {
             put(s.size(), 8);
             h.insert(h.end(), s.begin(), s.end());
