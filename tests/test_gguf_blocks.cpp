@@ -291,10 +291,58 @@ TEST_CASE("gguf blocks: bad lengths, NaN and Inf give a status and leave the out
     CHECK(dequantize_row(gguf_type::tq1_0, out.data(), x.data(), 256).code() == errc::unsupported);
 }
 
+TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {
+    // Goldens made by make_imatrix_goldens.c (this data folder) with ggml's
+    // quantize_<type>(src, dst, 4 rows, 1024 per row, weights).
+    const std::vector<float> w = read_floats(golden_dir + "imatrix_weights.f32");
+    REQUIRE(w.size() == 1024);
+    const golden_type weighted[] = {
+        {"q4_0", gguf_type::q4_0}, {"q4_1", gguf_type::q4_1}, {"q5_0", gguf_type::q5_0},
+        {"q5_1", gguf_type::q5_1}, {"q2_K", gguf_type::q2_K}, {"q3_K", gguf_type::q3_K},
+        {"q4_K", gguf_type::q4_K}, {"q5_K", gguf_type::q5_K}, {"q6_K", gguf_type::q6_K},
+    };
+    for (const char* dist : distributions) {
+        const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
+        REQUIRE(x.size() == 4096);
+        for (const golden_type& t : weighted) {
+            INFO("type ", std::string(t.file), ", input ", std::string(dist));
+            const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".imatrix.bin");
+            REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, 4096)));
+            std::vector<unsigned char> got(want.size(), 0xcd);
+            const status st = quantize(t.type, x.data(), got.data(), 4, 1024, w.data());
+            REQUIRE_MESSAGE(st.ok(), st.message());
+            const long diff = first_difference(got.data(), want.data(), want.size());
+            INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
+            CHECK(diff == -1);
+        }
+    }
+    // The typed entry point is the same function.
+    const std::vector<float> x = read_floats(golden_dir + "laplace.f32");
+    std::vector<block_q3_K> q3(16);
+    REQUIRE(quantize_q3_K(x.data(), q3.data(), 4, 1024, w.data()).ok());
+    const std::vector<unsigned char> want = read_bytes(golden_dir + "laplace.q3_K.imatrix.bin");
+    REQUIRE(want.size() == q3.size() * sizeof(block_q3_K));
+    CHECK(std::memcmp(q3.data(), want.data(), want.size()) == 0);
+}
+
+TEST_CASE("gguf blocks: Q8_1 and Q8_K match ggml's reference bytes") {
+    for (const char* dist : distributions) {
+        INFO("input ", std::string(dist));
+        const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
+        REQUIRE(x.size() == 4096);
+        for (const golden_type& t : {golden_type{"q8_1", gguf_type::q8_1}, golden_type{"q8_K", gguf_type::q8_K}}) {
+            INFO("type ", std::string(t.file));
+            const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".bin");
+            REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, 4096)));
+            std::vector<unsigned char> got(want.size(), 0xcd);
+            REQUIRE(quantize_row(t.type, x.data(), got.data(), 4096).ok());
+            CHECK(first_difference(got.data(), want.data(), want.size()) == -1);
+        }
+    }
+}
+
 TEST_CASE("gguf blocks: importance-weighted quantization is sane") {
-    // ggml's imatrix paths have no goldens here; check that they run, that
-    // uniform weights give a result close to the input, and that weights move
-    // the error towards the weighted values.
+    // Beyond the goldens: uneven weights on other shapes still give a faithful result.
     const std::vector<float> x = read_floats(golden_dir + "gaussian.f32");
     REQUIRE(x.size() == 4096);
     std::vector<float> w(512);
