@@ -2,6 +2,7 @@
 // Usage: gen_seeds <dir>   (creates <dir>/gguf and <dir>/safetensors first)
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
