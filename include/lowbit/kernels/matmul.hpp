@@ -9,27 +9,56 @@
 // and thread count. Errors (shapes, null pointers, overlapping buffers) return
 // a status and leave the output untouched. NaN/Inf in activations propagate
 // as in an f32 matmul.
+//
+// The fast paths first prepare the activations (gathered through the
+// permutation, arranged for the weight width, quantized to int8 for the int8
+// path) into a workspace: pass a matmul_workspace (the overloads taking one as
+// the last argument) to keep allocation off the hot path; without one, a
+// thread_local workspace of the calling thread is used, which allocates only
+// when it must grow. Kernels: docs/kernels.md; the arch: kernels/arch.hpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
 #include "../parallel.hpp"
+#include "arch.hpp"
+#include "detail/dispatch.hpp"
 #include "detail/reference.hpp"
 
 namespace lowbit {
 
 // Which arithmetic a matmul uses (docs/kernels.md):
+//   automatic    dequant_fma (the accurate path; choose int8_dot explicitly for speed)
 //   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
-//   int8_dot     activations quantized per block to int8, integer dot products (fastest, slightly lossy)
+//   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
+//   reference    the scalar reference (double accumulation), for tests
+// Per-group schemes whose group is not a multiple of 32 run the reference for
+// every path (the fast kernels need each 32-block inside one group).
 enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
 
 struct matmul_options {
     matmul_path path = matmul_path::automatic;
+};
+
+// Scratch memory of the fast paths: prepared activations, ~(K + 32) * M * 4 bytes.
+// Grows on demand, never shrinks; one workspace per concurrent call.
+class matmul_workspace {
+public:
+    void* get(std::size_t bytes) {
+        if (buf_.size() < bytes + 64) buf_.resize(bytes + 64);
+        const auto p = reinterpret_cast<std::uintptr_t>(buf_.data());
+        return buf_.data() + ((64 - (p & 63)) & 63);
+    }
+    std::size_t capacity() const noexcept { return buf_.size(); }
+
+private:
+    std::vector<unsigned char> buf_;
 };
 
 namespace detail {
@@ -41,17 +70,87 @@ inline std::size_t view_bytes(matrix_view<const float> v) noexcept {
     return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(float);
 }
 constexpr std::size_t rows_per_task = 64;  // fixed split: results never depend on the thread count
+
+inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+
+// The calling thread's workspace; a nested call (a kernel started from inside a
+// task on the same thread) gets a private one instead of clobbering it.
+struct thread_workspace_guard {
+    matmul_workspace own;
+    matmul_workspace* ws;
+    bool* busy;
+    thread_workspace_guard() {
+        static thread_local matmul_workspace tls;
+        static thread_local bool in_use = false;
+        busy = in_use ? nullptr : &in_use;
+        ws = in_use ? &own : &tls;
+        if (busy) *busy = true;
+    }
+    ~thread_workspace_guard() {
+        if (busy) *busy = false;
+    }
+    thread_workspace_guard(const thread_workspace_guard&) = delete;
+    thread_workspace_guard& operator=(const thread_workspace_guard&) = delete;
+};
+
+// Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
+template <class S, class Exec>
+void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
+                 Exec& exec, matmul_path path, matmul_workspace& ws) {
+    constexpr int B = S::bits;
+    const kdetail::act_geometry g = kdetail::act_geometry::of(w.cols);
+    const std::size_t pad = g.padded(), pb = g.padded_blocks();
+    const arch a = active_arch();
+    const std::size_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
+    if (path == matmul_path::int8_dot) {
+        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * pb * sizeof(float));
+        unsigned char* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * f_bytes + M * sizeof(kdetail::act_i8)));
+        auto* q = reinterpret_cast<std::int8_t*>(base);
+        auto* dxh = reinterpret_cast<float*>(base + q_bytes);
+        auto* qs = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
+        auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * f_bytes);
+        auto prep = [&](std::size_t m) {
+            kdetail::prepare_i8<B>(x + m * ldx, w.perm, g, q + m * pad, dxh + m * pb, qs + m * pb);
+            acts[m] = kdetail::act_i8{q + m * pad, dxh + m * pb, qs + m * pb};
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        exec(n_tasks, [&](std::size_t t) {
+            const std::size_t r0 = t * rows_per_task, r1 = r0 + rows_per_task < w.rows ? r0 + rows_per_task : w.rows;
+            kdetail::int8_rows(a, w, r0, r1, acts, M, g, y, ldy);
+        });
+    } else {
+        const std::size_t x_bytes = round64(M * pad * sizeof(float));
+        unsigned char* base = static_cast<unsigned char*>(ws.get(x_bytes + M * sizeof(kdetail::act_f32)));
+        auto* xa = reinterpret_cast<float*>(base);
+        auto* acts = reinterpret_cast<kdetail::act_f32*>(base + x_bytes);
+        auto prep = [&](std::size_t m) {
+            kdetail::prepare_f32<B>(x + m * ldx, w.perm, g, xa + m * pad);
+            acts[m] = kdetail::act_f32{xa + m * pad};
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        exec(n_tasks, [&](std::size_t t) {
+            const std::size_t r0 = t * rows_per_task, r1 = r0 + rows_per_task < w.rows ? r0 + rows_per_task : w.rows;
+            kdetail::f32_rows(a, w, r0, r1, acts, M, g, y, ldy);
+        });
+    }
+}
 }  // namespace detail
 
-template <class S, class Exec = serial_executor>
-status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    (void)opt;
+template <class S, class Exec>
+status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
+            matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
     if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
     if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
     if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "x and y overlap");
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
+        detail::matmul_fast(w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
+        return {};
+    }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * detail::rows_per_task;
@@ -62,9 +161,14 @@ status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&&
 }
 
 template <class S, class Exec = serial_executor>
-status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
-            const matmul_options& opt = {}) {
-    (void)opt;
+status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemv(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+}
+
+template <class S, class Exec>
+status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
+            matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
     if (x.cols() != w.cols) return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu", x.cols(), w.cols);
     if (y.rows() != x.rows() || y.cols() != w.rows)
@@ -74,6 +178,10 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
     if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
         return status::error(errc::invalid_argument, "X and Y overlap");
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
+        detail::matmul_fast(w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
+        return {};
+    }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t n0 = t * detail::rows_per_task;
@@ -81,6 +189,13 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
         reference::gemm_cols(w, x, y, n0, n1);
     });
     return {};
+}
+
+template <class S, class Exec = serial_executor>
+status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
+            const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
 }
 
 template <class S, class Exec = serial_executor>

@@ -1,0 +1,58 @@
+// lowbit/kernels/detail/generic.hpp — layer A of the dispatch: the f32 path
+// written with xsimd batches for the arch the compiler flags allow
+// (xsimd::default_arch: SSE2 on a baseline x86-64 build, AVX2 with -mavx2 -mfma,
+// NEON on AArch64). Codes of a super-chunk are unpacked into a 256-entry float
+// buffer (in arranged order), then each block is two 16-float runs of FMAs.
+// The int8 path has no xsimd kernel (no version of xsimd has an int8 dot
+// product); arch::sse2 runs its scalar model there.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "blocks.hpp"
+#include "xsimd_shim.hpp"
+
+namespace lowbit {
+namespace kdetail {
+
+template <class Arch, class S>
+inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* a, std::size_t M,
+                             const act_geometry& g, float* out, std::size_t ld) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t L = batch::size;
+    constexpr int B = S::bits;
+    const auto& ar = arranged<B>();
+    alignas(64) float u[chunk];
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        for (std::size_t m = 0; m < M; ++m) {
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+                for (std::size_t p = 0; p < chunk; ++p) {
+                    const std::size_t col = sc * chunk + ar.nat[p];
+                    u[p] = col < g.K ? static_cast<float>(get_code<B>(row, col)) : 0.0f;
+                }
+                const float* xc = a[m].x + sc * chunk;
+                for (std::size_t k = 0; k < chunk_blocks; ++k) {
+                    const std::size_t b = sc * chunk_blocks + k;
+                    if (b >= g.nb) break;
+                    const std::size_t base = (k / 2) * 64 + (k % 2) * 16;
+                    const float sg = w.scale(r, block_group(w, b));
+                    const batch z(block_zero(w, r, b));
+                    batch s(0.0f);
+                    for (std::size_t half = 0; half < 2; ++half)
+                        for (std::size_t i = 0; i < 16; i += L) {
+                            const std::size_t q = base + half * 32 + i;
+                            s = xsimd::fma(batch::load_aligned(u + q) - z, batch::load_unaligned(xc + q), s);
+                        }
+                    acc[k] = std::fma(sg, simd::reduce_add(s), acc[k]);
+                }
+            }
+            out[m * ld + r] = reduce8(acc);
+        }
+    }
+}
+
+}  // namespace kdetail
+}  // namespace lowbit

@@ -1,0 +1,71 @@
+// Kernels, part 1: dispatch, workspace, fallbacks, and the typed grid over
+// widths 1, 2, 4, 8 (the shift-and-mask unpackers). Part 2 (test_kernels_b.cpp)
+// covers 3, 5, 6, 7. Helpers and tolerances: test_kernels_common.hpp.
+#include "test_kernels_common.hpp"
+
+using namespace lowbit;
+
+#define KERNEL_SCHEMES_A                                                                                        \
+    scheme<4, per_group<32>>, scheme<4, per_group<128>, asymmetric>, scheme<8, per_channel>,                     \
+        scheme<8, per_group<64>, asymmetric, scale_f32>, scheme<2, per_group<32>, symmetric, scale_bf16>,         \
+        scheme<1, per_group<32>>, scheme<2, per_tensor, asymmetric>
+
+TEST_CASE_TEMPLATE("kernels: gemv, every arch, both paths (widths 1,2,4,8)", S, KERNEL_SCHEMES_A) {
+    kt::check_gemv_all_archs<S>();
+}
+TEST_CASE_TEMPLATE("kernels: gemm rows equal gemv rows, every arch (widths 1,2,4,8)", S, KERNEL_SCHEMES_A) {
+    kt::check_gemm_all_archs<S>();
+}
+TEST_CASE_TEMPLATE("kernels: bit-identical for any thread count (widths 1,2,4,8)", S, scheme<4, per_group<32>>,
+                   scheme<8, per_channel, asymmetric>) {
+    kt::check_thread_determinism<S>();
+}
+
+TEST_CASE("kernels: arch names, forcing, refusal") {
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon}) {
+        auto p = parse_arch(arch_name(a));
+        REQUIRE(p.ok());
+        CHECK(*p == a);
+    }
+    CHECK_FALSE(parse_arch("avx9000").ok());
+    CHECK(force_arch(arch::scalar).ok());
+    CHECK(active_arch() == arch::scalar);
+    CHECK(force_arch(arch::automatic).ok());
+    CHECK(active_arch() == detail::best_arch(detail::cpu()));
+#if defined(__x86_64__)
+    CHECK(force_arch(arch::neon).code() == errc::unsupported);
+#endif
+}
+
+TEST_CASE("kernels: groups that are not a multiple of 32 use the reference") {
+    using S = scheme<4, per_group<48>>;
+    const auto q = kt::make_matrix<S>(9, 200, 3, true);
+    const auto x = kt::random_vec(200, 4);
+    std::vector<float> a(9), b(9);
+    matmul_options ref, i8;
+    ref.path = matmul_path::reference;
+    i8.path = matmul_path::int8_dot;
+    REQUIRE(gemv(q, span<const float>(x), span<float>(a), serial_executor{}, ref).ok());
+    REQUIRE(gemv(q, span<const float>(x), span<float>(b), serial_executor{}, i8).ok());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+}
+
+TEST_CASE("kernels: caller workspace, any_qmatrix twin, errors leave y untouched") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(40, 96, 5, false);
+    const auto x = kt::random_vec(96, 6);
+    std::vector<float> a(40), b(40, 1.0f);
+    matmul_workspace ws;
+    matmul_options o;
+    o.path = matmul_path::int8_dot;
+    REQUIRE(gemv(q.view(), span<const float>(x), span<float>(a), serial_executor{}, o, ws).ok());
+    CHECK(ws.capacity() > 0);
+    const std::size_t cap = ws.capacity();
+    REQUIRE(gemv(q.view(), span<const float>(x), span<float>(a), serial_executor{}, o, ws).ok());
+    CHECK(ws.capacity() == cap);  // reused, no growth
+    REQUIRE(gemv(q, span<const float>(x), span<float>(b), serial_executor{}, o).ok());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+    std::vector<float> bad(39, 2.0f);
+    CHECK(gemv(q, span<const float>(x), span<float>(bad), serial_executor{}, o).code() == errc::shape_mismatch);
+    CHECK(bad[0] == 2.0f);
+}
