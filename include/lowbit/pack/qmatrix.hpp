@@ -42,7 +42,6 @@ struct qlayout {
 
     std::size_t code_bytes() const noexcept { return rows * row_bytes; }
 
-    // group: used for per_group; 0 means "the scheme's own group".
     static result<qlayout> make(const runtime_scheme& s, std::size_t rows, std::size_t cols) noexcept {
         LOWBIT_TRY(s.validate());
         if (rows == 0 || cols == 0)
@@ -159,9 +158,10 @@ public:
         if (!l) return l.error();
         qmatrix q;
         q.st_.layout = *l;
-        q.st_.codes.assign(l->code_bytes(), 0);
-        scale_vec(q.st_).assign(l->n_scales, scale_storage{});
-        q.st_.zeros.assign(l->n_zeros, 0);
+        // resize, not assign: GCC 12 warns (-Wnonnull, falsely) on assign(0, value)
+        q.st_.codes.resize(l->code_bytes());
+        scale_vec(q.st_).resize(l->n_scales);
+        q.st_.zeros.resize(l->n_zeros);
         return q;
     }
     static qmatrix from_storage(qstorage&& s) noexcept {
@@ -248,17 +248,28 @@ inline status check_shape(matrix_view<const float> w, const qmatrix_mut_view<S>&
 }
 }  // namespace detail
 
-// Quantize w (N x K) into caller-provided storage with round-to-nearest and the
-// chosen calibration. On error nothing is written. Rows are split over the executor.
-template <class S, class Exec = serial_executor>
-status quantize_into(matrix_view<const float> w, qmatrix_mut_view<S> out, const calibration& calib = {}, Exec&& exec = Exec{}) {
-    LOWBIT_TRY(calib.validate());
-    LOWBIT_TRY(detail::check_shape(w, out));
-    LOWBIT_TRY(detail::check_finite(w, "w"));
-    using codec = typename S::scale_codec;
-    constexpr int B = S::bits;
-    constexpr bool sym = S::is_symmetric;
+namespace detail {
+// The destination of quantize_into with the scheme as values: one
+// implementation for all schemes (quantization is not the hot path, and tools
+// that switch over every scheme stay quick to compile).
+struct raw_qdest {
+    std::uint8_t* codes;
+    void* scales;  // float* or std::uint16_t* depending on the scale type
+    std::uint8_t* zeros;
+    std::size_t rows, cols, row_bytes, group, groups_per_row;
+    bool per_tensor;
 
+    void store(std::size_t idx, const qparams& p, scale_type st, bool symmetric) const noexcept {
+        if (st == scale_type::f32) static_cast<float*>(scales)[idx] = bits_to_f32(p.stored_scale);
+        else static_cast<std::uint16_t*>(scales)[idx] = static_cast<std::uint16_t>(p.stored_scale);
+        if (!symmetric) zeros[idx] = p.stored_zero;
+    }
+    std::size_t index(std::size_t r, std::size_t g) const noexcept { return per_tensor ? 0 : r * groups_per_row + g; }
+};
+
+template <class Exec>
+status quantize_rows(matrix_view<const float> w, const raw_qdest& out, const runtime_scheme& rs, const calibration& calib,
+                     Exec& exec) {
     // The widest range decides whether the scale type can hold the step (f16: 65504).
     float lo = 0.0f, hi = 0.0f;
     for (std::size_t r = 0; r < w.rows(); ++r)
@@ -266,41 +277,57 @@ status quantize_into(matrix_view<const float> w, qmatrix_mut_view<S> out, const 
             lo = std::min(lo, w(r, c));
             hi = std::max(hi, w(r, c));
         }
-    if (!std::isfinite(params_for_range<B, sym, codec>(lo, hi).scale))
+    if (!std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale))
         return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit step overflows %s scales (use f32 scales)",
-                             static_cast<double>(lo), static_cast<double>(hi), B, scale_type_name(S::scale));
+                             static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
 
-    const qmatrix_view<S> v = out;
-    const std::size_t G = static_cast<std::size_t>(out.group), ngroups = v.groups_per_row();
-    auto store = [&](std::size_t idx, const group_params<codec>& p) {
-        out.scales[idx] = p.stored_scale;
-        if (!sym) out.zeros[idx] = p.stored_zero;
-    };
-    if (S::gran == granularity::per_tensor) {
-        std::vector<float> scratch(calib.kind == calibration::method::percentile ? w.rows() * w.cols() : 0);
-        store(0, calibrate_block<B, sym, codec>({w.data(), w.rows(), w.cols(), w.stride()}, calib, scratch.data()));
+    const bool pct = calib.kind == calibration::method::percentile;
+    qparams tensor_params;
+    if (out.per_tensor) {
+        std::vector<float> scratch(pct ? w.rows() * w.cols() : 0);
+        tensor_params = calibrate_block({w.data(), w.rows(), w.cols(), w.stride()}, calib, rs.bits, rs.symmetric, rs.scale,
+                                        scratch.data());
+        out.store(0, tensor_params, rs.scale, rs.symmetric);
     }
+    const std::size_t G = out.group;
     const std::size_t rows_per_task = std::max<std::size_t>(1, 65536 / w.cols());
     const std::size_t n_tasks = (w.rows() + rows_per_task - 1) / rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
-        std::vector<float> scratch(calib.kind == calibration::method::percentile ? G : 0);
+        std::vector<float> scratch(pct ? G : 0);
         std::vector<std::uint8_t> codes(w.cols());
         const std::size_t r_end = std::min(w.rows(), (t + 1) * rows_per_task);
         for (std::size_t r = t * rows_per_task; r < r_end; ++r) {
             const float* x = w.row(r);
-            for (std::size_t g = 0; g < ngroups; ++g) {
+            for (std::size_t g = 0; g < out.groups_per_row; ++g) {
                 const std::size_t c0 = g * G, n = std::min(G, w.cols() - c0);
-                if (S::gran != granularity::per_tensor)
-                    store(v.scale_index(r, g), calibrate_block<B, sym, codec>({x + c0, 1, n, n}, calib, scratch.data()));
-                const float s = v.scale(r, g), z = v.zero(r, g);
-                for (std::size_t c = c0; c < c0 + n; ++c) codes[c] = quantize_value<B, sym>(x[c], s, z);
+                qparams p = tensor_params;
+                if (!out.per_tensor) {
+                    p = calibrate_block({x + c0, 1, n, n}, calib, rs.bits, rs.symmetric, rs.scale, scratch.data());
+                    out.store(out.index(r, g), p, rs.scale, rs.symmetric);
+                }
+                for (std::size_t c = c0; c < c0 + n; ++c) codes[c] = quantize_value(x[c], p.scale, p.zero, rs.bits, rs.symmetric);
             }
             std::uint8_t* dst = out.codes + r * out.row_bytes;
-            pack_codes<B>(codes.data(), w.cols(), dst);
-            std::memset(dst + packed_bytes(w.cols(), B), 0, out.row_bytes - packed_bytes(w.cols(), B));
+            const std::size_t used = packed_bytes(w.cols(), rs.bits);
+            (void)pack_codes(rs.bits, codes.data(), w.cols(), dst);
+            std::memset(dst + used, 0, out.row_bytes - used);
         }
     });
     return {};
+}
+}  // namespace detail
+
+// Quantize w (N x K) into caller-provided storage with round-to-nearest and the
+// chosen calibration. On error nothing is written. Rows are split over the executor.
+template <class S, class Exec = serial_executor>
+status quantize_into(matrix_view<const float> w, qmatrix_mut_view<S> out, const calibration& calib = {}, Exec&& exec = Exec{}) {
+    LOWBIT_TRY(calib.validate());
+    LOWBIT_TRY(detail::check_shape(w, out));
+    LOWBIT_TRY(detail::check_finite(w, "w"));
+    const qmatrix_view<S> v = out;
+    const detail::raw_qdest dest{out.codes, out.scales, out.zeros, out.rows, out.cols, out.row_bytes,
+                                 static_cast<std::size_t>(out.group), v.groups_per_row(), S::gran == granularity::per_tensor};
+    return detail::quantize_rows(w, dest, S::runtime(out.group), calib, exec);
 }
 
 // Quantize into a new qmatrix.

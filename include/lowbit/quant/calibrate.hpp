@@ -93,14 +93,15 @@ inline float quantile_sorted(const float* v, std::size_t n, double q) noexcept {
 
 // sum |x^ - x|^norm over the block; stops early (returning a value >= bound)
 // once the partial sum reaches `bound`, since that candidate cannot win.
-template <int Bits, bool Symmetric, class Codec>
-inline double range_error(const value_block& b, const group_params<Codec>& p, float norm, double bound) noexcept {
+inline double range_error(const value_block& b, const qparams& p, int bits, bool symmetric, float norm,
+                          double bound) noexcept {
     double err = 0.0;
     const bool l2 = norm == 2.0f;
     for (std::size_t r = 0; r < b.rows; ++r) {
         const float* x = b.data + r * b.stride;
         for (std::size_t c = 0; c < b.cols; ++c) {
-            const float e = std::fabs(dequantize_value(quantize_value<Bits, Symmetric>(x[c], p.scale, p.zero), p.scale, p.zero) - x[c]);
+            const float q = dequantize_value(quantize_value(x[c], p.scale, p.zero, bits, symmetric), p.scale, p.zero);
+            const float e = std::fabs(q - x[c]);
             err += l2 ? static_cast<double>(e) * e : static_cast<double>(std::pow(e, norm));
             if ((c & 15u) == 15u && err >= bound) return err;
         }
@@ -112,8 +113,8 @@ inline double range_error(const value_block& b, const group_params<Codec>& p, fl
 
 // Parameters for one block of finite values. `scratch` must hold b.size()
 // floats when c.kind == percentile (unused otherwise).
-template <int Bits, bool Symmetric, class Codec>
-inline group_params<Codec> calibrate_block(const value_block& b, const calibration& c, float* scratch) noexcept {
+inline qparams calibrate_block(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st,
+                               float* scratch) noexcept {
     float lo = std::numeric_limits<float>::infinity(), hi = -lo;
     if (c.kind == calibration::method::percentile) {
         std::size_t n = 0;
@@ -122,28 +123,33 @@ inline group_params<Codec> calibrate_block(const value_block& b, const calibrati
         const double q = static_cast<double>(c.percentile) / 100.0;
         lo = detail::quantile_sorted(scratch, n, 1.0 - q);
         hi = detail::quantile_sorted(scratch, n, q);
-        return params_for_range<Bits, Symmetric, Codec>(lo, hi);
+        return params_for_range(lo, hi, bits, symmetric, st);
     }
     b.for_each([&](float x) {
         lo = std::min(lo, x);
         hi = std::max(hi, x);
     });
-    group_params<Codec> best = params_for_range<Bits, Symmetric, Codec>(lo, hi);
+    qparams best = params_for_range(lo, hi, bits, symmetric, st);
     if (c.kind == calibration::method::minmax || !(best.scale > 0.0f)) return best;
 
-    double best_err = detail::range_error<Bits, Symmetric>(b, best, c.norm, std::numeric_limits<double>::infinity());
+    double best_err = detail::range_error(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
     const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
     for (int i = 1; i < steps; ++i) {
         const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
-        const group_params<Codec> p = params_for_range<Bits, Symmetric, Codec>(f * lo, f * hi);
+        const qparams p = params_for_range(f * lo, f * hi, bits, symmetric, st);
         if (!(p.scale > 0.0f)) break;
-        const double err = detail::range_error<Bits, Symmetric>(b, p, c.norm, best_err);
+        const double err = detail::range_error(b, p, bits, symmetric, c.norm, best_err);
         if (err < best_err) {
             best_err = err;
             best = p;
         }
     }
     return best;
+}
+
+template <int Bits, bool Symmetric, class Codec>
+inline group_params<Codec> calibrate_block(const value_block& b, const calibration& c, float* scratch) noexcept {
+    return group_params<Codec>::from(calibrate_block(b, c, Bits, Symmetric, Codec::value, scratch));
 }
 
 }  // namespace lowbit

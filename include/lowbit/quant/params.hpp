@@ -22,53 +22,52 @@
 
 namespace lowbit {
 
-// Parameters of one group as stored, and their decoded float values.
-template <class Codec>
-struct group_params {
-    typename Codec::storage stored_scale{};
-    std::uint8_t stored_zero = 0;  // asymmetric only
-    float scale = 0.0f;            // decoded stored scale (the quantization step)
-    float zero = 0.0f;             // zero point as a float (integer for b >= 2)
+// Scale storage at run time: the stored bits of a scale of type t (f32 bits,
+// or a 16-bit f16/bf16 code in the low half).
+inline std::uint32_t encode_scale(scale_type t, float s) noexcept {
+    return t == scale_type::f32 ? f32_to_bits(s) : t == scale_type::f16 ? f32_to_f16(s) : f32_to_bf16(s);
+}
+inline float decode_scale(scale_type t, std::uint32_t v) noexcept {
+    return t == scale_type::f32 ? bits_to_f32(v)
+                                : t == scale_type::f16 ? f16_to_f32(static_cast<std::uint16_t>(v))
+                                                       : bf16_to_f32(static_cast<std::uint16_t>(v));
+}
+
+// Parameters of one group: stored form and decoded float values.
+struct qparams {
+    std::uint32_t stored_scale = 0;  // encode_scale() bits
+    std::uint8_t stored_zero = 0;    // asymmetric only
+    float scale = 0.0f;              // decoded stored scale (the quantization step)
+    float zero = 0.0f;               // zero point as a float (integer for b >= 2)
 };
 
-namespace detail {
-// Encode a positive step, rounding up when the storage type would shrink it.
-template <class Codec>
-inline typename Codec::storage encode_scale_up(float step, float* decoded) noexcept {
-    typename Codec::storage s = Codec::encode(step);
-    float d = Codec::decode(s);
-    if (d < step && std::isfinite(d)) {  // 16-bit storage: the next code up is the next larger value
-        s = static_cast<typename Codec::storage>(s + 1);
-        d = Codec::decode(s);
-    }
-    *decoded = d;
-    return s;
-}
-}  // namespace detail
-
-// Parameters covering [lo, hi] (lo <= hi, finite). If the stored scale overflows
-// its type, `scale` is +Inf: callers report that as an error.
-template <int Bits, bool Symmetric, class Codec>
-inline group_params<Codec> params_for_range(float lo, float hi) noexcept {
-    constexpr int qmax = max_code(Bits);
-    group_params<Codec> p;
+// Parameters covering [lo, hi] (lo <= hi, finite). If the stored scale
+// overflows its type, `scale` is +Inf: callers report that as an error.
+// Run-time bits: quantization is not the hot path, and one implementation
+// keeps tools that switch over every scheme quick to compile.
+inline qparams params_for_range(float lo, float hi, int bits, bool symmetric, scale_type st) noexcept {
+    const int qmax = max_code(bits);
+    qparams p;
     float step;
-    if (Symmetric) {
+    if (symmetric) {
         const float amax = std::max(-lo, hi);
-        step = Bits == 1 ? 2.0f * amax : amax / static_cast<float>((1 << (Bits - 1)) - 1);
-        p.zero = symmetric_zero(Bits);
+        step = bits == 1 ? 2.0f * amax : amax / static_cast<float>((1 << (bits - 1)) - 1);
+        p.zero = symmetric_zero(bits);
     } else {
         lo = std::min(lo, 0.0f);
         hi = std::max(hi, 0.0f);
         step = (hi - lo) / static_cast<float>(qmax);
     }
     if (!(step > 0.0f)) {  // all-zero group: every code is the zero point, x^ = 0
-        p.stored_scale = Codec::encode(0.0f);
-        p.scale = 0.0f;
+        p.stored_scale = encode_scale(st, 0.0f);
         return p;
     }
-    p.stored_scale = detail::encode_scale_up<Codec>(step, &p.scale);
-    if (!Symmetric && std::isfinite(p.scale)) {
+    // Round the stored scale up when storage would shrink it (16-bit codes of
+    // positive values are monotone: the next code is the next larger value).
+    p.stored_scale = encode_scale(st, step);
+    p.scale = decode_scale(st, p.stored_scale);
+    if (p.scale < step && std::isfinite(p.scale)) p.scale = decode_scale(st, ++p.stored_scale);
+    if (!symmetric && std::isfinite(p.scale)) {
         const float z = std::nearbyint(-lo / p.scale);
         p.stored_zero = static_cast<std::uint8_t>(std::min(std::max(z, 0.0f), static_cast<float>(qmax)));
         p.zero = static_cast<float>(p.stored_zero);
@@ -76,20 +75,52 @@ inline group_params<Codec> params_for_range(float lo, float hi) noexcept {
     return p;
 }
 
-// Round one value to its code (round half to even, as torch.round).
-template <int Bits, bool Symmetric>
-LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zero) noexcept {
-    constexpr float qmin = static_cast<float>(min_code(Bits, Symmetric));
-    constexpr float qmax = static_cast<float>(max_code(Bits));
-    if (Symmetric && Bits == 1) return x >= 0.0f ? 1 : 0;  // sign binarisation: levels -s/2, +s/2
-    // round(x / s) + z rather than round(x / s + z): z is an integer and this is
-    // the reference GPTQ/AWQ order, so codes agree with theirs bit for bit.
+// Round one value to its code (round half to even, as torch.round):
+// u = clamp(round(x / s) + z) -- not round(x / s + z): z is an integer and this
+// is the reference GPTQ/AWQ order, so codes agree with theirs bit for bit.
+LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zero, int bits, bool symmetric) noexcept {
+    if (symmetric && bits == 1) return x >= 0.0f ? 1 : 0;  // sign binarisation: levels -s/2, +s/2
+    const float qmin = static_cast<float>(min_code(bits, symmetric)), qmax = static_cast<float>(max_code(bits));
     const float u = scale > 0.0f ? std::nearbyint(x / scale) + zero : zero;
     return static_cast<std::uint8_t>(std::min(std::max(u, qmin), qmax));
 }
 
 LOWBIT_ALWAYS_INLINE float dequantize_value(std::uint8_t u, float scale, float zero) noexcept {
     return scale * (static_cast<float>(u) - zero);
+}
+
+// ---- compile-time forms (same functions, typed storage) --------------------------
+template <class Codec>
+struct group_params {
+    typename Codec::storage stored_scale{};
+    std::uint8_t stored_zero = 0;
+    float scale = 0.0f;
+    float zero = 0.0f;
+
+    static group_params from(const qparams& p) noexcept {
+        group_params g;
+        g.stored_scale = static_cast<typename Codec::storage>(decode_stored(p.stored_scale));
+        g.stored_zero = p.stored_zero;
+        g.scale = p.scale;
+        g.zero = p.zero;
+        return g;
+    }
+
+private:
+    static typename Codec::storage decode_stored(std::uint32_t v) noexcept {
+        if constexpr (Codec::value == scale_type::f32) return bits_to_f32(v);
+        else return static_cast<typename Codec::storage>(v);
+    }
+};
+
+template <int Bits, bool Symmetric, class Codec>
+inline group_params<Codec> params_for_range(float lo, float hi) noexcept {
+    return group_params<Codec>::from(params_for_range(lo, hi, Bits, Symmetric, Codec::value));
+}
+
+template <int Bits, bool Symmetric>
+LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zero) noexcept {
+    return quantize_value(x, scale, zero, Bits, Symmetric);
 }
 
 }  // namespace lowbit
