@@ -1,0 +1,271 @@
+// lowbit/algo/awq.hpp — AWQ, activation-aware weight quantization (Lin et
+// al., 2023), following the reference implementations (mit-han-lab/llm-awq
+// auto_scale / auto_clip; AutoAWQ's duo scaling). docs/ptq.md, "AWQ".
+//
+//   1. Activation statistic per input channel: x_mean_j = mean_t |x_tj|.
+//   2. Scale search over a grid of 20 ratios a = 0, 1/20, ..., 19/20:
+//        s_j = max(x_mean_j^a, 1e-4)                          (llm-awq)
+//        s_j = max(x_mean_j^a / (w_mean_j^(1-a) + 1e-4), 1e-4) (duo scaling, AutoAWQ)
+//        s  /= sqrt(max s * min s)
+//      where w_mean_j is the mean over output rows of |W_ij| / max|W_i,group(j)|.
+//      Loss: mean (X W^T - X (Q(W diag s) diag(1/s))^T)^2 over the
+//      calibration tokens (at most max_loss_tokens of them, evenly strided):
+//      the output of this layer, where the reference uses its enclosing block.
+//      a = 0 (s = 1) is plain RTN, so the search never loses to RTN in-sample.
+//   3. Clip search on W diag s, per row and group: clamp to +-m with
+//      m = max|w| (1 - i/20), i < 0.5 * 20, quantize, keep the m with the least
+//      mean squared partial output error on at most 512 tokens (strided).
+//   4. Final round-to-nearest of clip(W diag s) with the scheme.
+// The caller folds 1/s into the operation producing x (a norm's gain, the
+// previous linear's rows): y = (x / s) Q(W diag s)^T.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../pack/qmatrix.hpp"
+#include "../parallel.hpp"
+#include "../runtime.hpp"
+#include "linalg.hpp"
+
+namespace lowbit {
+
+struct awq_options {
+    int grid = 20;               // ratios a = i / grid, i < grid
+    bool duo_scaling = false;    // AutoAWQ's weight-magnitude term
+    bool clip = true;
+    int clip_grid = 20;
+    float clip_max_shrink = 0.5f;
+    std::size_t clip_tokens = 512;       // reference n_sample_token
+    std::size_t max_loss_tokens = 2048;  // tokens used by the scale-search loss
+    int group = 0;                       // for per_group_dynamic schemes
+};
+
+struct awq_report {
+    float best_ratio = 0;
+    double loss = 0;       // scale-search loss at the best ratio (output MSE)
+    double loss_rtn = 0;   // the same loss at ratio 0 (plain RTN)
+    std::size_t clipped_groups = 0;
+    double seconds = 0;
+};
+
+template <class S>
+struct awq_result {
+    qmatrix<S> q;            // Q(clip(W diag s))
+    std::vector<float> scales;  // s: divide the layer's input by it (fold into the previous op)
+    awq_report report;
+};
+
+namespace detail {
+// Rows of X at a fixed stride so that at most `max_rows` are used (reference: x[0::T // n]).
+inline std::vector<float> strided_rows(matrix_view<const float> x, std::size_t max_rows, std::size_t& rows) {
+    const std::size_t step = x.rows() > max_rows ? x.rows() / max_rows : 1;
+    std::vector<float> out;
+    rows = 0;
+    for (std::size_t t = 0; t < x.rows() && rows < max_rows; t += step, ++rows) out.insert(out.end(), x.row(t), x.row(t) + x.cols());
+    return out;
+}
+}  // namespace detail
+
+template <class S, class Exec = serial_executor>
+result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt = {},
+                                   Exec&& exec = Exec{}) {
+    using codec = typename S::scale_codec;
+    constexpr int B = S::bits;
+    constexpr bool sym = S::is_symmetric;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!w.data() || w.empty()) return status::error(errc::invalid_argument, "w is null or empty (%zu x %zu)", w.rows(), w.cols());
+    const std::size_t N = w.rows(), K = w.cols();
+    if (x.cols() != K) return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), K);
+    if (x.rows() == 0) return status::error(errc::invalid_argument, "x has no rows: AWQ needs calibration activations");
+    if (opt.grid < 1 || opt.clip_grid < 1) return status::error(errc::invalid_argument, "options.grid and options.clip_grid must be >= 1");
+    if (!(opt.clip_max_shrink >= 0.0f && opt.clip_max_shrink < 1.0f))
+        return status::error(errc::invalid_argument, "options.clip_max_shrink = %g, must be in [0, 1)", static_cast<double>(opt.clip_max_shrink));
+    LOWBIT_TRY(detail::check_finite(w, "w"));
+    LOWBIT_TRY(detail::check_finite(x, "x"));
+    const int group = S::gran == granularity::per_group ? (S::static_group ? S::static_group : opt.group) : static_cast<int>(K);
+    if (group < 1) return status::error(errc::invalid_argument, "options.group = %d: per-group AWQ needs a group size >= 1", opt.group);
+    const std::size_t G = static_cast<std::size_t>(group);
+
+    // 1. statistics
+    std::vector<double> xm(K, 0.0);
+    for (std::size_t t = 0; t < x.rows(); ++t)
+        for (std::size_t j = 0; j < K; ++j) xm[j] += std::fabs(x(t, j));
+    double xsum = 0;
+    for (double& v : xm) xsum += v /= static_cast<double>(x.rows());
+    if (!(xsum > 0)) return status::error(errc::invalid_argument, "x is all zero: AWQ needs non-zero calibration activations");
+    std::vector<double> wm(K, 0.0);
+    if (opt.duo_scaling) {
+        for (std::size_t r = 0; r < N; ++r)
+            for (std::size_t c0 = 0; c0 < K; c0 += G) {
+                const std::size_t c1 = std::min(K, c0 + G);
+                float mx = 0;
+                for (std::size_t c = c0; c < c1; ++c) mx = std::max(mx, std::fabs(w(r, c)));
+                for (std::size_t c = c0; c < c1; ++c) wm[c] += mx > 0 ? std::fabs(w(r, c)) / mx : 0.0;
+            }
+        for (double& v : wm) v /= static_cast<double>(N);
+    }
+
+    // Loss tokens and reference outputs.
+    std::size_t T = 0;
+    const std::vector<float> xs = detail::strided_rows(x, std::max<std::size_t>(1, opt.max_loss_tokens), T);
+    const matrix_view<const float> xv(xs.data(), T, K);
+    std::vector<float> yref(T * N), yq(T * N), ws(N * K), deq(N * K);
+    LOWBIT_TRY(linalg::matmul_nt(xv, w, matrix_view<float>(yref.data(), T, N), exec));
+    auto q = qmatrix<S>::allocate(N, K, group);
+    if (!q) return q.error();
+
+    auto scales_for = [&](double a, std::vector<float>& s) {
+        s.resize(K);
+        double mx = 0, mn = std::numeric_limits<double>::infinity();
+        std::vector<double> sd(K);
+        for (std::size_t j = 0; j < K; ++j) {
+            double v = std::pow(xm[j], a);
+            if (opt.duo_scaling) v /= std::pow(wm[j], 1.0 - a) + 1e-4;
+            sd[j] = std::max(v, 1e-4);
+            mx = std::max(mx, sd[j]);
+            mn = std::min(mn, sd[j]);
+        }
+        const double norm = std::sqrt(mx * mn);
+        for (std::size_t j = 0; j < K; ++j) s[j] = static_cast<float>(sd[j] / norm);
+    };
+    // Q(W diag s) diag(1/s) into deq; output MSE against yref.
+    auto loss_of = [&](const std::vector<float>& s, double& loss) -> status {
+        for (std::size_t r = 0; r < N; ++r)
+            for (std::size_t j = 0; j < K; ++j) ws[r * K + j] = w(r, j) * s[j];
+        LOWBIT_TRY(quantize_into<S>(matrix_view<const float>(ws.data(), N, K), q->mut_view(), calibration{}, exec));
+        LOWBIT_TRY(dequantize(*q, matrix_view<float>(deq.data(), N, K), exec));
+        for (std::size_t r = 0; r < N; ++r)
+            for (std::size_t j = 0; j < K; ++j) deq[r * K + j] /= s[j];
+        LOWBIT_TRY(linalg::matmul_nt(xv, matrix_view<const float>(deq.data(), N, K), matrix_view<float>(yq.data(), T, N), exec));
+        double e = 0;
+        for (std::size_t i = 0; i < yq.size(); ++i) e += (static_cast<double>(yq[i]) - yref[i]) * (static_cast<double>(yq[i]) - yref[i]);
+        loss = e / static_cast<double>(yq.size());
+        return {};
+    };
+
+    // 2. scale search
+    awq_result<S> res{qmatrix<S>{}, {}, {}};
+    awq_report& rep = res.report;
+    std::vector<float> s, best_s;
+    double best = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < opt.grid; ++i) {
+        const double a = static_cast<double>(i) / opt.grid;
+        scales_for(a, s);
+        double l = 0;
+        LOWBIT_TRY(loss_of(s, l));
+        if (i == 0) rep.loss_rtn = l;
+        if (l < best) {  // strictly smaller, as the reference
+            best = l;
+            best_s = s;
+            rep.best_ratio = static_cast<float>(a);
+        }
+    }
+    rep.loss = best;
+
+    // 3. clip search on W diag s
+    for (std::size_t r = 0; r < N; ++r)
+        for (std::size_t j = 0; j < K; ++j) ws[r * K + j] = w(r, j) * best_s[j];
+    if (opt.clip) {
+        std::size_t Tc = 0;
+        const std::vector<float> xc = detail::strided_rows(x, std::max<std::size_t>(1, opt.clip_tokens), Tc);
+        const int n_shrink = static_cast<int>(opt.clip_max_shrink * static_cast<float>(opt.clip_grid));
+        const std::size_t C = static_cast<std::size_t>(n_shrink) + 1;  // candidate 0: the unclipped original
+        const std::size_t RT = 32, n_rt = (N + RT - 1) / RT, n_groups = (K + G - 1) / G;
+        std::vector<float> best_m(N * n_groups, std::numeric_limits<float>::infinity());
+        exec(n_rt * n_groups, [&](std::size_t task) {
+            const std::size_t g = task % n_groups, r0 = (task / n_groups) * RT, rows = std::min(RT, N - r0);
+            const std::size_t c0 = g * G, gn = std::min(G, K - c0), cols = rows * C;
+            std::vector<float> cand(gn * cols), out(Tc * cols, 0.0f), amax(rows);
+            for (std::size_t r = 0; r < rows; ++r) {
+                const float* wr = ws.data() + (r0 + r) * K + c0;
+                float mx = 0;
+                for (std::size_t j = 0; j < gn; ++j) mx = std::max(mx, std::fabs(wr[j]));
+                amax[r] = mx;
+                for (std::size_t j = 0; j < gn; ++j) cand[j * cols + r * C] = wr[j];
+                for (int i = 0; i < n_shrink; ++i) {
+                    const float m = mx * (1.0f - static_cast<float>(i) / static_cast<float>(opt.clip_grid));
+                    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+                    for (std::size_t j = 0; j < gn; ++j) {
+                        const float v = std::min(std::max(wr[j], -m), m);
+                        lo = std::min(lo, v);
+                        hi = std::max(hi, v);
+                    }
+                    const group_params<codec> p = params_for_range<B, sym, codec>(lo, hi);
+                    for (std::size_t j = 0; j < gn; ++j) {
+                        const float v = std::min(std::max(wr[j], -m), m);
+                        cand[j * cols + r * C + 1 + static_cast<std::size_t>(i)] =
+                            dequantize_value(quantize_value<B, sym>(v, p.scale, p.zero), p.scale, p.zero);
+                    }
+                }
+            }
+            linalg::gemm_acc<float>(Tc, cols, gn, xc.data() + c0, K, 1, cand.data(), cols, out.data(), cols, 1.0f);
+            for (std::size_t r = 0; r < rows; ++r) {
+                double best_err = std::numeric_limits<double>::infinity();
+                float bm = amax[r];
+                for (std::size_t c = 1; c < C; ++c) {
+                    double e = 0;
+                    for (std::size_t t = 0; t < Tc; ++t) {
+                        const double d = static_cast<double>(out[t * cols + r * C + c]) - out[t * cols + r * C];
+                        e += d * d;
+                    }
+                    if (e < best_err) {
+                        best_err = e;
+                        bm = amax[r] * (1.0f - static_cast<float>(c - 1) / static_cast<float>(opt.clip_grid));
+                    }
+                }
+                best_m[(r0 + r) * n_groups + g] = bm;
+            }
+        });
+        for (std::size_t r = 0; r < N; ++r)
+            for (std::size_t g = 0; g < n_groups; ++g) {
+                const float m = best_m[r * n_groups + g];
+                bool clipped = false;
+                for (std::size_t j = g * G; j < std::min(K, (g + 1) * G); ++j) {
+                    float& v = ws[r * K + j];
+                    clipped = clipped || std::fabs(v) > m;
+                    v = std::min(std::max(v, -m), m);
+                }
+                rep.clipped_groups += clipped;
+            }
+    }
+    // 4. final RTN
+    LOWBIT_TRY(quantize_into<S>(matrix_view<const float>(ws.data(), N, K), q->mut_view(), calibration{}, exec));
+    res.q = std::move(*q);
+    res.scales = std::move(best_s);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return res;
+}
+
+// The run-time twin.
+struct awq_any_result {
+    any_qmatrix q;
+    std::vector<float> scales;
+    awq_report report;
+};
+template <class Exec = serial_executor>
+result<awq_any_result> awq_quantize(const runtime_scheme& s, matrix_view<const float> w, matrix_view<const float> x,
+                                    awq_options opt = {}, Exec&& exec = Exec{}) {
+    awq_any_result out;
+    out.q.scheme = s;
+    opt.group = s.group;
+    status st = visit_scheme(s, [&](auto tag) {
+        using S = decltype(tag);
+        auto r = awq_quantize<S>(w, x, opt, exec);
+        if (!r) return r.error();
+        out.report = r->report;
+        out.scales = std::move(r->scales);
+        out.q.storage = std::move(r->q).release();
+        return status{};
+    });
+    if (!st) return st;
+    return out;
+}
+
+}  // namespace lowbit
