@@ -9,10 +9,12 @@
 // of reordering the codes we reorder the activations once per call
 // ("arranged" order), so every weight row streams straight from the qmatrix.
 //
-// Arranged position p in [0, 256) of a super-chunk: pair j = p / 64, register
-// k = (p / 32) % 2, half h = (p / 16) % 2, t = p % 16. It holds code
-// code_in_block<B>(k, t) of block 2j + h. So each 128-bit half of a 32-byte
-// register belongs to one block, and block sums fall out of a fixed reduction.
+// Arranged position p in [0, 256) of a super-chunk: quad q = p / 128 (blocks
+// 4q..4q+3), register k = (p / 64) % 2, lane l = (p / 16) % 4, t = p % 16. It
+// holds code code_in_block<B>(k, t) of block 4q + l. So every 16-byte lane of a
+// register belongs to one block: a 64-byte (zmm) register covers four blocks,
+// and a 32-byte (ymm) register at q*128 + k*64 + h*32 covers blocks 4q+2h and
+// 4q+2h+1 (the "pair" j = 2q + h); block sums fall out of a fixed reduction.
 //
 // Per block b of 32 activations the int8 path stores dxh[b] = (amax/127)/2,
 // the codes q = round_even(x / dx) in [-127, 127] and qs[b] = sum(q); with
@@ -44,7 +46,7 @@ constexpr std::size_t block = 32;
 constexpr std::size_t chunk = 256;  // codes per super-chunk
 constexpr std::size_t chunk_blocks = 8;
 
-// Code (0..31) within its block held at byte t (0..15) of register k (0, 1) of a pair.
+// Code (0..31) within its block held at byte t (0..15) of a block's lane in register k (0, 1).
 template <int B>
 constexpr int code_in_block(int k, int t) noexcept {
     if (B == 8) return k * 16 + t;
@@ -61,8 +63,8 @@ struct arrangement {
     std::array<std::uint8_t, chunk> pos{};  // inverse
     constexpr arrangement() noexcept {
         for (int p = 0; p < 256; ++p) {
-            const int j = p / 64, k = (p / 32) % 2, h = (p / 16) % 2, t = p % 16;
-            const int n = (2 * j + h) * 32 + code_in_block<B>(k, t);
+            const int q = p / 128, k = (p / 64) % 2, l = (p / 16) % 4, t = p % 16;
+            const int n = (4 * q + l) * 32 + code_in_block<B>(k, t);
             nat[p] = static_cast<std::uint8_t>(n);
             pos[n] = static_cast<std::uint8_t>(p);
         }

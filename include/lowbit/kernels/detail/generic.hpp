@@ -37,13 +37,13 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
                 for (std::size_t k = 0; k < chunk_blocks; ++k) {
                     const std::size_t b = sc * chunk_blocks + k;
                     if (b >= g.nb) break;
-                    const std::size_t base = (k / 2) * 64 + (k % 2) * 16;
+                    const std::size_t base = (k / 4) * 128 + (k % 4) * 16;  // register 0; register 1 at +64
                     const float sg = w.scale(r, block_group(w, b));
                     const batch z(block_zero(w, r, b));
                     batch s(0.0f);
                     for (std::size_t half = 0; half < 2; ++half)
                         for (std::size_t i = 0; i < 16; i += L) {
-                            const std::size_t q = base + half * 32 + i;
+                            const std::size_t q = base + half * 64 + i;
                             s = xsimd::fma(batch::load_aligned(u + q) - z, batch::load_unaligned(xc + q), s);
                         }
                     acc[k] = std::fma(sg, simd::reduce_add(s), acc[k]);

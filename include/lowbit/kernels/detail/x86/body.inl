@@ -89,8 +89,71 @@ LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
 #endif
 }
 
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
 // One super-chunk (8 blocks) of one weight row against MB activation rows:
 // isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+template <int B, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, __m256i* isum) {
+    __m512i a[MB][2];
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            a[m][q] = dot512<B>(dot512<B>(_mm512_setzero_si512(), lo, x0), hi, x1);
+        }
+    }
+    // lane l of a[m][0] is block l, of a[m][1] block 4 + l: sum each lane's 4 ints.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 4, 8, 12, 1, 5, 9, 13);
+    for (int m = 0; m < MB; ++m) {
+        const __m512i u = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xffff, a[m][0], a[m][1]),
+                                           _mm512_maskz_unpackhi_epi32(0xffff, a[m][0], a[m][1]));
+        const __m512i v = _mm512_add_epi32(u, _mm512_maskz_shuffle_epi32(0xffff, u, _MM_PERM_BADC));
+        isum[m] = _mm512_maskz_extracti64x4_epi64(0xf, _mm512_maskz_permutexvar_epi32(0xffff, order, v), 0);
+    }
+}
+#else
 template <int B, int MB>
 LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, __m256i* isum) {
     __m256i h[MB][2];
@@ -101,8 +164,9 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
             __m256i r0, r1;
             unpack_pair<B>(w + j * 8 * B, r0, r1);
             for (int m = 0; m < MB; ++m) {
-                const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[m] + j * 64));
-                const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[m] + j * 64 + 32));
+                const std::int8_t* xp = x[m] + pair_offset(j);
+                const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+                const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
                 a[m][jj] = dot_u8s8<B>(dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), r1, x1);
             }
         }
@@ -112,43 +176,108 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int m = 0; m < MB; ++m) isum[m] = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(h[m][0], h[m][1]), order);
 }
+#endif
 
-// f32 path: one super-chunk against MB arranged f32 rows: the 8 block sums
-// sum((u - z) * x), z[b] the zero of block b (exact small numbers after the subtraction).
-template <int B, int MB>
-LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, __m256* psum) {
-    __m256 h[MB][4];
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
     for (int j = 0; j < 4; ++j) {
-        __m256i r[2];
-        unpack_pair<B>(w + j * 8 * B, r[0], r[1]);
-        __m256 u[2][4];
-        const __m256 ze = _mm256_broadcast_ss(z + 2 * j), zo = _mm256_broadcast_ss(z + 2 * j + 1);
-        for (int k = 0; k < 2; ++k) {
-            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
-            u[k][0] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), ze);
-            u[k][1] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), ze);
-            u[k][2] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), zo);
-            u[k][3] = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), zo);
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
         }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
         for (int m = 0; m < MB; ++m) {
-            const float* xp = x[m] + j * 64;
-            __m256 e = _mm256_mul_ps(u[0][0], _mm256_loadu_ps(xp));  // block 2j
-            __m256 o = _mm256_mul_ps(u[0][2], _mm256_loadu_ps(xp + 16));  // block 2j+1
-            e = _mm256_fmadd_ps(u[0][1], _mm256_loadu_ps(xp + 8), e);
-            o = _mm256_fmadd_ps(u[0][3], _mm256_loadu_ps(xp + 24), o);
-            e = _mm256_fmadd_ps(u[1][0], _mm256_loadu_ps(xp + 32), e);
-            o = _mm256_fmadd_ps(u[1][2], _mm256_loadu_ps(xp + 48), o);
-            e = _mm256_fmadd_ps(u[1][1], _mm256_loadu_ps(xp + 40), e);
-            o = _mm256_fmadd_ps(u[1][3], _mm256_loadu_ps(xp + 56), o);
-            h[m][j] = _mm256_hadd_ps(e, o);
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
         }
-    }
-    for (int m = 0; m < MB; ++m) {
-        const __m256 a = _mm256_hadd_ps(h[m][0], h[m][1]);  // [b0 b1 b2 b3 | b0 b1 b2 b3] partial
-        const __m256 b = _mm256_hadd_ps(h[m][2], h[m][3]);  // [b4 .. b7 | b4 .. b7] partial
-        psum[m] = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
     }
 }
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
 
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
@@ -165,37 +294,56 @@ LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 
             _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
     else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
 }
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    std::size_t base = 0;          // index of the row's first scale
+};
 template <class S>
-LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, std::size_t nb, bool full,
-                                   __m256& s, __m256& z) {
-    const std::size_t b0 = sc * kdetail::chunk_blocks;
-    if (S::gran != granularity::per_group) {
-        const std::size_t i = w.scale_index(r, 0);
-        if (full) {
-            s = _mm256_set1_ps(scale_at(w, i));
-            z = _mm256_set1_ps(kdetail::block_zero(w, r, 0));
-            return;
-        }
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
     }
-    const std::size_t bpg = static_cast<std::size_t>(w.group) / kdetail::block;
-    if (full && bpg == 1) {
-        const std::size_t i = w.scale_index(r, b0);
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
         s = scales8(w, i);
         if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
         else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
         return;
     }
-    if (full && bpg % 8 == 0) {
-        const std::size_t i = w.scale_index(r, b0 / bpg);
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
         s = _mm256_set1_ps(scale_at(w, i));
-        z = _mm256_set1_ps(kdetail::block_zero(w, r, b0));
+        z = _mm256_set1_ps(zero_at(w, i));
         return;
     }
     alignas(32) float sv[8], zv[8];
     for (std::size_t k = 0; k < 8; ++k) {
-        const std::size_t b = b0 + k;
-        sv[k] = b < nb ? scale_at(w, w.scale_index(r, kdetail::block_group(w, b))) : 0.0f;
-        zv[k] = b < nb ? kdetail::block_zero(w, r, b) : 0.0f;
+        const std::size_t b = b0 + k, i = rs.base + (rs.bpg ? b / rs.bpg : 0);
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
     }
     s = _mm256_load_ps(sv);
     z = _mm256_load_ps(zv);
@@ -222,13 +370,23 @@ template <class S, int MB>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
-    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxh[MB];
+    const std::int32_t* qsp[MB];
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxh[m] = a[m].dxh;
+        qsp[m] = a[m].qs;
+    }
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
         __m256 acc[MB];
         for (int m = 0; m < MB; ++m) acc[m] = _mm256_setzero_ps();
-        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
             const bool full = off + cb + unpack_slack<B>() <= row_len;
             const std::uint8_t* wp = row + off;
@@ -238,20 +396,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             const std::int8_t* xp[MB];
-            for (int m = 0; m < MB; ++m) xp[m] = a[m].q + sc * kdetail::chunk;
+            for (int m = 0; m < MB; ++m) xp[m] = xq[m] + sc * kdetail::chunk;
             __m256i isum[MB];
             i8_chunk<B, MB>(wp, xp, isum);
             __m256 s, z;
-            scale_zero8(w, r, sc, g.nb, off + cb <= row_len, s, z);
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             for (int m = 0; m < MB; ++m) {
                 // ii = 2*isum - 2z*qs (blocks.hpp); 2z = 2^B for symmetric B > 1, 1 for B = 1
-                const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].qs + sc * 8));
+                const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qsp[m] + sc * 8));
                 __m256i zq;
                 if constexpr (!S::is_symmetric) zq = _mm256_slli_epi32(_mm256_mullo_epi32(_mm256_cvtps_epi32(z), qs), 1);
                 else if constexpr (B == 1) zq = qs;
                 else zq = _mm256_slli_epi32(qs, B);
                 const __m256i ii = _mm256_sub_epi32(_mm256_slli_epi32(isum[m], 1), zq);
-                const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(ii), _mm256_loadu_ps(a[m].dxh + sc * 8));
+                const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(ii), _mm256_loadu_ps(dxh[m] + sc * 8));
                 acc[m] = _mm256_fmadd_ps(s, p, acc[m]);
             }
         }
@@ -265,10 +423,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
-        __m256 acc[MB];
-        for (int m = 0; m < MB; ++m) acc[m] = _mm256_setzero_ps();
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
             const bool full = off + cb + unpack_slack<B>() <= row_len;
@@ -281,14 +441,13 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
-            scale_zero8(w, r, sc, g.nb, off + cb <= row_len, s, z);
-            alignas(32) float zv[8];
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
             _mm256_store_ps(zv, z);
-            __m256 p[MB];
-            f32_chunk<B, MB>(wp, xp, zv, p);
-            for (int m = 0; m < MB; ++m) acc[m] = _mm256_fmadd_ps(s, p[m], acc[m]);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
-        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(acc[m]);
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
 
@@ -304,7 +463,8 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 2 <= M; m += 2) f32_rows_mb<S, 2>(w, r0, r1, a + m, g, out + m * ld, ld);
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 

@@ -38,36 +38,44 @@ struct unpack_table {
 };
 
 #define LOWBIT_X86_NS avx2
+#define LOWBIT_X86_ZMM 0
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c")))
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
 
 #define LOWBIT_X86_NS avx512
+#define LOWBIT_X86_ZMM 1
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
 
 #define LOWBIT_X86_NS avxvnni
+#define LOWBIT_X86_ZMM 0
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LOWBIT_X86_DOT 1
 #include "body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
 
 #define LOWBIT_X86_NS avx512vnni
+#define LOWBIT_X86_ZMM 1
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define LOWBIT_X86_DOT 2
 #include "body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
 
 }  // namespace kdetail
 }  // namespace lowbit

@@ -1,0 +1,55 @@
+// bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8>/4096x4096/m<M>/t<threads>:
+// Y = X W^T on the public lowbit::gemm with a caller workspace. Counters:
+// GFLOPs (2*M*N*K per call; for the int8 path these are integer ops),
+// ratio_f32 (our f32_gemm time / this time), frac_vnni_peak (int8 path: GOPs
+// over vnni_peak/t<threads> of the same run).
+#include "bench_schemes.hpp"
+
+namespace bench {
+namespace {
+
+template <class S>
+void bm_gemm(benchmark::State& st, shape s, std::size_t M, lowbit::matmul_path path, int threads) {
+    const auto& q = random_qmatrix<S>(s.N, s.K);
+    const std::vector<float> x = random_floats(M * s.K, 4);
+    std::vector<float> y(M * s.N);
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = path;
+    auto& exec = pool(threads);
+    const lowbit::matrix_view<const float> X(x.data(), M, s.K);
+    const lowbit::matrix_view<float> Y(y.data(), M, s.N);
+    lowbit::gemm(q.view(), X, Y, exec, opt, ws);
+    timer tm;
+    for (auto _ : st) {
+        lowbit::gemm(q.view(), X, Y, exec, opt, ws);
+        benchmark::ClobberMemory();
+    }
+    const double per_call = tm.seconds() / static_cast<double>(st.iterations());
+    const double flops = 2.0 * M * s.N * s.K;
+    const std::string t = "/t" + std::to_string(threads);
+    st.counters["GFLOPs"] = benchmark::Counter(flops * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    const double f32 = result_or("f32_gemm/" + shape_name(s) + "/m" + std::to_string(M) + t, 0.0);
+    if (f32 > 0) st.counters["ratio_f32"] = f32 / per_call;
+    const double peak = result_or("vnni_peak" + t, 0.0);
+    if (peak > 0 && path == lowbit::matmul_path::int8_dot) st.counters["frac_vnni_peak"] = flops / per_call / 1e9 / peak;
+}
+
+}  // namespace
+
+void register_gemm() {
+    for (std::size_t m : {32, 256})
+        for_each_scheme([&](auto tag) {
+            using S = decltype(tag);
+            for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                for (int t : {1, 2}) {
+                    const std::string name = "gemm/" + scheme_name<S>() + "/" + path_name(path) + "/4096x4096/m" +
+                                             std::to_string(m) + "/t" + std::to_string(t);
+                    benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
+                }
+        });
+}
+
+}  // namespace bench

@@ -1,0 +1,52 @@
+// bench/bench_gemv.cpp — gemv/<scheme>/<fma|int8>/<KxN>/t<threads>: y = W x on the
+// public lowbit::gemv with a caller workspace. Counters: weight_GBps (codes +
+// scales read per second), frac_bw (of membw/t<threads> measured in the same
+// run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
+#include "bench_schemes.hpp"
+
+namespace bench {
+namespace {
+
+template <class S>
+void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int threads) {
+    const auto& q = random_qmatrix<S>(s.N, s.K);
+    const std::vector<float> x = random_floats(s.K, 3);
+    std::vector<float> y(s.N);
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = path;
+    auto& exec = pool(threads);
+    lowbit::gemv(q.view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);  // warm the workspace
+    timer tm;
+    for (auto _ : st) {
+        lowbit::gemv(q.view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);
+        benchmark::ClobberMemory();
+    }
+    const double per_call = tm.seconds() / static_cast<double>(st.iterations());
+    const double wb = static_cast<double>(weight_bytes(q));
+    const std::string t = "/t" + std::to_string(threads);
+    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    st.counters["GFLOPs"] =
+        benchmark::Counter(2.0 * s.N * s.K * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    const double bw = result_or("membw" + t, 0.0);
+    if (bw > 0) st.counters["frac_bw"] = wb / per_call / 1e9 / bw;
+    const double f32 = result_or("f32_gemv/" + shape_name(s) + t, 0.0);
+    if (f32 > 0) st.counters["ratio_f32"] = f32 / per_call;
+}
+
+}  // namespace
+
+void register_gemv() {
+    for (const auto& s : gemv_shapes())
+        for_each_scheme([&](auto tag) {
+            using S = decltype(tag);
+            for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                for (int t : {1, 2}) {
+                    const std::string name =
+                        "gemv/" + scheme_name<S>() + "/" + path_name(path) + "/" + shape_name(s) + "/t" + std::to_string(t);
+                    benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t)->UseRealTime()->Unit(benchmark::kMicrosecond);
+                }
+        });
+}
+
+}  // namespace bench
