@@ -1,0 +1,72 @@
+// The run-time twins: same bytes and results as the templates they switch onto.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <lowbit/runtime.hpp>
+
+#include "test_util.hpp"
+
+using namespace lowbit;
+
+TEST_CASE("runtime quantize/gemv/gemm/dequantize/measure equal the templated calls") {
+    const std::size_t N = 37, K = 150, M = 3;
+    const std::vector<float> w = lowbit_test::gaussian(N * K, 8), x = lowbit_test::gaussian(M * K, 9);
+    const matrix_view<const float> wv(w.data(), N, K);
+    const char* names[] = {"w4g32", "w3g64a", "w8pc", "w2pt-f32", "w5g128a-bf16", "w1g16", "w6pc", "w7g50a"};
+    for (const char* name_c : names) {
+        const std::string name = name_c;
+        CAPTURE(name);
+        auto rs = parse_scheme(name_c);
+        REQUIRE(rs);
+        auto aq = quantize(*rs, wv, calibrate::mse{});
+        REQUIRE(aq);
+        CHECK(aq->rows() == N);
+        status st = visit_scheme(*rs, [&](auto tag) {
+            using S = decltype(tag);
+            quantize_options o;
+            o.calib = calibrate::mse{};
+            // the twin runs per-channel as one group of K (runtime.hpp)
+            o.group = rs->gran == granularity::per_channel ? static_cast<int>(K) : rs->group;
+            auto tq = quantize<S>(wv, o);
+            REQUIRE(tq);
+            const auto a = aq->view_as<S>(), b = tq->view();
+            CHECK(std::memcmp(a.codes, b.codes, N * a.row_bytes) == 0);
+            for (std::size_t r = 0; r < N; ++r)
+                for (std::size_t c = 0; c < K; ++c) REQUIRE(a.value(r, c) == b.value(r, c));
+            std::vector<float> y1(M * N), y2(M * N);
+            REQUIRE(gemm(*aq, matrix_view<const float>(x.data(), M, K), matrix_view<float>(y1.data(), M, N)).ok());
+            REQUIRE(gemm(*tq, matrix_view<const float>(x.data(), M, K), matrix_view<float>(y2.data(), M, N)).ok());
+            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+            REQUIRE(gemv(*aq, span<const float>(x.data(), K), span<float>(y1.data(), N)).ok());
+            REQUIRE(gemv(*tq, span<const float>(x.data(), K), span<float>(y2.data(), N)).ok());
+            CHECK(std::memcmp(y1.data(), y2.data(), N * 4) == 0);
+            std::vector<float> d1(N * K), d2(N * K);
+            REQUIRE(dequantize(*aq, matrix_view<float>(d1.data(), N, K)).ok());
+            REQUIRE(dequantize(*tq, matrix_view<float>(d2.data(), N, K)).ok());
+            CHECK(d1 == d2);
+            auto r1 = measure(wv, *aq, matrix_view<const float>(x.data(), M, K));
+            auto r2 = measure(wv, *tq, matrix_view<const float>(x.data(), M, K));
+            REQUIRE(r1);
+            REQUIRE(r2);
+            CHECK(r1->weight.sqnr_db == r2->weight.sqnr_db);
+            CHECK(r1->output.sqnr_db == r2->output.sqnr_db);
+            return status{};
+        });
+        CHECK(st.ok());
+    }
+}
+
+TEST_CASE("runtime twins reject invalid schemes with a message") {
+    const std::vector<float> w(64, 1.0f);
+    runtime_scheme rs;
+    rs.bits = 0;
+    auto q = quantize(rs, matrix_view<const float>(w.data(), 1, 64));
+    CHECK(!q);
+    CHECK(q.error().code() == errc::invalid_argument);
+    rs.bits = 4;
+    rs.group = 0;
+    CHECK(!quantize(rs, matrix_view<const float>(w.data(), 1, 64)));
+}
