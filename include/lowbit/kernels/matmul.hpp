@@ -103,15 +103,16 @@ void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std:
     const arch a = active_arch();
     const std::size_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
     if (path == matmul_path::int8_dot) {
-        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * pb * sizeof(float));
-        unsigned char* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * f_bytes + M * sizeof(kdetail::act_i8)));
+        const std::size_t nl = 4 * pb;  // lanes per row
+        const std::size_t q_bytes = round64(M * pad), l_bytes = round64(M * nl * sizeof(float));
+        unsigned char* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * l_bytes + M * sizeof(kdetail::act_i8)));
         auto* q = reinterpret_cast<std::int8_t*>(base);
-        auto* dxh = reinterpret_cast<float*>(base + q_bytes);
-        auto* qs = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
-        auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * f_bytes);
+        auto* dxl = reinterpret_cast<float*>(base + q_bytes);
+        auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + l_bytes);
+        auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * l_bytes);
         auto prep = [&](std::size_t m) {
-            kdetail::prepare_i8<B>(x + m * ldx, w.perm, g, q + m * pad, dxh + m * pb, qs + m * pb);
-            acts[m] = kdetail::act_i8{q + m * pad, dxh + m * pb, qs + m * pb};
+            kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
+            acts[m] = kdetail::act_i8{q + m * pad, dxl + m * nl, zq + m * nl};
         };
         if (M == 1) prep(0);
         else exec(M, prep);

@@ -16,19 +16,26 @@
 // and a 32-byte (ymm) register at q*128 + k*64 + h*32 covers blocks 4q+2h and
 // 4q+2h+1 (the "pair" j = 2q + h); block sums fall out of a fixed reduction.
 //
-// Per block b of 32 activations the int8 path stores dxh[b] = (amax/127)/2,
-// the codes q = round_even(x / dx) in [-127, 127] and qs[b] = sum(q); with
-// the weight group's scale s and zero z of the block, everything up to one
-// float conversion stays integer (z and 2z are integers; 2z = 1 for 1 bit):
-//     ii = 2*isum - 2z*qs           isum = sum(u * q), exact
-//     acc[b % 8] = fma(s, float(ii) * dxh, acc[b % 8])
+// Per block b of 32 activations the int8 path stores dx[b] = amax/127 and the
+// codes q = round_even(x / dx) in [-127, 127]. A vpdpbusd lane i sums 4
+// arranged bytes of each of a quad's two registers (8 codes, all of one block
+// b): an exact integer A_i = sum(u * q). The zero point is removed in integers
+// too, with Q_i = sum(q) over the same 8 codes (precomputed per activation):
+//     A'_i = A_i - z * Q_i            (1 bit, z = 1/2:  A'_i = 2 A_i - Q_i, dx halved)
+//     acc[i] = fma(float(A'_i), s * dx, acc[i])        16 lanes per quad
+//     y = R(acc[i] + acc[i + 8])
+// so the only rounding is one float conversion and one FMA per lane and
+// block, and no horizontal sum happens before the end of the row. The
+// activation prep stores dx per lane (dxl: lane i of quad q is block 4q + i/4)
+// and -zQ_i for symmetric schemes of 2+ bits (the integer dot starts from it,
+// so removing the zero costs nothing), Q_i otherwise.
 // The f32 path subtracts the zero in registers before the FMA, so its error is
 // float rounding of the products sum((u - z) * x) (no cancellation between a
 // sum(u*x) and a z*sum(x) term):
 //     acc[b % 8] = fma(s, sum((u - z) * x), acc[b % 8])
-// Both end with y = ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). The
-// SIMD int8 kernels follow exactly these steps, so they equal the scalar model
-// bit for bit (integer sums are exact in any order).
+// R(a) = ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). The SIMD int8
+// kernels follow exactly these float steps, so they equal the scalar model bit
+// for bit (integer sums are exact in any order).
 #pragma once
 
 #include <array>
@@ -106,18 +113,19 @@ struct act_geometry {
 
 // One prepared activation row (views into a workspace).
 struct act_i8 {
-    const std::int8_t* q = nullptr;    // padded() codes, arranged order
-    const float* dxh = nullptr;        // half the block step, padded_blocks()
-    const std::int32_t* qs = nullptr;  // sum(q) per block, padded_blocks()
+    const std::int8_t* q = nullptr;     // padded() codes, arranged order
+    const float* dxl = nullptr;         // the block step per lane (halved for 1-bit symmetric): 32 per super-chunk
+    const std::int32_t* zq = nullptr;   // -z*Q per lane (symmetric, 2+ bits) or Q: 32 per super-chunk
 };
 struct act_f32 {
     const float* x = nullptr;  // padded(), arranged order
 };
 
-// Quantize one activation row to int8 per 32-block (input order via perm), arranged for width B.
-template <int B>
-inline void prepare_i8(const float* x, const std::int32_t* perm, const act_geometry& g, std::int8_t* q, float* dxh,
-                       std::int32_t* qs) noexcept {
+// Quantize one activation row to int8 per 32-block (input order via perm),
+// arranged for width B, with the per-lane step and code sums (see above).
+template <int B, bool Sym>
+inline void prepare_i8(const float* x, const std::int32_t* perm, const act_geometry& g, std::int8_t* q, float* dxl,
+                       std::int32_t* zq) noexcept {
     const auto& ar = arranged<B>();
     float xb[block];
     for (std::size_t b = 0; b < g.padded_blocks(); ++b) {
@@ -130,15 +138,18 @@ inline void prepare_i8(const float* x, const std::int32_t* perm, const act_geome
         }
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        int sum = 0;
         std::int8_t* qc = q + (b / chunk_blocks) * chunk;
-        for (std::size_t i = 0; i < block; ++i) {
-            const int v = static_cast<int>(round_even(xb[i] * id));
-            sum += v;
-            qc[ar.pos[(b % chunk_blocks) * block + i]] = static_cast<std::int8_t>(v);
+        for (std::size_t i = 0; i < block; ++i)
+            qc[ar.pos[(b % chunk_blocks) * block + i]] = static_cast<std::int8_t>(static_cast<int>(round_even(xb[i] * id)));
+        const std::size_t k = b % chunk_blocks, sc = b / chunk_blocks;  // lanes 4*(k % 4) .. +3 of quad k / 4
+        for (std::size_t i = 0; i < 4; ++i) {
+            const std::size_t lane = (k / 4) * 16 + (k % 4) * 4 + i;  // 0..31 within the super-chunk
+            std::int32_t sum = 0;
+            for (std::size_t r = 0; r < 2; ++r)
+                for (std::size_t e = 0; e < 4; ++e) sum += qc[(lane / 16) * 128 + r * 64 + (lane % 16) * 4 + e];
+            dxl[sc * 32 + lane] = Sym && B == 1 ? d * 0.5f : d;
+            zq[sc * 32 + lane] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;  // negated: the dot's start value
         }
-        dxh[b] = d * 0.5f;
-        qs[b] = sum;
     }
 }
 
@@ -155,11 +166,7 @@ inline void prepare_f32(const float* x, const std::int32_t* perm, const act_geom
     }
 }
 
-// 2z * qs, exact in integers (2z is an integer for every width, 1 for 1 bit).
-template <int B>
-LOWBIT_ALWAYS_INLINE std::int32_t twice_zero_times(float z, std::int32_t qs) noexcept {
-    return static_cast<std::int32_t>(2.0f * z) * qs;
-}
+
 
 // Scale / zero of block b of row r (block b lies in one group: blocks_fit).
 template <class S>
@@ -183,20 +190,28 @@ inline float int8_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     const std::uint8_t* row = w.row(r);
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (std::size_t b = 0; b < g.nb; ++b) {
-        const std::int8_t* qc = a.q + (b / chunk_blocks) * chunk;
-        std::int32_t isum = 0;
-        for (std::size_t i = 0; i < block; ++i) {
-            const std::size_t col = b * block + i;
-            if (col >= g.K) break;
-            isum += static_cast<std::int32_t>(get_code<B>(row, col)) * qc[ar.pos[(b % chunk_blocks) * block + i]];
-        }
-        const float s = w.scale(r, block_group(w, b)), z = block_zero(w, r, b);
-        const std::int32_t ii = 2 * isum - twice_zero_times<B>(z, a.qs[b]);
-        acc[b % 8] = std::fma(s, static_cast<float>(ii) * a.dxh[b], acc[b % 8]);
+    float acc[16] = {};
+    for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+        const std::int8_t* qc = a.q + sc * chunk;
+        for (std::size_t qd = 0; qd < 2; ++qd)
+            for (std::size_t i = 0; i < 16; ++i) {
+                const std::size_t b = sc * chunk_blocks + 4 * qd + i / 4, lane = sc * 32 + qd * 16 + i;
+                if (b >= g.nb) continue;
+                std::int32_t A = 0;
+                for (std::size_t k = 0; k < 2; ++k)
+                    for (std::size_t e = 0; e < 4; ++e) {
+                        const std::size_t p = qd * 128 + k * 64 + 4 * i + e, col = sc * chunk + ar.nat[p];
+                        if (col < g.K) A += static_cast<std::int32_t>(get_code<B>(row, col)) * qc[p];
+                    }
+                if (S::is_symmetric) A = B == 1 ? 2 * A - a.zq[lane] : A + a.zq[lane];
+                else A -= static_cast<std::int32_t>(block_zero(w, r, b)) * a.zq[lane];
+                const float t = w.scale(r, block_group(w, b)) * a.dxl[lane];
+                acc[i] = std::fma(static_cast<float>(A), t, acc[i]);
+            }
     }
-    return reduce8(acc);
+    float v[8];
+    for (int i = 0; i < 8; ++i) v[i] = acc[i] + acc[i + 8];
+    return reduce8(v);
 }
 
 // f32 path, scalar: same structure with float block sums (not bit-matched to SIMD).

@@ -132,49 +132,78 @@ LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
     }
 #endif
 }
-template <int B, int MB>
-LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, __m256i* isum) {
-    __m512i a[MB][2];
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
-            a[m][q] = dot512<B>(dot512<B>(_mm512_setzero_si512(), lo, x0), hi, x1);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
         }
-    }
-    // lane l of a[m][0] is block l, of a[m][1] block 4 + l: sum each lane's 4 ints.
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 4, 8, 12, 1, 5, 9, 13);
-    for (int m = 0; m < MB; ++m) {
-        const __m512i u = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xffff, a[m][0], a[m][1]),
-                                           _mm512_maskz_unpackhi_epi32(0xffff, a[m][0], a[m][1]));
-        const __m512i v = _mm512_add_epi32(u, _mm512_maskz_shuffle_epi32(0xffff, u, _MM_PERM_BADC));
-        isum[m] = _mm512_maskz_extracti64x4_epi64(0xf, _mm512_maskz_permutexvar_epi32(0xffff, order, v), 0);
     }
 }
 #else
-template <int B, int MB>
-LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, __m256i* isum) {
-    __m256i h[MB][2];
-    for (int half = 0; half < 2; ++half) {
-        __m256i a[MB][2];
-        for (int jj = 0; jj < 2; ++jj) {
-            const int j = half * 2 + jj;
-            __m256i r0, r1;
-            unpack_pair<B>(w + j * 8 * B, r0, r1);
-            for (int m = 0; m < MB; ++m) {
-                const std::int8_t* xp = x[m] + pair_offset(j);
-                const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
-                const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
-                a[m][jj] = dot_u8s8<B>(dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), r1, x1);
-            }
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
         }
-        for (int m = 0; m < MB; ++m) h[m][half] = _mm256_hadd_epi32(a[m][0], a[m][1]);
     }
-    // hadd(hadd(A0,A1), hadd(A2,A3)) holds blocks [0,2,4,6,1,3,5,7].
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (int m = 0; m < MB; ++m) isum[m] = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(h[m][0], h[m][1]), order);
 }
 #endif
 
@@ -374,18 +403,18 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
     const std::int8_t* xq[MB];
-    const float* dxh[MB];
-    const std::int32_t* qsp[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
-        dxh[m] = a[m].dxh;
-        qsp[m] = a[m].qs;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
     }
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
-        __m256 acc[MB];
-        for (int m = 0; m < MB; ++m) acc[m] = _mm256_setzero_ps();
+        i8acc acc[MB];
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
             const bool full = off + cb + unpack_slack<B>() <= row_len;
@@ -395,25 +424,19 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
-            const std::int8_t* xp[MB];
-            for (int m = 0; m < MB; ++m) xp[m] = xq[m] + sc * kdetail::chunk;
-            __m256i isum[MB];
-            i8_chunk<B, MB>(wp, xp, isum);
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
             for (int m = 0; m < MB; ++m) {
-                // ii = 2*isum - 2z*qs (blocks.hpp); 2z = 2^B for symmetric B > 1, 1 for B = 1
-                const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qsp[m] + sc * 8));
-                __m256i zq;
-                if constexpr (!S::is_symmetric) zq = _mm256_slli_epi32(_mm256_mullo_epi32(_mm256_cvtps_epi32(z), qs), 1);
-                else if constexpr (B == 1) zq = qs;
-                else zq = _mm256_slli_epi32(qs, B);
-                const __m256i ii = _mm256_sub_epi32(_mm256_slli_epi32(isum[m], 1), zq);
-                const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(ii), _mm256_loadu_ps(dxh[m] + sc * 8));
-                acc[m] = _mm256_fmadd_ps(s, p, acc[m]);
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
             }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
-        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(acc[m]);
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
