@@ -21,17 +21,7 @@ struct any_qmatrix {
 
     template <class S>
     qmatrix_view<S> view_as() const noexcept {
-        qmatrix_view<S> v;
-        v.codes = storage.codes.data();
-        if constexpr (S::scale == scale_type::f32) v.scales = storage.scales_f32.data();
-        else v.scales = storage.scales_16.data();
-        v.zeros = S::is_symmetric ? nullptr : storage.zeros.data();
-        v.perm = storage.perm.empty() ? nullptr : storage.perm.data();
-        v.rows = storage.layout.rows;
-        v.cols = storage.layout.cols;
-        v.group = storage.layout.group;
-        v.row_bytes = storage.layout.row_bytes;
-        return v;
+        return storage_view<qmatrix_view<S>>(storage);
     }
 };
 

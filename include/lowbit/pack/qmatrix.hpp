@@ -111,6 +111,7 @@ struct qmatrix_view {
 // Writable view: where quantize_into writes.
 template <class S>
 struct qmatrix_mut_view {
+    using scheme_type = S;
     using scale_storage = typename S::scale_storage;
     std::uint8_t* codes = nullptr;
     scale_storage* scales = nullptr;
@@ -144,6 +145,23 @@ struct qstorage {
     qlayout layout;
 };
 
+// A view (View = qmatrix_view<S> or qmatrix_mut_view<S>) of storage laid out for S.
+template <class View, class Storage>
+View storage_view(Storage& st) noexcept {
+    using S = typename View::scheme_type;
+    View v;
+    v.codes = st.codes.data();
+    if constexpr (S::scale == scale_type::f32) v.scales = st.scales_f32.data();
+    else v.scales = st.scales_16.data();
+    v.zeros = S::is_symmetric ? nullptr : st.zeros.data();
+    v.perm = st.perm.empty() ? nullptr : st.perm.data();
+    v.rows = st.layout.rows;
+    v.cols = st.layout.cols;
+    v.group = st.layout.group;
+    v.row_bytes = st.layout.row_bytes;
+    return v;
+}
+
 // Owning quantized matrix.
 template <class S>
 class qmatrix {
@@ -160,7 +178,8 @@ public:
         q.st_.layout = *l;
         // resize, not assign: GCC 12 warns (-Wnonnull, falsely) on assign(0, value)
         q.st_.codes.resize(l->code_bytes());
-        scale_vec(q.st_).resize(l->n_scales);
+        if constexpr (S::scale == scale_type::f32) q.st_.scales_f32.resize(l->n_scales);
+        else q.st_.scales_16.resize(l->n_scales);
         q.st_.zeros.resize(l->n_zeros);
         return q;
     }
@@ -178,43 +197,17 @@ public:
     const std::vector<std::int32_t>& perm() const noexcept { return st_.perm; }
     void set_perm(std::vector<std::int32_t> p) { st_.perm = std::move(p); }
 
-    qmatrix_view<S> view() const noexcept {
-        qmatrix_view<S> v;
-        v.codes = st_.codes.data();
-        v.scales = scale_vec(st_).data();
-        v.zeros = S::is_symmetric ? nullptr : st_.zeros.data();
-        v.perm = st_.perm.empty() ? nullptr : st_.perm.data();
-        v.rows = rows();
-        v.cols = cols();
-        v.group = group();
-        v.row_bytes = st_.layout.row_bytes;
-        return v;
-    }
+    qmatrix_view<S> view() const noexcept { return storage_view<qmatrix_view<S>>(st_); }
     operator qmatrix_view<S>() const noexcept { return view(); }
-    qmatrix_mut_view<S> mut_view() noexcept {
-        qmatrix_mut_view<S> v;
-        v.codes = st_.codes.data();
-        v.scales = scale_vec(st_).data();
-        v.zeros = S::is_symmetric ? nullptr : st_.zeros.data();
-        v.perm = st_.perm.empty() ? nullptr : st_.perm.data();
-        v.rows = rows();
-        v.cols = cols();
-        v.group = group();
-        v.row_bytes = st_.layout.row_bytes;
-        return v;
-    }
+    qmatrix_mut_view<S> mut_view() noexcept { return storage_view<qmatrix_mut_view<S>>(st_); }
+    const qstorage& storage() const noexcept { return st_; }
 
     // Bytes held (codes + scales + zeros + permutation).
     std::size_t bytes() const noexcept {
-        return st_.codes.size() + scale_vec(st_).size() * sizeof(scale_storage) + st_.zeros.size() + st_.perm.size() * 4;
+        return st_.codes.size() + st_.scales_f32.size() * 4 + st_.scales_16.size() * 2 + st_.zeros.size() + st_.perm.size() * 4;
     }
 
 private:
-    template <class Q>
-    static auto& scale_vec(Q& st) noexcept {
-        if constexpr (S::scale == scale_type::f32) return st.scales_f32;
-        else return st.scales_16;
-    }
     qstorage st_;
 };
 
