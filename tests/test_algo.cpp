@@ -544,3 +544,47 @@ TEST_CASE("npy: round trip, and malformed files are rejected with the reason") {
     b[1] = 'X';
     CHECK(std::string(parse_npy(b.data(), b.size()).error().message()).find("magic") != std::string::npos);
 }
+
+TEST_CASE("gptq: an 11008 x 4096 layer (LLaMA-7B MLP shape) in O(K^2 + N K) memory") {
+    // Few calibration tokens keep this test quick; the 4096 x 4096 x 262144-token
+    // timing is the lowbit-gptq-bench program (docs/ptq.md).
+    const std::size_t N = 11008, K = 4096, T = 256, R = 24;
+    std::vector<float> w(N * K), x(T * K);
+    rng r(99);
+    for (float& v : w) v = 0.02f * r.normal();
+    std::vector<float> basis = randn(R * K, 100);
+    for (std::size_t t = 0; t < T; ++t) {  // correlated: R latent factors + noise
+        float c[R];
+        for (float& v : c) v = r.normal();
+        for (std::size_t j = 0; j < K; ++j) {
+            float acc = 0.3f * r.normal();
+            for (std::size_t q = 0; q < R; ++q) acc += c[q] * basis[q * K + j];
+            x[t * K + j] = acc;
+        }
+    }
+    thread_pool pool(2);
+    using S = scheme<4, per_group<128>, asymmetric>;
+    const matrix_view<const float> wv(w.data(), N, K), xv(x.data(), T, K);
+    auto g = gptq_quantize<S>(wv, xv, gptq_options{}, pool);
+    REQUIRE(g.ok());
+    MESSAGE("11008 x 4096: factor " << g->report.seconds_factor << " s, sweep " << g->report.seconds_sweep << " s, workspace "
+                                    << g->report.workspace_bytes / 1048576.0 << " MiB");
+    CHECK(g->report.rank_deficient);                                   // 256 tokens < 4096 inputs
+    CHECK(g->report.workspace_bytes <= 12 * K * K + 64u * 1024 * 1024);  // K^2 f64 + K^2 f32 (+ per-task rows), not N K
+    auto rtn = quantize<S>(wv, quantize_options{}, pool);
+    REQUIRE(rtn.ok());
+    std::vector<float> dq(N * K), y(T * N), yq(T * N);
+    REQUIRE(linalg::matmul_nt(xv, wv, matrix_view<float>(y.data(), T, N), pool).ok());
+    double e[2] = {0, 0}, ref = 0;
+    for (int k = 0; k < 2; ++k) {
+        REQUIRE(dequantize(k == 0 ? *rtn : g->q, matrix_view<float>(dq.data(), N, K), pool).ok());
+        REQUIRE(linalg::matmul_nt(xv, matrix_view<const float>(dq.data(), N, K), matrix_view<float>(yq.data(), T, N), pool).ok());
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            REQUIRE(std::isfinite(yq[i]));
+            e[k] += (static_cast<double>(yq[i]) - y[i]) * (static_cast<double>(yq[i]) - y[i]);
+            if (k == 0) ref += static_cast<double>(y[i]) * y[i];
+        }
+    }
+    MESSAGE("rel. output error RTN " << std::sqrt(e[0] / ref) << ", GPTQ " << std::sqrt(e[1] / ref));
+    CHECK(e[1] < e[0]);
+}
