@@ -327,6 +327,7 @@ LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 
 // (groups_per_row() divides).
 struct row_scales {
     std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
     std::size_t base = 0;          // index of the row's first scale
 };
 template <class S>
@@ -334,6 +335,8 @@ LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
     rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
 }
 template <class S>
@@ -368,11 +371,34 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         z = _mm256_set1_ps(zero_at(w, i));
         return;
     }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
     alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
     for (std::size_t k = 0; k < 8; ++k) {
-        const std::size_t b = b0 + k, i = rs.base + (rs.bpg ? b / rs.bpg : 0);
+        const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
         zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
     }
     s = _mm256_load_ps(sv);
     z = _mm256_load_ps(zv);
