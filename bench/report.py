@@ -48,6 +48,29 @@ def main():
     p("thread count; `ratio_f32` = our f32 kernel's time over this kernel's time on the same shape; `GFLOPs` =")
     p("2·M·N·K per second (integer ops for the int8 path); `frac_vnni_peak` = int8 GEMM ops over `vnni_peak`.")
     p("")
+    p("## Acceptance targets of issue 4 (from this run)")
+    p("")
+    p("| target | measured | met |")
+    p("| --- | --- | --- |")
+
+    def row(label, value, ok):
+        p(f"| {label} | {value} | {'–' if ok is None else ('yes' if ok else 'no')} |")
+
+    for t in [1, 2]:
+        n = f"gemv/w4g32/int8/8192x28672/t{t}"
+        fb, rf = get(n, "frac_bw"), get(n, "ratio_f32")
+        row(f"GEMV w4g32 int8 8192x28672 t{t}: >= 0.85 of membw", fmt(fb, 2), None if fb is None else fb >= 0.85)
+        row(f"GEMV w4g32 int8 8192x28672 t{t}: >= 3.5x f32_gemv", fmt(rf, 2) + "x", None if rf is None else rf >= 3.5)
+    gb = get("gemv/w4g32/int8/4096x4096/t1", "weight_GBps")
+    row("GEMV w4g32 int8 4096x4096 t1: >= 2x llama.cpp's best (issue's figure 21-26 GB/s, i.e. >= 52 GB/s; "
+        "llama.cpp not run here)", fmt(gb) + " GB/s", None if gb is None else gb >= 52)
+    for sch in ["w4g32", "w4g128", "w4pc"]:
+        rf = get(f"gemv/{sch}/fma/8192x28672/t1", "ratio_f32")
+        row(f"GEMV {sch} fma 8192x28672 t1: >= 2.5x f32_gemv", fmt(rf, 2) + "x", None if rf is None else rf >= 2.5)
+    for t in [1, 2]:
+        fv = get(f"gemm/w4g32/int8/4096x4096/m256/t{t}", "frac_vnni_peak")
+        row(f"GEMM w4g32 int8 m256 4096x4096 t{t}: >= 0.5 of vnni_peak", fmt(fv, 2), None if fv is None else fv >= 0.5)
+    p("")
     p("## Baselines")
     p("")
     p("| benchmark | t1 | t2 |")
