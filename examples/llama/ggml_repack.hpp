@@ -1,0 +1,140 @@
+// ggml_repack.hpp — GGUF block types <-> lowbit linear layers.
+//
+// Three ggml types are lowbit schemes in disguise: per 32 weights one f16
+// scale d and a symmetric code with a fixed zero,
+//   Q4_0: x = d * (q - 8),  q in 0..15   = lowbit scheme<4, per_group<32>, symmetric, scale_f16>
+//   Q5_0: x = d * (q - 16), q in 0..31   = lowbit scheme<5, per_group<32>, symmetric, scale_f16>
+//   Q8_0: x = d * q,        q in -127..127 = lowbit scheme<8, per_group<32>, symmetric, scale_f16> (u = q + 128)
+// (lowbit's own quantizer never emits the lowest code, ggml's may; the kernels
+// compute s * (u - z) for every code, so the values are exactly ggml's.) Those
+// blocks are repacked at load, losslessly, into a qmatrix and run by lowbit's
+// kernels; the qmatrix has exactly the bytes of the blocks (18, 22, 34 per 32).
+// Every other ggml type (Q4_1, Q5_1, K-quants) is dequantized to f32 at load:
+// GEMV directly on those blocks is lowbit issue 4's work.
+#pragma once
+
+#include <lowbit/formats/gguf_blocks.hpp>
+
+#include "model.hpp"
+
+namespace llama {
+
+namespace gg = lowbit::gguf;
+
+inline bool repackable(gg::gguf_type t) {
+    return t == gg::gguf_type::q4_0 || t == gg::gguf_type::q5_0 || t == gg::gguf_type::q8_0;
+}
+
+inline const char* ggml_format_name(gg::gguf_type t) {
+    switch (t) {
+        case gg::gguf_type::f32: return "f32";
+        case gg::gguf_type::f16: return "f16";
+        case gg::gguf_type::bf16: return "bf16";
+        case gg::gguf_type::q4_0: return "q4_0";
+        case gg::gguf_type::q4_1: return "q4_1";
+        case gg::gguf_type::q5_0: return "q5_0";
+        case gg::gguf_type::q5_1: return "q5_1";
+        case gg::gguf_type::q8_0: return "q8_0";
+        case gg::gguf_type::q2_K: return "q2_k";
+        case gg::gguf_type::q3_K: return "q3_k";
+        case gg::gguf_type::q4_K: return "q4_k";
+        case gg::gguf_type::q5_K: return "q5_k";
+        case gg::gguf_type::q6_K: return "q6_k";
+        default: return gg::type_name(t);
+    }
+}
+
+// Codes and scales of one block of a repackable type.
+inline void block_codes(gg::gguf_type t, const std::uint8_t* blk, std::uint8_t* u, std::uint16_t* d) {
+    std::memcpy(d, blk, 2);  // every one of the three starts with its f16 scale
+    if (t == gg::gguf_type::q4_0) {
+        const auto* b = reinterpret_cast<const gg::block_q4_0*>(blk);
+        for (int j = 0; j < 16; ++j) u[j] = b->qs[j] & 15, u[j + 16] = b->qs[j] >> 4;
+    } else if (t == gg::gguf_type::q5_0) {
+        const auto* b = reinterpret_cast<const gg::block_q5_0*>(blk);
+        std::uint32_t hi;
+        std::memcpy(&hi, b->qh, 4);
+        for (int j = 0; j < 16; ++j) {
+            u[j] = static_cast<std::uint8_t>((b->qs[j] & 15) | (((hi >> j) & 1) << 4));
+            u[j + 16] = static_cast<std::uint8_t>((b->qs[j] >> 4) | (((hi >> (j + 16)) & 1) << 4));
+        }
+    } else {
+        const auto* b = reinterpret_cast<const gg::block_q8_0*>(blk);
+        for (int j = 0; j < 32; ++j) u[j] = static_cast<std::uint8_t>(b->qs[j] + 128);
+    }
+}
+
+// A linear layer over ggml blocks (rows x cols, rows contiguous): repacked when
+// the type allows it, dequantized to f32 otherwise. `data` holds
+// rows * row_size(t, cols) bytes.
+inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data, std::size_t rows, std::size_t cols) {
+    linear l;
+    l.rows = rows;
+    l.cols = cols;
+    l.gguf_type = t;
+    l.format = ggml_format_name(t);
+    const std::size_t row_bytes = static_cast<std::size_t>(gg::row_size(t, static_cast<std::int64_t>(cols)));
+    l.bytes = rows * row_bytes;
+    l.gguf_data.assign(data, data + l.bytes);
+    if (!repackable(t)) {
+        l.w.resize(rows * cols);
+        for (std::size_t r = 0; r < rows; ++r)
+            if (status st = gg::dequantize_row(t, data + r * row_bytes, l.w.data() + r * cols, static_cast<std::int64_t>(cols)); !st)
+                return st;
+        return l;
+    }
+    lowbit::runtime_scheme rs;
+    rs.bits = t == gg::gguf_type::q4_0 ? 4 : t == gg::gguf_type::q5_0 ? 5 : 8;
+    rs.gran = lowbit::granularity::per_group;
+    rs.group = 32;
+    rs.symmetric = true;
+    rs.scale = lowbit::scale_type::f16;
+    auto lay = lowbit::qlayout::make(rs, rows, cols);
+    if (!lay) return lay.error();
+    lowbit::qstorage& st = l.q.storage;
+    st.layout = *lay;
+    st.codes.assign(lay->code_bytes(), 0);
+    st.scales_16.resize(lay->n_scales);
+    const std::size_t blocks = cols / 32, block_bytes = gg::type_size(t);
+    std::vector<std::uint8_t> u(cols);
+    for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t b = 0; b < blocks; ++b)
+            block_codes(t, data + r * row_bytes + b * block_bytes, u.data() + b * 32, &st.scales_16[r * lay->groups_per_row + b]);
+        if (status s = lowbit::pack_codes(rs.bits, u.data(), cols, st.codes.data() + r * lay->row_bytes); !s) return s;
+    }
+    l.q.scheme = rs;
+    l.quantized = true;
+    return l;
+}
+
+// llama.cpp's fallback (llama-quant.cpp, llama_tensor_get_type): a K-quant
+// needs rows that are a multiple of 256; otherwise Q4_K -> Q5_0, Q5_K -> Q5_1,
+// Q6_K -> Q8_0, Q2_K/Q3_K -> IQ4_NL (here: Q4_0, lowbit has no IQ4_NL codec);
+// and when the fallback's block (32) does not divide the row either, F16.
+// llama.cpp refuses a legacy type whose block does not divide the row; we use F16 there too.
+inline gg::gguf_type ggml_type_for_row(gg::gguf_type want, std::size_t cols) {
+    if (cols % gg::type_block_size(want) == 0) return want;
+    gg::gguf_type t = want;
+    switch (want) {
+        case gg::gguf_type::q4_K: t = gg::gguf_type::q5_0; break;
+        case gg::gguf_type::q5_K: t = gg::gguf_type::q5_1; break;
+        case gg::gguf_type::q6_K: t = gg::gguf_type::q8_0; break;
+        case gg::gguf_type::q2_K:
+        case gg::gguf_type::q3_K: t = gg::gguf_type::q4_0; break;
+        default: break;
+    }
+    return cols % gg::type_block_size(t) == 0 ? t : gg::gguf_type::f16;
+}
+
+// Float weights -> ggml type t (ggml's exact bytes) -> linear (repacked or dequantized).
+inline result<linear> quantize_ggml(const linear& src, gg::gguf_type t) {
+    const std::size_t row_bytes = static_cast<std::size_t>(gg::row_size(t, static_cast<std::int64_t>(src.cols)));
+    std::vector<std::uint8_t> data(src.rows * row_bytes);
+    status st = gg::is_quantized(t) ? gg::quantize(t, src.w.data(), data.data(), static_cast<std::int64_t>(src.rows),
+                                                   static_cast<std::int64_t>(src.cols), nullptr)
+                                    : gg::quantize_row(t, src.w.data(), data.data(), static_cast<std::int64_t>(src.rows * src.cols));
+    if (!st) return st;
+    return linear_from_ggml(t, data.data(), src.rows, src.cols);
+}
+
+}  // namespace llama

@@ -1,0 +1,235 @@
+// gguf_io.hpp — a LLaMA model to and from a GGUF file with llama.cpp's tensor
+// names and `llama.*` metadata keys.
+//
+//   token_embd.weight [dim, vocab]    output_norm.weight [dim]    output.weight (absent: shared with token_embd)
+//   blk.N.attn_norm.weight  blk.N.attn_q/k/v.weight  blk.N.attn_output.weight
+//   blk.N.ffn_norm.weight   blk.N.ffn_gate.weight (w1)  blk.N.ffn_down.weight (w2)  blk.N.ffn_up.weight (w3)
+// (dims in ggml order: the row length first). llama2.c's wq/wk already use the
+// interleaved RoPE pairs of ggml's normal rope mode, so no permutation is needed.
+//
+// Loading maps the file (zero-copy parse: tensor spans point into the mapping),
+// then: F32/F16/BF16 -> float; Q4_0/Q5_0/Q8_0 -> repacked losslessly into a
+// lowbit qmatrix and run by lowbit's kernels; other block types -> dequantized
+// to f32 at load (ggml_repack.hpp). The file has no tokenizer (this model's is
+// not available): llama.cpp itself would refuse it for that reason alone.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <lowbit/formats/gguf.hpp>
+
+#include "ggml_repack.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define LLAMA_HAVE_MMAP 1
+#endif
+
+namespace llama {
+
+// Read-only bytes of a file: mmap'd where the OS has it, read otherwise.
+class mapped_file {
+public:
+    static result<std::unique_ptr<mapped_file>> open(const char* path) {
+        auto f = std::unique_ptr<mapped_file>(new mapped_file);
+#ifdef LLAMA_HAVE_MMAP
+        const int fd = ::open(path, O_RDONLY);
+        if (fd < 0) return status::error(errc::io_error, "cannot open %s", path);
+        struct stat sb;
+        if (::fstat(fd, &sb) != 0 || sb.st_size <= 0) {
+            ::close(fd);
+            return status::error(errc::io_error, "%s: empty or unreadable", path);
+        }
+        void* p = ::mmap(nullptr, static_cast<std::size_t>(sb.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+        ::close(fd);  // the mapping keeps the file
+        if (p == MAP_FAILED) return status::error(errc::io_error, "%s: mmap failed", path);
+        f->map_ = p;
+        f->size_ = static_cast<std::size_t>(sb.st_size);
+#else
+        auto b = read_file(path);
+        if (!b) return b.error();
+        f->copy_ = std::move(*b);
+        f->size_ = f->copy_.size();
+#endif
+        return f;
+    }
+    ~mapped_file() {
+#ifdef LLAMA_HAVE_MMAP
+        if (map_) ::munmap(map_, size_);
+#endif
+    }
+    lowbit::span<const std::uint8_t> bytes() const {
+        return {map_ ? static_cast<const std::uint8_t*>(map_) : copy_.data(), size_};
+    }
+
+private:
+    mapped_file() = default;
+    void* map_ = nullptr;
+    std::size_t size_ = 0;
+    std::vector<std::uint8_t> copy_;
+};
+
+inline bool is_gguf(const std::uint8_t* p, std::size_t n) { return n >= 4 && std::memcmp(p, "GGUF", 4) == 0; }
+
+inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
+    auto parsed = gg::gguf_file::parse(bytes);
+    if (!parsed) return parsed.error();
+    const gg::gguf_file& f = *parsed;
+    auto arch = f.get_string("general.architecture");
+    if (!arch) return arch.error();
+    if (*arch != "llama")
+        return status::error(errc::unsupported, "gguf: architecture '%.*s', expected llama", static_cast<int>(arch->size()), arch->data());
+    model m;
+    config& c = m.c;
+    auto u = [&](const char* key, int& out) -> status {
+        auto v = f.get_uint(key);
+        if (!v) return v.error();
+        out = static_cast<int>(std::min<std::uint64_t>(*v, 1u << 30));
+        return {};
+    };
+    LOWBIT_TRY(u("llama.embedding_length", c.dim));
+    LOWBIT_TRY(u("llama.feed_forward_length", c.hidden));
+    LOWBIT_TRY(u("llama.block_count", c.layers));
+    LOWBIT_TRY(u("llama.attention.head_count", c.heads));
+    LOWBIT_TRY(u("llama.context_length", c.seq_len));
+    c.kv_heads = c.heads;
+    if (f.find_kv("llama.attention.head_count_kv")) LOWBIT_TRY(u("llama.attention.head_count_kv", c.kv_heads));
+    if (auto e = f.get_float("llama.attention.layer_norm_rms_epsilon")) c.norm_eps = static_cast<float>(*e);
+    if (auto t = f.get_float("llama.rope.freq_base")) c.rope_theta = static_cast<float>(*t);
+    const gg::tensor_info* emb = f.find_tensor("token_embd.weight");
+    if (!emb) return status::error(errc::corrupt_data, "gguf: no token_embd.weight");
+    c.vocab = static_cast<int>(std::min<std::uint64_t>(emb->rows(), 1u << 30));
+    LOWBIT_TRY(c.validate());
+
+    // A tensor of the expected shape, as floats or as a linear layer.
+    auto find = [&](const std::string& name, std::size_t rows, std::size_t cols, const gg::tensor_info** out) -> status {
+        const gg::tensor_info* t = f.find_tensor(name);
+        if (!t) return status::error(errc::corrupt_data, "gguf: tensor %s is missing", name.c_str());
+        if (t->row_length() != cols || t->rows() != rows)
+            return status::error(errc::shape_mismatch, "gguf: %s is %llu x %llu, expected %zu x %zu", name.c_str(),
+                                 static_cast<unsigned long long>(t->rows()), static_cast<unsigned long long>(t->row_length()), rows, cols);
+        if (!gg::has_row_codec(t->type))
+            return status::error(errc::unsupported, "gguf: %s has type %s, which lowbit cannot decode", name.c_str(), gg::type_name(t->type));
+        *out = t;
+        return {};
+    };
+    auto floats = [&](const std::string& name, std::size_t rows, std::size_t cols, std::vector<float>& out) -> status {
+        const gg::tensor_info* t = nullptr;
+        LOWBIT_TRY(find(name, rows, cols, &t));
+        out.resize(rows * cols);
+        return gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols));
+    };
+    auto lin = [&](const std::string& name, std::size_t rows, std::size_t cols, linear& out) -> status {
+        const gg::tensor_info* t = nullptr;
+        LOWBIT_TRY(find(name, rows, cols, &t));
+        auto l = linear_from_ggml(t->type, t->data.data(), rows, cols);
+        if (!l) return l.error();
+        out = std::move(*l);
+        if (t->type == gg::gguf_type::f32) out.gguf_data.clear();  // plain floats: nothing to keep
+        return {};
+    };
+    const std::size_t D = c.dim, H = c.hidden, KV = c.kv_dim(), V = c.vocab;
+    LOWBIT_TRY(floats("token_embd.weight", V, D, m.tok_emb));
+    LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
+    if (f.find_tensor("output.weight")) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
+    m.layers.resize(c.layers);
+    std::string formats;
+    for (int l = 0; l < c.layers; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        layer& y = m.layers[l];
+        LOWBIT_TRY(floats(p + "attn_norm.weight", 1, D, y.att_norm));
+        LOWBIT_TRY(floats(p + "ffn_norm.weight", 1, D, y.ffn_norm));
+        LOWBIT_TRY(lin(p + "attn_q.weight", D, D, y.wq));
+        LOWBIT_TRY(lin(p + "attn_k.weight", KV, D, y.wk));
+        LOWBIT_TRY(lin(p + "attn_v.weight", KV, D, y.wv));
+        LOWBIT_TRY(lin(p + "attn_output.weight", D, D, y.wo));
+        LOWBIT_TRY(lin(p + "ffn_gate.weight", H, D, y.w1));
+        LOWBIT_TRY(lin(p + "ffn_down.weight", D, H, y.w2));
+        LOWBIT_TRY(lin(p + "ffn_up.weight", H, D, y.w3));
+    }
+    // Name the file's scheme after its attention type (e.g. "gguf:q5_0").
+    m.scheme = std::string("gguf:") + m.layers[0].wq.format;
+    return m;
+}
+
+// Writes `m` as GGUF. Float linears are written as F32; linears quantized to a
+// ggml type keep their exact blocks. lowbit schemes (w4g32, GPTQ) have no GGUF
+// type yet, so such a model is refused.
+inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama") {
+    namespace g = lowbit::gguf;
+    g::gguf_writer w;
+    const config& c = m.c;
+    auto u32 = [](int v) { return g::meta_value::u32(static_cast<std::uint32_t>(v)); };
+    LOWBIT_TRY(w.set("general.architecture", g::meta_value::string("llama")));
+    LOWBIT_TRY(w.set("general.name", g::meta_value::string(name)));
+    LOWBIT_TRY(w.set("llama.context_length", u32(c.seq_len)));
+    LOWBIT_TRY(w.set("llama.embedding_length", u32(c.dim)));
+    LOWBIT_TRY(w.set("llama.feed_forward_length", u32(c.hidden)));
+    LOWBIT_TRY(w.set("llama.block_count", u32(c.layers)));
+    LOWBIT_TRY(w.set("llama.attention.head_count", u32(c.heads)));
+    LOWBIT_TRY(w.set("llama.attention.head_count_kv", u32(c.kv_heads)));
+    LOWBIT_TRY(w.set("llama.rope.dimension_count", u32(c.head_size())));
+    LOWBIT_TRY(w.set("llama.rope.freq_base", g::meta_value::f32(c.rope_theta)));
+    LOWBIT_TRY(w.set("llama.attention.layer_norm_rms_epsilon", g::meta_value::f32(c.norm_eps)));
+    LOWBIT_TRY(w.set("llama.vocab_size", u32(c.vocab)));
+
+    struct item {
+        std::string name;
+        g::gguf_type type;
+        std::uint64_t cols, rows;
+        const std::uint8_t* data;
+    };
+    std::vector<item> items;
+    auto add_floats = [&](std::string n, const std::vector<float>& v, std::size_t rows) {
+        items.push_back({std::move(n), g::gguf_type::f32, v.size() / rows, rows, reinterpret_cast<const std::uint8_t*>(v.data())});
+    };
+    status bad;
+    auto add_linear = [&](std::string n, const linear& l) {
+        if (l.quantized && l.gguf_data.empty() && bad)
+            bad = status::error(errc::unsupported, "%s is %s, a lowbit scheme with no GGUF type yet: export f32 or a ggml type (q4_0, q8_0, q4_k, ...)",
+                                n.c_str(), l.format.c_str());
+        if (!l.gguf_data.empty()) items.push_back({std::move(n), l.gguf_type, l.cols, l.rows, l.gguf_data.data()});
+        else items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, reinterpret_cast<const std::uint8_t*>(l.w.data())});
+    };
+    add_floats("token_embd.weight", m.tok_emb, static_cast<std::size_t>(c.vocab));
+    add_floats("output_norm.weight", m.final_norm, 1);
+    if (!m.classifier.empty()) add_floats("output.weight", m.classifier, static_cast<std::size_t>(c.vocab));
+    for (int l = 0; l < c.layers; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        const layer& y = m.layers[l];
+        add_floats(p + "attn_norm.weight", y.att_norm, 1);
+        y.for_each_linear([&](const linear& x, const char* n) { add_linear(p + n + ".weight", x); });
+        add_floats(p + "ffn_norm.weight", y.ffn_norm, 1);
+    }
+    LOWBIT_TRY(bad);
+    for (const item& it : items) {
+        if (it.rows == 1) LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols}));
+        else LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols, it.rows}));
+    }
+    std::FILE* fp = std::fopen(path, "wb");
+    if (!fp) return status::error(errc::io_error, "cannot create %s", path);
+    status st = w.write_header(g::byte_sink::to_file(fp));
+    for (const item& it : items) {
+        if (!st) break;
+        const std::size_t n = static_cast<std::size_t>(g::row_size(it.type, static_cast<std::int64_t>(it.cols)) * it.rows);
+        st = w.write_tensor(it.name, lowbit::span<const std::uint8_t>(it.data, n));
+    }
+    if (st) st = w.finish();
+    if (std::fclose(fp) != 0 && st) st = status::error(errc::io_error, "closing %s failed", path);
+    return st;
+}
+
+// Loads a llama2.c checkpoint or a GGUF file (by its magic).
+inline result<model> load_model(const char* path) {
+    auto f = mapped_file::open(path);
+    if (!f) return f.error();
+    const auto b = (*f)->bytes();
+    if (is_gguf(b.data(), b.size())) return load_gguf(b);
+    return load_llama2c(b, path);
+}
+
+}  // namespace llama

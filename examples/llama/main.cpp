@@ -1,0 +1,215 @@
+// lowbit-llama — a small LLaMA runtime whose linear layers run on lowbit.
+//
+//   lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]
+//   lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]
+//
+// MODEL is a llama2.c checkpoint (.bin) or a GGUF file. See README.md beside
+// this file and docs/embedding.md.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "eval.hpp"
+#include "gguf_io.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]\n"
+    "       lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]\n"
+    "options:\n"
+    "  --scheme S          quantize the linear layers on load: f32 (default), f16, w8, w4g32, w3g32, w2g32,\n"
+    "                      w4g32-gptq (GPTQ on the model's own samples), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
+    "  --eval              quality table against F32 (PPL, KLD, top-1) and decode speed for every scheme\n"
+    "  --schemes A,B,...   the schemes of --eval (default: f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32)\n"
+    "  --eval-seqs N       sequences of --eval (default 16), --eval-len N tokens each (default 256)\n"
+    "  --json              machine-readable output, one JSON object per line\n"
+    "  --threads N         executor threads (default 1)\n"
+    "  --steps N           tokens to generate (default 64)\n"
+    "  --seed N            sampling seed (default 1); --temperature T (default 1; 0 = greedy), --top-p P (default 0.9)\n"
+    "  --path fma|int8     lowbit matmul path (default fma: dequantize and FMA; int8: int8 dot products)\n"
+    "  --export-gguf OUT   write the (quantized) model as GGUF with llama.cpp tensor names, then exit\n"
+    "  --synthetic SPEC    random weights of the given shape: decode tokens/s per layer and fraction of memory bandwidth\n";
+
+struct args {
+    std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
+    bool eval = false, json = false;
+    int threads = 1, steps = 64, eval_seqs = 16, eval_len = 256;
+    std::uint64_t seed = 1;
+    float temperature = 1.0f, top_p = 0.9f;
+    lowbit::matmul_path path = lowbit::matmul_path::dequant_fma;
+};
+
+bool parse_args(int argc, char** argv, args& a) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string k = argv[i];
+        auto val = [&]() -> const char* {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "lowbit-llama: %s needs a value\n", k.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (k == "--scheme") a.scheme = val();
+        else if (k == "--schemes") a.schemes = val();
+        else if (k == "--eval") a.eval = true;
+        else if (k == "--json") a.json = true;
+        else if (k == "--threads") a.threads = std::max(1, std::atoi(val()));
+        else if (k == "--steps") a.steps = std::max(1, std::atoi(val()));
+        else if (k == "--seed") a.seed = std::strtoull(val(), nullptr, 10);
+        else if (k == "--temperature") a.temperature = static_cast<float>(std::atof(val()));
+        else if (k == "--top-p") a.top_p = static_cast<float>(std::atof(val()));
+        else if (k == "--eval-seqs") a.eval_seqs = std::max(1, std::atoi(val()));
+        else if (k == "--eval-len") a.eval_len = std::max(2, std::atoi(val()));
+        else if (k == "--export-gguf") a.export_path = val();
+        else if (k == "--synthetic") a.synthetic = val();
+        else if (k == "--path") {
+            const std::string p = val();
+            if (p == "fma") a.path = lowbit::matmul_path::dequant_fma;
+            else if (p == "int8") a.path = lowbit::matmul_path::int8_dot;
+            else return false;
+        } else if (k == "-h" || k == "--help") return false;
+        else if (!k.empty() && k[0] != '-' && a.model_path.empty()) a.model_path = k;
+        else {
+            std::fprintf(stderr, "lowbit-llama: unknown argument %s\n", k.c_str());
+            return false;
+        }
+    }
+    return !a.model_path.empty() || !a.synthetic.empty();
+}
+
+int fail(const lowbit::status& st) {
+    std::fprintf(stderr, "lowbit-llama: %s\n", st.message());
+    return 1;
+}
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at <= s.size()) {
+        const std::size_t end = std::min(s.find(',', at), s.size());
+        if (end > at) out.push_back(s.substr(at, end - at));
+        at = end + 1;
+    }
+    return out;
+}
+
+int run_synthetic(const args& a) {
+    auto sp = llama::parse_synthetic(a.synthetic);
+    if (!sp) return fail(sp.error());
+    auto s = llama::parse_scheme_name(a.scheme);
+    if (!s) return fail(s.error());
+    lowbit::thread_pool pool(2);
+    auto m = llama::make_synthetic(*sp, *s, pool);
+    if (!m) return fail(m.error());
+    const int steps = std::min(a.steps, sp->seq);
+    const std::size_t weight_bytes = m->linear_bytes() + static_cast<std::size_t>(m->c.vocab) * m->c.dim * 4;
+    llama::run_options ro;
+    ro.matmul.path = a.path;
+    for (int threads : {1, 2}) {
+        lowbit::thread_pool p(static_cast<unsigned>(threads));
+        const double bw = llama::read_bandwidth(p);
+        const double tps = llama::decode_speed(*m, steps, p, ro);
+        const double gbs = tps * static_cast<double>(weight_bytes);
+        if (a.json)
+            std::printf("{\"synthetic\": \"%s\", \"scheme\": \"%s\", \"threads\": %d, \"bpw\": %.4f, \"layer_bytes\": %zu, "
+                        "\"tok_per_s\": %.3f, \"layer_tok_per_s\": %.3f, \"ms_per_layer\": %.3f, \"weights_gb_per_s\": %.3f, "
+                        "\"read_bandwidth_gb_per_s\": %.3f, \"bandwidth_fraction\": %.3f}\n",
+                        a.synthetic.c_str(), s->name.c_str(), threads, m->linear_bpw(), m->linear_bytes() / m->c.layers, tps,
+                        tps * m->c.layers, 1e3 / (tps * m->c.layers), gbs / 1e9, bw / 1e9, gbs / bw);
+        else
+            std::printf("synthetic %s  scheme %-8s threads %d: %.2f tok/s, %.2f layer-tok/s (%.2f ms per layer), %.1f MB/layer at "
+                        "%.2f bpw, weights streamed at %.2f GB/s = %.0f%% of the %.2f GB/s read bandwidth\n",
+                        a.synthetic.c_str(), s->name.c_str(), threads, tps, tps * m->c.layers, 1e3 / (tps * m->c.layers),
+                        static_cast<double>(m->linear_bytes() / m->c.layers) / 1e6, m->linear_bpw(), gbs / 1e9, 100 * gbs / bw,
+                        bw / 1e9);
+    }
+    return 0;
+}
+
+int run_eval(const args& a, const llama::model& f32) {
+    llama::eval_options eo;
+    eo.sequences = a.eval_seqs;
+    eo.length = a.eval_len;
+    eo.seed = a.seed;
+    eo.run.matmul.path = a.path;
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads)), one(1), two(2);
+    const auto ref = llama::make_reference(f32, eo, pool);
+    std::vector<llama::eval_row> rows;
+    double ppl_f32 = 0;
+    std::vector<std::string> names = split(a.scheme != "f32" ? "f32," + a.scheme : a.schemes);
+    for (const std::string& name : names) {
+        auto s = llama::parse_scheme_name(name);
+        if (!s) return fail(s.error());
+        llama::model m = f32;
+        llama::quant_report rep;
+        if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
+        llama::eval_row row;
+        llama::fill_size(m, row);
+        row.notes = rep.notes;
+        llama::measure_quality(m, ref, eo, pool, row);
+        row.tok_per_s_1t = llama::decode_speed(m, 256, one, eo.run);
+        row.tok_per_s_2t = llama::decode_speed(m, 256, two, eo.run);
+        if (name == "f32") ppl_f32 = row.ppl;
+        if (a.json) llama::print_json(row, ppl_f32);
+        else
+            for (const auto& n : rep.notes) std::printf("%s: %s\n", name.c_str(), n.c_str());
+        rows.push_back(row);
+    }
+    if (!a.json) {
+        std::printf("\n%d sequences x %d tokens sampled from F32 (temperature 1, seed %llu); %s path\n\n", eo.sequences, eo.length,
+                    static_cast<unsigned long long>(eo.seed), a.path == lowbit::matmul_path::int8_dot ? "int8_dot" : "dequant_fma");
+        llama::print_table(rows, ppl_f32, a.threads);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    args a;
+    if (!parse_args(argc, argv, a)) {
+        std::fputs(usage, stderr);
+        return 2;
+    }
+    if (!a.synthetic.empty()) return run_synthetic(a);
+
+    auto loaded = llama::load_model(a.model_path.c_str());
+    if (!loaded) return fail(loaded.error());
+    llama::model& m = *loaded;
+    if (a.eval) return run_eval(a, m);
+
+    auto s = llama::parse_scheme_name(a.scheme);
+    if (!s) return fail(s.error());
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads));
+    llama::quant_report rep;
+    if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
+    for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
+    if (!a.export_path.empty()) {
+        if (auto st = llama::export_gguf(m, a.export_path.c_str()); !st) return fail(st);
+        std::fprintf(stderr, "lowbit-llama: wrote %s (%s, %zu bytes of weights)\n", a.export_path.c_str(), m.scheme.c_str(), m.total_bytes());
+        return 0;
+    }
+
+    llama::sampler smp;
+    smp.temperature = a.temperature;
+    smp.top_p = a.top_p;
+    smp.r = llama::rng(a.seed);
+    llama::run_options ro;
+    ro.matmul.path = a.path;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto out = llama::generate(m, a.steps, smp, pool, ro);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (a.json) {
+        std::printf("{\"scheme\": \"%s\", \"bpw\": %.4f, \"bytes\": %zu, \"tok_per_s\": %.1f, \"tokens\": [", m.scheme.c_str(),
+                    m.linear_bpw(), m.total_bytes(), static_cast<double>(out.size()) / secs);
+        for (std::size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? ", " : "", out[i]);
+        std::printf("]}\n");
+    } else {
+        for (std::size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? " " : "", out[i]);
+        std::printf("\n");
+        std::fprintf(stderr, "lowbit-llama: %s, %.2f bpw, %zu tokens at %.0f tok/s (%d thread%s)\n", m.scheme.c_str(), m.linear_bpw(),
+                     out.size(), static_cast<double>(out.size()) / secs, a.threads, a.threads > 1 ? "s" : "");
+    }
+    return 0;
+}

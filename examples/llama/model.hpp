@@ -1,0 +1,192 @@
+// model.hpp — the weights of a LLaMA-architecture model and the llama2.c
+// checkpoint loader. Every weight matrix is row-major [out, in], the layout of
+// lowbit's qmatrix (N outputs x K inputs), so nothing is transposed anywhere.
+//
+// A linear layer is either float (f32 weights, run by a plain matvec) or a
+// lowbit any_qmatrix (run by lowbit::gemv). Embedding, norms and the shared
+// classifier stay float: they are a small part of a real model's bytes and the
+// most sensitive part of its quality (docs/embedding.md, "What to keep in float").
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <lowbit/lowbit.hpp>
+#include <lowbit/formats/gguf_types.hpp>
+
+namespace llama {
+
+using lowbit::errc;
+using lowbit::result;
+using lowbit::status;
+
+struct config {
+    int dim = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, vocab = 0, seq_len = 0;
+    float rope_theta = 10000.0f;
+    float norm_eps = 1e-5f;
+
+    int head_size() const { return dim / heads; }
+    int kv_dim() const { return dim / heads * kv_heads; }
+
+    status validate() const {
+        if (dim <= 0 || dim > 65536 || hidden <= 0 || hidden > 262144 || layers <= 0 || layers > 1024 || heads <= 0 ||
+            kv_heads <= 0 || dim % heads || heads % kv_heads || (dim / heads) % 2 || vocab <= 0 || vocab > (1 << 22) ||
+            seq_len <= 0 || seq_len > (1 << 22))
+            return status::error(errc::corrupt_data,
+                                 "implausible config: dim %d hidden %d layers %d heads %d kv_heads %d vocab %d seq_len %d", dim,
+                                 hidden, layers, heads, kv_heads, vocab, seq_len);
+        return {};
+    }
+};
+
+// y = W x for one weight W (rows x cols).
+struct linear {
+    std::size_t rows = 0, cols = 0;
+    std::vector<float> w;  // float weights, when !quantized
+    lowbit::any_qmatrix q; // lowbit weights, when quantized
+    bool quantized = false;
+    std::string format = "f32";  // how the weight is stored: f32, f16, w4g32, w4g32-gptq, q4_0, q5_0, ...
+    std::size_t bytes = 0;       // bytes of the weight in that format (as in a file)
+    // The GGUF block bytes when the weight came from (or was quantized to) a ggml type.
+    lowbit::gguf::gguf_type gguf_type = lowbit::gguf::gguf_type::f32;
+    std::vector<std::uint8_t> gguf_data;
+
+    std::size_t params() const { return rows * cols; }
+    static linear from_floats(std::size_t rows, std::size_t cols, const float* src) {
+        linear l;
+        l.rows = rows;
+        l.cols = cols;
+        l.w.assign(src, src + rows * cols);
+        l.bytes = rows * cols * sizeof(float);
+        return l;
+    }
+};
+
+struct layer {
+    std::vector<float> att_norm, ffn_norm;  // RMSNorm gains [dim]
+    linear wq, wk, wv, wo;                  // attention: [dim,dim] [kv,dim] [kv,dim] [dim,dim]
+    linear w1, w2, w3;                      // SwiGLU: gate [hidden,dim], down [dim,hidden], up [hidden,dim]
+
+    template <class F>
+    void for_each_linear(F&& f) {
+        f(wq, "attn_q"), f(wk, "attn_k"), f(wv, "attn_v"), f(wo, "attn_output");
+        f(w1, "ffn_gate"), f(w2, "ffn_down"), f(w3, "ffn_up");
+    }
+    template <class F>
+    void for_each_linear(F&& f) const {
+        f(wq, "attn_q"), f(wk, "attn_k"), f(wv, "attn_v"), f(wo, "attn_output");
+        f(w1, "ffn_gate"), f(w2, "ffn_down"), f(w3, "ffn_up");
+    }
+};
+
+struct model {
+    config c;
+    std::vector<float> tok_emb;     // [vocab, dim]
+    std::vector<float> final_norm;  // [dim]
+    std::vector<float> classifier;  // [vocab, dim]; empty: shared with tok_emb
+    std::vector<layer> layers;
+    std::string scheme = "f32";     // what the linear layers were quantized with
+
+    const float* cls() const { return classifier.empty() ? tok_emb.data() : classifier.data(); }
+
+    // Bytes and parameters of the linear layers (what quantization changes) and of the whole model.
+    std::size_t linear_bytes() const {
+        std::size_t b = 0;
+        for (const layer& l : layers) l.for_each_linear([&](const linear& w, const char*) { b += w.bytes; });
+        return b;
+    }
+    std::size_t linear_params() const {
+        std::size_t n = 0;
+        for (const layer& l : layers) l.for_each_linear([&](const linear& w, const char*) { n += w.params(); });
+        return n;
+    }
+    std::size_t float_bytes() const {
+        std::size_t n = tok_emb.size() + final_norm.size() + classifier.size();
+        for (const layer& l : layers) n += l.att_norm.size() + l.ffn_norm.size();
+        return n * sizeof(float);
+    }
+    std::size_t total_bytes() const { return linear_bytes() + float_bytes(); }
+    double linear_bpw() const { return 8.0 * static_cast<double>(linear_bytes()) / static_cast<double>(linear_params()); }
+};
+
+inline result<std::vector<std::uint8_t>> read_file(const char* path) {
+    std::FILE* f = std::fopen(path, "rb");
+    if (!f) return status::error(errc::io_error, "cannot open %s", path);
+    std::vector<std::uint8_t> bytes;
+    std::uint8_t buf[1 << 16];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    const bool err = std::ferror(f) != 0;
+    std::fclose(f);
+    if (err) return status::error(errc::io_error, "reading %s failed", path);
+    return bytes;
+}
+
+// llama2.c checkpoint (karpathy/llama2.c, export.py "legacy" version 0): a
+// header of 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+// vocab_size, seq_len; a negative vocab_size means a separate classifier),
+// then f32 arrays: token_embedding, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2,
+// w3, rms_final, two legacy RoPE tables (ignored: RoPE is computed), and the
+// classifier when not shared. Each per-layer array holds all layers in turn.
+inline result<model> load_llama2c(lowbit::span<const std::uint8_t> bytes, const char* name = "checkpoint") {
+    if (bytes.size() < 28) return status::error(errc::corrupt_data, "%s: shorter than the 28-byte llama2.c header", name);
+    std::int32_t h[7];
+    std::memcpy(h, bytes.data(), sizeof h);
+    model m;
+    config& c = m.c;
+    c.dim = h[0], c.hidden = h[1], c.layers = h[2], c.heads = h[3], c.kv_heads = h[4];
+    c.vocab = h[5] < 0 ? -h[5] : h[5];
+    c.seq_len = h[6];
+    const bool shared = h[5] > 0;
+    if (status st = c.validate(); !st) return st;
+
+    const std::size_t D = c.dim, H = c.hidden, L = c.layers, KV = c.kv_dim(), V = c.vocab;
+    std::size_t need = V * D + L * (2 * D + 2 * D * D + 2 * KV * D + 3 * H * D) + D + c.seq_len * (D / c.heads);
+    if (!shared) need += V * D;
+    if (bytes.size() < 28 + need * 4)
+        return status::error(errc::corrupt_data, "%s: %zu bytes, the header promises %zu", name, bytes.size(), 28 + need * 4);
+
+    const float* p = nullptr;
+    std::vector<float> all(need);
+    std::memcpy(all.data(), bytes.data() + 28, need * 4);
+    p = all.data();
+    auto take = [&](std::size_t n) {
+        const float* r = p;
+        p += n;
+        return r;
+    };
+    const float* emb = take(V * D);
+    const float* rms_att = take(L * D);
+    const float* wq = take(L * D * D);
+    const float* wk = take(L * KV * D);
+    const float* wv = take(L * KV * D);
+    const float* wo = take(L * D * D);
+    const float* rms_ffn = take(L * D);
+    const float* w1 = take(L * H * D);
+    const float* w2 = take(L * D * H);
+    const float* w3 = take(L * H * D);
+    const float* rms_final = take(D);
+    take(c.seq_len * (D / c.heads));  // freq_cis_real, freq_cis_imag: legacy tables, unused
+    m.tok_emb.assign(emb, emb + V * D);
+    m.final_norm.assign(rms_final, rms_final + D);
+    if (!shared) m.classifier.assign(p, p + V * D);
+    m.layers.resize(L);
+    for (std::size_t l = 0; l < L; ++l) {
+        layer& y = m.layers[l];
+        y.att_norm.assign(rms_att + l * D, rms_att + (l + 1) * D);
+        y.ffn_norm.assign(rms_ffn + l * D, rms_ffn + (l + 1) * D);
+        y.wq = linear::from_floats(D, D, wq + l * D * D);
+        y.wk = linear::from_floats(KV, D, wk + l * KV * D);
+        y.wv = linear::from_floats(KV, D, wv + l * KV * D);
+        y.wo = linear::from_floats(D, D, wo + l * D * D);
+        y.w1 = linear::from_floats(H, D, w1 + l * H * D);
+        y.w2 = linear::from_floats(D, H, w2 + l * D * H);
+        y.w3 = linear::from_floats(H, D, w3 + l * H * D);
+    }
+    return m;
+}
+
+}  // namespace llama

@@ -1,0 +1,260 @@
+// runtime.hpp — one decode step of a LLaMA model (RMSNorm, RoPE, grouped-query
+// attention with a KV cache, SwiGLU, classifier) and token sampling.
+//
+// Every linear layer goes through `matvec`: lowbit::gemv for quantized weights,
+// a plain float loop for float ones; both split their rows over the same
+// executor (any lowbit executor: serial_executor, thread_pool, an engine's own).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "model.hpp"
+
+namespace llama {
+
+struct run_options {
+    lowbit::matmul_options matmul;  // dequant_fma (default) or int8_dot
+};
+
+// y[rows] = W[rows x cols] x, float weights: one dot product per row, summed in
+// order (as llama2.c's matmul does, so the F32 path reproduces its tokens).
+template <class Exec>
+void float_matvec(const float* w, const float* x, float* y, std::size_t rows, std::size_t cols, Exec& exec) {
+    constexpr std::size_t rows_per_task = 64;
+    exec((rows + rows_per_task - 1) / rows_per_task, [&](std::size_t t) {
+        const std::size_t r1 = std::min(rows, (t + 1) * rows_per_task);
+        for (std::size_t r = t * rows_per_task; r < r1; ++r) {
+            const float* wr = w + r * cols;
+            float s = 0.0f;
+            for (std::size_t j = 0; j < cols; ++j) s += wr[j] * x[j];
+            y[r] = s;
+        }
+    });
+}
+
+// The lowbit schemes this runtime compiles kernels for: symmetric codes of 2..8
+// bits, f16 scales, per group or per channel (as lowbit's run-time twin does,
+// per channel runs as one group of K). lowbit::gemv(any_qmatrix, ...) would
+// instantiate every scheme lowbit has (8 widths x 2 symmetries x 3 scale types x
+// 2 granularities, each for every arch): a build of minutes. An engine
+// instantiates the schemes it ships, as here (docs/embedding.md, "Pitfalls").
+template <int Bits>
+using engine_scheme = lowbit::scheme<Bits, lowbit::per_group_dynamic, lowbit::symmetric, lowbit::scale_f16>;
+
+inline status check_engine_scheme(const lowbit::runtime_scheme& s) {
+    LOWBIT_TRY(s.validate());
+    if (!s.symmetric || s.scale != lowbit::scale_type::f16 || s.gran == lowbit::granularity::per_tensor || s.bits < 2) {
+        char name[48];
+        s.name(name, sizeof name);
+        return status::error(errc::unsupported,
+                             "scheme %s: lowbit-llama compiles kernels for symmetric, f16-scale, per-group or per-channel "
+                             "schemes of 2..8 bits (engine_scheme in runtime.hpp)", name);
+    }
+    return {};
+}
+
+// Calls f(engine_scheme<bits>{}) for a scheme that check_engine_scheme accepts.
+template <class F>
+status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(check_engine_scheme(s));
+    switch (s.bits) {
+        case 2: return f(engine_scheme<2>{});
+        case 3: return f(engine_scheme<3>{});
+        case 4: return f(engine_scheme<4>{});
+        case 5: return f(engine_scheme<5>{});
+        case 6: return f(engine_scheme<6>{});
+        case 7: return f(engine_scheme<7>{});
+        default: return f(engine_scheme<8>{});
+    }
+}
+
+template <class Exec>
+void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
+    if (!l.quantized) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
+    const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
+        return lowbit::gemv(l.q.view_as<decltype(tag)>(), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows),
+                            exec, o.matmul);
+    });
+    if (!st) {  // shapes are fixed at load time, so this is a programming error
+        std::fprintf(stderr, "lowbit-llama: gemv failed: %s\n", st.message());
+        std::abort();
+    }
+}
+
+inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; ++i) ss += x[i] * x[i];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+    for (int i = 0; i < n; ++i) out[i] = gain[i] * (inv * x[i]);
+}
+
+// Rotates consecutive pairs (v[i], v[i+1]) of each head by pos * theta^(-i/head_size)
+// (the interleaved RoPE of Meta's LLaMA, llama2.c and ggml's "normal" rope mode).
+inline void rope(float* v, int n, int head_size, int pos, float theta) {
+    for (int i = 0; i < n; i += 2) {
+        const float freq = std::pow(theta, -static_cast<float>(i % head_size) / static_cast<float>(head_size));
+        const float a = static_cast<float>(pos) * freq, c = std::cos(a), s = std::sin(a);
+        const float v0 = v[i], v1 = v[i + 1];
+        v[i] = v0 * c - v1 * s;
+        v[i + 1] = v0 * s + v1 * c;
+    }
+}
+
+inline void softmax(float* x, int n) {
+    const float mx = *std::max_element(x, x + n);
+    float sum = 0.0f;
+    for (int i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - mx);
+    for (int i = 0; i < n; ++i) x[i] /= sum;
+}
+
+// Where calibration taps the inputs of the linear layers (GPTQ).
+enum class tap_point { attn_in, wo_in, ffn_in, w2_in };
+using tap_fn = std::function<void(int layer, tap_point, const float* x, std::size_t n)>;
+
+// Activations and the KV cache of one sequence.
+struct state {
+    std::vector<float> x, xb, xb2, q, hb, hb2, att, logits, k_cache, v_cache;
+    int max_seq = 0;
+    state(const config& c, int max_seq_len)
+        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), att(max_seq_len), logits(c.vocab),
+          k_cache(static_cast<std::size_t>(c.layers) * max_seq_len * c.kv_dim()), v_cache(k_cache.size()),
+          max_seq(max_seq_len) {}
+};
+
+// Runs `token` at position `pos` (0 <= pos < max_seq; earlier positions must
+// have run) and returns the logits over the vocabulary.
+template <class Exec>
+const float* forward(const model& m, state& s, int token, int pos, Exec& exec, const run_options& o = {},
+                     const tap_fn* tap = nullptr) {
+    const config& c = m.c;
+    const int D = c.dim, KV = c.kv_dim(), hs = c.head_size(), group = c.heads / c.kv_heads;
+    std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(token) * D, D, s.x.data());
+    for (int l = 0; l < c.layers; ++l) {
+        const layer& w = m.layers[l];
+        const std::size_t cache_at = (static_cast<std::size_t>(l) * s.max_seq + pos) * KV;
+        float* k = s.k_cache.data() + cache_at;
+        float* v = s.v_cache.data() + cache_at;
+
+        // attention: xb = RMSNorm(x); q, k, v; RoPE on q and k; cache k, v
+        rmsnorm(s.x.data(), w.att_norm.data(), s.xb.data(), D, c.norm_eps);
+        if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), D);
+        matvec(w.wq, s.xb.data(), s.q.data(), exec, o);
+        matvec(w.wk, s.xb.data(), k, exec, o);
+        matvec(w.wv, s.xb.data(), v, exec, o);
+        rope(s.q.data(), D, hs, pos, c.rope_theta);
+        rope(k, KV, hs, pos, c.rope_theta);
+
+        // each query head h attends over the cache of its KV head h / group
+        for (int h = 0; h < c.heads; ++h) {
+            const float* qh = s.q.data() + h * hs;
+            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
+            const float* kc = s.k_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
+            const float* vc = s.v_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
+            const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+            for (int t = 0; t <= pos; ++t) {
+                float d = 0.0f;
+                for (int i = 0; i < hs; ++i) d += qh[i] * kc[static_cast<std::size_t>(t) * KV + i];
+                s.att[t] = d * scale;
+            }
+            softmax(s.att.data(), pos + 1);
+            float* out = s.xb.data() + h * hs;
+            std::fill(out, out + hs, 0.0f);
+            for (int t = 0; t <= pos; ++t)
+                for (int i = 0; i < hs; ++i) out[i] += s.att[t] * vc[static_cast<std::size_t>(t) * KV + i];
+        }
+        if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), D);
+        matvec(w.wo, s.xb.data(), s.xb2.data(), exec, o);
+        for (int i = 0; i < D; ++i) s.x[i] += s.xb2[i];
+
+        // feed-forward: x += W2 (silu(W1 xb) * (W3 xb))
+        rmsnorm(s.x.data(), w.ffn_norm.data(), s.xb.data(), D, c.norm_eps);
+        if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), D);
+        matvec(w.w1, s.xb.data(), s.hb.data(), exec, o);
+        matvec(w.w3, s.xb.data(), s.hb2.data(), exec, o);
+        for (int i = 0; i < c.hidden; ++i) {
+            const float g = s.hb[i];
+            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
+        }
+        if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), static_cast<std::size_t>(c.hidden));
+        matvec(w.w2, s.hb.data(), s.xb.data(), exec, o);
+        for (int i = 0; i < D; ++i) s.x[i] += s.xb[i];
+    }
+    rmsnorm(s.x.data(), m.final_norm.data(), s.x.data(), D, c.norm_eps);
+    float_matvec(m.cls(), s.x.data(), s.logits.data(), static_cast<std::size_t>(c.vocab), static_cast<std::size_t>(D), exec);
+    return s.logits.data();
+}
+
+// ---- sampling ------------------------------------------------------------------------
+// xorshift64* : small, seedable, the same sequence on every platform.
+struct rng {
+    std::uint64_t s;
+    explicit rng(std::uint64_t seed) : s(seed ? seed : 0x9E3779B97F4A7C15ull) {}
+    std::uint32_t next_u32() {
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        return static_cast<std::uint32_t>((s * 0x2545F4914F6CDD1Dull) >> 32);
+    }
+    float uniform() { return static_cast<float>(next_u32() >> 8) / 16777216.0f; }  // [0, 1)
+};
+
+struct sampler {
+    float temperature = 1.0f;  // 0: greedy (argmax)
+    float top_p = 1.0f;        // nucleus sampling when < 1
+    rng r{1};
+    std::vector<std::pair<float, int>> sorted;
+
+    int operator()(const float* logits, int n) {
+        if (temperature <= 0.0f) return static_cast<int>(std::max_element(logits, logits + n) - logits);
+        std::vector<float> p(logits, logits + n);
+        for (float& v : p) v /= temperature;
+        softmax(p.data(), n);
+        const float u = r.uniform();
+        if (top_p <= 0.0f || top_p >= 1.0f) {
+            float acc = 0.0f;
+            for (int i = 0; i < n; ++i)
+                if ((acc += p[i]) > u) return i;
+            return n - 1;
+        }
+        // nucleus: the smallest set of most likely tokens whose mass reaches top_p
+        sorted.clear();
+        for (int i = 0; i < n; ++i) sorted.emplace_back(p[i], i);
+        std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+        float mass = 0.0f;
+        std::size_t keep = 0;
+        while (keep < sorted.size() && mass < top_p) mass += sorted[keep++].first;
+        float acc = 0.0f;
+        for (std::size_t i = 0; i < keep; ++i)
+            if ((acc += sorted[i].first) > u * mass) return sorted[i].second;
+        return sorted[keep - 1].second;
+    }
+};
+
+constexpr int bos_token = 1;
+
+// Generates `steps` tokens from BOS (or after `prompt`), returns them (prompt excluded).
+template <class Exec>
+std::vector<int> generate(const model& m, int steps, sampler& smp, Exec& exec, const run_options& o = {},
+                          const std::vector<int>& prompt = {}) {
+    std::vector<int> in = {bos_token};
+    in.insert(in.end(), prompt.begin(), prompt.end());
+    const int total = std::min<int>(m.c.seq_len, static_cast<int>(in.size()) - 1 + steps);
+    state s(m.c, total);
+    std::vector<int> out;
+    int tok = in[0];
+    for (int pos = 0; pos < total; ++pos) {
+        const float* logits = forward(m, s, tok, pos, exec, o);
+        if (pos + 1 < static_cast<int>(in.size())) {
+            tok = in[pos + 1];
+            continue;
+        }
+        tok = smp(logits, m.c.vocab);
+        out.push_back(tok);
+    }
+    return out;
+}
+
+}  // namespace llama

@@ -1,0 +1,194 @@
+// Tests of examples/llama (lowbit-llama): the F32 runtime against llama2.c's
+// reference, GGUF round trips, ggml-block repacking, llama.cpp's K-quant
+// fallback, sampling, and the quality of the quantized paths against F32.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "eval.hpp"
+#include "gguf_io.hpp"
+
+namespace {
+
+const char* model_path() { return LOWBIT_LLAMA_MODEL; }
+
+const llama::model& f32_model() {
+    static const llama::model m = [] {
+        auto r = llama::load_model(model_path());
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        return *r;
+    }();
+    return m;
+}
+
+std::vector<int> greedy(const llama::model& m, int steps, const std::vector<int>& prompt = {}) {
+    llama::sampler g;
+    g.temperature = 0;
+    lowbit::serial_executor ex;
+    return llama::generate(m, steps, g, ex, {}, prompt);
+}
+
+// Golden ids from llama2.c's reference implementation (karpathy/llama2.c run.c,
+// commit 350e04f), captured once: run.c compiled with -DTESTING and included
+// by a 20-line driver (kept outside this repository) that calls its
+// build_transformer / forward / sample_argmax from BOS = 1 — the tokenizer is
+// not needed to print ids — on examples/llama/models/stories260K.bin:
+//   greedy (temperature 0) for 64 steps from BOS:
+const std::vector<int> run_c_greedy_64 = {
+    461, 461, 401, 401, 401, 461, 378, 455, 473, 456, 435, 299, 362, 409, 283, 264, 283, 452, 288, 13, 431, 431,
+    431, 431, 431, 431, 431, 431, 431, 431, 431, 431, 431, 293, 430, 417, 363, 416, 315, 342, 418, 424, 400, 442,
+    402, 303, 266, 299, 374, 466, 396, 303, 271, 362, 390, 469, 306, 469, 423, 314, 347, 305, 356, 333};
+//   the same driver with the prompt ids 400 300 266 401 288 forced after BOS,
+//   then greedy up to position 48 (43 generated ids):
+const std::vector<int> prompt = {400, 300, 266, 401, 288};
+const std::vector<int> run_c_prompt_43 = {292, 401, 379, 414, 465, 466, 369, 276, 422, 422, 422, 422, 417, 295, 386,
+                                          316, 303, 283, 461, 261, 401, 363, 465, 441, 388, 327, 469, 296, 328, 396,
+                                          317, 386, 287, 287, 283, 283, 1,   456, 469, 458, 388, 371, 387};
+
+}  // namespace
+
+TEST_CASE("llama: the F32 runtime reproduces llama2.c run.c greedy tokens") {
+    const auto& m = f32_model();
+    CHECK(m.c.dim == 64);
+    CHECK(m.c.hidden == 172);
+    CHECK(m.c.kv_heads == 4);
+    CHECK(greedy(m, 64) == run_c_greedy_64);
+    CHECK(greedy(m, 43, prompt) == run_c_prompt_43);
+}
+
+TEST_CASE("llama: results do not depend on the thread count") {
+    const auto& m = f32_model();
+    llama::model q = m;
+    lowbit::serial_executor ex;
+    REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name("w4g32"), ex).ok());
+    llama::sampler a, b;
+    a.r = llama::rng(7), b.r = llama::rng(7);
+    lowbit::thread_pool pool(2);
+    CHECK(llama::generate(q, 48, a, ex) == llama::generate(q, 48, b, pool));
+}
+
+TEST_CASE("llama: sampling is reproducible from the seed") {
+    const auto& m = f32_model();
+    lowbit::serial_executor ex;
+    auto run = [&](std::uint64_t seed, float t, float p) {
+        llama::sampler s;
+        s.temperature = t;
+        s.top_p = p;
+        s.r = llama::rng(seed);
+        return llama::generate(m, 40, s, ex);
+    };
+    CHECK(run(5, 1.0f, 0.9f) == run(5, 1.0f, 0.9f));
+    CHECK(run(5, 1.0f, 1.0f) != run(6, 1.0f, 1.0f));
+    // top-p -> 0 keeps only the most likely token: greedy
+    CHECK(run(5, 1.0f, 1e-6f) == greedy(m, 40));
+}
+
+TEST_CASE("llama: GGUF export and load (F32 and ggml blocks)") {
+    const auto& m = f32_model();
+    const std::string f32_path = "test_llama_f32.gguf", q_path = "test_llama_q4_0.gguf";
+    REQUIRE(llama::export_gguf(m, f32_path.c_str()).ok());
+    auto g = llama::load_model(f32_path.c_str());
+    REQUIRE_MESSAGE(g.ok(), g.error().message());
+    CHECK(g->c.vocab == 512);
+    CHECK(g->layers[3].w2.w == m.layers[3].w2.w);
+    CHECK(greedy(*g, 64) == run_c_greedy_64);
+
+    // q4_0 blocks survive the file byte for byte and run through the same lowbit kernels
+    llama::model q = m;
+    lowbit::serial_executor ex;
+    REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name("q4_0"), ex).ok());
+    REQUIRE(llama::export_gguf(q, q_path.c_str()).ok());
+    auto gq = llama::load_model(q_path.c_str());
+    REQUIRE_MESSAGE(gq.ok(), gq.error().message());
+    CHECK(gq->scheme == "gguf:q4_0");
+    CHECK(gq->layers[0].wq.quantized);
+    CHECK(gq->layers[0].wq.gguf_data == q.layers[0].wq.gguf_data);
+    CHECK(gq->layers[0].w2.format == "f16");  // 172-long rows: no q4_0
+    CHECK(greedy(*gq, 32) == greedy(q, 32));
+
+    // lowbit schemes have no GGUF type (yet): refused with a message
+    llama::model w = m;
+    REQUIRE(llama::quantize_model(w, *llama::parse_scheme_name("w4g32"), ex).ok());
+    CHECK(llama::export_gguf(w, "test_llama_w4.gguf").code() == lowbit::errc::unsupported);
+    std::remove(f32_path.c_str());
+    std::remove(q_path.c_str());
+}
+
+TEST_CASE("llama: Q4_0 / Q5_0 / Q8_0 blocks repack losslessly into lowbit qmatrices") {
+    const auto& w = f32_model().layers[1].w1;  // 172 x 64
+    for (auto t : {llama::gg::gguf_type::q4_0, llama::gg::gguf_type::q5_0, llama::gg::gguf_type::q8_0}) {
+        CAPTURE(llama::ggml_format_name(t));
+        auto l = llama::quantize_ggml(w, t);
+        REQUIRE(l.ok());
+        REQUIRE(l->quantized);
+        std::vector<float> ggml(w.rows * w.cols), ours(w.rows * w.cols);
+        REQUIRE(llama::gg::dequantize_row(t, l->gguf_data.data(), ggml.data(), static_cast<std::int64_t>(ggml.size())).ok());
+        const lowbit::status st = llama::visit_engine_scheme(l->q.scheme, [&](auto tag) {
+            return lowbit::dequantize(l->q.view_as<decltype(tag)>(), lowbit::matrix_view<float>(ours.data(), w.rows, w.cols));
+        });
+        REQUIRE(st.ok());
+        CHECK(ours == ggml);
+        CHECK(l->bytes == l->q.storage.codes.size() + 2 * l->q.storage.scales_16.size());  // same bytes as the blocks
+    }
+}
+
+TEST_CASE("llama: K-quants fall back as llama.cpp does when rows are not multiples of 256") {
+    using T = llama::gg::gguf_type;
+    CHECK(llama::ggml_type_for_row(T::q4_K, 4096) == T::q4_K);
+    CHECK(llama::ggml_type_for_row(T::q4_K, 64) == T::q5_0);
+    CHECK(llama::ggml_type_for_row(T::q4_K, 172) == T::f16);
+    CHECK(llama::ggml_type_for_row(T::q6_K, 64) == T::q8_0);
+    CHECK(llama::ggml_type_for_row(T::q5_K, 96) == T::q5_1);
+    CHECK(llama::ggml_type_for_row(T::q4_0, 172) == T::f16);
+    llama::model q = f32_model();
+    lowbit::serial_executor ex;
+    llama::quant_report rep;
+    REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name("q4_k"), ex, &rep).ok());
+    CHECK(q.layers[0].wq.format == "q5_0");
+    CHECK(q.layers[0].w2.format == "f16");
+    CHECK(rep.notes.size() == 7);  // one fallback line per tensor kind
+}
+
+// Quality bounds. The F32 model samples 16 sequences x 256 tokens (seed 1); each
+// scheme is scored against it. Why these bounds (docs/embedding.md, "Quality"):
+// this 260K-parameter model is extremely sensitive to weight noise. An
+// independent float64 implementation measured 1 % relative Gaussian noise at
+// KLD ~0.05, 8-bit per-channel RTN ~0.03, 4-bit g32 RTN above 2. So:
+//   - W8 per channel <= 0.035 (the acceptance criterion; measured 0.032);
+//   - W4 g32 RTN in (1, 4): a large number is expected; outside, the kernels
+//     or the quantizer changed (measured 2.73);
+//   - GPTQ must beat RTN at the same scheme (measured 2.17 vs 2.73);
+//   - q4_k (Q5_0 and F16 after the fallback) < W4 g32 RTN: more bits;
+//   - int8 activations (per-32-block absmax) add a little: W8 on the int8 path
+//     <= 0.06 (measured 0.046).
+TEST_CASE("llama: quantized paths run and their KLD against F32 is bounded") {
+    const auto& f32 = f32_model();
+    llama::eval_options eo;  // 16 x 256, seed 1: the table of docs/embedding.md
+    lowbit::thread_pool pool(2);
+    const auto ref = llama::make_reference(f32, eo, pool);
+    auto kld = [&](const char* name, lowbit::matmul_path path = lowbit::matmul_path::dequant_fma) {
+        llama::model m = f32;
+        auto s = llama::parse_scheme_name(name);
+        REQUIRE(s.ok());
+        REQUIRE(llama::quantize_model(m, *s, pool).ok());
+        llama::eval_row row;
+        llama::eval_options o = eo;
+        o.run.matmul.path = path;
+        llama::measure_quality(m, ref, o, pool, row);
+        MESSAGE(std::string(name) << (path == lowbit::matmul_path::int8_dot ? " (int8)" : "") << ": KLD " << row.kld << ", PPL " << row.ppl
+                     << ", top-1 " << row.top1);
+        CHECK(row.top1 > 0.0);
+        return row.kld;
+    };
+    CHECK(kld("f32") < 1e-9);
+    const double w8 = kld("w8"), w4 = kld("w4g32"), gptq = kld("w4g32-gptq");
+    CHECK(w8 <= 0.035);
+    CHECK(w4 > 1.0);
+    CHECK(w4 < 4.0);
+    CHECK(gptq < w4);
+    CHECK(kld("q4_k") < w4);
+    CHECK(kld("w8", lowbit::matmul_path::int8_dot) <= 0.06);
+    CHECK(kld("q4_0") < 4.0);
+}
