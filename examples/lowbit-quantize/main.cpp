@@ -1,0 +1,505 @@
+// lowbit-quantize — convert a GGUF or safetensors model (F32/F16/BF16 weights)
+// into a quantized GGUF v3 file, the way llama.cpp's llama-quantize chooses
+// types, with lowbit's byte-exact block codecs. docs/tools.md is the manual.
+//
+//   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
+//
+// Memory stays bounded by a fixed chunk of rows, not by the model: the input is
+// mmap'd, tensors are converted one chunk of rows at a time (rows spread over a
+// thread pool), each chunk goes straight to the output through gguf_writer, and
+// the input pages of a finished chunk are handed back to the kernel.
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/parallel.hpp>
+#include <lowbit/quant/metrics.hpp>
+
+#include "files.hpp"
+#include "model_source.hpp"
+#include "progress.hpp"
+#include "tensor_rules.hpp"
+
+namespace {
+
+using namespace lbq;
+
+// Rows are converted in chunks of about this many values (16 MiB of floats):
+// the tool's working memory, whatever the size of the model or of a tensor.
+constexpr std::uint64_t chunk_values = std::uint64_t(1) << 22;
+// Tasks per chunk: fixed, so the SQNR sums do not depend on --threads.
+constexpr std::size_t tasks_per_chunk = 64;
+
+struct args {
+    std::string in, out, type = "", imatrix;
+    std::vector<std::string> overrides;
+    std::string output_type, token_embd_type;
+    unsigned threads = 0;
+    bool quiet = false, pure = false, leave_output = false, allow_requantize = false, sqnr = true;
+};
+
+void usage(std::FILE* f) {
+    std::fprintf(f,
+                 "usage: lowbit-quantize IN OUT --type TYPE [options]\n"
+                 "\n"
+                 "  IN   GGUF or safetensors model (F32, F16, BF16 weights)\n"
+                 "  OUT  GGUF v3 file (written to a temporary name, renamed on success)\n"
+                 "\n"
+                 "  --type TYPE                  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K F16 BF16 F32,\n"
+                 "                               or the llama.cpp mixes Q4_K_M Q5_K_M\n"
+                 "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type (repeatable;\n"
+                 "                               first match wins)\n"
+                 "  --output-tensor-type TYPE    type of output.weight\n"
+                 "  --token-embedding-type TYPE  type of token_embd.weight\n"
+                 "  --leave-output-tensor        keep output.weight as it is\n"
+                 "  --pure                       no mixes and no output-tensor rule: one type for every tensor\n"
+                 "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
+                 "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
+                 "  --threads N                  worker threads (default: all cores)\n"
+                 "  --no-sqnr                    skip the quality measurement (faster)\n"
+                 "  --quiet                      print errors only\n"
+                 "\n"
+                 "See docs/tools.md for which tensors get which type.\n");
+}
+
+// 0: run; otherwise the exit code.
+int parse_args(int argc, char** argv, args* a) {
+    std::vector<std::string> pos;
+    for (int i = 1; i < argc; ++i) {
+        std::string s = argv[i], val;
+        bool has_val = false;
+        if (s.rfind("--", 0) == 0) {
+            const std::size_t eq = s.find('=');
+            if (eq != std::string::npos) {
+                val = s.substr(eq + 1);
+                s = s.substr(0, eq);
+                has_val = true;
+            }
+        }
+        auto value = [&](std::string* out) {
+            if (has_val) {
+                *out = val;
+                return true;
+            }
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "lowbit-quantize: %s needs a value\n", s.c_str());
+                return false;
+            }
+            *out = argv[++i];
+            return true;
+        };
+        if (s == "-h" || s == "--help") {
+            usage(stdout);
+            return -1;
+        } else if (s == "--type") {
+            if (!value(&a->type)) return 2;
+        } else if (s == "--tensor-type") {
+            std::string v;
+            if (!value(&v)) return 2;
+            a->overrides.push_back(v);
+        } else if (s == "--output-tensor-type") {
+            if (!value(&a->output_type)) return 2;
+        } else if (s == "--token-embedding-type") {
+            if (!value(&a->token_embd_type)) return 2;
+        } else if (s == "--imatrix") {
+            if (!value(&a->imatrix)) return 2;
+        } else if (s == "--threads") {
+            std::string v;
+            if (!value(&v)) return 2;
+            char* end = nullptr;
+            const long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < 1 || n > 1024) {
+                std::fprintf(stderr, "lowbit-quantize: --threads '%s': expected 1..1024\n", v.c_str());
+                return 2;
+            }
+            a->threads = static_cast<unsigned>(n);
+        } else if (s == "--quiet") {
+            a->quiet = true;
+        } else if (s == "--pure") {
+            a->pure = true;
+        } else if (s == "--leave-output-tensor") {
+            a->leave_output = true;
+        } else if (s == "--allow-requantize") {
+            a->allow_requantize = true;
+        } else if (s == "--no-sqnr") {
+            a->sqnr = false;
+        } else if (s.size() > 1 && s[0] == '-') {
+            std::fprintf(stderr, "lowbit-quantize: unknown option '%s' (see --help)\n", s.c_str());
+            return 2;
+        } else {
+            pos.push_back(s);
+        }
+    }
+    if (pos.size() != 2 || a->type.empty()) {
+        usage(stderr);
+        return 2;
+    }
+    a->in = pos[0];
+    a->out = pos[1];
+    return 0;
+}
+
+// Replaces the value of `key` in place, or appends it (llama.cpp's gguf_set_val_*).
+void set_kv(std::vector<std::pair<std::string, gguf::meta_value>>& kvs, const std::string& key, const gguf::meta_value& v) {
+    for (auto& kv : kvs)
+        if (kv.first == key) {
+            kv.second = v;
+            return;
+        }
+    kvs.emplace_back(key, v);
+}
+
+struct type_stats {
+    std::size_t tensors = 0, converted = 0;
+    std::uint64_t bytes = 0, values = 0;
+    lowbit::error_accumulator acc;
+};
+
+struct job {
+    const source_tensor* src;
+    const decision* dec;
+    const float* imat = nullptr;  // n_per_row values per matrix, dims[2] matrices (or 1)
+    std::uint64_t imat_mats = 0;
+};
+
+class converter {
+public:
+    converter(const input_file& in, gguf::gguf_writer& w, progress& p, unsigned threads, bool sqnr)
+        : in_(in), w_(w), p_(p), pool_(threads), sqnr_(sqnr) {}
+
+    // Bytes unchanged, in chunks, releasing the input pages behind us.
+    status copy(const source_tensor& t) {
+        const std::uint64_t step = chunk_values * 4;
+        for (std::uint64_t off = 0; off < t.n_bytes; off += step) {
+            const std::size_t n = static_cast<std::size_t>(std::min(step, t.n_bytes - off));
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + off, n)));
+            in_.release(t.data + off, n);
+            p_.advance(n);
+        }
+        return status();
+    }
+
+    // Rows -> float -> d.type, chunk by chunk; the quantized rows are decoded
+    // again to measure the error against the input.
+    status convert(const job& j, lowbit::error_accumulator* acc) {
+        const source_tensor& t = *j.src;
+        const gguf_type to = j.dec->type, from = t.desc.type;
+        const std::int64_t k = static_cast<std::int64_t>(t.row_length());
+        const std::uint64_t rows = t.rows();
+        const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
+        const std::size_t out_row = static_cast<std::size_t>(gguf::row_size(to, k));
+        const bool direct = from == gguf_type::f32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0;
+        const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, std::min<std::uint64_t>(rows, chunk_values / static_cast<std::uint64_t>(k)));
+        if (!direct) fbuf_.resize(static_cast<std::size_t>(chunk_rows * static_cast<std::uint64_t>(k)));
+        qbuf_.resize(static_cast<std::size_t>(chunk_rows) * out_row);
+        raw_.resize(tasks_per_chunk);
+        if (sqnr_) {
+            deq_.resize(tasks_per_chunk);
+            for (auto& d : deq_) d.resize(static_cast<std::size_t>(k));
+        }
+        const std::uint64_t rows_per_mat = t.desc.dims[1];
+        for (std::uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+            const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, rows - r0));
+            const std::size_t n_tasks = std::min(n, tasks_per_chunk);
+            std::vector<status> st(n_tasks);
+            std::vector<lowbit::error_accumulator> accs(n_tasks);
+            pool_(n_tasks, [&](std::size_t task) {
+                const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
+                for (std::size_t r = a; r < b; ++r) {
+                    const std::uint8_t* raw = t.data + (r0 + r) * in_row;
+                    const float* x;
+                    if (direct) {
+                        x = reinterpret_cast<const float*>(raw);
+                    } else {
+                        float* f = fbuf_.data() + r * static_cast<std::size_t>(k);
+                        if (reinterpret_cast<std::uintptr_t>(raw) % alignof(float) != 0) {
+                            // safetensors does not align tensor data; the codecs read
+                            // 16- and 32-bit fields, so give them an aligned copy.
+                            std::vector<std::uint8_t>& tmp = raw_[task];
+                            tmp.resize(in_row);
+                            std::memcpy(tmp.data(), raw, in_row);
+                            raw = tmp.data();
+                        }
+                        st[task] = gguf::dequantize_row(from, raw, f, k);
+                        if (!st[task].ok()) return;
+                        x = f;
+                    }
+                    const float* qw = nullptr;
+                    if (j.imat) qw = j.imat + (j.imat_mats > 1 ? (r0 + r) / rows_per_mat : 0) * static_cast<std::uint64_t>(k);
+                    std::uint8_t* q = qbuf_.data() + r * out_row;
+                    st[task] = gguf::quantize(to, x, q, 1, k, qw);
+                    if (!st[task].ok()) return;
+                    if (sqnr_) {
+                        float* y = deq_[task].data();
+                        st[task] = gguf::dequantize_row(to, q, y, k);
+                        if (!st[task].ok()) return;
+                        for (std::int64_t i = 0; i < k; ++i) accs[task].add(x[i], y[i]);
+                    }
+                }
+            });
+            for (std::size_t i = 0; i < n_tasks; ++i) {
+                if (!st[i].ok()) return st[i];
+                acc->merge(accs[i]);
+            }
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(qbuf_.data(), n * out_row)));
+            in_.release(t.data + r0 * in_row, n * in_row);
+            p_.advance(n * in_row);
+        }
+        return status();
+    }
+
+private:
+    const input_file& in_;
+    gguf::gguf_writer& w_;
+    progress& p_;
+    lowbit::thread_pool pool_;
+    bool sqnr_;
+    std::vector<float> fbuf_;
+    std::vector<std::uint8_t> qbuf_;
+    std::vector<std::vector<float>> deq_;
+    std::vector<std::vector<std::uint8_t>> raw_;  // per task: an aligned copy of a misaligned input row
+};
+
+std::string shape_string(const tensor_desc& d) {
+    std::string s = "[";
+    for (int i = 0; i < d.n_dims; ++i) {
+        if (i) s += ", ";
+        s += std::to_string(d.dims[i]);
+    }
+    return s + "]";
+}
+
+std::string sqnr_string(const type_stats& s) {
+    if (s.converted == 0) return "-";
+    const lowbit::error_stats e = lowbit::error_stats::from(s.acc);
+    if (s.acc.n == 0) return "n/a";
+    if (std::isinf(e.sqnr_db) && e.sqnr_db > 0) return "exact";
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", e.sqnr_db);
+    return b;
+}
+
+int fail(const std::string& file, const status& s) {
+    std::fprintf(stderr, "lowbit-quantize: %s: %s\n", file.c_str(), s.message());
+    return 1;
+}
+
+int run(const args& a) {
+    const target* tgt = find_target(a.type);
+    if (!tgt) {
+        std::fprintf(stderr, "lowbit-quantize: --type '%s' is not one of:", a.type.c_str());
+        for (const target& t : targets()) std::fprintf(stderr, " %s", t.name);
+        std::fputc('\n', stderr);
+        return 2;
+    }
+    options o;
+    o.tgt = tgt;
+    o.pure = a.pure;
+    o.leave_output = a.leave_output;
+    for (const std::string& s : a.overrides) {
+        override_rule r;
+        const status st = parse_override(s, &r);
+        if (!st.ok()) {
+            std::fprintf(stderr, "lowbit-quantize: %s\n", st.message());
+            return 2;
+        }
+        o.overrides.push_back(std::move(r));
+    }
+    for (auto p : {std::make_pair(&a.output_type, &o.output_type), std::make_pair(&a.token_embd_type, &o.token_embd_type)}) {
+        if (p.first->empty()) continue;
+        *p.second = parse_tensor_type(*p.first);
+        if (!*p.second) {
+            std::fprintf(stderr, "lowbit-quantize: unknown tensor type '%s'\n", p.first->c_str());
+            return 2;
+        }
+    }
+
+    input_file in;
+    if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+    model_source src;
+    if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+
+    imatrix im;
+    if (!a.imatrix.empty()) {
+        input_file f;
+        if (status s = f.open(a.imatrix.c_str()); !s.ok()) return fail(a.imatrix, s);
+        if (status s = im.load(f.bytes()); !s.ok()) return fail(a.imatrix, s);
+        o.has_imatrix = true;
+    }
+
+    progress prog(a.quiet, 0, 0);  // for notes before the real one starts
+    if (!in.mapped())
+        prog.line("lowbit-quantize: %s cannot be mmap'd; read it into memory (%s)", a.in.c_str(),
+                  human_bytes(static_cast<double>(in.bytes().size())).c_str());
+
+    std::vector<tensor_desc> descs;
+    for (const source_tensor& t : src.tensors) descs.push_back(t.desc);
+    std::vector<decision> plan_;
+    if (status s = plan(descs, src.info, o, &plan_); !s.ok()) return fail(a.in, s);
+
+    // Per-tensor checks that need the input: requantizing, copies, imatrix rows.
+    std::vector<job> jobs(src.tensors.size());
+    for (std::size_t i = 0; i < src.tensors.size(); ++i) {
+        const source_tensor& t = src.tensors[i];
+        decision& d = plan_[i];
+        jobs[i].src = &t;
+        jobs[i].dec = &d;
+        if (!d.convert) continue;
+        const gguf_type from = t.desc.type;
+        if (d.type == from) {  // nothing to do: same type in and out
+            d.convert = false;
+            continue;
+        }
+        const bool plain = from == gguf_type::f32 || from == gguf_type::f16 || from == gguf_type::bf16;
+        if (!plain) {
+            if (!gguf::is_quantized(from) || !gguf::has_row_codec(from))
+                return fail(a.in, status::error(errc::unsupported, "tensor '%.80s' has type %s, which cannot be converted to %s",
+                                                t.desc.name.c_str(), gguf::type_name(from), gguf::type_name(d.type)));
+            if (!a.allow_requantize)
+                return fail(a.in, status::error(errc::unsupported,
+                                                "tensor '%.80s' is already %s; pass --allow-requantize to requantize it",
+                                                t.desc.name.c_str(), gguf::type_name(from)));
+        }
+        if (o.has_imatrix && gguf::is_quantized(d.type)) {
+            const std::vector<float>* w = im.find(t.desc.name);
+            if (!w) {
+                prog.line("lowbit-quantize: no imatrix entry for %s", t.desc.name.c_str());
+            } else {
+                const std::uint64_t k = t.row_length(), mats = t.desc.dims[2] * t.desc.dims[3];
+                if (w->size() != k && w->size() != k * mats)
+                    return fail(a.imatrix, status::error(errc::shape_mismatch,
+                                                         "imatrix entry '%.80s' has %zu values; the tensor needs %llu (or %llu)",
+                                                         t.desc.name.c_str(), w->size(), static_cast<unsigned long long>(k),
+                                                         static_cast<unsigned long long>(k * mats)));
+                jobs[i].imat = w->data();
+                jobs[i].imat_mats = w->size() / k;
+            }
+        }
+    }
+
+    // Metadata: the input's, with llama.cpp's bookkeeping keys set.
+    auto kvs = src.kvs;
+    kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [](const auto& kv) {
+                  return kv.first == "split.no" || kv.first == "split.count" || kv.first == "split.tensors.count";
+              }),
+              kvs.end());
+    set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2));
+    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype));
+    if (o.has_imatrix) {
+        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix));
+        set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::i32(static_cast<std::int32_t>(im.size())));
+    }
+    gguf::gguf_writer w;
+    for (const auto& kv : kvs)
+        if (status s = w.set(kv.first, kv.second); !s.ok()) return fail(a.in, s);
+    std::uint64_t total_in = 0;
+    for (std::size_t i = 0; i < src.tensors.size(); ++i) {
+        const tensor_desc& d = src.tensors[i].desc;
+        total_in += src.tensors[i].n_bytes;
+        if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(d.n_dims)));
+            !s.ok())
+            return fail(a.out, s);
+    }
+
+    output_file out;
+    if (status s = out.open(a.out); !s.ok()) return fail(a.out, s);
+    if (status s = w.write_header(gguf::byte_sink::to_file(out.stream())); !s.ok()) return fail(a.out, s);
+
+    const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (!a.quiet)
+        std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n", a.in.c_str(), src.format,
+                     src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(), a.out.c_str(), tgt->name, threads);
+    progress p(a.quiet, total_in, src.tensors.size());
+    converter conv(in, w, p, threads, a.sqnr);
+    std::map<std::uint32_t, type_stats> stats;
+    const int count_width = static_cast<int>(std::to_string(jobs.size()).size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const source_tensor& t = *jobs[i].src;
+        const decision& d = *jobs[i].dec;
+        p.begin_tensor(i, t.desc.name, gguf::type_name(d.type));
+        if (!d.why.empty() && p.tty() && (d.fell_back || d.why.rfind("kept", 0) != 0))
+            p.line("%s: %s", t.desc.name.c_str(), d.why.c_str());
+        const double t0 = p.elapsed();
+        lowbit::error_accumulator acc;
+        const status s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
+        if (!s.ok()) {
+            p.finish();
+            return fail(a.in, status::error(s.code(), "tensor '%.64s': %s", t.desc.name.c_str(), s.message()));
+        }
+        type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
+        const std::uint64_t out_bytes = static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
+        ts.tensors += 1;
+        ts.bytes += out_bytes;
+        ts.values += t.row_length() * t.rows();
+        if (d.convert) {
+            ts.converted += 1;
+            ts.acc.merge(acc);
+        }
+        if (p.wants_tensor_lines()) {
+            std::string q;
+            if (d.convert && a.sqnr) {
+                const lowbit::error_stats e = lowbit::error_stats::from(acc);
+                char b[48];
+                std::snprintf(b, sizeof b, "  SQNR %.2f dB", e.sqnr_db);
+                q = b;
+            }
+            const double dt = p.elapsed() - t0;
+            p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), t.desc.name.c_str(),
+                   gguf::type_name(t.desc.type), shape_string(t.desc).c_str(), gguf::type_name(d.type),
+                   human_bytes(static_cast<double>(t.n_bytes)).c_str(), human_bytes(static_cast<double>(out_bytes)).c_str(), dt,
+                   q.c_str(), d.why.empty() ? "" : "  ", d.why.c_str());
+        }
+    }
+    if (status s = w.finish(); !s.ok()) return fail(a.out, s);
+    if (status s = out.commit(); !s.ok()) return fail(a.out, s);
+    p.finish();
+
+    if (!a.quiet) {
+        const double secs = p.elapsed();
+        std::fprintf(stderr, "\n%-6s %8s %12s %8s %10s\n", "type", "tensors", "bytes", "bpw", "SQNR dB");
+        std::uint64_t total_out = 0, total_values = 0;
+        for (const auto& kv : stats) {
+            const type_stats& s = kv.second;
+            total_out += s.bytes;
+            total_values += s.values;
+            std::fprintf(stderr, "%-6s %8zu %12s %8.3f %10s\n", gguf::type_name(static_cast<gguf_type>(kv.first)), s.tensors,
+                         human_bytes(static_cast<double>(s.bytes)).c_str(), s.values ? 8.0 * s.bytes / s.values : 0.0,
+                         a.sqnr ? sqnr_string(s).c_str() : "-");
+        }
+        std::fprintf(stderr, "%-6s %8zu %12s %8.3f\n", "total", jobs.size(), human_bytes(static_cast<double>(total_out)).c_str(),
+                     total_values ? 8.0 * total_out / total_values : 0.0);
+        std::fprintf(stderr, "%s -> %s in %.2f s (%.1f MB/s of input)\n", human_bytes(static_cast<double>(total_in)).c_str(),
+                     human_bytes(static_cast<double>(w.file_size())).c_str(), secs, secs > 0 ? total_in / secs / 1e6 : 0.0);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    lbq::install_signal_handlers();
+    args a;
+    const int rc = parse_args(argc, argv, &a);
+    if (rc == -1) return 0;
+    if (rc != 0) return rc;
+    try {
+        return run(a);
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "lowbit-quantize: %s: out of memory\n", a.in.c_str());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "lowbit-quantize: %s: %s\n", a.in.c_str(), e.what());
+    }
+    return 1;
+}

@@ -1,0 +1,531 @@
+// lowbit-quantize: the type rules as functions, and the tool end to end on a
+// small fake llama model (GGUF and safetensors input), read back with lowbit.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <lowbit/core/half.hpp>
+#include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/gguf_blocks.hpp>
+
+#include "../examples/lowbit-quantize/tensor_rules.hpp"
+#include "test_util.hpp"
+
+namespace gg = lowbit::gguf;
+using gg::gguf_type;
+
+namespace {
+
+// ---- rules ----------------------------------------------------------------------------
+
+lbq::tensor_desc desc(const std::string& name, std::vector<std::uint64_t> dims) {
+    lbq::tensor_desc d;
+    d.name = name;
+    d.n_dims = static_cast<int>(dims.size());
+    for (std::size_t i = 0; i < dims.size(); ++i) d.dims[i] = dims[i];
+    return d;
+}
+
+std::map<std::string, gguf_type> plan_types(const std::vector<lbq::tensor_desc>& ts, const char* type, int n_layer,
+                                            std::vector<std::string> overrides = {}) {
+    lbq::options o;
+    o.tgt = lbq::find_target(type);
+    REQUIRE(o.tgt != nullptr);
+    for (const auto& s : overrides) {
+        lbq::override_rule r;
+        REQUIRE(lbq::parse_override(s, &r).ok());
+        o.overrides.push_back(r);
+    }
+    lbq::model_info m;
+    m.arch = "llama";
+    m.n_layer = n_layer;
+    std::vector<lbq::decision> d;
+    REQUIRE(lbq::plan(ts, m, o, &d).ok());
+    std::map<std::string, gguf_type> out;
+    for (std::size_t i = 0; i < ts.size(); ++i) out[ts[i].name] = d[i].type;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("quantize tool: llama.cpp's layer rule for the _M mixes") {
+    std::vector<int> more;
+    for (int i = 0; i < 8; ++i)
+        if (lbq::use_more_bits(i, 8)) more.push_back(i);
+    CHECK(more == std::vector<int>{0, 3, 6, 7});
+    more.clear();
+    for (int i = 0; i < 32; ++i)
+        if (lbq::use_more_bits(i, 32)) more.push_back(i);
+    CHECK(more == std::vector<int>{0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31});
+}
+
+TEST_CASE("quantize tool: which tensors stay as they are") {
+    CHECK(lbq::keep_reason("blk.0.attn_norm.weight", 1, false) != nullptr);           // 1-D
+    CHECK(lbq::keep_reason("blk.0.attn_k_norm.weight", 2, false) != nullptr);         // norm, even 2-D
+    CHECK(lbq::keep_reason("blk.0.attn_q.bias", 2, false) != nullptr);                // not a weight
+    CHECK(lbq::keep_reason("blk.0.ffn_gate_inp.weight", 2, false) != nullptr);        // MoE router
+    CHECK(lbq::keep_reason("output.weight", 2, true) != nullptr);                     // --leave-output-tensor
+    CHECK(lbq::keep_reason("output.weight", 2, false) == nullptr);
+    CHECK(lbq::keep_reason("blk.3.ffn_down.weight", 2, false) == nullptr);
+    const std::uint64_t flat[4] = {256, 1, 1, 1};
+    CHECK(lbq::effective_dims(flat, 2) == 1);  // a 256x1 matrix counts as 1-D, as in ggml_n_dims
+}
+
+TEST_CASE("quantize tool: fallback table and names") {
+    CHECK(lbq::fallback_of(gguf_type::q4_K) == gguf_type::q5_0);
+    CHECK(lbq::fallback_of(gguf_type::q5_K) == gguf_type::q5_1);
+    CHECK(lbq::fallback_of(gguf_type::q6_K) == gguf_type::q8_0);
+    CHECK(lbq::fallback_of(gguf_type::q2_K) == gguf_type::q4_0);
+    CHECK(lbq::fallback_of(gguf_type::q3_K) == gguf_type::q4_0);
+    CHECK(lbq::fallback_of(gguf_type::q4_0) == gguf_type::f16);
+    CHECK(lbq::rule_name("model.layers.7.mlp.down_proj.weight") == "blk.7.ffn_down.weight");
+    CHECK(lbq::rule_name("lm_head.weight") == "output.weight");
+    CHECK(lbq::rule_name("model.embed_tokens.weight") == "token_embd.weight");
+    CHECK(lbq::categorize("blk.1.attn_qkv.weight") == lbq::category::attn_qkv);
+    CHECK(lbq::categorize("blk.1.ffn_down_exps.weight") == lbq::category::ffn_down);
+    CHECK(lbq::layer_of("blk.12.attn_v.weight") == 12);
+    CHECK(!lbq::layer_of("token_embd.weight"));
+    CHECK(lbq::find_target("q4_k_m") != nullptr);
+    CHECK(lbq::find_target("Q4_K_M")->ftype == 15);
+    CHECK(lbq::find_target("Q5_K_M")->ftype == 17);
+    CHECK(lbq::find_target("Q8_0")->ftype == 7);
+    CHECK(lbq::find_target("IQ2_XS") == nullptr);
+    lbq::override_rule r;
+    CHECK(!lbq::parse_override("attn_(q=Q8_0", &r).ok());  // bad regex: an error, not a crash
+    CHECK(!lbq::parse_override("attn_q=Q9_9", &r).ok());
+    CHECK(!lbq::parse_override("attn_q", &r).ok());
+}
+
+TEST_CASE("quantize tool: Q4_K_M / Q5_K_M mixes over 8 layers") {
+    std::vector<lbq::tensor_desc> ts = {desc("token_embd.weight", {512, 1000}), desc("output.weight", {512, 1000}),
+                                        desc("output_norm.weight", {512})};
+    for (int l = 0; l < 8; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        ts.push_back(desc(b + "attn_q.weight", {512, 512}));
+        ts.push_back(desc(b + "attn_v.weight", {512, 128}));
+        ts.push_back(desc(b + "ffn_down.weight", {1024, 512}));
+        ts.push_back(desc(b + "ffn_up.weight", {512, 1024}));
+        ts.push_back(desc(b + "attn_norm.weight", {512}));
+    }
+    for (const char* mix : {"Q4_K_M", "Q5_K_M"}) {
+        const gguf_type base = std::string(mix) == "Q4_K_M" ? gguf_type::q4_K : gguf_type::q5_K;
+        auto t = plan_types(ts, mix, 8);
+        CHECK(t["output.weight"] == gguf_type::q6_K);
+        CHECK(t["token_embd.weight"] == base);
+        CHECK(t["output_norm.weight"] == gguf_type::f32);
+        for (int l = 0; l < 8; ++l) {
+            const std::string b = "blk." + std::to_string(l) + ".";
+            const gguf_type more = (l == 0 || l == 3 || l == 6 || l == 7) ? gguf_type::q6_K : base;
+            CHECK(t[b + "attn_v.weight"] == more);
+            CHECK(t[b + "ffn_down.weight"] == more);
+            CHECK(t[b + "attn_q.weight"] == base);
+            CHECK(t[b + "ffn_up.weight"] == base);
+            CHECK(t[b + "attn_norm.weight"] == gguf_type::f32);
+        }
+    }
+    // Without output.weight the token embedding is the output: Q6_K.
+    ts.erase(ts.begin() + 1);
+    CHECK(plan_types(ts, "Q4_K_M", 8)["token_embd.weight"] == gguf_type::q6_K);
+    // --tensor-type wins over the mix; --pure-like plain type keeps everything at the base.
+    auto t = plan_types(ts, "Q4_K_M", 8, {"blk\\.[0-3]\\.attn_v=Q8_0"});
+    CHECK(t["blk.0.attn_v.weight"] == gguf_type::q8_0);
+    // As in llama.cpp, overridden tensors do not advance the attn_v counter:
+    // blk.4..7 are attn_v #0..#3, so blk.4 and blk.7 get more bits, blk.6 does not.
+    CHECK(t["blk.4.attn_v.weight"] == gguf_type::q6_K);
+    CHECK(t["blk.6.attn_v.weight"] == gguf_type::q4_K);
+    CHECK(t["blk.7.attn_v.weight"] == gguf_type::q6_K);
+    CHECK(plan_types(ts, "Q4_K", 8)["blk.0.attn_v.weight"] == gguf_type::q4_K);
+    // F16 target: no output rule.
+    CHECK(plan_types(ts, "F16", 8)["token_embd.weight"] == gguf_type::f16);
+}
+
+// ---- the tool end to end ---------------------------------------------------------------
+
+namespace {
+
+struct tmpdir {
+    std::string path;
+    tmpdir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-quantize-test-XXXXXX";
+        std::vector<char> buf(t.begin(), t.end());
+        buf.push_back('\0');
+        REQUIRE(::mkdtemp(buf.data()) != nullptr);
+        path = buf.data();
+    }
+    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string operator/(const std::string& f) const { return path + "/" + f; }
+};
+
+bool exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+std::vector<std::uint8_t> read_file(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& p, const std::vector<std::uint8_t>& b) {
+    std::ofstream f(p, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// Runs the tool; returns its exit code and leaves stderr in *log.
+int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
+    const std::string log_path = d / "tool.log";
+    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream f(log_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (log) *log = ss.str();
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+struct fake_tensor {
+    std::string name;
+    std::vector<std::uint64_t> dims;
+    std::vector<float> data;
+};
+
+std::vector<fake_tensor> fake_llama() {
+    std::vector<fake_tensor> ts = {
+        {"token_embd.weight", {256, 64}, {}},
+        {"blk.0.attn_norm.weight", {256}, {}},
+        {"blk.0.attn_q.weight", {256, 512}, {}},
+        {"blk.0.attn_k.weight", {96, 64}, {}},      // 96: a 32-block type fits, a K-quant does not
+        {"blk.0.attn_v.weight", {256, 64}, {}},
+        {"blk.0.attn_k_norm.weight", {256, 2}, {}}, // a 2-D norm: kept
+        {"blk.0.ffn_down.weight", {172, 256}, {}},  // 172: no block type fits -> F16
+        {"blk.0.ffn_up.weight", {256, 172}, {}},
+        {"blk.0.scale_factors", {256, 4}, {}},      // not a weight: kept
+        {"blk.1.attn_v.weight", {256, 64}, {}},
+        {"blk.1.ffn_down.weight", {512, 256}, {}},
+        {"output_norm.weight", {256}, {}},
+        {"output.weight", {256, 64}, {}},
+    };
+    std::uint32_t seed = 1;
+    for (auto& t : ts) {
+        std::uint64_t n = 1;
+        for (auto d : t.dims) n *= d;
+        t.data = lowbit_test::llm_like(n / t.dims[0], t.dims[0], seed++);
+    }
+    return ts;
+}
+
+std::vector<std::uint8_t> make_gguf(const std::vector<fake_tensor>& ts) {
+    gg::gguf_writer w;
+    REQUIRE(w.set("general.architecture", gg::meta_value::string("llama")).ok());
+    REQUIRE(w.set("general.name", gg::meta_value::string("fake llama")).ok());
+    REQUIRE(w.set("llama.block_count", gg::meta_value::u32(2)).ok());
+    REQUIRE(w.set("llama.rope.freq_base", gg::meta_value::f32(10000.0f)).ok());
+    REQUIRE(w.set("general.file_type", gg::meta_value::u32(0)).ok());
+    const std::string_view toks[] = {"<s>", "</s>", "hello"};
+    REQUIRE(w.set("tokenizer.ggml.tokens", gg::meta_value::array_of_strings(lowbit::span<const std::string_view>(toks, 3))).ok());
+    const std::int32_t ids[] = {1, -2, 3};
+    REQUIRE(w.set("tokenizer.ggml.token_type", gg::meta_value::array_of(lowbit::span<const std::int32_t>(ids, 3))).ok());
+    for (const auto& t : ts)
+        REQUIRE(w.add_tensor(t.name, gguf_type::f32, lowbit::span<const std::uint64_t>(t.dims.data(), t.dims.size())).ok());
+    std::vector<std::uint8_t> out;
+    REQUIRE(w.write_header(gg::byte_sink::to_vector(out)).ok());
+    for (const auto& t : ts)
+        REQUIRE(w.write_tensor_data(lowbit::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(t.data.data()),
+                                                                     t.data.size() * 4))
+                    .ok());
+    REQUIRE(w.finish().ok());
+    return out;
+}
+
+// Every converted tensor must hold exactly what lowbit::gguf::quantize makes of the input rows.
+void check_tensor_bytes(const gg::tensor_info& out, const std::vector<float>& x, std::uint64_t k) {
+    const std::uint64_t rows = x.size() / k;
+    std::vector<std::uint8_t> want(static_cast<std::size_t>(gg::row_size(out.type, static_cast<std::int64_t>(k)) * rows));
+    REQUIRE(gg::quantize(out.type, x.data(), want.data(), static_cast<std::int64_t>(rows), static_cast<std::int64_t>(k), nullptr).ok());
+    REQUIRE(out.data.size() == want.size());
+    CHECK(std::memcmp(out.data.data(), want.data(), want.size()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("quantize tool: GGUF in, GGUF out, llama.cpp's rules, byte-exact blocks") {
+    tmpdir d;
+    const auto ts = fake_llama();
+    const auto in_bytes = make_gguf(ts);
+    write_file(d / "in.gguf", in_bytes);
+    auto in = gg::gguf_file::parse(in_bytes);
+    REQUIRE(in);
+
+    struct expect {
+        const char* type;
+        std::uint32_t ftype;
+        std::map<std::string, gguf_type> types;  // tensors not listed: the base type
+        gguf_type base;
+    };
+    const gguf_type F32 = gguf_type::f32, F16 = gguf_type::f16;
+    const std::map<std::string, gguf_type> kept = {{"blk.0.attn_norm.weight", F32}, {"blk.0.attn_k_norm.weight", F32},
+                                                   {"blk.0.scale_factors", F32},    {"output_norm.weight", F32},
+                                                   {"blk.0.ffn_down.weight", F16}};
+    auto with = [&](std::map<std::string, gguf_type> m) {
+        m.insert(kept.begin(), kept.end());
+        return m;
+    };
+    const expect cases[] = {
+        {"Q4_0", 2, with({{"output.weight", gguf_type::q6_K}}), gguf_type::q4_0},
+        {"Q8_0", 7, with({}), gguf_type::q8_0},
+        {"Q4_K", 14, with({{"output.weight", gguf_type::q6_K}, {"blk.0.attn_k.weight", gguf_type::q5_0}}), gguf_type::q4_K},
+        {"Q4_K_M", 15,
+         with({{"output.weight", gguf_type::q6_K},
+               {"blk.0.attn_k.weight", gguf_type::q5_0},
+               {"blk.1.attn_v.weight", gguf_type::q6_K},     // use_more_bits(1, 2)
+               {"blk.1.ffn_down.weight", gguf_type::q6_K}}),
+         gguf_type::q4_K},
+    };
+    for (const expect& e : cases) {
+        CAPTURE(e.type);
+        const std::string out_path = d / (std::string("out-") + e.type + ".gguf");
+        std::string log;
+        REQUIRE(run_tool(d, "'" + (d / "in.gguf") + "' '" + out_path + "' --type " + e.type + " --threads 2", &log) == 0);
+        INFO(log);
+        CHECK(log.find("blk.0.ffn_down.weight") != std::string::npos);
+        CHECK(log.find("fallback: row length 172") != std::string::npos);
+        const auto out_bytes = read_file(out_path);
+        auto out = gg::gguf_file::parse(out_bytes);
+        REQUIRE(out);
+        CHECK(out->version() == 3);
+        // Metadata: every input key, same encoding, except the two llama.cpp sets.
+        for (std::size_t i = 0; i < in->kv_count(); ++i) {
+            const auto kv = in->kv(i);
+            if (kv.key == "general.file_type") continue;
+            const auto v = out->find_kv(kv.key);
+            REQUIRE(v);
+            CHECK(gg::meta_value::copy_of(*v).encoded() == gg::meta_value::copy_of(kv.value).encoded());
+        }
+        CHECK(*out->get_uint("general.file_type") == e.ftype);
+        CHECK(*out->get_uint("general.quantization_version") == 2);
+        REQUIRE(out->tensors().size() == ts.size());
+        for (std::size_t i = 0; i < ts.size(); ++i) {
+            const auto& src = ts[i];
+            const gg::tensor_info& t = out->tensors()[i];
+            CAPTURE(src.name);
+            CHECK(t.name == src.name);
+            CHECK(t.n_dims == src.dims.size());
+            for (std::size_t k = 0; k < src.dims.size(); ++k) CHECK(t.dims[k] == src.dims[k]);
+            const auto it = e.types.find(src.name);
+            const gguf_type want = it != e.types.end() ? it->second : e.base;
+            CHECK(gg::type_name(t.type) == std::string(gg::type_name(want)));
+            if (t.type == want) check_tensor_bytes(t, src.data, src.dims[0]);
+        }
+    }
+}
+
+TEST_CASE("quantize tool: --tensor-type overrides and the summary table") {
+    tmpdir d;
+    const auto ts = fake_llama();
+    write_file(d / "in.gguf", make_gguf(ts));
+    std::string log;
+    REQUIRE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") +
+                            "' --type Q4_K --tensor-type 'attn_q=Q8_0' --tensor-type 'blk\\.1\\.=q5_k' --threads 1",
+                     &log) == 0);
+    INFO(log);
+    const auto b = read_file(d / "out.gguf");
+    auto f = gg::gguf_file::parse(b);
+    REQUIRE(f);
+    CHECK(f->find_tensor("blk.0.attn_q.weight")->type == gguf_type::q8_0);
+    CHECK(f->find_tensor("blk.1.attn_v.weight")->type == gguf_type::q5_K);
+    CHECK(f->find_tensor("blk.1.ffn_down.weight")->type == gguf_type::q5_K);
+    CHECK(f->find_tensor("blk.0.attn_v.weight")->type == gguf_type::q4_K);
+    CHECK(log.find("SQNR") != std::string::npos);
+    CHECK(log.find("Q8_0") != std::string::npos);
+    // A bad regex is a usage error, not a crash, and writes nothing.
+    CHECK(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "bad.gguf") + "' --type Q4_K --tensor-type 'attn_(q=Q8_0'", &log) == 2);
+    CHECK(log.find("bad regex") != std::string::npos);
+    CHECK(!exists(d / "bad.gguf"));
+}
+
+TEST_CASE("quantize tool: bad input gives an error naming the file and leaves no output") {
+    tmpdir d;
+    const auto good = make_gguf(fake_llama());
+    std::string log;
+    auto no_output_left = [&] {
+        CHECK(!exists(d / "out.gguf"));
+        const std::string ls = d / "ls.txt";
+        std::system(("ls '" + d.path + "' > '" + ls + "'").c_str());
+        std::ifstream f(ls);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        CHECK(ss.str().find(".tmp-") == std::string::npos);
+    };
+    // Truncated in the data section, in the header, and garbage.
+    for (std::size_t keep : {good.size() - 1000, std::size_t(100), std::size_t(3)}) {
+        CAPTURE(keep);
+        write_file(d / "bad.gguf", std::vector<std::uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(keep)));
+        CHECK(run_tool(d, "'" + (d / "bad.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
+        CHECK(log.find("bad.gguf") != std::string::npos);
+        no_output_left();
+    }
+    write_file(d / "junk.bin", std::vector<std::uint8_t>(4096, 0x5a));
+    CHECK(run_tool(d, "'" + (d / "junk.bin") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
+    CHECK(log.find("junk.bin") != std::string::npos);
+    no_output_left();
+    CHECK(run_tool(d, "'" + (d / "missing.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
+    CHECK(log.find("missing.gguf") != std::string::npos);
+    // A NaN in a weight: the codec refuses it; the tool says which tensor.
+    auto ts = fake_llama();
+    ts[2].data[1000] = std::nanf("");
+    write_file(d / "nan.gguf", make_gguf(ts));
+    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
+    CHECK(log.find("blk.0.attn_q.weight") != std::string::npos);
+    no_output_left();
+    // Usage errors.
+    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type Q9_Z", &log) == 2);
+    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "'", &log) == 2);
+    no_output_left();
+}
+
+TEST_CASE("quantize tool: safetensors input (F16, BF16, F32), metadata kept under a prefix") {
+    tmpdir d;
+    // Two weights named like a Hugging Face llama, one norm.
+    const std::uint64_t n = 64, k = 256;
+    const auto w0 = lowbit_test::llm_like(n, k, 7), w1 = lowbit_test::llm_like(n, k, 8), nrm = lowbit_test::gaussian(k, 9);
+    std::vector<std::uint8_t> data;
+    std::vector<float> x0(w0.size()), x1(w1.size());  // what the tool sees after the F16/BF16 decode
+    for (std::size_t i = 0; i < w0.size(); ++i) {
+        const std::uint16_t h = lowbit::f32_to_f16(w0[i]);
+        x0[i] = lowbit::f16_to_f32(h);
+        data.push_back(static_cast<std::uint8_t>(h));
+        data.push_back(static_cast<std::uint8_t>(h >> 8));
+    }
+    for (std::size_t i = 0; i < w1.size(); ++i) {
+        const std::uint16_t h = lowbit::f32_to_bf16(w1[i]);
+        x1[i] = lowbit::bf16_to_f32(h);
+        data.push_back(static_cast<std::uint8_t>(h));
+        data.push_back(static_cast<std::uint8_t>(h >> 8));
+    }
+    const std::size_t norm_at = data.size();
+    data.resize(norm_at + nrm.size() * 4);
+    std::memcpy(data.data() + norm_at, nrm.data(), nrm.size() * 4);
+    const std::size_t a = n * k * 2;
+    std::string header = "{\"__metadata__\":{\"format\":\"pt\",\"source\":\"unit test\"},"
+                         "\"model.layers.0.self_attn.q_proj.weight\":{\"dtype\":\"F16\",\"shape\":[64,256],\"data_offsets\":[0," +
+                         std::to_string(a) + "]},\"lm_head.weight\":{\"dtype\":\"BF16\",\"shape\":[64,256],\"data_offsets\":[" +
+                         std::to_string(a) + "," + std::to_string(2 * a) + "]},\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[256],"
+                         "\"data_offsets\":[" + std::to_string(2 * a) + "," + std::to_string(data.size()) + "]}}";
+    while (header.size() % 8) header += ' ';
+    header += ' ';  // safetensors does not align data: make every tensor start at an odd byte
+    std::vector<std::uint8_t> file(8);
+    for (int i = 0; i < 8; ++i) file[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
+    file.insert(file.end(), header.begin(), header.end());
+    file.insert(file.end(), data.begin(), data.end());
+    write_file(d / "model.safetensors", file);
+
+    std::string log;
+    REQUIRE(run_tool(d, "'" + (d / "model.safetensors") + "' '" + (d / "out.gguf") + "' --type Q4_K_M", &log) == 0);
+    INFO(log);
+    const auto b = read_file(d / "out.gguf");
+    auto f = gg::gguf_file::parse(b);
+    REQUIRE(f);
+    CHECK(*f->get_string("safetensors.metadata.format") == "pt");
+    CHECK(*f->get_string("safetensors.metadata.source") == "unit test");
+    CHECK(*f->get_uint("general.file_type") == 15);
+    const gg::tensor_info* q = f->find_tensor("model.layers.0.self_attn.q_proj.weight");
+    const gg::tensor_info* o = f->find_tensor("lm_head.weight");
+    const gg::tensor_info* nm = f->find_tensor("model.norm.weight");
+    REQUIRE((q && o && nm));
+    CHECK(q->dims[0] == k);  // GGUF order: the row length first
+    CHECK(q->dims[1] == n);
+    CHECK(q->type == gguf_type::q4_K);
+    CHECK(o->type == gguf_type::q6_K);  // lm_head is the output tensor
+    CHECK(nm->type == gguf_type::f32);
+    check_tensor_bytes(*q, x0, k);
+    check_tensor_bytes(*o, x1, k);
+    CHECK(std::memcmp(nm->data.data(), nrm.data(), nrm.size() * 4) == 0);
+}
+
+TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats") {
+    tmpdir d;
+    const auto ts = fake_llama();
+    write_file(d / "in.gguf", make_gguf(ts));
+    const fake_tensor& q = ts[2];  // blk.0.attn_q.weight, rows of 256
+    REQUIRE(q.name == "blk.0.attn_q.weight");
+    const std::uint64_t k = q.dims[0];
+    std::vector<float> sums(k);
+    for (std::uint64_t i = 0; i < k; ++i) sums[i] = 4.0f * (1.0f + static_cast<float>((i * 37) % 11));
+    const float count = 4.0f;
+    std::vector<float> weights(k);  // what llama.cpp hands the quantizer: sum / count
+    for (std::uint64_t i = 0; i < k; ++i) weights[i] = sums[i] / count;
+
+    // GGUF: <name>.in_sum2 and <name>.counts.
+    {
+        gg::gguf_writer w;
+        REQUIRE(w.set("general.type", gg::meta_value::string("imatrix")).ok());
+        REQUIRE(w.add_tensor(q.name + ".in_sum2", gguf_type::f32, {k, 1}).ok());
+        REQUIRE(w.add_tensor(q.name + ".counts", gguf_type::f32, {1, 1}).ok());
+        std::vector<std::uint8_t> b;
+        REQUIRE(w.write_header(gg::byte_sink::to_vector(b)).ok());
+        REQUIRE(w.write_tensor_data(lowbit::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(sums.data()), k * 4)).ok());
+        REQUIRE(w.write_tensor_data(lowbit::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&count), 4)).ok());
+        REQUIRE(w.finish().ok());
+        write_file(d / "imatrix.gguf", b);
+    }
+    // Legacy: n_entries, then name length, name, ncall, n_values, values.
+    {
+        std::vector<std::uint8_t> b;
+        auto put = [&](const void* p, std::size_t n) { b.insert(b.end(), static_cast<const std::uint8_t*>(p), static_cast<const std::uint8_t*>(p) + n); };
+        const std::int32_t one = 1, len = static_cast<std::int32_t>(q.name.size()), ncall = 4, nval = static_cast<std::int32_t>(k);
+        put(&one, 4);
+        put(&len, 4);
+        put(q.name.data(), q.name.size());
+        put(&ncall, 4);
+        put(&nval, 4);
+        put(sums.data(), k * 4);
+        write_file(d / "imatrix.dat", b);
+    }
+    std::vector<std::uint8_t> want(static_cast<std::size_t>(gg::row_size(gguf_type::q4_K, static_cast<std::int64_t>(k)) * (q.data.size() / k)));
+    REQUIRE(gg::quantize(gguf_type::q4_K, q.data.data(), want.data(), static_cast<std::int64_t>(q.data.size() / k),
+                         static_cast<std::int64_t>(k), weights.data())
+                .ok());
+    std::vector<std::uint8_t> plain(want.size());
+    REQUIRE(gg::quantize(gguf_type::q4_K, q.data.data(), plain.data(), static_cast<std::int64_t>(q.data.size() / k),
+                         static_cast<std::int64_t>(k), nullptr)
+                .ok());
+    REQUIRE(want != plain);  // the weights matter, so the check below means something
+    for (const char* file : {"imatrix.gguf", "imatrix.dat"}) {
+        CAPTURE(file);
+        std::string log;
+        REQUIRE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K --imatrix '" + (d / file) + "'", &log) == 0);
+        INFO(log);
+        const auto b = read_file(d / "out.gguf");
+        auto f = gg::gguf_file::parse(b);
+        REQUIRE(f);
+        const gg::tensor_info* t = f->find_tensor(q.name);
+        REQUIRE(t);
+        REQUIRE(t->data.size() == want.size());
+        CHECK(std::memcmp(t->data.data(), want.data(), want.size()) == 0);
+        CHECK(*f->get_int("quantize.imatrix.entries_count") == 1);
+    }
+    // An imatrix entry of the wrong length is an error naming the imatrix file.
+    {
+        std::vector<std::uint8_t> b = read_file(d / "imatrix.dat");
+        b.resize(b.size() - 8);
+        const std::int32_t nval = static_cast<std::int32_t>(k - 2);
+        std::memcpy(b.data() + 4 + 4 + q.name.size() + 4, &nval, 4);
+        write_file(d / "short.dat", b);
+        std::string log;
+        CHECK(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out2.gguf") + "' --type Q4_K --imatrix '" + (d / "short.dat") + "'", &log) == 1);
+        CHECK(log.find("short.dat") != std::string::npos);
+        CHECK(!exists(d / "out2.gguf"));
+    }
+}
