@@ -1357,8 +1357,13 @@ inline status plain_rows_back(gguf_type t, const void* x, float* y, std::int64_t
         if (k > 0) std::memcpy(y, x, static_cast<std::size_t>(k) * sizeof(float));
         return status();
     }
-    const auto* in = static_cast<const std::uint16_t*>(x);
-    for (std::int64_t i = 0; i < k; ++i) y[i] = t == gguf_type::f16 ? f16_to_f32(in[i]) : bf16_to_f32(in[i]);
+    // Byte-wise reads: safetensors (and mmap'd files generally) need not align 16-bit data.
+    const auto* in = static_cast<const unsigned char*>(x);
+    for (std::int64_t i = 0; i < k; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, in + 2 * i, sizeof h);
+        y[i] = t == gguf_type::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
     return status();
 }
 inline status no_codec(const char* fn, gguf_type t) noexcept {
