@@ -1,0 +1,159 @@
+// lowbit/formats/detail/gguf_dot.hpp — the scalar model of the GGUF-block dot
+// products (docs/formats.md, "Matmul on GGUF blocks"). Private to
+// formats/gguf_matmul.hpp.
+//
+// A weight row of GGUF blocks is dotted with an activation row quantized to
+// ggml's activation blocks (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for the K-quants).
+// Each block splits in two parts, as in ggml's vec_dot:
+//   1. an integer sum over the block's codes (exact: every kernel, scalar or
+//      SIMD, must produce the same int32), and
+//   2. a few float operations applying the block scales — the functions
+//      `*_term` below, shared by every kernel copy and summed in block order.
+// Products in part 2 go through gguf::detail::mul (an optimiser barrier), so no
+// FMA is formed whatever the flags or the target attribute of the caller; the
+// SIMD copies therefore equal this model bit for bit.
+//
+// The scalar code is written for clarity, not speed: it is the reference the
+// SIMD copies are tested against.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../gguf_blocks.hpp"
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+
+// ---- part 2: scales, in float (shared by every kernel copy) ------------------------
+
+// Q4_0 / Q5_0 / Q8_0 block against a Q8_0 block: (d_w * d_x) * isum.
+inline float legacy_term(std::uint16_t d_w, std::uint16_t d_x, std::int32_t isum) noexcept {
+    return mul(mul(to_f32(d_w), to_f32(d_x)), static_cast<float>(isum));
+}
+
+// Q4_K / Q5_K super-block against Q8_K: (d_x d) * sum(sc * q.x) - (d_x dmin) * sum(m * bsum).
+inline float kquant_affine_term(float d_x, std::uint16_t d, std::uint16_t dmin, std::int32_t sumi,
+                                std::int32_t summ) noexcept {
+    return mul(mul(d_x, to_f32(d)), static_cast<float>(sumi)) - mul(mul(d_x, to_f32(dmin)), static_cast<float>(summ));
+}
+
+// Q6_K super-block against Q8_K: (d_x d) * sum(sc * (q - 32).x).
+inline float kquant_symmetric_term(float d_x, std::uint16_t d, std::int32_t sumi) noexcept {
+    return mul(mul(d_x, to_f32(d)), static_cast<float>(sumi));
+}
+
+// sum over the eight 32-value sub-blocks of m_j * (sum of their activation codes),
+// from Q8_K's 16-value bsums; shared by the Q4_K/Q5_K copies.
+inline std::int32_t kquant_min_sum(const std::uint8_t* packed_scales, const block_q8_K& a) noexcept {
+    std::int32_t summ = 0;
+    for (int j = 0; j < 8; ++j) {
+        std::uint8_t sc, mn;
+        unpack_scale_k4(j, packed_scales, &sc, &mn);
+        summ += static_cast<std::int32_t>(mn) * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+    }
+    return summ;
+}
+
+// ---- part 1: integer sums, by the block definitions of gguf_blocks.hpp --------------
+
+inline std::int32_t isum(const block_q4_0& w, const block_q8_0& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) {
+        s += ((w.qs[j] & 0x0f) - 8) * a.qs[j];
+        s += ((w.qs[j] >> 4) - 8) * a.qs[j + 16];
+    }
+    return s;
+}
+
+inline std::int32_t isum(const block_q5_0& w, const block_q8_0& a) noexcept {
+    const std::uint32_t word = load_high_bits(w.qh);
+    std::int32_t s = 0;
+    for (int j = 0; j < 32; ++j) s += (q5_code(w.qs, word, j) - 16) * a.qs[j];
+    return s;
+}
+
+inline std::int32_t isum(const block_q8_0& w, const block_q8_0& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 32; ++j) s += w.qs[j] * a.qs[j];
+    return s;
+}
+
+// sum_j sc_j * sum_{l in sub-block j} q_l * a_l  (codes only; mins in kquant_min_sum)
+inline std::int32_t isum(const block_q4_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 8; ++j) {
+        std::uint8_t sc, mn;
+        unpack_scale_k4(j, w.scales, &sc, &mn);
+        const std::uint8_t* q = w.qs + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        std::int32_t sub = 0;
+        for (int l = 0; l < 32; ++l) sub += ((q[l] >> shift) & 0x0f) * a.qs[32 * j + l];
+        s += static_cast<std::int32_t>(sc) * sub;
+    }
+    return s;
+}
+
+inline std::int32_t isum(const block_q5_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 8; ++j) {
+        std::uint8_t sc, mn;
+        unpack_scale_k4(j, w.scales, &sc, &mn);
+        const std::uint8_t* q = w.qs + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        std::int32_t sub = 0;
+        for (int l = 0; l < 32; ++l) {
+            const int code = ((q[l] >> shift) & 0x0f) + (((w.qh[l] >> j) & 1) << 4);
+            sub += code * a.qs[32 * j + l];
+        }
+        s += static_cast<std::int32_t>(sc) * sub;
+    }
+    return s;
+}
+
+// sum_s sc_s * sum_{v in sub-block s} (q_v - 32) * a_v, codes as in decode(block_q6_K).
+inline std::int32_t isum(const block_q6_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int sb = 0; sb < 16; ++sb) {
+        std::int32_t sub = 0;
+        for (int i = 0; i < 16; ++i) {
+            const int v = 16 * sb + i;
+            const int h = v / 128, r = v % 128, quarter = r / 32, l = r % 32;
+            const std::uint8_t lbyte = w.ql[64 * h + l + 32 * (quarter & 1)];
+            const int low = quarter < 2 ? (lbyte & 0x0f) : (lbyte >> 4);
+            const int high = (w.qh[32 * h + l] >> (2 * quarter)) & 3;
+            sub += ((low | (high << 4)) - 32) * a.qs[v];
+        }
+        s += static_cast<std::int32_t>(w.scales[sb]) * sub;
+    }
+    return s;
+}
+
+// ---- one block's float contribution, and a whole row -------------------------------
+
+template <class W>
+inline float block_dot(const W& w, const block_q8_0& a) noexcept {
+    return legacy_term(w.d, a.d, isum(w, a));
+}
+inline float block_dot(const block_q4_K& w, const block_q8_K& a) noexcept {
+    return kquant_affine_term(a.d, w.d, w.dmin, isum(w, a), kquant_min_sum(w.scales, a));
+}
+inline float block_dot(const block_q5_K& w, const block_q8_K& a) noexcept {
+    return kquant_affine_term(a.d, w.d, w.dmin, isum(w, a), kquant_min_sum(w.scales, a));
+}
+inline float block_dot(const block_q6_K& w, const block_q8_K& a) noexcept {
+    return kquant_symmetric_term(a.d, w.d, isum(w, a));
+}
+
+// The row dot product: block terms summed in block order, from 0.0f.
+template <class W, class A>
+inline float row_dot_scalar(const W* w, const A* a, std::size_t nb) noexcept {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += block_dot(w[i], a[i]);
+    return sum;
+}
+
+}  // namespace detail
+}  // namespace gguf
+}  // namespace lowbit

@@ -1,0 +1,286 @@
+// GEMV/GEMM on GGUF blocks (formats/gguf_matmul.hpp).
+//
+// For every supported weight type, rows quantized with quantize_row_* are
+// multiplied and checked three ways:
+//   (a) against dequantize_row + an f64 dot with the f32 activations, within
+//       the hard bound of docs/formats.md ("Matmul on GGUF blocks"): each
+//       activation is replaced by its int8 block code, off by at most
+//       e_b = amax_b / 254 (+ the f16 rounding of Q8_0's scale, 2^-11 amax_b),
+//       so |y - y_ref| <= sum_j |w_j| e_b(j) + a float-rounding term;
+//   (b) against an f64 dot with the dequantized activations (the exact value
+//       the integer kernels compute), within the float-rounding term alone;
+//   (c) bit-exactly against the scalar model, for every arch this CPU runs,
+//       for gemv and gemm, and for every thread count.
+// The relative errors of (a) are printed; docs/formats.md quotes them.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <lowbit/formats/gguf_matmul.hpp>
+
+#include "test_util.hpp"
+
+using namespace lowbit;
+using namespace lowbit::gguf;
+
+namespace {
+
+const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0,
+                               gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K};
+const arch all_archs[] = {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni};
+
+bool is_k_quant(gguf_type t) { return type_block_size(t) == 256; }
+
+struct arch_scope {
+    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
+    ~arch_scope() { (void)force_arch(arch::automatic); }
+    arch_scope(const arch_scope&) = delete;
+    arch_scope& operator=(const arch_scope&) = delete;
+};
+
+// n_rows GGUF rows of k values; uint16 storage keeps the f16 fields aligned.
+struct gguf_matrix {
+    gguf_type type;
+    std::size_t rows, k;
+    std::vector<std::uint16_t> bytes;
+    std::vector<float> deq;  // dequantize_row of every row
+    const void* data() const { return bytes.data(); }
+};
+
+gguf_matrix make_matrix(gguf_type t, std::size_t rows, std::size_t k, std::uint32_t seed) {
+    gguf_matrix m{t, rows, k, std::vector<std::uint16_t>((rows * row_size(t, k) + 1) / 2), std::vector<float>(rows * k)};
+    std::vector<float> w = lowbit_test::gaussian(rows * k, seed);
+    for (std::size_t i = 0; i < w.size(); i += 97) w[i] *= 6.0f;  // a few outliers
+    auto* base = reinterpret_cast<unsigned char*>(m.bytes.data());
+    for (std::size_t r = 0; r < rows; ++r) {
+        REQUIRE(quantize_row(t, w.data() + r * k, base + r * row_size(t, k), static_cast<std::int64_t>(k)).ok());
+        REQUIRE(dequantize_row(t, base + r * row_size(t, k), m.deq.data() + r * k, static_cast<std::int64_t>(k)).ok());
+    }
+    return m;
+}
+
+// The activation row as the kernels see it: quantized to Q8_0 / Q8_K and back.
+std::vector<float> as_kernel_sees(gguf_type t, const float* x, std::size_t k) {
+    const gguf_type at = is_k_quant(t) ? gguf_type::q8_K : gguf_type::q8_0;
+    std::vector<unsigned char> q(row_size(at, k) + 4);
+    std::vector<float> back(k);
+    void* p = q.data();  // operator new storage: aligned for block_q8_K's float
+    REQUIRE(quantize_row(at, x, p, static_cast<std::int64_t>(k)).ok());
+    REQUIRE(dequantize_row(at, p, back.data(), static_cast<std::int64_t>(k)).ok());
+    return back;
+}
+
+struct bounds {
+    double quant;   // sum_j |w_j| e_b(j): activation int8 rounding
+    double round;   // float rounding of the block terms and their sum
+};
+
+// Hard error bounds for one output (docs/formats.md, "Matmul on GGUF blocks").
+bounds error_bounds(gguf_type t, const float* w, const float* x, std::size_t k) {
+    const std::size_t qa = is_k_quant(t) ? 256 : 32;  // activation block
+    const double f16_term = is_k_quant(t) ? std::ldexp(1.0, -20) : std::ldexp(1.0, -11);
+    const std::size_t qw = type_block_size(t);
+    const double nb = static_cast<double>(k / qw);
+    bounds b{0.0, 0.0};
+    for (std::size_t i0 = 0; i0 < k; i0 += qa) {
+        double amax = 0.0;
+        for (std::size_t j = i0; j < i0 + qa; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+        const double e = amax * (1.0 / 254.0 + f16_term);
+        for (std::size_t j = i0; j < i0 + qa; ++j) b.quant += std::fabs(w[j]) * e;
+    }
+    // Each block term is a few float products (relative error <= 4 * 2^-24 on
+    // the magnitude of its parts, which for the affine K-quants are the scale
+    // and min halves, each <= 2 max|w| per value) and nb of them are summed.
+    for (std::size_t i0 = 0; i0 < k; i0 += qw) {
+        double wmax = 0.0, xsum = 0.0;
+        for (std::size_t j = i0; j < i0 + qw; ++j) {
+            wmax = std::fmax(wmax, std::fabs(w[j]));
+            xsum += std::fabs(x[j]) * 1.01;
+        }
+        b.round += 2.0 * wmax * xsum;
+    }
+    b.round *= (nb + 8.0) * std::ldexp(1.0, -22);
+    return b;
+}
+
+double dot(const float* a, const float* b, std::size_t k) {
+    double s = 0.0;
+    for (std::size_t j = 0; j < k; ++j) s += static_cast<double>(a[j]) * b[j];
+    return s;
+}
+
+std::vector<float> run_gemm(const gguf_matrix& w, const std::vector<float>& X, std::size_t M) {
+    std::vector<float> Y(M * w.rows, -1.0f);
+    REQUIRE(gemm(w.type, w.data(), w.rows, w.k, matrix_view<const float>(X.data(), M, w.k),
+                 matrix_view<float>(Y.data(), M, w.rows))
+                .ok());
+    return Y;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bound") {
+    for (gguf_type t : all_types) {
+        for (std::size_t k : {std::size_t{256}, std::size_t{1024}}) {
+            CAPTURE(type_name(t));
+            CAPTURE(k);
+            const std::size_t n = 67;
+            const gguf_matrix w = make_matrix(t, n, k, 11u + static_cast<std::uint32_t>(k));
+            const std::vector<float> x = lowbit_test::gaussian(k, 7u);
+            const std::vector<float> xs = as_kernel_sees(t, x.data(), k);
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(x), span<float>(y)).ok());
+            double err2 = 0.0, ref2 = 0.0, worst_ratio = 0.0;
+            for (std::size_t r = 0; r < n; ++r) {
+                const float* wr = w.deq.data() + r * k;
+                const double ref = dot(wr, x.data(), k);      // (a) the f32 matmul
+                const double exact = dot(wr, xs.data(), k);   // (b) what the integer kernel computes
+                const bounds b = error_bounds(t, wr, x.data(), k);
+                CHECK(std::fabs(y[r] - ref) <= b.quant + b.round);
+                CHECK(std::fabs(y[r] - exact) <= b.round);
+                worst_ratio = std::fmax(worst_ratio, std::fabs(y[r] - ref) / (b.quant + b.round));
+                err2 += (y[r] - ref) * (y[r] - ref);
+                ref2 += ref * ref;
+            }
+            const double rel = std::sqrt(err2 / ref2);
+            std::printf("gguf gemv %-4s k=%-5zu rel. error vs f32 %.3e (worst |err| / bound %.3f)\n", type_name(t), k, rel,
+                        worst_ratio);
+            // The int8 activation alone gives ~amax/(127 sqrt(12)) noise per value,
+            // about 0.6% of a Gaussian row; 2% is far from flaky and still catches
+            // a wrong code layout (relative error ~1).
+            CHECK(rel < 0.02);
+        }
+    }
+}
+
+TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
+    const std::size_t n = 131, M = 5;  // odd rows, several row tasks
+    for (gguf_type t : all_types) {
+        CAPTURE(type_name(t));
+        const std::size_t k = 512;
+        const gguf_matrix w = make_matrix(t, n, k, 3u);
+        const std::vector<float> X = lowbit_test::gaussian(M * k, 5u, 3.0f);
+        std::vector<float> y_ref(n), Y_ref;
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y_ref)).ok());
+            Y_ref = run_gemm(w, X, M);
+        }
+        // gemm row 0 is gemv of X row 0 (same activation quantization per row).
+        CHECK(std::memcmp(Y_ref.data(), y_ref.data(), n * sizeof(float)) == 0);
+        for (arch a : all_archs) {
+            if (!force_arch(a).ok()) continue;
+            CAPTURE(arch_name(a));
+            arch_scope s(a);
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y)).ok());
+            CHECK(same_bits(y, y_ref));
+            CHECK(same_bits(run_gemm(w, X, M), Y_ref));
+        }
+    }
+}
+
+TEST_CASE("gguf gemm: strided views, M > 1, and any thread count give the same bits") {
+    const std::size_t n = 97, M = 3, k = 256, ldx = k + 5, ldy = n + 3;
+    for (gguf_type t : all_types) {
+        CAPTURE(type_name(t));
+        const gguf_matrix w = make_matrix(t, n, k, 21u);
+        const std::vector<float> X = lowbit_test::gaussian(M * ldx, 9u);
+        std::vector<float> Y(M * ldy, 42.0f);
+        REQUIRE(gemm(t, w.data(), n, k, matrix_view<const float>(X.data(), M, k, ldx), matrix_view<float>(Y.data(), M, n, ldy))
+                    .ok());
+        for (std::size_t m = 0; m < M; ++m) {
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data() + m * ldx, k), span<float>(y)).ok());
+            CHECK(std::memcmp(y.data(), Y.data() + m * ldy, n * sizeof(float)) == 0);
+            for (std::size_t r = n; r < ldy; ++r) CHECK(Y[m * ldy + r] == 42.0f);  // padding untouched
+        }
+        for (unsigned threads : {1u, 2u, 3u}) {
+            CAPTURE(threads);
+            thread_pool pool(threads);
+            std::vector<float> Yt(M * ldy, 42.0f);
+            REQUIRE(gemm(t, w.data(), n, k, matrix_view<const float>(X.data(), M, k, ldx),
+                         matrix_view<float>(Yt.data(), M, n, ldy), pool)
+                        .ok());
+            CHECK(same_bits(Yt, Y));
+            std::vector<float> y(n), y1(n);
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y), pool).ok());
+            REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y1)).ok());
+            CHECK(same_bits(y, y1));
+        }
+    }
+}
+
+TEST_CASE("gguf gemv/gemm: errors return a status and leave the output untouched") {
+    const std::size_t n = 3, k = 256;
+    const gguf_matrix w = make_matrix(gguf_type::q4_K, n, k, 1u);
+    std::vector<float> x = lowbit_test::gaussian(k, 2u);
+    std::vector<float> y(n, 7.0f);
+    auto untouched = [&] {
+        for (float v : y)
+            if (v != 7.0f) return false;
+        return true;
+    };
+    auto gv = [&](gguf_type t, const void* rows, std::size_t nr, std::size_t kk, span<const float> xx, span<float> yy) {
+        return gemv(t, rows, nr, kk, xx, yy).code();
+    };
+    const span<const float> xs(x);
+    const span<float> ys(y);
+    CHECK(gv(gguf_type::q4_1, w.data(), n, k, xs, ys) == errc::unsupported);
+    CHECK(gv(gguf_type::q8_K, w.data(), n, k, xs, ys) == errc::unsupported);
+    CHECK(gv(gguf_type::f32, w.data(), n, k, xs, ys) == errc::unsupported);
+    CHECK(gv(static_cast<gguf_type>(4), w.data(), n, k, xs, ys) == errc::unsupported);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, 128, span<const float>(x.data(), 128), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_0, w.data(), n, 48, span<const float>(x.data(), 48), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, 0, span<const float>(x.data(), 0), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, span<const float>(x.data(), k - 1), ys) == errc::shape_mismatch);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, span<float>(y.data(), n - 1)) == errc::shape_mismatch);
+    CHECK(gv(gguf_type::q4_K, nullptr, n, k, xs, ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, span<const float>(nullptr, k), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, span<float>(nullptr, n)) == errc::invalid_argument);
+    CHECK(gv(gguf_type::q4_K, reinterpret_cast<const unsigned char*>(w.data()) + 1, n, k, xs, ys) == errc::invalid_argument);
+    {  // y aliasing x
+        std::vector<float> xy(k, 1.0f);
+        CHECK(gv(gguf_type::q4_K, w.data(), n, k, span<const float>(xy), span<float>(xy.data() + 1, n)) ==
+              errc::invalid_argument);
+    }
+    x[100] = std::numeric_limits<float>::quiet_NaN();
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, ys) == errc::non_finite);
+    x[100] = std::numeric_limits<float>::infinity();
+    CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, ys) == errc::non_finite);
+    CHECK(untouched());
+    x[100] = 0.0f;
+
+    // gemm: shapes, strides, null, NaN in a later row (nothing written before the check).
+    const std::size_t M = 2;
+    std::vector<float> X = lowbit_test::gaussian(M * k, 4u);
+    std::vector<float> Y(M * n, 7.0f);
+    auto gm = [&](std::size_t xr, std::size_t xc, std::size_t xs_, std::size_t yr, std::size_t yc, std::size_t ys_) {
+        return gemm(gguf_type::q4_K, w.data(), n, k, matrix_view<const float>(X.data(), xr, xc, xs_),
+                    matrix_view<float>(Y.data(), yr, yc, ys_))
+            .code();
+    };
+    CHECK(gm(M, k - 1, k, M, n, n) == errc::shape_mismatch);
+    CHECK(gm(M, k, k, M + 1, n, n) == errc::shape_mismatch);
+    CHECK(gm(M, k, k, M, n + 1, n + 1) == errc::shape_mismatch);
+    CHECK(gm(M, k, k - 1, M, n, n) == errc::invalid_argument);
+    CHECK(gemm(gguf_type::q4_K, w.data(), n, k, matrix_view<const float>(nullptr, M, k), matrix_view<float>(Y.data(), M, n))
+              .code() == errc::invalid_argument);
+    X[k + 3] = std::numeric_limits<float>::quiet_NaN();
+    CHECK(gm(M, k, k, M, n, n) == errc::non_finite);
+    for (float v : Y) CHECK(v == 7.0f);
+
+    // Empty shapes are fine and write nothing.
+    CHECK(gemv(gguf_type::q4_K, nullptr, 0, k, xs, span<float>()).ok());
+    CHECK(gemm(gguf_type::q4_K, w.data(), n, k, matrix_view<const float>(X.data(), 0, k), matrix_view<float>(Y.data(), 0, n))
+              .ok());
+}
