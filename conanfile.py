@@ -20,6 +20,7 @@ class LowbitConan(ConanFile):
     name = "lowbit"
     description = ("Header-only C++17 low-bit weight quantization (RTN, GPTQ, AWQ), "
                    "bit packing and quantized GEMV/GEMM kernels")
+    license = "MIT"
     topics = ("quantization", "llm", "simd", "gemm", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"

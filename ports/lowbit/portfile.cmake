@@ -35,11 +35,4 @@ if(NOT LOWBIT_LEFTOVER)
 endif()
 
 file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/usage" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}")
-if(EXISTS "${SOURCE_PATH}/LICENSE")
-    vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")
-else()
-    # vcpkg requires share/<port>/copyright; lowbit has no LICENSE file yet.
-    message(WARNING "lowbit: no LICENSE file in ${SOURCE_PATH}; installing a placeholder copyright file")
-    file(WRITE "${CURRENT_PACKAGES_DIR}/share/${PORT}/copyright"
-        "lowbit ${VERSION} ships no license file yet; see the project's README.\n")
-endif()
+vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")
