@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <lowbit/formats/gguf_matmul.hpp>
@@ -283,4 +284,42 @@ TEST_CASE("gguf gemv/gemm: errors return a status and leave the output untouched
     CHECK(gemv(gguf_type::q4_K, nullptr, 0, k, xs, span<float>()).ok());
     CHECK(gemm(gguf_type::q4_K, w.data(), n, k, matrix_view<const float>(X.data(), 0, k), matrix_view<float>(Y.data(), 0, n))
               .ok());
+}
+
+TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the same bits on every arch") {
+    // Not what a quantizer writes: Q8_0 codes of -128, Q6_K scales of -128,
+    // 6-bit K scales of 63, all code bits set — the integer paths must not
+    // saturate or overflow. The f16 fields get finite values.
+    const std::size_t n = 40, k = 512;
+    std::mt19937 rng(99);
+    for (gguf_type t : all_types) {
+        CAPTURE(type_name(t));
+        const std::size_t rb = row_size(t, k), bb = type_size(t);
+        std::vector<std::uint16_t> storage((n * rb + 1) / 2);
+        auto* p = reinterpret_cast<unsigned char*>(storage.data());
+        for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(i % 7 == 0 ? 0xff : (i % 11 == 0 ? 0x80 : rng()));
+        const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
+        const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
+        for (std::size_t b = 0; b < n * rb / bb; ++b)
+            for (std::size_t f = 0; f < n_f16; ++f) {
+                const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+                std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
+            }
+        std::vector<float> x = lowbit_test::gaussian(k, 5u);
+        x[3] = 1000.0f;  // one large activation per block elsewhere is +-127
+        std::vector<float> y_ref(n);
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
+        }
+        for (float v : y_ref) CHECK(std::isfinite(v));
+        for (arch a : all_archs) {
+            if (!force_arch(a).ok()) continue;
+            CAPTURE(arch_name(a));
+            arch_scope s(a);
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
+            CHECK(same_bits(y, y_ref));
+        }
+    }
 }

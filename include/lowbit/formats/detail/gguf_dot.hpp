@@ -29,30 +29,37 @@ namespace detail {
 // ---- part 2: scales, in float (shared by every kernel copy) ------------------------
 
 // Q4_0 / Q5_0 / Q8_0 block against a Q8_0 block: (d_w * d_x) * isum.
-inline float legacy_term(std::uint16_t d_w, std::uint16_t d_x, std::int32_t isum) noexcept {
-    return mul(mul(to_f32(d_w), to_f32(d_x)), static_cast<float>(isum));
+// Scales arrive as floats (f16 fields already widened, exactly, by the caller:
+// software here, F16C in the AVX2 copy).
+inline float legacy_term(float d_w, float d_x, std::int32_t isum) noexcept {
+    return mul(mul(d_w, d_x), static_cast<float>(isum));
 }
 
 // Q4_K / Q5_K super-block against Q8_K: (d_x d) * sum(sc * q.x) - (d_x dmin) * sum(m * bsum).
-inline float kquant_affine_term(float d_x, std::uint16_t d, std::uint16_t dmin, std::int32_t sumi,
-                                std::int32_t summ) noexcept {
-    return mul(mul(d_x, to_f32(d)), static_cast<float>(sumi)) - mul(mul(d_x, to_f32(dmin)), static_cast<float>(summ));
+inline float kquant_affine_term(float d_x, float d, float dmin, std::int32_t sumi, std::int32_t summ) noexcept {
+    return mul(mul(d_x, d), static_cast<float>(sumi)) - mul(mul(d_x, dmin), static_cast<float>(summ));
 }
 
 // Q6_K super-block against Q8_K: (d_x d) * sum(sc * (q - 32).x).
-inline float kquant_symmetric_term(float d_x, std::uint16_t d, std::int32_t sumi) noexcept {
-    return mul(mul(d_x, to_f32(d)), static_cast<float>(sumi));
+inline float kquant_symmetric_term(float d_x, float d, std::int32_t sumi) noexcept {
+    return mul(mul(d_x, d), static_cast<float>(sumi));
 }
 
-// sum over the eight 32-value sub-blocks of m_j * (sum of their activation codes),
-// from Q8_K's 16-value bsums; shared by the Q4_K/Q5_K copies.
-inline std::int32_t kquant_min_sum(const std::uint8_t* packed_scales, const block_q8_K& a) noexcept {
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block, unpacked once.
+struct k4_scales {
+    std::uint8_t sc[8], mn[8];
+};
+inline k4_scales unpack_k4(const std::uint8_t* packed) noexcept {
+    k4_scales s;
+    for (int j = 0; j < 8; ++j) unpack_scale_k4(j, packed, &s.sc[j], &s.mn[j]);
+    return s;
+}
+
+// sum over the eight 32-value sub-blocks of m_j * (sum of their activation
+// codes), from Q8_K's 16-value bsums.
+inline std::int32_t kquant_min_sum(const k4_scales& s, const block_q8_K& a) noexcept {
     std::int32_t summ = 0;
-    for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, packed_scales, &sc, &mn);
-        summ += static_cast<std::int32_t>(mn) * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-    }
+    for (int j = 0; j < 8; ++j) summ += static_cast<std::int32_t>(s.mn[j]) * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
     return summ;
 }
 
@@ -81,11 +88,10 @@ inline std::int32_t isum(const block_q8_0& w, const block_q8_0& a) noexcept {
 }
 
 // sum_j sc_j * sum_{l in sub-block j} q_l * a_l  (codes only; mins in kquant_min_sum)
-inline std::int32_t isum(const block_q4_K& w, const block_q8_K& a) noexcept {
+inline std::int32_t isum(const block_q4_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
     std::int32_t s = 0;
     for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, w.scales, &sc, &mn);
+        const std::uint8_t sc = scales.sc[j];
         const std::uint8_t* q = w.qs + 32 * (j / 2);
         const int shift = 4 * (j % 2);
         std::int32_t sub = 0;
@@ -95,11 +101,10 @@ inline std::int32_t isum(const block_q4_K& w, const block_q8_K& a) noexcept {
     return s;
 }
 
-inline std::int32_t isum(const block_q5_K& w, const block_q8_K& a) noexcept {
+inline std::int32_t isum(const block_q5_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
     std::int32_t s = 0;
     for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, w.scales, &sc, &mn);
+        const std::uint8_t sc = scales.sc[j];
         const std::uint8_t* q = w.qs + 32 * (j / 2);
         const int shift = 4 * (j % 2);
         std::int32_t sub = 0;
@@ -134,16 +139,17 @@ inline std::int32_t isum(const block_q6_K& w, const block_q8_K& a) noexcept {
 
 template <class W>
 inline float block_dot(const W& w, const block_q8_0& a) noexcept {
-    return legacy_term(w.d, a.d, isum(w, a));
+    return legacy_term(to_f32(w.d), to_f32(a.d), isum(w, a));
 }
-inline float block_dot(const block_q4_K& w, const block_q8_K& a) noexcept {
-    return kquant_affine_term(a.d, w.d, w.dmin, isum(w, a), kquant_min_sum(w.scales, a));
+template <class W>  // Q4_K, Q5_K
+inline float affine_k_block_dot(const W& w, const block_q8_K& a) noexcept {
+    const k4_scales s = unpack_k4(w.scales);
+    return kquant_affine_term(a.d, to_f32(w.d), to_f32(w.dmin), isum(w, s, a), kquant_min_sum(s, a));
 }
-inline float block_dot(const block_q5_K& w, const block_q8_K& a) noexcept {
-    return kquant_affine_term(a.d, w.d, w.dmin, isum(w, a), kquant_min_sum(w.scales, a));
-}
+inline float block_dot(const block_q4_K& w, const block_q8_K& a) noexcept { return affine_k_block_dot(w, a); }
+inline float block_dot(const block_q5_K& w, const block_q8_K& a) noexcept { return affine_k_block_dot(w, a); }
 inline float block_dot(const block_q6_K& w, const block_q8_K& a) noexcept {
-    return kquant_symmetric_term(a.d, w.d, isum(w, a));
+    return kquant_symmetric_term(a.d, to_f32(w.d), isum(w, a));
 }
 
 // The row dot product: block terms summed in block order, from 0.0f.

@@ -7,7 +7,7 @@
 // code ranges of these formats (largest pair: 2 * 128 * 127 = 32512 < 2^15).
 // Part 2 (scales) calls the shared *_term functions of gguf_dot.hpp in block
 // order, so the results equal the scalar model bit for bit. Every function
-// carries the target attribute (no FMA in it: nothing here may be contracted);
+// carries the target attribute (AVX2 + F16C, no FMA: nothing here may be contracted);
 // the CPU is checked by kernels/arch.hpp before any of them runs.
 #pragma once
 
@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../gguf_dot.hpp"
 
@@ -23,8 +24,11 @@ namespace gguf {
 namespace detail {
 namespace avx2 {
 
-#define LOWBIT_GGUF_AVX2 __attribute__((target("avx2")))
+#define LOWBIT_GGUF_AVX2 __attribute__((target("avx2,f16c")))
 #define LOWBIT_GGUF_AVX2_INLINE LOWBIT_GGUF_AVX2 __attribute__((always_inline)) inline
+
+// f16 bits -> f32 with F16C: exact, so equal to the software to_f32 of the model.
+LOWBIT_GGUF_AVX2_INLINE float h2f(std::uint16_t h) { return _cvtsh_ss(h); }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t hsum(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -74,13 +78,11 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q8_0& w, const block_q8_0&
 }
 
 // Q4_K: 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high ones.
-LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_K& w, const block_q8_K& a) {
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_K& w, const k4_scales& s, const block_q8_K& a) {
     const __m256i m = _mm256_set1_epi8(0x0f);
     __m256i acc = _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
-        std::uint8_t sc0, sc1, mn;
-        unpack_scale_k4(2 * p, w.scales, &sc0, &mn);
-        unpack_scale_k4(2 * p + 1, w.scales, &sc1, &mn);
+        const std::uint8_t sc0 = s.sc[2 * p], sc1 = s.sc[2 * p + 1];
         const __m256i v = load32(w.qs + 32 * p);
         acc = _mm256_add_epi32(acc, dot_u8_scaled(_mm256_and_si256(v, m), load32(a.qs + 64 * p), _mm256_set1_epi16(sc0)));
         acc = _mm256_add_epi32(acc, dot_u8_scaled(_mm256_and_si256(_mm256_srli_epi16(v, 4), m), load32(a.qs + 64 * p + 32),
@@ -90,14 +92,13 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_K& w, const block_q8_K&
 }
 
 // Q5_K: as Q4_K, plus bit j of qh[l] as the fifth bit of sub-block j's value l.
-LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_K& w, const block_q8_K& a) {
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_K& w, const k4_scales& s, const block_q8_K& a) {
     const __m256i m = _mm256_set1_epi8(0x0f);
     const __m256i h = load32(w.qh);
     const __m256i fifth = _mm256_set1_epi8(0x10);
     __m256i acc = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, w.scales, &sc, &mn);
+        const std::uint8_t sc = s.sc[j];
         const __m256i v = load32(w.qs + 32 * (j / 2));
         const __m256i low = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m);
         const __m256i bit = _mm256_set1_epi8(static_cast<char>(1u << j));
@@ -131,30 +132,43 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K&
     return hsum(acc) - 32 * offset;
 }
 
+// sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_K& a) {
+    const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
+    std::int64_t mn8;
+    std::memcpy(&mn8, s.mn, 8);
+    const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mn8));
+    return hsum(_mm256_mullo_epi32(pairs, mins));
+}
+
 template <class W, class A>
 LOWBIT_GGUF_AVX2 inline float row_dot(const W* w, const A* a, std::size_t nb) {
     float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(w[i].d, a[i].d, isum(w[i], a[i]));
+    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), avx2::isum(w[i], a[i]));
     return sum;
 }
 template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i)
-        sum += kquant_affine_term(a[i].d, w[i].d, w[i].dmin, isum(w[i], a[i]), kquant_min_sum(w[i].scales, a[i]));
+    for (std::size_t i = 0; i < nb; ++i) {
+        const k4_scales s = unpack_k4(w[i].scales);
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], s, a[i]), min_sum(s, a[i]));
+    }
     return sum;
 }
 template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i)
-        sum += kquant_affine_term(a[i].d, w[i].d, w[i].dmin, isum(w[i], a[i]), kquant_min_sum(w[i].scales, a[i]));
+    for (std::size_t i = 0; i < nb; ++i) {
+        const k4_scales s = unpack_k4(w[i].scales);
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], s, a[i]), min_sum(s, a[i]));
+    }
     return sum;
 }
 template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, w[i].d, isum(w[i], a[i]));
+    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
     return sum;
 }
 
