@@ -28,8 +28,7 @@ TEST_CASE("runtime quantize/gemv/gemm/dequantize/measure equal the templated cal
             using S = decltype(tag);
             quantize_options o;
             o.calib = calibrate::mse{};
-            // the twin runs per-channel as one group of K (runtime.hpp)
-            o.group = rs->gran == granularity::per_channel ? static_cast<int>(K) : rs->group;
+            o.group = rs->group;
             auto tq = quantize<S>(wv, o);
             REQUIRE(tq);
             const auto a = aq->view_as<S>(), b = tq->view();

@@ -1,8 +1,7 @@
 // lowbit/runtime.hpp — the run-time twins of the templated API, for tools and
 // file formats: the scheme is a value (runtime_scheme), the matrix an
 // any_qmatrix. Each twin is a switch onto the template (visit_scheme), never a
-// second implementation. Static group sizes and per_channel map to
-// per_group_dynamic (per_channel as one group of K per row).
+// second implementation. Static group sizes map to per_group_dynamic.
 #pragma once
 
 #include <utility>
@@ -30,9 +29,7 @@ template <int B, class Sym, class Sc, class F>
 status visit_granularity(const runtime_scheme& s, F& f) {
     switch (s.gran) {
         case granularity::per_tensor: return f(scheme<B, per_tensor, Sym, Sc>{});
-        // per_channel is a group of K: the twin runs it as per_group_dynamic with G = K (the
-        // same template code), which keeps the number of instantiations a third smaller.
-        case granularity::per_channel:
+        case granularity::per_channel: return f(scheme<B, per_channel, Sym, Sc>{});
         case granularity::per_group: return f(scheme<B, per_group_dynamic, Sym, Sc>{});
     }
     return status::error(errc::invalid_argument, "unknown granularity");
@@ -78,10 +75,6 @@ result<any_qmatrix> quantize(const runtime_scheme& s, matrix_view<const float> w
         quantize_options o;
         o.calib = calib;
         o.group = s.group;
-        if (s.gran == granularity::per_channel) {
-            if (w.cols() > (std::size_t{1} << 30)) return status::error(errc::invalid_argument, "row length %zu is too large", w.cols());
-            o.group = static_cast<int>(w.cols());
-        }
         auto q = quantize<S>(w, o, exec);
         if (!q) return q.error();
         out.storage = std::move(*q).release();

@@ -573,6 +573,7 @@ private:
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -1746,7 +1747,9 @@ LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
 // weight group. Otherwise the public API falls back to the reference kernel.
 template <class S>
 inline bool blocks_fit(const qmatrix_view<S>& w) noexcept {
-    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0;
+    // a group that spans the whole row (per-channel run as per-group) fits too
+    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0 ||
+           static_cast<std::size_t>(w.group) >= w.cols;
 }
 
 // Geometry of one prepared activation row.
@@ -2360,7 +2363,10 @@ template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
-    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
@@ -2893,7 +2899,10 @@ template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
-    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
@@ -3426,7 +3435,10 @@ template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
-    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
@@ -3959,7 +3971,10 @@ template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
-    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
@@ -4324,6 +4339,30 @@ struct thread_workspace_guard {
     thread_workspace_guard& operator=(const thread_workspace_guard&) = delete;
 };
 
+// The kernels see per_channel and per_group<G> as per_group_dynamic (per_channel
+// is one group of K per row): the memory layout is identical and the kernels
+// read the group size at run time, so every granularity but per_tensor shares
+// one instantiation. This keeps code that dispatches over all schemes (the
+// run-time twins) a third smaller and quicker to compile.
+template <class S>
+struct kernel_scheme {
+    using type = std::conditional_t<S::gran == granularity::per_tensor, S,
+                                    scheme<S::bits, per_group_dynamic, typename S::symmetry_type, typename S::scale_codec>>;
+};
+template <class S>
+qmatrix_view<typename kernel_scheme<S>::type> kernel_view(const qmatrix_view<S>& w) noexcept {
+    qmatrix_view<typename kernel_scheme<S>::type> v;
+    v.codes = w.codes;
+    v.scales = w.scales;
+    v.zeros = w.zeros;
+    v.perm = w.perm;
+    v.rows = w.rows;
+    v.cols = w.cols;
+    v.group = w.group;
+    v.row_bytes = w.row_bytes;
+    return v;
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
 template <class S, class Exec>
 void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -4379,8 +4418,8 @@ status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&&
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
     if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "x and y overlap");
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
-        detail::matmul_fast(w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
+        detail::matmul_fast(detail::kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
         return {};
     }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
@@ -4410,8 +4449,8 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
     if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
         return status::error(errc::invalid_argument, "X and Y overlap");
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
-        detail::matmul_fast(w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
+        detail::matmul_fast(detail::kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
         return {};
     }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
@@ -4682,8 +4721,7 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix<S>& q, 
 // lowbit/runtime.hpp — the run-time twins of the templated API, for tools and
 // file formats: the scheme is a value (runtime_scheme), the matrix an
 // any_qmatrix. Each twin is a switch onto the template (visit_scheme), never a
-// second implementation. Static group sizes and per_channel map to
-// per_group_dynamic (per_channel as one group of K per row).
+// second implementation. Static group sizes map to per_group_dynamic.
 
 #include <utility>
 
@@ -4710,9 +4748,7 @@ template <int B, class Sym, class Sc, class F>
 status visit_granularity(const runtime_scheme& s, F& f) {
     switch (s.gran) {
         case granularity::per_tensor: return f(scheme<B, per_tensor, Sym, Sc>{});
-        // per_channel is a group of K: the twin runs it as per_group_dynamic with G = K (the
-        // same template code), which keeps the number of instantiations a third smaller.
-        case granularity::per_channel:
+        case granularity::per_channel: return f(scheme<B, per_channel, Sym, Sc>{});
         case granularity::per_group: return f(scheme<B, per_group_dynamic, Sym, Sc>{});
     }
     return status::error(errc::invalid_argument, "unknown granularity");
@@ -4758,10 +4794,6 @@ result<any_qmatrix> quantize(const runtime_scheme& s, matrix_view<const float> w
         quantize_options o;
         o.calib = calib;
         o.group = s.group;
-        if (s.gran == granularity::per_channel) {
-            if (w.cols() > (std::size_t{1} << 30)) return status::error(errc::invalid_argument, "row length %zu is too large", w.cols());
-            o.group = static_cast<int>(w.cols());
-        }
         auto q = quantize<S>(w, o, exec);
         if (!q) return q.error();
         out.storage = std::move(*q).release();

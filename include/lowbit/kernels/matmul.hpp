@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -93,6 +94,30 @@ struct thread_workspace_guard {
     thread_workspace_guard& operator=(const thread_workspace_guard&) = delete;
 };
 
+// The kernels see per_channel and per_group<G> as per_group_dynamic (per_channel
+// is one group of K per row): the memory layout is identical and the kernels
+// read the group size at run time, so every granularity but per_tensor shares
+// one instantiation. This keeps code that dispatches over all schemes (the
+// run-time twins) a third smaller and quicker to compile.
+template <class S>
+struct kernel_scheme {
+    using type = std::conditional_t<S::gran == granularity::per_tensor, S,
+                                    scheme<S::bits, per_group_dynamic, typename S::symmetry_type, typename S::scale_codec>>;
+};
+template <class S>
+qmatrix_view<typename kernel_scheme<S>::type> kernel_view(const qmatrix_view<S>& w) noexcept {
+    qmatrix_view<typename kernel_scheme<S>::type> v;
+    v.codes = w.codes;
+    v.scales = w.scales;
+    v.zeros = w.zeros;
+    v.perm = w.perm;
+    v.rows = w.rows;
+    v.cols = w.cols;
+    v.group = w.group;
+    v.row_bytes = w.row_bytes;
+    return v;
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
 template <class S, class Exec>
 void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -148,8 +173,8 @@ status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&&
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
     if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "x and y overlap");
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
-        detail::matmul_fast(w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
+        detail::matmul_fast(detail::kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
         return {};
     }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
@@ -179,8 +204,8 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
     if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
         return status::error(errc::invalid_argument, "X and Y overlap");
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(w)) {
-        detail::matmul_fast(w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
+    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
+        detail::matmul_fast(detail::kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
         return {};
     }
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;

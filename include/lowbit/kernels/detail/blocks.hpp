@@ -94,7 +94,9 @@ LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
 // weight group. Otherwise the public API falls back to the reference kernel.
 template <class S>
 inline bool blocks_fit(const qmatrix_view<S>& w) noexcept {
-    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0;
+    // a group that spans the whole row (per-channel run as per-group) fits too
+    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0 ||
+           static_cast<std::size_t>(w.group) >= w.cols;
 }
 
 // Geometry of one prepared activation row.

@@ -334,7 +334,10 @@ template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
     row_scales rs;
     rs.gpr = w.groups_per_row();
-    rs.bpg = S::gran == granularity::per_group ? static_cast<std::size_t>(w.group) / kdetail::block : 0;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
     return rs;
