@@ -2,7 +2,7 @@
 # Set up, build everything (library tests, examples, benches) and run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh clang dataset-fashion-mnist
+bash scripts/install-deps.sh clang libclang-rt-dev dataset-fashion-mnist
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-test -j"$(nproc)"
 ctest --test-dir build-test --output-on-failure -j"$(nproc)"
