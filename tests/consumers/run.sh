@@ -14,7 +14,7 @@
 #
 # <cxx> is g++ or clang++ (any C++ compiler command), <std> c++17 or c++20. Every
 # consumer build uses -fno-exceptions -fno-rtti -Wall -Wextra -Wpedantic -Werror
-# (at -O1, to stay quick). Environment (set by tests/consumers/CMakeLists.txt):
+# (at -O0, to stay quick). Environment (set by tests/consumers/CMakeLists.txt):
 #   LOWBIT_CONSUMER_WORK      scratch directory (default: a new temporary one)
 #   LOWBIT_XSIMD_INCLUDE_DIR  xsimd's include directory when not a default one
 #   CMAKE                     the cmake to use (default: cmake on PATH)
@@ -34,7 +34,7 @@ if [ -z "$work" ]; then
 fi
 mkdir -p "$work"
 
-flags=(-O1 -fno-exceptions -fno-rtti -Wall -Wextra -Wpedantic -Werror)
+flags=(-O0 -fno-exceptions -fno-rtti -Wall -Wextra -Wpedantic -Werror)
 
 need_compiler() {
   case "$std" in c++17 | c++20) ;; *) echo "run.sh: <std> must be c++17 or c++20, not '$std'" >&2; exit 2 ;; esac
