@@ -1318,13 +1318,21 @@ struct quantize_options {
 
 namespace detail {
 // Check values are finite; report the first offender.
-inline status check_finite(matrix_view<const float> w, const char* name) noexcept {
+// Check values are finite; report the first offender. With lo/hi, also return
+// the range of w widened to include 0 (quantize_into needs it, in the same pass).
+inline status check_finite(matrix_view<const float> w, const char* name, float* lo = nullptr, float* hi = nullptr) noexcept {
+    float mn = 0.0f, mx = 0.0f;
     for (std::size_t r = 0; r < w.rows(); ++r) {
         const float* row = w.row(r);
-        for (std::size_t c = 0; c < w.cols(); ++c)
+        for (std::size_t c = 0; c < w.cols(); ++c) {
             if (!std::isfinite(row[c]))
                 return status::error(errc::non_finite, "%s(%zu, %zu) = %g is not finite", name, r, c, static_cast<double>(row[c]));
+            mn = std::min(mn, row[c]);
+            mx = std::max(mx, row[c]);
+        }
     }
+    if (lo) *lo = mn;
+    if (hi) *hi = mx;
     return {};
 }
 
@@ -1360,15 +1368,9 @@ struct raw_qdest {
 };
 
 template <class Exec>
-status quantize_rows(matrix_view<const float> w, const raw_qdest& out, const runtime_scheme& rs, const calibration& calib,
-                     Exec& exec) {
-    // The widest range decides whether the scale type can hold the step (f16: 65504).
-    float lo = 0.0f, hi = 0.0f;
-    for (std::size_t r = 0; r < w.rows(); ++r)
-        for (std::size_t c = 0; c < w.cols(); ++c) {
-            lo = std::min(lo, w(r, c));
-            hi = std::max(hi, w(r, c));
-        }
+status quantize_rows(matrix_view<const float> w, float lo, float hi, const raw_qdest& out, const runtime_scheme& rs,
+                     const calibration& calib, Exec& exec) {
+    // The widest range [lo, hi] of w decides whether the scale type can hold the step (f16: 65504).
     if (!std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale))
         return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit step overflows %s scales (use f32 scales)",
                              static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
@@ -1415,11 +1417,12 @@ template <class S, class Exec = serial_executor>
 status quantize_into(matrix_view<const float> w, qmatrix_mut_view<S> out, const calibration& calib = {}, Exec&& exec = Exec{}) {
     LOWBIT_TRY(calib.validate());
     LOWBIT_TRY(detail::check_shape(w, out));
-    LOWBIT_TRY(detail::check_finite(w, "w"));
+    float lo = 0.0f, hi = 0.0f;
+    LOWBIT_TRY(detail::check_finite(w, "w", &lo, &hi));
     const qmatrix_view<S> v = out;
     const detail::raw_qdest dest{out.codes, out.scales, out.zeros, out.rows, out.cols, out.row_bytes,
                                  static_cast<std::size_t>(out.group), v.groups_per_row(), S::gran == granularity::per_tensor};
-    return detail::quantize_rows(w, dest, S::runtime(out.group), calib, exec);
+    return detail::quantize_rows(w, lo, hi, dest, S::runtime(out.group), calib, exec);
 }
 
 // Quantize into a new qmatrix.
