@@ -1,31 +1,55 @@
-// Kernels, part 3: the tiled kernel layout (pack/tiled.hpp) is a pure,
-// reversible repack for every width, granularity, tile height and shape.
+// Kernels, part 3: the tiled layout (pack/tiled.hpp) and the kernels on it
+// (kernels/tiled_matmul.hpp). The repack is pure and reversible for every
+// width, granularity and shape; on every arch this CPU runs, the int8 path
+// equals its scalar model bit for bit and stays within the int8 error bound,
+// the f32 path matches the reference, GEMM rows equal GEMV, and results do
+// not depend on the thread count.
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <string>
 
-#include <lowbit/pack/tiled.hpp>
+#include <lowbit/kernels/tiled_matmul.hpp>
 
 #include "test_kernels_common.hpp"
 
 using namespace lowbit;
 
-static_assert(planes_of(8).count == 2 && planes_of(8).width[1] == 4, "8 = 4 + 4");
+static_assert(planes_of(8).count == 1 && planes_of(8).width[0] == 8, "8: one byte plane");
 static_assert(planes_of(7).count == 3 && planes_of(7).shift[2] == 6, "7 = 4 + 2 + 1");
 static_assert(planes_of(5).count == 2 && planes_of(5).width[1] == 1, "5 = 4 + 1");
 static_assert(planes_of(3).count == 2 && planes_of(3).width[0] == 2, "3 = 2 + 1");
 
-template <class S, int R>
+namespace {
+
+// The code of row r, column c read back from the tiled bytes by the layout's
+// definition (independent of the repack's own loops).
+template <class S>
+unsigned tiled_code(const tiled<S>& t, std::size_t r, std::size_t c) {
+    const std::size_t ti = r / 16, i = r % 16, b = c / 32, j = (c % 32) / 4, e = c % 4, n = 4 * i + e;
+    const std::uint8_t* p = t.codes.data() + (ti * t.blocks + b) * t.block_bytes;
+    const bit_planes pl = planes_of(S::bits);
+    unsigned code = 0;
+    for (int k = 0; k < pl.count; ++k) {
+        const int w = pl.width[k];
+        const unsigned byte = p[64 * (j % static_cast<std::size_t>(w)) + n];
+        code |= ((byte >> (w * static_cast<int>(j / static_cast<std::size_t>(w)))) & ((1u << w) - 1)) << pl.shift[k];
+        p += 64 * w;
+    }
+    return code;
+}
+
+template <class S>
 void check_round_trip() {
     for (const auto& sh : kt::shapes()) {
         CAPTURE(sh.N);
         CAPTURE(sh.K);
         const auto q = kt::make_matrix<S>(sh.N, sh.K, static_cast<unsigned>(sh.N * 31 + sh.K), sh.K % 2 == 1);
-        auto t = repack_tiled<R>(q.view());
+        auto t = repack_tiled(q.view());
         REQUIRE(t.ok());
-        CHECK(t->codes.size() == t->tiles * t->chunks * R * 32 * S::bits);
-        // R rows of one chunk are adjacent, and a plane holds each code's bits unsplit.
-        if (sh.N > 1 && R > 1) CHECK(t->chunk(0, 0, 1) == t->chunk(0, 0, 0) + 32 * S::bits);
+        CHECK(t->codes.size() == t->tiles * t->blocks * 64 * S::bits);
+        for (std::size_t r = 0; r < sh.N; ++r)
+            for (std::size_t c = 0; c < sh.K; c += 1 + c % 5) REQUIRE(tiled_code(*t, r, c) == q.view().code(r, c));
         auto back = unpack_tiled(*t);
         REQUIRE(back.ok());
         const auto a = q.view(), b = back->view();
@@ -37,36 +61,194 @@ void check_round_trip() {
         CHECK(std::memcmp(a.scales, b.scales, ns * sizeof(typename S::scale_storage)) == 0);
         if (!S::is_symmetric) CHECK(std::memcmp(a.zeros, b.zeros, ns) == 0);
         CHECK(q.perm() == back->perm());
-        // The same matrix: gemv through both agrees bit for bit.
-        const auto x = kt::random_vec(sh.K, 9);
-        std::vector<float> y1(sh.N), y2(sh.N);
-        REQUIRE(gemv(q, span<const float>(x), span<float>(y1)).ok());
-        REQUIRE(gemv(*back, span<const float>(x), span<float>(y2)).ok());
-        CHECK(std::memcmp(y1.data(), y2.data(), sh.N * 4) == 0);
     }
 }
+
+// Every arch: int8 bit-exact vs the scalar model and within the int8 bound;
+// f32 within the f32 tolerance of the reference; GEMM row m == GEMV of row m.
+template <class S>
+void check_kernels() {
+    unsigned seed = 7;
+    const std::vector<kt::shape> shapes = {{1, 1}, {3, 31}, {17, 32}, {5, 33}, {16, 255}, {33, 256}, {9, 257}, {31, 300}, {40, 1031}};
+    for (const auto& sh : shapes)
+        for (int perm = 0; perm < 2; ++perm)
+            for (int adv = 0; adv < 2; ++adv) {
+                CAPTURE(sh.N);
+                CAPTURE(sh.K);
+                CAPTURE(perm);
+                CAPTURE(adv);
+                const auto q = kt::make_matrix<S>(sh.N, sh.K, seed++, perm != 0, adv != 0);
+                auto t = repack_tiled(q.view());
+                REQUIRE(t.ok());
+                const std::size_t M = 3 + seed % 9;  // exercises the MB register blocks and their tails
+                std::vector<float> xs(M * (sh.K + 3));
+                for (std::size_t m = 0; m < M; ++m) {
+                    const auto v = kt::random_vec(sh.K, seed++, adv != 0);
+                    std::copy(v.begin(), v.end(), xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3)));
+                }
+                const matrix_view<const float> X(xs.data(), M, sh.K, sh.K + 3);
+                const auto ref_bound = kt::abs_dot(q, xs.data());
+                const auto i8_bound = kt::int8_bound(q, xs.data());
+                std::vector<float> ref(sh.N), model(M * sh.N), model_f(M * sh.N);
+                matmul_options o;
+                o.path = matmul_path::reference;
+                REQUIRE(gemv(t->view(), span<const float>(xs.data(), sh.K), span<float>(ref), serial_executor{}, o).ok());
+                {
+                    // The reference on the tiled layout is the plain layout's reference.
+                    std::vector<float> plain(sh.N);
+                    REQUIRE(gemv(q, span<const float>(xs.data(), sh.K), span<float>(plain), serial_executor{}, o).ok());
+                    for (std::size_t r = 0; r < sh.N; ++r)
+                        REQUIRE(std::fabs(plain[r] - ref[r]) <= 1e-6 * ref_bound[r] + 1e-30);
+                }
+                {
+                    kt::arch_scope s(arch::scalar);
+                    o.path = matmul_path::int8_dot;
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(model.data(), M, sh.N), serial_executor{}, o).ok());
+                    o.path = matmul_path::dequant_fma;
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(model_f.data(), M, sh.N), serial_executor{}, o).ok());
+                }
+                for (std::size_t r = 0; r < sh.N; ++r) {
+                    REQUIRE(std::fabs(model[r] - ref[r]) <= 1.001 * i8_bound[r] + 1e-5 * ref_bound[r] + 1e-30);
+                    REQUIRE(std::fabs(model_f[r] - ref[r]) <= kt::f32_rel_tol * ref_bound[r] + 1e-30);
+                }
+                for (arch a : kt::runnable_archs()) {
+                    const std::string an = arch_name(a);
+                    CAPTURE(an);
+                    kt::arch_scope s(a);
+                    // GEMM, strided and at an odd offset (unaligned), 2 threads.
+                    kt::offset_buffer y(M * (sh.N + 1), 1, -7.0f);
+                    thread_pool pool(2);
+                    o.path = matmul_path::int8_dot;
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(y.p, M, sh.N, sh.N + 1), pool, o).ok());
+                    for (std::size_t m = 0; m < M; ++m) {
+                        for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(y.p[m * (sh.N + 1) + r], model[m * sh.N + r]));
+                        REQUIRE(y.p[m * (sh.N + 1) + sh.N] == -7.0f);  // the stride gap is untouched
+                    }
+                    // GEMV of row 0 at an odd offset == GEMM row 0.
+                    kt::offset_buffer xv(sh.K, 3), yv(sh.N, 1, -7.0f);
+                    std::copy(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(sh.K), xv.p);
+                    REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yv.p, sh.N), serial_executor{}, o).ok());
+                    for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yv.p[r], model[r]));
+                    CHECK(yv.storage.back() == -7.0f);
+                    // f32 path: every row within tolerance; GEMM row m == GEMV of row m.
+                    o.path = matmul_path::dequant_fma;
+                    std::vector<float> yf(M * sh.N), yf1(sh.N);
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(yf.data(), M, sh.N), pool, o).ok());
+                    REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yf1), serial_executor{}, o).ok());
+                    for (std::size_t r = 0; r < sh.N; ++r) {
+                        REQUIRE(std::fabs(yf[r] - ref[r]) <= kt::f32_rel_tol * ref_bound[r] + 1e-30);
+                        REQUIRE(kt::same_bits(yf[r], yf1[r]));
+                    }
+                }
+            }
+}
+
+}  // namespace
 
 TEST_CASE_TEMPLATE("tiled layout: repack and unpack are exact inverses", S, scheme<1, per_group<32>>,
                    scheme<2, per_channel, asymmetric>, scheme<3, per_group<64>>, scheme<4, per_group<32>, asymmetric>,
                    scheme<5, per_tensor>, scheme<6, per_group<128>, symmetric, scale_bf16>, scheme<7, per_channel>,
                    scheme<8, per_group<32>, asymmetric, scale_f32>) {
-    check_round_trip<S, 4>();
-    check_round_trip<S, 1>();
-    check_round_trip<S, 7>();
+    check_round_trip<S>();
 }
 
-TEST_CASE("tiled layout: planes put the low bits first") {
+TEST_CASE("tiled layout: planes put the low bits first, quads interleave 16 rows") {
     using S = scheme<3, per_channel>;
-    auto q = qmatrix<S>::allocate(1, 256);
+    auto q = qmatrix<S>::allocate(16, 32);
     REQUIRE(q.ok());
-    std::uint8_t codes[256];
-    for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c % 8);
-    pack_codes<3>(codes, 256, q->mut_view().codes);
-    auto t = repack_tiled<4>(q->view());
+    std::uint8_t codes[32];
+    for (std::size_t r = 0; r < 16; ++r) {
+        for (int c = 0; c < 32; ++c) codes[c] = static_cast<std::uint8_t>(r == 0 ? c % 8 : 0);
+        pack_codes<3>(codes, 32, q->mut_view().codes + r * q->view().row_bytes);
+    }
+    auto t = repack_tiled(q->view());
     REQUIRE(t.ok());
-    const std::uint8_t* ch = t->chunk(0, 0, 0);
-    // plane 0: 2-bit low parts, four codes per byte: codes 0..3 = 0,1,2,3 -> 0b11100100
-    CHECK(ch[0] == 0xe4);
-    // plane 1 (after 64 bytes): bit 2 of codes 0..7 = 0,0,0,0,1,1,1,1 -> 0xf0
-    CHECK(ch[64] == 0xf0);
+    const std::uint8_t* p = t->codes.data();
+    // Row 0, quad vector 0 (codes 0..3 = 0,1,2,3) is bytes 0..3; the 2-bit plane's vector 0
+    // holds quads 0, 2, 4, 6 at bits 0, 2, 4, 6: code c of quad 0 -> bits 0-1 of byte c.
+    CHECK(p[0] == 0x00);  // byte 0: code 0 of quads 0, 2, 4, 6 (all 0)
+    CHECK((p[1] & 3) == 1);
+    CHECK((p[2] & 3) == 2);
+    CHECK((p[3] & 3) == 3);
+    // Quad 1 (codes 4..7 = 4,5,6,7) is in plane vector 1: low bits 0,1,2,3; bit 2 in the 1-bit plane.
+    CHECK((p[64 + 1] & 3) == 1);
+    CHECK(((p[128 + 0] >> 1) & 1) == 1);  // 1-bit plane, quad 1 at bit 1: code 4 has bit 2 set
+    CHECK(((p[128 + 0] >> 0) & 1) == 0);  // quad 0, code 0: bit 2 clear
+    // Rows 1..15 are zero.
+    for (int n = 4; n < 64; ++n) CHECK(p[n] == 0);
+}
+
+TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the reference", S, scheme<1, per_group<32>>,
+                   scheme<2, per_group<64>, asymmetric>, scheme<3, per_channel>, scheme<4, per_group<32>>,
+                   scheme<4, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<6, per_channel, asymmetric>,
+                   scheme<7, per_group<32>, symmetric, scale_f32>, scheme<8, per_group<32>>, scheme<8, per_channel, asymmetric>,
+                   scheme<1, per_channel, asymmetric>, scheme<2, per_group<32>>) {
+    check_kernels<S>();
+}
+
+TEST_CASE("tiled kernels: results do not depend on the thread count") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(200, 700, 5, true);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const std::size_t M = 11;
+    std::vector<float> x(M * 700);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+    for (auto path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
+        matmul_options o;
+        o.path = path;
+        std::vector<float> y1(M * 200);
+        REQUIRE(gemm(t->view(), matrix_view<const float>(x.data(), M, 700), matrix_view<float>(y1.data(), M, 200), serial_executor{}, o).ok());
+        for (unsigned th : {2u, 3u, 7u}) {
+            thread_pool pool(th);
+            std::vector<float> y(M * 200);
+            REQUIRE(gemm(t->view(), matrix_view<const float>(x.data(), M, 700), matrix_view<float>(y.data(), M, 200), pool, o).ok());
+            CHECK(std::memcmp(y.data(), y1.data(), y.size() * 4) == 0);
+        }
+    }
+}
+
+TEST_CASE("tiled layout and kernels: bad input gets a status, outputs untouched") {
+    using S = scheme<4, per_group_dynamic>;
+    quantize_options qo;
+    qo.group = 48;  // not a multiple of 32: the tiled layout cannot hold it
+    std::vector<float> w(4 * 96, 0.5f);
+    auto q48 = quantize<S>(matrix_view<const float>(w.data(), 4, 96), qo);
+    REQUIRE(q48.ok());
+    auto bad = repack_tiled(q48->view());
+    CHECK(!bad.ok());
+    CHECK(bad.error().code() == errc::unsupported);
+
+    qo.group = 32;
+    auto q = quantize<S>(matrix_view<const float>(w.data(), 4, 96), qo);
+    REQUIRE(q.ok());
+    auto t = repack_tiled(q->view());
+    REQUIRE(t.ok());
+    std::vector<float> x(96, 1.0f), y(4, -3.0f), x_short(95, 1.0f);
+    CHECK(!gemv(t->view(), span<const float>(x_short), span<float>(y)).ok());
+    CHECK(!gemv(t->view(), span<const float>(x.data(), 96), span<float>(y.data(), 3)).ok());
+    CHECK(!gemv(t->view(), span<const float>(nullptr, 96), span<float>(y)).ok());
+    CHECK(!gemv(t->view(), span<const float>(x), span<float>(x.data(), 4)).ok());  // y inside x
+    // y on top of the weights' scales
+    auto tv = t->view();
+    CHECK(!gemv(tv, span<const float>(x), span<float>(reinterpret_cast<float*>(const_cast<std::uint8_t*>(tv.codes)), 4)).ok());
+    matmul_options o;
+    o.path = static_cast<matmul_path>(9);
+    CHECK(!gemv(tv, span<const float>(x), span<float>(y), serial_executor{}, o).ok());
+    auto broken = tv;
+    broken.blocks = 2;
+    CHECK(!gemv(broken, span<const float>(x), span<float>(y)).ok());
+    broken = tv;
+    broken.codes = nullptr;
+    CHECK(!gemv(broken, span<const float>(x), span<float>(y)).ok());
+    for (float v : y) CHECK(v == -3.0f);
+    // A corrupted owning object is refused by unpack_tiled.
+    auto t2 = *t;
+    t2.codes.pop_back();
+    CHECK(!unpack_tiled(t2).ok());
+    // NaN in the activations propagates (int8 path) like an f32 product does.
+    x[5] = std::numeric_limits<float>::quiet_NaN();
+    o.path = matmul_path::int8_dot;
+    REQUIRE(gemv(tv, span<const float>(x), span<float>(y), serial_executor{}, o).ok());
+    for (float v : y) CHECK(std::isnan(v));
 }

@@ -4,5 +4,6 @@
 
 #include "kernels/matmul.hpp"
 #include "kernels/measure.hpp"
+#include "kernels/tiled_matmul.hpp"
 #include "pack.hpp"
 #include "parallel.hpp"

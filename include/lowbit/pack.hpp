@@ -4,4 +4,5 @@
 
 #include "pack/bitpack.hpp"
 #include "pack/qmatrix.hpp"
+#include "pack/tiled.hpp"
 #include "quant.hpp"

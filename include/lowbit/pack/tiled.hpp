@@ -1,23 +1,26 @@
-// lowbit/pack/tiled.hpp — a tiled, row-interleaved kernel layout of a qmatrix,
-// and its exact inverse (docs/kernels.md, "Tiled layout").
+// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
+// inverse (docs/kernels.md, "Tiled layout").
 //
-// tiled<S, R> holds the same codes, scales, zeros and permutation as a
-// qmatrix<S>, rearranged for streaming kernels:
-//   - rows are grouped in tiles of R (the last tile padded with zero rows);
-//   - each row is cut into chunks of 256 codes (the last padded with code 0);
-//   - codes are stored [tile][chunk][row in tile][planes], so the R rows'
-//     chunk k are adjacent: one activation chunk, loaded once, feeds R rows
-//     from one contiguous stream;
-//   - a chunk of B-bit codes is split into bit planes of widths 4, 2 and 1
-//     (B = 8: 4+4, 7: 4+2+1, 6: 4+2, 5: 4+1, 4, 3: 2+1, 2, 1), low bits
-//     first, each plane packed densely (bitpack.hpp order). Every plane is
-//     byte-aligned and holds 1, 2 or 4 codes per byte, so unpacking any width
-//     is shifts, masks and ors: no code straddles a byte;
-//   - scales (and zeros) are stored [tile][group][row in tile], so one load
-//     gives the R rows' scales of a group.
-// A chunk takes 32*B bytes, as in the plain layout: the repack moves bits,
-// it does not add any. repack is pure; unpack(repack(q)) == q bit for bit
-// (rows are re-padded with zero bytes up to the qmatrix's row_bytes).
+// tiled<S> holds the same codes, scales, zeros and permutation as a
+// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
+//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
+//     columns in blocks of 32 (the last padded with code 0);
+//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
+//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
+//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
+//     gives the 16 rows' partial dot products at once;
+//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
+//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
+//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
+//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
+//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
+//     code straddles a byte and no lane crossing is needed;
+//   - a block takes 64*B bytes, the bits of the codes and nothing else;
+//   - scales (and zeros) are stored [tile][group][row in tile]: one load
+//     gives the 16 rows' scales of a group.
+// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
+// repack_tiled refuses other schemes. repack_tiled is pure, and
+// unpack_tiled(repack_tiled(q)) == q bit for bit.
 #pragma once
 
 #include <cstddef>
@@ -39,9 +42,14 @@ struct bit_planes {
 };
 constexpr bit_planes planes_of(int bits) noexcept {
     bit_planes p;
-    const int widths[4] = {4, 4, 2, 1};
+    if (bits == 8) {
+        p.count = 1;
+        p.width[0] = 8;
+        return p;
+    }
+    const int widths[3] = {4, 2, 1};
     int rest = bits, at = 0;
-    for (int k = bits == 8 ? 0 : 1; k < 4; ++k)  // 8 bits: 4+4; otherwise greedy over 4, 2, 1
+    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
         if (rest >= widths[k]) {
             p.width[p.count] = widths[k];
             p.shift[p.count] = at;
@@ -52,96 +60,141 @@ constexpr bit_planes planes_of(int bits) noexcept {
     return p;
 }
 
-template <class S, int R = 4>
-struct tiled {
-    static_assert(R >= 1 && R <= 64, "tile height must be 1..64");
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// A non-owning view of a tiled matrix (what the kernels read).
+template <class S>
+struct tiled_view {
     using scheme_type = S;
     using scale_storage = typename S::scale_storage;
-    static constexpr int tile_rows = R;
-    static constexpr std::size_t chunk_codes = 256;
-    static constexpr std::size_t chunk_bytes = 32 * S::bits;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
+    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
+    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
+    const std::int32_t* perm = nullptr;         // optional, cols entries
+    std::size_t rows = 0, cols = 0;
+    int group = 0;                              // as in the qmatrix
+    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
+    std::size_t blocks_per_group = 0;           // 0: one group spans the row
+
+    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
+    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
+    }
+    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+};
+
+// The owning form: repack_tiled's result.
+template <class S>
+struct tiled {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
 
     std::size_t rows = 0, cols = 0;
     int group = 0;
-    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack)
-    std::size_t tiles = 0, chunks = 0, groups = 0;  // per matrix, per row, per row
-    std::vector<std::uint8_t> codes;          // tiles * chunks * R * chunk_bytes
-    std::vector<scale_storage> scales;        // per_tensor: 1; else tiles * groups * R
-    std::vector<std::uint8_t> zeros;          // asymmetric: as scales
-    std::vector<std::int32_t> perm;           // as in the qmatrix
+    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
+    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+    std::vector<std::uint8_t> codes;
+    std::vector<scale_storage> scales;
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
 
-    // Bytes of chunk k of row i of tile t (all planes).
-    const std::uint8_t* chunk(std::size_t t, std::size_t k, std::size_t i) const noexcept {
-        return codes.data() + ((t * chunks + k) * R + i) * chunk_bytes;
+    tiled_view<S> view() const noexcept {
+        tiled_view<S> v;
+        v.codes = codes.data();
+        v.scales = scales.data();
+        v.zeros = S::is_symmetric ? nullptr : zeros.data();
+        v.perm = perm.empty() ? nullptr : perm.data();
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.tiles = tiles;
+        v.blocks = blocks;
+        v.groups = groups;
+        v.blocks_per_group = blocks_per_group;
+        return v;
     }
-    std::size_t scale_slot(std::size_t t, std::size_t g, std::size_t i) const noexcept {
-        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * R + i;
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
     }
 };
 
 namespace detail {
-// 256 codes <-> the plane bytes of one chunk.
+// One block: quad vectors v[j][4i + e] <-> the plane bytes.
 template <int B>
-inline void codes_to_planes(const std::uint8_t* codes, std::uint8_t* out) noexcept {
+inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
     constexpr bit_planes p = planes_of(B);
-    std::uint8_t plane[256];
     for (int k = 0; k < p.count; ++k) {
-        for (int c = 0; c < 256; ++c) plane[c] = static_cast<std::uint8_t>((codes[c] >> p.shift[k]) & ((1 << p.width[k]) - 1));
-        switch (p.width[k]) {
-            case 4: pack_codes<4>(plane, 256, out); break;
-            case 2: pack_codes<2>(plane, 256, out); break;
-            default: pack_codes<1>(plane, 256, out); break;
-        }
-        out += 32 * p.width[k];
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, out += 64)
+            for (int n = 0; n < 64; ++n) {
+                unsigned byte = 0;
+                for (int t = 0; t < per_byte; ++t)
+                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
+                out[n] = static_cast<std::uint8_t>(byte);
+            }
     }
 }
 template <int B>
-inline void planes_to_codes(const std::uint8_t* in, std::uint8_t* codes) noexcept {
+inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
     constexpr bit_planes p = planes_of(B);
-    std::uint8_t plane[256];
-    std::memset(codes, 0, 256);
+    std::memset(v, 0, sizeof v);
     for (int k = 0; k < p.count; ++k) {
-        switch (p.width[k]) {
-            case 4: unpack_codes<4>(in, 256, plane); break;
-            case 2: unpack_codes<2>(in, 256, plane); break;
-            default: unpack_codes<1>(in, 256, plane); break;
-        }
-        for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(codes[c] | (plane[c] << p.shift[k]));
-        in += 32 * p.width[k];
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, in += 64)
+            for (int n = 0; n < 64; ++n)
+                for (int t = 0; t < per_byte; ++t)
+                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
     }
 }
 }  // namespace detail
 
 // Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
-template <int R = 4, class S>
-result<tiled<S, R>> repack_tiled(const qmatrix_view<S>& q) {
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
     LOWBIT_TRY(q.validate());
     constexpr int B = S::bits;
-    tiled<S, R> t;
+    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
+    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
+        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
+    tiled<S> t;
     t.rows = q.rows;
     t.cols = q.cols;
     t.group = q.group;
     t.row_bytes = q.row_bytes;
-    t.tiles = (q.rows + R - 1) / R;
-    t.chunks = (q.cols + 255) / 256;
-    t.groups = q.groups_per_row();
-    t.codes.assign(t.tiles * t.chunks * R * t.chunk_bytes, 0);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * R;
+    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
+    t.blocks = (q.cols + tile_block - 1) / tile_block;
+    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
+    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
+    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
     t.scales.assign(n_scales, typename S::scale_storage{});
     if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
     if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
-    std::vector<std::uint8_t> row_codes(t.chunks * 256);
-    for (std::size_t r = 0; r < q.rows; ++r) {
-        const std::size_t ti = r / R, i = r % R;
-        std::fill(row_codes.begin(), row_codes.end(), 0);
-        unpack_codes<B>(q.row(r), q.cols, row_codes.data());
-        for (std::size_t k = 0; k < t.chunks; ++k)
-            detail::codes_to_planes<B>(row_codes.data() + k * 256, t.codes.data() + ((ti * t.chunks + k) * R + i) * t.chunk_bytes);
-        if (S::gran == granularity::per_tensor) continue;
-        for (std::size_t g = 0; g < t.groups; ++g) {
-            t.scales[t.scale_slot(ti, g, i)] = q.scales[q.scale_index(r, g)];
-            if (!S::is_symmetric) t.zeros[t.scale_slot(ti, g, i)] = q.zeros[q.scale_index(r, g)];
+
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        std::fill(codes.begin(), codes.end(), 0);
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
+            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
         }
+        if (S::gran == granularity::per_tensor) continue;
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            for (std::size_t g = 0; g < t.groups; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
+                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
+            }
     }
     if (S::gran == granularity::per_tensor) {
         t.scales[0] = q.scales[0];
@@ -149,35 +202,54 @@ result<tiled<S, R>> repack_tiled(const qmatrix_view<S>& q) {
     }
     return t;
 }
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
+    return repack_tiled(q.view());
+}
 
 // The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
 // zero padding bytes).
-template <class S, int R>
-result<qmatrix<S>> unpack_tiled(const tiled<S, R>& t) {
+template <class S>
+result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
     constexpr int B = S::bits;
     if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
-    if (t.codes.size() != t.tiles * t.chunks * R * t.chunk_bytes)
-        return status::error(errc::corrupt_data, "tiled.codes has %zu bytes, expected %zu", t.codes.size(),
-                             t.tiles * t.chunks * R * t.chunk_bytes);
-    qstorage st;
+    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
+        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
+                             t.cols);
     auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
     if (!l) return l.error();
+    if (t.row_bytes < l->row_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
+        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
+        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
     l->row_bytes = t.row_bytes;
+    qstorage st;
     st.layout = *l;
     st.codes.assign(t.rows * t.row_bytes, 0);
     std::vector<typename S::scale_storage> scales(l->n_scales);
     st.zeros.assign(l->n_zeros, 0);
     st.perm = t.perm;
-    std::vector<std::uint8_t> row_codes(t.chunks * 256);
-    const std::size_t gpr = t.groups;
-    for (std::size_t r = 0; r < t.rows; ++r) {
-        const std::size_t ti = r / R, i = r % R;
-        for (std::size_t k = 0; k < t.chunks; ++k) detail::planes_to_codes<B>(t.chunk(ti, k, i), row_codes.data() + k * 256);
-        pack_codes<B>(row_codes.data(), t.cols, st.codes.data() + r * t.row_bytes);
-        if (S::gran == granularity::per_tensor) continue;
-        for (std::size_t g = 0; g < gpr; ++g) {
-            scales[r * gpr + g] = t.scales[t.scale_slot(ti, g, i)];
-            if (!S::is_symmetric) st.zeros[r * gpr + g] = t.zeros[t.scale_slot(ti, g, i)];
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
+        }
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
+            const std::size_t r = ti * tile_rows + i;
+            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
+            if (S::gran == granularity::per_tensor) continue;
+            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                scales[r * l->groups_per_row + g] = t.scales[slot];
+                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
+            }
         }
     }
     if (S::gran == granularity::per_tensor) {

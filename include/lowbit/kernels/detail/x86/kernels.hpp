@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "../blocks.hpp"
+#include "../tiled_blocks.hpp"
 
 namespace lowbit {
 namespace kdetail {
@@ -42,6 +43,7 @@ struct unpack_table {
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c")))
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -52,6 +54,7 @@ struct unpack_table {
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -62,6 +65,7 @@ struct unpack_table {
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LOWBIT_X86_DOT 1
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -72,6 +76,7 @@ struct unpack_table {
 #define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define LOWBIT_X86_DOT 2
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT

@@ -1,0 +1,182 @@
+// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
+// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
+// "Tiled kernels").
+//
+// int8 path. Per block b of 32 activations (natural order, gathered through
+// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
+// Q_b = sum(q). For row r with scale s and zero z of b's group:
+//     A  = sum over the block of u * q                      (exact integer)
+//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
+//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
+//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
+//     y_r = acc
+// Every SIMD kernel performs exactly these float operations in this order
+// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
+// bit; the integer part is exact whatever instructions form it.
+//
+// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
+// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "../../pack/tiled.hpp"
+#include "blocks.hpp"
+
+namespace lowbit {
+namespace kdetail {
+
+// One prepared activation row for the tiled kernels (views into a workspace).
+struct tact_i8 {
+    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
+    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
+    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
+};
+struct tact_f32 {
+    const float* x = nullptr;  // blocks * 32, natural order, zero padded
+};
+
+// Quantize one activation row per 32-block. Hostile values get defined
+// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
+// step would overflow); a NaN or +-Inf anywhere makes the row's every block
+// step NaN, so every output it feeds is NaN, as in an f32 product.
+template <int B, bool Sym>
+inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
+                        std::int32_t* zq) noexcept {
+    bool non_finite = false;
+    float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const std::size_t col = b * tile_block + i;
+            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+            const float a = std::fabs(v);
+            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
+                non_finite = true;
+                v = 0.0f;
+            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
+                v = 0.0f;
+            }
+            xb[i] = v;
+            amax = std::fmax(amax, std::fabs(v));
+        }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::int32_t sum = 0;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const int c = static_cast<int>(round_even(xb[i] * id));
+            q[b * tile_block + i] = static_cast<std::int8_t>(c);
+            sum += c;
+        }
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    if (non_finite)
+        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
+}
+
+inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
+    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// Scale / zero of row i of tile t for group g.
+template <class S>
+inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+template <class S>
+inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    if (S::is_symmetric) return symmetric_zero(S::bits);
+    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+
+// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
+template <class S>
+inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
+                             std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i);
+            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
+            for (std::size_t m = 0; m < M; ++m) {
+                const std::int8_t* q = a[m].q + b * tile_block;
+                std::int32_t A = 0;
+                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
+                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
+                else A -= z * a[m].zq[b];
+                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+template <class S>
+inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
+                            std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+            for (std::size_t m = 0; m < M; ++m) {
+                const float* x = a[m].x + b * tile_block;
+                float p = 0.0f;
+                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                acc[m][i] = std::fma(p, s, acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The reference: double accumulation over dequantized weights (as reference.hpp
+// does for the plain layout). Row r of W (input order) . x.
+template <class S>
+inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
+                           std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    double acc[tile_rows];
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t m = 0; m < M; ++m) {
+        for (auto& a : acc) a = 0.0;
+        for (std::size_t b = 0; b < w.blocks; ++b) {
+            detail::planes_to_quads<B>(w.block(t, b), v);
+            const std::size_t g = w.group_of_block(b);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
+                    const std::size_t col = b * tile_block + c;
+                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
+                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
+                }
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
+    }
+}
+
+}  // namespace kdetail
+}  // namespace lowbit

@@ -1,0 +1,333 @@
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                   float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    for (int m = 0; m < MB; ++m) {
+                        const std::int32_t* xq = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                        const std::int32_t zq = a[m].zq[b];
+                        constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+                        vi A0 = start_at_zq ? set1_32(zq) : zero_i(), A1 = zero_i();
+                        A0 = dot<B>(A0, v[0], set1_32(xq[0]));
+                        A1 = dot<B>(A1, v[1], set1_32(xq[1]));
+                        A0 = dot<B>(A0, v[2], set1_32(xq[2]));
+                        A1 = dot<B>(A1, v[3], set1_32(xq[3]));
+                        A0 = dot<B>(A0, v[4], set1_32(xq[4]));
+                        A1 = dot<B>(A1, v[5], set1_32(xq[5]));
+                        A0 = dot<B>(A0, v[6], set1_32(xq[6]));
+                        A1 = dot<B>(A1, v[7], set1_32(xq[7]));
+                        vi A = add32(A0, A1);
+                        if constexpr (!S::is_symmetric) A = sub32(A, mul32(z, set1_32(zq)));
+                        else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(zq));
+                        acc[m] = fma(cvt(A), mul(s, set1_f(a[m].dx[b])), acc[m]);
+                    }
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
