@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <cstdint>
 #include <map>
@@ -85,6 +86,21 @@ const lowbit::qmatrix<S>& random_qmatrix(std::size_t N, std::size_t K) {
         mv.scales[i] = S::scale_codec::encode(static_cast<float>(0.5 + (rng() % 1000) / 2000.0) / 64.0f);
     for (std::size_t i = 0; i < l.n_zeros; ++i) mv.zeros[i] = static_cast<std::uint8_t>(rng() % (1u << S::bits));
     cached = std::make_unique<lowbit::qmatrix<S>>(std::move(*q));
+    cn = N;
+    ck = K;
+    return *cached;
+}
+
+// The same matrix in the tiled kernel layout (pack/tiled.hpp), cached per scheme.
+template <class S>
+const lowbit::tiled<S>& random_tiled(std::size_t N, std::size_t K) {
+    static std::unique_ptr<lowbit::tiled<S>> cached;
+    static std::size_t cn = 0, ck = 0;
+    if (cached && cn == N && ck == K) return *cached;
+    cached.reset();
+    auto t = lowbit::repack_tiled(random_qmatrix<S>(N, K).view());
+    if (!t) std::abort();
+    cached = std::make_unique<lowbit::tiled<S>>(std::move(*t));
     cn = N;
     ck = K;
     return *cached;

@@ -1,5 +1,6 @@
 // bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8>/4096x4096/m<M>/t<threads>:
-// Y = X W^T on the public lowbit::gemm with a caller workspace. Counters:
+// Y = X W^T on the public lowbit::gemm with a caller workspace, weights in the
+// tiled kernel layout; gemm/<scheme>/<fma|int8>/plain/...: on the plain qmatrix. Counters:
 // GFLOPs (2*M*N*K per call; for the int8 path these are integer ops),
 // ratio_f32 (our f32_gemm time / this time), frac_vnni_peak (int8 path: GOPs
 // over vnni_peak/t<threads> of the same run).
@@ -9,8 +10,9 @@ namespace bench {
 namespace {
 
 template <class S>
-void bm_gemm(benchmark::State& st, shape s, std::size_t M, lowbit::matmul_path path, int threads) {
+void bm_gemm(benchmark::State& st, shape s, std::size_t M, lowbit::matmul_path path, int threads, bool tiled) {
     const auto& q = random_qmatrix<S>(s.N, s.K);
+    const lowbit::tiled<S>* tw = tiled ? &random_tiled<S>(s.N, s.K) : nullptr;
     const std::vector<float> x = random_floats(M * s.K, 4);
     std::vector<float> y(M * s.N);
     lowbit::matmul_workspace ws;
@@ -19,10 +21,14 @@ void bm_gemm(benchmark::State& st, shape s, std::size_t M, lowbit::matmul_path p
     auto& exec = pool(threads);
     const lowbit::matrix_view<const float> X(x.data(), M, s.K);
     const lowbit::matrix_view<float> Y(y.data(), M, s.N);
-    lowbit::gemm(q.view(), X, Y, exec, opt, ws);
+    auto call = [&] {
+        const auto st_ = tw ? lowbit::gemm(tw->view(), X, Y, exec, opt, ws) : lowbit::gemm(q.view(), X, Y, exec, opt, ws);
+        if (!st_) std::abort();
+    };
+    call();
     timer tm;
     for (auto _ : st) {
-        lowbit::gemm(q.view(), X, Y, exec, opt, ws);
+        call();
         benchmark::ClobberMemory();
     }
     const double per_call = tm.seconds() / static_cast<double>(st.iterations());
@@ -41,14 +47,15 @@ void register_gemm() {
     for (std::size_t m : {32, 256})
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
-            for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
-                for (int t : {1, 2}) {
-                    const std::string name = "gemm/" + scheme_name<S>() + "/" + path_name(path) + "/4096x4096/m" +
-                                             std::to_string(m) + "/t" + std::to_string(t);
-                    benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t)
-                        ->UseRealTime()
-                        ->Unit(benchmark::kMillisecond);
-                }
+            for (bool tiled : {true, false})
+                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                    for (int t : {1, 2}) {
+                        const std::string name = "gemm/" + scheme_name<S>() + "/" + path_name(path) + (tiled ? "/" : "/plain/") +
+                                                 "4096x4096/m" + std::to_string(m) + "/t" + std::to_string(t);
+                        benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t, tiled)
+                            ->UseRealTime()
+                            ->Unit(benchmark::kMillisecond);
+                    }
         });
 }
 

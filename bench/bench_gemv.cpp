@@ -1,5 +1,7 @@
 // bench/bench_gemv.cpp — gemv/<scheme>/<fma|int8>/<KxN>/t<threads>: y = W x on the
-// public lowbit::gemv with a caller workspace. Counters: weight_GBps (codes +
+// public lowbit::gemv with a caller workspace, weights in the tiled kernel layout
+// (pack/tiled.hpp); gemv/<scheme>/<fma|int8>/plain/<KxN>/t<threads>: the same on
+// the plain qmatrix. Counters: weight_GBps (codes +
 // scales read per second), frac_bw (of membw/t<threads> measured in the same
 // run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
 #include "bench_schemes.hpp"
@@ -8,18 +10,24 @@ namespace bench {
 namespace {
 
 template <class S>
-void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int threads) {
+void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int threads, bool tiled) {
     const auto& q = random_qmatrix<S>(s.N, s.K);
+    const lowbit::tiled<S>* tw = tiled ? &random_tiled<S>(s.N, s.K) : nullptr;
     const std::vector<float> x = random_floats(s.K, 3);
     std::vector<float> y(s.N);
     lowbit::matmul_workspace ws;
     lowbit::matmul_options opt;
     opt.path = path;
     auto& exec = pool(threads);
-    lowbit::gemv(q.view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);  // warm the workspace
+    auto call = [&] {
+        const auto st_ = tw ? lowbit::gemv(tw->view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws)
+                           : lowbit::gemv(q.view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);
+        if (!st_) std::abort();
+    };
+    call();  // warm the workspace
     timer tm;
     for (auto _ : st) {
-        lowbit::gemv(q.view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);
+        call();
         benchmark::ClobberMemory();
     }
     const double per_call = tm.seconds() / static_cast<double>(st.iterations());
@@ -40,12 +48,15 @@ void register_gemv() {
     for (const auto& s : gemv_shapes())
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
-            for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
-                for (int t : {1, 2}) {
-                    const std::string name =
-                        "gemv/" + scheme_name<S>() + "/" + path_name(path) + "/" + shape_name(s) + "/t" + std::to_string(t);
-                    benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t)->UseRealTime()->Unit(benchmark::kMicrosecond);
-                }
+            for (bool tiled : {true, false})
+                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                    for (int t : {1, 2}) {
+                        const std::string name = "gemv/" + scheme_name<S>() + "/" + path_name(path) + (tiled ? "/" : "/plain/") +
+                                                 shape_name(s) + "/t" + std::to_string(t);
+                        benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t, tiled)
+                            ->UseRealTime()
+                            ->Unit(benchmark::kMicrosecond);
+                    }
         });
 }
 

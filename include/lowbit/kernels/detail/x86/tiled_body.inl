@@ -195,48 +195,84 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
 }
 
-// int8 path: tiles [t0, t1) against MB activation rows.
-template <class S, int MB>
-LOWBIT_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                   float* out, std::size_t ld) {
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+template <class S, int MB, int NU>
+struct i8_block {
+    vi A[NU][MB];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
     constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
-    for (std::size_t t = t0; t < t1; ++t)
-        for (std::size_t h = 0; h < halves; ++h) {
-            vf acc[MB];
-            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
-            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-                vf s;
-                vi z;
-                scale_zero(w, t, g, h, s, z);
-                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-                for (; b < b_end; ++b) {
-                    vi v[8];
-                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
-                    for (int m = 0; m < MB; ++m) {
-                        const std::int32_t* xq = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                        const std::int32_t zq = a[m].zq[b];
-                        constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
-                        vi A0 = start_at_zq ? set1_32(zq) : zero_i(), A1 = zero_i();
-                        A0 = dot<B>(A0, v[0], set1_32(xq[0]));
-                        A1 = dot<B>(A1, v[1], set1_32(xq[1]));
-                        A0 = dot<B>(A0, v[2], set1_32(xq[2]));
-                        A1 = dot<B>(A1, v[3], set1_32(xq[3]));
-                        A0 = dot<B>(A0, v[4], set1_32(xq[4]));
-                        A1 = dot<B>(A1, v[5], set1_32(xq[5]));
-                        A0 = dot<B>(A0, v[6], set1_32(xq[6]));
-                        A1 = dot<B>(A1, v[7], set1_32(xq[7]));
-                        vi A = add32(A0, A1);
-                        if constexpr (!S::is_symmetric) A = sub32(A, mul32(z, set1_32(zq)));
-                        else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(zq));
-                        acc[m] = fma(cvt(A), mul(s, set1_f(a[m].dx[b])), acc[m]);
-                    }
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m];
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
                 }
             }
-            const std::size_t r = t * tile_rows + h * lanes;
-            if (r >= w.rows) continue;
-            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -315,11 +351,14 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
 template <class S>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
                                  std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
