@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -62,5 +63,23 @@ private:
     T* data_ = nullptr;
     std::size_t rows_ = 0, cols_ = 0, stride_ = 0;
 };
+
+namespace detail {
+// Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte (empty ranges never do).
+inline bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) noexcept {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
+    return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
+}
+// Bytes a view spans, from its first element to the end of its last row.
+template <class T>
+inline std::size_t view_bytes(const matrix_view<T>& v) noexcept {
+    return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
+}
+// A pointer that T cannot be read through (C++ requires alignof(T) alignment).
+template <class T>
+inline bool misaligned(const T* p) noexcept {
+    return reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0;
+}
+}  // namespace detail
 
 }  // namespace lowbit

@@ -18,8 +18,11 @@
 // when it must grow. Kernels: docs/kernels.md; the arch: kernels/arch.hpp.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -63,13 +66,22 @@ private:
 };
 
 namespace detail {
-inline bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) noexcept {
-    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
-    return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
+// An output must not share memory with the weights it is computed from.
+template <class S>
+status check_output_apart(const qmatrix_view<S>& w, const void* out, std::size_t out_bytes, const char* name) noexcept {
+    const std::size_t ns = w.n_scales();
+    if (overlaps(out, out_bytes, w.codes, w.code_bytes()) ||
+        overlaps(out, out_bytes, w.scales, ns * sizeof(typename S::scale_storage)) ||
+        (w.zeros && overlaps(out, out_bytes, w.zeros, ns)) || (w.perm && overlaps(out, out_bytes, w.perm, w.cols * 4)))
+        return status::error(errc::invalid_argument, "%s overlaps the weights (codes, scales, zeros or perm)", name);
+    return {};
 }
-inline std::size_t view_bytes(matrix_view<const float> v) noexcept {
-    return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(float);
+inline status check_path(const matmul_options& opt) noexcept {
+    if (static_cast<int>(opt.path) > static_cast<int>(matmul_path::reference))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path", static_cast<int>(opt.path));
+    return {};
 }
+
 constexpr std::size_t rows_per_task = 64;  // fixed split: results never depend on the thread count
 
 inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
@@ -118,6 +130,45 @@ qmatrix_view<typename kernel_scheme<S>::type> kernel_view(const qmatrix_view<S>&
     return v;
 }
 
+// Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
+// block step would be NaN/Inf and x/step a NaN, whose conversion to int8 is
+// undefined), or a magnitude below 2^-120 (a block whose largest value is that
+// small has a step whose reciprocal overflows). One branch-free pass over the
+// row; such rows take prepare_i8_guarded.
+inline bool i8_needs_guard(const float* x, std::size_t k) noexcept {
+    std::uint32_t bad = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        u &= 0x7fffffffu;
+        bad |= static_cast<std::uint32_t>(u >= 0x7f800000u) | static_cast<std::uint32_t>(u - 1u < 0x037fffffu);
+    }
+    return bad != 0;
+}
+
+// The int8 preparation of a hostile row, with defined results: magnitudes
+// below 2^-120 count as 0 (their products are below 2^-120 * |w| anyway); a
+// row holding NaN or +-Inf makes every output it feeds NaN (as a NaN input
+// of an f32 dot product does), by a NaN block step. Allocates: hostile rows
+// are not the hot path.
+template <int B, bool Sym>
+void prepare_i8_guarded(const float* x, const std::int32_t* perm, const kdetail::act_geometry& g, std::int8_t* q, float* dxl,
+                        std::int32_t* zq) {
+    std::vector<float> clean(x, x + g.K);
+    bool non_finite = false;
+    for (float& v : clean) {
+        if (!std::isfinite(v)) {
+            non_finite = true;
+            v = 0.0f;
+        } else if (std::fabs(v) < 7.52316384526264e-37f) {  // 2^-120
+            v = 0.0f;
+        }
+    }
+    kdetail::prepare_i8<B, Sym>(clean.data(), perm, g, q, dxl, zq);
+    if (non_finite)
+        for (std::size_t i = 0; i < 4 * g.padded_blocks(); ++i) dxl[i] = std::numeric_limits<float>::quiet_NaN();
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
 template <class S, class Exec>
 void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -136,7 +187,10 @@ void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std:
         auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + l_bytes);
         auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * l_bytes);
         auto prep = [&](std::size_t m) {
-            kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
+            if (LOWBIT_UNLIKELY(i8_needs_guard(x + m * ldx, w.cols)))
+                prepare_i8_guarded<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
+            else
+                kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
             acts[m] = kdetail::act_i8{q + m * pad, dxl + m * nl, zq + m * nl};
         };
         if (M == 1) prep(0);
@@ -168,11 +222,15 @@ template <class S, class Exec>
 status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
+    LOWBIT_TRY(detail::check_path(opt));
     if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
     if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "x or y is not aligned to a float");
     if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "x and y overlap");
+    LOWBIT_TRY(detail::check_output_apart(w, y.data(), y.size() * 4, "y"));
     if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
         detail::matmul_fast(detail::kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
         return {};
@@ -196,14 +254,18 @@ template <class S, class Exec>
 status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
+    LOWBIT_TRY(detail::check_path(opt));
     if (x.cols() != w.cols) return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu", x.cols(), w.cols);
     if (y.rows() != x.rows() || y.cols() != w.rows)
         return status::error(errc::shape_mismatch, "Y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows);
     if (x.rows() == 0) return {};
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "X or Y is null");
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "X or Y is not aligned to a float");
     if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
         return status::error(errc::invalid_argument, "X and Y overlap");
+    LOWBIT_TRY(detail::check_output_apart(w, y.data(), detail::view_bytes(y), "Y"));
     if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
         detail::matmul_fast(detail::kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
         return {};
@@ -230,6 +292,8 @@ status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec 
     if (out.rows() != w.rows || out.cols() != w.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, W is %zu x %zu", out.rows(), out.cols(), w.rows, w.cols);
     if (!out.data() || out.stride() < out.cols()) return status::error(errc::invalid_argument, "out is null or its stride < columns");
+    if (detail::misaligned(out.data())) return status::error(errc::invalid_argument, "out is not aligned to a float");
+    LOWBIT_TRY(detail::check_output_apart(w, out.data(), detail::view_bytes(out), "out"));
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * detail::rows_per_task;

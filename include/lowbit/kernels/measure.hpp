@@ -28,8 +28,12 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix_view<S>
     LOWBIT_TRY(q.validate());
     if (w.rows() != q.rows || w.cols() != q.cols)
         return status::error(errc::shape_mismatch, "w is %zu x %zu, the qmatrix is %zu x %zu", w.rows(), w.cols(), q.rows, q.cols);
-    if (!x.empty() && x.cols() != w.cols())
+    if (!w.data() || w.stride() < w.cols() || detail::misaligned(w.data()))
+        return status::error(errc::invalid_argument, "w is null, misaligned or its stride %zu < cols %zu", w.stride(), w.cols());
+    if (x.rows() > 0 && x.cols() != w.cols())
         return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), w.cols());
+    if (x.rows() > 0 && (!x.data() || x.stride() < x.cols() || detail::misaligned(x.data())))
+        return status::error(errc::invalid_argument, "x is null, misaligned or its stride %zu < cols %zu", x.stride(), x.cols());
     quality_report rep;
     const std::size_t block = 64, n_tasks = (w.rows() + block - 1) / block;
     std::vector<error_accumulator> wacc(n_tasks), yacc(n_tasks);

@@ -104,8 +104,20 @@ struct qmatrix_view {
             return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
         if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
         if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
+        if (detail::misaligned(scales) || detail::misaligned(perm))
+            return status::error(errc::invalid_argument, "qmatrix.scales or qmatrix.perm is not aligned to its element type");
+        // The kernels read x[perm[j]]: an index outside [0, cols) would read out of bounds.
+        if (perm)
+            for (std::size_t j = 0; j < cols; ++j)
+                if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                    return status::error(errc::invalid_argument, "qmatrix.perm[%zu] = %d is outside [0, %zu)", j,
+                                         static_cast<int>(perm[j]), cols);
         return {};
     }
+
+    // Bytes of each array (for overlap checks).
+    std::size_t n_scales() const noexcept { return S::gran == granularity::per_tensor ? 1 : rows * groups_per_row(); }
+    std::size_t code_bytes() const noexcept { return rows * row_bytes; }
 };
 
 // Writable view: where quantize_into writes.
@@ -218,10 +230,15 @@ struct quantize_options {
 };
 
 namespace detail {
-// Check values are finite; report the first offender.
-// Check values are finite; report the first offender. With lo/hi, also return
-// the range of w widened to include 0 (quantize_into needs it, in the same pass).
+// Check a view can be read (not null unless empty, stride >= cols, float
+// aligned) and its values are finite; report the first offender. With lo/hi,
+// also return the range of w widened to include 0 (quantize_into needs it, in
+// the same pass). Every algorithm checks its float inputs through here.
 inline status check_finite(matrix_view<const float> w, const char* name, float* lo = nullptr, float* hi = nullptr) noexcept {
+    if (!w.empty() && !w.data()) return status::error(errc::invalid_argument, "%s.data is null (%zu x %zu)", name, w.rows(), w.cols());
+    if (!w.empty() && w.stride() < w.cols())
+        return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, w.stride(), name, w.cols());
+    if (misaligned(w.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
     float mn = 0.0f, mx = 0.0f;
     for (std::size_t r = 0; r < w.rows(); ++r) {
         const float* row = w.row(r);
@@ -242,10 +259,18 @@ inline status check_shape(matrix_view<const float> w, const qmatrix_mut_view<S>&
     if (!w.data() && !w.empty()) return status::error(errc::invalid_argument, "w.data is null");
     if (w.empty()) return status::error(errc::shape_mismatch, "w is empty (%zu x %zu)", w.rows(), w.cols());
     if (w.stride() < w.cols()) return status::error(errc::invalid_argument, "w.stride = %zu < w.cols = %zu", w.stride(), w.cols());
+    if (detail::misaligned(w.data())) return status::error(errc::invalid_argument, "w.data is not aligned to a float");
     if (out.rows != w.rows() || out.cols != w.cols())
         return status::error(errc::shape_mismatch, "w is %zu x %zu but the output qmatrix is %zu x %zu", w.rows(), w.cols(),
                              out.rows, out.cols);
-    return static_cast<qmatrix_view<S>>(out).validate();
+    const qmatrix_view<S> v = out;
+    LOWBIT_TRY(v.validate());
+    const std::size_t wb = view_bytes(w), ns = v.n_scales();
+    if (overlaps(w.data(), wb, out.codes, v.code_bytes()) ||
+        overlaps(w.data(), wb, out.scales, ns * sizeof(typename S::scale_storage)) ||
+        (!S::is_symmetric && overlaps(w.data(), wb, out.zeros, ns)))
+        return status::error(errc::invalid_argument, "the output qmatrix's arrays overlap w");
+    return {};
 }
 }  // namespace detail
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 
 #include "../core/scheme.hpp"
 
@@ -18,7 +19,9 @@ namespace lowbit {
 // Bits per weight for rows of length `cols` (needed for per-channel; ignored by
 // per-group except for the shorter tail group). per_tensor counts one scale per
 // rows * cols weights.
+// An invalid scheme (s.validate() fails: bits outside 1..8, group < 1) gives NaN.
 inline double bits_per_weight(const runtime_scheme& s, std::size_t cols = 0, std::size_t rows = 1) noexcept {
+    if (!s.validate().ok()) return std::numeric_limits<double>::quiet_NaN();
     const double extra = scale_bits(s.scale) + (s.symmetric ? 0 : 8);
     switch (s.gran) {
         case granularity::per_tensor: {

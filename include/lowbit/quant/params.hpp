@@ -75,14 +75,17 @@ inline qparams params_for_range(float lo, float hi, int bits, bool symmetric, sc
     return p;
 }
 
-// Round one value to its code (round half to even, as torch.round):
+// Round one value to its code (round half to even, as torch.round); NaN gives
+// the lowest code and +-Inf the extreme ones (quantizers refuse non-finite
+// weights before getting here; QAT's fake quantization relies on this):
 // u = clamp(round(x / s) + z) -- not round(x / s + z): z is an integer and this
 // is the reference GPTQ/AWQ order, so codes agree with theirs bit for bit.
 LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zero, int bits, bool symmetric) noexcept {
     if (symmetric && bits == 1) return x >= 0.0f ? 1 : 0;  // sign binarisation: levels -s/2, +s/2
     const float qmin = static_cast<float>(min_code(bits, symmetric)), qmax = static_cast<float>(max_code(bits));
     const float u = scale > 0.0f ? std::nearbyint(x / scale) + zero : zero;
-    return static_cast<std::uint8_t>(std::min(std::max(u, qmin), qmax));
+    // max(qmin, u), not max(u, qmin): NaN gives qmin (x86 maxss order), never a NaN -> int conversion.
+    return static_cast<std::uint8_t>(std::min(std::max(qmin, u), qmax));
 }
 
 LOWBIT_ALWAYS_INLINE float dequantize_value(std::uint8_t u, float scale, float zero) noexcept {
