@@ -585,6 +585,8 @@ inline status gguf_file::check_tensors() {
 }
 
 inline result<gguf_file> gguf_file::parse(span<const std::uint8_t> bytes) {
+    if (!bytes.data() && !bytes.empty())
+        return status::error(errc::invalid_argument, "gguf: bytes.data is null with %zu bytes", bytes.size());
     gguf_file f;
     f.bytes_ = bytes;
     cursor c(bytes.data(), bytes.size());
@@ -996,6 +998,8 @@ public:
     // any size (a chunk may end one tensor and start the next). Padding to the
     // alignment is written after each tensor.
     status write_tensor_data(span<const std::uint8_t> chunk) {
+        if (!chunk.data() && !chunk.empty())
+            return status::error(errc::invalid_argument, "gguf_writer: chunk.data is null with %zu bytes", chunk.size());
         if (phase_ != phase::data)
             return status::error(errc::invalid_argument,
                                  "gguf_writer: write_tensor_data before write_header or after finish");

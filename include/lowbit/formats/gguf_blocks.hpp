@@ -33,6 +33,7 @@
 
 #include "../core/half.hpp"
 #include "../core/status.hpp"
+#include "../core/views.hpp"
 #include "gguf_types.hpp"
 
 namespace lowbit {
@@ -1197,10 +1198,22 @@ inline void decode(const block_q8_K& b, float* y) noexcept {
 }
 
 // ---- row drivers --------------------------------------------------------------------
+// Blocks (and floats) are read and written through typed pointers: refuse
+// addresses C++ cannot use as such, and outputs that overlap their input.
+template <class In, class Out>
+inline status check_buffers(const char* fn, const In* in, std::size_t in_bytes, const Out* out, std::size_t out_bytes) noexcept {
+    if (lowbit::detail::misaligned(in) || lowbit::detail::misaligned(out))
+        return status::error(errc::invalid_argument, "%s: input or output pointer is not aligned to its element type", fn);
+    if (lowbit::detail::overlaps(in, in_bytes, out, out_bytes))
+        return status::error(errc::invalid_argument, "%s: output overlaps the input", fn);
+    return status();
+}
+
 template <class B>
 status quantize_rows(const char* fn, const float* x, B* y, std::int64_t k) noexcept {
     LOWBIT_TRY(check_length(fn, "k", k, B::values));
     LOWBIT_TRY(check_pointers(fn, k, x, y));
+    LOWBIT_TRY(check_buffers(fn, x, static_cast<std::size_t>(k) * 4, y, static_cast<std::size_t>(k / B::values) * sizeof(B)));
     LOWBIT_TRY(check_finite(fn, "x", x, k));
     const std::int64_t nb = k / B::values;
     for (std::int64_t i = 0; i < nb; ++i) encode(x + i * B::values, y[i]);
@@ -1211,6 +1224,7 @@ template <class B>
 status dequantize_rows(const char* fn, const B* x, float* y, std::int64_t k) noexcept {
     LOWBIT_TRY(check_length(fn, "k", k, B::values));
     LOWBIT_TRY(check_pointers(fn, k, x, y));
+    LOWBIT_TRY(check_buffers(fn, x, static_cast<std::size_t>(k / B::values) * sizeof(B), y, static_cast<std::size_t>(k) * 4));
     const std::int64_t nb = k / B::values;
     for (std::int64_t i = 0; i < nb; ++i) decode(x[i], y + i * B::values);
     return status();
@@ -1248,8 +1262,12 @@ status quantize_weighted_rows(const char* fn, const float* src, B* dst, std::int
                               const float* qw) noexcept {
     if (nrow < 0) return status::error(errc::invalid_argument, "%s: nrow = %lld is negative", fn, static_cast<long long>(nrow));
     LOWBIT_TRY(check_length(fn, "n_per_row", n_per_row, B::values));
+    if (n_per_row > 0 && nrow > (std::int64_t{1} << 62) / n_per_row)
+        return status::error(errc::invalid_argument, "%s: nrow * n_per_row overflows", fn);
     const std::int64_t total = nrow * n_per_row;
     LOWBIT_TRY(check_pointers(fn, total, src, dst));
+    LOWBIT_TRY(check_buffers(fn, src, static_cast<std::size_t>(total) * 4, dst, static_cast<std::size_t>(total / B::values) * sizeof(B)));
+    if (qw && lowbit::detail::misaligned(qw)) return status::error(errc::invalid_argument, "%s: quant_weights is not float aligned", fn);
     LOWBIT_TRY(check_finite(fn, "src", src, total));
     if (qw == nullptr) {
         const std::int64_t nb = total / B::values;
@@ -1342,17 +1360,25 @@ namespace detail {
 inline status plain_rows(gguf_type t, const float* x, void* y, std::int64_t k, const char* fn) noexcept {
     LOWBIT_TRY(check_length(fn, "k", k, 1));
     LOWBIT_TRY(check_pointers(fn, k, x, y));
+    const std::size_t out_bytes = static_cast<std::size_t>(k) * (t == gguf_type::f32 ? 4 : 2);
+    LOWBIT_TRY(check_buffers(fn, x, static_cast<std::size_t>(k) * 4, static_cast<const unsigned char*>(y), out_bytes));
     if (t == gguf_type::f32) {
         if (k > 0) std::memcpy(y, x, static_cast<std::size_t>(k) * sizeof(float));
         return status();
     }
-    auto* out = static_cast<std::uint16_t*>(y);
-    for (std::int64_t i = 0; i < k; ++i) out[i] = t == gguf_type::f16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+    // Byte-wise writes: like the reads below, 16-bit data need not be aligned.
+    auto* out = static_cast<unsigned char*>(y);
+    for (std::int64_t i = 0; i < k; ++i) {
+        const std::uint16_t h = t == gguf_type::f16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+        std::memcpy(out + 2 * i, &h, sizeof h);
+    }
     return status();
 }
 inline status plain_rows_back(gguf_type t, const void* x, float* y, std::int64_t k, const char* fn) noexcept {
     LOWBIT_TRY(check_length(fn, "k", k, 1));
     LOWBIT_TRY(check_pointers(fn, k, x, y));
+    LOWBIT_TRY(check_buffers(fn, static_cast<const unsigned char*>(x), static_cast<std::size_t>(k) * (t == gguf_type::f32 ? 4 : 2), y,
+                             static_cast<std::size_t>(k) * 4));
     if (t == gguf_type::f32) {
         if (k > 0) std::memcpy(y, x, static_cast<std::size_t>(k) * sizeof(float));
         return status();

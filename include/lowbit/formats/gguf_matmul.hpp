@@ -155,6 +155,8 @@ status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, sp
     if (y.size() != n_rows)
         return status::error(errc::shape_mismatch, "gguf::gemv: y has %zu elements, W has %zu rows", y.size(), n_rows);
     if (!x.data() || (n_rows > 0 && !y.data())) return status::error(errc::invalid_argument, "gguf::gemv: x or y is null");
+    if (lowbit::detail::misaligned(x.data()) || lowbit::detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "gguf::gemv: x or y is not aligned to a float");
     if (detail::ranges_overlap(x.data(), k * sizeof(float), y.data(), n_rows * sizeof(float)) ||
         detail::ranges_overlap(rows, n_rows * row_size(t, k), y.data(), n_rows * sizeof(float)))
         return status::error(errc::invalid_argument, "gguf::gemv: y overlaps x or the weights");
@@ -175,6 +177,8 @@ status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, ma
     if (!X.data() || !Y.data()) return status::error(errc::invalid_argument, "gguf::gemm: X or Y is null");
     if (X.stride() < X.cols() || Y.stride() < Y.cols())
         return status::error(errc::invalid_argument, "gguf::gemm: row stride < columns");
+    if (lowbit::detail::misaligned(X.data()) || lowbit::detail::misaligned(Y.data()))
+        return status::error(errc::invalid_argument, "gguf::gemm: X or Y is not aligned to a float");
     const std::size_t x_bytes = ((X.rows() - 1) * X.stride() + X.cols()) * sizeof(float);
     const std::size_t y_bytes = ((Y.rows() - 1) * Y.stride() + Y.cols()) * sizeof(float);
     if (detail::ranges_overlap(X.data(), x_bytes, Y.data(), y_bytes) ||

@@ -58,6 +58,7 @@ inline bool npy_field(const std::string& h, const char* key, std::string& out) {
 
 // Parse a whole .npy file held in memory. `name` is used in messages.
 inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const char* name = "npy") {
+    if (!b && n) return status::error(errc::invalid_argument, "%s: data is null with %zu bytes", name, n);
     if (n < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0) return status::error(errc::corrupt_data, "%s: not a .npy file (bad magic)", name);
     const int major = b[6];
     std::size_t hlen, off;
@@ -135,6 +136,7 @@ inline status write_npy(const char* path, const float* data, const std::vector<s
     if (shape.size() > 1) h.resize(h.size() - 1);  // "(3, 4)" ; a 1-tuple keeps its comma: "(3,)"
     else if (shape.size() == 1) h.pop_back();
     h += "), }";
+    if (!data && count) return status::error(errc::invalid_argument, "write_npy: data is null for %zu values", count);
     while ((10 + h.size() + 1) % 64) h += ' ';
     h += '\n';
     std::FILE* f = std::fopen(path, "wb");

@@ -286,6 +286,8 @@ inline status safetensors_file::check_layout(span<const std::uint8_t> bytes) {
 }
 
 inline result<safetensors_file> safetensors_file::parse(span<const std::uint8_t> bytes) {
+    if (!bytes.data() && !bytes.empty())
+        return status::error(errc::invalid_argument, "safetensors: bytes.data is null with %zu bytes", bytes.size());
     safetensors_file f;
     if (bytes.size() < 8)
         return status::error(errc::corrupt_data, "safetensors: truncated: %zu bytes, the header length alone needs 8",
@@ -335,6 +337,12 @@ inline status read_f32(const tensor_info& t, span<float> out) {
         return status::error(errc::shape_mismatch, "safetensors: read_f32('%.*s'): out has %zu floats, tensor has %llu",
                              detail::msg_len(t.name), t.name.data(), out.size(),
                              static_cast<unsigned long long>(t.n_elements));
+    if (!out.empty() && !out.data())
+        return status::error(errc::invalid_argument, "safetensors: read_f32('%.*s'): out is null", detail::msg_len(t.name),
+                             t.name.data());
+    if (lowbit::detail::misaligned(out.data()) || lowbit::detail::overlaps(out.data(), out.size() * 4, t.data.data(), t.data.size()))
+        return status::error(errc::invalid_argument, "safetensors: read_f32('%.*s'): out is not float aligned or overlaps the data",
+                             detail::msg_len(t.name), t.name.data());
     const std::uint8_t* p = t.data.data();
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (t.type == dtype::f32) {
