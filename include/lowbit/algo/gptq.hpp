@@ -70,6 +70,9 @@ public:
     static result<hessian> from_matrix(matrix_view<const float> h, double samples) {
         if (h.rows() != h.cols() || h.rows() == 0)
             return status::error(errc::shape_mismatch, "h is %zu x %zu, must be square and non-empty", h.rows(), h.cols());
+        LOWBIT_TRY(detail::check_finite(h, "h"));
+        if (!(samples > 0.0) || !std::isfinite(samples))
+            return status::error(errc::invalid_argument, "samples = %g, must be positive and finite", samples);
         hessian r(h.rows());
         for (std::size_t i = 0; i < h.rows(); ++i) std::copy(h.row(i), h.row(i) + h.cols(), r.h_.data() + i * h.cols());
         r.n_ = samples;
@@ -90,6 +93,9 @@ public:
         if (x.cols() != k_) return status::error(errc::shape_mismatch, "x has %zu columns, the hessian is %zu x %zu", x.cols(), k_, k_);
         if (x.rows() == 0) return status::error(errc::invalid_argument, "x has no rows: a calibration batch needs at least one token");
         if (!x.data()) return status::error(errc::invalid_argument, "x.data is null");
+        if (x.stride() < x.cols() || lowbit::detail::misaligned(x.data()))
+            return status::error(errc::invalid_argument, "x.stride = %zu < x.cols = %zu, or x.data is not float aligned", x.stride(),
+                                 x.cols());
         std::size_t zero = 0;
         for (std::size_t t = 0; t < x.rows(); ++t) {
             bool all_zero = true;

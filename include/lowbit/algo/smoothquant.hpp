@@ -34,9 +34,12 @@ inline result<std::vector<float>> smoothquant_scales(span<const float> act_absma
         return status::error(errc::shape_mismatch, "act_absmax has %zu entries, w has %zu columns", act_absmax.size(), w.cols());
     if (!(alpha >= 0.0f && alpha <= 1.0f)) return status::error(errc::invalid_argument, "alpha = %g, must be in [0, 1]", static_cast<double>(alpha));
     LOWBIT_TRY(detail::check_finite(w, "w"));
+    if (!act_absmax.empty() && !act_absmax.data()) return status::error(errc::invalid_argument, "act_absmax.data is null");
     std::vector<float> s(w.cols());
     for (std::size_t j = 0; j < w.cols(); ++j) {
         if (!std::isfinite(act_absmax[j])) return status::error(errc::non_finite, "act_absmax[%zu] = %g is not finite", j, static_cast<double>(act_absmax[j]));
+        if (act_absmax[j] < 0.0f)  // pow(negative, alpha) would be a NaN scale
+            return status::error(errc::invalid_argument, "act_absmax[%zu] = %g is negative", j, static_cast<double>(act_absmax[j]));
         float wmax = 0;
         for (std::size_t i = 0; i < w.rows(); ++i) wmax = std::max(wmax, std::fabs(w(i, j)));
         const double v = std::pow(static_cast<double>(act_absmax[j]), alpha) / std::pow(std::max(static_cast<double>(wmax), 1e-5), 1.0 - alpha);
@@ -73,6 +76,11 @@ inline result<int8_rows> quantize_per_token_int8(matrix_view<const float> x) {
 inline status dequantize_per_token_int8(const int8_rows& q, matrix_view<float> out) {
     if (out.rows() != q.rows || out.cols() != q.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, the int8 rows are %zu x %zu", out.rows(), out.cols(), q.rows, q.cols);
+    if (q.codes.size() != q.rows * q.cols || q.scales.size() != q.rows)
+        return status::error(errc::shape_mismatch, "the int8 rows hold %zu codes and %zu scales, expected %zu and %zu", q.codes.size(),
+                             q.scales.size(), q.rows * q.cols, q.rows);
+    if (!out.empty() && (!out.data() || out.stride() < out.cols() || detail::misaligned(out.data())))
+        return status::error(errc::invalid_argument, "out is null, misaligned or its stride < cols");
     for (std::size_t t = 0; t < q.rows; ++t)
         for (std::size_t j = 0; j < q.cols; ++j) out(t, j) = q.scales[t] * static_cast<float>(q.codes[t * q.cols + j]);
     return {};

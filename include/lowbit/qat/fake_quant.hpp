@@ -31,7 +31,9 @@
 // G consecutive inputs, laid out exactly as qmatrix scales (row-major N x
 // groups_per_row; per tensor: one). Zero points (asymmetric) likewise, as bytes.
 //
-// Inputs are assumed finite (the hot path does not scan weights for NaN).
+// Inputs are not scanned for NaN (the hot path stays one pass), but every value
+// has a defined result on every code path: NaN takes the lowest code and +-Inf
+// the extreme codes (quantize_value), so the forward output is finite.
 #pragma once
 
 #include <algorithm>
@@ -188,6 +190,26 @@ inline status check_matrix(matrix_view<const float> m, const char* name) noexcep
     if (!m.data()) return status::error(errc::invalid_argument, "%s.data is null", name);
     if (m.stride() < m.cols())
         return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, m.stride(), name, m.cols());
+    if (lowbit::detail::misaligned(m.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
+    return {};
+}
+
+// An output may be its input exactly (in place), but not overlap it otherwise:
+// rows written before they are read would be read back modified.
+inline status check_in_place(matrix_view<const float> in, matrix_view<const float> out, const char* in_name,
+                             const char* out_name) noexcept {
+    const bool same = in.data() == out.data() && in.stride() == out.stride();
+    if (!same && lowbit::detail::overlaps(in.data(), lowbit::detail::view_bytes(in), out.data(), lowbit::detail::view_bytes(out)))
+        return status::error(errc::invalid_argument, "%s overlaps %s without being the same view (in place)", out_name, in_name);
+    return {};
+}
+inline status check_span_in_place(span<const float> in, span<const float> out, const char* in_name, const char* out_name) noexcept {
+    if (!in.empty() && !in.data()) return status::error(errc::invalid_argument, "%s.data is null", in_name);
+    if (!out.empty() && !out.data()) return status::error(errc::invalid_argument, "%s.data is null", out_name);
+    if (lowbit::detail::misaligned(in.data()) || lowbit::detail::misaligned(out.data()))
+        return status::error(errc::invalid_argument, "%s or %s is not aligned to a float", in_name, out_name);
+    if (in.data() != out.data() && lowbit::detail::overlaps(in.data(), in.size() * 4, out.data(), out.size() * 4))
+        return status::error(errc::invalid_argument, "%s overlaps %s without being the same array (in place)", out_name, in_name);
     return {};
 }
 
@@ -204,6 +226,9 @@ inline status check_steps(const qlayout& l, span<const float> steps, span<const 
         return status::error(errc::shape_mismatch, "steps has %zu elements, the scheme needs %zu", steps.size(), l.n_scales);
     if (!S::is_symmetric && zeros.size() != l.n_zeros)
         return status::error(errc::shape_mismatch, "zeros has %zu elements, the scheme needs %zu", zeros.size(), l.n_zeros);
+    if (!steps.data() || (!zeros.empty() && !zeros.data()))
+        return status::error(errc::invalid_argument, "steps or zeros is null with a non-zero size");
+    if (lowbit::detail::misaligned(steps.data())) return status::error(errc::invalid_argument, "steps is not aligned to a float");
     if (S::is_symmetric && !zeros.empty())
         return status::error(errc::invalid_argument, "zeros has %zu elements, a symmetric scheme has none", zeros.size());
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -262,6 +287,7 @@ status fake_quantize(matrix_view<const float> w, span<const float> steps, span<c
     auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
     if (!l) return l.error();
     LOWBIT_TRY(detail::check_steps<S>(*l, steps, zeros));
+    LOWBIT_TRY(detail::check_in_place(w, out, "w", "out"));
     const std::size_t per = detail::rows_per_task(w.cols());
     exec((w.rows() + per - 1) / per, [&](std::size_t t) {
         detail::for_groups(*l, S::gran == granularity::per_tensor, t * per, std::min(w.rows(), (t + 1) * per),
@@ -291,7 +317,10 @@ status fake_quantize_backward(matrix_view<const float> w, span<const float> step
     auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
     if (!l) return l.error();
     LOWBIT_TRY(detail::check_steps<S>(*l, steps, zeros));
+    if (want_gw) LOWBIT_TRY(detail::check_in_place(grad_out, grad_w, "grad_out", "grad_w"));
     const bool want_gs = !grad_steps.empty();
+    if (want_gs && (!grad_steps.data() || lowbit::detail::misaligned(grad_steps.data())))
+        return status::error(errc::invalid_argument, "grad_steps is null or not aligned to a float");
     if (want_gs && grad_steps.size() != l->n_scales)
         return status::error(errc::shape_mismatch, "grad_steps has %zu elements, the scheme needs %zu", grad_steps.size(),
                              l->n_scales);
@@ -417,6 +446,7 @@ status calibrated_init(matrix_view<const float> w, const calibration& calib, spa
 template <int Bits, bool Symmetric>
 status fake_quantize_values(span<const float> x, float step, float zero, span<float> y, fq_path path = fq_path::automatic) noexcept {
     if (y.size() != x.size()) return status::error(errc::shape_mismatch, "y has %zu elements, x has %zu", y.size(), x.size());
+    LOWBIT_TRY(detail::check_span_in_place(x, y, "x", "y"));
     if (!(step > 0.0f) || !std::isfinite(step))
         return status::error(errc::invalid_argument, "step = %g, must be positive and finite", static_cast<double>(step));
     detail::forward_segment<Bits, Symmetric>(x.data(), x.size(), step, zero, y.data(), path);
@@ -433,6 +463,8 @@ result<float> fake_quantize_values_backward(span<const float> x, float step, flo
         return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
     if (!grad_x.empty() && grad_x.size() != x.size())
         return status::error(errc::shape_mismatch, "grad_x has %zu elements, x has %zu", grad_x.size(), x.size());
+    LOWBIT_TRY(detail::check_span_in_place(x, x, "x", "x"));
+    LOWBIT_TRY(detail::check_span_in_place(grad_y, grad_x, "grad_y", "grad_x"));
     if (!(step > 0.0f) || !std::isfinite(step))
         return status::error(errc::invalid_argument, "step = %g, must be positive and finite", static_cast<double>(step));
     return detail::backward_segment<Bits, Symmetric>(x.data(), grad_y.data(), x.size(), step, zero,
@@ -460,6 +492,8 @@ result<float> pact_backward(span<const float> x, float alpha, span<const float> 
         return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
     if (!grad_x.empty() && grad_x.size() != x.size())
         return status::error(errc::shape_mismatch, "grad_x has %zu elements, x has %zu", grad_x.size(), x.size());
+    LOWBIT_TRY(detail::check_span_in_place(x, x, "x", "x"));
+    LOWBIT_TRY(detail::check_span_in_place(grad_y, grad_x, "grad_y", "grad_x"));
     if (!(alpha > 0.0f) || !std::isfinite(alpha))
         return status::error(errc::invalid_argument, "alpha = %g, must be positive and finite", static_cast<double>(alpha));
     double ga = 0.0;

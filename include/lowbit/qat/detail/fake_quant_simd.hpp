@@ -58,7 +58,11 @@ LOWBIT_ALWAYS_INLINE B simd_code(const B& x, const B& s, const B& z) noexcept {
         return xsimd::select(x >= B(0.0f), B(1.0f), B(0.0f));
     } else {
         const B lo(static_cast<float>(min_code(Bits, Symmetric))), hi(static_cast<float>(max_code(Bits)));
-        return xsimd::min(xsimd::max(xsimd::nearbyint(x / s) + z, lo), hi);
+        // Comparisons, not min/max: a NaN code becomes lo on every arch, as
+        // quantize_value's max(qmin, u) does (NEON's vmaxq would keep the NaN).
+        const B u = xsimd::nearbyint(x / s) + z;
+        const B v = xsimd::select(u > lo, u, lo);
+        return xsimd::select(v < hi, v, hi);
     }
 }
 
