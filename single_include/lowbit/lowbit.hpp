@@ -487,6 +487,7 @@ struct scheme {
 // and padded rows can be passed without copying.
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -544,6 +545,24 @@ private:
     std::size_t rows_ = 0, cols_ = 0, stride_ = 0;
 };
 
+namespace detail {
+// Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte (empty ranges never do).
+inline bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) noexcept {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
+    return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
+}
+// Bytes a view spans, from its first element to the end of its last row.
+template <class T>
+inline std::size_t view_bytes(const matrix_view<T>& v) noexcept {
+    return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
+}
+// A pointer that T cannot be read through (C++ requires alignof(T) alignment).
+template <class T>
+inline bool misaligned(const T* p) noexcept {
+    return reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0;
+}
+}  // namespace detail
+
 }  // namespace lowbit
 // ---- end lowbit/core/views.hpp ---------------------------------------------------
 // ---- end lowbit/core.hpp ---------------------------------------------------------
@@ -571,8 +590,11 @@ private:
 // thread_local workspace of the calling thread is used, which allocates only
 // when it must grow. Kernels: docs/kernels.md; the arch: kernels/arch.hpp.
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -840,14 +862,17 @@ inline qparams params_for_range(float lo, float hi, int bits, bool symmetric, sc
     return p;
 }
 
-// Round one value to its code (round half to even, as torch.round):
+// Round one value to its code (round half to even, as torch.round); NaN gives
+// the lowest code and +-Inf the extreme ones (quantizers refuse non-finite
+// weights before getting here; QAT's fake quantization relies on this):
 // u = clamp(round(x / s) + z) -- not round(x / s + z): z is an integer and this
 // is the reference GPTQ/AWQ order, so codes agree with theirs bit for bit.
 LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zero, int bits, bool symmetric) noexcept {
     if (symmetric && bits == 1) return x >= 0.0f ? 1 : 0;  // sign binarisation: levels -s/2, +s/2
     const float qmin = static_cast<float>(min_code(bits, symmetric)), qmax = static_cast<float>(max_code(bits));
     const float u = scale > 0.0f ? std::nearbyint(x / scale) + zero : zero;
-    return static_cast<std::uint8_t>(std::min(std::max(u, qmin), qmax));
+    // max(qmin, u), not max(u, qmin): NaN gives qmin (x86 maxss order), never a NaN -> int conversion.
+    return static_cast<std::uint8_t>(std::min(std::max(qmin, u), qmax));
 }
 
 LOWBIT_ALWAYS_INLINE float dequantize_value(std::uint8_t u, float scale, float zero) noexcept {
@@ -1203,8 +1228,20 @@ struct qmatrix_view {
             return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
         if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
         if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
+        if (detail::misaligned(scales) || detail::misaligned(perm))
+            return status::error(errc::invalid_argument, "qmatrix.scales or qmatrix.perm is not aligned to its element type");
+        // The kernels read x[perm[j]]: an index outside [0, cols) would read out of bounds.
+        if (perm)
+            for (std::size_t j = 0; j < cols; ++j)
+                if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                    return status::error(errc::invalid_argument, "qmatrix.perm[%zu] = %d is outside [0, %zu)", j,
+                                         static_cast<int>(perm[j]), cols);
         return {};
     }
+
+    // Bytes of each array (for overlap checks).
+    std::size_t n_scales() const noexcept { return S::gran == granularity::per_tensor ? 1 : rows * groups_per_row(); }
+    std::size_t code_bytes() const noexcept { return rows * row_bytes; }
 };
 
 // Writable view: where quantize_into writes.
@@ -1317,10 +1354,15 @@ struct quantize_options {
 };
 
 namespace detail {
-// Check values are finite; report the first offender.
-// Check values are finite; report the first offender. With lo/hi, also return
-// the range of w widened to include 0 (quantize_into needs it, in the same pass).
+// Check a view can be read (not null unless empty, stride >= cols, float
+// aligned) and its values are finite; report the first offender. With lo/hi,
+// also return the range of w widened to include 0 (quantize_into needs it, in
+// the same pass). Every algorithm checks its float inputs through here.
 inline status check_finite(matrix_view<const float> w, const char* name, float* lo = nullptr, float* hi = nullptr) noexcept {
+    if (!w.empty() && !w.data()) return status::error(errc::invalid_argument, "%s.data is null (%zu x %zu)", name, w.rows(), w.cols());
+    if (!w.empty() && w.stride() < w.cols())
+        return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, w.stride(), name, w.cols());
+    if (misaligned(w.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
     float mn = 0.0f, mx = 0.0f;
     for (std::size_t r = 0; r < w.rows(); ++r) {
         const float* row = w.row(r);
@@ -1341,10 +1383,18 @@ inline status check_shape(matrix_view<const float> w, const qmatrix_mut_view<S>&
     if (!w.data() && !w.empty()) return status::error(errc::invalid_argument, "w.data is null");
     if (w.empty()) return status::error(errc::shape_mismatch, "w is empty (%zu x %zu)", w.rows(), w.cols());
     if (w.stride() < w.cols()) return status::error(errc::invalid_argument, "w.stride = %zu < w.cols = %zu", w.stride(), w.cols());
+    if (detail::misaligned(w.data())) return status::error(errc::invalid_argument, "w.data is not aligned to a float");
     if (out.rows != w.rows() || out.cols != w.cols())
         return status::error(errc::shape_mismatch, "w is %zu x %zu but the output qmatrix is %zu x %zu", w.rows(), w.cols(),
                              out.rows, out.cols);
-    return static_cast<qmatrix_view<S>>(out).validate();
+    const qmatrix_view<S> v = out;
+    LOWBIT_TRY(v.validate());
+    const std::size_t wb = view_bytes(w), ns = v.n_scales();
+    if (overlaps(w.data(), wb, out.codes, v.code_bytes()) ||
+        overlaps(w.data(), wb, out.scales, ns * sizeof(typename S::scale_storage)) ||
+        (!S::is_symmetric && overlaps(w.data(), wb, out.zeros, ns)))
+        return status::error(errc::invalid_argument, "the output qmatrix's arrays overlap w");
+    return {};
 }
 }  // namespace detail
 
@@ -1999,6 +2049,459 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
 #include <cstring>
 
 // (lowbit/kernels/detail/blocks.hpp: already included above)
+// ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
+// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
+// "Tiled kernels").
+//
+// int8 path. Per block b of 32 activations (natural order, gathered through
+// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
+// Q_b = sum(q). For row r with scale s and zero z of b's group:
+//     A  = sum over the block of u * q                      (exact integer)
+//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
+//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
+//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
+//     y_r = acc
+// Every SIMD kernel performs exactly these float operations in this order
+// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
+// bit; the integer part is exact whatever instructions form it.
+//
+// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
+// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
+// inverse (docs/kernels.md, "Tiled layout").
+//
+// tiled<S> holds the same codes, scales, zeros and permutation as a
+// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
+//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
+//     columns in blocks of 32 (the last padded with code 0);
+//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
+//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
+//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
+//     gives the 16 rows' partial dot products at once;
+//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
+//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
+//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
+//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
+//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
+//     code straddles a byte and no lane crossing is needed;
+//   - a block takes 64*B bytes, the bits of the codes and nothing else;
+//   - scales (and zeros) are stored [tile][group][row in tile]: one load
+//     gives the 16 rows' scales of a group.
+// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
+// repack_tiled refuses other schemes. repack_tiled is pure, and
+// unpack_tiled(repack_tiled(q)) == q bit for bit.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/pack/bitpack.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
+
+namespace lowbit {
+
+// Bit planes of a B-bit code in the tiled layout, low bits first.
+struct bit_planes {
+    int count = 0;
+    int width[3] = {0, 0, 0};
+    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
+};
+constexpr bit_planes planes_of(int bits) noexcept {
+    bit_planes p;
+    if (bits == 8) {
+        p.count = 1;
+        p.width[0] = 8;
+        return p;
+    }
+    const int widths[3] = {4, 2, 1};
+    int rest = bits, at = 0;
+    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
+        if (rest >= widths[k]) {
+            p.width[p.count] = widths[k];
+            p.shift[p.count] = at;
+            ++p.count;
+            at += widths[k];
+            rest -= widths[k];
+        }
+    return p;
+}
+
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// A non-owning view of a tiled matrix (what the kernels read).
+template <class S>
+struct tiled_view {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
+    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
+    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
+    const std::int32_t* perm = nullptr;         // optional, cols entries
+    std::size_t rows = 0, cols = 0;
+    int group = 0;                              // as in the qmatrix
+    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
+    std::size_t blocks_per_group = 0;           // 0: one group spans the row
+
+    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
+    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
+    }
+    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+};
+
+// The owning form: repack_tiled's result.
+template <class S>
+struct tiled {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
+    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+    std::vector<std::uint8_t> codes;
+    std::vector<scale_storage> scales;
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
+
+    tiled_view<S> view() const noexcept {
+        tiled_view<S> v;
+        v.codes = codes.data();
+        v.scales = scales.data();
+        v.zeros = S::is_symmetric ? nullptr : zeros.data();
+        v.perm = perm.empty() ? nullptr : perm.data();
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.tiles = tiles;
+        v.blocks = blocks;
+        v.groups = groups;
+        v.blocks_per_group = blocks_per_group;
+        return v;
+    }
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
+    }
+};
+
+namespace detail {
+// One block: quad vectors v[j][4i + e] <-> the plane bytes.
+template <int B>
+inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, out += 64)
+            for (int n = 0; n < 64; ++n) {
+                unsigned byte = 0;
+                for (int t = 0; t < per_byte; ++t)
+                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
+                out[n] = static_cast<std::uint8_t>(byte);
+            }
+    }
+}
+template <int B>
+inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    std::memset(v, 0, sizeof v);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, in += 64)
+            for (int n = 0; n < 64; ++n)
+                for (int t = 0; t < per_byte; ++t)
+                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
+    }
+}
+}  // namespace detail
+
+// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
+    LOWBIT_TRY(q.validate());
+    constexpr int B = S::bits;
+    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
+    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
+        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
+    tiled<S> t;
+    t.rows = q.rows;
+    t.cols = q.cols;
+    t.group = q.group;
+    t.row_bytes = q.row_bytes;
+    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
+    t.blocks = (q.cols + tile_block - 1) / tile_block;
+    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
+    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
+    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    t.scales.assign(n_scales, typename S::scale_storage{});
+    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
+    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
+
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        std::fill(codes.begin(), codes.end(), 0);
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
+            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
+        }
+        if (S::gran == granularity::per_tensor) continue;
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            for (std::size_t g = 0; g < t.groups; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
+                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
+            }
+    }
+    if (S::gran == granularity::per_tensor) {
+        t.scales[0] = q.scales[0];
+        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
+    }
+    return t;
+}
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
+    return repack_tiled(q.view());
+}
+
+// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
+// zero padding bytes).
+template <class S>
+result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
+    constexpr int B = S::bits;
+    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
+    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
+        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
+                             t.cols);
+    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
+    if (!l) return l.error();
+    if (t.row_bytes < l->row_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
+        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
+        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    l->row_bytes = t.row_bytes;
+    qstorage st;
+    st.layout = *l;
+    st.codes.assign(t.rows * t.row_bytes, 0);
+    std::vector<typename S::scale_storage> scales(l->n_scales);
+    st.zeros.assign(l->n_zeros, 0);
+    st.perm = t.perm;
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
+        }
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
+            const std::size_t r = ti * tile_rows + i;
+            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
+            if (S::gran == granularity::per_tensor) continue;
+            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                scales[r * l->groups_per_row + g] = t.scales[slot];
+                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
+            }
+        }
+    }
+    if (S::gran == granularity::per_tensor) {
+        scales[0] = t.scales[0];
+        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
+    }
+    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
+    else st.scales_16 = std::move(scales);
+    return qmatrix<S>::from_storage(std::move(st));
+}
+
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+
+namespace lowbit {
+namespace kdetail {
+
+// One prepared activation row for the tiled kernels (views into a workspace).
+struct tact_i8 {
+    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
+    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
+    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
+};
+struct tact_f32 {
+    const float* x = nullptr;  // blocks * 32, natural order, zero padded
+};
+
+// Quantize one activation row per 32-block. Hostile values get defined
+// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
+// step would overflow); a NaN or +-Inf anywhere makes the row's every block
+// step NaN, so every output it feeds is NaN, as in an f32 product.
+template <int B, bool Sym>
+inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
+                        std::int32_t* zq) noexcept {
+    bool non_finite = false;
+    float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const std::size_t col = b * tile_block + i;
+            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+            const float a = std::fabs(v);
+            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
+                non_finite = true;
+                v = 0.0f;
+            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
+                v = 0.0f;
+            }
+            xb[i] = v;
+            amax = std::fmax(amax, std::fabs(v));
+        }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::int32_t sum = 0;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const int c = static_cast<int>(round_even(xb[i] * id));
+            q[b * tile_block + i] = static_cast<std::int8_t>(c);
+            sum += c;
+        }
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    if (non_finite)
+        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
+}
+
+inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
+    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// Scale / zero of row i of tile t for group g.
+template <class S>
+inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+template <class S>
+inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    if (S::is_symmetric) return symmetric_zero(S::bits);
+    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+
+// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
+template <class S>
+inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
+                             std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i);
+            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
+            for (std::size_t m = 0; m < M; ++m) {
+                const std::int8_t* q = a[m].q + b * tile_block;
+                std::int32_t A = 0;
+                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
+                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
+                else A -= z * a[m].zq[b];
+                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+template <class S>
+inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
+                            std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+            for (std::size_t m = 0; m < M; ++m) {
+                const float* x = a[m].x + b * tile_block;
+                float p = 0.0f;
+                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                acc[m][i] = std::fma(p, s, acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The reference: double accumulation over dequantized weights (as reference.hpp
+// does for the plain layout). Row r of W (input order) . x.
+template <class S>
+inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
+                           std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    double acc[tile_rows];
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t m = 0; m < M; ++m) {
+        for (auto& a : acc) a = 0.0;
+        for (std::size_t b = 0; b < w.blocks; ++b) {
+            detail::planes_to_quads<B>(w.block(t, b), v);
+            const std::size_t g = w.group_of_block(b);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
+                    const std::size_t col = b * tile_block + c;
+                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
+                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
+                }
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
+    }
+}
+
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+// ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
 
 namespace lowbit {
 namespace kdetail {
@@ -2556,6 +3059,380 @@ LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::s
 
 }  // namespace LOWBIT_X86_NS
 // ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+template <class S, int MB, int NU>
+struct i8_block {
+    vi A[NU][MB];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m];
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -3092,6 +3969,380 @@ LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::s
 
 }  // namespace LOWBIT_X86_NS
 // ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+template <class S, int MB, int NU>
+struct i8_block {
+    vi A[NU][MB];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m];
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -3628,6 +4879,380 @@ LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::s
 
 }  // namespace LOWBIT_X86_NS
 // ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+template <class S, int MB, int NU>
+struct i8_block {
+    vi A[NU][MB];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m];
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -4164,6 +5789,380 @@ LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::s
 
 }  // namespace LOWBIT_X86_NS
 // ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+template <class S, int MB, int NU>
+struct i8_block {
+    vi A[NU][MB];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m];
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -4311,13 +6310,22 @@ private:
 };
 
 namespace detail {
-inline bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) noexcept {
-    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
-    return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
+// An output must not share memory with the weights it is computed from.
+template <class S>
+status check_output_apart(const qmatrix_view<S>& w, const void* out, std::size_t out_bytes, const char* name) noexcept {
+    const std::size_t ns = w.n_scales();
+    if (overlaps(out, out_bytes, w.codes, w.code_bytes()) ||
+        overlaps(out, out_bytes, w.scales, ns * sizeof(typename S::scale_storage)) ||
+        (w.zeros && overlaps(out, out_bytes, w.zeros, ns)) || (w.perm && overlaps(out, out_bytes, w.perm, w.cols * 4)))
+        return status::error(errc::invalid_argument, "%s overlaps the weights (codes, scales, zeros or perm)", name);
+    return {};
 }
-inline std::size_t view_bytes(matrix_view<const float> v) noexcept {
-    return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(float);
+inline status check_path(const matmul_options& opt) noexcept {
+    if (static_cast<int>(opt.path) > static_cast<int>(matmul_path::reference))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path", static_cast<int>(opt.path));
+    return {};
 }
+
 constexpr std::size_t rows_per_task = 64;  // fixed split: results never depend on the thread count
 
 inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
@@ -4366,6 +6374,45 @@ qmatrix_view<typename kernel_scheme<S>::type> kernel_view(const qmatrix_view<S>&
     return v;
 }
 
+// Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
+// block step would be NaN/Inf and x/step a NaN, whose conversion to int8 is
+// undefined), or a magnitude below 2^-120 (a block whose largest value is that
+// small has a step whose reciprocal overflows). One branch-free pass over the
+// row; such rows take prepare_i8_guarded.
+inline bool i8_needs_guard(const float* x, std::size_t k) noexcept {
+    std::uint32_t bad = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        u &= 0x7fffffffu;
+        bad |= static_cast<std::uint32_t>(u >= 0x7f800000u) | static_cast<std::uint32_t>(u - 1u < 0x037fffffu);
+    }
+    return bad != 0;
+}
+
+// The int8 preparation of a hostile row, with defined results: magnitudes
+// below 2^-120 count as 0 (their products are below 2^-120 * |w| anyway); a
+// row holding NaN or +-Inf makes every output it feeds NaN (as a NaN input
+// of an f32 dot product does), by a NaN block step. Allocates: hostile rows
+// are not the hot path.
+template <int B, bool Sym>
+void prepare_i8_guarded(const float* x, const std::int32_t* perm, const kdetail::act_geometry& g, std::int8_t* q, float* dxl,
+                        std::int32_t* zq) {
+    std::vector<float> clean(x, x + g.K);
+    bool non_finite = false;
+    for (float& v : clean) {
+        if (!std::isfinite(v)) {
+            non_finite = true;
+            v = 0.0f;
+        } else if (std::fabs(v) < 7.52316384526264e-37f) {  // 2^-120
+            v = 0.0f;
+        }
+    }
+    kdetail::prepare_i8<B, Sym>(clean.data(), perm, g, q, dxl, zq);
+    if (non_finite)
+        for (std::size_t i = 0; i < 4 * g.padded_blocks(); ++i) dxl[i] = std::numeric_limits<float>::quiet_NaN();
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
 template <class S, class Exec>
 void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -4384,7 +6431,10 @@ void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std:
         auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + l_bytes);
         auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * l_bytes);
         auto prep = [&](std::size_t m) {
-            kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
+            if (LOWBIT_UNLIKELY(i8_needs_guard(x + m * ldx, w.cols)))
+                prepare_i8_guarded<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
+            else
+                kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
             acts[m] = kdetail::act_i8{q + m * pad, dxl + m * nl, zq + m * nl};
         };
         if (M == 1) prep(0);
@@ -4416,11 +6466,15 @@ template <class S, class Exec>
 status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
+    LOWBIT_TRY(detail::check_path(opt));
     if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
     if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "x or y is not aligned to a float");
     if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "x and y overlap");
+    LOWBIT_TRY(detail::check_output_apart(w, y.data(), y.size() * 4, "y"));
     if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
         detail::matmul_fast(detail::kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
         return {};
@@ -4444,14 +6498,18 @@ template <class S, class Exec>
 status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(w.validate());
+    LOWBIT_TRY(detail::check_path(opt));
     if (x.cols() != w.cols) return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu", x.cols(), w.cols);
     if (y.rows() != x.rows() || y.cols() != w.rows)
         return status::error(errc::shape_mismatch, "Y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows);
     if (x.rows() == 0) return {};
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "X or Y is null");
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "X or Y is not aligned to a float");
     if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
         return status::error(errc::invalid_argument, "X and Y overlap");
+    LOWBIT_TRY(detail::check_output_apart(w, y.data(), detail::view_bytes(y), "Y"));
     if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
         detail::matmul_fast(detail::kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
         return {};
@@ -4478,6 +6536,8 @@ status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec 
     if (out.rows() != w.rows || out.cols() != w.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, W is %zu x %zu", out.rows(), out.cols(), w.rows, w.cols);
     if (!out.data() || out.stride() < out.cols()) return status::error(errc::invalid_argument, "out is null or its stride < columns");
+    if (detail::misaligned(out.data())) return status::error(errc::invalid_argument, "out is not aligned to a float");
+    LOWBIT_TRY(detail::check_output_apart(w, out.data(), detail::view_bytes(out), "out"));
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * detail::rows_per_task;
@@ -4524,6 +6584,7 @@ status dequantize(const qmatrix<S>& w, matrix_view<float> out, Exec&& exec = Exe
 // everything (bpw -> b).
 
 #include <cstddef>
+#include <limits>
 
 // (lowbit/core/scheme.hpp: already included above)
 
@@ -4532,7 +6593,9 @@ namespace lowbit {
 // Bits per weight for rows of length `cols` (needed for per-channel; ignored by
 // per-group except for the shorter tail group). per_tensor counts one scale per
 // rows * cols weights.
+// An invalid scheme (s.validate() fails: bits outside 1..8, group < 1) gives NaN.
 inline double bits_per_weight(const runtime_scheme& s, std::size_t cols = 0, std::size_t rows = 1) noexcept {
+    if (!s.validate().ok()) return std::numeric_limits<double>::quiet_NaN();
     const double extra = scale_bits(s.scale) + (s.symmetric ? 0 : 8);
     switch (s.gran) {
         case granularity::per_tensor: {
@@ -4654,8 +6717,12 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix_view<S>
     LOWBIT_TRY(q.validate());
     if (w.rows() != q.rows || w.cols() != q.cols)
         return status::error(errc::shape_mismatch, "w is %zu x %zu, the qmatrix is %zu x %zu", w.rows(), w.cols(), q.rows, q.cols);
-    if (!x.empty() && x.cols() != w.cols())
+    if (!w.data() || w.stride() < w.cols() || detail::misaligned(w.data()))
+        return status::error(errc::invalid_argument, "w is null, misaligned or its stride %zu < cols %zu", w.stride(), w.cols());
+    if (x.rows() > 0 && x.cols() != w.cols())
         return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), w.cols());
+    if (x.rows() > 0 && (!x.data() || x.stride() < x.cols() || detail::misaligned(x.data())))
+        return status::error(errc::invalid_argument, "x is null, misaligned or its stride %zu < cols %zu", x.stride(), x.cols());
     quality_report rep;
     const std::size_t block = 64, n_tasks = (w.rows() + block - 1) / block;
     std::vector<error_accumulator> wacc(n_tasks), yacc(n_tasks);
@@ -4698,12 +6765,683 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix<S>& q, 
 
 }  // namespace lowbit
 // ---- end lowbit/kernels/measure.hpp ----------------------------------------------
+// ---- begin lowbit/kernels/tiled_matmul.hpp ---------------------------------------
+// lowbit/kernels/tiled_matmul.hpp — gemv / gemm on the tiled layout
+// (pack/tiled.hpp), the fastest form of the weights for the kernels.
+//
+//   auto t = lowbit::repack_tiled(q);             // once, at load time
+//   lowbit::gemv(t->view(), x, y, pool, opt);     // y = W x
+//   lowbit::gemm(t->view(), X, Y, pool, opt);     // Y = X W^T
+//
+// Same contract as kernels/matmul.hpp (paths, errors, output untouched on
+// error, bit-identical results for every executor and thread count). The int8
+// path's float steps differ from the plain layout's (one FMA per 32-block and
+// row instead of 16 lane accumulators, detail/tiled_blocks.hpp), so results
+// differ between layouts at float-rounding level; each is bit-exact against
+// its scalar model on every arch.
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
+// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
+// inverse (docs/kernels.md, "Tiled layout").
+//
+// tiled<S> holds the same codes, scales, zeros and permutation as a
+// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
+//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
+//     columns in blocks of 32 (the last padded with code 0);
+//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
+//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
+//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
+//     gives the 16 rows' partial dot products at once;
+//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
+//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
+//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
+//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
+//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
+//     code straddles a byte and no lane crossing is needed;
+//   - a block takes 64*B bytes, the bits of the codes and nothing else;
+//   - scales (and zeros) are stored [tile][group][row in tile]: one load
+//     gives the 16 rows' scales of a group.
+// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
+// repack_tiled refuses other schemes. repack_tiled is pure, and
+// unpack_tiled(repack_tiled(q)) == q bit for bit.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/pack/bitpack.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
+
+namespace lowbit {
+
+// Bit planes of a B-bit code in the tiled layout, low bits first.
+struct bit_planes {
+    int count = 0;
+    int width[3] = {0, 0, 0};
+    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
+};
+constexpr bit_planes planes_of(int bits) noexcept {
+    bit_planes p;
+    if (bits == 8) {
+        p.count = 1;
+        p.width[0] = 8;
+        return p;
+    }
+    const int widths[3] = {4, 2, 1};
+    int rest = bits, at = 0;
+    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
+        if (rest >= widths[k]) {
+            p.width[p.count] = widths[k];
+            p.shift[p.count] = at;
+            ++p.count;
+            at += widths[k];
+            rest -= widths[k];
+        }
+    return p;
+}
+
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// A non-owning view of a tiled matrix (what the kernels read).
+template <class S>
+struct tiled_view {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
+    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
+    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
+    const std::int32_t* perm = nullptr;         // optional, cols entries
+    std::size_t rows = 0, cols = 0;
+    int group = 0;                              // as in the qmatrix
+    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
+    std::size_t blocks_per_group = 0;           // 0: one group spans the row
+
+    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
+    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
+    }
+    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+};
+
+// The owning form: repack_tiled's result.
+template <class S>
+struct tiled {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
+    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+    std::vector<std::uint8_t> codes;
+    std::vector<scale_storage> scales;
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
+
+    tiled_view<S> view() const noexcept {
+        tiled_view<S> v;
+        v.codes = codes.data();
+        v.scales = scales.data();
+        v.zeros = S::is_symmetric ? nullptr : zeros.data();
+        v.perm = perm.empty() ? nullptr : perm.data();
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.tiles = tiles;
+        v.blocks = blocks;
+        v.groups = groups;
+        v.blocks_per_group = blocks_per_group;
+        return v;
+    }
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
+    }
+};
+
+namespace detail {
+// One block: quad vectors v[j][4i + e] <-> the plane bytes.
+template <int B>
+inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, out += 64)
+            for (int n = 0; n < 64; ++n) {
+                unsigned byte = 0;
+                for (int t = 0; t < per_byte; ++t)
+                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
+                out[n] = static_cast<std::uint8_t>(byte);
+            }
+    }
+}
+template <int B>
+inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    std::memset(v, 0, sizeof v);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, in += 64)
+            for (int n = 0; n < 64; ++n)
+                for (int t = 0; t < per_byte; ++t)
+                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
+    }
+}
+}  // namespace detail
+
+// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
+    LOWBIT_TRY(q.validate());
+    constexpr int B = S::bits;
+    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
+    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
+        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
+    tiled<S> t;
+    t.rows = q.rows;
+    t.cols = q.cols;
+    t.group = q.group;
+    t.row_bytes = q.row_bytes;
+    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
+    t.blocks = (q.cols + tile_block - 1) / tile_block;
+    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
+    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
+    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    t.scales.assign(n_scales, typename S::scale_storage{});
+    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
+    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
+
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        std::fill(codes.begin(), codes.end(), 0);
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
+            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
+        }
+        if (S::gran == granularity::per_tensor) continue;
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            for (std::size_t g = 0; g < t.groups; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
+                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
+            }
+    }
+    if (S::gran == granularity::per_tensor) {
+        t.scales[0] = q.scales[0];
+        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
+    }
+    return t;
+}
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
+    return repack_tiled(q.view());
+}
+
+// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
+// zero padding bytes).
+template <class S>
+result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
+    constexpr int B = S::bits;
+    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
+    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
+        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
+                             t.cols);
+    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
+    if (!l) return l.error();
+    if (t.row_bytes < l->row_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
+        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
+        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    l->row_bytes = t.row_bytes;
+    qstorage st;
+    st.layout = *l;
+    st.codes.assign(t.rows * t.row_bytes, 0);
+    std::vector<typename S::scale_storage> scales(l->n_scales);
+    st.zeros.assign(l->n_zeros, 0);
+    st.perm = t.perm;
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
+        }
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
+            const std::size_t r = ti * tile_rows + i;
+            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
+            if (S::gran == granularity::per_tensor) continue;
+            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                scales[r * l->groups_per_row + g] = t.scales[slot];
+                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
+            }
+        }
+    }
+    if (S::gran == granularity::per_tensor) {
+        scales[0] = t.scales[0];
+        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
+    }
+    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
+    else st.scales_16 = std::move(scales);
+    return qmatrix<S>::from_storage(std::move(st));
+}
+
+}  // namespace lowbit
+// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
+// (lowbit/kernels/matmul.hpp: already included above)
+// ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
+// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
+// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
+// "Tiled kernels").
+//
+// int8 path. Per block b of 32 activations (natural order, gathered through
+// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
+// Q_b = sum(q). For row r with scale s and zero z of b's group:
+//     A  = sum over the block of u * q                      (exact integer)
+//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
+//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
+//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
+//     y_r = acc
+// Every SIMD kernel performs exactly these float operations in this order
+// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
+// bit; the integer part is exact whatever instructions form it.
+//
+// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
+// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+// (lowbit/pack/tiled.hpp: already included above)
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+
+namespace lowbit {
+namespace kdetail {
+
+// One prepared activation row for the tiled kernels (views into a workspace).
+struct tact_i8 {
+    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
+    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
+    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
+};
+struct tact_f32 {
+    const float* x = nullptr;  // blocks * 32, natural order, zero padded
+};
+
+// Quantize one activation row per 32-block. Hostile values get defined
+// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
+// step would overflow); a NaN or +-Inf anywhere makes the row's every block
+// step NaN, so every output it feeds is NaN, as in an f32 product.
+template <int B, bool Sym>
+inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
+                        std::int32_t* zq) noexcept {
+    bool non_finite = false;
+    float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const std::size_t col = b * tile_block + i;
+            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+            const float a = std::fabs(v);
+            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
+                non_finite = true;
+                v = 0.0f;
+            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
+                v = 0.0f;
+            }
+            xb[i] = v;
+            amax = std::fmax(amax, std::fabs(v));
+        }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::int32_t sum = 0;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const int c = static_cast<int>(round_even(xb[i] * id));
+            q[b * tile_block + i] = static_cast<std::int8_t>(c);
+            sum += c;
+        }
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    if (non_finite)
+        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
+}
+
+inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
+    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// Scale / zero of row i of tile t for group g.
+template <class S>
+inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+template <class S>
+inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    if (S::is_symmetric) return symmetric_zero(S::bits);
+    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+
+// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
+template <class S>
+inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
+                             std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i);
+            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
+            for (std::size_t m = 0; m < M; ++m) {
+                const std::int8_t* q = a[m].q + b * tile_block;
+                std::int32_t A = 0;
+                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
+                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
+                else A -= z * a[m].zq[b];
+                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+template <class S>
+inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
+                            std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+            for (std::size_t m = 0; m < M; ++m) {
+                const float* x = a[m].x + b * tile_block;
+                float p = 0.0f;
+                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                acc[m][i] = std::fma(p, s, acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The reference: double accumulation over dequantized weights (as reference.hpp
+// does for the plain layout). Row r of W (input order) . x.
+template <class S>
+inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
+                           std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    double acc[tile_rows];
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t m = 0; m < M; ++m) {
+        for (auto& a : acc) a = 0.0;
+        for (std::size_t b = 0; b < w.blocks; ++b) {
+            detail::planes_to_quads<B>(w.block(t, b), v);
+            const std::size_t g = w.group_of_block(b);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
+                    const std::size_t col = b * tile_block + c;
+                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
+                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
+                }
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
+    }
+}
+
+}  // namespace kdetail
+}  // namespace lowbit
+// ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
+
+namespace lowbit {
+namespace detail {
+
+template <class S>
+tiled_view<typename kernel_scheme<S>::type> tiled_kernel_view(const tiled_view<S>& w) noexcept {
+    tiled_view<typename kernel_scheme<S>::type> v;
+    v.codes = w.codes;
+    v.scales = w.scales;
+    v.zeros = w.zeros;
+    v.perm = w.perm;
+    v.rows = w.rows;
+    v.cols = w.cols;
+    v.group = w.group;
+    v.tiles = w.tiles;
+    v.blocks = w.blocks;
+    v.groups = w.groups;
+    v.blocks_per_group = w.blocks_per_group;
+    return v;
+}
+
+template <class S>
+status validate_tiled(const tiled_view<S>& w) noexcept {
+    if (w.rows == 0 || w.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", w.rows, w.cols);
+    if (!w.codes || !w.scales || (!S::is_symmetric && !w.zeros))
+        return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
+    const std::size_t groups = S::gran == granularity::per_group ? (w.cols + static_cast<std::size_t>(w.group) - 1) /
+                                                                       static_cast<std::size_t>(w.group > 0 ? w.group : 1)
+                                                                 : 1;
+    const std::size_t bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                                ? static_cast<std::size_t>(w.group) / tile_block
+                                : 0;
+    if (w.tiles != (w.rows + tile_rows - 1) / tile_rows || w.blocks != (w.cols + tile_block - 1) / tile_block ||
+        (S::gran == granularity::per_group && (w.group <= 0 || w.groups != groups || w.blocks_per_group != bpg ||
+                                               (bpg && static_cast<std::size_t>(w.group) % tile_block))))
+        return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", w.rows,
+                             w.cols, w.group);
+    return {};
+}
+
+template <class S>
+std::size_t tiled_scale_count(const tiled_view<S>& w) noexcept {
+    return S::gran == granularity::per_tensor ? 1 : w.tiles * w.groups * tile_rows;
+}
+
+template <class S>
+status check_tiled_output_apart(const tiled_view<S>& w, const void* out, std::size_t out_bytes, const char* name) noexcept {
+    const std::size_t ns = tiled_scale_count(w);
+    if (overlaps(out, out_bytes, w.codes, w.tiles * w.blocks * w.block_bytes) ||
+        overlaps(out, out_bytes, w.scales, ns * sizeof(typename S::scale_storage)) ||
+        (w.zeros && overlaps(out, out_bytes, w.zeros, ns)) || (w.perm && overlaps(out, out_bytes, w.perm, w.cols * 4)))
+        return status::error(errc::invalid_argument, "%s overlaps the weights (codes, scales, zeros or perm)", name);
+    return {};
+}
+
+constexpr std::size_t tiles_per_task = rows_per_task / tile_rows;  // fixed split
+
+template <class S>
+void tiled_i8_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* acts,
+                       std::size_t M, float* y, std::size_t ldy) noexcept {
+    switch (a) {
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        case arch::avx2: return kdetail::avx2::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::avx512: return kdetail::avx512::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::avxvnni: return kdetail::avxvnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::avx512vnni: return kdetail::avx512vnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
+        default:
+            for (std::size_t m = 0; m < M; m += 64)
+                for (std::size_t t = t0; t < t1; ++t)
+                    kdetail::int8_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+}
+template <class S>
+void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* acts,
+                        std::size_t M, float* y, std::size_t ldy) noexcept {
+    switch (a) {
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        case arch::avx2:
+        case arch::avxvnni: return kdetail::avx2::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::avx512:
+        case arch::avx512vnni: return kdetail::avx512::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
+        default:
+            for (std::size_t m = 0; m < M; m += 64)
+                for (std::size_t t = t0; t < t1; ++t)
+                    kdetail::f32_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+}
+
+// Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] (inputs checked by the caller).
+template <class S, class Exec>
+void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
+                  Exec& exec, matmul_path path, matmul_workspace& ws) {
+    constexpr int B = S::bits;
+    const std::size_t nb = w.blocks, pad = nb * tile_block;
+    const std::size_t n_tasks = (w.tiles + tiles_per_task - 1) / tiles_per_task;
+    auto tiles_of = [&](std::size_t task, std::size_t& t0, std::size_t& t1) {
+        t0 = task * tiles_per_task;
+        t1 = t0 + tiles_per_task < w.tiles ? t0 + tiles_per_task : w.tiles;
+    };
+    if (path == matmul_path::reference) {
+        exec(n_tasks, [&](std::size_t task) {
+            std::size_t t0, t1;
+            tiles_of(task, t0, t1);
+            for (std::size_t t = t0; t < t1; ++t) kdetail::reference_tile(w, t, x, ldx, M, y, ldy);
+        });
+        return;
+    }
+    const arch a = active_arch();
+    if (path == matmul_path::int8_dot) {
+        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * nb * 4);
+        auto* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * f_bytes + M * sizeof(kdetail::tact_i8)));
+        auto* q = reinterpret_cast<std::int8_t*>(base);
+        auto* dx = reinterpret_cast<float*>(base + q_bytes);
+        auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
+        auto* acts = reinterpret_cast<kdetail::tact_i8*>(base + q_bytes + 2 * f_bytes);
+        auto prep = [&](std::size_t m) {
+            kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
+            acts[m] = kdetail::tact_i8{q + m * pad, dx + m * nb, zq + m * nb};
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        exec(n_tasks, [&](std::size_t task) {
+            std::size_t t0, t1;
+            tiles_of(task, t0, t1);
+            tiled_i8_dispatch(a, w, t0, t1, acts, M, y, ldy);
+        });
+    } else {
+        const std::size_t x_bytes = round64(M * pad * sizeof(float));
+        auto* base = static_cast<unsigned char*>(ws.get(x_bytes + M * sizeof(kdetail::tact_f32)));
+        auto* xa = reinterpret_cast<float*>(base);
+        auto* acts = reinterpret_cast<kdetail::tact_f32*>(base + x_bytes);
+        auto prep = [&](std::size_t m) {
+            kdetail::prepare_tf32(x + m * ldx, w.perm, w.cols, nb, xa + m * pad);
+            acts[m] = kdetail::tact_f32{xa + m * pad};
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        exec(n_tasks, [&](std::size_t task) {
+            std::size_t t0, t1;
+            tiles_of(task, t0, t1);
+            tiled_f32_dispatch(a, w, t0, t1, acts, M, y, ldy);
+        });
+    }
+}
+}  // namespace detail
+
+// y = W x on a tiled matrix.
+template <class S, class Exec>
+status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
+            matmul_workspace& ws) {
+    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(detail::check_path(opt));
+    if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
+    if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "x or y is not aligned to a float");
+    if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
+        return status::error(errc::invalid_argument, "x and y overlap");
+    LOWBIT_TRY(detail::check_tiled_output_apart(w, y.data(), y.size() * 4, "y"));
+    detail::tiled_matmul(detail::tiled_kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
+    return {};
+}
+template <class S, class Exec = serial_executor>
+status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemv(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+}
+
+// Y = X W^T on a tiled matrix: X is M x K, Y is M x N (row strides allowed).
+template <class S, class Exec>
+status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
+            matmul_workspace& ws) {
+    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(detail::check_path(opt));
+    if (x.cols() != w.cols)
+        return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu columns", x.cols(), w.cols);
+    if (y.rows() != x.rows() || y.cols() != w.rows)
+        return status::error(errc::shape_mismatch, "Y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows);
+    if (x.rows() == 0) return {};
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "X or Y is null");
+    if (x.stride() < x.cols() || y.stride() < y.cols())
+        return status::error(errc::invalid_argument, "a row stride is smaller than the row");
+    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "X or Y is not aligned to a float");
+    const std::size_t x_bytes = ((x.rows() - 1) * x.stride() + x.cols()) * 4, y_bytes = ((y.rows() - 1) * y.stride() + y.cols()) * 4;
+    if (detail::overlaps(x.data(), x_bytes, y.data(), y_bytes)) return status::error(errc::invalid_argument, "X and Y overlap");
+    LOWBIT_TRY(detail::check_tiled_output_apart(w, y.data(), y_bytes, "Y"));
+    detail::tiled_matmul(detail::tiled_kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
+    return {};
+}
+template <class S, class Exec = serial_executor>
+status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
+            const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+}
+
+}  // namespace lowbit
+// ---- end lowbit/kernels/tiled_matmul.hpp -----------------------------------------
 // ---- begin lowbit/pack.hpp -------------------------------------------------------
 // lowbit/pack.hpp — the packing layer: dense bit packing, qmatrix storage and
 // round-to-nearest quantization into it.
 
 // (lowbit/pack/bitpack.hpp: already included above)
 // (lowbit/pack/qmatrix.hpp: already included above)
+// (lowbit/pack/tiled.hpp: already included above)
 // ---- begin lowbit/quant.hpp ------------------------------------------------------
 // lowbit/quant.hpp — the quantization layer: parameters and round-to-nearest,
 // calibration, quality metrics, footprint. No SIMD, standard library only.

@@ -1,0 +1,295 @@
+// Hostile input, kernel family: gemv / gemm / dequantize on qmatrix views, both
+// fast paths on every arch this CPU runs plus the reference, and the tiled
+// repack. (The run-time twins on any_qmatrix: tests/test_runtime.cpp, which
+// already pays for instantiating every scheme.) docs/reliability.md.
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <lowbit/lowbit.hpp>
+#include <lowbit/pack/tiled.hpp>
+
+#include "hostile_util.hpp"
+#include "test_util.hpp"
+
+using namespace lowbit;
+using namespace hostile;
+
+namespace {
+
+using S4a = scheme<4, per_group<32>, asymmetric, scale_f16>;
+using S3 = scheme<3, per_channel, symmetric, scale_bf16>;
+
+std::vector<arch> archs() {
+    std::vector<arch> v;
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon})
+        if (detail::cpu().has(a)) v.push_back(a);
+    return v;
+}
+struct arch_scope {
+    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
+    ~arch_scope() { (void)force_arch(arch::automatic); }
+};
+const matmul_path all_paths[] = {matmul_path::reference, matmul_path::dequant_fma, matmul_path::int8_dot};
+matmul_options with(matmul_path p) {
+    matmul_options o;
+    o.path = p;
+    return o;
+}
+
+template <class S>
+qmatrix<S> make(std::size_t N, std::size_t K, unsigned seed, bool perm) {
+    const auto w = lowbit_test::gaussian(N * K, seed);
+    quantize_options o;
+    o.group = S::static_group ? S::static_group : static_cast<int>(K);
+    auto q = quantize<S>(matrix_view<const float>(w.data(), N, K), o);
+    REQUIRE(q);
+    if (perm) {
+        std::vector<std::int32_t> p(K);
+        std::iota(p.begin(), p.end(), 0);
+        std::shuffle(p.begin(), p.end(), std::mt19937(seed));
+        q->set_perm(p);
+    }
+    return std::move(*q);
+}
+
+// Runs gemv on every arch and path with activation x; calls check(y, path) on each result.
+template <class S, class F>
+void every_path(const qmatrix<S>& q, const std::vector<float>& x, F&& check) {
+    for (arch a : archs()) {
+        arch_scope s(a);
+        for (matmul_path p : all_paths) {
+            const std::string where = std::string(arch_name(a)) + "/" + std::to_string(static_cast<int>(p));
+            CAPTURE(where);
+            std::vector<float> y(q.rows(), -1.0f);
+            REQUIRE(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(p)).ok());
+            check(y, p);
+            // gemm with the hostile row in the middle of a batch: the other rows are unaffected
+            const std::size_t K = q.cols(), N = q.rows();
+            std::vector<float> X(3 * K), Y(3 * N);
+            const auto ok_row = lowbit_test::gaussian(K, 77);
+            std::copy(ok_row.begin(), ok_row.end(), X.begin());
+            std::copy(x.begin(), x.end(), X.begin() + K);
+            std::copy(ok_row.begin(), ok_row.end(), X.begin() + 2 * K);
+            REQUIRE(gemm(q, matrix_view<const float>(X.data(), 3, K), matrix_view<float>(Y.data(), 3, N), serial_executor{}, with(p))
+                        .ok());
+            CHECK(same_bits(Y.data() + N, y.data(), N * 4));
+            CHECK(same_bits(Y.data(), Y.data() + 2 * N, N * 4));
+            for (std::size_t r = 0; r < N; ++r) CHECK(std::isfinite(Y[r]));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("hostile kernels: NaN and Inf activations propagate on every arch and path", S, S4a, S3) {
+    const auto q = make<S>(70, 300, 1, true);
+    for (float bad : non_finite_values())
+        for (std::size_t at : {std::size_t{0}, std::size_t{137}, std::size_t{299}}) {
+            CAPTURE(bad);
+            CAPTURE(at);
+            auto x = lowbit_test::gaussian(300, 2);
+            x[at] = bad;
+            every_path(q, x, [&](const std::vector<float>& y, matmul_path) {
+                for (float v : y) {
+                    if (std::isnan(bad)) CHECK(std::isnan(v));
+                    else CHECK(!std::isfinite(v));  // +-Inf, or NaN where Inf meets a zero weight or both signs
+                }
+            });
+        }
+}
+
+TEST_CASE_TEMPLATE("hostile kernels: denormal and tiny activations give finite results near the reference", S, S4a, S3) {
+    const auto q = make<S>(40, 256, 3, false);
+    for (int kind = 0; kind < 3; ++kind) {
+        CAPTURE(kind);
+        auto x = lowbit_test::gaussian(256, 4);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if (kind == 0) x[i] = denorm_() * static_cast<float>(i % 50);  // all subnormal
+            if (kind == 1 && i < 64) x[i] = 1e-38f * static_cast<float>(i % 7);   // two blocks of tiny values
+            if (kind == 2 && i % 3 == 0) x[i] = -denorm_();                     // subnormals among normal values
+        }
+        std::vector<float> ref(40), deq(40 * 256);
+        REQUIRE(gemv(q, span<const float>(x), span<float>(ref), serial_executor{}, with(matmul_path::reference)).ok());
+        REQUIRE(dequantize(q, matrix_view<float>(deq.data(), 40, 256)).ok());
+        float xmax = 0.0f;
+        for (float v : x) xmax = std::max(xmax, std::fabs(v));
+        every_path(q, x, [&](const std::vector<float>& y, matmul_path p) {
+            for (std::size_t r = 0; r < y.size(); ++r) {
+                CHECK(std::isfinite(y[r]));
+                // f32 paths: float rounding of sum |w x|; int8: each activation moves by at most
+                // amax/254 (docs/kernels.md), bounded here with the row's largest |x|
+                double wabs = 0, wx = 0;
+                for (std::size_t c = 0; c < 256; ++c) {
+                    wabs += std::fabs(deq[r * 256 + c]);
+                    wx += std::fabs(static_cast<double>(deq[r * 256 + c]) * x[c]);
+                }
+                const double tol = p == matmul_path::int8_dot ? 1.01 * wabs * xmax / 254 + 1e-5 * wx + 1e-30 : 1e-5 * wx + 1e-30;
+                CHECK(std::fabs(static_cast<double>(y[r]) - ref[r]) <= tol);
+            }
+        });
+    }
+}
+
+TEST_CASE("hostile kernels: huge activations overflow like f32, never to garbage, and agree across archs") {
+    const auto q = make<S4a>(33, 128, 5, false);
+    auto x = lowbit_test::gaussian(128, 6);
+    for (std::size_t i = 0; i < x.size(); i += 5) x[i] *= 1e36f;
+    std::vector<float> ref(33), model(33);
+    REQUIRE(gemv(q, span<const float>(x), span<float>(ref), serial_executor{}, with(matmul_path::reference)).ok());
+    {
+        arch_scope s(arch::scalar);
+        REQUIRE(gemv(q, span<const float>(x), span<float>(model), serial_executor{}, with(matmul_path::int8_dot)).ok());
+    }
+    for (arch a : archs()) {
+        arch_scope s(a);
+        std::vector<float> y(33);
+        REQUIRE(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(matmul_path::int8_dot)).ok());
+        CHECK(same_bits(y.data(), model.data(), y.size() * 4));
+        REQUIRE(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(matmul_path::dequant_fma)).ok());
+        for (std::size_t r = 0; r < y.size(); ++r) CHECK(std::fabs(static_cast<double>(y[r]) - ref[r]) <= 1e-4 * std::fabs(ref[r]));
+    }
+    // FLT_MAX activations: y is +-Inf or NaN where the products overflow; no crash, no trap
+    std::fill(x.begin(), x.end(), huge_());
+    std::vector<float> y(33);
+    for (matmul_path p : all_paths) CHECK(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(p)).ok());
+}
+
+TEST_CASE("hostile kernels: empty, mismatched, null, misaligned and overlapping buffers are refused; y untouched") {
+    const auto q = make<S4a>(8, 64, 7, true);
+    const auto xv = lowbit_test::gaussian(64 * 2, 8);
+    for (matmul_path p : all_paths) {
+        CAPTURE(static_cast<int>(p));
+        const matmul_options o = with(p);
+        sentinel y(8 * 4), Y(2 * 8 * 4), D(8 * 64 * 4);
+        float* yp = y.as<float>();
+        const span<const float> x(xv.data(), 64);
+        CHECK(gemv(q, span<const float>(xv.data(), 63), span<float>(yp, 8), serial_executor{}, o).code() == errc::shape_mismatch);
+        CHECK(gemv(q, x, span<float>(yp, 9), serial_executor{}, o).code() == errc::shape_mismatch);
+        CHECK(says(gemv(q, span<const float>(nullptr, 64), span<float>(yp, 8), serial_executor{}, o), "null"));
+        CHECK(says(gemv(q, x, span<float>(nullptr, 8), serial_executor{}, o), "null"));
+        // misaligned x or y (1 byte off); 4-byte (float) offsets are fine and tested elsewhere
+        sentinel xm(64 * 4, 1);
+        std::memcpy(xm.base(), xv.data(), 64 * 4);
+        CHECK(says(gemv(q, span<const float>(xm.as<const float>(), 64), span<float>(yp, 8), serial_executor{}, o), "aligned"));
+        sentinel ym(8 * 4, 2);
+        CHECK(says(gemv(q, x, span<float>(ym.as<float>(), 8), serial_executor{}, o), "aligned"));
+        CHECK(ym.untouched());
+        // y overlapping the weights' arrays
+        const auto v = q.view();
+        CHECK(says(gemv(v, x, span<float>(const_cast<float*>(reinterpret_cast<const float*>(v.codes)), 8), serial_executor{}, o),
+                   "overlaps the weights"));
+        CHECK(says(gemv(v, x, span<float>(const_cast<float*>(reinterpret_cast<const float*>(v.perm)), 8), serial_executor{}, o),
+                   "overlaps the weights"));
+        CHECK(y.untouched());
+
+        // gemm: shapes, nulls, strides, overlap
+        const matrix_view<const float> X(xv.data(), 2, 64);
+        float* Yp = Y.as<float>();
+        CHECK(gemm(q, X, matrix_view<float>(Yp, 2, 7), serial_executor{}, o).code() == errc::shape_mismatch);
+        CHECK(gemm(q, X, matrix_view<float>(Yp, 1, 8), serial_executor{}, o).code() == errc::shape_mismatch);
+        CHECK(gemm(q, matrix_view<const float>(xv.data(), 2, 63), matrix_view<float>(Yp, 2, 8), serial_executor{}, o).code() ==
+              errc::shape_mismatch);
+        CHECK(says(gemm(q, matrix_view<const float>(nullptr, 2, 64), matrix_view<float>(Yp, 2, 8), serial_executor{}, o), "null"));
+        CHECK(says(gemm(q, X, matrix_view<float>(Yp, 2, 8, 4), serial_executor{}, o), "stride"));
+        std::vector<float> both(2 * 64 + 16);
+        CHECK(says(gemm(q, matrix_view<const float>(both.data(), 2, 64), matrix_view<float>(both.data() + 120, 2, 8), serial_executor{}, o),
+                   "overlap"));
+        CHECK(says(gemm(v, X, matrix_view<float>(const_cast<float*>(reinterpret_cast<const float*>(v.codes)), 2, 8), serial_executor{}, o),
+                   "overlaps the weights"));
+        CHECK(gemm(q, matrix_view<const float>(nullptr, 0, 64), matrix_view<float>(Yp, 0, 8), serial_executor{}, o).ok());  // M = 0
+        CHECK(Y.untouched());
+
+        // dequantize
+        CHECK(dequantize(q, matrix_view<float>(D.as<float>(), 8, 63)).code() == errc::shape_mismatch);
+        CHECK(says(dequantize(q, matrix_view<float>(nullptr, 8, 64)), "null"));
+        CHECK(says(dequantize(v, matrix_view<float>(const_cast<float*>(reinterpret_cast<const float*>(v.scales)), 8, 64)),
+                   "overlaps the weights"));
+        CHECK(D.untouched());
+    }
+    std::vector<float> y(8);
+    matmul_options bad;
+    bad.path = static_cast<matmul_path>(17);
+    CHECK(says(gemv(q, span<const float>(xv.data(), 64), span<float>(y), serial_executor{}, bad), "options.path"));
+}
+
+TEST_CASE("hostile kernels: inconsistent qmatrix views are refused before any read") {
+    auto q = make<S4a>(8, 64, 9, true);
+    const auto x = lowbit_test::gaussian(64, 10);
+    sentinel ys(8 * 4);
+    const span<float> y(ys.as<float>(), 8);
+    auto expect = [&](const qmatrix_view<S4a>& v, const char* what) {
+        for (matmul_path p : all_paths) CHECK(says(gemv(v, span<const float>(x), y, serial_executor{}, with(p)), what));
+        CHECK(says(dequantize(v, matrix_view<float>(ys.as<float>(), 8, 64)), what));
+        CHECK(says(repack_tiled(v).error(), what));
+    };
+    auto v = q.view();
+    v.rows = 0;
+    expect(v, "empty");
+    v = q.view();
+    v.group = 0;
+    expect(v, "group");
+    v = q.view();
+    v.row_bytes = 31;
+    expect(v, "row_bytes");
+    v = q.view();
+    v.codes = nullptr;
+    expect(v, "null");
+    v = q.view();
+    v.zeros = nullptr;
+    expect(v, "zeros is null");
+    // a permutation that points outside the row would read out of bounds
+    std::vector<std::int32_t> perm(q.perm());
+    perm[10] = 64;
+    v = q.view();
+    v.perm = perm.data();
+    expect(v, "perm[10] = 64");
+    perm[10] = -1;
+    expect(v, "perm[10] = -1");
+    // scales or perm not aligned to their element type
+    sentinel sc(q.layout().n_scales * 2, 1);
+    std::memcpy(sc.base(), q.view().scales, q.layout().n_scales * 2);
+    v = q.view();
+    v.scales = reinterpret_cast<const std::uint16_t*>(sc.base());
+    expect(v, "aligned");
+    CHECK(ys.untouched());
+}
+
+TEST_CASE("hostile kernels: arbitrary code, scale and zero bytes give the same bits on every arch") {
+    // Views over random bytes (finite scales, zero points anywhere in 0..255): the int8
+    // path equals its scalar model on every arch, the f32 path stays near the reference.
+    std::mt19937 rng(11);
+    const std::size_t N = 37, K = 320;
+    qstorage st;
+    st.layout = *qlayout::make(S4a::runtime(), N, K);
+    st.codes.resize(st.layout.code_bytes());
+    st.scales_16.resize(st.layout.n_scales);
+    st.zeros.resize(st.layout.n_zeros);
+    for (auto& b : st.codes) b = static_cast<std::uint8_t>(rng());
+    for (auto& s : st.scales_16) s = f32_to_f16(std::ldexp(static_cast<float>(rng() % 1000) / 500.0f, static_cast<int>(rng() % 20) - 10));
+    for (auto& z : st.zeros) z = static_cast<std::uint8_t>(rng());
+    const auto q = qmatrix<S4a>::from_storage(std::move(st));
+    const auto x = lowbit_test::gaussian(K, 12);
+    std::vector<float> ref(N), model(N), y(N);
+    REQUIRE(gemv(q, span<const float>(x), span<float>(ref), serial_executor{}, with(matmul_path::reference)).ok());
+    {
+        arch_scope s(arch::scalar);
+        REQUIRE(gemv(q, span<const float>(x), span<float>(model), serial_executor{}, with(matmul_path::int8_dot)).ok());
+    }
+    std::vector<float> deq(N * K);
+    REQUIRE(dequantize(q, matrix_view<float>(deq.data(), N, K)).ok());
+    for (arch a : archs()) {
+        arch_scope s(a);
+        REQUIRE(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(matmul_path::int8_dot)).ok());
+        CHECK(same_bits(y.data(), model.data(), N * 4));
+        REQUIRE(gemv(q, span<const float>(x), span<float>(y), serial_executor{}, with(matmul_path::dequant_fma)).ok());
+        for (std::size_t r = 0; r < N; ++r) {
+            double tol = 0;
+            for (std::size_t c = 0; c < K; ++c) tol += std::fabs(static_cast<double>(deq[r * K + c]) * x[c]);
+            CHECK(std::fabs(static_cast<double>(y[r]) - ref[r]) <= 1e-5 * tol + 1e-30);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+// Hostile input, quantization family: quantize / quantize_into (templated and
+// run-time twin), params_for_range / quantize_value, calibration, metrics,
+// measure, footprint. docs/reliability.md lists every case and its outcome.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <lowbit/lowbit.hpp>
+
+#include "hostile_util.hpp"
+#include "test_util.hpp"
+
+using namespace lowbit;
+using namespace hostile;
+
+namespace {
+
+// A qmatrix<S>'s storage prepared for quantize_into, every byte a sentinel.
+template <class S>
+struct sentinel_qmatrix {
+    qlayout l;
+    sentinel codes, scales, zeros;
+    sentinel_qmatrix(std::size_t rows, std::size_t cols, int group = 0, std::size_t scale_offset = 0)
+        : l(*qlayout::make(S::runtime(group), rows, cols)),
+          codes(l.code_bytes()),
+          scales(l.n_scales * sizeof(typename S::scale_storage), scale_offset),
+          zeros(l.n_zeros + 1) {}
+    qmatrix_mut_view<S> view() {
+        qmatrix_mut_view<S> v;
+        v.codes = codes.base();
+        v.scales = scales.as<typename S::scale_storage>();
+        v.zeros = S::is_symmetric ? nullptr : zeros.base();
+        v.rows = l.rows;
+        v.cols = l.cols;
+        v.group = l.group;
+        v.row_bytes = l.row_bytes;
+        return v;
+    }
+    bool untouched() const { return codes.untouched() && scales.untouched() && zeros.untouched(); }
+};
+
+using S4g = scheme<4, per_group<32>, asymmetric, scale_f16>;
+
+}  // namespace
+
+TEST_CASE("hostile quant: NaN and +-Inf anywhere in w are refused, naming the element; output untouched") {
+    const std::size_t rows = 3, cols = 70;
+    for (float bad : non_finite_values())
+        for (std::size_t at : {std::size_t{0}, std::size_t{69}, std::size_t{101}, rows * cols - 1}) {
+            CAPTURE(bad);
+            CAPTURE(at);
+            std::vector<float> w = lowbit_test::gaussian(rows * cols, 1);
+            w[at] = bad;
+            const matrix_view<const float> wv(w.data(), rows, cols);
+            sentinel_qmatrix<S4g> out(rows, cols);
+            const status st = quantize_into<S4g>(wv, out.view());
+            CHECK(st.code() == errc::non_finite);
+            char where[48];
+            std::snprintf(where, sizeof where, "w(%zu, %zu)", at / cols, at % cols);
+            CHECK(says(st, where));
+            CHECK(out.untouched());
+            // every calibration, every granularity, the run-time twin
+            CHECK(quantize<scheme<3, per_tensor>>(wv, calibrate::percentile{}).error().code() == errc::non_finite);
+            CHECK(quantize<scheme<8, per_channel, symmetric, scale_f32>>(wv, calibrate::mse{}).error().code() == errc::non_finite);
+            runtime_scheme rs;
+            rs.bits = 2;
+            rs.group = 16;
+            CHECK(quantize(rs, wv).error().code() == errc::non_finite);
+        }
+}
+
+TEST_CASE("hostile quant: denormal weights quantize to finite values within a denormal of the input") {
+    for (int mixed = 0; mixed < 2; ++mixed) {
+        std::vector<float> w(2 * 64);
+        for (std::size_t i = 0; i < w.size(); ++i)
+            w[i] = static_cast<float>(static_cast<int>(i % 9) - 4) * denorm_() * 1000.0f;  // all subnormal
+        if (mixed) w[5] = 1.0f;  // one normal value in group 0 of row 0
+        const matrix_view<const float> wv(w.data(), 2, 64);
+        auto a = quantize<scheme<4, per_group<32>, symmetric, scale_f32>>(wv, calibrate::mse{});
+        auto b = quantize<scheme<4, per_group<32>, asymmetric, scale_f16>>(wv);
+        auto c = quantize<scheme<8, per_tensor, asymmetric, scale_bf16>>(wv, calibrate::percentile{99.0f});
+        REQUIRE(a);
+        REQUIRE(b);
+        REQUIRE(c);
+        for (std::size_t r = 0; r < 2; ++r)
+            for (std::size_t col = 0; col < 64; ++col) {
+                const float x = wv(r, col);
+                const float tol = mixed && r == 0 && col < 32 ? 0.1f : 1e-37f;  // group 0 of row 0 holds 1.0
+                CHECK(std::isfinite(a->view().value(r, col)));
+                CHECK(std::fabs(a->view().value(r, col) - x) <= tol);
+                CHECK(std::fabs(b->view().value(r, col) - x) <= (tol > 1e-30f ? tol : 1e-7f));  // f16 steps >= 2^-24
+                CHECK(std::isfinite(c->view().value(r, col)));
+            }
+    }
+}
+
+TEST_CASE("hostile quant: huge magnitudes work while the step fits the scale type, else a clear error") {
+    const float big = huge_();
+    std::vector<float> w = {big, -big, big / 3, 0.0f, -big / 7, 1.0f, -1.0f, big};
+    const matrix_view<const float> wv(w.data(), 1, 8);
+    // symmetric f32: step = FLT_MAX / 7 is representable; values come back within a step/2
+    auto q = quantize<scheme<4, per_channel, symmetric, scale_f32>>(wv, calibrate::mse{});
+    REQUIRE(q);
+    for (std::size_t c = 0; c < 8; ++c) {
+        CHECK(std::isfinite(q->view().value(0, c)));
+        CHECK(std::fabs(static_cast<double>(q->view().value(0, c)) - w[c]) <= 0.5001 * q->view().scale(0, 0));
+    }
+    // asymmetric: hi - lo = 2 FLT_MAX overflows f32 itself; 1-bit symmetric: step 2 amax overflows
+    sentinel_qmatrix<scheme<4, per_channel, asymmetric, scale_f32>> out(1, 8);
+    const status st = quantize_into<scheme<4, per_channel, asymmetric, scale_f32>>(wv, out.view());
+    CHECK(st.code() == errc::invalid_argument);
+    CHECK(says(st, "overflows f32 scales"));
+    CHECK(out.untouched());
+    CHECK(quantize<scheme<1, per_channel, symmetric, scale_f32>>(wv).error().code() == errc::invalid_argument);
+    // f16 and bf16 scales: f16 overflows, bf16 (f32's range) does not for symmetric
+    CHECK(says(quantize<scheme<8, per_group<4>, symmetric, scale_f16>>(wv).error(), "overflows f16 scales"));
+    CHECK(quantize<scheme<8, per_group<4>, symmetric, scale_bf16>>(wv, calibrate::percentile{99.0f}));
+}
+
+TEST_CASE("hostile quant: empty tensors and zero-size groups are refused") {
+    std::vector<float> w(64, 1.0f);
+    for (auto sh : {std::pair<std::size_t, std::size_t>{0, 64}, {64, 0}, {0, 0}}) {
+        const auto e = quantize<S4g>(matrix_view<const float>(w.data(), sh.first, sh.second));
+        CHECK(e.error().code() == errc::shape_mismatch);
+        CHECK(says(e.error(), "empty"));
+        CHECK(quantize<S4g>(matrix_view<const float>(nullptr, sh.first, sh.second)).error().code() == errc::shape_mismatch);
+    }
+    const matrix_view<const float> wv(w.data(), 2, 32);
+    quantize_options o;
+    for (int g : {0, -1, -128}) {
+        o.group = g;
+        CHECK(says(quantize<scheme<4, per_group_dynamic>>(wv, o).error(), "group"));
+        runtime_scheme rs;
+        rs.group = g;
+        CHECK(quantize(rs, wv).error().code() == errc::invalid_argument);
+        CHECK(says(rs.validate(), "scheme.group"));
+    }
+    // a writable view whose group is 0 (would divide by zero) is refused
+    sentinel_qmatrix<scheme<4, per_group_dynamic>> out(2, 32, 8);
+    auto v = out.view();
+    v.group = 0;
+    CHECK(says(quantize_into<scheme<4, per_group_dynamic>>(wv, v), "group = 0"));
+    CHECK(out.untouched());
+    // group larger than the row: one short group per row, fine
+    o.group = 1 << 20;
+    CHECK(quantize<scheme<4, per_group_dynamic>>(wv, o));
+}
+
+TEST_CASE("hostile quant: mismatched shapes, bad strides, null pointers, bad views") {
+    std::vector<float> w = lowbit_test::gaussian(4 * 64, 2);
+    const matrix_view<const float> wv(w.data(), 4, 64);
+    sentinel_qmatrix<S4g> out(4, 64);
+    CHECK(quantize_into<S4g>(matrix_view<const float>(w.data(), 3, 64), out.view()).code() == errc::shape_mismatch);
+    CHECK(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 63), out.view()).code() == errc::shape_mismatch);
+    CHECK(says(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 64, 60), out.view()), "stride"));
+    CHECK(says(quantize_into<S4g>(matrix_view<const float>(nullptr, 4, 64), out.view()), "w.data is null"));
+    auto v = out.view();
+    v.codes = nullptr;
+    CHECK(says(quantize_into<S4g>(wv, v), "null"));
+    v = out.view();
+    v.zeros = nullptr;
+    CHECK(says(quantize_into<S4g>(wv, v), "zeros is null"));
+    v = out.view();
+    v.row_bytes = 31;  // 64 4-bit codes need 32 bytes
+    CHECK(says(quantize_into<S4g>(wv, v), "row_bytes"));
+    v = out.view();
+    v.group = 16;  // the scheme says 32
+    CHECK(says(quantize_into<S4g>(wv, v), "group"));
+    CHECK(out.untouched());
+    // per-channel views must have group == cols
+    sentinel_qmatrix<scheme<4, per_channel>> pc(4, 64);
+    auto pv = pc.view();
+    pv.group = 32;
+    CHECK(says(quantize_into<scheme<4, per_channel>>(wv, pv), "must equal cols"));
+    CHECK(pc.untouched());
+    // bad run-time schemes
+    runtime_scheme rs;
+    rs.bits = 9;
+    CHECK(says(quantize(rs, wv).error(), "scheme.bits = 9"));
+    rs.bits = 0;
+    CHECK(says(quantize(rs, wv).error(), "scheme.bits = 0"));
+    rs.bits = 4;
+    rs.gran = static_cast<granularity>(7);
+    CHECK(quantize(rs, wv).error().code() == errc::invalid_argument);
+    rs.gran = granularity::per_group;
+    rs.scale = static_cast<scale_type>(9);
+    CHECK(quantize(rs, wv).error().code() == errc::invalid_argument);
+    CHECK(!parse_scheme(nullptr));
+    CHECK(!parse_scheme("w4g0"));
+    CHECK(!parse_scheme("w4g99999999999999999999"));
+    CHECK(!parse_scheme("w9"));
+}
+
+TEST_CASE("hostile quant: output overlapping the input, and misaligned pointers, are refused") {
+    std::vector<float> w = lowbit_test::gaussian(4 * 64, 3);
+    const matrix_view<const float> wv(w.data(), 4, 64);
+    sentinel_qmatrix<S4g> out(4, 64);
+    const std::vector<float> keep = w;
+    auto v = out.view();
+    v.codes = reinterpret_cast<std::uint8_t*>(w.data() + 64);  // codes would overwrite rows 1..
+    CHECK(says(quantize_into<S4g>(wv, v), "overlap"));
+    v = out.view();
+    v.scales = reinterpret_cast<std::uint16_t*>(w.data() + 200);
+    CHECK(says(quantize_into<S4g>(wv, v), "overlap"));
+    v = out.view();
+    v.zeros = reinterpret_cast<std::uint8_t*>(w.data());
+    CHECK(says(quantize_into<S4g>(wv, v), "overlap"));
+    CHECK(std::memcmp(keep.data(), w.data(), w.size() * 4) == 0);
+    CHECK(out.untouched());
+
+    // w not 4-byte aligned; scales not aligned to their type
+    sentinel src(4 * 64 * sizeof(float), 1);
+    std::memcpy(src.base(), w.data(), w.size() * 4);
+    CHECK(says(quantize_into<S4g>(matrix_view<const float>(src.as<const float>(), 4, 64), out.view()), "aligned"));
+    sentinel_qmatrix<S4g> odd(4, 64, 0, 1);
+    CHECK(says(quantize_into<S4g>(wv, odd.view()), "aligned"));
+    CHECK(odd.untouched());
+    CHECK(out.untouched());
+    // codes and zeros are bytes: any address is fine
+    sentinel_qmatrix<S4g> fine(4, 64);
+    auto fv = fine.view();
+    fv.codes += 0;  // (base() is 64-aligned; a +1 offset is exercised by the codes buffer below)
+    sentinel codes1(fine.l.code_bytes(), 1);
+    fv.codes = codes1.base();
+    CHECK(quantize_into<S4g>(wv, fv).ok());
+}
+
+TEST_CASE("hostile quant: bad calibration settings are refused; calibration of degenerate blocks is defined") {
+    std::vector<float> w = lowbit_test::gaussian(2 * 32, 4);
+    const matrix_view<const float> wv(w.data(), 2, 32);
+    for (float p : {nan_(), inf_(), 50.0f, 100.5f, -1.0f})
+        CHECK(says(quantize<S4g>(wv, calibrate::percentile{p}).error(), "calibration.percentile"));
+    CHECK(says(quantize<S4g>(wv, calibrate::mse{0, 0.8f, 2.4f}).error(), "calibration.grid"));
+    CHECK(says(quantize<S4g>(wv, calibrate::mse{100, nan_(), 2.4f}).error(), "calibration.max_shrink"));
+    CHECK(says(quantize<S4g>(wv, calibrate::mse{100, 1.0f, 2.4f}).error(), "calibration.max_shrink"));
+    CHECK(says(quantize<S4g>(wv, calibrate::mse{100, 0.8f, nan_()}).error(), "calibration.norm"));
+    CHECK(says(quantize<S4g>(wv, calibrate::mse{100, 0.8f, inf_()}).error(), "calibration.norm"));
+    // constant, all-zero and single-element blocks under every method
+    const float one[1] = {3.0f}, zero[4] = {0, 0, 0, 0};
+    for (const calibration& c : {calibration(calibrate::minmax{}), calibration(calibrate::percentile{99.0f}),
+                                 calibration(calibrate::mse{})}) {
+        float scratch[4];
+        const qparams a = calibrate_block({one, 1, 1, 1}, c, 4, false, scale_type::f16, scratch);
+        CHECK(std::isfinite(a.scale));
+        CHECK(dequantize_value(quantize_value(3.0f, a.scale, a.zero, 4, false), a.scale, a.zero) == doctest::Approx(3.0f).epsilon(0.01));
+        const qparams z = calibrate_block({zero, 1, 4, 4}, c, 4, true, scale_type::f32, scratch);
+        CHECK(z.scale == 0.0f);
+        CHECK(dequantize_value(quantize_value(0.0f, z.scale, z.zero, 4, true), z.scale, z.zero) == 0.0f);
+    }
+}
+
+TEST_CASE("hostile quant: quantize_value of NaN, +-Inf and huge values is a defined code") {
+    // NaN maps to the lowest code, +-Inf to the extremes (no undefined float->int conversion).
+    for (int bits = 1; bits <= 8; ++bits)
+        for (bool sym : {true, false}) {
+            const int lo = min_code(bits, sym), hi = max_code(bits);
+            const float z = sym ? symmetric_zero(bits) : 3.0f;
+            CHECK(quantize_value(nan_(), 0.5f, z, bits, sym) == (sym && bits == 1 ? 0 : lo));
+            CHECK(quantize_value(inf_(), 0.5f, z, bits, sym) == hi);
+            CHECK(quantize_value(-inf_(), 0.5f, z, bits, sym) == (sym && bits == 1 ? 0 : lo));
+            CHECK(quantize_value(huge_(), 1e-30f, z, bits, sym) == hi);
+            CHECK(quantize_value(-huge_(), 1e-30f, z, bits, sym) == (sym && bits == 1 ? 0 : lo));
+            CHECK(quantize_value(1.0f, 0.0f, z, bits, sym) <= hi);  // zero step: the zero point
+        }
+    // params_for_range of an all-zero, a reversed and a denormal range
+    CHECK(params_for_range(0.0f, 0.0f, 4, true, scale_type::f16).scale == 0.0f);
+    CHECK(params_for_range(1.0f, -1.0f, 4, true, scale_type::f16).scale == 0.0f);  // lo > hi: empty range, zero step
+    const qparams d = params_for_range(-denorm_(), denorm_(), 4, false, scale_type::f32);
+    CHECK(std::isfinite(d.scale));
+    CHECK(params_for_range(-huge_(), huge_(), 4, false, scale_type::f32).scale == inf_());  // documented: caller reports
+}
+
+TEST_CASE("hostile quant: metrics and measure on hostile input") {
+    // compare: NaN in the approximation shows in the statistics, it is not hidden
+    std::vector<float> r{1, 2, 3, 4}, a{1, nan_(), 3, 4}, i{1, 2, inf_(), 4};
+    CHECK(std::isnan(compare(span<const float>(r), span<const float>(a)).mse));
+    CHECK(std::isinf(compare(span<const float>(r), span<const float>(i)).max_abs));
+    // lengths that differ: the common prefix is compared and n says how much
+    const auto e = compare(span<const float>(r), span<const float>(r.data(), 2));
+    CHECK(e.n == 2);
+    CHECK(compare(span<const float>(), span<const float>()).n == 0);
+    CHECK(compare(span<const float>(), span<const float>()).cosine == 1.0);
+    CHECK(compare(span<const float>(nullptr, 0), span<const float>(r)).n == 0);
+
+    std::vector<float> w = lowbit_test::gaussian(8 * 64, 5);
+    auto q = quantize<S4g>(matrix_view<const float>(w.data(), 8, 64));
+    REQUIRE(q);
+    CHECK(measure(matrix_view<const float>(w.data(), 8, 63), *q).error().code() == errc::shape_mismatch);
+    CHECK(says(measure(matrix_view<const float>(nullptr, 8, 64), *q).error(), "w"));
+    CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64, 10), *q).error(), "stride"));
+    CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64), *q, matrix_view<const float>(nullptr, 3, 64)).error(), "x"));
+    CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64), *q, matrix_view<const float>(w.data(), 3, 64, 5)).error(),
+               "stride"));
+    CHECK(measure(matrix_view<const float>(w.data(), 8, 64), *q, matrix_view<const float>(w.data(), 3, 32)).error().code() ==
+          errc::shape_mismatch);
+    // NaN in the reference weights: reported as NaN statistics, not an error
+    w[3] = nan_();
+    auto m = measure(matrix_view<const float>(w.data(), 8, 64), *q);
+    REQUIRE(m);
+    CHECK(std::isnan(m->weight.mse));
+}
+
+TEST_CASE("hostile quant: footprint of invalid schemes is NaN, never a division by zero") {
+    runtime_scheme s;
+    s.group = 0;
+    CHECK(std::isnan(bits_per_weight(s)));
+    CHECK(std::isnan(footprint_bytes(s, 1e9)));
+    s.group = -5;
+    CHECK(std::isnan(bits_per_weight(s, 100)));
+    s.group = 128;
+    s.bits = 0;
+    CHECK(std::isnan(bits_per_weight(s)));
+    s.bits = 4;
+    CHECK(bits_per_weight(s, 0, 0) == doctest::Approx(4.125));
+    s.gran = granularity::per_tensor;
+    CHECK(bits_per_weight(s, 0, 0) == 4.0);  // empty tensor: no scale to amortise
+    s.gran = granularity::per_channel;
+    CHECK(bits_per_weight(s, 0) == 4.0);
+}
+
+TEST_CASE("hostile quant: bit packing twins refuse bad widths and accept empty input") {
+    std::uint8_t codes[4] = {1, 2, 3, 4}, out[4] = {0xA5, 0xA5, 0xA5, 0xA5};
+    CHECK(says(pack_codes(0, codes, 4, out), "bits = 0"));
+    CHECK(says(unpack_codes(9, out, 4, codes), "bits = 9"));
+    CHECK(out[0] == 0xA5);
+    CHECK(pack_codes(4, nullptr, 0, nullptr).ok());
+    CHECK(unpack_codes(4, nullptr, 0, nullptr).ok());
+}
