@@ -252,3 +252,30 @@ TEST_CASE("tiled layout and kernels: bad input gets a status, outputs untouched"
     REQUIRE(gemv(tv, span<const float>(x), span<float>(y), serial_executor{}, o).ok());
     for (float v : y) CHECK(std::isnan(v));
 }
+
+TEST_CASE("tiled kernels: denormal, tiny and huge activations give the scalar model's result on every arch") {
+    using S = scheme<4, per_group<32>, asymmetric>;
+    const auto q = kt::make_matrix<S>(20, 100, 11, false);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    std::vector<float> x(100);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(static_cast<float>(i));
+    x[3] = 1e-40f;     // denormal
+    x[40] = -3e-38f;   // normal, below 2^-120: counts as 0
+    x[70] = 1.0e30f;   // huge (the outputs stay finite)
+    x[71] = -0.9e30f;
+    matmul_options o;
+    o.path = matmul_path::int8_dot;
+    std::vector<float> model(20);
+    {
+        kt::arch_scope s(arch::scalar);
+        REQUIRE(gemv(t->view(), span<const float>(x), span<float>(model), serial_executor{}, o).ok());
+    }
+    for (float v : model) CHECK(std::isfinite(v));
+    for (arch a : kt::runnable_archs()) {
+        kt::arch_scope s(a);
+        std::vector<float> y(20);
+        REQUIRE(gemv(t->view(), span<const float>(x), span<float>(y), serial_executor{}, o).ok());
+        CHECK(std::memcmp(y.data(), model.data(), y.size() * 4) == 0);
+    }
+}

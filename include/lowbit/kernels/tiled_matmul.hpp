@@ -110,6 +110,24 @@ void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::siz
     }
 }
 
+// The SIMD int8 activation preparation where the arch has one (identical
+// results to kdetail::prepare_ti8); false: run the scalar one.
+template <class S>
+bool tiled_prep_i8_simd(arch a, const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                        float* dx, std::int32_t* zq) noexcept {
+    switch (a) {
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        case arch::avx2:
+        case arch::avxvnni: return kdetail::avx2::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+        case arch::avx512:
+        case arch::avx512vnni: return kdetail::avx512::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+#endif
+        default:
+            (void)x, (void)perm, (void)K, (void)blocks, (void)q, (void)dx, (void)zq;
+            return false;
+    }
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] (inputs checked by the caller).
 template <class S, class Exec>
 void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -138,7 +156,8 @@ void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::
         auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
         auto* acts = reinterpret_cast<kdetail::tact_i8*>(base + q_bytes + 2 * f_bytes);
         auto prep = [&](std::size_t m) {
-            kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
+            if (!tiled_prep_i8_simd<S>(a, x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb))
+                kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
             acts[m] = kdetail::tact_i8{q + m * pad, dx + m * nb, zq + m * nb};
         };
         if (M == 1) prep(0);

@@ -341,6 +341,96 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
 #undef LOWBIT_TGT_INLINE
 
 }  // namespace tl
@@ -359,6 +449,11 @@ LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::si
     if (mb > 2)
         for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
