@@ -28,6 +28,7 @@ const char* usage =
     "  --steps N           tokens to generate (default 64)\n"
     "  --seed N            sampling seed (default 1); --temperature T (default 1; 0 = greedy), --top-p P (default 0.9)\n"
     "  --path fma|int8     lowbit matmul path (default fma: dequantize and FMA; int8: int8 dot products)\n"
+    "  --layout tiled|plain  weights in lowbit's tiled kernel layout (default) or the plain qmatrix\n"
     "  --export-gguf OUT   write the (quantized) model as GGUF with llama.cpp tensor names, then exit\n"
     "  --synthetic SPEC    random weights of the given shape: decode tokens/s per layer and fraction of memory bandwidth\n";
 
@@ -38,6 +39,7 @@ struct args {
     std::uint64_t seed = 1;
     float temperature = 1.0f, top_p = 0.9f;
     lowbit::matmul_path path = lowbit::matmul_path::dequant_fma;
+    bool tiled = true;
 };
 
 bool parse_args(int argc, char** argv, args& a) {
@@ -67,6 +69,11 @@ bool parse_args(int argc, char** argv, args& a) {
             const std::string p = val();
             if (p == "fma") a.path = lowbit::matmul_path::dequant_fma;
             else if (p == "int8") a.path = lowbit::matmul_path::int8_dot;
+            else return false;
+        } else if (k == "--layout") {
+            const std::string l = val();
+            if (l == "tiled") a.tiled = true;
+            else if (l == "plain") a.tiled = false;
             else return false;
         } else if (k == "-h" || k == "--help") return false;
         else if (!k.empty() && k[0] != '-' && a.model_path.empty()) a.model_path = k;
@@ -106,6 +113,7 @@ int run_synthetic(const args& a) {
     const std::size_t weight_bytes = m->linear_bytes() + static_cast<std::size_t>(m->c.vocab) * m->c.dim * 4;
     llama::run_options ro;
     ro.matmul.path = a.path;
+    ro.tiled = a.tiled;
     for (int threads : {1, 2}) {
         lowbit::thread_pool p(static_cast<unsigned>(threads));
         const double bw = llama::read_bandwidth(p);
@@ -133,6 +141,7 @@ int run_eval(const args& a, const llama::model& f32) {
     eo.length = a.eval_len;
     eo.seed = a.seed;
     eo.run.matmul.path = a.path;
+    eo.run.tiled = a.tiled;
     lowbit::thread_pool pool(static_cast<unsigned>(a.threads)), one(1), two(2);
     const auto ref = llama::make_reference(f32, eo, pool);
     std::vector<llama::eval_row> rows;
@@ -197,6 +206,7 @@ int main(int argc, char** argv) {
     smp.r = llama::rng(a.seed);
     llama::run_options ro;
     ro.matmul.path = a.path;
+    ro.tiled = a.tiled;
     const auto t0 = std::chrono::steady_clock::now();
     const auto out = llama::generate(m, a.steps, smp, pool, ro);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -53,6 +53,17 @@ struct linear {
     // The GGUF block bytes when the weight came from (or was quantized to) a ggml type.
     lowbit::gguf::gguf_type gguf_type = lowbit::gguf::gguf_type::f32;
     std::vector<std::uint8_t> gguf_data;
+    // The quantized weights again in lowbit's tiled kernel layout
+    // (lowbit::repack_tiled), which matvec runs when present (tile_model in
+    // runtime.hpp): the layout lowbit's kernels stream fastest.
+    struct tiled_weights {
+        std::vector<std::uint8_t> codes;
+        std::vector<std::uint16_t> scales;  // f16 bits: the engine's schemes have f16 scales
+        std::vector<std::int32_t> perm;
+        std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+        int group = 0;
+    } tiled;
+    bool has_tiled = false;
 
     std::size_t params() const { return rows * cols; }
     static linear from_floats(std::size_t rows, std::size_t cols, const float* src) {

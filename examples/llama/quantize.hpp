@@ -131,7 +131,10 @@ status quantize_model(model& m, const scheme_spec& s, Exec& exec, quant_report* 
     auto note = [&](std::string line) {
         if (rep) rep->notes.push_back(std::move(line));
     };
-    if (s.k == scheme_spec::kind::f32) return {};
+    if (s.k == scheme_spec::kind::f32) {
+        tile_model(m);  // weights loaded quantized (GGUF) still get the tiled copy
+        return {};
+    }
 
     if (s.k == scheme_spec::kind::ggml) {
         std::map<std::string, int> fallbacks;  // "ffn_down: q4_k -> f16 (row 172)" -> count
@@ -221,6 +224,7 @@ status quantize_model(model& m, const scheme_spec& s, Exec& exec, quant_report* 
                       co.sequences, co.length, co.act_order ? "on" : "off", static_cast<double>(co.percdamp), loss, retries);
         note(buf);
     }
+    tile_model(m);
     if (rep) rep->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return {};
 }

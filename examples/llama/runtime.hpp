@@ -19,6 +19,7 @@ namespace llama {
 
 struct run_options {
     lowbit::matmul_options matmul;  // dequant_fma (default) or int8_dot
+    bool tiled = true;              // run the tiled copy of the weights when there is one
 };
 
 // y[rows] = W[rows x cols] x, float weights: one dot product per row, summed in
@@ -73,12 +74,59 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
     }
 }
 
+// Repacks a quantized linear into the tiled layout (kept beside the qmatrix,
+// which exports and evaluation tools read). Schemes the layout cannot hold
+// (groups that are not whole 32-blocks) stay on the plain layout.
+inline void tile_linear(linear& l) {
+    l.has_tiled = false;
+    if (!l.quantized) return;
+    (void)visit_engine_scheme(l.q.scheme, [&](auto tag) -> status {
+        auto t = lowbit::repack_tiled(l.q.view_as<decltype(tag)>());
+        if (!t) return t.error();
+        auto& d = l.tiled;
+        d.codes = std::move(t->codes);
+        d.scales = std::move(t->scales);
+        d.perm = std::move(t->perm);
+        d.tiles = t->tiles;
+        d.blocks = t->blocks;
+        d.groups = t->groups;
+        d.blocks_per_group = t->blocks_per_group;
+        d.group = t->group;
+        l.has_tiled = true;
+        return {};
+    });
+}
+inline void tile_model(model& m) {
+    for (layer& y : m.layers) y.for_each_linear([](linear& w, const char*) { tile_linear(w); });
+}
+
+// A tiled_view over the linear's tiled bytes (valid while l lives).
+template <class S>
+lowbit::tiled_view<S> tiled_view_of(const linear& l) {
+    lowbit::tiled_view<S> v;
+    v.codes = l.tiled.codes.data();
+    v.scales = l.tiled.scales.data();
+    v.perm = l.tiled.perm.empty() ? nullptr : l.tiled.perm.data();
+    v.rows = l.rows;
+    v.cols = l.cols;
+    v.group = l.tiled.group;
+    v.tiles = l.tiled.tiles;
+    v.blocks = l.tiled.blocks;
+    v.groups = l.tiled.groups;
+    v.blocks_per_group = l.tiled.blocks_per_group;
+    return v;
+}
+
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     if (!l.quantized) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
     const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
-        return lowbit::gemv(l.q.view_as<decltype(tag)>(), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows),
-                            exec, o.matmul);
+        using S = decltype(tag);
+        if (l.has_tiled && o.tiled)
+            return lowbit::gemv(tiled_view_of<S>(l), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
+                                o.matmul);
+        return lowbit::gemv(l.q.view_as<S>(), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
+                            o.matmul);
     });
     if (!st) {  // shapes are fixed at load time, so this is a programming error
         std::fprintf(stderr, "lowbit-llama: gemv failed: %s\n", st.message());
