@@ -200,17 +200,22 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // and MB activation rows form the register block: per quad vector j, each
 // broadcast activation dword feeds NU dot products and each unpacked quad MB,
 // and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
 template <class S, int MB, int NU>
 struct i8_block {
-    vi A[NU][MB];
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
-        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
 template <class S, int MB, int NU>
@@ -239,7 +244,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
                 const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
             }
             i8_quad_step<S, MB, NU, 0>(p, xq, blk);
             i8_quad_step<S, MB, NU, 1>(p, xq, blk);
@@ -252,7 +260,8 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 const vf dx = set1_f(a[m].dx[b]);
                 for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m];
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                     if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                     else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                     acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
