@@ -1,7 +1,9 @@
 // The run-time twins: same bytes and results as the templates they switch onto.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -68,4 +70,43 @@ TEST_CASE("runtime twins reject invalid schemes with a message") {
     rs.bits = 4;
     rs.group = 0;
     CHECK(!quantize(rs, matrix_view<const float>(w.data(), 1, 64)));
+}
+
+// Hostile input through the twins (docs/reliability.md): the checks are the
+// templates', reached through visit_scheme; outputs stay untouched on error.
+TEST_CASE("runtime twins: hostile buffers and a tampered scheme give a status, outputs untouched") {
+    const std::vector<float> w = lowbit_test::gaussian(8 * 64, 3);
+    auto q = quantize(*parse_scheme("w4g32a"), matrix_view<const float>(w.data(), 8, 64));
+    REQUIRE(q);
+    std::vector<float> x = lowbit_test::gaussian(64, 4), y(8, 7.0f), Y(16, 7.0f), D(8 * 64, 7.0f);
+    CHECK(gemv(*q, span<const float>(x.data(), 63), span<float>(y)).code() == errc::shape_mismatch);
+    CHECK(gemv(*q, span<const float>(nullptr, 64), span<float>(y)).code() == errc::invalid_argument);
+    CHECK(gemm(*q, matrix_view<const float>(x.data(), 1, 64), matrix_view<float>(Y.data(), 2, 8)).code() == errc::shape_mismatch);
+    CHECK(dequantize(*q, matrix_view<float>(D.data(), 8, 63)).code() == errc::shape_mismatch);
+    CHECK(dequantize(*q, matrix_view<float>(const_cast<float*>(reinterpret_cast<const float*>(q->storage.scales_16.data())), 1, 8))
+              .code() == errc::shape_mismatch);
+    const std::vector<float> keep(8, 7.0f);
+    CHECK(y == keep);
+    for (float v : Y) CHECK(v == 7.0f);
+    for (float v : D) CHECK(v == 7.0f);
+    // a scheme changed after quantization no longer matches the storage: refused, not read
+    any_qmatrix bad = *q;
+    bad.scheme.bits = 12;
+    CHECK(gemv(bad, span<const float>(x), span<float>(y)).code() == errc::invalid_argument);
+    bad = *q;
+    bad.scheme.symmetric = true;
+    bad.storage.zeros.clear();
+    bad.storage.layout.group = 0;
+    CHECK(!gemv(bad, span<const float>(x), span<float>(y)).ok());
+    CHECK(y == keep);
+    // NaN activations propagate through the twin as through the template
+    x[3] = std::numeric_limits<float>::quiet_NaN();
+    matmul_options i8;
+    i8.path = matmul_path::int8_dot;
+    REQUIRE(gemv(*q, span<const float>(x), span<float>(y), serial_executor{}, i8).ok());
+    for (float v : y) CHECK(std::isnan(v));
+    // NaN weights are refused by the twin's quantize
+    std::vector<float> wn = w;
+    wn[100] = -std::numeric_limits<float>::infinity();
+    CHECK(quantize(*parse_scheme("w3pc"), matrix_view<const float>(wn.data(), 8, 64)).error().code() == errc::non_finite);
 }
