@@ -48,6 +48,7 @@ def project_version():
 class Amalgamator:
     def __init__(self):
         self.done = set()  # pragma-once headers inlined unconditionally
+        self.guarded = set()  # pragma-once headers inlined with an include guard
         self.stack = []  # include chain, to report cycles
 
     @staticmethod
@@ -76,9 +77,13 @@ class Amalgamator:
             if path in self.done:
                 out.append(f"// ({rel}: already included above)")
                 return
-            if depth > 0:
+            # Guarded when included under an #if, and again at a later
+            # unconditional include of a header guarded before (the guard then
+            # skips it where the conditional copy was compiled).
+            if depth > 0 or path in self.guarded:
                 guard = "LOWBIT_AMALGAMATED_" + re.sub(r"[^A-Za-z0-9]", "_", rel).upper()
-            else:
+                self.guarded.add(path)
+            if depth == 0:
                 self.done.add(path)
 
         self.stack.append(path)
