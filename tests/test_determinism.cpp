@@ -33,7 +33,8 @@ std::size_t pick(std::size_t n, std::size_t small) {
 
 std::vector<arch> archs() {
     std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni})
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
+                   arch::neondot})
         if (detail::cpu().has(a)) v.push_back(a);
     return v;
 }

@@ -33,7 +33,8 @@ namespace {
 
 const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0,
                                gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K};
-const arch all_archs[] = {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni};
+const arch all_archs[] = {arch::scalar,  arch::sse2,       arch::avx2, arch::avx512,
+                          arch::avxvnni, arch::avx512vnni, arch::neon, arch::neondot};
 
 bool is_k_quant(gguf_type t) { return type_block_size(t) == 256; }
 
@@ -89,9 +90,11 @@ bounds error_bounds(gguf_type t, const float* w, const float* x, std::size_t k) 
     const double nb = static_cast<double>(k / qw);
     bounds b{0.0, 0.0};
     for (std::size_t i0 = 0; i0 < k; i0 += qa) {
-        double amax = 0.0;
+        // a float maximum (exact): a double fmax reduction over floats crashes
+        // aarch64 GCC 12.2 at -O3 (ICE in vect_transform_reduction)
+        float amax = 0.0f;
         for (std::size_t j = i0; j < i0 + qa; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-        const double e = amax * (1.0 / 254.0 + f16_term);
+        const double e = static_cast<double>(amax) * (1.0 / 254.0 + f16_term);
         for (std::size_t j = i0; j < i0 + qa; ++j) b.quant += std::fabs(w[j]) * e;
     }
     // Each block term is a few float products (relative error <= 4 * 2^-24 on

@@ -1,6 +1,8 @@
 // Kernels, part 1: dispatch, workspace, fallbacks, and the typed grid over
 // widths 1, 2, 4, 8 (the shift-and-mask unpackers). Part 2 (test_kernels_b.cpp)
 // covers 3, 5, 6, 7. Helpers and tolerances: test_kernels_common.hpp.
+#include <cstdlib>
+
 #include "test_kernels_common.hpp"
 
 using namespace lowbit;
@@ -22,7 +24,8 @@ TEST_CASE_TEMPLATE("kernels: bit-identical for any thread count (widths 1,2,4,8)
 }
 
 TEST_CASE("kernels: arch names, forcing, refusal") {
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon}) {
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
+                   arch::neondot}) {
         auto p = parse_arch(arch_name(a));
         REQUIRE(p.ok());
         CHECK(*p == a);
@@ -34,7 +37,23 @@ TEST_CASE("kernels: arch names, forcing, refusal") {
     CHECK(active_arch() == detail::best_arch(detail::cpu()));
 #if defined(__x86_64__)
     CHECK(force_arch(arch::neon).code() == errc::unsupported);
+    CHECK(force_arch(arch::neondot).code() == errc::unsupported);
 #endif
+#if defined(__aarch64__)
+    CHECK(detail::cpu().has(arch::neon));
+    CHECK(detail::best_arch(detail::cpu()) == (detail::cpu().dotprod ? arch::neondot : arch::neon));
+    CHECK(force_arch(arch::neondot).code() == (detail::cpu().dotprod ? errc::ok : errc::unsupported));
+    (void)force_arch(arch::automatic);
+#endif
+}
+
+// LOWBIT_TEST_EXPECT_ARCH=<name>: the arch this run must pick by itself (scripts/test-arm.sh
+// sets it per emulated CPU, so a run that silently lost its dot-product path fails).
+TEST_CASE("kernels: the expected arch is the automatic choice") {
+    const char* want = std::getenv("LOWBIT_TEST_EXPECT_ARCH");
+    if (!want) return;
+    const std::string got = arch_name(detail::best_arch(detail::cpu()));
+    CHECK(got == std::string(want));
 }
 
 TEST_CASE("kernels: groups that are not a multiple of 32 use the reference") {

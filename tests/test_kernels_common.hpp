@@ -19,7 +19,8 @@ using namespace lowbit;
 
 inline std::vector<arch> runnable_archs() {
     std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon})
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
+                   arch::neondot})
         if (detail::cpu().has(a)) v.push_back(a);
     return v;
 }

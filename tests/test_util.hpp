@@ -3,10 +3,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
 namespace lowbit_test {
+
+// LOWBIT_TEST_REDUCED=1: smaller statistical shapes, for slow runs (qemu in
+// scripts/test-arm.sh). Never drops a kernel or a scheme from a test's grid.
+inline bool reduced() {
+    const char* v = std::getenv("LOWBIT_TEST_REDUCED");
+    return v && *v && *v != '0';
+}
 
 inline std::vector<float> gaussian(std::size_t n, std::uint32_t seed, float sigma = 1.0f) {
     std::mt19937 rng(seed);

@@ -1502,7 +1502,7 @@ result<qmatrix<S>> quantize(matrix_view<const float> w, const calibration& calib
 //
 // The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
 // the CPU supports is used unless a path is forced, by the environment
-// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon
+// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot
 // (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
 // the CPU lacks is refused (the status says why) so tests can loop over every
 // arch and skip the missing ones.
@@ -1538,7 +1538,8 @@ enum class arch : int {
     avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
     avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
-    neon,            // ARM: not implemented yet, falls back to sse2 (xsimd generic)
+    neon,            // AArch64 NEON: int8 dot with widening multiplies; f32 path as sse2 (xsimd NEON)
+    neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
 };
 
 inline const char* arch_name(arch a) noexcept {
@@ -1551,17 +1552,18 @@ inline const char* arch_name(arch a) noexcept {
         case arch::avxvnni: return "avxvnni";
         case arch::avx512vnni: return "avx512vnni";
         case arch::neon: return "neon";
+        case arch::neondot: return "neondot";
     }
     return "?";
 }
 
 inline result<arch> parse_arch(const char* s) noexcept {
-    static const arch all[] = {arch::automatic, arch::scalar,  arch::sse2,       arch::avx2,
-                               arch::avx512,    arch::avxvnni, arch::avx512vnni, arch::neon};
+    static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
+                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot};
     if (s)
         for (arch a : all)
             if (!std::strcmp(s, arch_name(a))) return a;
-    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|auto",
+    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|auto",
                          s ? s : "(null)");
 }
 
@@ -1581,6 +1583,7 @@ struct cpu_features {
             case arch::avxvnni: return has(arch::avx2) && avxvnni;
             case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
             case arch::neon: return neon;
+            case arch::neondot: return neon && dotprod;
         }
         return false;
     }
@@ -1654,7 +1657,7 @@ inline const cpu_features& cpu() noexcept {
 }
 
 inline arch best_arch(const cpu_features& f) noexcept {
-    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2};
+    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
     for (arch a : order)
         if (f.has(a)) return a;
     return arch::sse2;
@@ -3262,17 +3265,22 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // and MB activation rows form the register block: per quad vector j, each
 // broadcast activation dword feeds NU dot products and each unpacked quad MB,
 // and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
 template <class S, int MB, int NU>
 struct i8_block {
-    vi A[NU][MB];
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
-        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
 template <class S, int MB, int NU>
@@ -3301,7 +3309,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
                 const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
             }
             i8_quad_step<S, MB, NU, 0>(p, xq, blk);
             i8_quad_step<S, MB, NU, 1>(p, xq, blk);
@@ -3314,7 +3325,8 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 const vf dx = set1_f(a[m].dx[b]);
                 for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m];
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                     if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                     else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                     acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
@@ -3403,6 +3415,96 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
 #undef LOWBIT_TGT_INLINE
 
 }  // namespace tl
@@ -3421,6 +3523,11 @@ LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::si
     if (mb > 2)
         for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
@@ -4172,17 +4279,22 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // and MB activation rows form the register block: per quad vector j, each
 // broadcast activation dword feeds NU dot products and each unpacked quad MB,
 // and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
 template <class S, int MB, int NU>
 struct i8_block {
-    vi A[NU][MB];
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
-        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
 template <class S, int MB, int NU>
@@ -4211,7 +4323,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
                 const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
             }
             i8_quad_step<S, MB, NU, 0>(p, xq, blk);
             i8_quad_step<S, MB, NU, 1>(p, xq, blk);
@@ -4224,7 +4339,8 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 const vf dx = set1_f(a[m].dx[b]);
                 for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m];
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                     if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                     else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                     acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
@@ -4313,6 +4429,96 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
 #undef LOWBIT_TGT_INLINE
 
 }  // namespace tl
@@ -4331,6 +4537,11 @@ LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::si
     if (mb > 2)
         for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
@@ -5082,17 +5293,22 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // and MB activation rows form the register block: per quad vector j, each
 // broadcast activation dword feeds NU dot products and each unpacked quad MB,
 // and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
 template <class S, int MB, int NU>
 struct i8_block {
-    vi A[NU][MB];
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
-        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
 template <class S, int MB, int NU>
@@ -5121,7 +5337,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
                 const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
             }
             i8_quad_step<S, MB, NU, 0>(p, xq, blk);
             i8_quad_step<S, MB, NU, 1>(p, xq, blk);
@@ -5134,7 +5353,8 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 const vf dx = set1_f(a[m].dx[b]);
                 for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m];
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                     if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                     else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                     acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
@@ -5223,6 +5443,96 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
 #undef LOWBIT_TGT_INLINE
 
 }  // namespace tl
@@ -5241,6 +5551,11 @@ LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::si
     if (mb > 2)
         for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
@@ -5992,17 +6307,22 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // and MB activation rows form the register block: per quad vector j, each
 // broadcast activation dword feeds NU dot products and each unpacked quad MB,
 // and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
 template <class S, int MB, int NU>
 struct i8_block {
-    vi A[NU][MB];
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
-        for (int k = 0; k < NU; ++k) blk.A[k][m] = dot<S::bits>(blk.A[k][m], v[k], x);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
 template <class S, int MB, int NU>
@@ -6031,7 +6351,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
                 const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) blk.A[k][m] = start;
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
             }
             i8_quad_step<S, MB, NU, 0>(p, xq, blk);
             i8_quad_step<S, MB, NU, 1>(p, xq, blk);
@@ -6044,7 +6367,8 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             for (int m = 0; m < MB; ++m) {
                 const vf dx = set1_f(a[m].dx[b]);
                 for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m];
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                     if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                     else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                     acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
@@ -6133,6 +6457,96 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
 #undef LOWBIT_TGT_INLINE
 
 }  // namespace tl
@@ -6151,6 +6565,11 @@ LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::si
     if (mb > 2)
         for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
@@ -6173,6 +6592,602 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 #endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
 // ---- end lowbit/kernels/detail/x86/kernels.hpp -----------------------------------
 #endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_ARM_KERNELS 1
+// ---- begin lowbit/kernels/detail/arm/kernels.hpp ---------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_ARM_KERNELS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_ARM_KERNELS_HPP
+// lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
+// (docs/kernels.md, "ARM kernels"): body.inl stamped out twice,
+//   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
+//            multiplies (SMULL/SMLAL) and pairwise adds;
+//   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
+//            function-level target attribute, so a baseline AArch64 build holds
+//            both copies and runs SDOT only where the CPU reports HWCAP_ASIMDDP.
+// Included only by kernels/detail/dispatch.hpp, and only on AArch64 with GCC or
+// Clang; on any other target this header is empty.
+//
+// How the dotprod copy is compiled, per compiler:
+// - the translation unit already targets dotprod (__ARM_FEATURE_DOTPROD, e.g.
+//   -march=armv8.4-a or -mcpu=neoverse-n1): no attribute, the vdotq_s32 intrinsic;
+// - Clang: target("dotprod") adds the feature to whatever the command line has;
+//   its arm_neon.h (Clang 14) declares vdotq_s32 only under
+//   __ARM_FEATURE_DOTPROD, so the instruction is written as inline assembly;
+// - GCC: target("+dotprod") would keep the command-line arch, but GCC 12 then
+//   announces ".arch armv8-a+dotprod", which binutils 2.40 rejects for SDOT; so
+//   the attribute names a whole arch, "arch=armv8.2-a+dotprod", plus the
+//   command-line extensions that have a feature macro (crypto, fp16), because
+//   GCC refuses to inline a NEON intrinsic compiled for features the calling
+//   function lacks. Command lines with other extensions (Armv8.3 JCVT/complex,
+//   SVE, ...) but without dotprod get no dotprod copy: arch::neondot then runs
+//   the neon copy. Define LOWBIT_NO_ARM_DOTPROD to drop the copy by hand.
+
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+
+#if defined(LOWBIT_NO_ARM_DOTPROD)
+#define LOWBIT_ARM_DOT_COPY 0
+#elif defined(__ARM_FEATURE_DOTPROD)
+#define LOWBIT_ARM_DOT_COPY 1
+#define LOWBIT_ARM_DOT_ATTR
+#define LOWBIT_ARM_DOT_ASM 0
+#elif defined(__clang__)
+#define LOWBIT_ARM_DOT_COPY 1
+#define LOWBIT_ARM_DOT_ATTR __attribute__((target("dotprod")))
+#define LOWBIT_ARM_DOT_ASM 1
+#elif defined(__ARM_FEATURE_JCVT) || defined(__ARM_FEATURE_COMPLEX) || defined(__ARM_FEATURE_SVE) ||            \
+    defined(__ARM_FEATURE_FP16_FML) || defined(__ARM_FEATURE_SHA3) || defined(__ARM_FEATURE_SM3) ||           \
+    defined(__ARM_FEATURE_MATMUL_INT8) || defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC) ||                    \
+    defined(__ARM_FEATURE_FRINT) || defined(__ARM_FEATURE_RNG) || defined(__ARM_FEATURE_MEMORY_TAGGING)
+#define LOWBIT_ARM_DOT_COPY 0
+#else
+#define LOWBIT_ARM_DOT_COPY 1
+#if defined(__ARM_FEATURE_CRYPTO)
+#define LOWBIT_ARM_DOT_CRYPTO "+crypto"
+#else
+#define LOWBIT_ARM_DOT_CRYPTO ""
+#endif
+#if defined(__ARM_FEATURE_FP16_SCALAR_ARITHMETIC)
+#define LOWBIT_ARM_DOT_FP16 "+fp16"
+#else
+#define LOWBIT_ARM_DOT_FP16 ""
+#endif
+#define LOWBIT_ARM_DOT_ATTR \
+    __attribute__((target("arch=armv8.2-a+dotprod" LOWBIT_ARM_DOT_CRYPTO LOWBIT_ARM_DOT_FP16)))
+#define LOWBIT_ARM_DOT_ASM 0
+#endif
+
+namespace lowbit {
+namespace kdetail {
+
+// Tables of the B = 3, 5, 6, 7 unpacker (body.inl). Code i of a 16-code half
+// starts at bit i*B, i.e. at byte o = i*B/8, bit s = i*B%8. A table lookup puts
+// bytes (o, o+1) in 16-bit lane i (little endian: byte o is the low half), a
+// right shift by s (vshlq_u16 by -s) aligns the code, the narrowing keeps the
+// low byte. Lanes 0..7 and 8..15 are two 8-lane registers; codes 8..15 repeat
+// the pattern of 0..7 B bytes further.
+template <int B>
+struct arm_unpack_table {
+    std::uint8_t idx_lo[16] = {};
+    std::uint8_t idx_hi[16] = {};
+    std::int16_t shr[8] = {};
+    constexpr arm_unpack_table() noexcept {
+        for (int i = 0; i < 8; ++i) {
+            const int bit = i * B, o = bit / 8;
+            idx_lo[2 * i] = static_cast<std::uint8_t>(o);
+            idx_lo[2 * i + 1] = static_cast<std::uint8_t>(o + 1);
+            idx_hi[2 * i] = static_cast<std::uint8_t>(o + B);
+            idx_hi[2 * i + 1] = static_cast<std::uint8_t>(o + B + 1);
+            shr[i] = static_cast<std::int16_t>(-(bit % 8));
+        }
+    }
+};
+
+// Bit masks of the B = 1 unpacker: register k, byte t tests bit 4k + t/4.
+struct arm_bit_masks {
+    std::uint8_t m[2][16] = {};
+    constexpr arm_bit_masks() noexcept {
+        for (int k = 0; k < 2; ++k)
+            for (int t = 0; t < 16; ++t) m[k][t] = static_cast<std::uint8_t>(1u << (4 * k + t / 4));
+    }
+};
+
+#define LOWBIT_ARM_NS neon
+#define LOWBIT_ARM_TGT
+#define LOWBIT_ARM_DOT 0
+// ---- begin lowbit/kernels/detail/arm/body.inl ------------------------------------
+// lowbit/kernels/detail/arm/body.inl — the AArch64 int8 kernels, written once
+// and stamped out by arm/kernels.hpp inside different namespaces with:
+//   LOWBIT_ARM_NS    the namespace (neon, neondot)
+//   LOWBIT_ARM_TGT   the target attribute of every function here (empty for neon)
+//   LOWBIT_ARM_DOT   0: SMULL/SMLAL + pairwise adds, 1: SDOT
+// As in detail/x86/body.inl: every function carries the attribute, helpers are
+// templates or always_inline inside the copy's namespace, no lambdas. The block
+// structure and the float steps are those of detail/blocks.hpp (the comment at
+// its top is the specification); this file follows them so that every result
+// equals kdetail::int8_row_scalar bit for bit.
+//
+// One 16-byte NEON register is one block's lane of one arranged register k:
+// bytes 4i..4i+3 of registers k = 0 and k = 1 are the 8 codes of lane i, so one
+// int32x4 holds the four lane integers A_i of a block, and one float32x4 its
+// four accumulator lanes. The zero point is removed in integers:
+//   symmetric, B >= 2: bytes u - 2^(B-1) (fit int8), A' = sum((u - z) q)
+//                      (= A - z Q, the model's A + zq);
+//   symmetric, B = 1:  bytes 2u - 1 (= +-1), A' = sum((2u - 1) q) = 2A - Q;
+//   asymmetric:        bytes u (B <= 7) or u - 128 (B = 8), A' = dot - z' Q
+//                      with z' = z (B <= 7) or z - 128 (B = 8).
+// The integers are exact whatever the order, so the model's float steps
+// (one conversion, one multiply s * dx, one FMA per lane and block, the final
+// fixed-order sum) give the same bits.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_ARM_NS {
+
+#define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: block b's 32 codes (p = its first byte) into two registers ---------
+// r0, r1: byte t = code code_in_block<B>(k, t) of the block, for k = 0, 1.
+template <int B>
+LOWBIT_ARM_INLINE void unpack_block(const std::uint8_t* p, uint8x16_t& r0, uint8x16_t& r1) {
+    if constexpr (B == 8) {
+        r0 = vld1q_u8(p);
+        r1 = vld1q_u8(p + 16);
+    } else if constexpr (B == 4) {  // byte t: codes 2t (low nibble), 2t + 1 (high nibble)
+        const uint8x16_t v = vld1q_u8(p);
+        r0 = vandq_u8(v, vdupq_n_u8(0x0f));
+        r1 = vshrq_n_u8(v, 4);
+    } else if constexpr (B == 2) {  // byte t: codes 4t .. 4t + 3 at bits 0, 2, 4, 6
+        const uint8x8_t v = vld1_u8(p), m = vdup_n_u8(0x03);
+        r0 = vcombine_u8(vand_u8(v, m), vand_u8(vshr_n_u8(v, 2), m));
+        r1 = vcombine_u8(vand_u8(vshr_n_u8(v, 4), m), vshr_n_u8(v, 6));
+    } else if constexpr (B == 1) {  // byte t of register k: bit 4k + t/4 of byte t % 4
+        static constexpr kdetail::arm_bit_masks masks{};
+        std::uint32_t bits;
+        std::memcpy(&bits, p, 4);
+        const uint8x16_t v = vreinterpretq_u8_u32(vdupq_n_u32(bits)), one = vdupq_n_u8(1);
+        r0 = vandq_u8(vtstq_u8(v, vld1q_u8(masks.m[0])), one);
+        r1 = vandq_u8(vtstq_u8(v, vld1q_u8(masks.m[1])), one);
+    } else {
+        // B = 3, 5, 6, 7: natural order; half k (codes 16k .. 16k + 15) is the 2B bytes
+        // at p + 2Bk. Reads 16 bytes per half: up to 16 - 2B bytes past the block's
+        // last half, covered by the caller's slack rule (unpack_slack).
+        static constexpr kdetail::arm_unpack_table<B> tab{};
+        const uint8x16_t lo_idx = vld1q_u8(tab.idx_lo), hi_idx = vld1q_u8(tab.idx_hi);
+        const int16x8_t shr = vld1q_s16(tab.shr);
+        const uint8x16_t m = vdupq_n_u8(static_cast<std::uint8_t>((1u << B) - 1u));
+        for (int k = 0; k < 2; ++k) {
+            const uint8x16_t v = vld1q_u8(p + 2 * B * k);
+            const uint16x8_t lo = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, lo_idx)), shr);
+            const uint16x8_t hi = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, hi_idx)), shr);
+            const uint8x16_t c = vandq_u8(vuzp1q_u8(vreinterpretq_u8_u16(lo), vreinterpretq_u8_u16(hi)), m);
+            if (k == 0) r0 = c;
+            else r1 = c;
+        }
+    }
+}
+
+// The bytes that enter the dot product (see the top of this file).
+template <class S>
+LOWBIT_ARM_INLINE int8x16_t dot_bytes(uint8x16_t u) {
+    constexpr int B = S::bits;
+    if constexpr (S::is_symmetric && B == 1) return vreinterpretq_s8_u8(vsubq_u8(vshlq_n_u8(u, 1), vdupq_n_u8(1)));
+    else if constexpr (S::is_symmetric || B == 8)
+        return vreinterpretq_s8_u8(vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1)))));
+    else return vreinterpretq_s8_u8(u);
+}
+
+// acc[i] += sum over e < 4 of (w0 x0 + w1 x1)[4i + e]: the 8 codes of lane i.
+LOWBIT_ARM_INLINE int32x4_t dot8(int32x4_t acc, int8x16_t w0, int8x16_t x0, int8x16_t w1, int8x16_t x1) {
+#if LOWBIT_ARM_DOT && LOWBIT_ARM_DOT_ASM
+    __asm__("sdot %0.4s, %1.16b, %2.16b\n\tsdot %0.4s, %3.16b, %4.16b" : "+w"(acc) : "w"(w0), "w"(x0), "w"(w1), "w"(x1));
+    return acc;
+#elif LOWBIT_ARM_DOT
+    return vdotq_s32(vdotq_s32(acc, w0, x0), w1, x1);
+#else
+    // |w| <= 128, |x| <= 127: a product is at most 16256 in magnitude, two of them
+    // 32512, so the int16 sums of the two registers cannot overflow.
+    const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_low_s8(w1), vget_low_s8(x1));
+    const int16x8_t hi = vmlal_high_s8(vmull_high_s8(w0, x0), w1, x1);
+    return vaddq_s32(acc, vpaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+#endif
+}
+
+// ---- one super-chunk (8 blocks) of one weight row against MB activation rows --------
+// acc[m][l]: lanes 4l .. 4l + 3 of row m's 16-lane accumulator (blocks.hpp).
+// s[k], z[k]: scale and (adjusted) integer zero of block k of the chunk.
+template <class S, int MB>
+LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, const float* s, const std::int32_t* z,
+                                float32x4_t (*acc)[4]) {
+    constexpr int B = S::bits;
+    for (int q = 0; q < 2; ++q)
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, lane = 16 * q + 4 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            for (int m = 0; m < MB; ++m) {
+                const std::int8_t* xp = x[m] + 128 * q + 16 * l;
+                int32x4_t A = dot8(vdupq_n_s32(0), c0, vld1q_s8(xp), c1, vld1q_s8(xp + 64));
+                if constexpr (!S::is_symmetric) A = vmlsq_s32(A, vld1q_s32(zq[m] + lane), vdupq_n_s32(z[b]));
+                const float32x4_t t = vmulq_n_f32(vld1q_f32(dxl[m] + lane), s[b]);
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A), t);
+            }
+        }
+}
+
+// Where a row's scales are, computed once per call (the row's first index is set per row).
+struct row_groups {
+    std::size_t bpg = 0;  // 32-blocks per group; 0: one scale per row
+    int shift = -1;       // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;
+};
+template <class S>
+LOWBIT_ARM_INLINE row_groups row_groups_of(const qmatrix_view<S>& w) {
+    row_groups rg;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rg.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rg.bpg == (std::size_t{1} << k)) rg.shift = k;
+    return rg;
+}
+// Scale and adjusted zero (B = 8 asymmetric: z - 128) of the 8 blocks from b0; blocks >= nb: 0.
+template <class S>
+LOWBIT_ARM_INLINE void chunk_scales(const qmatrix_view<S>& w, const row_groups& rg, std::size_t b0, std::size_t nb,
+                                    float* s, std::int32_t* z) {
+    std::size_t g = 0, in_group = 0;
+    if (rg.bpg) {
+        g = rg.shift >= 0 ? b0 >> rg.shift : b0 / rg.bpg;
+        in_group = b0 - g * rg.bpg;
+    }
+    constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rg.base + g;
+        if (b < nb) {
+            s[k] = S::scale_codec::decode(w.scales[i]);
+            if constexpr (S::is_symmetric) z[k] = 0;
+            else z[k] = static_cast<std::int32_t>(w.zeros[i]) - z_off;
+        } else {
+            s[k] = 0.0f;
+            z[k] = 0;
+        }
+        if (rg.bpg && ++in_group == rg.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+}
+
+// The model's final sum: v[i] = acc[i] + acc[i + 8], then kdetail::reduce8(v).
+LOWBIT_ARM_INLINE float fold16(const float32x4_t* a) {
+    const float32x4_t c = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));  // v[j] + v[j + 4]
+    const float32x2_t d = vadd_f32(vget_low_f32(c), vget_high_f32(c));
+    return vget_lane_f32(d, 0) + vget_lane_f32(d, 1);
+}
+
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
+// unpack of the weights feeds MB activation rows (register blocking).
+template <class S, int MB>
+LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                      const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(16) std::uint8_t tmp[32 * 8 + 16];
+    row_groups rg = row_groups_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rg.base = w.scale_index(r, 0);
+        float32x4_t acc[MB][4];
+        for (int m = 0; m < MB; ++m)
+            for (int l = 0; l < 4; ++l) acc[m][l] = vdupq_n_f32(0.0f);
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const std::uint8_t* wp = row + off;
+            if (off + cb + unpack_slack<B>() > row_len) {  // the row's last bytes: zero-padded copy
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
+                wp = tmp;
+            }
+            float s[8];
+            std::int32_t z[8];
+            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = a[m].q + sc * kdetail::chunk;
+                lp[m] = a[m].dxl + sc * 32;
+                zp[m] = a[m].zq + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                   std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_ARM_INLINE
+
+}  // namespace LOWBIT_ARM_NS
+// ---- end lowbit/kernels/detail/arm/body.inl --------------------------------------
+#undef LOWBIT_ARM_NS
+#undef LOWBIT_ARM_TGT
+#undef LOWBIT_ARM_DOT
+
+#if LOWBIT_ARM_DOT_COPY
+#define LOWBIT_ARM_NS neondot
+#define LOWBIT_ARM_TGT LOWBIT_ARM_DOT_ATTR
+#define LOWBIT_ARM_DOT 1
+// ---- begin lowbit/kernels/detail/arm/body.inl ------------------------------------
+// lowbit/kernels/detail/arm/body.inl — the AArch64 int8 kernels, written once
+// and stamped out by arm/kernels.hpp inside different namespaces with:
+//   LOWBIT_ARM_NS    the namespace (neon, neondot)
+//   LOWBIT_ARM_TGT   the target attribute of every function here (empty for neon)
+//   LOWBIT_ARM_DOT   0: SMULL/SMLAL + pairwise adds, 1: SDOT
+// As in detail/x86/body.inl: every function carries the attribute, helpers are
+// templates or always_inline inside the copy's namespace, no lambdas. The block
+// structure and the float steps are those of detail/blocks.hpp (the comment at
+// its top is the specification); this file follows them so that every result
+// equals kdetail::int8_row_scalar bit for bit.
+//
+// One 16-byte NEON register is one block's lane of one arranged register k:
+// bytes 4i..4i+3 of registers k = 0 and k = 1 are the 8 codes of lane i, so one
+// int32x4 holds the four lane integers A_i of a block, and one float32x4 its
+// four accumulator lanes. The zero point is removed in integers:
+//   symmetric, B >= 2: bytes u - 2^(B-1) (fit int8), A' = sum((u - z) q)
+//                      (= A - z Q, the model's A + zq);
+//   symmetric, B = 1:  bytes 2u - 1 (= +-1), A' = sum((2u - 1) q) = 2A - Q;
+//   asymmetric:        bytes u (B <= 7) or u - 128 (B = 8), A' = dot - z' Q
+//                      with z' = z (B <= 7) or z - 128 (B = 8).
+// The integers are exact whatever the order, so the model's float steps
+// (one conversion, one multiply s * dx, one FMA per lane and block, the final
+// fixed-order sum) give the same bits.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_ARM_NS {
+
+#define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: block b's 32 codes (p = its first byte) into two registers ---------
+// r0, r1: byte t = code code_in_block<B>(k, t) of the block, for k = 0, 1.
+template <int B>
+LOWBIT_ARM_INLINE void unpack_block(const std::uint8_t* p, uint8x16_t& r0, uint8x16_t& r1) {
+    if constexpr (B == 8) {
+        r0 = vld1q_u8(p);
+        r1 = vld1q_u8(p + 16);
+    } else if constexpr (B == 4) {  // byte t: codes 2t (low nibble), 2t + 1 (high nibble)
+        const uint8x16_t v = vld1q_u8(p);
+        r0 = vandq_u8(v, vdupq_n_u8(0x0f));
+        r1 = vshrq_n_u8(v, 4);
+    } else if constexpr (B == 2) {  // byte t: codes 4t .. 4t + 3 at bits 0, 2, 4, 6
+        const uint8x8_t v = vld1_u8(p), m = vdup_n_u8(0x03);
+        r0 = vcombine_u8(vand_u8(v, m), vand_u8(vshr_n_u8(v, 2), m));
+        r1 = vcombine_u8(vand_u8(vshr_n_u8(v, 4), m), vshr_n_u8(v, 6));
+    } else if constexpr (B == 1) {  // byte t of register k: bit 4k + t/4 of byte t % 4
+        static constexpr kdetail::arm_bit_masks masks{};
+        std::uint32_t bits;
+        std::memcpy(&bits, p, 4);
+        const uint8x16_t v = vreinterpretq_u8_u32(vdupq_n_u32(bits)), one = vdupq_n_u8(1);
+        r0 = vandq_u8(vtstq_u8(v, vld1q_u8(masks.m[0])), one);
+        r1 = vandq_u8(vtstq_u8(v, vld1q_u8(masks.m[1])), one);
+    } else {
+        // B = 3, 5, 6, 7: natural order; half k (codes 16k .. 16k + 15) is the 2B bytes
+        // at p + 2Bk. Reads 16 bytes per half: up to 16 - 2B bytes past the block's
+        // last half, covered by the caller's slack rule (unpack_slack).
+        static constexpr kdetail::arm_unpack_table<B> tab{};
+        const uint8x16_t lo_idx = vld1q_u8(tab.idx_lo), hi_idx = vld1q_u8(tab.idx_hi);
+        const int16x8_t shr = vld1q_s16(tab.shr);
+        const uint8x16_t m = vdupq_n_u8(static_cast<std::uint8_t>((1u << B) - 1u));
+        for (int k = 0; k < 2; ++k) {
+            const uint8x16_t v = vld1q_u8(p + 2 * B * k);
+            const uint16x8_t lo = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, lo_idx)), shr);
+            const uint16x8_t hi = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, hi_idx)), shr);
+            const uint8x16_t c = vandq_u8(vuzp1q_u8(vreinterpretq_u8_u16(lo), vreinterpretq_u8_u16(hi)), m);
+            if (k == 0) r0 = c;
+            else r1 = c;
+        }
+    }
+}
+
+// The bytes that enter the dot product (see the top of this file).
+template <class S>
+LOWBIT_ARM_INLINE int8x16_t dot_bytes(uint8x16_t u) {
+    constexpr int B = S::bits;
+    if constexpr (S::is_symmetric && B == 1) return vreinterpretq_s8_u8(vsubq_u8(vshlq_n_u8(u, 1), vdupq_n_u8(1)));
+    else if constexpr (S::is_symmetric || B == 8)
+        return vreinterpretq_s8_u8(vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1)))));
+    else return vreinterpretq_s8_u8(u);
+}
+
+// acc[i] += sum over e < 4 of (w0 x0 + w1 x1)[4i + e]: the 8 codes of lane i.
+LOWBIT_ARM_INLINE int32x4_t dot8(int32x4_t acc, int8x16_t w0, int8x16_t x0, int8x16_t w1, int8x16_t x1) {
+#if LOWBIT_ARM_DOT && LOWBIT_ARM_DOT_ASM
+    __asm__("sdot %0.4s, %1.16b, %2.16b\n\tsdot %0.4s, %3.16b, %4.16b" : "+w"(acc) : "w"(w0), "w"(x0), "w"(w1), "w"(x1));
+    return acc;
+#elif LOWBIT_ARM_DOT
+    return vdotq_s32(vdotq_s32(acc, w0, x0), w1, x1);
+#else
+    // |w| <= 128, |x| <= 127: a product is at most 16256 in magnitude, two of them
+    // 32512, so the int16 sums of the two registers cannot overflow.
+    const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_low_s8(w1), vget_low_s8(x1));
+    const int16x8_t hi = vmlal_high_s8(vmull_high_s8(w0, x0), w1, x1);
+    return vaddq_s32(acc, vpaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+#endif
+}
+
+// ---- one super-chunk (8 blocks) of one weight row against MB activation rows --------
+// acc[m][l]: lanes 4l .. 4l + 3 of row m's 16-lane accumulator (blocks.hpp).
+// s[k], z[k]: scale and (adjusted) integer zero of block k of the chunk.
+template <class S, int MB>
+LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, const float* s, const std::int32_t* z,
+                                float32x4_t (*acc)[4]) {
+    constexpr int B = S::bits;
+    for (int q = 0; q < 2; ++q)
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, lane = 16 * q + 4 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            for (int m = 0; m < MB; ++m) {
+                const std::int8_t* xp = x[m] + 128 * q + 16 * l;
+                int32x4_t A = dot8(vdupq_n_s32(0), c0, vld1q_s8(xp), c1, vld1q_s8(xp + 64));
+                if constexpr (!S::is_symmetric) A = vmlsq_s32(A, vld1q_s32(zq[m] + lane), vdupq_n_s32(z[b]));
+                const float32x4_t t = vmulq_n_f32(vld1q_f32(dxl[m] + lane), s[b]);
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A), t);
+            }
+        }
+}
+
+// Where a row's scales are, computed once per call (the row's first index is set per row).
+struct row_groups {
+    std::size_t bpg = 0;  // 32-blocks per group; 0: one scale per row
+    int shift = -1;       // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;
+};
+template <class S>
+LOWBIT_ARM_INLINE row_groups row_groups_of(const qmatrix_view<S>& w) {
+    row_groups rg;
+    // a group spanning the whole row is one scale per row, like per-channel
+    rg.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rg.bpg == (std::size_t{1} << k)) rg.shift = k;
+    return rg;
+}
+// Scale and adjusted zero (B = 8 asymmetric: z - 128) of the 8 blocks from b0; blocks >= nb: 0.
+template <class S>
+LOWBIT_ARM_INLINE void chunk_scales(const qmatrix_view<S>& w, const row_groups& rg, std::size_t b0, std::size_t nb,
+                                    float* s, std::int32_t* z) {
+    std::size_t g = 0, in_group = 0;
+    if (rg.bpg) {
+        g = rg.shift >= 0 ? b0 >> rg.shift : b0 / rg.bpg;
+        in_group = b0 - g * rg.bpg;
+    }
+    constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rg.base + g;
+        if (b < nb) {
+            s[k] = S::scale_codec::decode(w.scales[i]);
+            if constexpr (S::is_symmetric) z[k] = 0;
+            else z[k] = static_cast<std::int32_t>(w.zeros[i]) - z_off;
+        } else {
+            s[k] = 0.0f;
+            z[k] = 0;
+        }
+        if (rg.bpg && ++in_group == rg.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+}
+
+// The model's final sum: v[i] = acc[i] + acc[i + 8], then kdetail::reduce8(v).
+LOWBIT_ARM_INLINE float fold16(const float32x4_t* a) {
+    const float32x4_t c = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));  // v[j] + v[j + 4]
+    const float32x2_t d = vadd_f32(vget_low_f32(c), vget_high_f32(c));
+    return vget_lane_f32(d, 0) + vget_lane_f32(d, 1);
+}
+
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
+// unpack of the weights feeds MB activation rows (register blocking).
+template <class S, int MB>
+LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                      const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(16) std::uint8_t tmp[32 * 8 + 16];
+    row_groups rg = row_groups_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rg.base = w.scale_index(r, 0);
+        float32x4_t acc[MB][4];
+        for (int m = 0; m < MB; ++m)
+            for (int l = 0; l < 4; ++l) acc[m][l] = vdupq_n_f32(0.0f);
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const std::uint8_t* wp = row + off;
+            if (off + cb + unpack_slack<B>() > row_len) {  // the row's last bytes: zero-padded copy
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
+                wp = tmp;
+            }
+            float s[8];
+            std::int32_t z[8];
+            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = a[m].q + sc * kdetail::chunk;
+                lp[m] = a[m].dxl + sc * 32;
+                zp[m] = a[m].zq + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                   std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_ARM_INLINE
+
+}  // namespace LOWBIT_ARM_NS
+// ---- end lowbit/kernels/detail/arm/body.inl --------------------------------------
+#undef LOWBIT_ARM_NS
+#undef LOWBIT_ARM_TGT
+#undef LOWBIT_ARM_DOT
+#else
+namespace neondot = neon;  // no dotprod copy in this build (see the top of this file)
+#endif
+
+}  // namespace kdetail
+}  // namespace lowbit
+
+#endif  // __aarch64__ with GCC or Clang
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_ARM_KERNELS_HPP
+// ---- end lowbit/kernels/detail/arm/kernels.hpp -----------------------------------
+#endif
 
 namespace lowbit {
 namespace kdetail {
@@ -6189,6 +7204,10 @@ inline void int8_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::siz
         case arch::avx512: return avx512::i8_rows(w, r0, r1, acts, M, g, out, ld);
         case arch::avxvnni: return avxvnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
         case arch::avx512vnni: return avx512vnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon: return neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
+        case arch::neondot: return neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
 #endif
         default:
             for (std::size_t r = r0; r < r1; ++r)
@@ -6785,6 +7804,8 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix<S>& q, 
 #include <utility>
 
 // ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
 // lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
 // inverse (docs/kernels.md, "Tiled layout").
 //
@@ -7048,9 +8069,12 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
 }
 
 }  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
 // ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
 // (lowbit/kernels/matmul.hpp: already included above)
 // ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
 // lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
 // models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
 // "Tiled kernels").
@@ -7232,6 +8256,7 @@ inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x
 
 }  // namespace kdetail
 }  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
 // ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
 
 namespace lowbit {
@@ -7323,6 +8348,24 @@ void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::siz
     }
 }
 
+// The SIMD int8 activation preparation where the arch has one (identical
+// results to kdetail::prepare_ti8); false: run the scalar one.
+template <class S>
+bool tiled_prep_i8_simd(arch a, const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                        float* dx, std::int32_t* zq) noexcept {
+    switch (a) {
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        case arch::avx2:
+        case arch::avxvnni: return kdetail::avx2::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+        case arch::avx512:
+        case arch::avx512vnni: return kdetail::avx512::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+#endif
+        default:
+            (void)x, (void)perm, (void)K, (void)blocks, (void)q, (void)dx, (void)zq;
+            return false;
+    }
+}
+
 // Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] (inputs checked by the caller).
 template <class S, class Exec>
 void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
@@ -7351,7 +8394,8 @@ void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::
         auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
         auto* acts = reinterpret_cast<kdetail::tact_i8*>(base + q_bytes + 2 * f_bytes);
         auto prep = [&](std::size_t m) {
-            kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
+            if (!tiled_prep_i8_simd<S>(a, x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb))
+                kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
             acts[m] = kdetail::tact_i8{q + m * pad, dx + m * nb, zq + m * nb};
         };
         if (M == 1) prep(0);

@@ -25,7 +25,8 @@ using S3 = scheme<3, per_channel, symmetric, scale_bf16>;
 
 std::vector<arch> archs() {
     std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon})
+    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
+                   arch::neondot})
         if (detail::cpu().has(a)) v.push_back(a);
     return v;
 }

@@ -3,7 +3,7 @@
 //
 // The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
 // the CPU supports is used unless a path is forced, by the environment
-// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon
+// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot
 // (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
 // the CPU lacks is refused (the status says why) so tests can loop over every
 // arch and skip the missing ones.
@@ -40,7 +40,8 @@ enum class arch : int {
     avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
     avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
-    neon,            // ARM: not implemented yet, falls back to sse2 (xsimd generic)
+    neon,            // AArch64 NEON: int8 dot with widening multiplies; f32 path as sse2 (xsimd NEON)
+    neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
 };
 
 inline const char* arch_name(arch a) noexcept {
@@ -53,17 +54,18 @@ inline const char* arch_name(arch a) noexcept {
         case arch::avxvnni: return "avxvnni";
         case arch::avx512vnni: return "avx512vnni";
         case arch::neon: return "neon";
+        case arch::neondot: return "neondot";
     }
     return "?";
 }
 
 inline result<arch> parse_arch(const char* s) noexcept {
-    static const arch all[] = {arch::automatic, arch::scalar,  arch::sse2,       arch::avx2,
-                               arch::avx512,    arch::avxvnni, arch::avx512vnni, arch::neon};
+    static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
+                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot};
     if (s)
         for (arch a : all)
             if (!std::strcmp(s, arch_name(a))) return a;
-    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|auto",
+    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|auto",
                          s ? s : "(null)");
 }
 
@@ -83,6 +85,7 @@ struct cpu_features {
             case arch::avxvnni: return has(arch::avx2) && avxvnni;
             case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
             case arch::neon: return neon;
+            case arch::neondot: return neon && dotprod;
         }
         return false;
     }
@@ -156,7 +159,7 @@ inline const cpu_features& cpu() noexcept {
 }
 
 inline arch best_arch(const cpu_features& f) noexcept {
-    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2};
+    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
     for (arch a : order)
         if (f.has(a)) return a;
     return arch::sse2;

@@ -13,6 +13,10 @@
 #define LOWBIT_HAVE_X86_KERNELS 1
 #include "x86/kernels.hpp"
 #endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_ARM_KERNELS 1
+#include "arm/kernels.hpp"
+#endif
 
 namespace lowbit {
 namespace kdetail {
@@ -29,6 +33,10 @@ inline void int8_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::siz
         case arch::avx512: return avx512::i8_rows(w, r0, r1, acts, M, g, out, ld);
         case arch::avxvnni: return avxvnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
         case arch::avx512vnni: return avx512vnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon: return neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
+        case arch::neondot: return neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
 #endif
         default:
             for (std::size_t r = r0; r < r1; ++r)
