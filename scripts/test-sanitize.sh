@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test suite under sanitizers (docs/reliability.md, "Sanitizers"):
+#   1. every test binary built with ASan + UBSan (clang++, -O1 -g1) and run by CTest;
+#   2. the threaded tests (thread pool; quantize, kernels, QAT and GGUF matmul
+#      across thread counts; GPTQ's threaded parts) built with TSan and run.
+# Any finding fails the run (-fno-sanitize-recover=all, halt_on_error).
+# -g1: line tables, enough for the sanitizers' stack traces and cheaper to build.
+# Examples, benchmarks, consumer builds, the header check and the fuzzers are
+# left out: they are not the library under test here (the fuzzers have their
+# own ASan build, tests/fuzz/run.sh). LOWBIT_TEST_REDUCED=1 shrinks the largest
+# shapes of the tests that read it; every test still runs.
+#
+#   bash scripts/test-sanitize.sh            # both
+#   bash scripts/test-sanitize.sh asan       # or: tsan
+# Build directories: build-asan/ and build-tsan/ (override with LOWBIT_ASAN_DIR,
+# LOWBIT_TSAN_DIR). Compiler: $LOWBIT_SANITIZE_CXX, default clang++ (its UBSan
+# also checks float-to-int conversions), else g++.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+jobs=$(nproc)
+[ "$jobs" -gt 2 ] && jobs=2  # the template-heavy tests need ~2 GB per compiler under ASan
+cxx=${LOWBIT_SANITIZE_CXX:-$(command -v clang++ || command -v g++)}
+asan_dir=${LOWBIT_ASAN_DIR:-build-asan}
+tsan_dir=${LOWBIT_TSAN_DIR:-build-tsan}
+common=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1"
+        -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF -DLOWBIT_FUZZ_SECONDS=0)
+export LOWBIT_TEST_REDUCED=1
+# Not run under sanitizers: they build other programs (consumers, header check), not test binaries.
+exclude='^(headers_standalone_.*|consumer_.*|fuzz_readers)$'
+
+if [ "$what" = all ] || [ "$what" = asan ]; then
+  echo "lowbit sanitize: ASan+UBSan build in $asan_dir with $cxx"
+  cmake -S . -B "$asan_dir" "${common[@]}" -DLOWBIT_SANITIZE=address,undefined >/dev/null
+  cmake --build "$asan_dir" -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:abort_on_error=0:halt_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" -E "$exclude"
+fi
+
+if [ "$what" = all ] || [ "$what" = tsan ]; then
+  # The threaded code: the pool itself (test_reference: every task once, nested use);
+  # quantize, both matmul paths, QAT and GGUF matmul on pools of 2, 3 and 7 threads
+  # (test_determinism); GPTQ's threaded factorisation and sweep (test_algo's linalg and
+  # GPTQ cases, without the 11008 x 4096 layer, which takes minutes under TSan).
+  echo "lowbit sanitize: TSan build in $tsan_dir with $cxx"
+  cmake -S . -B "$tsan_dir" "${common[@]}" -DLOWBIT_SANITIZE=thread >/dev/null
+  cmake --build "$tsan_dir" -j"$jobs" --target test_reference test_determinism test_algo
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  "$tsan_dir/tests/test_reference" --no-version
+  "$tsan_dir/tests/test_determinism" --no-version
+  "$tsan_dir/tests/test_algo" --no-version --test-case='linalg*,gptq: hand-worked*,gptq: equals*,gptq: act-order*'
+fi
