@@ -6,3 +6,4 @@ bash scripts/install-deps.sh clang libclang-rt-dev dataset-fashion-mnist
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-test -j"$(nproc)"
 ctest --test-dir build-test --output-on-failure -j"$(nproc)"
+bash scripts/test-arm.sh  # AArch64 cross build, kernel tests under qemu (neon, neondot): ~3-6 min
