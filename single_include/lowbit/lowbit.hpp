@@ -1538,7 +1538,7 @@ enum class arch : int {
     avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
     avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
-    neon,            // AArch64 NEON: int8 dot with widening multiplies; f32 path as sse2 (xsimd NEON)
+    neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
     neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
 };
 
@@ -6600,7 +6600,7 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 // lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
 // (docs/kernels.md, "ARM kernels"): body.inl stamped out twice,
 //   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
-//            multiplies (SMULL/SMLAL) and pairwise adds;
+//            multiplies (SMULL/SMLAL) and pairwise adds; the f32 path;
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
 //            function-level target attribute, so a baseline AArch64 build holds
 //            both copies and runs SDOT only where the CPU reports HWCAP_ASIMDDP.
@@ -6703,7 +6703,7 @@ struct arm_bit_masks {
 #define LOWBIT_ARM_TGT
 #define LOWBIT_ARM_DOT 0
 // ---- begin lowbit/kernels/detail/arm/body.inl ------------------------------------
-// lowbit/kernels/detail/arm/body.inl — the AArch64 int8 kernels, written once
+// lowbit/kernels/detail/arm/body.inl — the AArch64 kernels (int8 and f32), written once
 // and stamped out by arm/kernels.hpp inside different namespaces with:
 //   LOWBIT_ARM_NS    the namespace (neon, neondot)
 //   LOWBIT_ARM_TGT   the target attribute of every function here (empty for neon)
@@ -6919,6 +6919,97 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
         }
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
     }
+}
+
+// ---- f32 path: P_b = sum((u - z_b) x) in registers, acc = fma(P_b, s_b, acc) ----------
+// (the float steps of kdetail::f32_row_scalar up to summation order; not bit-matched).
+// The zero is subtracted exactly: in bytes for symmetric B >= 2, in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+// 16 codes to 4 x 4 floats, zero removed.
+template <class S>
+LOWBIT_ARM_INLINE void codes_f32(uint8x16_t u, float z, float32x4_t* f) {
+    if constexpr (zero_in_bytes<S>()) {
+        const int8x16_t c = vreinterpretq_s8_u8(vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (S::bits - 1)))));
+        const int16x8_t lo = vmovl_s8(vget_low_s8(c)), hi = vmovl_high_s8(c);
+        f[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+        f[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
+        f[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+        f[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
+        (void)z;
+    } else {
+        const uint16x8_t lo = vmovl_u8(vget_low_u8(u)), hi = vmovl_high_u8(u);
+        const float32x4_t zv = vdupq_n_f32(z);
+        f[0] = vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo))), zv);
+        f[1] = vsubq_f32(vcvtq_f32_u32(vmovl_high_u16(lo)), zv);
+        f[2] = vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi))), zv);
+        f[3] = vsubq_f32(vcvtq_f32_u32(vmovl_high_u16(hi)), zv);
+    }
+}
+// One super-chunk of one weight row against MB arranged f32 rows.
+template <class S, int MB>
+LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s,
+                                 float32x4_t* acc) {
+    constexpr int B = S::bits;
+    for (int q = 0; q < 2; ++q)
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            float32x4_t c[8];
+            codes_f32<S>(u0, z[b], c);
+            codes_f32<S>(u1, z[b], c + 4);
+            for (int m = 0; m < MB; ++m) {
+                const float* xp = x[m] + 128 * q + 16 * l;  // register 1 at +64
+                float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
+                for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
+                acc[m] = vfmaq_n_f32(acc[m], p, s[b]);
+            }
+        }
+}
+
+template <class S, int MB>
+LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(16) std::uint8_t tmp[32 * 8 + 16];
+    row_groups rg = row_groups_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rg.base = w.scale_index(r, 0);
+        float32x4_t acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = vdupq_n_f32(0.0f);
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const std::uint8_t* wp = row + off;
+            if (off + cb + unpack_slack<B>() > row_len) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
+                wp = tmp;
+            }
+            float s[8], z[8];
+            std::int32_t zi[8];
+            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
+            for (int k = 0; k < 8; ++k)
+                z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            f32_chunk<S, MB>(wp, xp, z, s, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = vaddvq_f32(acc[m]);
+    }
+}
+
+template <class S>
+LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -6943,7 +7034,7 @@ LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std
 #define LOWBIT_ARM_TGT LOWBIT_ARM_DOT_ATTR
 #define LOWBIT_ARM_DOT 1
 // ---- begin lowbit/kernels/detail/arm/body.inl ------------------------------------
-// lowbit/kernels/detail/arm/body.inl — the AArch64 int8 kernels, written once
+// lowbit/kernels/detail/arm/body.inl — the AArch64 kernels (int8 and f32), written once
 // and stamped out by arm/kernels.hpp inside different namespaces with:
 //   LOWBIT_ARM_NS    the namespace (neon, neondot)
 //   LOWBIT_ARM_TGT   the target attribute of every function here (empty for neon)
@@ -7159,6 +7250,97 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
         }
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
     }
+}
+
+// ---- f32 path: P_b = sum((u - z_b) x) in registers, acc = fma(P_b, s_b, acc) ----------
+// (the float steps of kdetail::f32_row_scalar up to summation order; not bit-matched).
+// The zero is subtracted exactly: in bytes for symmetric B >= 2, in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+// 16 codes to 4 x 4 floats, zero removed.
+template <class S>
+LOWBIT_ARM_INLINE void codes_f32(uint8x16_t u, float z, float32x4_t* f) {
+    if constexpr (zero_in_bytes<S>()) {
+        const int8x16_t c = vreinterpretq_s8_u8(vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (S::bits - 1)))));
+        const int16x8_t lo = vmovl_s8(vget_low_s8(c)), hi = vmovl_high_s8(c);
+        f[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+        f[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
+        f[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+        f[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
+        (void)z;
+    } else {
+        const uint16x8_t lo = vmovl_u8(vget_low_u8(u)), hi = vmovl_high_u8(u);
+        const float32x4_t zv = vdupq_n_f32(z);
+        f[0] = vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo))), zv);
+        f[1] = vsubq_f32(vcvtq_f32_u32(vmovl_high_u16(lo)), zv);
+        f[2] = vsubq_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi))), zv);
+        f[3] = vsubq_f32(vcvtq_f32_u32(vmovl_high_u16(hi)), zv);
+    }
+}
+// One super-chunk of one weight row against MB arranged f32 rows.
+template <class S, int MB>
+LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s,
+                                 float32x4_t* acc) {
+    constexpr int B = S::bits;
+    for (int q = 0; q < 2; ++q)
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            float32x4_t c[8];
+            codes_f32<S>(u0, z[b], c);
+            codes_f32<S>(u1, z[b], c + 4);
+            for (int m = 0; m < MB; ++m) {
+                const float* xp = x[m] + 128 * q + 16 * l;  // register 1 at +64
+                float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
+                for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
+                acc[m] = vfmaq_n_f32(acc[m], p, s[b]);
+            }
+        }
+}
+
+template <class S, int MB>
+LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(16) std::uint8_t tmp[32 * 8 + 16];
+    row_groups rg = row_groups_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rg.base = w.scale_index(r, 0);
+        float32x4_t acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = vdupq_n_f32(0.0f);
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const std::uint8_t* wp = row + off;
+            if (off + cb + unpack_slack<B>() > row_len) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
+                wp = tmp;
+            }
+            float s[8], z[8];
+            std::int32_t zi[8];
+            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
+            for (int k = 0; k < 8; ++k)
+                z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            f32_chunk<S, MB>(wp, xp, z, s, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = vaddvq_f32(acc[m]);
+    }
+}
+
+template <class S>
+LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -7225,6 +7407,10 @@ inline void f32_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::size
         case arch::avxvnni: return avx2::f32_rows(w, r0, r1, acts, M, g, out, ld);
         case arch::avx512:
         case arch::avx512vnni: return avx512::f32_rows(w, r0, r1, acts, M, g, out, ld);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return neon::f32_rows(w, r0, r1, acts, M, g, out, ld);  // sdot does not help f32
 #endif
         case arch::scalar: break;
         default:

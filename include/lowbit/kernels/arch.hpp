@@ -40,7 +40,7 @@ enum class arch : int {
     avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
     avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
-    neon,            // AArch64 NEON: int8 dot with widening multiplies; f32 path as sse2 (xsimd NEON)
+    neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
     neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
 };
 

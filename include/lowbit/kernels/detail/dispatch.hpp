@@ -55,6 +55,10 @@ inline void f32_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::size
         case arch::avx512:
         case arch::avx512vnni: return avx512::f32_rows(w, r0, r1, acts, M, g, out, ld);
 #endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return neon::f32_rows(w, r0, r1, acts, M, g, out, ld);  // sdot does not help f32
+#endif
         case arch::scalar: break;
         default:
             if constexpr (xsimd_available) return f32_rows_generic<simd::default_arch>(w, r0, r1, acts, M, g, out, ld);

@@ -1,7 +1,7 @@
 // lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
 // (docs/kernels.md, "ARM kernels"): body.inl stamped out twice,
 //   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
-//            multiplies (SMULL/SMLAL) and pairwise adds;
+//            multiplies (SMULL/SMLAL) and pairwise adds; the f32 path;
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
 //            function-level target attribute, so a baseline AArch64 build holds
 //            both copies and runs SDOT only where the CPU reports HWCAP_ASIMDDP.
