@@ -1794,7 +1794,21 @@ inline const arrangement<B>& arranged() noexcept {
 
 // Round to nearest, ties to even, for |v| < 2^22, identical in scalar and SIMD
 // code under the default rounding mode (and fast: no libm call).
+// v is usually a product x * (1/step): the empty asm makes it opaque, so it is
+// rounded to float before the addition and never fused into an FMA (GCC
+// contracts by default on AArch64, and under -march=native -ffp-contract=fast
+// on x86), and every build and arch computes the same activation codes.
 LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__SSE_MATH__))
+    __asm__("" : "+x"(v));
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__("" : "+w"(v));
+#elif defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+m"(v));
+#else
+    volatile float spill = v;
+    v = spill;
+#endif
     const float m = 12582912.0f;  // 1.5 * 2^23: adding it leaves the integer part in the mantissa
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }
@@ -3171,6 +3185,7 @@ LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 #endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
 constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
 
@@ -3304,6 +3319,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         for (; b < b_end; ++b) {
             const std::uint8_t* p[NU];
             for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
             const std::int32_t* xq[MB];
             i8_block<S, MB, NU> blk;
             for (int m = 0; m < MB; ++m) {
@@ -4185,6 +4208,7 @@ LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 #endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
 constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
 
@@ -4318,6 +4342,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         for (; b < b_end; ++b) {
             const std::uint8_t* p[NU];
             for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
             const std::int32_t* xq[MB];
             i8_block<S, MB, NU> blk;
             for (int m = 0; m < MB; ++m) {
@@ -5199,6 +5231,7 @@ LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 #endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
 constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
 
@@ -5332,6 +5365,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         for (; b < b_end; ++b) {
             const std::uint8_t* p[NU];
             for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
             const std::int32_t* xq[MB];
             i8_block<S, MB, NU> blk;
             for (int m = 0; m < MB; ++m) {
@@ -6213,6 +6254,7 @@ LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 #endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
 constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
 
@@ -6346,6 +6388,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         for (; b < b_end; ++b) {
             const std::uint8_t* p[NU];
             for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
             const std::int32_t* xq[MB];
             i8_block<S, MB, NU> blk;
             for (int m = 0; m < MB; ++m) {

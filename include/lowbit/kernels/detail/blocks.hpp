@@ -85,7 +85,21 @@ inline const arrangement<B>& arranged() noexcept {
 
 // Round to nearest, ties to even, for |v| < 2^22, identical in scalar and SIMD
 // code under the default rounding mode (and fast: no libm call).
+// v is usually a product x * (1/step): the empty asm makes it opaque, so it is
+// rounded to float before the addition and never fused into an FMA (GCC
+// contracts by default on AArch64, and under -march=native -ffp-contract=fast
+// on x86), and every build and arch computes the same activation codes.
 LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__SSE_MATH__))
+    __asm__("" : "+x"(v));
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__("" : "+w"(v));
+#elif defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+m"(v));
+#else
+    volatile float spill = v;
+    v = spill;
+#endif
     const float m = 12582912.0f;  // 1.5 * 2^23: adding it leaves the integer part in the mantissa
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }
