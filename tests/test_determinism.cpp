@@ -19,6 +19,7 @@
 #include <lowbit/lowbit.hpp>
 #include <lowbit/qat.hpp>
 
+#include "test_archs.hpp"
 #include "test_util.hpp"
 
 using namespace lowbit;
@@ -26,22 +27,10 @@ using namespace lowbit;
 namespace {
 
 // LOWBIT_TEST_REDUCED=1 (scripts/test-sanitize.sh): smaller shapes, same cases.
-std::size_t pick(std::size_t n, std::size_t small) {
-    const char* v = std::getenv("LOWBIT_TEST_REDUCED");
-    return v && *v && *v != '0' ? small : n;
-}
+std::size_t pick(std::size_t n, std::size_t small) { return lowbit_test::reduced() ? small : n; }
 
-std::vector<arch> archs() {
-    std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
-                   arch::neondot})
-        if (detail::cpu().has(a)) v.push_back(a);
-    return v;
-}
-struct arch_scope {
-    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
-    ~arch_scope() { (void)force_arch(arch::automatic); }
-};
+std::vector<arch> archs() { return lowbit_test::runnable_archs(); }
+using lowbit_test::arch_scope;
 
 // Calls f(exec, name) with a serial executor and pools of 2, 3 and 7 threads.
 template <class F>

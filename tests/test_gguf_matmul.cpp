@@ -24,6 +24,7 @@
 
 #include <lowbit/formats/gguf_matmul.hpp>
 
+#include "test_archs.hpp"
 #include "test_util.hpp"
 
 using namespace lowbit;
@@ -38,12 +39,7 @@ const arch all_archs[] = {arch::scalar,  arch::sse2,       arch::avx2, arch::avx
 
 bool is_k_quant(gguf_type t) { return type_block_size(t) == 256; }
 
-struct arch_scope {
-    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
-    ~arch_scope() { (void)force_arch(arch::automatic); }
-    arch_scope(const arch_scope&) = delete;
-    arch_scope& operator=(const arch_scope&) = delete;
-};
+using lowbit_test::arch_scope;
 
 // n_rows GGUF rows of k values; uint16 storage keeps the f16 fields aligned.
 struct gguf_matrix {

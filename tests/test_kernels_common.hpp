@@ -13,23 +13,14 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "test_archs.hpp"
+
 namespace kt {
 
 using namespace lowbit;
 
-inline std::vector<arch> runnable_archs() {
-    std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
-                   arch::neondot})
-        if (detail::cpu().has(a)) v.push_back(a);
-    return v;
-}
-
-// Restores automatic arch selection when a test ends.
-struct arch_scope {
-    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
-    ~arch_scope() { (void)force_arch(arch::automatic); }
-};
+using lowbit_test::runnable_archs;
+using lowbit_test::arch_scope;  // restores automatic arch selection when a test ends
 
 struct shape {
     std::size_t N, K;

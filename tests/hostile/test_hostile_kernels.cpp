@@ -13,6 +13,7 @@
 #include <lowbit/pack/tiled.hpp>
 
 #include "hostile_util.hpp"
+#include "test_archs.hpp"
 #include "test_util.hpp"
 
 using namespace lowbit;
@@ -23,17 +24,8 @@ namespace {
 using S4a = scheme<4, per_group<32>, asymmetric, scale_f16>;
 using S3 = scheme<3, per_channel, symmetric, scale_bf16>;
 
-std::vector<arch> archs() {
-    std::vector<arch> v;
-    for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
-                   arch::neondot})
-        if (detail::cpu().has(a)) v.push_back(a);
-    return v;
-}
-struct arch_scope {
-    explicit arch_scope(arch a) { REQUIRE(force_arch(a).ok()); }
-    ~arch_scope() { (void)force_arch(arch::automatic); }
-};
+std::vector<arch> archs() { return lowbit_test::runnable_archs(); }
+using lowbit_test::arch_scope;
 const matmul_path all_paths[] = {matmul_path::reference, matmul_path::dequant_fma, matmul_path::int8_dot};
 matmul_options with(matmul_path p) {
     matmul_options o;
