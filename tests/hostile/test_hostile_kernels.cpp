@@ -251,6 +251,86 @@ TEST_CASE("hostile kernels: inconsistent qmatrix views are refused before any re
     CHECK(ys.untouched());
 }
 
+TEST_CASE("hostile kernels: inconsistent tiled views are refused before any read, with the checks qmatrix views get") {
+    // Issue 14, item 10: a hand-built tiled_view with a bad permutation read x[perm[col]] out of bounds.
+    auto q = make<S4a>(20, 96, 12, true);  // 2 tiles (the second padded), 3 blocks, 3 groups of 32
+    auto t = repack_tiled(q);
+    REQUIRE(t);
+    const auto x = lowbit_test::gaussian(96, 13);
+    const auto X = lowbit_test::gaussian(2 * 96, 14);
+    sentinel ys(20 * 4), Ys(2 * 20 * 4);
+    const span<float> y(ys.as<float>(), 20);
+    auto expect = [&](const tiled_view<S4a>& v, const char* what) {
+        CHECK(says(v.validate(), what));
+        for (matmul_path p : all_paths) {
+            CHECK(says(gemv(v, span<const float>(x), y, serial_executor{}, with(p)), what));
+            CHECK(says(gemm(v, matrix_view<const float>(X.data(), 2, 96), matrix_view<float>(Ys.as<float>(), 2, 20), serial_executor{},
+                            with(p)),
+                       what));
+        }
+    };
+    tiled_view<S4a> v = t->view();
+    REQUIRE(v.validate().ok());
+    // the permutation: out of bounds either side
+    std::vector<std::int32_t> perm(t->perm);
+    perm[10] = 96;
+    v.perm = perm.data();
+    expect(v, "tiled.perm[10] = 96 is outside [0, 96)");
+    perm[10] = -1;
+    expect(v, "tiled.perm[10] = -1");
+    perm[10] = 1 << 30;
+    expect(v, "tiled.perm[10] = 1073741824");
+    // scales or perm not aligned to their element type
+    sentinel sc(t->scales.size() * 2, 1), pm(96 * 4, 2);
+    std::memcpy(sc.base(), t->scales.data(), t->scales.size() * 2);
+    std::memcpy(pm.base(), t->perm.data(), 96 * 4);
+    v = t->view();
+    v.scales = reinterpret_cast<const std::uint16_t*>(sc.base());
+    expect(v, "tiled.scales or tiled.perm is not aligned");
+    v = t->view();
+    v.perm = reinterpret_cast<const std::int32_t*>(pm.base());
+    expect(v, "not aligned");
+    // counts that would index scales or codes out of bounds
+    v = t->view();
+    v.groups = 4;
+    expect(v, "tiles/blocks/groups");
+    v = t->view();
+    v.blocks_per_group = 0;  // would read group 0's scales for every block: wrong, not out of bounds, still refused
+    expect(v, "tiles/blocks/groups");
+    v = t->view();
+    v.tiles = 3;
+    expect(v, "tiles/blocks/groups");
+    v = t->view();
+    v.group = 0;
+    expect(v, "tiled.group = 0");
+    v = t->view();
+    v.group = 64;  // not the scheme's static group
+    expect(v, "scheme's group is 32");
+    v = t->view();
+    v.zeros = nullptr;
+    expect(v, "null");
+    CHECK(ys.untouched());
+    CHECK(Ys.untouched());
+    // per-channel: one group per row; a hand-set group count or blocks_per_group would index past the scales
+    auto qc = make<S3>(20, 96, 15, false);
+    auto tc = repack_tiled(qc);
+    REQUIRE(tc);
+    tiled_view<S3> vc = tc->view();
+    REQUIRE(vc.validate().ok());
+    vc.groups = 3;
+    CHECK(says(gemv(vc, span<const float>(x), y, serial_executor{}, with(matmul_path::int8_dot)), "tiles/blocks/groups"));
+    vc = tc->view();
+    vc.blocks_per_group = 1;
+    CHECK(says(gemv(vc, span<const float>(x), y, serial_executor{}, with(matmul_path::dequant_fma)), "tiles/blocks/groups"));
+    vc = tc->view();
+    vc.group = 32;
+    CHECK(says(vc.validate(), "must equal cols"));
+    CHECK(ys.untouched());
+    // the owning form: unpack_tiled refuses a bad permutation (the qmatrix it would return could not be used)
+    t->perm[95] = 96;
+    CHECK(says(unpack_tiled(*t).error(), "tiled.perm[95] = 96"));
+}
+
 TEST_CASE("hostile kernels: arbitrary code, scale and zero bytes give the same bits on every arch") {
     // Views over random bytes (finite scales, zero points anywhere in 0..255): the int8
     // path equals its scalar model on every arch, the f32 path stays near the reference.

@@ -62,6 +62,24 @@ struct qlayout {
     }
 };
 
+namespace detail {
+// The checks every view of quantized weights (qmatrix_view, tiled_view) makes
+// of its scales and permutation: both aligned to their element types (C++
+// reads them through typed pointers), and every perm entry inside [0, cols)
+// since the kernels read x[perm[j]]. `what` names the view in the message.
+template <class Scale>
+status check_scales_and_perm(const char* what, const Scale* scales, const std::int32_t* perm, std::size_t cols) noexcept {
+    if (misaligned(scales) || misaligned(perm))
+        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm)
+        for (std::size_t j = 0; j < cols; ++j)
+            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
+                                     static_cast<int>(perm[j]), cols);
+    return {};
+}
+}  // namespace detail
+
 // Read-only view; any memory (mmap'd file, arena) can back it.
 template <class S>
 struct qmatrix_view {
@@ -104,15 +122,7 @@ struct qmatrix_view {
             return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
         if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
         if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
-        if (detail::misaligned(scales) || detail::misaligned(perm))
-            return status::error(errc::invalid_argument, "qmatrix.scales or qmatrix.perm is not aligned to its element type");
-        // The kernels read x[perm[j]]: an index outside [0, cols) would read out of bounds.
-        if (perm)
-            for (std::size_t j = 0; j < cols; ++j)
-                if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
-                    return status::error(errc::invalid_argument, "qmatrix.perm[%zu] = %d is outside [0, %zu)", j,
-                                         static_cast<int>(perm[j]), cols);
-        return {};
+        return detail::check_scales_and_perm("qmatrix", scales, perm, cols);
     }
 
     // Bytes of each array (for overlap checks).
