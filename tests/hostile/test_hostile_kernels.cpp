@@ -366,3 +366,37 @@ TEST_CASE("hostile kernels: arbitrary code, scale and zero bytes give the same b
         }
     }
 }
+
+// Issue 14, item 9: matmul_path and arch values outside their enums are refused, naming the value; nothing is
+// written and the active arch is unchanged. (The run-time twins on any_qmatrix forward to these checks.)
+TEST_CASE("hostile kernels: out-of-range matmul_path and arch values are refused") {
+    const auto q = make<S4a>(20, 96, 16, true);
+    auto t = repack_tiled(q);
+    REQUIRE(t);
+    const auto x = lowbit_test::gaussian(2 * 96, 17);
+    sentinel ys(2 * 20 * 4);
+    const span<float> y(ys.as<float>(), 20);
+    const matrix_view<const float> X(x.data(), 2, 96);
+    const matrix_view<float> Y(ys.as<float>(), 2, 20);
+    for (int p : {4, 17, 255}) {
+        matmul_options o;
+        o.path = static_cast<matmul_path>(p);
+        char what[32];
+        std::snprintf(what, sizeof what, "options.path = %d", p);
+        const span<const float> x1(x.data(), 96);
+        CHECK(says(gemv(q, x1, y, serial_executor{}, o), what));
+        CHECK(says(gemm(q, X, Y, serial_executor{}, o), what));
+        CHECK(says(gemv(t->view(), x1, y, serial_executor{}, o), what));
+        CHECK(says(gemm(t->view(), X, Y, serial_executor{}, o), what));
+    }
+    CHECK(ys.untouched());
+    const arch before = active_arch();
+    for (int a : {-2, 9, 42}) {
+        char what[24];
+        std::snprintf(what, sizeof what, "arch = %d", a);
+        const status st = force_arch(static_cast<arch>(a));
+        CHECK(st.code() == errc::invalid_argument);
+        CHECK(says(st, what));
+        CHECK(active_arch() == before);
+    }
+}

@@ -469,3 +469,50 @@ TEST_CASE("hostile quant: finite weights never dequantize to Inf or NaN, for eve
     CHECK(refused > 0);
     CHECK(capped_checked > 0);
 }
+
+// Issue 14, item 9: an enum field set from an int (or left as garbage) is refused at the entry point,
+// naming the field and its value, before anything is written. (matmul_path and arch: test_hostile_kernels;
+// gptq_group_source: test_hostile_algo; fq_path: test_hostile_qat.)
+TEST_CASE("hostile quant: out-of-range enum values (calibration kind, granularity, scale type) are refused") {
+    const auto w = lowbit_test::gaussian(2 * 64, 21);
+    const matrix_view<const float> wv(w.data(), 2, 64);
+    for (int k : {3, 7, 255}) {
+        CAPTURE(k);
+        calibration c;
+        c.kind = static_cast<calibration::method>(k);
+        char what[48];
+        std::snprintf(what, sizeof what, "calibration.kind = %d", k);
+        CHECK(says(c.validate(), what));
+        sentinel_qmatrix<S4g> out(2, 64);
+        const status st = quantize_into<S4g>(wv, out.view(), c);
+        CHECK(st.code() == errc::invalid_argument);
+        CHECK(says(st, what));
+        CHECK(out.untouched());
+        CHECK(says(quantize<scheme<8, per_channel, symmetric, scale_f32>>(wv, c).error(), what));
+        quantize_options o;
+        o.calib = c;
+        CHECK(says(quantize<S4g>(wv, o).error(), what));
+        runtime_scheme rs;
+        CHECK(says(quantize(rs, wv, c).error(), what));
+    }
+    for (int g : {3, 7, 200}) {
+        runtime_scheme rs;
+        rs.gran = static_cast<granularity>(g);
+        char what[40];
+        std::snprintf(what, sizeof what, "scheme.gran = %d", g);
+        CHECK(says(rs.validate(), what));
+        CHECK(says(quantize(rs, wv).error(), what));
+        CHECK(says(qlayout::make(rs, 2, 64).error(), what));
+        CHECK(std::isnan(bits_per_weight(rs, 64)));
+    }
+    for (int s : {3, 9, 255}) {
+        runtime_scheme rs;
+        rs.scale = static_cast<scale_type>(s);
+        char what[40];
+        std::snprintf(what, sizeof what, "scheme.scale = %d", s);
+        CHECK(says(rs.validate(), what));
+        CHECK(says(quantize(rs, wv).error(), what));
+        CHECK(says(qlayout::make(rs, 2, 64).error(), what));
+        CHECK(std::isnan(bits_per_weight(rs, 64)));
+    }
+}
