@@ -29,6 +29,7 @@
 
 #include "files.hpp"
 #include "model_source.hpp"
+#include "names.hpp"
 #include "progress.hpp"
 #include "tensor_rules.hpp"
 
@@ -291,10 +292,16 @@ std::string sqnr_string(const type_stats& s) {
     return b;
 }
 
-int fail(const std::string& file, const status& s) {
-    std::fprintf(stderr, "lowbit-quantize: %s: %s\n", file.c_str(), s.message());
-    return 1;
+// One line on stderr, passed through printable(): file names and library
+// messages may quote bytes from the input. Returns the exit status `rc`:
+// 1 for errors, 2 for what the tool refuses to do (refuse()).
+int fail(const std::string& file, const status& s, int rc = 1) {
+    const std::size_t all = static_cast<std::size_t>(-1);
+    std::fprintf(stderr, "lowbit-quantize: %s: %s\n", printable(file, all).c_str(), printable(s.message(), all).c_str());
+    return rc;
 }
+// A non-finite weight, a name GGUF cannot hold, an OUT that must not be replaced.
+int refuse(const std::string& file, const status& s) { return fail(file, s, 2); }
 
 int run(const args& a) {
     const target* tgt = find_target(a.type);
@@ -330,6 +337,9 @@ int run(const args& a) {
     if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
     model_source src;
     if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+    // Names go into OUT and into the log: refused here, before anything is written.
+    for (const source_tensor& t : src.tensors)
+        if (status s = check_tensor_name(t.desc.name); !s.ok()) return refuse(a.in, s);
 
     imatrix im;
     if (!a.imatrix.empty()) {
@@ -365,23 +375,23 @@ int run(const args& a) {
         const bool plain = from == gguf_type::f32 || from == gguf_type::f16 || from == gguf_type::bf16;
         if (!plain) {
             if (!gguf::is_quantized(from) || !gguf::has_row_codec(from))
-                return fail(a.in, status::error(errc::unsupported, "tensor '%.80s' has type %s, which cannot be converted to %s",
-                                                t.desc.name.c_str(), gguf::type_name(from), gguf::type_name(d.type)));
+                return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s, which cannot be converted to %s",
+                                                printable(t.desc.name).c_str(), gguf::type_name(from), gguf::type_name(d.type)));
             if (!a.allow_requantize)
                 return fail(a.in, status::error(errc::unsupported,
-                                                "tensor '%.80s' is already %s; pass --allow-requantize to requantize it",
-                                                t.desc.name.c_str(), gguf::type_name(from)));
+                                                "tensor '%s' is already %s; pass --allow-requantize to requantize it",
+                                                printable(t.desc.name).c_str(), gguf::type_name(from)));
         }
         if (o.has_imatrix && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
             if (!w) {
-                prog.line("lowbit-quantize: no imatrix entry for %s", t.desc.name.c_str());
+                prog.line("lowbit-quantize: no imatrix entry for %s", printable(t.desc.name).c_str());
             } else {
                 const std::uint64_t k = t.row_length(), mats = t.desc.dims[2] * t.desc.dims[3];
                 if (w->size() != k && w->size() != k * mats)
                     return fail(a.imatrix, status::error(errc::shape_mismatch,
-                                                         "imatrix entry '%.80s' has %zu values; the tensor needs %llu (or %llu)",
-                                                         t.desc.name.c_str(), w->size(), static_cast<unsigned long long>(k),
+                                                         "imatrix entry '%s' has %zu values; the tensor needs %llu (or %llu)",
+                                                         printable(t.desc.name).c_str(), w->size(), static_cast<unsigned long long>(k),
                                                          static_cast<unsigned long long>(k * mats)));
                 jobs[i].imat = w->data();
                 jobs[i].imat_mats = w->size() / k;
@@ -410,7 +420,7 @@ int run(const args& a) {
         total_in += src.tensors[i].n_bytes;
         if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(d.n_dims)));
             !s.ok())
-            return fail(a.out, s);
+            return fail(a.in, s);
     }
 
     output_file out;
@@ -419,8 +429,9 @@ int run(const args& a) {
 
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     if (!a.quiet)
-        std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n", a.in.c_str(), src.format,
-                     src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(), a.out.c_str(), tgt->name, threads);
+        std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n",
+                     printable(a.in, a.in.size()).c_str(), src.format, src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(),
+                     printable(a.out, a.out.size()).c_str(), tgt->name, threads);
     progress p(a.quiet, total_in, src.tensors.size());
     converter conv(in, w, p, threads, a.sqnr);
     std::map<std::uint32_t, type_stats> stats;
@@ -428,15 +439,16 @@ int run(const args& a) {
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const source_tensor& t = *jobs[i].src;
         const decision& d = *jobs[i].dec;
-        p.begin_tensor(i, t.desc.name, gguf::type_name(d.type));
+        const std::string name = printable(t.desc.name);
+        p.begin_tensor(i, name, gguf::type_name(d.type));
         if (!d.why.empty() && p.tty() && (d.fell_back || d.why.rfind("kept", 0) != 0))
-            p.line("%s: %s", t.desc.name.c_str(), d.why.c_str());
+            p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
         const status s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
         if (!s.ok()) {
             p.finish();
-            return fail(a.in, status::error(s.code(), "tensor '%.64s': %s", t.desc.name.c_str(), s.message()));
+            return fail(a.in, status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message()));
         }
         type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
         const std::uint64_t out_bytes = static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
@@ -456,10 +468,10 @@ int run(const args& a) {
                 q = b;
             }
             const double dt = p.elapsed() - t0;
-            p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), t.desc.name.c_str(),
+            p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), name.c_str(),
                    gguf::type_name(t.desc.type), shape_string(t.desc).c_str(), gguf::type_name(d.type),
                    human_bytes(static_cast<double>(t.n_bytes)).c_str(), human_bytes(static_cast<double>(out_bytes)).c_str(), dt,
-                   q.c_str(), d.why.empty() ? "" : "  ", d.why.c_str());
+                   q.c_str(), d.why.empty() ? "" : "  ", printable(d.why, d.why.size()).c_str());
         }
     }
     if (status s = w.finish(); !s.ok()) return fail(a.out, s);
