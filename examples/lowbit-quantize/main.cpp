@@ -335,6 +335,7 @@ int run(const args& a) {
 
     input_file in;
     if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+    std::vector<input_path> inputs = {{a.in, in.id()}};
     model_source src;
     if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
     // Names go into OUT and into the log: refused here, before anything is written.
@@ -347,7 +348,11 @@ int run(const args& a) {
         if (status s = f.open(a.imatrix.c_str()); !s.ok()) return fail(a.imatrix, s);
         if (status s = im.load(f.bytes()); !s.ok()) return fail(a.imatrix, s);
         o.has_imatrix = true;
+        inputs.push_back({a.imatrix, f.id()});
     }
+    bool out_exists = false;
+    if (status s = check_output_path(a.out, inputs, &out_exists); !s.ok())
+        return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
 
     progress prog(a.quiet, 0, 0);  // for notes before the real one starts
     if (!in.mapped())
@@ -423,9 +428,17 @@ int run(const args& a) {
             return fail(a.in, s);
     }
 
+    const std::vector<std::string> stale = remove_stale_temps(a.out);
+    if (!stale.empty()) {
+        std::string names;
+        for (const std::string& n : stale) names += (names.empty() ? "" : ", ") + printable(n, n.size());
+        prog.line("lowbit-quantize: removed %zu temporary file(s) left by earlier runs that no longer exist: %s", stale.size(),
+                  names.c_str());
+    }
     output_file out;
-    if (status s = out.open(a.out); !s.ok()) return fail(a.out, s);
-    if (status s = w.write_header(gguf::byte_sink::to_file(out.stream())); !s.ok()) return fail(a.out, s);
+    if (status s = out.open(a.out, inputs); !s.ok()) return fail(a.out, s);
+    const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
+    if (status s = w.write_header(sink); !s.ok()) return fail(a.out, s);
 
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     if (!a.quiet)
@@ -448,6 +461,7 @@ int run(const args& a) {
         const status s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
         if (!s.ok()) {
             p.finish();
+            if (out.write_failed()) return fail(a.out, out.write_error());  // the disk's fault, not the input's
             return fail(a.in, status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message()));
         }
         type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
