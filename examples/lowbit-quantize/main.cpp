@@ -175,19 +175,39 @@ struct job {
     std::uint64_t imat_mats = 0;
 };
 
+// The index of the first NaN or infinity in x[0, k), or -1.
+std::int64_t first_non_finite(const float* x, std::int64_t k) {
+    for (std::int64_t i = 0; i < k; ++i)
+        if (!std::isfinite(x[i])) return i;
+    return -1;
+}
+
+// Every value that reaches OUT is finite: a NaN or infinity in the input is
+// refused wherever it is (a tensor that is quantized, falls back to F16 or is
+// kept as it is), with the same message and exit status 2.
+status non_finite_at(const source_tensor& t, std::uint64_t row, std::uint64_t col, double v) {
+    return status::error(errc::non_finite, "value %llu (row %llu, column %llu) is %s; refusing to write it",
+                         static_cast<unsigned long long>(row * t.row_length() + col), static_cast<unsigned long long>(row),
+                         static_cast<unsigned long long>(col), std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+}
+
 class converter {
 public:
     converter(const input_file& in, gguf::gguf_writer& w, progress& p, unsigned threads, bool sqnr)
         : in_(in), w_(w), p_(p), pool_(threads), sqnr_(sqnr) {}
 
-    // Bytes unchanged, in chunks, releasing the input pages behind us.
+    // Bytes unchanged, in chunks of rows, releasing the input pages behind
+    // us; float rows are checked for NaN and infinities first.
     status copy(const source_tensor& t) {
-        const std::uint64_t step = chunk_values * 4;
-        for (std::uint64_t off = 0; off < t.n_bytes; off += step) {
-            const std::size_t n = static_cast<std::size_t>(std::min(step, t.n_bytes - off));
-            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + off, n)));
-            in_.release(t.data + off, n);
-            p_.advance(n);
+        const std::uint64_t rows = t.rows();
+        const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
+        const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, chunk_values * 4 / std::max<std::size_t>(in_row, 1));
+        for (std::uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+            const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, rows - r0));
+            LOWBIT_TRY(check_finite_rows(t, r0, n));
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + r0 * in_row, n * in_row)));
+            in_.release(t.data + r0 * in_row, n * in_row);
+            p_.advance(n * in_row);
         }
         return status();
     }
@@ -237,6 +257,10 @@ public:
                         if (!st[task].ok()) return;
                         x = f;
                     }
+                    if (const std::int64_t c = first_non_finite(x, k); c >= 0) {
+                        st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(c), x[c]);
+                        return;
+                    }
                     const float* qw = nullptr;
                     if (j.imat) qw = j.imat + (j.imat_mats > 1 ? (r0 + r) / rows_per_mat : 0) * static_cast<std::uint64_t>(k);
                     std::uint8_t* q = qbuf_.data() + r * out_row;
@@ -262,6 +286,52 @@ public:
     }
 
 private:
+    // Rows [r0, r0 + n) of a tensor that is copied: F64 values are read as
+    // they are, every type with a row codec (F32, F16, BF16, the block types)
+    // is decoded; integer tensors hold no NaN.
+    status check_finite_rows(const source_tensor& t, std::uint64_t r0, std::size_t n) {
+        const gguf_type ty = t.desc.type;
+        const bool f64 = ty == gguf_type::f64;
+        if (!f64 && !gguf::has_row_codec(ty)) return status();
+        const std::int64_t k = static_cast<std::int64_t>(t.row_length());
+        const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / t.rows());
+        const std::size_t n_tasks = std::min(n, tasks_per_chunk);
+        std::vector<status> st(n_tasks);
+        raw_.resize(tasks_per_chunk);
+        rowf_.resize(tasks_per_chunk);
+        pool_(n_tasks, [&](std::size_t task) {
+            const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
+            for (std::size_t r = a; r < b; ++r) {
+                const std::uint8_t* raw = t.data + (r0 + r) * in_row;
+                if (f64) {
+                    for (std::int64_t i = 0; i < k; ++i) {
+                        double v;
+                        std::memcpy(&v, raw + 8 * i, 8);
+                        if (!std::isfinite(v)) {
+                            st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(i), v);
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                std::vector<std::uint8_t>& tmp = raw_[task];  // aligned for the codecs' 16/32-bit fields
+                tmp.resize(in_row);
+                std::memcpy(tmp.data(), raw, in_row);
+                std::vector<float>& f = rowf_[task];
+                f.resize(static_cast<std::size_t>(k));
+                st[task] = gguf::dequantize_row(ty, tmp.data(), f.data(), k);
+                if (!st[task].ok()) return;
+                if (const std::int64_t c = first_non_finite(f.data(), k); c >= 0) {
+                    st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(c), f[static_cast<std::size_t>(c)]);
+                    return;
+                }
+            }
+        });
+        for (const status& s : st)
+            if (!s.ok()) return s;
+        return status();
+    }
+
     const input_file& in_;
     gguf::gguf_writer& w_;
     progress& p_;
@@ -271,6 +341,7 @@ private:
     std::vector<std::uint8_t> qbuf_;
     std::vector<std::vector<float>> deq_;
     std::vector<std::vector<std::uint8_t>> raw_;  // per task: an aligned copy of a misaligned input row
+    std::vector<std::vector<float>> rowf_;        // per task: a copied row, decoded for the finiteness check
 };
 
 std::string shape_string(const tensor_desc& d) {
@@ -462,7 +533,8 @@ int run(const args& a) {
         if (!s.ok()) {
             p.finish();
             if (out.write_failed()) return fail(a.out, out.write_error());  // the disk's fault, not the input's
-            return fail(a.in, status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message()));
+            const status e = status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message());
+            return s.code() == errc::non_finite ? refuse(a.in, e) : fail(a.in, e);
         }
         type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
         const std::uint64_t out_bytes = static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
