@@ -571,6 +571,43 @@ TEST_CASE("quantize tool: NaN and Inf are refused in every path, not only in qua
     }
 }
 
+TEST_CASE("quantize tool: NaN in tensors copied as they are (block types, F64) is refused too") {
+    tmpdir d;
+    std::string log;
+    // A Q8_0 tensor whose block scale is an f16 NaN; --type Q8_0 copies it unchanged.
+    {
+        gg::gguf_writer w;
+        REQUIRE(w.add_tensor("blk.0.attn_q.weight", gguf_type::q8_0, {32, 2}).ok());
+        std::vector<std::uint8_t> b;
+        REQUIRE(w.write_header(gg::byte_sink::to_vector(b)).ok());
+        std::vector<std::uint8_t> blocks(2 * 34, 1);
+        blocks[0] = 0x00, blocks[1] = 0x3c;        // row 0: scale 1.0
+        blocks[34] = 0x00, blocks[35] = 0x7e;      // row 1: scale NaN
+        REQUIRE(w.write_tensor_data(lowbit::span<const std::uint8_t>(blocks.data(), blocks.size())).ok());
+        REQUIRE(w.finish().ok());
+        write_file(d / "q8.gguf", b);
+    }
+    CHECK(run_tool(d, "'" + (d / "q8.gguf") + "' '" + (d / "out.gguf") + "' --quiet --type Q8_0", &log) == 2);
+    CHECK(log.find("tensor 'blk.0.attn_q.weight': value 32 (row 1, column 0) is NaN") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+    // A 1-D safetensors F64 tensor (kept, copied unchanged) with a NaN at [5].
+    {
+        std::vector<double> v(8, 0.5);
+        v[5] = std::nan("");
+        std::string header = "{\"x.weight\":{\"dtype\":\"F64\",\"shape\":[8],\"data_offsets\":[0,64]}}";
+        while (header.size() % 8) header += ' ';
+        std::vector<std::uint8_t> f;
+        for (int i = 0; i < 8; ++i) f.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(header.size()) >> (8 * i)));
+        for (char c : header) f.push_back(static_cast<std::uint8_t>(c));
+        const auto* p = reinterpret_cast<const std::uint8_t*>(v.data());
+        f.insert(f.end(), p, p + 64);
+        write_file(d / "f64.safetensors", f);
+    }
+    CHECK(run_tool(d, "'" + (d / "f64.safetensors") + "' '" + (d / "out.gguf") + "' --quiet --type Q8_0", &log) == 2);
+    CHECK(log.find("tensor 'x.weight': value 5 (row 0, column 5) is NaN") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+}
+
 // ---- tensor names: printed escaped, refused before anything is written -------------------
 
 TEST_CASE("quantize tool: printable() escapes controls and broken UTF-8, keeps text") {
