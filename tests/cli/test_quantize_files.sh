@@ -84,12 +84,8 @@ if [ "$(id -u)" -eq 0 ] && mknod null.gguf c 1 3 2> /dev/null; then
 else
     skip "device node made with mknod: needs root (uid $(id -u)) and a file system that allows device nodes"
 fi
-if [ -c /dev/full ]; then
-    q in.gguf /dev/full --type Q8_0
-    check "/dev/full as OUT: exit 2, still a device" eval 'rc_is 2 && has "/dev/full: exists and is a character device" && [ -c /dev/full ]'
-else
-    skip "/dev/full as OUT: no /dev/full here"
-fi
+# Never a system device (/dev/null, /dev/full) as OUT: a tool that regressed
+# would replace the machine's device node with a regular file.
 check "no temporary file left" no_temps .
 
 # An existing regular OUT is replaced (as llama-quantize does), through a temp file.
@@ -100,7 +96,7 @@ check "existing regular OUT: exit 0, replaced by a GGUF" eval 'rc_is 0 && is_ggu
 # ---- 3. write errors: read-only folder, full file system, file size limit ------------
 # In a user and mount namespace a tmpfs can be mounted without privileges; root
 # ignores permission bits, so a read-only mount is the one test that binds it.
-in_ns() { unshare -rm bash -c "$1" 2> ns.err; }
+in_ns() { rm -f rc.txt; unshare -rm bash -c "$1" 2> ns.err; }
 if unshare -rm true 2> /dev/null; then
     mkdir -p ro full
     in_ns "mount -t tmpfs -o size=1m tmpfs ro && mount -o remount,ro ro &&
@@ -116,7 +112,16 @@ if unshare -rm true 2> /dev/null; then
     check "full file system: names OUT and ENOSPC" eval 'one_line && has "full/out.gguf: write failed: No space left on device"'
     check "full file system: nothing left in the folder" eval '[ ! -s ls.txt ]'
 else
-    skip "read-only folder and full file system: 'unshare -rm' (user + mount namespace for a tmpfs) is not allowed here: $(unshare -rm true 2>&1 | head -1)"
+    why=$(unshare -rm true 2>&1 | head -1)
+    if [ "$(id -u)" -ne 0 ]; then  # not root: permission bits hold
+        mkdir -p ro && chmod 555 ro
+        q in.gguf ro/out.gguf --type Q8_0 --quiet
+        check "read-only folder (chmod 555): exit 1, names OUT and EACCES" \
+            eval 'rc_is 1 && one_line && has "ro/out.gguf: cannot create a file next to it: Permission denied"'
+    else
+        skip "read-only folder: root ignores permission bits and 'unshare -rm' (for a read-only tmpfs) is not allowed here: $why"
+    fi
+    skip "full file system: 'unshare -rm' (user + mount namespace for a small tmpfs) is not allowed here: $why"
 fi
 (ulimit -f 64 && exec timeout 60 "$tool" in.gguf limited.gguf --type Q8_0 --threads 1 --quiet > /dev/null 2> stderr.txt)
 rc=$?
