@@ -7,8 +7,9 @@
 // parses can be used without further checks; tensor `data` spans point into the
 // caller's bytes (mmap them). Every failure is a `lowbit::status` naming the
 // problem and its byte offset; the reader never reads outside the span, and
-// what it allocates is bounded by the span's size (see docs/formats.md,
-// "GGUF files").
+// what it holds is at most 12 bytes per byte of the span, whatever the counts
+// in the header claim (limits below; docs/reliability.md, "Limits of the
+// readers"). Names and keys quoted in messages are escaped (detail/printable.hpp).
 //
 // Writer: `gguf_writer` takes metadata and tensor declarations up front, writes
 // header + metadata + tensor infos, then takes tensor data in declaration order

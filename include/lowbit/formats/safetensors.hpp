@@ -10,6 +10,11 @@
 // checks, inside the data section, no overlaps), duplicate names and keys; see
 // docs/formats.md, "safetensors files". Tensor `data` spans point into the
 // caller's bytes; F32, F16 and BF16 tensors can be read as float with read_f32.
+//
+// Limits and cost: header <= 100 MB, JSON nesting <= 64, rank <= 64; parsing
+// holds at most 32 bytes per header byte and finds duplicate names and
+// __metadata__ keys by sorting, O(n log n) (docs/reliability.md, "Limits of
+// the readers"). Names and keys quoted in messages are escaped.
 #pragma once
 
 #include <algorithm>
