@@ -184,7 +184,8 @@ TEST_CASE("hostile readers: general.alignment is a power of two up to 1 MiB, in 
     CHECK(w.alignment() == default_alignment);  // a refused value changes nothing
     // The limit itself works end to end: the largest output a tensor-less file
     // can cause is its header padded to 1 MiB.
-    auto f = gguf_file::parse(as_span(with_alignment(max_alignment)));
+    const bytes_t at_limit = with_alignment(max_alignment);  // the parsed file views these bytes
+    auto f = gguf_file::parse(as_span(at_limit));
     REQUIRE(f);
     CHECK(f->alignment() == max_alignment);
     gguf_writer copy;
