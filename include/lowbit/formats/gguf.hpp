@@ -145,7 +145,7 @@ inline bool checked_align(std::uint64_t x, std::uint64_t a, std::uint64_t* out) 
 
 constexpr bool is_pow2(std::uint64_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
 
-// Names and keys in messages: escaped, at most 80 bytes (detail/printable.hpp).
+// Names and keys in messages: escaped, at most 40 bytes shown (detail/printable.hpp).
 using lowbit::detail::printable;
 
 // One parsed metadata value. Scalars keep their bits; strings and arrays of

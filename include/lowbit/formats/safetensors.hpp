@@ -59,7 +59,7 @@ constexpr dtype_entry dtype_table[] = {
     {"U64", dtype::u64, 64},     {"F4", dtype::f4, 4},           {"F6_E2M3", dtype::f6_e2m3, 6},
     {"F6_E3M2", dtype::f6_e3m2, 6},
 };
-// Names and keys in messages: escaped, at most 80 bytes (detail/printable.hpp).
+// Names and keys in messages: escaped, at most 40 bytes shown (detail/printable.hpp).
 using lowbit::detail::printable;
 }  // namespace detail
 

@@ -4,7 +4,7 @@
 // Names and keys in a GGUF or safetensors file are bytes the file's author
 // chose. Error messages quote them, and messages end up in terminals and logs:
 // a name holding ESC [ 2 J would clear the reader's screen, a NUL would cut the
-// message short. printable() copies at most `limit` bytes, writing every byte
+// message short. printable() copies at most `limit` (40) bytes, writing every byte
 // outside printable ASCII (0x20..0x7e) and the backslash as \xNN, so the quoted
 // text is always plain ASCII and says exactly which bytes the file holds.
 #pragma once
@@ -16,8 +16,10 @@ namespace lowbit {
 namespace detail {
 
 struct printable_text {
-    // 80 shown bytes at most, each at most 4 characters, plus "..." and the NUL.
-    static constexpr std::size_t limit = 80;
+    // 40 shown bytes at most (a status message holds 200 characters, and \xNN
+    // takes 4 of them; lowbit-quantize's log cuts names at 40 too), each at
+    // most 4 characters, plus "..." and the NUL.
+    static constexpr std::size_t limit = 40;
     char text[limit * 4 + 4] = {};
     const char* c_str() const noexcept { return text; }
 };
