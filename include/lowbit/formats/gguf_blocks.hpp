@@ -235,8 +235,16 @@ inline status check_finite(const char* fn, const char* what, const float* v, std
     return status();
 }
 
+// The most values one call takes: their floats must fit in one object
+// (PTRDIFF_MAX bytes), so that every byte count formed from k (k * 4 input
+// bytes, k / block * block bytes <= k * 4 output bytes) is exact.
+constexpr std::int64_t max_values = static_cast<std::int64_t>(PTRDIFF_MAX / 4);
+
 inline status check_length(const char* fn, const char* what, std::int64_t k, int block) noexcept {
     if (k < 0) return status::error(errc::invalid_argument, "%s: %s = %lld is negative", fn, what, static_cast<long long>(k));
+    if (k > max_values)
+        return status::error(errc::invalid_argument, "%s: %s = %lld is more floats than fit in memory (limit %lld)", fn,
+                             what, static_cast<long long>(k), static_cast<long long>(max_values));
     if (k % block != 0) {
         return status::error(errc::shape_mismatch, "%s: %s = %lld is not a multiple of the block size %d", fn, what,
                              static_cast<long long>(k), block);
@@ -1262,8 +1270,10 @@ status quantize_weighted_rows(const char* fn, const float* src, B* dst, std::int
                               const float* qw) noexcept {
     if (nrow < 0) return status::error(errc::invalid_argument, "%s: nrow = %lld is negative", fn, static_cast<long long>(nrow));
     LOWBIT_TRY(check_length(fn, "n_per_row", n_per_row, B::values));
-    if (n_per_row > 0 && nrow > (std::int64_t{1} << 62) / n_per_row)
-        return status::error(errc::invalid_argument, "%s: nrow * n_per_row overflows", fn);
+    if (n_per_row > 0 && nrow > max_values / n_per_row)
+        return status::error(errc::invalid_argument, "%s: nrow * n_per_row = %lld * %lld overflows (limit %lld values)", fn,
+                             static_cast<long long>(nrow), static_cast<long long>(n_per_row),
+                             static_cast<long long>(max_values));
     const std::int64_t total = nrow * n_per_row;
     LOWBIT_TRY(check_pointers(fn, total, src, dst));
     LOWBIT_TRY(check_buffers(fn, src, static_cast<std::size_t>(total) * 4, dst, static_cast<std::size_t>(total / B::values) * sizeof(B)));
@@ -1459,10 +1469,19 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
-                return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld, n_per_row = %lld",
+                return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",
                                      static_cast<long long>(nrow), static_cast<long long>(n_per_row));
             }
             if (!has_row_codec(t)) return detail::no_codec("gguf::quantize", t);
+            // Rows are quantized as one run, so each row must be whole blocks (as in ggml).
+            LOWBIT_TRY(detail::check_length("gguf::quantize", "n_per_row", n_per_row, static_cast<int>(type_block_size(t))));
+            // The product is formed only when it fits: it used to overflow
+            // (undefined behaviour) and, wrapped to 0, "succeed" writing nothing.
+            if (n_per_row > 0 && nrow > detail::max_values / n_per_row)
+                return status::error(errc::invalid_argument,
+                                     "gguf::quantize: nrow * n_per_row = %lld * %lld overflows (limit %lld values)",
+                                     static_cast<long long>(nrow), static_cast<long long>(n_per_row),
+                                     static_cast<long long>(detail::max_values));
             return quantize_row(t, src, dst, nrow * n_per_row);
         }
     }
