@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/core/half.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
@@ -229,6 +230,51 @@ TEST_CASE("hf: tinyllama-sotu to F16 has the tensors and metadata of llama.cpp's
     CHECK(g.file->find_kv("llama.block_count")->type() == gg::value_type::u32);
     CHECK(g.file->find_kv("tokenizer.ggml.token_type")->element_type() == gg::value_type::i32);
     CHECK(g.file->find_kv("tokenizer.ggml.scores")->element_type() == gg::value_type::f32);
+}
+
+TEST_CASE("hf: F32 and BF16 outputs hold the same values as the converter's F16") {
+    // The converter's F16 is bf16 -> f32 -> f16 (round to nearest even); so
+    // rounding our F32 (and our BF16 widened) to f16 must give its bytes.
+    tmpdir d;
+    std::string log;
+    const lbq::json_value ref = reference();
+    const lbq::json_value* rt = ref.find("tensors");
+    for (const char* type : {"F32", "BF16"}) {
+        CAPTURE(type);
+        const std::string out = d / (std::string(type) + ".gguf");
+        REQUIRE(run_tool(d, "'" + data_dir + "' '" + out + "' --type " + type + " --quiet", &log) == 0);
+        gguf_on_disk g(out);
+        REQUIRE(g.file);
+        CHECK(*g.file->get_uint("general.file_type") == (std::string(type) == "F32" ? 0u : 32u));
+        std::size_t same = 0;
+        for (const lbq::json_value& r : rt->items) {
+            const gg::tensor_info* t = g.file->find_tensor(r.find("name")->text);
+            REQUIRE(t != nullptr);
+            const bool f16_in_ref = r.find("type")->text == "f16";
+            CHECK(t->type == (f16_in_ref && std::string(type) == "BF16" ? gg::gguf_type::bf16 : gg::gguf_type::f32));
+            std::vector<std::uint8_t> b;
+            for (std::uint64_t i = 0; i < t->n_elements; ++i) {
+                float x;
+                if (t->type == gg::gguf_type::bf16) {
+                    std::uint16_t h;
+                    std::memcpy(&h, t->data.data() + 2 * i, 2);
+                    x = lowbit::bf16_to_f32(h);
+                } else {
+                    std::memcpy(&x, t->data.data() + 4 * i, 4);
+                }
+                if (f16_in_ref) {
+                    const std::uint16_t h = lowbit::f32_to_f16(x);
+                    b.push_back(static_cast<std::uint8_t>(h & 0xff));
+                    b.push_back(static_cast<std::uint8_t>(h >> 8));
+                } else {
+                    const std::uint8_t* p = reinterpret_cast<const std::uint8_t*>(&x);
+                    b.insert(b.end(), p, p + 4);
+                }
+            }
+            same += lbtest::sha256_hex(b.data(), b.size()) == r.find("sha256")->text;
+        }
+        CHECK(same == rt->items.size());
+    }
 }
 
 TEST_CASE("hf: a sharded copy and a tokenizer.json-only copy give the same file") {
