@@ -418,3 +418,54 @@ TEST_CASE("hf: the pieces") {
     const std::uint8_t hostile[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};  // a piece claiming 4 GiB
     CHECK(!lbq::read_sentencepiece_model(lowbit::span<const std::uint8_t>(hostile, sizeof hostile), &m).ok());
 }
+
+TEST_CASE("hf: a LLaMA-3 style tokenizer.json becomes a gpt2 vocabulary with merges") {
+    tmpdir d;
+    std::string log;
+    // The checkpoint's weights (vocab 1024) with a synthetic byte-level BPE of 1024 tokens.
+    auto make = [&](const std::string& dir, const std::string& regex) {
+        link_checkpoint(dir, {"config.json", "model.safetensors"});
+        std::string vocab;
+        for (int i = 0; i < 1021; ++i) vocab += (i ? "," : "") + std::string("\"t") + std::to_string(i) + "\":" + std::to_string(i);
+        const std::string tj =
+            R"({"version":"1.0","added_tokens":[)"
+            R"({"id":1021,"content":"<|begin_of_text|>","special":true,"normalized":false},)"
+            R"({"id":1022,"content":"<|end_of_text|>","special":true,"normalized":false},)"
+            R"({"id":1023,"content":"my\u2581word","special":false,"normalized":false}],)"
+            R"("pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":")" + regex +
+            R"("},"behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":false}]},)"
+            R"("post_processor":{"type":"Sequence","processors":[{"type":"ByteLevel"},{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<|begin_of_text|>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}]}]},)"
+            R"("model":{"type":"BPE","byte_fallback":false,"ignore_merges":true,"vocab":{)" + vocab + R"(},"merges":[["t","0"],["a b","c"]]}})";
+        write_file(dir + "/tokenizer.json", tj);
+        write_file(dir + "/tokenizer_config.json", R"({"bos_token":"<|begin_of_text|>","eos_token":"<|end_of_text|>"})");
+    };
+    const std::string llama3 =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+)";
+    make(d / "l3", llama3);
+    REQUIRE(run_tool(d, "'" + (d / "l3") + "' '" + (d / "l3.gguf") + "' --type F16 --quiet", &log) == 0);
+    gguf_on_disk g(d / "l3.gguf");
+    REQUIRE(g.file);
+    CHECK(canon(*g.file->find_kv("tokenizer.ggml.model")) == "\"gpt2\"");
+    CHECK(canon(*g.file->find_kv("tokenizer.ggml.pre")) == "\"llama-bpe\"");
+    CHECK(!g.file->find_kv("tokenizer.ggml.scores"));
+    const gg::value tokens = *g.file->find_kv("tokenizer.ggml.tokens");
+    const gg::value types = *g.file->find_kv("tokenizer.ggml.token_type");
+    REQUIRE(tokens.size() == 1024);
+    CHECK(canon(tokens[5]) == "\"t5\"");
+    CHECK(canon(types[5]) == "1");
+    CHECK(canon(tokens[1021]) == "\"<|begin_of_text|>\"");
+    CHECK(canon(types[1021]) == "3");
+    CHECK(canon(tokens[1023]) == "\"my word\"");  // user-defined: U+2581 pre-normalized to a space
+    CHECK(canon(types[1023]) == "4");
+    CHECK(canon(*g.file->find_kv("tokenizer.ggml.merges")) == "[\"t 0\",\"a\xc4\xa0" "b c\"]");
+    CHECK(*g.file->get_uint("tokenizer.ggml.bos_token_id") == 1021);
+    CHECK(*g.file->get_uint("tokenizer.ggml.eos_token_id") == 1022);
+    CHECK(canon(*g.file->find_kv("tokenizer.ggml.add_bos_token")) == "true");
+    CHECK(canon(*g.file->find_kv("tokenizer.ggml.add_eos_token")) == "false");
+    // Another pre-tokenizer: llama.cpp would need its name, which only running
+    // the Hugging Face tokenizer tells: refused.
+    make(d / "other", "\\\\s+");
+    CHECK(run_tool(d, "'" + (d / "other") + "' '" + (d / "other.gguf") + "' --type F16", &log) == 2);
+    CHECK(log.find("pre-tokenizer is not LLaMA-3's") != std::string::npos);
+    CHECK(!exists(d / "other.gguf"));
+}

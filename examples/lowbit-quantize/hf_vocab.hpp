@@ -16,6 +16,13 @@
 //    same vocabulary as the tokenizer.model it came from (llama.cpp's converter
 //    writes -1000 for every token here instead, which its SPM tokenizer cannot
 //    rank merges by).
+//  * tokenizer.json with a byte-level BPE (no byte fallback: LLaMA-3) becomes
+//    a "gpt2" vocabulary: tokens in id order (added tokens control when special
+//    or special-looking, else user-defined), the merges, and the pre-tokenizer
+//    name llama.cpp knows it by. The script names the pre-tokenizer by hashing
+//    what the Hugging Face tokenizer makes of a test text; without that
+//    tokenizer the pre-tokenizer's own definition is matched instead, and only
+//    LLaMA-3's ("llama-bpe") is recognised.
 //  * special ids (bos, eos, unk, pad): tokenizer_config.json's *_token strings,
 //    else config.json's *_token_id, else the SentencePiece trainer's ids.
 //    add_bos / add_eos: tokenizer_config.json's add_*_token, else the
@@ -41,8 +48,10 @@ namespace lbq {
 
 struct gguf_vocab {
     std::string source;  // the file it was read from, for messages
+    std::string model = "llama", pre = "default";  // tokenizer.ggml.model / .pre
     std::vector<std::string> tokens;
-    std::vector<float> scores;
+    std::vector<float> scores;         // "llama" only
+    std::vector<std::string> merges;   // "gpt2" only: "left right", spaces inside a side as U+0120
     std::vector<std::int32_t> types;  // piece_type values (GGUF token types)
     std::vector<std::pair<std::string, std::uint32_t>> special_ids;  // "bos" -> id, in the order written
     bool add_bos = true, add_eos = false;
@@ -126,6 +135,98 @@ inline status vocab_from_sentencepiece(const hf_folder& f, gguf_vocab* out) {
     return status();
 }
 
+// The pre-tokenizer of LLaMA-3's tokenizer.json (a Split on this regex, then
+// ByteLevel without its own regex), which llama.cpp calls "llama-bpe".
+inline const char* llama3_pre_regex() {
+    return R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+}
+
+inline std::optional<std::string> bpe_pre_name(const json_value& tj) {
+    const json_value* pt = tj.find("pre_tokenizer");
+    const json_value* list = pt ? pt->find("pretokenizers") : nullptr;
+    if (!list || !list->is(json_value::kind::array) || list->items.size() != 2) return std::nullopt;
+    const json_value& split = list->items[0];
+    const json_value& bl = list->items[1];
+    const json_value* re = split.find("pattern", "Regex");
+    const json_value* st = split.find("type");
+    const json_value* bt = bl.find("type");
+    const json_value* ur = bl.find("use_regex");
+    if (st && st->text == "Split" && re && re->text == llama3_pre_regex() && bt && bt->text == "ByteLevel" && ur &&
+        ur->boolean() == std::optional<bool>(false))
+        return std::string("llama-bpe");
+    return std::nullopt;
+}
+
+inline status gpt2_vocab_from_tokenizer_json(const json_value& tj, gguf_vocab* out) {
+    const std::optional<std::string> pre = bpe_pre_name(tj);
+    if (!pre)
+        return status::error(errc::unsupported,
+                             "tokenizer.json is a byte-level BPE whose pre-tokenizer is not LLaMA-3's; only that one and "
+                             "SentencePiece vocabularies are supported");
+    out->model = "gpt2";
+    out->pre = *pre;
+    const json_value* model = tj.find("model");
+    const json_value* vocab = model->find("vocab");
+    if (!vocab || !vocab->is(json_value::kind::object)) return status::error(errc::corrupt_data, "tokenizer.json: model.vocab is not an object");
+    std::vector<std::optional<std::string>> text;
+    std::vector<int> kind;  // 0 normal, 1 added special, 2 added other
+    auto put = [&](const json_value& id, const std::string& t, int k) -> status {
+        const std::optional<std::int64_t> i = id.integer();
+        if (!i || *i < 0 || *i >= (std::int64_t(1) << 31))
+            return status::error(errc::corrupt_data, "tokenizer.json: token '%.60s' has no valid id", t.c_str());
+        const std::size_t u = static_cast<std::size_t>(*i);
+        if (u >= text.size()) text.resize(u + 1), kind.resize(u + 1, 0);
+        if (text[u] && *text[u] != t)
+            return status::error(errc::corrupt_data, "tokenizer.json: id %zu is both '%.40s' and '%.40s'", u, text[u]->c_str(), t.c_str());
+        text[u] = t;
+        kind[u] = std::max(kind[u], k);
+        return status();
+    };
+    for (const auto& kv : vocab->members) LOWBIT_TRY(put(kv.second, kv.first, 0));
+    if (const json_value* at = tj.find("added_tokens"); at && at->is(json_value::kind::array))
+        for (const json_value& a : at->items) {
+            const json_value* id = a.find("id");
+            const json_value* content = a.find("content");
+            if (!id || !content || !content->str())
+                return status::error(errc::corrupt_data, "tokenizer.json: an added_tokens entry lacks an id or a content string");
+            const json_value* sp = a.find("special");
+            LOWBIT_TRY(put(*id, content->text, sp && sp->boolean().value_or(false) ? 1 : 2));
+        }
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (!text[i]) return status::error(errc::corrupt_data, "tokenizer.json: no token has id %zu", i);
+        std::string t = std::move(*text[i]);
+        piece_type ty = piece_type::normal;
+        if (kind[i] == 1 || (kind[i] == 2 && looks_special(t))) {
+            ty = piece_type::control;
+        } else if (kind[i] == 2) {
+            ty = piece_type::user_defined;
+            for (std::size_t p; (p = t.find("\xe2\x96\x81")) != std::string::npos;) t.replace(p, 3, " ");
+        }
+        out->tokens.push_back(std::move(t));
+        out->types.push_back(static_cast<std::int32_t>(ty));
+    }
+    // Merges: "a b" strings, or [a, b] pairs (newer tokenizers), where a space
+    // inside a side is written as U+0120 so that the pair can be split again.
+    const json_value* merges = model->find("merges");
+    if (!merges || !merges->is(json_value::kind::array) || merges->items.empty())
+        return status::error(errc::corrupt_data, "tokenizer.json: a BPE model without merges");
+    for (const json_value& m : merges->items) {
+        if (m.str()) {
+            out->merges.push_back(m.text);
+            continue;
+        }
+        if (!m.is(json_value::kind::array) || m.items.size() != 2 || !m.items[0].str() || !m.items[1].str())
+            return status::error(errc::corrupt_data, "tokenizer.json: a merge is neither \"a b\" nor [a, b]");
+        std::string joined;
+        for (int side = 0; side < 2; ++side) {
+            if (side) joined += ' ';
+            for (char c : m.items[static_cast<std::size_t>(side)].text) joined += c == ' ' ? std::string("\xc4\xa0") : std::string(1, c);
+        }
+        out->merges.push_back(std::move(joined));
+    }
+    return status();
+}
+
 inline status vocab_from_tokenizer_json(const json_value& tj, const json_value& tc, gguf_vocab* out) {
     const json_value* model = tj.find("model");
     const json_value* type = model ? model->find("type") : nullptr;
@@ -151,10 +252,7 @@ inline status vocab_from_tokenizer_json(const json_value& tj, const json_value& 
     if (type->text == "BPE") {
         const json_value* bf = model->find("byte_fallback");
         byte_fallback = bf && bf->boolean().value_or(false);
-        if (!byte_fallback)
-            return status::error(errc::unsupported,
-                                 "tokenizer.json is a byte-level BPE without byte_fallback (GPT-2 / LLaMA-3 style); only "
-                                 "SentencePiece-style vocabularies are supported: provide tokenizer.model");
+        if (!byte_fallback) return gpt2_vocab_from_tokenizer_json(tj, out);
         if (!vocab || !vocab->is(json_value::kind::object)) return status::error(errc::corrupt_data, "tokenizer.json: model.vocab is not an object");
         for (const auto& kv : vocab->members) {
             const std::optional<std::int64_t> id = kv.second.integer();
@@ -327,13 +425,18 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
 inline void append_vocab_kvs(const gguf_vocab& v, std::vector<std::pair<std::string, lowbit::gguf::meta_value>>* kvs) {
     namespace gguf = lowbit::gguf;
     if (v.add_space_prefix) kvs->emplace_back("tokenizer.ggml.add_space_prefix", gguf::meta_value::boolean(*v.add_space_prefix));
-    kvs->emplace_back("tokenizer.ggml.model", gguf::meta_value::string("llama"));
-    kvs->emplace_back("tokenizer.ggml.pre", gguf::meta_value::string("default"));
+    kvs->emplace_back("tokenizer.ggml.model", gguf::meta_value::string(v.model));
+    kvs->emplace_back("tokenizer.ggml.pre", gguf::meta_value::string(v.pre));
     std::vector<std::string_view> t(v.tokens.begin(), v.tokens.end());
     kvs->emplace_back("tokenizer.ggml.tokens", gguf::meta_value::array_of_strings(lowbit::span<const std::string_view>(t.data(), t.size())));
-    kvs->emplace_back("tokenizer.ggml.scores", gguf::meta_value::array_of(lowbit::span<const float>(v.scores.data(), v.scores.size())));
+    if (v.model == "llama")
+        kvs->emplace_back("tokenizer.ggml.scores", gguf::meta_value::array_of(lowbit::span<const float>(v.scores.data(), v.scores.size())));
     kvs->emplace_back("tokenizer.ggml.token_type",
                       gguf::meta_value::array_of(lowbit::span<const std::int32_t>(v.types.data(), v.types.size())));
+    if (!v.merges.empty()) {
+        std::vector<std::string_view> m(v.merges.begin(), v.merges.end());
+        kvs->emplace_back("tokenizer.ggml.merges", gguf::meta_value::array_of_strings(lowbit::span<const std::string_view>(m.data(), m.size())));
+    }
     for (const auto& s : v.special_ids)
         kvs->emplace_back("tokenizer.ggml." + s.first + "_token_id", gguf::meta_value::u32(s.second));
     kvs->emplace_back("tokenizer.ggml.add_bos_token", gguf::meta_value::boolean(v.add_bos));
