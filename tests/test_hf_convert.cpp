@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -468,4 +469,42 @@ TEST_CASE("hf: a LLaMA-3 style tokenizer.json becomes a gpt2 vocabulary with mer
     CHECK(run_tool(d, "'" + (d / "other") + "' '" + (d / "other.gguf") + "' --type F16", &log) == 2);
     CHECK(log.find("pre-tokenizer is not LLaMA-3's") != std::string::npos);
     CHECK(!exists(d / "other.gguf"));
+}
+
+TEST_CASE("hf: llama3 RoPE scaling adds the rope_freqs tensor first") {
+    tmpdir d;
+    std::string log;
+    link_checkpoint(d / "l31", {"model.safetensors", "tokenizer.model"});
+    const std::vector<std::uint8_t> c = read_file(data_dir + "/config.json");
+    std::string cfg(c.begin(), c.end());
+    const std::string from = "\"rope_theta\": 10000.0,\n    \"rope_type\": \"default\"";
+    const std::size_t at = cfg.find(from);
+    REQUIRE(at != std::string::npos);
+    cfg.replace(at, from.size(),
+                "\"rope_theta\": 500000.0, \"rope_type\": \"llama3\", \"factor\": 32.0, \"low_freq_factor\": 1.0, "
+                "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192");
+    write_file(d / "l31/config.json", cfg);
+    REQUIRE(run_tool(d, "'" + (d / "l31") + "' '" + (d / "l31.gguf") + "' --type F16 --quiet", &log) == 0);
+    gguf_on_disk g(d / "l31.gguf");
+    REQUIRE(g.file);
+    REQUIRE(g.file->tensors().size() == 76);
+    const gg::tensor_info& t = g.file->tensors()[0];
+    CHECK(std::string(t.name) == "rope_freqs.weight");
+    CHECK(t.type == gg::gguf_type::f32);
+    REQUIRE(t.n_elements == 16);  // head_dim / 2
+    std::vector<float> f(16);
+    std::memcpy(f.data(), t.data.data(), 64);
+    // theta^(2i/32) * 2*pi against the wavelengths 8192/4 and 8192/1: the
+    // fastest pairs are kept (1), the slowest scaled by the factor (32), and the
+    // ones between blended, growing with the wavelength.
+    CHECK(f[0] == 1.0f);
+    CHECK(f[15] == 32.0f);
+    for (int i = 1; i < 16; ++i) CHECK(f[static_cast<std::size_t>(i)] >= f[static_cast<std::size_t>(i - 1)]);
+    const double wavelen8 = 2 * 3.14159265358979 * std::pow(500000.0, 16.0 / 32);  // between 2048 and 8192
+    REQUIRE(wavelen8 > 2048);
+    REQUIRE(wavelen8 < 8192);
+    const double smooth = (8192 / wavelen8 - 1) / 3;
+    CHECK(f[8] == doctest::Approx(1 / ((1 - smooth) / 32 + smooth)).epsilon(1e-5));
+    CHECK(*g.file->get_float("llama.rope.freq_base") == 500000.0);
+    CHECK(canon(*g.file->find_kv("general.size_label")) == "\"6.8M\"");
 }

@@ -63,6 +63,11 @@ public:
     const json_value& config() const { return config_; }
     const std::vector<hf_tensor>& tensors() const { return tensors_; }
     const input_file& shard_file(std::size_t i) const { return *files_[i]; }
+    // Keeps bytes made from the folder (a generated tensor) alive as long as it.
+    const std::uint8_t* keep(std::vector<std::uint8_t> b) {
+        kept_.push_back(std::make_unique<std::vector<std::uint8_t>>(std::move(b)));
+        return kept_.back()->data();
+    }
     const std::string& shard_name(std::size_t i) const { return shard_names_[i]; }
 
     bool has(const std::string& name) const {
@@ -202,6 +207,7 @@ private:
     std::vector<st::safetensors_file> parsed_;
     std::vector<std::string> shard_names_;
     std::vector<hf_tensor> tensors_;
+    std::vector<std::unique_ptr<std::vector<std::uint8_t>>> kept_;
 };
 
 }  // namespace lbq

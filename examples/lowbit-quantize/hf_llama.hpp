@@ -27,6 +27,10 @@ struct llama_hparams {
     double rope_theta = 10000.0, rms_eps = 1e-6;
     bool tied = false;
     std::optional<double> linear_rope_factor;  // rope_type "linear"
+    struct llama3_rope {
+        double factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_context = 8192.0;
+    };
+    std::optional<llama3_rope> llama3;  // rope_type "llama3": a rope_freqs tensor
 };
 
 namespace detail {
@@ -115,6 +119,32 @@ inline std::string size_label(std::uint64_t n) {
     return buf;
 }
 
+// LLaMA-3.1's RoPE frequency factors (the rope_freqs tensor, one per rotated
+// pair), with the script's float32 steps in its order: freq = 1 / theta^(i/d),
+// wavelen = 2*pi * (1/freq); 1 above the high-frequency wavelength, `factor`
+// below the low one, a smooth blend between. (PyTorch's vectorized pow may
+// differ from the C library's powf in the last bit.)
+inline std::vector<float> llama3_rope_factors(double theta, std::uint64_t dim, const llama_hparams::llama3_rope& p) {
+    const float two_pi = static_cast<float>(2.0 * 3.14159265358979323846);
+    const float low_wavelen = static_cast<float>(p.original_context / p.low_freq_factor);
+    const float high_wavelen = static_cast<float>(p.original_context / p.high_freq_factor);
+    std::vector<float> out;
+    for (std::uint64_t i = 0; i < dim; i += 2) {
+        const float freq = 1.0f / std::pow(static_cast<float>(theta), static_cast<float>(i) / static_cast<float>(dim));
+        const float wavelen = (1.0f / freq) * two_pi;
+        if (wavelen < high_wavelen) {
+            out.push_back(1.0f);
+        } else if (wavelen > low_wavelen) {
+            out.push_back(static_cast<float>(p.factor));
+        } else {
+            const float smooth = ((1.0f / wavelen) * static_cast<float>(p.original_context) - static_cast<float>(p.low_freq_factor)) /
+                                 static_cast<float>(p.high_freq_factor - p.low_freq_factor);
+            out.push_back(1.0f / ((1.0f - smooth) / static_cast<float>(p.factor) + smooth));
+        }
+    }
+    return out;
+}
+
 }  // namespace detail
 
 inline status read_llama_hparams(const json_value& cfg, llama_hparams* h) {
@@ -165,8 +195,19 @@ inline status read_llama_hparams(const json_value& cfg, llama_hparams* h) {
             double f = 0;
             LOWBIT_TRY(detail::config_number(rp->find("factor"), "rope factor", &f));
             if (f > 0) h->linear_rope_factor = f;
+        } else if (t == "llama3" || t == "Llama3" || t == "LLAMA3") {
+            llama_hparams::llama3_rope l;
+            LOWBIT_TRY(detail::config_number(rp->find("factor"), "rope factor", &l.factor));
+            LOWBIT_TRY(detail::config_number(rp->find("low_freq_factor"), "rope low_freq_factor", &l.low_freq_factor));
+            LOWBIT_TRY(detail::config_number(rp->find("high_freq_factor"), "rope high_freq_factor", &l.high_freq_factor));
+            LOWBIT_TRY(detail::config_number(rp->find("original_max_position_embeddings"), "rope original_max_position_embeddings",
+                                             &l.original_context));
+            if (l.low_freq_factor == l.high_freq_factor)
+                return status::error(errc::invalid_argument, "config.json: llama3 RoPE needs low_freq_factor != high_freq_factor");
+            h->llama3 = l;
         } else if (t != "default") {
-            return status::error(errc::unsupported, "RoPE scaling type '%.40s' is not supported (default and linear are)", t.c_str());
+            return status::error(errc::unsupported, "RoPE scaling type '%.40s' is not supported (default, linear and llama3 are)",
+                                 t.c_str());
         }
     }
     return status();
@@ -174,7 +215,7 @@ inline status read_llama_hparams(const json_value& cfg, llama_hparams* h) {
 
 // Builds the model: tensors (in the converter's order) and metadata (the
 // converter's keys and order; general.file_type is a placeholder the tool sets).
-inline status open_hf_llama(const hf_folder& f, model_source* out) {
+inline status open_hf_llama(hf_folder& f, model_source* out) {
     *out = model_source{};
     namespace gguf = lowbit::gguf;
     llama_hparams h;
@@ -188,6 +229,20 @@ inline status open_hf_llama(const hf_folder& f, model_source* out) {
     std::vector<std::vector<bool>> have(h.n_layer, std::vector<bool>(9, false));
     bool have_embd = false, have_norm = false;
     std::uint64_t n_params = 0;
+    if (h.llama3) {  // generated first, as the script's generate_extra_tensors
+        const std::vector<float> v = detail::llama3_rope_factors(h.rope_theta, h.head_dim, *h.llama3);
+        source_tensor t;
+        t.desc.name = "rope_freqs.weight";
+        t.desc.type = gguf_type::f32;
+        t.desc.n_dims = 1;
+        t.desc.dims[0] = v.size();
+        t.n_bytes = v.size() * sizeof(float);
+        t.data = f.keep(std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(v.data()),
+                                                  reinterpret_cast<const std::uint8_t*>(v.data()) + t.n_bytes));
+        t.kept_type = gguf_type::f32;
+        n_params += v.size();
+        out->tensors.push_back(std::move(t));
+    }
     for (const hf_tensor& ht : f.tensors()) {
         const st::tensor_info& ti = *ht.info;
         const std::string& n = ti.name;
