@@ -508,3 +508,48 @@ TEST_CASE("hf: llama3 RoPE scaling adds the rope_freqs tensor first") {
     CHECK(*g.file->get_float("llama.rope.freq_base") == 500000.0);
     CHECK(canon(*g.file->find_kv("general.size_label")) == "\"6.8M\"");
 }
+
+TEST_CASE("hf: config.json values are checked") {
+    auto hp = [](const std::string& extra, lbq::llama_hparams* h = nullptr) {
+        const std::string text = R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1024, "hidden_size": 256,
+            "intermediate_size": 768, "num_hidden_layers": 2, "num_attention_heads": 8)" + extra + "}";
+        lbq::json_value j;
+        REQUIRE(lbq::parse_json(text, &j).ok());
+        lbq::llama_hparams tmp;
+        return lbq::read_llama_hparams(j, h ? h : &tmp);
+    };
+    lbq::llama_hparams h;
+    REQUIRE(hp("", &h).ok());  // transformers' LlamaConfig defaults
+    CHECK(h.n_head_kv == 8);
+    CHECK(h.head_dim == 32);
+    CHECK(h.n_ctx == 2048);
+    CHECK(h.rms_eps == 1e-6);
+    CHECK(h.rope_theta == 10000.0);
+    CHECK(!h.tied);
+    REQUIRE(hp(R"(, "rope_theta": 500000.0, "tie_word_embeddings": true, "num_key_value_heads": 2, "head_dim": 64)", &h).ok());
+    CHECK(h.rope_theta == 500000.0);  // top level, older checkpoints
+    CHECK(h.tied);
+    CHECK(h.n_head_kv == 2);
+    CHECK(h.head_dim == 64);
+    REQUIRE(hp(R"(, "rope_scaling": {"type": "linear", "factor": 4.0})", &h).ok());
+    CHECK(h.linear_rope_factor == 4.0);
+    CHECK(hp(R"(, "num_key_value_heads": 3)").message() == std::string("config.json: num_attention_heads 8 is not a multiple of num_key_value_heads 3"));
+    CHECK(!hp(R"(, "head_dim": 33)").ok());
+    CHECK(!hp(R"(, "head_dim": -32)").ok());
+    CHECK(!hp(R"(, "num_key_value_heads": 99999999999999999999)").ok());
+    CHECK(!hp(R"(, "rms_norm_eps": "small")").ok());
+    CHECK(!hp(R"(, "rope_parameters": "x")").ok());
+    CHECK(!hp(R"(, "rope_parameters": {"rope_type": "yarn", "factor": 4.0})").ok());
+    CHECK(!hp(R"(, "quantization_config": {"quant_method": "gptq"})").ok());
+    CHECK(!hp(R"(, "attention_bias": true)").ok());
+    lbq::json_value j;
+    REQUIRE(lbq::parse_json(R"({"architectures": [], "vocab_size": 1.0e3})", &j).ok());
+    CHECK(!lbq::read_llama_hparams(j, &h).ok());
+    REQUIRE(lbq::parse_json(R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1.0e3})", &j).ok());
+    CHECK(std::string(lbq::read_llama_hparams(j, &h).message()).find("vocab_size") != std::string::npos);
+    // The JSON tree refuses what the pull parser refuses.
+    CHECK(!lbq::parse_json("{\"a\": [1, 2,]}", &j).ok());
+    CHECK(!lbq::parse_json("{\"a\": 01}", &j).ok());
+    CHECK(!lbq::parse_json(std::string(100, '['), &j).ok());
+    CHECK(!lbq::parse_json("{\"a\": 1} x", &j).ok());
+}
