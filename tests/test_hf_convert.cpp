@@ -355,7 +355,7 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
         CHECK(log.find(expect) != std::string::npos);
         CHECK(std::count(log.begin(), log.end(), '\n') == 1);
         CHECK(!exists(d / "out.gguf"));
-        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok"}));
+        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok", "bigid", "layers"}));
     };
     // No config.json.
     link_checkpoint(d / "nocfg", {"model.safetensors", "tokenizer.model"});
@@ -387,6 +387,15 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
     // No tokenizer at all.
     link_checkpoint(d / "notok", {"config.json", "model.safetensors"});
     check_refused(d / "notok", "no tokenizer.model or tokenizer.json");
+    // A hostile token id in a tiny tokenizer.json: refused, not allocated.
+    link_checkpoint(d / "bigid", {"config.json", "model.safetensors"});
+    write_file(d / "bigid/tokenizer.json", R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0, "b": 2000000000}}})");
+    check_refused(d / "bigid", "tokenizer.json: token id 2000000000 is outside 0..1");
+    // A layer count the checkpoint cannot hold.
+    link_checkpoint(d / "layers", {"model.safetensors", "tokenizer.model"});
+    write_file(d / "layers/config.json", R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1024, "hidden_size": 256,
+        "intermediate_size": 768, "num_hidden_layers": 2000000000, "num_attention_heads": 8})");
+    check_refused(d / "layers", "config.json says 2000000000 layers but the checkpoint has only 75 tensors");
 }
 
 TEST_CASE("hf: the pieces") {

@@ -223,6 +223,11 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
     gguf_vocab vocab;
     LOWBIT_TRY(read_hf_vocab(f, h.n_vocab, &vocab));
 
+    // Nine tensors per layer: a layer count the checkpoint cannot hold is an error
+    // before anything is sized by it.
+    if (h.n_layer > f.tensors().size() / 9)
+        return status::error(errc::invalid_argument, "config.json says %llu layers but the checkpoint has only %zu tensors",
+                             static_cast<unsigned long long>(h.n_layer), f.tensors().size());
     out->format = "Hugging Face folder";
     out->info.arch = "llama";
     out->info.n_layer = static_cast<int>(h.n_layer);

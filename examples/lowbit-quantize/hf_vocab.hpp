@@ -170,10 +170,13 @@ inline status gpt2_vocab_from_tokenizer_json(const json_value& tj, gguf_vocab* o
     if (!vocab || !vocab->is(json_value::kind::object)) return status::error(errc::corrupt_data, "tokenizer.json: model.vocab is not an object");
     std::vector<std::optional<std::string>> text;
     std::vector<int> kind;  // 0 normal, 1 added special, 2 added other
+    const json_value* at = tj.find("added_tokens");
+    // Ids are dense: none can reach the number of entries (this also bounds the memory a hostile id could ask for).
+    const std::size_t n_entries = vocab->members.size() + (at && at->is(json_value::kind::array) ? at->items.size() : 0);
     auto put = [&](const json_value& id, const std::string& t, int k) -> status {
         const std::optional<std::int64_t> i = id.integer();
-        if (!i || *i < 0 || *i >= (std::int64_t(1) << 31))
-            return status::error(errc::corrupt_data, "tokenizer.json: token '%.60s' has no valid id", t.c_str());
+        if (!i || *i < 0 || static_cast<std::uint64_t>(*i) >= n_entries)
+            return status::error(errc::corrupt_data, "tokenizer.json: token '%.60s' has no id in 0..%zu", t.c_str(), n_entries - 1);
         const std::size_t u = static_cast<std::size_t>(*i);
         if (u >= text.size()) text.resize(u + 1), kind.resize(u + 1, 0);
         if (text[u] && *text[u] != t)
@@ -183,7 +186,7 @@ inline status gpt2_vocab_from_tokenizer_json(const json_value& tj, gguf_vocab* o
         return status();
     };
     for (const auto& kv : vocab->members) LOWBIT_TRY(put(kv.second, kv.first, 0));
-    if (const json_value* at = tj.find("added_tokens"); at && at->is(json_value::kind::array))
+    if (at && at->is(json_value::kind::array))
         for (const json_value& a : at->items) {
             const json_value* id = a.find("id");
             const json_value* content = a.find("content");
@@ -234,8 +237,14 @@ inline status vocab_from_tokenizer_json(const json_value& tj, const json_value& 
     const json_value* vocab = model->find("vocab");
     std::vector<std::optional<std::string>> text;
     std::vector<float> score;
+    const json_value* added_list = tj.find("added_tokens");
+    // Ids are dense: none can reach the number of entries (this also bounds the memory a hostile id could ask for).
+    const std::size_t n_entries = (vocab ? vocab->members.size() + vocab->items.size() : 0) +
+                                  (added_list && added_list->is(json_value::kind::array) ? added_list->items.size() : 0);
     auto put = [&](std::int64_t id, const std::string& t, float s) -> status {
-        if (id < 0 || id >= (std::int64_t(1) << 31)) return status::error(errc::corrupt_data, "tokenizer.json: token id %lld out of range", static_cast<long long>(id));
+        if (id < 0 || static_cast<std::uint64_t>(id) >= n_entries)
+            return status::error(errc::corrupt_data, "tokenizer.json: token id %lld is outside 0..%zu", static_cast<long long>(id),
+                                 n_entries - 1);
         const std::size_t i = static_cast<std::size_t>(id);
         if (i >= text.size()) {
             text.resize(i + 1);
