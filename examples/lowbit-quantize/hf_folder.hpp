@@ -62,6 +62,7 @@ public:
     }
     const json_value& config() const { return config_; }
     const std::vector<hf_tensor>& tensors() const { return tensors_; }
+    std::size_t shard_count() const { return files_.size(); }
     const input_file& shard_file(std::size_t i) const { return *files_[i]; }
     // Keeps bytes made from the folder (a generated tensor) alive as long as it.
     const std::uint8_t* keep(std::vector<std::uint8_t> b) {
