@@ -355,7 +355,7 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
         CHECK(log.find(expect) != std::string::npos);
         CHECK(std::count(log.begin(), log.end(), '\n') == 1);
         CHECK(!exists(d / "out.gguf"));
-        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok", "bigid", "layers"}));
+        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok", "bigid", "layers", "self"}));
     };
     // No config.json.
     link_checkpoint(d / "nocfg", {"model.safetensors", "tokenizer.model"});
@@ -396,6 +396,15 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
     write_file(d / "layers/config.json", R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1024, "hidden_size": 256,
         "intermediate_size": 768, "num_hidden_layers": 2000000000, "num_attention_heads": 8})");
     check_refused(d / "layers", "config.json says 2000000000 layers but the checkpoint has only 75 tensors");
+    // OUT may not be one of the shards (a real copy here, not a link into tests/data).
+    link_checkpoint(d / "self", {"config.json", "tokenizer.model"});
+    {
+        const std::vector<std::uint8_t> w = read_file(data_dir + "/model.safetensors");
+        write_file(d / "self/model.safetensors", std::string(w.begin(), w.end()));
+    }
+    CHECK(run_tool(d, "'" + (d / "self") + "' '" + (d / "self/model.safetensors") + "' --type F16", &log) == 2);
+    CHECK(log.find("refusing to overwrite the input") != std::string::npos);
+    CHECK(read_file(d / "self/model.safetensors") == read_file(data_dir + "/model.safetensors"));
 }
 
 TEST_CASE("hf: the pieces") {
