@@ -28,6 +28,7 @@
 #include <lowbit/quant/metrics.hpp>
 
 #include "files.hpp"
+#include "hf_llama.hpp"
 #include "model_source.hpp"
 #include "names.hpp"
 #include "progress.hpp"
@@ -55,7 +56,8 @@ void usage(std::FILE* f) {
     std::fprintf(f,
                  "usage: lowbit-quantize IN OUT --type TYPE [options]\n"
                  "\n"
-                 "  IN   GGUF or safetensors model (F32, F16, BF16 weights)\n"
+                 "  IN   GGUF or safetensors model (F32, F16, BF16 weights), or a Hugging Face\n"
+                 "       LlamaForCausalLM folder (converted as llama.cpp's convert_hf_to_gguf.py does)\n"
                  "  OUT  GGUF v3 file (written to a temporary name, renamed on success)\n"
                  "\n"
                  "  --type TYPE                  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K F16 BF16 F32,\n"
@@ -199,6 +201,7 @@ public:
     // Bytes unchanged, in chunks of rows, releasing the input pages behind
     // us; float rows are checked for NaN and infinities first.
     status copy(const source_tensor& t) {
+        if (!t.row_order.empty()) return copy_rows(t);
         const std::uint64_t rows = t.rows();
         const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
         const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, chunk_values * 4 / std::max<std::size_t>(in_row, 1));
@@ -206,7 +209,7 @@ public:
             const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, rows - r0));
             LOWBIT_TRY(check_finite_rows(t, r0, n));
             LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + r0 * in_row, n * in_row)));
-            in_.release(t.data + r0 * in_row, n * in_row);
+            release(t, t.data + r0 * in_row, n * in_row);
             p_.advance(n * in_row);
         }
         return status();
@@ -239,7 +242,7 @@ public:
             pool_(n_tasks, [&](std::size_t task) {
                 const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
                 for (std::size_t r = a; r < b; ++r) {
-                    const std::uint8_t* raw = t.data + (r0 + r) * in_row;
+                    const std::uint8_t* raw = t.data + t.source_row(r0 + r) * in_row;
                     const float* x;
                     if (direct) {
                         x = reinterpret_cast<const float*>(raw);
@@ -279,13 +282,32 @@ public:
                 acc->merge(accs[i]);
             }
             LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(qbuf_.data(), n * out_row)));
-            in_.release(t.data + r0 * in_row, n * in_row);
+            if (t.row_order.empty()) release(t, t.data + r0 * in_row, n * in_row);
             p_.advance(n * in_row);
         }
+        if (!t.row_order.empty()) release(t, t.data, t.n_bytes);  // permuted rows: the pages are done with only now
         return status();
     }
 
 private:
+    void release(const source_tensor& t, const std::uint8_t* p, std::size_t n) const { (t.file ? *t.file : in_).release(p, n); }
+
+    // copy() for a tensor whose rows are reordered: gathered a chunk at a time.
+    status copy_rows(const source_tensor& t) {
+        const std::size_t row = static_cast<std::size_t>(t.n_bytes / t.rows());
+        const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, chunk_values * 4 / row);
+        for (std::uint64_t r0 = 0; r0 < t.rows(); r0 += chunk_rows) {
+            const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, t.rows() - r0));
+            LOWBIT_TRY(check_finite_rows(t, r0, n));  // input rows r0..r0+n: every row once over the loop
+            gather_.resize(n * row);
+            for (std::size_t r = 0; r < n; ++r) std::memcpy(gather_.data() + r * row, t.data + t.source_row(r0 + r) * row, row);
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(gather_.data(), n * row)));
+            p_.advance(n * row);
+        }
+        release(t, t.data, t.n_bytes);
+        return status();
+    }
+
     // Rows [r0, r0 + n) of a tensor that is copied: F64 values are read as
     // they are, every type with a row codec (F32, F16, BF16, the block types)
     // is decoded; integer tensors hold no NaN.
@@ -341,6 +363,7 @@ private:
     std::vector<std::uint8_t> qbuf_;
     std::vector<std::vector<float>> deq_;
     std::vector<std::vector<std::uint8_t>> raw_;  // per task: an aligned copy of a misaligned input row
+    std::vector<std::uint8_t> gather_;            // copy_rows' reordered chunk
     std::vector<std::vector<float>> rowf_;        // per task: a copied row, decoded for the finiteness check
 };
 
@@ -405,10 +428,21 @@ int run(const args& a) {
     }
 
     input_file in;
-    if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
-    std::vector<input_path> inputs = {{a.in, in.id()}};
+    hf_folder hf;  // a Hugging Face folder: its shards stay mapped while src points into them
+    std::vector<input_path> inputs;
     model_source src;
-    if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+    if (hf_folder::is_dir(a.in)) {
+        // A bad folder is bad input (exit 2): nothing is written.
+        status s = hf.open(a.in);
+        if (s.ok()) s = open_hf_llama(hf, &src);
+        if (!s.ok()) return refuse(a.in, s);
+        for (std::size_t i = 0; i < hf.shard_count(); ++i)
+            inputs.push_back({hf.path() + "/" + hf.shard_name(i), hf.shard_file(i).id()});
+    } else {
+        if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+        inputs.push_back({a.in, in.id()});
+        if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+    }
     // Names go into OUT and into the log: refused here, before anything is written.
     for (const source_tensor& t : src.tensors)
         if (status s = check_tensor_name(t.desc.name); !s.ok()) return refuse(a.in, s);
@@ -426,7 +460,7 @@ int run(const args& a) {
         return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
 
     progress prog(a.quiet, 0, 0);  // for notes before the real one starts
-    if (!in.mapped())
+    if (!in.bytes().empty() && !in.mapped())
         prog.line("lowbit-quantize: %s cannot be mmap'd; read it into memory (%s)", a.in.c_str(),
                   human_bytes(static_cast<double>(in.bytes().size())).c_str());
 
@@ -442,6 +476,10 @@ int run(const args& a) {
         decision& d = plan_[i];
         jobs[i].src = &t;
         jobs[i].dec = &d;
+        if (!d.convert && t.kept_type) {  // a kept tensor the input wants stored as another type (HF norms -> F32)
+            d.type = *t.kept_type;
+            d.convert = true;
+        }
         if (!d.convert) continue;
         const gguf_type from = t.desc.type;
         if (d.type == from) {  // nothing to do: same type in and out

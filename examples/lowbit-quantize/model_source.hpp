@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,10 +23,22 @@ namespace lbq {
 namespace gguf = lowbit::gguf;
 namespace st = lowbit::safetensors;
 
+class input_file;
+
 struct source_tensor {
     tensor_desc desc;                      // name, dims (ggml order), input type
     const std::uint8_t* data = nullptr;    // into the input's bytes
     std::uint64_t n_bytes = 0;
+    // Set by inputs made of several files (a Hugging Face folder's shards): the
+    // file whose mapping holds `data`; nullptr means the one input file.
+    const input_file* file = nullptr;
+    // Output row r is input row row_order[r] (the Q/K RoPE row permutation of a
+    // Hugging Face checkpoint); empty means the identity.
+    std::vector<std::uint32_t> row_order;
+    // The type a tensor the rules keep as it is is written in (llama.cpp's
+    // converter stores norms and other 1-D tensors as F32); unset: unchanged.
+    std::optional<gguf_type> kept_type;
+    std::uint64_t source_row(std::uint64_t r) const { return row_order.empty() ? r : row_order[static_cast<std::size_t>(r)]; }
     std::uint64_t row_length() const { return desc.dims[0]; }
     std::uint64_t rows() const { return desc.dims[1] * desc.dims[2] * desc.dims[3]; }
 };
