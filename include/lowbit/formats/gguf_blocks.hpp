@@ -603,9 +603,11 @@ struct block_grid {
     float add = 0.0f;     // the truncate rule's constant
     bool affine = false;  // value = mul(dl, code - vbias) + ml, else (code - vbias) * dl: the decoders' shapes
     int vbias = 0;
-    float inv[16] = {}, off[16] = {}, dl[16] = {}, ml[16] = {};
-    bool keep[16] = {};           // a zero scale: ggml keeps the search's codes (they do not change the value)
-    std::uint8_t kept[qk_k] = {};
+    // Per sub-block; left uninitialised (a block is encoded millions of times):
+    // choose_grid writes every entry that code_on_grid and value_on_grid read.
+    float inv[16], off[16], dl[16], ml[16];
+    bool keep[16];            // a zero scale: ggml keeps the search's codes (they do not change the value)
+    std::uint8_t kept[qk_k];  // the search's codes, read only where keep is set
 };
 
 // Keeps |v| inside the range where nearest_int is exact. A no-op for every value
@@ -648,6 +650,7 @@ inline void one_scale_grid(block_grid& g, code_rule rule, int lo, int hi, int bi
     g.add = add;
     g.inv[0] = inv;
     g.off[0] = off;
+    g.keep[0] = false;
 }
 inline void keep_search_codes(block_grid& g, const search_rounding& r, const std::uint8_t* L, int n) noexcept {
     g.keep[0] = r.all_zero;
