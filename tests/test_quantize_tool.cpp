@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -19,6 +21,8 @@
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 
+#include "../examples/lowbit-quantize/files.hpp"
+#include "../examples/lowbit-quantize/names.hpp"
 #include "../examples/lowbit-quantize/tensor_rules.hpp"
 #include "test_util.hpp"
 
@@ -382,12 +386,12 @@ TEST_CASE("quantize tool: bad input gives an error naming the file and leaves no
     no_output_left();
     CHECK(run_tool(d, "'" + (d / "missing.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
     CHECK(log.find("missing.gguf") != std::string::npos);
-    // A NaN in a weight: the codec refuses it; the tool says which tensor.
+    // A NaN in a weight is refused (exit 2), naming the tensor and the value's place.
     auto ts = fake_llama();
     ts[2].data[1000] = std::nanf("");
     write_file(d / "nan.gguf", make_gguf(ts));
-    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 1);
-    CHECK(log.find("blk.0.attn_q.weight") != std::string::npos);
+    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type Q4_K", &log) == 2);
+    CHECK(log.find("tensor 'blk.0.attn_q.weight': value 1000 (row 3, column 232) is NaN") != std::string::npos);
     no_output_left();
     // Usage errors.
     CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type Q9_Z", &log) == 2);
@@ -528,4 +532,215 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
         CHECK(log.find("short.dat") != std::string::npos);
         CHECK(!exists(d / "out2.gguf"));
     }
+}
+
+TEST_CASE("quantize tool: NaN and Inf are refused in every path, not only in quantized tensors") {
+    tmpdir d;
+    const float inf = std::numeric_limits<float>::infinity();
+    struct where {
+        const char* tensor;  // in fake_llama()
+        std::size_t index;
+        float value;
+        const char* message;  // what the log must say
+    };
+    const where cases[] = {
+        // 172-wide rows: no block type fits, the tensor falls back to F16 (it was written with exit 0).
+        {"blk.0.ffn_down.weight", 172 * 5 + 7, std::nanf(""), "tensor 'blk.0.ffn_down.weight': value 867 (row 5, column 7) is NaN"},
+        {"blk.0.ffn_down.weight", 0, -inf, "tensor 'blk.0.ffn_down.weight': value 0 (row 0, column 0) is -Inf"},
+        // Kept as F32 by the rules (1-D norm; a 2-D norm): copied, and checked.
+        {"blk.0.attn_norm.weight", 255, inf, "tensor 'blk.0.attn_norm.weight': value 255 (row 0, column 255) is +Inf"},
+        {"blk.0.attn_k_norm.weight", 256 + 1, std::nanf(""), "tensor 'blk.0.attn_k_norm.weight': value 257 (row 1, column 1) is NaN"},
+        // 96-wide rows: Q4_K falls back to Q5_0 (quantized).
+        {"blk.0.attn_k.weight", 95, inf, "tensor 'blk.0.attn_k.weight': value 95 (row 0, column 95) is +Inf"},
+    };
+    for (const where& w : cases) {
+        CAPTURE(w.tensor);
+        auto ts = fake_llama();
+        for (auto& t : ts)
+            if (t.name == w.tensor) t.data[w.index] = w.value;
+        write_file(d / "bad.gguf", make_gguf(ts));
+        write_file(d / "out.gguf", {'o', 'l', 'd'});  // an existing OUT stays as it was
+        for (const char* type : {"Q4_K", "F16"}) {
+            CAPTURE(type);
+            std::string log;
+            CHECK(run_tool(d, "'" + (d / "bad.gguf") + "' '" + (d / "out.gguf") + "' --quiet --type " + type, &log) == 2);
+            CHECK(log.find(w.message) != std::string::npos);
+            CHECK(std::count(log.begin(), log.end(), '\n') == 1);  // --quiet: the one error line
+            CHECK(read_file(d / "out.gguf") == std::vector<std::uint8_t>{'o', 'l', 'd'});
+        }
+    }
+}
+
+TEST_CASE("quantize tool: NaN in tensors copied as they are (block types, F64) is refused too") {
+    tmpdir d;
+    std::string log;
+    // A Q8_0 tensor whose block scale is an f16 NaN; --type Q8_0 copies it unchanged.
+    {
+        gg::gguf_writer w;
+        REQUIRE(w.add_tensor("blk.0.attn_q.weight", gguf_type::q8_0, {32, 2}).ok());
+        std::vector<std::uint8_t> b;
+        REQUIRE(w.write_header(gg::byte_sink::to_vector(b)).ok());
+        std::vector<std::uint8_t> blocks(2 * 34, 1);
+        blocks[0] = 0x00, blocks[1] = 0x3c;        // row 0: scale 1.0
+        blocks[34] = 0x00, blocks[35] = 0x7e;      // row 1: scale NaN
+        REQUIRE(w.write_tensor_data(lowbit::span<const std::uint8_t>(blocks.data(), blocks.size())).ok());
+        REQUIRE(w.finish().ok());
+        write_file(d / "q8.gguf", b);
+    }
+    CHECK(run_tool(d, "'" + (d / "q8.gguf") + "' '" + (d / "out.gguf") + "' --quiet --type Q8_0", &log) == 2);
+    CHECK(log.find("tensor 'blk.0.attn_q.weight': value 32 (row 1, column 0) is NaN") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+    // A 1-D safetensors F64 tensor (kept, copied unchanged) with a NaN at [5].
+    {
+        std::vector<double> v(8, 0.5);
+        v[5] = std::nan("");
+        std::string header = "{\"x.weight\":{\"dtype\":\"F64\",\"shape\":[8],\"data_offsets\":[0,64]}}";
+        while (header.size() % 8) header += ' ';
+        std::vector<std::uint8_t> f;
+        for (int i = 0; i < 8; ++i) f.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(header.size()) >> (8 * i)));
+        for (char c : header) f.push_back(static_cast<std::uint8_t>(c));
+        const auto* p = reinterpret_cast<const std::uint8_t*>(v.data());
+        f.insert(f.end(), p, p + 64);
+        write_file(d / "f64.safetensors", f);
+    }
+    CHECK(run_tool(d, "'" + (d / "f64.safetensors") + "' '" + (d / "out.gguf") + "' --quiet --type Q8_0", &log) == 2);
+    CHECK(log.find("tensor 'x.weight': value 5 (row 0, column 5) is NaN") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+}
+
+// ---- tensor names: printed escaped, refused before anything is written -------------------
+
+TEST_CASE("quantize tool: printable() escapes controls and broken UTF-8, keeps text") {
+    using lbq::printable;
+    CHECK(printable("blk.0.attn_q.weight") == "blk.0.attn_q.weight");
+    CHECK(printable("a\x1b[31mred") == "a\\x1b[31mred");
+    CHECK(printable(std::string("a\0b", 3)) == "a\\x00b");
+    CHECK(printable("tab\there\nnl\x7f") == "tab\\x09here\\x0anl\\x7f");
+    CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");        // U+00E9: printed as it is
+    CHECK(printable("\xc2\x9b" "2J") == "\\xc2\\x9b2J");     // U+009B (CSI, a C1 control)
+    CHECK(printable("\xff\xfe") == "\\xff\\xfe");             // not UTF-8
+    CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");             // overlong '/'
+    CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");    // a surrogate
+    CHECK(printable("\xe2\x82") == "\\xe2\\x82");             // cut sequence
+    CHECK(printable(std::string(100, 'x'), 10) == std::string(10, 'x') + "...");
+    CHECK(printable("ab\xc3\xa9", 3) == "ab\\xc3...");      // a cut never splits a character into raw bytes
+}
+
+TEST_CASE("quantize tool: check_tensor_name refuses what GGUF and a terminal cannot take") {
+    CHECK(lbq::check_tensor_name("blk.0.attn_q.weight").ok());
+    CHECK(lbq::check_tensor_name(std::string(63, 'n')).ok());
+    CHECK(lbq::check_tensor_name("caf\xc3\xa9.weight").ok());
+    const lowbit::status too_long = lbq::check_tensor_name(std::string(64, 'n'));
+    CHECK(!too_long.ok());
+    CHECK(std::string(too_long.message()).find("is 64 bytes; GGUF allows at most 63") != std::string::npos);
+    for (const std::string& bad : {std::string(), std::string("a\x1b[2Jb"), std::string("a\0b", 3), std::string("new\nline"),
+                                  std::string("c1\xc2\x9b"), std::string("bad\xff"), std::string("sur\xed\xa0\x80")}) {
+        CAPTURE(lbq::printable(bad));
+        const lowbit::status s = lbq::check_tensor_name(bad);
+        CHECK(!s.ok());
+        for (const char* c = s.message(); *c; ++c) CHECK(static_cast<unsigned char>(*c) >= 0x20);  // the message is printable
+    }
+}
+
+namespace {
+
+// A GGUF v3 file with one F32 tensor of 32 values, written byte by byte so that
+// the name can be what gguf_writer refuses to write (64 bytes, say).
+std::vector<std::uint8_t> gguf_one_tensor(const std::string& name) {
+    std::vector<std::uint8_t> b = {'G', 'G', 'U', 'F'};
+    auto put = [&b](std::uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    put(3, 4);            // version
+    put(1, 8);            // tensors
+    put(0, 8);            // metadata keys
+    put(name.size(), 8);  // tensor info: name, n_dims, dims, type, offset
+    b.insert(b.end(), name.begin(), name.end());
+    put(1, 4);
+    put(32, 8);
+    put(0, 4);
+    put(0, 8);
+    b.resize((b.size() + 31) / 32 * 32, 0);
+    for (int i = 0; i < 32; ++i) {
+        const float x = 0.25f * static_cast<float>(i - 16);
+        std::uint32_t u;
+        std::memcpy(&u, &x, 4);
+        put(u, 4);
+    }
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("quantize tool: hostile tensor names never reach OUT or the terminal verbatim") {
+    tmpdir d;
+    struct named {
+        std::string name, shown;  // shown: how the log must print it
+    };
+    const named cases[] = {
+        {std::string(64, 'n'), std::string(40, 'n') + "..."},               // passes the reader, not GGUF's limit
+        {"blk.0.\x1b[31mevil\x1b[0m", "blk.0.\\x1b[31mevil\\x1b[0m"},       // terminal escape codes
+        {std::string("blk.0\0hidden", 12), "blk.0\\x00hidden"},             // a NUL byte
+        {"blk.0.\xff\xfe", "blk.0.\\xff\\xfe"},                             // not UTF-8
+    };
+    for (const named& n : cases) {
+        CAPTURE(n.shown);
+        write_file(d / "names.gguf", gguf_one_tensor(n.name));
+        std::string log;
+        const int rc = run_tool(d, "'" + (d / "names.gguf") + "' '" + (d / "out.gguf") + "' --type F16", &log);
+        // 2: refused by the tool; 1: refused earlier by the GGUF reader. Either way nothing is written.
+        CHECK((rc == 2 || rc == 1));
+        CHECK(log.find(n.shown) != std::string::npos);
+        for (char c : log) CHECK((static_cast<unsigned char>(c) >= 0x20 || c == '\n'));  // no raw control byte in the log
+        CHECK(!exists(d / "out.gguf"));
+    }
+    // The same file with a plain name converts: the failures above are the name's.
+    write_file(d / "names.gguf", gguf_one_tensor("plain.weight"));
+    CHECK(run_tool(d, "'" + (d / "names.gguf") + "' '" + (d / "out.gguf") + "' --type F16") == 0);
+    CHECK(exists(d / "out.gguf"));
+}
+
+// ---- file rules (the end-to-end script tests/cli/test_quantize_files.sh does the rest) ----
+
+TEST_CASE("quantize tool: temporary file names and who owns them") {
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "m.gguf") == 1234);
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "n.gguf") == 0);     // another OUT's
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xY", "m.gguf") == 0);      // not mkstemp's 6 characters
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3x/z", "m.gguf") == 0);
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp--aB3xYz", "m.gguf") == 0);         // no pid
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-0-aB3xYz", "m.gguf") == 0);
+    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-99999999999-aB3xYz", "m.gguf") == 0);  // not a pid
+    CHECK(lbq::temp_owner("m.gguf.tmp-aB3xYz", "m.gguf") == 0);                  // the old naming: not ours to judge
+    CHECK(lbq::split_path("a/b/m.gguf") == std::make_pair(std::string("a/b"), std::string("m.gguf")));
+    CHECK(lbq::split_path("m.gguf") == std::make_pair(std::string("."), std::string("m.gguf")));
+    CHECK(lbq::split_path("/m.gguf") == std::make_pair(std::string("/"), std::string("m.gguf")));
+}
+
+TEST_CASE("quantize tool: check_output_path refuses the input and anything but a regular file") {
+    tmpdir d;
+    write_file(d / "in.gguf", {1, 2, 3});
+    lbq::input_file in;
+    REQUIRE(in.open((d / "in.gguf").c_str()).ok());
+    const std::vector<lbq::input_path> inputs = {{d / "in.gguf", in.id()}};
+    REQUIRE(::link((d / "in.gguf").c_str(), (d / "hard").c_str()) == 0);
+    REQUIRE(::symlink("in.gguf", (d / "soft").c_str()) == 0);
+    REQUIRE(::mkfifo((d / "fifo").c_str(), 0600) == 0);
+    write_file(d / "other", {4});
+    bool exists_ = true;
+    CHECK(lbq::check_output_path(d / "new.gguf", inputs, &exists_).ok());
+    CHECK(!exists_);
+    CHECK(lbq::check_output_path(d / "other", inputs, &exists_).ok());
+    CHECK(exists_);
+    for (const char* same : {"in.gguf", "hard", "soft", "./in.gguf"}) {
+        CAPTURE(same);
+        const lowbit::status s = lbq::check_output_path(d / same, inputs, &exists_);
+        CHECK(s.code() == lowbit::errc::invalid_argument);
+        CHECK(std::string(s.message()).find("is the same file as the input") != std::string::npos);
+    }
+    const lowbit::status f = lbq::check_output_path(d / "fifo", inputs, &exists_);
+    CHECK(f.code() == lowbit::errc::invalid_argument);
+    CHECK(std::string(f.message()).find("a FIFO") != std::string::npos);
+    CHECK(lbq::check_output_path(d.path, inputs, &exists_).code() == lowbit::errc::invalid_argument);  // a directory
+    CHECK(lbq::check_output_path(d / "missing/x.gguf", inputs, &exists_).ok());  // ENOENT: mkstemp reports it later
+    CHECK(read_file(d / "in.gguf") == std::vector<std::uint8_t>{1, 2, 3});
 }

@@ -1,8 +1,10 @@
 // Writes a large fake llama-like F32 GGUF for lowbit-quantize's memory and
 // speed measurement (docs/tools.md), streaming it through gguf_writer so the
 // generator itself stays small:
-//   test_quantize_tool_mkmodel /tmp/big.gguf [layers=3] [n_embd=2048] [n_ff=5632] [n_vocab=32000]
-// The defaults give 1.13 GB. Not a test; built next to the tests.
+//   test_quantize_tool_mkmodel /tmp/big.gguf [layers=3] [n_embd=2048] [n_ff=5632] [n_vocab=32000] [NAN_TENSOR]
+// The defaults give 1.13 GB. Not a test; built next to the tests. With
+// NAN_TENSOR, value 3 of that tensor is a NaN (tests/cli/test_quantize_files.sh).
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -32,11 +34,12 @@ struct rng {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s OUT.gguf [layers] [n_embd] [n_ff] [n_vocab]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s OUT.gguf [layers] [n_embd] [n_ff] [n_vocab] [nan_tensor]\n", argv[0]);
         return 2;
     }
     auto arg = [&](int i, std::uint64_t def) { return argc > i ? std::strtoull(argv[i], nullptr, 10) : def; };
     const std::uint64_t layers = arg(2, 3), n_embd = arg(3, 2048), n_ff = arg(4, 5632), n_vocab = arg(5, 32000);
+    const std::string nan_tensor = argc > 6 ? argv[6] : "";
 
     struct decl {
         std::string name;
@@ -82,14 +85,20 @@ int main(int argc, char** argv) {
     lowbit::status s = w.write_header(gg::byte_sink::to_file(f));
     rng r{42};
     std::vector<float> row;
+    bool nan_placed = nan_tensor.empty();
     for (const decl& t : ts) {
         row.resize(static_cast<std::size_t>(t.d0));
         for (std::uint64_t i = 0; i < t.d1 && s.ok(); ++i) {
             for (float& x : row) x = t.d1 == 1 ? 1.0f + r.next() : r.next();
+            if (i == 0 && t.name == nan_tensor && row.size() > 3) {
+                row[3] = std::nanf("");
+                nan_placed = true;
+            }
             s = w.write_tensor_data(lowbit::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(row.data()), row.size() * 4));
         }
     }
     if (s.ok()) s = w.finish();
+    if (s.ok() && !nan_placed) s = lowbit::status::error(lowbit::errc::invalid_argument, "no tensor '%s' to put the NaN in", nan_tensor.c_str());
     if (std::fclose(f) != 0 && s.ok()) s = lowbit::status::error(lowbit::errc::io_error, "close failed");
     if (!s.ok()) {
         std::fprintf(stderr, "%s: %s\n", argv[1], s.message());

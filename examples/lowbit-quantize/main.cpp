@@ -28,7 +28,9 @@
 #include <lowbit/quant/metrics.hpp>
 
 #include "files.hpp"
+#include "hf_llama.hpp"
 #include "model_source.hpp"
+#include "names.hpp"
 #include "progress.hpp"
 #include "tensor_rules.hpp"
 
@@ -54,7 +56,8 @@ void usage(std::FILE* f) {
     std::fprintf(f,
                  "usage: lowbit-quantize IN OUT --type TYPE [options]\n"
                  "\n"
-                 "  IN   GGUF or safetensors model (F32, F16, BF16 weights)\n"
+                 "  IN   GGUF or safetensors model (F32, F16, BF16 weights), or a Hugging Face\n"
+                 "       LlamaForCausalLM folder (converted as llama.cpp's convert_hf_to_gguf.py does)\n"
                  "  OUT  GGUF v3 file (written to a temporary name, renamed on success)\n"
                  "\n"
                  "  --type TYPE                  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K F16 BF16 F32,\n"
@@ -174,19 +177,40 @@ struct job {
     std::uint64_t imat_mats = 0;
 };
 
+// The index of the first NaN or infinity in x[0, k), or -1.
+std::int64_t first_non_finite(const float* x, std::int64_t k) {
+    for (std::int64_t i = 0; i < k; ++i)
+        if (!std::isfinite(x[i])) return i;
+    return -1;
+}
+
+// Every value that reaches OUT is finite: a NaN or infinity in the input is
+// refused wherever it is (a tensor that is quantized, falls back to F16 or is
+// kept as it is), with the same message and exit status 2.
+status non_finite_at(const source_tensor& t, std::uint64_t row, std::uint64_t col, double v) {
+    return status::error(errc::non_finite, "value %llu (row %llu, column %llu) is %s; refusing to write it",
+                         static_cast<unsigned long long>(row * t.row_length() + col), static_cast<unsigned long long>(row),
+                         static_cast<unsigned long long>(col), std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+}
+
 class converter {
 public:
     converter(const input_file& in, gguf::gguf_writer& w, progress& p, unsigned threads, bool sqnr)
         : in_(in), w_(w), p_(p), pool_(threads), sqnr_(sqnr) {}
 
-    // Bytes unchanged, in chunks, releasing the input pages behind us.
+    // Bytes unchanged, in chunks of rows, releasing the input pages behind
+    // us; float rows are checked for NaN and infinities first.
     status copy(const source_tensor& t) {
-        const std::uint64_t step = chunk_values * 4;
-        for (std::uint64_t off = 0; off < t.n_bytes; off += step) {
-            const std::size_t n = static_cast<std::size_t>(std::min(step, t.n_bytes - off));
-            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + off, n)));
-            in_.release(t.data + off, n);
-            p_.advance(n);
+        if (!t.row_order.empty()) return copy_rows(t);
+        const std::uint64_t rows = t.rows();
+        const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
+        const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, chunk_values * 4 / std::max<std::size_t>(in_row, 1));
+        for (std::uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+            const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, rows - r0));
+            LOWBIT_TRY(check_finite_rows(t, r0, n));
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(t.data + r0 * in_row, n * in_row)));
+            release(t, t.data + r0 * in_row, n * in_row);
+            p_.advance(n * in_row);
         }
         return status();
     }
@@ -218,7 +242,7 @@ public:
             pool_(n_tasks, [&](std::size_t task) {
                 const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
                 for (std::size_t r = a; r < b; ++r) {
-                    const std::uint8_t* raw = t.data + (r0 + r) * in_row;
+                    const std::uint8_t* raw = t.data + t.source_row(r0 + r) * in_row;
                     const float* x;
                     if (direct) {
                         x = reinterpret_cast<const float*>(raw);
@@ -235,6 +259,10 @@ public:
                         st[task] = gguf::dequantize_row(from, raw, f, k);
                         if (!st[task].ok()) return;
                         x = f;
+                    }
+                    if (const std::int64_t c = first_non_finite(x, k); c >= 0) {
+                        st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(c), x[c]);
+                        return;
                     }
                     const float* qw = nullptr;
                     if (j.imat) qw = j.imat + (j.imat_mats > 1 ? (r0 + r) / rows_per_mat : 0) * static_cast<std::uint64_t>(k);
@@ -254,13 +282,78 @@ public:
                 acc->merge(accs[i]);
             }
             LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(qbuf_.data(), n * out_row)));
-            in_.release(t.data + r0 * in_row, n * in_row);
+            if (t.row_order.empty()) release(t, t.data + r0 * in_row, n * in_row);
             p_.advance(n * in_row);
         }
+        if (!t.row_order.empty()) release(t, t.data, t.n_bytes);  // permuted rows: the pages are done with only now
         return status();
     }
 
 private:
+    void release(const source_tensor& t, const std::uint8_t* p, std::size_t n) const { (t.file ? *t.file : in_).release(p, n); }
+
+    // copy() for a tensor whose rows are reordered: gathered a chunk at a time.
+    status copy_rows(const source_tensor& t) {
+        const std::size_t row = static_cast<std::size_t>(t.n_bytes / t.rows());
+        const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, chunk_values * 4 / row);
+        for (std::uint64_t r0 = 0; r0 < t.rows(); r0 += chunk_rows) {
+            const std::size_t n = static_cast<std::size_t>(std::min(chunk_rows, t.rows() - r0));
+            LOWBIT_TRY(check_finite_rows(t, r0, n));  // input rows r0..r0+n: every row once over the loop
+            gather_.resize(n * row);
+            for (std::size_t r = 0; r < n; ++r) std::memcpy(gather_.data() + r * row, t.data + t.source_row(r0 + r) * row, row);
+            LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(gather_.data(), n * row)));
+            p_.advance(n * row);
+        }
+        release(t, t.data, t.n_bytes);
+        return status();
+    }
+
+    // Rows [r0, r0 + n) of a tensor that is copied: F64 values are read as
+    // they are, every type with a row codec (F32, F16, BF16, the block types)
+    // is decoded; integer tensors hold no NaN.
+    status check_finite_rows(const source_tensor& t, std::uint64_t r0, std::size_t n) {
+        const gguf_type ty = t.desc.type;
+        const bool f64 = ty == gguf_type::f64;
+        if (!f64 && !gguf::has_row_codec(ty)) return status();
+        const std::int64_t k = static_cast<std::int64_t>(t.row_length());
+        const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / t.rows());
+        const std::size_t n_tasks = std::min(n, tasks_per_chunk);
+        std::vector<status> st(n_tasks);
+        raw_.resize(tasks_per_chunk);
+        rowf_.resize(tasks_per_chunk);
+        pool_(n_tasks, [&](std::size_t task) {
+            const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
+            for (std::size_t r = a; r < b; ++r) {
+                const std::uint8_t* raw = t.data + (r0 + r) * in_row;
+                if (f64) {
+                    for (std::int64_t i = 0; i < k; ++i) {
+                        double v;
+                        std::memcpy(&v, raw + 8 * i, 8);
+                        if (!std::isfinite(v)) {
+                            st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(i), v);
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                std::vector<std::uint8_t>& tmp = raw_[task];  // aligned for the codecs' 16/32-bit fields
+                tmp.resize(in_row);
+                std::memcpy(tmp.data(), raw, in_row);
+                std::vector<float>& f = rowf_[task];
+                f.resize(static_cast<std::size_t>(k));
+                st[task] = gguf::dequantize_row(ty, tmp.data(), f.data(), k);
+                if (!st[task].ok()) return;
+                if (const std::int64_t c = first_non_finite(f.data(), k); c >= 0) {
+                    st[task] = non_finite_at(t, r0 + r, static_cast<std::uint64_t>(c), f[static_cast<std::size_t>(c)]);
+                    return;
+                }
+            }
+        });
+        for (const status& s : st)
+            if (!s.ok()) return s;
+        return status();
+    }
+
     const input_file& in_;
     gguf::gguf_writer& w_;
     progress& p_;
@@ -270,6 +363,8 @@ private:
     std::vector<std::uint8_t> qbuf_;
     std::vector<std::vector<float>> deq_;
     std::vector<std::vector<std::uint8_t>> raw_;  // per task: an aligned copy of a misaligned input row
+    std::vector<std::uint8_t> gather_;            // copy_rows' reordered chunk
+    std::vector<std::vector<float>> rowf_;        // per task: a copied row, decoded for the finiteness check
 };
 
 std::string shape_string(const tensor_desc& d) {
@@ -291,10 +386,16 @@ std::string sqnr_string(const type_stats& s) {
     return b;
 }
 
-int fail(const std::string& file, const status& s) {
-    std::fprintf(stderr, "lowbit-quantize: %s: %s\n", file.c_str(), s.message());
-    return 1;
+// One line on stderr, passed through printable(): file names and library
+// messages may quote bytes from the input. Returns the exit status `rc`:
+// 1 for errors, 2 for what the tool refuses to do (refuse()).
+int fail(const std::string& file, const status& s, int rc = 1) {
+    const std::size_t all = static_cast<std::size_t>(-1);
+    std::fprintf(stderr, "lowbit-quantize: %s: %s\n", printable(file, all).c_str(), printable(s.message(), all).c_str());
+    return rc;
 }
+// A non-finite weight, a name GGUF cannot hold, an OUT that must not be replaced.
+int refuse(const std::string& file, const status& s) { return fail(file, s, 2); }
 
 int run(const args& a) {
     const target* tgt = find_target(a.type);
@@ -327,9 +428,24 @@ int run(const args& a) {
     }
 
     input_file in;
-    if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+    hf_folder hf;  // a Hugging Face folder: its shards stay mapped while src points into them
+    std::vector<input_path> inputs;
     model_source src;
-    if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+    if (hf_folder::is_dir(a.in)) {
+        // A bad folder is bad input (exit 2): nothing is written.
+        status s = hf.open(a.in);
+        if (s.ok()) s = open_hf_llama(hf, &src);
+        if (!s.ok()) return refuse(a.in, s);
+        for (std::size_t i = 0; i < hf.shard_count(); ++i)
+            inputs.push_back({hf.path() + "/" + hf.shard_name(i), hf.shard_file(i).id()});
+    } else {
+        if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+        inputs.push_back({a.in, in.id()});
+        if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
+    }
+    // Names go into OUT and into the log: refused here, before anything is written.
+    for (const source_tensor& t : src.tensors)
+        if (status s = check_tensor_name(t.desc.name); !s.ok()) return refuse(a.in, s);
 
     imatrix im;
     if (!a.imatrix.empty()) {
@@ -337,10 +453,14 @@ int run(const args& a) {
         if (status s = f.open(a.imatrix.c_str()); !s.ok()) return fail(a.imatrix, s);
         if (status s = im.load(f.bytes()); !s.ok()) return fail(a.imatrix, s);
         o.has_imatrix = true;
+        inputs.push_back({a.imatrix, f.id()});
     }
+    bool out_exists = false;
+    if (status s = check_output_path(a.out, inputs, &out_exists); !s.ok())
+        return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
 
     progress prog(a.quiet, 0, 0);  // for notes before the real one starts
-    if (!in.mapped())
+    if (!in.bytes().empty() && !in.mapped())
         prog.line("lowbit-quantize: %s cannot be mmap'd; read it into memory (%s)", a.in.c_str(),
                   human_bytes(static_cast<double>(in.bytes().size())).c_str());
 
@@ -356,6 +476,10 @@ int run(const args& a) {
         decision& d = plan_[i];
         jobs[i].src = &t;
         jobs[i].dec = &d;
+        if (!d.convert && t.kept_type) {  // a kept tensor the input wants stored as another type (HF norms -> F32)
+            d.type = *t.kept_type;
+            d.convert = true;
+        }
         if (!d.convert) continue;
         const gguf_type from = t.desc.type;
         if (d.type == from) {  // nothing to do: same type in and out
@@ -365,23 +489,23 @@ int run(const args& a) {
         const bool plain = from == gguf_type::f32 || from == gguf_type::f16 || from == gguf_type::bf16;
         if (!plain) {
             if (!gguf::is_quantized(from) || !gguf::has_row_codec(from))
-                return fail(a.in, status::error(errc::unsupported, "tensor '%.80s' has type %s, which cannot be converted to %s",
-                                                t.desc.name.c_str(), gguf::type_name(from), gguf::type_name(d.type)));
+                return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s, which cannot be converted to %s",
+                                                printable(t.desc.name).c_str(), gguf::type_name(from), gguf::type_name(d.type)));
             if (!a.allow_requantize)
                 return fail(a.in, status::error(errc::unsupported,
-                                                "tensor '%.80s' is already %s; pass --allow-requantize to requantize it",
-                                                t.desc.name.c_str(), gguf::type_name(from)));
+                                                "tensor '%s' is already %s; pass --allow-requantize to requantize it",
+                                                printable(t.desc.name).c_str(), gguf::type_name(from)));
         }
         if (o.has_imatrix && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
             if (!w) {
-                prog.line("lowbit-quantize: no imatrix entry for %s", t.desc.name.c_str());
+                prog.line("lowbit-quantize: no imatrix entry for %s", printable(t.desc.name).c_str());
             } else {
                 const std::uint64_t k = t.row_length(), mats = t.desc.dims[2] * t.desc.dims[3];
                 if (w->size() != k && w->size() != k * mats)
                     return fail(a.imatrix, status::error(errc::shape_mismatch,
-                                                         "imatrix entry '%.80s' has %zu values; the tensor needs %llu (or %llu)",
-                                                         t.desc.name.c_str(), w->size(), static_cast<unsigned long long>(k),
+                                                         "imatrix entry '%s' has %zu values; the tensor needs %llu (or %llu)",
+                                                         printable(t.desc.name).c_str(), w->size(), static_cast<unsigned long long>(k),
                                                          static_cast<unsigned long long>(k * mats)));
                 jobs[i].imat = w->data();
                 jobs[i].imat_mats = w->size() / k;
@@ -410,17 +534,26 @@ int run(const args& a) {
         total_in += src.tensors[i].n_bytes;
         if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(d.n_dims)));
             !s.ok())
-            return fail(a.out, s);
+            return fail(a.in, s);
     }
 
+    const std::vector<std::string> stale = remove_stale_temps(a.out);
+    if (!stale.empty()) {
+        std::string names;
+        for (const std::string& n : stale) names += (names.empty() ? "" : ", ") + printable(n, n.size());
+        prog.line("lowbit-quantize: removed %zu temporary file(s) left by earlier runs that no longer exist: %s", stale.size(),
+                  names.c_str());
+    }
     output_file out;
-    if (status s = out.open(a.out); !s.ok()) return fail(a.out, s);
-    if (status s = w.write_header(gguf::byte_sink::to_file(out.stream())); !s.ok()) return fail(a.out, s);
+    if (status s = out.open(a.out, inputs); !s.ok()) return fail(a.out, s);
+    const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
+    if (status s = w.write_header(sink); !s.ok()) return fail(a.out, s);
 
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     if (!a.quiet)
-        std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n", a.in.c_str(), src.format,
-                     src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(), a.out.c_str(), tgt->name, threads);
+        std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n",
+                     printable(a.in, a.in.size()).c_str(), src.format, src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(),
+                     printable(a.out, a.out.size()).c_str(), tgt->name, threads);
     progress p(a.quiet, total_in, src.tensors.size());
     converter conv(in, w, p, threads, a.sqnr);
     std::map<std::uint32_t, type_stats> stats;
@@ -428,15 +561,18 @@ int run(const args& a) {
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const source_tensor& t = *jobs[i].src;
         const decision& d = *jobs[i].dec;
-        p.begin_tensor(i, t.desc.name, gguf::type_name(d.type));
+        const std::string name = printable(t.desc.name);
+        p.begin_tensor(i, name, gguf::type_name(d.type));
         if (!d.why.empty() && p.tty() && (d.fell_back || d.why.rfind("kept", 0) != 0))
-            p.line("%s: %s", t.desc.name.c_str(), d.why.c_str());
+            p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
         const status s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
         if (!s.ok()) {
             p.finish();
-            return fail(a.in, status::error(s.code(), "tensor '%.64s': %s", t.desc.name.c_str(), s.message()));
+            if (out.write_failed()) return fail(a.out, out.write_error());  // the disk's fault, not the input's
+            const status e = status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message());
+            return s.code() == errc::non_finite ? refuse(a.in, e) : fail(a.in, e);
         }
         type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
         const std::uint64_t out_bytes = static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
@@ -456,10 +592,10 @@ int run(const args& a) {
                 q = b;
             }
             const double dt = p.elapsed() - t0;
-            p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), t.desc.name.c_str(),
+            p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), name.c_str(),
                    gguf::type_name(t.desc.type), shape_string(t.desc).c_str(), gguf::type_name(d.type),
                    human_bytes(static_cast<double>(t.n_bytes)).c_str(), human_bytes(static_cast<double>(out_bytes)).c_str(), dt,
-                   q.c_str(), d.why.empty() ? "" : "  ", d.why.c_str());
+                   q.c_str(), d.why.empty() ? "" : "  ", printable(d.why, d.why.size()).c_str());
         }
     }
     if (status s = w.finish(); !s.ok()) return fail(a.out, s);

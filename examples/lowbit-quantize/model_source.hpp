@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
+#include "names.hpp"
 #include "tensor_rules.hpp"
 
 namespace lbq {
@@ -21,10 +23,22 @@ namespace lbq {
 namespace gguf = lowbit::gguf;
 namespace st = lowbit::safetensors;
 
+class input_file;
+
 struct source_tensor {
     tensor_desc desc;                      // name, dims (ggml order), input type
     const std::uint8_t* data = nullptr;    // into the input's bytes
     std::uint64_t n_bytes = 0;
+    // Set by inputs made of several files (a Hugging Face folder's shards): the
+    // file whose mapping holds `data`; nullptr means the one input file.
+    const input_file* file = nullptr;
+    // Output row r is input row row_order[r] (the Q/K RoPE row permutation of a
+    // Hugging Face checkpoint); empty means the identity.
+    std::vector<std::uint32_t> row_order;
+    // The type a tensor the rules keep as it is is written in (llama.cpp's
+    // converter stores norms and other 1-D tensors as F32); unset: unchanged.
+    std::optional<gguf_type> kept_type;
+    std::uint64_t source_row(std::uint64_t r) const { return row_order.empty() ? r : row_order[static_cast<std::size_t>(r)]; }
     std::uint64_t row_length() const { return desc.dims[0]; }
     std::uint64_t rows() const { return desc.dims[1] * desc.dims[2] * desc.dims[3]; }
 };
@@ -102,17 +116,14 @@ inline status from_safetensors(span<const std::uint8_t> bytes, model_source* out
             case st::dtype::i64: t.desc.type = gguf_type::i64; break;
             case st::dtype::f64: t.desc.type = gguf_type::f64; break;
             default:
-                return status::error(errc::unsupported, "tensor '%.80s' has dtype %s, which GGUF cannot store",
-                                     ti.name.c_str(), st::dtype_name(ti.type));
+                return status::error(errc::unsupported, "tensor '%s' has dtype %s, which GGUF cannot store",
+                                     printable(ti.name, 40).c_str(), st::dtype_name(ti.type));
         }
         if (ti.shape.size() > gguf::max_dims)
-            return status::error(errc::unsupported, "tensor '%.80s' has %zu dimensions; GGUF allows at most %u",
-                                 ti.name.c_str(), ti.shape.size(), gguf::max_dims);
+            return status::error(errc::unsupported, "tensor '%s' has %zu dimensions; GGUF allows at most %u",
+                                 printable(ti.name, 40).c_str(), ti.shape.size(), gguf::max_dims);
         if (ti.n_elements == 0)
-            return status::error(errc::unsupported, "tensor '%.80s' is empty; GGUF cannot store it", ti.name.c_str());
-        if (ti.name.size() >= gguf::max_tensor_name)
-            return status::error(errc::unsupported, "tensor name '%.80s' is %zu bytes; GGUF allows at most %zu",
-                                 ti.name.c_str(), ti.name.size(), gguf::max_tensor_name - 1);
+            return status::error(errc::unsupported, "tensor '%s' is empty; GGUF cannot store it", printable(ti.name, 40).c_str());
         // safetensors lists the outermost dimension first, GGUF the innermost.
         t.desc.n_dims = ti.shape.empty() ? 1 : static_cast<int>(ti.shape.size());
         for (std::size_t d = 0; d < ti.shape.size(); ++d) t.desc.dims[d] = ti.shape[ti.shape.size() - 1 - d];
@@ -169,10 +180,10 @@ private:
             const std::string base = name.substr(0, name.size() - sums.size());
             const gguf::tensor_info* c = f->find_tensor(base + ".counts");
             if (t.type != gguf_type::f32 || !c || c->type != gguf_type::f32)
-                return status::error(errc::corrupt_data, "imatrix entry '%.80s' needs F32 .in_sum2 and .counts tensors", base.c_str());
+                return status::error(errc::corrupt_data, "imatrix entry '%s' needs F32 .in_sum2 and .counts tensors", printable(base, 40).c_str());
             const std::uint64_t ne0 = t.dims[0], n_mat = t.n_elements / ne0;
             if (c->n_elements != n_mat)
-                return status::error(errc::corrupt_data, "imatrix entry '%.80s': %llu counts for %llu matrices", base.c_str(),
+                return status::error(errc::corrupt_data, "imatrix entry '%s': %llu counts for %llu matrices", printable(base, 40).c_str(),
                                      static_cast<unsigned long long>(c->n_elements), static_cast<unsigned long long>(n_mat));
             std::vector<float> v(static_cast<std::size_t>(t.n_elements));
             for (std::uint64_t j = 0; j < n_mat; ++j) {
@@ -204,7 +215,7 @@ private:
             std::string name(reinterpret_cast<const char*>(b.data() + pos), static_cast<std::size_t>(len));
             pos += static_cast<std::size_t>(len);
             if (!read_i32(&ncall) || !read_i32(&nval) || nval <= 0 || static_cast<std::size_t>(nval) > (b.size() - pos) / 4)
-                return status::error(errc::corrupt_data, "imatrix entry '%.80s': truncated at byte %zu", name.c_str(), pos);
+                return status::error(errc::corrupt_data, "imatrix entry '%s': truncated at byte %zu", printable(name, 40).c_str(), pos);
             std::vector<float> v(static_cast<std::size_t>(nval));
             for (std::int32_t i = 0; i < nval; ++i) {
                 const float s = f32_at(b.data() + pos + 4 * static_cast<std::size_t>(i));
@@ -220,7 +231,7 @@ private:
         for (const auto& kv : values_)
             for (float x : kv.second)
                 if (!std::isfinite(x))
-                    return status::error(errc::non_finite, "imatrix entry '%.80s' has a non-finite value", kv.first.c_str());
+                    return status::error(errc::non_finite, "imatrix entry '%s' has a non-finite value", printable(kv.first, 40).c_str());
         return status();
     }
 

@@ -5,7 +5,10 @@
 //     catches a view that points outside the input);
 //   - a parsed file copied through gguf_writer parses again to the same
 //     metadata and tensor data (when the writer accepts it: it is stricter,
-//     e.g. tensor names < 64 bytes, 1..4 dims).
+//     e.g. no control bytes in names, 1..4 dims);
+//   - parsing holds at most 12 bytes of memory per input byte (+ 64 KiB), the
+//     bound docs/reliability.md states (counted by alloc_meter.hpp, which
+//     replaces operator new in this program).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +17,8 @@
 #include <vector>
 
 #include <lowbit/formats/gguf.hpp>
+
+#include "../hostile/alloc_meter.hpp"
 
 using namespace lowbit;
 using namespace lowbit::gguf;
@@ -59,7 +64,9 @@ bool same_value(const value& a, const value& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::size_t base = alloc_meter::mark();
     auto r = gguf_file::parse(span<const std::uint8_t>(data, size));
+    if (alloc_meter::peak_since(base) > 12 * size + 65536) fail("parse held more than 12 bytes per input byte");
     if (!r) return 0;
     const gguf_file& f = *r;
     for (std::size_t i = 0; i < f.kv_count(); ++i) touch(f.kv(i).value);

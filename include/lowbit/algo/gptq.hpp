@@ -171,6 +171,55 @@ constexpr std::size_t gptq_rows_per_task = 48;
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// Steps 2-4, shared with the sweep on ggml's block formats (gptq_gguf.hpp):
+// dead inputs (H_jj = 0: H_jj = 1, the caller zeroes the weight column), the
+// processing order (act-order: decreasing H_jj) and U = chol((H + damp I)^-1)
+// upper in that order, damping raised tenfold on each failure.
+template <class Exec>
+status gptq_factor(matrix_view<const float> H, bool act_order, float percdamp, int max_damp_retries, std::vector<unsigned char>& dead,
+                   std::vector<std::int32_t>& perm, std::vector<float>& U, gptq_report& rep, Exec&& exec) {
+    const std::size_t K = H.rows();
+    dead.assign(K, 0);
+    double diag_sum = 0;
+    for (std::size_t j = 0; j < K; ++j) {
+        dead[j] = H(j, j) == 0.0f;
+        rep.dead_columns += dead[j];
+        diag_sum += dead[j] ? 1.0 : static_cast<double>(H(j, j));
+    }
+    if (rep.dead_columns == K)
+        return status::error(errc::invalid_argument, "hessian is zero: every calibration activation is zero, nothing to fit");
+    perm.resize(K);
+    std::iota(perm.begin(), perm.end(), 0);
+    auto hdiag = [&](std::size_t j) { return dead[j] ? 1.0f : H(j, j); };
+    if (act_order)
+        std::stable_sort(perm.begin(), perm.end(), [&](std::int32_t a, std::int32_t b) { return hdiag(a) > hdiag(b); });
+
+    const double mean_diag = diag_sum / static_cast<double>(K);
+    if (!(mean_diag > 0) || !std::isfinite(mean_diag))
+        return status::error(errc::numerical, "hessian has mean diagonal %g: not a Gram matrix", mean_diag);
+    U.assign(K * K, 0.0f);
+    std::vector<double> work;
+    auto hval = [&](std::size_t i, std::size_t j) -> double {
+        const std::size_t a = static_cast<std::size_t>(perm[i]), b = static_cast<std::size_t>(perm[j]);
+        if (dead[a] || dead[b]) return a == b ? 1.0 : 0.0;
+        return H(a, b);
+    };
+    double damp = static_cast<double>(percdamp) * mean_diag;
+    for (int attempt = 0;; ++attempt) {
+        const status st = linalg::inverse_cholesky_upper_of(K, hval, damp, {U.data(), K, K}, work, exec);
+        if (st) break;
+        if (st.code() != errc::numerical || attempt >= max_damp_retries)
+            return status::error(st.code(), "GPTQ: H + %g I is not positive definite after %d damping retries (%s)", damp, attempt,
+                                 st.message());
+        damp = damp > 0 ? damp * 10.0 : 0.01 * mean_diag;
+        rep.damp_retries = attempt + 1;
+    }
+    rep.damp = damp;
+    rep.damp_fraction = damp / mean_diag;
+    rep.workspace_bytes = K * K * (sizeof(double) + sizeof(float));
+    return {};
+}
 }  // namespace detail
 
 // GPTQ-quantize w (N x K) given the Hessian of its inputs. per_tensor schemes
@@ -215,48 +264,11 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
     rep.tokens = hs.tokens();
     rep.rank_deficient = hs.tokens() < K;
 
-    // 2. dead inputs; 3. processing order.
-    std::vector<unsigned char> dead(K);
-    double diag_sum = 0;
-    for (std::size_t j = 0; j < K; ++j) {
-        dead[j] = H(j, j) == 0.0f;
-        rep.dead_columns += dead[j];
-        diag_sum += dead[j] ? 1.0 : static_cast<double>(H(j, j));
-    }
-    if (rep.dead_columns == K)
-        return status::error(errc::invalid_argument, "hessian is zero: every calibration activation is zero, nothing to fit");
-    std::vector<std::int32_t> perm(K);
-    std::iota(perm.begin(), perm.end(), 0);
-    auto hdiag = [&](std::size_t j) { return dead[j] ? 1.0f : H(j, j); };
-    if (opt.act_order)
-        std::stable_sort(perm.begin(), perm.end(), [&](std::int32_t a, std::int32_t b) { return hdiag(a) > hdiag(b); });
-
-    // 4. U = chol((H + damp I)^-1), upper, in processing order; raise damping on failure.
-    const double mean_diag = diag_sum / static_cast<double>(K);
-    if (!(mean_diag > 0) || !std::isfinite(mean_diag))
-        return status::error(errc::numerical, "hessian has mean diagonal %g: not a Gram matrix", mean_diag);
-    std::vector<float> U(K * K);
-    {
-        std::vector<double> work;
-        auto hval = [&](std::size_t i, std::size_t j) -> double {
-            const std::size_t a = static_cast<std::size_t>(perm[i]), b = static_cast<std::size_t>(perm[j]);
-            if (dead[a] || dead[b]) return a == b ? 1.0 : 0.0;
-            return H(a, b);
-        };
-        double damp = static_cast<double>(opt.percdamp) * mean_diag;
-        for (int attempt = 0;; ++attempt) {
-            const status st = linalg::inverse_cholesky_upper_of(K, hval, damp, {U.data(), K, K}, work, exec);
-            if (st) break;
-            if (st.code() != errc::numerical || attempt >= opt.max_damp_retries)
-                return status::error(st.code(), "GPTQ: H + %g I is not positive definite after %d damping retries (%s)", damp, attempt,
-                                     st.message());
-            damp = damp > 0 ? damp * 10.0 : 0.01 * mean_diag;
-            rep.damp_retries = attempt + 1;
-        }
-        rep.damp = damp;
-        rep.damp_fraction = damp / mean_diag;
-        rep.workspace_bytes = K * K * (sizeof(double) + sizeof(float));
-    }
+    // 2. dead inputs; 3. processing order; 4. U.
+    std::vector<unsigned char> dead;
+    std::vector<std::int32_t> perm;
+    std::vector<float> U;
+    LOWBIT_TRY(detail::gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, dead, perm, U, rep, exec));
     rep.seconds_factor = detail::seconds_since(t_start);
     const auto t_sweep = std::chrono::steady_clock::now();
 

@@ -7,8 +7,9 @@
 // parses can be used without further checks; tensor `data` spans point into the
 // caller's bytes (mmap them). Every failure is a `lowbit::status` naming the
 // problem and its byte offset; the reader never reads outside the span, and
-// what it allocates is bounded by the span's size (see docs/formats.md,
-// "GGUF files").
+// what it holds is at most 12 bytes per byte of the span, whatever the counts
+// in the header claim (limits below; docs/reliability.md, "Limits of the
+// readers"). Names and keys quoted in messages are escaped (detail/printable.hpp).
 //
 // Writer: `gguf_writer` takes metadata and tensor declarations up front, writes
 // header + metadata + tensor infos, then takes tensor data in declaration order
@@ -24,6 +25,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -33,6 +35,7 @@
 #include "../core/config.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "detail/printable.hpp"
 #include "gguf_types.hpp"
 
 namespace lowbit {
@@ -94,10 +97,23 @@ constexpr std::size_t value_type_size(value_type t) noexcept {
     return 0;
 }
 
+// Limits. Past any of them the reader and the writer give a clear error; below
+// them the reader's time and memory are linear in the file's size
+// (docs/reliability.md, "Limits of the readers", states the constants).
 constexpr std::uint32_t default_alignment = 32;  // when general.alignment is absent
+// general.alignment: a power of two up to 1 MiB. The format allows any u32
+// power of two, but padding is written after the header and every tensor, so
+// 2^31 turned a 57-byte file into a 2 GiB copy; ggml writes 32, and no file
+// seen in practice uses more than a page.
+constexpr std::uint32_t max_alignment = 1u << 20;
 constexpr std::uint32_t max_dims = 4;            // GGML_MAX_DIMS
-constexpr std::size_t max_tensor_name = 64;      // the spec's limit; ggml itself needs < 64
+// Tensor names are stored by ggml in char[GGML_MAX_NAME = 64] with a NUL:
+// at most 63 bytes. llama.cpp refuses longer names when it loads a file, and so
+// do this reader and the writer (the spec's prose says "at most 64 bytes", but
+// a 64-byte name cannot be loaded by the reference implementation).
+constexpr std::size_t max_tensor_name = 64;      // GGML_MAX_NAME: names are at most max_tensor_name - 1 bytes
 constexpr std::size_t max_key_length = 65535;    // the spec's limit on metadata keys
+constexpr std::uint64_t max_kv_count = 1u << 20; // metadata pairs (real models have tens to hundreds)
 constexpr int max_array_depth = 32;              // nesting of arrays in arrays (the reader recurses)
 
 namespace detail {
@@ -129,8 +145,8 @@ inline bool checked_align(std::uint64_t x, std::uint64_t a, std::uint64_t* out) 
 
 constexpr bool is_pow2(std::uint64_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
 
-// At most `n` characters of a string for an error message.
-inline int msg_len(std::string_view s, std::size_t n = 80) noexcept { return static_cast<int>(std::min(s.size(), n)); }
+// Names and keys in messages: escaped, at most 40 bytes shown (detail/printable.hpp).
+using lowbit::detail::printable;
 
 // One parsed metadata value. Scalars keep their bits; strings and arrays of
 // fixed-size values point into the file; arrays of strings or arrays keep
@@ -355,15 +371,14 @@ private:
         return &kvs_[*it];
     }
     static status missing(std::string_view key) {
-        return status::error(errc::invalid_argument, "gguf: metadata key '%.*s' not found", detail::msg_len(key),
-                             key.data());
+        return status::error(errc::invalid_argument, "gguf: metadata key '%s' not found", detail::printable(key).c_str());
     }
     static status wrong_type(std::string_view key, value_type have, const char* want) {
-        return status::error(errc::invalid_argument, "gguf: metadata key '%.*s' is %s, expected %s",
-                             detail::msg_len(key), key.data(), value_type_name(have), want);
+        return status::error(errc::invalid_argument, "gguf: metadata key '%s' is %s, expected %s",
+                             detail::printable(key).c_str(), value_type_name(have), want);
     }
 
-    status parse_value(cursor& c, value_type t, int depth, std::size_t node_index);
+    status parse_value(cursor& c, value_type t, int depth, detail::node* out);
     status parse_tensor_info(cursor& c, tensor_info& ti);
     status check_tensors();
 
@@ -427,7 +442,15 @@ private:
     std::size_t pos_ = 0;
 };
 
-inline status gguf_file::parse_value(cursor& c, value_type t, int depth, std::size_t node_index) {
+// One value of type t into *out. The children of an array of strings or of
+// arrays are one consecutive run of pool_ nodes; that run is appended only as
+// children are actually parsed, never reserved from the declared count: a
+// count is checked against the bytes left, but nested arrays share those bytes,
+// so reserving per level let a 16 MiB file of nested arrays claim 1.4 GB. Every
+// node stands for at least 8 bytes of the file, so the pool (and the run of an
+// array of arrays, held aside while its grandchildren are appended) is bounded
+// by the file's size (docs/reliability.md, "Limits of the readers").
+inline status gguf_file::parse_value(cursor& c, value_type t, int depth, detail::node* out) {
     const std::size_t at = c.pos();
     detail::node n;
     n.type = t;
@@ -437,7 +460,7 @@ inline status gguf_file::parse_value(cursor& c, value_type t, int depth, std::si
         if (t == value_type::boolean && n.payload > 1)
             return status::error(errc::corrupt_data, "gguf: bool value %llu at byte %zu is neither 0 nor 1",
                                  static_cast<unsigned long long>(n.payload), at);
-        pool_[node_index] = n;
+        *out = n;
         return status();
     }
     if (t == value_type::string) {
@@ -445,7 +468,7 @@ inline status gguf_file::parse_value(cursor& c, value_type t, int depth, std::si
         LOWBIT_TRY(c.read_string("string value", std::numeric_limits<std::uint64_t>::max(), &s));
         n.data = reinterpret_cast<const std::uint8_t*>(s.data());
         n.n = s.size();
-        pool_[node_index] = n;
+        *out = n;
         return status();
     }
     // Array: element type, count, elements.
@@ -458,8 +481,9 @@ inline status gguf_file::parse_value(cursor& c, value_type t, int depth, std::si
     LOWBIT_TRY(c.read(8, "array length", &n.n));
     n.data = c.here();
     const std::size_t esz = value_type_size(n.elem);
-    // Every element takes at least this many bytes, so a count the rest of the
-    // file cannot hold is rejected before anything is allocated for it.
+    // Every element takes at least this many bytes: a count the rest of the
+    // file cannot hold is refused at once (a cheap early error, not the bound
+    // on memory: see above).
     const std::size_t min_size = esz != 0 ? esz : (n.elem == value_type::string ? 8 : 12);
     if (n.n > c.remaining() / min_size)
         return status::error(errc::corrupt_data,
@@ -474,39 +498,60 @@ inline status gguf_file::parse_value(cursor& c, value_type t, int depth, std::si
                                          c.pos() + i, static_cast<unsigned>(n.data[i]));
         }
         c.skip(count * esz);
-        pool_[node_index] = n;
+        *out = n;
         return status();
     }
-    if (n.elem == value_type::array && depth + 1 > max_array_depth)
+    if (n.elem == value_type::string) {
+        // Strings have no children of their own: they go straight to the pool.
+        n.payload = pool_.size();
+        for (std::size_t i = 0; i < count; ++i) {
+            detail::node s;
+            LOWBIT_TRY(parse_value(c, value_type::string, depth + 1, &s));
+            pool_.push_back(s);
+        }
+        *out = n;
+        return status();
+    }
+    if (depth + 1 > max_array_depth)
         return status::error(errc::corrupt_data, "gguf: arrays nested deeper than %d at byte %zu", max_array_depth, at);
-    const std::size_t first = pool_.size();
-    n.payload = first;
-    pool_[node_index] = n;
-    pool_.resize(first + count);
-    for (std::size_t i = 0; i < count; ++i) LOWBIT_TRY(parse_value(c, n.elem, depth + 1, first + i));
+    // Arrays of arrays: each child appends its own run while it is parsed, so
+    // this array's run is collected aside and appended after the last child.
+    std::vector<detail::node> kids;
+    for (std::size_t i = 0; i < count; ++i) {
+        detail::node k;
+        LOWBIT_TRY(parse_value(c, value_type::array, depth + 1, &k));
+        kids.push_back(k);
+    }
+    n.payload = pool_.size();
+    pool_.insert(pool_.end(), kids.begin(), kids.end());
+    *out = n;
     return status();
 }
 
 inline status gguf_file::parse_tensor_info(cursor& c, tensor_info& ti) {
     const std::size_t at = c.pos();
-    LOWBIT_TRY(c.read_string("tensor name", max_tensor_name, &ti.name));
+    LOWBIT_TRY(c.read_string("tensor name", std::numeric_limits<std::uint64_t>::max(), &ti.name));
+    if (ti.name.size() >= max_tensor_name)
+        return status::error(errc::corrupt_data,
+                             "gguf: tensor name '%s' (info at byte %zu) is %zu bytes long; ggml's limit is %zu",
+                             detail::printable(ti.name).c_str(), at, ti.name.size(), max_tensor_name - 1);
     LOWBIT_TRY(c.read_u32("tensor n_dims", &ti.n_dims));
     if (ti.n_dims > max_dims)
-        return status::error(errc::corrupt_data, "gguf: tensor '%.*s' (info at byte %zu) has %u dimensions, limit %u",
-                             detail::msg_len(ti.name), ti.name.data(), at, ti.n_dims, max_dims);
+        return status::error(errc::corrupt_data, "gguf: tensor '%s' (info at byte %zu) has %u dimensions, limit %u",
+                             detail::printable(ti.name).c_str(), at, ti.n_dims, max_dims);
     for (std::uint32_t d = 0; d < ti.n_dims; ++d) {
         const std::size_t dim_at = c.pos();
         LOWBIT_TRY(c.read(8, "tensor dimension", &ti.dims[d]));
         if (ti.dims[d] == 0)
-            return status::error(errc::corrupt_data, "gguf: tensor '%.*s' dimension %u at byte %zu is 0",
-                                 detail::msg_len(ti.name), ti.name.data(), d, dim_at);
+            return status::error(errc::corrupt_data, "gguf: tensor '%s' dimension %u at byte %zu is 0",
+                                 detail::printable(ti.name).c_str(), d, dim_at);
     }
     const std::size_t type_at = c.pos();
     std::uint32_t type_id = 0;
     LOWBIT_TRY(c.read_u32("tensor type", &type_id));
     if (!is_valid_type_id(type_id))
-        return status::error(errc::corrupt_data, "gguf: tensor '%.*s' has unknown ggml type %u at byte %zu",
-                             detail::msg_len(ti.name), ti.name.data(), type_id, type_at);
+        return status::error(errc::corrupt_data, "gguf: tensor '%s' has unknown ggml type %u at byte %zu",
+                             detail::printable(ti.name).c_str(), type_id, type_at);
     ti.type = static_cast<gguf_type>(type_id);
     LOWBIT_TRY(c.read(8, "tensor offset", &ti.offset));
 
@@ -516,19 +561,19 @@ inline status gguf_file::parse_tensor_info(cursor& c, tensor_info& ti) {
         if (!detail::checked_mul(ne, ti.dims[d], &ne) ||
             ne > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
             return status::error(errc::corrupt_data,
-                                 "gguf: tensor '%.*s' (info at byte %zu): element count overflows int64",
-                                 detail::msg_len(ti.name), ti.name.data(), at);
+                                 "gguf: tensor '%s' (info at byte %zu): element count overflows int64",
+                                 detail::printable(ti.name).c_str(), at);
     const std::uint64_t block = type_block_size(ti.type);
     if (ti.dims[0] % block != 0)
         return status::error(errc::corrupt_data,
-                             "gguf: tensor '%.*s' (info at byte %zu): row length %llu is not a multiple of the %s "
+                             "gguf: tensor '%s' (info at byte %zu): row length %llu is not a multiple of the %s "
                              "block size %llu",
-                             detail::msg_len(ti.name), ti.name.data(), at, static_cast<unsigned long long>(ti.dims[0]),
+                             detail::printable(ti.name).c_str(), at, static_cast<unsigned long long>(ti.dims[0]),
                              type_name(ti.type), static_cast<unsigned long long>(block));
     ti.n_elements = ne;
     if (!detail::checked_mul(ne / block, type_size(ti.type), &ti.n_bytes))
-        return status::error(errc::corrupt_data, "gguf: tensor '%.*s' (info at byte %zu): byte size overflows",
-                             detail::msg_len(ti.name), ti.name.data(), at);
+        return status::error(errc::corrupt_data, "gguf: tensor '%s' (info at byte %zu): byte size overflows",
+                             detail::printable(ti.name).c_str(), at);
     return status();
 }
 
@@ -539,15 +584,15 @@ inline status gguf_file::check_tensors() {
         tensor_info& t = tensors_[i];
         if (t.offset % alignment_ != 0)
             return status::error(errc::corrupt_data,
-                                 "gguf: tensor '%.*s' (info at byte %llu): offset %llu is not a multiple of the "
+                                 "gguf: tensor '%s' (info at byte %llu): offset %llu is not a multiple of the "
                                  "alignment %u",
-                                 detail::msg_len(t.name), t.name.data(), static_cast<unsigned long long>(tensor_at_[i]),
+                                 detail::printable(t.name).c_str(), static_cast<unsigned long long>(tensor_at_[i]),
                                  static_cast<unsigned long long>(t.offset), alignment_);
         if (t.offset > data_size || t.n_bytes > data_size - t.offset)
             return status::error(errc::corrupt_data,
-                                 "gguf: tensor '%.*s' (info at byte %llu): data [%llu, +%llu) runs past the end of "
+                                 "gguf: tensor '%s' (info at byte %llu): data [%llu, +%llu) runs past the end of "
                                  "the data section (%llu bytes from byte %llu)",
-                                 detail::msg_len(t.name), t.name.data(), static_cast<unsigned long long>(tensor_at_[i]),
+                                 detail::printable(t.name).c_str(), static_cast<unsigned long long>(tensor_at_[i]),
                                  static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.n_bytes),
                                  static_cast<unsigned long long>(data_size),
                                  static_cast<unsigned long long>(data_offset_));
@@ -563,9 +608,9 @@ inline status gguf_file::check_tensors() {
         const tensor_info& t = tensors_[by_offset[k]];
         if (t.offset < p.offset + p.n_bytes)  // no overflow: checked against data_size above
             return status::error(errc::corrupt_data,
-                                 "gguf: tensor '%.*s' data at offset %llu overlaps tensor '%.*s' [%llu, %llu)",
-                                 detail::msg_len(t.name), t.name.data(), static_cast<unsigned long long>(t.offset),
-                                 detail::msg_len(p.name), p.name.data(), static_cast<unsigned long long>(p.offset),
+                                 "gguf: tensor '%s' data at offset %llu overlaps tensor '%s' [%llu, %llu)",
+                                 detail::printable(t.name).c_str(), static_cast<unsigned long long>(t.offset),
+                                 detail::printable(p.name).c_str(), static_cast<unsigned long long>(p.offset),
                                  static_cast<unsigned long long>(p.offset + p.n_bytes));
     }
     tensor_order_.resize(tensors_.size());
@@ -576,8 +621,8 @@ inline status gguf_file::check_tensors() {
     for (std::size_t k = 1; k < tensor_order_.size(); ++k) {
         const std::size_t a = tensor_order_[k - 1], b = tensor_order_[k];
         if (tensors_[a].name == tensors_[b].name)
-            return status::error(errc::corrupt_data, "gguf: duplicate tensor name '%.*s' at bytes %llu and %llu",
-                                 detail::msg_len(tensors_[b].name), tensors_[b].name.data(),
+            return status::error(errc::corrupt_data, "gguf: duplicate tensor name '%s' at bytes %llu and %llu",
+                                 detail::printable(tensors_[b].name).c_str(),
                                  static_cast<unsigned long long>(tensor_at_[a]),
                                  static_cast<unsigned long long>(tensor_at_[b]));
     }
@@ -611,6 +656,9 @@ inline result<gguf_file> gguf_file::parse(span<const std::uint8_t> bytes) {
     // and a tensor info at least 24 (name length, n_dims, type, offset): counts
     // the file cannot hold are rejected before anything is reserved for them.
     constexpr std::uint64_t min_kv = 13, min_tensor = 24;
+    if (n_kv > max_kv_count)
+        return status::error(errc::corrupt_data, "gguf: metadata count %llu at byte 16 exceeds the limit of %llu pairs",
+                             static_cast<unsigned long long>(n_kv), static_cast<unsigned long long>(max_kv_count));
     if (n_kv > c.remaining() / min_kv)
         return status::error(errc::corrupt_data, "gguf: metadata count %llu at byte 16 cannot fit in a %zu-byte file",
                              static_cast<unsigned long long>(n_kv), bytes.size());
@@ -628,20 +676,21 @@ inline result<gguf_file> gguf_file::parse(span<const std::uint8_t> bytes) {
         std::uint32_t type = 0;
         LOWBIT_TRY(c.read_u32("metadata value type", &type));
         if (type > static_cast<std::uint32_t>(value_type::f64))
-            return status::error(errc::corrupt_data, "gguf: metadata key '%.*s' has unknown value type %u at byte %zu",
-                                 detail::msg_len(e.key), e.key.data(), type, type_at);
+            return status::error(errc::corrupt_data, "gguf: metadata key '%s' has unknown value type %u at byte %zu",
+                                 detail::printable(e.key).c_str(), type, type_at);
+        detail::node n;
+        LOWBIT_TRY(f.parse_value(c, static_cast<value_type>(type), 0, &n));
         e.node = f.pool_.size();
-        f.pool_.emplace_back();
-        LOWBIT_TRY(f.parse_value(c, static_cast<value_type>(type), 0, e.node));
+        f.pool_.push_back(n);
         if (e.key == "general.alignment") {
-            const detail::node& n = f.pool_[e.node];
             if (n.type != value_type::u32)
                 return status::error(errc::corrupt_data, "gguf: general.alignment at byte %llu is %s, expected uint32",
                                      static_cast<unsigned long long>(e.at), value_type_name(n.type));
-            if (!detail::is_pow2(n.payload))
+            if (!detail::is_pow2(n.payload) || n.payload > max_alignment)
                 return status::error(errc::corrupt_data,
-                                     "gguf: general.alignment %llu at byte %llu is not a power of two",
-                                     static_cast<unsigned long long>(n.payload), static_cast<unsigned long long>(e.at));
+                                     "gguf: general.alignment %llu at byte %llu is not a power of two up to %u",
+                                     static_cast<unsigned long long>(n.payload), static_cast<unsigned long long>(e.at),
+                                     max_alignment);
             f.alignment_ = static_cast<std::uint32_t>(n.payload);
         }
         f.kvs_.push_back(e);
@@ -655,8 +704,8 @@ inline result<gguf_file> gguf_file::parse(span<const std::uint8_t> bytes) {
         const kv_entry& a = f.kvs_[f.kv_order_[k - 1]];
         const kv_entry& b = f.kvs_[f.kv_order_[k]];
         if (a.key == b.key)
-            return status::error(errc::corrupt_data, "gguf: duplicate metadata key '%.*s' at bytes %llu and %llu",
-                                 detail::msg_len(b.key), b.key.data(), static_cast<unsigned long long>(a.at),
+            return status::error(errc::corrupt_data, "gguf: duplicate metadata key '%s' at bytes %llu and %llu",
+                                 detail::printable(b.key).c_str(), static_cast<unsigned long long>(a.at),
                                  static_cast<unsigned long long>(b.at));
     }
 
@@ -871,28 +920,35 @@ private:
 //   w.finish();                                                    // checks that every byte arrived
 class gguf_writer {
 public:
-    // Adds a metadata pair. Keys must be unique and 1..65535 bytes;
-    // general.alignment must be a uint32 power of two (it sets the alignment).
+    // Adds a metadata pair. Keys must be unique, 1..65535 bytes, without NUL or
+    // other control bytes, and at most max_kv_count of them; general.alignment
+    // must be a uint32 power of two up to max_alignment (it sets the alignment).
+    // O(log n) per call (keys are indexed), so n pairs cost O(n log n).
     status set(std::string_view key, const meta_value& v) {
         LOWBIT_TRY(check_declaring("set"));
         if (key.empty() || key.size() > max_key_length)
             return status::error(errc::invalid_argument, "gguf_writer: key length %zu outside 1..%zu", key.size(),
                                  max_key_length);
-        for (const auto& kv : kvs_)
-            if (kv.first == key)
-                return status::error(errc::invalid_argument, "gguf_writer: duplicate key '%.*s'",
-                                     detail::msg_len(key), key.data());
+        if (!lowbit::detail::has_no_control_bytes(key))
+            return status::error(errc::invalid_argument, "gguf_writer: key '%s' holds a NUL or control byte",
+                                 detail::printable(key).c_str());
+        if (kvs_.size() >= max_kv_count)
+            return status::error(errc::invalid_argument, "gguf_writer: more than %llu metadata pairs (key '%s')",
+                                 static_cast<unsigned long long>(max_kv_count), detail::printable(key).c_str());
         if (key == "general.alignment") {
             if (v.type() != value_type::u32)
                 return status::error(errc::invalid_argument, "gguf_writer: general.alignment must be uint32, not %s",
                                      value_type_name(v.type()));
             const std::uint64_t a = detail::load_le(v.encoded().data(), 4);
-            if (!detail::is_pow2(a))
+            if (!detail::is_pow2(a) || a > max_alignment)
                 return status::error(errc::invalid_argument,
-                                     "gguf_writer: general.alignment %llu is not a power of two",
-                                     static_cast<unsigned long long>(a));
-            alignment_ = static_cast<std::uint32_t>(a);
+                                     "gguf_writer: general.alignment %llu is not a power of two up to %u",
+                                     static_cast<unsigned long long>(a), max_alignment);
         }
+        if (!key_index_.insert(std::string(key)).second)
+            return status::error(errc::invalid_argument, "gguf_writer: duplicate key '%s'",
+                                 detail::printable(key).c_str());
+        if (key == "general.alignment") alignment_ = static_cast<std::uint32_t>(detail::load_le(v.encoded().data(), 4));
         kvs_.emplace_back(std::string(key), v);
         return status();
     }
@@ -903,18 +959,20 @@ public:
         LOWBIT_TRY(check_declaring("add_tensor"));
         // ggml keeps names in char[64] with a terminating zero: at most 63 bytes.
         if (name.empty() || name.size() >= max_tensor_name)
-            return status::error(errc::invalid_argument, "gguf_writer: tensor name length %zu outside 1..%zu",
-                                 name.size(), max_tensor_name - 1);
-        for (const auto& t : tensors_)
-            if (t.name == name)
-                return status::error(errc::invalid_argument, "gguf_writer: duplicate tensor name '%.*s'",
-                                     detail::msg_len(name), name.data());
+            return status::error(errc::invalid_argument, "gguf_writer: tensor name '%s' is %zu bytes long, outside 1..%zu",
+                                 detail::printable(name).c_str(), name.size(), max_tensor_name - 1);
+        if (!lowbit::detail::has_no_control_bytes(name))
+            return status::error(errc::invalid_argument, "gguf_writer: tensor name '%s' holds a NUL or control byte",
+                                 detail::printable(name).c_str());
+        if (tensor_index_.count(name) != 0)
+            return status::error(errc::invalid_argument, "gguf_writer: duplicate tensor name '%s'",
+                                 detail::printable(name).c_str());
         if (!is_valid_type_id(static_cast<std::uint32_t>(type)))
-            return status::error(errc::invalid_argument, "gguf_writer: tensor '%.*s' has invalid type %u",
-                                 detail::msg_len(name), name.data(), static_cast<unsigned>(type));
+            return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' has invalid type %u",
+                                 detail::printable(name).c_str(), static_cast<unsigned>(type));
         if (dims.size() < 1 || dims.size() > max_dims)
-            return status::error(errc::invalid_argument, "gguf_writer: tensor '%.*s' has %zu dims, expected 1..%u",
-                                 detail::msg_len(name), name.data(), dims.size(), max_dims);
+            return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' has %zu dims, expected 1..%u",
+                                 detail::printable(name).c_str(), dims.size(), max_dims);
         decl t;
         t.name = std::string(name);
         t.type = type;
@@ -922,23 +980,24 @@ public:
         std::uint64_t ne = 1;
         for (std::size_t d = 0; d < dims.size(); ++d) {
             if (dims[d] == 0)
-                return status::error(errc::invalid_argument, "gguf_writer: tensor '%.*s' dim %zu is 0",
-                                     detail::msg_len(name), name.data(), d);
+                return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' dim %zu is 0",
+                                     detail::printable(name).c_str(), d);
             t.dims[d] = dims[d];
             if (!detail::checked_mul(ne, dims[d], &ne) ||
                 ne > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-                return status::error(errc::invalid_argument, "gguf_writer: tensor '%.*s' element count overflows",
-                                     detail::msg_len(name), name.data());
+                return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' element count overflows",
+                                     detail::printable(name).c_str());
         }
         const std::uint64_t block = type_block_size(type);
         if (dims[0] % block != 0)
             return status::error(errc::invalid_argument,
-                                 "gguf_writer: tensor '%.*s' row length %llu is not a multiple of the %s block %llu",
-                                 detail::msg_len(name), name.data(), static_cast<unsigned long long>(dims[0]),
+                                 "gguf_writer: tensor '%s' row length %llu is not a multiple of the %s block %llu",
+                                 detail::printable(name).c_str(), static_cast<unsigned long long>(dims[0]),
                                  type_name(type), static_cast<unsigned long long>(block));
         if (!detail::checked_mul(ne / block, type_size(type), &t.n_bytes))
-            return status::error(errc::invalid_argument, "gguf_writer: tensor '%.*s' byte size overflows",
-                                 detail::msg_len(name), name.data());
+            return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' byte size overflows",
+                                 detail::printable(name).c_str());
+        tensor_index_.insert(t.name);
         tensors_.push_back(std::move(t));
         return status();
     }
@@ -1021,12 +1080,12 @@ public:
     // One whole tensor; its name must be the next declared one.
     status write_tensor(std::string_view name, span<const std::uint8_t> data) {
         if (phase_ != phase::data || cur_ >= tensors_.size() || cur_written_ != 0)
-            return status::error(errc::invalid_argument, "gguf_writer: write_tensor('%.*s') out of sequence",
-                                 detail::msg_len(name), name.data());
+            return status::error(errc::invalid_argument, "gguf_writer: write_tensor('%s') out of sequence",
+                                 detail::printable(name).c_str());
         const decl& t = tensors_[cur_];
         if (t.name != name)
-            return status::error(errc::invalid_argument, "gguf_writer: write_tensor('%.*s') but '%s' is next",
-                                 detail::msg_len(name), name.data(), t.name.c_str());
+            return status::error(errc::invalid_argument, "gguf_writer: write_tensor('%s') but '%s' is next",
+                                 detail::printable(name).c_str(), t.name.c_str());
         if (data.size() != t.n_bytes)
             return status::error(errc::invalid_argument, "gguf_writer: tensor '%s' takes %llu bytes, got %zu",
                                  t.name.c_str(), static_cast<unsigned long long>(t.n_bytes), data.size());
@@ -1088,6 +1147,11 @@ private:
 
     std::vector<std::pair<std::string, meta_value>> kvs_;
     std::vector<decl> tensors_;
+    // Keys and names already declared. An ordered set, not a hash: O(log n)
+    // per look-up whatever keys a hostile input file supplies (a copy tool
+    // feeds them in), where a hash table degrades to O(n) on crafted collisions.
+    std::set<std::string, std::less<>> key_index_;
+    std::set<std::string, std::less<>> tensor_index_;
     std::uint32_t alignment_ = default_alignment;
     phase phase_ = phase::declaring;
     byte_sink sink_;

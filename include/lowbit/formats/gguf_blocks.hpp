@@ -235,8 +235,16 @@ inline status check_finite(const char* fn, const char* what, const float* v, std
     return status();
 }
 
+// The most values one call takes: their floats must fit in one object
+// (PTRDIFF_MAX bytes), so that every byte count formed from k (k * 4 input
+// bytes, k / block * block bytes <= k * 4 output bytes) is exact.
+constexpr std::int64_t max_values = static_cast<std::int64_t>(PTRDIFF_MAX / 4);
+
 inline status check_length(const char* fn, const char* what, std::int64_t k, int block) noexcept {
     if (k < 0) return status::error(errc::invalid_argument, "%s: %s = %lld is negative", fn, what, static_cast<long long>(k));
+    if (k > max_values)
+        return status::error(errc::invalid_argument, "%s: %s = %lld is more floats than fit in memory (limit %lld)", fn,
+                             what, static_cast<long long>(k), static_cast<long long>(max_values));
     if (k % block != 0) {
         return status::error(errc::shape_mismatch, "%s: %s = %lld is not a multiple of the block size %d", fn, what,
                              static_cast<long long>(k), block);
@@ -254,11 +262,20 @@ inline status check_pointers(const char* fn, std::int64_t k, const void* in, con
 // Each returns the scale and writes codes to L. They follow ggml's searches step
 // for step, including evaluation order, so that ties break the same way.
 
+// The rule a search used for its final codes: code = nearest_int(inv * (x - off)),
+// or no rule when the group was all zeros (codes 0). A block's grid (below)
+// keeps it, so that values coded later land exactly where ggml would put them.
+struct search_rounding {
+    float inv = 0.0f, off = 0.0f;
+    bool all_zero = true;
+};
+
 // Symmetric codes l in [-nmax, nmax): start from the scale that maps the
 // largest-magnitude value to -nmax, then try 18 nearby scales and keep the one
 // with the largest weighted sum(x*l)^2 / sum(l^2) (ggml's make_qx_quants with
 // rmse_type 1). Weights default to x^2. L receives l + nmax.
-inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, const float* qw) noexcept {
+inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, const float* qw,
+                           search_rounding* rounding = nullptr) noexcept {
     float amax = 0.0f;
     float max = 0.0f;  // signed value with the largest magnitude (first one wins)
     for (int i = 0; i < n; ++i) {
@@ -270,6 +287,7 @@ inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, cons
     }
     if (amax < group_max_eps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
+        if (rounding) *rounding = search_rounding{};
         return 0.0f;
     }
     auto weight = [&](int i) { return qw ? qw[i] : x[i] * x[i]; };
@@ -287,6 +305,7 @@ inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, cons
     }
     float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
+    float code_iscale = iscale;
     for (int step = -9; step <= 9; ++step) {
         if (step == 0) continue;
         iscale = -(static_cast<float>(nmax) + mul(0.1f, static_cast<float>(step))) / max;
@@ -300,10 +319,12 @@ inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, cons
         }
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(nmax + code(iscale, i));
+            code_iscale = iscale;
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
     }
+    if (rounding) *rounding = search_rounding{code_iscale, 0.0f, false};
     return scale;
 }
 
@@ -367,7 +388,8 @@ inline float fit_symmetric_sweeps(int n, int nmax, const float* x, std::int8_t* 
 // whenever weights are given, which is every use ggml makes of it.
 // Writes -min to *neg_min.
 inline float fit_affine(int n, int nmax, const float* x, const float* weights, std::uint8_t* L, std::uint8_t* Laux,
-                        float* neg_min, float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+                        float* neg_min, float rmin, float rdelta, int nstep, bool use_mad,
+                        search_rounding* rounding = nullptr) noexcept {
     float min = x[0];
     float max = x[0];
     float sum_w = weights[0];
@@ -382,6 +404,7 @@ inline float fit_affine(int n, int nmax, const float* x, const float* weights, s
     if (max == min) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         *neg_min = -min;
+        if (rounding) *rounding = search_rounding{};
         return 0.0f;
     }
     auto error_of = [&](float s, float m, const std::uint8_t* codes) {
@@ -400,8 +423,10 @@ inline float fit_affine(int n, int nmax, const float* x, const float* weights, s
         L[i] = static_cast<std::uint8_t>(clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax));
     }
     float best_error = error_of(scale, min, L);
+    search_rounding codes_from{iscale, min, false};
     if (nstep < 1) {
         *neg_min = -min;
+        if (rounding) *rounding = codes_from;
         return scale;
     }
     for (int step = 0; step <= nstep; ++step) {
@@ -429,12 +454,14 @@ inline float fit_affine(int n, int nmax, const float* x, const float* weights, s
         const float err = error_of(this_scale, this_min, Laux);
         if (err < best_error) {
             for (int i = 0; i < n; ++i) L[i] = Laux[i];
+            codes_from = search_rounding{iscale, min, false};  // min before this step's update: the one Laux used
             best_error = err;
             scale = this_scale;
             min = this_min;
         }
     }
     *neg_min = -min;
+    if (rounding) *rounding = codes_from;
     return scale;
 }
 
@@ -560,6 +587,84 @@ inline int unpack_scale_q3(int j, const std::uint8_t* in) noexcept {
     return (low | (high << 4)) - 32;
 }
 
+// ---- a block's grid: the scale choice and the coding of one value, apart --------------
+// ggml's quantizers choose a block's scales (and mins) from its values, then code
+// each value on them. GPTQ on these formats (algo/gptq_gguf.hpp) needs the two
+// steps apart: it fixes a block's grid from the weights as they are when its
+// sweep reaches the block, then codes each weight after the error updates of the
+// columns before it. block_grid is that fixed grid: the rule ggml applies to
+// turn a value into a code, and what the decoder makes of a code. Every encoder
+// below is choose_grid + code_on_grid per value + store_codes, so the split
+// cannot drift from the bytes ggml writes.
+enum class code_rule : std::uint8_t {
+    truncate,     // legacy reference types: trunc(mul(x - off, inv) + add) (ggml adds 8.5, 16.5 or 0.5)
+    round_away,   // Q8_0: roundf(x * inv)
+    nearest_mul,  // the importance searches: nearest_int(inv * (x - off)) with the search's own inv
+    nearest_div,  // K-quants: nearest_int((x - off) / inv) with inv the stored sub-block scale
+};
+
+struct block_grid {
+    code_rule rule = code_rule::nearest_mul;
+    int width = 32;       // values per sub-block (one scale)
+    int lo = 0, hi = 15;  // the rounded integer is clamped to [lo, hi] and stored as that + bias
+    int bias = 0;
+    float add = 0.0f;     // the truncate rule's constant
+    bool affine = false;  // value = mul(dl, code - vbias) + ml, else (code - vbias) * dl: the decoders' shapes
+    int vbias = 0;
+    // Per sub-block; left uninitialised (a block is encoded millions of times):
+    // choose_grid writes every entry that code_on_grid and value_on_grid read.
+    float inv[16], off[16], dl[16], ml[16];
+    bool keep[16];            // a zero scale: ggml keeps the search's codes (they do not change the value)
+    std::uint8_t kept[qk_k];  // the search's codes, read only where keep is set
+};
+
+// Keeps |v| inside the range where nearest_int is exact. A no-op for every value
+// ggml itself codes (those land within one step of the grid); it only matters
+// for the GPTQ-updated values that fall far outside a block's range.
+inline float clamp_for_rounding(float v, int lo, int hi) noexcept {
+    const float a = static_cast<float>(lo - 1), b = static_cast<float>(hi + 1);
+    return v < a ? a : (v > b ? b : v);
+}
+
+// The code ggml would store for value x at position i of the block. Clamped to
+// the type's range (ggml's own clamps, or none where its values cannot leave it).
+inline int code_on_grid(const block_grid& g, int i, float x) noexcept {
+    const int s = i / g.width;
+    if (g.keep[s]) return g.kept[i];
+    int v = 0;
+    switch (g.rule) {
+        case code_rule::truncate: v = truncate_to_int(mul(x - g.off[s], g.inv[s]) + g.add); break;
+        case code_rule::round_away: v = truncate_to_int(std::round(x * g.inv[s])); break;
+        case code_rule::nearest_mul: v = nearest_int(clamp_for_rounding(g.inv[s] * (x - g.off[s]), g.lo, g.hi)); break;
+        case code_rule::nearest_div: v = nearest_int(clamp_for_rounding((x - g.off[s]) / g.inv[s], g.lo, g.hi)); break;
+    }
+    return clamp_int(v, g.lo, g.hi) + g.bias;
+}
+
+// The float the type's decoder reads back for `code` at position i (the same
+// expression as decode() below, so the two agree to the bit).
+inline float value_on_grid(const block_grid& g, int i, int code) noexcept {
+    const int s = i / g.width;
+    const float c = static_cast<float>(code - g.vbias);
+    return g.affine ? mul(g.dl[s], c) + g.ml[s] : mul(c, g.dl[s]);  // mul: never fused into the caller's arithmetic
+}
+
+inline void one_scale_grid(block_grid& g, code_rule rule, int lo, int hi, int bias, float add, float inv, float off) noexcept {
+    g.rule = rule;
+    g.width = 32;
+    g.lo = lo;
+    g.hi = hi;
+    g.bias = bias;
+    g.add = add;
+    g.inv[0] = inv;
+    g.off[0] = off;
+    g.keep[0] = false;
+}
+inline void keep_search_codes(block_grid& g, const search_rounding& r, const std::uint8_t* L, int n) noexcept {
+    g.keep[0] = r.all_zero;
+    for (int i = 0; i < n; ++i) g.kept[i] = L[i];
+}
+
 // ---- legacy blocks (docs/formats.md, "Q4_0 … Q8_1") ---------------------------------
 
 // Fifth bits of 32 codes into the little-endian 32-bit word qh.
@@ -596,31 +701,6 @@ inline void min_max(const float* x, int n, float* lo, float* hi) noexcept {
     *hi = mx;
 }
 
-inline void encode(const float* x, block_q4_0& y) noexcept {
-    const float d = signed_absmax(x, 32) / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y.d = to_f16(d);
-    for (int j = 0; j < 16; ++j) {
-        const int lo = std::min(15, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j], id) + 8.5f))));
-        const int hi = std::min(15, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j + 16], id) + 8.5f))));
-        y.qs[j] = static_cast<std::uint8_t>(static_cast<std::uint8_t>(lo) | (static_cast<unsigned>(hi) << 4));
-    }
-}
-
-inline void encode(const float* x, block_q4_1& y) noexcept {
-    float lo, hi;
-    min_max(x, 32, &lo, &hi);
-    const float d = (hi - lo) / 15.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y.d = to_f16(d);
-    y.m = to_f16(lo);
-    for (int j = 0; j < 16; ++j) {
-        const int a = std::min(15, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j] - lo, id) + 0.5f))));
-        const int b = std::min(15, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j + 16] - lo, id) + 0.5f))));
-        y.qs[j] = static_cast<std::uint8_t>(static_cast<std::uint8_t>(a) | (static_cast<unsigned>(b) << 4));
-    }
-}
-
 // Q5 code pair -> nibble byte and two bits of the high-bit word.
 inline void put_q5_pair(int j, unsigned a, unsigned b, std::uint8_t* qs, std::uint32_t& word) noexcept {
     qs[j] = static_cast<std::uint8_t>((a & 0x0fu) | ((b & 0x0fu) << 4));
@@ -628,37 +708,8 @@ inline void put_q5_pair(int j, unsigned a, unsigned b, std::uint8_t* qs, std::ui
     word |= ((b >> 4) & 1u) << (j + 16);
 }
 
-inline void encode(const float* x, block_q5_0& y) noexcept {
-    const float d = signed_absmax(x, 32) / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y.d = to_f16(d);
-    std::uint32_t word = 0;
-    for (int j = 0; j < 16; ++j) {
-        const int a = std::min(31, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j], id) + 16.5f))));
-        const int b = std::min(31, static_cast<int>(static_cast<std::int8_t>(truncate_to_int(mul(x[j + 16], id) + 16.5f))));
-        put_q5_pair(j, static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b), y.qs, word);
-    }
-    store_high_bits(word, y.qh);
-}
-
-inline void encode(const float* x, block_q5_1& y) noexcept {
-    float lo, hi;
-    min_max(x, 32, &lo, &hi);
-    const float d = (hi - lo) / 31.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y.d = to_f16(d);
-    y.m = to_f16(lo);
-    std::uint32_t word = 0;
-    for (int j = 0; j < 16; ++j) {  // no clamp to 31 here: ggml has none either
-        const unsigned a = static_cast<std::uint8_t>(truncate_to_int(mul(x[j] - lo, id) + 0.5f));
-        const unsigned b = static_cast<std::uint8_t>(truncate_to_int(mul(x[j + 16] - lo, id) + 0.5f));
-        put_q5_pair(j, a, b, y.qs, word);
-    }
-    store_high_bits(word, y.qh);
-}
-
-// Q8_0 / Q8_1 share the code computation: d = absmax / 127, q = round(x / d)
-// with halves away from zero (C's roundf).
+// Q8_1: d = absmax / 127, q = round(x / d) with halves away from zero (C's roundf),
+// as Q8_0's grid below.
 inline float encode_q8(const float* x, std::int8_t* qs) noexcept {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -667,8 +718,6 @@ inline float encode_q8(const float* x, std::int8_t* qs) noexcept {
     for (int j = 0; j < 32; ++j) qs[j] = static_cast<std::int8_t>(truncate_to_int(std::round(x[j] * id)));
     return d;
 }
-
-inline void encode(const float* x, block_q8_0& y) noexcept { y.d = to_f16(encode_q8(x, y.qs)); }
 
 inline void encode(const float* x, block_q8_1& y) noexcept {
     const float d = encode_q8(x, y.qs);
@@ -738,49 +787,99 @@ inline void importance(const float* x, const float* qw, float sigma2, int n, flo
     for (int j = 0; j < n; ++j) w[j] = mul(qw[j], std::sqrt(sigma2 + mul(x[j], x[j])));
 }
 
-inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q4_0& y) noexcept {
-    float w[32];
-    std::int8_t L[32];
-    importance(x, qw, sigma2, 32, w);
-    y.d = to_f16(fit_symmetric(32, 8, x, L, w));
-    for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<std::uint8_t>(L[j] | (L[j + 16] << 4));
-}
-
-inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q4_1& y) noexcept {
-    float w[32];
-    std::uint8_t L[32], Laux[32];
-    importance(x, qw, sigma2, 32, w);
-    float neg_min;
-    const float d = fit_affine(32, 15, x, w, L, Laux, &neg_min, -0.9f, 0.05f, 36, false);
-    y.d = to_f16(d);
-    y.m = to_f16(-neg_min);
-    for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<std::uint8_t>(L[j] | (L[j + 16] << 4));
-}
-
-inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q5_0& y) noexcept {
-    float w[32];
-    std::int8_t L[32];
-    importance(x, qw, sigma2, 32, w);
-    y.d = to_f16(fit_symmetric(32, 16, x, L, w));
-    std::uint32_t word = 0;
-    for (int j = 0; j < 16; ++j) {
-        put_q5_pair(j, static_cast<std::uint8_t>(L[j]), static_cast<std::uint8_t>(L[j + 16]), y.qs, word);
+// Legacy blocks on a grid. qw == nullptr: ggml's reference quantizer
+// (quantize_row_*_ref); otherwise its importance path with the row's sigma2.
+inline void choose_grid_symmetric(const float* x, const float* qw, float sigma2, int nmax, std::uint16_t& d16, block_grid& g) noexcept {
+    if (!qw) {
+        const float d = signed_absmax(x, 32) / static_cast<float>(-nmax);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        d16 = to_f16(d);
+        one_scale_grid(g, code_rule::truncate, 0, 2 * nmax - 1, 0, static_cast<float>(nmax) + 0.5f, id, 0.0f);
+    } else {
+        float w[32];
+        std::int8_t L[32];
+        search_rounding r;
+        importance(x, qw, sigma2, 32, w);
+        d16 = to_f16(fit_symmetric(32, nmax, x, L, w, &r));
+        one_scale_grid(g, code_rule::nearest_mul, -nmax, nmax - 1, nmax, 0.0f, r.inv, r.off);
+        keep_search_codes(g, r, reinterpret_cast<const std::uint8_t*>(L), 32);
     }
-    store_high_bits(word, y.qh);
+    g.affine = false;
+    g.vbias = nmax;
+    g.dl[0] = to_f32(d16);
 }
 
-inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q5_1& y) noexcept {
-    float w[32];
-    std::uint8_t L[32], Laux[32];
-    importance(x, qw, sigma2, 32, w);
-    float neg_min;
-    const float d = fit_affine(32, 31, x, w, L, Laux, &neg_min, -0.9f, 0.05f, 36, false);
+inline void choose_grid_affine(const float* x, const float* qw, float sigma2, int nmax, std::uint16_t& d16, std::uint16_t& m16,
+                               block_grid& g) noexcept {
+    if (!qw) {
+        float lo, hi;
+        min_max(x, 32, &lo, &hi);
+        const float d = (hi - lo) / static_cast<float>(nmax);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        d16 = to_f16(d);
+        m16 = to_f16(lo);
+        one_scale_grid(g, code_rule::truncate, 0, nmax, 0, 0.5f, id, lo);
+    } else {
+        float w[32];
+        std::uint8_t L[32], Laux[32];
+        search_rounding r;
+        importance(x, qw, sigma2, 32, w);
+        float neg_min;
+        const float d = fit_affine(32, nmax, x, w, L, Laux, &neg_min, -0.9f, 0.05f, 36, false, &r);
+        d16 = to_f16(d);
+        m16 = to_f16(-neg_min);
+        one_scale_grid(g, code_rule::nearest_mul, 0, nmax, 0, 0.0f, r.inv, r.off);
+        keep_search_codes(g, r, L, 32);
+    }
+    g.affine = true;
+    g.vbias = 0;
+    g.dl[0] = to_f32(d16);
+    g.ml[0] = to_f32(m16);
+}
+
+inline void choose_grid(const float* x, const float* qw, float sigma2, block_q4_0& y, block_grid& g) noexcept {
+    choose_grid_symmetric(x, qw, sigma2, 8, y.d, g);
+}
+inline void choose_grid(const float* x, const float* qw, float sigma2, block_q5_0& y, block_grid& g) noexcept {
+    choose_grid_symmetric(x, qw, sigma2, 16, y.d, g);
+}
+inline void choose_grid(const float* x, const float* qw, float sigma2, block_q4_1& y, block_grid& g) noexcept {
+    choose_grid_affine(x, qw, sigma2, 15, y.d, y.m, g);
+}
+inline void choose_grid(const float* x, const float* qw, float sigma2, block_q5_1& y, block_grid& g) noexcept {
+    choose_grid_affine(x, qw, sigma2, 31, y.d, y.m, g);
+}
+// Q8_0: d = absmax / 127, q = round(x / d) with halves away from zero (C's roundf);
+// ggml ignores importance weights for it.
+inline void choose_grid(const float* x, const float*, float, block_q8_0& y, block_grid& g) noexcept {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y.d = to_f16(d);
-    y.m = to_f16(-neg_min);
+    one_scale_grid(g, code_rule::round_away, -127, 127, 0, 0.0f, id, 0.0f);
+    g.affine = false;
+    g.vbias = 0;
+    g.dl[0] = to_f32(y.d);
+}
+
+inline void store_codes(const std::uint8_t* L, block_q4_0& y) noexcept {
+    for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<std::uint8_t>(L[j] | (L[j + 16] << 4));
+}
+inline void store_codes(const std::uint8_t* L, block_q4_1& y) noexcept {
+    for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<std::uint8_t>(L[j] | (L[j + 16] << 4));
+}
+inline void store_codes(const std::uint8_t* L, block_q5_0& y) noexcept {
     std::uint32_t word = 0;
     for (int j = 0; j < 16; ++j) put_q5_pair(j, L[j], L[j + 16], y.qs, word);
     store_high_bits(word, y.qh);
 }
+inline void store_codes(const std::uint8_t* L, block_q5_1& y) noexcept {
+    std::uint32_t word = 0;
+    for (int j = 0; j < 16; ++j) put_q5_pair(j, L[j], L[j + 16], y.qs, word);
+    store_high_bits(word, y.qh);
+}
+inline void store_codes(const std::uint8_t* L, block_q8_0& y) noexcept { std::memcpy(y.qs, L, 32); }  // two's complement bytes
 
 // ---- K-quants (docs/formats.md, "Q2_K … Q8_K") --------------------------------------
 
@@ -791,81 +890,153 @@ inline float superblock_sum_squares(const float* x) noexcept {
     return sum;
 }
 
-// Q2_K, Q4_K, Q5_K: recompute codes from the stored (f16, 4/6-bit) scales.
-inline void requantize_affine(const float* x, float d_all, float m_all, int sc, int mn, int n, int nmax,
-                              std::uint8_t* L) noexcept {
-    const float d = d_all * static_cast<float>(sc);
-    if (d == 0.0f) return;  // ggml keeps the search's codes for a zero scale
-    const float dm = m_all * static_cast<float>(mn);
-    for (int i = 0; i < n; ++i) L[i] = static_cast<std::uint8_t>(clamp_int(nearest_int((x[i] + dm) / d), 0, nmax));
+// K-quant grids: the search's codes are kept for sub-blocks whose stored scale
+// is zero; every other code is recomputed from the stored (f16, 4/6-bit) scales.
+// sc/mn: each sub-block's integer scale and min; x ~ d*sc*q - dmin*mn.
+inline void affine_k_grid(block_grid& g, int width, int n_sub, int nmax, std::uint16_t d16, std::uint16_t dmin16, const int* sc,
+                          const int* mn) noexcept {
+    const float d_all = to_f32(d16);
+    const float m_all = to_f32(dmin16);
+    g.rule = code_rule::nearest_div;
+    g.width = width;
+    g.lo = 0;
+    g.hi = nmax;
+    g.bias = 0;
+    g.affine = true;
+    g.vbias = 0;
+    for (int j = 0; j < n_sub; ++j) {
+        const float d = d_all * static_cast<float>(sc[j]);
+        const float dm = m_all * static_cast<float>(mn[j]);
+        g.keep[j] = d == 0.0f;
+        g.inv[j] = d;
+        g.off[j] = -dm;  // (x - off) is ggml's (x + dm), exactly
+        g.dl[j] = d;
+        g.ml[j] = -dm;   // mul(dl, q) + (-dm) is the decoder's mul(dl, q) - dm, exactly
+    }
+}
+// Q3_K, Q6_K: x ~ d*sc*(q - bias), one signed integer scale per sub-block of 16.
+inline void symmetric_k_grid(block_grid& g, int lo, int hi, std::uint16_t d16, const int* sc) noexcept {
+    const float d_all = to_f32(d16);
+    g.rule = code_rule::nearest_div;
+    g.width = 16;
+    g.lo = lo;
+    g.hi = hi;
+    g.bias = -lo;
+    g.affine = false;
+    g.vbias = -lo;
+    for (int j = 0; j < 16; ++j) {
+        const float d = d_all * static_cast<float>(sc[j]);
+        g.keep[j] = d == 0.0f;
+        g.inv[j] = d;
+        g.off[j] = 0.0f;
+        g.dl[j] = d;
+    }
 }
 
-inline void finish_q2_K(const float* x, std::uint8_t* L, block_q2_K& y) noexcept {
-    const float dm = to_f32(y.d);
-    const float mm = to_f32(y.dmin);
-    for (int j = 0; j < 16; ++j) requantize_affine(x + 16 * j, dm, mm, y.scales[j] & 0x0f, y.scales[j] >> 4, 16, 3, L + 16 * j);
-    pack_2bit_k(L, y.qs);
-}
-
-inline void encode(const float* x, block_q2_K& y) noexcept {
-    std::uint8_t L[qk_k], Laux[16];
+inline void choose_grid(const float* x, const float* qw, float, block_q2_K& y, block_grid& g) noexcept {
+    std::uint8_t* L = g.kept;
+    std::uint8_t Laux[16];
     float w[16], mins[16], scales[16];
-    float max_scale = 0.0f;
-    float max_min = 0.0f;
-    for (int j = 0; j < 16; ++j) {
-        for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
-        scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.5f, 0.1f, 15, true);
-        if (scales[j] > max_scale) max_scale = scales[j];
-        if (mins[j] > max_min) max_min = mins[j];
-    }
-    if (max_scale > 0.0f) {
-        const float iscale = 15.0f / max_scale;
-        for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::uint8_t>(nearest_int(iscale * scales[j]));
-        y.d = to_f16(max_scale / 15.0f);
-    } else {
-        for (int j = 0; j < 16; ++j) y.scales[j] = 0;
-        y.d = to_f16(0.0f);
-    }
-    if (max_min > 0.0f) {
-        const float iscale = 15.0f / max_min;
+    if (!qw) {
+        float max_scale = 0.0f;
+        float max_min = 0.0f;
         for (int j = 0; j < 16; ++j) {
-            const unsigned l = static_cast<unsigned>(nearest_int(iscale * mins[j]));
-            y.scales[j] = static_cast<std::uint8_t>(y.scales[j] | (l << 4));
+            for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
+            scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.5f, 0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
         }
-        y.dmin = to_f16(max_min / 15.0f);
+        if (max_scale > 0.0f) {
+            const float iscale = 15.0f / max_scale;
+            for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::uint8_t>(nearest_int(iscale * scales[j]));
+            y.d = to_f16(max_scale / 15.0f);
+        } else {
+            for (int j = 0; j < 16; ++j) y.scales[j] = 0;
+            y.d = to_f16(0.0f);
+        }
+        if (max_min > 0.0f) {
+            const float iscale = 15.0f / max_min;
+            for (int j = 0; j < 16; ++j) {
+                const unsigned l = static_cast<unsigned>(nearest_int(iscale * mins[j]));
+                y.scales[j] = static_cast<std::uint8_t>(y.scales[j] | (l << 4));
+            }
+            y.dmin = to_f16(max_min / 15.0f);
+        } else {
+            y.dmin = to_f16(0.0f);
+        }
     } else {
-        y.dmin = to_f16(0.0f);
-    }
-    finish_q2_K(x, L, y);
-}
-
-inline void encode_weighted(const float* x, const float* qw, block_q2_K& y) noexcept {
-    std::uint8_t L[qk_k], Laux[16], Ls[16], Lm[16];
-    float w[16], mins[16], scales[16], sw[16];
-    const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
-    for (int j = 0; j < 16; ++j) {
-        importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
-        sw[j] = 0.0f;
-        for (int l = 0; l < 16; ++l) sw[j] += w[l];
-        scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
-    }
-    y.d = to_f16(fit_positive(16, 15, scales, Ls, sw));
-    y.dmin = to_f16(fit_positive(16, 15, mins, Lm, sw));
-    for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::uint8_t>(Ls[j] | (Lm[j] << 4));
-    finish_q2_K(x, L, y);
-}
-
-// Q3_K after the scales are stored: codes from the rounded scales, then the
-// third bits to hmask (value j -> byte j%32, bit j/32) and the rest packed.
-inline void finish_q3_K(const float* x, std::int8_t* L, block_q3_K& y) noexcept {
-    const float d_all = to_f32(y.d);
-    for (int j = 0; j < 16; ++j) {
-        const float d = d_all * static_cast<float>(unpack_scale_q3(j, y.scales));
-        if (d == 0.0f) continue;
-        for (int i = 0; i < 16; ++i) {
-            L[16 * j + i] = static_cast<std::int8_t>(clamp_int(nearest_int(x[16 * j + i] / d), -4, 3) + 4);
+        std::uint8_t Ls[16], Lm[16];
+        float sw[16];
+        const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
+        for (int j = 0; j < 16; ++j) {
+            importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
+            sw[j] = 0.0f;
+            for (int l = 0; l < 16; ++l) sw[j] += w[l];
+            scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
         }
+        y.d = to_f16(fit_positive(16, 15, scales, Ls, sw));
+        y.dmin = to_f16(fit_positive(16, 15, mins, Lm, sw));
+        for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::uint8_t>(Ls[j] | (Lm[j] << 4));
     }
+    int sc[16], mn[16];
+    for (int j = 0; j < 16; ++j) {
+        sc[j] = y.scales[j] & 0x0f;
+        mn[j] = y.scales[j] >> 4;
+    }
+    affine_k_grid(g, 16, 16, 3, y.d, y.dmin, sc, mn);
+}
+inline void store_codes(const std::uint8_t* L, block_q2_K& y) noexcept { pack_2bit_k(L, y.qs); }
+
+inline void choose_grid(const float* x, const float* qw, float, block_q3_K& y, block_grid& g) noexcept {
+    std::int8_t L[qk_k];
+    float scales[16];
+    if (!qw) {
+        float max_scale = 0.0f;  // signed scale of largest magnitude
+        float amax = 0.0f;
+        for (int j = 0; j < 16; ++j) {
+            scales[j] = fit_symmetric_sweeps(16, 4, x + 16 * j, L + 16 * j);
+            if (std::fabs(scales[j]) > amax) {
+                amax = std::fabs(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        if (max_scale != 0.0f) {
+            const float iscale = -32.0f / max_scale;
+            int six_bit[16];
+            for (int j = 0; j < 16; ++j) {
+                const int l = static_cast<std::int8_t>(nearest_int(iscale * scales[j]));  // ggml narrows to int8 first
+                six_bit[j] = clamp_int(l, -32, 31) + 32;
+            }
+            pack_scales_q3(six_bit, y.scales);
+            y.d = to_f16(1.0f / iscale);
+        } else {
+            std::memset(y.scales, 0, sizeof y.scales);
+            y.d = to_f16(0.0f);
+        }
+    } else {
+        std::int8_t Ls[16];
+        float w[16], sw[16];
+        const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
+        for (int j = 0; j < 16; ++j) {
+            importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
+            float sumw = 0.0f;
+            for (int l = 0; l < 16; ++l) sumw += w[l];
+            sw[j] = sumw;
+            scales[j] = fit_symmetric(16, 4, x + 16 * j, L + 16 * j, w);
+        }
+        const float d_block = fit_symmetric(16, 32, scales, Ls, sw);
+        int six_bit[16];
+        for (int j = 0; j < 16; ++j) six_bit[j] = Ls[j];
+        pack_scales_q3(six_bit, y.scales);
+        y.d = to_f16(d_block);
+    }
+    for (int i = 0; i < qk_k; ++i) g.kept[i] = static_cast<std::uint8_t>(L[i]);
+    int sc[16];
+    for (int j = 0; j < 16; ++j) sc[j] = unpack_scale_q3(j, y.scales);
+    symmetric_k_grid(g, -4, 3, y.d, sc);
+}
+// The third bits to hmask (value j -> byte j%32, bit j/32), the rest packed.
+inline void store_codes(const std::uint8_t* L, block_q3_K& y) noexcept {
     std::uint8_t low[qk_k];
     std::memset(y.hmask, 0, sizeof y.hmask);
     for (int j = 0; j < qk_k; ++j) {
@@ -877,53 +1048,6 @@ inline void finish_q3_K(const float* x, std::int8_t* L, block_q3_K& y) noexcept 
         low[j] = static_cast<std::uint8_t>(l);
     }
     pack_2bit_k(low, y.qs);
-}
-
-inline void encode(const float* x, block_q3_K& y) noexcept {
-    std::int8_t L[qk_k];
-    float scales[16];
-    float max_scale = 0.0f;  // signed scale of largest magnitude
-    float amax = 0.0f;
-    for (int j = 0; j < 16; ++j) {
-        scales[j] = fit_symmetric_sweeps(16, 4, x + 16 * j, L + 16 * j);
-        if (std::fabs(scales[j]) > amax) {
-            amax = std::fabs(scales[j]);
-            max_scale = scales[j];
-        }
-    }
-    if (max_scale != 0.0f) {
-        const float iscale = -32.0f / max_scale;
-        int six_bit[16];
-        for (int j = 0; j < 16; ++j) {
-            const int l = static_cast<std::int8_t>(nearest_int(iscale * scales[j]));  // ggml narrows to int8 first
-            six_bit[j] = clamp_int(l, -32, 31) + 32;
-        }
-        pack_scales_q3(six_bit, y.scales);
-        y.d = to_f16(1.0f / iscale);
-    } else {
-        std::memset(y.scales, 0, sizeof y.scales);
-        y.d = to_f16(0.0f);
-    }
-    finish_q3_K(x, L, y);
-}
-
-inline void encode_weighted(const float* x, const float* qw, block_q3_K& y) noexcept {
-    std::int8_t L[qk_k], Ls[16];
-    float scales[16], w[16], sw[16];
-    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
-    for (int j = 0; j < 16; ++j) {
-        importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
-        float sumw = 0.0f;
-        for (int l = 0; l < 16; ++l) sumw += w[l];
-        sw[j] = sumw;
-        scales[j] = fit_symmetric(16, 4, x + 16 * j, L + 16 * j, w);
-    }
-    const float d_block = fit_symmetric(16, 32, scales, Ls, sw);
-    int six_bit[16];
-    for (int j = 0; j < 16; ++j) six_bit[j] = Ls[j];
-    pack_scales_q3(six_bit, y.scales);
-    y.d = to_f16(d_block);
-    finish_q3_K(x, L, y);
 }
 
 // Q4_K / Q5_K share the scale stage: eight affine sub-blocks of 32.
@@ -981,19 +1105,29 @@ inline void scales_k_weighted(const float* x, const float* qw, int nmax, std::ui
     *dmin = to_f16(m_block);
 }
 
-inline void requantize_k4(const float* x, const std::uint8_t* packed, std::uint16_t d, std::uint16_t dmin, int nmax,
-                          std::uint8_t* L) noexcept {
-    const float d_all = to_f32(d);
-    const float m_all = to_f32(dmin);
+// Q4_K (nmax 15) and Q5_K (nmax 31); the reference searches differ in their ranges.
+template <class B>
+inline void choose_grid_k4(const float* x, const float* qw, int nmax, float rmin, float rdelta, int nstep, B& y, block_grid& g) noexcept {
+    if (!qw) scales_k_ref(x, nmax, rmin, rdelta, nstep, g.kept, y.scales, &y.d, &y.dmin);
+    else scales_k_weighted(x, qw, nmax, g.kept, y.scales, &y.d, &y.dmin);
+    int sc[8], mn[8];
     for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, packed, &sc, &mn);
-        requantize_affine(x + 32 * j, d_all, m_all, sc, mn, 32, nmax, L + 32 * j);
+        std::uint8_t s, m;
+        unpack_scale_k4(j, y.scales, &s, &m);
+        sc[j] = s;
+        mn[j] = m;
     }
+    affine_k_grid(g, 32, 8, nmax, y.d, y.dmin, sc, mn);
+}
+inline void choose_grid(const float* x, const float* qw, float, block_q4_K& y, block_grid& g) noexcept {
+    choose_grid_k4(x, qw, 15, -1.0f, 0.1f, 20, y, g);
+}
+inline void choose_grid(const float* x, const float* qw, float, block_q5_K& y, block_grid& g) noexcept {
+    choose_grid_k4(x, qw, 31, -0.5f, 0.1f, 15, y, g);
 }
 
 // Q4_K nibbles: byte l of chunk c holds value 64c + l (low) and 64c + l + 32 (high).
-inline void pack_q4_K(const std::uint8_t* L, block_q4_K& y) noexcept {
+inline void store_codes(const std::uint8_t* L, block_q4_K& y) noexcept {
     for (int c = 0; c < 4; ++c) {
         for (int l = 0; l < 32; ++l) {
             y.qs[32 * c + l] = static_cast<std::uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
@@ -1003,7 +1137,7 @@ inline void pack_q4_K(const std::uint8_t* L, block_q4_K& y) noexcept {
 
 // Q5_K: nibbles as Q4_K; fifth bit of value 64c + l at bit 2c of qh[l], of
 // value 64c + l + 32 at bit 2c + 1.
-inline void pack_q5_K(const std::uint8_t* L, block_q5_K& y) noexcept {
+inline void store_codes(const std::uint8_t* L, block_q5_K& y) noexcept {
     std::memset(y.qh, 0, sizeof y.qh);
     for (int c = 0; c < 4; ++c) {
         for (int l = 0; l < 32; ++l) {
@@ -1015,37 +1149,10 @@ inline void pack_q5_K(const std::uint8_t* L, block_q5_K& y) noexcept {
     }
 }
 
-inline void encode(const float* x, block_q4_K& y) noexcept {
-    std::uint8_t L[qk_k];
-    scales_k_ref(x, 15, -1.0f, 0.1f, 20, L, y.scales, &y.d, &y.dmin);
-    requantize_k4(x, y.scales, y.d, y.dmin, 15, L);
-    pack_q4_K(L, y);
-}
-
-inline void encode_weighted(const float* x, const float* qw, block_q4_K& y) noexcept {
-    std::uint8_t L[qk_k];
-    scales_k_weighted(x, qw, 15, L, y.scales, &y.d, &y.dmin);
-    requantize_k4(x, y.scales, y.d, y.dmin, 15, L);
-    pack_q4_K(L, y);
-}
-
-inline void encode(const float* x, block_q5_K& y) noexcept {
-    std::uint8_t L[qk_k];
-    scales_k_ref(x, 31, -0.5f, 0.1f, 15, L, y.scales, &y.d, &y.dmin);
-    requantize_k4(x, y.scales, y.d, y.dmin, 31, L);
-    pack_q5_K(L, y);
-}
-
-inline void encode_weighted(const float* x, const float* qw, block_q5_K& y) noexcept {
-    std::uint8_t L[qk_k];
-    scales_k_weighted(x, qw, 31, L, y.scales, &y.d, &y.dmin);
-    requantize_k4(x, y.scales, y.d, y.dmin, 31, L);
-    pack_q5_K(L, y);
-}
-
 // Q6_K: ggml's reference and importance paths differ only in the weights handed
-// to fit_symmetric (x^2, or the importance values as they are).
-inline void encode_q6_K(const float* x, const float* qw, block_q6_K& y) noexcept {
+// to fit_symmetric (x^2, or the importance values as they are). A block whose
+// sub-block scales are all ~0 is stored as zero bytes.
+inline void choose_grid(const float* x, const float* qw, float, block_q6_K& y, block_grid& g) noexcept {
     std::int8_t L[qk_k];
     float scales[16];
     float max_scale = 0.0f;
@@ -1057,32 +1164,34 @@ inline void encode_q6_K(const float* x, const float* qw, block_q6_K& y) noexcept
             max_scale = scales[j];
         }
     }
+    int sc[16] = {};
     if (max_abs < group_max_eps) {
-        std::memset(&y, 0, sizeof y);
-        return;
-    }
-    const float iscale = -128.0f / max_scale;
-    y.d = to_f16(1.0f / iscale);
-    for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * scales[j])));
-    const float d_all = to_f32(y.d);
-    for (int j = 0; j < 16; ++j) {
-        const float d = d_all * static_cast<float>(y.scales[j]);
-        if (d == 0.0f) continue;
-        for (int i = 0; i < 16; ++i) {
-            L[16 * j + i] = static_cast<std::int8_t>(clamp_int(nearest_int(x[16 * j + i] / d), -32, 31) + 32);
+        y.d = 0;
+        std::memset(y.scales, 0, sizeof y.scales);
+        std::memset(L, 0, sizeof L);  // every code 0: with d = 0 the whole block is zero bytes
+    } else {
+        const float iscale = -128.0f / max_scale;
+        y.d = to_f16(1.0f / iscale);
+        for (int j = 0; j < 16; ++j) {
+            y.scales[j] = static_cast<std::int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+            sc[j] = y.scales[j];
         }
     }
-    // Per half of 128: ql[l] = low nibbles of values l (low) and l+64 (high),
-    // ql[l+32] of l+32 and l+96; qh[l] = the top two bits of l, l+32, l+64, l+96.
+    for (int i = 0; i < qk_k; ++i) g.kept[i] = static_cast<std::uint8_t>(L[i]);
+    symmetric_k_grid(g, -32, 31, y.d, sc);
+}
+// Per half of 128: ql[l] = low nibbles of values l (low) and l+64 (high),
+// ql[l+32] of l+32 and l+96; qh[l] = the top two bits of l, l+32, l+64, l+96.
+inline void store_codes(const std::uint8_t* L, block_q6_K& y) noexcept {
     for (int h = 0; h < 2; ++h) {
-        const std::int8_t* src = L + 128 * h;
+        const std::uint8_t* src = L + 128 * h;
         std::uint8_t* ql = y.ql + 64 * h;
         std::uint8_t* qh = y.qh + 32 * h;
         for (int l = 0; l < 32; ++l) {
-            const unsigned v0 = static_cast<std::uint8_t>(src[l]);
-            const unsigned v1 = static_cast<std::uint8_t>(src[l + 32]);
-            const unsigned v2 = static_cast<std::uint8_t>(src[l + 64]);
-            const unsigned v3 = static_cast<std::uint8_t>(src[l + 96]);
+            const unsigned v0 = src[l];
+            const unsigned v1 = src[l + 32];
+            const unsigned v2 = src[l + 64];
+            const unsigned v3 = src[l + 96];
             ql[l] = static_cast<std::uint8_t>((v0 & 0x0fu) | ((v2 & 0x0fu) << 4));
             ql[l + 32] = static_cast<std::uint8_t>((v1 & 0x0fu) | ((v3 & 0x0fu) << 4));
             qh[l] = static_cast<std::uint8_t>((v0 >> 4) | ((v1 >> 4) << 2) | ((v2 >> 4) << 4) | ((v3 >> 4) << 6));
@@ -1090,8 +1199,35 @@ inline void encode_q6_K(const float* x, const float* qw, block_q6_K& y) noexcept
     }
 }
 
-inline void encode(const float* x, block_q6_K& y) noexcept { encode_q6_K(x, nullptr, y); }
-inline void encode_weighted(const float* x, const float* qw, block_q6_K& y) noexcept { encode_q6_K(x, qw, y); }
+// One block: its grid, each value's code on it, the packed codes.
+template <class B>
+inline void encode_on_grid(const float* x, const float* qw, float sigma2, B& y) noexcept {
+    block_grid g;
+    choose_grid(x, qw, sigma2, y, g);
+    std::uint8_t L[B::values];
+    for (int i = 0; i < B::values; ++i) L[i] = static_cast<std::uint8_t>(code_on_grid(g, i, x[i]));
+    store_codes(L, y);
+}
+
+inline void encode(const float* x, block_q4_0& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q4_1& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q5_0& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q5_1& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q8_0& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q4_0& y) noexcept { encode_on_grid(x, qw, sigma2, y); }
+inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q4_1& y) noexcept { encode_on_grid(x, qw, sigma2, y); }
+inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q5_0& y) noexcept { encode_on_grid(x, qw, sigma2, y); }
+inline void encode_weighted(const float* x, const float* qw, float sigma2, block_q5_1& y) noexcept { encode_on_grid(x, qw, sigma2, y); }
+inline void encode(const float* x, block_q2_K& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q3_K& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q4_K& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q5_K& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode(const float* x, block_q6_K& y) noexcept { encode_on_grid(x, nullptr, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, block_q2_K& y) noexcept { encode_on_grid(x, qw, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, block_q3_K& y) noexcept { encode_on_grid(x, qw, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, block_q4_K& y) noexcept { encode_on_grid(x, qw, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, block_q5_K& y) noexcept { encode_on_grid(x, qw, 0.0f, y); }
+inline void encode_weighted(const float* x, const float* qw, block_q6_K& y) noexcept { encode_on_grid(x, qw, 0.0f, y); }
 
 // Q8_K: symmetric 8-bit with scale max / -127 (so the largest magnitude maps to
 // -127, never -128), d kept in f32, plus sums of each run of 16 codes.
@@ -1262,8 +1398,10 @@ status quantize_weighted_rows(const char* fn, const float* src, B* dst, std::int
                               const float* qw) noexcept {
     if (nrow < 0) return status::error(errc::invalid_argument, "%s: nrow = %lld is negative", fn, static_cast<long long>(nrow));
     LOWBIT_TRY(check_length(fn, "n_per_row", n_per_row, B::values));
-    if (n_per_row > 0 && nrow > (std::int64_t{1} << 62) / n_per_row)
-        return status::error(errc::invalid_argument, "%s: nrow * n_per_row overflows", fn);
+    if (n_per_row > 0 && nrow > max_values / n_per_row)
+        return status::error(errc::invalid_argument, "%s: nrow * n_per_row = %lld * %lld overflows (limit %lld values)", fn,
+                             static_cast<long long>(nrow), static_cast<long long>(n_per_row),
+                             static_cast<long long>(max_values));
     const std::int64_t total = nrow * n_per_row;
     LOWBIT_TRY(check_pointers(fn, total, src, dst));
     LOWBIT_TRY(check_buffers(fn, src, static_cast<std::size_t>(total) * 4, dst, static_cast<std::size_t>(total / B::values) * sizeof(B)));
@@ -1459,10 +1597,19 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
-                return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld, n_per_row = %lld",
+                return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",
                                      static_cast<long long>(nrow), static_cast<long long>(n_per_row));
             }
             if (!has_row_codec(t)) return detail::no_codec("gguf::quantize", t);
+            // Rows are quantized as one run, so each row must be whole blocks (as in ggml).
+            LOWBIT_TRY(detail::check_length("gguf::quantize", "n_per_row", n_per_row, static_cast<int>(type_block_size(t))));
+            // The product is formed only when it fits: it used to overflow
+            // (undefined behaviour) and, wrapped to 0, "succeed" writing nothing.
+            if (n_per_row > 0 && nrow > detail::max_values / n_per_row)
+                return status::error(errc::invalid_argument,
+                                     "gguf::quantize: nrow * n_per_row = %lld * %lld overflows (limit %lld values)",
+                                     static_cast<long long>(nrow), static_cast<long long>(n_per_row),
+                                     static_cast<long long>(detail::max_values));
             return quantize_row(t, src, dst, nrow * n_per_row);
         }
     }

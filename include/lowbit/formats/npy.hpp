@@ -4,56 +4,299 @@
 // length (2 bytes in v1, 4 in v2/v3), an ASCII Python dict literal
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (360, 120), }
 // padded with spaces to a multiple of 64 bytes and ending in '\n', then the data.
-// Only '<f4' (and '|f4'-free little-endian float32) with fortran_order False is accepted:
-// anything else is an error naming the field, never a silent conversion.
+//
+// The header is parsed as the Python literal it is (detail::npy_header below),
+// and held to numpy's own rules (format.py, _read_array_header): a dict whose
+// keys are exactly 'descr', 'fortran_order' and 'shape'; shape a tuple of
+// non-negative ints ("(2,)" is a tuple, "(2)" is the int 2 and is refused,
+// "()" is a scalar); fortran_order a bool; headers over 10000 bytes refused
+// (numpy's default max_header_size). Where numpy is looser we refuse rather than
+// guess: a repeated key (a Python dict keeps the last, but no numpy writes one),
+// non-decimal ints, strings other than plain '...' / "..." literals.
+// Only '<f4' with fortran_order False is accepted: anything else is an error
+// naming the field, never a silent conversion.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/status.hpp"
 
 namespace lowbit {
 
+constexpr std::size_t npy_max_header = 10000;  // numpy's default max_header_size
+constexpr std::size_t npy_max_rank = 64;       // numpy's NPY_MAXDIMS (before 2.0: 32)
+
 struct npy_array {
     std::vector<std::size_t> shape;
     std::vector<float> data;  // row-major (C order)
     std::size_t rows() const noexcept { return shape.empty() ? 1 : shape[0]; }
-    std::size_t cols() const noexcept {  // product of the trailing dimensions (1 for a vector)
+    // Product of the trailing dimensions (1 for a vector). SIZE_MAX when that
+    // product overflows (a hand-built shape; parse_npy refuses such shapes), so
+    // it can never wrap to a small count that matches too little data.
+    std::size_t cols() const noexcept {
         std::size_t c = 1;
-        for (std::size_t i = 1; i < shape.size(); ++i) c *= shape[i];
+        for (std::size_t i = 1; i < shape.size(); ++i) {
+            if (shape[i] != 0 && c > std::numeric_limits<std::size_t>::max() / shape[i])
+                return std::numeric_limits<std::size_t>::max();
+            c *= shape[i];
+        }
         return c;
     }
 };
 
 namespace detail {
-// Value text of key `key` in the header dict (up to the next top-level ',' or '}').
-inline bool npy_field(const std::string& h, const char* key, std::string& out) {
-    const std::string k1 = std::string("'") + key + "'", k2 = std::string("\"") + key + "\"";
-    std::size_t p = h.find(k1);
-    if (p == std::string::npos) p = h.find(k2);
-    if (p == std::string::npos) return false;
-    p = h.find(':', p + k1.size());
-    if (p == std::string::npos) return false;
-    ++p;
-    while (p < h.size() && h[p] == ' ') ++p;
-    std::size_t e = p;
-    int depth = 0;
-    while (e < h.size()) {
-        const char c = h[e];
-        if (c == '(') ++depth;
-        else if (c == ')') --depth;
-        else if ((c == ',' || c == '}') && depth == 0) break;
-        ++e;
+
+// A recursive-descent reader of the subset of Python literals a .npy header
+// can hold: dict, tuple, str, int, True/False. It reads the whole header (an
+// unknown key or a string holding "'descr': '<f8'" is a value like any other,
+// never mistaken for a field), and builds nothing but the three fields.
+class npy_header {
+public:
+    std::string descr;
+    bool fortran_order = false;
+    std::vector<std::size_t> shape;
+
+    npy_header(std::string_view text, bool py2_longs) noexcept : s_(text), py2_longs_(py2_longs) {}
+
+    status parse() {
+        ws();
+        LOWBIT_TRY(expect('{', "the header to start with '{'"));
+        bool seen[3] = {false, false, false};
+        for (bool first = true;; first = false) {
+            ws();
+            if (eat('}')) break;
+            if (!first) {
+                LOWBIT_TRY(expect(',', "',' or '}' after a dict entry"));
+                ws();
+                if (eat('}')) break;  // Python allows one trailing comma
+            }
+            const std::size_t key_at = pos_;
+            if (peek() != '\'' && peek() != '"') return fail("a string key");
+            std::string key;
+            LOWBIT_TRY(read_string(&key));
+            ws();
+            LOWBIT_TRY(expect(':', "':' after a key"));
+            ws();
+            const int k = key == "descr" ? 0 : key == "fortran_order" ? 1 : key == "shape" ? 2 : -1;
+            if (k < 0)
+                return error(key_at, "unexpected key (numpy allows exactly 'descr', 'fortran_order' and 'shape')");
+            if (seen[k]) return error(key_at, "repeated key (refused: which one numpy would take is a guess)");
+            seen[k] = true;
+            value v;
+            const std::size_t val_at = pos_;
+            LOWBIT_TRY(read_value(&v, 0));
+            if (k == 0) {
+                if (v.k != value::kind::string) return error(val_at, "'descr' is not a string (structured dtypes are not supported)");
+                descr = v.text;
+            } else if (k == 1) {
+                if (v.k != value::kind::boolean) return error(val_at, "'fortran_order' is not True or False");
+                fortran_order = v.flag;
+            } else {
+                LOWBIT_TRY(take_shape(v, val_at));
+            }
+        }
+        ws();
+        if (pos_ != s_.size()) return fail("nothing but whitespace after the dict");
+        for (int k = 0; k < 3; ++k)
+            if (!seen[k])
+                return status::error(errc::corrupt_data, "header lacks '%s'",
+                                     k == 0 ? "descr" : k == 1 ? "fortran_order" : "shape");
+        return status();
     }
-    out = h.substr(p, e - p);
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return true;
-}
+
+private:
+    struct value {
+        enum class kind { string, boolean, integer, tuple } k = kind::integer;
+        std::string text;           // string
+        bool flag = false;          // boolean; integer: negative
+        std::uint64_t num = 0;      // integer magnitude
+        std::vector<value> items;   // tuple
+    };
+    static constexpr int max_depth = 8;  // nested parentheses
+
+    char peek() const noexcept { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+    bool eat(char c) noexcept {
+        if (pos_ < s_.size() && s_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    void ws() noexcept {
+        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r' ||
+                                    s_[pos_] == '\f' || s_[pos_] == '\v'))
+            ++pos_;
+    }
+    status error(std::size_t at, const char* what) const {
+        return status::error(errc::corrupt_data, "header byte %zu: %s", at, what);
+    }
+    status fail(const char* expected) const {
+        char msg[96];
+        std::snprintf(msg, sizeof msg, "expected %s", expected);
+        return error(pos_, msg);
+    }
+    status expect(char c, const char* what) { return eat(c) ? status() : fail(what); }
+
+    status read_value(value* v, int depth) {
+        const char c = peek();
+        if (c == '\'' || c == '"') {
+            v->k = value::kind::string;
+            return read_string(&v->text);
+        }
+        if (c == '(') return read_tuple(v, depth);
+        if (c == '-' || c == '+' || (c >= '0' && c <= '9')) return read_int(v);
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
+            const std::size_t at = pos_;
+            while (pos_ < s_.size() && ((s_[pos_] >= 'A' && s_[pos_] <= 'Z') || (s_[pos_] >= 'a' && s_[pos_] <= 'z') ||
+                                        (s_[pos_] >= '0' && s_[pos_] <= '9') || s_[pos_] == '_'))
+                ++pos_;
+            const std::string_view word = s_.substr(at, pos_ - at);
+            if (word == "True" || word == "False") {
+                v->k = value::kind::boolean;
+                v->flag = word == "True";
+                return status();
+            }
+            if (pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"'))
+                return error(at, "string prefixes (b'', u'', r'') are not supported");
+            return error(at, "a name other than True or False");
+        }
+        return fail("a string, an int, True, False or a tuple");
+    }
+
+    // '...' or "..." with the escapes \\ \' \" \n \r \t \0 \xNN; no raw newline.
+    status read_string(std::string* out) {
+        const char q = s_[pos_++];
+        out->clear();
+        for (;;) {
+            if (pos_ >= s_.size() || s_[pos_] == '\n') return error(pos_, "unterminated string");
+            const char c = s_[pos_++];
+            if (c == q) return status();
+            if (c != '\\') {
+                out->push_back(c);
+                continue;
+            }
+            if (pos_ >= s_.size()) return error(pos_, "unterminated string");
+            const char e = s_[pos_++];
+            switch (e) {
+                case '\\': case '\'': case '"': out->push_back(e); break;
+                case 'n': out->push_back('\n'); break;
+                case 'r': out->push_back('\r'); break;
+                case 't': out->push_back('\t'); break;
+                case '0': out->push_back('\0'); break;
+                case 'x': {
+                    unsigned v = 0;
+                    for (int i = 0; i < 2; ++i, ++pos_) {
+                        const char h = peek();
+                        const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                    : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                        if (d < 0) return error(pos_, "a \\x escape needs two hex digits");
+                        v = v * 16 + static_cast<unsigned>(d);
+                    }
+                    out->push_back(static_cast<char>(v));
+                    break;
+                }
+                default: return error(pos_ - 2, "unsupported escape in a string");
+            }
+        }
+    }
+
+    // Decimal, optionally signed; Python's rule against leading zeros ("00" is
+    // 0, "01" a syntax error); a trailing L (Python 2 longs) in v1/v2 headers,
+    // which numpy still accepts there.
+    status read_int(value* v) {
+        const std::size_t at = pos_;
+        v->k = value::kind::integer;
+        v->flag = false;
+        if (peek() == '-' || peek() == '+') {
+            v->flag = s_[pos_] == '-';
+            ++pos_;
+            ws();
+        }
+        const std::size_t digits = pos_;
+        std::uint64_t n = 0;
+        bool nonzero_seen = false;
+        while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
+            const unsigned d = static_cast<unsigned>(s_[pos_] - '0');
+            if (n > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return error(at, "integer does not fit in 64 bits");
+            if (d != 0) nonzero_seen = true;
+            n = n * 10 + d;
+            ++pos_;
+        }
+        if (pos_ == digits) return error(at, "digits expected in an integer");
+        if (s_[digits] == '0' && pos_ - digits > 1 && nonzero_seen)
+            return error(at, "leading zeros in an integer (a syntax error in Python)");
+        if (py2_longs_ && (peek() == 'L' || peek() == 'l')) ++pos_;
+        const char c = peek();
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '.')
+            return error(at, "only decimal integers are supported");
+        v->num = n;
+        return status();
+    }
+
+    // "()" an empty tuple, "(x,)" and "(x, y[,])" tuples, "(x)" just x.
+    status read_tuple(value* v, int depth) {
+        if (depth >= max_depth) return error(pos_, "parentheses nested too deeply");
+        ++pos_;
+        ws();
+        if (eat(')')) {
+            v->k = value::kind::tuple;
+            v->items.clear();
+            return status();
+        }
+        value first;
+        LOWBIT_TRY(read_value(&first, depth + 1));
+        ws();
+        if (eat(')')) {  // a parenthesized value, not a tuple
+            *v = std::move(first);
+            return status();
+        }
+        LOWBIT_TRY(expect(',', "',' or ')' in a tuple"));
+        v->k = value::kind::tuple;
+        v->items.clear();
+        v->items.push_back(std::move(first));
+        for (;;) {
+            ws();
+            if (eat(')')) return status();
+            if (v->items.size() >= npy_max_rank) return error(pos_, "a tuple longer than 64 entries");
+            value item;
+            LOWBIT_TRY(read_value(&item, depth + 1));
+            v->items.push_back(std::move(item));
+            ws();
+            if (eat(')')) return status();
+            LOWBIT_TRY(expect(',', "',' or ')' in a tuple"));
+        }
+    }
+
+    // A tuple of non-negative ints whose product fits in size_t, also when a
+    // zero dimension makes the element count 0 (cols() must not overflow).
+    status take_shape(const value& v, std::size_t at) {
+        if (v.k != value::kind::tuple) return error(at, "'shape' is not a tuple (write (n,) for one dimension)");
+        std::size_t product = 1;
+        for (const value& d : v.items) {
+            if (d.k != value::kind::integer) return error(at, "'shape' holds something other than integers");
+            if (d.flag && d.num != 0) return error(at, "'shape' holds a negative dimension");
+            if (d.num > std::numeric_limits<std::size_t>::max()) return error(at, "'shape' holds a dimension too large");
+            const std::size_t n = static_cast<std::size_t>(d.num);
+            if (n != 0 && product > std::numeric_limits<std::size_t>::max() / n)
+                return error(at, "'shape' dimensions multiply past the size_t range");
+            if (n != 0) product *= n;
+            shape.push_back(n);
+        }
+        return status();
+    }
+
+    std::string_view s_;
+    bool py2_longs_;
+    std::size_t pos_ = 0;
+};
+
 }  // namespace detail
 
 // Parse a whole .npy file held in memory. `name` is used in messages.
@@ -74,34 +317,27 @@ inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const c
         return status::error(errc::unsupported, "%s: .npy format version %d is not supported", name, major);
     }
     if (hlen > n - off) return status::error(errc::corrupt_data, "%s: header length %zu exceeds the file (%zu bytes)", name, hlen, n);
-    const std::string h(reinterpret_cast<const char*>(b + off), hlen);
-    std::string descr, fortran, shape;
-    if (!detail::npy_field(h, "descr", descr) || !detail::npy_field(h, "fortran_order", fortran) || !detail::npy_field(h, "shape", shape))
-        return status::error(errc::corrupt_data, "%s: header lacks descr, fortran_order or shape", name);
-    if (descr != "'<f4'" && descr != "\"<f4\"")
-        return status::error(errc::unsupported, "%s: dtype %s, expected little-endian float32 '<f4'", name, descr.c_str());
-    if (fortran != "False") return status::error(errc::unsupported, "%s: fortran_order = %s, expected False (C order)", name, fortran.c_str());
-    if (shape.size() < 2 || shape.front() != '(' || shape.back() != ')')
-        return status::error(errc::corrupt_data, "%s: shape %s is not a tuple", name, shape.c_str());
-    npy_array a;
-    std::size_t count = 1;
-    for (std::size_t i = 1; i + 1 < shape.size();) {
-        while (i + 1 < shape.size() && (shape[i] == ' ' || shape[i] == ',')) ++i;
-        if (i + 1 >= shape.size()) break;
-        if (shape[i] < '0' || shape[i] > '9') return status::error(errc::corrupt_data, "%s: shape %s has a non-integer entry", name, shape.c_str());
-        std::size_t d = 0;
-        while (i + 1 < shape.size() && shape[i] >= '0' && shape[i] <= '9') {
-            if (d > (std::size_t{1} << 40)) return status::error(errc::corrupt_data, "%s: shape %s is too large", name, shape.c_str());
-            d = d * 10 + static_cast<std::size_t>(shape[i++] - '0');
-        }
-        if (d != 0 && count > (std::size_t{1} << 40) / d) return status::error(errc::corrupt_data, "%s: shape %s is too large", name, shape.c_str());
-        count *= d;
-        a.shape.push_back(d);
+    if (hlen > npy_max_header)
+        return status::error(errc::corrupt_data, "%s: header length %zu exceeds numpy's limit of %zu bytes", name, hlen,
+                             npy_max_header);
+    detail::npy_header h(std::string_view(reinterpret_cast<const char*>(b + off), hlen), major <= 2);
+    if (status st = h.parse(); !st.ok()) return status::error(st.code(), "%s: %s", name, st.message());
+    if (h.descr != "<f4") {
+        // the dtype as text for the message, its non-printable bytes shown as '?'
+        std::string shown = h.descr.substr(0, 40);
+        for (char& c : shown)
+            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+        return status::error(errc::unsupported, "%s: dtype '%s', expected little-endian float32 '<f4'", name, shown.c_str());
     }
+    if (h.fortran_order) return status::error(errc::unsupported, "%s: fortran_order = True, expected False (C order)", name);
+    npy_array a;
+    a.shape = std::move(h.shape);
+    std::size_t count = 1;
+    for (std::size_t d : a.shape) count *= d;  // cannot overflow: take_shape checked the product
     const std::size_t data_off = off + hlen;
     if ((n - data_off) / 4 < count)
-        return status::error(errc::corrupt_data, "%s: shape %s needs %zu bytes of data, the file has %zu", name, shape.c_str(), count * 4,
-                             n - data_off);
+        return status::error(errc::corrupt_data, "%s: the shape needs %zu floats of data, the file has %zu bytes", name,
+                             count, n - data_off);
     a.data.resize(count);
     for (std::size_t i = 0; i < count; ++i) {  // little-endian on any host
         const std::uint8_t* p = b + data_off + 4 * i;
@@ -128,9 +364,14 @@ inline result<npy_array> read_npy(const char* path) {
 // Write float32 data of the given shape (C order), format version 1.0.
 inline status write_npy(const char* path, const float* data, const std::vector<std::size_t>& shape) {
     std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+    if (shape.size() > npy_max_rank)
+        return status::error(errc::invalid_argument, "write_npy: %zu dimensions, numpy reads at most %zu", shape.size(),
+                             npy_max_rank);
     std::size_t count = 1;
     for (std::size_t d : shape) {
         h += std::to_string(d) + ", ";
+        if (d != 0 && count > std::numeric_limits<std::size_t>::max() / 4 / d)
+            return status::error(errc::invalid_argument, "write_npy: the shape's element count overflows");
         count *= d;
     }
     if (shape.size() > 1) h.resize(h.size() - 1);  // "(3, 4)" ; a 1-tuple keeps its comma: "(3,)"

@@ -10,6 +10,11 @@
 // checks, inside the data section, no overlaps), duplicate names and keys; see
 // docs/formats.md, "safetensors files". Tensor `data` spans point into the
 // caller's bytes; F32, F16 and BF16 tensors can be read as float with read_f32.
+//
+// Limits and cost: header <= 100 MB, JSON nesting <= 64, rank <= 64; parsing
+// holds at most 32 bytes per header byte and finds duplicate names and
+// __metadata__ keys by sorting, O(n log n) (docs/reliability.md, "Limits of
+// the readers"). Names and keys quoted in messages are escaped.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +32,7 @@
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "detail/json.hpp"
+#include "detail/printable.hpp"
 
 namespace lowbit {
 namespace safetensors {
@@ -53,7 +59,8 @@ constexpr dtype_entry dtype_table[] = {
     {"U64", dtype::u64, 64},     {"F4", dtype::f4, 4},           {"F6_E2M3", dtype::f6_e2m3, 6},
     {"F6_E3M2", dtype::f6_e3m2, 6},
 };
-inline int msg_len(std::string_view s) noexcept { return static_cast<int>(std::min<std::size_t>(s.size(), 80)); }
+// Names and keys in messages: escaped, at most 40 bytes shown (detail/printable.hpp).
+using lowbit::detail::printable;
 }  // namespace detail
 
 inline const char* dtype_name(dtype t) noexcept {
@@ -103,9 +110,10 @@ public:
     // __metadata__ pairs in header order.
     const std::vector<std::pair<std::string, std::string>>& metadata() const noexcept { return metadata_; }
     std::optional<std::string_view> find_metadata(std::string_view key) const noexcept {
-        for (const auto& kv : metadata_)
-            if (kv.first == key) return std::string_view(kv.second);
-        return std::nullopt;
+        auto it = std::lower_bound(metadata_order_.begin(), metadata_order_.end(), key,
+                                   [this](std::size_t i, std::string_view k) { return metadata_[i].first < k; });
+        if (it == metadata_order_.end() || metadata_[*it].first != key) return std::nullopt;
+        return std::string_view(metadata_[*it].second);
     }
 
 private:
@@ -118,6 +126,8 @@ private:
     std::vector<std::size_t> at_;     // byte offset of each tensor's entry in the file
     std::vector<std::size_t> order_;  // tensors_ indices sorted by name
     std::vector<std::pair<std::string, std::string>> metadata_;
+    std::vector<std::size_t> metadata_at_;     // byte offset of each __metadata__ key
+    std::vector<std::size_t> metadata_order_;  // metadata_ indices sorted by key
 };
 
 inline status safetensors_file::parse_metadata(lowbit::detail::json_reader& j) {
@@ -130,14 +140,24 @@ inline status safetensors_file::parse_metadata(lowbit::detail::json_reader& j) {
         LOWBIT_TRY(j.next_key(&more, &key));
         if (!more) break;
         if (j.peek() != lowbit::detail::json_reader::kind::string)
-            return status::error(errc::corrupt_data, "safetensors: __metadata__ value of '%.*s' at byte %zu is not a string",
-                                 detail::msg_len(key), key.data(), j.offset());
+            return status::error(errc::corrupt_data, "safetensors: __metadata__ value of '%s' at byte %zu is not a string",
+                                 detail::printable(key).c_str(), j.offset());
         LOWBIT_TRY(j.read_string(&val));
-        for (const auto& kv : metadata_)
-            if (kv.first == key)
-                return status::error(errc::corrupt_data, "safetensors: duplicate __metadata__ key '%.*s' at byte %zu",
-                                     detail::msg_len(key), key.data(), at);
         metadata_.emplace_back(std::move(key), std::move(val));
+        metadata_at_.push_back(at);
+    }
+    // Duplicates by sorting, O(n log n) comparisons (a scan per key was
+    // quadratic: 80k keys took 15 s, and the 100 MB header allows ~40 h).
+    metadata_order_.resize(metadata_.size());
+    for (std::size_t i = 0; i < metadata_order_.size(); ++i) metadata_order_[i] = i;
+    std::sort(metadata_order_.begin(), metadata_order_.end(), [this](std::size_t a, std::size_t b) {
+        return metadata_[a].first < metadata_[b].first || (metadata_[a].first == metadata_[b].first && a < b);
+    });
+    for (std::size_t k = 1; k < metadata_order_.size(); ++k) {
+        const std::size_t a = metadata_order_[k - 1], b = metadata_order_[k];
+        if (metadata_[a].first == metadata_[b].first)
+            return status::error(errc::corrupt_data, "safetensors: duplicate __metadata__ key '%s' at bytes %zu and %zu",
+                                 detail::printable(metadata_[b].first).c_str(), metadata_at_[a], metadata_at_[b]);
     }
     return status();
 }
@@ -146,10 +166,9 @@ inline status safetensors_file::parse_tensor(lowbit::detail::json_reader& j, std
     using kind = lowbit::detail::json_reader::kind;
     tensor_info t;
     t.name = std::move(name);
-    const int nl = detail::msg_len(t.name);
+    const auto nl = detail::printable(t.name);
     if (j.peek() != kind::object)
-        return status::error(errc::corrupt_data, "safetensors: entry '%.*s' at byte %zu is not an object", nl,
-                             t.name.data(), j.offset());
+        return status::error(errc::corrupt_data, "safetensors: entry '%s' at byte %zu is not an object", nl.c_str(), j.offset());
     LOWBIT_TRY(j.begin_object());
     bool have_dtype = false, have_shape = false, have_offsets = false;
     for (;;) {
@@ -160,27 +179,25 @@ inline status safetensors_file::parse_tensor(lowbit::detail::json_reader& j, std
         if (!more) break;
         bool* seen = key == "dtype" ? &have_dtype : key == "shape" ? &have_shape : key == "data_offsets" ? &have_offsets : nullptr;
         if (seen && *seen)
-            return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' repeats \"%s\" at byte %zu", nl,
-                                 t.name.data(), key.c_str(), key_at);
+            return status::error(errc::corrupt_data, "safetensors: tensor '%s' repeats \"%s\" at byte %zu", nl.c_str(), key.c_str(), key_at);
         if (seen) *seen = true;
         if (key == "dtype") {
             std::string dt;
             const std::size_t dt_at = j.offset();
             if (j.peek() != kind::string)
-                return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' dtype at byte %zu is not a string",
-                                     nl, t.name.data(), dt_at);
+                return status::error(errc::corrupt_data, "safetensors: tensor '%s' dtype at byte %zu is not a string",
+                                     nl.c_str(), dt_at);
             LOWBIT_TRY(j.read_string(&dt));
             const auto d = dtype_from_name(dt);
             if (!d)
-                return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' has unknown dtype '%.*s' at byte %zu",
-                                     nl, t.name.data(), detail::msg_len(dt), dt.data(), dt_at);
+                return status::error(errc::corrupt_data, "safetensors: tensor '%s' has unknown dtype '%s' at byte %zu",
+                                     nl.c_str(), detail::printable(dt).c_str(), dt_at);
             t.type = *d;
         } else if (key == "shape" || key == "data_offsets") {
             const bool is_shape = key == "shape";
             const std::size_t arr_at = j.offset();
             if (j.peek() != kind::array)
-                return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' %s at byte %zu is not an array", nl,
-                                     t.name.data(), key.c_str(), arr_at);
+                return status::error(errc::corrupt_data, "safetensors: tensor '%s' %s at byte %zu is not an array", nl.c_str(), key.c_str(), arr_at);
             LOWBIT_TRY(j.begin_array());
             std::vector<std::uint64_t> v;
             for (;;) {
@@ -188,8 +205,8 @@ inline status safetensors_file::parse_tensor(lowbit::detail::json_reader& j, std
                 LOWBIT_TRY(j.next_element(&more_el));
                 if (!more_el) break;
                 if (v.size() >= (is_shape ? max_rank : 2))
-                    return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' %s at byte %zu has more than %zu entries",
-                                         nl, t.name.data(), key.c_str(), arr_at, is_shape ? max_rank : std::size_t(2));
+                    return status::error(errc::corrupt_data, "safetensors: tensor '%s' %s at byte %zu has more than %zu entries",
+                                         nl.c_str(), key.c_str(), arr_at, is_shape ? max_rank : std::size_t(2));
                 std::uint64_t x = 0;
                 LOWBIT_TRY(j.read_uint(&x));
                 v.push_back(x);
@@ -199,8 +216,7 @@ inline status safetensors_file::parse_tensor(lowbit::detail::json_reader& j, std
             } else {
                 if (v.size() != 2)
                     return status::error(errc::corrupt_data,
-                                         "safetensors: tensor '%.*s' data_offsets at byte %zu needs 2 entries, has %zu", nl,
-                                         t.name.data(), arr_at, v.size());
+                                         "safetensors: tensor '%s' data_offsets at byte %zu needs 2 entries, has %zu", nl.c_str(), arr_at, v.size());
                 t.begin = v[0];
                 t.end = v[1];
             }
@@ -209,31 +225,30 @@ inline status safetensors_file::parse_tensor(lowbit::detail::json_reader& j, std
         }
     }
     if (!have_dtype || !have_shape || !have_offsets)
-        return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' at byte %zu lacks \"%s\"", nl, t.name.data(),
+        return status::error(errc::corrupt_data, "safetensors: tensor '%s' at byte %zu lacks \"%s\"", nl.c_str(),
                              at, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
 
     // Size = numel x dtype size, with overflow checks.
     std::uint64_t ne = 1;
     for (std::uint64_t d : t.shape) {
         if (d != 0 && ne > std::numeric_limits<std::uint64_t>::max() / d)
-            return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' at byte %zu: element count overflows",
-                                 nl, t.name.data(), at);
+            return status::error(errc::corrupt_data, "safetensors: tensor '%s' at byte %zu: element count overflows",
+                                 nl.c_str(), at);
         ne *= d;
     }
     t.n_elements = ne;
     const std::uint64_t bits = dtype_bits(t.type);
     if (ne > std::numeric_limits<std::uint64_t>::max() / bits)
-        return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' at byte %zu: byte size overflows", nl,
-                             t.name.data(), at);
+        return status::error(errc::corrupt_data, "safetensors: tensor '%s' at byte %zu: byte size overflows", nl.c_str(), at);
     if ((ne * bits) % 8 != 0)
-        return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' at byte %zu: %llu %s elements do not fill whole bytes",
-                             nl, t.name.data(), at, static_cast<unsigned long long>(ne), dtype_name(t.type));
+        return status::error(errc::corrupt_data, "safetensors: tensor '%s' at byte %zu: %llu %s elements do not fill whole bytes",
+                             nl.c_str(), at, static_cast<unsigned long long>(ne), dtype_name(t.type));
     const std::uint64_t n_bytes = ne * bits / 8;
     if (t.end < t.begin || t.end - t.begin != n_bytes)
         return status::error(errc::corrupt_data,
-                             "safetensors: tensor '%.*s' at byte %zu: data_offsets [%llu, %llu) do not hold %llu bytes "
+                             "safetensors: tensor '%s' at byte %zu: data_offsets [%llu, %llu) do not hold %llu bytes "
                              "(%llu x %s)",
-                             nl, t.name.data(), at, static_cast<unsigned long long>(t.begin),
+                             nl.c_str(), at, static_cast<unsigned long long>(t.begin),
                              static_cast<unsigned long long>(t.end), static_cast<unsigned long long>(n_bytes),
                              static_cast<unsigned long long>(ne), dtype_name(t.type));
     tensors_.push_back(std::move(t));
@@ -248,9 +263,9 @@ inline status safetensors_file::check_layout(span<const std::uint8_t> bytes) {
         tensor_info& t = tensors_[i];
         if (t.end > data_size)
             return status::error(errc::corrupt_data,
-                                 "safetensors: tensor '%.*s' at byte %zu: data_offsets end %llu is past the %llu-byte data "
+                                 "safetensors: tensor '%s' at byte %zu: data_offsets end %llu is past the %llu-byte data "
                                  "section",
-                                 detail::msg_len(t.name), t.name.data(), at_[i], static_cast<unsigned long long>(t.end),
+                                 detail::printable(t.name).c_str(), at_[i], static_cast<unsigned long long>(t.end),
                                  static_cast<unsigned long long>(data_size));
         t.data = span<const std::uint8_t>(bytes.data() + data_off + t.begin, static_cast<std::size_t>(t.end - t.begin));
     }
@@ -261,8 +276,8 @@ inline status safetensors_file::check_layout(span<const std::uint8_t> bytes) {
     });
     for (std::size_t k = 1; k < order_.size(); ++k)
         if (tensors_[order_[k - 1]].name == tensors_[order_[k]].name)
-            return status::error(errc::corrupt_data, "safetensors: duplicate tensor name '%.*s' at bytes %zu and %zu",
-                                 detail::msg_len(tensors_[order_[k]].name), tensors_[order_[k]].name.data(),
+            return status::error(errc::corrupt_data, "safetensors: duplicate tensor name '%s' at bytes %zu and %zu",
+                                 detail::printable(tensors_[order_[k]].name).c_str(),
                                  at_[order_[k - 1]], at_[order_[k]]);
     // Overlaps: sort by begin; empty tensors occupy no bytes.
     std::vector<std::size_t> by_off(tensors_.size());
@@ -275,10 +290,9 @@ inline status safetensors_file::check_layout(span<const std::uint8_t> bytes) {
         const tensor_info& t = tensors_[by_off[k]];
         if (t.begin == t.end) continue;
         if (prev != by_off.size() && t.begin < tensors_[prev].end)
-            return status::error(errc::corrupt_data, "safetensors: tensor '%.*s' [%llu, %llu) overlaps '%.*s' [%llu, %llu)",
-                                 detail::msg_len(t.name), t.name.data(), static_cast<unsigned long long>(t.begin),
-                                 static_cast<unsigned long long>(t.end), detail::msg_len(tensors_[prev].name),
-                                 tensors_[prev].name.data(), static_cast<unsigned long long>(tensors_[prev].begin),
+            return status::error(errc::corrupt_data, "safetensors: tensor '%s' [%llu, %llu) overlaps '%s' [%llu, %llu)",
+                                 detail::printable(t.name).c_str(), static_cast<unsigned long long>(t.begin),
+                                 static_cast<unsigned long long>(t.end), detail::printable(tensors_[prev].name).c_str(), static_cast<unsigned long long>(tensors_[prev].begin),
                                  static_cast<unsigned long long>(tensors_[prev].end));
         prev = by_off[k];
     }
@@ -331,18 +345,17 @@ inline result<safetensors_file> safetensors_file::parse(span<const std::uint8_t>
 // Converts an F32, F16 or BF16 tensor to float; `out` must hold n_elements.
 inline status read_f32(const tensor_info& t, span<float> out) {
     if (!t.is_float())
-        return status::error(errc::unsupported, "safetensors: tensor '%.*s' has dtype %s; read_f32 takes F32, F16, BF16",
-                             detail::msg_len(t.name), t.name.data(), dtype_name(t.type));
+        return status::error(errc::unsupported, "safetensors: tensor '%s' has dtype %s; read_f32 takes F32, F16, BF16",
+                             detail::printable(t.name).c_str(), dtype_name(t.type));
     if (out.size() != t.n_elements)
-        return status::error(errc::shape_mismatch, "safetensors: read_f32('%.*s'): out has %zu floats, tensor has %llu",
-                             detail::msg_len(t.name), t.name.data(), out.size(),
+        return status::error(errc::shape_mismatch, "safetensors: read_f32('%s'): out has %zu floats, tensor has %llu",
+                             detail::printable(t.name).c_str(), out.size(),
                              static_cast<unsigned long long>(t.n_elements));
     if (!out.empty() && !out.data())
-        return status::error(errc::invalid_argument, "safetensors: read_f32('%.*s'): out is null", detail::msg_len(t.name),
-                             t.name.data());
+        return status::error(errc::invalid_argument, "safetensors: read_f32('%s'): out is null", detail::printable(t.name).c_str());
     if (lowbit::detail::misaligned(out.data()) || lowbit::detail::overlaps(out.data(), out.size() * 4, t.data.data(), t.data.size()))
-        return status::error(errc::invalid_argument, "safetensors: read_f32('%.*s'): out is not float aligned or overlaps the data",
-                             detail::msg_len(t.name), t.name.data());
+        return status::error(errc::invalid_argument, "safetensors: read_f32('%s'): out is not float aligned or overlaps the data",
+                             detail::printable(t.name).c_str());
     const std::uint8_t* p = t.data.data();
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (t.type == dtype::f32) {

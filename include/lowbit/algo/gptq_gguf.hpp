@@ -1,0 +1,300 @@
+// lowbit/algo/gptq_gguf.hpp — GPTQ whose output is a tensor in one of ggml's
+// block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K): bytes that
+// unmodified llama.cpp reads, with GPTQ's error feedback instead of
+// llama-quantize's independent rounding. docs/ptq.md, "GPTQ on ggml block
+// formats", explains the choices; in short:
+//
+//   - The column sweep is gptq.hpp's (the same H, dead inputs, damping, U =
+//     chol((H + damp I)^-1), lazy batches; detail::gptq_factor is shared).
+//   - A ggml block (32 values for the legacy types, the 256-value super-block
+//     for the K-quants) gets its grid — every scale and min it stores — when
+//     the sweep reaches the first of its columns, from the block's weights as
+//     they are at that moment (all error updates of earlier columns applied).
+//     The grid is chosen by ggml's own search for the type (gguf::detail::
+//     choose_grid, the code gguf_blocks.hpp's quantizers run), optionally with
+//     importance weights (an imatrix row); each column of the block is then
+//     coded on that fixed grid by ggml's own rule (gguf::detail::code_on_grid)
+//     and its error is propagated to the columns not yet coded.
+//   - act-order: columns are swept by decreasing H_jj, but the file keeps
+//     ggml's column order (llama.cpp has no permutation). A block's grid is
+//     chosen when the first of its columns comes up in the permuted order,
+//     from the current values of all its columns (those outside the current
+//     lazy batch with that batch's pending updates added). This is the GPTQ
+//     paper's "static groups" idea turned around: the grouping is fixed by the
+//     file format, not by the processing order. static_grids chooses every
+//     grid from the original weights instead (the reference's static_groups).
+//   - Legacy types' importance path uses the row's mean square (sigma2) of
+//     the original row: ggml takes it over the whole row, which GPTQ changes
+//     while it sweeps. K-quants take it per super-block, from the current
+//     values, exactly as ggml does.
+//
+// With H = I (no correlation), nothing propagates and the bytes equal
+// gguf::quantize's (tests/test_algo_gguf.cpp checks every type).
+//
+// Memory: O(K^2) for H and U, the N x row_size output, and per task 48 rows of
+// W in f32 plus each live block's grid (one per row without act-order).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../formats/gguf_blocks.hpp"
+#include "../parallel.hpp"
+#include "gptq.hpp"
+#include "linalg.hpp"
+
+namespace lowbit {
+
+struct gptq_gguf_options {
+    float percdamp = 0.01f;        // damping, fraction of mean diag(H) (reference: percdamp=.01)
+    int max_damp_retries = 4;      // on Cholesky failure, damp *= 10 and retry (0: fail)
+    int block_size = 128;          // lazy-batch width (reference: blocksize=128)
+    bool act_order = false;        // sweep columns by decreasing H_jj (the file keeps ggml's order)
+    bool static_grids = false;     // every block's grid from the original weights, before any update
+    span<const float> importance;  // K per-column weights (an imatrix row: mean x^2), or empty: ggml's reference search
+    bool keep_values = false;      // also return the N x K floats the sweep coded (what the bytes decode to)
+};
+
+struct gptq_gguf_result {
+    std::vector<std::uint8_t> data;  // N rows of row_size bytes, ggml's block layout
+    std::size_t row_size = 0;
+    std::vector<float> values;       // keep_values: the decoded weights, N x K
+    gptq_report report;
+};
+
+// True for the types gptq_quantize_gguf writes.
+constexpr bool gptq_gguf_supports(gguf::gguf_type t) noexcept {
+    switch (t) {
+        case gguf::gguf_type::q4_0: case gguf::gguf_type::q4_1: case gguf::gguf_type::q5_0: case gguf::gguf_type::q5_1:
+        case gguf::gguf_type::q8_0: case gguf::gguf_type::q2_K: case gguf::gguf_type::q3_K: case gguf::gguf_type::q4_K:
+        case gguf::gguf_type::q5_K: case gguf::gguf_type::q6_K:
+            return true;
+        default:
+            return false;
+    }
+}
+
+namespace detail {
+
+// One block of one row while the sweep is inside it: its grid (scale fields
+// already in y), the codes so far, and how many of its columns are coded.
+template <class B>
+struct gguf_live_block {
+    gguf::detail::block_grid grid;
+    B y;
+    std::uint8_t codes[B::values];
+};
+
+// The sweep for one block type over rows [r0, r0 + rows). wt holds those rows
+// in processing order (dead columns zeroed); orig the same rows in file order
+// for static grids and the legacy sigma2.
+template <class B>
+struct gptq_gguf_sweep {
+    static constexpr std::size_t bw = static_cast<std::size_t>(B::values);
+    std::size_t K = 0, BS = 0;
+    const float* U = nullptr;
+    const std::int32_t* perm = nullptr;  // processing position -> column
+    const std::int32_t* pos = nullptr;   // column -> processing position
+    const float* qw = nullptr;           // importance (file order) or null
+    bool act_order = false, static_grids = false, legacy = true;
+
+    // Returns false when a decoded value is not finite (a scale overflowed f16).
+    bool run(std::size_t rows, std::vector<float>& wt, const std::vector<float>& orig, std::uint8_t* out, std::size_t row_size,
+             float* values, std::size_t values_stride, double& loss) const {
+        const std::size_t nblk = K / bw, slots = act_order ? nblk : 1;
+        std::vector<gguf_live_block<B>> live(rows * slots);
+        std::vector<unsigned char> started(nblk, 0);
+        std::vector<std::size_t> done(nblk, 0);
+        std::vector<float> w1(rows * BS), err(rows * BS), cur(bw), sigma2(rows, 0.0f);
+        if (qw && legacy)
+            for (std::size_t r = 0; r < rows; ++r) sigma2[r] = gguf::detail::row_mean_square(orig.data() + r * K, static_cast<std::int64_t>(K));
+        bool finite = true;
+        for (std::size_t i1 = 0; i1 < K; i1 += BS) {
+            const std::size_t i2 = std::min(K, i1 + BS), cnt = i2 - i1;
+            for (std::size_t r = 0; r < rows; ++r) std::copy(wt.data() + r * K + i1, wt.data() + r * K + i2, w1.data() + r * BS);
+            for (std::size_t i = 0; i < cnt; ++i) {
+                const std::size_t p = i1 + i, col = static_cast<std::size_t>(perm[p]);
+                const std::size_t b = col / bw, in_b = col % bw, slot = act_order ? b : 0;
+                if (!started[b]) {  // the sweep reaches this block: choose its grid now
+                    started[b] = 1;
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        for (std::size_t c = 0; c < bw; ++c) cur[c] = current(r, b * bw + c, p, i1, i2, wt, w1, err, orig);
+                        gguf_live_block<B>& lb = live[r * slots + slot];
+                        std::memset(&lb.y, 0, sizeof lb.y);
+                        gguf::detail::choose_grid(cur.data(), qw ? qw + b * bw : nullptr, sigma2[r], lb.y, lb.grid);
+                    }
+                }
+                const float d = U[p * K + p];
+                const float* urow = U + p * K + i1;
+                for (std::size_t r = 0; r < rows; ++r) {
+                    gguf_live_block<B>& lb = live[r * slots + slot];
+                    float* w1r = w1.data() + r * BS;
+                    const float x = w1r[i];
+                    const int code = gguf::detail::code_on_grid(lb.grid, static_cast<int>(in_b), x);
+                    const float q = gguf::detail::value_on_grid(lb.grid, static_cast<int>(in_b), code);
+                    finite = finite && std::isfinite(q);
+                    lb.codes[in_b] = static_cast<std::uint8_t>(code);
+                    if (values) values[r * values_stride + col] = q;
+                    const float e = (x - q) / d;
+                    loss += static_cast<double>(e) * e;
+                    err[r * BS + i] = e;
+                    for (std::size_t j = i + 1; j < cnt; ++j) w1r[j] -= e * urow[j];
+                }
+                if (++done[b] == bw)  // the block's last column: its codes are final
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        gguf_live_block<B>& lb = live[r * slots + slot];
+                        gguf::detail::store_codes(lb.codes, lb.y);
+                        std::memcpy(out + r * row_size + b * sizeof(B), &lb.y, sizeof(B));
+                    }
+            }
+            if (i2 < K)  // lazy batch: W[:, i2:] -= Err1 U[i1:i2, i2:]
+                linalg::gemm_acc<float>(rows, K - i2, cnt, err.data(), BS, 1, U + i1 * K + i2, K, wt.data() + i2, K, -1.0f);
+        }
+        return finite;
+    }
+
+    // The current value of column `col` of row r when the sweep is at
+    // processing position p (batch [i1, i2)): in the batch copy, or the outer
+    // copy with this batch's pending updates (columns p' in [i1, p)) added.
+    float current(std::size_t r, std::size_t col, std::size_t p, std::size_t i1, std::size_t i2, const std::vector<float>& wt,
+                  const std::vector<float>& w1, const std::vector<float>& err, const std::vector<float>& orig) const {
+        if (static_grids) return orig[r * K + col];
+        const std::size_t q = static_cast<std::size_t>(pos[col]);
+        if (q < i2) return w1[r * BS + (q - i1)];  // q >= p: no column of an unstarted block is coded yet
+        float v = wt[r * K + q];
+        for (std::size_t s = i1; s < p; ++s) v -= err[r * BS + (s - i1)] * U[s * K + q];
+        return v;
+    }
+};
+
+template <class B, class Exec>
+status gptq_gguf_typed(matrix_view<const float> w, const std::vector<unsigned char>& dead, const std::vector<std::int32_t>& perm,
+                       const std::vector<float>& U, const gptq_gguf_options& opt, gptq_gguf_result& res, Exec&& exec) {
+    const std::size_t N = w.rows(), K = w.cols();
+    std::vector<std::int32_t> pos(K);
+    for (std::size_t p = 0; p < K; ++p) pos[static_cast<std::size_t>(perm[p])] = static_cast<std::int32_t>(p);
+    gptq_gguf_sweep<B> sw;
+    sw.K = K;
+    sw.BS = static_cast<std::size_t>(opt.block_size);
+    sw.U = U.data();
+    sw.perm = perm.data();
+    sw.pos = pos.data();
+    sw.qw = opt.importance.empty() ? nullptr : opt.importance.data();
+    sw.act_order = opt.act_order;
+    sw.static_grids = opt.static_grids;
+    sw.legacy = B::values == gguf::qk_legacy;
+    const std::size_t R = gptq_rows_per_task, n_tasks = (N + R - 1) / R;
+    std::vector<double> task_loss(n_tasks, 0.0);
+    std::vector<unsigned char> task_ok(n_tasks, 1);
+    exec(n_tasks, [&](std::size_t t) {
+        const std::size_t r0 = t * R, rows = std::min(R, N - r0);
+        std::vector<float> wt(rows * K), orig(rows * K);
+        for (std::size_t r = 0; r < rows; ++r) {
+            const float* src = w.row(r0 + r);
+            for (std::size_t j = 0; j < K; ++j) orig[r * K + j] = dead[j] ? 0.0f : src[j];
+            for (std::size_t p = 0; p < K; ++p) wt[r * K + p] = orig[r * K + static_cast<std::size_t>(perm[p])];
+        }
+        double loss = 0;
+        float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
+        task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
+        task_loss[t] = loss / 2.0;
+    });
+    for (std::size_t t = 0; t < n_tasks; ++t) {
+        if (!task_ok[t])
+            return status::error(errc::invalid_argument, "w: a block scale in rows %zu..%zu overflows f16 (weights too large for the type)",
+                                 t * R, std::min(N, t * R + R) - 1);
+        res.report.loss += task_loss[t];
+    }
+    return {};
+}
+
+}  // namespace detail
+
+// GPTQ-quantize w (N x K, row-major, N outputs) into ggml type t given the
+// Hessian of its inputs. K must be a multiple of the type's block (32 or 256).
+template <class Exec = serial_executor>
+result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const float> w, const hessian& hs,
+                                            const gptq_gguf_options& opt = {}, Exec&& exec = Exec{}) {
+    const auto t_start = std::chrono::steady_clock::now();
+    if (!gptq_gguf_supports(t))
+        return status::error(errc::unsupported, "type %s (id %u): GPTQ writes Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K",
+                             gguf::type_name(t), static_cast<unsigned>(t));
+    if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
+    if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
+        return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));
+    if (opt.max_damp_retries < 0)
+        return status::error(errc::invalid_argument, "options.max_damp_retries = %d, must be >= 0", opt.max_damp_retries);
+    if (!w.data() || w.empty()) return status::error(errc::invalid_argument, "w is null or empty (%zu x %zu)", w.rows(), w.cols());
+    const std::size_t N = w.rows(), K = w.cols(), bw = gguf::type_block_size(t);
+    if (K % bw != 0)
+        return status::error(errc::shape_mismatch, "w has K = %zu columns, not a multiple of the %s block (%zu values)", K, gguf::type_name(t),
+                             bw);
+    if (hs.cols() != K) return status::error(errc::shape_mismatch, "w has %zu columns but the hessian is %zu x %zu", K, hs.cols(), hs.cols());
+    if (!(hs.samples() > 0)) return status::error(errc::invalid_argument, "hessian has no calibration samples (add_batch first)");
+    if (!opt.importance.empty()) {
+        if (opt.importance.size() != K)
+            return status::error(errc::shape_mismatch, "options.importance has %zu values, w has K = %zu columns", opt.importance.size(), K);
+        for (std::size_t j = 0; j < K; ++j)
+            if (!std::isfinite(opt.importance[j]) || opt.importance[j] < 0.0f)
+                return status::error(errc::invalid_argument, "options.importance[%zu] = %g, must be finite and >= 0", j,
+                                     static_cast<double>(opt.importance[j]));
+    }
+    LOWBIT_TRY(detail::check_finite(w, "w"));
+    const matrix_view<const float> H = hs.matrix();
+    LOWBIT_TRY(detail::check_finite(H, "hessian"));
+    const std::size_t row_size = static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(K)));
+    if (N > static_cast<std::size_t>(-1) / 8 / (row_size > K * 4 ? row_size : K * 4))
+        return status::error(errc::invalid_argument, "w is %zu x %zu: the output would overflow size_t", N, K);
+
+    gptq_gguf_result res;
+    gptq_report& rep = res.report;
+    rep.samples = hs.samples();
+    rep.tokens = hs.tokens();
+    rep.rank_deficient = hs.tokens() < K;
+    std::vector<unsigned char> dead;
+    std::vector<std::int32_t> perm;
+    std::vector<float> U;
+    LOWBIT_TRY(detail::gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, dead, perm, U, rep, exec));
+    rep.seconds_factor = detail::seconds_since(t_start);
+    const auto t_sweep = std::chrono::steady_clock::now();
+
+    res.row_size = row_size;
+    res.data.assign(N * row_size, 0);
+    if (opt.keep_values) res.values.assign(N * K, 0.0f);
+    status st;
+    switch (t) {
+        case gguf::gguf_type::q4_0: st = detail::gptq_gguf_typed<gguf::block_q4_0>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_1: st = detail::gptq_gguf_typed<gguf::block_q4_1>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_0: st = detail::gptq_gguf_typed<gguf::block_q5_0>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_1: st = detail::gptq_gguf_typed<gguf::block_q5_1>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q8_0: st = detail::gptq_gguf_typed<gguf::block_q8_0>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q2_K: st = detail::gptq_gguf_typed<gguf::block_q2_K>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q3_K: st = detail::gptq_gguf_typed<gguf::block_q3_K>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, dead, perm, U, opt, res, exec); break;
+        default: break;  // refused above
+    }
+    if (!st) return st;
+    rep.seconds_sweep = detail::seconds_since(t_sweep);
+    rep.seconds = detail::seconds_since(t_start);
+    return res;
+}
+
+// Convenience: H from one calibration batch x (T x K), then GPTQ.
+template <class Exec = serial_executor>
+result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const float> w, matrix_view<const float> x,
+                                            const gptq_gguf_options& opt = {}, Exec&& exec = Exec{}) {
+    hessian h(w.cols());
+    LOWBIT_TRY(h.add_batch(x, exec));
+    return gptq_quantize_gguf(t, w, h, opt, exec);
+}
+
+}  // namespace lowbit

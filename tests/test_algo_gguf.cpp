@@ -1,0 +1,367 @@
+// algo/gptq_gguf.hpp: GPTQ written as ggml block formats. For every type the
+// bytes decode to exactly the values the sweep coded; with a diagonal Hessian
+// (no error propagates) they are gguf::quantize's bytes, with and without an
+// importance matrix and with act-order; on a real layer (tinyllama-sotu layer 0
+// q/k/v with its real input activations, and its down_proj with correlated
+// synthetic activations) the layer-output error beats round-to-nearest and
+// imatrix round-to-nearest. Hostile input gives a status.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <lowbit/algo/gptq_gguf.hpp>
+#include <lowbit/formats/safetensors.hpp>
+#include <lowbit/parallel.hpp>
+
+using namespace lowbit;
+using gguf::gguf_type;
+
+namespace {
+struct rng {
+    std::uint64_t s;
+    explicit rng(std::uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
+    double uniform() {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        return static_cast<double>(s >> 11) * (1.0 / 9007199254740992.0);
+    }
+    float normal() {
+        const double u1 = uniform() + 1e-300, u2 = uniform();
+        return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+    }
+};
+
+const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q4_1, gguf_type::q5_0, gguf_type::q5_1, gguf_type::q8_0,
+                               gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K};
+
+// Weights with ggml-like structure: gaussian, a few large outliers, one row of zeros.
+std::vector<float> test_weights(std::size_t N, std::size_t K, std::uint64_t seed) {
+    rng r(seed);
+    std::vector<float> w(N * K);
+    for (float& v : w) v = 0.02f * r.normal();
+    for (std::size_t i = 0; i < N * K; i += 97) w[i] *= 8.0f;
+    if (N > 2)
+        for (std::size_t j = 0; j < K; ++j) w[2 * K + j] = 0.0f;
+    return w;
+}
+
+// T x K activations with correlated channels: x = z A, A = I + 0.6 * (random mixing), some loud channels.
+std::vector<float> correlated_activations(std::size_t T, std::size_t K, std::uint64_t seed) {
+    rng r(seed);
+    const std::size_t F = 16;  // latent factors shared by all channels
+    std::vector<float> mix(F * K), x(T * K);
+    for (float& v : mix) v = r.normal();
+    for (std::size_t t = 0; t < T; ++t) {
+        float f[F];
+        for (float& v : f) v = r.normal();
+        for (std::size_t j = 0; j < K; ++j) {
+            float s = r.normal();
+            for (std::size_t k = 0; k < F; ++k) s += 0.6f * f[k] * mix[k * K + j];
+            x[t * K + j] = s * (j % 61 == 0 ? 6.0f : 1.0f);
+        }
+    }
+    return x;
+}
+
+hessian identity_like(std::size_t K, const std::vector<float>& diag) {
+    std::vector<float> h(K * K, 0.0f);
+    for (std::size_t j = 0; j < K; ++j) h[j * K + j] = diag.empty() ? 1.0f : diag[j];
+    auto r = hessian::from_matrix(matrix_view<const float>(h.data(), K, K), 1.0);
+    REQUIRE(r.ok());
+    return std::move(*r);
+}
+
+std::vector<std::uint8_t> rtn_bytes(gguf_type t, const std::vector<float>& w, std::size_t N, std::size_t K, const float* imatrix) {
+    std::vector<std::uint8_t> out(N * static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(K))));
+    REQUIRE(gguf::quantize(t, w.data(), out.data(), static_cast<std::int64_t>(N), static_cast<std::int64_t>(K), imatrix).ok());
+    return out;
+}
+
+std::vector<float> decode_bytes(gguf_type t, const std::vector<std::uint8_t>& bytes, std::size_t N, std::size_t K) {
+    std::vector<float> out(N * K);
+    const std::size_t rs = static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(K)));
+    for (std::size_t r = 0; r < N; ++r)
+        REQUIRE(gguf::dequantize_row(t, bytes.data() + r * rs, out.data() + r * K, static_cast<std::int64_t>(K)).ok());
+    return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// ||X W^T - X Wq^T||_F / ||X W^T||_F, in double.
+double rel_output_error(const std::vector<float>& x, std::size_t T, const std::vector<float>& w, const std::vector<float>& wq,
+                        std::size_t N, std::size_t K) {
+    std::vector<double> dw(K), wr(K);
+    double e = 0, ref = 0;
+    for (std::size_t n = 0; n < N; ++n) {
+        for (std::size_t k = 0; k < K; ++k) dw[k] = static_cast<double>(w[n * K + k]) - wq[n * K + k], wr[k] = w[n * K + k];
+        for (std::size_t t = 0; t < T; ++t) {
+            const float* xt = x.data() + t * K;
+            double y = 0, dy = 0;
+            for (std::size_t k = 0; k < K; ++k) y += xt[k] * wr[k], dy += xt[k] * dw[k];
+            e += dy * dy;
+            ref += y * y;
+        }
+    }
+    return std::sqrt(e / ref);
+}
+
+std::vector<std::uint8_t> read_all(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE(f.good());
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// dev_tokens.npy is '<u2' (uint16): header length at bytes 8-9 (format 1.0), data after it.
+std::vector<std::uint16_t> read_tokens(const std::string& path) {
+    const std::vector<std::uint8_t> b = read_all(path);
+    REQUIRE(b.size() > 10);
+    REQUIRE(b[6] == 1);
+    const std::size_t off = 10 + (static_cast<std::size_t>(b[8]) | static_cast<std::size_t>(b[9]) << 8);
+    const std::string header(b.begin() + 10, b.begin() + static_cast<std::ptrdiff_t>(off));
+    REQUIRE(header.find("<u2") != std::string::npos);
+    std::vector<std::uint16_t> tok((b.size() - off) / 2);
+    for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = static_cast<std::uint16_t>(b[off + 2 * i] | b[off + 2 * i + 1] << 8);
+    return tok;
+}
+
+struct sotu_layer0 {
+    std::vector<float> qkv;  // q_proj, k_proj, v_proj stacked: 512 x 256
+    std::vector<float> down; // 256 x 768
+    std::vector<float> x_cal, x_eval;  // rmsnorm(embedding) * input_layernorm: the real input of q/k/v
+    std::size_t T_cal = 0, T_eval = 0;
+};
+
+sotu_layer0 load_sotu() {
+    const std::string dir = std::string(LOWBIT_TEST_DATA_DIR) + "/tinyllama-sotu/";
+    const std::vector<std::uint8_t> bytes = read_all(dir + "model.safetensors");
+    auto f = safetensors::safetensors_file::parse(span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE(f.ok());
+    auto tensor = [&](const char* name) {
+        const safetensors::tensor_info* t = f->find_tensor(name);
+        REQUIRE(t != nullptr);
+        std::vector<float> v(static_cast<std::size_t>(t->n_elements));
+        REQUIRE(safetensors::read_f32(*t, span<float>(v.data(), v.size())).ok());
+        return v;
+    };
+    sotu_layer0 L;
+    for (const char* n : {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                          "model.layers.0.self_attn.v_proj.weight"}) {
+        const std::vector<float> w = tensor(n);
+        L.qkv.insert(L.qkv.end(), w.begin(), w.end());
+    }
+    L.down = tensor("model.layers.0.mlp.down_proj.weight");
+    const std::vector<float> emb = tensor("model.embed_tokens.weight"), g = tensor("model.layers.0.input_layernorm.weight");
+    const std::vector<std::uint16_t> tok = read_tokens(dir + "dev_tokens.npy");
+    const std::size_t D = 256;
+    REQUIRE(tok.size() >= 1536);
+    auto rows = [&](std::size_t t0, std::size_t n, std::vector<float>& x) {
+        x.resize(n * D);
+        for (std::size_t t = 0; t < n; ++t) {
+            const std::size_t id = tok[t0 + t];
+            REQUIRE(id < 1024);
+            double ss = 0;
+            for (std::size_t j = 0; j < D; ++j) ss += static_cast<double>(emb[id * D + j]) * emb[id * D + j];
+            const float inv = static_cast<float>(1.0 / std::sqrt(ss / D + 1e-5));
+            for (std::size_t j = 0; j < D; ++j) x[t * D + j] = emb[id * D + j] * inv * g[j];
+        }
+    };
+    L.T_cal = 1024, L.T_eval = 256;
+    rows(0, L.T_cal, L.x_cal);        // calibration: the first 1024 held-out tokens
+    rows(L.T_cal, L.T_eval, L.x_eval);  // evaluation: the next 256, not seen by calibration
+    return L;
+}
+
+// llama-imatrix's statistic: the mean of x^2 per input column.
+std::vector<float> imatrix_of(const std::vector<float>& x, std::size_t T, std::size_t K) {
+    std::vector<double> s(K, 0.0);
+    for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t j = 0; j < K; ++j) s[j] += static_cast<double>(x[t * K + j]) * x[t * K + j];
+    std::vector<float> out(K);
+    for (std::size_t j = 0; j < K; ++j) out[j] = static_cast<float>(s[j] / static_cast<double>(T));
+    return out;
+}
+}  // namespace
+
+TEST_CASE("gptq_gguf: a diagonal Hessian gives gguf::quantize's bytes for every type, with or without imatrix and act-order") {
+    const std::size_t N = 6, K = 512;
+    const std::vector<float> w = test_weights(N, K, 1);
+    rng r(2);
+    std::vector<float> qw(K), diag(K);
+    for (float& v : qw) v = 0.1f + static_cast<float>(r.uniform()) * 3.0f;
+    for (float& v : diag) v = 0.5f + static_cast<float>(r.uniform());  // distinct: act-order really permutes
+    const matrix_view<const float> wv(w.data(), N, K);
+    for (gguf_type t : all_types) {
+        CAPTURE(gguf::type_name(t));
+        for (int variant = 0; variant < 4; ++variant) {
+            CAPTURE(variant);
+            const bool imat = variant & 1, act = variant & 2;
+            gptq_gguf_options o;
+            o.act_order = act;
+            o.keep_values = true;
+            if (imat) o.importance = span<const float>(qw.data(), K);
+            const hessian h = identity_like(K, act ? diag : std::vector<float>{});
+            auto g = gptq_quantize_gguf(t, wv, h, o);
+            REQUIRE(g.ok());
+            CHECK(g->row_size == static_cast<std::size_t>(gguf::row_size(t, K)));
+            CHECK(g->data == rtn_bytes(t, w, N, K, imat ? qw.data() : nullptr));
+            CHECK(same_bits(decode_bytes(t, g->data, N, K), g->values));
+        }
+    }
+}
+
+TEST_CASE("gptq_gguf: on correlated activations the bytes decode to exactly the values the sweep coded") {
+    const std::size_t N = 60, K = 512, T = 384;  // 60 rows: two row tiles (48 + 12)
+    const std::vector<float> w = test_weights(N, K, 3), x = correlated_activations(T, K, 4);
+    const std::vector<float> qw = imatrix_of(x, T, K);
+    hessian h(K);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+    thread_pool pool(2);
+    for (gguf_type t : all_types) {
+        CAPTURE(gguf::type_name(t));
+        for (int variant = 0; variant < 8; ++variant) {
+            CAPTURE(variant);
+            gptq_gguf_options o;
+            o.keep_values = true;
+            o.act_order = variant & 1;
+            o.static_grids = variant & 4;
+            if (variant & 2) o.importance = span<const float>(qw.data(), K);
+            if (variant == 5) o.block_size = 100;  // lazy batches that cut through blocks
+            auto g = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+            REQUIRE(g.ok());
+            const std::vector<float> dq = decode_bytes(t, g->data, N, K);
+            CHECK(same_bits(dq, g->values));
+            bool finite = true;
+            for (float v : dq) finite = finite && std::isfinite(v);
+            CHECK(finite);
+            CHECK(g->report.loss > 0.0);
+        }
+        // The thread count does not change the bytes.
+        auto a = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h);
+        auto b = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, {}, pool);
+        REQUIRE(a.ok());
+        REQUIRE(b.ok());
+        CHECK(a->data == b->data);
+    }
+}
+
+TEST_CASE("gptq_gguf: lower layer-output error than RTN and imatrix-RTN on tinyllama-sotu layer 0, every type") {
+    const sotu_layer0 L = load_sotu();
+    struct layer {
+        const char* name;
+        const std::vector<float>* w;
+        std::size_t N, K;
+        std::vector<float> x_cal, x_eval;
+        std::size_t T_cal, T_eval;
+    };
+    std::vector<layer> layers;
+    layers.push_back({"attn_qkv (real activations)", &L.qkv, 512, 256, L.x_cal, L.x_eval, L.T_cal, L.T_eval});
+    {
+        const std::vector<float> x = correlated_activations(1280, 768, 11);  // down_proj: synthetic correlated inputs
+        layers.push_back({"ffn_down (synthetic correlated)", &L.down, 256, 768, std::vector<float>(x.begin(), x.begin() + 1024 * 768),
+                          std::vector<float>(x.begin() + 1024 * 768, x.end()), 1024, 256});
+    }
+    for (const layer& ly : layers) {
+        const std::vector<float>& w = *ly.w;
+        const std::vector<float> imat = imatrix_of(ly.x_cal, ly.T_cal, ly.K);
+        hessian h(ly.K);
+        REQUIRE(h.add_batch(matrix_view<const float>(ly.x_cal.data(), ly.T_cal, ly.K)).ok());
+        const matrix_view<const float> wv(w.data(), ly.N, ly.K);
+        for (gguf_type t : all_types) {
+            CAPTURE(ly.name);
+            CAPTURE(gguf::type_name(t));
+            auto err = [&](const std::vector<std::uint8_t>& bytes) {
+                return rel_output_error(ly.x_eval, ly.T_eval, w, decode_bytes(t, bytes, ly.N, ly.K), ly.N, ly.K);
+            };
+            const double e_rtn = err(rtn_bytes(t, w, ly.N, ly.K, nullptr));
+            const double e_imat = err(rtn_bytes(t, w, ly.N, ly.K, imat.data()));
+            gptq_gguf_options o;
+            auto g = gptq_quantize_gguf(t, wv, h, o);
+            o.importance = span<const float>(imat.data(), imat.size());
+            auto gi = gptq_quantize_gguf(t, wv, h, o);
+            o.act_order = true;
+            auto ga = gptq_quantize_gguf(t, wv, h, o);
+            REQUIRE(g.ok());
+            REQUIRE(gi.ok());
+            REQUIRE(ga.ok());
+            const double e_g = err(g->data), e_gi = err(gi->data), e_ga = err(ga->data);
+            std::printf("%-32s %-5s rel. output error  rtn %.5f  imatrix %.5f  gptq %.5f  gptq+imatrix %.5f  +act-order %.5f\n",
+                        ly.name, gguf::type_name(t), e_rtn, e_imat, e_g, e_gi, e_ga);
+            CHECK(e_g < e_rtn);
+            CHECK(e_gi < e_rtn);
+            CHECK(e_gi < e_imat);
+            CHECK(e_ga < e_imat);
+        }
+    }
+}
+
+TEST_CASE("gptq_gguf: hostile input gives a clear status") {
+    const std::size_t N = 4, K = 256;
+    std::vector<float> w = test_weights(N, K, 5);
+    const hessian h = identity_like(K, {});
+    const matrix_view<const float> wv(w.data(), N, K);
+    auto expect = [](const result<gptq_gguf_result>& r, errc code, const char* words) {
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code() == code);
+        CHECK(std::string(r.error().message()).find(words) != std::string::npos);
+    };
+    SUBCASE("unsupported type") {
+        expect(gptq_quantize_gguf(gguf_type::f16, wv, h), errc::unsupported, "F16");
+        expect(gptq_quantize_gguf(gguf_type::q8_1, wv, h), errc::unsupported, "Q8_1");
+    }
+    SUBCASE("NaN and Inf weights") {
+        w[K + 7] = std::nanf("");
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h), errc::non_finite, "w");
+        w[K + 7] = INFINITY;
+        expect(gptq_quantize_gguf(gguf_type::q4_0, wv, h), errc::non_finite, "w");
+    }
+    SUBCASE("K not a multiple of the block") {
+        std::vector<float> w48(N * 48, 0.1f), w288(N * 288, 0.1f);
+        expect(gptq_quantize_gguf(gguf_type::q4_0, matrix_view<const float>(w48.data(), N, 48), identity_like(48, {})),
+               errc::shape_mismatch, "multiple of the Q4_0 block");
+        expect(gptq_quantize_gguf(gguf_type::q4_K, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
+               errc::shape_mismatch, "multiple of the Q4_K block");
+        CHECK(gptq_quantize_gguf(gguf_type::q4_0, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})).ok());
+    }
+    SUBCASE("mis-shaped or empty Hessian") {
+        expect(gptq_quantize_gguf(gguf_type::q4_0, wv, identity_like(128, {})), errc::shape_mismatch, "hessian is 128 x 128");
+        expect(gptq_quantize_gguf(gguf_type::q4_0, wv, hessian(K)), errc::invalid_argument, "calibration samples");
+        std::vector<float> bad(K * K, 0.0f);
+        bad[5] = std::nanf("");
+        CHECK_FALSE(hessian::from_matrix(matrix_view<const float>(bad.data(), K, K), 1.0).ok());
+        std::vector<float> zero(K * K, 0.0f);
+        auto hz = hessian::from_matrix(matrix_view<const float>(zero.data(), K, K), 1.0);
+        REQUIRE(hz.ok());
+        expect(gptq_quantize_gguf(gguf_type::q4_0, wv, *hz), errc::invalid_argument, "hessian is zero");
+    }
+    SUBCASE("bad importance and options") {
+        std::vector<float> qw(K, 1.0f);
+        gptq_gguf_options o;
+        o.importance = span<const float>(qw.data(), K - 1);
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::shape_mismatch, "options.importance has 255 values");
+        qw[3] = -1.0f;
+        o.importance = span<const float>(qw.data(), K);
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::invalid_argument, "options.importance[3]");
+        qw[3] = std::nanf("");
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::invalid_argument, "options.importance[3]");
+        gptq_gguf_options b;
+        b.block_size = 0;
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, b), errc::invalid_argument, "block_size");
+        b.block_size = 128;
+        b.percdamp = -1.0f;
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, b), errc::invalid_argument, "percdamp");
+    }
+    SUBCASE("weights whose block scale overflows f16") {
+        std::vector<float> big(N * K, 1.0f);
+        big[0] = 3.0e9f;
+        expect(gptq_quantize_gguf(gguf_type::q4_0, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
+               "overflows f16");
+    }
+}
