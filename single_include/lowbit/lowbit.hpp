@@ -394,8 +394,12 @@ struct runtime_scheme {
         if (bits < 1 || bits > 8) return status::error(errc::invalid_argument, "scheme.bits = %d, must be 1..8", bits);
         if (gran == granularity::per_group && group < 1)
             return status::error(errc::invalid_argument, "scheme.group = %d, must be >= 1 for per-group", group);
-        if (static_cast<int>(gran) > 2) return status::error(errc::invalid_argument, "scheme.gran is not a granularity");
-        if (static_cast<int>(scale) > 2) return status::error(errc::invalid_argument, "scheme.scale is not a scale type");
+        if (static_cast<int>(gran) > 2)
+            return status::error(errc::invalid_argument, "scheme.gran = %d is not a granularity (per_tensor 0, per_channel 1, per_group 2)",
+                                 static_cast<int>(gran));
+        if (static_cast<int>(scale) > 2)
+            return status::error(errc::invalid_argument, "scheme.scale = %d is not a scale type (f32 0, f16 1, bf16 2)",
+                                 static_cast<int>(scale));
         return {};
     }
 
@@ -800,10 +804,24 @@ private:
 // compute codes, and it is rounded up to the next representable value when
 // rounding would shrink it, so the range stays covered and |x - x^| <= s/2
 // holds for every x inside [lo, hi].
+//
+// Finite in, finite out: every level a group can decode to, s * (u - z), is
+// finite (at most FLT_MAX in magnitude, whatever the order the product is
+// formed in: the largest |u - z| times s, with |u - z| exact). Groups whose
+// range reaches FLT_MAX would need a larger s: for f32 and bf16 scales (f32's
+// range) s is then capped at the largest stored value with s * m <= FLT_MAX,
+// m = max |u - z| over the codes (2^(b-1) - 1 symmetric, 1/2 at 1 bit,
+// max(z, 2^b - 1 - z) asymmetric), rounding the stored scale down. Only
+// groups with amax (symmetric) or hi - lo (asymmetric) above FLT_MAX / 2 can
+// be capped; in them values beyond the outermost level +-m*s clip to it, so
+// |x - x^| <= s/2 no longer holds there (docs/reliability.md gives the bound).
+// f16 scales (largest 65504) are never capped: a step beyond f16 leaves
+// scale = +Inf, which every caller reports as an error.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 // (lowbit/core/scheme.hpp: already included above)
 
@@ -828,14 +846,28 @@ struct qparams {
     float zero = 0.0f;               // zero point as a float (integer for b >= 2)
 };
 
-// Parameters covering [lo, hi] (lo <= hi, finite). If the stored scale
-// overflows its type, `scale` is +Inf: callers report that as an error.
+// Largest finite stored scale of type t (f32: FLT_MAX, bf16: 0x7f7f = 3.39e38, f16: 65504).
+inline std::uint32_t max_stored_scale(scale_type t) noexcept {
+    return t == scale_type::f32 ? 0x7f7fffffu : t == scale_type::f16 ? 0x7bffu : 0x7f7fu;
+}
+
+// Largest |u - z| a group's codes reach: the factor of s in its outermost level.
+inline double max_level(int bits, bool symmetric, float zero) noexcept {
+    if (symmetric) return bits == 1 ? 0.5 : static_cast<double>((1 << (bits - 1)) - 1);
+    const double z = zero, qmax = max_code(bits);
+    return z > qmax - z ? z : qmax - z;
+}
+
+// Parameters covering [lo, hi] (lo <= hi, finite). Every level s * (u - z) is
+// finite (see the top of this file). If the step overflows f16 scales,
+// `scale` is +Inf: callers report that as an error.
 // Run-time bits: quantization is not the hot path, and one implementation
 // keeps tools that switch over every scheme quick to compile.
 inline qparams params_for_range(float lo, float hi, int bits, bool symmetric, scale_type st) noexcept {
     const int qmax = max_code(bits);
     qparams p;
-    float step;
+    float step;  // +Inf where f32 overflows (1 bit: 2 * amax; asymmetric: hi - lo); the cap below handles it
+    double wide_step = 0.0;  // asymmetric: the step in double, for the zero point where f32 overflows
     if (symmetric) {
         const float amax = std::max(-lo, hi);
         step = bits == 1 ? 2.0f * amax : amax / static_cast<float>((1 << (bits - 1)) - 1);
@@ -844,21 +876,37 @@ inline qparams params_for_range(float lo, float hi, int bits, bool symmetric, sc
         lo = std::min(lo, 0.0f);
         hi = std::max(hi, 0.0f);
         step = (hi - lo) / static_cast<float>(qmax);
+        wide_step = (static_cast<double>(hi) - lo) / qmax;
     }
-    if (!(step > 0.0f)) {  // all-zero group: every code is the zero point, x^ = 0
+    if (!(step > 0.0f)) {  // all-zero group (or a step below f32's smallest): every code is the zero point, x^ = 0
         p.stored_scale = encode_scale(st, 0.0f);
         return p;
     }
     // Round the stored scale up when storage would shrink it (16-bit codes of
     // positive values are monotone: the next code is the next larger value).
+    // f32 arithmetic is kept where it does not overflow: the codes are then
+    // those of the reference quantizers bit for bit.
     p.stored_scale = encode_scale(st, step);
     p.scale = decode_scale(st, p.stored_scale);
     if (p.scale < step && std::isfinite(p.scale)) p.scale = decode_scale(st, ++p.stored_scale);
-    if (!symmetric && std::isfinite(p.scale)) {
-        const float z = std::nearbyint(-lo / p.scale);
-        p.stored_zero = static_cast<std::uint8_t>(std::min(std::max(z, 0.0f), static_cast<float>(qmax)));
+    if (st == scale_type::f16 && !std::isfinite(p.scale)) return p;  // beyond 65504: the caller refuses
+    // The zero point from the step as stored (in f32, as the reference
+    // quantizers), or from the exact step where the f32 one overflowed.
+    if (!symmetric) {
+        const double z = std::isfinite(p.scale) ? static_cast<double>(std::nearbyint(-lo / p.scale))
+                                                : std::nearbyint(-static_cast<double>(lo) / wide_step);
+        p.stored_zero = static_cast<std::uint8_t>(std::min(std::max(z, 0.0), static_cast<double>(qmax)));
         p.zero = static_cast<float>(p.stored_zero);
     }
+    // Cap: the largest stored value with s * m <= FLT_MAX (exact in double: a
+    // 24-bit significand times m <= 255), searched down from FLT_MAX / m.
+    const double m = max_level(bits, symmetric, p.zero), limit = std::numeric_limits<float>::max();
+    if (std::isfinite(p.scale) && static_cast<double>(p.scale) * m <= limit) return p;
+    const double cap = std::min(limit / m, static_cast<double>(decode_scale(st, max_stored_scale(st))));
+    p.stored_scale = encode_scale(st, static_cast<float>(cap));
+    while (!(static_cast<double>(decode_scale(st, p.stored_scale)) * m <= limit) || decode_scale(st, p.stored_scale) > cap)
+        --p.stored_scale;
+    p.scale = decode_scale(st, p.stored_scale);
     return p;
 }
 
@@ -945,6 +993,9 @@ struct calibration {
     calibration(calibrate::mse m) noexcept : kind(method::mse), grid(m.grid), max_shrink(m.max_shrink), norm(m.norm) {}
 
     status validate() const noexcept {
+        if (static_cast<int>(kind) > static_cast<int>(method::mse))  // a value cast from an int, or unset memory
+            return status::error(errc::invalid_argument, "calibration.kind = %d is not a method (minmax 0, percentile 1, mse 2)",
+                                 static_cast<int>(kind));
         if (kind == method::percentile && !(percentile > 50.0f && percentile <= 100.0f))
             return status::error(errc::invalid_argument, "calibration.percentile = %g, must be in (50, 100]",
                                  static_cast<double>(percentile));
@@ -1186,6 +1237,24 @@ struct qlayout {
     }
 };
 
+namespace detail {
+// The checks every view of quantized weights (qmatrix_view, tiled_view) makes
+// of its scales and permutation: both aligned to their element types (C++
+// reads them through typed pointers), and every perm entry inside [0, cols)
+// since the kernels read x[perm[j]]. `what` names the view in the message.
+template <class Scale>
+status check_scales_and_perm(const char* what, const Scale* scales, const std::int32_t* perm, std::size_t cols) noexcept {
+    if (misaligned(scales) || misaligned(perm))
+        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm)
+        for (std::size_t j = 0; j < cols; ++j)
+            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
+                                     static_cast<int>(perm[j]), cols);
+    return {};
+}
+}  // namespace detail
+
 // Read-only view; any memory (mmap'd file, arena) can back it.
 template <class S>
 struct qmatrix_view {
@@ -1228,15 +1297,7 @@ struct qmatrix_view {
             return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
         if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
         if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
-        if (detail::misaligned(scales) || detail::misaligned(perm))
-            return status::error(errc::invalid_argument, "qmatrix.scales or qmatrix.perm is not aligned to its element type");
-        // The kernels read x[perm[j]]: an index outside [0, cols) would read out of bounds.
-        if (perm)
-            for (std::size_t j = 0; j < cols; ++j)
-                if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
-                    return status::error(errc::invalid_argument, "qmatrix.perm[%zu] = %d is outside [0, %zu)", j,
-                                         static_cast<int>(perm[j]), cols);
-        return {};
+        return detail::check_scales_and_perm("qmatrix", scales, perm, cols);
     }
 
     // Bytes of each array (for overlap checks).
@@ -1417,13 +1478,35 @@ struct raw_qdest {
     std::size_t index(std::size_t r, std::size_t g) const noexcept { return per_tensor ? 0 : r * groups_per_row + g; }
 };
 
+// Whether every group's step fits the scale type. Only f16 scales can fail
+// (largest 65504; f32 and bf16 steps are capped so that every level stays
+// finite, quant/params.hpp); calibrated steps never exceed the group's min-max
+// step, so checking that one suffices. The whole range [lo, hi] of w decides
+// in one step when it fits; otherwise the first group that does not is named.
+// group 0: per tensor.
+inline status check_steps_fit(matrix_view<const float> w, float lo, float hi, const runtime_scheme& rs, std::size_t group) noexcept {
+    if (std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale)) return {};
+    if (group == 0)
+        return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit per-tensor step overflows %s scales (use f32 scales or bf16 scales)",
+                             static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
+    for (std::size_t r = 0; r < w.rows(); ++r)
+        for (std::size_t c0 = 0, g = 0; c0 < w.cols(); c0 += group, ++g) {
+            const std::size_t c1 = std::min(w.cols(), c0 + group);
+            const auto mm = std::minmax_element(w.row(r) + c0, w.row(r) + c1);
+            if (!std::isfinite(params_for_range(*mm.first, *mm.second, rs.bits, rs.symmetric, rs.scale).scale))
+                return status::error(errc::invalid_argument,
+                                     "w row %zu, group %zu (columns %zu..%zu) spans [%g, %g]: the %d-bit step overflows %s scales "
+                                     "(use f32 scales or bf16 scales)",
+                                     r, g, c0, c1 - 1, static_cast<double>(*mm.first), static_cast<double>(*mm.second), rs.bits,
+                                     scale_type_name(rs.scale));
+        }
+    return {};
+}
+
 template <class Exec>
 status quantize_rows(matrix_view<const float> w, float lo, float hi, const raw_qdest& out, const runtime_scheme& rs,
                      const calibration& calib, Exec& exec) {
-    // The widest range [lo, hi] of w decides whether the scale type can hold the step (f16: 65504).
-    if (!std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale))
-        return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit step overflows %s scales (use f32 scales)",
-                             static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
+    LOWBIT_TRY(check_steps_fit(w, lo, hi, rs, out.per_tensor ? 0 : out.group));
 
     const bool pct = calib.kind == calibration::method::percentile;
     qparams tensor_params;
@@ -1672,6 +1755,8 @@ inline std::atomic<int>& forced_arch_slot() noexcept {
 // Force the kernels onto one arch (arch::automatic: back to the best one).
 // Refused, leaving the current choice, if this CPU cannot run it.
 inline status force_arch(arch a) noexcept {
+    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::neondot))
+        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 8 neondot)", static_cast<int>(a));
     if (!detail::cpu().has(a))
         return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
     detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);
@@ -2183,6 +2268,31 @@ struct tiled_view {
         return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
     }
     std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+
+    // Checks that the fields describe a consistent tiled matrix (not the data
+    // itself): the shape's tile, block and group counts, non-null arrays, and
+    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
+    // [0, cols): the kernels read x[perm[col]]).
+    status validate() const noexcept {
+        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
+        if (!codes || !scales || (!S::is_symmetric && !zeros))
+            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
+        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
+        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
+            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
+                                 cols);
+        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
+        // (per-channel runs as one group per row, so these are checked for every granularity).
+        const std::size_t g = static_cast<std::size_t>(group);
+        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
+        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
+            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
+            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
+                                 cols, group);
+        return detail::check_scales_and_perm("tiled", scales, perm, cols);
+    }
 };
 
 // The owning form: repack_tiled's result.
@@ -2323,6 +2433,7 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
     if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
         (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
         return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
     l->row_bytes = t.row_bytes;
     qstorage st;
     st.layout = *l;
@@ -7577,7 +7688,7 @@ status check_output_apart(const qmatrix_view<S>& w, const void* out, std::size_t
 }
 inline status check_path(const matmul_options& opt) noexcept {
     if (static_cast<int>(opt.path) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path", static_cast<int>(opt.path));
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(opt.path));
     return {};
 }
 
@@ -8128,6 +8239,31 @@ struct tiled_view {
         return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
     }
     std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+
+    // Checks that the fields describe a consistent tiled matrix (not the data
+    // itself): the shape's tile, block and group counts, non-null arrays, and
+    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
+    // [0, cols): the kernels read x[perm[col]]).
+    status validate() const noexcept {
+        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
+        if (!codes || !scales || (!S::is_symmetric && !zeros))
+            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
+        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
+        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
+            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
+                                 cols);
+        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
+        // (per-channel runs as one group per row, so these are checked for every granularity).
+        const std::size_t g = static_cast<std::size_t>(group);
+        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
+        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
+            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
+            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
+                                 cols, group);
+        return detail::check_scales_and_perm("tiled", scales, perm, cols);
+    }
 };
 
 // The owning form: repack_tiled's result.
@@ -8268,6 +8404,7 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
     if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
         (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
         return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
     l->row_bytes = t.row_bytes;
     qstorage st;
     st.layout = *l;
@@ -8516,25 +8653,6 @@ tiled_view<typename kernel_scheme<S>::type> tiled_kernel_view(const tiled_view<S
 }
 
 template <class S>
-status validate_tiled(const tiled_view<S>& w) noexcept {
-    if (w.rows == 0 || w.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", w.rows, w.cols);
-    if (!w.codes || !w.scales || (!S::is_symmetric && !w.zeros))
-        return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-    const std::size_t groups = S::gran == granularity::per_group ? (w.cols + static_cast<std::size_t>(w.group) - 1) /
-                                                                       static_cast<std::size_t>(w.group > 0 ? w.group : 1)
-                                                                 : 1;
-    const std::size_t bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
-                                ? static_cast<std::size_t>(w.group) / tile_block
-                                : 0;
-    if (w.tiles != (w.rows + tile_rows - 1) / tile_rows || w.blocks != (w.cols + tile_block - 1) / tile_block ||
-        (S::gran == granularity::per_group && (w.group <= 0 || w.groups != groups || w.blocks_per_group != bpg ||
-                                               (bpg && static_cast<std::size_t>(w.group) % tile_block))))
-        return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", w.rows,
-                             w.cols, w.group);
-    return {};
-}
-
-template <class S>
 std::size_t tiled_scale_count(const tiled_view<S>& w) noexcept {
     return S::gran == granularity::per_tensor ? 1 : w.tiles * w.groups * tile_rows;
 }
@@ -8665,7 +8783,7 @@ void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::
 template <class S, class Exec>
 status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(w.validate());
     LOWBIT_TRY(detail::check_path(opt));
     if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
     if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
@@ -8688,7 +8806,7 @@ status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& e
 template <class S, class Exec>
 status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(w.validate());
     LOWBIT_TRY(detail::check_path(opt));
     if (x.cols() != w.cols)
         return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu columns", x.cols(), w.cols);

@@ -150,3 +150,20 @@ TEST_CASE("hostile algo: AWQ, HQQ and SmoothQuant on hostile input") {
     CHECK(dequantize_per_token_int8(broken, matrix_view<float>(out.as<float>(), 32, K)).code() == errc::shape_mismatch);
     CHECK(out.untouched());
 }
+
+// Issue 14, item 9: enum options of GPTQ (group_source, calib.kind) outside their enums are refused.
+TEST_CASE("hostile algo: GPTQ refuses out-of-range enum options") {
+    const std::size_t N = 4, K = 64;
+    const auto w = lowbit_test::gaussian(N * K, 31);
+    const auto x = lowbit_test::gaussian(32 * K, 32);
+    hessian h(K);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), 32, K)).ok());
+    const matrix_view<const float> wv(w.data(), N, K);
+    REQUIRE(gptq_quantize<Sg>(wv, h));
+    gptq_options o;
+    o.group_source = static_cast<gptq_group_source>(2);
+    CHECK(says(gptq_quantize<Sg>(wv, h, o).error(), "options.group_source = 2"));
+    o = {};
+    o.calib.kind = static_cast<calibration::method>(9);
+    CHECK(says(gptq_quantize<Sg>(wv, h, o).error(), "calibration.kind = 9"));
+}

@@ -167,3 +167,47 @@ TEST_CASE("hostile qat: bad steps, zeros, shapes, nulls, overlaps and misaligned
     CHECK(std::isfinite(ps[0]));
     CHECK(ps[1] > 0.0f);
 }
+
+// Issue 14, item 9: an fq_path (or a calibration kind) outside its enum is refused by every QAT entry point
+// that takes one; outputs untouched.
+TEST_CASE("hostile qat: out-of-range fq_path and calibration kind are refused") {
+    const std::size_t rows = 2, cols = 32;
+    const auto w = lowbit_test::gaussian(rows * cols, 41);
+    const matrix_view<const float> wv(w.data(), rows, cols);
+    auto l = qlayout::make(Sq::runtime(), rows, cols);
+    REQUIRE(l);
+    std::vector<float> steps(l->n_scales, 0.05f), gsteps(l->n_scales, -3.0f);
+    std::vector<std::uint8_t> zeros(l->n_zeros, 7);
+    sentinel out(rows * cols * 4), gw(rows * cols * 4), y(cols * 4);
+    for (int p : {2, 9, 255}) {
+        char what[32];
+        std::snprintf(what, sizeof what, "path = %d", p);
+        qat::fq_backward_options o;
+        o.path = static_cast<qat::fq_path>(p);
+        const span<const float> st(steps);
+        const span<const std::uint8_t> zs(zeros);
+        CHECK(says(qat::fake_quantize<Sq>(wv, st, zs, matrix_view<float>(out.as<float>(), rows, cols), o), what));
+        CHECK(says(qat::fake_quantize_backward<Sq>(wv, st, zs, wv, matrix_view<float>(gw.as<float>(), rows, cols), span<float>(gsteps), o),
+                   what));
+        std::vector<float> s2(steps), g2(gsteps);
+        std::vector<std::uint8_t> z2(zeros);
+        CHECK(says(qat::lsq_init<Sq>(wv, span<float>(s2), span<std::uint8_t>(z2), o), what));
+        CHECK(says(qat::calibrated_init<Sq>(wv, calibration{}, span<float>(s2), span<std::uint8_t>(z2), o), what));
+        CHECK(s2 == steps);
+        CHECK(z2 == zeros);
+        CHECK(g2 == gsteps);
+        const span<const float> xv(w.data(), cols);
+        CHECK(says(qat::fake_quantize_values<4, true>(xv, 0.1f, 8.0f, span<float>(y.as<float>(), cols), o.path), what));
+        CHECK(says(qat::fake_quantize_values_backward<4, true>(xv, 0.1f, 8.0f, xv, span<float>(y.as<float>(), cols), o.path).error(),
+                   what));
+        CHECK(says(qat::pact_forward<4>(xv, 2.0f, span<float>(y.as<float>(), cols), o.path), what));
+    }
+    CHECK(out.untouched());
+    CHECK(gw.untouched());
+    CHECK(y.untouched());
+    calibration c;
+    c.kind = static_cast<calibration::method>(5);
+    std::vector<float> s2(steps);
+    std::vector<std::uint8_t> z2(zeros);
+    CHECK(says(qat::calibrated_init<Sq>(wv, c, span<float>(s2), span<std::uint8_t>(z2)), "calibration.kind = 5"));
+}

@@ -94,7 +94,7 @@ TEST_CASE("hostile quant: denormal weights quantize to finite values within a de
     }
 }
 
-TEST_CASE("hostile quant: huge magnitudes work while the step fits the scale type, else a clear error") {
+TEST_CASE("hostile quant: huge magnitudes quantize to finite values with f32/bf16 scales; f16 scales refuse, naming the group") {
     const float big = huge_();
     std::vector<float> w = {big, -big, big / 3, 0.0f, -big / 7, 1.0f, -1.0f, big};
     const matrix_view<const float> wv(w.data(), 1, 8);
@@ -105,16 +105,33 @@ TEST_CASE("hostile quant: huge magnitudes work while the step fits the scale typ
         CHECK(std::isfinite(q->view().value(0, c)));
         CHECK(std::fabs(static_cast<double>(q->view().value(0, c)) - w[c]) <= 0.5001 * q->view().scale(0, 0));
     }
-    // asymmetric: hi - lo = 2 FLT_MAX overflows f32 itself; 1-bit symmetric: step 2 amax overflows
-    sentinel_qmatrix<scheme<4, per_channel, asymmetric, scale_f32>> out(1, 8);
-    const status st = quantize_into<scheme<4, per_channel, asymmetric, scale_f32>>(wv, out.view());
+    // asymmetric: hi - lo = 2 FLT_MAX overflows f32 itself; 1-bit symmetric: the step 2 amax does. Both
+    // get a capped scale (every level finite); the values beyond the outermost level clip to it (<= 2 s).
+    auto qa = quantize<scheme<4, per_channel, asymmetric, scale_f32>>(wv);
+    REQUIRE(qa);
+    auto q1 = quantize<scheme<1, per_channel, symmetric, scale_f32>>(wv);
+    REQUIRE(q1);
+    for (std::size_t c = 0; c < 8; ++c) {
+        CHECK(std::isfinite(qa->view().value(0, c)));
+        CHECK(std::fabs(static_cast<double>(qa->view().value(0, c)) - w[c]) <= 2.0 * qa->view().scale(0, 0));
+        CHECK(std::isfinite(q1->view().value(0, c)));
+        CHECK(std::fabs(static_cast<double>(q1->view().value(0, c)) - w[c]) <= 0.5 * q1->view().scale(0, 0));
+    }
+    // f16 scales overflow: refused naming the row and group, output untouched; bf16 (f32's range) works
+    sentinel_qmatrix<scheme<8, per_group<4>, symmetric, scale_f16>> out(1, 8);
+    const status st = quantize_into<scheme<8, per_group<4>, symmetric, scale_f16>>(wv, out.view());
     CHECK(st.code() == errc::invalid_argument);
-    CHECK(says(st, "overflows f32 scales"));
+    CHECK(says(st, "w row 0, group 0 (columns 0..3)"));
+    CHECK(says(st, "overflows f16 scales"));
     CHECK(out.untouched());
-    CHECK(quantize<scheme<1, per_channel, symmetric, scale_f32>>(wv).error().code() == errc::invalid_argument);
-    // f16 and bf16 scales: f16 overflows, bf16 (f32's range) does not for symmetric
-    CHECK(says(quantize<scheme<8, per_group<4>, symmetric, scale_f16>>(wv).error(), "overflows f16 scales"));
+    CHECK(says(quantize<scheme<8, per_tensor, symmetric, scale_f16>>(wv).error(), "per-tensor step overflows f16 scales"));
     CHECK(quantize<scheme<8, per_group<4>, symmetric, scale_bf16>>(wv, calibrate::percentile{99.0f}));
+    // the f16 check is per group: rows that each fit are accepted even when the tensor's range does not
+    // (asymmetric 8-bit, f16: a step of 1e7 / 255 fits, 2e7 / 255 does not)
+    std::vector<float> two = {-1e7f, 0.0f, 0.0f, 1e7f};
+    const matrix_view<const float> tv(two.data(), 2, 2);
+    CHECK(quantize<scheme<8, per_channel, asymmetric, scale_f16>>(tv));
+    CHECK(says(quantize<scheme<8, per_tensor, asymmetric, scale_f16>>(tv).error(), "per-tensor step overflows f16"));
 }
 
 TEST_CASE("hostile quant: empty tensors and zero-size groups are refused") {
@@ -267,7 +284,11 @@ TEST_CASE("hostile quant: quantize_value of NaN, +-Inf and huge values is a defi
     CHECK(params_for_range(1.0f, -1.0f, 4, true, scale_type::f16).scale == 0.0f);  // lo > hi: empty range, zero step
     const qparams d = params_for_range(-denorm_(), denorm_(), 4, false, scale_type::f32);
     CHECK(std::isfinite(d.scale));
-    CHECK(params_for_range(-huge_(), huge_(), 4, false, scale_type::f32).scale == inf_());  // documented: caller reports
+    // ranges reaching FLT_MAX: capped so that every level is finite; f16 overflow: +Inf (documented: callers refuse)
+    const qparams h = params_for_range(-huge_(), huge_(), 4, false, scale_type::f32);
+    CHECK(std::isfinite(h.scale));
+    CHECK(static_cast<double>(h.scale) * std::max(h.zero, 15.0f - h.zero) <= static_cast<double>(huge_()));
+    CHECK(params_for_range(-huge_(), huge_(), 4, false, scale_type::f16).scale == inf_());
 }
 
 TEST_CASE("hostile quant: metrics and measure on hostile input") {
@@ -325,4 +346,173 @@ TEST_CASE("hostile quant: bit packing twins refuse bad widths and accept empty i
     CHECK(out[0] == 0xA5);
     CHECK(pack_codes(4, nullptr, 0, nullptr).ok());
     CHECK(unpack_codes(4, nullptr, 0, nullptr).ok());
+}
+
+// Finite in, finite out (issue 14, item 4): every scheme (bits 1..8 x per-tensor/per-channel/per-group x
+// symmetric/asymmetric x f32/f16/bf16 scales) under every calibration, on rows holding +-FLT_MAX, mixes of
+// huge and tiny values, and subnormals. Each pattern is row 1 of a 2-row matrix (row 0 is benign), so an error
+// must name row 1. f16 scales cannot hold the step of a group with |x| >= 1e30: refused naming the first such
+// group; f32 and bf16 never refuse finite weights. Every dequantized value is finite; under min-max calibration
+// |x - x^| <= s/2 in groups whose range (amax symmetric, hi - lo asymmetric) is at most FLT_MAX/2, and <= 2 s in
+// the others, whose scale is capped (quant/params.hpp).
+TEST_CASE("hostile quant: finite weights never dequantize to Inf or NaN, for every scheme and calibration") {
+    const float M = huge_(), d = denorm_();
+    constexpr std::size_t K = 8;
+    const std::vector<std::vector<float>> patterns = {
+        {M, M, M, M, M, M, M, M},
+        {-M, -M, -M, -M, -M, -M, -M, -M},
+        {M, -M, M, -M, 0.0f, 1.0f, -1.0f, M},
+        {0.5f, 1.0f, 0.25f, 2.0f, 1e-30f, -M, 1e-38f, d},      // huge only in groups 1 (G = 3) and 0 (G = K)
+        {1.0f, 2.0f, 3.0f, -4.0f, 5.0f, 6.0f, M, 0.9999f * M},  // one-sided, in the tail group
+        {M, 0.999f * M, 0.5f * M, -0.501f * M, 1e30f, -1e30f, 7.0f, -d},
+        {d, -d, 2 * d, 0.0f, 3 * d, -5 * d, d, 4 * d},          // all subnormal
+        {1.7e38f, -1.7e38f, 1.0f, 1e-20f, -M, 3.3e38f, -1e38f, 0.0f},
+    };
+    const std::vector<float> benign = {0.5f, -0.25f, 1.0f, 0.125f, -2.0f, 0.75f, 3.0f, -1.5f};
+    const calibration calibs[] = {calibration(calibrate::minmax{}), calibration(calibrate::percentile{90.0f}),
+                                  calibration(calibrate::mse{20, 0.8f, 2.4f})};
+    const granularity grans[] = {granularity::per_tensor, granularity::per_channel, granularity::per_group};
+    const scale_type types[] = {scale_type::f32, scale_type::f16, scale_type::bf16};
+    std::size_t runs = 0, refused = 0, capped_checked = 0;
+    for (std::size_t pi = 0; pi < patterns.size(); ++pi) {
+        std::vector<float> w = benign;
+        w.insert(w.end(), patterns[pi].begin(), patterns[pi].end());
+        const matrix_view<const float> wv(w.data(), 2, K);
+        for (int bits = 1; bits <= 8; ++bits)
+            for (granularity gran : grans)
+                for (bool sym : {true, false})
+                    for (scale_type st : types)
+                        for (const calibration& cal : calibs) {
+                            runtime_scheme rs;
+                            rs.bits = bits;
+                            rs.gran = gran;
+                            rs.group = 3;  // groups of 3, 3 and 2 columns
+                            rs.symmetric = sym;
+                            rs.scale = st;
+                            const std::size_t G = gran == granularity::per_group ? 3 : K;
+                            char name[32];
+                            rs.name(name, sizeof name);
+                            CAPTURE(pi);
+                            CAPTURE(name);
+                            const std::string cal_name = cal.name();
+                            CAPTURE(cal_name);
+                            ++runs;
+                            // the oracle: which groups hold a value of magnitude >= 1e30 (a step f16 cannot hold)
+                            auto huge_in = [&](std::size_t r, std::size_t c0, std::size_t c1) {
+                                for (std::size_t c = c0; c < c1; ++c)
+                                    if (std::fabs(wv(r, c)) >= 1e30f) return true;
+                                return false;
+                            };
+                            auto q = quantize(rs, wv, cal);
+                            if (st == scale_type::f16 && huge_in(1, 0, K)) {
+                                REQUIRE_FALSE(q);
+                                ++refused;
+                                CHECK(q.error().code() == errc::invalid_argument);
+                                CHECK(says(q.error(), "overflows f16 scales"));
+                                if (gran == granularity::per_tensor) {
+                                    CHECK(says(q.error(), "per-tensor"));
+                                } else {
+                                    std::size_t g = 0;
+                                    while (!huge_in(1, g * G, std::min(K, g * G + G))) ++g;
+                                    char where[32];
+                                    std::snprintf(where, sizeof where, "w row 1, group %zu ", g);
+                                    CHECK(says(q.error(), where));
+                                }
+                                continue;
+                            }
+                            REQUIRE(q);
+                            std::vector<float> out(2 * K, nan_());
+                            REQUIRE(dequantize(*q, matrix_view<float>(out.data(), 2, K)).ok());
+                            const qstorage& sto = q->storage;
+                            const std::size_t gpr = (K + G - 1) / G;
+                            for (std::size_t r = 0; r < 2; ++r)
+                                for (std::size_t c = 0; c < K; ++c) {
+                                    const float xh = out[r * K + c];
+                                    CAPTURE(r);
+                                    CAPTURE(c);
+                                    CAPTURE(xh);
+                                    REQUIRE(std::isfinite(xh));
+                                    if (cal.kind != calibration::method::minmax) continue;  // they clip by design
+                                    const std::size_t g = c / G;
+                                    const std::size_t idx = gran == granularity::per_tensor ? 0 : r * gpr + g;
+                                    const float s = st == scale_type::f32 ? sto.scales_f32[idx]
+                                                                          : decode_scale(st, sto.scales_16[idx]);
+                                    // the range calibration covered: the group's, or the tensor's
+                                    double lo = 0.0, hi = 0.0;
+                                    const std::size_t r0 = gran == granularity::per_tensor ? 0 : r,
+                                                      r1 = gran == granularity::per_tensor ? 2 : r + 1;
+                                    const std::size_t c0 = gran == granularity::per_group ? g * G : 0,
+                                                      c1 = gran == granularity::per_group ? std::min(K, c0 + G) : K;
+                                    for (std::size_t rr = r0; rr < r1; ++rr)
+                                        for (std::size_t cc = c0; cc < c1; ++cc) {
+                                            lo = std::min(lo, static_cast<double>(wv(rr, cc)));
+                                            hi = std::max(hi, static_cast<double>(wv(rr, cc)));
+                                        }
+                                    const double span = sym ? std::max(-lo, hi) : hi - lo;
+                                    const double err = std::fabs(static_cast<double>(xh) - wv(r, c));
+                                    if (s == 0.0f) {
+                                        // a step below f32's smallest subnormal (span < 255 * 2^-149 / 2): zero
+                                        CHECK(xh == 0.0f);
+                                        CHECK(std::fabs(wv(r, c)) <= 255 * d);
+                                    } else if (span <= static_cast<double>(M) / 2) {
+                                        // s/2, plus the f32 roundings of the step's division and of s * (u - z):
+                                        // relative to x, or (2^b - 1)/2 subnormals where the step is subnormal
+                                        CHECK(err <= 0.5 * s + std::ldexp(std::fabs(wv(r, c)), -22) + 128 * d);
+                                    } else {
+                                        ++capped_checked;
+                                        CHECK(err <= 2.0 * s);
+                                    }
+                                }
+                        }
+    }
+    CHECK(runs == patterns.size() * 8 * 3 * 2 * 3 * 3);
+    CHECK(refused > 0);
+    CHECK(capped_checked > 0);
+}
+
+// Issue 14, item 9: an enum field set from an int (or left as garbage) is refused at the entry point,
+// naming the field and its value, before anything is written. (matmul_path and arch: test_hostile_kernels;
+// gptq_group_source: test_hostile_algo; fq_path: test_hostile_qat.)
+TEST_CASE("hostile quant: out-of-range enum values (calibration kind, granularity, scale type) are refused") {
+    const auto w = lowbit_test::gaussian(2 * 64, 21);
+    const matrix_view<const float> wv(w.data(), 2, 64);
+    for (int k : {3, 7, 255}) {
+        CAPTURE(k);
+        calibration c;
+        c.kind = static_cast<calibration::method>(k);
+        char what[48];
+        std::snprintf(what, sizeof what, "calibration.kind = %d", k);
+        CHECK(says(c.validate(), what));
+        sentinel_qmatrix<S4g> out(2, 64);
+        const status st = quantize_into<S4g>(wv, out.view(), c);
+        CHECK(st.code() == errc::invalid_argument);
+        CHECK(says(st, what));
+        CHECK(out.untouched());
+        CHECK(says(quantize<scheme<8, per_channel, symmetric, scale_f32>>(wv, c).error(), what));
+        quantize_options o;
+        o.calib = c;
+        CHECK(says(quantize<S4g>(wv, o).error(), what));
+        runtime_scheme rs;
+        CHECK(says(quantize(rs, wv, c).error(), what));
+    }
+    for (int g : {3, 7, 200}) {
+        runtime_scheme rs;
+        rs.gran = static_cast<granularity>(g);
+        char what[40];
+        std::snprintf(what, sizeof what, "scheme.gran = %d", g);
+        CHECK(says(rs.validate(), what));
+        CHECK(says(quantize(rs, wv).error(), what));
+        CHECK(says(qlayout::make(rs, 2, 64).error(), what));
+        CHECK(std::isnan(bits_per_weight(rs, 64)));
+    }
+    for (int s : {3, 9, 255}) {
+        runtime_scheme rs;
+        rs.scale = static_cast<scale_type>(s);
+        char what[40];
+        std::snprintf(what, sizeof what, "scheme.scale = %d", s);
+        CHECK(says(rs.validate(), what));
+        CHECK(says(quantize(rs, wv).error(), what));
+        CHECK(says(qlayout::make(rs, 2, 64).error(), what));
+        CHECK(std::isnan(bits_per_weight(rs, 64)));
+    }
 }

@@ -234,6 +234,9 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
     if (S::gran == granularity::per_tensor)
         return status::error(errc::unsupported, "GPTQ needs per-channel or per-group scales, not per-tensor");
     LOWBIT_TRY(opt.calib.validate());
+    if (static_cast<int>(opt.group_source) > static_cast<int>(gptq_group_source::updated))
+        return status::error(errc::invalid_argument, "options.group_source = %d is not a gptq_group_source (reference 0, updated 1)",
+                             static_cast<int>(opt.group_source));
     if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
         return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));

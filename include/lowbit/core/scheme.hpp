@@ -103,8 +103,12 @@ struct runtime_scheme {
         if (bits < 1 || bits > 8) return status::error(errc::invalid_argument, "scheme.bits = %d, must be 1..8", bits);
         if (gran == granularity::per_group && group < 1)
             return status::error(errc::invalid_argument, "scheme.group = %d, must be >= 1 for per-group", group);
-        if (static_cast<int>(gran) > 2) return status::error(errc::invalid_argument, "scheme.gran is not a granularity");
-        if (static_cast<int>(scale) > 2) return status::error(errc::invalid_argument, "scheme.scale is not a scale type");
+        if (static_cast<int>(gran) > 2)
+            return status::error(errc::invalid_argument, "scheme.gran = %d is not a granularity (per_tensor 0, per_channel 1, per_group 2)",
+                                 static_cast<int>(gran));
+        if (static_cast<int>(scale) > 2)
+            return status::error(errc::invalid_argument, "scheme.scale = %d is not a scale type (f32 0, f16 1, bf16 2)",
+                                 static_cast<int>(scale));
         return {};
     }
 

@@ -174,6 +174,8 @@ inline std::atomic<int>& forced_arch_slot() noexcept {
 // Force the kernels onto one arch (arch::automatic: back to the best one).
 // Refused, leaving the current choice, if this CPU cannot run it.
 inline status force_arch(arch a) noexcept {
+    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::neondot))
+        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 8 neondot)", static_cast<int>(a));
     if (!detail::cpu().has(a))
         return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
     detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);

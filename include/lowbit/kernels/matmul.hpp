@@ -78,7 +78,7 @@ status check_output_apart(const qmatrix_view<S>& w, const void* out, std::size_t
 }
 inline status check_path(const matmul_options& opt) noexcept {
     if (static_cast<int>(opt.path) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path", static_cast<int>(opt.path));
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(opt.path));
     return {};
 }
 

@@ -42,25 +42,6 @@ tiled_view<typename kernel_scheme<S>::type> tiled_kernel_view(const tiled_view<S
 }
 
 template <class S>
-status validate_tiled(const tiled_view<S>& w) noexcept {
-    if (w.rows == 0 || w.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", w.rows, w.cols);
-    if (!w.codes || !w.scales || (!S::is_symmetric && !w.zeros))
-        return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-    const std::size_t groups = S::gran == granularity::per_group ? (w.cols + static_cast<std::size_t>(w.group) - 1) /
-                                                                       static_cast<std::size_t>(w.group > 0 ? w.group : 1)
-                                                                 : 1;
-    const std::size_t bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
-                                ? static_cast<std::size_t>(w.group) / tile_block
-                                : 0;
-    if (w.tiles != (w.rows + tile_rows - 1) / tile_rows || w.blocks != (w.cols + tile_block - 1) / tile_block ||
-        (S::gran == granularity::per_group && (w.group <= 0 || w.groups != groups || w.blocks_per_group != bpg ||
-                                               (bpg && static_cast<std::size_t>(w.group) % tile_block))))
-        return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", w.rows,
-                             w.cols, w.group);
-    return {};
-}
-
-template <class S>
 std::size_t tiled_scale_count(const tiled_view<S>& w) noexcept {
     return S::gran == granularity::per_tensor ? 1 : w.tiles * w.groups * tile_rows;
 }
@@ -191,7 +172,7 @@ void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::
 template <class S, class Exec>
 status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(w.validate());
     LOWBIT_TRY(detail::check_path(opt));
     if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
     if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
@@ -214,7 +195,7 @@ status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& e
 template <class S, class Exec>
 status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::validate_tiled(w));
+    LOWBIT_TRY(w.validate());
     LOWBIT_TRY(detail::check_path(opt));
     if (x.cols() != w.cols)
         return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu columns", x.cols(), w.cols);

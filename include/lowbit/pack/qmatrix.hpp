@@ -62,6 +62,24 @@ struct qlayout {
     }
 };
 
+namespace detail {
+// The checks every view of quantized weights (qmatrix_view, tiled_view) makes
+// of its scales and permutation: both aligned to their element types (C++
+// reads them through typed pointers), and every perm entry inside [0, cols)
+// since the kernels read x[perm[j]]. `what` names the view in the message.
+template <class Scale>
+status check_scales_and_perm(const char* what, const Scale* scales, const std::int32_t* perm, std::size_t cols) noexcept {
+    if (misaligned(scales) || misaligned(perm))
+        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm)
+        for (std::size_t j = 0; j < cols; ++j)
+            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
+                                     static_cast<int>(perm[j]), cols);
+    return {};
+}
+}  // namespace detail
+
 // Read-only view; any memory (mmap'd file, arena) can back it.
 template <class S>
 struct qmatrix_view {
@@ -104,15 +122,7 @@ struct qmatrix_view {
             return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
         if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
         if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
-        if (detail::misaligned(scales) || detail::misaligned(perm))
-            return status::error(errc::invalid_argument, "qmatrix.scales or qmatrix.perm is not aligned to its element type");
-        // The kernels read x[perm[j]]: an index outside [0, cols) would read out of bounds.
-        if (perm)
-            for (std::size_t j = 0; j < cols; ++j)
-                if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
-                    return status::error(errc::invalid_argument, "qmatrix.perm[%zu] = %d is outside [0, %zu)", j,
-                                         static_cast<int>(perm[j]), cols);
-        return {};
+        return detail::check_scales_and_perm("qmatrix", scales, perm, cols);
     }
 
     // Bytes of each array (for overlap checks).
@@ -293,13 +303,35 @@ struct raw_qdest {
     std::size_t index(std::size_t r, std::size_t g) const noexcept { return per_tensor ? 0 : r * groups_per_row + g; }
 };
 
+// Whether every group's step fits the scale type. Only f16 scales can fail
+// (largest 65504; f32 and bf16 steps are capped so that every level stays
+// finite, quant/params.hpp); calibrated steps never exceed the group's min-max
+// step, so checking that one suffices. The whole range [lo, hi] of w decides
+// in one step when it fits; otherwise the first group that does not is named.
+// group 0: per tensor.
+inline status check_steps_fit(matrix_view<const float> w, float lo, float hi, const runtime_scheme& rs, std::size_t group) noexcept {
+    if (std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale)) return {};
+    if (group == 0)
+        return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit per-tensor step overflows %s scales (use f32 scales or bf16 scales)",
+                             static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
+    for (std::size_t r = 0; r < w.rows(); ++r)
+        for (std::size_t c0 = 0, g = 0; c0 < w.cols(); c0 += group, ++g) {
+            const std::size_t c1 = std::min(w.cols(), c0 + group);
+            const auto mm = std::minmax_element(w.row(r) + c0, w.row(r) + c1);
+            if (!std::isfinite(params_for_range(*mm.first, *mm.second, rs.bits, rs.symmetric, rs.scale).scale))
+                return status::error(errc::invalid_argument,
+                                     "w row %zu, group %zu (columns %zu..%zu) spans [%g, %g]: the %d-bit step overflows %s scales "
+                                     "(use f32 scales or bf16 scales)",
+                                     r, g, c0, c1 - 1, static_cast<double>(*mm.first), static_cast<double>(*mm.second), rs.bits,
+                                     scale_type_name(rs.scale));
+        }
+    return {};
+}
+
 template <class Exec>
 status quantize_rows(matrix_view<const float> w, float lo, float hi, const raw_qdest& out, const runtime_scheme& rs,
                      const calibration& calib, Exec& exec) {
-    // The widest range [lo, hi] of w decides whether the scale type can hold the step (f16: 65504).
-    if (!std::isfinite(params_for_range(lo, hi, rs.bits, rs.symmetric, rs.scale).scale))
-        return status::error(errc::invalid_argument, "w spans [%g, %g]: the %d-bit step overflows %s scales (use f32 scales)",
-                             static_cast<double>(lo), static_cast<double>(hi), rs.bits, scale_type_name(rs.scale));
+    LOWBIT_TRY(check_steps_fit(w, lo, hi, rs, out.per_tensor ? 0 : out.group));
 
     const bool pct = calib.kind == calibration::method::percentile;
     qparams tensor_params;

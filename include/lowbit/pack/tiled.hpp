@@ -85,6 +85,31 @@ struct tiled_view {
         return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
     }
     std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+
+    // Checks that the fields describe a consistent tiled matrix (not the data
+    // itself): the shape's tile, block and group counts, non-null arrays, and
+    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
+    // [0, cols): the kernels read x[perm[col]]).
+    status validate() const noexcept {
+        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
+        if (!codes || !scales || (!S::is_symmetric && !zeros))
+            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
+        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
+        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
+            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
+                                 cols);
+        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
+        // (per-channel runs as one group per row, so these are checked for every granularity).
+        const std::size_t g = static_cast<std::size_t>(group);
+        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
+        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
+            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
+            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
+                                 cols, group);
+        return detail::check_scales_and_perm("tiled", scales, perm, cols);
+    }
 };
 
 // The owning form: repack_tiled's result.
@@ -225,6 +250,7 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
     if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
         (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
         return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
     l->row_bytes = t.row_bytes;
     qstorage st;
     st.layout = *l;

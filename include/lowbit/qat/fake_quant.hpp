@@ -185,6 +185,13 @@ inline result<qlayout> step_layout(std::size_t rows, std::size_t cols, int group
     return qlayout::make(S::runtime(g), rows, cols);
 }
 
+// An fq_path from the caller (a value cast from an int, or unset memory, is refused).
+inline status check_path(fq_path p, const char* name) noexcept {
+    if (static_cast<int>(p) > static_cast<int>(fq_path::scalar))
+        return status::error(errc::invalid_argument, "%s = %d is not an fq_path (automatic 0, scalar 1)", name, static_cast<int>(p));
+    return {};
+}
+
 inline status check_matrix(matrix_view<const float> m, const char* name) noexcept {
     if (m.empty()) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", name, m.rows(), m.cols());
     if (!m.data()) return status::error(errc::invalid_argument, "%s.data is null", name);
@@ -282,6 +289,7 @@ inline void for_groups(const qlayout& l, bool per_tensor, std::size_t r0, std::s
 template <class S, class Exec = serial_executor>
 status fake_quantize(matrix_view<const float> w, span<const float> steps, span<const std::uint8_t> zeros, matrix_view<float> out,
                      const fq_options& opt = {}, Exec&& exec = Exec{}) {
+    LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
     LOWBIT_TRY(detail::check_matrix(w, "w"));
     LOWBIT_TRY(detail::check_same_shape(w, out, "out"));
     auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
@@ -310,6 +318,7 @@ template <class S, class Exec = serial_executor>
 status fake_quantize_backward(matrix_view<const float> w, span<const float> steps, span<const std::uint8_t> zeros,
                               matrix_view<const float> grad_out, matrix_view<float> grad_w, span<float> grad_steps,
                               const fq_backward_options& opt = {}, Exec&& exec = Exec{}) {
+    LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
     LOWBIT_TRY(detail::check_matrix(w, "w"));
     LOWBIT_TRY(detail::check_same_shape(w, grad_out, "grad_out"));
     const bool want_gw = grad_w.data() != nullptr;
@@ -361,6 +370,7 @@ status fake_quantize_backward(matrix_view<const float> w, span<const float> step
 // s = 2 mean|x - m| / sqrt(2^(b-1)), z = clamp(round(2^(b-1) - m / s), 0, 2^b - 1).
 template <class S>
 status lsq_init(matrix_view<const float> w, span<float> steps, span<std::uint8_t> zeros, const fq_options& opt = {}) {
+    LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
     LOWBIT_TRY(detail::check_matrix(w, "w"));
     auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
     if (!l) return l.error();
@@ -407,6 +417,7 @@ status lsq_init(matrix_view<const float> w, span<float> steps, span<std::uint8_t
 template <class S>
 status calibrated_init(matrix_view<const float> w, const calibration& calib, span<float> steps, span<std::uint8_t> zeros,
                        const fq_options& opt = {}) {
+    LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
     LOWBIT_TRY(calib.validate());
     LOWBIT_TRY(detail::check_matrix(w, "w"));
     auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
@@ -445,6 +456,7 @@ status calibrated_init(matrix_view<const float> w, const calibration& calib, spa
 // rounding: activation scales are not stored in a qmatrix). step > 0.
 template <int Bits, bool Symmetric>
 status fake_quantize_values(span<const float> x, float step, float zero, span<float> y, fq_path path = fq_path::automatic) noexcept {
+    LOWBIT_TRY(detail::check_path(path, "path"));
     if (y.size() != x.size()) return status::error(errc::shape_mismatch, "y has %zu elements, x has %zu", y.size(), x.size());
     LOWBIT_TRY(detail::check_span_in_place(x, y, "x", "y"));
     if (!(step > 0.0f) || !std::isfinite(step))
@@ -459,6 +471,7 @@ status fake_quantize_values(span<const float> x, float step, float zero, span<fl
 template <int Bits, bool Symmetric>
 result<float> fake_quantize_values_backward(span<const float> x, float step, float zero, span<const float> grad_y,
                                             span<float> grad_x, fq_path path = fq_path::automatic) noexcept {
+    LOWBIT_TRY(detail::check_path(path, "path"));
     if (grad_y.size() != x.size())
         return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
     if (!grad_x.empty() && grad_x.size() != x.size())

@@ -49,6 +49,9 @@ struct calibration {
     calibration(calibrate::mse m) noexcept : kind(method::mse), grid(m.grid), max_shrink(m.max_shrink), norm(m.norm) {}
 
     status validate() const noexcept {
+        if (static_cast<int>(kind) > static_cast<int>(method::mse))  // a value cast from an int, or unset memory
+            return status::error(errc::invalid_argument, "calibration.kind = %d is not a method (minmax 0, percentile 1, mse 2)",
+                                 static_cast<int>(kind));
         if (kind == method::percentile && !(percentile > 50.0f && percentile <= 100.0f))
             return status::error(errc::invalid_argument, "calibration.percentile = %g, must be in (50, 100]",
                                  static_cast<double>(percentile));
