@@ -276,3 +276,44 @@ TEST_CASE("gguf new types: hostile input gives a status and writes nothing") {
         CHECK(untouched());
     }
 }
+
+TEST_CASE("gguf new types: MXFP4's exponent follows log2f just below a power of two") {
+    // 128 * (1 - 2^-24) is below 2^7, but its float log2 rounds to 7.0, so ggml
+    // (and lowbit) pick e = 7 - 2 + 127 = 132, not 131. The data-never-seen
+    // check (docs/formats.md) compared such blocks with ggml byte for byte.
+    std::vector<float> x(32, 0.0f);
+    x[5] = std::nextafter(128.0f, 0.0f);
+    block_mxfp4 b{};
+    REQUIRE(quantize_row_mxfp4(x.data(), &b, 32).ok());
+    CHECK(b.e == 132);
+    x[5] = -0.5f;  // exactly 2^-1: e = -1 - 2 + 127
+    REQUIRE(quantize_row_mxfp4(x.data(), &b, 32).ok());
+    CHECK(b.e == 124);
+    CHECK((b.qs[5] & 0xf) == 14);  // -0.5 = -8 * 2^(124 - 128): level -8 is code 14
+    CHECK(b.qs[0] == 0);             // zeros take code 0 (+0), the first of the two zero codes
+}
+
+TEST_CASE("gguf new types: magnitudes up to f16's max give finite blocks, mixed with tiny sub-blocks") {
+    // The project's rule for every GGUF codec (docs/reliability.md): inputs up
+    // to +-65504 decode to finite values; beyond that the f16 scales overflow
+    // exactly as ggml's do. Here a super-block mixes 2^-20-sized sub-blocks
+    // with ones at f16's max, so IQ4_XS's 6-bit sub-scales span their range.
+    std::vector<float> x(1024);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const float mag = (i / 32) % 3 == 0 ? std::ldexp(1.0f, -20) : 20000.0f;
+        x[i] = mag * static_cast<float>(static_cast<int>(i % 13) - 6) / 6.0f;
+    }
+    x[40] = 65504.0f;
+    x[999] = -65504.0f;
+    for (const new_type& t : new_types) {
+        INFO("type ", std::string(t.file));
+        std::vector<unsigned char> q(static_cast<std::size_t>(row_size(t.type, 1024)));
+        std::vector<float> y(1024);
+        REQUIRE(quantize(t.type, x.data(), q.data(), 1, 1024, nullptr).ok());
+        REQUIRE(dequantize_row(t.type, q.data(), y.data(), 1024).ok());
+        bool finite = true;
+        for (float v : y) finite = finite && std::isfinite(v);
+        CHECK(finite);
+        CHECK(std::fabs(y[40] - 65504.0f) < 0.35f * 65504.0f);
+    }
+}
