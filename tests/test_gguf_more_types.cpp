@@ -317,3 +317,22 @@ TEST_CASE("gguf new types: magnitudes up to f16's max give finite blocks, mixed 
         CHECK(std::fabs(y[40] - 65504.0f) < 0.35f * 65504.0f);
     }
 }
+
+TEST_CASE("gguf new types: subnormal rows decode to (near) zero") {
+    // Below 2^-126 the scales underflow (TQ: 1/amax is Inf, lround of Inf/NaN
+    // as in ggml; MXFP4: the exponent's low byte, as ggml's cast). Whatever
+    // the bytes, every value decodes within 1e-37 of its input.
+    std::vector<float> x(512);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        x[i] = std::numeric_limits<float>::denorm_min() * static_cast<float>(i % 17) * (i % 2 ? 1.0f : -1.0f);
+    for (const new_type& t : new_types) {
+        INFO("type ", std::string(t.file));
+        std::vector<unsigned char> q(static_cast<std::size_t>(row_size(t.type, 512)));
+        std::vector<float> y(512);
+        REQUIRE(quantize_row(t.type, x.data(), q.data(), 512).ok());
+        REQUIRE(dequantize_row(t.type, q.data(), y.data(), 512).ok());
+        bool close = true;
+        for (std::size_t i = 0; i < x.size(); ++i) close = close && std::fabs(y[i] - x[i]) <= 1e-37f;
+        CHECK(close);
+    }
+}

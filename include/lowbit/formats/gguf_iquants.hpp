@@ -107,10 +107,10 @@ inline void iq4_sums(const float* x, const float* w, float id, std::uint8_t* L, 
 
 // Scale of one group of 32 (ggml's quantize_row_iq4_nl_impl, per block).
 // Returns false, leaving L alone, for a group whose largest magnitude is below
-// group_max_eps (scale 0). With ntry > 0 the largest value starts on the +127
-// side of the grid (-max/-127) and 2·ntry+1 inverse scales (ntry - 127)/max
-// … are tried; with ntry <= 0 it starts on the -127 code and no sweep runs.
-// L receives the codes of the starting scale only: callers re-code.
+// group_max_eps (scale 0). With ntry > 0 the search starts from d = max/127
+// and then tries the 2·ntry+1 inverse scales (t - 127)/max, t = -ntry … ntry;
+// with ntry <= 0 it starts from d = max/-127 (max on level -127) and does not
+// sweep. L receives the codes of the starting scale only: callers re-code.
 inline bool fit_iq4_group(const float* x, const float* w, int ntry, std::uint8_t* L, float& scale) noexcept {
     float amax = 0.0f;
     float max = 0.0f;
