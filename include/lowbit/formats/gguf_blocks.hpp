@@ -1473,6 +1473,18 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 #undef LOWBIT_GGUF_ROW_CODECS
 #undef LOWBIT_GGUF_WEIGHTED
 
+}  // namespace gguf
+}  // namespace lowbit
+
+// The types with a header of their own (each includes this file first; see
+// gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iquants.hpp"
+#include "gguf_mxfp4.hpp"
+#include "gguf_ternary.hpp"
+
+namespace lowbit {
+namespace gguf {
+
 // ---- runtime dispatch (the tools' twin: a switch onto the typed functions) -----------
 
 // True when quantize_row / dequantize_row handle type t.
@@ -1482,6 +1494,8 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
         case gguf_type::q4_0: case gguf_type::q4_1: case gguf_type::q5_0: case gguf_type::q5_1:
         case gguf_type::q8_0: case gguf_type::q8_1: case gguf_type::q2_K: case gguf_type::q3_K:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K: case gguf_type::q8_K:
+        case gguf_type::iq4_nl: case gguf_type::iq4_xs: case gguf_type::tq1_0: case gguf_type::tq2_0:
+        case gguf_type::mxfp4:
             return true;
         default:
             return false;
@@ -1554,6 +1568,11 @@ inline status quantize_row(gguf_type t, const float* x, void* dst, std::int64_t 
         case gguf_type::q5_K: return quantize_row_q5_K(x, static_cast<block_q5_K*>(dst), k);
         case gguf_type::q6_K: return quantize_row_q6_K(x, static_cast<block_q6_K*>(dst), k);
         case gguf_type::q8_K: return quantize_row_q8_K(x, static_cast<block_q8_K*>(dst), k);
+        case gguf_type::iq4_nl: return quantize_row_iq4_nl(x, static_cast<block_iq4_nl*>(dst), k);
+        case gguf_type::iq4_xs: return quantize_row_iq4_xs(x, static_cast<block_iq4_xs*>(dst), k);
+        case gguf_type::tq1_0: return quantize_row_tq1_0(x, static_cast<block_tq1_0*>(dst), k);
+        case gguf_type::tq2_0: return quantize_row_tq2_0(x, static_cast<block_tq2_0*>(dst), k);
+        case gguf_type::mxfp4: return quantize_row_mxfp4(x, static_cast<block_mxfp4*>(dst), k);
         default: return detail::no_codec("gguf::quantize_row", t);
     }
 }
@@ -1575,13 +1594,20 @@ inline status dequantize_row(gguf_type t, const void* src, float* y, std::int64_
         case gguf_type::q5_K: return dequantize_row_q5_K(static_cast<const block_q5_K*>(src), y, k);
         case gguf_type::q6_K: return dequantize_row_q6_K(static_cast<const block_q6_K*>(src), y, k);
         case gguf_type::q8_K: return dequantize_row_q8_K(static_cast<const block_q8_K*>(src), y, k);
+        case gguf_type::iq4_nl: return dequantize_row_iq4_nl(static_cast<const block_iq4_nl*>(src), y, k);
+        case gguf_type::iq4_xs: return dequantize_row_iq4_xs(static_cast<const block_iq4_xs*>(src), y, k);
+        case gguf_type::tq1_0: return dequantize_row_tq1_0(static_cast<const block_tq1_0*>(src), y, k);
+        case gguf_type::tq2_0: return dequantize_row_tq2_0(static_cast<const block_tq2_0*>(src), y, k);
+        case gguf_type::mxfp4: return dequantize_row_mxfp4(static_cast<const block_mxfp4*>(src), y, k);
         default: return detail::no_codec("gguf::dequantize_row", t);
     }
 }
 
 // ggml's quantize_chunk for one type: nrow rows of n_per_row values, optional
-// importance weights (ignored by the types where ggml ignores them: Q8_0, and
-// Q8_1/Q8_K, which ggml never quantizes with an imatrix).
+// importance weights (ignored by the types where ggml ignores them: Q8_0,
+// TQ1_0, TQ2_0, MXFP4, and Q8_1/Q8_K, which ggml never quantizes with an
+// imatrix). For IQ4_NL this is ggml's quantize_iq4_nl, whose search differs
+// from quantize_row's reference quantizer even without weights.
 inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nrow, std::int64_t n_per_row,
                        const float* quant_weights) noexcept {
     switch (t) {
@@ -1595,6 +1621,11 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::q4_K: return quantize_q4_K(src, static_cast<block_q4_K*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::q5_K: return quantize_q5_K(src, static_cast<block_q5_K*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq4_nl: return quantize_iq4_nl(src, static_cast<block_iq4_nl*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq4_xs: return quantize_iq4_xs(src, static_cast<block_iq4_xs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::tq1_0: return quantize_tq1_0(src, static_cast<block_tq1_0*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::tq2_0: return quantize_tq2_0(src, static_cast<block_tq2_0*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::mxfp4: return quantize_mxfp4(src, static_cast<block_mxfp4*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
                 return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",

@@ -1,0 +1,66 @@
+// lowbit/formats/gguf_block_rows.hpp — checked row drivers for the block codecs
+// that live outside gguf_blocks.hpp (IQ4_NL/IQ4_XS, TQ1_0/TQ2_0, MXFP4).
+//
+// One job: validate a (src, dst, nrow, n_per_row, weights) request exactly as
+// gguf_blocks.hpp's drivers do (lengths, overflow, null/misaligned/overlapping
+// buffers, NaN/Inf) and only then hand each row to a type's row encoder, so a
+// refused call writes nothing. The codecs themselves stay in their own headers.
+//
+// Include order. This header needs gguf_blocks.hpp's helpers, and
+// gguf_blocks.hpp includes it (through the new types' headers) just before
+// its runtime dispatch, so it includes gguf_blocks.hpp first and guards its
+// body with a macro rather than #pragma once: whichever header a user
+// includes first, the body is compiled once, after the helpers it uses and
+// before the dispatch that calls into it.
+#include "gguf_blocks.hpp"
+
+#ifndef LOWBIT_FORMATS_GGUF_BLOCK_ROWS_HPP
+#define LOWBIT_FORMATS_GGUF_BLOCK_ROWS_HPP
+
+#include <cstdint>
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+
+// nrow rows of n_per_row values into nrow * n_per_row / B::values blocks.
+// row(x, qw, n, y) encodes one row; qw is the caller's importance row or null.
+// `what` names the length argument in messages ("k" for the quantize_row_* API).
+template <class B, class RowFn>
+status encode_block_rows(const char* fn, const char* what, const float* src, B* dst, std::int64_t nrow,
+                         std::int64_t n_per_row, const float* qw, RowFn row) noexcept {
+    if (nrow < 0) return status::error(errc::invalid_argument, "%s: nrow = %lld is negative", fn, static_cast<long long>(nrow));
+    LOWBIT_TRY(check_length(fn, what, n_per_row, B::values));
+    if (n_per_row > 0 && nrow > max_values / n_per_row)
+        return status::error(errc::invalid_argument, "%s: nrow * n_per_row = %lld * %lld overflows (limit %lld values)", fn,
+                             static_cast<long long>(nrow), static_cast<long long>(n_per_row),
+                             static_cast<long long>(max_values));
+    const std::int64_t total = nrow * n_per_row;
+    LOWBIT_TRY(check_pointers(fn, total, src, dst));
+    LOWBIT_TRY(check_buffers(fn, src, static_cast<std::size_t>(total) * 4, dst,
+                             static_cast<std::size_t>(total / B::values) * sizeof(B)));
+    if (qw && lowbit::detail::misaligned(qw))
+        return status::error(errc::invalid_argument, "%s: quant_weights is not float aligned", fn);
+    LOWBIT_TRY(check_finite(fn, "src", src, total));
+    if (qw) LOWBIT_TRY(check_finite(fn, "quant_weights", qw, n_per_row));
+    const std::int64_t nb = n_per_row / B::values;
+    for (std::int64_t r = 0; r < nrow; ++r) row(src + r * n_per_row, qw, n_per_row, dst + r * nb);
+    return status();
+}
+
+// k values (k / B::values blocks) back to floats, one block at a time.
+template <class B, class BlockFn>
+status decode_block_rows(const char* fn, const B* x, float* y, std::int64_t k, BlockFn decode_block) noexcept {
+    LOWBIT_TRY(check_length(fn, "k", k, B::values));
+    LOWBIT_TRY(check_pointers(fn, k, x, y));
+    LOWBIT_TRY(check_buffers(fn, x, static_cast<std::size_t>(k / B::values) * sizeof(B), y, static_cast<std::size_t>(k) * 4));
+    const std::int64_t nb = k / B::values;
+    for (std::int64_t i = 0; i < nb; ++i) decode_block(x[i], y + i * B::values);
+    return status();
+}
+
+}  // namespace detail
+}  // namespace gguf
+}  // namespace lowbit
+
+#endif  // LOWBIT_FORMATS_GGUF_BLOCK_ROWS_HPP
