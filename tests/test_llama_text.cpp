@@ -11,7 +11,8 @@
 
 #include <lowbit/formats/detail/json.hpp>
 
-#include "gguf_io.hpp"
+#include "eval.hpp"
+#include "perplexity.hpp"
 #include "tokenizer.hpp"
 
 namespace {
@@ -318,4 +319,261 @@ TEST_CASE("tokenizer bpe: merges by rank, ignore_merges, specials, round trip") 
     const auto st = llama::bpe_encode(odd, "x", out);
     CHECK(!st.ok());
     CHECK(std::string(st.message()).find("qwen2") != std::string::npos);
+}
+
+namespace {
+
+const llama::model& small_model() {
+    static const llama::model m = [] {
+        auto r = llama::load_model(LOWBIT_LLAMA_MODEL);
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        return *r;
+    }();
+    return m;
+}
+
+// 4 chunks of 64 tokens and a few more: tokens the model samples from BOS (its own text).
+std::vector<int> sampled_tokens() {
+    llama::sampler smp;
+    smp.r = llama::rng(11);
+    lowbit::serial_executor ex;
+    std::vector<int> t = {1};
+    const auto out = llama::generate(small_model(), 4 * 64 + 9, smp, ex);
+    t.insert(t.end(), out.begin(), out.end());
+    return t;
+}
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+    auto b = llama::read_file(path.c_str());
+    REQUIRE_MESSAGE(b.ok(), b.error().message());
+    return *b;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+    REQUIRE(std::fclose(f) == 0);
+}
+
+std::string captured(std::FILE* f) {
+    std::fflush(f);
+    std::rewind(f);
+    std::string s;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("perplexity: batched prefill gives the logits of token-by-token decoding") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    lowbit::thread_pool pool(2);
+    for (const char* scheme : {"f32", "q8_0"}) {
+        CAPTURE(scheme);
+        llama::model q = m;
+        REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name(scheme), pool).ok());
+        llama::prefill_state ps;
+        llama::prefill(q, tok.data(), 64, 0, ps, pool);
+        llama::state s(q.c, 64);
+        double worst = 0;
+        for (int pos = 0; pos < 64; ++pos) {
+            const float* lg = llama::forward(q, s, tok[static_cast<std::size_t>(pos)], pos, pool);
+            for (int v = 0; v < q.c.vocab; ++v)
+                worst = std::max(worst, std::fabs(static_cast<double>(lg[v]) - ps.logits[static_cast<std::size_t>(pos) * q.c.vocab + v]));
+        }
+        CHECK(worst < 1e-4);
+    }
+}
+
+TEST_CASE("perplexity: PPL is exp(mean NLL of the second half of each chunk); the base file round-trips") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    const int n_ctx = 64, first = n_ctx / 2, V = m.c.vocab;
+    lowbit::thread_pool pool(2);
+    llama::perplexity_options o;
+    o.n_ctx = n_ctx;
+    o.bos = 1;
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log);
+    o.out = log;
+    const std::string base = "test_llama_text_base.bin";
+    std::remove(base.c_str());
+    auto r = llama::perplexity(m, tok, o, pool, base.c_str());
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->chunks == 4);
+    CHECK(r->count == 4u * (n_ctx - 1 - first));
+
+    // The mean NLL computed independently: token by token through forward(),
+    // log-softmax in double, BOS first in every chunk, positions first..n_ctx-2.
+    double nll = 0, nll_window = 0;  // nll_window: log-probabilities clamped 16 nats under the top one, as the file stores them
+    std::size_t n = 0;
+    for (int c = 0; c < 4; ++c) {
+        llama::state s(m.c, n_ctx);
+        for (int j = 0; j < n_ctx - 1; ++j) {
+            const int in = j == 0 ? 1 : tok[static_cast<std::size_t>(c * n_ctx + j)];
+            const float* lg = llama::forward(m, s, in, j, pool);
+            if (j < first) continue;
+            double mx = lg[0], sum = 0;
+            for (int v = 1; v < V; ++v) mx = std::max(mx, static_cast<double>(lg[v]));
+            for (int v = 0; v < V; ++v) sum += std::exp(lg[v] - mx);
+            const double t_nll = mx + std::log(sum) - lg[tok[static_cast<std::size_t>(c * n_ctx + j + 1)]];
+            nll += t_nll;
+            nll_window += std::min(t_nll, std::log(sum) + 16);
+            ++n;
+        }
+    }
+    CHECK(n == r->count);
+    CHECK(r->ppl == doctest::Approx(std::exp(nll / static_cast<double>(n))).epsilon(1e-5));
+    const std::string printed = captured(log);
+    char want[96];
+    std::snprintf(want, sizeof want, "Final estimate: PPL = %.4f +/- ", r->ppl);
+    CHECK(printed.find(want) != std::string::npos);
+    CHECK(printed.find("[4]") != std::string::npos);
+    std::fclose(log);
+
+    // The file is llama-perplexity's layout: header, the tokens (before the BOS substitution), records.
+    const std::vector<std::uint8_t> bytes = file_bytes(base);
+    const std::size_t nv = 2 * ((V + 1) / 2) + 4;
+    REQUIRE(bytes.size() == 20 + 4u * 4 * n_ctx + 2u * 4 * (n_ctx - 1 - first) * nv);
+    CHECK(std::memcmp(bytes.data(), "_logits_", 8) == 0);
+    std::int32_t h[3];
+    std::memcpy(h, bytes.data() + 8, 12);
+    CHECK(h[0] == n_ctx);
+    CHECK(h[1] == V);
+    CHECK(h[2] == 4);
+    std::vector<std::int32_t> ft(4 * n_ctx);
+    std::memcpy(ft.data(), bytes.data() + 20, ft.size() * 4);
+    CHECK(std::vector<int>(ft.begin(), ft.end()) == std::vector<int>(tok.begin(), tok.begin() + 4 * n_ctx));
+    // Record 0 (chunk 0, position `first`) decodes to the log-probabilities within half a step.
+    {
+        llama::state s(m.c, n_ctx);
+        const float* lg = nullptr;
+        for (int j = 0; j <= first; ++j) lg = llama::forward(m, s, j == 0 ? 1 : tok[static_cast<std::size_t>(j)], j, pool);
+        std::vector<float> lp(static_cast<std::size_t>(V));
+        llama::log_softmax(lg, lp.data(), V);
+        float scale, lo;
+        const std::uint8_t* rec = bytes.data() + 20 + 4u * 4 * n_ctx;
+        std::memcpy(&scale, rec, 4);
+        std::memcpy(&lo, rec + 4, 4);
+        CHECK(scale > 0);
+        const float top = *std::max_element(lp.begin(), lp.end());
+        for (int v = 0; v < V; ++v) {
+            std::uint16_t q;
+            std::memcpy(&q, rec + 8 + 2 * v, 2);
+            const float decoded = scale * q + lo;
+            if (lp[static_cast<std::size_t>(v)] > top - 16) CHECK(std::fabs(decoded - lp[static_cast<std::size_t>(v)]) < scale + 1e-4f);
+            else CHECK(q == 0);
+        }
+    }
+
+    // Read back against the same model: KLD 0 (to the file's 16-bit rounding), same top token everywhere.
+    auto b = llama::base_file::open(base.c_str(), V);
+    REQUIRE_MESSAGE(b.ok(), b.error().message());
+    log = std::tmpfile();
+    o.out = log;
+    auto k = llama::kl_divergence(m, *b, o, pool);
+    REQUIRE_MESSAGE(k.ok(), k.error().message());
+    CHECK(k->count == r->count);
+    CHECK(std::fabs(k->sum_kld / static_cast<double>(k->count)) < 1e-5);
+    CHECK(k->same_top == k->count);
+    CHECK(std::exp(k->sum_nll / static_cast<double>(k->count)) == doctest::Approx(r->ppl).epsilon(1e-4));
+    CHECK(std::exp(k->sum_nll_base / static_cast<double>(k->count)) == doctest::Approx(std::exp(nll_window / static_cast<double>(n))).epsilon(1e-4));
+    const std::string kprinted = captured(log);
+    for (const char* line : {"Mean PPL(Q)                   :", "Mean PPL(base)                :", "Mean    KLD:", "99.0%   KLD:",
+                             "Median  KLD:", "Same top p: 100.000 ± 0.000 %"})
+        CHECK_MESSAGE(kprinted.find(line) != std::string::npos, line);
+    std::fclose(log);
+
+    // A quantized model against the F32 base: KLD > 0 and the PPL it reports is its own.
+    llama::model q = m;
+    REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name("w2g32"), pool).ok());
+    log = std::tmpfile();
+    o.out = log;
+    auto kq = llama::kl_divergence(q, *b, o, pool);
+    REQUIRE(kq.ok());
+    CHECK(kq->sum_kld / static_cast<double>(kq->count) > 1e-3);
+    CHECK(kq->same_top < kq->count);
+    std::fclose(log);
+    std::remove(base.c_str());
+}
+
+TEST_CASE("perplexity: malformed base files are refused with one clear line") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    lowbit::serial_executor ex;
+    llama::perplexity_options o;
+    o.n_ctx = 16;
+    o.bos = 1;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    const std::string good = "test_llama_text_good.bin", bad = "test_llama_text_bad.bin";
+    REQUIRE(llama::perplexity(m, tok, o, ex, good.c_str()).ok());
+    std::fclose(log);
+    const std::vector<std::uint8_t> g = file_bytes(good);
+    auto put_i32 = [](std::vector<std::uint8_t> b, std::size_t at, std::int32_t v) {
+        std::memcpy(b.data() + at, &v, 4);
+        return b;
+    };
+    const float nan = std::nanf("");
+    struct bad_case {
+        const char* name;
+        std::vector<std::uint8_t> bytes;
+        const char* says;
+    };
+    const int chunks = static_cast<int>(tok.size() / 16);
+    std::vector<std::uint8_t> magic = g;
+    magic[0] = 'X';
+    std::vector<std::uint8_t> nan_rec = g;
+    std::memcpy(nan_rec.data() + 20 + 4u * 16 * chunks, &nan, 4);
+    const bad_case cases[] = {
+        {"empty", {}, "empty"},
+        {"short", std::vector<std::uint8_t>(g.begin(), g.begin() + 12), "no _logits_ header"},
+        {"magic", magic, "no _logits_ header"},
+        {"truncated", std::vector<std::uint8_t>(g.begin(), g.end() - 1), "promises"},
+        {"trailing", [&] { auto b = g; b.push_back(0); return b; }(), "promises"},
+        {"vocab", put_i32(g, 12, 1000), "vocabulary of 1000 tokens, the model has 512"},
+        {"n_ctx", put_i32(g, 8, 2), "implausible header"},
+        {"n_chunk", put_i32(g, 16, -1), "implausible header"},
+        {"token", put_i32(g, 20 + 4 * 5, 9999), "token 5 is 9999"},
+        {"record", nan_rec, "record 0 has scale nan"},
+    };
+    for (const bad_case& c : cases) {
+        CAPTURE(c.name);
+        write_bytes(bad, c.bytes);
+        auto b = llama::base_file::open(bad.c_str(), m.c.vocab);
+        REQUIRE(!b.ok());
+        const std::string msg = b.error().message();
+        CHECK_MESSAGE(msg.find(c.says) != std::string::npos, msg);
+        CHECK(msg.find('\n') == std::string::npos);
+    }
+    auto missing = llama::base_file::open("test_llama_text_no_such_file.bin", m.c.vocab);
+    CHECK(!missing.ok());
+    CHECK(std::string(missing.error().message()).find("cannot open") != std::string::npos);
+    std::remove(good.c_str());
+    std::remove(bad.c_str());
+}
+
+TEST_CASE("perplexity: too little text, a bad --ctx and out-of-vocabulary tokens are refused") {
+    const auto& m = small_model();
+    lowbit::serial_executor ex;
+    llama::perplexity_options o;
+    o.n_ctx = 64;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    std::vector<int> few(100, 5);
+    auto r = llama::perplexity(m, few, o, ex);
+    CHECK(!r.ok());
+    CHECK(std::string(r.error().message()).find("needs at least 128") != std::string::npos);
+    o.n_ctx = 2;
+    CHECK(!llama::perplexity(m, few, o, ex).ok());
+    o.n_ctx = 16;
+    few[7] = 512;
+    auto oov = llama::perplexity(m, few, o, ex);
+    CHECK(!oov.ok());
+    CHECK(std::string(oov.error().message()).find("token 512") != std::string::npos);
+    std::fclose(log);
 }
