@@ -205,6 +205,16 @@ lowbit::result<llama::tokenizer> load_tokenizer(const char* path) {
     return llama::tokenizer::from_gguf(*g);
 }
 
+// Whether `path` is a GGUF file with a tokenizer.ggml.model key.
+bool has_vocab(const char* path) {
+    auto f = llama::mapped_file::open(path);
+    if (!f) return false;
+    const auto b = (*f)->bytes();
+    if (!llama::is_gguf(b.data(), b.size())) return false;
+    auto g = lowbit::gguf::gguf_file::parse(b);
+    return g && g->find_kv("tokenizer.ggml.model").has_value();
+}
+
 // --perplexity / --kl-divergence: llama-perplexity's evaluation (perplexity.hpp).
 int run_text_eval(const args& a, const llama::model& m) {
     auto tok = load_tokenizer(a.model_path.c_str());
@@ -282,7 +292,14 @@ int main(int argc, char** argv) {
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
     if (!a.perplexity_text.empty() || a.kl_divergence) return run_text_eval(a, m);
     if (!a.export_path.empty()) {
-        if (auto st = llama::export_gguf(m, a.export_path.c_str()); !st) return fail(st);
+        // A GGUF source's vocabulary goes along (llama.cpp needs it); a llama2.c checkpoint has none.
+        std::unique_ptr<llama::tokenizer> tok;
+        if (has_vocab(a.model_path.c_str())) {
+            auto t = load_tokenizer(a.model_path.c_str());
+            if (!t) return fail(t.error());
+            tok = std::make_unique<llama::tokenizer>(std::move(*t));
+        }
+        if (auto st = llama::export_gguf(m, a.export_path.c_str(), "lowbit-llama", tok ? &tok->vocabulary() : nullptr); !st) return fail(st);
         std::fprintf(stderr, "lowbit-llama: wrote %s (%s, %zu bytes of weights)\n", a.export_path.c_str(), m.scheme.c_str(), m.total_bytes());
         return 0;
     }
