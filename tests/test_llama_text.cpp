@@ -577,3 +577,45 @@ TEST_CASE("perplexity: too little text, a bad --ctx and out-of-vocabulary tokens
     CHECK(std::string(oov.error().message()).find("token 512") != std::string::npos);
     std::fclose(log);
 }
+
+TEST_CASE("perplexity: text end to end through a GGUF that carries its vocabulary") {
+    // stories260K (vocab 512) exported with the first 512 pieces of the
+    // tinyllama vocabulary (<unk> <s> </s>, the 256 byte pieces, 253 merges):
+    // a consistent SentencePiece vocabulary of the model's size.
+    llama::vocab v = converter_vocab();
+    v.tokens.resize(512), v.scores.resize(512), v.types.resize(512);
+    v.ids.clear();
+    for (std::size_t i = 0; i < v.tokens.size(); ++i) v.ids[v.tokens[i]] = static_cast<int>(i);
+    const std::string path = "test_llama_text_model.gguf";
+    REQUIRE(llama::export_gguf(small_model(), path.c_str(), "test", &v).ok());
+    auto m = llama::load_model(path.c_str());
+    REQUIRE_MESSAGE(m.ok(), m.error().message());
+    auto f = llama::mapped_file::open(path.c_str());
+    REQUIRE(f.ok());
+    auto g = lowbit::gguf::gguf_file::parse((*f)->bytes());
+    REQUIRE(g.ok());
+    auto t = llama::tokenizer::from_gguf(*g);
+    REQUIRE_MESSAGE(t.ok(), t.error().message());
+    CHECK(t->size() == m->c.vocab);
+    const std::string text = slurp(data_dir + "/dev.txt").substr(0, 3000);
+    auto ids = t->encode(text, true);
+    REQUIRE(ids.ok());
+    CHECK(ids->front() == 1);
+    CHECK(*std::max_element(ids->begin(), ids->end()) < 512);
+    // (no decode check here: "▁" is not among the 512 pieces, so a lone space
+    // marker falls back to its three bytes and decodes as "▁", as in llama.cpp)
+    lowbit::thread_pool pool(2);
+    llama::perplexity_options o;
+    o.n_ctx = 128;
+    o.n_chunks = 3;
+    o.bos = t->vocabulary().bos;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    auto r = llama::perplexity(*m, *ids, o, pool);
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->chunks == 3);
+    CHECK(std::isfinite(r->ppl));
+    CHECK(r->ppl > 1);
+    std::fclose(log);
+    std::remove(path.c_str());
+}
