@@ -209,7 +209,10 @@ namespace {
 // the byte-to-unicode alphabet in byte order (so id = byte), then merges:
 //   0 "Ġ t"  1 "h e"  2 "Ġt he"  3 "l l"  4 "e ll"  5 "ell o"  6 "H ello"  7 "Ġ w"  8 "o r"
 // their results as ids 256..264, "Ġworld" (265, a piece no merge makes),
-// "<|begin_of_text|>" (266, control, BOS) and "<sep>" (267, user defined).
+// "<|begin_of_text|>" (266, control, BOS) and "<sep>" (267, user defined),
+// then merges 9.. that only apply across the words some pre-tokenizer makes
+// (their results ids 268..), so that a wrong split shows in the ids:
+//   9 "Ġ Ġ"  10 "! !"  11 "' s"  12 "1 2"  13 "2 3"  14 "3 4"  15 "4 5"  16 "Ċ Ċ"  17 "Ġ !"  18 "d '"
 llama::vocab hand_bpe(const char* pre) {
     llama::vocab v;
     v.type = llama::vocab::kind::bpe;
@@ -236,6 +239,16 @@ llama::vocab hand_bpe(const char* pre) {
     v.types[267] = llama::token_type::user_defined;
     v.bos = 266;
     v.add_bos = true;
+    const char* cross[] = {"Ġ Ġ", "! !", "' s", "1 2", "2 3", "3 4", "4 5", "Ċ Ċ", "Ġ !", "d '"};
+    for (int r = 0; r < 10; ++r) {
+        std::string m = cross[r];
+        const std::size_t sp = m.find(' ', 1);
+        v.tokens.push_back(m.substr(0, sp) + m.substr(sp + 1));
+        v.scores.push_back(0.0f);
+        v.types.push_back(llama::token_type::normal);
+        m[sp] = '\0';
+        v.merge_rank[m] = 9 + r;
+    }
     for (std::size_t i = 0; i < v.tokens.size(); ++i) v.ids[v.tokens[i]] = static_cast<int>(i);
     return v;
 }
@@ -243,7 +256,7 @@ llama::vocab hand_bpe(const char* pre) {
 std::vector<std::string> words(const llama::vocab& v, const std::string& s) {
     auto w = llama::bpe_pretokenize(v, s);
     REQUIRE_MESSAGE(w.ok(), w.error().message());
-    return std::vector<std::string>(w->begin(), w->end());
+    return *w;
 }
 
 }  // namespace
@@ -283,6 +296,37 @@ TEST_CASE("tokenizer bpe: the default pre-tokenizer's four passes, split by hand
     CHECK(words(v, "it's") == std::vector<std::string>{"it", "'", "s"});
 }
 
+namespace {
+
+// Ids printed by llama.cpp's llama-tokenize (commit 0a50d990) for these texts,
+// each written byte for byte to a file and run as
+//   llama-tokenize -m VOCAB.gguf -f TEXT --ids --log-disable
+// where VOCAB.gguf is tinyllama-f16.gguf (the hf-gguf converter's output for
+// tests/data/tinyllama-sotu, vocabulary = converter-f16.json's) for "spm", and
+// hand_bpe("llama-bpe") / hand_bpe("default") written by write_vocab with
+// llama.* header keys and no tensors (llama-tokenize loads the vocabulary only)
+// for "bpe3" / "bpedef". docs/embedding.md section 7 has the procedure.
+struct llama_tokenize_case {
+    const char* vocab;
+    const char* text;
+    std::vector<int> ids;
+};
+const llama_tokenize_case llama_tokenize_cases[] = {
+    {"spm", "Hello world\'s 12345 !!\n\n  x", {1, 436, 583, 936, 823, 966, 938, 932, 995, 1001, 1002, 1007, 1005, 932, 963, 963, 13, 13, 932, 932, 974}},
+    {"bpe3", "Hello world\'s 12345 !!\n\n  x", {266, 262, 265, 270, 32, 271, 51, 274, 32, 269, 275, 32, 32, 120}},
+    {"bpedef", "Hello world\'s 12345 !!\n\n  x", {266, 262, 263, 264, 108, 100, 39, 115, 32, 271, 51, 274, 32, 269, 275, 32, 32, 120}},
+    {"spm", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {1, 263, 932, 436, 583, 936, 12, 947, 288, 322, 16, 13, 932, 198, 172, 934, 198, 172, 932, 229, 133, 175, 932, 995, 1001, 1002, 1007, 1005, 1006, 1004, 316, 966, 938, 313, 966, 984, 984, 932, 1012, 974, 261, 63, 317, 952, 65, 953, 932, 932}},
+    {"bpe3", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {266, 116, 257, 32, 32, 262, 9, 119, 264, 108, 100, 13, 10, 32, 195, 169, 116, 195, 169, 32, 226, 130, 172, 32, 271, 51, 274, 54, 55, 32, 105, 116, 270, 32, 73, 39, 76, 76, 32, 36, 120, 32, 97, 267, 98, 268}},
+    {"bpedef", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {266, 116, 257, 32, 32, 262, 9, 119, 264, 108, 100, 13, 10, 32, 195, 169, 116, 195, 169, 32, 226, 130, 172, 32, 271, 51, 274, 54, 55, 32, 105, 116, 39, 115, 32, 73, 39, 76, 76, 32, 36, 120, 32, 97, 267, 98, 268}},
+    {"spm", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {1, 279, 304, 932, 198, 229, 153, 132, 229, 133, 229, 153, 132, 243, 162, 155, 229, 153, 132, 933, 269, 932, 258, 257, 229, 153, 132, 4, 130}},
+    {"bpe3", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {266, 99, 117, 116, 32, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 239, 191, 189, 32, 101, 110, 100, 32, 239, 191, 189, 239, 191, 189, 32, 1, 127}},
+    {"bpedef", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {266, 99, 117, 116, 32, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 239, 191, 189, 32, 101, 110, 100, 32, 239, 191, 189, 239, 191, 189, 32, 1, 127}},
+    {"spm", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {1, 440, 375, 320, 280, 980, 932, 964, 293, 296, 940, 229, 131, 169, 932, 197, 194, 375, 198, 172, 975, 932, 197, 174, 974, 197, 190, 932, 231, 187, 176, 233, 153, 138, 242, 191, 143, 233, 163, 138, 234, 133, 188, 230, 131, 133, 932, 209, 172, 945, 609, 935, 932, 211, 159, 211, 193, 212, 132, 211, 189, 211, 181, 211, 179, 932, 1002, 197, 192}},
+    {"bpe3", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {266, 226, 128, 156, 113, 117, 111, 116, 101, 100, 226, 128, 157, 32, 226, 128, 148, 32, 100, 97, 115, 104, 226, 128, 166, 32, 194, 191, 113, 117, 195, 169, 63, 32, 194, 171, 120, 194, 187, 32, 228, 184, 173, 230, 150, 135, 239, 188, 140, 230, 160, 135, 231, 130, 185, 227, 128, 130, 32, 206, 169, 109, 101, 103, 97, 32, 208, 156, 208, 190, 209, 129, 208, 186, 208, 178, 208, 176, 32, 51, 194, 189}},
+    {"bpedef", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {266, 226, 128, 156, 113, 117, 111, 116, 101, 100, 226, 128, 157, 32, 226, 128, 148, 32, 100, 97, 115, 104, 226, 128, 166, 32, 194, 191, 113, 117, 195, 169, 63, 32, 194, 171, 120, 194, 187, 32, 228, 184, 173, 230, 150, 135, 239, 188, 140, 230, 160, 135, 231, 130, 185, 227, 128, 130, 32, 206, 169, 109, 101, 103, 97, 32, 208, 156, 208, 190, 209, 129, 208, 186, 208, 178, 208, 176, 32, 51, 194, 189}},
+};
+}  // namespace
+
 TEST_CASE("tokenizer bpe: merges by rank, ignore_merges, specials, round trip") {
     std::vector<std::uint8_t> keep3, keepd;
     const llama::tokenizer t3 = through_gguf(hand_bpe("llama-bpe"), keep3);
@@ -307,11 +351,17 @@ TEST_CASE("tokenizer bpe: merges by rank, ignore_merges, specials, round trip") 
     CHECK(enc(t3, "\xC3\xA9") == std::vector<int>{0xC3, 0xA9});
     // "<|begin_of_text|>" in text is text (control pieces are not parsed).
     CHECK(enc(t3, "<|begin_of_text|>").size() > 1);
-    // Any bytes round-trip.
-    const std::string samples[] = {"Hello the world", std::string("\0\x01\xff\xfe", 4), "cut \xE2\x82 \xF0 end", "tab\t\r\n x  "};
-    for (const std::string& s : samples) {
-        CHECK(t3.decode(enc(t3, s, true)) == s);
-        CHECK(td.decode(enc(td, s, true)) == s);
+    // Text round-trips; bytes that are not well-formed UTF-8 come back as U+FFFD, one per byte (as in llama.cpp).
+    const std::pair<std::string, std::string> samples[] = {
+        {"Hello the world", "Hello the world"},
+        {"tab\t\r\n x  ", "tab\t\r\n x  "},
+        {std::string("\0\x01\x7f", 3), std::string("\0\x01\x7f", 3)},
+        {"\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80", "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80"},
+        {"cut \xE2\x82 \xff end", "cut \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD end"},
+    };
+    for (const auto& s : samples) {
+        CHECK(t3.decode(enc(t3, s.first, true)) == s.second);
+        CHECK(td.decode(enc(td, s.first, true)) == s.second);
     }
     // An unknown pre-tokenizer is refused by name.
     llama::vocab odd = hand_bpe("qwen2");
@@ -618,4 +668,18 @@ TEST_CASE("perplexity: text end to end through a GGUF that carries its vocabular
     CHECK(r->ppl > 1);
     std::fclose(log);
     std::remove(path.c_str());
+}
+
+TEST_CASE("tokenizer: the ids llama.cpp's llama-tokenize gives, on odd bytes, both vocabulary kinds") {
+    std::vector<std::uint8_t> k3, kd;
+    const llama::tokenizer b3 = through_gguf(hand_bpe("llama-bpe"), k3), bd = through_gguf(hand_bpe("default"), kd);
+    for (const llama_tokenize_case& c : llama_tokenize_cases) {
+        CAPTURE(c.vocab);
+        CAPTURE(c.text);
+        const std::string v = c.vocab;
+        const llama::tokenizer& t = v == "spm" ? sotu_tokenizer() : v == "bpe3" ? b3 : bd;
+        auto ids = t.encode(c.text, true);
+        REQUIRE(ids.ok());
+        CHECK(*ids == c.ids);
+    }
 }

@@ -25,7 +25,8 @@
 //      1. [\p{P}$+<=>^~|]+      2. GPT-2's 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
 //      3. \p{N}+                4. [0-9][0-9][0-9]
 //    (in 2, a character no alternative matches becomes a piece of its own).
-// Other pre-tokenizer names are refused.
+// Other pre-tokenizer names are refused. Bytes that are not well-formed UTF-8
+// are read as U+FFFD first (one per byte), as llama.cpp does.
 //
 // Merging: the word starts as one symbol per code point of its encoded form;
 // the adjacent pair with the lowest merge rank (ties: leftmost) merges,
@@ -190,13 +191,17 @@ inline bool default_punct(const cpt& c) {
 
 }  // namespace bpe_detail
 
-// The words of `text` (byte ranges) under the vocabulary's pre-tokenizer.
-inline result<std::vector<std::string_view>> bpe_pretokenize(const vocab& v, std::string_view text) {
+// The words of `text` under the vocabulary's pre-tokenizer, as UTF-8. A
+// byte that does not start a well-formed sequence (a stray continuation
+// byte, a cut sequence, 0xF8-0xFF) becomes U+FFFD, as llama.cpp decodes text
+// before splitting it; so such bytes do not survive encode + decode.
+inline result<std::vector<std::string>> bpe_pretokenize(const vocab& v, std::string_view text) {
     using namespace bpe_detail;
     std::vector<cpt> t;
     for (std::size_t at = 0; at < text.size();) {
         std::size_t n;
-        const char32_t c = utf8_decode(text, at, &n);
+        char32_t c = utf8_decode(text, at, &n);
+        if (n == 1 && static_cast<unsigned char>(text[at]) >= 0x80) c = 0xFFFD;
         t.push_back({c, at, classify(c)});
         at += n;
     }
@@ -220,11 +225,12 @@ inline result<std::vector<std::string_view>> bpe_pretokenize(const vocab& v, std
     } else {
         return status::error(errc::unsupported, "tokenizer: pre-tokenizer '%s' is not supported (llama-bpe, default)", v.pre.c_str());
     }
-    std::vector<std::string_view> words;
+    std::vector<std::string> words;
     std::size_t b = 0;
     for (const std::size_t e : cuts) {
-        const std::size_t from = t[b].at, to = e < t.size() ? t[e].at : text.size();
-        words.push_back(text.substr(from, to - from));
+        std::string w;
+        for (std::size_t i = b; i < e; ++i) utf8_append(w, t[i].c);
+        words.push_back(std::move(w));
         b = e;
     }
     return words;
@@ -244,7 +250,7 @@ inline status bpe_encode(const vocab& v, std::string_view text, std::vector<int>
         std::string text;
     };
     auto later = [](const candidate& a, const candidate& b) { return a.rank > b.rank || (a.rank == b.rank && a.left > b.left); };
-    for (const std::string_view raw : *words) {
+    for (const std::string& raw : *words) {
         std::string w;  // the word in the byte-to-unicode alphabet
         for (const char c : raw) utf8_append(w, byte_to_unicode(static_cast<unsigned char>(c)));
         if (ignore_merges) {
