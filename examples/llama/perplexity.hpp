@@ -106,11 +106,13 @@ public:
         if (b.n_vocab != model_vocab)
             return status::error(errc::shape_mismatch, "%s was written for a vocabulary of %d tokens, the model has %d", path, b.n_vocab,
                                  model_vocab);
+        // Bytes per chunk (its tokens and records) fit in 64 bits; the total is
+        // checked by division so that a hostile header cannot overflow it.
+        const unsigned long long per_chunk = 4ull * b.n_ctx + 2ull * b.scored() * record_u16(b.n_vocab);
         const unsigned long long tokens = static_cast<unsigned long long>(b.n_ctx) * b.n_chunk;
-        const unsigned long long want = 20ull + 4ull * tokens + 2ull * b.scored() * b.n_chunk * record_u16(b.n_vocab);
-        if (n != want)
-            return status::error(errc::corrupt_data, "%s: %zu bytes, its header (n_ctx %d, n_vocab %d, n_chunk %d) promises %llu", path, n,
-                                 b.n_ctx, b.n_vocab, b.n_chunk, want);
+        if ((n - 20) % per_chunk != 0 || (n - 20) / per_chunk != static_cast<unsigned long long>(b.n_chunk))
+            return status::error(errc::corrupt_data, "%s: %zu bytes, its header (n_ctx %d, n_vocab %d, n_chunk %d) promises 20 + %d x %llu",
+                                 path, n, b.n_ctx, b.n_vocab, b.n_chunk, b.n_chunk, per_chunk);
         b.tokens.resize(static_cast<std::size_t>(tokens));
         std::memcpy(b.tokens.data(), bytes.data() + 20, static_cast<std::size_t>(tokens) * 4);
         for (std::size_t i = 0; i < b.tokens.size(); ++i)
