@@ -111,14 +111,15 @@ inline std::optional<std::string> token_text(const json_value* v) {
     return std::nullopt;
 }
 
-inline status vocab_from_sentencepiece(const hf_folder& f, gguf_vocab* out) {
-    std::vector<std::uint8_t> b;
-    LOWBIT_TRY(f.read_bytes("tokenizer.model", &b));
+inline status vocab_from_sentencepiece(lowbit::span<const std::uint8_t> b, gguf_vocab* out) {
     sp_model m;
-    LOWBIT_TRY(read_sentencepiece_model(lowbit::span<const std::uint8_t>(b.data(), b.size()), &m));
+    LOWBIT_TRY(read_sentencepiece_model(b, &m));
     if (m.model_type != 1 && m.model_type != 2)
         return status::error(errc::unsupported, "tokenizer.model has model type %d; only Unigram (1) and BPE (2) are supported",
                              m.model_type);
+    out->tokens.reserve(m.pieces.size());
+    out->scores.reserve(m.pieces.size());
+    out->types.reserve(m.pieces.size());
     for (std::size_t i = 0; i < m.pieces.size(); ++i) {
         sp_piece& p = m.pieces[i];
         if (!valid_utf8(p.text)) return status::error(errc::corrupt_data, "tokenizer.model: piece %zu is not valid UTF-8", i);
@@ -348,20 +349,34 @@ inline void template_adds(const json_value& tj, gguf_vocab* out) {
 
 }  // namespace detail
 
+inline status vocab_from_files(const std::vector<std::uint8_t>* spm, const json_value* tj, const json_value& tc, const json_value& config,
+                               std::uint64_t n_vocab, gguf_vocab* out);
+
 // Reads the folder's tokenizer; `n_vocab` is config.json's vocab_size, which
 // the vocabulary must match exactly.
 inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_vocab* out) {
-    *out = gguf_vocab{};
     json_value tc, tj;
-    const bool has_tc = f.has("tokenizer_config.json"), has_tj = f.has("tokenizer.json");
+    std::vector<std::uint8_t> spm;
+    const bool has_tc = f.has("tokenizer_config.json"), has_tj = f.has("tokenizer.json"), has_spm = f.has("tokenizer.model");
     if (has_tc) LOWBIT_TRY(f.read_json("tokenizer_config.json", &tc));
     if (has_tj) LOWBIT_TRY(f.read_json("tokenizer.json", &tj));
-    if (f.has("tokenizer.model")) {
+    if (has_spm) LOWBIT_TRY(f.read_bytes("tokenizer.model", &spm));
+    return vocab_from_files(has_spm ? &spm : nullptr, has_tj ? &tj : nullptr, tc, f.config(), n_vocab, out);
+}
+
+// The same from the files' contents (nullptr: the file is absent; an absent
+// tokenizer_config.json is an empty `tc`), so that tests and fuzzers reach
+// every rule without a folder.
+inline status vocab_from_files(const std::vector<std::uint8_t>* spm, const json_value* tj, const json_value& tc, const json_value& config,
+                               std::uint64_t n_vocab, gguf_vocab* out) {
+    *out = gguf_vocab{};
+    const bool has_tj = tj != nullptr;
+    if (spm) {
         out->source = "tokenizer.model";
-        LOWBIT_TRY(detail::vocab_from_sentencepiece(f, out));
+        LOWBIT_TRY(detail::vocab_from_sentencepiece(lowbit::span<const std::uint8_t>(spm->data(), spm->size()), out));
     } else if (has_tj) {
         out->source = "tokenizer.json";
-        LOWBIT_TRY(detail::vocab_from_tokenizer_json(tj, tc, out));
+        LOWBIT_TRY(detail::vocab_from_tokenizer_json(*tj, tc, out));
     } else {
         return status::error(errc::invalid_argument, "no tokenizer.model or tokenizer.json");
     }
@@ -411,7 +426,7 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
                 if (out->tokens[i] == *t) id = static_cast<std::uint32_t>(i);
         }
         if (!id) {
-            const json_value* c = f.config().find(std::string(typ) + "_token_id");
+            const json_value* c = config.find(std::string(typ) + "_token_id");
             if (c && c->integer() && *c->integer() >= 0 && static_cast<std::uint64_t>(*c->integer()) < n)
                 id = static_cast<std::uint32_t>(*c->integer());
         }
@@ -422,7 +437,7 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
         if (id) out->special_ids.emplace_back(typ, *id);
     }
 
-    if (has_tj) detail::template_adds(tj, out);
+    if (has_tj) detail::template_adds(*tj, out);
     if (const json_value* v = tc.find("add_bos_token"); v && v->boolean()) out->add_bos = *v->boolean();
     if (const json_value* v = tc.find("add_eos_token"); v && v->boolean()) out->add_eos = *v->boolean();
     if (const json_value* v = tc.find("add_prefix_space"); v && v->boolean()) out->add_space_prefix = *v->boolean();

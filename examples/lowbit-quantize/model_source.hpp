@@ -15,6 +15,7 @@
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
+#include "files.hpp"  // lbq::span, status, errc; input_file
 #include "names.hpp"
 #include "tensor_rules.hpp"
 
