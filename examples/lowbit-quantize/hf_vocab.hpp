@@ -29,6 +29,7 @@
 //    tokenizer.json post-processor template, else LLaMA's defaults (true, false).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -120,6 +121,24 @@ inline status vocab_from_sentencepiece(lowbit::span<const std::uint8_t> b, gguf_
     out->tokens.reserve(m.pieces.size());
     out->scores.reserve(m.pieces.size());
     out->types.reserve(m.pieces.size());
+    // A piece defined twice is refused, as SentencePiece's loader does: normal,
+    // user-defined and unused pieces share one namespace, the others
+    // (unknown, control, byte) another. Sorted ids keep this O(n log n).
+    {
+        auto group = [&](std::uint32_t i) {
+            const piece_type t = m.pieces[i].type;
+            return t == piece_type::normal || t == piece_type::user_defined || t == piece_type::unused ? 0 : 1;
+        };
+        std::vector<std::uint32_t> ids(m.pieces.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::uint32_t>(i);
+        std::sort(ids.begin(), ids.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return group(a) != group(b) ? group(a) < group(b) : m.pieces[a].text < m.pieces[b].text;
+        });
+        for (std::size_t k = 1; k < ids.size(); ++k)
+            if (group(ids[k]) == group(ids[k - 1]) && m.pieces[ids[k]].text == m.pieces[ids[k - 1]].text)
+                return status::error(errc::corrupt_data, "tokenizer.model: pieces %u and %u are both '%s'", std::min(ids[k], ids[k - 1]),
+                                     std::max(ids[k], ids[k - 1]), printable(m.pieces[ids[k]].text, 40).c_str());
+    }
     for (std::size_t i = 0; i < m.pieces.size(); ++i) {
         sp_piece& p = m.pieces[i];
         if (!valid_utf8(p.text)) return status::error(errc::corrupt_data, "tokenizer.model: piece %zu is not valid UTF-8", i);
