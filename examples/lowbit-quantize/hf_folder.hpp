@@ -37,8 +37,11 @@ struct hf_tensor {
 
 class hf_folder {
 public:
-    // Files larger than this are not "small" JSON or tokenizer files.
-    static constexpr std::size_t max_small_file = std::size_t(1) << 29;
+    // Files larger than this are not "small" JSON or tokenizer files: real
+    // tokenizer.json files are tens of MB at most, and a JSON tree costs up to
+    // 160 bytes per byte of text (docs/reliability.md), so the cap bounds what
+    // a hostile folder can make the tool hold.
+    static constexpr std::size_t max_small_file = std::size_t(1) << 27;
 
     static bool is_dir(const std::string& path) {
         struct stat s;

@@ -294,7 +294,7 @@ TEST_CASE("hostile hf: config.json cannot size anything the checkpoint does not 
     lbq::model_source src;
     lowbit::status s;
     const std::size_t peak = peak_of([&] { s = lbq::open_hf_llama(f, &src); });
-    CHECK(says(s, "config.json implies [2147483648, 256]"));
+    CHECK(says(s, "tensor 'model.layers.0.self_attn.k_proj.weight' has shape [128, 256]; config.json implies [2147483648, 256]"));
     CHECK(peak < (std::size_t(64) << 20));
     // A layer count far past the tensors.
     link_files(d / "layers", {"model.safetensors", "tokenizer.model"});
@@ -353,6 +353,16 @@ TEST_CASE("hostile hf: links in the folder are followed to regular files only; F
     REQUIRE(::mkfifo((d / "cfifo/config.json").c_str(), 0644) == 0);
     lbq::hf_folder k;
     CHECK(says(k.open(d / "cfifo"), "no config.json"));
+    // A config.json past the small-file cap (a sparse file: nothing is read).
+    link_files(d / "big", {"model.safetensors", "tokenizer.model"});
+    {
+        const int fd = ::open((d / "big/config.json").c_str(), O_CREAT | O_WRONLY, 0644);
+        REQUIRE(fd >= 0);
+        REQUIRE(::ftruncate(fd, static_cast<off_t>(lbq::hf_folder::max_small_file + 1)) == 0);
+        ::close(fd);
+    }
+    lbq::hf_folder b;
+    CHECK(says(b.open(d / "big"), "config.json is 134217729 bytes; more than the 134217728 read for a metadata file"));
     // An index naming a shard that is a directory: missing, not opened.
     link_files(d / "dir", {"config.json", "tokenizer.model"});
     REQUIRE(::mkdir((d / "dir/model-00001-of-00001.safetensors").c_str(), 0755) == 0);
