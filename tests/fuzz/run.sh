@@ -22,13 +22,18 @@ for h in gguf safetensors sentencepiece hf_json imatrix; do mkdir -p "$work/corp
 flags="-std=c++17 -g -O1 -Wall -Wextra -Wpedantic -Werror -fno-exceptions -fno-rtti -I$include"
 san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 echo "lowbit fuzz: building with $cxx in $work"
-$cxx $flags -o "$work/gen_seeds" "$here/gen_seeds.cpp"
-"$work/gen_seeds" "$work/corpus" "$here/../data/tinyllama-sotu"
+# The seed writer and the harnesses build side by side (most of this script's
+# time before fuzzing).
+$cxx $flags -o "$work/gen_seeds" "$here/gen_seeds.cpp" &
+pids=$!
 for h in $harnesses; do
   # lowbit-quantize's headers are built as the tool is: with exceptions (std::regex).
   case $h in hf_json|imatrix) ex=-fexceptions ;; *) ex= ;; esac
-  $cxx $flags $ex $san -o "$work/fuzz_$h" "$here/fuzz_$h.cpp"
+  $cxx $flags $ex $san -o "$work/fuzz_$h" "$here/fuzz_$h.cpp" &
+  pids="$pids $!"
 done
+for p in $pids; do wait "$p"; done
+"$work/gen_seeds" "$work/corpus" "$here/../data/tinyllama-sotu"
 
 status=0
 for h in $harnesses; do
