@@ -104,6 +104,23 @@ inline bool looks_special(const std::string& t) {
     return starts("<unused") && ends(">");
 }
 
+// `t` with each U+2581 (SentencePiece's space) as a space, in one pass: a
+// find-and-replace loop is quadratic in the token's length, which a hostile
+// tokenizer.json controls.
+inline std::string spaces_for_u2581(const std::string& t) {
+    std::string u;
+    u.reserve(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
+            u += ' ';
+            i += 2;
+        } else {
+            u += t[i];
+        }
+    }
+    return u;
+}
+
 // A *_token entry of tokenizer_config.json: a string or {"content": string}.
 inline std::optional<std::string> token_text(const json_value* v) {
     if (!v) return std::nullopt;
@@ -223,7 +240,7 @@ inline status gpt2_vocab_from_tokenizer_json(const json_value& tj, gguf_vocab* o
             ty = piece_type::control;
         } else if (kind[i] == 2) {
             ty = piece_type::user_defined;
-            for (std::size_t p; (p = t.find("\xe2\x96\x81")) != std::string::npos;) t.replace(p, 3, " ");
+            t = spaces_for_u2581(t);
         }
         out->tokens.push_back(std::move(t));
         out->types.push_back(static_cast<std::int32_t>(ty));
@@ -413,18 +430,7 @@ inline status vocab_from_files(const std::vector<std::uint8_t>* spm, const json_
             const json_value* sp = kv.second.find("special");
             const bool special = (sp && sp->boolean().value_or(false)) || detail::looks_special(content->text);
             std::string t = content->text;
-            if (!special) {  // user-defined pieces store spaces, not SentencePiece's U+2581
-                std::string u;
-                for (std::size_t i = 0; i < t.size(); ++i) {
-                    if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
-                        u += ' ';
-                        i += 2;
-                    } else {
-                        u += t[i];
-                    }
-                }
-                t = u;
-            }
+            if (!special) t = detail::spaces_for_u2581(t);  // user-defined pieces store spaces, not SentencePiece's U+2581
             out->tokens[id] = t;
             out->scores[id] = -1000.0f;
             out->types[id] = static_cast<std::int32_t>(special ? piece_type::control : piece_type::user_defined);

@@ -489,3 +489,30 @@ TEST_CASE("hostile hf: an imatrix of many tiny entries costs memory linear in it
     CHECK(peak <= 32 * b.size() + 65536);
     MESSAGE("imatrix of 2^16 entries (", b.size(), " bytes): ", peak, " bytes held");
 }
+
+TEST_CASE("hostile hf: a token of a million U+2581 becomes a million spaces in one pass") {
+    // The gpt2 path used to replace them one find-and-replace at a time: quadratic
+    // in the token's length (a 3 MB token meant ~10^12 byte moves).
+    const std::size_t n = 1 << 20;
+    std::string u2581;
+    for (std::size_t i = 0; i < n; ++i) u2581 += "\xe2\x96\x81";
+    const std::string pre = std::string(R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": ")") +
+                            [] {
+                                std::string q;
+                                for (const char* c = lbq::detail::llama3_pre_regex(); *c; ++c) q += *c == '\\' || *c == '"' ? std::string("\\") + *c : std::string(1, *c);
+                                return q;
+                            }() +
+                            R"("}}, {"type": "ByteLevel", "use_regex": false}]})";
+    const lbq::json_value tj = json(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a a"]}, "pre_tokenizer": )" + pre +
+                                    R"(, "added_tokens": [{"id": 1, "content": ")" + u2581 + R"(", "special": false}]})");
+    const lbq::json_value none;
+    lbq::gguf_vocab v;
+    REQUIRE(lbq::vocab_from_files(nullptr, &tj, none, none, 2, &v).ok());
+    CHECK(v.model == "gpt2");
+    CHECK(v.tokens[1] == std::string(n, ' '));
+    // The same through tokenizer_config.json's added_tokens_decoder.
+    const lbq::json_value small = json(R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"<unk>": 0, "<s>": 1, "a": 2}}})");
+    REQUIRE(lbq::vocab_from_files(nullptr, &small, json(R"({"added_tokens_decoder": {"2": {"content": ")" + u2581 + R"("}}})"), none, 3, &v)
+                .ok());
+    CHECK(v.tokens[2] == std::string(n, ' '));
+}
