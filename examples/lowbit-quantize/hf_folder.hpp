@@ -24,6 +24,7 @@
 
 #include "files.hpp"
 #include "hf_json.hpp"
+#include "names.hpp"
 
 namespace lbq {
 
@@ -36,8 +37,11 @@ struct hf_tensor {
 
 class hf_folder {
 public:
-    // Files larger than this are not "small" JSON or tokenizer files.
-    static constexpr std::size_t max_small_file = std::size_t(1) << 29;
+    // Files larger than this are not "small" JSON or tokenizer files: real
+    // tokenizer.json files are tens of MB at most, and a JSON tree costs up to
+    // 160 bytes per byte of text (docs/reliability.md), so the cap bounds what
+    // a hostile folder can make the tool hold.
+    static constexpr std::size_t max_small_file = std::size_t(1) << 27;
 
     static bool is_dir(const std::string& path) {
         struct stat s;
@@ -95,6 +99,37 @@ public:
         return status();
     }
 
+    // A shard name from the index must be a plain file name in this folder:
+    // no directory part ("../x", "/etc/passwd", "sub/x"), no NUL or control
+    // bytes (they would reach file names and terminals). Symlinks inside the
+    // folder are followed (a Hugging Face cache snapshot is all symlinks into
+    // ../../blobs), but only to regular files (has()).
+    static bool plain_file_name(const std::string& s) {
+        if (s.empty() || s == "." || s == ".." || s.size() > 255) return false;
+        for (char c : s)
+            if (c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+        return true;
+    }
+
+    // model.safetensors.index.json's "weight_map" as tensor -> shard, and the
+    // shards it names, sorted and unique. Reads nothing but `idx`.
+    static status read_weight_map(const json_value& idx, std::map<std::string, std::string>* weight_map,
+                                  std::vector<std::string>* parts) {
+        const json_value* wm = idx.find("weight_map");
+        if (!wm || !wm->is(json_value::kind::object))
+            return status::error(errc::corrupt_data, "model.safetensors.index.json has no \"weight_map\" object");
+        for (const auto& kv : wm->members) {
+            if (!kv.second.str() || !plain_file_name(kv.second.text))
+                return status::error(errc::corrupt_data, "model.safetensors.index.json: tensor '%s' maps to an invalid file name",
+                                     printable(kv.first, 40).c_str());
+            (*weight_map)[kv.first] = kv.second.text;
+            parts->push_back(kv.second.text);
+        }
+        std::sort(parts->begin(), parts->end());
+        parts->erase(std::unique(parts->begin(), parts->end()), parts->end());
+        return status();
+    }
+
 private:
     std::vector<std::string> list_files() const {
         std::vector<std::string> names;
@@ -108,11 +143,6 @@ private:
 
     static bool ends_with(const std::string& s, const std::string& suffix) {
         return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-    }
-
-    // A shard name from the index must be a plain file name in this folder.
-    static bool plain_file_name(const std::string& s) {
-        return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos && s.find('\0') == std::string::npos;
     }
 
     // "model-00002-of-00003.safetensors" -> 3; 0 when the name has another form.
@@ -131,21 +161,10 @@ private:
         if (indexed) {
             json_value idx;
             LOWBIT_TRY(read_json("model.safetensors.index.json", &idx));
-            const json_value* wm = idx.find("weight_map");
-            if (!wm || !wm->is(json_value::kind::object))
-                return status::error(errc::corrupt_data, "model.safetensors.index.json has no \"weight_map\" object");
-            for (const auto& kv : wm->members) {
-                if (!kv.second.str() || !plain_file_name(kv.second.text))
-                    return status::error(errc::corrupt_data, "model.safetensors.index.json: tensor '%.80s' maps to an invalid file name",
-                                         kv.first.c_str());
-                weight_map[kv.first] = kv.second.text;
-                parts.push_back(kv.second.text);
-            }
-            std::sort(parts.begin(), parts.end());
-            parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+            LOWBIT_TRY(read_weight_map(idx, &weight_map, &parts));
             for (const std::string& p : parts)
                 if (!has(p))
-                    return status::error(errc::io_error, "shard %.80s named by model.safetensors.index.json is missing", p.c_str());
+                    return status::error(errc::io_error, "shard %s named by model.safetensors.index.json is missing", printable(p, 40).c_str());
         } else {
             for (const std::string& n : list_files())
                 if (n.rfind("model", 0) == 0 && ends_with(n, ".safetensors") && has(n)) parts.push_back(n);
@@ -158,7 +177,7 @@ private:
             for (const std::string& p : parts) {
                 const unsigned long total = shard_total(p);
                 if (total != 0 && total != parts.size())
-                    return status::error(errc::io_error, "%.80s says %lu shards but %zu model*.safetensors files are here", p.c_str(), total,
+                    return status::error(errc::io_error, "%s says %lu shards but %zu model*.safetensors files are here", printable(p, 40).c_str(), total,
                                          parts.size());
             }
         }
@@ -169,9 +188,9 @@ private:
         for (std::size_t i = 0; i < parts.size(); ++i) {
             files_.push_back(std::make_unique<input_file>());
             if (status s = files_.back()->open((dir_ + "/" + parts[i]).c_str()); !s.ok())
-                return status::error(s.code(), "%.80s: %.100s", parts[i].c_str(), s.message());
+                return status::error(s.code(), "%s: %s", printable(parts[i], 40).c_str(), s.message());
             auto f = st::safetensors_file::parse(files_.back()->bytes());
-            if (!f) return status::error(f.error().code(), "%.60s: %.130s", parts[i].c_str(), f.error().message());
+            if (!f) return status::error(f.error().code(), "%s: %s", printable(parts[i], 40).c_str(), f.error().message());
             parsed_.push_back(std::move(*f));
             shard_names_.push_back(parts[i]);
             std::vector<const st::tensor_info*> here;
@@ -180,25 +199,25 @@ private:
             for (const st::tensor_info* t : here) {
                 auto dup = seen.find(t->name);
                 if (dup != seen.end())
-                    return status::error(errc::corrupt_data, "tensor '%.80s' is in both %.40s and %.40s", t->name.c_str(),
-                                         parts[dup->second].c_str(), parts[i].c_str());
+                    return status::error(errc::corrupt_data, "tensor '%s' is in both %s and %s", printable(t->name, 40).c_str(),
+                                         printable(parts[dup->second], 40).c_str(), printable(parts[i], 40).c_str());
                 seen[t->name] = i;
                 if (indexed) {
                     auto w = weight_map.find(t->name);
                     if (w == weight_map.end())
-                        return status::error(errc::corrupt_data, "tensor '%.80s' in %.60s is not in model.safetensors.index.json",
-                                             t->name.c_str(), parts[i].c_str());
+                        return status::error(errc::corrupt_data, "tensor '%s' in %s is not in model.safetensors.index.json",
+                                             printable(t->name, 40).c_str(), printable(parts[i], 40).c_str());
                     if (w->second != parts[i])
-                        return status::error(errc::corrupt_data, "tensor '%.80s' is in %.50s but the index puts it in %.50s",
-                                             t->name.c_str(), parts[i].c_str(), w->second.c_str());
+                        return status::error(errc::corrupt_data, "tensor '%s' is in %s but the index puts it in %s",
+                                             printable(t->name, 40).c_str(), printable(parts[i], 40).c_str(), printable(w->second, 40).c_str());
                 }
                 tensors_.push_back(hf_tensor{t, i});
             }
         }
         for (const auto& kv : weight_map)
             if (!seen.count(kv.first))
-                return status::error(errc::corrupt_data, "tensor '%.80s' is missing from %.80s, where the index puts it", kv.first.c_str(),
-                                     kv.second.c_str());
+                return status::error(errc::corrupt_data, "tensor '%s' is missing from %s, where the index puts it", printable(kv.first, 40).c_str(),
+                                     printable(kv.second, 40).c_str());
         return status();
     }
 

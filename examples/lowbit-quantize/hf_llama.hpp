@@ -234,20 +234,6 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
     std::vector<std::vector<bool>> have(h.n_layer, std::vector<bool>(9, false));
     bool have_embd = false, have_norm = false;
     std::uint64_t n_params = 0;
-    if (h.llama3) {  // generated first, as the script's generate_extra_tensors
-        const std::vector<float> v = detail::llama3_rope_factors(h.rope_theta, h.head_dim, *h.llama3);
-        source_tensor t;
-        t.desc.name = "rope_freqs.weight";
-        t.desc.type = gguf_type::f32;
-        t.desc.n_dims = 1;
-        t.desc.dims[0] = v.size();
-        t.n_bytes = v.size() * sizeof(float);
-        t.data = f.keep(std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(v.data()),
-                                                  reinterpret_cast<const std::uint8_t*>(v.data()) + t.n_bytes));
-        t.kept_type = gguf_type::f32;
-        n_params += v.size();
-        out->tensors.push_back(std::move(t));
-    }
     for (const hf_tensor& ht : f.tensors()) {
         const st::tensor_info& ti = *ht.info;
         const std::string& n = ti.name;
@@ -312,6 +298,24 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
         for (int k = 0; k < 9; ++k)
             if (!have[l][static_cast<std::size_t>(k)])
                 return status::error(errc::invalid_argument, "the checkpoint has no tensor for blk.%zu.%s", l, detail::layer_parts[k]);
+
+    // Generated last, once every attn_q tensor has matched n_head * head_dim
+    // rows (so head_dim is backed by the checkpoint's bytes, not only by
+    // config.json), and put first, as the script's generate_extra_tensors.
+    if (h.llama3) {
+        const std::vector<float> v = detail::llama3_rope_factors(h.rope_theta, h.head_dim, *h.llama3);
+        source_tensor t;
+        t.desc.name = "rope_freqs.weight";
+        t.desc.type = gguf_type::f32;
+        t.desc.n_dims = 1;
+        t.desc.dims[0] = v.size();
+        t.n_bytes = v.size() * sizeof(float);
+        t.data = f.keep(std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(v.data()),
+                                                  reinterpret_cast<const std::uint8_t*>(v.data()) + t.n_bytes));
+        t.kept_type = gguf_type::f32;
+        n_params += v.size();
+        out->tensors.insert(out->tensors.begin(), std::move(t));
+    }
 
     auto& kv = out->kvs;
     auto u32 = [](std::uint64_t v) { return gguf::meta_value::u32(static_cast<std::uint32_t>(v)); };

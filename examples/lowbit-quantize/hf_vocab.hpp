@@ -29,6 +29,7 @@
 //    tokenizer.json post-processor template, else LLaMA's defaults (true, false).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -103,6 +104,23 @@ inline bool looks_special(const std::string& t) {
     return starts("<unused") && ends(">");
 }
 
+// `t` with each U+2581 (SentencePiece's space) as a space, in one pass: a
+// find-and-replace loop is quadratic in the token's length, which a hostile
+// tokenizer.json controls.
+inline std::string spaces_for_u2581(const std::string& t) {
+    std::string u;
+    u.reserve(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
+            u += ' ';
+            i += 2;
+        } else {
+            u += t[i];
+        }
+    }
+    return u;
+}
+
 // A *_token entry of tokenizer_config.json: a string or {"content": string}.
 inline std::optional<std::string> token_text(const json_value* v) {
     if (!v) return std::nullopt;
@@ -111,14 +129,33 @@ inline std::optional<std::string> token_text(const json_value* v) {
     return std::nullopt;
 }
 
-inline status vocab_from_sentencepiece(const hf_folder& f, gguf_vocab* out) {
-    std::vector<std::uint8_t> b;
-    LOWBIT_TRY(f.read_bytes("tokenizer.model", &b));
+inline status vocab_from_sentencepiece(lowbit::span<const std::uint8_t> b, gguf_vocab* out) {
     sp_model m;
-    LOWBIT_TRY(read_sentencepiece_model(lowbit::span<const std::uint8_t>(b.data(), b.size()), &m));
+    LOWBIT_TRY(read_sentencepiece_model(b, &m));
     if (m.model_type != 1 && m.model_type != 2)
         return status::error(errc::unsupported, "tokenizer.model has model type %d; only Unigram (1) and BPE (2) are supported",
                              m.model_type);
+    out->tokens.reserve(m.pieces.size());
+    out->scores.reserve(m.pieces.size());
+    out->types.reserve(m.pieces.size());
+    // A piece defined twice is refused, as SentencePiece's loader does: normal,
+    // user-defined and unused pieces share one namespace, the others
+    // (unknown, control, byte) another. Sorted ids keep this O(n log n).
+    {
+        auto group = [&](std::uint32_t i) {
+            const piece_type t = m.pieces[i].type;
+            return t == piece_type::normal || t == piece_type::user_defined || t == piece_type::unused ? 0 : 1;
+        };
+        std::vector<std::uint32_t> ids(m.pieces.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::uint32_t>(i);
+        std::sort(ids.begin(), ids.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return group(a) != group(b) ? group(a) < group(b) : m.pieces[a].text < m.pieces[b].text;
+        });
+        for (std::size_t k = 1; k < ids.size(); ++k)
+            if (group(ids[k]) == group(ids[k - 1]) && m.pieces[ids[k]].text == m.pieces[ids[k - 1]].text)
+                return status::error(errc::corrupt_data, "tokenizer.model: pieces %u and %u are both '%s'", std::min(ids[k], ids[k - 1]),
+                                     std::max(ids[k], ids[k - 1]), printable(m.pieces[ids[k]].text, 40).c_str());
+    }
     for (std::size_t i = 0; i < m.pieces.size(); ++i) {
         sp_piece& p = m.pieces[i];
         if (!valid_utf8(p.text)) return status::error(errc::corrupt_data, "tokenizer.model: piece %zu is not valid UTF-8", i);
@@ -203,7 +240,7 @@ inline status gpt2_vocab_from_tokenizer_json(const json_value& tj, gguf_vocab* o
             ty = piece_type::control;
         } else if (kind[i] == 2) {
             ty = piece_type::user_defined;
-            for (std::size_t p; (p = t.find("\xe2\x96\x81")) != std::string::npos;) t.replace(p, 3, " ");
+            t = spaces_for_u2581(t);
         }
         out->tokens.push_back(std::move(t));
         out->types.push_back(static_cast<std::int32_t>(ty));
@@ -348,20 +385,34 @@ inline void template_adds(const json_value& tj, gguf_vocab* out) {
 
 }  // namespace detail
 
+inline status vocab_from_files(const std::vector<std::uint8_t>* spm, const json_value* tj, const json_value& tc, const json_value& config,
+                               std::uint64_t n_vocab, gguf_vocab* out);
+
 // Reads the folder's tokenizer; `n_vocab` is config.json's vocab_size, which
 // the vocabulary must match exactly.
 inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_vocab* out) {
-    *out = gguf_vocab{};
     json_value tc, tj;
-    const bool has_tc = f.has("tokenizer_config.json"), has_tj = f.has("tokenizer.json");
+    std::vector<std::uint8_t> spm;
+    const bool has_tc = f.has("tokenizer_config.json"), has_tj = f.has("tokenizer.json"), has_spm = f.has("tokenizer.model");
     if (has_tc) LOWBIT_TRY(f.read_json("tokenizer_config.json", &tc));
     if (has_tj) LOWBIT_TRY(f.read_json("tokenizer.json", &tj));
-    if (f.has("tokenizer.model")) {
+    if (has_spm) LOWBIT_TRY(f.read_bytes("tokenizer.model", &spm));
+    return vocab_from_files(has_spm ? &spm : nullptr, has_tj ? &tj : nullptr, tc, f.config(), n_vocab, out);
+}
+
+// The same from the files' contents (nullptr: the file is absent; an absent
+// tokenizer_config.json is an empty `tc`), so that tests and fuzzers reach
+// every rule without a folder.
+inline status vocab_from_files(const std::vector<std::uint8_t>* spm, const json_value* tj, const json_value& tc, const json_value& config,
+                               std::uint64_t n_vocab, gguf_vocab* out) {
+    *out = gguf_vocab{};
+    const bool has_tj = tj != nullptr;
+    if (spm) {
         out->source = "tokenizer.model";
-        LOWBIT_TRY(detail::vocab_from_sentencepiece(f, out));
+        LOWBIT_TRY(detail::vocab_from_sentencepiece(lowbit::span<const std::uint8_t>(spm->data(), spm->size()), out));
     } else if (has_tj) {
         out->source = "tokenizer.json";
-        LOWBIT_TRY(detail::vocab_from_tokenizer_json(tj, tc, out));
+        LOWBIT_TRY(detail::vocab_from_tokenizer_json(*tj, tc, out));
     } else {
         return status::error(errc::invalid_argument, "no tokenizer.model or tokenizer.json");
     }
@@ -379,18 +430,7 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
             const json_value* sp = kv.second.find("special");
             const bool special = (sp && sp->boolean().value_or(false)) || detail::looks_special(content->text);
             std::string t = content->text;
-            if (!special) {  // user-defined pieces store spaces, not SentencePiece's U+2581
-                std::string u;
-                for (std::size_t i = 0; i < t.size(); ++i) {
-                    if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
-                        u += ' ';
-                        i += 2;
-                    } else {
-                        u += t[i];
-                    }
-                }
-                t = u;
-            }
+            if (!special) t = detail::spaces_for_u2581(t);  // user-defined pieces store spaces, not SentencePiece's U+2581
             out->tokens[id] = t;
             out->scores[id] = -1000.0f;
             out->types[id] = static_cast<std::int32_t>(special ? piece_type::control : piece_type::user_defined);
@@ -411,7 +451,7 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
                 if (out->tokens[i] == *t) id = static_cast<std::uint32_t>(i);
         }
         if (!id) {
-            const json_value* c = f.config().find(std::string(typ) + "_token_id");
+            const json_value* c = config.find(std::string(typ) + "_token_id");
             if (c && c->integer() && *c->integer() >= 0 && static_cast<std::uint64_t>(*c->integer()) < n)
                 id = static_cast<std::uint32_t>(*c->integer());
         }
@@ -422,7 +462,7 @@ inline status read_hf_vocab(const hf_folder& f, std::uint64_t n_vocab, gguf_voca
         if (id) out->special_ids.emplace_back(typ, *id);
     }
 
-    if (has_tj) detail::template_adds(tj, out);
+    if (has_tj) detail::template_adds(*tj, out);
     if (const json_value* v = tc.find("add_bos_token"); v && v->boolean()) out->add_bos = *v->boolean();
     if (const json_value* v = tc.find("add_eos_token"); v && v->boolean()) out->add_eos = *v->boolean();
     if (const json_value* v = tc.find("add_prefix_space"); v && v->boolean()) out->add_space_prefix = *v->boolean();

@@ -15,6 +15,7 @@
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
+#include "files.hpp"  // lbq::span, status, errc; input_file
 #include "names.hpp"
 #include "tensor_rules.hpp"
 
@@ -153,9 +154,12 @@ inline status open_model(span<const std::uint8_t> bytes, model_source* out) {
 //    int32 ncall, int32 n_values, n_values float32 (sums); weights are sum / ncall.
 class imatrix {
 public:
+    // Replaces what was loaded; a file that fails leaves no entries behind.
     status load(span<const std::uint8_t> b) {
-        if (b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0) return load_gguf(b);
-        return load_legacy(b);
+        values_.clear();
+        const status s = b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0 ? load_gguf(b) : load_legacy(b);
+        if (!s.ok()) values_.clear();
+        return s;
     }
     const std::vector<float>* find(const std::string& name) const {
         auto it = values_.find(name);

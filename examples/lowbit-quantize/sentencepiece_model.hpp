@@ -179,10 +179,26 @@ inline lowbit::status read_trainer_spec(const std::uint8_t* p, std::size_t n, st
     return lowbit::status();
 }
 
+// The number of ModelProto.pieces fields, so that the pieces are stored in
+// one allocation of exactly that size: growing by doubling would hold up to
+// three times their size at a reallocation (docs/reliability.md bounds this
+// reader's memory per input byte). Errors are left to the reading pass.
+inline std::size_t count_pieces(lowbit::span<const std::uint8_t> b) {
+    pb_reader r(b.data(), b.size(), 0);
+    std::size_t n = 0;
+    while (!r.done()) {
+        std::uint32_t f = 0, w = 0;
+        if (!r.key(&f, &w).ok() || !r.skip(w).ok()) break;
+        n += f == 1 && w == 2;
+    }
+    return n;
+}
+
 }  // namespace detail
 
 inline lowbit::status read_sentencepiece_model(lowbit::span<const std::uint8_t> b, sp_model* out) {
     *out = sp_model{};
+    out->pieces.reserve(detail::count_pieces(b));
     detail::pb_reader r(b.data(), b.size(), 0);
     while (!r.done()) {
         std::uint32_t f = 0, w = 0;

@@ -6,15 +6,27 @@
 // Random mutation rarely builds such structure within CI's 20 s per reader;
 // starting from it, the fuzzers explore around the limits instead.
 // Every seed fits run.sh's -max_len of 4096 bytes.
-// Usage: gen_seeds <dir>   (creates <dir>/gguf and <dir>/safetensors first)
+// For lowbit-quantize's readers (fuzz_sentencepiece, fuzz_hf_json,
+// fuzz_imatrix): cut-down copies of the real tinyllama-sotu files (the first
+// pieces of tokenizer.model, the first tokens of tokenizer.json) and hostile
+// ones: lengths past the end, 11-byte varints, wrong wire types, absurd config
+// values, index entries pointing outside the folder, imatrix counts past the end.
+// Usage: gen_seeds <dir> [<tests/data/tinyllama-sotu>]
+//   (creates <dir>/{gguf,safetensors,sentencepiece,hf_json,imatrix} first)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/safetensors.hpp>
+
+#include "../../examples/lowbit-quantize/hf_json.hpp"
+#include "../../examples/lowbit-quantize/hf_vocab.hpp"
+#include "../../examples/lowbit-quantize/sentencepiece_model.hpp"
 
 using namespace lowbit;
 using namespace lowbit::gguf;
@@ -131,11 +143,132 @@ std::vector<std::uint8_t> safetensors_seed(const std::string& header, std::size_
     return f;
 }
 
+std::vector<std::uint8_t> slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::uint8_t> bytes_of(const std::string& s) { return std::vector<std::uint8_t>(s.begin(), s.end()); }
+
+// ---- tokenizer.model (protobuf) ----
+void pb_varint(std::vector<std::uint8_t>& b, std::uint64_t v) {
+    while (v >= 0x80) {
+        b.push_back(static_cast<std::uint8_t>(v | 0x80));
+        v >>= 7;
+    }
+    b.push_back(static_cast<std::uint8_t>(v));
+}
+void pb_bytes(std::vector<std::uint8_t>& b, std::uint32_t field, const std::vector<std::uint8_t>& v) {
+    pb_varint(b, field << 3 | 2);
+    pb_varint(b, v.size());
+    b.insert(b.end(), v.begin(), v.end());
+}
+std::vector<std::uint8_t> pb_piece(const std::string& text, std::int64_t type) {
+    std::vector<std::uint8_t> p;
+    pb_bytes(p, 1, bytes_of(text));
+    p.insert(p.end(), {0x15, 0, 0, 0x80, 0xbf});  // score = -1.0f
+    pb_varint(p, 3 << 3);
+    pb_varint(p, static_cast<std::uint64_t>(type));
+    return p;
+}
+
+// The real model's trainer spec and its first `n` pieces (top-level fields
+// 1 and 2 in file order), re-encoded; empty when the file is missing.
+std::vector<std::uint8_t> cut_sentencepiece(const std::vector<std::uint8_t>& m, std::size_t n) {
+    lbq::detail::pb_reader r(m.data(), m.size(), 0);
+    std::vector<std::uint8_t> out;
+    std::size_t pieces = 0;
+    while (!r.done()) {
+        std::uint32_t f = 0, w = 0;
+        if (!r.key(&f, &w).ok()) return {};
+        if (w != 2) {
+            if (!r.skip(w).ok()) return {};
+            continue;
+        }
+        const std::uint8_t* p = nullptr;
+        std::size_t len = 0;
+        if (!r.bytes(&p, &len).ok()) return {};
+        if (f == 2 || (f == 1 && pieces++ < n)) pb_bytes(out, f, std::vector<std::uint8_t>(p, p + len));
+    }
+    return out;
+}
+
+// ---- JSON ----
+std::string json_quote(const std::string& s) {
+    std::string o = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') o += '\\', o += c;
+        else if (static_cast<unsigned char>(c) < 0x20) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+            o += b;
+        } else o += c;
+    }
+    return o + "\"";
+}
+// Writes `v` back as JSON, keeping at most `cap` members / items per object or array.
+std::string json_write(const lbq::json_value& v, std::size_t cap) {
+    using K = lbq::json_value::kind;
+    switch (v.k) {
+        case K::string: return json_quote(v.text);
+        case K::array: {
+            std::string o = "[";
+            for (std::size_t i = 0; i < v.items.size() && i < cap; ++i) o += (i ? "," : "") + json_write(v.items[i], cap);
+            return o + "]";
+        }
+        case K::object: {
+            std::string o = "{";
+            for (std::size_t i = 0; i < v.members.size() && i < cap; ++i)
+                o += (i ? "," : "") + json_quote(v.members[i].first) + ":" + json_write(v.members[i].second, cap);
+            return o + "}";
+        }
+        case K::null: return "null";
+        default: return v.text;
+    }
+}
+std::vector<std::uint8_t> mode(char m, const std::string& text) {
+    std::vector<std::uint8_t> b(1, static_cast<std::uint8_t>(m));
+    b.insert(b.end(), text.begin(), text.end());
+    return b;
+}
+
+// ---- imatrix ----
+std::vector<std::uint8_t> imatrix_gguf(float count) {
+    gguf_writer w;
+    if (!w.add_tensor("blk.0.attn_q.weight.in_sum2", gguf_type::f32, {4, 2}).ok() ||
+        !w.add_tensor("blk.0.attn_q.weight.counts", gguf_type::f32, {2}).ok())
+        std::abort();
+    std::vector<std::uint8_t> out;
+    if (!w.write_header(byte_sink::to_vector(out)).ok()) std::abort();
+    float v[8 + 2] = {1, 2, 3, 4, 5, 6, 7, 8, 0, 0};
+    v[8] = count;
+    v[9] = 0.0f;  // a matrix never seen: weights 1
+    const std::size_t n_sums = 8 * 4;
+    std::vector<std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(v), reinterpret_cast<const std::uint8_t*>(v) + n_sums);
+    data.resize(32, 0);  // the counts start at the next 32-byte boundary (offset 32)
+    data.insert(data.end(), reinterpret_cast<const std::uint8_t*>(v + 8), reinterpret_cast<const std::uint8_t*>(v + 10));
+    if (!w.write_tensor_data(span<const std::uint8_t>(data.data(), data.size())).ok()) std::abort();
+    if (!w.finish().ok()) std::abort();
+    return out;
+}
+struct dat {
+    std::vector<std::uint8_t> b;
+    dat& i32(std::int64_t v) {
+        for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (8 * i)));
+        return *this;
+    }
+    dat& name(const std::string& s) {
+        i32(static_cast<std::int64_t>(s.size()));
+        b.insert(b.end(), s.begin(), s.end());
+        return *this;
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s <corpus dir>\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        std::fprintf(stderr, "usage: %s <corpus dir> [<tinyllama-sotu dir>]\n", argv[0]);
         return 2;
     }
     const std::string d = argv[1];
@@ -183,8 +316,85 @@ int main(int argc, char** argv) {
                                    "\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
                                    " \"__metadata__\": {\"a\\u0000\": \"\\n\", \"a\": \"\"}}",
                                4));
+
+    // lowbit-quantize's readers.
+    const std::string real = argc == 3 ? argv[2] : "";
+    if (!real.empty()) {
+        const std::vector<std::uint8_t> spm = cut_sentencepiece(slurp(real + "/tokenizer.model"), 60);
+        const std::vector<std::uint8_t> cfg = slurp(real + "/config.json"), tc = slurp(real + "/tokenizer_config.json");
+        lbq::json_value tj;
+        const std::vector<std::uint8_t> tjb = slurp(real + "/tokenizer.json");
+        if (spm.empty() || cfg.empty() || tc.empty() ||
+            !lbq::parse_json(std::string_view(reinterpret_cast<const char*>(tjb.data()), tjb.size()), &tj).ok()) {
+            std::fprintf(stderr, "gen_seeds: cannot read the tokenizer files in %s\n", real.c_str());
+            return 1;
+        }
+        ok = ok && save(d + "/sentencepiece/tinyllama_60.model", spm) &&
+             save(d + "/hf_json/config.json", mode(0, std::string(cfg.begin(), cfg.end()))) &&
+             save(d + "/hf_json/tokenizer_config.json", mode(2, std::string(tc.begin(), tc.end()))) &&
+             save(d + "/hf_json/tokenizer_40.json", mode(1, json_write(tj, 40)));
+    }
+    {
+        std::vector<std::uint8_t> trainer;
+        trainer.insert(trainer.end(), {3 << 3, 2, 0x98, 0x02, 1});  // model_type BPE; byte_fallback (field 35) = 1
+        trainer.insert(trainer.end(), {0xc0, 0x02, 0x00, 0xc8, 0x02, 0x01, 0xd0, 0x02, 0x02});  // unk 0, bos 1, eos 2
+        std::vector<std::uint8_t> ok_model, long_varint, past_end, bad_type, non_utf8, many;
+        pb_bytes(ok_model, 2, trainer);
+        for (const char* p : {"<unk>", "<s>", "</s>", "<0x0A>", "\xe2\x96\x81the", "a"}) pb_bytes(ok_model, 1, pb_piece(p, 1));
+        long_varint = ok_model;
+        long_varint.insert(long_varint.end(), {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01});
+        past_end = ok_model;
+        past_end.insert(past_end.end(), {0x0a, 0xff, 0xff, 0x03, 0x0a});
+        pb_bytes(bad_type, 1, pb_piece("x", -1));
+        pb_bytes(non_utf8, 1, pb_piece("\xc0\xaf\xff", 1));
+        for (int i = 0; i < 1000; ++i) many.insert(many.end(), {0x0a, 0x00});
+        ok = ok && save(d + "/sentencepiece/small.model", ok_model) && save(d + "/sentencepiece/varint11.model", long_varint) &&
+             save(d + "/sentencepiece/past_end.model", past_end) && save(d + "/sentencepiece/type_neg.model", bad_type) &&
+             save(d + "/sentencepiece/non_utf8.model", non_utf8) && save(d + "/sentencepiece/many_empty.model", many);
+    }
+    {
+        const std::string cfg_head =
+            R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 32, "hidden_size": 64, "intermediate_size": 128, )";
+        std::string nest = "{\"weight_map\": ";
+        for (int i = 0; i < lowbit::detail::json_reader::max_depth - 1; ++i) nest += '[';
+        for (int i = 0; i < lowbit::detail::json_reader::max_depth - 1; ++i) nest += ']';
+        nest += "}";
+        ok = ok &&
+             save(d + "/hf_json/config_huge_layers.json", mode(0, cfg_head + R"("num_hidden_layers": 1e9, "num_attention_heads": 4})")) &&
+             save(d + "/hf_json/config_llama3.json",
+                  mode(0, cfg_head + R"("num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 4, "head_dim": 2147483648, )"
+                             R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1, "high_freq_factor": 4, )"
+                             R"("original_max_position_embeddings": 8192}})")) &&
+             save(d + "/hf_json/config_zero.json", mode(0, cfg_head + R"("hidden_size": 0, "num_hidden_layers": "2", "num_attention_heads": true})")) &&
+             save(d + "/hf_json/index.json",
+                  mode(3, R"({"metadata": {"total_size": 1}, "weight_map": {"a": "model-00001-of-00002.safetensors", )"
+                          R"("b": "../x.safetensors", "c": "/etc/passwd", "d": "x\u0000y", "e": "\u001b[2J", "f": ".."}})")) &&
+             save(d + "/hf_json/index_deep.json", mode(3, nest)) &&
+             save(d + "/hf_json/tokenizer_gpt2.json",
+                  mode(1, std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", ["a", "b"]]}, )"
+                                      R"("added_tokens": [{"id": 3, "content": "<|x|>", "special": false}, {"id": 99999999, "content": "y"}], )"
+                                      R"("pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": )") +
+                              json_quote(lbq::detail::llama3_pre_regex()) +
+                              R"(}}, {"type": "ByteLevel", "use_regex": false}]}})")) &&
+             save(d + "/hf_json/tokenizer_unigram.json",
+                  mode(1, R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", -1.5], ["a", -2], ["\ud800", 1e999]]}})")) &&
+             save(d + "/hf_json/tokenizer_config_decoder.json",
+                  mode(2, R"({"added_tokens_decoder": {"1": {"content": "\u2581hi", "special": false}, "18446744073709551617": {"content": "z"}, )"
+                          R"("-1": {"content": "q"}}, "bos_token": {"content": "<s>"}, "add_bos_token": false, "chat_template": "{{x}}"})"));
+    }
+    {
+        dat legacy, huge_count, past_end, dup;
+        legacy.i32(2).name("blk.0.attn_q.weight").i32(10).i32(4).i32(0x3f800000).i32(0x40000000).i32(0).i32(0x3f000000);
+        legacy.name("output.weight").i32(0).i32(1).i32(0x3f800000).i32(1).name("calib.txt");
+        huge_count.i32(0x7fffffff).name("a").i32(1).i32(1).i32(0);
+        past_end.i32(1).name("a").i32(1).i32(0x40000000).i32(0);
+        dup.i32(3).name("a").i32(1).i32(1).i32(0).name("a").i32(1).i32(2).i32(0).i32(0).name("a").i32(-5).i32(1).i32(0x7f800000);
+        ok = ok && save(d + "/imatrix/model.imatrix.gguf", imatrix_gguf(10.0f)) && save(d + "/imatrix/zero_count.gguf", imatrix_gguf(0.0f)) &&
+             save(d + "/imatrix/legacy.dat", legacy.b) && save(d + "/imatrix/huge_count.dat", huge_count.b) &&
+             save(d + "/imatrix/past_end.dat", past_end.b) && save(d + "/imatrix/dup_inf.dat", dup.b);
+    }
     if (!ok) {
-        std::fprintf(stderr, "gen_seeds: could not write into %s/{gguf,safetensors}\n", d.c_str());
+        std::fprintf(stderr, "gen_seeds: could not write into %s/{gguf,safetensors,sentencepiece,hf_json,imatrix}\n", d.c_str());
         return 1;
     }
     return 0;

@@ -1,33 +1,46 @@
 #!/bin/sh
 # Builds the libFuzzer harnesses with clang++ (ASan + UBSan) and runs each for
-# SECONDS (default 60). Build output and the working corpus go to
+# SECONDS (default 60): the library's GGUF and safetensors readers, and
+# lowbit-quantize's tokenizer.model, Hugging Face JSON and imatrix readers. Build output and the working corpus go to
 # $LOWBIT_FUZZ_DIR (default: a fresh temporary directory), never into the repo.
 #
-#   tests/fuzz/run.sh 60            # both fuzzers, 60 s each
+#   tests/fuzz/run.sh 60            # every fuzzer, 60 s each
+#   tests/fuzz/run.sh 60 hf_json    # one of them
 #   CXX=clang++-14 tests/fuzz/run.sh 20
-# Exit status: 0 when both fuzzers ran clean, non-zero on a finding (the
+# Exit status: 0 when every fuzzer ran clean, non-zero on a finding (the
 # crashing input is left in the work directory and its path printed).
 set -eu
 seconds=${1:-60}
+harnesses=${2:-"gguf safetensors sentencepiece hf_json imatrix"}
 here=$(cd "$(dirname "$0")" && pwd)
 include="$here/../../include"
 cxx=${CXX:-clang++}
 work=${LOWBIT_FUZZ_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/lowbit-fuzz.XXXXXX")}
-mkdir -p "$work/corpus/gguf" "$work/corpus/safetensors" "$work/artifacts"
+mkdir -p "$work/artifacts"
+for h in gguf safetensors sentencepiece hf_json imatrix; do mkdir -p "$work/corpus/$h"; done
 
 flags="-std=c++17 -g -O1 -Wall -Wextra -Wpedantic -Werror -fno-exceptions -fno-rtti -I$include"
 san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 echo "lowbit fuzz: building with $cxx in $work"
-$cxx $flags -o "$work/gen_seeds" "$here/gen_seeds.cpp"
-"$work/gen_seeds" "$work/corpus"
-for h in gguf safetensors; do
-  $cxx $flags $san -o "$work/fuzz_$h" "$here/fuzz_$h.cpp"
+# The seed writer and the harnesses build side by side (most of this script's
+# time before fuzzing).
+$cxx $flags -o "$work/gen_seeds" "$here/gen_seeds.cpp" &
+pids=$!
+for h in $harnesses; do
+  # lowbit-quantize's headers are built as the tool is: with exceptions (std::regex).
+  case $h in hf_json|imatrix) ex=-fexceptions ;; *) ex= ;; esac
+  $cxx $flags $ex $san -o "$work/fuzz_$h" "$here/fuzz_$h.cpp" &
+  pids="$pids $!"
 done
+for p in $pids; do wait "$p"; done
+"$work/gen_seeds" "$work/corpus" "$here/../data/tinyllama-sotu"
 
 status=0
-for h in gguf safetensors; do
+for h in $harnesses; do
   echo "lowbit fuzz: fuzz_$h for ${seconds}s"
-  if ! "$work/fuzz_$h" "$work/corpus/$h" -dict="$here/$h.dict" -max_total_time="$seconds" \
+  dict=
+  if [ -f "$here/$h.dict" ]; then dict="-dict=$here/$h.dict"; fi
+  if ! "$work/fuzz_$h" "$work/corpus/$h" $dict -max_total_time="$seconds" \
       -max_len=4096 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$work/artifacts/$h-" >"$work/fuzz_$h.log" 2>&1; then
     status=1
