@@ -17,13 +17,15 @@
 # also checks float-to-int conversions), else g++.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/phase.sh
 what=${1:-all}
 jobs=$(nproc)
 [ "$jobs" -gt 2 ] && jobs=2  # the template-heavy tests need ~2 GB per compiler under ASan
 cxx=${LOWBIT_SANITIZE_CXX:-$(command -v clang++ || command -v g++)}
 asan_dir=${LOWBIT_ASAN_DIR:-build-asan}
 tsan_dir=${LOWBIT_TSAN_DIR:-build-tsan}
-common=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1"
+# Ninja: CMake's Makefiles build one target at a time.
+common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1"
         -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF -DLOWBIT_FUZZ_SECONDS=0)
 export LOWBIT_TEST_REDUCED=1
 # Not run under sanitizers: they build other programs (consumers, header check), not test binaries.
@@ -31,11 +33,12 @@ exclude='^(headers_standalone_.*|consumer_.*|fuzz_readers)$'
 
 if [ "$what" = all ] || [ "$what" = asan ]; then
   echo "lowbit sanitize: ASan+UBSan build in $asan_dir with $cxx"
-  cmake -S . -B "$asan_dir" "${common[@]}" -DLOWBIT_SANITIZE=address,undefined >/dev/null
-  cmake --build "$asan_dir" -j"$jobs"
+  lowbit_ninja_dir "$asan_dir"
+  lowbit_phase "ASan+UBSan: configure" cmake -S . -B "$asan_dir" "${common[@]}" -DLOWBIT_SANITIZE=address,undefined >/dev/null
+  lowbit_phase "ASan+UBSan: build (clang -O1)" cmake --build "$asan_dir" -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:abort_on_error=0:halt_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" -E "$exclude"
+    lowbit_phase "ASan+UBSan: ctest" ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" -E "$exclude"
 fi
 
 if [ "$what" = all ] || [ "$what" = tsan ]; then
@@ -44,10 +47,14 @@ if [ "$what" = all ] || [ "$what" = tsan ]; then
   # (test_determinism); GPTQ's threaded factorisation and sweep (test_algo's linalg and
   # GPTQ cases, without the 11008 x 4096 layer, which takes minutes under TSan).
   echo "lowbit sanitize: TSan build in $tsan_dir with $cxx"
-  cmake -S . -B "$tsan_dir" "${common[@]}" -DLOWBIT_SANITIZE=thread >/dev/null
-  cmake --build "$tsan_dir" -j"$jobs" --target test_reference test_determinism test_algo
+  lowbit_ninja_dir "$tsan_dir"
+  lowbit_phase "TSan: configure" cmake -S . -B "$tsan_dir" "${common[@]}" -DLOWBIT_SANITIZE=thread >/dev/null
+  lowbit_phase "TSan: build" cmake --build "$tsan_dir" -j"$jobs" --target test_reference test_determinism test_algo
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-  "$tsan_dir/tests/test_reference" --no-version
-  "$tsan_dir/tests/test_determinism" --no-version
-  "$tsan_dir/tests/test_algo" --no-version --test-case='linalg*,gptq: hand-worked*,gptq: equals*,gptq: act-order*'
+  tsan_run() {  # && : set -e does not reach into a function run as a condition
+    "$tsan_dir/tests/test_reference" --no-version &&
+    "$tsan_dir/tests/test_determinism" --no-version &&
+    "$tsan_dir/tests/test_algo" --no-version --test-case='linalg*,gptq: hand-worked*,gptq: equals*,gptq: act-order*'
+  }
+  lowbit_phase "TSan: run" tsan_run
 fi
