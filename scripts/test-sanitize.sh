@@ -32,7 +32,7 @@ common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # -O1's CPU time (test_quant.cpp: 21 s vs 97 s) and ASan misses nothing that -O1
 # would catch. The tests that run long (matmuls, GPTQ, the kernels' grids) stay
 # at -O1, where the run saves more than the compile costs (docs/testing.md).
-asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_kernels test_kernels_tiled test_gguf_matmul test_determinism}
+asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_kernels test_gguf_matmul test_determinism}
 asan_opt=$(for t in $asan_o1; do printf '%s=-O1;' "$t"; done)
 asan_opt=${asan_opt%;}
 export LOWBIT_TEST_REDUCED=1
