@@ -13,24 +13,28 @@
 # Usage: scripts/test-arm.sh   (env LOWBIT_ARM_BUILD_DIR: build directory, default build-arm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/phase.sh
 bash scripts/install-deps.sh g++-aarch64-linux-gnu qemu-user ninja-build
 build="${LOWBIT_ARM_BUILD_DIR:-build-arm}"
-if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$build/CMakeCache.txt"; then
-  rm -rf "$build"  # configured with another generator
-fi
+lowbit_ninja_dir "$build"
 tests=(test_kernels test_kernels_tiled test_gguf_matmul test_gguf_blocks test_core test_quant test_pack test_reference)
 # Ninja builds the targets side by side (CMake's Makefiles build one target at a
 # time). -O1: these tests check results, not speed, and -O1 compiles in 60% of
 # -O2's time (test_quant.cpp: 39 s vs 65 s); the kernels are intrinsics, their
 # helpers always_inline, so they compile to the same instructions.
-cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
+lowbit_phase "AArch64: configure" cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target "${tests[@]}"
+lowbit_phase "AArch64: build (g++ -O1)" cmake --build "$build" -j"$(nproc)" --target "${tests[@]}"
 regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 # LOWBIT_TEST_REDUCED=1: smaller statistical shapes (tests/test_util.hpp), same kernels and schemes.
 export LOWBIT_TEST_REDUCED=1
-LOWBIT_TEST_EXPECT_ARCH=neondot ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)"
-for t in test_kernels test_gguf_matmul; do
-  echo "lowbit: $t on an emulated Cortex-A72 (no dot product)"
-  LOWBIT_TEST_EXPECT_ARCH=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal
-done
+LOWBIT_TEST_EXPECT_ARCH=neondot lowbit_phase "AArch64: ctest under qemu (-cpu max)" \
+  ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)"
+a72() {  # || return: set -e does not reach into a function run as a condition
+  local t
+  for t in test_kernels test_gguf_matmul; do
+    echo "lowbit: $t on an emulated Cortex-A72 (no dot product)"
+    LOWBIT_TEST_EXPECT_ARCH=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
+  done
+}
+lowbit_phase "AArch64: kernel tests on a Cortex-A72" a72

@@ -1,0 +1,31 @@
+# Sourced by scripts/test.sh, test-sanitize.sh and test-arm.sh (not run on its own).
+#
+# lowbit_phase <name> <command...>: runs the command and appends one line to
+# $LOWBIT_PHASE_LOG (when set): its wall seconds and the CPU seconds (user+sys)
+# of everything it ran. CPU seconds barely move when other jobs share the cores,
+# wall seconds do; docs/testing.md reads the table this makes.
+lowbit_phase() {
+  local name=$1 t0=$SECONDS f rc=0
+  shift
+  f=$(mktemp)
+  times >"$f"   # in this shell: a subshell would see no children's times
+  "$@" || rc=$?
+  times >>"$f"
+  if [ -n "${LOWBIT_PHASE_LOG:-}" ]; then
+    # Line 2 and 4 of the two `times` outputs: the children's user and sys time, e.g. 1m2.500s 0m0.310s.
+    awk -v name="$name" -v wall=$((SECONDS - t0)) '
+      function s(t) { split(t, a, "m"); return a[1] * 60 + a[2] }
+      NR == 2 { c0 = s($1) + s($2) } NR == 4 { c1 = s($1) + s($2) }
+      END { printf "%-44s %6d s wall %7.0f s CPU\n", name, wall, c1 - c0 }' "$f" >>"$LOWBIT_PHASE_LOG"
+  fi
+  rm -f "$f"
+  return $rc
+}
+
+# lowbit_ninja_dir <dir>: empties <dir> when an earlier run configured it with
+# another generator (CMake refuses to switch in place).
+lowbit_ninja_dir() {
+  if [ -f "$1/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$1/CMakeCache.txt"; then
+    rm -rf "$1"
+  fi
+}
