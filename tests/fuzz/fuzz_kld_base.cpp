@@ -33,11 +33,19 @@ namespace {
     std::abort();
 }
 
+void remove_scratch();
+
+// One scratch file per process, removed when the fuzzer exits normally.
 const std::string& scratch_path() {
-    static const std::string p = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/lowbit-fuzz-kld-" +
-                                 std::to_string(static_cast<long>(::getpid())) + ".bin";
+    static const std::string p = [] {
+        std::atexit(remove_scratch);
+        return std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/lowbit-fuzz-kld-" +
+               std::to_string(static_cast<long>(::getpid())) + ".bin";
+    }();
     return p;
 }
+
+void remove_scratch() { std::remove(scratch_path().c_str()); }
 
 }  // namespace
 
