@@ -579,6 +579,10 @@ TEST_CASE("perplexity: malformed base files are refused with one clear line") {
     magic[0] = 'X';
     std::vector<std::uint8_t> nan_rec = g;
     std::memcpy(nan_rec.data() + 20 + 4u * 16 * chunks, &nan, 4);
+    // A finite but huge scale states log-probabilities far above 0: exp() of them is Inf (found by fuzz_kld_base).
+    std::vector<std::uint8_t> huge_rec = g;
+    const float huge = 1e30f;
+    std::memcpy(huge_rec.data() + 20 + 4u * 16 * chunks, &huge, 4);
     const bad_case cases[] = {
         {"empty", {}, "empty"},
         {"short", std::vector<std::uint8_t>(g.begin(), g.begin() + 12), "no _logits_ header"},
@@ -590,6 +594,7 @@ TEST_CASE("perplexity: malformed base files are refused with one clear line") {
         {"n_chunk", put_i32(g, 16, -1), "implausible header"},
         {"token", put_i32(g, 20 + 4 * 5, 9999), "token 5 is 9999"},
         {"record", nan_rec, "record 0 has scale nan"},
+        {"record above 0", huge_rec, "record 0 has scale 1e+30"},
     };
     for (const bad_case& c : cases) {
         CAPTURE(c.name);

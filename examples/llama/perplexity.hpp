@@ -123,8 +123,13 @@ public:
         for (std::size_t r = 0; r < nrec; ++r) {
             float sm[2];
             std::memcpy(sm, b.records_ + r * record_u16(b.n_vocab) * 2, 8);
-            if (!std::isfinite(sm[0]) || !std::isfinite(sm[1]) || sm[0] < 0 || sm[1] > 0)
-                return status::error(errc::corrupt_data, "%s: record %zu has scale %g and min log-prob %g (need a finite scale >= 0 and log-prob <= 0)",
+            // The largest log-probability a record can state, scale 65535 +
+            // min_log_prob, is -lse <= 0 in a written file (up to rounding):
+            // above that a huge finite scale makes exp() overflow and the KLD Inf.
+            if (!std::isfinite(sm[0]) || !std::isfinite(sm[1]) || sm[0] < 0 || sm[1] > 0 || !(sm[0] * 65535.f + sm[1] <= 1e-3f))
+                return status::error(errc::corrupt_data,
+                                     "%s: record %zu has scale %g and min log-prob %g (need a finite scale >= 0, log-prob <= 0 and "
+                                     "scale x 65535 + min log-prob <= 0)",
                                      path, r, static_cast<double>(sm[0]), static_cast<double>(sm[1]));
         }
         return b;

@@ -120,7 +120,14 @@ inline result<vocab> load_vocab(const lowbit::gguf::gguf_file& f) {
     if (const auto s = f.find_kv("tokenizer.ggml.scores")) {
         if (!s->is_array() || s->element_type() != g::value_type::f32 || s->size() != n)
             return status::error(errc::corrupt_data, "gguf: tokenizer.ggml.scores is not %zu f32 values", n);
-        for (std::size_t i = 0; i < n; ++i) v.scores[i] = *(*s)[i].get<float>();
+        for (std::size_t i = 0; i < n; ++i) {
+            v.scores[i] = *(*s)[i].get<float>();
+            // The SentencePiece merge order compares scores: NaN has no place
+            // in it (the heap's comparison would no longer be an order). ±Inf
+            // are ordered and kept.
+            if (v.scores[i] != v.scores[i])
+                return status::error(errc::corrupt_data, "gguf: tokenizer.ggml.scores[%zu] (piece %zu) is NaN", i, i);
+        }
     }
     if (const auto t = f.find_kv("tokenizer.ggml.token_type")) {
         if (!t->is_array() || t->element_type() != g::value_type::i32 || t->size() != n)
