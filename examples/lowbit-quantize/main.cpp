@@ -157,10 +157,17 @@ int parse_args(int argc, char** argv, args* a) {
     return 0;
 }
 
-// Removes `key` and appends it with the new value: llama.cpp's gguf_set_val_*,
-// which is why llama-quantize's files end with general.quantization_version
-// and general.file_type (byte-identical output needs the same order).
-void set_kv(std::vector<std::pair<std::string, gguf::meta_value>>& kvs, const std::string& key, const gguf::meta_value& v) {
+// GGUF input (llama-quantize's case): removes `key` and appends it with the
+// new value, as llama.cpp's gguf_set_val_* does, which is why llama-quantize's
+// files end with general.quantization_version and general.file_type. A Hugging
+// Face input follows convert_hf_to_gguf.py instead: the value is replaced in place.
+void set_kv(std::vector<std::pair<std::string, gguf::meta_value>>& kvs, const std::string& key, const gguf::meta_value& v,
+            bool move_to_end) {
+    for (auto& kv : kvs)
+        if (kv.first == key && !move_to_end) {
+            kv.second = v;
+            return;
+        }
     kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [&](const auto& kv) { return kv.first == key; }), kvs.end());
     kvs.emplace_back(key, v);
 }
@@ -453,7 +460,8 @@ int run(const args& a) {
     // Names go into OUT and into the log: refused here, before anything is written.
     for (const source_tensor& t : src.tensors)
         if (status s = check_tensor_name(t.desc.name); !s.ok()) return refuse(a.in, s);
-    {  // OUT lists the tensors in llama-quantize's order, so whole files can be compared
+    const bool like_llama_quantize = std::string(src.format) == "GGUF";  // else: like convert_hf_to_gguf.py
+    if (like_llama_quantize) {  // OUT lists the tensors in llama-quantize's order, so whole files can be compared
         std::vector<std::string> names;
         for (const source_tensor& t : src.tensors) names.push_back(rule_name(t.desc.name));
         std::vector<source_tensor> sorted;
@@ -537,11 +545,11 @@ int run(const args& a) {
                   return kv.first == "split.no" || kv.first == "split.count" || kv.first == "split.tensors.count";
               }),
               kvs.end());
-    set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2));
-    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype));
+    set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2), like_llama_quantize);
+    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
     if (o.has_imatrix) {
-        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix));
-        set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())));
+        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix), like_llama_quantize);
+        set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())), like_llama_quantize);
     }
     gguf::gguf_writer w;
     for (const auto& kv : kvs)
