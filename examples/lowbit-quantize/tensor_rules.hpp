@@ -1,8 +1,8 @@
 // tensor_rules.hpp — which GGUF type each tensor of a model gets.
 //
 // The rules are llama.cpp's (src/llama-quant.cpp: which tensors may be
-// quantized, the Q4_K_M / Q5_K_M mixes, the output-tensor rule and the
-// fallback table for rows that a block size does not divide), restated in
+// quantized, every recipe whose types lowbit can write, the output-tensor
+// rule and the fallback table for rows that a block size does not divide), restated in
 // docs/tools.md, "Which type each tensor gets". Everything here is a pure
 // function of tensor names, shapes and options, so tests can check the rules
 // without running the tool.
