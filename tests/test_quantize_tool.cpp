@@ -104,7 +104,8 @@ TEST_CASE("quantize tool: fallback table and names") {
     CHECK(lbq::find_target("Q4_K_M")->ftype == 15);
     CHECK(lbq::find_target("Q5_K_M")->ftype == 17);
     CHECK(lbq::find_target("Q8_0")->ftype == 7);
-    CHECK(lbq::find_target("IQ2_XS") == nullptr);
+    CHECK(lbq::find_target("IQ2_XS")->missing != nullptr);  // named, refused: no codec yet
+    CHECK(lbq::find_target("IQ9_Z") == nullptr);
     lbq::override_rule r;
     CHECK(!lbq::parse_override("attn_(q=Q8_0", &r).ok());  // bad regex: an error, not a crash
     CHECK(!lbq::parse_override("attn_q=Q9_9", &r).ok());
@@ -149,7 +150,9 @@ TEST_CASE("quantize tool: Q4_K_M / Q5_K_M mixes over 8 layers") {
     CHECK(t["blk.4.attn_v.weight"] == gguf_type::q6_K);
     CHECK(t["blk.6.attn_v.weight"] == gguf_type::q4_K);
     CHECK(t["blk.7.attn_v.weight"] == gguf_type::q6_K);
-    CHECK(plan_types(ts, "Q4_K", 8)["blk.0.attn_v.weight"] == gguf_type::q4_K);
+    CHECK(plan_types(ts, "Q4_K", 8) == plan_types(ts, "Q4_K_M", 8));  // llama-quantize's alias
+    CHECK(plan_types(ts, "Q4_K_S", 8)["blk.0.attn_v.weight"] == gguf_type::q5_K);  // attn_v #0..#3
+    CHECK(plan_types(ts, "Q4_K_S", 8)["blk.4.attn_v.weight"] == gguf_type::q4_K);
     // F16 target: no output rule.
     CHECK(plan_types(ts, "F16", 8)["token_embd.weight"] == gguf_type::f16);
 }
@@ -289,7 +292,12 @@ TEST_CASE("quantize tool: GGUF in, GGUF out, llama.cpp's rules, byte-exact block
     const expect cases[] = {
         {"Q4_0", 2, with({{"output.weight", gguf_type::q6_K}}), gguf_type::q4_0},
         {"Q8_0", 7, with({}), gguf_type::q8_0},
-        {"Q4_K", 14, with({{"output.weight", gguf_type::q6_K}, {"blk.0.attn_k.weight", gguf_type::q5_0}}), gguf_type::q4_K},
+        {"Q4_K_S", 14,
+         with({{"output.weight", gguf_type::q6_K},
+               {"blk.0.attn_k.weight", gguf_type::q5_0},
+               {"blk.0.attn_v.weight", gguf_type::q5_K},     // attn_v #0..#3 get Q5_K
+               {"blk.1.attn_v.weight", gguf_type::q5_K}}),
+         gguf_type::q4_K},
         {"Q4_K_M", 15,
          with({{"output.weight", gguf_type::q6_K},
                {"blk.0.attn_k.weight", gguf_type::q5_0},
@@ -319,12 +327,22 @@ TEST_CASE("quantize tool: GGUF in, GGUF out, llama.cpp's rules, byte-exact block
         }
         CHECK(*out->get_uint("general.file_type") == e.ftype);
         CHECK(*out->get_uint("general.quantization_version") == 2);
+        // As llama-quantize writes them: the input's keys in order, then these two, moved to the end.
+        REQUIRE(out->kv_count() == in->kv_count() + 1);
+        CHECK(out->kv(out->kv_count() - 2).key == "general.quantization_version");
+        CHECK(out->kv(out->kv_count() - 1).key == "general.file_type");
         REQUIRE(out->tensors().size() == ts.size());
+        // llama-quantize's order: tensors outside blk.<i> first, then by layer, then by name.
+        std::vector<std::string> names, want_order;
+        for (const auto& src : ts) names.push_back(src.name);
+        for (std::size_t i : lbq::llama_order(names)) want_order.push_back(names[i]);
+        for (std::size_t i = 0; i < ts.size(); ++i) CHECK(std::string(out->tensors()[i].name) == want_order[i]);
+        CHECK(want_order.front() == "output.weight");
         for (std::size_t i = 0; i < ts.size(); ++i) {
             const auto& src = ts[i];
-            const gg::tensor_info& t = out->tensors()[i];
+            REQUIRE(out->find_tensor(src.name));
+            const gg::tensor_info& t = *out->find_tensor(src.name);
             CAPTURE(src.name);
-            CHECK(t.name == src.name);
             CHECK(t.n_dims == src.dims.size());
             for (std::size_t k = 0; k < src.dims.size(); ++k) CHECK(t.dims[k] == src.dims[k]);
             const auto it = e.types.find(src.name);
@@ -518,7 +536,7 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
         REQUIRE(t);
         REQUIRE(t->data.size() == want.size());
         CHECK(std::memcmp(t->data.data(), want.data(), want.size()) == 0);
-        CHECK(*f->get_int("quantize.imatrix.entries_count") == 1);
+        CHECK(*f->get_uint("quantize.imatrix.entries_count") == 1);  // u32, as llama-quantize writes it
     }
     // An imatrix entry of the wrong length is an error naming the imatrix file.
     {

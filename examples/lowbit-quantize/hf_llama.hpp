@@ -231,6 +231,8 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
     out->format = "Hugging Face folder";
     out->info.arch = "llama";
     out->info.n_layer = static_cast<int>(h.n_layer);
+    out->info.n_head = static_cast<int>(h.n_head);
+    out->info.n_head_kv = static_cast<int>(h.n_head_kv);
     std::vector<std::vector<bool>> have(h.n_layer, std::vector<bool>(9, false));
     bool have_embd = false, have_norm = false;
     std::uint64_t n_params = 0;

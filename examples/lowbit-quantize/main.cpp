@@ -60,14 +60,17 @@ void usage(std::FILE* f) {
                  "       LlamaForCausalLM folder (converted as llama.cpp's convert_hf_to_gguf.py does)\n"
                  "  OUT  GGUF v3 file (written to a temporary name, renamed on success)\n"
                  "\n"
-                 "  --type TYPE                  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K F16 BF16 F32,\n"
-                 "                               or the llama.cpp mixes Q4_K_M Q5_K_M\n"
+                 "  --type TYPE                  a llama-quantize type, with its per-tensor recipe:\n"
+                 "                               Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L\n"
+                 "                               Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS TQ1_0 TQ2_0\n"
+                 "                               MXFP4_MOE F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes)\n"
                  "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type (repeatable;\n"
                  "                               first match wins)\n"
                  "  --output-tensor-type TYPE    type of output.weight\n"
                  "  --token-embedding-type TYPE  type of token_embd.weight\n"
                  "  --leave-output-tensor        keep output.weight as it is\n"
-                 "  --pure                       no mixes and no output-tensor rule: one type for every tensor\n"
+                 "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
+                 "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
@@ -154,13 +157,18 @@ int parse_args(int argc, char** argv, args* a) {
     return 0;
 }
 
-// Replaces the value of `key` in place, or appends it (llama.cpp's gguf_set_val_*).
-void set_kv(std::vector<std::pair<std::string, gguf::meta_value>>& kvs, const std::string& key, const gguf::meta_value& v) {
+// GGUF input (llama-quantize's case): removes `key` and appends it with the
+// new value, as llama.cpp's gguf_set_val_* does, which is why llama-quantize's
+// files end with general.quantization_version and general.file_type. A Hugging
+// Face input follows convert_hf_to_gguf.py instead: the value is replaced in place.
+void set_kv(std::vector<std::pair<std::string, gguf::meta_value>>& kvs, const std::string& key, const gguf::meta_value& v,
+            bool move_to_end) {
     for (auto& kv : kvs)
-        if (kv.first == key) {
+        if (kv.first == key && !move_to_end) {
             kv.second = v;
             return;
         }
+    kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [&](const auto& kv) { return kv.first == key; }), kvs.end());
     kvs.emplace_back(key, v);
 }
 
@@ -401,8 +409,14 @@ int run(const args& a) {
     const target* tgt = find_target(a.type);
     if (!tgt) {
         std::fprintf(stderr, "lowbit-quantize: --type '%s' is not one of:", a.type.c_str());
-        for (const target& t : targets()) std::fprintf(stderr, " %s", t.name);
+        for (const target& t : targets())
+            if (!t.missing) std::fprintf(stderr, " %s", t.name);
         std::fputc('\n', stderr);
+        return 2;
+    }
+    if (tgt->missing) {
+        std::fprintf(stderr, "lowbit-quantize: --type %s needs the %s codec(s), which lowbit does not have yet\n", tgt->name,
+                     tgt->missing);
         return 2;
     }
     options o;
@@ -446,6 +460,14 @@ int run(const args& a) {
     // Names go into OUT and into the log: refused here, before anything is written.
     for (const source_tensor& t : src.tensors)
         if (status s = check_tensor_name(t.desc.name); !s.ok()) return refuse(a.in, s);
+    const bool like_llama_quantize = std::string(src.format) == "GGUF";  // else: like convert_hf_to_gguf.py
+    if (like_llama_quantize) {  // OUT lists the tensors in llama-quantize's order, so whole files can be compared
+        std::vector<std::string> names;
+        for (const source_tensor& t : src.tensors) names.push_back(rule_name(t.desc.name));
+        std::vector<source_tensor> sorted;
+        for (std::size_t i : llama_order(names)) sorted.push_back(std::move(src.tensors[i]));
+        src.tensors = std::move(sorted);
+    }
 
     imatrix im;
     if (!a.imatrix.empty()) {
@@ -467,7 +489,8 @@ int run(const args& a) {
     std::vector<tensor_desc> descs;
     for (const source_tensor& t : src.tensors) descs.push_back(t.desc);
     std::vector<decision> plan_;
-    if (status s = plan(descs, src.info, o, &plan_); !s.ok()) return fail(a.in, s);
+    if (status s = plan(descs, src.info, o, &plan_); !s.ok())
+        return s.code() == errc::unsupported ? refuse(a.in, s) : fail(a.in, s);
 
     // Per-tensor checks that need the input: requantizing, copies, imatrix rows.
     std::vector<job> jobs(src.tensors.size());
@@ -498,7 +521,10 @@ int run(const args& a) {
         }
         if (o.has_imatrix && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
-            if (!w) {
+            if (!w && d.needs_imatrix) {
+                return fail(a.imatrix, status::error(errc::invalid_argument, "no imatrix entry for %s, which %s needs",
+                                                     printable(t.desc.name).c_str(), gguf::type_name(d.type)));
+            } else if (!w) {
                 prog.line("lowbit-quantize: no imatrix entry for %s", printable(t.desc.name).c_str());
             } else {
                 const std::uint64_t k = t.row_length(), mats = t.desc.dims[2] * t.desc.dims[3];
@@ -519,11 +545,11 @@ int run(const args& a) {
                   return kv.first == "split.no" || kv.first == "split.count" || kv.first == "split.tensors.count";
               }),
               kvs.end());
-    set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2));
-    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype));
+    set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2), like_llama_quantize);
+    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
     if (o.has_imatrix) {
-        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix));
-        set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::i32(static_cast<std::int32_t>(im.size())));
+        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix), like_llama_quantize);
+        set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())), like_llama_quantize);
     }
     gguf::gguf_writer w;
     for (const auto& kv : kvs)
@@ -532,7 +558,7 @@ int run(const args& a) {
     for (std::size_t i = 0; i < src.tensors.size(); ++i) {
         const tensor_desc& d = src.tensors[i].desc;
         total_in += src.tensors[i].n_bytes;
-        if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(d.n_dims)));
+        if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(effective_dims(d.dims, d.n_dims))));
             !s.ok())
             return fail(a.in, s);
     }

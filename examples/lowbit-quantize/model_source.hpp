@@ -83,6 +83,10 @@ inline status from_gguf(span<const std::uint8_t> bytes, model_source* out) {
     if (!out->info.arch.empty()) {
         if (auto v = f->get_uint(out->info.arch + ".block_count")) out->info.n_layer = static_cast<int>(std::min<std::uint64_t>(*v, 1 << 20));
         if (auto v = f->get_uint(out->info.arch + ".expert_count")) out->info.n_expert = static_cast<int>(std::min<std::uint64_t>(*v, 1 << 20));
+        // Head counts feed the GQA rules; per-layer arrays are not read (no GQA rule then).
+        if (auto v = f->get_uint(out->info.arch + ".attention.head_count")) out->info.n_head = static_cast<int>(std::min<std::uint64_t>(*v, 1 << 20));
+        out->info.n_head_kv = out->info.n_head;
+        if (auto v = f->get_uint(out->info.arch + ".attention.head_count_kv")) out->info.n_head_kv = static_cast<int>(std::min<std::uint64_t>(*v, 1 << 20));
     }
     for (const gguf::tensor_info& ti : f->tensors()) {
         source_tensor t;

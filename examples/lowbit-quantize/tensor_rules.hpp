@@ -1,8 +1,8 @@
 // tensor_rules.hpp — which GGUF type each tensor of a model gets.
 //
 // The rules are llama.cpp's (src/llama-quant.cpp: which tensors may be
-// quantized, the Q4_K_M / Q5_K_M mixes, the output-tensor rule and the
-// fallback table for rows that a block size does not divide), restated in
+// quantized, every recipe whose types lowbit can write, the output-tensor
+// rule and the fallback table for rows that a block size does not divide), restated in
 // docs/tools.md, "Which type each tensor gets". Everything here is a pure
 // function of tensor names, shapes and options, so tests can check the rules
 // without running the tool.
@@ -29,27 +29,65 @@ using lowbit::status;
 using lowbit::gguf::gguf_type;
 
 // ---- what --type can name ------------------------------------------------------------
-enum class mix { none, q4_K_M, q5_K_M };
+
+// llama.cpp's LLAMA_FTYPE_* values (include/llama.h), written as general.file_type.
+// The recipe of each is a function of this number alone, as in llama.cpp.
+namespace ftype {
+constexpr std::uint32_t F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q8_0 = 7, Q5_0 = 8, Q5_1 = 9, Q2_K = 10, Q3_K_S = 11,
+                        Q3_K_M = 12, Q3_K_L = 13, Q4_K_S = 14, Q4_K_M = 15, Q5_K_S = 16, Q5_K_M = 17, Q6_K = 18,
+                        IQ2_XXS = 19, IQ2_XS = 20, Q2_K_S = 21, IQ3_XS = 22, IQ3_XXS = 23, IQ1_S = 24, IQ4_NL = 25,
+                        IQ3_S = 26, IQ3_M = 27, IQ2_S = 28, IQ2_M = 29, IQ4_XS = 30, IQ1_M = 31, BF16 = 32, TQ1_0 = 36,
+                        TQ2_0 = 37, MXFP4_MOE = 38;
+}  // namespace ftype
 
 struct target {
     const char* name;
-    gguf_type base;      // the default type of a quantizable tensor
-    mix recipe;
-    std::uint32_t ftype;  // llama.cpp's LLAMA_FTYPE_* value, written as general.file_type
+    gguf_type base;       // the default type of a quantizable tensor (llama_ftype_get_default_type)
+    std::uint32_t ftype;  // picks the recipe; written as general.file_type
+    const char* missing;  // non-null: the codecs this recipe needs that lowbit does not have yet
 };
 
-// Plain K types carry the ftype of llama.cpp's "_S" variant (Q4_K -> MOSTLY_Q4_K_S),
-// the closest label for "mostly this type"; see docs/tools.md.
+// The names llama-quantize accepts, with the same meaning: Q3_K, Q4_K and Q5_K
+// are its aliases of the _M mixes. A plain K type for every tensor is --pure.
 inline const std::vector<target>& targets() {
     static const std::vector<target> t = {
-        {"F32", gguf_type::f32, mix::none, 0},      {"F16", gguf_type::f16, mix::none, 1},
-        {"BF16", gguf_type::bf16, mix::none, 32},   {"Q4_0", gguf_type::q4_0, mix::none, 2},
-        {"Q4_1", gguf_type::q4_1, mix::none, 3},    {"Q5_0", gguf_type::q5_0, mix::none, 8},
-        {"Q5_1", gguf_type::q5_1, mix::none, 9},    {"Q8_0", gguf_type::q8_0, mix::none, 7},
-        {"Q2_K", gguf_type::q2_K, mix::none, 10},   {"Q3_K", gguf_type::q3_K, mix::none, 11},
-        {"Q4_K", gguf_type::q4_K, mix::none, 14},   {"Q5_K", gguf_type::q5_K, mix::none, 16},
-        {"Q6_K", gguf_type::q6_K, mix::none, 18},   {"Q4_K_M", gguf_type::q4_K, mix::q4_K_M, 15},
-        {"Q5_K_M", gguf_type::q5_K, mix::q5_K_M, 17},
+        {"F32", gguf_type::f32, ftype::F32, nullptr},
+        {"F16", gguf_type::f16, ftype::F16, nullptr},
+        {"BF16", gguf_type::bf16, ftype::BF16, nullptr},
+        {"Q4_0", gguf_type::q4_0, ftype::Q4_0, nullptr},
+        {"Q4_1", gguf_type::q4_1, ftype::Q4_1, nullptr},
+        {"Q5_0", gguf_type::q5_0, ftype::Q5_0, nullptr},
+        {"Q5_1", gguf_type::q5_1, ftype::Q5_1, nullptr},
+        {"Q8_0", gguf_type::q8_0, ftype::Q8_0, nullptr},
+        {"Q2_K", gguf_type::q2_K, ftype::Q2_K, nullptr},
+        {"Q2_K_S", gguf_type::q2_K, ftype::Q2_K_S, nullptr},
+        {"Q3_K", gguf_type::q3_K, ftype::Q3_K_M, nullptr},
+        {"Q3_K_S", gguf_type::q3_K, ftype::Q3_K_S, nullptr},
+        {"Q3_K_M", gguf_type::q3_K, ftype::Q3_K_M, nullptr},
+        {"Q3_K_L", gguf_type::q3_K, ftype::Q3_K_L, nullptr},
+        {"Q4_K", gguf_type::q4_K, ftype::Q4_K_M, nullptr},
+        {"Q4_K_S", gguf_type::q4_K, ftype::Q4_K_S, nullptr},
+        {"Q4_K_M", gguf_type::q4_K, ftype::Q4_K_M, nullptr},
+        {"Q5_K", gguf_type::q5_K, ftype::Q5_K_M, nullptr},
+        {"Q5_K_S", gguf_type::q5_K, ftype::Q5_K_S, nullptr},
+        {"Q5_K_M", gguf_type::q5_K, ftype::Q5_K_M, nullptr},
+        {"Q6_K", gguf_type::q6_K, ftype::Q6_K, nullptr},
+        {"IQ4_NL", gguf_type::iq4_nl, ftype::IQ4_NL, nullptr},
+        {"IQ4_XS", gguf_type::iq4_xs, ftype::IQ4_XS, nullptr},
+        {"TQ1_0", gguf_type::tq1_0, ftype::TQ1_0, nullptr},
+        {"TQ2_0", gguf_type::tq2_0, ftype::TQ2_0, nullptr},
+        {"MXFP4_MOE", gguf_type::mxfp4, ftype::MXFP4_MOE, nullptr},
+        // Recipes whose types lowbit cannot write yet: named, and refused with what is missing.
+        {"IQ1_S", gguf_type::iq1_s, ftype::IQ1_S, "IQ1_S and IQ2_XXS"},
+        {"IQ1_M", gguf_type::iq1_m, ftype::IQ1_M, "IQ1_M and IQ2_XXS"},
+        {"IQ2_XXS", gguf_type::iq2_xxs, ftype::IQ2_XXS, "IQ2_XXS"},
+        {"IQ2_XS", gguf_type::iq2_xs, ftype::IQ2_XS, "IQ2_XS"},
+        {"IQ2_S", gguf_type::iq2_xs, ftype::IQ2_S, "IQ2_XS and IQ3_S"},
+        {"IQ2_M", gguf_type::iq2_s, ftype::IQ2_M, "IQ2_S and IQ3_S"},
+        {"IQ3_XXS", gguf_type::iq3_xxs, ftype::IQ3_XXS, "IQ3_XXS, IQ3_S and IQ2_S"},
+        {"IQ3_XS", gguf_type::iq3_s, ftype::IQ3_XS, "IQ3_S and IQ3_XXS"},
+        {"IQ3_S", gguf_type::iq3_s, ftype::IQ3_S, "IQ3_S"},
+        {"IQ3_M", gguf_type::iq3_s, ftype::IQ3_M, "IQ3_S"},
     };
     return t;
 }
@@ -70,10 +108,11 @@ inline const target* find_target(std::string_view name) {
 // Types a single tensor may be given (--tensor-type, --output-tensor-type, ...):
 // every weight type lowbit can write byte-exactly.
 inline std::optional<gguf_type> parse_tensor_type(std::string_view name) {
-    static const gguf_type allowed[] = {gguf_type::f32,  gguf_type::f16,  gguf_type::bf16, gguf_type::q4_0,
-                                        gguf_type::q4_1, gguf_type::q5_0, gguf_type::q5_1, gguf_type::q8_0,
-                                        gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K,
-                                        gguf_type::q6_K};
+    static const gguf_type allowed[] = {gguf_type::f32,   gguf_type::f16,    gguf_type::bf16,   gguf_type::q4_0,
+                                        gguf_type::q4_1,  gguf_type::q5_0,   gguf_type::q5_1,   gguf_type::q8_0,
+                                        gguf_type::q2_K,  gguf_type::q3_K,   gguf_type::q4_K,   gguf_type::q5_K,
+                                        gguf_type::q6_K,  gguf_type::iq4_nl, gguf_type::iq4_xs, gguf_type::tq1_0,
+                                        gguf_type::tq2_0, gguf_type::mxfp4};
     for (gguf_type t : allowed)
         if (iequals(lowbit::gguf::type_name(t), name)) return t;
     return std::nullopt;
@@ -173,17 +212,38 @@ inline const char* keep_reason(std::string_view name, int eff_dims, bool leave_o
 }
 
 // llama.cpp's fallback when the row length is not a multiple of the block:
-// K-quants drop to a 32-value type, and anything a 32-value type cannot hold
-// either becomes F16. (llama.cpp has no entry for the legacy types and stops
-// with an error; lowbit-quantize uses F16 for them too and says so.)
+// 256-value types drop to a 32-value type (K and ternary types to a legacy
+// type, IQ4_XS to IQ4_NL), and anything a 32-value type cannot hold either
+// becomes F16. (llama.cpp has no entry for the 32-value types and stops with
+// an error; lowbit-quantize uses F16 for them too and says so.)
 inline gguf_type fallback_of(gguf_type t) {
     switch (t) {
         case gguf_type::q2_K:
-        case gguf_type::q3_K: return gguf_type::q4_0;
+        case gguf_type::q3_K:
+        case gguf_type::tq1_0:
+        case gguf_type::tq2_0: return gguf_type::q4_0;
         case gguf_type::q4_K: return gguf_type::q5_0;
         case gguf_type::q5_K: return gguf_type::q5_1;
         case gguf_type::q6_K: return gguf_type::q8_0;
+        case gguf_type::iq4_xs: return gguf_type::iq4_nl;
         default: return gguf_type::f16;
+    }
+}
+
+// llama.cpp refuses to write these types without an importance matrix; of the
+// recipes lowbit can write, only Q2_K inside a Q2_K_S file (not the output or
+// the token embedding).
+inline bool requires_imatrix(std::string_view rule_name, gguf_type t, std::uint32_t ft) {
+    if (rule_name == "output.weight" || rule_name == "token_embd.weight" || rule_name == "per_layer_token_embd.weight") return false;
+    switch (t) {
+        case gguf_type::iq3_xxs:
+        case gguf_type::iq2_xxs:
+        case gguf_type::iq2_xs:
+        case gguf_type::iq2_s:
+        case gguf_type::iq1_m:
+        case gguf_type::iq1_s: return true;
+        case gguf_type::q2_K: return ft == ftype::Q2_K_S;
+        default: return false;
     }
 }
 
@@ -206,6 +266,18 @@ struct model_info {
     std::string arch;  // general.architecture ("" when unknown)
     int n_layer = 0;   // <arch>.block_count, else 1 + the largest blk.<i>
     int n_expert = 0;  // <arch>.expert_count
+    int n_head = 0;    // <arch>.attention.head_count (0: unknown)
+    int n_head_kv = 0; // <arch>.attention.head_count_kv (llama.cpp: n_head when absent)
+
+    // Query heads per key/value head; 0 when unknown (no GQA rule fires).
+    int n_gqa() const { return n_head_kv > 0 ? n_head / n_head_kv : 0; }
+    // llama.cpp's LLM_TYPE_70B, the one model size its recipes look at.
+    bool is_70b() const {
+        if (arch == "llama") return n_layer == 80 && n_head != n_head_kv;
+        if (arch == "qwen2" || arch == "olmo" || arch == "deci") return n_layer == 80;
+        if (arch == "jais2") return n_layer == 68;
+        return false;
+    }
 };
 
 struct override_rule {
@@ -228,12 +300,13 @@ struct decision {
     bool convert = false;  // false: the bytes are copied unchanged
     std::string why;       // for the log; empty when the base type was simply used
     bool fell_back = false;
+    bool needs_imatrix = false;  // llama.cpp refuses to write this tensor without imatrix data
 };
 
 namespace detail {
 
 struct mix_state {
-    int n_attn_v = 0, i_attn_v = 0, i_ffn_down = 0;
+    int n_attn_v = 0, i_attn_v = 0, i_ffn_down = 0, i_ffn_gate = 0, i_ffn_up = 0;
     bool tied_embeddings = true;  // no output.weight: token_embd doubles as the output
 };
 
@@ -249,77 +322,130 @@ inline std::string fmt(const char* f, ...) {
     return buf;
 }
 
-inline bool is_mix(const options& o) { return o.tgt->recipe != mix::none; }
+// The layer a per-layer rule uses: the count of such tensors seen so far, or
+// for MoE models (experts are not stored in layer order) the name's blk.<i>.
+inline status rule_layer(const tensor_desc& t, const std::string& rname, const model_info& m, int counter, int* layer) {
+    *layer = counter;
+    if (m.n_expert <= 1) return status();
+    const std::optional<int> l = layer_of(rname);
+    if (!l) return status::error(errc::invalid_argument, "cannot tell the layer of tensor '%s'", t.name.c_str());
+    if (*l >= m.n_layer)
+        return status::error(errc::invalid_argument, "tensor '%s' is in layer %d but the model has %d layers", t.name.c_str(),
+                             *l, m.n_layer);
+    *layer = *l;
+    return status();
+}
 
-// The type the recipe picks for a quantizable tensor (llama.cpp's
-// llama_tensor_get_type_impl, restricted to the recipes this tool offers).
+// The type the recipe picks for a quantizable tensor: llama.cpp's
+// llama_tensor_get_type_impl for the ftypes whose types lowbit can write.
 inline status recipe_type(const tensor_desc& t, const std::string& rname, category cat, const model_info& m,
                           const options& o, mix_state& s, gguf_type* type, std::string* why) {
-    const gguf_type base = o.tgt->base;
+    using gt = gguf_type;
+    const std::uint32_t f = o.tgt->ftype;
     const bool falcon = m.arch == "falcon";
-    gguf_type nt = *type;
+    const int gqa = m.n_gqa();
+    gt nt = *type;
+    const char* reason = nullptr;
     if (cat == category::output || (s.tied_embeddings && cat == category::token_embd)) {
-        // The output projection is the most sensitive matrix: Q6_K unless the
-        // recipe is already Q8_0 (Q8_0 when its rows do not fit the base block).
-        if (falcon || t.dims[0] % lowbit::gguf::type_block_size(base) != 0) nt = gguf_type::q8_0;
-        else if (nt != gguf_type::q8_0) nt = gguf_type::q6_K;
-        if (nt != *type) *why = cat == category::output ? "output tensor" : "tied token embedding = output tensor";
+        // The output projection is the most sensitive matrix.
+        if (o.output_type) {  // only reached by a tied token embedding
+            nt = *o.output_type;
+        } else if (f == ftype::MXFP4_MOE || falcon || t.dims[0] % lowbit::gguf::type_block_size(nt) != 0) {
+            nt = gt::q8_0;
+        } else if (nt != gt::q8_0) {
+            nt = gt::q6_K;
+        }
+        reason = cat == category::output ? "output tensor" : "tied token embedding = output tensor";
+    } else if (f == ftype::MXFP4_MOE) {
+        // Expert stacks (3-D) get MXFP4, everything else Q8_0.
+        nt = t.dims[2] > 1 ? gt::mxfp4 : gt::q8_0;
+        reason = t.dims[2] > 1 ? "MXFP4_MOE: expert tensor" : "MXFP4_MOE: not an expert tensor";
     } else if (cat == category::token_embd) {
-        // stays at the base type in every recipe offered here
+        if (f == ftype::TQ1_0 || f == ftype::TQ2_0) nt = gt::q4_K;
+        reason = "token embedding";
     } else if (is_attn_v_like(cat)) {
-        if (is_mix(o) && use_more_bits(s.i_attn_v, s.n_attn_v)) {
-            nt = gguf_type::q6_K;
-            *why = fmt("mix: attn_v #%d of %d", s.i_attn_v, s.n_attn_v);
-        }
-        if (m.n_expert == 8) {
-            nt = gguf_type::q8_0;
-            *why = "8-expert model: attn_v";
-        }
+        // attn_v, and the fused attn_qkv / attn_kv_b that contain it.
+        const int i = s.i_attn_v, n = s.n_attn_v;
+        if (f == ftype::Q2_K) nt = gqa >= 4 ? gt::q4_K : gt::q3_K;
+        else if (f == ftype::Q2_K_S && gqa >= 4) nt = gt::q4_K;
+        else if (f == ftype::Q3_K_M) nt = i < 2 ? gt::q5_K : gt::q4_K;
+        else if (f == ftype::Q3_K_L) nt = gt::q5_K;
+        else if ((f == ftype::IQ4_NL || f == ftype::IQ4_XS) && gqa >= 4) nt = gt::q5_K;
+        else if ((f == ftype::Q4_K_M || f == ftype::Q5_K_M) && use_more_bits(i, n)) nt = gt::q6_K;
+        else if (f == ftype::Q4_K_S && i < 4) nt = gt::q5_K;
+        // 70B: attn_v is 8x smaller than attn_q, so more bits cost little.
+        if (m.is_70b() && (nt == gt::q3_K || nt == gt::q4_K)) nt = gt::q5_K;
+        if (m.n_expert == 8) nt = gt::q8_0;
+        *why = fmt("recipe: attn_v #%d of %d, n_gqa %d", i, n, gqa);
         ++s.i_attn_v;
     } else if (cat == category::attn_k) {
-        if (m.n_expert == 8) {
-            nt = gguf_type::q8_0;
-            *why = "8-expert model: attn_k";
-        }
+        if (m.n_expert == 8) nt = gt::q8_0;
+        reason = "recipe: attn_k of an 8-expert model";
     } else if (cat == category::ffn_down) {
-        int i_layer = s.i_ffn_down;
-        const int n_layer = m.n_layer;
-        if (m.n_expert > 1) {  // experts are not in layer order: read the layer from the name
-            const std::optional<int> l = layer_of(rname);
-            if (!l) return status::error(errc::invalid_argument, "cannot tell the layer of tensor '%s'", t.name.c_str());
-            if (*l >= n_layer)
-                return status::error(errc::invalid_argument, "tensor '%s' is in layer %d but the model has %d layers",
-                                     t.name.c_str(), *l, n_layer);
-            i_layer = *l;
+        int il = 0;
+        LOWBIT_TRY(rule_layer(t, rname, m, s.i_ffn_down, &il));
+        const int nl = m.n_layer;
+        const bool more = use_more_bits(il, nl);
+        if (f == ftype::Q2_K) nt = gt::q3_K;
+        else if (f == ftype::Q2_K_S) { if (il < nl / 8) nt = gt::q4_K; }
+        else if (f == ftype::Q3_K_M) nt = il < nl / 16 ? gt::q5_K : (!falcon || more) ? gt::q4_K : gt::q3_K;
+        else if (f == ftype::Q3_K_L) nt = falcon ? gt::q4_K : gt::q5_K;
+        else if (f == ftype::Q4_K_M) {
+            if (falcon) nt = il < nl / 16 ? gt::q6_K : more ? gt::q5_K : gt::q4_K;
+            else if (more) nt = gt::q6_K;
         }
-        if (o.tgt->recipe == mix::q4_K_M) {
-            if (falcon) {
-                nt = i_layer < n_layer / 16 ? gguf_type::q6_K : use_more_bits(i_layer, n_layer) ? gguf_type::q5_K : gguf_type::q4_K;
-            } else if (use_more_bits(i_layer, n_layer)) {
-                nt = gguf_type::q6_K;
-            }
-        } else if (o.tgt->recipe == mix::q5_K_M && use_more_bits(i_layer, n_layer)) {
-            nt = gguf_type::q6_K;
-        } else if ((base == gguf_type::q4_0 || base == gguf_type::q5_0) && !is_mix(o) && o.has_imatrix &&
-                   i_layer < n_layer / 8) {
-            nt = base == gguf_type::q4_0 ? gguf_type::q4_1 : gguf_type::q5_1;
-        }
-        if (nt != *type) *why = fmt("mix: ffn_down layer %d of %d", i_layer, n_layer);
+        else if (il < nl / 8 && (f == ftype::IQ4_NL || f == ftype::IQ4_XS) && !o.has_imatrix) nt = gt::q5_K;
+        else if (f == ftype::Q5_K_M && more) nt = gt::q6_K;
+        else if (f == ftype::Q4_K_S && !falcon && il < nl / 8) nt = gt::q5_K;
+        else if ((f == ftype::Q4_0 || f == ftype::Q5_0) && o.has_imatrix && il < nl / 8)
+            nt = f == ftype::Q4_0 ? gt::q4_1 : gt::q5_1;  // with an imatrix only: the first layers' ffn_down
+        *why = fmt("recipe: ffn_down layer %d of %d", il, nl);
         ++s.i_ffn_down;
     } else if (cat == category::attn_output) {
-        if (!falcon && m.n_expert == 8 && o.tgt->recipe == mix::q4_K_M) {
-            nt = gguf_type::q5_K;
-            *why = "8-expert model: attn_output";
+        if (!falcon && m.n_expert == 8) {
+            if (f == ftype::Q2_K || f == ftype::Q3_K_S || f == ftype::Q3_K_M || f == ftype::IQ4_NL || f == ftype::Q4_K_S ||
+                f == ftype::Q4_K_M || f == ftype::IQ4_XS)
+                nt = gt::q5_K;
+        } else if (!falcon) {
+            if (f == ftype::Q2_K) nt = gt::q3_K;
+            else if (f == ftype::Q3_K_M) nt = gt::q4_K;
+            else if (f == ftype::Q3_K_L) nt = gt::q5_K;
+        } else if (f == ftype::Q3_K_L) {
+            nt = gt::q4_K;
         }
+        reason = "recipe: attn_output";
+    } else if (cat == category::ffn_gate || cat == category::ffn_up) {
+        // No rule of a writable recipe changes these, but llama.cpp still
+        // checks that an expert tensor's layer is one the model has.
+        int il = 0;
+        int& counter = cat == category::ffn_gate ? s.i_ffn_gate : s.i_ffn_up;
+        LOWBIT_TRY(rule_layer(t, rname, m, counter, &il));
+        ++counter;
     }
+    if (nt != *type && why->empty() && reason) *why = reason;
+    if (nt == *type) why->clear();
     *type = nt;
     return status();
 }
 
 }  // namespace detail
 
+// llama.cpp's tensor order (its loader keeps tensors in a map keyed by layer,
+// then name; tensors outside blk.<i> come first): the order llama-quantize
+// writes them in and the order its per-layer counters advance in.
+inline std::vector<std::size_t> llama_order(const std::vector<std::string>& names) {
+    std::vector<std::size_t> order(names.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        const int la = layer_of(names[a]).value_or(-1), lb = layer_of(names[b]).value_or(-1);
+        return la != lb ? la < lb : names[a] < names[b];
+    });
+    return order;
+}
+
 // Decides every tensor's type. Counters that depend on order (the n-th attn_v)
-// advance in llama.cpp's order: by layer, then by name.
+// advance in llama_order. A recipe that needs an importance matrix for some
+// tensor and has none is refused (errc::unsupported), as llama.cpp does.
 inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m, const options& o,
                    std::vector<decision>* out) {
     out->assign(tensors.size(), decision{});
@@ -332,12 +458,7 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         if (is_attn_v_like(cats[i])) ++s.n_attn_v;
         if (cats[i] == category::output) s.tied_embeddings = false;
     }
-    std::vector<std::size_t> order(tensors.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        const int la = layer_of(rnames[a]).value_or(-1), lb = layer_of(rnames[b]).value_or(-1);
-        return la != lb ? la < lb : rnames[a] < rnames[b];
-    });
+    const std::vector<std::size_t> order = llama_order(rnames);
 
     const bool quantized_recipe = lowbit::gguf::is_quantized(o.tgt->base);
     for (std::size_t i : order) {
@@ -386,6 +507,10 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         d.type = nt;
         d.convert = true;
         d.why = why;
+        d.needs_imatrix = quantized_recipe && requires_imatrix(rnames[i], nt, o.tgt->ftype);
+        if (d.needs_imatrix && !o.has_imatrix)
+            return status::error(errc::unsupported, "--type %s needs an importance matrix (--imatrix): tensor '%s' gets %s",
+                                 o.tgt->name, t.name.c_str(), lowbit::gguf::type_name(nt));
     }
     return status();
 }
@@ -401,7 +526,7 @@ inline status parse_override(std::string_view arg, override_rule* out) {
     const std::string_view tname = arg.substr(eq + 1);
     const std::optional<gguf_type> t = parse_tensor_type(tname);
     if (!t)
-        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)",
+        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4)",
                              static_cast<int>(std::min<std::size_t>(tname.size(), 40)), tname.data());
     try {
         out->re = std::regex(pattern, std::regex::ECMAScript);

@@ -1,0 +1,265 @@
+// lowbit-quantize's recipes against llama.cpp's: the type every tensor of small
+// generated models gets, per recipe, compared with tables llama-quantize wrote
+// (tests/data/recipes/llama_quantize_types.txt; provenance and format in
+// scripts/make_recipe_tables.sh). The models are described, not generated: the
+// rules only look at names and shapes, so the test builds the same tensor list
+// test_quantize_tool_mkmodel writes and runs lbq::plan on it.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/gguf_blocks.hpp>
+
+#include "../examples/lowbit-quantize/tensor_rules.hpp"
+
+namespace gg = lowbit::gguf;
+using gg::gguf_type;
+
+namespace {
+
+// The generator's model options (test_quantize_tool_mkmodel's arguments).
+struct model_spec {
+    std::string name;
+    std::uint64_t layers = 0, n_embd = 0, n_ff = 0, n_vocab = 0, heads = 0, kv_heads = 0, experts = 0;
+    bool qkv = false, tied = false;
+};
+
+model_spec parse_model(std::istringstream& in) {
+    model_spec m;
+    in >> m.name >> m.layers >> m.n_embd >> m.n_ff >> m.n_vocab;
+    std::string opt;
+    while (in >> opt) {
+        if (opt == "--heads") in >> m.heads;
+        else if (opt == "--kv-heads") in >> m.kv_heads;
+        else if (opt == "--experts") in >> m.experts;
+        else if (opt == "--qkv") m.qkv = true;
+        else if (opt == "--tied") m.tied = true;
+        else FAIL("unknown model option " << opt);
+    }
+    return m;
+}
+
+lbq::tensor_desc desc(const std::string& name, std::uint64_t d0, std::uint64_t d1 = 1, std::uint64_t d2 = 1) {
+    lbq::tensor_desc d;
+    d.name = name;
+    d.dims[0] = d0;
+    d.dims[1] = d1;
+    d.dims[2] = d2;
+    d.n_dims = d2 > 1 ? 3 : d1 > 1 ? 2 : 1;
+    return d;
+}
+
+// The tensor list of test_quantize_tool_mkmodel, in its order.
+std::vector<lbq::tensor_desc> tensors_of(const model_spec& m) {
+    const std::uint64_t kv = m.n_embd / m.heads * m.kv_heads;
+    std::vector<lbq::tensor_desc> ts = {desc("token_embd.weight", m.n_embd, m.n_vocab)};
+    for (std::uint64_t l = 0; l < m.layers; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        ts.push_back(desc(b + "attn_norm.weight", m.n_embd));
+        if (m.qkv) {
+            ts.push_back(desc(b + "attn_qkv.weight", m.n_embd, m.n_embd + 2 * kv));
+        } else {
+            ts.push_back(desc(b + "attn_q.weight", m.n_embd, m.n_embd));
+            ts.push_back(desc(b + "attn_k.weight", m.n_embd, kv));
+            ts.push_back(desc(b + "attn_v.weight", m.n_embd, kv));
+        }
+        ts.push_back(desc(b + "attn_output.weight", m.n_embd, m.n_embd));
+        ts.push_back(desc(b + "ffn_norm.weight", m.n_embd));
+        if (m.experts > 0) {
+            ts.push_back(desc(b + "ffn_gate_inp.weight", m.n_embd, m.experts));
+            ts.push_back(desc(b + "ffn_gate_exps.weight", m.n_embd, m.n_ff, m.experts));
+            ts.push_back(desc(b + "ffn_up_exps.weight", m.n_embd, m.n_ff, m.experts));
+            ts.push_back(desc(b + "ffn_down_exps.weight", m.n_ff, m.n_embd, m.experts));
+        } else {
+            ts.push_back(desc(b + "ffn_gate.weight", m.n_embd, m.n_ff));
+            ts.push_back(desc(b + "ffn_up.weight", m.n_embd, m.n_ff));
+            ts.push_back(desc(b + "ffn_down.weight", m.n_ff, m.n_embd));
+        }
+    }
+    ts.push_back(desc("output_norm.weight", m.n_embd));
+    if (!m.tied) ts.push_back(desc("output.weight", m.n_embd, m.n_vocab));
+    return ts;
+}
+
+lbq::model_info info_of(const model_spec& m) {
+    lbq::model_info i;
+    i.arch = "llama";
+    i.n_layer = static_cast<int>(m.layers);
+    i.n_expert = static_cast<int>(m.experts);
+    i.n_head = static_cast<int>(m.heads);
+    i.n_head_kv = static_cast<int>(m.kv_heads);
+    return i;
+}
+
+std::optional<gguf_type> type_named(const std::string& s) {
+    for (int t = 0; t < 64; ++t) {
+        const auto g = static_cast<gguf_type>(t);
+        if (s == gg::type_name(g)) return g;
+    }
+    return std::nullopt;
+}
+
+lowbit::status plan_for(const model_spec& m, const std::string& recipe, bool pure, std::vector<lbq::tensor_desc>* ts,
+                        std::vector<lbq::decision>* d) {
+    lbq::options o;
+    o.tgt = lbq::find_target(recipe);
+    REQUIRE(o.tgt != nullptr);
+    o.pure = pure;
+    *ts = tensors_of(m);
+    return lbq::plan(*ts, info_of(m), o, d);
+}
+
+}  // namespace
+
+TEST_CASE("quantize recipes: every tensor's type as llama-quantize gives it") {
+    std::ifstream f(LOWBIT_TEST_DATA_DIR "/recipes/llama_quantize_types.txt");
+    REQUIRE(f);
+    std::map<std::string, model_spec> models;
+    std::string line;
+    int tables = 0, refused = 0, pure_tables = 0;
+    std::map<std::string, int> recipes_seen;
+    while (std::getline(f, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream in(line);
+        std::string head;
+        in >> head;
+        if (head == "model") {
+            const model_spec m = parse_model(in);
+            models[m.name] = m;
+            continue;
+        }
+        std::string recipe = head, model, base;
+        in >> model >> base;
+        const bool pure = recipe.size() > 5 && recipe.compare(recipe.size() - 5, 5, "+pure") == 0;
+        if (pure) recipe.resize(recipe.size() - 5);
+        CAPTURE(line.substr(0, 60));
+        REQUIRE(models.count(model) == 1);
+        std::vector<lbq::tensor_desc> ts;
+        std::vector<lbq::decision> d;
+        const lowbit::status s = plan_for(models[model], recipe, pure, &ts, &d);
+        if (base == "refused") {
+            // llama-quantize stops (Q2_K_S without an importance matrix); so does the plan.
+            CHECK(!s.ok());
+            CHECK(s.code() == lowbit::errc::unsupported);
+            ++refused;
+            continue;
+        }
+        REQUIRE(s.ok());
+        const std::optional<gguf_type> base_type = type_named(base);
+        REQUIRE(base_type);
+        std::map<std::string, gguf_type> want;
+        std::string item;
+        while (in >> item) {
+            const std::size_t eq = item.find('=');
+            REQUIRE(eq != std::string::npos);
+            const std::optional<gguf_type> t = type_named(item.substr(eq + 1));
+            REQUIRE(t);
+            want[item.substr(0, eq)] = *t;
+        }
+        std::size_t listed = 0;
+        for (std::size_t i = 0; i < ts.size(); ++i) {
+            CAPTURE(ts[i].name);
+            if (ts[i].n_dims == 1) {
+                CHECK(d[i].type == gguf_type::f32);  // norms are kept
+                continue;
+            }
+            const auto it = want.find(ts[i].name);
+            listed += it != want.end();
+            CHECK(std::string(gg::type_name(d[i].type)) == gg::type_name(it != want.end() ? it->second : *base_type));
+        }
+        CHECK(listed == want.size());  // every listed name is a tensor of the model
+        ++tables;
+        pure_tables += pure;
+        ++recipes_seen[recipe];
+    }
+    // The file covers every recipe lowbit can write, on every model.
+    CHECK(models.size() == 5);
+    CHECK(recipes_seen.size() == 19);  // 20 recipes; Q2_K_S is refused without an imatrix
+    CHECK(refused == 5);
+    CHECK(pure_tables == 10);
+    CHECK(tables == 19 * 5 + 10);
+}
+
+TEST_CASE("quantize recipes: Q2_K_S with an importance matrix") {
+    // llama.cpp needs imatrix data for Q2_K tensors of a Q2_K_S file (not for the output or token embedding).
+    model_spec m;
+    m.layers = 8, m.n_embd = 256, m.n_ff = 512, m.n_vocab = 256, m.heads = 4, m.kv_heads = 4;
+    lbq::options o;
+    o.tgt = lbq::find_target("Q2_K_S");
+    o.has_imatrix = true;
+    const auto ts = tensors_of(m);
+    std::vector<lbq::decision> d;
+    REQUIRE(lbq::plan(ts, info_of(m), o, &d).ok());
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        CAPTURE(ts[i].name);
+        const bool q2 = d[i].type == gguf_type::q2_K;
+        const bool io = ts[i].name == "token_embd.weight" || ts[i].name == "output.weight";
+        CHECK(d[i].needs_imatrix == (q2 && !io));
+        if (ts[i].name == "blk.0.ffn_down.weight") CHECK(d[i].type == gguf_type::q4_K);  // layer < n/8
+        if (ts[i].name == "blk.1.ffn_down.weight") CHECK(q2);
+    }
+}
+
+TEST_CASE("quantize recipes: 70B and 8-expert rules") {
+    // A LLaMA-2-70B-shaped attention: 80 layers, 64 heads, 8 KV heads.
+    std::vector<lbq::tensor_desc> ts;
+    for (int l = 0; l < 80; ++l) ts.push_back(desc("blk." + std::to_string(l) + ".attn_v.weight", 8192, 1024));
+    lbq::model_info m;
+    m.arch = "llama";
+    m.n_layer = 80;
+    m.n_head = 64;
+    m.n_head_kv = 8;
+    CHECK(m.is_70b());
+    CHECK(m.n_gqa() == 8);
+    lbq::options o;
+    std::vector<lbq::decision> d;
+    o.tgt = lbq::find_target("Q3_K_M");  // attn_v #0, #1: Q5_K; the rest Q4_K, raised to Q5_K on 70B
+    REQUIRE(lbq::plan(ts, m, o, &d).ok());
+    for (const auto& x : d) CHECK(x.type == gguf_type::q5_K);
+    o.tgt = lbq::find_target("Q2_K");  // GQA >= 4: Q4_K, raised to Q5_K
+    REQUIRE(lbq::plan(ts, m, o, &d).ok());
+    for (const auto& x : d) CHECK(x.type == gguf_type::q5_K);
+    m.n_head_kv = 64;  // same size without GQA: a 65B, no raise
+    CHECK(!m.is_70b());
+    REQUIRE(lbq::plan(ts, m, o, &d).ok());
+    for (const auto& x : d) CHECK(x.type == gguf_type::q3_K);
+    m.n_expert = 8;  // 8 experts: attn_v is Q8_0 whatever the recipe
+    REQUIRE(lbq::plan(ts, m, o, &d).ok());
+    for (const auto& x : d) CHECK(x.type == gguf_type::q8_0);
+}
+
+TEST_CASE("quantize recipes: names llama-quantize takes, and the i-quants lowbit cannot write yet") {
+    CHECK(lbq::find_target("Q4_K")->ftype == lbq::ftype::Q4_K_M);  // llama-quantize's aliases
+    CHECK(lbq::find_target("Q3_K")->ftype == lbq::ftype::Q3_K_M);
+    CHECK(lbq::find_target("Q5_K")->ftype == lbq::ftype::Q5_K_M);
+    CHECK(lbq::find_target("Q2_K")->ftype == 10);
+    CHECK(lbq::find_target("Q2_K_S")->ftype == 21);
+    CHECK(lbq::find_target("IQ4_XS")->ftype == 30);
+    CHECK(lbq::find_target("MXFP4_MOE")->ftype == 38);
+    for (const char* t : {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M"}) {
+        CAPTURE(t);
+        REQUIRE(lbq::find_target(t) != nullptr);
+        CHECK(lbq::find_target(t)->missing != nullptr);
+    }
+    for (const lbq::target& t : lbq::targets())
+        if (!t.missing) CHECK(lowbit::gguf::has_row_codec(t.base));
+}
+
+TEST_CASE("quantize recipes: fallback chain and order") {
+    CHECK(lbq::fallback_of(gguf_type::iq4_xs) == gguf_type::iq4_nl);
+    CHECK(lbq::fallback_of(gguf_type::tq1_0) == gguf_type::q4_0);
+    CHECK(lbq::fallback_of(gguf_type::tq2_0) == gguf_type::q4_0);
+    // llama.cpp's loader order: tensors outside blk.<i> first, then by layer number (not text), then name.
+    const std::vector<std::string> names = {"blk.10.attn_q.weight", "output.weight", "blk.2.ffn_up.weight",
+                                            "blk.2.attn_k.weight", "token_embd.weight", "output_norm.weight"};
+    std::vector<std::string> sorted;
+    for (std::size_t i : lbq::llama_order(names)) sorted.push_back(names[i]);
+    CHECK(sorted == std::vector<std::string>{"output.weight", "output_norm.weight", "token_embd.weight", "blk.2.attn_k.weight",
+                                             "blk.2.ffn_up.weight", "blk.10.attn_q.weight"});
+}
