@@ -20,6 +20,7 @@
 #include <lowbit/formats/gguf.hpp>
 
 #include "ggml_repack.hpp"
+#include "vocab.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
@@ -158,8 +159,9 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
 
 // Writes `m` as GGUF. Float linears are written as F32; linears quantized to a
 // ggml type keep their exact blocks. lowbit schemes (w4g32, GPTQ) have no GGUF
-// type yet, so such a model is refused.
-inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama") {
+// type yet, so such a model is refused. With `v`, the vocabulary goes along
+// (tokenizer.ggml.*), which llama.cpp needs to load the file.
+inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama", const vocab* v = nullptr) {
     namespace g = lowbit::gguf;
     g::gguf_writer w;
     const config& c = m.c;
@@ -176,6 +178,11 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
     LOWBIT_TRY(w.set("llama.rope.freq_base", g::meta_value::f32(c.rope_theta)));
     LOWBIT_TRY(w.set("llama.attention.layer_norm_rms_epsilon", g::meta_value::f32(c.norm_eps)));
     LOWBIT_TRY(w.set("llama.vocab_size", u32(c.vocab)));
+    if (v) {
+        if (v->size() != c.vocab)
+            return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, the model %d", v->size(), c.vocab);
+        LOWBIT_TRY(write_vocab(w, *v));
+    }
 
     struct item {
         std::string name;

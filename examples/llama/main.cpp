@@ -2,6 +2,7 @@
 //
 //   lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]
 //   lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]
+//   lowbit-llama MODEL.gguf --perplexity TEXT [--ctx N] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]
 //
 // MODEL is a llama2.c checkpoint (.bin) or a GGUF file. See README.md beside
 // this file and docs/embedding.md.
@@ -11,12 +12,15 @@
 
 #include "eval.hpp"
 #include "gguf_io.hpp"
+#include "perplexity.hpp"
+#include "tokenizer.hpp"
 
 namespace {
 
 const char* usage =
     "usage: lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]\n"
     "       lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]\n"
+    "       lowbit-llama MODEL.gguf --perplexity TEXT [--ctx N] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]\n"
     "options:\n"
     "  --scheme S          quantize the linear layers on load: f32 (default), f16, w8, w4g32, w3g32, w2g32,\n"
     "                      w4g32-gptq (GPTQ on the model's own samples), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
@@ -30,9 +34,19 @@ const char* usage =
     "  --path fma|int8     lowbit matmul path (default fma: dequantize and FMA; int8: int8 dot products)\n"
     "  --layout tiled|plain  weights in lowbit's tiled kernel layout (default) or the plain qmatrix\n"
     "  --export-gguf OUT   write the (quantized) model as GGUF with llama.cpp tensor names, then exit\n"
-    "  --synthetic SPEC    random weights of the given shape: decode tokens/s per layer and fraction of memory bandwidth\n";
+    "  --synthetic SPEC    random weights of the given shape: decode tokens/s per layer and fraction of memory bandwidth\n"
+    "  --perplexity TEXT   perplexity of the model on a text file, as llama.cpp's llama-perplexity -f TEXT computes it\n"
+    "                      (tokenized with the GGUF's vocabulary, chunks of --ctx tokens, the second half of each scored)\n"
+    "  --ctx N             tokens per chunk (default 512); --chunks N: at most N chunks (default: all)\n"
+    "  --kl-divergence-base FILE  with --perplexity: also write llama-perplexity's base-logits file FILE;\n"
+    "                      with --kl-divergence: read it and print the KL-divergence statistics against it\n"
+    "  --kl-divergence     compare with the base file (its tokens and chunks; no text needed)\n"
+    "  --tokenize TEXT     print the token ids of a text (the GGUF's vocabulary, BOS as it says)\n";
 
 struct args {
+    std::string perplexity_text, kl_base, tokenize_text;
+    bool kl_divergence = false;
+    int ctx = 512, chunks = -1;
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
     bool eval = false, json = false;
     int threads = 1, steps = 64, eval_seqs = 16, eval_len = 256;
@@ -65,6 +79,12 @@ bool parse_args(int argc, char** argv, args& a) {
         else if (k == "--eval-len") a.eval_len = std::max(2, std::atoi(val()));
         else if (k == "--export-gguf") a.export_path = val();
         else if (k == "--synthetic") a.synthetic = val();
+        else if (k == "--perplexity") a.perplexity_text = val();
+        else if (k == "--tokenize") a.tokenize_text = val();
+        else if (k == "--kl-divergence-base") a.kl_base = val();
+        else if (k == "--kl-divergence") a.kl_divergence = true;
+        else if (k == "--ctx") a.ctx = std::atoi(val());
+        else if (k == "--chunks") a.chunks = std::atoi(val());
         else if (k == "--path") {
             const std::string p = val();
             if (p == "fma") a.path = lowbit::matmul_path::dequant_fma;
@@ -173,6 +193,69 @@ int run_eval(const args& a, const llama::model& f32) {
     return 0;
 }
 
+// The tokenizer of a GGUF model file.
+lowbit::result<llama::tokenizer> load_tokenizer(const char* path) {
+    auto f = llama::mapped_file::open(path);
+    if (!f) return f.error();
+    const auto b = (*f)->bytes();
+    if (!llama::is_gguf(b.data(), b.size()))
+        return lowbit::status::error(lowbit::errc::unsupported, "%s is not a GGUF file: text needs the vocabulary a GGUF carries", path);
+    auto g = lowbit::gguf::gguf_file::parse(b);
+    if (!g) return g.error();
+    return llama::tokenizer::from_gguf(*g);
+}
+
+// Whether `path` is a GGUF file with a tokenizer.ggml.model key.
+bool has_vocab(const char* path) {
+    auto f = llama::mapped_file::open(path);
+    if (!f) return false;
+    const auto b = (*f)->bytes();
+    if (!llama::is_gguf(b.data(), b.size())) return false;
+    auto g = lowbit::gguf::gguf_file::parse(b);
+    return g && g->find_kv("tokenizer.ggml.model").has_value();
+}
+
+// --perplexity / --kl-divergence: llama-perplexity's evaluation (perplexity.hpp).
+int run_text_eval(const args& a, const llama::model& m) {
+    auto tok = load_tokenizer(a.model_path.c_str());
+    if (!tok) return fail(tok.error());
+    if (tok->size() != m.c.vocab)
+        return fail(lowbit::status::error(lowbit::errc::shape_mismatch, "%s: the vocabulary has %d tokens, token_embd %d rows",
+                                          a.model_path.c_str(), tok->size(), m.c.vocab));
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads));
+    llama::perplexity_options po;
+    po.n_ctx = a.ctx;
+    po.n_chunks = a.chunks;
+    po.bos = tok->vocabulary().add_bos ? tok->vocabulary().bos : -1;
+    po.run.matmul.path = a.path;
+    po.run.tiled = a.tiled;
+    if (a.kl_divergence) {
+        if (a.kl_base.empty()) {
+            std::fprintf(stderr, "lowbit-llama: --kl-divergence needs --kl-divergence-base FILE\n");
+            return 2;
+        }
+        auto b = llama::base_file::open(a.kl_base.c_str(), m.c.vocab);
+        if (!b) return fail(b.error());
+        std::fprintf(stderr, "lowbit-llama: %s: %d chunks of %d tokens (the base file's), scheme %s\n", a.kl_base.c_str(), b->n_chunk,
+                     b->n_ctx, m.scheme.c_str());
+        auto k = llama::kl_divergence(m, *b, po, pool);
+        if (!k) return fail(k.error());
+        return 0;
+    }
+    auto text = llama::read_file(a.perplexity_text.c_str());
+    if (!text) return fail(text.error());
+    std::string s(text->begin(), text->end());
+    if (!s.empty() && s.back() == '\n') s.pop_back();  // as llama.cpp's -f does
+    auto ids = tok->encode(s, true);
+    if (!ids) return fail(ids.error());
+    std::fprintf(stderr, "lowbit-llama: %s: %zu bytes, %zu tokens; n_ctx %d, scheme %s\n", a.perplexity_text.c_str(), s.size(), ids->size(),
+                 a.ctx, m.scheme.c_str());
+    auto r = llama::perplexity(m, *ids, po, pool, a.kl_base.empty() ? nullptr : a.kl_base.c_str());
+    if (!r) return fail(r.error());
+    if (!a.kl_base.empty()) std::fprintf(stderr, "lowbit-llama: wrote %s\n", a.kl_base.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,11 +265,24 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (!a.synthetic.empty()) return run_synthetic(a);
+    if (!a.kl_base.empty() && a.perplexity_text.empty() && !a.kl_divergence) {
+        std::fprintf(stderr, "lowbit-llama: --kl-divergence-base FILE needs --perplexity TEXT (to write FILE) or --kl-divergence (to read it)\n");
+        return 2;
+    }
 
     auto loaded = llama::load_model(a.model_path.c_str());
     if (!loaded) return fail(loaded.error());
     llama::model& m = *loaded;
     if (a.eval) return run_eval(a, m);
+    if (!a.tokenize_text.empty()) {
+        auto tok = load_tokenizer(a.model_path.c_str());
+        if (!tok) return fail(tok.error());
+        auto ids = tok->encode(a.tokenize_text, true);
+        if (!ids) return fail(ids.error());
+        for (std::size_t i = 0; i < ids->size(); ++i) std::printf("%s%d", i ? " " : "", (*ids)[i]);
+        std::printf("\n");
+        return 0;
+    }
 
     auto s = llama::parse_scheme_name(a.scheme);
     if (!s) return fail(s.error());
@@ -194,8 +290,16 @@ int main(int argc, char** argv) {
     llama::quant_report rep;
     if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
+    if (!a.perplexity_text.empty() || a.kl_divergence) return run_text_eval(a, m);
     if (!a.export_path.empty()) {
-        if (auto st = llama::export_gguf(m, a.export_path.c_str()); !st) return fail(st);
+        // A GGUF source's vocabulary goes along (llama.cpp needs it); a llama2.c checkpoint has none.
+        std::unique_ptr<llama::tokenizer> tok;
+        if (has_vocab(a.model_path.c_str())) {
+            auto t = load_tokenizer(a.model_path.c_str());
+            if (!t) return fail(t.error());
+            tok = std::make_unique<llama::tokenizer>(std::move(*t));
+        }
+        if (auto st = llama::export_gguf(m, a.export_path.c_str(), "lowbit-llama", tok ? &tok->vocabulary() : nullptr); !st) return fail(st);
         std::fprintf(stderr, "lowbit-llama: wrote %s (%s, %zu bytes of weights)\n", a.export_path.c_str(), m.scheme.c_str(), m.total_bytes());
         return 0;
     }

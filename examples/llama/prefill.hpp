@@ -1,0 +1,131 @@
+// prefill.hpp — a whole sequence through the model at once (prefill), the
+// forward pass that perplexity evaluation runs on each chunk.
+//
+// The n tokens travel as one n x dim activation matrix, so every linear layer
+// is one matrix-matrix product Y = X W^T (lowbit::gemm for quantized weights,
+// a blocked float loop for float ones) instead of n matrix-vector products:
+// the weights are read once per chunk instead of once per token. Attention is
+// causal: position t attends to positions 0..t of the same sequence. The math
+// per position is forward() in runtime.hpp; only the summation order of the
+// products differs (a test checks the two agree to float rounding).
+#pragma once
+
+#include "runtime.hpp"
+
+namespace llama {
+
+// Y[n x rows] = X[n x cols] W^T for float W[rows x cols]: tasks of 16 weight
+// rows; each weight row meets 4 activation rows at a time with 8 partial sums
+// per pair (independent accumulators the compiler vectorizes).
+template <class Exec>
+void float_gemm(const float* w, const float* x, float* y, std::size_t n, std::size_t rows, std::size_t cols, Exec& exec) {
+    constexpr std::size_t rows_per_task = 16, xr = 4, lanes = 8;
+    const std::size_t k8 = cols / lanes * lanes;
+    exec((rows + rows_per_task - 1) / rows_per_task, [&](std::size_t t) {
+        const std::size_t r1 = std::min(rows, (t + 1) * rows_per_task);
+        for (std::size_t i0 = 0; i0 < n; i0 += xr) {
+            const std::size_t ni = std::min(xr, n - i0);
+            for (std::size_t r = t * rows_per_task; r < r1; ++r) {
+                const float* wr = w + r * cols;
+                float acc[xr][lanes] = {};
+                for (std::size_t i = 0; i < ni; ++i) {
+                    const float* xi = x + (i0 + i) * cols;
+                    for (std::size_t k = 0; k < k8; k += lanes)
+                        for (std::size_t l = 0; l < lanes; ++l) acc[i][l] += wr[k + l] * xi[k + l];
+                    float s = 0.0f;
+                    for (std::size_t l = 0; l < lanes; ++l) s += acc[i][l];
+                    for (std::size_t k = k8; k < cols; ++k) s += wr[k] * xi[k];
+                    y[(i0 + i) * rows + r] = s;
+                }
+            }
+        }
+    });
+}
+
+template <class Exec>
+void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec& exec, const run_options& o) {
+    if (!l.quantized) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
+    const lowbit::matrix_view<const float> X(x, n, l.cols);
+    const lowbit::matrix_view<float> Y(y, n, l.rows);
+    const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
+        using S = decltype(tag);
+        if (l.has_tiled && o.tiled) return lowbit::gemm(tiled_view_of<S>(l), X, Y, exec, o.matmul);
+        return lowbit::gemm(l.q.view_as<S>(), X, Y, exec, o.matmul);
+    });
+    if (!st) {  // shapes are fixed at load time, so this is a programming error
+        std::fprintf(stderr, "lowbit-llama: gemm failed: %s\n", st.message());
+        std::abort();
+    }
+}
+
+// Activations of one prefill (reused from chunk to chunk).
+struct prefill_state {
+    std::vector<float> x, xb, q, k, v, att, hb, hb2, out, logits;
+};
+
+// Runs tokens[0..n) from position 0 and leaves in s.logits the logits of
+// positions first..n-1 ((n - first) x vocab, row-major).
+template <class Exec>
+void prefill(const model& m, const int* tokens, int n, int first, prefill_state& s, Exec& exec, const run_options& o = {}) {
+    const config& c = m.c;
+    const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden, N = n;
+    const int hs = c.head_size(), group = c.heads / c.kv_heads;
+    s.x.resize(N * D), s.xb.resize(N * D), s.q.resize(N * D), s.k.resize(N * KV), s.v.resize(N * KV);
+    s.hb.resize(N * H), s.hb2.resize(N * H), s.out.resize(N * D);
+    for (std::size_t t = 0; t < N; ++t) std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(tokens[t]) * D, D, s.x.data() + t * D);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    for (int l = 0; l < c.layers; ++l) {
+        const layer& w = m.layers[l];
+        for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+        matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
+        matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
+        matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
+        for (std::size_t t = 0; t < N; ++t) {
+            rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
+            rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
+        }
+        // causal attention, one task per (head, block of query positions)
+        constexpr std::size_t block = 32;
+        const std::size_t blocks = (N + block - 1) / block;
+        exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
+            const int h = static_cast<int>(task / blocks);
+            const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
+            std::vector<float> att(N);
+            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
+            for (std::size_t t = t0; t < t1; ++t) {
+                const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
+                for (std::size_t u = 0; u <= t; ++u) {
+                    const float* kh = s.k.data() + u * KV + kv_off;
+                    float d = 0.0f;
+                    for (int i = 0; i < hs; ++i) d += qh[i] * kh[i];
+                    att[u] = d * scale;
+                }
+                softmax(att.data(), static_cast<int>(t + 1));
+                float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
+                std::fill(out, out + hs, 0.0f);
+                for (std::size_t u = 0; u <= t; ++u) {
+                    const float* vh = s.v.data() + u * KV + kv_off;
+                    for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
+                }
+            }
+        });
+        matmul_rows(w.wo, s.xb.data(), s.out.data(), N, exec, o);
+        for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
+
+        for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.ffn_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+        matmul_rows(w.w1, s.xb.data(), s.hb.data(), N, exec, o);
+        matmul_rows(w.w3, s.xb.data(), s.hb2.data(), N, exec, o);
+        for (std::size_t i = 0; i < N * H; ++i) {
+            const float g = s.hb[i];
+            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
+        }
+        matmul_rows(w.w2, s.hb.data(), s.out.data(), N, exec, o);
+        for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
+    }
+    const std::size_t F = static_cast<std::size_t>(std::max(0, std::min(first, n)));
+    for (std::size_t t = F; t < N; ++t) rmsnorm(s.x.data() + t * D, m.final_norm.data(), s.xb.data() + (t - F) * D, c.dim, c.norm_eps);
+    s.logits.resize((N - F) * static_cast<std::size_t>(c.vocab));
+    float_gemm(m.cls(), s.xb.data(), s.logits.data(), N - F, static_cast<std::size_t>(c.vocab), D, exec);
+}
+
+}  // namespace llama

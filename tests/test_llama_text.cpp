@@ -1,0 +1,685 @@
+// Tests of lowbit-llama's text side (examples/llama): the SentencePiece and
+// byte-level BPE tokenizers built from a GGUF vocabulary, and the perplexity /
+// KL-divergence evaluator with llama-perplexity's base-logits file.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <lowbit/formats/detail/json.hpp>
+
+#include "eval.hpp"
+#include "perplexity.hpp"
+#include "tokenizer.hpp"
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    auto b = llama::read_file(path.c_str());
+    REQUIRE_MESSAGE(b.ok(), b.error().message());
+    return std::string(b->begin(), b->end());
+}
+
+const std::string data_dir = LOWBIT_TINYLLAMA_DIR;
+
+// The tokenizer.ggml.* metadata of converter-f16.json (what llama.cpp's
+// converter wrote for tests/data/tinyllama-sotu) as a vocabulary. The JSON
+// reader validates numbers without converting them, so the raw text of each
+// number is taken from the reader's offsets and converted here.
+llama::vocab converter_vocab() {
+    const std::string text = slurp(data_dir + "/converter-f16.json");
+    lowbit::detail::json_reader j(text, 0);
+    auto raw = [&](std::string* out) {
+        const std::size_t a = j.offset();
+        REQUIRE(j.skip_value().ok());
+        *out = text.substr(a, j.offset() - a);
+        while (!out->empty() && (out->back() == ',' || out->back() == ' ' || out->back() == '\n')) out->pop_back();
+    };
+    llama::vocab v;
+    v.type = llama::vocab::kind::spm;
+    v.add_space_prefix = true;  // the converter writes no add_space_prefix key: llama.cpp's default for "llama"
+    bool more = false;
+    std::string key, s;
+    REQUIRE(j.begin_object().ok());
+    while (j.next_key(&more, &key).ok() && more) {
+        if (key != "metadata") {
+            REQUIRE(j.skip_value().ok());
+            continue;
+        }
+        REQUIRE(j.begin_object().ok());
+        while (j.next_key(&more, &key).ok() && more) {
+            if (key == "tokenizer.ggml.tokens" || key == "tokenizer.ggml.scores" || key == "tokenizer.ggml.token_type") {
+                REQUIRE(j.begin_array().ok());
+                bool el = false;
+                while (j.next_element(&el).ok() && el) {
+                    if (key == "tokenizer.ggml.tokens") {
+                        REQUIRE(j.read_string(&s).ok());
+                        v.tokens.push_back(s);
+                    } else {
+                        raw(&s);
+                        if (key == "tokenizer.ggml.scores") v.scores.push_back(std::strtof(s.c_str(), nullptr));
+                        else v.types.push_back(static_cast<llama::token_type>(std::atoi(s.c_str())));
+                    }
+                }
+            } else if (key == "tokenizer.ggml.model") {
+                REQUIRE(j.read_string(&s).ok());
+                CHECK(s == "llama");
+            } else {
+                raw(&s);
+                if (key == "tokenizer.ggml.bos_token_id") v.bos = std::atoi(s.c_str());
+                else if (key == "tokenizer.ggml.eos_token_id") v.eos = std::atoi(s.c_str());
+                else if (key == "tokenizer.ggml.add_bos_token") v.add_bos = s == "true";
+                else if (key == "tokenizer.ggml.add_eos_token") v.add_eos = s == "true";
+            }
+        }
+    }
+    REQUIRE(v.tokens.size() == 1024);
+    REQUIRE(v.scores.size() == v.tokens.size());
+    REQUIRE(v.types.size() == v.tokens.size());
+    return v;
+}
+
+// A GGUF holding only `v`, written and parsed again: the tokenizer under test
+// is the one load_vocab builds from file metadata.
+std::vector<std::uint8_t> vocab_gguf(const llama::vocab& v) {
+    lowbit::gguf::gguf_writer w;
+    REQUIRE(w.set("general.architecture", lowbit::gguf::meta_value::string("llama")).ok());
+    REQUIRE(llama::write_vocab(w, v).ok());
+    std::vector<std::uint8_t> bytes;
+    REQUIRE(w.write_header(lowbit::gguf::byte_sink::to_vector(bytes)).ok());
+    REQUIRE(w.finish().ok());
+    return bytes;
+}
+
+llama::tokenizer through_gguf(const llama::vocab& v, std::vector<std::uint8_t>& keep) {
+    keep = vocab_gguf(v);
+    auto f = lowbit::gguf::gguf_file::parse(lowbit::span<const std::uint8_t>(keep.data(), keep.size()));
+    REQUIRE_MESSAGE(f.ok(), f.error().message());
+    auto t = llama::tokenizer::from_gguf(*f);
+    REQUIRE_MESSAGE(t.ok(), t.error().message());
+    return std::move(*t);
+}
+
+const llama::tokenizer& sotu_tokenizer() {
+    static std::vector<std::uint8_t> keep;
+    static const llama::tokenizer t = through_gguf(converter_vocab(), keep);
+    return t;
+}
+
+// dev_tokens.npy: a uint16 vector (numpy '<u2'); the small reader here
+// checks the header fields it relies on.
+std::vector<int> read_u16_npy(const std::string& path) {
+    const std::string b = slurp(path);
+    REQUIRE(b.size() > 10);
+    REQUIRE(b.compare(0, 6, "\x93NUMPY") == 0);
+    const std::size_t hl = static_cast<unsigned char>(b[8]) | static_cast<std::size_t>(static_cast<unsigned char>(b[9])) << 8;
+    const std::string header = b.substr(10, hl);
+    REQUIRE(header.find("'<u2'") != std::string::npos);
+    REQUIRE(header.find("'fortran_order': False") != std::string::npos);
+    std::vector<int> out;
+    for (std::size_t at = 10 + hl; at + 1 < b.size(); at += 2)
+        out.push_back(static_cast<unsigned char>(b[at]) | static_cast<unsigned char>(b[at + 1]) << 8);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer spm: every paragraph of dev.txt encodes to SentencePiece's ids (dev_tokens.npy)") {
+    const auto& t = sotu_tokenizer();
+    CHECK(t.vocabulary().add_bos);
+    CHECK(t.vocabulary().bos == 1);
+    const std::vector<int> ref = read_u16_npy(data_dir + "/dev_tokens.npy");
+    const std::string text = slurp(data_dir + "/dev.txt");
+    // dev_tokens.npy = BOS, then each paragraph (blank-line separated) encoded, BOS between paragraphs.
+    std::vector<int> ours;
+    std::size_t at = 0, paragraphs = 0;
+    while (at < text.size()) {
+        std::size_t end = text.find("\n\n", at);
+        if (end == std::string::npos) end = text.size();
+        // Paragraphs are separated by one or more blank lines: no newline at either end.
+        std::string para = text.substr(at, end - at);
+        while (!para.empty() && para.back() == '\n') para.pop_back();
+        while (!para.empty() && para.front() == '\n') para.erase(0, 1);
+        auto ids = t.encode(para, true);  // BOS + the paragraph
+        REQUIRE(ids.ok());
+        ours.insert(ours.end(), ids->begin(), ids->end());
+        ++paragraphs;
+        at = end + 2;
+    }
+    CHECK(paragraphs == 6);
+    std::size_t first_diff = std::min(ours.size(), ref.size());
+    for (std::size_t i = 0; i < first_diff; ++i)
+        if (ours[i] != ref[i]) first_diff = i;
+    CHECK_MESSAGE(first_diff == ref.size(), "first difference at token " << first_diff);
+    CHECK(ours.size() == ref.size());
+}
+
+TEST_CASE("tokenizer spm: empty text, odd bytes and invalid UTF-8 round-trip through byte fallback") {
+    const auto& t = sotu_tokenizer();
+    auto empty = t.encode("", true);
+    REQUIRE(empty.ok());
+    CHECK(*empty == std::vector<int>{1});  // BOS only, as SentencePiece / llama.cpp give for ""
+    auto none = t.encode("", false);
+    REQUIRE(none.ok());
+    CHECK(none->empty());
+    // {text, what decode(encode(text)) gives}. A broken UTF-8 lead byte takes
+    // the bytes after it into its symbol (rule 2 of tokenizer_spm.hpp), so a
+    // space right after one stays the escaped "▁" bytes: llama.cpp does the same.
+    const std::pair<std::string, std::string> cases[] = {
+        {"Hello world", "Hello world"},
+        {"  two leading spaces, and   three inside", "  two leading spaces, and   three inside"},
+        {"tab\there, newline\nthere\r\n", "tab\there, newline\nthere\r\n"},
+        {std::string("nul \0 byte", 10), std::string("nul \0 byte", 10)},
+        {"bytes \x01\x7f\x80\xff alone", "bytes \x01\x7f\x80\xff\xE2\x96\x81" "alone"},
+        {"cut UTF-8 \xC3 \xE2\x82 \xF0\x9F\x98 end",
+         "cut UTF-8 \xC3\xE2\x96\x81\xE2\x82\xE2\x96\x81\xF0\x9F\x98\xE2\x96\x81" "end"},
+        {"\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE4\xB8\xAD", "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE4\xB8\xAD"},  // été € 😀 中
+        {"<s> and </s> are text here", "<s> and </s> are text here"},
+        {"\xE2\x96\x81 is the space marker itself", "  is the space marker itself"},  // the piece "▁" decodes as a space
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.first);
+        auto ids = t.encode(c.first, false);
+        REQUIRE(ids.ok());
+        for (const int id : *ids) {
+            CHECK(id >= 0);
+            CHECK(id < t.size());
+            CHECK(id != t.vocabulary().unk);  // the byte pieces cover everything
+        }
+        CHECK(t.decode(*ids) == c.second);
+    }
+    // "<s>" in text is not BOS (control pieces are not parsed from text).
+    auto lt = t.encode("<s>", false);
+    REQUIRE(lt.ok());
+    CHECK(std::find(lt->begin(), lt->end(), 1) == lt->end());
+    // A byte that is no piece falls back to <0xNN>: 0xFF is id 3 + 0xFF.
+    auto ff = t.encode("\xff", false);
+    REQUIRE(ff.ok());
+    REQUIRE(ff->size() == 2);  // "▁" (the space prefix), then the byte
+    CHECK((*ff)[1] == 3 + 0xFF);
+    CHECK(t.vocabulary().tokens[static_cast<std::size_t>((*ff)[1])] == "<0xFF>");
+}
+
+namespace {
+
+// A byte-level BPE vocabulary small enough to check by hand: ids 0..255 are
+// the byte-to-unicode alphabet in byte order (so id = byte), then merges:
+//   0 "Ġ t"  1 "h e"  2 "Ġt he"  3 "l l"  4 "e ll"  5 "ell o"  6 "H ello"  7 "Ġ w"  8 "o r"
+// their results as ids 256..264, "Ġworld" (265, a piece no merge makes),
+// "<|begin_of_text|>" (266, control, BOS) and "<sep>" (267, user defined),
+// then merges 9.. that only apply across the words some pre-tokenizer makes
+// (their results ids 268..), so that a wrong split shows in the ids:
+//   9 "Ġ Ġ"  10 "! !"  11 "' s"  12 "1 2"  13 "2 3"  14 "3 4"  15 "4 5"  16 "Ċ Ċ"  17 "Ġ !"  18 "d '"
+llama::vocab hand_bpe(const char* pre) {
+    llama::vocab v;
+    v.type = llama::vocab::kind::bpe;
+    v.pre = pre;
+    for (unsigned b = 0; b < 256; ++b) {
+        std::string s;
+        llama::utf8_append(s, llama::byte_to_unicode(static_cast<unsigned char>(b)));
+        v.tokens.push_back(s);
+    }
+    const char* merges[] = {"Ġ t", "h e", "Ġt he", "l l", "e ll", "ell o", "H ello", "Ġ w", "o r"};
+    for (int r = 0; r < 9; ++r) {
+        std::string m = merges[r];
+        const std::size_t sp = m.find(' ', 1);
+        v.tokens.push_back(m.substr(0, sp) + m.substr(sp + 1));
+        m[sp] = '\0';
+        v.merge_rank[m] = r;
+    }
+    v.tokens.push_back("Ġworld");
+    v.tokens.push_back("<|begin_of_text|>");
+    v.tokens.push_back("<sep>");
+    v.scores.assign(v.tokens.size(), 0.0f);
+    v.types.assign(v.tokens.size(), llama::token_type::normal);
+    v.types[266] = llama::token_type::control;
+    v.types[267] = llama::token_type::user_defined;
+    v.bos = 266;
+    v.add_bos = true;
+    const char* cross[] = {"Ġ Ġ", "! !", "' s", "1 2", "2 3", "3 4", "4 5", "Ċ Ċ", "Ġ !", "d '"};
+    for (int r = 0; r < 10; ++r) {
+        std::string m = cross[r];
+        const std::size_t sp = m.find(' ', 1);
+        v.tokens.push_back(m.substr(0, sp) + m.substr(sp + 1));
+        v.scores.push_back(0.0f);
+        v.types.push_back(llama::token_type::normal);
+        m[sp] = '\0';
+        v.merge_rank[m] = 9 + r;
+    }
+    for (std::size_t i = 0; i < v.tokens.size(); ++i) v.ids[v.tokens[i]] = static_cast<int>(i);
+    return v;
+}
+
+std::vector<std::string> words(const llama::vocab& v, const std::string& s) {
+    auto w = llama::bpe_pretokenize(v, s);
+    REQUIRE_MESSAGE(w.ok(), w.error().message());
+    return *w;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer bpe: the byte-to-unicode alphabet") {
+    CHECK(llama::byte_to_unicode(' ') == 0x120);   // Ġ
+    CHECK(llama::byte_to_unicode('\n') == 0x10A);  // Ċ
+    CHECK(llama::byte_to_unicode(0) == 0x100);
+    CHECK(llama::byte_to_unicode('!') == '!');
+    CHECK(llama::byte_to_unicode(0xAD) == 0x143);  // the soft hyphen, the last non-printable byte below 0xFF
+    CHECK(llama::byte_to_unicode(0xFF) == 0xFF);
+    std::vector<bool> seen(0x200);
+    for (unsigned b = 0; b < 256; ++b) {
+        const char32_t c = llama::byte_to_unicode(static_cast<unsigned char>(b));
+        REQUIRE(c < 0x200);
+        CHECK(!seen[c]);
+        seen[c] = true;
+    }
+}
+
+TEST_CASE("tokenizer bpe: the llama-bpe (LLaMA-3) pre-tokenizer, split by hand") {
+    const llama::vocab v = hand_bpe("llama-bpe");
+    CHECK(words(v, "Hello world's 12345 !!\n\n  x") ==
+          std::vector<std::string>{"Hello", " world", "'s", " ", "123", "45", " !!\n\n", " ", " x"});
+    CHECK(words(v, "I'LL go") == std::vector<std::string>{"I", "'LL", " go"});  // contractions in any case
+    CHECK(words(v, "a \n\n b") == std::vector<std::string>{"a", " \n\n", " b"});  // \s*[\r\n]+ ends at the last newline
+    CHECK(words(v, "x   ") == std::vector<std::string>{"x", "   "});          // trailing spaces: \s+(?!\S) to the end
+    CHECK(words(v, "$x") == std::vector<std::string>{"$x"});                  // one non-letter joins the letters after it
+    CHECK(words(v, "\xC3\xA9t\xC3\xA9 1\xE2\x82\xAC") == std::vector<std::string>{"\xC3\xA9t\xC3\xA9", " ", "1", "\xE2\x82\xAC"});
+}
+
+TEST_CASE("tokenizer bpe: the default pre-tokenizer's four passes, split by hand") {
+    const llama::vocab v = hand_bpe("default");
+    // pass 1 cuts out "'" and "!!"; pass 2 (GPT-2) splits words; pass 3 "12345"; pass 4 "123" "45".
+    CHECK(words(v, "Hello world's 12345 !!\n\n  x") ==
+          std::vector<std::string>{"Hello", " world", "'", "s", " ", "123", "45", " ", "!!", "\n\n ", " x"});
+    CHECK(words(v, "it's") == std::vector<std::string>{"it", "'", "s"});
+}
+
+namespace {
+
+// Ids printed by llama.cpp's llama-tokenize (commit 0a50d990) for these texts,
+// each written byte for byte to a file and run as
+//   llama-tokenize -m VOCAB.gguf -f TEXT --ids --log-disable
+// where VOCAB.gguf is tinyllama-f16.gguf (the hf-gguf converter's output for
+// tests/data/tinyllama-sotu, vocabulary = converter-f16.json's) for "spm", and
+// hand_bpe("llama-bpe") / hand_bpe("default") written by write_vocab with
+// llama.* header keys and no tensors (llama-tokenize loads the vocabulary only)
+// for "bpe3" / "bpedef". docs/embedding.md section 7 has the procedure.
+struct llama_tokenize_case {
+    const char* vocab;
+    const char* text;
+    std::vector<int> ids;
+};
+const llama_tokenize_case llama_tokenize_cases[] = {
+    {"spm", "Hello world\'s 12345 !!\n\n  x", {1, 436, 583, 936, 823, 966, 938, 932, 995, 1001, 1002, 1007, 1005, 932, 963, 963, 13, 13, 932, 932, 974}},
+    {"bpe3", "Hello world\'s 12345 !!\n\n  x", {266, 262, 265, 270, 32, 271, 51, 274, 32, 269, 275, 32, 32, 120}},
+    {"bpedef", "Hello world\'s 12345 !!\n\n  x", {266, 262, 263, 264, 108, 100, 39, 115, 32, 271, 51, 274, 32, 269, 275, 32, 32, 120}},
+    {"spm", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {1, 263, 932, 436, 583, 936, 12, 947, 288, 322, 16, 13, 932, 198, 172, 934, 198, 172, 932, 229, 133, 175, 932, 995, 1001, 1002, 1007, 1005, 1006, 1004, 316, 966, 938, 313, 966, 984, 984, 932, 1012, 974, 261, 63, 317, 952, 65, 953, 932, 932}},
+    {"bpe3", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {266, 116, 257, 32, 32, 262, 9, 119, 264, 108, 100, 13, 10, 32, 195, 169, 116, 195, 169, 32, 226, 130, 172, 32, 271, 51, 274, 54, 55, 32, 105, 116, 270, 32, 73, 39, 76, 76, 32, 36, 120, 32, 97, 267, 98, 268}},
+    {"bpedef", "the  Hello\tworld\r\n \xC3\xA9t\xC3\xA9 \xE2\x82\xAC 1234567 it\'s I\'LL $x a<sep>b  ", {266, 116, 257, 32, 32, 262, 9, 119, 264, 108, 100, 13, 10, 32, 195, 169, 116, 195, 169, 32, 226, 130, 172, 32, 271, 51, 274, 54, 55, 32, 105, 116, 39, 115, 32, 73, 39, 76, 76, 32, 36, 120, 32, 97, 267, 98, 268}},
+    {"spm", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {1, 279, 304, 932, 198, 229, 153, 132, 229, 133, 229, 153, 132, 243, 162, 155, 229, 153, 132, 933, 269, 932, 258, 257, 229, 153, 132, 4, 130}},
+    {"bpe3", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {266, 99, 117, 116, 32, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 239, 191, 189, 32, 101, 110, 100, 32, 239, 191, 189, 239, 191, 189, 32, 1, 127}},
+    {"bpedef", "cut \xC3 \xE2\x82 \xF0\x9F\x98 end \xff\xfe \x01\x7f", {266, 99, 117, 116, 32, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 32, 239, 191, 189, 239, 191, 189, 239, 191, 189, 32, 101, 110, 100, 32, 239, 191, 189, 239, 191, 189, 32, 1, 127}},
+    {"spm", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {1, 440, 375, 320, 280, 980, 932, 964, 293, 296, 940, 229, 131, 169, 932, 197, 194, 375, 198, 172, 975, 932, 197, 174, 974, 197, 190, 932, 231, 187, 176, 233, 153, 138, 242, 191, 143, 233, 163, 138, 234, 133, 188, 230, 131, 133, 932, 209, 172, 945, 609, 935, 932, 211, 159, 211, 193, 212, 132, 211, 189, 211, 181, 211, 179, 932, 1002, 197, 192}},
+    {"bpe3", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {266, 226, 128, 156, 113, 117, 111, 116, 101, 100, 226, 128, 157, 32, 226, 128, 148, 32, 100, 97, 115, 104, 226, 128, 166, 32, 194, 191, 113, 117, 195, 169, 63, 32, 194, 171, 120, 194, 187, 32, 228, 184, 173, 230, 150, 135, 239, 188, 140, 230, 160, 135, 231, 130, 185, 227, 128, 130, 32, 206, 169, 109, 101, 103, 97, 32, 208, 156, 208, 190, 209, 129, 208, 186, 208, 178, 208, 176, 32, 51, 194, 189}},
+    {"bpedef", "\xE2\x80\x9Cquoted\xE2\x80\x9D \xE2\x80\x94 dash\xE2\x80\xA6 \xC2\xBFqu\xC3\xA9? \xC2\xABx\xC2\xBB \xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x8C\xE6\xA0\x87\xE7\x82\xB9\xE3\x80\x82 \xCE\xA9mega \xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0 3\xC2\xBD", {266, 226, 128, 156, 113, 117, 111, 116, 101, 100, 226, 128, 157, 32, 226, 128, 148, 32, 100, 97, 115, 104, 226, 128, 166, 32, 194, 191, 113, 117, 195, 169, 63, 32, 194, 171, 120, 194, 187, 32, 228, 184, 173, 230, 150, 135, 239, 188, 140, 230, 160, 135, 231, 130, 185, 227, 128, 130, 32, 206, 169, 109, 101, 103, 97, 32, 208, 156, 208, 190, 209, 129, 208, 186, 208, 178, 208, 176, 32, 51, 194, 189}},
+};
+}  // namespace
+
+TEST_CASE("tokenizer bpe: merges by rank, ignore_merges, specials, round trip") {
+    std::vector<std::uint8_t> keep3, keepd;
+    const llama::tokenizer t3 = through_gguf(hand_bpe("llama-bpe"), keep3);
+    const llama::tokenizer td = through_gguf(hand_bpe("default"), keepd);
+    auto enc = [](const llama::tokenizer& t, const std::string& s, bool special = false) {
+        auto r = t.encode(s, special);
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        return *r;
+    };
+    // H e l l o: (l,l) rank 3, then (e,ll) 4, (ell,o) 5, (H,ello) 6 -> "Hello".
+    CHECK(enc(t3, "Hello") == std::vector<int>{262});
+    // t h e: (h,e) rank 1; no (t,he) merge.
+    CHECK(enc(t3, "the") == std::vector<int>{'t', 257});
+    // Ġ t h e: (Ġ,t) 0, (h,e) 1, (Ġt,he) 2.
+    CHECK(enc(t3, " the") == std::vector<int>{258});
+    // " world": llama-bpe takes the whole word when it is a piece (ignore_merges) ...
+    CHECK(enc(t3, " world") == std::vector<int>{265});
+    // ... default merges it: (Ġ,w) 7, (o,r) 8, then nothing.
+    CHECK(enc(td, " world") == std::vector<int>{263, 264, 'l', 'd'});
+    // BOS from add_bos_token; the user-defined piece is cut out of the text; "é" is two byte pieces.
+    CHECK(enc(t3, "a<sep>b", true) == std::vector<int>{266, 'a', 267, 'b'});
+    CHECK(enc(t3, "\xC3\xA9") == std::vector<int>{0xC3, 0xA9});
+    // "<|begin_of_text|>" in text is text (control pieces are not parsed).
+    CHECK(enc(t3, "<|begin_of_text|>").size() > 1);
+    // Text round-trips; bytes that are not well-formed UTF-8 come back as U+FFFD, one per byte (as in llama.cpp).
+    const std::pair<std::string, std::string> samples[] = {
+        {"Hello the world", "Hello the world"},
+        {"tab\t\r\n x  ", "tab\t\r\n x  "},
+        {std::string("\0\x01\x7f", 3), std::string("\0\x01\x7f", 3)},
+        {"\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80", "\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80"},
+        {"cut \xE2\x82 \xff end", "cut \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD end"},
+    };
+    for (const auto& s : samples) {
+        CHECK(t3.decode(enc(t3, s.first, true)) == s.second);
+        CHECK(td.decode(enc(td, s.first, true)) == s.second);
+    }
+    // An unknown pre-tokenizer is refused by name.
+    llama::vocab odd = hand_bpe("qwen2");
+    std::vector<int> out;
+    const auto st = llama::bpe_encode(odd, "x", out);
+    CHECK(!st.ok());
+    CHECK(std::string(st.message()).find("qwen2") != std::string::npos);
+}
+
+namespace {
+
+const llama::model& small_model() {
+    static const llama::model m = [] {
+        auto r = llama::load_model(LOWBIT_LLAMA_MODEL);
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        return *r;
+    }();
+    return m;
+}
+
+// 4 chunks of 64 tokens and a few more: tokens the model samples from BOS (its own text).
+std::vector<int> sampled_tokens() {
+    llama::sampler smp;
+    smp.r = llama::rng(11);
+    lowbit::serial_executor ex;
+    std::vector<int> t = {1};
+    const auto out = llama::generate(small_model(), 4 * 64 + 9, smp, ex);
+    t.insert(t.end(), out.begin(), out.end());
+    return t;
+}
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+    auto b = llama::read_file(path.c_str());
+    REQUIRE_MESSAGE(b.ok(), b.error().message());
+    return *b;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+    REQUIRE(std::fclose(f) == 0);
+}
+
+std::string captured(std::FILE* f) {
+    std::fflush(f);
+    std::rewind(f);
+    std::string s;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("perplexity: batched prefill gives the logits of token-by-token decoding") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    lowbit::thread_pool pool(2);
+    for (const char* scheme : {"f32", "q8_0"}) {
+        CAPTURE(scheme);
+        llama::model q = m;
+        REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name(scheme), pool).ok());
+        llama::prefill_state ps;
+        llama::prefill(q, tok.data(), 64, 0, ps, pool);
+        llama::state s(q.c, 64);
+        double worst = 0;
+        for (int pos = 0; pos < 64; ++pos) {
+            const float* lg = llama::forward(q, s, tok[static_cast<std::size_t>(pos)], pos, pool);
+            for (int v = 0; v < q.c.vocab; ++v)
+                worst = std::max(worst, std::fabs(static_cast<double>(lg[v]) - ps.logits[static_cast<std::size_t>(pos) * q.c.vocab + v]));
+        }
+        CHECK(worst < 1e-4);
+    }
+}
+
+TEST_CASE("perplexity: PPL is exp(mean NLL of the second half of each chunk); the base file round-trips") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    const int n_ctx = 64, first = n_ctx / 2, V = m.c.vocab;
+    lowbit::thread_pool pool(2);
+    llama::perplexity_options o;
+    o.n_ctx = n_ctx;
+    o.bos = 1;
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log);
+    o.out = log;
+    const std::string base = "test_llama_text_base.bin";
+    std::remove(base.c_str());
+    auto r = llama::perplexity(m, tok, o, pool, base.c_str());
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->chunks == 4);
+    CHECK(r->count == 4u * (n_ctx - 1 - first));
+
+    // The mean NLL computed independently: token by token through forward(),
+    // log-softmax in double, BOS first in every chunk, positions first..n_ctx-2.
+    double nll = 0, nll_window = 0;  // nll_window: log-probabilities clamped 16 nats under the top one, as the file stores them
+    std::size_t n = 0;
+    for (int c = 0; c < 4; ++c) {
+        llama::state s(m.c, n_ctx);
+        for (int j = 0; j < n_ctx - 1; ++j) {
+            const int in = j == 0 ? 1 : tok[static_cast<std::size_t>(c * n_ctx + j)];
+            const float* lg = llama::forward(m, s, in, j, pool);
+            if (j < first) continue;
+            double mx = lg[0], sum = 0;
+            for (int v = 1; v < V; ++v) mx = std::max(mx, static_cast<double>(lg[v]));
+            for (int v = 0; v < V; ++v) sum += std::exp(lg[v] - mx);
+            const double t_nll = mx + std::log(sum) - lg[tok[static_cast<std::size_t>(c * n_ctx + j + 1)]];
+            nll += t_nll;
+            nll_window += std::min(t_nll, std::log(sum) + 16);
+            ++n;
+        }
+    }
+    CHECK(n == r->count);
+    CHECK(r->ppl == doctest::Approx(std::exp(nll / static_cast<double>(n))).epsilon(1e-5));
+    const std::string printed = captured(log);
+    char want[96];
+    std::snprintf(want, sizeof want, "Final estimate: PPL = %.4f +/- ", r->ppl);
+    CHECK(printed.find(want) != std::string::npos);
+    CHECK(printed.find("[4]") != std::string::npos);
+    std::fclose(log);
+
+    // The file is llama-perplexity's layout: header, the tokens (before the BOS substitution), records.
+    const std::vector<std::uint8_t> bytes = file_bytes(base);
+    const std::size_t nv = 2 * ((V + 1) / 2) + 4;
+    REQUIRE(bytes.size() == 20 + 4u * 4 * n_ctx + 2u * 4 * (n_ctx - 1 - first) * nv);
+    CHECK(std::memcmp(bytes.data(), "_logits_", 8) == 0);
+    std::int32_t h[3];
+    std::memcpy(h, bytes.data() + 8, 12);
+    CHECK(h[0] == n_ctx);
+    CHECK(h[1] == V);
+    CHECK(h[2] == 4);
+    std::vector<std::int32_t> ft(4 * n_ctx);
+    std::memcpy(ft.data(), bytes.data() + 20, ft.size() * 4);
+    CHECK(std::vector<int>(ft.begin(), ft.end()) == std::vector<int>(tok.begin(), tok.begin() + 4 * n_ctx));
+    // Record 0 (chunk 0, position `first`) decodes to the log-probabilities within half a step.
+    {
+        llama::state s(m.c, n_ctx);
+        const float* lg = nullptr;
+        for (int j = 0; j <= first; ++j) lg = llama::forward(m, s, j == 0 ? 1 : tok[static_cast<std::size_t>(j)], j, pool);
+        std::vector<float> lp(static_cast<std::size_t>(V));
+        llama::log_softmax(lg, lp.data(), V);
+        float scale, lo;
+        const std::uint8_t* rec = bytes.data() + 20 + 4u * 4 * n_ctx;
+        std::memcpy(&scale, rec, 4);
+        std::memcpy(&lo, rec + 4, 4);
+        CHECK(scale > 0);
+        const float top = *std::max_element(lp.begin(), lp.end());
+        for (int v = 0; v < V; ++v) {
+            std::uint16_t q;
+            std::memcpy(&q, rec + 8 + 2 * v, 2);
+            const float decoded = scale * q + lo;
+            if (lp[static_cast<std::size_t>(v)] > top - 16) CHECK(std::fabs(decoded - lp[static_cast<std::size_t>(v)]) < scale + 1e-4f);
+            else CHECK(q == 0);
+        }
+    }
+
+    // Read back against the same model: KLD 0 (to the file's 16-bit rounding), same top token everywhere.
+    auto b = llama::base_file::open(base.c_str(), V);
+    REQUIRE_MESSAGE(b.ok(), b.error().message());
+    log = std::tmpfile();
+    o.out = log;
+    auto k = llama::kl_divergence(m, *b, o, pool);
+    REQUIRE_MESSAGE(k.ok(), k.error().message());
+    CHECK(k->count == r->count);
+    CHECK(std::fabs(k->sum_kld / static_cast<double>(k->count)) < 1e-5);
+    CHECK(k->same_top == k->count);
+    CHECK(std::exp(k->sum_nll / static_cast<double>(k->count)) == doctest::Approx(r->ppl).epsilon(1e-4));
+    CHECK(std::exp(k->sum_nll_base / static_cast<double>(k->count)) == doctest::Approx(std::exp(nll_window / static_cast<double>(n))).epsilon(1e-4));
+    const std::string kprinted = captured(log);
+    for (const char* line : {"Mean PPL(Q)                   :", "Mean PPL(base)                :", "Mean    KLD:", "99.0%   KLD:",
+                             "Median  KLD:", "Same top p: 100.000 ± 0.000 %"})
+        CHECK_MESSAGE(kprinted.find(line) != std::string::npos, line);
+    std::fclose(log);
+
+    // A quantized model against the F32 base: KLD > 0 and the PPL it reports is its own.
+    llama::model q = m;
+    REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name("w2g32"), pool).ok());
+    log = std::tmpfile();
+    o.out = log;
+    auto kq = llama::kl_divergence(q, *b, o, pool);
+    REQUIRE(kq.ok());
+    CHECK(kq->sum_kld / static_cast<double>(kq->count) > 1e-3);
+    CHECK(kq->same_top < kq->count);
+    std::fclose(log);
+    std::remove(base.c_str());
+}
+
+TEST_CASE("perplexity: malformed base files are refused with one clear line") {
+    const auto& m = small_model();
+    const std::vector<int> tok = sampled_tokens();
+    lowbit::serial_executor ex;
+    llama::perplexity_options o;
+    o.n_ctx = 16;
+    o.bos = 1;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    const std::string good = "test_llama_text_good.bin", bad = "test_llama_text_bad.bin";
+    REQUIRE(llama::perplexity(m, tok, o, ex, good.c_str()).ok());
+    std::fclose(log);
+    const std::vector<std::uint8_t> g = file_bytes(good);
+    auto put_i32 = [](std::vector<std::uint8_t> b, std::size_t at, std::int32_t v) {
+        std::memcpy(b.data() + at, &v, 4);
+        return b;
+    };
+    const float nan = std::nanf("");
+    struct bad_case {
+        const char* name;
+        std::vector<std::uint8_t> bytes;
+        const char* says;
+    };
+    const int chunks = static_cast<int>(tok.size() / 16);
+    std::vector<std::uint8_t> magic = g;
+    magic[0] = 'X';
+    std::vector<std::uint8_t> nan_rec = g;
+    std::memcpy(nan_rec.data() + 20 + 4u * 16 * chunks, &nan, 4);
+    const bad_case cases[] = {
+        {"empty", {}, "empty"},
+        {"short", std::vector<std::uint8_t>(g.begin(), g.begin() + 12), "no _logits_ header"},
+        {"magic", magic, "no _logits_ header"},
+        {"truncated", std::vector<std::uint8_t>(g.begin(), g.end() - 1), "promises"},
+        {"trailing", [&] { auto b = g; b.push_back(0); return b; }(), "promises"},
+        {"vocab", put_i32(g, 12, 1000), "vocabulary of 1000 tokens, the model has 512"},
+        {"n_ctx", put_i32(g, 8, 2), "implausible header"},
+        {"n_chunk", put_i32(g, 16, -1), "implausible header"},
+        {"token", put_i32(g, 20 + 4 * 5, 9999), "token 5 is 9999"},
+        {"record", nan_rec, "record 0 has scale nan"},
+    };
+    for (const bad_case& c : cases) {
+        CAPTURE(c.name);
+        write_bytes(bad, c.bytes);
+        auto b = llama::base_file::open(bad.c_str(), m.c.vocab);
+        REQUIRE(!b.ok());
+        const std::string msg = b.error().message();
+        CHECK_MESSAGE(msg.find(c.says) != std::string::npos, msg);
+        CHECK(msg.find('\n') == std::string::npos);
+    }
+    auto missing = llama::base_file::open("test_llama_text_no_such_file.bin", m.c.vocab);
+    CHECK(!missing.ok());
+    CHECK(std::string(missing.error().message()).find("cannot open") != std::string::npos);
+    std::remove(good.c_str());
+    std::remove(bad.c_str());
+}
+
+TEST_CASE("perplexity: too little text, a bad --ctx and out-of-vocabulary tokens are refused") {
+    const auto& m = small_model();
+    lowbit::serial_executor ex;
+    llama::perplexity_options o;
+    o.n_ctx = 64;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    std::vector<int> few(100, 5);
+    auto r = llama::perplexity(m, few, o, ex);
+    CHECK(!r.ok());
+    CHECK(std::string(r.error().message()).find("needs at least 128") != std::string::npos);
+    o.n_ctx = 2;
+    CHECK(!llama::perplexity(m, few, o, ex).ok());
+    o.n_ctx = 16;
+    few[7] = 512;
+    auto oov = llama::perplexity(m, few, o, ex);
+    CHECK(!oov.ok());
+    CHECK(std::string(oov.error().message()).find("token 512") != std::string::npos);
+    std::fclose(log);
+}
+
+TEST_CASE("perplexity: text end to end through a GGUF that carries its vocabulary") {
+    // stories260K (vocab 512) exported with the first 512 pieces of the
+    // tinyllama vocabulary (<unk> <s> </s>, the 256 byte pieces, 253 merges):
+    // a consistent SentencePiece vocabulary of the model's size.
+    llama::vocab v = converter_vocab();
+    v.tokens.resize(512), v.scores.resize(512), v.types.resize(512);
+    v.ids.clear();
+    for (std::size_t i = 0; i < v.tokens.size(); ++i) v.ids[v.tokens[i]] = static_cast<int>(i);
+    const std::string path = "test_llama_text_model.gguf";
+    REQUIRE(llama::export_gguf(small_model(), path.c_str(), "test", &v).ok());
+    auto m = llama::load_model(path.c_str());
+    REQUIRE_MESSAGE(m.ok(), m.error().message());
+    auto f = llama::mapped_file::open(path.c_str());
+    REQUIRE(f.ok());
+    auto g = lowbit::gguf::gguf_file::parse((*f)->bytes());
+    REQUIRE(g.ok());
+    auto t = llama::tokenizer::from_gguf(*g);
+    REQUIRE_MESSAGE(t.ok(), t.error().message());
+    CHECK(t->size() == m->c.vocab);
+    const std::string text = slurp(data_dir + "/dev.txt").substr(0, 3000);
+    auto ids = t->encode(text, true);
+    REQUIRE(ids.ok());
+    CHECK(ids->front() == 1);
+    CHECK(*std::max_element(ids->begin(), ids->end()) < 512);
+    // (no decode check here: "▁" is not among the 512 pieces, so a lone space
+    // marker falls back to its three bytes and decodes as "▁", as in llama.cpp)
+    lowbit::thread_pool pool(2);
+    llama::perplexity_options o;
+    o.n_ctx = 128;
+    o.n_chunks = 3;
+    o.bos = t->vocabulary().bos;
+    std::FILE* log = std::tmpfile();
+    o.out = log;
+    auto r = llama::perplexity(*m, *ids, o, pool);
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->chunks == 3);
+    CHECK(std::isfinite(r->ppl));
+    CHECK(r->ppl > 1);
+    std::fclose(log);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("tokenizer: the ids llama.cpp's llama-tokenize gives, on odd bytes, both vocabulary kinds") {
+    std::vector<std::uint8_t> k3, kd;
+    const llama::tokenizer b3 = through_gguf(hand_bpe("llama-bpe"), k3), bd = through_gguf(hand_bpe("default"), kd);
+    for (const llama_tokenize_case& c : llama_tokenize_cases) {
+        CAPTURE(c.vocab);
+        CAPTURE(c.text);
+        const std::string v = c.vocab;
+        const llama::tokenizer& t = v == "spm" ? sotu_tokenizer() : v == "bpe3" ? b3 : bd;
+        auto ids = t.encode(c.text, true);
+        REQUIRE(ids.ok());
+        CHECK(*ids == c.ids);
+    }
+}
