@@ -78,26 +78,26 @@ struct calib_tokens {
 inline result<calib_tokens> tokenize_calibration(const std::string& path, const llama::tokenizer& tok, std::size_t ctx,
                                                  std::size_t min_chunks, std::size_t max_chunks) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return status::error(errc::io_error, "--calib %s: cannot open it", path.c_str());
+    if (!f) return status::error(errc::io_error, "--calib: cannot open it");
     std::string text;
     char buf[1 << 16];
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
     const bool err = std::ferror(f) != 0;
     std::fclose(f);
-    if (err) return status::error(errc::io_error, "--calib %s: read failed", path.c_str());
-    if (text.empty()) return status::error(errc::invalid_argument, "--calib %s: the file is empty", path.c_str());
+    if (err) return status::error(errc::io_error, "--calib: read failed");
+    if (text.empty()) return status::error(errc::invalid_argument, "--calib: the file is empty");
     if (const long long at = first_invalid_utf8(text); at >= 0)
-        return status::error(errc::invalid_argument, "--calib %s: not UTF-8 text (invalid byte 0x%02x at offset %lld)", path.c_str(),
+        return status::error(errc::invalid_argument, "--calib: not UTF-8 text (invalid byte 0x%02x at offset %lld)",
                              static_cast<unsigned>(static_cast<unsigned char>(text[static_cast<std::size_t>(at)])), at);
     auto ids = tok.encode(text, true);
-    if (!ids) return status::error(ids.error().code(), "--calib %s: %s", path.c_str(), ids.error().message());
+    if (!ids) return status::error(ids.error().code(), "--calib: %s", ids.error().message());
     calib_tokens r;
     r.ctx = ctx;
     r.text_tokens = ids->size();
     const std::size_t have = ids->size() / ctx;
     if (have < min_chunks)
-        return status::error(errc::invalid_argument, "--calib %s: %zu tokens; %zu chunks of --calib-ctx %zu need %zu", path.c_str(),
+        return status::error(errc::invalid_argument, "--calib: %zu tokens; %zu chunks of --calib-ctx %zu need %zu",
                              ids->size(), min_chunks, ctx, min_chunks * ctx);
     r.chunks = std::min(have, max_chunks);
     r.ids.assign(ids->begin(), ids->begin() + static_cast<std::ptrdiff_t>(r.chunks * ctx));

@@ -590,7 +590,7 @@ int run(const args& a) {
                                                 "tensor '%s' is already %s; pass --allow-requantize to requantize it",
                                                 printable(t.desc.name).c_str(), gguf::type_name(from)));
         }
-        if (o.has_imatrix && gguf::is_quantized(d.type)) {
+        if (!a.imatrix.empty() && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
             if (!w) {
                 prog.line("lowbit-quantize: no imatrix entry for %s", printable(t.desc.name).c_str());
@@ -630,7 +630,7 @@ int run(const args& a) {
               kvs.end());
     set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2));
     set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype));
-    if (o.has_imatrix) {
+    if (!a.imatrix.empty()) {
         set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix));
         set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::i32(static_cast<std::int32_t>(im.size())));
     }
