@@ -46,11 +46,14 @@ namespace llama {
 
 // byte -> code point of the byte-to-unicode alphabet.
 inline char32_t byte_to_unicode(unsigned char b) {
-    auto printable = [](unsigned x) { return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF); };
-    if (printable(b)) return b;
-    unsigned n = 0;  // rank of b among the non-printable bytes
-    for (unsigned x = 0; x < b; ++x) n += !printable(x);
-    return 0x100 + n;
+    static const std::vector<char32_t> table = [] {
+        auto printable = [](unsigned x) { return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF); };
+        std::vector<char32_t> t(256);
+        char32_t next = 0x100;  // the non-printable bytes, in increasing order
+        for (unsigned x = 0; x < 256; ++x) t[x] = printable(x) ? static_cast<char32_t>(x) : next++;
+        return t;
+    }();
+    return table[b];
 }
 
 // The bytes a piece of the byte-to-unicode alphabet stands for; code points

@@ -13,6 +13,7 @@
 // BOS 1, EOS 2, UNK 0, adds BOS and a space prefix; "gpt2" adds neither.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
