@@ -76,16 +76,9 @@ private:
 
 inline bool is_gguf(const std::uint8_t* p, std::size_t n) { return n >= 4 && std::memcmp(p, "GGUF", 4) == 0; }
 
-inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
-    auto parsed = gg::gguf_file::parse(bytes);
-    if (!parsed) return parsed.error();
-    const gg::gguf_file& f = *parsed;
-    auto arch = f.get_string("general.architecture");
-    if (!arch) return arch.error();
-    if (*arch != "llama")
-        return status::error(errc::unsupported, "gguf: architecture '%.*s', expected llama", static_cast<int>(arch->size()), arch->data());
-    model m;
-    config& c = m.c;
+// The model's shape from the `llama.*` keys of a parsed GGUF file (tensors
+// not needed: `vocab_rows` is token_embd's row count); validated.
+inline status read_config(const gg::gguf_file& f, std::uint64_t vocab_rows, config& c) {
     auto u = [&](const char* key, int& out) -> status {
         auto v = f.get_uint(key);
         if (!v) return v.error();
@@ -101,10 +94,23 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
     if (f.find_kv("llama.attention.head_count_kv")) LOWBIT_TRY(u("llama.attention.head_count_kv", c.kv_heads));
     if (auto e = f.get_float("llama.attention.layer_norm_rms_epsilon")) c.norm_eps = static_cast<float>(*e);
     if (auto t = f.get_float("llama.rope.freq_base")) c.rope_theta = static_cast<float>(*t);
+    c.vocab = static_cast<int>(std::min<std::uint64_t>(vocab_rows, 1u << 30));
+    return c.validate();
+}
+
+inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
+    auto parsed = gg::gguf_file::parse(bytes);
+    if (!parsed) return parsed.error();
+    const gg::gguf_file& f = *parsed;
+    auto arch = f.get_string("general.architecture");
+    if (!arch) return arch.error();
+    if (*arch != "llama")
+        return status::error(errc::unsupported, "gguf: architecture '%.*s', expected llama", static_cast<int>(arch->size()), arch->data());
+    model m;
+    config& c = m.c;
     const gg::tensor_info* emb = f.find_tensor("token_embd.weight");
     if (!emb) return status::error(errc::corrupt_data, "gguf: no token_embd.weight");
-    c.vocab = static_cast<int>(std::min<std::uint64_t>(emb->rows(), 1u << 30));
-    LOWBIT_TRY(c.validate());
+    LOWBIT_TRY(read_config(f, emb->rows(), c));
 
     // A tensor of the expected shape, as floats or as a linear layer.
     auto find = [&](const std::string& name, std::size_t rows, std::size_t cols, const gg::tensor_info** out) -> status {

@@ -63,65 +63,88 @@ struct prefill_state {
     std::vector<float> x, xb, q, k, v, att, hb, hb2, out, logits;
 };
 
+// Sees the activation rows about to enter a layer's linear layers (n rows of
+// `cols` values): calibration's hook into the one forward pass (imatrix sums,
+// GPTQ Hessians). It runs before the linears of that tap point are read, so it
+// may also replace their weights (true-sequential quantization).
+using rows_tap = std::function<void(int layer, tap_point, const float* x, std::size_t rows, std::size_t cols)>;
+
+inline void prefill_resize(const config& c, std::size_t N, prefill_state& s) {
+    const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden;
+    s.x.resize(N * D), s.xb.resize(N * D), s.q.resize(N * D), s.k.resize(N * KV), s.v.resize(N * KV);
+    s.hb.resize(N * H), s.hb2.resize(N * H), s.out.resize(N * D);
+}
+
+// Layer l over the n positions whose residual stream is in s.x (n x dim, from
+// position 0, sized by prefill_resize); leaves the layer's output in s.x.
+template <class Exec>
+void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec& exec, const run_options& o = {},
+                   const rows_tap* tap = nullptr) {
+    const config& c = m.c;
+    const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden;
+    const int hs = c.head_size(), group = c.heads / c.kv_heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const layer& w = m.layers[l];
+    for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+    if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), N, D);
+    matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
+    matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
+    matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
+    for (std::size_t t = 0; t < N; ++t) {
+        rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
+        rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
+    }
+    // causal attention, one task per (head, block of query positions)
+    constexpr std::size_t block = 32;
+    const std::size_t blocks = (N + block - 1) / block;
+    exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
+        const int h = static_cast<int>(task / blocks);
+        const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
+        std::vector<float> att(N);
+        const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
+        for (std::size_t t = t0; t < t1; ++t) {
+            const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
+            for (std::size_t u = 0; u <= t; ++u) {
+                const float* kh = s.k.data() + u * KV + kv_off;
+                float d = 0.0f;
+                for (int i = 0; i < hs; ++i) d += qh[i] * kh[i];
+                att[u] = d * scale;
+            }
+            softmax(att.data(), static_cast<int>(t + 1));
+            float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
+            std::fill(out, out + hs, 0.0f);
+            for (std::size_t u = 0; u <= t; ++u) {
+                const float* vh = s.v.data() + u * KV + kv_off;
+                for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
+            }
+        }
+    });
+    if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), N, D);
+    matmul_rows(w.wo, s.xb.data(), s.out.data(), N, exec, o);
+    for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
+
+    for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.ffn_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+    if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), N, D);
+    matmul_rows(w.w1, s.xb.data(), s.hb.data(), N, exec, o);
+    matmul_rows(w.w3, s.xb.data(), s.hb2.data(), N, exec, o);
+    for (std::size_t i = 0; i < N * H; ++i) {
+        const float g = s.hb[i];
+        s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
+    }
+    if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), N, H);
+    matmul_rows(w.w2, s.hb.data(), s.out.data(), N, exec, o);
+    for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
+}
+
 // Runs tokens[0..n) from position 0 and leaves in s.logits the logits of
 // positions first..n-1 ((n - first) x vocab, row-major).
 template <class Exec>
 void prefill(const model& m, const int* tokens, int n, int first, prefill_state& s, Exec& exec, const run_options& o = {}) {
     const config& c = m.c;
-    const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden, N = n;
-    const int hs = c.head_size(), group = c.heads / c.kv_heads;
-    s.x.resize(N * D), s.xb.resize(N * D), s.q.resize(N * D), s.k.resize(N * KV), s.v.resize(N * KV);
-    s.hb.resize(N * H), s.hb2.resize(N * H), s.out.resize(N * D);
+    const std::size_t D = c.dim, N = n;
+    prefill_resize(c, N, s);
     for (std::size_t t = 0; t < N; ++t) std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(tokens[t]) * D, D, s.x.data() + t * D);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    for (int l = 0; l < c.layers; ++l) {
-        const layer& w = m.layers[l];
-        for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
-        matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
-        matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
-        matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
-        for (std::size_t t = 0; t < N; ++t) {
-            rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
-            rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
-        }
-        // causal attention, one task per (head, block of query positions)
-        constexpr std::size_t block = 32;
-        const std::size_t blocks = (N + block - 1) / block;
-        exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
-            const int h = static_cast<int>(task / blocks);
-            const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
-            std::vector<float> att(N);
-            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
-            for (std::size_t t = t0; t < t1; ++t) {
-                const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
-                for (std::size_t u = 0; u <= t; ++u) {
-                    const float* kh = s.k.data() + u * KV + kv_off;
-                    float d = 0.0f;
-                    for (int i = 0; i < hs; ++i) d += qh[i] * kh[i];
-                    att[u] = d * scale;
-                }
-                softmax(att.data(), static_cast<int>(t + 1));
-                float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
-                std::fill(out, out + hs, 0.0f);
-                for (std::size_t u = 0; u <= t; ++u) {
-                    const float* vh = s.v.data() + u * KV + kv_off;
-                    for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
-                }
-            }
-        });
-        matmul_rows(w.wo, s.xb.data(), s.out.data(), N, exec, o);
-        for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
-
-        for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.ffn_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
-        matmul_rows(w.w1, s.xb.data(), s.hb.data(), N, exec, o);
-        matmul_rows(w.w3, s.xb.data(), s.hb2.data(), N, exec, o);
-        for (std::size_t i = 0; i < N * H; ++i) {
-            const float g = s.hb[i];
-            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
-        }
-        matmul_rows(w.w2, s.hb.data(), s.out.data(), N, exec, o);
-        for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
-    }
+    for (int l = 0; l < c.layers; ++l) prefill_layer(m, l, N, s, exec, o);
     const std::size_t F = static_cast<std::size_t>(std::max(0, std::min(first, n)));
     for (std::size_t t = F; t < N; ++t) rmsnorm(s.x.data() + t * D, m.final_norm.data(), s.xb.data() + (t - F) * D, c.dim, c.norm_eps);
     s.logits.resize((N - F) * static_cast<std::size_t>(c.vocab));

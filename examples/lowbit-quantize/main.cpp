@@ -3,6 +3,7 @@
 // types, with lowbit's byte-exact block codecs. docs/tools.md is the manual.
 //
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
+//   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
 // mmap'd, tensors are converted one chunk of rows at a time (rows spread over a
@@ -28,7 +29,9 @@
 #include <lowbit/quant/metrics.hpp>
 
 #include "files.hpp"
+#include "calibrate.hpp"
 #include "hf_llama.hpp"
+#include "imatrix_out.hpp"
 #include "model_source.hpp"
 #include "names.hpp"
 #include "progress.hpp"
@@ -50,6 +53,9 @@ struct args {
     std::string output_type, token_embd_type;
     unsigned threads = 0;
     bool quiet = false, pure = false, leave_output = false, allow_requantize = false, sqnr = true;
+    // calibration (calibrate.hpp)
+    std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp;
+    bool act_order = false, static_grids = false;
 };
 
 void usage(std::FILE* f) {
@@ -72,6 +78,16 @@ void usage(std::FILE* f) {
                  "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
                  "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
+                 "  --method rtn|imatrix|gptq    rtn: round to nearest (llama-quantize's bytes, default);\n"
+                 "                               imatrix: rtn weighted by an imatrix computed on --calib;\n"
+                 "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib)\n"
+                 "  --calib TEXT                 calibration text (UTF-8), tokenized with the model's vocabulary\n"
+                 "  --calib-tokens N             calibration tokens to use (default 16384)\n"
+                 "  --calib-ctx N                tokens per calibration chunk, BOS first (default 256)\n"
+                 "  --imatrix-out FILE           write the computed imatrix (llama.cpp's GGUF imatrix format)\n"
+                 "  --act-order                  gptq: sweep columns by decreasing Hessian diagonal\n"
+                 "  --static-grids               gptq: choose every block's grid from the original weights\n"
+                 "  --damp F                     gptq: damping, fraction of the mean Hessian diagonal (default 0.01)\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -121,6 +137,22 @@ int parse_args(int argc, char** argv, args* a) {
             if (!value(&a->token_embd_type)) return 2;
         } else if (s == "--imatrix") {
             if (!value(&a->imatrix)) return 2;
+        } else if (s == "--method") {
+            if (!value(&a->method)) return 2;
+        } else if (s == "--calib") {
+            if (!value(&a->calib)) return 2;
+        } else if (s == "--calib-tokens") {
+            if (!value(&a->calib_tokens)) return 2;
+        } else if (s == "--calib-ctx") {
+            if (!value(&a->calib_ctx)) return 2;
+        } else if (s == "--imatrix-out") {
+            if (!value(&a->imatrix_out)) return 2;
+        } else if (s == "--damp") {
+            if (!value(&a->damp)) return 2;
+        } else if (s == "--act-order") {
+            a->act_order = true;
+        } else if (s == "--static-grids") {
+            a->static_grids = true;
         } else if (s == "--threads") {
             std::string v;
             if (!value(&v)) return 2;
@@ -419,8 +451,62 @@ int run(const args& a) {
                      tgt->missing);
         return 2;
     }
+    calib_options co;
+    if (a.method == "rtn") co.method = quant_method::rtn;
+    else if (a.method == "imatrix") co.method = quant_method::imatrix;
+    else if (a.method == "gptq") co.method = quant_method::gptq;
+    else {
+        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq\n", printable(a.method).c_str());
+        return 2;
+    }
+    const bool calibrated = co.method != quant_method::rtn || !a.imatrix_out.empty();
+    if (calibrated && a.calib.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: %s needs --calib TEXT (calibration text)\n",
+                     co.method != quant_method::rtn ? ("--method " + a.method).c_str() : "--imatrix-out");
+        return 2;
+    }
+    if (!calibrated && !a.calib.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq or --imatrix-out; neither is given\n");
+        return 2;
+    }
+    if (co.method != quant_method::rtn && !a.imatrix.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --imatrix FILE goes with --method rtn; --method %s computes its own from --calib\n",
+                     a.method.c_str());
+        return 2;
+    }
+    for (auto nv : {std::make_pair("--calib-tokens", &a.calib_tokens), std::make_pair("--calib-ctx", &a.calib_ctx)}) {
+        if (nv.second->empty()) continue;
+        char* end = nullptr;
+        const long long n = std::strtoll(nv.second->c_str(), &end, 10);
+        const long long lo = nv.second == &a.calib_ctx ? 16 : 1;
+        if (*end != '\0' || n < lo || n > (1ll << 26)) {
+            std::fprintf(stderr, "lowbit-quantize: %s '%s': expected an integer %lld..%lld\n", nv.first, printable(*nv.second).c_str(), lo,
+                         1ll << 26);
+            return 2;
+        }
+        (nv.second == &a.calib_ctx ? co.ctx : co.max_tokens) = static_cast<std::size_t>(n);
+    }
+    if (!a.damp.empty()) {
+        char* end = nullptr;
+        const double d = std::strtod(a.damp.c_str(), &end);
+        if (*end != '\0' || !(d >= 0.0 && d <= 10.0)) {
+            std::fprintf(stderr, "lowbit-quantize: --damp '%s': expected a number in [0, 10]\n", printable(a.damp).c_str());
+            return 2;
+        }
+        co.percdamp = static_cast<float>(d);
+    }
+    co.text = a.calib;
+    co.act_order = a.act_order;
+    co.static_grids = a.static_grids;
+    if ((a.act_order || a.static_grids || !a.damp.empty()) && co.method != quant_method::gptq) {
+        std::fprintf(stderr, "lowbit-quantize: --act-order, --static-grids and --damp go with --method gptq\n");
+        return 2;
+    }
+
     options o;
     o.tgt = tgt;
+    // With a computed imatrix the recipe is llama-quantize's with --imatrix (Q4_0/Q5_0 ffn_down rule).
+    o.has_imatrix = co.method != quant_method::rtn;
     o.pure = a.pure;
     o.leave_output = a.leave_output;
     for (const std::string& s : a.overrides) {
@@ -477,9 +563,17 @@ int run(const args& a) {
         o.has_imatrix = true;
         inputs.push_back({a.imatrix, f.id()});
     }
+    input_file calib_file;  // only for its identity: OUT and --imatrix-out must not replace it
+    if (!a.calib.empty() && calib_file.open(a.calib.c_str()).ok()) inputs.push_back({a.calib, calib_file.id()});
     bool out_exists = false;
     if (status s = check_output_path(a.out, inputs, &out_exists); !s.ok())
         return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
+    if (!a.imatrix_out.empty()) {
+        if (a.imatrix_out == a.out) return refuse(a.imatrix_out, status::error(errc::invalid_argument, "--imatrix-out is OUT"));
+        bool e = false;
+        if (status s = check_output_path(a.imatrix_out, inputs, &e); !s.ok())
+            return s.code() == errc::invalid_argument ? refuse(a.imatrix_out, s) : fail(a.imatrix_out, s);
+    }
 
     progress prog(a.quiet, 0, 0);  // for notes before the real one starts
     if (!in.bytes().empty() && !in.mapped())
@@ -519,7 +613,7 @@ int run(const args& a) {
                                                 "tensor '%s' is already %s; pass --allow-requantize to requantize it",
                                                 printable(t.desc.name).c_str(), gguf::type_name(from)));
         }
-        if (o.has_imatrix && gguf::is_quantized(d.type)) {
+        if (!a.imatrix.empty() && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
             if (!w && d.needs_imatrix) {
                 return fail(a.imatrix, status::error(errc::invalid_argument, "no imatrix entry for %s, which %s needs",
@@ -539,6 +633,21 @@ int run(const args& a) {
         }
     }
 
+    // Calibration: statistics and (imatrix, gptq) the quantized blk.* weights.
+    calibration cal;
+    const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (calibrated) {
+        lowbit::thread_pool pool(threads);
+        auto r = lbq::calibrate(src, plan_, co, prog, pool);
+        if (!r) return refuse(a.calib, r.error());
+        cal = std::move(*r);
+        if (!a.imatrix_out.empty()) {
+            if (status s = write_imatrix(a.imatrix_out, cal, a.calib, inputs); !s.ok()) return fail(a.imatrix_out, s);
+            prog.line("lowbit-quantize: wrote %s (%zu entries, %zu chunks of %zu)", a.imatrix_out.c_str(), cal.imatrix.size(), cal.chunks,
+                      cal.ctx);
+        }
+    }
+
     // Metadata: the input's, with llama.cpp's bookkeeping keys set.
     auto kvs = src.kvs;
     kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [](const auto& kv) {
@@ -547,7 +656,7 @@ int run(const args& a) {
               kvs.end());
     set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2), like_llama_quantize);
     set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
-    if (o.has_imatrix) {
+    if (!a.imatrix.empty()) {
         set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix), like_llama_quantize);
         set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())), like_llama_quantize);
     }
@@ -575,7 +684,6 @@ int run(const args& a) {
     const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
     if (status s = w.write_header(sink); !s.ok()) return fail(a.out, s);
 
-    const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     if (!a.quiet)
         std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n",
                      printable(a.in, a.in.size()).c_str(), src.format, src.tensors.size(), human_bytes(static_cast<double>(total_in)).c_str(),
@@ -583,6 +691,15 @@ int run(const args& a) {
     progress p(a.quiet, total_in, src.tensors.size());
     converter conv(in, w, p, threads, a.sqnr);
     std::map<std::uint32_t, type_stats> stats;
+    struct table_row {
+        std::string name;
+        gguf_type type;
+        double values;
+        lowbit::error_accumulator acc;
+        double out_err, rtn_out_err;
+        std::string how;
+    };
+    std::vector<table_row> table;
     const int count_width = static_cast<int>(std::to_string(jobs.size()).size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const source_tensor& t = *jobs[i].src;
@@ -593,7 +710,20 @@ int run(const args& a) {
             p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
-        const status s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
+        const auto pre = d.convert ? cal.tensors.find(t.desc.name) : cal.tensors.end();
+        const bool precomputed = pre != cal.tensors.end() && !pre->second.data.empty();
+        status s;
+        if (precomputed) {  // quantized by calibrate(): its bytes as they are
+            s = w.write_tensor_data(span<const std::uint8_t>(pre->second.data.data(), pre->second.data.size()));
+            acc = pre->second.acc;
+            p.advance(t.n_bytes);
+        } else {
+            s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
+        }
+        if (d.convert && gguf::is_quantized(d.type) && calibrated && co.method != quant_method::rtn)
+            table.push_back({name, d.type, static_cast<double>(t.row_length() * t.rows()), acc,
+                             precomputed ? pre->second.out_err : NAN, precomputed ? pre->second.rtn_out_err : NAN,
+                             precomputed ? pre->second.how : std::string("rtn: not calibrated (no layer input)")});
         if (!s.ok()) {
             p.finish();
             if (out.write_failed()) return fail(a.out, out.write_error());  // the disk's fault, not the input's
@@ -642,6 +772,24 @@ int run(const args& a) {
         }
         std::fprintf(stderr, "%-6s %8zu %12s %8.3f\n", "total", jobs.size(), human_bytes(static_cast<double>(total_out)).c_str(),
                      total_values ? 8.0 * total_out / total_values : 0.0);
+        if (!table.empty()) {
+            // Per tensor: layer-output error = |(Wq - W) x|^2 / |W x|^2 over the held-back calibration chunk.
+            std::fprintf(stderr, "\n%-28s %-5s %6s %9s %12s %12s  %s\n", "tensor", "type", "bpw", "SQNR dB", "out err", "rtn out err",
+                         "method");
+            int better = 0, compared = 0;
+            for (const table_row& r : table) {
+                const double bpw = 8.0 * static_cast<double>(gguf::row_size(r.type, gguf::type_block_size(r.type))) /
+                                   static_cast<double>(gguf::type_block_size(r.type));
+                const lowbit::error_stats e = lowbit::error_stats::from(r.acc);
+                char oe[32] = "-", re[32] = "-";
+                if (!std::isnan(r.out_err)) std::snprintf(oe, sizeof oe, "%.4e", r.out_err);
+                if (!std::isnan(r.rtn_out_err)) std::snprintf(re, sizeof re, "%.4e", r.rtn_out_err);
+                if (!std::isnan(r.out_err) && !std::isnan(r.rtn_out_err)) compared += 1, better += r.out_err < r.rtn_out_err;
+                std::fprintf(stderr, "%-28s %-5s %6.3f %9.2f %12s %12s  %s\n", r.name.c_str(), gguf::type_name(r.type), bpw, e.sqnr_db, oe, re,
+                             r.how.c_str());
+            }
+            std::fprintf(stderr, "%s: layer-output error below rtn's on %d of %d calibrated tensors\n", a.method.c_str(), better, compared);
+        }
         std::fprintf(stderr, "%s -> %s in %.2f s (%.1f MB/s of input)\n", human_bytes(static_cast<double>(total_in)).c_str(),
                      human_bytes(static_cast<double>(w.file_size())).c_str(), secs, secs > 0 ? total_in / secs / 1e6 : 0.0);
     }

@@ -1,0 +1,321 @@
+// calibrate.hpp — calibration from the model itself, and the calibrated
+// methods of lowbit-quantize (--method imatrix | gptq, --imatrix-out).
+//
+// The model runs in f32 with lowbit-llama's forward pass (prefill_layer in
+// examples/llama/prefill.hpp), one layer at a time over every calibration
+// chunk, true-sequential: the residual stream of all chunks (chunks x ctx x
+// dim floats) is the only state kept between layers, so layer i sees the
+// outputs of layers < i as they are after quantization. Per layer:
+//   1. load its weights (f32, from the mmap'd input),
+//   2. pass 1 in float: the rows_tap hook sees the input of each linear group
+//      (q/k/v share one, gate/up share one, o, down) and accumulates
+//        - the imatrix: sum of x^2 per input column and the token count, as
+//          llama-imatrix does (per token row, every token of every chunk);
+//        - the GPTQ Hessian X^T X (gptq only);
+//      and keeps the held-back chunk's rows for the layer-output error;
+//   3. quantize its seven weights with the type the recipe chose,
+//   4. pass 2 with the decoded quantized weights: the stream for layer i + 1.
+// Memory: the stream, one layer's f32 weights, activations of one chunk, and
+// per tap point a K x K Hessian; plus the quantized bytes of the tensors done
+// (the output's size), which are written when the output is.
+#pragma once
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <lowbit/algo/gptq_gguf.hpp>
+#include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/parallel.hpp>
+#include <lowbit/quant/metrics.hpp>
+
+#include "calib_text.hpp"
+#include "gguf_io.hpp"  // examples/llama: read_config
+#include "prefill.hpp"  // examples/llama: prefill_layer, rows_tap
+#include "progress.hpp"
+#include "tensor_rules.hpp"
+
+namespace lbq {
+
+enum class quant_method { rtn, imatrix, gptq };
+
+inline const char* method_name(quant_method m) {
+    return m == quant_method::rtn ? "rtn" : m == quant_method::imatrix ? "imatrix" : "gptq";
+}
+
+struct calib_options {
+    std::string text;                 // --calib
+    std::size_t max_tokens = 16384;   // --calib-tokens
+    std::size_t ctx = 256;            // --calib-ctx
+    quant_method method = quant_method::rtn;
+    bool act_order = false;           // --act-order
+    bool static_grids = false;        // --static-grids
+    float percdamp = 0.01f;           // --damp
+};
+
+// One tensor as calibration left it.
+struct calibrated_tensor {
+    gguf_type type = gguf_type::f32;
+    std::vector<std::uint8_t> data;   // bytes for OUT (empty: written by the plain converter)
+    lowbit::error_accumulator acc;    // weights vs what the bytes decode to
+    double out_err = NAN, rtn_out_err = NAN;  // relative layer-output error on the held-back chunk
+    std::string how;                  // "gptq", "rtn+imatrix", "rtn: GPTQ does not cover F16", ...
+};
+
+// One llama-imatrix entry: a weight's input statistics.
+struct imatrix_stat {
+    std::vector<float> sum2;  // sum of x^2 per input column
+    float count = 0;          // tokens
+};
+
+struct calibration {
+    std::map<std::string, calibrated_tensor> tensors;
+    std::map<std::string, imatrix_stat> imatrix;  // by weight name (blk.* only, as llama-imatrix)
+    std::size_t chunks = 0, ctx = 0, text_tokens = 0, held_tokens = 0;
+};
+
+namespace detail {
+
+// Rows of a source tensor as f32 (HF row order applied); refuses NaN/Inf.
+inline status load_f32(const source_tensor& t, std::vector<float>& out) {
+    const std::uint64_t rows = t.rows(), k = t.row_length();
+    const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
+    out.resize(static_cast<std::size_t>(rows * k));
+    std::vector<std::uint8_t> tmp(in_row);  // aligned for the codecs' 16/32-bit fields
+    for (std::uint64_t r = 0; r < rows; ++r) {
+        std::memcpy(tmp.data(), t.data + t.source_row(r) * in_row, in_row);
+        float* y = out.data() + r * k;
+        LOWBIT_TRY(gguf::dequantize_row(t.desc.type, tmp.data(), y, static_cast<std::int64_t>(k)));
+        for (std::uint64_t i = 0; i < k; ++i)
+            if (!std::isfinite(y[i]))
+                return status::error(errc::non_finite, "tensor '%s': value at row %llu, column %llu is not finite", t.desc.name.c_str(),
+                                     static_cast<unsigned long long>(r), static_cast<unsigned long long>(i));
+    }
+    return status();
+}
+
+// Input statistics of one tap point over the calibration chunks.
+struct tap_stats {
+    std::vector<double> sum2;
+    std::uint64_t count = 0;
+    lowbit::hessian h;
+    std::vector<float> held;  // the held-back chunk's rows
+    std::size_t held_rows = 0;
+};
+
+// sum over rows of |A x|^2 for A = (B - W) (or W when B is null), x the held rows.
+template <class Exec>
+double output_energy(const float* w, const float* b, std::size_t rows, std::size_t k, const tap_stats& s, Exec& exec) {
+    std::vector<float> d(w, w + rows * k);
+    if (b)
+        for (std::size_t i = 0; i < d.size(); ++i) d[i] = b[i] - w[i];
+    std::vector<float> y(s.held_rows * rows);
+    llama::float_gemm(d.data(), s.held.data(), y.data(), s.held_rows, rows, k, exec);
+    double e = 0;
+    for (float v : y) e += static_cast<double>(v) * v;
+    return e;
+}
+
+}  // namespace detail
+
+// Quantizes one weight (rows x k floats in `w`) to d.type with `method`,
+// replacing `w` by what the bytes decode to.
+template <class Exec>
+status quantize_calibrated(const std::string& name, const decision& d, quant_method method, const calib_options& o,
+                           const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
+                           Exec& exec) {
+    out->type = d.type;
+    const auto K = static_cast<std::int64_t>(k);
+    const std::size_t row_size = static_cast<std::size_t>(gguf::row_size(d.type, K));
+    std::vector<float> importance(k);
+    for (std::size_t j = 0; j < k; ++j) importance[j] = static_cast<float>(s.sum2[j] / static_cast<double>(std::max<std::uint64_t>(s.count, 1)));
+    const bool quantized = gguf::is_quantized(d.type);
+    const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
+
+    std::vector<std::uint8_t> rtn(rows * row_size);
+    LOWBIT_TRY(gguf::quantize(d.type, w.data(), rtn.data(), static_cast<std::int64_t>(rows), K, nullptr));
+    std::vector<float> dec(rows * k);
+    auto decode = [&](const std::vector<std::uint8_t>& bytes) -> status {
+        for (std::size_t r = 0; r < rows; ++r) LOWBIT_TRY(gguf::dequantize_row(d.type, bytes.data() + r * row_size, dec.data() + r * k, K));
+        return status();
+    };
+    LOWBIT_TRY(decode(rtn));
+    out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+
+    if (!quantized) {
+        out->how = std::string("kept ") + gguf::type_name(d.type);
+        out->data = std::move(rtn);
+    } else if (method == quant_method::gptq && lowbit::gptq_gguf_supports(d.type)) {
+        lowbit::gptq_gguf_options g;
+        g.percdamp = o.percdamp;
+        g.act_order = o.act_order;
+        g.static_grids = o.static_grids;
+        g.importance = span<const float>(importance.data(), importance.size());
+        auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
+        if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
+        out->data = std::move(r->data);
+        out->how = o.act_order ? "gptq act-order" : "gptq";
+    } else {
+        out->data.resize(rows * row_size);
+        const float* qw = method == quant_method::rtn ? nullptr : importance.data();
+        LOWBIT_TRY(gguf::quantize(d.type, w.data(), out->data.data(), static_cast<std::int64_t>(rows), K, qw));
+        out->how = method == quant_method::rtn ? "rtn"
+                   : method == quant_method::imatrix ? "rtn+imatrix"
+                                                     : std::string("rtn+imatrix: GPTQ does not cover ") + gguf::type_name(d.type);
+    }
+    LOWBIT_TRY(decode(out->data));
+    out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    for (std::size_t i = 0; i < w.size(); ++i) out->acc.add(w[i], dec[i]);
+    w.swap(dec);
+    return status();
+}
+
+// Runs the calibration and quantizes every blk.* weight that `plan` converts.
+// `plan[i]` is the decision for src.tensors[i].
+template <class Exec>
+result<calibration> calibrate(const model_source& src, const std::vector<decision>& plan, const calib_options& o, progress& p,
+                              Exec& exec) {
+    std::map<std::string, std::size_t> by_name;
+    for (std::size_t i = 0; i < src.tensors.size(); ++i) by_name[src.tensors[i].desc.name] = i;
+    auto find = [&](const std::string& n) -> const source_tensor* {
+        auto it = by_name.find(n);
+        return it == by_name.end() ? nullptr : &src.tensors[it->second];
+    };
+    const source_tensor* emb = find("token_embd.weight");
+    if (!emb) return status::error(errc::unsupported, "calibration needs a LLaMA model: no token_embd.weight");
+    auto meta = view_metadata(src.kvs);
+    if (!meta) return meta.error();
+    auto arch = meta->file.get_string("general.architecture");
+    if (!arch || *arch != "llama") return status::error(errc::unsupported, "calibration runs LLaMA models (general.architecture = llama) only");
+    llama::model m;
+    LOWBIT_TRY(llama::read_config(meta->file, emb->rows(), m.c));
+    const llama::config& c = m.c;
+    auto tok = llama::tokenizer::from_gguf(meta->file);
+    if (!tok) return tok.error();
+    if (tok->size() != c.vocab)
+        return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), c.vocab);
+
+    // Chunks for the statistics, plus one held back for the layer-output error.
+    const std::size_t ctx = o.ctx, want = std::max<std::size_t>(1, o.max_tokens / ctx);
+    auto toks = tokenize_calibration(o.text, *tok, ctx, 2, want + 1);
+    if (!toks) return toks.error();
+    const std::size_t n_chunks = toks->chunks, n_cal = std::min(want, n_chunks - 1), D = c.dim, H = c.hidden;
+    calibration out;
+    out.chunks = n_cal, out.ctx = ctx, out.text_tokens = toks->text_tokens, out.held_tokens = ctx;
+    p.line("calibration: %s: %zu tokens; %zu chunks of %zu for the statistics, 1 held back; method %s", o.text.c_str(),
+           toks->text_tokens, n_cal, ctx, method_name(o.method));
+
+    LOWBIT_TRY(detail::load_f32(*emb, m.tok_emb));
+    std::vector<float> stream((n_cal + 1) * ctx * D);
+    for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t) {
+        const int id = toks->ids[t];
+        if (id < 0 || id >= c.vocab) return status::error(errc::corrupt_data, "calibration token id %d outside the vocabulary", id);
+        std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(id) * D, D, stream.data() + t * D);
+    }
+    m.tok_emb = {};  // only the first embedding step needs it
+    m.layers.resize(static_cast<std::size_t>(c.layers));
+    llama::prefill_state ps;
+    llama::prefill_resize(c, ctx, ps);
+    const bool want_h = o.method == quant_method::gptq;
+
+    for (int l = 0; l < c.layers; ++l) {
+        const double t0 = p.elapsed();
+        const std::string pre = "blk." + std::to_string(l) + ".";
+        llama::layer& y = m.layers[static_cast<std::size_t>(l)];
+        auto need = [&](const std::string& n) -> result<const source_tensor*> {
+            const source_tensor* t = find(pre + n);
+            if (!t) return status::error(errc::corrupt_data, "calibration: tensor %s%s is missing", pre.c_str(), n.c_str());
+            return t;
+        };
+        for (auto nv : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
+            auto t = need(nv.first);
+            if (!t) return t.error();
+            LOWBIT_TRY(detail::load_f32(**t, *nv.second));
+            if (nv.second->size() != D) return status::error(errc::shape_mismatch, "%s%s has %zu values, expected %zu", pre.c_str(), nv.first, nv.second->size(), D);
+        }
+        status bad;
+        y.for_each_linear([&](llama::linear& w, const char* n) {
+            if (!bad.ok()) return;
+            auto t = need(std::string(n) + ".weight");
+            if (!t) { bad = t.error(); return; }
+            w.rows = static_cast<std::size_t>((*t)->rows());
+            w.cols = static_cast<std::size_t>((*t)->row_length());
+            bad = detail::load_f32(**t, w.w);
+        });
+        if (!bad.ok()) return bad;
+        const std::size_t KV = static_cast<std::size_t>(c.kv_dim());
+        if (y.wq.rows != D || y.wq.cols != D || y.wk.rows != KV || y.wv.rows != KV || y.wo.cols != D || y.w1.rows != H || y.w2.cols != H ||
+            y.w3.rows != H)
+            return status::error(errc::shape_mismatch, "%s*: weight shapes do not match the llama.* metadata", pre.c_str());
+
+        // pass 1: float layer, statistics
+        detail::tap_stats st[4];
+        const std::size_t widths[4] = {D, D, D, H};
+        for (int i = 0; i < 4; ++i) {
+            st[i].sum2.assign(widths[i], 0.0);
+            if (want_h) st[i].h = lowbit::hessian(widths[i]);
+        }
+        bool held = false;
+        status tap_err;
+        const llama::rows_tap tap = [&](int, llama::tap_point tp, const float* x, std::size_t rows, std::size_t cols) {
+            detail::tap_stats& s = st[static_cast<int>(tp)];
+            if (held) {
+                s.held.assign(x, x + rows * cols);
+                s.held_rows = rows;
+                return;
+            }
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < cols; ++j) s.sum2[j] += static_cast<double>(x[r * cols + j]) * x[r * cols + j];
+            s.count += rows;
+            if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
+        };
+        for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+            held = ch == n_cal;
+            std::copy_n(stream.data() + ch * ctx * D, ctx * D, ps.x.data());
+            llama::prefill_layer(m, l, ctx, ps, exec, {}, &tap);
+        }
+        if (!tap_err.ok()) return status::error(tap_err.code(), "calibration, layer %d: %s", l, tap_err.message());
+
+        // quantize the seven weights
+        y.for_each_linear([&](llama::linear& w, const char* n) {
+            if (!bad.ok()) return;
+            const std::string name = pre + n + ".weight";
+            const llama::tap_point tp = &w == &y.wo                     ? llama::tap_point::wo_in
+                                        : &w == &y.w2                   ? llama::tap_point::w2_in
+                                        : (&w == &y.w1 || &w == &y.w3) ? llama::tap_point::ffn_in
+                                                                        : llama::tap_point::attn_in;
+            const detail::tap_stats& s = st[static_cast<int>(tp)];
+            imatrix_stat& im = out.imatrix[name];
+            im.sum2.assign(s.sum2.begin(), s.sum2.end());
+            im.count = static_cast<float>(s.count);
+            const decision& d = plan[by_name[name]];
+            // rtn (--imatrix-out alone): plain float calibration, nothing quantized here.
+            // A tensor kept as it is: the float weights stay, the plain writer copies the bytes.
+            if (o.method == quant_method::rtn || !d.convert) return;
+            calibrated_tensor& ct = out.tensors[name];
+            bad = quantize_calibrated(name, d, o.method, o, s, w.w, w.rows, w.cols, &ct, exec);
+        });
+        if (!bad.ok()) return bad;
+
+        // pass 2: the quantized layer makes the next layer's input
+        for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+            std::copy_n(stream.data() + ch * ctx * D, ctx * D, ps.x.data());
+            llama::prefill_layer(m, l, ctx, ps, exec);
+            std::copy_n(ps.x.data(), ctx * D, stream.data() + ch * ctx * D);
+        }
+        double e = 0, er = 0;
+        int n = 0;
+        y.for_each_linear([&](llama::linear& w, const char* nm) {
+            auto it = out.tensors.find(pre + nm + ".weight");
+            if (it != out.tensors.end()) e += it->second.out_err, er += it->second.rtn_out_err, ++n;
+            w.w = std::vector<float>();
+        });
+        y.att_norm = {}, y.ffn_norm = {};
+        p.line("layer %d/%d: %s, mean layer-output error %.3e (rtn %.3e), %.1f s", l + 1, c.layers, method_name(o.method),
+               n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);
+    }
+    return out;
+}
+
+}  // namespace lbq

@@ -1,0 +1,233 @@
+// lowbit-quantize's calibrated methods on the real tinyllama-sotu checkpoint
+// (tests/data/tinyllama-sotu, 1024 calibration tokens to stay fast):
+// --imatrix-out's file (llama.cpp's GGUF imatrix layout) and its round trip
+// through --imatrix, --method gptq giving a GGUF that lowbit-llama loads with
+// a perplexity no worse than rtn's and a lower layer-output error on the
+// held-back chunk for most tensors, and bad calibration input refused.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <lowbit/formats/gguf.hpp>
+#include <lowbit/parallel.hpp>
+
+#include "gguf_io.hpp"     // examples/llama
+#include "perplexity.hpp"  // examples/llama
+#include "tokenizer.hpp"   // examples/llama
+
+namespace gg = lowbit::gguf;
+
+namespace {
+
+const std::string data_dir = std::string(LOWBIT_TEST_DATA_DIR) + "/tinyllama-sotu";
+
+struct tmpdir {
+    std::string path;
+    tmpdir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-calib-test-XXXXXX";
+        std::vector<char> buf(t.begin(), t.end());
+        buf.push_back('\0');
+        REQUIRE(::mkdtemp(buf.data()) != nullptr);
+        path = buf.data();
+    }
+    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string operator/(const std::string& f) const { return path + "/" + f; }
+};
+
+bool exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+std::vector<std::uint8_t> read_bytes(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& p, const std::string& s) {
+    std::ofstream f(p, std::ios::binary);
+    f.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+
+int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
+    const std::string log_path = d / "tool.log";
+    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream f(log_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (log) *log = ss.str();
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+const std::string calib = " --calib '" + data_dir + "/calib.txt' --calib-tokens 1024 --threads 2";
+
+std::vector<float> f32_of(const gg::tensor_info& t) {
+    std::vector<float> v(t.data.size() / 4);
+    std::memcpy(v.data(), t.data.data(), v.size() * 4);
+    return v;
+}
+
+// The bytes of tensor `name` in a GGUF file.
+std::vector<std::uint8_t> tensor_bytes(const std::vector<std::uint8_t>& file, const std::string& name) {
+    auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(file.data(), file.size()));
+    REQUIRE_MESSAGE(f.ok(), f.error().message());
+    const gg::tensor_info* t = f->find_tensor(name);
+    REQUIRE(t != nullptr);
+    return std::vector<std::uint8_t>(t->data.begin(), t->data.end());
+}
+
+// Perplexity of a GGUF on the first 8 chunks of 128 tokens of dev.txt, by lowbit-llama's evaluator.
+double dev_ppl(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = read_bytes(path);
+    auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE_MESSAGE(f.ok(), f.error().message());
+    auto tok = llama::tokenizer::from_gguf(*f);
+    REQUIRE_MESSAGE(tok.ok(), tok.error().message());
+    auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE_MESSAGE(m.ok(), m.error().message());
+    const std::vector<std::uint8_t> text = read_bytes(data_dir + "/dev.txt");
+    auto ids = tok->encode(std::string(text.begin(), text.begin() + 12000), true);
+    REQUIRE(ids.ok());
+    llama::perplexity_options o;
+    o.n_ctx = 128;
+    o.n_chunks = 8;
+    o.bos = tok->vocabulary().bos;
+    std::FILE* sink = std::tmpfile();  // the per-chunk lines llama-perplexity prints
+    REQUIRE(sink);
+    o.out = sink;
+    lowbit::thread_pool pool(2);
+    auto r = llama::perplexity(*m, *ids, o, pool);
+    std::fclose(sink);
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    return r->ppl;
+}
+
+}  // namespace
+
+TEST_CASE("--imatrix-out: llama.cpp's GGUF imatrix layout, and --imatrix reads it back") {
+    tmpdir d;
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --imatrix-out '" + (d / "im.gguf") + "'" + calib,
+                             &log) == 0,
+                    log);
+    const std::vector<std::uint8_t> bytes = read_bytes(d / "im.gguf");
+    auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE_MESSAGE(f.ok(), f.error().message());
+    CHECK(*f->get_string("general.type") == "imatrix");
+    CHECK(*f->get_uint("imatrix.chunk_size") == 256);
+    CHECK(*f->get_uint("imatrix.chunk_count") == 4);  // 1024 tokens
+    const auto ds = f->find_kv("imatrix.datasets");
+    REQUIRE(ds);
+    CHECK(ds->size() == 1);
+    // 8 layers x 7 weights, each as .in_sum2 [K, 1] and .counts [1, 1], F32.
+    CHECK(f->tensors().size() == 8 * 7 * 2);
+    const char* names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    for (int l = 0; l < 8; ++l)
+        for (const char* n : names) {
+            const std::string base = "blk." + std::to_string(l) + "." + n + ".weight";
+            const gg::tensor_info* s = f->find_tensor(base + ".in_sum2");
+            const gg::tensor_info* c = f->find_tensor(base + ".counts");
+            REQUIRE_MESSAGE(s, base);
+            REQUIRE_MESSAGE(c, base);
+            CHECK(s->type == gg::gguf_type::f32);
+            CHECK(c->type == gg::gguf_type::f32);
+            CHECK(s->row_length() == (std::string(n) == "ffn_down" ? 768u : 256u));
+            CHECK(s->rows() == 1);
+            CHECK(c->row_length() == 1);
+            CHECK(f32_of(*c)[0] == 1024.0f);
+            double total = 0;
+            for (float v : f32_of(*s)) {
+                CHECK(std::isfinite(v));
+                CHECK(v >= 0.0f);
+                total += v;
+            }
+            CHECK(total > 0.0);
+        }
+    // q, k, v read the same input, gate and up too: identical statistics.
+    for (int l = 0; l < 8; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        CHECK(f32_of(*f->find_tensor(p + "attn_q.weight.in_sum2")) == f32_of(*f->find_tensor(p + "attn_k.weight.in_sum2")));
+        CHECK(f32_of(*f->find_tensor(p + "attn_q.weight.in_sum2")) == f32_of(*f->find_tensor(p + "attn_v.weight.in_sum2")));
+        CHECK(f32_of(*f->find_tensor(p + "ffn_gate.weight.in_sum2")) == f32_of(*f->find_tensor(p + "ffn_up.weight.in_sum2")));
+    }
+
+    // Round trip: layer 0's q/k/v input does not depend on quantization, so
+    // --method imatrix (sequential statistics) and --method rtn --imatrix FILE
+    // (the float statistics written above) give the same bytes for it.
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "a.gguf") + "' --type Q4_K_M --imatrix '" + (d / "im.gguf") + "' --threads 2",
+                             &log) == 0,
+                    log);
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "b.gguf") + "' --type Q4_K_M --method imatrix" + calib, &log) == 0, log);
+    const auto a = read_bytes(d / "a.gguf"), b = read_bytes(d / "b.gguf"), r = read_bytes(d / "rtn.gguf");
+    CHECK(tensor_bytes(a, "blk.0.attn_q.weight") == tensor_bytes(b, "blk.0.attn_q.weight"));
+    CHECK(tensor_bytes(a, "blk.0.attn_v.weight") == tensor_bytes(b, "blk.0.attn_v.weight"));
+    // ... and the imatrix changed them: rtn without it gives other bytes.
+    CHECK(tensor_bytes(a, "blk.0.attn_q.weight") != tensor_bytes(r, "blk.0.attn_q.weight"));
+}
+
+TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn's, perplexity not worse") {
+    tmpdir d;
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --threads 2", &log) == 0, log);
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "gptq.gguf") + "' --type Q4_K_M --method gptq" + calib, &log) == 0, log);
+    // The closing table's summary: every calibrated tensor, and most of them better than rtn.
+    std::smatch mt;
+    REQUIRE_MESSAGE(std::regex_search(log, mt, std::regex("layer-output error below rtn's on (\\d+) of (\\d+) calibrated tensors")), log);
+    const int better = std::stoi(mt[1]), all = std::stoi(mt[2]);
+    CHECK(all == 56);
+    CHECK(better * 4 >= all * 3);  // most: 49 of 56 measured at 1024 tokens
+    CHECK(log.find("layer 8/8: gptq") != std::string::npos);  // a progress line per layer
+    // Same size as rtn: the recipe's types are kept.
+    CHECK(read_bytes(d / "gptq.gguf").size() == read_bytes(d / "rtn.gguf").size());
+    const double p_rtn = dev_ppl(d / "rtn.gguf"), p_gptq = dev_ppl(d / "gptq.gguf");
+    INFO("rtn ", p_rtn, " gptq ", p_gptq);
+    CHECK(std::isfinite(p_gptq));
+    CHECK(p_gptq > 1.0);
+    CHECK(p_gptq < p_rtn * 1.01);  // not worse than rtn beyond noise
+}
+
+TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
+    tmpdir d;
+    write_file(d / "empty.txt", "");
+    write_file(d / "latin1.txt", "The president said caf\xe9 and left.\n");
+    const std::string in = "'" + data_dir + "' '" + (d / "out.gguf") + "' --type Q4_K_M ";
+    struct bad_case {
+        std::string args, message;
+    };
+    const bad_case cases[] = {
+        {"--method gptq", "--method gptq needs --calib TEXT"},
+        {"--imatrix-out '" + (d / "im.gguf") + "'", "--imatrix-out needs --calib TEXT"},
+        {"--method awq --calib '" + data_dir + "/calib.txt'", "--method 'awq' is not one of: rtn imatrix gptq"},
+        {"--method gptq --calib '" + (d / "empty.txt") + "'", "the file is empty"},
+        {"--method gptq --calib '" + (d / "latin1.txt") + "'", "not UTF-8 text (invalid byte 0xe9 at offset 22)"},
+        {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},
+        {"--method imatrix --imatrix x.dat --calib '" + data_dir + "/calib.txt'", "--imatrix FILE goes with --method rtn"},
+        {"--method gptq --calib '" + data_dir + "/calib.txt' --calib-ctx 4", "--calib-ctx '4': expected an integer"},
+        {"--method gptq --calib '" + (d / "latin1.txt") + "' --imatrix-out '" + (d / "im.gguf") + "'", "not UTF-8"},
+    };
+    for (const bad_case& c : cases) {
+        std::string log;
+        INFO(c.args);
+        CHECK(run_tool(d, in + c.args, &log) == 2);
+        INFO(log);
+        CHECK(log.find(c.message) != std::string::npos);
+        CHECK(std::count(log.begin(), log.end(), '\n') == 1);
+        CHECK(!exists(d / "out.gguf"));
+        CHECK(!exists(d / "im.gguf"));
+    }
+}
