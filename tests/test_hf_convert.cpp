@@ -28,6 +28,7 @@
 #include "../examples/lowbit-quantize/hf_llama.hpp"
 #include "../examples/lowbit-quantize/sentencepiece_model.hpp"
 #include "sha256.hpp"
+#include "tool_test_util.hpp"
 
 namespace gg = lowbit::gguf;
 
@@ -35,45 +36,7 @@ namespace {
 
 const std::string data_dir = std::string(LOWBIT_TEST_DATA_DIR) + "/tinyllama-sotu";
 
-struct tmpdir {
-    std::string path;
-    tmpdir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-hf-test-XXXXXX";
-        std::vector<char> buf(t.begin(), t.end());
-        buf.push_back('\0');
-        REQUIRE(::mkdtemp(buf.data()) != nullptr);
-        path = buf.data();
-    }
-    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& f) const { return path + "/" + f; }
-};
-
-bool exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
-
-std::vector<std::uint8_t> read_file(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& p, const std::string& s) {
-    std::ofstream f(p, std::ios::binary);
-    f.write(s.data(), static_cast<std::streamsize>(s.size()));
-}
-
-int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
-    const std::string log_path = d / "tool.log";
-    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream f(log_path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (log) *log = ss.str();
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using namespace tool_test;
 
 // A folder `dir` holding the listed files of the checkpoint (symlinks: the
 // tool must follow them, as Hugging Face's cache layout needs).

@@ -27,6 +27,7 @@
 #include "gguf_io.hpp"     // examples/llama
 #include "perplexity.hpp"  // examples/llama
 #include "tokenizer.hpp"   // examples/llama
+#include "tool_test_util.hpp"
 
 namespace gg = lowbit::gguf;
 
@@ -34,45 +35,7 @@ namespace {
 
 const std::string data_dir = std::string(LOWBIT_TEST_DATA_DIR) + "/tinyllama-sotu";
 
-struct tmpdir {
-    std::string path;
-    tmpdir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-calib-test-XXXXXX";
-        std::vector<char> buf(t.begin(), t.end());
-        buf.push_back('\0');
-        REQUIRE(::mkdtemp(buf.data()) != nullptr);
-        path = buf.data();
-    }
-    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& f) const { return path + "/" + f; }
-};
-
-bool exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& p, const std::string& s) {
-    std::ofstream f(p, std::ios::binary);
-    f.write(s.data(), static_cast<std::streamsize>(s.size()));
-}
-
-int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
-    const std::string log_path = d / "tool.log";
-    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream f(log_path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (log) *log = ss.str();
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using namespace tool_test;
 
 const std::string calib = " --calib '" + data_dir + "/calib.txt' --calib-tokens 1024 --threads 2";
 
@@ -93,14 +56,14 @@ std::vector<std::uint8_t> tensor_bytes(const std::vector<std::uint8_t>& file, co
 
 // Perplexity of a GGUF on the first 8 chunks of 128 tokens of dev.txt, by lowbit-llama's evaluator.
 double dev_ppl(const std::string& path) {
-    const std::vector<std::uint8_t> bytes = read_bytes(path);
+    const std::vector<std::uint8_t> bytes = read_file(path);
     auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE_MESSAGE(f.ok(), f.error().message());
     auto tok = llama::tokenizer::from_gguf(*f);
     REQUIRE_MESSAGE(tok.ok(), tok.error().message());
     auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE_MESSAGE(m.ok(), m.error().message());
-    const std::vector<std::uint8_t> text = read_bytes(data_dir + "/dev.txt");
+    const std::vector<std::uint8_t> text = read_file(data_dir + "/dev.txt");
     auto ids = tok->encode(std::string(text.begin(), text.begin() + 12000), true);
     REQUIRE(ids.ok());
     llama::perplexity_options o;
@@ -125,7 +88,7 @@ TEST_CASE("--imatrix-out: llama.cpp's GGUF imatrix layout, and --imatrix reads i
     REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --imatrix-out '" + (d / "im.gguf") + "'" + calib,
                              &log) == 0,
                     log);
-    const std::vector<std::uint8_t> bytes = read_bytes(d / "im.gguf");
+    const std::vector<std::uint8_t> bytes = read_file(d / "im.gguf");
     auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE_MESSAGE(f.ok(), f.error().message());
     CHECK(*f->get_string("general.type") == "imatrix");
@@ -173,7 +136,7 @@ TEST_CASE("--imatrix-out: llama.cpp's GGUF imatrix layout, and --imatrix reads i
                              &log) == 0,
                     log);
     REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "b.gguf") + "' --type Q4_K_M --method imatrix" + calib, &log) == 0, log);
-    const auto a = read_bytes(d / "a.gguf"), b = read_bytes(d / "b.gguf"), r = read_bytes(d / "rtn.gguf");
+    const auto a = read_file(d / "a.gguf"), b = read_file(d / "b.gguf"), r = read_file(d / "rtn.gguf");
     CHECK(tensor_bytes(a, "blk.0.attn_q.weight") == tensor_bytes(b, "blk.0.attn_q.weight"));
     CHECK(tensor_bytes(a, "blk.0.attn_v.weight") == tensor_bytes(b, "blk.0.attn_v.weight"));
     // ... and the imatrix changed them: rtn without it gives other bytes.
@@ -193,7 +156,7 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     CHECK(better * 4 >= all * 3);  // most: 49 of 56 measured at 1024 tokens
     CHECK(log.find("layer 8/8: gptq") != std::string::npos);  // a progress line per layer
     // Same size as rtn: the recipe's types are kept.
-    CHECK(read_bytes(d / "gptq.gguf").size() == read_bytes(d / "rtn.gguf").size());
+    CHECK(read_file(d / "gptq.gguf").size() == read_file(d / "rtn.gguf").size());
     const double p_rtn = dev_ppl(d / "rtn.gguf"), p_gptq = dev_ppl(d / "gptq.gguf");
     INFO("rtn ", p_rtn, " gptq ", p_gptq);
     CHECK(std::isfinite(p_gptq));

@@ -25,6 +25,7 @@
 #include "../examples/lowbit-quantize/names.hpp"
 #include "../examples/lowbit-quantize/tensor_rules.hpp"
 #include "test_util.hpp"
+#include "tool_test_util.hpp"
 
 namespace gg = lowbit::gguf;
 using gg::gguf_type;
@@ -161,46 +162,7 @@ TEST_CASE("quantize tool: Q4_K_M / Q5_K_M mixes over 8 layers") {
 
 namespace {
 
-struct tmpdir {
-    std::string path;
-    tmpdir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-quantize-test-XXXXXX";
-        std::vector<char> buf(t.begin(), t.end());
-        buf.push_back('\0');
-        REQUIRE(::mkdtemp(buf.data()) != nullptr);
-        path = buf.data();
-    }
-    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& f) const { return path + "/" + f; }
-};
-
-bool exists(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0;
-}
-
-std::vector<std::uint8_t> read_file(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& p, const std::vector<std::uint8_t>& b) {
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
-// Runs the tool; returns its exit code and leaves stderr in *log.
-int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
-    const std::string log_path = d / "tool.log";
-    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream f(log_path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (log) *log = ss.str();
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using namespace tool_test;
 
 struct fake_tensor {
     std::string name;
@@ -577,7 +539,7 @@ TEST_CASE("quantize tool: NaN and Inf are refused in every path, not only in qua
         for (auto& t : ts)
             if (t.name == w.tensor) t.data[w.index] = w.value;
         write_file(d / "bad.gguf", make_gguf(ts));
-        write_file(d / "out.gguf", {'o', 'l', 'd'});  // an existing OUT stays as it was
+        write_file(d / "out.gguf", std::string("old"));  // an existing OUT stays as it was
         for (const char* type : {"Q4_K", "F16"}) {
             CAPTURE(type);
             std::string log;
@@ -736,14 +698,14 @@ TEST_CASE("quantize tool: temporary file names and who owns them") {
 
 TEST_CASE("quantize tool: check_output_path refuses the input and anything but a regular file") {
     tmpdir d;
-    write_file(d / "in.gguf", {1, 2, 3});
+    write_file(d / "in.gguf", std::vector<std::uint8_t>{1, 2, 3});
     lbq::input_file in;
     REQUIRE(in.open((d / "in.gguf").c_str()).ok());
     const std::vector<lbq::input_path> inputs = {{d / "in.gguf", in.id()}};
     REQUIRE(::link((d / "in.gguf").c_str(), (d / "hard").c_str()) == 0);
     REQUIRE(::symlink("in.gguf", (d / "soft").c_str()) == 0);
     REQUIRE(::mkfifo((d / "fifo").c_str(), 0600) == 0);
-    write_file(d / "other", {4});
+    write_file(d / "other", std::vector<std::uint8_t>{4});
     bool exists_ = true;
     CHECK(lbq::check_output_path(d / "new.gguf", inputs, &exists_).ok());
     CHECK(!exists_);

@@ -30,6 +30,7 @@
 #include "../../examples/lowbit-quantize/model_source.hpp"
 #include "../../examples/lowbit-quantize/sentencepiece_model.hpp"
 #include "alloc_meter.hpp"
+#include "../tool_test_util.hpp"
 
 namespace {
 
@@ -50,25 +51,7 @@ lbq::json_value json(const std::string& text) {
     return v;
 }
 
-struct tmpdir {
-    std::string path;
-    tmpdir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string t = std::string(base && *base ? base : "/tmp") + "/lowbit-hostile-hf-XXXXXX";
-        std::vector<char> buf(t.begin(), t.end());
-        buf.push_back('\0');
-        REQUIRE(::mkdtemp(buf.data()) != nullptr);
-        path = buf.data();
-    }
-    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& f) const { return path + "/" + f; }
-};
-
-void write_file(const std::string& p, const std::string& s) {
-    std::ofstream f(p, std::ios::binary);
-    f << s;
-    REQUIRE(f.good());
-}
+using namespace tool_test;
 
 // A folder holding links to the real checkpoint's files.
 void link_files(const std::string& dir, const std::vector<std::string>& files) {

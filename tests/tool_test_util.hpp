@@ -1,0 +1,74 @@
+// tool_test_util.hpp — what the tests of lowbit-quantize share: a temporary
+// folder removed at the end, whole-file reads and writes, and running the
+// built tool (LOWBIT_QUANTIZE_TOOL, set by tests/CMakeLists.txt) with its
+// output captured. POSIX only, like the tool.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+namespace tool_test {
+
+struct tmpdir {
+    std::string path;
+    explicit tmpdir(const char* prefix = "lowbit-tool-test") {
+        const char* base = std::getenv("TMPDIR");
+        std::string t = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+        std::vector<char> buf(t.begin(), t.end());
+        buf.push_back('\0');
+        REQUIRE(::mkdtemp(buf.data()) != nullptr);
+        path = buf.data();
+    }
+    ~tmpdir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    tmpdir(const tmpdir&) = delete;
+    tmpdir& operator=(const tmpdir&) = delete;
+    std::string operator/(const std::string& f) const { return path + "/" + f; }
+};
+
+inline bool exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+inline std::vector<std::uint8_t> read_file(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+inline void write_file(const std::string& p, const char* data, std::size_t n) {
+    std::ofstream f(p, std::ios::binary);
+    f.write(data, static_cast<std::streamsize>(n));
+    REQUIRE(f.good());
+}
+inline void write_file(const std::string& p, const std::string& s) { write_file(p, s.data(), s.size()); }
+inline void write_file(const std::string& p, const std::vector<std::uint8_t>& b) {
+    write_file(p, reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+#ifdef LOWBIT_QUANTIZE_TOOL
+// Runs the tool with `argv` (already quoted as the shell needs); returns its
+// exit code and leaves its stdout and stderr in *log.
+inline int run_tool(const tmpdir& d, const std::string& argv, std::string* log = nullptr) {
+    const std::string log_path = d / "tool.log";
+    const std::string cmd = std::string("'") + LOWBIT_QUANTIZE_TOOL + "' " + argv + " > '" + log_path + "' 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream f(log_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (log) *log = ss.str();
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+#endif
+
+}  // namespace tool_test
