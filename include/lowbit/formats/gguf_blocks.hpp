@@ -169,13 +169,7 @@ static_assert(agrees_with_type_table<block_q4_0>() && agrees_with_type_table<blo
 }  // namespace lowbit
 
 // ---- contraction off for everything below (guard 2 above); popped at the end ----
-#if defined(__clang__)
-#pragma float_control(push)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "detail/fp_contract_off_begin.inl"
 
 namespace lowbit {
 namespace gguf {
@@ -1649,8 +1643,4 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
 }  // namespace gguf
 }  // namespace lowbit
 
-#if defined(__clang__)
-#pragma float_control(pop)
-#elif defined(__GNUC__)
-#pragma GCC pop_options
-#endif
+#include "detail/fp_contract_off_end.inl"

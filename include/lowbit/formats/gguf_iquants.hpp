@@ -50,13 +50,7 @@ static_assert(detail::agrees_with_type_table<block_iq4_nl>() && detail::agrees_w
 }  // namespace gguf
 }  // namespace lowbit
 
-#if defined(__clang__)
-#pragma float_control(push)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "detail/fp_contract_off_begin.inl"
 
 namespace lowbit {
 namespace gguf {
@@ -279,10 +273,6 @@ inline status dequantize_row_iq4_xs(const block_iq4_xs* x, float* y, std::int64_
 }  // namespace gguf
 }  // namespace lowbit
 
-#if defined(__clang__)
-#pragma float_control(pop)
-#elif defined(__GNUC__)
-#pragma GCC pop_options
-#endif
+#include "detail/fp_contract_off_end.inl"
 
 #endif  // LOWBIT_FORMATS_GGUF_IQUANTS_HPP

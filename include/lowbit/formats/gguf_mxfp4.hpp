@@ -36,13 +36,7 @@ static_assert(detail::agrees_with_type_table<block_mxfp4>(), "MXFP4 block struct
 }  // namespace gguf
 }  // namespace lowbit
 
-#if defined(__clang__)
-#pragma float_control(push)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "detail/fp_contract_off_begin.inl"
 
 namespace lowbit {
 namespace gguf {
@@ -129,10 +123,6 @@ inline status dequantize_row_mxfp4(const block_mxfp4* x, float* y, std::int64_t 
 }  // namespace gguf
 }  // namespace lowbit
 
-#if defined(__clang__)
-#pragma float_control(pop)
-#elif defined(__GNUC__)
-#pragma GCC pop_options
-#endif
+#include "detail/fp_contract_off_end.inl"
 
 #endif  // LOWBIT_FORMATS_GGUF_MXFP4_HPP
