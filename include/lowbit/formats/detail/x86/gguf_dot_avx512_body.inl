@@ -1,0 +1,193 @@
+// gguf_dot_avx512_body.inl — one AVX-512 copy of the GGUF-block dot products,
+// stamped out by gguf_dot_avx512.hpp (read that file first). Parameters:
+//   LOWBIT_GGUF_NS    the namespace (avx512, avx512vnni)
+//   LOWBIT_GGUF_TGT   the target attribute of every function
+//   LOWBIT_GGUF_VNNI  0: maddubs + madd, 1: vpdpbusd / vpdpwssd
+// Included once per copy: no #pragma once.
+
+namespace LOWBIT_GGUF_NS {
+
+#define LOWBIT_GGUF_INLINE LOWBIT_GGUF_TGT __attribute__((always_inline)) inline
+
+// f16 bits -> f32 with F16C: exact, so equal to the software to_f32 of the model.
+LOWBIT_GGUF_INLINE float h2f(std::uint16_t h) { return _cvtsh_ss(h); }
+
+LOWBIT_GGUF_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+LOWBIT_GGUF_INLINE std::int32_t hsum(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// Lane j of the result = the sum of the eight lanes of v[j].
+LOWBIT_GGUF_INLINE __m256i lane_sums8(const __m256i* v) {
+    // Two rounds of hadd leave, in 128-bit half h, the sums of half h of v[0..3]
+    // (resp. v[4..7]); adding the two halves completes each sum.
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// acc + the products u_i * s_i (u unsigned, s signed bytes), summed in fours per int32 lane.
+LOWBIT_GGUF_INLINE __m256i dot_us(__m256i acc, __m256i u, __m256i s) {
+#if LOWBIT_GGUF_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// acc + sc * (u_i * s_i), the pairs of maddubs scaled by the int16 lanes of sc16.
+LOWBIT_GGUF_INLINE __m256i dot_us_scaled(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
+    const __m256i pairs = _mm256_maddubs_epi16(u, s);
+#if LOWBIT_GGUF_VNNI
+    return _mm256_dpwssd_epi32(acc, pairs, sc16);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, sc16));
+#endif
+}
+
+// 16 bytes of packed nibbles -> 32 codes: low nibbles in bytes 0..15, high in 16..31.
+LOWBIT_GGUF_INLINE __m256i nibbles_32(const std::uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+// 0x10 in byte j where bit j of the mask is set.
+LOWBIT_GGUF_INLINE __m256i fifth_bits(__mmask32 bits) { return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10)); }
+
+// ---- legacy blocks: int32 lanes whose sum is detail::isum(w, a) --------------------
+// Codes stay unsigned (q, not q - offset); the offset comes off with the sum of
+// the activation codes: sum (q - o) a = sum q a - o sum a.
+
+LOWBIT_GGUF_INLINE __m256i offset_dot(__m256i q, std::int8_t offset, const block_q8_0& a) {
+    const __m256i x = load32(a.qs);
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(dot_us(z, q, x), dot_us(z, _mm256_set1_epi8(offset), x));
+}
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q4_0& w, const block_q8_0& a) { return offset_dot(nibbles_32(w.qs), 8, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q5_0& w, const block_q8_0& a) {
+    const __m256i q = _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
+    return offset_dot(q, 16, a);
+}
+// Signed x signed: |w| (u8; |-128| = 128 fits) times a with w's sign. The
+// activation codes are within +-127 (quantize_row_q8_0), so the negation is exact.
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q8_0& w, const block_q8_0& a) {
+    const __m256i q = load32(w.qs);
+    return dot_us(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load32(a.qs), q));
+}
+
+template <class W>
+LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_t nb) {
+    float sum = 0.0f;
+    std::size_t i = 0;
+    alignas(32) float terms[8];
+    for (; i + 8 <= nb; i += 8) {
+        __m256i v[8];
+        for (int j = 0; j < 8; ++j) v[j] = lanes(w[i + j], a[i + j]);
+        const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[i].d), static_cast<short>(w[i + 1].d), static_cast<short>(w[i + 2].d),
+            static_cast<short>(w[i + 3].d), static_cast<short>(w[i + 4].d), static_cast<short>(w[i + 5].d),
+            static_cast<short>(w[i + 6].d), static_cast<short>(w[i + 7].d)));
+        const __m256 dx = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(a[i].d), static_cast<short>(a[i + 1].d), static_cast<short>(a[i + 2].d),
+            static_cast<short>(a[i + 3].d), static_cast<short>(a[i + 4].d), static_cast<short>(a[i + 5].d),
+            static_cast<short>(a[i + 6].d), static_cast<short>(a[i + 7].d)));
+        // legacy_term's products, eight at a time; the sum stays in block order
+        _mm256_store_ps(terms, _mm256_mul_ps(_mm256_mul_ps(dw, dx), isums));
+        for (int j = 0; j < 8; ++j) sum += terms[j];
+    }
+    for (; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), hsum(lanes(w[i], a[i])));
+    return sum;
+}
+
+// ---- K-quants ----------------------------------------------------------------------
+
+// Q4_K: 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high ones.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q4_K& w, const k4_scales& s, const block_q8_K& a) {
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    __m256i acc = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+        const __m256i v = load32(w.qs + 32 * p);
+        acc = dot_us_scaled(acc, _mm256_and_si256(v, m), load32(a.qs + 64 * p), _mm256_set1_epi16(s.sc[2 * p]));
+        acc = dot_us_scaled(acc, _mm256_and_si256(_mm256_srli_epi16(v, 4), m), load32(a.qs + 64 * p + 32),
+                            _mm256_set1_epi16(s.sc[2 * p + 1]));
+    }
+    return hsum(acc);
+}
+
+// Q5_K: as Q4_K, plus bit j of qh[l] as the fifth bit of sub-block j's value l.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q5_K& w, const k4_scales& s, const block_q8_K& a) {
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    const __m256i h = load32(w.qh);
+    __m256i acc = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+        const __m256i v = load32(w.qs + 32 * (j / 2));
+        const __m256i low = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m);
+        const __m256i high = fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << j))));
+        acc = dot_us_scaled(acc, _mm256_or_si256(low, high), load32(a.qs + 32 * j), _mm256_set1_epi16(s.sc[j]));
+    }
+    return hsum(acc);
+}
+
+// Q6_K: half h, quarter t covers values 128h + 32t .. +31, i.e. sub-blocks
+// 8h + 2t (low 128-bit lane) and 8h + 2t + 1 (high lane). Codes stay unsigned
+// (0..63); the -32 offset comes off once, with the activation bsums.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
+        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        for (int t = 0; t < 4; ++t) {
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2);
+            const __m256i q = _mm256_or_si256(low[t], _mm256_slli_epi16(high, 4));
+            const int s = 8 * h + 2 * t;
+            const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w.scales[s + 1]), _mm_set1_epi16(w.scales[s]));
+            acc = dot_us_scaled(acc, q, load32(a.qs + 128 * h + 32 * t), sc);
+        }
+    }
+    // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+    const std::int32_t offset = hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
+    return hsum(acc) - 32 * offset;
+}
+
+// sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
+LOWBIT_GGUF_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_K& a) {
+    const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
+    std::int64_t mn8;
+    std::memcpy(&mn8, s.mn, 8);
+    return hsum(_mm256_mullo_epi32(pairs, _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mn8))));
+}
+
+template <class W>  // Q4_K, Q5_K
+LOWBIT_GGUF_TGT inline float affine_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) {
+        const k4_scales s = unpack_k4(w[i].scales);
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), LOWBIT_GGUF_NS::isum(w[i], s, a[i]), min_sum(s, a[i]));
+    }
+    return sum;
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
+    return affine_k_row_dot(w, a, nb);
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
+    return affine_k_row_dot(w, a, nb);
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
+    return sum;
+}
+
+#undef LOWBIT_GGUF_INLINE
+
+}  // namespace LOWBIT_GGUF_NS
