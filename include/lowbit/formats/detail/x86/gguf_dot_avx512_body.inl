@@ -107,31 +107,43 @@ LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_
 
 // ---- K-quants ----------------------------------------------------------------------
 
-// Q4_K: 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high ones.
-LOWBIT_GGUF_INLINE std::int32_t isum(const block_q4_K& w, const k4_scales& s, const block_q8_K& a) {
-    const __m256i m = _mm256_set1_epi8(0x0f);
-    __m256i acc = _mm256_setzero_si256();
-    for (int p = 0; p < 4; ++p) {
-        const __m256i v = load32(w.qs + 32 * p);
-        acc = dot_us_scaled(acc, _mm256_and_si256(v, m), load32(a.qs + 64 * p), _mm256_set1_epi16(s.sc[2 * p]));
-        acc = dot_us_scaled(acc, _mm256_and_si256(_mm256_srli_epi16(v, 4), m), load32(a.qs + 64 * p + 32),
-                            _mm256_set1_epi16(s.sc[2 * p + 1]));
-    }
-    return hsum(acc);
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (unpack_scale_k4),
+// four at a time in 32-bit words, widened to int32 lanes: sc[j], mn[j] = lane j.
+struct k4_lanes {
+    __m256i sc, mn;
+};
+LOWBIT_GGUF_INLINE k4_lanes unpack_k4_lanes(const std::uint8_t* in) {
+    std::uint32_t w[3];
+    std::memcpy(w, in, 12);
+    const std::uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const std::uint32_t sc_lo = w[0] & lo6, mn_lo = w[1] & lo6;                        // j < 4
+    const std::uint32_t sc_hi = (w[2] & lo4) | (((w[0] >> 6) & lo2) << 4);             // j >= 4
+    const std::uint32_t mn_hi = ((w[2] >> 4) & lo4) | (((w[1] >> 6) & lo2) << 4);
+    const __m128i sc8 = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0);
+    const __m128i mn8 = _mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0);
+    return {_mm256_cvtepu8_epi32(sc8), _mm256_cvtepu8_epi32(mn8)};
 }
 
-// Q5_K: as Q4_K, plus bit j of qh[l] as the fifth bit of sub-block j's value l.
-LOWBIT_GGUF_INLINE std::int32_t isum(const block_q5_K& w, const k4_scales& s, const block_q8_K& a) {
-    const __m256i m = _mm256_set1_epi8(0x0f);
-    const __m256i h = load32(w.qh);
-    __m256i acc = _mm256_setzero_si256();
-    for (int j = 0; j < 8; ++j) {
-        const __m256i v = load32(w.qs + 32 * (j / 2));
-        const __m256i low = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m);
-        const __m256i high = fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << j))));
-        acc = dot_us_scaled(acc, _mm256_or_si256(low, high), load32(a.qs + 32 * j), _mm256_set1_epi16(s.sc[j]));
+// Q4_K / Q5_K codes only: sum_j sc_j * (sub-block j's codes . activations).
+// 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high
+// ones; Q5_K adds bit j of qh[l] as the fifth bit of sub-block j's value l.
+// The eight sub-block sums are reduced together, then scaled in int32 lanes.
+template <bool Fifth, class W>
+LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh, __m256i sc, const block_q8_K& a) {
+    const __m256i m = _mm256_set1_epi8(0x0f), z = _mm256_setzero_si256();
+    const __m256i h = Fifth ? load32(qh) : z;
+    __m256i d[8];
+    for (int p = 0; p < 4; ++p) {
+        const __m256i v = load32(w.qs + 32 * p);
+        __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        if (Fifth) {
+            lo = _mm256_or_si256(lo, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p))))));
+            hi = _mm256_or_si256(hi, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p + 1))))));
+        }
+        d[2 * p] = dot_us(z, lo, load32(a.qs + 64 * p));
+        d[2 * p + 1] = dot_us(z, hi, load32(a.qs + 64 * p + 32));
     }
-    return hsum(acc);
+    return hsum(_mm256_mullo_epi32(lane_sums8(d), sc));
 }
 
 // Q6_K: half h, quarter t covers values 128h + 32t .. +31, i.e. sub-blocks
@@ -160,27 +172,29 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
 }
 
 // sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
-LOWBIT_GGUF_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_K& a) {
+LOWBIT_GGUF_INLINE std::int32_t min_sum(__m256i mn, const block_q8_K& a) {
     const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
-    std::int64_t mn8;
-    std::memcpy(&mn8, s.mn, 8);
-    return hsum(_mm256_mullo_epi32(pairs, _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mn8))));
+    return hsum(_mm256_mullo_epi32(pairs, mn));
 }
 
-template <class W>  // Q4_K, Q5_K
+LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q4_K&) { return nullptr; }
+LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q5_K& w) { return w.qh; }
+
+template <bool Fifth, class W>  // Q4_K (no fifth bit), Q5_K
 LOWBIT_GGUF_TGT inline float affine_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) {
-        const k4_scales s = unpack_k4(w[i].scales);
-        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), LOWBIT_GGUF_NS::isum(w[i], s, a[i]), min_sum(s, a[i]));
+        const k4_lanes s = unpack_k4_lanes(w[i].scales);
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), affine_k_isum<Fifth>(w[i], high_bits(w[i]), s.sc, a[i]),
+                                  min_sum(s.mn, a[i]));
     }
     return sum;
 }
 LOWBIT_GGUF_TGT inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
-    return affine_k_row_dot(w, a, nb);
+    return affine_k_row_dot<false>(w, a, nb);
 }
 LOWBIT_GGUF_TGT inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
-    return affine_k_row_dot(w, a, nb);
+    return affine_k_row_dot<true>(w, a, nb);
 }
 LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
