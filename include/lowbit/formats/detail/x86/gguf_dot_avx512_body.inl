@@ -151,6 +151,8 @@ LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh
 // (0..63); the -32 offset comes off once, with the activation bsums.
 LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    // the 16 scales as int16 lanes; pair s, s + 1 is spread over the two halves with one permute
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
         const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
@@ -161,12 +163,12 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
             const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2);
             const __m256i q = _mm256_or_si256(low[t], _mm256_slli_epi16(high, 4));
             const int s = 8 * h + 2 * t;
-            const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w.scales[s + 1]), _mm_set1_epi16(w.scales[s]));
+            const __m256i sc = _mm256_permutexvar_epi16(
+                _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(static_cast<short>(s))), sc16);
             acc = dot_us_scaled(acc, q, load32(a.qs + 128 * h + 32 * t), sc);
         }
     }
     // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
     const std::int32_t offset = hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
     return hsum(acc) - 32 * offset;
 }
