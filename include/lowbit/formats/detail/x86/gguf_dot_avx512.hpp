@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "../gguf_dot.hpp"
+#include "gguf_dot_avx2.hpp"  // shared helpers
 
 namespace lowbit {
 namespace gguf {

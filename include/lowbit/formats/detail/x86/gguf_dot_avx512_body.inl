@@ -9,17 +9,13 @@ namespace LOWBIT_GGUF_NS {
 
 #define LOWBIT_GGUF_INLINE LOWBIT_GGUF_TGT __attribute__((always_inline)) inline
 
-// f16 bits -> f32 with F16C: exact, so equal to the software to_f32 of the model.
-LOWBIT_GGUF_INLINE float h2f(std::uint16_t h) { return _cvtsh_ss(h); }
+// The AVX2 copy's helpers (always_inline, target AVX2 + F16C, a subset of this copy's).
+using avx2::h2f;
+using avx2::hsum;
+using avx2::load32;
+using avx2::nibbles_32;
+using avx2::q6_codes;
 
-LOWBIT_GGUF_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-LOWBIT_GGUF_INLINE std::int32_t hsum(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
 
 // Lane j of the result = the sum of the eight lanes of v[j].
 LOWBIT_GGUF_INLINE __m256i lane_sums8(const __m256i* v) {
@@ -49,12 +45,6 @@ LOWBIT_GGUF_INLINE __m256i dot_us_scaled(__m256i acc, __m256i u, __m256i s, __m2
 #endif
 }
 
-// 16 bytes of packed nibbles -> 32 codes: low nibbles in bytes 0..15, high in 16..31.
-LOWBIT_GGUF_INLINE __m256i nibbles_32(const std::uint8_t* p) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i m = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-}
 
 // 0x10 in byte j where bit j of the mask is set.
 LOWBIT_GGUF_INLINE __m256i fifth_bits(__mmask32 bits) { return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10)); }
@@ -87,7 +77,7 @@ LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_
     alignas(32) float terms[8];
     for (; i + 8 <= nb; i += 8) {
         __m256i v[8];
-        for (int j = 0; j < 8; ++j) v[j] = lanes(w[i + j], a[i + j]);
+        for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(w[i + j], a[i + j]);
         const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
         const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
             static_cast<short>(w[i].d), static_cast<short>(w[i + 1].d), static_cast<short>(w[i + 2].d),
@@ -146,26 +136,19 @@ LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh
     return hsum(_mm256_mullo_epi32(lane_sums8(d), sc));
 }
 
-// Q6_K: half h, quarter t covers values 128h + 32t .. +31, i.e. sub-blocks
-// 8h + 2t (low 128-bit lane) and 8h + 2t + 1 (high lane). Codes stay unsigned
-// (0..63); the -32 offset comes off once, with the activation bsums.
+// Q6_K: codes stay unsigned (avx2::q6_codes); the -32 offset comes off once,
+// with the activation bsums.
 LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
     // the 16 scales as int16 lanes; pair s, s + 1 is spread over the two halves with one permute
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
-        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        __m256i q[4];
+        q6_codes(w, h, q);
         for (int t = 0; t < 4; ++t) {
-            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2);
-            const __m256i q = _mm256_or_si256(low[t], _mm256_slli_epi16(high, 4));
-            const int s = 8 * h + 2 * t;
-            const __m256i sc = _mm256_permutexvar_epi16(
-                _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(static_cast<short>(s))), sc16);
-            acc = dot_us_scaled(acc, q, load32(a.qs + 128 * h + 32 * t), sc);
+            const short s = static_cast<short>(8 * h + 2 * t);
+            const __m256i sc = _mm256_permutexvar_epi16(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(s)), sc16);
+            acc = dot_us_scaled(acc, q[t], load32(a.qs + 128 * h + 32 * t), sc);
         }
     }
     // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
