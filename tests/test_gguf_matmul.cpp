@@ -23,6 +23,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <lowbit/formats/gguf_matmul.hpp>
@@ -152,7 +153,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bound") {
     for (gguf_type t : all_types) {
         for (std::size_t k : {std::size_t{256}, std::size_t{1024}}) {
-            CAPTURE(type_name(t));
+            const std::string type_s = type_name(t);
+            CAPTURE(type_s);
             CAPTURE(k);
             const std::size_t n = 67;
             const gguf_matrix w = make_matrix(t, n, k, 11u + static_cast<std::uint32_t>(k));
@@ -186,7 +188,8 @@ TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bo
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
     const std::size_t n = 131, M = 5;  // odd rows, several row tasks
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const std::size_t k = 512;
         const gguf_matrix w = make_matrix(t, n, k, 3u);
         const std::vector<float> X = lowbit_test::gaussian(M * k, 5u, 3.0f);
@@ -200,7 +203,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
         CHECK(std::memcmp(Y_ref.data(), y_ref.data(), n * sizeof(float)) == 0);
         for (arch a : all_archs) {
             if (!force_arch(a).ok()) continue;
-            CAPTURE(arch_name(a));
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
             arch_scope s(a);
             std::vector<float> y(n);
             REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y)).ok());
@@ -213,7 +217,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
 TEST_CASE("gguf gemm: strided views, M > 1, and any thread count give the same bits") {
     const std::size_t n = 97, M = 3, k = 256, ldx = k + 5, ldy = n + 3;
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const gguf_matrix w = make_matrix(t, n, k, 21u);
         const std::vector<float> X = lowbit_test::gaussian(M * ldx, 9u);
         std::vector<float> Y(M * ldy, 42.0f);
@@ -313,7 +318,8 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
     const std::size_t n = 40, k = 512;
     std::mt19937 rng(99);
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
         std::vector<float> x = lowbit_test::gaussian(k, 5u);
         x[3] = 1000.0f;  // one large activation per block elsewhere is +-127
@@ -325,7 +331,8 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
         for (float v : y_ref) CHECK(std::isfinite(v));
         for (arch a : all_archs) {
             if (!force_arch(a).ok()) continue;
-            CAPTURE(arch_name(a));
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
             arch_scope s(a);
             std::vector<float> y(n);
             REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
@@ -345,7 +352,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and
             const std::size_t k = blocks * type_block_size(t);
             for (std::size_t n : {1, 33, 70}) {
                 for (int source = 0; source < 2; ++source) {
-                    CAPTURE(type_name(t));
+                    const std::string type_s = type_name(t);
+                    CAPTURE(type_s);
                     CAPTURE(k);
                     CAPTURE(n);
                     CAPTURE(source);
@@ -365,7 +373,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and
                         }
                         for (arch a : all_archs) {
                             if (a == arch::scalar || !force_arch(a).ok()) continue;
-                            CAPTURE(arch_name(a));
+                            const std::string arch_s = arch_name(a);
+                            CAPTURE(arch_s);
                             arch_scope s(a);
                             std::vector<float> Y(m * n, -1.0f);
                             REQUIRE(gemm(t, bytes.data(), n, k, Xm, matrix_view<float>(Y.data(), m, n)).ok());
@@ -386,7 +395,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and
 TEST_CASE("gguf gemv/gemm: a pre-sized workspace means no allocation") {
     const std::size_t n = 70, k = 512, M = 3;
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const gguf_matrix w = make_matrix(t, n, k, 8u);
         const std::vector<float> X = lowbit_test::gaussian(M * k, 6u);
         const matrix_view<const float> Xv(X.data(), M, k);
@@ -400,7 +410,8 @@ TEST_CASE("gguf gemv/gemm: a pre-sized workspace means no allocation") {
         const std::size_t capacity = ws.capacity();
         for (arch a : all_archs) {
             if (!force_arch(a).ok()) continue;
-            CAPTURE(arch_name(a));
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
             arch_scope s(a);
             // Nothing is checked inside the measured region: doctest may allocate.
             const std::size_t base = alloc_meter::mark();
