@@ -12,24 +12,28 @@
 // exact integer sum, scaled in float and summed in block order
 // (detail/gguf_dot.hpp). Results are therefore close to ggml's vec_dot and,
 // since rows are split into fixed tasks, bit-identical for every executor,
-// thread count and kernel arch (scalar or AVX2; lowbit::force_arch /
-// LOWBIT_FORCE_ARCH pick it, kernels/arch.hpp).
+// thread count and kernel arch. Kernel copies, one per arch, all equal to the
+// scalar model bit for bit: AVX2 (detail/x86/gguf_dot_avx2.hpp, also run for
+// arch::avxvnni), AVX-512 and AVX-512 VNNI (detail/x86/gguf_dot_avx512.hpp),
+// NEON and NEON dotprod (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch /
+// LOWBIT_FORCE_ARCH pick one (kernels/arch.hpp), arch::sse2 runs the model.
 //
 // Errors (unsupported type, k not a multiple of the block size, shapes, null or
 // misaligned pointers, overlapping buffers, NaN/Inf in the activations, which
 // ggml's activation quantizers cannot represent) return a status and leave the
 // output untouched. Scratch: the quantized activations, ~1.07 * M * k bytes,
-// allocated per call.
+// in a matmul_workspace (kernels/matmul.hpp): the caller's, passed after the
+// executor, or else the calling thread's, which allocates only when it grows.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
-#include <vector>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../kernels/arch.hpp"
+#include "../kernels/matmul.hpp"  // matmul_workspace, the thread's workspace
 #include "../parallel.hpp"
 #include "detail/gguf_dot.hpp"
 #include "gguf_blocks.hpp"
@@ -38,6 +42,11 @@
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_GGUF_X86 1
 #include "detail/x86/gguf_dot_avx2.hpp"
+#include "detail/x86/gguf_dot_avx512.hpp"
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOWBIT_HAVE_GGUF_ARM 1
+#include "detail/arm/gguf_dot_neon.hpp"
 #endif
 
 namespace lowbit {
@@ -76,9 +85,13 @@ inline void gguf_rows(arch a, const unsigned char* rows, std::size_t rbytes, std
             switch (a) {
 #if defined(LOWBIT_HAVE_GGUF_X86)
                 case arch::avx2:
-                case arch::avx512:
-                case arch::avxvnni:
-                case arch::avx512vnni: v = avx2::row_dot(w, x, nb); break;
+                case arch::avxvnni: v = avx2::row_dot(w, x, nb); break;
+                case arch::avx512: v = avx512::row_dot(w, x, nb); break;
+                case arch::avx512vnni: v = avx512vnni::row_dot(w, x, nb); break;
+#endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+                case arch::neon: v = neon::row_dot(w, x, nb); break;
+                case arch::neondot: v = neondot::row_dot(w, x, nb); break;
 #endif
                 default: v = row_dot_scalar(w, x, nb);
             }
@@ -87,45 +100,54 @@ inline void gguf_rows(arch a, const unsigned char* rows, std::size_t rbytes, std
     }
 }
 
-// Quantize the M activation rows to A blocks, then run the row tasks.
+// Bytes of workspace a call with M activation rows of k values takes: the
+// quantized activations (M * k / 32 Q8_0 or M * k / 256 Q8_K blocks, ~1.07 * M * k)
+// and one failure flag per row.
+template <class A>
+constexpr std::size_t gguf_act_bytes(std::size_t M, std::size_t nb) noexcept {
+    return (M * nb * sizeof(A) + 63) / 64 * 64 + M;
+}
+
+// Quantize the M activation rows to A blocks in ws, then run the row tasks.
 template <class W, class A, class Exec>
 status gguf_matmul_typed(const void* rows, std::size_t n_rows, std::size_t k, const float* x, std::size_t ldx,
-                         std::size_t M, float* y, std::size_t ldy, Exec& exec) {
+                         std::size_t M, float* y, std::size_t ldy, Exec& exec, matmul_workspace& ws) {
     const std::size_t nb = k / W::values;
-    std::vector<A> acts(M * nb);
-    std::vector<unsigned char> failed(M, 0);
+    auto* base = static_cast<unsigned char*>(ws.get(gguf_act_bytes<A>(M, nb)));  // 64-byte aligned
+    A* acts = reinterpret_cast<A*>(base);
+    unsigned char* failed = base + gguf_act_bytes<A>(M, nb) - M;
     auto quantize = [&](std::size_t m) {
-        failed[m] = !quantize_row(A::type_id, x + m * ldx, acts.data() + m * nb, static_cast<std::int64_t>(k)).ok();
+        failed[m] = !quantize_row(A::type_id, x + m * ldx, acts + m * nb, static_cast<std::int64_t>(k)).ok();
     };
     if (M == 1) quantize(0);
     else exec(M, quantize);
     for (std::size_t m = 0; m < M; ++m)
         if (failed[m]) {  // say why, from the codec (NaN/Inf); nothing was written to y
-            const status s = quantize_row(A::type_id, x + m * ldx, acts.data() + m * nb, static_cast<std::int64_t>(k));
+            const status s = quantize_row(A::type_id, x + m * ldx, acts + m * nb, static_cast<std::int64_t>(k));
             return status::error(s.code(), "gguf matmul: activation row %zu: %s", m, s.message());
         }
     const arch a = active_arch();
-    const auto* base = static_cast<const unsigned char*>(rows);
+    const auto* wbase = static_cast<const unsigned char*>(rows);
     const std::size_t rbytes = nb * sizeof(W);
     const std::size_t n_tasks = (n_rows + gguf_rows_per_task - 1) / gguf_rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * gguf_rows_per_task;
         const std::size_t r1 = r0 + gguf_rows_per_task < n_rows ? r0 + gguf_rows_per_task : n_rows;
-        gguf_rows<W>(a, base, rbytes, r0, r1, acts.data(), nb, M, y, ldy);
+        gguf_rows<W>(a, wbase, rbytes, r0, r1, acts, nb, M, y, ldy);
     });
     return {};
 }
 
 template <class Exec>
 status gguf_matmul(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, const float* x, std::size_t ldx,
-                   std::size_t M, float* y, std::size_t ldy, Exec& exec) {
+                   std::size_t M, float* y, std::size_t ldy, Exec& exec, matmul_workspace& ws) {
     switch (t) {
-        case gguf_type::q4_0: return gguf_matmul_typed<block_q4_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
-        case gguf_type::q5_0: return gguf_matmul_typed<block_q5_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
-        case gguf_type::q8_0: return gguf_matmul_typed<block_q8_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
-        case gguf_type::q4_K: return gguf_matmul_typed<block_q4_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
-        case gguf_type::q5_K: return gguf_matmul_typed<block_q5_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
-        case gguf_type::q6_K: return gguf_matmul_typed<block_q6_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec);
+        case gguf_type::q4_0: return gguf_matmul_typed<block_q4_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
+        case gguf_type::q5_0: return gguf_matmul_typed<block_q5_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
+        case gguf_type::q8_0: return gguf_matmul_typed<block_q8_0, block_q8_0>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
+        case gguf_type::q4_K: return gguf_matmul_typed<block_q4_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
+        case gguf_type::q5_K: return gguf_matmul_typed<block_q5_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
+        case gguf_type::q6_K: return gguf_matmul_typed<block_q6_K, block_q8_K>(rows, n_rows, k, x, ldx, M, y, ldy, exec, ws);
         default: return status::error(errc::unsupported, "gguf matmul: type %s is not supported", type_name(t));
     }
 }
@@ -146,10 +168,12 @@ inline status check_weights(gguf_type t, const void* rows, std::size_t n_rows, s
 
 }  // namespace detail
 
-// y = W x. rows: n_rows GGUF rows of type t, k values each.
-template <class Exec = serial_executor>
+// y = W x. rows: n_rows GGUF rows of type t, k values each. ws holds the
+// quantized activations: once it has grown to a shape, calls of that shape
+// allocate nothing.
+template <class Exec>
 status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, span<const float> x, span<float> y,
-            Exec&& exec = Exec{}) {
+            Exec&& exec, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_weights(t, rows, n_rows, k));
     if (x.size() != k) return status::error(errc::shape_mismatch, "gguf::gemv: x has %zu elements, k = %zu", x.size(), k);
     if (y.size() != n_rows)
@@ -161,13 +185,21 @@ status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, sp
         detail::ranges_overlap(rows, n_rows * row_size(t, k), y.data(), n_rows * sizeof(float)))
         return status::error(errc::invalid_argument, "gguf::gemv: y overlaps x or the weights");
     if (n_rows == 0) return {};
-    return detail::gguf_matmul(t, rows, n_rows, k, x.data(), k, 1, y.data(), n_rows, exec);
+    return detail::gguf_matmul(t, rows, n_rows, k, x.data(), k, 1, y.data(), n_rows, exec, ws);
 }
 
-// Y = X W^T: Y(m, r) = W row r . X row m.
+// As above, with the calling thread's workspace (kernels/matmul.hpp).
 template <class Exec = serial_executor>
+status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, span<const float> x, span<float> y,
+            Exec&& exec = Exec{}) {
+    lowbit::detail::thread_workspace_guard ws;
+    return gemv(t, rows, n_rows, k, x, y, std::forward<Exec>(exec), *ws.ws);
+}
+
+// Y = X W^T: Y(m, r) = W row r . X row m. ws as for gemv.
+template <class Exec>
 status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, matrix_view<const float> X,
-            matrix_view<float> Y, Exec&& exec = Exec{}) {
+            matrix_view<float> Y, Exec&& exec, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_weights(t, rows, n_rows, k));
     if (X.cols() != k) return status::error(errc::shape_mismatch, "gguf::gemm: X has %zu columns, k = %zu", X.cols(), k);
     if (Y.rows() != X.rows() || Y.cols() != n_rows)
@@ -184,7 +216,15 @@ status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, ma
     if (detail::ranges_overlap(X.data(), x_bytes, Y.data(), y_bytes) ||
         detail::ranges_overlap(rows, n_rows * row_size(t, k), Y.data(), y_bytes))
         return status::error(errc::invalid_argument, "gguf::gemm: Y overlaps X or the weights");
-    return detail::gguf_matmul(t, rows, n_rows, k, X.data(), X.stride(), X.rows(), Y.data(), Y.stride(), exec);
+    return detail::gguf_matmul(t, rows, n_rows, k, X.data(), X.stride(), X.rows(), Y.data(), Y.stride(), exec, ws);
+}
+
+// As above, with the calling thread's workspace (kernels/matmul.hpp).
+template <class Exec = serial_executor>
+status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, matrix_view<const float> X,
+            matrix_view<float> Y, Exec&& exec = Exec{}) {
+    lowbit::detail::thread_workspace_guard ws;
+    return gemm(t, rows, n_rows, k, X, Y, std::forward<Exec>(exec), *ws.ws);
 }
 
 }  // namespace gguf
