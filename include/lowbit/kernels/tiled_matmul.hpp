@@ -68,6 +68,10 @@ void tiled_i8_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size
         case arch::avxvnni: return kdetail::avxvnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
         case arch::avx512vnni: return kdetail::avx512vnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
 #endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon: return kdetail::neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::neondot: return kdetail::neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
         default:
             for (std::size_t m = 0; m < M; m += 64)
                 for (std::size_t t = t0; t < t1; ++t)
@@ -83,6 +87,10 @@ void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::siz
         case arch::avxvnni: return kdetail::avx2::tf32_tiles(w, t0, t1, acts, M, y, ldy);
         case arch::avx512:
         case arch::avx512vnni: return kdetail::avx512::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return kdetail::neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);  // sdot does not help f32
 #endif
         default:
             for (std::size_t m = 0; m < M; m += 64)
@@ -102,6 +110,10 @@ bool tiled_prep_i8_simd(arch a, const float* x, const std::int32_t* perm, std::s
         case arch::avxvnni: return kdetail::avx2::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
         case arch::avx512:
         case arch::avx512vnni: return kdetail::avx512::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return kdetail::neon::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
 #endif
         default:
             (void)x, (void)perm, (void)K, (void)blocks, (void)q, (void)dx, (void)zq;
