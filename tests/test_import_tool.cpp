@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -196,4 +197,42 @@ TEST_CASE("lowbit-quantize: a GPTQ checkpoint whose config does not match its te
                    &log) == 2);
     CHECK(log.find("converted from its stored codes") != std::string::npos);
     CHECK_FALSE(exists(d / "out.gguf"));
+}
+
+namespace {
+// The number after `key` in the dry run's output ("file: N bytes").
+std::uint64_t number_after(const std::string& log, const std::string& key) {
+    const std::size_t at = log.find(key);
+    REQUIRE_MESSAGE(at != std::string::npos, log);
+    return std::stoull(log.substr(at + key.size()));
+}
+}  // namespace
+
+TEST_CASE("lowbit-quantize --dry-run: the file size it prints is the size written for the same plan, KV cache from the config") {
+    tmpdir d("lowbit-import-tool");
+    write_gptq_model(d / "gptq", gptq_w4g32);
+    REQUIRE(::mkdir((d / "plain").c_str(), 0755) == 0);
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer.json", "tokenizer_config.json"})
+        REQUIRE(::symlink((data_dir + "/" + f).c_str(), (d / "plain/" + f).c_str()) == 0);
+    const std::vector<std::string> plans = {"--type Q4_0 --pure", "--type Q4_K_M", "--type Q5_K_S --tensor-type 'ffn_down=Q8_0' --tensor-type 'attn_v=Q6_K'"};
+    int checked = 0;
+    for (const char* model : {"gptq", "plain"})
+        for (const std::string& plan : plans) {
+            CAPTURE(model);
+            CAPTURE(plan);
+            std::string dry, log;
+            const std::string in = "'" + (d / model) + "' '" + (d / "out.gguf") + "' " + plan;
+            REQUIRE(run_tool(d, in + " --dry-run --ctx 512", &dry) == 0);
+            CHECK_FALSE(exists(d / "out.gguf"));
+            REQUIRE_MESSAGE(run_tool(d, in + " --quiet", &log) == 0, log);
+            const std::uint64_t written = read_file(d / "out.gguf").size();
+            CHECK(number_after(dry, "\nfile: ") == written);
+            // tinyllama-sotu: 8 layers, 4 KV heads of 32 dims; F16 K and V.
+            CHECK(number_after(dry, "KV cache at --ctx 512: ") == 8ull * 512 * 4 * (32 + 32) * 2);
+            CHECK(number_after(dry, "file + KV cache: ") == written + 8ull * 512 * 4 * (32 + 32) * 2);
+            if (std::string(model) == "gptq") CHECK(dry.find("imported checkpoint, as lowbit holds it: codes ") != std::string::npos);
+            REQUIRE(std::remove((d / "out.gguf").c_str()) == 0);
+            ++checked;
+        }
+    CHECK(checked == 6);
 }

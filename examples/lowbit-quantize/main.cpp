@@ -31,6 +31,7 @@
 
 #include "files.hpp"
 #include "calibrate.hpp"
+#include "dry_run.hpp"
 #include "hf_llama.hpp"
 #include "imatrix_out.hpp"
 #include "model_source.hpp"
@@ -58,6 +59,8 @@ struct args {
     // calibration (calibrate.hpp)
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp;
     bool act_order = false, static_grids = false;
+    bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
+    std::string ctx;       // --ctx N: KV cache size in the dry run
 };
 
 void usage(std::FILE* f) {
@@ -94,6 +97,8 @@ void usage(std::FILE* f) {
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
                  "  --quiet                      print errors only\n"
+                 "  --dry-run                    read headers only, print each tensor's bytes and the file size; write nothing\n"
+                 "  --ctx N                      --dry-run: also the KV cache for N tokens (F16 K and V)\n"
                  "\n"
                  "See docs/tools.md for which tensors get which type.\n");
 }
@@ -167,6 +172,10 @@ int parse_args(int argc, char** argv, args* a) {
             a->threads = static_cast<unsigned>(n);
         } else if (s == "--quiet") {
             a->quiet = true;
+        } else if (s == "--dry-run") {
+            a->dry_run = true;
+        } else if (s == "--ctx") {
+            if (!value(&a->ctx)) return 2;
         } else if (s == "--pure") {
             a->pure = true;
         } else if (s == "--leave-output-tensor") {
@@ -656,6 +665,11 @@ int run(const args& a) {
     // Calibration: statistics and (imatrix, gptq) the quantized blk.* weights.
     calibration cal;
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (calibrated && a.dry_run) {
+        std::fprintf(stderr, "lowbit-quantize: --dry-run computes sizes from the plan; --method %s and --imatrix-out do not change them\n",
+                     a.method.c_str());
+        return 2;
+    }
     if (calibrated) {
         lowbit::thread_pool pool(threads);
         auto r = lbq::calibrate(src, plan_, co, prog, pool);
@@ -692,6 +706,26 @@ int run(const args& a) {
             return fail(a.in, s);
     }
 
+    if (a.dry_run) {  // nothing is written, nothing of OUT touched
+        std::optional<std::uint64_t> ctx;
+        if (!a.ctx.empty()) {
+            char* end = nullptr;
+            const long long n = std::strtoll(a.ctx.c_str(), &end, 10);
+            if (*end != '\0' || n < 1 || n > (1ll << 32)) {
+                std::fprintf(stderr, "lowbit-quantize: --ctx '%s': expected an integer 1..%lld\n", printable(a.ctx).c_str(), 1ll << 32);
+                return 2;
+            }
+            ctx = static_cast<std::uint64_t>(n);
+        }
+        std::vector<gguf_type> types;
+        for (const decision& d : plan_) types.push_back(d.type);
+        print_dry_run(src, types, w, ctx);
+        return 0;
+    }
+    if (!a.ctx.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --ctx goes with --dry-run\n");
+        return 2;
+    }
     const std::vector<std::string> stale = remove_stale_temps(a.out);
     if (!stale.empty()) {
         std::string names;
