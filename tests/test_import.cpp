@@ -458,3 +458,42 @@ TEST_CASE("symmetric 4-bit group 32 -> Q4_0 and 8-bit group 32 -> Q8_0 without r
     CHECK_FALSE(ck::exact_ggml_type(*ao, gguf::gguf_type::q4_0));
     CHECK_FALSE(ck::encode_exact_row(*ao, gguf::gguf_type::q4_0, 0, nullptr).ok());
 }
+
+TEST_CASE("hostile: random byte flips in a GPTQ, an AWQ and a compressed-tensors file are read or refused, never crash") {
+    const truth t = make_truth(32, 64, 32, 4, false, true, 60);
+    ck::gptq_config gc;
+    gc.group_size = 32, gc.sym = false, gc.desc_act = true, gc.format = ck::gptq_format::v2;
+    ck::awq_config ac;
+    ac.group_size = 32;
+    ck::compressed_tensors_config cc;
+    cc.group_size = 32, cc.symmetric = false;
+    const std::vector<std::vector<std::uint8_t>> files = {safetensors_bytes(gptq_tensors(t, false, true)),
+                                                          safetensors_bytes(awq_tensors(make_truth(32, 64, 32, 4, false, false, 61))),
+                                                          safetensors_bytes(ct_tensors(t, false, false, true, true))};
+    std::mt19937 rng(62);
+    std::size_t read = 0, refused = 0;
+    for (int iter = 0; iter < 3000; ++iter) {
+        const std::size_t which = static_cast<std::size_t>(iter % 3);
+        std::vector<std::uint8_t> b = files[which];
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int i = 0; i < flips; ++i) {
+            // Half the flips hit the JSON header (shapes, dtypes, names), half the data.
+            const std::size_t hdr = 8 + (b[0] | b[1] << 8);
+            const std::size_t at = rng() % 2 ? 8 + rng() % (hdr - 8) : hdr + rng() % (b.size() - hdr);
+            b[at] = static_cast<std::uint8_t>(rng());
+        }
+        if (rng() % 8 == 0) b.resize(rng() % b.size());  // truncated
+        auto f = safetensors::safetensors_file::parse(span<const std::uint8_t>(b.data(), b.size()));
+        if (!f) {
+            ++refused;
+            continue;
+        }
+        const bool ok = which == 0 ? ck::read_gptq(*f, "layer", gc).ok()
+                        : which == 1 ? ck::read_awq(*f, "layer", ac).ok()
+                                     : ck::read_compressed_tensors(*f, "layer", cc).ok();
+        (ok ? read : refused) += 1;
+    }
+    CHECK(read + refused == 3000);
+    CHECK(read > 0);     // data flips that leave a valid file (other codes) are read
+    CHECK(refused > 0);  // broken headers, bad g_idx, NaN scales are refused
+}
