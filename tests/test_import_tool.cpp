@@ -230,7 +230,11 @@ TEST_CASE("lowbit-quantize --dry-run: the file size it prints is the size writte
             // tinyllama-sotu: 8 layers, 4 KV heads of 32 dims; F16 K and V.
             CHECK(number_after(dry, "KV cache at --ctx 512: ") == 8ull * 512 * 4 * (32 + 32) * 2);
             CHECK(number_after(dry, "file + KV cache: ") == written + 8ull * 512 * 4 * (32 + 32) * 2);
-            if (std::string(model) == "gptq") CHECK(dry.find("imported checkpoint, as lowbit holds it: codes ") != std::string::npos);
+            // 8 layers x (2 x 256x256 + 2 x 128x256 + 3 x 768x256) 4-bit weights, an f16 scale per 32.
+            const std::uint64_t weights = 8ull * (2 * 256 * 256 + 2 * 128 * 256 + 3 * 768 * 256);
+            if (std::string(model) == "gptq")
+                CHECK(dry.find("imported checkpoint, as lowbit holds it: codes " + std::to_string(weights / 2) + ", scales " +
+                               std::to_string(weights / 32 * 2) + ", zero points 0, permutations 0 bytes") != std::string::npos);
             REQUIRE(std::remove((d / "out.gguf").c_str()) == 0);
             ++checked;
         }

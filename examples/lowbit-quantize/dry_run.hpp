@@ -113,12 +113,11 @@ inline std::uint64_t print_dry_run(const model_source& src, const std::vector<gg
         std::printf("%-32s %-7s %-18s %14llu %14s %14s\n", printable(t.desc.name).c_str(), lowbit::gguf::type_name(types[i]), shape.c_str(),
                     static_cast<unsigned long long>(bytes), c, s);
         data += bytes;
-        if (t.imported) {
-            const lowbit::qstorage& q = t.imported->storage;
-            in_codes += q.codes.size();
-            in_scales += q.scales_f32.size() * 4 + q.scales_16.size() * 2;
-            in_zeros += q.zeros.size();
-            in_perm += q.perm.size() * 4;
+        if (t.footprint) {
+            in_codes += t.footprint->codes;
+            in_scales += t.footprint->scales;
+            in_zeros += t.footprint->zeros;
+            in_perm += t.footprint->perm;
         }
     }
     const std::uint64_t total = w.file_size();

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct hf_tensor {
     // `info` is then an F32 [N, K] description with no bytes, the values come
     // from here, dequantized a row at a time.
     std::shared_ptr<const lowbit::checkpoint::imported_qmatrix> imported;
+    // Its bytes in lowbit's layout (set with `imported`, or alone by --dry-run,
+    // which reads only the headers).
+    std::optional<lowbit::checkpoint::imported_footprint> footprint;
 };
 
 class hf_folder {
@@ -223,7 +227,7 @@ private:
                         return status::error(errc::corrupt_data, "tensor '%s' is in %s but the index puts it in %s",
                                              printable(t->name, 40).c_str(), printable(parts[i], 40).c_str(), printable(w->second, 40).c_str());
                 }
-                tensors_.push_back(hf_tensor{t, i, nullptr});
+                tensors_.push_back(hf_tensor{t, i, nullptr, std::nullopt});
             }
         }
         for (const auto& kv : weight_map)

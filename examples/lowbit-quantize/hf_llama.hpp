@@ -289,6 +289,7 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
         t.data = ti.data.data();
         t.n_bytes = ti.data.size();
         if (ht.imported) t.imported = ht.imported, t.n_bytes = ti.n_elements * sizeof(float);
+        t.footprint = ht.footprint;
         t.file = &f.shard_file(ht.shard);
         if (rope_heads) t.row_order = detail::rope_row_order(rope_heads, h.head_dim);
         if (want.size() == 1 || part.find("_norm.weight") != std::string::npos) t.kept_type = gguf_type::f32;

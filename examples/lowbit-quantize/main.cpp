@@ -555,15 +555,15 @@ int run(const args& a) {
         status s = hf.open(a.in);
         std::optional<quant_import> qi;  // a GPTQ / AWQ / compressed-tensors checkpoint
         if (s.ok()) s = read_quant_import(hf, &qi);
-        if (s.ok() && qi) s = import_quantized_linears(hf, *qi);
+        if (s.ok() && qi) s = import_quantized_linears(hf, *qi, a.dry_run);
         if (s.ok()) s = open_hf_llama(hf, &src);
         if (!s.ok()) return refuse(a.in, s);
         if (qi && calibrated)
             return refuse(a.in, status::error(errc::unsupported, "a %s checkpoint is converted from its stored codes; --method %s and "
                                                                  "--imatrix-out need unquantized weights", qi->name(), a.method.c_str()));
         if (qi && !a.quiet)
-            std::fprintf(stderr, "lowbit-quantize: %s checkpoint (%s): %zu quantized weights read without requantizing\n", qi->name(),
-                         qi->config_file.c_str(), qi->imported);
+            std::fprintf(stderr, "lowbit-quantize: %s checkpoint (%s): %zu quantized weights %s\n", qi->name(), qi->config_file.c_str(),
+                         qi->imported, a.dry_run ? "(headers only)" : "read without requantizing");
         for (std::size_t i = 0; i < hf.shard_count(); ++i)
             inputs.push_back({hf.path() + "/" + hf.shard_name(i), hf.shard_file(i).id()});
     } else {

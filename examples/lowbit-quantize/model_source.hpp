@@ -45,6 +45,7 @@ struct source_tensor {
     // `data` is null; rows are dequantized from here (exactly), or written as
     // ggml blocks directly where the type represents them (imported_to_ggml.hpp).
     std::shared_ptr<const lowbit::checkpoint::imported_qmatrix> imported;
+    std::optional<lowbit::checkpoint::imported_footprint> footprint;  // its bytes in lowbit's layout
     std::uint64_t source_row(std::uint64_t r) const { return row_order.empty() ? r : row_order[static_cast<std::size_t>(r)]; }
     std::uint64_t row_length() const { return desc.dims[0]; }
     std::uint64_t rows() const { return desc.dims[1] * desc.dims[2] * desc.dims[3]; }

@@ -6,6 +6,7 @@
 // (lowbit/formats/*_checkpoint.hpp; docs/formats.md, "Quantized checkpoints in").
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -179,10 +180,81 @@ inline status read_quant_import(const hf_folder& f, std::optional<quant_import>*
     return status();
 }
 
+namespace detail {
+
+// --dry-run: the scheme and shape of one packed linear from its tensors'
+// headers (and compressed-tensors' 2-entry weight_shape), without decoding it.
+inline status header_footprint(const quant_import& q, const std::string& prefix,
+                               const std::function<const st::tensor_info*(const std::string&)>& find, std::size_t* rows,
+                               std::size_t* cols, ck::imported_footprint* fp) {
+    lowbit::runtime_scheme s;
+    s.scale = lowbit::scale_type::f16;
+    bool perm = false;
+    std::uint64_t N = 0, K = 0;
+    auto scale_of = [&](const char* part) {
+        const st::tensor_info* t = find(prefix + part);
+        if (t && t->type == st::dtype::bf16) s.scale = lowbit::scale_type::bf16;
+        if (t && t->type == st::dtype::f32) s.scale = lowbit::scale_type::f32;
+    };
+    auto need = [&](const char* part, const st::tensor_info** out) {
+        *out = find(prefix + part);
+        if (!*out || (*out)->shape.size() != 2)
+            return status::error(errc::invalid_argument, "tensor '%s%s' is missing or not 2-D", printable(prefix).c_str(), part);
+        return status();
+    };
+    const st::tensor_info* main = nullptr;
+    if (q.method == quant_import::kind::gptq) {
+        LOWBIT_TRY(need(".qweight", &main));
+        const int b = q.gptq.bits;
+        if (b != 2 && b != 3 && b != 4 && b != 8)
+            return status::error(errc::unsupported, "bits = %d; GPTQ checkpoints use 2, 3, 4 or 8", b);
+        N = main->shape[1], K = main->shape[0] * 32 / static_cast<std::uint64_t>(b);
+        s.bits = b, s.symmetric = q.gptq.sym;
+        s.gran = q.gptq.group_size == -1 ? lowbit::granularity::per_channel : lowbit::granularity::per_group;
+        s.group = q.gptq.group_size;
+        perm = q.gptq.desc_act && find(prefix + ".g_idx");
+        scale_of(".scales");
+    } else if (q.method == quant_import::kind::awq) {
+        LOWBIT_TRY(need(".qweight", &main));
+        N = main->shape[1] * 8, K = main->shape[0];
+        s.bits = 4, s.symmetric = false;
+        s.gran = q.awq.group_size == -1 ? lowbit::granularity::per_channel : lowbit::granularity::per_group;
+        s.group = q.awq.group_size;
+        scale_of(".scales");
+    } else {
+        const st::tensor_info* shape = find(prefix + ".weight_shape");
+        if (!shape || shape->n_elements != 2 || (shape->type != st::dtype::i32 && shape->type != st::dtype::i64))
+            return status::error(errc::invalid_argument, "tensor '%s.weight_shape' is missing or not 2 integers", printable(prefix).c_str());
+        const std::size_t w = shape->type == st::dtype::i32 ? 4 : 8;
+        std::uint64_t v[2] = {0, 0};
+        for (int i = 0; i < 2; ++i)
+            for (std::size_t j = 0; j < w && j < 8; ++j) v[i] |= static_cast<std::uint64_t>(shape->data[static_cast<std::size_t>(i) * w + j]) << (8 * j);
+        N = v[0], K = v[1];
+        using sk = ck::compressed_tensors_config::strategy_kind;
+        s.bits = q.ct.num_bits, s.symmetric = q.ct.symmetric;
+        s.gran = q.ct.strategy == sk::group ? lowbit::granularity::per_group
+                 : q.ct.strategy == sk::channel ? lowbit::granularity::per_channel : lowbit::granularity::per_tensor;
+        s.group = q.ct.group_size;
+        perm = find(prefix + ".weight_g_idx") != nullptr;
+        scale_of(".weight_scale");
+    }
+    if (N == 0 || K == 0 || N > (1u << 30) || K > (1u << 30))
+        return status::error(errc::shape_mismatch, "'%s' has a %llu x %llu weight", printable(prefix).c_str(),
+                             static_cast<unsigned long long>(N), static_cast<unsigned long long>(K));
+    auto f = ck::footprint_of(s, static_cast<std::size_t>(N), static_cast<std::size_t>(K), perm);
+    if (!f) return f.error();
+    *rows = static_cast<std::size_t>(N), *cols = static_cast<std::size_t>(K), *fp = *f;
+    return status();
+}
+
+}  // namespace detail
+
 // Replaces every packed linear (PREFIX.qweight / PREFIX.weight_packed and its
 // parts) by one imported PREFIX.weight. Parts of one layer may sit in different
 // shards. A packed part without its main tensor is refused.
-inline status import_quantized_linears(hf_folder& f, quant_import& q) {
+// headers_only (--dry-run): the weights get their shape and footprint, not
+// their values (nothing of the packed data is read but weight_shape).
+inline status import_quantized_linears(hf_folder& f, quant_import& q, bool headers_only = false) {
     const bool ct = q.method == quant_import::kind::compressed_tensors;
     const std::vector<std::string> parts = ct ? std::vector<std::string>{".weight_packed", ".weight_shape", ".weight_scale", ".weight_zero_point", ".weight_g_idx"}
                                               : q.method == quant_import::kind::gptq ? std::vector<std::string>{".qweight", ".qzeros", ".scales", ".g_idx"}
@@ -215,6 +287,24 @@ inline status import_quantized_linears(hf_folder& f, quant_import& q) {
         if (find(prefix + ".weight"))
             return status::error(errc::invalid_argument, "'%s' is both quantized and stored as %s.weight", printable(prefix).c_str(),
                                  printable(prefix).c_str());
+        if (headers_only) {
+            std::size_t rows = 0, cols = 0;
+            ck::imported_footprint fp;
+            if (status s = detail::header_footprint(q, prefix, find, &rows, &cols, &fp); !s.ok())
+                return status::error(s.code(), "%s (%s): %s", q.config_file.c_str(), q.name(), s.message());
+            st::tensor_info w;
+            w.name = prefix + ".weight";
+            w.type = st::dtype::f32;
+            w.shape = {rows, cols};
+            w.n_elements = rows * cols;
+            hf_tensor nt;
+            nt.info = f.own(std::move(w));
+            nt.shard = ht.shard;
+            nt.footprint = fp;
+            out.push_back(std::move(nt));
+            q.imported += 1;
+            continue;
+        }
         lowbit::result<ck::imported_qmatrix> m = lowbit::status::error(errc::invalid_argument, "unreachable");
         if (q.method == quant_import::kind::gptq) {
             ck::gptq_tensors t;
@@ -241,6 +331,7 @@ inline status import_quantized_linears(hf_folder& f, quant_import& q) {
         hf_tensor nt;
         nt.info = f.own(std::move(w));
         nt.shard = ht.shard;
+        nt.footprint = m->footprint();
         nt.imported = std::make_shared<const ck::imported_qmatrix>(std::move(*m));
         out.push_back(std::move(nt));
         q.imported += 1;

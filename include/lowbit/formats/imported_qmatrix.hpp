@@ -29,6 +29,22 @@
 namespace lowbit {
 namespace checkpoint {
 
+// Bytes an imported matrix holds in lowbit's layout (what --dry-run reports
+// without reading the packed data: footprint_of needs only the scheme and shape).
+struct imported_footprint {
+    std::uint64_t codes = 0, scales = 0, zeros = 0, perm = 0;
+};
+inline result<imported_footprint> footprint_of(const runtime_scheme& s, std::size_t rows, std::size_t cols, bool has_perm) noexcept {
+    auto l = qlayout::make(s, rows, cols);
+    if (!l) return l.error();
+    imported_footprint f;
+    f.codes = l->code_bytes();
+    f.scales = l->n_scales * static_cast<std::uint64_t>(scale_bits(s.scale) / 8);
+    f.zeros = l->n_zeros;
+    f.perm = has_perm ? cols * 4 : 0;
+    return f;
+}
+
 // A quantized N x K weight (N outputs, K inputs) read from a checkpoint: the
 // scheme as a value and qmatrix storage (codes, scales, zeros, optional input
 // permutation). `any_qmatrix{scheme, std::move(storage)}` (runtime.hpp) runs it.
@@ -38,6 +54,14 @@ struct imported_qmatrix {
 
     std::size_t rows() const noexcept { return storage.layout.rows; }
     std::size_t cols() const noexcept { return storage.layout.cols; }
+    imported_footprint footprint() const noexcept {
+        imported_footprint f;
+        f.codes = storage.codes.size();
+        f.scales = storage.scales_f32.size() * 4 + storage.scales_16.size() * 2;
+        f.zeros = storage.zeros.size();
+        f.perm = storage.perm.size() * 4;
+        return f;
+    }
     // Scale of group g of row r, decoded to float.
     float scale(std::size_t r, std::size_t g) const noexcept {
         const std::size_t i = scheme.gran == granularity::per_tensor ? 0 : r * storage.layout.groups_per_row + g;
