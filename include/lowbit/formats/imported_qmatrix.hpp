@@ -10,6 +10,7 @@
 // without the kernels.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -204,7 +205,7 @@ public:
             const float s = scheme_.scale == scale_type::f32 ? out_.storage.scales_f32[i]
                             : scheme_.scale == scale_type::f16 ? f16_to_f32(out_.storage.scales_16[i])
                                                               : bf16_to_f32(out_.storage.scales_16[i]);
-            if (!(s == s) || s - s != 0.0f)
+            if (!std::isfinite(s))
                 return status::error(errc::non_finite, "%s: scale %zu (row %zu, group %zu) is not finite", what, i,
                                      layout().groups_per_row ? i / layout().groups_per_row : 0,
                                      layout().groups_per_row ? i % layout().groups_per_row : 0);
