@@ -79,6 +79,32 @@ std::vector<tensor> gptq_parts(const std::string& prefix, const weight_codes& c)
             f16_tensor(prefix + ".scales", {groups, c.N}, c.s), i32_tensor(prefix + ".g_idx", {c.K}, gi)};
 }
 
+// compressed-tensors pack-quantized, symmetric int4: signed q - 8 stored as q.
+std::vector<tensor> ct_parts(const std::string& prefix, const weight_codes& c) {
+    const std::size_t words = c.K / 8, groups = c.K / c.G;
+    std::vector<std::uint32_t> packed(c.N * words, 0);
+    for (std::size_t n = 0; n < c.N; ++n)
+        for (std::size_t k = 0; k < c.K; ++k) packed[n * words + k / 8] |= c.q[n * c.K + k] << (4 * (k % 8));
+    std::vector<std::uint16_t> sc(c.N * groups);
+    for (std::size_t n = 0; n < c.N; ++n)
+        for (std::size_t g = 0; g < groups; ++g) sc[n * groups + g] = c.s[g * c.N + n];
+    return {i32_tensor(prefix + ".weight_packed", {c.N, words}, packed),
+            i32_tensor(prefix + ".weight_shape", {2}, {static_cast<std::uint32_t>(c.N), static_cast<std::uint32_t>(c.K)}),
+            f16_tensor(prefix + ".weight_scale", {c.N, groups}, sc)};
+}
+
+// AutoAWQ GEMM (zero points 8: the same values, stored asymmetric).
+std::vector<tensor> awq_parts(const std::string& prefix, const weight_codes& c) {
+    static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    const std::size_t W = c.N / 8, groups = c.K / c.G;
+    std::vector<std::uint32_t> qw(c.K * W, 0);
+    for (std::size_t k = 0; k < c.K; ++k)
+        for (std::size_t w = 0; w < W; ++w)
+            for (int i = 0; i < 8; ++i) qw[k * W + w] |= c.q[(w * 8 + static_cast<std::size_t>(order[i])) * c.K + k] << (4 * i);
+    return {i32_tensor(prefix + ".qweight", {c.K, W}, qw), i32_tensor(prefix + ".qzeros", {groups, W}, std::vector<std::uint32_t>(groups * W, 0x88888888u)),
+            f16_tensor(prefix + ".scales", {groups, c.N}, c.s)};
+}
+
 bool is_linear(const std::string& n) {
     for (const char* p : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
         if (n.find(std::string(".") + p + ".weight") != std::string::npos) return true;
@@ -87,10 +113,23 @@ bool is_linear(const std::string& n) {
 
 // Writes DIR: the model's config and tokenizer, a GPTQ model.safetensors and
 // quantize_config.json; returns the codes of each linear by HF prefix.
-std::map<std::string, weight_codes> write_gptq_model(const std::string& dir, const std::string& quantize_config) {
+enum class packing { gptq, awq, compressed_tensors };
+
+// quantization_config: written into config.json for AWQ and compressed-tensors,
+// as quantize_config.json for GPTQ.
+std::map<std::string, weight_codes> write_quantized_model(const std::string& dir, const std::string& quantization_config, packing how) {
     REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
-    for (const char* f : {"config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json"})
+    for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json"})
         REQUIRE(::symlink((data_dir + "/" + f).c_str(), (dir + "/" + f).c_str()) == 0);
+    if (how == packing::gptq) {
+        REQUIRE(::symlink((data_dir + "/config.json").c_str(), (dir + "/config.json").c_str()) == 0);
+        write_file(dir + "/quantize_config.json", quantization_config);
+    } else {
+        const std::vector<std::uint8_t> cfg = read_file(data_dir + "/config.json");
+        std::string text(cfg.begin(), cfg.end());
+        text.insert(text.find('{') + 1, "\"quantization_config\": " + quantization_config + ",");
+        write_file(dir + "/config.json", text);
+    }
     const std::vector<std::uint8_t> bytes = read_file(data_dir + "/model.safetensors");
     auto f = st::safetensors_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE(f.ok());
@@ -106,12 +145,15 @@ std::map<std::string, weight_codes> write_gptq_model(const std::string& dir, con
         REQUIRE(st::read_f32(t, lowbit::span<float>(w.data(), w.size())).ok());
         const std::string prefix = t.name.substr(0, t.name.size() - 7);  // without ".weight"
         weight_codes c = rtn_codes(w, t.shape[0], t.shape[1], 32);
-        for (tensor& p : gptq_parts(prefix, c)) out.push_back(std::move(p));
+        for (tensor& p : how == packing::gptq ? gptq_parts(prefix, c) : how == packing::awq ? awq_parts(prefix, c) : ct_parts(prefix, c))
+            out.push_back(std::move(p));
         codes[prefix] = std::move(c);
     }
     write_file(dir + "/model.safetensors", safetensors_bytes(out));
-    write_file(dir + "/quantize_config.json", quantize_config);
     return codes;
+}
+std::map<std::string, weight_codes> write_gptq_model(const std::string& dir, const std::string& quantize_config) {
+    return write_quantized_model(dir, quantize_config, packing::gptq);
 }
 
 const char* gptq_w4g32 = "{\"bits\": 4, \"group_size\": 32, \"desc_act\": false, \"sym\": true, \"checkpoint_format\": \"gptq\"}";
@@ -129,17 +171,9 @@ std::map<std::string, std::string> unpermuted_names(int layers) {
     return m;
 }
 
-}  // namespace
-
-TEST_CASE("lowbit-quantize: a GPTQ w4g32 checkpoint -> Q4_0 is lossless, -> Q4_K reports its error") {
-    tmpdir d("lowbit-import-tool");
-    const auto codes = write_gptq_model(d / "ckpt", gptq_w4g32);
-    REQUIRE(codes.size() == 8 * 7);
-    std::string log;
-    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "ckpt") + "' '" + (d / "q4_0.gguf") + "' --type Q4_0 --pure", &log) == 0, log);
-    CHECK(log.find("GPTQ checkpoint (quantize_config.json): 56 quantized weights read without requantizing") != std::string::npos);
-
-    const std::vector<std::uint8_t> out = read_file(d / "q4_0.gguf");
+// Every value of OUT's unpermuted linears equals the codes' scale * (q - 8), bit for bit.
+void check_q4_0_exact(const std::string& path, const std::map<std::string, weight_codes>& codes) {
+    const std::vector<std::uint8_t> out = read_file(path);
     auto g = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(out.data(), out.size()));
     REQUIRE(g.ok());
     std::size_t compared = 0, mismatches = 0;
@@ -163,6 +197,19 @@ TEST_CASE("lowbit-quantize: a GPTQ w4g32 checkpoint -> Q4_0 is lossless, -> Q4_K
     }
     CHECK(compared == 8 * (256 * 128 + 256 * 256 + 3 * 256 * 768));
     CHECK(mismatches == 0);
+}
+
+}  // namespace
+
+TEST_CASE("lowbit-quantize: a GPTQ w4g32 checkpoint -> Q4_0 is lossless, -> Q4_K reports its error") {
+    tmpdir d("lowbit-import-tool");
+    const auto codes = write_gptq_model(d / "ckpt", gptq_w4g32);
+    REQUIRE(codes.size() == 8 * 7);
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "ckpt") + "' '" + (d / "q4_0.gguf") + "' --type Q4_0 --pure", &log) == 0, log);
+    CHECK(log.find("GPTQ checkpoint (quantize_config.json): 56 quantized weights read without requantizing") != std::string::npos);
+
+    check_q4_0_exact(d / "q4_0.gguf", codes);
     // The tool's own measurement agrees: each imported weight's line says SQNR inf.
     for (const char* n : {"blk.0.ffn_down.weight", "blk.7.attn_q.weight", "blk.3.attn_k.weight"}) {
         const std::size_t at = log.find(n);
@@ -239,4 +286,32 @@ TEST_CASE("lowbit-quantize --dry-run: the file size it prints is the size writte
             ++checked;
         }
     CHECK(checked == 6);
+}
+
+TEST_CASE("lowbit-quantize: compressed-tensors int4 group 32 -> Q4_0 is lossless; AutoAWQ GEMM -> Q4_0 is requantized and measured") {
+    tmpdir d("lowbit-import-tool");
+    const auto codes = write_quantized_model(
+        d / "ct",
+        "{\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"config_groups\": {\"group_0\": {\"targets\": "
+        "[\"Linear\"], \"weights\": {\"num_bits\": 4, \"type\": \"int\", \"symmetric\": true, \"strategy\": \"group\", "
+        "\"group_size\": 32}}}, \"ignore\": [\"lm_head\"]}",
+        packing::compressed_tensors);
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "ct") + "' '" + (d / "ct.gguf") + "' --type Q4_0 --pure", &log) == 0, log);
+    CHECK(log.find("compressed-tensors checkpoint (config.json quantization_config): 56 quantized weights") != std::string::npos);
+    check_q4_0_exact(d / "ct.gguf", codes);
+
+    write_quantized_model(d / "awq", "{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 32, \"zero_point\": true, \"version\": \"gemm\"}",
+                          packing::awq);
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "awq") + "' '" + (d / "awq.gguf") + "' --type Q4_0 --pure", &log) == 0, log);
+    CHECK(log.find("AWQ checkpoint (config.json quantization_config): 56 quantized weights") != std::string::npos);
+    const std::size_t at = log.find("blk.0.ffn_down.weight");
+    REQUIRE(at != std::string::npos);
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    CHECK_MESSAGE(line.find("SQNR") != std::string::npos, line);  // requantized (asymmetric scheme): measured, finite
+    CHECK_MESSAGE(line.find("SQNR inf") == std::string::npos, line);
+
+    write_quantized_model(d / "gemv", "{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 32, \"version\": \"gemv\"}", packing::awq);
+    CHECK(run_tool(d, "'" + (d / "gemv") + "' '" + (d / "out.gguf") + "' --type Q4_0", &log) == 2);
+    CHECK(log.find("lowbit reads the GEMM packing only") != std::string::npos);
 }
