@@ -162,7 +162,7 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
     bool have_box = false;  // levels of a candidate whose clipped values alone cost >= best_err
     float box_lo = 0.0f, box_hi = 0.0f;
     auto note_box = [&](const candidate_error& e) {
-        if (e.clipped < best_err) return;
+        if (!(e.clipped >= best_err)) return;  // NaN (a power overflowing at norm 16): no bound
         have_box = true;
         box_lo = e.lo_level;
         box_hi = e.hi_level;

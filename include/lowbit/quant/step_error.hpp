@@ -7,7 +7,9 @@
 // accumulators, so no reassociation is needed, and there is no libm call in
 // the loop:
 //   - round half to even by the 1.5 * 2^23 trick (|t| <= 255 after the clamp);
-//     under -ffast-math, which may fold it away, std::nearbyint instead;
+//     under -ffast-math, which may fold it away, std::nearbyint instead
+//     (lowbit does not support -ffast-math, docs/formats.md; this only keeps
+//     the rounding right for values in the normal range if a user builds so);
 //   - norm 2 is a multiplication; any other norm is exp2(p * log2 d) by short
 //     polynomials (relative error ~1e-6: it can only reorder candidates whose
 //     errors agree to that, which calibrate.hpp's tests allow for).
