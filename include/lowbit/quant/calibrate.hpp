@@ -21,8 +21,8 @@
 //     clipped values alone cost >= the best error, no candidate whose levels
 //     lie within i's can win, and it is skipped; symmetric ranges shrink with
 //     the shrink factor, so the search ends there.
-// 1-bit symmetric groups and steps whose reciprocal overflows take the scalar
-// loop (detail::range_error).
+// 1-bit symmetric groups, norms below 1 and steps whose reciprocal overflows
+// take the scalar loop (detail::range_error).
 #pragma once
 
 #include <algorithm>
@@ -130,6 +130,7 @@ inline double range_error(const value_block& b, const qparams& p, int bits, bool
     }
     return err;
 }
+
 // The error of one candidate (sum |x^ - x|^norm) and the part of it from
 // clipped values, both partial once the total reaches `bound`.
 struct candidate_error {
