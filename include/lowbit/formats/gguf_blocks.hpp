@@ -1472,6 +1472,7 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 
 // The types with a header of their own (each includes this file first; see
 // gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iq_lattice.hpp"
 #include "gguf_iquants.hpp"
 #include "gguf_mxfp4.hpp"
 #include "gguf_ternary.hpp"
@@ -1493,6 +1494,18 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
             return true;
         default:
             return false;
+    }
+}
+
+// True when dequantize_row handles type t: every type with a row codec, and
+// the lattice i-quants, which lowbit reads but cannot write yet (gguf_iq_lattice.hpp).
+constexpr bool has_row_decoder(gguf_type t) noexcept {
+    switch (t) {
+        case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq3_xxs:
+        case gguf_type::iq3_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
+            return true;
+        default:
+            return has_row_codec(t);
     }
 }
 
@@ -1593,6 +1606,13 @@ inline status dequantize_row(gguf_type t, const void* src, float* y, std::int64_
         case gguf_type::tq1_0: return dequantize_row_tq1_0(static_cast<const block_tq1_0*>(src), y, k);
         case gguf_type::tq2_0: return dequantize_row_tq2_0(static_cast<const block_tq2_0*>(src), y, k);
         case gguf_type::mxfp4: return dequantize_row_mxfp4(static_cast<const block_mxfp4*>(src), y, k);
+        case gguf_type::iq2_xxs: return dequantize_row_iq2_xxs(static_cast<const block_iq2_xxs*>(src), y, k);
+        case gguf_type::iq2_xs: return dequantize_row_iq2_xs(static_cast<const block_iq2_xs*>(src), y, k);
+        case gguf_type::iq2_s: return dequantize_row_iq2_s(static_cast<const block_iq2_s*>(src), y, k);
+        case gguf_type::iq3_xxs: return dequantize_row_iq3_xxs(static_cast<const block_iq3_xxs*>(src), y, k);
+        case gguf_type::iq3_s: return dequantize_row_iq3_s(static_cast<const block_iq3_s*>(src), y, k);
+        case gguf_type::iq1_s: return dequantize_row_iq1_s(static_cast<const block_iq1_s*>(src), y, k);
+        case gguf_type::iq1_m: return dequantize_row_iq1_m(static_cast<const block_iq1_m*>(src), y, k);
         default: return detail::no_codec("gguf::dequantize_row", t);
     }
 }
