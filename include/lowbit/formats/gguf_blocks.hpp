@@ -1472,6 +1472,7 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 
 // The types with a header of their own (each includes this file first; see
 // gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iq3_encode.hpp"
 #include "gguf_iq_lattice.hpp"
 #include "gguf_iquants.hpp"
 #include "gguf_mxfp4.hpp"
@@ -1490,7 +1491,7 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
         case gguf_type::q8_0: case gguf_type::q8_1: case gguf_type::q2_K: case gguf_type::q3_K:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K: case gguf_type::q8_K:
         case gguf_type::iq4_nl: case gguf_type::iq4_xs: case gguf_type::tq1_0: case gguf_type::tq2_0:
-        case gguf_type::mxfp4:
+        case gguf_type::mxfp4: case gguf_type::iq3_xxs: case gguf_type::iq3_s:
             return true;
         default:
             return false;
@@ -1498,11 +1499,11 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
 }
 
 // True when dequantize_row handles type t: every type with a row codec, and
-// the lattice i-quants, which lowbit reads but cannot write yet (gguf_iq_lattice.hpp).
+// the lattice i-quants that lowbit reads but cannot write yet (gguf_iq_lattice.hpp).
 constexpr bool has_row_decoder(gguf_type t) noexcept {
     switch (t) {
-        case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq3_xxs:
-        case gguf_type::iq3_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
+        case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s:
+        case gguf_type::iq1_m:
             return true;
         default:
             return has_row_codec(t);
@@ -1580,6 +1581,8 @@ inline status quantize_row(gguf_type t, const float* x, void* dst, std::int64_t 
         case gguf_type::tq1_0: return quantize_row_tq1_0(x, static_cast<block_tq1_0*>(dst), k);
         case gguf_type::tq2_0: return quantize_row_tq2_0(x, static_cast<block_tq2_0*>(dst), k);
         case gguf_type::mxfp4: return quantize_row_mxfp4(x, static_cast<block_mxfp4*>(dst), k);
+        case gguf_type::iq3_xxs: return quantize_row_iq3_xxs(x, static_cast<block_iq3_xxs*>(dst), k);
+        case gguf_type::iq3_s: return quantize_row_iq3_s(x, static_cast<block_iq3_s*>(dst), k);
         default: return detail::no_codec("gguf::quantize_row", t);
     }
 }
@@ -1640,6 +1643,8 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::tq1_0: return quantize_tq1_0(src, static_cast<block_tq1_0*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::tq2_0: return quantize_tq2_0(src, static_cast<block_tq2_0*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::mxfp4: return quantize_mxfp4(src, static_cast<block_mxfp4*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq3_xxs: return quantize_iq3_xxs(src, static_cast<block_iq3_xxs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq3_s: return quantize_iq3_s(src, static_cast<block_iq3_s*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
                 return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",
