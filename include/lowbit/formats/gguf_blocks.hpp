@@ -1472,6 +1472,7 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 
 // The types with a header of their own (each includes this file first; see
 // gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iq2_encode.hpp"
 #include "gguf_iq3_encode.hpp"
 #include "gguf_iq_lattice.hpp"
 #include "gguf_iquants.hpp"
@@ -1491,19 +1492,25 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
         case gguf_type::q8_0: case gguf_type::q8_1: case gguf_type::q2_K: case gguf_type::q3_K:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K: case gguf_type::q8_K:
         case gguf_type::iq4_nl: case gguf_type::iq4_xs: case gguf_type::tq1_0: case gguf_type::tq2_0:
-        case gguf_type::mxfp4: case gguf_type::iq3_xxs: case gguf_type::iq3_s:
+        case gguf_type::mxfp4: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_s:
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs:  // quantize() only, with weights (requires_imatrix)
             return true;
         default:
             return false;
     }
 }
 
+// True for the types ggml quantizes only with an importance matrix (llama.cpp's
+// ggml_quantize_requires_imatrix): quantize_row refuses them, quantize needs weights.
+constexpr bool requires_imatrix(gguf_type t) noexcept {
+    return t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq1_s;
+}
+
 // True when dequantize_row handles type t: every type with a row codec, and
 // the lattice i-quants that lowbit reads but cannot write yet (gguf_iq_lattice.hpp).
 constexpr bool has_row_decoder(gguf_type t) noexcept {
     switch (t) {
-        case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s:
-        case gguf_type::iq1_m:
+        case gguf_type::iq1_s: case gguf_type::iq1_m:
             return true;
         default:
             return has_row_codec(t);
@@ -1583,6 +1590,11 @@ inline status quantize_row(gguf_type t, const float* x, void* dst, std::int64_t 
         case gguf_type::mxfp4: return quantize_row_mxfp4(x, static_cast<block_mxfp4*>(dst), k);
         case gguf_type::iq3_xxs: return quantize_row_iq3_xxs(x, static_cast<block_iq3_xxs*>(dst), k);
         case gguf_type::iq3_s: return quantize_row_iq3_s(x, static_cast<block_iq3_s*>(dst), k);
+        case gguf_type::iq2_s: return quantize_row_iq2_s(x, static_cast<block_iq2_s*>(dst), k);
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs:
+            return status::error(errc::invalid_argument,
+                                 "gguf::quantize_row: %s needs an importance matrix; use gguf::quantize with quant_weights",
+                                 type_name(t));
         default: return detail::no_codec("gguf::quantize_row", t);
     }
 }
@@ -1645,6 +1657,9 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::mxfp4: return quantize_mxfp4(src, static_cast<block_mxfp4*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::iq3_xxs: return quantize_iq3_xxs(src, static_cast<block_iq3_xxs*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::iq3_s: return quantize_iq3_s(src, static_cast<block_iq3_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_s: return quantize_iq2_s(src, static_cast<block_iq2_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_xs: return quantize_iq2_xs(src, static_cast<block_iq2_xs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_xxs: return quantize_iq2_xxs(src, static_cast<block_iq2_xxs*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
                 return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",
