@@ -51,8 +51,8 @@ struct lattice_type {
 const lattice_type lattice_types[] = {
     {"iq2_xxs", gguf_type::iq2_xxs, 2.0625, true}, {"iq2_xs", gguf_type::iq2_xs, 2.3125, true},
     {"iq2_s", gguf_type::iq2_s, 2.5625, true},     {"iq3_xxs", gguf_type::iq3_xxs, 3.0625, true},
-    {"iq3_s", gguf_type::iq3_s, 3.4375, true},      {"iq1_s", gguf_type::iq1_s, 1.5625, false},
-    {"iq1_m", gguf_type::iq1_m, 1.75, false},
+    {"iq3_s", gguf_type::iq3_s, 3.4375, true},      {"iq1_s", gguf_type::iq1_s, 1.5625, true},
+    {"iq1_m", gguf_type::iq1_m, 1.75, true},
 };
 
 template <std::size_t N>
@@ -209,7 +209,7 @@ TEST_CASE("gguf lattice i-quants: typed entry points are the dispatch's") {
     CHECK(dequantize_row_iq1_m(m.data(), y.data(), 256).ok());
 }
 
-TEST_CASE("gguf lattice i-quants: any bytes decode to finite values; bad requests are refused") {
+TEST_CASE("gguf lattice i-quants: any bytes decode to finite values; bad decode requests are refused") {
     // A hostile file can hold any bytes: every index is in range by
     // construction (the grids are as long as the index fields allow), and only
     // an f16 scale of Inf/NaN can give non-finite values, as in ggml.
@@ -219,13 +219,12 @@ TEST_CASE("gguf lattice i-quants: any bytes decode to finite values; bad request
         s = s * 1664525u + 1013904223u;
         c = static_cast<unsigned char>(s >> 24);
     }
-    std::vector<float> x(256, 0.25f);
     for (const lattice_type& t : lattice_types) {
         INFO("type ", t.file);
         std::vector<unsigned char> q(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(type_size(t.type)));
         // A finite f16 scale (IQ1_M keeps it in the scales' top nibbles: 0x3c00 = 1.0).
         if (t.type == gguf_type::iq1_m) {
-            const unsigned char hi[4] = {0x0, 0xc, 0x3, 0x0};
+            const unsigned char hi[4] = {0x0, 0x0, 0xc, 0x3};
             for (int i = 0; i < 4; ++i) q[48 + 2 * i + 1] = static_cast<unsigned char>((q[48 + 2 * i + 1] & 0x0f) | hi[i] << 4);
         } else {
             q[0] = 0x00;
@@ -253,15 +252,6 @@ TEST_CASE("gguf lattice i-quants: any bytes decode to finite values; bad request
         for (float v : y) untouched = untouched && v == -7.0f;
         CHECK(untouched);
         CHECK(dequantize_row(t.type, q.data(), y.data(), 0).ok());
-
-        // No encoder yet: a clear refusal naming the type, before anything is read.
-        if (t.encodes) continue;
-        std::vector<unsigned char> out(type_size(t.type), 0xab);
-        st = quantize_row(t.type, x.data(), out.data(), 256);
-        CHECK(st.code() == errc::unsupported);
-        CHECK(std::string(st.message()).find(type_name(t.type)) != std::string::npos);
-        CHECK(quantize(t.type, x.data(), out.data(), 1, 256, x.data()).code() == errc::unsupported);
-        for (unsigned char c : out) CHECK(c == 0xab);
     }
 }
 
@@ -330,17 +320,20 @@ TEST_CASE("gguf lattice i-quants: round trips") {
             const double rel = std::sqrt(err / ref);
             // Relative RMS error measured on this input, without / with the
             // weights: IQ3_XXS 0.213 / 0.186, IQ3_S 0.168 / 0.140, IQ2_S
-            // 0.265 / 0.256, IQ2_XS − / 0.310, IQ2_XXS − / 0.350. Bounds leave room.
+            // 0.265 / 0.256, IQ2_XS − / 0.310, IQ2_XXS − / 0.350, IQ1_S − / 0.501,
+            // IQ1_M 0.590 / 0.480. Bounds leave room.
             const double bound = t.type == gguf_type::iq3_xxs ? 0.23
                                  : t.type == gguf_type::iq3_s ? 0.19
                                  : t.type == gguf_type::iq2_s ? 0.29
                                  : t.type == gguf_type::iq2_xs ? 0.33
-                                                               : 0.37;
+                                 : t.type == gguf_type::iq2_xxs ? 0.37
+                                 : t.type == gguf_type::iq1_s   ? 0.53
+                                                                : 0.62;
             CHECK(rel < bound);
             // Types that store all 8 signs (IQ3_S, IQ2_S) keep every sign; the
-            // others flip at most one value per 8.
+            // other IQ2/IQ3 types flip at most one value per 8. (IQ1 stores no signs.)
             if (t.type == gguf_type::iq3_s || t.type == gguf_type::iq2_s) CHECK(flips == 0);
-            CHECK(flips <= 4096 / 8);
+            if (t.type != gguf_type::iq1_s && t.type != gguf_type::iq1_m) CHECK(flips <= 4096 / 8);
         }
     }
     // The all-zero input: scale 0, every byte 0, zeros back.

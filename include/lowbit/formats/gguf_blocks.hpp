@@ -1472,6 +1472,7 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 
 // The types with a header of their own (each includes this file first; see
 // gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iq1_encode.hpp"
 #include "gguf_iq2_encode.hpp"
 #include "gguf_iq3_encode.hpp"
 #include "gguf_iq_lattice.hpp"
@@ -1493,7 +1494,8 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K: case gguf_type::q8_K:
         case gguf_type::iq4_nl: case gguf_type::iq4_xs: case gguf_type::tq1_0: case gguf_type::tq2_0:
         case gguf_type::mxfp4: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_s:
-        case gguf_type::iq2_xs: case gguf_type::iq2_xxs:  // quantize() only, with weights (requires_imatrix)
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs: case gguf_type::iq1_s:  // quantize() only, with weights
+        case gguf_type::iq1_m:
             return true;
         default:
             return false;
@@ -1506,16 +1508,10 @@ constexpr bool requires_imatrix(gguf_type t) noexcept {
     return t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq1_s;
 }
 
-// True when dequantize_row handles type t: every type with a row codec, and
-// the lattice i-quants that lowbit reads but cannot write yet (gguf_iq_lattice.hpp).
-constexpr bool has_row_decoder(gguf_type t) noexcept {
-    switch (t) {
-        case gguf_type::iq1_s: case gguf_type::iq1_m:
-            return true;
-        default:
-            return has_row_codec(t);
-    }
-}
+// True when dequantize_row handles type t. Today the same set as
+// has_row_codec; callers that only read ask this, so that a type lowbit can
+// read before it can write stays readable.
+constexpr bool has_row_decoder(gguf_type t) noexcept { return has_row_codec(t); }
 
 // Bytes that k values of type t occupy (k a multiple of the block size), 0 for an unknown type.
 constexpr std::int64_t row_size(gguf_type t, std::int64_t k) noexcept {
@@ -1591,7 +1587,8 @@ inline status quantize_row(gguf_type t, const float* x, void* dst, std::int64_t 
         case gguf_type::iq3_xxs: return quantize_row_iq3_xxs(x, static_cast<block_iq3_xxs*>(dst), k);
         case gguf_type::iq3_s: return quantize_row_iq3_s(x, static_cast<block_iq3_s*>(dst), k);
         case gguf_type::iq2_s: return quantize_row_iq2_s(x, static_cast<block_iq2_s*>(dst), k);
-        case gguf_type::iq2_xs: case gguf_type::iq2_xxs:
+        case gguf_type::iq1_m: return quantize_iq1_m(x, static_cast<block_iq1_m*>(dst), 1, k, nullptr);
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs: case gguf_type::iq1_s:
             return status::error(errc::invalid_argument,
                                  "gguf::quantize_row: %s needs an importance matrix; use gguf::quantize with quant_weights",
                                  type_name(t));
@@ -1660,6 +1657,8 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::iq2_s: return quantize_iq2_s(src, static_cast<block_iq2_s*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::iq2_xs: return quantize_iq2_xs(src, static_cast<block_iq2_xs*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::iq2_xxs: return quantize_iq2_xxs(src, static_cast<block_iq2_xxs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq1_s: return quantize_iq1_s(src, static_cast<block_iq1_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq1_m: return quantize_iq1_m(src, static_cast<block_iq1_m*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
                 return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",

@@ -91,7 +91,7 @@ private:
 };
 
 // The maps the encoders use, one per grid, with ggml's nwant: IQ3_XXS 2,
-// IQ3_S 3, IQ2_XXS 2, IQ2_XS 2, IQ2_S 1.
+// IQ3_S 3, IQ2_XXS 2, IQ2_XS 2, IQ2_S 1, IQ1_S/IQ1_M 3.
 inline const iq_neighbour_map& iq3xxs_neighbours() {
     static const iq_neighbour_map m(iq_grids::iq3xxs_index, 256, 4, 3, 8, 2);
     return m;
@@ -111,6 +111,10 @@ inline const iq_neighbour_map& iq2xs_neighbours() {
 }
 inline const iq_neighbour_map& iq2s_neighbours() {
     static const iq_neighbour_map m(iq_grids::iq2s_index, 1024, 8, 2, 3, 1);
+    return m;
+}
+inline const iq_neighbour_map& iq1s_neighbours() {
+    static const iq_neighbour_map m(iq_grids::iq1s_index, 2048, 8, 2, 3, 3);
     return m;
 }
 
