@@ -119,7 +119,7 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
         if (t->row_length() != cols || t->rows() != rows)
             return status::error(errc::shape_mismatch, "gguf: %s is %llu x %llu, expected %zu x %zu", name.c_str(),
                                  static_cast<unsigned long long>(t->rows()), static_cast<unsigned long long>(t->row_length()), rows, cols);
-        if (!gg::has_row_codec(t->type))
+        if (!gg::has_row_decoder(t->type))
             return status::error(errc::unsupported, "gguf: %s has type %s, which lowbit cannot decode", name.c_str(), gg::type_name(t->type));
         *out = t;
         return {};

@@ -368,12 +368,12 @@ private:
     }
 
     // Rows [r0, r0 + n) of a tensor that is copied: F64 values are read as
-    // they are, every type with a row codec (F32, F16, BF16, the block types)
+    // they are, every type with a row decoder (F32, F16, BF16, the block types)
     // is decoded; integer tensors hold no NaN.
     status check_finite_rows(const source_tensor& t, std::uint64_t r0, std::size_t n) {
         const gguf_type ty = t.desc.type;
         const bool f64 = ty == gguf_type::f64;
-        if (!f64 && !gguf::has_row_codec(ty)) return status();
+        if (!f64 && !gguf::has_row_decoder(ty)) return status();
         const std::int64_t k = static_cast<std::int64_t>(t.row_length());
         const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / t.rows());
         const std::size_t n_tasks = std::min(n, tasks_per_chunk);
@@ -634,7 +634,7 @@ int run(const args& a) {
         }
         const bool plain = from == gguf_type::f32 || from == gguf_type::f16 || from == gguf_type::bf16;
         if (!plain) {
-            if (!gguf::is_quantized(from) || !gguf::has_row_codec(from))
+            if (!gguf::is_quantized(from) || !gguf::has_row_decoder(from))
                 return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s, which cannot be converted to %s",
                                                 printable(t.desc.name).c_str(), gguf::type_name(from), gguf::type_name(d.type)));
             if (!a.allow_requantize)
