@@ -448,7 +448,7 @@ TEST_CASE("gptq_gguf refit_scales: codes kept, every row's H-weighted error no h
             }
             CHECK(no_row_worse);
             CHECK(sum_refit < sum_plain);
-            MESSAGE(std::string(gguf::type_name(t)) + (act_order ? " act-order" : ""), ": H-weighted error ", sum_plain, " -> ", sum_refit, " (",
+            MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "")), ": H-weighted error ", sum_plain, " -> ", sum_refit, " (",
                     refit->refit_rows, " of ", N, " rows re-fitted)");
         }
     }
