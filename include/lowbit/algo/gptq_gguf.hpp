@@ -28,6 +28,10 @@
 //     while it sweeps. K-quants take it per super-block, from the current
 //     values, exactly as ggml does.
 //
+//   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
+//     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
+//     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
+//
 // With H = I (no correlation), nothing propagates and the bytes equal
 // gguf::quantize's (tests/test_algo_gguf.cpp checks every type).
 //
