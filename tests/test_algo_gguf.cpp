@@ -365,3 +365,109 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
                "overflows f16");
     }
 }
+
+namespace {
+// (w - q) H (w - q)^T for one row, in double, computed here independently of gguf_refit.hpp.
+double row_weighted_error(const float* w, const float* q, const hessian& h, std::size_t K) {
+    const matrix_view<const float> H = h.matrix();
+    double s = 0;
+    for (std::size_t i = 0; i < K; ++i)
+        for (std::size_t j = 0; j < K; ++j) s += (static_cast<double>(w[i]) - q[i]) * H(i, j) * (static_cast<double>(w[j]) - q[j]);
+    return s;
+}
+
+// A block's bytes with its f16 scale fields zeroed: what the re-fit must leave alone.
+template <class B>
+std::vector<std::uint8_t> without_scale_fields(const std::vector<std::uint8_t>& bytes) {
+    std::vector<std::uint8_t> out(bytes);
+    for (std::size_t o = 0; o + sizeof(B) <= out.size(); o += sizeof(B)) {
+        B b;
+        std::memcpy(&b, out.data() + o, sizeof(B));
+        std::uint16_t* f[2];
+        const int n = lowbit::detail::refit_fields(b, f);
+        for (int k = 0; k < n; ++k) *f[k] = 0;
+        std::memcpy(out.data() + o, &b, sizeof(B));
+    }
+    return out;
+}
+
+std::vector<std::uint8_t> codes_only(gguf_type t, const std::vector<std::uint8_t>& bytes) {
+    switch (t) {
+        case gguf_type::q4_0: return without_scale_fields<gguf::block_q4_0>(bytes);
+        case gguf_type::q4_1: return without_scale_fields<gguf::block_q4_1>(bytes);
+        case gguf_type::q5_0: return without_scale_fields<gguf::block_q5_0>(bytes);
+        case gguf_type::q5_1: return without_scale_fields<gguf::block_q5_1>(bytes);
+        case gguf_type::q8_0: return without_scale_fields<gguf::block_q8_0>(bytes);
+        case gguf_type::q2_K: return without_scale_fields<gguf::block_q2_K>(bytes);
+        case gguf_type::q3_K: return without_scale_fields<gguf::block_q3_K>(bytes);
+        case gguf_type::q4_K: return without_scale_fields<gguf::block_q4_K>(bytes);
+        case gguf_type::q5_K: return without_scale_fields<gguf::block_q5_K>(bytes);
+        case gguf_type::q6_K: return without_scale_fields<gguf::block_q6_K>(bytes);
+        default: FAIL("type not covered"); return {};
+    }
+}
+}  // namespace
+
+TEST_CASE("gptq_gguf refit_scales: codes kept, every row's H-weighted error no higher, lower in total, bytes decode to the values") {
+    const std::size_t N = 60, K = 512, T = 384;
+    const std::vector<float> w = test_weights(N, K, 7);
+    std::vector<float> x = correlated_activations(T, K, 8);
+    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column: H's row and column 40 are 0
+    const std::vector<float> qw = imatrix_of(x, T, K);
+    hessian h(K);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+    for (gguf_type t : all_types) {
+        CAPTURE(gguf::type_name(t));
+        for (int act_order = 0; act_order < 2; ++act_order) {
+            CAPTURE(act_order);
+            gptq_gguf_options o;
+            o.keep_values = true;
+            o.act_order = act_order != 0;
+            o.importance = span<const float>(qw.data(), K);
+            auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+            o.refit_scales = true;
+            auto refit = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+            REQUIRE(plain.ok());
+            REQUIRE(refit.ok());
+            CHECK(plain->refit_rows == 0);
+            CHECK(refit->refit_rows > 0);
+            CHECK(refit->refit_loss_after < refit->refit_loss_before);
+            CHECK(codes_only(t, refit->data) == codes_only(t, plain->data));
+            const std::vector<float> dq = decode_bytes(t, refit->data, N, K);
+            CHECK(same_bits(dq, refit->values));
+            const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
+            std::vector<float> wd(w);  // the target: dead columns zeroed, as the sweep does
+            for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+            double sum_plain = 0, sum_refit = 0;
+            bool no_row_worse = true;
+            for (std::size_t r = 0; r < N; ++r) {
+                const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
+                const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
+                no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
+                sum_plain += ep, sum_refit += er;
+            }
+            CHECK(no_row_worse);
+            CHECK(sum_refit < sum_plain);
+            MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "")), ": H-weighted error ", sum_plain, " -> ", sum_refit, " (",
+                    refit->refit_rows, " of ", N, " rows re-fitted)");
+        }
+    }
+}
+
+TEST_CASE("gptq_gguf refit_scales: a row whose Hessian is zero is left as it is") {
+    const std::size_t N = 3, K = 256;
+    const std::vector<float> w = test_weights(N, K, 9);
+    std::vector<float> zero(K * K, 0.0f);
+    zero[0] = 1.0f;  // one live column: the refit may move only the block that holds it
+    auto hz = hessian::from_matrix(matrix_view<const float>(zero.data(), K, K), 1.0);
+    REQUIRE(hz.ok());
+    std::vector<std::uint8_t> row(static_cast<std::size_t>(gguf::row_size(gguf_type::q4_0, K)));
+    REQUIRE(gguf::quantize(gguf_type::q4_0, w.data(), row.data(), 1, K, nullptr).ok());
+    const std::vector<std::uint8_t> before = row;
+    double b = -1, a = -1;
+    refit_row_scales<gguf::block_q4_0>(w.data(), hz->matrix(), row.data(), &b, &a);
+    CHECK(a <= b);
+    // Blocks 1..7 see no Hessian weight: their bytes do not move.
+    const std::size_t bs = sizeof(gguf::block_q4_0);
+    CHECK(std::memcmp(row.data() + bs, before.data() + bs, row.size() - bs) == 0);
+}

@@ -152,7 +152,8 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     std::smatch mt;
     REQUIRE_MESSAGE(std::regex_search(log, mt, std::regex("layer-output error below rtn's on (\\d+) of (\\d+) calibrated tensors")), log);
     const int better = std::stoi(mt[1]), all = std::stoi(mt[2]);
-    CHECK(all == 56);
+    CHECK(all == 57);  // 8 layers x 7 weights, and output.weight (its input: output_norm of the last layer's output)
+    CHECK(std::regex_search(log, std::regex("output\\.weight +Q6_K .* gptq")));
     CHECK(better * 4 >= all * 3);  // most: 49 of 56 measured at 1024 tokens
     CHECK(log.find("layer 8/8: gptq") != std::string::npos);  // a progress line per layer
     // Same size as rtn: the recipe's types are kept.
@@ -162,6 +163,18 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     CHECK(std::isfinite(p_gptq));
     CHECK(p_gptq > 1.0);
     CHECK(p_gptq < p_rtn * 1.01);  // not worse than rtn beyond noise
+
+    // --refit: the same types and size; every table line of a GPTQ tensor says how many rows were re-fitted.
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "refit.gguf") + "' --type Q4_K_M --method gptq --refit" + calib, &log) == 0,
+                    log);
+    CHECK(read_file(d / "refit.gguf").size() == read_file(d / "rtn.gguf").size());
+    CHECK(tensor_bytes(read_file(d / "refit.gguf"), "blk.3.ffn_up.weight") != tensor_bytes(read_file(d / "gptq.gguf"), "blk.3.ffn_up.weight"));
+    std::smatch mr;
+    REQUIRE_MESSAGE(std::regex_search(log, mr, std::regex("blk\\.3\\.ffn_up\\.weight .* gptq refit (\\d+)/768")), log);
+    CHECK(std::stoi(mr[1]) > 0);
+    const double p_refit = dev_ppl(d / "refit.gguf");
+    INFO("refit ", p_refit);
+    CHECK(p_refit < p_rtn * 1.01);
 }
 
 TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
@@ -181,6 +194,7 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
         {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},
         {"--method imatrix --imatrix x.dat --calib '" + data_dir + "/calib.txt'", "--imatrix FILE goes with --method rtn"},
         {"--method gptq --calib '" + data_dir + "/calib.txt' --calib-ctx 4", "--calib-ctx '4': expected an integer"},
+        {"--method imatrix --refit --calib '" + data_dir + "/calib.txt'", "--refit and --damp go with --method gptq"},
         {"--method gptq --calib '" + (d / "latin1.txt") + "' --imatrix-out '" + (d / "im.gguf") + "'", "not UTF-8"},
     };
     for (const bad_case& c : cases) {

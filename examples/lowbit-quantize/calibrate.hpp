@@ -15,6 +15,8 @@
 //      and keeps the held-back chunk's rows for the layer-output error;
 //   3. quantize its seven weights with the type the recipe chose,
 //   4. pass 2 with the decoded quantized weights: the stream for layer i + 1.
+// After the last layer, gptq also quantizes output.weight, whose input is
+// output_norm of the (quantized) model's final stream (detail::gptq_output).
 // Memory: the stream, one layer's f32 weights, activations of one chunk, and
 // per tap point a K x K Hessian; plus the quantized bytes of the tensors done
 // (the output's size), which are written when the output is.
@@ -52,6 +54,7 @@ struct calib_options {
     bool act_order = false;           // --act-order
     bool static_grids = false;        // --static-grids
     float percdamp = 0.01f;           // --damp
+    bool refit = false;               // --refit: re-fit each block's f16 scales after the sweep (gguf_refit.hpp)
 };
 
 // One tensor as calibration left it.
@@ -151,11 +154,13 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         g.percdamp = o.percdamp;
         g.act_order = o.act_order;
         g.static_grids = o.static_grids;
+        g.refit_scales = o.refit;
         g.importance = span<const float>(importance.data(), importance.size());
         auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
         out->how = o.act_order ? "gptq act-order" : "gptq";
+        if (o.refit) out->how += " refit " + std::to_string(r->refit_rows) + "/" + std::to_string(rows);
     } else {
         out->data.resize(rows * row_size);
         const float* qw = method == quant_method::rtn ? nullptr : importance.data();
@@ -171,8 +176,55 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
     return status();
 }
 
-// Runs the calibration and quantizes every blk.* weight that `plan` converts.
-// `plan[i]` is the decision for src.tensors[i].
+namespace detail {
+
+// output.weight under GPTQ as well: its input is output_norm of the final
+// residual stream (the quantized layers' output), which the layer loop leaves
+// in `stream`. llama-imatrix does not record output.weight, so the imatrix
+// method leaves it to round-to-nearest as llama-quantize does; GPTQ needs only
+// this H. Tied embeddings (no output.weight) have nothing to do.
+template <class Exec>
+status gptq_output(const model_source& src, const std::vector<decision>& plan, const std::map<std::string, std::size_t>& by_name,
+                   const llama::config& c, const calib_options& o, const std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
+                   calibration& out, progress& p, Exec& exec) {
+    const auto iw = by_name.find("output.weight"), in = by_name.find("output_norm.weight");
+    if (iw == by_name.end() || in == by_name.end() || !plan[iw->second].convert) return status();
+    const source_tensor& tw = src.tensors[iw->second];
+    const std::size_t D = static_cast<std::size_t>(c.dim);
+    std::vector<float> g, w;
+    LOWBIT_TRY(load_f32(src.tensors[in->second], g));
+    if (g.size() != D || tw.row_length() != D)
+        return status::error(errc::shape_mismatch, "output_norm.weight has %zu values and output.weight rows of %llu, expected %zu", g.size(),
+                             static_cast<unsigned long long>(tw.row_length()), D);
+    LOWBIT_TRY(load_f32(tw, w));
+    tap_stats s;
+    s.sum2.assign(D, 0.0);
+    s.h = lowbit::hessian(D);
+    std::vector<float> xb(ctx * D);
+    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+        for (std::size_t t = 0; t < ctx; ++t)
+            llama::rmsnorm(stream.data() + (ch * ctx + t) * D, g.data(), xb.data() + t * D, c.dim, c.norm_eps);
+        if (ch == n_cal) {  // the held-back chunk: the layer-output error
+            s.held = xb;
+            s.held_rows = ctx;
+            continue;
+        }
+        for (std::size_t t = 0; t < ctx; ++t)
+            for (std::size_t j = 0; j < D; ++j) s.sum2[j] += static_cast<double>(xb[t * D + j]) * xb[t * D + j];
+        s.count += ctx;
+        LOWBIT_TRY(s.h.add_batch(lowbit::matrix_view<const float>(xb.data(), ctx, D), exec));
+    }
+    const double t0 = p.elapsed();
+    calibrated_tensor& ct = out.tensors["output.weight"];
+    LOWBIT_TRY(quantize_calibrated("output.weight", plan[iw->second], o.method, o, s, w, static_cast<std::size_t>(tw.rows()), D, &ct, exec));
+    p.line("output.weight: %s, layer-output error %.3e (rtn %.3e), %.1f s", ct.how.c_str(), ct.out_err, ct.rtn_out_err, p.elapsed() - t0);
+    return status();
+}
+
+}  // namespace detail
+
+// Runs the calibration and quantizes every blk.* weight that `plan` converts,
+// and output.weight with GPTQ. `plan[i]` is the decision for src.tensors[i].
 template <class Exec>
 result<calibration> calibrate(const model_source& src, const std::vector<decision>& plan, const calib_options& o, progress& p,
                               Exec& exec) {
@@ -315,6 +367,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         p.line("layer %d/%d: %s, mean layer-output error %.3e (rtn %.3e), %.1f s", l + 1, c.layers, method_name(o.method),
                n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);
     }
+    if (want_h) LOWBIT_TRY(detail::gptq_output(src, plan, by_name, c, o, stream, n_cal, ctx, out, p, exec));
     return out;
 }
 

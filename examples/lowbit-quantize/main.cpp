@@ -58,7 +58,7 @@ struct args {
     bool quiet = false, pure = false, leave_output = false, allow_requantize = false, sqnr = true;
     // calibration (calibrate.hpp)
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp;
-    bool act_order = false, static_grids = false;
+    bool act_order = false, static_grids = false, refit = false;
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
 };
@@ -93,6 +93,8 @@ void usage(std::FILE* f) {
                  "  --act-order                  gptq: sweep columns by decreasing Hessian diagonal\n"
                  "  --static-grids               gptq: choose every block's grid from the original weights\n"
                  "  --damp F                     gptq: damping, fraction of the mean Hessian diagonal (default 0.01)\n"
+                 "  --refit                      gptq: after the sweep, re-fit each block's f16 scales (d, dmin)\n"
+                 "                               to the Hessian-weighted error, codes kept\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -160,6 +162,8 @@ int parse_args(int argc, char** argv, args* a) {
             a->act_order = true;
         } else if (s == "--static-grids") {
             a->static_grids = true;
+        } else if (s == "--refit") {
+            a->refit = true;
         } else if (s == "--threads") {
             std::string v;
             if (!value(&v)) return 2;
@@ -517,8 +521,9 @@ int run(const args& a) {
     co.text = a.calib;
     co.act_order = a.act_order;
     co.static_grids = a.static_grids;
-    if ((a.act_order || a.static_grids || !a.damp.empty()) && co.method != quant_method::gptq) {
-        std::fprintf(stderr, "lowbit-quantize: --act-order, --static-grids and --damp go with --method gptq\n");
+    co.refit = a.refit;
+    if ((a.act_order || a.static_grids || a.refit || !a.damp.empty()) && co.method != quant_method::gptq) {
+        std::fprintf(stderr, "lowbit-quantize: --act-order, --static-grids, --refit and --damp go with --method gptq\n");
         return 2;
     }
 

@@ -28,6 +28,10 @@
 //     while it sweeps. K-quants take it per super-block, from the current
 //     values, exactly as ggml does.
 //
+//   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
+//     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
+//     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
+//
 // With H = I (no correlation), nothing propagates and the bytes equal
 // gguf::quantize's (tests/test_algo_gguf.cpp checks every type).
 //
@@ -47,6 +51,7 @@
 #include "../core/views.hpp"
 #include "../formats/gguf_blocks.hpp"
 #include "../parallel.hpp"
+#include "gguf_refit.hpp"
 #include "gptq.hpp"
 #include "linalg.hpp"
 
@@ -60,6 +65,8 @@ struct gptq_gguf_options {
     bool static_grids = false;     // every block's grid from the original weights, before any update
     span<const float> importance;  // K per-column weights (an imatrix row: mean x^2), or empty: ggml's reference search
     bool keep_values = false;      // also return the N x K floats the sweep coded (what the bytes decode to)
+    bool refit_scales = false;     // after the sweep, re-fit each block's f16 d (and m/dmin) to the H-weighted
+                                   // error of its row, codes kept (gguf_refit.hpp); only ever lowers that error
 };
 
 struct gptq_gguf_result {
@@ -67,6 +74,9 @@ struct gptq_gguf_result {
     std::size_t row_size = 0;
     std::vector<float> values;       // keep_values: the decoded weights, N x K
     gptq_report report;
+    // refit_scales: rows changed, and sum over rows of (w - q) H (w - q)^T before and after the re-fit
+    std::size_t refit_rows = 0;
+    double refit_loss_before = 0, refit_loss_after = 0;
 };
 
 // True for the types gptq_quantize_gguf writes.
@@ -175,8 +185,9 @@ struct gptq_gguf_sweep {
 };
 
 template <class B, class Exec>
-status gptq_gguf_typed(matrix_view<const float> w, const std::vector<unsigned char>& dead, const std::vector<std::int32_t>& perm,
-                       const std::vector<float>& U, const gptq_gguf_options& opt, gptq_gguf_result& res, Exec&& exec) {
+status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, const std::vector<unsigned char>& dead,
+                       const std::vector<std::int32_t>& perm, const std::vector<float>& U, const gptq_gguf_options& opt,
+                       gptq_gguf_result& res, Exec&& exec) {
     const std::size_t N = w.rows(), K = w.cols();
     std::vector<std::int32_t> pos(K);
     for (std::size_t p = 0; p < K; ++p) pos[static_cast<std::size_t>(perm[p])] = static_cast<std::int32_t>(p);
@@ -193,6 +204,8 @@ status gptq_gguf_typed(matrix_view<const float> w, const std::vector<unsigned ch
     const std::size_t R = gptq_rows_per_task, n_tasks = (N + R - 1) / R;
     std::vector<double> task_loss(n_tasks, 0.0);
     std::vector<unsigned char> task_ok(n_tasks, 1);
+    std::vector<std::size_t> task_refit(n_tasks, 0);
+    std::vector<double> task_before(n_tasks, 0.0), task_after(n_tasks, 0.0);
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * R, rows = std::min(R, N - r0);
         std::vector<float> wt(rows * K), orig(rows * K);
@@ -205,12 +218,31 @@ status gptq_gguf_typed(matrix_view<const float> w, const std::vector<unsigned ch
         float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
         task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
         task_loss[t] = loss / 2.0;
+        if (!opt.refit_scales || !task_ok[t]) return;
+        for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
+            std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
+            double before = 0, after = 0;
+            if (refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after)) {
+                ++task_refit[t];
+                if (values)  // the bytes changed: keep_values is what they decode to
+                    for (std::size_t b = 0; b < K / B::values; ++b) {
+                        B blk;
+                        std::memcpy(&blk, row + b * sizeof(B), sizeof(B));
+                        gguf::detail::decode(blk, values + r * K + b * B::values);
+                    }
+            }
+            task_before[t] += before;
+            task_after[t] += after;
+        }
     });
     for (std::size_t t = 0; t < n_tasks; ++t) {
         if (!task_ok[t])
             return status::error(errc::invalid_argument, "w: a block scale in rows %zu..%zu overflows f16 (weights too large for the type)",
                                  t * R, std::min(N, t * R + R) - 1);
         res.report.loss += task_loss[t];
+        res.refit_rows += task_refit[t];
+        res.refit_loss_before += task_before[t];
+        res.refit_loss_after += task_after[t];
     }
     return {};
 }
@@ -270,16 +302,16 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (opt.keep_values) res.values.assign(N * K, 0.0f);
     status st;
     switch (t) {
-        case gguf::gguf_type::q4_0: st = detail::gptq_gguf_typed<gguf::block_q4_0>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q4_1: st = detail::gptq_gguf_typed<gguf::block_q4_1>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_0: st = detail::gptq_gguf_typed<gguf::block_q5_0>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_1: st = detail::gptq_gguf_typed<gguf::block_q5_1>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q8_0: st = detail::gptq_gguf_typed<gguf::block_q8_0>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q2_K: st = detail::gptq_gguf_typed<gguf::block_q2_K>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q3_K: st = detail::gptq_gguf_typed<gguf::block_q3_K>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_0: st = detail::gptq_gguf_typed<gguf::block_q4_0>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_1: st = detail::gptq_gguf_typed<gguf::block_q4_1>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_0: st = detail::gptq_gguf_typed<gguf::block_q5_0>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_1: st = detail::gptq_gguf_typed<gguf::block_q5_1>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q8_0: st = detail::gptq_gguf_typed<gguf::block_q8_0>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q2_K: st = detail::gptq_gguf_typed<gguf::block_q2_K>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q3_K: st = detail::gptq_gguf_typed<gguf::block_q3_K>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, H, dead, perm, U, opt, res, exec); break;
         default: break;  // refused above
     }
     if (!st) return st;
