@@ -10,7 +10,10 @@
 //   (b) against an f64 dot with the dequantized activations (the exact value
 //       the integer kernels compute), within the float-rounding term alone;
 //   (c) bit-exactly against the scalar model, for every arch this CPU runs,
-//       for gemv and gemm, and for every thread count.
+//       for gemv and gemm, and for every thread count; also on edge shapes
+//       (k = one block .. 17 blocks, M = 1..5, row counts that are not a
+//       multiple of the task size) and arbitrary block bytes (extreme codes).
+// And: a call with a pre-sized matmul_workspace allocates nothing.
 // The relative errors of (a) are printed; docs/formats.md quotes them.
 #include <doctest/doctest.h>
 
@@ -20,10 +23,12 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <lowbit/formats/gguf_matmul.hpp>
 
+#include "hostile/alloc_meter.hpp"  // replaces operator new for this binary (no other TU includes it)
 #include "test_archs.hpp"
 #include "test_util.hpp"
 
@@ -122,6 +127,23 @@ std::vector<float> run_gemm(const gguf_matrix& w, const std::vector<float>& X, s
     return Y;
 }
 
+// n rows of arbitrary block bytes: every 7th byte 0xff, every 11th 0x80, the
+// rest random; the f16 scales finite (2^-7 .. ~2^0, either sign).
+std::vector<std::uint16_t> arbitrary_rows(gguf_type t, std::size_t n, std::size_t k, std::mt19937& rng) {
+    const std::size_t rb = row_size(t, k), bb = type_size(t);
+    std::vector<std::uint16_t> storage((n * rb + 1) / 2);
+    auto* p = reinterpret_cast<unsigned char*>(storage.data());
+    for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(i % 7 == 0 ? 0xff : (i % 11 == 0 ? 0x80 : rng()));
+    const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
+    const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
+    for (std::size_t b = 0; b < n * rb / bb; ++b)
+        for (std::size_t f = 0; f < n_f16; ++f) {
+            const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+            std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
+        }
+    return storage;
+}
+
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -131,7 +153,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bound") {
     for (gguf_type t : all_types) {
         for (std::size_t k : {std::size_t{256}, std::size_t{1024}}) {
-            CAPTURE(type_name(t));
+            const std::string type_s = type_name(t);
+            CAPTURE(type_s);
             CAPTURE(k);
             const std::size_t n = 67;
             const gguf_matrix w = make_matrix(t, n, k, 11u + static_cast<std::uint32_t>(k));
@@ -165,7 +188,8 @@ TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bo
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
     const std::size_t n = 131, M = 5;  // odd rows, several row tasks
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const std::size_t k = 512;
         const gguf_matrix w = make_matrix(t, n, k, 3u);
         const std::vector<float> X = lowbit_test::gaussian(M * k, 5u, 3.0f);
@@ -179,7 +203,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
         CHECK(std::memcmp(Y_ref.data(), y_ref.data(), n * sizeof(float)) == 0);
         for (arch a : all_archs) {
             if (!force_arch(a).ok()) continue;
-            CAPTURE(arch_name(a));
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
             arch_scope s(a);
             std::vector<float> y(n);
             REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y)).ok());
@@ -192,7 +217,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
 TEST_CASE("gguf gemm: strided views, M > 1, and any thread count give the same bits") {
     const std::size_t n = 97, M = 3, k = 256, ldx = k + 5, ldy = n + 3;
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
         const gguf_matrix w = make_matrix(t, n, k, 21u);
         const std::vector<float> X = lowbit_test::gaussian(M * ldx, 9u);
         std::vector<float> Y(M * ldy, 42.0f);
@@ -292,18 +318,9 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
     const std::size_t n = 40, k = 512;
     std::mt19937 rng(99);
     for (gguf_type t : all_types) {
-        CAPTURE(type_name(t));
-        const std::size_t rb = row_size(t, k), bb = type_size(t);
-        std::vector<std::uint16_t> storage((n * rb + 1) / 2);
-        auto* p = reinterpret_cast<unsigned char*>(storage.data());
-        for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(i % 7 == 0 ? 0xff : (i % 11 == 0 ? 0x80 : rng()));
-        const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
-        const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
-        for (std::size_t b = 0; b < n * rb / bb; ++b)
-            for (std::size_t f = 0; f < n_f16; ++f) {
-                const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
-                std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
-            }
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        const std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
         std::vector<float> x = lowbit_test::gaussian(k, 5u);
         x[3] = 1000.0f;  // one large activation per block elsewhere is +-127
         std::vector<float> y_ref(n);
@@ -314,11 +331,111 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
         for (float v : y_ref) CHECK(std::isfinite(v));
         for (arch a : all_archs) {
             if (!force_arch(a).ok()) continue;
-            CAPTURE(arch_name(a));
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
             arch_scope s(a);
             std::vector<float> y(n);
             REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
             CHECK(same_bits(y, y_ref));
         }
+    }
+}
+
+TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and codes") {
+    // k from one block to 17 (the AVX-512 copies take legacy blocks eight at a
+    // time: 8, 9 and 17 cover the batch and its tail), row counts around the
+    // 32-row task, M = 1..5; weights from the quantizer and arbitrary bytes;
+    // activations Gaussian, saturating (every block code +-127) or zero.
+    std::mt19937 rng(2024);
+    for (gguf_type t : all_types) {
+        for (std::size_t blocks : {1, 3, 8, 9, 17}) {
+            const std::size_t k = blocks * type_block_size(t);
+            for (std::size_t n : {1, 33, 70}) {
+                for (int source = 0; source < 2; ++source) {
+                    const std::string type_s = type_name(t);
+                    CAPTURE(type_s);
+                    CAPTURE(k);
+                    CAPTURE(n);
+                    CAPTURE(source);
+                    const gguf_matrix q = make_matrix(t, source ? 1 : n, k, static_cast<std::uint32_t>(k + n));
+                    const std::vector<std::uint16_t> bytes = source ? arbitrary_rows(t, n, k, rng) : q.bytes;
+                    const std::size_t M = 5;
+                    std::vector<float> X = lowbit_test::gaussian(M * k, static_cast<std::uint32_t>(n));
+                    for (std::size_t j = 0; j < k; ++j) X[2 * k + j] = j % 2 ? -1.0e4f : 1.0e4f;  // codes +-127
+                    for (std::size_t j = 0; j < k; ++j) X[3 * k + j] = 0.0f;                       // scale 0
+                    for (std::size_t m = 1; m <= M; ++m) {
+                        CAPTURE(m);
+                        const matrix_view<const float> Xm(X.data(), m, k);
+                        std::vector<float> Y_ref(m * n, -1.0f);
+                        {
+                            arch_scope s(arch::scalar);
+                            REQUIRE(gemm(t, bytes.data(), n, k, Xm, matrix_view<float>(Y_ref.data(), m, n)).ok());
+                        }
+                        for (arch a : all_archs) {
+                            if (a == arch::scalar || !force_arch(a).ok()) continue;
+                            const std::string arch_s = arch_name(a);
+                            CAPTURE(arch_s);
+                            arch_scope s(a);
+                            std::vector<float> Y(m * n, -1.0f);
+                            REQUIRE(gemm(t, bytes.data(), n, k, Xm, matrix_view<float>(Y.data(), m, n)).ok());
+                            CHECK(same_bits(Y, Y_ref));
+                            if (m == 1) {
+                                std::vector<float> y(n, -1.0f);
+                                REQUIRE(gemv(t, bytes.data(), n, k, span<const float>(X.data(), k), span<float>(y)).ok());
+                                CHECK(same_bits(y, Y_ref));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("gguf gemv/gemm: a pre-sized workspace means no allocation") {
+    const std::size_t n = 70, k = 512, M = 3;
+    for (gguf_type t : all_types) {
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        const gguf_matrix w = make_matrix(t, n, k, 8u);
+        const std::vector<float> X = lowbit_test::gaussian(M * k, 6u);
+        const matrix_view<const float> Xv(X.data(), M, k);
+        std::vector<float> Y_tls(M * n), y_tls(n);
+        REQUIRE(gemm(t, w.data(), n, k, Xv, matrix_view<float>(Y_tls.data(), M, n)).ok());
+        REQUIRE(gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y_tls)).ok());
+        matmul_workspace ws;
+        std::vector<float> Y(M * n), y(n);
+        REQUIRE(gemm(t, w.data(), n, k, Xv, matrix_view<float>(Y.data(), M, n), serial_executor{}, ws).ok());  // grows ws
+        CHECK(same_bits(Y, Y_tls));
+        const std::size_t capacity = ws.capacity();
+        for (arch a : all_archs) {
+            if (!force_arch(a).ok()) continue;
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
+            arch_scope s(a);
+            // Nothing is checked inside the measured region: doctest may allocate.
+            const std::size_t base = alloc_meter::mark();
+            const bool gemm_ok = gemm(t, w.data(), n, k, Xv, matrix_view<float>(Y.data(), M, n), serial_executor{}, ws).ok();
+            const bool gemv_ok = gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y), serial_executor{}, ws).ok();
+            const std::size_t with_ws = alloc_meter::peak_since(base);
+            // The thread's own workspace has grown to this shape above: no allocation either.
+            const std::size_t base2 = alloc_meter::mark();
+            const bool tls_ok = gemm(t, w.data(), n, k, Xv, matrix_view<float>(Y_tls.data(), M, n)).ok();
+            const std::size_t with_tls = alloc_meter::peak_since(base2);
+            CHECK(gemm_ok);
+            CHECK(gemv_ok);
+            CHECK(tls_ok);
+            CHECK(with_ws == 0);
+            CHECK(with_tls == 0);
+            CHECK(ws.capacity() == capacity);
+            CHECK(same_bits(Y, Y_tls));
+            CHECK(same_bits(y, y_tls));
+        }
+        // The meter does see this path's allocation: a fresh workspace grows once.
+        matmul_workspace fresh;
+        const std::size_t base = alloc_meter::mark();
+        const bool ok = gemv(t, w.data(), n, k, span<const float>(X.data(), k), span<float>(y), serial_executor{}, fresh).ok();
+        CHECK(ok);
+        CHECK(alloc_meter::peak_since(base) >= k);
     }
 }

@@ -12,10 +12,14 @@
 // exact integer sum, scaled in float and summed in block order
 // (detail/gguf_dot.hpp). Results are therefore close to ggml's vec_dot and,
 // since rows are split into fixed tasks, bit-identical for every executor,
-// thread count and kernel arch (scalar or AVX2; lowbit::force_arch /
-// LOWBIT_FORCE_ARCH pick it, kernels/arch.hpp). The kernels are entries of
-// the kernel table (detail/gguf_entries.hpp, kernels/table.hpp); these front
-// doors are thin wrappers over kernels/run.hpp.
+// thread count and kernel arch. Kernel copies, one per arch, all equal to the
+// scalar model bit for bit: AVX2 (detail/x86/gguf_dot_avx2.hpp, also run for
+// arch::avxvnni), AVX-512 and AVX-512 VNNI (detail/x86/gguf_dot_avx512.hpp),
+// NEON and NEON dotprod (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch /
+// LOWBIT_FORCE_ARCH pick one (kernels/arch.hpp), arch::sse2 falls back to the
+// model (reported in matmul_info). The copies are entries of the kernel table
+// (detail/gguf_entries.hpp, kernels/table.hpp); these front doors are thin
+// wrappers over kernels/run.hpp.
 //
 // Errors (unsupported type, k not a multiple of the block size, shapes, null or
 // misaligned pointers, overlapping buffers, NaN/Inf in the activations, which
@@ -108,6 +112,13 @@ status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, sp
     LOWBIT_TRY(lowbit::detail::check_gemv_args(*w, x, y, "gguf::gemv"));
     return lowbit::detail::run_matmul(detail::ggml_family(t), *w, x.data(), k, 1, y.data(), n_rows, exec, opt, ws);
 }
+// With a caller's workspace and the default options: once ws has grown to a
+// shape, calls of that shape allocate nothing.
+template <class Exec>
+status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, span<const float> x, span<float> y, Exec&& exec,
+            matmul_workspace& ws) {
+    return gemv(t, rows, n_rows, k, x, y, std::forward<Exec>(exec), matmul_options{}, ws);
+}
 template <class Exec = serial_executor>
 status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, span<const float> x, span<float> y,
             Exec&& exec = Exec{}, const matmul_options& opt = {}) {
@@ -133,6 +144,11 @@ status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, ma
     LOWBIT_TRY(lowbit::detail::check_gemm_args(*w, X, Y, "gguf::gemm", no_x));
     if (no_x) return {};
     return lowbit::detail::run_matmul(detail::ggml_family(t), *w, X.data(), X.stride(), X.rows(), Y.data(), Y.stride(), exec, opt, ws);
+}
+template <class Exec>
+status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, matrix_view<const float> X, matrix_view<float> Y,
+            Exec&& exec, matmul_workspace& ws) {
+    return gemm(t, rows, n_rows, k, X, Y, std::forward<Exec>(exec), matmul_options{}, ws);
 }
 template <class Exec = serial_executor>
 status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, matrix_view<const float> X, matrix_view<float> Y,

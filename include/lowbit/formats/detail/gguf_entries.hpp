@@ -23,6 +23,11 @@
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_GGUF_X86 1
 #include "x86/gguf_dot_avx2.hpp"
+#include "x86/gguf_dot_avx512.hpp"
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_GGUF_ARM 1
+#include "arm/gguf_dot_neon.hpp"
 #endif
 
 namespace lowbit {
@@ -36,15 +41,25 @@ struct gguf_scalar_bodies {
         return row_dot_scalar(w, x, nb);
     }
 };
+// NS: the arch's copies of row_dot (detail/x86/, detail/arm/).
+#define LOWBIT_GGUF_BODIES(NS)                                                  \
+    struct gguf_##NS##_bodies {                                                 \
+        static constexpr arch a = arch::NS;                                     \
+        template <class W, class A>                                             \
+        static float row_dot(const W* w, const A* x, std::size_t nb) noexcept { \
+            return NS::row_dot(w, x, nb);                                       \
+        }                                                                       \
+    };
 #if defined(LOWBIT_HAVE_GGUF_X86)
-struct gguf_avx2_bodies {
-    static constexpr arch a = arch::avx2;
-    template <class W, class A>
-    static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {
-        return avx2::row_dot(w, x, nb);
-    }
-};
+LOWBIT_GGUF_BODIES(avx2)
+LOWBIT_GGUF_BODIES(avx512)
+LOWBIT_GGUF_BODIES(avx512vnni)
 #endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+LOWBIT_GGUF_BODIES(neon)
+LOWBIT_GGUF_BODIES(neondot)
+#endif
+#undef LOWBIT_GGUF_BODIES
 
 // The workspace: M rows of nb activation blocks A.
 template <class W, class A>
@@ -70,14 +85,14 @@ void ggml_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     }
 }
 
-template <class W, class A, class Bodies, matmul_path P = matmul_path::int8_dot>
+template <class W, class A, class Bodies, matmul_path P = matmul_path::int8_dot, arch K = Bodies::a>
 constexpr kernel_entry ggml_entry() noexcept {
     kernel_key k;
     k.lay = layout::ggml;
     k.bits_or_type = static_cast<int>(W::type_id);
     k.scale = scale_type::f16;
     k.path = P;
-    k.a = Bodies::a;
+    k.a = K;
     return {k, Bodies::a, &ggml_ws_bytes<W, A>, &ggml_prepare<W, A>, &ggml_rows<W, A, Bodies>, 32};
 }
 
@@ -89,6 +104,13 @@ struct ggml_table {
         ggml_entry<W, A, gguf_scalar_bodies>(),
 #if defined(LOWBIT_HAVE_GGUF_X86)
         ggml_entry<W, A, gguf_avx2_bodies>(),
+        ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>(),  // 256-bit VNNI gains nothing here
+        ggml_entry<W, A, gguf_avx512_bodies>(),
+        ggml_entry<W, A, gguf_avx512vnni_bodies>(),
+#endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+        ggml_entry<W, A, gguf_neon_bodies>(),
+        ggml_entry<W, A, gguf_neondot_bodies>(),
 #endif
     };
     static constexpr lowbit::detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }

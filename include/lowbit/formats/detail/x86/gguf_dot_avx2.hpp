@@ -108,23 +108,28 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_K& w, const k4_scales& 
     return hsum(acc);
 }
 
-// Q6_K: half h, quarter t covers values 128h + 32t .. +31, i.e. sub-blocks
-// 8h + 2t (low 128-bit lane) and 8h + 2t + 1 (high lane). Codes stay unsigned
-// (0..63); the -32 offset is applied once with the activation bsums.
-LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
+// Q6_K codes of half h (0..63, unsigned): q[t] holds quarter t, values
+// 128h + 32t .. +31, i.e. sub-blocks 8h + 2t (low 128-bit lane) and 8h + 2t + 1
+// (high lane). Shared with the AVX-512 copies (their targets include AVX2).
+LOWBIT_GGUF_AVX2_INLINE void q6_codes(const block_q6_K& w, int h, __m256i q[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
+    const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+    for (int t = 0; t < 4; ++t)
+        q[t] = _mm256_or_si256(low[t], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2), 4));
+}
+
+// Q6_K: codes stay unsigned; the -32 offset is applied once with the activation bsums.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
-        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        __m256i q[4];
+        q6_codes(w, h, q);
         for (int t = 0; t < 4; ++t) {
-            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2);
-            const __m256i q = _mm256_or_si256(low[t], _mm256_slli_epi16(high, 4));
             const int s = 8 * h + 2 * t;
             const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w.scales[s + 1]), _mm_set1_epi16(w.scales[s]));
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(q, load32(a.qs + 128 * h + 32 * t), sc));
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(q[t], load32(a.qs + 128 * h + 32 * t), sc));
         }
     }
     std::int32_t offset = 0;

@@ -1,0 +1,102 @@
+// bench/bench_gguf.cpp — lowbit_bench_gguf: gguf::gemv on GGUF blocks per kernel
+// copy, gguf_gemv/<type>/<arch>/<KxN>/t1 (formats/gguf_matmul.hpp; docs/formats.md,
+// "Matmul on GGUF blocks"). One thread, a caller workspace (no allocation per call).
+// Counters: weight_GBps (block bytes read per second of wall time) and
+// ratio_avx2 (CPU time per call of the avx2 copy, measured just before in this
+// process, / this one's: CPU time, not wall time, so that other processes on a
+// busy machine disturb the ratio less). Archs the CPU lacks are reported as skipped.
+//
+// The weights are random block bytes with finite f16 scales: the time of the
+// integer kernels does not depend on the values, and quantizing 16M weights
+// to Q4_K first would take longer than the benchmark.
+//
+// A binary of its own, apart from lowbit_bench: it builds in seconds, not minutes.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <lowbit/formats/gguf_matmul.hpp>
+
+namespace {
+
+using lowbit::arch;
+using lowbit::gguf::gguf_type;
+
+std::map<std::string, double>& seconds_per_call() {
+    static std::map<std::string, double> r;
+    return r;
+}
+
+// n rows of k values of type t: random bytes, every f16 field in [2^-7, 2^0) with a random sign.
+std::vector<std::uint16_t> random_rows(gguf_type t, std::size_t n, std::size_t k) {
+    const std::size_t rb = lowbit::gguf::row_size(t, k), bb = lowbit::gguf::type_size(t);
+    std::vector<std::uint16_t> storage((n * rb + 1) / 2);
+    auto* p = reinterpret_cast<unsigned char*>(storage.data());
+    std::mt19937_64 rng(42);
+    for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(rng());
+    const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
+    const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
+    for (std::size_t b = 0; b < n * rb / bb; ++b)
+        for (std::size_t f = 0; f < n_f16; ++f) {
+            const auto h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+            std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
+        }
+    return storage;
+}
+
+void bm_gguf_gemv(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::string key) {
+    if (!lowbit::force_arch(a).ok()) {
+        st.SkipWithError("arch not supported by this CPU");
+        return;
+    }
+    const std::vector<std::uint16_t> w = random_rows(t, N, K);
+    std::vector<float> x(K), y(N);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    for (float& v : x) v = nd(rng);
+    lowbit::matmul_workspace ws;
+    auto call = [&] {
+        if (!lowbit::gguf::gemv(t, w.data(), N, K, lowbit::span<const float>(x), lowbit::span<float>(y),
+                                lowbit::serial_executor{}, ws))
+            std::abort();
+    };
+    call();  // warm the workspace and the caches
+    const std::clock_t c0 = std::clock();
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    const double per_call = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
+    (void)lowbit::force_arch(arch::automatic);
+    seconds_per_call()[key + arch_name(a)] = per_call;
+    const double wb = static_cast<double>(N * lowbit::gguf::row_size(t, K));
+    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    const auto base = seconds_per_call().find(key + "avx2");
+    if (base != seconds_per_call().end()) st.counters["ratio_avx2"] = base->second / per_call;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    const std::size_t K = 4096, N = 4096;
+    // avx2 first in each group: the others report their ratio to it.
+    for (gguf_type t : {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K})
+        for (arch a : {arch::avx2, arch::scalar, arch::avx512, arch::avx512vnni, arch::neon, arch::neondot}) {
+            const std::string key = std::string(lowbit::gguf::type_name(t)) + "/" + std::to_string(K) + "x" + std::to_string(N) + "/";
+            const std::string name = "gguf_gemv/" + std::string(lowbit::gguf::type_name(t)) + "/" + arch_name(a) + "/" +
+                                     std::to_string(K) + "x" + std::to_string(N) + "/t1";
+            benchmark::RegisterBenchmark(name.c_str(), bm_gguf_gemv, t, a, K, N, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
+        }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,192 @@
+// gguf_dot_avx512_body.inl — one AVX-512 copy of the GGUF-block dot products,
+// stamped out by gguf_dot_avx512.hpp (read that file first). Parameters:
+//   LOWBIT_GGUF_NS    the namespace (avx512, avx512vnni)
+//   LOWBIT_GGUF_TGT   the target attribute of every function
+//   LOWBIT_GGUF_VNNI  0: maddubs + madd, 1: vpdpbusd / vpdpwssd
+// Included once per copy: no #pragma once.
+
+namespace LOWBIT_GGUF_NS {
+
+#define LOWBIT_GGUF_INLINE LOWBIT_GGUF_TGT __attribute__((always_inline)) inline
+
+// The AVX2 copy's helpers (always_inline, target AVX2 + F16C, a subset of this copy's).
+using avx2::h2f;
+using avx2::hsum;
+using avx2::load32;
+using avx2::nibbles_32;
+using avx2::q6_codes;
+
+
+// Lane j of the result = the sum of the eight lanes of v[j].
+LOWBIT_GGUF_INLINE __m256i lane_sums8(const __m256i* v) {
+    // Two rounds of hadd leave, in 128-bit half h, the sums of half h of v[0..3]
+    // (resp. v[4..7]); adding the two halves completes each sum.
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// acc + the products u_i * s_i (u unsigned, s signed bytes), summed in fours per int32 lane.
+LOWBIT_GGUF_INLINE __m256i dot_us(__m256i acc, __m256i u, __m256i s) {
+#if LOWBIT_GGUF_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// acc + sc * (u_i * s_i), the pairs of maddubs scaled by the int16 lanes of sc16.
+LOWBIT_GGUF_INLINE __m256i dot_us_scaled(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
+    const __m256i pairs = _mm256_maddubs_epi16(u, s);
+#if LOWBIT_GGUF_VNNI
+    return _mm256_dpwssd_epi32(acc, pairs, sc16);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, sc16));
+#endif
+}
+
+
+// 0x10 in byte j where bit j of the mask is set.
+LOWBIT_GGUF_INLINE __m256i fifth_bits(__mmask32 bits) { return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10)); }
+
+// ---- legacy blocks: int32 lanes whose sum is detail::isum(w, a) --------------------
+// Codes stay unsigned (q, not q - offset); the offset comes off with the sum of
+// the activation codes: sum (q - o) a = sum q a - o sum a.
+
+LOWBIT_GGUF_INLINE __m256i offset_dot(__m256i q, std::int8_t offset, const block_q8_0& a) {
+    const __m256i x = load32(a.qs);
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(dot_us(z, q, x), dot_us(z, _mm256_set1_epi8(offset), x));
+}
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q4_0& w, const block_q8_0& a) { return offset_dot(nibbles_32(w.qs), 8, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q5_0& w, const block_q8_0& a) {
+    const __m256i q = _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
+    return offset_dot(q, 16, a);
+}
+// Signed x signed: |w| (u8; |-128| = 128 fits) times a with w's sign. The
+// activation codes are within +-127 (quantize_row_q8_0), so the negation is exact.
+LOWBIT_GGUF_INLINE __m256i lanes(const block_q8_0& w, const block_q8_0& a) {
+    const __m256i q = load32(w.qs);
+    return dot_us(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load32(a.qs), q));
+}
+
+template <class W>
+LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_t nb) {
+    float sum = 0.0f;
+    std::size_t i = 0;
+    alignas(32) float terms[8];
+    for (; i + 8 <= nb; i += 8) {
+        __m256i v[8];
+        for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(w[i + j], a[i + j]);
+        const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[i].d), static_cast<short>(w[i + 1].d), static_cast<short>(w[i + 2].d),
+            static_cast<short>(w[i + 3].d), static_cast<short>(w[i + 4].d), static_cast<short>(w[i + 5].d),
+            static_cast<short>(w[i + 6].d), static_cast<short>(w[i + 7].d)));
+        const __m256 dx = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(a[i].d), static_cast<short>(a[i + 1].d), static_cast<short>(a[i + 2].d),
+            static_cast<short>(a[i + 3].d), static_cast<short>(a[i + 4].d), static_cast<short>(a[i + 5].d),
+            static_cast<short>(a[i + 6].d), static_cast<short>(a[i + 7].d)));
+        // legacy_term's products, eight at a time; the sum stays in block order
+        _mm256_store_ps(terms, _mm256_mul_ps(_mm256_mul_ps(dw, dx), isums));
+        for (int j = 0; j < 8; ++j) sum += terms[j];
+    }
+    for (; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), hsum(lanes(w[i], a[i])));
+    return sum;
+}
+
+// ---- K-quants ----------------------------------------------------------------------
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (unpack_scale_k4),
+// four at a time in 32-bit words, widened to int32 lanes: sc[j], mn[j] = lane j.
+struct k4_lanes {
+    __m256i sc, mn;
+};
+LOWBIT_GGUF_INLINE k4_lanes unpack_k4_lanes(const std::uint8_t* in) {
+    std::uint32_t w[3];
+    std::memcpy(w, in, 12);
+    const std::uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const std::uint32_t sc_lo = w[0] & lo6, mn_lo = w[1] & lo6;                        // j < 4
+    const std::uint32_t sc_hi = (w[2] & lo4) | (((w[0] >> 6) & lo2) << 4);             // j >= 4
+    const std::uint32_t mn_hi = ((w[2] >> 4) & lo4) | (((w[1] >> 6) & lo2) << 4);
+    const __m128i sc8 = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0);
+    const __m128i mn8 = _mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0);
+    return {_mm256_cvtepu8_epi32(sc8), _mm256_cvtepu8_epi32(mn8)};
+}
+
+// Q4_K / Q5_K codes only: sum_j sc_j * (sub-block j's codes . activations).
+// 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high
+// ones; Q5_K adds bit j of qh[l] as the fifth bit of sub-block j's value l.
+// The eight sub-block sums are reduced together, then scaled in int32 lanes.
+template <bool Fifth, class W>
+LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh, __m256i sc, const block_q8_K& a) {
+    const __m256i m = _mm256_set1_epi8(0x0f), z = _mm256_setzero_si256();
+    const __m256i h = Fifth ? load32(qh) : z;
+    __m256i d[8];
+    for (int p = 0; p < 4; ++p) {
+        const __m256i v = load32(w.qs + 32 * p);
+        __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        if (Fifth) {
+            lo = _mm256_or_si256(lo, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p))))));
+            hi = _mm256_or_si256(hi, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p + 1))))));
+        }
+        d[2 * p] = dot_us(z, lo, load32(a.qs + 64 * p));
+        d[2 * p + 1] = dot_us(z, hi, load32(a.qs + 64 * p + 32));
+    }
+    return hsum(_mm256_mullo_epi32(lane_sums8(d), sc));
+}
+
+// Q6_K: codes stay unsigned (avx2::q6_codes); the -32 offset comes off once,
+// with the activation bsums.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
+    // the 16 scales as int16 lanes; pair s, s + 1 is spread over the two halves with one permute
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+        __m256i q[4];
+        q6_codes(w, h, q);
+        for (int t = 0; t < 4; ++t) {
+            const short s = static_cast<short>(8 * h + 2 * t);
+            const __m256i sc = _mm256_permutexvar_epi16(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(s)), sc16);
+            acc = dot_us_scaled(acc, q[t], load32(a.qs + 128 * h + 32 * t), sc);
+        }
+    }
+    // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
+    const std::int32_t offset = hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
+    return hsum(acc) - 32 * offset;
+}
+
+// sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
+LOWBIT_GGUF_INLINE std::int32_t min_sum(__m256i mn, const block_q8_K& a) {
+    const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
+    return hsum(_mm256_mullo_epi32(pairs, mn));
+}
+
+LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q4_K&) { return nullptr; }
+LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q5_K& w) { return w.qh; }
+
+template <bool Fifth, class W>  // Q4_K (no fifth bit), Q5_K
+LOWBIT_GGUF_TGT inline float affine_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) {
+        const k4_lanes s = unpack_k4_lanes(w[i].scales);
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), affine_k_isum<Fifth>(w[i], high_bits(w[i]), s.sc, a[i]),
+                                  min_sum(s.mn, a[i]));
+    }
+    return sum;
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
+    return affine_k_row_dot<false>(w, a, nb);
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
+    return affine_k_row_dot<true>(w, a, nb);
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
+    return sum;
+}
+
+#undef LOWBIT_GGUF_INLINE
+
+}  // namespace LOWBIT_GGUF_NS
