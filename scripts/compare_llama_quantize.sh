@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     recipes+=("$1"); shift
 done
 [ ${#recipes[@]} -gt 0 ] || recipes=(Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
-                                     IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE)
+                                     IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE IQ3_S IQ3_M)
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir"
 bad=0

@@ -32,7 +32,7 @@ LOWBIT_TEST_EXPECT_ARCH=neondot lowbit_phase "AArch64: ctest under qemu (-cpu ma
   ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)"
 a72() {  # || return: set -e does not reach into a function run as a condition
   local t
-  for t in test_kernels test_gguf_matmul; do
+  for t in test_kernels test_kernels_tiled test_gguf_matmul; do
     echo "lowbit: $t on an emulated Cortex-A72 (no dot product)"
     LOWBIT_TEST_EXPECT_ARCH=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
   done

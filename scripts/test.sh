@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 export LOWBIT_PHASE_LOG=${LOWBIT_PHASE_LOG:-$(mktemp)}
 jobs=$(nproc)
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
-                test_hostile test_llama)
+                test_hostile test_llama test_import)
 # Built to check that they compile and link, never run here: -O0 (lowbit-layer's
 # run-time twins: 184 CPU-s at -O2). Run examples stay -O2.
 compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench)

@@ -86,7 +86,7 @@ TEST_CASE("gguf blocks: struct sizes and bits per weight") {
     CHECK(row_size(gguf_type::q4_K, 4096) == 16 * 144);
     CHECK(row_size(gguf_type::f16, 10) == 20);
     CHECK(has_row_codec(gguf_type::q6_K));
-    CHECK_FALSE(has_row_codec(gguf_type::iq2_xxs));
+    CHECK_FALSE(has_row_codec(gguf_type::i32));
 }
 
 TEST_CASE("gguf blocks: quantize_row matches ggml's reference bytes for every type and input") {
@@ -287,8 +287,8 @@ TEST_CASE("gguf blocks: bad lengths, NaN and Inf give a status and leave the out
     }
     const status st = quantize_row_q4_0(x.data(), reinterpret_cast<block_q4_0*>(out.data()), 33);
     CHECK(st.code() == errc::shape_mismatch);
-    CHECK(quantize_row(gguf_type::iq2_xxs, x.data(), out.data(), 256).code() == errc::unsupported);
-    CHECK(dequantize_row(gguf_type::iq2_xs, out.data(), x.data(), 256).code() == errc::unsupported);
+    CHECK(quantize_row(gguf_type::i32, x.data(), out.data(), 256).code() == errc::unsupported);
+    CHECK(dequantize_row(gguf_type::i8, out.data(), x.data(), 256).code() == errc::unsupported);
 }
 
 TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {

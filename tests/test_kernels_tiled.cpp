@@ -1,11 +1,13 @@
 // Kernels, part 3: the tiled layout (pack/tiled.hpp) and the kernels on it
 // (kernels/tiled_matmul.hpp). The repack is pure and reversible for every
-// width, granularity and shape; on every arch this CPU runs, the int8 path
-// equals its scalar model bit for bit and stays within the int8 error bound,
-// the f32 path matches the reference, GEMM rows equal GEMV, and results do
-// not depend on the thread count.
+// width, granularity and shape; on every arch this CPU runs, both paths equal
+// their scalar models bit for bit (and the ARM copies are shown to run), the
+// int8 model stays within the int8 error bound and the f32 model within the
+// f32 tolerance of the reference, GEMM rows equal GEMV, and results do not
+// depend on the thread count.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -64,12 +66,56 @@ void check_round_trip() {
     }
 }
 
-// Every arch: int8 bit-exact vs the scalar model and within the int8 bound;
-// f32 within the f32 tolerance of the reference; GEMM row m == GEMV of row m.
+// How often the ARM tiled kernels ran (arm/tiled_body.inl counts them): the
+// kernels equal the scalar models bit for bit, so only these counts show that
+// a forced neon / neondot really reached its copy and not the scalar fallback.
+#if defined(LOWBIT_HAVE_ARM_KERNELS) && LOWBIT_ARM_DOT_COPY
+#define LOWBIT_TEST_ARM_DOT_COPY 1  // the build has a separate sdot copy
+#else
+#define LOWBIT_TEST_ARM_DOT_COPY 0
+#endif
+struct tiled_runs {
+    unsigned long long neon_i8 = 0, neon_f32 = 0, neon_prep = 0, dot_i8 = 0;
+};
+inline tiled_runs count_tiled_runs() {
+    tiled_runs r;
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+    r.neon_i8 = kdetail::neon::tiled_runs().i8.load();
+    r.neon_f32 = kdetail::neon::tiled_runs().f32.load();
+    r.neon_prep = kdetail::neon::tiled_runs().prep.load();
+    r.dot_i8 = kdetail::neondot::tiled_runs().i8.load();
+#endif
+    return r;
+}
+// After a GEMM on both paths under arch a: the copy a names ran its int8 kernel
+// (neondot: the sdot copy, not the plain one, where the build has both), the
+// neon copy ran the f32 kernel and the activation preparation.
+inline void check_arm_copy_ran(arch a, const tiled_runs& before, const tiled_runs& after) {
+    if (a != arch::neon && a != arch::neondot) return;
+    CHECK(after.neon_f32 > before.neon_f32);
+    CHECK(after.neon_prep > before.neon_prep);
+#if LOWBIT_TEST_ARM_DOT_COPY
+    if (a == arch::neondot) {
+        CHECK(after.dot_i8 > before.dot_i8);
+        CHECK(after.neon_i8 == before.neon_i8);
+    } else {
+        CHECK(after.neon_i8 > before.neon_i8);
+        CHECK(after.dot_i8 == before.dot_i8);
+    }
+#else
+    CHECK(after.neon_i8 > before.neon_i8);
+#endif
+}
+
+// Every arch: int8 and f32 bit-exact vs their scalar models, the int8 model
+// within the int8 bound and the f32 model within the f32 tolerance of the
+// reference; GEMM row m == GEMV of row m.
 template <class S>
 void check_kernels() {
     unsigned seed = 7;
-    const std::vector<kt::shape> shapes = {{1, 1}, {3, 31}, {17, 32}, {5, 33}, {16, 255}, {33, 256}, {9, 257}, {31, 300}, {40, 1031}};
+    // N: every count of 4-row units in the last tile (13, 15, 18 ...); K: tails of a block and of a group.
+    const std::vector<kt::shape> shapes = {{1, 1},   {3, 31},   {17, 32},  {5, 33},  {2, 64},    {13, 96},   {16, 255},
+                                           {33, 256}, {9, 257}, {15, 1},   {18, 65}, {31, 300}, {40, 1031}, {6, 4100}};
     for (const auto& sh : shapes)
         for (int perm = 0; perm < 2; ++perm)
             for (int adv = 0; adv < 2; ++adv) {
@@ -115,6 +161,8 @@ void check_kernels() {
                     const std::string an = arch_name(a);
                     CAPTURE(an);
                     kt::arch_scope s(a);
+                    REQUIRE(active_arch() == a);
+                    const tiled_runs runs0 = count_tiled_runs();
                     // GEMM, strided and at an odd offset (unaligned), 2 threads.
                     kt::offset_buffer y(M * (sh.N + 1), 1, -7.0f);
                     thread_pool pool(2);
@@ -130,15 +178,14 @@ void check_kernels() {
                     REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yv.p, sh.N), serial_executor{}, o).ok());
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yv.p[r], model[r]));
                     CHECK(yv.storage.back() == -7.0f);
-                    // f32 path: every row within tolerance; GEMM row m == GEMV of row m.
+                    // f32 path: every row equals the f32 model; GEMM row m == GEMV of row m.
                     o.path = matmul_path::dequant_fma;
                     std::vector<float> yf(M * sh.N), yf1(sh.N);
                     REQUIRE(gemm(t->view(), X, matrix_view<float>(yf.data(), M, sh.N), pool, o).ok());
                     REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yf1), serial_executor{}, o).ok());
-                    for (std::size_t r = 0; r < sh.N; ++r) {
-                        REQUIRE(std::fabs(yf[r] - ref[r]) <= kt::f32_rel_tol * ref_bound[r] + 1e-30);
-                        REQUIRE(kt::same_bits(yf[r], yf1[r]));
-                    }
+                    for (std::size_t i = 0; i < M * sh.N; ++i) REQUIRE(kt::same_bits(yf[i], model_f[i]));
+                    for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
+                    check_arm_copy_ran(a, runs0, count_tiled_runs());
                 }
             }
 }
@@ -182,8 +229,100 @@ TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the r
                    scheme<2, per_group<64>, asymmetric>, scheme<3, per_channel>, scheme<4, per_group<32>>,
                    scheme<4, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<6, per_channel, asymmetric>,
                    scheme<7, per_group<32>, symmetric, scale_f32>, scheme<8, per_group<32>>, scheme<8, per_channel, asymmetric>,
-                   scheme<1, per_channel, asymmetric>, scheme<2, per_group<32>>) {
+                   scheme<1, per_channel, asymmetric>, scheme<2, per_group<32>>, scheme<3, per_group<96>, asymmetric>,
+                   scheme<5, per_tensor, asymmetric, scale_f32>, scheme<6, per_group<32>, asymmetric, scale_bf16>,
+                   scheme<8, per_tensor>) {
     check_kernels<S>();
+}
+
+// The integer extremes: rows of all-lowest and all-highest codes and rows that
+// alternate them, against activations of +-amax (int8 codes +-127) in runs and
+// alternating. The widening NEON dot sums two products in int16 (|w| <= 128,
+// |x| <= 127: 32512 at most); a wrong bound, a lost zero correction or a
+// saturating step shows here as a difference from the scalar model.
+TEST_CASE_TEMPLATE("tiled kernels: extreme codes and activations equal the scalar model on every arch", S,
+                   scheme<8, per_channel, asymmetric, scale_f32>, scheme<8, per_group<32>, symmetric, scale_f32>,
+                   scheme<7, per_channel, asymmetric, scale_f32>, scheme<1, per_channel, symmetric, scale_f32>,
+                   scheme<1, per_channel, asymmetric, scale_f32>) {
+    constexpr int B = S::bits;
+    const std::size_t N = 19, K = 96;  // a partial second tile
+    auto q = qmatrix<S>::allocate(N, K, S::static_group ? S::static_group : static_cast<int>(K));
+    REQUIRE(q.ok());
+    auto mv = q->mut_view();
+    std::vector<std::uint8_t> codes(K);
+    for (std::size_t r = 0; r < N; ++r) {
+        for (std::size_t c = 0; c < K; ++c) {
+            const unsigned hi = (1u << B) - 1;
+            switch (r % 4) {
+                case 0: codes[c] = 0; break;
+                case 1: codes[c] = static_cast<std::uint8_t>(hi); break;
+                case 2: codes[c] = static_cast<std::uint8_t>(c % 2 ? hi : 0); break;
+                default: codes[c] = static_cast<std::uint8_t>((c / 4) % 2 ? hi : 0); break;
+            }
+        }
+        pack_codes<B>(codes.data(), K, mv.codes + r * mv.row_bytes);
+    }
+    const std::size_t ns = q->layout().n_scales;
+    for (std::size_t i = 0; i < ns; ++i) {
+        mv.scales[i] = S::scale_codec::encode(1.0f + 0.125f * static_cast<float>(i % 3));
+        if (!S::is_symmetric) mv.zeros[i] = static_cast<std::uint8_t>(i % 2 ? (1u << B) - 1 : 0);
+    }
+    auto t = repack_tiled(q->view());
+    REQUIRE(t.ok());
+    for (int pattern = 0; pattern < 3; ++pattern) {
+        CAPTURE(pattern);
+        std::vector<float> x(K);
+        for (std::size_t c = 0; c < K; ++c)
+            x[c] = pattern == 0 ? 2.5f : pattern == 1 ? -2.5f : ((c % 2) ? -2.5f : 2.5f);
+        for (auto path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
+            matmul_options o;
+            o.path = path;
+            std::vector<float> model(N);
+            {
+                kt::arch_scope s(arch::scalar);
+                REQUIRE(gemv(t->view(), span<const float>(x), span<float>(model), serial_executor{}, o).ok());
+            }
+            for (arch a : kt::runnable_archs()) {
+                const std::string an = arch_name(a);
+                CAPTURE(an);
+                kt::arch_scope s(a);
+                std::vector<float> y(N, -1.0f);
+                REQUIRE(gemv(t->view(), span<const float>(x), span<float>(y), serial_executor{}, o).ok());
+                for (std::size_t r = 0; r < N; ++r) REQUIRE(kt::same_bits(y[r], model[r]));
+            }
+        }
+    }
+}
+
+// With no arch forced, a GEMM runs the automatic arch's copy; under
+// LOWBIT_TEST_EXPECT_ARCH=<name> (scripts/test-arm.sh sets it per emulated CPU)
+// that arch must be the automatic choice, so a run that silently lost its NEON
+// or sdot copy of the tiled kernels fails.
+TEST_CASE("tiled kernels: the automatic arch runs its own copy") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(20, 96, 3, false);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const std::size_t M = 3;
+    std::vector<float> x(M * 96, 0.25f), y(M * 20), model(M * 20);
+    REQUIRE(force_arch(arch::automatic).ok());
+    const arch a = active_arch();
+    if (const char* want = std::getenv("LOWBIT_TEST_EXPECT_ARCH")) CHECK(std::string(arch_name(a)) == std::string(want));
+    for (auto path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
+        matmul_options o;
+        o.path = path;
+        const tiled_runs before = count_tiled_runs();
+        REQUIRE(gemm(t->view(), matrix_view<const float>(x.data(), M, 96), matrix_view<float>(y.data(), M, 20), serial_executor{}, o).ok());
+        const tiled_runs after = count_tiled_runs();
+        if (a == arch::neon || a == arch::neondot) {
+            if (path == matmul_path::dequant_fma) CHECK(after.neon_f32 > before.neon_f32);
+            else if (a == arch::neondot && LOWBIT_TEST_ARM_DOT_COPY) CHECK(after.dot_i8 > before.dot_i8);
+            else CHECK(after.neon_i8 > before.neon_i8);
+        }
+        kt::arch_scope s(arch::scalar);
+        REQUIRE(gemm(t->view(), matrix_view<const float>(x.data(), M, 96), matrix_view<float>(model.data(), M, 20), serial_executor{}, o).ok());
+        CHECK(std::memcmp(y.data(), model.data(), y.size() * 4) == 0);
+    }
 }
 
 TEST_CASE("tiled kernels: results do not depend on the thread count") {

@@ -11,6 +11,7 @@
 
 #include <lowbit/formats/detail/json.hpp>
 
+#include "bench.hpp"
 #include "eval.hpp"
 #include "perplexity.hpp"
 #include "tokenizer.hpp"
@@ -687,4 +688,88 @@ TEST_CASE("tokenizer: the ids llama.cpp's llama-tokenize gives, on odd bytes, bo
         REQUIRE(ids.ok());
         CHECK(*ids == c.ids);
     }
+}
+
+TEST_CASE("lowbit-llama int8 path: K-quant weights and the classifier run on their GGUF blocks") {
+    // A one-layer model whose rows are multiples of 256, so q4_k stays Q4_K.
+    llama::synthetic_spec sp;
+    sp.dim = 256, sp.hidden = 512, sp.layers = 1, sp.heads = 4, sp.kv_heads = 2, sp.vocab = 320, sp.seq = 48;
+    lowbit::thread_pool pool(2);
+    auto made = llama::make_synthetic(sp, *llama::parse_scheme_name("q4_k"), pool);
+    REQUIRE_MESSAGE(made.ok(), made.error().message());
+    llama::model& m = *made;
+    REQUIRE(m.layers[0].wq.gguf_type == llama::gg::gguf_type::q4_K);
+    CHECK(m.layers[0].wq.runs_on_blocks());
+    CHECK(m.layers[0].w2.runs_on_blocks());
+    auto cls = llama::quantize_ggml(llama::linear::from_floats(sp.vocab, sp.dim, m.cls()), llama::gg::gguf_type::q6_K);
+    REQUIRE(cls.ok());
+    m.classifier_blocks = std::move(*cls);
+    CHECK(m.classifier_blocks.runs_on_blocks());
+
+    llama::run_options fma, i8;
+    i8.matmul.path = lowbit::matmul_path::int8_dot;
+    std::vector<int> tok(40);
+    for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = static_cast<int>((i * 37 + 5) % sp.vocab);
+
+    // One matvec on the blocks is exactly gguf::gemv.
+    std::vector<float> x(sp.dim), y(sp.dim), ref(sp.dim);
+    for (int i = 0; i < sp.dim; ++i) x[i] = std::sin(0.1f * static_cast<float>(i));
+    llama::op_times times;
+    i8.times = &times;
+    llama::matvec(m.layers[0].wq, x.data(), y.data(), pool, i8);
+    REQUIRE(lowbit::gguf::gemv(llama::gg::gguf_type::q4_K, m.layers[0].wq.gguf_data.data(), sp.dim, sp.dim,
+                               lowbit::span<const float>(x), lowbit::span<float>(ref), pool)
+                .ok());
+    CHECK(y == ref);
+    CHECK(times.matmul > 0);
+    i8.times = nullptr;
+
+    // Decoding on the blocks stays close to the float copy (only the Q8_K/Q8_0
+    // activation rounding and the classifier's Q6_K differ), and batched prefill
+    // on the blocks gives the token-by-token logits.
+    llama::state s8(m.c, 40), sf(m.c, 40);
+    llama::prefill_state ps;
+    llama::prefill(m, tok.data(), 40, 0, ps, pool, i8);
+    double worst_pf = 0, err = 0, norm = 0;
+    for (int pos = 0; pos < 40; ++pos) {
+        const float* a = llama::forward(m, s8, tok[static_cast<std::size_t>(pos)], pos, pool, i8);
+        const float* b = llama::forward(m, sf, tok[static_cast<std::size_t>(pos)], pos, pool, fma);
+        for (int v = 0; v < sp.vocab; ++v) {
+            worst_pf = std::max(worst_pf, std::fabs(static_cast<double>(a[v]) - ps.logits[static_cast<std::size_t>(pos) * sp.vocab + v]));
+            err += (static_cast<double>(a[v]) - b[v]) * (static_cast<double>(a[v]) - b[v]);
+            norm += static_cast<double>(b[v]) * b[v];
+        }
+    }
+    CHECK(worst_pf < 1e-4);
+    CHECK(err < 1e-3 * norm);  // relative error below ~3 %
+    CHECK(err > 0);            // the blocks path did run (it rounds the activations)
+}
+
+TEST_CASE("lowbit-llama --bench: tests parsed, nonsense refused with one line") {
+    auto t = llama::parse_bench("pp512,tg128");
+    REQUIRE(t.ok());
+    REQUIRE(t->size() == 2);
+    CHECK(((*t)[0].prompt && (*t)[0].tokens == 512));
+    CHECK((!(*t)[1].prompt && (*t)[1].tokens == 128));
+    for (const char* bad : {"", "pp", "pp0", "tg-3", "xx12", "pp12x", "pp99999999"}) {
+        CAPTURE(bad);
+        auto r = llama::parse_bench(bad);
+        REQUIRE(!r.ok());
+        CHECK(std::string(r.error().message()).find("--bench") != std::string::npos);
+    }
+    llama::synthetic_spec sp;
+    sp.dim = 64, sp.hidden = 128, sp.layers = 1, sp.heads = 2, sp.kv_heads = 2, sp.vocab = 64, sp.seq = 16;
+    lowbit::serial_executor ex;
+    auto m = llama::make_synthetic(sp, *llama::parse_scheme_name("f32"), ex);
+    REQUIRE(m.ok());
+    llama::bench_test too_long;
+    too_long.tokens = 17;
+    CHECK(!llama::run_bench(*m, too_long, 1, ex, {}).ok());
+    llama::bench_test tg;
+    tg.prompt = false, tg.tokens = 8;
+    auto r = llama::run_bench(*m, tg, 2, ex, {});
+    REQUIRE(r.ok());
+    CHECK(r->mean_tps > 0);
+    CHECK(r->matmul_share > 0);
+    CHECK(r->matmul_share + r->attention_share <= 1.0);
 }

@@ -180,10 +180,10 @@ TEST_CASE("quantize recipes: every tensor's type as llama-quantize gives it") {
     }
     // The file covers every recipe lowbit can write, on every model.
     CHECK(models.size() == 5);
-    CHECK(recipes_seen.size() == 19);  // 20 recipes; Q2_K_S is refused without an imatrix
+    CHECK(recipes_seen.size() == 21);  // 22 recipes; Q2_K_S is refused without an imatrix
     CHECK(refused == 5);
     CHECK(pure_tables == 10);
-    CHECK(tables == 19 * 5 + 10);
+    CHECK(tables == 21 * 5 + 10);
 }
 
 TEST_CASE("quantize recipes: Q2_K_S with an importance matrix") {
@@ -242,7 +242,7 @@ TEST_CASE("quantize recipes: names llama-quantize takes, and the i-quants lowbit
     CHECK(lbq::find_target("Q2_K_S")->ftype == 21);
     CHECK(lbq::find_target("IQ4_XS")->ftype == 30);
     CHECK(lbq::find_target("MXFP4_MOE")->ftype == 38);
-    for (const char* t : {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M"}) {
+    for (const char* t : {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS"}) {
         CAPTURE(t);
         REQUIRE(lbq::find_target(t) != nullptr);
         CHECK(lbq::find_target(t)->missing != nullptr);
@@ -253,6 +253,8 @@ TEST_CASE("quantize recipes: names llama-quantize takes, and the i-quants lowbit
 
 TEST_CASE("quantize recipes: fallback chain and order") {
     CHECK(lbq::fallback_of(gguf_type::iq4_xs) == gguf_type::iq4_nl);
+    CHECK(lbq::fallback_of(gguf_type::iq3_s) == gguf_type::iq4_nl);  // every i-quant, as llama.cpp
+    CHECK(lbq::fallback_of(gguf_type::iq1_m) == gguf_type::iq4_nl);
     CHECK(lbq::fallback_of(gguf_type::tq1_0) == gguf_type::q4_0);
     CHECK(lbq::fallback_of(gguf_type::tq2_0) == gguf_type::q4_0);
     // llama.cpp's loader order: tensors outside blk.<i> first, then by layer number (not text), then name.

@@ -105,7 +105,7 @@ TEST_CASE("quantize tool: fallback table and names") {
     CHECK(lbq::find_target("Q4_K_M")->ftype == 15);
     CHECK(lbq::find_target("Q5_K_M")->ftype == 17);
     CHECK(lbq::find_target("Q8_0")->ftype == 7);
-    CHECK(lbq::find_target("IQ2_XS")->missing != nullptr);  // named, refused: no codec yet
+    CHECK(lbq::find_target("IQ2_XS")->missing != nullptr);  // named, refused: recipe not compared with llama-quantize yet
     CHECK(lbq::find_target("IQ9_Z") == nullptr);
     lbq::override_rule r;
     CHECK(!lbq::parse_override("attn_(q=Q8_0", &r).ok());  // bad regex: an error, not a crash

@@ -2,7 +2,7 @@
 // speed measurement (docs/tools.md), streaming it through gguf_writer so the
 // generator itself stays small:
 //   test_quantize_tool_mkmodel /tmp/big.gguf [layers=3] [n_embd=2048] [n_ff=5632] [n_vocab=32000] [NAN_TENSOR]
-//       [--heads H] [--kv-heads K] [--qkv] [--experts E] [--f16] [--tied]
+//       [--heads H] [--kv-heads K] [--qkv] [--experts E] [--f16] [--tied] [--dummy-vocab]
 // The defaults give 1.13 GB. Not a test; built next to the tests. With
 // NAN_TENSOR, value 3 of that tensor is a NaN (tests/cli/test_quantize_files.sh).
 #include <algorithm>
@@ -43,9 +43,11 @@ int main(int argc, char** argv) {
     //   --experts E             E experts: ffn_{gate,up,down}_exps (3-D) and ffn_gate_inp
     //   --f16                   2-D and 3-D weights stored as F16 (norms stay F32), as convert_hf_to_gguf.py does
     //   --tied                  no output.weight (token_embd doubles as the output)
+    //   --dummy-vocab           tokenizer.ggml.model = "no_vocab" + llama.vocab_size: llama.cpp then loads the
+    //                           file with n_vocab placeholder tokens (llama-bench needs nothing more)
     std::vector<std::string> pos;
     std::uint64_t n_head = 0, n_head_kv = 0, n_expert = 0;
-    bool qkv = false, f16 = false, tied = false;
+    bool qkv = false, f16 = false, tied = false, dummy_vocab = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto num = [&](std::uint64_t* v) {
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
         else if (a == "--qkv") qkv = true;
         else if (a == "--f16") f16 = true;
         else if (a == "--tied") tied = true;
+        else if (a == "--dummy-vocab") dummy_vocab = true;
         else pos.push_back(a);
         if (!ok) {
             std::fprintf(stderr, "%s needs a value\n", a.c_str());
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
         }
     }
     if (pos.empty()) {
-        std::fprintf(stderr, "usage: %s OUT.gguf [layers] [n_embd] [n_ff] [n_vocab] [nan_tensor] [--heads H] [--kv-heads K] [--qkv] [--experts E] [--f16] [--tied]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s OUT.gguf [layers] [n_embd] [n_ff] [n_vocab] [nan_tensor] [--heads H] [--kv-heads K] [--qkv] [--experts E] [--f16] [--tied] [--dummy-vocab]\n", argv[0]);
         return 2;
     }
     auto arg = [&](std::size_t i, std::uint64_t def) { return pos.size() > i ? std::strtoull(pos[i].c_str(), nullptr, 10) : def; };
@@ -131,6 +134,10 @@ int main(int argc, char** argv) {
         w.set("llama.expert_used_count", u32(std::min<std::uint64_t>(2, n_expert)));
     }
     w.set("general.file_type", u32(f16 ? 1 : 0));
+    if (dummy_vocab) {
+        w.set("tokenizer.ggml.model", gg::meta_value::string("no_vocab"));
+        w.set("llama.vocab_size", u32(n_vocab));
+    }
     auto is_f16 = [&](const decl& t) { return f16 && t.d1 > 1; };
     for (const decl& t : ts) {
         const std::uint64_t dims[3] = {t.d0, t.d1, t.d2};

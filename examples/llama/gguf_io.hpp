@@ -119,7 +119,7 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
         if (t->row_length() != cols || t->rows() != rows)
             return status::error(errc::shape_mismatch, "gguf: %s is %llu x %llu, expected %zu x %zu", name.c_str(),
                                  static_cast<unsigned long long>(t->rows()), static_cast<unsigned long long>(t->row_length()), rows, cols);
-        if (!gg::has_row_codec(t->type))
+        if (!gg::has_row_decoder(t->type))
             return status::error(errc::unsupported, "gguf: %s has type %s, which lowbit cannot decode", name.c_str(), gg::type_name(t->type));
         *out = t;
         return {};
@@ -143,6 +143,14 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
     LOWBIT_TRY(floats("token_embd.weight", V, D, m.tok_emb));
     LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
     if (f.find_tensor("output.weight")) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
+    // The classifier's blocks, for the int8 path (model::classifier_blocks).
+    if (const gg::tensor_info* t = f.find_tensor(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+        t && gg::matmul_supported(t->type)) {
+        linear& cb = m.classifier_blocks;
+        cb.rows = V, cb.cols = D, cb.gguf_type = t->type, cb.format = ggml_format_name(t->type);
+        cb.bytes = V * gg::row_size(t->type, D);
+        cb.gguf_data.assign(t->data.data(), t->data.data() + cb.bytes);
+    }
     m.layers.resize(c.layers);
     std::string formats;
     for (int l = 0; l < c.layers; ++l) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench.hpp"
 #include "eval.hpp"
 #include "gguf_io.hpp"
 #include "perplexity.hpp"
@@ -21,6 +22,7 @@ const char* usage =
     "usage: lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]\n"
     "       lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]\n"
     "       lowbit-llama MODEL.gguf --perplexity TEXT [--ctx N] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]\n"
+    "       lowbit-llama MODEL --bench pp512,tg128 [--reps N] [--threads N | --bench-threads 1,2,4] [--path int8]\n"
     "options:\n"
     "  --scheme S          quantize the linear layers on load: f32 (default), f16, w8, w4g32, w3g32, w2g32,\n"
     "                      w4g32-gptq (GPTQ on the model's own samples), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
@@ -41,10 +43,16 @@ const char* usage =
     "  --kl-divergence-base FILE  with --perplexity: also write llama-perplexity's base-logits file FILE;\n"
     "                      with --kl-divergence: read it and print the KL-divergence statistics against it\n"
     "  --kl-divergence     compare with the base file (its tokens and chunks; no text needed)\n"
-    "  --tokenize TEXT     print the token ids of a text (the GGUF's vocabulary, BOS as it says)\n";
+    "  --tokenize TEXT     print the token ids of a text (the GGUF's vocabulary, BOS as it says)\n"
+    "  --bench LIST        tokens/s as llama-bench measures them: ppN (an N-token prompt as one batch), tgN (N tokens\n"
+    "                      generated one at a time); mean +- stddev over --reps N runs (default 5) after one warm-up,\n"
+    "                      with the share of time in the linear layers and in attention. With --path int8, weights a\n"
+    "                      GGUF stores in Q4_K/Q5_K/Q6_K (and its classifier) run on their blocks, as llama.cpp does;\n"
+    "                      --bench-threads LIST runs every test at each thread count of LIST (one load)\n";
 
 struct args {
-    std::string perplexity_text, kl_base, tokenize_text;
+    std::string perplexity_text, kl_base, tokenize_text, bench, bench_threads;
+    int reps = 5;
     bool kl_divergence = false;
     int ctx = 512, chunks = -1;
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
@@ -84,6 +92,9 @@ bool parse_args(int argc, char** argv, args& a) {
         else if (k == "--kl-divergence-base") a.kl_base = val();
         else if (k == "--kl-divergence") a.kl_divergence = true;
         else if (k == "--ctx") a.ctx = std::atoi(val());
+        else if (k == "--bench") a.bench = val();
+        else if (k == "--reps") a.reps = std::max(1, std::atoi(val()));
+        else if (k == "--bench-threads") a.bench_threads = val();
         else if (k == "--chunks") a.chunks = std::atoi(val());
         else if (k == "--path") {
             const std::string p = val();
@@ -193,6 +204,41 @@ int run_eval(const args& a, const llama::model& f32) {
     return 0;
 }
 
+// --bench: llama-bench's pp/tg tests (bench.hpp), one table row per test.
+int run_bench(const args& a, const llama::model& m) {
+    auto tests = llama::parse_bench(a.bench);
+    if (!tests) return fail(tests.error());
+    std::vector<int> thread_counts;
+    for (const std::string& n : split(a.bench_threads.empty() ? std::to_string(a.threads) : a.bench_threads)) {
+        const int t = std::atoi(n.c_str());
+        if (t < 1 || t > 1024) {
+            std::fprintf(stderr, "lowbit-llama: --bench-threads: '%s' is not a thread count (1..1024)\n", n.c_str());
+            return 2;
+        }
+        thread_counts.push_back(t);
+    }
+    llama::run_options ro;
+    ro.matmul.path = a.path;
+    ro.tiled = a.tiled;
+    const char* slash = std::strrchr(a.model_path.c_str(), '/');
+    const char* name = slash ? slash + 1 : a.model_path.c_str();
+    std::printf("| model | scheme | size | path | threads | test | t/s | linear %% | attention %% | other %% |\n");
+    std::printf("|---|---|---:|---|---:|---|---:|---:|---:|---:|\n");
+    for (const int threads : thread_counts) {
+        lowbit::thread_pool pool(static_cast<unsigned>(threads));
+        for (const llama::bench_test& t : *tests) {
+            auto r = llama::run_bench(m, t, a.reps, pool, ro);
+            if (!r) return fail(r.error());
+            std::printf("| %s | %s | %.2f MiB | %s | %d | %s%d | %.2f ± %.2f | %.1f | %.1f | %.1f |\n", name, m.scheme.c_str(),
+                        static_cast<double>(m.total_bytes()) / (1 << 20), a.path == lowbit::matmul_path::int8_dot ? "int8" : "fma",
+                        threads, t.prompt ? "pp" : "tg", t.tokens, r->mean_tps, r->stddev_tps, 100 * r->matmul_share,
+                        100 * r->attention_share, 100 * (1 - r->matmul_share - r->attention_share));
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}
+
 // The tokenizer of a GGUF model file.
 lowbit::result<llama::tokenizer> load_tokenizer(const char* path) {
     auto f = llama::mapped_file::open(path);
@@ -291,6 +337,7 @@ int main(int argc, char** argv) {
     if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
     if (!a.perplexity_text.empty() || a.kl_divergence) return run_text_eval(a, m);
+    if (!a.bench.empty()) return run_bench(a, m);
     if (!a.export_path.empty()) {
         // A GGUF source's vocabulary goes along (llama.cpp needs it); a llama2.c checkpoint has none.
         std::unique_ptr<llama::tokenizer> tok;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <lowbit/lowbit.hpp>
+#include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/formats/gguf_types.hpp>
 
 namespace llama {
@@ -66,6 +67,13 @@ struct linear {
     bool has_tiled = false;
 
     std::size_t params() const { return rows * cols; }
+    // Whether the int8 path runs this weight directly on its GGUF blocks
+    // (lowbit::gguf::gemv, ggml's arithmetic: activations quantized to Q8_0 /
+    // Q8_K). Q4_0/Q5_0/Q8_0 are repacked into lowbit's kernels instead
+    // (ggml_repack.hpp); the other ggml types otherwise run their f32 copy.
+    bool runs_on_blocks() const {
+        return !gguf_data.empty() && !quantized && lowbit::gguf::matmul_supported(gguf_type);
+    }
     static linear from_floats(std::size_t rows, std::size_t cols, const float* src) {
         linear l;
         l.rows = rows;
@@ -98,6 +106,10 @@ struct model {
     std::vector<float> tok_emb;     // [vocab, dim]
     std::vector<float> final_norm;  // [dim]
     std::vector<float> classifier;  // [vocab, dim]; empty: shared with tok_emb
+    // The classifier's GGUF blocks (output.weight, or token_embd.weight when
+    // tied) when the file stores them in a type gguf::gemv runs: the int8 path
+    // uses them, as llama.cpp does, instead of the f32 copy above.
+    linear classifier_blocks;
     std::vector<layer> layers;
     std::string scheme = "f32";     // what the linear layers were quantized with
 

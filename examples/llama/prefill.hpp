@@ -44,9 +44,18 @@ void float_gemm(const float* w, const float* x, float* y, std::size_t n, std::si
 
 template <class Exec>
 void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec& exec, const run_options& o) {
-    if (!l.quantized) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
+    const op_timer timer(matmul_slot(o));
     const lowbit::matrix_view<const float> X(x, n, l.cols);
     const lowbit::matrix_view<float> Y(y, n, l.rows);
+    if (o.matmul.path == lowbit::matmul_path::int8_dot && l.runs_on_blocks()) {
+        const status st = lowbit::gguf::gemm(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, X, Y, exec);
+        if (!st) {  // shapes were checked at load; a NaN activation is the one data error left
+            std::fprintf(stderr, "lowbit-llama: gguf gemm failed: %s\n", st.message());
+            std::abort();
+        }
+        return;
+    }
+    if (!l.quantized) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
     const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
         using S = decltype(tag);
         if (l.has_tiled && o.tiled) return lowbit::gemm(tiled_view_of<S>(l), X, Y, exec, o.matmul);
@@ -56,6 +65,33 @@ void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec&
         std::fprintf(stderr, "lowbit-llama: gemm failed: %s\n", st.message());
         std::abort();
     }
+}
+
+// f(t) for every position t < N, in tasks of 16 positions: the per-position
+// steps (norms, RoPE, SwiGLU, residual adds) are independent, so any thread
+// count gives the same result, and on many threads they stop being the serial
+// part that bounds the speed-up.
+template <class Exec, class F>
+void for_positions(Exec& exec, std::size_t N, F&& f) {
+    constexpr std::size_t per_task = 16;
+    exec((N + per_task - 1) / per_task, [&](std::size_t task) {
+        const std::size_t t1 = std::min(N, (task + 1) * per_task);
+        for (std::size_t t = task * per_task; t < t1; ++t) f(t);
+    });
+}
+
+// a . b over n floats with 8 independent partial sums (which the compiler
+// keeps in one vector register), then summed in a fixed order.
+inline float dot_lanes(const float* a, const float* b, std::size_t n) {
+    constexpr std::size_t lanes = 8;
+    float acc[lanes] = {};
+    const std::size_t n8 = n / lanes * lanes;
+    for (std::size_t i = 0; i < n8; i += lanes)
+        for (std::size_t l = 0; l < lanes; ++l) acc[l] += a[i + l] * b[i + l];
+    float s = 0.0f;
+    for (std::size_t l = 0; l < lanes; ++l) s += acc[l];
+    for (std::size_t i = n8; i < n; ++i) s += a[i] * b[i];
+    return s;
 }
 
 // Activations of one prefill (reused from chunk to chunk).
@@ -85,55 +121,61 @@ void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec&
     const int hs = c.head_size(), group = c.heads / c.kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
     const layer& w = m.layers[l];
-    for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+    for_positions(exec, N, [&](std::size_t t) { rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps); });
     if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), N, D);
     matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
     matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
     matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
-    for (std::size_t t = 0; t < N; ++t) {
+    for_positions(exec, N, [&](std::size_t t) {
         rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
         rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
-    }
+    });
     // causal attention, one task per (head, block of query positions)
     constexpr std::size_t block = 32;
     const std::size_t blocks = (N + block - 1) / block;
-    exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
-        const int h = static_cast<int>(task / blocks);
-        const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
-        std::vector<float> att(N);
-        const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
-        for (std::size_t t = t0; t < t1; ++t) {
-            const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
-            for (std::size_t u = 0; u <= t; ++u) {
-                const float* kh = s.k.data() + u * KV + kv_off;
-                float d = 0.0f;
-                for (int i = 0; i < hs; ++i) d += qh[i] * kh[i];
-                att[u] = d * scale;
+    {
+        const op_timer att_timer(attention_slot(o));
+        exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
+            const int h = static_cast<int>(task / blocks);
+            const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
+            std::vector<float> att(N);
+            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
+            for (std::size_t t = t0; t < t1; ++t) {
+                const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
+                for (std::size_t u = 0; u <= t; ++u) {
+                    const float* kh = s.k.data() + u * KV + kv_off;
+                    att[u] = dot_lanes(qh, kh, static_cast<std::size_t>(hs)) * scale;
+                }
+                softmax(att.data(), static_cast<int>(t + 1));
+                float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
+                std::fill(out, out + hs, 0.0f);
+                for (std::size_t u = 0; u <= t; ++u) {
+                    const float* vh = s.v.data() + u * KV + kv_off;
+                    for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
+                }
             }
-            softmax(att.data(), static_cast<int>(t + 1));
-            float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
-            std::fill(out, out + hs, 0.0f);
-            for (std::size_t u = 0; u <= t; ++u) {
-                const float* vh = s.v.data() + u * KV + kv_off;
-                for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
-            }
-        }
-    });
+        });
+    }
     if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), N, D);
     matmul_rows(w.wo, s.xb.data(), s.out.data(), N, exec, o);
-    for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
-
-    for (std::size_t t = 0; t < N; ++t) rmsnorm(s.x.data() + t * D, w.ffn_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+    for_positions(exec, N, [&](std::size_t t) {
+        for (std::size_t i = t * D; i < (t + 1) * D; ++i) s.x[i] += s.out[i];
+        rmsnorm(s.x.data() + t * D, w.ffn_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps);
+    });
     if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), N, D);
     matmul_rows(w.w1, s.xb.data(), s.hb.data(), N, exec, o);
     matmul_rows(w.w3, s.xb.data(), s.hb2.data(), N, exec, o);
-    for (std::size_t i = 0; i < N * H; ++i) {
-        const float g = s.hb[i];
-        s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
-    }
+    for_positions(exec, N, [&](std::size_t t) {
+        for (std::size_t i = t * H; i < (t + 1) * H; ++i) {
+            const float g = s.hb[i];
+            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
+        }
+    });
     if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), N, H);
     matmul_rows(w.w2, s.hb.data(), s.out.data(), N, exec, o);
-    for (std::size_t i = 0; i < N * D; ++i) s.x[i] += s.out[i];
+    for_positions(exec, N, [&](std::size_t t) {
+        for (std::size_t i = t * D; i < (t + 1) * D; ++i) s.x[i] += s.out[i];
+    });
 }
 
 // Runs tokens[0..n) from position 0 and leaves in s.logits the logits of
@@ -143,12 +185,17 @@ void prefill(const model& m, const int* tokens, int n, int first, prefill_state&
     const config& c = m.c;
     const std::size_t D = c.dim, N = n;
     prefill_resize(c, N, s);
-    for (std::size_t t = 0; t < N; ++t) std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(tokens[t]) * D, D, s.x.data() + t * D);
+    for_positions(exec, N, [&](std::size_t t) { std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(tokens[t]) * D, D, s.x.data() + t * D); });
     for (int l = 0; l < c.layers; ++l) prefill_layer(m, l, N, s, exec, o);
     const std::size_t F = static_cast<std::size_t>(std::max(0, std::min(first, n)));
     for (std::size_t t = F; t < N; ++t) rmsnorm(s.x.data() + t * D, m.final_norm.data(), s.xb.data() + (t - F) * D, c.dim, c.norm_eps);
     s.logits.resize((N - F) * static_cast<std::size_t>(c.vocab));
-    float_gemm(m.cls(), s.xb.data(), s.logits.data(), N - F, static_cast<std::size_t>(c.vocab), D, exec);
+    if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks()) {
+        matmul_rows(m.classifier_blocks, s.xb.data(), s.logits.data(), N - F, exec, o);
+    } else {
+        const op_timer timer(matmul_slot(o));
+        float_gemm(m.cls(), s.xb.data(), s.logits.data(), N - F, static_cast<std::size_t>(c.vocab), D, exec);
+    }
 }
 
 }  // namespace llama

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -17,10 +18,37 @@
 
 namespace llama {
 
+// Seconds spent in the linear layers (classifier included) and in attention,
+// summed over calls, when run_options::times points at one (--bench's split).
+struct op_times {
+    double matmul = 0, attention = 0;
+};
+
 struct run_options {
     lowbit::matmul_options matmul;  // dequant_fma (default) or int8_dot
     bool tiled = true;              // run the tiled copy of the weights when there is one
+    op_times* times = nullptr;      // accumulate the time split here (the calling thread's view)
 };
+
+// Adds the time since it was made to *slot (nothing when slot is null).
+class op_timer {
+public:
+    explicit op_timer(double* slot) : slot_(slot) {
+        if (slot_) t0_ = std::chrono::steady_clock::now();
+    }
+    ~op_timer() {
+        if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    }
+    op_timer(const op_timer&) = delete;
+    op_timer& operator=(const op_timer&) = delete;
+
+private:
+    double* slot_;
+    std::chrono::steady_clock::time_point t0_;
+};
+
+inline double* matmul_slot(const run_options& o) { return o.times ? &o.times->matmul : nullptr; }
+inline double* attention_slot(const run_options& o) { return o.times ? &o.times->attention : nullptr; }
 
 // y[rows] = W[rows x cols] x, float weights: one dot product per row, summed in
 // order (as llama2.c's matmul does, so the F32 path reproduces its tokens).
@@ -119,6 +147,16 @@ lowbit::tiled_view<S> tiled_view_of(const linear& l) {
 
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
+    const op_timer timer(matmul_slot(o));
+    if (o.matmul.path == lowbit::matmul_path::int8_dot && l.runs_on_blocks()) {
+        const status st = lowbit::gguf::gemv(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, lowbit::span<const float>(x, l.cols),
+                                             lowbit::span<float>(y, l.rows), exec);
+        if (!st) {  // shapes were checked at load; a NaN activation is the one data error left
+            std::fprintf(stderr, "lowbit-llama: gguf gemv failed: %s\n", st.message());
+            std::abort();
+        }
+        return;
+    }
     if (!l.quantized) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
     const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
         using S = decltype(tag);
@@ -162,6 +200,16 @@ inline void softmax(float* x, int n) {
 
 // Where calibration taps the inputs of the linear layers (GPTQ).
 enum class tap_point { attn_in, wo_in, ffn_in, w2_in };
+// logits = classifier x: on the classifier's GGUF blocks for the int8 path
+// when the file has them, else on its f32 copy.
+template <class Exec>
+void classify(const model& m, const float* x, float* logits, Exec& exec, const run_options& o) {
+    if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks())
+        return matvec(m.classifier_blocks, x, logits, exec, o);
+    const op_timer timer(matmul_slot(o));
+    float_matvec(m.cls(), x, logits, static_cast<std::size_t>(m.c.vocab), static_cast<std::size_t>(m.c.dim), exec);
+}
+
 using tap_fn = std::function<void(int layer, tap_point, const float* x, std::size_t n)>;
 
 // Activations and the KV cache of one sequence.
@@ -169,7 +217,8 @@ struct state {
     std::vector<float> x, xb, xb2, q, hb, hb2, att, logits, k_cache, v_cache;
     int max_seq = 0;
     state(const config& c, int max_seq_len)
-        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), att(max_seq_len), logits(c.vocab),
+        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden),
+          att(static_cast<std::size_t>(c.heads) * max_seq_len), logits(c.vocab),
           k_cache(static_cast<std::size_t>(c.layers) * max_seq_len * c.kv_dim()), v_cache(k_cache.size()),
           max_seq(max_seq_len) {}
 };
@@ -197,23 +246,30 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         rope(s.q.data(), D, hs, pos, c.rope_theta);
         rope(k, KV, hs, pos, c.rope_theta);
 
-        // each query head h attends over the cache of its KV head h / group
-        for (int h = 0; h < c.heads; ++h) {
-            const float* qh = s.q.data() + h * hs;
-            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
-            const float* kc = s.k_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
-            const float* vc = s.v_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
-            const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-            for (int t = 0; t <= pos; ++t) {
-                float d = 0.0f;
-                for (int i = 0; i < hs; ++i) d += qh[i] * kc[static_cast<std::size_t>(t) * KV + i];
-                s.att[t] = d * scale;
-            }
-            softmax(s.att.data(), pos + 1);
-            float* out = s.xb.data() + h * hs;
-            std::fill(out, out + hs, 0.0f);
-            for (int t = 0; t <= pos; ++t)
-                for (int i = 0; i < hs; ++i) out[i] += s.att[t] * vc[static_cast<std::size_t>(t) * KV + i];
+        // each query head h attends over the cache of its KV head h / group;
+        // one task per head (each has its own score row, so any thread count
+        // gives the same result)
+        {
+            const op_timer att_timer(attention_slot(o));
+            exec(static_cast<std::size_t>(c.heads), [&](std::size_t task) {
+                const int h = static_cast<int>(task);
+                float* att = s.att.data() + task * static_cast<std::size_t>(s.max_seq);
+                const float* qh = s.q.data() + h * hs;
+                const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
+                const float* kc = s.k_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
+                const float* vc = s.v_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
+                const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+                for (int t = 0; t <= pos; ++t) {
+                    float d = 0.0f;
+                    for (int i = 0; i < hs; ++i) d += qh[i] * kc[static_cast<std::size_t>(t) * KV + i];
+                    att[t] = d * scale;
+                }
+                softmax(att, pos + 1);
+                float* out = s.xb.data() + h * hs;
+                std::fill(out, out + hs, 0.0f);
+                for (int t = 0; t <= pos; ++t)
+                    for (int i = 0; i < hs; ++i) out[i] += att[t] * vc[static_cast<std::size_t>(t) * KV + i];
+            });
         }
         if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), D);
         matvec(w.wo, s.xb.data(), s.xb2.data(), exec, o);
@@ -233,7 +289,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         for (int i = 0; i < D; ++i) s.x[i] += s.xb[i];
     }
     rmsnorm(s.x.data(), m.final_norm.data(), s.x.data(), D, c.norm_eps);
-    float_matvec(m.cls(), s.x.data(), s.logits.data(), static_cast<std::size_t>(c.vocab), static_cast<std::size_t>(D), exec);
+    classify(m, s.x.data(), s.logits.data(), exec, o);
     return s.logits.data();
 }
 

@@ -17,9 +17,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <lowbit/formats/imported_qmatrix.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
 #include "files.hpp"
@@ -33,6 +35,13 @@ namespace st = lowbit::safetensors;
 struct hf_tensor {
     const st::tensor_info* info = nullptr;  // name, dtype, shape, bytes (in its shard's mapping)
     std::size_t shard = 0;
+    // A weight read from a quantized checkpoint (quantized_checkpoint.hpp):
+    // `info` is then an F32 [N, K] description with no bytes, the values come
+    // from here, dequantized a row at a time.
+    std::shared_ptr<const lowbit::checkpoint::imported_qmatrix> imported;
+    // Its bytes in lowbit's layout (set with `imported`, or alone by --dry-run,
+    // which reads only the headers).
+    std::optional<lowbit::checkpoint::imported_footprint> footprint;
 };
 
 class hf_folder {
@@ -74,6 +83,13 @@ public:
         return kept_.back()->data();
     }
     const std::string& shard_name(std::size_t i) const { return shard_names_[i]; }
+    // Replaces the tensor list (quantized_checkpoint.hpp: the packed parts of a
+    // quantized linear become one imported weight); `own` keeps a description alive.
+    void replace_tensors(std::vector<hf_tensor> ts) { tensors_ = std::move(ts); }
+    const st::tensor_info* own(st::tensor_info t) {
+        owned_.push_back(std::make_unique<st::tensor_info>(std::move(t)));
+        return owned_.back().get();
+    }
 
     bool has(const std::string& name) const {
         struct stat s;
@@ -211,7 +227,7 @@ private:
                         return status::error(errc::corrupt_data, "tensor '%s' is in %s but the index puts it in %s",
                                              printable(t->name, 40).c_str(), printable(parts[i], 40).c_str(), printable(w->second, 40).c_str());
                 }
-                tensors_.push_back(hf_tensor{t, i});
+                tensors_.push_back(hf_tensor{t, i, nullptr, std::nullopt});
             }
         }
         for (const auto& kv : weight_map)
@@ -228,6 +244,7 @@ private:
     std::vector<std::string> shard_names_;
     std::vector<hf_tensor> tensors_;
     std::vector<std::unique_ptr<std::vector<std::uint8_t>>> kept_;
+    std::vector<std::unique_ptr<st::tensor_info>> owned_;  // descriptions of imported weights
 };
 
 }  // namespace lbq

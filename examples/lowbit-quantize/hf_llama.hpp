@@ -147,14 +147,16 @@ inline std::vector<float> llama3_rope_factors(double theta, std::uint64_t dim, c
 
 }  // namespace detail
 
-inline status read_llama_hparams(const json_value& cfg, llama_hparams* h) {
+// quantized: the folder's packed weights were imported (quantized_checkpoint.hpp),
+// so its quantization_config has been read and is no reason to refuse.
+inline status read_llama_hparams(const json_value& cfg, llama_hparams* h, bool quantized = false) {
     const json_value* archs = cfg.find("architectures");
     if (!archs || !archs->is(json_value::kind::array) || archs->items.empty() || !archs->items[0].str())
         return status::error(errc::unsupported, "config.json has no \"architectures\"; only LlamaForCausalLM is supported");
     const std::string& arch = archs->items[0].text;
     if (arch != "LlamaForCausalLM")
         return status::error(errc::unsupported, "architecture %.60s is not supported; only LlamaForCausalLM is", arch.c_str());
-    if (const json_value* q = cfg.find("quantization_config"); q && !q->is(json_value::kind::null))
+    if (const json_value* q = cfg.find("quantization_config"); q && !q->is(json_value::kind::null) && !quantized)
         return status::error(errc::unsupported, "config.json has a quantization_config; only float (F32/F16/BF16) checkpoints are supported");
     for (const char* b : {"attention_bias", "mlp_bias"})
         if (const json_value* v = cfg.find(b); v && v->boolean().value_or(false))
@@ -219,7 +221,9 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
     *out = model_source{};
     namespace gguf = lowbit::gguf;
     llama_hparams h;
-    LOWBIT_TRY(read_llama_hparams(f.config(), &h));
+    bool quantized = false;
+    for (const hf_tensor& ht : f.tensors()) quantized = quantized || ht.footprint.has_value();
+    LOWBIT_TRY(read_llama_hparams(f.config(), &h, quantized));
     gguf_vocab vocab;
     LOWBIT_TRY(read_hf_vocab(f, h.n_vocab, &vocab));
 
@@ -288,6 +292,8 @@ inline status open_hf_llama(hf_folder& f, model_source* out) {
         for (std::size_t d = 0; d < want.size(); ++d) t.desc.dims[d] = want[want.size() - 1 - d];
         t.data = ti.data.data();
         t.n_bytes = ti.data.size();
+        if (ht.imported) t.imported = ht.imported, t.n_bytes = ti.n_elements * sizeof(float);
+        t.footprint = ht.footprint;
         t.file = &f.shard_file(ht.shard);
         if (rope_heads) t.row_order = detail::rope_row_order(rope_heads, h.head_dim);
         if (want.size() == 1 || part.find("_norm.weight") != std::string::npos) t.kept_type = gguf_type::f32;

@@ -19,6 +19,7 @@
 #include <exception>
 #include <map>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,11 +31,13 @@
 
 #include "files.hpp"
 #include "calibrate.hpp"
+#include "dry_run.hpp"
 #include "hf_llama.hpp"
 #include "imatrix_out.hpp"
 #include "model_source.hpp"
 #include "names.hpp"
 #include "progress.hpp"
+#include "quantized_checkpoint.hpp"
 #include "tensor_rules.hpp"
 
 namespace {
@@ -56,6 +59,8 @@ struct args {
     // calibration (calibrate.hpp)
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp;
     bool act_order = false, static_grids = false;
+    bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
+    std::string ctx;       // --ctx N: KV cache size in the dry run
 };
 
 void usage(std::FILE* f) {
@@ -92,6 +97,8 @@ void usage(std::FILE* f) {
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
                  "  --quiet                      print errors only\n"
+                 "  --dry-run                    read headers only, print each tensor's bytes and the file size; write nothing\n"
+                 "  --ctx N                      --dry-run: also the KV cache for N tokens (F16 K and V)\n"
                  "\n"
                  "See docs/tools.md for which tensors get which type.\n");
 }
@@ -165,6 +172,10 @@ int parse_args(int argc, char** argv, args* a) {
             a->threads = static_cast<unsigned>(n);
         } else if (s == "--quiet") {
             a->quiet = true;
+        } else if (s == "--dry-run") {
+            a->dry_run = true;
+        } else if (s == "--ctx") {
+            if (!value(&a->ctx)) return 2;
         } else if (s == "--pure") {
             a->pure = true;
         } else if (s == "--leave-output-tensor") {
@@ -264,7 +275,10 @@ public:
         const std::uint64_t rows = t.rows();
         const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / rows);
         const std::size_t out_row = static_cast<std::size_t>(gguf::row_size(to, k));
-        const bool direct = from == gguf_type::f32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0;
+        const bool direct = from == gguf_type::f32 && !t.imported && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0;
+        // An imported checkpoint weight whose scheme `to` represents exactly is
+        // written from its codes and scales (no requantization; imported_to_ggml.hpp).
+        const bool exact = t.imported && lowbit::checkpoint::exact_ggml_type(*t.imported, to).has_value();
         const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, std::min<std::uint64_t>(rows, chunk_values / static_cast<std::uint64_t>(k)));
         if (!direct) fbuf_.resize(static_cast<std::size_t>(chunk_rows * static_cast<std::uint64_t>(k)));
         qbuf_.resize(static_cast<std::size_t>(chunk_rows) * out_row);
@@ -282,9 +296,13 @@ public:
             pool_(n_tasks, [&](std::size_t task) {
                 const std::size_t a = n * task / n_tasks, b = n * (task + 1) / n_tasks;
                 for (std::size_t r = a; r < b; ++r) {
-                    const std::uint8_t* raw = t.data + t.source_row(r0 + r) * in_row;
+                    const std::uint8_t* raw = t.imported ? nullptr : t.data + t.source_row(r0 + r) * in_row;
                     const float* x;
-                    if (direct) {
+                    if (t.imported) {  // exact values: scale * (q - z), in input column order
+                        float* f = fbuf_.data() + r * static_cast<std::size_t>(k);
+                        t.imported->dequantize_row(static_cast<std::size_t>(t.source_row(r0 + r)), f);
+                        x = f;
+                    } else if (direct) {
                         x = reinterpret_cast<const float*>(raw);
                     } else {
                         float* f = fbuf_.data() + r * static_cast<std::size_t>(k);
@@ -307,7 +325,8 @@ public:
                     const float* qw = nullptr;
                     if (j.imat) qw = j.imat + (j.imat_mats > 1 ? (r0 + r) / rows_per_mat : 0) * static_cast<std::uint64_t>(k);
                     std::uint8_t* q = qbuf_.data() + r * out_row;
-                    st[task] = gguf::quantize(to, x, q, 1, k, qw);
+                    st[task] = exact ? lowbit::checkpoint::encode_exact_row(*t.imported, to, static_cast<std::size_t>(t.source_row(r0 + r)), q)
+                                     : gguf::quantize(to, x, q, 1, k, qw);
                     if (!st[task].ok()) return;
                     if (sqnr_) {
                         float* y = deq_[task].data();
@@ -322,10 +341,10 @@ public:
                 acc->merge(accs[i]);
             }
             LOWBIT_TRY(w_.write_tensor_data(span<const std::uint8_t>(qbuf_.data(), n * out_row)));
-            if (t.row_order.empty()) release(t, t.data + r0 * in_row, n * in_row);
+            if (t.row_order.empty() && !t.imported) release(t, t.data + r0 * in_row, n * in_row);
             p_.advance(n * in_row);
         }
-        if (!t.row_order.empty()) release(t, t.data, t.n_bytes);  // permuted rows: the pages are done with only now
+        if (!t.row_order.empty() && !t.imported) release(t, t.data, t.n_bytes);  // permuted rows: the pages are done with only now
         return status();
     }
 
@@ -349,12 +368,12 @@ private:
     }
 
     // Rows [r0, r0 + n) of a tensor that is copied: F64 values are read as
-    // they are, every type with a row codec (F32, F16, BF16, the block types)
+    // they are, every type with a row decoder (F32, F16, BF16, the block types)
     // is decoded; integer tensors hold no NaN.
     status check_finite_rows(const source_tensor& t, std::uint64_t r0, std::size_t n) {
         const gguf_type ty = t.desc.type;
         const bool f64 = ty == gguf_type::f64;
-        if (!f64 && !gguf::has_row_codec(ty)) return status();
+        if (!f64 && !gguf::has_row_decoder(ty)) return status();
         const std::int64_t k = static_cast<std::int64_t>(t.row_length());
         const std::size_t in_row = static_cast<std::size_t>(t.n_bytes / t.rows());
         const std::size_t n_tasks = std::min(n, tasks_per_chunk);
@@ -534,8 +553,17 @@ int run(const args& a) {
     if (hf_folder::is_dir(a.in)) {
         // A bad folder is bad input (exit 2): nothing is written.
         status s = hf.open(a.in);
+        std::optional<quant_import> qi;  // a GPTQ / AWQ / compressed-tensors checkpoint
+        if (s.ok()) s = read_quant_import(hf, &qi);
+        if (s.ok() && qi) s = import_quantized_linears(hf, *qi, a.dry_run);
         if (s.ok()) s = open_hf_llama(hf, &src);
         if (!s.ok()) return refuse(a.in, s);
+        if (qi && calibrated)
+            return refuse(a.in, status::error(errc::unsupported, "a %s checkpoint is converted from its stored codes; --method %s and "
+                                                                 "--imatrix-out need unquantized weights", qi->name(), a.method.c_str()));
+        if (qi && !a.quiet)
+            std::fprintf(stderr, "lowbit-quantize: %s checkpoint (%s): %zu quantized weights %s\n", qi->name(), qi->config_file.c_str(),
+                         qi->imported, a.dry_run ? "(headers only)" : "read without requantizing");
         for (std::size_t i = 0; i < hf.shard_count(); ++i)
             inputs.push_back({hf.path() + "/" + hf.shard_name(i), hf.shard_file(i).id()});
     } else {
@@ -593,19 +621,20 @@ int run(const args& a) {
         decision& d = plan_[i];
         jobs[i].src = &t;
         jobs[i].dec = &d;
+        if (t.imported) d.convert = true;  // its rows exist only through the converter
         if (!d.convert && t.kept_type) {  // a kept tensor the input wants stored as another type (HF norms -> F32)
             d.type = *t.kept_type;
             d.convert = true;
         }
         if (!d.convert) continue;
         const gguf_type from = t.desc.type;
-        if (d.type == from) {  // nothing to do: same type in and out
+        if (d.type == from && !t.imported) {  // nothing to do: same type in and out
             d.convert = false;
             continue;
         }
         const bool plain = from == gguf_type::f32 || from == gguf_type::f16 || from == gguf_type::bf16;
         if (!plain) {
-            if (!gguf::is_quantized(from) || !gguf::has_row_codec(from))
+            if (!gguf::is_quantized(from) || !gguf::has_row_decoder(from))
                 return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s, which cannot be converted to %s",
                                                 printable(t.desc.name).c_str(), gguf::type_name(from), gguf::type_name(d.type)));
             if (!a.allow_requantize)
@@ -636,6 +665,11 @@ int run(const args& a) {
     // Calibration: statistics and (imatrix, gptq) the quantized blk.* weights.
     calibration cal;
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (calibrated && a.dry_run) {
+        std::fprintf(stderr, "lowbit-quantize: --dry-run computes sizes from the plan; --method %s and --imatrix-out do not change them\n",
+                     a.method.c_str());
+        return 2;
+    }
     if (calibrated) {
         lowbit::thread_pool pool(threads);
         auto r = lbq::calibrate(src, plan_, co, prog, pool);
@@ -672,6 +706,26 @@ int run(const args& a) {
             return fail(a.in, s);
     }
 
+    if (a.dry_run) {  // nothing is written, nothing of OUT touched
+        std::optional<std::uint64_t> ctx;
+        if (!a.ctx.empty()) {
+            char* end = nullptr;
+            const long long n = std::strtoll(a.ctx.c_str(), &end, 10);
+            if (*end != '\0' || n < 1 || n > (1ll << 32)) {
+                std::fprintf(stderr, "lowbit-quantize: --ctx '%s': expected an integer 1..%lld\n", printable(a.ctx).c_str(), 1ll << 32);
+                return 2;
+            }
+            ctx = static_cast<std::uint64_t>(n);
+        }
+        std::vector<gguf_type> types;
+        for (const decision& d : plan_) types.push_back(d.type);
+        print_dry_run(src, types, w, ctx);
+        return 0;
+    }
+    if (!a.ctx.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --ctx goes with --dry-run\n");
+        return 2;
+    }
     const std::vector<std::string> stale = remove_stale_temps(a.out);
     if (!stale.empty()) {
         std::string names;

@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/imported_qmatrix.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
 #include "files.hpp"  // lbq::span, status, errc; input_file
@@ -39,6 +41,11 @@ struct source_tensor {
     // The type a tensor the rules keep as it is is written in (llama.cpp's
     // converter stores norms and other 1-D tensors as F32); unset: unchanged.
     std::optional<gguf_type> kept_type;
+    // Set for a weight read from a quantized checkpoint: desc.type is F32 and
+    // `data` is null; rows are dequantized from here (exactly), or written as
+    // ggml blocks directly where the type represents them (imported_to_ggml.hpp).
+    std::shared_ptr<const lowbit::checkpoint::imported_qmatrix> imported;
+    std::optional<lowbit::checkpoint::imported_footprint> footprint;  // its bytes in lowbit's layout
     std::uint64_t source_row(std::uint64_t r) const { return row_order.empty() ? r : row_order[static_cast<std::size_t>(r)]; }
     std::uint64_t row_length() const { return desc.dims[0]; }
     std::uint64_t rows() const { return desc.dims[1] * desc.dims[2] * desc.dims[3]; }

@@ -77,7 +77,10 @@ inline const std::vector<target>& targets() {
         {"TQ1_0", gguf_type::tq1_0, ftype::TQ1_0, nullptr},
         {"TQ2_0", gguf_type::tq2_0, ftype::TQ2_0, nullptr},
         {"MXFP4_MOE", gguf_type::mxfp4, ftype::MXFP4_MOE, nullptr},
-        // Recipes whose types lowbit cannot write yet: named, and refused with what is missing.
+        {"IQ3_S", gguf_type::iq3_s, ftype::IQ3_S, nullptr},
+        {"IQ3_M", gguf_type::iq3_s, ftype::IQ3_M, nullptr},
+        // Recipes not compared with llama-quantize yet (their codecs exist:
+        // formats/gguf_iq*_encode.hpp): named, and refused with what is missing.
         {"IQ1_S", gguf_type::iq1_s, ftype::IQ1_S, "IQ1_S and IQ2_XXS"},
         {"IQ1_M", gguf_type::iq1_m, ftype::IQ1_M, "IQ1_M and IQ2_XXS"},
         {"IQ2_XXS", gguf_type::iq2_xxs, ftype::IQ2_XXS, "IQ2_XXS"},
@@ -86,8 +89,6 @@ inline const std::vector<target>& targets() {
         {"IQ2_M", gguf_type::iq2_s, ftype::IQ2_M, "IQ2_S and IQ3_S"},
         {"IQ3_XXS", gguf_type::iq3_xxs, ftype::IQ3_XXS, "IQ3_XXS, IQ3_S and IQ2_S"},
         {"IQ3_XS", gguf_type::iq3_s, ftype::IQ3_XS, "IQ3_S and IQ3_XXS"},
-        {"IQ3_S", gguf_type::iq3_s, ftype::IQ3_S, "IQ3_S"},
-        {"IQ3_M", gguf_type::iq3_s, ftype::IQ3_M, "IQ3_S"},
     };
     return t;
 }
@@ -213,7 +214,7 @@ inline const char* keep_reason(std::string_view name, int eff_dims, bool leave_o
 
 // llama.cpp's fallback when the row length is not a multiple of the block:
 // 256-value types drop to a 32-value type (K and ternary types to a legacy
-// type, IQ4_XS to IQ4_NL), and anything a 32-value type cannot hold either
+// type, the i-quants to IQ4_NL), and anything a 32-value type cannot hold either
 // becomes F16. (llama.cpp has no entry for the 32-value types and stops with
 // an error; lowbit-quantize uses F16 for them too and says so.)
 inline gguf_type fallback_of(gguf_type t) {
@@ -225,6 +226,13 @@ inline gguf_type fallback_of(gguf_type t) {
         case gguf_type::q4_K: return gguf_type::q5_0;
         case gguf_type::q5_K: return gguf_type::q5_1;
         case gguf_type::q6_K: return gguf_type::q8_0;
+        case gguf_type::iq1_s:
+        case gguf_type::iq1_m:
+        case gguf_type::iq2_xxs:
+        case gguf_type::iq2_xs:
+        case gguf_type::iq2_s:
+        case gguf_type::iq3_xxs:
+        case gguf_type::iq3_s:
         case gguf_type::iq4_xs: return gguf_type::iq4_nl;
         default: return gguf_type::f16;
     }
@@ -371,6 +379,8 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         else if (f == ftype::Q3_K_M) nt = i < 2 ? gt::q5_K : gt::q4_K;
         else if (f == ftype::Q3_K_L) nt = gt::q5_K;
         else if ((f == ftype::IQ4_NL || f == ftype::IQ4_XS) && gqa >= 4) nt = gt::q5_K;
+        else if (f == ftype::IQ3_S && gqa >= 4) nt = gt::q4_K;
+        else if (f == ftype::IQ3_M) nt = gt::q4_K;
         else if ((f == ftype::Q4_K_M || f == ftype::Q5_K_M) && use_more_bits(i, n)) nt = gt::q6_K;
         else if (f == ftype::Q4_K_S && i < 4) nt = gt::q5_K;
         // 70B: attn_v is 8x smaller than attn_q, so more bits cost little.
@@ -389,6 +399,7 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         if (f == ftype::Q2_K) nt = gt::q3_K;
         else if (f == ftype::Q2_K_S) { if (il < nl / 8) nt = gt::q4_K; }
         else if (f == ftype::Q3_K_M) nt = il < nl / 16 ? gt::q5_K : (!falcon || more) ? gt::q4_K : gt::q3_K;
+        else if (f == ftype::IQ3_M && (il < nl / 8 || (m.n_expert == 8 && more))) nt = gt::q4_K;
         else if (f == ftype::Q3_K_L) nt = falcon ? gt::q4_K : gt::q5_K;
         else if (f == ftype::Q4_K_M) {
             if (falcon) nt = il < nl / 16 ? gt::q6_K : more ? gt::q5_K : gt::q4_K;
@@ -404,12 +415,13 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
     } else if (cat == category::attn_output) {
         if (!falcon && m.n_expert == 8) {
             if (f == ftype::Q2_K || f == ftype::Q3_K_S || f == ftype::Q3_K_M || f == ftype::IQ4_NL || f == ftype::Q4_K_S ||
-                f == ftype::Q4_K_M || f == ftype::IQ4_XS)
+                f == ftype::Q4_K_M || f == ftype::IQ4_XS || f == ftype::IQ3_S || f == ftype::IQ3_M)
                 nt = gt::q5_K;
         } else if (!falcon) {
             if (f == ftype::Q2_K) nt = gt::q3_K;
             else if (f == ftype::Q3_K_M) nt = gt::q4_K;
             else if (f == ftype::Q3_K_L) nt = gt::q5_K;
+            else if (f == ftype::IQ3_M) nt = gt::q4_K;
         } else if (f == ftype::Q3_K_L) {
             nt = gt::q4_K;
         }

@@ -2171,7 +2171,9 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
 // bit; the integer part is exact whatever instructions form it.
 //
 // f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
-// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
+// blocks in order. The SIMD kernels (16 rows side by side) perform the same
+// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
 
 #include <cmath>
 #include <cstddef>
@@ -2572,7 +2574,8 @@ inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i
         for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
 }
 
-// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
+// std::fma, so the float steps do not depend on the compiler's FP contraction.
 template <class S>
 inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
                             std::size_t ld) noexcept {
@@ -2590,7 +2593,7 @@ inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f3
             for (std::size_t m = 0; m < M; ++m) {
                 const float* x = a[m].x + b * tile_block;
                 float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
                 acc[m][i] = std::fma(p, s, acc[m][i]);
             }
         }
@@ -6759,7 +6762,8 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 #ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_ARM_KERNELS_HPP
 #define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_ARM_KERNELS_HPP
 // lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
-// (docs/kernels.md, "ARM kernels"): body.inl stamped out twice,
+// (docs/kernels.md, "ARM kernels"): body.inl (plain layout) and tiled_body.inl
+// (tiled layout) stamped out twice,
 //   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
 //            multiplies (SMULL/SMLAL) and pairwise adds; the f32 path;
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
@@ -6787,11 +6791,494 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 
 #include <arm_neon.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 // (lowbit/kernels/detail/blocks.hpp: already included above)
+// ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
+// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
+// "Tiled kernels").
+//
+// int8 path. Per block b of 32 activations (natural order, gathered through
+// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
+// Q_b = sum(q). For row r with scale s and zero z of b's group:
+//     A  = sum over the block of u * q                      (exact integer)
+//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
+//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
+//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
+//     y_r = acc
+// Every SIMD kernel performs exactly these float operations in this order
+// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
+// bit; the integer part is exact whatever instructions form it.
+//
+// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
+// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
+// blocks in order. The SIMD kernels (16 rows side by side) perform the same
+// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
+// inverse (docs/kernels.md, "Tiled layout").
+//
+// tiled<S> holds the same codes, scales, zeros and permutation as a
+// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
+//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
+//     columns in blocks of 32 (the last padded with code 0);
+//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
+//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
+//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
+//     gives the 16 rows' partial dot products at once;
+//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
+//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
+//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
+//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
+//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
+//     code straddles a byte and no lane crossing is needed;
+//   - a block takes 64*B bytes, the bits of the codes and nothing else;
+//   - scales (and zeros) are stored [tile][group][row in tile]: one load
+//     gives the 16 rows' scales of a group.
+// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
+// repack_tiled refuses other schemes. repack_tiled is pure, and
+// unpack_tiled(repack_tiled(q)) == q bit for bit.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/pack/bitpack.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
+
+namespace lowbit {
+
+// Bit planes of a B-bit code in the tiled layout, low bits first.
+struct bit_planes {
+    int count = 0;
+    int width[3] = {0, 0, 0};
+    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
+};
+constexpr bit_planes planes_of(int bits) noexcept {
+    bit_planes p;
+    if (bits == 8) {
+        p.count = 1;
+        p.width[0] = 8;
+        return p;
+    }
+    const int widths[3] = {4, 2, 1};
+    int rest = bits, at = 0;
+    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
+        if (rest >= widths[k]) {
+            p.width[p.count] = widths[k];
+            p.shift[p.count] = at;
+            ++p.count;
+            at += widths[k];
+            rest -= widths[k];
+        }
+    return p;
+}
+
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// A non-owning view of a tiled matrix (what the kernels read).
+template <class S>
+struct tiled_view {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
+    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
+    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
+    const std::int32_t* perm = nullptr;         // optional, cols entries
+    std::size_t rows = 0, cols = 0;
+    int group = 0;                              // as in the qmatrix
+    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
+    std::size_t blocks_per_group = 0;           // 0: one group spans the row
+
+    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
+    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
+    }
+    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+
+    // Checks that the fields describe a consistent tiled matrix (not the data
+    // itself): the shape's tile, block and group counts, non-null arrays, and
+    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
+    // [0, cols): the kernels read x[perm[col]]).
+    status validate() const noexcept {
+        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
+        if (!codes || !scales || (!S::is_symmetric && !zeros))
+            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
+        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
+        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
+            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
+                                 cols);
+        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
+        // (per-channel runs as one group per row, so these are checked for every granularity).
+        const std::size_t g = static_cast<std::size_t>(group);
+        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
+        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
+            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
+            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
+                                 cols, group);
+        return detail::check_scales_and_perm("tiled", scales, perm, cols);
+    }
+};
+
+// The owning form: repack_tiled's result.
+template <class S>
+struct tiled {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
+    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+    std::vector<std::uint8_t> codes;
+    std::vector<scale_storage> scales;
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
+
+    tiled_view<S> view() const noexcept {
+        tiled_view<S> v;
+        v.codes = codes.data();
+        v.scales = scales.data();
+        v.zeros = S::is_symmetric ? nullptr : zeros.data();
+        v.perm = perm.empty() ? nullptr : perm.data();
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.tiles = tiles;
+        v.blocks = blocks;
+        v.groups = groups;
+        v.blocks_per_group = blocks_per_group;
+        return v;
+    }
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
+    }
+};
+
+namespace detail {
+// One block: quad vectors v[j][4i + e] <-> the plane bytes.
+template <int B>
+inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, out += 64)
+            for (int n = 0; n < 64; ++n) {
+                unsigned byte = 0;
+                for (int t = 0; t < per_byte; ++t)
+                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
+                out[n] = static_cast<std::uint8_t>(byte);
+            }
+    }
+}
+template <int B>
+inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    std::memset(v, 0, sizeof v);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, in += 64)
+            for (int n = 0; n < 64; ++n)
+                for (int t = 0; t < per_byte; ++t)
+                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
+    }
+}
+}  // namespace detail
+
+// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
+    LOWBIT_TRY(q.validate());
+    constexpr int B = S::bits;
+    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
+    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
+        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
+    tiled<S> t;
+    t.rows = q.rows;
+    t.cols = q.cols;
+    t.group = q.group;
+    t.row_bytes = q.row_bytes;
+    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
+    t.blocks = (q.cols + tile_block - 1) / tile_block;
+    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
+    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
+    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    t.scales.assign(n_scales, typename S::scale_storage{});
+    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
+    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
+
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        std::fill(codes.begin(), codes.end(), 0);
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
+            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
+        }
+        if (S::gran == granularity::per_tensor) continue;
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            for (std::size_t g = 0; g < t.groups; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
+                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
+            }
+    }
+    if (S::gran == granularity::per_tensor) {
+        t.scales[0] = q.scales[0];
+        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
+    }
+    return t;
+}
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
+    return repack_tiled(q.view());
+}
+
+// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
+// zero padding bytes).
+template <class S>
+result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
+    constexpr int B = S::bits;
+    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
+    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
+        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
+                             t.cols);
+    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
+    if (!l) return l.error();
+    if (t.row_bytes < l->row_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
+        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
+        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
+    l->row_bytes = t.row_bytes;
+    qstorage st;
+    st.layout = *l;
+    st.codes.assign(t.rows * t.row_bytes, 0);
+    std::vector<typename S::scale_storage> scales(l->n_scales);
+    st.zeros.assign(l->n_zeros, 0);
+    st.perm = t.perm;
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
+        }
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
+            const std::size_t r = ti * tile_rows + i;
+            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
+            if (S::gran == granularity::per_tensor) continue;
+            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                scales[r * l->groups_per_row + g] = t.scales[slot];
+                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
+            }
+        }
+    }
+    if (S::gran == granularity::per_tensor) {
+        scales[0] = t.scales[0];
+        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
+    }
+    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
+    else st.scales_16 = std::move(scales);
+    return qmatrix<S>::from_storage(std::move(st));
+}
+
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
+// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+
+namespace lowbit {
+namespace kdetail {
+
+// One prepared activation row for the tiled kernels (views into a workspace).
+struct tact_i8 {
+    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
+    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
+    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
+};
+struct tact_f32 {
+    const float* x = nullptr;  // blocks * 32, natural order, zero padded
+};
+
+// Quantize one activation row per 32-block. Hostile values get defined
+// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
+// step would overflow); a NaN or +-Inf anywhere makes the row's every block
+// step NaN, so every output it feeds is NaN, as in an f32 product.
+template <int B, bool Sym>
+inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
+                        std::int32_t* zq) noexcept {
+    bool non_finite = false;
+    float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const std::size_t col = b * tile_block + i;
+            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+            const float a = std::fabs(v);
+            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
+                non_finite = true;
+                v = 0.0f;
+            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
+                v = 0.0f;
+            }
+            xb[i] = v;
+            amax = std::fmax(amax, std::fabs(v));
+        }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::int32_t sum = 0;
+        for (std::size_t i = 0; i < tile_block; ++i) {
+            const int c = static_cast<int>(round_even(xb[i] * id));
+            q[b * tile_block + i] = static_cast<std::int8_t>(c);
+            sum += c;
+        }
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    if (non_finite)
+        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
+}
+
+inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
+    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// Scale / zero of row i of tile t for group g.
+template <class S>
+inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+template <class S>
+inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
+    if (S::is_symmetric) return symmetric_zero(S::bits);
+    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
+}
+
+// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
+template <class S>
+inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
+                             std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i);
+            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
+            for (std::size_t m = 0; m < M; ++m) {
+                const std::int8_t* q = a[m].q + b * tile_block;
+                std::int32_t A = 0;
+                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
+                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
+                else A -= z * a[m].zq[b];
+                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
+// std::fma, so the float steps do not depend on the compiler's FP contraction.
+template <class S>
+inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
+                            std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    float acc[64][tile_rows];
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t b = 0; b < w.blocks; ++b) {
+        detail::planes_to_quads<B>(w.block(t, b), v);
+        const std::size_t g = w.group_of_block(b);
+        for (std::size_t i = 0; i < n; ++i) {
+            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+            for (std::size_t m = 0; m < M; ++m) {
+                const float* x = a[m].x + b * tile_block;
+                float p = 0.0f;
+                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
+                acc[m][i] = std::fma(p, s, acc[m][i]);
+            }
+        }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The reference: double accumulation over dequantized weights (as reference.hpp
+// does for the plain layout). Row r of W (input order) . x.
+template <class S>
+inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
+                           std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
+    double acc[tile_rows];
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t m = 0; m < M; ++m) {
+        for (auto& a : acc) a = 0.0;
+        for (std::size_t b = 0; b < w.blocks; ++b) {
+            detail::planes_to_quads<B>(w.block(t, b), v);
+            const std::size_t g = w.group_of_block(b);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
+                    const std::size_t col = b * tile_block + c;
+                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
+                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
+                }
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
+    }
+}
+
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
+// ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
 
 #if defined(LOWBIT_NO_ARM_DOTPROD)
 #define LOWBIT_ARM_DOT_COPY 0
@@ -7186,6 +7673,432 @@ LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std
 
 }  // namespace LOWBIT_ARM_NS
 // ---- end lowbit/kernels/detail/arm/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/arm/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/arm/tiled_body.inl — the AArch64 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per copy by arm/kernels.hpp with the same
+// macros as body.inl (LOWBIT_ARM_NS, LOWBIT_ARM_TGT, LOWBIT_ARM_DOT). Math and
+// float order: detail/tiled_blocks.hpp; every function here equals its scalar
+// model (int8_tile_scalar, f32_tile_scalar, prepare_ti8) bit for bit.
+//
+// A 16-byte register holds bytes 16h..16h+15 of a 64-byte quad vector: the 4
+// codes 4j..4j+3 of rows 4h..4h+3 of the tile, one row per int32 lane. So a
+// tile is 4 "units" of 4 rows; an int32x4 holds a unit's block integers and a
+// float32x4 its accumulators. Quad vector j of a unit is a shift and a mask
+// per bit plane (as on x86, with byte shifts: no code crosses a byte).
+//
+// The integer dot of quad j with the 4 activation bytes 4j..4j+3:
+//   neondot: SDOT by element (sdot v.4s, w.16b, x.4b[j % 4]) on the block's
+//            32 activation bytes loaded as two registers: no broadcast;
+//   neon:    the activation dword broadcast (dup by lane), SMULL/SMLAL of two
+//            quads into int16 (|w| <= 128, |x| <= 127: a pair sum is at most
+//            32512) and SADALP into int32 pairs; one ADDP per block joins the
+//            pairs into the 4 row sums.
+// The weight bytes are signed: codes u <= 127 as they are (B <= 7), u - 128
+// for B = 8, which is u - z for symmetric 8-bit (the dot is then A + zq
+// without reading zq) and leaves A' = dot - (z - 128) Q for asymmetric 8-bit.
+// Integers are exact in any order, and the float steps are the model's: one
+// conversion, s * dx (one multiply), one FMA per row and block.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_ARM_NS {
+
+// How many times each tiled kernel of this copy ran. The kernels equal the
+// scalar models bit for bit, so results cannot tell which one ran: these
+// counters let tests prove that a forced arch reaches this copy.
+struct tiled_run_counts {
+    std::atomic<unsigned long long> i8{0}, f32{0}, prep{0};
+};
+inline tiled_run_counts& tiled_runs() noexcept {
+    static tiled_run_counts c;
+    return c;
+}
+
+namespace tl {
+
+#define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
+// The loops over units and activation rows must be unrolled: their vectors are
+// arrays indexed by the loop variable, which GCC -O2 otherwise keeps on the
+// stack (measured: 8 sdot and a loop of stack loads and stores per block).
+#define LOWBIT_ARM_UNROLL _Pragma("GCC unroll 8")
+
+constexpr std::size_t unit_rows = 4;                     // rows of a unit: one int32x4
+constexpr std::size_t units = tile_rows / unit_rows;     // units per tile
+constexpr std::size_t unit_bytes = 4 * unit_rows;        // bytes of a quad vector per unit
+
+// ---- unpacking ---------------------------------------------------------------------
+// D > 0: right shift, D < 0: left shift (bytes).
+template <int D>
+LOWBIT_ARM_INLINE uint8x16_t shift8(uint8x16_t a) {
+    if constexpr (D > 0) return vshrq_n_u8(a, D);
+    else if constexpr (D < 0) return vshlq_n_u8(a, -D);
+    else return a;
+}
+// Quad vector J of one unit (p: the block + the unit's byte offset), from plane K on.
+template <int B, int J, int K = 0>
+LOWBIT_ARM_INLINE uint8x16_t quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return vld1q_u8(p + 64 * J);
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w, d = t * w - sh;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        uint8x16_t part = shift8<d>(vld1q_u8(p + 64 * (offset + a)));
+        // (a right shift that leaves only the field's bits, at bit 0, needs no mask)
+        if constexpr (!(d > 0 && sh == 0 && 8 - d == w)) part = vandq_u8(part, vdupq_n_u8(((1u << w) - 1u) << sh));
+        if constexpr (K + 1 < pl.count) return vorrq_u8(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+
+// The signed bytes that enter the dot (see the top of this file).
+template <int B>
+LOWBIT_ARM_INLINE int8x16_t dot_bytes(uint8x16_t u) {
+    if constexpr (B == 8) return vreinterpretq_s8_u8(veorq_u8(u, vdupq_n_u8(0x80)));  // u - 128
+    else return vreinterpretq_s8_u8(u);
+}
+
+// ---- the integer dot -----------------------------------------------------------------
+// Quads J (even) and J + 1 of one unit into the pair (a, b); x: the activation
+// bytes 16 * (J / 4) .. + 15 of the block. finish() gives the 4 row sums.
+#if LOWBIT_ARM_DOT
+template <int L>
+LOWBIT_ARM_INLINE int32x4_t sdot_lane(int32x4_t acc, int8x16_t w, int8x16_t x) {
+#if LOWBIT_ARM_DOT_ASM
+    if constexpr (L == 0) __asm__("sdot %0.4s, %1.16b, %2.4b[0]" : "+w"(acc) : "w"(w), "w"(x));
+    else if constexpr (L == 1) __asm__("sdot %0.4s, %1.16b, %2.4b[1]" : "+w"(acc) : "w"(w), "w"(x));
+    else if constexpr (L == 2) __asm__("sdot %0.4s, %1.16b, %2.4b[2]" : "+w"(acc) : "w"(w), "w"(x));
+    else __asm__("sdot %0.4s, %1.16b, %2.4b[3]" : "+w"(acc) : "w"(w), "w"(x));
+    return acc;
+#else
+    return vdotq_laneq_s32(acc, w, x, L);
+#endif
+}
+template <int J>
+LOWBIT_ARM_INLINE void dot_pair(int32x4_t& a, int32x4_t& b, int8x16_t w0, int8x16_t w1, int8x16_t x) {
+    a = sdot_lane<J % 4>(a, w0, x);  // two chains: even and odd quads
+    b = sdot_lane<(J + 1) % 4>(b, w1, x);
+}
+LOWBIT_ARM_INLINE int32x4_t finish(int32x4_t a, int32x4_t b) { return vaddq_s32(a, b); }
+#else
+template <int J>
+LOWBIT_ARM_INLINE void dot_pair(int32x4_t& a, int32x4_t& b, int8x16_t w0, int8x16_t w1, int8x16_t x) {
+    const int32x4_t xw = vreinterpretq_s32_s8(x);
+    const int8x16_t x0 = vreinterpretq_s8_s32(vdupq_laneq_s32(xw, J % 4));
+    const int8x16_t x1 = vreinterpretq_s8_s32(vdupq_laneq_s32(xw, (J + 1) % 4));
+    const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_low_s8(w1), vget_low_s8(x1));  // rows 0, 1
+    const int16x8_t hi = vmlal_high_s8(vmull_high_s8(w0, x0), w1, x1);                                          // rows 2, 3
+    a = vpadalq_s16(a, lo);  // [r0, r0, r1, r1]
+    b = vpadalq_s16(b, hi);  // [r2, r2, r3, r3]
+}
+LOWBIT_ARM_INLINE int32x4_t finish(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
+#endif
+
+// ---- scales ----------------------------------------------------------------------------
+// Scale, integer zero (adjusted: z - 128 for 8-bit asymmetric) and float zero
+// of rows 4h..4h+3 of tile t for group g. The conversions are exact (f16 and
+// bf16 to f32 with FCVTL and a shift, as the scalar decoders): with 32-code
+// groups a scalar f16 decode per row cost more instructions than the dot.
+template <class S>
+LOWBIT_ARM_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, float32x4_t& s,
+                                  int32x4_t& z, float32x4_t& zf) {
+    constexpr int B = S::bits;
+    constexpr std::int32_t z_off = B == 8 ? 128 : 0;
+    z = vdupq_n_s32(0);
+    zf = vdupq_n_f32(symmetric_zero(B));
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = vdupq_n_f32(S::scale_codec::decode(w.scales[0]));
+        if constexpr (!S::is_symmetric) {
+            z = vdupq_n_s32(static_cast<std::int32_t>(w.zeros[0]) - z_off);
+            zf = vdupq_n_f32(static_cast<float>(w.zeros[0]));
+        }
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * unit_rows;
+        if constexpr (S::scale == scale_type::f16) s = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w.scales + slot)));
+        else if constexpr (S::scale == scale_type::bf16) s = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w.scales + slot), 16));
+        else s = vld1q_f32(w.scales + slot);
+        if constexpr (!S::is_symmetric) {
+            std::uint32_t four;
+            std::memcpy(&four, w.zeros + slot, 4);
+            const int32x4_t zi = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(four))))));
+            z = vsubq_s32(zi, vdupq_n_s32(z_off));
+            zf = vcvtq_f32_s32(zi);
+        }
+    }
+}
+
+// Store the first n (1..4) lanes of v at p.
+LOWBIT_ARM_INLINE void store_n(float* p, float32x4_t v, std::size_t n) {
+    if (n >= 4) return vst1q_f32(p, v);
+    float tmp[4];
+    vst1q_f32(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// ---- int8 path -------------------------------------------------------------------------
+// Units [h0, h0 + NU) of tile t against MB activation rows: per quad pair, the
+// NU units' quads are unpacked once and feed MB rows (register blocking);
+// every (unit, row) has two independent integer chains.
+template <class S, int MB, int NU>
+struct i8_regs {
+    int32x4_t A[NU][MB][2];
+    int8x16_t x[MB][2];  // the block's 32 activation bytes per row
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
+    constexpr int B = S::bits;
+    int8x16_t w0[NU], w1[NU];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+    }
+    LOWBIT_ARM_UNROLL
+    for (int m = 0; m < MB; ++m)
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_i8* a, float* out,
+                                    std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    float32x4_t acc[NU][MB];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        float32x4_t s[NU], zf[NU];
+        int32x4_t z[NU];
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            i8_regs<S, MB, NU> r;
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                r.x[m][0] = vld1q_s8(a[m].q + b * tile_block);
+                r.x[m][1] = vld1q_s8(a[m].q + b * tile_block + 16);
+                LOWBIT_ARM_UNROLL
+                for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
+            }
+            i8_quad_pair<S, MB, NU, 0>(p, r);
+            i8_quad_pair<S, MB, NU, 2>(p, r);
+            i8_quad_pair<S, MB, NU, 4>(p, r);
+            i8_quad_pair<S, MB, NU, 6>(p, r);
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const std::int32_t zq = a[m].zq[b];
+                const float dx = a[m].dx[b];
+                LOWBIT_ARM_UNROLL
+                for (int k = 0; k < NU; ++k) {
+                    int32x4_t A = finish(r.A[k][m][0], r.A[k][m][1]);
+                    if constexpr (!S::is_symmetric) A = vmlsq_n_s32(A, z[k], zq);           // A - z'Q
+                    else if constexpr (B == 1) A = vsubq_s32(vshlq_n_s32(A, 1), vdupq_n_s32(zq));  // 2A - Q
+                    else if constexpr (B < 8) A = vaddq_s32(A, vdupq_n_s32(zq));             // A - zQ
+                    acc[k][m] = vfmaq_f32(acc[k][m], vcvtq_f32_s32(A), vmulq_n_f32(s[k], dx));
+                }
+            }
+        }
+    }
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
+        if (row >= w.rows) break;
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
+    }
+}
+// Tiles [t0, t1) against MB activation rows, NU units at a time (units wholly
+// in the last tile's padding are skipped).
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                       float* out, std::size_t ld) {
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
+            i8_units<S, MB, NU>(w, t, h, a, out, ld);
+}
+
+// ---- f32 path --------------------------------------------------------------------------
+// Code byte E of every int32 lane of a unit's quad vector as floats, zero
+// removed: signed bytes (symmetric B >= 2: the zero was subtracted in bytes)
+// or unsigned bytes minus the float zero. Both equal float(u) - z exactly.
+template <class S, int E>
+LOWBIT_ARM_INLINE float32x4_t code_lane(uint32x4_t v, float32x4_t zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        const int32x4_t sv = vreinterpretq_s32_u32(v);
+        if constexpr (E == 3) return vcvtq_f32_s32(vshrq_n_s32(sv, 24));
+        else return vcvtq_f32_s32(vshrq_n_s32(vshlq_n_s32(sv, 24 - 8 * E), 24));
+    } else {
+        uint32x4_t u;
+        if constexpr (E == 3) u = vshrq_n_u32(v, 24);
+        else if constexpr (E == 0) u = vandq_u32(v, vdupq_n_u32(0xff));
+        else u = vandq_u32(vshrq_n_u32(v, 8 * E), vdupq_n_u32(0xff));
+        return vsubq_f32(vcvtq_f32_u32(u), zf);
+    }
+}
+template <class S, int MB, int NU, int J>
+LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, const float32x4_t* zf, float32x4_t (*acc)[MB]) {
+    constexpr int B = S::bits;
+    float32x4_t xv[MB];
+    LOWBIT_ARM_UNROLL
+    for (int m = 0; m < MB; ++m) xv[m] = vld1q_f32(x[m] + 4 * J);
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        uint8x16_t u = quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k));
+        if constexpr (S::is_symmetric && B >= 2) u = vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1))));
+        const uint32x4_t v = vreinterpretq_u32_u8(u);
+        // the model's order: codes 4J, 4J+1, 4J+2, 4J+3, one FMA each
+        const float32x4_t c0 = code_lane<S, 0>(v, zf[k]), c1 = code_lane<S, 1>(v, zf[k]);
+        const float32x4_t c2 = code_lane<S, 2>(v, zf[k]), c3 = code_lane<S, 3>(v, zf[k]);
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c0, xv[m], 0);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c1, xv[m], 1);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c2, xv[m], 2);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c3, xv[m], 3);
+        }
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_f32* a, float* out,
+                                     std::size_t ld) {
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    float32x4_t acc[NU][MB];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        float32x4_t s[NU], zf[NU];
+        int32x4_t z[NU];
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            const float* x[MB];
+            float32x4_t P[NU][MB];
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) x[m] = a[m].x + b * tile_block;
+            LOWBIT_ARM_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_ARM_UNROLL
+                for (int m = 0; m < MB; ++m) P[k][m] = vdupq_n_f32(0.0f);
+            f32_quad<S, MB, NU, 0>(p, x, zf, P);
+            f32_quad<S, MB, NU, 1>(p, x, zf, P);
+            f32_quad<S, MB, NU, 2>(p, x, zf, P);
+            f32_quad<S, MB, NU, 3>(p, x, zf, P);
+            f32_quad<S, MB, NU, 4>(p, x, zf, P);
+            f32_quad<S, MB, NU, 5>(p, x, zf, P);
+            f32_quad<S, MB, NU, 6>(p, x, zf, P);
+            f32_quad<S, MB, NU, 7>(p, x, zf, P);
+            LOWBIT_ARM_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_ARM_UNROLL
+                for (int m = 0; m < MB; ++m) acc[k][m] = vfmaq_f32(acc[k][m], P[k][m], s[k]);
+        }
+    }
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
+        if (row >= w.rows) break;
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                        float* out, std::size_t ld) {
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
+            f32_units<S, MB, NU>(w, t, h, a, out, ld);
+}
+
+// ---- int8 activation preparation -------------------------------------------------------
+// The float steps of kdetail::prepare_ti8 (so the results are identical): per
+// 32-block amax, step, codes rounded half to even (FCVTNS), code sum. Returns
+// false, having written nothing that matters, if the row holds NaN, Inf or
+// magnitudes below 2^-120: the caller then runs the scalar preparation, which
+// defines those cases.
+template <int B, bool Sym>
+LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                   float* dx, std::int32_t* zq) {
+    float xb[tile_block];
+    const float32x4_t big = vdupq_n_f32(3.40282347e38f), tiny = vdupq_n_f32(7.52316384526264e-37f);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+        float32x4_t v[8], amaxv = vdupq_n_f32(0.0f);
+        uint32x4_t bad = vdupq_n_u32(0);
+        for (int k = 0; k < 8; ++k) {
+            v[k] = vld1q_f32(src + 4 * k);
+            const float32x4_t av = vabsq_f32(v[k]);
+            // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+            bad = vorrq_u32(bad, vmvnq_u32(vcleq_f32(av, big)));
+            bad = vorrq_u32(bad, vandq_u32(vcltq_f32(av, tiny), vmvnq_u32(vceqzq_f32(av))));
+            amaxv = vmaxq_f32(amaxv, av);
+        }
+        if (vmaxvq_u32(bad)) return false;
+        const float amax = vmaxvq_f32(amaxv);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32x4_t c[8], sumv = vdupq_n_s32(0);
+        for (int k = 0; k < 8; ++k) {
+            c[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
+            sumv = vaddq_s32(sumv, c[k]);
+        }
+        for (int h = 0; h < 2; ++h) {  // int32 -> int8 (values in [-127, 127]: the narrowing is exact)
+            const int16x8_t lo = vcombine_s16(vmovn_s32(c[4 * h]), vmovn_s32(c[4 * h + 1]));
+            const int16x8_t hi = vcombine_s16(vmovn_s32(c[4 * h + 2]), vmovn_s32(c[4 * h + 3]));
+            vst1q_s8(q + c0 + 16 * static_cast<std::size_t>(h), vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)));
+        }
+        const std::int32_t sum = vaddvq_s32(sumv);
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_ARM_INLINE
+#undef LOWBIT_ARM_UNROLL
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
+// half tiles (2 units), then single rows on whole tiles (4 units): about 24
+// of the 32 vector registers either way.
+template <class S>
+LOWBIT_ARM_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                     std::size_t M, float* out, std::size_t ld) {
+    tiled_runs().i8.fetch_add(1, std::memory_order_relaxed);
+    std::size_t m = 0;
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_ARM_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                    float* dx, std::int32_t* zq) {
+    tiled_runs().prep.fetch_add(1, std::memory_order_relaxed);
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_ARM_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                      std::size_t M, float* out, std::size_t ld) {
+    tiled_runs().f32.fetch_add(1, std::memory_order_relaxed);
+    std::size_t m = 0;
+    for (; m + 2 <= M; m += 2) tl::f32_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_ARM_NS
+// ---- end lowbit/kernels/detail/arm/tiled_body.inl --------------------------------
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT
@@ -7517,6 +8430,432 @@ LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std
 
 }  // namespace LOWBIT_ARM_NS
 // ---- end lowbit/kernels/detail/arm/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/arm/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/arm/tiled_body.inl — the AArch64 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per copy by arm/kernels.hpp with the same
+// macros as body.inl (LOWBIT_ARM_NS, LOWBIT_ARM_TGT, LOWBIT_ARM_DOT). Math and
+// float order: detail/tiled_blocks.hpp; every function here equals its scalar
+// model (int8_tile_scalar, f32_tile_scalar, prepare_ti8) bit for bit.
+//
+// A 16-byte register holds bytes 16h..16h+15 of a 64-byte quad vector: the 4
+// codes 4j..4j+3 of rows 4h..4h+3 of the tile, one row per int32 lane. So a
+// tile is 4 "units" of 4 rows; an int32x4 holds a unit's block integers and a
+// float32x4 its accumulators. Quad vector j of a unit is a shift and a mask
+// per bit plane (as on x86, with byte shifts: no code crosses a byte).
+//
+// The integer dot of quad j with the 4 activation bytes 4j..4j+3:
+//   neondot: SDOT by element (sdot v.4s, w.16b, x.4b[j % 4]) on the block's
+//            32 activation bytes loaded as two registers: no broadcast;
+//   neon:    the activation dword broadcast (dup by lane), SMULL/SMLAL of two
+//            quads into int16 (|w| <= 128, |x| <= 127: a pair sum is at most
+//            32512) and SADALP into int32 pairs; one ADDP per block joins the
+//            pairs into the 4 row sums.
+// The weight bytes are signed: codes u <= 127 as they are (B <= 7), u - 128
+// for B = 8, which is u - z for symmetric 8-bit (the dot is then A + zq
+// without reading zq) and leaves A' = dot - (z - 128) Q for asymmetric 8-bit.
+// Integers are exact in any order, and the float steps are the model's: one
+// conversion, s * dx (one multiply), one FMA per row and block.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_ARM_NS {
+
+// How many times each tiled kernel of this copy ran. The kernels equal the
+// scalar models bit for bit, so results cannot tell which one ran: these
+// counters let tests prove that a forced arch reaches this copy.
+struct tiled_run_counts {
+    std::atomic<unsigned long long> i8{0}, f32{0}, prep{0};
+};
+inline tiled_run_counts& tiled_runs() noexcept {
+    static tiled_run_counts c;
+    return c;
+}
+
+namespace tl {
+
+#define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
+// The loops over units and activation rows must be unrolled: their vectors are
+// arrays indexed by the loop variable, which GCC -O2 otherwise keeps on the
+// stack (measured: 8 sdot and a loop of stack loads and stores per block).
+#define LOWBIT_ARM_UNROLL _Pragma("GCC unroll 8")
+
+constexpr std::size_t unit_rows = 4;                     // rows of a unit: one int32x4
+constexpr std::size_t units = tile_rows / unit_rows;     // units per tile
+constexpr std::size_t unit_bytes = 4 * unit_rows;        // bytes of a quad vector per unit
+
+// ---- unpacking ---------------------------------------------------------------------
+// D > 0: right shift, D < 0: left shift (bytes).
+template <int D>
+LOWBIT_ARM_INLINE uint8x16_t shift8(uint8x16_t a) {
+    if constexpr (D > 0) return vshrq_n_u8(a, D);
+    else if constexpr (D < 0) return vshlq_n_u8(a, -D);
+    else return a;
+}
+// Quad vector J of one unit (p: the block + the unit's byte offset), from plane K on.
+template <int B, int J, int K = 0>
+LOWBIT_ARM_INLINE uint8x16_t quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return vld1q_u8(p + 64 * J);
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w, d = t * w - sh;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        uint8x16_t part = shift8<d>(vld1q_u8(p + 64 * (offset + a)));
+        // (a right shift that leaves only the field's bits, at bit 0, needs no mask)
+        if constexpr (!(d > 0 && sh == 0 && 8 - d == w)) part = vandq_u8(part, vdupq_n_u8(((1u << w) - 1u) << sh));
+        if constexpr (K + 1 < pl.count) return vorrq_u8(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+
+// The signed bytes that enter the dot (see the top of this file).
+template <int B>
+LOWBIT_ARM_INLINE int8x16_t dot_bytes(uint8x16_t u) {
+    if constexpr (B == 8) return vreinterpretq_s8_u8(veorq_u8(u, vdupq_n_u8(0x80)));  // u - 128
+    else return vreinterpretq_s8_u8(u);
+}
+
+// ---- the integer dot -----------------------------------------------------------------
+// Quads J (even) and J + 1 of one unit into the pair (a, b); x: the activation
+// bytes 16 * (J / 4) .. + 15 of the block. finish() gives the 4 row sums.
+#if LOWBIT_ARM_DOT
+template <int L>
+LOWBIT_ARM_INLINE int32x4_t sdot_lane(int32x4_t acc, int8x16_t w, int8x16_t x) {
+#if LOWBIT_ARM_DOT_ASM
+    if constexpr (L == 0) __asm__("sdot %0.4s, %1.16b, %2.4b[0]" : "+w"(acc) : "w"(w), "w"(x));
+    else if constexpr (L == 1) __asm__("sdot %0.4s, %1.16b, %2.4b[1]" : "+w"(acc) : "w"(w), "w"(x));
+    else if constexpr (L == 2) __asm__("sdot %0.4s, %1.16b, %2.4b[2]" : "+w"(acc) : "w"(w), "w"(x));
+    else __asm__("sdot %0.4s, %1.16b, %2.4b[3]" : "+w"(acc) : "w"(w), "w"(x));
+    return acc;
+#else
+    return vdotq_laneq_s32(acc, w, x, L);
+#endif
+}
+template <int J>
+LOWBIT_ARM_INLINE void dot_pair(int32x4_t& a, int32x4_t& b, int8x16_t w0, int8x16_t w1, int8x16_t x) {
+    a = sdot_lane<J % 4>(a, w0, x);  // two chains: even and odd quads
+    b = sdot_lane<(J + 1) % 4>(b, w1, x);
+}
+LOWBIT_ARM_INLINE int32x4_t finish(int32x4_t a, int32x4_t b) { return vaddq_s32(a, b); }
+#else
+template <int J>
+LOWBIT_ARM_INLINE void dot_pair(int32x4_t& a, int32x4_t& b, int8x16_t w0, int8x16_t w1, int8x16_t x) {
+    const int32x4_t xw = vreinterpretq_s32_s8(x);
+    const int8x16_t x0 = vreinterpretq_s8_s32(vdupq_laneq_s32(xw, J % 4));
+    const int8x16_t x1 = vreinterpretq_s8_s32(vdupq_laneq_s32(xw, (J + 1) % 4));
+    const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_low_s8(w1), vget_low_s8(x1));  // rows 0, 1
+    const int16x8_t hi = vmlal_high_s8(vmull_high_s8(w0, x0), w1, x1);                                          // rows 2, 3
+    a = vpadalq_s16(a, lo);  // [r0, r0, r1, r1]
+    b = vpadalq_s16(b, hi);  // [r2, r2, r3, r3]
+}
+LOWBIT_ARM_INLINE int32x4_t finish(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
+#endif
+
+// ---- scales ----------------------------------------------------------------------------
+// Scale, integer zero (adjusted: z - 128 for 8-bit asymmetric) and float zero
+// of rows 4h..4h+3 of tile t for group g. The conversions are exact (f16 and
+// bf16 to f32 with FCVTL and a shift, as the scalar decoders): with 32-code
+// groups a scalar f16 decode per row cost more instructions than the dot.
+template <class S>
+LOWBIT_ARM_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, float32x4_t& s,
+                                  int32x4_t& z, float32x4_t& zf) {
+    constexpr int B = S::bits;
+    constexpr std::int32_t z_off = B == 8 ? 128 : 0;
+    z = vdupq_n_s32(0);
+    zf = vdupq_n_f32(symmetric_zero(B));
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = vdupq_n_f32(S::scale_codec::decode(w.scales[0]));
+        if constexpr (!S::is_symmetric) {
+            z = vdupq_n_s32(static_cast<std::int32_t>(w.zeros[0]) - z_off);
+            zf = vdupq_n_f32(static_cast<float>(w.zeros[0]));
+        }
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * unit_rows;
+        if constexpr (S::scale == scale_type::f16) s = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w.scales + slot)));
+        else if constexpr (S::scale == scale_type::bf16) s = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w.scales + slot), 16));
+        else s = vld1q_f32(w.scales + slot);
+        if constexpr (!S::is_symmetric) {
+            std::uint32_t four;
+            std::memcpy(&four, w.zeros + slot, 4);
+            const int32x4_t zi = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(four))))));
+            z = vsubq_s32(zi, vdupq_n_s32(z_off));
+            zf = vcvtq_f32_s32(zi);
+        }
+    }
+}
+
+// Store the first n (1..4) lanes of v at p.
+LOWBIT_ARM_INLINE void store_n(float* p, float32x4_t v, std::size_t n) {
+    if (n >= 4) return vst1q_f32(p, v);
+    float tmp[4];
+    vst1q_f32(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// ---- int8 path -------------------------------------------------------------------------
+// Units [h0, h0 + NU) of tile t against MB activation rows: per quad pair, the
+// NU units' quads are unpacked once and feed MB rows (register blocking);
+// every (unit, row) has two independent integer chains.
+template <class S, int MB, int NU>
+struct i8_regs {
+    int32x4_t A[NU][MB][2];
+    int8x16_t x[MB][2];  // the block's 32 activation bytes per row
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
+    constexpr int B = S::bits;
+    int8x16_t w0[NU], w1[NU];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+    }
+    LOWBIT_ARM_UNROLL
+    for (int m = 0; m < MB; ++m)
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_i8* a, float* out,
+                                    std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    float32x4_t acc[NU][MB];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        float32x4_t s[NU], zf[NU];
+        int32x4_t z[NU];
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            i8_regs<S, MB, NU> r;
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                r.x[m][0] = vld1q_s8(a[m].q + b * tile_block);
+                r.x[m][1] = vld1q_s8(a[m].q + b * tile_block + 16);
+                LOWBIT_ARM_UNROLL
+                for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
+            }
+            i8_quad_pair<S, MB, NU, 0>(p, r);
+            i8_quad_pair<S, MB, NU, 2>(p, r);
+            i8_quad_pair<S, MB, NU, 4>(p, r);
+            i8_quad_pair<S, MB, NU, 6>(p, r);
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const std::int32_t zq = a[m].zq[b];
+                const float dx = a[m].dx[b];
+                LOWBIT_ARM_UNROLL
+                for (int k = 0; k < NU; ++k) {
+                    int32x4_t A = finish(r.A[k][m][0], r.A[k][m][1]);
+                    if constexpr (!S::is_symmetric) A = vmlsq_n_s32(A, z[k], zq);           // A - z'Q
+                    else if constexpr (B == 1) A = vsubq_s32(vshlq_n_s32(A, 1), vdupq_n_s32(zq));  // 2A - Q
+                    else if constexpr (B < 8) A = vaddq_s32(A, vdupq_n_s32(zq));             // A - zQ
+                    acc[k][m] = vfmaq_f32(acc[k][m], vcvtq_f32_s32(A), vmulq_n_f32(s[k], dx));
+                }
+            }
+        }
+    }
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
+        if (row >= w.rows) break;
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
+    }
+}
+// Tiles [t0, t1) against MB activation rows, NU units at a time (units wholly
+// in the last tile's padding are skipped).
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                       float* out, std::size_t ld) {
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
+            i8_units<S, MB, NU>(w, t, h, a, out, ld);
+}
+
+// ---- f32 path --------------------------------------------------------------------------
+// Code byte E of every int32 lane of a unit's quad vector as floats, zero
+// removed: signed bytes (symmetric B >= 2: the zero was subtracted in bytes)
+// or unsigned bytes minus the float zero. Both equal float(u) - z exactly.
+template <class S, int E>
+LOWBIT_ARM_INLINE float32x4_t code_lane(uint32x4_t v, float32x4_t zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        const int32x4_t sv = vreinterpretq_s32_u32(v);
+        if constexpr (E == 3) return vcvtq_f32_s32(vshrq_n_s32(sv, 24));
+        else return vcvtq_f32_s32(vshrq_n_s32(vshlq_n_s32(sv, 24 - 8 * E), 24));
+    } else {
+        uint32x4_t u;
+        if constexpr (E == 3) u = vshrq_n_u32(v, 24);
+        else if constexpr (E == 0) u = vandq_u32(v, vdupq_n_u32(0xff));
+        else u = vandq_u32(vshrq_n_u32(v, 8 * E), vdupq_n_u32(0xff));
+        return vsubq_f32(vcvtq_f32_u32(u), zf);
+    }
+}
+template <class S, int MB, int NU, int J>
+LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, const float32x4_t* zf, float32x4_t (*acc)[MB]) {
+    constexpr int B = S::bits;
+    float32x4_t xv[MB];
+    LOWBIT_ARM_UNROLL
+    for (int m = 0; m < MB; ++m) xv[m] = vld1q_f32(x[m] + 4 * J);
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        uint8x16_t u = quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k));
+        if constexpr (S::is_symmetric && B >= 2) u = vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1))));
+        const uint32x4_t v = vreinterpretq_u32_u8(u);
+        // the model's order: codes 4J, 4J+1, 4J+2, 4J+3, one FMA each
+        const float32x4_t c0 = code_lane<S, 0>(v, zf[k]), c1 = code_lane<S, 1>(v, zf[k]);
+        const float32x4_t c2 = code_lane<S, 2>(v, zf[k]), c3 = code_lane<S, 3>(v, zf[k]);
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c0, xv[m], 0);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c1, xv[m], 1);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c2, xv[m], 2);
+            acc[k][m] = vfmaq_laneq_f32(acc[k][m], c3, xv[m], 3);
+        }
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_f32* a, float* out,
+                                     std::size_t ld) {
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    float32x4_t acc[NU][MB];
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        float32x4_t s[NU], zf[NU];
+        int32x4_t z[NU];
+        LOWBIT_ARM_UNROLL
+        for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            const float* x[MB];
+            float32x4_t P[NU][MB];
+            LOWBIT_ARM_UNROLL
+            for (int m = 0; m < MB; ++m) x[m] = a[m].x + b * tile_block;
+            LOWBIT_ARM_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_ARM_UNROLL
+                for (int m = 0; m < MB; ++m) P[k][m] = vdupq_n_f32(0.0f);
+            f32_quad<S, MB, NU, 0>(p, x, zf, P);
+            f32_quad<S, MB, NU, 1>(p, x, zf, P);
+            f32_quad<S, MB, NU, 2>(p, x, zf, P);
+            f32_quad<S, MB, NU, 3>(p, x, zf, P);
+            f32_quad<S, MB, NU, 4>(p, x, zf, P);
+            f32_quad<S, MB, NU, 5>(p, x, zf, P);
+            f32_quad<S, MB, NU, 6>(p, x, zf, P);
+            f32_quad<S, MB, NU, 7>(p, x, zf, P);
+            LOWBIT_ARM_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_ARM_UNROLL
+                for (int m = 0; m < MB; ++m) acc[k][m] = vfmaq_f32(acc[k][m], P[k][m], s[k]);
+        }
+    }
+    LOWBIT_ARM_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
+        if (row >= w.rows) break;
+        LOWBIT_ARM_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_ARM_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                        float* out, std::size_t ld) {
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
+            f32_units<S, MB, NU>(w, t, h, a, out, ld);
+}
+
+// ---- int8 activation preparation -------------------------------------------------------
+// The float steps of kdetail::prepare_ti8 (so the results are identical): per
+// 32-block amax, step, codes rounded half to even (FCVTNS), code sum. Returns
+// false, having written nothing that matters, if the row holds NaN, Inf or
+// magnitudes below 2^-120: the caller then runs the scalar preparation, which
+// defines those cases.
+template <int B, bool Sym>
+LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                   float* dx, std::int32_t* zq) {
+    float xb[tile_block];
+    const float32x4_t big = vdupq_n_f32(3.40282347e38f), tiny = vdupq_n_f32(7.52316384526264e-37f);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+        float32x4_t v[8], amaxv = vdupq_n_f32(0.0f);
+        uint32x4_t bad = vdupq_n_u32(0);
+        for (int k = 0; k < 8; ++k) {
+            v[k] = vld1q_f32(src + 4 * k);
+            const float32x4_t av = vabsq_f32(v[k]);
+            // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+            bad = vorrq_u32(bad, vmvnq_u32(vcleq_f32(av, big)));
+            bad = vorrq_u32(bad, vandq_u32(vcltq_f32(av, tiny), vmvnq_u32(vceqzq_f32(av))));
+            amaxv = vmaxq_f32(amaxv, av);
+        }
+        if (vmaxvq_u32(bad)) return false;
+        const float amax = vmaxvq_f32(amaxv);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32x4_t c[8], sumv = vdupq_n_s32(0);
+        for (int k = 0; k < 8; ++k) {
+            c[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
+            sumv = vaddq_s32(sumv, c[k]);
+        }
+        for (int h = 0; h < 2; ++h) {  // int32 -> int8 (values in [-127, 127]: the narrowing is exact)
+            const int16x8_t lo = vcombine_s16(vmovn_s32(c[4 * h]), vmovn_s32(c[4 * h + 1]));
+            const int16x8_t hi = vcombine_s16(vmovn_s32(c[4 * h + 2]), vmovn_s32(c[4 * h + 3]));
+            vst1q_s8(q + c0 + 16 * static_cast<std::size_t>(h), vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)));
+        }
+        const std::int32_t sum = vaddvq_s32(sumv);
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_ARM_INLINE
+#undef LOWBIT_ARM_UNROLL
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
+// half tiles (2 units), then single rows on whole tiles (4 units): about 24
+// of the 32 vector registers either way.
+template <class S>
+LOWBIT_ARM_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                     std::size_t M, float* out, std::size_t ld) {
+    tiled_runs().i8.fetch_add(1, std::memory_order_relaxed);
+    std::size_t m = 0;
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_ARM_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                    float* dx, std::int32_t* zq) {
+    tiled_runs().prep.fetch_add(1, std::memory_order_relaxed);
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_ARM_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                      std::size_t M, float* out, std::size_t ld) {
+    tiled_runs().f32.fetch_add(1, std::memory_order_relaxed);
+    std::size_t m = 0;
+    for (; m + 2 <= M; m += 2) tl::f32_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_ARM_NS
+// ---- end lowbit/kernels/detail/arm/tiled_body.inl --------------------------------
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT
@@ -8465,7 +9804,9 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
 // bit; the integer part is exact whatever instructions form it.
 //
 // f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
-// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
+// blocks in order. The SIMD kernels (16 rows side by side) perform the same
+// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
 
 #include <cmath>
 #include <cstddef>
@@ -8573,7 +9914,8 @@ inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i
         for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
 }
 
-// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
+// std::fma, so the float steps do not depend on the compiler's FP contraction.
 template <class S>
 inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
                             std::size_t ld) noexcept {
@@ -8591,7 +9933,7 @@ inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f3
             for (std::size_t m = 0; m < M; ++m) {
                 const float* x = a[m].x + b * tile_block;
                 float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
                 acc[m][i] = std::fma(p, s, acc[m][i]);
             }
         }
@@ -8679,6 +10021,10 @@ void tiled_i8_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size
         case arch::avxvnni: return kdetail::avxvnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
         case arch::avx512vnni: return kdetail::avx512vnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
 #endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon: return kdetail::neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        case arch::neondot: return kdetail::neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
         default:
             for (std::size_t m = 0; m < M; m += 64)
                 for (std::size_t t = t0; t < t1; ++t)
@@ -8694,6 +10040,10 @@ void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::siz
         case arch::avxvnni: return kdetail::avx2::tf32_tiles(w, t0, t1, acts, M, y, ldy);
         case arch::avx512:
         case arch::avx512vnni: return kdetail::avx512::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return kdetail::neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);  // sdot does not help f32
 #endif
         default:
             for (std::size_t m = 0; m < M; m += 64)
@@ -8713,6 +10063,10 @@ bool tiled_prep_i8_simd(arch a, const float* x, const std::int32_t* perm, std::s
         case arch::avxvnni: return kdetail::avx2::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
         case arch::avx512:
         case arch::avx512vnni: return kdetail::avx512::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        case arch::neon:
+        case arch::neondot: return kdetail::neon::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
 #endif
         default:
             (void)x, (void)perm, (void)K, (void)blocks, (void)q, (void)dx, (void)zq;

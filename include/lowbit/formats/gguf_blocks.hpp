@@ -1472,6 +1472,10 @@ LOWBIT_GGUF_WEIGHTED(q6_K)
 
 // The types with a header of their own (each includes this file first; see
 // gguf_block_rows.hpp for why that order works whichever is included first).
+#include "gguf_iq1_encode.hpp"
+#include "gguf_iq2_encode.hpp"
+#include "gguf_iq3_encode.hpp"
+#include "gguf_iq_lattice.hpp"
 #include "gguf_iquants.hpp"
 #include "gguf_mxfp4.hpp"
 #include "gguf_ternary.hpp"
@@ -1489,12 +1493,25 @@ constexpr bool has_row_codec(gguf_type t) noexcept {
         case gguf_type::q8_0: case gguf_type::q8_1: case gguf_type::q2_K: case gguf_type::q3_K:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K: case gguf_type::q8_K:
         case gguf_type::iq4_nl: case gguf_type::iq4_xs: case gguf_type::tq1_0: case gguf_type::tq2_0:
-        case gguf_type::mxfp4:
+        case gguf_type::mxfp4: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_s:
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs: case gguf_type::iq1_s:  // quantize() only, with weights
+        case gguf_type::iq1_m:
             return true;
         default:
             return false;
     }
 }
+
+// True for the types ggml quantizes only with an importance matrix (llama.cpp's
+// ggml_quantize_requires_imatrix): quantize_row refuses them, quantize needs weights.
+constexpr bool requires_imatrix(gguf_type t) noexcept {
+    return t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq1_s;
+}
+
+// True when dequantize_row handles type t. Today the same set as
+// has_row_codec; callers that only read ask this, so that a type lowbit can
+// read before it can write stays readable.
+constexpr bool has_row_decoder(gguf_type t) noexcept { return has_row_codec(t); }
 
 // Bytes that k values of type t occupy (k a multiple of the block size), 0 for an unknown type.
 constexpr std::int64_t row_size(gguf_type t, std::int64_t k) noexcept {
@@ -1567,6 +1584,14 @@ inline status quantize_row(gguf_type t, const float* x, void* dst, std::int64_t 
         case gguf_type::tq1_0: return quantize_row_tq1_0(x, static_cast<block_tq1_0*>(dst), k);
         case gguf_type::tq2_0: return quantize_row_tq2_0(x, static_cast<block_tq2_0*>(dst), k);
         case gguf_type::mxfp4: return quantize_row_mxfp4(x, static_cast<block_mxfp4*>(dst), k);
+        case gguf_type::iq3_xxs: return quantize_row_iq3_xxs(x, static_cast<block_iq3_xxs*>(dst), k);
+        case gguf_type::iq3_s: return quantize_row_iq3_s(x, static_cast<block_iq3_s*>(dst), k);
+        case gguf_type::iq2_s: return quantize_row_iq2_s(x, static_cast<block_iq2_s*>(dst), k);
+        case gguf_type::iq1_m: return quantize_iq1_m(x, static_cast<block_iq1_m*>(dst), 1, k, nullptr);
+        case gguf_type::iq2_xs: case gguf_type::iq2_xxs: case gguf_type::iq1_s:
+            return status::error(errc::invalid_argument,
+                                 "gguf::quantize_row: %s needs an importance matrix; use gguf::quantize with quant_weights",
+                                 type_name(t));
         default: return detail::no_codec("gguf::quantize_row", t);
     }
 }
@@ -1593,6 +1618,13 @@ inline status dequantize_row(gguf_type t, const void* src, float* y, std::int64_
         case gguf_type::tq1_0: return dequantize_row_tq1_0(static_cast<const block_tq1_0*>(src), y, k);
         case gguf_type::tq2_0: return dequantize_row_tq2_0(static_cast<const block_tq2_0*>(src), y, k);
         case gguf_type::mxfp4: return dequantize_row_mxfp4(static_cast<const block_mxfp4*>(src), y, k);
+        case gguf_type::iq2_xxs: return dequantize_row_iq2_xxs(static_cast<const block_iq2_xxs*>(src), y, k);
+        case gguf_type::iq2_xs: return dequantize_row_iq2_xs(static_cast<const block_iq2_xs*>(src), y, k);
+        case gguf_type::iq2_s: return dequantize_row_iq2_s(static_cast<const block_iq2_s*>(src), y, k);
+        case gguf_type::iq3_xxs: return dequantize_row_iq3_xxs(static_cast<const block_iq3_xxs*>(src), y, k);
+        case gguf_type::iq3_s: return dequantize_row_iq3_s(static_cast<const block_iq3_s*>(src), y, k);
+        case gguf_type::iq1_s: return dequantize_row_iq1_s(static_cast<const block_iq1_s*>(src), y, k);
+        case gguf_type::iq1_m: return dequantize_row_iq1_m(static_cast<const block_iq1_m*>(src), y, k);
         default: return detail::no_codec("gguf::dequantize_row", t);
     }
 }
@@ -1620,6 +1652,13 @@ inline status quantize(gguf_type t, const float* src, void* dst, std::int64_t nr
         case gguf_type::tq1_0: return quantize_tq1_0(src, static_cast<block_tq1_0*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::tq2_0: return quantize_tq2_0(src, static_cast<block_tq2_0*>(dst), nrow, n_per_row, quant_weights);
         case gguf_type::mxfp4: return quantize_mxfp4(src, static_cast<block_mxfp4*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq3_xxs: return quantize_iq3_xxs(src, static_cast<block_iq3_xxs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq3_s: return quantize_iq3_s(src, static_cast<block_iq3_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_s: return quantize_iq2_s(src, static_cast<block_iq2_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_xs: return quantize_iq2_xs(src, static_cast<block_iq2_xs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq2_xxs: return quantize_iq2_xxs(src, static_cast<block_iq2_xxs*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq1_s: return quantize_iq1_s(src, static_cast<block_iq1_s*>(dst), nrow, n_per_row, quant_weights);
+        case gguf_type::iq1_m: return quantize_iq1_m(src, static_cast<block_iq1_m*>(dst), nrow, n_per_row, quant_weights);
         default: {
             if (nrow < 0 || n_per_row < 0) {
                 return status::error(errc::invalid_argument, "gguf::quantize: nrow = %lld or n_per_row = %lld is negative",

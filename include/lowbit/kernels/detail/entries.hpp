@@ -269,7 +269,6 @@ LOWBIT_X86_BODIES(avx512vnni, avx512)
 #endif
 
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
-// The dense layout only (the tiled layout has no NEON copy yet: it falls back to scalar).
 struct neon_bodies {
     static constexpr arch a = arch::neon;
     template <class S>
@@ -282,13 +281,39 @@ struct neon_bodies {
                     const act_geometry& g, float* out, std::size_t ld) noexcept {
         neon::f32_rows(w, r0, r1, acts, M, g, out, ld);
     }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
+                     std::size_t ldy) noexcept {
+        neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
 };
+// The int8 paths with sdot; the preparation is neon's.
 struct neondot_bodies {
     static constexpr arch a = arch::neondot;
     template <class S>
     static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
                    const act_geometry& g, float* out, std::size_t ld) noexcept {
         neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
     }
 };
 #endif
@@ -471,6 +496,12 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        tiled_i8_entry<KS, neon_bodies>(),
+        tiled_f32_entry<KS, neon_bodies>(),
+        tiled_i8_entry<KS, neondot_bodies>(),
+        tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }

@@ -15,7 +15,9 @@
 // bit; the integer part is exact whatever instructions form it.
 //
 // f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
-// acc = fma(P_b, s, acc). Float rounding only; not bit-matched across archs.
+// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
+// blocks in order. The SIMD kernels (16 rows side by side) perform the same
+// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
 #pragma once
 
 #include <cmath>
@@ -124,7 +126,8 @@ inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i
         for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
 }
 
-// The f32 path, scalar (arch::scalar and archs without a tiled SIMD body).
+// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
+// std::fma, so the float steps do not depend on the compiler's FP contraction.
 template <class S>
 inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
                             std::size_t ld) noexcept {
@@ -142,7 +145,7 @@ inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f3
             for (std::size_t m = 0; m < M; ++m) {
                 const float* x = a[m].x + b * tile_block;
                 float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p += (static_cast<float>(v[c / 4][4 * i + c % 4]) - z) * x[c];
+                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
                 acc[m][i] = std::fma(p, s, acc[m][i]);
             }
         }

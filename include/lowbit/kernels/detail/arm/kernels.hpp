@@ -1,5 +1,6 @@
 // lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
-// (docs/kernels.md, "ARM kernels"): body.inl stamped out twice,
+// (docs/kernels.md, "ARM kernels"): body.inl (plain layout) and tiled_body.inl
+// (tiled layout) stamped out twice,
 //   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
 //            multiplies (SMULL/SMLAL) and pairwise adds; the f32 path;
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
@@ -28,11 +29,13 @@
 
 #include <arm_neon.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "../blocks.hpp"
+#include "../tiled_blocks.hpp"
 
 #if defined(LOWBIT_NO_ARM_DOTPROD)
 #define LOWBIT_ARM_DOT_COPY 0
@@ -105,6 +108,7 @@ struct arm_bit_masks {
 #define LOWBIT_ARM_TGT
 #define LOWBIT_ARM_DOT 0
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT
@@ -114,6 +118,7 @@ struct arm_bit_masks {
 #define LOWBIT_ARM_TGT LOWBIT_ARM_DOT_ATTR
 #define LOWBIT_ARM_DOT 1
 #include "body.inl"
+#include "tiled_body.inl"
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT

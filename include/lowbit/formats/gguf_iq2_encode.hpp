@@ -1,0 +1,224 @@
+// lowbit/formats/gguf_iq2_encode.hpp — IQ2_XXS, IQ2_XS and IQ2_S encoders,
+// byte-exact with ggml's quantize_row_iq2_xxs_impl / iq2_xs_impl / iq2_s_impl.
+//
+// Same search as IQ3 (gguf_iq_search.hpp) on the 8-wide IQ2 grids, with each
+// type's parameters (docs/formats.md, "Encoding IQ2_XXS, IQ2_XS, IQ2_S").
+// ggml quantizes IQ2_XXS and IQ2_XS only with an importance matrix (it
+// asserts); lowbit refuses them without one (errc::invalid_argument).
+//
+// Include order: see gguf_block_rows.hpp (same guard scheme).
+#include "gguf_iq_lattice.hpp"
+
+#ifndef LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
+#define LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
+
+#include "detail/fp_contract_off_begin.inl"
+
+#include "gguf_iq_search.hpp"
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+
+constexpr float iq2s_group_eps = 1e-8f;  // ggml's GROUP_MAX_EPS_IQ2_S; IQ2_XXS/XS use group_max_eps (1e-15)
+
+inline iq_lattice iq2xxs_lattice() { return {iq2xxs_neighbours(), iq_grids::iq2xxs_index, 8, 2, 2}; }
+inline iq_lattice iq2xs_lattice() { return {iq2xs_neighbours(), iq_grids::iq2xs_index, 8, 2, 2}; }
+inline iq_lattice iq2s_lattice() { return {iq2s_neighbours(), iq_grids::iq2s_index, 8, 2, 2}; }
+
+// n weights and their square roots: qw·sqrt(σ² + x²) with an importance row,
+// else (IQ2_S only) σ²/4 + x².
+inline void iq2_weights(int n, const float* x, const float* qw, float sigma2, float* w, float* w_sqrt) noexcept {
+    for (int i = 0; i < n; ++i)
+        w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : mul(0.25f, sigma2) + mul(x[i], x[i]);
+    for (int i = 0; i < n; ++i) w_sqrt[i] = std::sqrt(w[i]);
+}
+
+inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) noexcept {
+    const iq_lattice g = iq2xxs_lattice();
+    const iq_search_params params{6, 0.1f, false, iq_recode::all_always};
+    std::uint32_t q2[16] = {};  // per 32 values: indices, then signs and scale
+    float scales[8];
+    float max_scale = 0.0f;
+    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    for (int ib = 0; ib < 8; ++ib) {
+        const float* xb = x + 32 * ib;
+        float w[32], w_sqrt[32], v[32];
+        iq2_weights(32, xb, qw + 32 * ib, sigma2, w, w_sqrt);
+        std::uint8_t signs[4];
+        iq_split_signs(32, xb, w, true, v, signs);
+        if (iq_max(32, v) < group_max_eps) {
+            scales[ib] = 0.0f;
+            continue;
+        }
+        // Start from the best plain 4-level fit (ggml's make_qp_quants); its
+        // codes are replaced below whenever the scale is positive.
+        std::uint8_t Lqp[32];
+        float scale = fit_positive(32, 4, v, Lqp, w);
+        const float eff_max = scale * 3.0f;
+        if (eff_max <= 0.0f) {
+            scales[ib] = 0.0f;
+            continue;
+        }
+        std::int8_t L[32];
+        for (int i = 0; i < 32; ++i) L[i] = static_cast<std::int8_t>(Lqp[i]);
+        scale = iq_search(g, params, 32, v, w, w_sqrt, eff_max, scale, L);
+        if (scale < 0.0f) {  // ggml: "should never happen"; keep the scale positive, flip the signs
+            scale = -scale;
+            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s & 127u);
+        }
+        for (int k = 0; k < 4; ++k) {
+            q2[2 * ib] |= static_cast<std::uint32_t>(g.map.point(g.code(L + 8 * k))) << (8 * k);
+            q2[2 * ib + 1] |= static_cast<std::uint32_t>(signs[k]) << (7 * k);
+        }
+        scales[ib] = scale;
+        max_scale = max_scale > scale ? max_scale : scale;
+    }
+    std::memset(&y, 0, sizeof y);
+    if (max_scale == 0.0f) return;
+    const float d = max_scale / 31.0f;
+    y.d = to_f16(d);
+    const float id = 1.0f / d;
+    for (int ib = 0; ib < 8; ++ib) q2[2 * ib + 1] |= static_cast<std::uint32_t>(iq_scale_code(id, scales[ib])) << 28;
+    auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
+    for (int i = 0; i < 16; ++i)
+        for (int b = 0; b < 4; ++b) out[4 * i + b] = static_cast<std::uint8_t>(q2[i] >> (8 * b));
+}
+
+inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noexcept {
+    const iq_lattice g = iq2xs_lattice();
+    const iq_search_params params{9, 0.1f, true, iq_recode::off_grid};
+    std::uint16_t q2[32] = {};  // per 8 values: 9-bit index | 7 signs << 9
+    float scales[16];
+    float max_scale = 0.0f;
+    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    for (int ib = 0; ib < 16; ++ib) {
+        const float* xb = x + 16 * ib;
+        float w[16], w_sqrt[16], v[16];
+        iq2_weights(16, xb, qw + 16 * ib, sigma2, w, w_sqrt);
+        std::uint8_t signs[2];
+        iq_split_signs(16, xb, w, true, v, signs);
+        const float max = iq_max(16, v);
+        if (max < group_max_eps) {
+            scales[ib] = 0.0f;
+            continue;
+        }
+        std::int8_t L[16] = {};
+        float scale = iq_search(g, params, 16, v, w, w_sqrt, max, max / 5.0f, L);
+        if (scale < 0.0f) {
+            scale = -scale;
+            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s & 127u);
+        }
+        for (int k = 0; k < 2; ++k)
+            q2[2 * ib + k] = static_cast<std::uint16_t>(g.map.point(g.code(L + 8 * k)) | signs[k] << 9);
+        scales[ib] = scale;
+        max_scale = max_scale > scale ? max_scale : scale;
+    }
+    std::memset(&y, 0, sizeof y);
+    if (max_scale == 0.0f) return;
+    const float d = max_scale / 31.0f;
+    y.d = to_f16(d);
+    const float id = 1.0f / d;
+    for (int ib = 0; ib < 16; ib += 2)
+        y.scales[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
+    auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
+    for (int i = 0; i < 32; ++i) {
+        out[2 * i] = static_cast<std::uint8_t>(q2[i] & 0xff);
+        out[2 * i + 1] = static_cast<std::uint8_t>(q2[i] >> 8);
+    }
+}
+
+inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexcept {
+    const iq_lattice g = iq2s_lattice();
+    const iq_search_params params{9, 0.1f, true, iq_recode::off_grid};
+    std::memset(&y, 0, sizeof y);
+    float scales[16];
+    float max_scale = 0.0f;
+    const float sigma2 = 2.0f * iq_sum_squares(x) / static_cast<float>(qk_k);
+    for (int ib = 0; ib < 16; ++ib) {
+        const float* xb = x + 16 * ib;
+        float w[16], w_sqrt[16], v[16];
+        iq2_weights(16, xb, qw ? qw + 16 * ib : nullptr, sigma2, w, w_sqrt);
+        std::uint8_t signs[2];
+        iq_split_signs(16, xb, w, false, v, signs);
+        const float max = iq_max(16, v);
+        if (max < iq2s_group_eps) {
+            scales[ib] = 0.0f;
+            continue;
+        }
+        std::int8_t L[16] = {};
+        float scale = iq_search(g, params, 16, v, w, w_sqrt, max, max / 5.0f, L);
+        if (scale < 0.0f) {
+            scale = -scale;
+            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s);
+        }
+        for (int k = 0; k < 2; ++k) {
+            const int i8 = 2 * ib + k;
+            const int p = g.map.point(g.code(L + 8 * k));
+            y.qs[i8] = static_cast<std::uint8_t>(p & 255);
+            y.qh[i8 / 4] = static_cast<std::uint8_t>(y.qh[i8 / 4] | (p >> 8) << (2 * (i8 % 4)));
+            y.qs[qk_k / 8 + i8] = signs[k];
+        }
+        scales[ib] = scale;
+        max_scale = max_scale > scale ? max_scale : scale;
+    }
+    if (max_scale == 0.0f) return;
+    const float d = max_scale / 31.0f;
+    y.d = to_f16(d * 0.9875f);  // ggml's fudge factor
+    const float id = 1.0f / d;
+    for (int ib = 0; ib < 16; ib += 2)
+        y.scales[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
+}
+
+template <class B, void (*Encode)(const float*, const float*, B&)>
+void encode_iq2_row(const float* x, const float* qw, std::int64_t n, B* y) noexcept {
+    for (std::int64_t i = 0; i < n / qk_k; ++i) Encode(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
+}
+
+inline status iq2_needs_weights(const char* fn, const char* type) noexcept {
+    return status::error(errc::invalid_argument,
+                         "%s: %s needs an importance matrix (quant_weights is null); llama.cpp refuses it without one too",
+                         fn, type);
+}
+
+}  // namespace detail
+
+// ---- public API (same contract as gguf_blocks.hpp's: a status, nothing written on error) ----
+// IQ2_S: quantize_row_iq2_s is ggml's quantize_row_iq2_s_ref, quantize_iq2_s
+// ggml's quantize_iq2_s with or without weights. IQ2_XXS and IQ2_XS have no
+// reference quantizer in ggml: quantize_row_* refuses, quantize_* needs weights.
+
+inline status quantize_row_iq2_s(const float* x, block_iq2_s* y, std::int64_t k) noexcept {
+    return detail::encode_block_rows("gguf::quantize_row_iq2_s", "k", x, y, 1, k, nullptr,
+                                     detail::encode_iq2_row<block_iq2_s, detail::encode_iq2_s>);
+}
+inline status quantize_iq2_s(const float* src, block_iq2_s* dst, std::int64_t nrow, std::int64_t n_per_row,
+                             const float* quant_weights) noexcept {
+    return detail::encode_block_rows("gguf::quantize_iq2_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
+                                     detail::encode_iq2_row<block_iq2_s, detail::encode_iq2_s>);
+}
+inline status quantize_iq2_xs(const float* src, block_iq2_xs* dst, std::int64_t nrow, std::int64_t n_per_row,
+                              const float* quant_weights) noexcept {
+    if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xs", "IQ2_XS");
+    return detail::encode_block_rows("gguf::quantize_iq2_xs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
+                                     detail::encode_iq2_row<block_iq2_xs, detail::encode_iq2_xs>);
+}
+inline status quantize_iq2_xxs(const float* src, block_iq2_xxs* dst, std::int64_t nrow, std::int64_t n_per_row,
+                               const float* quant_weights) noexcept {
+    if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xxs", "IQ2_XXS");
+    return detail::encode_block_rows("gguf::quantize_iq2_xxs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
+                                     detail::encode_iq2_row<block_iq2_xxs, detail::encode_iq2_xxs>);
+}
+
+}  // namespace gguf
+}  // namespace lowbit
+
+#include "detail/fp_contract_off_end.inl"
+
+#endif  // LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
