@@ -7,13 +7,15 @@
 //   Q8_0: x = d * q,        q in -127..127 = lowbit scheme<8, per_group<32>, symmetric, scale_f16> (u = q + 128)
 // (lowbit's own quantizer never emits the lowest code, ggml's may; the kernels
 // compute s * (u - z) for every code, so the values are exactly ggml's.) Those
-// blocks are repacked at load, losslessly, into a qmatrix and run by lowbit's
-// kernels; the qmatrix has exactly the bytes of the blocks (18, 22, 34 per 32).
+// blocks are repacked at load, losslessly, into a qmatrix by lowbit::repack
+// and run by lowbit's kernels; the qmatrix has exactly the bytes of the blocks
+// (18, 22, 34 per 32).
 // Every other ggml type (Q4_1, Q5_1, K-quants) is dequantized to f32 at load:
 // GEMV directly on those blocks is lowbit issue 4's work.
 #pragma once
 
 #include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "model.hpp"
 
@@ -44,26 +46,6 @@ inline const char* ggml_format_name(gg::gguf_type t) {
     }
 }
 
-// Codes and scales of one block of a repackable type.
-inline void block_codes(gg::gguf_type t, const std::uint8_t* blk, std::uint8_t* u, std::uint16_t* d) {
-    std::memcpy(d, blk, 2);  // every one of the three starts with its f16 scale
-    if (t == gg::gguf_type::q4_0) {
-        const auto* b = reinterpret_cast<const gg::block_q4_0*>(blk);
-        for (int j = 0; j < 16; ++j) u[j] = b->qs[j] & 15, u[j + 16] = b->qs[j] >> 4;
-    } else if (t == gg::gguf_type::q5_0) {
-        const auto* b = reinterpret_cast<const gg::block_q5_0*>(blk);
-        std::uint32_t hi;
-        std::memcpy(&hi, b->qh, 4);
-        for (int j = 0; j < 16; ++j) {
-            u[j] = static_cast<std::uint8_t>((b->qs[j] & 15) | (((hi >> j) & 1) << 4));
-            u[j + 16] = static_cast<std::uint8_t>((b->qs[j] >> 4) | (((hi >> (j + 16)) & 1) << 4));
-        }
-    } else {
-        const auto* b = reinterpret_cast<const gg::block_q8_0*>(blk);
-        for (int j = 0; j < 32; ++j) u[j] = static_cast<std::uint8_t>(b->qs[j] + 128);
-    }
-}
-
 // A linear layer over ggml blocks (rows x cols, rows contiguous): repacked when
 // the type allows it, dequantized to f32 otherwise. `data` holds
 // rows * row_size(t, cols) bytes.
@@ -83,25 +65,21 @@ inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data
                 return st;
         return l;
     }
-    lowbit::runtime_scheme rs;
-    rs.bits = t == gg::gguf_type::q4_0 ? 4 : t == gg::gguf_type::q5_0 ? 5 : 8;
-    rs.gran = lowbit::granularity::per_group;
-    rs.group = 32;
-    rs.symmetric = true;
-    rs.scale = lowbit::scale_type::f16;
+    // The lossless conversion is the library's (lowbit::repack, weights/repack.hpp).
+    auto blocks = lowbit::make_ggml_weights(t, data, rows, cols);
+    if (!blocks) return blocks.error();
+    auto dense = lowbit::repack(*blocks, lowbit::layout::dense);
+    if (!dense) return dense.error();
+    const lowbit::weights_view v = dense->view();
+    const lowbit::runtime_scheme rs = v.scheme();
     auto lay = lowbit::qlayout::make(rs, rows, cols);
     if (!lay) return lay.error();
     lowbit::qstorage& st = l.q.storage;
     st.layout = *lay;
-    st.codes.assign(lay->code_bytes(), 0);
-    st.scales_16.resize(lay->n_scales);
-    const std::size_t blocks = cols / 32, block_bytes = gg::type_size(t);
-    std::vector<std::uint8_t> u(cols);
-    for (std::size_t r = 0; r < rows; ++r) {
-        for (std::size_t b = 0; b < blocks; ++b)
-            block_codes(t, data + r * row_bytes + b * block_bytes, u.data() + b * 32, &st.scales_16[r * lay->groups_per_row + b]);
-        if (status s = lowbit::pack_codes(rs.bits, u.data(), cols, st.codes.data() + r * lay->row_bytes); !s) return s;
-    }
+    st.codes.resize(v.code_bytes());
+    std::memcpy(st.codes.data(), v.codes(), v.code_bytes());
+    st.scales_16.resize(v.scale_count());
+    std::memcpy(st.scales_16.data(), v.scales(), v.scale_bytes());
     l.q.scheme = rs;
     l.quantized = true;
     return l;

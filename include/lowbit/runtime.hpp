@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kernels.hpp"
+#include "weights.hpp"
 
 namespace lowbit {
 

@@ -27,6 +27,7 @@
 #include "../parallel.hpp"
 #include "../quant/calibrate.hpp"
 #include "../quant/params.hpp"
+#include "../weights/weights_view.hpp"
 #include "bitpack.hpp"
 
 namespace lowbit {
@@ -62,23 +63,6 @@ struct qlayout {
     }
 };
 
-namespace detail {
-// The checks every view of quantized weights (qmatrix_view, tiled_view) makes
-// of its scales and permutation: both aligned to their element types (C++
-// reads them through typed pointers), and every perm entry inside [0, cols)
-// since the kernels read x[perm[j]]. `what` names the view in the message.
-template <class Scale>
-status check_scales_and_perm(const char* what, const Scale* scales, const std::int32_t* perm, std::size_t cols) noexcept {
-    if (misaligned(scales) || misaligned(perm))
-        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
-    if (perm)
-        for (std::size_t j = 0; j < cols; ++j)
-            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
-                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
-                                     static_cast<int>(perm[j]), cols);
-    return {};
-}
-}  // namespace detail
 
 // Read-only view; any memory (mmap'd file, arena) can back it.
 template <class S>
@@ -110,19 +94,27 @@ struct qmatrix_view {
     }
 
     // Checks that the fields describe a consistent matrix (not the data itself).
+    // The static group is the typed view's own check; the rest is the dense
+    // layout's one validator (weights/weights_view.hpp).
     status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "qmatrix is empty (%zu x %zu)", rows, cols);
-        if (group < 1) return status::error(errc::invalid_argument, "qmatrix.group = %d, must be >= 1", group);
         if (S::static_group && group != S::static_group)
             return status::error(errc::invalid_argument, "qmatrix.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "qmatrix.group = %d, must equal cols = %zu for per-channel/per-tensor",
-                                 group, cols);
-        if (row_bytes < packed_bytes(cols, S::bits))
-            return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
-        if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
-        if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
-        return detail::check_scales_and_perm("qmatrix", scales, perm, cols);
+        return layout_traits<layout::dense>::validate(desc(), "qmatrix");
+    }
+    // The run-time description of these fields (not validated).
+    weights_desc desc() const noexcept {
+        weights_desc d;
+        d.lay = layout::dense;
+        d.scheme = S::runtime(group);
+        d.rows = rows;
+        d.cols = cols;
+        d.group = group;
+        d.row_bytes = row_bytes;
+        d.codes = codes;
+        d.scales = scales;
+        d.zeros = zeros;
+        d.perm = perm;
+        return d;
     }
 
     // Bytes of each array (for overlap checks).

@@ -60,9 +60,8 @@ constexpr bit_planes planes_of(int bits) noexcept {
     return p;
 }
 
-constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
-constexpr std::size_t tile_block = 32;   // columns of a block
-constexpr std::size_t tile_quads = 8;    // quad vectors per block
+// tile_rows, tile_block, tile_quads: weights/weights_view.hpp (the geometry
+// every layout-aware header shares).
 
 // A non-owning view of a tiled matrix (what the kernels read).
 template <class S>
@@ -87,28 +86,35 @@ struct tiled_view {
     std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
 
     // Checks that the fields describe a consistent tiled matrix (not the data
-    // itself): the shape's tile, block and group counts, non-null arrays, and
-    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
-    // [0, cols): the kernels read x[perm[col]]).
+    // itself). The stored geometry and the static group are the typed view's
+    // own checks; the rest (shape, arrays, group rule, scales and perm: the
+    // kernels read x[perm[col]]) is the tiled layout's one validator
+    // (weights/weights_view.hpp).
     status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
-        if (!codes || !scales || (!S::is_symmetric && !zeros))
-            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
         if (S::static_group && group != S::static_group)
             return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
-                                 cols);
-        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
-        // (per-channel runs as one group per row, so these are checked for every granularity).
-        const std::size_t g = static_cast<std::size_t>(group);
-        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
-        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
-            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
+        const weights_desc d = desc();
+        LOWBIT_TRY(layout_traits<layout::tiled>::validate(d, "tiled"));
+        using T = layout_traits<layout::tiled>;
+        if (tiles != T::tiles(d) || blocks != T::blocks(d) || groups != T::groups(d) || blocks_per_group != T::blocks_per_group(d))
             return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
                                  cols, group);
-        return detail::check_scales_and_perm("tiled", scales, perm, cols);
+        return {};
+    }
+    // The run-time description of these fields (not validated).
+    weights_desc desc() const noexcept {
+        weights_desc d;
+        d.lay = layout::tiled;
+        d.scheme = S::runtime(group);
+        d.rows = rows;
+        d.cols = cols;
+        d.group = group;
+        d.row_bytes = packed_bytes(cols, S::bits);
+        d.codes = codes;
+        d.scales = scales;
+        d.zeros = zeros;
+        d.perm = perm;
+        return d;
     }
 };
 
@@ -183,9 +189,10 @@ template <class S>
 result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
     LOWBIT_TRY(q.validate());
     constexpr int B = S::bits;
+    weights_desc target = q.desc();
+    target.lay = layout::tiled;
+    LOWBIT_TRY(layout_traits<layout::tiled>::validate(target, "tiled layout"));
     const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
-    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
-        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
     tiled<S> t;
     t.rows = q.rows;
     t.cols = q.cols;
@@ -250,7 +257,7 @@ result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
     if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
         (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
         return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
-    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), alignof(typename S::scale_storage), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
     l->row_bytes = t.row_bytes;
     qstorage st;
     st.layout = *l;

@@ -1,7 +1,8 @@
 // lowbit/algo/detail/microkernel.hpp — the register tile of algo/'s dense
 // linear algebra: C[MR x NR] += alpha * A[MR x P] * B[P x NR] with strided A.
 // A portable version (the reference, also used for edge tiles) and, on
-// x86 with GCC/Clang, AVX2+FMA versions picked at run time.
+// x86 with GCC/Clang, AVX2+FMA versions picked at run time by active_arch()
+// (kernels/arch.hpp), so LOWBIT_FORCE_ARCH governs them too.
 // Define LOWBIT_ALGO_PORTABLE to build only the portable code.
 #pragma once
 

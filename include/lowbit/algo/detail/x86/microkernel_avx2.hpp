@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <immintrin.h>
 
+#include "../../../kernels/arch.hpp"
+
 namespace lowbit {
 namespace detail {
 namespace x86 {
@@ -93,10 +95,12 @@ __attribute__((target("avx2,fma"))) inline void micro_6x8_f64_avx2(std::size_t P
     }
 }
 
-// The CPU has AVX2 and FMA (and the OS saves ymm state: __builtin_cpu_supports checks XCR0).
+// The active arch (kernels/arch.hpp: CPU detection, LOWBIT_FORCE_ARCH,
+// force_arch) has AVX2 and FMA, so forcing scalar or sse2 turns these off
+// like every other kernel.
 inline bool has_avx2_fma() noexcept {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
+    const arch a = active_arch();
+    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni;
 }
 
 }  // namespace x86

@@ -6,7 +6,7 @@
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
 //            function-level target attribute, so a baseline AArch64 build holds
 //            both copies and runs SDOT only where the CPU reports HWCAP_ASIMDDP.
-// Included only by kernels/detail/dispatch.hpp, and only on AArch64 with GCC or
+// Included only by kernels/detail/entries.hpp, and only on AArch64 with GCC or
 // Clang; on any other target this header is empty.
 //
 // How the dotprod copy is compiled, per compiler:

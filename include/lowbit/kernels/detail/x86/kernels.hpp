@@ -1,7 +1,7 @@
 // lowbit/kernels/detail/x86/kernels.hpp — the x86 kernel copies, one namespace
 // per instruction set, each function compiled for its set with
 // __attribute__((target)) (docs/kernels.md, "Dispatch"). Included only by
-// kernels/detail/dispatch.hpp, and only on x86 with GCC or Clang.
+// kernels/detail/entries.hpp, and only on x86 with GCC or Clang.
 #pragma once
 
 #include <immintrin.h>

@@ -1,0 +1,134 @@
+// lowbit/formats/detail/gguf_entries.hpp — the kernel table's entries for
+// weights in ggml blocks (kernels/table.hpp): one family per weight type,
+// one entry per arch with a row kernel. Activations are quantized as ggml
+// does (quantize_row_q8_0 for Q4_0/Q5_0/Q8_0, quantize_row_q8_K for the
+// K-quants) into the caller's workspace; each block's dot product is exact in
+// integers, scaled in float and summed in block order (gguf_dot.hpp), so
+// every entry gives the same bits.
+//
+// Adding an arch: a `*_bodies` struct with row_dot for every type, and its
+// entries in ggml_table below.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../kernels/arch.hpp"
+#include "../../kernels/table.hpp"
+#include "../../weights/weights_view.hpp"
+#include "../gguf_blocks.hpp"
+#include "../gguf_types.hpp"
+#include "gguf_dot.hpp"
+
+#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
+#define LOWBIT_HAVE_GGUF_X86 1
+#include "x86/gguf_dot_avx2.hpp"
+#include "x86/gguf_dot_avx512.hpp"
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_GGUF_ARM 1
+#include "arm/gguf_dot_neon.hpp"
+#endif
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+
+struct gguf_scalar_bodies {
+    static constexpr arch a = arch::scalar;
+    template <class W, class A>
+    static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {
+        return row_dot_scalar(w, x, nb);
+    }
+};
+// NS: the arch's copies of row_dot (detail/x86/, detail/arm/).
+#define LOWBIT_GGUF_BODIES(NS)                                                  \
+    struct gguf_##NS##_bodies {                                                 \
+        static constexpr arch a = arch::NS;                                     \
+        template <class W, class A>                                             \
+        static float row_dot(const W* w, const A* x, std::size_t nb) noexcept { \
+            return NS::row_dot(w, x, nb);                                       \
+        }                                                                       \
+    };
+#if defined(LOWBIT_HAVE_GGUF_X86)
+LOWBIT_GGUF_BODIES(avx2)
+LOWBIT_GGUF_BODIES(avx512)
+LOWBIT_GGUF_BODIES(avx512vnni)
+#endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+LOWBIT_GGUF_BODIES(neon)
+LOWBIT_GGUF_BODIES(neondot)
+#endif
+#undef LOWBIT_GGUF_BODIES
+
+// The workspace: M rows of nb activation blocks A.
+template <class W, class A>
+std::size_t ggml_ws_bytes(const weights_view& w, std::size_t M) noexcept {
+    return M * (w.cols() / static_cast<std::size_t>(W::values)) * sizeof(A);
+}
+// NaN/Inf cannot be quantized (ggml's quantizers would write garbage): the status says which row.
+template <class W, class A>
+status ggml_prepare(const matmul_call& c, std::size_t m) {
+    const std::size_t nb = c.w->cols() / static_cast<std::size_t>(W::values);
+    A* acts = static_cast<A*>(c.ws) + m * nb;
+    const status s = quantize_row(A::type_id, c.x + m * c.ldx, acts, static_cast<std::int64_t>(c.w->cols()));
+    if (!s) return status::error(s.code(), "gguf matmul: activation row %zu: %s", m, s.message());
+    return {};
+}
+template <class W, class A, class Bodies>
+void ggml_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const std::size_t nb = c.w->cols() / static_cast<std::size_t>(W::values);
+    const A* acts = static_cast<const A*>(c.ws);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const W* w = reinterpret_cast<const W*>(c.w->codes() + r * c.w->row_bytes());
+        for (std::size_t m = 0; m < c.M; ++m) c.y[m * c.ldy + r] = Bodies::row_dot(w, acts + m * nb, nb);
+    }
+}
+
+template <class W, class A, class Bodies, matmul_path P = matmul_path::int8_dot, arch K = Bodies::a>
+constexpr kernel_entry ggml_entry() noexcept {
+    kernel_key k;
+    k.lay = layout::ggml;
+    k.bits_or_type = static_cast<int>(W::type_id);
+    k.scale = scale_type::f16;
+    k.path = P;
+    k.a = K;
+    return {k, Bodies::a, &ggml_ws_bytes<W, A>, &ggml_prepare<W, A>, &ggml_rows<W, A, Bodies>, 32};
+}
+
+// The scalar entry is also the reference path (it is the model the others equal).
+template <class W, class A>
+struct ggml_table {
+    static constexpr kernel_entry entries[] = {
+        ggml_entry<W, A, gguf_scalar_bodies, matmul_path::reference>(),
+        ggml_entry<W, A, gguf_scalar_bodies>(),
+#if defined(LOWBIT_HAVE_GGUF_X86)
+        ggml_entry<W, A, gguf_avx2_bodies>(),
+        ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>(),  // 256-bit VNNI gains nothing here
+        ggml_entry<W, A, gguf_avx512_bodies>(),
+        ggml_entry<W, A, gguf_avx512vnni_bodies>(),
+#endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+        ggml_entry<W, A, gguf_neon_bodies>(),
+        ggml_entry<W, A, gguf_neondot_bodies>(),
+#endif
+    };
+    static constexpr lowbit::detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+};
+
+// The family of a ggml weight type; count 0 for a type without kernels.
+inline lowbit::detail::kernel_family ggml_family(gguf_type t) noexcept {
+    switch (t) {
+        case gguf_type::q4_0: return ggml_table<block_q4_0, block_q8_0>::family();
+        case gguf_type::q5_0: return ggml_table<block_q5_0, block_q8_0>::family();
+        case gguf_type::q8_0: return ggml_table<block_q8_0, block_q8_0>::family();
+        case gguf_type::q4_K: return ggml_table<block_q4_K, block_q8_K>::family();
+        case gguf_type::q5_K: return ggml_table<block_q5_K, block_q8_K>::family();
+        case gguf_type::q6_K: return ggml_table<block_q6_K, block_q8_K>::family();
+        default: return {};
+    }
+}
+
+}  // namespace detail
+}  // namespace gguf
+}  // namespace lowbit

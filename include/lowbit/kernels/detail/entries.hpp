@@ -1,0 +1,511 @@
+// lowbit/kernels/detail/entries.hpp — the kernel table's entries for the
+// dense and tiled layouts (kernels/table.hpp). dense_table<KS> and
+// tiled_table<KS> are constexpr arrays of entries for one kernel scheme KS
+// (per_tensor or per_group_dynamic: kernels read the group at run time), one
+// entry per (path, arch) this build has a kernel for.
+//
+// Adding an arch: write its bodies (detail/<arch>/), add a `*_bodies` struct
+// below that forwards to them, and list its entries in the tables at the end
+// of this file. Nothing else dispatches.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../../pack/qmatrix.hpp"
+#include "../../pack/tiled.hpp"
+#include "../../weights/weights_view.hpp"
+#include "../arch.hpp"
+#include "../table.hpp"
+#include "blocks.hpp"
+#include "generic.hpp"
+#include "reference.hpp"
+#include "tiled_blocks.hpp"
+
+#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
+#define LOWBIT_HAVE_X86_KERNELS 1
+#include "x86/kernels.hpp"
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_ARM_KERNELS 1
+#include "arm/kernels.hpp"
+#endif
+
+namespace lowbit {
+namespace kdetail {
+
+constexpr bool xsimd_available = !std::is_same<simd::default_arch, xsimd::unavailable>::value;
+
+// ---- typed views of a valid weights_view (no checks: make_weights ran) ------------
+template <class KS>
+qmatrix_view<KS> dense_of(const weights_view& w) noexcept {
+    qmatrix_view<KS> q;
+    q.codes = w.codes();
+    q.scales = static_cast<const typename KS::scale_storage*>(w.scales());
+    q.zeros = w.zeros();
+    q.perm = w.perm();
+    q.rows = w.rows();
+    q.cols = w.cols();
+    q.group = w.group();
+    q.row_bytes = w.row_bytes();
+    return q;
+}
+template <class KS>
+tiled_view<KS> tiled_of(const weights_view& w) noexcept {
+    using T = layout_traits<layout::tiled>;
+    tiled_view<KS> t;
+    t.codes = w.codes();
+    t.scales = static_cast<const typename KS::scale_storage*>(w.scales());
+    t.zeros = w.zeros();
+    t.perm = w.perm();
+    t.rows = w.rows();
+    t.cols = w.cols();
+    t.group = w.group();
+    t.tiles = T::tiles(w.desc());
+    t.blocks = T::blocks(w.desc());
+    t.groups = T::groups(w.desc());
+    t.blocks_per_group = T::blocks_per_group(w.desc());
+    return t;
+}
+
+inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+
+// ---- workspaces: where each layout's prepared activations live ---------------------
+// dense int8: codes (arranged order), lane steps, lane zero terms, one act_i8 per row.
+struct dense_i8_ws {
+    std::int8_t* q;
+    float* dxl;
+    std::int32_t* zq;
+    act_i8* acts;
+    std::size_t pad, nl;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const act_geometry g = act_geometry::of(K);
+        return round64(M * g.padded()) + 2 * round64(M * 4 * g.padded_blocks() * sizeof(float)) + M * sizeof(act_i8);
+    }
+    static dense_i8_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const act_geometry g = act_geometry::of(K);
+        const std::size_t pad = g.padded(), nl = 4 * g.padded_blocks();
+        const std::size_t q_bytes = round64(M * pad), l_bytes = round64(M * nl * sizeof(float));
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::int8_t*>(b), reinterpret_cast<float*>(b + q_bytes),
+                reinterpret_cast<std::int32_t*>(b + q_bytes + l_bytes), reinterpret_cast<act_i8*>(b + q_bytes + 2 * l_bytes), pad, nl};
+    }
+};
+// dense f32: activations in arranged order, one act_f32 per row.
+struct dense_f32_ws {
+    float* x;
+    act_f32* acts;
+    std::size_t pad;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        return round64(M * act_geometry::of(K).padded() * sizeof(float)) + M * sizeof(act_f32);
+    }
+    static dense_f32_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t pad = act_geometry::of(K).padded();
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<float*>(b), reinterpret_cast<act_f32*>(b + round64(M * pad * sizeof(float))), pad};
+    }
+};
+// tiled int8: codes (natural order), block steps, block zero terms, one tact_i8 per row.
+struct tiled_i8_ws {
+    std::int8_t* q;
+    float* dx;
+    std::int32_t* zq;
+    tact_i8* acts;
+    std::size_t pad, nb;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block;
+        return round64(M * nb * tile_block) + 2 * round64(M * nb * 4) + M * sizeof(tact_i8);
+    }
+    static tiled_i8_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block, pad = nb * tile_block;
+        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * nb * 4);
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::int8_t*>(b), reinterpret_cast<float*>(b + q_bytes),
+                reinterpret_cast<std::int32_t*>(b + q_bytes + f_bytes), reinterpret_cast<tact_i8*>(b + q_bytes + 2 * f_bytes), pad, nb};
+    }
+};
+// tiled f32: activations in natural order, zero padded, one tact_f32 per row.
+struct tiled_f32_ws {
+    float* x;
+    tact_f32* acts;
+    std::size_t pad, nb;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block;
+        return round64(M * nb * tile_block * sizeof(float)) + M * sizeof(tact_f32);
+    }
+    static tiled_f32_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block, pad = nb * tile_block;
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<float*>(b), reinterpret_cast<tact_f32*>(b + round64(M * pad * sizeof(float))), pad, nb};
+    }
+};
+
+// ---- the int8 preparation of hostile rows ------------------------------------------
+// Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
+// block step would be NaN/Inf and x/step a NaN, whose conversion to int8 is
+// undefined), or a magnitude below 2^-120 (a block whose largest value is that
+// small has a step whose reciprocal overflows). One branch-free pass over the
+// row; such rows take prepare_i8_guarded.
+inline bool i8_needs_guard(const float* x, std::size_t k) noexcept {
+    std::uint32_t bad = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        u &= 0x7fffffffu;
+        bad |= static_cast<std::uint32_t>(u >= 0x7f800000u) | static_cast<std::uint32_t>(u - 1u < 0x037fffffu);
+    }
+    return bad != 0;
+}
+
+// Defined results for a hostile row: magnitudes below 2^-120 count as 0 (their
+// products are below 2^-120 * |w| anyway); a row holding NaN or +-Inf makes
+// every output it feeds NaN (as a NaN input of an f32 dot product does), by a
+// NaN block step. Allocates: hostile rows are not the hot path.
+template <int B, bool Sym>
+void prepare_i8_guarded(const float* x, const std::int32_t* perm, const act_geometry& g, std::int8_t* q, float* dxl,
+                        std::int32_t* zq) {
+    std::vector<float> clean(x, x + g.K);
+    bool non_finite = false;
+    for (float& v : clean) {
+        if (!std::isfinite(v)) {
+            non_finite = true;
+            v = 0.0f;
+        } else if (std::fabs(v) < 7.52316384526264e-37f) {  // 2^-120
+            v = 0.0f;
+        }
+    }
+    prepare_i8<B, Sym>(clean.data(), perm, g, q, dxl, zq);
+    if (non_finite)
+        for (std::size_t i = 0; i < 4 * g.padded_blocks(); ++i) dxl[i] = std::numeric_limits<float>::quiet_NaN();
+}
+
+// ---- bodies: one struct per arch, forwarding to its kernel copies -------------------
+// i8 / f32: dense rows [r0, r1); ti8 / tf32: tiles [t0, t1); tprep: the tiled
+// int8 preparation (false: the arch has none, run the scalar one).
+struct scalar_bodies {
+    static constexpr arch a = arch::scalar;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = int8_row_scalar(w, r, acts[m], g);
+    }
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = f32_row_scalar(w, r, acts[m], g);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        for (std::size_t m = 0; m < M; m += 64)
+            for (std::size_t t = t0; t < t1; ++t) int8_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+    template <class S>
+    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
+                     std::size_t ldy) noexcept {
+        for (std::size_t m = 0; m < M; m += 64)
+            for (std::size_t t = t0; t < t1; ++t) f32_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+    template <class S>
+    static bool tprep(const float*, const std::int32_t*, std::size_t, std::size_t, std::int8_t*, float*, std::int32_t*) noexcept {
+        return false;
+    }
+};
+
+// sse2 = xsimd's compile-time arch: the f32 path only.
+struct generic_bodies {
+    static constexpr arch a = xsimd_available ? arch::sse2 : arch::scalar;
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        if constexpr (xsimd_available) f32_rows_generic<simd::default_arch>(w, r0, r1, acts, M, g, out, ld);
+        else scalar_bodies::f32(w, r0, r1, acts, M, g, out, ld);
+    }
+};
+
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+// NS: the arch's copies; PREP: whose tiled int8 preparation it uses.
+#define LOWBIT_X86_BODIES(NS, PREP)                                                                                        \
+    struct NS##_bodies {                                                                                                   \
+        static constexpr arch a = arch::NS;                                                                                \
+        template <class S>                                                                                                 \
+        static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,        \
+                       const act_geometry& g, float* out, std::size_t ld) noexcept {                                       \
+            NS::i8_rows(w, r0, r1, acts, M, g, out, ld);                                                                   \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,      \
+                        const act_geometry& g, float* out, std::size_t ld) noexcept {                                      \
+            NS::f32_rows(w, r0, r1, acts, M, g, out, ld);                                                                  \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y, \
+                        std::size_t ldy) noexcept {                                                                        \
+            NS::ti8_tiles(w, t0, t1, acts, M, y, ldy);                                                                     \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M,      \
+                         float* y, std::size_t ldy) noexcept {                                                             \
+            NS::tf32_tiles(w, t0, t1, acts, M, y, ldy);                                                                    \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx, \
+                          std::int32_t* zq) noexcept {                                                                     \
+            return PREP::tprep_i8<S>(x, perm, K, nb, q, dx, zq);                                                           \
+        }                                                                                                                  \
+    };
+LOWBIT_X86_BODIES(avx2, avx2)
+LOWBIT_X86_BODIES(avx512, avx512)
+LOWBIT_X86_BODIES(avxvnni, avx2)
+LOWBIT_X86_BODIES(avx512vnni, avx512)
+#undef LOWBIT_X86_BODIES
+#endif
+
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+struct neon_bodies {
+    static constexpr arch a = arch::neon;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neon::f32_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
+                     std::size_t ldy) noexcept {
+        neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+// The int8 paths with sdot; the preparation is neon's.
+struct neondot_bodies {
+    static constexpr arch a = arch::neondot;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+#endif
+
+// ---- entry functions ----------------------------------------------------------------
+template <class KS>
+std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
+    return dense_i8_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status dense_i8_prepare(const matmul_call& c, std::size_t m) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const act_geometry g = act_geometry::of(w.cols);
+    const dense_i8_ws ws = dense_i8_ws::at(c.ws, w.cols, c.M);
+    const float* x = c.x + m * c.ldx;
+    std::int8_t* q = ws.q + m * ws.pad;
+    float* dxl = ws.dxl + m * ws.nl;
+    std::int32_t* zq = ws.zq + m * ws.nl;
+    if (LOWBIT_UNLIKELY(i8_needs_guard(x, w.cols))) prepare_i8_guarded<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
+    else prepare_i8<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
+    ws.acts[m] = act_i8{q, dxl, zq};
+    return {};
+}
+template <class KS, class Bodies>
+void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    Bodies::template i8<KS>(w, r0, r1, dense_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+}
+
+template <class KS>
+std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
+    return dense_f32_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status dense_f32_prepare(const matmul_call& c, std::size_t m) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, w.cols, c.M);
+    prepare_f32<KS::bits>(c.x + m * c.ldx, w.perm, act_geometry::of(w.cols), ws.x + m * ws.pad);
+    ws.acts[m] = act_f32{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS, class Bodies>
+void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    Bodies::template f32<KS>(w, r0, r1, dense_f32_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+}
+
+// The reference reads the activations as they are (double accumulation).
+template <class KS>
+void dense_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    for (std::size_t m = 0; m < c.M; ++m)
+        for (std::size_t r = r0; r < r1; ++r) c.y[m * c.ldy + r] = static_cast<float>(reference::dot_row(w, r, c.x + m * c.ldx));
+}
+
+template <class KS>
+std::size_t tiled_i8_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_i8_ws::bytes(w.cols(), M);
+}
+template <class KS, class Bodies>
+status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_i8_ws ws = tiled_i8_ws::at(c.ws, c.w->cols(), c.M);
+    const float* x = c.x + m * c.ldx;
+    std::int8_t* q = ws.q + m * ws.pad;
+    float* dx = ws.dx + m * ws.nb;
+    std::int32_t* zq = ws.zq + m * ws.nb;
+    if (!Bodies::template tprep<KS>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
+        prepare_ti8<KS::bits, KS::is_symmetric>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq);
+    ws.acts[m] = tact_i8{q, dx, zq};
+    return {};
+}
+// Weight rows [r0, r1) are whole tiles (r0 is a multiple of 64, r1 of 16 or the end).
+template <class KS, class Bodies>
+void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    Bodies::template ti8<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y,
+                             c.ldy);
+}
+
+template <class KS>
+std::size_t tiled_f32_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_f32_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
+    prepare_tf32(c.x + m * c.ldx, c.w->perm(), c.w->cols(), ws.nb, ws.x + m * ws.pad);
+    ws.acts[m] = tact_f32{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS, class Bodies>
+void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    Bodies::template tf32<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_f32_ws::at(c.ws, w.cols, c.M).acts, c.M,
+                              c.y, c.ldy);
+}
+template <class KS>
+void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) reference_tile(w, t, c.x, c.ldx, c.M, c.y, c.ldy);
+}
+
+// ---- keys and entries ---------------------------------------------------------------
+template <class KS>
+constexpr kernel_key key_of(layout lay, matmul_path path, arch a) noexcept {
+    kernel_key k;
+    k.lay = lay;
+    k.bits_or_type = KS::bits;
+    k.symmetric = KS::is_symmetric;
+    k.scale = KS::scale;
+    k.per_tensor = KS::gran == granularity::per_tensor;
+    k.path = path;
+    k.a = a;
+    return k;
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_i8_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::int8_dot, A), Bodies::a, &dense_i8_bytes<KS>, &dense_i8_prepare<KS>,
+            &dense_i8_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_f32_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::dequant_fma, A), Bodies::a, &dense_f32_bytes<KS>, &dense_f32_prepare<KS>,
+            &dense_f32_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_i8_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::int8_dot, A), Bodies::a, &tiled_i8_bytes<KS>, &tiled_i8_prepare<KS, Bodies>,
+            &tiled_i8_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_f32_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::dequant_fma, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_f32_prepare<KS>,
+            &tiled_f32_rows<KS, Bodies>, 64};
+}
+
+// ---- the tables -----------------------------------------------------------------------
+// Archs without an entry of a path use the next one down fallback_arch's chain
+// (reported). An entry whose key arch differs from its body's is that arch's
+// declared kernel: the f32 path gains nothing from VNNI or sdot.
+template <class KS>
+struct dense_table {
+    static constexpr kernel_entry entries[] = {
+        {key_of<KS>(layout::dense, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &dense_reference_rows<KS>, 64},
+        dense_i8_entry<KS, scalar_bodies>(),
+        dense_f32_entry<KS, scalar_bodies>(),
+        dense_f32_entry<KS, generic_bodies, arch::sse2>(),
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        dense_i8_entry<KS, avx2_bodies>(),
+        dense_f32_entry<KS, avx2_bodies>(),
+        dense_i8_entry<KS, avx512_bodies>(),
+        dense_f32_entry<KS, avx512_bodies>(),
+        dense_i8_entry<KS, avxvnni_bodies>(),
+        dense_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
+        dense_i8_entry<KS, avx512vnni_bodies>(),
+        dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        dense_i8_entry<KS, neon_bodies>(),
+        dense_f32_entry<KS, neon_bodies>(),
+        dense_i8_entry<KS, neondot_bodies>(),
+        dense_f32_entry<KS, neon_bodies, arch::neondot>(),
+#endif
+    };
+    static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+};
+
+template <class KS>
+struct tiled_table {
+    static constexpr kernel_entry entries[] = {
+        {key_of<KS>(layout::tiled, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &tiled_reference_rows<KS>, 64},
+        tiled_i8_entry<KS, scalar_bodies>(),
+        tiled_f32_entry<KS, scalar_bodies>(),
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        tiled_i8_entry<KS, avx2_bodies>(),
+        tiled_f32_entry<KS, avx2_bodies>(),
+        tiled_i8_entry<KS, avx512_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies>(),
+        tiled_i8_entry<KS, avxvnni_bodies>(),
+        tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
+        tiled_i8_entry<KS, avx512vnni_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        tiled_i8_entry<KS, neon_bodies>(),
+        tiled_f32_entry<KS, neon_bodies>(),
+        tiled_i8_entry<KS, neondot_bodies>(),
+        tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
+#endif
+    };
+    static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+};
+
+}  // namespace kdetail
+}  // namespace lowbit

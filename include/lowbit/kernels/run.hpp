@@ -1,0 +1,146 @@
+// lowbit/kernels/run.hpp — the one internal run of every matmul front door
+// (typed gemv/gemm on qmatrix_view and tiled_view, gguf::gemv/gemm, and the
+// run-time gemv/gemm on weights_view): arguments checked once, the entry
+// looked up in a kernel family for active_arch(), activations prepared, row
+// tasks run. Results depend only on the entry, never on the executor.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../weights/weights_view.hpp"
+#include "arch.hpp"
+#include "table.hpp"
+
+namespace lowbit {
+namespace detail {
+
+// y = W x: shapes, null, alignment, aliasing (x with y, y with the weights).
+inline status check_gemv_args(const weights_view& w, span<const float> x, span<float> y, const char* who) noexcept {
+    if (x.size() != w.cols()) return status::error(errc::shape_mismatch, "%s: x has %zu elements, W has %zu columns", who, x.size(), w.cols());
+    if (y.size() != w.rows()) return status::error(errc::shape_mismatch, "%s: y has %zu elements, W has %zu rows", who, y.size(), w.rows());
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: x or y is null", who);
+    if (misaligned(x.data()) || misaligned(y.data()))
+        return status::error(errc::invalid_argument, "%s: x or y is not aligned to a float", who);
+    if (overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4)) return status::error(errc::invalid_argument, "%s: x and y overlap", who);
+    if (w.overlaps(y.data(), y.size() * 4))
+        return status::error(errc::invalid_argument, "%s: y overlaps the weights (codes, scales, zeros or perm)", who);
+    return {};
+}
+
+// Y = X W^T. `empty` is set (and ok returned) when X has no rows: nothing to do.
+inline status check_gemm_args(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, const char* who,
+                              bool& empty) noexcept {
+    empty = false;
+    if (x.cols() != w.cols()) return status::error(errc::shape_mismatch, "%s: X has %zu columns, W has %zu", who, x.cols(), w.cols());
+    if (y.rows() != x.rows() || y.cols() != w.rows())
+        return status::error(errc::shape_mismatch, "%s: Y is %zu x %zu, expected %zu x %zu", who, y.rows(), y.cols(), x.rows(), w.rows());
+    if (x.rows() == 0) {
+        empty = true;
+        return {};
+    }
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: X or Y is null", who);
+    if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "%s: row stride < columns", who);
+    if (misaligned(x.data()) || misaligned(y.data()))
+        return status::error(errc::invalid_argument, "%s: X or Y is not aligned to a float", who);
+    if (overlaps(x.data(), view_bytes(x), y.data(), view_bytes(y))) return status::error(errc::invalid_argument, "%s: X and Y overlap", who);
+    if (w.overlaps(y.data(), view_bytes(y)))
+        return status::error(errc::invalid_argument, "%s: Y overlaps the weights (codes, scales, zeros or perm)", who);
+    return {};
+}
+
+// The calling thread's workspace; a nested call (a kernel started from inside a
+// task on the same thread) gets a private one instead of clobbering it.
+struct thread_workspace_guard {
+    matmul_workspace own;
+    matmul_workspace* ws;
+    bool* busy;
+    thread_workspace_guard() {
+        static thread_local matmul_workspace tls;
+        static thread_local bool in_use = false;
+        busy = in_use ? nullptr : &in_use;
+        ws = in_use ? &own : &tls;
+        if (busy) *busy = true;
+    }
+    ~thread_workspace_guard() {
+        if (busy) *busy = false;
+    }
+    thread_workspace_guard(const thread_workspace_guard&) = delete;
+    thread_workspace_guard& operator=(const thread_workspace_guard&) = delete;
+};
+
+// The path a call takes: automatic is dequant_fma for dense and tiled weights
+// (the accurate path), int8_dot for ggml blocks (their only one).
+inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
+    if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
+    if (w.lay() == layout::ggml) {
+        if (p == matmul_path::dequant_fma)
+            return status::error(errc::unsupported, "options.path = dequant_fma: ggml blocks have only the int8_dot path");
+        return p == matmul_path::reference ? p : matmul_path::int8_dot;
+    }
+    return p == matmul_path::automatic ? matmul_path::dequant_fma : p;
+}
+
+inline status check_path(const weights_view& w, const matmul_options& opt) noexcept {
+    auto p = resolve_path(w, opt.path);
+    return p ? status{} : p.error();
+}
+
+// Whether the fast kernels read these weights: a dense group must hold whole
+// 32-blocks (the tiled validator already demands it; ggml blocks always fit).
+inline bool fast_kernels_fit(const weights_view& w) noexcept {
+    return w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
+           static_cast<std::size_t>(w.group()) >= w.cols();
+}
+
+// The entry a call on w runs now: the path's entry for active_arch() or down
+// the fallback chain; the reference when no fast kernel fits (a fallback too).
+inline result<const kernel_entry*> select_entry(const kernel_family& fam, const weights_view& w, const matmul_options& opt) noexcept {
+    auto path = resolve_path(w, opt.path);
+    if (!path) return path.error();
+    const matmul_path p = fast_kernels_fit(w) ? *path : matmul_path::reference;
+    return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
+}
+
+// Y(m, r) = y[m * ldy + r] = W[r,:] . X[m,:] for m < M (arguments checked).
+// Nothing is written to y unless every activation row was prepared.
+template <class Exec>
+status run_matmul(const kernel_family& fam, const weights_view& w, const float* x, std::size_t ldx, std::size_t M, float* y,
+                  std::size_t ldy, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
+    auto found = select_entry(fam, w, opt);
+    if (!found) return found.error();
+    const kernel_entry& e = **found;
+    matmul_call c;
+    c.w = &w;
+    c.x = x;
+    c.ldx = ldx;
+    c.M = M;
+    c.y = y;
+    c.ldy = ldy;
+    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
+    if (e.prepare) {
+        std::atomic<std::size_t> first_bad{M};
+        auto prep = [&](std::size_t m) {
+            if (LOWBIT_UNLIKELY(!e.prepare(c, m).ok())) {
+                std::size_t cur = first_bad.load(std::memory_order_relaxed);
+                while (m < cur && !first_bad.compare_exchange_weak(cur, m, std::memory_order_relaxed)) {
+                }
+            }
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        if (first_bad.load() < M) return e.prepare(c, first_bad.load());  // again, serially, for the status: y is untouched
+    }
+    const std::size_t rpt = e.rows_per_task, n = w.rows();
+    exec((n + rpt - 1) / rpt, [&](std::size_t t) {
+        const std::size_t r0 = t * rpt, r1 = r0 + rpt < n ? r0 + rpt : n;
+        e.rows(c, r0, r1);
+    });
+    return {};
+}
+
+}  // namespace detail
+}  // namespace lowbit

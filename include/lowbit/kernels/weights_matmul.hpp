@@ -1,0 +1,54 @@
+// lowbit/kernels/weights_matmul.hpp — gemv / gemm on a weights_view: the one
+// front door for weights whose layout and scheme are known only at run time
+// (dense, tiled or ggml blocks; weights/weights_view.hpp).
+//
+//   auto w = lowbit::repack(*lowbit::to_weights(q.view()), lowbit::layout::tiled);
+//   lowbit::matmul_info info;
+//   lowbit::matmul_options opt;
+//   opt.info = &info;                               // which kernel ran, and whether it fell back
+//   lowbit::gemv(w->view(), x, y, pool, opt);
+//
+// Same contract as kernels/matmul.hpp. Heavy to compile: a call instantiates
+// the kernels of every scheme (kernels/kernel_list.hpp); an engine that knows
+// its few schemes calls the typed API instead.
+#pragma once
+
+#include <utility>
+
+#include "../parallel.hpp"
+#include "../weights/weights.hpp"
+#include "kernel_list.hpp"
+#include "run.hpp"
+#include "table.hpp"
+
+namespace lowbit {
+
+template <class Exec>
+status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(detail::check_path(w, opt));
+    LOWBIT_TRY(detail::check_gemv_args(w, x, y, "gemv"));
+    return detail::run_matmul(detail::family_of(w), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+}
+template <class Exec = serial_executor>
+status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemv(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+}
+
+template <class Exec>
+status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
+            matmul_workspace& ws) {
+    LOWBIT_TRY(detail::check_path(w, opt));
+    bool empty = false;
+    LOWBIT_TRY(detail::check_gemm_args(w, x, y, "gemm", empty));
+    if (empty) return {};
+    return detail::run_matmul(detail::family_of(w), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+}
+template <class Exec = serial_executor>
+status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
+            const matmul_options& opt = {}) {
+    detail::thread_workspace_guard ws;
+    return gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,68 @@
+// lowbit/weights/visit.hpp — from a run-time scheme to the compile-time
+// scheme the kernels and packers are instantiated for: per_tensor stays,
+// every other granularity is per_group_dynamic (same memory layout, group
+// read at run time). 8 widths x 2 symmetries x 3 scale types x 2 = 96.
+#pragma once
+
+#include "../core/scheme.hpp"
+#include "../core/status.hpp"
+
+namespace lowbit {
+namespace detail {
+template <int B, class Sym, class Sc, class F>
+status visit_kernel_gran(const runtime_scheme& s, F& f) {
+    if (s.gran == granularity::per_tensor) return f(scheme<B, per_tensor, Sym, Sc>{});
+    return f(scheme<B, per_group_dynamic, Sym, Sc>{});
+}
+template <int B, class Sym, class F>
+status visit_kernel_scale(const runtime_scheme& s, F& f) {
+    switch (s.scale) {
+        case scale_type::f32: return visit_kernel_gran<B, Sym, scale_f32>(s, f);
+        case scale_type::f16: return visit_kernel_gran<B, Sym, scale_f16>(s, f);
+        case scale_type::bf16: return visit_kernel_gran<B, Sym, scale_bf16>(s, f);
+    }
+    return status::error(errc::invalid_argument, "scheme.scale = %d is not a scale type", static_cast<int>(s.scale));
+}
+template <int B, class F>
+status visit_kernel_sym(const runtime_scheme& s, F& f) {
+    return s.symmetric ? visit_kernel_scale<B, symmetric>(s, f) : visit_kernel_scale<B, asymmetric>(s, f);
+}
+}  // namespace detail
+
+// Calls f(KS{}) for the kernel scheme of s; returns f's status.
+template <class F>
+status visit_kernel_scheme(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return detail::visit_kernel_sym<1>(s, f);
+        case 2: return detail::visit_kernel_sym<2>(s, f);
+        case 3: return detail::visit_kernel_sym<3>(s, f);
+        case 4: return detail::visit_kernel_sym<4>(s, f);
+        case 5: return detail::visit_kernel_sym<5>(s, f);
+        case 6: return detail::visit_kernel_sym<6>(s, f);
+        case 7: return detail::visit_kernel_sym<7>(s, f);
+        default: return detail::visit_kernel_sym<8>(s, f);
+    }
+}
+
+// Calls f(KS{}) for every kernel scheme (the 96 above).
+template <class F>
+void for_each_kernel_scheme(F&& f) {
+    for (int bits = 1; bits <= 8; ++bits)
+        for (int sym = 0; sym < 2; ++sym)
+            for (int sc = 0; sc < 3; ++sc)
+                for (int pt = 0; pt < 2; ++pt) {
+                    runtime_scheme s;
+                    s.bits = bits;
+                    s.symmetric = sym == 1;
+                    s.scale = static_cast<scale_type>(sc);
+                    s.gran = pt ? granularity::per_tensor : granularity::per_group;
+                    s.group = 32;
+                    visit_kernel_scheme(s, [&](auto tag) {
+                        f(tag);
+                        return status{};
+                    });
+                }
+}
+
+}  // namespace lowbit

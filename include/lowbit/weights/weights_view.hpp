@@ -1,0 +1,277 @@
+// lowbit/weights/weights_view.hpp — one run-time typed description of a
+// quantized weight matrix, whatever its layout (docs/redesign.md, step 1).
+//
+//   layout::dense   today's qmatrix packing (pack/qmatrix.hpp): N rows of packed codes
+//   layout::tiled   the kernel layout of pack/tiled.hpp (16-row tiles, 32-column blocks)
+//   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
+//
+// A caller fills a weights_desc and calls make_weights(desc): the one validator
+// of the layout (layout_traits<L>::validate) runs there, once, and a
+// weights_view that exists is valid. The kernels never check it again. The
+// typed views (qmatrix_view<S>, tiled_view<S>) run the same validators from
+// their validate(), so each check exists once (weights/convert.hpp converts
+// between the typed views and this one).
+//
+// This header includes only the standard library and lowbit's SIMD-free core:
+// an engine that stores weights pays nothing for the kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../core/scheme.hpp"
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../formats/gguf_types.hpp"
+#include "../pack/bitpack.hpp"
+
+namespace lowbit {
+
+enum class layout : std::uint8_t { dense, tiled, ggml };
+
+inline const char* layout_name(layout l) noexcept {
+    switch (l) {
+        case layout::dense: return "dense";
+        case layout::tiled: return "tiled";
+        case layout::ggml: return "ggml";
+    }
+    return "?";
+}
+
+// Geometry of the tiled layout (pack/tiled.hpp describes it).
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// What a caller fills to describe weights; make_weights checks it.
+struct weights_desc {
+    layout lay = layout::dense;
+    runtime_scheme scheme{};                               // dense, tiled
+    gguf::gguf_type ggml = gguf::gguf_type::q4_0;          // ggml
+    std::size_t rows = 0, cols = 0;
+    int group = 0;              // dense, tiled: elements per group; 0 = from the scheme (per_group: scheme.group, else cols)
+    std::size_t row_bytes = 0;  // dense: bytes per code row (>= packed size); ggml: 0 = the type's row size
+    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled: tiles * blocks * 64 * bits; ggml: the block bytes
+    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
+    const std::uint8_t* zeros = nullptr;  // asymmetric schemes
+    const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
+};
+
+namespace detail {
+// Pointers checked by every layout: alignment to the element type (C++
+// reads them through typed pointers), perm entries inside [0, cols) (the
+// kernels read x[perm[j]]). `what` names the view in the message.
+inline status check_scales_and_perm(const char* what, const void* scales, std::size_t scale_align, const std::int32_t* perm,
+                                    std::size_t cols) noexcept {
+    if (reinterpret_cast<std::uintptr_t>(scales) % scale_align != 0 || misaligned(perm))
+        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm)
+        for (std::size_t j = 0; j < cols; ++j)
+            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
+                                     static_cast<int>(perm[j]), cols);
+    return {};
+}
+
+inline std::size_t scale_bytes(scale_type t) noexcept { return t == scale_type::f32 ? 4 : 2; }
+
+// The checks the dense and tiled layouts share: scheme, shape, group, arrays.
+// `group` is the view's group field (already resolved from the scheme).
+inline status check_quantized(const char* what, const runtime_scheme& s, int group, const weights_desc& d) noexcept {
+    LOWBIT_TRY(s.validate());
+    if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+    if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+        return status::error(errc::invalid_argument, "%s %zu x %zu is too large", what, d.rows, d.cols);
+    if (group < 1) return status::error(errc::invalid_argument, "%s.group = %d, must be >= 1", what, group);
+    if (s.gran != granularity::per_group && static_cast<std::size_t>(group) != d.cols)
+        return status::error(errc::invalid_argument, "%s.group = %d, must equal cols = %zu for per-channel/per-tensor", what, group,
+                             d.cols);
+    if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s.codes or %s.scales is null", what, what);
+    if (!s.symmetric && !d.zeros) return status::error(errc::invalid_argument, "%s.zeros is null for an asymmetric scheme", what);
+    return check_scales_and_perm(what, d.scales, scale_bytes(s.scale), d.perm, d.cols);
+}
+}  // namespace detail
+
+class weights_view;
+
+// Per-layout facts: the one validator, array sizes, what the kernels read.
+template <layout L>
+struct layout_traits;
+
+template <>
+struct layout_traits<layout::dense> {
+    // Packed codes must fill a row; everything else as check_quantized.
+    static status validate(const weights_desc& d, const char* what = "qmatrix") noexcept {
+        LOWBIT_TRY(detail::check_quantized(what, d.scheme, d.group, d));
+        if (d.row_bytes < packed_bytes(d.cols, d.scheme.bits))
+            return status::error(errc::invalid_argument, "%s.row_bytes = %zu, need >= %zu", what, d.row_bytes,
+                                 packed_bytes(d.cols, d.scheme.bits));
+        return {};
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * d.row_bytes; }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        if (d.scheme.gran == granularity::per_tensor) return 1;
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return d.rows * ((d.cols + g - 1) / g);
+    }
+};
+
+template <>
+struct layout_traits<layout::tiled> {
+    // The kernels walk whole 32-blocks inside one group: a group must be a
+    // multiple of 32 or span the row.
+    static status validate(const weights_desc& d, const char* what = "tiled") noexcept {
+        LOWBIT_TRY(detail::check_quantized(what, d.scheme, d.group, d));
+        if (static_cast<std::size_t>(d.group) < d.cols && d.group % static_cast<int>(tile_block) != 0)
+            return status::error(errc::unsupported, "%s: group size %d is not a multiple of 32", what, d.group);
+        return {};
+    }
+    static std::size_t tiles(const weights_desc& d) noexcept { return (d.rows + tile_rows - 1) / tile_rows; }
+    static std::size_t blocks(const weights_desc& d) noexcept { return (d.cols + tile_block - 1) / tile_block; }
+    static std::size_t groups(const weights_desc& d) noexcept {
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return (d.cols + g - 1) / g;
+    }
+    static std::size_t blocks_per_group(const weights_desc& d) noexcept {
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return g < d.cols ? g / tile_block : 0;
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept {
+        return tiles(d) * blocks(d) * 64 * static_cast<std::size_t>(d.scheme.bits);
+    }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        return d.scheme.gran == granularity::per_tensor ? 1 : tiles(d) * groups(d) * tile_rows;
+    }
+};
+
+template <>
+struct layout_traits<layout::ggml> {
+    // A quantized ggml type with known geometry, whole blocks per row, and
+    // 2-byte aligned rows (every block struct starts with f16 fields).
+    static status validate(const weights_desc& d, const char* what = "ggml weights") noexcept {
+        const std::size_t qk = gguf::type_block_size(d.ggml);
+        if (!gguf::is_quantized(d.ggml))
+            return status::error(errc::unsupported, "%s: type %s (%u) is not a ggml block type", what, gguf::type_name(d.ggml),
+                                 static_cast<unsigned>(d.ggml));
+        if (d.rows == 0) return status::error(errc::shape_mismatch, "%s: no rows", what);
+        if (d.cols == 0 || d.cols % qk != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a positive multiple of %s's block size %zu", what, d.cols,
+                                 gguf::type_name(d.ggml), qk);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        const std::size_t rb = row_size(d);
+        if (d.row_bytes != 0 && d.row_bytes != rb)
+            return status::error(errc::invalid_argument, "%s: row_bytes = %zu, a %s row of %zu values is %zu bytes", what, d.row_bytes,
+                                 gguf::type_name(d.ggml), d.cols, rb);
+        if (!d.codes) return status::error(errc::invalid_argument, "%s: weight rows are null", what);
+        if (reinterpret_cast<std::uintptr_t>(d.codes) % 2 != 0)
+            return status::error(errc::invalid_argument, "%s: weight rows are not 2-byte aligned", what);
+        return {};
+    }
+    static std::size_t row_size(const weights_desc& d) noexcept {
+        const std::size_t qk = gguf::type_block_size(d.ggml);
+        return qk ? d.cols / qk * gguf::type_size(d.ggml) : 0;
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
+    static std::size_t scale_count(const weights_desc&) noexcept { return 0; }  // inside the blocks
+};
+
+// A validated description of quantized weights. Only make_weights (and the
+// owning `weights`) create one; copying is cheap (pointers and sizes).
+class weights_view {
+public:
+    layout lay() const noexcept { return d_.lay; }
+    const runtime_scheme& scheme() const noexcept { return d_.scheme; }  // dense, tiled
+    gguf::gguf_type ggml_type() const noexcept { return d_.ggml; }       // ggml
+    std::size_t rows() const noexcept { return d_.rows; }
+    std::size_t cols() const noexcept { return d_.cols; }
+    int group() const noexcept { return d_.group; }
+    std::size_t row_bytes() const noexcept { return d_.row_bytes; }
+    const std::uint8_t* codes() const noexcept { return d_.codes; }
+    const void* scales() const noexcept { return d_.scales; }
+    const std::uint8_t* zeros() const noexcept { return d_.zeros; }
+    const std::int32_t* perm() const noexcept { return d_.perm; }
+    const weights_desc& desc() const noexcept { return d_; }
+
+    // Bytes of each array (for overlap checks and copies).
+    std::size_t code_bytes() const noexcept {
+        switch (d_.lay) {
+            case layout::dense: return layout_traits<layout::dense>::code_bytes(d_);
+            case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
+            case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
+        }
+        return 0;
+    }
+    std::size_t scale_count() const noexcept {
+        switch (d_.lay) {
+            case layout::dense: return layout_traits<layout::dense>::scale_count(d_);
+            case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
+            case layout::ggml: return 0;
+        }
+        return 0;
+    }
+    std::size_t scale_bytes() const noexcept { return d_.lay == layout::ggml ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
+    std::size_t zero_bytes() const noexcept { return d_.lay == layout::ggml || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
+    std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
+
+    // Whether [p, p + n) shares a byte with any array of the weights.
+    bool overlaps(const void* p, std::size_t n) const noexcept {
+        return detail::overlaps(p, n, d_.codes, code_bytes()) || detail::overlaps(p, n, d_.scales, scale_bytes()) ||
+               detail::overlaps(p, n, d_.zeros, zero_bytes()) || detail::overlaps(p, n, d_.perm, perm_bytes());
+    }
+
+private:
+    explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
+    friend result<weights_view> make_weights(const weights_desc& d) noexcept;
+    friend class weights;
+    weights_desc d_;
+};
+
+// The one validator per layout, run once. The result's desc is normalised:
+// group resolved (per_group: scheme.group), the scheme's group equal to it,
+// ggml row_bytes set, scales and zeros cleared where the layout has none.
+inline result<weights_view> make_weights(const weights_desc& in) noexcept {
+    weights_desc d = in;
+    switch (d.lay) {
+        case layout::dense:
+        case layout::tiled: {
+            if (d.group == 0) d.group = d.scheme.gran == granularity::per_group ? d.scheme.group : static_cast<int>(d.cols > (1u << 30) ? 0 : d.cols);
+            if (d.scheme.gran == granularity::per_group && d.group != d.scheme.group)
+                return status::error(errc::invalid_argument, "weights.group = %d but scheme.group = %d", d.group, d.scheme.group);
+            if (d.scheme.gran != granularity::per_group) d.scheme.group = 0;
+            if (d.scheme.symmetric) d.zeros = nullptr;
+            if (d.lay == layout::tiled) d.row_bytes = packed_bytes(d.cols, d.scheme.bits);
+            const status s = d.lay == layout::dense ? layout_traits<layout::dense>::validate(d, "weights")
+                                                    : layout_traits<layout::tiled>::validate(d, "weights");
+            if (!s) return s;
+            break;
+        }
+        case layout::ggml: {
+            LOWBIT_TRY(layout_traits<layout::ggml>::validate(d));
+            d.row_bytes = layout_traits<layout::ggml>::row_size(d);
+            d.scales = nullptr;
+            d.zeros = nullptr;
+            d.perm = nullptr;
+            d.group = static_cast<int>(gguf::type_block_size(d.ggml));
+            break;
+        }
+        default:
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2)",
+                                 static_cast<int>(d.lay));
+    }
+    return weights_view(d);
+}
+
+// The bytes of a GGUF tensor: rows of `cols` values of ggml type t.
+inline result<weights_view> make_ggml_weights(gguf::gguf_type t, const void* data, std::size_t rows, std::size_t cols) noexcept {
+    weights_desc d;
+    d.lay = layout::ggml;
+    d.ggml = t;
+    d.rows = rows;
+    d.cols = cols;
+    d.codes = static_cast<const std::uint8_t*>(data);
+    return make_weights(d);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,287 @@
+// The kernel table (kernels/table.hpp): every entry of the dense and tiled
+// families of a grid of kernel schemes (every width, both symmetries, every
+// scale type, per-tensor and per-group) and of every ggml weight type is run
+// through the front door with its arch forced, must be the entry the lookup
+// picks (no fallback), and must equal its scalar model (int8 paths and ggml
+// blocks: bit for bit) or the double reference (f32 paths: within 1e-5 of
+// sum |w x|), on shapes with tails (rows not a multiple of the task, K at
+// block edges, M = 1..5, with and without a permutation). Fallbacks are
+// reported and can be refused.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/kernels/tiled_matmul.hpp>
+
+#include "test_kernels_common.hpp"
+#include "test_util.hpp"
+
+using namespace lowbit;
+using kt::arch_scope;
+
+namespace {
+
+bool runnable(arch a) { return detail::cpu().has(a); }
+
+std::string name_of(const kernel_entry& e) {
+    char buf[64];
+    kernel_name(e, buf, sizeof buf);
+    return buf;
+}
+
+struct case_shape {
+    std::size_t N, K, M;
+};
+// Rows around the 64-row task (and 16-row tile), K at and around 32-blocks, M = 1..5.
+const std::vector<case_shape>& table_shapes() {
+    static const std::vector<case_shape> s = {{1, 32, 1}, {17, 33, 2}, {63, 64, 3}, {65, 96, 1}, {130, 255, 4}, {64, 257, 5}, {3, 31, 2}};
+    return s;
+}
+
+// Runs one entry through the typed front door with its arch forced; checks the
+// lookup chose it. Returns Y (M x N).
+template <class View>
+std::vector<float> run_entry(const kernel_entry& e, const View& w, const std::vector<float>& X, std::size_t M, std::size_t N,
+                             std::size_t K) {
+    arch_scope s(e.key.a);
+    std::vector<float> Y(M * N, -3.0f);
+    matmul_info info;
+    matmul_options o;
+    o.path = e.key.path;
+    o.info = &info;
+    o.allow_fallback = false;
+    const status st = M == 1 ? gemv(w, span<const float>(X.data(), K), span<float>(Y.data(), N), serial_executor{}, o)
+                             : gemm(w, matrix_view<const float>(X.data(), M, K), matrix_view<float>(Y.data(), M, N), serial_executor{}, o);
+    REQUIRE(st.ok());
+    CHECK(info.entry == &e);
+    CHECK_FALSE(info.fell_back);
+    CHECK(name_of(e) == info.kernel);
+    return Y;
+}
+
+// Every entry of one family against the family's scalar models and the reference.
+template <class View>
+void check_family(span<const kernel_entry> fam, const View& w, std::size_t N, std::size_t K, std::size_t M, unsigned seed,
+                  const std::vector<double>& tol, int& checked) {
+    const auto xv = kt::random_vec(M * K, seed);
+    std::vector<float> X(xv.begin(), xv.end());
+    const kernel_entry* model_i8 = nullptr;
+    const kernel_entry* reference = nullptr;
+    for (const kernel_entry& e : fam) {
+        if (e.key.a == arch::scalar && e.key.path == matmul_path::int8_dot) model_i8 = &e;
+        if (e.key.path == matmul_path::reference) reference = &e;
+    }
+    REQUIRE(model_i8 != nullptr);
+    REQUIRE(reference != nullptr);
+    const auto yref = run_entry(*reference, w, X, M, N, K);
+    const auto ymodel = run_entry(*model_i8, w, X, M, N, K);
+    for (const kernel_entry& e : fam) {
+        if (!runnable(e.key.a)) continue;
+        const std::string nm = name_of(e);
+        CAPTURE(nm);
+        const auto y = run_entry(e, w, X, M, N, K);
+        ++checked;
+        for (std::size_t m = 0; m < M; ++m)
+            for (std::size_t r = 0; r < N; ++r) {
+                CAPTURE(m);
+                CAPTURE(r);
+                const std::size_t i = m * N + r;
+                if (e.key.path == matmul_path::int8_dot) REQUIRE(kt::same_bits(y[i], ymodel[i]));
+                else if (e.key.path == matmul_path::dequant_fma)
+                    REQUIRE(std::fabs(static_cast<double>(y[i]) - yref[i]) <= kt::f32_rel_tol * tol[i] + 1e-30);
+                else REQUIRE(kt::same_bits(y[i], yref[i]));
+            }
+    }
+}
+
+// sum_k |w_rk x_mk| per output (the f32 tolerance scale).
+template <class S>
+std::vector<double> abs_dots(const qmatrix<S>& q, const std::vector<float>& X, std::size_t M) {
+    std::vector<double> t;
+    for (std::size_t m = 0; m < M; ++m) {
+        const auto d = kt::abs_dot(q, X.data() + m * q.cols());
+        t.insert(t.end(), d.begin(), d.end());
+    }
+    return t;
+}
+
+template <class S>
+void check_scheme() {
+    unsigned seed = 11;
+    int checked = 0;
+    for (const auto& sh : table_shapes())
+        for (int perm = 0; perm < 2; ++perm) {
+            CAPTURE(sh.N);
+            CAPTURE(sh.K);
+            CAPTURE(sh.M);
+            CAPTURE(perm);
+            const auto q = kt::make_matrix<S>(sh.N, sh.K, seed++, perm != 0);
+            const auto xv = kt::random_vec(sh.M * sh.K, seed);
+            const auto tol = abs_dots(q, std::vector<float>(xv.begin(), xv.end()), sh.M);
+            check_family(dense_kernels<S>(), q.view(), sh.N, sh.K, sh.M, seed, tol, checked);
+            auto t = repack_tiled(q.view());
+            REQUIRE(t.ok());
+            check_family(tiled_kernels<S>(), t->view(), sh.N, sh.K, sh.M, seed, tol, checked);
+            ++seed;
+        }
+    CHECK(checked > 0);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("kernel table: every dense and tiled entry equals its scalar model or the reference", S,
+                   scheme<1, per_group_dynamic>, scheme<2, per_tensor, asymmetric, scale_f32>,
+                   scheme<3, per_group_dynamic, symmetric, scale_bf16>, scheme<4, per_group_dynamic>,
+                   scheme<4, per_tensor, asymmetric>, scheme<5, per_group_dynamic, asymmetric, scale_bf16>,
+                   scheme<6, per_group_dynamic, symmetric, scale_f32>, scheme<7, per_group_dynamic, asymmetric>,
+                   scheme<8, per_group_dynamic>, scheme<8, per_tensor, asymmetric, scale_f32>) {
+    check_scheme<S>();
+}
+
+TEST_CASE("kernel table: every ggml entry equals the scalar one bit for bit") {
+    const gguf::gguf_type types[] = {gguf::gguf_type::q4_0, gguf::gguf_type::q5_0, gguf::gguf_type::q8_0,
+                                     gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K};
+    for (auto t : types) {
+        const std::string tn = gguf::type_name(t);
+        CAPTURE(tn);
+        const auto fam = gguf::kernels(t);
+        REQUIRE(fam.size() >= 2);
+        for (std::size_t N : {1, 31, 33, 70})
+            for (std::size_t M : {1, 2, 5}) {
+                const std::size_t K = gguf::type_block_size(t) * 2;
+                const auto wf = lowbit_test::gaussian(N * K, static_cast<unsigned>(N + M));
+                std::vector<std::uint8_t> rows(N * gguf::row_size(t, K));
+                REQUIRE(gguf::quantize(t, wf.data(), rows.data(), static_cast<std::int64_t>(N), static_cast<std::int64_t>(K), nullptr).ok());
+                const auto X = lowbit_test::gaussian(M * K, static_cast<unsigned>(7 * N + M));
+                auto run = [&](const kernel_entry& e) {
+                    arch_scope s(e.key.a);
+                    std::vector<float> Y(M * N, -3.0f);
+                    matmul_info info;
+                    matmul_options o;
+                    o.path = e.key.path;
+                    o.info = &info;
+                    o.allow_fallback = false;
+                    REQUIRE(gguf::gemm(t, rows.data(), N, K, matrix_view<const float>(X.data(), M, K), matrix_view<float>(Y.data(), M, N),
+                                       serial_executor{}, o)
+                                .ok());
+                    CHECK(info.entry == &e);
+                    CHECK_FALSE(info.fell_back);
+                    return Y;
+                };
+                const auto y0 = run(fam[0]);  // the scalar reference entry
+                for (const kernel_entry& e : fam) {
+                    if (!runnable(e.key.a)) continue;
+                    const std::string nm = name_of(e);
+                    CAPTURE(nm);
+                    const auto y = run(e);
+                    for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(kt::same_bits(y[i], y0[i]));
+                }
+            }
+    }
+}
+
+TEST_CASE("kernel table: names say weights, layout, path and arch") {
+    using S = scheme<4, per_group<32>>;
+    bool saw_tiled_i8_scalar = false;
+    for (const kernel_entry& e : tiled_kernels<S>())
+        if (e.key.path == matmul_path::int8_dot && e.key.a == arch::scalar) {
+            CHECK(name_of(e) == "w4-sym-f16/tiled/i8/scalar");
+            saw_tiled_i8_scalar = true;
+        }
+    CHECK(saw_tiled_i8_scalar);
+    for (const kernel_entry& e : dense_kernels<scheme<8, per_tensor, asymmetric, scale_bf16>>())
+        if (e.key.path == matmul_path::reference) CHECK(name_of(e) == "w8pt-asym-bf16/dense/ref/scalar");
+    CHECK(name_of(gguf::kernels(gguf::gguf_type::q6_K)[1]) == "Q6_K/ggml/i8/scalar");
+    CHECK(fallback_arch(arch::avx512vnni) == arch::avx512);
+    CHECK(fallback_arch(arch::avxvnni) == arch::avx2);
+    CHECK(fallback_arch(arch::avx2) == arch::sse2);
+    CHECK(fallback_arch(arch::sse2) == arch::scalar);
+    CHECK(fallback_arch(arch::neondot) == arch::neon);
+    CHECK(fallback_arch(arch::neon) == arch::scalar);
+}
+
+TEST_CASE("kernel table: a fallback is reported, and refused when the options say so") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(40, 96, 3, true);
+    const auto xv = kt::random_vec(96, 4);
+    std::vector<float> y(40, 5.0f);
+    matmul_info info;
+    matmul_options o;
+    o.info = &info;
+    o.path = matmul_path::int8_dot;
+    {  // sse2 has no int8 kernel: the scalar model runs, and says so
+        arch_scope s(arch::sse2);
+        REQUIRE(gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK(info.fell_back);
+        CHECK(info.wanted == arch::sse2);
+        CHECK(std::string(info.kernel) == "w4-sym-f16/dense/i8/scalar");
+        o.allow_fallback = false;
+        std::fill(y.begin(), y.end(), 5.0f);
+        const status st = gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o);
+        CHECK(st.code() == errc::unsupported);
+        CHECK(std::string(st.message()).find("allow_fallback") != std::string::npos);
+        for (float v : y) CHECK(v == 5.0f);  // untouched
+        o.allow_fallback = true;
+    }
+    {  // the f32 path of sse2 is its own (xsimd's compile-time arch)
+        arch_scope s(arch::sse2);
+        o.path = matmul_path::dequant_fma;
+        REQUIRE(gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK_FALSE(info.fell_back);
+    }
+    {  // groups of 16: only the reference reads them, for every path
+        using G = scheme<4, per_group<16>>;
+        const auto g = kt::make_matrix<G>(40, 96, 5, false);
+        o.path = matmul_path::int8_dot;
+        REQUIRE(gemv(g.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK(info.fell_back);
+        CHECK(std::string(info.kernel) == "w4-sym-f16/dense/ref/scalar");
+        o.allow_fallback = false;
+        CHECK(gemv(g.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).code() == errc::unsupported);
+        o.path = matmul_path::reference;  // asked for: not a fallback
+        REQUIRE(gemv(g.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK_FALSE(info.fell_back);
+        o.allow_fallback = true;
+    }
+    {  // ggml blocks have no sse2 kernel: the scalar model runs, reported
+        arch_scope s(arch::sse2);
+        const std::size_t K = 64, N = 8;
+        const auto wf = lowbit_test::gaussian(N * K, 9);
+        std::vector<std::uint8_t> rows(N * gguf::row_size(gguf::gguf_type::q8_0, K));
+        REQUIRE(gguf::quantize(gguf::gguf_type::q8_0, wf.data(), rows.data(), N, K, nullptr).ok());
+        std::vector<float> yg(N);
+        matmul_options og;
+        og.info = &info;
+        REQUIRE(gguf::gemv(gguf::gguf_type::q8_0, rows.data(), N, K, span<const float>(xv.data(), K), span<float>(yg), serial_executor{}, og)
+                    .ok());
+        CHECK(info.fell_back);
+        CHECK(std::string(info.kernel) == "Q8_0/ggml/i8/scalar");
+        og.path = matmul_path::dequant_fma;
+        CHECK(gguf::gemv(gguf::gguf_type::q8_0, rows.data(), N, K, span<const float>(xv.data(), K), span<float>(yg), serial_executor{}, og)
+                  .code() == errc::unsupported);
+    }
+}
+
+TEST_CASE("kernel table: the typed front doors take weights validated once, by make_weights") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(20, 64, 6, true);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    std::vector<std::int32_t> bad(t->perm);
+    bad[3] = 64;  // out of range: the kernels would read x[64]
+    tiled_view<S> tv = t->view();
+    tv.perm = bad.data();
+    const auto xv = kt::random_vec(64, 1);
+    std::vector<float> y(20, 2.0f);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference})
+        for (arch a : kt::runnable_archs()) {
+            arch_scope s(a);
+            matmul_options o;
+            o.path = path;
+            CHECK(gemv(tv, span<const float>(xv), span<float>(y), serial_executor{}, o).code() == errc::invalid_argument);
+        }
+    for (float v : y) CHECK(v == 2.0f);
+}
