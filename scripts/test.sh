@@ -14,10 +14,10 @@
 #      threaded ones under TSan; `plain_only`: tests whose check is the plain
 #      build's (and TSan's), left out of the ASan+UBSan build;
 #   3. scripts/test-arm.sh: the AArch64 cross build, kernel tests under qemu.
-# The phases overlap so that neither core idles: the plain CTest run (which
-# waits on the header check and the fuzzers) beside the ASan+UBSan build, then
-# the ASan+UBSan CTest run and TSan beside the AArch64 build and qemu runs.
-# Their output is kept in a log each and printed when the phase ends.
+# The phases overlap so that neither core idles: the ASan+UBSan build beside
+# the plain build and CTest run, then the AArch64 build and qemu runs beside
+# the ASan+UBSan CTest run and TSan. The background ones keep their output in
+# a log each (build-test/*.log), printed when they end.
 # At the end: a table of wall and CPU seconds per phase, and the whole run's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +42,6 @@ lowbit_phase "plain: configure (g++ -O2)" cmake -S . -B build-test -G Ninja -DCM
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" "-DLOWBIT_SKIP_TESTS=$(IFS=';'; echo "${sanitized_only[*]}")" \
   "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}")" -DLOWBIT_FUZZ_SECONDS=3 \
   -DLOWBIT_CONSUMER_ALL_PAIRS=OFF >/dev/null
-lowbit_phase "plain: build" cmake --build build-test -j"$jobs"
-
 # lowbit_bg <log> <command...>: runs the command in the background, its output
 # into <log>; lowbit_wait <pid> <log> prints the log and fails when it failed.
 bg_pids=()
@@ -64,16 +62,22 @@ lowbit_wait() {
   fi
 }
 
-lowbit_bg build-test/ctest.log lowbit_phase "plain: ctest" ctest --test-dir build-test --output-on-failure -j"$jobs"
-plain_ctest=$!
-# -g0: a fifth less compile time; a finding names the function, and
-# `bash scripts/test-sanitize.sh asan` (default -g1) gives its lines.
-LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 bash scripts/test-sanitize.sh asan-build
-lowbit_wait $plain_ctest build-test/ctest.log
+# Two builds or runs at a time, so that no core waits on another's last TU,
+# the header check or the fuzzers: the ASan+UBSan build beside the plain build
+# and CTest run, the AArch64 phase beside the end of that build and the
+# ASan+UBSan CTest and TSan runs. -g0: a fifth less compile time; a finding
+# names the function, and `bash scripts/test-sanitize.sh asan` (-g1) its line.
+asan_build_log=build-test/asan-build.log
+LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 \
+  lowbit_bg "$asan_build_log" bash scripts/test-sanitize.sh asan-build
+asan_build=$!
+lowbit_phase "plain: build" cmake --build build-test -j"$jobs"
+lowbit_phase "plain: ctest" ctest --test-dir build-test --output-on-failure -j"$jobs"
 
 arm_log=build-test/test-arm.log  # not in build-arm/: test-arm.sh may empty that folder
 lowbit_bg "$arm_log" bash scripts/test-arm.sh  # AArch64 cross build, kernel tests under qemu (neon, neondot)
 arm=$!
+lowbit_wait $asan_build "$asan_build_log"
 bash scripts/test-sanitize.sh asan-ctest  # ASan+UBSan (docs/reliability.md)
 bash scripts/test-sanitize.sh tsan        # TSan on the threaded tests
 lowbit_wait $arm "$arm_log"
