@@ -103,7 +103,10 @@ done
 echo "lowbit: all tests passed. Time per phase (wall, and CPU = user+sys of everything it ran):"
 cat "$LOWBIT_PHASE_LOG"
 # The phases overlap: their wall seconds add up to more than the run's.
-times | awk -v wall=$((SECONDS - t_start)) '
+t_file=$(mktemp)
+times >"$t_file"  # in this shell: in a pipeline, times would see no children
+awk -v wall=$((SECONDS - t_start)) '
   function s(t) { split(t, a, "m"); return a[1] * 60 + a[2] }
-  NR == 2 { printf "%-44s %6d s wall %7.0f s CPU\n", "whole run (phases overlap)", wall, s($1) + s($2) }'
+  NR == 2 { printf "%-44s %6d s wall %7.0f s CPU\n", "whole run (phases overlap)", wall, s($1) + s($2) }' "$t_file"
+rm -f "$t_file"
 
