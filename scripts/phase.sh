@@ -4,11 +4,13 @@
 # $LOWBIT_PHASE_LOG (when set): its wall seconds and the CPU seconds (user+sys)
 # of everything it ran. CPU seconds barely move when other jobs share the cores,
 # wall seconds do; docs/testing.md reads the table this makes.
-lowbit_phase() {
+# The body is a subshell: `times` there counts only what this phase ran, not a
+# background phase of scripts/test.sh that the calling shell reaps meanwhile.
+lowbit_phase() (
   local name=$1 t0=$SECONDS f rc=0
   shift
   f=$(mktemp)
-  times >"$f"   # in this shell: a subshell would see no children's times
+  times >"$f"   # in the shell that runs the command: another would see no children's times
   "$@" || rc=$?
   times >>"$f"
   if [ -n "${LOWBIT_PHASE_LOG:-}" ]; then
@@ -20,7 +22,7 @@ lowbit_phase() {
   fi
   rm -f "$f"
   return $rc
-}
+)
 
 # lowbit_ninja_dir <dir>: empties <dir> when an earlier run configured it with
 # another generator (CMake refuses to switch in place).

@@ -13,6 +13,10 @@
 #
 #   bash scripts/test-sanitize.sh            # both
 #   bash scripts/test-sanitize.sh asan       # or: tsan
+#   bash scripts/test-sanitize.sh asan-build # then asan-ctest: the two halves of asan, so that
+#                                            # scripts/test.sh can run other phases beside each
+# LOWBIT_ASAN_SKIP_TESTS="a b": tests the ASan+UBSan build leaves out (scripts/test.sh: the
+# ones whose check is the plain build's or TSan's; docs/testing.md). Default: none.
 # Build directories: build-asan/ and build-tsan/ (override with LOWBIT_ASAN_DIR,
 # LOWBIT_TSAN_DIR). Compiler: $LOWBIT_SANITIZE_CXX, default clang++ (its UBSan
 # also checks float-to-int conversions), else g++.
@@ -32,19 +36,32 @@ common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # -O1's CPU time (test_quant.cpp: 21 s vs 97 s) and ASan misses nothing that -O1
 # would catch. The tests that run long (matmuls, GPTQ, the kernels' grids) stay
 # at -O1, where the run saves more than the compile costs (docs/testing.md).
-asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_kernels test_gguf_matmul test_determinism}
+# test_algo_gguf: 259 s of CTest wall time at -O0, 47 CPU-s at -O1 (compile 21 CPU-s);
+# test_llama_hostile (1 MiB tokenizer runs): 6.3 + 55.0 CPU-s to compile and run at -O0,
+# 14.6 + 21.3 at -O1.
+asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_kernels test_gguf_matmul test_determinism test_algo_gguf test_llama_hostile}
 asan_opt=$(for t in $asan_o1; do printf '%s=-O1;' "$t"; done)
 asan_opt=${asan_opt%;}
+# Debug information of the ASan+UBSan build: -g1 (line tables) by default;
+# scripts/test.sh passes -g0 (test_qat.cpp: 22.3 CPU-s to compile instead of
+# 27.7): reports then name functions and offsets, not lines.
+asan_g=${LOWBIT_ASAN_DEBUG_INFO:--g1}
+case $asan_g in -g0 | -g1 | -g) ;; *) echo "test-sanitize.sh: LOWBIT_ASAN_DEBUG_INFO must be -g0, -g1 or -g" >&2; exit 2 ;; esac
+asan_skip=$(for t in ${LOWBIT_ASAN_SKIP_TESTS:-}; do printf '%s;' "$t"; done)
+asan_skip=${asan_skip%;}
 export LOWBIT_TEST_REDUCED=1
 # Not run under sanitizers: they build other programs (consumers, header check), not test binaries.
-exclude='^(headers_standalone_.*|consumer_.*|fuzz_readers)$'
+exclude='^(headers_standalone.*|consumer_.*|fuzz_.*)$'
 
-if [ "$what" = all ] || [ "$what" = asan ]; then
+case $what in all | asan | asan-build | asan-ctest | tsan) ;; *) echo "test-sanitize.sh: unknown part '$what'" >&2; exit 2 ;; esac
+if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = asan-build ]; then
   echo "lowbit sanitize: ASan+UBSan build in $asan_dir with $cxx"
   lowbit_ninja_dir "$asan_dir"
-  lowbit_phase "ASan+UBSan: configure" cmake -S . -B "$asan_dir" "${common[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1" \
-    "-DLOWBIT_TARGET_OPT=$asan_opt" -DLOWBIT_SANITIZE=address,undefined >/dev/null
+  lowbit_phase "ASan+UBSan: configure" cmake -S . -B "$asan_dir" "${common[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 $asan_g" \
+    "-DLOWBIT_TARGET_OPT=$asan_opt" "-DLOWBIT_SKIP_TESTS=$asan_skip" -DLOWBIT_SANITIZE=address,undefined >/dev/null
   lowbit_phase "ASan+UBSan: build (clang -O0/-O1)" cmake --build "$asan_dir" -j"$jobs"
+fi
+if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = asan-ctest ]; then
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:abort_on_error=0:halt_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     lowbit_phase "ASan+UBSan: ctest" ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" -E "$exclude"

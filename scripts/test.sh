@@ -3,22 +3,34 @@
 # where it tells something (docs/testing.md: the plan and the measured times):
 #   1. a plain build (g++ -O2, Ninja) of the examples, the benchmarks and the
 #      tests whose optimised build is the point: the kernels' release copies
-#      and their -O3 -march=native -ffp-contract=fast copies, the run-time twins
-#      with their x86 kernels, determinism across arch paths and thread counts,
-#      the tools' end-to-end tests; CTest runs those, the header check, the
-#      consumer builds, the fuzzers and the examples' smoke runs;
-#   2. scripts/test-sanitize.sh: every test binary under ASan+UBSan (clang -O1),
-#      the threaded ones under TSan. The tests in `sanitized_only` below check
-#      results, not code generation: they run there only, not twice;
+#      and their -O3 -march=native -ffp-contract=fast copies, determinism
+#      across arch paths and thread counts, the tools' end-to-end tests; CTest
+#      runs those, the header check, the consumer builds (g++ c++17, clang++
+#      c++20), the fuzzers (3 s each: tests/fuzz/run.sh for long runs) and the
+#      examples' smoke runs;
+#   2. scripts/test-sanitize.sh: the tests in `sanitized_only` below (they check
+#      results, not code generation: they run there only, not twice) and the
+#      kernel tests under ASan+UBSan (clang -O0, the long-running ones -O1), the
+#      threaded ones under TSan; `plain_only`: tests whose check is the plain
+#      build's (and TSan's), left out of the ASan+UBSan build;
 #   3. scripts/test-arm.sh: the AArch64 cross build, kernel tests under qemu.
-# At the end: a table of wall and CPU seconds per phase.
+# The phases overlap so that neither core idles: the ASan+UBSan build beside
+# the plain build and CTest run, then the AArch64 build and qemu runs beside
+# the ASan+UBSan CTest run and TSan. The background ones keep their output in
+# a log each (build-test/*.log), printed when they end.
+# At the end: a table of wall and CPU seconds per phase, and the whole run's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/phase.sh
 export LOWBIT_PHASE_LOG=${LOWBIT_PHASE_LOG:-$(mktemp)}
 jobs=$(nproc)
+t_start=$SECONDS
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
-                test_hostile test_llama test_import)
+                test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
+                test_import test_weights)
+# Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
+# and TSan's run of the same test (scripts/test-sanitize.sh).
+plain_only=(test_determinism)
 # Built to check that they compile and link, never run here: -O0 (lowbit-layer's
 # run-time twins: 184 CPU-s at -O2). Run examples stay -O2.
 compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench)
@@ -29,19 +41,73 @@ lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build cla
 lowbit_ninja_dir build-test
 lowbit_phase "plain: configure (g++ -O2)" cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" "-DLOWBIT_SKIP_TESTS=$(IFS=';'; echo "${sanitized_only[*]}")" \
-  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}")" >/dev/null
+  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}")" -DLOWBIT_FUZZ_SECONDS=3 \
+  -DLOWBIT_CONSUMER_ALL_PAIRS=OFF >/dev/null
+# lowbit_bg <log> <command...>: runs the command in the background, its output
+# into <log>; lowbit_wait <pid> <log> prints the log and fails when it failed.
+bg_pids=()
+trap 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+lowbit_bg() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  bg_pids+=($!)
+}
+lowbit_wait() {
+  local rc=0
+  wait "$1" || rc=$?
+  cat "$2"
+  if [ $rc -ne 0 ]; then
+    echo "lowbit: the phase logged in $2 failed (exit $rc)" >&2
+    exit $rc
+  fi
+}
+
+# Two builds or runs at a time, so that no core waits on another's last TU,
+# the header check or the fuzzers: the ASan+UBSan build beside the plain build
+# and CTest run, the AArch64 phase beside the end of that build and the
+# ASan+UBSan CTest and TSan runs. -g0: a fifth less compile time; a finding
+# names the function, and `bash scripts/test-sanitize.sh asan` (-g1) its line.
+asan_build_log=build-test/asan-build.log
+LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 \
+  lowbit_bg "$asan_build_log" bash scripts/test-sanitize.sh asan-build
+asan_build=$!
 lowbit_phase "plain: build" cmake --build build-test -j"$jobs"
 lowbit_phase "plain: ctest" ctest --test-dir build-test --output-on-failure -j"$jobs"
 
-bash scripts/test-sanitize.sh  # ASan+UBSan on every test, TSan on the threaded ones (docs/reliability.md)
-bash scripts/test-arm.sh       # AArch64 cross build, kernel tests under qemu (neon, neondot)
+arm_log=build-test/test-arm.log  # not in build-arm/: test-arm.sh may empty that folder
+lowbit_bg "$arm_log" bash scripts/test-arm.sh  # AArch64 cross build, kernel tests under qemu (neon, neondot)
+arm=$!
+lowbit_wait $asan_build "$asan_build_log"
+bash scripts/test-sanitize.sh asan-ctest  # ASan+UBSan (docs/reliability.md)
+bash scripts/test-sanitize.sh tsan        # TSan on the threaded tests
+lowbit_wait $arm "$arm_log"
 
-# Nothing dropped: each test left out of the plain build ran under ASan+UBSan.
+# Nothing dropped: each test left out of one build ran in the other.
+asan_dir=${LOWBIT_ASAN_DIR:-build-asan}
+lowbit_ran() {  # lowbit_ran <build dir> <test>: registered there and not disabled
+  ctest --test-dir "$1" -N -R "^$2\$" | grep -q '^Total Tests: 1$' &&
+    ! grep -qx "$2" <(sed -n 's/^[0-9]*:\(.*\)$/\1/p' "$1/Testing/Temporary/LastTestsDisabled.log" 2>/dev/null)
+}
 for t in "${sanitized_only[@]}"; do
-  if ! ctest --test-dir "${LOWBIT_ASAN_DIR:-build-asan}" -N -R "^$t\$" | grep -q '^Total Tests: 1$'; then
+  if ! lowbit_ran "$asan_dir" "$t"; then
     echo "lowbit: $t is in neither the plain nor the ASan+UBSan run" >&2
+    exit 1
+  fi
+done
+for t in "${plain_only[@]}"; do
+  if ! lowbit_ran build-test "$t"; then
+    echo "lowbit: $t is in neither the ASan+UBSan nor the plain run" >&2
     exit 1
   fi
 done
 echo "lowbit: all tests passed. Time per phase (wall, and CPU = user+sys of everything it ran):"
 cat "$LOWBIT_PHASE_LOG"
+# The phases overlap: their wall seconds add up to more than the run's.
+t_file=$(mktemp)
+times >"$t_file"  # in this shell: in a pipeline, times would see no children
+awk -v wall=$((SECONDS - t_start)) '
+  function s(t) { split(t, a, "m"); return a[1] * 60 + a[2] }
+  NR == 2 { printf "%-44s %6d s wall %7.0f s CPU\n", "whole run (phases overlap)", wall, s($1) + s($2) }' "$t_file"
+rm -f "$t_file"
+
