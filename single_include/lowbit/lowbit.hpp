@@ -593,15 +593,16 @@ inline bool misaligned(const T* p) noexcept {
 // the last argument) to keep allocation off the hot path; without one, a
 // thread_local workspace of the calling thread is used, which allocates only
 // when it must grow. Kernels: docs/kernels.md; the arch: kernels/arch.hpp.
+//
+// These typed front doors are thin: the weights become a weights_view (its
+// one validator runs), then kernels/run.hpp looks up the kernel of the
+// scheme's table (kernels/table.hpp) and runs it. options.info says which
+// kernel ran and whether it was a fallback; options.allow_fallback = false
+// refuses one.
 
-#include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 // (lowbit/core/status.hpp: already included above)
 // (lowbit/core/views.hpp: already included above)
@@ -782,6 +783,19 @@ private:
 //               GPTQ reference quantizer's `mse` option; f = 1 (minmax) is the first
 //               candidate and only a strictly smaller error replaces it, so the
 //               search is never worse than minmax in its own objective.
+//
+// The MSE search gives the answer of trying every candidate in order (the
+// first of the smallest error), for a fraction of the cost (issue 20 item 4):
+//   - each candidate's error is a vectorizable loop (quant/step_error.hpp);
+//   - a candidate stops as soon as its partial error reaches the best so far;
+//   - clipping bound: a value beyond a candidate's outermost levels errs by at
+//     least its distance to them, and a candidate whose levels lie inside
+//     another's clips each such value at least as far. So once candidate i's
+//     clipped values alone cost >= the best error, no candidate whose levels
+//     lie within i's can win, and it is skipped; symmetric ranges shrink with
+//     the shrink factor, so the search ends there.
+// 1-bit symmetric groups, norms below 1 and steps whose reciprocal overflows
+// take the scalar loop (detail::range_error).
 
 #include <algorithm>
 #include <cmath>
@@ -963,6 +977,169 @@ LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zer
 
 }  // namespace lowbit
 // ---- end lowbit/quant/params.hpp -------------------------------------------------
+// ---- begin lowbit/quant/step_error.hpp -------------------------------------------
+// lowbit/quant/step_error.hpp — the error of rounding a block of values to
+// one candidate (scale, zero point), fast enough to try dozens of candidates
+// per group: the inner loop of calibrate::mse (quant/calibrate.hpp).
+//
+// Plain C++ written for the auto-vectorizer (public quant/ headers use no
+// intrinsics): values go through fixed-width lanes of independent float
+// accumulators, so no reassociation is needed, and there is no libm call in
+// the loop:
+//   - round half to even by the 1.5 * 2^23 trick (|t| <= 255 after the clamp);
+//     under -ffast-math, which may fold it away, std::nearbyint instead
+//     (lowbit does not support -ffast-math, docs/formats.md; this only keeps
+//     the rounding right for values in the normal range if a user builds so);
+//   - norm 2 is a multiplication; any other norm is exp2(p * log2 d) by short
+//     polynomials (relative error ~1e-6: it can only reorder candidates whose
+//     errors agree to that, which calibrate.hpp's tests allow for).
+// Errors are measured in steps, d = |x^ - x| / s, and the caller multiplies
+// by s^norm in double: the float sums neither overflow for values near
+// FLT_MAX nor underflow for tiny ones.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// (lowbit/core/config.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+
+// Round to the nearest integer, ties to even, for |t| <= 2^22 (the current
+// rounding mode, as std::nearbyint).
+LOWBIT_ALWAYS_INLINE float round_small(float t) noexcept {
+#if defined(__FAST_MATH__)
+    return std::nearbyint(t);
+#else
+    constexpr float magic = 12582912.0f;  // 1.5 * 2^23: the sum's ulp is 1, so the add rounds t
+    return (t + magic) - magic;
+#endif
+}
+
+LOWBIT_ALWAYS_INLINE std::uint32_t float_bits(float f) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+}
+LOWBIT_ALWAYS_INLINE float bits_float(std::uint32_t u) noexcept {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// d^p for d >= 0 and 1 <= p <= 16, relative error ~1e-6, in place of std::pow
+// in the search. d + 2^-100 is used: it keeps the log finite at d = 0, adds at
+// most (2^-100)^p <= 2^-100 steps, and has no test of d that GCC would turn
+// into branches (and then not vectorize).
+LOWBIT_ALWAYS_INLINE float pow_nonneg(float d, float p) noexcept {
+    const float dn = d + 7.88860905e-31f;  // 2^-100
+    // d = m * 2^e with m in [sqrt(1/2), sqrt(2)): ln m = 2 atanh(u), u = (m-1)/(m+1), |u| <= 0.172.
+    // The halving of m above sqrt(2) is integer arithmetic on the bits: a
+    // float select of m or m/2 becomes a branch in GCC, which stops vectorization.
+    const std::int32_t bits = static_cast<std::int32_t>(float_bits(dn));  // dn > 0: the sign bit is clear
+    const std::int32_t mant = bits & 0x007fffff, up = mant > 0x003504f3 ? 1 : 0;  // 0x3504f3: sqrt(2)'s mantissa
+    const float m = bits_float(static_cast<std::uint32_t>(mant | ((127 - up) << 23)));
+    const float e = static_cast<float>((bits >> 23) - 127 + up);
+    const float u = (m - 1.0f) / (m + 1.0f), u2 = u * u;
+    const float ln_m = 2.0f * u * (1.0f + u2 * (1.0f / 3 + u2 * (1.0f / 5 + u2 * (1.0f / 7 + u2 * (1.0f / 9)))));
+    const float log2_d = e + ln_m * 1.44269504f;
+    // 2^y = 2^n * exp(g), n = round(y), g = (y - n) ln 2, |y| <= 1600. n is
+    // clamped as an integer (a float clamp here gets threaded into branches)
+    // so 2^n is a normal float (terms below 2^-126 steps count as that) or +Inf.
+    const float y = p * log2_d;
+    const float n = round_small(y);
+    const float g = (y - n) * 0.693147181f;
+    const float ex = 1.0f + g * (1.0f + g * (0.5f + g * (1.0f / 6 + g * (1.0f / 24 + g * (1.0f / 120 + g * (1.0f / 720))))));
+    const std::int32_t ni = std::min(std::max(static_cast<std::int32_t>(n), -126), 128);
+    const float two_n = bits_float(static_cast<std::uint32_t>(ni + 127) << 23);
+    return ex * two_n;
+}
+
+// One candidate: the step s, its reciprocal, the code range relative to the
+// zero point [kmin, kmax], and the outermost levels s*kmin, s*kmax (values
+// beyond them are clipped).
+struct step_candidate {
+    float scale, inv, kmin, kmax, lo_level, hi_level;
+};
+
+// Sums over a block (rows x cols, row stride) of d^norm, d = |x^ - x| / s:
+// `total` over all values, `clipped` over the values outside [lo_level,
+// hi_level]. Stops early, with partial sums, once total >= bound (the caller's
+// best so far: this candidate cannot win, and partial sums are lower bounds).
+struct step_error_sums {
+    double total = 0.0, clipped = 0.0;
+};
+
+// Errors of 32 values into err[] and, for the clipped ones, clip[] (0 for the
+// others). A fixed trip count and selects instead of branches: GCC and Clang
+// vectorize it at -O2 as well as -O3.
+template <bool L2>
+LOWBIT_ALWAYS_INLINE void step_errors_32(const float* LOWBIT_RESTRICT x, const step_candidate& c, float norm,
+                                         float* LOWBIT_RESTRICT err, float* LOWBIT_RESTRICT clip) noexcept {
+    for (std::size_t i = 0; i < 32; ++i) {
+        const float t = std::min(std::max(x[i] * c.inv, c.kmin), c.kmax);  // clamping first = clamping the code
+        const float d = std::fabs((c.scale * round_small(t) - x[i]) * c.inv);
+        const float e = L2 ? d * d : pow_nonneg(d, norm);
+        const float above = x[i] > c.hi_level ? e : 0.0f;
+        err[i] = e;
+        clip[i] = x[i] < c.lo_level ? e : above;
+    }
+}
+
+template <bool L2>
+inline step_error_sums step_errors(const float* data, std::size_t rows, std::size_t cols, std::size_t stride,
+                                   const step_candidate& c, float norm, double bound) noexcept {
+    // Chunks of 32 values of one row (a short chunk is padded with zeros,
+    // which every candidate represents exactly) summed in 8 float lanes; the
+    // lanes go to double (and the early exit is tested) every 8 chunks and at
+    // the end, so a group of <= 256 values pays for one horizontal sum.
+    constexpr std::size_t chunk = 32, lanes = 8, flush_every = 8;
+    float err[chunk], clip[chunk], pad[chunk];
+    float acc[lanes] = {}, cacc[lanes] = {};
+    step_error_sums s;
+    auto flush = [&] {
+        float t = 0.0f, ct = 0.0f;
+        for (std::size_t j = 0; j < lanes; ++j) {
+            t += acc[j];
+            ct += cacc[j];
+            acc[j] = cacc[j] = 0.0f;
+        }
+        s.total += t;
+        s.clipped += ct;
+    };
+    std::size_t pending = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* row = data + r * stride;
+        for (std::size_t i0 = 0; i0 < cols; i0 += chunk) {
+            const float* x = row + i0;
+            if (cols - i0 < chunk) {
+                std::fill(pad, pad + chunk, 0.0f);
+                std::copy(x, row + cols, pad);
+                x = pad;
+            }
+            step_errors_32<L2>(x, c, norm, err, clip);
+            for (std::size_t i = 0; i < chunk; i += lanes)
+                for (std::size_t j = 0; j < lanes; ++j) {
+                    acc[j] += err[i + j];
+                    cacc[j] += clip[i + j];
+                }
+            if (++pending == flush_every) {
+                pending = 0;
+                flush();
+                if (s.total >= bound) return s;
+            }
+        }
+    }
+    flush();
+    return s;
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/quant/step_error.hpp ---------------------------------------------
 
 namespace lowbit {
 
@@ -1038,8 +1215,12 @@ inline float quantile_sorted(const float* v, std::size_t n, double q) noexcept {
     return static_cast<float>(v[i] + frac * (static_cast<double>(v[i + 1]) - v[i]));
 }
 
-// sum |x^ - x|^norm over the block; stops early (returning a value >= bound)
-// once the partial sum reaches `bound`, since that candidate cannot win.
+// sum |x^ - x|^norm over the block, the scalar way (1-bit symmetric groups,
+// norms below 1, steps whose reciprocal overflows); stops early (returning a
+// value >= bound) once the partial sum reaches `bound`, since that candidate
+// cannot win. The power is taken in double, as the fast path's s^norm: the
+// two agree on groups of tiny or huge values, where a float power would
+// underflow to 0 or overflow.
 inline double range_error(const value_block& b, const qparams& p, int bits, bool symmetric, float norm,
                           double bound) noexcept {
     double err = 0.0;
@@ -1049,12 +1230,70 @@ inline double range_error(const value_block& b, const qparams& p, int bits, bool
         for (std::size_t c = 0; c < b.cols; ++c) {
             const float q = dequantize_value(quantize_value(x[c], p.scale, p.zero, bits, symmetric), p.scale, p.zero);
             const float e = std::fabs(q - x[c]);
-            err += l2 ? static_cast<double>(e) * e : static_cast<double>(std::pow(e, norm));
+            err += l2 ? static_cast<double>(e) * e : std::pow(static_cast<double>(e), static_cast<double>(norm));
             if ((c & 15u) == 15u && err >= bound) return err;
         }
         if (err >= bound) return err;
     }
     return err;
+}
+
+// The error of one candidate (sum |x^ - x|^norm) and the part of it from
+// clipped values, both partial once the total reaches `bound`.
+struct candidate_error {
+    double total, clipped;
+    float lo_level, hi_level;  // outermost levels s*(qmin - z), s*(qmax - z)
+};
+inline candidate_error evaluate_candidate(const value_block& b, const qparams& p, int bits, bool symmetric, float norm,
+                                          double bound) noexcept {
+    const float kmin = static_cast<float>(min_code(bits, symmetric)) - p.zero, kmax = static_cast<float>(max_code(bits)) - p.zero;
+    const step_candidate sc{p.scale, 1.0f / p.scale, kmin, kmax, p.scale * kmin, p.scale * kmax};
+    const bool l2 = norm == 2.0f;
+    if ((symmetric && bits == 1) || norm < 1.0f || !std::isfinite(sc.inv)) {  // no clipping bound from this path
+        return {range_error(b, p, bits, symmetric, norm, bound), 0.0, sc.lo_level, sc.hi_level};
+    }
+    // Errors come back in steps: scale by s^norm (in double: no overflow or underflow).
+    const double s = p.scale, sp = l2 ? s * s : std::pow(s, static_cast<double>(norm));
+    const double step_bound = bound / sp;
+    const step_error_sums e = l2 ? step_errors<true>(b.data, b.rows, b.cols, b.stride, sc, norm, step_bound)
+                                 : step_errors<false>(b.data, b.rows, b.cols, b.stride, sc, norm, step_bound);
+    return {e.total * sp, e.clipped * sp, sc.lo_level, sc.hi_level};
+}
+
+// calibrate::mse over candidates f = 1 - i/grid, i < max_shrink*grid; `best`
+// is the minmax candidate (i = 0, scale > 0). The result is the first
+// candidate of smallest error, as trying each in turn (see the top).
+inline qparams mse_search(const value_block& b, float lo, float hi, qparams best, const calibration& c, int bits,
+                          bool symmetric, scale_type st) noexcept {
+    const candidate_error first = evaluate_candidate(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
+    double best_err = first.total;
+    bool have_box = false;  // levels of a candidate whose clipped values alone cost >= best_err
+    float box_lo = 0.0f, box_hi = 0.0f;
+    auto note_box = [&](const candidate_error& e) {
+        if (!(e.clipped >= best_err)) return;  // NaN (a power overflowing at norm 16): no bound
+        have_box = true;
+        box_lo = e.lo_level;
+        box_hi = e.hi_level;
+    };
+    note_box(first);
+    const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
+    for (int i = 1; i < steps; ++i) {
+        const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
+        const qparams p = params_for_range(f * lo, f * hi, bits, symmetric, st);
+        if (!(p.scale > 0.0f)) break;
+        const float kmin = static_cast<float>(min_code(bits, symmetric)) - p.zero, kmax = static_cast<float>(max_code(bits)) - p.zero;
+        if (have_box && p.scale * kmin >= box_lo && p.scale * kmax <= box_hi) {
+            if (symmetric) break;  // every later candidate's levels lie inside this one's
+            continue;
+        }
+        const candidate_error e = evaluate_candidate(b, p, bits, symmetric, c.norm, best_err);
+        if (e.total < best_err) {
+            best_err = e.total;
+            best = p;
+        }
+        note_box(e);
+    }
+    return best;
 }
 }  // namespace detail
 
@@ -1079,19 +1318,7 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
     qparams best = params_for_range(lo, hi, bits, symmetric, st);
     if (c.kind == calibration::method::minmax || !(best.scale > 0.0f)) return best;
 
-    double best_err = detail::range_error(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
-    const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
-    for (int i = 1; i < steps; ++i) {
-        const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
-        const qparams p = params_for_range(f * lo, f * hi, bits, symmetric, st);
-        if (!(p.scale > 0.0f)) break;
-        const double err = detail::range_error(b, p, bits, symmetric, c.norm, best_err);
-        if (err < best_err) {
-            best_err = err;
-            best = p;
-        }
-    }
-    return best;
+    return detail::mse_search(b, lo, hi, best, c, bits, symmetric, st);
 }
 
 template <int Bits, bool Symmetric, class Codec>
@@ -1102,6 +1329,143 @@ inline group_params<Codec> calibrate_block(const value_block& b, const calibrati
 }  // namespace lowbit
 // ---- end lowbit/quant/calibrate.hpp ----------------------------------------------
 // (lowbit/quant/params.hpp: already included above)
+// ---- begin lowbit/weights/weights_view.hpp ---------------------------------------
+// lowbit/weights/weights_view.hpp — one run-time typed description of a
+// quantized weight matrix, whatever its layout (docs/redesign.md, step 1).
+//
+//   layout::dense   today's qmatrix packing (pack/qmatrix.hpp): N rows of packed codes
+//   layout::tiled   the kernel layout of pack/tiled.hpp (16-row tiles, 32-column blocks)
+//   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
+//
+// A caller fills a weights_desc and calls make_weights(desc): the one validator
+// of the layout (layout_traits<L>::validate) runs there, once, and a
+// weights_view that exists is valid. The kernels never check it again. The
+// typed views (qmatrix_view<S>, tiled_view<S>) run the same validators from
+// their validate(), so each check exists once (weights/convert.hpp converts
+// between the typed views and this one).
+//
+// This header includes only the standard library and lowbit's SIMD-free core:
+// an engine that stores weights pays nothing for the kernels.
+
+#include <cstddef>
+#include <cstdint>
+
+// (lowbit/core/scheme.hpp: already included above)
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/core/views.hpp: already included above)
+// ---- begin lowbit/formats/gguf_types.hpp -----------------------------------------
+// lowbit/formats/gguf_types.hpp — ggml tensor type ids and their block geometry.
+//
+// NOTE for formats/gguf_blocks.hpp: this header owns `lowbit::gguf::gguf_type`
+// (the enum with ggml's numeric ids). The block-format header should include
+// this file and reuse the enum instead of declaring a second one, so that the
+// GGUF file reader/writer (gguf.hpp) and the block codecs agree on one type.
+//
+// Ids, block sizes (values per block) and type sizes (bytes per block) follow
+// ggml's `enum ggml_type` and the block structs of ggml-common.h; ids that ggml
+// removed (4, 5, 31..33, 36..38) are not types here, and files that use them
+// are rejected by the reader. See docs/formats.md, "GGUF files".
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lowbit {
+namespace gguf {
+
+enum class gguf_type : std::uint32_t {
+    f32 = 0,
+    f16 = 1,
+    q4_0 = 2,
+    q4_1 = 3,
+    q5_0 = 6,
+    q5_1 = 7,
+    q8_0 = 8,
+    q8_1 = 9,
+    q2_K = 10,
+    q3_K = 11,
+    q4_K = 12,
+    q5_K = 13,
+    q6_K = 14,
+    q8_K = 15,
+    iq2_xxs = 16,
+    iq2_xs = 17,
+    iq3_xxs = 18,
+    iq1_s = 19,
+    iq4_nl = 20,
+    iq3_s = 21,
+    iq2_s = 22,
+    iq4_xs = 23,
+    i8 = 24,
+    i16 = 25,
+    i32 = 26,
+    i64 = 27,
+    f64 = 28,
+    iq1_m = 29,
+    bf16 = 30,
+    tq1_0 = 34,
+    tq2_0 = 35,
+    mxfp4 = 39,
+};
+
+// One past the largest id ggml has assigned (GGML_TYPE_COUNT).
+constexpr std::uint32_t gguf_type_id_end = 40;
+
+struct gguf_type_info {
+    const char* name;        // ggml's spelling ("Q4_K"); nullptr for an unassigned id
+    std::uint32_t block;     // values per block
+    std::uint32_t bytes;     // bytes per block
+};
+
+namespace detail {
+// Indexed by id. Sizes are those of ggml's block structs (ggml-common.h), e.g.
+// Q4_K = 2 f16 + 12 scale bytes + 128 nibble bytes = 144 bytes per 256 values.
+constexpr gguf_type_info gguf_type_table[gguf_type_id_end] = {
+    {"F32", 1, 4},         {"F16", 1, 2},        {"Q4_0", 32, 18},     {"Q4_1", 32, 20},
+    {nullptr, 0, 0},       {nullptr, 0, 0},      {"Q5_0", 32, 22},     {"Q5_1", 32, 24},
+    {"Q8_0", 32, 34},      {"Q8_1", 32, 36},     {"Q2_K", 256, 84},    {"Q3_K", 256, 110},
+    {"Q4_K", 256, 144},    {"Q5_K", 256, 176},   {"Q6_K", 256, 210},   {"Q8_K", 256, 292},
+    {"IQ2_XXS", 256, 66},  {"IQ2_XS", 256, 74},  {"IQ3_XXS", 256, 98}, {"IQ1_S", 256, 50},
+    {"IQ4_NL", 32, 18},    {"IQ3_S", 256, 110},  {"IQ2_S", 256, 82},   {"IQ4_XS", 256, 136},
+    {"I8", 1, 1},          {"I16", 1, 2},        {"I32", 1, 4},        {"I64", 1, 8},
+    {"F64", 1, 8},         {"IQ1_M", 256, 56},   {"BF16", 1, 2},       {nullptr, 0, 0},
+    {nullptr, 0, 0},       {nullptr, 0, 0},      {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
+    {nullptr, 0, 0},       {nullptr, 0, 0},      {nullptr, 0, 0},      {"MXFP4", 32, 17},
+};
+}  // namespace detail
+
+// True when `id` names a type that GGUF files may use today.
+constexpr bool is_valid_type_id(std::uint32_t id) noexcept {
+    return id < gguf_type_id_end && detail::gguf_type_table[id].name != nullptr;
+}
+
+// Values per block (1 for plain types); 0 for an invalid type.
+constexpr std::size_t type_block_size(gguf_type t) noexcept {
+    return is_valid_type_id(static_cast<std::uint32_t>(t)) ? detail::gguf_type_table[static_cast<std::uint32_t>(t)].block
+                                                           : 0;
+}
+
+// Bytes per block; 0 for an invalid type.
+constexpr std::size_t type_size(gguf_type t) noexcept {
+    return is_valid_type_id(static_cast<std::uint32_t>(t)) ? detail::gguf_type_table[static_cast<std::uint32_t>(t)].bytes
+                                                           : 0;
+}
+
+// ggml's name ("Q4_K"), or "unknown" for an invalid type.
+constexpr const char* type_name(gguf_type t) noexcept {
+    return is_valid_type_id(static_cast<std::uint32_t>(t)) ? detail::gguf_type_table[static_cast<std::uint32_t>(t)].name
+                                                           : "unknown";
+}
+
+// True for block-quantized types (block size > 1).
+constexpr bool is_quantized(gguf_type t) noexcept { return type_block_size(t) > 1; }
+
+static_assert(type_size(gguf_type::q4_0) == 18 && type_block_size(gguf_type::q4_0) == 32, "Q4_0 geometry");
+static_assert(type_size(gguf_type::q6_K) == 210 && type_block_size(gguf_type::q6_K) == 256, "Q6_K geometry");
+static_assert(type_size(gguf_type::bf16) == 2 && type_block_size(gguf_type::bf16) == 1, "BF16 geometry");
+
+}  // namespace gguf
+}  // namespace lowbit
+// ---- end lowbit/formats/gguf_types.hpp -------------------------------------------
 // ---- begin lowbit/pack/bitpack.hpp -----------------------------------------------
 // lowbit/pack/bitpack.hpp — dense bit packing of b-bit codes, b = 1..8.
 //
@@ -1206,6 +1570,259 @@ inline status unpack_codes(int bits, const std::uint8_t* in, std::size_t n, std:
 
 namespace lowbit {
 
+enum class layout : std::uint8_t { dense, tiled, ggml };
+
+inline const char* layout_name(layout l) noexcept {
+    switch (l) {
+        case layout::dense: return "dense";
+        case layout::tiled: return "tiled";
+        case layout::ggml: return "ggml";
+    }
+    return "?";
+}
+
+// Geometry of the tiled layout (pack/tiled.hpp describes it).
+constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
+constexpr std::size_t tile_block = 32;   // columns of a block
+constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// What a caller fills to describe weights; make_weights checks it.
+struct weights_desc {
+    layout lay = layout::dense;
+    runtime_scheme scheme{};                               // dense, tiled
+    gguf::gguf_type ggml = gguf::gguf_type::q4_0;          // ggml
+    std::size_t rows = 0, cols = 0;
+    int group = 0;              // dense, tiled: elements per group; 0 = from the scheme (per_group: scheme.group, else cols)
+    std::size_t row_bytes = 0;  // dense: bytes per code row (>= packed size); ggml: 0 = the type's row size
+    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled: tiles * blocks * 64 * bits; ggml: the block bytes
+    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
+    const std::uint8_t* zeros = nullptr;  // asymmetric schemes
+    const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
+};
+
+namespace detail {
+// Pointers checked by every layout: alignment to the element type (C++
+// reads them through typed pointers), perm entries inside [0, cols) (the
+// kernels read x[perm[j]]). `what` names the view in the message.
+inline status check_scales_and_perm(const char* what, const void* scales, std::size_t scale_align, const std::int32_t* perm,
+                                    std::size_t cols) noexcept {
+    if (reinterpret_cast<std::uintptr_t>(scales) % scale_align != 0 || misaligned(perm))
+        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm)
+        for (std::size_t j = 0; j < cols; ++j)
+            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
+                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
+                                     static_cast<int>(perm[j]), cols);
+    return {};
+}
+
+inline std::size_t scale_bytes(scale_type t) noexcept { return t == scale_type::f32 ? 4 : 2; }
+
+// The checks the dense and tiled layouts share: scheme, shape, group, arrays.
+// `group` is the view's group field (already resolved from the scheme).
+inline status check_quantized(const char* what, const runtime_scheme& s, int group, const weights_desc& d) noexcept {
+    LOWBIT_TRY(s.validate());
+    if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+    if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+        return status::error(errc::invalid_argument, "%s %zu x %zu is too large", what, d.rows, d.cols);
+    if (group < 1) return status::error(errc::invalid_argument, "%s.group = %d, must be >= 1", what, group);
+    if (s.gran != granularity::per_group && static_cast<std::size_t>(group) != d.cols)
+        return status::error(errc::invalid_argument, "%s.group = %d, must equal cols = %zu for per-channel/per-tensor", what, group,
+                             d.cols);
+    if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s.codes or %s.scales is null", what, what);
+    if (!s.symmetric && !d.zeros) return status::error(errc::invalid_argument, "%s.zeros is null for an asymmetric scheme", what);
+    return check_scales_and_perm(what, d.scales, scale_bytes(s.scale), d.perm, d.cols);
+}
+}  // namespace detail
+
+class weights_view;
+
+// Per-layout facts: the one validator, array sizes, what the kernels read.
+template <layout L>
+struct layout_traits;
+
+template <>
+struct layout_traits<layout::dense> {
+    // Packed codes must fill a row; everything else as check_quantized.
+    static status validate(const weights_desc& d, const char* what = "qmatrix") noexcept {
+        LOWBIT_TRY(detail::check_quantized(what, d.scheme, d.group, d));
+        if (d.row_bytes < packed_bytes(d.cols, d.scheme.bits))
+            return status::error(errc::invalid_argument, "%s.row_bytes = %zu, need >= %zu", what, d.row_bytes,
+                                 packed_bytes(d.cols, d.scheme.bits));
+        return {};
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * d.row_bytes; }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        if (d.scheme.gran == granularity::per_tensor) return 1;
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return d.rows * ((d.cols + g - 1) / g);
+    }
+};
+
+template <>
+struct layout_traits<layout::tiled> {
+    // The kernels walk whole 32-blocks inside one group: a group must be a
+    // multiple of 32 or span the row.
+    static status validate(const weights_desc& d, const char* what = "tiled") noexcept {
+        LOWBIT_TRY(detail::check_quantized(what, d.scheme, d.group, d));
+        if (static_cast<std::size_t>(d.group) < d.cols && d.group % static_cast<int>(tile_block) != 0)
+            return status::error(errc::unsupported, "%s: group size %d is not a multiple of 32", what, d.group);
+        return {};
+    }
+    static std::size_t tiles(const weights_desc& d) noexcept { return (d.rows + tile_rows - 1) / tile_rows; }
+    static std::size_t blocks(const weights_desc& d) noexcept { return (d.cols + tile_block - 1) / tile_block; }
+    static std::size_t groups(const weights_desc& d) noexcept {
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return (d.cols + g - 1) / g;
+    }
+    static std::size_t blocks_per_group(const weights_desc& d) noexcept {
+        const std::size_t g = static_cast<std::size_t>(d.group);
+        return g < d.cols ? g / tile_block : 0;
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept {
+        return tiles(d) * blocks(d) * 64 * static_cast<std::size_t>(d.scheme.bits);
+    }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        return d.scheme.gran == granularity::per_tensor ? 1 : tiles(d) * groups(d) * tile_rows;
+    }
+};
+
+template <>
+struct layout_traits<layout::ggml> {
+    // A quantized ggml type with known geometry, whole blocks per row, and
+    // 2-byte aligned rows (every block struct starts with f16 fields).
+    static status validate(const weights_desc& d, const char* what = "ggml weights") noexcept {
+        const std::size_t qk = gguf::type_block_size(d.ggml);
+        if (!gguf::is_quantized(d.ggml))
+            return status::error(errc::unsupported, "%s: type %s (%u) is not a ggml block type", what, gguf::type_name(d.ggml),
+                                 static_cast<unsigned>(d.ggml));
+        if (d.rows == 0) return status::error(errc::shape_mismatch, "%s: no rows", what);
+        if (d.cols == 0 || d.cols % qk != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a positive multiple of %s's block size %zu", what, d.cols,
+                                 gguf::type_name(d.ggml), qk);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        const std::size_t rb = row_size(d);
+        if (d.row_bytes != 0 && d.row_bytes != rb)
+            return status::error(errc::invalid_argument, "%s: row_bytes = %zu, a %s row of %zu values is %zu bytes", what, d.row_bytes,
+                                 gguf::type_name(d.ggml), d.cols, rb);
+        if (!d.codes) return status::error(errc::invalid_argument, "%s: weight rows are null", what);
+        if (reinterpret_cast<std::uintptr_t>(d.codes) % 2 != 0)
+            return status::error(errc::invalid_argument, "%s: weight rows are not 2-byte aligned", what);
+        return {};
+    }
+    static std::size_t row_size(const weights_desc& d) noexcept {
+        const std::size_t qk = gguf::type_block_size(d.ggml);
+        return qk ? d.cols / qk * gguf::type_size(d.ggml) : 0;
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
+    static std::size_t scale_count(const weights_desc&) noexcept { return 0; }  // inside the blocks
+};
+
+// A validated description of quantized weights. Only make_weights (and the
+// owning `weights`) create one; copying is cheap (pointers and sizes).
+class weights_view {
+public:
+    layout lay() const noexcept { return d_.lay; }
+    const runtime_scheme& scheme() const noexcept { return d_.scheme; }  // dense, tiled
+    gguf::gguf_type ggml_type() const noexcept { return d_.ggml; }       // ggml
+    std::size_t rows() const noexcept { return d_.rows; }
+    std::size_t cols() const noexcept { return d_.cols; }
+    int group() const noexcept { return d_.group; }
+    std::size_t row_bytes() const noexcept { return d_.row_bytes; }
+    const std::uint8_t* codes() const noexcept { return d_.codes; }
+    const void* scales() const noexcept { return d_.scales; }
+    const std::uint8_t* zeros() const noexcept { return d_.zeros; }
+    const std::int32_t* perm() const noexcept { return d_.perm; }
+    const weights_desc& desc() const noexcept { return d_; }
+
+    // Bytes of each array (for overlap checks and copies).
+    std::size_t code_bytes() const noexcept {
+        switch (d_.lay) {
+            case layout::dense: return layout_traits<layout::dense>::code_bytes(d_);
+            case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
+            case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
+        }
+        return 0;
+    }
+    std::size_t scale_count() const noexcept {
+        switch (d_.lay) {
+            case layout::dense: return layout_traits<layout::dense>::scale_count(d_);
+            case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
+            case layout::ggml: return 0;
+        }
+        return 0;
+    }
+    std::size_t scale_bytes() const noexcept { return d_.lay == layout::ggml ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
+    std::size_t zero_bytes() const noexcept { return d_.lay == layout::ggml || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
+    std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
+
+    // Whether [p, p + n) shares a byte with any array of the weights.
+    bool overlaps(const void* p, std::size_t n) const noexcept {
+        return detail::overlaps(p, n, d_.codes, code_bytes()) || detail::overlaps(p, n, d_.scales, scale_bytes()) ||
+               detail::overlaps(p, n, d_.zeros, zero_bytes()) || detail::overlaps(p, n, d_.perm, perm_bytes());
+    }
+
+private:
+    explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
+    friend result<weights_view> make_weights(const weights_desc& d) noexcept;
+    friend class weights;
+    weights_desc d_;
+};
+
+// The one validator per layout, run once. The result's desc is normalised:
+// group resolved (per_group: scheme.group), the scheme's group equal to it,
+// ggml row_bytes set, scales and zeros cleared where the layout has none.
+inline result<weights_view> make_weights(const weights_desc& in) noexcept {
+    weights_desc d = in;
+    switch (d.lay) {
+        case layout::dense:
+        case layout::tiled: {
+            if (d.group == 0) d.group = d.scheme.gran == granularity::per_group ? d.scheme.group : static_cast<int>(d.cols > (1u << 30) ? 0 : d.cols);
+            if (d.scheme.gran == granularity::per_group && d.group != d.scheme.group)
+                return status::error(errc::invalid_argument, "weights.group = %d but scheme.group = %d", d.group, d.scheme.group);
+            if (d.scheme.gran != granularity::per_group) d.scheme.group = 0;
+            if (d.scheme.symmetric) d.zeros = nullptr;
+            if (d.lay == layout::tiled) d.row_bytes = packed_bytes(d.cols, d.scheme.bits);
+            const status s = d.lay == layout::dense ? layout_traits<layout::dense>::validate(d, "weights")
+                                                    : layout_traits<layout::tiled>::validate(d, "weights");
+            if (!s) return s;
+            break;
+        }
+        case layout::ggml: {
+            LOWBIT_TRY(layout_traits<layout::ggml>::validate(d));
+            d.row_bytes = layout_traits<layout::ggml>::row_size(d);
+            d.scales = nullptr;
+            d.zeros = nullptr;
+            d.perm = nullptr;
+            d.group = static_cast<int>(gguf::type_block_size(d.ggml));
+            break;
+        }
+        default:
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2)",
+                                 static_cast<int>(d.lay));
+    }
+    return weights_view(d);
+}
+
+// The bytes of a GGUF tensor: rows of `cols` values of ggml type t.
+inline result<weights_view> make_ggml_weights(gguf::gguf_type t, const void* data, std::size_t rows, std::size_t cols) noexcept {
+    weights_desc d;
+    d.lay = layout::ggml;
+    d.ggml = t;
+    d.rows = rows;
+    d.cols = cols;
+    d.codes = static_cast<const std::uint8_t*>(data);
+    return make_weights(d);
+}
+
+}  // namespace lowbit
+// ---- end lowbit/weights/weights_view.hpp -----------------------------------------
+// (lowbit/pack/bitpack.hpp: already included above)
+
+namespace lowbit {
+
 // Sizes of the arrays of an N x K matrix under a scheme.
 struct qlayout {
     std::size_t rows = 0, cols = 0;
@@ -1237,23 +1854,6 @@ struct qlayout {
     }
 };
 
-namespace detail {
-// The checks every view of quantized weights (qmatrix_view, tiled_view) makes
-// of its scales and permutation: both aligned to their element types (C++
-// reads them through typed pointers), and every perm entry inside [0, cols)
-// since the kernels read x[perm[j]]. `what` names the view in the message.
-template <class Scale>
-status check_scales_and_perm(const char* what, const Scale* scales, const std::int32_t* perm, std::size_t cols) noexcept {
-    if (misaligned(scales) || misaligned(perm))
-        return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
-    if (perm)
-        for (std::size_t j = 0; j < cols; ++j)
-            if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
-                return status::error(errc::invalid_argument, "%s.perm[%zu] = %d is outside [0, %zu)", what, j,
-                                     static_cast<int>(perm[j]), cols);
-    return {};
-}
-}  // namespace detail
 
 // Read-only view; any memory (mmap'd file, arena) can back it.
 template <class S>
@@ -1285,19 +1885,27 @@ struct qmatrix_view {
     }
 
     // Checks that the fields describe a consistent matrix (not the data itself).
+    // The static group is the typed view's own check; the rest is the dense
+    // layout's one validator (weights/weights_view.hpp).
     status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "qmatrix is empty (%zu x %zu)", rows, cols);
-        if (group < 1) return status::error(errc::invalid_argument, "qmatrix.group = %d, must be >= 1", group);
         if (S::static_group && group != S::static_group)
             return status::error(errc::invalid_argument, "qmatrix.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "qmatrix.group = %d, must equal cols = %zu for per-channel/per-tensor",
-                                 group, cols);
-        if (row_bytes < packed_bytes(cols, S::bits))
-            return status::error(errc::invalid_argument, "qmatrix.row_bytes = %zu, need >= %zu", row_bytes, packed_bytes(cols, S::bits));
-        if (!codes || !scales) return status::error(errc::invalid_argument, "qmatrix.codes or qmatrix.scales is null");
-        if (!S::is_symmetric && !zeros) return status::error(errc::invalid_argument, "qmatrix.zeros is null for an asymmetric scheme");
-        return detail::check_scales_and_perm("qmatrix", scales, perm, cols);
+        return layout_traits<layout::dense>::validate(desc(), "qmatrix");
+    }
+    // The run-time description of these fields (not validated).
+    weights_desc desc() const noexcept {
+        weights_desc d;
+        d.lay = layout::dense;
+        d.scheme = S::runtime(group);
+        d.rows = rows;
+        d.cols = cols;
+        d.group = group;
+        d.row_bytes = row_bytes;
+        d.codes = codes;
+        d.scales = scales;
+        d.zeros = zeros;
+        d.perm = perm;
+        return d;
     }
 
     // Bytes of each array (for overlap checks).
@@ -1579,6 +2187,509 @@ result<qmatrix<S>> quantize(matrix_view<const float> w, const calibration& calib
 }  // namespace lowbit
 // ---- end lowbit/pack/qmatrix.hpp -------------------------------------------------
 // (lowbit/parallel.hpp: already included above)
+// ---- begin lowbit/weights/convert.hpp --------------------------------------------
+// lowbit/weights/convert.hpp — between the typed views (qmatrix_view<S>,
+// tiled_view<S>) and the run-time weights_view, both ways.
+//
+//   auto w = lowbit::to_weights(q.view());        // validated once, here
+//   auto q2 = lowbit::as_qmatrix<S>(*w);          // back, checked against S
+//
+// No SIMD: this header needs pack/ only.
+
+// (lowbit/pack/qmatrix.hpp: already included above)
+// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
+// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
+// inverse (docs/kernels.md, "Tiled layout").
+//
+// tiled<S> holds the same codes, scales, zeros and permutation as a
+// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
+//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
+//     columns in blocks of 32 (the last padded with code 0);
+//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
+//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
+//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
+//     gives the 16 rows' partial dot products at once;
+//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
+//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
+//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
+//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
+//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
+//     code straddles a byte and no lane crossing is needed;
+//   - a block takes 64*B bytes, the bits of the codes and nothing else;
+//   - scales (and zeros) are stored [tile][group][row in tile]: one load
+//     gives the 16 rows' scales of a group.
+// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
+// repack_tiled refuses other schemes. repack_tiled is pure, and
+// unpack_tiled(repack_tiled(q)) == q bit for bit.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/pack/bitpack.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
+
+namespace lowbit {
+
+// Bit planes of a B-bit code in the tiled layout, low bits first.
+struct bit_planes {
+    int count = 0;
+    int width[3] = {0, 0, 0};
+    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
+};
+constexpr bit_planes planes_of(int bits) noexcept {
+    bit_planes p;
+    if (bits == 8) {
+        p.count = 1;
+        p.width[0] = 8;
+        return p;
+    }
+    const int widths[3] = {4, 2, 1};
+    int rest = bits, at = 0;
+    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
+        if (rest >= widths[k]) {
+            p.width[p.count] = widths[k];
+            p.shift[p.count] = at;
+            ++p.count;
+            at += widths[k];
+            rest -= widths[k];
+        }
+    return p;
+}
+
+// tile_rows, tile_block, tile_quads: weights/weights_view.hpp (the geometry
+// every layout-aware header shares).
+
+// A non-owning view of a tiled matrix (what the kernels read).
+template <class S>
+struct tiled_view {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
+    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
+    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
+    const std::int32_t* perm = nullptr;         // optional, cols entries
+    std::size_t rows = 0, cols = 0;
+    int group = 0;                              // as in the qmatrix
+    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
+    std::size_t blocks_per_group = 0;           // 0: one group spans the row
+
+    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
+    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
+        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
+    }
+    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
+
+    // Checks that the fields describe a consistent tiled matrix (not the data
+    // itself). The stored geometry and the static group are the typed view's
+    // own checks; the rest (shape, arrays, group rule, scales and perm: the
+    // kernels read x[perm[col]]) is the tiled layout's one validator
+    // (weights/weights_view.hpp).
+    status validate() const noexcept {
+        if (S::static_group && group != S::static_group)
+            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
+        const weights_desc d = desc();
+        LOWBIT_TRY(layout_traits<layout::tiled>::validate(d, "tiled"));
+        using T = layout_traits<layout::tiled>;
+        if (tiles != T::tiles(d) || blocks != T::blocks(d) || groups != T::groups(d) || blocks_per_group != T::blocks_per_group(d))
+            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
+                                 cols, group);
+        return {};
+    }
+    // The run-time description of these fields (not validated).
+    weights_desc desc() const noexcept {
+        weights_desc d;
+        d.lay = layout::tiled;
+        d.scheme = S::runtime(group);
+        d.rows = rows;
+        d.cols = cols;
+        d.group = group;
+        d.row_bytes = packed_bytes(cols, S::bits);
+        d.codes = codes;
+        d.scales = scales;
+        d.zeros = zeros;
+        d.perm = perm;
+        return d;
+    }
+};
+
+// The owning form: repack_tiled's result.
+template <class S>
+struct tiled {
+    using scheme_type = S;
+    using scale_storage = typename S::scale_storage;
+    static constexpr std::size_t block_bytes = 64 * S::bits;
+
+    std::size_t rows = 0, cols = 0;
+    int group = 0;
+    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
+    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
+    std::vector<std::uint8_t> codes;
+    std::vector<scale_storage> scales;
+    std::vector<std::uint8_t> zeros;
+    std::vector<std::int32_t> perm;
+
+    tiled_view<S> view() const noexcept {
+        tiled_view<S> v;
+        v.codes = codes.data();
+        v.scales = scales.data();
+        v.zeros = S::is_symmetric ? nullptr : zeros.data();
+        v.perm = perm.empty() ? nullptr : perm.data();
+        v.rows = rows;
+        v.cols = cols;
+        v.group = group;
+        v.tiles = tiles;
+        v.blocks = blocks;
+        v.groups = groups;
+        v.blocks_per_group = blocks_per_group;
+        return v;
+    }
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
+    }
+};
+
+namespace detail {
+// One block: quad vectors v[j][4i + e] <-> the plane bytes.
+template <int B>
+inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, out += 64)
+            for (int n = 0; n < 64; ++n) {
+                unsigned byte = 0;
+                for (int t = 0; t < per_byte; ++t)
+                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
+                out[n] = static_cast<std::uint8_t>(byte);
+            }
+    }
+}
+template <int B>
+inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
+    constexpr bit_planes p = planes_of(B);
+    std::memset(v, 0, sizeof v);
+    for (int k = 0; k < p.count; ++k) {
+        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
+        for (int a = 0; a < w; ++a, in += 64)
+            for (int n = 0; n < 64; ++n)
+                for (int t = 0; t < per_byte; ++t)
+                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
+    }
+}
+}  // namespace detail
+
+// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
+    LOWBIT_TRY(q.validate());
+    constexpr int B = S::bits;
+    weights_desc target = q.desc();
+    target.lay = layout::tiled;
+    LOWBIT_TRY(layout_traits<layout::tiled>::validate(target, "tiled layout"));
+    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
+    tiled<S> t;
+    t.rows = q.rows;
+    t.cols = q.cols;
+    t.group = q.group;
+    t.row_bytes = q.row_bytes;
+    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
+    t.blocks = (q.cols + tile_block - 1) / tile_block;
+    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
+    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
+    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    t.scales.assign(n_scales, typename S::scale_storage{});
+    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
+    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
+
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        std::fill(codes.begin(), codes.end(), 0);
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
+            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
+        }
+        if (S::gran == granularity::per_tensor) continue;
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
+            for (std::size_t g = 0; g < t.groups; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
+                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
+            }
+    }
+    if (S::gran == granularity::per_tensor) {
+        t.scales[0] = q.scales[0];
+        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
+    }
+    return t;
+}
+template <class S>
+result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
+    return repack_tiled(q.view());
+}
+
+// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
+// zero padding bytes).
+template <class S>
+result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
+    constexpr int B = S::bits;
+    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
+    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
+        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
+                             t.cols);
+    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
+    if (!l) return l.error();
+    if (t.row_bytes < l->row_bytes)
+        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
+    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
+    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
+        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
+        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
+    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), alignof(typename S::scale_storage), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
+    l->row_bytes = t.row_bytes;
+    qstorage st;
+    st.layout = *l;
+    st.codes.assign(t.rows * t.row_bytes, 0);
+    std::vector<typename S::scale_storage> scales(l->n_scales);
+    st.zeros.assign(l->n_zeros, 0);
+    st.perm = t.perm;
+    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
+        for (std::size_t b = 0; b < t.blocks; ++b) {
+            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
+            for (std::size_t j = 0; j < tile_quads; ++j)
+                for (std::size_t i = 0; i < tile_rows; ++i)
+                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
+        }
+        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
+            const std::size_t r = ti * tile_rows + i;
+            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
+            if (S::gran == granularity::per_tensor) continue;
+            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
+                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
+                scales[r * l->groups_per_row + g] = t.scales[slot];
+                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
+            }
+        }
+    }
+    if (S::gran == granularity::per_tensor) {
+        scales[0] = t.scales[0];
+        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
+    }
+    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
+    else st.scales_16 = std::move(scales);
+    return qmatrix<S>::from_storage(std::move(st));
+}
+
+}  // namespace lowbit
+// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
+// ---- begin lowbit/weights/weights.hpp --------------------------------------------
+// lowbit/weights/weights.hpp — `weights`: quantized weights that own their
+// memory, in any layout (weights/weights_view.hpp). What an engine keeps per
+// weight matrix; repack (weights/repack.hpp) returns one.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+// (lowbit/weights/weights_view.hpp: already included above)
+
+namespace lowbit {
+
+class weights {
+public:
+    weights() = default;  // empty: holds no matrix (empty() is true, view() must not be called)
+
+    // A deep copy of valid weights (they stay valid: same fields, new memory).
+    static weights copy_of(const weights_view& v) {
+        weights w;
+        w.d_ = v.desc();
+        // resize + memcpy, not assign: GCC 12 warns (-Wnonnull, falsely) on assign from a range
+        w.codes_.resize(v.code_bytes());
+        std::memcpy(w.codes_.data(), v.codes(), v.code_bytes());
+        w.scales_.resize((v.scale_bytes() + 3) / 4);
+        if (v.scale_bytes()) std::memcpy(w.scales_.data(), v.scales(), v.scale_bytes());
+        w.zeros_.resize(v.zero_bytes());
+        if (v.zero_bytes()) std::memcpy(w.zeros_.data(), v.zeros(), v.zero_bytes());
+        w.perm_.resize(v.perm_bytes() / sizeof(std::int32_t));
+        if (v.perm()) std::memcpy(w.perm_.data(), v.perm(), v.perm_bytes());
+        w.rebind();
+        return w;
+    }
+
+    // Storage for weights described by `d` (its pointers are ignored): zero
+    // codes, scales and zeros, no permutation. Checked as make_weights checks,
+    // with placeholder pointers.
+    static result<weights> allocate(weights_desc d) {
+        static const std::uint32_t placeholder[1] = {0};
+        const auto* p = reinterpret_cast<const std::uint8_t*>(placeholder);
+        d.codes = p;
+        d.scales = placeholder;
+        d.zeros = p;
+        d.perm = nullptr;
+        auto v = make_weights(d);
+        if (!v) return v.error();
+        weights w;
+        w.d_ = v->desc();
+        w.codes_.resize(v->code_bytes());
+        w.scales_.resize((v->scale_bytes() + 3) / 4);
+        w.zeros_.resize(v->zero_bytes());
+        w.rebind();
+        return w;
+    }
+
+    bool empty() const noexcept { return d_.codes == nullptr; }
+    weights_view view() const noexcept {
+        LOWBIT_ASSERT(!empty(), "weights::view() of empty weights");
+        return weights_view(d_);
+    }
+    std::size_t bytes() const noexcept { return empty() ? 0 : view().bytes(); }
+
+    // Writable arrays, for filling weights made by allocate (sizes as the view's *_bytes()).
+    std::uint8_t* codes() noexcept { return codes_.data(); }
+    void* scales() noexcept { return scales_.data(); }
+    std::uint8_t* zeros() noexcept { return zeros_.data(); }
+    // Sets the input permutation (cols entries in [0, cols); checked).
+    status set_perm(std::vector<std::int32_t> p) {
+        if (empty() || d_.lay == layout::ggml) return status::error(errc::invalid_argument, "weights.set_perm: no dense or tiled matrix");
+        if (p.size() != d_.cols) return status::error(errc::shape_mismatch, "weights.set_perm: %zu entries, cols = %zu", p.size(), d_.cols);
+        LOWBIT_TRY(detail::check_scales_and_perm("weights", nullptr, 1, p.data(), d_.cols));
+        perm_ = std::move(p);
+        rebind();
+        return {};
+    }
+
+    weights(const weights& o) : d_(o.d_), codes_(o.codes_), scales_(o.scales_), zeros_(o.zeros_), perm_(o.perm_) { rebind(); }
+    weights(weights&& o) noexcept
+        : d_(o.d_), codes_(std::move(o.codes_)), scales_(std::move(o.scales_)), zeros_(std::move(o.zeros_)), perm_(std::move(o.perm_)) {
+        rebind();
+        o.d_ = weights_desc{};
+    }
+    weights& operator=(weights o) noexcept {
+        d_ = o.d_;
+        codes_ = std::move(o.codes_);
+        scales_ = std::move(o.scales_);
+        zeros_ = std::move(o.zeros_);
+        perm_ = std::move(o.perm_);
+        rebind();
+        return *this;
+    }
+
+private:
+    // Point the description at this object's vectors.
+    void rebind() noexcept {
+        if (d_.codes == nullptr && codes_.empty()) return;
+        d_.codes = codes_.data();
+        d_.scales = scales_.empty() ? nullptr : scales_.data();
+        d_.zeros = zeros_.empty() ? nullptr : zeros_.data();
+        d_.perm = perm_.empty() ? nullptr : perm_.data();
+    }
+
+    weights_desc d_{};
+    std::vector<std::uint8_t> codes_;
+    std::vector<std::uint32_t> scales_;  // 4-byte aligned for f32 scales
+    std::vector<std::uint8_t> zeros_;
+    std::vector<std::int32_t> perm_;
+};
+
+}  // namespace lowbit
+// ---- end lowbit/weights/weights.hpp ----------------------------------------------
+// (lowbit/weights/weights_view.hpp: already included above)
+
+namespace lowbit {
+
+// The typed views run the same validator (plus their own static checks).
+template <class S>
+result<weights_view> to_weights(const qmatrix_view<S>& q) noexcept {
+    if (S::static_group && q.group != S::static_group)
+        return status::error(errc::invalid_argument, "qmatrix.group = %d but the scheme's group is %d", q.group, S::static_group);
+    return make_weights(q.desc());
+}
+template <class S>
+result<weights_view> to_weights(const tiled_view<S>& t) noexcept {
+    LOWBIT_TRY(t.validate());
+    return make_weights(t.desc());
+}
+template <class S>
+weights to_weights(const qmatrix<S>& q) {
+    return weights::copy_of(*make_weights(q.view().desc()));  // an owning qmatrix is valid by construction
+}
+template <class S>
+result<weights> to_weights(const tiled<S>& t) {
+    auto v = to_weights(t.view());
+    if (!v) return v.error();
+    return weights::copy_of(*v);
+}
+
+namespace detail {
+// Whether weights of run-time scheme `rs` can be read as the compile-time S.
+template <class S>
+status scheme_matches(const runtime_scheme& rs, int group, const char* what) noexcept {
+    const bool gran_ok = rs.gran == S::gran && (!S::static_group || group == S::static_group);
+    if (rs.bits != S::bits || rs.symmetric != S::is_symmetric || rs.scale != S::scale || !gran_ok) {
+        char have[48], want[48];
+        runtime_scheme r = rs;
+        if (r.gran == granularity::per_group) r.group = group;
+        r.name(have, sizeof have);
+        S::runtime(group).name(want, sizeof want);
+        return status::error(errc::invalid_argument, "%s: the weights are %s, not %s", what, have, want);
+    }
+    return {};
+}
+}  // namespace detail
+
+// Checked ways back: the layout and scheme must be S's.
+template <class S>
+result<qmatrix_view<S>> as_qmatrix(const weights_view& w) noexcept {
+    if (w.lay() != layout::dense) return status::error(errc::invalid_argument, "as_qmatrix: the weights are %s, not dense", layout_name(w.lay()));
+    LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_qmatrix"));
+    qmatrix_view<S> q;
+    q.codes = w.codes();
+    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    q.zeros = w.zeros();
+    q.perm = w.perm();
+    q.rows = w.rows();
+    q.cols = w.cols();
+    q.group = w.group();
+    q.row_bytes = w.row_bytes();
+    return q;
+}
+template <class S>
+result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
+    if (w.lay() != layout::tiled) return status::error(errc::invalid_argument, "as_tiled: the weights are %s, not tiled", layout_name(w.lay()));
+    LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_tiled"));
+    using T = layout_traits<layout::tiled>;
+    tiled_view<S> t;
+    t.codes = w.codes();
+    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    t.zeros = w.zeros();
+    t.perm = w.perm();
+    t.rows = w.rows();
+    t.cols = w.cols();
+    t.group = w.group();
+    t.tiles = T::tiles(w.desc());
+    t.blocks = T::blocks(w.desc());
+    t.groups = T::groups(w.desc());
+    t.blocks_per_group = T::blocks_per_group(w.desc());
+    return t;
+}
+
+}  // namespace lowbit
+// ---- end lowbit/weights/convert.hpp ----------------------------------------------
 // ---- begin lowbit/kernels/arch.hpp -----------------------------------------------
 // lowbit/kernels/arch.hpp — which instruction set the kernels use, chosen at
 // run time (docs/kernels.md, "Dispatch").
@@ -1784,14 +2895,215 @@ inline arch active_arch() noexcept {
 
 }  // namespace lowbit
 // ---- end lowbit/kernels/arch.hpp -------------------------------------------------
-// ---- begin lowbit/kernels/detail/dispatch.hpp ------------------------------------
-// lowbit/kernels/detail/dispatch.hpp — picks the kernel copy for the active
-// arch (kernels/arch.hpp) and runs it on a range of weight rows.
+// ---- begin lowbit/kernels/detail/entries.hpp -------------------------------------
+// lowbit/kernels/detail/entries.hpp — the kernel table's entries for the
+// dense and tiled layouts (kernels/table.hpp). dense_table<KS> and
+// tiled_table<KS> are constexpr arrays of entries for one kernel scheme KS
+// (per_tensor or per_group_dynamic: kernels read the group at run time), one
+// entry per (path, arch) this build has a kernel for.
+//
+// Adding an arch: write its bodies (detail/<arch>/), add a `*_bodies` struct
+// below that forwards to them, and list its entries in the tables at the end
+// of this file. Nothing else dispatches.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+// (lowbit/pack/qmatrix.hpp: already included above)
+// (lowbit/pack/tiled.hpp: already included above)
+// (lowbit/weights/weights_view.hpp: already included above)
+// (lowbit/kernels/arch.hpp: already included above)
+// ---- begin lowbit/kernels/table.hpp ----------------------------------------------
+// lowbit/kernels/table.hpp — the kernel table: every matmul kernel, whatever
+// its layout, is an entry {prepare activations, row kernel, rows per task}
+// under a key (layout, bits or ggml type, symmetry, scale type, granularity,
+// path, arch). One front door (kernels/run.hpp) checks the arguments, looks
+// up the entry for active_arch() and walks the declared fallback chain
+// (fallback_arch) when there is none; a fallback is never silent: the
+// options can refuse it and matmul_info reports it. docs/kernels.md,
+// "The kernel table".
+//
+// The entries of a scheme are constexpr arrays built by class templates
+// (kernels/detail/entries.hpp, formats/detail/gguf_entries.hpp), so the typed
+// API instantiates only the schemes it names; kernels/kernel_list.hpp walks
+// all of them (tests, benches, lowbit-kernels).
+//
+// No SIMD here: types, names and the lookup.
 
 #include <cstddef>
-#include <type_traits>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
 
+// (lowbit/core/scheme.hpp: already included above)
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/weights/weights_view.hpp: already included above)
 // (lowbit/kernels/arch.hpp: already included above)
+
+namespace lowbit {
+
+// Which arithmetic a matmul uses (docs/kernels.md):
+//   automatic    dequant_fma for dense and tiled weights (the accurate path; choose
+//                int8_dot explicitly for speed); ggml blocks have only int8_dot
+//   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
+//   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
+//   reference    the scalar reference (double accumulation), for tests
+// Per-group schemes whose group is not a multiple of 32 have only the
+// reference (the fast kernels need each 32-block inside one group): a
+// fallback, reported in matmul_info.
+enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
+
+inline const char* path_name(matmul_path p) noexcept {
+    switch (p) {
+        case matmul_path::automatic: return "auto";
+        case matmul_path::dequant_fma: return "f32";
+        case matmul_path::int8_dot: return "i8";
+        case matmul_path::reference: return "ref";
+    }
+    return "?";
+}
+
+// What a table entry is for. `a` is the arch the entry is the kernel of (an
+// entry may run another arch's body: the f32 path of avx512vnni is avx512's).
+struct kernel_key {
+    layout lay = layout::dense;
+    int bits_or_type = 4;         // dense, tiled: bits; ggml: the gguf_type id
+    bool symmetric = true;        // dense, tiled
+    scale_type scale = scale_type::f16;
+    bool per_tensor = false;      // dense, tiled: per-tensor scale (else per group / channel)
+    matmul_path path = matmul_path::dequant_fma;  // never automatic
+    arch a = arch::scalar;
+};
+
+// Everything an entry's functions read: the weights, the activations, the
+// output and the prepared activations in the workspace.
+struct matmul_call {
+    const weights_view* w = nullptr;
+    const float* x = nullptr;
+    std::size_t ldx = 0, M = 0;
+    float* y = nullptr;
+    std::size_t ldy = 0;
+    void* ws = nullptr;  // ws_bytes(w, M) bytes, 64-byte aligned
+};
+
+struct kernel_entry {
+    kernel_key key;
+    arch body = arch::scalar;  // the instruction set the row kernel is written for
+    std::size_t (*ws_bytes)(const weights_view&, std::size_t M) = nullptr;  // null: no preparation
+    // Prepares activation row m into the workspace (called once per row, rows in any order).
+    status (*prepare)(const matmul_call&, std::size_t m) = nullptr;
+    // out(m, r) for weight rows [r0, r1) and every m; r0 is a multiple of rows_per_task.
+    void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
+    std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
+};
+
+// The declared fallback chain: the arch whose kernels serve `a` when it has
+// none of its own (scalar: the end).
+constexpr arch fallback_arch(arch a) noexcept {
+    switch (a) {
+        case arch::avx512vnni: return arch::avx512;
+        case arch::avxvnni: return arch::avx2;
+        case arch::avx512: return arch::avx2;
+        case arch::avx2: return arch::sse2;
+        case arch::sse2: return arch::scalar;
+        case arch::neondot: return arch::neon;
+        case arch::neon: return arch::scalar;
+        default: return arch::scalar;
+    }
+}
+
+// "w4-sym-f16/tiled/i8/avx512vnni", "w8pt-asym-bf16/dense/f32/sse2", "Q4_K/ggml/i8/avx2":
+// the weights, layout, path and the body's arch (XNNPACK-style names).
+inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
+    const kernel_key& k = e.key;
+    if (k.lay == layout::ggml)
+        std::snprintf(buf, size, "%s/ggml/%s/%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
+                      arch_name(e.body));
+    else
+        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
+                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));
+}
+
+// Which kernel a call ran (matmul_options::info points at one).
+struct matmul_info {
+    const kernel_entry* entry = nullptr;
+    arch wanted = arch::scalar;  // active_arch() at the call
+    bool fell_back = false;      // the entry is not the wanted arch's own (or the reference stood in for a fast path)
+    char kernel[64] = {};        // kernel_name(*entry)
+};
+
+struct matmul_options {
+    matmul_path path = matmul_path::automatic;
+    // false: a call whose (weights, path) has no kernel of the active arch
+    // fails with errc::unsupported instead of running a slower one.
+    bool allow_fallback = true;
+    matmul_info* info = nullptr;  // if set, told which kernel ran
+};
+
+// Scratch memory of the fast paths: prepared activations, ~(K + 32) * M * 4 bytes.
+// Grows on demand, never shrinks; one workspace per concurrent call.
+class matmul_workspace {
+public:
+    void* get(std::size_t bytes) {
+        if (buf_.size() < bytes + 64) buf_.resize(bytes + 64);
+        const auto p = reinterpret_cast<std::uintptr_t>(buf_.data());
+        return buf_.data() + ((64 - (p & 63)) & 63);
+    }
+    std::size_t capacity() const noexcept { return buf_.size(); }
+
+private:
+    std::vector<unsigned char> buf_;
+};
+
+namespace detail {
+
+// The entries of one family (one scheme in one layout, or one ggml type).
+struct kernel_family {
+    const kernel_entry* begin = nullptr;
+    std::size_t count = 0;
+};
+
+inline const kernel_entry* find_entry(const kernel_family& f, matmul_path path, arch a) noexcept {
+    for (std::size_t i = 0; i < f.count; ++i)
+        if (f.begin[i].key.path == path && f.begin[i].key.a == a) return &f.begin[i];
+    return nullptr;
+}
+
+// The entry for (path, wanted) or the first one down the fallback chain.
+// `forced_fallback`: the caller already knows no fast kernel applies (the
+// reference stands in), which counts as a fallback too.
+inline result<const kernel_entry*> lookup(const kernel_family& f, matmul_path path, arch wanted, bool allow_fallback,
+                                          bool forced_fallback, matmul_info* info) noexcept {
+    const kernel_entry* e = nullptr;
+    for (arch a = wanted;; a = fallback_arch(a)) {
+        if ((e = find_entry(f, path, a)) != nullptr || a == arch::scalar) break;
+    }
+    if (!e) return status::error(errc::unsupported, "no %s kernel for these weights", path_name(path));
+    // The reference is one scalar entry for every arch: asked for, it is never a fallback.
+    const bool fell = forced_fallback || (path != matmul_path::reference && e->key.a != wanted);
+    if (fell && !allow_fallback) {
+        char name[64];
+        kernel_name(*e, name, sizeof name);
+        return status::error(errc::unsupported, "no %s kernel of arch %s for these weights (the next is %s) and options.allow_fallback is false",
+                             path_name(path), arch_name(wanted), name);
+    }
+    if (info) {
+        info->entry = e;
+        info->wanted = wanted;
+        info->fell_back = fell;
+        kernel_name(*e, info->kernel, sizeof info->kernel);
+    }
+    return e;
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/kernels/table.hpp ------------------------------------------------
 // ---- begin lowbit/kernels/detail/blocks.hpp --------------------------------------
 // lowbit/kernels/detail/blocks.hpp — the block structure shared by every fast
 // kernel, the prepared activations, and the scalar models of both paths
@@ -2133,27 +3445,67 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
 }  // namespace kdetail
 }  // namespace lowbit
 // ---- end lowbit/kernels/detail/generic.hpp ---------------------------------------
-
-#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
-#define LOWBIT_HAVE_X86_KERNELS 1
-// ---- begin lowbit/kernels/detail/x86/kernels.hpp ---------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
-// lowbit/kernels/detail/x86/kernels.hpp — the x86 kernel copies, one namespace
-// per instruction set, each function compiled for its set with
-// __attribute__((target)) (docs/kernels.md, "Dispatch"). Included only by
-// kernels/detail/dispatch.hpp, and only on x86 with GCC or Clang.
-
-#include <immintrin.h>
+// ---- begin lowbit/kernels/detail/reference.hpp -----------------------------------
+// lowbit/kernels/detail/reference.hpp — the scalar reference kernels.
+//
+// Written for clarity, not speed: every optimised kernel is tested against
+// these. Accumulation is in double, so the reference is closer to the exact
+// product than any float kernel; tests compare with a tolerance scaled by
+// sum_k |w_nk x_k| (docs/kernels.md, "Accuracy").
 
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
 
-// (lowbit/kernels/detail/blocks.hpp: already included above)
+// (lowbit/core/views.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
+
+namespace lowbit {
+namespace reference {
+
+template <class S>
+inline float input_at(const qmatrix_view<S>& w, const float* x, std::size_t c) noexcept {
+    return w.perm ? x[w.perm[c]] : x[c];
+}
+
+// One output: sum over groups of s_g * sum_{c in g} (u_c - z_g) * x_c.
+template <class S>
+inline double dot_row(const qmatrix_view<S>& w, std::size_t r, const float* x) noexcept {
+    const std::size_t G = static_cast<std::size_t>(w.group);
+    double acc = 0.0;
+    for (std::size_t g = 0, c0 = 0; c0 < w.cols; ++g, c0 += G) {
+        const std::size_t c1 = c0 + G < w.cols ? c0 + G : w.cols;
+        const double z = w.zero(r, g);
+        double gs = 0.0;
+        for (std::size_t c = c0; c < c1; ++c) gs += (static_cast<double>(w.code(r, c)) - z) * input_at(w, x, c);
+        acc += static_cast<double>(w.scale(r, g)) * gs;
+    }
+    return acc;
+}
+
+// out (rows x cols) = dequantized w, in the input order (perm undone).
+template <class S>
+inline void dequantize_rows(const qmatrix_view<S>& w, matrix_view<float> out, std::size_t r0, std::size_t r1) noexcept {
+    for (std::size_t r = r0; r < r1; ++r)
+        for (std::size_t c = 0; c < w.cols; ++c) out(r, w.perm ? static_cast<std::size_t>(w.perm[c]) : c) = w.value(r, c);
+}
+
+// y[r] = W[r,:] . x for r in [r0, r1)
+template <class S>
+inline void gemv_rows(const qmatrix_view<S>& w, const float* x, float* y, std::size_t r0, std::size_t r1) noexcept {
+    for (std::size_t r = r0; r < r1; ++r) y[r] = static_cast<float>(dot_row(w, r, x));
+}
+
+// Y[m, n] = X[m,:] . W[n,:] for n in [n0, n1), all m.
+template <class S>
+inline void gemm_cols(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, std::size_t n0,
+                      std::size_t n1) noexcept {
+    for (std::size_t m = 0; m < x.rows(); ++m)
+        for (std::size_t n = n0; n < n1; ++n) y(m, n) = static_cast<float>(dot_row(w, n, x.row(m)));
+}
+
+}  // namespace reference
+}  // namespace lowbit
+// ---- end lowbit/kernels/detail/reference.hpp -------------------------------------
 // ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
 // lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
 // models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
 // "Tiled kernels").
@@ -2181,300 +3533,7 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
 #include <cstring>
 #include <limits>
 
-// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
-// inverse (docs/kernels.md, "Tiled layout").
-//
-// tiled<S> holds the same codes, scales, zeros and permutation as a
-// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
-//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
-//     columns in blocks of 32 (the last padded with code 0);
-//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
-//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
-//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
-//     gives the 16 rows' partial dot products at once;
-//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
-//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
-//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
-//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
-//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
-//     code straddles a byte and no lane crossing is needed;
-//   - a block takes 64*B bytes, the bits of the codes and nothing else;
-//   - scales (and zeros) are stored [tile][group][row in tile]: one load
-//     gives the 16 rows' scales of a group.
-// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
-// repack_tiled refuses other schemes. repack_tiled is pure, and
-// unpack_tiled(repack_tiled(q)) == q bit for bit.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <vector>
-
-// (lowbit/core/status.hpp: already included above)
-// (lowbit/pack/bitpack.hpp: already included above)
-// (lowbit/pack/qmatrix.hpp: already included above)
-
-namespace lowbit {
-
-// Bit planes of a B-bit code in the tiled layout, low bits first.
-struct bit_planes {
-    int count = 0;
-    int width[3] = {0, 0, 0};
-    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
-};
-constexpr bit_planes planes_of(int bits) noexcept {
-    bit_planes p;
-    if (bits == 8) {
-        p.count = 1;
-        p.width[0] = 8;
-        return p;
-    }
-    const int widths[3] = {4, 2, 1};
-    int rest = bits, at = 0;
-    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
-        if (rest >= widths[k]) {
-            p.width[p.count] = widths[k];
-            p.shift[p.count] = at;
-            ++p.count;
-            at += widths[k];
-            rest -= widths[k];
-        }
-    return p;
-}
-
-constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
-constexpr std::size_t tile_block = 32;   // columns of a block
-constexpr std::size_t tile_quads = 8;    // quad vectors per block
-
-// A non-owning view of a tiled matrix (what the kernels read).
-template <class S>
-struct tiled_view {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
-    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
-    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
-    const std::int32_t* perm = nullptr;         // optional, cols entries
-    std::size_t rows = 0, cols = 0;
-    int group = 0;                              // as in the qmatrix
-    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
-    std::size_t blocks_per_group = 0;           // 0: one group spans the row
-
-    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
-    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
-        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
-    }
-    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
-
-    // Checks that the fields describe a consistent tiled matrix (not the data
-    // itself): the shape's tile, block and group counts, non-null arrays, and
-    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
-    // [0, cols): the kernels read x[perm[col]]).
-    status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
-        if (!codes || !scales || (!S::is_symmetric && !zeros))
-            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
-        if (S::static_group && group != S::static_group)
-            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
-                                 cols);
-        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
-        // (per-channel runs as one group per row, so these are checked for every granularity).
-        const std::size_t g = static_cast<std::size_t>(group);
-        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
-        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
-            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
-            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
-                                 cols, group);
-        return detail::check_scales_and_perm("tiled", scales, perm, cols);
-    }
-};
-
-// The owning form: repack_tiled's result.
-template <class S>
-struct tiled {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    std::size_t rows = 0, cols = 0;
-    int group = 0;
-    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
-    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
-    std::vector<std::uint8_t> codes;
-    std::vector<scale_storage> scales;
-    std::vector<std::uint8_t> zeros;
-    std::vector<std::int32_t> perm;
-
-    tiled_view<S> view() const noexcept {
-        tiled_view<S> v;
-        v.codes = codes.data();
-        v.scales = scales.data();
-        v.zeros = S::is_symmetric ? nullptr : zeros.data();
-        v.perm = perm.empty() ? nullptr : perm.data();
-        v.rows = rows;
-        v.cols = cols;
-        v.group = group;
-        v.tiles = tiles;
-        v.blocks = blocks;
-        v.groups = groups;
-        v.blocks_per_group = blocks_per_group;
-        return v;
-    }
-    std::size_t bytes() const noexcept {
-        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
-    }
-};
-
-namespace detail {
-// One block: quad vectors v[j][4i + e] <-> the plane bytes.
-template <int B>
-inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, out += 64)
-            for (int n = 0; n < 64; ++n) {
-                unsigned byte = 0;
-                for (int t = 0; t < per_byte; ++t)
-                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
-                out[n] = static_cast<std::uint8_t>(byte);
-            }
-    }
-}
-template <int B>
-inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    std::memset(v, 0, sizeof v);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, in += 64)
-            for (int n = 0; n < 64; ++n)
-                for (int t = 0; t < per_byte; ++t)
-                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
-    }
-}
-}  // namespace detail
-
-// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
-    LOWBIT_TRY(q.validate());
-    constexpr int B = S::bits;
-    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
-    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
-        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
-    tiled<S> t;
-    t.rows = q.rows;
-    t.cols = q.cols;
-    t.group = q.group;
-    t.row_bytes = q.row_bytes;
-    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
-    t.blocks = (q.cols + tile_block - 1) / tile_block;
-    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
-    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
-    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    t.scales.assign(n_scales, typename S::scale_storage{});
-    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
-    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
-
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        std::fill(codes.begin(), codes.end(), 0);
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
-            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
-        }
-        if (S::gran == granularity::per_tensor) continue;
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            for (std::size_t g = 0; g < t.groups; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
-                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
-            }
-    }
-    if (S::gran == granularity::per_tensor) {
-        t.scales[0] = q.scales[0];
-        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
-    }
-    return t;
-}
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
-    return repack_tiled(q.view());
-}
-
-// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
-// zero padding bytes).
-template <class S>
-result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
-    constexpr int B = S::bits;
-    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
-    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
-        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
-                             t.cols);
-    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
-    if (!l) return l.error();
-    if (t.row_bytes < l->row_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
-        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
-        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
-    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
-    l->row_bytes = t.row_bytes;
-    qstorage st;
-    st.layout = *l;
-    st.codes.assign(t.rows * t.row_bytes, 0);
-    std::vector<typename S::scale_storage> scales(l->n_scales);
-    st.zeros.assign(l->n_zeros, 0);
-    st.perm = t.perm;
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
-        }
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
-            const std::size_t r = ti * tile_rows + i;
-            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
-            if (S::gran == granularity::per_tensor) continue;
-            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                scales[r * l->groups_per_row + g] = t.scales[slot];
-                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
-            }
-        }
-    }
-    if (S::gran == granularity::per_tensor) {
-        scales[0] = t.scales[0];
-        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
-    }
-    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
-    else st.scales_16 = std::move(scales);
-    return qmatrix<S>::from_storage(std::move(st));
-}
-
-}  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
+// (lowbit/pack/tiled.hpp: already included above)
 // (lowbit/kernels/detail/blocks.hpp: already included above)
 
 namespace lowbit {
@@ -2631,8 +3690,26 @@ inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x
 
 }  // namespace kdetail
 }  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
 // ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
+
+#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
+#define LOWBIT_HAVE_X86_KERNELS 1
+// ---- begin lowbit/kernels/detail/x86/kernels.hpp ---------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+// lowbit/kernels/detail/x86/kernels.hpp — the x86 kernel copies, one namespace
+// per instruction set, each function compiled for its set with
+// __attribute__((target)) (docs/kernels.md, "Dispatch"). Included only by
+// kernels/detail/entries.hpp, and only on x86 with GCC or Clang.
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
 
 namespace lowbit {
 namespace kdetail {
@@ -6769,7 +7846,7 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
 //            function-level target attribute, so a baseline AArch64 build holds
 //            both copies and runs SDOT only where the CPU reports HWCAP_ASIMDDP.
-// Included only by kernels/detail/dispatch.hpp, and only on AArch64 with GCC or
+// Included only by kernels/detail/entries.hpp, and only on AArch64 with GCC or
 // Clang; on any other target this header is empty.
 //
 // How the dotprod copy is compiled, per compiler:
@@ -6797,488 +7874,7 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 #include <cstring>
 
 // (lowbit/kernels/detail/blocks.hpp: already included above)
-// ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
-// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
-// "Tiled kernels").
-//
-// int8 path. Per block b of 32 activations (natural order, gathered through
-// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
-// Q_b = sum(q). For row r with scale s and zero z of b's group:
-//     A  = sum over the block of u * q                      (exact integer)
-//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
-//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
-//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
-//     y_r = acc
-// Every SIMD kernel performs exactly these float operations in this order
-// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
-// bit; the integer part is exact whatever instructions form it.
-//
-// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
-// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
-// blocks in order. The SIMD kernels (16 rows side by side) perform the same
-// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
-
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-
-// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
-// inverse (docs/kernels.md, "Tiled layout").
-//
-// tiled<S> holds the same codes, scales, zeros and permutation as a
-// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
-//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
-//     columns in blocks of 32 (the last padded with code 0);
-//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
-//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
-//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
-//     gives the 16 rows' partial dot products at once;
-//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
-//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
-//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
-//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
-//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
-//     code straddles a byte and no lane crossing is needed;
-//   - a block takes 64*B bytes, the bits of the codes and nothing else;
-//   - scales (and zeros) are stored [tile][group][row in tile]: one load
-//     gives the 16 rows' scales of a group.
-// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
-// repack_tiled refuses other schemes. repack_tiled is pure, and
-// unpack_tiled(repack_tiled(q)) == q bit for bit.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <vector>
-
-// (lowbit/core/status.hpp: already included above)
-// (lowbit/pack/bitpack.hpp: already included above)
-// (lowbit/pack/qmatrix.hpp: already included above)
-
-namespace lowbit {
-
-// Bit planes of a B-bit code in the tiled layout, low bits first.
-struct bit_planes {
-    int count = 0;
-    int width[3] = {0, 0, 0};
-    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
-};
-constexpr bit_planes planes_of(int bits) noexcept {
-    bit_planes p;
-    if (bits == 8) {
-        p.count = 1;
-        p.width[0] = 8;
-        return p;
-    }
-    const int widths[3] = {4, 2, 1};
-    int rest = bits, at = 0;
-    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
-        if (rest >= widths[k]) {
-            p.width[p.count] = widths[k];
-            p.shift[p.count] = at;
-            ++p.count;
-            at += widths[k];
-            rest -= widths[k];
-        }
-    return p;
-}
-
-constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
-constexpr std::size_t tile_block = 32;   // columns of a block
-constexpr std::size_t tile_quads = 8;    // quad vectors per block
-
-// A non-owning view of a tiled matrix (what the kernels read).
-template <class S>
-struct tiled_view {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
-    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
-    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
-    const std::int32_t* perm = nullptr;         // optional, cols entries
-    std::size_t rows = 0, cols = 0;
-    int group = 0;                              // as in the qmatrix
-    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
-    std::size_t blocks_per_group = 0;           // 0: one group spans the row
-
-    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
-    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
-        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
-    }
-    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
-
-    // Checks that the fields describe a consistent tiled matrix (not the data
-    // itself): the shape's tile, block and group counts, non-null arrays, and
-    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
-    // [0, cols): the kernels read x[perm[col]]).
-    status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
-        if (!codes || !scales || (!S::is_symmetric && !zeros))
-            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
-        if (S::static_group && group != S::static_group)
-            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
-                                 cols);
-        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
-        // (per-channel runs as one group per row, so these are checked for every granularity).
-        const std::size_t g = static_cast<std::size_t>(group);
-        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
-        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
-            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
-            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
-                                 cols, group);
-        return detail::check_scales_and_perm("tiled", scales, perm, cols);
-    }
-};
-
-// The owning form: repack_tiled's result.
-template <class S>
-struct tiled {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    std::size_t rows = 0, cols = 0;
-    int group = 0;
-    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
-    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
-    std::vector<std::uint8_t> codes;
-    std::vector<scale_storage> scales;
-    std::vector<std::uint8_t> zeros;
-    std::vector<std::int32_t> perm;
-
-    tiled_view<S> view() const noexcept {
-        tiled_view<S> v;
-        v.codes = codes.data();
-        v.scales = scales.data();
-        v.zeros = S::is_symmetric ? nullptr : zeros.data();
-        v.perm = perm.empty() ? nullptr : perm.data();
-        v.rows = rows;
-        v.cols = cols;
-        v.group = group;
-        v.tiles = tiles;
-        v.blocks = blocks;
-        v.groups = groups;
-        v.blocks_per_group = blocks_per_group;
-        return v;
-    }
-    std::size_t bytes() const noexcept {
-        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
-    }
-};
-
-namespace detail {
-// One block: quad vectors v[j][4i + e] <-> the plane bytes.
-template <int B>
-inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, out += 64)
-            for (int n = 0; n < 64; ++n) {
-                unsigned byte = 0;
-                for (int t = 0; t < per_byte; ++t)
-                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
-                out[n] = static_cast<std::uint8_t>(byte);
-            }
-    }
-}
-template <int B>
-inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    std::memset(v, 0, sizeof v);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, in += 64)
-            for (int n = 0; n < 64; ++n)
-                for (int t = 0; t < per_byte; ++t)
-                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
-    }
-}
-}  // namespace detail
-
-// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
-    LOWBIT_TRY(q.validate());
-    constexpr int B = S::bits;
-    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
-    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
-        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
-    tiled<S> t;
-    t.rows = q.rows;
-    t.cols = q.cols;
-    t.group = q.group;
-    t.row_bytes = q.row_bytes;
-    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
-    t.blocks = (q.cols + tile_block - 1) / tile_block;
-    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
-    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
-    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    t.scales.assign(n_scales, typename S::scale_storage{});
-    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
-    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
-
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        std::fill(codes.begin(), codes.end(), 0);
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
-            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
-        }
-        if (S::gran == granularity::per_tensor) continue;
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            for (std::size_t g = 0; g < t.groups; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
-                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
-            }
-    }
-    if (S::gran == granularity::per_tensor) {
-        t.scales[0] = q.scales[0];
-        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
-    }
-    return t;
-}
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
-    return repack_tiled(q.view());
-}
-
-// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
-// zero padding bytes).
-template <class S>
-result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
-    constexpr int B = S::bits;
-    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
-    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
-        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
-                             t.cols);
-    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
-    if (!l) return l.error();
-    if (t.row_bytes < l->row_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
-        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
-        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
-    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
-    l->row_bytes = t.row_bytes;
-    qstorage st;
-    st.layout = *l;
-    st.codes.assign(t.rows * t.row_bytes, 0);
-    std::vector<typename S::scale_storage> scales(l->n_scales);
-    st.zeros.assign(l->n_zeros, 0);
-    st.perm = t.perm;
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
-        }
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
-            const std::size_t r = ti * tile_rows + i;
-            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
-            if (S::gran == granularity::per_tensor) continue;
-            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                scales[r * l->groups_per_row + g] = t.scales[slot];
-                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
-            }
-        }
-    }
-    if (S::gran == granularity::per_tensor) {
-        scales[0] = t.scales[0];
-        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
-    }
-    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
-    else st.scales_16 = std::move(scales);
-    return qmatrix<S>::from_storage(std::move(st));
-}
-
-}  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
-// (lowbit/kernels/detail/blocks.hpp: already included above)
-
-namespace lowbit {
-namespace kdetail {
-
-// One prepared activation row for the tiled kernels (views into a workspace).
-struct tact_i8 {
-    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
-    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
-    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
-};
-struct tact_f32 {
-    const float* x = nullptr;  // blocks * 32, natural order, zero padded
-};
-
-// Quantize one activation row per 32-block. Hostile values get defined
-// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
-// step would overflow); a NaN or +-Inf anywhere makes the row's every block
-// step NaN, so every output it feeds is NaN, as in an f32 product.
-template <int B, bool Sym>
-inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
-                        std::int32_t* zq) noexcept {
-    bool non_finite = false;
-    float xb[tile_block];
-    for (std::size_t b = 0; b < blocks; ++b) {
-        float amax = 0.0f;
-        for (std::size_t i = 0; i < tile_block; ++i) {
-            const std::size_t col = b * tile_block + i;
-            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
-            const float a = std::fabs(v);
-            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
-                non_finite = true;
-                v = 0.0f;
-            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
-                v = 0.0f;
-            }
-            xb[i] = v;
-            amax = std::fmax(amax, std::fabs(v));
-        }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        std::int32_t sum = 0;
-        for (std::size_t i = 0; i < tile_block; ++i) {
-            const int c = static_cast<int>(round_even(xb[i] * id));
-            q[b * tile_block + i] = static_cast<std::int8_t>(c);
-            sum += c;
-        }
-        dx[b] = Sym && B == 1 ? d * 0.5f : d;
-        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
-    }
-    if (non_finite)
-        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
-}
-
-inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
-    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
-}
-
-// Scale / zero of row i of tile t for group g.
-template <class S>
-inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
-    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
-}
-template <class S>
-inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
-    if (S::is_symmetric) return symmetric_zero(S::bits);
-    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
-}
-
-// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
-template <class S>
-inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
-                             std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
-        const std::size_t g = w.group_of_block(b);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i);
-            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
-            for (std::size_t m = 0; m < M; ++m) {
-                const std::int8_t* q = a[m].q + b * tile_block;
-                std::int32_t A = 0;
-                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
-                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
-                else A -= z * a[m].zq[b];
-                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
-            }
-        }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
-}
-
-// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
-// std::fma, so the float steps do not depend on the compiler's FP contraction.
-template <class S>
-inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
-                            std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
-        const std::size_t g = w.group_of_block(b);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
-            for (std::size_t m = 0; m < M; ++m) {
-                const float* x = a[m].x + b * tile_block;
-                float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
-                acc[m][i] = std::fma(p, s, acc[m][i]);
-            }
-        }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
-}
-
-// The reference: double accumulation over dequantized weights (as reference.hpp
-// does for the plain layout). Row r of W (input order) . x.
-template <class S>
-inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
-                           std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    double acc[tile_rows];
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t m = 0; m < M; ++m) {
-        for (auto& a : acc) a = 0.0;
-        for (std::size_t b = 0; b < w.blocks; ++b) {
-            detail::planes_to_quads<B>(w.block(t, b), v);
-            const std::size_t g = w.group_of_block(b);
-            for (std::size_t i = 0; i < n; ++i) {
-                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
-                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
-                    const std::size_t col = b * tile_block + c;
-                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
-                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
-                }
-            }
-        }
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
-    }
-}
-
-}  // namespace kdetail
-}  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-// ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
 
 #if defined(LOWBIT_NO_ARM_DOTPROD)
 #define LOWBIT_ARM_DOT_COPY 0
@@ -8876,164 +9472,528 @@ namespace kdetail {
 
 constexpr bool xsimd_available = !std::is_same<simd::default_arch, xsimd::unavailable>::value;
 
-// int8 path: out(m, r) for r in [r0, r1), m in [0, M).
-template <class S>
-inline void int8_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
-                      const act_geometry& g, float* out, std::size_t ld) noexcept {
-    switch (a) {
-#if defined(LOWBIT_HAVE_X86_KERNELS)
-        case arch::avx2: return avx2::i8_rows(w, r0, r1, acts, M, g, out, ld);
-        case arch::avx512: return avx512::i8_rows(w, r0, r1, acts, M, g, out, ld);
-        case arch::avxvnni: return avxvnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
-        case arch::avx512vnni: return avx512vnni::i8_rows(w, r0, r1, acts, M, g, out, ld);
-#endif
-#if defined(LOWBIT_HAVE_ARM_KERNELS)
-        case arch::neon: return neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
-        case arch::neondot: return neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
-#endif
-        default:
-            for (std::size_t r = r0; r < r1; ++r)
-                for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = int8_row_scalar(w, r, acts[m], g);
-    }
+// ---- typed views of a valid weights_view (no checks: make_weights ran) ------------
+template <class KS>
+qmatrix_view<KS> dense_of(const weights_view& w) noexcept {
+    qmatrix_view<KS> q;
+    q.codes = w.codes();
+    q.scales = static_cast<const typename KS::scale_storage*>(w.scales());
+    q.zeros = w.zeros();
+    q.perm = w.perm();
+    q.rows = w.rows();
+    q.cols = w.cols();
+    q.group = w.group();
+    q.row_bytes = w.row_bytes();
+    return q;
+}
+template <class KS>
+tiled_view<KS> tiled_of(const weights_view& w) noexcept {
+    using T = layout_traits<layout::tiled>;
+    tiled_view<KS> t;
+    t.codes = w.codes();
+    t.scales = static_cast<const typename KS::scale_storage*>(w.scales());
+    t.zeros = w.zeros();
+    t.perm = w.perm();
+    t.rows = w.rows();
+    t.cols = w.cols();
+    t.group = w.group();
+    t.tiles = T::tiles(w.desc());
+    t.blocks = T::blocks(w.desc());
+    t.groups = T::groups(w.desc());
+    t.blocks_per_group = T::blocks_per_group(w.desc());
+    return t;
 }
 
-// f32 (dequantize-and-FMA) path.
-template <class S>
-inline void f32_rows(arch a, const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
-                     const act_geometry& g, float* out, std::size_t ld) noexcept {
-    switch (a) {
+inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+
+// ---- workspaces: where each layout's prepared activations live ---------------------
+// dense int8: codes (arranged order), lane steps, lane zero terms, one act_i8 per row.
+struct dense_i8_ws {
+    std::int8_t* q;
+    float* dxl;
+    std::int32_t* zq;
+    act_i8* acts;
+    std::size_t pad, nl;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const act_geometry g = act_geometry::of(K);
+        return round64(M * g.padded()) + 2 * round64(M * 4 * g.padded_blocks() * sizeof(float)) + M * sizeof(act_i8);
+    }
+    static dense_i8_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const act_geometry g = act_geometry::of(K);
+        const std::size_t pad = g.padded(), nl = 4 * g.padded_blocks();
+        const std::size_t q_bytes = round64(M * pad), l_bytes = round64(M * nl * sizeof(float));
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::int8_t*>(b), reinterpret_cast<float*>(b + q_bytes),
+                reinterpret_cast<std::int32_t*>(b + q_bytes + l_bytes), reinterpret_cast<act_i8*>(b + q_bytes + 2 * l_bytes), pad, nl};
+    }
+};
+// dense f32: activations in arranged order, one act_f32 per row.
+struct dense_f32_ws {
+    float* x;
+    act_f32* acts;
+    std::size_t pad;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        return round64(M * act_geometry::of(K).padded() * sizeof(float)) + M * sizeof(act_f32);
+    }
+    static dense_f32_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t pad = act_geometry::of(K).padded();
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<float*>(b), reinterpret_cast<act_f32*>(b + round64(M * pad * sizeof(float))), pad};
+    }
+};
+// tiled int8: codes (natural order), block steps, block zero terms, one tact_i8 per row.
+struct tiled_i8_ws {
+    std::int8_t* q;
+    float* dx;
+    std::int32_t* zq;
+    tact_i8* acts;
+    std::size_t pad, nb;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block;
+        return round64(M * nb * tile_block) + 2 * round64(M * nb * 4) + M * sizeof(tact_i8);
+    }
+    static tiled_i8_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block, pad = nb * tile_block;
+        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * nb * 4);
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::int8_t*>(b), reinterpret_cast<float*>(b + q_bytes),
+                reinterpret_cast<std::int32_t*>(b + q_bytes + f_bytes), reinterpret_cast<tact_i8*>(b + q_bytes + 2 * f_bytes), pad, nb};
+    }
+};
+// tiled f32: activations in natural order, zero padded, one tact_f32 per row.
+struct tiled_f32_ws {
+    float* x;
+    tact_f32* acts;
+    std::size_t pad, nb;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block;
+        return round64(M * nb * tile_block * sizeof(float)) + M * sizeof(tact_f32);
+    }
+    static tiled_f32_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block, pad = nb * tile_block;
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<float*>(b), reinterpret_cast<tact_f32*>(b + round64(M * pad * sizeof(float))), pad, nb};
+    }
+};
+
+// ---- the int8 preparation of hostile rows ------------------------------------------
+// Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
+// block step would be NaN/Inf and x/step a NaN, whose conversion to int8 is
+// undefined), or a magnitude below 2^-120 (a block whose largest value is that
+// small has a step whose reciprocal overflows). One branch-free pass over the
+// row; such rows take prepare_i8_guarded.
+inline bool i8_needs_guard(const float* x, std::size_t k) noexcept {
+    std::uint32_t bad = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        u &= 0x7fffffffu;
+        bad |= static_cast<std::uint32_t>(u >= 0x7f800000u) | static_cast<std::uint32_t>(u - 1u < 0x037fffffu);
+    }
+    return bad != 0;
+}
+
+// Defined results for a hostile row: magnitudes below 2^-120 count as 0 (their
+// products are below 2^-120 * |w| anyway); a row holding NaN or +-Inf makes
+// every output it feeds NaN (as a NaN input of an f32 dot product does), by a
+// NaN block step. Allocates: hostile rows are not the hot path.
+template <int B, bool Sym>
+void prepare_i8_guarded(const float* x, const std::int32_t* perm, const act_geometry& g, std::int8_t* q, float* dxl,
+                        std::int32_t* zq) {
+    std::vector<float> clean(x, x + g.K);
+    bool non_finite = false;
+    for (float& v : clean) {
+        if (!std::isfinite(v)) {
+            non_finite = true;
+            v = 0.0f;
+        } else if (std::fabs(v) < 7.52316384526264e-37f) {  // 2^-120
+            v = 0.0f;
+        }
+    }
+    prepare_i8<B, Sym>(clean.data(), perm, g, q, dxl, zq);
+    if (non_finite)
+        for (std::size_t i = 0; i < 4 * g.padded_blocks(); ++i) dxl[i] = std::numeric_limits<float>::quiet_NaN();
+}
+
+// ---- bodies: one struct per arch, forwarding to its kernel copies -------------------
+// i8 / f32: dense rows [r0, r1); ti8 / tf32: tiles [t0, t1); tprep: the tiled
+// int8 preparation (false: the arch has none, run the scalar one).
+struct scalar_bodies {
+    static constexpr arch a = arch::scalar;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = int8_row_scalar(w, r, acts[m], g);
+    }
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = f32_row_scalar(w, r, acts[m], g);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        for (std::size_t m = 0; m < M; m += 64)
+            for (std::size_t t = t0; t < t1; ++t) int8_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+    template <class S>
+    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
+                     std::size_t ldy) noexcept {
+        for (std::size_t m = 0; m < M; m += 64)
+            for (std::size_t t = t0; t < t1; ++t) f32_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
+    }
+    template <class S>
+    static bool tprep(const float*, const std::int32_t*, std::size_t, std::size_t, std::int8_t*, float*, std::int32_t*) noexcept {
+        return false;
+    }
+};
+
+// sse2 = xsimd's compile-time arch: the f32 path only.
+struct generic_bodies {
+    static constexpr arch a = xsimd_available ? arch::sse2 : arch::scalar;
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        if constexpr (xsimd_available) f32_rows_generic<simd::default_arch>(w, r0, r1, acts, M, g, out, ld);
+        else scalar_bodies::f32(w, r0, r1, acts, M, g, out, ld);
+    }
+};
+
 #if defined(LOWBIT_HAVE_X86_KERNELS)
-        case arch::avx2:
-        case arch::avxvnni: return avx2::f32_rows(w, r0, r1, acts, M, g, out, ld);
-        case arch::avx512:
-        case arch::avx512vnni: return avx512::f32_rows(w, r0, r1, acts, M, g, out, ld);
+// NS: the arch's copies; PREP: whose tiled int8 preparation it uses.
+#define LOWBIT_X86_BODIES(NS, PREP)                                                                                        \
+    struct NS##_bodies {                                                                                                   \
+        static constexpr arch a = arch::NS;                                                                                \
+        template <class S>                                                                                                 \
+        static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,        \
+                       const act_geometry& g, float* out, std::size_t ld) noexcept {                                       \
+            NS::i8_rows(w, r0, r1, acts, M, g, out, ld);                                                                   \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,      \
+                        const act_geometry& g, float* out, std::size_t ld) noexcept {                                      \
+            NS::f32_rows(w, r0, r1, acts, M, g, out, ld);                                                                  \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y, \
+                        std::size_t ldy) noexcept {                                                                        \
+            NS::ti8_tiles(w, t0, t1, acts, M, y, ldy);                                                                     \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M,      \
+                         float* y, std::size_t ldy) noexcept {                                                             \
+            NS::tf32_tiles(w, t0, t1, acts, M, y, ldy);                                                                    \
+        }                                                                                                                  \
+        template <class S>                                                                                                 \
+        static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx, \
+                          std::int32_t* zq) noexcept {                                                                     \
+            return PREP::tprep_i8<S>(x, perm, K, nb, q, dx, zq);                                                           \
+        }                                                                                                                  \
+    };
+LOWBIT_X86_BODIES(avx2, avx2)
+LOWBIT_X86_BODIES(avx512, avx512)
+LOWBIT_X86_BODIES(avxvnni, avx2)
+LOWBIT_X86_BODIES(avx512vnni, avx512)
+#undef LOWBIT_X86_BODIES
+#endif
+
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+struct neon_bodies {
+    static constexpr arch a = arch::neon;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
+                    const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neon::f32_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
+                     std::size_t ldy) noexcept {
+        neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+// The int8 paths with sdot; the preparation is neon's.
+struct neondot_bodies {
+    static constexpr arch a = arch::neondot;
+    template <class S>
+    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
+                   const act_geometry& g, float* out, std::size_t ld) noexcept {
+        neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
+    }
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+#endif
+
+// ---- entry functions ----------------------------------------------------------------
+template <class KS>
+std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
+    return dense_i8_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status dense_i8_prepare(const matmul_call& c, std::size_t m) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const act_geometry g = act_geometry::of(w.cols);
+    const dense_i8_ws ws = dense_i8_ws::at(c.ws, w.cols, c.M);
+    const float* x = c.x + m * c.ldx;
+    std::int8_t* q = ws.q + m * ws.pad;
+    float* dxl = ws.dxl + m * ws.nl;
+    std::int32_t* zq = ws.zq + m * ws.nl;
+    if (LOWBIT_UNLIKELY(i8_needs_guard(x, w.cols))) prepare_i8_guarded<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
+    else prepare_i8<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
+    ws.acts[m] = act_i8{q, dxl, zq};
+    return {};
+}
+template <class KS, class Bodies>
+void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    Bodies::template i8<KS>(w, r0, r1, dense_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+}
+
+template <class KS>
+std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
+    return dense_f32_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status dense_f32_prepare(const matmul_call& c, std::size_t m) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, w.cols, c.M);
+    prepare_f32<KS::bits>(c.x + m * c.ldx, w.perm, act_geometry::of(w.cols), ws.x + m * ws.pad);
+    ws.acts[m] = act_f32{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS, class Bodies>
+void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    Bodies::template f32<KS>(w, r0, r1, dense_f32_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+}
+
+// The reference reads the activations as they are (double accumulation).
+template <class KS>
+void dense_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    for (std::size_t m = 0; m < c.M; ++m)
+        for (std::size_t r = r0; r < r1; ++r) c.y[m * c.ldy + r] = static_cast<float>(reference::dot_row(w, r, c.x + m * c.ldx));
+}
+
+template <class KS>
+std::size_t tiled_i8_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_i8_ws::bytes(w.cols(), M);
+}
+template <class KS, class Bodies>
+status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_i8_ws ws = tiled_i8_ws::at(c.ws, c.w->cols(), c.M);
+    const float* x = c.x + m * c.ldx;
+    std::int8_t* q = ws.q + m * ws.pad;
+    float* dx = ws.dx + m * ws.nb;
+    std::int32_t* zq = ws.zq + m * ws.nb;
+    if (!Bodies::template tprep<KS>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
+        prepare_ti8<KS::bits, KS::is_symmetric>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq);
+    ws.acts[m] = tact_i8{q, dx, zq};
+    return {};
+}
+// Weight rows [r0, r1) are whole tiles (r0 is a multiple of 64, r1 of 16 or the end).
+template <class KS, class Bodies>
+void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    Bodies::template ti8<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y,
+                             c.ldy);
+}
+
+template <class KS>
+std::size_t tiled_f32_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_f32_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
+    prepare_tf32(c.x + m * c.ldx, c.w->perm(), c.w->cols(), ws.nb, ws.x + m * ws.pad);
+    ws.acts[m] = tact_f32{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS, class Bodies>
+void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    Bodies::template tf32<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_f32_ws::at(c.ws, w.cols, c.M).acts, c.M,
+                              c.y, c.ldy);
+}
+template <class KS>
+void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) reference_tile(w, t, c.x, c.ldx, c.M, c.y, c.ldy);
+}
+
+// ---- keys and entries ---------------------------------------------------------------
+template <class KS>
+constexpr kernel_key key_of(layout lay, matmul_path path, arch a) noexcept {
+    kernel_key k;
+    k.lay = lay;
+    k.bits_or_type = KS::bits;
+    k.symmetric = KS::is_symmetric;
+    k.scale = KS::scale;
+    k.per_tensor = KS::gran == granularity::per_tensor;
+    k.path = path;
+    k.a = a;
+    return k;
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_i8_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::int8_dot, A), Bodies::a, &dense_i8_bytes<KS>, &dense_i8_prepare<KS>,
+            &dense_i8_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_f32_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::dequant_fma, A), Bodies::a, &dense_f32_bytes<KS>, &dense_f32_prepare<KS>,
+            &dense_f32_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_i8_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::int8_dot, A), Bodies::a, &tiled_i8_bytes<KS>, &tiled_i8_prepare<KS, Bodies>,
+            &tiled_i8_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_f32_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::dequant_fma, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_f32_prepare<KS>,
+            &tiled_f32_rows<KS, Bodies>, 64};
+}
+
+// ---- the tables -----------------------------------------------------------------------
+// Archs without an entry of a path use the next one down fallback_arch's chain
+// (reported). An entry whose key arch differs from its body's is that arch's
+// declared kernel: the f32 path gains nothing from VNNI or sdot.
+template <class KS>
+struct dense_table {
+    static constexpr kernel_entry entries[] = {
+        {key_of<KS>(layout::dense, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &dense_reference_rows<KS>, 64},
+        dense_i8_entry<KS, scalar_bodies>(),
+        dense_f32_entry<KS, scalar_bodies>(),
+        dense_f32_entry<KS, generic_bodies, arch::sse2>(),
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        dense_i8_entry<KS, avx2_bodies>(),
+        dense_f32_entry<KS, avx2_bodies>(),
+        dense_i8_entry<KS, avx512_bodies>(),
+        dense_f32_entry<KS, avx512_bodies>(),
+        dense_i8_entry<KS, avxvnni_bodies>(),
+        dense_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
+        dense_i8_entry<KS, avx512vnni_bodies>(),
+        dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
-        case arch::neon:
-        case arch::neondot: return neon::f32_rows(w, r0, r1, acts, M, g, out, ld);  // sdot does not help f32
+        dense_i8_entry<KS, neon_bodies>(),
+        dense_f32_entry<KS, neon_bodies>(),
+        dense_i8_entry<KS, neondot_bodies>(),
+        dense_f32_entry<KS, neon_bodies, arch::neondot>(),
 #endif
-        case arch::scalar: break;
-        default:
-            if constexpr (xsimd_available) return f32_rows_generic<simd::default_arch>(w, r0, r1, acts, M, g, out, ld);
-    }
-    for (std::size_t r = r0; r < r1; ++r)
-        for (std::size_t m = 0; m < M; ++m) out[m * ld + r] = f32_row_scalar(w, r, acts[m], g);
-}
+    };
+    static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+};
+
+template <class KS>
+struct tiled_table {
+    static constexpr kernel_entry entries[] = {
+        {key_of<KS>(layout::tiled, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &tiled_reference_rows<KS>, 64},
+        tiled_i8_entry<KS, scalar_bodies>(),
+        tiled_f32_entry<KS, scalar_bodies>(),
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+        tiled_i8_entry<KS, avx2_bodies>(),
+        tiled_f32_entry<KS, avx2_bodies>(),
+        tiled_i8_entry<KS, avx512_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies>(),
+        tiled_i8_entry<KS, avxvnni_bodies>(),
+        tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
+        tiled_i8_entry<KS, avx512vnni_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        tiled_i8_entry<KS, neon_bodies>(),
+        tiled_f32_entry<KS, neon_bodies>(),
+        tiled_i8_entry<KS, neondot_bodies>(),
+        tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
+#endif
+    };
+    static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+};
 
 }  // namespace kdetail
 }  // namespace lowbit
-// ---- end lowbit/kernels/detail/dispatch.hpp --------------------------------------
-// ---- begin lowbit/kernels/detail/reference.hpp -----------------------------------
-// lowbit/kernels/detail/reference.hpp — the scalar reference kernels.
-//
-// Written for clarity, not speed: every optimised kernel is tested against
-// these. Accumulation is in double, so the reference is closer to the exact
-// product than any float kernel; tests compare with a tolerance scaled by
-// sum_k |w_nk x_k| (docs/kernels.md, "Accuracy").
+// ---- end lowbit/kernels/detail/entries.hpp ---------------------------------------
+// (lowbit/kernels/detail/reference.hpp: already included above)
+// ---- begin lowbit/kernels/run.hpp ------------------------------------------------
+// lowbit/kernels/run.hpp — the one internal run of every matmul front door
+// (typed gemv/gemm on qmatrix_view and tiled_view, gguf::gemv/gemm, and the
+// run-time gemv/gemm on weights_view): arguments checked once, the entry
+// looked up in a kernel family for active_arch(), activations prepared, row
+// tasks run. Results depend only on the entry, never on the executor.
 
+#include <atomic>
 #include <cstddef>
 
+// (lowbit/core/status.hpp: already included above)
 // (lowbit/core/views.hpp: already included above)
-// (lowbit/pack/qmatrix.hpp: already included above)
+// (lowbit/weights/weights_view.hpp: already included above)
+// (lowbit/kernels/arch.hpp: already included above)
+// (lowbit/kernels/table.hpp: already included above)
 
 namespace lowbit {
-namespace reference {
-
-template <class S>
-inline float input_at(const qmatrix_view<S>& w, const float* x, std::size_t c) noexcept {
-    return w.perm ? x[w.perm[c]] : x[c];
-}
-
-// One output: sum over groups of s_g * sum_{c in g} (u_c - z_g) * x_c.
-template <class S>
-inline double dot_row(const qmatrix_view<S>& w, std::size_t r, const float* x) noexcept {
-    const std::size_t G = static_cast<std::size_t>(w.group);
-    double acc = 0.0;
-    for (std::size_t g = 0, c0 = 0; c0 < w.cols; ++g, c0 += G) {
-        const std::size_t c1 = c0 + G < w.cols ? c0 + G : w.cols;
-        const double z = w.zero(r, g);
-        double gs = 0.0;
-        for (std::size_t c = c0; c < c1; ++c) gs += (static_cast<double>(w.code(r, c)) - z) * input_at(w, x, c);
-        acc += static_cast<double>(w.scale(r, g)) * gs;
-    }
-    return acc;
-}
-
-// out (rows x cols) = dequantized w, in the input order (perm undone).
-template <class S>
-inline void dequantize_rows(const qmatrix_view<S>& w, matrix_view<float> out, std::size_t r0, std::size_t r1) noexcept {
-    for (std::size_t r = r0; r < r1; ++r)
-        for (std::size_t c = 0; c < w.cols; ++c) out(r, w.perm ? static_cast<std::size_t>(w.perm[c]) : c) = w.value(r, c);
-}
-
-// y[r] = W[r,:] . x for r in [r0, r1)
-template <class S>
-inline void gemv_rows(const qmatrix_view<S>& w, const float* x, float* y, std::size_t r0, std::size_t r1) noexcept {
-    for (std::size_t r = r0; r < r1; ++r) y[r] = static_cast<float>(dot_row(w, r, x));
-}
-
-// Y[m, n] = X[m,:] . W[n,:] for n in [n0, n1), all m.
-template <class S>
-inline void gemm_cols(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, std::size_t n0,
-                      std::size_t n1) noexcept {
-    for (std::size_t m = 0; m < x.rows(); ++m)
-        for (std::size_t n = n0; n < n1; ++n) y(m, n) = static_cast<float>(dot_row(w, n, x.row(m)));
-}
-
-}  // namespace reference
-}  // namespace lowbit
-// ---- end lowbit/kernels/detail/reference.hpp -------------------------------------
-
-namespace lowbit {
-
-// Which arithmetic a matmul uses (docs/kernels.md):
-//   automatic    dequant_fma (the accurate path; choose int8_dot explicitly for speed)
-//   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
-//   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
-//   reference    the scalar reference (double accumulation), for tests
-// Per-group schemes whose group is not a multiple of 32 run the reference for
-// every path (the fast kernels need each 32-block inside one group).
-enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
-
-struct matmul_options {
-    matmul_path path = matmul_path::automatic;
-};
-
-// Scratch memory of the fast paths: prepared activations, ~(K + 32) * M * 4 bytes.
-// Grows on demand, never shrinks; one workspace per concurrent call.
-class matmul_workspace {
-public:
-    void* get(std::size_t bytes) {
-        if (buf_.size() < bytes + 64) buf_.resize(bytes + 64);
-        const auto p = reinterpret_cast<std::uintptr_t>(buf_.data());
-        return buf_.data() + ((64 - (p & 63)) & 63);
-    }
-    std::size_t capacity() const noexcept { return buf_.size(); }
-
-private:
-    std::vector<unsigned char> buf_;
-};
-
 namespace detail {
-// An output must not share memory with the weights it is computed from.
-template <class S>
-status check_output_apart(const qmatrix_view<S>& w, const void* out, std::size_t out_bytes, const char* name) noexcept {
-    const std::size_t ns = w.n_scales();
-    if (overlaps(out, out_bytes, w.codes, w.code_bytes()) ||
-        overlaps(out, out_bytes, w.scales, ns * sizeof(typename S::scale_storage)) ||
-        (w.zeros && overlaps(out, out_bytes, w.zeros, ns)) || (w.perm && overlaps(out, out_bytes, w.perm, w.cols * 4)))
-        return status::error(errc::invalid_argument, "%s overlaps the weights (codes, scales, zeros or perm)", name);
-    return {};
-}
-inline status check_path(const matmul_options& opt) noexcept {
-    if (static_cast<int>(opt.path) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(opt.path));
+
+// y = W x: shapes, null, alignment, aliasing (x with y, y with the weights).
+inline status check_gemv_args(const weights_view& w, span<const float> x, span<float> y, const char* who) noexcept {
+    if (x.size() != w.cols()) return status::error(errc::shape_mismatch, "%s: x has %zu elements, W has %zu columns", who, x.size(), w.cols());
+    if (y.size() != w.rows()) return status::error(errc::shape_mismatch, "%s: y has %zu elements, W has %zu rows", who, y.size(), w.rows());
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: x or y is null", who);
+    if (misaligned(x.data()) || misaligned(y.data()))
+        return status::error(errc::invalid_argument, "%s: x or y is not aligned to a float", who);
+    if (overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4)) return status::error(errc::invalid_argument, "%s: x and y overlap", who);
+    if (w.overlaps(y.data(), y.size() * 4))
+        return status::error(errc::invalid_argument, "%s: y overlaps the weights (codes, scales, zeros or perm)", who);
     return {};
 }
 
-constexpr std::size_t rows_per_task = 64;  // fixed split: results never depend on the thread count
-
-inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+// Y = X W^T. `empty` is set (and ok returned) when X has no rows: nothing to do.
+inline status check_gemm_args(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, const char* who,
+                              bool& empty) noexcept {
+    empty = false;
+    if (x.cols() != w.cols()) return status::error(errc::shape_mismatch, "%s: X has %zu columns, W has %zu", who, x.cols(), w.cols());
+    if (y.rows() != x.rows() || y.cols() != w.rows())
+        return status::error(errc::shape_mismatch, "%s: Y is %zu x %zu, expected %zu x %zu", who, y.rows(), y.cols(), x.rows(), w.rows());
+    if (x.rows() == 0) {
+        empty = true;
+        return {};
+    }
+    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: X or Y is null", who);
+    if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "%s: row stride < columns", who);
+    if (misaligned(x.data()) || misaligned(y.data()))
+        return status::error(errc::invalid_argument, "%s: X or Y is not aligned to a float", who);
+    if (overlaps(x.data(), view_bytes(x), y.data(), view_bytes(y))) return status::error(errc::invalid_argument, "%s: X and Y overlap", who);
+    if (w.overlaps(y.data(), view_bytes(y)))
+        return status::error(errc::invalid_argument, "%s: Y overlaps the weights (codes, scales, zeros or perm)", who);
+    return {};
+}
 
 // The calling thread's workspace; a nested call (a kernel started from inside a
 // task on the same thread) gets a private one instead of clobbering it.
@@ -9055,6 +10015,87 @@ struct thread_workspace_guard {
     thread_workspace_guard& operator=(const thread_workspace_guard&) = delete;
 };
 
+// The path a call takes: automatic is dequant_fma for dense and tiled weights
+// (the accurate path), int8_dot for ggml blocks (their only one).
+inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
+    if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
+    if (w.lay() == layout::ggml) {
+        if (p == matmul_path::dequant_fma)
+            return status::error(errc::unsupported, "options.path = dequant_fma: ggml blocks have only the int8_dot path");
+        return p == matmul_path::reference ? p : matmul_path::int8_dot;
+    }
+    return p == matmul_path::automatic ? matmul_path::dequant_fma : p;
+}
+
+inline status check_path(const weights_view& w, const matmul_options& opt) noexcept {
+    auto p = resolve_path(w, opt.path);
+    return p ? status{} : p.error();
+}
+
+// Whether the fast kernels read these weights: a dense group must hold whole
+// 32-blocks (the tiled validator already demands it; ggml blocks always fit).
+inline bool fast_kernels_fit(const weights_view& w) noexcept {
+    return w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
+           static_cast<std::size_t>(w.group()) >= w.cols();
+}
+
+// The entry a call on w runs now: the path's entry for active_arch() or down
+// the fallback chain; the reference when no fast kernel fits (a fallback too).
+inline result<const kernel_entry*> select_entry(const kernel_family& fam, const weights_view& w, const matmul_options& opt) noexcept {
+    auto path = resolve_path(w, opt.path);
+    if (!path) return path.error();
+    const matmul_path p = fast_kernels_fit(w) ? *path : matmul_path::reference;
+    return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
+}
+
+// Y(m, r) = y[m * ldy + r] = W[r,:] . X[m,:] for m < M (arguments checked).
+// Nothing is written to y unless every activation row was prepared.
+template <class Exec>
+status run_matmul(const kernel_family& fam, const weights_view& w, const float* x, std::size_t ldx, std::size_t M, float* y,
+                  std::size_t ldy, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
+    auto found = select_entry(fam, w, opt);
+    if (!found) return found.error();
+    const kernel_entry& e = **found;
+    matmul_call c;
+    c.w = &w;
+    c.x = x;
+    c.ldx = ldx;
+    c.M = M;
+    c.y = y;
+    c.ldy = ldy;
+    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
+    if (e.prepare) {
+        std::atomic<std::size_t> first_bad{M};
+        auto prep = [&](std::size_t m) {
+            if (LOWBIT_UNLIKELY(!e.prepare(c, m).ok())) {
+                std::size_t cur = first_bad.load(std::memory_order_relaxed);
+                while (m < cur && !first_bad.compare_exchange_weak(cur, m, std::memory_order_relaxed)) {
+                }
+            }
+        };
+        if (M == 1) prep(0);
+        else exec(M, prep);
+        if (first_bad.load() < M) return e.prepare(c, first_bad.load());  // again, serially, for the status: y is untouched
+    }
+    const std::size_t rpt = e.rows_per_task, n = w.rows();
+    exec((n + rpt - 1) / rpt, [&](std::size_t t) {
+        const std::size_t r0 = t * rpt, r1 = r0 + rpt < n ? r0 + rpt : n;
+        e.rows(c, r0, r1);
+    });
+    return {};
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/kernels/run.hpp --------------------------------------------------
+// (lowbit/kernels/table.hpp: already included above)
+
+namespace lowbit {
+
+namespace detail {
+constexpr std::size_t rows_per_task = 64;  // dequantize's fixed split
+
 // The kernels see per_channel and per_group<G> as per_group_dynamic (per_channel
 // is one group of K per row): the memory layout is identical and the kernels
 // read the group size at run time, so every granularity but per_tensor shares
@@ -9065,132 +10106,38 @@ struct kernel_scheme {
     using type = std::conditional_t<S::gran == granularity::per_tensor, S,
                                     scheme<S::bits, per_group_dynamic, typename S::symmetry_type, typename S::scale_codec>>;
 };
-template <class S>
-qmatrix_view<typename kernel_scheme<S>::type> kernel_view(const qmatrix_view<S>& w) noexcept {
-    qmatrix_view<typename kernel_scheme<S>::type> v;
-    v.codes = w.codes;
-    v.scales = w.scales;
-    v.zeros = w.zeros;
-    v.perm = w.perm;
-    v.rows = w.rows;
-    v.cols = w.cols;
-    v.group = w.group;
-    v.row_bytes = w.row_bytes;
-    return v;
-}
 
-// Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
-// block step would be NaN/Inf and x/step a NaN, whose conversion to int8 is
-// undefined), or a magnitude below 2^-120 (a block whose largest value is that
-// small has a step whose reciprocal overflows). One branch-free pass over the
-// row; such rows take prepare_i8_guarded.
-inline bool i8_needs_guard(const float* x, std::size_t k) noexcept {
-    std::uint32_t bad = 0;
-    for (std::size_t i = 0; i < k; ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, x + i, sizeof u);
-        u &= 0x7fffffffu;
-        bad |= static_cast<std::uint32_t>(u >= 0x7f800000u) | static_cast<std::uint32_t>(u - 1u < 0x037fffffu);
-    }
-    return bad != 0;
+// The dense layout's gemv / gemm on a checked weights_view, for the family of kernel scheme KS.
+template <class KS, class Exec>
+status dense_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
+    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
 }
-
-// The int8 preparation of a hostile row, with defined results: magnitudes
-// below 2^-120 count as 0 (their products are below 2^-120 * |w| anyway); a
-// row holding NaN or +-Inf makes every output it feeds NaN (as a NaN input
-// of an f32 dot product does), by a NaN block step. Allocates: hostile rows
-// are not the hot path.
-template <int B, bool Sym>
-void prepare_i8_guarded(const float* x, const std::int32_t* perm, const kdetail::act_geometry& g, std::int8_t* q, float* dxl,
-                        std::int32_t* zq) {
-    std::vector<float> clean(x, x + g.K);
-    bool non_finite = false;
-    for (float& v : clean) {
-        if (!std::isfinite(v)) {
-            non_finite = true;
-            v = 0.0f;
-        } else if (std::fabs(v) < 7.52316384526264e-37f) {  // 2^-120
-            v = 0.0f;
-        }
-    }
-    kdetail::prepare_i8<B, Sym>(clean.data(), perm, g, q, dxl, zq);
-    if (non_finite)
-        for (std::size_t i = 0; i < 4 * g.padded_blocks(); ++i) dxl[i] = std::numeric_limits<float>::quiet_NaN();
-}
-
-// Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] through the fast paths (blocks_fit(w) holds).
-template <class S, class Exec>
-void matmul_fast(const qmatrix_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
-                 Exec& exec, matmul_path path, matmul_workspace& ws) {
-    constexpr int B = S::bits;
-    const kdetail::act_geometry g = kdetail::act_geometry::of(w.cols);
-    const std::size_t pad = g.padded(), pb = g.padded_blocks();
-    const arch a = active_arch();
-    const std::size_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
-    if (path == matmul_path::int8_dot) {
-        const std::size_t nl = 4 * pb;  // lanes per row
-        const std::size_t q_bytes = round64(M * pad), l_bytes = round64(M * nl * sizeof(float));
-        unsigned char* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * l_bytes + M * sizeof(kdetail::act_i8)));
-        auto* q = reinterpret_cast<std::int8_t*>(base);
-        auto* dxl = reinterpret_cast<float*>(base + q_bytes);
-        auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + l_bytes);
-        auto* acts = reinterpret_cast<kdetail::act_i8*>(base + q_bytes + 2 * l_bytes);
-        auto prep = [&](std::size_t m) {
-            if (LOWBIT_UNLIKELY(i8_needs_guard(x + m * ldx, w.cols)))
-                prepare_i8_guarded<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
-            else
-                kdetail::prepare_i8<B, S::is_symmetric>(x + m * ldx, w.perm, g, q + m * pad, dxl + m * nl, zq + m * nl);
-            acts[m] = kdetail::act_i8{q + m * pad, dxl + m * nl, zq + m * nl};
-        };
-        if (M == 1) prep(0);
-        else exec(M, prep);
-        exec(n_tasks, [&](std::size_t t) {
-            const std::size_t r0 = t * rows_per_task, r1 = r0 + rows_per_task < w.rows ? r0 + rows_per_task : w.rows;
-            kdetail::int8_rows(a, w, r0, r1, acts, M, g, y, ldy);
-        });
-    } else {
-        const std::size_t x_bytes = round64(M * pad * sizeof(float));
-        unsigned char* base = static_cast<unsigned char*>(ws.get(x_bytes + M * sizeof(kdetail::act_f32)));
-        auto* xa = reinterpret_cast<float*>(base);
-        auto* acts = reinterpret_cast<kdetail::act_f32*>(base + x_bytes);
-        auto prep = [&](std::size_t m) {
-            kdetail::prepare_f32<B>(x + m * ldx, w.perm, g, xa + m * pad);
-            acts[m] = kdetail::act_f32{xa + m * pad};
-        };
-        if (M == 1) prep(0);
-        else exec(M, prep);
-        exec(n_tasks, [&](std::size_t t) {
-            const std::size_t r0 = t * rows_per_task, r1 = r0 + rows_per_task < w.rows ? r0 + rows_per_task : w.rows;
-            kdetail::f32_rows(a, w, r0, r1, acts, M, g, y, ldy);
-        });
-    }
+template <class KS, class Exec>
+status dense_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
+                  matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    bool empty = false;
+    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
+    if (empty) return {};
+    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
 }
 }  // namespace detail
+
+// The kernel table's entries for dense weights of scheme S (tests, benches).
+template <class S>
+span<const kernel_entry> dense_kernels() noexcept {
+    const auto f = kdetail::dense_table<typename detail::kernel_scheme<S>::type>::family();
+    return span<const kernel_entry>(f.begin, f.count);
+}
 
 template <class S, class Exec>
 status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(w.validate());
-    LOWBIT_TRY(detail::check_path(opt));
-    if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
-    if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
-    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
-        return status::error(errc::invalid_argument, "x or y is not aligned to a float");
-    if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
-        return status::error(errc::invalid_argument, "x and y overlap");
-    LOWBIT_TRY(detail::check_output_apart(w, y.data(), y.size() * 4, "y"));
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
-        detail::matmul_fast(detail::kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
-        return {};
-    }
-    const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
-    exec(n_tasks, [&](std::size_t t) {
-        const std::size_t r0 = t * detail::rows_per_task;
-        const std::size_t r1 = r0 + detail::rows_per_task < w.rows ? r0 + detail::rows_per_task : w.rows;
-        reference::gemv_rows(w, x.data(), y.data(), r0, r1);
-    });
-    return {};
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    return detail::dense_gemv<typename detail::kernel_scheme<S>::type>(*wv, x, y, exec, opt, ws);
 }
 
 template <class S, class Exec = serial_executor>
@@ -9202,30 +10149,9 @@ status gemv(const qmatrix_view<S>& w, span<const float> x, span<float> y, Exec&&
 template <class S, class Exec>
 status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(w.validate());
-    LOWBIT_TRY(detail::check_path(opt));
-    if (x.cols() != w.cols) return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu", x.cols(), w.cols);
-    if (y.rows() != x.rows() || y.cols() != w.rows)
-        return status::error(errc::shape_mismatch, "Y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows);
-    if (x.rows() == 0) return {};
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "X or Y is null");
-    if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "row stride < columns");
-    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
-        return status::error(errc::invalid_argument, "X or Y is not aligned to a float");
-    if (detail::overlaps(x.data(), detail::view_bytes(x), y.data(), detail::view_bytes(y)))
-        return status::error(errc::invalid_argument, "X and Y overlap");
-    LOWBIT_TRY(detail::check_output_apart(w, y.data(), detail::view_bytes(y), "Y"));
-    if (opt.path != matmul_path::reference && kdetail::blocks_fit(detail::kernel_view(w))) {
-        detail::matmul_fast(detail::kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
-        return {};
-    }
-    const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
-    exec(n_tasks, [&](std::size_t t) {
-        const std::size_t n0 = t * detail::rows_per_task;
-        const std::size_t n1 = n0 + detail::rows_per_task < w.rows ? n0 + detail::rows_per_task : w.rows;
-        reference::gemm_cols(w, x, y, n0, n1);
-    });
-    return {};
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    return detail::dense_gemm<typename detail::kernel_scheme<S>::type>(*wv, x, y, exec, opt, ws);
 }
 
 template <class S, class Exec = serial_executor>
@@ -9237,12 +10163,14 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
 
 template <class S, class Exec = serial_executor>
 status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec = Exec{}) {
-    LOWBIT_TRY(w.validate());
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
     if (out.rows() != w.rows || out.cols() != w.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, W is %zu x %zu", out.rows(), out.cols(), w.rows, w.cols);
     if (!out.data() || out.stride() < out.cols()) return status::error(errc::invalid_argument, "out is null or its stride < columns");
     if (detail::misaligned(out.data())) return status::error(errc::invalid_argument, "out is not aligned to a float");
-    LOWBIT_TRY(detail::check_output_apart(w, out.data(), detail::view_bytes(out), "out"));
+    if (wv->overlaps(out.data(), detail::view_bytes(out)))
+        return status::error(errc::invalid_argument, "out overlaps the weights (codes, scales, zeros or perm)");
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * detail::rows_per_task;
@@ -9483,672 +10411,52 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix<S>& q, 
 // path's float steps differ from the plain layout's (one FMA per 32-block and
 // row instead of 16 lane accumulators, detail/tiled_blocks.hpp), so results
 // differ between layouts at float-rounding level; each is bit-exact against
-// its scalar model on every arch.
+// its scalar model on every arch. Like matmul.hpp's, these front doors are
+// thin: a weights_view (one validator), then the scheme's tiled kernel table
+// through kernels/run.hpp.
 
 #include <cstddef>
-#include <cstdint>
 #include <utility>
 
-// ---- begin lowbit/pack/tiled.hpp -------------------------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// lowbit/pack/tiled.hpp — the tiled kernel layout of a qmatrix and its exact
-// inverse (docs/kernels.md, "Tiled layout").
-//
-// tiled<S> holds the same codes, scales, zeros and permutation as a
-// qmatrix<S>, rearranged so that one activation load feeds 16 weight rows:
-//   - rows are grouped in tiles of 16 (the last tile padded with zero rows),
-//     columns in blocks of 32 (the last padded with code 0);
-//   - a block of a tile (16 rows x 32 codes) is 8 "quad vectors" of 64 bytes:
-//     byte 4i + e of quad vector j is the code of row i, column 4j + e. A
-//     vpdpbusd of quad vector j with the 4 activations 4j..4j+3 broadcast
-//     gives the 16 rows' partial dot products at once;
-//   - the quad vectors are stored as bit planes of widths 8, 4, 2 or 1
-//     (B = 8: 8; 7: 4+2+1; 6: 4+2; 5: 4+1; 4: 4; 3: 2+1; 2: 2; 1: 1), low
-//     bits first. A plane of width p is p vectors of 64 bytes; its vector a
-//     holds, at bits [t*p, t*p + p) of every byte, that plane's bits of quad
-//     vector a + p*t. So quad vector j is a shift and a mask per plane: no
-//     code straddles a byte and no lane crossing is needed;
-//   - a block takes 64*B bytes, the bits of the codes and nothing else;
-//   - scales (and zeros) are stored [tile][group][row in tile]: one load
-//     gives the 16 rows' scales of a group.
-// Groups must hold whole 32-blocks (group % 32 == 0, or one group per row);
-// repack_tiled refuses other schemes. repack_tiled is pure, and
-// unpack_tiled(repack_tiled(q)) == q bit for bit.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <vector>
-
-// (lowbit/core/status.hpp: already included above)
-// (lowbit/pack/bitpack.hpp: already included above)
-// (lowbit/pack/qmatrix.hpp: already included above)
-
-namespace lowbit {
-
-// Bit planes of a B-bit code in the tiled layout, low bits first.
-struct bit_planes {
-    int count = 0;
-    int width[3] = {0, 0, 0};
-    int shift[3] = {0, 0, 0};  // position of the plane's bits within the code
-};
-constexpr bit_planes planes_of(int bits) noexcept {
-    bit_planes p;
-    if (bits == 8) {
-        p.count = 1;
-        p.width[0] = 8;
-        return p;
-    }
-    const int widths[3] = {4, 2, 1};
-    int rest = bits, at = 0;
-    for (int k = 0; k < 3; ++k)  // greedy over 4, 2, 1
-        if (rest >= widths[k]) {
-            p.width[p.count] = widths[k];
-            p.shift[p.count] = at;
-            ++p.count;
-            at += widths[k];
-            rest -= widths[k];
-        }
-    return p;
-}
-
-constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
-constexpr std::size_t tile_block = 32;   // columns of a block
-constexpr std::size_t tile_quads = 8;    // quad vectors per block
-
-// A non-owning view of a tiled matrix (what the kernels read).
-template <class S>
-struct tiled_view {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    const std::uint8_t* codes = nullptr;        // tiles * blocks * block_bytes
-    const scale_storage* scales = nullptr;      // per_tensor: 1; else tiles * groups * 16
-    const std::uint8_t* zeros = nullptr;        // asymmetric: as scales
-    const std::int32_t* perm = nullptr;         // optional, cols entries
-    std::size_t rows = 0, cols = 0;
-    int group = 0;                              // as in the qmatrix
-    std::size_t tiles = 0, blocks = 0, groups = 0;  // per matrix, per row, per row
-    std::size_t blocks_per_group = 0;           // 0: one group spans the row
-
-    const std::uint8_t* block(std::size_t t, std::size_t b) const noexcept { return codes + (t * blocks + b) * block_bytes; }
-    std::size_t scale_slot(std::size_t t, std::size_t g) const noexcept {
-        return S::gran == granularity::per_tensor ? 0 : (t * groups + g) * tile_rows;
-    }
-    std::size_t group_of_block(std::size_t b) const noexcept { return blocks_per_group ? b / blocks_per_group : 0; }
-
-    // Checks that the fields describe a consistent tiled matrix (not the data
-    // itself): the shape's tile, block and group counts, non-null arrays, and
-    // the checks qmatrix_view makes of scales and perm (alignment, perm inside
-    // [0, cols): the kernels read x[perm[col]]).
-    status validate() const noexcept {
-        if (rows == 0 || cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty (%zu x %zu)", rows, cols);
-        if (!codes || !scales || (!S::is_symmetric && !zeros))
-            return status::error(errc::invalid_argument, "tiled matrix: codes, scales or zeros is null");
-        if (group < 1) return status::error(errc::invalid_argument, "tiled.group = %d, must be >= 1", group);
-        if (S::static_group && group != S::static_group)
-            return status::error(errc::invalid_argument, "tiled.group = %d but the scheme's group is %d", group, S::static_group);
-        if (S::gran != granularity::per_group && static_cast<std::size_t>(group) != cols)
-            return status::error(errc::invalid_argument, "tiled.group = %d, must equal cols = %zu for per-channel/per-tensor", group,
-                                 cols);
-        // The kernels index scales by (tile * groups + block / blocks_per_group): both must be what the shape implies
-        // (per-channel runs as one group per row, so these are checked for every granularity).
-        const std::size_t g = static_cast<std::size_t>(group);
-        const std::size_t want_groups = (cols + g - 1) / g, want_bpg = g < cols ? g / tile_block : 0;
-        if (tiles != (rows + tile_rows - 1) / tile_rows || blocks != (cols + tile_block - 1) / tile_block ||
-            groups != want_groups || blocks_per_group != want_bpg || (want_bpg && g % tile_block))
-            return status::error(errc::invalid_argument, "tiled matrix: tiles/blocks/groups do not match %zu x %zu, group %d", rows,
-                                 cols, group);
-        return detail::check_scales_and_perm("tiled", scales, perm, cols);
-    }
-};
-
-// The owning form: repack_tiled's result.
-template <class S>
-struct tiled {
-    using scheme_type = S;
-    using scale_storage = typename S::scale_storage;
-    static constexpr std::size_t block_bytes = 64 * S::bits;
-
-    std::size_t rows = 0, cols = 0;
-    int group = 0;
-    std::size_t row_bytes = 0;  // of the qmatrix it came from (restored by unpack_tiled)
-    std::size_t tiles = 0, blocks = 0, groups = 0, blocks_per_group = 0;
-    std::vector<std::uint8_t> codes;
-    std::vector<scale_storage> scales;
-    std::vector<std::uint8_t> zeros;
-    std::vector<std::int32_t> perm;
-
-    tiled_view<S> view() const noexcept {
-        tiled_view<S> v;
-        v.codes = codes.data();
-        v.scales = scales.data();
-        v.zeros = S::is_symmetric ? nullptr : zeros.data();
-        v.perm = perm.empty() ? nullptr : perm.data();
-        v.rows = rows;
-        v.cols = cols;
-        v.group = group;
-        v.tiles = tiles;
-        v.blocks = blocks;
-        v.groups = groups;
-        v.blocks_per_group = blocks_per_group;
-        return v;
-    }
-    std::size_t bytes() const noexcept {
-        return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);
-    }
-};
-
-namespace detail {
-// One block: quad vectors v[j][4i + e] <-> the plane bytes.
-template <int B>
-inline void quads_to_planes(const std::uint8_t (&v)[tile_quads][64], std::uint8_t* out) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, out += 64)
-            for (int n = 0; n < 64; ++n) {
-                unsigned byte = 0;
-                for (int t = 0; t < per_byte; ++t)
-                    byte |= static_cast<unsigned>((v[a + w * t][n] >> p.shift[k]) & mask) << (t * w);
-                out[n] = static_cast<std::uint8_t>(byte);
-            }
-    }
-}
-template <int B>
-inline void planes_to_quads(const std::uint8_t* in, std::uint8_t (&v)[tile_quads][64]) noexcept {
-    constexpr bit_planes p = planes_of(B);
-    std::memset(v, 0, sizeof v);
-    for (int k = 0; k < p.count; ++k) {
-        const int w = p.width[k], per_byte = 8 / w, mask = (1 << w) - 1;
-        for (int a = 0; a < w; ++a, in += 64)
-            for (int n = 0; n < 64; ++n)
-                for (int t = 0; t < per_byte; ++t)
-                    v[a + w * t][n] = static_cast<std::uint8_t>(v[a + w * t][n] | (((in[n] >> (t * w)) & mask) << p.shift[k]));
-    }
-}
-}  // namespace detail
-
-// Repack a qmatrix into the tiled layout (pure: reads q, returns a new object).
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix_view<S>& q) {
-    LOWBIT_TRY(q.validate());
-    constexpr int B = S::bits;
-    const bool one_group = S::gran != granularity::per_group || static_cast<std::size_t>(q.group) >= q.cols;
-    if (!one_group && q.group % static_cast<int>(tile_block) != 0)
-        return status::error(errc::unsupported, "tiled layout: group size %d is not a multiple of 32", q.group);
-    tiled<S> t;
-    t.rows = q.rows;
-    t.cols = q.cols;
-    t.group = q.group;
-    t.row_bytes = q.row_bytes;
-    t.tiles = (q.rows + tile_rows - 1) / tile_rows;
-    t.blocks = (q.cols + tile_block - 1) / tile_block;
-    t.groups = S::gran == granularity::per_group ? q.groups_per_row() : 1;
-    t.blocks_per_group = one_group ? 0 : static_cast<std::size_t>(q.group) / tile_block;
-    t.codes.assign(t.tiles * t.blocks * t.block_bytes, 0);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    t.scales.assign(n_scales, typename S::scale_storage{});
-    if (!S::is_symmetric) t.zeros.assign(n_scales, 0);
-    if (q.perm) t.perm.assign(q.perm, q.perm + q.cols);
-
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);  // one tile, row-major, zero padded
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        std::fill(codes.begin(), codes.end(), 0);
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            unpack_codes<B>(q.row(ti * tile_rows + i), q.cols, codes.data() + i * t.blocks * tile_block);
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) v[j][4 * i + e] = codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e];
-            detail::quads_to_planes<B>(v, t.codes.data() + (ti * t.blocks + b) * t.block_bytes);
-        }
-        if (S::gran == granularity::per_tensor) continue;
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < q.rows; ++i)
-            for (std::size_t g = 0; g < t.groups; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                t.scales[slot] = q.scales[q.scale_index(ti * tile_rows + i, g)];
-                if (!S::is_symmetric) t.zeros[slot] = q.zeros[q.scale_index(ti * tile_rows + i, g)];
-            }
-    }
-    if (S::gran == granularity::per_tensor) {
-        t.scales[0] = q.scales[0];
-        if (!S::is_symmetric) t.zeros[0] = q.zeros[0];
-    }
-    return t;
-}
-template <class S>
-result<tiled<S>> repack_tiled(const qmatrix<S>& q) {
-    return repack_tiled(q.view());
-}
-
-// The inverse: a qmatrix equal to the one repack_tiled read (same row_bytes,
-// zero padding bytes).
-template <class S>
-result<qmatrix<S>> unpack_tiled(const tiled<S>& t) {
-    constexpr int B = S::bits;
-    if (t.rows == 0 || t.cols == 0) return status::error(errc::shape_mismatch, "tiled matrix is empty");
-    if (t.tiles != (t.rows + tile_rows - 1) / tile_rows || t.blocks != (t.cols + tile_block - 1) / tile_block ||
-        t.codes.size() != t.tiles * t.blocks * t.block_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: %zu code bytes do not match %zu x %zu", t.codes.size(), t.rows,
-                             t.cols);
-    auto l = qlayout::make(S::runtime(t.group), t.rows, t.cols);
-    if (!l) return l.error();
-    if (t.row_bytes < l->row_bytes)
-        return status::error(errc::corrupt_data, "tiled matrix: row_bytes %zu < %zu", t.row_bytes, l->row_bytes);
-    const std::size_t n_scales = S::gran == granularity::per_tensor ? 1 : t.tiles * t.groups * tile_rows;
-    if (t.scales.size() != n_scales || t.zeros.size() != (S::is_symmetric ? 0 : n_scales) ||
-        (S::gran == granularity::per_group && t.groups != l->groups_per_row) || (!t.perm.empty() && t.perm.size() != t.cols))
-        return status::error(errc::corrupt_data, "tiled matrix: scales, zeros or perm have the wrong size");
-    LOWBIT_TRY(detail::check_scales_and_perm("tiled", t.scales.data(), t.perm.empty() ? nullptr : t.perm.data(), t.cols));
-    l->row_bytes = t.row_bytes;
-    qstorage st;
-    st.layout = *l;
-    st.codes.assign(t.rows * t.row_bytes, 0);
-    std::vector<typename S::scale_storage> scales(l->n_scales);
-    st.zeros.assign(l->n_zeros, 0);
-    st.perm = t.perm;
-    std::vector<std::uint8_t> codes(tile_rows * t.blocks * tile_block);
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t ti = 0; ti < t.tiles; ++ti) {
-        for (std::size_t b = 0; b < t.blocks; ++b) {
-            detail::planes_to_quads<B>(t.codes.data() + (ti * t.blocks + b) * t.block_bytes, v);
-            for (std::size_t j = 0; j < tile_quads; ++j)
-                for (std::size_t i = 0; i < tile_rows; ++i)
-                    for (std::size_t e = 0; e < 4; ++e) codes[i * t.blocks * tile_block + b * tile_block + 4 * j + e] = v[j][4 * i + e];
-        }
-        for (std::size_t i = 0; i < tile_rows && ti * tile_rows + i < t.rows; ++i) {
-            const std::size_t r = ti * tile_rows + i;
-            pack_codes<B>(codes.data() + i * t.blocks * tile_block, t.cols, st.codes.data() + r * t.row_bytes);
-            if (S::gran == granularity::per_tensor) continue;
-            for (std::size_t g = 0; g < l->groups_per_row; ++g) {
-                const std::size_t slot = (ti * t.groups + g) * tile_rows + i;
-                scales[r * l->groups_per_row + g] = t.scales[slot];
-                if (!S::is_symmetric) st.zeros[r * l->groups_per_row + g] = t.zeros[slot];
-            }
-        }
-    }
-    if (S::gran == granularity::per_tensor) {
-        scales[0] = t.scales[0];
-        if (!S::is_symmetric) st.zeros[0] = t.zeros[0];
-    }
-    if constexpr (S::scale == scale_type::f32) st.scales_f32 = std::move(scales);
-    else st.scales_16 = std::move(scales);
-    return qmatrix<S>::from_storage(std::move(st));
-}
-
-}  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_PACK_TILED_HPP
-// ---- end lowbit/pack/tiled.hpp ---------------------------------------------------
-// (lowbit/kernels/matmul.hpp: already included above)
-// ---- begin lowbit/kernels/detail/tiled_blocks.hpp --------------------------------
-#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-// lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
-// models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
-// "Tiled kernels").
-//
-// int8 path. Per block b of 32 activations (natural order, gathered through
-// the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],
-// Q_b = sum(q). For row r with scale s and zero z of b's group:
-//     A  = sum over the block of u * q                      (exact integer)
-//     A' = A - z*Q_b       (symmetric B >= 2: the dot starts from zq_b = -z*Q_b;
-//                           1 bit, z = 1/2: A' = 2A - Q_b with dx_b halved)
-//     acc = fma(float(A'), s * dx_b, acc)                   blocks in order
-//     y_r = acc
-// Every SIMD kernel performs exactly these float operations in this order
-// (16 rows side by side in one vector), so all equal int8_tile_scalar bit for
-// bit; the integer part is exact whatever instructions form it.
-//
-// f32 path: P_b = sum over the block of (u - z) * x (zero removed exactly),
-// one FMA per code in column order from P_b = 0, then acc = fma(P_b, s, acc)
-// blocks in order. The SIMD kernels (16 rows side by side) perform the same
-// FMAs, so they too equal f32_tile_scalar bit for bit on every arch.
-
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-
 // (lowbit/pack/tiled.hpp: already included above)
-// (lowbit/kernels/detail/blocks.hpp: already included above)
-
-namespace lowbit {
-namespace kdetail {
-
-// One prepared activation row for the tiled kernels (views into a workspace).
-struct tact_i8 {
-    const std::int8_t* q = nullptr;    // blocks * 32 codes, natural order, zero padded
-    const float* dx = nullptr;         // per block (halved for 1-bit symmetric)
-    const std::int32_t* zq = nullptr;  // per block: -z*Q (symmetric, 2+ bits) or Q
-};
-struct tact_f32 {
-    const float* x = nullptr;  // blocks * 32, natural order, zero padded
-};
-
-// Quantize one activation row per 32-block. Hostile values get defined
-// results: magnitudes below 2^-120 count as 0 (the reciprocal of such a block
-// step would overflow); a NaN or +-Inf anywhere makes the row's every block
-// step NaN, so every output it feeds is NaN, as in an f32 product.
-template <int B, bool Sym>
-inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q, float* dx,
-                        std::int32_t* zq) noexcept {
-    bool non_finite = false;
-    float xb[tile_block];
-    for (std::size_t b = 0; b < blocks; ++b) {
-        float amax = 0.0f;
-        for (std::size_t i = 0; i < tile_block; ++i) {
-            const std::size_t col = b * tile_block + i;
-            float v = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
-            const float a = std::fabs(v);
-            if (LOWBIT_UNLIKELY(!(a <= std::numeric_limits<float>::max()))) {  // NaN or Inf
-                non_finite = true;
-                v = 0.0f;
-            } else if (LOWBIT_UNLIKELY(a < 7.52316384526264e-37f)) {  // 2^-120
-                v = 0.0f;
-            }
-            xb[i] = v;
-            amax = std::fmax(amax, std::fabs(v));
-        }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        std::int32_t sum = 0;
-        for (std::size_t i = 0; i < tile_block; ++i) {
-            const int c = static_cast<int>(round_even(xb[i] * id));
-            q[b * tile_block + i] = static_cast<std::int8_t>(c);
-            sum += c;
-        }
-        dx[b] = Sym && B == 1 ? d * 0.5f : d;
-        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
-    }
-    if (non_finite)
-        for (std::size_t b = 0; b < blocks; ++b) dx[b] = std::numeric_limits<float>::quiet_NaN();
-}
-
-inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
-    for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
-}
-
-// Scale / zero of row i of tile t for group g.
-template <class S>
-inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
-    return S::scale_codec::decode(w.scales[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
-}
-template <class S>
-inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
-    if (S::is_symmetric) return symmetric_zero(S::bits);
-    return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
-}
-
-// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
-template <class S>
-inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
-                             std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
-        const std::size_t g = w.group_of_block(b);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i);
-            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
-            for (std::size_t m = 0; m < M; ++m) {
-                const std::int8_t* q = a[m].q + b * tile_block;
-                std::int32_t A = 0;
-                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
-                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
-                else A -= z * a[m].zq[b];
-                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
-            }
-        }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
-}
-
-// The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
-// std::fma, so the float steps do not depend on the compiler's FP contraction.
-template <class S>
-inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
-                            std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
-        const std::size_t g = w.group_of_block(b);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
-            for (std::size_t m = 0; m < M; ++m) {
-                const float* x = a[m].x + b * tile_block;
-                float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
-                acc[m][i] = std::fma(p, s, acc[m][i]);
-            }
-        }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
-}
-
-// The reference: double accumulation over dequantized weights (as reference.hpp
-// does for the plain layout). Row r of W (input order) . x.
-template <class S>
-inline void reference_tile(const tiled_view<S>& w, std::size_t t, const float* x, std::size_t ldx, std::size_t M, float* out,
-                           std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    double acc[tile_rows];
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t m = 0; m < M; ++m) {
-        for (auto& a : acc) a = 0.0;
-        for (std::size_t b = 0; b < w.blocks; ++b) {
-            detail::planes_to_quads<B>(w.block(t, b), v);
-            const std::size_t g = w.group_of_block(b);
-            for (std::size_t i = 0; i < n; ++i) {
-                const double s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
-                for (std::size_t c = 0; c < tile_block && b * tile_block + c < w.cols; ++c) {
-                    const std::size_t col = b * tile_block + c;
-                    const double xv = x[m * ldx + (w.perm ? static_cast<std::size_t>(w.perm[col]) : col)];
-                    acc[i] += (static_cast<double>(v[c / 4][4 * i + c % 4]) - z) * s * xv;
-                }
-            }
-        }
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = static_cast<float>(acc[i]);
-    }
-}
-
-}  // namespace kdetail
-}  // namespace lowbit
-#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_TILED_BLOCKS_HPP
-// ---- end lowbit/kernels/detail/tiled_blocks.hpp ----------------------------------
+// (lowbit/weights/convert.hpp: already included above)
+// (lowbit/kernels/detail/entries.hpp: already included above)
+// (lowbit/kernels/matmul.hpp: already included above)
+// (lowbit/kernels/run.hpp: already included above)
 
 namespace lowbit {
 namespace detail {
-
-template <class S>
-tiled_view<typename kernel_scheme<S>::type> tiled_kernel_view(const tiled_view<S>& w) noexcept {
-    tiled_view<typename kernel_scheme<S>::type> v;
-    v.codes = w.codes;
-    v.scales = w.scales;
-    v.zeros = w.zeros;
-    v.perm = w.perm;
-    v.rows = w.rows;
-    v.cols = w.cols;
-    v.group = w.group;
-    v.tiles = w.tiles;
-    v.blocks = w.blocks;
-    v.groups = w.groups;
-    v.blocks_per_group = w.blocks_per_group;
-    return v;
+template <class KS, class Exec>
+status tiled_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
+    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
 }
-
-template <class S>
-std::size_t tiled_scale_count(const tiled_view<S>& w) noexcept {
-    return S::gran == granularity::per_tensor ? 1 : w.tiles * w.groups * tile_rows;
-}
-
-template <class S>
-status check_tiled_output_apart(const tiled_view<S>& w, const void* out, std::size_t out_bytes, const char* name) noexcept {
-    const std::size_t ns = tiled_scale_count(w);
-    if (overlaps(out, out_bytes, w.codes, w.tiles * w.blocks * w.block_bytes) ||
-        overlaps(out, out_bytes, w.scales, ns * sizeof(typename S::scale_storage)) ||
-        (w.zeros && overlaps(out, out_bytes, w.zeros, ns)) || (w.perm && overlaps(out, out_bytes, w.perm, w.cols * 4)))
-        return status::error(errc::invalid_argument, "%s overlaps the weights (codes, scales, zeros or perm)", name);
-    return {};
-}
-
-constexpr std::size_t tiles_per_task = rows_per_task / tile_rows;  // fixed split
-
-template <class S>
-void tiled_i8_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* acts,
-                       std::size_t M, float* y, std::size_t ldy) noexcept {
-    switch (a) {
-#if defined(LOWBIT_HAVE_X86_KERNELS)
-        case arch::avx2: return kdetail::avx2::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-        case arch::avx512: return kdetail::avx512::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-        case arch::avxvnni: return kdetail::avxvnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-        case arch::avx512vnni: return kdetail::avx512vnni::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-#endif
-#if defined(LOWBIT_HAVE_ARM_KERNELS)
-        case arch::neon: return kdetail::neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-        case arch::neondot: return kdetail::neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-#endif
-        default:
-            for (std::size_t m = 0; m < M; m += 64)
-                for (std::size_t t = t0; t < t1; ++t)
-                    kdetail::int8_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
-    }
-}
-template <class S>
-void tiled_f32_dispatch(arch a, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* acts,
-                        std::size_t M, float* y, std::size_t ldy) noexcept {
-    switch (a) {
-#if defined(LOWBIT_HAVE_X86_KERNELS)
-        case arch::avx2:
-        case arch::avxvnni: return kdetail::avx2::tf32_tiles(w, t0, t1, acts, M, y, ldy);
-        case arch::avx512:
-        case arch::avx512vnni: return kdetail::avx512::tf32_tiles(w, t0, t1, acts, M, y, ldy);
-#endif
-#if defined(LOWBIT_HAVE_ARM_KERNELS)
-        case arch::neon:
-        case arch::neondot: return kdetail::neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);  // sdot does not help f32
-#endif
-        default:
-            for (std::size_t m = 0; m < M; m += 64)
-                for (std::size_t t = t0; t < t1; ++t)
-                    kdetail::f32_tile_scalar(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
-    }
-}
-
-// The SIMD int8 activation preparation where the arch has one (identical
-// results to kdetail::prepare_ti8); false: run the scalar one.
-template <class S>
-bool tiled_prep_i8_simd(arch a, const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
-                        float* dx, std::int32_t* zq) noexcept {
-    switch (a) {
-#if defined(LOWBIT_HAVE_X86_KERNELS)
-        case arch::avx2:
-        case arch::avxvnni: return kdetail::avx2::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
-        case arch::avx512:
-        case arch::avx512vnni: return kdetail::avx512::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
-#endif
-#if defined(LOWBIT_HAVE_ARM_KERNELS)
-        case arch::neon:
-        case arch::neondot: return kdetail::neon::tprep_i8<S>(x, perm, K, blocks, q, dx, zq);
-#endif
-        default:
-            (void)x, (void)perm, (void)K, (void)blocks, (void)q, (void)dx, (void)zq;
-            return false;
-    }
-}
-
-// Y(m, n) = y[m * ldy + n] = W[n,:] . X[m,:] (inputs checked by the caller).
-template <class S, class Exec>
-void tiled_matmul(const tiled_view<S>& w, const float* x, std::size_t ldx, std::size_t M, float* y, std::size_t ldy,
-                  Exec& exec, matmul_path path, matmul_workspace& ws) {
-    constexpr int B = S::bits;
-    const std::size_t nb = w.blocks, pad = nb * tile_block;
-    const std::size_t n_tasks = (w.tiles + tiles_per_task - 1) / tiles_per_task;
-    auto tiles_of = [&](std::size_t task, std::size_t& t0, std::size_t& t1) {
-        t0 = task * tiles_per_task;
-        t1 = t0 + tiles_per_task < w.tiles ? t0 + tiles_per_task : w.tiles;
-    };
-    if (path == matmul_path::reference) {
-        exec(n_tasks, [&](std::size_t task) {
-            std::size_t t0, t1;
-            tiles_of(task, t0, t1);
-            for (std::size_t t = t0; t < t1; ++t) kdetail::reference_tile(w, t, x, ldx, M, y, ldy);
-        });
-        return;
-    }
-    const arch a = active_arch();
-    if (path == matmul_path::int8_dot) {
-        const std::size_t q_bytes = round64(M * pad), f_bytes = round64(M * nb * 4);
-        auto* base = static_cast<unsigned char*>(ws.get(q_bytes + 2 * f_bytes + M * sizeof(kdetail::tact_i8)));
-        auto* q = reinterpret_cast<std::int8_t*>(base);
-        auto* dx = reinterpret_cast<float*>(base + q_bytes);
-        auto* zq = reinterpret_cast<std::int32_t*>(base + q_bytes + f_bytes);
-        auto* acts = reinterpret_cast<kdetail::tact_i8*>(base + q_bytes + 2 * f_bytes);
-        auto prep = [&](std::size_t m) {
-            if (!tiled_prep_i8_simd<S>(a, x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb))
-                kdetail::prepare_ti8<B, S::is_symmetric>(x + m * ldx, w.perm, w.cols, nb, q + m * pad, dx + m * nb, zq + m * nb);
-            acts[m] = kdetail::tact_i8{q + m * pad, dx + m * nb, zq + m * nb};
-        };
-        if (M == 1) prep(0);
-        else exec(M, prep);
-        exec(n_tasks, [&](std::size_t task) {
-            std::size_t t0, t1;
-            tiles_of(task, t0, t1);
-            tiled_i8_dispatch(a, w, t0, t1, acts, M, y, ldy);
-        });
-    } else {
-        const std::size_t x_bytes = round64(M * pad * sizeof(float));
-        auto* base = static_cast<unsigned char*>(ws.get(x_bytes + M * sizeof(kdetail::tact_f32)));
-        auto* xa = reinterpret_cast<float*>(base);
-        auto* acts = reinterpret_cast<kdetail::tact_f32*>(base + x_bytes);
-        auto prep = [&](std::size_t m) {
-            kdetail::prepare_tf32(x + m * ldx, w.perm, w.cols, nb, xa + m * pad);
-            acts[m] = kdetail::tact_f32{xa + m * pad};
-        };
-        if (M == 1) prep(0);
-        else exec(M, prep);
-        exec(n_tasks, [&](std::size_t task) {
-            std::size_t t0, t1;
-            tiles_of(task, t0, t1);
-            tiled_f32_dispatch(a, w, t0, t1, acts, M, y, ldy);
-        });
-    }
+template <class KS, class Exec>
+status tiled_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
+                  matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    bool empty = false;
+    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
+    if (empty) return {};
+    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
 }
 }  // namespace detail
+
+// The kernel table's entries for tiled weights of scheme S (tests, benches).
+template <class S>
+span<const kernel_entry> tiled_kernels() noexcept {
+    const auto f = kdetail::tiled_table<typename detail::kernel_scheme<S>::type>::family();
+    return span<const kernel_entry>(f.begin, f.count);
+}
 
 // y = W x on a tiled matrix.
 template <class S, class Exec>
 status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(w.validate());
-    LOWBIT_TRY(detail::check_path(opt));
-    if (x.size() != w.cols) return status::error(errc::shape_mismatch, "x has %zu elements, W has %zu columns", x.size(), w.cols);
-    if (y.size() != w.rows) return status::error(errc::shape_mismatch, "y has %zu elements, W has %zu rows", y.size(), w.rows);
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "x or y is null");
-    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
-        return status::error(errc::invalid_argument, "x or y is not aligned to a float");
-    if (detail::overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4))
-        return status::error(errc::invalid_argument, "x and y overlap");
-    LOWBIT_TRY(detail::check_tiled_output_apart(w, y.data(), y.size() * 4, "y"));
-    detail::tiled_matmul(detail::tiled_kernel_view(w), x.data(), x.size(), 1, y.data(), y.size(), exec, opt.path, ws);
-    return {};
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    return detail::tiled_gemv<typename detail::kernel_scheme<S>::type>(*wv, x, y, exec, opt, ws);
 }
 template <class S, class Exec = serial_executor>
 status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
@@ -10160,23 +10468,9 @@ status gemv(const tiled_view<S>& w, span<const float> x, span<float> y, Exec&& e
 template <class S, class Exec>
 status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(w.validate());
-    LOWBIT_TRY(detail::check_path(opt));
-    if (x.cols() != w.cols)
-        return status::error(errc::shape_mismatch, "X has %zu columns, W has %zu columns", x.cols(), w.cols);
-    if (y.rows() != x.rows() || y.cols() != w.rows)
-        return status::error(errc::shape_mismatch, "Y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows);
-    if (x.rows() == 0) return {};
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "X or Y is null");
-    if (x.stride() < x.cols() || y.stride() < y.cols())
-        return status::error(errc::invalid_argument, "a row stride is smaller than the row");
-    if (detail::misaligned(x.data()) || detail::misaligned(y.data()))
-        return status::error(errc::invalid_argument, "X or Y is not aligned to a float");
-    const std::size_t x_bytes = ((x.rows() - 1) * x.stride() + x.cols()) * 4, y_bytes = ((y.rows() - 1) * y.stride() + y.cols()) * 4;
-    if (detail::overlaps(x.data(), x_bytes, y.data(), y_bytes)) return status::error(errc::invalid_argument, "X and Y overlap");
-    LOWBIT_TRY(detail::check_tiled_output_apart(w, y.data(), y_bytes, "Y"));
-    detail::tiled_matmul(detail::tiled_kernel_view(w), x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt.path, ws);
-    return {};
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    return detail::tiled_gemm<typename detail::kernel_scheme<S>::type>(*wv, x, y, exec, opt, ws);
 }
 template <class S, class Exec = serial_executor>
 status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
@@ -10219,6 +10513,17 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 #include <utility>
 
 // (lowbit/kernels.hpp: already included above)
+// ---- begin lowbit/weights.hpp ----------------------------------------------------
+// lowbit/weights.hpp — one run-time description of quantized weights in any
+// layout (dense qmatrix, tiled, ggml blocks): weights_view, the owning
+// weights, and conversions from the typed views. No SIMD. repack() between
+// layouts is weights/repack.hpp (included on its own: it instantiates the
+// packer for every scheme).
+
+// (lowbit/weights/convert.hpp: already included above)
+// (lowbit/weights/weights.hpp: already included above)
+// (lowbit/weights/weights_view.hpp: already included above)
+// ---- end lowbit/weights.hpp ------------------------------------------------------
 
 namespace lowbit {
 
