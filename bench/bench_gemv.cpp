@@ -51,7 +51,7 @@ void register_gemv() {
             for (bool tiled : {true, false})
                 for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
                     for (int t : {1, 2}) {
-                        const std::string name = "gemv/" + scheme_name<S>() + "/" + path_name(path) + (tiled ? "/" : "/plain/") +
+                        const std::string name = "gemv/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  shape_name(s) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t, tiled)
                             ->UseRealTime()
