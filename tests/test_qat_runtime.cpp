@@ -11,7 +11,7 @@
 using namespace lowbit;
 
 namespace {
-std::vector<float> weights(std::size_t n) {
+std::vector<float> random_weights(std::size_t n) {
     std::vector<float> v(n);
     std::uint32_t s = 99;
     for (auto& x : v) {
@@ -24,7 +24,7 @@ std::vector<float> weights(std::size_t n) {
 
 TEST_CASE("runtime twins of fake_quantize, backward, init and export match the templates") {
     const std::size_t N = 6, K = 40;
-    const auto w = weights(N * K);
+    const auto w = random_weights(N * K);
     for (const char* name : {"w3g16a", "w2pc", "w4pt-bf16", "w1pc-f32"}) {
         CAPTURE(name);
         auto rs = parse_scheme(name);
