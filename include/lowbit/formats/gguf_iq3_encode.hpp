@@ -26,7 +26,7 @@
 
 #include "detail/fp_contract_off_begin.inl"
 
-#include "gguf_iq_search.hpp"
+#include "detail/gguf_iq_search.hpp"
 
 namespace lowbit {
 namespace gguf {

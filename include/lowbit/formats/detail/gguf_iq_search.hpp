@@ -1,4 +1,4 @@
-// lowbit/formats/gguf_iq_search.hpp — the scale search shared by the IQ2 and
+// lowbit/formats/detail/gguf_iq_search.hpp — the scale search shared by the IQ2 and
 // IQ3 encoders (ggml's quantize_row_iq2_*_impl / iq3_*_impl inner loop).
 //
 // One job: given the magnitudes of one group of values (16 or 32), their
@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "gguf_iq_neighbours.hpp"
+#include "../gguf_iq_neighbours.hpp"
 
 namespace lowbit {
 namespace gguf {
