@@ -8,17 +8,14 @@
 // grid points then take their nearest candidate (gguf_iq_neighbours.hpp).
 // ggml quantizes IQ1_S only with an importance matrix (it asserts); lowbit
 // refuses it without one. IQ1_M accepts none.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP
+#pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -324,4 +321,3 @@ inline status quantize_iq1_m(const float* src, block_iq1_m* dst, std::int64_t nr
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP

@@ -5,16 +5,14 @@
 // type's parameters (docs/formats.md, "Encoding IQ2_XXS, IQ2_XS, IQ2_S").
 // ggml quantizes IQ2_XXS and IQ2_XS only with an importance matrix (it
 // asserts); lowbit refuses them without one (errc::invalid_argument).
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_search.hpp"
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -221,4 +219,3 @@ inline status quantize_iq2_xxs(const float* src, block_iq2_xxs* dst, std::int64_
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP

@@ -11,16 +11,13 @@
 //
 // Arithmetic as in the other codecs: every product that feeds a sum goes
 // through detail::mul, and the body sits in the contraction-off region.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -186,4 +183,3 @@ inline status quantize_iq3_s(const float* src, block_iq3_s* dst, std::int64_t nr
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP

@@ -10,16 +10,15 @@
 //
 // Arithmetic is guarded against FP contraction as in gguf_blocks.hpp (every
 // product feeding a sum goes through detail::mul; contraction off by pragma).
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_block_rows.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQUANTS_HPP
-#define LOWBIT_FORMATS_GGUF_IQUANTS_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_arith.hpp"
+#include "gguf_block_rows.hpp"
+#include "gguf_block_structs.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -275,4 +274,3 @@ inline status dequantize_row_iq4_xs(const block_iq4_xs* x, float* y, std::int64_
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQUANTS_HPP

@@ -18,6 +18,8 @@
 #include <cstring>
 
 #include "../gguf_iq_neighbours.hpp"
+#include "../gguf_block_structs.hpp"
+#include "gguf_arith.hpp"
 
 namespace lowbit {
 namespace gguf {
