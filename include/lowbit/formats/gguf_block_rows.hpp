@@ -52,6 +52,13 @@ status encode_block_rows(const char* fn, const char* what, const float* src, B* 
     return encode_block_rows(fn, what, "src", src, dst, nrow, n_per_row, qw, row);
 }
 
+// One row of n values, block by block: Encode(x, qw or null, y) per block.
+// The row function of every type whose blocks are coded independently.
+template <class B, void (*Encode)(const float*, const float*, B&)>
+void encode_row_blocks(const float* x, const float* qw, std::int64_t n, B* y) noexcept {
+    for (std::int64_t i = 0; i < n / B::values; ++i) Encode(x + B::values * i, qw ? qw + B::values * i : nullptr, y[i]);
+}
+
 // k values (k / B::values blocks) back to floats, one block at a time.
 template <class B, class BlockFn>
 status decode_block_rows(const char* fn, const B* x, float* y, std::int64_t k, BlockFn decode_block) noexcept {

@@ -290,11 +290,6 @@ inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexce
     }
 }
 
-template <class B, void (*Encode)(const float*, const float*, B&)>
-void encode_iq1_row(const float* x, const float* qw, std::int64_t n, B* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) Encode(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
-}
-
 }  // namespace detail
 
 // ---- public API (same contract as gguf_blocks.hpp's: a status, nothing written on error) ----
@@ -308,12 +303,12 @@ inline status quantize_iq1_s(const float* src, block_iq1_s* dst, std::int64_t nr
                              "gguf::quantize_iq1_s: IQ1_S needs an importance matrix (quant_weights is null); "
                              "llama.cpp refuses it without one too");
     return detail::encode_block_rows("gguf::quantize_iq1_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq1_row<block_iq1_s, detail::encode_iq1_s>);
+                                     detail::encode_row_blocks<block_iq1_s, detail::encode_iq1_s>);
 }
 inline status quantize_iq1_m(const float* src, block_iq1_m* dst, std::int64_t nrow, std::int64_t n_per_row,
                              const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq1_m", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq1_row<block_iq1_m, detail::encode_iq1_m>);
+                                     detail::encode_row_blocks<block_iq1_m, detail::encode_iq1_m>);
 }
 
 }  // namespace gguf

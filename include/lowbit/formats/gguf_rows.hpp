@@ -22,11 +22,16 @@ namespace detail {
 
 // ---- the typed drivers, all over the shared writer/reader (gguf_block_rows.hpp) ----
 
+// The reference quantizer over a row: every block on its own, no weights.
+template <class B>
+void encode_plain_row(const float* x, std::int64_t n, B* y) noexcept {
+    for (std::int64_t i = 0; i < n / B::values; ++i) encode(x + i * B::values, y[i]);
+}
+
 template <class B>
 status quantize_rows(const char* fn, const float* x, B* y, std::int64_t k) noexcept {
-    return encode_block_rows(fn, "k", "x", x, y, 1, k, nullptr, [](const float* row, const float*, std::int64_t n, B* out) {
-        for (std::int64_t i = 0; i < n / B::values; ++i) encode(row + i * B::values, out[i]);
-    });
+    return encode_block_rows(fn, "k", "x", x, y, 1, k, nullptr,
+                             [](const float* row, const float*, std::int64_t n, B* out) { encode_plain_row(row, n, out); });
 }
 
 template <class B>
@@ -54,9 +59,7 @@ inline void encode_weighted_row(const float* x, const float* qw, std::int64_t n,
 inline void encode_weighted_row(const float* x, const float* qw, std::int64_t n, block_q5_K* y) noexcept { encode_k_weighted_row(x, qw, n, y); }
 inline void encode_weighted_row(const float* x, const float* qw, std::int64_t n, block_q6_K* y) noexcept { encode_k_weighted_row(x, qw, n, y); }
 // Q8_0 ignores importance weights in ggml.
-inline void encode_weighted_row(const float* x, const float*, std::int64_t n, block_q8_0* y) noexcept {
-    for (std::int64_t i = 0; i < n / 32; ++i) encode(x + 32 * i, y[i]);
-}
+inline void encode_weighted_row(const float* x, const float*, std::int64_t n, block_q8_0* y) noexcept { encode_plain_row(x, n, y); }
 
 // Importance-matrix quantization of nrow rows of n_per_row values; the weights
 // (n_per_row of them) apply to every row. Without weights it is the reference
@@ -67,7 +70,7 @@ status quantize_weighted_rows(const char* fn, const float* src, B* dst, std::int
     return encode_block_rows(fn, "n_per_row", src, dst, nrow, n_per_row, qw,
                              [](const float* x, const float* w, std::int64_t n, B* y) {
                                  if (w == nullptr) {
-                                     for (std::int64_t i = 0; i < n / B::values; ++i) encode(x + i * B::values, y[i]);
+                                     encode_plain_row(x, n, y);
                                  } else {
                                      encode_weighted_row(x, w, n, y);
                                  }
