@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "detail/gguf_search.hpp"
 #include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
@@ -103,9 +104,7 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
     float scales[8];
     int shifts[8];
     float max_scale = 0.0f;
-    float sumx2 = 0.0f;
-    for (int i = 0; i < qk_k; ++i) sumx2 += mul(x[i], x[i]);
-    const float sigma2 = 2.0f * sumx2 / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         const float* q = qw + 32 * ib;
@@ -193,9 +192,7 @@ inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexce
     float scales[16];
     int shifts[16];
     float max_scale = 0.0f;
-    float sumx2 = 0.0f;
-    for (int i = 0; i < qk_k; ++i) sumx2 += mul(x[i], x[i]);
-    const float sigma2 = 2.0f * sumx2 / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
         float w[16];

@@ -44,7 +44,7 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
     std::uint32_t q2[16] = {};  // per 32 values: indices, then signs and scale
     float scales[8];
     float max_scale = 0.0f;
-    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         float w[32], w_sqrt[32], v[32];
@@ -76,10 +76,8 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d);
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.0f, y.d, id)) return;
     for (int ib = 0; ib < 8; ++ib) q2[2 * ib + 1] |= static_cast<std::uint32_t>(iq_scale_code(id, scales[ib])) << 28;
     auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
     for (int i = 0; i < 16; ++i)
@@ -92,7 +90,7 @@ inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noex
     std::uint16_t q2[32] = {};  // per 8 values: 9-bit index | 7 signs << 9
     float scales[16];
     float max_scale = 0.0f;
-    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
         float w[16], w_sqrt[16];
@@ -110,10 +108,8 @@ inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noex
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d);
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.0f, y.d, id)) return;
     iq_pack_scale_nibbles(id, scales, 16, y.scales);
     auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
     for (int i = 0; i < 32; ++i) {
@@ -128,7 +124,7 @@ inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexce
     std::memset(&y, 0, sizeof y);
     float scales[16];
     float max_scale = 0.0f;
-    const float sigma2 = 2.0f * iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
         float w[16], w_sqrt[16];
@@ -150,10 +146,8 @@ inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexce
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 0.9875f);  // ggml's fudge factor
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 0.9875f, y.d, id)) return;
     iq_pack_scale_nibbles(id, scales, 16, y.scales);
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "detail/gguf_search.hpp"
 #include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
@@ -40,7 +41,7 @@ inline void iq3_weights(const float* x, const float* qw, float sigma2, float* w,
     for (int i = 0; i < 32; ++i) w_sqrt[i] = std::sqrt(w[i]);
 }
 
-inline float iq3_sigma2(const float* x) noexcept { return 2.0f * iq_sum_squares(x) / static_cast<float>(qk_k); }
+inline float iq3_sigma2(const float* x) noexcept { return 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k); }
 
 inline iq_lattice iq3xxs_lattice() { return {iq3xxs_neighbours(), iq_grids::iq3xxs_index, 4, 3, 7}; }
 inline iq_lattice iq3s_lattice() { return {iq3s_neighbours(), iq_grids::iq3s_index, 4, 3, 7}; }
@@ -71,10 +72,8 @@ inline void encode_iq3_xxs(const float* x, const float* qw, block_iq3_xxs& y) no
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;  // d = 0 and every byte 0
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 1.0125f);  // ggml's fudge factor
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.0125f, y.d, id)) return;  // d = 0 and every byte 0
     std::uint8_t* meta_bytes = q3 + qk_k / 4;
     for (int ib = 0; ib < 8; ++ib) {
         const std::uint32_t m = meta[ib] | static_cast<std::uint32_t>(iq_scale_code(id, scales[ib])) << 28;
@@ -117,10 +116,8 @@ inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexce
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 1.033f);  // ggml's fudge factor
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.033f, y.d, id)) return;
     iq_pack_scale_nibbles(id, scales, 8, y.scales);
 }
 

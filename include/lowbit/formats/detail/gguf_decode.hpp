@@ -90,36 +90,30 @@ inline void decode(const block_q3_K& b, float* y) noexcept {
     }
 }
 
-inline void decode(const block_q4_K& b, float* y) noexcept {
-    const float d = to_f32(b.d);
-    const float dmin = to_f32(b.dmin);
+// Q4_K and Q5_K: eight affine sub-blocks of 32 on 6-bit scales and mins; Q5_K
+// adds a fifth bit per value from qh (bit j of qh[l] for sub-block j).
+template <bool FifthBit>
+inline void decode_k4(std::uint16_t d16, std::uint16_t dmin16, const std::uint8_t* scales, const std::uint8_t* qs,
+                      const std::uint8_t* qh, float* y) noexcept {
+    const float d = to_f32(d16);
+    const float dmin = to_f32(dmin16);
     for (int j = 0; j < 8; ++j) {
         std::uint8_t sc, mn;
-        unpack_scale_k4(j, b.scales, &sc, &mn);
+        unpack_scale_k4(j, scales, &sc, &mn);
         const float dl = d * static_cast<float>(sc);
         const float ml = dmin * static_cast<float>(mn);
-        const std::uint8_t* q = b.qs + 32 * (j / 2);
-        const int shift = 4 * (j % 2);
-        for (int l = 0; l < 32; ++l) y[32 * j + l] = mul(dl, static_cast<float>((q[l] >> shift) & 0x0f)) - ml;
-    }
-}
-
-inline void decode(const block_q5_K& b, float* y) noexcept {
-    const float d = to_f32(b.d);
-    const float dmin = to_f32(b.dmin);
-    for (int j = 0; j < 8; ++j) {
-        std::uint8_t sc, mn;
-        unpack_scale_k4(j, b.scales, &sc, &mn);
-        const float dl = d * static_cast<float>(sc);
-        const float ml = dmin * static_cast<float>(mn);
-        const std::uint8_t* q = b.qs + 32 * (j / 2);
+        const std::uint8_t* q = qs + 32 * (j / 2);
         const int shift = 4 * (j % 2);
         for (int l = 0; l < 32; ++l) {
-            const int code = ((q[l] >> shift) & 0x0f) + (((b.qh[l] >> j) & 1) << 4);
+            int code = (q[l] >> shift) & 0x0f;
+            if (FifthBit) code += ((qh[l] >> j) & 1) << 4;
             y[32 * j + l] = mul(dl, static_cast<float>(code)) - ml;
         }
     }
 }
+
+inline void decode(const block_q4_K& b, float* y) noexcept { decode_k4<false>(b.d, b.dmin, b.scales, b.qs, nullptr, y); }
+inline void decode(const block_q5_K& b, float* y) noexcept { decode_k4<true>(b.d, b.dmin, b.scales, b.qs, b.qh, y); }
 
 inline void decode(const block_q6_K& b, float* y) noexcept {
     const float d = to_f32(b.d);

@@ -188,13 +188,6 @@ inline float iq_positive_scale(float scale, std::uint8_t* signs, int n_signs, bo
     return -scale;
 }
 
-// Σx² over a super-block (each encoder scales it its own way into σ²).
-inline float iq_sum_squares(const float* x) noexcept {
-    float s = 0.0f;
-    for (int i = 0; i < qk_k; ++i) s += mul(x[i], x[i]);
-    return s;
-}
-
 inline float iq_max(int n, const float* v) noexcept {
     float max = v[0];
     for (int i = 1; i < n; ++i) max = max > v[i] ? max : v[i];  // ggml's MAX(max, v)
@@ -203,6 +196,18 @@ inline float iq_max(int n, const float* v) noexcept {
 
 // The 4-bit code of a group scale against d: clamp(round((scale/d − 1)/2), 0, 15), with id = 1/d.
 inline int iq_scale_code(float id, float scale) noexcept { return clamp_int(nearest_int(0.5f * (mul(id, scale) - 1.0f)), 0, 15); }
+
+// The super-block scale of IQ2/IQ3: d = max_scale / 31, stored times the
+// type's fudge factor (ggml's; 1 for IQ2_XXS and IQ2_XS); id = 1/d is what the
+// group scales are coded against. False when every group was zero: the block
+// then stays all zero bytes.
+inline bool iq_block_scale(float max_scale, float fudge, std::uint16_t& d16, float& id) noexcept {
+    if (max_scale == 0.0f) return false;
+    const float d = max_scale / 31.0f;
+    d16 = to_f16(d * fudge);
+    id = 1.0f / d;
+    return true;
+}
 
 // n group scales to 4-bit codes, two to a byte (even group in the low nibble).
 inline void iq_pack_scale_nibbles(float id, const float* scales, int n, std::uint8_t* out) noexcept {

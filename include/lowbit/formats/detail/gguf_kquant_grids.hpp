@@ -22,13 +22,6 @@ namespace detail {
 
 // ---- K-quants (docs/formats.md, "Q2_K … Q8_K") --------------------------------------
 
-// Sum of squares of one 256-value super-block (the K-quants' sigma2 is per super-block).
-inline float superblock_sum_squares(const float* x) noexcept {
-    float sum = 0.0f;
-    for (int j = 0; j < qk_k; ++j) sum += mul(x[j], x[j]);
-    return sum;
-}
-
 // K-quant grids: the search's codes are kept for sub-blocks whose stored scale
 // is zero; every other code is recomputed from the stored (f16, 4/6-bit) scales.
 // sc/mn: each sub-block's integer scale and min; x ~ d*sc*q - dmin*mn.
@@ -108,9 +101,7 @@ inline void choose_grid(const float* x, const float* qw, float, block_q2_K& y, b
         float sw[16];
         const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
         for (int j = 0; j < 16; ++j) {
-            importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
-            sw[j] = 0.0f;
-            for (int l = 0; l < 16; ++l) sw[j] += w[l];
+            sw[j] = importance_sum(x + 16 * j, qw + 16 * j, sigma2, 16, w);
             scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
         }
         y.d = to_f16(fit_positive(16, 15, scales, Ls, sw));
@@ -157,10 +148,7 @@ inline void choose_grid(const float* x, const float* qw, float, block_q3_K& y, b
         float w[16], sw[16];
         const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
         for (int j = 0; j < 16; ++j) {
-            importance(x + 16 * j, qw + 16 * j, sigma2, 16, w);
-            float sumw = 0.0f;
-            for (int l = 0; l < 16; ++l) sumw += w[l];
-            sw[j] = sumw;
+            sw[j] = importance_sum(x + 16 * j, qw + 16 * j, sigma2, 16, w);
             scales[j] = fit_symmetric(16, 4, x + 16 * j, L + 16 * j, w);
         }
         const float d_block = fit_symmetric(16, 32, scales, Ls, sw);
@@ -227,10 +215,7 @@ inline void scales_k_weighted(const float* x, const float* qw, int nmax, std::ui
     float w[32], mins[8], scales[8], sw[8];
     const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int j = 0; j < 8; ++j) {
-        importance(x + 32 * j, qw + 32 * j, sigma2, 32, w);
-        float sumw = 0.0f;
-        for (int l = 0; l < 32; ++l) sumw += w[l];
-        sw[j] = sumw;
+        sw[j] = importance_sum(x + 32 * j, qw + 32 * j, sigma2, 32, w);
         scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
     }
     const float d_block = fit_positive(8, 63, scales, ls, sw);

@@ -22,20 +22,6 @@ namespace detail {
 
 // ---- legacy blocks (docs/formats.md, "Q4_0 … Q8_1") ---------------------------------
 
-// The signed value of largest magnitude (first one wins) — the legacy
-// symmetric types put it at code 0, i.e. at -8 or -16.
-inline float signed_absmax(const float* x, int n) noexcept {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        if (amax < std::fabs(x[j])) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    }
-    return max;
-}
-
 inline void min_max(const float* x, int n, float* lo, float* hi) noexcept {
     float mn = 3.40282347e+38f;
     float mx = -3.40282347e+38f;

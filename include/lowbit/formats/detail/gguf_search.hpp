@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../gguf_block_structs.hpp"
 #include "gguf_arith.hpp"
 
 #include "fp_contract_off_begin.inl"
@@ -22,6 +23,20 @@ namespace detail {
 // The rule a search used for its final codes: code = nearest_int(inv * (x - off)),
 // or no rule when the group was all zeros (codes 0). A block's grid (below)
 // keeps it, so that values coded later land exactly where ggml would put them.
+// The signed value of largest magnitude (first one wins): the symmetric
+// searches and the legacy symmetric types put it at the most negative code.
+inline float signed_absmax(const float* x, int n) noexcept {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        if (amax < std::fabs(x[j])) {
+            amax = std::fabs(x[j]);
+            max = x[j];
+        }
+    }
+    return max;
+}
+
 struct search_rounding {
     float inv = 0.0f, off = 0.0f;
     bool all_zero = true;
@@ -33,15 +48,8 @@ struct search_rounding {
 // rmse_type 1). Weights default to x^2. L receives l + nmax.
 inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, const float* qw,
                            search_rounding* rounding = nullptr) noexcept {
-    float amax = 0.0f;
-    float max = 0.0f;  // signed value with the largest magnitude (first one wins)
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    const float max = signed_absmax(x, n);
+    const float amax = std::fabs(max);
     if (amax < group_max_eps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         if (rounding) *rounding = search_rounding{};
@@ -89,15 +97,8 @@ inline float fit_symmetric(int n, int nmax, const float* x, std::int8_t* L, cons
 // to five sweeps that move single codes when that raises sum(w x l)^2/sum(w l^2),
 // with w = x^2. L receives l + nmax (or 0 for an all-zero group).
 inline float fit_symmetric_sweeps(int n, int nmax, const float* x, std::int8_t* L) noexcept {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    const float max = signed_absmax(x, n);
+    const float amax = std::fabs(max);
     if (amax < group_max_eps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.0f;
@@ -299,6 +300,23 @@ inline float row_mean_square(const float* x, std::int64_t n) noexcept {
 
 inline void importance(const float* x, const float* qw, float sigma2, int n, float* w) noexcept {
     for (int j = 0; j < n; ++j) w[j] = mul(qw[j], std::sqrt(sigma2 + mul(x[j], x[j])));
+}
+
+// Sum of squares of one 256-value super-block (the K-quants' and i-quants'
+// sigma2 is per super-block; each scales it its own way).
+inline float superblock_sum_squares(const float* x) noexcept {
+    float sum = 0.0f;
+    for (int j = 0; j < qk_k; ++j) sum += mul(x[j], x[j]);
+    return sum;
+}
+
+// importance(), and the sum of the n weights (the K-quants weigh each
+// sub-block's scale by it).
+inline float importance_sum(const float* x, const float* qw, float sigma2, int n, float* w) noexcept {
+    importance(x, qw, sigma2, n, w);
+    float sumw = 0.0f;
+    for (int l = 0; l < n; ++l) sumw += w[l];
+    return sumw;
 }
 
 }  // namespace detail
