@@ -15,36 +15,17 @@
 
 #include <lowbit/formats/gguf_blocks.hpp>
 
+#include "golden.hpp"
+
 using namespace lowbit;
 using namespace lowbit::gguf;
+using namespace gguf_golden;
 
 // Defined in test_gguf_blocks_noexcept.cpp, which is compiled with
 // -fno-exceptions -fno-rtti: returns 0 when the codecs work there too.
 int gguf_blocks_noexcept_smoke();
 
 namespace {
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-    std::vector<unsigned char> out;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return out;
-    unsigned char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
-    std::fclose(f);
-    return out;
-}
-
-std::vector<float> read_floats(const std::string& path) {
-    const std::vector<unsigned char> bytes = read_bytes(path);
-    std::vector<float> out(bytes.size() / sizeof(float));
-    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-    return out;
-}
-
-const std::string golden_dir = std::string(LOWBIT_TEST_DATA_DIR) + "/gguf_golden/";
-
-const char* const distributions[] = {"gaussian", "laplace", "coswave", "zeros", "constant", "outlier", "tiny", "negative"};
 
 struct golden_type {
     const char* file;  // file-name spelling
@@ -60,14 +41,6 @@ std::uint32_t bits_of(float f) {
     std::uint32_t u;
     std::memcpy(&u, &f, sizeof u);
     return u;
-}
-
-// Index of the first differing byte, or -1.
-long first_difference(const unsigned char* a, const unsigned char* b, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (a[i] != b[i]) return static_cast<long>(i);
-    }
-    return -1;
 }
 
 }  // namespace

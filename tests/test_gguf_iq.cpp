@@ -16,31 +16,13 @@
 
 #include <lowbit/formats/gguf_blocks.hpp>
 
+#include "golden.hpp"
+
 using namespace lowbit;
 using namespace lowbit::gguf;
+using namespace gguf_golden;
 
 namespace {
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-    std::vector<unsigned char> out;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return out;
-    unsigned char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
-    std::fclose(f);
-    return out;
-}
-
-std::vector<float> read_floats(const std::string& path) {
-    const std::vector<unsigned char> bytes = read_bytes(path);
-    std::vector<float> out(bytes.size() / sizeof(float));
-    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-    return out;
-}
-
-const std::string golden_dir = std::string(LOWBIT_TEST_DATA_DIR) + "/gguf_golden/";
-const char* const inputs[] = {"gaussian", "laplace", "coswave", "zeros", "constant", "outlier", "tiny", "negative"};
 
 struct lattice_type {
     const char* file;
@@ -121,7 +103,7 @@ TEST_CASE("gguf lattice i-quants: the grids follow their definition") {
 TEST_CASE("gguf lattice i-quants: dequantize_row matches ggml's floats bit for bit") {
     // Goldens: ggml's quantize_<t> with the importance weights, then ggml's
     // dequantize_row_<t> of those bytes (tests/data/gguf_golden/README.md).
-    for (const char* input : inputs) {
+    for (const char* input : distributions) {
         for (const lattice_type& t : lattice_types) {
             INFO("type ", t.file, ", input ", input);
             const std::string stem = golden_dir + input + "." + t.file + ".imatrix";
@@ -144,7 +126,7 @@ TEST_CASE("gguf lattice i-quants: dequantize_row matches ggml's floats bit for b
 TEST_CASE("gguf lattice i-quants: quantize matches ggml's bytes, with and without an imatrix") {
     const std::vector<float> w = read_floats(golden_dir + "imatrix_weights.f32");
     REQUIRE(w.size() == 1024);
-    for (const char* input : inputs) {
+    for (const char* input : distributions) {
         const std::vector<float> x = read_floats(golden_dir + input + ".f32");
         REQUIRE(x.size() == 4096);
         for (const lattice_type& t : lattice_types) {
@@ -153,9 +135,7 @@ TEST_CASE("gguf lattice i-quants: quantize matches ggml's bytes, with and withou
             const std::size_t bytes = static_cast<std::size_t>(row_size(t.type, 4096));
             const std::string stem = golden_dir + input + "." + t.file;
             auto first_diff = [&](const std::vector<unsigned char>& got, const std::vector<unsigned char>& want) {
-                for (std::size_t i = 0; i < bytes; ++i)
-                    if (got[i] != want[i]) return static_cast<long>(i);
-                return -1L;
+                return first_difference(got.data(), want.data(), bytes);
             };
             std::vector<unsigned char> got(bytes, 0xcd);
             status st;

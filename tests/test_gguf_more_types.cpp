@@ -15,31 +15,13 @@
 
 #include <lowbit/formats/gguf_blocks.hpp>
 
+#include "golden.hpp"
+
 using namespace lowbit;
 using namespace lowbit::gguf;
+using namespace gguf_golden;
 
 namespace {
-
-std::vector<unsigned char> slurp(const std::string& path) {
-    std::vector<unsigned char> out;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return out;
-    unsigned char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
-    std::fclose(f);
-    return out;
-}
-
-std::vector<float> slurp_floats(const std::string& path) {
-    const std::vector<unsigned char> bytes = slurp(path);
-    std::vector<float> out(bytes.size() / sizeof(float));
-    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-    return out;
-}
-
-const std::string golden = std::string(LOWBIT_TEST_DATA_DIR) + "/gguf_golden/";
-const char* const dists[] = {"gaussian", "laplace", "coswave", "zeros", "constant", "outlier", "tiny", "negative"};
 
 struct new_type {
     const char* file;
@@ -50,12 +32,6 @@ const new_type new_types[] = {
     {"iq4_nl", gguf_type::iq4_nl, true}, {"iq4_xs", gguf_type::iq4_xs, true}, {"tq1_0", gguf_type::tq1_0, false},
     {"tq2_0", gguf_type::tq2_0, false},  {"mxfp4", gguf_type::mxfp4, false},
 };
-
-long first_diff(const unsigned char* a, const unsigned char* b, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i)
-        if (a[i] != b[i]) return static_cast<long>(i);
-    return -1;
-}
 
 // IQ4_NL's reference quantizer leaves an all-zero block's codes to whatever its
 // buffer held, so ggml's bytes for the all-zero input are undefined: no golden.
@@ -75,43 +51,43 @@ TEST_CASE("gguf new types: geometry agrees with ggml") {
 }
 
 TEST_CASE("gguf new types: quantize_row and quantize match ggml's bytes, with and without an imatrix") {
-    const std::vector<float> w = slurp_floats(golden + "imatrix_weights.f32");
+    const std::vector<float> w = read_floats(golden_dir + "imatrix_weights.f32");
     REQUIRE(w.size() == 1024);
-    for (const char* dist : dists) {
-        const std::vector<float> x = slurp_floats(golden + dist + ".f32");
+    for (const char* dist : distributions) {
+        const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
         REQUIRE(x.size() == 4096);
         for (const new_type& t : new_types) {
             INFO("type ", std::string(t.file), ", input ", std::string(dist));
             const std::size_t bytes = static_cast<std::size_t>(row_size(t.type, 4096));
-            const std::string stem = golden + dist + "." + t.file;
+            const std::string stem = golden_dir + dist + "." + t.file;
             // Reference quantizer (ggml's quantize_row_<t>_ref).
-            const std::vector<unsigned char> ref = slurp(stem + ".bin");
+            const std::vector<unsigned char> ref = read_bytes(stem + ".bin");
             if (has_reference_golden(t, dist)) {
                 REQUIRE(ref.size() == bytes);
                 std::vector<unsigned char> got(bytes, 0xcd);
                 const status st = quantize_row(t.type, x.data(), got.data(), 4096);
                 REQUIRE_MESSAGE(st.ok(), st.message());
-                const long d = first_diff(got.data(), ref.data(), bytes);
+                const long d = first_difference(got.data(), ref.data(), bytes);
                 INFO("first differing byte ", d, " (block ", d / static_cast<long>(type_size(t.type)), ")");
                 CHECK(d == -1);
             }
             // ggml's quantize_<t> without weights: for IQ4_NL a different search (.noimatrix.bin).
             const std::vector<unsigned char> plain =
-                t.type == gguf_type::iq4_nl ? slurp(stem + ".noimatrix.bin") : ref;
+                t.type == gguf_type::iq4_nl ? read_bytes(stem + ".noimatrix.bin") : ref;
             REQUIRE(plain.size() == bytes);
             std::vector<unsigned char> got(bytes, 0xcd);
             status st = quantize(t.type, x.data(), got.data(), 4, 1024, nullptr);
             REQUIRE_MESSAGE(st.ok(), st.message());
-            long d = first_diff(got.data(), plain.data(), bytes);
+            long d = first_difference(got.data(), plain.data(), bytes);
             INFO("without imatrix: first differing byte ", d);
             CHECK(d == -1);
             // With the importance weights (ignored by ggml for TQ1_0, TQ2_0, MXFP4).
-            const std::vector<unsigned char> weighted = t.uses_imatrix ? slurp(stem + ".imatrix.bin") : ref;
+            const std::vector<unsigned char> weighted = t.uses_imatrix ? read_bytes(stem + ".imatrix.bin") : ref;
             REQUIRE(weighted.size() == bytes);
             std::fill(got.begin(), got.end(), static_cast<unsigned char>(0xcd));
             st = quantize(t.type, x.data(), got.data(), 4, 1024, w.data());
             REQUIRE_MESSAGE(st.ok(), st.message());
-            d = first_diff(got.data(), weighted.data(), bytes);
+            d = first_difference(got.data(), weighted.data(), bytes);
             INFO("with imatrix: first differing byte ", d);
             CHECK(d == -1);
         }
@@ -119,12 +95,12 @@ TEST_CASE("gguf new types: quantize_row and quantize match ggml's bytes, with an
 }
 
 TEST_CASE("gguf new types: dequantize_row matches ggml's floats bit for bit") {
-    for (const char* dist : dists) {
+    for (const char* dist : distributions) {
         for (const new_type& t : new_types) {
             if (!has_reference_golden(t, dist)) continue;
             INFO("type ", std::string(t.file), ", input ", std::string(dist));
-            const std::vector<unsigned char> blocks = slurp(golden + dist + "." + t.file + ".bin");
-            const std::vector<float> want = slurp_floats(golden + dist + "." + t.file + ".deq.f32");
+            const std::vector<unsigned char> blocks = read_bytes(golden_dir + dist + "." + t.file + ".bin");
+            const std::vector<float> want = read_floats(golden_dir + dist + "." + t.file + ".deq.f32");
             REQUIRE(want.size() == 4096);
             std::vector<float> got(4096, -1.0f);
             REQUIRE(dequantize_row(t.type, blocks.data(), got.data(), 4096).ok());
@@ -134,19 +110,19 @@ TEST_CASE("gguf new types: dequantize_row matches ggml's floats bit for bit") {
 }
 
 TEST_CASE("gguf new types: typed entry points are the dispatch's") {
-    const std::vector<float> x = slurp_floats(golden + "laplace.f32");
+    const std::vector<float> x = read_floats(golden_dir + "laplace.f32");
     REQUIRE(x.size() == 4096);
     std::vector<block_iq4_xs> xs(16);
     REQUIRE(quantize_row_iq4_xs(x.data(), xs.data(), 4096).ok());
-    CHECK(std::memcmp(xs.data(), slurp(golden + "laplace.iq4_xs.bin").data(), xs.size() * sizeof(block_iq4_xs)) == 0);
+    CHECK(std::memcmp(xs.data(), read_bytes(golden_dir + "laplace.iq4_xs.bin").data(), xs.size() * sizeof(block_iq4_xs)) == 0);
     std::vector<block_tq1_0> t1(16);
     REQUIRE(quantize_tq1_0(x.data(), t1.data(), 4, 1024, nullptr).ok());
-    CHECK(std::memcmp(t1.data(), slurp(golden + "laplace.tq1_0.bin").data(), t1.size() * sizeof(block_tq1_0)) == 0);
+    CHECK(std::memcmp(t1.data(), read_bytes(golden_dir + "laplace.tq1_0.bin").data(), t1.size() * sizeof(block_tq1_0)) == 0);
     std::vector<block_mxfp4> mx(128);
     REQUIRE(quantize_row_mxfp4(x.data(), mx.data(), 4096).ok());
     std::vector<float> y(4096);
     REQUIRE(dequantize_row_mxfp4(mx.data(), y.data(), 4096).ok());
-    CHECK(std::memcmp(y.data(), slurp_floats(golden + "laplace.mxfp4.deq.f32").data(), 4096 * sizeof(float)) == 0);
+    CHECK(std::memcmp(y.data(), read_floats(golden_dir + "laplace.mxfp4.deq.f32").data(), 4096 * sizeof(float)) == 0);
 }
 
 TEST_CASE("gguf new types: the level tables follow their definitions") {
@@ -180,7 +156,7 @@ TEST_CASE("gguf new types: TQ1_0's base-3 bytes give back every trit") {
 }
 
 TEST_CASE("gguf new types: round trips") {
-    const std::vector<float> x = slurp_floats(golden + "gaussian.f32");
+    const std::vector<float> x = read_floats(golden_dir + "gaussian.f32");
     REQUIRE(x.size() == 4096);
     for (const new_type& t : new_types) {
         INFO("type ", std::string(t.file));

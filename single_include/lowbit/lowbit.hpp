@@ -1001,9 +1001,9 @@ LOWBIT_ALWAYS_INLINE std::uint8_t quantize_value(float x, float scale, float zer
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 // (lowbit/core/config.hpp: already included above)
+// (lowbit/core/half.hpp: already included above)
 
 namespace lowbit {
 namespace detail {
@@ -1019,17 +1019,6 @@ LOWBIT_ALWAYS_INLINE float round_small(float t) noexcept {
 #endif
 }
 
-LOWBIT_ALWAYS_INLINE std::uint32_t float_bits(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
-LOWBIT_ALWAYS_INLINE float bits_float(std::uint32_t u) noexcept {
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 // d^p for d >= 0 and 1 <= p <= 16, relative error ~1e-6, in place of std::pow
 // in the search. d + 2^-100 is used: it keeps the log finite at d = 0, adds at
 // most (2^-100)^p <= 2^-100 steps, and has no test of d that GCC would turn
@@ -1039,9 +1028,9 @@ LOWBIT_ALWAYS_INLINE float pow_nonneg(float d, float p) noexcept {
     // d = m * 2^e with m in [sqrt(1/2), sqrt(2)): ln m = 2 atanh(u), u = (m-1)/(m+1), |u| <= 0.172.
     // The halving of m above sqrt(2) is integer arithmetic on the bits: a
     // float select of m or m/2 becomes a branch in GCC, which stops vectorization.
-    const std::int32_t bits = static_cast<std::int32_t>(float_bits(dn));  // dn > 0: the sign bit is clear
+    const std::int32_t bits = static_cast<std::int32_t>(f32_to_bits(dn));  // dn > 0: the sign bit is clear
     const std::int32_t mant = bits & 0x007fffff, up = mant > 0x003504f3 ? 1 : 0;  // 0x3504f3: sqrt(2)'s mantissa
-    const float m = bits_float(static_cast<std::uint32_t>(mant | ((127 - up) << 23)));
+    const float m = bits_to_f32(static_cast<std::uint32_t>(mant | ((127 - up) << 23)));
     const float e = static_cast<float>((bits >> 23) - 127 + up);
     const float u = (m - 1.0f) / (m + 1.0f), u2 = u * u;
     const float ln_m = 2.0f * u * (1.0f + u2 * (1.0f / 3 + u2 * (1.0f / 5 + u2 * (1.0f / 7 + u2 * (1.0f / 9)))));
@@ -1054,7 +1043,7 @@ LOWBIT_ALWAYS_INLINE float pow_nonneg(float d, float p) noexcept {
     const float g = (y - n) * 0.693147181f;
     const float ex = 1.0f + g * (1.0f + g * (0.5f + g * (1.0f / 6 + g * (1.0f / 24 + g * (1.0f / 120 + g * (1.0f / 720))))));
     const std::int32_t ni = std::min(std::max(static_cast<std::int32_t>(n), -126), 128);
-    const float two_n = bits_float(static_cast<std::uint32_t>(ni + 127) << 23);
+    const float two_n = bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
     return ex * two_n;
 }
 
@@ -1458,6 +1447,13 @@ constexpr const char* type_name(gguf_type t) noexcept {
 
 // True for block-quantized types (block size > 1).
 constexpr bool is_quantized(gguf_type t) noexcept { return type_block_size(t) > 1; }
+
+// Bytes that k values of type t occupy (k a multiple of the block size), 0 for
+// an unknown type. The one definition: GGUF rows, the codecs and the matmuls use it.
+constexpr std::int64_t row_size(gguf_type t, std::int64_t k) noexcept {
+    return type_block_size(t) == 0 ? 0
+                                   : k / static_cast<std::int64_t>(type_block_size(t)) * static_cast<std::int64_t>(type_size(t));
+}
 
 static_assert(type_size(gguf_type::q4_0) == 18 && type_block_size(gguf_type::q4_0) == 32, "Q4_0 geometry");
 static_assert(type_size(gguf_type::q6_K) == 210 && type_block_size(gguf_type::q6_K) == 256, "Q6_K geometry");
@@ -3150,6 +3146,44 @@ inline result<const kernel_entry*> lookup(const kernel_family& f, matmul_path pa
 #include <cstdint>
 #include <cstring>
 
+// ---- begin lowbit/core/fp_barrier.hpp --------------------------------------------
+// lowbit/core/fp_barrier.hpp — the library's one floating-point contraction
+// barrier.
+//
+// Byte-exact codecs (formats/, ggml's reference quantizers) and activation
+// quantizers that must give the same codes in scalar and SIMD code on every
+// arch (kernels/) need a product rounded to float on its own before the
+// addition that consumes it. Compilers fuse the two into an FMA whenever
+// contraction is allowed (GCC does by default on AArch64, and on x86 under
+// -march=native -ffp-contract=fast; clang ignores pragmas under
+// -ffp-contract=fast). Passing the product through opaque() stops that: the
+// empty asm statement hides the value from the optimiser, so it must be
+// materialised as a float in a register, and no instruction is emitted.
+
+// (lowbit/core/config.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+
+// Returns v unchanged, but opaque to the optimiser: v cannot be fused with
+// the operation that consumes it.
+LOWBIT_ALWAYS_INLINE float opaque(float v) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__SSE_MATH__))
+    __asm__("" : "+x"(v));
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__("" : "+w"(v));
+#elif defined(__GNUC__) || defined(__clang__)
+    __asm__("" : "+m"(v));
+#else
+    volatile float spill = v;
+    v = spill;
+#endif
+    return v;
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/core/fp_barrier.hpp ----------------------------------------------
 // (lowbit/pack/qmatrix.hpp: already included above)
 
 namespace lowbit {
@@ -3196,16 +3230,7 @@ inline const arrangement<B>& arranged() noexcept {
 // contracts by default on AArch64, and under -march=native -ffp-contract=fast
 // on x86), and every build and arch computes the same activation codes.
 LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__SSE_MATH__))
-    __asm__("" : "+x"(v));
-#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
-    __asm__("" : "+w"(v));
-#elif defined(__GNUC__) || defined(__clang__)
-    __asm__("" : "+m"(v));
-#else
-    volatile float spill = v;
-    v = spill;
-#endif
+    v = lowbit::detail::opaque(v);  // core/fp_barrier.hpp
     const float m = 12582912.0f;  // 1.5 * 2^23: adding it leaves the integer part in the mantissa
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }

@@ -8,17 +8,15 @@
 // grid points then take their nearest candidate (gguf_iq_neighbours.hpp).
 // ggml quantizes IQ1_S only with an importance matrix (it asserts); lowbit
 // refuses it without one. IQ1_M accepts none.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP
+#pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_search.hpp"
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -106,9 +104,7 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
     float scales[8];
     int shifts[8];
     float max_scale = 0.0f;
-    float sumx2 = 0.0f;
-    for (int i = 0; i < qk_k; ++i) sumx2 += mul(x[i], x[i]);
-    const float sigma2 = 2.0f * sumx2 / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         const float* q = qw + 32 * ib;
@@ -196,9 +192,7 @@ inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexce
     float scales[16];
     int shifts[16];
     float max_scale = 0.0f;
-    float sumx2 = 0.0f;
-    for (int i = 0; i < qk_k; ++i) sumx2 += mul(x[i], x[i]);
-    const float sigma2 = 2.0f * sumx2 / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
         float w[16];
@@ -293,11 +287,6 @@ inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexce
     }
 }
 
-template <class B, void (*Encode)(const float*, const float*, B&)>
-void encode_iq1_row(const float* x, const float* qw, std::int64_t n, B* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) Encode(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
-}
-
 }  // namespace detail
 
 // ---- public API (same contract as gguf_blocks.hpp's: a status, nothing written on error) ----
@@ -311,12 +300,12 @@ inline status quantize_iq1_s(const float* src, block_iq1_s* dst, std::int64_t nr
                              "gguf::quantize_iq1_s: IQ1_S needs an importance matrix (quant_weights is null); "
                              "llama.cpp refuses it without one too");
     return detail::encode_block_rows("gguf::quantize_iq1_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq1_row<block_iq1_s, detail::encode_iq1_s>);
+                                     detail::encode_row_blocks<block_iq1_s, detail::encode_iq1_s>);
 }
 inline status quantize_iq1_m(const float* src, block_iq1_m* dst, std::int64_t nrow, std::int64_t n_per_row,
                              const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq1_m", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq1_row<block_iq1_m, detail::encode_iq1_m>);
+                                     detail::encode_row_blocks<block_iq1_m, detail::encode_iq1_m>);
 }
 
 }  // namespace gguf
@@ -324,4 +313,3 @@ inline status quantize_iq1_m(const float* src, block_iq1_m* dst, std::int64_t nr
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ1_ENCODE_HPP

@@ -5,16 +5,14 @@
 // type's parameters (docs/formats.md, "Encoding IQ2_XXS, IQ2_XS, IQ2_S").
 // ggml quantizes IQ2_XXS and IQ2_XS only with an importance matrix (it
 // asserts); lowbit refuses them without one (errc::invalid_argument).
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_search.hpp"
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -46,7 +44,7 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
     std::uint32_t q2[16] = {};  // per 32 values: indices, then signs and scale
     float scales[8];
     float max_scale = 0.0f;
-    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         float w[32], w_sqrt[32], v[32];
@@ -69,10 +67,7 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
         std::int8_t L[32];
         for (int i = 0; i < 32; ++i) L[i] = static_cast<std::int8_t>(Lqp[i]);
         scale = iq_search(g, params, 32, v, w, w_sqrt, eff_max, scale, L);
-        if (scale < 0.0f) {  // ggml: "should never happen"; keep the scale positive, flip the signs
-            scale = -scale;
-            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s & 127u);
-        }
+        scale = iq_positive_scale(scale, signs, 4, true);
         for (int k = 0; k < 4; ++k) {
             q2[2 * ib] |= static_cast<std::uint32_t>(g.map.point(g.code(L + 8 * k))) << (8 * k);
             q2[2 * ib + 1] |= static_cast<std::uint32_t>(signs[k]) << (7 * k);
@@ -81,10 +76,8 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d);
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.0f, y.d, id)) return;
     for (int ib = 0; ib < 8; ++ib) q2[2 * ib + 1] |= static_cast<std::uint32_t>(iq_scale_code(id, scales[ib])) << 28;
     auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
     for (int i = 0; i < 16; ++i)
@@ -97,23 +90,17 @@ inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noex
     std::uint16_t q2[32] = {};  // per 8 values: 9-bit index | 7 signs << 9
     float scales[16];
     float max_scale = 0.0f;
-    const float sigma2 = iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
-        float w[16], w_sqrt[16], v[16];
+        float w[16], w_sqrt[16];
         iq2_weights(16, xb, qw + 16 * ib, sigma2, w, w_sqrt);
         std::uint8_t signs[2];
-        iq_split_signs(16, xb, w, true, v, signs);
-        const float max = iq_max(16, v);
-        if (max < group_max_eps) {
+        std::int8_t L[16] = {};
+        float scale = 0.0f;
+        if (!iq_search_group(g, params, 16, xb, w, w_sqrt, true, group_max_eps, 5.0f, L, signs, scale)) {
             scales[ib] = 0.0f;
             continue;
-        }
-        std::int8_t L[16] = {};
-        float scale = iq_search(g, params, 16, v, w, w_sqrt, max, max / 5.0f, L);
-        if (scale < 0.0f) {
-            scale = -scale;
-            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s & 127u);
         }
         for (int k = 0; k < 2; ++k)
             q2[2 * ib + k] = static_cast<std::uint16_t>(g.map.point(g.code(L + 8 * k)) | signs[k] << 9);
@@ -121,12 +108,9 @@ inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noex
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d);
-    const float id = 1.0f / d;
-    for (int ib = 0; ib < 16; ib += 2)
-        y.scales[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
+    float id;
+    if (!iq_block_scale(max_scale, 1.0f, y.d, id)) return;
+    iq_pack_scale_nibbles(id, scales, 16, y.scales);
     auto* out = reinterpret_cast<std::uint8_t*>(y.qs);
     for (int i = 0; i < 32; ++i) {
         out[2 * i] = static_cast<std::uint8_t>(q2[i] & 0xff);
@@ -140,23 +124,17 @@ inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexce
     std::memset(&y, 0, sizeof y);
     float scales[16];
     float max_scale = 0.0f;
-    const float sigma2 = 2.0f * iq_sum_squares(x) / static_cast<float>(qk_k);
+    const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
-        float w[16], w_sqrt[16], v[16];
+        float w[16], w_sqrt[16];
         iq2_weights(16, xb, qw ? qw + 16 * ib : nullptr, sigma2, w, w_sqrt);
         std::uint8_t signs[2];
-        iq_split_signs(16, xb, w, false, v, signs);
-        const float max = iq_max(16, v);
-        if (max < iq2s_group_eps) {
+        std::int8_t L[16] = {};
+        float scale = 0.0f;
+        if (!iq_search_group(g, params, 16, xb, w, w_sqrt, false, iq2s_group_eps, 5.0f, L, signs, scale)) {
             scales[ib] = 0.0f;
             continue;
-        }
-        std::int8_t L[16] = {};
-        float scale = iq_search(g, params, 16, v, w, w_sqrt, max, max / 5.0f, L);
-        if (scale < 0.0f) {
-            scale = -scale;
-            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s);
         }
         for (int k = 0; k < 2; ++k) {
             const int i8 = 2 * ib + k;
@@ -168,17 +146,9 @@ inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexce
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 0.9875f);  // ggml's fudge factor
-    const float id = 1.0f / d;
-    for (int ib = 0; ib < 16; ib += 2)
-        y.scales[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
-}
-
-template <class B, void (*Encode)(const float*, const float*, B&)>
-void encode_iq2_row(const float* x, const float* qw, std::int64_t n, B* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) Encode(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
+    float id;
+    if (!iq_block_scale(max_scale, 0.9875f, y.d, id)) return;
+    iq_pack_scale_nibbles(id, scales, 16, y.scales);
 }
 
 inline status iq2_needs_weights(const char* fn, const char* type) noexcept {
@@ -196,24 +166,24 @@ inline status iq2_needs_weights(const char* fn, const char* type) noexcept {
 
 inline status quantize_row_iq2_s(const float* x, block_iq2_s* y, std::int64_t k) noexcept {
     return detail::encode_block_rows("gguf::quantize_row_iq2_s", "k", x, y, 1, k, nullptr,
-                                     detail::encode_iq2_row<block_iq2_s, detail::encode_iq2_s>);
+                                     detail::encode_row_blocks<block_iq2_s, detail::encode_iq2_s>);
 }
 inline status quantize_iq2_s(const float* src, block_iq2_s* dst, std::int64_t nrow, std::int64_t n_per_row,
                              const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq2_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq2_row<block_iq2_s, detail::encode_iq2_s>);
+                                     detail::encode_row_blocks<block_iq2_s, detail::encode_iq2_s>);
 }
 inline status quantize_iq2_xs(const float* src, block_iq2_xs* dst, std::int64_t nrow, std::int64_t n_per_row,
                               const float* quant_weights) noexcept {
     if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xs", "IQ2_XS");
     return detail::encode_block_rows("gguf::quantize_iq2_xs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq2_row<block_iq2_xs, detail::encode_iq2_xs>);
+                                     detail::encode_row_blocks<block_iq2_xs, detail::encode_iq2_xs>);
 }
 inline status quantize_iq2_xxs(const float* src, block_iq2_xxs* dst, std::int64_t nrow, std::int64_t n_per_row,
                                const float* quant_weights) noexcept {
     if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xxs", "IQ2_XXS");
     return detail::encode_block_rows("gguf::quantize_iq2_xxs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_iq2_row<block_iq2_xxs, detail::encode_iq2_xxs>);
+                                     detail::encode_row_blocks<block_iq2_xxs, detail::encode_iq2_xxs>);
 }
 
 }  // namespace gguf
@@ -221,4 +191,3 @@ inline status quantize_iq2_xxs(const float* src, block_iq2_xxs* dst, std::int64_
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ2_ENCODE_HPP

@@ -11,16 +11,14 @@
 //
 // Arithmetic as in the other codecs: every product that feeds a sum goes
 // through detail::mul, and the body sits in the contraction-off region.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_iq_lattice.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_search.hpp"
+#include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
 
@@ -43,7 +41,7 @@ inline void iq3_weights(const float* x, const float* qw, float sigma2, float* w,
     for (int i = 0; i < 32; ++i) w_sqrt[i] = std::sqrt(w[i]);
 }
 
-inline float iq3_sigma2(const float* x) noexcept { return 2.0f * iq_sum_squares(x) / static_cast<float>(qk_k); }
+inline float iq3_sigma2(const float* x) noexcept { return 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k); }
 
 inline iq_lattice iq3xxs_lattice() { return {iq3xxs_neighbours(), iq_grids::iq3xxs_index, 4, 3, 7}; }
 inline iq_lattice iq3s_lattice() { return {iq3s_neighbours(), iq_grids::iq3s_index, 4, 3, 7}; }
@@ -58,20 +56,14 @@ inline void encode_iq3_xxs(const float* x, const float* qw, block_iq3_xxs& y) no
     const float sigma2 = iq3_sigma2(x);
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
-        float w[32], w_sqrt[32], v[32];
+        float w[32], w_sqrt[32];
         iq3_weights(xb, qw ? qw + 32 * ib : nullptr, sigma2, w, w_sqrt);
         std::uint8_t signs[4];
-        iq_split_signs(32, xb, w, true, v, signs);
-        const float max = iq_max(32, v);
-        if (max < iq3xxs_group_eps) {
+        std::int8_t L[32] = {};
+        float scale = 0.0f;
+        if (!iq_search_group(g, params, 32, xb, w, w_sqrt, true, iq3xxs_group_eps, 15.0f, L, signs, scale)) {
             scales[ib] = 0.0f;
             continue;
-        }
-        std::int8_t L[32] = {};
-        float scale = iq_search(g, params, 32, v, w, w_sqrt, max, max / 15.0f, L);
-        if (scale < 0.0f) {  // ggml: "should never happen"; keep the scale positive, flip the signs
-            scale = -scale;
-            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s & 127u);
         }
         for (int k = 0; k < 8; ++k) q3[8 * ib + k] = static_cast<std::uint8_t>(g.map.point(g.code(L + 4 * k)));
         meta[ib] = signs[0] | static_cast<std::uint32_t>(signs[1]) << 7 | static_cast<std::uint32_t>(signs[2]) << 14 |
@@ -80,10 +72,8 @@ inline void encode_iq3_xxs(const float* x, const float* qw, block_iq3_xxs& y) no
         max_scale = max_scale > scale ? max_scale : scale;
     }
     std::memset(&y, 0, sizeof y);
-    if (max_scale == 0.0f) return;  // d = 0 and every byte 0
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 1.0125f);  // ggml's fudge factor
-    const float id = 1.0f / d;
+    float id;
+    if (!iq_block_scale(max_scale, 1.0125f, y.d, id)) return;  // d = 0 and every byte 0
     std::uint8_t* meta_bytes = q3 + qk_k / 4;
     for (int ib = 0; ib < 8; ++ib) {
         const std::uint32_t m = meta[ib] | static_cast<std::uint32_t>(iq_scale_code(id, scales[ib])) << 28;
@@ -106,20 +96,14 @@ inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexce
     std::uint8_t* signs_out = y.signs;
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
-        float w[32], w_sqrt[32], v[32];
+        float w[32], w_sqrt[32];
         iq3_weights(xb, qw ? qw + 32 * ib : nullptr, sigma2, w, w_sqrt);
         std::uint8_t signs[4];
-        iq_split_signs(32, xb, w, false, v, signs);
-        const float max = iq_max(32, v);
-        if (max == 0.0f) {
+        std::int8_t L[32] = {};
+        float scale = 0.0f;
+        if (!iq_search_group(g, params, 32, xb, w, w_sqrt, false, 0.0f, 15.0f, L, signs, scale)) {
             scales[ib] = 0.0f;
             continue;
-        }
-        std::int8_t L[32] = {};
-        float scale = iq_search(g, params, 32, v, w, w_sqrt, max, max / 15.0f, L);
-        if (scale < 0.0f) {
-            scale = -scale;
-            for (std::uint8_t& s : signs) s = static_cast<std::uint8_t>(~s);
         }
         for (int k = 0; k < 8; ++k) {
             const int p = g.map.point(g.code(L + 4 * k));
@@ -132,19 +116,9 @@ inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexce
         scales[ib] = scale;
         max_scale = max_scale > scale ? max_scale : scale;
     }
-    if (max_scale == 0.0f) return;
-    const float d = max_scale / 31.0f;
-    y.d = to_f16(d * 1.033f);  // ggml's fudge factor
-    const float id = 1.0f / d;
-    for (int ib = 0; ib < 8; ib += 2)
-        y.scales[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
-}
-
-inline void encode_iq3_xxs_row(const float* x, const float* qw, std::int64_t n, block_iq3_xxs* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) encode_iq3_xxs(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
-}
-inline void encode_iq3_s_row(const float* x, const float* qw, std::int64_t n, block_iq3_s* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) encode_iq3_s(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
+    float id;
+    if (!iq_block_scale(max_scale, 1.033f, y.d, id)) return;
+    iq_pack_scale_nibbles(id, scales, 8, y.scales);
 }
 
 }  // namespace detail
@@ -156,29 +130,21 @@ inline void encode_iq3_s_row(const float* x, const float* qw, std::int64_t n, bl
 
 inline status quantize_row_iq3_xxs(const float* x, block_iq3_xxs* y, std::int64_t k) noexcept {
     return detail::encode_block_rows("gguf::quantize_row_iq3_xxs", "k", x, y, 1, k, nullptr,
-                                     [](const float* r, const float*, std::int64_t n, block_iq3_xxs* out) {
-                                         detail::encode_iq3_xxs_row(r, nullptr, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq3_xxs, detail::encode_iq3_xxs>);
 }
 inline status quantize_iq3_xxs(const float* src, block_iq3_xxs* dst, std::int64_t nrow, std::int64_t n_per_row,
                                const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq3_xxs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     [](const float* r, const float* qw, std::int64_t n, block_iq3_xxs* out) {
-                                         detail::encode_iq3_xxs_row(r, qw, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq3_xxs, detail::encode_iq3_xxs>);
 }
 inline status quantize_row_iq3_s(const float* x, block_iq3_s* y, std::int64_t k) noexcept {
     return detail::encode_block_rows("gguf::quantize_row_iq3_s", "k", x, y, 1, k, nullptr,
-                                     [](const float* r, const float*, std::int64_t n, block_iq3_s* out) {
-                                         detail::encode_iq3_s_row(r, nullptr, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq3_s, detail::encode_iq3_s>);
 }
 inline status quantize_iq3_s(const float* src, block_iq3_s* dst, std::int64_t nrow, std::int64_t n_per_row,
                              const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq3_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     [](const float* r, const float* qw, std::int64_t n, block_iq3_s* out) {
-                                         detail::encode_iq3_s_row(r, qw, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq3_s, detail::encode_iq3_s>);
 }
 
 }  // namespace gguf
@@ -186,4 +152,3 @@ inline status quantize_iq3_s(const float* src, block_iq3_s* dst, std::int64_t nr
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ3_ENCODE_HPP

@@ -11,15 +11,14 @@
 // Products are written in ggml's order ((scale · level) · sign), and the body
 // sits in the FP-contraction-off region like the other codecs, so the floats
 // are ggml's to the bit.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_block_rows.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQ_LATTICE_HPP
-#define LOWBIT_FORMATS_GGUF_IQ_LATTICE_HPP
+#pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_arith.hpp"
+#include "gguf_block_rows.hpp"
+#include "gguf_block_structs.hpp"
 
 #include "gguf_iq_grids.hpp"
 
@@ -266,4 +265,3 @@ LOWBIT_GGUF_IQ_DECODER(iq1_m)
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQ_LATTICE_HPP

@@ -10,16 +10,15 @@
 //
 // Arithmetic is guarded against FP contraction as in gguf_blocks.hpp (every
 // product feeding a sum goes through detail::mul; contraction off by pragma).
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_block_rows.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_IQUANTS_HPP
-#define LOWBIT_FORMATS_GGUF_IQUANTS_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_arith.hpp"
+#include "gguf_block_rows.hpp"
+#include "gguf_block_structs.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -223,9 +222,6 @@ inline void encode_iq4_nl_row(const float* x, const float* qw, std::int64_t n, i
     std::uint8_t L[32] = {};  // codes carried between blocks (see encode_iq4_nl)
     for (std::int64_t i = 0; i < n / 32; ++i) encode_iq4_nl(x + 32 * i, qw ? qw + 32 * i : nullptr, ntry, L, y[i]);
 }
-inline void encode_iq4_xs_row(const float* x, const float* qw, std::int64_t n, block_iq4_xs* y) noexcept {
-    for (std::int64_t i = 0; i < n / qk_k; ++i) encode_iq4_xs(x + qk_k * i, qw ? qw + qk_k * i : nullptr, y[i]);
-}
 
 }  // namespace detail
 
@@ -254,16 +250,12 @@ inline status dequantize_row_iq4_nl(const block_iq4_nl* x, float* y, std::int64_
 
 inline status quantize_row_iq4_xs(const float* x, block_iq4_xs* y, std::int64_t k) noexcept {
     return detail::encode_block_rows("gguf::quantize_row_iq4_xs", "k", x, y, 1, k, nullptr,
-                                     [](const float* r, const float*, std::int64_t n, block_iq4_xs* out) {
-                                         detail::encode_iq4_xs_row(r, nullptr, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq4_xs, detail::encode_iq4_xs>);
 }
 inline status quantize_iq4_xs(const float* src, block_iq4_xs* dst, std::int64_t nrow, std::int64_t n_per_row,
                               const float* quant_weights) noexcept {
     return detail::encode_block_rows("gguf::quantize_iq4_xs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     [](const float* r, const float* qw, std::int64_t n, block_iq4_xs* out) {
-                                         detail::encode_iq4_xs_row(r, qw, n, out);
-                                     });
+                                     detail::encode_row_blocks<block_iq4_xs, detail::encode_iq4_xs>);
 }
 inline status dequantize_row_iq4_xs(const block_iq4_xs* x, float* y, std::int64_t k) noexcept {
     return detail::decode_block_rows("gguf::dequantize_row_iq4_xs", x, y, k,
@@ -275,4 +267,3 @@ inline status dequantize_row_iq4_xs(const block_iq4_xs* x, float* y, std::int64_
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_IQUANTS_HPP

@@ -52,11 +52,6 @@ constexpr bool matmul_supported(gguf_type t) noexcept {
            t == gguf_type::q5_K || t == gguf_type::q6_K;
 }
 
-// Bytes of one row of k values (k a multiple of the block size).
-constexpr std::size_t row_size(gguf_type t, std::size_t k) noexcept {
-    return type_block_size(t) ? k / type_block_size(t) * type_size(t) : 0;
-}
-
 namespace detail {
 
 // The weights as a weights_view: a type with kernels, then the ggml layout's

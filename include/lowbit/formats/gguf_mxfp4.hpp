@@ -6,16 +6,15 @@
 // (mxfp4_levels) and halves the exponent's value to compensate. Each value
 // takes the code with the smallest |level * scale - x| (first one on ties).
 // docs/formats.md, "MXFP4", has the layout and the exponent rule.
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_block_rows.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_MXFP4_HPP
-#define LOWBIT_FORMATS_GGUF_MXFP4_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "detail/gguf_arith.hpp"
+#include "gguf_block_rows.hpp"
+#include "gguf_block_structs.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -125,4 +124,3 @@ inline status dequantize_row_mxfp4(const block_mxfp4* x, float* y, std::int64_t 
 
 #include "detail/fp_contract_off_end.inl"
 
-#endif  // LOWBIT_FORMATS_GGUF_MXFP4_HPP

@@ -7,15 +7,14 @@
 // The scale is the block's largest magnitude and each value rounds half away
 // from zero (lround) to the nearest trit. ggml ignores importance weights for
 // these types, and so do we (they are still checked for NaN/Inf).
-//
-// Include order: see gguf_block_rows.hpp (same guard scheme).
-#include "gguf_block_rows.hpp"
-
-#ifndef LOWBIT_FORMATS_GGUF_TERNARY_HPP
-#define LOWBIT_FORMATS_GGUF_TERNARY_HPP
+#pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#include "detail/gguf_arith.hpp"
+#include "gguf_block_rows.hpp"
+#include "gguf_block_structs.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -148,4 +147,3 @@ LOWBIT_GGUF_TERNARY_CODECS(tq2_0)
 }  // namespace gguf
 }  // namespace lowbit
 
-#endif  // LOWBIT_FORMATS_GGUF_TERNARY_HPP

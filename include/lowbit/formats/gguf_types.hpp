@@ -104,6 +104,13 @@ constexpr const char* type_name(gguf_type t) noexcept {
 // True for block-quantized types (block size > 1).
 constexpr bool is_quantized(gguf_type t) noexcept { return type_block_size(t) > 1; }
 
+// Bytes that k values of type t occupy (k a multiple of the block size), 0 for
+// an unknown type. The one definition: GGUF rows, the codecs and the matmuls use it.
+constexpr std::int64_t row_size(gguf_type t, std::int64_t k) noexcept {
+    return type_block_size(t) == 0 ? 0
+                                   : k / static_cast<std::int64_t>(type_block_size(t)) * static_cast<std::int64_t>(type_size(t));
+}
+
 static_assert(type_size(gguf_type::q4_0) == 18 && type_block_size(gguf_type::q4_0) == 32, "Q4_0 geometry");
 static_assert(type_size(gguf_type::q6_K) == 210 && type_block_size(gguf_type::q6_K) == 256, "Q6_K geometry");
 static_assert(type_size(gguf_type::bf16) == 2 && type_block_size(gguf_type::bf16) == 1, "BF16 geometry");

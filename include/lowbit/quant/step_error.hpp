@@ -22,9 +22,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "../core/config.hpp"
+#include "../core/half.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -40,17 +40,6 @@ LOWBIT_ALWAYS_INLINE float round_small(float t) noexcept {
 #endif
 }
 
-LOWBIT_ALWAYS_INLINE std::uint32_t float_bits(float f) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
-LOWBIT_ALWAYS_INLINE float bits_float(std::uint32_t u) noexcept {
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 // d^p for d >= 0 and 1 <= p <= 16, relative error ~1e-6, in place of std::pow
 // in the search. d + 2^-100 is used: it keeps the log finite at d = 0, adds at
 // most (2^-100)^p <= 2^-100 steps, and has no test of d that GCC would turn
@@ -60,9 +49,9 @@ LOWBIT_ALWAYS_INLINE float pow_nonneg(float d, float p) noexcept {
     // d = m * 2^e with m in [sqrt(1/2), sqrt(2)): ln m = 2 atanh(u), u = (m-1)/(m+1), |u| <= 0.172.
     // The halving of m above sqrt(2) is integer arithmetic on the bits: a
     // float select of m or m/2 becomes a branch in GCC, which stops vectorization.
-    const std::int32_t bits = static_cast<std::int32_t>(float_bits(dn));  // dn > 0: the sign bit is clear
+    const std::int32_t bits = static_cast<std::int32_t>(f32_to_bits(dn));  // dn > 0: the sign bit is clear
     const std::int32_t mant = bits & 0x007fffff, up = mant > 0x003504f3 ? 1 : 0;  // 0x3504f3: sqrt(2)'s mantissa
-    const float m = bits_float(static_cast<std::uint32_t>(mant | ((127 - up) << 23)));
+    const float m = bits_to_f32(static_cast<std::uint32_t>(mant | ((127 - up) << 23)));
     const float e = static_cast<float>((bits >> 23) - 127 + up);
     const float u = (m - 1.0f) / (m + 1.0f), u2 = u * u;
     const float ln_m = 2.0f * u * (1.0f + u2 * (1.0f / 3 + u2 * (1.0f / 5 + u2 * (1.0f / 7 + u2 * (1.0f / 9)))));
@@ -75,7 +64,7 @@ LOWBIT_ALWAYS_INLINE float pow_nonneg(float d, float p) noexcept {
     const float g = (y - n) * 0.693147181f;
     const float ex = 1.0f + g * (1.0f + g * (0.5f + g * (1.0f / 6 + g * (1.0f / 24 + g * (1.0f / 120 + g * (1.0f / 720))))));
     const std::int32_t ni = std::min(std::max(static_cast<std::int32_t>(n), -126), 128);
-    const float two_n = bits_float(static_cast<std::uint32_t>(ni + 127) << 23);
+    const float two_n = bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
     return ex * two_n;
 }
 

@@ -87,34 +87,30 @@ inline std::int32_t isum(const block_q8_0& w, const block_q8_0& a) noexcept {
     return s;
 }
 
-// sum_j sc_j * sum_{l in sub-block j} q_l * a_l  (codes only; mins in kquant_min_sum)
-inline std::int32_t isum(const block_q4_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
+// sum_j sc_j * sum_{l in sub-block j} q_l * a_l  (codes only; mins in kquant_min_sum).
+// Q4_K and Q5_K; Q5_K's codes take a fifth bit from qh (bit j of qh[l]).
+template <bool FifthBit>
+inline std::int32_t isum_k4(const std::uint8_t* qs, const std::uint8_t* qh, const k4_scales& scales, const block_q8_K& a) noexcept {
     std::int32_t s = 0;
     for (int j = 0; j < 8; ++j) {
         const std::uint8_t sc = scales.sc[j];
-        const std::uint8_t* q = w.qs + 32 * (j / 2);
-        const int shift = 4 * (j % 2);
-        std::int32_t sub = 0;
-        for (int l = 0; l < 32; ++l) sub += ((q[l] >> shift) & 0x0f) * a.qs[32 * j + l];
-        s += static_cast<std::int32_t>(sc) * sub;
-    }
-    return s;
-}
-
-inline std::int32_t isum(const block_q5_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
-    std::int32_t s = 0;
-    for (int j = 0; j < 8; ++j) {
-        const std::uint8_t sc = scales.sc[j];
-        const std::uint8_t* q = w.qs + 32 * (j / 2);
+        const std::uint8_t* q = qs + 32 * (j / 2);
         const int shift = 4 * (j % 2);
         std::int32_t sub = 0;
         for (int l = 0; l < 32; ++l) {
-            const int code = ((q[l] >> shift) & 0x0f) + (((w.qh[l] >> j) & 1) << 4);
+            int code = (q[l] >> shift) & 0x0f;
+            if (FifthBit) code += ((qh[l] >> j) & 1) << 4;
             sub += code * a.qs[32 * j + l];
         }
         s += static_cast<std::int32_t>(sc) * sub;
     }
     return s;
+}
+inline std::int32_t isum(const block_q4_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
+    return isum_k4<false>(w.qs, nullptr, scales, a);
+}
+inline std::int32_t isum(const block_q5_K& w, const k4_scales& scales, const block_q8_K& a) noexcept {
+    return isum_k4<true>(w.qs, w.qh, scales, a);
 }
 
 // sum_s sc_s * sum_{v in sub-block s} (q_v - 32) * a_v, codes as in decode(block_q6_K).

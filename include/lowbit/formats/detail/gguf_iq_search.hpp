@@ -18,6 +18,8 @@
 #include <cstring>
 
 #include "../gguf_iq_neighbours.hpp"
+#include "../gguf_block_structs.hpp"
+#include "gguf_arith.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -177,11 +179,13 @@ inline void iq_split_signs(int n, const float* x, const float* w, bool even, flo
     }
 }
 
-// Σx² over a super-block (each encoder scales it its own way into σ²).
-inline float iq_sum_squares(const float* x) noexcept {
-    float s = 0.0f;
-    for (int i = 0; i < qk_k; ++i) s += mul(x[i], x[i]);
-    return s;
+// A negative scale from the search (ggml: "should never happen"): the scale is
+// kept positive and the group's n_signs sign bytes flipped instead (7 bits of
+// them for the even-parity types, whose eighth sign is implied).
+inline float iq_positive_scale(float scale, std::uint8_t* signs, int n_signs, bool even) noexcept {
+    if (!(scale < 0.0f)) return scale;
+    for (int k = 0; k < n_signs; ++k) signs[k] = static_cast<std::uint8_t>(even ? (~signs[k] & 127u) : ~signs[k]);
+    return -scale;
 }
 
 inline float iq_max(int n, const float* v) noexcept {
@@ -192,6 +196,41 @@ inline float iq_max(int n, const float* v) noexcept {
 
 // The 4-bit code of a group scale against d: clamp(round((scale/d − 1)/2), 0, 15), with id = 1/d.
 inline int iq_scale_code(float id, float scale) noexcept { return clamp_int(nearest_int(0.5f * (mul(id, scale) - 1.0f)), 0, 15); }
+
+// The super-block scale of IQ2/IQ3: d = max_scale / 31, stored times the
+// type's fudge factor (ggml's; 1 for IQ2_XXS and IQ2_XS); id = 1/d is what the
+// group scales are coded against. False when every group was zero: the block
+// then stays all zero bytes.
+inline bool iq_block_scale(float max_scale, float fudge, std::uint16_t& d16, float& id) noexcept {
+    if (max_scale == 0.0f) return false;
+    const float d = max_scale / 31.0f;
+    d16 = to_f16(d * fudge);
+    id = 1.0f / d;
+    return true;
+}
+
+// n group scales to 4-bit codes, two to a byte (even group in the low nibble).
+inline void iq_pack_scale_nibbles(float id, const float* scales, int n, std::uint8_t* out) noexcept {
+    for (int ib = 0; ib < n; ib += 2)
+        out[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
+}
+
+// One group of n values (16 or 32) of IQ2_XS, IQ2_S, IQ3_XXS or IQ3_S, with
+// its weights: signs split off (n/8 bytes to signs), then, unless the group
+// counts as zero (largest magnitude below zero_below, or exactly 0 when
+// zero_below is 0), the search from the scale max / start_div. L holds the
+// starting levels and receives the result; the positive scale goes to scale.
+// Returns false for a zero group (nothing searched, scale untouched).
+inline bool iq_search_group(const iq_lattice& g, const iq_search_params& p, int n, const float* x, const float* w,
+                            const float* w_sqrt, bool even, float zero_below, float start_div, std::int8_t* L,
+                            std::uint8_t* signs, float& scale) noexcept {
+    float v[32];
+    iq_split_signs(n, x, w, even, v, signs);
+    const float max = iq_max(n, v);
+    if (max < zero_below || max == 0.0f) return false;
+    scale = iq_positive_scale(iq_search(g, p, n, v, w, w_sqrt, max, max / start_div, L), signs, n / 8, even);
+    return true;
+}
 
 }  // namespace detail
 }  // namespace gguf

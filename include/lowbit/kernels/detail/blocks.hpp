@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../../core/fp_barrier.hpp"
 #include "../../pack/qmatrix.hpp"
 
 namespace lowbit {
@@ -90,16 +91,7 @@ inline const arrangement<B>& arranged() noexcept {
 // contracts by default on AArch64, and under -march=native -ffp-contract=fast
 // on x86), and every build and arch computes the same activation codes.
 LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__SSE_MATH__))
-    __asm__("" : "+x"(v));
-#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
-    __asm__("" : "+w"(v));
-#elif defined(__GNUC__) || defined(__clang__)
-    __asm__("" : "+m"(v));
-#else
-    volatile float spill = v;
-    v = spill;
-#endif
+    v = lowbit::detail::opaque(v);  // core/fp_barrier.hpp
     const float m = 12582912.0f;  // 1.5 * 2^23: adding it leaves the integer part in the mantissa
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }
