@@ -55,6 +55,8 @@ struct calib_options {
     bool static_grids = false;        // --static-grids
     float percdamp = 0.01f;           // --damp
     bool refit = false;               // --refit: re-fit each block's f16 scales after the sweep (gguf_refit.hpp)
+    bool refit_sub = false;           // --refit-sub: K-quants' sub-block scales/mins too (gguf_block_refine.hpp)
+    bool refit_codes = false;         // --refit-codes: and single codes
 };
 
 // One tensor as calibration left it.
@@ -155,12 +157,16 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         g.act_order = o.act_order;
         g.static_grids = o.static_grids;
         g.refit_scales = o.refit;
+        g.refine = o.refit_sub;
+        g.refine_options.codes = o.refit_codes;
         g.importance = span<const float>(importance.data(), importance.size());
         auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
         out->how = o.act_order ? "gptq act-order" : "gptq";
-        if (o.refit) out->how += " refit " + std::to_string(r->refit_rows) + "/" + std::to_string(rows);
+        if (o.refit || o.refit_sub)
+            out->how += std::string(o.refit_codes ? " refit-codes " : o.refit_sub ? " refit-sub " : " refit ") + std::to_string(r->refit_rows) +
+                        "/" + std::to_string(rows);
     } else {
         out->data.resize(rows * row_size);
         const float* qw = method == quant_method::rtn ? nullptr : importance.data();
