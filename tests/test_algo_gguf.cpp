@@ -472,14 +472,14 @@ TEST_CASE("gptq_gguf refit_scales: a row whose Hessian is zero is left as it is"
     CHECK(std::memcmp(row.data() + bs, before.data() + bs, row.size() - bs) == 0);
 }
 
-// ---- gguf_kquant_fields.hpp / gguf_block_refine.hpp ------------------------------------
+// ---- gguf_block_fields.hpp / gguf_block_refine.hpp ------------------------------------
 namespace {
-// Random codes and fields for one K-quant block: the codes through ggml's own
-// packing (store_codes), read back by kquant_fields; every scale/min set over
+// Random codes and fields for one block: the codes through ggml's own
+// packing (store_codes), read back by block_fields; every scale/min set over
 // its whole range and checked against the decoder.
 template <class B>
-void check_kquant_fields(std::uint64_t seed) {
-    using F = lowbit::detail::kquant_fields<B>;
+void check_block_fields(std::uint64_t seed) {
+    using F = lowbit::detail::block_fields<B>;
     rng r(seed);
     B b;
     std::memset(&b, 0, sizeof b);
@@ -518,38 +518,46 @@ void check_kquant_fields(std::uint64_t seed) {
     CHECK(std::memcmp(L, back, sizeof L) == 0);
 }
 
-// The codes of every block of a K-quant tensor, unpacked.
+// The codes of every block of a tensor, unpacked.
 template <class B>
-std::vector<std::uint8_t> kquant_codes(const std::vector<std::uint8_t>& bytes) {
+std::vector<std::uint8_t> block_codes(const std::vector<std::uint8_t>& bytes) {
     std::vector<std::uint8_t> out;
     for (std::size_t o = 0; o + sizeof(B) <= bytes.size(); o += sizeof(B)) {
         B b;
         std::memcpy(&b, bytes.data() + o, sizeof(B));
         std::uint8_t L[B::values];
-        lowbit::detail::kquant_fields<B>::codes(b, L);
+        lowbit::detail::block_fields<B>::codes(b, L);
         out.insert(out.end(), L, L + B::values);
     }
     return out;
 }
-std::vector<std::uint8_t> kquant_codes(gguf_type t, const std::vector<std::uint8_t>& bytes) {
+std::vector<std::uint8_t> block_codes(gguf_type t, const std::vector<std::uint8_t>& bytes) {
     switch (t) {
-        case gguf_type::q2_K: return kquant_codes<gguf::block_q2_K>(bytes);
-        case gguf_type::q3_K: return kquant_codes<gguf::block_q3_K>(bytes);
-        case gguf_type::q4_K: return kquant_codes<gguf::block_q4_K>(bytes);
-        case gguf_type::q5_K: return kquant_codes<gguf::block_q5_K>(bytes);
-        case gguf_type::q6_K: return kquant_codes<gguf::block_q6_K>(bytes);
-        default: FAIL("not a K-quant"); return {};
+        case gguf_type::q4_0: return block_codes<gguf::block_q4_0>(bytes);
+        case gguf_type::q4_1: return block_codes<gguf::block_q4_1>(bytes);
+        case gguf_type::q5_0: return block_codes<gguf::block_q5_0>(bytes);
+        case gguf_type::q5_1: return block_codes<gguf::block_q5_1>(bytes);
+        case gguf_type::q2_K: return block_codes<gguf::block_q2_K>(bytes);
+        case gguf_type::q3_K: return block_codes<gguf::block_q3_K>(bytes);
+        case gguf_type::q4_K: return block_codes<gguf::block_q4_K>(bytes);
+        case gguf_type::q5_K: return block_codes<gguf::block_q5_K>(bytes);
+        case gguf_type::q6_K: return block_codes<gguf::block_q6_K>(bytes);
+        default: FAIL("no block_fields for this type"); return {};
     }
 }
 }  // namespace
 
-TEST_CASE("kquant_fields: codes unpack what store_codes packed; scales and mins set over their range decode as d*sc*(q-bias) - dmin*mn") {
+TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins set over their range decode as d*sc*(q-bias) - dmin*mn") {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-        check_kquant_fields<gguf::block_q2_K>(seed);
-        check_kquant_fields<gguf::block_q3_K>(seed);
-        check_kquant_fields<gguf::block_q4_K>(seed);
-        check_kquant_fields<gguf::block_q5_K>(seed);
-        check_kquant_fields<gguf::block_q6_K>(seed);
+        check_block_fields<gguf::block_q4_0>(seed);
+        check_block_fields<gguf::block_q4_1>(seed);
+        check_block_fields<gguf::block_q5_0>(seed);
+        check_block_fields<gguf::block_q5_1>(seed);
+        check_block_fields<gguf::block_q2_K>(seed);
+        check_block_fields<gguf::block_q3_K>(seed);
+        check_block_fields<gguf::block_q4_K>(seed);
+        check_block_fields<gguf::block_q5_K>(seed);
+        check_block_fields<gguf::block_q6_K>(seed);
     }
 }
 
@@ -565,7 +573,6 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
     for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
     for (gguf_type t : all_types) {
         CAPTURE(gguf::type_name(t));
-        const bool kq = gguf::type_block_size(t) == 256;
         gptq_gguf_options o;
         o.keep_values = true;
         o.act_order = true;
@@ -579,14 +586,14 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
             o.refine_options.codes = codes != 0;
             auto ref = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
             REQUIRE(ref.ok());
-            if (!kq) {  // no sub-block fields: the sweep's bytes, untouched
+            if (t == gguf_type::q8_0) {  // no block_fields: the sweep's bytes, untouched
                 CHECK(ref->data == plain->data);
                 CHECK(ref->refit_rows == 0);
                 continue;
             }
             CHECK(ref->refit_rows > 0);
             CHECK(ref->refit_loss_after < ref->refit_loss_before);
-            if (!codes) CHECK(kquant_codes(t, ref->data) == kquant_codes(t, plain->data));
+            if (!codes) CHECK(block_codes(t, ref->data) == block_codes(t, plain->data));
             const std::vector<float> dq = decode_bytes(t, ref->data, N, K);
             CHECK(same_bits(dq, ref->values));
             double sum_plain = 0, sum_ref = 0;
@@ -600,7 +607,7 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
             CHECK(no_row_worse);
             CHECK(sum_ref < sum_plain);
             CHECK(std::fabs(ref->refit_loss_after - sum_ref) <= 1e-6 * sum_ref);
-            MESSAGE(std::string(gguf::type_name(t)) + (codes ? " refine+codes" : " refine"), ": H-weighted error ", sum_plain, " -> ", sum_ref);
+            MESSAGE((std::string(gguf::type_name(t)) + (codes ? " refine+codes" : " refine")), ": H-weighted error ", sum_plain, " -> ", sum_ref);
         }
     }
 }
@@ -617,7 +624,7 @@ TEST_CASE("gptq_gguf refine: a row the Hessian does not see, and bad options") {
     block_refine_options ro;
     ro.codes = true;
     double b = -1, a = -1;
-    CHECK_FALSE(refine_row_kquant<gguf::block_q4_K>(w.data(), hz->matrix(), row.data(), ro, &b, &a));  // zero loss: nothing to gain
+    CHECK_FALSE(refine_row_blocks<gguf::block_q4_K>(w.data(), hz->matrix(), row.data(), ro, &b, &a));  // zero loss: nothing to gain
     CHECK(b == 0.0);
     CHECK(a == 0.0);
     CHECK(row == before);

@@ -1,5 +1,6 @@
 // lowbit/algo/gguf_block_refine.hpp — after GPTQ has written one row of a
-// ggml K-quant tensor (Q2_K … Q6_K), lower its Hessian-weighted error
+// ggml block tensor (Q2_K … Q6_K; Q4_0 … Q5_1 for the codes and d/m only),
+// lower its Hessian-weighted error
 // (w - q) H (w - q)^T further by moving the integer fields GPTQ fixed early:
 // each sub-block's 4/6/8-bit scale (and min), and optionally the codes, then
 // the f16 super-block d/dmin (gguf_refit.hpp's closed form), a few rounds.
@@ -36,7 +37,7 @@
 #include "../core/half.hpp"
 #include "../core/views.hpp"
 #include "../formats/gguf_blocks.hpp"
-#include "gguf_kquant_fields.hpp"
+#include "gguf_block_fields.hpp"
 #include "gguf_refit.hpp"
 
 namespace lowbit {
@@ -54,7 +55,7 @@ namespace detail {
 // error e = w - q and r = H e, all in file order.
 template <class B>
 struct refine_state {
-    using F = kquant_fields<B>;
+    using F = block_fields<B>;
     static constexpr std::size_t bw = static_cast<std::size_t>(B::values), W = static_cast<std::size_t>(F::width);
     const float* w;
     matrix_view<const float> H;
@@ -179,14 +180,15 @@ struct refine_state {
 
 }  // namespace detail
 
-// Refines the K / 256 blocks of one K-quant row (ggml layout, in place) to a
+// Refines the blocks of one row (ggml layout, in place) to a
 // lower (w - q) H (w - q)^T; see the top of this file. w: the K target
 // weights; H: K x K symmetric positive semi-definite. Returns true when the
 // row changed (only ever to a lower loss); `before` / `after` get the losses.
 template <class B>
-bool refine_row_kquant(const float* w, matrix_view<const float> H, std::uint8_t* row, const block_refine_options& o,
+bool refine_row_blocks(const float* w, matrix_view<const float> H, std::uint8_t* row, const block_refine_options& o,
                        double* before = nullptr, double* after = nullptr) {
-    static_assert(detail::is_kquant_block<B>(), "refine_row_kquant: a K-quant block type (Q2_K … Q6_K)");
+    static_assert(detail::has_block_fields<B>(), "refine_row_blocks: a block type with block_fields (not Q8_0)");
+    using F = detail::block_fields<B>;
     detail::refine_state<B> st;
     st.w = w;
     st.H = H;
@@ -208,7 +210,7 @@ bool refine_row_kquant(const float* w, matrix_view<const float> H, std::uint8_t*
     for (int round = 0; round < o.rounds; ++round) {
         std::size_t moves = 0;
         if (o.codes) moves += st.pass_codes();
-        if (o.subscales) moves += st.pass_subscales();
+        if (o.subscales && (F::sc_lo != F::sc_hi || F::has_min)) moves += st.pass_subscales();
         bool refit = false;
         if (o.super_scales) refit = refit_row_scales<B>(w, H, reinterpret_cast<std::uint8_t*>(st.blk.data()));
         const double loss = st.refresh();

@@ -31,10 +31,10 @@
 //   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
 //     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
 //     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
-//   - refine (K-quants): then, a few rounds of coordinate descent on the same
-//     error over each sub-block's integer scale and min and optionally each
-//     code, with d/dmin re-fitted every round (gguf_block_refine.hpp); off by
-//     default. Legacy types have no sub-block fields: refine does nothing there.
+//   - refine: then, a few rounds of coordinate descent on the same error over
+//     each K-quant sub-block's integer scale and min and optionally each code
+//     (legacy types: the codes only), with d/dmin re-fitted every round
+//     (gguf_block_refine.hpp); off by default; Q8_0 is left as it is.
 //
 // With H = I (no correlation), nothing propagates and the bytes equal
 // gguf::quantize's (tests/test_algo_gguf.cpp checks every type).
@@ -72,8 +72,8 @@ struct gptq_gguf_options {
     bool keep_values = false;      // also return the N x K floats the sweep coded (what the bytes decode to)
     bool refit_scales = false;     // after the sweep, re-fit each block's f16 d (and m/dmin) to the H-weighted
                                    // error of its row, codes kept (gguf_refit.hpp); only ever lowers that error
-    bool refine = false;           // K-quants, after the sweep (and refit_scales): coordinate descent on the
-                                   // sub-block scales/mins (and codes) with d/dmin re-fits (gguf_block_refine.hpp)
+    bool refine = false;           // after the sweep (and refit_scales): coordinate descent on the K-quant sub-block
+                                   // scales/mins and the codes, with d/dmin re-fits (gguf_block_refine.hpp); not Q8_0
     block_refine_options refine_options;
 };
 
@@ -227,15 +227,15 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
         float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
         task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
         task_loss[t] = loss / 2.0;
-        const bool refine = opt.refine && is_kquant_block<B>();
+        const bool refine = opt.refine && has_block_fields<B>();
         if (!(opt.refit_scales || refine) || !task_ok[t]) return;
         for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
             std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
             double before = 0, after = 0, b2 = 0;
             bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
-            if constexpr (is_kquant_block<B>())
+            if constexpr (has_block_fields<B>())
                 if (refine) {
-                    const bool moved = refine_row_kquant<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                    const bool moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
                     changed = changed || moved;
                 }
             if (changed) {

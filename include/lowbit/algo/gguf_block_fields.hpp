@@ -1,6 +1,7 @@
-// lowbit/algo/gguf_kquant_fields.hpp — read and write the integer fields of
-// one ggml K-quant block (Q2_K … Q6_K): each sub-block's integer scale (and
-// min), and the codes, unpacked to one byte per value.
+// lowbit/algo/gguf_block_fields.hpp — read and write the integer fields of
+// one ggml block: for the K-quants (Q2_K … Q6_K) each sub-block's integer
+// scale (and min), and for those and Q4_0, Q4_1, Q5_0, Q5_1 the codes,
+// unpacked to one byte per value.
 //
 // Why: the block-level refinement after GPTQ (gguf_block_refine.hpp) moves
 // these fields one at a time while the codes or the other fields stay, so it
@@ -12,8 +13,12 @@
 //
 // Every K-quant decodes value i of sub-block s as
 //     d * sc_s * (code_i - code_bias) - dmin * mn_s
-// (no mn term for Q3_K and Q6_K, whose scales are signed): kquant_fields<B>
-// gives the ranges the bytes can hold for sc, mn and code.
+// (no mn term for Q3_K and Q6_K, whose scales are signed): block_fields<B>
+// gives the ranges the bytes can hold for sc, mn and code. The legacy types
+// are the same shape with one sub-block of 32 whose integer scale is fixed at
+// 1 (sc_lo = sc_hi = 1) and no integer min (Q4_1/Q5_1's m is an f16 offset,
+// re-fitted with d by gguf_refit.hpp). Q8_0 is left out: its codes are
+// signed bytes and 8 bits leave little to gain.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +31,44 @@ namespace lowbit {
 namespace detail {
 
 template <class B>
-struct kquant_fields;  // defined for block_q2_K … block_q6_K only
+struct block_fields;  // defined for block_q4_0 … block_q5_1 and block_q2_K … block_q6_K
+
+// The legacy blocks: 32 values, d (and the f16 m) only.
+template <class B, int CodeMax, int CodeBias>
+struct block_fields_legacy {
+    static constexpr int width = 32, n_sub = 1, code_max = CodeMax, code_bias = CodeBias;
+    static constexpr int sc_lo = 1, sc_hi = 1, mn_lo = 0, mn_hi = 0;
+    static constexpr bool has_min = false;
+    static int scale(const B&, int) noexcept { return 1; }
+    static int min(const B&, int) noexcept { return 0; }
+    static void set_scale(B&, int, int) noexcept {}
+    static void set_min(B&, int, int) noexcept {}
+    static float dmin(const B&) noexcept { return 0.0f; }
+};
+template <class B>
+struct block_fields_q4_legacy : block_fields_legacy<B, 15, B::type_id == gguf::gguf_type::q4_0 ? 8 : 0> {
+    static void codes(const B& b, std::uint8_t* L) noexcept {  // inverse of store_codes: byte j holds values j and j + 16
+        for (int j = 0; j < 16; ++j) {
+            L[j] = static_cast<std::uint8_t>(b.qs[j] & 0x0f);
+            L[j + 16] = static_cast<std::uint8_t>(b.qs[j] >> 4);
+        }
+    }
+};
+template <class B>
+struct block_fields_q5_legacy : block_fields_legacy<B, 31, B::type_id == gguf::gguf_type::q5_0 ? 16 : 0> {
+    static void codes(const B& b, std::uint8_t* L) noexcept {
+        const std::uint32_t word = gguf::detail::load_high_bits(b.qh);
+        for (int j = 0; j < 32; ++j) L[j] = static_cast<std::uint8_t>(gguf::detail::q5_code(b.qs, word, j));
+    }
+};
+template <>
+struct block_fields<gguf::block_q4_0> : block_fields_q4_legacy<gguf::block_q4_0> {};
+template <>
+struct block_fields<gguf::block_q4_1> : block_fields_q4_legacy<gguf::block_q4_1> {};
+template <>
+struct block_fields<gguf::block_q5_0> : block_fields_q5_legacy<gguf::block_q5_0> {};
+template <>
+struct block_fields<gguf::block_q5_1> : block_fields_q5_legacy<gguf::block_q5_1> {};
 
 // Inverse of gguf::detail::pack_2bit_k (Q2_K's codes, Q3_K's low two bits).
 inline void unpack_2bit_k(const std::uint8_t* qs, std::uint8_t* L) noexcept {
@@ -36,7 +78,7 @@ inline void unpack_2bit_k(const std::uint8_t* qs, std::uint8_t* L) noexcept {
 }
 
 template <>
-struct kquant_fields<gguf::block_q2_K> {
+struct block_fields<gguf::block_q2_K> {
     using B = gguf::block_q2_K;
     static constexpr int width = 16, n_sub = 16, code_max = 3, code_bias = 0;
     static constexpr int sc_lo = 0, sc_hi = 15, mn_lo = 0, mn_hi = 15;
@@ -50,7 +92,7 @@ struct kquant_fields<gguf::block_q2_K> {
 };
 
 template <>
-struct kquant_fields<gguf::block_q3_K> {
+struct block_fields<gguf::block_q3_K> {
     using B = gguf::block_q3_K;
     static constexpr int width = 16, n_sub = 16, code_max = 7, code_bias = 4;
     static constexpr int sc_lo = -32, sc_hi = 31, mn_lo = 0, mn_hi = 0;
@@ -74,7 +116,7 @@ struct kquant_fields<gguf::block_q3_K> {
 
 // Q4_K and Q5_K share the 12-byte packing of eight 6-bit scales and mins.
 template <class B>
-struct kquant_fields_k4 {
+struct block_fields_k4 {
     static constexpr int width = 32, n_sub = 8, code_bias = 0;
     static constexpr int sc_lo = 0, sc_hi = 63, mn_lo = 0, mn_hi = 63;
     static constexpr bool has_min = true;
@@ -107,7 +149,7 @@ struct kquant_fields_k4 {
 };
 
 template <>
-struct kquant_fields<gguf::block_q4_K> : kquant_fields_k4<gguf::block_q4_K> {
+struct block_fields<gguf::block_q4_K> : block_fields_k4<gguf::block_q4_K> {
     static constexpr int code_max = 15;
     static void codes(const gguf::block_q4_K& b, std::uint8_t* L) noexcept {  // inverse of store_codes
         for (int c = 0; c < 4; ++c)
@@ -119,7 +161,7 @@ struct kquant_fields<gguf::block_q4_K> : kquant_fields_k4<gguf::block_q4_K> {
 };
 
 template <>
-struct kquant_fields<gguf::block_q5_K> : kquant_fields_k4<gguf::block_q5_K> {
+struct block_fields<gguf::block_q5_K> : block_fields_k4<gguf::block_q5_K> {
     static constexpr int code_max = 31;
     static void codes(const gguf::block_q5_K& b, std::uint8_t* L) noexcept {  // nibbles as Q4_K, fifth bits from qh
         for (int c = 0; c < 4; ++c)
@@ -131,7 +173,7 @@ struct kquant_fields<gguf::block_q5_K> : kquant_fields_k4<gguf::block_q5_K> {
 };
 
 template <>
-struct kquant_fields<gguf::block_q6_K> {
+struct block_fields<gguf::block_q6_K> {
     using B = gguf::block_q6_K;
     static constexpr int width = 16, n_sub = 16, code_max = 63, code_bias = 32;
     static constexpr int sc_lo = -128, sc_hi = 127, mn_lo = 0, mn_hi = 0;
@@ -155,11 +197,10 @@ struct kquant_fields<gguf::block_q6_K> {
     }
 };
 
-// True for the block types kquant_fields covers.
+// True for the block types block_fields covers.
 template <class B>
-constexpr bool is_kquant_block() noexcept {
-    return B::type_id == gguf::gguf_type::q2_K || B::type_id == gguf::gguf_type::q3_K || B::type_id == gguf::gguf_type::q4_K ||
-           B::type_id == gguf::gguf_type::q5_K || B::type_id == gguf::gguf_type::q6_K;
+constexpr bool has_block_fields() noexcept {
+    return B::type_id != gguf::gguf_type::q8_0;
 }
 
 }  // namespace detail
