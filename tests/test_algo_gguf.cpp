@@ -471,3 +471,172 @@ TEST_CASE("gptq_gguf refit_scales: a row whose Hessian is zero is left as it is"
     const std::size_t bs = sizeof(gguf::block_q4_0);
     CHECK(std::memcmp(row.data() + bs, before.data() + bs, row.size() - bs) == 0);
 }
+
+// ---- gguf_block_fields.hpp / gguf_block_refine.hpp ------------------------------------
+namespace {
+// Random codes and fields for one block: the codes through ggml's own
+// packing (store_codes), read back by block_fields; every scale/min set over
+// its whole range and checked against the decoder.
+template <class B>
+void check_block_fields(std::uint64_t seed) {
+    using F = lowbit::detail::block_fields<B>;
+    rng r(seed);
+    B b;
+    std::memset(&b, 0, sizeof b);
+    b.d = f32_to_f16(0.03125f);
+    std::uint8_t L[B::values], back[B::values];
+    for (int i = 0; i < B::values; ++i) L[i] = static_cast<std::uint8_t>(r.uniform() * (F::code_max + 1));
+    L[0] = 0, L[1] = static_cast<std::uint8_t>(F::code_max);
+    gguf::detail::store_codes(L, b);
+    F::codes(b, back);
+    CHECK(std::memcmp(L, back, sizeof L) == 0);
+    if constexpr (F::has_min) b.dmin = f32_to_f16(0.015625f);
+    int sc[16] = {}, mn[16] = {};
+    for (int j = 0; j < F::n_sub; ++j) {
+        sc[j] = F::sc_lo + static_cast<int>(r.uniform() * (F::sc_hi - F::sc_lo + 1));
+        mn[j] = F::mn_lo + static_cast<int>(r.uniform() * (F::mn_hi - F::mn_lo + 1));
+    }
+    sc[0] = F::sc_lo, sc[1] = F::sc_hi, mn[0] = F::mn_hi, mn[1] = F::mn_lo;
+    for (int j = 0; j < F::n_sub; ++j) {
+        F::set_scale(b, j, sc[j]);
+        F::set_min(b, j, mn[j]);
+    }
+    float y[B::values];
+    gguf::detail::decode(b, y);
+    bool fields_ok = true, values_ok = true;
+    for (int j = 0; j < F::n_sub; ++j) {  // setting one field left the others
+        fields_ok = fields_ok && F::scale(b, j) == sc[j] && (!F::has_min || F::min(b, j) == mn[j]);
+        for (int c = 0; c < F::width; ++c) {
+            const int i = j * F::width + c;
+            const double want = 0.03125 * sc[j] * (L[i] - F::code_bias) - (F::has_min ? 0.015625 * mn[j] : 0.0);
+            values_ok = values_ok && std::fabs(y[i] - want) <= 1e-6 * (1.0 + std::fabs(want));
+        }
+    }
+    CHECK(fields_ok);
+    CHECK(values_ok);
+    F::codes(b, back);  // the fields did not touch the codes
+    CHECK(std::memcmp(L, back, sizeof L) == 0);
+}
+
+// The codes of every block of a tensor, unpacked.
+template <class B>
+std::vector<std::uint8_t> block_codes(const std::vector<std::uint8_t>& bytes) {
+    std::vector<std::uint8_t> out;
+    for (std::size_t o = 0; o + sizeof(B) <= bytes.size(); o += sizeof(B)) {
+        B b;
+        std::memcpy(&b, bytes.data() + o, sizeof(B));
+        std::uint8_t L[B::values];
+        lowbit::detail::block_fields<B>::codes(b, L);
+        out.insert(out.end(), L, L + B::values);
+    }
+    return out;
+}
+std::vector<std::uint8_t> block_codes(gguf_type t, const std::vector<std::uint8_t>& bytes) {
+    switch (t) {
+        case gguf_type::q4_0: return block_codes<gguf::block_q4_0>(bytes);
+        case gguf_type::q4_1: return block_codes<gguf::block_q4_1>(bytes);
+        case gguf_type::q5_0: return block_codes<gguf::block_q5_0>(bytes);
+        case gguf_type::q5_1: return block_codes<gguf::block_q5_1>(bytes);
+        case gguf_type::q2_K: return block_codes<gguf::block_q2_K>(bytes);
+        case gguf_type::q3_K: return block_codes<gguf::block_q3_K>(bytes);
+        case gguf_type::q4_K: return block_codes<gguf::block_q4_K>(bytes);
+        case gguf_type::q5_K: return block_codes<gguf::block_q5_K>(bytes);
+        case gguf_type::q6_K: return block_codes<gguf::block_q6_K>(bytes);
+        default: FAIL("no block_fields for this type"); return {};
+    }
+}
+}  // namespace
+
+TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins set over their range decode as d*sc*(q-bias) - dmin*mn") {
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        check_block_fields<gguf::block_q4_0>(seed);
+        check_block_fields<gguf::block_q4_1>(seed);
+        check_block_fields<gguf::block_q5_0>(seed);
+        check_block_fields<gguf::block_q5_1>(seed);
+        check_block_fields<gguf::block_q2_K>(seed);
+        check_block_fields<gguf::block_q3_K>(seed);
+        check_block_fields<gguf::block_q4_K>(seed);
+        check_block_fields<gguf::block_q5_K>(seed);
+        check_block_fields<gguf::block_q6_K>(seed);
+    }
+}
+
+TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the sweep's, lower in total, bytes decode to the values") {
+    const std::size_t N = 24, K = 512, T = 384;
+    const std::vector<float> w = test_weights(N, K, 11);
+    std::vector<float> x = correlated_activations(T, K, 12);
+    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column
+    const std::vector<float> qw = imatrix_of(x, T, K);
+    hessian h(K);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+    std::vector<float> wd(w);  // the target: dead columns zeroed, as the sweep does
+    for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+    for (gguf_type t : all_types) {
+        CAPTURE(gguf::type_name(t));
+        gptq_gguf_options o;
+        o.keep_values = true;
+        o.act_order = true;
+        o.importance = span<const float>(qw.data(), K);
+        auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+        REQUIRE(plain.ok());
+        const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
+        o.refine = true;
+        for (int codes = 0; codes < 2; ++codes) {
+            CAPTURE(codes);
+            o.refine_options.codes = codes != 0;
+            auto ref = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+            REQUIRE(ref.ok());
+            if (t == gguf_type::q8_0) {  // no block_fields: the sweep's bytes, untouched
+                CHECK(ref->data == plain->data);
+                CHECK(ref->refit_rows == 0);
+                continue;
+            }
+            CHECK(ref->refit_rows > 0);
+            CHECK(ref->refit_loss_after < ref->refit_loss_before);
+            if (!codes) CHECK(block_codes(t, ref->data) == block_codes(t, plain->data));
+            const std::vector<float> dq = decode_bytes(t, ref->data, N, K);
+            CHECK(same_bits(dq, ref->values));
+            double sum_plain = 0, sum_ref = 0;
+            bool no_row_worse = true;
+            for (std::size_t r = 0; r < N; ++r) {
+                const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
+                const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
+                no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
+                sum_plain += ep, sum_ref += er;
+            }
+            CHECK(no_row_worse);
+            CHECK(sum_ref < sum_plain);
+            CHECK(std::fabs(ref->refit_loss_after - sum_ref) <= 1e-6 * sum_ref);
+            MESSAGE((std::string(gguf::type_name(t)) + (codes ? " refine+codes" : " refine")), ": H-weighted error ", sum_plain, " -> ", sum_ref);
+        }
+    }
+}
+
+TEST_CASE("gptq_gguf refine: a row the Hessian does not see, and bad options") {
+    const std::size_t N = 3, K = 256;
+    const std::vector<float> w = test_weights(N, K, 13);
+    std::vector<float> hm(K * K, 0.0f);
+    auto hz = hessian::from_matrix(matrix_view<const float>(hm.data(), K, K), 1.0);
+    REQUIRE(hz.ok());
+    std::vector<std::uint8_t> row(static_cast<std::size_t>(gguf::row_size(gguf_type::q4_K, K)));
+    REQUIRE(gguf::quantize(gguf_type::q4_K, w.data(), row.data(), 1, K, nullptr).ok());
+    const std::vector<std::uint8_t> before = row;
+    block_refine_options ro;
+    ro.codes = true;
+    double b = -1, a = -1;
+    CHECK_FALSE(refine_row_blocks<gguf::block_q4_K>(w.data(), hz->matrix(), row.data(), ro, &b, &a));  // zero loss: nothing to gain
+    CHECK(b == 0.0);
+    CHECK(a == 0.0);
+    CHECK(row == before);
+
+    hessian h(K);
+    const std::vector<float> x = correlated_activations(64, K, 14);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), 64, K)).ok());
+    gptq_gguf_options o;
+    o.refine = true;
+    o.refine_options.rounds = 0;
+    auto r = gptq_quantize_gguf(gguf_type::q4_K, matrix_view<const float>(w.data(), N, K), h, o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code() == errc::invalid_argument);
+    CHECK(std::string(r.error().message()).find("refine_options.rounds") != std::string::npos);
+}

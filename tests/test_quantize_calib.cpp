@@ -24,6 +24,7 @@
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/parallel.hpp>
 
+#include "../examples/lowbit-quantize/embd_hessian.hpp"
 #include "gguf_io.hpp"     // examples/llama
 #include "perplexity.hpp"  // examples/llama
 #include "tokenizer.hpp"   // examples/llama
@@ -175,6 +176,20 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     const double p_refit = dev_ppl(d / "refit.gguf");
     INFO("refit ", p_refit);
     CHECK(p_refit < p_rtn * 1.01);
+
+    // --refit-codes --embd-hessian: the same size; the refined tensors and the embedding say so in the table.
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "codes.gguf") + "' --type Q4_K_M --method gptq --refit-codes --refit-rounds 2 --embd-hessian" +
+                                    calib,
+                             &log) == 0,
+                    log);
+    CHECK(read_file(d / "codes.gguf").size() == read_file(d / "rtn.gguf").size());
+    REQUIRE_MESSAGE(std::regex_search(log, mr, std::regex("blk\\.3\\.ffn_up\\.weight .* gptq refit-codes (\\d+)/768")), log);
+    CHECK(std::stoi(mr[1]) > 0);
+    CHECK(std::regex_search(log, std::regex("token_embd\\.weight +Q4_K .* gptq, embedding Hessian")));
+    CHECK(tensor_bytes(read_file(d / "codes.gguf"), "token_embd.weight") != tensor_bytes(read_file(d / "rtn.gguf"), "token_embd.weight"));
+    const double p_codes = dev_ppl(d / "codes.gguf");
+    INFO("refit-codes + embd-hessian ", p_codes);
+    CHECK(p_codes < p_rtn * 1.01);
 }
 
 TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
@@ -194,7 +209,12 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
         {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},
         {"--method imatrix --imatrix x.dat --calib '" + data_dir + "/calib.txt'", "--imatrix FILE goes with --method rtn"},
         {"--method gptq --calib '" + data_dir + "/calib.txt' --calib-ctx 4", "--calib-ctx '4': expected an integer"},
-        {"--method imatrix --refit --calib '" + data_dir + "/calib.txt'", "--refit and --damp go with --method gptq"},
+        {"--method imatrix --refit --calib '" + data_dir + "/calib.txt'", "--embd-hessian and --damp go with --method gptq"},
+        {"--method imatrix --refit-codes --calib '" + data_dir + "/calib.txt'", "--embd-hessian and --damp go with --method gptq"},
+        {"--method rtn --embd-hessian", "--embd-hessian and --damp go with --method gptq"},
+        {"--method gptq --refit-sub --refit-rounds 0 --calib '" + data_dir + "/calib.txt'", "--refit-rounds '0': expected 1..64"},
+        {"--method gptq --refit-codes --refit-rounds 2x --calib '" + data_dir + "/calib.txt'", "--refit-rounds '2x': expected 1..64"},
+        {"--method gptq --refit-rounds 3 --calib '" + data_dir + "/calib.txt'", "with --refit-sub or --refit-codes"},
         {"--method gptq --calib '" + (d / "latin1.txt") + "' --imatrix-out '" + (d / "im.gguf") + "'", "not UTF-8"},
     };
     for (const bad_case& c : cases) {
@@ -207,4 +227,30 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
         CHECK(!exists(d / "out.gguf"));
         CHECK(!exists(d / "im.gguf"));
     }
+}
+
+TEST_CASE("embd_hessian: sum of diag(g) W^T W diag(g) / E[rms^2], symmetric, and the stream's mean square") {
+    const std::size_t D = 5, R = 3;
+    const float w1[R * D] = {1, 2, 0, -1, 3, 0.5f, 0, 0, 2, -2, 1, 1, 1, 1, 1};
+    const float g1[D] = {1, 0.5f, 2, 0, 1};
+    const float w2[D] = {0, 1, -1, 2, 0};
+    const float g2[D] = {2, 2, 2, 2, 2};
+    lbq::embd_hessian eh(D);
+    eh.add(w1, R, g1, 0.25);
+    eh.add(w2, 1, g2, 1.0);
+    bool same = true, symmetric = true;
+    for (std::size_t i = 0; i < D; ++i)
+        for (std::size_t j = 0; j < D; ++j) {
+            double want = 0;
+            for (std::size_t r = 0; r < R; ++r) want += 0.25 * (w1[r * D + i] * g1[i]) * (w1[r * D + j] * g1[j]);
+            want += (w2[i] * g2[i]) * (w2[j] * g2[j]);
+            same = same && std::fabs(eh.h[i * D + j] - want) < 1e-12;
+            symmetric = symmetric && eh.h[i * D + j] == eh.h[j * D + i];
+        }
+    CHECK(same);
+    CHECK(symmetric);
+    CHECK(eh.h[3 * D + 3] == 16.0);  // g1 is 0 there: only w2's term
+    const float x[2 * 2] = {1, 3, -2, 0};
+    CHECK(lbq::stream_mean_square(x, 2, 2) == doctest::Approx(3.5));
+    CHECK(lbq::stream_mean_square(x, 0, 2) == 0.0);
 }

@@ -33,6 +33,7 @@
 #include <lowbit/quant/metrics.hpp>
 
 #include "calib_text.hpp"
+#include "embd_hessian.hpp"
 #include "gguf_io.hpp"  // examples/llama: read_config
 #include "prefill.hpp"  // examples/llama: prefill_layer, rows_tap
 #include "progress.hpp"
@@ -55,6 +56,10 @@ struct calib_options {
     bool static_grids = false;        // --static-grids
     float percdamp = 0.01f;           // --damp
     bool refit = false;               // --refit: re-fit each block's f16 scales after the sweep (gguf_refit.hpp)
+    bool refit_sub = false;           // --refit-sub: K-quants' sub-block scales/mins too (gguf_block_refine.hpp)
+    bool refit_codes = false;         // --refit-codes: and single codes
+    int refit_rounds = 4;             // --refit-rounds
+    bool embd_hessian = false;        // --embd-hessian: GPTQ on token_embd.weight too (embd_hessian.hpp)
 };
 
 // One tensor as calibration left it.
@@ -155,12 +160,17 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         g.act_order = o.act_order;
         g.static_grids = o.static_grids;
         g.refit_scales = o.refit;
+        g.refine = o.refit_sub;
+        g.refine_options.codes = o.refit_codes;
+        g.refine_options.rounds = o.refit_rounds;
         g.importance = span<const float>(importance.data(), importance.size());
         auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
         out->how = o.act_order ? "gptq act-order" : "gptq";
-        if (o.refit) out->how += " refit " + std::to_string(r->refit_rows) + "/" + std::to_string(rows);
+        if (o.refit || o.refit_sub)
+            out->how += std::string(o.refit_codes ? " refit-codes " : o.refit_sub ? " refit-sub " : " refit ") + std::to_string(r->refit_rows) +
+                        "/" + std::to_string(rows);
     } else {
         out->data.resize(rows * row_size);
         const float* qw = method == quant_method::rtn ? nullptr : importance.data();
@@ -221,6 +231,63 @@ status gptq_output(const model_source& src, const std::vector<decision>& plan, c
     return status();
 }
 
+// GPTQ on token_embd.weight against the first-order Hessian of embd_hessian.hpp,
+// whose per-layer terms the layer loop added to `eh`; this adds output_norm /
+// output.weight's (none with tied embeddings) and quantizes the embedding with
+// the options of the other weights (refit, refine). Its layer-output error is
+// not defined (no input), so the table shows none.
+template <class Exec>
+status gptq_embedding(const model_source& src, const std::vector<decision>& plan, const std::map<std::string, std::size_t>& by_name,
+                      const llama::config& c, const calib_options& o, const std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
+                      embd_hessian& eh, calibration& out, progress& p, Exec& exec) {
+    const auto ie = by_name.find("token_embd.weight");
+    if (ie == by_name.end() || !plan[ie->second].convert || !lowbit::gptq_gguf_supports(plan[ie->second].type)) return status();
+    const std::size_t D = static_cast<std::size_t>(c.dim);
+    const auto iw = by_name.find("output.weight"), in = by_name.find("output_norm.weight");
+    if (iw != by_name.end() && in != by_name.end()) {
+        std::vector<float> g, w;
+        LOWBIT_TRY(load_f32(src.tensors[in->second], g));
+        LOWBIT_TRY(load_f32(src.tensors[iw->second], w));
+        if (g.size() != D || w.size() % D != 0)
+            return status::error(errc::shape_mismatch, "output_norm.weight has %zu values, output.weight %zu, expected rows of %zu", g.size(),
+                                 w.size(), D);
+        const double ms = stream_mean_square(stream.data(), n_cal * ctx, D);
+        if (ms > 0.0) eh.add(w.data(), w.size() / D, g.data(), 1.0 / ms);
+    }
+    const double t0 = p.elapsed();
+    const std::vector<float> hm = eh.matrix();
+    auto hs = lowbit::hessian::from_matrix(lowbit::matrix_view<const float>(hm.data(), D, D), static_cast<double>(n_cal * ctx));
+    if (!hs) return status::error(hs.error().code(), "token_embd.weight: Hessian: %s", hs.error().message());
+    std::vector<float> w, imp(D);
+    LOWBIT_TRY(load_f32(src.tensors[ie->second], w));
+    if (w.size() % D != 0) return status::error(errc::shape_mismatch, "token_embd.weight has %zu values, not rows of %zu", w.size(), D);
+    const std::size_t rows = w.size() / D;
+    for (std::size_t j = 0; j < D; ++j) imp[j] = static_cast<float>(eh.h[j * D + j]);
+    const decision& d = plan[ie->second];
+    lowbit::gptq_gguf_options g;
+    g.percdamp = o.percdamp;
+    g.act_order = o.act_order;
+    g.refit_scales = o.refit;
+    g.refine = o.refit_sub;
+    g.refine_options.codes = o.refit_codes;
+    g.refine_options.rounds = o.refit_rounds;
+    g.importance = span<const float>(imp.data(), imp.size());
+    auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, D), *hs, g, exec);
+    if (!r) return status::error(r.error().code(), "tensor 'token_embd.weight': GPTQ: %s", r.error().message());
+    calibrated_tensor& ct = out.tensors["token_embd.weight"];
+    ct.type = d.type;
+    ct.data = std::move(r->data);
+    std::vector<float> dec(D);
+    for (std::size_t i = 0; i < rows; ++i) {
+        LOWBIT_TRY(gguf::dequantize_row(d.type, ct.data.data() + i * r->row_size, dec.data(), static_cast<std::int64_t>(D)));
+        for (std::size_t j = 0; j < D; ++j) ct.acc.add(w[i * D + j], dec[j]);
+    }
+    ct.how = "gptq, embedding Hessian (first order, from the weights)";
+    p.line("token_embd.weight: %s, H-weighted error %.4e -> %.4e after the re-fit, %.1f s", ct.how.c_str(), r->refit_loss_before,
+           r->refit_loss_after, p.elapsed() - t0);
+    return status();
+}
+
 }  // namespace detail
 
 // Runs the calibration and quantizes every blk.* weight that `plan` converts,
@@ -270,6 +337,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
     llama::prefill_state ps;
     llama::prefill_resize(c, ctx, ps);
     const bool want_h = o.method == quant_method::gptq;
+    embd_hessian eh(o.embd_hessian && want_h ? D : 0);
 
     for (int l = 0; l < c.layers; ++l) {
         const double t0 = p.elapsed();
@@ -300,6 +368,14 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         if (y.wq.rows != D || y.wq.cols != D || y.wk.rows != KV || y.wv.rows != KV || y.wo.cols != D || y.w1.rows != H || y.w2.cols != H ||
             y.w3.rows != H)
             return status::error(errc::shape_mismatch, "%s*: weight shapes do not match the llama.* metadata", pre.c_str());
+
+        if (eh.D) {  // the embedding Hessian's terms for this layer's two norms (embd_hessian.hpp)
+            const double ms = stream_mean_square(stream.data(), n_cal * ctx, D);
+            if (ms > 0.0) {
+                for (const llama::linear* w : {&y.wq, &y.wk, &y.wv}) eh.add(w->w.data(), w->rows, y.att_norm.data(), 1.0 / ms);
+                for (const llama::linear* w : {&y.w1, &y.w3}) eh.add(w->w.data(), w->rows, y.ffn_norm.data(), 1.0 / ms);
+            }
+        }
 
         // pass 1: float layer, statistics
         detail::tap_stats st[4];
@@ -368,6 +444,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
                n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);
     }
     if (want_h) LOWBIT_TRY(detail::gptq_output(src, plan, by_name, c, o, stream, n_cal, ctx, out, p, exec));
+    if (eh.D) LOWBIT_TRY(detail::gptq_embedding(src, plan, by_name, c, o, stream, n_cal, ctx, eh, out, p, exec));
     return out;
 }
 

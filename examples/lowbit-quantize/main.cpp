@@ -57,8 +57,8 @@ struct args {
     unsigned threads = 0;
     bool quiet = false, pure = false, leave_output = false, allow_requantize = false, sqnr = true;
     // calibration (calibrate.hpp)
-    std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp;
-    bool act_order = false, static_grids = false, refit = false;
+    std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp, refit_rounds;
+    bool act_order = false, static_grids = false, refit = false, refit_sub = false, refit_codes = false, embd_hessian = false;
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
 };
@@ -95,6 +95,13 @@ void usage(std::FILE* f) {
                  "  --damp F                     gptq: damping, fraction of the mean Hessian diagonal (default 0.01)\n"
                  "  --refit                      gptq: after the sweep, re-fit each block's f16 scales (d, dmin)\n"
                  "                               to the Hessian-weighted error, codes kept\n"
+                 "  --refit-sub                  gptq, K-quants: then move each sub-block's integer scale and min\n"
+                 "                               and re-fit d/dmin, a few rounds, to that error (only lowers it)\n"
+                 "  --refit-codes                as --refit-sub, and move single codes by one step too\n"
+                 "                               (Q4_0 … Q5_1: the codes and d/m only)\n"
+                 "  --refit-rounds N             rounds of --refit-sub/--refit-codes, 1..64 (default 4)\n"
+                 "  --embd-hessian               gptq: quantize token_embd.weight with GPTQ too, against a first-order\n"
+                 "                               Hessian built from the weights that read the residual stream\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -164,6 +171,14 @@ int parse_args(int argc, char** argv, args* a) {
             a->static_grids = true;
         } else if (s == "--refit") {
             a->refit = true;
+        } else if (s == "--refit-sub") {
+            a->refit_sub = true;
+        } else if (s == "--refit-codes") {
+            a->refit_sub = a->refit_codes = true;
+        } else if (s == "--embd-hessian") {
+            a->embd_hessian = true;
+        } else if (s == "--refit-rounds") {
+            if (!value(&a->refit_rounds)) return 2;
         } else if (s == "--threads") {
             std::string v;
             if (!value(&v)) return 2;
@@ -522,8 +537,23 @@ int run(const args& a) {
     co.act_order = a.act_order;
     co.static_grids = a.static_grids;
     co.refit = a.refit;
-    if ((a.act_order || a.static_grids || a.refit || !a.damp.empty()) && co.method != quant_method::gptq) {
-        std::fprintf(stderr, "lowbit-quantize: --act-order, --static-grids, --refit and --damp go with --method gptq\n");
+    co.refit_sub = a.refit_sub;
+    co.refit_codes = a.refit_codes;
+    co.embd_hessian = a.embd_hessian;
+    if (!a.refit_rounds.empty()) {
+        char* end = nullptr;
+        const long n = std::strtol(a.refit_rounds.c_str(), &end, 10);
+        if (*end != '\0' || !(n >= 1 && n <= 64) || !a.refit_sub) {
+            std::fprintf(stderr, "lowbit-quantize: --refit-rounds '%s': expected 1..64, with --refit-sub or --refit-codes\n",
+                         printable(a.refit_rounds).c_str());
+            return 2;
+        }
+        co.refit_rounds = static_cast<int>(n);
+    }
+    if ((a.act_order || a.static_grids || a.refit || a.refit_sub || a.embd_hessian || !a.damp.empty()) && co.method != quant_method::gptq) {
+        std::fprintf(stderr,
+                     "lowbit-quantize: --act-order, --static-grids, --refit, --refit-sub, --refit-codes, --embd-hessian and --damp go with "
+                     "--method gptq\n");
         return 2;
     }
 

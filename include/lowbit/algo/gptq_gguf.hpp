@@ -31,6 +31,10 @@
 //   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
 //     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
 //     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
+//   - refine: then, a few rounds of coordinate descent on the same error over
+//     each K-quant sub-block's integer scale and min and optionally each code
+//     (legacy types: the codes only), with d/dmin re-fitted every round
+//     (gguf_block_refine.hpp); off by default; Q8_0 is left as it is.
 //
 // With H = I (no correlation), nothing propagates and the bytes equal
 // gguf::quantize's (tests/test_algo_gguf.cpp checks every type).
@@ -51,6 +55,7 @@
 #include "../core/views.hpp"
 #include "../formats/gguf_blocks.hpp"
 #include "../parallel.hpp"
+#include "gguf_block_refine.hpp"
 #include "gguf_refit.hpp"
 #include "gptq.hpp"
 #include "linalg.hpp"
@@ -67,6 +72,9 @@ struct gptq_gguf_options {
     bool keep_values = false;      // also return the N x K floats the sweep coded (what the bytes decode to)
     bool refit_scales = false;     // after the sweep, re-fit each block's f16 d (and m/dmin) to the H-weighted
                                    // error of its row, codes kept (gguf_refit.hpp); only ever lowers that error
+    bool refine = false;           // after the sweep (and refit_scales): coordinate descent on the K-quant sub-block
+                                   // scales/mins and the codes, with d/dmin re-fits (gguf_block_refine.hpp); not Q8_0
+    block_refine_options refine_options;
 };
 
 struct gptq_gguf_result {
@@ -74,7 +82,8 @@ struct gptq_gguf_result {
     std::size_t row_size = 0;
     std::vector<float> values;       // keep_values: the decoded weights, N x K
     gptq_report report;
-    // refit_scales: rows changed, and sum over rows of (w - q) H (w - q)^T before and after the re-fit
+    // refit_scales / refine: rows changed, and sum over rows of (w - q) H (w - q)^T before and after
+    // (before: the sweep's bytes; after: the bytes written)
     std::size_t refit_rows = 0;
     double refit_loss_before = 0, refit_loss_after = 0;
 };
@@ -218,11 +227,18 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
         float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
         task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
         task_loss[t] = loss / 2.0;
-        if (!opt.refit_scales || !task_ok[t]) return;
+        const bool refine = opt.refine && has_block_fields<B>();
+        if (!(opt.refit_scales || refine) || !task_ok[t]) return;
         for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
             std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
-            double before = 0, after = 0;
-            if (refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after)) {
+            double before = 0, after = 0, b2 = 0;
+            bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
+            if constexpr (has_block_fields<B>())
+                if (refine) {
+                    const bool moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                    changed = changed || moved;
+                }
+            if (changed) {
                 ++task_refit[t];
                 if (values)  // the bytes changed: keep_values is what they decode to
                     for (std::size_t b = 0; b < K / B::values; ++b) {
@@ -261,6 +277,8 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
         return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));
+    if (opt.refine && opt.refine_options.rounds < 1)
+        return status::error(errc::invalid_argument, "options.refine_options.rounds = %d, must be >= 1", opt.refine_options.rounds);
     if (opt.max_damp_retries < 0)
         return status::error(errc::invalid_argument, "options.max_damp_retries = %d, must be >= 0", opt.max_damp_retries);
     if (!w.data() || w.empty()) return status::error(errc::invalid_argument, "w is null or empty (%zu x %zu)", w.rows(), w.cols());
