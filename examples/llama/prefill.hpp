@@ -71,7 +71,7 @@ void for_positions(Exec& exec, std::size_t N, F&& f) {
 
 // Activations of one prefill (reused from chunk to chunk).
 struct prefill_state {
-    std::vector<float> x, xb, q, k, v, hb, hb2, out, logits;
+    std::vector<float> x, xb, q, k, v, hb, hb2, out, logits, rope_cs;  // rope_cs: N x head_size RoPE angles
 };
 
 // Sees the activation rows about to enter a layer's linear layers (n rows of
@@ -100,9 +100,11 @@ void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec&
     matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
     matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
     matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
+    s.rope_cs.resize(N * hs);
     for_positions(exec, N, [&](std::size_t t) {
-        rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
-        rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
+        rope_angles(hs, static_cast<int>(t), c.rope_theta, s.rope_cs.data() + t * hs);
+        rope_rotate(s.q.data() + t * D, c.dim, hs, s.rope_cs.data() + t * hs);
+        rope_rotate(s.k.data() + t * KV, static_cast<int>(KV), hs, s.rope_cs.data() + t * hs);
     });
     {
         const op_timer att_timer(attention_slot(o));

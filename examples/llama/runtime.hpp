@@ -185,16 +185,28 @@ inline void rmsnorm(const float* x, const float* gain, float* out, int n, float 
     for (int i = 0; i < n; ++i) out[i] = gain[i] * (inv * x[i]);
 }
 
-// Rotates consecutive pairs (v[i], v[i+1]) of each head by pos * theta^(-i/head_size)
-// (the interleaved RoPE of Meta's LLaMA, llama2.c and ggml's "normal" rope mode).
-inline void rope(float* v, int n, int head_size, int pos, float theta) {
-    for (int i = 0; i < n; i += 2) {
-        const float freq = std::pow(theta, -static_cast<float>(i % head_size) / static_cast<float>(head_size));
-        const float a = static_cast<float>(pos) * freq, c = std::cos(a), s = std::sin(a);
-        const float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * c - v1 * s;
-        v[i + 1] = v0 * s + v1 * c;
+// RoPE rotates consecutive pairs (v[i], v[i+1]) of each head by the angle
+// pos * theta^(-i/head_size) (the interleaved RoPE of Meta's LLaMA, llama2.c
+// and ggml's "normal" rope mode). The angles depend on i within the head only,
+// so their cos and sin are computed once per position (head_size values:
+// cs[i] = cos, cs[i + 1] = sin) and serve every head of q and k, instead of
+// a std::pow, cos and sin per element of every head.
+inline void rope_angles(int head_size, int pos, float theta, float* cs) {
+    for (int i = 0; i < head_size; i += 2) {
+        const float freq = std::pow(theta, -static_cast<float>(i) / static_cast<float>(head_size));
+        const float a = static_cast<float>(pos) * freq;
+        cs[i] = std::cos(a), cs[i + 1] = std::sin(a);
     }
+}
+
+// Rotates the n values of v (whole heads) by the angles of rope_angles.
+inline void rope_rotate(float* v, int n, int head_size, const float* cs) {
+    for (int h = 0; h < n; h += head_size)
+        for (int i = 0; i < head_size; i += 2) {
+            const float v0 = v[h + i], v1 = v[h + i + 1];
+            v[h + i] = v0 * cs[i] - v1 * cs[i + 1];
+            v[h + i + 1] = v0 * cs[i + 1] + v1 * cs[i];
+        }
 }
 
 inline void softmax(float* x, int n) {
@@ -223,10 +235,10 @@ using tap_fn = std::function<void(int layer, tap_point, const float* x, std::siz
 
 // Activations and the KV cache of one sequence.
 struct state {
-    std::vector<float> x, xb, xb2, q, hb, hb2, logits, k_cache, v_cache;
+    std::vector<float> x, xb, xb2, q, hb, hb2, logits, rope_cs, k_cache, v_cache;
     int max_seq = 0;
     state(const config& c, int max_seq_len)
-        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), logits(c.vocab),
+        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), logits(c.vocab), rope_cs(c.head_size()),
           k_cache(static_cast<std::size_t>(c.layers) * max_seq_len * c.kv_dim()), v_cache(k_cache.size()),
           max_seq(max_seq_len) {}
 };
@@ -239,6 +251,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
     const config& c = m.c;
     const int D = c.dim, KV = c.kv_dim(), hs = c.head_size();
     std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(token) * D, D, s.x.data());
+    rope_angles(hs, pos, c.rope_theta, s.rope_cs.data());  // the same in every layer
     for (int l = 0; l < c.layers; ++l) {
         const layer& w = m.layers[l];
         const std::size_t cache_at = (static_cast<std::size_t>(l) * s.max_seq + pos) * KV;
@@ -251,8 +264,8 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         matvec(w.wq, s.xb.data(), s.q.data(), exec, o);
         matvec(w.wk, s.xb.data(), k, exec, o);
         matvec(w.wv, s.xb.data(), v, exec, o);
-        rope(s.q.data(), D, hs, pos, c.rope_theta);
-        rope(k, KV, hs, pos, c.rope_theta);
+        rope_rotate(s.q.data(), D, hs, s.rope_cs.data());
+        rope_rotate(k, KV, hs, s.rope_cs.data());
 
         // each query head attends over the cache of its KV head (attention.hpp)
         {
