@@ -47,24 +47,13 @@ void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec&
     const op_timer timer(matmul_slot(o));
     const lowbit::matrix_view<const float> X(x, n, l.cols);
     const lowbit::matrix_view<float> Y(y, n, l.rows);
-    if (o.matmul.path == lowbit::matmul_path::int8_dot && l.runs_on_blocks()) {
-        const status st = lowbit::gguf::gemm(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, X, Y, exec);
-        if (!st) {  // shapes were checked at load; a NaN activation is the one data error left
-            std::fprintf(stderr, "lowbit-llama: gguf gemm failed: %s\n", st.message());
-            std::abort();
-        }
-        return;
-    }
+    if (on_gguf_blocks(l, o)) return require_ok(lowbit::gguf::gemm(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, X, Y, exec), "gguf gemm");
     if (!l.quantized) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
-    const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
+    require_ok(visit_engine_scheme(l.q.scheme, [&](auto tag) {
         using S = decltype(tag);
         if (l.has_tiled && o.tiled) return lowbit::gemm(tiled_view_of<S>(l), X, Y, exec, o.matmul);
         return lowbit::gemm(l.q.view_as<S>(), X, Y, exec, o.matmul);
-    });
-    if (!st) {  // shapes are fixed at load time, so this is a programming error
-        std::fprintf(stderr, "lowbit-llama: gemm failed: %s\n", st.message());
-        std::abort();
-    }
+    }), "gemm");
 }
 
 // f(t) for every position t < N, in tasks of 16 positions: the per-position
@@ -80,23 +69,9 @@ void for_positions(Exec& exec, std::size_t N, F&& f) {
     });
 }
 
-// a . b over n floats with 8 independent partial sums (which the compiler
-// keeps in one vector register), then summed in a fixed order.
-inline float dot_lanes(const float* a, const float* b, std::size_t n) {
-    constexpr std::size_t lanes = 8;
-    float acc[lanes] = {};
-    const std::size_t n8 = n / lanes * lanes;
-    for (std::size_t i = 0; i < n8; i += lanes)
-        for (std::size_t l = 0; l < lanes; ++l) acc[l] += a[i + l] * b[i + l];
-    float s = 0.0f;
-    for (std::size_t l = 0; l < lanes; ++l) s += acc[l];
-    for (std::size_t i = n8; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
-
 // Activations of one prefill (reused from chunk to chunk).
 struct prefill_state {
-    std::vector<float> x, xb, q, k, v, att, hb, hb2, out, logits;
+    std::vector<float> x, xb, q, k, v, hb, hb2, out, logits, rope_cs;  // rope_cs: N x head_size RoPE angles
 };
 
 // Sees the activation rows about to enter a layer's linear layers (n rows of
@@ -118,43 +93,22 @@ void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec&
                    const rows_tap* tap = nullptr) {
     const config& c = m.c;
     const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden;
-    const int hs = c.head_size(), group = c.heads / c.kv_heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const int hs = c.head_size();
     const layer& w = m.layers[l];
     for_positions(exec, N, [&](std::size_t t) { rmsnorm(s.x.data() + t * D, w.att_norm.data(), s.xb.data() + t * D, c.dim, c.norm_eps); });
     if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), N, D);
     matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
     matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
     matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
+    s.rope_cs.resize(N * hs);
     for_positions(exec, N, [&](std::size_t t) {
-        rope(s.q.data() + t * D, c.dim, hs, static_cast<int>(t), c.rope_theta);
-        rope(s.k.data() + t * KV, static_cast<int>(KV), hs, static_cast<int>(t), c.rope_theta);
+        rope_angles(hs, static_cast<int>(t), c.rope_theta, s.rope_cs.data() + t * hs);
+        rope_rotate(s.q.data() + t * D, c.dim, hs, s.rope_cs.data() + t * hs);
+        rope_rotate(s.k.data() + t * KV, static_cast<int>(KV), hs, s.rope_cs.data() + t * hs);
     });
-    // causal attention, one task per (head, block of query positions)
-    constexpr std::size_t block = 32;
-    const std::size_t blocks = (N + block - 1) / block;
     {
         const op_timer att_timer(attention_slot(o));
-        exec(static_cast<std::size_t>(c.heads) * blocks, [&](std::size_t task) {
-            const int h = static_cast<int>(task / blocks);
-            const std::size_t t0 = task % blocks * block, t1 = std::min(N, t0 + block);
-            std::vector<float> att(N);
-            const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
-            for (std::size_t t = t0; t < t1; ++t) {
-                const float* qh = s.q.data() + t * D + static_cast<std::size_t>(h) * hs;
-                for (std::size_t u = 0; u <= t; ++u) {
-                    const float* kh = s.k.data() + u * KV + kv_off;
-                    att[u] = dot_lanes(qh, kh, static_cast<std::size_t>(hs)) * scale;
-                }
-                softmax(att.data(), static_cast<int>(t + 1));
-                float* out = s.xb.data() + t * D + static_cast<std::size_t>(h) * hs;
-                std::fill(out, out + hs, 0.0f);
-                for (std::size_t u = 0; u <= t; ++u) {
-                    const float* vh = s.v.data() + u * KV + kv_off;
-                    for (int i = 0; i < hs; ++i) out[i] += att[u] * vh[i];
-                }
-            }
-        });
+        causal_attention(attention_of(c), {s.q.data(), D, s.k.data(), s.v.data(), KV, s.xb.data(), D}, 0, N, exec);
     }
     if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), N, D);
     matmul_rows(w.wo, s.xb.data(), s.out.data(), N, exec, o);
@@ -190,7 +144,7 @@ void prefill(const model& m, const int* tokens, int n, int first, prefill_state&
     const std::size_t F = static_cast<std::size_t>(std::max(0, std::min(first, n)));
     for (std::size_t t = F; t < N; ++t) rmsnorm(s.x.data() + t * D, m.final_norm.data(), s.xb.data() + (t - F) * D, c.dim, c.norm_eps);
     s.logits.resize((N - F) * static_cast<std::size_t>(c.vocab));
-    if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks()) {
+    if (on_gguf_blocks(m.classifier_blocks, o)) {
         matmul_rows(m.classifier_blocks, s.xb.data(), s.logits.data(), N - F, exec, o);
     } else {
         const op_timer timer(matmul_slot(o));

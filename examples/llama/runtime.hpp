@@ -14,6 +14,7 @@
 #include <numeric>
 #include <vector>
 
+#include "attention.hpp"
 #include "model.hpp"
 
 namespace llama {
@@ -46,6 +47,20 @@ private:
     double* slot_;
     std::chrono::steady_clock::time_point t0_;
 };
+
+// Whether this call runs the weight on its GGUF blocks (lowbit::gguf::gemv /
+// gemm): the int8 path asked for, and blocks that path can run.
+inline bool on_gguf_blocks(const linear& l, const run_options& o) {
+    return o.matmul.path == lowbit::matmul_path::int8_dot && l.runs_on_blocks();
+}
+
+// The linear layers' calls fail only on what load checked (shapes, schemes)
+// or a NaN activation: a bug or a broken model, not input to recover from.
+inline void require_ok(const status& st, const char* what) {
+    if (st) return;
+    std::fprintf(stderr, "lowbit-llama: %s failed: %s\n", what, st.message());
+    std::abort();
+}
 
 inline double* matmul_slot(const run_options& o) { return o.times ? &o.times->matmul : nullptr; }
 inline double* attention_slot(const run_options& o) { return o.times ? &o.times->attention : nullptr; }
@@ -148,28 +163,19 @@ lowbit::tiled_view<S> tiled_view_of(const linear& l) {
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     const op_timer timer(matmul_slot(o));
-    if (o.matmul.path == lowbit::matmul_path::int8_dot && l.runs_on_blocks()) {
-        const status st = lowbit::gguf::gemv(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, lowbit::span<const float>(x, l.cols),
-                                             lowbit::span<float>(y, l.rows), exec);
-        if (!st) {  // shapes were checked at load; a NaN activation is the one data error left
-            std::fprintf(stderr, "lowbit-llama: gguf gemv failed: %s\n", st.message());
-            std::abort();
-        }
-        return;
-    }
+    if (on_gguf_blocks(l, o))
+        return require_ok(lowbit::gguf::gemv(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, lowbit::span<const float>(x, l.cols),
+                                             lowbit::span<float>(y, l.rows), exec),
+                          "gguf gemv");
     if (!l.quantized) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
-    const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) {
+    require_ok(visit_engine_scheme(l.q.scheme, [&](auto tag) {
         using S = decltype(tag);
         if (l.has_tiled && o.tiled)
             return lowbit::gemv(tiled_view_of<S>(l), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
                                 o.matmul);
         return lowbit::gemv(l.q.view_as<S>(), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
                             o.matmul);
-    });
-    if (!st) {  // shapes are fixed at load time, so this is a programming error
-        std::fprintf(stderr, "lowbit-llama: gemv failed: %s\n", st.message());
-        std::abort();
-    }
+    }), "gemv");
 }
 
 inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {
@@ -179,16 +185,28 @@ inline void rmsnorm(const float* x, const float* gain, float* out, int n, float 
     for (int i = 0; i < n; ++i) out[i] = gain[i] * (inv * x[i]);
 }
 
-// Rotates consecutive pairs (v[i], v[i+1]) of each head by pos * theta^(-i/head_size)
-// (the interleaved RoPE of Meta's LLaMA, llama2.c and ggml's "normal" rope mode).
-inline void rope(float* v, int n, int head_size, int pos, float theta) {
-    for (int i = 0; i < n; i += 2) {
-        const float freq = std::pow(theta, -static_cast<float>(i % head_size) / static_cast<float>(head_size));
-        const float a = static_cast<float>(pos) * freq, c = std::cos(a), s = std::sin(a);
-        const float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * c - v1 * s;
-        v[i + 1] = v0 * s + v1 * c;
+// RoPE rotates consecutive pairs (v[i], v[i+1]) of each head by the angle
+// pos * theta^(-i/head_size) (the interleaved RoPE of Meta's LLaMA, llama2.c
+// and ggml's "normal" rope mode). The angles depend on i within the head only,
+// so their cos and sin are computed once per position (head_size values:
+// cs[i] = cos, cs[i + 1] = sin) and serve every head of q and k, instead of
+// a std::pow, cos and sin per element of every head.
+inline void rope_angles(int head_size, int pos, float theta, float* cs) {
+    for (int i = 0; i < head_size; i += 2) {
+        const float freq = std::pow(theta, -static_cast<float>(i) / static_cast<float>(head_size));
+        const float a = static_cast<float>(pos) * freq;
+        cs[i] = std::cos(a), cs[i + 1] = std::sin(a);
     }
+}
+
+// Rotates the n values of v (whole heads) by the angles of rope_angles.
+inline void rope_rotate(float* v, int n, int head_size, const float* cs) {
+    for (int h = 0; h < n; h += head_size)
+        for (int i = 0; i < head_size; i += 2) {
+            const float v0 = v[h + i], v1 = v[h + i + 1];
+            v[h + i] = v0 * cs[i] - v1 * cs[i + 1];
+            v[h + i + 1] = v0 * cs[i + 1] + v1 * cs[i];
+        }
 }
 
 inline void softmax(float* x, int n) {
@@ -198,14 +216,17 @@ inline void softmax(float* x, int n) {
     for (int i = 0; i < n; ++i) x[i] /= sum;
 }
 
+inline attention_dims attention_of(const config& c) {
+    return {static_cast<std::size_t>(c.heads), static_cast<std::size_t>(c.kv_heads), static_cast<std::size_t>(c.head_size())};
+}
+
 // Where calibration taps the inputs of the linear layers (GPTQ).
 enum class tap_point { attn_in, wo_in, ffn_in, w2_in };
 // logits = classifier x: on the classifier's GGUF blocks for the int8 path
 // when the file has them, else on its f32 copy.
 template <class Exec>
 void classify(const model& m, const float* x, float* logits, Exec& exec, const run_options& o) {
-    if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks())
-        return matvec(m.classifier_blocks, x, logits, exec, o);
+    if (on_gguf_blocks(m.classifier_blocks, o)) return matvec(m.classifier_blocks, x, logits, exec, o);
     const op_timer timer(matmul_slot(o));
     float_matvec(m.cls(), x, logits, static_cast<std::size_t>(m.c.vocab), static_cast<std::size_t>(m.c.dim), exec);
 }
@@ -214,11 +235,10 @@ using tap_fn = std::function<void(int layer, tap_point, const float* x, std::siz
 
 // Activations and the KV cache of one sequence.
 struct state {
-    std::vector<float> x, xb, xb2, q, hb, hb2, att, logits, k_cache, v_cache;
+    std::vector<float> x, xb, xb2, q, hb, hb2, logits, rope_cs, k_cache, v_cache;
     int max_seq = 0;
     state(const config& c, int max_seq_len)
-        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden),
-          att(static_cast<std::size_t>(c.heads) * max_seq_len), logits(c.vocab),
+        : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), logits(c.vocab), rope_cs(c.head_size()),
           k_cache(static_cast<std::size_t>(c.layers) * max_seq_len * c.kv_dim()), v_cache(k_cache.size()),
           max_seq(max_seq_len) {}
 };
@@ -229,8 +249,9 @@ template <class Exec>
 const float* forward(const model& m, state& s, int token, int pos, Exec& exec, const run_options& o = {},
                      const tap_fn* tap = nullptr) {
     const config& c = m.c;
-    const int D = c.dim, KV = c.kv_dim(), hs = c.head_size(), group = c.heads / c.kv_heads;
+    const int D = c.dim, KV = c.kv_dim(), hs = c.head_size();
     std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(token) * D, D, s.x.data());
+    rope_angles(hs, pos, c.rope_theta, s.rope_cs.data());  // the same in every layer
     for (int l = 0; l < c.layers; ++l) {
         const layer& w = m.layers[l];
         const std::size_t cache_at = (static_cast<std::size_t>(l) * s.max_seq + pos) * KV;
@@ -243,33 +264,15 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         matvec(w.wq, s.xb.data(), s.q.data(), exec, o);
         matvec(w.wk, s.xb.data(), k, exec, o);
         matvec(w.wv, s.xb.data(), v, exec, o);
-        rope(s.q.data(), D, hs, pos, c.rope_theta);
-        rope(k, KV, hs, pos, c.rope_theta);
+        rope_rotate(s.q.data(), D, hs, s.rope_cs.data());
+        rope_rotate(k, KV, hs, s.rope_cs.data());
 
-        // each query head h attends over the cache of its KV head h / group;
-        // one task per head (each has its own score row, so any thread count
-        // gives the same result)
+        // each query head attends over the cache of its KV head (attention.hpp)
         {
             const op_timer att_timer(attention_slot(o));
-            exec(static_cast<std::size_t>(c.heads), [&](std::size_t task) {
-                const int h = static_cast<int>(task);
-                float* att = s.att.data() + task * static_cast<std::size_t>(s.max_seq);
-                const float* qh = s.q.data() + h * hs;
-                const std::size_t kv_off = static_cast<std::size_t>(h / group) * hs;
-                const float* kc = s.k_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
-                const float* vc = s.v_cache.data() + static_cast<std::size_t>(l) * s.max_seq * KV + kv_off;
-                const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-                for (int t = 0; t <= pos; ++t) {
-                    float d = 0.0f;
-                    for (int i = 0; i < hs; ++i) d += qh[i] * kc[static_cast<std::size_t>(t) * KV + i];
-                    att[t] = d * scale;
-                }
-                softmax(att, pos + 1);
-                float* out = s.xb.data() + h * hs;
-                std::fill(out, out + hs, 0.0f);
-                for (int t = 0; t <= pos; ++t)
-                    for (int i = 0; i < hs; ++i) out[i] += att[t] * vc[static_cast<std::size_t>(t) * KV + i];
-            });
+            const std::size_t layer_at = static_cast<std::size_t>(l) * s.max_seq * KV;
+            causal_attention(attention_of(c), {s.q.data(), 0, s.k_cache.data() + layer_at, s.v_cache.data() + layer_at, static_cast<std::size_t>(KV), s.xb.data(), 0},
+                             static_cast<std::size_t>(pos), 1, exec);
         }
         if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), D);
         matvec(w.wo, s.xb.data(), s.xb2.data(), exec, o);

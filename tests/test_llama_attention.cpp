@@ -1,0 +1,144 @@
+// Tests of examples/llama/attention.hpp: the blocked causal attention against
+// a plain double-precision softmax(Q K^T / sqrt(d)) V, on odd shapes (sizes
+// that are not multiples of the blocks), grouped-query heads, the decode path
+// over a long KV cache (split into key chunks), large scores, and the same
+// bits at every thread count.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <lowbit/parallel.hpp>
+
+#include "attention.hpp"
+
+namespace {
+
+struct case_data {
+    llama::attention_dims dims;
+    std::size_t first = 0, n = 0;  // query positions first .. first + n - 1
+    std::vector<float> q, k, v;    // q: n rows of heads * hs; k, v: first + n rows of kv_heads * hs
+};
+
+// Uniform values in [-amp, amp) from a fixed xorshift stream.
+void fill(std::vector<float>& x, std::uint64_t seed, float amp) {
+    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (float& f : x) {
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        f = amp * (static_cast<float>((s * 0x2545F4914F6CDD1Dull) >> 40) / 8388608.0f - 1.0f);
+    }
+}
+
+case_data make_case(std::size_t n, std::size_t hs, std::size_t group, std::size_t kv_heads, std::size_t first = 0,
+                    float amp = 1.0f) {
+    case_data c;
+    c.dims = {group * kv_heads, kv_heads, hs};
+    c.first = first, c.n = n;
+    c.q.resize(n * c.dims.heads * hs);
+    c.k.resize((first + n) * kv_heads * hs);
+    c.v.resize(c.k.size());
+    fill(c.q, n * 131 + hs + group, amp);
+    fill(c.k, n * 17 + hs * 3 + group, amp);
+    fill(c.v, n * 7 + hs * 5 + group, 1.0f);
+    return c;
+}
+
+template <class Exec>
+std::vector<float> run(const case_data& c, Exec& exec) {
+    const std::size_t D = c.dims.heads * c.dims.head_size, KV = c.dims.kv_heads * c.dims.head_size;
+    std::vector<float> out(c.n * D, -7.0f);
+    llama::attention_io io;
+    io.q = c.q.data(), io.q_stride = D;
+    io.k = c.k.data(), io.v = c.v.data(), io.kv_stride = KV;
+    io.out = out.data(), io.out_stride = D;
+    llama::causal_attention(c.dims, io, c.first, c.n, exec);
+    return out;
+}
+
+// Largest |out - reference| over all outputs, the reference in double.
+double worst_error(const case_data& c, const std::vector<float>& out) {
+    const std::size_t hs = c.dims.head_size, G = c.dims.group();
+    const std::size_t D = c.dims.heads * hs, KV = c.dims.kv_heads * hs;
+    double worst = 0;
+    std::vector<double> p;
+    for (std::size_t i = 0; i < c.n; ++i) {
+        const std::size_t keys = c.first + i + 1;
+        for (std::size_t h = 0; h < c.dims.heads; ++h) {
+            const float* q = c.q.data() + i * D + h * hs;
+            const std::size_t off = h / G * hs;
+            p.assign(keys, 0.0);
+            double mx = -1e300, sum = 0;
+            for (std::size_t u = 0; u < keys; ++u) {
+                double d = 0;
+                for (std::size_t j = 0; j < hs; ++j) d += static_cast<double>(q[j]) * c.k[u * KV + off + j];
+                p[u] = d / std::sqrt(static_cast<double>(hs));
+                mx = std::max(mx, p[u]);
+            }
+            for (double& x : p) sum += x = std::exp(x - mx);
+            for (std::size_t j = 0; j < hs; ++j) {
+                double o = 0;
+                for (std::size_t u = 0; u < keys; ++u) o += p[u] * c.v[u * KV + off + j];
+                worst = std::max(worst, std::fabs(o / sum - out[i * D + h * hs + j]));
+            }
+        }
+    }
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("causal attention: prefill matches a double-precision reference on odd shapes") {
+    lowbit::thread_pool pool(2);
+    for (std::size_t n : {1, 31, 33, 257})
+        for (std::size_t hs : {48, 64, 128})
+            for (std::size_t group : {1, 4, 8}) {
+                CAPTURE(n);
+                CAPTURE(hs);
+                CAPTURE(group);
+                const case_data c = make_case(n, hs, group, 2);
+                const std::vector<float> out = run(c, pool);
+                CHECK(worst_error(c, out) < 2e-6);
+            }
+}
+
+TEST_CASE("causal attention: decode over a long cache (key chunks merged) matches the reference") {
+    lowbit::thread_pool pool(2);
+    // first >= 512 with one query block takes the key-chunk path; 1300 keys
+    // make three chunks, the last one longer; n = 5 rows with group 1 mask
+    // inside the last chunk.
+    for (std::size_t first : {0, 511, 512, 1299})
+        for (std::size_t n : {1, 5}) {
+            CAPTURE(first);
+            CAPTURE(n);
+            const case_data c = make_case(n, 64, n == 1 ? 8 : 1, 4, first);
+            CHECK(worst_error(c, run(c, pool)) < 2e-6);
+        }
+}
+
+TEST_CASE("causal attention: large scores stay finite (max-subtracted softmax)") {
+    lowbit::serial_executor ex;
+    // |q.k| / 8 up to 64 * 30 * 30 / 8 = 7200: exp of it overflows float
+    for (std::size_t first : {0, 700}) {
+        CAPTURE(first);
+        const case_data c = make_case(first ? 1 : 40, 64, 4, 2, first, 30.0f);
+        const std::vector<float> out = run(c, ex);
+        bool finite = true;
+        for (float f : out) finite = finite && std::isfinite(f);
+        CHECK(finite);
+        // scores near 1000 carry a float rounding of ~1e-4 into the exponent
+        CHECK(worst_error(c, out) < 1e-4);
+    }
+}
+
+TEST_CASE("causal attention: the same bits at any thread count") {
+    lowbit::serial_executor one;
+    lowbit::thread_pool two(2), three(3);
+    for (std::size_t first : {0, 1000}) {
+        CAPTURE(first);
+        const case_data c = make_case(first ? 1 : 100, 64, 8, 2, first);
+        const std::vector<float> a = run(c, one);
+        CHECK(a == run(c, two));
+        CHECK(a == run(c, three));
+    }
+}
