@@ -117,7 +117,7 @@ TEST_CASE("llama: sampling is reproducible from the seed") {
     CHECK(run(5, 1.0f, 1e-6f) == greedy(m, 40));
 }
 
-TEST_CASE("llama: GGUF export and load (F32 and ggml blocks)") {
+TEST_CASE("llama: GGUF export and load (F32, ggml blocks, lowbit weights)") {
     const auto& m = f32_model();
     const std::string f32_path = "test_llama_f32.gguf", q_path = "test_llama_q4_0.gguf";
     REQUIRE(llama::export_gguf(m, f32_path.c_str()).ok());
@@ -140,12 +140,21 @@ TEST_CASE("llama: GGUF export and load (F32 and ggml blocks)") {
     CHECK(gq->layers[0].w2.format == "f16");  // 172-long rows: no q4_0
     CHECK(greedy(*gq, 32) == greedy(q, 32));
 
-    // lowbit schemes have no GGUF type (yet): refused with a message
+    // lowbit schemes are written as lowbit weights in GGUF (docs/formats.md) and
+    // run from the mapped file, the same bytes as in memory
     llama::model w = m;
+    const std::string w_path = "test_llama_w4.gguf";
     REQUIRE(llama::quantize_model(w, *llama::parse_scheme_name("w4g32"), ex).ok());
-    CHECK(llama::export_gguf(w, "test_llama_w4.gguf").code() == lowbit::errc::unsupported);
+    REQUIRE(llama::export_gguf(w, w_path.c_str()).ok());
+    auto gw = llama::load_model(w_path.c_str());
+    REQUIRE_MESSAGE(gw.ok(), gw.error().message());
+    CHECK(gw->scheme == "gguf:w4g32");
+    CHECK(gw->layers[0].wq.mapped.has_value());
+    CHECK(gw->mapping != nullptr);
+    CHECK(greedy(*gw, 32) == greedy(w, 32));
     std::remove(f32_path.c_str());
     std::remove(q_path.c_str());
+    std::remove(w_path.c_str());
 }
 
 TEST_CASE("llama: Q4_0 / Q5_0 / Q8_0 blocks repack losslessly into lowbit qmatrices") {

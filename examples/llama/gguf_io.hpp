@@ -10,16 +10,22 @@
 // Loading maps the file (zero-copy parse: tensor spans point into the mapping),
 // then: F32/F16/BF16 -> float; Q4_0/Q5_0/Q8_0 -> repacked losslessly into a
 // lowbit qmatrix and run by lowbit's kernels; other block types -> dequantized
-// to f32 at load (ggml_repack.hpp). The file has no tokenizer (this model's is
+// to f32 at load (ggml_repack.hpp); lowbit weights (a lowbit GGUF,
+// docs/formats.md "lowbit weights in GGUF") -> views into the mapping, run
+// where they lie (linear::mapped; model::mapping keeps the file mapped). The file has no tokenizer (this model's is
 // not available): llama.cpp itself would refuse it for that reason alone.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/weights_gguf_reader.hpp>
+#include <lowbit/formats/weights_gguf_writer.hpp>
 
 #include "ggml_repack.hpp"
+#include "runtime.hpp"
 #include "vocab.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -98,10 +104,29 @@ inline status read_config(const gg::gguf_file& f, std::uint64_t vocab_rows, conf
     return c.validate();
 }
 
+// A linear whose weights are lowbit weights of a lowbit GGUF (docs/formats.md,
+// "lowbit weights in GGUF"): a view into the file, checked here once.
+inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const std::string& name, std::size_t rows, std::size_t cols) {
+    if (v.rows() != rows || v.cols() != cols)
+        return status::error(errc::shape_mismatch, "gguf: %s is %zu x %zu, expected %zu x %zu", name.c_str(), v.rows(), v.cols(), rows, cols);
+    if (status s = check_engine_scheme(v.scheme()); !s) return status::error(s.code(), "gguf: %s: %s", name.c_str(), s.message());
+    linear l;
+    l.rows = rows;
+    l.cols = cols;
+    char scheme[48];
+    v.scheme().name(scheme, sizeof scheme);
+    l.format = scheme;
+    l.bytes = v.bytes();
+    l.mapped = v;
+    return l;
+}
+
+// Loads a GGUF model from `bytes`; lowbit weights stay views into them (the
+// caller keeps the bytes alive: load_model stores the mapping in the model).
 inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
-    auto parsed = gg::gguf_file::parse(bytes);
-    if (!parsed) return parsed.error();
-    const gg::gguf_file& f = *parsed;
+    auto reader = lowbit::weights_gguf_reader::open(bytes);
+    if (!reader) return reader.error();
+    const gg::gguf_file& f = reader->file();
     auto arch = f.get_string("general.architecture");
     if (!arch) return arch.error();
     if (*arch != "llama")
@@ -131,6 +156,12 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
         return gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols));
     };
     auto lin = [&](const std::string& name, std::size_t rows, std::size_t cols, linear& out) -> status {
+        if (reader->is_lowbit(name)) {
+            auto l = linear_from_mapped(*reader->find(name), name, rows, cols);
+            if (!l) return l.error();
+            out = std::move(*l);
+            return {};
+        }
         const gg::tensor_info* t = nullptr;
         LOWBIT_TRY(find(name, rows, cols, &t));
         auto l = linear_from_ggml(t->type, t->data.data(), rows, cols);
@@ -172,9 +203,35 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
 }
 
 // Writes `m` as GGUF. Float linears are written as F32; linears quantized to a
-// ggml type keep their exact blocks. lowbit schemes (w4g32, GPTQ) have no GGUF
-// type yet, so such a model is refused. With `v`, the vocabulary goes along
-// (tokenizer.ggml.*), which llama.cpp needs to load the file.
+// ggml type keep their exact blocks; lowbit schemes (w4g128, GPTQ) are written
+// as lowbit weights (docs/formats.md, "lowbit weights in GGUF") in the layout
+// the engine runs (tiled when it has the tiled copy), so that loading the file
+// runs the same bytes. With `v`, the vocabulary goes along (tokenizer.ggml.*).
+// The lowbit weights a quantized linear runs (its tiled copy when it has one).
+inline result<lowbit::weights_view> lowbit_view_of(const linear& l) {
+    if (l.mapped) return *l.mapped;
+    lowbit::weights_desc d;
+    d.scheme = l.q.scheme;
+    d.rows = l.rows;
+    d.cols = l.cols;
+    const auto& st = l.q.storage;
+    if (l.has_tiled) {
+        d.lay = lowbit::layout::tiled;
+        d.group = l.tiled.group;
+        d.codes = l.tiled.codes.data();
+        d.scales = l.tiled.scales.data();
+        d.perm = l.tiled.perm.empty() ? nullptr : l.tiled.perm.data();
+    } else {
+        d.lay = lowbit::layout::dense;
+        d.group = st.layout.group;
+        d.row_bytes = st.layout.row_bytes;
+        d.codes = st.codes.data();
+        d.scales = st.scales_16.data();  // engine schemes: f16 scales, symmetric
+        d.perm = st.perm.empty() ? nullptr : st.perm.data();
+    }
+    return lowbit::make_weights(d);
+}
+
 inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama", const vocab* v = nullptr) {
     namespace g = lowbit::gguf;
     g::gguf_writer w;
@@ -203,18 +260,24 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
         g::gguf_type type;
         std::uint64_t cols, rows;
         const std::uint8_t* data;
+        std::optional<lowbit::weights_view> lowbit;  // lowbit weights instead of a plain tensor
     };
     std::vector<item> items;
     auto add_floats = [&](std::string n, const std::vector<float>& v, std::size_t rows) {
-        items.push_back({std::move(n), g::gguf_type::f32, v.size() / rows, rows, reinterpret_cast<const std::uint8_t*>(v.data())});
+        items.push_back({std::move(n), g::gguf_type::f32, v.size() / rows, rows, reinterpret_cast<const std::uint8_t*>(v.data()), {}});
     };
     status bad;
     auto add_linear = [&](std::string n, const linear& l) {
-        if (l.quantized && l.gguf_data.empty() && bad)
-            bad = status::error(errc::unsupported, "%s is %s, a lowbit scheme with no GGUF type yet: export f32 or a ggml type (q4_0, q8_0, q4_k, ...)",
-                                n.c_str(), l.format.c_str());
-        if (!l.gguf_data.empty()) items.push_back({std::move(n), l.gguf_type, l.cols, l.rows, l.gguf_data.data()});
-        else items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, reinterpret_cast<const std::uint8_t*>(l.w.data())});
+        // quantized to a lowbit scheme: gguf_data, if any, is the float source (F16/BF16), not these weights
+        if (l.mapped || (l.quantized && !g::is_quantized(l.gguf_type))) {
+            auto lv = lowbit_view_of(l);
+            if (!lv && bad) bad = lv.error();
+            if (lv) items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, nullptr, *lv});
+        } else if (!l.gguf_data.empty()) {
+            items.push_back({std::move(n), l.gguf_type, l.cols, l.rows, l.gguf_data.data(), {}});
+        } else {
+            items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, reinterpret_cast<const std::uint8_t*>(l.w.data()), {}});
+        }
     };
     add_floats("token_embd.weight", m.tok_emb, static_cast<std::size_t>(c.vocab));
     add_floats("output_norm.weight", m.final_norm, 1);
@@ -227,17 +290,19 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
         add_floats(p + "ffn_norm.weight", y.ffn_norm, 1);
     }
     LOWBIT_TRY(bad);
+    lowbit::weights_gguf_writer lw(w);
     for (const item& it : items) {
-        if (it.rows == 1) LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols}));
+        if (it.lowbit) LOWBIT_TRY(lw.declare(it.name, *it.lowbit));
+        else if (it.rows == 1) LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols}));
         else LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols, it.rows}));
     }
     std::FILE* fp = std::fopen(path, "wb");
     if (!fp) return status::error(errc::io_error, "cannot create %s", path);
-    status st = w.write_header(g::byte_sink::to_file(fp));
+    status st = lw.write_header(g::byte_sink::to_file(fp));
     for (const item& it : items) {
         if (!st) break;
         const std::size_t n = static_cast<std::size_t>(g::row_size(it.type, static_cast<std::int64_t>(it.cols)) * it.rows);
-        st = w.write_tensor(it.name, lowbit::span<const std::uint8_t>(it.data, n));
+        st = it.lowbit ? lw.write(it.name, *it.lowbit) : w.write_tensor(it.name, lowbit::span<const std::uint8_t>(it.data, n));
     }
     if (st) st = w.finish();
     if (std::fclose(fp) != 0 && st) st = status::error(errc::io_error, "closing %s failed", path);
@@ -249,8 +314,10 @@ inline result<model> load_model(const char* path) {
     auto f = mapped_file::open(path);
     if (!f) return f.error();
     const auto b = (*f)->bytes();
-    if (is_gguf(b.data(), b.size())) return load_gguf(b);
-    return load_llama2c(b, path);
+    if (!is_gguf(b.data(), b.size())) return load_llama2c(b, path);
+    auto m = load_gguf(b);
+    if (m) m->mapping = std::shared_ptr<const mapped_file>(std::move(*f));  // lowbit weights point into it
+    return m;
 }
 
 }  // namespace llama

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,9 @@ struct linear {
         int group = 0;
     } tiled;
     bool has_tiled = false;
+    // lowbit weights read from a lowbit GGUF (gguf_io.hpp): a view into the
+    // mapped file (model::mapping keeps it), run where it lies, no copy.
+    std::optional<lowbit::weights_view> mapped;
 
     std::size_t params() const { return rows * cols; }
     // Whether the int8 path runs this weight directly on its GGUF blocks
@@ -112,6 +117,7 @@ struct model {
     linear classifier_blocks;
     std::vector<layer> layers;
     std::string scheme = "f32";     // what the linear layers were quantized with
+    std::shared_ptr<const void> mapping;  // the file the linears' `mapped` views point into
 
     const float* cls() const { return classifier.empty() ? tok_emb.data() : classifier.data(); }
 

@@ -160,6 +160,29 @@ lowbit::tiled_view<S> tiled_view_of(const linear& l) {
     return v;
 }
 
+// Calls f(view) with a mapped linear's weights (linear::mapped, dense or
+// tiled, checked by gguf_io.hpp at load) as the engine scheme's typed view.
+template <class F>
+status visit_mapped(const linear& l, F&& f) {
+    const lowbit::weights_view& w = *l.mapped;
+    return visit_engine_scheme(w.scheme(), [&](auto tag) {
+        using S = decltype(tag);
+        if (w.lay() == lowbit::layout::tiled) {
+            using T = lowbit::layout_traits<lowbit::layout::tiled>;
+            lowbit::tiled_view<S> t;
+            t.codes = w.codes(), t.scales = static_cast<const std::uint16_t*>(w.scales()), t.perm = w.perm();
+            t.rows = w.rows(), t.cols = w.cols(), t.group = w.group();
+            t.tiles = T::tiles(w.desc()), t.blocks = T::blocks(w.desc()), t.groups = T::groups(w.desc());
+            t.blocks_per_group = T::blocks_per_group(w.desc());
+            return f(t);
+        }
+        lowbit::qmatrix_view<S> q;
+        q.codes = w.codes(), q.scales = static_cast<const std::uint16_t*>(w.scales()), q.perm = w.perm();
+        q.rows = w.rows(), q.cols = w.cols(), q.group = w.group(), q.row_bytes = w.row_bytes();
+        return f(q);
+    });
+}
+
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     const op_timer timer(matmul_slot(o));
@@ -167,8 +190,10 @@ void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_opt
         return require_ok(lowbit::gguf::gemv(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, lowbit::span<const float>(x, l.cols),
                                              lowbit::span<float>(y, l.rows), exec),
                           "gguf gemv");
-    if (!l.quantized) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
-    require_ok(visit_engine_scheme(l.q.scheme, [&](auto tag) {
+    if (!l.quantized && !l.mapped) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
+    require_ok(l.mapped ? visit_mapped(l, [&](const auto& v) {
+        return lowbit::gemv(v, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul);
+    }) : visit_engine_scheme(l.q.scheme, [&](auto tag) {
         using S = decltype(tag);
         if (l.has_tiled && o.tiled)
             return lowbit::gemv(tiled_view_of<S>(l), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
