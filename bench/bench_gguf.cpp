@@ -1,5 +1,6 @@
-// bench/bench_gguf.cpp — lowbit_bench_gguf: gguf::gemv on GGUF blocks per kernel
-// copy, gguf_gemv/<type>/<arch>/<KxN>/t1 (formats/gguf_matmul.hpp; docs/formats.md,
+// bench/bench_gguf.cpp — lowbit_bench_gguf: gguf::gemv and gguf::gemm on GGUF
+// blocks per kernel copy, gguf_gemv/<type>/<arch>/<KxN>/t1 and
+// gguf_gemm/<type>/<arch>/<KxN>/M<m>/t1 (formats/gguf_matmul.hpp; docs/formats.md,
 // "Matmul on GGUF blocks"). One thread, a caller workspace (no allocation per call).
 // Counters: weight_GBps (block bytes read per second of wall time) and
 // ratio_avx2 (CPU time per call of the avx2 copy, measured just before in this
@@ -51,21 +52,27 @@ std::vector<std::uint16_t> random_rows(gguf_type t, std::size_t n, std::size_t k
     return storage;
 }
 
-void bm_gguf_gemv(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::string key) {
+// M = 0: gemv; else gemm with M activation rows.
+void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::size_t M, std::string key) {
     if (!lowbit::force_arch(a).ok()) {
         st.SkipWithError("arch not supported by this CPU");
         return;
     }
     const std::vector<std::uint16_t> w = random_rows(t, N, K);
-    std::vector<float> x(K), y(N);
+    const std::size_t rows = M ? M : 1;
+    std::vector<float> x(K * rows), y(N * rows);
     std::mt19937 rng(3);
     std::normal_distribution<float> nd;
     for (float& v : x) v = nd(rng);
     lowbit::matmul_workspace ws;
     auto call = [&] {
-        if (!lowbit::gguf::gemv(t, w.data(), N, K, lowbit::span<const float>(x), lowbit::span<float>(y),
-                                lowbit::serial_executor{}, ws))
-            std::abort();
+        const bool ok = M ? lowbit::gguf::gemm(t, w.data(), N, K, lowbit::matrix_view<const float>(x.data(), M, K),
+                                               lowbit::matrix_view<float>(y.data(), M, N), lowbit::serial_executor{}, ws)
+                                .ok()
+                          : lowbit::gguf::gemv(t, w.data(), N, K, lowbit::span<const float>(x), lowbit::span<float>(y),
+                                               lowbit::serial_executor{}, ws)
+                                .ok();
+        if (!ok) std::abort();
     };
     call();  // warm the workspace and the caches
     const std::clock_t c0 = std::clock();
@@ -78,6 +85,9 @@ void bm_gguf_gemv(benchmark::State& st, gguf_type t, arch a, std::size_t K, std:
     seconds_per_call()[key + arch_name(a)] = per_call;
     const double wb = static_cast<double>(N * lowbit::gguf::row_size(t, K));
     st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    if (M)  // multiply-adds per second: what a prefill's linear layers do
+        st.counters["GMACps"] = benchmark::Counter(static_cast<double>(K * N * M) * static_cast<double>(st.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
     const auto base = seconds_per_call().find(key + "avx2");
     if (base != seconds_per_call().end()) st.counters["ratio_avx2"] = base->second / per_call;
 }
@@ -89,13 +99,18 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     const std::size_t K = 4096, N = 4096;
     // avx2 first in each group: the others report their ratio to it.
-    for (gguf_type t : {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K})
-        for (arch a : {arch::avx2, arch::scalar, arch::avx512, arch::avx512vnni, arch::neon, arch::neondot}) {
-            const std::string key = std::string(lowbit::gguf::type_name(t)) + "/" + std::to_string(K) + "x" + std::to_string(N) + "/";
-            const std::string name = "gguf_gemv/" + std::string(lowbit::gguf::type_name(t)) + "/" + arch_name(a) + "/" +
-                                     std::to_string(K) + "x" + std::to_string(N) + "/t1";
-            benchmark::RegisterBenchmark(name.c_str(), bm_gguf_gemv, t, a, K, N, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
-        }
+    // gemv 4096 x 4096; gemm 2048 x 2048 (a 1B model's attention projection) with 64 activation rows.
+    const std::size_t KG = 2048, NG = 2048, MG = 64;
+    for (std::size_t M : {std::size_t{0}, MG})
+        for (gguf_type t : {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K})
+            for (arch a : {arch::avx2, arch::scalar, arch::avx512, arch::avx512vnni, arch::neon, arch::neondot}) {
+                const std::size_t k = M ? KG : K, n = M ? NG : N;
+                const std::string shape = std::to_string(k) + "x" + std::to_string(n) + (M ? "/M" + std::to_string(M) : "");
+                const std::string tn = lowbit::gguf::type_name(t);
+                const std::string key = (M ? "gemm/" : "gemv/") + tn + "/" + shape + "/";
+                const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
+                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
+            }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

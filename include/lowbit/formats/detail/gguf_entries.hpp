@@ -6,8 +6,8 @@
 // integers, scaled in float and summed in block order (gguf_dot.hpp), so
 // every entry gives the same bits.
 //
-// Adding an arch: a `*_bodies` struct with row_dot for every type, and its
-// entries in ggml_table below.
+// Adding an arch: a `*_bodies` struct with row_dot for every type (and
+// rows_dot<C> for GEMM tiles, or tile = 1), and its entries in ggml_table below.
 #pragma once
 
 #include <cstddef>
@@ -34,8 +34,12 @@ namespace lowbit {
 namespace gguf {
 namespace detail {
 
+// A `*_bodies` struct: row_dot (one weight row . one activation row) and
+// `tile`, how many activation rows its rows_dot serves per weight row (1: it
+// has none, and ggml_rows calls row_dot per pair).
 struct gguf_scalar_bodies {
     static constexpr arch a = arch::scalar;
+    static constexpr int tile = 1;
     template <class W, class A>
     static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {
         return row_dot_scalar(w, x, nb);
@@ -45,21 +49,37 @@ struct gguf_scalar_bodies {
 #define LOWBIT_GGUF_BODIES(NS)                                                  \
     struct gguf_##NS##_bodies {                                                 \
         static constexpr arch a = arch::NS;                                     \
+        static constexpr int tile = 1;                                          \
         template <class W, class A>                                             \
         static float row_dot(const W* w, const A* x, std::size_t nb) noexcept { \
             return NS::row_dot(w, x, nb);                                       \
         }                                                                       \
     };
+// NS with rows_dot<C>: C activation rows per weight row (GEMM).
+#define LOWBIT_GGUF_TILED_BODIES(NS)                                                                            \
+    struct gguf_##NS##_bodies {                                                                                 \
+        static constexpr arch a = arch::NS;                                                                     \
+        static constexpr int tile = 4;                                                                          \
+        template <class W, class A>                                                                             \
+        static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {                                 \
+            return NS::row_dot(w, x, nb);                                                                       \
+        }                                                                                                       \
+        template <int C, class W, class A>                                                                      \
+        static void rows_dot(const W* w, const A* x, std::size_t ldx, std::size_t nb, float* out) noexcept {    \
+            NS::rows_dot<C>(w, x, ldx, nb, out);                                                                \
+        }                                                                                                       \
+    };
 #if defined(LOWBIT_HAVE_GGUF_X86)
 LOWBIT_GGUF_BODIES(avx2)
-LOWBIT_GGUF_BODIES(avx512)
-LOWBIT_GGUF_BODIES(avx512vnni)
+LOWBIT_GGUF_TILED_BODIES(avx512)
+LOWBIT_GGUF_TILED_BODIES(avx512vnni)
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
 LOWBIT_GGUF_BODIES(neon)
 LOWBIT_GGUF_BODIES(neondot)
 #endif
 #undef LOWBIT_GGUF_BODIES
+#undef LOWBIT_GGUF_TILED_BODIES
 
 // The workspace: M rows of nb activation blocks A.
 template <class W, class A>
@@ -75,13 +95,35 @@ status ggml_prepare(const matmul_call& c, std::size_t m) {
     if (!s) return status::error(s.code(), "gguf matmul: activation row %zu: %s", m, s.message());
     return {};
 }
+// Weight rows [r0, r1) against every activation row. With a tile of C rows:
+// C activation rows at a time, each against every weight row of the task, so
+// the task's weight rows are re-read from cache while the C activation rows
+// stay in L1 (instead of all M activation rows streamed once per weight row).
+template <int C, class W, class A, class Bodies>
+struct ggml_tiles {
+    static std::size_t run(const matmul_call& c, std::size_t r0, std::size_t r1, std::size_t nb, const A* acts) {
+        std::size_t m = 0;
+        for (; m + C <= c.M; m += C)
+            for (std::size_t r = r0; r < r1; ++r) {
+                float out[C];
+                Bodies::template rows_dot<C>(reinterpret_cast<const W*>(c.w->codes() + r * c.w->row_bytes()), acts + m * nb, nb, nb, out);
+                for (int k = 0; k < C; ++k) c.y[(m + k) * c.ldy + r] = out[k];
+            }
+        return m;
+    }
+};
+template <class W, class A, class Bodies>
+struct ggml_tiles<1, W, A, Bodies> {
+    static std::size_t run(const matmul_call&, std::size_t, std::size_t, std::size_t, const A*) { return 0; }
+};
 template <class W, class A, class Bodies>
 void ggml_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t nb = c.w->cols() / static_cast<std::size_t>(W::values);
     const A* acts = static_cast<const A*>(c.ws);
+    const std::size_t m0 = ggml_tiles<Bodies::tile, W, A, Bodies>::run(c, r0, r1, nb, acts);
     for (std::size_t r = r0; r < r1; ++r) {
         const W* w = reinterpret_cast<const W*>(c.w->codes() + r * c.w->row_bytes());
-        for (std::size_t m = 0; m < c.M; ++m) c.y[m * c.ldy + r] = Bodies::row_dot(w, acts + m * nb, nb);
+        for (std::size_t m = m0; m < c.M; ++m) c.y[m * c.ldy + r] = Bodies::row_dot(w, acts + m * nb, nb);
     }
 }
 

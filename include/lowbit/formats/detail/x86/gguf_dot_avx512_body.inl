@@ -51,48 +51,67 @@ LOWBIT_GGUF_INLINE __m256i fifth_bits(__mmask32 bits) { return _mm256_maskz_mov_
 
 // ---- legacy blocks: int32 lanes whose sum is detail::isum(w, a) --------------------
 // Codes stay unsigned (q, not q - offset); the offset comes off with the sum of
-// the activation codes: sum (q - o) a = sum q a - o sum a.
+// the activation codes: sum (q - o) a = sum q a - o sum a. A weight block's
+// codes are unpacked once (codes()) and dotted with each activation row
+// (lanes()): rows_dot below serves C activation rows per weight row.
 
 LOWBIT_GGUF_INLINE __m256i offset_dot(__m256i q, std::int8_t offset, const block_q8_0& a) {
     const __m256i x = load32(a.qs);
     const __m256i z = _mm256_setzero_si256();
     return _mm256_sub_epi32(dot_us(z, q, x), dot_us(z, _mm256_set1_epi8(offset), x));
 }
-LOWBIT_GGUF_INLINE __m256i lanes(const block_q4_0& w, const block_q8_0& a) { return offset_dot(nibbles_32(w.qs), 8, a); }
-LOWBIT_GGUF_INLINE __m256i lanes(const block_q5_0& w, const block_q8_0& a) {
-    const __m256i q = _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
-    return offset_dot(q, 16, a);
+LOWBIT_GGUF_INLINE __m256i codes(const block_q4_0& w) { return nibbles_32(w.qs); }
+LOWBIT_GGUF_INLINE __m256i codes(const block_q5_0& w) {
+    return _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
 }
+LOWBIT_GGUF_INLINE __m256i codes(const block_q8_0& w) { return load32(w.qs); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q4_0&, const block_q8_0& a) { return offset_dot(q, 8, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q5_0&, const block_q8_0& a) { return offset_dot(q, 16, a); }
 // Signed x signed: |w| (u8; |-128| = 128 fits) times a with w's sign. The
 // activation codes are within +-127 (quantize_row_q8_0), so the negation is exact.
-LOWBIT_GGUF_INLINE __m256i lanes(const block_q8_0& w, const block_q8_0& a) {
-    const __m256i q = load32(w.qs);
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q8_0&, const block_q8_0& a) {
     return dot_us(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load32(a.qs), q));
 }
 
-template <class W>
-LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_t nb) {
-    float sum = 0.0f;
+// The f16 scales of eight consecutive blocks, widened (exactly) to f32 lanes.
+template <class B>
+LOWBIT_GGUF_INLINE __m256 scales8(const B* b) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d), static_cast<short>(b[2].d),
+                                          static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
+                                          static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
+}
+
+// out[c] = the row dot product of w with activation row c (a + c * lda), for
+// c < C: each weight block is unpacked once for the C rows, and the C sums are
+// independent chains (no add waits on another row's). Each is row_dot_scalar's
+// sum, in block order from 0.0f, so every C gives the same bits.
+template <int C, class W>
+LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
     std::size_t i = 0;
     alignas(32) float terms[8];
     for (; i + 8 <= nb; i += 8) {
-        __m256i v[8];
-        for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(w[i + j], a[i + j]);
-        const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
-        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
-            static_cast<short>(w[i].d), static_cast<short>(w[i + 1].d), static_cast<short>(w[i + 2].d),
-            static_cast<short>(w[i + 3].d), static_cast<short>(w[i + 4].d), static_cast<short>(w[i + 5].d),
-            static_cast<short>(w[i + 6].d), static_cast<short>(w[i + 7].d)));
-        const __m256 dx = _mm256_cvtph_ps(_mm_setr_epi16(
-            static_cast<short>(a[i].d), static_cast<short>(a[i + 1].d), static_cast<short>(a[i + 2].d),
-            static_cast<short>(a[i + 3].d), static_cast<short>(a[i + 4].d), static_cast<short>(a[i + 5].d),
-            static_cast<short>(a[i + 6].d), static_cast<short>(a[i + 7].d)));
-        // legacy_term's products, eight at a time; the sum stays in block order
-        _mm256_store_ps(terms, _mm256_mul_ps(_mm256_mul_ps(dw, dx), isums));
-        for (int j = 0; j < 8; ++j) sum += terms[j];
+        __m256i q[8];
+        for (std::size_t j = 0; j < 8; ++j) q[j] = codes(w[i + j]);
+        const __m256 dw = scales8(w + i);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_0* ac = a + c * lda + i;
+            __m256i v[8];
+            for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(q[j], w[i + j], ac[j]);
+            const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
+            // legacy_term's products, eight at a time; the sum stays in block order
+            _mm256_store_ps(terms, _mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums));
+            for (int j = 0; j < 8; ++j) sum[c] += terms[j];
+        }
     }
-    for (; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), hsum(lanes(w[i], a[i])));
-    return sum;
+    for (; i < nb; ++i) {
+        const __m256i q = codes(w[i]);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_0& ac = a[c * lda + i];
+            sum[c] += legacy_term(h2f(w[i].d), h2f(ac.d), hsum(lanes(q, w[i], ac)));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
 // ---- K-quants ----------------------------------------------------------------------
@@ -114,15 +133,13 @@ LOWBIT_GGUF_INLINE k4_lanes unpack_k4_lanes(const std::uint8_t* in) {
     return {_mm256_cvtepu8_epi32(sc8), _mm256_cvtepu8_epi32(mn8)};
 }
 
-// Q4_K / Q5_K codes only: sum_j sc_j * (sub-block j's codes . activations).
+// Q4_K / Q5_K codes of a super-block, unsigned: q[j] holds sub-block j.
 // 32-byte group p holds sub-block 2p in its low nibbles and 2p+1 in its high
 // ones; Q5_K adds bit j of qh[l] as the fifth bit of sub-block j's value l.
-// The eight sub-block sums are reduced together, then scaled in int32 lanes.
 template <bool Fifth, class W>
-LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh, __m256i sc, const block_q8_K& a) {
-    const __m256i m = _mm256_set1_epi8(0x0f), z = _mm256_setzero_si256();
-    const __m256i h = Fifth ? load32(qh) : z;
-    __m256i d[8];
+LOWBIT_GGUF_INLINE void affine_k_codes(const W& w, const std::uint8_t* qh, __m256i q[8]) {
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    const __m256i h = Fifth ? load32(qh) : _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
         const __m256i v = load32(w.qs + 32 * p);
         __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
@@ -130,29 +147,40 @@ LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const W& w, const std::uint8_t* qh
             lo = _mm256_or_si256(lo, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p))))));
             hi = _mm256_or_si256(hi, fifth_bits(_mm256_test_epi8_mask(h, _mm256_set1_epi8(static_cast<char>(1u << (2 * p + 1))))));
         }
-        d[2 * p] = dot_us(z, lo, load32(a.qs + 64 * p));
-        d[2 * p + 1] = dot_us(z, hi, load32(a.qs + 64 * p + 32));
+        q[2 * p] = lo;
+        q[2 * p + 1] = hi;
     }
+}
+// sum_j sc_j * (sub-block j's codes . activations): the eight sub-block sums
+// are reduced together, then scaled in int32 lanes.
+LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const __m256i q[8], __m256i sc, const block_q8_K& a) {
+    const __m256i z = _mm256_setzero_si256();
+    __m256i d[8];
+    for (int j = 0; j < 8; ++j) d[j] = dot_us(z, q[j], load32(a.qs + 32 * j));
     return hsum(_mm256_mullo_epi32(lane_sums8(d), sc));
 }
 
 // Q6_K: codes stay unsigned (avx2::q6_codes); the -32 offset comes off once,
-// with the activation bsums.
-LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
-    // the 16 scales as int16 lanes; pair s, s + 1 is spread over the two halves with one permute
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
-    __m256i acc = _mm256_setzero_si256();
+// with the activation bsums. q[4h + t] holds quarter t of half h, sc[4h + t]
+// its two sub-block scales (int16, one per 128-bit half), sc16 all sixteen.
+struct q6_unpacked {
+    __m256i q[8], sc[8], sc16;
+};
+LOWBIT_GGUF_INLINE void q6_unpack(const block_q6_K& w, q6_unpacked& u) {
+    u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
     for (int h = 0; h < 2; ++h) {
-        __m256i q[4];
-        q6_codes(w, h, q);
+        q6_codes(w, h, u.q + 4 * h);
         for (int t = 0; t < 4; ++t) {
             const short s = static_cast<short>(8 * h + 2 * t);
-            const __m256i sc = _mm256_permutexvar_epi16(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(s)), sc16);
-            acc = dot_us_scaled(acc, q[t], load32(a.qs + 128 * h + 32 * t), sc);
+            u.sc[4 * h + t] = _mm256_permutexvar_epi16(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(s)), u.sc16);
         }
     }
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const q6_unpacked& u, const block_q8_K& a) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) acc = dot_us_scaled(acc, u.q[k], load32(a.qs + 32 * k), u.sc[k]);
     // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
-    const std::int32_t offset = hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
+    const std::int32_t offset = hsum(_mm256_madd_epi16(u.sc16, load32(a.bsums)));
     return hsum(acc) - 32 * offset;
 }
 
@@ -165,26 +193,52 @@ LOWBIT_GGUF_INLINE std::int32_t min_sum(__m256i mn, const block_q8_K& a) {
 LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q4_K&) { return nullptr; }
 LOWBIT_GGUF_INLINE const std::uint8_t* high_bits(const block_q5_K& w) { return w.qh; }
 
-template <bool Fifth, class W>  // Q4_K (no fifth bit), Q5_K
-LOWBIT_GGUF_TGT inline float affine_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
+// rows_dot for the K-quants: as for the legacy blocks, one unpack per weight
+// super-block serves C activation rows, each summed in block order.
+template <bool Fifth, int C, class W>  // Q4_K (no fifth bit), Q5_K
+LOWBIT_GGUF_TGT inline void affine_k_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
     for (std::size_t i = 0; i < nb; ++i) {
         const k4_lanes s = unpack_k4_lanes(w[i].scales);
-        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), affine_k_isum<Fifth>(w[i], high_bits(w[i]), s.sc, a[i]),
-                                  min_sum(s.mn, a[i]));
+        __m256i q[8];
+        affine_k_codes<Fifth>(w[i], high_bits(w[i]), q);
+        const float d = h2f(w[i].d), dmin = h2f(w[i].dmin);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            sum[c] += kquant_affine_term(ac.d, d, dmin, affine_k_isum(q, s.sc, ac), min_sum(s.mn, ac));
+        }
     }
-    return sum;
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
-LOWBIT_GGUF_TGT inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
-    return affine_k_row_dot<false>(w, a, nb);
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q4_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    affine_k_rows_dot<false, C>(w, a, lda, nb, out);
 }
-LOWBIT_GGUF_TGT inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
-    return affine_k_row_dot<true>(w, a, nb);
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q5_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    affine_k_rows_dot<true, C>(w, a, lda, nb, out);
 }
-LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
-    return sum;
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q6_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        q6_unpacked u;
+        q6_unpack(w[i], u);
+        const float d = h2f(w[i].d);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            sum[c] += kquant_symmetric_term(ac.d, d, LOWBIT_GGUF_NS::isum(u, ac));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// One activation row.
+template <class W, class A>
+LOWBIT_GGUF_TGT inline float row_dot(const W* w, const A* a, std::size_t nb) {
+    float out;
+    rows_dot<1>(w, a, nb, nb, &out);
+    return out;
 }
 
 #undef LOWBIT_GGUF_INLINE
