@@ -10858,11 +10858,16 @@ inline result<weights_view> to_weights(const any_qmatrix& q) noexcept {
 
 namespace detail {
 // One function per twin, the scheme's width picked inside (runtime_impl.hpp).
-LOWBIT_COMPILED_INLINE status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib,
-                                           executor_ref exec, any_qmatrix& out);
-LOWBIT_COMPILED_INLINE status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec);
-LOWBIT_COMPILED_INLINE status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x,
-                                          executor_ref exec, quality_report& rep);
+// Templates (only <void> exists) so that a header-only TU instantiates the
+// schemes only when it calls a twin, not whenever it includes this header.
+template <class = void>
+status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                    any_qmatrix& out);
+template <class = void>
+status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec);
+template <class = void>
+status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                   quality_report& rep);
 }  // namespace detail
 
 template <class Exec = serial_executor>
@@ -10988,18 +10993,26 @@ status with_bits_twins(const runtime_scheme& s, F&& f) {
     }
 }
 
-LOWBIT_COMPILED_INLINE status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib,
-                                           executor_ref exec, any_qmatrix& out) {
+template <class>
+status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                    any_qmatrix& out) {
     return with_bits_twins(s, [&](auto t) { return t.quantize(s, w, calib, exec, out); });
 }
-LOWBIT_COMPILED_INLINE status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec) {
+template <class>
+status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec) {
     return with_bits_twins(w.scheme, [&](auto t) { return t.dequantize(w, out, exec); });
 }
-LOWBIT_COMPILED_INLINE status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x,
-                                          executor_ref exec, quality_report& rep) {
+template <class>
+status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                   quality_report& rep) {
     return with_bits_twins(q.scheme, [&](auto t) { return t.measure(w, q, x, exec, rep); });
 }
 
+#if defined(LOWBIT_COMPILED)  // src/dispatch.cpp
+template status quantize_any<>(const runtime_scheme&, matrix_view<const float>, const calibration&, executor_ref, any_qmatrix&);
+template status dequantize_any<>(const any_qmatrix&, matrix_view<float>, executor_ref);
+template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matrix_view<const float>, executor_ref, quality_report&);
+#endif
 #endif  // !LOWBIT_COMPILED_BITS
 
 }  // namespace detail
