@@ -25,14 +25,21 @@ cd "$(dirname "$0")/.."
 export LOWBIT_PHASE_LOG=${LOWBIT_PHASE_LOG:-$(mktemp)}
 jobs=$(nproc)
 t_start=$SECONDS
+# test_gguf_blocks: the plain build runs its -O3 -march=native -ffp-contract=fast
+# copy (test_gguf_blocks_native, the stricter check of the codecs' immunity to
+# FMA contraction), not the -O2 one too (the same four TUs compiled twice).
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights)
+                test_import test_weights test_gguf_blocks)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh).
 plain_only=(test_determinism)
-# Built to check that they compile and link, never run here: -O0 (lowbit-layer's
-# run-time twins: 184 CPU-s at -O2). Run examples stay -O2.
+# Built to check that they compile and link, never run here: -O0. Run examples
+# stay -O2. Examples, tests and benches link lowbit::compiled (built once per
+# build: the run-time twins and the kernel table's lookup of every scheme,
+# src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
+# itself at -O1 (kernels_w4.cpp: 56.7 CPU-s at -O2): the plain kernel tests check
+# their own -O2 copies of the kernels, the library's serve the twins and tools.
 compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench)
 
 lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build clang libclang-rt-dev \
@@ -41,7 +48,7 @@ lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build cla
 lowbit_ninja_dir build-test
 lowbit_phase "plain: configure (g++ -O2)" cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" "-DLOWBIT_SKIP_TESTS=$(IFS=';'; echo "${sanitized_only[*]}")" \
-  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}")" -DLOWBIT_FUZZ_SECONDS=3 \
+  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}");lowbit_compiled=-O1" -DLOWBIT_FUZZ_SECONDS=3 \
   -DLOWBIT_CONSUMER_ALL_PAIRS=OFF >/dev/null
 # lowbit_bg <log> <command...>: runs the command in the background, its output
 # into <log>; lowbit_wait <pid> <log> prints the log and fails when it failed.

@@ -13,6 +13,8 @@
 # Why one compiler per header is enough here (docs/testing.md): whether a header
 # includes what it uses does not depend on the compiler; what does (warnings,
 # extensions, template errors) shows just as well in one file holding all of them.
+# Also: every public header in one file with LOWBIT_COMPILED (as a user of
+# lowbit::compiled sees them), and the detail/ include rules below.
 # The compiles run side by side ($LOWBIT_HEADER_JOBS, default nproc).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,6 +27,16 @@ jobs=${LOWBIT_HEADER_JOBS:-$(nproc)}
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 headers=$(cd "$root/include" && find lowbit -name '*.hpp' -not -path '*/detail/*' | sort)
+
+# The detail/ rules (issue 15): a public header includes no other folder's
+# detail/ header (its own folder's detail/ is its private part), and tests and
+# benches include no detail/ header at all. Checked by reading the includes.
+reach=$(cd "$root/include" && grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(\.\./)+([^"]*/)?detail/' $headers)
+inside=$(cd "$root" && grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*lowbit/([^>"]*/)?detail/' tests bench \
+           --include='*.cpp' --include='*.hpp' --include='*.h' --include='*.inl')
+rules_ok=1
+if [ -n "$reach" ]; then rules_ok=0; echo "FAIL: a public header includes another folder's detail/ header:"; echo "$reach"; fi
+if [ -n "$inside" ]; then rules_ok=0; echo "FAIL: tests or bench include a detail/ header:"; echo "$inside"; fi
 
 # One line per compile: <compiler> <source file> <what it checks>.
 for cxx in "${compilers[@]}"; do
@@ -41,6 +53,11 @@ for cxx in "${compilers[@]}"; do
     echo "$cxx $src all-public-headers"
   fi
 done > "$tmp/jobs"
+# All of them again as a lowbit::compiled user sees them (declarations, no
+# definitions of the run-time dispatch: include/lowbit/compiled_mode.hpp).
+src="$tmp/all_headers_compiled_mode.cpp"
+{ echo '#define LOWBIT_COMPILED'; for h in $headers; do printf '#include <%s>\n' "$h"; done; echo 'int main() { return 0; }'; } > "$src"
+echo "${compilers[0]} $src all-public-headers-with-LOWBIT_COMPILED" >> "$tmp/jobs"
 
 # Each compile prints one result line (and, on failure, the first errors) to its own file.
 export root
@@ -62,4 +79,4 @@ while read -r cxx src what; do
   fi
 done < "$tmp/jobs"
 echo "$((n - fail)) passed, $fail failed ($(IFS=,; echo "${compilers[*]}"); each header alone with ${compilers[0]}$([ $each -eq 1 ] && echo ' and every other compiler'))"
-[ $fail -eq 0 ]
+[ $fail -eq 0 ] && [ $rules_ok -eq 1 ]

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <lowbit/formats/detail/json.hpp>
+#include <lowbit/formats/json.hpp>
 
 #include "bench.hpp"
 #include "eval.hpp"

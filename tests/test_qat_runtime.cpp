@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <lowbit/qat.hpp>
+#include <lowbit/runtime.hpp>  // dequantize(any_qmatrix): qat/ does not include the kernels
 
 using namespace lowbit;
 

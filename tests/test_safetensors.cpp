@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include <lowbit/formats/detail/json.hpp>
+#include <lowbit/formats/json.hpp>
 #include <lowbit/formats/safetensors.hpp>
 
 using namespace lowbit;

@@ -1,6 +1,6 @@
 // hf_json.hpp — the small JSON files of a Hugging Face folder (config.json,
 // tokenizer.json, tokenizer_config.json, model.safetensors.index.json) as a
-// tree, built on lowbit's strict pull parser (formats/detail/json.hpp).
+// tree, built on lowbit's strict pull parser (formats/json.hpp).
 //
 // A tree because these files are read by key in any order and are small next
 // to the weights (a 128k-token tokenizer.json is ~10 MB); building it costs
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include <lowbit/core/status.hpp>
-#include <lowbit/formats/detail/json.hpp>
+#include <lowbit/formats/json.hpp>
 
 namespace lbq {
 

@@ -1,115 +1,96 @@
 // lowbit/runtime.hpp — the run-time twins of the templated API, for tools and
 // file formats: the scheme is a value (runtime_scheme), the matrix an
-// any_qmatrix. Each twin is a switch onto the template (visit_scheme), never a
-// second implementation. Static group sizes map to per_group_dynamic.
+// any_qmatrix (pack/any_qmatrix.hpp). gemv and gemm go through the kernel
+// table (an any_qmatrix is a dense weights_view; kernels/scheme_family.hpp);
+// quantize, dequantize and measure switch onto the template (visit_scheme),
+// never a second implementation. All of the per-scheme code is defined in
+// detail/runtime_impl.hpp and kernels/detail/scheme_family_impl.hpp: inline by
+// default, once in lowbit::compiled with LOWBIT_COMPILED (compiled_mode.hpp).
 #pragma once
 
-#include <utility>
 
+#include "compiled_mode.hpp"
+#include "executor_ref.hpp"
 #include "kernels.hpp"
+#include "kernels/measure.hpp"
+#include "kernels/run.hpp"
+#include "kernels/scheme_family.hpp"
+#include "pack/any_qmatrix.hpp"
 #include "weights.hpp"
 
 namespace lowbit {
 
-// A qmatrix whose scheme is known at run time.
-struct any_qmatrix {
-    runtime_scheme scheme;
-    qstorage storage;
-
-    std::size_t rows() const noexcept { return storage.layout.rows; }
-    std::size_t cols() const noexcept { return storage.layout.cols; }
-
-    template <class S>
-    qmatrix_view<S> view_as() const noexcept {
-        return storage_view<qmatrix_view<S>>(storage);
-    }
-};
+// The dense weights_view of q, validated (make_weights); the group is the
+// storage's, as q.view_as<S>() reads it.
+inline result<weights_view> to_weights(const any_qmatrix& q) noexcept {
+    LOWBIT_TRY(q.scheme.validate());
+    const qstorage& st = q.storage;
+    weights_desc d;
+    d.lay = layout::dense;
+    d.scheme = q.scheme;
+    if (d.scheme.gran == granularity::per_group) d.scheme.group = st.layout.group;
+    d.rows = st.layout.rows;
+    d.cols = st.layout.cols;
+    d.group = st.layout.group;
+    d.row_bytes = st.layout.row_bytes;
+    d.codes = st.codes.data();
+    d.scales = q.scheme.scale == scale_type::f32 ? static_cast<const void*>(st.scales_f32.data()) : st.scales_16.data();
+    d.zeros = q.scheme.symmetric ? nullptr : st.zeros.data();
+    d.perm = st.perm.empty() ? nullptr : st.perm.data();
+    return make_weights(d);
+}
 
 namespace detail {
-template <int B, class Sym, class Sc, class F>
-status visit_granularity(const runtime_scheme& s, F& f) {
-    switch (s.gran) {
-        case granularity::per_tensor: return f(scheme<B, per_tensor, Sym, Sc>{});
-        case granularity::per_channel: return f(scheme<B, per_channel, Sym, Sc>{});
-        case granularity::per_group: return f(scheme<B, per_group_dynamic, Sym, Sc>{});
-    }
-    return status::error(errc::invalid_argument, "unknown granularity");
-}
-template <int B, class Sym, class F>
-status visit_scale(const runtime_scheme& s, F& f) {
-    switch (s.scale) {
-        case scale_type::f32: return visit_granularity<B, Sym, scale_f32>(s, f);
-        case scale_type::f16: return visit_granularity<B, Sym, scale_f16>(s, f);
-        case scale_type::bf16: return visit_granularity<B, Sym, scale_bf16>(s, f);
-    }
-    return status::error(errc::invalid_argument, "unknown scale type");
-}
-template <int B, class F>
-status visit_symmetry(const runtime_scheme& s, F& f) {
-    return s.symmetric ? visit_scale<B, symmetric>(s, f) : visit_scale<B, asymmetric>(s, f);
-}
+// One function per twin, the scheme's width picked inside (runtime_impl.hpp).
+// Templates (only <void> exists) so that a header-only TU instantiates the
+// schemes only when it calls a twin, not whenever it includes this header.
+template <class = void>
+status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                    any_qmatrix& out);
+template <class = void>
+status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec);
+template <class = void>
+status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                   quality_report& rep);
 }  // namespace detail
-
-// Calls f(S{}) with the compile-time scheme S matching s; returns f's status.
-template <class F>
-status visit_scheme(const runtime_scheme& s, F&& f) {
-    LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return detail::visit_symmetry<1>(s, f);
-        case 2: return detail::visit_symmetry<2>(s, f);
-        case 3: return detail::visit_symmetry<3>(s, f);
-        case 4: return detail::visit_symmetry<4>(s, f);
-        case 5: return detail::visit_symmetry<5>(s, f);
-        case 6: return detail::visit_symmetry<6>(s, f);
-        case 7: return detail::visit_symmetry<7>(s, f);
-        default: return detail::visit_symmetry<8>(s, f);
-    }
-}
 
 template <class Exec = serial_executor>
 result<any_qmatrix> quantize(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib = {},
                              Exec&& exec = Exec{}) {
     any_qmatrix out;
-    out.scheme = s;
-    status st = visit_scheme(s, [&](auto tag) {
-        using S = decltype(tag);
-        quantize_options o;
-        o.calib = calib;
-        o.group = s.group;
-        auto q = quantize<S>(w, o, exec);
-        if (!q) return q.error();
-        out.storage = std::move(*q).release();
-        return status{};
-    });
-    if (!st) return st;
+    LOWBIT_TRY(detail::quantize_any(s, w, calib, executor_ref(exec), out));
     return out;
 }
 
 template <class Exec = serial_executor>
 status gemv(const any_qmatrix& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return gemv(w.view_as<decltype(tag)>(), x, y, exec, opt); });
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    detail::thread_workspace_guard ws;  // dense only: layout_family, not family_of (no tiled kernels header-only)
+    return detail::family_gemv(detail::layout_family<layout::dense>(wv->scheme()), *wv, x, y, exec, opt, *ws.ws);
 }
 template <class Exec = serial_executor>
 status gemm(const any_qmatrix& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
             const matmul_options& opt = {}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return gemm(w.view_as<decltype(tag)>(), x, y, exec, opt); });
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    detail::thread_workspace_guard ws;
+    return detail::family_gemm(detail::layout_family<layout::dense>(wv->scheme()), *wv, x, y, exec, opt, *ws.ws);
 }
 template <class Exec = serial_executor>
 status dequantize(const any_qmatrix& w, matrix_view<float> out, Exec&& exec = Exec{}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return dequantize(w.view_as<decltype(tag)>(), out, exec); });
+    return detail::dequantize_any(w, out, executor_ref(exec));
 }
 template <class Exec = serial_executor>
 result<quality_report> measure(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x = {},
                                Exec&& exec = Exec{}) {
     quality_report rep;
-    status st = visit_scheme(q.scheme, [&](auto tag) {
-        auto r = measure(w, q.view_as<decltype(tag)>(), x, exec);
-        if (!r) return r.error();
-        rep = *r;
-        return status{};
-    });
-    if (!st) return st;
+    LOWBIT_TRY(detail::measure_any(w, q, x, executor_ref(exec), rep));
     return rep;
 }
 
 }  // namespace lowbit
+
+#if !defined(LOWBIT_COMPILED)
+#include "detail/runtime_impl.hpp"
+#endif

@@ -10111,6 +10111,24 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
+// The front doors' common part: arguments checked, then run_matmul on fam.
+template <class Exec>
+status family_gemv(const kernel_family& fam, const weights_view& w, span<const float> x, span<float> y, Exec& exec,
+                   const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
+    return run_matmul(fam, w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+}
+template <class Exec>
+status family_gemm(const kernel_family& fam, const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec,
+                   const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    bool empty = false;
+    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
+    if (empty) return {};
+    return run_matmul(fam, w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+}
+
 }  // namespace detail
 }  // namespace lowbit
 // ---- end lowbit/kernels/run.hpp --------------------------------------------------
@@ -10135,18 +10153,12 @@ struct kernel_scheme {
 // The dense layout's gemv / gemm on a checked weights_view, for the family of kernel scheme KS.
 template <class KS, class Exec>
 status dense_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
-    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+    return family_gemv(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status dense_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    bool empty = false;
-    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
-    if (empty) return {};
-    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+    return family_gemm(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 }  // namespace detail
 
@@ -10453,18 +10465,12 @@ namespace lowbit {
 namespace detail {
 template <class KS, class Exec>
 status tiled_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
-    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+    return family_gemv(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status tiled_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    bool empty = false;
-    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
-    if (empty) return {};
-    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+    return family_gemm(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 }  // namespace detail
 
@@ -10532,23 +10538,255 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 // ---- begin lowbit/runtime.hpp ----------------------------------------------------
 // lowbit/runtime.hpp — the run-time twins of the templated API, for tools and
 // file formats: the scheme is a value (runtime_scheme), the matrix an
-// any_qmatrix. Each twin is a switch onto the template (visit_scheme), never a
-// second implementation. Static group sizes map to per_group_dynamic.
+// any_qmatrix (pack/any_qmatrix.hpp). gemv and gemm go through the kernel
+// table (an any_qmatrix is a dense weights_view; kernels/scheme_family.hpp);
+// quantize, dequantize and measure switch onto the template (visit_scheme),
+// never a second implementation. All of the per-scheme code is defined in
+// detail/runtime_impl.hpp and kernels/detail/scheme_family_impl.hpp: inline by
+// default, once in lowbit::compiled with LOWBIT_COMPILED (compiled_mode.hpp).
 
-#include <utility>
 
+// ---- begin lowbit/compiled_mode.hpp ----------------------------------------------
+// lowbit/compiled_mode.hpp — header-only or compiled (the fmt model).
+//
+// By default lowbit is header-only: the run-time dispatch (the whole kernel
+// table, the run-time-scheme twins of runtime.hpp) is defined inline in the
+// headers and compiled in every TU that calls it. With LOWBIT_COMPILED defined
+// (CMake: link lowbit::compiled, which defines it), the headers only declare
+// those functions and the static library lowbit_compiled (src/) defines them
+// once, so a TU that calls the twins no longer instantiates every scheme.
+// Without CMake: define LOWBIT_COMPILED everywhere and compile src/*.cpp once.
+
+// On the declarations and definitions of what lowbit::compiled provides.
+#if defined(LOWBIT_COMPILED)
+#define LOWBIT_COMPILED_INLINE
+#else
+#define LOWBIT_COMPILED_INLINE inline
+#endif
+
+// X(B) for every code width: lowbit::compiled instantiates the per-scheme code
+// once per width, one source file each (src/kernels_w*.cpp), so that its
+// build spreads over cores. A source file of one width defines
+// LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
+// non-template definitions and instantiates no width.
+#define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+// ---- end lowbit/compiled_mode.hpp ------------------------------------------------
+// ---- begin lowbit/executor_ref.hpp -----------------------------------------------
+// lowbit/executor_ref.hpp — a non-owning, type-erased reference to an executor
+// (parallel.hpp's concept), so that a function compiled once in
+// lowbit::compiled runs on whatever executor its caller passes.
+
+#include <cstddef>
+#include <type_traits>
+
+// (lowbit/parallel.hpp: already included above)
+
+namespace lowbit {
+
+class executor_ref {
+public:
+    template <class E, class = std::enable_if_t<!std::is_same<std::decay_t<E>, executor_ref>::value>>
+    explicit executor_ref(E& e) noexcept
+        : obj_(const_cast<void*>(static_cast<const void*>(&e))), run_(&run<E>),
+          concurrency_(executor_concurrency<std::remove_const_t<E>>::get(e)) {}
+
+    template <class F>
+    void operator()(std::size_t n_tasks, F&& fn) const {
+        using Fn = std::remove_reference_t<F>;
+        run_(obj_, n_tasks, const_cast<void*>(static_cast<const void*>(&fn)),
+             [](void* f, std::size_t t) { (*static_cast<Fn*>(f))(t); });
+    }
+    unsigned concurrency() const noexcept { return concurrency_; }
+
+private:
+    using task_fn = void (*)(void*, std::size_t);
+    template <class E>
+    static void run(void* obj, std::size_t n_tasks, void* f, task_fn call) {
+        (*static_cast<E*>(obj))(n_tasks, [f, call](std::size_t t) { call(f, t); });
+    }
+    void* obj_;
+    void (*run_)(void*, std::size_t, void*, task_fn);
+    unsigned concurrency_;
+};
+
+}  // namespace lowbit
+// ---- end lowbit/executor_ref.hpp -------------------------------------------------
 // (lowbit/kernels.hpp: already included above)
-// ---- begin lowbit/weights.hpp ----------------------------------------------------
-// lowbit/weights.hpp — one run-time description of quantized weights in any
-// layout (dense qmatrix, tiled, ggml blocks): weights_view, the owning
-// weights, and conversions from the typed views. No SIMD. repack() between
-// layouts is weights/repack.hpp (included on its own: it instantiates the
-// packer for every scheme).
+// (lowbit/kernels/measure.hpp: already included above)
+// (lowbit/kernels/run.hpp: already included above)
+// ---- begin lowbit/kernels/scheme_family.hpp --------------------------------------
+// lowbit/kernels/scheme_family.hpp — the kernel table's families of a
+// run-time scheme in the dense or tiled layout: layout_family<L>(scheme).
+// Reaching every scheme, its definition instantiates the kernels of all 96
+// kernel schemes of that layout: detail/scheme_family_impl.hpp, inline in the
+// caller's TU by default, compiled once in lowbit::compiled with
+// LOWBIT_COMPILED (compiled_mode.hpp). No ggml blocks here (kernel_list.hpp).
 
-// (lowbit/weights/convert.hpp: already included above)
-// (lowbit/weights/weights.hpp: already included above)
+// (lowbit/compiled_mode.hpp: already included above)
+// (lowbit/core/scheme.hpp: already included above)
 // (lowbit/weights/weights_view.hpp: already included above)
-// ---- end lowbit/weights.hpp ------------------------------------------------------
+// (lowbit/kernels/table.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+// The dense or tiled family (L) of scheme s (count 0: s is not valid). Templates
+// on the layout so that a caller that needs one layout instantiates only it;
+// lowbit::compiled instantiates bits_family once per width (src/kernels_w*.cpp).
+template <layout L>
+kernel_family layout_family(const runtime_scheme& s) noexcept;
+template <int B, layout L>
+kernel_family bits_family(const runtime_scheme& s) noexcept;
+}  // namespace detail
+}  // namespace lowbit
+
+#if !defined(LOWBIT_COMPILED)
+// ---- begin lowbit/kernels/detail/scheme_family_impl.hpp --------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_SCHEME_FAMILY_IMPL_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_SCHEME_FAMILY_IMPL_HPP
+// lowbit/kernels/detail/scheme_family_impl.hpp — the definition of
+// layout_family / bits_family (kernels/scheme_family.hpp): every dense or
+// tiled family of every kernel scheme. Included by scheme_family.hpp in
+// header-only mode; with LOWBIT_COMPILED only by lowbit::compiled's sources:
+// bits_family<B, L> by the width's src/kernels_w<B>.cpp (which defines
+// LOWBIT_COMPILED_BITS), layout_family by src/dispatch.cpp. Included after
+// kernels/scheme_family.hpp (its declarations), never alone.
+
+// ---- begin lowbit/weights/visit.hpp ----------------------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_WEIGHTS_VISIT_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_WEIGHTS_VISIT_HPP
+// lowbit/weights/visit.hpp — from a run-time scheme to the compile-time
+// scheme the kernels and packers are instantiated for: per_tensor stays,
+// every other granularity is per_group_dynamic (same memory layout, group
+// read at run time). 8 widths x 2 symmetries x 3 scale types x 2 = 96.
+
+// (lowbit/core/scheme.hpp: already included above)
+// (lowbit/core/status.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+template <int B, class Sym, class Sc, class F>
+status visit_kernel_gran(const runtime_scheme& s, F& f) {
+    if (s.gran == granularity::per_tensor) return f(scheme<B, per_tensor, Sym, Sc>{});
+    return f(scheme<B, per_group_dynamic, Sym, Sc>{});
+}
+template <int B, class Sym, class F>
+status visit_kernel_scale(const runtime_scheme& s, F& f) {
+    switch (s.scale) {
+        case scale_type::f32: return visit_kernel_gran<B, Sym, scale_f32>(s, f);
+        case scale_type::f16: return visit_kernel_gran<B, Sym, scale_f16>(s, f);
+        case scale_type::bf16: return visit_kernel_gran<B, Sym, scale_bf16>(s, f);
+    }
+    return status::error(errc::invalid_argument, "scheme.scale = %d is not a scale type", static_cast<int>(s.scale));
+}
+template <int B, class F>
+status visit_kernel_sym(const runtime_scheme& s, F& f) {
+    return s.symmetric ? visit_kernel_scale<B, symmetric>(s, f) : visit_kernel_scale<B, asymmetric>(s, f);
+}
+}  // namespace detail
+
+// Calls f(KS{}) for the kernel scheme of s; returns f's status.
+template <class F>
+status visit_kernel_scheme(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return detail::visit_kernel_sym<1>(s, f);
+        case 2: return detail::visit_kernel_sym<2>(s, f);
+        case 3: return detail::visit_kernel_sym<3>(s, f);
+        case 4: return detail::visit_kernel_sym<4>(s, f);
+        case 5: return detail::visit_kernel_sym<5>(s, f);
+        case 6: return detail::visit_kernel_sym<6>(s, f);
+        case 7: return detail::visit_kernel_sym<7>(s, f);
+        default: return detail::visit_kernel_sym<8>(s, f);
+    }
+}
+
+// Calls f(KS{}) for every kernel scheme (the 96 above).
+template <class F>
+void for_each_kernel_scheme(F&& f) {
+    for (int bits = 1; bits <= 8; ++bits)
+        for (int sym = 0; sym < 2; ++sym)
+            for (int sc = 0; sc < 3; ++sc)
+                for (int pt = 0; pt < 2; ++pt) {
+                    runtime_scheme s;
+                    s.bits = bits;
+                    s.symmetric = sym == 1;
+                    s.scale = static_cast<scale_type>(sc);
+                    s.gran = pt ? granularity::per_tensor : granularity::per_group;
+                    s.group = 32;
+                    visit_kernel_scheme(s, [&](auto tag) {
+                        f(tag);
+                        return status{};
+                    });
+                }
+}
+
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_WEIGHTS_VISIT_HPP
+// ---- end lowbit/weights/visit.hpp ------------------------------------------------
+// (lowbit/kernels/detail/entries.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+
+template <int B, layout L>
+kernel_family bits_family(const runtime_scheme& s) noexcept {
+    kernel_family fam;
+    auto pick = [&](auto tag) {
+        using KS = decltype(tag);
+        if constexpr (L == layout::dense) fam = kdetail::dense_table<KS>::family();
+        else fam = kdetail::tiled_table<KS>::family();
+        return status{};
+    };
+    if (s.validate().ok()) visit_kernel_sym<B>(s, pick);
+    return fam;
+}
+
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+// Defined in the width's own source file (src/kernels_w*.cpp), not here.
+#define LOWBIT_EXTERN_BITS_FAMILY(B)                                                            \
+    extern template kernel_family bits_family<B, layout::dense>(const runtime_scheme&) noexcept; \
+    extern template kernel_family bits_family<B, layout::tiled>(const runtime_scheme&) noexcept;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_FAMILY)
+#undef LOWBIT_EXTERN_BITS_FAMILY
+#endif
+
+#if !defined(LOWBIT_COMPILED_BITS)
+template <layout L>
+kernel_family layout_family(const runtime_scheme& s) noexcept {
+    switch (s.bits) {
+        case 1: return bits_family<1, L>(s);
+        case 2: return bits_family<2, L>(s);
+        case 3: return bits_family<3, L>(s);
+        case 4: return bits_family<4, L>(s);
+        case 5: return bits_family<5, L>(s);
+        case 6: return bits_family<6, L>(s);
+        case 7: return bits_family<7, L>(s);
+        case 8: return bits_family<8, L>(s);
+        default: return {};
+    }
+}
+#if defined(LOWBIT_COMPILED)
+template kernel_family layout_family<layout::dense>(const runtime_scheme&) noexcept;
+template kernel_family layout_family<layout::tiled>(const runtime_scheme&) noexcept;
+#endif
+#endif  // !LOWBIT_COMPILED_BITS
+
+}  // namespace detail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_SCHEME_FAMILY_IMPL_HPP
+// ---- end lowbit/kernels/detail/scheme_family_impl.hpp ----------------------------
+#endif
+// ---- end lowbit/kernels/scheme_family.hpp ----------------------------------------
+// ---- begin lowbit/pack/any_qmatrix.hpp -------------------------------------------
+// lowbit/pack/any_qmatrix.hpp — a qmatrix whose scheme is a run-time value
+// (any_qmatrix), and visit_scheme, the switch from a runtime_scheme onto the
+// compile-time scheme. Light: pack/ only, no kernels; the run-time twins that
+// compute on an any_qmatrix are runtime.hpp. Static group sizes map to
+// per_group_dynamic.
+
+// (lowbit/core/scheme.hpp: already included above)
+// (lowbit/core/status.hpp: already included above)
+// (lowbit/pack/qmatrix.hpp: already included above)
 
 namespace lowbit {
 
@@ -10607,52 +10845,205 @@ status visit_scheme(const runtime_scheme& s, F&& f) {
     }
 }
 
+}  // namespace lowbit
+// ---- end lowbit/pack/any_qmatrix.hpp ---------------------------------------------
+// ---- begin lowbit/weights.hpp ----------------------------------------------------
+// lowbit/weights.hpp — one run-time description of quantized weights in any
+// layout (dense qmatrix, tiled, ggml blocks): weights_view, the owning
+// weights, and conversions from the typed views. No SIMD. repack() between
+// layouts is weights/repack.hpp (included on its own: it instantiates the
+// packer for every scheme).
+
+// (lowbit/weights/convert.hpp: already included above)
+// (lowbit/weights/weights.hpp: already included above)
+// (lowbit/weights/weights_view.hpp: already included above)
+// ---- end lowbit/weights.hpp ------------------------------------------------------
+
+namespace lowbit {
+
+// The dense weights_view of q, validated (make_weights); the group is the
+// storage's, as q.view_as<S>() reads it.
+inline result<weights_view> to_weights(const any_qmatrix& q) noexcept {
+    LOWBIT_TRY(q.scheme.validate());
+    const qstorage& st = q.storage;
+    weights_desc d;
+    d.lay = layout::dense;
+    d.scheme = q.scheme;
+    if (d.scheme.gran == granularity::per_group) d.scheme.group = st.layout.group;
+    d.rows = st.layout.rows;
+    d.cols = st.layout.cols;
+    d.group = st.layout.group;
+    d.row_bytes = st.layout.row_bytes;
+    d.codes = st.codes.data();
+    d.scales = q.scheme.scale == scale_type::f32 ? static_cast<const void*>(st.scales_f32.data()) : st.scales_16.data();
+    d.zeros = q.scheme.symmetric ? nullptr : st.zeros.data();
+    d.perm = st.perm.empty() ? nullptr : st.perm.data();
+    return make_weights(d);
+}
+
+namespace detail {
+// One function per twin, the scheme's width picked inside (runtime_impl.hpp).
+// Templates (only <void> exists) so that a header-only TU instantiates the
+// schemes only when it calls a twin, not whenever it includes this header.
+template <class = void>
+status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                    any_qmatrix& out);
+template <class = void>
+status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec);
+template <class = void>
+status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                   quality_report& rep);
+}  // namespace detail
+
 template <class Exec = serial_executor>
 result<any_qmatrix> quantize(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib = {},
                              Exec&& exec = Exec{}) {
     any_qmatrix out;
-    out.scheme = s;
-    status st = visit_scheme(s, [&](auto tag) {
-        using S = decltype(tag);
-        quantize_options o;
-        o.calib = calib;
-        o.group = s.group;
-        auto q = quantize<S>(w, o, exec);
-        if (!q) return q.error();
-        out.storage = std::move(*q).release();
-        return status{};
-    });
-    if (!st) return st;
+    LOWBIT_TRY(detail::quantize_any(s, w, calib, executor_ref(exec), out));
     return out;
 }
 
 template <class Exec = serial_executor>
 status gemv(const any_qmatrix& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return gemv(w.view_as<decltype(tag)>(), x, y, exec, opt); });
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    detail::thread_workspace_guard ws;  // dense only: layout_family, not family_of (no tiled kernels header-only)
+    return detail::family_gemv(detail::layout_family<layout::dense>(wv->scheme()), *wv, x, y, exec, opt, *ws.ws);
 }
 template <class Exec = serial_executor>
 status gemm(const any_qmatrix& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
             const matmul_options& opt = {}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return gemm(w.view_as<decltype(tag)>(), x, y, exec, opt); });
+    auto wv = to_weights(w);
+    if (!wv) return wv.error();
+    detail::thread_workspace_guard ws;
+    return detail::family_gemm(detail::layout_family<layout::dense>(wv->scheme()), *wv, x, y, exec, opt, *ws.ws);
 }
 template <class Exec = serial_executor>
 status dequantize(const any_qmatrix& w, matrix_view<float> out, Exec&& exec = Exec{}) {
-    return visit_scheme(w.scheme, [&](auto tag) { return dequantize(w.view_as<decltype(tag)>(), out, exec); });
+    return detail::dequantize_any(w, out, executor_ref(exec));
 }
 template <class Exec = serial_executor>
 result<quality_report> measure(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x = {},
                                Exec&& exec = Exec{}) {
     quality_report rep;
-    status st = visit_scheme(q.scheme, [&](auto tag) {
-        auto r = measure(w, q.view_as<decltype(tag)>(), x, exec);
-        if (!r) return r.error();
-        rep = *r;
-        return status{};
-    });
-    if (!st) return st;
+    LOWBIT_TRY(detail::measure_any(w, q, x, executor_ref(exec), rep));
     return rep;
 }
 
 }  // namespace lowbit
+
+#if !defined(LOWBIT_COMPILED)
+// ---- begin lowbit/detail/runtime_impl.hpp ----------------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_DETAIL_RUNTIME_IMPL_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_DETAIL_RUNTIME_IMPL_HPP
+// lowbit/detail/runtime_impl.hpp — the definitions behind runtime.hpp's
+// quantize, dequantize and measure twins: a switch on the width, then one
+// visit_scheme per width (bits_twins<B>, which lowbit::compiled instantiates
+// once per width in src/kernels_w*.cpp). Included by runtime.hpp in
+// header-only mode, by src/ only with LOWBIT_COMPILED (compiled_mode.hpp).
+// Included after runtime.hpp (its declarations), never alone.
+
+#include <utility>
+
+
+namespace lowbit {
+namespace detail {
+
+// The twins of the B-bit schemes.
+template <int B>
+struct bits_twins {
+    static status quantize(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                           any_qmatrix& out);
+    static status dequantize(const any_qmatrix& w, matrix_view<float> out, executor_ref exec);
+    static status measure(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                          quality_report& rep);
+};
+
+template <int B>
+status bits_twins<B>::quantize(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                               any_qmatrix& out) {
+    auto f = [&](auto tag) {
+        using S = decltype(tag);
+        quantize_options o;
+        o.calib = calib;
+        o.group = s.group;
+        auto q = lowbit::quantize<S>(w, o, exec);
+        if (!q) return q.error();
+        out.scheme = s;
+        out.storage = std::move(*q).release();
+        return status{};
+    };
+    return visit_symmetry<B>(s, f);
+}
+
+template <int B>
+status bits_twins<B>::dequantize(const any_qmatrix& w, matrix_view<float> out, executor_ref exec) {
+    auto f = [&](auto tag) { return lowbit::dequantize(w.view_as<decltype(tag)>(), out, exec); };
+    return visit_symmetry<B>(w.scheme, f);
+}
+
+template <int B>
+status bits_twins<B>::measure(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                              quality_report& rep) {
+    auto f = [&](auto tag) {
+        auto r = lowbit::measure(w, q.view_as<decltype(tag)>(), x, exec);
+        if (!r) return r.error();
+        rep = *r;
+        return status{};
+    };
+    return visit_symmetry<B>(q.scheme, f);
+}
+
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+// Defined in the width's own source file (src/kernels_w*.cpp), not here.
+#define LOWBIT_EXTERN_BITS_TWINS(B) extern template struct bits_twins<B>;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_TWINS)
+#undef LOWBIT_EXTERN_BITS_TWINS
+#endif
+
+#if !defined(LOWBIT_COMPILED_BITS)
+// Calls f(bits_twins<B>{}) for s's width B, after validating s.
+template <class F>
+status with_bits_twins(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return f(bits_twins<1>{});
+        case 2: return f(bits_twins<2>{});
+        case 3: return f(bits_twins<3>{});
+        case 4: return f(bits_twins<4>{});
+        case 5: return f(bits_twins<5>{});
+        case 6: return f(bits_twins<6>{});
+        case 7: return f(bits_twins<7>{});
+        default: return f(bits_twins<8>{});
+    }
+}
+
+template <class>
+status quantize_any(const runtime_scheme& s, matrix_view<const float> w, const calibration& calib, executor_ref exec,
+                    any_qmatrix& out) {
+    return with_bits_twins(s, [&](auto t) { return t.quantize(s, w, calib, exec, out); });
+}
+template <class>
+status dequantize_any(const any_qmatrix& w, matrix_view<float> out, executor_ref exec) {
+    return with_bits_twins(w.scheme, [&](auto t) { return t.dequantize(w, out, exec); });
+}
+template <class>
+status measure_any(matrix_view<const float> w, const any_qmatrix& q, matrix_view<const float> x, executor_ref exec,
+                   quality_report& rep) {
+    return with_bits_twins(q.scheme, [&](auto t) { return t.measure(w, q, x, exec, rep); });
+}
+
+#if defined(LOWBIT_COMPILED)  // src/dispatch.cpp
+template status quantize_any<>(const runtime_scheme&, matrix_view<const float>, const calibration&, executor_ref, any_qmatrix&);
+template status dequantize_any<>(const any_qmatrix&, matrix_view<float>, executor_ref);
+template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matrix_view<const float>, executor_ref, quality_report&);
+#endif
+#endif  // !LOWBIT_COMPILED_BITS
+
+}  // namespace detail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_DETAIL_RUNTIME_IMPL_HPP
+// ---- end lowbit/detail/runtime_impl.hpp ------------------------------------------
+#endif
 // ---- end lowbit/runtime.hpp ------------------------------------------------------
 // ---- end lowbit/lowbit.hpp -------------------------------------------------------

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include <lowbit/formats/detail/json.hpp>
+#include <lowbit/formats/json.hpp>
 
 #include "perplexity.hpp"
 #include "tokenizer.hpp"

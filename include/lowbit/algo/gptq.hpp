@@ -50,7 +50,7 @@
 #include "../parallel.hpp"
 #include "../quant/calibrate.hpp"
 #include "../quant/params.hpp"
-#include "../runtime.hpp"
+#include "../pack/any_qmatrix.hpp"
 #include "linalg.hpp"
 
 namespace lowbit {

@@ -29,7 +29,7 @@
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
 #include "../parallel.hpp"
-#include "../runtime.hpp"
+#include "../pack/any_qmatrix.hpp"
 
 namespace lowbit {
 

@@ -5,7 +5,7 @@
 // data section. The JSON object maps tensor names to {"dtype", "shape",
 // "data_offsets": [begin, end)} (offsets relative to the data section) and may
 // hold "__metadata__", a string-to-string map. parse() checks the header length
-// against the file (and a 100 MB cap), the JSON strictly (formats/detail/json.hpp),
+// against the file (and a 100 MB cap), the JSON strictly (formats/json.hpp),
 // every dtype, shape and offset pair (size = numel x dtype size with overflow
 // checks, inside the data section, no overlaps), duplicate names and keys; see
 // docs/formats.md, "safetensors files". Tensor `data` spans point into the
@@ -31,7 +31,7 @@
 #include "../core/half.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
-#include "detail/json.hpp"
+#include "json.hpp"
 #include "detail/printable.hpp"
 
 namespace lowbit {

@@ -1,18 +1,22 @@
 // lowbit/kernels/kernel_list.hpp — the whole kernel table: every entry of
 // every kernel scheme in the dense and tiled layouts and of every ggml
-// weight type, for tests, benches and tools (lowbit-kernels prints it).
+// weight type, for the run-time front door (weights_matmul.hpp, runtime.hpp),
+// tests, benches and tools (lowbit-kernels prints it).
 //
-// Heavy: it instantiates the kernels of all 96 kernel schemes. The typed
-// API (kernels/matmul.hpp) never includes it.
+// The table's definition instantiates the kernels of all 96 kernel schemes
+// (scheme_family.hpp) and of the ggml types: kernels/detail/kernel_list_impl.hpp,
+// compiled in the caller's TU by default and once in lowbit::compiled with
+// LOWBIT_COMPILED (compiled_mode.hpp). Here only the walk and the lookup, which
+// reach the families through detail::kernel_family_at, are inline.
 #pragma once
 
 #include <cstddef>
 
-#include "../formats/detail/gguf_entries.hpp"
-#include "../weights/visit.hpp"
+#include "../compiled_mode.hpp"
+#include "../formats/gguf_types.hpp"
 #include "../weights/weights_view.hpp"
-#include "detail/entries.hpp"
 #include "run.hpp"
+#include "scheme_family.hpp"
 #include "table.hpp"
 
 namespace lowbit {
@@ -21,29 +25,25 @@ namespace lowbit {
 constexpr gguf::gguf_type ggml_kernel_types[] = {gguf::gguf_type::q4_0, gguf::gguf_type::q5_0, gguf::gguf_type::q8_0,
                                                  gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K};
 
+namespace detail {
+// Families in walking order: dense per kernel scheme (for_each_kernel_scheme's
+// order: bits, symmetry, scale type, per-tensor), tiled likewise, then ggml per
+// type of ggml_kernel_types.
+constexpr std::size_t kernel_scheme_count = 96;
+constexpr std::size_t kernel_family_count = 2 * kernel_scheme_count + sizeof ggml_kernel_types / sizeof ggml_kernel_types[0];
+LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept;  // i < kernel_family_count
+// The family of kernels that read w (count 0: none).
+LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept;
+}  // namespace detail
+
 // f(const kernel_entry&) for every entry: dense, then tiled per kernel scheme, then ggml per type.
 template <class F>
 void for_each_kernel(F&& f) {
-    auto each = [&](const detail::kernel_family& fam) {
-        for (std::size_t i = 0; i < fam.count; ++i) f(fam.begin[i]);
-    };
-    for_each_kernel_scheme([&](auto tag) { each(kdetail::dense_table<decltype(tag)>::family()); });
-    for_each_kernel_scheme([&](auto tag) { each(kdetail::tiled_table<decltype(tag)>::family()); });
-    for (gguf::gguf_type t : ggml_kernel_types) each(gguf::detail::ggml_family(t));
+    for (std::size_t i = 0; i < detail::kernel_family_count; ++i) {
+        const detail::kernel_family fam = detail::kernel_family_at(i);
+        for (std::size_t j = 0; j < fam.count; ++j) f(fam.begin[j]);
+    }
 }
-
-namespace detail {
-// The family of kernels that read w (count 0: none).
-inline kernel_family family_of(const weights_view& w) noexcept {
-    if (w.lay() == layout::ggml) return gguf::detail::ggml_family(w.ggml_type());
-    kernel_family fam;
-    visit_kernel_scheme(w.scheme(), [&](auto tag) {
-        fam = w.lay() == layout::dense ? kdetail::dense_table<decltype(tag)>::family() : kdetail::tiled_table<decltype(tag)>::family();
-        return status{};
-    });
-    return fam;
-}
-}  // namespace detail
 
 // The entry registered under exactly this key, or null.
 inline const kernel_entry* lookup(const kernel_key& k) noexcept {
@@ -64,3 +64,7 @@ inline result<const kernel_entry*> describe(const weights_view& w, const matmul_
 }
 
 }  // namespace lowbit
+
+#if !defined(LOWBIT_COMPILED)
+#include "detail/kernel_list_impl.hpp"
+#endif

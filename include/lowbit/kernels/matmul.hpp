@@ -58,18 +58,12 @@ struct kernel_scheme {
 // The dense layout's gemv / gemm on a checked weights_view, for the family of kernel scheme KS.
 template <class KS, class Exec>
 status dense_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
-    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+    return family_gemv(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status dense_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    bool empty = false;
-    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
-    if (empty) return {};
-    return run_matmul(kdetail::dense_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+    return family_gemm(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 }  // namespace detail
 

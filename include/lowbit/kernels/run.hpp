@@ -142,5 +142,23 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
+// The front doors' common part: arguments checked, then run_matmul on fam.
+template <class Exec>
+status family_gemv(const kernel_family& fam, const weights_view& w, span<const float> x, span<float> y, Exec& exec,
+                   const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
+    return run_matmul(fam, w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+}
+template <class Exec>
+status family_gemm(const kernel_family& fam, const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec,
+                   const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(check_path(w, opt));
+    bool empty = false;
+    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
+    if (empty) return {};
+    return run_matmul(fam, w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+}
+
 }  // namespace detail
 }  // namespace lowbit

@@ -28,18 +28,12 @@ namespace lowbit {
 namespace detail {
 template <class KS, class Exec>
 status tiled_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
-    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+    return family_gemv(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status tiled_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    LOWBIT_TRY(check_path(w, opt));
-    bool empty = false;
-    LOWBIT_TRY(check_gemm_args(w, x, y, "gemm", empty));
-    if (empty) return {};
-    return run_matmul(kdetail::tiled_table<KS>::family(), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+    return family_gemm(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
 }
 }  // namespace detail
 

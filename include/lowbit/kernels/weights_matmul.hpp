@@ -8,9 +8,10 @@
 //   opt.info = &info;                               // which kernel ran, and whether it fell back
 //   lowbit::gemv(w->view(), x, y, pool, opt);
 //
-// Same contract as kernels/matmul.hpp. Heavy to compile: a call instantiates
-// the kernels of every scheme (kernels/kernel_list.hpp); an engine that knows
-// its few schemes calls the typed API instead.
+// Same contract as kernels/matmul.hpp. The kernels of every scheme come from
+// the table (kernels/kernel_list.hpp): heavy to compile header-only, compiled
+// once with lowbit::compiled (compiled_mode.hpp); an engine that knows its few
+// schemes and wants no library calls the typed API instead.
 #pragma once
 
 #include <utility>
@@ -25,9 +26,7 @@ namespace lowbit {
 
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_path(w, opt));
-    LOWBIT_TRY(detail::check_gemv_args(w, x, y, "gemv"));
-    return detail::run_matmul(detail::family_of(w), w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
+    return detail::family_gemv(detail::family_of(w), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
@@ -38,11 +37,7 @@ status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& ex
 template <class Exec>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_path(w, opt));
-    bool empty = false;
-    LOWBIT_TRY(detail::check_gemm_args(w, x, y, "gemm", empty));
-    if (empty) return {};
-    return detail::run_matmul(detail::family_of(w), w, x.data(), x.stride(), x.rows(), y.data(), y.stride(), exec, opt, ws);
+    return detail::family_gemm(detail::family_of(w), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-#include "../runtime.hpp"
+#include "../pack/any_qmatrix.hpp"
 #include "export.hpp"
 #include "fake_quant.hpp"
 

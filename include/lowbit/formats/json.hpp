@@ -1,5 +1,8 @@
-// lowbit/formats/detail/json.hpp — a small, strict pull parser for JSON
-// (RFC 8259), private to formats/ (the safetensors header reader).
+// lowbit/formats/json.hpp — a small, strict pull parser for JSON (RFC 8259):
+// the safetensors header reader's, and the tools' (lowbit-quantize reads
+// Hugging Face configs with it). A public header so that tests and tools need
+// no detail/ include; the parser keeps its lowbit::detail namespace (it is
+// not part of the stable API).
 //
 // Pull, not DOM: the caller walks the document with begin_object/next_key,
 // begin_array/next_element and read_* calls, and skips what it does not need
@@ -21,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "../../core/status.hpp"
+#include "../core/status.hpp"
 
 namespace lowbit {
 namespace detail {

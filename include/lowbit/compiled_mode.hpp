@@ -1,0 +1,24 @@
+// lowbit/compiled_mode.hpp — header-only or compiled (the fmt model).
+//
+// By default lowbit is header-only: the run-time dispatch (the whole kernel
+// table, the run-time-scheme twins of runtime.hpp) is defined inline in the
+// headers and compiled in every TU that calls it. With LOWBIT_COMPILED defined
+// (CMake: link lowbit::compiled, which defines it), the headers only declare
+// those functions and the static library lowbit_compiled (src/) defines them
+// once, so a TU that calls the twins no longer instantiates every scheme.
+// Without CMake: define LOWBIT_COMPILED everywhere and compile src/*.cpp once.
+#pragma once
+
+// On the declarations and definitions of what lowbit::compiled provides.
+#if defined(LOWBIT_COMPILED)
+#define LOWBIT_COMPILED_INLINE
+#else
+#define LOWBIT_COMPILED_INLINE inline
+#endif
+
+// X(B) for every code width: lowbit::compiled instantiates the per-scheme code
+// once per width, one source file each (src/kernels_w*.cpp), so that its
+// build spreads over cores. A source file of one width defines
+// LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
+// non-template definitions and instantiates no width.
+#define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)

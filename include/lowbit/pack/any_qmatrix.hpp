@@ -1,0 +1,69 @@
+// lowbit/pack/any_qmatrix.hpp — a qmatrix whose scheme is a run-time value
+// (any_qmatrix), and visit_scheme, the switch from a runtime_scheme onto the
+// compile-time scheme. Light: pack/ only, no kernels; the run-time twins that
+// compute on an any_qmatrix are runtime.hpp. Static group sizes map to
+// per_group_dynamic.
+#pragma once
+
+#include "../core/scheme.hpp"
+#include "../core/status.hpp"
+#include "qmatrix.hpp"
+
+namespace lowbit {
+
+// A qmatrix whose scheme is known at run time.
+struct any_qmatrix {
+    runtime_scheme scheme;
+    qstorage storage;
+
+    std::size_t rows() const noexcept { return storage.layout.rows; }
+    std::size_t cols() const noexcept { return storage.layout.cols; }
+
+    template <class S>
+    qmatrix_view<S> view_as() const noexcept {
+        return storage_view<qmatrix_view<S>>(storage);
+    }
+};
+
+namespace detail {
+template <int B, class Sym, class Sc, class F>
+status visit_granularity(const runtime_scheme& s, F& f) {
+    switch (s.gran) {
+        case granularity::per_tensor: return f(scheme<B, per_tensor, Sym, Sc>{});
+        case granularity::per_channel: return f(scheme<B, per_channel, Sym, Sc>{});
+        case granularity::per_group: return f(scheme<B, per_group_dynamic, Sym, Sc>{});
+    }
+    return status::error(errc::invalid_argument, "unknown granularity");
+}
+template <int B, class Sym, class F>
+status visit_scale(const runtime_scheme& s, F& f) {
+    switch (s.scale) {
+        case scale_type::f32: return visit_granularity<B, Sym, scale_f32>(s, f);
+        case scale_type::f16: return visit_granularity<B, Sym, scale_f16>(s, f);
+        case scale_type::bf16: return visit_granularity<B, Sym, scale_bf16>(s, f);
+    }
+    return status::error(errc::invalid_argument, "unknown scale type");
+}
+template <int B, class F>
+status visit_symmetry(const runtime_scheme& s, F& f) {
+    return s.symmetric ? visit_scale<B, symmetric>(s, f) : visit_scale<B, asymmetric>(s, f);
+}
+}  // namespace detail
+
+// Calls f(S{}) with the compile-time scheme S matching s; returns f's status.
+template <class F>
+status visit_scheme(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return detail::visit_symmetry<1>(s, f);
+        case 2: return detail::visit_symmetry<2>(s, f);
+        case 3: return detail::visit_symmetry<3>(s, f);
+        case 4: return detail::visit_symmetry<4>(s, f);
+        case 5: return detail::visit_symmetry<5>(s, f);
+        case 6: return detail::visit_symmetry<6>(s, f);
+        case 7: return detail::visit_symmetry<7>(s, f);
+        default: return detail::visit_symmetry<8>(s, f);
+    }
+}
+
+}  // namespace lowbit
