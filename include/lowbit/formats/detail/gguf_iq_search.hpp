@@ -224,7 +224,7 @@ inline void iq_pack_scale_nibbles(float id, const float* scales, int n, std::uin
 inline bool iq_search_group(const iq_lattice& g, const iq_search_params& p, int n, const float* x, const float* w,
                             const float* w_sqrt, bool even, float zero_below, float start_div, std::int8_t* L,
                             std::uint8_t* signs, float& scale) noexcept {
-    float v[32];
+    float v[32] = {};  // iq_split_signs fills n of them; zeroed so g++ -O1 sees no uninitialised read
     iq_split_signs(n, x, w, even, v, signs);
     const float max = iq_max(n, v);
     if (max < zero_below || max == 0.0f) return false;
