@@ -69,7 +69,10 @@ double dev_ppl(const std::string& path) {
     REQUIRE(ids.ok());
     llama::perplexity_options o;
     o.n_ctx = 128;
-    o.n_chunks = 8;
+    // Every chunk of the 12000 bytes (about 23 of 128 tokens), not 8: on 8 chunks the
+    // standard error of the PPL is ~10 % and a 1 % comparison of two files is noise
+    // (the calibration pass's attention rounding alone moved gptq's 8-chunk PPL by 1.2 %).
+    o.n_chunks = -1;
     o.bos = tok->vocabulary().bos;
     std::FILE* sink = std::tmpfile();  // the per-chunk lines llama-perplexity prints
     REQUIRE(sink);
