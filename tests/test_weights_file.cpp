@@ -93,7 +93,7 @@ std::vector<float> dequantized(const weights_view& w) {
     }
     const status s = visit_kernel_scheme(w.scheme(), [&](auto tag) {
         using S = decltype(tag);
-        return dequantize(detail::packing_qmatrix<S>(w), matrix_view<float>(out.data(), w.rows(), w.cols()));
+        return dequantize(detail::qmatrix_of<S>(w), matrix_view<float>(out.data(), w.rows(), w.cols()));
     });
     REQUIRE(s.ok());
     return out;

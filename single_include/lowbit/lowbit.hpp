@@ -2632,6 +2632,40 @@ result<weights> to_weights(const tiled<S>& t) {
 }
 
 namespace detail {
+// Views of w's arrays typed for the scheme S, unchecked: w is valid
+// (make_weights ran) and the caller knows its layout and scheme are S's — the
+// kernel table's entries and repack. as_qmatrix / as_tiled below check first.
+template <class S>
+qmatrix_view<S> qmatrix_of(const weights_view& w) noexcept {
+    qmatrix_view<S> q;
+    q.codes = w.codes();
+    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    q.zeros = w.zeros();
+    q.perm = w.perm();
+    q.rows = w.rows();
+    q.cols = w.cols();
+    q.group = w.group();
+    q.row_bytes = w.row_bytes();
+    return q;
+}
+template <class S>
+tiled_view<S> tiled_of(const weights_view& w) noexcept {
+    using T = layout_traits<layout::tiled>;
+    tiled_view<S> t;
+    t.codes = w.codes();
+    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    t.zeros = w.zeros();
+    t.perm = w.perm();
+    t.rows = w.rows();
+    t.cols = w.cols();
+    t.group = w.group();
+    t.tiles = T::tiles(w.desc());
+    t.blocks = T::blocks(w.desc());
+    t.groups = T::groups(w.desc());
+    t.blocks_per_group = T::blocks_per_group(w.desc());
+    return t;
+}
+
 // Whether weights of run-time scheme `rs` can be read as the compile-time S.
 template <class S>
 status scheme_matches(const runtime_scheme& rs, int group, const char* what) noexcept {
@@ -2653,35 +2687,13 @@ template <class S>
 result<qmatrix_view<S>> as_qmatrix(const weights_view& w) noexcept {
     if (w.lay() != layout::dense) return status::error(errc::invalid_argument, "as_qmatrix: the weights are %s, not dense", layout_name(w.lay()));
     LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_qmatrix"));
-    qmatrix_view<S> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
-    q.row_bytes = w.row_bytes();
-    return q;
+    return detail::qmatrix_of<S>(w);
 }
 template <class S>
 result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
     if (w.lay() != layout::tiled) return status::error(errc::invalid_argument, "as_tiled: the weights are %s, not tiled", layout_name(w.lay()));
     LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_tiled"));
-    using T = layout_traits<layout::tiled>;
-    tiled_view<S> t;
-    t.codes = w.codes();
-    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    t.zeros = w.zeros();
-    t.perm = w.perm();
-    t.rows = w.rows();
-    t.cols = w.cols();
-    t.group = w.group();
-    t.tiles = T::tiles(w.desc());
-    t.blocks = T::blocks(w.desc());
-    t.groups = T::groups(w.desc());
-    t.blocks_per_group = T::blocks_per_group(w.desc());
-    return t;
+    return detail::tiled_of<S>(w);
 }
 
 }  // namespace lowbit
@@ -2912,6 +2924,7 @@ inline arch active_arch() noexcept {
 
 // (lowbit/pack/qmatrix.hpp: already included above)
 // (lowbit/pack/tiled.hpp: already included above)
+// (lowbit/weights/convert.hpp: already included above)
 // (lowbit/weights/weights_view.hpp: already included above)
 // (lowbit/kernels/arch.hpp: already included above)
 // ---- begin lowbit/kernels/table.hpp ----------------------------------------------
@@ -9497,38 +9510,6 @@ namespace kdetail {
 
 constexpr bool xsimd_available = !std::is_same<simd::default_arch, xsimd::unavailable>::value;
 
-// ---- typed views of a valid weights_view (no checks: make_weights ran) ------------
-template <class KS>
-qmatrix_view<KS> dense_of(const weights_view& w) noexcept {
-    qmatrix_view<KS> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename KS::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
-    q.row_bytes = w.row_bytes();
-    return q;
-}
-template <class KS>
-tiled_view<KS> tiled_of(const weights_view& w) noexcept {
-    using T = layout_traits<layout::tiled>;
-    tiled_view<KS> t;
-    t.codes = w.codes();
-    t.scales = static_cast<const typename KS::scale_storage*>(w.scales());
-    t.zeros = w.zeros();
-    t.perm = w.perm();
-    t.rows = w.rows();
-    t.cols = w.cols();
-    t.group = w.group();
-    t.tiles = T::tiles(w.desc());
-    t.blocks = T::blocks(w.desc());
-    t.groups = T::groups(w.desc());
-    t.blocks_per_group = T::blocks_per_group(w.desc());
-    return t;
-}
-
 inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
 
 // ---- workspaces: where each layout's prepared activations live ---------------------
@@ -9781,7 +9762,7 @@ std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
 }
 template <class KS>
 status dense_i8_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     const act_geometry g = act_geometry::of(w.cols);
     const dense_i8_ws ws = dense_i8_ws::at(c.ws, w.cols, c.M);
     const float* x = c.x + m * c.ldx;
@@ -9795,7 +9776,7 @@ status dense_i8_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     Bodies::template i8<KS>(w, r0, r1, dense_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
 }
 
@@ -9805,7 +9786,7 @@ std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
 }
 template <class KS>
 status dense_f32_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     const dense_f32_ws ws = dense_f32_ws::at(c.ws, w.cols, c.M);
     prepare_f32<KS::bits>(c.x + m * c.ldx, w.perm, act_geometry::of(w.cols), ws.x + m * ws.pad);
     ws.acts[m] = act_f32{ws.x + m * ws.pad};
@@ -9813,14 +9794,14 @@ status dense_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     Bodies::template f32<KS>(w, r0, r1, dense_f32_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
 }
 
 // The reference reads the activations as they are (double accumulation).
 template <class KS>
 void dense_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     for (std::size_t m = 0; m < c.M; ++m)
         for (std::size_t r = r0; r < r1; ++r) c.y[m * c.ldy + r] = static_cast<float>(reference::dot_row(w, r, c.x + m * c.ldx));
 }
@@ -9844,7 +9825,7 @@ status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
 // Weight rows [r0, r1) are whole tiles (r0 is a multiple of 64, r1 of 16 or the end).
 template <class KS, class Bodies>
 void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     Bodies::template ti8<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y,
                              c.ldy);
 }
@@ -9862,13 +9843,13 @@ status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     Bodies::template tf32<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_f32_ws::at(c.ws, w.cols, c.M).acts, c.M,
                               c.y, c.ldy);
 }
 template <class KS>
 void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) reference_tile(w, t, c.x, c.ldx, c.M, c.y, c.ldy);
 }
 

@@ -38,6 +38,40 @@ result<weights> to_weights(const tiled<S>& t) {
 }
 
 namespace detail {
+// Views of w's arrays typed for the scheme S, unchecked: w is valid
+// (make_weights ran) and the caller knows its layout and scheme are S's — the
+// kernel table's entries and repack. as_qmatrix / as_tiled below check first.
+template <class S>
+qmatrix_view<S> qmatrix_of(const weights_view& w) noexcept {
+    qmatrix_view<S> q;
+    q.codes = w.codes();
+    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    q.zeros = w.zeros();
+    q.perm = w.perm();
+    q.rows = w.rows();
+    q.cols = w.cols();
+    q.group = w.group();
+    q.row_bytes = w.row_bytes();
+    return q;
+}
+template <class S>
+tiled_view<S> tiled_of(const weights_view& w) noexcept {
+    using T = layout_traits<layout::tiled>;
+    tiled_view<S> t;
+    t.codes = w.codes();
+    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    t.zeros = w.zeros();
+    t.perm = w.perm();
+    t.rows = w.rows();
+    t.cols = w.cols();
+    t.group = w.group();
+    t.tiles = T::tiles(w.desc());
+    t.blocks = T::blocks(w.desc());
+    t.groups = T::groups(w.desc());
+    t.blocks_per_group = T::blocks_per_group(w.desc());
+    return t;
+}
+
 // Whether weights of run-time scheme `rs` can be read as the compile-time S.
 template <class S>
 status scheme_matches(const runtime_scheme& rs, int group, const char* what) noexcept {
@@ -59,35 +93,13 @@ template <class S>
 result<qmatrix_view<S>> as_qmatrix(const weights_view& w) noexcept {
     if (w.lay() != layout::dense) return status::error(errc::invalid_argument, "as_qmatrix: the weights are %s, not dense", layout_name(w.lay()));
     LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_qmatrix"));
-    qmatrix_view<S> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
-    q.row_bytes = w.row_bytes();
-    return q;
+    return detail::qmatrix_of<S>(w);
 }
 template <class S>
 result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
     if (w.lay() != layout::tiled) return status::error(errc::invalid_argument, "as_tiled: the weights are %s, not tiled", layout_name(w.lay()));
     LOWBIT_TRY(detail::scheme_matches<S>(w.scheme(), w.group(), "as_tiled"));
-    using T = layout_traits<layout::tiled>;
-    tiled_view<S> t;
-    t.codes = w.codes();
-    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    t.zeros = w.zeros();
-    t.perm = w.perm();
-    t.rows = w.rows();
-    t.cols = w.cols();
-    t.group = w.group();
-    t.tiles = T::tiles(w.desc());
-    t.blocks = T::blocks(w.desc());
-    t.groups = T::groups(w.desc());
-    t.blocks_per_group = T::blocks_per_group(w.desc());
-    return t;
+    return detail::tiled_of<S>(w);
 }
 
 }  // namespace lowbit

@@ -28,21 +28,6 @@
 namespace lowbit {
 namespace detail {
 
-// Views of w's arrays typed for its kernel scheme S (w is valid).
-template <class S>
-qmatrix_view<S> packing_qmatrix(const weights_view& w) noexcept {
-    qmatrix_view<S> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
-    q.row_bytes = w.row_bytes();
-    return q;
-}
-
 // The owning result of a dense/tiled repack, with w's scheme (not S's).
 template <class Owner>
 weights adopt(const runtime_scheme& rs, const Owner& o, weights_desc d) {
@@ -58,7 +43,7 @@ inline result<weights> dense_to_tiled(const weights_view& w) {
     result<weights> out = status::error(errc::unsupported, "repack: not run");
     const status s = visit_kernel_scheme(w.scheme(), [&](auto tag) {
         using S = decltype(tag);
-        auto t = repack_tiled(packing_qmatrix<S>(w));
+        auto t = repack_tiled(qmatrix_of<S>(w));
         if (!t) return t.error();
         weights_desc d = w.desc();
         d.lay = layout::tiled;

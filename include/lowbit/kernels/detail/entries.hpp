@@ -19,6 +19,7 @@
 
 #include "../../pack/qmatrix.hpp"
 #include "../../pack/tiled.hpp"
+#include "../../weights/convert.hpp"
 #include "../../weights/weights_view.hpp"
 #include "../arch.hpp"
 #include "../table.hpp"
@@ -40,38 +41,6 @@ namespace lowbit {
 namespace kdetail {
 
 constexpr bool xsimd_available = !std::is_same<simd::default_arch, xsimd::unavailable>::value;
-
-// ---- typed views of a valid weights_view (no checks: make_weights ran) ------------
-template <class KS>
-qmatrix_view<KS> dense_of(const weights_view& w) noexcept {
-    qmatrix_view<KS> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename KS::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
-    q.row_bytes = w.row_bytes();
-    return q;
-}
-template <class KS>
-tiled_view<KS> tiled_of(const weights_view& w) noexcept {
-    using T = layout_traits<layout::tiled>;
-    tiled_view<KS> t;
-    t.codes = w.codes();
-    t.scales = static_cast<const typename KS::scale_storage*>(w.scales());
-    t.zeros = w.zeros();
-    t.perm = w.perm();
-    t.rows = w.rows();
-    t.cols = w.cols();
-    t.group = w.group();
-    t.tiles = T::tiles(w.desc());
-    t.blocks = T::blocks(w.desc());
-    t.groups = T::groups(w.desc());
-    t.blocks_per_group = T::blocks_per_group(w.desc());
-    return t;
-}
 
 inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
 
@@ -325,7 +294,7 @@ std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
 }
 template <class KS>
 status dense_i8_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     const act_geometry g = act_geometry::of(w.cols);
     const dense_i8_ws ws = dense_i8_ws::at(c.ws, w.cols, c.M);
     const float* x = c.x + m * c.ldx;
@@ -339,7 +308,7 @@ status dense_i8_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     Bodies::template i8<KS>(w, r0, r1, dense_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
 }
 
@@ -349,7 +318,7 @@ std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
 }
 template <class KS>
 status dense_f32_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     const dense_f32_ws ws = dense_f32_ws::at(c.ws, w.cols, c.M);
     prepare_f32<KS::bits>(c.x + m * c.ldx, w.perm, act_geometry::of(w.cols), ws.x + m * ws.pad);
     ws.acts[m] = act_f32{ws.x + m * ws.pad};
@@ -357,14 +326,14 @@ status dense_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     Bodies::template f32<KS>(w, r0, r1, dense_f32_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
 }
 
 // The reference reads the activations as they are (double accumulation).
 template <class KS>
 void dense_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = dense_of<KS>(*c.w);
+    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
     for (std::size_t m = 0; m < c.M; ++m)
         for (std::size_t r = r0; r < r1; ++r) c.y[m * c.ldy + r] = static_cast<float>(reference::dot_row(w, r, c.x + m * c.ldx));
 }
@@ -388,7 +357,7 @@ status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
 // Weight rows [r0, r1) are whole tiles (r0 is a multiple of 64, r1 of 16 or the end).
 template <class KS, class Bodies>
 void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     Bodies::template ti8<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y,
                              c.ldy);
 }
@@ -406,13 +375,13 @@ status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     Bodies::template tf32<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_f32_ws::at(c.ws, w.cols, c.M).acts, c.M,
                               c.y, c.ldy);
 }
 template <class KS>
 void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = tiled_of<KS>(*c.w);
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
     for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) reference_tile(w, t, c.x, c.ldx, c.M, c.y, c.ldy);
 }
 
