@@ -55,22 +55,19 @@ struct gguf_scalar_bodies {
             return NS::row_dot(w, x, nb);                                       \
         }                                                                       \
     };
-// NS with rows_dot<C>: C activation rows per weight row (GEMM).
-#define LOWBIT_GGUF_TILED_BODIES(NS)                                                                            \
-    struct gguf_##NS##_bodies {                                                                                 \
-        static constexpr arch a = arch::NS;                                                                     \
-        static constexpr int tile = 4;                                                                          \
-        template <class W, class A>                                                                             \
-        static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {                                 \
-            return NS::row_dot(w, x, nb);                                                                       \
-        }                                                                                                       \
-        template <int C, class W, class A>                                                                      \
-        static void rows_dot(const W* w, const A* x, std::size_t ldx, std::size_t nb, float* out) noexcept {    \
-            NS::rows_dot<C>(w, x, ldx, nb, out);                                                                \
-        }                                                                                                       \
+// NS's bodies with its rows_dot<C>: C activation rows per weight row (GEMM).
+#define LOWBIT_GGUF_TILED_BODIES(NS)                                                                         \
+    struct gguf_##NS##_tiled_bodies : gguf_##NS##_bodies {                                                   \
+        static constexpr int tile = 4;                                                                       \
+        template <int C, class W, class A>                                                                   \
+        static void rows_dot(const W* w, const A* x, std::size_t ldx, std::size_t nb, float* out) noexcept { \
+            NS::rows_dot<C>(w, x, ldx, nb, out);                                                             \
+        }                                                                                                    \
     };
 #if defined(LOWBIT_HAVE_GGUF_X86)
 LOWBIT_GGUF_BODIES(avx2)
+LOWBIT_GGUF_BODIES(avx512)
+LOWBIT_GGUF_BODIES(avx512vnni)
 LOWBIT_GGUF_TILED_BODIES(avx512)
 LOWBIT_GGUF_TILED_BODIES(avx512vnni)
 #endif
@@ -147,8 +144,8 @@ struct ggml_table {
 #if defined(LOWBIT_HAVE_GGUF_X86)
         ggml_entry<W, A, gguf_avx2_bodies>(),
         ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>(),  // 256-bit VNNI gains nothing here
-        ggml_entry<W, A, gguf_avx512_bodies>(),
-        ggml_entry<W, A, gguf_avx512vnni_bodies>(),
+        ggml_entry<W, A, gguf_avx512_tiled_bodies>(),
+        ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>(),
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
         ggml_entry<W, A, gguf_neon_bodies>(),
