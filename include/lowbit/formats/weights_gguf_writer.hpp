@@ -109,18 +109,11 @@ private:
         bool perm = false;
     };
 
-    // make_weights on the shape alone (as weights::allocate does): placeholder
-    // pointers, no permutation to scan.
-    static result<weights_view> checked_shape(weights_desc d, bool with_perm) {
-        static const std::uint32_t placeholder[1] = {0};
-        const auto* p = reinterpret_cast<const std::uint8_t*>(placeholder);
-        d.codes = p;
-        d.scales = placeholder;
-        d.zeros = p;
-        d.perm = nullptr;
+    // make_weights on the shape alone (make_weights_shape): the data comes later.
+    static result<weights_view> checked_shape(const weights_desc& d, bool with_perm) {
         if (with_perm && d.lay == layout::ggml)
             return status::error(errc::invalid_argument, "weights_gguf_writer: ggml weights have no input permutation");
-        return make_weights(d);
+        return make_weights_shape(d);
     }
 
     status set_keys(std::string_view name, const weights_desc& d) {

@@ -35,16 +35,10 @@ public:
     }
 
     // Storage for weights described by `d` (its pointers are ignored): zero
-    // codes, scales and zeros, no permutation. Checked as make_weights checks,
-    // with placeholder pointers.
-    static result<weights> allocate(weights_desc d) {
-        static const std::uint32_t placeholder[1] = {0};
-        const auto* p = reinterpret_cast<const std::uint8_t*>(placeholder);
-        d.codes = p;
-        d.scales = placeholder;
-        d.zeros = p;
-        d.perm = nullptr;
-        auto v = make_weights(d);
+    // codes, scales and zeros, no permutation. Checked as make_weights checks
+    // (make_weights_shape).
+    static result<weights> allocate(const weights_desc& d) {
+        auto v = make_weights_shape(d);
         if (!v) return v.error();
         weights w;
         w.d_ = v->desc();

@@ -263,6 +263,20 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
     return weights_view(d);
 }
 
+// make_weights on the shape and scheme of `d` alone (its pointers are
+// ignored): placeholder arrays, no permutation to scan. For storage about to be
+// allocated or written (weights::allocate, weights_gguf_writer): the view it
+// returns points at the placeholders and is only good for its sizes.
+inline result<weights_view> make_weights_shape(weights_desc d) noexcept {
+    static const std::uint32_t placeholder[1] = {0};
+    const auto* p = reinterpret_cast<const std::uint8_t*>(placeholder);
+    d.codes = p;
+    d.scales = placeholder;
+    d.zeros = p;
+    d.perm = nullptr;
+    return make_weights(d);
+}
+
 // The bytes of a GGUF tensor: rows of `cols` values of ggml type t.
 inline result<weights_view> make_ggml_weights(gguf::gguf_type t, const void* data, std::size_t rows, std::size_t cols) noexcept {
     weights_desc d;
