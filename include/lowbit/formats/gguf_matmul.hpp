@@ -63,13 +63,7 @@ inline status check_ggml_type(gguf_type t) noexcept {
 }
 inline result<weights_view> ggml_view(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k) noexcept {
     LOWBIT_TRY(check_ggml_type(t));
-    weights_desc d;
-    d.lay = layout::ggml;
-    d.ggml = t;
-    d.rows = n_rows;
-    d.cols = k;
-    d.codes = static_cast<const std::uint8_t*>(rows);
-    return make_weights(d);
+    return make_ggml_weights(t, rows, n_rows, k);
 }
 inline status check_no_rows(gguf_type t, std::size_t k) noexcept {
     LOWBIT_TRY(check_ggml_type(t));
