@@ -1,7 +1,7 @@
 // arch::amx (docs/kernels.md, "AMX"): the AMX-INT8 GEMM body of the tiled
 // layout equals the int8 scalar model bit for bit. CPUs without AMX (this
 // project's CI) run the body on the scalar model of the tile instructions
-// (kernels/detail/x86/amx_emulated.hpp, itself checked against the
+// (tests/amx_emulated.hpp, itself checked against the
 // instructions' definition here); CPUs whose OS grants AMX also run the real
 // instructions, directly and through the public gemm. The detection, forcing
 // and fallback rules of the new arch are checked everywhere.
@@ -15,13 +15,12 @@
 #include <string>
 #include <vector>
 
-#include <lowbit/kernels/detail/entries.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>
 
 #include "test_kernels_common.hpp"
 
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
-#include <lowbit/kernels/detail/x86/amx_emulated.hpp>
+#include "amx_emulated.hpp"
 #endif
 
 using namespace lowbit;

@@ -30,7 +30,7 @@
 // instantiation.
 //
 // Tiles: amx_hw (x86/amx_tiles.hpp) in the library; amx_emulated
-// (x86/amx_emulated.hpp) in the tests only.
+// (tests/amx_emulated.hpp) in the tests only.
 #pragma once
 
 #include <cstddef>

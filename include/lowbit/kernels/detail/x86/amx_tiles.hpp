@@ -1,7 +1,7 @@
 // lowbit/kernels/detail/x86/amx_tiles.hpp — the few AMX tile operations the
 // int8 GEMM body uses (x86/amx_body.hpp), behind a small interface so that the
 // same body runs on the hardware (amx_hw, here) or on the scalar model of the
-// instructions (amx_emulated, x86/amx_emulated.hpp: tests only, on CPUs
+// instructions (amx_emulated, tests/amx_emulated.hpp: test code, on CPUs
 // without AMX). docs/kernels.md, "AMX".
 //
 // The interface (instance members; tile numbers are template arguments because

@@ -1,8 +1,8 @@
-// lowbit/kernels/detail/x86/amx_emulated.hpp — a scalar model of the AMX tile
-// instructions of x86/amx_tiles.hpp, with their exact semantics (Intel SDM,
+// tests/amx_emulated.hpp — a scalar model of the AMX tile instructions of
+// kernels/detail/x86/amx_tiles.hpp, with their exact semantics (Intel SDM,
 // palette 1), so that the AMX GEMM body can be checked bit for bit on CPUs
-// without AMX. FOR TESTS ONLY: nothing in the library includes this header;
-// the test instantiates the body with amx_emulated as its Tiles argument.
+// without AMX. Test code: the library never sees it; tests/test_amx.cpp
+// instantiates the body with amx_emulated as its Tiles argument.
 //
 // Modelled: ldtilecfg (palette 0 = release, palette 1 = 8 tiles of at most 16
 // rows x 64 bytes); tileloadd (rows x colsb bytes at p + r*stride, the rest of
@@ -20,8 +20,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "amx_tiles.hpp"
+#include <lowbit/kernels/tiled_matmul.hpp>  // kdetail::amx_tile_config (x86/amx_tiles.hpp) where AMX code is built
 
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
 namespace lowbit {
 namespace kdetail {
 
@@ -122,3 +123,4 @@ private:
 
 }  // namespace kdetail
 }  // namespace lowbit
+#endif
