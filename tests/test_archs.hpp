@@ -15,7 +15,7 @@ inline std::vector<lowbit::arch> runnable_archs() {
     using lowbit::arch;
     std::vector<arch> v;
     for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
-                   arch::neondot})
+                   arch::neondot, arch::amx})
         if (lowbit::detail::cpu().has(a)) v.push_back(a);
     return v;
 }

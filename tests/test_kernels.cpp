@@ -25,7 +25,7 @@ TEST_CASE_TEMPLATE("kernels: bit-identical for any thread count (widths 1,2,4,8)
 
 TEST_CASE("kernels: arch names, forcing, refusal") {
     for (arch a : {arch::scalar, arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::neon,
-                   arch::neondot}) {
+                   arch::neondot, arch::amx}) {
         auto p = parse_arch(arch_name(a));
         REQUIRE(p.ok());
         CHECK(*p == a);

@@ -3,7 +3,7 @@
 //
 // The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
 // the CPU supports is used unless a path is forced, by the environment
-// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot
+// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx
 // (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
 // the CPU lacks is refused (the status says why) so tests can loop over every
 // arch and skip the missing ones.
@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "../core/status.hpp"
+#include "detail/amx_permission.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
 #define LOWBIT_X86 1
@@ -31,7 +32,8 @@
 
 namespace lowbit {
 
-// Ordered from least to most capable within a family.
+// Ordered from least to most capable within a family (amx, added later, is
+// last so that the numbers of the others stay as they were).
 enum class arch : int {
     automatic = -1,  // no forcing: best the CPU supports
     scalar = 0,      // plain C++ (the scalar models of both paths)
@@ -42,6 +44,7 @@ enum class arch : int {
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
     neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
     neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
+    amx,             // x86 AMX-INT8 tiles on top of avx512vnni (tiled int8 GEMM; the rest is avx512vnni's)
 };
 
 inline const char* arch_name(arch a) noexcept {
@@ -55,17 +58,18 @@ inline const char* arch_name(arch a) noexcept {
         case arch::avx512vnni: return "avx512vnni";
         case arch::neon: return "neon";
         case arch::neondot: return "neondot";
+        case arch::amx: return "amx";
     }
     return "?";
 }
 
 inline result<arch> parse_arch(const char* s) noexcept {
     static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
-                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot};
+                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot, arch::amx};
     if (s)
         for (arch a : all)
             if (!std::strcmp(s, arch_name(a))) return a;
-    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|auto",
+    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx|auto",
                          s ? s : "(null)");
 }
 
@@ -74,6 +78,11 @@ struct cpu_features {
     bool sse2 = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
     bool neon = false, dotprod = false;
+    // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
+    // (amx_hw); the OS let this process use it (amx_permitted: Linux's
+    // arch_prctl request, detail/amx_permission.hpp). amx_hw && !amx_permitted
+    // is a refusal: arch::amx is then absent and avx512vnni is the best arch.
+    bool amx_hw = false, amx_permitted = false;
 
     bool has(arch a) const noexcept {
         switch (a) {
@@ -86,6 +95,7 @@ struct cpu_features {
             case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
             case arch::neon: return neon;
             case arch::neondot: return neon && dotprod;
+            case arch::amx: return has(arch::avx512vnni) && amx_hw && amx_permitted;
         }
         return false;
     }
@@ -137,12 +147,17 @@ inline cpu_features detect_cpu() noexcept {
         f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
+        const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
+        f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
         const unsigned max_sub = r[0];
         if (max_sub >= 1) {
             cpuid(7, 1, r);
             f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
         }
     }
+    // Asked only where the hardware has it (the request grows the process's signal frames).
+    if (f.amx_hw && f.avx512vnni) f.amx_permitted = request_amx_permission();
 #elif defined(__aarch64__)
     f.neon = true;
 #if defined(__linux__)
@@ -159,7 +174,7 @@ inline const cpu_features& cpu() noexcept {
 }
 
 inline arch best_arch(const cpu_features& f) noexcept {
-    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
+    static const arch order[] = {arch::amx, arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
     for (arch a : order)
         if (f.has(a)) return a;
     return arch::sse2;
@@ -174,8 +189,10 @@ inline std::atomic<int>& forced_arch_slot() noexcept {
 // Force the kernels onto one arch (arch::automatic: back to the best one).
 // Refused, leaving the current choice, if this CPU cannot run it.
 inline status force_arch(arch a) noexcept {
-    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::neondot))
-        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 8 neondot)", static_cast<int>(a));
+    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::amx))
+        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 9 amx)", static_cast<int>(a));
+    if (a == arch::amx && detail::cpu().amx_hw && !detail::cpu().amx_permitted)
+        return status::error(errc::unsupported, "arch amx: the OS refused this process the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
     if (!detail::cpu().has(a))
         return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
     detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);
@@ -192,7 +209,7 @@ inline arch active_arch() noexcept {
             auto a = parse_arch(env);
             if (!a) std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH: %s; using the best arch\n", a.error().message());
             else if (!detail::cpu().has(*a))
-                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU; using the best arch\n", env);
+                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU (or its OS refused it); using the best arch\n", env);
             else init = static_cast<int>(*a);
         }
         slot.compare_exchange_strong(v, init, std::memory_order_relaxed);

@@ -86,6 +86,7 @@ struct kernel_entry {
 // none of its own (scalar: the end).
 constexpr arch fallback_arch(arch a) noexcept {
     switch (a) {
+        case arch::amx: return arch::avx512vnni;
         case arch::avx512vnni: return arch::avx512;
         case arch::avxvnni: return arch::avx2;
         case arch::avx512: return arch::avx2;

@@ -146,6 +146,7 @@ struct ggml_table {
         ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>(),  // 256-bit VNNI gains nothing here
         ggml_entry<W, A, gguf_avx512_tiled_bodies>(),
         ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>(),
+        ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>(),  // no tile code for ggml blocks yet
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
         ggml_entry<W, A, gguf_neon_bodies>(),

@@ -31,6 +31,11 @@
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_X86_KERNELS 1
 #include "x86/kernels.hpp"
+// AMX tile code needs GCC 11 / Clang 12 (the amx-tile, amx-int8 targets).
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define LOWBIT_HAVE_AMX_KERNELS 1
+#include "x86/amx_body.hpp"
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -236,6 +241,24 @@ LOWBIT_X86_BODIES(avxvnni, avx2)
 LOWBIT_X86_BODIES(avx512vnni, avx512)
 #undef LOWBIT_X86_BODIES
 #endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+// amx: only the tiled int8 path has tile code (x86/amx_body.hpp); its
+// preparation is avx512's. The other paths are avx512vnni's bodies, listed
+// under amx in the tables so that an AMX machine runs them without a fallback.
+struct amx_bodies {
+    static constexpr arch a = arch::amx;
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        amx::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return avx512::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+#endif
 
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
 struct neon_bodies {
@@ -440,6 +463,10 @@ struct dense_table {
         dense_i8_entry<KS, avx512vnni_bodies>(),
         dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+        dense_i8_entry<KS, avx512vnni_bodies, arch::amx>(),
+        dense_f32_entry<KS, avx512_bodies, arch::amx>(),
+#endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         dense_i8_entry<KS, neon_bodies>(),
         dense_f32_entry<KS, neon_bodies>(),
@@ -465,6 +492,10 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+        tiled_i8_entry<KS, amx_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         tiled_i8_entry<KS, neon_bodies>(),

@@ -100,7 +100,7 @@ __attribute__((target("avx2,fma"))) inline void micro_6x8_f64_avx2(std::size_t P
 // like every other kernel.
 inline bool has_avx2_fma() noexcept {
     const arch a = active_arch();
-    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni;
+    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni || a == arch::amx;
 }
 
 }  // namespace x86
