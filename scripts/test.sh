@@ -75,8 +75,11 @@ lowbit_wait() {
 # and CTest run, the AArch64 phase beside the end of that build and the
 # ASan+UBSan CTest and TSan runs. -g0: a fifth less compile time; a finding
 # names the function, and `bash scripts/test-sanitize.sh asan` (-g1) its line.
+# The ASan+UBSan build links the plain build's lowbit::compiled (-O1, not
+# instrumented: scripts/test-sanitize.sh says why), so that one is built first.
+lowbit_phase "plain: build lowbit_compiled" cmake --build build-test -j"$jobs" --target lowbit_compiled
 asan_build_log=build-test/asan-build.log
-LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 \
+LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 LOWBIT_ASAN_COMPILED_LIB="$PWD/build-test/liblowbit_compiled.a" \
   lowbit_bg "$asan_build_log" bash scripts/test-sanitize.sh asan-build
 asan_build=$!
 lowbit_phase "plain: build" cmake --build build-test -j"$jobs"
