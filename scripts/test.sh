@@ -28,9 +28,14 @@ t_start=$SECONDS
 # test_gguf_blocks: the plain build runs its -O3 -march=native -ffp-contract=fast
 # copy (test_gguf_blocks_native, the stricter check of the codecs' immunity to
 # FMA contraction), not the -O2 one too (the same four TUs compiled twice).
+# test_kernels, test_kernels_tiled: the optimised kernels are checked in the
+# plain build by test_kernel_table (every entry of ten schemes that cover each
+# width, symmetry, scale type and granularity, on every arch, against the
+# scalar model), test_determinism (arch paths and thread counts bit-exact) and
+# the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights test_gguf_blocks)
+                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh).
 plain_only=(test_determinism)
