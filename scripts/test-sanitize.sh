@@ -49,6 +49,15 @@ asan_g=${LOWBIT_ASAN_DEBUG_INFO:--g1}
 case $asan_g in -g0 | -g1 | -g) ;; *) echo "test-sanitize.sh: LOWBIT_ASAN_DEBUG_INFO must be -g0, -g1 or -g" >&2; exit 2 ;; esac
 asan_skip=$(for t in ${LOWBIT_ASAN_SKIP_TESTS:-}; do printf '%s;' "$t"; done)
 asan_skip=${asan_skip%;}
+# LOWBIT_ASAN_COMPILED_LIB=<liblowbit_compiled.a>: link that library (scripts/test.sh:
+# the plain build's, uninstrumented) instead of building lowbit::compiled under
+# ASan+UBSan, which costs more than all the tests together (eight width TUs,
+# 158-317 s of wall time each at -O0, docs/testing.md). What it holds is
+# checked there all the same: the kernel tests build their own instrumented
+# copies of the kernels they test, and every test's own calls (the typed API,
+# the validators) are instrumented; the library's run-time twins are not.
+asan_lib=()
+[ -n "${LOWBIT_ASAN_COMPILED_LIB:-}" ] && asan_lib=("-DLOWBIT_COMPILED_PREBUILT=$LOWBIT_ASAN_COMPILED_LIB")
 export LOWBIT_TEST_REDUCED=1
 # Not run under sanitizers: they build other programs (consumers, header check), not test binaries.
 exclude='^(headers_standalone.*|consumer_.*|fuzz_.*)$'
@@ -58,7 +67,7 @@ if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = asan-build ]; then
   echo "lowbit sanitize: ASan+UBSan build in $asan_dir with $cxx"
   lowbit_ninja_dir "$asan_dir"
   lowbit_phase "ASan+UBSan: configure" cmake -S . -B "$asan_dir" "${common[@]}" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 $asan_g" \
-    "-DLOWBIT_TARGET_OPT=$asan_opt" "-DLOWBIT_SKIP_TESTS=$asan_skip" -DLOWBIT_SANITIZE=address,undefined >/dev/null
+    "-DLOWBIT_TARGET_OPT=$asan_opt" "-DLOWBIT_SKIP_TESTS=$asan_skip" -DLOWBIT_SANITIZE=address,undefined ${asan_lib[@]+"${asan_lib[@]}"} >/dev/null
   lowbit_phase "ASan+UBSan: build (clang -O0/-O1)" cmake --build "$asan_dir" -j"$jobs"
 fi
 if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = asan-ctest ]; then

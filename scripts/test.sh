@@ -28,9 +28,14 @@ t_start=$SECONDS
 # test_gguf_blocks: the plain build runs its -O3 -march=native -ffp-contract=fast
 # copy (test_gguf_blocks_native, the stricter check of the codecs' immunity to
 # FMA contraction), not the -O2 one too (the same four TUs compiled twice).
+# test_kernels, test_kernels_tiled: the optimised kernels are checked in the
+# plain build by test_kernel_table (every entry of ten schemes that cover each
+# width, symmetry, scale type and granularity, on every arch, against the
+# scalar model), test_determinism (arch paths and thread counts bit-exact) and
+# the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights test_gguf_blocks)
+                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh).
 plain_only=(test_determinism)
@@ -75,8 +80,11 @@ lowbit_wait() {
 # and CTest run, the AArch64 phase beside the end of that build and the
 # ASan+UBSan CTest and TSan runs. -g0: a fifth less compile time; a finding
 # names the function, and `bash scripts/test-sanitize.sh asan` (-g1) its line.
+# The ASan+UBSan build links the plain build's lowbit::compiled (-O1, not
+# instrumented: scripts/test-sanitize.sh says why), so that one is built first.
+lowbit_phase "plain: build lowbit_compiled" cmake --build build-test -j"$jobs" --target lowbit_compiled
 asan_build_log=build-test/asan-build.log
-LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 \
+LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 LOWBIT_ASAN_COMPILED_LIB="$PWD/build-test/liblowbit_compiled.a" \
   lowbit_bg "$asan_build_log" bash scripts/test-sanitize.sh asan-build
 asan_build=$!
 lowbit_phase "plain: build" cmake --build build-test -j"$jobs"

@@ -9,3 +9,5 @@
 #include <lowbit/detail/runtime_impl.hpp>
 #include <lowbit/kernels/detail/kernel_list_impl.hpp>
 #include <lowbit/kernels/detail/scheme_family_impl.hpp>
+
+static_assert(LOWBIT_WIDTHS == 0xFF, "lowbit::compiled instantiates every width: build it without LOWBIT_WIDTHS");

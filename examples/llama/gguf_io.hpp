@@ -105,11 +105,11 @@ inline status read_config(const gg::gguf_file& f, std::uint64_t vocab_rows, conf
 }
 
 // A linear whose weights are lowbit weights of a lowbit GGUF (docs/formats.md,
-// "lowbit weights in GGUF"): a view into the file, checked here once.
+// "lowbit weights in GGUF"): a view into the file (validated by the reader),
+// of any scheme: its matmuls go through the kernel table (runtime.hpp, weights_of).
 inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const std::string& name, std::size_t rows, std::size_t cols) {
     if (v.rows() != rows || v.cols() != cols)
         return status::error(errc::shape_mismatch, "gguf: %s is %zu x %zu, expected %zu x %zu", name.c_str(), v.rows(), v.cols(), rows, cols);
-    if (status s = check_engine_scheme(v.scheme()); !s) return status::error(s.code(), "gguf: %s: %s", name.c_str(), s.message());
     linear l;
     l.rows = rows;
     l.cols = cols;

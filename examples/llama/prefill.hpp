@@ -47,14 +47,9 @@ void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec&
     const op_timer timer(matmul_slot(o));
     const lowbit::matrix_view<const float> X(x, n, l.cols);
     const lowbit::matrix_view<float> Y(y, n, l.rows);
-    if (on_gguf_blocks(l, o)) return require_ok(lowbit::gguf::gemm(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, X, Y, exec), "gguf gemm");
-    if (!l.quantized && !l.mapped) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
-    require_ok(l.mapped ? visit_mapped(l, [&](const auto& v) { return lowbit::gemm(v, X, Y, exec, o.matmul); })
-                        : visit_engine_scheme(l.q.scheme, [&](auto tag) {
-        using S = decltype(tag);
-        if (l.has_tiled && o.tiled) return lowbit::gemm(tiled_view_of<S>(l), X, Y, exec, o.matmul);
-        return lowbit::gemm(l.q.view_as<S>(), X, Y, exec, o.matmul);
-    }), "gemm");
+    if (!runs_quantized(l, o)) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);
+    const auto w = weights_of(l, o);
+    require_ok(w ? lowbit::gemm(*w, X, Y, exec, o.matmul) : w.error(), "gemm");
 }
 
 // f(t) for every position t < N, in tasks of 16 positions: the per-position

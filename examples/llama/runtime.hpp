@@ -14,6 +14,8 @@
 #include <numeric>
 #include <vector>
 
+#include <lowbit/kernels/weights_matmul.hpp>
+
 #include "attention.hpp"
 #include "model.hpp"
 
@@ -81,12 +83,12 @@ void float_matvec(const float* w, const float* x, float* y, std::size_t rows, st
     });
 }
 
-// The lowbit schemes this runtime compiles kernels for: symmetric codes of 2..8
-// bits, f16 scales, per group or per channel (as lowbit's run-time twin does,
-// per channel runs as one group of K). lowbit::gemv(any_qmatrix, ...) would
-// instantiate every scheme lowbit has (8 widths x 2 symmetries x 3 scale types x
-// 2 granularities, each for every arch): a build of minutes. An engine
-// instantiates the schemes it ships, as here (docs/embedding.md, "Pitfalls").
+// The lowbit schemes this runtime quantizes to (RTN, GPTQ) and tiles:
+// symmetric codes of 2..8 bits, f16 scales, per group or per channel (as
+// lowbit's run-time twin does, per channel runs as one group of K). Its
+// matmuls take any scheme: they go through the kernel table (weights_of).
+// GPTQ and the tiled packer are templates: the engine instantiates the
+// schemes it ships, as here (docs/embedding.md, "Pitfalls").
 template <int Bits>
 using engine_scheme = lowbit::scheme<Bits, lowbit::per_group_dynamic, lowbit::symmetric, lowbit::scale_f16>;
 
@@ -143,64 +145,37 @@ inline void tile_model(model& m) {
     for (layer& y : m.layers) y.for_each_linear([](linear& w, const char*) { tile_linear(w); });
 }
 
-// A tiled_view over the linear's tiled bytes (valid while l lives).
-template <class S>
-lowbit::tiled_view<S> tiled_view_of(const linear& l) {
-    lowbit::tiled_view<S> v;
-    v.codes = l.tiled.codes.data();
-    v.scales = l.tiled.scales.data();
-    v.perm = l.tiled.perm.empty() ? nullptr : l.tiled.perm.data();
-    v.rows = l.rows;
-    v.cols = l.cols;
-    v.group = l.tiled.group;
-    v.tiles = l.tiled.tiles;
-    v.blocks = l.tiled.blocks;
-    v.groups = l.tiled.groups;
-    v.blocks_per_group = l.tiled.blocks_per_group;
-    return v;
+// The weights a quantized linear's matmuls run on, as the one run-time
+// description lowbit's front door takes: its GGUF blocks (on the int8 path,
+// on_gguf_blocks), the view into the mapped file, the tiled copy (when there
+// is one and o.tiled) or the dense codes. lowbit::gemv / gemm on it go
+// through the kernel table, which lowbit::compiled holds: this file compiles
+// no kernel. Validated on every call, as the typed front doors do (O(cols)
+// at most, for a permutation).
+inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const run_options& o) {
+    if (on_gguf_blocks(l, o)) return lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
+    if (l.mapped) return *l.mapped;
+    if (!(l.has_tiled && o.tiled)) return lowbit::to_weights(l.q);
+    lowbit::weights_desc d;
+    d.lay = lowbit::layout::tiled;
+    d.scheme = l.q.scheme;
+    d.rows = l.rows;
+    d.cols = l.cols;
+    d.group = l.tiled.group;
+    d.codes = l.tiled.codes.data();
+    d.scales = l.tiled.scales.data();
+    d.perm = l.tiled.perm.empty() ? nullptr : l.tiled.perm.data();
+    return lowbit::make_weights(d);
 }
-
-// Calls f(view) with a mapped linear's weights (linear::mapped, dense or
-// tiled, checked by gguf_io.hpp at load) as the engine scheme's typed view.
-template <class F>
-status visit_mapped(const linear& l, F&& f) {
-    const lowbit::weights_view& w = *l.mapped;
-    return visit_engine_scheme(w.scheme(), [&](auto tag) {
-        using S = decltype(tag);
-        if (w.lay() == lowbit::layout::tiled) {
-            using T = lowbit::layout_traits<lowbit::layout::tiled>;
-            lowbit::tiled_view<S> t;
-            t.codes = w.codes(), t.scales = static_cast<const std::uint16_t*>(w.scales()), t.perm = w.perm();
-            t.rows = w.rows(), t.cols = w.cols(), t.group = w.group();
-            t.tiles = T::tiles(w.desc()), t.blocks = T::blocks(w.desc()), t.groups = T::groups(w.desc());
-            t.blocks_per_group = T::blocks_per_group(w.desc());
-            return f(t);
-        }
-        lowbit::qmatrix_view<S> q;
-        q.codes = w.codes(), q.scales = static_cast<const std::uint16_t*>(w.scales()), q.perm = w.perm();
-        q.rows = w.rows(), q.cols = w.cols(), q.group = w.group(), q.row_bytes = w.row_bytes();
-        return f(q);
-    });
-}
+inline bool runs_quantized(const linear& l, const run_options& o) { return on_gguf_blocks(l, o) || l.quantized || l.mapped; }
 
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     const op_timer timer(matmul_slot(o));
-    if (on_gguf_blocks(l, o))
-        return require_ok(lowbit::gguf::gemv(l.gguf_type, l.gguf_data.data(), l.rows, l.cols, lowbit::span<const float>(x, l.cols),
-                                             lowbit::span<float>(y, l.rows), exec),
-                          "gguf gemv");
-    if (!l.quantized && !l.mapped) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
-    require_ok(l.mapped ? visit_mapped(l, [&](const auto& v) {
-        return lowbit::gemv(v, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul);
-    }) : visit_engine_scheme(l.q.scheme, [&](auto tag) {
-        using S = decltype(tag);
-        if (l.has_tiled && o.tiled)
-            return lowbit::gemv(tiled_view_of<S>(l), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
-                                o.matmul);
-        return lowbit::gemv(l.q.view_as<S>(), lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec,
-                            o.matmul);
-    }), "gemv");
+    if (!runs_quantized(l, o)) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
+    const auto w = weights_of(l, o);
+    require_ok(w ? lowbit::gemv(*w, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul) : w.error(),
+               "gemv");
 }
 
 inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {

@@ -22,3 +22,21 @@
 // LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
 // non-template definitions and instantiates no width.
 #define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+
+// The code widths the run-time dispatch instantiates, one bit each (bit B-1
+// for width B): all eight by default. In header-only mode a program that only
+// meets some widths may define it to fewer before including lowbit, e.g.
+// -DLOWBIT_WIDTHS=0x88 for 4 and 8 bits, and compiles an eighth of the
+// run-time dispatch per width left out; the run-time twins and the kernel
+// table then refuse (twins: errc::unsupported) or do not list (table) the
+// others. The typed API (qmatrix<S>, gemv on a qmatrix_view<S>) is not
+// affected. lowbit::compiled is built with all widths.
+#ifndef LOWBIT_WIDTHS
+#define LOWBIT_WIDTHS 0xFF
+#endif
+
+namespace lowbit {
+namespace detail {
+constexpr bool width_compiled(int bits) noexcept { return bits >= 1 && bits <= 8 && ((LOWBIT_WIDTHS >> (bits - 1)) & 1) != 0; }
+}  // namespace detail
+}  // namespace lowbit

@@ -10559,6 +10559,24 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 // LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
 // non-template definitions and instantiates no width.
 #define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+
+// The code widths the run-time dispatch instantiates, one bit each (bit B-1
+// for width B): all eight by default. In header-only mode a program that only
+// meets some widths may define it to fewer before including lowbit, e.g.
+// -DLOWBIT_WIDTHS=0x88 for 4 and 8 bits, and compiles an eighth of the
+// run-time dispatch per width left out; the run-time twins and the kernel
+// table then refuse (twins: errc::unsupported) or do not list (table) the
+// others. The typed API (qmatrix<S>, gemv on a qmatrix_view<S>) is not
+// affected. lowbit::compiled is built with all widths.
+#ifndef LOWBIT_WIDTHS
+#define LOWBIT_WIDTHS 0xFF
+#endif
+
+namespace lowbit {
+namespace detail {
+constexpr bool width_compiled(int bits) noexcept { return bits >= 1 && bits <= 8 && ((LOWBIT_WIDTHS >> (bits - 1)) & 1) != 0; }
+}  // namespace detail
+}  // namespace lowbit
 // ---- end lowbit/compiled_mode.hpp ------------------------------------------------
 // ---- begin lowbit/executor_ref.hpp -----------------------------------------------
 // lowbit/executor_ref.hpp — a non-owning, type-erased reference to an executor
@@ -10740,17 +10758,23 @@ LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_FAMILY)
 #endif
 
 #if !defined(LOWBIT_COMPILED_BITS)
+// bits_family<B, L> if this build instantiates width B (LOWBIT_WIDTHS), else no kernels.
+template <int B, layout L>
+kernel_family compiled_bits_family(const runtime_scheme& s) noexcept {
+    if constexpr (width_compiled(B)) return bits_family<B, L>(s);
+    else return {};
+}
 template <layout L>
 kernel_family layout_family(const runtime_scheme& s) noexcept {
     switch (s.bits) {
-        case 1: return bits_family<1, L>(s);
-        case 2: return bits_family<2, L>(s);
-        case 3: return bits_family<3, L>(s);
-        case 4: return bits_family<4, L>(s);
-        case 5: return bits_family<5, L>(s);
-        case 6: return bits_family<6, L>(s);
-        case 7: return bits_family<7, L>(s);
-        case 8: return bits_family<8, L>(s);
+        case 1: return compiled_bits_family<1, L>(s);
+        case 2: return compiled_bits_family<2, L>(s);
+        case 3: return compiled_bits_family<3, L>(s);
+        case 4: return compiled_bits_family<4, L>(s);
+        case 5: return compiled_bits_family<5, L>(s);
+        case 6: return compiled_bits_family<6, L>(s);
+        case 7: return compiled_bits_family<7, L>(s);
+        case 8: return compiled_bits_family<8, L>(s);
         default: return {};
     }
 }
@@ -10991,19 +11015,25 @@ LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_TWINS)
 #endif
 
 #if !defined(LOWBIT_COMPILED_BITS)
+// f(bits_twins<B>{}) if this build instantiates width B (LOWBIT_WIDTHS).
+template <int B, class F>
+status call_bits_twins(F& f) {
+    if constexpr (width_compiled(B)) return f(bits_twins<B>{});
+    else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
+}
 // Calls f(bits_twins<B>{}) for s's width B, after validating s.
 template <class F>
 status with_bits_twins(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
     switch (s.bits) {
-        case 1: return f(bits_twins<1>{});
-        case 2: return f(bits_twins<2>{});
-        case 3: return f(bits_twins<3>{});
-        case 4: return f(bits_twins<4>{});
-        case 5: return f(bits_twins<5>{});
-        case 6: return f(bits_twins<6>{});
-        case 7: return f(bits_twins<7>{});
-        default: return f(bits_twins<8>{});
+        case 1: return call_bits_twins<1>(f);
+        case 2: return call_bits_twins<2>(f);
+        case 3: return call_bits_twins<3>(f);
+        case 4: return call_bits_twins<4>(f);
+        case 5: return call_bits_twins<5>(f);
+        case 6: return call_bits_twins<6>(f);
+        case 7: return call_bits_twins<7>(f);
+        default: return call_bits_twins<8>(f);
     }
 }
 

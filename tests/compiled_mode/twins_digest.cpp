@@ -100,12 +100,25 @@ void run(const char* name) {
 }  // namespace
 
 int main() {
-    const char* schemes[] = {"w4g32", "w3g64a", "w8pc", "w2pt-f32", "w5g128a-bf16", "w1g32", "w6pc", "w7g32a"};
-    for (const char* s : schemes) run(s);
-    // The table as the run-time lookup walks it: entries in order, each found again by its key.
+    // Every scheme shape (group sizes, per-channel, per-tensor, asymmetric, each
+    // scale type) of each width this program instantiates: tests/CMakeLists.txt
+    // builds both copies with the same LOWBIT_WIDTHS (the header-only copy then
+    // compiles an eighth of the dispatch per width left out).
+    const char* shapes[] = {"g32", "g64a", "pc", "pt-f32", "g128a-bf16", "g32a-f32", "pta-bf16"};
+    for (int b = 1; b <= 8; ++b) {
+        if (!lowbit::detail::width_compiled(b)) continue;
+        for (const char* shape : shapes) {
+            char name[32];
+            std::snprintf(name, sizeof name, "w%d%s", b, shape);
+            run(name);
+        }
+    }
+    // The table as the run-time lookup walks it: entries in order (the dense and
+    // tiled ones of this program's widths), each found again by its key.
     std::size_t n = 0;
     std::uint64_t names = 1469598103934665603ull;
     lowbit::for_each_kernel([&](const lowbit::kernel_entry& e) {
+        if (e.key.lay != lowbit::layout::ggml && !lowbit::detail::width_compiled(e.key.bits_or_type)) return;
         char name[64];
         lowbit::kernel_name(e, name, sizeof name);
         names = fnv(name, std::strlen(name), names);

@@ -36,17 +36,23 @@ LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_FAMILY)
 #endif
 
 #if !defined(LOWBIT_COMPILED_BITS)
+// bits_family<B, L> if this build instantiates width B (LOWBIT_WIDTHS), else no kernels.
+template <int B, layout L>
+kernel_family compiled_bits_family(const runtime_scheme& s) noexcept {
+    if constexpr (width_compiled(B)) return bits_family<B, L>(s);
+    else return {};
+}
 template <layout L>
 kernel_family layout_family(const runtime_scheme& s) noexcept {
     switch (s.bits) {
-        case 1: return bits_family<1, L>(s);
-        case 2: return bits_family<2, L>(s);
-        case 3: return bits_family<3, L>(s);
-        case 4: return bits_family<4, L>(s);
-        case 5: return bits_family<5, L>(s);
-        case 6: return bits_family<6, L>(s);
-        case 7: return bits_family<7, L>(s);
-        case 8: return bits_family<8, L>(s);
+        case 1: return compiled_bits_family<1, L>(s);
+        case 2: return compiled_bits_family<2, L>(s);
+        case 3: return compiled_bits_family<3, L>(s);
+        case 4: return compiled_bits_family<4, L>(s);
+        case 5: return compiled_bits_family<5, L>(s);
+        case 6: return compiled_bits_family<6, L>(s);
+        case 7: return compiled_bits_family<7, L>(s);
+        case 8: return compiled_bits_family<8, L>(s);
         default: return {};
     }
 }
