@@ -2712,7 +2712,7 @@ result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
 //
 // The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
 // the CPU supports is used unless a path is forced, by the environment
-// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot
+// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx
 // (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
 // the CPU lacks is refused (the status says why) so tests can loop over every
 // arch and skip the missing ones.
@@ -2724,6 +2724,46 @@ result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
 #include <cstring>
 
 // (lowbit/core/status.hpp: already included above)
+// ---- begin lowbit/kernels/detail/amx_permission.hpp ------------------------------
+// lowbit/kernels/detail/amx_permission.hpp — asks Linux, once, for the right
+// to use the AMX tile registers (docs/kernels.md, "AMX").
+//
+// Linux enables AMX's tile data state lazily: XCR0 has the bits, but the first
+// tile instruction of a process that has not asked traps (SIGILL through XFD).
+// A process asks with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); the
+// kernel refuses where the signal stack (sigaltstack) would be too small for
+// the 8 KiB of tile data or where the feature is off. Included by arch.hpp only
+// (the public headers name no OS interface).
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace lowbit {
+namespace detail {
+
+// True when this process may execute tile instructions. Asked at most once
+// (thread-safe static); the answer is kept.
+inline bool request_amx_permission() noexcept {
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64)) && defined(SYS_arch_prctl)
+    static const bool granted = [] {
+        constexpr long arch_get_xcomp_perm = 0x1022, arch_req_xcomp_perm = 0x1023;  // asm/prctl.h
+        constexpr unsigned long xfeature_xtiledata = 18;                           // XCR0 bit of the tile data
+        if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) != 0) return false;
+        unsigned long mask = 0;  // what the process holds now: the request can succeed and grant nothing only on a broken kernel
+        if (syscall(SYS_arch_prctl, arch_get_xcomp_perm, &mask) != 0) return false;
+        return ((mask >> xfeature_xtiledata) & 1) != 0;
+    }();
+    return granted;
+#else
+    return false;  // other OSes: not known to need or grant a request; AMX stays off
+#endif
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/kernels/detail/amx_permission.hpp --------------------------------
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
 #define LOWBIT_X86 1
@@ -2739,7 +2779,8 @@ result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
 
 namespace lowbit {
 
-// Ordered from least to most capable within a family.
+// Ordered from least to most capable within a family (amx, added later, is
+// last so that the numbers of the others stay as they were).
 enum class arch : int {
     automatic = -1,  // no forcing: best the CPU supports
     scalar = 0,      // plain C++ (the scalar models of both paths)
@@ -2750,6 +2791,7 @@ enum class arch : int {
     avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
     neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
     neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
+    amx,             // x86 AMX-INT8 tiles on top of avx512vnni (tiled int8 GEMM; the rest is avx512vnni's)
 };
 
 inline const char* arch_name(arch a) noexcept {
@@ -2763,17 +2805,18 @@ inline const char* arch_name(arch a) noexcept {
         case arch::avx512vnni: return "avx512vnni";
         case arch::neon: return "neon";
         case arch::neondot: return "neondot";
+        case arch::amx: return "amx";
     }
     return "?";
 }
 
 inline result<arch> parse_arch(const char* s) noexcept {
     static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
-                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot};
+                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot, arch::amx};
     if (s)
         for (arch a : all)
             if (!std::strcmp(s, arch_name(a))) return a;
-    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|auto",
+    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx|auto",
                          s ? s : "(null)");
 }
 
@@ -2782,6 +2825,11 @@ struct cpu_features {
     bool sse2 = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
     bool neon = false, dotprod = false;
+    // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
+    // (amx_hw); the OS let this process use it (amx_permitted: Linux's
+    // arch_prctl request, detail/amx_permission.hpp). amx_hw && !amx_permitted
+    // is a refusal: arch::amx is then absent and avx512vnni is the best arch.
+    bool amx_hw = false, amx_permitted = false;
 
     bool has(arch a) const noexcept {
         switch (a) {
@@ -2794,6 +2842,7 @@ struct cpu_features {
             case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
             case arch::neon: return neon;
             case arch::neondot: return neon && dotprod;
+            case arch::amx: return has(arch::avx512vnni) && amx_hw && amx_permitted;
         }
         return false;
     }
@@ -2845,12 +2894,17 @@ inline cpu_features detect_cpu() noexcept {
         f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
+        const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
+        f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
         const unsigned max_sub = r[0];
         if (max_sub >= 1) {
             cpuid(7, 1, r);
             f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
         }
     }
+    // Asked only where the hardware has it (the request grows the process's signal frames).
+    if (f.amx_hw && f.avx512vnni) f.amx_permitted = request_amx_permission();
 #elif defined(__aarch64__)
     f.neon = true;
 #if defined(__linux__)
@@ -2867,7 +2921,7 @@ inline const cpu_features& cpu() noexcept {
 }
 
 inline arch best_arch(const cpu_features& f) noexcept {
-    static const arch order[] = {arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
+    static const arch order[] = {arch::amx, arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
     for (arch a : order)
         if (f.has(a)) return a;
     return arch::sse2;
@@ -2882,8 +2936,10 @@ inline std::atomic<int>& forced_arch_slot() noexcept {
 // Force the kernels onto one arch (arch::automatic: back to the best one).
 // Refused, leaving the current choice, if this CPU cannot run it.
 inline status force_arch(arch a) noexcept {
-    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::neondot))
-        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 8 neondot)", static_cast<int>(a));
+    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::amx))
+        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 9 amx)", static_cast<int>(a));
+    if (a == arch::amx && detail::cpu().amx_hw && !detail::cpu().amx_permitted)
+        return status::error(errc::unsupported, "arch amx: the OS refused this process the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
     if (!detail::cpu().has(a))
         return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
     detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);
@@ -2900,7 +2956,7 @@ inline arch active_arch() noexcept {
             auto a = parse_arch(env);
             if (!a) std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH: %s; using the best arch\n", a.error().message());
             else if (!detail::cpu().has(*a))
-                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU; using the best arch\n", env);
+                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU (or its OS refused it); using the best arch\n", env);
             else init = static_cast<int>(*a);
         }
         slot.compare_exchange_strong(v, init, std::memory_order_relaxed);
@@ -3023,6 +3079,7 @@ struct kernel_entry {
 // none of its own (scalar: the end).
 constexpr arch fallback_arch(arch a) noexcept {
     switch (a) {
+        case arch::amx: return arch::avx512vnni;
         case arch::avx512vnni: return arch::avx512;
         case arch::avxvnni: return arch::avx2;
         case arch::avx512: return arch::avx2;
@@ -7878,6 +7935,4439 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 }  // namespace lowbit
 #endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
 // ---- end lowbit/kernels/detail/x86/kernels.hpp -----------------------------------
+// AMX tile code needs GCC 11 / Clang 12 (the amx-tile, amx-int8 targets).
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define LOWBIT_HAVE_AMX_KERNELS 1
+// ---- begin lowbit/kernels/detail/x86/amx_body.hpp --------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_BODY_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_BODY_HPP
+// lowbit/kernels/detail/x86/amx_body.hpp — the int8 GEMM body of arch::amx on
+// the tiled layout (pack/tiled.hpp): AMX-INT8 tile dot products for the integer
+// part, the avx512vnni body's float epilogue (docs/kernels.md, "AMX").
+//
+// Why the tiled layout fits: quad vector j of a block (64 bytes: byte 4i + e =
+// code of row i, column 4j + e) is row j of an AMX B operand in its "VNNI"
+// format (K/4 rows of N x 4 bytes). A block's 8 quad vectors are a B tile of
+// 8 rows x 64 bytes (16 weight rows x 32 codes); the activation codes of up to
+// 16 rows for the same 32 columns (contiguous in the tiled int8 workspace) are
+// an A tile of rows x 32 bytes; tdpbsud (A signed, B unsigned) gives the
+// 16 x 16 int32 sums A = sum u * q of one block, exactly as the vpdpbusd body.
+// The model (detail/tiled_blocks.hpp) scales every 32-block separately, so
+// one dot product spans one block (K = 32, half the tile's depth) and its C
+// tile is stored after each block for the float epilogue: the same int32
+// corrections (zq, 2A - Q, A - z*Q) and the same fma(float(A'), s*dx_b, acc)
+// per block in order as avx512vnni::ti8_tiles, so results equal the scalar
+// model bit for bit.
+//
+// Register use (palette 1, 8 tiles): tmm0, tmm1 = A of activation rows 0-15 and
+// 16-31; tmm2, tmm3 = B of two weight tiles; tmm4 + 2i + k = C of activation
+// half i and weight tile k. One B load feeds two dot products and one A load
+// two. Widths below 8 are unpacked into a 512-byte buffer per weight tile (the
+// shifts and masks of the avx512vnni body); 8-bit blocks are loaded in place.
+//
+// Few activation rows (GEMV-like calls): the tile work is per 16 rows, a dot
+// product with 1-7 rows wastes most of it, so rows left over below
+// amx_min_rows go to the avx512vnni body (the same results). The entry keeps
+// one code path per scheme; the threshold is a run-time argument (tests pass 1
+// to run every M through the tiles) — not a template parameter, so no per-M
+// instantiation.
+//
+// Tiles: amx_hw (x86/amx_tiles.hpp) in the library; amx_emulated
+// (tests/amx_emulated.hpp) in the tests only.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// ---- begin lowbit/kernels/detail/x86/amx_tiles.hpp -------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_TILES_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_TILES_HPP
+// lowbit/kernels/detail/x86/amx_tiles.hpp — the few AMX tile operations the
+// int8 GEMM body uses (x86/amx_body.hpp), behind a small interface so that the
+// same body runs on the hardware (amx_hw, here) or on the scalar model of the
+// instructions (amx_emulated, tests/amx_emulated.hpp: test code, on CPUs
+// without AMX). docs/kernels.md, "AMX".
+//
+// The interface (instance members; tile numbers are template arguments because
+// the instructions encode them):
+//   configure(const amx_tile_config&)   ldtilecfg
+//   release()                           tilerelease
+//   zero<T>()                           tilezero tmmT
+//   load<T>(p, stride)                  tileloaddT: row r from p + r*stride
+//   store<T>(p, stride)                 tilestored
+//   dp_su<C, A, B>()                    tdpbsud: C += A (s8) . B (u8)
+//   dp_ss<C, A, B>(), dp_us<C, A, B>()  tdpbssd, tdpbusd (for the ggml blocks; unused by the tiled body)
+// The hardware forms are inline asm (the intrinsics need the tile number as a
+// literal token); each carries a "memory" clobber where it reads or writes
+// memory so the compiler keeps the stores into the unpack buffer before the load.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace lowbit {
+namespace kdetail {
+
+// The 64-byte operand of ldtilecfg, palette 1 (Intel SDM vol. 1, "Tile configuration"):
+// byte 0 palette, byte 1 start_row, bytes 16-47 colsb[16] (bytes per row), bytes 48-63
+// rows[16]. Palette 1 has 8 tiles of at most 16 rows x 64 bytes.
+struct alignas(64) amx_tile_config {
+    std::uint8_t palette = 1;
+    std::uint8_t start_row = 0;
+    std::uint8_t reserved[14] = {};
+    std::uint16_t colsb[16] = {};
+    std::uint8_t rows[16] = {};
+
+    void set(int tile, int r, int bytes) noexcept {
+        rows[tile] = static_cast<std::uint8_t>(r);
+        colsb[tile] = static_cast<std::uint16_t>(bytes);
+    }
+};
+static_assert(sizeof(amx_tile_config) == 64, "ldtilecfg reads 64 bytes");
+
+constexpr int amx_max_rows = 16;      // palette 1
+constexpr int amx_max_colsb = 64;     // palette 1
+constexpr int amx_tile_count = 8;     // palette 1
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LOWBIT_AMX_TGT __attribute__((target("amx-tile,amx-int8"), always_inline)) inline
+
+// The real instructions. Only run where cpu().has(arch::amx): the OS granted
+// the tile state (a tile instruction traps otherwise).
+struct amx_hw {
+    LOWBIT_AMX_TGT void configure(const amx_tile_config& c) noexcept { __asm__ volatile("ldtilecfg %0" ::"m"(c) : "memory"); }
+    LOWBIT_AMX_TGT void release() noexcept { __asm__ volatile("tilerelease" ::: "memory"); }
+    template <int T>
+    LOWBIT_AMX_TGT void zero() noexcept {
+        __asm__ volatile("tilezero %%tmm%c0" ::"i"(T));
+    }
+    template <int T>
+    LOWBIT_AMX_TGT void load(const void* p, std::size_t stride) noexcept {
+        __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(p), "r"(stride), "i"(T) : "memory");
+    }
+    template <int T>
+    LOWBIT_AMX_TGT void store(void* p, std::size_t stride) noexcept {
+        __asm__ volatile("tilestored %%tmm%c2, (%0,%1,1)" ::"r"(p), "r"(stride), "i"(T) : "memory");
+    }
+    // AT&T order: sources reversed, destination last.
+    template <int C, int A, int B>
+    LOWBIT_AMX_TGT void dp_su() noexcept {
+        __asm__ volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
+    }
+    template <int C, int A, int B>
+    LOWBIT_AMX_TGT void dp_ss() noexcept {
+        __asm__ volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
+    }
+    template <int C, int A, int B>
+    LOWBIT_AMX_TGT void dp_us() noexcept {
+        __asm__ volatile("tdpbusd %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
+    }
+};
+#undef LOWBIT_AMX_TGT
+#endif
+
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_TILES_HPP
+// ---- end lowbit/kernels/detail/x86/amx_tiles.hpp ---------------------------------
+// ---- begin lowbit/kernels/detail/x86/kernels.hpp ---------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+// lowbit/kernels/detail/x86/kernels.hpp — the x86 kernel copies, one namespace
+// per instruction set, each function compiled for its set with
+// __attribute__((target)) (docs/kernels.md, "Dispatch"). Included only by
+// kernels/detail/entries.hpp, and only on x86 with GCC or Clang.
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
+
+namespace lowbit {
+namespace kdetail {
+
+// Byte-shuffle and multiplier tables of the B = 3, 5, 6, 7 unpacker (body.inl):
+// code i of a 16-code half starts at bit i*B; lane i of the 16-bit view gets
+// bytes (o, o+1) with o = i*B/8 and is multiplied by 2^(8 - i*B%8). Codes 8..15
+// repeat the pattern of 0..7 shifted by B bytes.
+template <int B>
+struct unpack_table {
+    alignas(32) std::uint8_t shuf_a[32] = {};
+    alignas(32) std::uint8_t shuf_b[32] = {};
+    alignas(32) std::uint16_t mul[16] = {};
+    constexpr unpack_table() noexcept {
+        for (int lane = 0; lane < 2; ++lane)
+            for (int i = 0; i < 8; ++i) {
+                const int bit = i * B, o = bit / 8, s = bit % 8;
+                shuf_a[lane * 16 + 2 * i] = static_cast<std::uint8_t>(o);
+                shuf_a[lane * 16 + 2 * i + 1] = static_cast<std::uint8_t>(o + 1);
+                shuf_b[lane * 16 + 2 * i] = static_cast<std::uint8_t>(o + B);
+                shuf_b[lane * 16 + 2 * i + 1] = static_cast<std::uint8_t>(o + B + 1);
+                mul[lane * 8 + i] = static_cast<std::uint16_t>(1u << (8 - s));
+            }
+    }
+};
+
+#define LOWBIT_X86_NS avx2
+#define LOWBIT_X86_ZMM 0
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c")))
+#define LOWBIT_X86_DOT 0
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avx512
+#define LOWBIT_X86_ZMM 1
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define LOWBIT_X86_DOT 0
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avxvnni
+#define LOWBIT_X86_ZMM 0
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define LOWBIT_X86_DOT 1
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avx512vnni
+#define LOWBIT_X86_ZMM 1
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define LOWBIT_X86_DOT 2
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    for (int k = 0; k < NU; ++k)
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+        vf s[NU];
+        vi z[NU];
+        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+        for (; b < b_end; ++b) {
+            const std::uint8_t* p[NU];
+            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+            // their scales) read side by side, the hardware prefetcher alone left
+            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+            // Prefetches past the end of the codes are harmless (no fault).
+            if (h[0] == 0)
+                for (int k = 0; k < NU; ++k)
+                    for (int l = 0; l < B; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+            const std::int32_t* xq[MB];
+            i8_block<S, MB, NU> blk;
+            for (int m = 0; m < MB; ++m) {
+                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+                for (int k = 0; k < NU; ++k) {
+                    blk.A[k][m][0] = start;
+                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+                }
+            }
+            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+            for (int m = 0; m < MB; ++m) {
+                const vf dx = set1_f(a[m].dx[b]);
+                for (int k = 0; k < NU; ++k) {
+                    vi A = blk.A[k][m][0];
+                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+// ---- end lowbit/kernels/detail/x86/kernels.hpp -----------------------------------
+
+namespace lowbit {
+namespace kdetail {
+namespace amx {
+
+#define LOWBIT_AMX_BODY_TGT \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")))
+
+// Activation rows below which a call (or the rows left after the tiles' chunks
+// of 32) runs on the avx512vnni body. A first guess to be tuned on AMX hardware
+// with lowbit_bench_amx (bench/bench_amx.cpp): not measured yet.
+constexpr std::size_t amx_min_rows = 8;
+constexpr std::size_t chunk_rows = 2 * amx_max_rows;  // two A tiles
+
+namespace v = avx512vnni::tl;  // the epilogue's vector helpers (zmm, 16 rows per vector)
+
+// Activation rows [0, rows) (rows <= 32) of `a` against tiles [t0, t1).
+template <class S, class Tiles>
+LOWBIT_AMX_BODY_TGT void chunk(Tiles& tm, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a,
+                               std::size_t rows, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    const std::size_t rows0 = rows < amx_max_rows ? rows : amx_max_rows, rows1 = rows - rows0;
+    // The A tile reads the activation codes of its rows with one stride: the
+    // workspace lays the rows out evenly; other callers' rows are gathered.
+    const std::ptrdiff_t stride = rows > 1 ? a[1].q - a[0].q : tile_block;
+    bool even = stride >= static_cast<std::ptrdiff_t>(tile_block);
+    for (std::size_t m = 2; even && m < rows; ++m) even = a[m].q == a[0].q + static_cast<std::ptrdiff_t>(m) * stride;
+    alignas(64) std::int8_t gathered[chunk_rows][tile_block];
+    alignas(64) std::uint8_t unpacked[2][tile_quads][64];
+    alignas(64) std::int32_t c[2][chunk_rows][tile_rows];  // [weight tile][activation row][weight row]
+    v::vf acc[2][chunk_rows];
+    for (std::size_t t = t0; t < t1; t += 2) {
+        const std::size_t nt = t1 - t < 2 ? 1 : 2;
+        for (std::size_t k = 0; k < nt; ++k)
+            for (std::size_t m = 0; m < rows; ++m) acc[k][m] = v::zero_f();
+        for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+            v::vf s[2];
+            v::vi z[2];
+            for (std::size_t k = 0; k < nt; ++k) v::scale_zero(w, t + k, g, 0, s[k], z[k]);
+            const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+            for (; b < b_end; ++b) {
+                // B: the weight tiles' block b (as the avx512vnni body, prefetched 4 KiB ahead)
+                for (std::size_t k = 0; k < nt; ++k) {
+                    const std::uint8_t* p = w.block(t + k, b);
+                    for (int l = 0; l < B; ++l) _mm_prefetch(reinterpret_cast<const char*>(p + v::prefetch_bytes + 64 * l), _MM_HINT_T0);
+                    if constexpr (B < 8) {
+                        v::vi q[tile_quads];
+                        v::unpack_block<B>(p, q);
+                        for (std::size_t j = 0; j < tile_quads; ++j) _mm512_store_si512(unpacked[k][j], q[j]);
+                        p = unpacked[k][0];
+                    }
+                    if (k == 0) tm.template load<2>(p, 64);
+                    else tm.template load<3>(p, 64);
+                }
+                // A: the activation codes of block b
+                const std::int8_t* a0 = a[0].q + b * tile_block;
+                std::size_t astride = static_cast<std::size_t>(stride);
+                if (!even) {
+                    for (std::size_t m = 0; m < rows; ++m) std::memcpy(gathered[m], a[m].q + b * tile_block, tile_block);
+                    a0 = gathered[0];
+                    astride = tile_block;
+                }
+                tm.template load<0>(a0, astride);
+                if (rows1) tm.template load<1>(a0 + amx_max_rows * astride, astride);
+                tm.template zero<4>();
+                tm.template dp_su<4, 0, 2>();
+                tm.template store<4>(c[0][0], sizeof c[0][0]);
+                if (nt == 2) {
+                    tm.template zero<5>();
+                    tm.template dp_su<5, 0, 3>();
+                    tm.template store<5>(c[1][0], sizeof c[1][0]);
+                }
+                if (rows1) {
+                    tm.template zero<6>();
+                    tm.template dp_su<6, 1, 2>();
+                    tm.template store<6>(c[0][amx_max_rows], sizeof c[0][0]);
+                    if (nt == 2) {
+                        tm.template zero<7>();
+                        tm.template dp_su<7, 1, 3>();
+                        tm.template store<7>(c[1][amx_max_rows], sizeof c[1][0]);
+                    }
+                }
+                // The float epilogue of avx512vnni::tl::i8_units, operation for operation.
+                for (std::size_t m = 0; m < rows; ++m) {
+                    const v::vf dx = v::set1_f(a[m].dx[b]);
+                    const v::vi zq = v::set1_32(a[m].zq[b]);
+                    for (std::size_t k = 0; k < nt; ++k) {
+                        v::vi A = v::load(c[k][m]);
+                        if constexpr (!S::is_symmetric) A = v::sub32(A, v::mul32(z[k], zq));
+                        else if constexpr (B == 1) A = v::sub32(v::add32(A, A), zq);
+                        else A = v::add32(A, zq);  // the avx512vnni body starts its sum at zq: integers, same value
+                        acc[k][m] = v::fma(v::cvt(A), v::mul(s[k], dx), acc[k][m]);
+                    }
+                }
+            }
+        }
+        for (std::size_t k = 0; k < nt; ++k) {
+            const std::size_t r = (t + k) * tile_rows;
+            if (r >= w.rows) continue;
+            for (std::size_t m = 0; m < rows; ++m) v::store_n(out + m * ld + r, acc[k][m], w.rows - r);
+        }
+    }
+}
+
+// The tile shapes of a chunk of `rows` activation rows (see the register use above).
+inline amx_tile_config chunk_config(std::size_t rows) noexcept {
+    const int rows0 = static_cast<int>(rows < amx_max_rows ? rows : amx_max_rows), rows1 = static_cast<int>(rows) - rows0;
+    amx_tile_config cfg;
+    cfg.set(0, rows0, static_cast<int>(tile_block));
+    cfg.set(2, static_cast<int>(tile_quads), 64);
+    cfg.set(3, static_cast<int>(tile_quads), 64);
+    cfg.set(4, rows0, 64);
+    cfg.set(5, rows0, 64);
+    if (rows1) {
+        cfg.set(1, rows1, static_cast<int>(tile_block));
+        cfg.set(6, rows1, 64);
+        cfg.set(7, rows1, 64);
+    }
+    return cfg;
+}
+
+// All activation rows [0, M) for tiles [t0, t1): chunks of 32 rows on the
+// tiles while at least min_rows are left, the rest on the avx512vnni body.
+template <class S, class Tiles>
+LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
+                                      float* out, std::size_t ld, std::size_t min_rows) {
+    std::size_t m = 0;
+    if (M >= min_rows && t0 < t1) {
+        Tiles tm;
+        std::size_t configured = 0;  // rows of the loaded configuration
+        for (; m < M && M - m >= min_rows; m += chunk_rows) {
+            const std::size_t rows = M - m < chunk_rows ? M - m : chunk_rows;
+            if (rows != configured) {
+                tm.configure(chunk_config(rows));
+                configured = rows;
+            }
+            chunk<S>(tm, w, t0, t1, a + m, rows, out + m * ld, ld);
+        }
+        if (m > M) m = M;
+        tm.release();  // leaves the tile state in its init state (cheaper context switches)
+    }
+    if (m < M) avx512vnni::ti8_tiles<S>(w, t0, t1, a + m, M - m, out + m * ld, ld);
+}
+
+// The library's body: the real tile instructions.
+template <class S>
+inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out,
+                      std::size_t ld) {
+    ti8_tiles_on<S, amx_hw>(w, t0, t1, a, M, out, ld, amx_min_rows);
+}
+
+#undef LOWBIT_AMX_BODY_TGT
+
+}  // namespace amx
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_BODY_HPP
+// ---- end lowbit/kernels/detail/x86/amx_body.hpp ----------------------------------
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -9712,6 +14202,24 @@ LOWBIT_X86_BODIES(avxvnni, avx2)
 LOWBIT_X86_BODIES(avx512vnni, avx512)
 #undef LOWBIT_X86_BODIES
 #endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+// amx: only the tiled int8 path has tile code (x86/amx_body.hpp); its
+// preparation is avx512's. The other paths are avx512vnni's bodies, listed
+// under amx in the tables so that an AMX machine runs them without a fallback.
+struct amx_bodies {
+    static constexpr arch a = arch::amx;
+    template <class S>
+    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
+                    std::size_t ldy) noexcept {
+        amx::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+    }
+    template <class S>
+    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
+                      std::int32_t* zq) noexcept {
+        return avx512::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
+    }
+};
+#endif
 
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
 struct neon_bodies {
@@ -9916,6 +14424,10 @@ struct dense_table {
         dense_i8_entry<KS, avx512vnni_bodies>(),
         dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+        dense_i8_entry<KS, avx512vnni_bodies, arch::amx>(),
+        dense_f32_entry<KS, avx512_bodies, arch::amx>(),
+#endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         dense_i8_entry<KS, neon_bodies>(),
         dense_f32_entry<KS, neon_bodies>(),
@@ -9941,6 +14453,10 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+        tiled_i8_entry<KS, amx_bodies>(),
+        tiled_f32_entry<KS, avx512_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         tiled_i8_entry<KS, neon_bodies>(),
