@@ -83,9 +83,12 @@ void usage(std::FILE* f) {
                  "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
                  "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
-                 "  --method rtn|imatrix|gptq    rtn: round to nearest (llama-quantize's bytes, default);\n"
+                 "  --method rtn|imatrix|gptq|awq|awq+gptq\n"
+                 "                               rtn: round to nearest (llama-quantize's bytes, default);\n"
                  "                               imatrix: rtn weighted by an imatrix computed on --calib;\n"
-                 "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib)\n"
+                 "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib);\n"
+                 "                               awq: AWQ scales folded into the norms / previous linears, then imatrix rtn;\n"
+                 "                               awq+gptq: the same scales, then GPTQ\n"
                  "  --calib TEXT                 calibration text (UTF-8), tokenized with the model's vocabulary\n"
                  "  --calib-tokens N             calibration tokens to use (default 16384)\n"
                  "  --calib-ctx N                tokens per calibration chunk, BOS first (default 256)\n"
@@ -493,8 +496,10 @@ int run(const args& a) {
     if (a.method == "rtn") co.method = quant_method::rtn;
     else if (a.method == "imatrix") co.method = quant_method::imatrix;
     else if (a.method == "gptq") co.method = quant_method::gptq;
+    else if (a.method == "awq") co.method = quant_method::awq;
+    else if (a.method == "awq+gptq") co.method = quant_method::awq_gptq;
     else {
-        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq\n", printable(a.method).c_str());
+        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq\n", printable(a.method).c_str());
         return 2;
     }
     const bool calibrated = co.method != quant_method::rtn || !a.imatrix_out.empty();
@@ -504,7 +509,7 @@ int run(const args& a) {
         return 2;
     }
     if (!calibrated && !a.calib.empty()) {
-        std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq or --imatrix-out; neither is given\n");
+        std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq|awq|awq+gptq or --imatrix-out; neither is given\n");
         return 2;
     }
     if (co.method != quant_method::rtn && !a.imatrix.empty()) {
@@ -550,10 +555,10 @@ int run(const args& a) {
         }
         co.refit_rounds = static_cast<int>(n);
     }
-    if ((a.act_order || a.static_grids || a.refit || a.refit_sub || a.embd_hessian || !a.damp.empty()) && co.method != quant_method::gptq) {
+    if ((a.act_order || a.static_grids || a.refit || a.refit_sub || a.embd_hessian || !a.damp.empty()) && !uses_gptq(co.method)) {
         std::fprintf(stderr,
                      "lowbit-quantize: --act-order, --static-grids, --refit, --refit-sub, --refit-codes, --embd-hessian and --damp go with "
-                     "--method gptq\n");
+                     "--method gptq or awq+gptq\n");
         return 2;
     }
 
@@ -799,7 +804,7 @@ int run(const args& a) {
             p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
-        const auto pre = d.convert ? cal.tensors.find(t.desc.name) : cal.tensors.end();
+        const auto pre = cal.tensors.find(t.desc.name);  // under AWQ also kept tensors and norm gains (scales folded)
         const bool precomputed = pre != cal.tensors.end() && !pre->second.data.empty();
         status s;
         if (precomputed) {  // quantized by calibrate(): its bytes as they are
