@@ -187,4 +187,67 @@ result<awq_gguf_result> awq_search_gguf(span<const awq_gguf_linear> group, span<
     return best;
 }
 
+// llm-awq's clip search, per ggml block (the bytes' own grouping) instead of
+// per group of 128: for each row and block of the (scaled) weights, clamp to
+// +-m with m = max|w| (1 - i / grid), i < max_shrink * grid (i = 0: unclipped);
+// each candidate is quantized as a one-block row by the type's quantizer
+// (importance-weighted when given) and scored by d H_bb d^T, H_bb the block's
+// diagonal block of H (cross-block terms left out, as the reference scores a
+// group alone). The best clamp is applied to w in place; returns the number
+// of blocks clipped. Only the choice is approximate: the caller quantizes the
+// clipped rows whole, as usual.
+template <class Exec = serial_executor>
+result<std::size_t> awq_clip_gguf(gguf::gguf_type t, matrix_view<float> w, matrix_view<const float> h, span<const float> importance = {},
+                                  int grid = 20, float max_shrink = 0.5f, Exec&& exec = Exec{}) {
+    const std::size_t N = w.rows(), K = w.cols(), B = gguf::type_block_size(t);
+    if (!gguf::is_quantized(t)) return status::error(errc::invalid_argument, "%s is not a block type: nothing to clip", gguf::type_name(t));
+    if (K == 0 || K % B != 0 || h.rows() != K || h.cols() != K)
+        return status::error(errc::shape_mismatch, "w is %zu x %zu (rows of whole %zu-value blocks), h %zu x %zu", N, K, B, h.rows(), h.cols());
+    if (!importance.empty() && importance.size() != K)
+        return status::error(errc::shape_mismatch, "importance has %zu values, w's rows %zu", importance.size(), K);
+    if (grid < 1 || !(max_shrink >= 0.0f && max_shrink < 1.0f))
+        return status::error(errc::invalid_argument, "grid = %d (>= 1), max_shrink = %g (in [0, 1))", grid, static_cast<double>(max_shrink));
+    LOWBIT_TRY(detail::check_finite(matrix_view<const float>(w.data(), N, K, w.stride()), "w"));
+    const int n_shrink = static_cast<int>(max_shrink * static_cast<float>(grid));
+    const std::size_t row_bytes = static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(B)));
+    std::vector<std::size_t> clipped(N, 0);
+    std::vector<status> st(N);
+    exec(N, [&](std::size_t r) {
+        std::vector<float> c(B), q(B);
+        std::vector<std::uint8_t> bytes(row_bytes);
+        float* row = w.data() + r * w.stride();
+        for (std::size_t b0 = 0; b0 < K && st[r].ok(); b0 += B) {
+            float mx = 0;
+            for (std::size_t j = 0; j < B; ++j) mx = std::max(mx, std::fabs(row[b0 + j]));
+            double best = std::numeric_limits<double>::infinity();
+            float best_m = mx;
+            for (int i = 0; i <= n_shrink && st[r].ok(); ++i) {
+                const float m = mx * (1.0f - static_cast<float>(i) / static_cast<float>(grid));
+                for (std::size_t j = 0; j < B; ++j) c[j] = std::min(std::max(row[b0 + j], -m), m);
+                st[r] = gguf::quantize(t, c.data(), bytes.data(), 1, static_cast<std::int64_t>(B),
+                                       importance.empty() ? nullptr : importance.data() + b0);
+                if (st[r].ok()) st[r] = gguf::dequantize_row(t, bytes.data(), q.data(), static_cast<std::int64_t>(B));
+                for (std::size_t j = 0; j < B; ++j) q[j] = row[b0 + j] - q[j];
+                double e = 0;
+                for (std::size_t a = 0; a < B; ++a) {
+                    double acc = 0;
+                    for (std::size_t j = 0; j < B; ++j) acc += static_cast<double>(h(b0 + a, b0 + j)) * q[j];
+                    e += acc * q[a];
+                }
+                if (e < best) best = e, best_m = m;
+            }
+            if (best_m < mx) {
+                clipped[r] += 1;
+                for (std::size_t j = 0; j < B; ++j) row[b0 + j] = std::min(std::max(row[b0 + j], -best_m), best_m);
+            }
+        }
+    });
+    std::size_t n = 0;
+    for (std::size_t r = 0; r < N; ++r) {
+        if (!st[r].ok()) return st[r];
+        n += clipped[r];
+    }
+    return n;
+}
+
 }  // namespace lowbit
