@@ -69,6 +69,7 @@ struct calib_options {
     bool refit_codes = false;         // --refit-codes: and single codes
     int refit_rounds = 4;             // --refit-rounds
     bool embd_hessian = false;        // --embd-hessian: GPTQ on token_embd.weight too (embd_hessian.hpp)
+    bool awq_clip = false;            // --awq-clip: awq's clip search per ggml block (awq_clip_gguf)
 };
 
 // One tensor as calibration left it.
@@ -199,11 +200,22 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
     } else {
         out->data.resize(rows * row_size);
         const float* qw = method == quant_method::rtn ? nullptr : importance.data();
-        LOWBIT_TRY(gguf::quantize(d.type, w.data(), out->data.data(), static_cast<std::int64_t>(rows), K, qw));
+        // --awq-clip: the clamped copy is quantized; the errors stay measured against w.
+        std::vector<float> clipped;
+        std::size_t n_clipped = 0;
+        if (method == quant_method::awq && o.awq_clip) {
+            clipped = w;
+            auto r = lowbit::awq_clip_gguf(d.type, lowbit::matrix_view<float>(clipped.data(), rows, k), s.h.matrix(),
+                                           span<const float>(importance.data(), k), 20, 0.5f, exec);
+            if (!r) return status::error(r.error().code(), "tensor '%s': awq clip: %s", name.c_str(), r.error().message());
+            n_clipped = *r;
+        }
+        LOWBIT_TRY(gguf::quantize(d.type, clipped.empty() ? w.data() : clipped.data(), out->data.data(), static_cast<std::int64_t>(rows), K, qw));
         out->how = method == quant_method::rtn       ? "rtn"
                    : method == quant_method::imatrix ? "rtn+imatrix"
                    : method == quant_method::awq     ? "awq, rtn+imatrix"
                                                      : std::string("rtn+imatrix: GPTQ does not cover ") + gguf::type_name(d.type);
+        if (!clipped.empty()) out->how += ", clipped " + std::to_string(n_clipped) + "/" + std::to_string(rows * k / gguf::type_block_size(d.type)) + " blocks";
     }
     LOWBIT_TRY(decode(out->data));
     out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;

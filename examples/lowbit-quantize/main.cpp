@@ -59,6 +59,7 @@ struct args {
     // calibration (calibrate.hpp)
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp, refit_rounds;
     bool act_order = false, static_grids = false, refit = false, refit_sub = false, refit_codes = false, embd_hessian = false;
+    bool awq_clip = false;
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
 };
@@ -105,6 +106,7 @@ void usage(std::FILE* f) {
                  "  --refit-rounds N             rounds of --refit-sub/--refit-codes, 1..64 (default 4)\n"
                  "  --embd-hessian               gptq: quantize token_embd.weight with GPTQ too, against a first-order\n"
                  "                               Hessian built from the weights that read the residual stream\n"
+                 "  --awq-clip                   awq: clip search per ggml block (llm-awq's, scored with H)\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -180,6 +182,8 @@ int parse_args(int argc, char** argv, args* a) {
             a->refit_sub = a->refit_codes = true;
         } else if (s == "--embd-hessian") {
             a->embd_hessian = true;
+        } else if (s == "--awq-clip") {
+            a->awq_clip = true;
         } else if (s == "--refit-rounds") {
             if (!value(&a->refit_rounds)) return 2;
         } else if (s == "--threads") {
@@ -545,6 +549,11 @@ int run(const args& a) {
     co.refit_sub = a.refit_sub;
     co.refit_codes = a.refit_codes;
     co.embd_hessian = a.embd_hessian;
+    co.awq_clip = a.awq_clip;
+    if (a.awq_clip && co.method != quant_method::awq) {
+        std::fprintf(stderr, "lowbit-quantize: --awq-clip goes with --method awq\n");
+        return 2;
+    }
     if (!a.refit_rounds.empty()) {
         char* end = nullptr;
         const long n = std::strtol(a.refit_rounds.c_str(), &end, 10);
