@@ -240,7 +240,10 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
     const bad_case cases[] = {
         {"--method gptq", "--method gptq needs --calib TEXT"},
         {"--imatrix-out '" + (d / "im.gguf") + "'", "--imatrix-out needs --calib TEXT"},
-        {"--method awq --calib '" + data_dir + "/calib.txt'", "--method 'awq' is not one of: rtn imatrix gptq"},
+        {"--method awk --calib '" + data_dir + "/calib.txt'", "--method 'awk' is not one of: rtn imatrix gptq awq awq+gptq"},
+        {"--method awq+gptq", "--method awq+gptq needs --calib TEXT"},
+        {"--method gptq --awq-clip --calib '" + data_dir + "/calib.txt'", "--awq-clip goes with --method awq"},
+        {"--method awq --act-order --calib '" + data_dir + "/calib.txt'", "go with --method gptq or awq+gptq"},
         {"--method gptq --calib '" + (d / "empty.txt") + "'", "the file is empty"},
         {"--method gptq --calib '" + (d / "latin1.txt") + "'", "not UTF-8 text (invalid byte 0xe9 at offset 22)"},
         {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},

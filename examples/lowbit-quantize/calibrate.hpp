@@ -1,5 +1,5 @@
 // calibrate.hpp — calibration from the model itself, and the calibrated
-// methods of lowbit-quantize (--method imatrix | gptq, --imatrix-out).
+// methods of lowbit-quantize (--method imatrix | gptq | awq | awq+gptq, --imatrix-out).
 //
 // The model runs in f32 with lowbit-llama's forward pass (prefill_layer in
 // examples/llama/prefill.hpp), one layer at a time over every calibration
@@ -11,8 +11,10 @@
 //      (q/k/v share one, gate/up share one, o, down) and accumulates
 //        - the imatrix: sum of x^2 per input column and the token count, as
 //          llama-imatrix does (per token row, every token of every chunk);
-//        - the GPTQ Hessian X^T X (gptq only);
+//        - the GPTQ Hessian X^T X (gptq, awq, awq+gptq), and for awq sum |x|;
 //      and keeps the held-back chunk's rows for the layer-output error;
+//      (awq, awq+gptq: then AWQ's scales are searched, folded into the
+//      layer and the statistics transformed, detail::awq_layer),
 //   3. quantize its seven weights with the type the recipe chose,
 //   4. pass 2 with the decoded quantized weights: the stream for layer i + 1.
 // After the last layer, gptq also quantizes output.weight, whose input is
