@@ -3,7 +3,9 @@
 // --imatrix-out's file (llama.cpp's GGUF imatrix layout) and its round trip
 // through --imatrix, --method gptq giving a GGUF that lowbit-llama loads with
 // a perplexity no worse than rtn's and a lower layer-output error on the
-// held-back chunk for most tensors, and bad calibration input refused.
+// held-back chunk for most tensors, --method awq and awq+gptq writing
+// rtn's header byte for byte with folded norm gains, and bad calibration
+// input refused.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -195,6 +197,38 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     CHECK(p_codes < p_rtn * 1.01);
 }
 
+TEST_CASE("--method awq | awq+gptq: a standard GGUF (rtn's header byte for byte), folded norms, perplexity not worse than rtn") {
+    tmpdir d;
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --threads 2", &log) == 0, log);
+    const std::vector<std::uint8_t> rtn = read_file(d / "rtn.gguf");
+    auto fr = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(rtn.data(), rtn.size()));
+    REQUIRE(fr.ok());
+    const double p_rtn = dev_ppl(d / "rtn.gguf");
+    for (const char* m : {"awq", "awq+gptq"}) {
+        CAPTURE(m);
+        const std::string out = d / (std::string(m) + ".gguf");
+        REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + out + "' --type Q4_K_M --method " + m + calib, &log) == 0, log);
+        CHECK(log.find("blk.7.awq ratios:") != std::string::npos);  // a line per layer with the chosen ratios
+        const std::vector<std::uint8_t> q = read_file(out);
+        auto fq = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(q.data(), q.size()));
+        REQUIRE(fq.ok());
+        // The same metadata, tensor names, types, shapes and offsets: the header is rtn's, byte for byte.
+        REQUIRE(q.size() == rtn.size());
+        CHECK(fq->data_offset() == fr->data_offset());
+        CHECK(std::equal(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(fq->data_offset()), rtn.begin()));
+        // The scales went into the norm gains (F32, finite) and the weights.
+        const std::vector<float> g = f32_of(*fq->find_tensor("blk.2.attn_norm.weight")), g0 = f32_of(*fr->find_tensor("blk.2.attn_norm.weight"));
+        CHECK(g != g0);
+        for (float v : g) CHECK(std::isfinite(v));
+        CHECK(f32_of(*fq->find_tensor("blk.2.ffn_norm.weight")) != f32_of(*fr->find_tensor("blk.2.ffn_norm.weight")));
+        const double p = dev_ppl(out);
+        INFO("rtn ", p_rtn, " ", m, " ", p);
+        CHECK(std::isfinite(p));
+        CHECK(p < p_rtn * 1.01);  // not worse than rtn beyond noise
+    }
+}
+
 TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
     tmpdir d;
     write_file(d / "empty.txt", "");
@@ -206,7 +240,10 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
     const bad_case cases[] = {
         {"--method gptq", "--method gptq needs --calib TEXT"},
         {"--imatrix-out '" + (d / "im.gguf") + "'", "--imatrix-out needs --calib TEXT"},
-        {"--method awq --calib '" + data_dir + "/calib.txt'", "--method 'awq' is not one of: rtn imatrix gptq"},
+        {"--method awk --calib '" + data_dir + "/calib.txt'", "--method 'awk' is not one of: rtn imatrix gptq awq awq+gptq"},
+        {"--method awq+gptq", "--method awq+gptq needs --calib TEXT"},
+        {"--method gptq --awq-clip --calib '" + data_dir + "/calib.txt'", "--awq-clip goes with --method awq"},
+        {"--method awq --act-order --calib '" + data_dir + "/calib.txt'", "go with --method gptq or awq+gptq"},
         {"--method gptq --calib '" + (d / "empty.txt") + "'", "the file is empty"},
         {"--method gptq --calib '" + (d / "latin1.txt") + "'", "not UTF-8 text (invalid byte 0xe9 at offset 22)"},
         {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},

@@ -1,5 +1,5 @@
 // calibrate.hpp — calibration from the model itself, and the calibrated
-// methods of lowbit-quantize (--method imatrix | gptq, --imatrix-out).
+// methods of lowbit-quantize (--method imatrix | gptq | awq | awq+gptq, --imatrix-out).
 //
 // The model runs in f32 with lowbit-llama's forward pass (prefill_layer in
 // examples/llama/prefill.hpp), one layer at a time over every calibration
@@ -11,8 +11,10 @@
 //      (q/k/v share one, gate/up share one, o, down) and accumulates
 //        - the imatrix: sum of x^2 per input column and the token count, as
 //          llama-imatrix does (per token row, every token of every chunk);
-//        - the GPTQ Hessian X^T X (gptq only);
+//        - the GPTQ Hessian X^T X (gptq, awq, awq+gptq), and for awq sum |x|;
 //      and keeps the held-back chunk's rows for the layer-output error;
+//      (awq, awq+gptq: then AWQ's scales are searched, folded into the
+//      layer and the statistics transformed, detail::awq_layer),
 //   3. quantize its seven weights with the type the recipe chose,
 //   4. pass 2 with the decoded quantized weights: the stream for layer i + 1.
 // After the last layer, gptq also quantizes output.weight, whose input is
@@ -32,6 +34,7 @@
 #include <lowbit/parallel.hpp>
 #include <lowbit/quant/metrics.hpp>
 
+#include "awq_fold.hpp"
 #include "calib_text.hpp"
 #include "embd_hessian.hpp"
 #include "gguf_io.hpp"  // examples/llama: read_config
@@ -41,11 +44,19 @@
 
 namespace lbq {
 
-enum class quant_method { rtn, imatrix, gptq };
+// awq: AWQ's scales folded into the model (awq_fold.hpp), then the imatrix-weighted
+// quantizer; awq_gptq: the same scales, then GPTQ.
+enum class quant_method { rtn, imatrix, gptq, awq, awq_gptq };
 
 inline const char* method_name(quant_method m) {
-    return m == quant_method::rtn ? "rtn" : m == quant_method::imatrix ? "imatrix" : "gptq";
+    return m == quant_method::rtn       ? "rtn"
+           : m == quant_method::imatrix ? "imatrix"
+           : m == quant_method::gptq    ? "gptq"
+           : m == quant_method::awq     ? "awq"
+                                        : "awq+gptq";
 }
+inline bool uses_gptq(quant_method m) { return m == quant_method::gptq || m == quant_method::awq_gptq; }
+inline bool uses_awq(quant_method m) { return m == quant_method::awq || m == quant_method::awq_gptq; }
 
 struct calib_options {
     std::string text;                 // --calib
@@ -60,6 +71,7 @@ struct calib_options {
     bool refit_codes = false;         // --refit-codes: and single codes
     int refit_rounds = 4;             // --refit-rounds
     bool embd_hessian = false;        // --embd-hessian: GPTQ on token_embd.weight too (embd_hessian.hpp)
+    bool awq_clip = false;            // --awq-clip: awq's clip search per ggml block (awq_clip_gguf)
 };
 
 // One tensor as calibration left it.
@@ -106,6 +118,7 @@ inline status load_f32(const source_tensor& t, std::vector<float>& out) {
 // Input statistics of one tap point over the calibration chunks.
 struct tap_stats {
     std::vector<double> sum2;
+    std::vector<double> abs_sum;  // sum of |x| per column (awq: AWQ's x_mean)
     std::uint64_t count = 0;
     lowbit::hessian h;
     std::vector<float> held;  // the held-back chunk's rows
@@ -125,6 +138,26 @@ double output_energy(const float* w, const float* b, std::size_t rows, std::size
     return e;
 }
 
+inline status decode_rows(gguf_type t, const std::vector<std::uint8_t>& bytes, std::size_t rows, std::size_t k, std::vector<float>& dec) {
+    const std::size_t row_size = static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(k)));
+    dec.resize(rows * k);
+    for (std::size_t r = 0; r < rows; ++r)
+        LOWBIT_TRY(gguf::dequantize_row(t, bytes.data() + r * row_size, dec.data() + r * k, static_cast<std::int64_t>(k)));
+    return status();
+}
+
+// ggml's plain quantizer (llama-quantize without an imatrix) on w: its bytes,
+// what they decode to, and the relative layer-output error on the held rows.
+template <class Exec>
+status rtn_quantize(gguf_type t, const std::vector<float>& w, std::size_t rows, std::size_t k, const tap_stats& s,
+                    std::vector<std::uint8_t>& bytes, std::vector<float>& dec, double& rel_err, Exec& exec) {
+    bytes.resize(rows * static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(k))));
+    LOWBIT_TRY(gguf::quantize(t, w.data(), bytes.data(), static_cast<std::int64_t>(rows), static_cast<std::int64_t>(k), nullptr));
+    LOWBIT_TRY(decode_rows(t, bytes, rows, k, dec));
+    rel_err = output_energy(w.data(), dec.data(), rows, k, s, exec) / output_energy(w.data(), nullptr, rows, k, s, exec);
+    return status();
+}
+
 }  // namespace detail
 
 // Quantizes one weight (rows x k floats in `w`) to d.type with `method`,
@@ -141,20 +174,15 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
     const bool quantized = gguf::is_quantized(d.type);
     const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
 
-    std::vector<std::uint8_t> rtn(rows * row_size);
-    LOWBIT_TRY(gguf::quantize(d.type, w.data(), rtn.data(), static_cast<std::int64_t>(rows), K, nullptr));
-    std::vector<float> dec(rows * k);
-    auto decode = [&](const std::vector<std::uint8_t>& bytes) -> status {
-        for (std::size_t r = 0; r < rows; ++r) LOWBIT_TRY(gguf::dequantize_row(d.type, bytes.data() + r * row_size, dec.data() + r * k, K));
-        return status();
-    };
-    LOWBIT_TRY(decode(rtn));
-    out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    std::vector<std::uint8_t> rtn;
+    std::vector<float> dec;
+    LOWBIT_TRY(detail::rtn_quantize(d.type, w, rows, k, s, rtn, dec, out->rtn_out_err, exec));
+    auto decode = [&](const std::vector<std::uint8_t>& bytes) { return detail::decode_rows(d.type, bytes, rows, k, dec); };
 
     if (!quantized) {
         out->how = std::string("kept ") + gguf::type_name(d.type);
         out->data = std::move(rtn);
-    } else if (method == quant_method::gptq && lowbit::gptq_gguf_supports(d.type)) {
+    } else if (uses_gptq(method) && lowbit::gptq_gguf_supports(d.type)) {
         lowbit::gptq_gguf_options g;
         g.percdamp = o.percdamp;
         g.act_order = o.act_order;
@@ -167,17 +195,29 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
-        out->how = o.act_order ? "gptq act-order" : "gptq";
+        out->how = std::string(uses_awq(method) ? "awq+" : "") + (o.act_order ? "gptq act-order" : "gptq");
         if (o.refit || o.refit_sub)
             out->how += std::string(o.refit_codes ? " refit-codes " : o.refit_sub ? " refit-sub " : " refit ") + std::to_string(r->refit_rows) +
                         "/" + std::to_string(rows);
     } else {
         out->data.resize(rows * row_size);
         const float* qw = method == quant_method::rtn ? nullptr : importance.data();
-        LOWBIT_TRY(gguf::quantize(d.type, w.data(), out->data.data(), static_cast<std::int64_t>(rows), K, qw));
-        out->how = method == quant_method::rtn ? "rtn"
+        // --awq-clip: the clamped copy is quantized; the errors stay measured against w.
+        std::vector<float> clipped;
+        std::size_t n_clipped = 0;
+        if (method == quant_method::awq && o.awq_clip) {
+            clipped = w;
+            auto r = lowbit::awq_clip_gguf(d.type, lowbit::matrix_view<float>(clipped.data(), rows, k), s.h.matrix(),
+                                           span<const float>(importance.data(), k), 20, 0.5f, exec);
+            if (!r) return status::error(r.error().code(), "tensor '%s': awq clip: %s", name.c_str(), r.error().message());
+            n_clipped = *r;
+        }
+        LOWBIT_TRY(gguf::quantize(d.type, clipped.empty() ? w.data() : clipped.data(), out->data.data(), static_cast<std::int64_t>(rows), K, qw));
+        out->how = method == quant_method::rtn       ? "rtn"
                    : method == quant_method::imatrix ? "rtn+imatrix"
+                   : method == quant_method::awq     ? "awq, rtn+imatrix"
                                                      : std::string("rtn+imatrix: GPTQ does not cover ") + gguf::type_name(d.type);
+        if (!clipped.empty()) out->how += ", clipped " + std::to_string(n_clipped) + "/" + std::to_string(rows * k / gguf::type_block_size(d.type)) + " blocks";
     }
     LOWBIT_TRY(decode(out->data));
     out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
@@ -288,6 +328,82 @@ status gptq_embedding(const model_source& src, const std::vector<decision>& plan
     return status();
 }
 
+// --method awq | awq+gptq, one layer after its float pass: AWQ's scale search
+// per tap point on the float weights (algo/awq_gguf.hpp; each linear with the
+// type the plan gives it, imatrix-weighted; attn_output's x_mean tied over the
+// query heads of a GQA group), the fold (awq_fold.hpp), and the folded norm
+// gains as tensors of their own for OUT.
+// The statistics of the scaled inputs are transformed, not recomputed: the fold
+// leaves every product unchanged in float, so a scaled linear's input is
+// exactly x / s, its X^T X is S^-1 H S^-1 and its sum of squares sum2 / s^2; a
+// second float pass over all chunks would give the same numbers up to f32
+// rounding at the cost of the layer's forward pass.
+// rtn_err: each linear's relative layer-output error under plain rtn of the
+// unscaled weights, the table's baseline (rtn of the scaled weights is not
+// what llama-quantize would write).
+template <class Exec>
+status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre, const std::vector<decision>& plan,
+                 const std::map<std::string, std::size_t>& by_name, tap_stats (&st)[4], std::map<std::string, double>& rtn_err,
+                 calibration& out, progress& p, Exec& exec) {
+    using tp = llama::tap_point;
+    struct member { llama::linear* w; const char* name; tp at; };
+    const member members[] = {{&y.wq, "attn_q", tp::attn_in}, {&y.wk, "attn_k", tp::attn_in}, {&y.wv, "attn_v", tp::attn_in},
+                              {&y.wo, "attn_output", tp::wo_in}, {&y.w1, "ffn_gate", tp::ffn_in}, {&y.w3, "ffn_up", tp::ffn_in},
+                              {&y.w2, "ffn_down", tp::w2_in}};
+    auto type_of = [&](const char* n) { return plan[by_name.at(pre + n + ".weight")].type; };
+    for (const member& m : members) {
+        std::vector<std::uint8_t> bytes;
+        std::vector<float> dec;
+        LOWBIT_TRY(rtn_quantize(type_of(m.name), m.w->w, m.w->rows, m.w->cols, st[static_cast<int>(m.at)], bytes, dec,
+                                rtn_err[pre + m.name + ".weight"], exec));
+    }
+    awq_layer_scales sc;
+    char line[160];
+    int len = std::snprintf(line, sizeof line, "%sawq ratios:", pre.c_str());
+    for (tp at : {tp::attn_in, tp::wo_in, tp::ffn_in, tp::w2_in}) {
+        const tap_stats& s = st[static_cast<int>(at)];
+        const std::size_t K = s.sum2.size();
+        const double n = static_cast<double>(std::max<std::uint64_t>(s.count, 1));
+        std::vector<float> x_mean(K), imp(K);
+        for (std::size_t j = 0; j < K; ++j) x_mean[j] = static_cast<float>(s.abs_sum[j] / n), imp[j] = static_cast<float>(s.sum2[j] / n);
+        if (at == tp::wo_in) x_mean = tie_to_kv_heads(x_mean, c);
+        std::vector<lowbit::awq_gguf_linear> group;
+        for (const member& m : members)
+            if (m.at == at) group.push_back({type_of(m.name), lowbit::matrix_view<const float>(m.w->w.data(), m.w->rows, m.w->cols)});
+        lowbit::awq_gguf_options ao;
+        ao.importance = lowbit::span<const float>(imp.data(), imp.size());
+        auto r = lowbit::awq_search_gguf(lowbit::span<const lowbit::awq_gguf_linear>(group.data(), group.size()),
+                                         lowbit::span<const float>(x_mean.data(), K), s.h.matrix(), ao, exec);
+        if (!r) return status::error(r.error().code(), "%sawq, tap point %d: %s", pre.c_str(), static_cast<int>(at), r.error().message());
+        len += std::snprintf(line + len, sizeof line - static_cast<std::size_t>(len), " %.2f (loss %.3e -> %.3e)", r->best_ratio,
+                             r->loss_plain, r->loss);
+        sc[at] = std::move(r->scales);
+    }
+    p.line("%s", line);
+    fold_awq_scales(y, c, sc);
+    for (tp at : {tp::attn_in, tp::wo_in, tp::ffn_in, tp::w2_in}) {
+        tap_stats& s = st[static_cast<int>(at)];
+        const std::vector<float>& v = sc[at];
+        auto h = lowbit::awq_scaled_hessian(s.h, lowbit::span<const float>(v.data(), v.size()));
+        if (!h) return status::error(h.error().code(), "%sawq: scaled Hessian: %s", pre.c_str(), h.error().message());
+        s.h = std::move(*h);
+        for (std::size_t j = 0; j < v.size(); ++j) s.sum2[j] /= static_cast<double>(v[j]) * v[j];
+        for (std::size_t i = 0; i < s.held.size(); ++i) s.held[i] /= v[i % v.size()];
+    }
+    for (auto gn : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
+        calibrated_tensor& ct = out.tensors[pre + gn.first];
+        ct.type = plan[by_name.at(pre + gn.first)].type;
+        if (gguf::is_quantized(ct.type))
+            return status::error(errc::unsupported, "%s%s: the plan quantizes a norm gain to %s; AWQ folds its scales into it",
+                                 pre.c_str(), gn.first, gguf::type_name(ct.type));
+        const std::vector<float>& g = *gn.second;
+        ct.data.resize(static_cast<std::size_t>(gguf::row_size(ct.type, static_cast<std::int64_t>(g.size()))));
+        LOWBIT_TRY(gguf::quantize(ct.type, g.data(), ct.data.data(), 1, static_cast<std::int64_t>(g.size()), nullptr));
+        ct.how = "awq: scales folded";
+    }
+    return status();
+}
+
 }  // namespace detail
 
 // Runs the calibration and quantizes every blk.* weight that `plan` converts,
@@ -336,8 +452,10 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
     m.layers.resize(static_cast<std::size_t>(c.layers));
     llama::prefill_state ps;
     llama::prefill_resize(c, ctx, ps);
-    const bool want_h = o.method == quant_method::gptq;
-    embd_hessian eh(o.embd_hessian && want_h ? D : 0);
+    const bool want_h = o.method != quant_method::rtn && o.method != quant_method::imatrix;  // gptq, awq (its loss), awq+gptq
+    const bool awq = uses_awq(o.method);
+    embd_hessian eh(o.embd_hessian && uses_gptq(o.method) ? D : 0);
+    std::map<std::string, double> awq_rtn_err;
 
     for (int l = 0; l < c.layers; ++l) {
         const double t0 = p.elapsed();
@@ -382,6 +500,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         const std::size_t widths[4] = {D, D, D, H};
         for (int i = 0; i < 4; ++i) {
             st[i].sum2.assign(widths[i], 0.0);
+            if (awq) st[i].abs_sum.assign(widths[i], 0.0);
             if (want_h) st[i].h = lowbit::hessian(widths[i]);
         }
         bool held = false;
@@ -396,6 +515,9 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < cols; ++j) s.sum2[j] += static_cast<double>(x[r * cols + j]) * x[r * cols + j];
             s.count += rows;
+            if (awq)
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t j = 0; j < cols; ++j) s.abs_sum[j] += std::fabs(x[r * cols + j]);
             if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
         };
         for (std::size_t ch = 0; ch <= n_cal; ++ch) {
@@ -404,6 +526,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             llama::prefill_layer(m, l, ctx, ps, exec, {}, &tap);
         }
         if (!tap_err.ok()) return status::error(tap_err.code(), "calibration, layer %d: %s", l, tap_err.message());
+        if (awq) LOWBIT_TRY(detail::awq_layer(y, c, pre, plan, by_name, st, awq_rtn_err, out, p, exec));
 
         // quantize the seven weights
         y.for_each_linear([&](llama::linear& w, const char* n) {
@@ -419,10 +542,12 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             im.count = static_cast<float>(s.count);
             const decision& d = plan[by_name[name]];
             // rtn (--imatrix-out alone): plain float calibration, nothing quantized here.
-            // A tensor kept as it is: the float weights stay, the plain writer copies the bytes.
-            if (o.method == quant_method::rtn || !d.convert) return;
+            // A tensor kept as it is: the float weights stay, the plain writer copies the bytes
+            // (under AWQ it is re-encoded: its weights were scaled).
+            if (o.method == quant_method::rtn || (!d.convert && !awq)) return;
             calibrated_tensor& ct = out.tensors[name];
             bad = quantize_calibrated(name, d, o.method, o, s, w.w, w.rows, w.cols, &ct, exec);
+            if (awq) ct.rtn_out_err = awq_rtn_err[name];
         });
         if (!bad.ok()) return bad;
 
@@ -443,7 +568,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         p.line("layer %d/%d: %s, mean layer-output error %.3e (rtn %.3e), %.1f s", l + 1, c.layers, method_name(o.method),
                n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);
     }
-    if (want_h) LOWBIT_TRY(detail::gptq_output(src, plan, by_name, c, o, stream, n_cal, ctx, out, p, exec));
+    if (uses_gptq(o.method)) LOWBIT_TRY(detail::gptq_output(src, plan, by_name, c, o, stream, n_cal, ctx, out, p, exec));
     if (eh.D) LOWBIT_TRY(detail::gptq_embedding(src, plan, by_name, c, o, stream, n_cal, ctx, eh, out, p, exec));
     return out;
 }

@@ -59,6 +59,7 @@ struct args {
     // calibration (calibrate.hpp)
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp, refit_rounds;
     bool act_order = false, static_grids = false, refit = false, refit_sub = false, refit_codes = false, embd_hessian = false;
+    bool awq_clip = false;
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
 };
@@ -83,9 +84,12 @@ void usage(std::FILE* f) {
                  "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
                  "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
-                 "  --method rtn|imatrix|gptq    rtn: round to nearest (llama-quantize's bytes, default);\n"
+                 "  --method rtn|imatrix|gptq|awq|awq+gptq\n"
+                 "                               rtn: round to nearest (llama-quantize's bytes, default);\n"
                  "                               imatrix: rtn weighted by an imatrix computed on --calib;\n"
-                 "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib)\n"
+                 "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib);\n"
+                 "                               awq: AWQ scales folded into the norms / previous linears, then imatrix rtn;\n"
+                 "                               awq+gptq: the same scales, then GPTQ\n"
                  "  --calib TEXT                 calibration text (UTF-8), tokenized with the model's vocabulary\n"
                  "  --calib-tokens N             calibration tokens to use (default 16384)\n"
                  "  --calib-ctx N                tokens per calibration chunk, BOS first (default 256)\n"
@@ -102,6 +106,7 @@ void usage(std::FILE* f) {
                  "  --refit-rounds N             rounds of --refit-sub/--refit-codes, 1..64 (default 4)\n"
                  "  --embd-hessian               gptq: quantize token_embd.weight with GPTQ too, against a first-order\n"
                  "                               Hessian built from the weights that read the residual stream\n"
+                 "  --awq-clip                   awq: clip search per ggml block (llm-awq's, scored with H)\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -177,6 +182,8 @@ int parse_args(int argc, char** argv, args* a) {
             a->refit_sub = a->refit_codes = true;
         } else if (s == "--embd-hessian") {
             a->embd_hessian = true;
+        } else if (s == "--awq-clip") {
+            a->awq_clip = true;
         } else if (s == "--refit-rounds") {
             if (!value(&a->refit_rounds)) return 2;
         } else if (s == "--threads") {
@@ -493,8 +500,10 @@ int run(const args& a) {
     if (a.method == "rtn") co.method = quant_method::rtn;
     else if (a.method == "imatrix") co.method = quant_method::imatrix;
     else if (a.method == "gptq") co.method = quant_method::gptq;
+    else if (a.method == "awq") co.method = quant_method::awq;
+    else if (a.method == "awq+gptq") co.method = quant_method::awq_gptq;
     else {
-        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq\n", printable(a.method).c_str());
+        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq\n", printable(a.method).c_str());
         return 2;
     }
     const bool calibrated = co.method != quant_method::rtn || !a.imatrix_out.empty();
@@ -504,7 +513,7 @@ int run(const args& a) {
         return 2;
     }
     if (!calibrated && !a.calib.empty()) {
-        std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq or --imatrix-out; neither is given\n");
+        std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq|awq|awq+gptq or --imatrix-out; neither is given\n");
         return 2;
     }
     if (co.method != quant_method::rtn && !a.imatrix.empty()) {
@@ -540,6 +549,11 @@ int run(const args& a) {
     co.refit_sub = a.refit_sub;
     co.refit_codes = a.refit_codes;
     co.embd_hessian = a.embd_hessian;
+    co.awq_clip = a.awq_clip;
+    if (a.awq_clip && co.method != quant_method::awq) {
+        std::fprintf(stderr, "lowbit-quantize: --awq-clip goes with --method awq\n");
+        return 2;
+    }
     if (!a.refit_rounds.empty()) {
         char* end = nullptr;
         const long n = std::strtol(a.refit_rounds.c_str(), &end, 10);
@@ -550,10 +564,10 @@ int run(const args& a) {
         }
         co.refit_rounds = static_cast<int>(n);
     }
-    if ((a.act_order || a.static_grids || a.refit || a.refit_sub || a.embd_hessian || !a.damp.empty()) && co.method != quant_method::gptq) {
+    if ((a.act_order || a.static_grids || a.refit || a.refit_sub || a.embd_hessian || !a.damp.empty()) && !uses_gptq(co.method)) {
         std::fprintf(stderr,
                      "lowbit-quantize: --act-order, --static-grids, --refit, --refit-sub, --refit-codes, --embd-hessian and --damp go with "
-                     "--method gptq\n");
+                     "--method gptq or awq+gptq\n");
         return 2;
     }
 
@@ -799,7 +813,7 @@ int run(const args& a) {
             p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
-        const auto pre = d.convert ? cal.tensors.find(t.desc.name) : cal.tensors.end();
+        const auto pre = cal.tensors.find(t.desc.name);  // under AWQ also kept tensors and norm gains (scales folded)
         const bool precomputed = pre != cal.tensors.end() && !pre->second.data.empty();
         status s;
         if (precomputed) {  // quantized by calibrate(): its bytes as they are
