@@ -1,6 +1,6 @@
 // lowbit_types.hpp — lowbit schemes as lowbit-quantize types (--type w4g128,
-// --tensor-type 'ffn_down=w8pc'): the name grammar, the shape a tensor takes in
-// OUT, and the quantization of one tensor with round to nearest or HQQ (GPTQ
+// --tensor-type 'ffn_down=w8pc'): the shape a tensor takes in OUT, and the
+// quantization of one tensor with round to nearest or HQQ (GPTQ
 // runs inside the calibration, calibrate.hpp). Such a tensor is written as
 // lowbit weights (docs/formats.md, "lowbit weights in GGUF") through
 // weights_gguf_writer, which the reader hands back as views into the mapped
@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include <lowbit/algo/hqq.hpp>
