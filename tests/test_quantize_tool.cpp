@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -391,17 +392,22 @@ TEST_CASE("quantize tool: lowbit schemes as types, mixed per tensor with ggml ty
     std::string log;
     tmpdir d;
     write_file(d / "in.gguf", make_gguf(ts));
-    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") +
-                                    "' --type w4g128 --tensor-type 'blk\\.1\\.attn_v=w3g32a-bf16' --tensor-type 'attn_v=Q8_0'"
-                                    " --tensor-type ffn_down=w8pc --tensor-type attn_k=w5pt-f32 --threads 2",
-                             &log) == 0,
-                    log);
+    const std::string plan = " --type w4g128 --tensor-type 'blk\\.1\\.attn_v=w3g32a-bf16' --tensor-type 'attn_v=Q8_0'"
+                             " --tensor-type ffn_down=w8pc --tensor-type attn_k=w5pt-f32 --threads 2";
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "'" + plan, &log) == 0, log);
     INFO(log);
     CHECK(log.find("w4g128") != std::string::npos);  // the summary names the schemes
     CHECK(log.find("w8pc") != std::string::npos);
     const aligned_file bytes(d / "out.gguf");
     auto r = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(bytes.data, bytes.size));
     REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
+    // --dry-run: the same plan's file size to the byte, and each lowbit tensor's stored bytes, nothing written.
+    std::string dry;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
+    CHECK(dry.find("file: " + std::to_string(bytes.size) + " bytes") != std::string::npos);
+    CHECK(std::regex_search(dry, std::regex("blk\\.0\\.attn_q\\.weight +w4g128 +256x512 +" +
+                                            std::to_string(r->find("blk.0.attn_q.weight")->bytes()) + " ")));
+    CHECK(!exists(d / "dry.gguf"));
     const gg::gguf_file& f = r->file();
     CHECK(!f.find_kv("general.file_type"));  // no llama.cpp file type describes lowbit weights
     CHECK(*f.get_string("general.name") == "fake llama");
@@ -476,7 +482,6 @@ TEST_CASE("quantize tool: bad lowbit types and plans are one clear line, exit 2,
         {"--type w4g128 --tensor-type token_embd=w4g128", "tensor 'token_embd.weight' takes a ggml type"},
         {"--type w4g128 --method hqq", "HQQ optimises zero points"},
         {"--type Q4_K --method hqq", "--method hqq quantizes lowbit schemes"},
-        {"--type w4g128 --dry-run", "--dry-run sizes ggml types only"},
         {"--type w4g128 --output-tensor-type w8pc", "unknown tensor type 'w8pc'"},
     };
     for (const bad& b : cases) {

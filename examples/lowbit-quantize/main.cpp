@@ -703,7 +703,6 @@ int run(const args& a) {
         const char* why = nullptr;
         if (co.method == quant_method::imatrix) why = "--method imatrix weights ggml types only; lowbit schemes take rtn, gptq or hqq";
         else if (lmethod == lowbit_method::hqq && d.lowbit->symmetric) why = "HQQ optimises zero points: give an asymmetric scheme (w4g64a)";
-        else if (a.dry_run) why = "--dry-run sizes ggml types only";
         else if (src.tensors[i].imported) why = "an imported checkpoint weight is converted from its codes, not requantized to a lowbit scheme";
         if (why) return refuse(a.in, status::error(errc::unsupported, "tensor '%s' gets %s: %s", n.c_str(), sch.c_str(), why));
     }
@@ -807,6 +806,7 @@ int run(const args& a) {
         if (status s = w.set(kv.first, kv.second); !s.ok()) return fail(a.in, s);
     std::uint64_t total_in = 0;
     lowbit::weights_gguf_writer lw(w);  // lowbit weights: their component tensors and keys
+    std::vector<std::optional<lowbit::weights_view>> lowbit_shapes(src.tensors.size());  // for --dry-run
     for (std::size_t i = 0; i < src.tensors.size(); ++i) {
         const tensor_desc& d = src.tensors[i].desc;
         total_in += src.tensors[i].n_bytes;
@@ -819,6 +819,7 @@ int run(const args& a) {
                 auto sh = lowbit_file_shape(*plan_[i].lowbit, static_cast<std::size_t>(src.tensors[i].rows()),
                                             static_cast<std::size_t>(src.tensors[i].row_length()));
                 s = sh ? lw.declare(d.name, sh->desc(), false) : sh.error();
+                if (sh) lowbit_shapes[i] = *sh;
             }
         } else {
             s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(effective_dims(d.dims, d.n_dims))));
@@ -839,7 +840,7 @@ int run(const args& a) {
         }
         std::vector<gguf_type> types;
         for (const decision& d : plan_) types.push_back(d.type);
-        print_dry_run(src, types, w, ctx);
+        print_dry_run(src, types, lowbit_shapes, lw, w, ctx);
         return 0;
     }
     if (!a.ctx.empty()) {
