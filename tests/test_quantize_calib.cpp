@@ -29,6 +29,7 @@
 #include "../examples/lowbit-quantize/embd_hessian.hpp"
 #include "gguf_io.hpp"     // examples/llama
 #include "perplexity.hpp"  // examples/llama
+#include "tinyllama_ppl.hpp"
 #include "tokenizer.hpp"   // examples/llama
 #include "tool_test_util.hpp"
 
@@ -57,7 +58,7 @@ std::vector<std::uint8_t> tensor_bytes(const std::vector<std::uint8_t>& file, co
     return std::vector<std::uint8_t>(t->data.begin(), t->data.end());
 }
 
-// Perplexity of a GGUF on the first 8 chunks of 128 tokens of dev.txt, by lowbit-llama's evaluator.
+// Perplexity of a GGUF by lowbit-llama's evaluator (tinyllama_ppl.hpp).
 double dev_ppl(const std::string& path) {
     const std::vector<std::uint8_t> bytes = read_file(path);
     auto f = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
@@ -66,24 +67,7 @@ double dev_ppl(const std::string& path) {
     REQUIRE_MESSAGE(tok.ok(), tok.error().message());
     auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE_MESSAGE(m.ok(), m.error().message());
-    const std::vector<std::uint8_t> text = read_file(data_dir + "/dev.txt");
-    auto ids = tok->encode(std::string(text.begin(), text.begin() + 12000), true);
-    REQUIRE(ids.ok());
-    llama::perplexity_options o;
-    o.n_ctx = 128;
-    // Every chunk of the 12000 bytes (about 23 of 128 tokens), not 8: on 8 chunks the
-    // standard error of the PPL is ~10 % and a 1 % comparison of two files is noise
-    // (the calibration pass's attention rounding alone moved gptq's 8-chunk PPL by 1.2 %).
-    o.n_chunks = -1;
-    o.bos = tok->vocabulary().bos;
-    std::FILE* sink = std::tmpfile();  // the per-chunk lines llama-perplexity prints
-    REQUIRE(sink);
-    o.out = sink;
-    lowbit::thread_pool pool(2);
-    auto r = llama::perplexity(*m, *ids, o, pool);
-    std::fclose(sink);
-    REQUIRE_MESSAGE(r.ok(), r.error().message());
-    return r->ppl;
+    return tinyllama_test::dev_perplexity(*m, *tok, data_dir + "/dev.txt");
 }
 
 }  // namespace

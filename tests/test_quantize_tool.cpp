@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,6 +21,10 @@
 #include <lowbit/core/half.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/formats/weights_gguf_reader.hpp>
+#include <lowbit/algo/hqq.hpp>
+#include <lowbit/runtime.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "../examples/lowbit-quantize/files.hpp"
 #include "../examples/lowbit-quantize/names.hpp"
@@ -337,6 +342,164 @@ TEST_CASE("quantize tool: --tensor-type overrides and the summary table") {
     CHECK(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "bad.gguf") + "' --type Q4_K --tensor-type 'attn_(q=Q8_0'", &log) == 2);
     CHECK(log.find("bad regex") != std::string::npos);
     CHECK(!exists(d / "bad.gguf"));
+}
+
+// ---- lowbit schemes as types (lowbit_types.hpp) -------------------------------------------
+
+namespace {
+
+// W as f32 from lowbit weights in any layout: tiled through dense, then the
+// run-time dequantize of an any_qmatrix holding a copy of the dense arrays.
+std::vector<float> dequantized(const lowbit::weights_view& w) {
+    auto dense = lowbit::repack(w, lowbit::layout::dense);
+    REQUIRE_MESSAGE(dense.ok(), std::string(dense.error().message()));
+    const lowbit::weights_view v = dense->view();
+    lowbit::any_qmatrix q;
+    q.scheme = v.scheme();
+    auto l = lowbit::qlayout::make(v.scheme(), v.rows(), v.cols());
+    REQUIRE(l.ok());
+    REQUIRE(l->row_bytes == v.row_bytes());
+    q.storage.layout = *l;
+    q.storage.codes.assign(v.codes(), v.codes() + v.code_bytes());
+    if (v.scheme().scale == lowbit::scale_type::f32) {
+        q.storage.scales_f32.resize(v.scale_count());
+        std::memcpy(q.storage.scales_f32.data(), v.scales(), v.scale_bytes());
+    } else {
+        q.storage.scales_16.resize(v.scale_count());
+        std::memcpy(q.storage.scales_16.data(), v.scales(), v.scale_bytes());
+    }
+    if (v.zeros()) q.storage.zeros.assign(v.zeros(), v.zeros() + v.zero_bytes());
+    if (v.perm()) q.storage.perm.assign(v.perm(), v.perm() + v.cols());
+    std::vector<float> out(v.rows() * v.cols());
+    REQUIRE(lowbit::dequantize(q, lowbit::matrix_view<float>(out.data(), v.rows(), v.cols())).ok());
+    return out;
+}
+
+std::vector<float> dequantized(const lowbit::any_qmatrix& q) {
+    std::vector<float> out(q.rows() * q.cols());
+    REQUIRE(lowbit::dequantize(q, lowbit::matrix_view<float>(out.data(), q.rows(), q.cols())).ok());
+    return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("quantize tool: lowbit schemes as types, mixed per tensor with ggml types, bit for bit") {
+    const auto ts = fake_llama();
+    std::string log;
+    tmpdir d;
+    write_file(d / "in.gguf", make_gguf(ts));
+    const std::string plan = " --type w4g128 --tensor-type 'blk\\.1\\.attn_v=w3g32a-bf16' --tensor-type 'attn_v=Q8_0'"
+                             " --tensor-type ffn_down=w8pc --tensor-type attn_k=w5pt-f32 --threads 2";
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "'" + plan, &log) == 0, log);
+    INFO(log);
+    CHECK(log.find("w4g128") != std::string::npos);  // the summary names the schemes
+    CHECK(log.find("w8pc") != std::string::npos);
+    const aligned_file bytes(d / "out.gguf");
+    auto r = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(bytes.data, bytes.size));
+    REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
+    // --dry-run: the same plan's file size to the byte, and each lowbit tensor's stored bytes, nothing written.
+    std::string dry;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
+    CHECK(dry.find("file: " + std::to_string(bytes.size) + " bytes") != std::string::npos);
+    CHECK(std::regex_search(dry, std::regex("blk\\.0\\.attn_q\\.weight +w4g128 +256x512 +" +
+                                            std::to_string(r->find("blk.0.attn_q.weight")->bytes()) + " ")));
+    CHECK(!exists(d / "dry.gguf"));
+    const gg::gguf_file& f = r->file();
+    CHECK(!f.find_kv("general.file_type"));  // no llama.cpp file type describes lowbit weights
+    CHECK(*f.get_string("general.name") == "fake llama");
+    const std::map<std::string, std::string> lowbit_want = {
+        {"blk.0.attn_q.weight", "w4g128"},  {"blk.0.attn_k.weight", "w5pt-f32"}, {"blk.0.ffn_down.weight", "w8pc"},
+        {"blk.0.ffn_up.weight", "w4g128"},  {"blk.1.attn_v.weight", "w3g32a-bf16"}, {"blk.1.ffn_down.weight", "w8pc"}};
+    const std::map<std::string, gguf_type> ggml_want = {
+        {"token_embd.weight", gguf_type::q6_K}, {"output.weight", gguf_type::q6_K}, {"blk.0.attn_v.weight", gguf_type::q8_0}};
+    CHECK(r->lowbit_count() == lowbit_want.size());
+    for (const auto& src : ts) {
+        CAPTURE(src.name);
+        const auto lw = lowbit_want.find(src.name);
+        if (lw == lowbit_want.end()) {
+            const gg::tensor_info* t = f.find_tensor(src.name);
+            REQUIRE(t != nullptr);
+            const auto gw = ggml_want.find(src.name);
+            const gguf_type want = gw != ggml_want.end() ? gw->second : gguf_type::f32;  // norms and non-weights kept
+            CHECK(gg::type_name(t->type) == std::string(gg::type_name(want)));
+            if (gw != ggml_want.end()) check_tensor_bytes(*t, src.data, src.dims[0]);
+            continue;
+        }
+        REQUIRE(r->is_lowbit(src.name));
+        const lowbit::weights_view v = *r->find(src.name);
+        char name[48];
+        v.scheme().name(name, sizeof name);
+        CHECK(std::string(name) == lw->second);
+        const std::size_t cols = static_cast<std::size_t>(src.dims[0]), rows = src.data.size() / cols;
+        CHECK(v.rows() == rows);
+        CHECK(v.cols() == cols);
+        // The layout the kernels run where it holds the groups (a multiple of 32, or the whole row).
+        CHECK(v.lay() == lowbit::layout::tiled);
+        auto q = lowbit::quantize(v.scheme(), lowbit::matrix_view<const float>(src.data.data(), rows, cols));
+        REQUIRE(q.ok());
+        CHECK(same_bits(dequantized(v), dequantized(*q)));
+    }
+
+    // --method hqq: asymmetric schemes, HQQ's zero points, bit for bit too; a group
+    // the tiled layout cannot walk (48) is stored dense.
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "hqq.gguf") + "' --type w4g64a --method hqq --tensor-type ffn_up=w2g48a", &log) == 0,
+                    log);
+    const aligned_file hb(d / "hqq.gguf");
+    auto h = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(hb.data, hb.size));
+    REQUIRE_MESSAGE(h.ok(), std::string(h.error().message()));
+    for (const char* n : {"blk.0.attn_q.weight", "blk.0.ffn_up.weight"}) {
+        CAPTURE(n);
+        const auto& src = *std::find_if(ts.begin(), ts.end(), [&](const fake_tensor& t) { return t.name == n; });
+        const lowbit::weights_view v = *h->find(n);
+        CHECK(v.lay() == (std::string(n) == "blk.0.ffn_up.weight" ? lowbit::layout::dense : lowbit::layout::tiled));
+        const std::size_t cols = static_cast<std::size_t>(src.dims[0]), rows = src.data.size() / cols;
+        auto q = lowbit::hqq_quantize(v.scheme(), lowbit::matrix_view<const float>(src.data.data(), rows, cols));
+        REQUIRE(q.ok());
+        CHECK(same_bits(dequantized(v), dequantized(q->q)));
+    }
+}
+
+TEST_CASE("quantize tool: bad lowbit types and plans are one clear line, exit 2, nothing written") {
+    tmpdir d;
+    write_file(d / "in.gguf", make_gguf(fake_llama()));
+    const std::string io = "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "' ";
+    struct bad {
+        const char* args;
+        const char* says;
+    };
+    const bad cases[] = {
+        {"--type w9g128", "bits must be 1..8"},
+        {"--type w0g32", "bits must be 1..8"},
+        {"--type w4g0", "group size out of range"},
+        {"--type w4g", "group size missing"},
+        {"--type w4g128x", "unexpected \"x\""},
+        {"--type w4g128-f8", "unknown scale type"},
+        {"--type Q4_K --tensor-type attn_q=w9", "--tensor-type: scheme \"w9\": bits must be 1..8"},
+        {"--type w4g128 --tensor-type token_embd=w4g128", "tensor 'token_embd.weight' takes a ggml type"},
+        {"--type w4g128 --method hqq", "HQQ optimises zero points"},
+        {"--type Q4_K --method hqq", "--method hqq quantizes lowbit schemes"},
+        {"--type w4g128 --output-tensor-type w8pc", "unknown tensor type 'w8pc'"},
+    };
+    for (const bad& b : cases) {
+        CAPTURE(b.args);
+        std::string log;
+        CHECK(run_tool(d, io + b.args, &log) == 2);
+        CHECK(log.find(b.says) != std::string::npos);
+        CHECK(std::count(log.begin(), log.end(), '\n') == 1);
+        CHECK(!exists(d / "out.gguf"));
+    }
+    // A NaN in a tensor given a lowbit scheme: refused (exit 2), naming the tensor and the place.
+    auto ts = fake_llama();
+    ts[2].data[1000] = std::nanf("");
+    write_file(d / "nan.gguf", make_gguf(ts));
+    std::string log;
+    CHECK(run_tool(d, "'" + (d / "nan.gguf") + "' '" + (d / "out.gguf") + "' --type w4g128", &log) == 2);
+    CHECK(log.find("tensor 'blk.0.attn_q.weight': value at row 3, column 232 is not finite") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
 }
 
 TEST_CASE("quantize tool: bad input gives an error naming the file and leaves no output") {

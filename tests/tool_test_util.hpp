@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -55,6 +56,26 @@ inline void write_file(const std::string& p, const std::string& s) { write_file(
 inline void write_file(const std::string& p, const std::vector<std::uint8_t>& b) {
     write_file(p, reinterpret_cast<const char*>(b.data()), b.size());
 }
+
+// A file's bytes at a 64-byte aligned address, as mmap gives them: what
+// weights_gguf_reader (and lowbit-llama's loader) require of lowbit weights.
+struct aligned_file {
+    std::vector<std::uint8_t> storage;
+    const std::uint8_t* data = nullptr;
+    std::size_t size = 0;
+    explicit aligned_file(const std::string& path) {
+        const std::vector<std::uint8_t> b = read_file(path);
+        storage.resize(b.size() + 64);
+        const auto a = reinterpret_cast<std::uintptr_t>(storage.data());
+        std::uint8_t* p = storage.data() + ((64 - (a & 63)) & 63);
+        if (!b.empty()) std::memcpy(p, b.data(), b.size());
+        data = p;
+        size = b.size();
+    }
+    aligned_file(aligned_file&&) = default;  // the heap buffer moves with the vector: data stays valid
+    aligned_file(const aligned_file&) = delete;
+    aligned_file& operator=(const aligned_file&) = delete;
+};
 
 #ifdef LOWBIT_QUANTIZE_TOOL
 // Runs the tool with `argv` (already quoted as the shell needs); returns its

@@ -5,6 +5,9 @@
 //                [--bits B] [--group G (0 = per channel)] [--sym] [--act-order] [--json]
 //   W is [N, K] float32 (out x in), X is [tokens, K] float32.
 //
+// One weight of a GGUF file (lowbit weights or ggml blocks), run from the mapping (gguf_tensor.hpp):
+//   lowbit-layer --weights FILE.gguf --tensor NAME [--calib X.npy] [--reference W.npy] [--threads n] [--json]
+//
 // Instead of files, built-in sources:
 //   --model stories260K.bin --layer L --matrix wq|wk|wv|wo|w1|w2|w3 [--seqs S] [--len T]
 //       weights of a llama2.c checkpoint and *real* activations captured by
@@ -32,12 +35,14 @@
 #include <lowbit/formats/npy.hpp>
 #include <lowbit/lowbit.hpp>
 
+#include "gguf_tensor.hpp"
 #include "llama2c.hpp"
 
 namespace {
 
 struct args {
     std::string weights, calib, model, matrix = "w1", methods = "all", save_w, save_x, save_deq, scale = "f16";
+    std::string tensor, reference;  // --weights FILE.gguf --tensor NAME [--reference W.npy]
     int layer = 0, seqs = 8, len = 64, bits = 4, group = 128, threads = 2;
     bool sym = false, act_order = false, json = false, mse_gptq = false, static_groups = false, updated_groups = false, duo = false;
     float alpha = 0.5f;
@@ -49,7 +54,8 @@ int usage() {
                  "usage: lowbit-layer (--weights W.npy --calib X.npy | --model M.bin --layer L --matrix w1 | --synthetic N,K,T)\n"
                  "       [--method rtn|mse|hqq|gptq|awq|smoothquant|all[,...]] [--bits B] [--group G] [--sym] [--act-order] [--json]\n"
                  "       [--threads n] [--scale f16|f32] [--mse-gptq] [--static-groups] [--updated-groups] [--duo] [--alpha a]\n"
-                 "       [--seqs S] [--len T] [--save-weights F] [--save-calib F] [--save-dequant PREFIX]\n");
+                 "       [--seqs S] [--len T] [--save-weights F] [--save-calib F] [--save-dequant PREFIX]\n"
+                 "       lowbit-layer --weights FILE.gguf --tensor NAME [--calib X.npy] [--reference W.npy] [--threads n] [--json]\n");
     return 2;
 }
 
@@ -68,6 +74,8 @@ bool parse(int argc, char** argv, args& a) {
         else if (!(v = val())) return false;
         else if (k == "--weights") a.weights = v;
         else if (k == "--calib") a.calib = v;
+        else if (k == "--tensor") a.tensor = v;
+        else if (k == "--reference") a.reference = v;
         else if (k == "--model") a.model = v;
         else if (k == "--matrix") a.matrix = v;
         else if (k == "--method") a.methods = v;
@@ -137,6 +145,14 @@ struct row {
 int main(int argc, char** argv) {
     args a;
     if (!parse(argc, argv, a)) return usage();
+    if (!a.tensor.empty()) {  // a weight of a GGUF file, run where it lies
+        if (a.weights.empty()) return usage();
+        layer_gguf::options o;
+        o.file = a.weights, o.tensor = a.tensor, o.calib = a.calib, o.reference = a.reference;
+        o.threads = a.threads, o.json = a.json;
+        return layer_gguf::run(o);
+    }
+    if (!a.reference.empty()) return usage();  // goes with --tensor
     using namespace lowbit;
     std::vector<float> W, X;
     std::size_t N = 0, K = 0, T = 0;

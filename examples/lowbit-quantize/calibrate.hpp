@@ -37,6 +37,7 @@
 #include "awq_fold.hpp"
 #include "calib_text.hpp"
 #include "embd_hessian.hpp"
+#include "lowbit_types.hpp"
 #include "gguf_io.hpp"  // examples/llama: read_config
 #include "prefill.hpp"  // examples/llama: prefill_layer, rows_tap
 #include "progress.hpp"
@@ -81,6 +82,7 @@ struct calibrated_tensor {
     lowbit::error_accumulator acc;    // weights vs what the bytes decode to
     double out_err = NAN, rtn_out_err = NAN;  // relative layer-output error on the held-back chunk
     std::string how;                  // "gptq", "rtn+imatrix", "rtn: GPTQ does not cover F16", ...
+    lowbit::weights lowbit;           // a lowbit scheme's weights, as OUT stores them (then `data` is empty)
 };
 
 // One llama-imatrix entry: a weight's input statistics.
@@ -160,12 +162,42 @@ status rtn_quantize(gguf_type t, const std::vector<float>& w, std::size_t rows, 
 
 }  // namespace detail
 
+// quantize_calibrated for a tensor given a lowbit scheme (d.lowbit): GPTQ
+// on the scheme's grid (lowbit::gptq_quantize; --act-order, --static-grids as
+// its static_groups, --damp), measured against round to nearest.
+template <class Exec>
+status quantize_calibrated_lowbit(const std::string& name, const decision& d, const calib_options& o, const detail::tap_stats& s,
+                                  std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out, Exec& exec) {
+    const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
+    std::vector<float> dec;
+    lowbit::error_accumulator rtn_acc;
+    auto rtn = quantize_lowbit(*d.lowbit, lowbit_method::rtn, w.data(), rows, k, exec);
+    if (!rtn) return status::error(rtn.error().code(), "tensor '%s': %s", name.c_str(), rtn.error().message());
+    LOWBIT_TRY(measure_lowbit(*rtn, w.data(), &rtn_acc, &dec, exec));
+    out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    lowbit::gptq_options g;
+    g.percdamp = o.percdamp;
+    g.act_order = o.act_order;
+    g.static_groups = o.static_grids;
+    auto r = lowbit::gptq_quantize(*d.lowbit, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
+    if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
+    LOWBIT_TRY(measure_lowbit(r->q, w.data(), &out->acc, &dec, exec));
+    out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    auto f = lowbit_file_form(r->q);
+    if (!f) return status::error(f.error().code(), "tensor '%s': %s", name.c_str(), f.error().message());
+    out->lowbit = std::move(*f);
+    out->how = o.act_order ? "gptq act-order" : o.static_grids ? "gptq static-groups" : "gptq";
+    w.swap(dec);
+    return status();
+}
+
 // Quantizes one weight (rows x k floats in `w`) to d.type with `method`,
 // replacing `w` by what the bytes decode to.
 template <class Exec>
 status quantize_calibrated(const std::string& name, const decision& d, quant_method method, const calib_options& o,
                            const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
                            Exec& exec) {
+    if (d.lowbit) return quantize_calibrated_lowbit(name, d, o, s, w, rows, k, out, exec);
     out->type = d.type;
     const auto K = static_cast<std::int64_t>(k);
     const std::size_t row_size = static_cast<std::size_t>(gguf::row_size(d.type, K));

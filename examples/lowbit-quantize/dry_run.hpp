@@ -17,6 +17,7 @@
 
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/formats/weights_gguf_writer.hpp>
 
 #include "model_source.hpp"
 #include "progress.hpp"
@@ -84,33 +85,43 @@ inline std::optional<kv_cache_size> kv_cache_for(const model_source& src, std::u
 }
 
 // Prints the plan (stdout: it is the command's output) and returns the file size.
-inline std::uint64_t print_dry_run(const model_source& src, const std::vector<gguf_type>& types, lowbit::gguf::gguf_writer& w,
-                                   std::optional<std::uint64_t> ctx) {
+// lowbit[i], when set, is the shape of tensor i's lowbit weights (lowbit_types.hpp,
+// declared through `lw`): their codes, and scales, zero points and permutation.
+inline std::uint64_t print_dry_run(const model_source& src, const std::vector<gguf_type>& types,
+                                   const std::vector<std::optional<lowbit::weights_view>>& lowbit, lowbit::weights_gguf_writer& lw,
+                                   lowbit::gguf::gguf_writer& w, std::optional<std::uint64_t> ctx) {
     std::uint64_t counted = 0;
     const lowbit::gguf::byte_sink counter(&counted, [](void* c, const std::uint8_t*, std::size_t n) {
         *static_cast<std::uint64_t*>(c) += n;
         return lowbit::status();
     });
-    (void)w.write_header(counter);  // lays out the offsets; only counts the bytes
+    (void)lw.write_header(counter);  // lays out the offsets (lowbit keys too); only counts the bytes
     std::printf("%-32s %-7s %-18s %14s %14s %14s\n", "tensor", "type", "shape", "bytes", "codes", "scales/mins");
     std::uint64_t data = 0, codes_total = 0, scales_total = 0;
     std::uint64_t in_codes = 0, in_scales = 0, in_zeros = 0, in_perm = 0;
     for (std::size_t i = 0; i < src.tensors.size(); ++i) {
         const source_tensor& t = src.tensors[i];
         const std::uint64_t values = t.row_length() * t.rows();
-        const std::uint64_t bytes = static_cast<std::uint64_t>(lowbit::gguf::row_size(types[i], static_cast<std::int64_t>(t.row_length()))) * t.rows();
-        const int cb = code_bits(types[i]);
-        std::string shape;
+        const auto& lb = lowbit[i];
+        const std::uint64_t bytes = lb ? lb->bytes()
+                                       : static_cast<std::uint64_t>(lowbit::gguf::row_size(types[i], static_cast<std::int64_t>(t.row_length()))) * t.rows();
+        const int cb = lb ? lb->scheme().bits : code_bits(types[i]);
+        std::string shape, type = lowbit::gguf::type_name(types[i]);
+        if (lb) {
+            char b[48];
+            lb->scheme().name(b, sizeof b);
+            type = b;
+        }
         for (int d = 0; d < t.desc.n_dims; ++d) shape += (d ? "x" : "") + std::to_string(t.desc.dims[d]);
         char c[24] = "-", s[24] = "-";
-        if (cb) {
-            const std::uint64_t codes = values * static_cast<std::uint64_t>(cb) / 8;
+        if (cb) {  // lowbit: the packed code array as stored (tiled blocks are padded to 16 rows x 32 columns)
+            const std::uint64_t codes = lb ? lb->code_bytes() : values * static_cast<std::uint64_t>(cb) / 8;
             std::snprintf(c, sizeof c, "%llu", static_cast<unsigned long long>(codes));
             std::snprintf(s, sizeof s, "%llu", static_cast<unsigned long long>(bytes - codes));
             codes_total += codes;
             scales_total += bytes - codes;
         }
-        std::printf("%-32s %-7s %-18s %14llu %14s %14s\n", printable(t.desc.name).c_str(), lowbit::gguf::type_name(types[i]), shape.c_str(),
+        std::printf("%-32s %-7s %-18s %14llu %14s %14s\n", printable(t.desc.name).c_str(), type.c_str(), shape.c_str(),
                     static_cast<unsigned long long>(bytes), c, s);
         data += bytes;
         if (t.footprint) {

@@ -4,6 +4,7 @@
 //
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
 //   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
+//   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
 // mmap'd, tensors are converted one chunk of rows at a time (rows spread over a
@@ -26,6 +27,7 @@
 
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/formats/weights_gguf_writer.hpp>
 #include <lowbit/parallel.hpp>
 #include <lowbit/quant/metrics.hpp>
 
@@ -34,6 +36,7 @@
 #include "dry_run.hpp"
 #include "hf_llama.hpp"
 #include "imatrix_out.hpp"
+#include "lowbit_types.hpp"
 #include "model_source.hpp"
 #include "names.hpp"
 #include "progress.hpp"
@@ -75,21 +78,25 @@ void usage(std::FILE* f) {
                  "  --type TYPE                  a llama-quantize type, with its per-tensor recipe:\n"
                  "                               Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L\n"
                  "                               Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS TQ1_0 TQ2_0\n"
-                 "                               MXFP4_MOE F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes)\n"
-                 "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type (repeatable;\n"
-                 "                               first match wins)\n"
+                 "                               MXFP4_MOE F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes);\n"
+                 "                               or a lowbit scheme w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]\n"
+                 "                               (w4g128, w8pc, w4g64a-bf16) for every quantizable tensor but\n"
+                 "                               token_embd and output (Q6_K), written as lowbit weights\n"
+                 "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type or lowbit scheme\n"
+                 "                               (repeatable; first match wins)\n"
                  "  --output-tensor-type TYPE    type of output.weight\n"
                  "  --token-embedding-type TYPE  type of token_embd.weight\n"
                  "  --leave-output-tensor        keep output.weight as it is\n"
                  "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
                  "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
-                 "  --method rtn|imatrix|gptq|awq|awq+gptq\n"
+                 "  --method rtn|imatrix|gptq|awq|awq+gptq|hqq\n"
                  "                               rtn: round to nearest (llama-quantize's bytes, default);\n"
                  "                               imatrix: rtn weighted by an imatrix computed on --calib;\n"
                  "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib);\n"
                  "                               awq: AWQ scales folded into the norms / previous linears, then imatrix rtn;\n"
-                 "                               awq+gptq: the same scales, then GPTQ\n"
+                 "                               awq+gptq: the same scales, then GPTQ;\n"
+                 "                               hqq: HQQ for asymmetric lowbit schemes (ggml types: rtn)\n"
                  "  --calib TEXT                 calibration text (UTF-8), tokenized with the model's vocabulary\n"
                  "  --calib-tokens N             calibration tokens to use (default 16384)\n"
                  "  --calib-ctx N                tokens per calibration chunk, BOS first (default 256)\n"
@@ -482,8 +489,43 @@ int fail(const std::string& file, const status& s, int rc = 1) {
 // A non-finite weight, a name GGUF cannot hold, an OUT that must not be replaced.
 int refuse(const std::string& file, const status& s) { return fail(file, s, 2); }
 
+// The type a decision writes, as the log names it.
+std::string type_label(const decision& d) { return d.lowbit ? lowbit_type_name(*d.lowbit) : gguf::type_name(d.type); }
+
+// A tensor given a lowbit scheme (lowbit_types.hpp): its float values, quantized
+// with `m` (hqq, else rtn: GPTQ tensors come quantized from calibrate(), and
+// the table says "not calibrated" of any it did not reach), written
+// through `lw` in the form lowbit_file_shape declared. *bytes: what it took.
+status write_lowbit_tensor(const source_tensor& t, const decision& d, lowbit_method m, lowbit::weights_gguf_writer& lw,
+                           lowbit::thread_pool& pool, lowbit::error_accumulator* acc, std::uint64_t* bytes) {
+    std::vector<float> w;
+    LOWBIT_TRY(detail::load_f32(t, w));  // its errors name the tensor
+    const std::string name = printable(t.desc.name);
+    auto named = [&](const status& s) { return status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message()); };
+    auto q = quantize_lowbit(*d.lowbit, m, w.data(), static_cast<std::size_t>(t.rows()), static_cast<std::size_t>(t.row_length()), pool);
+    if (!q) return named(q.error());
+    if (status s = measure_lowbit(*q, w.data(), acc, nullptr, pool); !s) return named(s);
+    auto f = lowbit_file_form(*q);
+    if (!f) return named(f.error());
+    *bytes = f->bytes();
+    if (status s = lw.write(t.desc.name, f->view()); !s) return named(s);
+    return {};
+}
+
 int run(const args& a) {
-    const target* tgt = find_target(a.type);
+    // --type w4g128: a lowbit scheme; the tensors it leaves out (token_embd,
+    // output) get Q6_K, llama.cpp's type for the output tensor (tensor_rules.hpp).
+    std::optional<lowbit::runtime_scheme> lowbit_type;
+    target lowbit_target{a.type.c_str(), gguf_type::q6_K, ftype::Q6_K, nullptr};
+    if (names_lowbit_type(a.type)) {
+        auto s = parse_lowbit_type(a.type);
+        if (!s) {
+            std::fprintf(stderr, "lowbit-quantize: --type: %s\n", printable(s.error().message()).c_str());
+            return 2;
+        }
+        lowbit_type = *s;
+    }
+    const target* tgt = lowbit_type ? &lowbit_target : find_target(a.type);
     if (!tgt) {
         std::fprintf(stderr, "lowbit-quantize: --type '%s' is not one of:", a.type.c_str());
         for (const target& t : targets())
@@ -502,10 +544,13 @@ int run(const args& a) {
     else if (a.method == "gptq") co.method = quant_method::gptq;
     else if (a.method == "awq") co.method = quant_method::awq;
     else if (a.method == "awq+gptq") co.method = quant_method::awq_gptq;
-    else {
-        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq\n", printable(a.method).c_str());
+    else if (a.method != "hqq") {
+        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq hqq\n",
+                     printable(a.method).c_str());
         return 2;
     }
+    // hqq needs no calibration: the ggml tensors of the file are rounded to nearest.
+    const lowbit_method lmethod = a.method == "hqq" ? lowbit_method::hqq : co.method == quant_method::gptq ? lowbit_method::gptq : lowbit_method::rtn;
     const bool calibrated = co.method != quant_method::rtn || !a.imatrix_out.empty();
     if (calibrated && a.calib.empty()) {
         std::fprintf(stderr, "lowbit-quantize: %s needs --calib TEXT (calibration text)\n",
@@ -577,6 +622,7 @@ int run(const args& a) {
     o.has_imatrix = co.method != quant_method::rtn;
     o.pure = a.pure;
     o.leave_output = a.leave_output;
+    o.lowbit = lowbit_type;
     for (const std::string& s : a.overrides) {
         override_rule r;
         const status st = parse_override(s, &r);
@@ -662,6 +708,23 @@ int run(const args& a) {
     std::vector<decision> plan_;
     if (status s = plan(descs, src.info, o, &plan_); !s.ok())
         return s.code() == errc::unsupported ? refuse(a.in, s) : fail(a.in, s);
+    // Lowbit schemes: what the methods and inputs can give them.
+    bool any_lowbit = false;
+    for (std::size_t i = 0; i < plan_.size(); ++i) {
+        const decision& d = plan_[i];
+        if (!d.lowbit) continue;
+        any_lowbit = true;
+        const std::string n = printable(src.tensors[i].desc.name), sch = lowbit_type_name(*d.lowbit);
+        const char* why = nullptr;
+        if (co.method == quant_method::imatrix) why = "--method imatrix weights ggml types only; lowbit schemes take rtn, gptq or hqq";
+        else if (co.method == quant_method::awq || co.method == quant_method::awq_gptq)
+            why = "--method awq and awq+gptq write ggml types only; lowbit schemes take rtn, gptq or hqq";
+        else if (lmethod == lowbit_method::hqq && d.lowbit->symmetric) why = "HQQ optimises zero points: give an asymmetric scheme (w4g64a)";
+        else if (src.tensors[i].imported) why = "an imported checkpoint weight is converted from its codes, not requantized to a lowbit scheme";
+        if (why) return refuse(a.in, status::error(errc::unsupported, "tensor '%s' gets %s: %s", n.c_str(), sch.c_str(), why));
+    }
+    if (lmethod == lowbit_method::hqq && !any_lowbit)
+        return refuse(a.in, status::error(errc::invalid_argument, "--method hqq quantizes lowbit schemes (--type w4g64a); no tensor gets one"));
 
     // Per-tensor checks that need the input: requantizing, copies, imatrix rows.
     std::vector<job> jobs(src.tensors.size());
@@ -670,6 +733,15 @@ int run(const args& a) {
         decision& d = plan_[i];
         jobs[i].src = &t;
         jobs[i].dec = &d;
+        if (d.lowbit) {  // quantized from the decoded values (lowbit_types.hpp)
+            const gguf_type from = t.desc.type;
+            if (from != gguf_type::f32 && from != gguf_type::f16 && from != gguf_type::bf16 &&
+                !(gguf::has_row_decoder(from) && gguf::is_quantized(from) && a.allow_requantize))
+                return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s; a lowbit scheme needs F32/F16/BF16 weights "
+                                                                   "(block types with --allow-requantize)",
+                                                printable(t.desc.name).c_str(), gguf::type_name(from)));
+            continue;
+        }
         if (t.imported) d.convert = true;  // its rows exist only through the converter
         if (!d.convert && t.kept_type) {  // a kept tensor the input wants stored as another type (HF norms -> F32)
             d.type = *t.kept_type;
@@ -738,7 +810,10 @@ int run(const args& a) {
               }),
               kvs.end());
     set_kv(kvs, "general.quantization_version", gguf::meta_value::u32(2), like_llama_quantize);
-    set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
+    if (any_lowbit)  // no llama.cpp file type describes lowbit weights
+        kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [](const auto& kv) { return kv.first == "general.file_type"; }), kvs.end());
+    else
+        set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
     if (!a.imatrix.empty()) {
         set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix), like_llama_quantize);
         set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())), like_llama_quantize);
@@ -747,12 +822,26 @@ int run(const args& a) {
     for (const auto& kv : kvs)
         if (status s = w.set(kv.first, kv.second); !s.ok()) return fail(a.in, s);
     std::uint64_t total_in = 0;
+    lowbit::weights_gguf_writer lw(w);  // lowbit weights: their component tensors and keys
+    std::vector<std::optional<lowbit::weights_view>> lowbit_shapes(src.tensors.size());  // for --dry-run
     for (std::size_t i = 0; i < src.tensors.size(); ++i) {
         const tensor_desc& d = src.tensors[i].desc;
         total_in += src.tensors[i].n_bytes;
-        if (status s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(effective_dims(d.dims, d.n_dims))));
-            !s.ok())
-            return fail(a.in, s);
+        status s;
+        if (plan_[i].lowbit) {  // as calibrate() left it (GPTQ may keep a permutation), else as rtn/hqq will
+            const auto c = cal.tensors.find(d.name);
+            if (c != cal.tensors.end() && !c->second.lowbit.empty()) {
+                s = lw.declare(d.name, c->second.lowbit.view());
+            } else {
+                auto sh = lowbit_file_shape(*plan_[i].lowbit, static_cast<std::size_t>(src.tensors[i].rows()),
+                                            static_cast<std::size_t>(src.tensors[i].row_length()));
+                s = sh ? lw.declare(d.name, sh->desc(), false) : sh.error();
+                if (sh) lowbit_shapes[i] = *sh;
+            }
+        } else {
+            s = w.add_tensor(d.name, plan_[i].type, span<const std::uint64_t>(d.dims, static_cast<std::size_t>(effective_dims(d.dims, d.n_dims))));
+        }
+        if (!s.ok()) return fail(a.in, status::error(s.code(), "tensor '%s': %s", printable(d.name).c_str(), s.message()));
     }
 
     if (a.dry_run) {  // nothing is written, nothing of OUT touched
@@ -768,7 +857,7 @@ int run(const args& a) {
         }
         std::vector<gguf_type> types;
         for (const decision& d : plan_) types.push_back(d.type);
-        print_dry_run(src, types, w, ctx);
+        print_dry_run(src, types, lowbit_shapes, lw, w, ctx);
         return 0;
     }
     if (!a.ctx.empty()) {
@@ -785,7 +874,7 @@ int run(const args& a) {
     output_file out;
     if (status s = out.open(a.out, inputs); !s.ok()) return fail(a.out, s);
     const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
-    if (status s = w.write_header(sink); !s.ok()) return fail(a.out, s);
+    if (status s = lw.write_header(sink); !s.ok()) return fail(a.out, s);
 
     if (!a.quiet)
         std::fprintf(stderr, "lowbit-quantize: %s (%s, %zu tensors, %s) -> %s as %s, %u threads\n",
@@ -793,48 +882,63 @@ int run(const args& a) {
                      printable(a.out, a.out.size()).c_str(), tgt->name, threads);
     progress p(a.quiet, total_in, src.tensors.size());
     converter conv(in, w, p, threads, a.sqnr);
+    std::optional<lowbit::thread_pool> lowbit_pool;  // rtn/hqq of lowbit schemes, a whole tensor at a time
+    if (any_lowbit) lowbit_pool.emplace(threads);
     std::map<std::uint32_t, type_stats> stats;
     struct table_row {
-        std::string name;
-        gguf_type type;
-        double values;
+        std::string name, type;
+        double bpw, values;
         lowbit::error_accumulator acc;
         double out_err, rtn_out_err;
         std::string how;
     };
     std::vector<table_row> table;
+    std::map<std::string, type_stats> lowbit_stats;  // by scheme name
     const int count_width = static_cast<int>(std::to_string(jobs.size()).size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const source_tensor& t = *jobs[i].src;
         const decision& d = *jobs[i].dec;
         const std::string name = printable(t.desc.name);
-        p.begin_tensor(i, name, gguf::type_name(d.type));
+        p.begin_tensor(i, name, type_label(d).c_str());
         if (!d.why.empty() && p.tty() && (d.fell_back || d.why.rfind("kept", 0) != 0))
             p.line("%s: %s", name.c_str(), printable(d.why, d.why.size()).c_str());
         const double t0 = p.elapsed();
         lowbit::error_accumulator acc;
-        const auto pre = cal.tensors.find(t.desc.name);  // under AWQ also kept tensors and norm gains (scales folded)
-        const bool precomputed = pre != cal.tensors.end() && !pre->second.data.empty();
+        // Under AWQ also kept tensors and norm gains (scales folded); lowbit weights from GPTQ.
+        const auto pre = cal.tensors.find(t.desc.name);
+        const bool precomputed = pre != cal.tensors.end() && (!pre->second.data.empty() || !pre->second.lowbit.empty());
+        const double values = static_cast<double>(t.row_length() * t.rows());
+        std::uint64_t out_bytes = d.lowbit ? 0 : static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
         status s;
-        if (precomputed) {  // quantized by calibrate(): its bytes as they are
+        if (precomputed && d.lowbit) {  // quantized by calibrate(): lowbit weights
+            s = lw.write(t.desc.name, pre->second.lowbit.view());
+            out_bytes = pre->second.lowbit.bytes();
+            acc = pre->second.acc;
+            p.advance(t.n_bytes);
+        } else if (precomputed) {  // quantized by calibrate(): its bytes as they are
             s = w.write_tensor_data(span<const std::uint8_t>(pre->second.data.data(), pre->second.data.size()));
             acc = pre->second.acc;
+            p.advance(t.n_bytes);
+        } else if (d.lowbit) {
+            s = write_lowbit_tensor(t, d, lmethod, lw, *lowbit_pool, &acc, &out_bytes);
             p.advance(t.n_bytes);
         } else {
             s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);
         }
-        if (d.convert && gguf::is_quantized(d.type) && calibrated && co.method != quant_method::rtn)
-            table.push_back({name, d.type, static_cast<double>(t.row_length() * t.rows()), acc,
+        const double bpw = d.lowbit ? 8.0 * static_cast<double>(out_bytes) / values
+                                    : 8.0 * static_cast<double>(gguf::row_size(d.type, gguf::type_block_size(d.type))) /
+                                          static_cast<double>(gguf::type_block_size(d.type));
+        if (d.convert && (d.lowbit || gguf::is_quantized(d.type)) && calibrated && co.method != quant_method::rtn)
+            table.push_back({name, type_label(d), bpw, values, acc,
                              precomputed ? pre->second.out_err : NAN, precomputed ? pre->second.rtn_out_err : NAN,
                              precomputed ? pre->second.how : std::string("rtn: not calibrated (no layer input)")});
         if (!s.ok()) {
             p.finish();
             if (out.write_failed()) return fail(a.out, out.write_error());  // the disk's fault, not the input's
-            const status e = status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message());
+            const status e = d.lowbit && !precomputed ? s : status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message());  // write_lowbit_tensor names it
             return s.code() == errc::non_finite ? refuse(a.in, e) : fail(a.in, e);
         }
-        type_stats& ts = stats[static_cast<std::uint32_t>(d.type)];
-        const std::uint64_t out_bytes = static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
+        type_stats& ts = d.lowbit ? lowbit_stats[type_label(d)] : stats[static_cast<std::uint32_t>(d.type)];
         ts.tensors += 1;
         ts.bytes += out_bytes;
         ts.values += t.row_length() * t.rows();
@@ -852,7 +956,7 @@ int run(const args& a) {
             }
             const double dt = p.elapsed() - t0;
             p.line("[%*zu/%zu] %-32s %-4s %-16s -> %-5s %10s -> %10s %6.2fs%s%s%s", count_width, i + 1, jobs.size(), name.c_str(),
-                   gguf::type_name(t.desc.type), shape_string(t.desc).c_str(), gguf::type_name(d.type),
+                   gguf::type_name(t.desc.type), shape_string(t.desc).c_str(), type_label(d).c_str(),
                    human_bytes(static_cast<double>(t.n_bytes)).c_str(), human_bytes(static_cast<double>(out_bytes)).c_str(), dt,
                    q.c_str(), d.why.empty() ? "" : "  ", printable(d.why, d.why.size()).c_str());
         }
@@ -865,14 +969,14 @@ int run(const args& a) {
         const double secs = p.elapsed();
         std::fprintf(stderr, "\n%-6s %8s %12s %8s %10s\n", "type", "tensors", "bytes", "bpw", "SQNR dB");
         std::uint64_t total_out = 0, total_values = 0;
-        for (const auto& kv : stats) {
-            const type_stats& s = kv.second;
+        auto print_stats = [&](const char* type, const type_stats& s) {
             total_out += s.bytes;
             total_values += s.values;
-            std::fprintf(stderr, "%-6s %8zu %12s %8.3f %10s\n", gguf::type_name(static_cast<gguf_type>(kv.first)), s.tensors,
-                         human_bytes(static_cast<double>(s.bytes)).c_str(), s.values ? 8.0 * s.bytes / s.values : 0.0,
-                         a.sqnr ? sqnr_string(s).c_str() : "-");
-        }
+            std::fprintf(stderr, "%-6s %8zu %12s %8.3f %10s\n", type, s.tensors, human_bytes(static_cast<double>(s.bytes)).c_str(),
+                         s.values ? 8.0 * s.bytes / s.values : 0.0, a.sqnr ? sqnr_string(s).c_str() : "-");
+        };
+        for (const auto& kv : stats) print_stats(gguf::type_name(static_cast<gguf_type>(kv.first)), kv.second);
+        for (const auto& kv : lowbit_stats) print_stats(kv.first.c_str(), kv.second);
         std::fprintf(stderr, "%-6s %8zu %12s %8.3f\n", "total", jobs.size(), human_bytes(static_cast<double>(total_out)).c_str(),
                      total_values ? 8.0 * total_out / total_values : 0.0);
         if (!table.empty()) {
@@ -881,14 +985,12 @@ int run(const args& a) {
                          "method");
             int better = 0, compared = 0;
             for (const table_row& r : table) {
-                const double bpw = 8.0 * static_cast<double>(gguf::row_size(r.type, gguf::type_block_size(r.type))) /
-                                   static_cast<double>(gguf::type_block_size(r.type));
                 const lowbit::error_stats e = lowbit::error_stats::from(r.acc);
                 char oe[32] = "-", re[32] = "-";
                 if (!std::isnan(r.out_err)) std::snprintf(oe, sizeof oe, "%.4e", r.out_err);
                 if (!std::isnan(r.rtn_out_err)) std::snprintf(re, sizeof re, "%.4e", r.rtn_out_err);
                 if (!std::isnan(r.out_err) && !std::isnan(r.rtn_out_err)) compared += 1, better += r.out_err < r.rtn_out_err;
-                std::fprintf(stderr, "%-28s %-5s %6.3f %9.2f %12s %12s  %s\n", r.name.c_str(), gguf::type_name(r.type), bpw, e.sqnr_db, oe, re,
+                std::fprintf(stderr, "%-28s %-5s %6.3f %9.2f %12s %12s  %s\n", r.name.c_str(), r.type.c_str(), r.bpw, e.sqnr_db, oe, re,
                              r.how.c_str());
             }
             std::fprintf(stderr, "%s: layer-output error below rtn's on %d of %d calibrated tensors\n", a.method.c_str(), better, compared);

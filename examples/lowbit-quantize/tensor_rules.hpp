@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include <lowbit/core/scheme.hpp>
 #include <lowbit/core/status.hpp>
 #include <lowbit/formats/gguf_types.hpp>
 
@@ -117,6 +118,26 @@ inline std::optional<gguf_type> parse_tensor_type(std::string_view name) {
     for (gguf_type t : allowed)
         if (iequals(lowbit::gguf::type_name(t), name)) return t;
     return std::nullopt;
+}
+
+// A lowbit scheme as a type (--type w4g128, --tensor-type 'ffn_down=w8pc'):
+// runtime_scheme::name's grammar, w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]
+// (core/scheme.hpp; lowbit_types.hpp quantizes and writes such tensors).
+// ggml's type names never start with w.
+inline bool names_lowbit_type(std::string_view s) { return !s.empty() && (s[0] == 'w' || s[0] == 'W'); }
+
+// The scheme named `s`; a malformed name (w9g128, w4g0, w4x) is an error
+// saying what is wrong with it.
+inline lowbit::result<lowbit::runtime_scheme> parse_lowbit_type(std::string_view s) {
+    if (s.size() > 40) return status::error(errc::invalid_argument, "lowbit type '%.40s...' is too long", s.data());
+    const std::string z(s);
+    return lowbit::parse_scheme(z.c_str());
+}
+
+inline std::string lowbit_type_name(const lowbit::runtime_scheme& s) {
+    char b[48];
+    s.name(b, sizeof b);
+    return b;
 }
 
 // ---- names -------------------------------------------------------------------------
@@ -292,6 +313,7 @@ struct override_rule {
     std::string pattern;
     std::regex re;
     gguf_type type;
+    std::optional<lowbit::runtime_scheme> lowbit;  // a lowbit scheme instead of `type` (lowbit_types.hpp)
 };
 
 struct options {
@@ -301,6 +323,9 @@ struct options {
     bool has_imatrix = false;
     std::optional<gguf_type> output_type, token_embd_type;
     std::vector<override_rule> overrides;  // first match wins
+    // --type w4g128 (lowbit_types.hpp): every quantizable tensor gets this
+    // scheme, except token_embd and output, which get tgt->base (no recipe).
+    std::optional<lowbit::runtime_scheme> lowbit;
 };
 
 struct decision {
@@ -309,6 +334,7 @@ struct decision {
     std::string why;       // for the log; empty when the base type was simply used
     bool fell_back = false;
     bool needs_imatrix = false;  // llama.cpp refuses to write this tensor without imatrix data
+    std::optional<lowbit::runtime_scheme> lowbit;  // written as lowbit weights in this scheme (`type` unused)
 };
 
 namespace detail {
@@ -485,6 +511,8 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         gguf_type nt = o.tgt->base;
         std::string why;
         bool manual = false;
+        std::optional<lowbit::runtime_scheme> lb;
+        if (o.lowbit && cats[i] != category::token_embd && cats[i] != category::output) lb = o.lowbit;
         if (o.token_embd_type && cats[i] == category::token_embd) {
             nt = *o.token_embd_type;
             why = "--token-embedding-type";
@@ -497,13 +525,24 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
             for (const override_rule& r : o.overrides) {
                 if (std::regex_search(t.name, r.re)) {
                     nt = r.type;
+                    lb = r.lowbit;
                     why = "--tensor-type " + r.pattern;
                     manual = true;
                     break;
                 }
             }
         }
-        if (!manual && quantized_recipe && !o.pure)
+        if (lb) {  // lowbit weights: any row length (the last group of a row may be shorter)
+            // lowbit-llama and llama.cpp read the embedding and the output as ggml tensors.
+            if (cats[i] == category::token_embd || cats[i] == category::output)
+                return status::error(errc::unsupported, "tensor '%s' takes a ggml type, not the lowbit scheme of %s", t.name.c_str(),
+                                     why.c_str());
+            d.lowbit = lb;
+            d.convert = true;
+            d.why = why;
+            continue;
+        }
+        if (!manual && quantized_recipe && !o.pure && !o.lowbit)
             LOWBIT_TRY(detail::recipe_type(t, rnames[i], cats[i], m, o, s, &nt, &why));
         // Rows that the block size does not divide.
         const std::uint64_t block = lowbit::gguf::type_block_size(nt);
@@ -536,9 +575,15 @@ inline status parse_override(std::string_view arg, override_rule* out) {
                              static_cast<int>(std::min<std::size_t>(arg.size(), 120)), arg.data());
     const std::string pattern(arg.substr(0, eq));
     const std::string_view tname = arg.substr(eq + 1);
-    const std::optional<gguf_type> t = parse_tensor_type(tname);
+    std::optional<gguf_type> t = parse_tensor_type(tname);
+    if (names_lowbit_type(tname)) {
+        auto s = parse_lowbit_type(tname);
+        if (!s) return status::error(errc::invalid_argument, "--tensor-type: %s", s.error().message());
+        out->lowbit = *s;
+        t = gguf_type::f32;  // unused: the tensor is written as lowbit weights
+    }
     if (!t)
-        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4)",
+        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, or a lowbit scheme such as w4g128)",
                              static_cast<int>(std::min<std::size_t>(tname.size(), 40)), tname.data());
     try {
         out->re = std::regex(pattern, std::regex::ECMAScript);

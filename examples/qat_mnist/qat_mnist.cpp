@@ -9,7 +9,10 @@
 // evaluation (it is printed next to it, and a mismatch fails the run).
 //
 //   qat_mnist [--data DIR] [--epochs N] [--qat-epochs N] [--train N] [--test N]
-//             [--threads N] [--seed N] [--quick] [--json]
+//             [--threads N] [--seed N] [--quick] [--json] [--save FILE.gguf [--save-bits B]]
+// --save writes the LSQ-trained B-bit model (B = 2, 3 or 4; default 4) as a
+// lowbit GGUF (mlp_file.hpp) and prints its accuracy and a hash of its test
+// logits; qat_mnist_eval FILE.gguf reads it back and prints the same two.
 // Data: Debian package dataset-fashion-mnist (IDX files in
 // /usr/share/datasets/fashion-mnist); see README.md. Exit code 77 when absent.
 #include <algorithm>
@@ -25,7 +28,15 @@
 #include <lowbit/lowbit.hpp>
 #include <lowbit/qat.hpp>
 
+#include "fashion_mnist.hpp"
+#include "mlp_file.hpp"
+
 namespace {
+
+using fashion_mnist::dataset;
+using fashion_mnist::kClasses;
+using fashion_mnist::kPixels;
+using fashion_mnist::load;
 
 // ---- options --------------------------------------------------------------------------------
 struct options {
@@ -36,6 +47,8 @@ struct options {
     unsigned threads = 2;
     std::uint64_t seed = 1;
     bool json = false;
+    std::string save;   // --save FILE.gguf
+    int save_bits = 4;  // --save-bits: which QAT LSQ model
 };
 
 bool parse_args(int argc, char** argv, options& o) {
@@ -56,6 +69,8 @@ bool parse_args(int argc, char** argv, options& o) {
         else if (a == "--threads") o.threads = static_cast<unsigned>(std::atoi(next("--threads")));
         else if (a == "--seed") o.seed = static_cast<std::uint64_t>(std::atoll(next("--seed")));
         else if (a == "--json") o.json = true;
+        else if (a == "--save") o.save = next("--save");
+        else if (a == "--save-bits") o.save_bits = std::atoi(next("--save-bits"));
         else if (a == "--quick") {  // the CTest smoke run: a subset, few epochs
             o.train = 6000;
             o.test = 2000;
@@ -64,9 +79,13 @@ bool parse_args(int argc, char** argv, options& o) {
         } else {
             std::fprintf(stderr,
                          "usage: qat_mnist [--data DIR] [--epochs N] [--qat-epochs N] [--train N] [--test N] "
-                         "[--threads N] [--seed N] [--quick] [--json]\n");
+                         "[--threads N] [--seed N] [--quick] [--json] [--save FILE.gguf [--save-bits 2|3|4]]\n");
             return false;
         }
+    }
+    if (!o.save.empty() && (o.save_bits < 2 || o.save_bits > 4 || o.qat_epochs < 1)) {
+        std::fprintf(stderr, "qat_mnist: --save keeps the QAT LSQ model of --save-bits 2, 3 or 4 bits (and needs --qat-epochs >= 1)\n");
+        return false;
     }
     return o.epochs >= 1 && o.qat_epochs >= 0 && o.threads >= 1;
 }
@@ -84,55 +103,6 @@ struct rng {
     float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1)
     std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
 };
-
-// ---- Fashion-MNIST in IDX format (gzip'd as Debian ships it, or plain) ---------------------------
-std::vector<std::uint8_t> read_file(const std::string& path) {
-    std::vector<std::uint8_t> bytes;
-    FILE* f = nullptr;
-    bool piped = false;
-    if (FILE* plain = std::fopen(path.c_str(), "rb")) {
-        f = plain;
-    } else if (FILE* gz = std::fopen((path + ".gz").c_str(), "rb")) {
-        std::fclose(gz);
-        f = popen(("gzip -dc '" + path + ".gz'").c_str(), "r");  // no zlib dependency for an example
-        piped = true;
-    }
-    if (!f) return bytes;
-    std::uint8_t buf[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-    if (piped) pclose(f);
-    else std::fclose(f);
-    return bytes;
-}
-
-std::uint32_t be32(const std::uint8_t* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
-
-struct dataset {
-    std::vector<float> x;          // n x 784, normalised
-    std::vector<std::uint8_t> y;   // n labels
-    std::size_t n = 0;
-};
-constexpr std::size_t kPixels = 784, kClasses = 10;
-
-// Images (magic 0x803, n, 28, 28) and labels (magic 0x801, n); at most `limit` examples.
-bool load(const std::string& dir, const char* prefix, std::size_t limit, dataset& d) {
-    const auto img = read_file(dir + "/" + prefix + "-images-idx3-ubyte");
-    const auto lab = read_file(dir + "/" + prefix + "-labels-idx1-ubyte");
-    if (img.size() < 16 || lab.size() < 8 || be32(img.data()) != 0x803 || be32(lab.data()) != 0x801) return false;
-    std::size_t n = be32(img.data() + 4);
-    if (be32(lab.data() + 4) != n || be32(img.data() + 8) * be32(img.data() + 12) != kPixels ||
-        img.size() < 16 + n * kPixels || lab.size() < 8 + n)
-        return false;
-    if (limit && limit < n) n = limit;
-    d.n = n;
-    d.x.resize(n * kPixels);
-    d.y.assign(lab.begin() + 8, lab.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-    for (std::size_t i = 0; i < n * kPixels; ++i) d.x[i] = (img[16 + i] / 255.0f - 0.2860f) / 0.3530f;  // dataset mean/std
-    return true;
-}
 
 // ---- dense algebra, split over rows into fixed tasks (same result for any thread count) ------------
 using pool_t = lowbit::thread_pool;
@@ -403,27 +373,17 @@ double accuracy_float(const std::vector<float>& w1, const std::vector<float>& b1
     return static_cast<double>(ok) / static_cast<double>(d.n);
 }
 
-// Accuracy of the exported model through lowbit's kernels: Y = X W^T by lowbit::gemm.
+// Accuracy of the exported model through lowbit's kernels (mlp_file::logits,
+// which qat_mnist_eval runs on the saved file); *hash: of its logits.
 template <class S>
 double accuracy_kernels(const lowbit::qmatrix<S>& q1, const std::vector<float>& b1, const lowbit::qmatrix<S>& q2,
-                        const std::vector<float>& b2, const dataset& d, pool_t& pool, std::vector<std::uint8_t>* pred) {
-    const std::size_t H = q1.rows();
-    std::vector<float> h(d.n * H), z(d.n * kClasses);
-    check(lowbit::gemm(q1, lowbit::matrix_view<const float>(d.x.data(), d.n, kPixels), lowbit::matrix_view<float>(h.data(), d.n, H), pool),
-             "gemm");
-    for (std::size_t i = 0; i < d.n; ++i)
-        for (std::size_t j = 0; j < H; ++j) h[i * H + j] = std::max(h[i * H + j] + b1[j], 0.0f);
-    check(lowbit::gemm(q2, lowbit::matrix_view<const float>(h.data(), d.n, H), lowbit::matrix_view<float>(z.data(), d.n, kClasses), pool),
-             "gemm");
+                        const std::vector<float>& b2, const dataset& d, pool_t& pool, std::vector<std::uint8_t>* pred, std::uint64_t* hash) {
+    std::vector<float> z;
+    check(mlp_file::logits<S>(q1.view(), {b1.data(), b1.size()}, q2.view(), {b2.data(), b2.size()}, d.x.data(), d.n, pool, z), "gemm");
+    *pred = mlp_file::predictions(z, kClasses);
+    *hash = mlp_file::hash(z);
     std::size_t ok = 0;
-    pred->resize(d.n);
-    for (std::size_t i = 0; i < d.n; ++i) {
-        float* zr = z.data() + i * kClasses;
-        for (std::size_t c = 0; c < kClasses; ++c) zr[c] += b2[c];
-        const auto p = static_cast<std::uint8_t>(std::max_element(zr, zr + kClasses) - zr);
-        ok += p == d.y[i];
-        (*pred)[i] = p;
-    }
+    for (std::size_t i = 0; i < d.n; ++i) ok += (*pred)[i] == d.y[i];
     return static_cast<double>(ok) / static_cast<double>(d.n);
 }
 
@@ -434,6 +394,7 @@ struct row {
     std::size_t bytes;
     double seconds;
     std::size_t disagreements;  // test predictions that differ between the two evaluations
+    std::uint64_t logits_hash;  // of the exported model's test logits (mlp_file::hash)
 };
 
 double now() {
@@ -443,7 +404,7 @@ double now() {
 // Evaluate a quantized model given its steps: fake-quantized float eval, then export + kernel eval.
 template <class S>
 row evaluate_quantized(const char* method, const mlp& net, const std::vector<float>& st1, const std::vector<float>& st2,
-                       const dataset& test, pool_t& pool, double t0) {
+                       const dataset& test, pool_t& pool, double t0, const std::string& save_to = "") {
     std::vector<float> wq1(net.l1.w.size()), wq2(net.l2.w.size());
     check(lowbit::qat::fake_quantize<S>({net.l1.w.data(), net.l1.out, net.l1.in}, st1, {}, {wq1.data(), net.l1.out, net.l1.in}, {}, pool),
              "fake_quantize");
@@ -454,13 +415,19 @@ row evaluate_quantized(const char* method, const mlp& net, const std::vector<flo
     auto q1 = lowbit::qat::export_qmatrix<S>({net.l1.w.data(), net.l1.out, net.l1.in}, st1, {});
     auto q2 = lowbit::qat::export_qmatrix<S>({net.l2.w.data(), net.l2.out, net.l2.in}, st2, {});
     if (!q1 || !q2) check(!q1 ? q1.error() : q2.error(), "export_qmatrix");
-    const double acc_k = accuracy_kernels<S>(*q1, net.l1.b, *q2, net.l2.b, test, pool, &p_k);
+    std::uint64_t hash = 0;
+    const double acc_k = accuracy_kernels<S>(*q1, net.l1.b, *q2, net.l2.b, test, pool, &p_k, &hash);
     row r;
     r.method = method;
     char name[32];
     S::runtime().name(name, sizeof name);
     r.scheme = name;
     r.bits = S::bits;
+    r.logits_hash = hash;
+    if (!save_to.empty())  // the codes and scales just evaluated, stored as they are
+        check(mlp_file::save(save_to.c_str(), std::string(method) + " " + name, *lowbit::to_weights(q1->view()), net.l1.b,
+                             *lowbit::to_weights(q2->view()), net.l2.b),
+              save_to.c_str());
     r.accuracy = acc_k;
     r.accuracy_fake_quant = acc_fq;
     r.bytes = q1->bytes() + q2->bytes() + (net.l1.b.size() + net.l2.b.size()) * sizeof(float);
@@ -502,7 +469,9 @@ void run_scheme(const mlp& fp32, const dataset& train_set, const dataset& test, 
         if (!o.json) std::fprintf(stderr, "qat_%s %d-bit:\n", md == mode::ste ? "ste" : "lsq", S::bits);
         train<S>(net, train_set, md, &q1, &q2, o.qat_epochs, 2e-4f, o.seed + 100 + static_cast<std::uint64_t>(S::bits), pool, !o.json);
         if (md == mode::ste) steps_for(net, lowbit::calibrate::mse{}, q1.steps, q2.steps);  // a last re-calibration on the trained weights
-        rows.push_back(evaluate_quantized<S>(md == mode::ste ? "qat_ste" : "qat_lsq", net, q1.steps, q2.steps, test, pool, t0));
+        const bool save = md == mode::lsq && !o.save.empty() && o.save_bits == S::bits;
+        rows.push_back(evaluate_quantized<S>(md == mode::ste ? "qat_ste" : "qat_lsq", net, q1.steps, q2.steps, test, pool, t0,
+                                             save ? o.save : std::string()));
     }
 }
 
@@ -540,6 +509,7 @@ int main(int argc, char** argv) {
     fp.bytes = (net.l1.w.size() + net.l1.b.size() + net.l2.w.size() + net.l2.b.size()) * sizeof(float);
     fp.seconds = now() - t0;
     fp.disagreements = 0;
+    fp.logits_hash = 0;
     rows.push_back(fp);
 
     run_scheme<pc<8>>(net, train_set, test, o, false, pool, rows);
@@ -569,6 +539,10 @@ int main(int argc, char** argv) {
         std::printf("accuracy: exported qmatrix through lowbit::gemm; fake-quant: the float model with fake-quantized weights.\n");
         std::printf("total %.1f s\n", now() - t_start);
     }
+    for (const row& r : rows)
+        if (!o.save.empty() && r.method == "qat_lsq" && r.bits == o.save_bits)  // qat_mnist_eval prints the same line of the file
+            std::fprintf(stderr, "model %s: %s, %zu test examples, accuracy %.4f, logits hash %016llx\n", o.save.c_str(), r.scheme.c_str(), test.n,
+                        r.accuracy, static_cast<unsigned long long>(r.logits_hash));
     for (const row& r : rows)
         if (r.disagreements)
             std::fprintf(stderr, "qat_mnist: note: %s %d-bit: %zu test predictions differ between kernels and fake quantization\n",
