@@ -33,9 +33,11 @@ t_start=$SECONDS
 # width, symmetry, scale type and granularity, on every arch, against the
 # scalar model), test_determinism (arch paths and thread counts bit-exact) and
 # the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
+# test_amx: the AMX body on emulated tiles (no CPU here has AMX): a result
+# check, ~60 CPU-s to compile a second time at -O2.
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled)
+                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh).
 plain_only=(test_determinism)
