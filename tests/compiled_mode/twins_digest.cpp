@@ -113,6 +113,21 @@ int main() {
             run(name);
         }
     }
+#if !defined(LOWBIT_COMPILED)
+    // Header-only, the widths left out of LOWBIT_WIDTHS are refused by the twins
+    // and absent from the table (prints nothing: the two copies' outputs match).
+    for (int b = 1; b <= 8; ++b) {
+        if (lowbit::detail::width_compiled(b)) continue;
+        char name[16];
+        std::snprintf(name, sizeof name, "w%dg32", b);
+        const std::vector<float> w = fixed_values(4 * 64, 3);
+        auto q = lowbit::quantize(*lowbit::parse_scheme(name), lowbit::matrix_view<const float>(w.data(), 4, 64));
+        if (q || q.error().code() != lowbit::errc::unsupported) fail("a width left out is refused", name);
+        lowbit::for_each_kernel([&](const lowbit::kernel_entry& e) {
+            if (e.key.lay != lowbit::layout::ggml && e.key.bits_or_type == b) fail("a width left out is not in the table", name);
+        });
+    }
+#endif
     // The table as the run-time lookup walks it: entries in order (the dense and
     // tiled ones of this program's widths), each found again by its key.
     std::size_t n = 0;
