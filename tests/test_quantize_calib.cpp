@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/npy.hpp>
 #include <lowbit/parallel.hpp>
 
 #include "../examples/lowbit-quantize/embd_hessian.hpp"
@@ -68,6 +69,23 @@ double dev_ppl(const std::string& path) {
     auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
     REQUIRE_MESSAGE(m.ok(), m.error().message());
     return tinyllama_test::dev_perplexity(*m, *tok, data_dir + "/dev.txt");
+}
+
+// A .npy file of little-endian integer token ids (dtype "<i4", "<u2", ...;
+// `width` bytes each), shape (n,), format 1.0, as numpy writes it.
+void write_ids_npy(const std::string& path, const std::vector<int>& ids, const char* dtype, int width) {
+    std::string h = std::string("{'descr': '") + dtype + "', 'fortran_order': False, 'shape': (" + std::to_string(ids.size()) + ",), }";
+    while ((10 + h.size() + 1) % 64 != 0) h += ' ';
+    h += '\n';
+    std::string out = "\x93NUMPY";
+    out += '\x01';
+    out += '\x00';
+    out += static_cast<char>(h.size() & 0xff);
+    out += static_cast<char>(h.size() >> 8);
+    out += h;
+    for (int id : ids)
+        for (int k = 0; k < width; ++k) out += static_cast<char>((static_cast<unsigned>(id) >> (8 * k)) & 0xffu);
+    write_file(path, out);
 }
 
 }  // namespace
@@ -131,6 +149,25 @@ TEST_CASE("--imatrix-out: llama.cpp's GGUF imatrix layout, and --imatrix reads i
     CHECK(tensor_bytes(a, "blk.0.attn_v.weight") == tensor_bytes(b, "blk.0.attn_v.weight"));
     // ... and the imatrix changed them: rtn without it gives other bytes.
     CHECK(tensor_bytes(a, "blk.0.attn_q.weight") != tensor_bytes(r, "blk.0.attn_q.weight"));
+
+    // --calib FILE.npy: the same text's token ids, as int32 and as uint16,
+    // give the same file byte for byte.
+    auto rf = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(r.data(), r.size()));
+    REQUIRE(rf.ok());
+    auto tok = llama::tokenizer::from_gguf(*rf);
+    REQUIRE_MESSAGE(tok.ok(), tok.error().message());
+    const std::vector<std::uint8_t> text = read_file(data_dir + "/calib.txt");
+    auto ids = tok->encode(std::string(text.begin(), text.end()), true);
+    REQUIRE(ids.ok());
+    write_ids_npy(d / "ids32.npy", *ids, "<i4", 4);
+    write_ids_npy(d / "ids16.npy", *ids, "<u2", 2);
+    for (const char* f : {"ids32.npy", "ids16.npy"}) {
+        CAPTURE(f);
+        const std::string npy_calib = " --calib '" + (d / f) + "' --calib-tokens 1024 --threads 2";
+        REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "c.gguf") + "' --type Q4_K_M --method imatrix" + npy_calib, &log) == 0,
+                        log);
+        CHECK(read_file(d / "c.gguf") == b);
+    }
 }
 
 TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn's, perplexity not worse") {
@@ -217,6 +254,10 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
     tmpdir d;
     write_file(d / "empty.txt", "");
     write_file(d / "latin1.txt", "The president said caf\xe9 and left.\n");
+    write_ids_npy(d / "no_ids.npy", {}, "<i4", 4);
+    write_ids_npy(d / "big_id.npy", std::vector<int>(600, 1000000), "<i4", 4);
+    const float one = 1.0f;
+    REQUIRE(lowbit::write_npy((d / "floats.npy").c_str(), &one, {1}).ok());
     const std::string in = "'" + data_dir + "' '" + (d / "out.gguf") + "' --type Q4_K_M ";
     struct bad_case {
         std::string args, message;
@@ -231,6 +272,9 @@ TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
         {"--method gptq --calib '" + (d / "empty.txt") + "'", "the file is empty"},
         {"--method gptq --calib '" + (d / "latin1.txt") + "'", "not UTF-8 text (invalid byte 0xe9 at offset 22)"},
         {"--method gptq --calib '" + (d / "missing.txt") + "'", "cannot open it"},
+        {"--method gptq --calib '" + (d / "no_ids.npy") + "'", "the file holds no token ids"},
+        {"--method gptq --calib '" + (d / "big_id.npy") + "'", "token id 1000000 at index 0 is outside the vocabulary"},
+        {"--method gptq --calib '" + (d / "floats.npy") + "'", "expected an integer dtype"},
         {"--method imatrix --imatrix x.dat --calib '" + data_dir + "/calib.txt'", "--imatrix FILE goes with --method rtn"},
         {"--method gptq --calib '" + data_dir + "/calib.txt' --calib-ctx 4", "--calib-ctx '4': expected an integer"},
         {"--method imatrix --refit --calib '" + data_dir + "/calib.txt'", "--embd-hessian and --damp go with --method gptq"},

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <lowbit/formats/gguf.hpp>
+#include <lowbit/formats/npy.hpp>
 
 #include "model_source.hpp"
 #include "tokenizer.hpp"  // examples/llama
@@ -72,6 +73,26 @@ struct calib_tokens {
     std::size_t chunks = 0, ctx = 0, text_tokens = 0;
 };
 
+namespace detail {
+// Cuts ids into at most max_chunks whole chunks of ctx tokens, each starting
+// with BOS when the vocabulary adds one; fewer than min_chunks is an error.
+inline result<calib_tokens> chunk_calibration(const std::vector<int>& ids, const llama::vocab& v, std::size_t ctx,
+                                              std::size_t min_chunks, std::size_t max_chunks) {
+    calib_tokens r;
+    r.ctx = ctx;
+    r.text_tokens = ids.size();
+    const std::size_t have = ids.size() / ctx;
+    if (have < min_chunks)
+        return status::error(errc::invalid_argument, "--calib: %zu tokens; %zu chunks of --calib-ctx %zu need %zu", ids.size(),
+                             min_chunks, ctx, min_chunks * ctx);
+    r.chunks = std::min(have, max_chunks);
+    r.ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(r.chunks * ctx));
+    if (v.add_bos)
+        for (std::size_t c = 0; c < r.chunks; ++c) r.ids[c * ctx] = v.bos;
+    return r;
+}
+}  // namespace detail
+
 // Reads `path` and tokenizes it; keeps at most `max_chunks` whole chunks.
 // Errors (exit 2 in the tool): an unreadable, empty or non-UTF-8 file, a text
 // shorter than `min_chunks` chunks.
@@ -92,19 +113,35 @@ inline result<calib_tokens> tokenize_calibration(const std::string& path, const 
                              static_cast<unsigned>(static_cast<unsigned char>(text[static_cast<std::size_t>(at)])), at);
     auto ids = tok.encode(text, true);
     if (!ids) return status::error(ids.error().code(), "--calib: %s", ids.error().message());
-    calib_tokens r;
-    r.ctx = ctx;
-    r.text_tokens = ids->size();
-    const std::size_t have = ids->size() / ctx;
-    if (have < min_chunks)
-        return status::error(errc::invalid_argument, "--calib: %zu tokens; %zu chunks of --calib-ctx %zu need %zu",
-                             ids->size(), min_chunks, ctx, min_chunks * ctx);
-    r.chunks = std::min(have, max_chunks);
-    r.ids.assign(ids->begin(), ids->begin() + static_cast<std::ptrdiff_t>(r.chunks * ctx));
-    const llama::vocab& v = tok.vocabulary();
-    if (v.add_bos)
-        for (std::size_t c = 0; c < r.chunks; ++c) r.ids[c * ctx] = v.bos;
-    return r;
+    return detail::chunk_calibration(*ids, tok.vocabulary(), ctx, min_chunks, max_chunks);
+}
+
+// Token ids already made (a .npy file of any integer dtype and shape, read in
+// C order, e.g. a tokenizer's output saved with numpy), chunked as text is.
+// Errors: an unreadable or malformed file, a float dtype, no ids, an id
+// outside [0, vocabulary size), fewer than `min_chunks` chunks.
+inline result<calib_tokens> read_calibration_ids(const std::string& path, const llama::vocab& v, std::size_t ctx,
+                                                 std::size_t min_chunks, std::size_t max_chunks) {
+    auto a = lowbit::read_npy_ints(path.c_str());
+    if (!a) return status::error(a.error().code(), "--calib: %s", a.error().message());
+    if (a->data.empty()) return status::error(errc::invalid_argument, "--calib: the file holds no token ids");
+    std::vector<int> ids(a->data.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::int64_t t = a->data[i];
+        if (t < 0 || t >= v.size())
+            return status::error(errc::invalid_argument, "--calib: token id %lld at index %zu is outside the vocabulary (0..%d)",
+                                 static_cast<long long>(t), i, v.size() - 1);
+        ids[i] = static_cast<int>(t);
+    }
+    return detail::chunk_calibration(ids, v, ctx, min_chunks, max_chunks);
+}
+
+// The calibration tokens of --calib: token ids from a .npy file, else text.
+inline result<calib_tokens> read_calibration(const std::string& path, const llama::tokenizer& tok, std::size_t ctx,
+                                             std::size_t min_chunks, std::size_t max_chunks) {
+    const bool npy = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+    return npy ? read_calibration_ids(path, tok.vocabulary(), ctx, min_chunks, max_chunks)
+               : tokenize_calibration(path, tok, ctx, min_chunks, max_chunks);
 }
 
 }  // namespace lbq

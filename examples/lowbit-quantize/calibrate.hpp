@@ -465,7 +465,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
 
     // Chunks for the statistics, plus one held back for the layer-output error.
     const std::size_t ctx = o.ctx, want = std::max<std::size_t>(1, o.max_tokens / ctx);
-    auto toks = tokenize_calibration(o.text, *tok, ctx, 2, want + 1);
+    auto toks = read_calibration(o.text, *tok, ctx, 2, want + 1);
     if (!toks) return toks.error();
     const std::size_t n_chunks = toks->chunks, n_cal = std::min(want, n_chunks - 1), D = c.dim, H = c.hidden;
     calibration out;

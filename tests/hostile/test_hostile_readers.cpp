@@ -267,6 +267,37 @@ TEST_CASE("hostile readers: gguf::quantize refuses counts whose products overflo
 }
 
 // Item 7: the header is parsed as the Python literal it is.
+TEST_CASE("hostile readers: integer .npy (token ids): each dtype widened exactly, anything else refused") {
+    auto ints = [](const std::string& descr, const bytes_t& data, const std::string& shape = "(2,)") {
+        bytes_t b = npy_file("{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }", 0);
+        b.insert(b.end(), data.begin(), data.end());
+        return parse_npy_ints(b.data(), b.size(), "t.npy");
+    };
+    const bytes_t ff = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0};
+    struct want {
+        const char* descr;
+        std::int64_t first, second;
+        std::size_t width;
+    };
+    for (const want& w : {want{"|u1", 255, 255, 1}, want{"|i1", -1, -1, 1}, want{"<u2", 65535, 65535, 2}, want{"<i2", -1, -1, 2},
+                          want{"<u4", 4294967295LL, 4294967295LL, 4}, want{"<i4", -1, -1, 4}, want{"<i8", -1, 1, 8}}) {
+        CAPTURE(w.descr);
+        auto r = ints(w.descr, ff);
+        REQUIRE(r);
+        CHECK(r->data == std::vector<std::int64_t>{w.first, w.second});
+        // one byte short of the shape's data: refused, not read past the end
+        CHECK(says(ints(w.descr, bytes_t(2 * w.width - 1, 0)).error(), "the shape needs 2 values"));
+    }
+    CHECK(says(ints("<u8", ff).error(), "expected an integer dtype"));
+    CHECK(says(ints(">i4", ff).error(), "expected an integer dtype"));
+    CHECK(says(ints("<f4", ff).error(), "expected an integer dtype"));
+    bytes_t fortran = npy_file("{'descr': '<i4', 'fortran_order': True, 'shape': (2,), }", 8);
+    CHECK(says(parse_npy_ints(fortran.data(), fortran.size(), "t.npy").error(), "fortran_order"));
+    auto empty = ints("<i4", {}, "(0,)");
+    REQUIRE(empty);
+    CHECK(empty->data.empty());
+}
+
 TEST_CASE("hostile readers: .npy headers parsed as Python literals, refusing what numpy refuses") {
     const std::string ok_tail = "'fortran_order': False, 'shape': (2, 3), }";
     REQUIRE(npy("{'descr': '<f4', " + ok_tail).ok());

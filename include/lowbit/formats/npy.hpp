@@ -1,5 +1,6 @@
 // lowbit/formats/npy.hpp — NumPy .npy files of float32, C order: a reader that
-// validates everything it is given and a writer. Format (numpy's
+// validates everything it is given and a writer; and a reader of integer
+// arrays (token ids: '|u1', '|i1', '<u2', '<i2', '<u4', '<i4', '<i8'). Format (numpy's
 // "format.py"): magic "\x93NUMPY", major/minor version, a little-endian header
 // length (2 bytes in v1, 4 in v2/v3), an ASCII Python dict literal
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (360, 120), }
@@ -13,8 +14,9 @@
 // (numpy's default max_header_size). Where numpy is looser we refuse rather than
 // guess: a repeated key (a Python dict keeps the last, but no numpy writes one),
 // non-decimal ints, strings other than plain '...' / "..." literals.
-// Only '<f4' with fortran_order False is accepted: anything else is an error
-// naming the field, never a silent conversion.
+// parse_npy accepts only '<f4' and parse_npy_ints only the integer dtypes
+// above, both with fortran_order False: anything else is an error naming the
+// field, never a silent conversion.
 #pragma once
 
 #include <cstddef>
@@ -299,8 +301,16 @@ private:
 
 }  // namespace detail
 
-// Parse a whole .npy file held in memory. `name` is used in messages.
-inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const char* name = "npy") {
+namespace detail {
+// The checked header of a whole .npy file held in memory: its dtype string,
+// shape (C order) and where the data starts. `name` is used in messages.
+struct npy_layout {
+    std::string descr;
+    std::vector<std::size_t> shape;
+    std::size_t count = 1;  // elements: the shape's product (checked not to overflow)
+    std::size_t data_off = 0;
+};
+inline result<npy_layout> parse_npy_layout(const std::uint8_t* b, std::size_t n, const char* name) {
     if (!b && n) return status::error(errc::invalid_argument, "%s: data is null with %zu bytes", name, n);
     if (n < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0) return status::error(errc::corrupt_data, "%s: not a .npy file (bad magic)", name);
     const int major = b[6];
@@ -320,24 +330,38 @@ inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const c
     if (hlen > npy_max_header)
         return status::error(errc::corrupt_data, "%s: header length %zu exceeds numpy's limit of %zu bytes", name, hlen,
                              npy_max_header);
-    detail::npy_header h(std::string_view(reinterpret_cast<const char*>(b + off), hlen), major <= 2);
+    npy_header h(std::string_view(reinterpret_cast<const char*>(b + off), hlen), major <= 2);
     if (status st = h.parse(); !st.ok()) return status::error(st.code(), "%s: %s", name, st.message());
-    if (h.descr != "<f4") {
-        // the dtype as text for the message, its non-printable bytes shown as '?'
-        std::string shown = h.descr.substr(0, 40);
-        for (char& c : shown)
-            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-        return status::error(errc::unsupported, "%s: dtype '%s', expected little-endian float32 '<f4'", name, shown.c_str());
-    }
     if (h.fortran_order) return status::error(errc::unsupported, "%s: fortran_order = True, expected False (C order)", name);
-    npy_array a;
-    a.shape = std::move(h.shape);
-    std::size_t count = 1;
-    for (std::size_t d : a.shape) count *= d;  // cannot overflow: take_shape checked the product
-    const std::size_t data_off = off + hlen;
+    npy_layout l;
+    l.descr = std::move(h.descr);
+    l.shape = std::move(h.shape);
+    for (std::size_t d : l.shape) l.count *= d;  // cannot overflow: take_shape checked the product
+    l.data_off = off + hlen;
+    return l;
+}
+// The dtype as text for a message, its non-printable bytes shown as '?'.
+inline std::string npy_shown_dtype(const std::string& descr) {
+    std::string shown = descr.substr(0, 40);
+    for (char& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    return shown;
+}
+}  // namespace detail
+
+// Parse a whole .npy file held in memory. `name` is used in messages.
+inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const char* name = "npy") {
+    auto l = detail::parse_npy_layout(b, n, name);
+    if (!l) return l.error();
+    if (l->descr != "<f4")
+        return status::error(errc::unsupported, "%s: dtype '%s', expected little-endian float32 '<f4'", name,
+                             detail::npy_shown_dtype(l->descr).c_str());
+    const std::size_t count = l->count, data_off = l->data_off;
     if ((n - data_off) / 4 < count)
         return status::error(errc::corrupt_data, "%s: the shape needs %zu floats of data, the file has %zu bytes", name,
                              count, n - data_off);
+    npy_array a;
+    a.shape = std::move(l->shape);
     a.data.resize(count);
     for (std::size_t i = 0; i < count; ++i) {  // little-endian on any host
         const std::uint8_t* p = b + data_off + 4 * i;
@@ -348,17 +372,66 @@ inline result<npy_array> parse_npy(const std::uint8_t* b, std::size_t n, const c
     return a;
 }
 
-inline result<npy_array> read_npy(const char* path) {
+// An integer .npy array (token ids), every value widened to int64.
+struct npy_int_array {
+    std::vector<std::size_t> shape;
+    std::vector<std::int64_t> data;  // row-major (C order)
+};
+
+// Parse a whole .npy file of integers: '|u1', '|i1', '<u2', '<i2', '<u4',
+// '<i4' or '<i8' (what tokenizers and numpy write for token ids; '<u8' is
+// refused: its values need not fit an int64). `name` is used in messages.
+inline result<npy_int_array> parse_npy_ints(const std::uint8_t* b, std::size_t n, const char* name = "npy") {
+    auto l = detail::parse_npy_layout(b, n, name);
+    if (!l) return l.error();
+    const std::string& d = l->descr;
+    const bool is_signed = d == "|i1" || d == "<i2" || d == "<i4" || d == "<i8";
+    const std::size_t width = d == "|u1" || d == "|i1" ? 1 : d == "<u2" || d == "<i2" ? 2 : d == "<u4" || d == "<i4" ? 4 : d == "<i8" ? 8 : 0;
+    if (width == 0)
+        return status::error(errc::unsupported, "%s: dtype '%s', expected an integer dtype ('|u1' '|i1' '<u2' '<i2' '<u4' '<i4' '<i8')",
+                             name, detail::npy_shown_dtype(d).c_str());
+    const std::size_t count = l->count, data_off = l->data_off;
+    if ((n - data_off) / width < count)
+        return status::error(errc::corrupt_data, "%s: the shape needs %zu values of %zu bytes, the file has %zu bytes", name, count,
+                             width, n - data_off);
+    npy_int_array a;
+    a.shape = std::move(l->shape);
+    a.data.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {  // little-endian on any host
+        const std::uint8_t* p = b + data_off + width * i;
+        std::uint64_t u = 0;
+        for (std::size_t k = 0; k < width; ++k) u |= static_cast<std::uint64_t>(p[k]) << (8 * k);
+        if (is_signed && width < 8 && (u >> (8 * width - 1)) != 0) u |= ~std::uint64_t{0} << (8 * width);  // sign-extend
+        std::int64_t v;
+        std::memcpy(&v, &u, 8);
+        a.data[i] = v;
+    }
+    return a;
+}
+
+namespace detail {
+inline status read_whole_file(const char* path, std::vector<std::uint8_t>& buf) {
     std::FILE* f = std::fopen(path, "rb");
     if (!f) return status::error(errc::io_error, "cannot open %s", path);
-    std::vector<std::uint8_t> buf;
     std::uint8_t chunk[1 << 16];
     std::size_t got;
     while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
     const bool err = std::ferror(f) != 0;
     std::fclose(f);
     if (err) return status::error(errc::io_error, "error reading %s", path);
+    return {};
+}
+}  // namespace detail
+
+inline result<npy_array> read_npy(const char* path) {
+    std::vector<std::uint8_t> buf;
+    LOWBIT_TRY(detail::read_whole_file(path, buf));
     return parse_npy(buf.data(), buf.size(), path);
+}
+inline result<npy_int_array> read_npy_ints(const char* path) {
+    std::vector<std::uint8_t> buf;
+    LOWBIT_TRY(detail::read_whole_file(path, buf));
+    return parse_npy_ints(buf.data(), buf.size(), path);
 }
 
 // Write float32 data of the given shape (C order), format version 1.0.
