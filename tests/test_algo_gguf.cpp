@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <lowbit/algo/gptq_gguf.hpp>
+#include <lowbit/formats/npy.hpp>
 #include <lowbit/formats/safetensors.hpp>
 #include <lowbit/parallel.hpp>
 
@@ -119,16 +120,16 @@ std::vector<std::uint8_t> read_all(const std::string& path) {
     return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// dev_tokens.npy is '<u2' (uint16): header length at bytes 8-9 (format 1.0), data after it.
+// dev_tokens.npy: uint16 token ids (numpy '<u2'), read by lowbit's .npy reader.
 std::vector<std::uint16_t> read_tokens(const std::string& path) {
-    const std::vector<std::uint8_t> b = read_all(path);
-    REQUIRE(b.size() > 10);
-    REQUIRE(b[6] == 1);
-    const std::size_t off = 10 + (static_cast<std::size_t>(b[8]) | static_cast<std::size_t>(b[9]) << 8);
-    const std::string header(b.begin() + 10, b.begin() + static_cast<std::ptrdiff_t>(off));
-    REQUIRE(header.find("<u2") != std::string::npos);
-    std::vector<std::uint16_t> tok((b.size() - off) / 2);
-    for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = static_cast<std::uint16_t>(b[off + 2 * i] | b[off + 2 * i + 1] << 8);
+    auto a = lowbit::read_npy_ints(path.c_str());
+    REQUIRE_MESSAGE(a.ok(), a.error().message());
+    REQUIRE(a->shape.size() == 1);
+    std::vector<std::uint16_t> tok(a->data.size());
+    for (std::size_t i = 0; i < tok.size(); ++i) {
+        REQUIRE((a->data[i] >= 0 && a->data[i] <= 65535));
+        tok[i] = static_cast<std::uint16_t>(a->data[i]);
+    }
     return tok;
 }
 

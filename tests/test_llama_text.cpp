@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <lowbit/formats/json.hpp>
+#include <lowbit/formats/npy.hpp>
 
 #include "bench.hpp"
 #include "eval.hpp"
@@ -110,19 +111,16 @@ const llama::tokenizer& sotu_tokenizer() {
     return t;
 }
 
-// dev_tokens.npy: a uint16 vector (numpy '<u2'); the small reader here
-// checks the header fields it relies on.
+// dev_tokens.npy: uint16 token ids (numpy '<u2'), read by lowbit's .npy reader.
 std::vector<int> read_u16_npy(const std::string& path) {
-    const std::string b = slurp(path);
-    REQUIRE(b.size() > 10);
-    REQUIRE(b.compare(0, 6, "\x93NUMPY") == 0);
-    const std::size_t hl = static_cast<unsigned char>(b[8]) | static_cast<std::size_t>(static_cast<unsigned char>(b[9])) << 8;
-    const std::string header = b.substr(10, hl);
-    REQUIRE(header.find("'<u2'") != std::string::npos);
-    REQUIRE(header.find("'fortran_order': False") != std::string::npos);
+    auto a = lowbit::read_npy_ints(path.c_str());
+    REQUIRE_MESSAGE(a.ok(), a.error().message());
+    REQUIRE(a->shape.size() == 1);
     std::vector<int> out;
-    for (std::size_t at = 10 + hl; at + 1 < b.size(); at += 2)
-        out.push_back(static_cast<unsigned char>(b[at]) | static_cast<unsigned char>(b[at + 1]) << 8);
+    for (const std::int64_t t : a->data) {
+        REQUIRE((t >= 0 && t <= 65535));
+        out.push_back(static_cast<int>(t));
+    }
     return out;
 }
 
