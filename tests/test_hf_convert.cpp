@@ -354,6 +354,11 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
     link_checkpoint(d / "bigid", {"config.json", "model.safetensors"});
     write_file(d / "bigid/tokenizer.json", R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0, "b": 2000000000}}})");
     check_refused(d / "bigid", "tokenizer.json: token id 2000000000 is outside 0..1");
+    // A Unigram vocabulary entry that is an empty array (found by fuzz_hf_json):
+    // refused, never indexed.
+    link_checkpoint(d / "emptyentry", {"config.json", "model.safetensors"});
+    write_file(d / "emptyentry/tokenizer.json", R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [[], ["a", -1.5]]}})");
+    check_refused(d / "emptyentry", "tokenizer.json: Unigram vocab entry 0 is not [piece, score]");
     // A layer count the checkpoint cannot hold.
     link_checkpoint(d / "layers", {"model.safetensors", "tokenizer.model"});
     write_file(d / "layers/config.json", R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1024, "hidden_size": 256,

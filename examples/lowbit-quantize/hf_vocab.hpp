@@ -309,8 +309,10 @@ inline status vocab_from_tokenizer_json(const json_value& tj, const json_value& 
         if (!vocab || !vocab->is(json_value::kind::array)) return status::error(errc::corrupt_data, "tokenizer.json: model.vocab is not an array");
         for (std::size_t i = 0; i < vocab->items.size(); ++i) {
             const json_value& e = vocab->items[i];
-            const std::optional<double> s = e.items.size() == 2 ? e.items[1].number() : std::nullopt;
-            if (!e.is(json_value::kind::array) || !e.items[0].str() || !s)
+            // Size first: an entry like [] must not reach items[0].
+            const bool pair = e.is(json_value::kind::array) && e.items.size() == 2;
+            const std::optional<double> s = pair ? e.items[1].number() : std::nullopt;
+            if (!pair || !e.items[0].str() || !s)
                 return status::error(errc::corrupt_data, "tokenizer.json: Unigram vocab entry %zu is not [piece, score]", i);
             LOWBIT_TRY(put(static_cast<std::int64_t>(i), e.items[0].text, static_cast<float>(*s)));
         }

@@ -37,6 +37,15 @@ for p in $pids; do wait "$p"; done
 
 status=0
 for h in $harnesses; do
+  # Inputs that once failed (tests/fuzz/regress/READER/) are replayed first,
+  # every run, whatever the random search finds.
+  if [ -d "$here/regress/$h" ]; then
+    if ! "$work/fuzz_$h" "$here/regress/$h"/* >"$work/regress_$h.log" 2>&1; then
+      status=1
+      echo "lowbit fuzz: fuzz_$h FAILED on a saved regression input; see $work/regress_$h.log"
+      tail -n 40 "$work/regress_$h.log"
+    fi
+  fi
   echo "lowbit fuzz: fuzz_$h for ${seconds}s"
   dict=
   if [ -f "$here/$h.dict" ]; then dict="-dict=$here/$h.dict"; fi
