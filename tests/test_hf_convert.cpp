@@ -318,7 +318,7 @@ TEST_CASE("hf: bad folders fail with one line, exit 2, nothing written") {
         CHECK(log.find(expect) != std::string::npos);
         CHECK(std::count(log.begin(), log.end(), '\n') == 1);
         CHECK(!exists(d / "out.gguf"));
-        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok", "bigid", "layers", "self"}));
+        CHECK(only_files(d.path, {"tool.log", "nocfg", "arch", "shard", "extra", "vocab", "notok", "bigid", "emptyentry", "layers", "self"}));
     };
     // No config.json.
     link_checkpoint(d / "nocfg", {"model.safetensors", "tokenizer.model"});
