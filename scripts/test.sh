@@ -37,10 +37,14 @@ t_start=$SECONDS
 # check, ~60 CPU-s to compile a second time at -O2.
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx)
+                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx test_awq_gguf)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
-# and TSan's run of the same test (scripts/test-sanitize.sh).
-plain_only=(test_determinism)
+# and TSan's run of the same test (scripts/test-sanitize.sh). test_kernel_table:
+# the optimised kernels through the table; under ASan+UBSan the same kernel
+# bodies run in test_kernels, test_kernels_tiled, test_gguf_matmul and test_amx,
+# and the table's glue in test_weights, test_runtime and test_llama (~100 CPU-s
+# of clang -O0 compile saved).
+plain_only=(test_determinism test_kernel_table)
 # Built to check that they compile and link, never run here: -O0. Run examples
 # stay -O2. Examples, tests and benches link lowbit::compiled (built once per
 # build: the run-time twins and the kernel table's lookup of every scheme,
@@ -48,6 +52,12 @@ plain_only=(test_determinism)
 # itself at -O1 (kernels_w4.cpp: 56.7 CPU-s at -O2): the plain kernel tests check
 # their own -O2 copies of the kernels, the library's serve the twins and tools.
 compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench)
+# Run, but at -O0: tests that drive the tools (built -O2) and read and compare
+# files, whose own code computes little; -O2 cost 2-4x the compile time for a
+# run a few seconds shorter (docs/testing.md, session 7). test_hf_convert and
+# test_import_tool stay -O2: at -O0 their runs cost more than the compile saves.
+unoptimised=(test_quantize_tool test_weights_file test_hostile_hf test_quantize_recipes test_quantize_tool_mkmodel
+             readme_example)
 
 lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build clang libclang-rt-dev \
   dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user
@@ -55,7 +65,7 @@ lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build cla
 lowbit_ninja_dir build-test
 lowbit_phase "plain: configure (g++ -O2)" cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" "-DLOWBIT_SKIP_TESTS=$(IFS=';'; echo "${sanitized_only[*]}")" \
-  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0}");lowbit_compiled=-O1" -DLOWBIT_FUZZ_SECONDS=3 \
+  "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0};${unoptimised[*]/%/=-O0}");lowbit_compiled=-O1" -DLOWBIT_FUZZ_SECONDS=3 \
   -DLOWBIT_CONSUMER_ALL_PAIRS=OFF >/dev/null
 # lowbit_bg <log> <command...>: runs the command in the background, its output
 # into <log>; lowbit_wait <pid> <log> prints the log and fails when it failed.

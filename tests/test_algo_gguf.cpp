@@ -21,6 +21,8 @@
 #include <lowbit/formats/safetensors.hpp>
 #include <lowbit/parallel.hpp>
 
+#include "test_util.hpp"
+
 using namespace lowbit;
 using gguf::gguf_type;
 
@@ -219,7 +221,8 @@ TEST_CASE("gptq_gguf: a diagonal Hessian gives gguf::quantize's bytes for every 
 }
 
 TEST_CASE("gptq_gguf: on correlated activations the bytes decode to exactly the values the sweep coded") {
-    const std::size_t N = 60, K = 512, T = 384;  // 60 rows: two row tiles (48 + 12)
+    // 60 rows: two row tiles (48 + 12); LOWBIT_TEST_REDUCED (ASan+UBSan): one 256-block per row.
+    const std::size_t N = 60, K = lowbit_test::reduced() ? 256 : 512, T = 384;
     const std::vector<float> w = test_weights(N, K, 3), x = correlated_activations(T, K, 4);
     const std::vector<float> qw = imatrix_of(x, T, K);
     hessian h(K);
@@ -264,7 +267,7 @@ TEST_CASE("gptq_gguf: lower layer-output error than RTN and imatrix-RTN on tinyl
     };
     std::vector<layer> layers;
     layers.push_back({"attn_qkv (real activations)", &L.qkv, 512, 256, L.x_cal, L.x_eval, L.T_cal, L.T_eval});
-    {
+    if (!lowbit_test::reduced()) {  // LOWBIT_TEST_REDUCED (ASan+UBSan): the real layer only
         const std::vector<float> x = correlated_activations(1280, 768, 11);  // down_proj: synthetic correlated inputs
         layers.push_back({"ffn_down (synthetic correlated)", &L.down, 256, 768, std::vector<float>(x.begin(), x.begin() + 1024 * 768),
                           std::vector<float>(x.begin() + 1024 * 768, x.end()), 1024, 256});

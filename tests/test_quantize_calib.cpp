@@ -71,6 +71,23 @@ double dev_ppl(const std::string& path) {
     return tinyllama_test::dev_perplexity(*m, *tok, data_dir + "/dev.txt");
 }
 
+// The rtn file both calibration tests compare with, written and evaluated
+// once per run (a tenth of this binary's time).
+struct rtn_baseline {
+    tmpdir dir;
+    std::string path = dir / "rtn.gguf";
+    double ppl = 0.0;
+    rtn_baseline() {
+        std::string log;
+        REQUIRE_MESSAGE(run_tool(dir, "'" + data_dir + "' '" + path + "' --type Q4_K_M --threads 2", &log) == 0, log);
+        ppl = dev_ppl(path);
+    }
+};
+const rtn_baseline& shared_rtn() {
+    static const rtn_baseline b;  // its folder is removed at exit
+    return b;
+}
+
 // A .npy file of little-endian integer token ids (dtype "<i4", "<u2", ...;
 // `width` bytes each), shape (n,), format 1.0, as numpy writes it.
 void write_ids_npy(const std::string& path, const std::vector<int>& ids, const char* dtype, int width) {
@@ -173,7 +190,7 @@ TEST_CASE("--imatrix-out: llama.cpp's GGUF imatrix layout, and --imatrix reads i
 TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn's, perplexity not worse") {
     tmpdir d;
     std::string log;
-    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --threads 2", &log) == 0, log);
+    const std::string rtn_path = shared_rtn().path;
     REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "gptq.gguf") + "' --type Q4_K_M --method gptq" + calib, &log) == 0, log);
     // The closing table's summary: every calibrated tensor, and most of them better than rtn.
     std::smatch mt;
@@ -184,8 +201,8 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     CHECK(better * 4 >= all * 3);  // most: 49 of 56 measured at 1024 tokens
     CHECK(log.find("layer 8/8: gptq") != std::string::npos);  // a progress line per layer
     // Same size as rtn: the recipe's types are kept.
-    CHECK(read_file(d / "gptq.gguf").size() == read_file(d / "rtn.gguf").size());
-    const double p_rtn = dev_ppl(d / "rtn.gguf"), p_gptq = dev_ppl(d / "gptq.gguf");
+    CHECK(read_file(d / "gptq.gguf").size() == read_file(rtn_path).size());
+    const double p_rtn = shared_rtn().ppl, p_gptq = dev_ppl(d / "gptq.gguf");
     INFO("rtn ", p_rtn, " gptq ", p_gptq);
     CHECK(std::isfinite(p_gptq));
     CHECK(p_gptq > 1.0);
@@ -194,7 +211,7 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     // --refit: the same types and size; every table line of a GPTQ tensor says how many rows were re-fitted.
     REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "refit.gguf") + "' --type Q4_K_M --method gptq --refit" + calib, &log) == 0,
                     log);
-    CHECK(read_file(d / "refit.gguf").size() == read_file(d / "rtn.gguf").size());
+    CHECK(read_file(d / "refit.gguf").size() == read_file(rtn_path).size());
     CHECK(tensor_bytes(read_file(d / "refit.gguf"), "blk.3.ffn_up.weight") != tensor_bytes(read_file(d / "gptq.gguf"), "blk.3.ffn_up.weight"));
     std::smatch mr;
     REQUIRE_MESSAGE(std::regex_search(log, mr, std::regex("blk\\.3\\.ffn_up\\.weight .* gptq refit (\\d+)/768")), log);
@@ -208,11 +225,11 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
                                     calib,
                              &log) == 0,
                     log);
-    CHECK(read_file(d / "codes.gguf").size() == read_file(d / "rtn.gguf").size());
+    CHECK(read_file(d / "codes.gguf").size() == read_file(rtn_path).size());
     REQUIRE_MESSAGE(std::regex_search(log, mr, std::regex("blk\\.3\\.ffn_up\\.weight .* gptq refit-codes (\\d+)/768")), log);
     CHECK(std::stoi(mr[1]) > 0);
     CHECK(std::regex_search(log, std::regex("token_embd\\.weight +Q4_K .* gptq, embedding Hessian")));
-    CHECK(tensor_bytes(read_file(d / "codes.gguf"), "token_embd.weight") != tensor_bytes(read_file(d / "rtn.gguf"), "token_embd.weight"));
+    CHECK(tensor_bytes(read_file(d / "codes.gguf"), "token_embd.weight") != tensor_bytes(read_file(rtn_path), "token_embd.weight"));
     const double p_codes = dev_ppl(d / "codes.gguf");
     INFO("refit-codes + embd-hessian ", p_codes);
     CHECK(p_codes < p_rtn * 1.01);
@@ -221,11 +238,10 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
 TEST_CASE("--method awq | awq+gptq: a standard GGUF (rtn's header byte for byte), folded norms, perplexity not worse than rtn") {
     tmpdir d;
     std::string log;
-    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rtn.gguf") + "' --type Q4_K_M --threads 2", &log) == 0, log);
-    const std::vector<std::uint8_t> rtn = read_file(d / "rtn.gguf");
+    const std::vector<std::uint8_t> rtn = read_file(shared_rtn().path);
     auto fr = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(rtn.data(), rtn.size()));
     REQUIRE(fr.ok());
-    const double p_rtn = dev_ppl(d / "rtn.gguf");
+    const double p_rtn = shared_rtn().ppl;
     for (const char* m : {"awq", "awq+gptq"}) {
         CAPTURE(m);
         const std::string out = d / (std::string(m) + ".gguf");

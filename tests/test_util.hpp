@@ -10,7 +10,8 @@
 namespace lowbit_test {
 
 // LOWBIT_TEST_REDUCED=1: smaller statistical shapes, for slow runs (qemu in
-// scripts/test-arm.sh). Never drops a kernel or a scheme from a test's grid.
+// scripts/test-arm.sh, ASan+UBSan in scripts/test-sanitize.sh), or a sample of
+// a long property sweep. Never drops a kernel or a scheme from a test's grid.
 inline bool reduced() {
     const char* v = std::getenv("LOWBIT_TEST_REDUCED");
     return v && *v && *v != '0';

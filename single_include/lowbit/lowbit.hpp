@@ -15313,6 +15313,9 @@ template kernel_family layout_family<layout::tiled>(const runtime_scheme&) noexc
 // compute on an any_qmatrix are runtime.hpp. Static group sizes map to
 // per_group_dynamic.
 
+#include <type_traits>
+
+// (lowbit/compiled_mode.hpp: already included above)
 // (lowbit/core/scheme.hpp: already included above)
 // (lowbit/core/status.hpp: already included above)
 // (lowbit/pack/qmatrix.hpp: already included above)
@@ -15373,6 +15376,32 @@ status visit_scheme(const runtime_scheme& s, F&& f) {
         default: return detail::visit_symmetry<8>(s, f);
     }
 }
+
+namespace detail {
+// Calls f(std::integral_constant<int, B>{}) for s's width B, after validating
+// s: the switch of the run-time twins that are compiled once per width
+// (src/kernels_w*.cpp with LOWBIT_COMPILED). A width this build leaves out
+// (LOWBIT_WIDTHS) is errc::unsupported.
+template <int B, class F>
+status call_width(F& f) {
+    if constexpr (width_compiled(B)) return f(std::integral_constant<int, B>{});
+    else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
+}
+template <class F>
+status visit_width(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return call_width<1>(f);
+        case 2: return call_width<2>(f);
+        case 3: return call_width<3>(f);
+        case 4: return call_width<4>(f);
+        case 5: return call_width<5>(f);
+        case 6: return call_width<6>(f);
+        case 7: return call_width<7>(f);
+        default: return call_width<8>(f);
+    }
+}
+}  // namespace detail
 
 }  // namespace lowbit
 // ---- end lowbit/pack/any_qmatrix.hpp ---------------------------------------------
@@ -15531,26 +15560,10 @@ LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_TWINS)
 #endif
 
 #if !defined(LOWBIT_COMPILED_BITS)
-// f(bits_twins<B>{}) if this build instantiates width B (LOWBIT_WIDTHS).
-template <int B, class F>
-status call_bits_twins(F& f) {
-    if constexpr (width_compiled(B)) return f(bits_twins<B>{});
-    else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
-}
-// Calls f(bits_twins<B>{}) for s's width B, after validating s.
+// f(bits_twins<B>{}) for s's width B (visit_width: validated, LOWBIT_WIDTHS).
 template <class F>
 status with_bits_twins(const runtime_scheme& s, F&& f) {
-    LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return call_bits_twins<1>(f);
-        case 2: return call_bits_twins<2>(f);
-        case 3: return call_bits_twins<3>(f);
-        case 4: return call_bits_twins<4>(f);
-        case 5: return call_bits_twins<5>(f);
-        case 6: return call_bits_twins<6>(f);
-        case 7: return call_bits_twins<7>(f);
-        default: return call_bits_twins<8>(f);
-    }
+    return visit_width(s, [&](auto b) { return f(bits_twins<decltype(b)::value>{}); });
 }
 
 template <class>

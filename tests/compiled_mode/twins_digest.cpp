@@ -11,8 +11,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include <lowbit/algo/awq.hpp>
+#include <lowbit/algo/gptq.hpp>
+#include <lowbit/algo/hqq.hpp>
 #include <lowbit/kernels/kernel_list.hpp>
 #include <lowbit/runtime.hpp>
 
@@ -22,6 +26,14 @@ std::uint64_t fnv(const void* p, std::size_t n, std::uint64_t h = 14695981039346
     const auto* b = static_cast<const unsigned char*>(p);
     for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
     return h;
+}
+
+std::uint64_t fnv_storage(const lowbit::qstorage& st) {
+    std::uint64_t h = fnv(st.codes.data(), st.codes.size());
+    h = fnv(st.scales_f32.data(), st.scales_f32.size() * 4, h);
+    h = fnv(st.scales_16.data(), st.scales_16.size() * 2, h);
+    h = fnv(st.zeros.data(), st.zeros.size(), h);
+    return fnv(st.perm.data(), st.perm.size() * 4, h);
 }
 
 std::vector<float> fixed_values(std::size_t n, std::uint32_t seed) {
@@ -48,11 +60,7 @@ void run(const char* name) {
     if (!rs) return fail("parse_scheme", name);
     auto q = quantize(*rs, matrix_view<const float>(w.data(), N, K), calibration{});
     if (!q) return fail("quantize", name);
-    const qstorage& st = q->storage;
-    std::uint64_t h = fnv(st.codes.data(), st.codes.size());
-    h = fnv(st.scales_f32.data(), st.scales_f32.size() * 4, h);
-    h = fnv(st.scales_16.data(), st.scales_16.size() * 2, h);
-    h = fnv(st.zeros.data(), st.zeros.size(), h);
+    const std::uint64_t h = fnv_storage(q->storage);
     std::vector<float> d(N * K);
     if (!dequantize(*q, matrix_view<float>(d.data(), N, K))) return fail("dequantize", name);
     auto rep = measure(matrix_view<const float>(w.data(), N, K), *q, matrix_view<const float>(x.data(), M, K));
@@ -66,6 +74,26 @@ void run(const char* name) {
                 " sqnr %.17g / %.3f bytes %zu\n",
                 name, h, fnv(d.data(), d.size() * 4), fnv(ref.data(), ref.size() * 4), rep->weight.sqnr_db, rep->output.sqnr_db,
                 rep->bytes);
+    // The algorithms' twins (algo/: compiled once per width in lowbit::compiled).
+    const matrix_view<const float> wv(w.data(), N, K), xv(x.data(), M, K);
+    hessian hs(K);
+    if (!hs.add_batch(xv)) return fail("hessian", name);
+    gptq_options go;
+    go.act_order = true;
+    // Each prints its result's digest, or the message of a scheme it refuses
+    // (HQQ: symmetric schemes; GPTQ: per-tensor), the same in both builds.
+    auto digest = [](const auto& r) -> std::string {
+        if (!r) return r.error().message();
+        char buf[20];
+        std::snprintf(buf, sizeof buf, "%016" PRIx64, fnv_storage(r->q.storage));
+        return buf;
+    };
+    auto g = gptq_quantize(*rs, wv, hs, go);
+    auto hq = hqq_quantize(*rs, wv);
+    auto aw = awq_quantize(*rs, wv, xv);
+    const std::uint64_t awq_scales = aw ? fnv(aw->scales.data(), aw->scales.size() * 4) : 0;
+    std::printf("%-14s gptq %s | hqq %s | awq %s %016" PRIx64 "\n", name, digest(g).c_str(), digest(hq).c_str(), digest(aw).c_str(),
+                awq_scales);
     // The fast paths against the reference: f32 within float rounding; i8 within
     // what rounding the activations to int8 can move (half a step of the row's
     // largest |x| / 127 per weight, bounded here by a whole step).
@@ -123,6 +151,14 @@ int main() {
         const std::vector<float> w = fixed_values(4 * 64, 3);
         auto q = lowbit::quantize(*lowbit::parse_scheme(name), lowbit::matrix_view<const float>(w.data(), 4, 64));
         if (q || q.error().code() != lowbit::errc::unsupported) fail("a width left out is refused", name);
+        const lowbit::matrix_view<const float> wv(w.data(), 4, 64);
+        lowbit::hessian hs(64);
+        auto g = lowbit::gptq_quantize(*lowbit::parse_scheme(name), wv, hs);
+        auto hq = lowbit::hqq_quantize(*lowbit::parse_scheme(name), wv);
+        auto aw = lowbit::awq_quantize(*lowbit::parse_scheme(name), wv, wv);
+        if (g || g.error().code() != lowbit::errc::unsupported || hq || hq.error().code() != lowbit::errc::unsupported || aw ||
+            aw.error().code() != lowbit::errc::unsupported)
+            fail("a width left out is refused by gptq / hqq / awq", name);
         lowbit::for_each_kernel([&](const lowbit::kernel_entry& e) {
             if (e.key.lay != lowbit::layout::ggml && e.key.bits_or_type == b) fail("a width left out is not in the table", name);
         });

@@ -243,28 +243,46 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
     return res;
 }
 
-// The run-time twin.
+// The run-time twin, compiled once per width like gptq's (gptq.hpp).
 struct awq_any_result {
     any_qmatrix q;
     std::vector<float> scales;
     awq_report report;
 };
+namespace detail {
+template <int B>
+struct awq_width {
+    static status run(const runtime_scheme& s, matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt,
+                      executor_ref exec, awq_any_result& out);
+};
+template <int B>
+status awq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt,
+                         executor_ref exec, awq_any_result& out) {
+    auto f = [&](auto tag) {
+        auto r = awq_quantize<decltype(tag)>(w, x, opt, exec);
+        if (!r) return r.error();
+        out.report = r->report;
+        out.scales = std::move(r->scales);
+        out.q.storage = std::move(r->q).release();
+        return status{};
+    };
+    return visit_symmetry<B>(s, f);
+}
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#define LOWBIT_EXTERN_AWQ_WIDTH(B) extern template struct awq_width<B>;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_AWQ_WIDTH)
+#undef LOWBIT_EXTERN_AWQ_WIDTH
+#endif
+}  // namespace detail
+
 template <class Exec = serial_executor>
 result<awq_any_result> awq_quantize(const runtime_scheme& s, matrix_view<const float> w, matrix_view<const float> x,
                                     awq_options opt = {}, Exec&& exec = Exec{}) {
     awq_any_result out;
     out.q.scheme = s;
     opt.group = s.group;
-    status st = visit_scheme(s, [&](auto tag) {
-        using S = decltype(tag);
-        auto r = awq_quantize<S>(w, x, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.scales = std::move(r->scales);
-        out.q.storage = std::move(r->q).release();
-        return status{};
-    });
-    if (!st) return st;
+    const executor_ref ex(exec);
+    LOWBIT_TRY(detail::visit_width(s, [&](auto b) { return detail::awq_width<decltype(b)::value>::run(s, w, x, opt, ex, out); }));
     return out;
 }
 

@@ -44,7 +44,9 @@
 #include <utility>
 #include <vector>
 
+#include "../compiled_mode.hpp"
 #include "../core/status.hpp"
+#include "../executor_ref.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
 #include "../parallel.hpp"
@@ -393,26 +395,47 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, matrix_view<con
     return gptq_quantize<S>(w, h, opt, exec);
 }
 
-// The run-time twin for tools: a switch onto the template.
+// The run-time twin for tools: a switch onto the template. The 18 schemes of
+// each width are instantiated once per width (gptq_width<B>): in the caller's
+// TU when header-only, in lowbit::compiled (src/kernels_w*.cpp) with
+// LOWBIT_COMPILED, so that a tool calling the twin compiles no scheme.
 struct gptq_any_result {
     any_qmatrix q;
     gptq_report report;
 };
+namespace detail {
+template <int B>
+struct gptq_width {
+    static status run(const runtime_scheme& s, matrix_view<const float> w, const hessian& h, const gptq_options& opt,
+                      executor_ref exec, gptq_any_result& out);
+};
+template <int B>
+status gptq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, const hessian& h, const gptq_options& opt,
+                          executor_ref exec, gptq_any_result& out) {
+    auto f = [&](auto tag) {
+        auto r = gptq_quantize<decltype(tag)>(w, h, opt, exec);
+        if (!r) return r.error();
+        out.report = r->report;
+        out.q.storage = std::move(r->q).release();
+        return status{};
+    };
+    return visit_symmetry<B>(s, f);
+}
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#define LOWBIT_EXTERN_GPTQ_WIDTH(B) extern template struct gptq_width<B>;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_GPTQ_WIDTH)
+#undef LOWBIT_EXTERN_GPTQ_WIDTH
+#endif
+}  // namespace detail
+
 template <class Exec = serial_executor>
 result<gptq_any_result> gptq_quantize(const runtime_scheme& s, matrix_view<const float> w, const hessian& h, gptq_options opt = {},
                                       Exec&& exec = Exec{}) {
     gptq_any_result out;
     out.q.scheme = s;
     opt.group = s.group;
-    status st = visit_scheme(s, [&](auto tag) {
-        using S = decltype(tag);
-        auto r = gptq_quantize<S>(w, h, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.q.storage = std::move(r->q).release();
-        return status{};
-    });
-    if (!st) return st;
+    const executor_ref ex(exec);
+    LOWBIT_TRY(detail::visit_width(s, [&](auto b) { return detail::gptq_width<decltype(b)::value>::run(s, w, h, opt, ex, out); }));
     return out;
 }
 

@@ -25,7 +25,9 @@
 #include <cstddef>
 #include <vector>
 
+#include "../compiled_mode.hpp"
 #include "../core/status.hpp"
+#include "../executor_ref.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
 #include "../parallel.hpp"
@@ -172,24 +174,43 @@ result<hqq_result<S>> hqq_quantize(matrix_view<const float> w, const hqq_options
     return res;
 }
 
+// The run-time twin, compiled once per width like gptq's (gptq.hpp).
 struct hqq_any_result {
     any_qmatrix q;
     hqq_report report;
 };
+namespace detail {
+template <int B>
+struct hqq_width {
+    static status run(const runtime_scheme& s, matrix_view<const float> w, const hqq_options& opt, executor_ref exec,
+                      hqq_any_result& out);
+};
+template <int B>
+status hqq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, const hqq_options& opt, executor_ref exec,
+                         hqq_any_result& out) {
+    auto f = [&](auto tag) {
+        auto r = hqq_quantize<decltype(tag)>(w, opt, exec);
+        if (!r) return r.error();
+        out.report = r->report;
+        out.q.storage = std::move(r->q).release();
+        return status{};
+    };
+    return visit_symmetry<B>(s, f);
+}
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#define LOWBIT_EXTERN_HQQ_WIDTH(B) extern template struct hqq_width<B>;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_HQQ_WIDTH)
+#undef LOWBIT_EXTERN_HQQ_WIDTH
+#endif
+}  // namespace detail
+
 template <class Exec = serial_executor>
 result<hqq_any_result> hqq_quantize(const runtime_scheme& s, matrix_view<const float> w, hqq_options opt = {}, Exec&& exec = Exec{}) {
     hqq_any_result out;
     out.q.scheme = s;
     opt.group = s.group;
-    status st = visit_scheme(s, [&](auto tag) {
-        using S = decltype(tag);
-        auto r = hqq_quantize<S>(w, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.q.storage = std::move(r->q).release();
-        return status{};
-    });
-    if (!st) return st;
+    const executor_ref ex(exec);
+    LOWBIT_TRY(detail::visit_width(s, [&](auto b) { return detail::hqq_width<decltype(b)::value>::run(s, w, opt, ex, out); }));
     return out;
 }
 

@@ -65,26 +65,10 @@ LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_TWINS)
 #endif
 
 #if !defined(LOWBIT_COMPILED_BITS)
-// f(bits_twins<B>{}) if this build instantiates width B (LOWBIT_WIDTHS).
-template <int B, class F>
-status call_bits_twins(F& f) {
-    if constexpr (width_compiled(B)) return f(bits_twins<B>{});
-    else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
-}
-// Calls f(bits_twins<B>{}) for s's width B, after validating s.
+// f(bits_twins<B>{}) for s's width B (visit_width: validated, LOWBIT_WIDTHS).
 template <class F>
 status with_bits_twins(const runtime_scheme& s, F&& f) {
-    LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return call_bits_twins<1>(f);
-        case 2: return call_bits_twins<2>(f);
-        case 3: return call_bits_twins<3>(f);
-        case 4: return call_bits_twins<4>(f);
-        case 5: return call_bits_twins<5>(f);
-        case 6: return call_bits_twins<6>(f);
-        case 7: return call_bits_twins<7>(f);
-        default: return call_bits_twins<8>(f);
-    }
+    return visit_width(s, [&](auto b) { return f(bits_twins<decltype(b)::value>{}); });
 }
 
 template <class>

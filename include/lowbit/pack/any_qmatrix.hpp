@@ -5,6 +5,9 @@
 // per_group_dynamic.
 #pragma once
 
+#include <type_traits>
+
+#include "../compiled_mode.hpp"
 #include "../core/scheme.hpp"
 #include "../core/status.hpp"
 #include "qmatrix.hpp"
@@ -65,5 +68,31 @@ status visit_scheme(const runtime_scheme& s, F&& f) {
         default: return detail::visit_symmetry<8>(s, f);
     }
 }
+
+namespace detail {
+// Calls f(std::integral_constant<int, B>{}) for s's width B, after validating
+// s: the switch of the run-time twins that are compiled once per width
+// (src/kernels_w*.cpp with LOWBIT_COMPILED). A width this build leaves out
+// (LOWBIT_WIDTHS) is errc::unsupported.
+template <int B, class F>
+status call_width(F& f) {
+    if constexpr (width_compiled(B)) return f(std::integral_constant<int, B>{});
+    else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
+}
+template <class F>
+status visit_width(const runtime_scheme& s, F&& f) {
+    LOWBIT_TRY(s.validate());
+    switch (s.bits) {
+        case 1: return call_width<1>(f);
+        case 2: return call_width<2>(f);
+        case 3: return call_width<3>(f);
+        case 4: return call_width<4>(f);
+        case 5: return call_width<5>(f);
+        case 6: return call_width<6>(f);
+        case 7: return call_width<7>(f);
+        default: return call_width<8>(f);
+    }
+}
+}  // namespace detail
 
 }  // namespace lowbit
