@@ -15314,6 +15314,7 @@ template kernel_family layout_family<layout::tiled>(const runtime_scheme&) noexc
 // per_group_dynamic.
 
 #include <type_traits>
+#include <utility>
 
 // (lowbit/compiled_mode.hpp: already included above)
 // (lowbit/core/scheme.hpp: already included above)
@@ -15386,6 +15387,15 @@ template <int B, class F>
 status call_width(F& f) {
     if constexpr (width_compiled(B)) return f(std::integral_constant<int, B>{});
     else return status::error(errc::unsupported, "%d-bit schemes: this build leaves them out (LOWBIT_WIDTHS)", B);
+}
+// An algorithm twin's last step: the typed result's matrix and report into
+// the run-time result (out.q.scheme is set by the caller).
+template <class R, class Out>
+status take_typed_result(R& r, Out& out) {
+    if (!r) return r.error();
+    out.report = r->report;
+    out.q.storage = std::move(r->q).release();
+    return status{};
 }
 template <class F>
 status visit_width(const runtime_scheme& s, F&& f) {

@@ -260,11 +260,8 @@ status awq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, ma
                          executor_ref exec, awq_any_result& out) {
     auto f = [&](auto tag) {
         auto r = awq_quantize<decltype(tag)>(w, x, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.scales = std::move(r->scales);
-        out.q.storage = std::move(r->q).release();
-        return status{};
+        if (r) out.scales = std::move(r->scales);
+        return take_typed_result(r, out);
     };
     return visit_symmetry<B>(s, f);
 }

@@ -414,10 +414,7 @@ status gptq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, c
                           executor_ref exec, gptq_any_result& out) {
     auto f = [&](auto tag) {
         auto r = gptq_quantize<decltype(tag)>(w, h, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.q.storage = std::move(r->q).release();
-        return status{};
+        return take_typed_result(r, out);
     };
     return visit_symmetry<B>(s, f);
 }

@@ -190,10 +190,7 @@ status hqq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, co
                          hqq_any_result& out) {
     auto f = [&](auto tag) {
         auto r = hqq_quantize<decltype(tag)>(w, opt, exec);
-        if (!r) return r.error();
-        out.report = r->report;
-        out.q.storage = std::move(r->q).release();
-        return status{};
+        return take_typed_result(r, out);
     };
     return visit_symmetry<B>(s, f);
 }
