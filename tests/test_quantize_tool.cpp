@@ -628,6 +628,12 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
     {
         gg::gguf_writer w;
         REQUIRE(w.set("general.type", gg::meta_value::string("imatrix")).ok());
+        // llama-imatrix's bookkeeping; llama-quantize copies the first dataset (cut at 127 bytes) and the chunk count.
+        const std::string long_name = "texts/" + std::string(200, 'x') + ".txt";
+        const std::string_view sets[] = {long_name, "other.txt"};
+        REQUIRE(w.set("imatrix.datasets", gg::meta_value::array_of_strings(lowbit::span<const std::string_view>(sets, 2))).ok());
+        REQUIRE(w.set("imatrix.chunk_count", gg::meta_value::u32(12)).ok());
+        REQUIRE(w.set("imatrix.chunk_size", gg::meta_value::u32(512)).ok());
         REQUIRE(w.add_tensor(q.name + ".in_sum2", gguf_type::f32, {k, 1}).ok());
         REQUIRE(w.add_tensor(q.name + ".counts", gguf_type::f32, {1, 1}).ok());
         std::vector<std::uint8_t> b;
@@ -672,6 +678,13 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
         REQUIRE(t->data.size() == want.size());
         CHECK(std::memcmp(t->data.data(), want.data(), want.size()) == 0);
         CHECK(*f->get_uint("quantize.imatrix.entries_count") == 1);  // u32, as llama-quantize writes it
+        if (std::string(file) == "imatrix.gguf") {
+            CHECK(*f->get_string("quantize.imatrix.dataset") == "texts/" + std::string(121, 'x'));
+            CHECK(*f->get<std::uint32_t>("quantize.imatrix.chunks_count") == 12);
+        } else {  // a .dat without the trailer names neither
+            CHECK(!f->find_kv("quantize.imatrix.dataset"));
+            CHECK(!f->find_kv("quantize.imatrix.chunks_count"));
+        }
     }
     // An imatrix entry of the wrong length is an error naming the imatrix file.
     {
@@ -987,6 +1000,19 @@ TEST_CASE("quantize tool: the 1- to 3-bit i-quant recipes need --imatrix, and wr
         REQUIRE(t);
         REQUIRE(t->data.size() == expect.size());
         CHECK(std::memcmp(t->data.data(), expect.data(), expect.size()) == 0);
+    }
+    // A trailer whose name runs past the end of the file: the chunk count is kept, the name dropped.
+    {
+        std::vector<std::uint8_t> b = read_file(d / "im.dat");
+        const std::int32_t too_long = 1000;
+        std::memcpy(b.data() + b.size() - 9 - 4, &too_long, 4);
+        write_file(d / "trailer.dat", b);
+        REQUIRE(run_tool(d, io + "--type IQ2_XXS --imatrix '" + (d / "trailer.dat") + "'", &log) == 0);
+        const auto bytes = read_file(d / "out.gguf");
+        auto f = gg::gguf_file::parse(bytes);
+        REQUIRE(f);
+        CHECK(!f->find_kv("quantize.imatrix.dataset"));
+        CHECK(*f->get<std::uint32_t>("quantize.imatrix.chunks_count") == 7);
     }
     // --tensor-type takes every i-quant lowbit writes.
     REQUIRE(run_tool(d, io + "--type Q4_K_M --imatrix '" + (d / "im.dat") + "' --tensor-type 'attn_q=IQ1_S' --tensor-type 'ffn_up=IQ3_XXS'"
