@@ -222,6 +222,26 @@ TEST_CASE("quantize recipes: Q2_K_S with an importance matrix") {
     }
 }
 
+TEST_CASE("quantize recipes: --dry-run plans an i-quant recipe without an importance matrix") {
+    model_spec m;
+    m.layers = 8, m.n_embd = 256, m.n_ff = 512, m.n_vocab = 256, m.heads = 8, m.kv_heads = 2;
+    lbq::options o;
+    o.tgt = lbq::find_target("IQ2_M");
+    const auto ts = tensors_of(m);
+    std::vector<lbq::decision> d;
+    CHECK(lbq::plan(ts, info_of(m), o, &d).code() == lowbit::errc::unsupported);  // a real run is refused
+    o.dry_run = true;
+    REQUIRE(lbq::plan(ts, info_of(m), o, &d).ok());
+    int need = 0;
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        CAPTURE(ts[i].name);
+        need += d[i].needs_imatrix;
+        if (ts[i].name == "blk.3.attn_q.weight") CHECK((d[i].type == gguf_type::iq2_s && d[i].needs_imatrix));
+        if (ts[i].name == "blk.3.attn_v.weight") CHECK((d[i].type == gguf_type::q4_K && !d[i].needs_imatrix));  // n_gqa 4
+    }
+    CHECK(need > 0);
+}
+
 TEST_CASE("quantize recipes: 70B and 8-expert rules") {
     // A LLaMA-2-70B-shaped attention: 80 layers, 64 heads, 8 KV heads.
     std::vector<lbq::tensor_desc> ts;

@@ -949,6 +949,10 @@ TEST_CASE("quantize tool: the 1- to 3-bit i-quant recipes need --imatrix, and wr
     CHECK(run_tool(d, io + "--type IQ2_XXS", &log) == 2);
     CHECK(log.find("--type IQ2_XXS needs an importance matrix (--imatrix)") != std::string::npos);
     CHECK(!exists(d / "out.gguf"));
+    // --dry-run sizes the file anyway and says what a real run needs, as llama-quantize --dry-run does.
+    CHECK(run_tool(d, io + "--type IQ2_XXS --dry-run", &log) == 0);
+    CHECK(log.find("--dry-run: writing this file needs an importance matrix (--imatrix)") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
     CHECK(run_tool(d, io + "--type IQ2_XXS --imatrix '" + (d / "short.dat") + "'", &log) == 1);
     CHECK(log.find("no imatrix entry for blk.1.ffn_down.weight, which IQ2_XXS needs") != std::string::npos);
     CHECK(!exists(d / "out.gguf"));

@@ -618,6 +618,7 @@ int run(const args& a) {
     // With a computed imatrix the recipe is llama-quantize's with --imatrix (Q4_0/Q5_0 ffn_down rule).
     o.has_imatrix = co.method != quant_method::rtn;
     o.pure = a.pure;
+    o.dry_run = a.dry_run;
     o.leave_output = a.leave_output;
     o.lowbit = lowbit_type;
     for (const std::string& s : a.overrides) {
@@ -862,6 +863,12 @@ int run(const args& a) {
         std::vector<gguf_type> types;
         for (const decision& d : plan_) types.push_back(d.type);
         print_dry_run(src, types, lowbit_shapes, lw, w, ctx);
+        for (std::size_t i = 0; i < plan_.size() && !o.has_imatrix; ++i)
+            if (plan_[i].convert && (plan_[i].needs_imatrix || gguf::requires_imatrix(plan_[i].type))) {
+                std::fprintf(stderr, "lowbit-quantize: --dry-run: writing this file needs an importance matrix (--imatrix): tensor '%s' gets %s\n",
+                             printable(src.tensors[i].desc.name).c_str(), gguf::type_name(plan_[i].type));
+                break;
+            }
         return 0;
     }
     if (!a.ctx.empty()) {

@@ -321,6 +321,9 @@ struct options {
     bool pure = false;          // no mixes, no output-tensor rule: every quantizable tensor gets the base type
     bool leave_output = false;  // output.weight is kept as it is
     bool has_imatrix = false;
+    // --dry-run: a missing importance matrix is not an error (llama-quantize
+    // --dry-run only warns); the tensors that need one are marked instead.
+    bool dry_run = false;
     std::optional<gguf_type> output_type, token_embd_type;
     std::vector<override_rule> overrides;  // first match wins
     // --type w4g128 (lowbit_types.hpp): every quantizable tensor gets this
@@ -602,6 +605,7 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         d.why = why;
         // Also when the type was chosen by hand (--tensor-type), as in llama.cpp.
         d.needs_imatrix = requires_imatrix(rnames[i], nt, o.tgt->ftype);
+        if (o.dry_run) continue;
         if (d.needs_imatrix && !o.has_imatrix)
             return status::error(errc::unsupported, "--type %s needs an importance matrix (--imatrix): tensor '%s' gets %s",
                                  o.tgt->name, t.name.c_str(), lowbit::gguf::type_name(nt));
