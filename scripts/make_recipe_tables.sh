@@ -11,13 +11,17 @@
 #   RECIPE MODEL refused              (llama-quantize stopped with an error)
 # where BASE is the most common type among tensors of 2+ dimensions; 1-D
 # tensors (norms) are left out: they stay F32 in every recipe. "+pure" after
-# RECIPE: with --pure.
+# RECIPE: with --pure; "+imatrix": with --imatrix, a synthetic legacy .dat
+# importance matrix (all ones) with an entry for every weight but token_embd,
+# as llama-imatrix writes them (the types depend on its presence only).
 set -eu
 mk=$1 llq=$2
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-recipes="Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE IQ3_S IQ3_M"
+recipes="Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE IQ3_S IQ3_M IQ3_XS IQ3_XXS IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S"
+# the recipes whose types depend on an importance matrix, or that need one
+imatrix_recipes="Q2_K_S Q4_0 Q5_0 IQ4_NL IQ4_XS IQ3_XS IQ3_XXS IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S"
 # name | generator arguments (layers n_embd n_ff n_vocab, then options)
 models=(
     "mha|8 256 512 256 --heads 4 --kv-heads 4"
@@ -38,6 +42,22 @@ base = collections.Counter(t for _, t in multi).most_common(1)[0][0]
 print(label, model, base, *[f"{n}={t}" for n, t in multi if t != base])
 PY
 }
+ones_imatrix() {  # model.gguf out.dat
+    python3 "$here/gguf_types.py" "$1" > "$tmp/in.types"
+    python3 - "$tmp/in.types" "$2" <<'PY'
+import struct, sys
+entries = []
+for name, _, d in (l.split() for l in open(sys.argv[1]) if l.strip()):
+    dims = [int(x) for x in d.split("x")]
+    if len(dims) < 2 or name == "token_embd.weight" or "_norm" in name:
+        continue
+    entries.append((name.encode(), dims[0] * (dims[2] if len(dims) > 2 else 1)))  # a row per expert
+with open(sys.argv[2], "wb") as f:
+    f.write(struct.pack("<i", len(entries)))
+    for name, n in entries:
+        f.write(struct.pack("<i", len(name)) + name + struct.pack("<ii", 1, n) + struct.pack("<%df" % n, *([1.0] * n)))
+PY
+}
 for m in "${models[@]}"; do
     name=${m%%|*} args=${m#*|}
     # shellcheck disable=SC2086
@@ -49,6 +69,15 @@ for m in "${models[@]}"; do
             table "$r" "$name" "$tmp/types"
         else
             echo "$r $name refused"
+        fi
+    done
+    ones_imatrix "$tmp/$name.gguf" "$tmp/$name.dat"
+    for r in $imatrix_recipes; do
+        if "$llq" --imatrix "$tmp/$name.dat" "$tmp/$name.gguf" "$tmp/out.gguf" "$r" > "$tmp/log" 2>&1; then
+            python3 "$here/gguf_types.py" "$tmp/out.gguf" > "$tmp/types"
+            table "$r+imatrix" "$name" "$tmp/types"
+        else
+            echo "$r+imatrix $name refused"
         fi
     done
     if [ "$name" = gqa ] || [ "$name" = odd ]; then

@@ -105,12 +105,13 @@ std::optional<gguf_type> type_named(const std::string& s) {
     return std::nullopt;
 }
 
-lowbit::status plan_for(const model_spec& m, const std::string& recipe, bool pure, std::vector<lbq::tensor_desc>* ts,
-                        std::vector<lbq::decision>* d) {
+lowbit::status plan_for(const model_spec& m, const std::string& recipe, bool pure, bool has_imatrix,
+                        std::vector<lbq::tensor_desc>* ts, std::vector<lbq::decision>* d) {
     lbq::options o;
     o.tgt = lbq::find_target(recipe);
     REQUIRE(o.tgt != nullptr);
     o.pure = pure;
+    o.has_imatrix = has_imatrix;
     *ts = tensors_of(m);
     return lbq::plan(*ts, info_of(m), o, d);
 }
@@ -122,7 +123,7 @@ TEST_CASE("quantize recipes: every tensor's type as llama-quantize gives it") {
     REQUIRE(f);
     std::map<std::string, model_spec> models;
     std::string line;
-    int tables = 0, refused = 0, pure_tables = 0;
+    int tables = 0, refused = 0, pure_tables = 0, imatrix_tables = 0;
     std::map<std::string, int> recipes_seen;
     while (std::getline(f, line)) {
         if (line.empty() || line[0] == '#') continue;
@@ -136,17 +137,24 @@ TEST_CASE("quantize recipes: every tensor's type as llama-quantize gives it") {
         }
         std::string recipe = head, model, base;
         in >> model >> base;
-        const bool pure = recipe.size() > 5 && recipe.compare(recipe.size() - 5, 5, "+pure") == 0;
-        if (pure) recipe.resize(recipe.size() - 5);
+        auto strip = [&](const std::string& suffix) {
+            const bool has = recipe.size() > suffix.size() && recipe.compare(recipe.size() - suffix.size(), suffix.size(), suffix) == 0;
+            if (has) recipe.resize(recipe.size() - suffix.size());
+            return has;
+        };
+        const bool pure = strip("+pure");
+        const bool with_imatrix = strip("+imatrix");
         CAPTURE(line.substr(0, 60));
         REQUIRE(models.count(model) == 1);
         std::vector<lbq::tensor_desc> ts;
         std::vector<lbq::decision> d;
-        const lowbit::status s = plan_for(models[model], recipe, pure, &ts, &d);
+        const lowbit::status s = plan_for(models[model], recipe, pure, with_imatrix, &ts, &d);
         if (base == "refused") {
-            // llama-quantize stops (Q2_K_S without an importance matrix); so does the plan.
+            // llama-quantize stops (Q2_K_S and the 1- to 3-bit i-quant mixes without an
+            // importance matrix); so does the plan, naming the option.
             CHECK(!s.ok());
             CHECK(s.code() == lowbit::errc::unsupported);
+            CHECK(std::string(s.message()).find("--imatrix") != std::string::npos);
             ++refused;
             continue;
         }
@@ -174,16 +182,24 @@ TEST_CASE("quantize recipes: every tensor's type as llama-quantize gives it") {
             CHECK(std::string(gg::type_name(d[i].type)) == gg::type_name(it != want.end() ? it->second : *base_type));
         }
         CHECK(listed == want.size());  // every listed name is a tensor of the model
+        // With an imatrix, exactly the tensors llama.cpp would refuse without one need it.
+        for (std::size_t i = 0; i < ts.size(); ++i)
+            if (ts[i].n_dims > 1)
+                CHECK(d[i].needs_imatrix == lbq::requires_imatrix(ts[i].name, d[i].type, lbq::find_target(recipe)->ftype));
         ++tables;
         pure_tables += pure;
+        imatrix_tables += with_imatrix;
         ++recipes_seen[recipe];
     }
-    // The file covers every recipe lowbit can write, on every model.
+    // The file covers every recipe llama-quantize has, on every model: 30 recipes, of
+    // which Q2_K_S and the eight 1- to 3-bit i-quant mixes are refused without an
+    // imatrix, and tables with one for those nine and four whose rules look at it.
     CHECK(models.size() == 5);
-    CHECK(recipes_seen.size() == 21);  // 22 recipes; Q2_K_S is refused without an imatrix
-    CHECK(refused == 5);
+    CHECK(recipes_seen.size() == 30);
+    CHECK(refused == 9 * 5);
     CHECK(pure_tables == 10);
-    CHECK(tables == 21 * 5 + 10);
+    CHECK(imatrix_tables == 13 * 5);
+    CHECK(tables == 21 * 5 + 10 + 13 * 5);
 }
 
 TEST_CASE("quantize recipes: Q2_K_S with an importance matrix") {
@@ -204,6 +220,26 @@ TEST_CASE("quantize recipes: Q2_K_S with an importance matrix") {
         if (ts[i].name == "blk.0.ffn_down.weight") CHECK(d[i].type == gguf_type::q4_K);  // layer < n/8
         if (ts[i].name == "blk.1.ffn_down.weight") CHECK(q2);
     }
+}
+
+TEST_CASE("quantize recipes: --dry-run plans an i-quant recipe without an importance matrix") {
+    model_spec m;
+    m.layers = 8, m.n_embd = 256, m.n_ff = 512, m.n_vocab = 256, m.heads = 8, m.kv_heads = 2;
+    lbq::options o;
+    o.tgt = lbq::find_target("IQ2_M");
+    const auto ts = tensors_of(m);
+    std::vector<lbq::decision> d;
+    CHECK(lbq::plan(ts, info_of(m), o, &d).code() == lowbit::errc::unsupported);  // a real run is refused
+    o.dry_run = true;
+    REQUIRE(lbq::plan(ts, info_of(m), o, &d).ok());
+    int need = 0;
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        CAPTURE(ts[i].name);
+        need += d[i].needs_imatrix;
+        if (ts[i].name == "blk.3.attn_q.weight") CHECK((d[i].type == gguf_type::iq2_s && d[i].needs_imatrix));
+        if (ts[i].name == "blk.3.attn_v.weight") CHECK((d[i].type == gguf_type::q4_K && !d[i].needs_imatrix));  // n_gqa 4
+    }
+    CHECK(need > 0);
 }
 
 TEST_CASE("quantize recipes: 70B and 8-expert rules") {
@@ -234,7 +270,7 @@ TEST_CASE("quantize recipes: 70B and 8-expert rules") {
     for (const auto& x : d) CHECK(x.type == gguf_type::q8_0);
 }
 
-TEST_CASE("quantize recipes: names llama-quantize takes, and the i-quants lowbit cannot write yet") {
+TEST_CASE("quantize recipes: names and file types llama-quantize takes") {
     CHECK(lbq::find_target("Q4_K")->ftype == lbq::ftype::Q4_K_M);  // llama-quantize's aliases
     CHECK(lbq::find_target("Q3_K")->ftype == lbq::ftype::Q3_K_M);
     CHECK(lbq::find_target("Q5_K")->ftype == lbq::ftype::Q5_K_M);
@@ -242,13 +278,21 @@ TEST_CASE("quantize recipes: names llama-quantize takes, and the i-quants lowbit
     CHECK(lbq::find_target("Q2_K_S")->ftype == 21);
     CHECK(lbq::find_target("IQ4_XS")->ftype == 30);
     CHECK(lbq::find_target("MXFP4_MOE")->ftype == 38);
-    for (const char* t : {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS"}) {
-        CAPTURE(t);
-        REQUIRE(lbq::find_target(t) != nullptr);
-        CHECK(lbq::find_target(t)->missing != nullptr);
+    // llama.h's LLAMA_FTYPE_MOSTLY_* numbers and llama_ftype_get_default_type of the i-quant mixes.
+    const struct {
+        const char* name;
+        std::uint32_t ftype;
+        gguf_type base;
+    } iq[] = {{"IQ2_XXS", 19, gguf_type::iq2_xxs}, {"IQ2_XS", 20, gguf_type::iq2_xs}, {"IQ3_XS", 22, gguf_type::iq3_s},
+              {"IQ3_XXS", 23, gguf_type::iq3_xxs}, {"IQ1_S", 24, gguf_type::iq1_s},  {"IQ2_S", 28, gguf_type::iq2_xs},
+              {"IQ2_M", 29, gguf_type::iq2_s},     {"IQ1_M", 31, gguf_type::iq1_m}};
+    for (const auto& e : iq) {
+        CAPTURE(e.name);
+        REQUIRE(lbq::find_target(e.name) != nullptr);
+        CHECK(lbq::find_target(e.name)->ftype == e.ftype);
+        CHECK(lbq::find_target(e.name)->base == e.base);
     }
-    for (const lbq::target& t : lbq::targets())
-        if (!t.missing) CHECK(lowbit::gguf::has_row_codec(t.base));
+    for (const lbq::target& t : lbq::targets()) CHECK(lowbit::gguf::has_row_codec(t.base));
 }
 
 TEST_CASE("quantize recipes: fallback chain and order") {

@@ -110,9 +110,19 @@ TEST_CASE("quantize tool: fallback table and names") {
     CHECK(lbq::find_target("Q4_K_M")->ftype == 15);
     CHECK(lbq::find_target("Q5_K_M")->ftype == 17);
     CHECK(lbq::find_target("Q8_0")->ftype == 7);
-    CHECK(lbq::find_target("IQ2_XS")->missing != nullptr);  // named, refused: recipe not compared with llama-quantize yet
+    CHECK(lbq::find_target("IQ2_XS")->ftype == 20);
     CHECK(lbq::find_target("IQ9_Z") == nullptr);
     lbq::override_rule r;
+    // Every i-quant lowbit writes may be given by hand (ggml's names, any case).
+    for (gguf_type t : {gguf_type::iq1_s, gguf_type::iq1_m, gguf_type::iq2_xxs, gguf_type::iq2_xs, gguf_type::iq2_s,
+                        gguf_type::iq3_xxs, gguf_type::iq3_s, gguf_type::iq4_nl, gguf_type::iq4_xs, gguf_type::tq1_0,
+                        gguf_type::tq2_0, gguf_type::mxfp4}) {
+        CAPTURE(gg::type_name(t));
+        REQUIRE(lbq::parse_override(std::string("attn_q=") + gg::type_name(t), &r).ok());
+        CHECK(r.type == t);
+    }
+    CHECK(lbq::parse_override("attn_q=iq2_xxs", &r).ok());
+    CHECK(!lbq::parse_override("attn_q=Q8_K", &r).ok());  // an activation type, not a weight type
     CHECK(!lbq::parse_override("attn_(q=Q8_0", &r).ok());  // bad regex: an error, not a crash
     CHECK(!lbq::parse_override("attn_q=Q9_9", &r).ok());
     CHECK(!lbq::parse_override("attn_q", &r).ok());
@@ -618,6 +628,12 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
     {
         gg::gguf_writer w;
         REQUIRE(w.set("general.type", gg::meta_value::string("imatrix")).ok());
+        // llama-imatrix's bookkeeping; llama-quantize copies the first dataset (cut at 127 bytes) and the chunk count.
+        const std::string long_name = "texts/" + std::string(200, 'x') + ".txt";
+        const std::string_view sets[] = {long_name, "other.txt"};
+        REQUIRE(w.set("imatrix.datasets", gg::meta_value::array_of_strings(lowbit::span<const std::string_view>(sets, 2))).ok());
+        REQUIRE(w.set("imatrix.chunk_count", gg::meta_value::u32(12)).ok());
+        REQUIRE(w.set("imatrix.chunk_size", gg::meta_value::u32(512)).ok());
         REQUIRE(w.add_tensor(q.name + ".in_sum2", gguf_type::f32, {k, 1}).ok());
         REQUIRE(w.add_tensor(q.name + ".counts", gguf_type::f32, {1, 1}).ok());
         std::vector<std::uint8_t> b;
@@ -662,6 +678,13 @@ TEST_CASE("quantize tool: --imatrix in llama.cpp's GGUF and legacy .dat formats"
         REQUIRE(t->data.size() == want.size());
         CHECK(std::memcmp(t->data.data(), want.data(), want.size()) == 0);
         CHECK(*f->get_uint("quantize.imatrix.entries_count") == 1);  // u32, as llama-quantize writes it
+        if (std::string(file) == "imatrix.gguf") {
+            CHECK(*f->get_string("quantize.imatrix.dataset") == "texts/" + std::string(121, 'x'));
+            CHECK(*f->get<std::uint32_t>("quantize.imatrix.chunks_count") == 12);
+        } else {  // a .dat without the trailer names neither
+            CHECK(!f->find_kv("quantize.imatrix.dataset"));
+            CHECK(!f->find_kv("quantize.imatrix.chunks_count"));
+        }
     }
     // An imatrix entry of the wrong length is an error naming the imatrix file.
     {
@@ -886,4 +909,125 @@ TEST_CASE("quantize tool: check_output_path refuses the input and anything but a
     CHECK(lbq::check_output_path(d.path, inputs, &exists_).code() == lowbit::errc::invalid_argument);  // a directory
     CHECK(lbq::check_output_path(d / "missing/x.gguf", inputs, &exists_).ok());  // ENOENT: mkstemp reports it later
     CHECK(read_file(d / "in.gguf") == std::vector<std::uint8_t>{1, 2, 3});
+}
+
+TEST_CASE("quantize tool: the 1- to 3-bit i-quant recipes need --imatrix, and write its dataset and chunk count") {
+    tmpdir d;
+    const auto ts = fake_llama();
+    write_file(d / "in.gguf", make_gguf(ts));
+    // A legacy .dat imatrix for the tensors that get IQ2_XXS (rows of 256 and 512),
+    // with llama-imatrix's trailer: the chunk count and the dataset's name.
+    const char* const wanted[] = {"blk.0.attn_q.weight", "blk.0.ffn_up.weight", "blk.1.ffn_down.weight"};
+    auto imatrix_file = [&](const std::string& file, std::size_t n_entries) {
+        std::vector<std::uint8_t> b;
+        auto put = [&](const void* p, std::size_t n) { b.insert(b.end(), static_cast<const std::uint8_t*>(p), static_cast<const std::uint8_t*>(p) + n); };
+        auto put_i32 = [&](std::int32_t v) { put(&v, 4); };
+        put_i32(static_cast<std::int32_t>(n_entries));
+        for (std::size_t e = 0; e < n_entries; ++e) {
+            const fake_tensor* t = nullptr;
+            for (const auto& x : ts) if (x.name == wanted[e]) t = &x;
+            REQUIRE(t);
+            put_i32(static_cast<std::int32_t>(t->name.size()));
+            put(t->name.data(), t->name.size());
+            put_i32(2);  // ncall: the weights are the sums / 2
+            put_i32(static_cast<std::int32_t>(t->dims[0]));
+            for (std::uint64_t i = 0; i < t->dims[0]; ++i) {
+                const float s = 2.0f * (1.0f + static_cast<float>((i * 7) % 5));
+                put(&s, 4);
+            }
+        }
+        put_i32(7);  // chunks
+        put_i32(9);
+        put("calib.txt", 9);
+        write_file(d / file, b);
+    };
+    imatrix_file("im.dat", 3);
+    imatrix_file("short.dat", 2);  // no entry for blk.1.ffn_down.weight
+    const std::string io = "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "' ";
+
+    std::string log;
+    CHECK(run_tool(d, io + "--type IQ2_XXS", &log) == 2);
+    CHECK(log.find("--type IQ2_XXS needs an importance matrix (--imatrix)") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+    // --dry-run sizes the file anyway and says what a real run needs, as llama-quantize --dry-run does.
+    CHECK(run_tool(d, io + "--type IQ2_XXS --dry-run", &log) == 0);
+    CHECK(log.find("--dry-run: writing this file needs an importance matrix (--imatrix)") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+    CHECK(run_tool(d, io + "--type IQ2_XXS --imatrix '" + (d / "short.dat") + "'", &log) == 1);
+    CHECK(log.find("no imatrix entry for blk.1.ffn_down.weight, which IQ2_XXS needs") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+    // By hand: --tensor-type follows the same rule, and the output (which llama.cpp
+    // quantizes without imatrix data) cannot be IQ2_XXS without one either.
+    CHECK(run_tool(d, io + "--type Q4_K_M --tensor-type 'attn_q=IQ1_S'", &log) == 2);
+    CHECK(log.find("needs an importance matrix (--imatrix): tensor 'blk.0.attn_q.weight' gets IQ1_S") != std::string::npos);
+    CHECK(run_tool(d, io + "--type Q4_K_M --output-tensor-type IQ2_XXS", &log) == 2);
+    CHECK(log.find("tensor 'output.weight' gets IQ2_XXS") != std::string::npos);
+    CHECK(!exists(d / "out.gguf"));
+
+    REQUIRE(run_tool(d, io + "--type IQ2_XXS --imatrix '" + (d / "im.dat") + "'", &log) == 0);
+    INFO(log);
+    {
+        const auto b = read_file(d / "out.gguf");
+        auto f = gg::gguf_file::parse(b);
+        REQUIRE(f);
+        CHECK(*f->get_uint("general.file_type") == 19);  // LLAMA_FTYPE_MOSTLY_IQ2_XXS
+        const std::map<std::string, gguf_type> want = {
+            {"token_embd.weight", gguf_type::q2_K},     {"output.weight", gguf_type::q5_K},
+            {"blk.0.attn_q.weight", gguf_type::iq2_xxs}, {"blk.0.attn_k.weight", gguf_type::iq4_nl},  // 96 columns: fallback
+            {"blk.0.attn_v.weight", gguf_type::q2_K},   {"blk.0.ffn_up.weight", gguf_type::iq2_xxs},
+            {"blk.0.ffn_down.weight", gguf_type::f16},  {"blk.1.ffn_down.weight", gguf_type::iq2_xxs}};
+        for (const auto& w : want) {
+            CAPTURE(w.first);
+            const gg::tensor_info* t = f->find_tensor(w.first);
+            REQUIRE(t);
+            CHECK(std::string(gg::type_name(t->type)) == gg::type_name(w.second));
+        }
+        // llama-quantize's keys, last and in its order.
+        const std::size_t n = f->kv_count();
+        REQUIRE(n >= 4);
+        CHECK(f->kv(n - 4).key == "quantize.imatrix.file");
+        CHECK(f->kv(n - 3).key == "quantize.imatrix.dataset");
+        CHECK(f->kv(n - 2).key == "quantize.imatrix.entries_count");
+        CHECK(f->kv(n - 1).key == "quantize.imatrix.chunks_count");
+        CHECK(*f->get_string("quantize.imatrix.dataset") == "calib.txt");
+        CHECK(*f->get_uint("quantize.imatrix.entries_count") == 3);
+        CHECK(*f->get<std::uint32_t>("quantize.imatrix.chunks_count") == 7);
+        // The bytes of one tensor: ggml's IQ2_XXS with the weights sum / ncall.
+        const fake_tensor& q = ts[2];
+        REQUIRE(q.name == "blk.0.attn_q.weight");
+        const std::int64_t k = static_cast<std::int64_t>(q.dims[0]), rows = static_cast<std::int64_t>(q.dims[1]);
+        std::vector<float> w(static_cast<std::size_t>(k));
+        for (std::int64_t i = 0; i < k; ++i) w[static_cast<std::size_t>(i)] = 1.0f + static_cast<float>((i * 7) % 5);
+        std::vector<std::uint8_t> expect(static_cast<std::size_t>(gg::row_size(gguf_type::iq2_xxs, k) * rows));
+        REQUIRE(gg::quantize(gguf_type::iq2_xxs, q.data.data(), expect.data(), rows, k, w.data()).ok());
+        const gg::tensor_info* t = f->find_tensor(q.name);
+        REQUIRE(t);
+        REQUIRE(t->data.size() == expect.size());
+        CHECK(std::memcmp(t->data.data(), expect.data(), expect.size()) == 0);
+    }
+    // A trailer whose name runs past the end of the file: the chunk count is kept, the name dropped.
+    {
+        std::vector<std::uint8_t> b = read_file(d / "im.dat");
+        const std::int32_t too_long = 1000;
+        std::memcpy(b.data() + b.size() - 9 - 4, &too_long, 4);
+        write_file(d / "trailer.dat", b);
+        REQUIRE(run_tool(d, io + "--type IQ2_XXS --imatrix '" + (d / "trailer.dat") + "'", &log) == 0);
+        const auto bytes = read_file(d / "out.gguf");
+        auto f = gg::gguf_file::parse(bytes);
+        REQUIRE(f);
+        CHECK(!f->find_kv("quantize.imatrix.dataset"));
+        CHECK(*f->get<std::uint32_t>("quantize.imatrix.chunks_count") == 7);
+    }
+    // --tensor-type takes every i-quant lowbit writes.
+    REQUIRE(run_tool(d, io + "--type Q4_K_M --imatrix '" + (d / "im.dat") + "' --tensor-type 'attn_q=IQ1_S' --tensor-type 'ffn_up=IQ3_XXS'"
+                            " --tensor-type 'blk\\.1\\.ffn_down=IQ2_S'", &log) == 0);
+    {
+        const auto b = read_file(d / "out.gguf");
+        auto f = gg::gguf_file::parse(b);
+        REQUIRE(f);
+        CHECK(f->find_tensor("blk.0.attn_q.weight")->type == gguf_type::iq1_s);
+        CHECK(f->find_tensor("blk.0.ffn_up.weight")->type == gguf_type::iq3_xxs);
+        CHECK(f->find_tensor("blk.1.ffn_down.weight")->type == gguf_type::iq2_s);
+        CHECK(*f->get_uint("general.file_type") == 15);
+    }
 }

@@ -78,7 +78,9 @@ void usage(std::FILE* f) {
                  "  --type TYPE                  a llama-quantize type, with its per-tensor recipe:\n"
                  "                               Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L\n"
                  "                               Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS TQ1_0 TQ2_0\n"
-                 "                               MXFP4_MOE F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes);\n"
+                 "                               MXFP4_MOE IQ3_S IQ3_M, with --imatrix also IQ3_XS IQ3_XXS\n"
+                 "                               IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S;\n"
+                 "                               F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes);\n"
                  "                               or a lowbit scheme w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]\n"
                  "                               (w4g128, w8pc, w4g64a-bf16) for every quantizable tensor but\n"
                  "                               token_embd and output (Q6_K), written as lowbit weights\n"
@@ -517,7 +519,7 @@ int run(const args& a) {
     // --type w4g128: a lowbit scheme; the tensors it leaves out (token_embd,
     // output) get Q6_K, llama.cpp's type for the output tensor (tensor_rules.hpp).
     std::optional<lowbit::runtime_scheme> lowbit_type;
-    target lowbit_target{a.type.c_str(), gguf_type::q6_K, ftype::Q6_K, nullptr};
+    target lowbit_target{a.type.c_str(), gguf_type::q6_K, ftype::Q6_K};
     if (names_lowbit_type(a.type)) {
         auto s = parse_lowbit_type(a.type);
         if (!s) {
@@ -529,14 +531,8 @@ int run(const args& a) {
     const target* tgt = lowbit_type ? &lowbit_target : find_target(a.type);
     if (!tgt) {
         std::fprintf(stderr, "lowbit-quantize: --type '%s' is not one of:", a.type.c_str());
-        for (const target& t : targets())
-            if (!t.missing) std::fprintf(stderr, " %s", t.name);
+        for (const target& t : targets()) std::fprintf(stderr, " %s", t.name);
         std::fputc('\n', stderr);
-        return 2;
-    }
-    if (tgt->missing) {
-        std::fprintf(stderr, "lowbit-quantize: --type %s needs the %s codec(s), which lowbit does not have yet\n", tgt->name,
-                     tgt->missing);
         return 2;
     }
     calib_options co;
@@ -622,6 +618,7 @@ int run(const args& a) {
     // With a computed imatrix the recipe is llama-quantize's with --imatrix (Q4_0/Q5_0 ffn_down rule).
     o.has_imatrix = co.method != quant_method::rtn;
     o.pure = a.pure;
+    o.dry_run = a.dry_run;
     o.leave_output = a.leave_output;
     o.lowbit = lowbit_type;
     for (const std::string& s : a.overrides) {
@@ -766,7 +763,7 @@ int run(const args& a) {
         }
         if (!a.imatrix.empty() && gguf::is_quantized(d.type)) {
             const std::vector<float>* w = im.find(t.desc.name);
-            if (!w && d.needs_imatrix) {
+            if (!w && (d.needs_imatrix || gguf::requires_imatrix(d.type))) {  // the latter: ggml cannot quantize it without
                 return fail(a.imatrix, status::error(errc::invalid_argument, "no imatrix entry for %s, which %s needs",
                                                      printable(t.desc.name).c_str(), gguf::type_name(d.type)));
             } else if (!w) {
@@ -815,9 +812,16 @@ int run(const args& a) {
         kvs.erase(std::remove_if(kvs.begin(), kvs.end(), [](const auto& kv) { return kv.first == "general.file_type"; }), kvs.end());
     else
         set_kv(kvs, "general.file_type", gguf::meta_value::u32(tgt->ftype), like_llama_quantize);
-    if (!a.imatrix.empty()) {
-        set_kv(kvs, "quantize.imatrix.file", gguf::meta_value::string(a.imatrix), like_llama_quantize);
+    if (!a.imatrix.empty()) {  // llama-quantize's keys, in its order; it copies strings into a 128-byte C buffer
+        auto str127 = [](const std::string& x) {
+            const std::string_view v(x);
+            return gguf::meta_value::string(v.substr(0, std::min(v.find('\0'), std::size_t{127})));
+        };
+        set_kv(kvs, "quantize.imatrix.file", str127(a.imatrix), like_llama_quantize);
+        if (!im.dataset().empty()) set_kv(kvs, "quantize.imatrix.dataset", str127(im.dataset()), like_llama_quantize);
         set_kv(kvs, "quantize.imatrix.entries_count", gguf::meta_value::u32(static_cast<std::uint32_t>(im.size())), like_llama_quantize);
+        if (im.chunk_count() > 0)
+            set_kv(kvs, "quantize.imatrix.chunks_count", gguf::meta_value::u32(im.chunk_count()), like_llama_quantize);
     }
     gguf::gguf_writer w;
     for (const auto& kv : kvs)
@@ -859,6 +863,12 @@ int run(const args& a) {
         std::vector<gguf_type> types;
         for (const decision& d : plan_) types.push_back(d.type);
         print_dry_run(src, types, lowbit_shapes, lw, w, ctx);
+        for (std::size_t i = 0; i < plan_.size() && !o.has_imatrix; ++i)
+            if (plan_[i].convert && (plan_[i].needs_imatrix || gguf::requires_imatrix(plan_[i].type))) {
+                std::fprintf(stderr, "lowbit-quantize: --dry-run: writing this file needs an importance matrix (--imatrix): tensor '%s' gets %s\n",
+                             printable(src.tensors[i].desc.name).c_str(), gguf::type_name(plan_[i].type));
+                break;
+            }
         return 0;
     }
     if (!a.ctx.empty()) {

@@ -3,6 +3,7 @@
 // output will carry; and the importance matrix (imatrix) files of llama.cpp.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -163,11 +164,16 @@ inline status open_model(span<const std::uint8_t> bytes, model_source* out) {
 //    (1 where the count is 0).
 //  * legacy .dat: int32 n_entries, then per entry int32 name length, the name,
 //    int32 ncall, int32 n_values, n_values float32 (sums); weights are sum / ncall.
+// Both may name the calibration text and its chunk count (GGUF: imatrix.datasets,
+// imatrix.chunk_count; .dat: a trailing int32 and a length-prefixed name), which
+// llama-quantize copies into the quantized file's metadata.
 class imatrix {
 public:
     // Replaces what was loaded; a file that fails leaves no entries behind.
     status load(span<const std::uint8_t> b) {
         values_.clear();
+        dataset_.clear();
+        chunk_count_ = 0;
         const status s = b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0 ? load_gguf(b) : load_legacy(b);
         if (!s.ok()) values_.clear();
         return s;
@@ -177,6 +183,9 @@ public:
         return it == values_.end() ? nullptr : &it->second;
     }
     std::size_t size() const { return values_.size(); }
+    // The first dataset the file names ("" if none) and its chunk count (0 if not given).
+    const std::string& dataset() const { return dataset_; }
+    std::uint32_t chunk_count() const { return chunk_count_; }
 
 private:
     static float f32_at(const std::uint8_t* p) {
@@ -209,6 +218,11 @@ private:
             values_[base] = std::move(v);
         }
         if (values_.empty()) return status::error(errc::corrupt_data, "GGUF file has no imatrix entries (*.in_sum2)");
+        // Optional bookkeeping; a key of another type is ignored.
+        if (auto d = f->find_kv("imatrix.datasets"); d && d->element_type() == gguf::value_type::string && d->size() > 0)
+            if (auto s0 = (*d)[0].get<std::string_view>()) dataset_ = std::string(*s0);
+        if (auto c = f->find_kv("imatrix.chunk_count"))
+            if (auto n = c->get<std::uint32_t>()) chunk_count_ = *n <= 0x7fffffffu ? *n : 0;  // llama.cpp keeps it in an int
         return check_finite();
     }
 
@@ -239,7 +253,17 @@ private:
             pos += 4 * static_cast<std::size_t>(nval);
             values_[name] = std::move(v);
         }
-        return check_finite();  // a trailing last-call count and dataset name may follow; not needed here
+        // Optional trailer: int32 chunk count, then int32 length and the dataset name
+        // (up to its first NUL, as llama.cpp reads it as a C string).
+        std::int32_t chunks = 0, len = 0;
+        if (read_i32(&chunks)) {
+            chunk_count_ = chunks > 0 ? static_cast<std::uint32_t>(chunks) : 0;
+            if (read_i32(&len) && len > 0 && static_cast<std::size_t>(len) <= b.size() - pos) {
+                const char* p = reinterpret_cast<const char*>(b.data() + pos);
+                dataset_.assign(p, std::find(p, p + len, '\0'));
+            }
+        }
+        return check_finite();
     }
 
     status check_finite() const {
@@ -251,6 +275,8 @@ private:
     }
 
     std::map<std::string, std::vector<float>> values_;
+    std::string dataset_;
+    std::uint32_t chunk_count_ = 0;
 };
 
 }  // namespace lbq

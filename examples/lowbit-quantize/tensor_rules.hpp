@@ -45,51 +45,50 @@ struct target {
     const char* name;
     gguf_type base;       // the default type of a quantizable tensor (llama_ftype_get_default_type)
     std::uint32_t ftype;  // picks the recipe; written as general.file_type
-    const char* missing;  // non-null: the codecs this recipe needs that lowbit does not have yet
 };
 
 // The names llama-quantize accepts, with the same meaning: Q3_K, Q4_K and Q5_K
 // are its aliases of the _M mixes. A plain K type for every tensor is --pure.
+// IQ2_S and IQ3_XS are named after their mix, not their base type: IQ2_S files
+// are mostly IQ2_XS, IQ3_XS files mostly IQ3_S.
 inline const std::vector<target>& targets() {
     static const std::vector<target> t = {
-        {"F32", gguf_type::f32, ftype::F32, nullptr},
-        {"F16", gguf_type::f16, ftype::F16, nullptr},
-        {"BF16", gguf_type::bf16, ftype::BF16, nullptr},
-        {"Q4_0", gguf_type::q4_0, ftype::Q4_0, nullptr},
-        {"Q4_1", gguf_type::q4_1, ftype::Q4_1, nullptr},
-        {"Q5_0", gguf_type::q5_0, ftype::Q5_0, nullptr},
-        {"Q5_1", gguf_type::q5_1, ftype::Q5_1, nullptr},
-        {"Q8_0", gguf_type::q8_0, ftype::Q8_0, nullptr},
-        {"Q2_K", gguf_type::q2_K, ftype::Q2_K, nullptr},
-        {"Q2_K_S", gguf_type::q2_K, ftype::Q2_K_S, nullptr},
-        {"Q3_K", gguf_type::q3_K, ftype::Q3_K_M, nullptr},
-        {"Q3_K_S", gguf_type::q3_K, ftype::Q3_K_S, nullptr},
-        {"Q3_K_M", gguf_type::q3_K, ftype::Q3_K_M, nullptr},
-        {"Q3_K_L", gguf_type::q3_K, ftype::Q3_K_L, nullptr},
-        {"Q4_K", gguf_type::q4_K, ftype::Q4_K_M, nullptr},
-        {"Q4_K_S", gguf_type::q4_K, ftype::Q4_K_S, nullptr},
-        {"Q4_K_M", gguf_type::q4_K, ftype::Q4_K_M, nullptr},
-        {"Q5_K", gguf_type::q5_K, ftype::Q5_K_M, nullptr},
-        {"Q5_K_S", gguf_type::q5_K, ftype::Q5_K_S, nullptr},
-        {"Q5_K_M", gguf_type::q5_K, ftype::Q5_K_M, nullptr},
-        {"Q6_K", gguf_type::q6_K, ftype::Q6_K, nullptr},
-        {"IQ4_NL", gguf_type::iq4_nl, ftype::IQ4_NL, nullptr},
-        {"IQ4_XS", gguf_type::iq4_xs, ftype::IQ4_XS, nullptr},
-        {"TQ1_0", gguf_type::tq1_0, ftype::TQ1_0, nullptr},
-        {"TQ2_0", gguf_type::tq2_0, ftype::TQ2_0, nullptr},
-        {"MXFP4_MOE", gguf_type::mxfp4, ftype::MXFP4_MOE, nullptr},
-        {"IQ3_S", gguf_type::iq3_s, ftype::IQ3_S, nullptr},
-        {"IQ3_M", gguf_type::iq3_s, ftype::IQ3_M, nullptr},
-        // Recipes not compared with llama-quantize yet (their codecs exist:
-        // formats/gguf_iq*_encode.hpp): named, and refused with what is missing.
-        {"IQ1_S", gguf_type::iq1_s, ftype::IQ1_S, "IQ1_S and IQ2_XXS"},
-        {"IQ1_M", gguf_type::iq1_m, ftype::IQ1_M, "IQ1_M and IQ2_XXS"},
-        {"IQ2_XXS", gguf_type::iq2_xxs, ftype::IQ2_XXS, "IQ2_XXS"},
-        {"IQ2_XS", gguf_type::iq2_xs, ftype::IQ2_XS, "IQ2_XS"},
-        {"IQ2_S", gguf_type::iq2_xs, ftype::IQ2_S, "IQ2_XS and IQ3_S"},
-        {"IQ2_M", gguf_type::iq2_s, ftype::IQ2_M, "IQ2_S and IQ3_S"},
-        {"IQ3_XXS", gguf_type::iq3_xxs, ftype::IQ3_XXS, "IQ3_XXS, IQ3_S and IQ2_S"},
-        {"IQ3_XS", gguf_type::iq3_s, ftype::IQ3_XS, "IQ3_S and IQ3_XXS"},
+        {"F32", gguf_type::f32, ftype::F32},
+        {"F16", gguf_type::f16, ftype::F16},
+        {"BF16", gguf_type::bf16, ftype::BF16},
+        {"Q4_0", gguf_type::q4_0, ftype::Q4_0},
+        {"Q4_1", gguf_type::q4_1, ftype::Q4_1},
+        {"Q5_0", gguf_type::q5_0, ftype::Q5_0},
+        {"Q5_1", gguf_type::q5_1, ftype::Q5_1},
+        {"Q8_0", gguf_type::q8_0, ftype::Q8_0},
+        {"Q2_K", gguf_type::q2_K, ftype::Q2_K},
+        {"Q2_K_S", gguf_type::q2_K, ftype::Q2_K_S},
+        {"Q3_K", gguf_type::q3_K, ftype::Q3_K_M},
+        {"Q3_K_S", gguf_type::q3_K, ftype::Q3_K_S},
+        {"Q3_K_M", gguf_type::q3_K, ftype::Q3_K_M},
+        {"Q3_K_L", gguf_type::q3_K, ftype::Q3_K_L},
+        {"Q4_K", gguf_type::q4_K, ftype::Q4_K_M},
+        {"Q4_K_S", gguf_type::q4_K, ftype::Q4_K_S},
+        {"Q4_K_M", gguf_type::q4_K, ftype::Q4_K_M},
+        {"Q5_K", gguf_type::q5_K, ftype::Q5_K_M},
+        {"Q5_K_S", gguf_type::q5_K, ftype::Q5_K_S},
+        {"Q5_K_M", gguf_type::q5_K, ftype::Q5_K_M},
+        {"Q6_K", gguf_type::q6_K, ftype::Q6_K},
+        {"IQ4_NL", gguf_type::iq4_nl, ftype::IQ4_NL},
+        {"IQ4_XS", gguf_type::iq4_xs, ftype::IQ4_XS},
+        {"TQ1_0", gguf_type::tq1_0, ftype::TQ1_0},
+        {"TQ2_0", gguf_type::tq2_0, ftype::TQ2_0},
+        {"MXFP4_MOE", gguf_type::mxfp4, ftype::MXFP4_MOE},
+        {"IQ3_S", gguf_type::iq3_s, ftype::IQ3_S},
+        {"IQ3_M", gguf_type::iq3_s, ftype::IQ3_M},
+        {"IQ3_XS", gguf_type::iq3_s, ftype::IQ3_XS},
+        {"IQ3_XXS", gguf_type::iq3_xxs, ftype::IQ3_XXS},
+        {"IQ2_M", gguf_type::iq2_s, ftype::IQ2_M},
+        {"IQ2_S", gguf_type::iq2_xs, ftype::IQ2_S},
+        {"IQ2_XS", gguf_type::iq2_xs, ftype::IQ2_XS},
+        {"IQ2_XXS", gguf_type::iq2_xxs, ftype::IQ2_XXS},
+        {"IQ1_M", gguf_type::iq1_m, ftype::IQ1_M},
+        {"IQ1_S", gguf_type::iq1_s, ftype::IQ1_S},
     };
     return t;
 }
@@ -110,11 +109,12 @@ inline const target* find_target(std::string_view name) {
 // Types a single tensor may be given (--tensor-type, --output-tensor-type, ...):
 // every weight type lowbit can write byte-exactly.
 inline std::optional<gguf_type> parse_tensor_type(std::string_view name) {
-    static const gguf_type allowed[] = {gguf_type::f32,   gguf_type::f16,    gguf_type::bf16,   gguf_type::q4_0,
-                                        gguf_type::q4_1,  gguf_type::q5_0,   gguf_type::q5_1,   gguf_type::q8_0,
-                                        gguf_type::q2_K,  gguf_type::q3_K,   gguf_type::q4_K,   gguf_type::q5_K,
-                                        gguf_type::q6_K,  gguf_type::iq4_nl, gguf_type::iq4_xs, gguf_type::tq1_0,
-                                        gguf_type::tq2_0, gguf_type::mxfp4};
+    static const gguf_type allowed[] = {
+        gguf_type::f32,    gguf_type::f16,     gguf_type::bf16,   gguf_type::q4_0,   gguf_type::q4_1,  gguf_type::q5_0,
+        gguf_type::q5_1,   gguf_type::q8_0,    gguf_type::q2_K,   gguf_type::q3_K,   gguf_type::q4_K,  gguf_type::q5_K,
+        gguf_type::q6_K,   gguf_type::iq4_nl,  gguf_type::iq4_xs, gguf_type::tq1_0,  gguf_type::tq2_0, gguf_type::mxfp4,
+        gguf_type::iq3_s,  gguf_type::iq3_xxs, gguf_type::iq2_s,  gguf_type::iq2_xs, gguf_type::iq2_xxs, gguf_type::iq1_m,
+        gguf_type::iq1_s};
     for (gguf_type t : allowed)
         if (iequals(lowbit::gguf::type_name(t), name)) return t;
     return std::nullopt;
@@ -259,9 +259,9 @@ inline gguf_type fallback_of(gguf_type t) {
     }
 }
 
-// llama.cpp refuses to write these types without an importance matrix; of the
-// recipes lowbit can write, only Q2_K inside a Q2_K_S file (not the output or
-// the token embedding).
+// llama.cpp refuses to write these types without an importance matrix (the
+// 1- to 3-bit lattice i-quants, and Q2_K inside a Q2_K_S file), except for the
+// output and the token embedding, which it quantizes without one.
 inline bool requires_imatrix(std::string_view rule_name, gguf_type t, std::uint32_t ft) {
     if (rule_name == "output.weight" || rule_name == "token_embd.weight" || rule_name == "per_layer_token_embd.weight") return false;
     switch (t) {
@@ -321,6 +321,9 @@ struct options {
     bool pure = false;          // no mixes, no output-tensor rule: every quantizable tensor gets the base type
     bool leave_output = false;  // output.weight is kept as it is
     bool has_imatrix = false;
+    // --dry-run: a missing importance matrix is not an error (llama-quantize
+    // --dry-run only warns); the tensors that need one are marked instead.
+    bool dry_run = false;
     std::optional<gguf_type> output_type, token_embd_type;
     std::vector<override_rule> overrides;  // first match wins
     // --type w4g128 (lowbit_types.hpp): every quantizable tensor gets this
@@ -333,7 +336,7 @@ struct decision {
     bool convert = false;  // false: the bytes are copied unchanged
     std::string why;       // for the log; empty when the base type was simply used
     bool fell_back = false;
-    bool needs_imatrix = false;  // llama.cpp refuses to write this tensor without imatrix data
+    bool needs_imatrix = false;  // llama.cpp refuses to write this tensor without imatrix data (requires_imatrix)
     std::optional<lowbit::runtime_scheme> lowbit;  // written as lowbit weights in this scheme (`type` unused)
 };
 
@@ -370,8 +373,17 @@ inline status rule_layer(const tensor_desc& t, const std::string& rname, const m
     return status();
 }
 
+// The 1- and 2-bit i-quant mixes. llama.cpp gives them one set of rules of
+// their own (tested before the attn_v rules of the other recipes): the
+// sensitive tensors get a few more bits, IQ3_S in the IQ2_S/IQ2_M mixes and
+// Q2_K in the others.
+inline bool low_iquant_mix(std::uint32_t f) {
+    return f == ftype::IQ1_S || f == ftype::IQ1_M || f == ftype::IQ2_XXS || f == ftype::IQ2_XS || f == ftype::IQ2_S ||
+           f == ftype::IQ2_M;
+}
+
 // The type the recipe picks for a quantizable tensor: llama.cpp's
-// llama_tensor_get_type_impl for the ftypes whose types lowbit can write.
+// llama_tensor_get_type_impl, every ftype.
 inline status recipe_type(const tensor_desc& t, const std::string& rname, category cat, const model_info& m,
                           const options& o, mix_state& s, gguf_type* type, std::string* why) {
     using gt = gguf_type;
@@ -386,6 +398,8 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
             nt = *o.output_type;
         } else if (f == ftype::MXFP4_MOE || falcon || t.dims[0] % lowbit::gguf::type_block_size(nt) != 0) {
             nt = gt::q8_0;
+        } else if (low_iquant_mix(f) || f == ftype::IQ3_XXS) {
+            nt = gt::q5_K;
         } else if (nt != gt::q8_0) {
             nt = gt::q6_K;
         }
@@ -396,16 +410,39 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         reason = t.dims[2] > 1 ? "MXFP4_MOE: expert tensor" : "MXFP4_MOE: not an expert tensor";
     } else if (cat == category::token_embd) {
         if (f == ftype::TQ1_0 || f == ftype::TQ2_0) nt = gt::q4_K;
+        else if (f == ftype::IQ2_S || f == ftype::IQ2_M || f == ftype::IQ3_XXS) nt = gt::iq3_s;
+        else if (low_iquant_mix(f)) nt = gt::q2_K;
         reason = "token embedding";
+    } else if (low_iquant_mix(f)) {
+        // No 70B or 8-expert attn_v rule here, and ffn_down counts tensors even in MoE models.
+        const gt lift = f == ftype::IQ2_S || f == ftype::IQ2_M ? gt::iq3_s : gt::q2_K;
+        if (is_attn_v_like(cat)) {
+            nt = gqa >= 4 || m.n_expert >= 4 ? gt::q4_K : lift;
+            *why = fmt("recipe: %s attn_v, n_gqa %d, %d experts", o.tgt->name, gqa, m.n_expert);
+            ++s.i_attn_v;
+        } else if (cat == category::attn_k && m.n_expert == 8) {
+            nt = gt::q4_K;
+            reason = "recipe: attn_k of an 8-expert model";
+        } else if (cat == category::ffn_down) {
+            if (s.i_ffn_down < m.n_layer / 8) nt = lift;
+            *why = fmt("recipe: ffn_down #%d of %d", s.i_ffn_down, m.n_layer);
+            ++s.i_ffn_down;
+        } else if (cat == category::attn_output) {
+            if (m.n_expert == 8) nt = gt::q5_K;
+            else if (f == ftype::IQ1_S || f == ftype::IQ1_M) nt = gt::iq2_xxs;
+            else if (f == ftype::IQ2_S || f == ftype::IQ2_M) nt = gt::iq3_s;
+            reason = "recipe: attn_output";
+        }
     } else if (is_attn_v_like(cat)) {
         // attn_v, and the fused attn_qkv / attn_kv_b that contain it.
         const int i = s.i_attn_v, n = s.n_attn_v;
         if (f == ftype::Q2_K) nt = gqa >= 4 ? gt::q4_K : gt::q3_K;
         else if (f == ftype::Q2_K_S && gqa >= 4) nt = gt::q4_K;
+        else if (f == ftype::IQ3_XXS) nt = gqa >= 4 ? gt::q4_K : o.has_imatrix ? gt::iq3_xxs : gt::iq3_s;
         else if (f == ftype::Q3_K_M) nt = i < 2 ? gt::q5_K : gt::q4_K;
         else if (f == ftype::Q3_K_L) nt = gt::q5_K;
         else if ((f == ftype::IQ4_NL || f == ftype::IQ4_XS) && gqa >= 4) nt = gt::q5_K;
-        else if (f == ftype::IQ3_S && gqa >= 4) nt = gt::q4_K;
+        else if ((f == ftype::IQ3_XS || f == ftype::IQ3_S) && gqa >= 4) nt = gt::q4_K;
         else if (f == ftype::IQ3_M) nt = gt::q4_K;
         else if ((f == ftype::Q4_K_M || f == ftype::Q5_K_M) && use_more_bits(i, n)) nt = gt::q6_K;
         else if (f == ftype::Q4_K_S && i < 4) nt = gt::q5_K;
@@ -414,9 +451,12 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         if (m.n_expert == 8) nt = gt::q8_0;
         *why = fmt("recipe: attn_v #%d of %d, n_gqa %d", i, n, gqa);
         ++s.i_attn_v;
-    } else if (cat == category::attn_k) {
-        if (m.n_expert == 8) nt = gt::q8_0;
-        reason = "recipe: attn_k of an 8-expert model";
+    } else if (cat == category::attn_k || cat == category::attn_q) {
+        // The IQ3_XXS and IQ3_XS mixes spend fewer bits on attn_q and attn_k.
+        if (cat == category::attn_k && m.n_expert == 8) nt = gt::q8_0;
+        else if (f == ftype::IQ3_XS) nt = gt::iq3_xxs;
+        else if (f == ftype::IQ3_XXS) nt = gt::iq2_s;
+        reason = m.n_expert == 8 && cat == category::attn_k ? "recipe: attn_k of an 8-expert model" : "recipe: attn_q/attn_k";
     } else if (cat == category::ffn_down) {
         int il = 0;
         LOWBIT_TRY(rule_layer(t, rname, m, s.i_ffn_down, &il));
@@ -424,6 +464,7 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         const bool more = use_more_bits(il, nl);
         if (f == ftype::Q2_K) nt = gt::q3_K;
         else if (f == ftype::Q2_K_S) { if (il < nl / 8) nt = gt::q4_K; }
+        else if (f == ftype::IQ3_XXS && !o.has_imatrix) nt = il < nl / 8 ? gt::q4_K : gt::q3_K;
         else if (f == ftype::Q3_K_M) nt = il < nl / 16 ? gt::q5_K : (!falcon || more) ? gt::q4_K : gt::q3_K;
         else if (f == ftype::IQ3_M && (il < nl / 8 || (m.n_expert == 8 && more))) nt = gt::q4_K;
         else if (f == ftype::Q3_K_L) nt = falcon ? gt::q4_K : gt::q5_K;
@@ -440,11 +481,13 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         ++s.i_ffn_down;
     } else if (cat == category::attn_output) {
         if (!falcon && m.n_expert == 8) {
-            if (f == ftype::Q2_K || f == ftype::Q3_K_S || f == ftype::Q3_K_M || f == ftype::IQ4_NL || f == ftype::Q4_K_S ||
-                f == ftype::Q4_K_M || f == ftype::IQ4_XS || f == ftype::IQ3_S || f == ftype::IQ3_M)
+            if (f == ftype::Q2_K || f == ftype::IQ3_XS || f == ftype::IQ3_XXS || f == ftype::Q3_K_S || f == ftype::Q3_K_M ||
+                f == ftype::IQ4_NL || f == ftype::Q4_K_S || f == ftype::Q4_K_M || f == ftype::IQ4_XS || f == ftype::IQ3_S ||
+                f == ftype::IQ3_M)
                 nt = gt::q5_K;
         } else if (!falcon) {
             if (f == ftype::Q2_K) nt = gt::q3_K;
+            else if (f == ftype::IQ3_XXS) nt = gt::iq3_s;
             else if (f == ftype::Q3_K_M) nt = gt::q4_K;
             else if (f == ftype::Q3_K_L) nt = gt::q5_K;
             else if (f == ftype::IQ3_M) nt = gt::q4_K;
@@ -453,11 +496,13 @@ inline status recipe_type(const tensor_desc& t, const std::string& rname, catego
         }
         reason = "recipe: attn_output";
     } else if (cat == category::ffn_gate || cat == category::ffn_up) {
-        // No rule of a writable recipe changes these, but llama.cpp still
-        // checks that an expert tensor's layer is one the model has.
+        // IQ3_XS: IQ3_XXS outside the first and last eighth of the layers.
         int il = 0;
         int& counter = cat == category::ffn_gate ? s.i_ffn_gate : s.i_ffn_up;
         LOWBIT_TRY(rule_layer(t, rname, m, counter, &il));
+        const int nl = m.n_layer;
+        if (f == ftype::IQ3_XS && il >= nl / 8 && il < 7 * nl / 8) nt = gt::iq3_xxs;
+        reason = "recipe: IQ3_XS, middle layers";
         ++counter;
     }
     if (nt != *type && why->empty() && reason) *why = reason;
@@ -558,10 +603,17 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         d.type = nt;
         d.convert = true;
         d.why = why;
-        d.needs_imatrix = quantized_recipe && requires_imatrix(rnames[i], nt, o.tgt->ftype);
+        // Also when the type was chosen by hand (--tensor-type), as in llama.cpp.
+        d.needs_imatrix = requires_imatrix(rnames[i], nt, o.tgt->ftype);
+        if (o.dry_run) continue;
         if (d.needs_imatrix && !o.has_imatrix)
             return status::error(errc::unsupported, "--type %s needs an importance matrix (--imatrix): tensor '%s' gets %s",
                                  o.tgt->name, t.name.c_str(), lowbit::gguf::type_name(nt));
+        // ggml has no quantizer for these three without importance weights, not even
+        // for the output or the token embedding (llama-quantize aborts there).
+        if (!o.has_imatrix && (nt == gguf_type::iq2_xxs || nt == gguf_type::iq2_xs || nt == gguf_type::iq1_s))
+            return status::error(errc::unsupported, "tensor '%s' gets %s (%s), which can only be quantized with an importance matrix (--imatrix)",
+                                 t.name.c_str(), lowbit::gguf::type_name(nt), why.empty() ? o.tgt->name : why.c_str());
     }
     return status();
 }
@@ -583,7 +635,7 @@ inline status parse_override(std::string_view arg, override_rule* out) {
         t = gguf_type::f32;  // unused: the tensor is written as lowbit weights
     }
     if (!t)
-        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, or a lowbit scheme such as w4g128)",
+        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, or a lowbit scheme such as w4g128)",
                              static_cast<int>(std::min<std::size_t>(tname.size(), 40)), tname.data());
     try {
         out->re = std::regex(pattern, std::regex::ECMAScript);
