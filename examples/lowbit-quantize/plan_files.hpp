@@ -53,12 +53,10 @@ inline result<sensitivity> parse_sensitivity_report(const std::string& text) {
     s.types = plan_candidates();
     const std::string columns = report_columns(s.types);
     bool seen_columns = false;
-    std::size_t at = 0, line_no = 0;
-    while (at < text.size()) {
-        std::size_t end = text.find('\n', at);
-        if (end == std::string::npos) end = text.size();
-        const std::string line = text.substr(at, end - at);
-        at = end + 1, ++line_no;
+    text_lines lines(text);
+    std::string line;
+    while (lines.next(&line)) {
+        const std::size_t line_no = lines.number;
         if (line == columns) {
             seen_columns = true;
             continue;
@@ -114,13 +112,9 @@ inline std::string plan_recipe(const std::vector<std::string>& names, const std:
 // --plan FILE: its REGEX=TYPE lines (comments and blank lines skipped).
 inline result<std::vector<std::string>> read_plan_lines(const std::string& text) {
     std::vector<std::string> out;
-    std::size_t at = 0;
-    while (at < text.size()) {
-        std::size_t end = text.find('\n', at);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(at, end - at);
-        at = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    text_lines lines(text);
+    std::string line;
+    while (lines.next(&line)) {
         if (line.empty() || line[0] == '#') continue;
         out.push_back(line);
     }

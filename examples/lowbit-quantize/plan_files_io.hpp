@@ -33,4 +33,21 @@ inline result<std::string> read_text_file(const std::string& path) {
     return text;
 }
 
+// The lines of a text one by one (without '\n' or a trailing '\r'):
+//   text_lines lines(text); std::string line; while (lines.next(&line)) ...
+struct text_lines {
+    const std::string& text;
+    std::size_t at = 0, number = 0;  // number: of the line last returned, from 1
+    explicit text_lines(const std::string& t) : text(t) {}
+    bool next(std::string* line) {
+        if (at >= text.size()) return false;
+        std::size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        *line = text.substr(at, end - at);
+        if (!line->empty() && line->back() == '\r') line->pop_back();
+        at = end + 1, ++number;
+        return true;
+    }
+};
+
 }  // namespace lbq
