@@ -70,6 +70,7 @@ struct args {
     std::string ctx;       // --ctx N: KV cache size in the dry run
     // the --bpw planner (bpw_plan.hpp): budget, saved plan/report, a report read back, a plan replayed
     std::string bpw, plan_out, report, sensitivity_in, plan_in;
+    bool method_given = false;
 };
 
 void usage(std::FILE* f) {
@@ -129,7 +130,8 @@ void usage(std::FILE* f) {
                  "  --bpw X                      plan: one ggml type per weight (Q2_K Q3_K Q4_K Q5_K Q6_K Q8_0), the least\n"
                  "                               predicted KLD with all tensors' bytes x 8 / their values <= X; the\n"
                  "                               sensitivity is measured on --calib with --method (--type: which tensors\n"
-                 "                               are quantized and general.file_type, default Q4_K_M)\n"
+                 "                               are quantized and general.file_type, default Q4_K_M); without --method:\n"
+                 "                               gptq --act-order --refit --refit-codes --embd-hessian\n"
                  "  --sensitivity FILE           --bpw: plan from a --report file instead of measuring\n"
                  "  --report FILE                --bpw: write the sensitivity report (predicted KLD per weight and type)\n"
                  "  --plan-out FILE              --bpw: write the plan, one --tensor-type REGEX=TYPE per line\n"
@@ -181,6 +183,7 @@ int parse_args(int argc, char** argv, args* a) {
             if (!value(&a->imatrix)) return 2;
         } else if (s == "--method") {
             if (!value(&a->method)) return 2;
+            a->method_given = true;
         } else if (s == "--calib") {
             if (!value(&a->calib)) return 2;
         } else if (s == "--calib-tokens") {
@@ -249,6 +252,11 @@ int parse_args(int argc, char** argv, args* a) {
         }
     }
     if (a->type.empty() && (!a->bpw.empty() || !a->plan_in.empty())) a->type = "Q4_K_M";  // the planner's base recipe
+    // --bpw with --calib and no --method: GPTQ with docs/ptq.md's best options on tinyllama-sotu
+    if (!a->bpw.empty() && !a->calib.empty() && !a->method_given) {
+        a->method = "gptq";
+        a->act_order = a->refit = a->refit_sub = a->refit_codes = a->embd_hessian = true;
+    }
     if (pos.size() != 2 || a->type.empty()) {
         usage(stderr);
         return 2;
