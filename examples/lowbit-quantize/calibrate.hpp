@@ -260,6 +260,31 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
 
 namespace detail {
 
+// The statistics of output.weight's input, output_norm (gains g) of the final
+// residual stream: imatrix sums and H over the n_cal chunks, the held chunk's rows.
+template <class Exec>
+status output_stats(const std::vector<float>& g, const llama::config& c, const std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
+                    tap_stats& s, Exec& exec) {
+    const std::size_t D = static_cast<std::size_t>(c.dim);
+    s.sum2.assign(D, 0.0);
+    s.h = lowbit::hessian(D);
+    std::vector<float> xb(ctx * D);
+    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+        for (std::size_t t = 0; t < ctx; ++t)
+            llama::rmsnorm(stream.data() + (ch * ctx + t) * D, g.data(), xb.data() + t * D, c.dim, c.norm_eps);
+        if (ch == n_cal) {  // the held-back chunk: the layer-output error
+            s.held = xb;
+            s.held_rows = ctx;
+            continue;
+        }
+        for (std::size_t t = 0; t < ctx; ++t)
+            for (std::size_t j = 0; j < D; ++j) s.sum2[j] += static_cast<double>(xb[t * D + j]) * xb[t * D + j];
+        s.count += ctx;
+        LOWBIT_TRY(s.h.add_batch(lowbit::matrix_view<const float>(xb.data(), ctx, D), exec));
+    }
+    return status();
+}
+
 // output.weight under GPTQ as well: its input is output_norm of the final
 // residual stream (the quantized layers' output), which the layer loop leaves
 // in `stream`. llama-imatrix does not record output.weight, so the imatrix
@@ -280,22 +305,7 @@ status gptq_output(const model_source& src, const std::vector<decision>& plan, c
                              static_cast<unsigned long long>(tw.row_length()), D);
     LOWBIT_TRY(load_f32(tw, w));
     tap_stats s;
-    s.sum2.assign(D, 0.0);
-    s.h = lowbit::hessian(D);
-    std::vector<float> xb(ctx * D);
-    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
-        for (std::size_t t = 0; t < ctx; ++t)
-            llama::rmsnorm(stream.data() + (ch * ctx + t) * D, g.data(), xb.data() + t * D, c.dim, c.norm_eps);
-        if (ch == n_cal) {  // the held-back chunk: the layer-output error
-            s.held = xb;
-            s.held_rows = ctx;
-            continue;
-        }
-        for (std::size_t t = 0; t < ctx; ++t)
-            for (std::size_t j = 0; j < D; ++j) s.sum2[j] += static_cast<double>(xb[t * D + j]) * xb[t * D + j];
-        s.count += ctx;
-        LOWBIT_TRY(s.h.add_batch(lowbit::matrix_view<const float>(xb.data(), ctx, D), exec));
-    }
+    LOWBIT_TRY(output_stats(g, c, stream, n_cal, ctx, s, exec));
     const double t0 = p.elapsed();
     calibrated_tensor& ct = out.tensors["output.weight"];
     LOWBIT_TRY(quantize_calibrated("output.weight", plan[iw->second], o.method, o, s, w, static_cast<std::size_t>(tw.rows()), D, &ct, exec));
@@ -438,6 +448,128 @@ status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre
 
 }  // namespace detail
 
+namespace detail {
+
+// What calibration reads before the first layer: the model's shape and the
+// calibration text in chunks of o.ctx tokens, n_cal for the statistics and
+// chunk n_cal held back (the layer-output error, sensitivity's probe).
+struct calib_setup {
+    llama::config c;
+    calib_tokens toks;
+    std::size_t n_cal = 0;
+};
+
+inline result<calib_setup> calibration_setup(const model_source& src, const calib_options& o) {
+    const source_tensor* emb = nullptr;
+    for (const source_tensor& t : src.tensors)
+        if (t.desc.name == "token_embd.weight") emb = &t;
+    if (!emb) return status::error(errc::unsupported, "calibration needs a LLaMA model: no token_embd.weight");
+    auto meta = view_metadata(src.kvs);
+    if (!meta) return meta.error();
+    auto arch = meta->file.get_string("general.architecture");
+    if (!arch || *arch != "llama") return status::error(errc::unsupported, "calibration runs LLaMA models (general.architecture = llama) only");
+    calib_setup r;
+    LOWBIT_TRY(llama::read_config(meta->file, emb->rows(), r.c));
+    auto tok = llama::tokenizer::from_gguf(meta->file);
+    if (!tok) return tok.error();
+    if (tok->size() != r.c.vocab)
+        return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), r.c.vocab);
+    const std::size_t want = std::max<std::size_t>(1, o.max_tokens / o.ctx);
+    auto toks = read_calibration(o.text, *tok, o.ctx, 2, want + 1);
+    if (!toks) return toks.error();
+    r.toks = std::move(*toks);
+    r.n_cal = std::min(want, r.toks.chunks - 1);
+    for (const int id : r.toks.ids)
+        if (id < 0 || id >= r.c.vocab) return status::error(errc::corrupt_data, "calibration token id %d outside the vocabulary", id);
+    return r;
+}
+
+// Layer l's norms and seven weights in f32, their shapes checked against the config.
+inline status load_layer(const model_source& src, const std::map<std::string, std::size_t>& by_name, const llama::config& c, int l,
+                         llama::layer& y) {
+    const std::string pre = "blk." + std::to_string(l) + ".";
+    const std::size_t D = c.dim, H = c.hidden;
+    auto need = [&](const std::string& n) -> result<const source_tensor*> {
+        const auto it = by_name.find(pre + n);
+        if (it == by_name.end()) return status::error(errc::corrupt_data, "calibration: tensor %s%s is missing", pre.c_str(), n.c_str());
+        return &src.tensors[it->second];
+    };
+    for (auto nv : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
+        auto t = need(nv.first);
+        if (!t) return t.error();
+        LOWBIT_TRY(detail::load_f32(**t, *nv.second));
+        if (nv.second->size() != D) return status::error(errc::shape_mismatch, "%s%s has %zu values, expected %zu", pre.c_str(), nv.first, nv.second->size(), D);
+    }
+    status bad;
+    y.for_each_linear([&](llama::linear& w, const char* n) {
+        if (!bad.ok()) return;
+        auto t = need(std::string(n) + ".weight");
+        if (!t) { bad = t.error(); return; }
+        w.rows = static_cast<std::size_t>((*t)->rows());
+        w.cols = static_cast<std::size_t>((*t)->row_length());
+        bad = detail::load_f32(**t, w.w);
+    });
+    if (!bad.ok()) return bad;
+    const std::size_t KV = static_cast<std::size_t>(c.kv_dim());
+    if (y.wq.rows != D || y.wq.cols != D || y.wk.rows != KV || y.wv.rows != KV || y.wo.cols != D || y.w1.rows != H || y.w2.cols != H ||
+        y.w3.rows != H)
+        return status::error(errc::shape_mismatch, "%s*: weight shapes do not match the llama.* metadata", pre.c_str());
+    return status();
+}
+
+// The tap point whose rows a linear of layer y reads.
+inline llama::tap_point tap_of(const llama::layer& y, const llama::linear& w) {
+    return &w == &y.wo                     ? llama::tap_point::wo_in
+           : &w == &y.w2                   ? llama::tap_point::w2_in
+           : (&w == &y.w1 || &w == &y.w3) ? llama::tap_point::ffn_in
+                                           : llama::tap_point::attn_in;
+}
+
+// Pass 1 of layer l in float over every chunk of `stream`: the statistics of
+// its four tap points (imatrix sums; H for gptq/awq; sum |x| for awq) and the
+// held chunk's rows. write_back: the layer's output replaces `stream` (a
+// float pass; calibrate() instead runs the quantized layer again).
+template <class Exec>
+status float_layer_pass(const llama::model& m, int l, const calib_options& o, std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
+                        llama::prefill_state& ps, tap_stats (&st)[4], bool write_back, Exec& exec) {
+    const std::size_t D = m.c.dim, H = m.c.hidden;
+    const bool want_h = o.method != quant_method::rtn && o.method != quant_method::imatrix;  // gptq, awq (its loss), awq+gptq
+    const bool awq = uses_awq(o.method);
+    const std::size_t widths[4] = {D, D, D, H};
+    for (int i = 0; i < 4; ++i) {
+        st[i].sum2.assign(widths[i], 0.0);
+        if (awq) st[i].abs_sum.assign(widths[i], 0.0);
+        if (want_h) st[i].h = lowbit::hessian(widths[i]);
+    }
+    bool held = false;
+    status tap_err;
+    const llama::rows_tap tap = [&](int, llama::tap_point tp, const float* x, std::size_t rows, std::size_t cols) {
+        tap_stats& s = st[static_cast<int>(tp)];
+        if (held) {
+            s.held.assign(x, x + rows * cols);
+            s.held_rows = rows;
+            return;
+        }
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) s.sum2[j] += static_cast<double>(x[r * cols + j]) * x[r * cols + j];
+        s.count += rows;
+        if (awq)
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < cols; ++j) s.abs_sum[j] += std::fabs(x[r * cols + j]);
+        if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
+    };
+    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+        held = ch == n_cal;
+        std::copy_n(stream.data() + ch * ctx * D, ctx * D, ps.x.data());
+        llama::prefill_layer(m, l, ctx, ps, exec, {}, &tap);
+        if (write_back) std::copy_n(ps.x.data(), ctx * D, stream.data() + ch * ctx * D);
+    }
+    if (!tap_err.ok()) return status::error(tap_err.code(), "calibration, layer %d: %s", l, tap_err.message());
+    return status();
+}
+
+}  // namespace detail
+
 // Runs the calibration and quantizes every blk.* weight that `plan` converts,
 // and output.weight with GPTQ. `plan[i]` is the decision for src.tensors[i].
 template <class Exec>
@@ -445,46 +577,26 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
                               Exec& exec) {
     std::map<std::string, std::size_t> by_name;
     for (std::size_t i = 0; i < src.tensors.size(); ++i) by_name[src.tensors[i].desc.name] = i;
-    auto find = [&](const std::string& n) -> const source_tensor* {
-        auto it = by_name.find(n);
-        return it == by_name.end() ? nullptr : &src.tensors[it->second];
-    };
-    const source_tensor* emb = find("token_embd.weight");
-    if (!emb) return status::error(errc::unsupported, "calibration needs a LLaMA model: no token_embd.weight");
-    auto meta = view_metadata(src.kvs);
-    if (!meta) return meta.error();
-    auto arch = meta->file.get_string("general.architecture");
-    if (!arch || *arch != "llama") return status::error(errc::unsupported, "calibration runs LLaMA models (general.architecture = llama) only");
+    auto setup = detail::calibration_setup(src, o);
+    if (!setup) return setup.error();
     llama::model m;
-    LOWBIT_TRY(llama::read_config(meta->file, emb->rows(), m.c));
+    m.c = setup->c;
     const llama::config& c = m.c;
-    auto tok = llama::tokenizer::from_gguf(meta->file);
-    if (!tok) return tok.error();
-    if (tok->size() != c.vocab)
-        return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), c.vocab);
-
-    // Chunks for the statistics, plus one held back for the layer-output error.
-    const std::size_t ctx = o.ctx, want = std::max<std::size_t>(1, o.max_tokens / ctx);
-    auto toks = read_calibration(o.text, *tok, ctx, 2, want + 1);
-    if (!toks) return toks.error();
-    const std::size_t n_chunks = toks->chunks, n_cal = std::min(want, n_chunks - 1), D = c.dim, H = c.hidden;
+    const calib_tokens* toks = &setup->toks;
+    const std::size_t ctx = o.ctx, n_cal = setup->n_cal, D = c.dim;
     calibration out;
     out.chunks = n_cal, out.ctx = ctx, out.text_tokens = toks->text_tokens, out.held_tokens = ctx;
     p.line("calibration: %s: %zu tokens; %zu chunks of %zu for the statistics, 1 held back; method %s", o.text.c_str(),
            toks->text_tokens, n_cal, ctx, method_name(o.method));
 
-    LOWBIT_TRY(detail::load_f32(*emb, m.tok_emb));
+    LOWBIT_TRY(detail::load_f32(src.tensors[by_name.at("token_embd.weight")], m.tok_emb));
     std::vector<float> stream((n_cal + 1) * ctx * D);
-    for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t) {
-        const int id = toks->ids[t];
-        if (id < 0 || id >= c.vocab) return status::error(errc::corrupt_data, "calibration token id %d outside the vocabulary", id);
-        std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(id) * D, D, stream.data() + t * D);
-    }
+    for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t)
+        std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(toks->ids[t]) * D, D, stream.data() + t * D);
     m.tok_emb = {};  // only the first embedding step needs it
     m.layers.resize(static_cast<std::size_t>(c.layers));
     llama::prefill_state ps;
     llama::prefill_resize(c, ctx, ps);
-    const bool want_h = o.method != quant_method::rtn && o.method != quant_method::imatrix;  // gptq, awq (its loss), awq+gptq
     const bool awq = uses_awq(o.method);
     embd_hessian eh(o.embd_hessian && uses_gptq(o.method) ? D : 0);
     std::map<std::string, double> awq_rtn_err;
@@ -493,31 +605,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         const double t0 = p.elapsed();
         const std::string pre = "blk." + std::to_string(l) + ".";
         llama::layer& y = m.layers[static_cast<std::size_t>(l)];
-        auto need = [&](const std::string& n) -> result<const source_tensor*> {
-            const source_tensor* t = find(pre + n);
-            if (!t) return status::error(errc::corrupt_data, "calibration: tensor %s%s is missing", pre.c_str(), n.c_str());
-            return t;
-        };
-        for (auto nv : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
-            auto t = need(nv.first);
-            if (!t) return t.error();
-            LOWBIT_TRY(detail::load_f32(**t, *nv.second));
-            if (nv.second->size() != D) return status::error(errc::shape_mismatch, "%s%s has %zu values, expected %zu", pre.c_str(), nv.first, nv.second->size(), D);
-        }
-        status bad;
-        y.for_each_linear([&](llama::linear& w, const char* n) {
-            if (!bad.ok()) return;
-            auto t = need(std::string(n) + ".weight");
-            if (!t) { bad = t.error(); return; }
-            w.rows = static_cast<std::size_t>((*t)->rows());
-            w.cols = static_cast<std::size_t>((*t)->row_length());
-            bad = detail::load_f32(**t, w.w);
-        });
-        if (!bad.ok()) return bad;
-        const std::size_t KV = static_cast<std::size_t>(c.kv_dim());
-        if (y.wq.rows != D || y.wq.cols != D || y.wk.rows != KV || y.wv.rows != KV || y.wo.cols != D || y.w1.rows != H || y.w2.cols != H ||
-            y.w3.rows != H)
-            return status::error(errc::shape_mismatch, "%s*: weight shapes do not match the llama.* metadata", pre.c_str());
+        LOWBIT_TRY(detail::load_layer(src, by_name, c, l, y));
 
         if (eh.D) {  // the embedding Hessian's terms for this layer's two norms (embd_hessian.hpp)
             const double ms = stream_mean_square(stream.data(), n_cal * ctx, D);
@@ -529,46 +617,15 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
 
         // pass 1: float layer, statistics
         detail::tap_stats st[4];
-        const std::size_t widths[4] = {D, D, D, H};
-        for (int i = 0; i < 4; ++i) {
-            st[i].sum2.assign(widths[i], 0.0);
-            if (awq) st[i].abs_sum.assign(widths[i], 0.0);
-            if (want_h) st[i].h = lowbit::hessian(widths[i]);
-        }
-        bool held = false;
-        status tap_err;
-        const llama::rows_tap tap = [&](int, llama::tap_point tp, const float* x, std::size_t rows, std::size_t cols) {
-            detail::tap_stats& s = st[static_cast<int>(tp)];
-            if (held) {
-                s.held.assign(x, x + rows * cols);
-                s.held_rows = rows;
-                return;
-            }
-            for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t j = 0; j < cols; ++j) s.sum2[j] += static_cast<double>(x[r * cols + j]) * x[r * cols + j];
-            s.count += rows;
-            if (awq)
-                for (std::size_t r = 0; r < rows; ++r)
-                    for (std::size_t j = 0; j < cols; ++j) s.abs_sum[j] += std::fabs(x[r * cols + j]);
-            if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
-        };
-        for (std::size_t ch = 0; ch <= n_cal; ++ch) {
-            held = ch == n_cal;
-            std::copy_n(stream.data() + ch * ctx * D, ctx * D, ps.x.data());
-            llama::prefill_layer(m, l, ctx, ps, exec, {}, &tap);
-        }
-        if (!tap_err.ok()) return status::error(tap_err.code(), "calibration, layer %d: %s", l, tap_err.message());
+        LOWBIT_TRY(detail::float_layer_pass(m, l, o, stream, n_cal, ctx, ps, st, false, exec));
         if (awq) LOWBIT_TRY(detail::awq_layer(y, c, pre, plan, by_name, st, awq_rtn_err, out, p, exec));
 
         // quantize the seven weights
+        status bad;
         y.for_each_linear([&](llama::linear& w, const char* n) {
             if (!bad.ok()) return;
             const std::string name = pre + n + ".weight";
-            const llama::tap_point tp = &w == &y.wo                     ? llama::tap_point::wo_in
-                                        : &w == &y.w2                   ? llama::tap_point::w2_in
-                                        : (&w == &y.w1 || &w == &y.w3) ? llama::tap_point::ffn_in
-                                                                        : llama::tap_point::attn_in;
-            const detail::tap_stats& s = st[static_cast<int>(tp)];
+            const detail::tap_stats& s = st[static_cast<int>(detail::tap_of(y, w))];
             imatrix_stat& im = out.imatrix[name];
             im.sum2.assign(s.sum2.begin(), s.sum2.end());
             im.count = static_cast<float>(s.count);

@@ -5,6 +5,7 @@
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
 //   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
 //   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
+//   lowbit-quantize IN OUT --bpw 4.5 --method gptq --calib TEXT.txt [--plan-out FILE] [--report FILE]   (bpw_plan.hpp)
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
 // mmap'd, tensors are converted one chunk of rows at a time (rows spread over a
@@ -32,6 +33,7 @@
 #include <lowbit/quant/metrics.hpp>
 
 #include "files.hpp"
+#include "bpw_plan.hpp"
 #include "calibrate.hpp"
 #include "dry_run.hpp"
 #include "hf_llama.hpp"
@@ -39,6 +41,7 @@
 #include "lowbit_types.hpp"
 #include "model_source.hpp"
 #include "names.hpp"
+#include "plan_files.hpp"
 #include "progress.hpp"
 #include "quantized_checkpoint.hpp"
 #include "tensor_rules.hpp"
@@ -65,6 +68,9 @@ struct args {
     bool awq_clip = false;
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
+    // the --bpw planner (bpw_plan.hpp): budget, saved plan/report, a report read back, a plan replayed
+    std::string bpw, plan_out, report, sensitivity_in, plan_in;
+    bool method_given = false;
 };
 
 void usage(std::FILE* f) {
@@ -123,6 +129,15 @@ void usage(std::FILE* f) {
                  "  --quiet                      print errors only\n"
                  "  --dry-run                    read headers only, print each tensor's bytes and the file size; write nothing\n"
                  "  --ctx N                      --dry-run: also the KV cache for N tokens (F16 K and V)\n"
+                 "  --bpw X                      plan: one ggml type per weight (Q2_K Q3_K Q4_K Q5_K Q6_K Q8_0), the least\n"
+                 "                               predicted KLD with all tensors' bytes x 8 / their values <= X; the\n"
+                 "                               sensitivity is measured on --calib with --method (--type: which tensors\n"
+                 "                               are quantized and general.file_type, default Q4_K_M); without --method:\n"
+                 "                               gptq --act-order --refit --refit-codes --embd-hessian\n"
+                 "  --sensitivity FILE           --bpw: plan from a --report file instead of measuring\n"
+                 "  --report FILE                --bpw: write the sensitivity report (predicted KLD per weight and type)\n"
+                 "  --plan-out FILE              --bpw: write the plan, one --tensor-type REGEX=TYPE per line\n"
+                 "  --plan FILE                  replay a --plan-out file (its lines as --tensor-type)\n"
                  "\n"
                  "See docs/tools.md for which tensors get which type.\n");
 }
@@ -170,6 +185,7 @@ int parse_args(int argc, char** argv, args* a) {
             if (!value(&a->imatrix)) return 2;
         } else if (s == "--method") {
             if (!value(&a->method)) return 2;
+            a->method_given = true;
         } else if (s == "--calib") {
             if (!value(&a->calib)) return 2;
         } else if (s == "--calib-tokens") {
@@ -212,6 +228,16 @@ int parse_args(int argc, char** argv, args* a) {
             a->dry_run = true;
         } else if (s == "--ctx") {
             if (!value(&a->ctx)) return 2;
+        } else if (s == "--bpw") {
+            if (!value(&a->bpw)) return 2;
+        } else if (s == "--plan-out") {
+            if (!value(&a->plan_out)) return 2;
+        } else if (s == "--report") {
+            if (!value(&a->report)) return 2;
+        } else if (s == "--sensitivity") {
+            if (!value(&a->sensitivity_in)) return 2;
+        } else if (s == "--plan") {
+            if (!value(&a->plan_in)) return 2;
         } else if (s == "--pure") {
             a->pure = true;
         } else if (s == "--leave-output-tensor") {
@@ -226,6 +252,12 @@ int parse_args(int argc, char** argv, args* a) {
         } else {
             pos.push_back(s);
         }
+    }
+    if (a->type.empty() && (!a->bpw.empty() || !a->plan_in.empty())) a->type = "Q4_K_M";  // the planner's base recipe
+    // --bpw with --calib and no --method: GPTQ with docs/ptq.md's best options on tinyllama-sotu
+    if (!a->bpw.empty() && !a->calib.empty() && !a->method_given) {
+        a->method = "gptq";
+        a->act_order = a->refit = a->refit_sub = a->refit_codes = a->embd_hessian = true;
     }
     if (pos.size() != 2 || a->type.empty()) {
         usage(stderr);
@@ -554,7 +586,26 @@ int run(const args& a) {
                      co.method != quant_method::rtn ? ("--method " + a.method).c_str() : "--imatrix-out");
         return 2;
     }
-    if (!calibrated && !a.calib.empty()) {
+    const bool planning = !a.bpw.empty();
+    if (planning) {  // --bpw: the checks that need no input (bpw_plan.hpp)
+        const char* why = nullptr;
+        if (lowbit_type) why = "--bpw chooses ggml types; --type must be a llama-quantize type (it sets which tensors are quantized)";
+        else if (!a.overrides.empty() || !a.plan_in.empty()) why = "--bpw chooses every quantized tensor's type; it does not take --tensor-type or --plan";
+        else if (a.sensitivity_in.empty() && a.calib.empty()) why = "--bpw measures the sensitivity on --calib TEXT (or reads --sensitivity FILE)";
+        else if (uses_awq(co.method)) why = "--bpw plans with --method rtn, imatrix or gptq";
+        if (why) {
+            std::fprintf(stderr, "lowbit-quantize: %s\n", why);
+            return 2;
+        }
+        if (auto b = parse_bpw(a.bpw); !b) {
+            std::fprintf(stderr, "lowbit-quantize: %s\n", printable(b.error().message()).c_str());
+            return 2;
+        }
+    } else if (!a.plan_out.empty() || !a.report.empty() || !a.sensitivity_in.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --plan-out, --report and --sensitivity go with --bpw\n");
+        return 2;
+    }
+    if (!calibrated && !a.calib.empty() && !planning) {
         std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq|awq|awq+gptq or --imatrix-out; neither is given\n");
         return 2;
     }
@@ -621,7 +672,14 @@ int run(const args& a) {
     o.dry_run = a.dry_run;
     o.leave_output = a.leave_output;
     o.lowbit = lowbit_type;
-    for (const std::string& s : a.overrides) {
+    std::vector<std::string> overrides = a.overrides;
+    if (!a.plan_in.empty()) {  // a --plan-out file: its lines, after any --tensor-type
+        auto text = read_text_file(a.plan_in);
+        auto lines = text ? read_plan_lines(*text) : result<std::vector<std::string>>(text.error());
+        if (!lines) return refuse(a.plan_in, lines.error());
+        overrides.insert(overrides.end(), lines->begin(), lines->end());
+    }
+    for (const std::string& s : overrides) {
         override_rule r;
         const status st = parse_override(s, &r);
         if (!st.ok()) {
@@ -686,6 +744,11 @@ int run(const args& a) {
     }
     input_file calib_file;  // only for its identity: OUT and --imatrix-out must not replace it
     if (!a.calib.empty() && calib_file.open(a.calib.c_str()).ok()) inputs.push_back({a.calib, calib_file.id()});
+    input_file plan_files[2];  // --sensitivity, --plan: read too, so no output may replace them
+    for (int i = 0; i < 2; ++i) {
+        const std::string& f = i ? a.plan_in : a.sensitivity_in;
+        if (!f.empty() && plan_files[i].open(f.c_str()).ok()) inputs.push_back({f, plan_files[i].id()});
+    }
     bool out_exists = false;
     if (status s = check_output_path(a.out, inputs, &out_exists); !s.ok())
         return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
@@ -706,6 +769,64 @@ int run(const args& a) {
     std::vector<decision> plan_;
     if (status s = plan(descs, src.info, o, &plan_); !s.ok())
         return s.code() == errc::unsupported ? refuse(a.in, s) : fail(a.in, s);
+    if (planning) {  // --bpw: the recipe's quantized tensors get the planner's types
+        for (const std::string& f : {a.plan_out, a.report}) {
+            if (f.empty()) continue;
+            bool e = false;
+            if (f == a.out || f == a.imatrix_out || (f == a.plan_out && f == a.report))
+                return refuse(f, status::error(errc::invalid_argument, "is another output of this run"));
+            if (status s = check_output_path(f, inputs, &e); !s.ok()) return s.code() == errc::invalid_argument ? refuse(f, s) : fail(f, s);
+        }
+        sensitivity sens;
+        std::string source;
+        if (!a.sensitivity_in.empty()) {
+            auto text = read_text_file(a.sensitivity_in);
+            auto r = text ? parse_sensitivity_report(*text) : result<sensitivity>(text.error());
+            if (!r) return refuse(a.sensitivity_in, r.error());
+            sens = std::move(*r);
+            source = "read from " + a.sensitivity_in;
+        } else {
+            lowbit::thread_pool pool(a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency()));
+            auto r = measure_sensitivity(src, plan_, co, prog, pool);
+            if (!r) return refuse(a.calib, r.error());
+            sens = std::move(*r);
+            source = "measured on " + a.calib + " with --method " + a.method;
+        }
+        const double bpw = *parse_bpw(a.bpw);
+        auto bp = plan_for_budget(src, plan_, sens, bpw);
+        if (!bp) return refuse(a.sensitivity_in.empty() ? a.in : a.sensitivity_in, bp.error());
+        char nums[160];
+        std::snprintf(nums, sizeof nums, "# %.4f bpw counted: %llu bytes of tensors x 8 / %llu values; predicted KLD %.6g\n", bp->bpw(),
+                      static_cast<unsigned long long>(bp->a.bytes + bp->fixed_bytes), static_cast<unsigned long long>(bp->elements), bp->a.loss);
+        const std::string head = "# lowbit-quantize --bpw " + printable(a.bpw) + " plan of " + printable(a.in, a.in.size()) + " (--type " + tgt->name +
+                                 "; sensitivity " + printable(source, source.size()) + ")\n" + nums;
+        std::vector<std::string> names;
+        for (std::size_t i : bp->index) names.push_back(src.tensors[i].desc.name);
+        const std::string recipe = plan_recipe(names, bp->types, head);
+        auto write_text = [&](const std::string& path, const std::string& text) -> status {
+            output_file f;
+            LOWBIT_TRY(f.open(path, inputs));
+            LOWBIT_TRY(f.write(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+            return f.commit();
+        };
+        if (!a.plan_out.empty())
+            if (status s = write_text(a.plan_out, recipe); !s.ok()) return fail(a.plan_out, s);
+        if (!a.report.empty())
+            if (status s = write_text(a.report, sensitivity_report(sens, bp->a.choice, head)); !s.ok()) return fail(a.report, s);
+        if (!a.quiet) {
+            std::fprintf(stderr, "%s", head.c_str());
+            std::string args;
+            for (std::size_t i = 0; i < names.size(); ++i) args += " --tensor-type '" + exact_name_regex(names[i]) + "=" + gguf::type_name(bp->types[i]) + "'";
+            std::fprintf(stderr, "lowbit-quantize: the plan as a recipe: --type %s%s\n", tgt->name, printable(args, args.size()).c_str());
+        }
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            override_rule r;
+            if (status s = parse_override(exact_name_regex(names[i]) + "=" + gguf::type_name(bp->types[i]), &r); !s.ok()) return fail(a.in, s);
+            o.overrides.push_back(std::move(r));
+        }
+        if (status s = plan(descs, src.info, o, &plan_); !s.ok())
+            return s.code() == errc::unsupported ? refuse(a.in, s) : fail(a.in, s);
+    }
     // Lowbit schemes: what the methods and inputs can give them.
     bool any_lowbit = false;
     for (std::size_t i = 0; i < plan_.size(); ++i) {
