@@ -161,6 +161,7 @@ inline float bf16_to_f32(std::uint16_t b) noexcept { return bits_to_f32(static_c
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 // (lowbit/core/half.hpp: already included above)
 // ---- begin lowbit/core/status.hpp ------------------------------------------------
@@ -479,6 +480,25 @@ struct scheme {
         return r;
     }
 };
+
+namespace detail {
+// The one switch on a validated scheme's width (1..8): returns
+// f(std::integral_constant<int, B>{}) for B = bits; the scheme visitors
+// (visit_scheme, visit_kernel_scheme, visit_width) go through it.
+template <class F>
+status switch_width(int bits, F&& f) {
+    switch (bits) {
+        case 1: return f(std::integral_constant<int, 1>{});
+        case 2: return f(std::integral_constant<int, 2>{});
+        case 3: return f(std::integral_constant<int, 3>{});
+        case 4: return f(std::integral_constant<int, 4>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 6: return f(std::integral_constant<int, 6>{});
+        case 7: return f(std::integral_constant<int, 7>{});
+        default: return f(std::integral_constant<int, 8>{});
+    }
+}
+}  // namespace detail
 
 }  // namespace lowbit
 // ---- end lowbit/core/scheme.hpp --------------------------------------------------
@@ -15211,16 +15231,7 @@ status visit_kernel_sym(const runtime_scheme& s, F& f) {
 template <class F>
 status visit_kernel_scheme(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return detail::visit_kernel_sym<1>(s, f);
-        case 2: return detail::visit_kernel_sym<2>(s, f);
-        case 3: return detail::visit_kernel_sym<3>(s, f);
-        case 4: return detail::visit_kernel_sym<4>(s, f);
-        case 5: return detail::visit_kernel_sym<5>(s, f);
-        case 6: return detail::visit_kernel_sym<6>(s, f);
-        case 7: return detail::visit_kernel_sym<7>(s, f);
-        default: return detail::visit_kernel_sym<8>(s, f);
-    }
+    return detail::switch_width(s.bits, [&](auto b) { return detail::visit_kernel_sym<decltype(b)::value>(s, f); });
 }
 
 // Calls f(KS{}) for every kernel scheme (the 96 above).
@@ -15366,16 +15377,7 @@ status visit_symmetry(const runtime_scheme& s, F& f) {
 template <class F>
 status visit_scheme(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return detail::visit_symmetry<1>(s, f);
-        case 2: return detail::visit_symmetry<2>(s, f);
-        case 3: return detail::visit_symmetry<3>(s, f);
-        case 4: return detail::visit_symmetry<4>(s, f);
-        case 5: return detail::visit_symmetry<5>(s, f);
-        case 6: return detail::visit_symmetry<6>(s, f);
-        case 7: return detail::visit_symmetry<7>(s, f);
-        default: return detail::visit_symmetry<8>(s, f);
-    }
+    return detail::switch_width(s.bits, [&](auto b) { return detail::visit_symmetry<decltype(b)::value>(s, f); });
 }
 
 namespace detail {
@@ -15400,16 +15402,7 @@ status take_typed_result(R& r, Out& out) {
 template <class F>
 status visit_width(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return call_width<1>(f);
-        case 2: return call_width<2>(f);
-        case 3: return call_width<3>(f);
-        case 4: return call_width<4>(f);
-        case 5: return call_width<5>(f);
-        case 6: return call_width<6>(f);
-        case 7: return call_width<7>(f);
-        default: return call_width<8>(f);
-    }
+    return switch_width(s.bits, [&](auto b) { return call_width<decltype(b)::value>(f); });
 }
 }  // namespace detail
 

@@ -46,8 +46,8 @@
 
 #include "../compiled_mode.hpp"
 #include "../core/status.hpp"
-#include "../executor_ref.hpp"
 #include "../core/views.hpp"
+#include "../executor_ref.hpp"
 #include "../pack/qmatrix.hpp"
 #include "../parallel.hpp"
 #include "../quant/calibrate.hpp"

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "half.hpp"
 #include "status.hpp"
@@ -188,5 +189,24 @@ struct scheme {
         return r;
     }
 };
+
+namespace detail {
+// The one switch on a validated scheme's width (1..8): returns
+// f(std::integral_constant<int, B>{}) for B = bits; the scheme visitors
+// (visit_scheme, visit_kernel_scheme, visit_width) go through it.
+template <class F>
+status switch_width(int bits, F&& f) {
+    switch (bits) {
+        case 1: return f(std::integral_constant<int, 1>{});
+        case 2: return f(std::integral_constant<int, 2>{});
+        case 3: return f(std::integral_constant<int, 3>{});
+        case 4: return f(std::integral_constant<int, 4>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 6: return f(std::integral_constant<int, 6>{});
+        case 7: return f(std::integral_constant<int, 7>{});
+        default: return f(std::integral_constant<int, 8>{});
+    }
+}
+}  // namespace detail
 
 }  // namespace lowbit

@@ -58,16 +58,7 @@ status visit_symmetry(const runtime_scheme& s, F& f) {
 template <class F>
 status visit_scheme(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return detail::visit_symmetry<1>(s, f);
-        case 2: return detail::visit_symmetry<2>(s, f);
-        case 3: return detail::visit_symmetry<3>(s, f);
-        case 4: return detail::visit_symmetry<4>(s, f);
-        case 5: return detail::visit_symmetry<5>(s, f);
-        case 6: return detail::visit_symmetry<6>(s, f);
-        case 7: return detail::visit_symmetry<7>(s, f);
-        default: return detail::visit_symmetry<8>(s, f);
-    }
+    return detail::switch_width(s.bits, [&](auto b) { return detail::visit_symmetry<decltype(b)::value>(s, f); });
 }
 
 namespace detail {
@@ -92,16 +83,7 @@ status take_typed_result(R& r, Out& out) {
 template <class F>
 status visit_width(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return call_width<1>(f);
-        case 2: return call_width<2>(f);
-        case 3: return call_width<3>(f);
-        case 4: return call_width<4>(f);
-        case 5: return call_width<5>(f);
-        case 6: return call_width<6>(f);
-        case 7: return call_width<7>(f);
-        default: return call_width<8>(f);
-    }
+    return switch_width(s.bits, [&](auto b) { return call_width<decltype(b)::value>(f); });
 }
 }  // namespace detail
 

@@ -33,16 +33,7 @@ status visit_kernel_sym(const runtime_scheme& s, F& f) {
 template <class F>
 status visit_kernel_scheme(const runtime_scheme& s, F&& f) {
     LOWBIT_TRY(s.validate());
-    switch (s.bits) {
-        case 1: return detail::visit_kernel_sym<1>(s, f);
-        case 2: return detail::visit_kernel_sym<2>(s, f);
-        case 3: return detail::visit_kernel_sym<3>(s, f);
-        case 4: return detail::visit_kernel_sym<4>(s, f);
-        case 5: return detail::visit_kernel_sym<5>(s, f);
-        case 6: return detail::visit_kernel_sym<6>(s, f);
-        case 7: return detail::visit_kernel_sym<7>(s, f);
-        default: return detail::visit_kernel_sym<8>(s, f);
-    }
+    return detail::switch_width(s.bits, [&](auto b) { return detail::visit_kernel_sym<decltype(b)::value>(s, f); });
 }
 
 // Calls f(KS{}) for every kernel scheme (the 96 above).
