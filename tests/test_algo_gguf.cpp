@@ -17,11 +17,11 @@
 #include <vector>
 
 #include <lowbit/algo/gptq_gguf.hpp>
-#include <lowbit/formats/npy.hpp>
 #include <lowbit/formats/safetensors.hpp>
 #include <lowbit/parallel.hpp>
 
 #include "test_util.hpp"
+#include "token_ids.hpp"
 
 using namespace lowbit;
 using gguf::gguf_type;
@@ -122,18 +122,6 @@ std::vector<std::uint8_t> read_all(const std::string& path) {
     return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// dev_tokens.npy: uint16 token ids (numpy '<u2'), read by lowbit's .npy reader.
-std::vector<std::uint16_t> read_tokens(const std::string& path) {
-    auto a = lowbit::read_npy_ints(path.c_str());
-    REQUIRE_MESSAGE(a.ok(), a.error().message());
-    REQUIRE(a->shape.size() == 1);
-    std::vector<std::uint16_t> tok(a->data.size());
-    for (std::size_t i = 0; i < tok.size(); ++i) {
-        REQUIRE((a->data[i] >= 0 && a->data[i] <= 65535));
-        tok[i] = static_cast<std::uint16_t>(a->data[i]);
-    }
-    return tok;
-}
 
 struct sotu_layer0 {
     std::vector<float> qkv;  // q_proj, k_proj, v_proj stacked: 512 x 256
@@ -162,13 +150,13 @@ sotu_layer0 load_sotu() {
     }
     L.down = tensor("model.layers.0.mlp.down_proj.weight");
     const std::vector<float> emb = tensor("model.embed_tokens.weight"), g = tensor("model.layers.0.input_layernorm.weight");
-    const std::vector<std::uint16_t> tok = read_tokens(dir + "dev_tokens.npy");
+    const std::vector<int> tok = lowbit_test::read_u16_token_ids(dir + "dev_tokens.npy");
     const std::size_t D = 256;
     REQUIRE(tok.size() >= 1536);
     auto rows = [&](std::size_t t0, std::size_t n, std::vector<float>& x) {
         x.resize(n * D);
         for (std::size_t t = 0; t < n; ++t) {
-            const std::size_t id = tok[t0 + t];
+            const std::size_t id = static_cast<std::size_t>(tok[t0 + t]);
             REQUIRE(id < 1024);
             double ss = 0;
             for (std::size_t j = 0; j < D; ++j) ss += static_cast<double>(emb[id * D + j]) * emb[id * D + j];

@@ -10,12 +10,12 @@
 #include <vector>
 
 #include <lowbit/formats/json.hpp>
-#include <lowbit/formats/npy.hpp>
 
 #include "bench.hpp"
 #include "eval.hpp"
 #include "perplexity.hpp"
 #include "tokenizer.hpp"
+#include "token_ids.hpp"
 
 namespace {
 
@@ -111,18 +111,6 @@ const llama::tokenizer& sotu_tokenizer() {
     return t;
 }
 
-// dev_tokens.npy: uint16 token ids (numpy '<u2'), read by lowbit's .npy reader.
-std::vector<int> read_u16_npy(const std::string& path) {
-    auto a = lowbit::read_npy_ints(path.c_str());
-    REQUIRE_MESSAGE(a.ok(), a.error().message());
-    REQUIRE(a->shape.size() == 1);
-    std::vector<int> out;
-    for (const std::int64_t t : a->data) {
-        REQUIRE((t >= 0 && t <= 65535));
-        out.push_back(static_cast<int>(t));
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -130,7 +118,7 @@ TEST_CASE("tokenizer spm: every paragraph of dev.txt encodes to SentencePiece's 
     const auto& t = sotu_tokenizer();
     CHECK(t.vocabulary().add_bos);
     CHECK(t.vocabulary().bos == 1);
-    const std::vector<int> ref = read_u16_npy(data_dir + "/dev_tokens.npy");
+    const std::vector<int> ref = lowbit_test::read_u16_token_ids(data_dir + "/dev_tokens.npy");
     const std::string text = slurp(data_dir + "/dev.txt");
     // dev_tokens.npy = BOS, then each paragraph (blank-line separated) encoded, BOS between paragraphs.
     std::vector<int> ours;
