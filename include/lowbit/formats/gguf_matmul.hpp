@@ -47,10 +47,7 @@ namespace lowbit {
 namespace gguf {
 
 // True for the weight types gemv/gemm accept.
-constexpr bool matmul_supported(gguf_type t) noexcept {
-    return t == gguf_type::q4_0 || t == gguf_type::q5_0 || t == gguf_type::q8_0 || t == gguf_type::q4_K ||
-           t == gguf_type::q5_K || t == gguf_type::q6_K;
-}
+constexpr bool matmul_supported(gguf_type t) noexcept { return detail::ggml_family(t).count != 0; }
 
 namespace detail {
 
