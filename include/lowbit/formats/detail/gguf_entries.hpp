@@ -29,6 +29,7 @@
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_GGUF_X86 1
 #include "x86/gguf_dot_avx2.hpp"
+#include "x86/gguf_dot_avx2_lattice.hpp"
 #include "x86/gguf_dot_avx512.hpp"
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
@@ -151,6 +152,12 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
         case gguf_type::q4_0: case gguf_type::q5_0: case gguf_type::q8_0:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
             return {true, true, true};
+        case gguf_type::iq4_nl: case gguf_type::mxfp4:
+            return {true, true, false};
+        case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::q2_K: case gguf_type::q3_K:
+        case gguf_type::iq4_xs: case gguf_type::tq2_0: case gguf_type::iq3_xxs: case gguf_type::iq3_s:
+        case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
+            return {true, false, false};
         default:
             return {};
     }

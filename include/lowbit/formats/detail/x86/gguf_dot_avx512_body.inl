@@ -13,6 +13,7 @@ namespace LOWBIT_GGUF_NS {
 using avx2::h2f;
 using avx2::hsum;
 using avx2::load32;
+using avx2::lut16;
 using avx2::nibbles_32;
 using avx2::q6_codes;
 
@@ -65,13 +66,26 @@ LOWBIT_GGUF_INLINE __m256i codes(const block_q5_0& w) {
     return _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
 }
 LOWBIT_GGUF_INLINE __m256i codes(const block_q8_0& w) { return load32(w.qs); }
+// IQ4_NL / MXFP4: signed levels (within +-127) from the table, dotted like Q8_0's codes.
+LOWBIT_GGUF_INLINE __m256i codes(const block_iq4_nl& w) { return _mm256_shuffle_epi8(lut16(iq4nl_levels), nibbles_32(w.qs)); }
+LOWBIT_GGUF_INLINE __m256i codes(const block_mxfp4& w) { return _mm256_shuffle_epi8(lut16(mxfp4_levels), nibbles_32(w.qs)); }
 LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q4_0&, const block_q8_0& a) { return offset_dot(q, 8, a); }
 LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q5_0&, const block_q8_0& a) { return offset_dot(q, 16, a); }
 // Signed x signed: |w| (u8; |-128| = 128 fits) times a with w's sign. The
 // activation codes are within +-127 (quantize_row_q8_0), so the negation is exact.
-LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q8_0&, const block_q8_0& a) {
+LOWBIT_GGUF_INLINE __m256i signed_lanes(__m256i q, const block_q8_0& a) {
     return dot_us(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load32(a.qs), q));
 }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q8_0&, const block_q8_0& a) { return signed_lanes(q, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_iq4_nl&, const block_q8_0& a) { return signed_lanes(q, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_mxfp4&, const block_q8_0& a) { return signed_lanes(q, a); }
+
+// A weight block's scale as a float: its f16 d, or MXFP4's E8M0 exponent (e8m0_half, the model's).
+template <class B>
+LOWBIT_GGUF_INLINE float block_scale(const B& b) {
+    return h2f(b.d);
+}
+LOWBIT_GGUF_INLINE float block_scale(const block_mxfp4& b) { return e8m0_half(b.e); }
 
 // The f16 scales of eight consecutive blocks, widened (exactly) to f32 lanes.
 template <class B>
@@ -79,6 +93,11 @@ LOWBIT_GGUF_INLINE __m256 scales8(const B* b) {
     return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d), static_cast<short>(b[2].d),
                                           static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
                                           static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
+}
+LOWBIT_GGUF_INLINE __m256 scales8(const block_mxfp4* b) {
+    alignas(32) float f[8];
+    for (int j = 0; j < 8; ++j) f[j] = e8m0_half(b[j].e);
+    return _mm256_load_ps(f);
 }
 
 // out[c] = the row dot product of w with activation row c (a + c * lda), for
@@ -108,7 +127,7 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_
         const __m256i q = codes(w[i]);
         for (int c = 0; c < C; ++c) {
             const block_q8_0& ac = a[c * lda + i];
-            sum[c] += legacy_term(h2f(w[i].d), h2f(ac.d), hsum(lanes(q, w[i], ac)));
+            sum[c] += legacy_term(block_scale(w[i]), h2f(ac.d), hsum(lanes(q, w[i], ac)));
         }
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];
