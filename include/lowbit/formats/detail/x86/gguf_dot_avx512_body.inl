@@ -94,10 +94,13 @@ LOWBIT_GGUF_INLINE __m256 scales8(const B* b) {
                                           static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
                                           static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
 }
+// MXFP4: e8m0_half of eight exponents, bit for bit: (e - 1) << 23 for e >= 2,
+// the subnormals 2^-128 and 2^-127 (0x00200000 << e) for e = 0, 1.
 LOWBIT_GGUF_INLINE __m256 scales8(const block_mxfp4* b) {
-    alignas(32) float f[8];
-    for (int j = 0; j < 8; ++j) f[j] = e8m0_half(b[j].e);
-    return _mm256_load_ps(f);
+    const __m256i e = _mm256_setr_epi32(b[0].e, b[1].e, b[2].e, b[3].e, b[4].e, b[5].e, b[6].e, b[7].e);
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1))));
 }
 
 // out[c] = the row dot product of w with activation row c (a + c * lda), for
@@ -128,6 +131,53 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_
         for (int c = 0; c < C; ++c) {
             const block_q8_0& ac = a[c * lda + i];
             sum[c] += legacy_term(block_scale(w[i]), h2f(ac.d), hsum(lanes(q, w[i], ac)));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// ---- Q4_1 / Q5_1 against Q8_1: unsigned codes, the min in the term ------------------
+// As rows_dot above, with legacy_affine_term's two products formed eight at a
+// time (each the same IEEE product) and added per block, in block order.
+
+LOWBIT_GGUF_INLINE __m256i codes(const block_q4_1& w) { return nibbles_32(w.qs); }
+LOWBIT_GGUF_INLINE __m256i codes(const block_q5_1& w) {
+    return _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
+}
+// One f16 field of eight consecutive blocks, widened to f32 lanes.
+template <class B>
+LOWBIT_GGUF_INLINE __m256 f16x8(const B* b, std::uint16_t B::*field) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].*field), static_cast<short>(b[1].*field),
+                                          static_cast<short>(b[2].*field), static_cast<short>(b[3].*field),
+                                          static_cast<short>(b[4].*field), static_cast<short>(b[5].*field),
+                                          static_cast<short>(b[6].*field), static_cast<short>(b[7].*field)));
+}
+
+template <int C, class W>  // Q4_1, Q5_1
+LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_1* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    std::size_t i = 0;
+    const __m256i z = _mm256_setzero_si256();
+    alignas(32) float scaled[8], mins[8];
+    for (; i + 8 <= nb; i += 8) {
+        __m256i q[8];
+        for (std::size_t j = 0; j < 8; ++j) q[j] = codes(w[i + j]);
+        const __m256 dw = f16x8(w + i, &W::d), mw = f16x8(w + i, &W::m);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_1* ac = a + c * lda + i;
+            __m256i v[8];
+            for (std::size_t j = 0; j < 8; ++j) v[j] = dot_us(z, q[j], load32(ac[j].qs));
+            const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
+            _mm256_store_ps(scaled, _mm256_mul_ps(_mm256_mul_ps(dw, f16x8(ac, &block_q8_1::d)), isums));
+            _mm256_store_ps(mins, _mm256_mul_ps(mw, f16x8(ac, &block_q8_1::s)));
+            for (int j = 0; j < 8; ++j) sum[c] += scaled[j] + mins[j];
+        }
+    }
+    for (; i < nb; ++i) {
+        const __m256i q = codes(w[i]);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_1& ac = a[c * lda + i];
+            sum[c] += legacy_affine_term(h2f(w[i].d), h2f(w[i].m), h2f(ac.d), h2f(ac.s), hsum(dot_us(z, q, load32(ac.qs))));
         }
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];
