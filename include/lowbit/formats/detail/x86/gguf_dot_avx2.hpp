@@ -187,41 +187,67 @@ LOWBIT_GGUF_AVX2_INLINE __m256i k2_codes(const std::uint8_t* qs, int h, int t) {
 LOWBIT_GGUF_AVX2_INLINE __m256i lane_scales(int lo, int hi) {
     return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hi)), _mm_set1_epi16(static_cast<short>(lo)));
 }
-
-LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q2_K& w, const block_q8_K& a) {
+// From eight int16 scales s0..s7 (in both 128-bit lanes): s_{2t} in the low
+// lane and s_{2t+1} in the high one, by one byte shuffle.
+LOWBIT_GGUF_AVX2_INLINE __m256i pair_scales(__m256i sc8, int t) {
+    const char lo = static_cast<char>(4 * t), hi = static_cast<char>(4 * t + 2);
+    const __m256i idx = _mm256_setr_epi8(lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo,
+                                         lo + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi,
+                                         hi + 1, hi, hi + 1);
+    return _mm256_shuffle_epi8(sc8, idx);
+}
+// sum over the 16 sub-blocks of sc_j * (codes . activations), sc16 the 16
+// int16 scales, codes the 2-bit ones of qs (k2_codes) with, for Q3_K, the
+// third bit of value 128h + 32t + m from bit 4h + t of hmask[m] as 4.
+template <bool Third>
+LOWBIT_GGUF_AVX2_INLINE std::int32_t k2_isum(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, const block_q8_K& a) {
+    const __m256i hm = Third ? load32(hmask) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h)
+    for (int h = 0; h < 2; ++h) {
+        const __m128i half = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+        const __m256i sc8 = _mm256_broadcastsi128_si256(half);
         for (int t = 0; t < 4; ++t) {
-            const int j = 8 * h + 2 * t;
-            const __m256i sc = lane_scales(w.scales[j] & 0x0f, w.scales[j + 1] & 0x0f);
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(k2_codes(w.qs, h, t), load32(a.qs + 128 * h + 32 * t), sc));
+            __m256i q = k2_codes(qs, h, t);
+            if (Third) {
+                const __m256i bit = _mm256_set1_epi8(static_cast<char>(1u << (4 * h + t)));
+                q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4)));
+            }
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(q, load32(a.qs + 128 * h + 32 * t), pair_scales(sc8, t)));
         }
+    }
     return hsum(acc);
+}
+
+// Q2_K: scales are the low nibbles of scales[], mins the high ones.
+LOWBIT_GGUF_AVX2_INLINE __m128i q2k_scale_bytes(const block_q2_K& w) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)); }
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q2_K& w, const block_q8_K& a) {
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(q2k_scale_bytes(w), _mm_set1_epi8(0x0f)));
+    return k2_isum<false>(sc16, w.qs, nullptr, a);
 }
 // sum_j (scales[j] >> 4) * bsums[j], as q2k_min_sum.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) {
-    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(0x0f)));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q2k_scale_bytes(w), 4), _mm_set1_epi8(0x0f)));
     return hsum(_mm256_madd_epi16(mins, load32(a.bsums)));
+}
+
+// Q3_K's sixteen 6-bit scales minus 32 as int16 lanes (unpack_scale_q3 on
+// 32-bit words: low nibbles from bytes 0..7, high bit pairs from bytes 8..11).
+LOWBIT_GGUF_AVX2_INLINE __m256i q3k_scales16(const std::uint8_t* in) {
+    std::uint32_t w[3];
+    std::memcpy(w, in, 12);
+    const std::uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    const __m128i sc = _mm_setr_epi32(static_cast<int>((w[0] & m4) | ((w[2] & m2) << 4)),
+                                      static_cast<int>((w[1] & m4) | (((w[2] >> 2) & m2) << 4)),
+                                      static_cast<int>(((w[0] >> 4) & m4) | (((w[2] >> 4) & m2) << 4)),
+                                      static_cast<int>(((w[1] >> 4) & m4) | (((w[2] >> 6) & m2) << 4)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(sc), _mm256_set1_epi16(32));
 }
 
 // Q3_K: unsigned codes 0..7 (low two bits | third bit << 2); the -4 comes off
 // with the bsums: sum_j sc_j (sum q a - 4 bsums_j).
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q3_K& w, const block_q8_K& a) {
-    alignas(32) std::int16_t sc[16];
-    for (int j = 0; j < 16; ++j) sc[j] = static_cast<std::int16_t>(unpack_scale_q3(j, w.scales));
-    const __m256i hm = load32(w.hmask);
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h)
-        for (int t = 0; t < 4; ++t) {
-            const int j = 8 * h + 2 * t;
-            const __m256i bit = _mm256_set1_epi8(static_cast<char>(1u << (4 * h + t)));
-            const __m256i third = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
-            const __m256i q = _mm256_or_si256(k2_codes(w.qs, h, t), third);
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(q, load32(a.qs + 128 * h + 32 * t), lane_scales(sc[j], sc[j + 1])));
-        }
-    const std::int32_t offset = hsum(_mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), load32(a.bsums)));
-    return hsum(acc) - 4 * offset;
+    const __m256i sc16 = q3k_scales16(w.scales);
+    return k2_isum<true>(sc16, w.qs, w.hmask, a) - 4 * hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
 }
 
 // IQ4_XS: per 32-value sub-block the table's levels, scaled by s - 32.
