@@ -250,14 +250,31 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q3_K& w, const block_q8_K&
     return k2_isum<true>(sc16, w.qs, w.hmask, a) - 4 * hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
 }
 
+// IQ4_XS's eight 6-bit scales minus 32, as int16 lanes in both 128-bit halves:
+// low nibbles from scales_l (sub-block 2j low, 2j + 1 high), bit pairs from scales_h.
+LOWBIT_GGUF_AVX2_INLINE __m256i iq4xs_scales8(const block_iq4_xs& w) {
+    const __m128i l = _mm_cvtsi32_si128(static_cast<int>(load_high_bits(w.scales_l)));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    std::uint64_t high = 0;
+    for (int ib = 0; ib < 8; ++ib) high |= static_cast<std::uint64_t>((w.scales_h >> (2 * ib)) & 3u) << (8 * ib + 4);
+    const __m128i bytes = _mm_or_si128(_mm_unpacklo_epi8(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4)),
+                                       _mm_cvtsi64_si128(static_cast<long long>(high)));
+    const __m128i sc = _mm_sub_epi16(_mm_cvtepu8_epi16(bytes), _mm_set1_epi16(32));
+    return _mm256_broadcastsi128_si256(sc);
+}
+// Int16 lane ib of sc8 in every lane.
+LOWBIT_GGUF_AVX2_INLINE __m256i broadcast_scale(__m256i sc8, int ib) {
+    return _mm256_shuffle_epi8(sc8, _mm256_set1_epi16(static_cast<short>((2 * ib) | ((2 * ib + 1) << 8))));
+}
+
 // IQ4_XS: per 32-value sub-block the table's levels, scaled by s - 32.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq4_xs& w, const block_q8_K& a) {
     const __m256i lut = lut16(iq4nl_levels);
+    const __m256i sc8 = iq4xs_scales8(w);
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ++ib) {
         const __m256i q = _mm256_shuffle_epi8(lut, nibbles_32(w.qs + 16 * ib));
-        const __m256i sc = _mm256_set1_epi16(static_cast<short>(iq4_xs_scale(w, ib) - 32));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(q, load32(a.qs + 32 * ib), sc));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(q, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
