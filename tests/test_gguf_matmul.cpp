@@ -258,7 +258,7 @@ bool has_simd_copy(gguf_type t, arch a) {
     const bool first_six = t == gguf_type::q4_0 || t == gguf_type::q5_0 || t == gguf_type::q8_0 || t == gguf_type::q4_K ||
                            t == gguf_type::q5_K || t == gguf_type::q6_K;
     const bool avx2_only = t == gguf_type::q4_1 || t == gguf_type::q5_1 || t == gguf_type::q2_K || t == gguf_type::q3_K ||
-                           t == gguf_type::iq4_nl || t == gguf_type::iq4_xs || t == gguf_type::mxfp4 || t == gguf_type::tq2_0 ||
+                           t == gguf_type::iq4_nl || t == gguf_type::iq4_xs || t == gguf_type::mxfp4 || t == gguf_type::tq2_0 || t == gguf_type::tq1_0 ||
                            t == gguf_type::iq3_xxs || t == gguf_type::iq3_s || t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs ||
                            t == gguf_type::iq2_s || t == gguf_type::iq1_s || t == gguf_type::iq1_m;
     if (a == arch::scalar || a == arch::sse2) return false;

@@ -288,6 +288,35 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K
     return hsum(acc) - hsum(_mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1)));
 }
 
+// TQ1_0: trit n of a byte is ((byte * 3^n) mod 256) * 3 >> 8 (unpack_trit),
+// here in 16-bit lanes, even and odd bytes apart so that no carry crosses a byte.
+LOWBIT_GGUF_AVX2_INLINE __m256i trits(__m256i b, int n) {
+    static constexpr short pow3[5] = {1, 3, 9, 27, 81};
+    const __m256i p = _mm256_set1_epi16(pow3[n]), m8 = _mm256_set1_epi16(0x00ff), three = _mm256_set1_epi16(3);
+    const __m256i lo = _mm256_and_si256(_mm256_mullo_epi16(_mm256_and_si256(b, m8), p), m8);
+    const __m256i hi = _mm256_and_si256(_mm256_mullo_epi16(_mm256_srli_epi16(b, 8), p), m8);
+    return _mm256_or_si256(_mm256_srli_epi16(_mm256_mullo_epi16(lo, three), 8),
+                           _mm256_slli_epi16(_mm256_srli_epi16(_mm256_mullo_epi16(hi, three), 8), 8));
+}
+// Trits t in 0..2, as decode_tq1_0 orders them; sum (t - 1) a = sum t a - sum bsums.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
+    const __m256i one = _mm256_set1_epi16(1);
+    const __m256i b0 = load32(w.qs);  // byte m, trit n: value 32n + m
+    const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // 160 + 16n + m
+    __m256i acc = _mm256_setzero_si256();
+    for (int n = 0; n < 5; ++n) {
+        acc = _mm256_add_epi32(acc, dot_u8_scaled(trits(b0, n), load32(a.qs + 32 * n), one));
+        const __m128i t1 = _mm256_castsi256_si128(trits(b1, n));
+        const __m128i d1 = _mm_madd_epi16(_mm_maddubs_epi16(t1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs + 160 + 16 * n))),
+                                          _mm_set1_epi16(1));
+        acc = _mm256_add_epi32(acc, _mm256_set_m128i(_mm_setzero_si128(), d1));
+    }
+    std::int32_t tail = 0;  // qh byte j, trit n: value 240 + 4n + j
+    for (int n = 0; n < 4; ++n)
+        for (int j = 0; j < 4; ++j) tail += unpack_trit(w.qh[j], n) * a.qs[240 + 4 * n + j];
+    return hsum(acc) + tail - hsum(_mm256_madd_epi16(load32(a.bsums), one));
+}
+
 // sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_K& a) {
     const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
@@ -356,7 +385,7 @@ LOWBIT_GGUF_AVX2 inline float row_dot(const block_q2_K* w, const block_q8_K* a, 
         sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], a[i]), avx2::q2k_min_sum(w[i], a[i]));
     return sum;
 }
-template <class W>  // Q3_K, IQ4_XS, TQ2_0: one f16 scale, signed codes
+template <class W>  // Q3_K, IQ4_XS, TQ1_0, TQ2_0: one f16 scale, signed codes
 LOWBIT_GGUF_AVX2 inline float symmetric_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
@@ -372,6 +401,10 @@ LOWBIT_GGUF_AVX2 inline float row_dot(const block_iq4_xs* w, const block_q8_K* a
 }
 template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq2_0* w, const block_q8_K* a, std::size_t nb) {
+    return symmetric_k_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t nb) {
     return symmetric_k_row_dot(w, a, nb);
 }
 
