@@ -253,17 +253,13 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
 }
 
 // Whether arch a runs a SIMD copy for type t (its own or, along the fallback
-// chain, AVX2's for the AVX-512 archs), not the scalar model.
+// chain, AVX2's for the AVX-512 archs), not the scalar model: every type on
+// x86; on AArch64 all but TQ1_0 and the lattice i-quants.
 bool has_simd_copy(gguf_type t, arch a) {
-    const bool first_six = t == gguf_type::q4_0 || t == gguf_type::q5_0 || t == gguf_type::q8_0 || t == gguf_type::q4_K ||
-                           t == gguf_type::q5_K || t == gguf_type::q6_K;
-    const bool avx2_only = t == gguf_type::q4_1 || t == gguf_type::q5_1 || t == gguf_type::q2_K || t == gguf_type::q3_K ||
-                           t == gguf_type::iq4_nl || t == gguf_type::iq4_xs || t == gguf_type::mxfp4 || t == gguf_type::tq2_0 || t == gguf_type::tq1_0 ||
-                           t == gguf_type::iq3_xxs || t == gguf_type::iq3_s || t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs ||
-                           t == gguf_type::iq2_s || t == gguf_type::iq1_s || t == gguf_type::iq1_m;
     if (a == arch::scalar || a == arch::sse2) return false;
-    if (a == arch::neon || a == arch::neondot) return first_six;
-    return first_six || avx2_only;
+    if (a != arch::neon && a != arch::neondot) return true;
+    return t != gguf_type::tq1_0 && t != gguf_type::iq3_xxs && t != gguf_type::iq3_s && t != gguf_type::iq2_xxs &&
+           t != gguf_type::iq2_xs && t != gguf_type::iq2_s && t != gguf_type::iq1_s && t != gguf_type::iq1_m;
 }
 
 TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, and matmul_info says so") {
