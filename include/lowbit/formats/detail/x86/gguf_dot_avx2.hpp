@@ -196,11 +196,11 @@ LOWBIT_GGUF_AVX2_INLINE __m256i pair_scales(__m256i sc8, int t) {
                                          hi + 1, hi, hi + 1);
     return _mm256_shuffle_epi8(sc8, idx);
 }
-// sum over the 16 sub-blocks of sc_j * (codes . activations), sc16 the 16
-// int16 scales, codes the 2-bit ones of qs (k2_codes) with, for Q3_K, the
-// third bit of value 128h + 32t + m from bit 4h + t of hmask[m] as 4.
+// sum over the 16 sub-blocks of sc_j * (codes . activations), as int32 lanes;
+// sc16 the 16 int16 scales, codes the 2-bit ones of qs (k2_codes) with, for
+// Q3_K, the third bit of value 128h + 32t + m from bit 4h + t of hmask[m] as 4.
 template <bool Third>
-LOWBIT_GGUF_AVX2_INLINE std::int32_t k2_isum(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, const block_q8_K& a) {
+LOWBIT_GGUF_AVX2_INLINE __m256i k2_lanes(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, const block_q8_K& a) {
     const __m256i hm = Third ? load32(hmask) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
@@ -215,14 +215,14 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t k2_isum(__m256i sc16, const std::uint8_t* q
             acc = _mm256_add_epi32(acc, dot_u8_scaled(q, load32(a.qs + 128 * h + 32 * t), pair_scales(sc8, t)));
         }
     }
-    return hsum(acc);
+    return acc;
 }
 
 // Q2_K: scales are the low nibbles of scales[], mins the high ones.
 LOWBIT_GGUF_AVX2_INLINE __m128i q2k_scale_bytes(const block_q2_K& w) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)); }
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q2_K& w, const block_q8_K& a) {
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(q2k_scale_bytes(w), _mm_set1_epi8(0x0f)));
-    return k2_isum<false>(sc16, w.qs, nullptr, a);
+    return hsum(k2_lanes<false>(sc16, w.qs, nullptr, a));
 }
 // sum_j (scales[j] >> 4) * bsums[j], as q2k_min_sum.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) {
@@ -247,7 +247,8 @@ LOWBIT_GGUF_AVX2_INLINE __m256i q3k_scales16(const std::uint8_t* in) {
 // with the bsums: sum_j sc_j (sum q a - 4 bsums_j).
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q3_K& w, const block_q8_K& a) {
     const __m256i sc16 = q3k_scales16(w.scales);
-    return k2_isum<true>(sc16, w.qs, w.hmask, a) - 4 * hsum(_mm256_madd_epi16(sc16, load32(a.bsums)));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(a.bsums)), 2);  // 4 sum_j sc_j bsums_j
+    return hsum(_mm256_sub_epi32(k2_lanes<true>(sc16, w.qs, w.hmask, a), offset));
 }
 
 // IQ4_XS's eight 6-bit scales minus 32, as int16 lanes in both 128-bit halves:
@@ -285,7 +286,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K
     for (int h = 0; h < 2; ++h)
         for (int n = 0; n < 4; ++n)
             acc = _mm256_add_epi32(acc, dot_u8_scaled(k2_codes(w.qs, h, n), load32(a.qs + 128 * h + 32 * n), _mm256_set1_epi16(1)));
-    return hsum(acc) - hsum(_mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1)));
+    return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1))));
 }
 
 // TQ1_0: trit n of a byte is ((byte * 3^n) mod 256) * 3 >> 8 (unpack_trit),
@@ -314,7 +315,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K
     std::int32_t tail = 0;  // qh byte j, trit n: value 240 + 4n + j
     for (int n = 0; n < 4; ++n)
         for (int j = 0; j < 4; ++j) tail += unpack_trit(w.qh[j], n) * a.qs[240 + 4 * n + j];
-    return hsum(acc) + tail - hsum(_mm256_madd_epi16(load32(a.bsums), one));
+    return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), one))) + tail;
 }
 
 // sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
