@@ -143,7 +143,10 @@ constexpr kernel_entry ggml_entry() noexcept {
 }
 
 // Which SIMD copies a weight type has. avx2 also serves avxvnni; avx512 is
-// the AVX-512 and AVX-512 VNNI (and AMX) copies; neon the NEON and dotprod ones.
+// the AVX-512 and AVX-512 VNNI (and AMX) copies; neon the NEON and dotprod
+// ones. The 256-value types other than Q4_K … Q6_K have AVX2's copy only on
+// x86 (the AVX-512 archs fall back to it); TQ1_0 and the lattice i-quants
+// have no NEON copy.
 struct ggml_simd {
     bool avx2 = false, avx512 = false, neon = false;
 };
@@ -151,7 +154,6 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
     switch (t) {
         case gguf_type::q4_0: case gguf_type::q5_0: case gguf_type::q8_0:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
-            return {true, true, true};
         case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
             return {true, true, true};
         case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::iq4_xs: case gguf_type::tq2_0:
