@@ -7,6 +7,11 @@
 // process, / this one's: CPU time, not wall time, so that other processes on a
 // busy machine disturb the ratio less). Archs the CPU lacks are reported as skipped.
 //
+// gguf_gemv_bytes/<type>/auto/4096x4096/t1: every weight type with kernels, on
+// the arch the library picks, each beside Q4_0 (run first): per_byte_vs_q4_0 =
+// (CPU time per weight byte of this type) / (Q4_0's), issue 18's acceptance
+// measure (<= 1.5).
+//
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
 // to Q4_K first would take longer than the benchmark.
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/kernels/kernel_list.hpp>
 
 namespace {
 
@@ -42,13 +48,31 @@ std::vector<std::uint16_t> random_rows(gguf_type t, std::size_t n, std::size_t k
     auto* p = reinterpret_cast<unsigned char*>(storage.data());
     std::mt19937_64 rng(42);
     for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(rng());
-    const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
-    const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
-    for (std::size_t b = 0; b < n * rb / bb; ++b)
+    // Where the f16 fields sit: {offset of the first, how many}. IQ1_M's is
+    // spread over the top nibbles of its four scale words and MXFP4 has an
+    // exponent byte: set apart below (random ones give subnormal or infinite
+    // products, which time differently).
+    std::size_t f16_at = 0, n_f16 = 1;
+    switch (t) {
+        case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::q4_K: case gguf_type::q5_K: n_f16 = 2; break;
+        case gguf_type::q2_K: f16_at = 80; n_f16 = 2; break;
+        case gguf_type::q3_K: f16_at = 108; break;
+        case gguf_type::q6_K: f16_at = 208; break;
+        case gguf_type::tq1_0: f16_at = 52; break;
+        case gguf_type::tq2_0: f16_at = 64; break;
+        case gguf_type::iq1_m: case gguf_type::mxfp4: n_f16 = 0; break;
+        default: break;
+    }
+    for (std::size_t b = 0; b < n * rb / bb; ++b) {
+        unsigned char* blk = p + b * bb;
         for (std::size_t f = 0; f < n_f16; ++f) {
             const auto h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
-            std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
+            std::memcpy(blk + f16_at + 2 * f, &h, 2);
         }
+        if (t == gguf_type::mxfp4) blk[0] = static_cast<unsigned char>(120 + rng() % 15);  // 2^-8 .. 2^6
+        if (t == gguf_type::iq1_m)
+            for (int i = 0; i < 4; ++i) blk[49 + 2 * i] = static_cast<unsigned char>((blk[49 + 2 * i] & 0x0f) | (i == 3 ? 0x20 : 0));
+    }
     return storage;
 }
 
@@ -90,6 +114,11 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
                                                    benchmark::Counter::kIsRate);
     const auto base = seconds_per_call().find(key + "avx2");
     if (base != seconds_per_call().end()) st.counters["ratio_avx2"] = base->second / per_call;
+    if (a == arch::automatic) {  // the per-byte group: Q4_0 runs first
+        seconds_per_call()["bytes/" + std::string(lowbit::gguf::type_name(t))] = per_call / wb;
+        const auto q40 = seconds_per_call().find("bytes/" + std::string(lowbit::gguf::type_name(gguf_type::q4_0)));
+        if (q40 != seconds_per_call().end()) st.counters["per_byte_vs_q4_0"] = per_call / wb / q40->second;
+    }
 }
 
 }  // namespace
@@ -111,6 +140,11 @@ int main(int argc, char** argv) {
                 const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
                 benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
             }
+    for (gguf_type t : lowbit::ggml_kernel_types) {  // Q4_0 first
+        const std::string name = "gguf_gemv_bytes/" + std::string(lowbit::gguf::type_name(t)) + "/auto/" + std::to_string(K) + "x" +
+                                 std::to_string(N) + "/t1";
+        benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, arch::automatic, K, N, 0, "bytes/")->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -37,12 +37,21 @@ using namespace lowbit::gguf;
 
 namespace {
 
-const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0,
-                               gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K};
+const gguf_type all_types[] = {gguf_type::q4_0,   gguf_type::q4_1,    gguf_type::q5_0,   gguf_type::q5_1,
+                               gguf_type::q8_0,   gguf_type::q2_K,    gguf_type::q3_K,   gguf_type::q4_K,
+                               gguf_type::q5_K,   gguf_type::q6_K,    gguf_type::iq4_nl, gguf_type::iq4_xs,
+                               gguf_type::mxfp4,  gguf_type::tq1_0,   gguf_type::tq2_0,  gguf_type::iq3_xxs,
+                               gguf_type::iq3_s,  gguf_type::iq2_xxs, gguf_type::iq2_xs, gguf_type::iq2_s,
+                               gguf_type::iq1_s,  gguf_type::iq1_m};
 const arch all_archs[] = {arch::scalar,  arch::sse2,       arch::avx2, arch::avx512,
                           arch::avxvnni, arch::avx512vnni, arch::neon, arch::neondot};
 
 bool is_k_quant(gguf_type t) { return type_block_size(t) == 256; }
+// ggml's vec_dot_type: the activation blocks of weight type t.
+gguf_type activation_type(gguf_type t) {
+    if (is_k_quant(t)) return gguf_type::q8_K;
+    return t == gguf_type::q4_1 || t == gguf_type::q5_1 ? gguf_type::q8_1 : gguf_type::q8_0;
+}
 
 using lowbit_test::arch_scope;
 
@@ -60,16 +69,20 @@ gguf_matrix make_matrix(gguf_type t, std::size_t rows, std::size_t k, std::uint3
     std::vector<float> w = lowbit_test::gaussian(rows * k, seed);
     for (std::size_t i = 0; i < w.size(); i += 97) w[i] *= 6.0f;  // a few outliers
     auto* base = reinterpret_cast<unsigned char*>(m.bytes.data());
-    for (std::size_t r = 0; r < rows; ++r) {
-        REQUIRE(quantize_row(t, w.data() + r * k, base + r * row_size(t, k), static_cast<std::int64_t>(k)).ok());
+    // An importance matrix (the types that need one; the others ignore or use it alike).
+    std::vector<float> imatrix(k);
+    for (std::size_t j = 0; j < k; ++j) imatrix[j] = 0.5f + static_cast<float>((j * 7) % 13) / 8.0f;
+    REQUIRE(quantize(t, w.data(), base, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(k),
+                     requires_imatrix(t) ? imatrix.data() : nullptr)
+                .ok());
+    for (std::size_t r = 0; r < rows; ++r)
         REQUIRE(dequantize_row(t, base + r * row_size(t, k), m.deq.data() + r * k, static_cast<std::int64_t>(k)).ok());
-    }
     return m;
 }
 
-// The activation row as the kernels see it: quantized to Q8_0 / Q8_K and back.
+// The activation row as the kernels see it: quantized to Q8_0 / Q8_1 / Q8_K and back.
 std::vector<float> as_kernel_sees(gguf_type t, const float* x, std::size_t k) {
-    const gguf_type at = is_k_quant(t) ? gguf_type::q8_K : gguf_type::q8_0;
+    const gguf_type at = activation_type(t);
     std::vector<unsigned char> q(row_size(at, k) + 4);
     std::vector<float> back(k);
     void* p = q.data();  // operator new storage: aligned for block_q8_K's float
@@ -81,6 +94,7 @@ std::vector<float> as_kernel_sees(gguf_type t, const float* x, std::size_t k) {
 struct bounds {
     double quant;   // sum_j |w_j| e_b(j): activation int8 rounding
     double round;   // float rounding of the block terms and their sum
+    double quant_sum = 0.0;  // Q8_1 only: the f16 rounding of the activation block sums
 };
 
 // Hard error bounds for one output (docs/formats.md, "Matmul on GGUF blocks").
@@ -89,7 +103,7 @@ bounds error_bounds(gguf_type t, const float* w, const float* x, std::size_t k) 
     const double f16_term = is_k_quant(t) ? std::ldexp(1.0, -20) : std::ldexp(1.0, -11);
     const std::size_t qw = type_block_size(t);
     const double nb = static_cast<double>(k / qw);
-    bounds b{0.0, 0.0};
+    bounds b{0.0, 0.0, 0.0};
     for (std::size_t i0 = 0; i0 < k; i0 += qa) {
         // a float maximum (exact): a double fmax reduction over floats crashes
         // aarch64 GCC 12.2 at -O3 (ICE in vect_transform_reduction)
@@ -108,8 +122,12 @@ bounds error_bounds(gguf_type t, const float* w, const float* x, std::size_t k) 
             xsum += std::fabs(x[j]) * 1.01;
         }
         b.round += 2.0 * wmax * xsum;
+        // Q8_1's s = d * sum(q) is stored in f16: the min's product m * s is
+        // off by up to 2^-11 of it (|m| <= max|w| of the block).
+        if (activation_type(t) == gguf_type::q8_1) b.quant_sum += wmax * xsum * std::ldexp(1.0, -11);
     }
     b.round *= (nb + 8.0) * std::ldexp(1.0, -22);
+    b.round += b.quant_sum;
     return b;
 }
 
@@ -127,20 +145,40 @@ std::vector<float> run_gemm(const gguf_matrix& w, const std::vector<float>& X, s
     return Y;
 }
 
+// Byte offsets of a block's f16 scale fields (IQ1_M's is spread over four
+// nibbles and MXFP4's is an E8M0 byte: both handled apart).
+std::vector<std::size_t> f16_fields(gguf_type t) {
+    switch (t) {
+        case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::q4_K: case gguf_type::q5_K: return {0, 2};
+        case gguf_type::q2_K: return {80, 82};
+        case gguf_type::q3_K: return {108};
+        case gguf_type::q6_K: return {208};
+        case gguf_type::tq1_0: return {52};
+        case gguf_type::tq2_0: return {64};
+        case gguf_type::iq1_m: case gguf_type::mxfp4: return {};
+        default: return {0};
+    }
+}
+
 // n rows of arbitrary block bytes: every 7th byte 0xff, every 11th 0x80, the
-// rest random; the f16 scales finite (2^-7 .. ~2^0, either sign).
+// rest random; the scales finite (f16: 2^-7 .. ~2^0, either sign; MXFP4's
+// exponent 2^-8 .. 2^6).
 std::vector<std::uint16_t> arbitrary_rows(gguf_type t, std::size_t n, std::size_t k, std::mt19937& rng) {
     const std::size_t rb = row_size(t, k), bb = type_size(t);
     std::vector<std::uint16_t> storage((n * rb + 1) / 2);
     auto* p = reinterpret_cast<unsigned char*>(storage.data());
     for (std::size_t i = 0; i < n * rb; ++i) p[i] = static_cast<unsigned char>(i % 7 == 0 ? 0xff : (i % 11 == 0 ? 0x80 : rng()));
-    const std::size_t f16_at = t == gguf_type::q6_K ? 208 : 0;
-    const std::size_t n_f16 = (t == gguf_type::q4_K || t == gguf_type::q5_K) ? 2 : 1;
-    for (std::size_t b = 0; b < n * rb / bb; ++b)
-        for (std::size_t f = 0; f < n_f16; ++f) {
-            const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
-            std::memcpy(p + b * bb + f16_at + 2 * f, &h, 2);
+    for (std::size_t b = 0; b < n * rb / bb; ++b) {
+        unsigned char* blk = p + b * bb;
+        const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+        for (std::size_t at : f16_fields(t)) {
+            const std::uint16_t hf = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+            std::memcpy(blk + at, &hf, 2);
         }
+        if (t == gguf_type::mxfp4) blk[0] = static_cast<unsigned char>(120 + rng() % 15);
+        if (t == gguf_type::iq1_m)  // the top nibble of each scale word holds 4 bits of the f16
+            for (int i = 0; i < 4; ++i) blk[48 + 2 * i + 1] = static_cast<unsigned char>((blk[48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 0xf) << 4));
+    }
     return storage;
 }
 
@@ -156,7 +194,7 @@ TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bo
             const std::string type_s = type_name(t);
             CAPTURE(type_s);
             CAPTURE(k);
-            const std::size_t n = 67;
+            const std::size_t n = 33;  // more than one 32-row task
             const gguf_matrix w = make_matrix(t, n, k, 11u + static_cast<std::uint32_t>(k));
             const std::vector<float> x = lowbit_test::gaussian(k, 7u);
             const std::vector<float> xs = as_kernel_sees(t, x.data(), k);
@@ -214,6 +252,53 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
     }
 }
 
+// Whether arch a runs a SIMD copy for type t (its own or, along the fallback
+// chain, AVX2's for the AVX-512 archs), not the scalar model: every type on
+// x86; on AArch64 all but TQ1_0 and the lattice i-quants.
+bool has_simd_copy(gguf_type t, arch a) {
+    if (a == arch::scalar || a == arch::sse2) return false;
+    if (a != arch::neon && a != arch::neondot) return true;
+    return t != gguf_type::tq1_0 && t != gguf_type::iq3_xxs && t != gguf_type::iq3_s && t != gguf_type::iq2_xxs &&
+           t != gguf_type::iq2_xs && t != gguf_type::iq2_s && t != gguf_type::iq1_s && t != gguf_type::iq1_m;
+}
+
+TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, and matmul_info says so") {
+    const std::size_t n = 5;
+    for (gguf_type t : all_types) {
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        const std::size_t k = type_block_size(t);
+        const std::vector<std::uint16_t> bytes = [&] {
+            std::mt19937 rng(1);
+            return arbitrary_rows(t, n, k, rng);
+        }();
+        const std::vector<float> x = lowbit_test::gaussian(k, 3u);
+        for (arch a : all_archs) {
+            if (!force_arch(a).ok()) continue;
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
+            arch_scope s(a);
+            matmul_info info;
+            matmul_options opt;
+            opt.info = &info;
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, bytes.data(), n, k, span<const float>(x), span<float>(y), serial_executor{}, opt).ok());
+            REQUIRE(info.entry != nullptr);
+            if (a == arch::scalar) {
+                CHECK(!info.fell_back);
+            } else if (!has_simd_copy(t, a)) {
+                CHECK(info.fell_back);
+                CHECK(info.entry->body == arch::scalar);
+                opt.allow_fallback = false;  // and a caller can refuse it
+                CHECK(gemv(t, bytes.data(), n, k, span<const float>(x), span<float>(y), serial_executor{}, opt).code() ==
+                      errc::unsupported);
+            } else {
+                CHECK(info.entry->body != arch::scalar);
+            }
+        }
+    }
+}
+
 TEST_CASE("gguf gemm: strided views, M > 1, and any thread count give the same bits") {
     const std::size_t n = 97, M = 3, k = 256, ldx = k + 5, ldy = n + 3;
     for (gguf_type t : all_types) {
@@ -261,12 +346,16 @@ TEST_CASE("gguf gemv/gemm: errors return a status and leave the output untouched
     };
     const span<const float> xs(x);
     const span<float> ys(y);
-    CHECK(gv(gguf_type::q4_1, w.data(), n, k, xs, ys) == errc::unsupported);
+    CHECK(gv(gguf_type::q8_1, w.data(), n, k, xs, ys) == errc::unsupported);  // activation blocks, not weights
     CHECK(gv(gguf_type::q8_K, w.data(), n, k, xs, ys) == errc::unsupported);
     CHECK(gv(gguf_type::f32, w.data(), n, k, xs, ys) == errc::unsupported);
     CHECK(gv(static_cast<gguf_type>(4), w.data(), n, k, xs, ys) == errc::unsupported);
     CHECK(gv(gguf_type::q4_K, w.data(), n, 128, span<const float>(x.data(), 128), ys) == errc::invalid_argument);
     CHECK(gv(gguf_type::q4_0, w.data(), n, 48, span<const float>(x.data(), 48), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::iq4_nl, w.data(), n, 48, span<const float>(x.data(), 48), ys) == errc::invalid_argument);
+    for (gguf_type t : {gguf_type::iq4_xs, gguf_type::tq1_0, gguf_type::iq2_xxs, gguf_type::iq1_m, gguf_type::q2_K})
+        CHECK(gv(t, w.data(), n, 128, span<const float>(x.data(), 128), ys) == errc::invalid_argument);
+    CHECK(gv(gguf_type::iq3_s, reinterpret_cast<const unsigned char*>(w.data()) + 1, n, k, xs, ys) == errc::invalid_argument);
     CHECK(gv(gguf_type::q4_K, w.data(), n, 0, span<const float>(x.data(), 0), ys) == errc::invalid_argument);
     CHECK(gv(gguf_type::q4_K, w.data(), n, k, span<const float>(x.data(), k - 1), ys) == errc::shape_mismatch);
     CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, span<float>(y.data(), n - 1)) == errc::shape_mismatch);
@@ -281,6 +370,9 @@ TEST_CASE("gguf gemv/gemm: errors return a status and leave the output untouched
     }
     x[100] = std::numeric_limits<float>::quiet_NaN();
     CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, ys) == errc::non_finite);
+    // Every activation quantizer refuses it: Q8_1 (Q4_1), Q8_0 (IQ4_NL), Q8_K (IQ2_XXS).
+    for (gguf_type t : {gguf_type::q4_1, gguf_type::iq4_nl, gguf_type::iq2_xxs})
+        CHECK(gv(t, w.data(), n, k, xs, ys) == errc::non_finite);
     x[100] = std::numeric_limits<float>::infinity();
     CHECK(gv(gguf_type::q4_K, w.data(), n, k, xs, ys) == errc::non_finite);
     CHECK(untouched());
@@ -342,14 +434,20 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
 }
 
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and codes") {
-    // k from one block to 17 (the AVX-512 copies take legacy blocks eight at a
-    // time: 8, 9 and 17 cover the batch and its tail), row counts around the
+    // k from one block to 17 (the AVX-512 copies take 32-value blocks eight at a
+    // time: 8, 9 and 17 cover the batch and its tail; the 256-value types are
+    // taken one super-block at a time, so 1, 3 and 9 cover them), row counts around the
     // 32-row task, M = 1..5; weights from the quantizer and arbitrary bytes;
     // activations Gaussian, saturating (every block code +-127) or zero.
     std::mt19937 rng(2024);
     for (gguf_type t : all_types) {
         for (std::size_t blocks : {1, 3, 8, 9, 17}) {
+            if (is_k_quant(t) && (blocks == 8 || blocks == 17)) continue;
             const std::size_t k = blocks * type_block_size(t);
+            // Eight quantized rows, repeated to n rows (the lattice quantizers
+            // take ~1 us per value; the kernels do not care that rows repeat).
+            const gguf_matrix base = make_matrix(t, 8, k, static_cast<std::uint32_t>(k));
+            const std::size_t rb = row_size(t, k);
             for (std::size_t n : {1, 33, 70}) {
                 for (int source = 0; source < 2; ++source) {
                     const std::string type_s = type_name(t);
@@ -357,8 +455,10 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and
                     CAPTURE(k);
                     CAPTURE(n);
                     CAPTURE(source);
-                    const gguf_matrix q = make_matrix(t, source ? 1 : n, k, static_cast<std::uint32_t>(k + n));
-                    const std::vector<std::uint16_t> bytes = source ? arbitrary_rows(t, n, k, rng) : q.bytes;
+                    std::vector<std::uint16_t> bytes = source ? arbitrary_rows(t, n, k, rng) : std::vector<std::uint16_t>((n * rb + 1) / 2);
+                    for (std::size_t r = 0; !source && r < n; ++r)
+                        std::memcpy(reinterpret_cast<unsigned char*>(bytes.data()) + r * rb,
+                                    reinterpret_cast<const unsigned char*>(base.data()) + (r % 8) * rb, rb);
                     const std::size_t M = 5;
                     std::vector<float> X = lowbit_test::gaussian(M * k, static_cast<std::uint32_t>(n));
                     for (std::size_t j = 0; j < k; ++j) X[2 * k + j] = j % 2 ? -1.0e4f : 1.0e4f;  // codes +-127

@@ -5,21 +5,26 @@
 //   gemv: y = W x        W: n_rows x k in GGUF blocks, x: k, y: n_rows
 //   gemm: Y = X W^T      X: M x k, Y: M x n_rows
 //
-// Weight types: Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K. The weights are the bytes
-// of a GGUF tensor: row r starts at rows + r * row_size(type, k). Activations
-// are quantized as ggml does (each row with quantize_row_q8_0 for Q4_0/Q5_0/
-// Q8_0, quantize_row_q8_K for the K-quants); each block's dot product is an
-// exact integer sum, scaled in float and summed in block order
-// (detail/gguf_dot.hpp). Results are therefore close to ggml's vec_dot and,
-// since rows are split into fixed tasks, bit-identical for every executor,
-// thread count and kernel arch. Kernel copies, one per arch, all equal to the
-// scalar model bit for bit: AVX2 (detail/x86/gguf_dot_avx2.hpp, also run for
-// arch::avxvnni), AVX-512 and AVX-512 VNNI (detail/x86/gguf_dot_avx512.hpp),
-// NEON and NEON dotprod (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch /
-// LOWBIT_FORCE_ARCH pick one (kernels/arch.hpp), arch::sse2 falls back to the
-// model (reported in matmul_info). The copies are entries of the kernel table
-// (detail/gguf_entries.hpp, kernels/table.hpp); these front doors are thin
-// wrappers over kernels/run.hpp.
+// Weight types: every ggml block type with a codec — Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q2_K … Q6_K, IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0 and the lattice
+// i-quants IQ1_S … IQ3_S (matmul_supported). The weights are the bytes of a
+// GGUF tensor: row r starts at rows + r * row_size(type, k). Activations are
+// quantized as ggml does (its vec_dot_type: Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL/
+// MXFP4, Q8_1 for Q4_1/Q5_1, Q8_K for the 256-value types); each block's dot
+// product is an exact integer sum, scaled in float and summed in block order
+// (detail/gguf_dot.hpp, gguf_dot_iq.hpp). Results are therefore close to
+// ggml's vec_dot and, since rows are split into fixed tasks, bit-identical for
+// every executor, thread count and kernel arch. Kernel copies, one per arch,
+// all equal to the scalar model bit for bit: AVX2 for every type
+// (detail/x86/gguf_dot_avx2.hpp, gguf_dot_avx2_lattice.hpp, also run for
+// arch::avxvnni), AVX-512 and AVX-512 VNNI for the 32-value types and Q4_K …
+// Q6_K (detail/x86/gguf_dot_avx512.hpp; the other types run AVX2's there),
+// NEON and NEON dotprod for all but TQ1_0 and the lattice i-quants
+// (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch / LOWBIT_FORCE_ARCH pick
+// one (kernels/arch.hpp); an arch without a copy of the type (arch::sse2, or
+// NEON for those) falls back to the model, reported in matmul_info. The copies
+// are entries of the kernel table (detail/gguf_entries.hpp, kernels/table.hpp);
+// these front doors are thin wrappers over kernels/run.hpp.
 //
 // Errors (unsupported type, k not a multiple of the block size, shapes, null or
 // misaligned pointers, overlapping buffers, NaN/Inf in the activations, which
@@ -47,10 +52,7 @@ namespace lowbit {
 namespace gguf {
 
 // True for the weight types gemv/gemm accept.
-constexpr bool matmul_supported(gguf_type t) noexcept {
-    return t == gguf_type::q4_0 || t == gguf_type::q5_0 || t == gguf_type::q8_0 || t == gguf_type::q4_K ||
-           t == gguf_type::q5_K || t == gguf_type::q6_K;
-}
+constexpr bool matmul_supported(gguf_type t) noexcept { return detail::ggml_family(t).count != 0; }
 
 namespace detail {
 

@@ -22,8 +22,13 @@
 namespace lowbit {
 
 // The ggml weight types with kernels.
-constexpr gguf::gguf_type ggml_kernel_types[] = {gguf::gguf_type::q4_0, gguf::gguf_type::q5_0, gguf::gguf_type::q8_0,
-                                                 gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K};
+// The ggml weight types with kernels (gguf::matmul_supported), in gguf_type order.
+constexpr gguf::gguf_type ggml_kernel_types[] = {
+    gguf::gguf_type::q4_0,  gguf::gguf_type::q4_1,    gguf::gguf_type::q5_0,   gguf::gguf_type::q5_1,    gguf::gguf_type::q8_0,
+    gguf::gguf_type::q2_K,  gguf::gguf_type::q3_K,    gguf::gguf_type::q4_K,   gguf::gguf_type::q5_K,    gguf::gguf_type::q6_K,
+    gguf::gguf_type::iq2_xxs, gguf::gguf_type::iq2_xs, gguf::gguf_type::iq3_xxs, gguf::gguf_type::iq1_s, gguf::gguf_type::iq4_nl,
+    gguf::gguf_type::iq3_s, gguf::gguf_type::iq2_s,   gguf::gguf_type::iq4_xs, gguf::gguf_type::iq1_m,   gguf::gguf_type::tq1_0,
+    gguf::gguf_type::tq2_0, gguf::gguf_type::mxfp4};
 
 namespace detail {
 // Families in walking order: dense per kernel scheme (for_each_kernel_scheme's

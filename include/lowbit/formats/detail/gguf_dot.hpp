@@ -3,7 +3,9 @@
 // formats/gguf_matmul.hpp.
 //
 // A weight row of GGUF blocks is dotted with an activation row quantized to
-// ggml's activation blocks (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for the K-quants).
+// ggml's activation blocks, paired as ggml's type_traits vec_dot_type pairs
+// them: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants.
+// The i-quants, ternary and MXFP4 blocks are in gguf_dot_iq.hpp.
 // Each block splits in two parts, as in ggml's vec_dot:
 //   1. an integer sum over the block's codes (exact: every kernel, scalar or
 //      SIMD, must produce the same int32), and
@@ -35,12 +37,19 @@ inline float legacy_term(float d_w, float d_x, std::int32_t isum) noexcept {
     return mul(mul(d_w, d_x), static_cast<float>(isum));
 }
 
+// Q4_1 / Q5_1 block against a Q8_1 block: (d_w * d_x) * isum + m_w * s_x, where
+// Q8_1's s = d_x * sum(a) carries the activation sum that the min multiplies.
+inline float legacy_affine_term(float d_w, float m_w, float d_x, float s_x, std::int32_t isum) noexcept {
+    return mul(mul(d_w, d_x), static_cast<float>(isum)) + mul(m_w, s_x);
+}
+
 // Q4_K / Q5_K super-block against Q8_K: (d_x d) * sum(sc * q.x) - (d_x dmin) * sum(m * bsum).
 inline float kquant_affine_term(float d_x, float d, float dmin, std::int32_t sumi, std::int32_t summ) noexcept {
     return mul(mul(d_x, d), static_cast<float>(sumi)) - mul(mul(d_x, dmin), static_cast<float>(summ));
 }
 
-// Q6_K super-block against Q8_K: (d_x d) * sum(sc * (q - 32).x).
+// Q6_K (and Q3_K, IQ4_XS, TQ1_0, TQ2_0) super-block against Q8_K: (d_x d) * sum(sc * q.x),
+// q the signed code.
 inline float kquant_symmetric_term(float d_x, float d, std::int32_t sumi) noexcept {
     return mul(mul(d_x, d), static_cast<float>(sumi));
 }
@@ -78,6 +87,20 @@ inline std::int32_t isum(const block_q5_0& w, const block_q8_0& a) noexcept {
     const std::uint32_t word = load_high_bits(w.qh);
     std::int32_t s = 0;
     for (int j = 0; j < 32; ++j) s += (q5_code(w.qs, word, j) - 16) * a.qs[j];
+    return s;
+}
+
+// Q4_1 / Q5_1 codes are unsigned (0..15, 0..31): the min is applied in the term.
+inline std::int32_t isum(const block_q4_1& w, const block_q8_1& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) s += (w.qs[j] & 0x0f) * a.qs[j] + (w.qs[j] >> 4) * a.qs[j + 16];
+    return s;
+}
+
+inline std::int32_t isum(const block_q5_1& w, const block_q8_1& a) noexcept {
+    const std::uint32_t word = load_high_bits(w.qh);
+    std::int32_t s = 0;
+    for (int j = 0; j < 32; ++j) s += q5_code(w.qs, word, j) * a.qs[j];
     return s;
 }
 
@@ -131,7 +154,45 @@ inline std::int32_t isum(const block_q6_K& w, const block_q8_K& a) noexcept {
     return s;
 }
 
-// ---- one block's float contribution, and a whole row -------------------------------
+// Q2_K and Q3_K share a layout of 2-bit codes: sub-block j (16 values) sits in
+// the 32-byte half j / 8, at byte offset 16 (j % 2), bits 2 ((j % 8) / 2).
+inline int k2_code(const std::uint8_t* qs, int j, int l) noexcept {
+    return (qs[32 * (j / 8) + 16 * (j % 2) + l] >> (2 * ((j % 8) / 2))) & 3;
+}
+
+// sum_j sc_j * sum_{l in sub-block j} q_l * a_l, sc the low nibble of scales[j].
+inline std::int32_t isum(const block_q2_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) {
+        std::int32_t sub = 0;
+        for (int l = 0; l < 16; ++l) sub += k2_code(w.qs, j, l) * a.qs[16 * j + l];
+        s += (w.scales[j] & 0x0f) * sub;
+    }
+    return s;
+}
+// sum_j m_j * bsums[j], m the high nibble of scales[j] (the mins of Q2_K's 16-value sub-blocks).
+inline std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) s += (w.scales[j] >> 4) * a.bsums[j];
+    return s;
+}
+
+// sum_j (sc_j - 32) * sum_l (q_l - 4 [third bit clear]) * a_l, codes as in decode(block_q3_K).
+inline std::int32_t isum(const block_q3_K& w, const block_q8_K& a) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) {
+        std::int32_t sub = 0;
+        for (int l = 0; l < 16; ++l) {
+            const int v = 16 * j + l;
+            const int high = (w.hmask[v % 32] >> (v / 32)) & 1;
+            sub += (k2_code(w.qs, j, l) - (high ? 0 : 4)) * a.qs[v];
+        }
+        s += unpack_scale_q3(j, w.scales) * sub;
+    }
+    return s;
+}
+
+// ---- one block's float contribution ------------------------------------------------
 
 template <class W>
 inline float block_dot(const W& w, const block_q8_0& a) noexcept {
@@ -142,18 +203,20 @@ inline float affine_k_block_dot(const W& w, const block_q8_K& a) noexcept {
     const k4_scales s = unpack_k4(w.scales);
     return kquant_affine_term(a.d, to_f32(w.d), to_f32(w.dmin), isum(w, s, a), kquant_min_sum(s, a));
 }
+template <class W>  // Q4_1, Q5_1
+inline float block_dot(const W& w, const block_q8_1& a) noexcept {
+    return legacy_affine_term(to_f32(w.d), to_f32(w.m), to_f32(a.d), to_f32(a.s), isum(w, a));
+}
+inline float block_dot(const block_q2_K& w, const block_q8_K& a) noexcept {
+    return kquant_affine_term(a.d, to_f32(w.d), to_f32(w.dmin), isum(w, a), q2k_min_sum(w, a));
+}
+inline float block_dot(const block_q3_K& w, const block_q8_K& a) noexcept {
+    return kquant_symmetric_term(a.d, to_f32(w.d), isum(w, a));
+}
 inline float block_dot(const block_q4_K& w, const block_q8_K& a) noexcept { return affine_k_block_dot(w, a); }
 inline float block_dot(const block_q5_K& w, const block_q8_K& a) noexcept { return affine_k_block_dot(w, a); }
 inline float block_dot(const block_q6_K& w, const block_q8_K& a) noexcept {
     return kquant_symmetric_term(a.d, to_f32(w.d), isum(w, a));
-}
-
-// The row dot product: block terms summed in block order, from 0.0f.
-template <class W, class A>
-inline float row_dot_scalar(const W* w, const A* a, std::size_t nb) noexcept {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += block_dot(w[i], a[i]);
-    return sum;
 }
 
 }  // namespace detail

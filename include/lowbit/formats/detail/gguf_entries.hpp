@@ -1,13 +1,18 @@
 // lowbit/formats/detail/gguf_entries.hpp — the kernel table's entries for
 // weights in ggml blocks (kernels/table.hpp): one family per weight type,
 // one entry per arch with a row kernel. Activations are quantized as ggml
-// does (quantize_row_q8_0 for Q4_0/Q5_0/Q8_0, quantize_row_q8_K for the
-// K-quants) into the caller's workspace; each block's dot product is exact in
-// integers, scaled in float and summed in block order (gguf_dot.hpp), so
+// does (its vec_dot_type: Q8_0, Q8_1 or Q8_K, see gguf_dot.hpp) into the
+// caller's workspace; each block's dot product is exact in integers, scaled
+// in float and summed in block order (gguf_dot.hpp, gguf_dot_iq.hpp), so
 // every entry gives the same bits.
 //
-// Adding an arch: a `*_bodies` struct with row_dot for every type (and
-// rows_dot<C> for GEMM tiles, or tile = 1), and its entries in ggml_table below.
+// A type without a SIMD copy for an arch (simd_copies below) has no entry for
+// it: the lookup walks fallback_arch down to the scalar model and matmul_info
+// reports the fallback.
+//
+// Adding an arch: a `*_bodies` struct with row_dot for the types it covers
+// (and rows_dot<C> for GEMM tiles, or tile = 1), its flag in simd_copies, and
+// its entries in ggml_table below.
 #pragma once
 
 #include <cstddef>
@@ -19,10 +24,12 @@
 #include "../gguf_blocks.hpp"
 #include "../gguf_types.hpp"
 #include "gguf_dot.hpp"
+#include "gguf_dot_iq.hpp"
 
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_GGUF_X86 1
 #include "x86/gguf_dot_avx2.hpp"
+#include "x86/gguf_dot_avx2_lattice.hpp"
 #include "x86/gguf_dot_avx512.hpp"
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
@@ -135,36 +142,100 @@ constexpr kernel_entry ggml_entry() noexcept {
     return {k, Bodies::a, &ggml_ws_bytes<W, A>, &ggml_prepare<W, A>, &ggml_rows<W, A, Bodies>, 32};
 }
 
+// Which SIMD copies a weight type has. avx2 also serves avxvnni; avx512 is
+// the AVX-512 and AVX-512 VNNI (and AMX) copies; neon the NEON and dotprod
+// ones. The 256-value types other than Q4_K … Q6_K have AVX2's copy only on
+// x86 (the AVX-512 archs fall back to it); TQ1_0 and the lattice i-quants
+// have no NEON copy.
+struct ggml_simd {
+    bool avx2 = false, avx512 = false, neon = false;
+};
+constexpr ggml_simd simd_copies(gguf_type t) noexcept {
+    switch (t) {
+        case gguf_type::q4_0: case gguf_type::q5_0: case gguf_type::q8_0:
+        case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
+        case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
+            return {true, true, true};
+        case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::iq4_xs: case gguf_type::tq2_0:
+            return {true, false, true};
+        case gguf_type::tq1_0: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs:
+        case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
+            return {true, false, false};
+        default:
+            return {};
+    }
+}
+
 // The scalar entry is also the reference path (it is the model the others equal).
 template <class W, class A>
 struct ggml_table {
-    static constexpr kernel_entry entries[] = {
-        ggml_entry<W, A, gguf_scalar_bodies, matmul_path::reference>(),
-        ggml_entry<W, A, gguf_scalar_bodies>(),
+    static constexpr ggml_simd simd = simd_copies(W::type_id);
+    static constexpr std::size_t count = 2
 #if defined(LOWBIT_HAVE_GGUF_X86)
-        ggml_entry<W, A, gguf_avx2_bodies>(),
-        ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>(),  // 256-bit VNNI gains nothing here
-        ggml_entry<W, A, gguf_avx512_tiled_bodies>(),
-        ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>(),
-        ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>(),  // no tile code for ggml blocks yet
+                                         + (simd.avx2 ? 2 : 0) + (simd.avx512 ? 3 : 0)
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
-        ggml_entry<W, A, gguf_neon_bodies>(),
-        ggml_entry<W, A, gguf_neondot_bodies>(),
+                                         + (simd.neon ? 2 : 0)
 #endif
+        ;
+    struct list {
+        kernel_entry e[count];
     };
-    static constexpr lowbit::detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
+    // if constexpr: a copy a type lacks is never instantiated.
+    static constexpr list build() noexcept {
+        list l{};
+        std::size_t n = 0;
+        l.e[n++] = ggml_entry<W, A, gguf_scalar_bodies, matmul_path::reference>();
+        l.e[n++] = ggml_entry<W, A, gguf_scalar_bodies>();
+#if defined(LOWBIT_HAVE_GGUF_X86)
+        if constexpr (simd.avx2) {
+            l.e[n++] = ggml_entry<W, A, gguf_avx2_bodies>();
+            l.e[n++] = ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>();  // 256-bit VNNI gains nothing here
+        }
+        if constexpr (simd.avx512) {
+            l.e[n++] = ggml_entry<W, A, gguf_avx512_tiled_bodies>();
+            l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>();
+            l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>();  // no tile code for ggml blocks yet
+        }
+#endif
+#if defined(LOWBIT_HAVE_GGUF_ARM)
+        if constexpr (simd.neon) {
+            l.e[n++] = ggml_entry<W, A, gguf_neon_bodies>();
+            l.e[n++] = ggml_entry<W, A, gguf_neondot_bodies>();
+        }
+#endif
+        return l;
+    }
+    static constexpr list entries = build();
+    static constexpr lowbit::detail::kernel_family family() noexcept { return {entries.e, count}; }
 };
 
 // The family of a ggml weight type; count 0 for a type without kernels.
-inline lowbit::detail::kernel_family ggml_family(gguf_type t) noexcept {
+// Activation blocks: ggml's vec_dot_type of each weight type.
+constexpr lowbit::detail::kernel_family ggml_family(gguf_type t) noexcept {
     switch (t) {
         case gguf_type::q4_0: return ggml_table<block_q4_0, block_q8_0>::family();
+        case gguf_type::q4_1: return ggml_table<block_q4_1, block_q8_1>::family();
         case gguf_type::q5_0: return ggml_table<block_q5_0, block_q8_0>::family();
+        case gguf_type::q5_1: return ggml_table<block_q5_1, block_q8_1>::family();
         case gguf_type::q8_0: return ggml_table<block_q8_0, block_q8_0>::family();
+        case gguf_type::q2_K: return ggml_table<block_q2_K, block_q8_K>::family();
+        case gguf_type::q3_K: return ggml_table<block_q3_K, block_q8_K>::family();
         case gguf_type::q4_K: return ggml_table<block_q4_K, block_q8_K>::family();
         case gguf_type::q5_K: return ggml_table<block_q5_K, block_q8_K>::family();
         case gguf_type::q6_K: return ggml_table<block_q6_K, block_q8_K>::family();
+        case gguf_type::iq4_nl: return ggml_table<block_iq4_nl, block_q8_0>::family();
+        case gguf_type::iq4_xs: return ggml_table<block_iq4_xs, block_q8_K>::family();
+        case gguf_type::mxfp4: return ggml_table<block_mxfp4, block_q8_0>::family();
+        case gguf_type::tq1_0: return ggml_table<block_tq1_0, block_q8_K>::family();
+        case gguf_type::tq2_0: return ggml_table<block_tq2_0, block_q8_K>::family();
+        case gguf_type::iq3_xxs: return ggml_table<block_iq3_xxs, block_q8_K>::family();
+        case gguf_type::iq3_s: return ggml_table<block_iq3_s, block_q8_K>::family();
+        case gguf_type::iq2_xxs: return ggml_table<block_iq2_xxs, block_q8_K>::family();
+        case gguf_type::iq2_xs: return ggml_table<block_iq2_xs, block_q8_K>::family();
+        case gguf_type::iq2_s: return ggml_table<block_iq2_s, block_q8_K>::family();
+        case gguf_type::iq1_s: return ggml_table<block_iq1_s, block_q8_K>::family();
+        case gguf_type::iq1_m: return ggml_table<block_iq1_m, block_q8_K>::family();
         default: return {};
     }
 }

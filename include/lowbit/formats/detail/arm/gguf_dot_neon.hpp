@@ -25,6 +25,7 @@
 
 #include "../../../kernels/detail/arm/kernels.hpp"
 #include "../gguf_dot.hpp"
+#include "../gguf_dot_iq.hpp"
 
 namespace lowbit {
 namespace gguf {

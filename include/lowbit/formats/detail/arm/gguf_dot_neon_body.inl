@@ -101,6 +101,108 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
     return vaddvq_s32(acc);
 }
 
+// ---- the newer types: Q4_1, Q5_1, IQ4_NL, MXFP4, IQ4_XS, Q2_K, Q3_K, TQ2_0 ----------
+// s8 x s8 throughout (SMULL's products of Q8_K's -128 fit int16), so codes
+// are used signed as the model writes them; tables through TBL.
+
+// Q4_1 / Q5_1: unsigned codes (the min is in the term).
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q4_1& w, const block_q8_1& a) {
+    const uint8x16_t v = vld1q_u8(w.qs);
+    return dot32(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), a.qs);
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q5_1& w, const block_q8_1& a) {
+    const std::uint32_t word = load_high_bits(w.qh);
+    const uint8x16_t v = vld1q_u8(w.qs);
+    const uint8x16_t lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0f)), fifth_bits16(word & 0xffff));
+    const uint8x16_t hi = vorrq_u8(vshrq_n_u8(v, 4), fifth_bits16(word >> 16));
+    return dot32(vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi), a.qs);
+}
+
+// 16 bytes of nibbles (value j low, j + 16 high) through a 16-entry level table, as lanes.
+LOWBIT_GGUF_INLINE int32x4_t lut_lanes(const std::uint8_t* qs, const std::int8_t* levels, const std::int8_t* x) {
+    const int8x16_t lut = vld1q_s8(levels);
+    const uint8x16_t v = vld1q_u8(qs);
+    const int32x4_t lo = dot16(vdupq_n_s32(0), vqtbl1q_s8(lut, vandq_u8(v, vdupq_n_u8(0x0f))), vld1q_s8(x));
+    return dot16(lo, vqtbl1q_s8(lut, vshrq_n_u8(v, 4)), vld1q_s8(x + 16));
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq4_nl& w, const block_q8_0& a) {
+    return vaddvq_s32(lut_lanes(w.qs, iq4nl_levels, a.qs));
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_mxfp4& w, const block_q8_0& a) {
+    return vaddvq_s32(lut_lanes(w.qs, mxfp4_levels, a.qs));
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq4_xs& w, const block_q8_K& a) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int ib = 0; ib < 8; ++ib)
+        acc = vmlaq_n_s32(acc, lut_lanes(w.qs + 16 * ib, iq4nl_levels, a.qs + 32 * ib), iq4_xs_scale(w, ib) - 32);
+    return vaddvq_s32(acc);
+}
+
+// Q2_K / Q3_K: sub-block j's 2-bit codes (k2_code) as 16 bytes.
+LOWBIT_GGUF_INLINE uint8x16_t k2_codes16(const std::uint8_t* qs, int j) {
+    const uint8x16_t v = vld1q_u8(qs + 32 * (j / 8) + 16 * (j % 2));
+    return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<std::int8_t>(-2 * ((j % 8) / 2)))), vdupq_n_u8(3));
+}
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q2_K& w, const block_q8_K& a) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int j = 0; j < 16; ++j)
+        acc = vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(k2_codes16(w.qs, j)), vld1q_s8(a.qs + 16 * j)),
+                          w.scales[j] & 0x0f);
+    return vaddvq_s32(acc);
+}
+// Q3_K: value 16j + l takes its third bit from bit j / 2 of hmask[16 (j % 2) + l]; code - 4 unless set.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_q3_K& w, const block_q8_K& a) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int j = 0; j < 16; ++j) {
+        const uint8x16_t third = vandq_u8(vtstq_u8(vld1q_u8(w.hmask + 16 * (j % 2)), vdupq_n_u8(static_cast<std::uint8_t>(1u << (j / 2)))),
+                                          vdupq_n_u8(4));
+        const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(k2_codes16(w.qs, j), third)), vdupq_n_s8(4));
+        acc = vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), q, vld1q_s8(a.qs + 16 * j)), unpack_scale_q3(j, w.scales));
+    }
+    return vaddvq_s32(acc);
+}
+// TQ2_0: byte 32h + m, bits 2n: value 128h + 32n + m, trit - 1.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K& a) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int h = 0; h < 2; ++h)
+        for (int half = 0; half < 2; ++half) {
+            const uint8x16_t v = vld1q_u8(w.qs + 32 * h + 16 * half);
+            for (int n = 0; n < 4; ++n) {
+                const uint8x16_t t = vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<std::int8_t>(-2 * n))), vdupq_n_u8(3));
+                acc = dot16(acc, vsubq_s8(vreinterpretq_s8_u8(t), vdupq_n_s8(1)), vld1q_s8(a.qs + 128 * h + 32 * n + 16 * half));
+            }
+        }
+    return vaddvq_s32(acc);
+}
+
+LOWBIT_GGUF_TGT inline float row_dot(const block_mxfp4* w, const block_q8_0* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(e8m0_half(w[i].e), to_f32(a[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
+    return sum;
+}
+template <class W>  // Q4_1, Q5_1
+LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_1* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i)
+        sum += legacy_affine_term(to_f32(w[i].d), to_f32(w[i].m), to_f32(a[i].d), to_f32(a[i].s), LOWBIT_GGUF_NS::isum(w[i], a[i]));
+    return sum;
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q2_K* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i)
+        sum += kquant_affine_term(a[i].d, to_f32(w[i].d), to_f32(w[i].dmin), LOWBIT_GGUF_NS::isum(w[i], a[i]), q2k_min_sum(w[i], a[i]));
+    return sum;
+}
+template <class W>  // Q3_K, IQ4_XS, TQ2_0
+LOWBIT_GGUF_TGT inline float symmetric_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, to_f32(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
+    return sum;
+}
+LOWBIT_GGUF_TGT inline float row_dot(const block_q3_K* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
+LOWBIT_GGUF_TGT inline float row_dot(const block_iq4_xs* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
+LOWBIT_GGUF_TGT inline float row_dot(const block_tq2_0* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
+
 template <class W>
 LOWBIT_GGUF_TGT inline float row_dot(const W* w, const block_q8_0* a, std::size_t nb) {
     float sum = 0.0f;

@@ -5,6 +5,11 @@
 // Only part 1 (the integer block sums) is vectorised: u8 x s8 products with
 // maddubs, pairs widened and scaled with madd, all exact in int16/int32 for the
 // code ranges of these formats (largest pair: 2 * 128 * 127 = 32512 < 2^15).
+// Signed weights meet signed activations through a sign trick: against Q8_0
+// (codes within +-127) the weight's magnitude is the unsigned side (dot_s8);
+// against Q8_K, whose codes reach -128, the activation's is (dot_s8_q8k), so
+// no -128 is ever negated. Codes through a 16-entry table (IQ4_NL, IQ4_XS,
+// MXFP4) are looked up with pshufb.
 // Part 2 (scales) calls the shared *_term functions of gguf_dot.hpp in block
 // order, so the results equal the scalar model bit for bit. Every function
 // carries the target attribute (AVX2 + F16C, no FMA: nothing here may be contracted);
@@ -18,6 +23,7 @@
 #include <cstring>
 
 #include "../gguf_dot.hpp"
+#include "../gguf_dot_iq.hpp"
 
 namespace lowbit {
 namespace gguf {
@@ -48,7 +54,18 @@ LOWBIT_GGUF_AVX2_INLINE __m256i dot_u8_scaled(__m256i q, __m256i a, __m256i sc16
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), sc16);
 }
 
+// The same sum for activations that may hold -128 (Q8_K): |a| (u8) x sign(a) w
+// (s8); w in [-127, 127]. Pairs of the maddubs are scaled by sc16's int16 lanes.
+LOWBIT_GGUF_AVX2_INLINE __m256i dot_s8_q8k(__m256i w, __m256i a, __m256i sc16) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w, a)), sc16);
+}
+
 LOWBIT_GGUF_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// A 16-entry table of signed bytes in both 128-bit lanes, for pshufb lookups.
+LOWBIT_GGUF_AVX2_INLINE __m256i lut16(const std::int8_t* levels) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels)));
+}
 
 // 16 bytes of packed nibbles -> 32 codes: low nibbles in bytes 0..15, high in 16..31.
 LOWBIT_GGUF_AVX2_INLINE __m256i nibbles_32(const std::uint8_t* p) {
@@ -62,15 +79,39 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_0& w, const block_q8_0&
     return hsum(dot_s8(q, load32(a.qs)));
 }
 
-LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_0& w, const block_q8_0& a) {
-    // Broadcast the 32-bit qh word and turn bit j into 0x10 at byte j.
-    const __m256i word = _mm256_set1_epi32(static_cast<int>(load_high_bits(w.qh)));
-    const __m256i spread = _mm256_shuffle_epi8(word, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
-                                                                      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+// 0xff at byte j where bit j of the 32-bit word is set, else 0.
+LOWBIT_GGUF_AVX2_INLINE __m256i bit_mask32(std::uint32_t word) {
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(word)),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
+                                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(w.qs), high), _mm256_set1_epi8(16));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Q5_0 / Q5_1 codes 0..31: the nibbles, plus bit j of the 32-bit qh word as 0x10 at byte j.
+LOWBIT_GGUF_AVX2_INLINE __m256i q5_codes(const std::uint8_t* qs, const std::uint8_t* qh) {
+    return _mm256_or_si256(nibbles_32(qs), _mm256_and_si256(bit_mask32(load_high_bits(qh)), _mm256_set1_epi8(0x10)));
+}
+
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_0& w, const block_q8_0& a) {
+    const __m256i q = _mm256_sub_epi8(q5_codes(w.qs, w.qh), _mm256_set1_epi8(16));
     return hsum(dot_s8(q, load32(a.qs)));
+}
+
+// Q4_1 / Q5_1: unsigned codes straight into maddubs (the min is in the term).
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_1& w, const block_q8_1& a) {
+    return hsum(dot_u8_scaled(nibbles_32(w.qs), load32(a.qs), _mm256_set1_epi16(1)));
+}
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_1& w, const block_q8_1& a) {
+    return hsum(dot_u8_scaled(q5_codes(w.qs, w.qh), load32(a.qs), _mm256_set1_epi16(1)));
+}
+
+// IQ4_NL / MXFP4: nibbles through the level table (levels within +-127).
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq4_nl& w, const block_q8_0& a) {
+    return hsum(dot_s8(_mm256_shuffle_epi8(lut16(iq4nl_levels), nibbles_32(w.qs)), load32(a.qs)));
+}
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_mxfp4& w, const block_q8_0& a) {
+    return hsum(dot_s8(_mm256_shuffle_epi8(lut16(mxfp4_levels), nibbles_32(w.qs)), load32(a.qs)));
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q8_0& w, const block_q8_0& a) {
@@ -137,6 +178,146 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K&
     return hsum(acc) - 32 * offset;
 }
 
+// Q2_K / Q3_K: the 2-bit codes of 32-byte half h at shift 2t are sub-blocks
+// 8h + 2t (low 128-bit lane) and 8h + 2t + 1 (high lane), values 128h + 32t .. +31.
+LOWBIT_GGUF_AVX2_INLINE __m256i k2_codes(const std::uint8_t* qs, int h, int t) {
+    return _mm256_and_si256(_mm256_srli_epi16(load32(qs + 32 * h), 2 * t), _mm256_set1_epi8(3));
+}
+// Two int16 scales, one per 128-bit lane.
+LOWBIT_GGUF_AVX2_INLINE __m256i lane_scales(int lo, int hi) {
+    return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hi)), _mm_set1_epi16(static_cast<short>(lo)));
+}
+// From eight int16 scales s0..s7 (in both 128-bit lanes): s_{2t} in the low
+// lane and s_{2t+1} in the high one, by one byte shuffle.
+LOWBIT_GGUF_AVX2_INLINE __m256i pair_scales(__m256i sc8, int t) {
+    const char lo = static_cast<char>(4 * t), hi = static_cast<char>(4 * t + 2);
+    const __m256i idx = _mm256_setr_epi8(lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo,
+                                         lo + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi,
+                                         hi + 1, hi, hi + 1);
+    return _mm256_shuffle_epi8(sc8, idx);
+}
+// sum over the 16 sub-blocks of sc_j * (codes . activations), as int32 lanes;
+// sc16 the 16 int16 scales, codes the 2-bit ones of qs (k2_codes) with, for
+// Q3_K, the third bit of value 128h + 32t + m from bit 4h + t of hmask[m] as 4.
+template <bool Third>
+LOWBIT_GGUF_AVX2_INLINE __m256i k2_lanes(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, const block_q8_K& a) {
+    const __m256i hm = Third ? load32(hmask) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+        const __m128i half = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+        const __m256i sc8 = _mm256_broadcastsi128_si256(half);
+        for (int t = 0; t < 4; ++t) {
+            __m256i q = k2_codes(qs, h, t);
+            if (Third) {
+                const __m256i bit = _mm256_set1_epi8(static_cast<char>(1u << (4 * h + t)));
+                q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4)));
+            }
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(q, load32(a.qs + 128 * h + 32 * t), pair_scales(sc8, t)));
+        }
+    }
+    return acc;
+}
+
+// Q2_K: scales are the low nibbles of scales[], mins the high ones.
+LOWBIT_GGUF_AVX2_INLINE __m128i q2k_scale_bytes(const block_q2_K& w) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)); }
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q2_K& w, const block_q8_K& a) {
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(q2k_scale_bytes(w), _mm_set1_epi8(0x0f)));
+    return hsum(k2_lanes<false>(sc16, w.qs, nullptr, a));
+}
+// sum_j (scales[j] >> 4) * bsums[j], as q2k_min_sum.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) {
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q2k_scale_bytes(w), 4), _mm_set1_epi8(0x0f)));
+    return hsum(_mm256_madd_epi16(mins, load32(a.bsums)));
+}
+
+// Q3_K's sixteen 6-bit scales minus 32 as int16 lanes (unpack_scale_q3 on
+// 32-bit words: low nibbles from bytes 0..7, high bit pairs from bytes 8..11).
+LOWBIT_GGUF_AVX2_INLINE __m256i q3k_scales16(const std::uint8_t* in) {
+    std::uint32_t w[3];
+    std::memcpy(w, in, 12);
+    const std::uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    const __m128i sc = _mm_setr_epi32(static_cast<int>((w[0] & m4) | ((w[2] & m2) << 4)),
+                                      static_cast<int>((w[1] & m4) | (((w[2] >> 2) & m2) << 4)),
+                                      static_cast<int>(((w[0] >> 4) & m4) | (((w[2] >> 4) & m2) << 4)),
+                                      static_cast<int>(((w[1] >> 4) & m4) | (((w[2] >> 6) & m2) << 4)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(sc), _mm256_set1_epi16(32));
+}
+
+// Q3_K: unsigned codes 0..7 (low two bits | third bit << 2); the -4 comes off
+// with the bsums: sum_j sc_j (sum q a - 4 bsums_j).
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q3_K& w, const block_q8_K& a) {
+    const __m256i sc16 = q3k_scales16(w.scales);
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(a.bsums)), 2);  // 4 sum_j sc_j bsums_j
+    return hsum(_mm256_sub_epi32(k2_lanes<true>(sc16, w.qs, w.hmask, a), offset));
+}
+
+// IQ4_XS's eight 6-bit scales minus 32, as int16 lanes in both 128-bit halves:
+// low nibbles from scales_l (sub-block 2j low, 2j + 1 high), bit pairs from scales_h.
+LOWBIT_GGUF_AVX2_INLINE __m256i iq4xs_scales8(const block_iq4_xs& w) {
+    const __m128i l = _mm_cvtsi32_si128(static_cast<int>(load_high_bits(w.scales_l)));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    std::uint64_t high = 0;
+    for (int ib = 0; ib < 8; ++ib) high |= static_cast<std::uint64_t>((w.scales_h >> (2 * ib)) & 3u) << (8 * ib + 4);
+    const __m128i bytes = _mm_or_si128(_mm_unpacklo_epi8(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4)),
+                                       _mm_cvtsi64_si128(static_cast<long long>(high)));
+    const __m128i sc = _mm_sub_epi16(_mm_cvtepu8_epi16(bytes), _mm_set1_epi16(32));
+    return _mm256_broadcastsi128_si256(sc);
+}
+// Int16 lane ib of sc8 in every lane.
+LOWBIT_GGUF_AVX2_INLINE __m256i broadcast_scale(__m256i sc8, int ib) {
+    return _mm256_shuffle_epi8(sc8, _mm256_set1_epi16(static_cast<short>((2 * ib) | ((2 * ib + 1) << 8))));
+}
+
+// IQ4_XS: per 32-value sub-block the table's levels, scaled by s - 32.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq4_xs& w, const block_q8_K& a) {
+    const __m256i lut = lut16(iq4nl_levels);
+    const __m256i sc8 = iq4xs_scales8(w);
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ++ib) {
+        const __m256i q = _mm256_shuffle_epi8(lut, nibbles_32(w.qs + 16 * ib));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(q, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
+    }
+    return hsum(acc);
+}
+
+// TQ2_0: trits t in 0..2 (same layout as k2_codes); sum (t - 1) a = sum t a - sum bsums.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K& a) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h)
+        for (int n = 0; n < 4; ++n)
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(k2_codes(w.qs, h, n), load32(a.qs + 128 * h + 32 * n), _mm256_set1_epi16(1)));
+    return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1))));
+}
+
+// TQ1_0: trit n of a byte is ((byte * 3^n) mod 256) * 3 >> 8 (unpack_trit),
+// here in 16-bit lanes, even and odd bytes apart so that no carry crosses a byte.
+LOWBIT_GGUF_AVX2_INLINE __m256i trits(__m256i b, int n) {
+    static constexpr short pow3[5] = {1, 3, 9, 27, 81};
+    const __m256i p = _mm256_set1_epi16(pow3[n]), m8 = _mm256_set1_epi16(0x00ff), three = _mm256_set1_epi16(3);
+    const __m256i lo = _mm256_and_si256(_mm256_mullo_epi16(_mm256_and_si256(b, m8), p), m8);
+    const __m256i hi = _mm256_and_si256(_mm256_mullo_epi16(_mm256_srli_epi16(b, 8), p), m8);
+    return _mm256_or_si256(_mm256_srli_epi16(_mm256_mullo_epi16(lo, three), 8),
+                           _mm256_slli_epi16(_mm256_srli_epi16(_mm256_mullo_epi16(hi, three), 8), 8));
+}
+// Trits t in 0..2, as decode_tq1_0 orders them; sum (t - 1) a = sum t a - sum bsums.
+LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
+    const __m256i one = _mm256_set1_epi16(1);
+    const __m256i b0 = load32(w.qs);  // byte m, trit n: value 32n + m
+    const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // 160 + 16n + m
+    __m256i acc = _mm256_setzero_si256();
+    for (int n = 0; n < 5; ++n) {
+        acc = _mm256_add_epi32(acc, dot_u8_scaled(trits(b0, n), load32(a.qs + 32 * n), one));
+        const __m128i t1 = _mm256_castsi256_si128(trits(b1, n));
+        const __m128i d1 = _mm_madd_epi16(_mm_maddubs_epi16(t1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs + 160 + 16 * n))),
+                                          _mm_set1_epi16(1));
+        acc = _mm256_add_epi32(acc, _mm256_set_m128i(_mm_setzero_si128(), d1));
+    }
+    std::int32_t tail = 0;  // qh byte j, trit n: value 240 + 4n + j
+    for (int n = 0; n < 4; ++n)
+        for (int j = 0; j < 4; ++j) tail += unpack_trit(w.qh[j], n) * a.qs[240 + 4 * n + j];
+    return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), one))) + tail;
+}
+
 // sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_K& a) {
     const __m256i pairs = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane j: bsums[2j] + bsums[2j+1]
@@ -175,6 +356,57 @@ LOWBIT_GGUF_AVX2 inline float row_dot(const block_q6_K* w, const block_q8_K* a, 
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
     return sum;
+}
+
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_mxfp4* w, const block_q8_0* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(e8m0_half(w[i].e), h2f(a[i].d), avx2::isum(w[i], a[i]));
+    return sum;
+}
+template <class W>  // Q4_1, Q5_1
+LOWBIT_GGUF_AVX2 inline float affine_legacy_row_dot(const W* w, const block_q8_1* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i)
+        sum += legacy_affine_term(h2f(w[i].d), h2f(w[i].m), h2f(a[i].d), h2f(a[i].s), avx2::isum(w[i], a[i]));
+    return sum;
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_1* w, const block_q8_1* a, std::size_t nb) {
+    return affine_legacy_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_q5_1* w, const block_q8_1* a, std::size_t nb) {
+    return affine_legacy_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_q2_K* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i)
+        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], a[i]), avx2::q2k_min_sum(w[i], a[i]));
+    return sum;
+}
+template <class W>  // Q3_K, IQ4_XS, TQ1_0, TQ2_0: one f16 scale, signed codes
+LOWBIT_GGUF_AVX2 inline float symmetric_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
+    return sum;
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_q3_K* w, const block_q8_K* a, std::size_t nb) {
+    return symmetric_k_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_iq4_xs* w, const block_q8_K* a, std::size_t nb) {
+    return symmetric_k_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq2_0* w, const block_q8_K* a, std::size_t nb) {
+    return symmetric_k_row_dot(w, a, nb);
+}
+template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t nb) {
+    return symmetric_k_row_dot(w, a, nb);
 }
 
 #undef LOWBIT_GGUF_AVX2_INLINE

@@ -13,6 +13,7 @@ namespace LOWBIT_GGUF_NS {
 using avx2::h2f;
 using avx2::hsum;
 using avx2::load32;
+using avx2::lut16;
 using avx2::nibbles_32;
 using avx2::q6_codes;
 
@@ -65,13 +66,26 @@ LOWBIT_GGUF_INLINE __m256i codes(const block_q5_0& w) {
     return _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
 }
 LOWBIT_GGUF_INLINE __m256i codes(const block_q8_0& w) { return load32(w.qs); }
+// IQ4_NL / MXFP4: signed levels (within +-127) from the table, dotted like Q8_0's codes.
+LOWBIT_GGUF_INLINE __m256i codes(const block_iq4_nl& w) { return _mm256_shuffle_epi8(lut16(iq4nl_levels), nibbles_32(w.qs)); }
+LOWBIT_GGUF_INLINE __m256i codes(const block_mxfp4& w) { return _mm256_shuffle_epi8(lut16(mxfp4_levels), nibbles_32(w.qs)); }
 LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q4_0&, const block_q8_0& a) { return offset_dot(q, 8, a); }
 LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q5_0&, const block_q8_0& a) { return offset_dot(q, 16, a); }
 // Signed x signed: |w| (u8; |-128| = 128 fits) times a with w's sign. The
 // activation codes are within +-127 (quantize_row_q8_0), so the negation is exact.
-LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q8_0&, const block_q8_0& a) {
+LOWBIT_GGUF_INLINE __m256i signed_lanes(__m256i q, const block_q8_0& a) {
     return dot_us(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load32(a.qs), q));
 }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_q8_0&, const block_q8_0& a) { return signed_lanes(q, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_iq4_nl&, const block_q8_0& a) { return signed_lanes(q, a); }
+LOWBIT_GGUF_INLINE __m256i lanes(__m256i q, const block_mxfp4&, const block_q8_0& a) { return signed_lanes(q, a); }
+
+// A weight block's scale as a float: its f16 d, or MXFP4's E8M0 exponent (e8m0_half, the model's).
+template <class B>
+LOWBIT_GGUF_INLINE float block_scale(const B& b) {
+    return h2f(b.d);
+}
+LOWBIT_GGUF_INLINE float block_scale(const block_mxfp4& b) { return e8m0_half(b.e); }
 
 // The f16 scales of eight consecutive blocks, widened (exactly) to f32 lanes.
 template <class B>
@@ -79,6 +93,14 @@ LOWBIT_GGUF_INLINE __m256 scales8(const B* b) {
     return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d), static_cast<short>(b[2].d),
                                           static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
                                           static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
+}
+// MXFP4: e8m0_half of eight exponents, bit for bit: (e - 1) << 23 for e >= 2,
+// the subnormals 2^-128 and 2^-127 (0x00200000 << e) for e = 0, 1.
+LOWBIT_GGUF_INLINE __m256 scales8(const block_mxfp4* b) {
+    const __m256i e = _mm256_setr_epi32(b[0].e, b[1].e, b[2].e, b[3].e, b[4].e, b[5].e, b[6].e, b[7].e);
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1))));
 }
 
 // out[c] = the row dot product of w with activation row c (a + c * lda), for
@@ -108,7 +130,54 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_
         const __m256i q = codes(w[i]);
         for (int c = 0; c < C; ++c) {
             const block_q8_0& ac = a[c * lda + i];
-            sum[c] += legacy_term(h2f(w[i].d), h2f(ac.d), hsum(lanes(q, w[i], ac)));
+            sum[c] += legacy_term(block_scale(w[i]), h2f(ac.d), hsum(lanes(q, w[i], ac)));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// ---- Q4_1 / Q5_1 against Q8_1: unsigned codes, the min in the term ------------------
+// As rows_dot above, with legacy_affine_term's two products formed eight at a
+// time (each the same IEEE product) and added per block, in block order.
+
+LOWBIT_GGUF_INLINE __m256i codes(const block_q4_1& w) { return nibbles_32(w.qs); }
+LOWBIT_GGUF_INLINE __m256i codes(const block_q5_1& w) {
+    return _mm256_or_si256(nibbles_32(w.qs), fifth_bits(static_cast<__mmask32>(load_high_bits(w.qh))));
+}
+// One f16 field of eight consecutive blocks, widened to f32 lanes.
+template <class B>
+LOWBIT_GGUF_INLINE __m256 f16x8(const B* b, std::uint16_t B::*field) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].*field), static_cast<short>(b[1].*field),
+                                          static_cast<short>(b[2].*field), static_cast<short>(b[3].*field),
+                                          static_cast<short>(b[4].*field), static_cast<short>(b[5].*field),
+                                          static_cast<short>(b[6].*field), static_cast<short>(b[7].*field)));
+}
+
+template <int C, class W>  // Q4_1, Q5_1
+LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_1* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    std::size_t i = 0;
+    const __m256i z = _mm256_setzero_si256();
+    alignas(32) float scaled[8], mins[8];
+    for (; i + 8 <= nb; i += 8) {
+        __m256i q[8];
+        for (std::size_t j = 0; j < 8; ++j) q[j] = codes(w[i + j]);
+        const __m256 dw = f16x8(w + i, &W::d), mw = f16x8(w + i, &W::m);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_1* ac = a + c * lda + i;
+            __m256i v[8];
+            for (std::size_t j = 0; j < 8; ++j) v[j] = dot_us(z, q[j], load32(ac[j].qs));
+            const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
+            _mm256_store_ps(scaled, _mm256_mul_ps(_mm256_mul_ps(dw, f16x8(ac, &block_q8_1::d)), isums));
+            _mm256_store_ps(mins, _mm256_mul_ps(mw, f16x8(ac, &block_q8_1::s)));
+            for (int j = 0; j < 8; ++j) sum[c] += scaled[j] + mins[j];
+        }
+    }
+    for (; i < nb; ++i) {
+        const __m256i q = codes(w[i]);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_1& ac = a[c * lda + i];
+            sum[c] += legacy_affine_term(h2f(w[i].d), h2f(w[i].m), h2f(ac.d), h2f(ac.s), hsum(dot_us(z, q, load32(ac.qs))));
         }
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];

@@ -1,0 +1,62 @@
+// lowbit/formats/detail/gguf_iq_grid_bytes.hpp — the lattice grids of
+// gguf_iq_grids.hpp expanded, at compile time, to one byte per coordinate,
+// for the SIMD dot products (a point becomes one 64-bit or 32-bit load).
+// Private to formats/gguf_matmul.hpp's kernels.
+//
+// Built from the compact definition (index list + level table), not
+// transcribed: point p's byte i is the level of coordinate i. IQ1's bytes are
+// 8 x level (-8, 0, 8), so that adding the block's +-1 shift gives the
+// integer 8 (level +- 1/8) of gguf_dot_iq.hpp. Also the 128 sign bytes of the
+// 7-bit sign fields (iq_sign_byte).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../gguf_iq_grids.hpp"
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+
+template <class T, std::size_t N>
+struct grid_bytes {
+    T v[N];
+};
+
+// 8-wide grids (2 bits per coordinate): byte i of v[p] = level of coordinate i.
+template <std::size_t N>
+constexpr grid_bytes<std::uint64_t, N> expand_grid8(const std::uint16_t (&index)[N], const std::uint8_t* levels) noexcept {
+    grid_bytes<std::uint64_t, N> g{};
+    for (std::size_t p = 0; p < N; ++p)
+        for (int i = 0; i < 8; ++i) g.v[p] |= static_cast<std::uint64_t>(levels[iq_grids::level2(index[p], i)]) << (8 * i);
+    return g;
+}
+// 4-wide grids (3 bits per coordinate).
+template <std::size_t N>
+constexpr grid_bytes<std::uint32_t, N> expand_grid4(const std::uint16_t (&index)[N], const std::uint8_t* levels) noexcept {
+    grid_bytes<std::uint32_t, N> g{};
+    for (std::size_t p = 0; p < N; ++p)
+        for (int i = 0; i < 4; ++i) g.v[p] |= static_cast<std::uint32_t>(levels[iq_grids::level3(index[p], i)]) << (8 * i);
+    return g;
+}
+// IQ1: levels -1, 0, 1 as the bytes of 8 x level.
+constexpr std::uint8_t iq1_levels_x8[3] = {static_cast<std::uint8_t>(-8), 0, 8};
+
+inline constexpr auto iq2xxs_bytes = expand_grid8(iq_grids::iq2xxs_index, iq_grids::iq2_levels);
+inline constexpr auto iq2xs_bytes = expand_grid8(iq_grids::iq2xs_index, iq_grids::iq2_levels);
+inline constexpr auto iq2s_bytes = expand_grid8(iq_grids::iq2s_index, iq_grids::iq2_levels);
+inline constexpr auto iq1s_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels_x8);
+inline constexpr auto iq3xxs_bytes = expand_grid4(iq_grids::iq3xxs_index, iq_grids::iq3xxs_levels);
+inline constexpr auto iq3s_bytes = expand_grid4(iq_grids::iq3s_index, iq_grids::iq3s_levels);
+
+constexpr grid_bytes<std::uint8_t, 128> expand_sign_bytes() noexcept {
+    grid_bytes<std::uint8_t, 128> g{};
+    for (unsigned s = 0; s < 128; ++s) g.v[s] = iq_grids::iq_sign_byte(s);
+    return g;
+}
+inline constexpr auto iq_sign_bytes = expand_sign_bytes();
+
+}  // namespace detail
+}  // namespace gguf
+}  // namespace lowbit
