@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <lowbit/kernels/tiled_matmul.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
 
 #include "test_kernels_common.hpp"
 
@@ -266,11 +267,16 @@ TEST_CASE_TEMPLATE("amx body on the real tiles equals the int8 scalar model", S,
         return;
     }
     check_body<S, kdetail::amx_hw>(S::bits * 100 + (S::is_symmetric ? 3 : 4));
-    // Through the public gemm: the amx entry runs (no fallback) and equals the forced scalar model.
+    // Through the public gemm on the run-time weights (the kernel table's entries,
+    // compiled once in lowbit::compiled: a typed gemm here would instantiate every
+    // arch's tiled bodies for each scheme, two thirds of this file's compile): the
+    // amx entry runs (no fallback) and equals the forced scalar model.
     const std::size_t N = 70, K = 200;
     const auto q = kt::make_matrix<S>(N, K, 77, true);
     auto tw = repack_tiled(q.view());
     REQUIRE(tw.ok());
+    auto wv = to_weights(tw->view());
+    REQUIRE(wv.ok());
     for (std::size_t M : {1, 7, 8, 33, 64, 100}) {
         CAPTURE(M);
         const auto X = kt::random_vec(M * K, static_cast<unsigned>(M));
@@ -282,7 +288,7 @@ TEST_CASE_TEMPLATE("amx body on the real tiles equals the int8 scalar model", S,
             o.path = matmul_path::int8_dot;
             o.allow_fallback = a != arch::scalar;
             o.info = &info;
-            REQUIRE(gemm(tw->view(), matrix_view<const float>(X.data(), M, K), matrix_view<float>(Y.data(), M, N), serial_executor{}, o)
+            REQUIRE(gemm(*wv, matrix_view<const float>(X.data(), M, K), matrix_view<float>(Y.data(), M, N), serial_executor{}, o)
                         .ok());
             if (a == arch::amx) {
                 CHECK_FALSE(info.fell_back);

@@ -225,15 +225,38 @@ TEST_CASE("tiled layout: planes put the low bits first, quads interleave 16 rows
     for (int n = 4; n < 64; ++n) CHECK(p[n] == 0);
 }
 
-TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the reference", S, scheme<1, per_group<32>>,
-                   scheme<2, per_group<64>, asymmetric>, scheme<3, per_channel>, scheme<4, per_group<32>>,
-                   scheme<4, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<6, per_channel, asymmetric>,
-                   scheme<7, per_group<32>, symmetric, scale_f32>, scheme<8, per_group<32>>, scheme<8, per_channel, asymmetric>,
-                   scheme<1, per_channel, asymmetric>, scheme<2, per_group<32>>, scheme<3, per_group<96>, asymmetric>,
-                   scheme<5, per_tensor, asymmetric, scale_f32>, scheme<6, per_group<32>, asymmetric, scale_bf16>,
-                   scheme<8, per_tensor>) {
+// The schemes of the extreme-value case below: each also runs the general check.
+#define LOWBIT_TILED_EXTREME_SCHEMES                                                                              \
+    scheme<8, per_channel, asymmetric, scale_f32>, scheme<8, per_group<32>, symmetric, scale_f32>,                  \
+        scheme<7, per_channel, asymmetric, scale_f32>, scheme<1, per_channel, symmetric, scale_f32>,                \
+        scheme<1, per_channel, asymmetric, scale_f32>
+// Every width, both symmetries, each scale type and granularity (static and
+// odd groups) besides those. Each scheme instantiates every arch's tiled bodies
+// (clang -O0 under ASan+UBSan: ~6 CPU-s a scheme), so the sanitized build
+// (LOWBIT_TEST_FEWER_SCHEMES, tests/CMakeLists.txt), this file's only x86 run,
+// takes the first seven: with the five above they still cover every width,
+// symmetry, scale type and granularity. The optimised copies of every arch run
+// on ten more schemes in test_kernel_table; the AArch64 build runs them all.
+#define LOWBIT_TILED_SCHEMES_A                                                                                     \
+    scheme<2, per_group<64>, asymmetric>, scheme<3, per_group<96>, asymmetric>, scheme<4, per_group<32>>,            \
+        scheme<4, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<5, per_tensor, asymmetric, scale_f32>,   \
+        scheme<6, per_group<32>, asymmetric, scale_bf16>
+#define LOWBIT_TILED_SCHEMES_B                                                                                      \
+    scheme<1, per_group<32>>, scheme<3, per_channel>, scheme<6, per_channel, asymmetric>, scheme<7, per_group<32>, symmetric, scale_f32>, \
+        scheme<8, per_group<32>>, scheme<8, per_channel, asymmetric>, scheme<1, per_channel, asymmetric>, scheme<2, per_group<32>>, \
+        scheme<8, per_tensor>
+
+#if defined(LOWBIT_TEST_FEWER_SCHEMES)
+TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the reference", S, LOWBIT_TILED_SCHEMES_A,
+                   LOWBIT_TILED_EXTREME_SCHEMES) {
     check_kernels<S>();
 }
+#else
+TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the reference", S, LOWBIT_TILED_SCHEMES_A,
+                   LOWBIT_TILED_SCHEMES_B, LOWBIT_TILED_EXTREME_SCHEMES) {
+    check_kernels<S>();
+}
+#endif
 
 // The integer extremes: rows of all-lowest and all-highest codes and rows that
 // alternate them, against activations of +-amax (int8 codes +-127) in runs and
@@ -241,9 +264,7 @@ TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the r
 // |x| <= 127: 32512 at most); a wrong bound, a lost zero correction or a
 // saturating step shows here as a difference from the scalar model.
 TEST_CASE_TEMPLATE("tiled kernels: extreme codes and activations equal the scalar model on every arch", S,
-                   scheme<8, per_channel, asymmetric, scale_f32>, scheme<8, per_group<32>, symmetric, scale_f32>,
-                   scheme<7, per_channel, asymmetric, scale_f32>, scheme<1, per_channel, symmetric, scale_f32>,
-                   scheme<1, per_channel, asymmetric, scale_f32>) {
+                   LOWBIT_TILED_EXTREME_SCHEMES) {
     constexpr int B = S::bits;
     const std::size_t N = 19, K = 96;  // a partial second tile
     auto q = qmatrix<S>::allocate(N, K, S::static_group ? S::static_group : static_cast<int>(K));

@@ -10,8 +10,9 @@
 //   ggml -> tiled, tiled -> ggml   through dense
 //
 // Other ggml types (K-quants, Q4_1, ...) have no lossless dense form and are
-// refused (errc::unsupported). Not part of lowbit.hpp: the dense <-> tiled
-// switch instantiates the packer for every kernel scheme (weights/visit.hpp).
+// refused (errc::unsupported). The dense <-> tiled switch instantiates the
+// packer for every kernel scheme (weights/visit.hpp): once per width in
+// lowbit::compiled with LOWBIT_COMPILED (repack_width below).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../compiled_mode.hpp"
+#include "../pack/any_qmatrix.hpp"
 #include "../pack/tiled.hpp"
 #include "convert.hpp"
 #include "visit.hpp"
@@ -39,9 +42,18 @@ weights adopt(const runtime_scheme& rs, const Owner& o, weights_desc d) {
     return weights::copy_of(*make_weights(d));  // o came from valid weights
 }
 
-inline result<weights> dense_to_tiled(const weights_view& w) {
-    result<weights> out = status::error(errc::unsupported, "repack: not run");
-    const status s = visit_kernel_scheme(w.scheme(), [&](auto tag) {
+// The dense <-> tiled repack of the kernel schemes of width B, instantiated
+// once per width: in the caller's TU when header-only, in lowbit::compiled
+// (src/kernels_w*.cpp) with LOWBIT_COMPILED, so that a TU calling repack
+// instantiates no packer (they were a fifth of lowbit-quantize's compile).
+template <int B>
+struct repack_width {
+    static status to_tiled(const weights_view& w, result<weights>& out);
+    static status to_dense(const weights_view& w, result<weights>& out);
+};
+template <int B>
+status repack_width<B>::to_tiled(const weights_view& w, result<weights>& out) {
+    auto f = [&](auto tag) {
         using S = decltype(tag);
         auto t = repack_tiled(qmatrix_of<S>(w));
         if (!t) return t.error();
@@ -49,14 +61,12 @@ inline result<weights> dense_to_tiled(const weights_view& w) {
         d.lay = layout::tiled;
         out = adopt(w.scheme(), *t, d);
         return status{};
-    });
-    if (!s) return s;
-    return out;
+    };
+    return visit_kernel_sym<B>(w.scheme(), f);
 }
-
-inline result<weights> tiled_to_dense(const weights_view& w) {
-    result<weights> out = status::error(errc::unsupported, "repack: not run");
-    const status s = visit_kernel_scheme(w.scheme(), [&](auto tag) {
+template <int B>
+status repack_width<B>::to_dense(const weights_view& w, result<weights>& out) {
+    auto f = [&](auto tag) {
         using S = decltype(tag);
         using T = layout_traits<layout::tiled>;
         tiled<S> t;  // unpack_tiled reads an owning tiled: copy the view's arrays in
@@ -90,8 +100,24 @@ inline result<weights> tiled_to_dense(const weights_view& w) {
         d.perm = v.perm;
         out = weights::copy_of(*make_weights(d));
         return status{};
-    });
-    if (!s) return s;
+    };
+    return visit_kernel_sym<B>(w.scheme(), f);
+}
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#define LOWBIT_EXTERN_REPACK_WIDTH(B) extern template struct repack_width<B>;
+LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_REPACK_WIDTH)
+#undef LOWBIT_EXTERN_REPACK_WIDTH
+#endif
+
+inline result<weights> dense_to_tiled(const weights_view& w) {
+    result<weights> out = status::error(errc::unsupported, "repack: not run");
+    LOWBIT_TRY(visit_width(w.scheme(), [&](auto b) { return repack_width<decltype(b)::value>::to_tiled(w, out); }));
+    return out;
+}
+
+inline result<weights> tiled_to_dense(const weights_view& w) {
+    result<weights> out = status::error(errc::unsupported, "repack: not run");
+    LOWBIT_TRY(visit_width(w.scheme(), [&](auto b) { return repack_width<decltype(b)::value>::to_dense(w, out); }));
     return out;
 }
 
