@@ -142,9 +142,7 @@ TEST_CASE_TEMPLATE("kernel table: every dense and tiled entry equals its scalar 
 }
 
 TEST_CASE("kernel table: every ggml entry equals the scalar one bit for bit") {
-    const gguf::gguf_type types[] = {gguf::gguf_type::q4_0, gguf::gguf_type::q5_0, gguf::gguf_type::q8_0,
-                                     gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K};
-    for (auto t : types) {
+    for (auto t : ggml_kernel_types) {
         const std::string tn = gguf::type_name(t);
         CAPTURE(tn);
         const auto fam = gguf::kernels(t);
@@ -154,7 +152,11 @@ TEST_CASE("kernel table: every ggml entry equals the scalar one bit for bit") {
                 const std::size_t K = gguf::type_block_size(t) * 2;
                 const auto wf = lowbit_test::gaussian(N * K, static_cast<unsigned>(N + M));
                 std::vector<std::uint8_t> rows(N * gguf::row_size(t, K));
-                REQUIRE(gguf::quantize(t, wf.data(), rows.data(), static_cast<std::int64_t>(N), static_cast<std::int64_t>(K), nullptr).ok());
+                std::vector<float> imatrix(K);  // for the i-quants that need one
+                for (std::size_t j = 0; j < K; ++j) imatrix[j] = 0.5f + static_cast<float>((j * 7) % 13) / 8.0f;
+                REQUIRE(gguf::quantize(t, wf.data(), rows.data(), static_cast<std::int64_t>(N), static_cast<std::int64_t>(K),
+                                       gguf::requires_imatrix(t) ? imatrix.data() : nullptr)
+                            .ok());
                 const auto X = lowbit_test::gaussian(M * K, static_cast<unsigned>(7 * N + M));
                 auto run = [&](const kernel_entry& e) {
                     arch_scope s(e.key.a);

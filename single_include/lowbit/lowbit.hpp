@@ -15412,8 +15412,8 @@ status visit_width(const runtime_scheme& s, F&& f) {
 // lowbit/weights.hpp — one run-time description of quantized weights in any
 // layout (dense qmatrix, tiled, ggml blocks): weights_view, the owning
 // weights, and conversions from the typed views. No SIMD. repack() between
-// layouts is weights/repack.hpp (included on its own: it instantiates the
-// packer for every scheme).
+// layouts is weights/repack.hpp (included on its own: header-only, it
+// instantiates the packer for every scheme).
 
 // (lowbit/weights/convert.hpp: already included above)
 // (lowbit/weights/weights.hpp: already included above)

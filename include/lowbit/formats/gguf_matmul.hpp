@@ -39,20 +39,52 @@
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "../compiled_mode.hpp"
 #include "../kernels/arch.hpp"
 #include "../kernels/run.hpp"
 #include "../kernels/table.hpp"
 #include "../parallel.hpp"
 #include "../weights/weights_view.hpp"
-#include "detail/gguf_entries.hpp"
 #include "gguf_blocks.hpp"
 #include "gguf_types.hpp"
+// The ggml types' kernel families: lowbit::compiled's (the kernel table,
+// compiled once) with LOWBIT_COMPILED, else instantiated in this TU, the ggml
+// types only (the 96 schemes' families are not reached from here).
+#if defined(LOWBIT_COMPILED)
+#include "../kernels/kernel_list.hpp"
+#else
+#include "detail/gguf_entries.hpp"
+#endif
 
 namespace lowbit {
 namespace gguf {
 
+namespace detail {
+// The family of kernels for weights of type t (count 0: none).
+#if defined(LOWBIT_COMPILED)
+constexpr std::size_t matmul_type_index(gguf_type t) noexcept {
+    std::size_t i = 0;
+    while (i < sizeof ggml_kernel_types / sizeof ggml_kernel_types[0] && ggml_kernel_types[i] != t) ++i;
+    return i;
+}
+inline lowbit::detail::kernel_family matmul_family(gguf_type t) noexcept {
+    const std::size_t i = matmul_type_index(t);
+    if (i == sizeof ggml_kernel_types / sizeof ggml_kernel_types[0]) return {};
+    return lowbit::detail::kernel_family_at(2 * lowbit::detail::kernel_scheme_count + i);
+}
+#else
+inline lowbit::detail::kernel_family matmul_family(gguf_type t) noexcept { return ggml_family(t); }
+#endif
+}  // namespace detail
+
 // True for the weight types gemv/gemm accept.
+#if defined(LOWBIT_COMPILED)
+constexpr bool matmul_supported(gguf_type t) noexcept {
+    return detail::matmul_type_index(t) != sizeof ggml_kernel_types / sizeof ggml_kernel_types[0];
+}
+#else
 constexpr bool matmul_supported(gguf_type t) noexcept { return detail::ggml_family(t).count != 0; }
+#endif
 
 namespace detail {
 
@@ -83,7 +115,7 @@ inline status check_no_rows(gguf_type t, std::size_t k) noexcept {
 
 // The kernel table's entries for weights of type t (empty: no kernels).
 inline span<const kernel_entry> kernels(gguf_type t) noexcept {
-    const auto f = detail::ggml_family(t);
+    const auto f = detail::matmul_family(t);
     return span<const kernel_entry>(f.begin, f.count);
 }
 
@@ -101,7 +133,7 @@ status gemv(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, sp
     if (!w) return w.error();
     LOWBIT_TRY(lowbit::detail::check_path(*w, opt));
     LOWBIT_TRY(lowbit::detail::check_gemv_args(*w, x, y, "gguf::gemv"));
-    return lowbit::detail::run_matmul(detail::ggml_family(t), *w, x.data(), k, 1, y.data(), n_rows, exec, opt, ws);
+    return lowbit::detail::run_matmul(detail::matmul_family(t), *w, x.data(), k, 1, y.data(), n_rows, exec, opt, ws);
 }
 // With a caller's workspace and the default options: once ws has grown to a
 // shape, calls of that shape allocate nothing.
@@ -134,7 +166,7 @@ status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, ma
     bool no_x = false;
     LOWBIT_TRY(lowbit::detail::check_gemm_args(*w, X, Y, "gguf::gemm", no_x));
     if (no_x) return {};
-    return lowbit::detail::run_matmul(detail::ggml_family(t), *w, X.data(), X.stride(), X.rows(), Y.data(), Y.stride(), exec, opt, ws);
+    return lowbit::detail::run_matmul(detail::matmul_family(t), *w, X.data(), X.stride(), X.rows(), Y.data(), Y.stride(), exec, opt, ws);
 }
 template <class Exec>
 status gemm(gguf_type t, const void* rows, std::size_t n_rows, std::size_t k, matrix_view<const float> X, matrix_view<float> Y,

@@ -8,7 +8,7 @@
 
 #include <cstddef>
 
-#include "../../formats/gguf_matmul.hpp"
+#include "../../formats/detail/gguf_entries.hpp"
 
 namespace lowbit {
 namespace detail {

@@ -103,6 +103,16 @@ LOWBIT_GGUF_INLINE __m256 scales8(const block_mxfp4* b) {
     return _mm256_castsi256_ps(_mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1))));
 }
 
+// Eight products as they are, hidden from the optimiser (as gguf::detail::mul
+// does for one): once the lanes are stored and added, GCC may vectorise the
+// adds and fuse them with the product into an FMA (-ffp-contract=fast, GNU
+// mode's default), which rounds once where the scalar model rounds twice:
+// seen at -O2 on Q4_1/Q5_1, whose terms add two products.
+LOWBIT_GGUF_INLINE __m256 opaque8(__m256 v) {
+    __asm__("" : "+x"(v));
+    return v;
+}
+
 // out[c] = the row dot product of w with activation row c (a + c * lda), for
 // c < C: each weight block is unpacked once for the C rows, and the C sums are
 // independent chains (no add waits on another row's). Each is row_dot_scalar's
@@ -122,7 +132,7 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_
             for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(q[j], w[i + j], ac[j]);
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
             // legacy_term's products, eight at a time; the sum stays in block order
-            _mm256_store_ps(terms, _mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums));
+            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums)));
             for (int j = 0; j < 8; ++j) sum[c] += terms[j];
         }
     }
@@ -168,8 +178,8 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_1* a, std::size_
             __m256i v[8];
             for (std::size_t j = 0; j < 8; ++j) v[j] = dot_us(z, q[j], load32(ac[j].qs));
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
-            _mm256_store_ps(scaled, _mm256_mul_ps(_mm256_mul_ps(dw, f16x8(ac, &block_q8_1::d)), isums));
-            _mm256_store_ps(mins, _mm256_mul_ps(mw, f16x8(ac, &block_q8_1::s)));
+            _mm256_store_ps(scaled, opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, f16x8(ac, &block_q8_1::d)), isums)));
+            _mm256_store_ps(mins, opaque8(_mm256_mul_ps(mw, f16x8(ac, &block_q8_1::s))));
             for (int j = 0; j < 8; ++j) sum[c] += scaled[j] + mins[j];
         }
     }
