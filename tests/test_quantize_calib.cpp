@@ -303,6 +303,13 @@ TEST_CASE("--rotate: the folded, rotated F32 model computes the original's logit
     CHECK(p_rg > 1.0);
     CHECK(p_rg < p_rtn * 1.01);
 
+    // A tied output (no output.weight) cannot take the folded output_norm: refused, nothing written.
+    REQUIRE(std::system(("'" + std::string(LOWBIT_MKMODEL) + "' '" + (d / "tied.gguf") + "' 2 64 128 300 --heads 4 --kv-heads 2 --tied").c_str()) == 0);
+    CHECK(run_tool(d, "'" + (d / "tied.gguf") + "' '" + (d / "bad.gguf") + "' --type Q4_0 --rotate", &log) == 2);
+    CHECK(log.find("output.weight") != std::string::npos);
+    CHECK_FALSE(exists(d / "bad.gguf"));
+    REQUIRE(run_tool(d, "'" + (d / "tied.gguf") + "' '" + (d / "ok.gguf") + "' --type Q4_0", &log) == 0);  // without --rotate it is fine
+
     for (const char* bad : {" --rotate --rotate-seed -1", " --rotate --rotate-seed 1x", " --rotate --rotate-seed 99999999999999999999",
                             " --rotate-seed 3"}) {
         CHECK_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "bad.gguf") + "' --type Q4_0" + bad, &log) == 2, bad);
