@@ -100,7 +100,7 @@ TEST_CASE("fwht: the dense definition is orthonormal, and the fast transform equ
 }
 
 TEST_CASE("hadamard_rotation: equals the dense B diag(s), power-of-two and block-diagonal sizes") {
-    for (std::size_t n : {1u, 8u, 12u, 64u, 172u, 256u, 768u}) {
+    for (std::size_t n : {1u, 8u, 12u, 64u, 172u, 256u, 768u, 1536u}) {
         CAPTURE(n);
         auto q = hadamard_rotation::make(n, 42 + n);
         REQUIRE(q.ok());
@@ -124,6 +124,29 @@ TEST_CASE("hadamard_rotation: equals the dense B diag(s), power-of-two and block
         }
         CHECK(norm_qx == doctest::Approx(norm_x).epsilon(1e-5));
     }
+}
+
+TEST_CASE("hadamard_rotation: 5632 = 11 x 512 mixes within each block of 512 only, and inverts") {
+    auto q = hadamard_rotation::make(5632, 9);
+    REQUIRE(q.ok());
+    REQUIRE(q->block() == 512);
+    for (std::size_t j : {0u, 511u, 512u, 3000u, 5631u}) {
+        CAPTURE(j);
+        std::vector<float> e(5632, 0.0f);
+        e[j] = 1.0f;
+        REQUIRE(q->apply(e).ok());
+        const std::size_t b0 = j / 512 * 512;
+        for (std::size_t i = 0; i < e.size(); ++i) {
+            const bool inside = i >= b0 && i < b0 + 512;
+            // inside: +-1/sqrt(512) with the sign of s_j times H's entry; outside: 0
+            REQUIRE(std::fabs(e[i]) == doctest::Approx(inside ? 1.0 / std::sqrt(512.0) : 0.0));
+        }
+    }
+    const std::vector<float> x = random_vector(5632, 5);
+    std::vector<float> y = x;
+    REQUIRE(q->apply(y).ok());
+    REQUIRE(q->apply_transpose(y).ok());
+    for (std::size_t i = 0; i < x.size(); ++i) REQUIRE(y[i] == doctest::Approx(x[i]).epsilon(1e-5).scale(1.0));
 }
 
 TEST_CASE("hadamard_rotation: rows and columns of a matrix, against one vector at a time") {
