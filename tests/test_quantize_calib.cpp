@@ -4,8 +4,8 @@
 // through --imatrix, --method gptq giving a GGUF that lowbit-llama loads with
 // a perplexity no worse than rtn's and a lower layer-output error on the
 // held-back chunk for most tensors, --method awq and awq+gptq writing
-// rtn's header byte for byte with folded norm gains, and bad calibration
-// input refused.
+// rtn's header byte for byte with folded norm gains, --rotate's folded
+// rotations keeping the f32 logits, and bad calibration input refused.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>

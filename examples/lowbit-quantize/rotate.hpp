@@ -112,7 +112,7 @@ inline status rotate_llama(model_source& src, std::uint64_t seed, rotated_weight
         detail::replace_with_rotated(**t, std::vector<float>(D, 1.0f), store);
         return status();
     };
-    // A reader of a norm: W diag(g) Q^T (and `post` before it is stored).
+    // A reader of a norm: W diag(g) Q^T.
     auto reader = [&](const std::string& name, const std::vector<float>& g) -> status {
         std::vector<float> w;
         auto t = load(name, D, w);
