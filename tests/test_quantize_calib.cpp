@@ -4,8 +4,8 @@
 // through --imatrix, --method gptq giving a GGUF that lowbit-llama loads with
 // a perplexity no worse than rtn's and a lower layer-output error on the
 // held-back chunk for most tensors, --method awq and awq+gptq writing
-// rtn's header byte for byte with folded norm gains, and bad calibration
-// input refused.
+// rtn's header byte for byte with folded norm gains, --rotate's folded
+// rotations keeping the f32 logits, and bad calibration input refused.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -233,6 +233,89 @@ TEST_CASE("--method gptq: a GGUF lowbit-llama runs, layer-output error below rtn
     const double p_codes = dev_ppl(d / "codes.gguf");
     INFO("refit-codes + embd-hessian ", p_codes);
     CHECK(p_codes < p_rtn * 1.01);
+}
+
+// Logits of a GGUF at each position of `ids` (lowbit-llama's f32 forward pass).
+std::vector<float> logits_of(const std::string& path, const std::vector<int>& ids) {
+    const std::vector<std::uint8_t> bytes = read_file(path);
+    auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE_MESSAGE(m.ok(), m.error().message());
+    llama::state s(m->c, static_cast<int>(ids.size()));
+    lowbit::serial_executor ex;
+    std::vector<float> out;
+    for (std::size_t pos = 0; pos < ids.size(); ++pos) {
+        const float* l = llama::forward(*m, s, ids[pos], static_cast<int>(pos), ex);
+        out.insert(out.end(), l, l + m->c.vocab);
+    }
+    return out;
+}
+
+TEST_CASE("--rotate: the folded, rotated F32 model computes the original's logits; gptq on it; bad seeds refused") {
+    tmpdir d;
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "ref.gguf") + "' --type F32 --threads 2", &log) == 0, log);
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rot.gguf") + "' --type F32 --rotate --rotate-seed 7 --threads 2", &log) == 0, log);
+    const std::vector<std::uint8_t> ref = read_file(d / "ref.gguf"), rot = read_file(d / "rot.gguf");
+    auto fr = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(rot.data(), rot.size()));
+    REQUIRE(fr.ok());
+    // The norms' gains are folded away; the weights are not the original's.
+    for (const char* n : {"output_norm.weight", "blk.0.attn_norm.weight", "blk.7.ffn_norm.weight"}) {
+        const gg::tensor_info* t = fr->find_tensor(n);
+        REQUIRE(t != nullptr);
+        for (float v : f32_of(*t)) REQUIRE(v == 1.0f);
+    }
+    for (const char* n : {"token_embd.weight", "blk.3.attn_v.weight", "blk.3.attn_output.weight", "blk.3.ffn_down.weight", "output.weight"})
+        CHECK_MESSAGE(tensor_bytes(rot, n) != tensor_bytes(ref, n), n);
+    auto note = fr->get_string("lowbit.rotation");
+    REQUIRE(note);
+    CHECK(std::string(*note).find("seed 7") != std::string::npos);
+
+    // Same function: every logit of 8 positions within 1e-4 of the largest one.
+    const std::vector<int> ids = {1, 450, 2, 37, 901, 12, 512, 1000};
+    const std::vector<float> a = logits_of(d / "ref.gguf", ids), b = logits_of(d / "rot.gguf", ids);
+    REQUIRE(a.size() == b.size());
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+        scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
+    }
+    INFO("max |logit difference| ", worst, " of max |logit| ", scale);
+    CHECK(scale > 1.0);
+    CHECK(worst <= 1e-4 * scale);
+
+    // gptq on the rotated model: the recipe's size, a file lowbit-llama runs at a sane perplexity.
+    REQUIRE_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "rg.gguf") + "' --type Q4_K_M --method gptq --rotate" + calib, &log) == 0, log);
+    CHECK(log.find("of 57 calibrated tensors") != std::string::npos);
+    {  // the recipe's types, tensor by tensor
+        const std::vector<std::uint8_t> rg = read_file(d / "rg.gguf"), rtn = read_file(shared_rtn().path);
+        auto fg = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(rg.data(), rg.size()));
+        auto ft = gg::gguf_file::parse(lowbit::span<const std::uint8_t>(rtn.data(), rtn.size()));
+        REQUIRE((fg.ok() && ft.ok()));
+        REQUIRE(fg->tensors().size() == ft->tensors().size());
+        for (const gg::tensor_info& t : ft->tensors()) {
+            const gg::tensor_info* u = fg->find_tensor(std::string(t.name));
+            REQUIRE(u != nullptr);
+            CHECK(u->type == t.type);
+        }
+    }
+    const double p_rtn = shared_rtn().ppl, p_rg = dev_ppl(d / "rg.gguf");
+    INFO("rtn ", p_rtn, " gptq+rotate ", p_rg);
+    CHECK(p_rg > 1.0);
+    CHECK(p_rg < p_rtn * 1.01);
+
+    // A tied output (no output.weight) cannot take the folded output_norm: refused, nothing written.
+    REQUIRE(std::system(("'" + std::string(LOWBIT_MKMODEL) + "' '" + (d / "tied.gguf") + "' 2 64 128 300 --heads 4 --kv-heads 2 --tied").c_str()) == 0);
+    CHECK(run_tool(d, "'" + (d / "tied.gguf") + "' '" + (d / "bad.gguf") + "' --type Q4_0 --rotate", &log) == 2);
+    CHECK(log.find("output.weight") != std::string::npos);
+    CHECK_FALSE(exists(d / "bad.gguf"));
+    REQUIRE(run_tool(d, "'" + (d / "tied.gguf") + "' '" + (d / "ok.gguf") + "' --type Q4_0", &log) == 0);  // without --rotate it is fine
+
+    for (const char* bad : {" --rotate --rotate-seed -1", " --rotate --rotate-seed 1x", " --rotate --rotate-seed 99999999999999999999",
+                            " --rotate-seed 3"}) {
+        CHECK_MESSAGE(run_tool(d, "'" + data_dir + "' '" + (d / "bad.gguf") + "' --type Q4_0" + bad, &log) == 2, bad);
+        CHECK(log.find("--rotate-seed") != std::string::npos);
+        CHECK_FALSE(exists(d / "bad.gguf"));
+    }
 }
 
 TEST_CASE("--method awq | awq+gptq: a standard GGUF (rtn's header byte for byte), folded norms, perplexity not worse than rtn") {

@@ -12,6 +12,7 @@
 // thread pool), each chunk goes straight to the output through gguf_writer, and
 // the input pages of a finished chunk are handed back to the kernel.
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdint>
@@ -35,6 +36,7 @@
 #include "files.hpp"
 #include "bpw_plan.hpp"
 #include "calibrate.hpp"
+#include "rotate.hpp"
 #include "dry_run.hpp"
 #include "hf_llama.hpp"
 #include "imatrix_out.hpp"
@@ -71,6 +73,8 @@ struct args {
     // the --bpw planner (bpw_plan.hpp): budget, saved plan/report, a report read back, a plan replayed
     std::string bpw, plan_out, report, sensitivity_in, plan_in;
     bool method_given = false;
+    bool rotate = false;       // --rotate: QuaRot's folded rotations (rotate.hpp)
+    std::string rotate_seed;   // --rotate-seed N
 };
 
 void usage(std::FILE* f) {
@@ -123,6 +127,10 @@ void usage(std::FILE* f) {
                  "  --embd-hessian               gptq: quantize token_embd.weight with GPTQ too, against a first-order\n"
                  "                               Hessian built from the weights that read the residual stream\n"
                  "  --awq-clip                   awq: clip search per ggml block (llm-awq's, scored with H)\n"
+                 "  --rotate                     LLaMA: fold the norm gains into the linears and rotate the residual\n"
+                 "                               stream and each head's values by randomized Hadamard matrices\n"
+                 "                               (QuaRot); OUT is a plain LLaMA with the same function, then quantized\n"
+                 "  --rotate-seed N              --rotate: the seed of the rotations' signs (default 0)\n"
                  "  --allow-requantize           accept already-quantized input tensors (dequantized first)\n"
                  "  --threads N                  worker threads (default: all cores)\n"
                  "  --no-sqnr                    skip the quality measurement (faster)\n"
@@ -210,6 +218,10 @@ int parse_args(int argc, char** argv, args* a) {
             a->embd_hessian = true;
         } else if (s == "--awq-clip") {
             a->awq_clip = true;
+        } else if (s == "--rotate") {
+            a->rotate = true;
+        } else if (s == "--rotate-seed") {
+            if (!value(&a->rotate_seed)) return 2;
         } else if (s == "--refit-rounds") {
             if (!value(&a->refit_rounds)) return 2;
         } else if (s == "--threads") {
@@ -732,6 +744,24 @@ int run(const args& a) {
         std::vector<source_tensor> sorted;
         for (std::size_t i : llama_order(names)) sorted.push_back(std::move(src.tensors[i]));
         src.tensors = std::move(sorted);
+    }
+    rotated_weights rotated;  // --rotate: the rotated tensors, which src points into from here
+    if (a.rotate) {
+        std::uint64_t seed = 0;
+        if (!a.rotate_seed.empty()) {
+            char* end = nullptr;
+            errno = 0;
+            seed = std::strtoull(a.rotate_seed.c_str(), &end, 10);
+            if (*end != '\0' || errno != 0 || !(a.rotate_seed[0] >= '0' && a.rotate_seed[0] <= '9')) {
+                std::fprintf(stderr, "lowbit-quantize: --rotate-seed '%s': expected an integer 0..18446744073709551615\n",
+                             printable(a.rotate_seed).c_str());
+                return 2;
+            }
+        }
+        if (status s = rotate_llama(src, seed, rotated); !s.ok()) return refuse(a.in, s);
+    } else if (!a.rotate_seed.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --rotate-seed goes with --rotate\n");
+        return 2;
     }
 
     imatrix im;

@@ -1,0 +1,166 @@
+// lowbit/quant/hadamard.hpp — the fast Walsh–Hadamard transform and the
+// randomized Hadamard rotation that incoherence processing (QuIP#, QuaRot)
+// applies to weights before quantizing them.
+//
+//   H_1 = [1],  H_2n = [[H_n, H_n], [H_n, -H_n]] / sqrt(2)   (Sylvester's order)
+//
+// H_n is symmetric and orthonormal (H H^T = I), so it is its own inverse. The
+// in-place transform is log2(n) passes of n/2 butterflies (a, b) -> (a + b, a - b),
+// O(n log n), with the 1/sqrt(n) applied once at the end.
+//
+// The randomized rotation over a length K is Q = B · diag(s): s a sign vector
+// drawn from a seed, B block-diagonal with K/b copies of H_b, b the largest
+// power of two that divides K (K & -K). Why block-diagonal rather than padded:
+// a padded transform is not square over K, so it could not be folded into the
+// neighbouring weights of a model (a rotation must map R^K onto itself); the
+// blocks keep Q orthonormal over exactly K. The price is that a K with a small
+// power-of-two factor mixes little (K = 172 = 4 · 43: blocks of 4); LLaMA's
+// widths (256, 4096, 5632 = 11 · 512) get blocks of 256..4096 or 512.
+//
+// Every function checks its input before it writes, so an error leaves the
+// caller's data as it was.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+
+namespace lowbit {
+
+// The largest power of two that divides n (0 for n = 0): the block of the
+// block-diagonal form.
+constexpr std::size_t hadamard_block(std::size_t n) noexcept { return n & (~n + 1); }
+
+constexpr bool is_power_of_two(std::size_t n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
+
+namespace detail {
+
+// n vectors of `width` contiguous floats, x[i] at x + i * width: each output
+// vector is the sum of H_n's row times the input vectors. width = 1 is the
+// plain transform of one vector; width = W transforms the columns of an
+// n x W row-major matrix with whole-row butterflies (contiguous, so the
+// compiler vectorizes the inner loop). Unnormalized; n a power of two.
+inline void fwht_unnormalized(float* x, std::size_t n, std::size_t width) noexcept {
+    for (std::size_t h = 1; h < n; h *= 2)
+        for (std::size_t i = 0; i < n; i += 2 * h)
+            for (std::size_t j = i; j < i + h; ++j) {
+                float* a = x + j * width;
+                float* b = x + (j + h) * width;
+                for (std::size_t c = 0; c < width; ++c) {
+                    const float u = a[c], v = b[c];
+                    a[c] = u + v;
+                    b[c] = u - v;
+                }
+            }
+}
+
+inline status check_finite(const float* x, std::size_t n, const char* fn, const char* what) noexcept {
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i])) return status::error(errc::non_finite, "%s: %s[%zu] is not finite", fn, what, i);
+    return status();
+}
+
+}  // namespace detail
+
+// x <- H_n x, orthonormal, in place. n = x.size() must be a power of two.
+inline status fwht(span<float> x) noexcept {
+    if (x.empty()) return status::error(errc::shape_mismatch, "fwht: x is empty");
+    if (!is_power_of_two(x.size()))
+        return status::error(errc::shape_mismatch, "fwht: x has %zu values, not a power of two", x.size());
+    LOWBIT_TRY(detail::check_finite(x.data(), x.size(), "fwht", "x"));
+    detail::fwht_unnormalized(x.data(), x.size(), 1);
+    const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(x.size())));
+    for (float& v : x) v *= norm;
+    return status();
+}
+
+// Q = B · diag(s) over a length n (see the top of the file). Build it with
+// make(); apply() computes Q x, apply_transpose() Q^T x = diag(s) · B x (the
+// inverse). The _rows forms rotate each row of a row-major matrix whose rows
+// have length n (W Q^T: row w becomes Q w); the _columns forms rotate its
+// columns (Q W, the matrix has n rows).
+class hadamard_rotation {
+public:
+    // Signs from std::mt19937_64 (its output is fixed by the C++ standard, so
+    // a seed gives the same rotation on every platform): bit 63 of each draw.
+    static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed) {
+        if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
+        hadamard_rotation q;
+        q.block_ = hadamard_block(n);
+        q.signs_.resize(n);
+        std::mt19937_64 gen(seed);
+        for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
+        return q;
+    }
+
+    std::size_t size() const noexcept { return signs_.size(); }
+    std::size_t block() const noexcept { return block_; }
+    const std::vector<float>& signs() const noexcept { return signs_; }
+
+    status apply(span<float> x) const noexcept { return transform_rows(x, 1, false, "x"); }
+    status apply_transpose(span<float> x) const noexcept { return transform_rows(x, 1, true, "x"); }
+
+    // m is rows x size() row-major; each row w becomes Q w (or Q^T w).
+    status apply_rows(span<float> m, std::size_t n_rows, bool transpose = false) const noexcept {
+        return transform_rows(m, n_rows, transpose, "m");
+    }
+
+    // m is size() x cols row-major; m becomes Q m (or Q^T m).
+    status apply_columns(span<float> m, std::size_t cols, bool transpose = false) const noexcept {
+        const std::size_t n = size();
+        LOWBIT_TRY(check_shape(m, n, cols, "m"));
+        LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", "m"));
+        if (transpose)  // Q^T m = diag(s) B m
+            for_blocks_columns(m.data(), cols);
+        for (std::size_t r = 0; r < n; ++r)
+            for (std::size_t c = 0; c < cols; ++c) m[r * cols + c] *= signs_[r];
+        if (!transpose) for_blocks_columns(m.data(), cols);
+        return status();
+    }
+
+private:
+    // m must be rows x cols, neither zero, on a built rotation.
+    status check_shape(span<float> m, std::size_t n_rows, std::size_t cols, const char* what) const noexcept {
+        if (size() == 0) return status::error(errc::invalid_argument, "hadamard_rotation: not built (use make())");
+        if (n_rows == 0 || cols == 0 || m.empty())
+            return status::error(errc::shape_mismatch, "hadamard_rotation: %s is empty (%zu x %zu)", what, n_rows, cols);
+        if (cols > std::numeric_limits<std::size_t>::max() / n_rows || m.size() != n_rows * cols)
+            return status::error(errc::shape_mismatch, "hadamard_rotation: %s has %zu values, not %zu x %zu", what, m.size(), n_rows, cols);
+        return status();
+    }
+
+    // Each of `count` contiguous vectors of length size(): x <- Q x or Q^T x.
+    status transform_rows(span<float> m, std::size_t count, bool transpose, const char* what) const noexcept {
+        const std::size_t n = size();
+        LOWBIT_TRY(check_shape(m, count, n, what));
+        LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", what));
+        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
+        for (std::size_t r = 0; r < count; ++r) {
+            float* x = m.data() + r * n;
+            if (!transpose)
+                for (std::size_t i = 0; i < n; ++i) x[i] *= signs_[i];
+            for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(x + b, block_, 1);
+            for (std::size_t i = 0; i < n; ++i) x[i] *= transpose ? norm * signs_[i] : norm;
+        }
+        return status();
+    }
+
+    // m <- B m for an n x cols matrix: each block of block_ rows transformed together.
+    void for_blocks_columns(float* m, std::size_t cols) const noexcept {
+        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
+        const std::size_t n = size();
+        for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(m + b * cols, block_, cols);
+        for (std::size_t i = 0; i < n * cols; ++i) m[i] *= norm;
+    }
+
+    std::size_t block_ = 0;
+    std::vector<float> signs_;
+};
+
+}  // namespace lowbit
