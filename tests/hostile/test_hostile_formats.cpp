@@ -161,7 +161,7 @@ TEST_CASE("hostile formats: matmul on GGUF blocks with hostile activations and b
     CHECK(says(gemv(gguf_type::q4_K, nullptr, N, K, span<const float>(x), y), "null"));
     CHECK(gemv(gguf_type::q4_K, rows.data(), N, 255, span<const float>(x.data(), 255), y).code() == errc::invalid_argument);
     CHECK(gemv(gguf_type::q4_K, rows.data(), N, 0, span<const float>(), y).code() == errc::invalid_argument);
-    CHECK(gemv(gguf_type::q2_K, rows.data(), N, K, span<const float>(x), y).code() == errc::unsupported);
+    CHECK(says(gemv(gguf_type::q8_K, rows.data(), N, K, span<const float>(x), y), "not supported"));
     CHECK(ys.untouched());
     CHECK(gemm(gguf_type::q4_K, rows.data(), N, K, matrix_view<const float>(nullptr, 0, K), matrix_view<float>(nullptr, 0, N)).ok());
 }
