@@ -349,6 +349,32 @@ TEST_CASE("--method awq | awq+gptq: a standard GGUF (rtn's header byte for byte)
     }
 }
 
+TEST_CASE("--calib FILE.npy calibrates a model without a usable tokenizer; text is refused there") {
+    // Generated checkpoints (the 1B memory figure in docs/ptq.md) carry no
+    // vocabulary or llama.cpp's "no_vocab": token ids are all calibration needs.
+    tmpdir d;
+    std::string log;
+    std::vector<int> ids(640);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>((i * 7919u + 13u) % 300u);
+    write_ids_npy(d / "ids.npy", ids, "<i4", 4);
+    for (const char* vocab : {"", " --dummy-vocab"}) {
+        CAPTURE(vocab);
+        const std::string model = d / "m.gguf", out = d / "q.gguf";
+        REQUIRE(std::system(("'" + std::string(LOWBIT_MKMODEL) + "' '" + model + "' 2 64 128 300 --heads 4 --kv-heads 2" + vocab +
+                             " > /dev/null").c_str()) == 0);
+        const std::string in = "'" + model + "' '" + out + "' --type Q4_0 --method gptq --calib-ctx 64 --threads 2 --calib ";
+        REQUIRE_MESSAGE(run_tool(d, in + "'" + (d / "ids.npy") + "'", &log) == 0, log);
+        REQUIRE(run_tool(d, "'" + model + "' '" + (d / "rtn.gguf") + "' --type Q4_0 --threads 2", &log) == 0);
+        // GPTQ ran on the calibration: its codes are not rtn's.
+        CHECK(tensor_bytes(read_file(out), "blk.1.ffn_down.weight") != tensor_bytes(read_file(d / "rtn.gguf"), "blk.1.ffn_down.weight"));
+        std::remove(out.c_str());
+        write_file(d / "calib.txt", "Some text that needs a tokenizer to become ids.\n");
+        CHECK(run_tool(d, in + "'" + (d / "calib.txt") + "'", &log) == 2);
+        CHECK(log.find("tokenizer") != std::string::npos);
+        CHECK_FALSE(exists(out));
+    }
+}
+
 TEST_CASE("calibration: bad input is one clear line, exit 2, nothing written") {
     tmpdir d;
     write_file(d / "empty.txt", "");

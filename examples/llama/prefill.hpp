@@ -3,42 +3,41 @@
 //
 // The n tokens travel as one n x dim activation matrix, so every linear layer
 // is one matrix-matrix product Y = X W^T (lowbit::gemm for quantized weights,
-// a blocked float loop for float ones) instead of n matrix-vector products:
+// algo/'s blocked float GEMM for float ones) instead of n matrix-vector products:
 // the weights are read once per chunk instead of once per token. Attention is
 // causal: position t attends to positions 0..t of the same sequence. The math
 // per position is forward() in runtime.hpp; only the summation order of the
 // products differs (a test checks the two agree to float rounding).
 #pragma once
 
+#include <vector>
+
+#include <lowbit/algo/linalg.hpp>
+
 #include "runtime.hpp"
 
 namespace llama {
 
-// Y[n x rows] = X[n x cols] W^T for float W[rows x cols]: tasks of 16 weight
-// rows; each weight row meets 4 activation rows at a time with 8 partial sums
-// per pair (independent accumulators the compiler vectorizes).
+// Y[n x rows] = X[n x cols] W^T for float W[rows x cols], on algo/'s register
+// tile (linalg::gemm_acc: 6 x 16 floats, AVX2+FMA where the CPU has it): the
+// calibration passes of lowbit-quantize spend most of their time here. X is
+// transposed once (cols x n), so the tile's B operand runs along the tokens;
+// each task computes the block of `rows_per_task` weight rows for all n tokens
+// into its own buffer and writes it back transposed. Every output depends only
+// on its row, its token and n (never on the thread count).
 template <class Exec>
 void float_gemm(const float* w, const float* x, float* y, std::size_t n, std::size_t rows, std::size_t cols, Exec& exec) {
-    constexpr std::size_t rows_per_task = 16, xr = 4, lanes = 8;
-    const std::size_t k8 = cols / lanes * lanes;
+    constexpr std::size_t rows_per_task = 48;
+    if (n == 0 || rows == 0) return;
+    std::vector<float> xt(cols * n);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = 0; k < cols; ++k) xt[k * n + i] = x[i * cols + k];
     exec((rows + rows_per_task - 1) / rows_per_task, [&](std::size_t t) {
-        const std::size_t r1 = std::min(rows, (t + 1) * rows_per_task);
-        for (std::size_t i0 = 0; i0 < n; i0 += xr) {
-            const std::size_t ni = std::min(xr, n - i0);
-            for (std::size_t r = t * rows_per_task; r < r1; ++r) {
-                const float* wr = w + r * cols;
-                float acc[xr][lanes] = {};
-                for (std::size_t i = 0; i < ni; ++i) {
-                    const float* xi = x + (i0 + i) * cols;
-                    for (std::size_t k = 0; k < k8; k += lanes)
-                        for (std::size_t l = 0; l < lanes; ++l) acc[i][l] += wr[k + l] * xi[k + l];
-                    float s = 0.0f;
-                    for (std::size_t l = 0; l < lanes; ++l) s += acc[i][l];
-                    for (std::size_t k = k8; k < cols; ++k) s += wr[k] * xi[k];
-                    y[(i0 + i) * rows + r] = s;
-                }
-            }
-        }
+        const std::size_t r0 = t * rows_per_task, r1 = std::min(rows, r0 + rows_per_task);
+        std::vector<float> c((r1 - r0) * n, 0.0f);
+        lowbit::linalg::gemm_acc<float>(r1 - r0, n, cols, w + r0 * cols, cols, 1, xt.data(), n, c.data(), n, 1.0f);
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t i = 0; i < n; ++i) y[i * rows + r] = c[(r - r0) * n + i];
     });
 }
 

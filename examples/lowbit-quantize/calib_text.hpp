@@ -75,9 +75,9 @@ struct calib_tokens {
 
 namespace detail {
 // Cuts ids into at most max_chunks whole chunks of ctx tokens, each starting
-// with BOS when the vocabulary adds one; fewer than min_chunks is an error.
-inline result<calib_tokens> chunk_calibration(const std::vector<int>& ids, const llama::vocab& v, std::size_t ctx,
-                                              std::size_t min_chunks, std::size_t max_chunks) {
+// with `bos` when it is an id (>= 0); fewer than min_chunks is an error.
+inline result<calib_tokens> chunk_calibration(const std::vector<int>& ids, int bos, std::size_t ctx, std::size_t min_chunks,
+                                              std::size_t max_chunks) {
     calib_tokens r;
     r.ctx = ctx;
     r.text_tokens = ids.size();
@@ -87,10 +87,13 @@ inline result<calib_tokens> chunk_calibration(const std::vector<int>& ids, const
                              min_chunks, ctx, min_chunks * ctx);
     r.chunks = std::min(have, max_chunks);
     r.ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(r.chunks * ctx));
-    if (v.add_bos)
-        for (std::size_t c = 0; c < r.chunks; ++c) r.ids[c * ctx] = v.bos;
+    if (bos >= 0)
+        for (std::size_t c = 0; c < r.chunks; ++c) r.ids[c * ctx] = bos;
     return r;
 }
+
+// The BOS id a chunk starts with: the vocabulary's when it adds one, else none (-1).
+inline int chunk_bos(const llama::vocab& v) { return v.add_bos ? v.bos : -1; }
 }  // namespace detail
 
 // Reads `path` and tokenizes it; keeps at most `max_chunks` whole chunks.
@@ -113,14 +116,17 @@ inline result<calib_tokens> tokenize_calibration(const std::string& path, const 
                              static_cast<unsigned>(static_cast<unsigned char>(text[static_cast<std::size_t>(at)])), at);
     auto ids = tok.encode(text, true);
     if (!ids) return status::error(ids.error().code(), "--calib: %s", ids.error().message());
-    return detail::chunk_calibration(*ids, tok.vocabulary(), ctx, min_chunks, max_chunks);
+    return detail::chunk_calibration(*ids, detail::chunk_bos(tok.vocabulary()), ctx, min_chunks, max_chunks);
 }
 
 // Token ids already made (a .npy file of any integer dtype and shape, read in
-// C order, e.g. a tokenizer's output saved with numpy), chunked as text is.
+// C order, e.g. a tokenizer's output saved with numpy), chunked as text is:
+// each chunk starts with `bos` when it is an id (>= 0). No tokenizer is
+// needed, so a model without one (a generated checkpoint, a "no_vocab" GGUF)
+// can be calibrated this way.
 // Errors: an unreadable or malformed file, a float dtype, no ids, an id
-// outside [0, vocabulary size), fewer than `min_chunks` chunks.
-inline result<calib_tokens> read_calibration_ids(const std::string& path, const llama::vocab& v, std::size_t ctx,
+// outside [0, n_vocab), fewer than `min_chunks` chunks.
+inline result<calib_tokens> read_calibration_ids(const std::string& path, int n_vocab, int bos, std::size_t ctx,
                                                  std::size_t min_chunks, std::size_t max_chunks) {
     auto a = lowbit::read_npy_ints(path.c_str());
     if (!a) return status::error(a.error().code(), "--calib: %s", a.error().message());
@@ -128,20 +134,22 @@ inline result<calib_tokens> read_calibration_ids(const std::string& path, const 
     std::vector<int> ids(a->data.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
         const std::int64_t t = a->data[i];
-        if (t < 0 || t >= v.size())
+        if (t < 0 || t >= n_vocab)
             return status::error(errc::invalid_argument, "--calib: token id %lld at index %zu is outside the vocabulary (0..%d)",
-                                 static_cast<long long>(t), i, v.size() - 1);
+                                 static_cast<long long>(t), i, n_vocab - 1);
         ids[i] = static_cast<int>(t);
     }
-    return detail::chunk_calibration(ids, v, ctx, min_chunks, max_chunks);
+    return detail::chunk_calibration(ids, bos, ctx, min_chunks, max_chunks);
 }
+
+inline bool is_npy_path(const std::string& path) { return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0; }
 
 // The calibration tokens of --calib: token ids from a .npy file, else text.
 inline result<calib_tokens> read_calibration(const std::string& path, const llama::tokenizer& tok, std::size_t ctx,
                                              std::size_t min_chunks, std::size_t max_chunks) {
-    const bool npy = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
-    return npy ? read_calibration_ids(path, tok.vocabulary(), ctx, min_chunks, max_chunks)
-               : tokenize_calibration(path, tok, ctx, min_chunks, max_chunks);
+    const llama::vocab& v = tok.vocabulary();
+    return is_npy_path(path) ? read_calibration_ids(path, v.size(), detail::chunk_bos(v), ctx, min_chunks, max_chunks)
+                             : tokenize_calibration(path, tok, ctx, min_chunks, max_chunks);
 }
 
 }  // namespace lbq

@@ -470,12 +470,16 @@ inline result<calib_setup> calibration_setup(const model_source& src, const cali
     if (!arch || *arch != "llama") return status::error(errc::unsupported, "calibration runs LLaMA models (general.architecture = llama) only");
     calib_setup r;
     LOWBIT_TRY(llama::read_config(meta->file, emb->rows(), r.c));
-    auto tok = llama::tokenizer::from_gguf(meta->file);
-    if (!tok) return tok.error();
-    if (tok->size() != r.c.vocab)
-        return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), r.c.vocab);
     const std::size_t want = std::max<std::size_t>(1, o.max_tokens / o.ctx);
-    auto toks = read_calibration(o.text, *tok, o.ctx, 2, want + 1);
+    auto tok = llama::tokenizer::from_gguf(meta->file);
+    // Token ids (.npy) need no tokenizer: a model without a usable one (a
+    // generated checkpoint, a "no_vocab" GGUF) takes them as given, no BOS.
+    const bool ids_only = !tok && is_npy_path(o.text);
+    if (!tok && !ids_only) return tok.error();
+    if (tok && tok->size() != r.c.vocab)
+        return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), r.c.vocab);
+    auto toks = ids_only ? read_calibration_ids(o.text, r.c.vocab, -1, o.ctx, 2, want + 1)
+                         : read_calibration(o.text, *tok, o.ctx, 2, want + 1);
     if (!toks) return toks.error();
     r.toks = std::move(*toks);
     r.n_cal = std::min(want, r.toks.chunks - 1);
