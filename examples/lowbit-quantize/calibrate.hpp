@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@
 #include "awq_fold.hpp"
 #include "calib_text.hpp"
 #include "embd_hessian.hpp"
+#include "files.hpp"
 #include "lowbit_types.hpp"
 #include "gguf_io.hpp"  // examples/llama: read_config
 #include "prefill.hpp"  // examples/llama: prefill_layer, rows_tap
@@ -83,12 +85,23 @@ struct calibrated_tensor {
     double out_err = NAN, rtn_out_err = NAN;  // relative layer-output error on the held-back chunk
     std::string how;                  // "gptq", "rtn+imatrix", "rtn: GPTQ does not cover F16", ...
     lowbit::weights lowbit;           // a lowbit scheme's weights, as OUT stores them (then `data` is empty)
+    // `data` moved to the spill file (calib_io::spill) once its layer was done.
+    bool spilled = false;
+    std::uint64_t spilled_at = 0, spilled_size = 0;
 };
 
 // One llama-imatrix entry: a weight's input statistics.
 struct imatrix_stat {
     std::vector<float> sum2;  // sum of x^2 per input column
     float count = 0;          // tokens
+};
+
+// What calibrate() may do with the files so that its memory stays that of one
+// layer: hand back the input pages of a tensor it has read (done_with), and put
+// each layer's quantized bytes aside on disk (spill) until OUT is written.
+struct calib_io {
+    std::function<void(const source_tensor&)> done_with;
+    spill_file* spill = nullptr;
 };
 
 struct calibration {
@@ -578,9 +591,14 @@ status float_layer_pass(const llama::model& m, int l, const calib_options& o, st
 // and output.weight with GPTQ. `plan[i]` is the decision for src.tensors[i].
 template <class Exec>
 result<calibration> calibrate(const model_source& src, const std::vector<decision>& plan, const calib_options& o, progress& p,
-                              Exec& exec) {
+                              Exec& exec, const calib_io& io = {}) {
     std::map<std::string, std::size_t> by_name;
     for (std::size_t i = 0; i < src.tensors.size(); ++i) by_name[src.tensors[i].desc.name] = i;
+    auto done_with = [&](const std::string& prefix) {  // the input pages of every tensor named prefix*
+        if (!io.done_with) return;
+        for (auto it = by_name.lower_bound(prefix); it != by_name.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+            io.done_with(src.tensors[it->second]);
+    };
     auto setup = detail::calibration_setup(src, o);
     if (!setup) return setup.error();
     llama::model m;
@@ -598,6 +616,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
     for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t)
         std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(toks->ids[t]) * D, D, stream.data() + t * D);
     m.tok_emb = {};  // only the first embedding step needs it
+    done_with("token_embd.weight");
     m.layers.resize(static_cast<std::size_t>(c.layers));
     llama::prefill_state ps;
     llama::prefill_resize(c, ctx, ps);
@@ -610,6 +629,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         const std::string pre = "blk." + std::to_string(l) + ".";
         llama::layer& y = m.layers[static_cast<std::size_t>(l)];
         LOWBIT_TRY(detail::load_layer(src, by_name, c, l, y));
+        done_with(pre);  // the layer is in y (f32) now
 
         if (eh.D) {  // the embedding Hessian's terms for this layer's two norms (embd_hessian.hpp)
             const double ms = stream_mean_square(stream.data(), n_cal * ctx, D);
@@ -657,6 +677,15 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             if (it != out.tensors.end()) e += it->second.out_err, er += it->second.rtn_out_err, ++n;
             w.w = std::vector<float>();
         });
+        if (io.spill)
+            for (auto it = out.tensors.lower_bound(pre); it != out.tensors.end() && it->first.compare(0, pre.size(), pre) == 0; ++it) {
+                calibrated_tensor& ct = it->second;
+                if (ct.data.empty()) continue;
+                LOWBIT_TRY(io.spill->put(span<const std::uint8_t>(ct.data.data(), ct.data.size()), &ct.spilled_at));
+                ct.spilled = true;
+                ct.spilled_size = ct.data.size();
+                ct.data = std::vector<std::uint8_t>();
+            }
         y.att_norm = {}, y.ffn_norm = {};
         p.line("layer %d/%d: %s, mean layer-output error %.3e (rtn %.3e), %.1f s", l + 1, c.layers, method_name(o.method),
                n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);

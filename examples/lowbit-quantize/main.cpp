@@ -934,6 +934,7 @@ int run(const args& a) {
 
     // Calibration: statistics and (imatrix, gptq) the quantized blk.* weights.
     calibration cal;
+    spill_file spill;
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
     if (calibrated && a.dry_run) {
         std::fprintf(stderr, "lowbit-quantize: --dry-run computes sizes from the plan; --method %s and --imatrix-out do not change them\n",
@@ -942,7 +943,13 @@ int run(const args& a) {
     }
     if (calibrated) {
         lowbit::thread_pool pool(threads);
-        auto r = lbq::calibrate(src, plan_, co, prog, pool);
+        lbq::calib_io io;  // memory of one layer: input pages handed back, quantized bytes set aside on disk
+        io.done_with = [&in](const source_tensor& t) {
+            if (!t.imported) (t.file ? *t.file : in).release(t.data, static_cast<std::size_t>(t.n_bytes));
+        };
+        if (status s = spill.open_near(a.out); !s.ok()) return fail(a.out, s);
+        io.spill = &spill;
+        auto r = lbq::calibrate(src, plan_, co, prog, pool, io);
         if (!r) return refuse(a.calib, r.error());
         cal = std::move(*r);
         if (!a.imatrix_out.empty()) {
@@ -1068,13 +1075,23 @@ int run(const args& a) {
         lowbit::error_accumulator acc;
         // Under AWQ also kept tensors and norm gains (scales folded); lowbit weights from GPTQ.
         const auto pre = cal.tensors.find(t.desc.name);
-        const bool precomputed = pre != cal.tensors.end() && (!pre->second.data.empty() || !pre->second.lowbit.empty());
+        const bool precomputed =
+            pre != cal.tensors.end() && (!pre->second.data.empty() || pre->second.spilled || !pre->second.lowbit.empty());
         const double values = static_cast<double>(t.row_length() * t.rows());
         std::uint64_t out_bytes = d.lowbit ? 0 : static_cast<std::uint64_t>(gguf::row_size(d.type, static_cast<std::int64_t>(t.row_length()))) * t.rows();
         status s;
         if (precomputed && d.lowbit) {  // quantized by calibrate(): lowbit weights
             s = lw.write(t.desc.name, pre->second.lowbit.view());
             out_bytes = pre->second.lowbit.bytes();
+            acc = pre->second.acc;
+            p.advance(t.n_bytes);
+        } else if (precomputed && pre->second.spilled) {  // quantized by calibrate() and set aside: read back in pieces
+            std::vector<std::uint8_t> piece(std::min<std::uint64_t>(pre->second.spilled_size, std::uint64_t{8} << 20));
+            for (std::uint64_t at = 0; at < pre->second.spilled_size && s.ok(); at += piece.size()) {
+                const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), pre->second.spilled_size - at));
+                s = spill.get(pre->second.spilled_at + at, piece.data(), n);
+                if (s.ok()) s = w.write_tensor_data(span<const std::uint8_t>(piece.data(), n));
+            }
             acc = pre->second.acc;
             p.advance(t.n_bytes);
         } else if (precomputed) {  // quantized by calibrate(): its bytes as they are
