@@ -303,11 +303,12 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K
 
 // TQ1_0: trit n of a byte is (q * 3) >> 8 with q = byte * 3^n mod 256
 // (unpack_trit), which is [q >= 86] + [q >= 171]. Byte-wise and without a
-// multiply: q * 3 by wrapping byte adds, the two thresholds by signed compares
-// of q ^ 0x80.
+// multiply: q * 3 by wrapping byte adds, the thresholds by signed compares.
+// The bytes are kept as q ^ 0x80 (q - 128, signed) throughout: (q ^ 0x80) * 3
+// = (q * 3) ^ 0x80 mod 256, so one xor per loaded byte suffices.
 LOWBIT_GGUF_AVX2_INLINE __m256i times3(__m256i q) { return _mm256_add_epi8(_mm256_add_epi8(q, q), q); }
-LOWBIT_GGUF_AVX2_INLINE __m256i trit_of(__m256i q) {
-    const __m256i s = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
+LOWBIT_GGUF_AVX2_INLINE __m256i flip(__m256i q) { return _mm256_xor_si256(q, _mm256_set1_epi8(-128)); }
+LOWBIT_GGUF_AVX2_INLINE __m256i trit_of_flipped(__m256i s) {
     const __m256i ge86 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8(85 - 128));
     const __m256i ge171 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8(170 - 128));
     return _mm256_sub_epi8(_mm256_sub_epi8(_mm256_setzero_si256(), ge86), ge171);
@@ -315,21 +316,21 @@ LOWBIT_GGUF_AVX2_INLINE __m256i trit_of(__m256i q) {
 // Trits t in 0..2, as decode_tq1_0 orders them; sum (t - 1) a = sum t a - sum bsums.
 // The eight maddubs pair sums add in int16: at most 8 x 2 x 2 x 128 = 4096 per lane.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
-    __m256i q = load32(w.qs);  // byte m, trit n: value 32n + m
-    __m256i p16 = _mm256_maddubs_epi16(trit_of(q), load32(a.qs));
+    __m256i q = flip(load32(w.qs));  // byte m, trit n: value 32n + m
+    __m256i p16 = _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs));
     for (int n = 1; n < 5; ++n) {
         q = times3(q);
-        p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of(q), load32(a.qs + 32 * n)));
+        p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs + 32 * n)));
     }
     // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j.
     // As 32-value vectors: trits (0 | 1), (2 | 3) of the 16 bytes, then (4 | qh's),
     // qh's with 32-bit lane n of the high half times 3^n.
-    const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));
+    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
     const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
-    const __m256i h1 = _mm256_set1_epi32(static_cast<int>(u32_at(w.qh))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
+    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
     const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
     const __m256i tail[3] = {_mm256_blend_epi32(b1, b3, 0xf0), _mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)};
-    for (int v = 0; v < 3; ++v) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of(tail[v]), load32(a.qs + 160 + 32 * v)));
+    for (int v = 0; v < 3; ++v) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(tail[v]), load32(a.qs + 160 + 32 * v)));
     const __m256i one = _mm256_set1_epi16(1);
     return hsum(_mm256_sub_epi32(_mm256_madd_epi16(p16, one), _mm256_madd_epi16(load32(a.bsums), one)));
 }

@@ -145,15 +145,23 @@ LOWBIT_GGUF_AVX2_INLINE __m256i shifted(__m256i grid, __m256i minus64) {
     return _mm256_add_epi8(grid, shift);
 }
 
+// IQ1_S: the +-1 shift is one sign per 32 values, so its part of the sum,
+// (2 s + 1) (+-1) sum a, comes from the activation bsums for all eight
+// sub-blocks at once; the points stay 8 x level.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq1_s& w, const block_q8_K& a) {
     __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {  // index l: qs byte | bits 3l .. 3l+2 of qh << 8; bit 15 the shift's sign
+    for (int ib = 0; ib < 8; ++ib) {  // index l: qs byte | bits 3l .. 3l+2 of qh << 8
         const unsigned qh = w.qh[ib];
         const __m128i idx = _mm_or_si128(bytes4_u32(w.qs + 4 * ib), _mm_slli_epi32(fields4(qh, _mm_setr_epi32(0, 3, 6, 9), 7), 8));
-        const __m256i g = shifted(gather8(iq1s_bytes, idx), _mm256_set1_epi64x(qh >> 15));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), odd_scale((qh >> 12) & 7u)));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(gather8(iq1s_bytes, idx), load32(a.qs + 32 * ib), odd_scale((qh >> 12) & 7u)));
     }
-    return hsum(acc);
+    // Per sub-block: 2 s + 1 from bits 12..14 of qh, negated where bit 15 is set.
+    const __m128i qh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh));
+    const __m128i odd = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
+    const __m128i neg = _mm_srai_epi16(qh, 15);
+    const __m256i coef = _mm256_cvtepi16_epi32(_mm_sub_epi16(_mm_xor_si128(odd, neg), neg));
+    const __m256i sums32 = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane ib: sum of its 32 activations
+    return hsum(_mm256_add_epi32(acc, _mm256_mullo_epi32(sums32, coef)));
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq1_m& w, const block_q8_K& a) {
