@@ -6,8 +6,8 @@
 // Built from the compact definition (index list + level table), not
 // transcribed: point p's byte i is the level of coordinate i. IQ1's bytes are
 // 8 x level (-8, 0, 8), so that adding the block's +-1 shift gives the
-// integer 8 (level +- 1/8) of gguf_dot_iq.hpp. Also the 128 sign bytes of the
-// 7-bit sign fields (iq_sign_byte).
+// integer 8 (level +- 1/8) of gguf_dot_iq.hpp. Also the 128 7-bit sign fields
+// (iq_sign_byte) as 64-bit masks of +-1 bytes.
 #pragma once
 
 #include <cstddef>
@@ -50,12 +50,17 @@ inline constexpr auto iq1s_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels
 inline constexpr auto iq3xxs_bytes = expand_grid4(iq_grids::iq3xxs_index, iq_grids::iq3xxs_levels);
 inline constexpr auto iq3s_bytes = expand_grid4(iq_grids::iq3s_index, iq_grids::iq3s_levels);
 
-constexpr grid_bytes<std::uint8_t, 128> expand_sign_bytes() noexcept {
-    grid_bytes<std::uint8_t, 128> g{};
-    for (unsigned s = 0; s < 128; ++s) g.v[s] = iq_grids::iq_sign_byte(s);
+// The 7-bit sign fields as 8 bytes each, ready for a byte-wise sign
+// instruction: 0xff (-1) where iq_sign_byte's bit is set, else 0x01 (+1), so
+// that one 64-bit load replaces the per-bit unpacking of the field.
+constexpr grid_bytes<std::uint64_t, 128> expand_sign_masks() noexcept {
+    grid_bytes<std::uint64_t, 128> g{};
+    for (unsigned s = 0; s < 128; ++s)
+        for (int j = 0; j < 8; ++j)
+            g.v[s] |= static_cast<std::uint64_t>((iq_grids::iq_sign_byte(s) >> j) & 1u ? 0xffu : 0x01u) << (8 * j);
     return g;
 }
-inline constexpr auto iq_sign_bytes = expand_sign_bytes();
+inline constexpr auto iq_sign_masks = expand_sign_masks();
 
 }  // namespace detail
 }  // namespace gguf

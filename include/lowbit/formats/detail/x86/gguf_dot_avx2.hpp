@@ -61,6 +61,18 @@ LOWBIT_GGUF_AVX2_INLINE __m256i dot_s8_q8k(__m256i w, __m256i a, __m256i sc16) {
 }
 
 LOWBIT_GGUF_AVX2_INLINE __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// Little-endian words, as load_u32le / load_u16le but always inlined: GCC may
+// leave those as calls, and a call in a kernel loop costs a vzeroupper and spills.
+LOWBIT_GGUF_AVX2_INLINE std::uint32_t u32_at(const std::uint8_t* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+LOWBIT_GGUF_AVX2_INLINE std::uint16_t u16_at(const std::uint8_t* p) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
 
 // A 16-entry table of signed bytes in both 128-bit lanes, for pshufb lookups.
 LOWBIT_GGUF_AVX2_INLINE __m256i lut16(const std::int8_t* levels) {
@@ -289,33 +301,38 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K
     return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1))));
 }
 
-// TQ1_0: trit n of a byte is ((byte * 3^n) mod 256) * 3 >> 8 (unpack_trit),
-// here in 16-bit lanes, even and odd bytes apart so that no carry crosses a byte.
-LOWBIT_GGUF_AVX2_INLINE __m256i trits(__m256i b, int n) {
-    static constexpr short pow3[5] = {1, 3, 9, 27, 81};
-    const __m256i p = _mm256_set1_epi16(pow3[n]), m8 = _mm256_set1_epi16(0x00ff), three = _mm256_set1_epi16(3);
-    const __m256i lo = _mm256_and_si256(_mm256_mullo_epi16(_mm256_and_si256(b, m8), p), m8);
-    const __m256i hi = _mm256_and_si256(_mm256_mullo_epi16(_mm256_srli_epi16(b, 8), p), m8);
-    return _mm256_or_si256(_mm256_srli_epi16(_mm256_mullo_epi16(lo, three), 8),
-                           _mm256_slli_epi16(_mm256_srli_epi16(_mm256_mullo_epi16(hi, three), 8), 8));
+// TQ1_0: trit n of a byte is (q * 3) >> 8 with q = byte * 3^n mod 256
+// (unpack_trit), which is [q >= 86] + [q >= 171]. Byte-wise and without a
+// multiply: q * 3 by wrapping byte adds, the thresholds by signed compares.
+// The bytes are kept as q ^ 0x80 (q - 128, signed) throughout: (q ^ 0x80) * 3
+// = (q * 3) ^ 0x80 mod 256, so one xor per loaded byte suffices.
+LOWBIT_GGUF_AVX2_INLINE __m256i times3(__m256i q) { return _mm256_add_epi8(_mm256_add_epi8(q, q), q); }
+LOWBIT_GGUF_AVX2_INLINE __m256i flip(__m256i q) { return _mm256_xor_si256(q, _mm256_set1_epi8(-128)); }
+LOWBIT_GGUF_AVX2_INLINE __m256i trit_of_flipped(__m256i s) {
+    const __m256i ge86 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8(85 - 128));
+    const __m256i ge171 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8(170 - 128));
+    return _mm256_sub_epi8(_mm256_sub_epi8(_mm256_setzero_si256(), ge86), ge171);
 }
 // Trits t in 0..2, as decode_tq1_0 orders them; sum (t - 1) a = sum t a - sum bsums.
+// The eight maddubs pair sums add in int16: at most 8 x 2 x 2 x 128 = 4096 per lane.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
-    const __m256i one = _mm256_set1_epi16(1);
-    const __m256i b0 = load32(w.qs);  // byte m, trit n: value 32n + m
-    const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // 160 + 16n + m
-    __m256i acc = _mm256_setzero_si256();
-    for (int n = 0; n < 5; ++n) {
-        acc = _mm256_add_epi32(acc, dot_u8_scaled(trits(b0, n), load32(a.qs + 32 * n), one));
-        const __m128i t1 = _mm256_castsi256_si128(trits(b1, n));
-        const __m128i d1 = _mm_madd_epi16(_mm_maddubs_epi16(t1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs + 160 + 16 * n))),
-                                          _mm_set1_epi16(1));
-        acc = _mm256_add_epi32(acc, _mm256_set_m128i(_mm_setzero_si128(), d1));
+    __m256i q = flip(load32(w.qs));  // byte m, trit n: value 32n + m
+    __m256i p16 = _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs));
+    for (int n = 1; n < 5; ++n) {
+        q = times3(q);
+        p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs + 32 * n)));
     }
-    std::int32_t tail = 0;  // qh byte j, trit n: value 240 + 4n + j
-    for (int n = 0; n < 4; ++n)
-        for (int j = 0; j < 4; ++j) tail += unpack_trit(w.qh[j], n) * a.qs[240 + 4 * n + j];
-    return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), one))) + tail;
+    // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j.
+    // As 32-value vectors: trits (0 | 1), (2 | 3) of the 16 bytes, then (4 | qh's),
+    // qh's with 32-bit lane n of the high half times 3^n.
+    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
+    const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
+    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
+    const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
+    const __m256i tail[3] = {_mm256_blend_epi32(b1, b3, 0xf0), _mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)};
+    for (int v = 0; v < 3; ++v) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(tail[v]), load32(a.qs + 160 + 32 * v)));
+    const __m256i one = _mm256_set1_epi16(1);
+    return hsum(_mm256_sub_epi32(_mm256_madd_epi16(p16, one), _mm256_madd_epi16(load32(a.bsums), one)));
 }
 
 // sum_j m_j * (bsums[2j] + bsums[2j+1]), as kquant_min_sum.
