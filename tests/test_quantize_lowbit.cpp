@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <regex>
 #include <string>
 #include <vector>
@@ -189,9 +190,12 @@ TEST_CASE("lowbit-quantize --method awq / awq+gptq on lowbit schemes, mixed with
     // the search ran and moved off s = 1 somewhere (a ratio above 0), never raising its own loss
     CHECK(std::regex_search(log, std::regex("awq ratios:.* 0\\.[0-9]*[1-9][0-9]* \\(loss")));
     int searches = 0;
-    const std::regex loss_re("\\(loss ([0-9.e+-]+) -> ([0-9.e+-]+)\\)");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), loss_re); it != std::sregex_iterator(); ++it, ++searches)
-        CHECK(std::stod((*it)[2]) <= std::stod((*it)[1]));
+    for (std::size_t at = log.find("(loss "); at != std::string::npos; at = log.find("(loss ", at + 1), ++searches) {
+        char* end = nullptr;
+        const double before = std::strtod(log.c_str() + at + 6, &end);
+        REQUIRE(std::string(end, 4) == " -> ");
+        CHECK(std::strtod(end + 4, nullptr) <= before);
+    }
     CHECK(searches == 8 * 4);  // 8 layers x 4 linear inputs
     CHECK(std::regex_search(log, std::regex("blk\\.0\\.attn_q\\.weight +w4g128 .* awq, rtn")));
     CHECK(std::regex_search(log, std::regex("blk\\.0\\.ffn_down\\.weight +w4g32 .* awq, rtn")));
@@ -221,7 +225,8 @@ TEST_CASE("lowbit-quantize --method awq / awq+gptq on lowbit schemes, mixed with
 TEST_CASE("lowbit-quantize --method smoothquant: the fold keeps F32 logits; a w8pc file runs on the int8 path") {
     tmpdir d;
     std::string log;
-    const std::string in = "'" + data_dir + "' ", calib = " --calib '" + data_dir + "/calib.txt' --calib-tokens 1024 --threads 2";
+    // 512 tokens: max |x| needs no more here (any scales must fold exactly; w8pc barely moves)
+    const std::string in = "'" + data_dir + "' ", calib = " --calib '" + data_dir + "/calib.txt' --calib-tokens 512 --threads 2";
     const std::string f32_io = " --token-embedding-type F32 --output-tensor-type F32";
     REQUIRE_MESSAGE(run_tool(d, in + "'" + (d / "f32.gguf") + "' --type F32 --threads 2", &log) == 0, log);
     // Weights left in float: the folded model computes what the unfolded one does, up to float rounding.
