@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <lowbit/formats/weights_gguf_reader.hpp>
@@ -257,5 +258,25 @@ TEST_CASE("lowbit-quantize --method smoothquant: the fold keeps F32 logits; a w8
         const double k_rtn = mean_kld(base, l_rtn, V), k_sq = mean_kld(base, l_sq, V);
         MESSAGE(s, " int8 path, mean KLD vs F32 on 256 dev positions: rtn ", k_rtn, ", smoothquant ", k_sq);
         CHECK(std::isfinite(k_sq));
+    }
+}
+
+TEST_CASE("lowbit-quantize --method awq / smoothquant on lowbit schemes: bad requests are one line, exit 2, nothing written") {
+    tmpdir d;
+    const std::string in = "'" + data_dir + "' '" + (d / "x.gguf") + "' ", calib = " --calib '" + data_dir + "/calib.txt'";
+    const std::pair<std::string, std::string> cases[] = {
+        {"--type w4pt --method awq" + calib, "gets w4pt: AWQ's scale search rounds blocks of rows, a per-tensor scale spans them all"},
+        {"--type w4g128 --method awq+gptq --tensor-type ffn_up=w8pt" + calib, "tensor 'blk.0.ffn_up.weight' gets w8pt: AWQ's"},
+        {"--type w4g128 --method smoothquant --sq-alpha 1.5" + calib, "--sq-alpha '1.5': expected a number in [0, 1], with --method smoothquant"},
+        {"--type w4g128 --method awq --sq-alpha 0.5" + calib, "with --method smoothquant"},
+        {"--type w4g128 --method smoothquant", "--method smoothquant needs --calib TEXT"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.first);
+        std::string log;
+        CHECK(run_tool(d, in + c.first, &log) == 2);
+        CHECK(log.find(c.second) != std::string::npos);
+        CHECK(std::count(log.begin(), log.end(), '\n') == 1);
+        CHECK_FALSE(exists(d / "x.gguf"));
     }
 }

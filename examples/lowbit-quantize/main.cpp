@@ -892,6 +892,8 @@ int run(const args& a) {
     }
     if (lmethod == lowbit_method::hqq && !any_lowbit)
         return refuse(a.in, status::error(errc::invalid_argument, "--method hqq quantizes lowbit schemes (--type w4g64a); no tensor gets one"));
+    if (a.awq_clip && any_lowbit)  // the clip search is per ggml block (awq_clip_gguf)
+        prog.line("lowbit-quantize: --awq-clip clips the ggml-type tensors only; the lowbit-scheme ones are rounded unclipped");
 
     // Per-tensor checks that need the input: requantizing, copies, imatrix rows.
     std::vector<job> jobs(src.tensors.size());
