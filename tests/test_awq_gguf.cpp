@@ -308,7 +308,7 @@ TEST_CASE("awq_search_gguf on lowbit grids (awq_lowbit_round_trip): a = 0 is the
         sc->name(name, sizeof name);
         CAPTURE(name);
         lowbit::awq_gguf_linear l{gguf_type::f32, w};
-        l.round_trip = lowbit::awq_lowbit_round_trip, l.round_trip_ctx = sc;
+        l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = sc;
         auto r = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&l, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
         REQUIRE_MESSAGE(r.ok(), r.error().message());
         CHECK(r->loss <= r->loss_plain);
@@ -318,7 +318,7 @@ TEST_CASE("awq_search_gguf on lowbit grids (awq_lowbit_round_trip): a = 0 is the
     }
     // the 3- and 4-bit grids leave room: the salient channels move the ratio off 0
     lowbit::awq_gguf_linear l4{gguf_type::f32, w}, lq{gguf_type::q4_0, w};
-    l4.round_trip = lowbit::awq_lowbit_round_trip, l4.round_trip_ctx = &w4g32;
+    l4.round_trip = lowbit::awq_lowbit_round_trip<>, l4.round_trip_ctx = &w4g32;
     auto r4 = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&l4, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
     REQUIRE(r4.ok());
     CHECK(r4->best_ratio > 0.0f);
@@ -330,7 +330,7 @@ TEST_CASE("awq_search_gguf on lowbit grids (awq_lowbit_round_trip): a = 0 is the
     CHECK(rb->loss <= rb->loss_plain);
     // a per-tensor scale cannot be rounded a block of rows at a time: refused
     lowbit::awq_gguf_linear lt{gguf_type::f32, w};
-    lt.round_trip = lowbit::awq_lowbit_round_trip, lt.round_trip_ctx = &w5pt;
+    lt.round_trip = lowbit::awq_lowbit_round_trip<>, lt.round_trip_ctx = &w5pt;
     auto rt = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&lt, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
     REQUIRE_FALSE(rt.ok());
     CHECK(std::string(rt.error().message()).find("per-tensor") != std::string::npos);

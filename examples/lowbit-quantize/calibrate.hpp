@@ -498,7 +498,7 @@ status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre
             if (m.at != at) continue;
             const decision& d = plan[by_name.at(pre + m.name + ".weight")];
             lowbit::awq_gguf_linear l{d.type, lowbit::matrix_view<const float>(m.w->w.data(), m.w->rows, m.w->cols)};
-            if (d.lowbit) l.round_trip = lowbit::awq_lowbit_round_trip, l.round_trip_ctx = &*d.lowbit;
+            if (d.lowbit) l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = &*d.lowbit;
             group.push_back(l);
         }
         lowbit::awq_gguf_options ao;

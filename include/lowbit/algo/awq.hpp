@@ -288,8 +288,10 @@ result<awq_any_result> awq_quantize(const runtime_scheme& s, matrix_view<const f
 // as awq_quantize's loss), decoded back into ws in place. Serial: the search
 // calls it from its own worker tasks. The search hands it blocks of rows, so
 // only row-local schemes (per channel, per group) are its tensor's grid: a
-// per-tensor scale spans all rows, and is refused.
-inline status awq_lowbit_round_trip(const void* scheme, float* ws, std::size_t rows, std::size_t cols) {
+// per-tensor scale spans all rows, and is refused. A template so that only a
+// caller instantiates the run-time quantizer (awq_lowbit_round_trip<>).
+template <class = void>
+status awq_lowbit_round_trip(const void* scheme, float* ws, std::size_t rows, std::size_t cols) {
     const runtime_scheme& s = *static_cast<const runtime_scheme*>(scheme);
     if (s.gran == granularity::per_tensor)
         return status::error(errc::unsupported, "scheme: AWQ's group search rounds blocks of rows; a per-tensor scale spans all of them");
