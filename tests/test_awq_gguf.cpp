@@ -3,15 +3,18 @@
 // loses to the plain quantizer on its own loss, the scaled Hessian is that of
 // the scaled input, the folded float layer computes what the original did, and
 // bad input is a status; the clip search per ggml block lowers the H-weighted
-// error when blocks are independent.
+// error when blocks are independent; lowbit schemes join the search through
+// awq_lowbit_round_trip (their rtn, alone or beside a ggml type in a group).
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <lowbit/algo/awq.hpp>
 #include <lowbit/algo/awq_gguf.hpp>
 #include <lowbit/parallel.hpp>
 
@@ -56,6 +59,22 @@ layer_data make_layer(std::size_t N, std::size_t K, std::size_t T, std::uint32_t
     return d;
 }
 
+// sum_r |(W - deq diag(1/s)) x|^2 / sum_r |W x|^2 over the tokens, by direct products.
+double relative_output_error(const layer_data& d, const std::vector<float>& deq, const std::vector<float>& s) {
+    double e = 0, ref = 0;
+    for (std::size_t tk = 0; tk < d.T; ++tk)
+        for (std::size_t r = 0; r < d.N; ++r) {
+            double y = 0, yq = 0;
+            for (std::size_t j = 0; j < d.K; ++j) {
+                y += static_cast<double>(d.w[r * d.K + j]) * d.x[tk * d.K + j];
+                yq += static_cast<double>(deq[r * d.K + j]) / s[j] * d.x[tk * d.K + j];
+            }
+            e += (y - yq) * (y - yq);
+            ref += y * y;
+        }
+    return e / ref;
+}
+
 // sum_r |(W - Q) x|^2 over the tokens for Q = Q(W diag s) diag(1/s), by direct products (the loss's definition).
 double direct_error(const layer_data& d, gguf_type t, const std::vector<float>& s, const float* imp) {
     const std::size_t rs = static_cast<std::size_t>(lowbit::gguf::row_size(t, static_cast<std::int64_t>(d.K)));
@@ -71,18 +90,7 @@ double direct_error(const layer_data& d, gguf_type t, const std::vector<float>& 
                 .ok());
     for (std::size_t r = 0; r < d.N; ++r)
         REQUIRE(lowbit::gguf::dequantize_row(t, q.data() + r * rs, deq.data() + r * d.K, static_cast<std::int64_t>(d.K)).ok());
-    double e = 0, ref = 0;
-    for (std::size_t tk = 0; tk < d.T; ++tk)
-        for (std::size_t r = 0; r < d.N; ++r) {
-            double y = 0, yq = 0;
-            for (std::size_t j = 0; j < d.K; ++j) {
-                y += static_cast<double>(d.w[r * d.K + j]) * d.x[tk * d.K + j];
-                yq += static_cast<double>(deq[r * d.K + j]) / s[j] * d.x[tk * d.K + j];
-            }
-            e += (y - yq) * (y - yq);
-            ref += y * y;
-        }
-    return e / ref;
+    return relative_output_error(d, deq, s);
 }
 
 }  // namespace
@@ -265,4 +273,65 @@ TEST_CASE("awq_clip_gguf: with a diagonal H (blocks independent) the clipped wei
     CHECK_FALSE(lowbit::awq_clip_gguf(gguf_type::q4_K, matrix_view<float>(c.data(), N, K), hv, {}, 20, 1.0f).ok());
     c[7] = NAN;
     CHECK_FALSE(lowbit::awq_clip_gguf(gguf_type::q4_K, matrix_view<float>(c.data(), N, K), hv).ok());
+}
+
+// Lowbit schemes in the group search (issue 17): awq_lowbit_round_trip (algo/awq.hpp)
+// as a linear's round_trip, alone or beside a ggml type in one group.
+namespace {
+
+// direct_error's twin for a lowbit scheme: Q = lowbit::quantize of the whole
+// scaled matrix (the search quantizes blocks of 32 rows; row-local schemes agree).
+double direct_error_lowbit(const layer_data& d, const lowbit::runtime_scheme& sc, const std::vector<float>& s) {
+    std::vector<float> ws(d.N * d.K), deq(d.N * d.K);
+    for (std::size_t r = 0; r < d.N; ++r)
+        for (std::size_t j = 0; j < d.K; ++j) ws[r * d.K + j] = d.w[r * d.K + j] * s[j];
+    auto q = lowbit::quantize(sc, matrix_view<const float>(ws.data(), d.N, d.K));
+    REQUIRE(q.ok());
+    REQUIRE(lowbit::dequantize(*q, lowbit::matrix_view<float>(deq.data(), d.N, d.K)).ok());
+    return relative_output_error(d, deq, s);
+}
+
+}  // namespace
+
+TEST_CASE("awq_search_gguf on lowbit grids (awq_lowbit_round_trip): a = 0 is the scheme's rtn, never worse, mixed groups") {
+    const layer_data d = make_layer(48, 256, 384, 7);
+    const matrix_view<const float> h(d.h.data(), d.K, d.K), w(d.w.data(), d.N, d.K);
+    lowbit::thread_pool pool(2);
+    lowbit::runtime_scheme w4g32, w3g64a, w8pc, w5pt;
+    w4g32.group = 32;
+    w3g64a.bits = 3, w3g64a.group = 64, w3g64a.symmetric = false;
+    w8pc.bits = 8, w8pc.gran = lowbit::granularity::per_channel;
+    w5pt.bits = 5, w5pt.gran = lowbit::granularity::per_tensor;
+    const std::vector<float> ones(d.K, 1.0f);
+    for (const lowbit::runtime_scheme* sc : {&w4g32, &w3g64a, &w8pc}) {
+        char name[32];
+        sc->name(name, sizeof name);
+        CAPTURE(name);
+        lowbit::awq_gguf_linear l{gguf_type::f32, w};
+        l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = sc;
+        auto r = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&l, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        CHECK(r->loss <= r->loss_plain);
+        CHECK(r->loss_plain == doctest::Approx(direct_error_lowbit(d, *sc, ones)).epsilon(1e-3));
+        CHECK(r->loss == doctest::Approx(direct_error_lowbit(d, *sc, r->scales)).epsilon(1e-3));
+        std::printf("awq on lowbit %-7s best a %.2f  loss %.4e (rtn %.4e)\n", name, static_cast<double>(r->best_ratio), r->loss, r->loss_plain);
+    }
+    // the 3- and 4-bit grids leave room: the salient channels move the ratio off 0
+    lowbit::awq_gguf_linear l4{gguf_type::f32, w}, lq{gguf_type::q4_0, w};
+    l4.round_trip = lowbit::awq_lowbit_round_trip<>, l4.round_trip_ctx = &w4g32;
+    auto r4 = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&l4, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
+    REQUIRE(r4.ok());
+    CHECK(r4->best_ratio > 0.0f);
+    // one group, both grids: its loss is the sum of each linear's
+    const lowbit::awq_gguf_linear both[] = {lq, l4};
+    auto rb = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(both, 2), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
+    REQUIRE(rb.ok());
+    CHECK(rb->loss_plain == doctest::Approx(direct_error(d, gguf_type::q4_0, ones, nullptr) + direct_error_lowbit(d, w4g32, ones)).epsilon(1e-3));
+    CHECK(rb->loss <= rb->loss_plain);
+    // a per-tensor scale cannot be rounded a block of rows at a time: refused
+    lowbit::awq_gguf_linear lt{gguf_type::f32, w};
+    lt.round_trip = lowbit::awq_lowbit_round_trip<>, lt.round_trip_ctx = &w5pt;
+    auto rt = lowbit::awq_search_gguf(span<const lowbit::awq_gguf_linear>(&lt, 1), span<const float>(d.x_mean.data(), d.K), h, {}, pool);
+    REQUIRE_FALSE(rt.ok());
+    CHECK(std::string(rt.error().message()).find("per-tensor") != std::string::npos);
 }

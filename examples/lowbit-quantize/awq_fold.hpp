@@ -1,6 +1,6 @@
 // awq_fold.hpp — AWQ's per-channel scales for one LLaMA layer (--method awq,
-// awq+gptq), folded into operations llama.cpp already runs, so the output is
-// a standard GGUF:
+// awq+gptq; SmoothQuant's too, --method smoothquant), folded into operations
+// llama.cpp already runs, so the output is a standard GGUF:
 //   attn_in  (D): attn_norm gain / s,  attn_q/k/v columns * s
 //   wo_in    (D): attn_v rows / s_v,   attn_output columns * s   (s tied, below)
 //   ffn_in   (D): ffn_norm gain / s,   ffn_gate/up columns * s
@@ -13,6 +13,7 @@
 // group: the search sees x_mean averaged over them, which ties s.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -30,15 +31,18 @@ struct awq_layer_scales {
     const std::vector<float>& operator[](llama::tap_point p) const { return at[static_cast<int>(p)]; }
 };
 
-// attn_output's x_mean with each channel replaced by the mean over the query heads that share its value head.
-inline std::vector<float> tie_to_kv_heads(const std::vector<float>& x_mean, const llama::config& c) {
+// attn_output's per-channel statistic with each channel replaced by the mean
+// (AWQ's x_mean) or the max (SmoothQuant's max |x|, max |w|) over the query
+// heads that share its value head.
+inline std::vector<float> tie_to_kv_heads(const std::vector<float>& v, const llama::config& c, bool max = false) {
     const std::size_t hd = static_cast<std::size_t>(c.head_size()), g = static_cast<std::size_t>(c.heads / c.kv_heads);
-    std::vector<float> out(x_mean.size());
+    std::vector<float> out(v.size());
     for (std::size_t kv = 0; kv < static_cast<std::size_t>(c.kv_heads); ++kv)
         for (std::size_t i = 0; i < hd; ++i) {
             double m = 0;
-            for (std::size_t h = kv * g; h < (kv + 1) * g; ++h) m += x_mean[h * hd + i];
-            for (std::size_t h = kv * g; h < (kv + 1) * g; ++h) out[h * hd + i] = static_cast<float>(m / static_cast<double>(g));
+            for (std::size_t h = kv * g; h < (kv + 1) * g; ++h) m = max ? std::max(m, static_cast<double>(v[h * hd + i])) : m + v[h * hd + i];
+            if (!max) m /= static_cast<double>(g);
+            for (std::size_t h = kv * g; h < (kv + 1) * g; ++h) out[h * hd + i] = static_cast<float>(m);
         }
     return out;
 }

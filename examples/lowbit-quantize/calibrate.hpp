@@ -24,13 +24,16 @@
 // (the output's size), which are written when the output is.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include <lowbit/algo/awq.hpp>
 #include <lowbit/algo/gptq_gguf.hpp>
+#include <lowbit/algo/smoothquant.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/parallel.hpp>
 #include <lowbit/quant/metrics.hpp>
@@ -48,18 +51,23 @@
 namespace lbq {
 
 // awq: AWQ's scales folded into the model (awq_fold.hpp), then the imatrix-weighted
-// quantizer; awq_gptq: the same scales, then GPTQ.
-enum class quant_method { rtn, imatrix, gptq, awq, awq_gptq };
+// quantizer (lowbit schemes: round to nearest on their grid); awq_gptq: the same
+// scales, then GPTQ; smoothquant: SmoothQuant's scales from max |x| and max |w|
+// folded the same way, then round to nearest.
+enum class quant_method { rtn, imatrix, gptq, awq, awq_gptq, smoothquant };
 
 inline const char* method_name(quant_method m) {
     return m == quant_method::rtn       ? "rtn"
            : m == quant_method::imatrix ? "imatrix"
            : m == quant_method::gptq    ? "gptq"
            : m == quant_method::awq     ? "awq"
-                                        : "awq+gptq";
+           : m == quant_method::awq_gptq ? "awq+gptq"
+                                        : "smoothquant";
 }
 inline bool uses_gptq(quant_method m) { return m == quant_method::gptq || m == quant_method::awq_gptq; }
 inline bool uses_awq(quant_method m) { return m == quant_method::awq || m == quant_method::awq_gptq; }
+// Methods that fold per-channel scales into the norms and previous linears (awq_fold.hpp).
+inline bool folds_scales(quant_method m) { return uses_awq(m) || m == quant_method::smoothquant; }
 
 struct calib_options {
     std::string text;                 // --calib
@@ -75,6 +83,7 @@ struct calib_options {
     int refit_rounds = 4;             // --refit-rounds
     bool embd_hessian = false;        // --embd-hessian: GPTQ on token_embd.weight too (embd_hessian.hpp)
     bool awq_clip = false;            // --awq-clip: awq's clip search per ggml block (awq_clip_gguf)
+    float sq_alpha = 0.5f;            // --sq-alpha: SmoothQuant's migration strength
 };
 
 // One tensor as calibration left it.
@@ -134,6 +143,7 @@ inline status load_f32(const source_tensor& t, std::vector<float>& out) {
 struct tap_stats {
     std::vector<double> sum2;
     std::vector<double> abs_sum;  // sum of |x| per column (awq: AWQ's x_mean)
+    std::vector<float> abs_max;   // max |x| per column (smoothquant)
     std::uint64_t count = 0;
     lowbit::hessian h;
     std::vector<float> held;  // the held-back chunk's rows
@@ -177,10 +187,13 @@ status rtn_quantize(gguf_type t, const std::vector<float>& w, std::size_t rows, 
 
 // quantize_calibrated for a tensor given a lowbit scheme (d.lowbit): GPTQ
 // on the scheme's grid (lowbit::gptq_quantize; --act-order, --static-grids as
-// its static_groups, --damp), measured against round to nearest.
+// its static_groups, --damp) for gptq and awq+gptq, round to nearest for awq
+// and smoothquant (their scales are already folded into w), measured against
+// round to nearest of w.
 template <class Exec>
-status quantize_calibrated_lowbit(const std::string& name, const decision& d, const calib_options& o, const detail::tap_stats& s,
-                                  std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out, Exec& exec) {
+status quantize_calibrated_lowbit(const std::string& name, const decision& d, quant_method method, const calib_options& o,
+                                  const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
+                                  Exec& exec) {
     const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
     std::vector<float> dec;
     lowbit::error_accumulator rtn_acc;
@@ -188,18 +201,26 @@ status quantize_calibrated_lowbit(const std::string& name, const decision& d, co
     if (!rtn) return status::error(rtn.error().code(), "tensor '%s': %s", name.c_str(), rtn.error().message());
     LOWBIT_TRY(measure_lowbit(*rtn, w.data(), &rtn_acc, &dec, exec));
     out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
-    lowbit::gptq_options g;
-    g.percdamp = o.percdamp;
-    g.act_order = o.act_order;
-    g.static_groups = o.static_grids;
-    auto r = lowbit::gptq_quantize(*d.lowbit, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
-    if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
-    LOWBIT_TRY(measure_lowbit(r->q, w.data(), &out->acc, &dec, exec));
+    lowbit::any_qmatrix q;
+    if (uses_gptq(method)) {
+        lowbit::gptq_options g;
+        g.percdamp = o.percdamp;
+        g.act_order = o.act_order;
+        g.static_groups = o.static_grids;
+        auto r = lowbit::gptq_quantize(*d.lowbit, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
+        if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
+        LOWBIT_TRY(measure_lowbit(r->q, w.data(), &out->acc, &dec, exec));
+        q = std::move(r->q);
+        out->how = std::string(uses_awq(method) ? "awq+" : "") + (o.act_order ? "gptq act-order" : o.static_grids ? "gptq static-groups" : "gptq");
+    } else {  // awq, smoothquant: rtn of the scaled weights, already in dec
+        out->acc = rtn_acc;
+        q = std::move(*rtn);
+        out->how = std::string(method_name(method)) + ", rtn";
+    }
     out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
-    auto f = lowbit_file_form(r->q);
+    auto f = lowbit_file_form(q);
     if (!f) return status::error(f.error().code(), "tensor '%s': %s", name.c_str(), f.error().message());
     out->lowbit = std::move(*f);
-    out->how = o.act_order ? "gptq act-order" : o.static_grids ? "gptq static-groups" : "gptq";
     w.swap(dec);
     return status();
 }
@@ -210,7 +231,7 @@ template <class Exec>
 status quantize_calibrated(const std::string& name, const decision& d, quant_method method, const calib_options& o,
                            const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
                            Exec& exec) {
-    if (d.lowbit) return quantize_calibrated_lowbit(name, d, o, s, w, rows, k, out, exec);
+    if (d.lowbit) return quantize_calibrated_lowbit(name, d, method, o, s, w, rows, k, out, exec);
     out->type = d.type;
     const auto K = static_cast<std::int64_t>(k);
     const std::size_t row_size = static_cast<std::size_t>(gguf::row_size(d.type, K));
@@ -246,7 +267,7 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
                         "/" + std::to_string(rows);
     } else {
         out->data.resize(rows * row_size);
-        const float* qw = method == quant_method::rtn ? nullptr : importance.data();
+        const float* qw = method == quant_method::rtn || method == quant_method::smoothquant ? nullptr : importance.data();
         // --awq-clip: the clamped copy is quantized; the errors stay measured against w.
         std::vector<float> clipped;
         std::size_t n_clipped = 0;
@@ -261,6 +282,7 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         out->how = method == quant_method::rtn       ? "rtn"
                    : method == quant_method::imatrix ? "rtn+imatrix"
                    : method == quant_method::awq     ? "awq, rtn+imatrix"
+                   : method == quant_method::smoothquant ? "smoothquant, rtn"
                                                      : std::string("rtn+imatrix: GPTQ does not cover ") + gguf::type_name(d.type);
         if (!clipped.empty()) out->how += ", clipped " + std::to_string(n_clipped) + "/" + std::to_string(rows * k / gguf::type_block_size(d.type)) + " blocks";
     }
@@ -383,35 +405,97 @@ status gptq_embedding(const model_source& src, const std::vector<decision>& plan
     return status();
 }
 
-// --method awq | awq+gptq, one layer after its float pass: AWQ's scale search
-// per tap point on the float weights (algo/awq_gguf.hpp; each linear with the
-// type the plan gives it, imatrix-weighted; attn_output's x_mean tied over the
-// query heads of a GQA group), the fold (awq_fold.hpp), and the folded norm
-// gains as tensors of their own for OUT.
-// The statistics of the scaled inputs are transformed, not recomputed: the fold
-// leaves every product unchanged in float, so a scaled linear's input is
-// exactly x / s, its X^T X is S^-1 H S^-1 and its sum of squares sum2 / s^2; a
-// second float pass over all chunks would give the same numbers up to f32
-// rounding at the cost of the layer's forward pass.
+// The linears of a LLaMA layer, with the tap point each reads (--method awq,
+// awq+gptq, smoothquant fold scales per tap point).
+struct layer_member {
+    llama::linear* w;
+    const char* name;
+    llama::tap_point at;
+};
+inline std::vector<layer_member> layer_members(llama::layer& y) {
+    using tp = llama::tap_point;
+    return {{&y.wq, "attn_q", tp::attn_in}, {&y.wk, "attn_k", tp::attn_in}, {&y.wv, "attn_v", tp::attn_in},
+            {&y.wo, "attn_output", tp::wo_in}, {&y.w1, "ffn_gate", tp::ffn_in}, {&y.w3, "ffn_up", tp::ffn_in},
+            {&y.w2, "ffn_down", tp::w2_in}};
+}
+
 // rtn_err: each linear's relative layer-output error under plain rtn of the
-// unscaled weights, the table's baseline (rtn of the scaled weights is not
-// what llama-quantize would write).
+// unscaled weights (ggml's quantizer, or the lowbit scheme's round to nearest),
+// the table's baseline: rtn of the scaled weights is not what a plain
+// quantizer would write.
+template <class Exec>
+status rtn_baselines(llama::layer& y, const std::string& pre, const std::vector<decision>& plan,
+                     const std::map<std::string, std::size_t>& by_name, tap_stats (&st)[4], std::map<std::string, double>& rtn_err,
+                     Exec& exec) {
+    for (const layer_member& m : layer_members(y)) {
+        const std::string name = pre + m.name + ".weight";
+        const decision& d = plan[by_name.at(name)];
+        const tap_stats& s = st[static_cast<int>(m.at)];
+        std::vector<float> dec;
+        if (d.lowbit) {
+            auto q = quantize_lowbit(*d.lowbit, lowbit_method::rtn, m.w->w.data(), m.w->rows, m.w->cols, exec);
+            if (!q) return status::error(q.error().code(), "tensor '%s': %s", name.c_str(), q.error().message());
+            lowbit::error_accumulator acc;
+            LOWBIT_TRY(measure_lowbit(*q, m.w->w.data(), &acc, &dec, exec));
+            rtn_err[name] = output_energy(m.w->w.data(), dec.data(), m.w->rows, m.w->cols, s, exec) /
+                            output_energy(m.w->w.data(), nullptr, m.w->rows, m.w->cols, s, exec);
+        } else {
+            std::vector<std::uint8_t> bytes;
+            LOWBIT_TRY(rtn_quantize(d.type, m.w->w, m.w->rows, m.w->cols, s, bytes, dec, rtn_err[name], exec));
+        }
+    }
+    return status();
+}
+
+// Folds `sc` into the layer (awq_fold.hpp), transforms the tap points'
+// statistics to those of the scaled inputs and stores the folded norm gains
+// as tensors of their own for OUT. The statistics are transformed, not
+// recomputed: the fold leaves every product unchanged in float, so a scaled
+// linear's input is exactly x / s, its X^T X is S^-1 H S^-1 and its sum of
+// squares sum2 / s^2; a second float pass over all chunks would give the same
+// numbers up to f32 rounding at the cost of the layer's forward pass.
+inline status fold_layer(llama::layer& y, const llama::config& c, const std::string& pre, const std::vector<decision>& plan,
+                         const std::map<std::string, std::size_t>& by_name, tap_stats (&st)[4], const awq_layer_scales& sc,
+                         const char* method, calibration& out) {
+    using tp = llama::tap_point;
+    fold_awq_scales(y, c, sc);
+    for (tp at : {tp::attn_in, tp::wo_in, tp::ffn_in, tp::w2_in}) {
+        tap_stats& s = st[static_cast<int>(at)];
+        const std::vector<float>& v = sc[at];
+        if (s.h.cols() == v.size()) {  // smoothquant keeps no H
+            auto h = lowbit::awq_scaled_hessian(s.h, lowbit::span<const float>(v.data(), v.size()));
+            if (!h) return status::error(h.error().code(), "%s%s: scaled Hessian: %s", pre.c_str(), method, h.error().message());
+            s.h = std::move(*h);
+        }
+        for (std::size_t j = 0; j < v.size(); ++j) s.sum2[j] /= static_cast<double>(v[j]) * v[j];
+        for (std::size_t i = 0; i < s.held.size(); ++i) s.held[i] /= v[i % v.size()];
+    }
+    for (auto gn : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
+        calibrated_tensor& ct = out.tensors[pre + gn.first];
+        const decision& d = plan[by_name.at(pre + gn.first)];
+        ct.type = d.type;
+        if (d.lowbit || gguf::is_quantized(ct.type))
+            return status::error(errc::unsupported, "%s%s: the plan quantizes a norm gain to %s; %s folds its scales into it", pre.c_str(),
+                                 gn.first, d.lowbit ? lowbit_type_name(*d.lowbit).c_str() : gguf::type_name(ct.type), method);
+        const std::vector<float>& g = *gn.second;
+        ct.data.resize(static_cast<std::size_t>(gguf::row_size(ct.type, static_cast<std::int64_t>(g.size()))));
+        LOWBIT_TRY(gguf::quantize(ct.type, g.data(), ct.data.data(), 1, static_cast<std::int64_t>(g.size()), nullptr));
+        ct.how = std::string(method) + ": scales folded";
+    }
+    return status();
+}
+
+// --method awq | awq+gptq, one layer after its float pass: AWQ's scale search
+// per tap point on the float weights (algo/awq_gguf.hpp; each linear on the
+// grid the plan gives it: a ggml type imatrix-weighted, or a lowbit scheme's
+// round to nearest through awq_lowbit_round_trip; attn_output's x_mean tied
+// over the query heads of a GQA group), then fold_layer.
 template <class Exec>
 status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre, const std::vector<decision>& plan,
                  const std::map<std::string, std::size_t>& by_name, tap_stats (&st)[4], std::map<std::string, double>& rtn_err,
                  calibration& out, progress& p, Exec& exec) {
     using tp = llama::tap_point;
-    struct member { llama::linear* w; const char* name; tp at; };
-    const member members[] = {{&y.wq, "attn_q", tp::attn_in}, {&y.wk, "attn_k", tp::attn_in}, {&y.wv, "attn_v", tp::attn_in},
-                              {&y.wo, "attn_output", tp::wo_in}, {&y.w1, "ffn_gate", tp::ffn_in}, {&y.w3, "ffn_up", tp::ffn_in},
-                              {&y.w2, "ffn_down", tp::w2_in}};
-    auto type_of = [&](const char* n) { return plan[by_name.at(pre + n + ".weight")].type; };
-    for (const member& m : members) {
-        std::vector<std::uint8_t> bytes;
-        std::vector<float> dec;
-        LOWBIT_TRY(rtn_quantize(type_of(m.name), m.w->w, m.w->rows, m.w->cols, st[static_cast<int>(m.at)], bytes, dec,
-                                rtn_err[pre + m.name + ".weight"], exec));
-    }
+    LOWBIT_TRY(rtn_baselines(y, pre, plan, by_name, st, rtn_err, exec));
     awq_layer_scales sc;
     char line[160];
     int len = std::snprintf(line, sizeof line, "%sawq ratios:", pre.c_str());
@@ -423,8 +507,13 @@ status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre
         for (std::size_t j = 0; j < K; ++j) x_mean[j] = static_cast<float>(s.abs_sum[j] / n), imp[j] = static_cast<float>(s.sum2[j] / n);
         if (at == tp::wo_in) x_mean = tie_to_kv_heads(x_mean, c);
         std::vector<lowbit::awq_gguf_linear> group;
-        for (const member& m : members)
-            if (m.at == at) group.push_back({type_of(m.name), lowbit::matrix_view<const float>(m.w->w.data(), m.w->rows, m.w->cols)});
+        for (const layer_member& m : layer_members(y)) {
+            if (m.at != at) continue;
+            const decision& d = plan[by_name.at(pre + m.name + ".weight")];
+            lowbit::awq_gguf_linear l{d.type, lowbit::matrix_view<const float>(m.w->w.data(), m.w->rows, m.w->cols)};
+            if (d.lowbit) l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = &*d.lowbit;
+            group.push_back(l);
+        }
         lowbit::awq_gguf_options ao;
         ao.importance = lowbit::span<const float>(imp.data(), imp.size());
         auto r = lowbit::awq_search_gguf(lowbit::span<const lowbit::awq_gguf_linear>(group.data(), group.size()),
@@ -435,28 +524,36 @@ status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre
         sc[at] = std::move(r->scales);
     }
     p.line("%s", line);
-    fold_awq_scales(y, c, sc);
+    return fold_layer(y, c, pre, plan, by_name, st, sc, "awq", out);
+}
+
+// --method smoothquant, one layer after its float pass: SmoothQuant's scales
+// per tap point, s_j = max|x_j|^a / max|w_j|^(1-a) (algo/smoothquant.hpp),
+// max |w_j| over all linears that read the tap point (one scale folds into
+// all of them); attn_output's both maxima taken over the query heads of a GQA
+// group (tie_to_kv_heads), so the scale is tied as the fold needs; then
+// fold_layer.
+template <class Exec>
+status smoothquant_layer(llama::layer& y, const llama::config& c, const std::string& pre, const std::vector<decision>& plan,
+                         const std::map<std::string, std::size_t>& by_name, tap_stats (&st)[4], float alpha,
+                         std::map<std::string, double>& rtn_err, calibration& out, Exec& exec) {
+    using tp = llama::tap_point;
+    LOWBIT_TRY(rtn_baselines(y, pre, plan, by_name, st, rtn_err, exec));
+    awq_layer_scales sc;
     for (tp at : {tp::attn_in, tp::wo_in, tp::ffn_in, tp::w2_in}) {
-        tap_stats& s = st[static_cast<int>(at)];
-        const std::vector<float>& v = sc[at];
-        auto h = lowbit::awq_scaled_hessian(s.h, lowbit::span<const float>(v.data(), v.size()));
-        if (!h) return status::error(h.error().code(), "%sawq: scaled Hessian: %s", pre.c_str(), h.error().message());
-        s.h = std::move(*h);
-        for (std::size_t j = 0; j < v.size(); ++j) s.sum2[j] /= static_cast<double>(v[j]) * v[j];
-        for (std::size_t i = 0; i < s.held.size(); ++i) s.held[i] /= v[i % v.size()];
+        std::vector<float> x_max = st[static_cast<int>(at)].abs_max, w_max(x_max.size(), 0.0f);
+        for (const layer_member& m : layer_members(y))
+            if (m.at == at)
+                for (std::size_t r = 0; r < m.w->rows; ++r)
+                    for (std::size_t j = 0; j < m.w->cols; ++j) w_max[j] = std::max(w_max[j], std::fabs(m.w->w[r * m.w->cols + j]));
+        if (at == tp::wo_in) x_max = tie_to_kv_heads(x_max, c, true), w_max = tie_to_kv_heads(w_max, c, true);
+        // smoothquant_scales takes max |w_j| over a matrix's rows: one row of the group's maxima
+        auto s = lowbit::smoothquant_scales(lowbit::span<const float>(x_max.data(), x_max.size()),
+                                            lowbit::matrix_view<const float>(w_max.data(), 1, w_max.size()), alpha);
+        if (!s) return status::error(s.error().code(), "%ssmoothquant, tap point %d: %s", pre.c_str(), static_cast<int>(at), s.error().message());
+        sc[at] = std::move(*s);
     }
-    for (auto gn : {std::make_pair("attn_norm.weight", &y.att_norm), std::make_pair("ffn_norm.weight", &y.ffn_norm)}) {
-        calibrated_tensor& ct = out.tensors[pre + gn.first];
-        ct.type = plan[by_name.at(pre + gn.first)].type;
-        if (gguf::is_quantized(ct.type))
-            return status::error(errc::unsupported, "%s%s: the plan quantizes a norm gain to %s; AWQ folds its scales into it",
-                                 pre.c_str(), gn.first, gguf::type_name(ct.type));
-        const std::vector<float>& g = *gn.second;
-        ct.data.resize(static_cast<std::size_t>(gguf::row_size(ct.type, static_cast<std::int64_t>(g.size()))));
-        LOWBIT_TRY(gguf::quantize(ct.type, g.data(), ct.data.data(), 1, static_cast<std::int64_t>(g.size()), nullptr));
-        ct.how = "awq: scales folded";
-    }
-    return status();
+    return fold_layer(y, c, pre, plan, by_name, st, sc, "smoothquant", out);
 }
 
 }  // namespace detail
@@ -550,12 +647,13 @@ template <class Exec>
 status float_layer_pass(const llama::model& m, int l, const calib_options& o, std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
                         llama::prefill_state& ps, tap_stats (&st)[4], bool write_back, Exec& exec) {
     const std::size_t D = m.c.dim, H = m.c.hidden;
-    const bool want_h = o.method != quant_method::rtn && o.method != quant_method::imatrix;  // gptq, awq (its loss), awq+gptq
-    const bool awq = uses_awq(o.method);
+    const bool want_h = uses_gptq(o.method) || uses_awq(o.method);  // gptq, awq (its loss), awq+gptq
+    const bool awq = uses_awq(o.method), smooth = o.method == quant_method::smoothquant;
     const std::size_t widths[4] = {D, D, D, H};
     for (int i = 0; i < 4; ++i) {
         st[i].sum2.assign(widths[i], 0.0);
         if (awq) st[i].abs_sum.assign(widths[i], 0.0);
+        if (smooth) st[i].abs_max.assign(widths[i], 0.0f);
         if (want_h) st[i].h = lowbit::hessian(widths[i]);
     }
     bool held = false;
@@ -573,6 +671,9 @@ status float_layer_pass(const llama::model& m, int l, const calib_options& o, st
         if (awq)
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < cols; ++j) s.abs_sum[j] += std::fabs(x[r * cols + j]);
+        if (smooth)
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < cols; ++j) s.abs_max[j] = std::max(s.abs_max[j], std::fabs(x[r * cols + j]));
         if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
     };
     for (std::size_t ch = 0; ch <= n_cal; ++ch) {
@@ -620,9 +721,9 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
     m.layers.resize(static_cast<std::size_t>(c.layers));
     llama::prefill_state ps;
     llama::prefill_resize(c, ctx, ps);
-    const bool awq = uses_awq(o.method);
+    const bool awq = uses_awq(o.method), folds = folds_scales(o.method);
     embd_hessian eh(o.embd_hessian && uses_gptq(o.method) ? D : 0);
-    std::map<std::string, double> awq_rtn_err;
+    std::map<std::string, double> fold_rtn_err;  // awq, smoothquant: rtn of the unscaled weights (rtn_baselines)
 
     for (int l = 0; l < c.layers; ++l) {
         const double t0 = p.elapsed();
@@ -642,7 +743,9 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
         // pass 1: float layer, statistics
         detail::tap_stats st[4];
         LOWBIT_TRY(detail::float_layer_pass(m, l, o, stream, n_cal, ctx, ps, st, false, exec));
-        if (awq) LOWBIT_TRY(detail::awq_layer(y, c, pre, plan, by_name, st, awq_rtn_err, out, p, exec));
+        if (awq) LOWBIT_TRY(detail::awq_layer(y, c, pre, plan, by_name, st, fold_rtn_err, out, p, exec));
+        if (o.method == quant_method::smoothquant)
+            LOWBIT_TRY(detail::smoothquant_layer(y, c, pre, plan, by_name, st, o.sq_alpha, fold_rtn_err, out, exec));
 
         // quantize the seven weights
         status bad;
@@ -656,11 +759,11 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             const decision& d = plan[by_name[name]];
             // rtn (--imatrix-out alone): plain float calibration, nothing quantized here.
             // A tensor kept as it is: the float weights stay, the plain writer copies the bytes
-            // (under AWQ it is re-encoded: its weights were scaled).
-            if (o.method == quant_method::rtn || (!d.convert && !awq)) return;
+            // (under AWQ and SmoothQuant it is re-encoded: its weights were scaled).
+            if (o.method == quant_method::rtn || (!d.convert && !folds)) return;
             calibrated_tensor& ct = out.tensors[name];
             bad = quantize_calibrated(name, d, o.method, o, s, w.w, w.rows, w.cols, &ct, exec);
-            if (awq) ct.rtn_out_err = awq_rtn_err[name];
+            if (folds) ct.rtn_out_err = fold_rtn_err[name];
         });
         if (!bad.ok()) return bad;
 

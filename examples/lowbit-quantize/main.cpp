@@ -4,7 +4,7 @@
 //
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
 //   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
-//   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
+//   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|awq|awq+gptq|smoothquant|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
 //   lowbit-quantize IN OUT --bpw 4.5 --method gptq --calib TEXT.txt [--plan-out FILE] [--report FILE]   (bpw_plan.hpp)
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
@@ -68,6 +68,7 @@ struct args {
     std::string method = "rtn", calib, imatrix_out, calib_tokens, calib_ctx, damp, refit_rounds;
     bool act_order = false, static_grids = false, refit = false, refit_sub = false, refit_codes = false, embd_hessian = false;
     bool awq_clip = false;
+    std::string sq_alpha;  // --sq-alpha A: SmoothQuant's migration strength
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
     // the --bpw planner (bpw_plan.hpp): budget, saved plan/report, a report read back, a plan replayed
@@ -102,12 +103,14 @@ void usage(std::FILE* f) {
                  "  --pure                       no recipe and no output-tensor rule: TYPE's base type for every\n"
                  "                               quantizable tensor (as llama-quantize --pure)\n"
                  "  --imatrix FILE               llama.cpp importance matrix (GGUF or legacy .dat)\n"
-                 "  --method rtn|imatrix|gptq|awq|awq+gptq|hqq\n"
+                 "  --method rtn|imatrix|gptq|awq|awq+gptq|smoothquant|hqq\n"
                  "                               rtn: round to nearest (llama-quantize's bytes, default);\n"
                  "                               imatrix: rtn weighted by an imatrix computed on --calib;\n"
                  "                               gptq: GPTQ on the type's grid, imatrix-weighted (needs --calib);\n"
                  "                               awq: AWQ scales folded into the norms / previous linears, then imatrix rtn;\n"
-                 "                               awq+gptq: the same scales, then GPTQ;\n"
+                 "                               awq+gptq: the same scales, then GPTQ (lowbit schemes: both on their grid);\n"
+                 "                               smoothquant: SmoothQuant's scales (max|x|, max|w|) folded the same\n"
+                 "                               way, then rtn (for lowbit schemes run with int8 activations);\n"
                  "                               hqq: HQQ for asymmetric lowbit schemes (ggml types: rtn)\n"
                  "  --calib TEXT                 calibration text (UTF-8), tokenized with the model's vocabulary;\n"
                  "                               or FILE.npy: token ids (any integer dtype), used as they are\n"
@@ -127,6 +130,7 @@ void usage(std::FILE* f) {
                  "  --embd-hessian               gptq: quantize token_embd.weight with GPTQ too, against a first-order\n"
                  "                               Hessian built from the weights that read the residual stream\n"
                  "  --awq-clip                   awq: clip search per ggml block (llm-awq's, scored with H)\n"
+                 "  --sq-alpha A                 smoothquant: migration strength in [0, 1] (default 0.5)\n"
                  "  --rotate                     LLaMA: fold the norm gains into the linears and rotate the residual\n"
                  "                               stream and each head's values by randomized Hadamard matrices\n"
                  "                               (QuaRot); OUT is a plain LLaMA with the same function, then quantized\n"
@@ -218,6 +222,8 @@ int parse_args(int argc, char** argv, args* a) {
             a->embd_hessian = true;
         } else if (s == "--awq-clip") {
             a->awq_clip = true;
+        } else if (s == "--sq-alpha") {
+            if (!value(&a->sq_alpha)) return 2;
         } else if (s == "--rotate") {
             a->rotate = true;
         } else if (s == "--rotate-seed") {
@@ -585,8 +591,9 @@ int run(const args& a) {
     else if (a.method == "gptq") co.method = quant_method::gptq;
     else if (a.method == "awq") co.method = quant_method::awq;
     else if (a.method == "awq+gptq") co.method = quant_method::awq_gptq;
+    else if (a.method == "smoothquant") co.method = quant_method::smoothquant;
     else if (a.method != "hqq") {
-        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq hqq\n",
+        std::fprintf(stderr, "lowbit-quantize: --method '%s' is not one of: rtn imatrix gptq awq awq+gptq smoothquant hqq\n",
                      printable(a.method).c_str());
         return 2;
     }
@@ -604,7 +611,7 @@ int run(const args& a) {
         if (lowbit_type) why = "--bpw chooses ggml types; --type must be a llama-quantize type (it sets which tensors are quantized)";
         else if (!a.overrides.empty() || !a.plan_in.empty()) why = "--bpw chooses every quantized tensor's type; it does not take --tensor-type or --plan";
         else if (a.sensitivity_in.empty() && a.calib.empty()) why = "--bpw measures the sensitivity on --calib TEXT (or reads --sensitivity FILE)";
-        else if (uses_awq(co.method)) why = "--bpw plans with --method rtn, imatrix or gptq";
+        else if (folds_scales(co.method)) why = "--bpw plans with --method rtn, imatrix or gptq";
         if (why) {
             std::fprintf(stderr, "lowbit-quantize: %s\n", why);
             return 2;
@@ -659,6 +666,16 @@ int run(const args& a) {
         std::fprintf(stderr, "lowbit-quantize: --awq-clip goes with --method awq\n");
         return 2;
     }
+    if (!a.sq_alpha.empty()) {
+        char* end = nullptr;
+        const double v = std::strtod(a.sq_alpha.c_str(), &end);
+        if (*end != '\0' || !(v >= 0.0 && v <= 1.0) || co.method != quant_method::smoothquant) {
+            std::fprintf(stderr, "lowbit-quantize: --sq-alpha '%s': expected a number in [0, 1], with --method smoothquant\n",
+                         printable(a.sq_alpha).c_str());
+            return 2;
+        }
+        co.sq_alpha = static_cast<float>(v);
+    }
     if (!a.refit_rounds.empty()) {
         char* end = nullptr;
         const long n = std::strtol(a.refit_rounds.c_str(), &end, 10);
@@ -679,7 +696,7 @@ int run(const args& a) {
     options o;
     o.tgt = tgt;
     // With a computed imatrix the recipe is llama-quantize's with --imatrix (Q4_0/Q5_0 ffn_down rule).
-    o.has_imatrix = co.method != quant_method::rtn;
+    o.has_imatrix = co.method != quant_method::rtn && co.method != quant_method::smoothquant;  // smoothquant rounds to nearest
     o.pure = a.pure;
     o.dry_run = a.dry_run;
     o.leave_output = a.leave_output;
@@ -865,15 +882,18 @@ int run(const args& a) {
         any_lowbit = true;
         const std::string n = printable(src.tensors[i].desc.name), sch = lowbit_type_name(*d.lowbit);
         const char* why = nullptr;
-        if (co.method == quant_method::imatrix) why = "--method imatrix weights ggml types only; lowbit schemes take rtn, gptq or hqq";
-        else if (co.method == quant_method::awq || co.method == quant_method::awq_gptq)
-            why = "--method awq and awq+gptq write ggml types only; lowbit schemes take rtn, gptq or hqq";
+        if (co.method == quant_method::imatrix)
+            why = "--method imatrix weights ggml types only; lowbit schemes take rtn, gptq, awq, awq+gptq, smoothquant or hqq";
+        else if (uses_awq(co.method) && d.lowbit->gran == lowbit::granularity::per_tensor)
+            why = "AWQ's scale search rounds blocks of rows, a per-tensor scale spans them all: give a per-channel or per-group scheme";
         else if (lmethod == lowbit_method::hqq && d.lowbit->symmetric) why = "HQQ optimises zero points: give an asymmetric scheme (w4g64a)";
         else if (src.tensors[i].imported) why = "an imported checkpoint weight is converted from its codes, not requantized to a lowbit scheme";
         if (why) return refuse(a.in, status::error(errc::unsupported, "tensor '%s' gets %s: %s", n.c_str(), sch.c_str(), why));
     }
     if (lmethod == lowbit_method::hqq && !any_lowbit)
         return refuse(a.in, status::error(errc::invalid_argument, "--method hqq quantizes lowbit schemes (--type w4g64a); no tensor gets one"));
+    if (a.awq_clip && any_lowbit)  // the clip search is per ggml block (awq_clip_gguf)
+        prog.line("lowbit-quantize: --awq-clip clips the ggml-type tensors only; the lowbit-scheme ones are rounded unclipped");
 
     // Per-tensor checks that need the input: requantizing, copies, imatrix rows.
     std::vector<job> jobs(src.tensors.size());

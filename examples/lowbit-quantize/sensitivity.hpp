@@ -150,7 +150,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
                                         Exec& exec) {
     calib_options o = calib;
     o.refit = o.refit_sub = o.refit_codes = false;
-    if (uses_awq(o.method)) return status::error(errc::unsupported, "--bpw plans with --method rtn, imatrix or gptq, not %s", method_name(o.method));
+    if (folds_scales(o.method)) return status::error(errc::unsupported, "--bpw plans with --method rtn, imatrix or gptq, not %s", method_name(o.method));
     auto setup = detail::calibration_setup(src, o);
     if (!setup) return setup.error();
     const llama::config& c = setup->c;

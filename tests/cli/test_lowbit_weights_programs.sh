@@ -6,7 +6,8 @@
 #           is one error line, exit 1.
 #   layer   lowbit-quantize --type w4g128 on tests/data/tinyllama-sotu, then
 #           lowbit-layer --weights FILE --tensor NAME runs a lowbit tensor and a
-#           ggml one from the mapping; an unknown name is one error line.
+#           ggml one from the mapping; an unknown name is one error line; and a
+#           tensor of a --type w4g128a --method awq file.
 #
 #   tests/cli/test_lowbit_weights_programs.sh qat QAT_MNIST QAT_MNIST_EVAL
 #   tests/cli/test_lowbit_weights_programs.sh layer LOWBIT_QUANTIZE LOWBIT_LAYER TINYLLAMA_DIR
@@ -48,6 +49,12 @@ layer)
     rc=$?
     [ $rc -eq 1 ] && [ "$(wc -l < "$work/bad.err")" -eq 1 ] && grep -q "no weights named 'blk.2.nothing.weight'" "$work/bad.err" ||
         fail "an unknown tensor: exit $rc, $(cat "$work/bad.err")"
+    # AWQ's scales folded, then rtn on an asymmetric lowbit grid: lowbit-layer runs its tensors too
+    "$2" "$4" "$work/awq.gguf" --type w4g128a --method awq --calib "$4/calib.txt" --calib-tokens 512 --quiet ||
+        fail "lowbit-quantize --type w4g128a --method awq failed"
+    "$3" --weights "$work/awq.gguf" --tensor blk.1.attn_v.weight --json > "$work/awq.json" || fail "lowbit-layer on an awq tensor failed"
+    cat "$work/awq.json"
+    grep -q '"scheme": "w4g128a", "layout": "tiled", "rows": 128, "cols": 256' "$work/awq.json" || fail "blk.1.attn_v.weight is not w4g128a 128 x 256"
     echo "ok - lowbit-layer --weights FILE.gguf --tensor NAME"
     ;;
 *) fail "usage: $0 qat QAT_MNIST QAT_MNIST_EVAL | layer LOWBIT_QUANTIZE LOWBIT_LAYER TINYLLAMA_DIR" ;;

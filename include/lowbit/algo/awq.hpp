@@ -283,4 +283,21 @@ result<awq_any_result> awq_quantize(const runtime_scheme& s, matrix_view<const f
     return out;
 }
 
+// The lowbit grid for awq_gguf.hpp's group search (awq_gguf_linear::round_trip,
+// ctx: a const runtime_scheme*): the scheme's round to nearest (min/max range,
+// as awq_quantize's loss), decoded back into ws in place. Serial: the search
+// calls it from its own worker tasks. The search hands it blocks of rows, so
+// only row-local schemes (per channel, per group) are its tensor's grid: a
+// per-tensor scale spans all rows, and is refused. A template so that only a
+// caller instantiates the run-time quantizer (awq_lowbit_round_trip<>).
+template <class = void>
+status awq_lowbit_round_trip(const void* scheme, float* ws, std::size_t rows, std::size_t cols) {
+    const runtime_scheme& s = *static_cast<const runtime_scheme*>(scheme);
+    if (s.gran == granularity::per_tensor)
+        return status::error(errc::unsupported, "scheme: AWQ's group search rounds blocks of rows; a per-tensor scale spans all of them");
+    auto q = quantize(s, matrix_view<const float>(ws, rows, cols));
+    if (!q) return q.error();
+    return dequantize(*q, matrix_view<float>(ws, rows, cols));
+}
+
 }  // namespace lowbit

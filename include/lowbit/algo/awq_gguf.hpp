@@ -10,7 +10,8 @@
 //   loss(a) = sum over the group's W of  sum_r d_r H d_r^T / sum_r w_r H w_r^T,
 //   d = W - Q(W diag s) diag(1/s),
 // where Q is ggml's quantizer of the linear's type (gguf::quantize, the bytes
-// llama-quantize writes), weighted by importance_j / s_j^2 when an imatrix
+// llama-quantize writes) or, for a linear given a lowbit scheme, that scheme's
+// round to nearest (round_trip: awq_lowbit_round_trip in algo/awq.hpp), weighted by importance_j / s_j^2 when an imatrix
 // row is given (the imatrix of the scaled input x / s), and H = X^T X of the
 // calibration tokens, so the loss is the relative output error of the group
 // on all of them, not a strided sample. a = 0 is s = 1, the plain (or
@@ -36,9 +37,16 @@
 
 namespace lowbit {
 
+// A linear whose grid is not one of ggml's (a lowbit scheme: awq_lowbit_round_trip
+// in algo/awq.hpp): replaces rows x cols scaled weights by what its quantizer
+// decodes them to. Called from the search's worker tasks, so it runs serially.
+using awq_round_trip = status (*)(const void* ctx, float* ws, std::size_t rows, std::size_t cols);
+
 struct awq_gguf_linear {
     gguf::gguf_type type;         // the type its bytes will have
     matrix_view<const float> w;   // rows x K (K: the group's input width)
+    awq_round_trip round_trip = nullptr;  // set: this quantizer instead of type's (importance unused)
+    const void* round_trip_ctx = nullptr;
 };
 
 struct awq_gguf_options {
@@ -87,7 +95,7 @@ template <class Exec>
 status awq_gguf_error(const awq_gguf_linear& l, span<const float> s, span<const float> importance, matrix_view<const float> h,
                       double& err, double& ref, Exec& exec) {
     const std::size_t N = l.w.rows(), K = l.w.cols(), RT = 32, tasks = (N + RT - 1) / RT;
-    const auto row_bytes = static_cast<std::size_t>(gguf::row_size(l.type, static_cast<std::int64_t>(K)));
+    const auto row_bytes = l.round_trip ? 0 : static_cast<std::size_t>(gguf::row_size(l.type, static_cast<std::int64_t>(K)));
     std::vector<float> imp;
     if (!importance.empty()) {
         imp.resize(K);
@@ -101,10 +109,14 @@ status awq_gguf_error(const awq_gguf_linear& l, span<const float> s, span<const 
         std::vector<std::uint8_t> q(n * row_bytes);
         for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = 0; j < K; ++j) ws[i * K + j] = l.w(r0 + i, j) * s[j];
-        st[t] = gguf::quantize(l.type, ws.data(), q.data(), static_cast<std::int64_t>(n), static_cast<std::int64_t>(K),
-                               imp.empty() ? nullptr : imp.data());
-        for (std::size_t i = 0; i < n && st[t].ok(); ++i)
-            st[t] = gguf::dequantize_row(l.type, q.data() + i * row_bytes, ws.data() + i * K, static_cast<std::int64_t>(K));
+        if (l.round_trip) {
+            st[t] = l.round_trip(l.round_trip_ctx, ws.data(), n, K);
+        } else {
+            st[t] = gguf::quantize(l.type, ws.data(), q.data(), static_cast<std::int64_t>(n), static_cast<std::int64_t>(K),
+                                   imp.empty() ? nullptr : imp.data());
+            for (std::size_t i = 0; i < n && st[t].ok(); ++i)
+                st[t] = gguf::dequantize_row(l.type, q.data() + i * row_bytes, ws.data() + i * K, static_cast<std::int64_t>(K));
+        }
         if (!st[t].ok()) return;
         // rows 0..n-1 of d: the error; rows n..2n-1: the weights (the reference energy), one GEMM for both
         for (std::size_t i = 0; i < n; ++i)
@@ -164,7 +176,7 @@ result<awq_gguf_result> awq_search_gguf(span<const awq_gguf_linear> group, span<
     for (const awq_gguf_linear& l : group) {
         if (l.w.cols() != K || l.w.rows() == 0 || !l.w.data())
             return status::error(errc::shape_mismatch, "a linear of the group is %zu x %zu, expected rows x %zu", l.w.rows(), l.w.cols(), K);
-        if (K % static_cast<std::size_t>(gguf::type_block_size(l.type)) != 0)
+        if (!l.round_trip && K % static_cast<std::size_t>(gguf::type_block_size(l.type)) != 0)
             return status::error(errc::shape_mismatch, "K = %zu is not a multiple of %s's block of %lld", K, gguf::type_name(l.type),
                                  static_cast<long long>(gguf::type_block_size(l.type)));
         LOWBIT_TRY(detail::check_finite(l.w, "w"));
