@@ -20,8 +20,9 @@
 // After the last layer, gptq also quantizes output.weight, whose input is
 // output_norm of the (quantized) model's final stream (detail::gptq_output).
 // Memory: the stream, one layer's f32 weights, activations of one chunk, and
-// per tap point a K x K Hessian; plus the quantized bytes of the tensors done
-// (the output's size), which are written when the output is.
+// per tap point a K x K Hessian. With a calib_io, the input pages of a loaded
+// layer are handed back and each layer's quantized bytes are set aside on disk
+// until OUT is written (docs/ptq.md: the 1B-shaped figure).
 #pragma once
 
 #include <algorithm>
