@@ -406,6 +406,20 @@ status gptq_embedding(const model_source& src, const std::vector<decision>& plan
     return status();
 }
 
+// f(value) for every entry of a name-keyed map whose name starts with `prefix`.
+template <class Map, class F>
+void for_prefix(Map& m, const std::string& prefix, F&& f) {
+    for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) f(it->second);
+}
+
+// The tap point whose rows a linear of layer y reads.
+inline llama::tap_point tap_of(const llama::layer& y, const llama::linear& w) {
+    return &w == &y.wo                     ? llama::tap_point::wo_in
+           : &w == &y.w2                   ? llama::tap_point::w2_in
+           : (&w == &y.w1 || &w == &y.w3) ? llama::tap_point::ffn_in
+                                           : llama::tap_point::attn_in;
+}
+
 // The linears of a LLaMA layer, with the tap point each reads (--method awq,
 // awq+gptq, smoothquant fold scales per tap point).
 struct layer_member {
@@ -414,10 +428,9 @@ struct layer_member {
     llama::tap_point at;
 };
 inline std::vector<layer_member> layer_members(llama::layer& y) {
-    using tp = llama::tap_point;
-    return {{&y.wq, "attn_q", tp::attn_in}, {&y.wk, "attn_k", tp::attn_in}, {&y.wv, "attn_v", tp::attn_in},
-            {&y.wo, "attn_output", tp::wo_in}, {&y.w1, "ffn_gate", tp::ffn_in}, {&y.w3, "ffn_up", tp::ffn_in},
-            {&y.w2, "ffn_down", tp::w2_in}};
+    std::vector<layer_member> r;
+    y.for_each_linear([&](llama::linear& w, const char* n) { r.push_back({&w, n, tap_of(y, w)}); });
+    return r;
 }
 
 // rtn_err: each linear's relative layer-output error under plain rtn of the
@@ -632,14 +645,6 @@ inline status load_layer(const model_source& src, const std::map<std::string, st
     return status();
 }
 
-// The tap point whose rows a linear of layer y reads.
-inline llama::tap_point tap_of(const llama::layer& y, const llama::linear& w) {
-    return &w == &y.wo                     ? llama::tap_point::wo_in
-           : &w == &y.w2                   ? llama::tap_point::w2_in
-           : (&w == &y.w1 || &w == &y.w3) ? llama::tap_point::ffn_in
-                                           : llama::tap_point::attn_in;
-}
-
 // Pass 1 of layer l in float over every chunk of `stream`: the statistics of
 // its four tap points (imatrix sums; H for gptq/awq; sum |x| for awq) and the
 // held chunk's rows. write_back: the layer's output replaces `stream` (a
@@ -697,9 +702,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
     std::map<std::string, std::size_t> by_name;
     for (std::size_t i = 0; i < src.tensors.size(); ++i) by_name[src.tensors[i].desc.name] = i;
     auto done_with = [&](const std::string& prefix) {  // the input pages of every tensor named prefix*
-        if (!io.done_with) return;
-        for (auto it = by_name.lower_bound(prefix); it != by_name.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-            io.done_with(src.tensors[it->second]);
+        if (io.done_with) detail::for_prefix(by_name, prefix, [&](std::size_t i) { io.done_with(src.tensors[i]); });
     };
     auto setup = detail::calibration_setup(src, o);
     if (!setup) return setup.error();
@@ -781,15 +784,16 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
             if (it != out.tensors.end()) e += it->second.out_err, er += it->second.rtn_out_err, ++n;
             w.w = std::vector<float>();
         });
+        status spilled;
         if (io.spill)
-            for (auto it = out.tensors.lower_bound(pre); it != out.tensors.end() && it->first.compare(0, pre.size(), pre) == 0; ++it) {
-                calibrated_tensor& ct = it->second;
-                if (ct.data.empty()) continue;
-                LOWBIT_TRY(io.spill->put(span<const std::uint8_t>(ct.data.data(), ct.data.size()), &ct.spilled_at));
-                ct.spilled = true;
+            detail::for_prefix(out.tensors, pre, [&](calibrated_tensor& ct) {
+                if (ct.data.empty() || !spilled.ok()) return;
+                spilled = io.spill->put(span<const std::uint8_t>(ct.data.data(), ct.data.size()), &ct.spilled_at);
+                ct.spilled = spilled.ok();
                 ct.spilled_size = ct.data.size();
-                ct.data = std::vector<std::uint8_t>();
-            }
+                if (ct.spilled) ct.data = std::vector<std::uint8_t>();
+            });
+        LOWBIT_TRY(spilled);
         y.att_norm = {}, y.ffn_norm = {};
         p.line("layer %d/%d: %s, mean layer-output error %.3e (rtn %.3e), %.1f s", l + 1, c.layers, method_name(o.method),
                n ? e / n : 0.0, n ? er / n : 0.0, p.elapsed() - t0);
