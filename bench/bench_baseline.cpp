@@ -184,20 +184,43 @@ void bm_f32_gemm(benchmark::State& st, shape s, std::size_t M, int threads) {
         tm.seconds() / static_cast<double>(st.iterations());
 }
 
+// pool_overhead/<spin|sleep>/tN: one call of an empty job of N tasks on N
+// threads, the fixed cost every threaded kernel call pays (issue 19 item 2).
+// spin: bench's pools (workers poll 100 us for the next call, as between the
+// matmuls of a decode step); sleep: spin 0, every call wakes its threads
+// through the OS.
+void bm_pool_overhead(benchmark::State& st, int threads, bool spin) {
+    static std::map<int, std::unique_ptr<lowbit::thread_pool>> sleeping;
+    auto& sp = sleeping[threads];
+    if (!spin && !sp) sp = std::make_unique<lowbit::thread_pool>(static_cast<unsigned>(threads), std::chrono::microseconds(0));
+    lowbit::thread_pool& p = spin ? pool(threads) : *sp;
+    std::vector<std::size_t> sink(static_cast<std::size_t>(threads) * 16);
+    for (auto _ : st) {
+        p(static_cast<std::size_t>(threads), [&](std::size_t t) { sink[t * 16] += 1; });
+        benchmark::ClobberMemory();
+    }
+}
+
 }  // namespace
 
 void register_baselines() {
-    for (int t : {1, 2}) {
+    for (bool spin : {true, false})
+        for (int t : thread_counts())
+            benchmark::RegisterBenchmark(("pool_overhead/" + std::string(spin ? "spin" : "sleep") + "/t" + std::to_string(t)).c_str(),
+                                         bm_pool_overhead, t, spin)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+    for (int t : thread_counts()) {
         benchmark::RegisterBenchmark(("membw/t" + std::to_string(t)).c_str(), bm_membw, t)->UseRealTime()->Unit(benchmark::kMillisecond);
     }
-    for (int t : {1, 2}) benchmark::RegisterBenchmark(("vnni_peak/t" + std::to_string(t)).c_str(), bm_vnni_peak, t)->UseRealTime();
+    for (int t : thread_counts()) benchmark::RegisterBenchmark(("vnni_peak/t" + std::to_string(t)).c_str(), bm_vnni_peak, t)->UseRealTime();
     for (const auto& s : gemv_shapes())
-        for (int t : {1, 2})
+        for (int t : thread_counts())
             benchmark::RegisterBenchmark(("f32_gemv/" + shape_name(s) + "/t" + std::to_string(t)).c_str(), bm_f32_gemv, s, t)
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
     for (std::size_t m : {32, 256})
-        for (int t : {1, 2})
+        for (int t : thread_counts())
             benchmark::RegisterBenchmark(("f32_gemm/4096x4096/m" + std::to_string(m) + "/t" + std::to_string(t)).c_str(),
                                          bm_f32_gemm, shape{4096, 4096}, m, t)
                 ->UseRealTime()

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <cstdint>
+#include <cstdio>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -47,9 +49,50 @@ inline double result_or(const std::string& key, double fallback) {
     return it == results().end() ? fallback : it->second;
 }
 
+// Thread counts every threaded case runs at: `--threads=1,2,4,8,16` (taken
+// out of argv by take_threads_flag before Google Benchmark sees it), default 1,2.
+inline std::vector<int>& thread_counts() {
+    static std::vector<int> t = {1, 2};
+    return t;
+}
+// Reads and removes --threads=LIST from argv; false (after a message) when LIST
+// is not a comma-separated list of counts in 1..1024.
+inline bool take_threads_flag(int& argc, char** argv) {
+    const std::string flag = "--threads=";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a.compare(0, flag.size(), flag) != 0) continue;
+        std::vector<int> t;
+        std::size_t pos = flag.size();
+        while (pos <= a.size()) {
+            const std::size_t end = std::min(a.find(',', pos), a.size());
+            const std::string item = a.substr(pos, end - pos);
+            char* stop = nullptr;
+            const long n = std::strtol(item.c_str(), &stop, 10);
+            if (item.empty() || *stop != 0 || n < 1 || n > 1024) {
+                std::fprintf(stderr, "--threads: '%s' is not a thread count (1..1024)\n", item.c_str());
+                return false;
+            }
+            t.push_back(static_cast<int>(n));
+            pos = end + 1;
+        }
+        thread_counts() = t;
+        for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+        --argc;
+        --i;
+    }
+    return true;
+}
+
+// One pool per thread count, made on first use. Its workers poll for the next
+// call for 100 us before they sleep (thread_pool's `spin`), as an inference
+// engine's pool does between the matmuls of a token: the per-call cost
+// measured here is the one a decode loop sees (pool_overhead/tN).
 inline lowbit::thread_pool& pool(int threads) {
-    static lowbit::thread_pool p1(1), p2(2);
-    return threads == 1 ? p1 : p2;
+    static std::map<int, std::unique_ptr<lowbit::thread_pool>> pools;
+    auto& p = pools[threads];
+    if (!p) p = std::make_unique<lowbit::thread_pool>(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+    return *p;
 }
 
 // A qmatrix with random codes and scales in [0.5, 1) * 2^-6, cached by name: the

@@ -49,7 +49,7 @@ void register_gemm() {
             using S = decltype(tag);
             for (bool tiled : {true, false})
                 for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
-                    for (int t : {1, 2}) {
+                    for (int t : thread_counts()) {
                         const std::string name = "gemm/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  "4096x4096/m" + std::to_string(m) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t, tiled)

@@ -45,12 +45,23 @@ void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int thread
 }  // namespace
 
 void register_gemv() {
+    // gemv_overhead/w4g32/int8/256x64/tN: a GEMV too small to split usefully
+    // (64 rows, 9 KB of weights): what one call costs beyond its arithmetic,
+    // i.e. activation quantization, task split and the pool's fork/join
+    // (issue 19 item 2; llama.cpp's figure is the same shape through ggml).
+    for (int t : thread_counts()) {
+        using S = lowbit::scheme<4, lowbit::per_group<32>>;
+        benchmark::RegisterBenchmark(("gemv_overhead/w4g32/int8/256x64/t" + std::to_string(t)).c_str(), bm_gemv<S>, shape{256, 64},
+                                     lowbit::matmul_path::int8_dot, t, true)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+    }
     for (const auto& s : gemv_shapes())
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
             for (bool tiled : {true, false})
                 for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
-                    for (int t : {1, 2}) {
+                    for (int t : thread_counts()) {
                         const std::string name = "gemv/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  shape_name(s) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t, tiled)

@@ -2,9 +2,12 @@
 // double-precision product of the dequantized matrix; errors; executors.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include <lowbit/kernels.hpp>
@@ -115,4 +118,41 @@ TEST_CASE("thread_pool runs every task once, also nested and repeatedly") {
         for (auto& h : hits) REQUIRE(h.load() == 1);
     }
     pool(0, [](std::size_t) { FAIL("no task expected"); });
+}
+
+// The hand-off has three ways for a job to reach a worker and for the caller
+// to see it end: both spinning, a worker asleep (spin 0, or a gap longer than
+// the spin), the caller asleep (a task longer than the spin). Each must run
+// every task exactly once; TSan runs this test (scripts/test-sanitize.sh).
+TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
+    using std::chrono::microseconds;
+    struct mode {
+        unsigned threads;
+        microseconds spin;
+        microseconds gap;   // idle time between jobs
+        microseconds task;  // busy time of task 0
+    };
+    const mode modes[] = {
+        {4, microseconds(100), microseconds(0), microseconds(0)},     // back to back: spin hand-off
+        {4, microseconds(0), microseconds(0), microseconds(0)},       // always asleep
+        {3, microseconds(20), microseconds(200), microseconds(0)},    // workers fall asleep between jobs
+        {3, microseconds(20), microseconds(0), microseconds(300)},    // caller falls asleep on the last task
+        {7, microseconds(50), microseconds(0), microseconds(0)},      // more threads than this machine's cores
+    };
+    for (const mode& m : modes) {
+        CAPTURE(m.threads);
+        CAPTURE(m.spin.count());
+        thread_pool pool(m.threads, m.spin);
+        const int reps = m.gap.count() || m.task.count() ? 40 : 400;
+        std::vector<std::atomic<int>> hits(13);
+        for (int rep = 0; rep < reps; ++rep) {
+            if (m.gap.count()) std::this_thread::sleep_for(m.gap);
+            pool(hits.size(), [&](std::size_t i) {
+                if (i == 0 && m.task.count()) std::this_thread::sleep_for(m.task);
+                hits[i].fetch_add(1, std::memory_order_relaxed);
+            });
+            // run() returned: every task of this job has finished.
+            for (auto& h : hits) REQUIRE(h.load(std::memory_order_relaxed) == rep + 1);
+        }
+    }
 }

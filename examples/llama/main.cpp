@@ -6,6 +6,7 @@
 //
 // MODEL is a llama2.c checkpoint (.bin) or a GGUF file. See README.md beside
 // this file and docs/embedding.md.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -31,6 +32,9 @@ const char* usage =
     "  --eval-seqs N       sequences of --eval (default 16), --eval-len N tokens each (default 256)\n"
     "  --json              machine-readable output, one JSON object per line\n"
     "  --threads N         executor threads (default 1)\n"
+    "  --spin US           idle threads poll US microseconds for the next matmul before they sleep (default 100;\n"
+    "                      0: always sleep). Polling saves the OS wake-up on each of a token's matmuls; the pool\n"
+    "                      stops polling by itself while other programs hold the cores\n"
     "  --steps N           tokens to generate (default 64)\n"
     "  --seed N            sampling seed (default 1); --temperature T (default 1; 0 = greedy), --top-p P (default 0.9)\n"
     "  --path fma|int8     lowbit matmul path (default fma: dequantize and FMA; int8: int8 dot products)\n"
@@ -58,6 +62,7 @@ struct args {
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
     bool eval = false, json = false;
     int threads = 1, steps = 64, eval_seqs = 16, eval_len = 256;
+    std::chrono::microseconds spin{100};
     std::uint64_t seed = 1;
     float temperature = 1.0f, top_p = 0.9f;
     lowbit::matmul_path path = lowbit::matmul_path::dequant_fma;
@@ -79,6 +84,7 @@ bool parse_args(int argc, char** argv, args& a) {
         else if (k == "--eval") a.eval = true;
         else if (k == "--json") a.json = true;
         else if (k == "--threads") a.threads = std::max(1, std::atoi(val()));
+        else if (k == "--spin") a.spin = std::chrono::microseconds(std::max(0, std::atoi(val())));
         else if (k == "--steps") a.steps = std::max(1, std::atoi(val()));
         else if (k == "--seed") a.seed = std::strtoull(val(), nullptr, 10);
         else if (k == "--temperature") a.temperature = static_cast<float>(std::atof(val()));
@@ -137,7 +143,7 @@ int run_synthetic(const args& a) {
     if (!sp) return fail(sp.error());
     auto s = llama::parse_scheme_name(a.scheme);
     if (!s) return fail(s.error());
-    lowbit::thread_pool pool(2);
+    lowbit::thread_pool pool(2, a.spin);
     auto m = llama::make_synthetic(*sp, *s, pool);
     if (!m) return fail(m.error());
     const int steps = std::min(a.steps, sp->seq);
@@ -146,7 +152,7 @@ int run_synthetic(const args& a) {
     ro.matmul.path = a.path;
     ro.tiled = a.tiled;
     for (int threads : {1, 2}) {
-        lowbit::thread_pool p(static_cast<unsigned>(threads));
+        lowbit::thread_pool p(static_cast<unsigned>(threads), a.spin);
         const double bw = llama::read_bandwidth(p);
         const double tps = llama::decode_speed(*m, steps, p, ro);
         const double gbs = tps * static_cast<double>(weight_bytes);
@@ -173,7 +179,7 @@ int run_eval(const args& a, const llama::model& f32) {
     eo.seed = a.seed;
     eo.run.matmul.path = a.path;
     eo.run.tiled = a.tiled;
-    lowbit::thread_pool pool(static_cast<unsigned>(a.threads)), one(1), two(2);
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads), a.spin), one(1), two(2, a.spin);
     const auto ref = llama::make_reference(f32, eo, pool);
     std::vector<llama::eval_row> rows;
     double ppl_f32 = 0;
@@ -225,7 +231,7 @@ int run_bench(const args& a, const llama::model& m) {
     std::printf("| model | scheme | size | path | threads | test | t/s | linear %% | attention %% | other %% |\n");
     std::printf("|---|---|---:|---|---:|---|---:|---:|---:|---:|\n");
     for (const int threads : thread_counts) {
-        lowbit::thread_pool pool(static_cast<unsigned>(threads));
+        lowbit::thread_pool pool(static_cast<unsigned>(threads), a.spin);
         for (const llama::bench_test& t : *tests) {
             auto r = llama::run_bench(m, t, a.reps, pool, ro);
             if (!r) return fail(r.error());
@@ -268,7 +274,7 @@ int run_text_eval(const args& a, const llama::model& m) {
     if (tok->size() != m.c.vocab)
         return fail(lowbit::status::error(lowbit::errc::shape_mismatch, "%s: the vocabulary has %d tokens, token_embd %d rows",
                                           a.model_path.c_str(), tok->size(), m.c.vocab));
-    lowbit::thread_pool pool(static_cast<unsigned>(a.threads));
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads), a.spin);
     llama::perplexity_options po;
     po.n_ctx = a.ctx;
     po.n_chunks = a.chunks;
@@ -332,7 +338,7 @@ int main(int argc, char** argv) {
 
     auto s = llama::parse_scheme_name(a.scheme);
     if (!s) return fail(s.error());
-    lowbit::thread_pool pool(static_cast<unsigned>(a.threads));
+    lowbit::thread_pool pool(static_cast<unsigned>(a.threads), a.spin);
     llama::quant_report rep;
     if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());

@@ -663,14 +663,20 @@ inline bool misaligned(const T* p) noexcept {
 // are bit-identical for every executor and thread count. A host engine passes
 // its own pool through a tiny adapter (examples/openmp_executor.cpp).
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
 
 namespace lowbit {
 
@@ -692,12 +698,46 @@ struct executor_concurrency<E, std::void_t<decltype(std::declval<const E&>().con
     static unsigned get(const E& e) noexcept { return static_cast<unsigned>(e.concurrency()); }
 };
 
+namespace detail {
+// One iteration of a spin-wait: tells the core that this is a busy loop
+// (x86 `pause`, Arm `yield`), so that the sibling hyper-thread runs and the
+// loop's exit does not flush the pipeline.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(_M_X64) || defined(_M_IX86)
+    _mm_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+}  // namespace detail
+
 // A fixed pool of worker threads; the calling thread works too, so
 // thread_pool(2) starts one extra thread. One job runs at a time; a call made
 // from inside a task runs inline (no deadlock on nested use).
+//
+// Hand-off: a job is published by one atomic increment that idle workers poll
+// for `spin` before they sleep on a condition variable, and the caller polls
+// for the last task the same way. The default, 0, always sleeps: a library
+// pool should not burn a game's or a robot's cores between calls. An
+// inference loop that owns its cores passes e.g. 100 us (lowbit-llama's
+// --spin, bench/'s pools): a decode step makes a few hundred short calls in
+// a row (a 1B LLaMA: 155 GEMVs per token), and waking sleeping threads
+// through the OS for each is a fixed cost per call that grows with the
+// thread count (bench/ pool_overhead/sleep vs /spin; issue 19 item 2).
+// Polling only pays while every thread of the pool has a core: a polling
+// thread that the OS has preempted is not woken early as a sleeping one is,
+// so on a machine busy with other programs one hand-off could take a whole
+// scheduler slice (milliseconds). The pool notices that as a caller whose
+// last task did not end within the spin, and then sleeps for the next 16
+// jobs, 32 after a second miss, up to 4096; 64 jobs in a row ended within the
+// spin clear it.
 class thread_pool {
 public:
-    explicit thread_pool(unsigned threads = std::thread::hardware_concurrency()) {
+    explicit thread_pool(unsigned threads = std::thread::hardware_concurrency(),
+                         std::chrono::microseconds spin = std::chrono::microseconds(0))
+        : spin_(spin) {
         if (threads == 0) threads = 1;
         workers_.reserve(threads - 1);
         for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -705,11 +745,9 @@ public:
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
     ~thread_pool() {
-        {
-            std::lock_guard<std::mutex> lk(m_);
-            stop_ = true;
-        }
-        cv_work_.notify_all();
+        stop_.store(true, std::memory_order_seq_cst);
+        generation_.fetch_add(1, std::memory_order_seq_cst);
+        wake(cv_work_, true);
         for (auto& t : workers_) t.join();
     }
 
@@ -737,19 +775,38 @@ private:
             return;
         }
         std::lock_guard<std::mutex> one_job(job_m_);
-        {
-            std::lock_guard<std::mutex> lk(m_);
-            call_ = call;
-            ctx_ = ctx;
-            n_ = n;
-            next_.store(0, std::memory_order_relaxed);
-            active_ = workers_.size();
-            ++generation_;
-        }
-        cv_work_.notify_all();
+        const bool spin = spin_.count() > 0 && quiet_jobs_ == 0;
+        if (quiet_jobs_ > 0) --quiet_jobs_;
+        // The job's fields are plain: the seq_cst increment of generation_
+        // publishes them, and no worker reads them once pending_ reached 0.
+        call_ = call;
+        ctx_ = ctx;
+        n_ = n;
+        spin_job_ = spin;
+        next_.store(0, std::memory_order_relaxed);
+        pending_.store(workers_.size(), std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_seq_cst);
+        // A worker about to sleep registers in sleepers_ before it reads
+        // generation_ again (seq_cst on both sides): either it sees this job,
+        // or this load sees it and wakes it.
+        if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(cv_work_, true);
         work();
+        const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+        if (spin) {
+            if (spin_until(done, spin_)) {
+                if (++streak_ >= 64) backoff_ = 0;
+                return;
+            }
+            streak_ = 0;  // a worker was not there in time: the cores are busy elsewhere
+            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
+            quiet_jobs_ = backoff_;
+        } else if (done()) {
+            return;
+        }
         std::unique_lock<std::mutex> lk(m_);
-        cv_done_.wait(lk, [this] { return active_ == 0; });
+        caller_sleeps_.store(true, std::memory_order_seq_cst);
+        cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
+        caller_sleeps_.store(false, std::memory_order_relaxed);
     }
 
     void work() {
@@ -763,29 +820,66 @@ private:
     }
 
     void worker_loop() {
-        std::size_t seen = 0;
+        std::uint64_t seen = 0;
+        bool spin = false;  // how the last job was handed over: poll for the next one, or sleep
         for (;;) {
-            std::unique_lock<std::mutex> lk(m_);
-            cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
-            lk.unlock();
+            if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; },
+                            spin ? spin_ : std::chrono::microseconds(0))) {
+                std::unique_lock<std::mutex> lk(m_);
+                sleepers_.fetch_add(1, std::memory_order_seq_cst);
+                cv_work_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+                sleepers_.fetch_sub(1, std::memory_order_relaxed);
+            }
+            if (stop_.load(std::memory_order_acquire)) return;
+            seen = generation_.load(std::memory_order_acquire);
+            spin = spin_job_;
             work();
-            lk.lock();
-            if (--active_ == 0) cv_done_.notify_one();
+            if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
+                wake(cv_done_, false);
         }
     }
 
+    // Polls pred for `spin`; true as soon as pred holds. No yield: on Linux a
+    // yielding thread can lose its core for a whole slice, long after pred held.
+    template <class P>
+    static bool spin_until(P pred, std::chrono::microseconds spin) {
+        if (pred()) return true;
+        if (spin.count() <= 0) return false;
+        const auto deadline = std::chrono::steady_clock::now() + spin;
+        for (unsigned i = 1;; ++i) {
+            detail::cpu_relax();
+            if (pred()) return true;
+            if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return pred();
+        }
+    }
+
+    // Taking m_ first orders the notification after a sleeper's predicate
+    // check (which runs under m_), so the wake-up cannot fall between them.
+    void wake(std::condition_variable& cv, bool all) {
+        { std::lock_guard<std::mutex> lk(m_); }
+        if (all)
+            cv.notify_all();
+        else
+            cv.notify_one();
+    }
+
+    std::chrono::microseconds spin_;
     std::vector<std::thread> workers_;
     std::mutex job_m_, m_;
     std::condition_variable cv_work_, cv_done_;
     call_fn call_ = nullptr;
     void* ctx_ = nullptr;
     std::size_t n_ = 0;
+    bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
+    unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
+    unsigned backoff_ = 0;           // the last such run's length
+    unsigned streak_ = 0;            // jobs in a row that ended within the spin
     std::atomic<std::size_t> next_{0};
-    std::size_t active_ = 0;
-    std::size_t generation_ = 0;
-    bool stop_ = false;
+    std::atomic<std::size_t> pending_{0};         // workers still in the current job
+    std::atomic<std::uint64_t> generation_{0};    // jobs published (and one more to stop)
+    std::atomic<unsigned> sleepers_{0};           // workers asleep on cv_work_, or about to be
+    std::atomic<bool> caller_sleeps_{false};      // run() asleep on cv_done_
+    std::atomic<bool> stop_{false};
 };
 
 }  // namespace lowbit
