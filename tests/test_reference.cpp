@@ -2,6 +2,7 @@
 // double-precision product of the dequantized matrix; errors; executors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -132,12 +133,16 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
         microseconds gap;   // idle time between jobs
         microseconds task;  // busy time of task 0
     };
+    // Polling needs a core per thread (a pool of more threads than cores never
+    // polls), so the polling modes use at most as many threads as there are cores.
+    const unsigned hw = std::thread::hardware_concurrency();
+    const unsigned fit = std::max(2u, std::min(4u, hw));
     const mode modes[] = {
-        {4, microseconds(100), microseconds(0), microseconds(0)},     // back to back: spin hand-off
-        {4, microseconds(0), microseconds(0), microseconds(0)},       // always asleep
-        {3, microseconds(20), microseconds(200), microseconds(0)},    // workers fall asleep between jobs
-        {3, microseconds(20), microseconds(0), microseconds(300)},    // caller falls asleep on the last task
-        {7, microseconds(50), microseconds(0), microseconds(0)},      // more threads than this machine's cores
+        {fit, microseconds(100), microseconds(0), microseconds(0)},    // back to back: polling hand-off
+        {fit, microseconds(0), microseconds(0), microseconds(0)},      // always asleep
+        {fit, microseconds(20), microseconds(200), microseconds(0)},   // workers fall asleep between jobs
+        {fit, microseconds(20), microseconds(0), microseconds(300)},   // caller falls asleep on the last task
+        {2 * fit + 1, microseconds(50), microseconds(0), microseconds(0)},  // more threads than cores: never polls
     };
     for (const mode& m : modes) {
         CAPTURE(m.threads);

@@ -76,15 +76,20 @@ inline void cpu_relax() noexcept {
 // thread that the OS has preempted is not woken early as a sleeping one is,
 // so on a machine busy with other programs one hand-off could take a whole
 // scheduler slice (milliseconds). The pool notices that as a caller whose
-// last task did not end within the spin, and then sleeps for the next 16
-// jobs, 32 after a second miss, up to 4096; 64 jobs in a row ended within the
-// spin clear it.
+// last task did not end within the spin (a job that had to wake sleeping
+// workers does not count), and then sleeps for the next 16 jobs, 32 after a
+// second miss, up to 4096; every 256 jobs in a row that end within the spin
+// halve that. A pool of more threads than the machine has cores never polls.
 class thread_pool {
 public:
     explicit thread_pool(unsigned threads = std::thread::hardware_concurrency(),
                          std::chrono::microseconds spin = std::chrono::microseconds(0))
         : spin_(spin) {
         if (threads == 0) threads = 1;
+        // More threads than cores: a polling thread would hold a core that
+        // another of the pool's threads needs.
+        const unsigned cores = std::thread::hardware_concurrency();
+        if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
         workers_.reserve(threads - 1);
         for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
     }
@@ -135,14 +140,23 @@ private:
         // A worker about to sleep registers in sleepers_ before it reads
         // generation_ again (seq_cst on both sides): either it sees this job,
         // or this load sees it and wakes it.
-        if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(cv_work_, true);
+        const bool woke = sleepers_.load(std::memory_order_seq_cst) != 0;
+        if (woke) wake(cv_work_, true);
         work();
         const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+        // Only a job that every worker was polling for tells whether polling
+        // pays: one that had to wake sleepers (the first after a quiet run)
+        // is slow however idle the cores are, and counts neither way.
         if (spin) {
             if (spin_until(done, spin_)) {
-                if (++streak_ >= 64) backoff_ = 0;
+                if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
+                    streak_ = 0;
+                    backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
+                }
                 return;
             }
+        }
+        if (spin && !woke) {
             streak_ = 0;  // a worker was not there in time: the cores are busy elsewhere
             backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
             quiet_jobs_ = backoff_;
