@@ -155,10 +155,13 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
         case gguf_type::q4_0: case gguf_type::q5_0: case gguf_type::q8_0:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
         case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
+        case gguf_type::q2_K: case gguf_type::q3_K:
             return {true, true, true};
-        case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::iq4_xs: case gguf_type::tq2_0:
+        case gguf_type::iq4_xs: case gguf_type::tq2_0:
             return {true, false, true};
-        case gguf_type::tq1_0: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs:
+        case gguf_type::tq1_0:
+            return {true, true, false};
+        case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs:
         case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
             return {true, false, false};
         default:

@@ -312,6 +312,166 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q6_K* w, const block_q8_K* a, s
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
+// ---- Q2_K, Q3_K, TQ1_0 on 512-bit registers --------------------------------------
+// These have no 32-value sub-block structure to keep in 256-bit lanes: a
+// zmm holds 64 codes against a[64p .. 64p + 63] (four 16-value sub-blocks,
+// one per 128-bit lane, for Q2_K/Q3_K), which halves the instructions per
+// value of the AVX2 copy. The integer sums are the AVX2 copy's, regrouped
+// (exact); the terms are the model's, per super-block in block order.
+
+// (The maskz forms: GCC 12 warns -Wmaybe-uninitialized inside the unmasked
+// 256-bit inserts, extracts and broadcasts, GCC PR 105593.)
+LOWBIT_GGUF_INLINE __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_GGUF_INLINE __m512i join(__m256i lo, __m256i hi) { return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(lo), hi, 1); }
+LOWBIT_GGUF_INLINE __m512i twice(__m256i v) { return _mm512_maskz_broadcast_i64x4(0xff, v); }
+// The two 256-bit halves added: int32 lane j = lanes j + 8 j.
+LOWBIT_GGUF_INLINE __m256i fold(__m512i v) {
+    return _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, v, 0), _mm512_maskz_extracti64x4_epi64(0xf, v, 1));
+}
+LOWBIT_GGUF_INLINE std::int32_t hsum512(__m512i v) { return hsum(fold(v)); }
+// acc + sc * (u_i * s_i) on 512 bits: maddubs pairs (u < 8: within +-2^11)
+// scaled by the int16 lanes of sc16.
+LOWBIT_GGUF_INLINE __m512i dot_us_scaled512(__m512i acc, __m512i u, __m512i s, __m512i sc16) {
+    const __m512i pairs = _mm512_maddubs_epi16(u, s);
+#if LOWBIT_GGUF_VNNI
+    return _mm512_dpwssd_epi32(acc, pairs, sc16);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, sc16));
+#endif
+}
+
+// Q2_K / Q3_K: zmm p holds values 64p .. 64p + 63, i.e. the 2-bit fields at
+// shifts 2t and 2t + 2 (t = 2 (p % 2)) of qs half h = p / 2, in its low and
+// high 256 bits: sub-blocks 4p .. 4p + 3, one per 128-bit lane.
+struct k2_unpacked {
+    __m512i q[4], sc[4];  // codes (unsigned), int16 sub-block scales per 128-bit lane
+    __m256i sc16;         // the sixteen scales (Q3_K: the -4 offset's weights)
+    __m256i mn16;         // Q2_K: the sixteen mins
+};
+template <bool Third>
+LOWBIT_GGUF_INLINE void k2_unpack(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, k2_unpacked& u) {
+    // word i of sc[p] = scale 4p + i / 8; dword m of base = (m / 4) in both words
+    const __m512i base = _mm512_set_epi32(0x30003, 0x30003, 0x30003, 0x30003, 0x20002, 0x20002, 0x20002, 0x20002, 0x10001,
+                                          0x10001, 0x10001, 0x10001, 0, 0, 0, 0);
+    const __m512i sc32 = _mm512_castsi256_si512(sc16);
+    const __m512i three = _mm512_set1_epi8(3);
+    u.sc16 = sc16;
+    for (int p = 0; p < 4; ++p) {
+        const int h = p / 2, t = 2 * (p % 2);
+        u.sc[p] = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(4 * p))), sc32);
+        const __m512i shifts = join(_mm256_set1_epi16(static_cast<short>(2 * t)), _mm256_set1_epi16(static_cast<short>(2 * t + 2)));
+        const __m512i src = twice(load32(qs + 32 * h));
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(src, shifts), three);
+        if (Third) {  // bit 4h + t of hmask[m] for the low half, 4h + t + 1 for the high one
+            const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1u << (4 * h + t))), _mm256_set1_epi8(static_cast<char>(1u << (4 * h + t + 1))));
+            const __mmask64 k = _mm512_test_epi8_mask(twice(load32(hmask)), bit);
+            q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(4)));
+        }
+        u.q[p] = q;
+    }
+}
+LOWBIT_GGUF_INLINE void unpack(const block_q2_K& w, k2_unpacked& u) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    u.mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), m4));
+    k2_unpack<false>(_mm256_cvtepu8_epi16(_mm_and_si128(b, m4)), w.qs, nullptr, u);
+}
+LOWBIT_GGUF_INLINE void unpack(const block_q3_K& w, k2_unpacked& u) {
+    k2_unpack<true>(avx2::q3k_scales16(w.scales), w.qs, w.hmask, u);
+}
+LOWBIT_GGUF_INLINE __m512i k2_lanes(const k2_unpacked& u, const block_q8_K& a) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) acc = dot_us_scaled512(acc, u.q[p], load64(a.qs + 64 * p), u.sc[p]);
+    return acc;
+}
+
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q2_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        k2_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d), dmin = h2f(w[i].dmin);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const std::int32_t summ = hsum(_mm256_madd_epi16(u.mn16, load32(ac.bsums)));  // q2k_min_sum
+            sum[c] += kquant_affine_term(ac.d, d, dmin, hsum512(k2_lanes(u, ac)), summ);
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+// Q3_K: codes 0..7; the -4 comes off with the bsums, sum_j sc_j (sum q a - 4 bsums_j).
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q3_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        k2_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(u.sc16, load32(ac.bsums)), 2);
+            sum[c] += kquant_symmetric_term(ac.d, d, hsum(_mm256_sub_epi32(fold(k2_lanes(u, ac)), offset)));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// TQ1_0: the trits of avx2::isum(block_tq1_0) (bytes kept as q ^ 0x80, times 3
+// by byte adds), 64 per zmm: [qs * 3^0 | 3^1], [3^2 | 3^3], [3^4 | tail 0],
+// [tail 1 | tail 2] against a[0..63] .. a[192..255]; trit = [q >= 86] + [q >= 171]
+// from two compares into mask registers.
+struct tq1_unpacked {
+    __m512i t[4];  // trits 0..2
+};
+LOWBIT_GGUF_INLINE __m512i trits512(__m512i s) {
+    const __m512i one = _mm512_set1_epi8(1);
+    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(85 - 128)), one);
+    return _mm512_mask_add_epi8(ge86, _mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(170 - 128)), ge86, one);
+}
+LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
+    using avx2::flip;
+    using avx2::times3;
+    const __m256i q1 = flip(load32(w.qs)), q3 = times3(q1), q9 = times3(q3), q27 = times3(q9), q81 = times3(q27);
+    // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j (as the AVX2 copy)
+    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
+    const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
+    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
+    const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
+    u.t[0] = trits512(join(q1, q3));
+    u.t[1] = trits512(join(q9, q27));
+    u.t[2] = trits512(join(q81, _mm256_blend_epi32(b1, b3, 0xf0)));
+    u.t[3] = trits512(join(_mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)));
+}
+// sum (t - 1) a = sum t a - sum bsums
+LOWBIT_GGUF_INLINE std::int32_t isum(const tq1_unpacked& u, const block_q8_K& a) {
+    const __m256i one16 = _mm256_set1_epi16(1);
+#if LOWBIT_GGUF_VNNI
+    __m512i acc = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) acc = _mm512_dpbusd_epi32(acc, u.t[k], load64(a.qs + 64 * k));
+#else
+    // four maddubs pair sums add in int16: at most 4 x 2 x 2 x 128 = 2048 per lane
+    __m512i p16 = _mm512_maddubs_epi16(u.t[0], load64(a.qs));
+    for (int k = 1; k < 4; ++k) p16 = _mm512_add_epi16(p16, _mm512_maddubs_epi16(u.t[k], load64(a.qs + 64 * k)));
+    const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
+#endif
+    return hsum(_mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16)));
+}
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        tq1_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            sum[c] += kquant_symmetric_term(ac.d, d, LOWBIT_GGUF_NS::isum(u, ac));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
 // One activation row.
 template <class W, class A>
 LOWBIT_GGUF_TGT inline float row_dot(const W* w, const A* a, std::size_t nb) {
