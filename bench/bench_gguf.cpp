@@ -140,6 +140,17 @@ int main(int argc, char** argv) {
                 const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
                 benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
             }
+    // The 256-value types whose AVX-512 copies are 512-bit (issue 18): gemv only, beside their avx2 copy.
+    for (gguf_type t : {gguf_type::q2_K, gguf_type::q3_K, gguf_type::tq1_0, gguf_type::iq2_xxs, gguf_type::iq2_xs, gguf_type::iq2_s,
+                        gguf_type::iq3_xxs, gguf_type::iq3_s, gguf_type::iq1_s, gguf_type::iq1_m})
+        for (arch a : {arch::avx2, arch::avx512, arch::avx512vnni}) {
+            const std::string shape = std::to_string(K) + "x" + std::to_string(N);
+            const std::string tn = lowbit::gguf::type_name(t);
+            const std::string name = "gguf_gemv/" + tn + "/" + arch_name(a) + "/" + shape + "/t1";
+            benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, K, N, 0, "gemv/" + tn + "/" + shape + "/")
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
     for (gguf_type t : lowbit::ggml_kernel_types) {  // Q4_0 first
         const std::string name = "gguf_gemv_bytes/" + std::string(lowbit::gguf::type_name(t)) + "/auto/" + std::to_string(K) + "x" +
                                  std::to_string(N) + "/t1";

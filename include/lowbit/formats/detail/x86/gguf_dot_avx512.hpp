@@ -25,8 +25,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../gguf_dot.hpp"
+#include "../gguf_dot_iq.hpp"
+#include "../gguf_iq_grid_bytes.hpp"
 #include "gguf_dot_avx2.hpp"  // shared helpers
 
 namespace lowbit {

@@ -472,6 +472,229 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, 
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
+// ---- lattice i-quants on 512-bit registers --------------------------------------
+// Per 64 values (zmm k against a[64k .. 64k + 63]) the signed grid bytes g
+// (|g| <= 62) are made unsigned as u = 64 + g, so that u8 x s8 products take
+// the activations as they are (Q8_K's -128 included; largest maddubs pair
+// 2 * 126 * 128 < 2^15), and the 64 comes off once per super-block with the
+// activation bsums: sum_j sc_j sum (u - 64) a = sum_j sc_j sum u a - 64 sum_j sc_j bsum_j.
+// The signs are one mask register per 64 values (a masked 64 - g), taken
+// from the block's sign bytes (IQ2_S, IQ3_S) or from sign bytes built for the
+// whole super-block at once (IQ2_XXS, IQ3_XXS, IQ2_XS: the 7-bit fields and
+// their parity bit, as iq_grids::iq_sign_byte). IQ1's +-1 shift is added to
+// the 8 x level bytes with the 64. The points are fetched as in the AVX2
+// copy, by scalar loads. Each 64 values are dotted as soon as they are built
+// (kept in registers, not stored for the C rows).
+
+// What a super-block's chunks share: the odd scale 2 s + 1 of each 16 values
+// (int16), what comes off per activation of a 16-value group, sc16 x 64 (or
+// IQ1_S's sc16 x (64 -+ 1), its shift), and the sign bits (bit v: value v
+// negated) as four 64-bit masks.
+struct lat_block {
+    __m256i sc16, off16;
+    alignas(32) std::uint64_t signs[4];
+};
+// Eight 4-bit scales s (int32 lanes, one per 32 values) -> 2 s + 1 in both words of each lane.
+LOWBIT_GGUF_INLINE __m256i odd_scales32(__m256i s) {
+    const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
+    return _mm256_or_si256(o, _mm256_slli_epi32(o, 16));
+}
+// IQ2_XS / IQ2_S: a 4-bit scale per 16 values, two to a byte (low first).
+LOWBIT_GGUF_INLINE __m256i odd_scales16(const std::uint8_t* scales) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i s = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4)));
+    return _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+}
+// The int16 scales of chunk k: 128-bit lane L holds that of 16-value group 4k + L.
+LOWBIT_GGUF_INLINE __m512i chunk_scales(__m256i sc16, int k) {
+    const __m512i base = _mm512_set_epi32(0x30003, 0x30003, 0x30003, 0x30003, 0x20002, 0x20002, 0x20002, 0x20002, 0x10001,
+                                          0x10001, 0x10001, 0x10001, 0, 0, 0, 0);
+    return _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(4 * k))), _mm512_castsi256_si512(sc16));
+}
+// 64 + g where the sign bit is clear, 64 - g where it is set.
+LOWBIT_GGUF_INLINE __m512i offset_signed(__m512i g, std::uint64_t minus) {
+    const __m512i c = _mm512_set1_epi8(64);
+    return _mm512_mask_sub_epi8(_mm512_add_epi8(g, c), _cvtu64_mask64(minus), c, g);
+}
+LOWBIT_GGUF_INLINE __m512i points8(std::uint64_t p0, std::uint64_t p1, std::uint64_t p2, std::uint64_t p3, std::uint64_t p4,
+                                   std::uint64_t p5, std::uint64_t p6, std::uint64_t p7) {
+    return _mm512_set_epi64(static_cast<long long>(p7), static_cast<long long>(p6), static_cast<long long>(p5), static_cast<long long>(p4),
+                            static_cast<long long>(p3), static_cast<long long>(p2), static_cast<long long>(p1), static_cast<long long>(p0));
+}
+LOWBIT_GGUF_INLINE __m512i points16(const std::uint32_t* t, const std::uint8_t* q) {
+    return _mm512_setr_epi32(static_cast<int>(t[q[0]]), static_cast<int>(t[q[1]]), static_cast<int>(t[q[2]]), static_cast<int>(t[q[3]]),
+                             static_cast<int>(t[q[4]]), static_cast<int>(t[q[5]]), static_cast<int>(t[q[6]]), static_cast<int>(t[q[7]]),
+                             static_cast<int>(t[q[8]]), static_cast<int>(t[q[9]]), static_cast<int>(t[q[10]]), static_cast<int>(t[q[11]]),
+                             static_cast<int>(t[q[12]]), static_cast<int>(t[q[13]]), static_cast<int>(t[q[14]]), static_cast<int>(t[q[15]]));
+}
+// Four 7-bit fields at bits 0, 7, 14, 21 of each int32 lane -> four bytes.
+LOWBIT_GGUF_INLINE __m256i spread7(__m256i x) {
+    const __m256i m = _mm256_set1_epi32(0x7f);
+    __m256i r = _mm256_and_si256(x, m);
+    for (int l = 1; l < 4; ++l) r = _mm256_or_si256(r, _mm256_and_si256(_mm256_slli_epi32(x, l), _mm256_slli_epi32(m, 8 * l)));
+    return r;
+}
+// The sign bytes (iq_sign_byte: the field, its parity in bit 7) of the four
+// fields of each of eight metadata words.
+LOWBIT_GGUF_INLINE void fields_to_signs(__m256i meta, lat_block& b) {
+    const __m256i x = _mm256_and_si256(meta, _mm256_set1_epi32(0x0fffffff));
+    // bit i of t: the parity of bits i .. i + 7 of x; of p: of bits i .. i + 6
+    __m256i t = _mm256_xor_si256(x, _mm256_srli_epi32(x, 1));
+    t = _mm256_xor_si256(t, _mm256_srli_epi32(t, 2));
+    t = _mm256_xor_si256(t, _mm256_srli_epi32(t, 4));
+    const __m256i p = _mm256_xor_si256(t, _mm256_srli_epi32(x, 7));
+    const __m256i bytes = _mm256_or_si256(spread7(x), _mm256_and_si256(_mm256_slli_epi32(spread7(p), 7), _mm256_set1_epi32(static_cast<int>(0x80808080u))));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.signs), bytes);
+}
+LOWBIT_GGUF_INLINE std::uint64_t u64_at(const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// prep(w, b): the scales and signs; chunk(w, b, k): the 64 unsigned bytes of zmm k.
+LOWBIT_GGUF_INLINE void prep(const block_iq2_xxs& w, lat_block& b) {
+    const auto* q = reinterpret_cast<const std::uint8_t*>(w.qs);
+    // lane ib: the u32 after sub-block ib's four indices
+    const __m256i meta = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, load64(q), 32));
+    b.sc16 = odd_scales32(_mm256_srli_epi32(meta, 28));
+    fields_to_signs(meta, b);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xxs& w, const lat_block& b, int k) {
+    const std::uint8_t* q = reinterpret_cast<const std::uint8_t*>(w.qs) + 16 * k;
+    const auto& t = iq2xxs_bytes.v;
+    return offset_signed(points8(t[q[0]], t[q[1]], t[q[2]], t[q[3]], t[q[8]], t[q[9]], t[q[10]], t[q[11]]), b.signs[k]);
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq3_xxs& w, lat_block& b) {
+    const __m256i meta = load32(w.qs + qk_k / 4);
+    b.sc16 = odd_scales32(_mm256_srli_epi32(meta, 28));
+    fields_to_signs(meta, b);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_xxs& w, const lat_block& b, int k) {
+    return offset_signed(points16(iq3xxs_bytes.v, w.qs + 16 * k), b.signs[k]);
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq2_xs& w, lat_block& b) {
+    b.sc16 = odd_scales16(w.scales);
+    // per 8 values a 16-bit word: 9-bit index, 7-bit sign field; its parity in bit 0 of t
+    const __m512i x = _mm512_srli_epi16(load64(w.qs), 9);
+    __m512i t = _mm512_xor_si512(x, _mm512_srli_epi16(x, 1));
+    t = _mm512_xor_si512(t, _mm512_srli_epi16(t, 2));
+    t = _mm512_xor_si512(t, _mm512_srli_epi16(t, 4));
+    const __m512i bytes = _mm512_or_si512(x, _mm512_slli_epi16(_mm512_and_si512(t, _mm512_set1_epi16(1)), 7));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.signs), _mm512_maskz_cvtepi16_epi8(0xffffffffu, bytes));
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs& w, const lat_block& b, int k) {
+    const auto& g = iq2xs_bytes.v;
+    const std::uint16_t* q = w.qs + 8 * k;
+    return offset_signed(points8(g[q[0] & 511], g[q[1] & 511], g[q[2] & 511], g[q[3] & 511], g[q[4] & 511], g[q[5] & 511], g[q[6] & 511],
+                                 g[q[7] & 511]),
+                         b.signs[k]);
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) { b.sc16 = odd_scales16(w.scales); }
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_s& w, const lat_block&, int k) {
+    const auto& t = iq2s_bytes.v;  // index l: qs byte | bits 2l, 2l+1 of qh << 8
+    const std::uint8_t* q = w.qs + 8 * k;
+    const unsigned h0 = w.qh[2 * k], h1 = w.qh[2 * k + 1];
+    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x300u)], t[q[1] | (h0 << 6 & 0x300u)], t[q[2] | (h0 << 4 & 0x300u)],
+                              t[q[3] | (h0 << 2 & 0x300u)], t[q[4] | (h1 << 8 & 0x300u)], t[q[5] | (h1 << 6 & 0x300u)],
+                              t[q[6] | (h1 << 4 & 0x300u)], t[q[7] | (h1 << 2 & 0x300u)]);
+    return offset_signed(g, u64_at(w.qs + qk_k / 8 + 8 * k));
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq3_s& w, lat_block& b) {
+    const __m256i nib = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.scales))), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    b.sc16 = odd_scales32(_mm256_and_si256(nib, _mm256_set1_epi32(0xf)));
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block&, int k) {
+    const auto& t = iq3s_bytes.v;  // index m of 16: qs byte | bit m % 8 of qh[2k + m / 8] << 8
+    const std::uint8_t* q = w.qs + 16 * k;
+    const unsigned h = avx2::u16_at(w.qh + 2 * k);
+    const __m512i g = _mm512_setr_epi32(
+        static_cast<int>(t[q[0] | (h << 8 & 256u)]), static_cast<int>(t[q[1] | (h << 7 & 256u)]), static_cast<int>(t[q[2] | (h << 6 & 256u)]),
+        static_cast<int>(t[q[3] | (h << 5 & 256u)]), static_cast<int>(t[q[4] | (h << 4 & 256u)]), static_cast<int>(t[q[5] | (h << 3 & 256u)]),
+        static_cast<int>(t[q[6] | (h << 2 & 256u)]), static_cast<int>(t[q[7] | (h << 1 & 256u)]), static_cast<int>(t[q[8] | (h & 256u)]),
+        static_cast<int>(t[q[9] | (h >> 1 & 256u)]), static_cast<int>(t[q[10] | (h >> 2 & 256u)]), static_cast<int>(t[q[11] | (h >> 3 & 256u)]),
+        static_cast<int>(t[q[12] | (h >> 4 & 256u)]), static_cast<int>(t[q[13] | (h >> 5 & 256u)]), static_cast<int>(t[q[14] | (h >> 6 & 256u)]),
+        static_cast<int>(t[q[15] | (h >> 7 & 256u)]));
+    return offset_signed(g, u64_at(w.signs + 8 * k));
+}
+// IQ1_S: u = 8 x level + 64; its +-1 shift, one per 32 values, joins the
+// offset: sum (8 l + shift) a = sum u a - (64 - shift) sum a.
+LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
+    const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
+    b.sc16 = odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
+    // 64 - shift: 65 where bit 15 is set (shift -1), else 63; (2 s + 1) * 65 < 2^15
+    const __m256i minus = _mm256_srli_epi32(qh32, 15);
+    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(63), _mm256_add_epi32(minus, minus));
+    b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s& w, const lat_block&, int k) {
+    const auto& t = iq1s_bytes.v;  // index l: qs byte | bits 3l .. 3l+2 of qh << 8
+    const std::uint8_t* q = w.qs + 8 * k;
+    const unsigned h0 = w.qh[2 * k], h1 = w.qh[2 * k + 1];
+    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x700u)], t[q[1] | (h0 << 5 & 0x700u)], t[q[2] | (h0 << 2 & 0x700u)],
+                              t[q[3] | (h0 >> 1 & 0x700u)], t[q[4] | (h1 << 8 & 0x700u)], t[q[5] | (h1 << 5 & 0x700u)],
+                              t[q[6] | (h1 << 2 & 0x700u)], t[q[7] | (h1 >> 1 & 0x700u)]);
+    return _mm512_add_epi8(g, _mm512_set1_epi8(64));
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
+    // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
+    const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                   _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales))));
+    const __m256i s = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+                                       _mm256_set1_epi16(7));
+    b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block&, int k) {
+    const auto& t = iq1s_bytes.v;  // point l of a 16-value half: qs byte | bits 4l .. 4l+2 of its qh byte << 8
+    const std::uint8_t* q = w.qs + 8 * k;
+    const std::uint32_t h = avx2::u32_at(w.qh + 4 * k);
+    const unsigned h0 = h & 0xffffu, h1 = h >> 16;
+    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x700u)], t[q[1] | (h0 << 4 & 0x700u)], t[q[2] | (h0 & 0x700u)],
+                              t[q[3] | (h0 >> 4 & 0x700u)], t[q[4] | (h1 << 8 & 0x700u)], t[q[5] | (h1 << 4 & 0x700u)],
+                              t[q[6] | (h1 & 0x700u)], t[q[7] | (h1 >> 4 & 0x700u)]);
+    // point p of 8: bit 4p + 3 of h is its shift's sign
+    const __m512i sign_bit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1u << 31);
+    const __mmask8 minus = _mm512_test_epi64_mask(_mm512_set1_epi64(static_cast<long long>(h)), sign_bit);
+    return _mm512_add_epi8(g, _mm512_mask_blend_epi64(minus, _mm512_set1_epi8(65), _mm512_set1_epi8(63)));
+}
+
+template <int C, class W>
+LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        lat_block b;
+        prep(w[i], b);
+        if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
+        __m512i acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            const __m512i u = chunk(w[i], b, k), sc = chunk_scales(b.sc16, k);
+            for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda + i].qs + 64 * k), sc);
+        }
+        const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const __m256i offset = _mm256_madd_epi16(b.off16, load32(ac.bsums));
+            sum[c] += lattice_term(ac.d, d, hsum(_mm256_sub_epi32(fold(acc[c]), offset)), unit);
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+#define LOWBIT_GGUF_LATTICE_ROWS(T)                                                                                     \
+    template <int C>                                                                                                    \
+    LOWBIT_GGUF_TGT inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
+        lattice_rows_dot<C>(w, a, lda, nb, out);                                                                        \
+    }
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_xxs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_xs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq3_xxs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq3_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq1_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq1_m)
+#undef LOWBIT_GGUF_LATTICE_ROWS
+
 // One activation row.
 template <class W, class A>
 LOWBIT_GGUF_TGT inline float row_dot(const W* w, const A* a, std::size_t nb) {
