@@ -490,10 +490,31 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, 
 // (int16), what comes off per activation of a 16-value group, sc16 x 64 (or
 // IQ1_S's sc16 x (64 -+ 1), its shift), and the sign bits (bit v: value v
 // negated) as four 64-bit masks.
+// The grid indices whose high bits sit apart from their low byte (IQ2_S,
+// IQ3_S, IQ1_S, IQ1_M) are put together for the whole super-block in vector
+// registers and stored: the scalar loads of the points then take them as
+// they are (a load each, instead of four or five integer instructions).
 struct lat_block {
     __m256i sc16, off16;
     alignas(32) std::uint64_t signs[4];
+    alignas(64) std::uint16_t idx[64];
 };
+// Word p of the result: byte p / 4 of the eight bytes at p (p < 32).
+LOWBIT_GGUF_INLINE __m512i quarter_spread(__m128i bytes8) {
+    const __m512i w = _mm512_maskz_cvtepu8_epi16(0xffffffffu, _mm256_castsi128_si256(bytes8));
+    const __m512i by4 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                                                           11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    return _mm512_permutexvar_epi16(by4, w);
+}
+// 32 low bytes | ((high >> shift_p) & mask) << 8, stored at idx.
+LOWBIT_GGUF_INLINE void store_indices(const std::uint8_t* low, __m512i high, __m512i shifts, int mask, std::uint16_t* idx) {
+    const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(high, shifts), _mm512_set1_epi16(static_cast<short>(mask))), 8);
+    _mm512_store_si512(idx, _mm512_or_si512(_mm512_maskz_cvtepu8_epi16(0xffffffffu, load32(low)), hi));
+}
+// Shifts s0 s1 s2 s3 repeated over the 32 words.
+LOWBIT_GGUF_INLINE __m512i shifts4(int s0, int s1, int s2, int s3) {
+    return _mm512_set4_epi32((s3 << 16) | s2, (s1 << 16) | s0, (s3 << 16) | s2, (s1 << 16) | s0);
+}
 // Eight 4-bit scales s (int32 lanes, one per 32 values) -> 2 s + 1 in both words of each lane.
 LOWBIT_GGUF_INLINE __m256i odd_scales32(__m256i s) {
     const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
@@ -591,31 +612,37 @@ LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs& w, const lat_block& b, int 
                                  g[q[7] & 511]),
                          b.signs[k]);
 }
-LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) { b.sc16 = odd_scales16(w.scales); }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_s& w, const lat_block&, int k) {
-    const auto& t = iq2s_bytes.v;  // index l: qs byte | bits 2l, 2l+1 of qh << 8
-    const std::uint8_t* q = w.qs + 8 * k;
-    const unsigned h0 = w.qh[2 * k], h1 = w.qh[2 * k + 1];
-    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x300u)], t[q[1] | (h0 << 6 & 0x300u)], t[q[2] | (h0 << 4 & 0x300u)],
-                              t[q[3] | (h0 << 2 & 0x300u)], t[q[4] | (h1 << 8 & 0x300u)], t[q[5] | (h1 << 6 & 0x300u)],
-                              t[q[6] | (h1 << 4 & 0x300u)], t[q[7] | (h1 << 2 & 0x300u)]);
-    return offset_signed(g, u64_at(w.qs + qk_k / 8 + 8 * k));
+LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) {
+    b.sc16 = odd_scales16(w.scales);
+    // index l of sub-block ib: qs byte | bits 2l, 2l+1 of qh[ib] << 8
+    store_indices(w.qs, quarter_spread(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.qh))), shifts4(0, 2, 4, 6), 3, b.idx);
+}
+// Eight points of 8 bytes at b.idx[8k ..].
+LOWBIT_GGUF_INLINE __m512i stored_points8(const std::uint64_t* t, const lat_block& b, int k) {
+    const std::uint16_t* i = b.idx + 8 * k;
+    return points8(t[i[0]], t[i[1]], t[i[2]], t[i[3]], t[i[4]], t[i[5]], t[i[6]], t[i[7]]);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_s& w, const lat_block& b, int k) {
+    return offset_signed(stored_points8(iq2s_bytes.v, b, k), u64_at(w.qs + qk_k / 8 + 8 * k));
 }
 LOWBIT_GGUF_INLINE void prep(const block_iq3_s& w, lat_block& b) {
     const __m256i nib = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.scales))), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
     b.sc16 = odd_scales32(_mm256_and_si256(nib, _mm256_set1_epi32(0xf)));
+    // index m: qs byte | bit m of the 64-bit qh << 8
+    const std::uint64_t h = u64_at(w.qh);
+    const __m512i bit8 = _mm512_set1_epi16(256);
+    for (int half = 0; half < 2; ++half) {
+        const __m512i lo = _mm512_maskz_cvtepu8_epi16(0xffffffffu, load32(w.qs + 32 * half));
+        _mm512_store_si512(b.idx + 32 * half, _mm512_mask_add_epi16(lo, _cvtu32_mask32(static_cast<std::uint32_t>(h >> (32 * half))), lo, bit8));
+    }
 }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block&, int k) {
-    const auto& t = iq3s_bytes.v;  // index m of 16: qs byte | bit m % 8 of qh[2k + m / 8] << 8
-    const std::uint8_t* q = w.qs + 16 * k;
-    const unsigned h = avx2::u16_at(w.qh + 2 * k);
-    const __m512i g = _mm512_setr_epi32(
-        static_cast<int>(t[q[0] | (h << 8 & 256u)]), static_cast<int>(t[q[1] | (h << 7 & 256u)]), static_cast<int>(t[q[2] | (h << 6 & 256u)]),
-        static_cast<int>(t[q[3] | (h << 5 & 256u)]), static_cast<int>(t[q[4] | (h << 4 & 256u)]), static_cast<int>(t[q[5] | (h << 3 & 256u)]),
-        static_cast<int>(t[q[6] | (h << 2 & 256u)]), static_cast<int>(t[q[7] | (h << 1 & 256u)]), static_cast<int>(t[q[8] | (h & 256u)]),
-        static_cast<int>(t[q[9] | (h >> 1 & 256u)]), static_cast<int>(t[q[10] | (h >> 2 & 256u)]), static_cast<int>(t[q[11] | (h >> 3 & 256u)]),
-        static_cast<int>(t[q[12] | (h >> 4 & 256u)]), static_cast<int>(t[q[13] | (h >> 5 & 256u)]), static_cast<int>(t[q[14] | (h >> 6 & 256u)]),
-        static_cast<int>(t[q[15] | (h >> 7 & 256u)]));
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block& b, int k) {
+    const auto& t = iq3s_bytes.v;
+    const std::uint16_t* i = b.idx + 16 * k;
+    const __m512i g = _mm512_setr_epi32(static_cast<int>(t[i[0]]), static_cast<int>(t[i[1]]), static_cast<int>(t[i[2]]), static_cast<int>(t[i[3]]),
+                                        static_cast<int>(t[i[4]]), static_cast<int>(t[i[5]]), static_cast<int>(t[i[6]]), static_cast<int>(t[i[7]]),
+                                        static_cast<int>(t[i[8]]), static_cast<int>(t[i[9]]), static_cast<int>(t[i[10]]), static_cast<int>(t[i[11]]),
+                                        static_cast<int>(t[i[12]]), static_cast<int>(t[i[13]]), static_cast<int>(t[i[14]]), static_cast<int>(t[i[15]]));
     return offset_signed(g, u64_at(w.signs + 8 * k));
 }
 // IQ1_S: u = 8 x level + 64; its +-1 shift, one per 32 values, joins the
@@ -627,15 +654,14 @@ LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
     const __m256i minus = _mm256_srli_epi32(qh32, 15);
     const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(63), _mm256_add_epi32(minus, minus));
     b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
+    // index l of sub-block ib: qs byte | bits 3l .. 3l+2 of qh[ib] << 8
+    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2),
+                                                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh))));
+    store_indices(w.qs, qh, shifts4(0, 3, 6, 9), 7, b.idx);
 }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s& w, const lat_block&, int k) {
-    const auto& t = iq1s_bytes.v;  // index l: qs byte | bits 3l .. 3l+2 of qh << 8
-    const std::uint8_t* q = w.qs + 8 * k;
-    const unsigned h0 = w.qh[2 * k], h1 = w.qh[2 * k + 1];
-    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x700u)], t[q[1] | (h0 << 5 & 0x700u)], t[q[2] | (h0 << 2 & 0x700u)],
-                              t[q[3] | (h0 >> 1 & 0x700u)], t[q[4] | (h1 << 8 & 0x700u)], t[q[5] | (h1 << 5 & 0x700u)],
-                              t[q[6] | (h1 << 2 & 0x700u)], t[q[7] | (h1 >> 1 & 0x700u)]);
-    return _mm512_add_epi8(g, _mm512_set1_epi8(64));
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s&, const lat_block& b, int k) {
+    return _mm512_add_epi8(stored_points8(iq1s_bytes.v, b, k), _mm512_set1_epi8(64));
 }
 LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
     // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
@@ -644,15 +670,15 @@ LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
     const __m256i s = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
                                        _mm256_set1_epi16(7));
     b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+    // point p: qs byte | bits 4 (p % 2) .. +2 of qh byte p / 2 << 8
+    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1),
+                                                _mm512_maskz_cvtepu8_epi16(0xffffffffu, _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)))));
+    store_indices(w.qs, qh, shifts4(0, 4, 0, 4), 7, b.idx);
 }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block&, int k) {
-    const auto& t = iq1s_bytes.v;  // point l of a 16-value half: qs byte | bits 4l .. 4l+2 of its qh byte << 8
-    const std::uint8_t* q = w.qs + 8 * k;
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k) {
     const std::uint32_t h = avx2::u32_at(w.qh + 4 * k);
-    const unsigned h0 = h & 0xffffu, h1 = h >> 16;
-    const __m512i g = points8(t[q[0] | (h0 << 8 & 0x700u)], t[q[1] | (h0 << 4 & 0x700u)], t[q[2] | (h0 & 0x700u)],
-                              t[q[3] | (h0 >> 4 & 0x700u)], t[q[4] | (h1 << 8 & 0x700u)], t[q[5] | (h1 << 4 & 0x700u)],
-                              t[q[6] | (h1 & 0x700u)], t[q[7] | (h1 >> 4 & 0x700u)]);
+    const __m512i g = stored_points8(iq1s_bytes.v, b, k);
     // point p of 8: bit 4p + 3 of h is its shift's sign
     const __m512i sign_bit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1u << 31);
     const __mmask8 minus = _mm512_test_epi64_mask(_mm512_set1_epi64(static_cast<long long>(h)), sign_bit);
