@@ -491,7 +491,7 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, 
 // IQ1_S's sc16 x (64 -+ 1), its shift), and the sign bits (bit v: value v
 // negated) as four 64-bit masks.
 // The grid indices whose high bits sit apart from their low byte (IQ2_S,
-// IQ3_S, IQ1_S, IQ1_M) are put together for the whole super-block in vector
+// IQ3_S, IQ1_S, IQ1_M) or share a word with the signs (IQ2_XS) are put together for the whole super-block in vector
 // registers and stored: the scalar loads of the points then take them as
 // they are (a load each, instead of four or five integer instructions).
 struct lat_block {
@@ -604,14 +604,9 @@ LOWBIT_GGUF_INLINE void prep(const block_iq2_xs& w, lat_block& b) {
     t = _mm512_xor_si512(t, _mm512_srli_epi16(t, 4));
     const __m512i bytes = _mm512_or_si512(x, _mm512_slli_epi16(_mm512_and_si512(t, _mm512_set1_epi16(1)), 7));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.signs), _mm512_maskz_cvtepi16_epi8(0xffffffffu, bytes));
+    _mm512_store_si512(b.idx, _mm512_and_si512(load64(w.qs), _mm512_set1_epi16(511)));
 }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs& w, const lat_block& b, int k) {
-    const auto& g = iq2xs_bytes.v;
-    const std::uint16_t* q = w.qs + 8 * k;
-    return offset_signed(points8(g[q[0] & 511], g[q[1] & 511], g[q[2] & 511], g[q[3] & 511], g[q[4] & 511], g[q[5] & 511], g[q[6] & 511],
-                                 g[q[7] & 511]),
-                         b.signs[k]);
-}
+
 LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) {
     b.sc16 = odd_scales16(w.scales);
     // index l of sub-block ib: qs byte | bits 2l, 2l+1 of qh[ib] << 8
@@ -621,6 +616,9 @@ LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) {
 LOWBIT_GGUF_INLINE __m512i stored_points8(const std::uint64_t* t, const lat_block& b, int k) {
     const std::uint16_t* i = b.idx + 8 * k;
     return points8(t[i[0]], t[i[1]], t[i[2]], t[i[3]], t[i[4]], t[i[5]], t[i[6]], t[i[7]]);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs&, const lat_block& b, int k) {
+    return offset_signed(stored_points8(iq2xs_bytes.v, b, k), b.signs[k]);
 }
 LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_s& w, const lat_block& b, int k) {
     return offset_signed(stored_points8(iq2s_bytes.v, b, k), u64_at(w.qs + qk_k / 8 + 8 * k));
