@@ -6,6 +6,8 @@
 // ratio_avx2 (CPU time per call of the avx2 copy, measured just before in this
 // process, / this one's: CPU time, not wall time, so that other processes on a
 // busy machine disturb the ratio less). Archs the CPU lacks are reported as skipped.
+// Q4_0 … Q6_K run gemv and gemm on every arch; Q2_K, Q3_K, TQ1_0 and the
+// lattice i-quants gemv on avx2, avx512 and avx512vnni (their 512-bit copies).
 //
 // gguf_gemv_bytes/<type>/auto/4096x4096/t1: every weight type with kernels, on
 // the arch the library picks, each beside Q4_0 (run first): per_byte_vs_q4_0 =
