@@ -348,27 +348,38 @@ struct k2_unpacked {
     __m256i sc16;         // the sixteen scales (Q3_K: the -4 offset's weights)
     __m256i mn16;         // Q2_K: the sixteen mins
 };
+// zmm P of k2_unpack; P a template parameter, so that its shifts, bit
+// masks and permutation are constants (GCC keeps a loop over P rolled and
+// builds them at run time).
+template <int P, bool Third>
+LOWBIT_GGUF_INLINE void k2_chunk(__m512i sc32, const std::uint8_t* qs, __m512i hm, k2_unpacked& u) {
+    constexpr int h = P / 2, t = 2 * (P % 2);
+    // word i of sc[P] = scale 4P + i / 8
+    const __m512i idx = _mm512_set_epi32(0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P,
+                                         0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P,
+                                         0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P,
+                                         0x40004 * P, 0x40004 * P, 0x40004 * P, 0x40004 * P);
+    u.sc[P] = _mm512_permutexvar_epi16(idx, sc32);
+    constexpr long long wlo = 0x0001000100010001ll * (2 * t), whi = 0x0001000100010001ll * (2 * t + 2);  // word shifts
+    const __m512i shifts = _mm512_set_epi64(whi, whi, whi, whi, wlo, wlo, wlo, wlo);
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi16(twice(load32(qs + 32 * h)), shifts), _mm512_set1_epi8(3));
+    if (Third) {  // bit 4h + t of hmask[m] for the low half, 4h + t + 1 for the high one
+        constexpr long long lo = static_cast<long long>(0x0101010101010101ull * (1u << (4 * h + t))),
+                            hi = static_cast<long long>(0x0101010101010101ull * (1u << (4 * h + t + 1)));
+        const __mmask64 k = _mm512_test_epi8_mask(hm, _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo));
+        q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(4)));
+    }
+    u.q[P] = q;
+}
 template <bool Third>
 LOWBIT_GGUF_INLINE void k2_unpack(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, k2_unpacked& u) {
-    // word i of sc[p] = scale 4p + i / 8; dword m of base = (m / 4) in both words
-    const __m512i base = _mm512_set_epi32(0x30003, 0x30003, 0x30003, 0x30003, 0x20002, 0x20002, 0x20002, 0x20002, 0x10001,
-                                          0x10001, 0x10001, 0x10001, 0, 0, 0, 0);
     const __m512i sc32 = _mm512_castsi256_si512(sc16);
-    const __m512i three = _mm512_set1_epi8(3);
+    const __m512i hm = Third ? twice(load32(hmask)) : _mm512_setzero_si512();
     u.sc16 = sc16;
-    for (int p = 0; p < 4; ++p) {
-        const int h = p / 2, t = 2 * (p % 2);
-        u.sc[p] = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(4 * p))), sc32);
-        const __m512i shifts = join(_mm256_set1_epi16(static_cast<short>(2 * t)), _mm256_set1_epi16(static_cast<short>(2 * t + 2)));
-        const __m512i src = twice(load32(qs + 32 * h));
-        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(src, shifts), three);
-        if (Third) {  // bit 4h + t of hmask[m] for the low half, 4h + t + 1 for the high one
-            const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1u << (4 * h + t))), _mm256_set1_epi8(static_cast<char>(1u << (4 * h + t + 1))));
-            const __mmask64 k = _mm512_test_epi8_mask(twice(load32(hmask)), bit);
-            q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(4)));
-        }
-        u.q[p] = q;
-    }
+    k2_chunk<0, Third>(sc32, qs, hm, u);
+    k2_chunk<1, Third>(sc32, qs, hm, u);
+    k2_chunk<2, Third>(sc32, qs, hm, u);
+    k2_chunk<3, Third>(sc32, qs, hm, u);
 }
 LOWBIT_GGUF_INLINE void unpack(const block_q2_K& w, k2_unpacked& u) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
@@ -380,9 +391,11 @@ LOWBIT_GGUF_INLINE void unpack(const block_q3_K& w, k2_unpacked& u) {
     k2_unpack<true>(avx2::q3k_scales16(w.scales), w.qs, w.hmask, u);
 }
 LOWBIT_GGUF_INLINE __m512i k2_lanes(const k2_unpacked& u, const block_q8_K& a) {
-    __m512i acc = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) acc = dot_us_scaled512(acc, u.q[p], load64(a.qs + 64 * p), u.sc[p]);
-    return acc;
+    // written out: a rolled loop keeps u in memory
+    __m512i acc = dot_us_scaled512(_mm512_setzero_si512(), u.q[0], load64(a.qs), u.sc[0]);
+    acc = dot_us_scaled512(acc, u.q[1], load64(a.qs + 64), u.sc[1]);
+    acc = dot_us_scaled512(acc, u.q[2], load64(a.qs + 128), u.sc[2]);
+    return dot_us_scaled512(acc, u.q[3], load64(a.qs + 192), u.sc[3]);
 }
 
 template <int C>
@@ -446,13 +459,16 @@ LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
 // sum (t - 1) a = sum t a - sum bsums
 LOWBIT_GGUF_INLINE std::int32_t isum(const tq1_unpacked& u, const block_q8_K& a) {
     const __m256i one16 = _mm256_set1_epi16(1);
+    // written out (as k2_lanes)
 #if LOWBIT_GGUF_VNNI
-    __m512i acc = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k) acc = _mm512_dpbusd_epi32(acc, u.t[k], load64(a.qs + 64 * k));
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.t[0], load64(a.qs));
+    acc = _mm512_dpbusd_epi32(acc, u.t[1], load64(a.qs + 64));
+    acc = _mm512_dpbusd_epi32(acc, u.t[2], load64(a.qs + 128));
+    acc = _mm512_dpbusd_epi32(acc, u.t[3], load64(a.qs + 192));
 #else
     // four maddubs pair sums add in int16: at most 4 x 2 x 2 x 128 = 2048 per lane
-    __m512i p16 = _mm512_maddubs_epi16(u.t[0], load64(a.qs));
-    for (int k = 1; k < 4; ++k) p16 = _mm512_add_epi16(p16, _mm512_maddubs_epi16(u.t[k], load64(a.qs + 64 * k)));
+    __m512i p16 = _mm512_add_epi16(_mm512_maddubs_epi16(u.t[0], load64(a.qs)), _mm512_maddubs_epi16(u.t[1], load64(a.qs + 64)));
+    p16 = _mm512_add_epi16(p16, _mm512_add_epi16(_mm512_maddubs_epi16(u.t[2], load64(a.qs + 128)), _mm512_maddubs_epi16(u.t[3], load64(a.qs + 192))));
     const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
 #endif
     return hsum(_mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16)));
@@ -683,6 +699,11 @@ LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k
     return _mm512_add_epi8(g, _mm512_mask_blend_epi64(minus, _mm512_set1_epi8(65), _mm512_set1_epi8(63)));
 }
 
+template <int K, int C, class W>
+LOWBIT_GGUF_INLINE void lattice_step(const W& w, const lat_block& b, const block_q8_K* a, std::size_t lda, __m512i* acc) {
+    const __m512i u = chunk(w, b, K), sc = chunk_scales(b.sc16, K);
+    for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda].qs + 64 * K), sc);
+}
 template <int C, class W>
 LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     float sum[C] = {};
@@ -692,10 +713,11 @@ LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, st
         if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
         __m512i acc[C];
         for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
-        for (int k = 0; k < 4; ++k) {
-            const __m512i u = chunk(w[i], b, k), sc = chunk_scales(b.sc16, k);
-            for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda + i].qs + 64 * k), sc);
-        }
+        // written out: with k a constant, chunk's offsets and chunk_scales' index fold
+        lattice_step<0, C>(w[i], b, a + i, lda, acc);
+        lattice_step<1, C>(w[i], b, a + i, lda, acc);
+        lattice_step<2, C>(w[i], b, a + i, lda, acc);
+        lattice_step<3, C>(w[i], b, a + i, lda, acc);
         const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
         for (int c = 0; c < C; ++c) {
             const block_q8_K& ac = a[c * lda + i];
