@@ -6,6 +6,8 @@
 // ratio_avx2 (CPU time per call of the avx2 copy, measured just before in this
 // process, / this one's: CPU time, not wall time, so that other processes on a
 // busy machine disturb the ratio less). Archs the CPU lacks are reported as skipped.
+// Q4_0 … Q6_K run on every arch; Q2_K, Q3_K, TQ1_0 and the lattice i-quants
+// on avx2, avx512 and avx512vnni (their 512-bit copies).
 //
 // gguf_gemv_bytes/<type>/auto/4096x4096/t1: every weight type with kernels, on
 // the arch the library picks, each beside Q4_0 (run first): per_byte_vs_q4_0 =
@@ -133,6 +135,18 @@ int main(int argc, char** argv) {
     for (std::size_t M : {std::size_t{0}, MG})
         for (gguf_type t : {gguf_type::q4_0, gguf_type::q5_0, gguf_type::q8_0, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K})
             for (arch a : {arch::avx2, arch::scalar, arch::avx512, arch::avx512vnni, arch::neon, arch::neondot}) {
+                const std::size_t k = M ? KG : K, n = M ? NG : N;
+                const std::string shape = std::to_string(k) + "x" + std::to_string(n) + (M ? "/M" + std::to_string(M) : "");
+                const std::string tn = lowbit::gguf::type_name(t);
+                const std::string key = (M ? "gemm/" : "gemv/") + tn + "/" + shape + "/";
+                const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
+                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
+            }
+    // The 256-value types whose AVX-512 copies are 512-bit (issue 18), beside their avx2 copy.
+    for (std::size_t M : {std::size_t{0}, MG})
+        for (gguf_type t : {gguf_type::q2_K, gguf_type::q3_K, gguf_type::tq1_0, gguf_type::iq2_xxs, gguf_type::iq2_xs, gguf_type::iq2_s,
+                            gguf_type::iq3_xxs, gguf_type::iq3_s, gguf_type::iq1_s, gguf_type::iq1_m})
+            for (arch a : {arch::avx2, arch::avx512, arch::avx512vnni}) {
                 const std::size_t k = M ? KG : K, n = M ? NG : N;
                 const std::string shape = std::to_string(k) + "x" + std::to_string(n) + (M ? "/M" + std::to_string(M) : "");
                 const std::string tn = lowbit::gguf::type_name(t);

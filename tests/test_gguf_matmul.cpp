@@ -12,7 +12,8 @@
 //   (c) bit-exactly against the scalar model, for every arch this CPU runs,
 //       for gemv and gemm, and for every thread count; also on edge shapes
 //       (k = one block .. 17 blocks, M = 1..5, row counts that are not a
-//       multiple of the task size) and arbitrary block bytes (extreme codes).
+//       multiple of the task size), arbitrary block bytes (extreme codes) and
+//       extreme f16 scales (max, subnormal, zero: outputs that overflow).
 // And: a call with a pre-sized matmul_workspace allocates nothing.
 // The relative errors of (a) are printed; docs/formats.md quotes them.
 #include <doctest/doctest.h>
@@ -431,6 +432,51 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
             CHECK(same_bits(y, y_ref));
         }
     }
+}
+
+TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) give the same bits on every arch") {
+    // The block terms may overflow to inf or give NaN (inf * 0): every arch
+    // must still give the model's bits, the float terms being the same calls
+    // in the same order.
+    const std::uint16_t f16s[] = {0x7bff, 0xfbff, 0x0001, 0x8001, 0x0400, 0x0000, 0x8000, 0x3c00, 0x5000};
+    const std::uint8_t e8m0s[] = {0, 1, 2, 127, 128, 254, 255};
+    const std::size_t n = 12, k = 512;
+    std::mt19937 rng(7);
+    std::size_t non_finite = 0;  // outputs that overflowed: the case is as extreme as it says
+    for (gguf_type t : all_types) {
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
+        auto* p = reinterpret_cast<unsigned char*>(storage.data());
+        const std::size_t bb = type_size(t);
+        for (std::size_t b = 0; b < n * row_size(t, k) / bb; ++b) {
+            unsigned char* blk = p + b * bb;
+            for (std::size_t at : f16_fields(t)) std::memcpy(blk + at, &f16s[rng() % 9], 2);
+            if (t == gguf_type::mxfp4) blk[0] = e8m0s[rng() % 7];
+            if (t == gguf_type::iq1_m) {
+                const std::uint16_t h = f16s[rng() % 9];
+                for (int i = 0; i < 4; ++i) blk[48 + 2 * i + 1] = static_cast<unsigned char>((blk[48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 0xf) << 4));
+            }
+        }
+        std::vector<float> x = lowbit_test::gaussian(k, 6u);
+        x[5] = 3.0e4f;
+        std::vector<float> y_ref(n);
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
+        }
+        for (float v : y_ref) non_finite += !std::isfinite(v);
+        for (arch a : all_archs) {
+            if (a == arch::scalar || !force_arch(a).ok()) continue;
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
+            arch_scope s(a);
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
+            CHECK(same_bits(y, y_ref));
+        }
+    }
+    CHECK(non_finite > 0);
 }
 
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and codes") {

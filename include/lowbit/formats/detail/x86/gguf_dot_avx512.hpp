@@ -6,11 +6,13 @@
 //   avx512      AVX-512 F/BW/VL: u8 x s8 products with maddubs, widened with madd;
 //   avx512vnni  AVX-512 VNNI: the same sums with vpdpbusd (u8 x s8, four
 //               products per int32 lane) and vpdpwssd (int16 pairs x scales).
-// Both work on 256-bit registers (the VL forms): a legacy block is 32 bytes,
-// a K-quant sub-block 32 or 16. What they add over the AVX2 copy is fewer
-// instructions per block (VNNI, mask registers for the high bits) and, for
-// Q4_0/Q5_0/Q8_0, one horizontal reduction and one vector of float terms per
-// eight blocks instead of one of each per block.
+// The 32-value types and Q4_K..Q6_K work on 256-bit registers (the VL
+// forms): a legacy block is 32 bytes, a K-quant sub-block 32 or 16. What they
+// add over the AVX2 copy is fewer instructions per block (VNNI, mask
+// registers for the high bits) and, for Q4_0/Q5_0/Q8_0, one horizontal
+// reduction and one vector of float terms per eight blocks instead of one of
+// each per block. Q2_K, Q3_K, TQ1_0 and the lattice i-quants work on 512-bit
+// registers, 64 values each (issue 18; the body says how).
 //
 // Exactness is as in the AVX2 copy: every integer sum is exact (largest
 // maddubs pair 2 * 63 * 127 < 2^15, vpdpbusd/vpdpwssd do not saturate), and
@@ -25,8 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../gguf_dot.hpp"
+#include "../gguf_dot_iq.hpp"
+#include "../gguf_iq_grid_bytes.hpp"
 #include "gguf_dot_avx2.hpp"  // shared helpers
 
 namespace lowbit {

@@ -312,6 +312,435 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q6_K* w, const block_q8_K* a, s
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
+// ---- Q2_K, Q3_K, TQ1_0 on 512-bit registers --------------------------------------
+// These have no 32-value sub-block structure to keep in 256-bit lanes: a
+// zmm holds 64 codes against a[64p .. 64p + 63] (four 16-value sub-blocks,
+// one per 128-bit lane, for Q2_K/Q3_K), which halves the instructions per
+// value of the AVX2 copy. The integer sums are the AVX2 copy's, regrouped
+// (exact); the terms are the model's, per super-block in block order.
+
+// (The maskz forms: GCC 12 warns -Wmaybe-uninitialized inside the unmasked
+// 256-bit inserts, extracts and broadcasts, GCC PR 105593.)
+LOWBIT_GGUF_INLINE __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_GGUF_INLINE __m512i join(__m256i lo, __m256i hi) { return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(lo), hi, 1); }
+LOWBIT_GGUF_INLINE __m512i twice(__m256i v) { return _mm512_maskz_broadcast_i64x4(0xff, v); }
+// The two 256-bit halves added: int32 lane j = lanes j + 8 j.
+LOWBIT_GGUF_INLINE __m256i fold(__m512i v) {
+    return _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, v, 0), _mm512_maskz_extracti64x4_epi64(0xf, v, 1));
+}
+LOWBIT_GGUF_INLINE std::int32_t hsum512(__m512i v) { return hsum(fold(v)); }
+// acc + sc * (u_i * s_i) on 512 bits: maddubs pairs (u < 8: within +-2^11)
+// scaled by the int16 lanes of sc16.
+LOWBIT_GGUF_INLINE __m512i dot_us_scaled512(__m512i acc, __m512i u, __m512i s, __m512i sc16) {
+    const __m512i pairs = _mm512_maddubs_epi16(u, s);
+#if LOWBIT_GGUF_VNNI
+    return _mm512_dpwssd_epi32(acc, pairs, sc16);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, sc16));
+#endif
+}
+
+// Q2_K / Q3_K: zmm p holds values 64p .. 64p + 63, i.e. the 2-bit fields at
+// shifts 2t and 2t + 2 (t = 2 (p % 2)) of qs half h = p / 2, in its low and
+// high 256 bits: sub-blocks 4p .. 4p + 3, one per 128-bit lane.
+struct k2_unpacked {
+    __m512i q[4], sc[4];  // codes (unsigned), int16 sub-block scales per 128-bit lane
+    __m256i sc16;         // the sixteen scales (Q3_K: the -4 offset's weights)
+    __m256i mn16;         // Q2_K: the sixteen mins
+};
+// zmm P of k2_unpack; P a template parameter, so that its shifts, bit
+// masks and permutation are constants (GCC keeps a loop over P rolled and
+// builds them at run time).
+template <int P, bool Third>
+LOWBIT_GGUF_INLINE void k2_chunk(__m512i sc32, const std::uint8_t* qs, __m512i hm, k2_unpacked& u) {
+    constexpr int h = P / 2, t = 2 * (P % 2);
+    // word i of sc[P] = scale 4P + i / 8
+    const __m512i idx = _mm512_set_epi32(0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P, 0x30003 + 0x40004 * P,
+                                         0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P, 0x20002 + 0x40004 * P,
+                                         0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P, 0x10001 + 0x40004 * P,
+                                         0x40004 * P, 0x40004 * P, 0x40004 * P, 0x40004 * P);
+    u.sc[P] = _mm512_permutexvar_epi16(idx, sc32);
+    constexpr long long wlo = 0x0001000100010001ll * (2 * t), whi = 0x0001000100010001ll * (2 * t + 2);  // word shifts
+    const __m512i shifts = _mm512_set_epi64(whi, whi, whi, whi, wlo, wlo, wlo, wlo);
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi16(twice(load32(qs + 32 * h)), shifts), _mm512_set1_epi8(3));
+    if (Third) {  // bit 4h + t of hmask[m] for the low half, 4h + t + 1 for the high one
+        constexpr long long lo = static_cast<long long>(0x0101010101010101ull * (1u << (4 * h + t))),
+                            hi = static_cast<long long>(0x0101010101010101ull * (1u << (4 * h + t + 1)));
+        const __mmask64 k = _mm512_test_epi8_mask(hm, _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo));
+        q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(4)));
+    }
+    u.q[P] = q;
+}
+template <bool Third>
+LOWBIT_GGUF_INLINE void k2_unpack(__m256i sc16, const std::uint8_t* qs, const std::uint8_t* hmask, k2_unpacked& u) {
+    const __m512i sc32 = _mm512_castsi256_si512(sc16);
+    const __m512i hm = Third ? twice(load32(hmask)) : _mm512_setzero_si512();
+    u.sc16 = sc16;
+    k2_chunk<0, Third>(sc32, qs, hm, u);
+    k2_chunk<1, Third>(sc32, qs, hm, u);
+    k2_chunk<2, Third>(sc32, qs, hm, u);
+    k2_chunk<3, Third>(sc32, qs, hm, u);
+}
+LOWBIT_GGUF_INLINE void unpack(const block_q2_K& w, k2_unpacked& u) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    u.mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), m4));
+    k2_unpack<false>(_mm256_cvtepu8_epi16(_mm_and_si128(b, m4)), w.qs, nullptr, u);
+}
+LOWBIT_GGUF_INLINE void unpack(const block_q3_K& w, k2_unpacked& u) {
+    k2_unpack<true>(avx2::q3k_scales16(w.scales), w.qs, w.hmask, u);
+}
+LOWBIT_GGUF_INLINE __m512i k2_lanes(const k2_unpacked& u, const block_q8_K& a) {
+    // written out: a rolled loop keeps u in memory
+    __m512i acc = dot_us_scaled512(_mm512_setzero_si512(), u.q[0], load64(a.qs), u.sc[0]);
+    acc = dot_us_scaled512(acc, u.q[1], load64(a.qs + 64), u.sc[1]);
+    acc = dot_us_scaled512(acc, u.q[2], load64(a.qs + 128), u.sc[2]);
+    return dot_us_scaled512(acc, u.q[3], load64(a.qs + 192), u.sc[3]);
+}
+
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q2_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        k2_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d), dmin = h2f(w[i].dmin);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const std::int32_t summ = hsum(_mm256_madd_epi16(u.mn16, load32(ac.bsums)));  // q2k_min_sum
+            sum[c] += kquant_affine_term(ac.d, d, dmin, hsum512(k2_lanes(u, ac)), summ);
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+// Q3_K: codes 0..7; the -4 comes off with the bsums, sum_j sc_j (sum q a - 4 bsums_j).
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_q3_K* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        k2_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(u.sc16, load32(ac.bsums)), 2);
+            sum[c] += kquant_symmetric_term(ac.d, d, hsum(_mm256_sub_epi32(fold(k2_lanes(u, ac)), offset)));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// TQ1_0: the trits of avx2::isum(block_tq1_0) (bytes kept as q ^ 0x80, times 3
+// by byte adds), 64 per zmm: [qs * 3^0 | 3^1], [3^2 | 3^3], [3^4 | tail 0],
+// [tail 1 | tail 2] against a[0..63] .. a[192..255]; trit = [q >= 86] + [q >= 171]
+// from two compares into mask registers.
+struct tq1_unpacked {
+    __m512i t[4];  // trits 0..2
+};
+LOWBIT_GGUF_INLINE __m512i trits512(__m512i s) {
+    const __m512i one = _mm512_set1_epi8(1);
+    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(85 - 128)), one);
+    return _mm512_mask_add_epi8(ge86, _mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(170 - 128)), ge86, one);
+}
+LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
+    using avx2::flip;
+    using avx2::times3;
+    const __m256i q1 = flip(load32(w.qs)), q3 = times3(q1), q9 = times3(q3), q27 = times3(q9), q81 = times3(q27);
+    // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j (as the AVX2 copy)
+    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
+    const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
+    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
+    const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
+    u.t[0] = trits512(join(q1, q3));
+    u.t[1] = trits512(join(q9, q27));
+    u.t[2] = trits512(join(q81, _mm256_blend_epi32(b1, b3, 0xf0)));
+    u.t[3] = trits512(join(_mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)));
+}
+// sum (t - 1) a = sum t a - sum bsums
+LOWBIT_GGUF_INLINE std::int32_t isum(const tq1_unpacked& u, const block_q8_K& a) {
+    const __m256i one16 = _mm256_set1_epi16(1);
+    // written out (as k2_lanes)
+#if LOWBIT_GGUF_VNNI
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.t[0], load64(a.qs));
+    acc = _mm512_dpbusd_epi32(acc, u.t[1], load64(a.qs + 64));
+    acc = _mm512_dpbusd_epi32(acc, u.t[2], load64(a.qs + 128));
+    acc = _mm512_dpbusd_epi32(acc, u.t[3], load64(a.qs + 192));
+#else
+    // four maddubs pair sums add in int16: at most 4 x 2 x 2 x 128 = 2048 per lane
+    __m512i p16 = _mm512_add_epi16(_mm512_maddubs_epi16(u.t[0], load64(a.qs)), _mm512_maddubs_epi16(u.t[1], load64(a.qs + 64)));
+    p16 = _mm512_add_epi16(p16, _mm512_add_epi16(_mm512_maddubs_epi16(u.t[2], load64(a.qs + 128)), _mm512_maddubs_epi16(u.t[3], load64(a.qs + 192))));
+    const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
+#endif
+    return hsum(_mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16)));
+}
+template <int C>
+LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        tq1_unpacked u;
+        unpack(w[i], u);
+        const float d = h2f(w[i].d);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            sum[c] += kquant_symmetric_term(ac.d, d, LOWBIT_GGUF_NS::isum(u, ac));
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+
+// ---- lattice i-quants on 512-bit registers --------------------------------------
+// Per 64 values (zmm k against a[64k .. 64k + 63]) the signed grid bytes g
+// (|g| <= 62) are made unsigned as u = 64 + g, so that u8 x s8 products take
+// the activations as they are (Q8_K's -128 included; largest maddubs pair
+// 2 * 126 * 128 < 2^15), and the 64 comes off once per super-block with the
+// activation bsums: sum_j sc_j sum (u - 64) a = sum_j sc_j sum u a - 64 sum_j sc_j bsum_j.
+// The signs are one mask register per 64 values (a masked 64 - g), taken
+// from the block's sign bytes (IQ2_S, IQ3_S) or from sign bytes built for the
+// whole super-block at once (IQ2_XXS, IQ3_XXS, IQ2_XS: the 7-bit fields and
+// their parity bit, as iq_grids::iq_sign_byte). IQ1's +-1 shift is added to
+// the 8 x level bytes with the 64. The points are fetched as in the AVX2
+// copy, by scalar loads. Each 64 values are dotted as soon as they are built
+// (kept in registers, not stored for the C rows).
+
+// What a super-block's chunks share: the odd scale 2 s + 1 of each 16 values
+// (int16), what comes off per activation of a 16-value group, sc16 x 64 (or
+// IQ1_S's sc16 x (64 -+ 1), its shift), and the sign bits (bit v: value v
+// negated) as four 64-bit masks.
+// The grid indices whose high bits sit apart from their low byte (IQ2_S,
+// IQ3_S, IQ1_S, IQ1_M) or share a word with the signs (IQ2_XS) are put together for the whole super-block in vector
+// registers and stored: the scalar loads of the points then take them as
+// they are (a load each, instead of four or five integer instructions).
+struct lat_block {
+    __m256i sc16, off16;
+    alignas(32) std::uint64_t signs[4];
+    alignas(64) std::uint16_t idx[64];
+};
+// Word p of the result: byte p / 4 of the eight bytes at p (p < 32).
+LOWBIT_GGUF_INLINE __m512i quarter_spread(__m128i bytes8) {
+    const __m512i w = _mm512_maskz_cvtepu8_epi16(0xffffffffu, _mm256_castsi128_si256(bytes8));
+    const __m512i by4 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                                                           11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    return _mm512_permutexvar_epi16(by4, w);
+}
+// 32 low bytes | ((high >> shift_p) & mask) << 8, stored at idx.
+LOWBIT_GGUF_INLINE void store_indices(const std::uint8_t* low, __m512i high, __m512i shifts, int mask, std::uint16_t* idx) {
+    const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(high, shifts), _mm512_set1_epi16(static_cast<short>(mask))), 8);
+    _mm512_store_si512(idx, _mm512_or_si512(_mm512_maskz_cvtepu8_epi16(0xffffffffu, load32(low)), hi));
+}
+// Shifts s0 s1 s2 s3 repeated over the 32 words.
+LOWBIT_GGUF_INLINE __m512i shifts4(int s0, int s1, int s2, int s3) {
+    return _mm512_set4_epi32((s3 << 16) | s2, (s1 << 16) | s0, (s3 << 16) | s2, (s1 << 16) | s0);
+}
+// Eight 4-bit scales s (int32 lanes, one per 32 values) -> 2 s + 1 in both words of each lane.
+LOWBIT_GGUF_INLINE __m256i odd_scales32(__m256i s) {
+    const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
+    return _mm256_or_si256(o, _mm256_slli_epi32(o, 16));
+}
+// IQ2_XS / IQ2_S: a 4-bit scale per 16 values, two to a byte (low first).
+LOWBIT_GGUF_INLINE __m256i odd_scales16(const std::uint8_t* scales) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i s = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4)));
+    return _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+}
+// The int16 scales of chunk k: 128-bit lane L holds that of 16-value group 4k + L.
+LOWBIT_GGUF_INLINE __m512i chunk_scales(__m256i sc16, int k) {
+    const __m512i base = _mm512_set_epi32(0x30003, 0x30003, 0x30003, 0x30003, 0x20002, 0x20002, 0x20002, 0x20002, 0x10001,
+                                          0x10001, 0x10001, 0x10001, 0, 0, 0, 0);
+    return _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(4 * k))), _mm512_castsi256_si512(sc16));
+}
+// 64 + g where the sign bit is clear, 64 - g where it is set.
+LOWBIT_GGUF_INLINE __m512i offset_signed(__m512i g, std::uint64_t minus) {
+    const __m512i c = _mm512_set1_epi8(64);
+    return _mm512_mask_sub_epi8(_mm512_add_epi8(g, c), _cvtu64_mask64(minus), c, g);
+}
+LOWBIT_GGUF_INLINE __m512i points8(std::uint64_t p0, std::uint64_t p1, std::uint64_t p2, std::uint64_t p3, std::uint64_t p4,
+                                   std::uint64_t p5, std::uint64_t p6, std::uint64_t p7) {
+    return _mm512_set_epi64(static_cast<long long>(p7), static_cast<long long>(p6), static_cast<long long>(p5), static_cast<long long>(p4),
+                            static_cast<long long>(p3), static_cast<long long>(p2), static_cast<long long>(p1), static_cast<long long>(p0));
+}
+LOWBIT_GGUF_INLINE __m512i points16(const std::uint32_t* t, const std::uint8_t* q) {
+    return _mm512_setr_epi32(static_cast<int>(t[q[0]]), static_cast<int>(t[q[1]]), static_cast<int>(t[q[2]]), static_cast<int>(t[q[3]]),
+                             static_cast<int>(t[q[4]]), static_cast<int>(t[q[5]]), static_cast<int>(t[q[6]]), static_cast<int>(t[q[7]]),
+                             static_cast<int>(t[q[8]]), static_cast<int>(t[q[9]]), static_cast<int>(t[q[10]]), static_cast<int>(t[q[11]]),
+                             static_cast<int>(t[q[12]]), static_cast<int>(t[q[13]]), static_cast<int>(t[q[14]]), static_cast<int>(t[q[15]]));
+}
+// Four 7-bit fields at bits 0, 7, 14, 21 of each int32 lane -> four bytes.
+LOWBIT_GGUF_INLINE __m256i spread7(__m256i x) {
+    const __m256i m = _mm256_set1_epi32(0x7f);
+    __m256i r = _mm256_and_si256(x, m);
+    for (int l = 1; l < 4; ++l) r = _mm256_or_si256(r, _mm256_and_si256(_mm256_slli_epi32(x, l), _mm256_slli_epi32(m, 8 * l)));
+    return r;
+}
+// The sign bytes (iq_sign_byte: the field, its parity in bit 7) of the four
+// fields of each of eight metadata words.
+LOWBIT_GGUF_INLINE void fields_to_signs(__m256i meta, lat_block& b) {
+    const __m256i x = _mm256_and_si256(meta, _mm256_set1_epi32(0x0fffffff));
+    // bit i of t: the parity of bits i .. i + 7 of x; of p: of bits i .. i + 6
+    __m256i t = _mm256_xor_si256(x, _mm256_srli_epi32(x, 1));
+    t = _mm256_xor_si256(t, _mm256_srli_epi32(t, 2));
+    t = _mm256_xor_si256(t, _mm256_srli_epi32(t, 4));
+    const __m256i p = _mm256_xor_si256(t, _mm256_srli_epi32(x, 7));
+    const __m256i bytes = _mm256_or_si256(spread7(x), _mm256_and_si256(_mm256_slli_epi32(spread7(p), 7), _mm256_set1_epi32(static_cast<int>(0x80808080u))));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.signs), bytes);
+}
+LOWBIT_GGUF_INLINE std::uint64_t u64_at(const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// prep(w, b): the scales and signs; chunk(w, b, k): the 64 unsigned bytes of zmm k.
+LOWBIT_GGUF_INLINE void prep(const block_iq2_xxs& w, lat_block& b) {
+    const auto* q = reinterpret_cast<const std::uint8_t*>(w.qs);
+    // lane ib: the u32 after sub-block ib's four indices
+    const __m256i meta = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, load64(q), 32));
+    b.sc16 = odd_scales32(_mm256_srli_epi32(meta, 28));
+    fields_to_signs(meta, b);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xxs& w, const lat_block& b, int k) {
+    const std::uint8_t* q = reinterpret_cast<const std::uint8_t*>(w.qs) + 16 * k;
+    const auto& t = iq2xxs_bytes.v;
+    return offset_signed(points8(t[q[0]], t[q[1]], t[q[2]], t[q[3]], t[q[8]], t[q[9]], t[q[10]], t[q[11]]), b.signs[k]);
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq3_xxs& w, lat_block& b) {
+    const __m256i meta = load32(w.qs + qk_k / 4);
+    b.sc16 = odd_scales32(_mm256_srli_epi32(meta, 28));
+    fields_to_signs(meta, b);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_xxs& w, const lat_block& b, int k) {
+    return offset_signed(points16(iq3xxs_bytes.v, w.qs + 16 * k), b.signs[k]);
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq2_xs& w, lat_block& b) {
+    b.sc16 = odd_scales16(w.scales);
+    // per 8 values a 16-bit word: 9-bit index, 7-bit sign field; its parity in bit 0 of t
+    const __m512i x = _mm512_srli_epi16(load64(w.qs), 9);
+    __m512i t = _mm512_xor_si512(x, _mm512_srli_epi16(x, 1));
+    t = _mm512_xor_si512(t, _mm512_srli_epi16(t, 2));
+    t = _mm512_xor_si512(t, _mm512_srli_epi16(t, 4));
+    const __m512i bytes = _mm512_or_si512(x, _mm512_slli_epi16(_mm512_and_si512(t, _mm512_set1_epi16(1)), 7));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.signs), _mm512_maskz_cvtepi16_epi8(0xffffffffu, bytes));
+    _mm512_store_si512(b.idx, _mm512_and_si512(load64(w.qs), _mm512_set1_epi16(511)));
+}
+
+LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) {
+    b.sc16 = odd_scales16(w.scales);
+    // index l of sub-block ib: qs byte | bits 2l, 2l+1 of qh[ib] << 8
+    store_indices(w.qs, quarter_spread(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.qh))), shifts4(0, 2, 4, 6), 3, b.idx);
+}
+// Eight points of 8 bytes at b.idx[8k ..].
+LOWBIT_GGUF_INLINE __m512i stored_points8(const std::uint64_t* t, const lat_block& b, int k) {
+    const std::uint16_t* i = b.idx + 8 * k;
+    return points8(t[i[0]], t[i[1]], t[i[2]], t[i[3]], t[i[4]], t[i[5]], t[i[6]], t[i[7]]);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs&, const lat_block& b, int k) {
+    return offset_signed(stored_points8(iq2xs_bytes.v, b, k), b.signs[k]);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_s& w, const lat_block& b, int k) {
+    return offset_signed(stored_points8(iq2s_bytes.v, b, k), u64_at(w.qs + qk_k / 8 + 8 * k));
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq3_s& w, lat_block& b) {
+    const __m256i nib = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.scales))), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    b.sc16 = odd_scales32(_mm256_and_si256(nib, _mm256_set1_epi32(0xf)));
+    // index m: qs byte | bit m of the 64-bit qh << 8
+    const std::uint64_t h = u64_at(w.qh);
+    const __m512i bit8 = _mm512_set1_epi16(256);
+    for (int half = 0; half < 2; ++half) {
+        const __m512i lo = _mm512_maskz_cvtepu8_epi16(0xffffffffu, load32(w.qs + 32 * half));
+        _mm512_store_si512(b.idx + 32 * half, _mm512_mask_add_epi16(lo, _cvtu32_mask32(static_cast<std::uint32_t>(h >> (32 * half))), lo, bit8));
+    }
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block& b, int k) {
+    const auto& t = iq3s_bytes.v;
+    const std::uint16_t* i = b.idx + 16 * k;
+    const __m512i g = _mm512_setr_epi32(static_cast<int>(t[i[0]]), static_cast<int>(t[i[1]]), static_cast<int>(t[i[2]]), static_cast<int>(t[i[3]]),
+                                        static_cast<int>(t[i[4]]), static_cast<int>(t[i[5]]), static_cast<int>(t[i[6]]), static_cast<int>(t[i[7]]),
+                                        static_cast<int>(t[i[8]]), static_cast<int>(t[i[9]]), static_cast<int>(t[i[10]]), static_cast<int>(t[i[11]]),
+                                        static_cast<int>(t[i[12]]), static_cast<int>(t[i[13]]), static_cast<int>(t[i[14]]), static_cast<int>(t[i[15]]));
+    return offset_signed(g, u64_at(w.signs + 8 * k));
+}
+// IQ1_S: u = 8 x level + 64; its +-1 shift, one per 32 values, joins the
+// offset: sum (8 l + shift) a = sum u a - (64 - shift) sum a.
+LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
+    const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
+    b.sc16 = odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
+    // 64 - shift: 65 where bit 15 is set (shift -1), else 63; (2 s + 1) * 65 < 2^15
+    const __m256i minus = _mm256_srli_epi32(qh32, 15);
+    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(63), _mm256_add_epi32(minus, minus));
+    b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
+    // index l of sub-block ib: qs byte | bits 3l .. 3l+2 of qh[ib] << 8
+    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2),
+                                                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh))));
+    store_indices(w.qs, qh, shifts4(0, 3, 6, 9), 7, b.idx);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s&, const lat_block& b, int k) {
+    return _mm512_add_epi8(stored_points8(iq1s_bytes.v, b, k), _mm512_set1_epi8(64));
+}
+LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
+    // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
+    const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                   _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales))));
+    const __m256i s = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+                                       _mm256_set1_epi16(7));
+    b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+    // point p: qs byte | bits 4 (p % 2) .. +2 of qh byte p / 2 << 8
+    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1),
+                                                _mm512_maskz_cvtepu8_epi16(0xffffffffu, _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)))));
+    store_indices(w.qs, qh, shifts4(0, 4, 0, 4), 7, b.idx);
+}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k) {
+    const std::uint32_t h = avx2::u32_at(w.qh + 4 * k);
+    const __m512i g = stored_points8(iq1s_bytes.v, b, k);
+    // point p of 8: bit 4p + 3 of h is its shift's sign
+    const __m512i sign_bit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1u << 31);
+    const __mmask8 minus = _mm512_test_epi64_mask(_mm512_set1_epi64(static_cast<long long>(h)), sign_bit);
+    return _mm512_add_epi8(g, _mm512_mask_blend_epi64(minus, _mm512_set1_epi8(65), _mm512_set1_epi8(63)));
+}
+
+template <int K, int C, class W>
+LOWBIT_GGUF_INLINE void lattice_step(const W& w, const lat_block& b, const block_q8_K* a, std::size_t lda, __m512i* acc) {
+    const __m512i u = chunk(w, b, K), sc = chunk_scales(b.sc16, K);
+    for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda].qs + 64 * K), sc);
+}
+template <int C, class W>
+LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    float sum[C] = {};
+    for (std::size_t i = 0; i < nb; ++i) {
+        lat_block b;
+        prep(w[i], b);
+        if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
+        __m512i acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
+        // written out: with k a constant, chunk's offsets and chunk_scales' index fold
+        lattice_step<0, C>(w[i], b, a + i, lda, acc);
+        lattice_step<1, C>(w[i], b, a + i, lda, acc);
+        lattice_step<2, C>(w[i], b, a + i, lda, acc);
+        lattice_step<3, C>(w[i], b, a + i, lda, acc);
+        const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K& ac = a[c * lda + i];
+            const __m256i offset = _mm256_madd_epi16(b.off16, load32(ac.bsums));
+            sum[c] += lattice_term(ac.d, d, hsum(_mm256_sub_epi32(fold(acc[c]), offset)), unit);
+        }
+    }
+    for (int c = 0; c < C; ++c) out[c] = sum[c];
+}
+#define LOWBIT_GGUF_LATTICE_ROWS(T)                                                                                     \
+    template <int C>                                                                                                    \
+    LOWBIT_GGUF_TGT inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
+        lattice_rows_dot<C>(w, a, lda, nb, out);                                                                        \
+    }
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_xxs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_xs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq2_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq3_xxs)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq3_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq1_s)
+LOWBIT_GGUF_LATTICE_ROWS(block_iq1_m)
+#undef LOWBIT_GGUF_LATTICE_ROWS
+
 // One activation row.
 template <class W, class A>
 LOWBIT_GGUF_TGT inline float row_dot(const W* w, const A* a, std::size_t nb) {
