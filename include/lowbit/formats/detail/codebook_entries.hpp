@@ -6,8 +6,8 @@
 //
 // Entries: the reference and the int8 path of the scalar model; on x86 the
 // avx2 body for avx2, avxvnni and avx512, the avx512vnni body for avx512vnni
-// and amx. No NEON copy yet: AArch64 falls back to the scalar model, reported
-// in matmul_info.
+// and amx; on AArch64 the neon and neondot copies. sse2 falls back to the
+// scalar model, reported in matmul_info.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +24,10 @@
 #define LOWBIT_HAVE_CODEBOOK_X86 1
 #include "x86/codebook_dot_x86.hpp"
 #endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+#define LOWBIT_HAVE_CODEBOOK_ARM 1
+#include "arm/codebook_dot_neon.hpp"
+#endif
 
 namespace lowbit {
 namespace codebook {
@@ -37,7 +41,7 @@ struct cb_scalar_bodies {
         for (int c = 0; c < C; ++c) out[c] = row_dot_scalar(w, g, x + c * ldx, nb);
     }
 };
-#if defined(LOWBIT_HAVE_CODEBOOK_X86)
+#if defined(LOWBIT_HAVE_CODEBOOK_X86) || defined(LOWBIT_HAVE_CODEBOOK_ARM)
 #define LOWBIT_CB_BODIES(NS)                                                                                                    \
     struct cb_##NS##_bodies {                                                                                                   \
         static constexpr arch a = arch::NS;                                                                                     \
@@ -47,8 +51,14 @@ struct cb_scalar_bodies {
             NS::rows_dot<C>(w, g, x, ldx, nb, out);                                                                             \
         }                                                                                                                       \
     };
+#if defined(LOWBIT_HAVE_CODEBOOK_X86)
 LOWBIT_CB_BODIES(avx2)
 LOWBIT_CB_BODIES(avx512vnni)
+#endif
+#if defined(LOWBIT_HAVE_CODEBOOK_ARM)
+LOWBIT_CB_BODIES(neon)
+LOWBIT_CB_BODIES(neondot)
+#endif
 #undef LOWBIT_CB_BODIES
 #endif
 
@@ -100,6 +110,9 @@ struct cb_table {
 #if defined(LOWBIT_HAVE_CODEBOOK_X86)
                                          + 5
 #endif
+#if defined(LOWBIT_HAVE_CODEBOOK_ARM)
+                                         + 2
+#endif
         ;
     struct list {
         kernel_entry e[count];
@@ -115,6 +128,10 @@ struct cb_table {
         l.e[n++] = cb_entry<B, cb_avx2_bodies, matmul_path::int8_dot, arch::avx512>();
         l.e[n++] = cb_entry<B, cb_avx512vnni_bodies>();
         l.e[n++] = cb_entry<B, cb_avx512vnni_bodies, matmul_path::int8_dot, arch::amx>();
+#endif
+#if defined(LOWBIT_HAVE_CODEBOOK_ARM)
+        l.e[n++] = cb_entry<B, cb_neon_bodies>();
+        l.e[n++] = cb_entry<B, cb_neondot_bodies>();
 #endif
         return l;
     }
