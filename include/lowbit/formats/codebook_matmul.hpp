@@ -33,6 +33,12 @@ inline status check_codebook_view(const weights_view& w, const char* who) noexce
 }
 }  // namespace detail
 
+// The kernel table's entries for codebook weights with `bits`-bit indices (empty: none).
+inline span<const kernel_entry> kernels(int bits) noexcept {
+    const auto f = detail::codebook_family(bits);
+    return span<const kernel_entry>(f.begin, f.count);
+}
+
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemv"));
