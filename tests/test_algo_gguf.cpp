@@ -736,4 +736,6 @@ TEST_CASE("gptq_codebook: hostile input gives a clear status") {
     CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(3), o).error().code() == errc::invalid_argument);
     w[5] = std::nanf("");
     CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(4)).error().code() == errc::invalid_argument);
+    w[5] = 1e9f;  // a block scale beyond f16
+    CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(4)).error().code() == errc::invalid_argument);
 }

@@ -210,6 +210,16 @@ TEST_CASE("codebook: bad input gives a status and writes nothing") {
         CHECK(cb::quantize(yv, cb::nf_grid(3)).error().code() == errc::invalid_argument);
         CHECK(cb::learn_grid(yv, 3).error().code() == errc::invalid_argument);
     }
+    {  // a block whose scale cannot be an f16 (|x| > 65504 * 127): an error, not zeros
+        std::vector<float> y = x;
+        y[100] = 1e8f;
+        auto big = cb::quantize(matrix_view<const float>(y.data(), n, k), cb::nf_grid(4));
+        REQUIRE_FALSE(big);
+        CHECK(big.error().code() == errc::invalid_argument);
+        CHECK(std::string(big.error().message()).find("row 1, columns 32..63") != std::string::npos);
+        y[100] = 6e6f;  // just inside: d = 6e6 / 127 < 65504
+        CHECK(cb::quantize(matrix_view<const float>(y.data(), n, k), cb::nf_grid(4)).ok());
+    }
     auto w = cb::quantize(xv, cb::nf_grid(4));
     REQUIRE(w);
     std::vector<float> out(n * k, 5.0f);

@@ -57,8 +57,9 @@ struct cb_live_block {
     std::uint8_t idx[32] = {};
 };
 
+// Returns false when a block scale overflows f16 (the sweep's updates can grow weights).
 template <class B>
-void gptq_codebook_rows(std::size_t rows, std::size_t K, std::size_t BS, const float* U, const std::int32_t* perm, const std::int32_t* pos,
+bool gptq_codebook_rows(std::size_t rows, std::size_t K, std::size_t BS, const float* U, const std::int32_t* perm, const std::int32_t* pos,
                         const float* imp, bool act_order, const codebook::detail::level_table& t, std::vector<float>& wt,
                         std::uint8_t* out, std::size_t row_bytes, double& loss) {
     const std::size_t nblk = K / 32, slots = act_order ? nblk : 1;
@@ -89,6 +90,7 @@ void gptq_codebook_rows(std::size_t rows, std::size_t K, std::size_t BS, const f
                     }
                     cb_live_block& lb = live[r * slots + slot];
                     lb.d = codebook::detail::fit_block(cur, imp + b * 32, t, unused);
+                    if (codebook::detail::scale_overflows(lb.d)) return false;
                     const float df = f16_to_f32(lb.d);
                     lb.inv = df != 0.0f ? 1.0f / df : 0.0f;
                 }
@@ -118,6 +120,7 @@ void gptq_codebook_rows(std::size_t rows, std::size_t K, std::size_t BS, const f
         }
         if (i2 < K) linalg::gemm_acc<float>(rows, K - i2, cnt, err.data(), BS, 1, U + i1 * K + i2, K, wt.data() + i2, K, -1.0f);
     }
+    return true;
 }
 
 }  // namespace detail
@@ -170,6 +173,7 @@ result<gptq_codebook_result> gptq_quantize_codebook(matrix_view<const float> w, 
     const codebook::detail::level_table table(g);
     const std::size_t R = detail::gptq_rows_per_task, n_tasks = (N + R - 1) / R, BS = static_cast<std::size_t>(opt.block_size);
     std::vector<double> task_loss(n_tasks, 0.0);
+    std::vector<unsigned char> task_ok(n_tasks, 1);
     std::uint8_t* codes = res.w.codes();
     exec(n_tasks, [&](std::size_t t) {
         const std::size_t r0 = t * R, rows = std::min(R, N - r0);
@@ -181,14 +185,19 @@ result<gptq_codebook_result> gptq_quantize_codebook(matrix_view<const float> w, 
             }
         double loss = 0;
         if (g.bits == 4)
-            detail::gptq_codebook_rows<codebook::block4>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
+            task_ok[t] = detail::gptq_codebook_rows<codebook::block4>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
                                                          codes + r0 * row_bytes, row_bytes, loss);
         else
-            detail::gptq_codebook_rows<codebook::block3>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
+            task_ok[t] = detail::gptq_codebook_rows<codebook::block3>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
                                                          codes + r0 * row_bytes, row_bytes, loss);
         task_loss[t] = loss / 2.0;
     });
-    for (double l : task_loss) rep.loss += l;
+    for (std::size_t t = 0; t < n_tasks; ++t) {
+        if (!task_ok[t])
+            return status::error(errc::invalid_argument, "w: a block scale in rows %zu..%zu overflows f16 (weights too large for f16 scales)",
+                                 t * R, std::min(N, t * R + R) - 1);
+        rep.loss += task_loss[t];
+    }
     rep.seconds_sweep = detail::seconds_since(t_sweep);
     rep.seconds = detail::seconds_since(t_start);
     return res;

@@ -104,7 +104,10 @@ struct level_table {
 // sweep of candidate scales around "the largest |x| on an end level", each
 // refitted in closed form (d = sum w x L / sum w L^2 for its indices). Both
 // ends are tried (d may be negative: the grid need not be symmetric). The
-// winner's d is rounded to f16 and the indices re-chosen for that d.
+// winner's d is rounded to f16 and the indices re-chosen for that d. A scale
+// beyond f16's range comes back as f16 infinity (scale_overflows): the caller
+// reports it, nothing is coded on it.
+inline bool scale_overflows(std::uint16_t d) noexcept { return (d & 0x7c00u) == 0x7c00u; }
 inline std::uint16_t fit_block(const float* x, const float* w, const level_table& t, std::uint8_t* idx) noexcept {
     float amax = 0.0f, xm = 0.0f;
     for (int j = 0; j < 32; ++j)
@@ -141,9 +144,9 @@ inline std::uint16_t fit_block(const float* x, const float* w, const level_table
     }
     const std::uint16_t d = f32_to_f16(best_d);
     const float df = f16_to_f32(d);
-    if (!(df != 0.0f) || !std::isfinite(df)) {  // all weights zero (w = 0), or the scale underflowed / overflowed f16
+    if (!(df != 0.0f) || scale_overflows(d)) {  // all weights zero (w = 0), the scale underflowed, or it overflowed (reported)
         for (int j = 0; j < 32; ++j) idx[j] = t.nearest(0.0f);
-        return std::isfinite(df) ? d : 0;
+        return d;
     }
     const float inv = 1.0f / df;
     for (int j = 0; j < 32; ++j) idx[j] = t.nearest(x[j] * inv);
@@ -151,7 +154,7 @@ inline std::uint16_t fit_block(const float* x, const float* w, const level_table
 }
 
 template <class B>
-void quantize_rows(matrix_view<const float> x, const level_table& t, const float* importance, std::uint8_t* out) {
+status quantize_rows(matrix_view<const float> x, const level_table& t, const float* importance, std::uint8_t* out) {
     const std::size_t nb = x.cols() / 32;
     B* blocks = reinterpret_cast<B*>(out);
     for (std::size_t r = 0; r < x.rows(); ++r)
@@ -159,8 +162,12 @@ void quantize_rows(matrix_view<const float> x, const level_table& t, const float
             std::uint8_t idx[32];
             B& blk = blocks[r * nb + b];
             blk.d = fit_block(x.row(r) + 32 * b, importance ? importance + 32 * b : nullptr, t, idx);
+            if (scale_overflows(blk.d))
+                return status::error(errc::invalid_argument, "codebook::quantize: row %zu, columns %zu..%zu: the block scale overflows f16 "
+                                     "(weights too large for f16 scales)", r, 32 * b, 32 * b + 31);
             set_indices(blk, idx);
         }
+    return {};
 }
 
 template <class B>
@@ -208,8 +215,8 @@ inline result<weights> quantize(matrix_view<const float> x, const grid& g, const
     auto w = weights::allocate(d);
     if (!w) return w.error();
     const detail::level_table t(g);
-    if (g.bits == 4) detail::quantize_rows<block4>(x, t, importance, w->codes());
-    else detail::quantize_rows<block3>(x, t, importance, w->codes());
+    LOWBIT_TRY(g.bits == 4 ? detail::quantize_rows<block4>(x, t, importance, w->codes())
+                           : detail::quantize_rows<block3>(x, t, importance, w->codes()));
     return w;
 }
 
