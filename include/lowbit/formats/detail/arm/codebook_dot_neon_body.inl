@@ -45,11 +45,11 @@ LOWBIT_CB_INLINE void indices(const block3& b, uint8x16_t& lo, uint8x16_t& hi) {
 }
 
 // out[c] = row_dot_scalar(w, grid, a + c * lda, nb) for c < C, bit for bit:
-// exact integer sums, then the model's float terms in block order.
+// exact integer sums, then the model's float terms into its eight lanes.
 template <int C, class B>
 LOWBIT_CB_TGT inline void rows_dot(const B* w, const std::int8_t* grid, const gguf::block_q8_0* a, std::size_t lda, std::size_t nb, float* out) {
     const int8x16_t g = vld1q_s8(grid);
-    float sum[C] = {};
+    float lane[C][8] = {};
     for (std::size_t i = 0; i < nb; ++i) {
         uint8x16_t lo, hi;
         indices(w[i], lo, hi);
@@ -58,10 +58,10 @@ LOWBIT_CB_TGT inline void rows_dot(const B* w, const std::int8_t* grid, const gg
         for (int c = 0; c < C; ++c) {
             const gguf::block_q8_0& ac = a[c * lda + i];
             const std::int32_t s = vaddvq_s32(dot16(dot16(vdupq_n_s32(0), q0, vld1q_s8(ac.qs)), q1, vld1q_s8(ac.qs + 16)));
-            sum[c] += block_term(dw, gguf::detail::to_f32(ac.d), s);
+            lane[c][i % 8] += block_term(dw, gguf::detail::to_f32(ac.d), s);
         }
     }
-    for (int c = 0; c < C; ++c) out[c] = sum[c];
+    for (int c = 0; c < C; ++c) out[c] = lane_tree(lane[c]);
 }
 
 #undef LOWBIT_CB_INLINE

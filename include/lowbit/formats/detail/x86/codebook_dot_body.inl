@@ -69,8 +69,8 @@ LOWBIT_CB_INLINE __m256 scales8(const B* b) {
                                           static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
                                           static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
 }
-// The products as they are: hidden from the optimiser so that the adds after
-// the store are never fused with them into an FMA (the model rounds twice).
+// The products as they are: hidden from the optimiser so that the lane adds
+// are never fused with them into an FMA (the model rounds twice).
 LOWBIT_CB_INLINE __m256 opaque8(__m256 v) {
     __asm__("" : "+x"(v));
     return v;
@@ -79,13 +79,13 @@ LOWBIT_CB_INLINE __m256 opaque8(__m256 v) {
 // out[c] = row_dot_scalar(w, grid, a + c * lda, nb) for c < C, bit for bit:
 // each weight block is looked up once for the C activation rows; eight block
 // terms are formed at a time ((d_w * d_x) * isum: the same two IEEE products)
-// and added one by one in block order.
+// and added to the model's eight lanes with one vector add.
 template <int C, class B>
 LOWBIT_CB_TGT inline void rows_dot(const B* w, const std::int8_t* grid, const gguf::block_q8_0* a, std::size_t lda, std::size_t nb, float* out) {
     const __m256i g = grid16(grid);
-    float sum[C] = {};
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
     std::size_t i = 0;
-    alignas(32) float terms[8];
     for (; i + 8 <= nb; i += 8) {
         __m256i q[8];
         for (std::size_t j = 0; j < 8; ++j) q[j] = _mm256_shuffle_epi8(g, indices(w[i + j]));
@@ -95,19 +95,20 @@ LOWBIT_CB_TGT inline void rows_dot(const B* w, const std::int8_t* grid, const gg
             __m256i v[8];
             for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(q[j], ac[j]);
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
-            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums)));
-            for (int j = 0; j < 8; ++j) sum[c] += terms[j];
+            acc[c] = _mm256_add_ps(acc[c], opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums)));
         }
     }
+    alignas(32) float lane[C][8];
+    for (int c = 0; c < C; ++c) _mm256_store_ps(lane[c], acc[c]);
     for (; i < nb; ++i) {
         const __m256i q = _mm256_shuffle_epi8(g, indices(w[i]));
         const float dw = _cvtsh_ss(w[i].d);
         for (int c = 0; c < C; ++c) {
             const gguf::block_q8_0& ac = a[c * lda + i];
-            sum[c] += block_term(dw, _cvtsh_ss(ac.d), hsum(lanes(q, ac)));
+            lane[c][i % 8] += block_term(dw, _cvtsh_ss(ac.d), hsum(lanes(q, ac)));
         }
     }
-    for (int c = 0; c < C; ++c) out[c] = sum[c];
+    for (int c = 0; c < C; ++c) out[c] = lane_tree(lane[c]);
 }
 
 #undef LOWBIT_CB_INLINE
