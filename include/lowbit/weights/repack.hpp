@@ -229,11 +229,11 @@ inline result<weights> dense_to_ggml(const weights_view& w) {
 
 // The weights of `w` in layout `to` (a copy when it is already in `to`).
 inline result<weights> repack(const weights_view& w, layout to) {
+    if (w.lay() == layout::codebook || to == layout::codebook)
+        return status::error(errc::unsupported, "repack: codebook weights are quantized from floats (formats/codebook.hpp), not repacked");
     if (static_cast<int>(to) > static_cast<int>(layout::ggml))
         return status::error(errc::invalid_argument, "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2)", static_cast<int>(to));
     if (w.lay() == to) return weights::copy_of(w);
-    if (w.lay() == layout::codebook || to == layout::codebook)
-        return status::error(errc::unsupported, "repack: codebook weights are quantized from floats (formats/codebook.hpp), not repacked");
     switch (w.lay()) {
         case layout::dense: return to == layout::tiled ? detail::dense_to_tiled(w) : detail::dense_to_ggml(w);
         case layout::tiled: {
