@@ -14,6 +14,12 @@
 // (CPU time per weight byte of this type) / (Q4_0's), issue 18's acceptance
 // measure (<= 1.5).
 //
+// codebook_gemv_bytes/<CB4|CB3>/<arch>/4096x4096/t1: codebook weights
+// (formats/codebook.hpp, NF grid), after the gguf_gemv_bytes group:
+// per_byte_vs_q8_0, per_byte_vs_iq4_nl, per_byte_vs_q4_0 = (CPU time per
+// weight byte) / (that type's, measured just before with the auto arch):
+// issue 20's acceptance measure (<= 1.1 against the int8 path).
+//
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
 // to Q4_K first would take longer than the benchmark.
@@ -21,6 +27,7 @@
 // A binary of its own, apart from lowbit_bench: it builds in seconds, not minutes.
 #include <benchmark/benchmark.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/kernels/kernel_list.hpp>
 
@@ -123,6 +131,55 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
     }
 }
 
+// Codebook weights of `bits`-bit indices: random index bytes, f16 scales as random_rows gives IQ4_NL.
+void bm_codebook(benchmark::State& st, int bits, arch a, std::size_t K, std::size_t N) {
+    if (!lowbit::force_arch(a).ok()) {
+        st.SkipWithError("arch not supported by this CPU");
+        return;
+    }
+    const std::size_t bb = lowbit::codebook_block_bytes(bits), rb = K / 32 * bb;
+    std::vector<std::uint16_t> w = random_rows(gguf_type::iq4_nl, N, K);  // 18-byte blocks, f16 first
+    std::vector<std::uint16_t> storage((N * rb + 1) / 2);
+    const auto* src = reinterpret_cast<const unsigned char*>(w.data());
+    auto* dst = reinterpret_cast<unsigned char*>(storage.data());
+    for (std::size_t b = 0; b < N * K / 32; ++b) std::memcpy(dst + b * bb, src + b * 18, bb);
+    lowbit::weights_desc d;
+    d.lay = lowbit::layout::codebook;
+    d.scheme.bits = bits;
+    d.rows = N;
+    d.cols = K;
+    d.codes = dst;
+    const lowbit::codebook::grid g = lowbit::codebook::nf_grid(bits);
+    std::memcpy(d.grid, g.levels, sizeof d.grid);
+    auto view = lowbit::make_weights(d);
+    if (!view) std::abort();
+    std::vector<float> x(K), y(N);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    for (float& v : x) v = nd(rng);
+    lowbit::matmul_workspace ws;
+    auto call = [&] {
+        if (!lowbit::codebook::gemv(*view, lowbit::span<const float>(x), lowbit::span<float>(y), lowbit::serial_executor{}, lowbit::matmul_options{}, ws).ok())
+            std::abort();
+    };
+    call();
+    const std::clock_t c0 = std::clock();
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    const double per_call = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
+    (void)lowbit::force_arch(arch::automatic);
+    const double wb = static_cast<double>(N * rb);
+    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    for (gguf_type t : {gguf_type::q8_0, gguf_type::iq4_nl, gguf_type::q4_0}) {
+        const auto base = seconds_per_call().find("bytes/" + std::string(lowbit::gguf::type_name(t)));
+        std::string counter = "per_byte_vs_" + std::string(lowbit::gguf::type_name(t));
+        for (char& c : counter) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (base != seconds_per_call().end()) st.counters[counter] = per_call / wb / base->second;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +216,12 @@ int main(int argc, char** argv) {
                                  std::to_string(N) + "/t1";
         benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, arch::automatic, K, N, 0, "bytes/")->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
+    for (int bits : {4, 3})
+        for (arch a : {arch::automatic, arch::avx2, arch::avx512vnni, arch::scalar}) {
+            const std::string name = "codebook_gemv_bytes/CB" + std::to_string(bits) + "/" + (a == arch::automatic ? "auto" : arch_name(a)) + "/" +
+                                     std::to_string(K) + "x" + std::to_string(N) + "/t1";
+            benchmark::RegisterBenchmark(name.c_str(), bm_codebook, bits, a, K, N)->UseRealTime()->Unit(benchmark::kMicrosecond);
+        }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

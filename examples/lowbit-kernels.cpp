@@ -1,5 +1,5 @@
 // lowbit-kernels — prints kernel table entries: for a few schemes in the dense
-// and tiled layouts and for every ggml block type, each entry's name
+// and tiled layouts, for six ggml block types and for codebook weights, each entry's name
 // (weights/layout/path/body arch), the arch it serves, and whether this CPU
 // runs it; then which kernel a call picks now, and whether that is a fallback.
 //
@@ -10,6 +10,7 @@
 // lists the schemes it names only.
 #include <cstdio>
 
+#include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>
 
@@ -30,6 +31,7 @@ int main() {
     for (auto t : {gguf::gguf_type::q4_0, gguf::gguf_type::q5_0, gguf::gguf_type::q8_0, gguf::gguf_type::q4_K,
                    gguf::gguf_type::q5_K, gguf::gguf_type::q6_K})
         print(gguf::kernels(t));
+    for (int bits : {4, 3}) print(codebook::kernels(bits));
     // What a call picks now (active arch, fallback chain): int8 GEMV on a w4g32 tiled matrix.
     std::vector<float> w(64 * 64, 0.25f), x(64, 1.0f), y(64);
     auto q = quantize<scheme<4, per_group<32>>>(matrix_view<const float>(w.data(), 64, 64), quantize_options{});

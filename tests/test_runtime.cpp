@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/formats/codebook_matmul.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/runtime.hpp>
 
 #include "test_util.hpp"
@@ -125,4 +127,33 @@ TEST_CASE("runtime twins: hostile buffers and a tampered scheme give a status, o
     std::vector<float> wn = w;
     wn[100] = -std::numeric_limits<float>::infinity();
     CHECK(quantize(*parse_scheme("w3pc"), matrix_view<const float>(wn.data(), 8, 64)).error().code() == errc::non_finite);
+}
+
+// Codebook weights through the whole table (lowbit::gemv on a weights_view,
+// the library's kernel_family_at / family_of) run the entries codebook::gemv
+// runs: the same bits, the same kernel name.
+TEST_CASE("runtime gemv/gemm on codebook weights equal codebook::gemv/gemm") {
+    const std::size_t n = 9, k = 320, M = 5;
+    const std::vector<float> w = lowbit_test::gaussian(n * k, 41u), X = lowbit_test::gaussian(M * k, 42u);
+    for (int bits : {3, 4}) {
+        auto q = codebook::quantize(matrix_view<const float>(w.data(), n, k), codebook::nf_grid(bits));
+        REQUIRE(q);
+        std::vector<float> y1(n), y2(n), Y1(M * n), Y2(M * n);
+        matmul_info i1, i2;
+        matmul_options o1, o2;
+        o1.info = &i1;
+        o2.info = &i2;
+        REQUIRE(gemv(q->view(), span<const float>(X.data(), k), span<float>(y1), serial_executor{}, o1).ok());
+        REQUIRE(codebook::gemv(q->view(), span<const float>(X.data(), k), span<float>(y2), serial_executor{}, o2).ok());
+        CHECK(std::memcmp(y1.data(), y2.data(), n * sizeof(float)) == 0);
+        CHECK(std::string(i1.kernel) == i2.kernel);
+        CHECK(std::string(i1.kernel).rfind("cb" + std::to_string(bits) + "/codebook/i8/", 0) == 0);
+        REQUIRE(gemm(q->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y1.data(), M, n)).ok());
+        REQUIRE(codebook::gemm(q->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y2.data(), M, n)).ok());
+        CHECK(std::memcmp(Y1.data(), Y2.data(), Y1.size() * sizeof(float)) == 0);
+        auto d = describe(q->view());
+        REQUIRE(d);
+        CHECK((*d)->key.lay == layout::codebook);
+        CHECK((*d)->key.bits_or_type == bits);
+    }
 }

@@ -164,6 +164,7 @@ inline int run(const options& o) {
     }
     char scheme[48] = "";
     if (w.lay() == layout::ggml) std::snprintf(scheme, sizeof scheme, "%s", gguf::type_name(w.ggml_type()));
+    else if (w.lay() == layout::codebook) std::snprintf(scheme, sizeof scheme, "cb%d", w.scheme().bits);
     else w.scheme().name(scheme, sizeof scheme);
     const double bpw = 8.0 * static_cast<double>(w.bytes()) / static_cast<double>(N * K);
     const char* lay = layout_name(w.lay());

@@ -1453,6 +1453,8 @@ inline group_params<Codec> calibrate_block(const value_block& b, const calibrati
 //   layout::dense   today's qmatrix packing (pack/qmatrix.hpp): N rows of packed codes
 //   layout::tiled   the kernel layout of pack/tiled.hpp (16-row tiles, 32-column blocks)
 //   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
+//   layout::codebook  blocks of 32 indices into a per-tensor int8 grid of 8 or 16 levels, an f16 scale
+//                     per block (formats/codebook.hpp; docs/formats.md, "Codebook weights")
 //
 // A caller fills a weights_desc and calls make_weights(desc): the one validator
 // of the layout (layout_traits<L>::validate) runs there, once, and a
@@ -1694,13 +1696,18 @@ inline status unpack_codes(int bits, const std::uint8_t* in, std::size_t n, std:
 
 namespace lowbit {
 
-enum class layout : std::uint8_t { dense, tiled, ggml };
+enum class layout : std::uint8_t { dense, tiled, ggml, codebook };
+
+// dense and tiled: codes, scales and zeros per a runtime_scheme (the scheme
+// kernels); ggml and codebook weights carry their scales inside their blocks.
+constexpr bool is_scheme_layout(layout l) noexcept { return l == layout::dense || l == layout::tiled; }
 
 inline const char* layout_name(layout l) noexcept {
     switch (l) {
         case layout::dense: return "dense";
         case layout::tiled: return "tiled";
         case layout::ggml: return "ggml";
+        case layout::codebook: return "codebook";
     }
     return "?";
 }
@@ -1709,6 +1716,12 @@ inline const char* layout_name(layout l) noexcept {
 constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
 constexpr std::size_t tile_block = 32;   // columns of a block
 constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// Geometry of the codebook layout: 32 values per block, an f16 scale, then the
+// indices (4 bits: 16 bytes of nibbles as IQ4_NL; 3 bits: 8 bytes of 2-bit low
+// parts and a 32-bit word of high bits). docs/formats.md, "Codebook weights".
+constexpr std::size_t codebook_block = 32;
+constexpr std::size_t codebook_block_bytes(int bits) noexcept { return bits == 4 ? 18 : bits == 3 ? 14 : 0; }
 
 // What a caller fills to describe weights; make_weights checks it.
 struct weights_desc {
@@ -1722,6 +1735,9 @@ struct weights_desc {
     const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
     const std::uint8_t* zeros = nullptr;  // asymmetric schemes
     const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
+    // codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
+    // (the rest zero). Held by value so that a copied description stays whole.
+    std::int8_t grid[16] = {};
 };
 
 namespace detail {
@@ -1756,6 +1772,22 @@ inline status check_quantized(const char* what, const runtime_scheme& s, int gro
     if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s.codes or %s.scales is null", what, what);
     if (!s.symmetric && !d.zeros) return status::error(errc::invalid_argument, "%s.zeros is null for an asymmetric scheme", what);
     return check_scales_and_perm(what, d.scales, scale_bytes(s.scale), d.perm, d.cols);
+}
+
+// A codebook grid: 3- or 4-bit indices; 2^bits levels in [-127, 127] (no -128,
+// which the int8 kernels would negate), strictly ascending (a unique nearest
+// level), the unused entries 0.
+inline status check_codebook_grid(int bits, const std::int8_t* grid, const char* what) noexcept {
+    if (bits != 3 && bits != 4) return status::error(errc::unsupported, "%s: %d-bit indices (codebooks have 3 or 4)", what, bits);
+    const int n = 1 << bits;
+    for (int i = 0; i < 16; ++i) {
+        if (i < n && grid[i] == -128) return status::error(errc::invalid_argument, "%s: grid level %d is -128 (must be in [-127, 127])", what, i);
+        if (i >= n && grid[i] != 0) return status::error(errc::invalid_argument, "%s: grid entry %d of a %d-level grid is not 0", what, i, n);
+        if (i > 0 && i < n && grid[i] <= grid[i - 1])
+            return status::error(errc::invalid_argument, "%s: grid levels %d, %d are not strictly ascending (%d, %d)", what, i - 1, i,
+                                 grid[i - 1], grid[i]);
+    }
+    return {};
 }
 }  // namespace detail
 
@@ -1843,6 +1875,29 @@ struct layout_traits<layout::ggml> {
     static std::size_t scale_count(const weights_desc&) noexcept { return 0; }  // inside the blocks
 };
 
+template <>
+struct layout_traits<layout::codebook> {
+    // scheme.bits 3 or 4; a grid the int8 kernels can take (levels within
+    // +-127, so no -128 is ever negated; strictly ascending, so the nearest
+    // level is unique); whole blocks per row; 2-byte aligned rows (f16 scales).
+    static status validate(const weights_desc& d, const char* what = "codebook weights") noexcept {
+        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
+        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+        if (d.cols % codebook_block != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        if (d.row_bytes != 0 && d.row_bytes != row_size(d))
+            return status::error(errc::invalid_argument, "%s: row_bytes = %zu, a row of %zu values is %zu bytes", what, d.row_bytes, d.cols,
+                                 row_size(d));
+        if (!d.codes) return status::error(errc::invalid_argument, "%s: blocks are null", what);
+        if (reinterpret_cast<std::uintptr_t>(d.codes) % 2 != 0) return status::error(errc::invalid_argument, "%s: blocks are not 2-byte aligned", what);
+        return {};
+    }
+    static std::size_t row_size(const weights_desc& d) noexcept { return d.cols / codebook_block * codebook_block_bytes(d.scheme.bits); }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
+};
+
 // A validated description of quantized weights. Only make_weights (and the
 // owning `weights`) create one; copying is cheap (pointers and sizes).
 class weights_view {
@@ -1850,6 +1905,7 @@ public:
     layout lay() const noexcept { return d_.lay; }
     const runtime_scheme& scheme() const noexcept { return d_.scheme; }  // dense, tiled
     gguf::gguf_type ggml_type() const noexcept { return d_.ggml; }       // ggml
+    const std::int8_t* grid() const noexcept { return d_.grid; }         // codebook: 2^scheme().bits levels
     std::size_t rows() const noexcept { return d_.rows; }
     std::size_t cols() const noexcept { return d_.cols; }
     int group() const noexcept { return d_.group; }
@@ -1866,6 +1922,7 @@ public:
             case layout::dense: return layout_traits<layout::dense>::code_bytes(d_);
             case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
             case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
+            case layout::codebook: return layout_traits<layout::codebook>::code_bytes(d_);
         }
         return 0;
     }
@@ -1873,12 +1930,13 @@ public:
         switch (d_.lay) {
             case layout::dense: return layout_traits<layout::dense>::scale_count(d_);
             case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
-            case layout::ggml: return 0;
+            case layout::ggml:
+            case layout::codebook: return 0;  // inside the blocks
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return d_.lay == layout::ggml ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
-    std::size_t zero_bytes() const noexcept { return d_.lay == layout::ggml || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t scale_bytes() const noexcept { return in_blocks() ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
+    std::size_t zero_bytes() const noexcept { return in_blocks() || d_.scheme.symmetric ? 0 : scale_count(); }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
 
@@ -1889,6 +1947,7 @@ public:
     }
 
 private:
+    bool in_blocks() const noexcept { return d_.lay == layout::ggml || d_.lay == layout::codebook; }
     explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
     friend result<weights_view> make_weights(const weights_desc& d) noexcept;
     friend class weights;
@@ -1923,8 +1982,25 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.group = static_cast<int>(gguf::type_block_size(d.ggml));
             break;
         }
+        case layout::codebook: {
+            LOWBIT_TRY(layout_traits<layout::codebook>::validate(d));
+            // The scheme says only the index width; the rest is the block format's.
+            const int bits = d.scheme.bits;
+            d.scheme = runtime_scheme{};
+            d.scheme.bits = bits;
+            d.scheme.symmetric = true;
+            d.scheme.scale = scale_type::f16;
+            d.scheme.gran = granularity::per_group;
+            d.scheme.group = static_cast<int>(codebook_block);
+            d.group = static_cast<int>(codebook_block);
+            d.row_bytes = layout_traits<layout::codebook>::row_size(d);
+            d.scales = nullptr;
+            d.zeros = nullptr;
+            d.perm = nullptr;
+            break;
+        }
         default:
-            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2)",
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3)",
                                  static_cast<int>(d.lay));
     }
     return weights_view(d);
@@ -2697,7 +2773,7 @@ public:
     std::uint8_t* zeros() noexcept { return zeros_.data(); }
     // Sets the input permutation (cols entries in [0, cols); checked).
     status set_perm(std::vector<std::int32_t> p) {
-        if (empty() || d_.lay == layout::ggml) return status::error(errc::invalid_argument, "weights.set_perm: no dense or tiled matrix");
+        if (empty() || !is_scheme_layout(d_.lay)) return status::error(errc::invalid_argument, "weights.set_perm: no dense or tiled matrix");
         if (p.size() != d_.cols) return status::error(errc::shape_mismatch, "weights.set_perm: %zu entries, cols = %zu", p.size(), d_.cols);
         LOWBIT_TRY(detail::check_scales_and_perm("weights", nullptr, 1, p.data(), d_.cols));
         perm_ = std::move(p);
@@ -3173,7 +3249,7 @@ inline const char* path_name(matmul_path p) noexcept {
 // entry may run another arch's body: the f32 path of avx512vnni is avx512's).
 struct kernel_key {
     layout lay = layout::dense;
-    int bits_or_type = 4;         // dense, tiled: bits; ggml: the gguf_type id
+    int bits_or_type = 4;         // dense, tiled, codebook: bits; ggml: the gguf_type id
     bool symmetric = true;        // dense, tiled
     scale_type scale = scale_type::f16;
     bool per_tensor = false;      // dense, tiled: per-tensor scale (else per group / channel)
@@ -3226,6 +3302,8 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
     if (k.lay == layout::ggml)
         std::snprintf(buf, size, "%s/ggml/%s/%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
                       arch_name(e.body));
+    else if (k.lay == layout::codebook)
+        std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else
         std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
                       scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));
@@ -14678,9 +14756,9 @@ struct thread_workspace_guard {
 inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
     if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
         return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
-    if (w.lay() == layout::ggml) {
+    if (!is_scheme_layout(w.lay())) {
         if (p == matmul_path::dequant_fma)
-            return status::error(errc::unsupported, "options.path = dequant_fma: ggml blocks have only the int8_dot path");
+            return status::error(errc::unsupported, "options.path = dequant_fma: %s blocks have only the int8_dot path", layout_name(w.lay()));
         return p == matmul_path::reference ? p : matmul_path::int8_dot;
     }
     return p == matmul_path::automatic ? matmul_path::dequant_fma : p;

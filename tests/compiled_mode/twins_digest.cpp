@@ -160,7 +160,7 @@ int main() {
             aw.error().code() != lowbit::errc::unsupported)
             fail("a width left out is refused by gptq / hqq / awq", name);
         lowbit::for_each_kernel([&](const lowbit::kernel_entry& e) {
-            if (e.key.lay != lowbit::layout::ggml && e.key.bits_or_type == b) fail("a width left out is not in the table", name);
+            if (lowbit::is_scheme_layout(e.key.lay) && e.key.bits_or_type == b) fail("a width left out is not in the table", name);
         });
     }
 #endif
@@ -169,7 +169,7 @@ int main() {
     std::size_t n = 0;
     std::uint64_t names = 1469598103934665603ull;
     lowbit::for_each_kernel([&](const lowbit::kernel_entry& e) {
-        if (e.key.lay != lowbit::layout::ggml && !lowbit::detail::width_compiled(e.key.bits_or_type)) return;
+        if (lowbit::is_scheme_layout(e.key.lay) && !lowbit::detail::width_compiled(e.key.bits_or_type)) return;
         char name[64];
         lowbit::kernel_name(e, name, sizeof name);
         names = fnv(name, std::strlen(name), names);

@@ -113,6 +113,8 @@ private:
     static result<weights_view> checked_shape(const weights_desc& d, bool with_perm) {
         if (with_perm && d.lay == layout::ggml)
             return status::error(errc::invalid_argument, "weights_gguf_writer: ggml weights have no input permutation");
+        if (d.lay == layout::codebook)
+            return status::error(errc::unsupported, "weights_gguf_writer: codebook weights have no lowbit GGUF form yet");
         return make_weights_shape(d);
     }
 

@@ -33,15 +33,17 @@ constexpr gguf::gguf_type ggml_kernel_types[] = {
 namespace detail {
 // Families in walking order: dense per kernel scheme (for_each_kernel_scheme's
 // order: bits, symmetry, scale type, per-tensor), tiled likewise, then ggml per
-// type of ggml_kernel_types.
+// type of ggml_kernel_types, then codebook weights (3, 4 bits).
 constexpr std::size_t kernel_scheme_count = 96;
-constexpr std::size_t kernel_family_count = 2 * kernel_scheme_count + sizeof ggml_kernel_types / sizeof ggml_kernel_types[0];
+constexpr std::size_t ggml_family_count = sizeof ggml_kernel_types / sizeof ggml_kernel_types[0];
+constexpr std::size_t codebook_family_count = 2;  // 3- and 4-bit indices
+constexpr std::size_t kernel_family_count = 2 * kernel_scheme_count + ggml_family_count + codebook_family_count;
 LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept;  // i < kernel_family_count
 // The family of kernels that read w (count 0: none).
 LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept;
 }  // namespace detail
 
-// f(const kernel_entry&) for every entry: dense, then tiled per kernel scheme, then ggml per type.
+// f(const kernel_entry&) for every entry: dense, then tiled per kernel scheme, then ggml per type, then codebook.
 template <class F>
 void for_each_kernel(F&& f) {
     for (std::size_t i = 0; i < detail::kernel_family_count; ++i) {
@@ -56,7 +58,7 @@ inline const kernel_entry* lookup(const kernel_key& k) noexcept {
     for_each_kernel([&](const kernel_entry& e) {
         const kernel_key& o = e.key;
         if (!found && o.lay == k.lay && o.bits_or_type == k.bits_or_type && o.path == k.path && o.a == k.a &&
-            (k.lay == layout::ggml || (o.symmetric == k.symmetric && o.scale == k.scale && o.per_tensor == k.per_tensor)))
+            (!is_scheme_layout(k.lay) || (o.symmetric == k.symmetric && o.scale == k.scale && o.per_tensor == k.per_tensor)))
             found = &e;
     });
     return found;

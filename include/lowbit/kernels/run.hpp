@@ -76,9 +76,9 @@ struct thread_workspace_guard {
 inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
     if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
         return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
-    if (w.lay() == layout::ggml) {
+    if (!is_scheme_layout(w.lay())) {
         if (p == matmul_path::dequant_fma)
-            return status::error(errc::unsupported, "options.path = dequant_fma: ggml blocks have only the int8_dot path");
+            return status::error(errc::unsupported, "options.path = dequant_fma: %s blocks have only the int8_dot path", layout_name(w.lay()));
         return p == matmul_path::reference ? p : matmul_path::int8_dot;
     }
     return p == matmul_path::automatic ? matmul_path::dequant_fma : p;

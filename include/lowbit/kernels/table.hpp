@@ -52,7 +52,7 @@ inline const char* path_name(matmul_path p) noexcept {
 // entry may run another arch's body: the f32 path of avx512vnni is avx512's).
 struct kernel_key {
     layout lay = layout::dense;
-    int bits_or_type = 4;         // dense, tiled: bits; ggml: the gguf_type id
+    int bits_or_type = 4;         // dense, tiled, codebook: bits; ggml: the gguf_type id
     bool symmetric = true;        // dense, tiled
     scale_type scale = scale_type::f16;
     bool per_tensor = false;      // dense, tiled: per-tensor scale (else per group / channel)
@@ -105,6 +105,8 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
     if (k.lay == layout::ggml)
         std::snprintf(buf, size, "%s/ggml/%s/%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
                       arch_name(e.body));
+    else if (k.lay == layout::codebook)
+        std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else
         std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
                       scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));

@@ -229,6 +229,8 @@ inline result<weights> dense_to_ggml(const weights_view& w) {
 
 // The weights of `w` in layout `to` (a copy when it is already in `to`).
 inline result<weights> repack(const weights_view& w, layout to) {
+    if (w.lay() == layout::codebook || to == layout::codebook)
+        return status::error(errc::unsupported, "repack: codebook weights are quantized from floats (formats/codebook.hpp), not repacked");
     if (static_cast<int>(to) > static_cast<int>(layout::ggml))
         return status::error(errc::invalid_argument, "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2)", static_cast<int>(to));
     if (w.lay() == to) return weights::copy_of(w);
@@ -244,6 +246,7 @@ inline result<weights> repack(const weights_view& w, layout to) {
             if (!d || to == layout::dense) return d;
             return detail::dense_to_tiled(d->view());
         }
+        case layout::codebook: break;
     }
     return status::error(errc::invalid_argument, "repack: unknown layout");
 }

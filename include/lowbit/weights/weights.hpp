@@ -62,7 +62,7 @@ public:
     std::uint8_t* zeros() noexcept { return zeros_.data(); }
     // Sets the input permutation (cols entries in [0, cols); checked).
     status set_perm(std::vector<std::int32_t> p) {
-        if (empty() || d_.lay == layout::ggml) return status::error(errc::invalid_argument, "weights.set_perm: no dense or tiled matrix");
+        if (empty() || !is_scheme_layout(d_.lay)) return status::error(errc::invalid_argument, "weights.set_perm: no dense or tiled matrix");
         if (p.size() != d_.cols) return status::error(errc::shape_mismatch, "weights.set_perm: %zu entries, cols = %zu", p.size(), d_.cols);
         LOWBIT_TRY(detail::check_scales_and_perm("weights", nullptr, 1, p.data(), d_.cols));
         perm_ = std::move(p);

@@ -4,6 +4,8 @@
 //   layout::dense   today's qmatrix packing (pack/qmatrix.hpp): N rows of packed codes
 //   layout::tiled   the kernel layout of pack/tiled.hpp (16-row tiles, 32-column blocks)
 //   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
+//   layout::codebook  blocks of 32 indices into a per-tensor int8 grid of 8 or 16 levels, an f16 scale
+//                     per block (formats/codebook.hpp; docs/formats.md, "Codebook weights")
 //
 // A caller fills a weights_desc and calls make_weights(desc): the one validator
 // of the layout (layout_traits<L>::validate) runs there, once, and a
@@ -27,13 +29,18 @@
 
 namespace lowbit {
 
-enum class layout : std::uint8_t { dense, tiled, ggml };
+enum class layout : std::uint8_t { dense, tiled, ggml, codebook };
+
+// dense and tiled: codes, scales and zeros per a runtime_scheme (the scheme
+// kernels); ggml and codebook weights carry their scales inside their blocks.
+constexpr bool is_scheme_layout(layout l) noexcept { return l == layout::dense || l == layout::tiled; }
 
 inline const char* layout_name(layout l) noexcept {
     switch (l) {
         case layout::dense: return "dense";
         case layout::tiled: return "tiled";
         case layout::ggml: return "ggml";
+        case layout::codebook: return "codebook";
     }
     return "?";
 }
@@ -42,6 +49,12 @@ inline const char* layout_name(layout l) noexcept {
 constexpr std::size_t tile_rows = 16;    // rows of a tile: one 16-lane int32 vector
 constexpr std::size_t tile_block = 32;   // columns of a block
 constexpr std::size_t tile_quads = 8;    // quad vectors per block
+
+// Geometry of the codebook layout: 32 values per block, an f16 scale, then the
+// indices (4 bits: 16 bytes of nibbles as IQ4_NL; 3 bits: 8 bytes of 2-bit low
+// parts and a 32-bit word of high bits). docs/formats.md, "Codebook weights".
+constexpr std::size_t codebook_block = 32;
+constexpr std::size_t codebook_block_bytes(int bits) noexcept { return bits == 4 ? 18 : bits == 3 ? 14 : 0; }
 
 // What a caller fills to describe weights; make_weights checks it.
 struct weights_desc {
@@ -55,6 +68,9 @@ struct weights_desc {
     const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
     const std::uint8_t* zeros = nullptr;  // asymmetric schemes
     const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
+    // codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
+    // (the rest zero). Held by value so that a copied description stays whole.
+    std::int8_t grid[16] = {};
 };
 
 namespace detail {
@@ -89,6 +105,22 @@ inline status check_quantized(const char* what, const runtime_scheme& s, int gro
     if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s.codes or %s.scales is null", what, what);
     if (!s.symmetric && !d.zeros) return status::error(errc::invalid_argument, "%s.zeros is null for an asymmetric scheme", what);
     return check_scales_and_perm(what, d.scales, scale_bytes(s.scale), d.perm, d.cols);
+}
+
+// A codebook grid: 3- or 4-bit indices; 2^bits levels in [-127, 127] (no -128,
+// which the int8 kernels would negate), strictly ascending (a unique nearest
+// level), the unused entries 0.
+inline status check_codebook_grid(int bits, const std::int8_t* grid, const char* what) noexcept {
+    if (bits != 3 && bits != 4) return status::error(errc::unsupported, "%s: %d-bit indices (codebooks have 3 or 4)", what, bits);
+    const int n = 1 << bits;
+    for (int i = 0; i < 16; ++i) {
+        if (i < n && grid[i] == -128) return status::error(errc::invalid_argument, "%s: grid level %d is -128 (must be in [-127, 127])", what, i);
+        if (i >= n && grid[i] != 0) return status::error(errc::invalid_argument, "%s: grid entry %d of a %d-level grid is not 0", what, i, n);
+        if (i > 0 && i < n && grid[i] <= grid[i - 1])
+            return status::error(errc::invalid_argument, "%s: grid levels %d, %d are not strictly ascending (%d, %d)", what, i - 1, i,
+                                 grid[i - 1], grid[i]);
+    }
+    return {};
 }
 }  // namespace detail
 
@@ -176,6 +208,29 @@ struct layout_traits<layout::ggml> {
     static std::size_t scale_count(const weights_desc&) noexcept { return 0; }  // inside the blocks
 };
 
+template <>
+struct layout_traits<layout::codebook> {
+    // scheme.bits 3 or 4; a grid the int8 kernels can take (levels within
+    // +-127, so no -128 is ever negated; strictly ascending, so the nearest
+    // level is unique); whole blocks per row; 2-byte aligned rows (f16 scales).
+    static status validate(const weights_desc& d, const char* what = "codebook weights") noexcept {
+        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
+        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+        if (d.cols % codebook_block != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        if (d.row_bytes != 0 && d.row_bytes != row_size(d))
+            return status::error(errc::invalid_argument, "%s: row_bytes = %zu, a row of %zu values is %zu bytes", what, d.row_bytes, d.cols,
+                                 row_size(d));
+        if (!d.codes) return status::error(errc::invalid_argument, "%s: blocks are null", what);
+        if (reinterpret_cast<std::uintptr_t>(d.codes) % 2 != 0) return status::error(errc::invalid_argument, "%s: blocks are not 2-byte aligned", what);
+        return {};
+    }
+    static std::size_t row_size(const weights_desc& d) noexcept { return d.cols / codebook_block * codebook_block_bytes(d.scheme.bits); }
+    static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
+};
+
 // A validated description of quantized weights. Only make_weights (and the
 // owning `weights`) create one; copying is cheap (pointers and sizes).
 class weights_view {
@@ -183,6 +238,7 @@ public:
     layout lay() const noexcept { return d_.lay; }
     const runtime_scheme& scheme() const noexcept { return d_.scheme; }  // dense, tiled
     gguf::gguf_type ggml_type() const noexcept { return d_.ggml; }       // ggml
+    const std::int8_t* grid() const noexcept { return d_.grid; }         // codebook: 2^scheme().bits levels
     std::size_t rows() const noexcept { return d_.rows; }
     std::size_t cols() const noexcept { return d_.cols; }
     int group() const noexcept { return d_.group; }
@@ -199,6 +255,7 @@ public:
             case layout::dense: return layout_traits<layout::dense>::code_bytes(d_);
             case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
             case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
+            case layout::codebook: return layout_traits<layout::codebook>::code_bytes(d_);
         }
         return 0;
     }
@@ -206,12 +263,13 @@ public:
         switch (d_.lay) {
             case layout::dense: return layout_traits<layout::dense>::scale_count(d_);
             case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
-            case layout::ggml: return 0;
+            case layout::ggml:
+            case layout::codebook: return 0;  // inside the blocks
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return d_.lay == layout::ggml ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
-    std::size_t zero_bytes() const noexcept { return d_.lay == layout::ggml || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t scale_bytes() const noexcept { return in_blocks() ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
+    std::size_t zero_bytes() const noexcept { return in_blocks() || d_.scheme.symmetric ? 0 : scale_count(); }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
 
@@ -222,6 +280,7 @@ public:
     }
 
 private:
+    bool in_blocks() const noexcept { return d_.lay == layout::ggml || d_.lay == layout::codebook; }
     explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
     friend result<weights_view> make_weights(const weights_desc& d) noexcept;
     friend class weights;
@@ -256,8 +315,25 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.group = static_cast<int>(gguf::type_block_size(d.ggml));
             break;
         }
+        case layout::codebook: {
+            LOWBIT_TRY(layout_traits<layout::codebook>::validate(d));
+            // The scheme says only the index width; the rest is the block format's.
+            const int bits = d.scheme.bits;
+            d.scheme = runtime_scheme{};
+            d.scheme.bits = bits;
+            d.scheme.symmetric = true;
+            d.scheme.scale = scale_type::f16;
+            d.scheme.gran = granularity::per_group;
+            d.scheme.group = static_cast<int>(codebook_block);
+            d.group = static_cast<int>(codebook_block);
+            d.row_bytes = layout_traits<layout::codebook>::row_size(d);
+            d.scales = nullptr;
+            d.zeros = nullptr;
+            d.perm = nullptr;
+            break;
+        }
         default:
-            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2)",
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3)",
                                  static_cast<int>(d.lay));
     }
     return weights_view(d);

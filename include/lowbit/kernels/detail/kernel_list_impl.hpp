@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "../../formats/detail/codebook_entries.hpp"
 #include "../../formats/detail/gguf_entries.hpp"
 
 namespace lowbit {
@@ -16,6 +17,7 @@ namespace detail {
 #if !defined(LOWBIT_COMPILED_BITS)
 LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept {
     if (i >= kernel_family_count) return {};
+    if (i >= 2 * kernel_scheme_count + ggml_family_count) return codebook::detail::codebook_family(i == kernel_family_count - 1 ? 4 : 3);
     if (i >= 2 * kernel_scheme_count) return gguf::detail::ggml_family(ggml_kernel_types[i - 2 * kernel_scheme_count]);
     const std::size_t j = i % kernel_scheme_count;  // for_each_kernel_scheme's order
     runtime_scheme s;
@@ -29,6 +31,7 @@ LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept {
 
 LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept {
     if (w.lay() == layout::ggml) return gguf::detail::ggml_family(w.ggml_type());
+    if (w.lay() == layout::codebook) return codebook::detail::codebook_family(w.scheme().bits);
     return w.lay() == layout::dense ? layout_family<layout::dense>(w.scheme()) : layout_family<layout::tiled>(w.scheme());
 }
 
