@@ -44,6 +44,10 @@ def main():
       f"lowbit arch `{ctx.get('lowbit_arch', '?')}`; run at {ctx.get('date', '?')}; "
       f"load average {', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))}.")
     p("The machine may be shared with other work; compare ratios measured in the same run.")
+    p("Every threaded case runs at the thread counts of `--threads=LIST` (default `1,2`; e.g.")
+    p("`lowbit_bench --threads=1,2,4,8,16`), on pools that poll 100 µs between calls;")
+    p("`pool_overhead/<spin|sleep>/tN` is the fork/join cost of one call on N threads with and without that polling")
+    p("(docs/benchmarks-llamacpp.md, \"Per-call cost\", has the 16-core figures).")
     p("")
     p("Counters: `weight_GBps` = bytes of codes + scales read per second; `frac_bw` = that over `membw` of the same")
     p("thread count; `ratio_f32` = our f32 kernel's time over this kernel's time on the same shape; `GFLOPs` =")
