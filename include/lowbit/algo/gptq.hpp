@@ -222,6 +222,24 @@ status gptq_factor(matrix_view<const float> H, bool act_order, float percdamp, i
     rep.workspace_bytes = K * K * (sizeof(double) + sizeof(float));
     return {};
 }
+// The start every GPTQ variant shares (gptq, gptq_gguf, gptq_codebook): the
+// report's calibration fields, then gptq_factor, timed into seconds_factor.
+struct gptq_factors {
+    std::vector<unsigned char> dead;  // inputs that never fired: their weights are zeroed
+    std::vector<std::int32_t> perm;   // processing position -> column
+    std::vector<float> U;             // K x K upper factor of (H + damp I)^-1
+};
+template <class Options, class Exec>
+status gptq_begin(const hessian& hs, matrix_view<const float> H, const Options& opt, std::chrono::steady_clock::time_point t_start,
+                  gptq_report& rep, gptq_factors& f, Exec&& exec) {
+    rep.samples = hs.samples();
+    rep.tokens = hs.tokens();
+    rep.rank_deficient = hs.tokens() < H.rows();
+    LOWBIT_TRY(gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, f.dead, f.perm, f.U, rep, exec));
+    rep.seconds_factor = seconds_since(t_start);
+    return {};
+}
+
 }  // namespace detail
 
 // GPTQ-quantize w (N x K) given the Hessian of its inputs. per_tensor schemes
@@ -262,16 +280,10 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
     if (!qm) return qm.error();
     gptq_result<S> res{std::move(*qm), {}};
     gptq_report& rep = res.report;
-    rep.samples = hs.samples();
-    rep.tokens = hs.tokens();
-    rep.rank_deficient = hs.tokens() < K;
 
     // 2. dead inputs; 3. processing order; 4. U.
-    std::vector<unsigned char> dead;
-    std::vector<std::int32_t> perm;
-    std::vector<float> U;
-    LOWBIT_TRY(detail::gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, dead, perm, U, rep, exec));
-    rep.seconds_factor = detail::seconds_since(t_start);
+    detail::gptq_factors f;
+    LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec));
     const auto t_sweep = std::chrono::steady_clock::now();
 
     // Parameters fixed before the sweep: per channel from the original W (the
@@ -311,11 +323,11 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
                 sc[r] = p.scale;
                 zr[r] = p.zero;
             }
-            for (std::size_t j = 0; j < K; ++j) wt[r * K + j] = dead[static_cast<std::size_t>(perm[j])] ? 0.0f : src[perm[j]];
+            for (std::size_t j = 0; j < K; ++j) wt[r * K + j] = f.dead[static_cast<std::size_t>(f.perm[j])] ? 0.0f : src[f.perm[j]];
             if (static_groups)
                 for (std::size_t g = 0; g < gpr; ++g) {
                     const std::size_t c0 = g * G, n = std::min(G, K - c0);
-                    for (std::size_t c = 0; c < n; ++c) slice[c] = dead[c0 + c] ? 0.0f : src[c0 + c];
+                    for (std::size_t c = 0; c < n; ++c) slice[c] = f.dead[c0 + c] ? 0.0f : src[c0 + c];
                     std::vector<float> scratch(n);
                     const group_params<codec> p = calibrate_block<B, sym, codec>({slice.data(), 1, n, n}, opt.calib, scratch.data());
                     fixed[(r0 + r) * gpr + g] = p;
@@ -328,7 +340,7 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
             for (std::size_t r = 0; r < rows; ++r) std::copy(wt.data() + r * K + i1, wt.data() + r * K + i2, w1.data() + r * BS);
             for (std::size_t i = 0; i < cnt; ++i) {
                 const std::size_t col = i1 + i;
-                const float d = U[col * K + col];
+                const float d = f.U[col * K + col];
                 if (grouped && !static_groups && col % G == 0) {  // 6. a new group starts here
                     const std::size_t n = std::min(G, K - col);
                     for (std::size_t r = 0; r < rows; ++r) {
@@ -345,11 +357,11 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
                 }
                 if (static_groups)
                     for (std::size_t r = 0; r < rows; ++r) {
-                        const group_params<codec>& p = fixed[(r0 + r) * gpr + static_cast<std::size_t>(perm[col]) / G];
+                        const group_params<codec>& p = fixed[(r0 + r) * gpr + static_cast<std::size_t>(f.perm[col]) / G];
                         sc[r] = p.scale;
                         zr[r] = p.zero;
                     }
-                const float* urow = U.data() + col * K + i1;
+                const float* urow = f.U.data() + col * K + i1;
                 for (std::size_t r = 0; r < rows; ++r) {
                     float* w1r = w1.data() + r * BS;
                     const float x = w1r[i];
@@ -363,12 +375,12 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
                 }
             }
             if (i2 < K)  // lazy batch: W[:, i2:] -= Err1 U[i1:i2, i2:]
-                linalg::gemm_acc<float>(rows, K - i2, cnt, err.data(), BS, 1, U.data() + i1 * K + i2, K, wt.data() + i2, K, -1.0f);
+                linalg::gemm_acc<float>(rows, K - i2, cnt, err.data(), BS, 1, f.U.data() + i1 * K + i2, K, wt.data() + i2, K, -1.0f);
         }
         for (std::size_t r = 0; r < rows; ++r) {
             const std::uint8_t* cr = codes.data() + r * K;
             if (!keep_perm)
-                for (std::size_t j = 0; j < K; ++j) row_codes[static_cast<std::size_t>(perm[j])] = cr[j];
+                for (std::size_t j = 0; j < K; ++j) row_codes[static_cast<std::size_t>(f.perm[j])] = cr[j];
             std::uint8_t* dst = out.codes + (r0 + r) * out.row_bytes;
             pack_codes<B>(keep_perm ? cr : row_codes.data(), K, dst);
         }
@@ -380,7 +392,7 @@ result<gptq_result<S>> gptq_quantize(matrix_view<const float> w, const hessian& 
             return status::error(errc::invalid_argument, "w: a %d-bit step overflows %s scales (use f32 scales)", B, scale_type_name(S::scale));
         rep.loss += task_loss[t];
     }
-    if (keep_perm) res.q.set_perm(std::move(perm));
+    if (keep_perm) res.q.set_perm(std::move(f.perm));
     rep.seconds_sweep = detail::seconds_since(t_sweep);
     rep.seconds = detail::seconds_since(t_start);
     return res;

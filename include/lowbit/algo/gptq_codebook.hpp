@@ -146,20 +146,14 @@ result<gptq_codebook_result> gptq_quantize_codebook(matrix_view<const float> w, 
 
     gptq_codebook_result res;
     gptq_report& rep = res.report;
-    rep.samples = hs.samples();
-    rep.tokens = hs.tokens();
-    rep.rank_deficient = hs.tokens() < K;
-    std::vector<unsigned char> dead;
-    std::vector<std::int32_t> perm;
-    std::vector<float> U;
-    LOWBIT_TRY(detail::gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, dead, perm, U, rep, exec));
-    rep.seconds_factor = detail::seconds_since(t_start);
+    detail::gptq_factors f;
+    LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec));
     const auto t_sweep = std::chrono::steady_clock::now();
 
     std::vector<float> imp(K);
-    for (std::size_t j = 0; j < K; ++j) imp[j] = !opt.importance.empty() ? opt.importance[j] : dead[j] ? 0.0f : std::fmax(H(j, j), 0.0f);
+    for (std::size_t j = 0; j < K; ++j) imp[j] = !opt.importance.empty() ? opt.importance[j] : f.dead[j] ? 0.0f : std::fmax(H(j, j), 0.0f);
     std::vector<std::int32_t> pos(K);
-    for (std::size_t p = 0; p < K; ++p) pos[static_cast<std::size_t>(perm[p])] = static_cast<std::int32_t>(p);
+    for (std::size_t p = 0; p < K; ++p) pos[static_cast<std::size_t>(f.perm[p])] = static_cast<std::int32_t>(p);
     weights_desc d;
     d.lay = layout::codebook;
     d.scheme.bits = g.bits;
@@ -180,15 +174,15 @@ result<gptq_codebook_result> gptq_quantize_codebook(matrix_view<const float> w, 
         std::vector<float> wt(rows * K);
         for (std::size_t r = 0; r < rows; ++r)
             for (std::size_t p = 0; p < K; ++p) {
-                const std::size_t c = static_cast<std::size_t>(perm[p]);
-                wt[r * K + p] = dead[c] ? 0.0f : w(r0 + r, c);
+                const std::size_t c = static_cast<std::size_t>(f.perm[p]);
+                wt[r * K + p] = f.dead[c] ? 0.0f : w(r0 + r, c);
             }
         double loss = 0;
         if (g.bits == 4)
-            task_ok[t] = detail::gptq_codebook_rows<codebook::block4>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
+            task_ok[t] = detail::gptq_codebook_rows<codebook::block4>(rows, K, BS, f.U.data(), f.perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
                                                          codes + r0 * row_bytes, row_bytes, loss);
         else
-            task_ok[t] = detail::gptq_codebook_rows<codebook::block3>(rows, K, BS, U.data(), perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
+            task_ok[t] = detail::gptq_codebook_rows<codebook::block3>(rows, K, BS, f.U.data(), f.perm.data(), pos.data(), imp.data(), opt.act_order, table, wt,
                                                          codes + r0 * row_bytes, row_bytes, loss);
         task_loss[t] = loss / 2.0;
     });

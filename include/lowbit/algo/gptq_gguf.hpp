@@ -305,14 +305,8 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
 
     gptq_gguf_result res;
     gptq_report& rep = res.report;
-    rep.samples = hs.samples();
-    rep.tokens = hs.tokens();
-    rep.rank_deficient = hs.tokens() < K;
-    std::vector<unsigned char> dead;
-    std::vector<std::int32_t> perm;
-    std::vector<float> U;
-    LOWBIT_TRY(detail::gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, dead, perm, U, rep, exec));
-    rep.seconds_factor = detail::seconds_since(t_start);
+    detail::gptq_factors f;
+    LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec));
     const auto t_sweep = std::chrono::steady_clock::now();
 
     res.row_size = row_size;
@@ -320,16 +314,16 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (opt.keep_values) res.values.assign(N * K, 0.0f);
     status st;
     switch (t) {
-        case gguf::gguf_type::q4_0: st = detail::gptq_gguf_typed<gguf::block_q4_0>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q4_1: st = detail::gptq_gguf_typed<gguf::block_q4_1>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_0: st = detail::gptq_gguf_typed<gguf::block_q5_0>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_1: st = detail::gptq_gguf_typed<gguf::block_q5_1>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q8_0: st = detail::gptq_gguf_typed<gguf::block_q8_0>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q2_K: st = detail::gptq_gguf_typed<gguf::block_q2_K>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q3_K: st = detail::gptq_gguf_typed<gguf::block_q3_K>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, H, dead, perm, U, opt, res, exec); break;
-        case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, H, dead, perm, U, opt, res, exec); break;
+        case gguf::gguf_type::q4_0: st = detail::gptq_gguf_typed<gguf::block_q4_0>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q4_1: st = detail::gptq_gguf_typed<gguf::block_q4_1>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q5_0: st = detail::gptq_gguf_typed<gguf::block_q5_0>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q5_1: st = detail::gptq_gguf_typed<gguf::block_q5_1>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q8_0: st = detail::gptq_gguf_typed<gguf::block_q8_0>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q2_K: st = detail::gptq_gguf_typed<gguf::block_q2_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q3_K: st = detail::gptq_gguf_typed<gguf::block_q3_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         default: break;  // refused above
     }
     if (!st) return st;
