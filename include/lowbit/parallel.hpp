@@ -147,22 +147,19 @@ private:
         // Only a job that every worker was polling for tells whether polling
         // pays: one that had to wake sleepers (the first after a quiet run)
         // is slow however idle the cores are, and counts neither way.
-        if (spin) {
-            if (spin_until(done, spin_)) {
-                if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
-                    streak_ = 0;
-                    backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
-                }
-                return;
+        if (spin && spin_until(done, spin_)) {
+            if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
+                streak_ = 0;
+                backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
             }
-        }
-        if (spin && !woke) {
-            streak_ = 0;  // a worker was not there in time: the cores are busy elsewhere
-            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
-            quiet_jobs_ = backoff_;
-        } else if (done()) {
             return;
         }
+        if (spin && !woke) {  // a worker was not there in time: the cores are busy elsewhere
+            streak_ = 0;
+            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
+            quiet_jobs_ = backoff_;
+        }
+        if (done()) return;
         std::unique_lock<std::mutex> lk(m_);
         caller_sleeps_.store(true, std::memory_order_seq_cst);
         cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });

@@ -801,22 +801,19 @@ private:
         // Only a job that every worker was polling for tells whether polling
         // pays: one that had to wake sleepers (the first after a quiet run)
         // is slow however idle the cores are, and counts neither way.
-        if (spin) {
-            if (spin_until(done, spin_)) {
-                if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
-                    streak_ = 0;
-                    backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
-                }
-                return;
+        if (spin && spin_until(done, spin_)) {
+            if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
+                streak_ = 0;
+                backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
             }
-        }
-        if (spin && !woke) {
-            streak_ = 0;  // a worker was not there in time: the cores are busy elsewhere
-            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
-            quiet_jobs_ = backoff_;
-        } else if (done()) {
             return;
         }
+        if (spin && !woke) {  // a worker was not there in time: the cores are busy elsewhere
+            streak_ = 0;
+            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
+            quiet_jobs_ = backoff_;
+        }
+        if (done()) return;
         std::unique_lock<std::mutex> lk(m_);
         caller_sleeps_.store(true, std::memory_order_seq_cst);
         cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
@@ -1935,8 +1932,8 @@ public:
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return in_blocks() ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
-    std::size_t zero_bytes() const noexcept { return in_blocks() || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t scale_bytes() const noexcept { return is_scheme_layout(d_.lay) ? scale_count() * detail::scale_bytes(d_.scheme.scale) : 0; }
+    std::size_t zero_bytes() const noexcept { return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0; }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
 
@@ -1947,7 +1944,6 @@ public:
     }
 
 private:
-    bool in_blocks() const noexcept { return d_.lay == layout::ggml || d_.lay == layout::codebook; }
     explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
     friend result<weights_view> make_weights(const weights_desc& d) noexcept;
     friend class weights;

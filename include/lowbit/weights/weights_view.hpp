@@ -268,8 +268,8 @@ public:
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return in_blocks() ? 0 : scale_count() * detail::scale_bytes(d_.scheme.scale); }
-    std::size_t zero_bytes() const noexcept { return in_blocks() || d_.scheme.symmetric ? 0 : scale_count(); }
+    std::size_t scale_bytes() const noexcept { return is_scheme_layout(d_.lay) ? scale_count() * detail::scale_bytes(d_.scheme.scale) : 0; }
+    std::size_t zero_bytes() const noexcept { return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0; }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
 
@@ -280,7 +280,6 @@ public:
     }
 
 private:
-    bool in_blocks() const noexcept { return d_.lay == layout::ggml || d_.lay == layout::codebook; }
     explicit weights_view(const weights_desc& d) noexcept : d_(d) {}
     friend result<weights_view> make_weights(const weights_desc& d) noexcept;
     friend class weights;
