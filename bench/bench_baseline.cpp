@@ -190,10 +190,7 @@ void bm_f32_gemm(benchmark::State& st, shape s, std::size_t M, int threads) {
 // matmuls of a decode step); sleep: spin 0, every call wakes its threads
 // through the OS.
 void bm_pool_overhead(benchmark::State& st, int threads, bool spin) {
-    static std::map<int, std::unique_ptr<lowbit::thread_pool>> sleeping;
-    auto& sp = sleeping[threads];
-    if (!spin && !sp) sp = std::make_unique<lowbit::thread_pool>(static_cast<unsigned>(threads), std::chrono::microseconds(0));
-    lowbit::thread_pool& p = spin ? pool(threads) : *sp;
+    lowbit::thread_pool& p = pool(threads, spin);
     std::vector<std::size_t> sink(static_cast<std::size_t>(threads) * 16);
     for (auto _ : st) {
         p(static_cast<std::size_t>(threads), [&](std::size_t t) { sink[t * 16] += 1; });

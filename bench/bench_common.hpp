@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <lowbit/lowbit.hpp>
@@ -84,14 +85,15 @@ inline bool take_threads_flag(int& argc, char** argv) {
     return true;
 }
 
-// One pool per thread count, made on first use. Its workers poll for the next
-// call for 100 us before they sleep (thread_pool's `spin`), as an inference
-// engine's pool does between the matmuls of a token: the per-call cost
-// measured here is the one a decode loop sees (pool_overhead/tN).
-inline lowbit::thread_pool& pool(int threads) {
-    static std::map<int, std::unique_ptr<lowbit::thread_pool>> pools;
-    auto& p = pools[threads];
-    if (!p) p = std::make_unique<lowbit::thread_pool>(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+// One pool per thread count (and hand-off), made on first use. Its workers
+// poll for the next call for 100 us before they sleep (thread_pool's `spin`),
+// as an inference engine's pool does between the matmuls of a token: the
+// per-call cost measured here is the one a decode loop sees. poll = false:
+// spin 0, every call wakes its threads through the OS (pool_overhead/sleep).
+inline lowbit::thread_pool& pool(int threads, bool poll = true) {
+    static std::map<std::pair<int, bool>, std::unique_ptr<lowbit::thread_pool>> pools;
+    auto& p = pools[{threads, poll}];
+    if (!p) p = std::make_unique<lowbit::thread_pool>(static_cast<unsigned>(threads), std::chrono::microseconds(poll ? 100 : 0));
     return *p;
 }
 

@@ -86,6 +86,30 @@ std::vector<std::uint16_t> random_rows(gguf_type t, std::size_t n, std::size_t k
     return storage;
 }
 
+// Gaussian activations: n values, the same seed for every benchmark.
+std::vector<float> random_activations(std::size_t n) {
+    std::vector<float> x(n);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    for (float& v : x) v = nd(rng);
+    return x;
+}
+
+// The benchmark loop over call (run once before, to warm the workspace and the
+// caches): CPU seconds per call. The arch is set back to automatic after.
+template <class F>
+double cpu_seconds_per_call(benchmark::State& st, F&& call) {
+    call();
+    const std::clock_t c0 = std::clock();
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    const double per_call = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
+    (void)lowbit::force_arch(arch::automatic);
+    return per_call;
+}
+
 // M = 0: gemv; else gemm with M activation rows.
 void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::size_t M, std::string key) {
     if (!lowbit::force_arch(a).ok()) {
@@ -94,10 +118,8 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
     }
     const std::vector<std::uint16_t> w = random_rows(t, N, K);
     const std::size_t rows = M ? M : 1;
-    std::vector<float> x(K * rows), y(N * rows);
-    std::mt19937 rng(3);
-    std::normal_distribution<float> nd;
-    for (float& v : x) v = nd(rng);
+    const std::vector<float> x = random_activations(K * rows);
+    std::vector<float> y(N * rows);
     lowbit::matmul_workspace ws;
     auto call = [&] {
         const bool ok = M ? lowbit::gguf::gemm(t, w.data(), N, K, lowbit::matrix_view<const float>(x.data(), M, K),
@@ -108,14 +130,7 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
                                 .ok();
         if (!ok) std::abort();
     };
-    call();  // warm the workspace and the caches
-    const std::clock_t c0 = std::clock();
-    for (auto _ : st) {
-        call();
-        benchmark::ClobberMemory();
-    }
-    const double per_call = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
-    (void)lowbit::force_arch(arch::automatic);
+    const double per_call = cpu_seconds_per_call(st, call);
     seconds_per_call()[key + arch_name(a)] = per_call;
     const double wb = static_cast<double>(N * lowbit::gguf::row_size(t, K));
     st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
@@ -153,23 +168,14 @@ void bm_codebook(benchmark::State& st, int bits, arch a, std::size_t K, std::siz
     std::memcpy(d.grid, g.levels, sizeof d.grid);
     auto view = lowbit::make_weights(d);
     if (!view) std::abort();
-    std::vector<float> x(K), y(N);
-    std::mt19937 rng(3);
-    std::normal_distribution<float> nd;
-    for (float& v : x) v = nd(rng);
+    const std::vector<float> x = random_activations(K);
+    std::vector<float> y(N);
     lowbit::matmul_workspace ws;
     auto call = [&] {
         if (!lowbit::codebook::gemv(*view, lowbit::span<const float>(x), lowbit::span<float>(y), lowbit::serial_executor{}, lowbit::matmul_options{}, ws).ok())
             std::abort();
     };
-    call();
-    const std::clock_t c0 = std::clock();
-    for (auto _ : st) {
-        call();
-        benchmark::ClobberMemory();
-    }
-    const double per_call = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
-    (void)lowbit::force_arch(arch::automatic);
+    const double per_call = cpu_seconds_per_call(st, call);
     const double wb = static_cast<double>(N * rb);
     st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
     for (gguf_type t : {gguf_type::q8_0, gguf_type::iq4_nl, gguf_type::q4_0}) {
