@@ -119,6 +119,38 @@ TEST_CASE("thread_pool runs every task once, also nested and repeatedly") {
         for (auto& h : hits) REQUIRE(h.load() == 1);
     }
     pool(0, [](std::size_t) { FAIL("no task expected"); });
+    for (std::size_t n : {2, 4, 5, 7}) {  // fewer tasks than threads, and slices of unequal length
+        thread_pool p5(5);
+        std::vector<std::atomic<int>> hits(n);
+        p5(n, [&](std::size_t i) { hits[i]++; });
+        for (auto& h : hits) CHECK(h.load() == 1);
+    }
+}
+
+// Each thread starts on its own slice of the tasks (thread k, the caller
+// being 0, on task k of a job of as many tasks as threads), so that a job
+// repeated over the same data keeps each row in one core's cache. Every
+// task waits until all have started: no thread can finish early and take
+// another's task, so the mapping is exact, and the same on every job.
+TEST_CASE("thread_pool gives each thread the same slice on every job") {
+    constexpr std::size_t P = 3;
+    thread_pool pool(P, std::chrono::microseconds(50));
+    std::thread::id first[P];
+    for (int rep = 0; rep < 20; ++rep) {
+        std::atomic<std::size_t> started{0};
+        std::thread::id ran[P];
+        pool(P, [&](std::size_t i) {
+            ran[i] = std::this_thread::get_id();
+            started.fetch_add(1);
+            while (started.load() < P) std::this_thread::yield();
+        });
+        CHECK(ran[0] == std::this_thread::get_id());
+        for (std::size_t i = 0; i < P; ++i) {
+            if (rep == 0) first[i] = ran[i];
+            CHECK(ran[i] == first[i]);
+        }
+        CHECK(ran[1] != ran[2]);
+    }
 }
 
 // The hand-off has three ways for a job to reach a worker and for the caller

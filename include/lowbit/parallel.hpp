@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -80,6 +81,14 @@ inline void cpu_relax() noexcept {
 // workers does not count), and then sleeps for the next 16 jobs, 32 after a
 // second miss, up to 4096; every 256 jobs in a row that end within the spin
 // halve that. A pool of more threads than the machine has cores never polls.
+//
+// Task split: thread k (the caller is 0) owns the k-th contiguous slice of a
+// job's tasks and runs it first, then takes what is left of the others'
+// slices. A job repeated over the same data (a GEMV per layer and token)
+// so gives each thread the same rows every time: at 16 threads a 4096 x 4096
+// 4-bit weight is 0.6 MB per core, resident in that core's L2 across calls,
+// where a first-come split would read most rows from other cores' caches on
+// each call. Which thread runs a task never changes its result.
 class thread_pool {
 public:
     explicit thread_pool(unsigned threads = std::thread::hardware_concurrency(),
@@ -90,8 +99,9 @@ public:
         // another of the pool's threads needs.
         const unsigned cores = std::thread::hardware_concurrency();
         if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
+        slices_.reset(new slice[threads]);
         workers_.reserve(threads - 1);
-        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
     }
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
@@ -132,9 +142,14 @@ private:
         // publishes them, and no worker reads them once pending_ reached 0.
         call_ = call;
         ctx_ = ctx;
-        n_ = n;
         spin_job_ = spin;
-        next_.store(0, std::memory_order_relaxed);
+        // Slice k = [ceil(k n / P), ceil((k + 1) n / P)): with fewer tasks than
+        // threads the caller's slice is never the empty one.
+        const std::size_t P = workers_.size() + 1;
+        for (std::size_t k = 0; k < P; ++k) {
+            slices_[k].next.store((k * n + P - 1) / P, std::memory_order_relaxed);
+            slices_[k].end = ((k + 1) * n + P - 1) / P;
+        }
         pending_.store(workers_.size(), std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_seq_cst);
         // A worker about to sleep registers in sleepers_ before it reads
@@ -142,7 +157,7 @@ private:
         // or this load sees it and wakes it.
         const bool woke = sleepers_.load(std::memory_order_seq_cst) != 0;
         if (woke) wake(cv_work_, true);
-        work();
+        work(0);
         const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
         // Only a job that every worker was polling for tells whether polling
         // pays: one that had to wake sleepers (the first after a quiet run)
@@ -166,17 +181,23 @@ private:
         caller_sleeps_.store(false, std::memory_order_relaxed);
     }
 
-    void work() {
+    // Own slice first, then the others' in turn (the load before the
+    // increment keeps finished threads off slices already drained).
+    void work(std::size_t self) {
         inside_task() = true;
-        for (;;) {
-            const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-            if (i >= n_) break;
-            call_(ctx_, i);
+        const std::size_t P = workers_.size() + 1;
+        for (std::size_t k = 0; k < P; ++k) {
+            slice& s = slices_[(self + k) % P];
+            while (s.next.load(std::memory_order_relaxed) < s.end) {
+                const std::size_t i = s.next.fetch_add(1, std::memory_order_relaxed);
+                if (i >= s.end) break;
+                call_(ctx_, i);
+            }
         }
         inside_task() = false;
     }
 
-    void worker_loop() {
+    void worker_loop(std::size_t self) {
         std::uint64_t seen = 0;
         bool spin = false;  // how the last job was handed over: poll for the next one, or sleep
         for (;;) {
@@ -190,7 +211,7 @@ private:
             if (stop_.load(std::memory_order_acquire)) return;
             seen = generation_.load(std::memory_order_acquire);
             spin = spin_job_;
-            work();
+            work(self);
             if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
                 wake(cv_done_, false);
         }
@@ -226,12 +247,17 @@ private:
     std::condition_variable cv_work_, cv_done_;
     call_fn call_ = nullptr;
     void* ctx_ = nullptr;
-    std::size_t n_ = 0;
+    // One thread's part of a job: tasks [next, end) not yet taken. A line each:
+    // the owner's increments stay in its own cache.
+    struct alignas(64) slice {
+        std::atomic<std::size_t> next{0};
+        std::size_t end = 0;
+    };
+    std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
     bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
     unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
     unsigned backoff_ = 0;           // the last such run's length
     unsigned streak_ = 0;            // jobs in a row that ended within the spin
-    std::atomic<std::size_t> next_{0};
     std::atomic<std::size_t> pending_{0};         // workers still in the current job
     std::atomic<std::uint64_t> generation_{0};    // jobs published (and one more to stop)
     std::atomic<unsigned> sleepers_{0};           // workers asleep on cv_work_, or about to be

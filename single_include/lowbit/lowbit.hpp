@@ -667,6 +667,7 @@ inline bool misaligned(const T* p) noexcept {
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -734,6 +735,14 @@ inline void cpu_relax() noexcept {
 // workers does not count), and then sleeps for the next 16 jobs, 32 after a
 // second miss, up to 4096; every 256 jobs in a row that end within the spin
 // halve that. A pool of more threads than the machine has cores never polls.
+//
+// Task split: thread k (the caller is 0) owns the k-th contiguous slice of a
+// job's tasks and runs it first, then takes what is left of the others'
+// slices. A job repeated over the same data (a GEMV per layer and token)
+// so gives each thread the same rows every time: at 16 threads a 4096 x 4096
+// 4-bit weight is 0.6 MB per core, resident in that core's L2 across calls,
+// where a first-come split would read most rows from other cores' caches on
+// each call. Which thread runs a task never changes its result.
 class thread_pool {
 public:
     explicit thread_pool(unsigned threads = std::thread::hardware_concurrency(),
@@ -744,8 +753,9 @@ public:
         // another of the pool's threads needs.
         const unsigned cores = std::thread::hardware_concurrency();
         if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
+        slices_.reset(new slice[threads]);
         workers_.reserve(threads - 1);
-        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
     }
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
@@ -786,9 +796,14 @@ private:
         // publishes them, and no worker reads them once pending_ reached 0.
         call_ = call;
         ctx_ = ctx;
-        n_ = n;
         spin_job_ = spin;
-        next_.store(0, std::memory_order_relaxed);
+        // Slice k = [ceil(k n / P), ceil((k + 1) n / P)): with fewer tasks than
+        // threads the caller's slice is never the empty one.
+        const std::size_t P = workers_.size() + 1;
+        for (std::size_t k = 0; k < P; ++k) {
+            slices_[k].next.store((k * n + P - 1) / P, std::memory_order_relaxed);
+            slices_[k].end = ((k + 1) * n + P - 1) / P;
+        }
         pending_.store(workers_.size(), std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_seq_cst);
         // A worker about to sleep registers in sleepers_ before it reads
@@ -796,7 +811,7 @@ private:
         // or this load sees it and wakes it.
         const bool woke = sleepers_.load(std::memory_order_seq_cst) != 0;
         if (woke) wake(cv_work_, true);
-        work();
+        work(0);
         const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
         // Only a job that every worker was polling for tells whether polling
         // pays: one that had to wake sleepers (the first after a quiet run)
@@ -820,17 +835,23 @@ private:
         caller_sleeps_.store(false, std::memory_order_relaxed);
     }
 
-    void work() {
+    // Own slice first, then the others' in turn (the load before the
+    // increment keeps finished threads off slices already drained).
+    void work(std::size_t self) {
         inside_task() = true;
-        for (;;) {
-            const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-            if (i >= n_) break;
-            call_(ctx_, i);
+        const std::size_t P = workers_.size() + 1;
+        for (std::size_t k = 0; k < P; ++k) {
+            slice& s = slices_[(self + k) % P];
+            while (s.next.load(std::memory_order_relaxed) < s.end) {
+                const std::size_t i = s.next.fetch_add(1, std::memory_order_relaxed);
+                if (i >= s.end) break;
+                call_(ctx_, i);
+            }
         }
         inside_task() = false;
     }
 
-    void worker_loop() {
+    void worker_loop(std::size_t self) {
         std::uint64_t seen = 0;
         bool spin = false;  // how the last job was handed over: poll for the next one, or sleep
         for (;;) {
@@ -844,7 +865,7 @@ private:
             if (stop_.load(std::memory_order_acquire)) return;
             seen = generation_.load(std::memory_order_acquire);
             spin = spin_job_;
-            work();
+            work(self);
             if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
                 wake(cv_done_, false);
         }
@@ -880,12 +901,17 @@ private:
     std::condition_variable cv_work_, cv_done_;
     call_fn call_ = nullptr;
     void* ctx_ = nullptr;
-    std::size_t n_ = 0;
+    // One thread's part of a job: tasks [next, end) not yet taken. A line each:
+    // the owner's increments stay in its own cache.
+    struct alignas(64) slice {
+        std::atomic<std::size_t> next{0};
+        std::size_t end = 0;
+    };
+    std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
     bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
     unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
     unsigned backoff_ = 0;           // the last such run's length
     unsigned streak_ = 0;            // jobs in a row that ended within the spin
-    std::atomic<std::size_t> next_{0};
     std::atomic<std::size_t> pending_{0};         // workers still in the current job
     std::atomic<std::uint64_t> generation_{0};    // jobs published (and one more to stop)
     std::atomic<unsigned> sleepers_{0};           // workers asleep on cv_work_, or about to be
@@ -4807,49 +4833,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -5830,49 +5860,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -6853,49 +6887,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -7876,49 +7914,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -9080,49 +9122,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -10103,49 +10149,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -11126,49 +11176,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
@@ -12149,49 +12203,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }

@@ -232,49 +232,53 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vf acc[NU][MB];
     for (int k = 0; k < NU; ++k)
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-        vf s[NU];
-        vi z[NU];
-        for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
-        const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-        for (; b < b_end; ++b) {
-            const std::uint8_t* p[NU];
-            for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
-            // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
-            // their scales) read side by side, the hardware prefetcher alone left
-            // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
-            // Prefetches past the end of the codes are harmless (no fault).
-            if (h[0] == 0)
-                for (int k = 0; k < NU; ++k)
-                    for (int l = 0; l < B; ++l)
-                        _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
-            const std::int32_t* xq[MB];
-            i8_block<S, MB, NU> blk;
-            for (int m = 0; m < MB; ++m) {
-                xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
-                const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
-                for (int k = 0; k < NU; ++k) {
-                    blk.A[k][m][0] = start;
-                    if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
-                }
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            for (int k = 0; k < NU; ++k)
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
-            i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-            i8_quad_step<S, MB, NU, 7>(p, xq, blk);
-            for (int m = 0; m < MB; ++m) {
-                const vf dx = set1_f(a[m].dx[b]);
-                for (int k = 0; k < NU; ++k) {
-                    vi A = blk.A[k][m][0];
-                    if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
-                    if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
-                    else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
-                    acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
-                }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
             }
         }
     }
