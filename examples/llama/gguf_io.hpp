@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
@@ -107,6 +108,9 @@ inline status read_config(const gg::gguf_file& f, std::uint64_t vocab_rows, conf
 // A linear whose weights are lowbit weights of a lowbit GGUF (docs/formats.md,
 // "lowbit weights in GGUF"): a view into the file (validated by the reader),
 // of any scheme: its matmuls go through the kernel table (runtime.hpp, weights_of).
+// Codebook weights (cb4, cb3) have int8 kernels only: they also get their f32
+// values, which --path fma runs, as it runs the ggml types without a lowbit
+// repack (runtime.hpp, runs_quantized).
 inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const std::string& name, std::size_t rows, std::size_t cols) {
     if (v.rows() != rows || v.cols() != cols)
         return status::error(errc::shape_mismatch, "gguf: %s is %zu x %zu, expected %zu x %zu", name.c_str(), v.rows(), v.cols(), rows, cols);
@@ -116,6 +120,11 @@ inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const st
     char scheme[48];
     v.scheme().name(scheme, sizeof scheme);
     l.format = scheme;
+    if (v.lay() == lowbit::layout::codebook) {
+        l.format = "cb" + std::to_string(v.scheme().bits);
+        l.w.resize(rows * cols);
+        LOWBIT_TRY(lowbit::codebook::dequantize(v, lowbit::matrix_view<float>(l.w.data(), rows, cols)));
+    }
     l.bytes = v.bytes();
     l.mapped = v;
     return l;
