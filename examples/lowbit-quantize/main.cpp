@@ -5,6 +5,7 @@
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
 //   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
 //   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|awq|awq+gptq|smoothquant|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
+//   lowbit-quantize IN OUT --type cb4 [--method rtn|imatrix|gptq --calib TEXT.txt] [--tensor-type ffn_down=cb3-nf]   (codebooks, lowbit_types.hpp)
 //   lowbit-quantize IN OUT --bpw 4.5 --method gptq --calib TEXT.txt [--plan-out FILE] [--report FILE]   (bpw_plan.hpp)
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
@@ -94,7 +95,10 @@ void usage(std::FILE* f) {
                  "                               F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes);\n"
                  "                               or a lowbit scheme w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]\n"
                  "                               (w4g128, w8pc, w4g64a-bf16) for every quantizable tensor but\n"
-                 "                               token_embd and output (Q6_K), written as lowbit weights\n"
+                 "                               token_embd and output (Q6_K), written as lowbit weights;\n"
+                 "                               or a codebook cb4 cb3 (4-/3-bit indices into a grid learned per\n"
+                 "                               tensor by k-means), cb4-nf cb3-nf (the NF4/NF3 grid): --method\n"
+                 "                               rtn, imatrix or gptq (GPTQ on the grid)\n"
                  "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type or lowbit scheme\n"
                  "                               (repeatable; first match wins)\n"
                  "  --output-tensor-type TYPE    type of output.weight\n"
