@@ -237,6 +237,13 @@ TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma
     MESSAGE("codebook model logits, relative RMS: int8 vs fma " << int8_err << ", fma vs F32 " << weight_err);
     CHECK(int8_err < 0.1);
     CHECK(int8_err < weight_err);
+    // Requantizing the loaded model (lowbit-llama FILE --scheme w4g32) replaces the codebook views.
+    llama::model r = *g;
+    lowbit::serial_executor ex;
+    REQUIRE(llama::quantize_model(r, *llama::parse_scheme_name("w4g32"), ex).ok());
+    CHECK(r.layers[0].wq.format == "w4g32");
+    CHECK_FALSE(r.layers[0].wq.mapped.has_value());
+    CHECK(logits_16(r, fma) != mem_fma);
 }
 
 TEST_CASE("llama: Q4_0 / Q5_0 / Q8_0 blocks repack losslessly into lowbit qmatrices") {
