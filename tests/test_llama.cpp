@@ -200,6 +200,12 @@ TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma
     auto g = llama::load_model(path.c_str());
     std::remove(path.c_str());  // mapped: the pages stay
     REQUIRE_MESSAGE(g.ok(), g.error().message());
+    llama::run_options fma, int8;
+    int8.matmul.path = lowbit::matmul_path::int8_dot;
+    // Loaded, the codebook linears are views into the file only: the int8 path runs them as they are.
+    CHECK(g->layers[0].wq.w.empty());
+    const auto file_int8 = logits_16(*g, int8);
+    REQUIRE(llama::decode_codebooks(*g).ok());  // their f32 values, for fma
     for (std::size_t i = 0; i < c.layers.size(); ++i)
         c.layers[i].for_each_linear([&](const llama::linear& a, const char* n) {
             CAPTURE(i);
@@ -217,11 +223,10 @@ TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma
             CHECK(std::memcmp(b->mapped->grid(), a.mapped->grid(), 16) == 0);
             CHECK(std::memcmp(b->mapped->codes(), a.mapped->codes(), a.mapped->code_bytes()) == 0);
         });
-    llama::run_options fma, int8;
-    int8.matmul.path = lowbit::matmul_path::int8_dot;
     const auto mem_fma = logits_16(c, fma), mem_int8 = logits_16(c, int8);
     CHECK(logits_16(*g, fma) == mem_fma);    // f32 values
-    CHECK(logits_16(*g, int8) == mem_int8);  // the codebook kernels on the file's bytes
+    CHECK(file_int8 == mem_int8);            // the codebook kernels on the file's bytes
+    CHECK(logits_16(*g, int8) == mem_int8);  // the f32 values do not change the int8 path
     // int8 ran the blocks (Q8_0 activations): not fma's numbers, but closer to
     // them than the codebook model is to the F32 one.
     CHECK(mem_int8 != mem_fma);

@@ -50,6 +50,7 @@ loaded load(const std::string& path) {
     aligned_file b(path);
     auto m = llama::load_gguf(lowbit::span<const std::uint8_t>(b.data, b.size));
     REQUIRE_MESSAGE(m.ok(), std::string(m.error().message()));
+    REQUIRE(llama::decode_codebooks(*m).ok());  // codebook linears: their f32 values for the fma path
     return loaded{std::move(b), std::move(*m)};
 }
 

@@ -168,9 +168,11 @@ inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const ru
     return lowbit::make_weights(d);
 }
 // Mapped codebook weights have int8 kernels only: the f32 path runs their f32
-// values (linear_from_mapped), as it does for ggml blocks.
+// values (decode_codebooks in gguf_io.hpp), as it does for ggml blocks; without
+// them the matmul reports that codebooks have no f32 path.
 inline bool runs_quantized(const linear& l, const run_options& o) {
-    const bool mapped = l.mapped && (l.mapped->lay() != lowbit::layout::codebook || o.matmul.path == lowbit::matmul_path::int8_dot);
+    const bool mapped = l.mapped && (l.mapped->lay() != lowbit::layout::codebook || o.matmul.path == lowbit::matmul_path::int8_dot ||
+                                     l.w.empty());
     return on_gguf_blocks(l, o) || l.quantized || mapped;
 }
 
