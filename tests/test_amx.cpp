@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/kernels/kernel_list.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>
 #include <lowbit/kernels/weights_matmul.hpp>
 
@@ -48,24 +49,27 @@ TEST_CASE("amx: name, forcing, fallback chain, table entries") {
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
     // Every dense and tiled family lists amx for every path it has on avx512vnni:
     // the tiled int8 entry is the tile body, the others are avx512vnni's (or avx512's) bodies.
-    using S = scheme<4, per_group<32>>;
-    int amx_entries = 0;
-    for (const kernel_entry& e : tiled_kernels<S>())
-        if (e.key.a == arch::amx) {
-            ++amx_entries;
+    // Read from the run-time table (w4-sym-f16, per group): tiled_kernels<S>() and
+    // dense_kernels<S>() would compile every arch's bodies of S here for this.
+    int tiled_amx = 0, dense_amx = 0;
+    for_each_kernel([&](const kernel_entry& e) {
+        const kernel_key& k = e.key;
+        if (k.a != arch::amx || !is_scheme_layout(k.lay) || k.bits_or_type != 4 || !k.symmetric || k.scale != scale_type::f16 ||
+            k.per_tensor)
+            return;
+        if (k.lay == layout::tiled) {
+            ++tiled_amx;
             char name[64];
             kernel_name(e, name, sizeof name);
-            if (e.key.path == matmul_path::int8_dot) CHECK(std::string(name) == "w4-sym-f16/tiled/i8/amx");
+            if (k.path == matmul_path::int8_dot) CHECK(std::string(name) == "w4-sym-f16/tiled/i8/amx");
             else CHECK(e.body == arch::avx512);
-        }
-    CHECK(amx_entries == 2);
-    amx_entries = 0;
-    for (const kernel_entry& e : dense_kernels<S>())
-        if (e.key.a == arch::amx) {
-            ++amx_entries;
+        } else {
+            ++dense_amx;
             CHECK(e.body != arch::amx);
         }
-    CHECK(amx_entries == 2);
+    });
+    CHECK(tiled_amx == 2);
+    CHECK(dense_amx == 2);
 #endif
 }
 

@@ -3,10 +3,14 @@
 // fallback, sampling, and the quality of the quantized paths against F32.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include <lowbit/formats/codebook.hpp>
 
 #include "eval.hpp"
 #include "gguf_io.hpp"
@@ -155,6 +159,96 @@ TEST_CASE("llama: GGUF export and load (F32, ggml blocks, lowbit weights)") {
     std::remove(f32_path.c_str());
     std::remove(q_path.c_str());
     std::remove(w_path.c_str());
+}
+
+// Logits at 16 positions, concatenated: BOS, then the F32 model's greedy ids
+// (the same inputs for every model).
+std::vector<float> logits_16(const llama::model& m, const llama::run_options& o) {
+    lowbit::serial_executor ex;
+    llama::state s(m.c, 16);
+    std::vector<float> out;
+    for (int pos = 0; pos < 16; ++pos) {
+        const float* l = llama::forward(m, s, pos ? run_c_greedy_64[static_cast<std::size_t>(pos - 1)] : llama::bos_token, pos, ex, o);
+        out.insert(out.end(), l, l + m.c.vocab);
+    }
+    return out;
+}
+
+TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma on their values, int8 on their blocks") {
+    const auto& m = f32_model();
+    llama::model c = m;  // the linears with whole 32-blocks as codebook weights, alternately CB4 and CB3 on learned grids
+    std::vector<lowbit::weights> owned;
+    owned.reserve(c.layers.size() * 7);
+    for (auto& y : c.layers)
+        y.for_each_linear([&](llama::linear& l, const char*) {
+            if (l.cols % 32 != 0) return;  // ffn_down: 172-long rows stay f32
+            const int bits = owned.size() % 2 ? 3 : 4;
+            const lowbit::matrix_view<const float> x(l.w.data(), l.rows, l.cols);
+            auto g = lowbit::codebook::learn_grid(x, bits);
+            REQUIRE(g.ok());
+            auto q = lowbit::codebook::quantize(x, *g);
+            REQUIRE(q.ok());
+            owned.push_back(std::move(*q));
+            l.mapped = owned.back().view();
+            l.format = bits == 4 ? "cb4" : "cb3";
+            l.bytes = owned.back().bytes();
+            REQUIRE(lowbit::codebook::dequantize(owned.back().view(), lowbit::matrix_view<float>(l.w.data(), l.rows, l.cols)).ok());
+        });
+    REQUIRE(owned.size() == c.layers.size() * 6);
+    const std::string path = "test_llama_cb.gguf";
+    REQUIRE(llama::export_gguf(c, path.c_str()).ok());
+    auto g = llama::load_model(path.c_str());
+    std::remove(path.c_str());  // mapped: the pages stay
+    REQUIRE_MESSAGE(g.ok(), g.error().message());
+    llama::run_options fma, int8;
+    int8.matmul.path = lowbit::matmul_path::int8_dot;
+    // Loaded, the codebook linears are views into the file only: the int8 path runs them as they are.
+    CHECK(g->layers[0].wq.w.empty());
+    const auto file_int8 = logits_16(*g, int8);
+    REQUIRE(llama::decode_codebooks(*g).ok());  // their f32 values, for fma
+    for (std::size_t i = 0; i < c.layers.size(); ++i)
+        c.layers[i].for_each_linear([&](const llama::linear& a, const char* n) {
+            CAPTURE(i);
+            CAPTURE(n);
+            const llama::linear* b = nullptr;
+            g->layers[i].for_each_linear([&](const llama::linear& x, const char* xn) {
+                if (std::string(xn) == n) b = &x;
+            });
+            REQUIRE(b);
+            CHECK(b->format == a.format);
+            CHECK(b->w == a.w);  // the f32 values: the blocks and the grid came back whole
+            REQUIRE(b->mapped.has_value() == a.mapped.has_value());
+            if (!a.mapped) return;
+            CHECK(b->mapped->lay() == lowbit::layout::codebook);
+            CHECK(std::memcmp(b->mapped->grid(), a.mapped->grid(), 16) == 0);
+            CHECK(std::memcmp(b->mapped->codes(), a.mapped->codes(), a.mapped->code_bytes()) == 0);
+        });
+    const auto mem_fma = logits_16(c, fma), mem_int8 = logits_16(c, int8);
+    CHECK(logits_16(*g, fma) == mem_fma);    // f32 values
+    CHECK(file_int8 == mem_int8);            // the codebook kernels on the file's bytes
+    CHECK(logits_16(*g, int8) == mem_int8);  // the f32 values do not change the int8 path
+    // int8 ran the blocks (Q8_0 activations): not fma's numbers, but closer to
+    // them than the codebook model is to the F32 one.
+    CHECK(mem_int8 != mem_fma);
+    const auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double num = 0.0, den = 0.0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            num += (a[i] - b[i]) * static_cast<double>(a[i] - b[i]);
+            den += b[i] * static_cast<double>(b[i]);
+        }
+        return std::sqrt(num / den);
+    };
+    const double int8_err = rel(mem_int8, mem_fma), weight_err = rel(mem_fma, logits_16(m, fma));
+    MESSAGE("codebook model logits, relative RMS: int8 vs fma " << int8_err << ", fma vs F32 " << weight_err);
+    CHECK(int8_err < 0.1);
+    CHECK(int8_err < weight_err);
+    // Requantizing the loaded model (lowbit-llama FILE --scheme w4g32) replaces the codebook views.
+    llama::model r = *g;
+    lowbit::serial_executor ex;
+    REQUIRE(llama::quantize_model(r, *llama::parse_scheme_name("w4g32"), ex).ok());
+    CHECK(r.layers[0].wq.format == "w4g32");
+    CHECK_FALSE(r.layers[0].wq.mapped.has_value());
+    CHECK(logits_16(r, fma) != mem_fma);
 }
 
 TEST_CASE("llama: Q4_0 / Q5_0 / Q8_0 blocks repack losslessly into lowbit qmatrices") {

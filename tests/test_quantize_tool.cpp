@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <lowbit/core/half.hpp>
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/formats/weights_gguf_reader.hpp>
@@ -473,6 +474,54 @@ TEST_CASE("quantize tool: lowbit schemes as types, mixed per tensor with ggml ty
     }
 }
 
+TEST_CASE("quantize tool: codebook types (cb4 learned, cb3-nf) are written as codebook weights, bit for bit") {
+    const auto ts = fake_llama();
+    std::string log;
+    tmpdir d;
+    write_file(d / "in.gguf", make_gguf(ts));
+    const std::string plan = " --type cb4 --tensor-type 'blk\\.1\\.ffn_down=cb3-nf' --tensor-type attn_v=Q8_0 --threads 2";
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "out.gguf") + "'" + plan, &log) == 0, log);
+    INFO(log);
+    CHECK(log.find("cb3-nf") != std::string::npos);  // the summary names the types
+    CHECK(log.find("fallback: row length 172 is not a multiple of 32 (cb4) -> F16") != std::string::npos);
+    const aligned_file bytes(d / "out.gguf");
+    auto r = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(bytes.data, bytes.size));
+    REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
+    // --dry-run: the same file size to the byte; a codebook tensor's bytes count its grid.
+    std::string dry;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
+    CHECK(dry.find("file: " + std::to_string(bytes.size) + " bytes") != std::string::npos);
+    CHECK(std::regex_search(dry, std::regex("blk\\.0\\.attn_q\\.weight +cb4 +256x512 +" +
+                                            std::to_string(r->find("blk.0.attn_q.weight")->bytes() + 16) + " ")));
+    const std::map<std::string, int> want = {{"blk.0.attn_q.weight", 4}, {"blk.0.attn_k.weight", 4}, {"blk.0.ffn_up.weight", 4},
+                                             {"blk.1.ffn_down.weight", 3}};
+    CHECK(r->lowbit_count() == want.size());
+    CHECK(r->file().find_tensor("blk.0.ffn_down.weight")->type == gguf_type::f16);  // 172-long rows
+    CHECK(r->file().find_tensor("blk.0.attn_v.weight")->type == gguf_type::q8_0);
+    for (const auto& src : ts) {
+        const auto it = want.find(src.name);
+        if (it == want.end()) continue;
+        CAPTURE(src.name);
+        const lowbit::weights_view v = *r->find(src.name);
+        REQUIRE(v.lay() == lowbit::layout::codebook);
+        CHECK(v.scheme().bits == it->second);
+        const std::size_t cols = static_cast<std::size_t>(src.dims[0]), rows = src.data.size() / cols;
+        const lowbit::matrix_view<const float> x(src.data.data(), rows, cols);
+        // cb4: the grid k-means learns from the tensor; cb3-nf: NF3.
+        lowbit::codebook::grid g = lowbit::codebook::nf_grid(it->second);
+        if (it->second == 4) {
+            auto l = lowbit::codebook::learn_grid(x, 4);
+            REQUIRE(l.ok());
+            g = *l;
+        }
+        CHECK(std::memcmp(v.grid(), g.levels, 16) == 0);
+        auto q = lowbit::codebook::quantize(x, g);
+        REQUIRE(q.ok());
+        REQUIRE(v.code_bytes() == q->view().code_bytes());
+        CHECK(std::memcmp(v.codes(), q->view().codes(), v.code_bytes()) == 0);
+    }
+}
+
 TEST_CASE("quantize tool: bad lowbit types and plans are one clear line, exit 2, nothing written") {
     tmpdir d;
     write_file(d / "in.gguf", make_gguf(fake_llama()));
@@ -493,6 +542,9 @@ TEST_CASE("quantize tool: bad lowbit types and plans are one clear line, exit 2,
         {"--type w4g128 --method hqq", "HQQ optimises zero points"},
         {"--type Q4_K --method hqq", "--method hqq quantizes lowbit schemes"},
         {"--type w4g128 --output-tensor-type w8pc", "unknown tensor type 'w8pc'"},
+        {"--type cb5", "expected cb4, cb3, cb4-nf or cb3-nf"},
+        {"--type Q4_K --tensor-type attn_q=cb4-nf4", "expected cb4, cb3, cb4-nf or cb3-nf"},
+        {"--type cb4 --method hqq", "codebook types take --method rtn, imatrix or gptq"},
     };
     for (const bad& b : cases) {
         CAPTURE(b.args);

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/weights.hpp>
 #include <lowbit/weights/repack.hpp>
@@ -263,5 +264,13 @@ TEST_CASE("repack: conversions without an exact form are refused") {
     using G = scheme<4, per_group<16>>;
     const auto q16 = kt::make_matrix<G>(3, 64, 7, false);
     CHECK(repack(*to_weights(q16.view()), layout::tiled).error().code() == errc::unsupported);
+    // codebook weights are quantized from floats: not repacked, nor repacked into
+    std::vector<float> x(4 * 64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 37 % 29) - 14) / 7.0f;
+    auto cw = codebook::quantize(matrix_view<const float>(x.data(), 4, 64), codebook::nf_grid(4));
+    REQUIRE(cw.ok());
+    for (layout to : {layout::dense, layout::tiled, layout::ggml, layout::codebook})
+        CHECK(repack(cw->view(), to).error().code() == errc::unsupported);
+    CHECK(repack(*to_weights(q.view()), layout::codebook).error().code() == errc::unsupported);
     (void)k;
 }

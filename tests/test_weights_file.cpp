@@ -4,9 +4,10 @@
 // scales x with / without permutation x dense / tiled — saved, loaded back as
 // views into the file's bytes (zero-copy), and run: dequantized values and
 // GEMV outputs (f32 and int8 paths) bit-identical to the in-memory weights.
-// Files mixing ggml block tensors, plain F32 tensors and lowbit weights; and
-// hostile files (truncated, keys that disagree with the tensors, unknown
-// version, misaligned data, schemes out of range) refused with a message.
+// Codebook weights (CB4 / CB3, NF and learned grids) likewise. Files mixing
+// ggml block tensors, plain F32 tensors and lowbit weights; and hostile files
+// (truncated, keys that disagree with the tensors, unknown version, misaligned
+// data, schemes out of range, bad grids) refused with a message.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
@@ -86,6 +88,10 @@ std::vector<float> dequantized(const weights_view& w) {
         REQUIRE(gguf::dequantize_row(w.ggml_type(), w.codes(), out.data(), static_cast<std::int64_t>(out.size())).ok());
         return out;
     }
+    if (w.lay() == layout::codebook) {
+        REQUIRE(codebook::dequantize(w, matrix_view<float>(out.data(), w.rows(), w.cols())).ok());
+        return out;
+    }
     if (w.lay() == layout::tiled) {
         auto d = repack(w, layout::dense);
         REQUIRE(d.ok());
@@ -133,6 +139,7 @@ void check_loaded(const weights_view& a, const weights_view& b, span<const std::
         CHECK(a.scheme().symmetric == b.scheme().symmetric);
         CHECK(a.scheme().scale == b.scheme().scale);
     }
+    if (a.lay() == layout::codebook) CHECK(same_bytes(a.grid(), b.grid(), sizeof a.desc().grid));
     CHECK((a.perm() == nullptr) == (b.perm() == nullptr));
     CHECK(same_bytes(a.codes(), b.codes(), a.code_bytes()));
     CHECK(same_bytes(a.scales(), b.scales(), a.scale_bytes()));
@@ -147,7 +154,7 @@ void check_loaded(const weights_view& a, const weights_view& b, span<const std::
     CHECK(same_bytes(da.data(), db.data(), da.size() * sizeof(float)));
     const auto x = random_floats(a.cols(), 77);
     for (matmul_path p : {matmul_path::automatic, matmul_path::dequant_fma, matmul_path::int8_dot}) {
-        if (a.lay() == layout::ggml && p == matmul_path::dequant_fma) continue;  // ggml blocks have only the int8 path
+        if (!is_scheme_layout(a.lay()) && p == matmul_path::dequant_fma) continue;  // ggml and codebook blocks have only the int8 path
         const auto ya = gemv_out(a, x, p), yb = gemv_out(b, x, p);
         CHECK(same_bytes(ya.data(), yb.data(), ya.size() * sizeof(float)));
     }
@@ -256,6 +263,23 @@ std::vector<std::uint8_t> small_file() {
     std::vector<named> ws;
     ws.push_back({"blk.0.attn_q.weight", make_dense(rs, 8, 64, 5, true)});
     return write_file(ws);
+}
+
+// Codebook weights on the NF grid or one learned from the weights (squared
+// Gaussians: heavy tails, so the learned grid is not the NF one).
+weights make_codebook(int bits, bool learned, std::size_t rows, std::size_t cols, unsigned seed) {
+    auto v = random_floats(rows * cols, seed);
+    for (float& x : v) x *= std::fabs(x);
+    const matrix_view<const float> x(v.data(), rows, cols);
+    codebook::grid g = codebook::nf_grid(bits);
+    if (learned) {
+        auto l = codebook::learn_grid(x, bits);
+        REQUIRE(l.ok());
+        g = *l;
+    }
+    auto q = codebook::quantize(x, g);
+    REQUIRE(q.ok());
+    return std::move(*q);
 }
 
 }  // namespace
@@ -518,5 +542,164 @@ TEST_CASE("weights gguf: hostile files are refused with one clear line") {
     SUBCASE("not a GGUF file at all") {
         std::vector<std::uint8_t> junk(256, 0x41);
         refused(junk, "gguf");
+    }
+}
+
+TEST_CASE("weights gguf: codebook weights (CB4, CB3; NF and learned grids) round-trip bit for bit, zero-copy") {
+    std::vector<named> ws;
+    runtime_scheme rs;
+    rs.group = 32;
+    ws.push_back({"blk.0.attn_q.weight", make_dense(rs, 16, 96, 3, false)});
+    unsigned seed = 20;
+    for (int bits : {4, 3})
+        for (int learned = 0; learned < 2; ++learned)
+            ws.push_back({"blk.cb" + std::to_string(bits) + (learned ? ".learned" : ".nf") + ".weight",
+                          make_codebook(bits, learned != 0, 21, 96, seed++)});
+    const codebook::grid nf4 = codebook::nf_grid(4), nf3 = codebook::nf_grid(3);
+    CHECK(std::memcmp(ws[2].w.view().grid(), nf4.levels, 16) != 0);  // learned: the file must carry it
+    CHECK(std::memcmp(ws[4].w.view().grid(), nf3.levels, 16) != 0);
+    const auto file = write_file(ws);
+    aligned_bytes b(file);
+    auto r = weights_gguf_reader::open(b.bytes);
+    REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
+    REQUIRE(r->lowbit_count() == ws.size());
+    for (const named& n : ws) {
+        CAPTURE(n.name);
+        auto v = r->find(n.name);
+        REQUIRE(v.ok());
+        check_loaded(n.w.view(), *v, b.bytes);
+        if (v->lay() != layout::codebook) continue;
+        const int bits = v->scheme().bits;
+        CHECK(*r->file().get_string("lowbit.tensor." + n.name + ".scheme") == (bits == 4 ? "cb4" : "cb3"));
+        CHECK(*r->file().get_string("lowbit.tensor." + n.name + ".layout") == "codebook");
+        const gguf::tensor_info* g = r->file().find_tensor(n.name + ".lowbit.grid");
+        REQUIRE(g);
+        CHECK(g->type == gguf::gguf_type::i8);
+        CHECK(g->n_dims == 1);
+        CHECK(g->dims[0] == (1u << bits));
+        CHECK(same_bytes(g->data.data(), n.w.view().grid(), g->dims[0]));
+        const gguf::tensor_info* c = r->file().find_tensor(n.name + ".lowbit.codes");
+        REQUIRE(c);
+        CHECK(c->dims[0] == 96 / 32 * codebook_block_bytes(bits));
+        CHECK(c->dims[1] == 21);
+        CHECK(r->file().find_tensor(n.name + ".lowbit.scales") == nullptr);  // inside the blocks
+    }
+    // No permutation can be declared for codebook weights; a declared shape must match what is written.
+    gguf::gguf_writer g;
+    weights_gguf_writer w(g);
+    CHECK_FALSE(w.declare("p", ws[1].w.view().desc(), true).ok());
+    REQUIRE(w.declare("a", ws[1].w.view()).ok());  // CB4
+    std::vector<std::uint8_t> out;
+    REQUIRE(w.write_header(gguf::byte_sink::to_vector(out)).ok());
+    CHECK_FALSE(w.write("a", ws[3].w.view()).ok());  // CB3: not the declared shape
+    CHECK(w.write("a", ws[2].w.view()).ok());        // CB4 on another grid: the grid is data
+}
+
+TEST_CASE("weights gguf: hostile codebook files are refused with one clear line") {
+    std::vector<named> ws;
+    ws.push_back({"blk.0.ffn_down.weight", make_codebook(3, true, 8, 64, 31)});
+    const auto good = write_file(ws);
+    {
+        aligned_bytes b(good);
+        REQUIRE(weights_gguf_reader::open(b.bytes).ok());
+    }
+    using meta = gguf::meta_value;
+    const std::string p = "lowbit.tensor.blk.0.ffn_down.weight.";
+    auto set_key = [](const std::string& key, meta value) {
+        rewrite_edits e;
+        e.kv = [key, value](std::string_view k, const meta& v) -> std::optional<meta> { return k == key ? value : v; };
+        return e;
+    };
+    // Edits the grid tensor's bytes (type, dims and size unchanged unless `f` changes them).
+    auto edit_grid = [](std::function<void(std::vector<std::uint64_t>&, std::vector<std::uint8_t>&)> f) {
+        rewrite_edits e;
+        e.tensor = [f](std::string_view n, gguf::gguf_type&, std::vector<std::uint64_t>& dims, std::vector<std::uint8_t>& d) {
+            if (n.find(".lowbit.grid") != std::string_view::npos) f(dims, d);
+            return true;
+        };
+        return e;
+    };
+    SUBCASE("truncated anywhere before the end of the last tensor") {
+        aligned_bytes b(good);
+        auto f = gguf::gguf_file::parse(b.bytes);
+        REQUIRE(f.ok());
+        const auto& last = f->tensors().back();
+        const std::size_t end = static_cast<std::size_t>(f->data_offset() + last.offset + last.n_bytes);
+        for (std::size_t n = 0; n < end; ++n) {
+            std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
+            aligned_bytes c(cut);
+            CHECK_FALSE(weights_gguf_reader::open(c.bytes).ok());
+        }
+    }
+    SUBCASE("grid levels not ascending") {
+        refused(rewrite(good, edit_grid([](auto&, auto& d) { std::swap(d[2], d[3]); })), "not strictly ascending");
+    }
+    SUBCASE("a grid level of -128") {
+        refused(rewrite(good, edit_grid([](auto&, auto& d) { d[0] = 0x80; })), "is -128");
+    }
+    SUBCASE("a grid of 16 levels for 3-bit indices") {
+        refused(rewrite(good, edit_grid([](auto& dims, auto& d) {
+                    dims[0] = 16;
+                    d.resize(16, 0);
+                })),
+                "the keys say I8 [8, 1]");
+    }
+    SUBCASE("no grid") {
+        rewrite_edits e;
+        e.tensor = [](std::string_view n, gguf::gguf_type&, std::vector<std::uint64_t>&, std::vector<std::uint8_t>&) {
+            return n.find(".lowbit.grid") == std::string_view::npos;
+        };
+        refused(rewrite(good, e), "lowbit.grid is missing");
+    }
+    SUBCASE("a grid on uniform weights") {
+        const auto dense = small_file();
+        rewrite_edits e;
+        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
+            REQUIRE(g.add_tensor("blk.0.attn_q.weight.lowbit.grid", gguf::gguf_type::i8, {16}).ok());
+            data.emplace_back(16, 0);
+        };
+        refused(rewrite(dense, e), "present but the scheme has none");
+    }
+    SUBCASE("a permutation on codebook weights") {
+        rewrite_edits e;
+        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
+            REQUIRE(g.add_tensor("blk.0.ffn_down.weight.lowbit.perm", gguf::gguf_type::i32, {64}).ok());
+            data.emplace_back(256, 0);
+        };
+        refused(rewrite(good, e), "present but the scheme has none");
+    }
+    SUBCASE("a scheme name that disagrees with the bits") { refused(rewrite(good, set_key(p + "scheme", meta::string("cb4"))), "the fields say cb3"); }
+    SUBCASE("bits and name of an index width codebooks do not have") {
+        rewrite_edits e;
+        e.kv = [&](std::string_view k, const meta& v) -> std::optional<meta> {
+            if (k == p + "bits") return meta::u32(5);
+            if (k == p + "scheme") return meta::string("cb5");
+            return v;
+        };
+        refused(rewrite(good, e), "codebooks have 3 or 4");
+    }
+    SUBCASE("bits that disagree with the blocks and the grid") {
+        rewrite_edits e;
+        e.kv = [&](std::string_view k, const meta& v) -> std::optional<meta> {
+            if (k == p + "bits") return meta::u32(4);
+            if (k == p + "scheme") return meta::string("cb4");
+            if (k == p + "row_bytes") return meta::u64(36);
+            return v;
+        };
+        refused(rewrite(good, e), "the keys say I8 [36, 8]");
+    }
+    SUBCASE("a block size other than 32, other scales") {
+        refused(rewrite(good, set_key(p + "group", meta::u32(64))), "must be per_group, group 32");
+        refused(rewrite(good, set_key(p + "scale_type", meta::string("f32"))), "must be per_group, group 32");
+        refused(rewrite(good, set_key(p + "symmetric", meta::boolean(false))), "must be per_group, group 32");
+        refused(rewrite(good, set_key(p + "granularity", meta::string("per_channel"))), "must be per_group, group 32");
+    }
+    SUBCASE("row_bytes that is not the blocks'") { refused(rewrite(good, set_key(p + "row_bytes", meta::u64(30))), "row_bytes"); }
+    SUBCASE("a shape whose columns are not whole blocks") {
+        const std::uint64_t sh[2] = {8, 48};
+        refused(rewrite(good, set_key(p + "shape", meta::array_of(span<const std::uint64_t>(sh, 2)))), "not a multiple of 32");
+    }
+    SUBCASE("uniform weights' keys that claim the codebook layout") {
+        refused(rewrite(small_file(), set_key("lowbit.tensor.blk.0.attn_q.weight.layout", meta::string("codebook"))), "must be per_group");
     }
 }

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
@@ -107,6 +108,8 @@ inline status read_config(const gg::gguf_file& f, std::uint64_t vocab_rows, conf
 // A linear whose weights are lowbit weights of a lowbit GGUF (docs/formats.md,
 // "lowbit weights in GGUF"): a view into the file (validated by the reader),
 // of any scheme: its matmuls go through the kernel table (runtime.hpp, weights_of).
+// Codebook weights (cb4, cb3) have int8 kernels only: decode_codebooks gives
+// them their f32 values, which --path fma runs (runtime.hpp, runs_quantized).
 inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const std::string& name, std::size_t rows, std::size_t cols) {
     if (v.rows() != rows || v.cols() != cols)
         return status::error(errc::shape_mismatch, "gguf: %s is %zu x %zu, expected %zu x %zu", name.c_str(), v.rows(), v.cols(), rows, cols);
@@ -116,9 +119,24 @@ inline result<linear> linear_from_mapped(const lowbit::weights_view& v, const st
     char scheme[48];
     v.scheme().name(scheme, sizeof scheme);
     l.format = scheme;
+    if (v.lay() == lowbit::layout::codebook) l.format = "cb" + std::to_string(v.scheme().bits);
     l.bytes = v.bytes();
     l.mapped = v;
     return l;
+}
+
+// The f32 values of every mapped codebook linear (4 bytes per weight), for the
+// fma path and for requantizing (--scheme), as the ggml types without a lowbit
+// repack have theirs; the int8 path runs the mapped blocks and needs none.
+inline status decode_codebooks(model& m) {
+    status st;
+    for (layer& y : m.layers)
+        y.for_each_linear([&](linear& l, const char*) {
+            if (!st || !l.mapped || l.mapped->lay() != lowbit::layout::codebook || !l.w.empty()) return;
+            l.w.resize(l.rows * l.cols);
+            st = lowbit::codebook::dequantize(*l.mapped, lowbit::matrix_view<float>(l.w.data(), l.rows, l.cols));
+        });
+    return st;
 }
 
 // Loads a GGUF model from `bytes`; lowbit weights stay views into them (the

@@ -325,6 +325,9 @@ int main(int argc, char** argv) {
     auto loaded = llama::load_model(a.model_path.c_str());
     if (!loaded) return fail(loaded.error());
     llama::model& m = *loaded;
+    // Codebook weights run their blocks on the int8 path; fma and requantizing need their f32 values.
+    if (a.path != lowbit::matmul_path::int8_dot || a.scheme != "f32" || a.eval)
+        if (auto st = llama::decode_codebooks(m); !st) return fail(st);
     if (a.eval) return run_eval(a, m);
     if (!a.tokenize_text.empty()) {
         auto tok = load_tokenizer(a.model_path.c_str());

@@ -170,6 +170,7 @@ status quantize_model(model& m, const scheme_spec& s, Exec& exec, quant_report* 
                 });
                 if (!st) return;
                 w.quantized = true;
+                w.mapped.reset();  // a mapped codebook linear (it has its f32 values) now runs the new weights
                 w.format = s.name;
                 w.bytes = w.q.storage.codes.size() + w.q.storage.scales_16.size() * 2 + w.q.storage.scales_f32.size() * 4 +
                           w.q.storage.zeros.size() + w.q.storage.perm.size() * 4;
@@ -203,6 +204,7 @@ status quantize_model(model& m, const scheme_spec& s, Exec& exec, quant_report* 
                     return {};
                 }));
                 w.quantized = true;
+                w.mapped.reset();  // as above
                 w.format = s.name;
                 const auto& q = w.q.storage;
                 w.bytes = q.codes.size() + q.scales_16.size() * 2 + q.scales_f32.size() * 4 + q.zeros.size() + q.perm.size() * 4;

@@ -167,7 +167,14 @@ inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const ru
     d.perm = l.tiled.perm.empty() ? nullptr : l.tiled.perm.data();
     return lowbit::make_weights(d);
 }
-inline bool runs_quantized(const linear& l, const run_options& o) { return on_gguf_blocks(l, o) || l.quantized || l.mapped; }
+// Mapped codebook weights have int8 kernels only: the f32 path runs their f32
+// values (decode_codebooks in gguf_io.hpp), as it does for ggml blocks; without
+// them the matmul reports that codebooks have no f32 path.
+inline bool runs_quantized(const linear& l, const run_options& o) {
+    const bool mapped = l.mapped && (l.mapped->lay() != lowbit::layout::codebook || o.matmul.path == lowbit::matmul_path::int8_dot ||
+                                     l.w.empty());
+    return on_gguf_blocks(l, o) || l.quantized || mapped;
+}
 
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {

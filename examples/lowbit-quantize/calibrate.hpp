@@ -33,6 +33,7 @@
 #include <vector>
 
 #include <lowbit/algo/awq.hpp>
+#include <lowbit/algo/gptq_codebook.hpp>
 #include <lowbit/algo/gptq_gguf.hpp>
 #include <lowbit/algo/smoothquant.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
@@ -186,6 +187,47 @@ status rtn_quantize(gguf_type t, const std::vector<float>& w, std::size_t rows, 
 
 }  // namespace detail
 
+// quantize_calibrated for a tensor given a codebook type (d.lowbit->codebook):
+// importance = the imatrix (mean x^2 per input column); the grid NF or learned
+// with that importance (lowbit_types.hpp, quantize_codebook); then GPTQ on the
+// grid (gptq_quantize_codebook, its block scales importance-weighted; --damp,
+// --act-order) for gptq, or the importance-weighted rounding for imatrix.
+template <class Exec>
+status quantize_calibrated_codebook(const std::string& name, const decision& d, quant_method method, const calib_options& o,
+                                    const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
+                                    Exec& exec) {
+    auto named = [&](const char* what, const status& e) { return status::error(e.code(), "tensor '%s': %s%s", name.c_str(), what, e.message()); };
+    const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
+    std::vector<float> importance(k);
+    for (std::size_t j = 0; j < k; ++j) importance[j] = static_cast<float>(s.sum2[j] / static_cast<double>(std::max<std::uint64_t>(s.count, 1)));
+    lowbit::codebook::grid grid;
+    auto rtn = quantize_codebook(*d.lowbit, w.data(), rows, k, importance.data(), &grid);
+    if (!rtn) return named("", rtn.error());
+    std::vector<float> dec;
+    lowbit::error_accumulator rtn_acc;
+    LOWBIT_TRY(measure_codebook(rtn->view(), w.data(), &rtn_acc, &dec));
+    out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    const char* grid_name = d.lowbit->nf ? "NF grid" : "learned grid";
+    if (uses_gptq(method)) {
+        lowbit::gptq_codebook_options g;
+        g.percdamp = o.percdamp;
+        g.act_order = o.act_order;
+        g.importance = lowbit::span<const float>(importance.data(), importance.size());
+        auto r = lowbit::gptq_quantize_codebook(lowbit::matrix_view<const float>(w.data(), rows, k), s.h, grid, g, exec);
+        if (!r) return named("GPTQ: ", r.error());
+        LOWBIT_TRY(measure_codebook(r->w.view(), w.data(), &out->acc, &dec));
+        out->lowbit = std::move(r->w);
+        out->how = std::string(o.act_order ? "gptq act-order, " : "gptq, ") + grid_name;
+    } else {  // imatrix: the importance-weighted rounding, already in dec
+        out->acc = rtn_acc;
+        out->lowbit = std::move(*rtn);
+        out->how = std::string("rtn+imatrix, ") + grid_name;
+    }
+    out->out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
+    w.swap(dec);
+    return status();
+}
+
 // quantize_calibrated for a tensor given a lowbit scheme (d.lowbit): GPTQ
 // on the scheme's grid (lowbit::gptq_quantize; --act-order, --static-grids as
 // its static_groups, --damp) for gptq and awq+gptq, round to nearest for awq
@@ -195,10 +237,11 @@ template <class Exec>
 status quantize_calibrated_lowbit(const std::string& name, const decision& d, quant_method method, const calib_options& o,
                                   const detail::tap_stats& s, std::vector<float>& w, std::size_t rows, std::size_t k, calibrated_tensor* out,
                                   Exec& exec) {
+    if (d.lowbit->codebook) return quantize_calibrated_codebook(name, d, method, o, s, w, rows, k, out, exec);
     const double ref = detail::output_energy(w.data(), nullptr, rows, k, s, exec);
     std::vector<float> dec;
     lowbit::error_accumulator rtn_acc;
-    auto rtn = quantize_lowbit(*d.lowbit, lowbit_method::rtn, w.data(), rows, k, exec);
+    auto rtn = quantize_lowbit(d.lowbit->scheme, lowbit_method::rtn, w.data(), rows, k, exec);
     if (!rtn) return status::error(rtn.error().code(), "tensor '%s': %s", name.c_str(), rtn.error().message());
     LOWBIT_TRY(measure_lowbit(*rtn, w.data(), &rtn_acc, &dec, exec));
     out->rtn_out_err = detail::output_energy(w.data(), dec.data(), rows, k, s, exec) / ref;
@@ -208,7 +251,7 @@ status quantize_calibrated_lowbit(const std::string& name, const decision& d, qu
         g.percdamp = o.percdamp;
         g.act_order = o.act_order;
         g.static_groups = o.static_grids;
-        auto r = lowbit::gptq_quantize(*d.lowbit, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
+        auto r = lowbit::gptq_quantize(d.lowbit->scheme, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         LOWBIT_TRY(measure_lowbit(r->q, w.data(), &out->acc, &dec, exec));
         q = std::move(r->q);
@@ -447,7 +490,7 @@ status rtn_baselines(llama::layer& y, const std::string& pre, const std::vector<
         const tap_stats& s = st[static_cast<int>(m.at)];
         std::vector<float> dec;
         if (d.lowbit) {
-            auto q = quantize_lowbit(*d.lowbit, lowbit_method::rtn, m.w->w.data(), m.w->rows, m.w->cols, exec);
+            auto q = quantize_lowbit(d.lowbit->scheme, lowbit_method::rtn, m.w->w.data(), m.w->rows, m.w->cols, exec);
             if (!q) return status::error(q.error().code(), "tensor '%s': %s", name.c_str(), q.error().message());
             lowbit::error_accumulator acc;
             LOWBIT_TRY(measure_lowbit(*q, m.w->w.data(), &acc, &dec, exec));
@@ -525,7 +568,7 @@ status awq_layer(llama::layer& y, const llama::config& c, const std::string& pre
             if (m.at != at) continue;
             const decision& d = plan[by_name.at(pre + m.name + ".weight")];
             lowbit::awq_gguf_linear l{d.type, lowbit::matrix_view<const float>(m.w->w.data(), m.w->rows, m.w->cols)};
-            if (d.lowbit) l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = &*d.lowbit;
+            if (d.lowbit) l.round_trip = lowbit::awq_lowbit_round_trip<>, l.round_trip_ctx = &d.lowbit->scheme;
             group.push_back(l);
         }
         lowbit::awq_gguf_options ao;

@@ -103,19 +103,24 @@ inline std::uint64_t print_dry_run(const model_source& src, const std::vector<gg
         const source_tensor& t = src.tensors[i];
         const std::uint64_t values = t.row_length() * t.rows();
         const auto& lb = lowbit[i];
-        const std::uint64_t bytes = lb ? lb->bytes()
+        const bool codebook = lb && lb->lay() == lowbit::layout::codebook;
+        const std::uint64_t grid = codebook ? std::uint64_t{1} << lb->scheme().bits : 0;  // the grid tensor
+        const std::uint64_t bytes = lb ? lb->bytes() + grid
                                        : static_cast<std::uint64_t>(lowbit::gguf::row_size(types[i], static_cast<std::int64_t>(t.row_length()))) * t.rows();
         const int cb = lb ? lb->scheme().bits : code_bits(types[i]);
         std::string shape, type = lowbit::gguf::type_name(types[i]);
-        if (lb) {
+        if (codebook) {
+            type = "cb" + std::to_string(lb->scheme().bits);
+        } else if (lb) {
             char b[48];
             lb->scheme().name(b, sizeof b);
             type = b;
         }
         for (int d = 0; d < t.desc.n_dims; ++d) shape += (d ? "x" : "") + std::to_string(t.desc.dims[d]);
         char c[24] = "-", s[24] = "-";
-        if (cb) {  // lowbit: the packed code array as stored (tiled blocks are padded to 16 rows x 32 columns)
-            const std::uint64_t codes = lb ? lb->code_bytes() : values * static_cast<std::uint64_t>(cb) / 8;
+        if (cb) {  // lowbit: the packed code array as stored (tiled blocks are padded to 16 rows x 32 columns);
+                   // codebooks: the indices (their blocks' f16 scales and the grid are the rest)
+            const std::uint64_t codes = lb && !codebook ? lb->code_bytes() : values * static_cast<std::uint64_t>(cb) / 8;
             std::snprintf(c, sizeof c, "%llu", static_cast<unsigned long long>(codes));
             std::snprintf(s, sizeof s, "%llu", static_cast<unsigned long long>(bytes - codes));
             codes_total += codes;

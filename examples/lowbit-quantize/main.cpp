@@ -5,6 +5,7 @@
 //   lowbit-quantize IN OUT --type Q4_K_M [--tensor-type REGEX=TYPE ...] [--threads N]
 //   lowbit-quantize IN OUT --type Q4_K_M --method gptq --calib TEXT.txt [--imatrix-out FILE]
 //   lowbit-quantize IN OUT --type w4g128 [--method rtn|gptq|awq|awq+gptq|smoothquant|hqq] [--tensor-type ffn_down=w8pc]   (lowbit_types.hpp)
+//   lowbit-quantize IN OUT --type cb4 [--method rtn|imatrix|gptq --calib TEXT.txt] [--tensor-type ffn_down=cb3-nf]   (codebooks, lowbit_types.hpp)
 //   lowbit-quantize IN OUT --bpw 4.5 --method gptq --calib TEXT.txt [--plan-out FILE] [--report FILE]   (bpw_plan.hpp)
 //
 // Memory stays bounded by a fixed chunk of rows, not by the model: the input is
@@ -94,7 +95,10 @@ void usage(std::FILE* f) {
                  "                               F16 BF16 F32 (Q3_K Q4_K Q5_K: the _M mixes);\n"
                  "                               or a lowbit scheme w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]\n"
                  "                               (w4g128, w8pc, w4g64a-bf16) for every quantizable tensor but\n"
-                 "                               token_embd and output (Q6_K), written as lowbit weights\n"
+                 "                               token_embd and output (Q6_K), written as lowbit weights;\n"
+                 "                               or a codebook cb4 cb3 (4-/3-bit indices into a grid learned per\n"
+                 "                               tensor by k-means), cb4-nf cb3-nf (the NF4/NF3 grid): --method\n"
+                 "                               rtn, imatrix or gptq (GPTQ on the grid)\n"
                  "  --tensor-type REGEX=TYPE     give tensors whose name matches REGEX this type or lowbit scheme\n"
                  "                               (repeatable; first match wins)\n"
                  "  --output-tensor-type TYPE    type of output.weight\n"
@@ -550,12 +554,20 @@ std::string type_label(const decision& d) { return d.lowbit ? lowbit_type_name(*
 // the table says "not calibrated" of any it did not reach), written
 // through `lw` in the form lowbit_file_shape declared. *bytes: what it took.
 status write_lowbit_tensor(const source_tensor& t, const decision& d, lowbit_method m, lowbit::weights_gguf_writer& lw,
-                           lowbit::thread_pool& pool, lowbit::error_accumulator* acc, std::uint64_t* bytes) {
+                           lowbit::thread_pool& pool, lowbit::error_accumulator* acc, std::uint64_t* bytes, const float* importance) {
     std::vector<float> w;
     LOWBIT_TRY(detail::load_f32(t, w));  // its errors name the tensor
     const std::string name = printable(t.desc.name);
     auto named = [&](const status& s) { return status::error(s.code(), "tensor '%s': %s", name.c_str(), s.message()); };
-    auto q = quantize_lowbit(*d.lowbit, m, w.data(), static_cast<std::size_t>(t.rows()), static_cast<std::size_t>(t.row_length()), pool);
+    if (d.lowbit->codebook) {  // codebook weights: written as they come (importance: --imatrix's entry, or null)
+        auto c = quantize_codebook(*d.lowbit, w.data(), static_cast<std::size_t>(t.rows()), static_cast<std::size_t>(t.row_length()), importance);
+        if (!c) return named(c.error());
+        if (status s = measure_codebook(c->view(), w.data(), acc, nullptr); !s) return named(s);
+        *bytes = c->bytes() + (std::size_t{1} << d.lowbit->codebook);  // the grid tensor too
+        if (status s = lw.write(t.desc.name, c->view()); !s) return named(s);
+        return {};
+    }
+    auto q = quantize_lowbit(d.lowbit->scheme, m, w.data(), static_cast<std::size_t>(t.rows()), static_cast<std::size_t>(t.row_length()), pool);
     if (!q) return named(q.error());
     if (status s = measure_lowbit(*q, w.data(), acc, nullptr, pool); !s) return named(s);
     auto f = lowbit_file_form(*q);
@@ -568,7 +580,7 @@ status write_lowbit_tensor(const source_tensor& t, const decision& d, lowbit_met
 int run(const args& a) {
     // --type w4g128: a lowbit scheme; the tensors it leaves out (token_embd,
     // output) get Q6_K, llama.cpp's type for the output tensor (tensor_rules.hpp).
-    std::optional<lowbit::runtime_scheme> lowbit_type;
+    std::optional<lbq::lowbit_type> lowbit_type;
     target lowbit_target{a.type.c_str(), gguf_type::q6_K, ftype::Q6_K};
     if (names_lowbit_type(a.type)) {
         auto s = parse_lowbit_type(a.type);
@@ -882,11 +894,16 @@ int run(const args& a) {
         any_lowbit = true;
         const std::string n = printable(src.tensors[i].desc.name), sch = lowbit_type_name(*d.lowbit);
         const char* why = nullptr;
-        if (co.method == quant_method::imatrix)
-            why = "--method imatrix weights ggml types only; lowbit schemes take rtn, gptq, awq, awq+gptq, smoothquant or hqq";
-        else if (uses_awq(co.method) && d.lowbit->gran == lowbit::granularity::per_tensor)
+        const bool cb = d.lowbit->codebook != 0;
+        if (cb && !(a.method == "rtn" || co.method == quant_method::imatrix || co.method == quant_method::gptq))
+            why = "codebook types take --method rtn, imatrix or gptq";
+        else if (cb && (a.static_grids || a.refit || a.refit_sub))
+            why = "GPTQ on a codebook grid picks each block's scale as the sweep reaches it: no --static-grids or --refit*";
+        else if (co.method == quant_method::imatrix && !cb)
+            why = "--method imatrix weights ggml types and codebooks only; lowbit schemes take rtn, gptq, awq, awq+gptq, smoothquant or hqq";
+        else if (uses_awq(co.method) && d.lowbit->scheme.gran == lowbit::granularity::per_tensor)
             why = "AWQ's scale search rounds blocks of rows, a per-tensor scale spans them all: give a per-channel or per-group scheme";
-        else if (lmethod == lowbit_method::hqq && d.lowbit->symmetric) why = "HQQ optimises zero points: give an asymmetric scheme (w4g64a)";
+        else if (lmethod == lowbit_method::hqq && d.lowbit->scheme.symmetric) why = "HQQ optimises zero points: give an asymmetric scheme (w4g64a)";
         else if (src.tensors[i].imported) why = "an imported checkpoint weight is converted from its codes, not requantized to a lowbit scheme";
         if (why) return refuse(a.in, status::error(errc::unsupported, "tensor '%s' gets %s: %s", n.c_str(), sch.c_str(), why));
     }
@@ -909,6 +926,18 @@ int run(const args& a) {
                 return fail(a.in, status::error(errc::unsupported, "tensor '%s' has type %s; a lowbit scheme needs F32/F16/BF16 weights "
                                                                    "(block types with --allow-requantize)",
                                                 printable(t.desc.name).c_str(), gguf::type_name(from)));
+            if (d.lowbit->codebook && !a.imatrix.empty()) {  // the codebook's k-means and block scales weighted by it
+                const std::vector<float>* w = im.find(t.desc.name);
+                if (!w) {
+                    prog.line("lowbit-quantize: no imatrix entry for %s", printable(t.desc.name).c_str());
+                } else if (w->size() != t.row_length()) {
+                    return fail(a.imatrix, status::error(errc::shape_mismatch, "imatrix entry '%s' has %zu values; the tensor needs %llu",
+                                                         printable(t.desc.name).c_str(), w->size(),
+                                                         static_cast<unsigned long long>(t.row_length())));
+                } else {
+                    jobs[i].imat = w->data();
+                }
+            }
             continue;
         }
         if (t.imported) d.convert = true;  // its rows exist only through the converter
@@ -1102,7 +1131,7 @@ int run(const args& a) {
         status s;
         if (precomputed && d.lowbit) {  // quantized by calibrate(): lowbit weights
             s = lw.write(t.desc.name, pre->second.lowbit.view());
-            out_bytes = pre->second.lowbit.bytes();
+            out_bytes = pre->second.lowbit.bytes() + (d.lowbit->codebook ? std::size_t{1} << d.lowbit->codebook : 0);  // a codebook's grid tensor too
             acc = pre->second.acc;
             p.advance(t.n_bytes);
         } else if (precomputed && pre->second.spilled) {  // quantized by calibrate() and set aside: read back in pieces
@@ -1119,7 +1148,7 @@ int run(const args& a) {
             acc = pre->second.acc;
             p.advance(t.n_bytes);
         } else if (d.lowbit) {
-            s = write_lowbit_tensor(t, d, lmethod, lw, *lowbit_pool, &acc, &out_bytes);
+            s = write_lowbit_tensor(t, d, lmethod, lw, *lowbit_pool, &acc, &out_bytes, jobs[i].imat);
             p.advance(t.n_bytes);
         } else {
             s = d.convert ? conv.convert(jobs[i], &acc) : conv.copy(t);

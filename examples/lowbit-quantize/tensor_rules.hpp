@@ -120,23 +120,48 @@ inline std::optional<gguf_type> parse_tensor_type(std::string_view name) {
     return std::nullopt;
 }
 
-// A lowbit scheme as a type (--type w4g128, --tensor-type 'ffn_down=w8pc'):
-// runtime_scheme::name's grammar, w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]
-// (core/scheme.hpp; lowbit_types.hpp quantizes and writes such tensors).
-// ggml's type names never start with w.
-inline bool names_lowbit_type(std::string_view s) { return !s.empty() && (s[0] == 'w' || s[0] == 'W'); }
-
-// The scheme named `s`; a malformed name (w9g128, w4g0, w4x) is an error
-// saying what is wrong with it.
-inline lowbit::result<lowbit::runtime_scheme> parse_lowbit_type(std::string_view s) {
-    if (s.size() > 40) return status::error(errc::invalid_argument, "lowbit type '%.40s...' is too long", s.data());
-    const std::string z(s);
-    return lowbit::parse_scheme(z.c_str());
+// A lowbit type (--type w4g128, --tensor-type 'ffn_down=cb4'): a uniform
+// scheme, runtime_scheme::name's grammar w<bits>{g<group>|pc|pt}[a][-f16|-bf16|-f32]
+// (core/scheme.hpp), or a codebook cb4 / cb3 (formats/codebook.hpp: 32-value
+// blocks of 4- / 3-bit indices into one int8 grid per tensor, learned from the
+// tensor by weighted k-means) or cb4-nf / cb3-nf (on the NF4 / NF3 grid).
+// lowbit_types.hpp quantizes and writes such tensors. ggml's type names never
+// start with w or cb.
+struct lowbit_type {
+    lowbit::runtime_scheme scheme{};  // a uniform scheme (codebook == 0)
+    int codebook = 0;                 // 3 or 4: codebook weights with indices of that width
+    bool nf = false;                  // codebook: the NF grid instead of a learned one
+};
+inline bool names_lowbit_type(std::string_view s) {
+    const auto lower = [&](std::size_t i) { return i < s.size() ? static_cast<char>(std::tolower(static_cast<unsigned char>(s[i]))) : '\0'; };
+    return lower(0) == 'w' || (lower(0) == 'c' && lower(1) == 'b');
 }
 
-inline std::string lowbit_type_name(const lowbit::runtime_scheme& s) {
+// The type named `s`; a malformed name (w9g128, w4g0, w4x, cb5) is an error
+// saying what is wrong with it.
+inline lowbit::result<lowbit_type> parse_lowbit_type(std::string_view s) {
+    if (s.size() > 40) return status::error(errc::invalid_argument, "lowbit type '%.40s...' is too long", s.data());
+    const std::string z(s);
+    lowbit_type t;
+    if (s.size() >= 2 && (s[0] == 'c' || s[0] == 'C') && (s[1] == 'b' || s[1] == 'B')) {
+        std::string l;
+        for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (l != "cb4" && l != "cb3" && l != "cb4-nf" && l != "cb3-nf")
+            return status::error(errc::invalid_argument, "codebook type '%s': expected cb4, cb3, cb4-nf or cb3-nf", z.c_str());
+        t.codebook = l[2] - '0';
+        t.nf = l.size() > 3;
+        return t;
+    }
+    auto r = lowbit::parse_scheme(z.c_str());
+    if (!r) return r.error();
+    t.scheme = *r;
+    return t;
+}
+
+inline std::string lowbit_type_name(const lowbit_type& t) {
+    if (t.codebook) return "cb" + std::to_string(t.codebook) + (t.nf ? "-nf" : "");
     char b[48];
-    s.name(b, sizeof b);
+    t.scheme.name(b, sizeof b);
     return b;
 }
 
@@ -313,7 +338,7 @@ struct override_rule {
     std::string pattern;
     std::regex re;
     gguf_type type;
-    std::optional<lowbit::runtime_scheme> lowbit;  // a lowbit scheme instead of `type` (lowbit_types.hpp)
+    std::optional<lowbit_type> lowbit;  // a lowbit type instead of `type` (lowbit_types.hpp)
 };
 
 struct options {
@@ -326,9 +351,9 @@ struct options {
     bool dry_run = false;
     std::optional<gguf_type> output_type, token_embd_type;
     std::vector<override_rule> overrides;  // first match wins
-    // --type w4g128 (lowbit_types.hpp): every quantizable tensor gets this
-    // scheme, except token_embd and output, which get tgt->base (no recipe).
-    std::optional<lowbit::runtime_scheme> lowbit;
+    // --type w4g128 or cb4 (lowbit_types.hpp): every quantizable tensor gets
+    // this type, except token_embd and output, which get tgt->base (no recipe).
+    std::optional<lowbit_type> lowbit;
 };
 
 struct decision {
@@ -337,7 +362,7 @@ struct decision {
     std::string why;       // for the log; empty when the base type was simply used
     bool fell_back = false;
     bool needs_imatrix = false;  // llama.cpp refuses to write this tensor without imatrix data (requires_imatrix)
-    std::optional<lowbit::runtime_scheme> lowbit;  // written as lowbit weights in this scheme (`type` unused)
+    std::optional<lowbit_type> lowbit;  // written as lowbit weights of this type (`type` unused)
 };
 
 namespace detail {
@@ -556,7 +581,7 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
         gguf_type nt = o.tgt->base;
         std::string why;
         bool manual = false;
-        std::optional<lowbit::runtime_scheme> lb;
+        std::optional<lowbit_type> lb;
         if (o.lowbit && cats[i] != category::token_embd && cats[i] != category::output) lb = o.lowbit;
         if (o.token_embd_type && cats[i] == category::token_embd) {
             nt = *o.token_embd_type;
@@ -582,6 +607,14 @@ inline status plan(const std::vector<tensor_desc>& tensors, const model_info& m,
             if (cats[i] == category::token_embd || cats[i] == category::output)
                 return status::error(errc::unsupported, "tensor '%s' takes a ggml type, not the lowbit scheme of %s", t.name.c_str(),
                                      why.c_str());
+            if (lb->codebook && t.dims[0] % 32 != 0) {  // codebooks have whole 32-value blocks; no 32-block ggml type fits either
+                d.type = gguf_type::f16;
+                d.convert = true;
+                d.fell_back = true;
+                d.why = detail::fmt("fallback: row length %llu is not a multiple of 32 (%s) -> F16", static_cast<unsigned long long>(t.dims[0]),
+                                    lowbit_type_name(*lb).c_str());
+                continue;
+            }
             d.lowbit = lb;
             d.convert = true;
             d.why = why;
@@ -635,7 +668,7 @@ inline status parse_override(std::string_view arg, override_rule* out) {
         t = gguf_type::f32;  // unused: the tensor is written as lowbit weights
     }
     if (!t)
-        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, or a lowbit scheme such as w4g128)",
+        return status::error(errc::invalid_argument, "--tensor-type: unknown type '%.*s' (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4, a lowbit scheme such as w4g128, or cb4, cb3, cb4-nf, cb3-nf)",
                              static_cast<int>(std::min<std::size_t>(tname.size(), 40)), tname.data());
     try {
         out->re = std::regex(pattern, std::regex::ECMAScript);

@@ -15,10 +15,12 @@ cxx=${CXX:-clang++}
 work=${LOWBIT_FUZZ_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/lowbit-fuzz-llama.XXXXXX")}
 mkdir -p "$work/corpus/vocab" "$work/corpus/kld_base" "$work/artifacts"
 
-flags="-std=c++17 -g -O1 -Wall -Wextra -Wpedantic -Werror -fno-exceptions -fno-rtti -I$root/include -I$root/examples/llama"
+# -g1 and an -O0 seed writer: run.sh says why.
+warn="-std=c++17 -Wall -Wextra -Wpedantic -Werror -fno-exceptions -fno-rtti -I$root/include -I$root/examples/llama"
+flags="$warn -g1 -O1"
 san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 echo "lowbit fuzz: building with $cxx in $work"
-$cxx $flags -o "$work/gen_llama_seeds" "$here/gen_llama_seeds.cpp"
+$cxx $warn -O0 -o "$work/gen_llama_seeds" "$here/gen_llama_seeds.cpp"
 "$work/gen_llama_seeds" "$work/corpus" "$root/tests/data/tinyllama-sotu/converter-f16.json"
 for h in vocab kld_base; do
   $cxx $flags $san -o "$work/fuzz_$h" "$here/fuzz_$h.cpp"

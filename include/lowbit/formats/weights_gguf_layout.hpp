@@ -10,8 +10,12 @@
 //   W.lowbit.perm    I32  (only with an input permutation) cols entries
 // plus the metadata keys lowbit.tensor.W.{scheme, bits, granularity, group,
 // symmetric, scale_type, layout, shape, row_bytes}, the list lowbit.tensors
-// and lowbit.format_version. A ggml block weight stays one tensor of its own
-// type under its own name, with no lowbit key.
+// and lowbit.format_version. Codebook weights (formats/codebook.hpp) are
+//   W.lowbit.codes   I8   the blocks (f16 scale and indices), rows of row_bytes
+//   W.lowbit.grid    I8   the tensor's 2^bits grid levels
+// under the same nine keys (layout "codebook", scheme "cb4" / "cb3"). A ggml
+// block weight stays one tensor of its own type under its own name, with no
+// lowbit key.
 //
 // Standard library and SIMD-free lowbit headers only.
 #pragma once
@@ -38,8 +42,8 @@ constexpr std::string_view list_key = "lowbit.tensors";
 constexpr std::string_view tensor_key_prefix = "lowbit.tensor.";
 constexpr std::string_view component_marker = ".lowbit.";  // every component tensor's name holds it
 
-enum class component : std::uint8_t { codes, scales, zeros, perm };
-constexpr std::size_t component_count = 4;
+enum class component : std::uint8_t { codes, scales, zeros, perm, grid };
+constexpr std::size_t component_count = 5;
 
 inline const char* component_suffix(component c) noexcept {
     switch (c) {
@@ -47,6 +51,7 @@ inline const char* component_suffix(component c) noexcept {
         case component::scales: return ".lowbit.scales";
         case component::zeros: return ".lowbit.zeros";
         case component::perm: return ".lowbit.perm";
+        case component::grid: return ".lowbit.grid";
     }
     return "";
 }
@@ -87,13 +92,16 @@ inline const char* granularity_name(granularity g) noexcept {
     return "?";
 }
 
+// The scheme name of codebook weights with `bits`-bit indices: "cb4", "cb3".
+inline std::string codebook_scheme_name(int bits) { return "cb" + std::to_string(bits); }
+
 inline gguf::gguf_type scale_tensor_type(scale_type s) noexcept {
     return s == scale_type::f32 ? gguf::gguf_type::f32 : s == scale_type::f16 ? gguf::gguf_type::f16 : gguf::gguf_type::bf16;
 }
 
 // Dims (ggml order: row length first) and type of one component of valid
-// weights `d` (a dense or tiled weights_view's desc); n_dims == 0 when the
-// weights have no such component.
+// weights `d` (a dense, tiled or codebook weights_view's desc); n_dims == 0
+// when the weights have no such component.
 struct component_shape {
     gguf::gguf_type type = gguf::gguf_type::i8;
     std::uint32_t n_dims = 0;
@@ -103,6 +111,17 @@ struct component_shape {
 
 inline component_shape shape_of(const weights_desc& d, bool has_perm, component c) noexcept {
     component_shape s;
+    if (d.lay == layout::codebook) {  // the blocks hold the scales: codes and the grid only
+        if (c == component::codes) {
+            s.n_dims = 2;
+            s.dims[0] = d.row_bytes;
+            s.dims[1] = d.rows;
+        } else if (c == component::grid) {
+            s.n_dims = 1;
+            s.dims[0] = std::uint64_t{1} << d.scheme.bits;
+        }
+        return s;
+    }
     const bool tiled = d.lay == layout::tiled;
     using T = layout_traits<layout::tiled>;
     switch (c) {
@@ -136,6 +155,7 @@ inline component_shape shape_of(const weights_desc& d, bool has_perm, component 
             s.n_dims = 1;
             s.dims[0] = d.cols;
             return s;
+        case component::grid: return s;
     }
     return s;
 }

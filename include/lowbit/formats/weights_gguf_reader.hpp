@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -43,7 +45,7 @@ public:
     }
 
     const gguf::gguf_file& file() const noexcept { return f_; }
-    // The lowbit (dense or tiled) weights, in the order of lowbit.tensors.
+    // The lowbit (dense, tiled or codebook) weights, in the order of lowbit.tensors.
     std::size_t lowbit_count() const noexcept { return entries_.size(); }
     std::string_view lowbit_name(std::size_t i) const noexcept { return entries_[i].name; }
     const weights_view& lowbit_weights(std::size_t i) const noexcept { return entries_[i].view; }
@@ -171,7 +173,7 @@ private:
         auto sym = f_.get_bool(key(field::symmetric));
         if (!sym) return sym.error();
         LOWBIT_TRY(string_key(field::scale_type, {"f32", "f16", "bf16"}, &scale));
-        LOWBIT_TRY(string_key(field::layout, {"dense", "tiled"}, &lay));
+        LOWBIT_TRY(string_key(field::layout, {"dense", "tiled", "codebook"}, &lay));
         LOWBIT_TRY(uint_key(field::row_bytes, std::uint64_t{1} << 40, &row_bytes));
         auto shape = f_.find_kv(key(field::shape));
         if (!shape || shape->type() != gguf::value_type::array || shape->size() != 2)
@@ -179,7 +181,7 @@ private:
         const auto rows = (*shape)[0].to_uint(), cols = (*shape)[1].to_uint();
         if (!rows || !cols || *rows > (std::uint64_t{1} << 40) || *cols > (std::uint64_t{1} << 40))
             return status::error(errc::corrupt_data, "lowbit gguf: %s holds no valid [rows, cols]", key(field::shape).c_str());
-        d.lay = lay == 0 ? layout::dense : layout::tiled;
+        d.lay = lay == 0 ? layout::dense : lay == 1 ? layout::tiled : layout::codebook;
         d.scheme.bits = static_cast<int>(bits);
         d.scheme.gran = static_cast<granularity>(gran);
         d.scheme.group = d.scheme.gran == granularity::per_group ? static_cast<int>(group) : 0;
@@ -190,20 +192,29 @@ private:
         d.group = static_cast<int>(group);
         d.row_bytes = static_cast<std::size_t>(row_bytes);
         if (group == 0) return bad(name, "group is 0");
+        const bool cb = d.lay == layout::codebook;
+        // A codebook block fixes all but the index width: the keys must say so.
+        if (cb && !(d.scheme.gran == granularity::per_group && group == codebook_block && d.scheme.symmetric &&
+                    d.scheme.scale == scale_type::f16))
+            return bad(name, "codebook weights must be per_group, group 32, symmetric, f16 scales");
         // The scheme name is for people reading the file; it must not disagree.
         char want[48];
-        d.scheme.name(want, sizeof want);
+        if (cb) std::snprintf(want, sizeof want, "%s", weights_gguf::codebook_scheme_name(d.scheme.bits).c_str());
+        else d.scheme.name(want, sizeof want);
         auto sname = f_.get_string(key(field::scheme));
         if (!sname) return sname.error();
         if (*sname != want)
             return status::error(errc::corrupt_data, "lowbit gguf: %s = '%s' but the fields say %s", key(field::scheme).c_str(),
                                  lowbit::detail::printable(*sname).c_str(), want);
-        // The shape alone first (placeholder pointers), so the sizes below are sane.
+        // The shape alone first (placeholder pointers, a codebook's placeholder
+        // grid), so the sizes below are sane.
         static const std::uint32_t placeholder[1] = {0};
         weights_desc probe = d;
         probe.codes = reinterpret_cast<const std::uint8_t*>(placeholder);
         probe.scales = placeholder;
         probe.zeros = probe.codes;
+        if (cb && (bits == 3 || bits == 4))
+            for (int i = 0; i < (1 << bits); ++i) probe.grid[i] = static_cast<std::int8_t>(i - (1 << (bits - 1)));
         auto checked = make_weights(probe);
         if (!checked) return status::error(errc::corrupt_data, "lowbit gguf: '%s': %s", lowbit::detail::printable(name).c_str(),
                                            checked.error().message());
@@ -237,6 +248,7 @@ private:
         d.scales = data[1];
         d.zeros = static_cast<const std::uint8_t*>(data[2]);
         d.perm = static_cast<const std::int32_t*>(data[3]);
+        if (cb) std::memcpy(d.grid, data[4], std::size_t{1} << bits);  // held by value; make_weights checks the levels
         auto w = make_weights(d);
         if (!w) return status::error(errc::corrupt_data, "lowbit gguf: '%s': %s", lowbit::detail::printable(name).c_str(), w.error().message());
         return w;

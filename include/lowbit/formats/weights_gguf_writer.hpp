@@ -4,7 +4,7 @@
 //   gguf::gguf_writer g;
 //   g.set("general.architecture", ...);                 // the caller's own metadata and tensors
 //   weights_gguf_writer w(g);
-//   w.declare("blk.0.attn_q.weight", view);             // dense, tiled or ggml weights: up front
+//   w.declare("blk.0.attn_q.weight", view);             // dense, tiled, codebook or ggml weights: up front
 //   g.add_tensor("output_norm.weight", gguf_type::f32, {dim});   // plain tensors may be mixed in
 //   w.write_header(gguf::byte_sink::to_file(fp));        // lowbit keys, alignment >= 64, header
 //   w.write("blk.0.attn_q.weight", view);                // then the data, in declaration order
@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <string_view>
@@ -34,9 +35,10 @@ class weights_gguf_writer {
 public:
     explicit weights_gguf_writer(gguf::gguf_writer& g) noexcept : g_(&g) {}
 
-    // Declares weights of the shape of `d` (its pointers are not read; a
-    // stored input permutation is `with_perm`). Dense and tiled weights become
-    // the lowbit components and keys; ggml weights one tensor of their type.
+    // Declares weights of the shape of `d` (its pointers and a codebook's grid
+    // are not read; a stored input permutation is `with_perm`). Dense, tiled
+    // and codebook weights become the lowbit components and keys; ggml weights
+    // one tensor of their type.
     status declare(std::string_view name, const weights_desc& d, bool with_perm) {
         if (name.empty() || name.size() > weights_gguf::max_base_name)
             return status::error(errc::invalid_argument, "weights_gguf_writer: name '%s' is %zu bytes, outside 1..%zu",
@@ -93,8 +95,9 @@ public:
         LOWBIT_TRY(same_shape(name, it->second, v));
         if (v.lay() == layout::ggml) return g_->write_tensor(name, span<const std::uint8_t>(v.codes(), v.code_bytes()));
         using weights_gguf::component;
-        const void* data[weights_gguf::component_count] = {v.codes(), v.scales(), v.zeros(), v.perm()};
-        const std::size_t bytes[weights_gguf::component_count] = {v.code_bytes(), v.scale_bytes(), v.zero_bytes(), v.perm_bytes()};
+        const std::size_t grid_bytes = v.lay() == layout::codebook ? std::size_t{1} << v.scheme().bits : 0;
+        const void* data[weights_gguf::component_count] = {v.codes(), v.scales(), v.zeros(), v.perm(), v.grid()};
+        const std::size_t bytes[weights_gguf::component_count] = {v.code_bytes(), v.scale_bytes(), v.zero_bytes(), v.perm_bytes(), grid_bytes};
         for (std::size_t c = 0; c < weights_gguf::component_count; ++c) {
             if (bytes[c] == 0) continue;
             LOWBIT_TRY(g_->write_tensor(weights_gguf::component_name(name, static_cast<component>(c)),
@@ -109,13 +112,16 @@ private:
         bool perm = false;
     };
 
-    // make_weights on the shape alone (make_weights_shape): the data comes later.
+    // make_weights on the shape alone (make_weights_shape): the data comes
+    // later, a codebook's grid with it (a placeholder grid stands in here).
     static result<weights_view> checked_shape(const weights_desc& d, bool with_perm) {
-        if (with_perm && d.lay == layout::ggml)
-            return status::error(errc::invalid_argument, "weights_gguf_writer: ggml weights have no input permutation");
-        if (d.lay == layout::codebook)
-            return status::error(errc::unsupported, "weights_gguf_writer: codebook weights have no lowbit GGUF form yet");
-        return make_weights_shape(d);
+        if (with_perm && (d.lay == layout::ggml || d.lay == layout::codebook))
+            return status::error(errc::invalid_argument, "weights_gguf_writer: %s weights have no input permutation", layout_name(d.lay));
+        if (d.lay != layout::codebook) return make_weights_shape(d);
+        weights_desc s = d;
+        const int n = s.scheme.bits == 3 || s.scheme.bits == 4 ? 1 << s.scheme.bits : 0;
+        for (int i = 0; i < 16; ++i) s.grid[i] = static_cast<std::int8_t>(i < n ? i - n / 2 : 0);
+        return make_weights_shape(s);
     }
 
     status set_keys(std::string_view name, const weights_desc& d) {
@@ -124,7 +130,8 @@ private:
         using gguf::meta_value;
         char scheme[48];
         runtime_scheme rs = d.scheme;
-        rs.name(scheme, sizeof scheme);
+        if (d.lay == layout::codebook) std::snprintf(scheme, sizeof scheme, "%s", weights_gguf::codebook_scheme_name(d.scheme.bits).c_str());
+        else rs.name(scheme, sizeof scheme);
         const std::uint64_t shape[2] = {d.rows, d.cols};
         LOWBIT_TRY(g_->set(key_name(name, field::scheme), meta_value::string(scheme)));
         LOWBIT_TRY(g_->set(key_name(name, field::bits), meta_value::u32(static_cast<std::uint32_t>(d.scheme.bits))));
