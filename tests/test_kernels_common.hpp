@@ -79,15 +79,23 @@ inline std::vector<float> random_vec(std::size_t n, unsigned seed, bool adversar
     return v;
 }
 
-// sum_k |w_nk x_k| for every row n, from the dequantized weights (input order).
+// sum_k w_nk x_k (or sum_k |w_nk x_k|, the scale of its rounding error) for
+// every row n, in double from the dequantized weights (input order).
 template <class S>
-std::vector<double> abs_dot(const qmatrix<S>& q, const float* x) {
+std::vector<double> dequantized_dot(const qmatrix<S>& q, const float* x, bool absolute = false) {
     std::vector<float> d(q.rows() * q.cols());
     REQUIRE(dequantize(q, matrix_view<float>(d.data(), q.rows(), q.cols()), serial_executor{}).ok());
     std::vector<double> s(q.rows(), 0.0);
     for (std::size_t r = 0; r < q.rows(); ++r)
-        for (std::size_t c = 0; c < q.cols(); ++c) s[r] += std::fabs(static_cast<double>(d[r * q.cols() + c]) * x[c]);
+        for (std::size_t c = 0; c < q.cols(); ++c) {
+            const double p = static_cast<double>(d[r * q.cols() + c]) * x[c];
+            s[r] += absolute ? std::fabs(p) : p;
+        }
     return s;
+}
+template <class S>
+std::vector<double> abs_dot(const qmatrix<S>& q, const float* x) {
+    return dequantized_dot(q, x, true);
 }
 
 // The int8 path's own error bound: each activation moves by at most dx/2 = amax_block/254,

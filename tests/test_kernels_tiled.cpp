@@ -66,21 +66,6 @@ void check_round_trip() {
     }
 }
 
-// sum_c w_rc x_c in double from the dequantized weights (input order): what the
-// plain layout's reference computes, here without a dense gemv, whose kernel
-// table would instantiate every arch's dense bodies for each scheme for this one
-// comparison (with the denormal case below on a shared kernel scheme: 145 -> 84
-// CPU-s to compile under ASan+UBSan, docs/testing.md session 11).
-template <class S>
-std::vector<double> dequantized_dot(const qmatrix<S>& q, const float* x) {
-    std::vector<float> d(q.rows() * q.cols());
-    REQUIRE(dequantize(q, matrix_view<float>(d.data(), q.rows(), q.cols()), serial_executor{}).ok());
-    std::vector<double> y(q.rows(), 0.0);
-    for (std::size_t r = 0; r < q.rows(); ++r)
-        for (std::size_t c = 0; c < q.cols(); ++c) y[r] += static_cast<double>(d[r * q.cols() + c]) * x[c];
-    return y;
-}
-
 // How often the ARM tiled kernels ran (arm/tiled_body.inl counts them): the
 // kernels equal the scalar models bit for bit, so only these counts show that
 // a forced neon / neondot really reached its copy and not the scalar fallback.
@@ -156,8 +141,10 @@ void check_kernels() {
                 REQUIRE(gemv(t->view(), span<const float>(xs.data(), sh.K), span<float>(ref), serial_executor{}, o).ok());
                 {
                     // The reference on the tiled layout is the plain layout's: the
-                    // exact dot product of the dequantized weights.
-                    const auto exact = dequantized_dot(q, xs.data());
+                    // exact dot product of the dequantized weights (not a dense gemv,
+                    // which would compile every arch's dense kernels per scheme just
+                    // for this: docs/testing.md, session 11).
+                    const auto exact = kt::dequantized_dot(q, xs.data());
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(std::fabs(exact[r] - ref[r]) <= 1e-6 * ref_bound[r] + 1e-30);
                 }
                 {

@@ -398,6 +398,16 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
+// The tool on d/in.gguf with `plan` and --dry-run: it must write nothing and
+// name the size of the file that the same plan wrote, to the byte. Returns its output.
+std::string dry_run(const tmpdir& d, const std::string& plan, std::size_t file_bytes) {
+    std::string dry;
+    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
+    CHECK(dry.find("file: " + std::to_string(file_bytes) + " bytes") != std::string::npos);
+    CHECK(!exists(d / "dry.gguf"));
+    return dry;
+}
+
 TEST_CASE("quantize tool: lowbit schemes as types, mixed per tensor with ggml types, bit for bit") {
     const auto ts = fake_llama();
     std::string log;
@@ -412,13 +422,10 @@ TEST_CASE("quantize tool: lowbit schemes as types, mixed per tensor with ggml ty
     const aligned_file bytes(d / "out.gguf");
     auto r = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(bytes.data, bytes.size));
     REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
-    // --dry-run: the same plan's file size to the byte, and each lowbit tensor's stored bytes, nothing written.
-    std::string dry;
-    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
-    CHECK(dry.find("file: " + std::to_string(bytes.size) + " bytes") != std::string::npos);
+    // --dry-run: the same plan's file size to the byte, and each lowbit tensor's stored bytes.
+    const std::string dry = dry_run(d, plan, bytes.size);
     CHECK(std::regex_search(dry, std::regex("blk\\.0\\.attn_q\\.weight +w4g128 +256x512 +" +
                                             std::to_string(r->find("blk.0.attn_q.weight")->bytes()) + " ")));
-    CHECK(!exists(d / "dry.gguf"));
     const gg::gguf_file& f = r->file();
     CHECK(!f.find_kv("general.file_type"));  // no llama.cpp file type describes lowbit weights
     CHECK(*f.get_string("general.name") == "fake llama");
@@ -488,9 +495,7 @@ TEST_CASE("quantize tool: codebook types (cb4 learned, cb3-nf) are written as co
     auto r = lowbit::weights_gguf_reader::open(lowbit::span<const std::uint8_t>(bytes.data, bytes.size));
     REQUIRE_MESSAGE(r.ok(), std::string(r.error().message()));
     // --dry-run: the same file size to the byte; a codebook tensor's bytes count its grid.
-    std::string dry;
-    REQUIRE_MESSAGE(run_tool(d, "'" + (d / "in.gguf") + "' '" + (d / "dry.gguf") + "'" + plan + " --dry-run", &dry) == 0, dry);
-    CHECK(dry.find("file: " + std::to_string(bytes.size) + " bytes") != std::string::npos);
+    const std::string dry = dry_run(d, plan, bytes.size);
     CHECK(std::regex_search(dry, std::regex("blk\\.0\\.attn_q\\.weight +cb4 +256x512 +" +
                                             std::to_string(r->find("blk.0.attn_q.weight")->bytes() + 16) + " ")));
     const std::map<std::string, int> want = {{"blk.0.attn_q.weight", 4}, {"blk.0.attn_k.weight", 4}, {"blk.0.ffn_up.weight", 4},

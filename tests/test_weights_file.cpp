@@ -214,6 +214,15 @@ struct rewrite_edits {
     std::function<bool(std::string_view, gguf::gguf_type&, std::vector<std::uint64_t>&, std::vector<std::uint8_t>&)> tensor;
     std::function<void(gguf::gguf_writer&, std::vector<std::vector<std::uint8_t>>&)> extra;
 };
+// An edit that appends one tensor of `count` elements of `type` (zero bytes).
+rewrite_edits extra_tensor(std::string name, gguf::gguf_type type, std::uint64_t count, std::size_t bytes) {
+    rewrite_edits e;
+    e.extra = [=](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
+        REQUIRE(g.add_tensor(name, type, {count}).ok());
+        data.emplace_back(bytes, 0);
+    };
+    return e;
+}
 std::vector<std::uint8_t> rewrite(const std::vector<std::uint8_t>& good, const rewrite_edits& e) {
     aligned_bytes in(good);
     auto f = gguf::gguf_file::parse(in.bytes);
@@ -500,20 +509,10 @@ TEST_CASE("weights gguf: hostile files are refused with one clear line") {
         refused(rewrite(good, e), "the keys say F16");
     }
     SUBCASE("a stray component tensor") {
-        rewrite_edits e;
-        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
-            REQUIRE(g.add_tensor("other.lowbit.codes", gguf::gguf_type::i8, {64}).ok());
-            data.emplace_back(64, 0);
-        };
-        refused(rewrite(good, e), "belong to no listed weights");
+        refused(rewrite(good, extra_tensor("other.lowbit.codes", gguf::gguf_type::i8, 64, 64)), "belong to no listed weights");
     }
     SUBCASE("a listed name that is also a plain tensor") {
-        rewrite_edits e;
-        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
-            REQUIRE(g.add_tensor("blk.0.attn_q.weight", gguf::gguf_type::f32, {4}).ok());
-            data.emplace_back(16, 0);
-        };
-        refused(rewrite(good, e), "both lowbit weights and a plain tensor");
+        refused(rewrite(good, extra_tensor("blk.0.attn_q.weight", gguf::gguf_type::f32, 4, 16)), "both lowbit weights and a plain tensor");
     }
     SUBCASE("a name listed twice") {
         const std::string_view names[2] = {"blk.0.attn_q.weight", "blk.0.attn_q.weight"};
@@ -653,20 +652,10 @@ TEST_CASE("weights gguf: hostile codebook files are refused with one clear line"
     }
     SUBCASE("a grid on uniform weights") {
         const auto dense = small_file();
-        rewrite_edits e;
-        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
-            REQUIRE(g.add_tensor("blk.0.attn_q.weight.lowbit.grid", gguf::gguf_type::i8, {16}).ok());
-            data.emplace_back(16, 0);
-        };
-        refused(rewrite(dense, e), "present but the scheme has none");
+        refused(rewrite(dense, extra_tensor("blk.0.attn_q.weight.lowbit.grid", gguf::gguf_type::i8, 16, 16)), "present but the scheme has none");
     }
     SUBCASE("a permutation on codebook weights") {
-        rewrite_edits e;
-        e.extra = [](gguf::gguf_writer& g, std::vector<std::vector<std::uint8_t>>& data) {
-            REQUIRE(g.add_tensor("blk.0.ffn_down.weight.lowbit.perm", gguf::gguf_type::i32, {64}).ok());
-            data.emplace_back(256, 0);
-        };
-        refused(rewrite(good, e), "present but the scheme has none");
+        refused(rewrite(good, extra_tensor("blk.0.ffn_down.weight.lowbit.perm", gguf::gguf_type::i32, 64, 256)), "present but the scheme has none");
     }
     SUBCASE("a scheme name that disagrees with the bits") { refused(rewrite(good, set_key(p + "scheme", meta::string("cb4"))), "the fields say cb3"); }
     SUBCASE("bits and name of an index width codebooks do not have") {
