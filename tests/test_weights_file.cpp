@@ -263,6 +263,27 @@ void refused(const std::vector<std::uint8_t>& file, const char* needle, std::siz
     CHECK(std::string(r.error().message()).find(needle) != std::string::npos);
 }
 
+// An edit that sets metadata key `key` to `value`.
+rewrite_edits set_key(const std::string& key, gguf::meta_value value) {
+    rewrite_edits e;
+    e.kv = [key, value](std::string_view k, const gguf::meta_value& v) -> std::optional<gguf::meta_value> { return k == key ? value : v; };
+    return e;
+}
+
+// Every prefix of `good` that ends before its last tensor's data is refused.
+void refused_when_truncated(const std::vector<std::uint8_t>& good) {
+    aligned_bytes b(good);
+    auto f = gguf::gguf_file::parse(b.bytes);
+    REQUIRE(f.ok());
+    const auto& last = f->tensors().back();
+    const std::size_t end = static_cast<std::size_t>(f->data_offset() + last.offset + last.n_bytes);
+    for (std::size_t n = 0; n < end; ++n) {
+        std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
+        aligned_bytes c(cut);
+        CHECK_FALSE(weights_gguf_reader::open(c.bytes).ok());
+    }
+}
+
 // A small valid file: one asymmetric grouped weight with a permutation.
 std::vector<std::uint8_t> small_file() {
     runtime_scheme rs;
@@ -422,27 +443,8 @@ TEST_CASE("weights gguf: hostile files are refused with one clear line") {
         REQUIRE(weights_gguf_reader::open(b.bytes).ok());
     }
     using meta = gguf::meta_value;
-    auto set_key = [](const std::string& key, meta value) {
-        rewrite_edits e;
-        e.kv = [key, value](std::string_view k, const meta& v) -> std::optional<meta> {
-            if (k == key) return value;
-            return v;
-        };
-        return e;
-    };
     const std::string p = "lowbit.tensor.blk.0.attn_q.weight.";
-    SUBCASE("truncated anywhere before the end of the last tensor") {
-        aligned_bytes b(good);
-        auto f = gguf::gguf_file::parse(b.bytes);
-        REQUIRE(f.ok());
-        const auto& last = f->tensors().back();
-        const std::size_t end = static_cast<std::size_t>(f->data_offset() + last.offset + last.n_bytes);
-        for (std::size_t n = 0; n < end; ++n) {
-            std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
-            aligned_bytes c(cut);
-            CHECK_FALSE(weights_gguf_reader::open(c.bytes).ok());
-        }
-    }
+    SUBCASE("truncated anywhere before the end of the last tensor") { refused_when_truncated(good); }
     SUBCASE("unknown format version") { refused(rewrite(good, set_key("lowbit.format_version", meta::u32(2))), "this reader knows version 1"); }
     SUBCASE("version of the wrong type") {
         refused(rewrite(good, set_key("lowbit.format_version", meta::string("1"))), "not an unsigned integer");
@@ -604,11 +606,6 @@ TEST_CASE("weights gguf: hostile codebook files are refused with one clear line"
     }
     using meta = gguf::meta_value;
     const std::string p = "lowbit.tensor.blk.0.ffn_down.weight.";
-    auto set_key = [](const std::string& key, meta value) {
-        rewrite_edits e;
-        e.kv = [key, value](std::string_view k, const meta& v) -> std::optional<meta> { return k == key ? value : v; };
-        return e;
-    };
     // Edits the grid tensor's bytes (type, dims and size unchanged unless `f` changes them).
     auto edit_grid = [](std::function<void(std::vector<std::uint64_t>&, std::vector<std::uint8_t>&)> f) {
         rewrite_edits e;
@@ -618,18 +615,7 @@ TEST_CASE("weights gguf: hostile codebook files are refused with one clear line"
         };
         return e;
     };
-    SUBCASE("truncated anywhere before the end of the last tensor") {
-        aligned_bytes b(good);
-        auto f = gguf::gguf_file::parse(b.bytes);
-        REQUIRE(f.ok());
-        const auto& last = f->tensors().back();
-        const std::size_t end = static_cast<std::size_t>(f->data_offset() + last.offset + last.n_bytes);
-        for (std::size_t n = 0; n < end; ++n) {
-            std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
-            aligned_bytes c(cut);
-            CHECK_FALSE(weights_gguf_reader::open(c.bytes).ok());
-        }
-    }
+    SUBCASE("truncated anywhere before the end of the last tensor") { refused_when_truncated(good); }
     SUBCASE("grid levels not ascending") {
         refused(rewrite(good, edit_grid([](auto&, auto& d) { std::swap(d[2], d[3]); })), "not strictly ascending");
     }
