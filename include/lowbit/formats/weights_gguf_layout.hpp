@@ -95,6 +95,13 @@ inline const char* granularity_name(granularity g) noexcept {
 // The scheme name of codebook weights with `bits`-bit indices: "cb4", "cb3".
 inline std::string codebook_scheme_name(int bits) { return "cb" + std::to_string(bits); }
 
+// A stand-in grid (levels -n/2 .. n/2-1, the unused entries 0) so that a
+// codebook desc's shape can be checked before its grid is read or written.
+inline void set_placeholder_grid(weights_desc& d) noexcept {
+    const int n = d.scheme.bits == 3 || d.scheme.bits == 4 ? 1 << d.scheme.bits : 0;
+    for (int i = 0; i < 16; ++i) d.grid[i] = static_cast<std::int8_t>(i < n ? i - n / 2 : 0);
+}
+
 inline gguf::gguf_type scale_tensor_type(scale_type s) noexcept {
     return s == scale_type::f32 ? gguf::gguf_type::f32 : s == scale_type::f16 ? gguf::gguf_type::f16 : gguf::gguf_type::bf16;
 }

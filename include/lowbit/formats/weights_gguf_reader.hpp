@@ -213,8 +213,7 @@ private:
         probe.codes = reinterpret_cast<const std::uint8_t*>(placeholder);
         probe.scales = placeholder;
         probe.zeros = probe.codes;
-        if (cb && (bits == 3 || bits == 4))
-            for (int i = 0; i < (1 << bits); ++i) probe.grid[i] = static_cast<std::int8_t>(i - (1 << (bits - 1)));
+        if (cb) weights_gguf::set_placeholder_grid(probe);
         auto checked = make_weights(probe);
         if (!checked) return status::error(errc::corrupt_data, "lowbit gguf: '%s': %s", lowbit::detail::printable(name).c_str(),
                                            checked.error().message());

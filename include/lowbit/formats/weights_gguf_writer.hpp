@@ -119,8 +119,7 @@ private:
             return status::error(errc::invalid_argument, "weights_gguf_writer: %s weights have no input permutation", layout_name(d.lay));
         if (d.lay != layout::codebook) return make_weights_shape(d);
         weights_desc s = d;
-        const int n = s.scheme.bits == 3 || s.scheme.bits == 4 ? 1 << s.scheme.bits : 0;
-        for (int i = 0; i < 16; ++i) s.grid[i] = static_cast<std::int8_t>(i < n ? i - n / 2 : 0);
+        weights_gguf::set_placeholder_grid(s);
         return make_weights_shape(s);
     }
 
