@@ -17,8 +17,8 @@
 #include "../../kernels/table.hpp"
 #include "../../weights/weights_view.hpp"
 #include "../codebook.hpp"
-#include "../gguf_rows.hpp"
 #include "codebook_dot.hpp"
+#include "q8_activations.hpp"
 
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_CODEBOOK_X86 1
@@ -62,15 +62,6 @@ LOWBIT_CB_BODIES(neondot)
 #undef LOWBIT_CB_BODIES
 #endif
 
-inline std::size_t cb_ws_bytes(const weights_view& w, std::size_t M) noexcept { return M * (w.cols() / 32) * sizeof(gguf::block_q8_0); }
-// NaN/Inf cannot be quantized: the status says which row.
-inline status cb_prepare(const matmul_call& c, std::size_t m) {
-    const std::size_t nb = c.w->cols() / 32;
-    gguf::block_q8_0* acts = static_cast<gguf::block_q8_0*>(c.ws) + m * nb;
-    const status s = gguf::quantize_row_q8_0(c.x + m * c.ldx, acts, static_cast<std::int64_t>(c.w->cols()));
-    if (!s) return status::error(s.code(), "codebook matmul: activation row %zu: %s", m, s.message());
-    return {};
-}
 // Weight rows [r0, r1): four activation rows at a time against each weight
 // row (the weight block is looked up once for the four), then the rest one by one.
 template <class B, class Bodies>
@@ -101,7 +92,8 @@ constexpr kernel_entry cb_entry() noexcept {
     k.scale = scale_type::f16;
     k.path = P;
     k.a = K;
-    return {k, Bodies::a, &cb_ws_bytes, &cb_prepare, &cb_rows<B, Bodies>, 32};
+    using A = gguf::block_q8_0;
+    return {k, Bodies::a, &gguf::detail::activation_ws_bytes<A>, &gguf::detail::prepare_activations<A>, &cb_rows<B, Bodies>, 32};
 }
 
 template <class B>

@@ -25,6 +25,7 @@
 #include "../gguf_types.hpp"
 #include "gguf_dot.hpp"
 #include "gguf_dot_iq.hpp"
+#include "q8_activations.hpp"
 
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_GGUF_X86 1
@@ -85,20 +86,6 @@ LOWBIT_GGUF_BODIES(neondot)
 #undef LOWBIT_GGUF_BODIES
 #undef LOWBIT_GGUF_TILED_BODIES
 
-// The workspace: M rows of nb activation blocks A.
-template <class W, class A>
-std::size_t ggml_ws_bytes(const weights_view& w, std::size_t M) noexcept {
-    return M * (w.cols() / static_cast<std::size_t>(W::values)) * sizeof(A);
-}
-// NaN/Inf cannot be quantized (ggml's quantizers would write garbage): the status says which row.
-template <class W, class A>
-status ggml_prepare(const matmul_call& c, std::size_t m) {
-    const std::size_t nb = c.w->cols() / static_cast<std::size_t>(W::values);
-    A* acts = static_cast<A*>(c.ws) + m * nb;
-    const status s = quantize_row(A::type_id, c.x + m * c.ldx, acts, static_cast<std::int64_t>(c.w->cols()));
-    if (!s) return status::error(s.code(), "gguf matmul: activation row %zu: %s", m, s.message());
-    return {};
-}
 // Weight rows [r0, r1) against every activation row. With a tile of C rows:
 // C activation rows at a time, each against every weight row of the task, so
 // the task's weight rows are re-read from cache while the C activation rows
@@ -139,7 +126,8 @@ constexpr kernel_entry ggml_entry() noexcept {
     k.scale = scale_type::f16;
     k.path = P;
     k.a = K;
-    return {k, Bodies::a, &ggml_ws_bytes<W, A>, &ggml_prepare<W, A>, &ggml_rows<W, A, Bodies>, 32};
+    static_assert(W::values == A::values, "a weight block and its activation block cover the same columns");
+    return {k, Bodies::a, &activation_ws_bytes<A>, &prepare_activations<A>, &ggml_rows<W, A, Bodies>, 32};
 }
 
 // Which SIMD copies a weight type has. avx2 also serves avxvnni; avx512 is
