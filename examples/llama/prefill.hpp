@@ -114,12 +114,7 @@ void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec&
     if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), N, D);
     matmul_rows(w.w1, s.xb.data(), s.hb.data(), N, exec, o);
     matmul_rows(w.w3, s.xb.data(), s.hb2.data(), N, exec, o);
-    for_positions(exec, N, [&](std::size_t t) {
-        for (std::size_t i = t * H; i < (t + 1) * H; ++i) {
-            const float g = s.hb[i];
-            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
-        }
-    });
+    swiglu(s.hb.data(), s.hb2.data(), N * H, exec);
     if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), N, H);
     matmul_rows(w.w2, s.hb.data(), s.out.data(), N, exec, o);
     for_positions(exec, N, [&](std::size_t t) {

@@ -238,10 +238,11 @@ void classify(const model& m, const float* x, float* logits, Exec& exec, const r
     float_matvec(m.cls(), x, logits, static_cast<std::size_t>(m.c.vocab), static_cast<std::size_t>(m.c.dim), exec);
 }
 
-// g = silu(g) * u over n values. In decode this is the one elementwise step
-// with a cost: an exp per hidden unit (5,632 per layer of a 1B LLaMA, 13 us
-// on one core of the Zen 5 development machine, serial beside GEMVs that run
-// on every thread), so it runs on the pool in slices of 512; each value is
+// g = silu(g) * u over n values (one position's hidden units in decode, all
+// positions' in prefill). The one elementwise step with a cost: an exp per
+// hidden unit (5,632 per layer of a 1B LLaMA, 13 us on one core of the Zen 5
+// development machine: serial, it stood beside decode's GEMVs that run on
+// every thread), so it runs on the pool in slices of 512; each value is
 // computed alone, so any split gives the same bits.
 template <class Exec>
 void swiglu(float* g, const float* u, std::size_t n, Exec& exec) {
