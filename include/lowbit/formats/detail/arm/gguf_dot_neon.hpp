@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../../../kernels/detail/arm/kernels.hpp"
 #include "../gguf_dot.hpp"
