@@ -19,9 +19,9 @@
 // (detail/x86/gguf_dot_avx2.hpp, gguf_dot_avx2_lattice.hpp, also run for
 // arch::avxvnni), AVX-512 and AVX-512 VNNI for all but IQ4_XS and TQ2_0
 // (detail/x86/gguf_dot_avx512.hpp; those two run AVX2's there), NEON and
-// NEON dotprod for all but the lattice i-quants (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch / LOWBIT_FORCE_ARCH pick
-// one (kernels/arch.hpp); an arch without a copy of the type (arch::sse2, or
-// NEON for those) falls back to the model, reported in matmul_info. The copies
+// NEON dotprod for every type (detail/arm/gguf_dot_neon.hpp);
+// lowbit::force_arch / LOWBIT_FORCE_ARCH pick one (kernels/arch.hpp); an arch
+// without a copy (arch::sse2) falls back to the model, reported in matmul_info. The copies
 // are entries of the kernel table (detail/gguf_entries.hpp, kernels/table.hpp);
 // these front doors are thin wrappers over kernels/run.hpp.
 //

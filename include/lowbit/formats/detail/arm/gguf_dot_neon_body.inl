@@ -261,6 +261,8 @@ LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, s
     return sum;
 }
 
+#include "gguf_dot_neon_lattice.inl"
+
 #undef LOWBIT_GGUF_INLINE
 
 }  // namespace LOWBIT_GGUF_NS
