@@ -9,6 +9,13 @@
 namespace bench {
 namespace {
 
+// weight_GBps over the run, and frac_bw (of membw/t<threads>, when it ran first).
+void bandwidth_counters(benchmark::State& st, double wb, double per_call, int threads) {
+    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    const double bw = result_or("membw/t" + std::to_string(threads), 0.0);
+    if (bw > 0) st.counters["frac_bw"] = wb / per_call / 1e9 / bw;
+}
+
 template <class S>
 void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int threads, bool tiled) {
     const auto& q = random_qmatrix<S>(s.N, s.K);
@@ -31,14 +38,10 @@ void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int thread
         benchmark::ClobberMemory();
     }
     const double per_call = tm.seconds() / static_cast<double>(st.iterations());
-    const double wb = static_cast<double>(weight_bytes(q));
-    const std::string t = "/t" + std::to_string(threads);
-    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    bandwidth_counters(st, static_cast<double>(weight_bytes(q)), per_call, threads);
     st.counters["GFLOPs"] =
         benchmark::Counter(2.0 * s.N * s.K * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
-    const double bw = result_or("membw" + t, 0.0);
-    if (bw > 0) st.counters["frac_bw"] = wb / per_call / 1e9 / bw;
-    const double f32 = result_or("f32_gemv/" + shape_name(s) + t, 0.0);
+    const double f32 = result_or("f32_gemv/" + shape_name(s) + "/t" + std::to_string(threads), 0.0);
     if (f32 > 0) st.counters["ratio_f32"] = f32 / per_call;
 }
 
@@ -71,12 +74,8 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
         call();
         benchmark::ClobberMemory();
     }
-    const double per_call = tm.seconds() / static_cast<double>(st.iterations());
-    st.counters["weight_GBps"] = benchmark::Counter(static_cast<double>(wb) * static_cast<double>(st.iterations()) / 1e9,
-                                                    benchmark::Counter::kIsRate);
+    bandwidth_counters(st, static_cast<double>(wb), tm.seconds() / static_cast<double>(st.iterations()), threads);
     st.counters["copies"] = static_cast<double>(copies);
-    const double bw = result_or("membw/t" + std::to_string(threads), 0.0);
-    if (bw > 0) st.counters["frac_bw"] = static_cast<double>(wb) / per_call / 1e9 / bw;
 }
 
 }  // namespace

@@ -22,7 +22,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "../../../kernels/detail/arm/kernels.hpp"
 #include "../gguf_dot.hpp"

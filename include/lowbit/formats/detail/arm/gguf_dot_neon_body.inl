@@ -27,12 +27,14 @@ LOWBIT_GGUF_INLINE std::int32_t dot32(int8x16_t q0, int8x16_t q1, const std::int
     return vaddvq_s32(dot16(dot16(vdupq_n_s32(0), q0, vld1q_s8(x)), q1, vld1q_s8(x + 16)));
 }
 
+// All-ones in byte j where bit j of b0 (bytes 0..7) or of b1 (bytes 8..15) is set.
+LOWBIT_GGUF_INLINE uint8x16_t bit_lanes16(std::uint8_t b0, std::uint8_t b1) {
+    static const std::uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    return vtstq_u8(vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1)), vld1q_u8(bit));
+}
 // 0x10 in byte i where bit i of the 16-bit word is set.
 LOWBIT_GGUF_INLINE uint8x16_t fifth_bits16(std::uint32_t word16) {
-    static const std::uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t spread = vcombine_u8(vdup_n_u8(static_cast<std::uint8_t>(word16)),
-                                          vdup_n_u8(static_cast<std::uint8_t>(word16 >> 8)));
-    return vandq_u8(vtstq_u8(spread, vld1q_u8(bit)), vdupq_n_u8(0x10));
+    return vandq_u8(bit_lanes16(static_cast<std::uint8_t>(word16), static_cast<std::uint8_t>(word16 >> 8)), vdupq_n_u8(0x10));
 }
 
 LOWBIT_GGUF_INLINE std::int32_t isum(const block_q4_0& w, const block_q8_0& a) {
@@ -195,9 +197,7 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) 
         acc = dot16(acc, tq1_codes(vmulq_u8(hi, p)), vld1q_s8(a.qs + 32 * n + 16));
         acc = dot16(acc, tq1_codes(vmulq_u8(tail, p)), vld1q_s8(a.qs + 160 + 16 * n));
     }
-    std::uint32_t qh4;
-    std::memcpy(&qh4, w.qh, 4);
-    const uint8x16_t h = vmulq_u8(vreinterpretq_u8_u32(vdupq_n_u32(qh4)), vld1q_u8(qh_pow3));  // lane 4n + j: qh[j] * 3^n
+    const uint8x16_t h = vmulq_u8(vreinterpretq_u8_u32(vdupq_n_u32(load_u32le(w.qh))), vld1q_u8(qh_pow3));  // lane 4n + j: qh[j] * 3^n
     acc = dot16(acc, tq1_codes(h), vld1q_s8(a.qs + 240));
     return vaddvq_s32(acc);
 }

@@ -19,13 +19,15 @@ LOWBIT_GGUF_INLINE int8x16_t points16(std::uint32_t p0, std::uint32_t p1, std::u
 }
 // +-1 bytes from two stored sign bytes (bit j set: value j negated).
 LOWBIT_GGUF_INLINE int8x16_t sign_bytes16(std::uint8_t s0, std::uint8_t s1) {
-    static const std::uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t set = vtstq_u8(vcombine_u8(vdup_n_u8(s0), vdup_n_u8(s1)), vld1q_u8(bit));
-    return vreinterpretq_s8_u8(vorrq_u8(set, vdupq_n_u8(1)));
+    return vreinterpretq_s8_u8(vorrq_u8(bit_lanes16(s0, s1), vdupq_n_u8(1)));
 }
-// 16 signed values dotted with 16 activations, times the odd scale.
+// 16 signed values dotted with 16 activations, times the odd scale 2 s + 1.
 LOWBIT_GGUF_INLINE int32x4_t scaled_dot16(int32x4_t acc, int8x16_t v, const std::int8_t* a, unsigned s) {
     return vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), v, vld1q_s8(a)), static_cast<std::int32_t>(2 * s + 1));
+}
+// 32 signed values (two vectors) under one odd scale 2 s + 1.
+LOWBIT_GGUF_INLINE int32x4_t scaled_dot32(int32x4_t acc, int8x16_t v0, int8x16_t v1, const std::int8_t* a, unsigned s) {
+    return vmlaq_n_s32(acc, dot16(dot16(vdupq_n_s32(0), v0, vld1q_s8(a)), v1, vld1q_s8(a + 16)), static_cast<std::int32_t>(2 * s + 1));
 }
 
 LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq2_xxs& w, const block_q8_K& a) {
@@ -37,9 +39,7 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq2_xxs& w, const block_q8_K& a
         const std::uint32_t meta = load_u32le(q + 4);
         const int8x16_t g0 = vmulq_s8(points16(t[q[0]], t[q[1]]), points16(m[meta & 127u], m[(meta >> 7) & 127u]));
         const int8x16_t g1 = vmulq_s8(points16(t[q[2]], t[q[3]]), points16(m[(meta >> 14) & 127u], m[(meta >> 21) & 127u]));
-        const std::int8_t* x = a.qs + 32 * ib;
-        const int32x4_t sub = dot16(dot16(vdupq_n_s32(0), g0, vld1q_s8(x)), g1, vld1q_s8(x + 16));
-        acc = vmlaq_n_s32(acc, sub, static_cast<std::int32_t>(2 * (meta >> 28) + 1));
+        acc = scaled_dot32(acc, g0, g1, a.qs + 32 * ib, meta >> 28);
     }
     return vaddvq_s32(acc);
 }
@@ -85,9 +85,7 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq3_xxs& w, const block_q8_K& a
         const std::uint8_t* q = w.qs + 8 * ib;
         const int8x16_t g0 = vmulq_s8(points16(t[q[0]], t[q[1]], t[q[2]], t[q[3]]), points16(m[meta & 127u], m[(meta >> 7) & 127u]));
         const int8x16_t g1 = vmulq_s8(points16(t[q[4]], t[q[5]], t[q[6]], t[q[7]]), points16(m[(meta >> 14) & 127u], m[(meta >> 21) & 127u]));
-        const std::int8_t* x = a.qs + 32 * ib;
-        const int32x4_t sub = dot16(dot16(vdupq_n_s32(0), g0, vld1q_s8(x)), g1, vld1q_s8(x + 16));
-        acc = vmlaq_n_s32(acc, sub, static_cast<std::int32_t>(2 * (meta >> 28) + 1));
+        acc = scaled_dot32(acc, g0, g1, a.qs + 32 * ib, meta >> 28);
     }
     return vaddvq_s32(acc);
 }
@@ -103,9 +101,7 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq3_s& w, const block_q8_K& a) 
         for (int k = 0; k < 8; ++k) p[k] = t[q[k] | ((qh >> k) & 1u) << 8];
         const int8x16_t g0 = vmulq_s8(points16(p[0], p[1], p[2], p[3]), sign_bytes16(s[0], s[1]));
         const int8x16_t g1 = vmulq_s8(points16(p[4], p[5], p[6], p[7]), sign_bytes16(s[2], s[3]));
-        const std::int8_t* x = a.qs + 32 * ib;
-        const int32x4_t sub = dot16(dot16(vdupq_n_s32(0), g0, vld1q_s8(x)), g1, vld1q_s8(x + 16));
-        acc = vmlaq_n_s32(acc, sub, static_cast<std::int32_t>(2 * ((w.scales[ib / 2] >> (4 * (ib % 2))) & 0xfu) + 1));
+        acc = scaled_dot32(acc, g0, g1, a.qs + 32 * ib, (w.scales[ib / 2] >> (4 * (ib % 2))) & 0xfu);
     }
     return vaddvq_s32(acc);
 }
@@ -121,10 +117,9 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_iq1_s& w, const block_q8_K& a) 
         const std::uint8_t* q = w.qs + 4 * ib;
         const int8x16_t g0 = points16(t[q[0] | (qh << 8 & 0x700u)], t[q[1] | (qh << 5 & 0x700u)]);
         const int8x16_t g1 = points16(t[q[2] | (qh << 2 & 0x700u)], t[q[3] | (qh >> 1 & 0x700u)]);
-        const std::int8_t* x = a.qs + 32 * ib;
-        const std::int32_t odd = static_cast<std::int32_t>(2 * ((qh >> 12) & 7u) + 1);
-        acc = vmlaq_n_s32(acc, dot16(dot16(vdupq_n_s32(0), g0, vld1q_s8(x)), g1, vld1q_s8(x + 16)), odd);
-        const std::int32_t sa = a.bsums[2 * ib] + a.bsums[2 * ib + 1];
+        const unsigned sc = (qh >> 12) & 7u;
+        acc = scaled_dot32(acc, g0, g1, a.qs + 32 * ib, sc);
+        const std::int32_t odd = static_cast<std::int32_t>(2 * sc + 1), sa = a.bsums[2 * ib] + a.bsums[2 * ib + 1];
         shift += (qh & 0x8000u) ? -odd * sa : odd * sa;
     }
     return vaddvq_s32(acc) + shift;
