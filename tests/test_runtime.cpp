@@ -1,6 +1,7 @@
 // The run-time twins: same bytes and results as the templates they switch onto.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -8,8 +9,11 @@
 #include <vector>
 
 #include <lowbit/formats/codebook_matmul.hpp>
+#include <lowbit/formats/gguf_row_dispatch.hpp>
 #include <lowbit/kernels/weights_matmul.hpp>
+#include <lowbit/parallel.hpp>
 #include <lowbit/runtime.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "test_util.hpp"
 
@@ -156,4 +160,127 @@ TEST_CASE("runtime gemv/gemm on codebook weights equal codebook::gemv/gemm") {
         CHECK((*d)->key.lay == layout::codebook);
         CHECK((*d)->key.bits_or_type == bits);
     }
+}
+
+// multi_gemv: several weights that read one x, as one job. Each output must
+// hold gemv's bits whatever the layouts, paths and executor; on any error none
+// is written.
+TEST_CASE("multi_gemv equals one gemv per weight, and writes nothing on an error") {
+    const std::size_t K = 160;  // 5 blocks of 32; not a multiple of 64
+    const std::vector<float> x = lowbit_test::gaussian(K, 71u);
+    // A 4-bit dense weight of an odd row count, its tiled copy (other rows), an
+    // asymmetric 3-bit one, an 8-bit per-channel one, a group of 16 (the
+    // reference kernel: no fast kernel fits), and ggml Q4_0 blocks.
+    std::vector<any_qmatrix> qs;
+    const char* names[] = {"w4g32", "w4g32", "w3g32a", "w8", "w4g16"};
+    const std::size_t rows[] = {67, 45, 9, 130, 5};
+    for (int i = 0; i < 5; ++i) {
+        auto rs = parse_scheme(names[i]);
+        REQUIRE(rs);
+        const std::vector<float> w = lowbit_test::gaussian(rows[i] * K, 80u + static_cast<unsigned>(i));
+        auto q = quantize(*rs, matrix_view<const float>(w.data(), rows[i], K), calibrate::minmax{});
+        REQUIRE(q);
+        qs.push_back(std::move(*q));
+    }
+    std::vector<weights> owned;
+    std::vector<weights_view> ws;
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+        auto v = to_weights(qs[i]);
+        REQUIRE(v);
+        if (i == 1) {  // the tiled layout
+            auto t = repack(*v, layout::tiled);
+            REQUIRE(t);
+            owned.push_back(std::move(*t));
+            ws.push_back(owned.back().view());
+        } else {
+            ws.push_back(*v);
+        }
+    }
+    const std::size_t ggml_rows = 11;
+    std::vector<std::uint8_t> blocks(ggml_rows * K / 32 * 18);
+    {
+        const std::vector<float> w = lowbit_test::gaussian(ggml_rows * K, 90u);
+        for (std::size_t r = 0; r < ggml_rows; ++r)
+            REQUIRE(gguf::quantize_row(gguf::gguf_type::q4_0, w.data() + r * K, blocks.data() + r * (K / 32 * 18), static_cast<std::int64_t>(K)).ok());
+        auto g = make_ggml_weights(gguf::gguf_type::q4_0, blocks.data(), ggml_rows, K);
+        REQUIRE(g);
+        ws.push_back(*g);
+    }
+    thread_pool pool(3);
+    for (matmul_path path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
+        CAPTURE(path_name(path));
+        matmul_options opt;
+        opt.path = path;
+        // dequant_fma has no ggml kernel: that weight is left out of the f32 set
+        const std::size_t n = path == matmul_path::int8_dot ? ws.size() : ws.size() - 1;
+        std::vector<std::vector<float>> want(n), got(n);
+        std::vector<span<float>> ys;
+        for (std::size_t i = 0; i < n; ++i) {
+            want[i].assign(ws[i].rows(), 0.0f);
+            REQUIRE(gemv(ws[i], span<const float>(x), span<float>(want[i]), serial_executor{}, opt).ok());
+            got[i].assign(ws[i].rows(), -1.0f);
+            ys.emplace_back(got[i].data(), got[i].size());
+        }
+        for (int with_pool = 0; with_pool < 2; ++with_pool) {
+            for (auto& g : got) std::fill(g.begin(), g.end(), -1.0f);
+            matmul_info info;
+            opt.info = &info;
+            const status st = with_pool ? multi_gemv(span<const weights_view>(ws.data(), n), span<const float>(x),
+                                                     span<const span<float>>(ys.data(), n), pool, opt)
+                                        : multi_gemv(span<const weights_view>(ws.data(), n), span<const float>(x),
+                                                     span<const span<float>>(ys.data(), n), serial_executor{}, opt);
+            opt.info = nullptr;
+            REQUIRE(st.ok());
+            CHECK(info.fell_back);  // the group of 16 runs the reference
+            for (std::size_t i = 0; i < n; ++i) {
+                CAPTURE(i);
+                CHECK(std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) == 0);
+            }
+        }
+        // Errors: nothing written.
+        auto untouched = [&] {
+            for (const auto& g : got)
+                for (float v : g)
+                    if (v != -1.0f) return false;
+            return true;
+        };
+        auto refused = [&](span<const weights_view> w, span<const float> xx, span<const span<float>> y, errc want_code) {
+            for (auto& g : got) std::fill(g.begin(), g.end(), -1.0f);
+            const status st = multi_gemv(w, xx, y, pool, opt);
+            REQUIRE_FALSE(st.ok());
+            CHECK(st.code() == want_code);
+            CHECK(untouched());
+        };
+        refused(span<const weights_view>(ws.data(), n), span<const float>(x), span<const span<float>>(ys.data(), n - 1), errc::shape_mismatch);
+        refused(span<const weights_view>(ws.data(), n), span<const float>(x.data(), K - 1), span<const span<float>>(ys.data(), n),
+                errc::shape_mismatch);
+        std::vector<span<float>> short_y = ys;
+        short_y[n - 1] = span<float>(got[n - 1].data(), got[n - 1].size() - 1);  // the last output one row short
+        refused(span<const weights_view>(ws.data(), n), span<const float>(x), span<const span<float>>(short_y.data(), n),
+                errc::shape_mismatch);
+        std::vector<weights_view> two = {ws[0], ws[0]};
+        std::vector<span<float>> same = {ys[0], ys[0]};  // two outputs on one buffer
+        refused(span<const weights_view>(two), span<const float>(x), span<const span<float>>(same), errc::invalid_argument);
+        std::vector<weights_view> nine(9, ws[0]);
+        std::vector<std::vector<float>> nine_y(9, std::vector<float>(ws[0].rows()));
+        std::vector<span<float>> nine_s;
+        for (auto& v : nine_y) nine_s.emplace_back(v.data(), v.size());
+        CHECK(multi_gemv(span<const weights_view>(nine), span<const float>(x), span<const span<float>>(nine_s), pool, opt).code() ==
+              errc::invalid_argument);
+        if (path == matmul_path::int8_dot) {  // a NaN activation: the int8 preparation refuses it before any row runs
+            std::vector<float> bad = x;
+            bad[K / 2] = std::numeric_limits<float>::quiet_NaN();
+            refused(span<const weights_view>(ws.data(), n), span<const float>(bad), span<const span<float>>(ys.data(), n),
+                    errc::non_finite);
+        }
+        CHECK(multi_gemv(span<const weights_view>(), span<const float>(x), span<const span<float>>(), pool, opt).ok());
+    }
+    // dequant_fma on ggml blocks is refused like gemv, nothing written
+    matmul_options fma;
+    fma.path = matmul_path::dequant_fma;
+    std::vector<float> y0(ws[0].rows(), -1.0f), yg(ggml_rows, -1.0f);
+    std::vector<weights_view> mixed = {ws[0], ws.back()};
+    std::vector<span<float>> my = {span<float>(y0), span<float>(yg)};
+    CHECK(multi_gemv(span<const weights_view>(mixed), span<const float>(x), span<const span<float>>(my), pool, fma).code() == errc::unsupported);
+    CHECK(std::all_of(y0.begin(), y0.end(), [](float v) { return v == -1.0f; }));
 }

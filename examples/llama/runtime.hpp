@@ -185,6 +185,35 @@ void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_opt
                "gemv");
 }
 
+// y_i = W_i x for linears that read the same x (q, k and v; gate and up).
+// Quantized ones run as one job of the executor (lowbit::multi_gemv: one fork
+// and join, and k's and v's few rows share the threads with q's); a float
+// weight among them makes each run alone. Same bits either way.
+struct linear_out {
+    const linear& l;
+    float* y;
+};
+inline lowbit::weights_view weights_or_die(const linear& l, const run_options& o) {
+    auto v = weights_of(l, o);
+    require_ok(v ? status{} : v.error(), "multi_gemv");
+    return *v;
+}
+template <class Exec, class... Out>
+void matvec_shared_x(const float* x, Exec& exec, const run_options& o, const Out&... outs) {
+    static_assert(sizeof...(Out) <= lowbit::max_multi_gemv, "multi_gemv takes at most max_multi_gemv weights");
+    if (!(runs_quantized(outs.l, o) && ...)) {
+        (matvec(outs.l, x, outs.y, exec, o), ...);
+        return;
+    }
+    const op_timer timer(matmul_slot(o));
+    const lowbit::weights_view w[] = {weights_or_die(outs.l, o)...};
+    const lowbit::span<float> y[] = {lowbit::span<float>(outs.y, outs.l.rows)...};
+    const std::size_t cols = w[0].cols();
+    require_ok(lowbit::multi_gemv(lowbit::span<const lowbit::weights_view>(w, sizeof...(Out)), lowbit::span<const float>(x, cols),
+                                  lowbit::span<const lowbit::span<float>>(y, sizeof...(Out)), exec, o.matmul),
+               "multi_gemv");
+}
+
 inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; ++i) ss += x[i] * x[i];
@@ -283,9 +312,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         // attention: xb = RMSNorm(x); q, k, v; RoPE on q and k; cache k, v
         rmsnorm(s.x.data(), w.att_norm.data(), s.xb.data(), D, c.norm_eps);
         if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), D);
-        matvec(w.wq, s.xb.data(), s.q.data(), exec, o);
-        matvec(w.wk, s.xb.data(), k, exec, o);
-        matvec(w.wv, s.xb.data(), v, exec, o);
+        matvec_shared_x(s.xb.data(), exec, o, linear_out{w.wq, s.q.data()}, linear_out{w.wk, k}, linear_out{w.wv, v});
         rope_rotate(s.q.data(), D, hs, s.rope_cs.data());
         rope_rotate(k, KV, hs, s.rope_cs.data());
 
@@ -303,8 +330,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         // feed-forward: x += W2 (silu(W1 xb) * (W3 xb))
         rmsnorm(s.x.data(), w.ffn_norm.data(), s.xb.data(), D, c.norm_eps);
         if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), D);
-        matvec(w.w1, s.xb.data(), s.hb.data(), exec, o);
-        matvec(w.w3, s.xb.data(), s.hb2.data(), exec, o);
+        matvec_shared_x(s.xb.data(), exec, o, linear_out{w.w1, s.hb.data()}, linear_out{w.w3, s.hb2.data()});
         swiglu(s.hb.data(), s.hb2.data(), static_cast<std::size_t>(c.hidden), exec);
         if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), static_cast<std::size_t>(c.hidden));
         matvec(w.w2, s.hb.data(), s.xb.data(), exec, o);
