@@ -65,7 +65,11 @@ void check_twins(const char* name_c) {
     REQUIRE(r1);
     REQUIRE(r2);
     CHECK(r1->weight.sqnr_db == r2->weight.sqnr_db);
-    CHECK(r1->output.sqnr_db == r2->output.sqnr_db);
+    // The output error sums 150 double products per output in one order, but
+    // GCC's -O2 vectorizer gives its last bits another value than -O0 does (a
+    // plain g++ build runs this TU at -O0 against the library at -O2; measured
+    // 20.803414213 vs 20.803414899 dB for one w4g32 case): a metric, not a kernel's bits.
+    CHECK(r1->output.sqnr_db == doctest::Approx(r2->output.sqnr_db).epsilon(1e-6));
 }
 }  // namespace
 
