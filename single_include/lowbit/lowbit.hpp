@@ -14887,11 +14887,11 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
 }
 
 // y[i] = W[i] x for n <= max_multi_gemv weights of x's length, as one job of
-// the executor (multi_gemv in weights_matmul.hpp); fam[i] is w[i]'s family. Every argument is checked
-// and every activation prepared before any task runs, so an error leaves
-// every y[i] untouched. Each y[i] gets gemv's bits: the same entry, the same
-// prepared activation, the same row tasks; only their order in the job differs.
-
+// the executor (multi_gemv in weights_matmul.hpp); fam[i] is w[i]'s family.
+// Every argument is checked and every activation prepared before any task
+// runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
+// the same entry, the same prepared activation, the same row tasks; only
+// their order in the job differs.
 template <class Exec>
 status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span<const float> x, span<const span<float>> y,
                       Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
