@@ -21,6 +21,7 @@
 
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/lowbit.hpp>
 
 namespace mlp_file {
@@ -110,6 +111,22 @@ inline lowbit::result<model> load(lowbit::span<const std::uint8_t> bytes, std::s
     return m;
 }
 
+// y = x q^T by lowbit::gemm. With lowbit::compiled (LOWBIT_COMPILED) through the
+// run-time front door, whose kernels the library holds: the typed gemm compiles
+// every arch's kernels of S into each program (a third of qat_mnist's and
+// qat_mnist_eval's compile time, for four widths). Same table, same kernel.
+template <class S>
+status product(const lowbit::qmatrix_view<S>& q, lowbit::matrix_view<const float> x, lowbit::matrix_view<float> y,
+               lowbit::thread_pool& pool) {
+#if defined(LOWBIT_COMPILED)
+    auto w = lowbit::to_weights(q);
+    if (!w) return w.error();
+    return lowbit::gemm(*w, x, y, pool);
+#else
+    return lowbit::gemm(q, x, y, pool);
+#endif
+}
+
 // Logits (n x classes) of relu(X W1^T + b1) W2^T + b2, the products by lowbit::gemm.
 template <class S>
 status logits(const lowbit::qmatrix_view<S>& q1, lowbit::span<const float> b1, const lowbit::qmatrix_view<S>& q2,
@@ -117,10 +134,10 @@ status logits(const lowbit::qmatrix_view<S>& q1, lowbit::span<const float> b1, c
     const std::size_t H = q1.rows, K = q1.cols, C = q2.rows;
     std::vector<float> h(n * H);
     z.assign(n * C, 0.0f);
-    LOWBIT_TRY(lowbit::gemm(q1, lowbit::matrix_view<const float>(x, n, K), lowbit::matrix_view<float>(h.data(), n, H), pool));
+    LOWBIT_TRY(product(q1, lowbit::matrix_view<const float>(x, n, K), lowbit::matrix_view<float>(h.data(), n, H), pool));
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < H; ++j) h[i * H + j] = std::max(h[i * H + j] + b1[j], 0.0f);
-    LOWBIT_TRY(lowbit::gemm(q2, lowbit::matrix_view<const float>(h.data(), n, H), lowbit::matrix_view<float>(z.data(), n, C), pool));
+    LOWBIT_TRY(product(q2, lowbit::matrix_view<const float>(h.data(), n, H), lowbit::matrix_view<float>(z.data(), n, C), pool));
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t c = 0; c < C; ++c) z[i * C + c] += b2[c];
     return {};
