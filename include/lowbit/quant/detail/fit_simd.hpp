@@ -1,0 +1,273 @@
+// lowbit/quant/detail/fit_simd.hpp — one pass of calibrate::mse's search over
+// a block for one candidate step (private: only quant/calibrate.hpp includes
+// this). It returns the candidate's error, sum |x^ - x|^norm, and the
+// weighted sums that refit the step (and zero point) to the codes it chose.
+//
+// xsimd at the build's widest arch (SSE2 without -march): auto-vectorized
+// plain C++ turned the clamps into branches whenever the code range was a
+// constant. A pass at norm 2 costs ~0.3 ns per value on the 2-core x86-64
+// test machine; the power of other norms (two polynomials) ~3 ns.
+//
+// Errors are in units of min/max's step u, d = |s k - x| / u for the code k
+// (s k - x as dequantization computes it), so the float sums neither
+// overflow for values near FLT_MAX nor underflow for tiny ones, and the
+// caller compares candidates without a power of s for each. d^norm is
+// w * d^2 with the refit's weight w = d^(norm-2) = exp2((norm-2) log2 d) from short polynomials
+// (relative error below 1e-6 at norm 2.4, 5e-5 at norm 16): the search only
+// compares candidates, and an error that small can only swap two whose
+// errors agree to it.
+//
+// Uses only xsimd operations present from 8.1 to 14.x (load/store,
+// arithmetic, comparisons, select, bitwise_cast, batch shifts and masks,
+// to_float, to_int), as qat/detail/fake_quant_simd.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <xsimd/xsimd.hpp>
+
+#include "../../core/config.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics (PR 105593), as fake_quant_simd.hpp
+#endif
+
+namespace lowbit {
+namespace detail {
+
+// A candidate in steps: its reciprocal step and the code range relative to the zero point.
+// Errors come back in units of a reference step (unit_inv = 1 / reference):
+// the caller compares candidates without a power of s for each.
+struct fit_candidate {
+    float scale, inv, unit_inv, kmin, kmax;
+};
+
+// Sums over a block for one candidate, in steps: err = sum d^norm, and for
+// the refit, with weights w = d^(norm-2) (1 at norm 2), y = x/s and k the code
+// relative to the zero point: sums of w, w k, w k^2, w y, w y k.
+struct fit_sums {
+    double err = 0.0, w = 0.0, wk = 0.0, wk2 = 0.0, wy = 0.0, wyk = 0.0;
+};
+
+enum class fit_mode : std::uint8_t {
+    l2_error,   // norm 2, err only (the scan)
+    l2_fit,     // norm 2, err and refit sums
+    pow_error,  // any norm >= 1, err only
+    pow_fit,    // any norm >= 1, err and refit sums
+};
+constexpr bool fit_sums_wanted(fit_mode m) noexcept { return m == fit_mode::l2_fit || m == fit_mode::pow_fit; }
+
+namespace fit {
+
+// log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
+// log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
+// interval (absolute error 3.8e-6).
+template <class B>
+LOWBIT_ALWAYS_INLINE B log2_normal(const B& d) noexcept {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    const I bits = xsimd::bitwise_cast<I>(d);
+    // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
+    const I mant = bits & I(0x007fffff);
+    const I up = xsimd::select(mant > I(0x003504f3), I(1), I(0));
+    const B m = xsimd::bitwise_cast<B>(mant | ((I(127) - up) << 23));
+    const B e = xsimd::to_float((bits >> 23) - I(127) + up);
+    const B t = m - B(1.0f);
+    B p(-0.206858124f);
+    p = p * t + B(0.318407118f);
+    p = p * t + B(-0.366413259f);
+    p = p * t + B(0.479793884f);
+    p = p * t + B(-0.721208468f);
+    p = p * t + B(1.4427018f);
+    return e + t * p;
+}
+
+// 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
+// exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
+template <class B>
+LOWBIT_ALWAYS_INLINE B exp2_clamped(const B& y) noexcept {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
+    const B n = (y + magic) - magic;
+    const B f = y - n;
+    B p(0.00134004322f);
+    p = p * f + B(0.0096760371f);
+    p = p * f + B(0.0555032721f);
+    p = p * f + B(0.240221074f);
+    p = p * f + B(0.693147207f);
+    p = p * f + B(1.00000008f);
+    const I ni = xsimd::to_int(n);
+    return p * xsimd::bitwise_cast<B>((ni + I(127)) << 23);
+}
+
+template <class B>
+struct acc {
+    B err = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);  // B{0.0f} would set one lane in xsimd 8
+};
+
+// One batch of values x (valid: 1 for values of the block, 0 for padding).
+template <fit_mode M, class B>
+LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const B& scale, const B& inv, const B& unit_inv,
+                              const B& kmin, const B& kmax, const B& pm2) noexcept {
+    // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
+    (void)inv;
+    const B y = x / scale;
+    const B t = xsimd::min(xsimd::max(y, kmin), kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
+#if defined(__FAST_MATH__)
+    const B k = xsimd::nearbyint(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
+#else
+    const B magic(12582912.0f);
+    const B k = (t + magic) - magic;  // |t| <= 255: round half to even
+#endif
+    const B r = (scale * k - x) * unit_inv;  // x^ - x as dequantization computes it, then in units
+    const B d2 = r * r;
+    B w = valid;
+    if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
+        // d floored at 2^-20 steps: log2 stays finite and w at most 2^20 for norms down to 1; the
+        // error of such a d (w d^2, not d^norm) is below 2^-20 steps either way.
+        const B d = xsimd::max(xsimd::abs(r), B(9.53674316e-07f));
+        const B ly = xsimd::min(xsimd::max(pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
+        w = w * exp2_clamped(ly);
+    } else {
+        (void)pm2;
+    }
+    if constexpr (fit_sums_wanted(M)) {
+        const B wk = w * k;
+        a.err += w * d2;
+        a.w += w;
+        a.wk += wk;
+        a.wk2 += wk * k;
+        a.wy += w * y;
+        a.wyk += wk * y;
+    } else if constexpr (M == fit_mode::pow_error) {
+        a.err += w * d2;
+    } else {
+        a.err += d2;  // padding adds 0
+    }
+}
+
+template <fit_mode M, class B>
+inline void flush(acc<B>& a, acc<B>& b, fit_sums& s) noexcept {
+    constexpr std::size_t W = B::size;
+    constexpr std::size_t n = fit_sums_wanted(M) ? 6 : 1;
+    alignas(64) float lanes[6][W];
+    (a.err + b.err).store_unaligned(lanes[0]);
+    if constexpr (fit_sums_wanted(M)) {
+        (a.w + b.w).store_unaligned(lanes[1]);
+        (a.wk + b.wk).store_unaligned(lanes[2]);
+        (a.wk2 + b.wk2).store_unaligned(lanes[3]);
+        (a.wy + b.wy).store_unaligned(lanes[4]);
+        (a.wyk + b.wyk).store_unaligned(lanes[5]);
+    }
+    double t[6] = {};
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t l = 0; l < W; ++l) t[j] += lanes[j][l];
+    s.err += t[0];
+    s.w += t[1];
+    s.wk += t[2];
+    s.wk2 += t[3];
+    s.wy += t[4];
+    s.wyk += t[5];
+    a = acc<B>{};
+    b = acc<B>{};
+}
+
+}  // namespace fit
+
+// The pass over a block of rows x cols (row stride) for candidate c. Two
+// sets of float lanes (the adds of one batch do not wait for the last's);
+// they go to double every 64 batches and at the end of each row, so no float
+// sum runs over more than 32 terms per lane.
+template <fit_mode M, class Arch = xsimd::default_arch>
+inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                         float norm) noexcept {
+    using B = xsimd::batch<float, Arch>;
+    constexpr std::size_t W = B::size;
+    const B scale(c.scale), inv(c.inv), unit_inv(c.unit_inv), kmin(c.kmin), kmax(c.kmax), pm2(norm - 2.0f), one(1.0f);
+    fit_sums s;
+    fit::acc<B> a0, a1;
+    alignas(64) float pad[W], valid[W];
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 2 * W <= cols; i += 2 * W) {
+            fit::add<M>(a0, B::load_unaligned(x + i), one, scale, inv, unit_inv, kmin, kmax, pm2);
+            fit::add<M>(a1, B::load_unaligned(x + i + W), one, scale, inv, unit_inv, kmin, kmax, pm2);
+            if (++n == 32) {
+                n = 0;
+                fit::flush<M>(a0, a1, s);
+            }
+        }
+        if (i + W <= cols) {
+            fit::add<M>(a0, B::load_unaligned(x + i), one, scale, inv, unit_inv, kmin, kmax, pm2);
+            i += W;
+        }
+        if (i < cols) {  // padding: 0, which every candidate represents exactly (d = 0), weighted 0
+            for (std::size_t l = 0; l < W; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
+            }
+            fit::add<M>(a1, B::load_unaligned(pad), B::load_unaligned(valid), scale, inv, unit_inv, kmin, kmax, pm2);
+        }
+        fit::flush<M>(a0, a1, s);
+    }
+    return s;
+}
+
+// The errors of N candidates with one zero point and unit (the scan), one load of the
+// values for all: small groups pay the loop and the lane sums once, and the
+// N accumulators are independent.
+template <bool Pow, std::size_t N, class Arch = xsimd::default_arch>
+inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+                      float norm, double* err) noexcept {
+    using B = xsimd::batch<float, Arch>;
+    constexpr std::size_t W = B::size;
+    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
+    B scale[N], inv[N];
+    for (std::size_t j = 0; j < N; ++j) {
+        scale[j] = B(c[j].scale);
+        inv[j] = B(c[j].inv);
+        err[j] = 0.0;
+    }
+    const B unit_inv(c[0].unit_inv), kmin(c[0].kmin), kmax(c[0].kmax), pm2(norm - 2.0f), one(1.0f);
+    fit::acc<B> a[N];
+    alignas(64) float pad[W], valid[W], lanes[W];
+    auto flush = [&] {
+        for (std::size_t j = 0; j < N; ++j) {
+            a[j].err.store_unaligned(lanes);
+            double t = 0.0;
+            for (std::size_t l = 0; l < W; ++l) t += lanes[l];
+            err[j] += t;
+            a[j].err = B(0.0f);
+        }
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + W <= cols; i += W) {
+            const B v = B::load_unaligned(x + i);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, scale[j], inv[j], unit_inv, kmin, kmax, pm2);
+            if (++n == 64) {
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {
+            for (std::size_t l = 0; l < W; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
+            }
+            const B v = B::load_unaligned(pad), ok = B::load_unaligned(valid);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, scale[j], inv[j], unit_inv, kmin, kmax, pm2);
+        }
+        flush();
+    }
+}
+
+}  // namespace detail
+}  // namespace lowbit
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
