@@ -1,13 +1,20 @@
 // bench/bench_gemv.cpp — gemv/<scheme>/<fma|int8>/<KxN>/t<threads>: y = W x on the
 // public lowbit::gemv with a caller workspace, weights in the tiled kernel layout
 // (pack/tiled.hpp); gemv/<scheme>/<fma|int8>/plain/<KxN>/t<threads>: the same on
-// the plain qmatrix. Counters: weight_GBps (codes +
+// the plain qmatrix; gemv_cold/...: weights streamed from DRAM (bm_gemv_cold). Counters: weight_GBps (codes +
 // scales read per second), frac_bw (of membw/t<threads> measured in the same
 // run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
 #include "bench_schemes.hpp"
 
 namespace bench {
 namespace {
+
+// weight_GBps over the run, and frac_bw (of membw/t<threads>, when it ran first).
+void bandwidth_counters(benchmark::State& st, double wb, double per_call, int threads) {
+    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    const double bw = result_or("membw/t" + std::to_string(threads), 0.0);
+    if (bw > 0) st.counters["frac_bw"] = wb / per_call / 1e9 / bw;
+}
 
 template <class S>
 void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int threads, bool tiled) {
@@ -31,15 +38,44 @@ void bm_gemv(benchmark::State& st, shape s, lowbit::matmul_path path, int thread
         benchmark::ClobberMemory();
     }
     const double per_call = tm.seconds() / static_cast<double>(st.iterations());
-    const double wb = static_cast<double>(weight_bytes(q));
-    const std::string t = "/t" + std::to_string(threads);
-    st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
+    bandwidth_counters(st, static_cast<double>(weight_bytes(q)), per_call, threads);
     st.counters["GFLOPs"] =
         benchmark::Counter(2.0 * s.N * s.K * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
-    const double bw = result_or("membw" + t, 0.0);
-    if (bw > 0) st.counters["frac_bw"] = wb / per_call / 1e9 / bw;
-    const double f32 = result_or("f32_gemv/" + shape_name(s) + t, 0.0);
+    const double f32 = result_or("f32_gemv/" + shape_name(s) + "/t" + std::to_string(threads), 0.0);
     if (f32 > 0) st.counters["ratio_f32"] = f32 / per_call;
+}
+
+// The same GEMV with its weights read from DRAM: a ring of copies of the tiled
+// weight that together hold at least 1 GiB (as much as membw reads, far more
+// than any last-level cache: the lent Emerald Rapids has 300 MiB, which holds
+// even the 8192 x 28672 weight that the hot rows above repeat), one copy per
+// call, the least recently used next. frac_bw against membw of the same run
+// is issue 19 item 3's "DRAM GEMV at the bandwidth".
+template <class S>
+void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
+    const std::size_t wb = weight_bytes(random_qmatrix<S>(s.N, s.K));
+    const std::size_t copies = std::max<std::size_t>(2, ((std::size_t{1} << 30) + wb - 1) / wb);
+    const std::vector<lowbit::tiled<S>> ring(copies, random_tiled<S>(s.N, s.K));
+    const std::vector<float> x = random_floats(s.K, 3);
+    std::vector<float> y(s.N);
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = lowbit::matmul_path::int8_dot;
+    auto& exec = pool(threads);
+    std::size_t next = 0;
+    auto call = [&] {
+        const auto st_ = lowbit::gemv(ring[next].view(), lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws);
+        if (!st_) std::abort();
+        next = next + 1 == copies ? 0 : next + 1;
+    };
+    for (std::size_t i = 0; i < copies; ++i) call();  // warm the workspace and the pool; leaves copy 0 the coldest
+    timer tm;
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    bandwidth_counters(st, static_cast<double>(wb), tm.seconds() / static_cast<double>(st.iterations()), threads);
+    st.counters["copies"] = static_cast<double>(copies);
 }
 
 }  // namespace
@@ -55,6 +91,19 @@ void register_gemv() {
                                      lowbit::matmul_path::int8_dot, t, true)
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
+    }
+    // gemv_cold/<w4g32|w8g32>/int8/<KxN>/tN: weights from DRAM (bm_gemv_cold).
+    for (const auto& s : gemv_shapes()) {
+        if (s.K * s.N < std::size_t{4096} * 4096) continue;  // 2048x512 is there for its L2 residency
+        for (int t : thread_counts()) {
+            const std::string shp = shape_name(s) + "/t" + std::to_string(t);
+            benchmark::RegisterBenchmark(("gemv_cold/w4g32/int8/" + shp).c_str(), bm_gemv_cold<lowbit::scheme<4, lowbit::per_group<32>>>, s, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+            benchmark::RegisterBenchmark(("gemv_cold/w8g32/int8/" + shp).c_str(), bm_gemv_cold<lowbit::scheme<8, lowbit::per_group<32>>>, s, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
     }
     for (const auto& s : gemv_shapes())
         for_each_scheme([&](auto tag) {

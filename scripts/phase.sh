@@ -31,3 +31,9 @@ lowbit_ninja_dir() {
     rm -rf "$1"
   fi
 }
+
+# A hung test fails its run in bounded time instead of using up CI's 90
+# minutes (session 11's submission did: a lost wake-up under qemu). Every
+# CTest entry and every test binary run outside CTest gets at most this many
+# seconds; the slowest, test_llama under ASan+UBSan, takes about 110.
+lowbit_test_timeout=900

@@ -34,12 +34,12 @@ regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 # LOWBIT_TEST_REDUCED=1: smaller statistical shapes (tests/test_util.hpp), same kernels and schemes.
 export LOWBIT_TEST_REDUCED=1
 LOWBIT_TEST_EXPECT_ARCH=neondot lowbit_phase "AArch64: ctest under qemu (-cpu max)" \
-  ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)"
+  ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)" --timeout "$lowbit_test_timeout"
 a72() {  # || return: set -e does not reach into a function run as a condition
   local t
   for t in test_kernels test_kernels_tiled test_gguf_matmul; do
     echo "lowbit: $t on an emulated Cortex-A72 (no dot product)"
-    LOWBIT_TEST_EXPECT_ARCH=neon qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
+    LOWBIT_TEST_EXPECT_ARCH=neon timeout "$lowbit_test_timeout" qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
   done
 }
 lowbit_phase "AArch64: kernel tests on a Cortex-A72" a72

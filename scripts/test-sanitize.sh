@@ -73,7 +73,7 @@ fi
 if [ "$what" = all ] || [ "$what" = asan ] || [ "$what" = asan-ctest ]; then
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:abort_on_error=0:halt_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    lowbit_phase "ASan+UBSan: ctest" ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" -E "$exclude"
+    lowbit_phase "ASan+UBSan: ctest" ctest --test-dir "$asan_dir" --output-on-failure -j"$jobs" --timeout "$lowbit_test_timeout" -E "$exclude"
 fi
 
 if [ "$what" = all ] || [ "$what" = tsan ]; then
@@ -90,9 +90,9 @@ if [ "$what" = all ] || [ "$what" = tsan ]; then
   lowbit_phase "TSan: build" cmake --build "$tsan_dir" -j"$jobs" --target test_reference test_determinism test_algo
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   tsan_run() {  # && : set -e does not reach into a function run as a condition
-    "$tsan_dir/tests/test_reference" --no-version &&
-    "$tsan_dir/tests/test_determinism" --no-version &&
-    "$tsan_dir/tests/test_algo" --no-version --test-case='linalg*,gptq: hand-worked*,gptq: equals*,gptq: act-order*'
+    timeout "$lowbit_test_timeout" "$tsan_dir/tests/test_reference" --no-version &&
+    timeout "$lowbit_test_timeout" "$tsan_dir/tests/test_determinism" --no-version &&
+    timeout "$lowbit_test_timeout" "$tsan_dir/tests/test_algo" --no-version --test-case='linalg*,gptq: hand-worked*,gptq: equals*,gptq: act-order*'
   }
   lowbit_phase "TSan: run" tsan_run
 fi

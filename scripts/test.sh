@@ -100,7 +100,7 @@ LOWBIT_ASAN_SKIP_TESTS="${plain_only[*]}" LOWBIT_ASAN_DEBUG_INFO=-g0 LOWBIT_ASAN
   lowbit_bg "$asan_build_log" bash scripts/test-sanitize.sh asan-build
 asan_build=$!
 lowbit_phase "plain: build" cmake --build build-test -j"$jobs"
-lowbit_phase "plain: ctest" ctest --test-dir build-test --output-on-failure -j"$jobs"
+lowbit_phase "plain: ctest" ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout "$lowbit_test_timeout"
 
 arm_log=build-test/test-arm.log  # not in build-arm/: test-arm.sh may empty that folder
 lowbit_bg "$arm_log" bash scripts/test-arm.sh  # AArch64 cross build, kernel tests under qemu (neon, neondot)

@@ -255,13 +255,8 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
 
 // Whether arch a runs a SIMD copy for type t (its own or, along the fallback
 // chain, AVX2's for the AVX-512 archs), not the scalar model: every type on
-// x86; on AArch64 all but TQ1_0 and the lattice i-quants.
-bool has_simd_copy(gguf_type t, arch a) {
-    if (a == arch::scalar || a == arch::sse2) return false;
-    if (a != arch::neon && a != arch::neondot) return true;
-    return t != gguf_type::tq1_0 && t != gguf_type::iq3_xxs && t != gguf_type::iq3_s && t != gguf_type::iq2_xxs &&
-           t != gguf_type::iq2_xs && t != gguf_type::iq2_s && t != gguf_type::iq1_s && t != gguf_type::iq1_m;
-}
+// every SIMD arch.
+bool has_simd_copy(gguf_type, arch a) { return a != arch::scalar && a != arch::sse2; }
 
 TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, and matmul_info says so") {
     const std::size_t n = 5;

@@ -176,7 +176,13 @@ private:
         }
         if (done()) return;
         std::unique_lock<std::mutex> lk(m_);
-        caller_sleeps_.store(true, std::memory_order_seq_cst);
+        // Announce the sleep before reading pending_ (the last worker does the
+        // reverse): one of the two sees the other. An exchange, not a store:
+        // a seq_cst store followed by a seq_cst load is enough in C++, but
+        // qemu-user on x86 lets AArch64's STLR pass a later LDAR and lost this
+        // wake-up (test-arm.sh hung); a read-modify-write is a full barrier
+        // on every host and costs nothing next to the sleep.
+        caller_sleeps_.exchange(true, std::memory_order_seq_cst);
         cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
         caller_sleeps_.store(false, std::memory_order_relaxed);
     }

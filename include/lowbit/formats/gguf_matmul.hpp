@@ -17,12 +17,11 @@
 // every executor, thread count and kernel arch. Kernel copies, one per arch,
 // all equal to the scalar model bit for bit: AVX2 for every type
 // (detail/x86/gguf_dot_avx2.hpp, gguf_dot_avx2_lattice.hpp, also run for
-// arch::avxvnni), AVX-512 and AVX-512 VNNI for the 32-value types and Q4_K …
-// Q6_K (detail/x86/gguf_dot_avx512.hpp; the other types run AVX2's there),
-// NEON and NEON dotprod for all but TQ1_0 and the lattice i-quants
-// (detail/arm/gguf_dot_neon.hpp); lowbit::force_arch / LOWBIT_FORCE_ARCH pick
-// one (kernels/arch.hpp); an arch without a copy of the type (arch::sse2, or
-// NEON for those) falls back to the model, reported in matmul_info. The copies
+// arch::avxvnni), AVX-512 and AVX-512 VNNI for all but IQ4_XS and TQ2_0
+// (detail/x86/gguf_dot_avx512.hpp; those two run AVX2's there), NEON and
+// NEON dotprod for every type (detail/arm/gguf_dot_neon.hpp);
+// lowbit::force_arch / LOWBIT_FORCE_ARCH pick one (kernels/arch.hpp); an arch
+// without a copy (arch::sse2) falls back to the model, reported in matmul_info. The copies
 // are entries of the kernel table (detail/gguf_entries.hpp, kernels/table.hpp);
 // these front doors are thin wrappers over kernels/run.hpp.
 //

@@ -133,8 +133,7 @@ constexpr kernel_entry ggml_entry() noexcept {
 // Which SIMD copies a weight type has. avx2 also serves avxvnni; avx512 is
 // the AVX-512 and AVX-512 VNNI (and AMX) copies; neon the NEON and dotprod
 // ones. IQ4_XS and TQ2_0 have AVX2's copy only on x86 (the AVX-512 archs fall
-// back to it: it is already within issue 18's per-byte target); TQ1_0 and the
-// lattice i-quants have no NEON copy.
+// back to it: it is already within issue 18's per-byte target).
 struct ggml_simd {
     bool avx2 = false, avx512 = false, neon = false;
 };
@@ -143,13 +142,12 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
         case gguf_type::q4_0: case gguf_type::q5_0: case gguf_type::q8_0:
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
         case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
-        case gguf_type::q2_K: case gguf_type::q3_K:
+        case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::tq1_0:
+        case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs: case gguf_type::iq2_xs:
+        case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
             return {true, true, true};
         case gguf_type::iq4_xs: case gguf_type::tq2_0:
             return {true, false, true};
-        case gguf_type::tq1_0: case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs:
-        case gguf_type::iq2_xs: case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
-            return {true, true, false};
         default:
             return {};
     }

@@ -26,6 +26,7 @@
 #include "../../../kernels/detail/arm/kernels.hpp"
 #include "../gguf_dot.hpp"
 #include "../gguf_dot_iq.hpp"
+#include "../gguf_iq_grid_bytes.hpp"
 
 namespace lowbit {
 namespace gguf {

@@ -27,12 +27,14 @@ LOWBIT_GGUF_INLINE std::int32_t dot32(int8x16_t q0, int8x16_t q1, const std::int
     return vaddvq_s32(dot16(dot16(vdupq_n_s32(0), q0, vld1q_s8(x)), q1, vld1q_s8(x + 16)));
 }
 
+// All-ones in byte j where bit j of b0 (bytes 0..7) or of b1 (bytes 8..15) is set.
+LOWBIT_GGUF_INLINE uint8x16_t bit_lanes16(std::uint8_t b0, std::uint8_t b1) {
+    static const std::uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    return vtstq_u8(vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1)), vld1q_u8(bit));
+}
 // 0x10 in byte i where bit i of the 16-bit word is set.
 LOWBIT_GGUF_INLINE uint8x16_t fifth_bits16(std::uint32_t word16) {
-    static const std::uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t spread = vcombine_u8(vdup_n_u8(static_cast<std::uint8_t>(word16)),
-                                          vdup_n_u8(static_cast<std::uint8_t>(word16 >> 8)));
-    return vandq_u8(vtstq_u8(spread, vld1q_u8(bit)), vdupq_n_u8(0x10));
+    return vandq_u8(bit_lanes16(static_cast<std::uint8_t>(word16), static_cast<std::uint8_t>(word16 >> 8)), vdupq_n_u8(0x10));
 }
 
 LOWBIT_GGUF_INLINE std::int32_t isum(const block_q4_0& w, const block_q8_0& a) {
@@ -175,6 +177,31 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K& a) 
     return vaddvq_s32(acc);
 }
 
+// TQ1_0: trit n of a byte is (q * 3) >> 8 with q = byte * 3^n mod 256
+// (unpack_trit), i.e. [q >= 86] + [q >= 171]; so the signed code t - 1 is
+// [q >= 171] - [q < 86]. NEON multiplies bytes mod 256 and compares them
+// unsigned, and a true compare is the byte -1: code = (q < 86) - (q >= 171).
+LOWBIT_GGUF_INLINE int8x16_t tq1_codes(uint8x16_t q) {
+    return vsubq_s8(vreinterpretq_s8_u8(vcltq_u8(q, vdupq_n_u8(86))), vreinterpretq_s8_u8(vcgeq_u8(q, vdupq_n_u8(171))));
+}
+// Values as decode_tq1_0 orders them: qs[m] trit n is value 32n + m (m < 32),
+// qs[32 + m] trit n is 160 + 16n + m, qh[j] trit n is 240 + 4n + j.
+LOWBIT_GGUF_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
+    static const std::uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    static const std::uint8_t qh_pow3[16] = {1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27};
+    int32x4_t acc = vdupq_n_s32(0);
+    const uint8x16_t lo = vld1q_u8(w.qs), hi = vld1q_u8(w.qs + 16), tail = vld1q_u8(w.qs + 32);
+    for (int n = 0; n < 5; ++n) {
+        const uint8x16_t p = vdupq_n_u8(pow3[n]);
+        acc = dot16(acc, tq1_codes(vmulq_u8(lo, p)), vld1q_s8(a.qs + 32 * n));
+        acc = dot16(acc, tq1_codes(vmulq_u8(hi, p)), vld1q_s8(a.qs + 32 * n + 16));
+        acc = dot16(acc, tq1_codes(vmulq_u8(tail, p)), vld1q_s8(a.qs + 160 + 16 * n));
+    }
+    const uint8x16_t h = vmulq_u8(vreinterpretq_u8_u32(vdupq_n_u32(load_u32le(w.qh))), vld1q_u8(qh_pow3));  // lane 4n + j: qh[j] * 3^n
+    acc = dot16(acc, tq1_codes(h), vld1q_s8(a.qs + 240));
+    return vaddvq_s32(acc);
+}
+
 LOWBIT_GGUF_TGT inline float row_dot(const block_mxfp4* w, const block_q8_0* a, std::size_t nb) {
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(e8m0_half(w[i].e), to_f32(a[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
@@ -193,7 +220,7 @@ LOWBIT_GGUF_TGT inline float row_dot(const block_q2_K* w, const block_q8_K* a, s
         sum += kquant_affine_term(a[i].d, to_f32(w[i].d), to_f32(w[i].dmin), LOWBIT_GGUF_NS::isum(w[i], a[i]), q2k_min_sum(w[i], a[i]));
     return sum;
 }
-template <class W>  // Q3_K, IQ4_XS, TQ2_0
+template <class W>  // Q3_K, IQ4_XS, TQ1_0, TQ2_0
 LOWBIT_GGUF_TGT inline float symmetric_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, to_f32(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
@@ -201,6 +228,7 @@ LOWBIT_GGUF_TGT inline float symmetric_k_row_dot(const W* w, const block_q8_K* a
 }
 LOWBIT_GGUF_TGT inline float row_dot(const block_q3_K* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
 LOWBIT_GGUF_TGT inline float row_dot(const block_iq4_xs* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
+LOWBIT_GGUF_TGT inline float row_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
 LOWBIT_GGUF_TGT inline float row_dot(const block_tq2_0* w, const block_q8_K* a, std::size_t nb) { return symmetric_k_row_dot(w, a, nb); }
 
 template <class W>
@@ -232,6 +260,8 @@ LOWBIT_GGUF_TGT inline float row_dot(const block_q6_K* w, const block_q8_K* a, s
     for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, to_f32(w[i].d), LOWBIT_GGUF_NS::isum(w[i], a[i]));
     return sum;
 }
+
+#include "gguf_dot_neon_lattice.inl"
 
 #undef LOWBIT_GGUF_INLINE
 
