@@ -306,19 +306,26 @@ TEST_CASE("calibration: over a tensor the MSE search's error is at most trying e
                 calibrate::mse m;
                 m.norm = norm;
                 const calibration c = m;
-                double sum_new = 0.0, sum_ref = 0.0;
+                double sum_new = 0.0, sum_ref = 0.0, worst = 1.0;
                 for (std::size_t r = 0; r < rows; ++r)
                     for (std::size_t c0 = 0; c0 < cols; c0 += g.group) {
                         const value_block b{w.data() + r * cols + c0, 1, g.group, g.group};
-                        sum_new += mse_objective(b, calibrate_block(b, c, g.bits, g.sym, scale_type::f16, nullptr), g.bits, g.sym, norm);
-                        sum_ref += mse_objective(b, reference_mse_search(b, c, g.bits, g.sym, scale_type::f16), g.bits, g.sym, norm);
+                        const double en = mse_objective(b, calibrate_block(b, c, g.bits, g.sym, scale_type::f16, nullptr), g.bits, g.sym, norm);
+                        const double er = mse_objective(b, reference_mse_search(b, c, g.bits, g.sym, scale_type::f16), g.bits, g.sym, norm);
+                        sum_new += en;
+                        sum_ref += er;
+                        worst = std::max(worst, en / er);
+                        // Per group: the search may miss the grid's best step (a coarse
+                        // grid and two refits see a few points of a ragged curve);
+                        // the largest ratio measured here is 1.24 (w4 g32 norm 2).
+                        CHECK_MESSAGE(en <= 1.5 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
+                                      " norm ", norm, " row ", r, " col ", c0, ": ", en, " vs every candidate ", er);
                     }
-                MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm, ": search / every candidate = ",
-                        sum_new / sum_ref);
-                // Not met everywhere: asymmetric 3- and 4-bit groups of 128 on the
-                // first weight end up to 0.06 % above (docs/concepts.md); the
-                // bound keeps that from growing unnoticed.
-                CHECK(sum_new <= sum_ref * 1.001);
+                MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm,
+                        ": search / every candidate = ", sum_new / sum_ref, ", largest ratio of a group ", worst);
+                // Same or better: the refits (two zero points where asymmetric) win
+                // more on other groups than the coarse grid loses (0.2-1.6 % below).
+                CHECK(sum_new <= sum_ref);
                 worse += sum_new > sum_ref;
             }
     }

@@ -1010,6 +1010,7 @@ namespace detail {
 // the caller compares candidates without a power of s for each.
 struct fit_candidate {
     float scale, inv, unit_inv, kmin, kmax;
+    double tnorm;  // (scale * unit_inv)^norm: errors in the candidate's steps to units
 };
 
 // Sums over a block for one candidate, in steps: err = sum d^norm, and for
@@ -1071,56 +1072,101 @@ LOWBIT_ALWAYS_INLINE B exp2_clamped(const B& y) noexcept {
 
 template <class B>
 struct acc {
-    B err = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);  // B{0.0f} would set one lane in xsimd 8
+    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);  // B{0.0f} would set one lane in xsimd 8
+};
+
+// t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
+// t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
+// error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
+// between candidates, whose unclipped errors spread over [0, 1/2] alike.
+template <class B>
+LOWBIT_ALWAYS_INLINE B pow24_half(const B& t) noexcept {
+    B p(12.4637709f);
+    p = p * t + B(-23.8889542f);
+    p = p * t + B(18.9011974f);
+    p = p * t + B(-8.26929474f);
+    p = p * t + B(2.75643849f);
+    p = p * t + B(0.18793945f);
+    return p * (t * t);
+}
+
+// d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
+// float's bits read linearly (a few % off): the refit's weights only steer
+// the refit; its candidate is then judged by its error.
+template <class B>
+LOWBIT_ALWAYS_INLINE B pow_rough(const B& d, const B& q, const B& bias) noexcept {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    const B e = xsimd::to_float(xsimd::bitwise_cast<I>(d)) * q + bias;  // bias = (1 - q) 127 2^23
+    return xsimd::bitwise_cast<B>(xsimd::to_int(xsimd::min(xsimd::max(e, B(8388608.0f)), B(2130706432.0f))));
+}
+
+// The constants of one pass: the candidate's, and for norms other than 2
+// where the clipped values lie and how the rest's power is taken.
+template <class B>
+struct lane_consts {
+    B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
 };
 
 // One batch of values x (valid: 1 for values of the block, 0 for padding).
+// Norms other than 2: at norm 2.4 a value's error t = |x^ - x| / s, in the
+// candidate's steps, is at most 1/2 unless the value is clipped, and t^2.4
+// is a polynomial there (err_t, in steps); clipped values -- and every value
+// at other norms (poly_max = -1) -- take the power from log2 and exp2
+// polynomials (err, in units), for the batches that hold any.
 template <fit_mode M, class B>
-LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const B& scale, const B& inv, const B& unit_inv,
-                              const B& kmin, const B& kmax, const B& pm2) noexcept {
+LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const lane_consts<B>& c) noexcept {
     // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
-    (void)inv;
-    const B y = x / scale;
-    const B t = xsimd::min(xsimd::max(y, kmin), kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
+    const B y = x / c.scale;
+    const B t = xsimd::min(xsimd::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
 #if defined(__FAST_MATH__)
     const B k = xsimd::nearbyint(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
 #else
     const B magic(12582912.0f);
     const B k = (t + magic) - magic;  // |t| <= 255: round half to even
 #endif
-    const B r = (scale * k - x) * unit_inv;  // x^ - x as dequantization computes it, then in units
+    const B diff = c.scale * k - x;  // x^ - x as dequantization computes it
+    const B r = diff * c.unit_inv;   // in units
     const B d2 = r * r;
-    B w = valid;
-    if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
-        // d floored at 2^-20 steps: log2 stays finite and w at most 2^20 for norms down to 1; the
-        // error of such a d (w d^2, not d^norm) is below 2^-20 steps either way.
-        const B d = xsimd::max(xsimd::abs(r), B(9.53674316e-07f));
-        const B ly = xsimd::min(xsimd::max(pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
-        w = w * exp2_clamped(ly);
-    } else {
-        (void)pm2;
-    }
-    if constexpr (fit_sums_wanted(M)) {
-        const B wk = w * k;
-        a.err += w * d2;
-        a.w += w;
-        a.wk += wk;
-        a.wk2 += wk * k;
-        a.wy += w * y;
-        a.wyk += wk * y;
-    } else if constexpr (M == fit_mode::pow_error) {
-        a.err += w * d2;
-    } else {
+    if constexpr (M == fit_mode::l2_error) {
         a.err += d2;  // padding adds 0
+        return;
+    } else {
+        B w = valid;
+        if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
+            const B ts = xsimd::abs(diff) * c.inv;
+            const auto far = ts > c.poly_max;
+            const B d = xsimd::max(xsimd::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
+            a.errt += xsimd::select(far, B(0.0f), pow24_half(xsimd::min(ts, B(0.5f))));  // padding: t = 0
+            if (xsimd::any(far)) {
+                const B ly = xsimd::min(xsimd::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
+                const B wx = exp2_clamped(ly);
+                a.err += xsimd::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
+                if constexpr (M == fit_mode::pow_fit) w = w * xsimd::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
+            } else if constexpr (M == fit_mode::pow_fit) {
+                w = w * pow_rough(d, c.pm2, c.rough_bias);
+            }
+        } else {
+            a.err += d2;
+        }
+        if constexpr (fit_sums_wanted(M)) {
+            const B wk = w * k;
+            a.w += w;
+            a.wk += wk;
+            a.wk2 += wk * k;
+            a.wy += w * y;
+            a.wyk += wk * y;
+        }
     }
 }
 
+constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
+
 template <fit_mode M, class B>
-inline void flush(acc<B>& a, acc<B>& b, fit_sums& s) noexcept {
+inline void flush(acc<B>& a, acc<B>& b, double tnorm, fit_sums& s) noexcept {
     constexpr std::size_t W = B::size;
-    constexpr std::size_t n = fit_sums_wanted(M) ? 6 : 1;
-    alignas(64) float lanes[6][W];
+    alignas(64) float lanes[7][W];
     (a.err + b.err).store_unaligned(lanes[0]);
+    if constexpr (pow_mode(M)) (a.errt + b.errt).store_unaligned(lanes[6]);
     if constexpr (fit_sums_wanted(M)) {
         (a.w + b.w).store_unaligned(lanes[1]);
         (a.wk + b.wk).store_unaligned(lanes[2]);
@@ -1128,10 +1174,12 @@ inline void flush(acc<B>& a, acc<B>& b, fit_sums& s) noexcept {
         (a.wy + b.wy).store_unaligned(lanes[4]);
         (a.wyk + b.wyk).store_unaligned(lanes[5]);
     }
-    double t[6] = {};
-    for (std::size_t j = 0; j < n; ++j)
+    double t[7] = {};
+    for (std::size_t j = 0; j < 7; ++j) {
+        if (j == 6 ? !pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
         for (std::size_t l = 0; l < W; ++l) t[j] += lanes[j][l];
-    s.err += t[0];
+    }
+    s.err += t[0] + tnorm * t[6];
     s.w += t[1];
     s.wk += t[2];
     s.wk2 += t[3];
@@ -1139,6 +1187,14 @@ inline void flush(acc<B>& a, acc<B>& b, fit_sums& s) noexcept {
     s.wyk += t[5];
     a = acc<B>{};
     b = acc<B>{};
+}
+
+template <class B>
+inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
+    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
+    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
+    const float q = norm - 2.0f;
+    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
 
 }  // namespace fit
@@ -1152,7 +1208,8 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
                          float norm) noexcept {
     using B = xsimd::batch<float, Arch>;
     constexpr std::size_t W = B::size;
-    const B scale(c.scale), inv(c.inv), unit_inv(c.unit_inv), kmin(c.kmin), kmax(c.kmax), pm2(norm - 2.0f), one(1.0f);
+    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
+    const B one(1.0f);
     fit_sums s;
     fit::acc<B> a0, a1;
     alignas(64) float pad[W], valid[W];
@@ -1160,15 +1217,15 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + 2 * W <= cols; i += 2 * W) {
-            fit::add<M>(a0, B::load_unaligned(x + i), one, scale, inv, unit_inv, kmin, kmax, pm2);
-            fit::add<M>(a1, B::load_unaligned(x + i + W), one, scale, inv, unit_inv, kmin, kmax, pm2);
+            fit::add<M>(a0, B::load_unaligned(x + i), one, k);
+            fit::add<M>(a1, B::load_unaligned(x + i + W), one, k);
             if (++n == 32) {
                 n = 0;
-                fit::flush<M>(a0, a1, s);
+                fit::flush<M>(a0, a1, c.tnorm, s);
             }
         }
         if (i + W <= cols) {
-            fit::add<M>(a0, B::load_unaligned(x + i), one, scale, inv, unit_inv, kmin, kmax, pm2);
+            fit::add<M>(a0, B::load_unaligned(x + i), one, k);
             i += W;
         }
         if (i < cols) {  // padding: 0, which every candidate represents exactly (d = 0), weighted 0
@@ -1176,29 +1233,29 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
                 pad[l] = i + l < cols ? x[i + l] : 0.0f;
                 valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            fit::add<M>(a1, B::load_unaligned(pad), B::load_unaligned(valid), scale, inv, unit_inv, kmin, kmax, pm2);
+            fit::add<M>(a1, B::load_unaligned(pad), B::load_unaligned(valid), k);
         }
-        fit::flush<M>(a0, a1, s);
+        fit::flush<M>(a0, a1, c.tnorm, s);
     }
     return s;
 }
 
-// The errors of N candidates with one zero point and unit (the scan), one load of the
-// values for all: small groups pay the loop and the lane sums once, and the
-// N accumulators are independent.
+// The errors of N candidates (the scan), one load of the values for all:
+// small groups pay the loop and the lane sums once, and the N accumulators
+// are independent. exact: no polynomial t^2.4 (every value's power from
+// log2 and exp2).
 template <bool Pow, std::size_t N, class Arch = xsimd::default_arch>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err) noexcept {
+                      float norm, double* err, bool exact = false) noexcept {
     using B = xsimd::batch<float, Arch>;
     constexpr std::size_t W = B::size;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
-    B scale[N], inv[N];
+    fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
-        scale[j] = B(c[j].scale);
-        inv[j] = B(c[j].inv);
+        k[j] = fit::consts_for<B>(c[j], norm, exact);
         err[j] = 0.0;
     }
-    const B unit_inv(c[0].unit_inv), kmin(c[0].kmin), kmax(c[0].kmax), pm2(norm - 2.0f), one(1.0f);
+    const B one(1.0f);
     fit::acc<B> a[N];
     alignas(64) float pad[W], valid[W], lanes[W];
     auto flush = [&] {
@@ -1206,6 +1263,13 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
             a[j].err.store_unaligned(lanes);
             double t = 0.0;
             for (std::size_t l = 0; l < W; ++l) t += lanes[l];
+            if constexpr (Pow) {
+                a[j].errt.store_unaligned(lanes);
+                double tt = 0.0;
+                for (std::size_t l = 0; l < W; ++l) tt += lanes[l];
+                t += c[j].tnorm * tt;
+                a[j].errt = B(0.0f);
+            }
             err[j] += t;
             a[j].err = B(0.0f);
         }
@@ -1215,7 +1279,7 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
         std::size_t i = 0, n = 0;
         for (; i + W <= cols; i += W) {
             const B v = B::load_unaligned(x + i);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, scale[j], inv[j], unit_inv, kmin, kmax, pm2);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, k[j]);
             if (++n == 64) {
                 n = 0;
                 flush();
@@ -1227,7 +1291,7 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
                 valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
             const B v = B::load_unaligned(pad), ok = B::load_unaligned(valid);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, scale[j], inv[j], unit_inv, kmin, kmax, pm2);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, k[j]);
         }
         flush();
     }
@@ -1556,25 +1620,37 @@ public:
         return pass<M>(p.scale, p.zero);
     }
     fit_candidate candidate(float s, float z) const noexcept {
-        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z};
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z,
+                std::pow(static_cast<double>(s) / unit_, static_cast<double>(c_.norm))};
     }
-    // The step (and zero point) that minimise the weighted squares for the codes of p.
-    qparams refit(const qparams& p, const fit_sums& r) const noexcept {
+    // The steps (and zero points) that minimise the weighted squares for the
+    // codes of p: one symmetric; asymmetric, the zero points on either side of
+    // the real-valued best, each with its step: rounding to the nearer alone
+    // loses where the two are near a tie (the grid's own zero point flips
+    // between them as the stored step rounds). Returns how many (0 to 2).
+    int refit(const qparams& p, const fit_sums& r, qparams* out) const noexcept {
+        int n = 0;
         if (sym_) {
-            if (!(r.wk2 > 0.0)) return qparams{};
-            return params_for_step(p.scale * (r.wyk / r.wk2), 0.0, bits_, sym_, st_);
+            if (r.wk2 > 0.0) out[n] = params_for_step(p.scale * (r.wyk / r.wk2), 0.0, bits_, sym_, st_);
+            return out[0].scale > 0.0f ? 1 : 0;
         }
-        // y = x/s ~ a k + c over k = code - z: the new zero point is z - c/a, rounded; then a again for it.
+        // y = x/s ~ a k + c over k = code - z: the zero point z - c/a; then a again for each integer one near it.
         const double det = r.w * r.wk2 - r.wk * r.wk;
-        if (!(det > 0.0)) return qparams{};
+        if (!(det > 0.0)) return 0;
         const double a = (r.w * r.wyk - r.wk * r.wy) / det;
-        if (!(a > 0.0)) return qparams{};
+        if (!(a > 0.0)) return 0;
         const double cc = (r.wy - a * r.wk) / r.w;
-        const double z = std::min(std::max(std::nearbyint(static_cast<double>(p.zero) - cc / a), 0.0), static_cast<double>(max_code(bits_)));
-        const double dz = z - p.zero;  // codes relative to the new zero: k - dz
-        const double num = r.wyk - dz * r.wy, den = r.wk2 - 2.0 * dz * r.wk + dz * dz * r.w;
-        if (!(den > 0.0) || !(num > 0.0)) return qparams{};
-        return params_for_step(p.scale * (num / den), z, bits_, sym_, st_);
+        const double zr = std::min(std::max(static_cast<double>(p.zero) - cc / a, 0.0), static_cast<double>(max_code(bits_)));
+        const double z0 = std::floor(zr);
+        for (const double z : {z0, z0 + 1.0}) {
+            if (z > max_code(bits_) || (z > zr && z0 == zr)) continue;
+            const double dz = z - p.zero;  // codes relative to the new zero: k - dz
+            const double num = r.wyk - dz * r.wy, den = r.wk2 - 2.0 * dz * r.wk + dz * dz * r.w;
+            if (!(den > 0.0) || !(num > 0.0)) continue;
+            const qparams q = params_for_step(p.scale * (num / den), z, bits_, sym_, st_);
+            if (q.scale > 0.0f) out[n++] = q;
+        }
+        return n;
     }
 
     qparams run(float lo, float hi, const qparams& mm) const noexcept {
@@ -1637,26 +1713,63 @@ private:
             flush();
         }
         // 2. Storable candidates: the best step, then alternate codes and
-        //    (weighted) least-squares step; min/max stays in the running.
-        qparams best = mm, cur = ib == 0 ? mm : params_for_step(step_at(ib), mm.zero, bits_, sym_, st_);
-        if (!(cur.scale > 0.0f)) return best;
-        for (int it = 0;; ++it) {
+        //    (weighted) least-squares step (asymmetric: two zero points, the
+        //    next round from the better); min/max stays in the running.
+        qparams best = mm, cur[2];
+        cur[0] = ib == 0 ? mm : params_for_step(step_at(ib), mm.zero, bits_, sym_, st_);
+        if (!(cur[0].scale > 0.0f)) return best;
+        int nc = 1;
+        if (!sym_) {  // the zero point on the other side of the real-valued one (the grid's flips to it where the stored step rounds)
+            const float zr = -std::min(lo, 0.0f) / s0;
+            const float z2 = mm.zero + (zr > mm.zero ? 1.0f : -1.0f);
+            if (z2 >= 0.0f && z2 <= static_cast<float>(max_code(bits_))) {
+                cur[1] = params_for_step(cur[0].scale, z2, bits_, sym_, st_);
+                nc += cur[1].scale > 0.0f;
+            }
+        }
+        auto same = [](const qparams& x, const qparams& y) { return x.stored_scale == y.stored_scale && x.stored_zero == y.stored_zero; };
+        for (int it = 0; nc > 0; ++it) {
             if (it == refits) {
-                const double e = pass<Error>(cur).err;
-                if (e < best_err) {
-                    best_err = e;
-                    best = cur;
-                }
+                fit_candidate f2[2];
+                double e2[2];
+                for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
+                if (nc == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                else scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                for (int j = 0; j < nc; ++j)
+                    if (e2[j] < best_err) {
+                        best_err = e2[j];
+                        best = cur[j];
+                    }
                 break;
             }
-            const fit_sums r = pass<Fit>(cur);
+            fit_sums r, rj;
+            int jb = 0;
+            for (int j = 0; j < nc; ++j) {
+                rj = pass<Fit>(cur[j]);
+                if (j == 0 || rj.err < r.err) {
+                    r = rj;
+                    jb = j;
+                }
+            }
             if (r.err < best_err) {
                 best_err = r.err;
-                best = cur;
+                best = cur[jb];
             }
-            const qparams nx = refit(cur, r);
-            if (!(nx.scale > 0.0f) || (nx.stored_scale == cur.stored_scale && nx.stored_zero == cur.stored_zero)) break;
-            cur = nx;
+            const qparams from = cur[jb];
+            qparams nx[2];
+            const int m = refit(from, r, nx);
+            nc = 0;
+            for (int j = 0; j < m; ++j)
+                if (!same(nx[j], from)) cur[nc++] = nx[j];
+        }
+        // t^2.4 as a polynomial is off by up to 1.7e-5 steps a value, which can
+        // decide between candidates within ~1e-4 of each other: whether best
+        // beats min/max is settled with the power of every value.
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
+            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), candidate(best.scale, best.zero)};
+            double e2[2];
+            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
+            if (!(e2[1] < e2[0])) best = mm;
         }
         return best;
     }

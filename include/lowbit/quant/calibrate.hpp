@@ -181,25 +181,37 @@ public:
         return pass<M>(p.scale, p.zero);
     }
     fit_candidate candidate(float s, float z) const noexcept {
-        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z};
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z,
+                std::pow(static_cast<double>(s) / unit_, static_cast<double>(c_.norm))};
     }
-    // The step (and zero point) that minimise the weighted squares for the codes of p.
-    qparams refit(const qparams& p, const fit_sums& r) const noexcept {
+    // The steps (and zero points) that minimise the weighted squares for the
+    // codes of p: one symmetric; asymmetric, the zero points on either side of
+    // the real-valued best, each with its step: rounding to the nearer alone
+    // loses where the two are near a tie (the grid's own zero point flips
+    // between them as the stored step rounds). Returns how many (0 to 2).
+    int refit(const qparams& p, const fit_sums& r, qparams* out) const noexcept {
+        int n = 0;
         if (sym_) {
-            if (!(r.wk2 > 0.0)) return qparams{};
-            return params_for_step(p.scale * (r.wyk / r.wk2), 0.0, bits_, sym_, st_);
+            if (r.wk2 > 0.0) out[n] = params_for_step(p.scale * (r.wyk / r.wk2), 0.0, bits_, sym_, st_);
+            return out[0].scale > 0.0f ? 1 : 0;
         }
-        // y = x/s ~ a k + c over k = code - z: the new zero point is z - c/a, rounded; then a again for it.
+        // y = x/s ~ a k + c over k = code - z: the zero point z - c/a; then a again for each integer one near it.
         const double det = r.w * r.wk2 - r.wk * r.wk;
-        if (!(det > 0.0)) return qparams{};
+        if (!(det > 0.0)) return 0;
         const double a = (r.w * r.wyk - r.wk * r.wy) / det;
-        if (!(a > 0.0)) return qparams{};
+        if (!(a > 0.0)) return 0;
         const double cc = (r.wy - a * r.wk) / r.w;
-        const double z = std::min(std::max(std::nearbyint(static_cast<double>(p.zero) - cc / a), 0.0), static_cast<double>(max_code(bits_)));
-        const double dz = z - p.zero;  // codes relative to the new zero: k - dz
-        const double num = r.wyk - dz * r.wy, den = r.wk2 - 2.0 * dz * r.wk + dz * dz * r.w;
-        if (!(den > 0.0) || !(num > 0.0)) return qparams{};
-        return params_for_step(p.scale * (num / den), z, bits_, sym_, st_);
+        const double zr = std::min(std::max(static_cast<double>(p.zero) - cc / a, 0.0), static_cast<double>(max_code(bits_)));
+        const double z0 = std::floor(zr);
+        for (const double z : {z0, z0 + 1.0}) {
+            if (z > max_code(bits_) || (z > zr && z0 == zr)) continue;
+            const double dz = z - p.zero;  // codes relative to the new zero: k - dz
+            const double num = r.wyk - dz * r.wy, den = r.wk2 - 2.0 * dz * r.wk + dz * dz * r.w;
+            if (!(den > 0.0) || !(num > 0.0)) continue;
+            const qparams q = params_for_step(p.scale * (num / den), z, bits_, sym_, st_);
+            if (q.scale > 0.0f) out[n++] = q;
+        }
+        return n;
     }
 
     qparams run(float lo, float hi, const qparams& mm) const noexcept {
@@ -262,26 +274,63 @@ private:
             flush();
         }
         // 2. Storable candidates: the best step, then alternate codes and
-        //    (weighted) least-squares step; min/max stays in the running.
-        qparams best = mm, cur = ib == 0 ? mm : params_for_step(step_at(ib), mm.zero, bits_, sym_, st_);
-        if (!(cur.scale > 0.0f)) return best;
-        for (int it = 0;; ++it) {
+        //    (weighted) least-squares step (asymmetric: two zero points, the
+        //    next round from the better); min/max stays in the running.
+        qparams best = mm, cur[2];
+        cur[0] = ib == 0 ? mm : params_for_step(step_at(ib), mm.zero, bits_, sym_, st_);
+        if (!(cur[0].scale > 0.0f)) return best;
+        int nc = 1;
+        if (!sym_) {  // the zero point on the other side of the real-valued one (the grid's flips to it where the stored step rounds)
+            const float zr = -std::min(lo, 0.0f) / s0;
+            const float z2 = mm.zero + (zr > mm.zero ? 1.0f : -1.0f);
+            if (z2 >= 0.0f && z2 <= static_cast<float>(max_code(bits_))) {
+                cur[1] = params_for_step(cur[0].scale, z2, bits_, sym_, st_);
+                nc += cur[1].scale > 0.0f;
+            }
+        }
+        auto same = [](const qparams& x, const qparams& y) { return x.stored_scale == y.stored_scale && x.stored_zero == y.stored_zero; };
+        for (int it = 0; nc > 0; ++it) {
             if (it == refits) {
-                const double e = pass<Error>(cur).err;
-                if (e < best_err) {
-                    best_err = e;
-                    best = cur;
-                }
+                fit_candidate f2[2];
+                double e2[2];
+                for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
+                if (nc == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                else scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                for (int j = 0; j < nc; ++j)
+                    if (e2[j] < best_err) {
+                        best_err = e2[j];
+                        best = cur[j];
+                    }
                 break;
             }
-            const fit_sums r = pass<Fit>(cur);
+            fit_sums r, rj;
+            int jb = 0;
+            for (int j = 0; j < nc; ++j) {
+                rj = pass<Fit>(cur[j]);
+                if (j == 0 || rj.err < r.err) {
+                    r = rj;
+                    jb = j;
+                }
+            }
             if (r.err < best_err) {
                 best_err = r.err;
-                best = cur;
+                best = cur[jb];
             }
-            const qparams nx = refit(cur, r);
-            if (!(nx.scale > 0.0f) || (nx.stored_scale == cur.stored_scale && nx.stored_zero == cur.stored_zero)) break;
-            cur = nx;
+            const qparams from = cur[jb];
+            qparams nx[2];
+            const int m = refit(from, r, nx);
+            nc = 0;
+            for (int j = 0; j < m; ++j)
+                if (!same(nx[j], from)) cur[nc++] = nx[j];
+        }
+        // t^2.4 as a polynomial is off by up to 1.7e-5 steps a value, which can
+        // decide between candidates within ~1e-4 of each other: whether best
+        // beats min/max is settled with the power of every value.
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
+            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), candidate(best.scale, best.zero)};
+            double e2[2];
+            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
+            if (!(e2[1] < e2[0])) best = mm;
         }
         return best;
     }
