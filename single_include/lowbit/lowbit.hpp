@@ -1620,8 +1620,11 @@ public:
         return pass<M>(p.scale, p.zero);
     }
     fit_candidate candidate(float s, float z) const noexcept {
-        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z,
-                std::pow(static_cast<double>(s) / unit_, static_cast<double>(c_.norm))};
+        // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them), in float:
+        // a double std::pow a candidate cost as much as a pass over 32 values.
+        const float r = s / unit_;
+        const double tnorm = c_.norm == 2.4f ? static_cast<double>(r * r * std::exp2(0.4f * std::log2(r))) : 0.0;
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, tnorm};
     }
     // The steps (and zero points) that minimise the weighted squares for the
     // codes of p: one symmetric; asymmetric, the zero points on either side of
@@ -1676,7 +1679,8 @@ private:
         unit_ = mm.scale;
         auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
-        double best_err = pass<Error>(mm).err, scan_err = best_err;
+        const double mm_err = pass<Error>(mm).err;
+        double best_err = mm_err, scan_err = best_err;
         int ib = 0;
         const int K = std::max(1, (steps + coarse - 1) / coarse);
         // Candidates go through the scan four (or two) at a time.
@@ -1762,11 +1766,14 @@ private:
             for (int j = 0; j < m; ++j)
                 if (!same(nx[j], from)) cur[nc++] = nx[j];
         }
-        // t^2.4 as a polynomial is off by up to 1.7e-5 steps a value, which can
-        // decide between candidates within ~1e-4 of each other: whether best
-        // beats min/max is settled with the power of every value.
-        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
-            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), candidate(best.scale, best.zero)};
+        // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
+        // the power of clipped values by ~1e-6 of it): where best's margin over
+        // min/max is within what that can make up, the power of every value
+        // settles it (2-bit groups of small values, most errors near 0).
+        const fit_candidate fb = candidate(best.scale, best.zero);
+        const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + fb.tnorm) + 1e-5 * mm_err;
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm) && !(best_err + slack < mm_err)) {
+            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), fb};
             double e2[2];
             scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
             if (!(e2[1] < e2[0])) best = mm;
