@@ -10,8 +10,8 @@
 //               reference quantizer's `mse` option), and over the steps that
 //               refit to the codes from there.
 //
-// The search (issue 20 item 4) costs about 19 passes over the group instead of
-// one per grid candidate (80), and finds as small an error over a tensor:
+// The search (issue 20 item 4) costs about 20 passes over the group instead of
+// one per grid candidate (80), and finds a smaller error over a tensor:
 //   1. every 10th candidate (8 of 80), then the two at half the distance
 //      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
 //      f * s0, unrounded, with min/max's zero point, four candidates per pass
@@ -21,6 +21,7 @@
 //      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
 //      refit is not on the grid and often beats every grid candidate, which
 //      makes up for the groups where stage 1 misses the grid's best.
+//      Asymmetric: two zero points each round (see refit).
 // Only storable candidates (min/max, stage 2's) are returned, the first of the
 // smallest error; min/max is the first, so the result is never worse than
 // min/max in the search's own objective. Measured against trying every
