@@ -125,9 +125,10 @@ TEST_CASE_TEMPLATE_DEFINE("calibration: MSE never worse than minmax; percentile 
 TEST_CASE_TEMPLATE_APPLY(calibration_grid, scheme_grid);
 
 namespace {
-// The MSE search as it was before issue 20 item 4: every candidate in turn,
-// scalar, keeping the first of the smallest error (float std::pow). The fast
-// search must find an error at least as small.
+// The MSE search as it was before issue 20 item 4: every grid candidate in
+// turn, scalar, keeping the first of the smallest error (float std::pow). The
+// search of calibrate.hpp must reach as small an error summed over many groups
+// (it may lose on single groups, by a bounded amount, and win on others).
 double reference_range_error(const value_block& b, const qparams& p, int bits, bool symmetric, float norm, double bound) {
     double err = 0.0;
     const bool l2 = norm == 2.0f;
@@ -174,29 +175,41 @@ double mse_objective(const value_block& b, const qparams& p, int bits, bool symm
     });
     return e;
 }
+// min/max's parameters for a block (the search's first candidate).
+qparams minmax_params(const value_block& b, int bits, bool symmetric, scale_type st) {
+    return calibrate_block(b, calibrate::minmax{}, bits, symmetric, st, nullptr);
+}
 }  // namespace
 
-TEST_CASE("calibration: the fast MSE search is never worse than trying every candidate") {
+// The bounds asserted, per group: never above min/max's error (the search
+// keeps min/max unless a candidate beats it: the only bound the design
+// gives), and never above 5x the exhaustive search's, a tripwire: the
+// largest ratio measured on this sweep is printed (4.3, on groups of a few
+// values on a grid, which one grid candidate represents almost exactly). Summed: over each family of
+// groups below and over the tensors of the next test, at most the exhaustive
+// search's error (sums of errors relative to min/max's, so that no magnitude
+// outweighs the others).
+TEST_CASE("calibration: the MSE search's error summed over groups is at most trying every candidate's") {
     // Groups of many shapes: Gaussian with and without outliers, constant,
-    // zeros, one value, one sign, tiny (down to denormals) and huge values;
-    // lengths that are and are not multiples of the 8-value lanes; a 2-D block
-    // with a row stride (per-tensor calibration).
+    // zeros, one sign, away from 0, on a grid, sparse; tiny (down to
+    // denormals) and huge values; lengths that are and are not multiples of
+    // the SIMD width; a 2-D block with a row stride (per-tensor calibration).
     std::mt19937 rng(2020);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     std::uniform_real_distribution<float> unif(0.0f, 1.0f);
     const std::size_t lengths[] = {1, 5, 8, 32, 37, 128, 200};
     const float magnitudes[] = {1.0f, 0.02f, 1e-30f, 1e-38f, 1e30f, 1e37f};
     const float norms[] = {2.4f, 2.0f, 3.0f, 1.0f, 0.5f};
-    std::size_t groups = 0, same = 0, better = 0;
-    double worst = 0.0;  // largest (new - ref) / ref
+    std::size_t groups = 0, better = 0, worse = 0;
+    double worst = 1.0;  // largest new / exhaustive
     // LOWBIT_TEST_REDUCED (ASan+UBSan, qemu): every 7th group of the sweep, so
     // each kind, length, magnitude, width and norm still occurs (7 is prime to
-    // every loop's length); the whole sweep (~67,000 groups, 150 s under ASan)
-    // runs without it.
+    // every loop's length).
     const std::size_t stride = lowbit_test::reduced() ? 7 : 1;
     std::size_t visit = 0;
     std::vector<float> x;
-    for (int kind = 0; kind < 8; ++kind)
+    for (int kind = 0; kind < 8; ++kind) {
+        double sum_new = 0.0, sum_ref = 0.0;  // relative to min/max's error
         for (std::size_t n : lengths)
             for (float mag : magnitudes) {
                 x.assign(n, 0.0f);
@@ -228,16 +241,25 @@ TEST_CASE("calibration: the fast MSE search is never worse than trying every can
                                 const qparams fast = calibrate_block(b, c, bits, sym, st, nullptr);
                                 const qparams ref = reference_mse_search(b, c, bits, sym, st);
                                 const double ef = mse_objective(b, fast, bits, sym, norm), er = mse_objective(b, ref, bits, sym, norm);
+                                const double em = mse_objective(b, minmax_params(b, bits, sym, st), bits, sym, norm);
                                 ++groups;
-                                same += fast.stored_scale == ref.stored_scale && fast.stored_zero == ref.stored_zero;
                                 better += ef < er * (1.0 - 1e-6);
-                                if (er > 0.0) worst = std::max(worst, (ef - er) / er);
-                                CHECK_MESSAGE(ef <= er * (1.0 + 1e-5),
-                                              "kind ", kind, " n ", n, " magnitude ", mag, " scale type ", int(st), " bits ",
-                                              bits, " sym ", sym, " norm ", norm, ": fast ", ef, " vs every candidate ", er);
+                                worse += ef > er * (1.0 + 1e-6);
+                                if (er > 0.0) worst = std::max(worst, ef / er);
+                                if (em > 0.0 && std::isfinite(em)) {  // (40 * 1e37 overflows f32: a group of Inf, NaN errors)
+                                    sum_new += ef / em;
+                                    sum_ref += er / em;
+                                }
+                                CHECK_MESSAGE(ef <= em * (1.0 + 1e-5), "kind ", kind, " n ", n, " magnitude ", mag, " scale type ",
+                                              int(st), " bits ", bits, " sym ", sym, " norm ", norm, ": ", ef, " above min/max's ", em);
+                                CHECK_MESSAGE(ef <= 5.0 * er + 1e-30 * em, "kind ", kind, " n ", n, " magnitude ", mag, " scale type ",
+                                              int(st), " bits ", bits, " sym ", sym, " norm ", norm, ": ", ef, " vs every candidate ", er);
                             }
                 }
             }
+        MESSAGE("kind ", kind, ": sum of errors relative to min/max: search ", sum_new, ", every candidate ", sum_ref);
+        CHECK(sum_new <= sum_ref * (1.0 + 1e-9));
+    }
     // A 2-D block with a stride: rows of 13 values (a tail in every row) inside rows of 16.
     {
         std::vector<float> w(40 * 16);
@@ -248,13 +270,66 @@ TEST_CASE("calibration: the fast MSE search is never worse than trying every can
                 const calibration c = calibrate::mse{};
                 const qparams fast = calibrate_block(b, c, bits, sym, scale_type::f16, nullptr);
                 const qparams ref = reference_mse_search(b, c, bits, sym, scale_type::f16);
-                CHECK(mse_objective(b, fast, bits, sym, 2.4f) <= mse_objective(b, ref, bits, sym, 2.4f) * (1.0 + 1e-5));
+                const double ef = mse_objective(b, fast, bits, sym, 2.4f), er = mse_objective(b, ref, bits, sym, 2.4f);
+                CHECK(ef <= er * (1.0 + 1e-3));  // one block of 520 values: a single group, the bound of a group
+                CHECK(ef <= mse_objective(b, minmax_params(b, bits, sym, scale_type::f16), bits, sym, 2.4f) * (1.0 + 1e-5));
                 ++groups;
-                same += fast.stored_scale == ref.stored_scale && fast.stored_zero == ref.stored_zero;
             }
     }
-    MESSAGE(groups, " groups: the same candidate in ", same, ", a smaller error in ", better,
-            ", largest relative excess ", worst);
+    MESSAGE(groups, " groups: a smaller error than every candidate's in ", better, ", a larger one in ", worse,
+            ", largest ratio ", worst);
+}
+
+TEST_CASE("calibration: over a tensor the MSE search's error is at most trying every candidate's") {
+    // The bench's weight (Gaussian, 1 % of values x8) and a heavier-tailed one,
+    // 64 rows of 2048 (LOWBIT_TEST_REDUCED: 16), the schemes of docs/concepts.md's table.
+    const std::size_t rows = lowbit_test::reduced() ? 16 : 64, cols = 2048;
+    struct cfg {
+        int bits;
+        bool sym;
+        std::size_t group;
+    };
+    const cfg cfgs[] = {{4, true, 32}, {4, false, 32}, {4, true, 128}, {4, false, 128}, {3, true, 128}, {3, false, 128},
+                        {8, true, cols}, {8, false, cols}};
+    int worse = 0;
+    for (int dist = 0; dist < 2; ++dist) {
+        std::mt19937 rng(20 + dist);
+        std::normal_distribution<float> gauss(0.0f, 0.02f);
+        std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+        std::vector<float> w(rows * cols);
+        for (float& v : w) {
+            v = gauss(rng);
+            if (unif(rng) < (dist == 0 ? 0.01f : 0.05f)) v *= dist == 0 ? 8.0f : 20.0f;
+        }
+        for (const cfg& g : cfgs)
+            for (const float norm : {2.4f, 2.0f}) {
+                calibrate::mse m;
+                m.norm = norm;
+                const calibration c = m;
+                double sum_new = 0.0, sum_ref = 0.0, worst = 1.0;
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t c0 = 0; c0 < cols; c0 += g.group) {
+                        const value_block b{w.data() + r * cols + c0, 1, g.group, g.group};
+                        const double en = mse_objective(b, calibrate_block(b, c, g.bits, g.sym, scale_type::f16, nullptr), g.bits, g.sym, norm);
+                        const double er = mse_objective(b, reference_mse_search(b, c, g.bits, g.sym, scale_type::f16), g.bits, g.sym, norm);
+                        sum_new += en;
+                        sum_ref += er;
+                        worst = std::max(worst, en / er);
+                        // Per group: the search may miss the grid's best step (a coarse
+                        // grid and two refits see a few points of a ragged curve);
+                        // the largest ratio measured here is 1.24 (w4 g32 norm 2).
+                        CHECK_MESSAGE(en <= 1.5 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
+                                      " norm ", norm, " row ", r, " col ", c0, ": ", en, " vs every candidate ", er);
+                    }
+                MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm,
+                        ": search / every candidate = ", sum_new / sum_ref, ", largest ratio of a group ", worst);
+                // Same or better: the refits (two zero points where asymmetric) win
+                // more on other groups than the coarse grid loses (0.2-1.6 % below).
+                CHECK(sum_new <= sum_ref);
+                worse += sum_new > sum_ref;
+            }
+    }
+    MESSAGE(worse, " of 32 tensors above the exhaustive search's error");
 }
 
 TEST_CASE("SQNR on N(0,1) meets the published RTN figures; MSE search beats minmax") {

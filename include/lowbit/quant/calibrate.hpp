@@ -4,25 +4,32 @@
 //   minmax      lo = min x, hi = max x: no clipping; outliers set the step.
 //   percentile  lo, hi = the (100 - p)th and p-th percentiles (linear
 //               interpolation between order statistics, as numpy's default).
-//   mse         grid search over a shrink factor f = 1 - i/grid, i < max_shrink*grid,
-//               of the range [f*lo, f*hi], minimising sum |x^ - x|^norm. The
-//               defaults (grid 100, max shrink 0.8, norm 2.4) are those of the
-//               GPTQ reference quantizer's `mse` option; f = 1 (minmax) is the first
-//               candidate and only a strictly smaller error replaces it, so the
-//               search is never worse than minmax in its own objective.
+//   mse         minimises sum |x^ - x|^norm over the steps of the range
+//               [f*lo, f*hi], f = 1 - i/grid, i < max_shrink*grid (the defaults,
+//               grid 100, max shrink 0.8, norm 2.4, are those of the GPTQ
+//               reference quantizer's `mse` option), and over the steps that
+//               refit to the codes from there.
 //
-// The MSE search gives the answer of trying every candidate in order (the
-// first of the smallest error), for a fraction of the cost (issue 20 item 4):
-//   - each candidate's error is a vectorizable loop (quant/step_error.hpp);
-//   - a candidate stops as soon as its partial error reaches the best so far;
-//   - clipping bound: a value beyond a candidate's outermost levels errs by at
-//     least its distance to them, and a candidate whose levels lie inside
-//     another's clips each such value at least as far. So once candidate i's
-//     clipped values alone cost >= the best error, no candidate whose levels
-//     lie within i's can win, and it is skipped; symmetric ranges shrink with
-//     the shrink factor, so the search ends there.
-// 1-bit symmetric groups, norms below 1 and steps whose reciprocal overflows
-// take the scalar loop (detail::range_error).
+// The search (issue 20 item 4) costs about 20 passes over the group instead of
+// one per grid candidate (80), and finds a smaller error over a tensor:
+//   1. every 10th candidate (8 of 80), then the two at half the distance
+//      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
+//      f * s0, unrounded, with min/max's zero point, four candidates per pass
+//      over the values (quant/detail/fit_simd.hpp);
+//   2. from the best, rounded to a storable step: two rounds of "codes for the
+//      step, then the step (and zero point) that fit those codes best" --
+//      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
+//      refit is not on the grid and often beats every grid candidate, which
+//      makes up for the groups where stage 1 misses the grid's best.
+//      Asymmetric: two zero points each round (see refit).
+// Only storable candidates (min/max, stage 2's) are returned, the first of the
+// smallest error; min/max is the first, so the result is never worse than
+// min/max in the search's own objective. Measured against trying every
+// candidate (tests/test_quant.cpp keeps that search as the reference): the
+// error summed over a tensor is lower; on single groups it can be higher
+// (docs/concepts.md, "Calibration", has the figures).
+// 1-bit symmetric groups (sign codes), norms below 1 and steps whose
+// reciprocal overflows try every candidate with the scalar loop (detail::mse_scan).
 #pragma once
 
 #include <algorithm>
@@ -31,8 +38,8 @@
 #include <limits>
 
 #include "../core/status.hpp"
+#include "detail/fit_simd.hpp"
 #include "params.hpp"
-#include "step_error.hpp"
 
 namespace lowbit {
 
@@ -131,62 +138,244 @@ inline double range_error(const value_block& b, const qparams& p, int bits, bool
     return err;
 }
 
-// The error of one candidate (sum |x^ - x|^norm) and the part of it from
-// clipped values, both partial once the total reaches `bound`.
-struct candidate_error {
-    double total, clipped;
-    float lo_level, hi_level;  // outermost levels s*(qmin - z), s*(qmax - z)
-};
-inline candidate_error evaluate_candidate(const value_block& b, const qparams& p, int bits, bool symmetric, float norm,
-                                          double bound) noexcept {
-    const float kmin = static_cast<float>(min_code(bits, symmetric)) - p.zero, kmax = static_cast<float>(max_code(bits)) - p.zero;
-    const step_candidate sc{p.scale, 1.0f / p.scale, kmin, kmax, p.scale * kmin, p.scale * kmax};
-    const bool l2 = norm == 2.0f;
-    if ((symmetric && bits == 1) || norm < 1.0f || !std::isfinite(sc.inv)) {  // no clipping bound from this path
-        return {range_error(b, p, bits, symmetric, norm, bound), 0.0, sc.lo_level, sc.hi_level};
+// A storable candidate for step s and zero point z (asymmetric; rounded and
+// clamped to the code range), or scale 0 where there is none (s not positive
+// or the stored step overflowing, as params_for_range's cap).
+inline qparams params_for_step(double s, double z, int bits, bool symmetric, scale_type st) noexcept {
+    qparams p;
+    if (!(s > 0.0) || !(s <= std::numeric_limits<float>::max())) return p;
+    p.stored_scale = encode_scale(st, static_cast<float>(s));
+    p.scale = decode_scale(st, p.stored_scale);
+    if (!(p.scale > 0.0f) || !std::isfinite(p.scale)) return qparams{};
+    if (symmetric) {
+        p.zero = symmetric_zero(bits);
+    } else {
+        const double zc = std::min(std::max(std::nearbyint(z), 0.0), static_cast<double>(max_code(bits)));
+        p.stored_zero = static_cast<std::uint8_t>(zc);
+        p.zero = static_cast<float>(zc);
     }
-    // Errors come back in steps: scale by s^norm (in double: no overflow or underflow).
-    const double s = p.scale, sp = l2 ? s * s : std::pow(s, static_cast<double>(norm));
-    const double step_bound = bound / sp;
-    const step_error_sums e = l2 ? step_errors<true>(b.data, b.rows, b.cols, b.stride, sc, norm, step_bound)
-                                 : step_errors<false>(b.data, b.rows, b.cols, b.stride, sc, norm, step_bound);
-    return {e.total * sp, e.clipped * sp, sc.lo_level, sc.hi_level};
+    if (static_cast<double>(p.scale) * max_level(bits, symmetric, p.zero) > std::numeric_limits<float>::max()) return qparams{};
+    return p;
 }
 
-// calibrate::mse over candidates f = 1 - i/grid, i < max_shrink*grid; `best`
-// is the minmax candidate (i = 0, scale > 0). The result is the first
-// candidate of smallest error, as trying each in turn (see the top).
-inline qparams mse_search(const value_block& b, float lo, float hi, qparams best, const calibration& c, int bits,
-                          bool symmetric, scale_type st) noexcept {
-    const candidate_error first = evaluate_candidate(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
-    double best_err = first.total;
-    bool have_box = false;  // levels of a candidate whose clipped values alone cost >= best_err
-    float box_lo = 0.0f, box_hi = 0.0f;
-    auto note_box = [&](const candidate_error& e) {
-        if (!(e.clipped >= best_err)) return;  // NaN (a power overflowing at norm 16): no bound
-        have_box = true;
-        box_lo = e.lo_level;
-        box_hi = e.hi_level;
-    };
-    note_box(first);
+// calibrate::mse for groups the vector pass handles (see the top).
+class mse_searcher {
+public:
+    mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st) noexcept
+        : b_(b), c_(c), bits_(bits), sym_(symmetric), st_(st) {}
+
+    // The error of step s and zero point z, sum |x^ - x|^norm in units of
+    // min/max's step (norm 2 but for the pow modes), and, for the
+    // *_fit modes, the refit sums.
+    template <fit_mode M>
+    fit_sums pass(float s, float z) const noexcept {
+        fit_sums r;
+        const float inv = 1.0f / s;
+        if (!(s > 0.0f) || !std::isfinite(inv)) {
+            r.err = std::numeric_limits<double>::infinity();
+            return r;
+        }
+        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm);
+    }
+    template <fit_mode M>
+    fit_sums pass(const qparams& p) const noexcept {
+        return pass<M>(p.scale, p.zero);
+    }
+    fit_candidate candidate(float s, float z) const noexcept {
+        // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them), in float:
+        // a double std::pow a candidate cost as much as a pass over 32 values.
+        const float r = s / unit_;
+        const double tnorm = c_.norm == 2.4f ? static_cast<double>(r * r * std::exp2(0.4f * std::log2(r))) : 0.0;
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, tnorm};
+    }
+    // The steps (and zero points) that minimise the weighted squares for the
+    // codes of p: one symmetric; asymmetric, the zero points on either side of
+    // the real-valued best, each with its step: rounding to the nearer alone
+    // loses where the two are near a tie (the grid's own zero point flips
+    // between them as the stored step rounds). Returns how many (0 to 2).
+    int refit(const qparams& p, const fit_sums& r, qparams* out) const noexcept {
+        int n = 0;
+        if (sym_) {
+            if (r.wk2 > 0.0) out[n] = params_for_step(p.scale * (r.wyk / r.wk2), 0.0, bits_, sym_, st_);
+            return out[0].scale > 0.0f ? 1 : 0;
+        }
+        // y = x/s ~ a k + c over k = code - z: the zero point z - c/a; then a again for each integer one near it.
+        const double det = r.w * r.wk2 - r.wk * r.wk;
+        if (!(det > 0.0)) return 0;
+        const double a = (r.w * r.wyk - r.wk * r.wy) / det;
+        if (!(a > 0.0)) return 0;
+        const double cc = (r.wy - a * r.wk) / r.w;
+        const double zr = std::min(std::max(static_cast<double>(p.zero) - cc / a, 0.0), static_cast<double>(max_code(bits_)));
+        const double z0 = std::floor(zr);
+        for (const double z : {z0, z0 + 1.0}) {
+            if (z > max_code(bits_) || (z > zr && z0 == zr)) continue;
+            const double dz = z - p.zero;  // codes relative to the new zero: k - dz
+            const double num = r.wyk - dz * r.wy, den = r.wk2 - 2.0 * dz * r.wk + dz * dz * r.w;
+            if (!(den > 0.0) || !(num > 0.0)) continue;
+            const qparams q = params_for_step(p.scale * (num / den), z, bits_, sym_, st_);
+            if (q.scale > 0.0f) out[n++] = q;
+        }
+        return n;
+    }
+
+    qparams run(float lo, float hi, const qparams& mm) const noexcept {
+        return c_.norm == 2.0f ? search<fit_mode::l2_error, fit_mode::l2_fit>(lo, hi, mm)
+                               : search<fit_mode::pow_error, fit_mode::pow_fit>(lo, hi, mm);
+    }
+
+private:
+    template <fit_mode Error, fit_mode Fit>
+    qparams search(float lo, float hi, const qparams& mm) const noexcept {
+        constexpr int coarse = 8, levels = 4, refits = 2;  // measured: see the top
+        const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
+        // 1. The grid's steps f * s0 (f = 1 - i/grid), unrounded and with
+        //    min/max's zero point (the grid's, up to the rounding of the
+        //    stored step): every K-th, then halving distances around the best.
+        float s0;
+        if (sym_) {
+            s0 = std::max(-lo, hi) / static_cast<float>((1 << (bits_ - 1)) - 1);
+        } else {
+            s0 = (std::max(hi, 0.0f) - std::min(lo, 0.0f)) / static_cast<float>(max_code(bits_));
+        }
+        if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
+        unit_ = mm.scale;
+        auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
+        constexpr bool pow_norm = Error == fit_mode::pow_error;
+        const double mm_err = pass<Error>(mm).err;
+        double best_err = mm_err, scan_err = best_err;
+        int ib = 0;
+        const int K = std::max(1, (steps + coarse - 1) / coarse);
+        // Candidates go through the scan four (or two) at a time.
+        int idx[4];
+        fit_candidate fc[4];
+        double e[4];
+        std::size_t n = 0;
+        auto flush = [&] {
+            if (n == 4) scan_pass<pow_norm, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            else if (n == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            else if (n == 1) scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            else if (n == 3) scan_pass<pow_norm, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            for (std::size_t j = 0; j < n; ++j)
+                if (e[j] < scan_err) {
+                    scan_err = e[j];
+                    ib = idx[j];
+                }
+            n = 0;
+        };
+        auto try_i = [&](int i) {
+            if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
+            idx[n] = i;
+            fc[n++] = candidate(step_at(i), mm.zero);
+            if (n == 4) flush();
+        };
+        for (int i = K; i < steps; i += K) try_i(i);
+        flush();
+        int h = K;
+        for (int l = 0; l < levels && h > 1; ++l) {
+            h = (h + 1) / 2;
+            const int center = ib;
+            try_i(center - h);
+            try_i(center + h);
+            flush();
+        }
+        // 2. Storable candidates: the best step, then alternate codes and
+        //    (weighted) least-squares step (asymmetric: two zero points, the
+        //    next round from the better); min/max stays in the running.
+        qparams best = mm, cur[2];
+        cur[0] = ib == 0 ? mm : params_for_step(step_at(ib), mm.zero, bits_, sym_, st_);
+        if (!(cur[0].scale > 0.0f)) return best;
+        int nc = 1;
+        if (!sym_) {  // the zero point on the other side of the real-valued one (the grid's flips to it where the stored step rounds)
+            const float zr = -std::min(lo, 0.0f) / s0;
+            const float z2 = mm.zero + (zr > mm.zero ? 1.0f : -1.0f);
+            if (z2 >= 0.0f && z2 <= static_cast<float>(max_code(bits_))) {
+                cur[1] = params_for_step(cur[0].scale, z2, bits_, sym_, st_);
+                nc += cur[1].scale > 0.0f;
+            }
+        }
+        auto same = [](const qparams& x, const qparams& y) { return x.stored_scale == y.stored_scale && x.stored_zero == y.stored_zero; };
+        for (int it = 0; nc > 0; ++it) {
+            if (it == refits) {
+                fit_candidate f2[2];
+                double e2[2];
+                for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
+                if (nc == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                else scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                for (int j = 0; j < nc; ++j)
+                    if (e2[j] < best_err) {
+                        best_err = e2[j];
+                        best = cur[j];
+                    }
+                break;
+            }
+            fit_sums r, rj;
+            int jb = 0;
+            for (int j = 0; j < nc; ++j) {
+                rj = pass<Fit>(cur[j]);
+                if (j == 0 || rj.err < r.err) {
+                    r = rj;
+                    jb = j;
+                }
+            }
+            if (r.err < best_err) {
+                best_err = r.err;
+                best = cur[jb];
+            }
+            const qparams from = cur[jb];
+            qparams nx[2];
+            const int m = refit(from, r, nx);
+            nc = 0;
+            for (int j = 0; j < m; ++j)
+                if (!same(nx[j], from)) cur[nc++] = nx[j];
+        }
+        // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
+        // the power of clipped values by ~1e-6 of it): where best's margin over
+        // min/max is within what that can make up, the power of every value
+        // settles it (2-bit groups of small values, most errors near 0).
+        const fit_candidate fb = candidate(best.scale, best.zero);
+        const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + fb.tnorm) + 1e-5 * mm_err;
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm) && !(best_err + slack < mm_err)) {
+            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), fb};
+            double e2[2];
+            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
+            if (!(e2[1] < e2[0])) best = mm;
+        }
+        return best;
+    }
+
+    value_block b_;
+    calibration c_;
+    mutable float unit_ = 1.0f;  // errors are in min/max's steps
+    int bits_;
+    bool sym_;
+    scale_type st_;
+};
+
+// calibrate::mse for the rest (1-bit symmetric groups, norms below 1, steps
+// whose reciprocal overflows): every candidate f = 1 - i/grid in turn, the
+// first of the smallest error.
+inline qparams mse_scan(const value_block& b, float lo, float hi, qparams best, const calibration& c, int bits,
+                        bool symmetric, scale_type st) noexcept {
+    double best_err = range_error(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
     const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
     for (int i = 1; i < steps; ++i) {
         const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
         const qparams p = params_for_range(f * lo, f * hi, bits, symmetric, st);
         if (!(p.scale > 0.0f)) break;
-        const float kmin = static_cast<float>(min_code(bits, symmetric)) - p.zero, kmax = static_cast<float>(max_code(bits)) - p.zero;
-        if (have_box && p.scale * kmin >= box_lo && p.scale * kmax <= box_hi) {
-            if (symmetric) break;  // every later candidate's levels lie inside this one's
-            continue;
-        }
-        const candidate_error e = evaluate_candidate(b, p, bits, symmetric, c.norm, best_err);
-        if (e.total < best_err) {
-            best_err = e.total;
+        const double e = range_error(b, p, bits, symmetric, c.norm, best_err);
+        if (e < best_err) {
+            best_err = e;
             best = p;
         }
-        note_box(e);
     }
     return best;
+}
+
+inline qparams mse_search(const value_block& b, float lo, float hi, qparams best, const calibration& c, int bits,
+                          bool symmetric, scale_type st) noexcept {
+    if ((symmetric && bits == 1) || c.norm < 1.0f || !std::isfinite(10.0f / best.scale))
+        return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
+    return mse_searcher(b, c, bits, symmetric, st).run(lo, hi, best);
 }
 }  // namespace detail
 
