@@ -1600,8 +1600,9 @@ inline qparams params_for_step(double s, double z, int bits, bool symmetric, sca
 // calibrate::mse for groups the vector pass handles (see the top).
 class mse_searcher {
 public:
-    mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st) noexcept
-        : b_(b), c_(c), bits_(bits), sym_(symmetric), st_(st) {}
+    // unit: min/max's step, the unit of every error the passes return.
+    mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st, float unit) noexcept
+        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st) {}
 
     // The error of step s and zero point z, sum |x^ - x|^norm in units of
     // min/max's step (norm 2 but for the pow modes), and, for the
@@ -1663,6 +1664,18 @@ public:
     }
 
 private:
+    // The errors of n <= 4 candidates in one pass over the values.
+    template <bool Pow>
+    void scan(const fit_candidate* fc, std::size_t n, double* e) const noexcept {
+        switch (n) {
+            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            default: return;
+        }
+    }
+
     template <fit_mode Error, fit_mode Fit>
     qparams search(float lo, float hi, const qparams& mm) const noexcept {
         constexpr int coarse = 8, levels = 4, refits = 2;  // measured: see the top
@@ -1677,7 +1690,6 @@ private:
             s0 = (std::max(hi, 0.0f) - std::min(lo, 0.0f)) / static_cast<float>(max_code(bits_));
         }
         if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
-        unit_ = mm.scale;
         auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         const double mm_err = pass<Error>(mm).err;
@@ -1690,10 +1702,7 @@ private:
         double e[4];
         std::size_t n = 0;
         auto flush = [&] {
-            if (n == 4) scan_pass<pow_norm, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 1) scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 3) scan_pass<pow_norm, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            scan<pow_norm>(fc, n, e);
             for (std::size_t j = 0; j < n; ++j)
                 if (e[j] < scan_err) {
                     scan_err = e[j];
@@ -1738,8 +1747,7 @@ private:
                 fit_candidate f2[2];
                 double e2[2];
                 for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
-                if (nc == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
-                else scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
                     if (e2[j] < best_err) {
                         best_err = e2[j];
@@ -1784,7 +1792,7 @@ private:
 
     value_block b_;
     calibration c_;
-    mutable float unit_ = 1.0f;  // errors are in min/max's steps
+    float unit_;  // errors are in min/max's steps
     int bits_;
     bool sym_;
     scale_type st_;
@@ -1814,7 +1822,7 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
                           bool symmetric, scale_type st) noexcept {
     if ((symmetric && bits == 1) || c.norm < 1.0f || !std::isfinite(10.0f / best.scale))
         return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
-    return mse_searcher(b, c, bits, symmetric, st).run(lo, hi, best);
+    return mse_searcher(b, c, bits, symmetric, st, best.scale).run(lo, hi, best);
 }
 }  // namespace detail
 
@@ -15224,6 +15232,15 @@ inline result<const kernel_entry*> select_entry(const kernel_family& fam, const 
     return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
 }
 
+// Row task t of entry e on w: rows [t * rows_per_task, ...), the last one short.
+inline std::size_t task_count(const kernel_entry& e, const weights_view& w) noexcept {
+    return (w.rows() + e.rows_per_task - 1) / e.rows_per_task;
+}
+inline void run_task(const kernel_entry& e, const matmul_call& c, std::size_t t) noexcept {
+    const std::size_t r0 = t * e.rows_per_task, n = c.w->rows();
+    e.rows(c, r0, r0 + e.rows_per_task < n ? r0 + e.rows_per_task : n);
+}
+
 // Y(m, r) = y[m * ldy + r] = W[r,:] . X[m,:] for m < M (arguments checked).
 // Nothing is written to y unless every activation row was prepared.
 template <class Exec>
@@ -15232,13 +15249,7 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     auto found = select_entry(fam, w, opt);
     if (!found) return found.error();
     const kernel_entry& e = **found;
-    matmul_call c;
-    c.w = &w;
-    c.x = x;
-    c.ldx = ldx;
-    c.M = M;
-    c.y = y;
-    c.ldy = ldy;
+    matmul_call c{&w, x, ldx, M, y, ldy};
     if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
     if (e.prepare) {
         std::atomic<std::size_t> first_bad{M};
@@ -15253,16 +15264,13 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
         else exec(M, prep);
         if (first_bad.load() < M) return e.prepare(c, first_bad.load());  // again, serially, for the status: y is untouched
     }
-    const std::size_t rpt = e.rows_per_task, n = w.rows();
-    exec((n + rpt - 1) / rpt, [&](std::size_t t) {
-        const std::size_t r0 = t * rpt, r1 = r0 + rpt < n ? r0 + rpt : n;
-        e.rows(c, r0, r1);
-    });
+    exec(task_count(e, w), [&](std::size_t t) { run_task(e, c, t); });
     return {};
 }
 
 // y[i] = W[i] x for n <= max_multi_gemv weights of x's length, as one job of
-// the executor (multi_gemv in weights_matmul.hpp); fam[i] is w[i]'s family.
+// the executor (multi_gemv in weights_matmul.hpp, which holds n to
+// max_multi_gemv); fam[i] is w[i]'s family.
 // Every argument is checked and every activation prepared before any task
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
@@ -15273,7 +15281,6 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     const std::size_t n = w.size();
     if (n == 0 && y.empty()) return {};
     if (n != y.size()) return status::error(errc::shape_mismatch, "multi_gemv: %zu weights but %zu outputs", n, y.size());
-    if (n > max_multi_gemv) return status::error(errc::invalid_argument, "multi_gemv: %zu weights, at most %zu", n, max_multi_gemv);
     const kernel_entry* e[max_multi_gemv];
     matmul_call c[max_multi_gemv];
     std::size_t first_task[max_multi_gemv + 1] = {0};
@@ -15290,15 +15297,10 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
         if (!found) return found.error();
         e[i] = *found;
         fell = fell || (opt.info && opt.info->fell_back);
-        c[i].w = &w[i];
-        c[i].x = x.data();
-        c[i].ldx = x.size();
-        c[i].M = 1;
-        c[i].y = y[i].data();
-        c[i].ldy = y[i].size();
+        c[i] = matmul_call{&w[i], x.data(), x.size(), 1, y[i].data(), y[i].size()};
         const std::size_t bytes = e[i]->ws_bytes ? e[i]->ws_bytes(w[i], 1) : 0;
         ws_at[i + 1] = ws_at[i] + (bytes + 63) / 64 * 64;  // each part 64-byte aligned
-        first_task[i + 1] = first_task[i] + (w[i].rows() + e[i]->rows_per_task - 1) / e[i]->rows_per_task;
+        first_task[i + 1] = first_task[i] + task_count(*e[i], w[i]);
     }
     if (opt.info) opt.info->fell_back = fell;  // the last weight's entry, and whether any fell back
     unsigned char* base = ws_at[n] ? static_cast<unsigned char*>(ws.get(ws_at[n])) : nullptr;
@@ -15309,9 +15311,7 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     exec(first_task[n], [&](std::size_t t) {
         std::size_t i = 0;
         while (t >= first_task[i + 1]) ++i;
-        const std::size_t rpt = e[i]->rows_per_task, rows = w[i].rows();
-        const std::size_t r0 = (t - first_task[i]) * rpt, r1 = r0 + rpt < rows ? r0 + rpt : rows;
-        e[i]->rows(c[i], r0, r1);
+        run_task(*e[i], c[i], t - first_task[i]);
     });
     return {};
 }

@@ -109,6 +109,15 @@ inline result<const kernel_entry*> select_entry(const kernel_family& fam, const 
     return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
 }
 
+// Row task t of entry e on w: rows [t * rows_per_task, ...), the last one short.
+inline std::size_t task_count(const kernel_entry& e, const weights_view& w) noexcept {
+    return (w.rows() + e.rows_per_task - 1) / e.rows_per_task;
+}
+inline void run_task(const kernel_entry& e, const matmul_call& c, std::size_t t) noexcept {
+    const std::size_t r0 = t * e.rows_per_task, n = c.w->rows();
+    e.rows(c, r0, r0 + e.rows_per_task < n ? r0 + e.rows_per_task : n);
+}
+
 // Y(m, r) = y[m * ldy + r] = W[r,:] . X[m,:] for m < M (arguments checked).
 // Nothing is written to y unless every activation row was prepared.
 template <class Exec>
@@ -117,13 +126,7 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     auto found = select_entry(fam, w, opt);
     if (!found) return found.error();
     const kernel_entry& e = **found;
-    matmul_call c;
-    c.w = &w;
-    c.x = x;
-    c.ldx = ldx;
-    c.M = M;
-    c.y = y;
-    c.ldy = ldy;
+    matmul_call c{&w, x, ldx, M, y, ldy};
     if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
     if (e.prepare) {
         std::atomic<std::size_t> first_bad{M};
@@ -138,16 +141,13 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
         else exec(M, prep);
         if (first_bad.load() < M) return e.prepare(c, first_bad.load());  // again, serially, for the status: y is untouched
     }
-    const std::size_t rpt = e.rows_per_task, n = w.rows();
-    exec((n + rpt - 1) / rpt, [&](std::size_t t) {
-        const std::size_t r0 = t * rpt, r1 = r0 + rpt < n ? r0 + rpt : n;
-        e.rows(c, r0, r1);
-    });
+    exec(task_count(e, w), [&](std::size_t t) { run_task(e, c, t); });
     return {};
 }
 
 // y[i] = W[i] x for n <= max_multi_gemv weights of x's length, as one job of
-// the executor (multi_gemv in weights_matmul.hpp); fam[i] is w[i]'s family.
+// the executor (multi_gemv in weights_matmul.hpp, which holds n to
+// max_multi_gemv); fam[i] is w[i]'s family.
 // Every argument is checked and every activation prepared before any task
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
@@ -158,7 +158,6 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     const std::size_t n = w.size();
     if (n == 0 && y.empty()) return {};
     if (n != y.size()) return status::error(errc::shape_mismatch, "multi_gemv: %zu weights but %zu outputs", n, y.size());
-    if (n > max_multi_gemv) return status::error(errc::invalid_argument, "multi_gemv: %zu weights, at most %zu", n, max_multi_gemv);
     const kernel_entry* e[max_multi_gemv];
     matmul_call c[max_multi_gemv];
     std::size_t first_task[max_multi_gemv + 1] = {0};
@@ -175,15 +174,10 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
         if (!found) return found.error();
         e[i] = *found;
         fell = fell || (opt.info && opt.info->fell_back);
-        c[i].w = &w[i];
-        c[i].x = x.data();
-        c[i].ldx = x.size();
-        c[i].M = 1;
-        c[i].y = y[i].data();
-        c[i].ldy = y[i].size();
+        c[i] = matmul_call{&w[i], x.data(), x.size(), 1, y[i].data(), y[i].size()};
         const std::size_t bytes = e[i]->ws_bytes ? e[i]->ws_bytes(w[i], 1) : 0;
         ws_at[i + 1] = ws_at[i] + (bytes + 63) / 64 * 64;  // each part 64-byte aligned
-        first_task[i + 1] = first_task[i] + (w[i].rows() + e[i]->rows_per_task - 1) / e[i]->rows_per_task;
+        first_task[i + 1] = first_task[i] + task_count(*e[i], w[i]);
     }
     if (opt.info) opt.info->fell_back = fell;  // the last weight's entry, and whether any fell back
     unsigned char* base = ws_at[n] ? static_cast<unsigned char*>(ws.get(ws_at[n])) : nullptr;
@@ -194,9 +188,7 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     exec(first_task[n], [&](std::size_t t) {
         std::size_t i = 0;
         while (t >= first_task[i + 1]) ++i;
-        const std::size_t rpt = e[i]->rows_per_task, rows = w[i].rows();
-        const std::size_t r0 = (t - first_task[i]) * rpt, r1 = r0 + rpt < rows ? r0 + rpt : rows;
-        e[i]->rows(c[i], r0, r1);
+        run_task(*e[i], c[i], t - first_task[i]);
     });
     return {};
 }

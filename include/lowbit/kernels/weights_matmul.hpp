@@ -37,9 +37,9 @@ status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& ex
 // y[i] = w[i] x for up to max_multi_gemv (8) weights that read the same x
 // (a layer's q, k and v; the feed-forward's gate and up), as one job of the
 // executor: one fork and join instead of one per weight, and a small
-// weight's rows share the threads with a large one's. Each y[i] holds the bits gemv(w[i], x, y[i])
-// gives; on an error none is written. opt.info: the last weight's kernel,
-// fell_back if any weight's did.
+// weight's rows share the threads with a large one's. Each y[i] holds the
+// bits gemv(w[i], x, y[i]) gives; on an error none is written. opt.info: the
+// last weight's kernel, fell_back if any weight's did.
 //
 //   lowbit::weights_view w[] = {wq, wk, wv};
 //   lowbit::span<float> y[] = {{q, nq}, {k, nk}, {v, nv}};

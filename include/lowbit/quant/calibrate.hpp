@@ -161,8 +161,9 @@ inline qparams params_for_step(double s, double z, int bits, bool symmetric, sca
 // calibrate::mse for groups the vector pass handles (see the top).
 class mse_searcher {
 public:
-    mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st) noexcept
-        : b_(b), c_(c), bits_(bits), sym_(symmetric), st_(st) {}
+    // unit: min/max's step, the unit of every error the passes return.
+    mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st, float unit) noexcept
+        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st) {}
 
     // The error of step s and zero point z, sum |x^ - x|^norm in units of
     // min/max's step (norm 2 but for the pow modes), and, for the
@@ -224,6 +225,18 @@ public:
     }
 
 private:
+    // The errors of n <= 4 candidates in one pass over the values.
+    template <bool Pow>
+    void scan(const fit_candidate* fc, std::size_t n, double* e) const noexcept {
+        switch (n) {
+            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            default: return;
+        }
+    }
+
     template <fit_mode Error, fit_mode Fit>
     qparams search(float lo, float hi, const qparams& mm) const noexcept {
         constexpr int coarse = 8, levels = 4, refits = 2;  // measured: see the top
@@ -238,7 +251,6 @@ private:
             s0 = (std::max(hi, 0.0f) - std::min(lo, 0.0f)) / static_cast<float>(max_code(bits_));
         }
         if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
-        unit_ = mm.scale;
         auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         const double mm_err = pass<Error>(mm).err;
@@ -251,10 +263,7 @@ private:
         double e[4];
         std::size_t n = 0;
         auto flush = [&] {
-            if (n == 4) scan_pass<pow_norm, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 1) scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            else if (n == 3) scan_pass<pow_norm, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            scan<pow_norm>(fc, n, e);
             for (std::size_t j = 0; j < n; ++j)
                 if (e[j] < scan_err) {
                     scan_err = e[j];
@@ -299,8 +308,7 @@ private:
                 fit_candidate f2[2];
                 double e2[2];
                 for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
-                if (nc == 2) scan_pass<pow_norm, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
-                else scan_pass<pow_norm, 1>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2);
+                scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
                     if (e2[j] < best_err) {
                         best_err = e2[j];
@@ -345,7 +353,7 @@ private:
 
     value_block b_;
     calibration c_;
-    mutable float unit_ = 1.0f;  // errors are in min/max's steps
+    float unit_;  // errors are in min/max's steps
     int bits_;
     bool sym_;
     scale_type st_;
@@ -375,7 +383,7 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
                           bool symmetric, scale_type st) noexcept {
     if ((symmetric && bits == 1) || c.norm < 1.0f || !std::isfinite(10.0f / best.scale))
         return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
-    return mse_searcher(b, c, bits, symmetric, st).run(lo, hi, best);
+    return mse_searcher(b, c, bits, symmetric, st, best.scale).run(lo, hi, best);
 }
 }  // namespace detail
 
