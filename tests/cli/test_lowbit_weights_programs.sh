@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Programs that read lowbit GGUF weights (docs/formats.md, "lowbit weights in GGUF"):
-#   qat     qat_mnist --save FILE, then qat_mnist_eval FILE: the model read back
+#   qat     qat_mnist --quick --json --save FILE (also the smoke run), then qat_mnist_eval FILE: the model read back
 #           prints the accuracy and logits hash of the model in memory at the end
 #           of training (exit 77 when Fashion-MNIST is absent); a truncated file
 #           is one error line, exit 1.
@@ -18,10 +18,13 @@ fail() { echo "FAIL - $*"; exit 1; }
 
 case "${1:-}" in
 qat)
-    "$2" --quick --save "$work/m.gguf" > "$work/train.out" 2> "$work/train.err"
+    # --json: the smoke run's arguments too (tests/CMakeLists.txt: one training serves both).
+    "$2" --quick --json --save "$work/m.gguf" > "$work/train.out" 2> "$work/train.err"
     rc=$?
     [ $rc -eq 77 ] && { echo "SKIP - no Fashion-MNIST"; exit 77; }
-    [ $rc -eq 0 ] || { cat "$work/train.err"; fail "qat_mnist --quick --save exited $rc"; }
+    [ $rc -eq 0 ] || { cat "$work/train.err"; fail "qat_mnist --quick --json --save exited $rc"; }
+    cat "$work/train.out"
+    [ "$(head -c 1 "$work/train.out")" = "[" ] && grep -q '"method": "fp32"' "$work/train.out" || fail "qat_mnist --json printed no results array"
     want=$(grep '^model ' "$work/train.err")
     [ -n "$want" ] || fail "qat_mnist printed no 'model' line"
     "$3" "$work/m.gguf" --test 2000 > "$work/eval.out" 2> "$work/eval.err" || { cat "$work/eval.err"; fail "qat_mnist_eval failed"; }

@@ -1,0 +1,278 @@
+// test_quant's MSE-search and statistical cases (calibrate::mse against the
+// exhaustive search, SQNR against the published RTN figures, the search under
+// any executor), in a TU of their own so that the sanitizer build compiles it
+// at -O1 (tests/CMakeLists.txt): these cases spend their time in the search's
+// xsimd code, which clang's -O0 runs ~35x slower than -O1 under ASan+UBSan
+// (about 100 s of the ASan+UBSan CTest run), while the rest of test_quant
+// (its 128-scheme grid) compiles five times faster at -O0. Same binary, same
+// LOWBIT_TEST_REDUCED sampling as before.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <lowbit/kernels/measure.hpp>
+#include <lowbit/pack.hpp>
+#include <lowbit/parallel.hpp>
+
+#include "test_util.hpp"
+
+using namespace lowbit;
+
+namespace {
+// The MSE search as it was before issue 20 item 4: every grid candidate in
+// turn, scalar, keeping the first of the smallest error (float std::pow). The
+// search of calibrate.hpp must reach as small an error summed over many groups
+// (it may lose on single groups, by a bounded amount, and win on others).
+double reference_range_error(const value_block& b, const qparams& p, int bits, bool symmetric, float norm, double bound) {
+    double err = 0.0;
+    const bool l2 = norm == 2.0f;
+    for (std::size_t r = 0; r < b.rows; ++r) {
+        const float* x = b.data + r * b.stride;
+        for (std::size_t c = 0; c < b.cols; ++c) {
+            const float q = dequantize_value(quantize_value(x[c], p.scale, p.zero, bits, symmetric), p.scale, p.zero);
+            const float e = std::fabs(q - x[c]);
+            err += l2 ? static_cast<double>(e) * e : static_cast<double>(std::pow(e, norm));
+            if ((c & 15u) == 15u && err >= bound) return err;
+        }
+        if (err >= bound) return err;
+    }
+    return err;
+}
+qparams reference_mse_search(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st) {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    b.for_each([&](float x) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+    });
+    qparams best = params_for_range(lo, hi, bits, symmetric, st);
+    if (!(best.scale > 0.0f)) return best;
+    double best_err = reference_range_error(b, best, bits, symmetric, c.norm, std::numeric_limits<double>::infinity());
+    const int steps = static_cast<int>(c.max_shrink * static_cast<float>(c.grid));
+    for (int i = 1; i < steps; ++i) {
+        const float f = 1.0f - static_cast<float>(i) / static_cast<float>(c.grid);
+        const qparams p = params_for_range(f * lo, f * hi, bits, symmetric, st);
+        if (!(p.scale > 0.0f)) break;
+        const double err = reference_range_error(b, p, bits, symmetric, c.norm, best_err);
+        if (err < best_err) {
+            best_err = err;
+            best = p;
+        }
+    }
+    return best;
+}
+// sum |x^ - x|^norm in double throughout (no float overflow or underflow of the terms).
+double mse_objective(const value_block& b, const qparams& p, int bits, bool symmetric, float norm) {
+    double e = 0.0;
+    b.for_each([&](float x) {
+        const float q = dequantize_value(quantize_value(x, p.scale, p.zero, bits, symmetric), p.scale, p.zero);
+        e += std::pow(std::fabs(static_cast<double>(q) - x), static_cast<double>(norm));
+    });
+    return e;
+}
+// min/max's parameters for a block (the search's first candidate).
+qparams minmax_params(const value_block& b, int bits, bool symmetric, scale_type st) {
+    return calibrate_block(b, calibrate::minmax{}, bits, symmetric, st, nullptr);
+}
+}  // namespace
+
+// The bounds asserted, per group: never above min/max's error (the search
+// keeps min/max unless a candidate beats it: the only bound the design
+// gives), and never above 5x the exhaustive search's, a tripwire: the
+// largest ratio measured on this sweep is printed (4.3, on groups of a few
+// values on a grid, which one grid candidate represents almost exactly). Summed: over each family of
+// groups below and over the tensors of the next test, at most the exhaustive
+// search's error (sums of errors relative to min/max's, so that no magnitude
+// outweighs the others).
+TEST_CASE("calibration: the MSE search's error summed over groups is at most trying every candidate's") {
+    // Groups of many shapes: Gaussian with and without outliers, constant,
+    // zeros, one sign, away from 0, on a grid, sparse; tiny (down to
+    // denormals) and huge values; lengths that are and are not multiples of
+    // the SIMD width; a 2-D block with a row stride (per-tensor calibration).
+    std::mt19937 rng(2020);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+    const std::size_t lengths[] = {1, 5, 8, 32, 37, 128, 200};
+    const float magnitudes[] = {1.0f, 0.02f, 1e-30f, 1e-38f, 1e30f, 1e37f};
+    const float norms[] = {2.4f, 2.0f, 3.0f, 1.0f, 0.5f};
+    std::size_t groups = 0, better = 0, worse = 0;
+    double worst = 1.0;  // largest new / exhaustive
+    // LOWBIT_TEST_REDUCED (ASan+UBSan, qemu): every 7th group of the sweep, so
+    // each kind, length, magnitude, width and norm still occurs (7 is prime to
+    // every loop's length).
+    const std::size_t stride = lowbit_test::reduced() ? 7 : 1;
+    std::size_t visit = 0;
+    std::vector<float> x;
+    for (int kind = 0; kind < 8; ++kind) {
+        double sum_new = 0.0, sum_ref = 0.0;  // relative to min/max's error
+        for (std::size_t n : lengths)
+            for (float mag : magnitudes) {
+                x.assign(n, 0.0f);
+                for (float& v : x) {
+                    switch (kind) {
+                        case 0: v = gauss(rng); break;
+                        case 1: v = unif(rng) < 0.05f ? 10.0f * gauss(rng) : gauss(rng); break;  // outliers
+                        case 2: v = 0.7f; break;                                              // constant
+                        case 3: v = 0.0f; break;                                              // zeros
+                        case 4: v = std::fabs(gauss(rng)); break;                             // one sign
+                        case 5: v = -std::fabs(gauss(rng)) - 3.0f; break;                     // away from 0
+                        case 6: v = std::round(gauss(rng) * 4.0f); break;                     // on a grid
+                        default: v = unif(rng) < 0.9f ? 0.0f : gauss(rng); break;             // sparse
+                    }
+                    v *= mag;
+                }
+                if (kind == 1 && n > 1) x[0] = 40.0f * mag;  // at least one outlier
+                const bool huge = mag > 1e20f;
+                for (const scale_type st : {scale_type::f16, scale_type::f32, scale_type::bf16}) {
+                    if (huge && st == scale_type::f16) continue;  // f16 steps overflow: quantize refuses such groups
+                    for (int bits = 1; bits <= 8; ++bits)
+                        for (const bool sym : {true, false})
+                            for (const float norm : norms) {
+                                if (visit++ % stride != 0) continue;
+                                calibrate::mse m;
+                                m.norm = norm;
+                                const calibration c = m;
+                                const value_block b{x.data(), 1, n, n};
+                                const qparams fast = calibrate_block(b, c, bits, sym, st, nullptr);
+                                const qparams ref = reference_mse_search(b, c, bits, sym, st);
+                                const double ef = mse_objective(b, fast, bits, sym, norm), er = mse_objective(b, ref, bits, sym, norm);
+                                const double em = mse_objective(b, minmax_params(b, bits, sym, st), bits, sym, norm);
+                                ++groups;
+                                better += ef < er * (1.0 - 1e-6);
+                                worse += ef > er * (1.0 + 1e-6);
+                                if (er > 0.0) worst = std::max(worst, ef / er);
+                                if (em > 0.0 && std::isfinite(em)) {  // (40 * 1e37 overflows f32: a group of Inf, NaN errors)
+                                    sum_new += ef / em;
+                                    sum_ref += er / em;
+                                }
+                                CHECK_MESSAGE(ef <= em * (1.0 + 1e-5), "kind ", kind, " n ", n, " magnitude ", mag, " scale type ",
+                                              int(st), " bits ", bits, " sym ", sym, " norm ", norm, ": ", ef, " above min/max's ", em);
+                                CHECK_MESSAGE(ef <= 5.0 * er + 1e-30 * em, "kind ", kind, " n ", n, " magnitude ", mag, " scale type ",
+                                              int(st), " bits ", bits, " sym ", sym, " norm ", norm, ": ", ef, " vs every candidate ", er);
+                            }
+                }
+            }
+        MESSAGE("kind ", kind, ": sum of errors relative to min/max: search ", sum_new, ", every candidate ", sum_ref);
+        CHECK(sum_new <= sum_ref * (1.0 + 1e-9));
+    }
+    // A 2-D block with a stride: rows of 13 values (a tail in every row) inside rows of 16.
+    {
+        std::vector<float> w(40 * 16);
+        for (float& v : w) v = unif(rng) < 0.02f ? 8.0f * gauss(rng) : gauss(rng);
+        const value_block b{w.data(), 40, 13, 16};
+        for (int bits : {3, 4, 8})
+            for (const bool sym : {true, false}) {
+                const calibration c = calibrate::mse{};
+                const qparams fast = calibrate_block(b, c, bits, sym, scale_type::f16, nullptr);
+                const qparams ref = reference_mse_search(b, c, bits, sym, scale_type::f16);
+                const double ef = mse_objective(b, fast, bits, sym, 2.4f), er = mse_objective(b, ref, bits, sym, 2.4f);
+                CHECK(ef <= er * (1.0 + 1e-3));  // one block of 520 values: a single group, the bound of a group
+                CHECK(ef <= mse_objective(b, minmax_params(b, bits, sym, scale_type::f16), bits, sym, 2.4f) * (1.0 + 1e-5));
+                ++groups;
+            }
+    }
+    MESSAGE(groups, " groups: a smaller error than every candidate's in ", better, ", a larger one in ", worse,
+            ", largest ratio ", worst);
+}
+
+TEST_CASE("calibration: over a tensor the MSE search's error is at most trying every candidate's") {
+    // The bench's weight (Gaussian, 1 % of values x8) and a heavier-tailed one,
+    // 64 rows of 2048 (LOWBIT_TEST_REDUCED: 16), the schemes of docs/concepts.md's table.
+    const std::size_t rows = lowbit_test::reduced() ? 16 : 64, cols = 2048;
+    struct cfg {
+        int bits;
+        bool sym;
+        std::size_t group;
+    };
+    const cfg cfgs[] = {{4, true, 32}, {4, false, 32}, {4, true, 128}, {4, false, 128}, {3, true, 128}, {3, false, 128},
+                        {8, true, cols}, {8, false, cols}};
+    int worse = 0;
+    for (int dist = 0; dist < 2; ++dist) {
+        std::mt19937 rng(20 + dist);
+        std::normal_distribution<float> gauss(0.0f, 0.02f);
+        std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+        std::vector<float> w(rows * cols);
+        for (float& v : w) {
+            v = gauss(rng);
+            if (unif(rng) < (dist == 0 ? 0.01f : 0.05f)) v *= dist == 0 ? 8.0f : 20.0f;
+        }
+        for (const cfg& g : cfgs)
+            for (const float norm : {2.4f, 2.0f}) {
+                calibrate::mse m;
+                m.norm = norm;
+                const calibration c = m;
+                double sum_new = 0.0, sum_ref = 0.0, worst = 1.0;
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t c0 = 0; c0 < cols; c0 += g.group) {
+                        const value_block b{w.data() + r * cols + c0, 1, g.group, g.group};
+                        const double en = mse_objective(b, calibrate_block(b, c, g.bits, g.sym, scale_type::f16, nullptr), g.bits, g.sym, norm);
+                        const double er = mse_objective(b, reference_mse_search(b, c, g.bits, g.sym, scale_type::f16), g.bits, g.sym, norm);
+                        sum_new += en;
+                        sum_ref += er;
+                        worst = std::max(worst, en / er);
+                        // Per group: the search may miss the grid's best step (a coarse
+                        // grid and two refits see a few points of a ragged curve);
+                        // the largest ratio measured here is 1.24 (w4 g32 norm 2).
+                        CHECK_MESSAGE(en <= 1.5 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
+                                      " norm ", norm, " row ", r, " col ", c0, ": ", en, " vs every candidate ", er);
+                    }
+                MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm,
+                        ": search / every candidate = ", sum_new / sum_ref, ", largest ratio of a group ", worst);
+                // Same or better: the refits (two zero points where asymmetric) win
+                // more on other groups than the coarse grid loses (0.2-1.6 % below).
+                CHECK(sum_new <= sum_ref);
+                worse += sum_new > sum_ref;
+            }
+    }
+    MESSAGE(worse, " of 32 tensors above the exhaustive search's error");
+}
+
+TEST_CASE("SQNR on N(0,1) meets the published RTN figures; MSE search beats minmax") {
+    const std::size_t rows = lowbit_test::reduced() ? 64 : 256, cols = 4096;  // reduced: see below
+    const std::vector<float> w = lowbit_test::gaussian(rows * cols, 2024);
+    const matrix_view<const float> wv(w.data(), rows, cols);
+    auto sqnr = [&](auto tag, const calibration& c) {
+        using S = decltype(tag);
+        auto q = quantize<S>(wv, c);
+        REQUIRE(q);
+        auto rep = measure(wv, *q);
+        REQUIRE(rep);
+        return rep->weight.sqnr_db;
+    };
+    using A4g128 = scheme<4, per_group<128>, asymmetric>;
+    using S4g32 = scheme<4, per_group<32>, symmetric>;
+    using S8g32 = scheme<8, per_group<32>, symmetric>;
+    const double a4 = sqnr(A4g128{}, calibrate::minmax{}), a4m = sqnr(A4g128{}, calibrate::mse{});
+    const double s4 = sqnr(S4g32{}, calibrate::minmax{}), s4m = sqnr(S4g32{}, calibrate::mse{});
+    const double s8 = sqnr(S8g32{}, calibrate::minmax{}), s8m = sqnr(S8g32{}, calibrate::mse{});
+    MESSAGE("w4g128 asym minmax ", a4, " dB, mse ", a4m, " dB");
+    MESSAGE("w4g32 sym minmax ", s4, " dB, mse ", s4m, " dB");
+    MESSAGE("w8g32 sym minmax ", s8, " dB, mse ", s8m, " dB");
+    CHECK(a4 >= 19.9);
+    CHECK(s4 >= 20.2);
+    CHECK(s8 >= 45.0);
+    CHECK(a4m > a4);
+    CHECK(s4m > s4);
+    // 8 bits: the search gains ~2e-4 dB on 256 rows; on the reduced 64 rows it ties
+    if (lowbit_test::reduced()) CHECK(s8m >= s8);
+    else CHECK(s8m > s8);
+}
+
+
+TEST_CASE("quantize is identical for any executor") {
+    using S = scheme<4, per_group<64>, asymmetric>;
+    const std::size_t rows = 300, cols = 512;
+    const std::vector<float> w = lowbit_test::gaussian(rows * cols, 11);
+    auto a = quantize<S>(matrix_view<const float>(w.data(), rows, cols), calibrate::mse{});
+    thread_pool pool(3);
+    auto b = quantize<S>(matrix_view<const float>(w.data(), rows, cols), calibrate::mse{}, pool);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(std::memcmp(a->view().codes, b->view().codes, a->layout().code_bytes()) == 0);
+    CHECK(std::memcmp(a->view().scales, b->view().scales, a->layout().n_scales * 2) == 0);
+}
