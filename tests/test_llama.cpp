@@ -374,6 +374,12 @@ TEST_CASE("llama: -gptq-sg stores no permutation, -rot runs W Q^T on Q x, bad sc
     const double w8 = kld("w8g32"), w8rot = kld("w8g32-rot");
     CHECK(w8rot < 0.05);
     CHECK(w8rot < 2 * w8 + 0.01);
+    // true-sequential GPTQ (each stage recaptured) runs and lands near the one-capture result
+    const double one = kld("w4g32-gptq-sg-mse-rot");
+    co.true_sequential = true;
+    const double seq = kld("w4g32-gptq-sg-mse-rot");
+    CHECK(seq < 1.5 * one);
+    CHECK(one < 1.5 * seq);
     llama::model r = f32;
     REQUIRE(llama::quantize_model(r, *llama::parse_scheme_name("w4g32-rot"), pool).ok());
     CHECK(r.layers[0].w2.rot != nullptr);
@@ -447,4 +453,32 @@ TEST_CASE("llama: the --bpw planner measures each linear, fits the budget and la
     CHECK(k45 > k6);
     llama::model m = f32;
     CHECK_FALSE(llama::quantize_tensors(m, llama::tensor_schemes(3), pool).ok());  // not one scheme per linear
+}
+
+// Issue 20's best configuration (docs/quality.md): the plan --bpw 4.5 chose,
+// replayed from its file, on a small calibration and evaluation set to stay
+// cheap (8 x 64 calibration tokens, 4 x 256 evaluated: measured 1.0118; the
+// documented 0.90 needs 128 x 256 and 16 x 256). The bounds leave room for
+// float differences between machines, not for a change of method.
+TEST_CASE("llama: the shipped 4.5-bpw plan replays within 4.5 bpw and its KLD stays where it was measured") {
+    const auto& f32 = f32_model();
+    auto plan = llama::read_plan_file(LOWBIT_LLAMA_PLAN, f32);
+    REQUIRE_MESSAGE(plan.ok(), plan.error().message());
+    lowbit::thread_pool pool(2);
+    llama::calib_options co;
+    co.sequences = 8;
+    co.length = 64;
+    llama::eval_options eo;
+    eo.sequences = 4;
+    const auto ref = llama::make_reference(f32, eo, pool);
+    llama::model m = f32;
+    REQUIRE(llama::quantize_tensors(m, *plan, pool, nullptr, co).ok());
+    CHECK(m.linear_bpw() <= 4.5);
+    CHECK(m.linear_bpw() > 4.49);
+    llama::eval_row row;
+    llama::measure_quality(m, ref, eo, pool, row);
+    MESSAGE("plan: KLD " << row.kld << ", top-1 " << row.top1);
+    CHECK(row.kld < 1.1);
+    CHECK(row.kld > 0.9);
+    CHECK_FALSE(llama::read_plan_file("no-such-plan.txt", f32).ok());
 }

@@ -39,6 +39,7 @@ const char* usage =
     "  --plan-out FILE     --bpw: also write the plan (a line per linear: name scheme); --plan FILE: quantize by it\n"
     "  --calib-seqs N      GPTQ's and --bpw's calibration: N sequences (default 16) of --calib-len N tokens (default 128)\n"
     "                      sampled from the F32 model with their own seed (never --eval's)\n"
+    "  --true-sequential   GPTQ recaptures a layer's inputs after each stage (q k v, o, gate up, down)\n"
     "  --eval              quality table against F32 (PPL, KLD, top-1) and decode speed for every scheme\n"
     "  --schemes A,B,...   the schemes of --eval (default: f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32)\n"
     "  --eval-seqs N       sequences of --eval (default 16), --eval-len N tokens each (default 256)\n"
@@ -73,6 +74,7 @@ struct args {
     int ctx = 512, chunks = -1;
     std::string bpw, candidates = llama::default_plan_candidates(), plan_out, plan_in;
     int calib_seqs = 16, calib_len = 128;
+    bool true_sequential = false;
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
     bool eval = false, json = false;
     int threads = 1, steps = 64, eval_seqs = 16, eval_len = 256;
@@ -99,6 +101,7 @@ bool parse_args(int argc, char** argv, args& a) {
         else if (k == "--candidates") a.candidates = val();
         else if (k == "--plan-out") a.plan_out = val();
         else if (k == "--plan") a.plan_in = val();
+        else if (k == "--true-sequential") a.true_sequential = true;
         else if (k == "--calib-seqs") a.calib_seqs = std::max(1, std::atoi(val()));
         else if (k == "--calib-len") a.calib_len = std::max(2, std::atoi(val()));
         else if (k == "--eval") a.eval = true;
@@ -196,37 +199,14 @@ llama::calib_options calib_of(const args& a) {
     llama::calib_options co;
     co.sequences = a.calib_seqs;
     co.length = a.calib_len;
+    co.true_sequential = a.true_sequential;
     return co;
 }
 
-// --plan FILE: the schemes a --plan-out file lists, in the model's order.
+// --plan FILE (planner.hpp).
 lowbit::result<llama::tensor_schemes> read_plan(const args& a, const llama::model& m, std::string* name) {
-    auto bytes = llama::read_file(a.plan_in.c_str());
-    if (!bytes) return bytes.error();
-    const std::vector<std::string> want = llama::linear_names(m);
-    llama::tensor_schemes out;
-    std::string text(bytes->begin(), bytes->end());
-    std::size_t at = 0;
-    while (at < text.size()) {
-        std::size_t end = text.find('\n', at);
-        if (end == std::string::npos) end = text.size();
-        const std::string line = text.substr(at, end - at);
-        at = end + 1;
-        if (line.empty() || line[0] == '#') continue;
-        const std::size_t sp = line.find(' ');
-        const std::string tensor = line.substr(0, sp), scheme = sp == std::string::npos ? "" : line.substr(sp + 1);
-        if (out.size() >= want.size() || tensor != want[out.size()])
-            return lowbit::status::error(lowbit::errc::invalid_argument, "%s: line '%.80s': expected %s next", a.plan_in.c_str(), line.c_str(),
-                                         out.size() < want.size() ? want[out.size()].c_str() : "no more lines");
-        auto s = llama::parse_scheme_name(scheme);
-        if (!s) return s.error();
-        out.push_back(*s);
-    }
-    if (out.size() != want.size())
-        return lowbit::status::error(lowbit::errc::invalid_argument, "%s lists %zu of the model's %zu linear layers", a.plan_in.c_str(),
-                                     out.size(), want.size());
     *name = "plan";
-    return out;
+    return llama::read_plan_file(a.plan_in.c_str(), m);
 }
 
 // --bpw: measures the sensitivity on calibration samples and plans; prints the table and the choice.

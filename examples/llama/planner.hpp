@@ -115,6 +115,35 @@ inline result<tensor_plan> plan_for_bpw(const sensitivity_table& t, double bpw) 
     return p;
 }
 
+// The schemes of a --plan-out file (a line per linear, "blk.L.name scheme",
+// in the model's order; '#' lines are comments).
+inline result<tensor_schemes> read_plan_file(const char* path, const model& m) {
+    auto bytes = read_file(path);
+    if (!bytes) return bytes.error();
+    const std::vector<std::string> want = linear_names(m);
+    tensor_schemes out;
+    const std::string text(bytes->begin(), bytes->end());
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        const std::string line = text.substr(at, end - at);
+        at = end + 1;
+        if (line.empty() || line[0] == '#') continue;
+        const std::size_t sp = line.find(' ');
+        const std::string tensor = line.substr(0, sp), scheme = sp == std::string::npos ? "" : line.substr(sp + 1);
+        if (out.size() >= want.size() || tensor != want[out.size()])
+            return status::error(errc::invalid_argument, "%s: line '%.80s': expected %s next", path, line.c_str(),
+                                 out.size() < want.size() ? want[out.size()].c_str() : "no more lines");
+        auto s = parse_scheme_name(scheme);
+        if (!s) return s.error();
+        out.push_back(*s);
+    }
+    if (out.size() != want.size())
+        return status::error(errc::invalid_argument, "%s lists %zu of the model's %zu linear layers", path, out.size(), want.size());
+    return out;
+}
+
 // The table as markdown: a row per tensor, the KLD of each candidate, the plan's choice in bold.
 inline void print_sensitivity(const sensitivity_table& t, const tensor_plan* p, std::FILE* out) {
     std::fprintf(out, "| tensor |");

@@ -88,6 +88,10 @@ struct calib_options {
     std::uint64_t seed = 0xCA11B;
     bool act_order = true;
     float percdamp = 0.01f;
+    // Recapture a layer's Hessians after each stage (q k v, o, gate up, down)
+    // so that each linear sees its layer's earlier linears quantized (the
+    // reference's --true-sequential); off: one capture per layer.
+    bool true_sequential = false;
 };
 
 struct quant_report {
@@ -271,33 +275,36 @@ status quantize_tensors(model& m, const tensor_schemes& ts, Exec& exec, quant_re
     int retries = 0;
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
         const scheme_spec* mine = ts.data() + l * linears_per_layer;
+        linear* lin[linears_per_layer];
+        const char* names[linears_per_layer];
+        int n = 0;
+        m.layers[l].for_each_linear([&](linear& w, const char* name) { lin[n] = &w, names[n++] = name; });
+        // down reads what gate and up make: last, so that true-sequential sees both quantized
+        constexpr int order[linears_per_layer] = {0, 1, 2, 3, 4, 6, 5};
         std::unique_ptr<detail::layer_hessians> hs;
-        for (int i = 0; i < linears_per_layer; ++i)
-            if (mine[i].k == scheme_spec::kind::lowbit_gptq && !hs) {
+        bool stale[4] = {true, true, true, true};  // per tap_point: captured before a linear it depends on changed
+        for (const int i : order) {
+            const scheme_spec& s = mine[i];
+            const int tap = static_cast<int>(linear_input[i]);
+            if (s.k == scheme_spec::kind::lowbit_gptq && (!hs || (co.true_sequential && stale[tap]))) {
                 hs = std::make_unique<detail::layer_hessians>(m.c);
                 LOWBIT_TRY(detail::capture_layer(m, static_cast<int>(l), seqs, *hs));
+                for (bool& b : stale) b = false;
             }
-        int i = 0;
-        status st;
-        m.layers[l].for_each_linear([&](linear& w, const char* name) {
-            const scheme_spec& s = mine[i];
-            const lowbit::hessian* h = hs ? &hs->at(linear_input[i]) : nullptr;
-            ++i;
-            if (!st) return;
             gg::gguf_type t = s.ggml;
-            st = quantize_linear(w, s, exec, h, co, &loss, &retries, &t);
-            if (st && t != s.ggml)
-                ++fallbacks[std::string(name) + ": " + ggml_format_name(s.ggml) + " needs rows of " +
-                            std::to_string(gg::type_block_size(s.ggml)) + ", this one is " + std::to_string(w.cols) + " -> " +
+            LOWBIT_TRY(quantize_linear(*lin[i], s, exec, hs ? &hs->at(linear_input[i]) : nullptr, co, &loss, &retries, &t));
+            if (t != s.ggml)
+                ++fallbacks[std::string(names[i]) + ": " + ggml_format_name(s.ggml) + " needs rows of " +
+                            std::to_string(gg::type_block_size(s.ggml)) + ", this one is " + std::to_string(lin[i]->cols) + " -> " +
                             ggml_format_name(t)];
-        });
-        LOWBIT_TRY(st);
+            for (int later = tap + 1; later < 4; ++later) stale[later] = true;
+        }
     }
     for (const auto& f : fallbacks) note("fallback " + f.first + " (" + std::to_string(f.second) + " tensors)");
     if (any_gptq) {
         char buf[200];
-        std::snprintf(buf, sizeof buf, "gptq: %d calibration sequences x %d tokens, act_order %s, damp %.3g, total loss %.4g, %d damping retries",
-                      co.sequences, co.length, co.act_order ? "on" : "off", static_cast<double>(co.percdamp), loss, retries);
+        std::snprintf(buf, sizeof buf, "gptq: %d calibration sequences x %d tokens, act_order %s, true-sequential %s, damp %.3g, total loss %.4g, "
+                      "%d damping retries", co.sequences, co.length, co.act_order ? "on" : "off", co.true_sequential ? "on" : "off", static_cast<double>(co.percdamp), loss, retries);
         note(buf);
     }
     tile_model(m);  // weights loaded quantized (GGUF) still get the tiled copy
