@@ -198,7 +198,8 @@ void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_opt
 // y_i = W_i x for linears that read the same x (q, k and v; gate and up).
 // Quantized ones run as one job of the executor (lowbit::multi_gemv: one fork
 // and join, and k's and v's few rows share the threads with q's); a float
-// weight among them makes each run alone. Same bits either way.
+// weight among them, or one with an input rotation (each rotates its own copy
+// of x), makes each run alone. Same bits either way.
 struct linear_out {
     const linear& l;
     float* y;
