@@ -14,6 +14,7 @@
 
 #include "eval.hpp"
 #include "gguf_io.hpp"
+#include "planner.hpp"
 
 namespace {
 
@@ -326,4 +327,158 @@ TEST_CASE("llama: quantized paths run and their KLD against F32 is bounded") {
     CHECK(kld("q4_k") < w4);
     CHECK(kld("w8", lowbit::matmul_path::int8_dot) <= 0.06);
     CHECK(kld("q4_0") < 4.0);
+}
+
+// Scheme names of issue 20's planner: -gptq-sg (act-order with static groups:
+// no permutation stored), -mse (MSE scales), -rot (W Q^T quantized, x rotated
+// by Q at run time). A -rot model must still compute W x: with 8-bit weights
+// its KLD stays near W8's, where running the rotated weights on unrotated
+// inputs would scramble every output.
+TEST_CASE("llama: -gptq-sg stores no permutation, -rot runs W Q^T on Q x, bad scheme names are refused") {
+    const auto& f32 = f32_model();
+    auto s = llama::parse_scheme_name("w4g32-gptq-sg-mse-rot");
+    REQUIRE(s.ok());
+    CHECK(s->k == llama::scheme_spec::kind::lowbit_gptq);
+    CHECK((s->static_groups && s->mse && s->rot));
+    CHECK(s->rs.bits == 4);
+    CHECK(s->rs.group == 32);
+    CHECK_FALSE(llama::parse_scheme_name("w4g32-sg").ok());    // static groups without GPTQ
+    CHECK_FALSE(llama::parse_scheme_name("q4_0-rot").ok());    // no rotation for ggml blocks
+    CHECK_FALSE(llama::parse_scheme_name("w4g32-rot-mse").ok());  // suffixes in their order
+
+    lowbit::thread_pool pool(2);
+    llama::calib_options co;
+    co.sequences = 2;
+    co.length = 32;
+    auto bytes_of = [&](const char* name) {
+        llama::model m = f32;
+        REQUIRE(llama::quantize_model(m, *llama::parse_scheme_name(name), pool, nullptr, co).ok());
+        return m.linear_bytes();
+    };
+    const std::size_t rtn = bytes_of("w4g32"), gptq = bytes_of("w4g32-gptq"), sg = bytes_of("w4g32-gptq-sg-rot");
+    CHECK(sg == rtn);
+    CHECK(gptq == rtn + 4 * 5 * (6 * 64 + 172));  // act-order's int32 permutation: one per input column of each linear
+
+    llama::eval_options eo;
+    eo.sequences = 2;
+    eo.length = 64;
+    const auto ref = llama::make_reference(f32, eo, pool);
+    auto kld = [&](const char* name) {
+        llama::model m = f32;
+        REQUIRE(llama::quantize_model(m, *llama::parse_scheme_name(name), pool, nullptr, co).ok());
+        llama::eval_row row;
+        llama::measure_quality(m, ref, eo, pool, row);
+        MESSAGE(std::string(name) << ": KLD " << row.kld);
+        return row.kld;
+    };
+    const double w8 = kld("w8g32"), w8rot = kld("w8g32-rot");
+    CHECK(w8rot < 0.05);
+    CHECK(w8rot < 2 * w8 + 0.01);
+    // true-sequential GPTQ (each stage recaptured) runs and lands near the one-capture result
+    const double one = kld("w4g32-gptq-sg-mse-rot");
+    co.true_sequential = true;
+    const double seq = kld("w4g32-gptq-sg-mse-rot");
+    CHECK(seq < 1.5 * one);
+    CHECK(one < 1.5 * seq);
+    llama::model r = f32;
+    REQUIRE(llama::quantize_model(r, *llama::parse_scheme_name("w4g32-rot"), pool).ok());
+    CHECK(r.layers[0].w2.rot != nullptr);
+    const auto st = llama::export_gguf(r, "test_llama_rot.gguf");
+    CHECK(st.code() == lowbit::errc::unsupported);  // GGUF has no place for the rotation
+    std::remove("test_llama_rot.gguf");
+}
+
+// The --bpw planner on a tiny calibration set (2 x 16 tokens, two candidates):
+// every probe measured, more bits predicting less KLD, the knapsack's plan
+// within its budget at the extremes and in between, and the planned model
+// measured between the two uniform ones.
+TEST_CASE("llama: the --bpw planner measures each linear, fits the budget and lands between its candidates") {
+    const auto& f32 = f32_model();
+    lowbit::thread_pool pool(2);
+    llama::calib_options co;
+    co.sequences = 2;
+    co.length = 16;
+    llama::eval_options ce;
+    ce.sequences = co.sequences, ce.length = co.length, ce.seed = co.seed;
+    const auto calib = llama::make_reference(f32, ce, pool);
+    const std::vector<llama::scheme_spec> cands = {*llama::parse_scheme_name("w3g64-gptq-sg-mse-rot"),
+                                                   *llama::parse_scheme_name("w6g64-gptq-sg-mse-rot")};
+    auto t = llama::measure_sensitivity(f32, cands, calib, ce, co, pool);
+    REQUIRE_MESSAGE(t.ok(), t.error().message());
+    REQUIRE(t->tensors.size() == 35);
+    CHECK(t->tensors[5] == "blk.0.ffn_down");
+    std::uint64_t lo = 0, hi = 0, weights = 0;
+    for (std::size_t i = 0; i < t->tensors.size(); ++i) {
+        CAPTURE(t->tensors[i]);
+        CHECK(t->kld[i][0] > t->kld[i][1]);
+        CHECK(t->kld[i][1] >= 0.0);
+        CHECK(t->bytes[i][0] < t->bytes[i][1]);
+        lo += t->bytes[i][0], hi += t->bytes[i][1], weights += t->params[i];
+    }
+    auto all = [&](const llama::tensor_plan& p, const char* name) {
+        for (const auto& s : p.schemes)
+            if (s.name != name) return false;
+        return true;
+    };
+    auto small = llama::plan_for_bpw(*t, 8.0 * static_cast<double>(lo) / static_cast<double>(weights));
+    REQUIRE(small.ok());
+    CHECK(all(*small, "w3g64-gptq-sg-mse-rot"));
+    auto big = llama::plan_for_bpw(*t, 8.0 * static_cast<double>(hi) / static_cast<double>(weights) + 1e-9);
+    REQUIRE(big.ok());
+    CHECK(all(*big, "w6g64-gptq-sg-mse-rot"));
+    CHECK_FALSE(llama::plan_for_bpw(*t, 8.0 * static_cast<double>(lo - 1) / static_cast<double>(weights)).ok());
+    CHECK_FALSE(llama::plan_for_bpw(*t, std::nan("")).ok());
+    auto mid = llama::plan_for_bpw(*t, 4.5);
+    REQUIRE(mid.ok());
+    CHECK(mid->bytes <= mid->budget);
+    CHECK(mid->budget == static_cast<std::uint64_t>(4.5 * static_cast<double>(weights) / 8.0));
+    CHECK(mid->predicted_kld < small->predicted_kld);
+    CHECK(mid->predicted_kld > big->predicted_kld);
+
+    llama::eval_options eo;
+    eo.sequences = 2;
+    eo.length = 64;
+    const auto ref = llama::make_reference(f32, eo, pool);
+    auto kld = [&](const llama::tensor_plan& p) {
+        llama::model m = f32;
+        REQUIRE(llama::quantize_tensors(m, p.schemes, pool, nullptr, co).ok());
+        CHECK(m.linear_bytes() == p.bytes);  // the bytes the probe measured are the bytes quantize_tensors makes
+        llama::eval_row row;
+        llama::measure_quality(m, ref, eo, pool, row);
+        return row.kld;
+    };
+    const double k3 = kld(*small), k45 = kld(*mid), k6 = kld(*big);
+    MESSAGE("KLD w3 " << k3 << ", plan 4.5 " << k45 << ", w6 " << k6);
+    CHECK(k45 < k3);
+    CHECK(k45 > k6);
+    llama::model m = f32;
+    CHECK_FALSE(llama::quantize_tensors(m, llama::tensor_schemes(3), pool).ok());  // not one scheme per linear
+}
+
+// Issue 20's best configuration (docs/quality.md): the plan --bpw 4.5 chose,
+// replayed from its file, on a small calibration and evaluation set to stay
+// cheap (8 x 64 calibration tokens, 4 x 256 evaluated: measured 1.0118; the
+// documented 0.90 needs 128 x 256 and 16 x 256). The bounds leave room for
+// float differences between machines, not for a change of method.
+TEST_CASE("llama: the shipped 4.5-bpw plan replays within 4.5 bpw and its KLD stays where it was measured") {
+    const auto& f32 = f32_model();
+    auto plan = llama::read_plan_file(LOWBIT_LLAMA_PLAN, f32);
+    REQUIRE_MESSAGE(plan.ok(), plan.error().message());
+    lowbit::thread_pool pool(2);
+    llama::calib_options co;
+    co.sequences = 8;
+    co.length = 64;
+    llama::eval_options eo;
+    eo.sequences = 4;
+    const auto ref = llama::make_reference(f32, eo, pool);
+    llama::model m = f32;
+    REQUIRE(llama::quantize_tensors(m, *plan, pool, nullptr, co).ok());
+    CHECK(m.linear_bpw() <= 4.5);
+    CHECK(m.linear_bpw() > 4.49);
+    llama::eval_row row;
+    llama::measure_quality(m, ref, eo, pool, row);
+    MESSAGE("plan: KLD " << row.kld << ", top-1 " << row.top1);
+    CHECK(row.kld < 1.1);
+    CHECK(row.kld > 0.9);
+    CHECK_FALSE(llama::read_plan_file("no-such-plan.txt", f32).ok());
 }

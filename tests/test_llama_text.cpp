@@ -409,7 +409,7 @@ TEST_CASE("perplexity: batched prefill gives the logits of token-by-token decodi
     const auto& m = small_model();
     const std::vector<int> tok = sampled_tokens();
     lowbit::thread_pool pool(2);
-    for (const char* scheme : {"f32", "q8_0"}) {
+    for (const char* scheme : {"f32", "q8_0", "w4g32-rot"}) {  // -rot: prefill rotates its rows of x as decode does
         CAPTURE(scheme);
         llama::model q = m;
         REQUIRE(llama::quantize_model(q, *llama::parse_scheme_name(scheme), pool).ok());

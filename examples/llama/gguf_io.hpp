@@ -252,6 +252,15 @@ inline result<lowbit::weights_view> lowbit_view_of(const linear& l) {
 
 inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama", const vocab* v = nullptr) {
     namespace g = lowbit::gguf;
+    for (const layer& y : m.layers) {
+        status st;
+        y.for_each_linear([&](const linear& l, const char* t) {
+            if (st && l.rot)
+                st = status::error(errc::unsupported, "%s is quantized with an input rotation (%s), which GGUF cannot say; export a scheme without -rot",
+                                   t, l.format.c_str());
+        });
+        LOWBIT_TRY(st);
+    }
     g::gguf_writer w;
     const config& c = m.c;
     auto u32 = [](int v) { return g::meta_value::u32(static_cast<std::uint32_t>(v)); };

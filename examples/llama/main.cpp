@@ -1,6 +1,7 @@
 // lowbit-llama — a small LLaMA runtime whose linear layers run on lowbit.
 //
 //   lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]
+//   lowbit-llama MODEL --bpw X [--candidates A,B,...] [--eval]
 //   lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]
 //   lowbit-llama MODEL.gguf --perplexity TEXT [--ctx N] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]
 //
@@ -15,18 +16,30 @@
 #include "eval.hpp"
 #include "gguf_io.hpp"
 #include "perplexity.hpp"
+#include "planner.hpp"
 #include "tokenizer.hpp"
 
 namespace {
 
 const char* usage =
     "usage: lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]\n"
+    "       lowbit-llama MODEL --bpw X [--candidates A,B,...] [--eval] [--json]\n"
     "       lowbit-llama --synthetic dim=4096,hidden=11008,layers=N [--scheme S] [--threads N] [--steps N] [--json]\n"
     "       lowbit-llama MODEL.gguf --perplexity TEXT [--ctx N] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]\n"
     "       lowbit-llama MODEL --bench pp512,tg128 [--reps N] [--threads N | --bench-threads 1,2,4] [--path int8]\n"
     "options:\n"
     "  --scheme S          quantize the linear layers on load: f32 (default), f16, w8, w4g32, w3g32, w2g32,\n"
-    "                      w4g32-gptq (GPTQ on the model's own samples), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
+    "                      w4g32-gptq (GPTQ on the model's own samples; -gptq-sg: static groups, no stored\n"
+    "                      permutation; -mse: MSE scales, e.g. w4g32-gptq-sg-mse), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
+    "  --bpw X             a scheme per linear layer (from --candidates) with the least predicted KLD within X bits\n"
+    "                      per weight of the linear layers: each linear's KLD under each candidate is measured alone\n"
+    "                      on the model's own calibration samples (not --eval's), then a knapsack chooses; prints\n"
+    "                      the sensitivity table and the choice (with --eval: the plan's row after f32)\n"
+    "  --candidates LIST   the schemes --bpw chooses from (default w3..w8 g32/g64 -gptq-sg-mse-rot)\n"
+    "  --plan-out FILE     --bpw: also write the plan (a line per linear: name scheme); --plan FILE: quantize by it\n"
+    "  --calib-seqs N      GPTQ's and --bpw's calibration: N sequences (default 16) of --calib-len N tokens (default 128)\n"
+    "                      sampled from the F32 model with their own seed (never --eval's)\n"
+    "  --true-sequential   GPTQ recaptures a layer's inputs after each stage (q k v, o, gate up, down)\n"
     "  --eval              quality table against F32 (PPL, KLD, top-1) and decode speed for every scheme\n"
     "  --schemes A,B,...   the schemes of --eval (default: f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32)\n"
     "  --eval-seqs N       sequences of --eval (default 16), --eval-len N tokens each (default 256)\n"
@@ -59,6 +72,9 @@ struct args {
     int reps = 5;
     bool kl_divergence = false;
     int ctx = 512, chunks = -1;
+    std::string bpw, candidates = llama::default_plan_candidates(), plan_out, plan_in;
+    int calib_seqs = 16, calib_len = 128;
+    bool true_sequential = false;
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
     bool eval = false, json = false;
     int threads = 1, steps = 64, eval_seqs = 16, eval_len = 256;
@@ -81,6 +97,13 @@ bool parse_args(int argc, char** argv, args& a) {
         };
         if (k == "--scheme") a.scheme = val();
         else if (k == "--schemes") a.schemes = val();
+        else if (k == "--bpw") a.bpw = val();
+        else if (k == "--candidates") a.candidates = val();
+        else if (k == "--plan-out") a.plan_out = val();
+        else if (k == "--plan") a.plan_in = val();
+        else if (k == "--true-sequential") a.true_sequential = true;
+        else if (k == "--calib-seqs") a.calib_seqs = std::max(1, std::atoi(val()));
+        else if (k == "--calib-len") a.calib_len = std::max(2, std::atoi(val()));
         else if (k == "--eval") a.eval = true;
         else if (k == "--json") a.json = true;
         else if (k == "--threads") a.threads = std::max(1, std::atoi(val()));
@@ -172,6 +195,66 @@ int run_synthetic(const args& a) {
     return 0;
 }
 
+llama::calib_options calib_of(const args& a) {
+    llama::calib_options co;
+    co.sequences = a.calib_seqs;
+    co.length = a.calib_len;
+    co.true_sequential = a.true_sequential;
+    return co;
+}
+
+// --plan FILE (planner.hpp).
+lowbit::result<llama::tensor_schemes> read_plan(const args& a, const llama::model& m, std::string* name) {
+    *name = "plan";
+    return llama::read_plan_file(a.plan_in.c_str(), m);
+}
+
+// --bpw: measures the sensitivity on calibration samples and plans; prints the table and the choice.
+lowbit::result<llama::tensor_schemes> plan_schemes(const args& a, const llama::model& f32, lowbit::thread_pool& pool, std::string* name) {
+    char* end = nullptr;
+    const double bpw = std::strtod(a.bpw.c_str(), &end);
+    if (a.bpw.empty() || *end != '\0' || !(bpw > 0.0) || !(bpw <= 32.0))
+        return lowbit::status::error(lowbit::errc::invalid_argument, "--bpw '%.40s': expected bits per weight in (0, 32]", a.bpw.c_str());
+    std::vector<llama::scheme_spec> cands;
+    for (const std::string& n : split(a.candidates)) {
+        auto s = llama::parse_scheme_name(n);
+        if (!s) return s.error();
+        cands.push_back(*s);
+    }
+    const llama::calib_options co = calib_of(a);
+    llama::eval_options ce;  // the calibration samples, not --eval's; the probe's KLD reads at most 16 x 128 of them
+    ce.sequences = std::min(co.sequences, 16);
+    ce.length = std::min(co.length, 128);
+    ce.seed = co.seed;
+    ce.run.matmul.path = a.path;
+    ce.run.tiled = a.tiled;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto calib = llama::make_reference(f32, ce, pool);
+    auto t = llama::measure_sensitivity(f32, cands, calib, ce, co, pool);
+    if (!t) return t.error();
+    auto p = llama::plan_for_bpw(*t, bpw);
+    if (!p) return p.error();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::FILE* out = a.json ? stderr : stdout;
+    std::fprintf(out, "--bpw %s: KLD of each linear quantized alone (rest F32) on %d calibration sequences x %d tokens (seed %llu; "
+                 "GPTQ's Hessians from %d x %d); the plan in bold (%.1f s)\n\n", a.bpw.c_str(), ce.sequences, ce.length, static_cast<unsigned long long>(co.seed), co.sequences, co.length, secs);
+    llama::print_sensitivity(*t, &*p, out);
+    std::size_t weights = 0;
+    for (std::size_t n : t->params) weights += n;
+    std::fprintf(out, "\nplan: %llu bytes of %llu budgeted, %.4f bpw, predicted KLD (sum) %.4f\n\n", static_cast<unsigned long long>(p->bytes),
+                 static_cast<unsigned long long>(p->budget), 8.0 * static_cast<double>(p->bytes) / static_cast<double>(weights), p->predicted_kld);
+    *name = "bpw" + a.bpw;
+    if (!a.plan_out.empty()) {
+        std::FILE* f = std::fopen(a.plan_out.c_str(), "w");
+        if (!f) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", a.plan_out.c_str());
+        std::fprintf(f, "# lowbit-llama --bpw %s: predicted KLD %.4f, %llu bytes\n", a.bpw.c_str(), p->predicted_kld,
+                     static_cast<unsigned long long>(p->bytes));
+        for (std::size_t i = 0; i < t->tensors.size(); ++i) std::fprintf(f, "%s %s\n", t->tensors[i].c_str(), p->schemes[i].name.c_str());
+        if (std::fclose(f) != 0) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", a.plan_out.c_str());
+    }
+    return p->schemes;
+}
+
 int run_eval(const args& a, const llama::model& f32) {
     llama::eval_options eo;
     eo.sequences = a.eval_seqs;
@@ -183,13 +266,29 @@ int run_eval(const args& a, const llama::model& f32) {
     const auto ref = llama::make_reference(f32, eo, pool);
     std::vector<llama::eval_row> rows;
     double ppl_f32 = 0;
-    std::vector<std::string> names = split(a.scheme != "f32" ? "f32," + a.scheme : a.schemes);
+    const bool planning = !a.bpw.empty() || !a.plan_in.empty();
+    std::vector<std::string> names = split(planning ? "f32" : a.scheme != "f32" ? "f32," + a.scheme : a.schemes);
+    llama::tensor_schemes plan;
+    const llama::calib_options co = calib_of(a);
+    if (planning) {
+        std::string plan_name;
+        auto p = a.plan_in.empty() ? plan_schemes(a, f32, pool, &plan_name) : read_plan(a, f32, &plan_name);
+        if (!p) return fail(p.error());
+        plan = std::move(*p);
+        names.push_back(plan_name);
+    }
     for (const std::string& name : names) {
-        auto s = llama::parse_scheme_name(name);
-        if (!s) return fail(s.error());
+        const bool planned = !plan.empty() && name == names.back();
         llama::model m = f32;
         llama::quant_report rep;
-        if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
+        if (planned) {
+            if (auto st = llama::quantize_tensors(m, plan, pool, &rep, co); !st) return fail(st);
+            m.scheme = name;
+        } else {
+            auto s = llama::parse_scheme_name(name);
+            if (!s) return fail(s.error());
+            if (auto st = llama::quantize_model(m, *s, pool, &rep, co); !st) return fail(st);
+        }
         llama::eval_row row;
         llama::fill_size(m, row);
         row.notes = rep.notes;
@@ -339,11 +438,19 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    auto s = llama::parse_scheme_name(a.scheme);
-    if (!s) return fail(s.error());
     lowbit::thread_pool pool(static_cast<unsigned>(a.threads), a.spin);
     llama::quant_report rep;
-    if (auto st = llama::quantize_model(m, *s, pool, &rep); !st) return fail(st);
+    if (!a.bpw.empty() || !a.plan_in.empty()) {
+        std::string plan_name;
+        auto p = a.plan_in.empty() ? plan_schemes(a, m, pool, &plan_name) : read_plan(a, m, &plan_name);
+        if (!p) return fail(p.error());
+        if (auto st = llama::quantize_tensors(m, *p, pool, &rep, calib_of(a)); !st) return fail(st);
+        m.scheme = plan_name;
+    } else {
+        auto s = llama::parse_scheme_name(a.scheme);
+        if (!s) return fail(s.error());
+        if (auto st = llama::quantize_model(m, *s, pool, &rep, calib_of(a)); !st) return fail(st);
+    }
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
     if (!a.perplexity_text.empty() || a.kl_divergence) return run_text_eval(a, m);
     if (!a.bench.empty()) return run_bench(a, m);

@@ -19,6 +19,7 @@
 #include <lowbit/lowbit.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/formats/gguf_types.hpp>
+#include <lowbit/quant/hadamard.hpp>
 
 namespace llama {
 
@@ -70,6 +71,10 @@ struct linear {
     // lowbit weights read from a lowbit GGUF (gguf_io.hpp): a view into the
     // mapped file (model::mapping keeps it), run where it lies, no copy.
     std::optional<lowbit::weights_view> mapped;
+    // The -rot schemes quantize W Q^T (Q: a randomized Hadamard rotation of the
+    // inputs) so that outliers of a row spread over its group; matvec then
+    // computes (W Q^T)(Q x) = W x by rotating x first. Copies share Q.
+    std::shared_ptr<const lowbit::hadamard_rotation> rot;
 
     std::size_t params() const { return rows * cols; }
     // Whether the int8 path runs this weight directly on its GGUF blocks

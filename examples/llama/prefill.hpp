@@ -44,6 +44,8 @@ void float_gemm(const float* w, const float* x, float* y, std::size_t n, std::si
 template <class Exec>
 void matmul_rows(const linear& l, const float* x, float* y, std::size_t n, Exec& exec, const run_options& o) {
     const op_timer timer(matmul_slot(o));
+    std::vector<float> xr;
+    x = rotated_input(l, x, n, xr);
     const lowbit::matrix_view<const float> X(x, n, l.cols);
     const lowbit::matrix_view<float> Y(y, n, l.rows);
     if (!runs_quantized(l, o)) return float_gemm(l.w.data(), x, y, n, l.rows, l.cols, exec);

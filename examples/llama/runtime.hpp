@@ -176,9 +176,19 @@ inline bool runs_quantized(const linear& l, const run_options& o) {
     return on_gguf_blocks(l, o) || l.quantized || mapped;
 }
 
+// x, or its rotation Q x in `buf` for a linear with an input rotation (n rows of l.cols values).
+inline const float* rotated_input(const linear& l, const float* x, std::size_t n, std::vector<float>& buf) {
+    if (!l.rot) return x;
+    buf.assign(x, x + n * l.cols);
+    require_ok(l.rot->apply_rows(lowbit::span<float>(buf.data(), buf.size()), n), "input rotation");
+    return buf.data();
+}
+
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     const op_timer timer(matmul_slot(o));
+    std::vector<float> xr;
+    x = rotated_input(l, x, 1, xr);
     if (!runs_quantized(l, o)) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
     const auto w = weights_of(l, o);
     require_ok(w ? lowbit::gemv(*w, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul) : w.error(),
@@ -188,7 +198,8 @@ void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_opt
 // y_i = W_i x for linears that read the same x (q, k and v; gate and up).
 // Quantized ones run as one job of the executor (lowbit::multi_gemv: one fork
 // and join, and k's and v's few rows share the threads with q's); a float
-// weight among them makes each run alone. Same bits either way.
+// weight among them, or one with an input rotation (each rotates its own copy
+// of x), makes each run alone. Same bits either way.
 struct linear_out {
     const linear& l;
     float* y;
@@ -201,7 +212,7 @@ inline lowbit::weights_view weights_or_die(const linear& l, const run_options& o
 template <class Exec, class... Out>
 void matvec_shared_x(const float* x, Exec& exec, const run_options& o, const Out&... outs) {
     static_assert(sizeof...(Out) <= lowbit::max_multi_gemv, "multi_gemv takes at most max_multi_gemv weights");
-    if (!(runs_quantized(outs.l, o) && ...)) {
+    if (!((runs_quantized(outs.l, o) && !outs.l.rot) && ...)) {
         (matvec(outs.l, x, outs.y, exec, o), ...);
         return;
     }
