@@ -49,11 +49,18 @@
 #define LOWBIT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LOWBIT_RESTRICT __restrict__
 #define LOWBIT_ALWAYS_INLINE inline __attribute__((always_inline))
+// Before a kernel's small fixed-count loop (over the register block's rows,
+// units, halves): unroll it completely. GCC does that only from -O3
+// (-fpeel-loops); at -O2 the accumulators of an unrolled-by-hand register block
+// stayed in memory, and the int8 GEMM ran at a third of its -O3 speed
+// (docs/kernels.md, "Unrolled at any -O").
+#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 #else
 #define LOWBIT_LIKELY(x) (x)
 #define LOWBIT_UNLIKELY(x) (x)
 #define LOWBIT_RESTRICT
 #define LOWBIT_ALWAYS_INLINE inline
+#define LOWBIT_UNROLL
 #endif
 
 namespace lowbit {
@@ -4518,6 +4525,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -4613,6 +4621,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -4621,6 +4630,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -4646,6 +4656,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -4654,6 +4665,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -4693,6 +4705,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -4706,6 +4719,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -4733,6 +4747,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -4742,6 +4757,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -4750,6 +4766,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -4857,6 +4874,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -4897,6 +4915,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -4906,6 +4925,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -4921,6 +4941,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -4928,6 +4949,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -4943,6 +4965,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -4954,6 +4977,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -4962,6 +4986,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -4978,7 +5003,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -5203,9 +5228,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -5215,12 +5243,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -5229,25 +5260,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -5261,8 +5298,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -5272,9 +5311,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -5306,6 +5347,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -5318,6 +5360,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -5331,9 +5374,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -5344,11 +5389,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -5406,6 +5453,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -5423,6 +5471,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -5470,9 +5519,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -5545,6 +5598,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -5640,6 +5694,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -5648,6 +5703,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -5673,6 +5729,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -5681,6 +5738,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -5720,6 +5778,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -5733,6 +5792,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -5760,6 +5820,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -5769,6 +5830,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -5777,6 +5839,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -5884,6 +5947,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -5924,6 +5988,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -5933,6 +5998,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -5948,6 +6014,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -5955,6 +6022,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -5970,6 +6038,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -5981,6 +6050,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -5989,6 +6059,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -6005,7 +6076,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -6230,9 +6301,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -6242,12 +6316,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -6256,25 +6333,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -6288,8 +6371,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -6299,9 +6384,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -6333,6 +6420,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -6345,6 +6433,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -6358,9 +6447,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -6371,11 +6462,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -6433,6 +6526,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -6450,6 +6544,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -6497,9 +6592,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -6572,6 +6671,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -6667,6 +6767,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -6675,6 +6776,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -6700,6 +6802,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -6708,6 +6811,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -6747,6 +6851,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -6760,6 +6865,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -6787,6 +6893,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -6796,6 +6903,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -6804,6 +6912,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -6911,6 +7020,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -6951,6 +7061,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -6960,6 +7071,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -6975,6 +7087,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -6982,6 +7095,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -6997,6 +7111,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -7008,6 +7123,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -7016,6 +7132,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -7032,7 +7149,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -7257,9 +7374,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -7269,12 +7389,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -7283,25 +7406,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -7315,8 +7444,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -7326,9 +7457,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -7360,6 +7493,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -7372,6 +7506,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -7385,9 +7520,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -7398,11 +7535,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -7460,6 +7599,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -7477,6 +7617,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -7524,9 +7665,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -7599,6 +7744,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -7694,6 +7840,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -7702,6 +7849,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -7727,6 +7875,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -7735,6 +7884,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -7774,6 +7924,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -7787,6 +7938,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -7814,6 +7966,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -7823,6 +7976,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -7831,6 +7985,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -7938,6 +8093,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -7978,6 +8134,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -7987,6 +8144,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -8002,6 +8160,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -8009,6 +8168,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -8024,6 +8184,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -8035,6 +8196,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -8043,6 +8205,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -8059,7 +8222,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -8284,9 +8447,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -8296,12 +8462,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -8310,25 +8479,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -8342,8 +8517,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -8353,9 +8530,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -8387,6 +8566,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -8399,6 +8579,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -8412,9 +8593,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -8425,11 +8608,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -8487,6 +8672,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -8504,6 +8690,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -8551,9 +8738,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -8807,6 +8998,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -8902,6 +9094,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -8910,6 +9103,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -8935,6 +9129,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -8943,6 +9138,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -8982,6 +9178,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -8995,6 +9192,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -9022,6 +9220,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -9031,6 +9230,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -9039,6 +9239,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -9146,6 +9347,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -9186,6 +9388,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -9195,6 +9398,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -9210,6 +9414,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -9217,6 +9422,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -9232,6 +9438,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -9243,6 +9450,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -9251,6 +9459,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -9267,7 +9476,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -9492,9 +9701,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -9504,12 +9716,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -9518,25 +9733,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -9550,8 +9771,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -9561,9 +9784,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -9595,6 +9820,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -9607,6 +9833,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -9620,9 +9847,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -9633,11 +9862,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -9695,6 +9926,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -9712,6 +9944,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -9759,9 +9992,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -9834,6 +10071,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -9929,6 +10167,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -9937,6 +10176,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -9962,6 +10202,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -9970,6 +10211,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -10009,6 +10251,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -10022,6 +10265,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -10049,6 +10293,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -10058,6 +10303,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -10066,6 +10312,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -10173,6 +10420,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -10213,6 +10461,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -10222,6 +10471,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -10237,6 +10487,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -10244,6 +10495,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -10259,6 +10511,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -10270,6 +10523,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -10278,6 +10532,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -10294,7 +10549,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -10519,9 +10774,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -10531,12 +10789,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -10545,25 +10806,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -10577,8 +10844,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -10588,9 +10857,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -10622,6 +10893,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -10634,6 +10906,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -10647,9 +10920,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -10660,11 +10935,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -10722,6 +10999,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -10739,6 +11017,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -10786,9 +11065,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -10861,6 +11144,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -10956,6 +11240,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -10964,6 +11249,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -10989,6 +11275,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -10997,6 +11284,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -11036,6 +11324,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -11049,6 +11338,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -11076,6 +11366,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -11085,6 +11376,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -11093,6 +11385,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -11200,6 +11493,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -11240,6 +11534,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -11249,6 +11544,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -11264,6 +11560,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -11271,6 +11568,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -11286,6 +11584,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -11297,6 +11596,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -11305,6 +11605,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -11321,7 +11622,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -11546,9 +11847,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -11558,12 +11862,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -11572,25 +11879,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -11604,8 +11917,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -11615,9 +11930,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -11649,6 +11966,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -11661,6 +11979,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -11674,9 +11993,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -11687,11 +12008,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -11749,6 +12072,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -11766,6 +12090,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -11813,9 +12138,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -11888,6 +12217,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -11983,6 +12313,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -11991,6 +12322,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -12016,6 +12348,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -12024,6 +12357,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -12063,6 +12397,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -12076,6 +12411,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -12103,6 +12439,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -12112,6 +12449,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -12120,6 +12458,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -12227,6 +12566,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -12267,6 +12607,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -12276,6 +12617,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -12291,6 +12633,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -12298,6 +12641,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -12313,6 +12657,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -12324,6 +12669,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -12332,6 +12678,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -12348,7 +12695,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
@@ -12573,9 +12920,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -12585,12 +12935,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -12599,25 +12952,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -12631,8 +12990,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -12642,9 +13003,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -12676,6 +13039,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -12688,6 +13052,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -12701,9 +13066,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -12714,11 +13081,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -12776,6 +13145,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -12793,6 +13163,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -12840,9 +13211,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
@@ -13192,6 +13567,7 @@ LOWBIT_ARM_INLINE void unpack_block(const std::uint8_t* p, uint8x16_t& r0, uint8
         const uint8x16_t lo_idx = vld1q_u8(tab.idx_lo), hi_idx = vld1q_u8(tab.idx_hi);
         const int16x8_t shr = vld1q_s16(tab.shr);
         const uint8x16_t m = vdupq_n_u8(static_cast<std::uint8_t>((1u << B) - 1u));
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const uint8x16_t v = vld1q_u8(p + 2 * B * k);
             const uint16x8_t lo = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, lo_idx)), shr);
@@ -13237,12 +13613,15 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, const float* s, const std::int32_t* z,
                                 float32x4_t (*acc)[4]) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l, lane = 16 * q + 4 * l;
             uint8x16_t u0, u1;
             unpack_block<B>(w + b * 4 * B, u0, u1);
             const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int8_t* xp = x[m] + 128 * q + 16 * l;
                 int32x4_t A = dot8(vdupq_n_s32(0), c0, vld1q_s8(xp), c1, vld1q_s8(xp + 64));
@@ -13323,7 +13702,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB][4];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m)
+            LOWBIT_UNROLL
             for (int l = 0; l < 4; ++l) acc[m][l] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -13339,6 +13720,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = a[m].q + sc * kdetail::chunk;
                 lp[m] = a[m].dxl + sc * 32;
@@ -13346,6 +13728,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
     }
 }
@@ -13382,7 +13765,9 @@ template <class S, int MB>
 LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s,
                                  float32x4_t* acc) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l;
             uint8x16_t u0, u1;
@@ -13390,10 +13775,12 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             float32x4_t c[8];
             codes_f32<S>(u0, z[b], c);
             codes_f32<S>(u1, z[b], c + 4);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const float* xp = x[m] + 128 * q + 16 * l;  // register 1 at +64
                 float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
                 for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
                 for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
                 acc[m] = vfmaq_n_f32(acc[m], p, s[b]);
             }
@@ -13411,6 +13798,7 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -13426,9 +13814,11 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = vaddvq_f32(acc[m]);
     }
 }
@@ -13498,10 +13888,6 @@ inline tiled_run_counts& tiled_runs() noexcept {
 namespace tl {
 
 #define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
-// The loops over units and activation rows must be unrolled: their vectors are
-// arrays indexed by the loop variable, which GCC -O2 otherwise keeps on the
-// stack (measured: 8 sdot and a loop of stack loads and stores per block).
-#define LOWBIT_ARM_UNROLL _Pragma("GCC unroll 8")
 
 constexpr std::size_t unit_rows = 4;                     // rows of a unit: one int32x4
 constexpr std::size_t units = tile_rows / unit_rows;     // units per tile
@@ -13629,14 +14015,14 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
         w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
 template <class S, int MB, int NU>
@@ -13645,35 +14031,35 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
     constexpr int B = S::bits;
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 r.x[m][0] = vld1q_s8(a[m].q + b * tile_block);
                 r.x[m][1] = vld1q_s8(a[m].q + b * tile_block + 16);
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
             i8_quad_pair<S, MB, NU, 0>(p, r);
             i8_quad_pair<S, MB, NU, 2>(p, r);
             i8_quad_pair<S, MB, NU, 4>(p, r);
             i8_quad_pair<S, MB, NU, 6>(p, r);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
                 const float dx = a[m].dx[b];
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) {
                     int32x4_t A = finish(r.A[k][m][0], r.A[k][m][1]);
                     if constexpr (!S::is_symmetric) A = vmlsq_n_s32(A, z[k], zq);           // A - z'Q
@@ -13684,11 +14070,11 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
             }
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -13724,9 +14110,9 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, const float32x4_t* zf, float32x4_t (*acc)[MB]) {
     constexpr int B = S::bits;
     float32x4_t xv[MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) xv[m] = vld1q_f32(x[m] + 4 * J);
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         uint8x16_t u = quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k));
         if constexpr (S::is_symmetric && B >= 2) u = vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1))));
@@ -13734,7 +14120,7 @@ LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, co
         // the model's order: codes 4J, 4J+1, 4J+2, 4J+3, one FMA each
         const float32x4_t c0 = code_lane<S, 0>(v, zf[k]), c1 = code_lane<S, 1>(v, zf[k]);
         const float32x4_t c2 = code_lane<S, 2>(v, zf[k]), c3 = code_lane<S, 3>(v, zf[k]);
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c0, xv[m], 0);
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c1, xv[m], 1);
@@ -13748,25 +14134,25 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
                                      std::size_t ld) {
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             const float* x[MB];
             float32x4_t P[NU][MB];
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) x[m] = a[m].x + b * tile_block;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) P[k][m] = vdupq_n_f32(0.0f);
             f32_quad<S, MB, NU, 0>(p, x, zf, P);
             f32_quad<S, MB, NU, 1>(p, x, zf, P);
@@ -13776,17 +14162,17 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
             f32_quad<S, MB, NU, 5>(p, x, zf, P);
             f32_quad<S, MB, NU, 6>(p, x, zf, P);
             f32_quad<S, MB, NU, 7>(p, x, zf, P);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) acc[k][m] = vfmaq_f32(acc[k][m], P[k][m], s[k]);
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -13835,6 +14221,7 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
             c[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
             sumv = vaddq_s32(sumv, c[k]);
         }
+        LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h) {  // int32 -> int8 (values in [-127, 127]: the narrowing is exact)
             const int16x8_t lo = vcombine_s16(vmovn_s32(c[4 * h]), vmovn_s32(c[4 * h + 1]));
             const int16x8_t hi = vcombine_s16(vmovn_s32(c[4 * h + 2]), vmovn_s32(c[4 * h + 3]));
@@ -13848,7 +14235,6 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 }
 
 #undef LOWBIT_ARM_INLINE
-#undef LOWBIT_ARM_UNROLL
 
 }  // namespace tl
 
@@ -13949,6 +14335,7 @@ LOWBIT_ARM_INLINE void unpack_block(const std::uint8_t* p, uint8x16_t& r0, uint8
         const uint8x16_t lo_idx = vld1q_u8(tab.idx_lo), hi_idx = vld1q_u8(tab.idx_hi);
         const int16x8_t shr = vld1q_s16(tab.shr);
         const uint8x16_t m = vdupq_n_u8(static_cast<std::uint8_t>((1u << B) - 1u));
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const uint8x16_t v = vld1q_u8(p + 2 * B * k);
             const uint16x8_t lo = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, lo_idx)), shr);
@@ -13994,12 +14381,15 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, const float* s, const std::int32_t* z,
                                 float32x4_t (*acc)[4]) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l, lane = 16 * q + 4 * l;
             uint8x16_t u0, u1;
             unpack_block<B>(w + b * 4 * B, u0, u1);
             const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int8_t* xp = x[m] + 128 * q + 16 * l;
                 int32x4_t A = dot8(vdupq_n_s32(0), c0, vld1q_s8(xp), c1, vld1q_s8(xp + 64));
@@ -14080,7 +14470,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB][4];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m)
+            LOWBIT_UNROLL
             for (int l = 0; l < 4; ++l) acc[m][l] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -14096,6 +14488,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = a[m].q + sc * kdetail::chunk;
                 lp[m] = a[m].dxl + sc * 32;
@@ -14103,6 +14496,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
     }
 }
@@ -14139,7 +14533,9 @@ template <class S, int MB>
 LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s,
                                  float32x4_t* acc) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l;
             uint8x16_t u0, u1;
@@ -14147,10 +14543,12 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             float32x4_t c[8];
             codes_f32<S>(u0, z[b], c);
             codes_f32<S>(u1, z[b], c + 4);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const float* xp = x[m] + 128 * q + 16 * l;  // register 1 at +64
                 float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
                 for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
                 for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
                 acc[m] = vfmaq_n_f32(acc[m], p, s[b]);
             }
@@ -14168,6 +14566,7 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -14183,9 +14582,11 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = vaddvq_f32(acc[m]);
     }
 }
@@ -14255,10 +14656,6 @@ inline tiled_run_counts& tiled_runs() noexcept {
 namespace tl {
 
 #define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
-// The loops over units and activation rows must be unrolled: their vectors are
-// arrays indexed by the loop variable, which GCC -O2 otherwise keeps on the
-// stack (measured: 8 sdot and a loop of stack loads and stores per block).
-#define LOWBIT_ARM_UNROLL _Pragma("GCC unroll 8")
 
 constexpr std::size_t unit_rows = 4;                     // rows of a unit: one int32x4
 constexpr std::size_t units = tile_rows / unit_rows;     // units per tile
@@ -14386,14 +14783,14 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
         w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
 template <class S, int MB, int NU>
@@ -14402,35 +14799,35 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
     constexpr int B = S::bits;
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 r.x[m][0] = vld1q_s8(a[m].q + b * tile_block);
                 r.x[m][1] = vld1q_s8(a[m].q + b * tile_block + 16);
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
             i8_quad_pair<S, MB, NU, 0>(p, r);
             i8_quad_pair<S, MB, NU, 2>(p, r);
             i8_quad_pair<S, MB, NU, 4>(p, r);
             i8_quad_pair<S, MB, NU, 6>(p, r);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
                 const float dx = a[m].dx[b];
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) {
                     int32x4_t A = finish(r.A[k][m][0], r.A[k][m][1]);
                     if constexpr (!S::is_symmetric) A = vmlsq_n_s32(A, z[k], zq);           // A - z'Q
@@ -14441,11 +14838,11 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
             }
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -14481,9 +14878,9 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, const float32x4_t* zf, float32x4_t (*acc)[MB]) {
     constexpr int B = S::bits;
     float32x4_t xv[MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) xv[m] = vld1q_f32(x[m] + 4 * J);
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         uint8x16_t u = quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k));
         if constexpr (S::is_symmetric && B >= 2) u = vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1))));
@@ -14491,7 +14888,7 @@ LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, co
         // the model's order: codes 4J, 4J+1, 4J+2, 4J+3, one FMA each
         const float32x4_t c0 = code_lane<S, 0>(v, zf[k]), c1 = code_lane<S, 1>(v, zf[k]);
         const float32x4_t c2 = code_lane<S, 2>(v, zf[k]), c3 = code_lane<S, 3>(v, zf[k]);
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c0, xv[m], 0);
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c1, xv[m], 1);
@@ -14505,25 +14902,25 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
                                      std::size_t ld) {
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             const float* x[MB];
             float32x4_t P[NU][MB];
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) x[m] = a[m].x + b * tile_block;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) P[k][m] = vdupq_n_f32(0.0f);
             f32_quad<S, MB, NU, 0>(p, x, zf, P);
             f32_quad<S, MB, NU, 1>(p, x, zf, P);
@@ -14533,17 +14930,17 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
             f32_quad<S, MB, NU, 5>(p, x, zf, P);
             f32_quad<S, MB, NU, 6>(p, x, zf, P);
             f32_quad<S, MB, NU, 7>(p, x, zf, P);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) acc[k][m] = vfmaq_f32(acc[k][m], P[k][m], s[k]);
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -14592,6 +14989,7 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
             c[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
             sumv = vaddq_s32(sumv, c[k]);
         }
+        LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h) {  // int32 -> int8 (values in [-127, 127]: the narrowing is exact)
             const int16x8_t lo = vcombine_s16(vmovn_s32(c[4 * h]), vmovn_s32(c[4 * h + 1]));
             const int16x8_t hi = vcombine_s16(vmovn_s32(c[4 * h + 2]), vmovn_s32(c[4 * h + 3]));
@@ -14605,7 +15003,6 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 }
 
 #undef LOWBIT_ARM_INLINE
-#undef LOWBIT_ARM_UNROLL
 
 }  // namespace tl
 

@@ -28,11 +28,18 @@
 #define LOWBIT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LOWBIT_RESTRICT __restrict__
 #define LOWBIT_ALWAYS_INLINE inline __attribute__((always_inline))
+// Before a kernel's small fixed-count loop (over the register block's rows,
+// units, halves): unroll it completely. GCC does that only from -O3
+// (-fpeel-loops); at -O2 the accumulators of an unrolled-by-hand register block
+// stayed in memory, and the int8 GEMM ran at a third of its -O3 speed
+// (docs/kernels.md, "Unrolled at any -O").
+#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 #else
 #define LOWBIT_LIKELY(x) (x)
 #define LOWBIT_UNLIKELY(x) (x)
 #define LOWBIT_RESTRICT
 #define LOWBIT_ALWAYS_INLINE inline
+#define LOWBIT_UNROLL
 #endif
 
 namespace lowbit {

@@ -88,11 +88,13 @@ LOWBIT_CB_TGT inline void rows_dot(const B* w, const std::int8_t* grid, const gg
     std::size_t i = 0;
     for (; i + 8 <= nb; i += 8) {
         __m256i q[8];
+        LOWBIT_UNROLL
         for (std::size_t j = 0; j < 8; ++j) q[j] = _mm256_shuffle_epi8(g, indices(w[i + j]));
         const __m256 dw = scales8(w + i);
         for (int c = 0; c < C; ++c) {
             const gguf::block_q8_0* ac = a + c * lda + i;
             __m256i v[8];
+            LOWBIT_UNROLL
             for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(q[j], ac[j]);
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
             acc[c] = _mm256_add_ps(acc[c], opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, scales8(ac)), isums)));

@@ -134,6 +134,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q8_0& w, const block_q8_0&
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q4_K& w, const k4_scales& s, const block_q8_K& a) {
     const __m256i m = _mm256_set1_epi8(0x0f);
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int p = 0; p < 4; ++p) {
         const std::uint8_t sc0 = s.sc[2 * p], sc1 = s.sc[2 * p + 1];
         const __m256i v = load32(w.qs + 32 * p);
@@ -150,6 +151,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q5_K& w, const k4_scales& 
     const __m256i h = load32(w.qh);
     const __m256i fifth = _mm256_set1_epi8(0x10);
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int j = 0; j < 8; ++j) {
         const std::uint8_t sc = s.sc[j];
         const __m256i v = load32(w.qs + 32 * (j / 2));
@@ -169,6 +171,7 @@ LOWBIT_GGUF_AVX2_INLINE void q6_codes(const block_q6_K& w, int h, __m256i q[4]) 
     const __m256i ql0 = load32(w.ql + 64 * h), ql1 = load32(w.ql + 64 * h + 32), qh = load32(w.qh + 32 * h);
     const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+    LOWBIT_UNROLL
     for (int t = 0; t < 4; ++t)
         q[t] = _mm256_or_si256(low[t], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2), 4));
 }
@@ -176,9 +179,11 @@ LOWBIT_GGUF_AVX2_INLINE void q6_codes(const block_q6_K& w, int h, __m256i q[4]) 
 // Q6_K: codes stay unsigned; the -32 offset is applied once with the activation bsums.
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_q6_K& w, const block_q8_K& a) {
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int h = 0; h < 2; ++h) {
         __m256i q[4];
         q6_codes(w, h, q);
+        LOWBIT_UNROLL
         for (int t = 0; t < 4; ++t) {
             const int s = 8 * h + 2 * t;
             const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w.scales[s + 1]), _mm_set1_epi16(w.scales[s]));
@@ -218,6 +223,7 @@ LOWBIT_GGUF_AVX2_INLINE __m256i k2_lanes(__m256i sc16, const std::uint8_t* qs, c
     for (int h = 0; h < 2; ++h) {
         const __m128i half = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
         const __m256i sc8 = _mm256_broadcastsi128_si256(half);
+        LOWBIT_UNROLL
         for (int t = 0; t < 4; ++t) {
             __m256i q = k2_codes(qs, h, t);
             if (Third) {
@@ -285,6 +291,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq4_xs& w, const block_q8_
     const __m256i lut = lut16(iq4nl_levels);
     const __m256i sc8 = iq4xs_scales8(w);
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int ib = 0; ib < 8; ++ib) {
         const __m256i q = _mm256_shuffle_epi8(lut, nibbles_32(w.qs + 16 * ib));
         acc = _mm256_add_epi32(acc, dot_s8_q8k(q, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
@@ -296,6 +303,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq4_xs& w, const block_q8_
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq2_0& w, const block_q8_K& a) {
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h)
+        LOWBIT_UNROLL
         for (int n = 0; n < 4; ++n)
             acc = _mm256_add_epi32(acc, dot_u8_scaled(k2_codes(w.qs, h, n), load32(a.qs + 128 * h + 32 * n), _mm256_set1_epi16(1)));
     return hsum(_mm256_sub_epi32(acc, _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1))));
@@ -318,6 +326,7 @@ LOWBIT_GGUF_AVX2_INLINE __m256i trit_of_flipped(__m256i s) {
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K& a) {
     __m256i q = flip(load32(w.qs));  // byte m, trit n: value 32n + m
     __m256i p16 = _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs));
+    LOWBIT_UNROLL
     for (int n = 1; n < 5; ++n) {
         q = times3(q);
         p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(q), load32(a.qs + 32 * n)));
@@ -330,6 +339,7 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_tq1_0& w, const block_q8_K
     const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
     const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
     const __m256i tail[3] = {_mm256_blend_epi32(b1, b3, 0xf0), _mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)};
+    LOWBIT_UNROLL
     for (int v = 0; v < 3; ++v) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(trit_of_flipped(tail[v]), load32(a.qs + 160 + 32 * v)));
     const __m256i one = _mm256_set1_epi16(1);
     return hsum(_mm256_sub_epi32(_mm256_madd_epi16(p16, one), _mm256_madd_epi16(load32(a.bsums), one)));

@@ -124,11 +124,13 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_0* a, std::size_
     alignas(32) float terms[8];
     for (; i + 8 <= nb; i += 8) {
         __m256i q[8];
+        LOWBIT_UNROLL
         for (std::size_t j = 0; j < 8; ++j) q[j] = codes(w[i + j]);
         const __m256 dw = scales8(w + i);
         for (int c = 0; c < C; ++c) {
             const block_q8_0* ac = a + c * lda + i;
             __m256i v[8];
+            LOWBIT_UNROLL
             for (std::size_t j = 0; j < 8; ++j) v[j] = lanes(q[j], w[i + j], ac[j]);
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
             // legacy_term's products, eight at a time; the sum stays in block order
@@ -171,11 +173,13 @@ LOWBIT_GGUF_TGT inline void rows_dot(const W* w, const block_q8_1* a, std::size_
     alignas(32) float scaled[8], mins[8];
     for (; i + 8 <= nb; i += 8) {
         __m256i q[8];
+        LOWBIT_UNROLL
         for (std::size_t j = 0; j < 8; ++j) q[j] = codes(w[i + j]);
         const __m256 dw = f16x8(w + i, &W::d), mw = f16x8(w + i, &W::m);
         for (int c = 0; c < C; ++c) {
             const block_q8_1* ac = a + c * lda + i;
             __m256i v[8];
+            LOWBIT_UNROLL
             for (std::size_t j = 0; j < 8; ++j) v[j] = dot_us(z, q[j], load32(ac[j].qs));
             const __m256 isums = _mm256_cvtepi32_ps(lane_sums8(v));  // exact: |isum| < 2^24
             _mm256_store_ps(scaled, opaque8(_mm256_mul_ps(_mm256_mul_ps(dw, f16x8(ac, &block_q8_1::d)), isums)));
@@ -219,6 +223,7 @@ template <bool Fifth, class W>
 LOWBIT_GGUF_INLINE void affine_k_codes(const W& w, const std::uint8_t* qh, __m256i q[8]) {
     const __m256i m = _mm256_set1_epi8(0x0f);
     const __m256i h = Fifth ? load32(qh) : _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int p = 0; p < 4; ++p) {
         const __m256i v = load32(w.qs + 32 * p);
         __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
@@ -235,6 +240,7 @@ LOWBIT_GGUF_INLINE void affine_k_codes(const W& w, const std::uint8_t* qh, __m25
 LOWBIT_GGUF_INLINE std::int32_t affine_k_isum(const __m256i q[8], __m256i sc, const block_q8_K& a) {
     const __m256i z = _mm256_setzero_si256();
     __m256i d[8];
+    LOWBIT_UNROLL
     for (int j = 0; j < 8; ++j) d[j] = dot_us(z, q[j], load32(a.qs + 32 * j));
     return hsum(_mm256_mullo_epi32(lane_sums8(d), sc));
 }
@@ -247,8 +253,10 @@ struct q6_unpacked {
 };
 LOWBIT_GGUF_INLINE void q6_unpack(const block_q6_K& w, q6_unpacked& u) {
     u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+    LOWBIT_UNROLL
     for (int h = 0; h < 2; ++h) {
         q6_codes(w, h, u.q + 4 * h);
+        LOWBIT_UNROLL
         for (int t = 0; t < 4; ++t) {
             const short s = static_cast<short>(8 * h + 2 * t);
             u.sc[4 * h + t] = _mm256_permutexvar_epi16(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s + 1)), _mm_set1_epi16(s)), u.sc16);
@@ -257,6 +265,7 @@ LOWBIT_GGUF_INLINE void q6_unpack(const block_q6_K& w, q6_unpacked& u) {
 }
 LOWBIT_GGUF_INLINE std::int32_t isum(const q6_unpacked& u, const block_q8_K& a) {
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int k = 0; k < 8; ++k) acc = dot_us_scaled(acc, u.q[k], load32(a.qs + 32 * k), u.sc[k]);
     // sum_s sc_s * bsums_s, as 16 int16 products summed in int32 pairs
     const std::int32_t offset = hsum(_mm256_madd_epi16(u.sc16, load32(a.bsums)));
@@ -304,6 +313,7 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q6_K* w, const block_q8_K* a, s
         q6_unpacked u;
         q6_unpack(w[i], u);
         const float d = h2f(w[i].d);
+        LOWBIT_UNROLL
         for (int c = 0; c < C; ++c) {
             const block_q8_K& ac = a[c * lda + i];
             sum[c] += kquant_symmetric_term(ac.d, d, LOWBIT_GGUF_NS::isum(u, ac));
@@ -702,6 +712,7 @@ LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k
 template <int K, int C, class W>
 LOWBIT_GGUF_INLINE void lattice_step(const W& w, const lat_block& b, const block_q8_K* a, std::size_t lda, __m512i* acc) {
     const __m512i u = chunk(w, b, K), sc = chunk_scales(b.sc16, K);
+    LOWBIT_UNROLL
     for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda].qs + 64 * K), sc);
 }
 template <int C, class W>

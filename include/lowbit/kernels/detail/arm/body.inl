@@ -58,6 +58,7 @@ LOWBIT_ARM_INLINE void unpack_block(const std::uint8_t* p, uint8x16_t& r0, uint8
         const uint8x16_t lo_idx = vld1q_u8(tab.idx_lo), hi_idx = vld1q_u8(tab.idx_hi);
         const int16x8_t shr = vld1q_s16(tab.shr);
         const uint8x16_t m = vdupq_n_u8(static_cast<std::uint8_t>((1u << B) - 1u));
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const uint8x16_t v = vld1q_u8(p + 2 * B * k);
             const uint16x8_t lo = vshlq_u16(vreinterpretq_u16_u8(vqtbl1q_u8(v, lo_idx)), shr);
@@ -103,12 +104,15 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, const float* s, const std::int32_t* z,
                                 float32x4_t (*acc)[4]) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l, lane = 16 * q + 4 * l;
             uint8x16_t u0, u1;
             unpack_block<B>(w + b * 4 * B, u0, u1);
             const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int8_t* xp = x[m] + 128 * q + 16 * l;
                 int32x4_t A = dot8(vdupq_n_s32(0), c0, vld1q_s8(xp), c1, vld1q_s8(xp + 64));
@@ -189,7 +193,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB][4];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m)
+            LOWBIT_UNROLL
             for (int l = 0; l < 4; ++l) acc[m][l] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -205,6 +211,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = a[m].q + sc * kdetail::chunk;
                 lp[m] = a[m].dxl + sc * 32;
@@ -212,6 +219,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
     }
 }
@@ -248,7 +256,9 @@ template <class S, int MB>
 LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s,
                                  float32x4_t* acc) {
     constexpr int B = S::bits;
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
         for (int l = 0; l < 4; ++l) {
             const int b = 4 * q + l;
             uint8x16_t u0, u1;
@@ -256,10 +266,12 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             float32x4_t c[8];
             codes_f32<S>(u0, z[b], c);
             codes_f32<S>(u1, z[b], c + 4);
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const float* xp = x[m] + 128 * q + 16 * l;  // register 1 at +64
                 float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
                 for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
                 for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
                 acc[m] = vfmaq_n_f32(acc[m], p, s[b]);
             }
@@ -277,6 +289,7 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
         float32x4_t acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = vdupq_n_f32(0.0f);
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -292,9 +305,11 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = vaddvq_f32(acc[m]);
     }
 }

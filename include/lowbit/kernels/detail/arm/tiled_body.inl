@@ -41,10 +41,6 @@ inline tiled_run_counts& tiled_runs() noexcept {
 namespace tl {
 
 #define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
-// The loops over units and activation rows must be unrolled: their vectors are
-// arrays indexed by the loop variable, which GCC -O2 otherwise keeps on the
-// stack (measured: 8 sdot and a loop of stack loads and stores per block).
-#define LOWBIT_ARM_UNROLL _Pragma("GCC unroll 8")
 
 constexpr std::size_t unit_rows = 4;                     // rows of a unit: one int32x4
 constexpr std::size_t units = tile_rows / unit_rows;     // units per tile
@@ -172,14 +168,14 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
         w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
 template <class S, int MB, int NU>
@@ -188,35 +184,35 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
     constexpr int B = S::bits;
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 r.x[m][0] = vld1q_s8(a[m].q + b * tile_block);
                 r.x[m][1] = vld1q_s8(a[m].q + b * tile_block + 16);
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
             i8_quad_pair<S, MB, NU, 0>(p, r);
             i8_quad_pair<S, MB, NU, 2>(p, r);
             i8_quad_pair<S, MB, NU, 4>(p, r);
             i8_quad_pair<S, MB, NU, 6>(p, r);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
                 const float dx = a[m].dx[b];
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) {
                     int32x4_t A = finish(r.A[k][m][0], r.A[k][m][1]);
                     if constexpr (!S::is_symmetric) A = vmlsq_n_s32(A, z[k], zq);           // A - z'Q
@@ -227,11 +223,11 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
             }
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -267,9 +263,9 @@ template <class S, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, const float32x4_t* zf, float32x4_t (*acc)[MB]) {
     constexpr int B = S::bits;
     float32x4_t xv[MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) xv[m] = vld1q_f32(x[m] + 4 * J);
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         uint8x16_t u = quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k));
         if constexpr (S::is_symmetric && B >= 2) u = vsubq_u8(u, vdupq_n_u8(static_cast<std::uint8_t>(1u << (B - 1))));
@@ -277,7 +273,7 @@ LOWBIT_ARM_INLINE void f32_quad(const std::uint8_t* p, const float* const* x, co
         // the model's order: codes 4J, 4J+1, 4J+2, 4J+3, one FMA each
         const float32x4_t c0 = code_lane<S, 0>(v, zf[k]), c1 = code_lane<S, 1>(v, zf[k]);
         const float32x4_t c2 = code_lane<S, 2>(v, zf[k]), c3 = code_lane<S, 3>(v, zf[k]);
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c0, xv[m], 0);
             acc[k][m] = vfmaq_laneq_f32(acc[k][m], c1, xv[m], 1);
@@ -291,25 +287,25 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
                                      std::size_t ld) {
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = vdupq_n_f32(0.0f);
     for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
         float32x4_t s[NU], zf[NU];
         int32x4_t z[NU];
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
             const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
             const float* x[MB];
             float32x4_t P[NU][MB];
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) x[m] = a[m].x + b * tile_block;
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) P[k][m] = vdupq_n_f32(0.0f);
             f32_quad<S, MB, NU, 0>(p, x, zf, P);
             f32_quad<S, MB, NU, 1>(p, x, zf, P);
@@ -319,17 +315,17 @@ LOWBIT_ARM_TGT inline void f32_units(const tiled_view<S>& w, std::size_t t, std:
             f32_quad<S, MB, NU, 5>(p, x, zf, P);
             f32_quad<S, MB, NU, 6>(p, x, zf, P);
             f32_quad<S, MB, NU, 7>(p, x, zf, P);
-            LOWBIT_ARM_UNROLL
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
-                LOWBIT_ARM_UNROLL
+                LOWBIT_UNROLL
                 for (int m = 0; m < MB; ++m) acc[k][m] = vfmaq_f32(acc[k][m], P[k][m], s[k]);
         }
     }
-    LOWBIT_ARM_UNROLL
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t row = t * tile_rows + (h0 + static_cast<std::size_t>(k)) * unit_rows;
         if (row >= w.rows) break;
-        LOWBIT_ARM_UNROLL
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + row, acc[k][m], w.rows - row);
     }
 }
@@ -378,6 +374,7 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
             c[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
             sumv = vaddq_s32(sumv, c[k]);
         }
+        LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h) {  // int32 -> int8 (values in [-127, 127]: the narrowing is exact)
             const int16x8_t lo = vcombine_s16(vmovn_s32(c[4 * h]), vmovn_s32(c[4 * h + 1]));
             const int16x8_t hi = vcombine_s16(vmovn_s32(c[4 * h + 2]), vmovn_s32(c[4 * h + 3]));
@@ -391,7 +388,6 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 }
 
 #undef LOWBIT_ARM_INLINE
-#undef LOWBIT_ARM_UNROLL
 
 }  // namespace tl
 

@@ -55,6 +55,7 @@ LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& 
         const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
         const std::uint8_t* q[2] = {p, p + 2 * B};
         __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m256i v = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
@@ -150,6 +151,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
     constexpr int B = S::bits;
     const __m512 s16 = _mm512_castps256_ps512(s);
     const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
@@ -158,6 +160,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
         __m512i zl = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
             const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
@@ -183,6 +186,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
                                 const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
     constexpr int B = S::bits;
     const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<B>(w + j * 8 * B, r0, r1);
@@ -191,6 +195,7 @@ LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         __m256i zl = _mm256_setzero_si256();
         if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
         const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const std::int8_t* xp = x[m] + pair_offset(j);
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
@@ -230,6 +235,7 @@ LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r0, r1;
         unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
@@ -243,6 +249,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
         const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
         const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
@@ -270,6 +277,7 @@ LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
 }
 template <class S, int MB>
 LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
     for (int j = 0; j < 4; ++j) {
         __m256i r[2];
         unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
@@ -279,6 +287,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             r[1] = _mm256_sub_epi8(r[1], zb);
         }
         __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
         for (int k = 0; k < 2; ++k) {
             const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
             e[2 * k] = codes8<S>(lo, z + 2 * j);
@@ -287,6 +296,7 @@ LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
             o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
         }
         const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const float* xp = x[m] + pair_offset(j);
             __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
@@ -394,6 +404,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
         g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
         in_group = b0 - g * rs.bpg;
     }
+    LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
         sv[k] = b < nb ? scale_at(w, i) : 0.0f;
@@ -434,6 +445,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         xq[m] = a[m].q;
         dxl[m] = a[m].dxl;
@@ -443,6 +455,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         i8acc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
         for (std::size_t sc = 0; sc < nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -458,6 +471,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 xp[m] = xq[m] + sc * kdetail::chunk;
                 lp[m] = dxl[m] + sc * 32;
@@ -465,6 +479,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
             }
             i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
@@ -480,6 +495,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
         facc acc[MB];
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
         for (std::size_t sc = 0; sc < g.nsc; ++sc) {
             const std::size_t off = sc * cb;
@@ -491,6 +507,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
                 wp = tmp;
             }
             const float* xp[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
@@ -499,6 +516,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             _mm256_store_ps(zv, z);
             f32_chunk<S, MB>(wp, xp, zv, sv, acc);
         }
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
     }
 }
@@ -515,7 +533,7 @@ template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;  // 32 zmm registers hold a 4-row block, 16 ymm only 2
+    constexpr int mb = 4;  // 4 rows' sums and their 8 partial products: 16 zmm or all 16 ymm registers
     for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
     for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
 }

@@ -213,9 +213,12 @@ template <class S, int MB, int NU, int J>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
@@ -225,12 +228,15 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
         h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
     }
     vf acc[NU][MB];
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
     // One loop over the blocks, the scales reloaded where a group starts: with
     // a loop per group GCC reloaded acc from the stack at every group start,
@@ -239,25 +245,31 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     vi z[NU];
     for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
         if (left == 0) {
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
             ++g;
             left = bpg;
         }
         const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
         // Prefetches past the end of the codes are harmless (no fault).
         if (h[0] == 0)
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
                 for (int l = 0; l < B; ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
             const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 blk.A[k][m][0] = start;
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
@@ -271,8 +283,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         i8_quad_step<S, MB, NU, 5>(p, xq, blk);
         i8_quad_step<S, MB, NU, 6>(p, xq, blk);
         i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
                 if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
@@ -282,9 +296,11 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             }
         }
     }
+    LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         const std::size_t r = t[k] * tile_rows + h[k] * lanes;
         if (r >= w.rows) continue;
+        LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
     }
 }
@@ -316,6 +332,7 @@ LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
 template <class S, int MB, int E>
 LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
     const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
 }
 
@@ -328,6 +345,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < halves; ++h) {
             vf acc[MB];
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) acc[m] = zero_f();
             for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
                 vf s;
@@ -341,9 +359,11 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                     vi v[8];
                     unpack_block<B>(w.block(t, b) + h * half_bytes, v);
                     if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
                         for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
                     const float* x[MB];
                     vf p[MB];
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) {
                         x[m] = a[m].x + b * tile_block;
                         p[m] = zero_f();
@@ -354,11 +374,13 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
                         f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
                         f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
                     }
+                    LOWBIT_UNROLL
                     for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
                 }
             }
             const std::size_t r = t * tile_rows + h * lanes;
             if (r >= w.rows) continue;
+            LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
         }
 }
@@ -416,6 +438,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
                      tiny = _mm256_set1_ps(7.52316384526264e-37f);
         int bad = 0;
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             v[k] = _mm256_loadu_ps(src + 8 * k);
             const __m256 a = _mm256_andnot_ps(sign, v[k]);
@@ -433,6 +456,7 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int k = 0; k < 4; ++k) {
             c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
             sumv = _mm256_add_epi32(sumv, c[k]);
@@ -480,9 +504,13 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
 template <class S>
 LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
                                   std::size_t M, float* out, std::size_t ld) {
-    constexpr int mb = LOWBIT_X86_ZMM ? 4 : 2;
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
     std::size_t m = 0;
     for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
