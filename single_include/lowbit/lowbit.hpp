@@ -54,13 +54,17 @@
 // (-fpeel-loops); at -O2 the accumulators of an unrolled-by-hand register block
 // stayed in memory, and the int8 GEMM ran at a third of its -O3 speed
 // (docs/kernels.md, "Unrolled at any -O").
+#if !defined(LOWBIT_UNROLL)
 #define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+#endif
 #else
 #define LOWBIT_LIKELY(x) (x)
 #define LOWBIT_UNLIKELY(x) (x)
 #define LOWBIT_RESTRICT
 #define LOWBIT_ALWAYS_INLINE inline
+#if !defined(LOWBIT_UNROLL)
 #define LOWBIT_UNROLL
+#endif
 #endif
 
 namespace lowbit {
