@@ -26,7 +26,7 @@
 #include <string_view>
 
 #include "../weights/weights_view.hpp"
-#include "gguf.hpp"
+#include "gguf_format.hpp"
 
 namespace lowbit {
 namespace weights_gguf {

@@ -25,7 +25,7 @@
 
 #include "../core/status.hpp"
 #include "../weights/weights_view.hpp"
-#include "gguf.hpp"
+#include "gguf_reader.hpp"
 #include "weights_gguf_layout.hpp"
 
 namespace lowbit {

@@ -26,7 +26,7 @@
 
 #include "../core/status.hpp"
 #include "../weights/weights_view.hpp"
-#include "gguf.hpp"
+#include "gguf_writer.hpp"
 #include "weights_gguf_layout.hpp"
 
 namespace lowbit {
