@@ -23,7 +23,6 @@
 namespace lowbit {
 namespace gguf {
 
-
 // Metadata value types (gguf_metadata_value_type).
 enum class value_type : std::uint32_t {
     u8 = 0,
