@@ -16,6 +16,9 @@
 // blocks keep Q orthonormal over exactly K. The price is that a K with a small
 // power-of-two factor mixes little (K = 172 = 4 · 43: blocks of 4); LLaMA's
 // widths (256, 4096, 5632 = 11 · 512) get blocks of 256..4096 or 512.
+// hadamard_blocks::binary is the other form: one block per set bit of K,
+// largest first (172 = 128 + 32 + 8 + 4), so most of a short odd K is mixed
+// by one large block; it is still orthonormal over exactly K.
 //
 // Every function checks its input before it writes, so an error leaves the
 // caller's data as it was.
@@ -38,6 +41,12 @@ namespace lowbit {
 constexpr std::size_t hadamard_block(std::size_t n) noexcept { return n & (~n + 1); }
 
 constexpr bool is_power_of_two(std::size_t n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
+
+// How hadamard_rotation splits a length that is not a power of two.
+enum class hadamard_blocks {
+    equal,   // K / b blocks of b = hadamard_block(K)
+    binary,  // a block per set bit of K, largest first
+};
 
 namespace detail {
 
@@ -89,10 +98,16 @@ class hadamard_rotation {
 public:
     // Signs from std::mt19937_64 (its output is fixed by the C++ standard, so
     // a seed gives the same rotation on every platform): bit 63 of each draw.
-    static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed) {
+    static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed, hadamard_blocks split = hadamard_blocks::equal) {
         if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
         hadamard_rotation q;
         q.block_ = hadamard_block(n);
+        if (split == hadamard_blocks::binary) {
+            for (std::size_t bit = std::size_t(1) << (std::numeric_limits<std::size_t>::digits - 1); bit != 0; bit >>= 1)
+                if (n & bit) q.sizes_.push_back(bit);
+        } else {
+            q.sizes_.assign(n / q.block_, q.block_);
+        }
         q.signs_.resize(n);
         std::mt19937_64 gen(seed);
         for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
@@ -100,7 +115,9 @@ public:
     }
 
     std::size_t size() const noexcept { return signs_.size(); }
+    // The smallest block (all blocks for hadamard_blocks::equal) and each block's length in order.
     std::size_t block() const noexcept { return block_; }
+    const std::vector<std::size_t>& blocks() const noexcept { return sizes_; }
     const std::vector<float>& signs() const noexcept { return signs_; }
 
     status apply(span<float> x) const noexcept { return transform_rows(x, 1, false, "x"); }
@@ -140,26 +157,34 @@ private:
         const std::size_t n = size();
         LOWBIT_TRY(check_shape(m, count, n, what));
         LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", what));
-        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
         for (std::size_t r = 0; r < count; ++r) {
             float* x = m.data() + r * n;
             if (!transpose)
                 for (std::size_t i = 0; i < n; ++i) x[i] *= signs_[i];
-            for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(x + b, block_, 1);
-            for (std::size_t i = 0; i < n; ++i) x[i] *= transpose ? norm * signs_[i] : norm;
+            std::size_t at = 0;
+            for (const std::size_t b : sizes_) {
+                detail::fwht_unnormalized(x + at, b, 1);
+                const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+                for (std::size_t i = at; i < at + b; ++i) x[i] *= transpose ? norm * signs_[i] : norm;
+                at += b;
+            }
         }
         return status();
     }
 
-    // m <- B m for an n x cols matrix: each block of block_ rows transformed together.
+    // m <- B m for an n x cols matrix: each block's rows transformed together.
     void for_blocks_columns(float* m, std::size_t cols) const noexcept {
-        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
-        const std::size_t n = size();
-        for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(m + b * cols, block_, cols);
-        for (std::size_t i = 0; i < n * cols; ++i) m[i] *= norm;
+        std::size_t at = 0;
+        for (const std::size_t b : sizes_) {
+            detail::fwht_unnormalized(m + at * cols, b, cols);
+            const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+            for (std::size_t i = at * cols; i < (at + b) * cols; ++i) m[i] *= norm;
+            at += b;
+        }
     }
 
     std::size_t block_ = 0;
+    std::vector<std::size_t> sizes_;
     std::vector<float> signs_;
 };
 
