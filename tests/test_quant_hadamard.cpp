@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <limits>
 #include <random>
@@ -204,6 +205,38 @@ TEST_CASE("hadamard_rotation: a seed gives one sign vector; another seed another
     }
     CHECK(neg > 64);  // about half: 128 expected, 64 is 8 standard deviations away
     CHECK(neg < 192);
+}
+
+// The single-vector transform (the radix-4 first step, then four butterflies
+// at a time) against the plain passes: the same additions, the same bits.
+// The branch-free finite check finds a NaN or an Inf in any lane and in the tail.
+TEST_CASE("hadamard: the single-vector transform equals the plain passes bit for bit; the finite check sees every position") {
+    for (std::size_t n = 1; n <= 4096; n *= 2) {
+        CAPTURE(n);
+        std::vector<float> x = random_vector(n, 31u + static_cast<unsigned>(n));
+        x[0] = 1e30f;  // magnitudes far apart: a reordered sum would show in the low bits
+        if (n > 1) x[n - 1] = -3e-30f;
+        std::vector<float> y = x;
+        detail::fwht_unnormalized(x.data(), n, 1);
+        detail::fwht_vector(y.data(), n);
+        REQUIRE(std::memcmp(x.data(), y.data(), n * sizeof(float)) == 0);
+    }
+    for (std::size_t n : {1u, 3u, 4u, 7u, 8u, 13u}) {
+        std::vector<float> x = random_vector(n, 5);
+        CHECK(detail::all_finite(x.data(), n));
+        for (std::size_t i = 0; i < n; ++i)
+            for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()}) {
+                CAPTURE(n);
+                CAPTURE(i);
+                std::vector<float> z = x;
+                z[i] = bad;
+                CHECK_FALSE(detail::all_finite(z.data(), n));
+            }
+        x[0] = std::numeric_limits<float>::max();
+        x[n - 1] = std::numeric_limits<float>::denorm_min();
+        CHECK(detail::all_finite(x.data(), n));
+    }
 }
 
 TEST_CASE("hadamard: bad input gets a clear error and leaves the data untouched") {
