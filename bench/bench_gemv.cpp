@@ -102,13 +102,17 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     auto gemv = [&](const std::vector<float>& in) {
         if (!lowbit::gemv(tw.view(), lowbit::span<const float>(in), lowbit::span<float>(y), exec, opt, ws)) std::abort();
     };
+    double rotate = 0;
     auto rotated = [&] {
+        const timer tr;
         std::copy(x.begin(), x.end(), xr.begin());
         if (!q->apply(lowbit::span<float>(xr))) std::abort();
+        rotate += tr.seconds();
         gemv(xr);
     };
     gemv(x), rotated();  // warm the workspace
     double plain = 0, rot = 0;
+    rotate = 0;
     for (auto _ : st) {
         const timer t0;
         gemv(x);
@@ -121,8 +125,11 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
         rot += r;
         st.SetIterationTime(r);
     }
-    bandwidth_counters(st, wb, rot / static_cast<double>(st.iterations()), threads);
+    const double n = static_cast<double>(st.iterations());
+    bandwidth_counters(st, wb, rot / n, threads);
     st.counters["ratio_plain"] = rot / plain;
+    st.counters["rotate_us"] = rotate / n * 1e6;  // the copy and the rotation of x alone
+    st.counters["plain_us"] = plain / n * 1e6;
 }
 
 }  // namespace
