@@ -16229,6 +16229,22 @@ inline void fwht_vector(float* x, std::size_t n) noexcept {
             }
 }
 
+// x[i] *= s[i] * c (x[i] *= c for s null) over n values, four at a time
+// through local arrays (as fwht_vector: vectorized at -O2), the tail one by
+// one. s holds the signs (+-1): the product s[i] * c is exact.
+inline void scale_by(float* x, const float* s, float c, std::size_t n) noexcept {
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float v[4], m[4] = {c, c, c, c};
+        std::memcpy(v, x + i, sizeof v);
+        if (s)
+            for (int k = 0; k < 4; ++k) m[k] = s[i + k] * c;
+        for (int k = 0; k < 4; ++k) v[k] *= m[k];
+        std::memcpy(x + i, v, sizeof v);
+    }
+    for (; i < n; ++i) x[i] *= s ? s[i] * c : c;
+}
+
 // Whether all of x is finite, without a branch per value: an exponent of all
 // ones (Inf, NaN) is the one that carries into bit 31 when 2^23 is added to
 // it; four lanes OR-ed at a time, which the compiler vectorizes at -O2.
@@ -16336,13 +16352,14 @@ private:
         LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", what));
         for (std::size_t r = 0; r < count; ++r) {
             float* x = m.data() + r * n;
-            if (!transpose)
-                for (std::size_t i = 0; i < n; ++i) x[i] *= signs_[i];
+            if (!transpose) detail::scale_by(x, signs_.data(), 1.0f, n);
             std::size_t at = 0;
             for (const std::size_t b : sizes_) {
                 detail::fwht_vector(x + at, b);
                 const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
-                for (std::size_t i = at; i < at + b; ++i) x[i] *= transpose ? norm * signs_[i] : norm;
+                // forward: x * norm; transpose: x * (norm * s), both the product with s exact
+                if (transpose) detail::scale_by(x + at, signs_.data() + at, norm, b);
+                else detail::scale_by(x + at, nullptr, norm, b);
                 at += b;
             }
         }
