@@ -4,6 +4,12 @@
 // the plain qmatrix; gemv_cold/...: weights streamed from DRAM (bm_gemv_cold). Counters: weight_GBps (codes +
 // scales read per second), frac_bw (of membw/t<threads> measured in the same
 // run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
+// gemv_rot/w4g32/int8/<KxN>/t<threads>: the GEMV of a weight quantized after an
+// input rotation (x rotated by a randomized Hadamard transform first, as
+// lowbit-llama's -rot linears run); ratio_plain is its time over the same
+// tiled int8 GEMV without the rotation, both timed in the same iterations.
+#include <lowbit/quant/hadamard.hpp>
+
 #include "bench_schemes.hpp"
 
 namespace bench {
@@ -78,9 +84,63 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
     st.counters["copies"] = static_cast<double>(copies);
 }
 
+// Each iteration runs the plain GEMV and the rotated one (x copied into a
+// workspace, rotated, then the GEMV): the pair sees the same load, so their
+// ratio holds on a shared machine. The reported (manual) time is the rotated call's.
+void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
+    using S = lowbit::scheme<4, lowbit::per_group<32>>;
+    const double wb = static_cast<double>(weight_bytes(random_qmatrix<S>(s.N, s.K)));
+    const auto& tw = random_tiled<S>(s.N, s.K);
+    const std::vector<float> x = random_floats(s.K, 3);
+    auto q = lowbit::hadamard_rotation::make(s.K, 11);
+    if (!q) std::abort();
+    std::vector<float> xr(s.K), y(s.N);
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = lowbit::matmul_path::int8_dot;
+    auto& exec = pool(threads);
+    auto gemv = [&](const std::vector<float>& in) {
+        if (!lowbit::gemv(tw.view(), lowbit::span<const float>(in), lowbit::span<float>(y), exec, opt, ws)) std::abort();
+    };
+    double rotate = 0;
+    auto rotated = [&] {
+        const timer tr;
+        std::copy(x.begin(), x.end(), xr.begin());
+        if (!q->apply(lowbit::span<float>(xr))) std::abort();
+        rotate += tr.seconds();
+        gemv(xr);
+    };
+    gemv(x), rotated();  // warm the workspace
+    double plain = 0, rot = 0;
+    rotate = 0;
+    for (auto _ : st) {
+        const timer t0;
+        gemv(x);
+        benchmark::ClobberMemory();
+        plain += t0.seconds();
+        const timer t1;
+        rotated();
+        benchmark::ClobberMemory();
+        const double r = t1.seconds();
+        rot += r;
+        st.SetIterationTime(r);
+    }
+    const double n = static_cast<double>(st.iterations());
+    bandwidth_counters(st, wb, rot / n, threads);
+    st.counters["ratio_plain"] = rot / plain;
+    st.counters["rotate_us"] = rotate / n * 1e6;  // the copy and the rotation of x alone
+    st.counters["plain_us"] = plain / n * 1e6;
+}
+
 }  // namespace
 
 void register_gemv() {
+    // gemv_rot/w4g32/int8/<KxN>/tN: bm_gemv_rot (issue 20: within 10 % of the plain int8 GEMV per weight byte).
+    for (const shape s : {shape{4096, 4096}, shape{2048, 512}})
+        for (int t : thread_counts())
+            benchmark::RegisterBenchmark(("gemv_rot/w4g32/int8/" + shape_name(s) + "/t" + std::to_string(t)).c_str(), bm_gemv_rot, s, t)
+                ->UseManualTime()
+                ->Unit(benchmark::kMicrosecond);
     // gemv_overhead/w4g32/int8/256x64/tN: a GEMV too small to split usefully
     // (64 rows, 9 KB of weights): what one call costs beyond its arithmetic,
     // i.e. activation quantization, task split and the pool's fork/join

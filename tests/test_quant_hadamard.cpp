@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <limits>
 #include <random>
@@ -28,14 +29,18 @@ std::vector<double> dense_hadamard(std::size_t n) {
     return h;
 }
 
-// Dense Q = B diag(s) over n with blocks of b.
+// Dense Q = B diag(s) over n, B block-diagonal with the blocks q.blocks() in order.
 std::vector<double> dense_rotation(const hadamard_rotation& q) {
-    const std::size_t n = q.size(), b = q.block();
-    const std::vector<double> hb = dense_hadamard(b);
+    const std::size_t n = q.size();
     std::vector<double> m(n * n, 0.0);
-    for (std::size_t blk = 0; blk < n; blk += b)
+    std::size_t blk = 0;
+    for (const std::size_t b : q.blocks()) {
+        const std::vector<double> hb = dense_hadamard(b);
         for (std::size_t i = 0; i < b; ++i)
             for (std::size_t j = 0; j < b; ++j) m[(blk + i) * n + blk + j] = hb[i * b + j] * q.signs()[blk + j];
+        blk += b;
+    }
+    REQUIRE(blk == n);
     return m;
 }
 
@@ -99,12 +104,23 @@ TEST_CASE("fwht: the dense definition is orthonormal, and the fast transform equ
     }
 }
 
-TEST_CASE("hadamard_rotation: equals the dense B diag(s), power-of-two and block-diagonal sizes") {
-    for (std::size_t n : {1u, 8u, 12u, 64u, 172u, 256u, 768u, 1536u}) {
+TEST_CASE("hadamard_rotation: equals the dense B diag(s), power-of-two and block-diagonal sizes, both splits") {
+    for (const hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary})
+    for (std::size_t n : {1u, 7u, 8u, 12u, 64u, 172u, 256u, 768u, 1536u}) {
         CAPTURE(n);
-        auto q = hadamard_rotation::make(n, 42 + n);
+        CAPTURE(static_cast<int>(split));
+        auto q = hadamard_rotation::make(n, 42 + n, split);
         REQUIRE(q.ok());
         CHECK(q->block() == hadamard_block(n));
+        std::size_t sum = 0;
+        for (std::size_t b : q->blocks()) {
+            CHECK(is_power_of_two(b));
+            CHECK((split == hadamard_blocks::binary || b == hadamard_block(n)));
+            sum += b;
+        }
+        CHECK(sum == n);
+        if (split == hadamard_blocks::binary && n == 172) CHECK(q->blocks() == std::vector<std::size_t>{128, 32, 8, 4});
+        if (split == hadamard_blocks::binary && n == 7) CHECK(q->blocks() == std::vector<std::size_t>{4, 2, 1});
         const std::vector<double> m = dense_rotation(*q);
         const std::vector<float> x = random_vector(n, 7u + static_cast<unsigned>(n));
         std::vector<float> y = x, z = x;
@@ -150,11 +166,13 @@ TEST_CASE("hadamard_rotation: 5632 = 11 x 512 mixes within each block of 512 onl
 }
 
 TEST_CASE("hadamard_rotation: rows and columns of a matrix, against one vector at a time") {
-    const std::size_t n = 24, other = 5;  // blocks of 8
-    auto q = hadamard_rotation::make(n, 3);
-    REQUIRE(q.ok());
+    const std::size_t n = 24, other = 5;  // blocks of 8, or 16 + 8
+    for (const hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary})
     for (bool transpose : {false, true}) {
+        auto q = hadamard_rotation::make(n, 3, split);
+        REQUIRE(q.ok());
         CAPTURE(transpose);
+        CAPTURE(static_cast<int>(split));
         // rows: other x n, each row rotated
         std::vector<float> m = random_vector(other * n, 11), want = m;
         REQUIRE(q->apply_rows(m, other, transpose).ok());
@@ -187,6 +205,38 @@ TEST_CASE("hadamard_rotation: a seed gives one sign vector; another seed another
     }
     CHECK(neg > 64);  // about half: 128 expected, 64 is 8 standard deviations away
     CHECK(neg < 192);
+}
+
+// The single-vector transform (the radix-4 first step, then four butterflies
+// at a time) against the plain passes: the same additions, the same bits.
+// The branch-free finite check finds a NaN or an Inf in any lane and in the tail.
+TEST_CASE("hadamard: the single-vector transform equals the plain passes bit for bit; the finite check sees every position") {
+    for (std::size_t n = 1; n <= 4096; n *= 2) {
+        CAPTURE(n);
+        std::vector<float> x = random_vector(n, 31u + static_cast<unsigned>(n));
+        x[0] = 1e30f;  // magnitudes far apart: a reordered sum would show in the low bits
+        if (n > 1) x[n - 1] = -3e-30f;
+        std::vector<float> y = x;
+        detail::fwht_unnormalized(x.data(), n, 1);
+        detail::fwht_vector(y.data(), n);
+        REQUIRE(std::memcmp(x.data(), y.data(), n * sizeof(float)) == 0);
+    }
+    for (std::size_t n : {1u, 3u, 4u, 7u, 8u, 13u}) {
+        std::vector<float> x = random_vector(n, 5);
+        CHECK(detail::all_finite(x.data(), n));
+        for (std::size_t i = 0; i < n; ++i)
+            for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()}) {
+                CAPTURE(n);
+                CAPTURE(i);
+                std::vector<float> z = x;
+                z[i] = bad;
+                CHECK_FALSE(detail::all_finite(z.data(), n));
+            }
+        x[0] = std::numeric_limits<float>::max();
+        x[n - 1] = std::numeric_limits<float>::denorm_min();
+        CHECK(detail::all_finite(x.data(), n));
+    }
 }
 
 TEST_CASE("hadamard: bad input gets a clear error and leaves the data untouched") {

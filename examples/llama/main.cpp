@@ -30,13 +30,17 @@ const char* usage =
     "options:\n"
     "  --scheme S          quantize the linear layers on load: f32 (default), f16, w8, w4g32, w3g32, w2g32,\n"
     "                      w4g32-gptq (GPTQ on the model's own samples; -gptq-sg: static groups, no stored\n"
-    "                      permutation; -mse: MSE scales, e.g. w4g32-gptq-sg-mse), q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
+    "                      permutation; -mse: MSE scales, e.g. w4g32-gptq-sg-mse; -rot: input rotation; -rotb: its\n"
+    "                      blocks by the input length's bits; -rotN / -rotbN: GPTQ keeps the best of N rotations),\n"
+    "                      q4_0, q5_0, q8_0, q4_k, q6_k, ...\n"
     "  --bpw X             a scheme per linear layer (from --candidates) with the least predicted KLD within X bits\n"
     "                      per weight of the linear layers: each linear's KLD under each candidate is measured alone\n"
     "                      on the model's own calibration samples (not --eval's), then a knapsack chooses; prints\n"
     "                      the sensitivity table and the choice (with --eval: the plan's row after f32)\n"
     "  --candidates LIST   the schemes --bpw chooses from (default w3..w8 g32/g64 -gptq-sg-mse-rot)\n"
     "  --plan-out FILE     --bpw: also write the plan (a line per linear: name scheme); --plan FILE: quantize by it\n"
+    "  --plan-passes N     --bpw: after the first plan, N - 1 more passes each measure every linear's candidates in\n"
+    "                      the model quantized by the last plan (the rest as planned) and plan again (default 1)\n"
     "  --calib-seqs N      GPTQ's and --bpw's calibration: N sequences (default 16) of --calib-len N tokens (default 128)\n"
     "                      sampled from the F32 model with their own seed (never --eval's)\n"
     "  --true-sequential   GPTQ recaptures a layer's inputs after each stage (q k v, o, gate up, down)\n"
@@ -73,7 +77,7 @@ struct args {
     bool kl_divergence = false;
     int ctx = 512, chunks = -1;
     std::string bpw, candidates = llama::default_plan_candidates(), plan_out, plan_in;
-    int calib_seqs = 16, calib_len = 128;
+    int calib_seqs = 16, calib_len = 128, plan_passes = 1;
     bool true_sequential = false;
     std::string model_path, scheme = "f32", schemes = "f32,w8,w4g32,w4g32-gptq,q4_0,q4_k,w3g32,w2g32", export_path, synthetic;
     bool eval = false, json = false;
@@ -101,6 +105,7 @@ bool parse_args(int argc, char** argv, args& a) {
         else if (k == "--candidates") a.candidates = val();
         else if (k == "--plan-out") a.plan_out = val();
         else if (k == "--plan") a.plan_in = val();
+        else if (k == "--plan-passes") a.plan_passes = std::max(1, std::atoi(val()));
         else if (k == "--true-sequential") a.true_sequential = true;
         else if (k == "--calib-seqs") a.calib_seqs = std::max(1, std::atoi(val()));
         else if (k == "--calib-len") a.calib_len = std::max(2, std::atoi(val()));
@@ -209,6 +214,16 @@ lowbit::result<llama::tensor_schemes> read_plan(const args& a, const llama::mode
     return llama::read_plan_file(a.plan_in.c_str(), m);
 }
 
+lowbit::status write_plan(const std::string& path, const args& a, const llama::sensitivity_table& t, const llama::tensor_plan& p) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", path.c_str());
+    std::fprintf(f, "# lowbit-llama --bpw %s: predicted KLD %.4f, %llu bytes\n", a.bpw.c_str(), p.predicted_kld,
+                 static_cast<unsigned long long>(p.bytes));
+    for (std::size_t i = 0; i < t.tensors.size(); ++i) std::fprintf(f, "%s %s\n", t.tensors[i].c_str(), p.schemes[i].name.c_str());
+    if (std::fclose(f) != 0) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", path.c_str());
+    return {};
+}
+
 // --bpw: measures the sensitivity on calibration samples and plans; prints the table and the choice.
 lowbit::result<llama::tensor_schemes> plan_schemes(const args& a, const llama::model& f32, lowbit::thread_pool& pool, std::string* name) {
     char* end = nullptr;
@@ -230,28 +245,31 @@ lowbit::result<llama::tensor_schemes> plan_schemes(const args& a, const llama::m
     ce.run.tiled = a.tiled;
     const auto t0 = std::chrono::steady_clock::now();
     const auto calib = llama::make_reference(f32, ce, pool);
-    auto t = llama::measure_sensitivity(f32, cands, calib, ce, co, pool);
-    if (!t) return t.error();
-    auto p = llama::plan_for_bpw(*t, bpw);
-    if (!p) return p.error();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::FILE* out = a.json ? stderr : stdout;
-    std::fprintf(out, "--bpw %s: KLD of each linear quantized alone (rest F32) on %d calibration sequences x %d tokens (seed %llu; "
-                 "GPTQ's Hessians from %d x %d); the plan in bold (%.1f s)\n\n", a.bpw.c_str(), ce.sequences, ce.length, static_cast<unsigned long long>(co.seed), co.sequences, co.length, secs);
-    llama::print_sensitivity(*t, &*p, out);
-    std::size_t weights = 0;
-    for (std::size_t n : t->params) weights += n;
-    std::fprintf(out, "\nplan: %llu bytes of %llu budgeted, %.4f bpw, predicted KLD (sum) %.4f\n\n", static_cast<unsigned long long>(p->bytes),
-                 static_cast<unsigned long long>(p->budget), 8.0 * static_cast<double>(p->bytes) / static_cast<double>(weights), p->predicted_kld);
-    *name = "bpw" + a.bpw;
-    if (!a.plan_out.empty()) {
-        std::FILE* f = std::fopen(a.plan_out.c_str(), "w");
-        if (!f) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", a.plan_out.c_str());
-        std::fprintf(f, "# lowbit-llama --bpw %s: predicted KLD %.4f, %llu bytes\n", a.bpw.c_str(), p->predicted_kld,
-                     static_cast<unsigned long long>(p->bytes));
-        for (std::size_t i = 0; i < t->tensors.size(); ++i) std::fprintf(f, "%s %s\n", t->tensors[i].c_str(), p->schemes[i].name.c_str());
-        if (std::fclose(f) != 0) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", a.plan_out.c_str());
+    lowbit::result<llama::tensor_plan> p = lowbit::status::error(lowbit::errc::invalid_argument, "--plan-passes: no pass");
+    lowbit::result<llama::sensitivity_table> t = lowbit::status::error(lowbit::errc::invalid_argument, "--plan-passes: no pass");
+    for (int pass = 1; pass <= a.plan_passes; ++pass) {
+        t = llama::measure_sensitivity(f32, cands, calib, ce, co, pool, pass > 1 ? &p->schemes : nullptr);
+        if (!t) return t.error();
+        p = llama::plan_for_bpw(*t, bpw);
+        if (!p) return p.error();
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (pass == 1)
+            std::fprintf(out, "--bpw %s: KLD of each linear quantized alone (rest F32) on %d calibration sequences x %d tokens (seed %llu; "
+                         "GPTQ's Hessians from %d x %d); the plan in bold (%.1f s)\n\n", a.bpw.c_str(), ce.sequences, ce.length, static_cast<unsigned long long>(co.seed), co.sequences, co.length, secs);
+        else
+            std::fprintf(out, "--bpw %s, pass %d: KLD with each linear at each candidate, the others as the last plan; the new plan in bold "
+                         "(%.1f s so far)\n\n", a.bpw.c_str(), pass, secs);
+        llama::print_sensitivity(*t, &*p, out);
+        std::size_t weights = 0;
+        for (std::size_t n : t->params) weights += n;
+        std::fprintf(out, "\nplan: %llu bytes of %llu budgeted, %.4f bpw, predicted KLD (sum) %.4f\n\n", static_cast<unsigned long long>(p->bytes),
+                     static_cast<unsigned long long>(p->budget), 8.0 * static_cast<double>(p->bytes) / static_cast<double>(weights), p->predicted_kld);
+        std::fflush(out);
+        // --plan-out FILE gets the last pass's plan; an earlier pass's goes to FILE.passN
+        if (!a.plan_out.empty()) LOWBIT_TRY(write_plan(pass == a.plan_passes ? a.plan_out : a.plan_out + ".pass" + std::to_string(pass), a, *t, *p));
     }
+    *name = "bpw" + a.bpw;
     return p->schemes;
 }
 

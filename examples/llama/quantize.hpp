@@ -11,6 +11,9 @@
 //   ...-rot             lowbit schemes on W Q^T, Q a randomized Hadamard rotation of the
 //                       inputs (block-diagonal, hadamard.hpp), undone on x at run time
 //                       (linear::rot); GGUF export refuses them
+//   ...-rotb            the same with blocks by the input length's bits (172 = 128 + 32 + 8 + 4)
+//   ...-rotN, -rotbN    GPTQ only: N sign vectors, the one with the least GPTQ loss
+//                       (output error on the calibration inputs) kept, e.g. -rot4
 //   ...-mse             scales by calibrate::mse (least |w - q|^2.4) instead of min/max
 //                       (RTN and GPTQ), e.g. w4g32-mse, w4g32-gptq-sg-mse
 //   q4_0 q5_0 q8_0 q4_1 q5_1 q2_k q3_k q4_k q5_k q6_k
@@ -41,6 +44,8 @@ struct scheme_spec {
     bool static_groups = false;  // GPTQ: no stored permutation (-sg)
     bool mse = false;            // scales by calibrate::mse (-mse)
     bool rot = false;            // quantize W Q^T, rotate the inputs at run time (-rot)
+    bool rot_binary = false;     // -rotb: Q's blocks follow the input length's bits (172 = 128 + 32 + 8 + 4)
+    int rot_tries = 1;           // -rotN: N sign vectors, the one with the least GPTQ loss kept
 };
 
 inline result<scheme_spec> parse_scheme_name(const std::string& name) {
@@ -65,7 +70,22 @@ inline result<scheme_spec> parse_scheme_name(const std::string& name) {
         base.resize(base.size() - n);
         return true;
     };
-    s.rot = strip("-rot");
+    // -rot[b][N]: b the binary block split (hadamard_blocks::binary), N sign vectors tried
+    if (const std::size_t at = base.rfind("-rot"); at != std::string::npos) {
+        std::size_t i = at + 4;
+        const bool binary = i < base.size() && base[i] == 'b';
+        i += binary;
+        if (base.find_first_not_of("0123456789", i) == std::string::npos) {
+            s.rot = true;
+            s.rot_binary = binary;
+            if (i < base.size()) {
+                s.rot_tries = i + 3 < base.size() ? 0 : std::atoi(base.c_str() + i);
+                if (s.rot_tries < 1 || s.rot_tries > 64)
+                    return status::error(errc::invalid_argument, "scheme %s: -rotN takes N in 1..64 sign vectors", name.c_str());
+            }
+            base.resize(at);
+        }
+    }
     s.mse = strip("-mse");
     s.static_groups = strip("-sg");
     if (strip("-gptq")) s.k = scheme_spec::kind::lowbit_gptq;
@@ -77,6 +97,8 @@ inline result<scheme_spec> parse_scheme_name(const std::string& name) {
     LOWBIT_TRY(check_engine_scheme(s.rs));
     if (s.k == scheme_spec::kind::lowbit_gptq && s.rs.gran != lowbit::granularity::per_group)
         return status::error(errc::invalid_argument, "scheme %s: GPTQ here needs a group size (e.g. w4g32-gptq)", name.c_str());
+    if (s.rot_tries > 1 && s.k != scheme_spec::kind::lowbit_gptq)
+        return status::error(errc::invalid_argument, "scheme %s: -rotN chooses by GPTQ's loss: a -gptq scheme", name.c_str());
     return s;
 }
 
@@ -176,6 +198,16 @@ inline void store_lowbit(linear& w, const scheme_spec& s, lowbit::any_qmatrix q)
     w.w.shrink_to_fit();
 }
 
+// Linears of one input with equal rotations get one Q object: the runtime
+// rotates a shared input once for them (matvec_shared_x compares pointers).
+inline void share_rotations(linear* const* lin, int n) {
+    for (int j = 1; j < n; ++j)
+        for (int i = 0; i < j && lin[j]->rot; ++i) {
+            const auto &a = lin[i]->rot, &b = lin[j]->rot;
+            if (a && a != b && a->signs() == b->signs() && a->blocks() == b->blocks()) lin[j]->rot = a;
+        }
+}
+
 inline lowbit::calibration calibration_of(const scheme_spec& s) {
     return s.mse ? lowbit::calibration(lowbit::calibrate::mse{}) : lowbit::calibration(lowbit::calibrate::minmax{});
 }
@@ -193,24 +225,39 @@ status quantize_linear(linear& w, const scheme_spec& s, Exec& exec, const lowbit
     if (s.k == scheme_spec::kind::f32 || w.quantized || w.w.empty()) return {};
     if (s.rot) {
         // Rows become Q w; the input x becomes Q x, so GPTQ's H = E[x x^T] becomes Q H Q^T.
-        auto q = lowbit::hadamard_rotation::make(w.cols, rotation_seed);
-        if (!q) return q.error();
-        linear r = w;
-        LOWBIT_TRY(q->apply_rows(lowbit::span<float>(r.w.data(), r.w.size()), r.rows));
-        lowbit::hessian hr;
-        if (h) {
-            std::vector<float> hm(h->matrix().data(), h->matrix().data() + w.cols * w.cols);
-            LOWBIT_TRY(q->apply_rows(lowbit::span<float>(hm.data(), hm.size()), w.cols));
-            LOWBIT_TRY(q->apply_columns(lowbit::span<float>(hm.data(), hm.size()), w.cols));
-            auto rh = lowbit::hessian::from_matrix(lowbit::matrix_view<const float>(hm.data(), w.cols, w.cols), h->samples());
-            if (!rh) return rh.error();
-            hr = std::move(*rh);
-        }
+        // Q is orthonormal, so GPTQ's loss (the output error on the calibration
+        // inputs) is comparable across sign vectors: -rotN keeps the least.
         scheme_spec plain = s;
         plain.rot = false;
-        LOWBIT_TRY(quantize_linear(r, plain, exec, h ? &hr : nullptr, co, loss, retries, fallback));
-        r.rot = std::make_shared<const lowbit::hadamard_rotation>(std::move(*q));
-        w = std::move(r);
+        double best = 0;
+        int best_tries = 0;
+        linear chosen;
+        for (int t = 0; t < s.rot_tries; ++t) {
+            auto q = lowbit::hadamard_rotation::make(w.cols, rotation_seed + static_cast<std::uint64_t>(t),
+                                                     s.rot_binary ? lowbit::hadamard_blocks::binary : lowbit::hadamard_blocks::equal);
+            if (!q) return q.error();
+            linear r = w;
+            LOWBIT_TRY(q->apply_rows(lowbit::span<float>(r.w.data(), r.w.size()), r.rows));
+            lowbit::hessian hr;
+            if (h) {
+                std::vector<float> hm(h->matrix().data(), h->matrix().data() + w.cols * w.cols);
+                LOWBIT_TRY(q->apply_rows(lowbit::span<float>(hm.data(), hm.size()), w.cols));
+                LOWBIT_TRY(q->apply_columns(lowbit::span<float>(hm.data(), hm.size()), w.cols));
+                auto rh = lowbit::hessian::from_matrix(lowbit::matrix_view<const float>(hm.data(), w.cols, w.cols), h->samples());
+                if (!rh) return rh.error();
+                hr = std::move(*rh);
+            }
+            double l = 0;
+            int tries = 0;
+            LOWBIT_TRY(quantize_linear(r, plain, exec, h ? &hr : nullptr, co, &l, &tries, fallback));
+            if (t > 0 && !(l < best)) continue;
+            best = l, best_tries = tries;
+            r.rot = std::make_shared<const lowbit::hadamard_rotation>(std::move(*q));
+            chosen = std::move(r);
+        }
+        if (loss) *loss += best;
+        if (retries) *retries += best_tries;
+        w = std::move(chosen);
         return {};
     }
     const lowbit::matrix_view<const float> src(w.w.data(), w.rows, w.cols);
@@ -299,6 +346,7 @@ status quantize_tensors(model& m, const tensor_schemes& ts, Exec& exec, quant_re
                             ggml_format_name(t)];
             for (int later = tap + 1; later < 4; ++later) stale[later] = true;
         }
+        detail::share_rotations(lin, linears_per_layer);
     }
     for (const auto& f : fallbacks) note("fallback " + f.first + " (" + std::to_string(f.second) + " tensors)");
     if (any_gptq) {

@@ -176,7 +176,9 @@ inline bool runs_quantized(const linear& l, const run_options& o) {
     return on_gguf_blocks(l, o) || l.quantized || mapped;
 }
 
-// x, or its rotation Q x in `buf` for a linear with an input rotation (n rows of l.cols values).
+// x, or its rotation Q x in `buf` for a linear with an input rotation (n rows
+// of l.cols values). buf is the caller's workspace: assign() reuses its
+// capacity, so a buffer that has held the largest input never allocates again.
 inline const float* rotated_input(const linear& l, const float* x, std::size_t n, std::vector<float>& buf) {
     if (!l.rot) return x;
     buf.assign(x, x + n * l.cols);
@@ -184,22 +186,34 @@ inline const float* rotated_input(const linear& l, const float* x, std::size_t n
     return buf.data();
 }
 
+// y = W x for an x already rotated by l.rot (when l has one).
 template <class Exec>
-void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
-    const op_timer timer(matmul_slot(o));
-    std::vector<float> xr;
-    x = rotated_input(l, x, 1, xr);
+void matvec_rotated(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
     if (!runs_quantized(l, o)) return float_matvec(l.w.data(), x, y, l.rows, l.cols, exec);
     const auto w = weights_of(l, o);
     require_ok(w ? lowbit::gemv(*w, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul) : w.error(),
                "gemv");
 }
 
+// y = W x; `work` holds the rotated x of a linear with an input rotation.
+template <class Exec>
+void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o, std::vector<float>& work) {
+    const op_timer timer(matmul_slot(o));
+    matvec_rotated(l, rotated_input(l, x, 1, work), y, exec, o);
+}
+template <class Exec>
+void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o) {
+    std::vector<float> work;
+    matvec(l, x, y, exec, o, work);
+}
+
 // y_i = W_i x for linears that read the same x (q, k and v; gate and up).
-// Quantized ones run as one job of the executor (lowbit::multi_gemv: one fork
-// and join, and k's and v's few rows share the threads with q's); a float
-// weight among them, or one with an input rotation (each rotates its own copy
-// of x), makes each run alone. Same bits either way.
+// Linears that share one input rotation (quantize_tensors gives equal ones
+// one object) rotate x once, into `work`; the quantized ones then run as one
+// job of the executor (lowbit::multi_gemv: one fork and join, and k's and v's
+// few rows share the threads with q's). A float weight among them makes each
+// run alone, as do different rotations (-rotN chooses one per linear), each
+// rotating x again. Same bits either way.
 struct linear_out {
     const linear& l;
     float* y;
@@ -210,13 +224,19 @@ inline lowbit::weights_view weights_or_die(const linear& l, const run_options& o
     return *v;
 }
 template <class Exec, class... Out>
-void matvec_shared_x(const float* x, Exec& exec, const run_options& o, const Out&... outs) {
+void matvec_shared_x(const float* x, Exec& exec, const run_options& o, std::vector<float>& work, const Out&... outs) {
     static_assert(sizeof...(Out) <= lowbit::max_multi_gemv, "multi_gemv takes at most max_multi_gemv weights");
-    if (!((runs_quantized(outs.l, o) && !outs.l.rot) && ...)) {
-        (matvec(outs.l, x, outs.y, exec, o), ...);
+    const linear* first[] = {&outs.l...};
+    if (!((outs.l.rot == first[0]->rot) && ...)) {
+        (matvec(outs.l, x, outs.y, exec, o, work), ...);
         return;
     }
     const op_timer timer(matmul_slot(o));
+    x = rotated_input(*first[0], x, 1, work);
+    if (!(runs_quantized(outs.l, o) && ...)) {
+        (matvec_rotated(outs.l, x, outs.y, exec, o), ...);
+        return;
+    }
     const lowbit::weights_view w[] = {weights_or_die(outs.l, o)...};
     const lowbit::span<float> y[] = {lowbit::span<float>(outs.y, outs.l.rows)...};
     const std::size_t cols = w[0].cols();
@@ -295,14 +315,15 @@ void swiglu(float* g, const float* u, std::size_t n, Exec& exec) {
 
 using tap_fn = std::function<void(int layer, tap_point, const float* x, std::size_t n)>;
 
-// Activations and the KV cache of one sequence.
+// Activations and the KV cache of one sequence; `rotated` is the rotated
+// linears' workspace (the largest input: dim or hidden values).
 struct state {
-    std::vector<float> x, xb, xb2, q, hb, hb2, logits, rope_cs, k_cache, v_cache;
+    std::vector<float> x, xb, xb2, q, hb, hb2, logits, rope_cs, k_cache, v_cache, rotated;
     int max_seq = 0;
     state(const config& c, int max_seq_len)
         : x(c.dim), xb(c.dim), xb2(c.dim), q(c.dim), hb(c.hidden), hb2(c.hidden), logits(c.vocab), rope_cs(c.head_size()),
           k_cache(static_cast<std::size_t>(c.layers) * max_seq_len * c.kv_dim()), v_cache(k_cache.size()),
-          max_seq(max_seq_len) {}
+          rotated(static_cast<std::size_t>(std::max(c.dim, c.hidden))), max_seq(max_seq_len) {}
 };
 
 // Runs `token` at position `pos` (0 <= pos < max_seq; earlier positions must
@@ -323,7 +344,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
         // attention: xb = RMSNorm(x); q, k, v; RoPE on q and k; cache k, v
         rmsnorm(s.x.data(), w.att_norm.data(), s.xb.data(), D, c.norm_eps);
         if (tap) (*tap)(l, tap_point::attn_in, s.xb.data(), D);
-        matvec_shared_x(s.xb.data(), exec, o, linear_out{w.wq, s.q.data()}, linear_out{w.wk, k}, linear_out{w.wv, v});
+        matvec_shared_x(s.xb.data(), exec, o, s.rotated, linear_out{w.wq, s.q.data()}, linear_out{w.wk, k}, linear_out{w.wv, v});
         rope_rotate(s.q.data(), D, hs, s.rope_cs.data());
         rope_rotate(k, KV, hs, s.rope_cs.data());
 
@@ -335,16 +356,16 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
                              static_cast<std::size_t>(pos), 1, exec);
         }
         if (tap) (*tap)(l, tap_point::wo_in, s.xb.data(), D);
-        matvec(w.wo, s.xb.data(), s.xb2.data(), exec, o);
+        matvec(w.wo, s.xb.data(), s.xb2.data(), exec, o, s.rotated);
         for (int i = 0; i < D; ++i) s.x[i] += s.xb2[i];
 
         // feed-forward: x += W2 (silu(W1 xb) * (W3 xb))
         rmsnorm(s.x.data(), w.ffn_norm.data(), s.xb.data(), D, c.norm_eps);
         if (tap) (*tap)(l, tap_point::ffn_in, s.xb.data(), D);
-        matvec_shared_x(s.xb.data(), exec, o, linear_out{w.w1, s.hb.data()}, linear_out{w.w3, s.hb2.data()});
+        matvec_shared_x(s.xb.data(), exec, o, s.rotated, linear_out{w.w1, s.hb.data()}, linear_out{w.w3, s.hb2.data()});
         swiglu(s.hb.data(), s.hb2.data(), static_cast<std::size_t>(c.hidden), exec);
         if (tap) (*tap)(l, tap_point::w2_in, s.hb.data(), static_cast<std::size_t>(c.hidden));
-        matvec(w.w2, s.hb.data(), s.xb.data(), exec, o);
+        matvec(w.w2, s.hb.data(), s.xb.data(), exec, o, s.rotated);
         for (int i = 0; i < D; ++i) s.x[i] += s.xb[i];
     }
     rmsnorm(s.x.data(), m.final_norm.data(), s.x.data(), D, c.norm_eps);

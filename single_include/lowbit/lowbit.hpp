@@ -16151,6 +16151,9 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 // blocks keep Q orthonormal over exactly K. The price is that a K with a small
 // power-of-two factor mixes little (K = 172 = 4 · 43: blocks of 4); LLaMA's
 // widths (256, 4096, 5632 = 11 · 512) get blocks of 256..4096 or 512.
+// hadamard_blocks::binary is the other form: one block per set bit of K,
+// largest first (172 = 128 + 32 + 8 + 4), so most of a short odd K is mixed
+// by one large block; it is still orthonormal over exactly K.
 //
 // Every function checks its input before it writes, so an error leaves the
 // caller's data as it was.
@@ -16158,6 +16161,7 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -16172,6 +16176,12 @@ namespace lowbit {
 constexpr std::size_t hadamard_block(std::size_t n) noexcept { return n & (~n + 1); }
 
 constexpr bool is_power_of_two(std::size_t n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
+
+// How hadamard_rotation splits a length that is not a power of two.
+enum class hadamard_blocks {
+    equal,   // K / b blocks of b = hadamard_block(K)
+    binary,  // a block per set bit of K, largest first
+};
 
 namespace detail {
 
@@ -16194,7 +16204,65 @@ inline void fwht_unnormalized(float* x, std::size_t n, std::size_t width) noexce
             }
 }
 
+// The same transform of one contiguous vector (width 1), in the same
+// arithmetic: the first two passes as one radix-4 step per 4 values (their
+// butterflies are too short for vectors), then the later passes four
+// butterflies at a time through local arrays, which GCC and Clang turn into
+// 4-float vector adds at -O2 (the plain loop over a run of h butterflies is
+// not vectorized there: h is not a constant). Every value sees the same
+// additions in the same order as fwht_unnormalized: the same bits.
+inline void fwht_vector(float* x, std::size_t n) noexcept {
+    if (n < 4) return fwht_unnormalized(x, n, 1);
+    for (std::size_t i = 0; i < n; i += 4) {
+        const float s0 = x[i] + x[i + 1], d0 = x[i] - x[i + 1], s1 = x[i + 2] + x[i + 3], d1 = x[i + 2] - x[i + 3];
+        x[i] = s0 + s1, x[i + 1] = d0 + d1, x[i + 2] = s0 - s1, x[i + 3] = d0 - d1;
+    }
+    for (std::size_t h = 4; h < n; h *= 2)
+        for (std::size_t i = 0; i < n; i += 2 * h)
+            for (std::size_t j = i; j < i + h; j += 4) {
+                float u[4], v[4], sum[4], diff[4];
+                std::memcpy(u, x + j, sizeof u);
+                std::memcpy(v, x + j + h, sizeof v);
+                for (int k = 0; k < 4; ++k) sum[k] = u[k] + v[k], diff[k] = u[k] - v[k];
+                std::memcpy(x + j, sum, sizeof sum);
+                std::memcpy(x + j + h, diff, sizeof diff);
+            }
+}
+
+// x[i] *= s[i] * c (x[i] *= c for s null) over n values, four at a time
+// through local arrays (as fwht_vector: vectorized at -O2), the tail one by
+// one. s holds the signs (+-1): the product s[i] * c is exact.
+inline void scale_by(float* x, const float* s, float c, std::size_t n) noexcept {
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float v[4], m[4] = {c, c, c, c};
+        std::memcpy(v, x + i, sizeof v);
+        if (s)
+            for (int k = 0; k < 4; ++k) m[k] = s[i + k] * c;
+        for (int k = 0; k < 4; ++k) v[k] *= m[k];
+        std::memcpy(x + i, v, sizeof v);
+    }
+    for (; i < n; ++i) x[i] *= s ? s[i] * c : c;
+}
+
+// Whether all of x is finite, without a branch per value: an exponent of all
+// ones (Inf, NaN) is the one that carries into bit 31 when 2^23 is added to
+// it; four lanes OR-ed at a time, which the compiler vectorizes at -O2.
+inline bool all_finite(const float* x, std::size_t n) noexcept {
+    std::uint32_t acc[4] = {0, 0, 0, 0};
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        std::uint32_t u[4];
+        std::memcpy(u, x + i, sizeof u);
+        for (int k = 0; k < 4; ++k) acc[k] |= (u[k] & 0x7f800000u) + 0x00800000u;
+    }
+    for (; i < n; ++i)
+        if (!std::isfinite(x[i])) return false;
+    return !((acc[0] | acc[1] | acc[2] | acc[3]) & 0x80000000u);
+}
+
 inline status check_finite(const float* x, std::size_t n, const char* fn, const char* what) noexcept {
+    if (all_finite(x, n)) return status();
     for (std::size_t i = 0; i < n; ++i)
         if (!std::isfinite(x[i])) return status::error(errc::non_finite, "%s: %s[%zu] is not finite", fn, what, i);
     return status();
@@ -16208,7 +16276,7 @@ inline status fwht(span<float> x) noexcept {
     if (!is_power_of_two(x.size()))
         return status::error(errc::shape_mismatch, "fwht: x has %zu values, not a power of two", x.size());
     LOWBIT_TRY(detail::check_finite(x.data(), x.size(), "fwht", "x"));
-    detail::fwht_unnormalized(x.data(), x.size(), 1);
+    detail::fwht_vector(x.data(), x.size());
     const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(x.size())));
     for (float& v : x) v *= norm;
     return status();
@@ -16223,10 +16291,16 @@ class hadamard_rotation {
 public:
     // Signs from std::mt19937_64 (its output is fixed by the C++ standard, so
     // a seed gives the same rotation on every platform): bit 63 of each draw.
-    static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed) {
+    static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed, hadamard_blocks split = hadamard_blocks::equal) {
         if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
         hadamard_rotation q;
         q.block_ = hadamard_block(n);
+        if (split == hadamard_blocks::binary) {
+            for (std::size_t bit = std::size_t(1) << (std::numeric_limits<std::size_t>::digits - 1); bit != 0; bit >>= 1)
+                if (n & bit) q.sizes_.push_back(bit);
+        } else {
+            q.sizes_.assign(n / q.block_, q.block_);
+        }
         q.signs_.resize(n);
         std::mt19937_64 gen(seed);
         for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
@@ -16234,7 +16308,9 @@ public:
     }
 
     std::size_t size() const noexcept { return signs_.size(); }
+    // The smallest block (all blocks for hadamard_blocks::equal) and each block's length in order.
     std::size_t block() const noexcept { return block_; }
+    const std::vector<std::size_t>& blocks() const noexcept { return sizes_; }
     const std::vector<float>& signs() const noexcept { return signs_; }
 
     status apply(span<float> x) const noexcept { return transform_rows(x, 1, false, "x"); }
@@ -16274,26 +16350,35 @@ private:
         const std::size_t n = size();
         LOWBIT_TRY(check_shape(m, count, n, what));
         LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", what));
-        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
         for (std::size_t r = 0; r < count; ++r) {
             float* x = m.data() + r * n;
-            if (!transpose)
-                for (std::size_t i = 0; i < n; ++i) x[i] *= signs_[i];
-            for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(x + b, block_, 1);
-            for (std::size_t i = 0; i < n; ++i) x[i] *= transpose ? norm * signs_[i] : norm;
+            if (!transpose) detail::scale_by(x, signs_.data(), 1.0f, n);
+            std::size_t at = 0;
+            for (const std::size_t b : sizes_) {
+                detail::fwht_vector(x + at, b);
+                const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+                // forward: x * norm; transpose: x * (norm * s), both the product with s exact
+                if (transpose) detail::scale_by(x + at, signs_.data() + at, norm, b);
+                else detail::scale_by(x + at, nullptr, norm, b);
+                at += b;
+            }
         }
         return status();
     }
 
-    // m <- B m for an n x cols matrix: each block of block_ rows transformed together.
+    // m <- B m for an n x cols matrix: each block's rows transformed together.
     void for_blocks_columns(float* m, std::size_t cols) const noexcept {
-        const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
-        const std::size_t n = size();
-        for (std::size_t b = 0; b < n; b += block_) detail::fwht_unnormalized(m + b * cols, block_, cols);
-        for (std::size_t i = 0; i < n * cols; ++i) m[i] *= norm;
+        std::size_t at = 0;
+        for (const std::size_t b : sizes_) {
+            detail::fwht_unnormalized(m + at * cols, b, cols);
+            const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+            for (std::size_t i = at * cols; i < (at + b) * cols; ++i) m[i] *= norm;
+            at += b;
+        }
     }
 
     std::size_t block_ = 0;
+    std::vector<std::size_t> sizes_;
     std::vector<float> signs_;
 };
 
