@@ -16163,11 +16163,62 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <vector>
 
 // (lowbit/core/status.hpp: already included above)
 // (lowbit/core/views.hpp: already included above)
+// ---- begin lowbit/quant/detail/mt19937_64.hpp ------------------------------------
+// lowbit/quant/detail/mt19937_64.hpp — the 64-bit Mersenne Twister with the
+// parameters the C++ standard fixes for std::mt19937_64 ([rand.predef]), so
+// the same seed gives the same draws as the standard engine on every platform.
+// Written out here so that a public header does not pull in <random> (about a
+// tenth of the time to parse lowbit.hpp); hadamard.hpp draws its signs from it.
+// tests/test_quant_hadamard.cpp checks hadamard_rotation's signs against
+// std::mt19937_64's draws.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lowbit {
+namespace detail {
+
+class mt19937_64 {
+public:
+    explicit mt19937_64(std::uint64_t seed) noexcept {
+        x_[0] = seed;
+        for (std::size_t i = 1; i < n; ++i) x_[i] = 6364136223846793005ULL * (x_[i - 1] ^ (x_[i - 1] >> 62)) + i;
+        i_ = n;
+    }
+
+    std::uint64_t operator()() noexcept {
+        if (i_ == n) twist();
+        std::uint64_t z = x_[i_++];
+        z ^= (z >> 29) & 0x5555555555555555ULL;
+        z ^= (z << 17) & 0x71d67fffeda60000ULL;
+        z ^= (z << 37) & 0xfff7eee000000000ULL;
+        return z ^ (z >> 43);
+    }
+
+private:
+    static constexpr std::size_t n = 312, m = 156;
+    static constexpr std::uint64_t upper = ~0ULL << 31, lower = ~upper, a = 0xb5026f5aa96619e9ULL;
+
+    // The next n words of the state, in place.
+    void twist() noexcept {
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint64_t y = (x_[k] & upper) | (x_[(k + 1) % n] & lower);
+            x_[k] = x_[(k + m) % n] ^ (y >> 1) ^ ((y & 1) ? a : 0);
+        }
+        i_ = 0;
+    }
+
+    std::uint64_t x_[n];
+    std::size_t i_;
+};
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/quant/detail/mt19937_64.hpp --------------------------------------
 
 namespace lowbit {
 
@@ -16289,8 +16340,9 @@ inline status fwht(span<float> x) noexcept {
 // columns (Q W, the matrix has n rows).
 class hadamard_rotation {
 public:
-    // Signs from std::mt19937_64 (its output is fixed by the C++ standard, so
-    // a seed gives the same rotation on every platform): bit 63 of each draw.
+    // Signs from the standard's mt19937_64 (its output is fixed by the C++
+    // standard, so a seed gives the same rotation on every platform): bit 63
+    // of each draw. detail::mt19937_64 is that engine without <random>.
     static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed, hadamard_blocks split = hadamard_blocks::equal) {
         if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
         hadamard_rotation q;
@@ -16302,7 +16354,7 @@ public:
             q.sizes_.assign(n / q.block_, q.block_);
         }
         q.signs_.resize(n);
-        std::mt19937_64 gen(seed);
+        detail::mt19937_64 gen(seed);
         for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
         return q;
     }

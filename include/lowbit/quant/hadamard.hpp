@@ -29,11 +29,11 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "detail/mt19937_64.hpp"
 
 namespace lowbit {
 
@@ -155,8 +155,9 @@ inline status fwht(span<float> x) noexcept {
 // columns (Q W, the matrix has n rows).
 class hadamard_rotation {
 public:
-    // Signs from std::mt19937_64 (its output is fixed by the C++ standard, so
-    // a seed gives the same rotation on every platform): bit 63 of each draw.
+    // Signs from the standard's mt19937_64 (its output is fixed by the C++
+    // standard, so a seed gives the same rotation on every platform): bit 63
+    // of each draw. detail::mt19937_64 is that engine without <random>.
     static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed, hadamard_blocks split = hadamard_blocks::equal) {
         if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
         hadamard_rotation q;
@@ -168,7 +169,7 @@ public:
             q.sizes_.assign(n / q.block_, q.block_);
         }
         q.signs_.resize(n);
-        std::mt19937_64 gen(seed);
+        detail::mt19937_64 gen(seed);
         for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
         return q;
     }
