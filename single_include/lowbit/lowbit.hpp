@@ -3450,6 +3450,9 @@ inline result<arch> parse_arch(const char* s) noexcept {
 struct cpu_features {
     bool sse2 = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
+    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
+    // that the bf16_dot path's entries need (kernel_entry::needs).
+    bool avx512bf16 = false;
     bool neon = false, dotprod = false;
     // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
     // (amx_hw); the OS let this process use it (amx_permitted: Linux's
@@ -3527,6 +3530,7 @@ inline cpu_features detect_cpu() noexcept {
         if (max_sub >= 1) {
             cpuid(7, 1, r);
             f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
+            f.avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
         }
     }
     // Asked only where the hardware has it (the request grows the process's signal frames).
@@ -3652,10 +3656,13 @@ namespace lowbit {
 //   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
 //   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
 //   reference    the scalar reference (double accumulation), for tests
+//   bf16_dot     activations rounded to bf16 (round to nearest even), exact products with the codes,
+//                f32 sums (vdpbf16ps where the CPU has AVX512_BF16); dense and tiled weights only,
+//                never chosen by automatic (its error is the bf16 rounding of x: docs/kernels.md)
 // Per-group schemes whose group is not a multiple of 32 have only the
 // reference (the fast kernels need each 32-block inside one group): a
 // fallback, reported in matmul_info.
-enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
+enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference, bf16_dot };
 
 inline const char* path_name(matmul_path p) noexcept {
     switch (p) {
@@ -3663,6 +3670,7 @@ inline const char* path_name(matmul_path p) noexcept {
         case matmul_path::dequant_fma: return "f32";
         case matmul_path::int8_dot: return "i8";
         case matmul_path::reference: return "ref";
+        case matmul_path::bf16_dot: return "bf16";
     }
     return "?";
 }
@@ -3699,7 +3707,16 @@ struct kernel_entry {
     // out(m, r) for weight rows [r0, r1) and every m; r0 is a multiple of rows_per_task.
     void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
     std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
+    // CPU features the body needs beyond its key's arch (kernel_needs bits): the
+    // lookup passes over the entry where one is missing, down the fallback chain.
+    std::uint8_t needs = 0;
 };
+
+// kernel_entry::needs bits.
+constexpr std::uint8_t needs_avx512bf16 = 1;
+
+// Whether this CPU has the features the entry needs beyond its arch.
+inline bool needs_met(const kernel_entry& e) noexcept { return !(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16; }
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has
 // none of its own (scalar: the end).
@@ -3727,8 +3744,9 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
     else if (k.lay == layout::codebook)
         std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else
-        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
-                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));
+        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
+                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body),
+                      (e.needs & needs_avx512bf16) ? "+bf16" : "");
 }
 
 // Which kernel a call ran (matmul_options::info points at one).
@@ -3772,7 +3790,7 @@ struct kernel_family {
 
 inline const kernel_entry* find_entry(const kernel_family& f, matmul_path path, arch a) noexcept {
     for (std::size_t i = 0; i < f.count; ++i)
-        if (f.begin[i].key.path == path && f.begin[i].key.a == a) return &f.begin[i];
+        if (f.begin[i].key.path == path && f.begin[i].key.a == a && needs_met(f.begin[i])) return &f.begin[i];
     return nullptr;
 }
 
@@ -4321,6 +4339,55 @@ inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K,
 
 inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
     for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// ---- bf16 path (matmul_path::bf16_dot) ----------------------------------------------
+// Activations are rounded to bf16 once per call; the codes minus the zero point
+// are integers of at most 8 significant bits (|u - z| <= 255, or +-1/2 for
+// 1-bit symmetric), so they and their products with a bf16 are exact in f32.
+// The model is therefore the f32 model above run on the rounded activations:
+// P_b = sum of exact products in f32, acc = fma(P_b, s, acc). vdpbf16ps forms
+// the same exact products and sums them in f32, pairwise and in its own order,
+// so the SIMD kernel equals the model up to the order of the f32 additions
+// (the tests' tolerance covers that and nothing else).
+//
+// The rounding: round to nearest even; NaN stays NaN (quieted); magnitudes
+// below 2^-126 (f32 subnormals) become a zero of the same sign, as
+// vcvtneps2bf16 does (vdpbf16ps reads bf16 subnormals as zero anyway);
+// finite values above the largest bf16 round to +-Inf.
+inline std::uint16_t bf16_round(float v) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    const std::uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    if (a < 0x00800000u) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float bf16_float(std::uint16_t b) noexcept {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+// In place: every value replaced by its bf16 rounding, kept as a float (the
+// model's and the f32 bodies' activations).
+inline void round_to_bf16(float* x, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) x[i] = bf16_float(bf16_round(x[i]));
+}
+
+// One prepared activation row of the vdpbf16ps kernel: blocks * 32 bf16 words,
+// zero padded, each 4 columns c..c+3 stored as (c, c+2, c+1, c+3): dword 2j of
+// a block pairs columns 4j and 4j+2, dword 2j+1 columns 4j+1 and 4j+3, the
+// pairs in which the kernel widens a quad vector's bytes (x86/bf16_body.hpp).
+struct tact_bf16 {
+    const std::uint16_t* x = nullptr;
+};
+inline void prepare_tbf16(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::uint16_t* xw) noexcept {
+    static constexpr std::size_t order[4] = {0, 2, 1, 3};
+    for (std::size_t i = 0; i < blocks * tile_block; ++i) {
+        const std::size_t col = (i & ~std::size_t{3}) + order[i & 3];
+        xw[i] = col < K ? bf16_round(perm ? x[perm[col]] : x[col]) : 0;
+    }
 }
 
 // Scale / zero of row i of tile t for group g.
@@ -13396,6 +13463,4541 @@ inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, co
 #endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_BODY_HPP
 // ---- end lowbit/kernels/detail/x86/amx_body.hpp ----------------------------------
 #endif
+// vdpbf16ps needs GCC 10 / Clang 11 (the avx512bf16 target).
+#if (defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && __GNUC__ >= 10)
+#define LOWBIT_HAVE_BF16_KERNELS 1
+// ---- begin lowbit/kernels/detail/x86/bf16_body.hpp -------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+// lowbit/kernels/detail/x86/bf16_body.hpp — the bf16_dot path on the tiled
+// layout with AVX512_BF16 (vdpbf16ps: per f32 lane, two bf16 products added
+// to the accumulator). Math and the model: detail/tiled_blocks.hpp ("bf16
+// path"); docs/kernels.md, "The bf16 path".
+//
+// Why a buffer: the f32 path widens every code once per activation row block
+// (8 rows on zmm), so at M = 256 it converts each code 32 times and issues one
+// FMA per code and row. Here the codes of a few blocks of one tile are widened
+// once to bf16 pairs into an 8 KiB stack buffer (codes minus the zero point,
+// exact: at most 8 significant bits) and then serve up to 128 activation
+// rows, 12 at a time: per 64-byte weight vector one load and 12 vdpbf16ps with
+// the activation pair broadcast from memory, i.e. 32 multiply-adds per
+// instruction instead of 16, and the widening cost divided by the rows.
+//
+// Included by kernels/detail/entries.hpp after x86/kernels.hpp: the unpacking
+// helpers are avx512::tl's (always_inline, for a subset of this target).
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
+// ---- begin lowbit/kernels/detail/x86/kernels.hpp ---------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+// lowbit/kernels/detail/x86/kernels.hpp — the x86 kernel copies, one namespace
+// per instruction set, each function compiled for its set with
+// __attribute__((target)) (docs/kernels.md, "Dispatch"). Included only by
+// kernels/detail/entries.hpp, and only on x86 with GCC or Clang.
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// (lowbit/kernels/detail/blocks.hpp: already included above)
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
+
+namespace lowbit {
+namespace kdetail {
+
+// Byte-shuffle and multiplier tables of the B = 3, 5, 6, 7 unpacker (body.inl):
+// code i of a 16-code half starts at bit i*B; lane i of the 16-bit view gets
+// bytes (o, o+1) with o = i*B/8 and is multiplied by 2^(8 - i*B%8). Codes 8..15
+// repeat the pattern of 0..7 shifted by B bytes.
+template <int B>
+struct unpack_table {
+    alignas(32) std::uint8_t shuf_a[32] = {};
+    alignas(32) std::uint8_t shuf_b[32] = {};
+    alignas(32) std::uint16_t mul[16] = {};
+    constexpr unpack_table() noexcept {
+        for (int lane = 0; lane < 2; ++lane)
+            for (int i = 0; i < 8; ++i) {
+                const int bit = i * B, o = bit / 8, s = bit % 8;
+                shuf_a[lane * 16 + 2 * i] = static_cast<std::uint8_t>(o);
+                shuf_a[lane * 16 + 2 * i + 1] = static_cast<std::uint8_t>(o + 1);
+                shuf_b[lane * 16 + 2 * i] = static_cast<std::uint8_t>(o + B);
+                shuf_b[lane * 16 + 2 * i + 1] = static_cast<std::uint8_t>(o + B + 1);
+                mul[lane * 8 + i] = static_cast<std::uint16_t>(1u << (8 - s));
+            }
+    }
+};
+
+#define LOWBIT_X86_NS avx2
+#define LOWBIT_X86_ZMM 0
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c")))
+#define LOWBIT_X86_DOT 0
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    LOWBIT_UNROLL
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+            }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+            }
+        }
+    }
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avx512
+#define LOWBIT_X86_ZMM 1
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define LOWBIT_X86_DOT 0
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    LOWBIT_UNROLL
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+            }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+            }
+        }
+    }
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avxvnni
+#define LOWBIT_X86_ZMM 0
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define LOWBIT_X86_DOT 1
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    LOWBIT_UNROLL
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+            }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+            }
+        }
+    }
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+#define LOWBIT_X86_NS avx512vnni
+#define LOWBIT_X86_ZMM 1
+#define LOWBIT_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define LOWBIT_X86_DOT 2
+// ---- begin lowbit/kernels/detail/x86/body.inl ------------------------------------
+// lowbit/kernels/detail/x86/body.inl — the x86 kernels, written once and
+// stamped out per instruction set by x86/kernels.hpp, which includes this file
+// several times inside different namespaces with:
+//   LOWBIT_X86_NS    the namespace (avx2, avx512, avxvnni, avx512vnni)
+//   LOWBIT_TGT       __attribute__((target("..."))) for every function here
+//   LOWBIT_X86_DOT   0: maddubs/madd (AVX2), 1: AVX-VNNI vpdpbusd, 2: AVX-512 VNNI vpdpbusd
+// Every function carries the target attribute, so a baseline x86-64 build
+// holds all copies and runs the one the CPU supports (header-only runtime
+// dispatch, docs/kernels.md "Dispatch"). No lambdas: they would not inherit
+// the attribute. The block structure and the float steps are those of
+// detail/blocks.hpp; comments there explain the math.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+// ---- unpacking: one pair of blocks (2j, 2j+1) into two registers of u8 codes --------
+// Low 128 bits of each register: 16 codes of block 2j; high: 16 codes of block 2j+1,
+// in the order code_in_block<B>(k, t). p points at block 2j.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_pair(const std::uint8_t* p, __m256i& r0, __m256i& r1) {
+    if constexpr (B == 8) {
+        const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+        r0 = _mm256_permute2x128_si256(v0, v1, 0x20);
+        r1 = _mm256_permute2x128_si256(v0, v1, 0x31);
+    } else if constexpr (B == 4) {
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        r0 = _mm256_and_si256(v, m);
+        r1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    } else if constexpr (B == 2) {
+        const __m256i m = _mm256_set1_epi8(0x03);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_castsi128_si256(v), 0x50);  // [A, A, B, B]
+        r0 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi64(w, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+    } else if constexpr (B == 1) {
+        const __m256i m = _mm256_set1_epi8(0x01);
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(v), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        r0 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3)), m);
+        r1 = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7)), m);
+    } else {
+        // B = 3, 5, 6, 7: code i of a 16-code half sits at bit i*B. A byte shuffle puts
+        // its two bytes in a 16-bit lane, a multiply by 2^(8 - (i*B)%8) and a shift
+        // right by 8 align it, pack and mask finish. Reads 16 bytes per half (over-read
+        // of up to 16 - 2B bytes, covered by the caller's slack rule).
+        static constexpr kdetail::unpack_table<B> tables{};
+        const __m256i shufA = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_a));
+        const __m256i shufB = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuf_b));
+        const __m256i mul = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.mul));
+        const __m256i m = _mm256_set1_epi8(static_cast<char>((1 << B) - 1));
+        const std::uint8_t* q[2] = {p, p + 2 * B};
+        __m256i* out[2] = {&r0, &r1};
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m256i v = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k]))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[k] + 4 * B)), 1);
+            const __m256i a = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufA), mul), 8);
+            const __m256i b = _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, shufB), mul), 8);
+            *out[k] = _mm256_and_si256(_mm256_packus_epi16(a, b), m);
+        }
+    }
+}
+
+// ---- integer dot: acc += sum over 4-byte groups of u8 codes * s8 activations ---------
+template <int B>
+LOWBIT_TGT_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm256_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        // u <= 127: a pair sum u0*x0 + u1*x1 <= 2*127*127 never saturates in maddubs.
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        // 8-bit codes could saturate: split into nibbles, u = 16*hi + lo.
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(u, m), hi = _mm256_and_si256(_mm256_srli_epi16(u, 4), m);
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones));
+        return _mm256_add_epi32(acc, s);
+    }
+#endif
+}
+
+// Arranged offset of pair j's first register (blocks 2j, 2j+1); its second is 64 further.
+constexpr int pair_offset(int j) noexcept { return (j / 2) * 128 + (j % 2) * 32; }
+
+// One super-chunk (8 blocks) of one weight row against MB activation rows:
+// isum[m] = the 8 integer block sums, natural block order.
+#if LOWBIT_X86_ZMM
+// Four blocks (a quad) into two zmm registers: 16-byte lane l of each = block 4q + l.
+template <int B>
+LOWBIT_TGT_INLINE void unpack_quad(const std::uint8_t* p, __m512i& lo, __m512i& hi) {
+    if constexpr (B == 4) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else if constexpr (B == 8) {
+        const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+        lo = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // maskz: see codes16
+        hi = _mm512_maskz_shuffle_i32x4(0xffff, v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        __m256i a0, a1, b0, b1;
+        unpack_pair<B>(p, a0, a1);
+        unpack_pair<B>(p + 8 * B, b0, b1);
+        lo = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a0), b0, 1);
+        hi = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(a1), b1, 1);
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE __m512i dot512(__m512i acc, __m512i u, __m512i x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i lo = _mm512_and_si512(u, m), hi = _mm512_and_si512(_mm512_srli_epi16(u, 4), m);
+        const __m512i s = _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                           _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones));
+        return _mm512_add_epi32(acc, s);
+    }
+#endif
+}
+// The int8 row accumulator: 16 float lanes (blocks.hpp).
+struct i8acc {
+    __m512 v;
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v = _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) {  // lanes i + (i + 8)
+    const __m512d d = _mm512_castps_pd(a.v);
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                         _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+}
+// One super-chunk of one weight row against MB activation rows: acc[m] lanes +=
+// float(A_i) * (s * dx) (blocks.hpp). s: the 8 blocks' scales.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m512 s16 = _mm512_castps256_ps512(s);
+    const __m512i z16 = _mm512_castsi256_si512(_mm256_cvtps_epi32(z));
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512i idx = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2,
+                                              4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        const __m512 sl = _mm512_maskz_permutexvar_ps(0xffff, idx, s16);
+        __m512i zl = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) zl = _mm512_maskz_permutexvar_epi32(0xffff, idx, z16);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m512i A = dot512<B>(dot512<B>(start_at_zq ? zqm : _mm512_setzero_si512(), lo, x0), hi, x1);
+            if constexpr (!S::is_symmetric) A = _mm512_sub_epi32(A, _mm512_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm512_sub_epi32(_mm512_add_epi32(A, A), zqm);
+            const __m512 t = _mm512_mul_ps(sl, _mm512_loadu_ps(dxl[m] + q * 16));
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A), t, acc[m].v);
+        }
+    }
+}
+#else
+struct i8acc {
+    __m256 v[2];  // lanes 0..7 and 8..15 of the 16-lane accumulator
+};
+LOWBIT_TGT_INLINE void i8acc_zero(i8acc& a) { a.v[0] = a.v[1] = _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE __m256 i8acc_fold(const i8acc& a) { return _mm256_add_ps(a.v[0], a.v[1]); }
+// Pair j = 2q + h of a quad is lanes 8h..8h+7 of its 16-lane accumulator.
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                const std::int32_t* const* zq, __m256 s, __m256 z, i8acc* acc) {
+    constexpr int B = S::bits;
+    const __m256i zi = _mm256_cvtps_epi32(z);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const __m256i idx = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+        const __m256 sl = _mm256_permutevar8x32_ps(s, idx);
+        __m256i zl = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) zl = _mm256_permutevar8x32_epi32(zi, idx);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+            __m256i A = dot_u8s8<B>(dot_u8s8<B>(start_at_zq ? zqm : _mm256_setzero_si256(), r0, x0), r1, x1);
+            if constexpr (!S::is_symmetric) A = _mm256_sub_epi32(A, _mm256_mullo_epi32(zl, zqm));
+            else if constexpr (B == 1) A = _mm256_sub_epi32(_mm256_add_epi32(A, A), zqm);
+            const __m256 t = _mm256_mul_ps(sl, _mm256_loadu_ps(dxl[m] + lane0));
+            acc[m].v[j % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A), t, acc[m].v[j % 2]);
+        }
+    }
+}
+#endif
+
+// f32 path: one super-chunk against MB arranged f32 rows. For each block b the
+// partial dot P_b = sum((u - z_b) * x) is formed in registers and folded into the
+// row accumulator with its scale: acc = fma(P_b, s_b, acc) (no per-block horizontal
+// sums). z and s: the 8 blocks' zeros and scales. The zero is subtracted exactly:
+// in bytes for symmetric B >= 2 (u - 2^(B-1) fits int8), in floats otherwise.
+template <class S>
+constexpr bool zero_in_bytes() noexcept {
+    return S::is_symmetric && S::bits >= 2;
+}
+
+#if LOWBIT_X86_ZMM
+using facc = __m512;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm512_setzero_ps(); }
+// 16 codes (one half-register, one block) to floats, zero removed. (The maskz forms:
+// GCC 12 warns -Wmaybe-uninitialized inside the unmasked AVX-512 conversions.)
+template <class S>
+LOWBIT_TGT_INLINE __m512 codes16(__m128i c, const float* z) {
+    const __mmask16 all = 0xffff;
+    if constexpr (zero_in_bytes<S>()) return _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else return _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 e0 = codes16<S>(_mm256_castsi256_si128(r0), z + 2 * j);
+        const __m512 e1 = codes16<S>(_mm256_castsi256_si128(r1), z + 2 * j);
+        const __m512 o0 = codes16<S>(_mm256_extracti128_si256(r0, 1), z + 2 * j + 1);
+        const __m512 o1 = codes16<S>(_mm256_extracti128_si256(r1, 1), z + 2 * j + 1);
+        const __m512 se = _mm512_set1_ps(s[2 * j]), so = _mm512_set1_ps(s[2 * j + 1]);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_fmadd_ps(po, so, _mm512_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m512 a) {
+    const __m512d ad = _mm512_castps_pd(a);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    const __m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 0)),
+                                   _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, ad, 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#else
+using facc = __m256;
+LOWBIT_TGT_INLINE facc facc_zero() { return _mm256_setzero_ps(); }
+// 8 codes to floats, zero removed.
+template <class S>
+LOWBIT_TGT_INLINE __m256 codes8(__m128i c, const float* z) {
+    if constexpr (zero_in_bytes<S>()) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_set1_ps(*z));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, const float* z, const float* s, facc* acc) {
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        __m256 e[4], o[4];  // block 2j: r0 low half, r1 low half; block 2j+1: the high halves
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = codes8<S>(lo, z + 2 * j);
+            e[2 * k + 1] = codes8<S>(_mm_srli_si128(lo, 8), z + 2 * j);
+            o[2 * k] = codes8<S>(hi, z + 2 * j + 1);
+            o[2 * k + 1] = codes8<S>(_mm_srli_si128(hi, 8), z + 2 * j + 1);
+        }
+        const __m256 se = _mm256_broadcast_ss(s + 2 * j), so = _mm256_broadcast_ss(s + 2 * j + 1);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_fmadd_ps(po, so, _mm256_fmadd_ps(pe, se, acc[m]));
+        }
+    }
+}
+LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+}
+#endif
+
+// ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+template <class S>
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
+    else return S::scale_codec::decode(w.scales[i]);
+}
+template <class S>
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+}
+// Where a row's scales are: computed once per call and row, not per super-chunk
+// (groups_per_row() divides).
+struct row_scales {
+    std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
+    int shift = -1;                // log2(bpg) when bpg is a power of two
+    std::size_t base = 0;          // index of the row's first scale
+};
+template <class S>
+LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
+    row_scales rs;
+    rs.gpr = w.groups_per_row();
+    // a group spanning the whole row is one scale per row, like per-channel
+    rs.bpg = S::gran == granularity::per_group && static_cast<std::size_t>(w.group) < w.cols
+                 ? static_cast<std::size_t>(w.group) / kdetail::block
+                 : 0;
+    for (int k = 0; k < 40; ++k)
+        if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    return rs;
+}
+template <class S>
+LOWBIT_TGT_INLINE float zero_at(const qmatrix_view<S>& w, std::size_t i) {
+    if constexpr (S::is_symmetric) {
+        (void)w;
+        (void)i;
+        return symmetric_zero(S::bits);
+    } else {
+        return static_cast<float>(w.zeros[i]);
+    }
+}
+// Scales and zeros of the 8 blocks starting at block b0 of a row (blocks >= nb: 0).
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
+                                   bool full, __m256& s, __m256& z) {
+    if (rs.bpg == 0 && full) {
+        s = _mm256_set1_ps(scale_at(w, rs.base));
+        z = _mm256_set1_ps(zero_at(w, rs.base));
+        return;
+    }
+    if (full && rs.bpg == 1) {
+        const std::size_t i = rs.base + b0;
+        s = scales8(w, i);
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
+        return;
+    }
+    if (full && rs.bpg % 8 == 0) {
+        const std::size_t i = rs.base + b0 / rs.bpg;
+        s = _mm256_set1_ps(scale_at(w, i));
+        z = _mm256_set1_ps(zero_at(w, i));
+        return;
+    }
+    if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
+        const std::size_t i = rs.base + (b0 >> rs.shift);
+        if (rs.bpg == 4) {
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
+        } else {
+            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
+            s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
+            z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
+        }
+        return;
+    }
+    // Other group sizes (g96, g160, ...) and the tail: per block, no division per block.
+    alignas(32) float sv[8], zv[8];
+    std::size_t g = 0, in_group = 0;
+    if (rs.bpg) {
+        g = rs.shift >= 0 ? b0 >> rs.shift : b0 / rs.bpg;
+        in_group = b0 - g * rs.bpg;
+    }
+    LOWBIT_UNROLL
+    for (std::size_t k = 0; k < 8; ++k) {
+        const std::size_t b = b0 + k, i = rs.base + g;
+        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        zv[k] = b < nb ? zero_at(w, i) : 0.0f;
+        if (rs.bpg && ++in_group == rs.bpg) {
+            ++g;
+            in_group = 0;
+        }
+    }
+    s = _mm256_load_ps(sv);
+    z = _mm256_load_ps(zv);
+}
+
+// Sum of 8 lanes in the order of kdetail::reduce8.
+LOWBIT_TGT_INLINE float reduce8(__m256 a) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// ---- row drivers ------------------------------------------------------------------
+// out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, M).
+// Activation rows are walked in blocks of MB (register blocking: one unpack of the
+// weights feeds MB rows); rows of W inner, so an MB-row activation block stays in L1
+// while the task's weight rows stream from L2 (cache blocking).
+template <int B>
+constexpr std::size_t unpack_slack() noexcept {
+    return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                                  const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    const std::int8_t* xq[MB];
+    const float* dxl[MB];
+    const std::int32_t* zqs[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        xq[m] = a[m].q;
+        dxl[m] = a[m].dxl;
+        zqs[m] = a[m].zq;
+    }
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        i8acc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) i8acc_zero(acc[m]);
+        for (std::size_t sc = 0; sc < nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            const std::int8_t* xp[MB];
+            const float* lp[MB];
+            const std::int32_t* zp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                xp[m] = xq[m] + sc * kdetail::chunk;
+                lp[m] = dxl[m] + sc * 32;
+                zp[m] = zqs[m] + sc * 32;
+            }
+            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
+    }
+}
+
+template <class S, int MB>
+LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
+    alignas(32) std::uint8_t tmp[32 * 8 + 16];
+    row_scales rs = row_scales_of(w);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w.row(r);
+        rs.base = w.scale_index(r, 0);
+        facc acc[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[m] = facc_zero();
+        for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+            const std::size_t off = sc * cb;
+            const bool full = off + cb + unpack_slack<B>() <= row_len;
+            const std::uint8_t* wp = row + off;
+            if (!full) {
+                std::memset(tmp, 0, sizeof tmp);
+                std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
+                wp = tmp;
+            }
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            __m256 s, z;
+            scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
+            alignas(32) float sv[8], zv[8];
+            _mm256_store_ps(sv, s);
+            _mm256_store_ps(zv, z);
+            f32_chunk<S, MB>(wp, xp, zv, sv, acc);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = facc_sum(acc[m]);
+    }
+}
+
+// All activation rows [0, M) for weight rows [r0, r1).
+template <class S>
+LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
+                               std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
+                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
+    std::size_t m = 0;
+    constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/body.inl --------------------------------------
+// ---- begin lowbit/kernels/detail/x86/tiled_body.inl ------------------------------
+// lowbit/kernels/detail/x86/tiled_body.inl — the x86 kernels on the tiled
+// layout (pack/tiled.hpp), stamped per instruction set by x86/kernels.hpp with
+// the same macros as body.inl (LOWBIT_X86_NS, LOWBIT_TGT, LOWBIT_X86_DOT,
+// LOWBIT_X86_ZMM). Math and float order: detail/tiled_blocks.hpp.
+//
+// A tile is 16 rows: one zmm of int32 / float lanes, or two ymm halves (rows
+// 0-7 and 8-15: bytes 0-31 and 32-63 of every 64-byte quad vector). Per block,
+// the 8 quad vectors are unpacked once (a shift and a mask per bit plane) and
+// feed MB activation rows: 8 dot products with the 4 activation bytes
+// 4j..4j+3 broadcast, then one float conversion, one multiply and one FMA per
+// row block — the integer work dominates, the float work is per 32 codes.
+//
+// No include guard on purpose.
+
+namespace LOWBIT_X86_NS {
+namespace tl {
+
+#define LOWBIT_TGT_INLINE LOWBIT_TGT __attribute__((always_inline)) inline
+
+#if LOWBIT_X86_ZMM
+// (maskz forms below: GCC 12 warns -Wmaybe-uninitialized inside the unmasked ones)
+using vi = __m512i;
+using vf = __m512;
+constexpr std::size_t lanes = 16;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm512_loadu_si512(p); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm512_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm512_and_si512(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm512_or_si512(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm512_maskz_srli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm512_maskz_slli_epi16(0xffffffffu, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm512_maskz_srli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm512_maskz_slli_epi32(0xffff, a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm512_maskz_srai_epi32(0xffff, a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm512_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm512_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm512_setzero_si512(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm512_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm512_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm512_maskz_cvtepi32_ps(0xffff, a); }  // maskz: see body.inl codes16
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+// 16 scales / zeros of a tile (h: always 0)
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm512_castsi512_ps(
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#else
+using vi = __m256i;
+using vf = __m256;
+constexpr std::size_t lanes = 8;
+LOWBIT_TGT_INLINE vi load(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_TGT_INLINE vi set1_8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+LOWBIT_TGT_INLINE vi set1_32(std::int32_t v) { return _mm256_set1_epi32(v); }
+LOWBIT_TGT_INLINE vi vand(vi a, vi b) { return _mm256_and_si256(a, b); }
+LOWBIT_TGT_INLINE vi vor(vi a, vi b) { return _mm256_or_si256(a, b); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl16(vi a) { return _mm256_srli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll16(vi a) { return _mm256_slli_epi16(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi srl32(vi a) { return _mm256_srli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sll32(vi a) { return _mm256_slli_epi32(a, N); }
+template <int N>
+LOWBIT_TGT_INLINE vi sra32(vi a) { return _mm256_srai_epi32(a, N); }
+LOWBIT_TGT_INLINE vi sub8(vi a, vi b) { return _mm256_sub_epi8(a, b); }
+LOWBIT_TGT_INLINE vi add32(vi a, vi b) { return _mm256_add_epi32(a, b); }
+LOWBIT_TGT_INLINE vi sub32(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+LOWBIT_TGT_INLINE vi mul32(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+LOWBIT_TGT_INLINE vi zero_i() { return _mm256_setzero_si256(); }
+LOWBIT_TGT_INLINE vf zero_f() { return _mm256_setzero_ps(); }
+LOWBIT_TGT_INLINE vf set1_f(float v) { return _mm256_set1_ps(v); }
+LOWBIT_TGT_INLINE vf cvt(vi a) { return _mm256_cvtepi32_ps(a); }
+LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+template <class S>
+LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
+    if constexpr (S::scale == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    else if constexpr (S::scale == scale_type::bf16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
+constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
+constexpr std::size_t half_bytes = 4 * lanes;      // bytes of a quad vector per half
+
+// Integer dot: acc + sum over 4-byte groups of u8 codes * s8 activations.
+template <int B>
+LOWBIT_TGT_INLINE vi dot(vi acc, vi u, vi x) {
+#if LOWBIT_X86_DOT == 2
+    return _mm512_dpbusd_epi32(acc, u, x);
+#elif LOWBIT_X86_DOT == 1
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif LOWBIT_X86_ZMM
+    const vi ones = _mm512_set1_epi16(1);
+    if constexpr (B < 8) {  // u <= 127: a pair sum never saturates maddubs
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), ones));
+    } else {  // 8-bit codes: nibbles, u = 16*hi + lo
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(hi, x), _mm512_set1_epi16(16)),
+                                                      _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones)));
+    }
+#else
+    const vi ones = _mm256_set1_epi16(1);
+    if constexpr (B < 8) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+    } else {
+        const vi m = set1_8(0x0f);
+        const vi lo = vand(u, m), hi = vand(srl16<4>(u), m);
+        return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), _mm256_set1_epi16(16)),
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones)));
+    }
+#endif
+}
+
+// Shift a plane vector so that its bits for quad t land at bit `at`, then mask.
+template <int D>
+LOWBIT_TGT_INLINE vi shift16(vi a) {
+    if constexpr (D > 0) return srl16<D>(a);
+    else if constexpr (D < 0) return sll16<-D>(a);
+    else return a;
+}
+// Quad vector J from the planes of one block half (p: the block + half offset).
+template <int B, int J, int K = 0>
+LOWBIT_TGT_INLINE vi quad(const std::uint8_t* p) {
+    constexpr bit_planes pl = planes_of(B);
+    if constexpr (B == 8) {
+        return load(p + 64 * J);
+    } else if constexpr (K >= pl.count) {
+        return zero_i();
+    } else {
+        constexpr int w = pl.width[K], sh = pl.shift[K], a = J % w, t = J / w;
+        constexpr int offset = (K == 0 ? 0 : pl.width[0]) + (K == 2 ? pl.width[1] : 0);  // vectors before plane K
+        const vi part = vand(shift16<t * w - sh>(load(p + 64 * (offset + a))), set1_8(((1 << w) - 1) << sh));
+        if constexpr (K + 1 < pl.count) return vor(part, quad<B, J, K + 1>(p));
+        else return part;
+    }
+}
+template <int B>
+LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
+    v[0] = quad<B, 0>(p);
+    v[1] = quad<B, 1>(p);
+    v[2] = quad<B, 2>(p);
+    v[3] = quad<B, 3>(p);
+    v[4] = quad<B, 4>(p);
+    v[5] = quad<B, 5>(p);
+    v[6] = quad<B, 6>(p);
+    v[7] = quad<B, 7>(p);
+}
+
+template <class S>
+LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
+    if constexpr (S::gran == granularity::per_tensor) {
+        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
+    } else {
+        const std::size_t slot = w.scale_slot(t, g) + h * lanes;
+        s = scales<S>(w.scales + slot);
+        if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
+        else z = zero_i();
+    }
+}
+
+// Store the first n lanes of v at p.
+LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
+    if (n >= lanes) return store(p, v);
+    alignas(64) float tmp[lanes];
+    store(tmp, v);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// int8 path. A "unit" is the rows one vector holds: a tile (zmm) or half a tile
+// (ymm); unit u is tile u / halves, half u % halves. NU units (here 1 or 2)
+// and MB activation rows form the register block: per quad vector j, each
+// broadcast activation dword feeds NU dot products and each unpacked quad MB,
+// and the NU*MB integer accumulators are independent chains (latency hidden).
+// With few activation rows (GEMV) each accumulator is split in two (even and
+// odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
+// in any order.
+template <class S, int MB, int NU>
+struct i8_block {
+    static constexpr int split = MB == 1 ? 2 : 1;
+    vi A[NU][MB][split];
+};
+template <class S, int MB, int NU, int J>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+    constexpr int c = J % i8_block<S, MB, NU>::split;
+    vi v[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) {
+        const vi x = set1_32(xq[m][J]);
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
+    }
+}
+template <class S, int MB, int NU>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    std::size_t t[NU], h[NU];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        t[k] = (u0 + static_cast<std::size_t>(k)) / halves;
+        h[k] = (u0 + static_cast<std::size_t>(k)) % halves;
+    }
+    vf acc[NU][MB];
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k)
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
+    // One loop over the blocks, the scales reloaded where a group starts: with
+    // a loop per group GCC reloaded acc from the stack at every group start,
+    // i.e. once per block at g32 (a store-to-load chain on the accumulators).
+    vf s[NU];
+    vi z[NU];
+    for (std::size_t g = 0, b = 0, left = 0; b < w.blocks; ++b, --left) {
+        if (left == 0) {
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) scale_zero(w, t[k], g, h[k], s[k], z[k]);
+            ++g;
+            left = bpg;
+        }
+        const std::uint8_t* p[NU];
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
+        // their scales) read side by side, the hardware prefetcher alone left
+        // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
+        // Prefetches past the end of the codes are harmless (no fault).
+        if (h[0] == 0)
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k)
+                LOWBIT_UNROLL
+                for (int l = 0; l < B; ++l)
+                    _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
+        const std::int32_t* xq[MB];
+        i8_block<S, MB, NU> blk;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            xq[m] = reinterpret_cast<const std::int32_t*>(a[m].q + b * tile_block);
+            const vi start = start_at_zq ? set1_32(a[m].zq[b]) : zero_i();
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                blk.A[k][m][0] = start;
+                if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
+            }
+        }
+        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf dx = set1_f(a[m].dx[b]);
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) {
+                vi A = blk.A[k][m][0];
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
+                else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
+                acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
+            }
+        }
+    }
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t r = t[k] * tile_rows + h[k] * lanes;
+        if (r >= w.rows) continue;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[k][m], w.rows - r);
+    }
+}
+// Units [u0, u1) against MB activation rows: pairs, then a single unit.
+template <class S, int MB>
+LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
+                                   std::size_t ld) {
+    std::size_t u = u0;
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
+    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+}
+
+// Code byte e of every int32 lane of a quad vector, as floats with the zero
+// removed: signed bytes (symmetric B >= 2, zero subtracted in bytes before)
+// or unsigned bytes minus a float zero.
+template <class S, int E>
+LOWBIT_TGT_INLINE vf code_lane(vi v, vf zf) {
+    if constexpr (S::is_symmetric && S::bits >= 2) {
+        if constexpr (E == 3) return cvt(sra32<24>(v));
+        else return cvt(sra32<24>(sll32<24 - 8 * E>(v)));
+    } else {
+        vi u;
+        if constexpr (E == 3) u = srl32<24>(v);
+        else if constexpr (E == 0) u = vand(v, set1_32(0xff));
+        else u = vand(srl32<8 * E>(v), set1_32(0xff));
+        return sub(cvt(u), zf);
+    }
+}
+template <class S, int MB, int E>
+LOWBIT_TGT_INLINE void f32_quad_lane(vi v, vf zf, const float* const* x, int j, vf* p) {
+    const vf wv = code_lane<S, E>(v, zf);
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) p[m] = fma(wv, set1_f(x[m][4 * j + E]), p[m]);
+}
+
+// f32 path: tiles [t0, t1) against MB activation rows.
+template <class S, int MB>
+LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                    float* out, std::size_t ld) {
+    constexpr int B = S::bits;
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t h = 0; h < halves; ++h) {
+            vf acc[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) acc[m] = zero_f();
+            for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
+                vf s;
+                vi z;
+                scale_zero(w, t, g, h, s, z);
+                vf zf = zero_f();
+                if constexpr (!S::is_symmetric) zf = cvt(z);
+                else if constexpr (B == 1) zf = set1_f(0.5f);
+                const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
+                for (; b < b_end; ++b) {
+                    vi v[8];
+                    unpack_block<B>(w.block(t, b) + h * half_bytes, v);
+                    if constexpr (S::is_symmetric && B >= 2)
+                        LOWBIT_UNROLL
+                        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+                    const float* x[MB];
+                    vf p[MB];
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) {
+                        x[m] = a[m].x + b * tile_block;
+                        p[m] = zero_f();
+                    }
+                    for (int j = 0; j < 8; ++j) {
+                        f32_quad_lane<S, MB, 0>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 1>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 2>(v[j], zf, x, j, p);
+                        f32_quad_lane<S, MB, 3>(v[j], zf, x, j, p);
+                    }
+                    LOWBIT_UNROLL
+                    for (int m = 0; m < MB; ++m) acc[m] = fma(p[m], s, acc[m]);
+                }
+            }
+            const std::size_t r = t * tile_rows + h * lanes;
+            if (r >= w.rows) continue;
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) store_n(out + static_cast<std::size_t>(m) * ld + r, acc[m], w.rows - r);
+        }
+}
+
+// int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
+// results are identical): per 32-block amax, step, round-half-even codes (the
+// default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
+// nothing that matters, if the row holds NaN, Inf or magnitudes below 2^-120:
+// the caller then runs the scalar preparation, which defines those cases.
+template <int B, bool Sym>
+LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                               float* dx, std::int32_t* zq) {
+    alignas(64) float xb[tile_block];
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+#if LOWBIT_X86_ZMM
+        const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        const __m512i nosign = _mm512_set1_epi32(0x7fffffff);
+        const __m512 a0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), nosign));
+        const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), nosign));
+        // bad: !(a <= FLT_MAX) (NaN, Inf) or 0 < a < 2^-120
+        const __m512 big = _mm512_set1_ps(3.40282347e38f), tiny = _mm512_set1_ps(7.52316384526264e-37f);
+        const __mmask16 bad0 = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a0, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a0, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        const __mmask16 bad1 = _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ) |
+                               (_mm512_cmp_ps_mask(a1, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, _mm512_setzero_ps(), _CMP_NEQ_OQ));
+        if (bad0 | bad1) return false;
+        // (maskz forms and 256-bit reductions: GCC 12 warns inside the unmasked AVX-512 helpers)
+        const __m512d m16 = _mm512_castps_pd(_mm512_maskz_max_ps(0xffff, a0, a1));
+        const __m256 m8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 0)),
+                                        _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, m16, 1)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i c0v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v0, idv));
+        const __m512i c1v = _mm512_maskz_cvtps_epi32(0xffff, _mm512_mul_ps(v1, idv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0), _mm512_maskz_cvtepi32_epi8(0xffff, c0v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c0 + 16), _mm512_maskz_cvtepi32_epi8(0xffff, c1v));
+        const __m512i s16 = _mm512_add_epi32(c0v, c1v);
+        const __m256i s8 = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s16, 0), _mm512_maskz_extracti64x4_epi64(0xf, s16, 1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#else
+        __m256 v[4], amaxv = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f),
+                     tiny = _mm256_set1_ps(7.52316384526264e-37f);
+        int bad = 0;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(src + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ),
+                                                   _mm256_and_ps(_mm256_cmp_ps(a, tiny, _CMP_LT_OQ),
+                                                                 _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_OQ))));
+            amaxv = _mm256_max_ps(amaxv, a);
+        }
+        if (bad) return false;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amaxv), _mm256_extractf128_ps(amaxv, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i c[4], sumv = _mm256_setzero_si256();
+        LOWBIT_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            c[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+            sumv = _mm256_add_epi32(sumv, c[k]);
+        }
+        // int32 -> int8 (values in [-127, 127]: the saturating packs are exact), then undo the lane interleave
+        const __m256i w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+        const __m256i b8 = _mm256_packs_epi16(w01, w23);
+        const __m256i fixed = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c0), fixed);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumv), _mm256_extracti128_si256(sumv, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        const std::int32_t sum = _mm_cvtsi128_si32(s4);
+#endif
+        dx[b] = Sym && B == 1 ? d * 0.5f : d;
+        zq[b] = Sym && B > 1 ? -sum * (1 << (B - 1)) : sum;
+    }
+    return true;
+}
+
+#undef LOWBIT_TGT_INLINE
+
+}  // namespace tl
+
+// All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
+// (register blocking), tiles inner (the MB rows' activations stay in L1 while
+// the task's tiles stream).
+template <class S>
+LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
+                                 std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
+    constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
+    const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    if (mb > 2)
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
+                                float* dx, std::int32_t* zq) {
+    return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
+    // quad vectors in L1); 16 ymm: 4 rows.
+    constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
+    std::size_t m = 0;
+    for (; m + mb <= M; m += mb) tl::f32_tiles_mb<S, mb>(w, t0, t1, a + m, out + m * ld, ld);
+    if (mb > 4)
+        for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+
+}  // namespace LOWBIT_X86_NS
+// ---- end lowbit/kernels/detail/x86/tiled_body.inl --------------------------------
+#undef LOWBIT_X86_NS
+#undef LOWBIT_TGT
+#undef LOWBIT_X86_DOT
+#undef LOWBIT_X86_ZMM
+
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_KERNELS_HPP
+// ---- end lowbit/kernels/detail/x86/kernels.hpp -----------------------------------
+
+namespace lowbit {
+namespace kdetail {
+namespace avx512bf16 {
+
+#define LOWBIT_BF16_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define LOWBIT_BF16_INLINE LOWBIT_BF16_TGT __attribute__((always_inline)) inline
+
+namespace tb {
+
+using vi = __m512i;
+using vf = __m512;
+// Blocks of one tile widened at once: 8 x 16 vectors = 8 KiB, in L1 with the
+// activations and the accumulators.
+constexpr std::size_t chunk_blocks = 8;
+// Activation rows whose accumulators (16 floats each, 8 KiB) stay on the stack
+// while the chunks of a tile stream: the widening is paid once per 128 rows.
+constexpr std::size_t rows_per_pass = 128;
+
+// bf16 pair vector from two f32 vectors of integers (exact in bf16, so the high
+// halves are their bf16 values): word 2i = lo lane i, word 2i+1 = hi lane i.
+LOWBIT_BF16_INLINE vi pair(vf lo, vf hi) {
+    return _mm512_mask_blend_epi16(0xAAAAAAAAu, _mm512_maskz_srli_epi32(0xffff, _mm512_castps_si512(lo), 16), _mm512_castps_si512(hi));
+}
+
+// Block of one tile -> 16 pair vectors: out[2j] pairs columns (4j, 4j+2),
+// out[2j+1] columns (4j+1, 4j+3), as prepare_tbf16 orders the activations.
+template <class S>
+LOWBIT_BF16_INLINE void widen_block(const std::uint8_t* p, vf zf, vi* out) {
+    namespace tl = avx512::tl;
+    constexpr int B = S::bits;
+    vi v[8];
+    tl::unpack_block<B>(p, v);
+    if constexpr (S::is_symmetric && B >= 2)
+        LOWBIT_UNROLL
+        for (auto& q : v) q = tl::sub8(q, tl::set1_8(1 << (B - 1)));
+    LOWBIT_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        _mm512_store_si512(out + 2 * j, pair(tl::code_lane<S, 0>(v[j], zf), tl::code_lane<S, 2>(v[j], zf)));
+        _mm512_store_si512(out + 2 * j + 1, pair(tl::code_lane<S, 1>(v[j], zf), tl::code_lane<S, 3>(v[j], zf)));
+    }
+}
+
+LOWBIT_BF16_INLINE vf dot(vf acc, vi w, std::int32_t xpair) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_set1_epi32(xpair));
+}
+
+// MB activation rows against nblk widened blocks: per block P_b from zero (two
+// chains, even and odd vectors, when MB is small: vdpbf16ps latency), then
+// acc = fma(P_b, s_b, acc). x[m]: row m's pairs at the chunk's first block.
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass(const vi* wb, const vf* sb, std::size_t nblk, const std::int32_t* const* x, float* accs, bool first) {
+    constexpr int split = MB < 4 ? 2 : 1;
+    vf acc[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) acc[m] = first ? _mm512_setzero_ps() : _mm512_load_ps(accs + 16 * m);
+    for (std::size_t b = 0; b < nblk; ++b) {
+        vf P[split][MB];
+        LOWBIT_UNROLL
+        for (int c = 0; c < split; ++c)
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) P[c][m] = _mm512_setzero_ps();
+        const vi* wv = wb + 16 * b;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 16; ++k) {
+            const vi w = _mm512_load_si512(wv + k);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) P[k % split][m] = dot(P[k % split][m], w, x[m][16 * b + k]);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf p = split > 1 ? _mm512_add_ps(P[0][m], P[split - 1][m]) : P[0][m];
+            acc[m] = _mm512_fmadd_ps(p, sb[b], acc[m]);
+        }
+    }
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) _mm512_store_ps(accs + 16 * m, acc[m]);
+}
+
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass_at(const vi* wb, const vf* sb, std::size_t nblk, const kdetail::tact_bf16* a, std::size_t c0,
+                                     float* accs, bool first) {
+    const std::int32_t* x[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) x[m] = reinterpret_cast<const std::int32_t*>(a[m].x + c0 * tile_block);
+    rows_pass<MB>(wb, sb, nblk, x, accs, first);
+}
+
+}  // namespace tb
+
+// Tiles [t0, t1) against activation rows [0, M).
+template <class S>
+LOWBIT_BF16_TGT inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_bf16* a,
+                                        std::size_t M, float* out, std::size_t ld) {
+    namespace tl = avx512::tl;
+    alignas(64) tb::vi wb[tb::chunk_blocks * 16];
+    alignas(64) tb::vf sb[tb::chunk_blocks];
+    alignas(64) float accs[tb::rows_per_pass * 16];
+    for (std::size_t m0 = 0; m0 < M; m0 += tb::rows_per_pass) {
+        const std::size_t mc = M - m0 < tb::rows_per_pass ? M - m0 : tb::rows_per_pass;
+        const kdetail::tact_bf16* am = a + m0;
+        for (std::size_t t = t0; t < t1; ++t) {
+            for (std::size_t c0 = 0; c0 < w.blocks; c0 += tb::chunk_blocks) {
+                const std::size_t nblk = w.blocks - c0 < tb::chunk_blocks ? w.blocks - c0 : tb::chunk_blocks;
+                for (std::size_t b = 0; b < nblk; ++b) {
+                    tb::vf s;
+                    tb::vi z;
+                    tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
+                    tb::vf zf = _mm512_setzero_ps();
+                    if constexpr (!S::is_symmetric) zf = tl::cvt(z);
+                    else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
+                    sb[b] = s;
+                    tb::widen_block<S>(w.block(t, c0 + b), zf, wb + 16 * b);
+                }
+                const bool first = c0 == 0;
+                std::size_t m = 0;
+                for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+                for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+                for (; m < mc; ++m) tb::rows_pass_at<1>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+            }
+            const std::size_t r = t * tile_rows;
+            if (r >= w.rows) continue;
+            for (std::size_t m = 0; m < mc; ++m) tl::store_n(out + (m0 + m) * ld + r, _mm512_load_ps(accs + 16 * m), w.rows - r);
+        }
+    }
+}
+
+// The activation preparation of tbf16_tiles: prepare_tbf16's words, bit for
+// bit (the same integer rounding, 16 lanes at a time).
+LOWBIT_BF16_TGT inline void prep_bf16(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::uint16_t* xw) {
+    alignas(64) float xb[tile_block];
+    alignas(64) static constexpr std::uint16_t order[32] = {0,  2,  1,  3,  4,  6,  5,  7,  8,  10, 9,  11, 12, 14, 13, 15,
+                                                            16, 18, 17, 19, 20, 22, 21, 23, 24, 26, 25, 27, 28, 30, 29, 31};
+    const __m512i idx = _mm512_load_si512(order);
+    const __m512i sign_off = _mm512_set1_epi32(0x7fffffff), one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i inf = _mm512_set1_epi32(0x7f800000), min_normal = _mm512_set1_epi32(0x00800000);
+    const __m512i quiet = _mm512_set1_epi32(0x40), sign = _mm512_set1_epi32(0x8000);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+        __m256i half[2];
+        for (int h = 0; h < 2; ++h) {
+            const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + 16 * h));
+            const __m512i a = _mm512_and_si512(u, sign_off), hi = _mm512_maskz_srli_epi32(0xffff, u, 16);
+            __m512i r = _mm512_maskz_srli_epi32(0xffff, _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
+            r = _mm512_mask_mov_epi32(r, _mm512_cmpgt_epu32_mask(a, inf), _mm512_or_si512(hi, quiet));
+            r = _mm512_mask_mov_epi32(r, _mm512_cmplt_epu32_mask(a, min_normal), _mm512_and_si512(hi, sign));
+            half[h] = _mm512_maskz_cvtepi32_epi16(0xffff, r);
+        }
+        // (maskz form: GCC 12 warns -Wmaybe-uninitialized inside the unmasked one)
+        const __m512i words = _mm512_maskz_inserti64x4(0xff, _mm512_zextsi256_si512(half[0]), half[1], 1);
+        _mm512_storeu_si512(xw + c0, _mm512_permutexvar_epi16(idx, words));
+    }
+}
+
+#undef LOWBIT_BF16_INLINE
+#undef LOWBIT_BF16_TGT
+
+}  // namespace avx512bf16
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+// ---- end lowbit/kernels/detail/x86/bf16_body.hpp ---------------------------------
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -15453,6 +20055,76 @@ constexpr kernel_entry tiled_f32_entry() noexcept {
             &tiled_f32_rows<KS, Bodies>, 64};
 }
 
+// bf16 path. The f32 bodies serve it on activations rounded to bf16 and kept
+// as floats (they then compute the model exactly: tiled_blocks.hpp, "bf16
+// path"); on the tiled layout with AVX512_BF16 the vdpbf16ps body reads them
+// as bf16 pairs.
+template <class KS>
+status dense_bf16_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(dense_f32_prepare<KS>(c, m));
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS>
+status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(tiled_f32_prepare<KS>(c, m));
+    const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_bf16_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::bf16_dot, A), Bodies::a, &dense_f32_bytes<KS>, &dense_bf16_prepare<KS>,
+            &dense_f32_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_bf16f_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_bf16f_prepare<KS>,
+            &tiled_f32_rows<KS, Bodies>, 64};
+}
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+// tiled bf16 words: blocks * 32 per row, one tact_bf16 per row.
+struct tiled_bf16_ws {
+    std::uint16_t* x;
+    tact_bf16* acts;
+    std::size_t pad;
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
+        const std::size_t nb = (K + tile_block - 1) / tile_block;
+        return round64(M * nb * tile_block * 2) + M * sizeof(tact_bf16);
+    }
+    static tiled_bf16_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t pad = (K + tile_block - 1) / tile_block * tile_block;
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::uint16_t*>(b), reinterpret_cast<tact_bf16*>(b + round64(M * pad * 2)), pad};
+    }
+};
+template <class KS>
+std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_bf16_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_bf16_ws ws = tiled_bf16_ws::at(c.ws, c.w->cols(), c.M);
+    avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), ws.pad / tile_block, ws.x + m * ws.pad);
+    ws.acts[m] = tact_bf16{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS>
+void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
+    avx512bf16::tbf16_tiles<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_bf16_ws::at(c.ws, w.cols, c.M).acts, c.M,
+                                c.y, c.ldy);
+}
+// Listed under avx512, avx512vnni and amx; needs AVX512_BF16 (the lookup
+// passes over it where the CPU lacks it: the avx2 entry runs, reported).
+template <class KS, arch A>
+constexpr kernel_entry tiled_bf16_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), arch::avx512, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+            &tiled_bf16_rows<KS>, 64, needs_avx512bf16};
+}
+#endif
+
 // ---- the tables -----------------------------------------------------------------------
 // Archs without an entry of a path use the next one down fallback_arch's chain
 // (reported). An entry whose key arch differs from its body's is that arch's
@@ -15464,6 +20136,8 @@ struct dense_table {
         dense_i8_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, generic_bodies, arch::sse2>(),
+        dense_bf16_entry<KS, scalar_bodies>(),
+        dense_bf16_entry<KS, generic_bodies, arch::sse2>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
         dense_i8_entry<KS, avx2_bodies>(),
         dense_f32_entry<KS, avx2_bodies>(),
@@ -15473,16 +20147,23 @@ struct dense_table {
         dense_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         dense_i8_entry<KS, avx512vnni_bodies>(),
         dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+        dense_bf16_entry<KS, avx2_bodies>(),
+        dense_bf16_entry<KS, avx512_bodies>(),
+        dense_bf16_entry<KS, avx2_bodies, arch::avxvnni>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         dense_i8_entry<KS, avx512vnni_bodies, arch::amx>(),
         dense_f32_entry<KS, avx512_bodies, arch::amx>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         dense_i8_entry<KS, neon_bodies>(),
         dense_f32_entry<KS, neon_bodies>(),
         dense_i8_entry<KS, neondot_bodies>(),
         dense_f32_entry<KS, neon_bodies, arch::neondot>(),
+        dense_bf16_entry<KS, neon_bodies>(),
+        dense_bf16_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
@@ -15494,7 +20175,9 @@ struct tiled_table {
         {key_of<KS>(layout::tiled, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &tiled_reference_rows<KS>, 64},
         tiled_i8_entry<KS, scalar_bodies>(),
         tiled_f32_entry<KS, scalar_bodies>(),
+        tiled_bf16f_entry<KS, scalar_bodies>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
+        tiled_bf16f_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx2_bodies>(),
         tiled_f32_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx512_bodies>(),
@@ -15503,6 +20186,11 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+        tiled_bf16_entry<KS, arch::avx512>(),
+        tiled_bf16_entry<KS, arch::avx512vnni>(),
+        tiled_bf16_entry<KS, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         tiled_i8_entry<KS, amx_bodies>(),
@@ -15513,6 +20201,8 @@ struct tiled_table {
         tiled_f32_entry<KS, neon_bodies>(),
         tiled_i8_entry<KS, neondot_bodies>(),
         tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
+        tiled_bf16f_entry<KS, neon_bodies>(),
+        tiled_bf16f_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
@@ -15600,13 +20290,15 @@ struct thread_workspace_guard {
 };
 
 // The path a call takes: automatic is dequant_fma for dense and tiled weights
-// (the accurate path), int8_dot for ggml blocks (their only one).
+// (the accurate path), int8_dot for ggml blocks (their only one); bf16_dot only
+// when asked for.
 inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
-    if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
+    if (static_cast<int>(p) > static_cast<int>(matmul_path::bf16_dot))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..4)", static_cast<int>(p));
     if (!is_scheme_layout(w.lay())) {
-        if (p == matmul_path::dequant_fma)
-            return status::error(errc::unsupported, "options.path = dequant_fma: %s blocks have only the int8_dot path", layout_name(w.lay()));
+        if (p == matmul_path::dequant_fma || p == matmul_path::bf16_dot)
+            return status::error(errc::unsupported, "options.path = %s: %s blocks have only the int8_dot path",
+                                 p == matmul_path::dequant_fma ? "dequant_fma" : "bf16_dot", layout_name(w.lay()));
         return p == matmul_path::reference ? p : matmul_path::int8_dot;
     }
     return p == matmul_path::automatic ? matmul_path::dequant_fma : p;
