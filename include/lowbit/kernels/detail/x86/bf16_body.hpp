@@ -22,7 +22,7 @@
 #include <cstdint>
 
 #include "../tiled_blocks.hpp"
-#include "kernels.hpp"
+// (x86/kernels.hpp, whose avx512::tl this uses, is included before by entries.hpp)
 
 namespace lowbit {
 namespace kdetail {
@@ -70,12 +70,15 @@ LOWBIT_BF16_INLINE vf dot(vf acc, vi w, std::int32_t xpair) {
     return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_set1_epi32(xpair));
 }
 
-// MB activation rows against nblk widened blocks: per block P_b from zero (two
-// chains, even and odd vectors, when MB is small: vdpbf16ps latency), then
-// acc = fma(P_b, s_b, acc). x[m]: row m's pairs at the chunk's first block.
+// MB activation rows against nblk widened blocks: per block P_b from zero, 16
+// vdpbf16ps in vector order, then acc = fma(P_b, s_b, acc). Every MB does the
+// same operations per row, so GEMM row m equals GEMV of row m bit for bit (one
+// chain per row even at MB = 1: the blocks' chains are independent, and
+// out-of-order execution overlaps them). x[m]: row m's pairs at the chunk's
+// first block.
 template <int MB>
 LOWBIT_BF16_INLINE void rows_pass(const vi* wb, const vf* sb, std::size_t nblk, const std::int32_t* const* x, float* accs, bool first) {
-    constexpr int split = MB < 4 ? 2 : 1;
+    constexpr int split = 1;
     vf acc[MB];
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) acc[m] = first ? _mm512_setzero_ps() : _mm512_load_ps(accs + 16 * m);
@@ -177,7 +180,7 @@ LOWBIT_BF16_TGT inline void prep_bf16(const float* x, const std::int32_t* perm, 
             half[h] = _mm512_maskz_cvtepi32_epi16(0xffff, r);
         }
         // (maskz form: GCC 12 warns -Wmaybe-uninitialized inside the unmasked one)
-        const __m512i words = _mm512_maskz_inserti64x4(0xff, _mm512_zextsi256_si512(half[0]), half[1], 1);
+        const __m512i words = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(half[0]), half[1], 1);
         _mm512_storeu_si512(xw + c0, _mm512_permutexvar_epi16(idx, words));
     }
 }
