@@ -476,17 +476,17 @@ constexpr kernel_entry tiled_bf16f_entry() noexcept {
             &tiled_f32_rows<KS, Bodies>, 64};
 }
 #if defined(LOWBIT_HAVE_BF16_KERNELS)
-// tiled bf16 words: blocks * 32 per row, one tact_bf16 per row.
+// tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are
+// 64 bytes further apart than their length: at K = 4096 a stride of exactly
+// 8 KiB put the 12 rows of a register block in the same L1 sets.
 struct tiled_bf16_ws {
     std::uint16_t* x;
     tact_bf16* acts;
-    std::size_t pad;
-    static std::size_t bytes(std::size_t K, std::size_t M) noexcept {
-        const std::size_t nb = (K + tile_block - 1) / tile_block;
-        return round64(M * nb * tile_block * 2) + M * sizeof(tact_bf16);
-    }
+    std::size_t pad;  // row stride in words
+    static std::size_t stride(std::size_t K) noexcept { return (K + tile_block - 1) / tile_block * tile_block + tile_block; }
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept { return round64(M * stride(K) * 2) + M * sizeof(tact_bf16); }
     static tiled_bf16_ws at(void* base, std::size_t K, std::size_t M) noexcept {
-        const std::size_t pad = (K + tile_block - 1) / tile_block * tile_block;
+        const std::size_t pad = stride(K);
         auto* b = static_cast<unsigned char*>(base);
         return {reinterpret_cast<std::uint16_t*>(b), reinterpret_cast<tact_bf16*>(b + round64(M * pad * 2)), pad};
     }
@@ -498,7 +498,7 @@ std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
 template <class KS>
 status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
     const tiled_bf16_ws ws = tiled_bf16_ws::at(c.ws, c.w->cols(), c.M);
-    avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), ws.pad / tile_block, ws.x + m * ws.pad);
+    avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), (c.w->cols() + tile_block - 1) / tile_block, ws.x + m * ws.pad);
     ws.acts[m] = tact_bf16{ws.x + m * ws.pad};
     return {};
 }
