@@ -1,4 +1,4 @@
-// bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8>/4096x4096/m<M>/t<threads>:
+// bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8|bf16>/4096x4096/m<M>/t<threads>:
 // Y = X W^T on the public lowbit::gemm with a caller workspace, weights in the
 // tiled kernel layout; gemm/<scheme>/<fma|int8>/plain/...: on the plain qmatrix. Counters:
 // GFLOPs (2*M*N*K per call; for the int8 path these are integer ops),
@@ -48,8 +48,9 @@ void register_gemm() {
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
             for (bool tiled : {true, false})
-                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma, lowbit::matmul_path::bf16_dot})
                     for (int t : thread_counts()) {
+                        if (path == lowbit::matmul_path::bf16_dot && !tiled) continue;  // the dense bf16 path is the f32 body
                         const std::string name = "gemm/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  "4096x4096/m" + std::to_string(m) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t, tiled)

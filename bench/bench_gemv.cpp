@@ -1,4 +1,4 @@
-// bench/bench_gemv.cpp — gemv/<scheme>/<fma|int8>/<KxN>/t<threads>: y = W x on the
+// bench/bench_gemv.cpp — gemv/<scheme>/<fma|int8|bf16>/<KxN>/t<threads>: y = W x on the
 // public lowbit::gemv with a caller workspace, weights in the tiled kernel layout
 // (pack/tiled.hpp); gemv/<scheme>/<fma|int8>/plain/<KxN>/t<threads>: the same on
 // the plain qmatrix; gemv_cold/...: weights streamed from DRAM (bm_gemv_cold). Counters: weight_GBps (codes +
@@ -169,8 +169,9 @@ void register_gemv() {
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
             for (bool tiled : {true, false})
-                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma})
+                for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma, lowbit::matmul_path::bf16_dot})
                     for (int t : thread_counts()) {
+                        if (path == lowbit::matmul_path::bf16_dot && !tiled) continue;  // the dense bf16 path is the f32 body
                         const std::string name = "gemv/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  shape_name(s) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemv<S>, s, path, t, tiled)

@@ -16,7 +16,9 @@ std::string scheme_name() {
     return buf;
 }
 
-inline const char* bench_path_name(lowbit::matmul_path p) { return p == lowbit::matmul_path::int8_dot ? "int8" : "fma"; }
+inline const char* bench_path_name(lowbit::matmul_path p) {
+    return p == lowbit::matmul_path::int8_dot ? "int8" : p == lowbit::matmul_path::bf16_dot ? "bf16" : "fma";
+}
 
 // Calls f(S{}) for each benchmarked scheme.
 template <class F>

@@ -113,7 +113,9 @@ def main():
     p("| --- | --- | --- |" + " --- |" * (2 * len(shapes)))
     for sch in schemes:
         for lay, mid in layouts:
-            for path in ["int8", "fma"]:
+            for path in ["int8", "fma", "bf16"]:
+                if path == "bf16" and mid != "/":  # the bf16 path is benchmarked on the tiled layout only
+                    continue
                 cells = []
                 for s in shapes:
                     for t in [1, 2]:
@@ -131,7 +133,9 @@ def main():
     p("| --- | --- | --- | --- | --- | --- | --- |")
     for sch in schemes:
         for lay, mid in layouts:
-            for path in ["int8", "fma"]:
+            for path in ["int8", "fma", "bf16"]:
+                if path == "bf16" and mid != "/":  # the bf16 path is benchmarked on the tiled layout only
+                    continue
                 cells = []
                 for m in [32, 256]:
                     for t in [1, 2]:

@@ -72,19 +72,33 @@ void check_family(span<const kernel_entry> fam, const View& w, std::size_t N, st
     const auto xv = kt::random_vec(M * K, seed);
     std::vector<float> X(xv.begin(), xv.end());
     const kernel_entry* model_i8 = nullptr;
+    const kernel_entry* model_bf16 = nullptr;
     const kernel_entry* reference = nullptr;
     for (const kernel_entry& e : fam) {
         if (e.key.a == arch::scalar && e.key.path == matmul_path::int8_dot) model_i8 = &e;
+        if (e.key.a == arch::scalar && e.key.path == matmul_path::bf16_dot) model_bf16 = &e;
         if (e.key.path == matmul_path::reference) reference = &e;
     }
     REQUIRE(model_i8 != nullptr);
+    REQUIRE(model_bf16 != nullptr);
     REQUIRE(reference != nullptr);
     const auto yref = run_entry(*reference, w, X, M, N, K);
     const auto ymodel = run_entry(*model_i8, w, X, M, N, K);
+    const auto ybf16 = run_entry(*model_bf16, w, X, M, N, K);
+    // The bf16 model against the reference: each activation moves by at most
+    // 2^-8 of itself (round to nearest even, 8 significant bits), plus float rounding.
+    for (std::size_t i = 0; i < M * N; ++i)
+        REQUIRE(std::fabs(static_cast<double>(ybf16[i]) - yref[i]) <= (1.001 / 256 + kt::f32_rel_tol) * tol[i] + 1e-30);
     for (const kernel_entry& e : fam) {
         if (!runnable(e.key.a)) continue;
         const std::string nm = name_of(e);
         CAPTURE(nm);
+        if (!needs_met(e)) {  // e.g. the vdpbf16ps entries on a CPU without AVX512_BF16
+            static bool said = false;
+            if (!said) MESSAGE("skipped entries that need a CPU feature this machine lacks, e.g. " << nm);
+            said = true;
+            continue;
+        }
         const auto y = run_entry(e, w, X, M, N, K);
         ++checked;
         for (std::size_t m = 0; m < M; ++m)
@@ -95,6 +109,10 @@ void check_family(span<const kernel_entry> fam, const View& w, std::size_t N, st
                 if (e.key.path == matmul_path::int8_dot) REQUIRE(kt::same_bits(y[i], ymodel[i]));
                 else if (e.key.path == matmul_path::dequant_fma)
                     REQUIRE(std::fabs(static_cast<double>(y[i]) - yref[i]) <= kt::f32_rel_tol * tol[i] + 1e-30);
+                else if (e.key.path == matmul_path::bf16_dot && e.needs == 0)  // an f32 body on rounded activations: the model's bits
+                    REQUIRE(std::fabs(static_cast<double>(y[i]) - ybf16[i]) <= (e.key.lay == layout::dense ? kt::f32_rel_tol * 1.01 * tol[i] + 1e-30 : 0.0));
+                else if (e.key.path == matmul_path::bf16_dot)  // vdpbf16ps: the model up to the order of the f32 sums
+                    REQUIRE(std::fabs(static_cast<double>(y[i]) - ybf16[i]) <= kt::f32_rel_tol * 1.01 * tol[i] + 1e-30);
                 else REQUIRE(kt::same_bits(y[i], yref[i]));
             }
     }
@@ -270,6 +288,61 @@ TEST_CASE("kernel table: a fallback is reported, and refused when the options sa
     }
 }
 
+// The bf16 path: never automatic; its vdpbf16ps entries need AVX512_BF16 and
+// the lookup passes over them where it is absent, down the chain to the avx2
+// entry (the f32 body on rounded activations), reported; sse2 on the tiled
+// layout falls back to the scalar model; ggml blocks refuse the path.
+TEST_CASE("kernel table: the bf16 path's entries, fallbacks and refusals") {
+    using S = scheme<4, per_group<32>>;
+    const auto q = kt::make_matrix<S>(40, 96, 3, false);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const auto xv = kt::random_vec(96, 4);
+    std::vector<float> y(40, 5.0f);
+    matmul_info info;
+    matmul_options o;
+    o.info = &info;
+    o.path = matmul_path::bf16_dot;
+    if (runnable(arch::avx512vnni)) {
+        arch_scope s(arch::avx512vnni);
+        REQUIRE(gemv(t->view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        if (detail::cpu().avx512bf16) {
+            CHECK_FALSE(info.fell_back);
+            CHECK(std::string(info.kernel) == "w4-sym-f16/tiled/bf16/avx512+bf16");
+        } else {
+            MESSAGE("this CPU lacks AVX512_BF16: the bf16 path runs the avx2 entry, reported as a fallback");
+            CHECK(info.fell_back);
+            CHECK(std::string(info.kernel) == "w4-sym-f16/tiled/bf16/avx2");
+        }
+    }
+    {
+        arch_scope s(arch::sse2);
+        REQUIRE(gemv(t->view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK(info.fell_back);
+        CHECK(std::string(info.kernel) == "w4-sym-f16/tiled/bf16/scalar");
+        REQUIRE(gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK_FALSE(info.fell_back);  // the dense layout's sse2 f32 body serves it
+        CHECK(std::string(info.kernel) == "w4-sym-f16/dense/bf16/sse2");
+    }
+    {  // automatic stays the f32 path
+        matmul_options a;
+        a.info = &info;
+        REQUIRE(gemv(t->view(), span<const float>(xv), span<float>(y), serial_executor{}, a).ok());
+        CHECK(info.entry->key.path == matmul_path::dequant_fma);
+    }
+    {
+        const std::size_t K = 64, N = 8;
+        const auto wf = lowbit_test::gaussian(N * K, 9);
+        std::vector<std::uint8_t> rows(N * gguf::row_size(gguf::gguf_type::q8_0, K));
+        REQUIRE(gguf::quantize(gguf::gguf_type::q8_0, wf.data(), rows.data(), N, K, nullptr).ok());
+        std::vector<float> yg(N);
+        const status st =
+            gguf::gemv(gguf::gguf_type::q8_0, rows.data(), N, K, span<const float>(xv.data(), K), span<float>(yg), serial_executor{}, o);
+        CHECK(st.code() == errc::unsupported);
+        CHECK(std::string(st.message()).find("bf16_dot") != std::string::npos);
+    }
+}
+
 TEST_CASE("kernel table: the typed front doors take weights validated once, by make_weights") {
     using S = scheme<4, per_group<32>>;
     const auto q = kt::make_matrix<S>(20, 64, 6, true);
@@ -281,7 +354,7 @@ TEST_CASE("kernel table: the typed front doors take weights validated once, by m
     tv.perm = bad.data();
     const auto xv = kt::random_vec(64, 1);
     std::vector<float> y(20, 2.0f);
-    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference})
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference, matmul_path::bf16_dot})
         for (arch a : kt::runnable_archs()) {
             arch_scope s(a);
             matmul_options o;

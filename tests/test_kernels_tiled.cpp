@@ -135,7 +135,14 @@ void check_kernels() {
                 const matrix_view<const float> X(xs.data(), M, sh.K, sh.K + 3);
                 const auto ref_bound = kt::abs_dot(q, xs.data());
                 const auto i8_bound = kt::int8_bound(q, xs.data());
-                std::vector<float> ref(sh.N), model(M * sh.N), model_f(M * sh.N);
+                std::vector<float> ref(sh.N), model(M * sh.N), model_f(M * sh.N), model_b(M * sh.N);
+                std::vector<double> bf16_tol(M * sh.N);  // summation order: 1e-5 of sum |w x_bf16|
+                for (std::size_t m = 0; m < M; ++m) {
+                    std::vector<float> xm(xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3)), xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3) + sh.K));
+                    for (float& v : xm) v = kdetail::bf16_float(kdetail::bf16_round(v));
+                    const auto b = kt::abs_dot(q, xm.data());
+                    for (std::size_t r = 0; r < sh.N; ++r) bf16_tol[m * sh.N + r] = kt::f32_rel_tol * b[r] + 1e-30;
+                }
                 matmul_options o;
                 o.path = matmul_path::reference;
                 REQUIRE(gemv(t->view(), span<const float>(xs.data(), sh.K), span<float>(ref), serial_executor{}, o).ok());
@@ -153,10 +160,19 @@ void check_kernels() {
                     REQUIRE(gemm(t->view(), X, matrix_view<float>(model.data(), M, sh.N), serial_executor{}, o).ok());
                     o.path = matmul_path::dequant_fma;
                     REQUIRE(gemm(t->view(), X, matrix_view<float>(model_f.data(), M, sh.N), serial_executor{}, o).ok());
+                    o.path = matmul_path::bf16_dot;
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(model_b.data(), M, sh.N), serial_executor{}, o).ok());
                 }
+                // The bf16 model: the exact product with the rounded activations, within float rounding.
+                std::vector<float> xr(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(sh.K));
+                for (float& v : xr) v = kdetail::bf16_float(kdetail::bf16_round(v));
+                const auto exact_b = kt::dequantized_dot(q, xr.data());
+                const auto bound_b = kt::abs_dot(q, xr.data());
                 for (std::size_t r = 0; r < sh.N; ++r) {
                     REQUIRE(std::fabs(model[r] - ref[r]) <= 1.001 * i8_bound[r] + 1e-5 * ref_bound[r] + 1e-30);
                     REQUIRE(std::fabs(model_f[r] - ref[r]) <= kt::f32_rel_tol * ref_bound[r] + 1e-30);
+                    REQUIRE(std::fabs(model_b[r] - exact_b[r]) <= kt::f32_rel_tol * bound_b[r] + 1e-30);
+                    REQUIRE(std::fabs(model_b[r] - ref[r]) <= (1.001 / 256 + kt::f32_rel_tol) * ref_bound[r] + 1e-30);
                 }
                 for (arch a : kt::runnable_archs()) {
                     const std::string an = arch_name(a);
@@ -185,6 +201,20 @@ void check_kernels() {
                     REQUIRE(gemm(t->view(), X, matrix_view<float>(yf.data(), M, sh.N), pool, o).ok());
                     REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yf1), serial_executor{}, o).ok());
                     for (std::size_t i = 0; i < M * sh.N; ++i) REQUIRE(kt::same_bits(yf[i], model_f[i]));
+                    for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
+                    // bf16 path: the model's bits (f32 bodies) or the model up to the order of
+                    // the f32 sums (vdpbf16ps); GEMM row 0 == GEMV of row 0 either way.
+                    o.path = matmul_path::bf16_dot;
+                    matmul_info info;
+                    o.info = &info;
+                    REQUIRE(gemm(t->view(), X, matrix_view<float>(yf.data(), M, sh.N), pool, o).ok());
+                    const bool exact = info.entry->needs == 0;
+                    REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yf1), serial_executor{}, o).ok());
+                    o.info = nullptr;
+                    for (std::size_t i = 0; i < M * sh.N; ++i) {
+                        if (exact) REQUIRE(kt::same_bits(yf[i], model_b[i]));
+                        else REQUIRE(std::fabs(static_cast<double>(yf[i]) - model_b[i]) <= bf16_tol[i]);
+                    }
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
                     check_arm_copy_ran(a, runs0, count_tiled_runs());
                 }
@@ -355,7 +385,7 @@ TEST_CASE("tiled kernels: results do not depend on the thread count") {
     const std::size_t M = 11;
     std::vector<float> x(M * 700);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
-    for (auto path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
+    for (auto path : {matmul_path::int8_dot, matmul_path::dequant_fma, matmul_path::bf16_dot}) {
         matmul_options o;
         o.path = path;
         std::vector<float> y1(M * 200);
@@ -412,6 +442,83 @@ TEST_CASE("tiled layout and kernels: bad input gets a status, outputs untouched"
     o.path = matmul_path::int8_dot;
     REQUIRE(gemv(tv, span<const float>(x), span<float>(y), serial_executor{}, o).ok());
     for (float v : y) CHECK(std::isnan(v));
+    for (arch a : kt::runnable_archs()) {  // and in the bf16 path on every arch
+        kt::arch_scope s(a);
+        o.path = matmul_path::bf16_dot;
+        std::fill(y.begin(), y.end(), 0.0f);
+        REQUIRE(gemv(tv, span<const float>(x), span<float>(y), serial_executor{}, o).ok());
+        for (float v : y) CHECK(std::isnan(v));
+    }
+}
+
+// The bf16 path on hostile activations, every arch against the bf16 model:
+// subnormals count as zero, a huge finite value (above the largest bf16)
+// becomes Inf, Inf and NaN propagate as in an f32 product; the outputs' class
+// (NaN, +-Inf, finite) is the model's, finite ones within the summation-order
+// tolerance. Extreme codes: all-lowest / all-highest rows with zero points 0
+// and 2^B - 1 (|u - z| = 255 is still exact in bf16).
+TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extreme codes, every arch", S,
+                   scheme<4, per_group<32>, asymmetric, scale_bf16>, scheme<8, per_channel, asymmetric>, scheme<1, per_group<32>>) {
+    constexpr int B = S::bits;
+    const std::size_t N = 37, K = 161;  // a partial third tile; a K tail of one code
+    auto q = qmatrix<S>::allocate(N, K, S::static_group ? S::static_group : static_cast<int>(K));
+    REQUIRE(q.ok());
+    auto mv = q->mut_view();
+    std::vector<std::uint8_t> codes(K);
+    const unsigned hi = (1u << B) - 1;
+    for (std::size_t r = 0; r < N; ++r) {
+        for (std::size_t c = 0; c < K; ++c)
+            codes[c] = static_cast<std::uint8_t>(r % 3 == 0 ? 0 : r % 3 == 1 ? hi : (c * 7 + r) % (hi + 1));
+        pack_codes<B>(codes.data(), K, mv.codes + r * mv.row_bytes);
+    }
+    for (std::size_t i = 0; i < q->layout().n_scales; ++i) {
+        mv.scales[i] = S::scale_codec::encode(0.5f + 0.25f * static_cast<float>(i % 5));
+        if (!S::is_symmetric) mv.zeros[i] = static_cast<std::uint8_t>(i % 2 ? hi : 0);
+    }
+    auto t = repack_tiled(q->view());
+    REQUIRE(t.ok());
+    const std::size_t M = 5;
+    std::vector<float> x(M * K);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * static_cast<float>(i)) * 3.0f;
+    x[0 * K + 3] = 1e-40f;                                       // subnormal: 0
+    x[0 * K + 9] = -1.5e-38f;                                    // normal, below 2^-126: 0
+    x[1 * K + 17] = 3.4e38f;                                     // above the largest bf16: Inf
+    x[2 * K + 40] = std::numeric_limits<float>::infinity();
+    x[3 * K + 160] = std::numeric_limits<float>::quiet_NaN();  // in the K tail
+    x[4 * K + 100] = 1e30f;                                      // huge, finite in bf16
+    matmul_options o;
+    o.path = matmul_path::bf16_dot;
+    std::vector<float> model(M * N);
+    const matrix_view<const float> X(x.data(), M, K);
+    {
+        kt::arch_scope s(arch::scalar);
+        REQUIRE(gemm(t->view(), X, matrix_view<float>(model.data(), M, N), serial_executor{}, o).ok());
+    }
+    for (std::size_t r = 0; r < N; ++r) {
+        CHECK(std::isfinite(model[0 * N + r]));
+        CHECK(std::isnan(model[3 * N + r]));
+        CHECK(std::isfinite(model[4 * N + r]));
+    }
+    for (arch a : kt::runnable_archs()) {
+        const std::string an = arch_name(a);
+        CAPTURE(an);
+        kt::arch_scope s(a);
+        std::vector<float> y(M * N, -1.0f);
+        REQUIRE(gemm(t->view(), X, matrix_view<float>(y.data(), M, N), serial_executor{}, o).ok());
+        for (std::size_t m = 0; m < M; ++m) {
+            std::vector<float> xm(x.begin() + static_cast<std::ptrdiff_t>(m * K), x.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
+            for (float& v : xm) v = std::isfinite(v) ? kdetail::bf16_float(kdetail::bf16_round(v)) : 0.0f;
+            const auto tol = kt::abs_dot(*q, xm.data());
+            for (std::size_t r = 0; r < N; ++r) {
+                CAPTURE(m);
+                CAPTURE(r);
+                const float want = model[m * N + r], got = y[m * N + r];
+                REQUIRE(std::isnan(got) == std::isnan(want));
+                if (std::isinf(want)) REQUIRE(got == want);
+                else if (std::isfinite(want)) REQUIRE(std::fabs(static_cast<double>(got) - want) <= kt::f32_rel_tol * 1.01 * tol[r] + 1e-30);
+            }
+        }
+    }
 }
 
 TEST_CASE("tiled kernels: denormal, tiny and huge activations give the scalar model's result on every arch") {

@@ -3450,6 +3450,9 @@ inline result<arch> parse_arch(const char* s) noexcept {
 struct cpu_features {
     bool sse2 = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
+    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
+    // that the bf16_dot path's entries need (kernel_entry::needs).
+    bool avx512bf16 = false;
     bool neon = false, dotprod = false;
     // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
     // (amx_hw); the OS let this process use it (amx_permitted: Linux's
@@ -3527,6 +3530,7 @@ inline cpu_features detect_cpu() noexcept {
         if (max_sub >= 1) {
             cpuid(7, 1, r);
             f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
+            f.avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
         }
     }
     // Asked only where the hardware has it (the request grows the process's signal frames).
@@ -3652,10 +3656,13 @@ namespace lowbit {
 //   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
 //   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
 //   reference    the scalar reference (double accumulation), for tests
+//   bf16_dot     activations rounded to bf16 (round to nearest even), exact products with the codes,
+//                f32 sums (vdpbf16ps where the CPU has AVX512_BF16); dense and tiled weights only,
+//                never chosen by automatic (its error is the bf16 rounding of x: docs/kernels.md)
 // Per-group schemes whose group is not a multiple of 32 have only the
 // reference (the fast kernels need each 32-block inside one group): a
 // fallback, reported in matmul_info.
-enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
+enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference, bf16_dot };
 
 inline const char* path_name(matmul_path p) noexcept {
     switch (p) {
@@ -3663,6 +3670,7 @@ inline const char* path_name(matmul_path p) noexcept {
         case matmul_path::dequant_fma: return "f32";
         case matmul_path::int8_dot: return "i8";
         case matmul_path::reference: return "ref";
+        case matmul_path::bf16_dot: return "bf16";
     }
     return "?";
 }
@@ -3699,7 +3707,16 @@ struct kernel_entry {
     // out(m, r) for weight rows [r0, r1) and every m; r0 is a multiple of rows_per_task.
     void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
     std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
+    // CPU features the body needs beyond its key's arch (kernel_needs bits): the
+    // lookup passes over the entry where one is missing, down the fallback chain.
+    std::uint8_t needs = 0;
 };
+
+// kernel_entry::needs bits.
+constexpr std::uint8_t needs_avx512bf16 = 1;
+
+// Whether this CPU has the features the entry needs beyond its arch.
+inline bool needs_met(const kernel_entry& e) noexcept { return !(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16; }
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has
 // none of its own (scalar: the end).
@@ -3727,8 +3744,9 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
     else if (k.lay == layout::codebook)
         std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else
-        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
-                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));
+        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
+                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body),
+                      (e.needs & needs_avx512bf16) ? "+bf16" : "");
 }
 
 // Which kernel a call ran (matmul_options::info points at one).
@@ -3772,7 +3790,7 @@ struct kernel_family {
 
 inline const kernel_entry* find_entry(const kernel_family& f, matmul_path path, arch a) noexcept {
     for (std::size_t i = 0; i < f.count; ++i)
-        if (f.begin[i].key.path == path && f.begin[i].key.a == a) return &f.begin[i];
+        if (f.begin[i].key.path == path && f.begin[i].key.a == a && needs_met(f.begin[i])) return &f.begin[i];
     return nullptr;
 }
 
@@ -4321,6 +4339,55 @@ inline void prepare_ti8(const float* x, const std::int32_t* perm, std::size_t K,
 
 inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, float* xa) noexcept {
     for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
+}
+
+// ---- bf16 path (matmul_path::bf16_dot) ----------------------------------------------
+// Activations are rounded to bf16 once per call; the codes minus the zero point
+// are integers of at most 8 significant bits (|u - z| <= 255, or +-1/2 for
+// 1-bit symmetric), so they and their products with a bf16 are exact in f32.
+// The model is therefore the f32 model above run on the rounded activations:
+// P_b = sum of exact products in f32, acc = fma(P_b, s, acc). vdpbf16ps forms
+// the same exact products and sums them in f32, pairwise and in its own order,
+// so the SIMD kernel equals the model up to the order of the f32 additions
+// (the tests' tolerance covers that and nothing else).
+//
+// The rounding: round to nearest even; NaN stays NaN (quieted); magnitudes
+// below 2^-126 (f32 subnormals) become a zero of the same sign, as
+// vcvtneps2bf16 does (vdpbf16ps reads bf16 subnormals as zero anyway);
+// finite values above the largest bf16 round to +-Inf.
+inline std::uint16_t bf16_round(float v) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    const std::uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    if (a < 0x00800000u) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float bf16_float(std::uint16_t b) noexcept {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+// In place: every value replaced by its bf16 rounding, kept as a float (the
+// model's and the f32 bodies' activations).
+inline void round_to_bf16(float* x, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) x[i] = bf16_float(bf16_round(x[i]));
+}
+
+// One prepared activation row of the vdpbf16ps kernel: blocks * 32 bf16 words,
+// zero padded, each 4 columns c..c+3 stored as (c, c+2, c+1, c+3): dword 2j of
+// a block pairs columns 4j and 4j+2, dword 2j+1 columns 4j+1 and 4j+3, the
+// pairs in which the kernel widens a quad vector's bytes (x86/bf16_body.hpp).
+struct tact_bf16 {
+    const std::uint16_t* x = nullptr;
+};
+inline void prepare_tbf16(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::uint16_t* xw) noexcept {
+    static constexpr std::size_t order[4] = {0, 2, 1, 3};
+    for (std::size_t i = 0; i < blocks * tile_block; ++i) {
+        const std::size_t col = (i & ~std::size_t{3}) + order[i & 3];
+        xw[i] = col < K ? bf16_round(perm ? x[perm[col]] : x[col]) : 0;
+    }
 }
 
 // Scale / zero of row i of tile t for group g.
@@ -13396,6 +13463,207 @@ inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, co
 #endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_AMX_BODY_HPP
 // ---- end lowbit/kernels/detail/x86/amx_body.hpp ----------------------------------
 #endif
+// vdpbf16ps needs GCC 10 / Clang 11 (the avx512bf16 target).
+#if (defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && __GNUC__ >= 10)
+#define LOWBIT_HAVE_BF16_KERNELS 1
+// ---- begin lowbit/kernels/detail/x86/bf16_body.hpp -------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+// lowbit/kernels/detail/x86/bf16_body.hpp — the bf16_dot path on the tiled
+// layout with AVX512_BF16 (vdpbf16ps: per f32 lane, two bf16 products added
+// to the accumulator). Math and the model: detail/tiled_blocks.hpp ("bf16
+// path"); docs/kernels.md, "The bf16 path".
+//
+// Why a buffer: the f32 path widens every code once per activation row block
+// (8 rows on zmm), so at M = 256 it converts each code 32 times and issues one
+// FMA per code and row. Here the codes of a few blocks of one tile are widened
+// once to bf16 pairs into an 8 KiB stack buffer (codes minus the zero point,
+// exact: at most 8 significant bits) and then serve up to 128 activation
+// rows, 12 at a time: per 64-byte weight vector one load and 12 vdpbf16ps with
+// the activation pair broadcast from memory, i.e. 32 multiply-adds per
+// instruction instead of 16, and the widening cost divided by the rows.
+//
+// Included by kernels/detail/entries.hpp after x86/kernels.hpp: the unpacking
+// helpers are avx512::tl's (always_inline, for a subset of this target).
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+// (lowbit/kernels/detail/tiled_blocks.hpp: already included above)
+// (x86/kernels.hpp, whose avx512::tl this uses, is included before by entries.hpp)
+
+namespace lowbit {
+namespace kdetail {
+namespace avx512bf16 {
+
+#define LOWBIT_BF16_TGT __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define LOWBIT_BF16_INLINE LOWBIT_BF16_TGT __attribute__((always_inline)) inline
+
+namespace tb {
+
+using vi = __m512i;
+using vf = __m512;
+// Blocks of one tile widened at once: 8 x 16 vectors = 8 KiB, in L1 with the
+// activations and the accumulators.
+constexpr std::size_t chunk_blocks = 8;
+// Activation rows whose accumulators (16 floats each, 8 KiB) stay on the stack
+// while the chunks of a tile stream: the widening is paid once per 128 rows.
+constexpr std::size_t rows_per_pass = 128;
+
+// bf16 pair vector from two f32 vectors of integers (exact in bf16, so the high
+// halves are their bf16 values): word 2i = lo lane i, word 2i+1 = hi lane i.
+LOWBIT_BF16_INLINE vi pair(vf lo, vf hi) {
+    return _mm512_mask_blend_epi16(0xAAAAAAAAu, _mm512_maskz_srli_epi32(0xffff, _mm512_castps_si512(lo), 16), _mm512_castps_si512(hi));
+}
+
+// Block of one tile -> 16 pair vectors: out[2j] pairs columns (4j, 4j+2),
+// out[2j+1] columns (4j+1, 4j+3), as prepare_tbf16 orders the activations.
+template <class S>
+LOWBIT_BF16_INLINE void widen_block(const std::uint8_t* p, vf zf, vi* out) {
+    namespace tl = avx512::tl;
+    constexpr int B = S::bits;
+    vi v[8];
+    tl::unpack_block<B>(p, v);
+    if constexpr (S::is_symmetric && B >= 2)
+        LOWBIT_UNROLL
+        for (auto& q : v) q = tl::sub8(q, tl::set1_8(1 << (B - 1)));
+    LOWBIT_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        _mm512_store_si512(out + 2 * j, pair(tl::code_lane<S, 0>(v[j], zf), tl::code_lane<S, 2>(v[j], zf)));
+        _mm512_store_si512(out + 2 * j + 1, pair(tl::code_lane<S, 1>(v[j], zf), tl::code_lane<S, 3>(v[j], zf)));
+    }
+}
+
+LOWBIT_BF16_INLINE vf dot(vf acc, vi w, std::int32_t xpair) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_set1_epi32(xpair));
+}
+
+// MB activation rows against nblk widened blocks: per block P_b from zero, 16
+// vdpbf16ps in vector order, then acc = fma(P_b, s_b, acc). Every MB does the
+// same operations per row, so GEMM row m equals GEMV of row m bit for bit (one
+// chain per row even at MB = 1: the blocks' chains are independent, and
+// out-of-order execution overlaps them). x[m]: row m's pairs at the chunk's
+// first block.
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass(const vi* wb, const vf* sb, std::size_t nblk, const std::int32_t* const* x, float* accs, bool first) {
+    constexpr int split = 1;
+    vf acc[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) acc[m] = first ? _mm512_setzero_ps() : _mm512_load_ps(accs + 16 * m);
+    for (std::size_t b = 0; b < nblk; ++b) {
+        vf P[split][MB];
+        LOWBIT_UNROLL
+        for (int c = 0; c < split; ++c)
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) P[c][m] = _mm512_setzero_ps();
+        const vi* wv = wb + 16 * b;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 16; ++k) {
+            const vi w = _mm512_load_si512(wv + k);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) P[k % split][m] = dot(P[k % split][m], w, x[m][16 * b + k]);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const vf p = split > 1 ? _mm512_add_ps(P[0][m], P[split - 1][m]) : P[0][m];
+            acc[m] = _mm512_fmadd_ps(p, sb[b], acc[m]);
+        }
+    }
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) _mm512_store_ps(accs + 16 * m, acc[m]);
+}
+
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass_at(const vi* wb, const vf* sb, std::size_t nblk, const kdetail::tact_bf16* a, std::size_t c0,
+                                     float* accs, bool first) {
+    const std::int32_t* x[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) x[m] = reinterpret_cast<const std::int32_t*>(a[m].x + c0 * tile_block);
+    rows_pass<MB>(wb, sb, nblk, x, accs, first);
+}
+
+}  // namespace tb
+
+// Tiles [t0, t1) against activation rows [0, M).
+template <class S>
+LOWBIT_BF16_TGT inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_bf16* a,
+                                        std::size_t M, float* out, std::size_t ld) {
+    namespace tl = avx512::tl;
+    alignas(64) tb::vi wb[tb::chunk_blocks * 16];
+    alignas(64) tb::vf sb[tb::chunk_blocks];
+    alignas(64) float accs[tb::rows_per_pass * 16];
+    for (std::size_t m0 = 0; m0 < M; m0 += tb::rows_per_pass) {
+        const std::size_t mc = M - m0 < tb::rows_per_pass ? M - m0 : tb::rows_per_pass;
+        const kdetail::tact_bf16* am = a + m0;
+        for (std::size_t t = t0; t < t1; ++t) {
+            for (std::size_t c0 = 0; c0 < w.blocks; c0 += tb::chunk_blocks) {
+                const std::size_t nblk = w.blocks - c0 < tb::chunk_blocks ? w.blocks - c0 : tb::chunk_blocks;
+                for (std::size_t b = 0; b < nblk; ++b) {
+                    tb::vf s;
+                    tb::vi z;
+                    tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
+                    tb::vf zf = _mm512_setzero_ps();
+                    if constexpr (!S::is_symmetric) zf = tl::cvt(z);
+                    else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
+                    sb[b] = s;
+                    tb::widen_block<S>(w.block(t, c0 + b), zf, wb + 16 * b);
+                }
+                const bool first = c0 == 0;
+                std::size_t m = 0;
+                for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+                for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+                for (; m < mc; ++m) tb::rows_pass_at<1>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
+            }
+            const std::size_t r = t * tile_rows;
+            if (r >= w.rows) continue;
+            for (std::size_t m = 0; m < mc; ++m) tl::store_n(out + (m0 + m) * ld + r, _mm512_load_ps(accs + 16 * m), w.rows - r);
+        }
+    }
+}
+
+// The activation preparation of tbf16_tiles: prepare_tbf16's words, bit for
+// bit (the same integer rounding, 16 lanes at a time).
+LOWBIT_BF16_TGT inline void prep_bf16(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::uint16_t* xw) {
+    alignas(64) float xb[tile_block];
+    alignas(64) static constexpr std::uint16_t order[32] = {0,  2,  1,  3,  4,  6,  5,  7,  8,  10, 9,  11, 12, 14, 13, 15,
+                                                            16, 18, 17, 19, 20, 22, 21, 23, 24, 26, 25, 27, 28, 30, 29, 31};
+    const __m512i idx = _mm512_load_si512(order);
+    const __m512i sign_off = _mm512_set1_epi32(0x7fffffff), one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i inf = _mm512_set1_epi32(0x7f800000), min_normal = _mm512_set1_epi32(0x00800000);
+    const __m512i quiet = _mm512_set1_epi32(0x40), sign = _mm512_set1_epi32(0x8000);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t c0 = b * tile_block, n = K - c0 < tile_block ? K - c0 : tile_block;
+        const float* src = x + c0;
+        if (perm || n < tile_block) {
+            for (std::size_t i = 0; i < tile_block; ++i) xb[i] = i < n ? (perm ? x[perm[c0 + i]] : x[c0 + i]) : 0.0f;
+            src = xb;
+        }
+        __m256i half[2];
+        for (int h = 0; h < 2; ++h) {
+            const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + 16 * h));
+            const __m512i a = _mm512_and_si512(u, sign_off), hi = _mm512_maskz_srli_epi32(0xffff, u, 16);
+            __m512i r = _mm512_maskz_srli_epi32(0xffff, _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
+            r = _mm512_mask_mov_epi32(r, _mm512_cmpgt_epu32_mask(a, inf), _mm512_or_si512(hi, quiet));
+            r = _mm512_mask_mov_epi32(r, _mm512_cmplt_epu32_mask(a, min_normal), _mm512_and_si512(hi, sign));
+            half[h] = _mm512_maskz_cvtepi32_epi16(0xffff, r);
+        }
+        // (maskz form: GCC 12 warns -Wmaybe-uninitialized inside the unmasked one)
+        const __m512i words = _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(half[0]), half[1], 1);
+        _mm512_storeu_si512(xw + c0, _mm512_permutexvar_epi16(idx, words));
+    }
+}
+
+#undef LOWBIT_BF16_INLINE
+#undef LOWBIT_BF16_TGT
+
+}  // namespace avx512bf16
+}  // namespace kdetail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_BF16_BODY_HPP
+// ---- end lowbit/kernels/detail/x86/bf16_body.hpp ---------------------------------
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -15453,6 +15721,76 @@ constexpr kernel_entry tiled_f32_entry() noexcept {
             &tiled_f32_rows<KS, Bodies>, 64};
 }
 
+// bf16 path. The f32 bodies serve it on activations rounded to bf16 and kept
+// as floats (they then compute the model exactly: tiled_blocks.hpp, "bf16
+// path"); on the tiled layout with AVX512_BF16 the vdpbf16ps body reads them
+// as bf16 pairs.
+template <class KS>
+status dense_bf16_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(dense_f32_prepare<KS>(c, m));
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS>
+status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(tiled_f32_prepare<KS>(c, m));
+    const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_bf16_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::bf16_dot, A), Bodies::a, &dense_f32_bytes<KS>, &dense_bf16_prepare<KS>,
+            &dense_f32_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_bf16f_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_bf16f_prepare<KS>,
+            &tiled_f32_rows<KS, Bodies>, 64};
+}
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+// tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are
+// 64 bytes further apart than their length: at K = 4096 a stride of exactly
+// 8 KiB put the 12 rows of a register block in the same L1 sets.
+struct tiled_bf16_ws {
+    std::uint16_t* x;
+    tact_bf16* acts;
+    std::size_t pad;  // row stride in words
+    static std::size_t stride(std::size_t K) noexcept { return (K + tile_block - 1) / tile_block * tile_block + tile_block; }
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept { return round64(M * stride(K) * 2) + M * sizeof(tact_bf16); }
+    static tiled_bf16_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t pad = stride(K);
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::uint16_t*>(b), reinterpret_cast<tact_bf16*>(b + round64(M * pad * 2)), pad};
+    }
+};
+template <class KS>
+std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_bf16_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_bf16_ws ws = tiled_bf16_ws::at(c.ws, c.w->cols(), c.M);
+    avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), (c.w->cols() + tile_block - 1) / tile_block, ws.x + m * ws.pad);
+    ws.acts[m] = tact_bf16{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS>
+void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
+    avx512bf16::tbf16_tiles<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_bf16_ws::at(c.ws, w.cols, c.M).acts, c.M,
+                                c.y, c.ldy);
+}
+// Listed under avx512, avx512vnni and amx; needs AVX512_BF16 (the lookup
+// passes over it where the CPU lacks it: the avx2 entry runs, reported).
+template <class KS, arch A>
+constexpr kernel_entry tiled_bf16_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), arch::avx512, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+            &tiled_bf16_rows<KS>, 64, needs_avx512bf16};
+}
+#endif
+
 // ---- the tables -----------------------------------------------------------------------
 // Archs without an entry of a path use the next one down fallback_arch's chain
 // (reported). An entry whose key arch differs from its body's is that arch's
@@ -15464,6 +15802,8 @@ struct dense_table {
         dense_i8_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, generic_bodies, arch::sse2>(),
+        dense_bf16_entry<KS, scalar_bodies>(),
+        dense_bf16_entry<KS, generic_bodies, arch::sse2>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
         dense_i8_entry<KS, avx2_bodies>(),
         dense_f32_entry<KS, avx2_bodies>(),
@@ -15473,16 +15813,23 @@ struct dense_table {
         dense_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         dense_i8_entry<KS, avx512vnni_bodies>(),
         dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+        dense_bf16_entry<KS, avx2_bodies>(),
+        dense_bf16_entry<KS, avx512_bodies>(),
+        dense_bf16_entry<KS, avx2_bodies, arch::avxvnni>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         dense_i8_entry<KS, avx512vnni_bodies, arch::amx>(),
         dense_f32_entry<KS, avx512_bodies, arch::amx>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         dense_i8_entry<KS, neon_bodies>(),
         dense_f32_entry<KS, neon_bodies>(),
         dense_i8_entry<KS, neondot_bodies>(),
         dense_f32_entry<KS, neon_bodies, arch::neondot>(),
+        dense_bf16_entry<KS, neon_bodies>(),
+        dense_bf16_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
@@ -15494,7 +15841,9 @@ struct tiled_table {
         {key_of<KS>(layout::tiled, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &tiled_reference_rows<KS>, 64},
         tiled_i8_entry<KS, scalar_bodies>(),
         tiled_f32_entry<KS, scalar_bodies>(),
+        tiled_bf16f_entry<KS, scalar_bodies>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
+        tiled_bf16f_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx2_bodies>(),
         tiled_f32_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx512_bodies>(),
@@ -15503,6 +15852,11 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+        tiled_bf16_entry<KS, arch::avx512>(),
+        tiled_bf16_entry<KS, arch::avx512vnni>(),
+        tiled_bf16_entry<KS, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         tiled_i8_entry<KS, amx_bodies>(),
@@ -15513,6 +15867,8 @@ struct tiled_table {
         tiled_f32_entry<KS, neon_bodies>(),
         tiled_i8_entry<KS, neondot_bodies>(),
         tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
+        tiled_bf16f_entry<KS, neon_bodies>(),
+        tiled_bf16f_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
@@ -15600,13 +15956,15 @@ struct thread_workspace_guard {
 };
 
 // The path a call takes: automatic is dequant_fma for dense and tiled weights
-// (the accurate path), int8_dot for ggml blocks (their only one).
+// (the accurate path), int8_dot for ggml blocks (their only one); bf16_dot only
+// when asked for.
 inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
-    if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
+    if (static_cast<int>(p) > static_cast<int>(matmul_path::bf16_dot))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..4)", static_cast<int>(p));
     if (!is_scheme_layout(w.lay())) {
-        if (p == matmul_path::dequant_fma)
-            return status::error(errc::unsupported, "options.path = dequant_fma: %s blocks have only the int8_dot path", layout_name(w.lay()));
+        if (p == matmul_path::dequant_fma || p == matmul_path::bf16_dot)
+            return status::error(errc::unsupported, "options.path = %s: %s blocks have only the int8_dot path",
+                                 p == matmul_path::dequant_fma ? "dequant_fma" : "bf16_dot", layout_name(w.lay()));
         return p == matmul_path::reference ? p : matmul_path::int8_dot;
     }
     return p == matmul_path::automatic ? matmul_path::dequant_fma : p;

@@ -378,7 +378,7 @@ TEST_CASE("hostile kernels: out-of-range matmul_path and arch values are refused
     const span<float> y(ys.as<float>(), 20);
     const matrix_view<const float> X(x.data(), 2, 96);
     const matrix_view<float> Y(ys.as<float>(), 2, 20);
-    for (int p : {4, 17, 255}) {
+    for (int p : {5, 17, 255}) {
         matmul_options o;
         o.path = static_cast<matmul_path>(p);
         char what[32];

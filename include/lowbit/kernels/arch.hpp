@@ -77,6 +77,9 @@ inline result<arch> parse_arch(const char* s) noexcept {
 struct cpu_features {
     bool sse2 = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
+    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
+    // that the bf16_dot path's entries need (kernel_entry::needs).
+    bool avx512bf16 = false;
     bool neon = false, dotprod = false;
     // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
     // (amx_hw); the OS let this process use it (amx_permitted: Linux's
@@ -154,6 +157,7 @@ inline cpu_features detect_cpu() noexcept {
         if (max_sub >= 1) {
             cpuid(7, 1, r);
             f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
+            f.avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
         }
     }
     // Asked only where the hardware has it (the request grows the process's signal frames).

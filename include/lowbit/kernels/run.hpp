@@ -76,13 +76,15 @@ struct thread_workspace_guard {
 };
 
 // The path a call takes: automatic is dequant_fma for dense and tiled weights
-// (the accurate path), int8_dot for ggml blocks (their only one).
+// (the accurate path), int8_dot for ggml blocks (their only one); bf16_dot only
+// when asked for.
 inline result<matmul_path> resolve_path(const weights_view& w, matmul_path p) noexcept {
-    if (static_cast<int>(p) > static_cast<int>(matmul_path::reference))
-        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..3)", static_cast<int>(p));
+    if (static_cast<int>(p) > static_cast<int>(matmul_path::bf16_dot))
+        return status::error(errc::invalid_argument, "options.path = %d is not a matmul_path (0..4)", static_cast<int>(p));
     if (!is_scheme_layout(w.lay())) {
-        if (p == matmul_path::dequant_fma)
-            return status::error(errc::unsupported, "options.path = dequant_fma: %s blocks have only the int8_dot path", layout_name(w.lay()));
+        if (p == matmul_path::dequant_fma || p == matmul_path::bf16_dot)
+            return status::error(errc::unsupported, "options.path = %s: %s blocks have only the int8_dot path",
+                                 p == matmul_path::dequant_fma ? "dequant_fma" : "bf16_dot", layout_name(w.lay()));
         return p == matmul_path::reference ? p : matmul_path::int8_dot;
     }
     return p == matmul_path::automatic ? matmul_path::dequant_fma : p;

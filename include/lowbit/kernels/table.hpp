@@ -33,10 +33,13 @@ namespace lowbit {
 //   dequant_fma  codes -> f32 in registers, FMA with f32 activations (exact up to float rounding)
 //   int8_dot     activations quantized per 32-block to int8, integer dot products (fastest, slightly lossy)
 //   reference    the scalar reference (double accumulation), for tests
+//   bf16_dot     activations rounded to bf16 (round to nearest even), exact products with the codes,
+//                f32 sums (vdpbf16ps where the CPU has AVX512_BF16); dense and tiled weights only,
+//                never chosen by automatic (its error is the bf16 rounding of x: docs/kernels.md)
 // Per-group schemes whose group is not a multiple of 32 have only the
 // reference (the fast kernels need each 32-block inside one group): a
 // fallback, reported in matmul_info.
-enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference };
+enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference, bf16_dot };
 
 inline const char* path_name(matmul_path p) noexcept {
     switch (p) {
@@ -44,6 +47,7 @@ inline const char* path_name(matmul_path p) noexcept {
         case matmul_path::dequant_fma: return "f32";
         case matmul_path::int8_dot: return "i8";
         case matmul_path::reference: return "ref";
+        case matmul_path::bf16_dot: return "bf16";
     }
     return "?";
 }
@@ -80,7 +84,16 @@ struct kernel_entry {
     // out(m, r) for weight rows [r0, r1) and every m; r0 is a multiple of rows_per_task.
     void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
     std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
+    // CPU features the body needs beyond its key's arch (kernel_needs bits): the
+    // lookup passes over the entry where one is missing, down the fallback chain.
+    std::uint8_t needs = 0;
 };
+
+// kernel_entry::needs bits.
+constexpr std::uint8_t needs_avx512bf16 = 1;
+
+// Whether this CPU has the features the entry needs beyond its arch.
+inline bool needs_met(const kernel_entry& e) noexcept { return !(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16; }
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has
 // none of its own (scalar: the end).
@@ -108,8 +121,9 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
     else if (k.lay == layout::codebook)
         std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else
-        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
-                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body));
+        std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
+                      scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body),
+                      (e.needs & needs_avx512bf16) ? "+bf16" : "");
 }
 
 // Which kernel a call ran (matmul_options::info points at one).
@@ -153,7 +167,7 @@ struct kernel_family {
 
 inline const kernel_entry* find_entry(const kernel_family& f, matmul_path path, arch a) noexcept {
     for (std::size_t i = 0; i < f.count; ++i)
-        if (f.begin[i].key.path == path && f.begin[i].key.a == a) return &f.begin[i];
+        if (f.begin[i].key.path == path && f.begin[i].key.a == a && needs_met(f.begin[i])) return &f.begin[i];
     return nullptr;
 }
 

@@ -36,6 +36,11 @@
 #define LOWBIT_HAVE_AMX_KERNELS 1
 #include "x86/amx_body.hpp"
 #endif
+// vdpbf16ps needs GCC 10 / Clang 11 (the avx512bf16 target).
+#if (defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && __GNUC__ >= 10)
+#define LOWBIT_HAVE_BF16_KERNELS 1
+#include "x86/bf16_body.hpp"
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -442,6 +447,76 @@ constexpr kernel_entry tiled_f32_entry() noexcept {
             &tiled_f32_rows<KS, Bodies>, 64};
 }
 
+// bf16 path. The f32 bodies serve it on activations rounded to bf16 and kept
+// as floats (they then compute the model exactly: tiled_blocks.hpp, "bf16
+// path"); on the tiled layout with AVX512_BF16 the vdpbf16ps body reads them
+// as bf16 pairs.
+template <class KS>
+status dense_bf16_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(dense_f32_prepare<KS>(c, m));
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS>
+status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(tiled_f32_prepare<KS>(c, m));
+    const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
+    round_to_bf16(ws.x + m * ws.pad, ws.pad);
+    return {};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry dense_bf16_entry() noexcept {
+    return {key_of<KS>(layout::dense, matmul_path::bf16_dot, A), Bodies::a, &dense_f32_bytes<KS>, &dense_bf16_prepare<KS>,
+            &dense_f32_rows<KS, Bodies>, 64};
+}
+template <class KS, class Bodies, arch A = Bodies::a>
+constexpr kernel_entry tiled_bf16f_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_bf16f_prepare<KS>,
+            &tiled_f32_rows<KS, Bodies>, 64};
+}
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+// tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are
+// 64 bytes further apart than their length: at K = 4096 a stride of exactly
+// 8 KiB put the 12 rows of a register block in the same L1 sets.
+struct tiled_bf16_ws {
+    std::uint16_t* x;
+    tact_bf16* acts;
+    std::size_t pad;  // row stride in words
+    static std::size_t stride(std::size_t K) noexcept { return (K + tile_block - 1) / tile_block * tile_block + tile_block; }
+    static std::size_t bytes(std::size_t K, std::size_t M) noexcept { return round64(M * stride(K) * 2) + M * sizeof(tact_bf16); }
+    static tiled_bf16_ws at(void* base, std::size_t K, std::size_t M) noexcept {
+        const std::size_t pad = stride(K);
+        auto* b = static_cast<unsigned char*>(base);
+        return {reinterpret_cast<std::uint16_t*>(b), reinterpret_cast<tact_bf16*>(b + round64(M * pad * 2)), pad};
+    }
+};
+template <class KS>
+std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
+    return tiled_bf16_ws::bytes(w.cols(), M);
+}
+template <class KS>
+status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
+    const tiled_bf16_ws ws = tiled_bf16_ws::at(c.ws, c.w->cols(), c.M);
+    avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), (c.w->cols() + tile_block - 1) / tile_block, ws.x + m * ws.pad);
+    ws.acts[m] = tact_bf16{ws.x + m * ws.pad};
+    return {};
+}
+template <class KS>
+void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
+    avx512bf16::tbf16_tiles<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_bf16_ws::at(c.ws, w.cols, c.M).acts, c.M,
+                                c.y, c.ldy);
+}
+// Listed under avx512, avx512vnni and amx; needs AVX512_BF16 (the lookup
+// passes over it where the CPU lacks it: the avx2 entry runs, reported).
+template <class KS, arch A>
+constexpr kernel_entry tiled_bf16_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), arch::avx512, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+            &tiled_bf16_rows<KS>, 64, needs_avx512bf16};
+}
+#endif
+
 // ---- the tables -----------------------------------------------------------------------
 // Archs without an entry of a path use the next one down fallback_arch's chain
 // (reported). An entry whose key arch differs from its body's is that arch's
@@ -453,6 +528,8 @@ struct dense_table {
         dense_i8_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, scalar_bodies>(),
         dense_f32_entry<KS, generic_bodies, arch::sse2>(),
+        dense_bf16_entry<KS, scalar_bodies>(),
+        dense_bf16_entry<KS, generic_bodies, arch::sse2>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
         dense_i8_entry<KS, avx2_bodies>(),
         dense_f32_entry<KS, avx2_bodies>(),
@@ -462,16 +539,23 @@ struct dense_table {
         dense_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         dense_i8_entry<KS, avx512vnni_bodies>(),
         dense_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+        dense_bf16_entry<KS, avx2_bodies>(),
+        dense_bf16_entry<KS, avx512_bodies>(),
+        dense_bf16_entry<KS, avx2_bodies, arch::avxvnni>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::avx512vnni>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         dense_i8_entry<KS, avx512vnni_bodies, arch::amx>(),
         dense_f32_entry<KS, avx512_bodies, arch::amx>(),
+        dense_bf16_entry<KS, avx512_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
         dense_i8_entry<KS, neon_bodies>(),
         dense_f32_entry<KS, neon_bodies>(),
         dense_i8_entry<KS, neondot_bodies>(),
         dense_f32_entry<KS, neon_bodies, arch::neondot>(),
+        dense_bf16_entry<KS, neon_bodies>(),
+        dense_bf16_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
@@ -483,7 +567,9 @@ struct tiled_table {
         {key_of<KS>(layout::tiled, matmul_path::reference, arch::scalar), arch::scalar, nullptr, nullptr, &tiled_reference_rows<KS>, 64},
         tiled_i8_entry<KS, scalar_bodies>(),
         tiled_f32_entry<KS, scalar_bodies>(),
+        tiled_bf16f_entry<KS, scalar_bodies>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
+        tiled_bf16f_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx2_bodies>(),
         tiled_f32_entry<KS, avx2_bodies>(),
         tiled_i8_entry<KS, avx512_bodies>(),
@@ -492,6 +578,11 @@ struct tiled_table {
         tiled_f32_entry<KS, avx2_bodies, arch::avxvnni>(),
         tiled_i8_entry<KS, avx512vnni_bodies>(),
         tiled_f32_entry<KS, avx512_bodies, arch::avx512vnni>(),
+#endif
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+        tiled_bf16_entry<KS, arch::avx512>(),
+        tiled_bf16_entry<KS, arch::avx512vnni>(),
+        tiled_bf16_entry<KS, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         tiled_i8_entry<KS, amx_bodies>(),
@@ -502,6 +593,8 @@ struct tiled_table {
         tiled_f32_entry<KS, neon_bodies>(),
         tiled_i8_entry<KS, neondot_bodies>(),
         tiled_f32_entry<KS, neon_bodies, arch::neondot>(),
+        tiled_bf16f_entry<KS, neon_bodies>(),
+        tiled_bf16f_entry<KS, neon_bodies, arch::neondot>(),
 #endif
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }

@@ -85,6 +85,55 @@ inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K
     for (std::size_t col = 0; col < blocks * tile_block; ++col) xa[col] = col < K ? (perm ? x[perm[col]] : x[col]) : 0.0f;
 }
 
+// ---- bf16 path (matmul_path::bf16_dot) ----------------------------------------------
+// Activations are rounded to bf16 once per call; the codes minus the zero point
+// are integers of at most 8 significant bits (|u - z| <= 255, or +-1/2 for
+// 1-bit symmetric), so they and their products with a bf16 are exact in f32.
+// The model is therefore the f32 model above run on the rounded activations:
+// P_b = sum of exact products in f32, acc = fma(P_b, s, acc). vdpbf16ps forms
+// the same exact products and sums them in f32, pairwise and in its own order,
+// so the SIMD kernel equals the model up to the order of the f32 additions
+// (the tests' tolerance covers that and nothing else).
+//
+// The rounding: round to nearest even; NaN stays NaN (quieted); magnitudes
+// below 2^-126 (f32 subnormals) become a zero of the same sign, as
+// vcvtneps2bf16 does (vdpbf16ps reads bf16 subnormals as zero anyway);
+// finite values above the largest bf16 round to +-Inf.
+inline std::uint16_t bf16_round(float v) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    const std::uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    if (a < 0x00800000u) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float bf16_float(std::uint16_t b) noexcept {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+// In place: every value replaced by its bf16 rounding, kept as a float (the
+// model's and the f32 bodies' activations).
+inline void round_to_bf16(float* x, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) x[i] = bf16_float(bf16_round(x[i]));
+}
+
+// One prepared activation row of the vdpbf16ps kernel: blocks * 32 bf16 words,
+// zero padded, each 4 columns c..c+3 stored as (c, c+2, c+1, c+3): dword 2j of
+// a block pairs columns 4j and 4j+2, dword 2j+1 columns 4j+1 and 4j+3, the
+// pairs in which the kernel widens a quad vector's bytes (x86/bf16_body.hpp).
+struct tact_bf16 {
+    const std::uint16_t* x = nullptr;
+};
+inline void prepare_tbf16(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::uint16_t* xw) noexcept {
+    static constexpr std::size_t order[4] = {0, 2, 1, 3};
+    for (std::size_t i = 0; i < blocks * tile_block; ++i) {
+        const std::size_t col = (i & ~std::size_t{3}) + order[i & 3];
+        xw[i] = col < K ? bf16_round(perm ? x[perm[col]] : x[col]) : 0;
+    }
+}
+
 // Scale / zero of row i of tile t for group g.
 template <class S>
 inline float tiled_scale(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t i) noexcept {
