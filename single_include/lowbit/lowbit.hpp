@@ -1756,7 +1756,7 @@ private:
         for (int it = 0; nc > 0; ++it) {
             if (it == refits) {
                 fit_candidate f2[2];
-                double e2[2];
+                double e2[2] = {0.0, 0.0};  // scan writes nc of them (GCC -O1 cannot see it)
                 for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
                 scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
