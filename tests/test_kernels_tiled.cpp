@@ -139,7 +139,7 @@ void check_kernels() {
                 std::vector<double> bf16_tol(M * sh.N);  // summation order: 1e-5 of sum |w x_bf16|
                 for (std::size_t m = 0; m < M; ++m) {
                     std::vector<float> xm(xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3)), xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3) + sh.K));
-                    for (float& v : xm) v = kdetail::bf16_float(kdetail::bf16_round(v));
+                    for (float& v : xm) v = bf16_to_f32(kdetail::bf16_round(v));
                     const auto b = kt::abs_dot(q, xm.data());
                     for (std::size_t r = 0; r < sh.N; ++r) bf16_tol[m * sh.N + r] = kt::f32_rel_tol * b[r] + 1e-30;
                 }
@@ -165,7 +165,7 @@ void check_kernels() {
                 }
                 // The bf16 model: the exact product with the rounded activations, within float rounding.
                 std::vector<float> xr(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(sh.K));
-                for (float& v : xr) v = kdetail::bf16_float(kdetail::bf16_round(v));
+                for (float& v : xr) v = bf16_to_f32(kdetail::bf16_round(v));
                 const auto exact_b = kt::dequantized_dot(q, xr.data());
                 const auto bound_b = kt::abs_dot(q, xr.data());
                 for (std::size_t r = 0; r < sh.N; ++r) {
@@ -507,7 +507,7 @@ TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extr
         REQUIRE(gemm(t->view(), X, matrix_view<float>(y.data(), M, N), serial_executor{}, o).ok());
         for (std::size_t m = 0; m < M; ++m) {
             std::vector<float> xm(x.begin() + static_cast<std::ptrdiff_t>(m * K), x.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
-            for (float& v : xm) v = std::isfinite(v) ? kdetail::bf16_float(kdetail::bf16_round(v)) : 0.0f;
+            for (float& v : xm) v = std::isfinite(v) ? bf16_to_f32(kdetail::bf16_round(v)) : 0.0f;
             const auto tol = kt::abs_dot(*q, xm.data());
             for (std::size_t r = 0; r < N; ++r) {
                 CAPTURE(m);
