@@ -4356,23 +4356,14 @@ inline void prepare_tf32(const float* x, const std::int32_t* perm, std::size_t K
 // vcvtneps2bf16 does (vdpbf16ps reads bf16 subnormals as zero anyway);
 // finite values above the largest bf16 round to +-Inf.
 inline std::uint16_t bf16_round(float v) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    const std::uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-    if (a < 0x00800000u) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
-    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-inline float bf16_float(std::uint16_t b) noexcept {
-    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
+    const std::uint32_t u = f32_to_bits(v);
+    if ((u & 0x7fffffffu) < 0x00800000u) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+    return f32_to_bf16(v);  // round to nearest even, NaN quieted (core/half.hpp)
 }
 // In place: every value replaced by its bf16 rounding, kept as a float (the
 // model's and the f32 bodies' activations).
 inline void round_to_bf16(float* x, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) x[i] = bf16_float(bf16_round(x[i]));
+    for (std::size_t i = 0; i < n; ++i) x[i] = bf16_to_f32(bf16_round(x[i]));
 }
 
 // One prepared activation row of the vdpbf16ps kernel: blocks * 32 bf16 words,
@@ -15739,15 +15730,19 @@ status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
     round_to_bf16(ws.x + m * ws.pad, ws.pad);
     return {};
 }
+// The f32 entry of the same bodies, with the path and the rounding preparation.
+constexpr kernel_entry as_bf16_entry(kernel_entry e, status (*prepare)(const matmul_call&, std::size_t)) noexcept {
+    e.key.path = matmul_path::bf16_dot;
+    e.prepare = prepare;
+    return e;
+}
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry dense_bf16_entry() noexcept {
-    return {key_of<KS>(layout::dense, matmul_path::bf16_dot, A), Bodies::a, &dense_f32_bytes<KS>, &dense_bf16_prepare<KS>,
-            &dense_f32_rows<KS, Bodies>, 64};
+    return as_bf16_entry(dense_f32_entry<KS, Bodies, A>(), &dense_bf16_prepare<KS>);
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry tiled_bf16f_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_bf16f_prepare<KS>,
-            &tiled_f32_rows<KS, Bodies>, 64};
+    return as_bf16_entry(tiled_f32_entry<KS, Bodies, A>(), &tiled_bf16f_prepare<KS>);
 }
 #if defined(LOWBIT_HAVE_BF16_KERNELS)
 // tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are

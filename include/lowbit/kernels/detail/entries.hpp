@@ -465,15 +465,19 @@ status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
     round_to_bf16(ws.x + m * ws.pad, ws.pad);
     return {};
 }
+// The f32 entry of the same bodies, with the path and the rounding preparation.
+constexpr kernel_entry as_bf16_entry(kernel_entry e, status (*prepare)(const matmul_call&, std::size_t)) noexcept {
+    e.key.path = matmul_path::bf16_dot;
+    e.prepare = prepare;
+    return e;
+}
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry dense_bf16_entry() noexcept {
-    return {key_of<KS>(layout::dense, matmul_path::bf16_dot, A), Bodies::a, &dense_f32_bytes<KS>, &dense_bf16_prepare<KS>,
-            &dense_f32_rows<KS, Bodies>, 64};
+    return as_bf16_entry(dense_f32_entry<KS, Bodies, A>(), &dense_bf16_prepare<KS>);
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry tiled_bf16f_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_bf16f_prepare<KS>,
-            &tiled_f32_rows<KS, Bodies>, 64};
+    return as_bf16_entry(tiled_f32_entry<KS, Bodies, A>(), &tiled_bf16f_prepare<KS>);
 }
 #if defined(LOWBIT_HAVE_BF16_KERNELS)
 // tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are
