@@ -4,10 +4,11 @@
 // (quant/detail/fit_simd.hpp) and qat's fake quantizer
 // (qat/detail/fake_quant_simd.hpp). Private: nothing public names it.
 //
-// Why not xsimd: it doubled the parse time of lowbit.hpp (~0.5 s of the
-// 1.0 s budget, docs/redesign.md step 3) for the ~25 operations these bodies
-// use. Why not plain loops: GCC turned the clamps into branches whenever the
-// code range was a constant (fit_simd.hpp's header).
+// Why not xsimd: the headers should need only the standard library, and its
+// parse (~0.5 s alone) was more than half of quant.hpp's, for the ~25
+// operations these bodies use (docs/redesign.md step 3). Why not plain loops:
+// GCC turned the clamps into branches whenever the code range was a constant
+// (fit_simd.hpp's header).
 //
 // Three implementations, one meaning:
 //   - x86-64: SSE2 (<emmintrin.h>, the baseline; ~0.03 s to parse against
@@ -15,11 +16,12 @@
 //     are used when the build enables them, as xsimd's default arch did.
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
-//     (the tests build one TU this way to check it against the others).
-//     kernels' arch::sse2 entry runs the scalar model there (vec4_simd is
-//     false), as it did where xsimd had no arch.
+//     (test_quant_mse_plain runs calibrate::mse on it). kernels' arch::sse2
+//     entry and qat's automatic path run the scalar code there (vec4_simd is
+//     false), as they did where xsimd had no arch.
 // The results are the ones lowbit got from xsimd 8.1-14 at the baseline
-// arch, operation for operation: min/max take the second operand when one is
+// arch, operation for operation (but division on AArch64 is IEEE here, where
+// xsimd 8.1 refined a reciprocal estimate): min/max take the second operand when one is
 // NaN on x86 and propagate it on NEON (callers pass finite values or
 // compare-and-select instead), to_int truncates, shifts on int32 are
 // arithmetic, round_even is nearbyint under the default rounding mode
