@@ -16,7 +16,9 @@
 //     are used when the build enables them, as xsimd's default arch did.
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
-//     (test_quant_mse_plain runs calibrate::mse on it). kernels' arch::sse2
+//     (test_quant_mse_plain runs calibrate::mse on it; define the macro in
+//     every TU of a program or in none, as the bodies' types change with it).
+//     kernels' arch::sse2
 //     entry and qat's automatic path run the scalar code there (vec4_simd is
 //     false), as they did where xsimd had no arch.
 // The results are the ones lowbit got from xsimd 8.1-14 at the baseline
