@@ -3,7 +3,7 @@
 # Safe to re-run: installs only what is missing. Usage: scripts/install-deps.sh [extra-package...]
 set -euo pipefail
 
-need=(cmake g++ make libxsimd-dev doctest-dev libbenchmark-dev "$@")
+need=(cmake g++ make doctest-dev libbenchmark-dev "$@")
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

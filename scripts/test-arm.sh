@@ -6,7 +6,7 @@
 # examples, benches, consumer builds or fuzzers) into build-arm/, then:
 #   1. CTest under `qemu-aarch64 -cpu max` (has the Armv8.2 dot product): the
 #      automatic arch must be neondot, and the kernel tests force every arch the
-#      CPU runs (scalar, sse2 = xsimd NEON, neon, neondot) against the models;
+#      CPU runs (scalar, sse2 = the 4-lane NEON f32 body, neon, neondot) against the models;
 #   2. the kernel tests again on an emulated Cortex-A72 (Armv8.0, no dot
 #      product): the automatic arch must be neon, and neondot must be refused.
 # About 3 minutes from a clean build directory on 2 busy cores (3m12s measured).

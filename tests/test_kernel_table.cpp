@@ -249,7 +249,7 @@ TEST_CASE("kernel table: a fallback is reported, and refused when the options sa
         for (float v : y) CHECK(v == 5.0f);  // untouched
         o.allow_fallback = true;
     }
-    {  // the f32 path of sse2 is its own (xsimd's compile-time arch)
+    {  // the f32 path of sse2 is its own (the portable 4-lane body)
         arch_scope s(arch::sse2);
         o.path = matmul_path::dequant_fma;
         REQUIRE(gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());

@@ -2,7 +2,7 @@
 // exhaustive search, SQNR against the published RTN figures, the search under
 // any executor), in a TU of their own so that the sanitizer build compiles it
 // at -O1 (tests/CMakeLists.txt): these cases spend their time in the search's
-// xsimd code, which clang's -O0 runs ~35x slower than -O1 under ASan+UBSan
+// 4-lane vector code (core/detail/vec4.hpp; xsimd when measured), which clang's -O0 runs ~35x slower than -O1 under ASan+UBSan
 // (about 100 s of the ASan+UBSan CTest run), while the rest of test_quant
 // (its 128-scheme grid) compiles five times faster at -O0. Same binary, same
 // LOWBIT_TEST_REDUCED sampling as before.

@@ -1,7 +1,7 @@
 # Cross compile lowbit for AArch64 Linux with Debian's cross toolchain, and run
 # the tests under qemu-user (docs/install.md, "Cross compiling for AArch64").
 #
-#   apt-get install g++-aarch64-linux-gnu qemu-user libxsimd-dev doctest-dev
+#   apt-get install g++-aarch64-linux-gnu qemu-user doctest-dev
 #   cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake
 #
 # Options (cache variables):
@@ -9,12 +9,12 @@
 #                     Armv8.2 dot product; e.g. cortex-a72 has none)
 #   LOWBIT_AARCH64_SYSROOT   the target's libraries (default /usr/aarch64-linux-gnu)
 #
-# Headers-only dependencies (xsimd, doctest) are architecture independent, but
-# Debian installs them in /usr/include next to the host's C library headers, a
-# directory the cross compiler must not search. So when they are not given
-# (LOWBIT_XSIMD_INCLUDE_DIR, LOWBIT_DOCTEST_INCLUDE_DIR, or a CMAKE_PREFIX_PATH
-# holding their CMake packages), they are exposed through a directory of
-# symlinks in the build tree that holds nothing else.
+# The tests' header-only dependency (doctest) is architecture independent, but
+# Debian installs it in /usr/include next to the host's C library headers, a
+# directory the cross compiler must not search. So when it is not given
+# (LOWBIT_DOCTEST_INCLUDE_DIR, or a CMAKE_PREFIX_PATH holding its CMake
+# package), it is exposed through a directory of symlinks in the build tree
+# that holds nothing else.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
@@ -42,7 +42,7 @@ set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L ${LOWBIT_AARCH64_SYSROOT} -cpu
 # try_compile projects, which need neither.
 if(NOT CMAKE_PROJECT_NAME STREQUAL "CMAKE_TRY_COMPILE")
   set(_lowbit_host_inc ${CMAKE_BINARY_DIR}/host-headers)
-  foreach(_lowbit_pkg xsimd doctest)
+  foreach(_lowbit_pkg doctest)
     string(TOUPPER ${_lowbit_pkg} _lowbit_var)
     if(NOT LOWBIT_${_lowbit_var}_INCLUDE_DIR AND EXISTS /usr/include/${_lowbit_pkg})
       file(MAKE_DIRECTORY ${_lowbit_host_inc})

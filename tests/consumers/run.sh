@@ -8,7 +8,8 @@
 #                                         REQUIRED) from $WORK/prefix, links lowbit::lowbit
 #   run.sh add_subdirectory <cxx> <std>   separate CMake project: add_subdirectory(<lowbit>)
 #   run.sh vendor <cxx> <std>             include/ copied into a tree, compiled with only
-#                                         -I <copy> (+ xsimd's headers) -pthread, no CMake
+#                                         -I <copy> -pthread, no CMake, and a check that the
+#                                         headers reach no xsimd header (only the standard library)
 #   run.sh single <cxx> <std>             the checked-in single_include/lowbit/lowbit.hpp alone
 #   run.sh amalgamation                   regenerate the single header, diff with the checked-in one
 #
@@ -16,7 +17,6 @@
 # consumer build uses -fno-exceptions -fno-rtti -Wall -Wextra -Wpedantic -Werror
 # (at -O0, to stay quick). Environment (set by tests/consumers/CMakeLists.txt):
 #   LOWBIT_CONSUMER_WORK      scratch directory (default: a new temporary one)
-#   LOWBIT_XSIMD_INCLUDE_DIR  xsimd's include directory when not a default one
 #   CMAKE                     the cmake to use (default: cmake on PATH)
 set -euo pipefail
 
@@ -41,15 +41,6 @@ need_compiler() {
   command -v "$cxx" >/dev/null || { echo "run.sh: compiler '$cxx' not found" >&2; exit 2; }
 }
 
-# xsimd's headers: nothing to add when they are in a default include directory
-# (adding -I/usr/include would break libstdc++'s #include_next).
-xsimd_flags() {
-  case "${LOWBIT_XSIMD_INCLUDE_DIR:-}" in
-    "" | /usr/include | /usr/local/include) ;;
-    *) printf '%s\n' "-I${LOWBIT_XSIMD_INCLUDE_DIR}" ;;
-  esac
-}
-
 install_prefix() {
   local build="$work/lowbit-build" prefix="$work/prefix"
   rm -rf "$build" "$prefix"
@@ -57,8 +48,7 @@ install_prefix() {
     -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF >"$work/lowbit-configure.log"
   "$cmake" --install "$build" --prefix "$prefix" >"$work/lowbit-install.log"
   for f in include/lowbit/lowbit.hpp share/cmake/lowbit/lowbitConfig.cmake \
-           share/cmake/lowbit/lowbitConfigVersion.cmake share/cmake/lowbit/lowbitTargets.cmake \
-           share/cmake/lowbit/lowbitFindXsimd.cmake; do
+           share/cmake/lowbit/lowbitConfigVersion.cmake share/cmake/lowbit/lowbitTargets.cmake; do
     [ -f "$prefix/$f" ] || { echo "run.sh: install-prefix: $f is missing from the install" >&2; exit 1; }
   done
   echo "installed lowbit into $prefix"
@@ -83,10 +73,17 @@ cmake_consumer() {
   "$build/consumer"
 }
 
-# A compiler command line, no CMake: -I <dir> only (plus xsimd's headers when needed).
+# A compiler command line, no CMake: -I <dir> only. The headers need nothing but the
+# standard library: a header of xsimd (an earlier dependency, often installed in
+# /usr/include, where it would be found silently) in the dependency list fails.
 direct_consumer() {
   local incdir="$2" out="$work/$1-$tag/consumer"
-  local cmd=("$cxx" "-std=$std" "${flags[@]}" -I "$incdir" $(xsimd_flags) "$here/consumer.cpp" -pthread -o "$out")
+  local deps
+  deps="$("$cxx" "-std=$std" -I "$incdir" -M "$here/consumer.cpp")"
+  case "$deps" in
+    *xsimd*) echo "run.sh: $1: lowbit's headers include xsimd" >&2; exit 1 ;;
+  esac
+  local cmd=("$cxx" "-std=$std" "${flags[@]}" -I "$incdir" "$here/consumer.cpp" -pthread -o "$out")
   echo "${cmd[*]}"
   "${cmd[@]}"
   "$out"

@@ -37,7 +37,7 @@ namespace lowbit {
 enum class arch : int {
     automatic = -1,  // no forcing: best the CPU supports
     scalar = 0,      // plain C++ (the scalar models of both paths)
-    sse2,            // layer A: xsimd with the compile-time default arch (xsimd::default_arch)
+    sse2,            // layer A: f32 path on 4-lane vectors every CPU of the build's arch runs (SSE2 / NEON)
     avx2,            // x86 AVX2 + FMA + F16C, 256-bit; int8 dot with maddubs/madd
     avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
     avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd

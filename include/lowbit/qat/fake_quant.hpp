@@ -122,8 +122,7 @@ template <int Bits, bool Symmetric>
 inline void forward_segment(const float* x, std::size_t n, float s, float z, float* y, fq_path path) noexcept {
     std::size_t i = 0;
     if constexpr (simd_available) {
-        if (path != fq_path::scalar && s > 0.0f && n >= lanes_of<xsimd::default_arch>())
-            i = forward_simd<Bits, Symmetric, xsimd::default_arch>(x, n, s, z, y);
+        if (path != fq_path::scalar && s > 0.0f && n >= lanes) i = forward_simd<Bits, Symmetric>(x, n, s, z, y);
     }
     forward_scalar<Bits, Symmetric>(x + i, n - i, s, z, y + i);
 }
@@ -164,12 +163,12 @@ inline float backward_segment(const float* x, const float* gy, std::size_t n, fl
     std::size_t i = 0;
     float sum = 0.0f;
     if constexpr (simd_available) {
-        if (path != fq_path::scalar && n >= lanes_of<xsimd::default_arch>()) {
-            float lanes[64];
-            i = backward_simd<Bits, Symmetric, xsimd::default_arch>(x, gy, n, s, z, clip_lo<Bits, Symmetric>(z),
-                                                                     clip_hi<Bits>(z), gx, want_sum ? lanes : nullptr);
+        if (path != fq_path::scalar && n >= lanes) {
+            float lane_sums[lanes];
+            i = backward_simd<Bits, Symmetric>(x, gy, n, s, z, clip_lo<Bits, Symmetric>(z), clip_hi<Bits>(z), gx,
+                                               want_sum ? lane_sums : nullptr);
             if (want_sum)
-                for (std::size_t l = 0; l < lanes_of<xsimd::default_arch>(); ++l) sum += lanes[l];
+                for (std::size_t l = 0; l < lanes; ++l) sum += lane_sums[l];
         }
     }
     return sum + backward_scalar<Bits, Symmetric>(x + i, gy + i, n - i, s, z, gx ? gx + i : nullptr, want_sum);

@@ -50,8 +50,6 @@
 namespace lowbit {
 namespace kdetail {
 
-constexpr bool xsimd_available = !std::is_same<simd::default_arch, xsimd::unavailable>::value;
-
 inline std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
 
 // ---- workspaces: where each layout's prepared activations live ---------------------
@@ -198,13 +196,14 @@ struct scalar_bodies {
     }
 };
 
-// sse2 = xsimd's compile-time arch: the f32 path only.
+// sse2 = the 4-lane vectors every x86-64 and AArch64 CPU runs (core/detail/vec4.hpp):
+// the f32 path only. Where vec4 is plain floats the entry is the scalar model's.
 struct generic_bodies {
-    static constexpr arch a = xsimd_available ? arch::sse2 : arch::scalar;
+    static constexpr arch a = lowbit::detail::v4::vec4_simd ? arch::sse2 : arch::scalar;
     template <class S>
     static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
                     const act_geometry& g, float* out, std::size_t ld) noexcept {
-        if constexpr (xsimd_available) f32_rows_generic<simd::default_arch>(w, r0, r1, acts, M, g, out, ld);
+        if constexpr (lowbit::detail::v4::vec4_simd) f32_rows_generic(w, r0, r1, acts, M, g, out, ld);
         else scalar_bodies::f32(w, r0, r1, acts, M, g, out, ld);
     }
 };

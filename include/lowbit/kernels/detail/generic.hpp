@@ -1,26 +1,26 @@
-// lowbit/kernels/detail/generic.hpp — layer A of the dispatch: the f32 path
-// written with xsimd batches for the arch the compiler flags allow
-// (xsimd::default_arch: SSE2 on a baseline x86-64 build, AVX2 with -mavx2 -mfma,
-// NEON on AArch64). Codes of a super-chunk are unpacked into a 256-entry float
-// buffer (in arranged order), then each block is two 16-float runs of FMAs.
-// The int8 path has no xsimd kernel (no version of xsimd has an int8 dot
-// product); arch::sse2 runs its scalar model there.
+// lowbit/kernels/detail/generic.hpp — layer A of the dispatch (arch::sse2):
+// the f32 path on core/detail/vec4.hpp's 4-lane vectors, which need no
+// run-time check (SSE2 on x86-64, NEON on AArch64). Codes of a super-chunk
+// are unpacked into a 256-entry float buffer (in arranged order), then each
+// block is two 16-float runs of multiply-adds. The int8 path has no kernel
+// here; arch::sse2 runs its scalar model there.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "blocks.hpp"
-#include "xsimd_shim.hpp"
+#include "../../core/detail/vec4.hpp"
 
 namespace lowbit {
 namespace kdetail {
 
-template <class Arch, class S>
+template <class S>
 inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* a, std::size_t M,
                              const act_geometry& g, float* out, std::size_t ld) noexcept {
-    using batch = xsimd::batch<float, Arch>;
-    constexpr std::size_t L = batch::size;
+    namespace v4 = lowbit::detail::v4;
+    using v4::f32x4;
+    constexpr std::size_t L = v4::lanes;
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     alignas(64) float u[chunk];
@@ -39,14 +39,14 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
                     if (b >= g.nb) break;
                     const std::size_t base = (k / 4) * 128 + (k % 4) * 16;  // register 0; register 1 at +64
                     const float sg = w.scale(r, block_group(w, b));
-                    const batch z(block_zero(w, r, b));
-                    batch s(0.0f);
+                    const f32x4 z(block_zero(w, r, b));
+                    f32x4 s(0.0f);
                     for (std::size_t half = 0; half < 2; ++half)
                         for (std::size_t i = 0; i < 16; i += L) {
                             const std::size_t q = base + half * 64 + i;
-                            s = xsimd::fma(batch::load_aligned(u + q) - z, batch::load_unaligned(xc + q), s);
+                            s = v4::mul_add(f32x4::load(u + q) - z, f32x4::load(xc + q), s);
                         }
-                    acc[k] = std::fma(sg, simd::reduce_add(s), acc[k]);
+                    acc[k] = std::fma(sg, v4::reduce_add(s), acc[k]);
                 }
             }
             out[m * ld + r] = reduce8(acc);

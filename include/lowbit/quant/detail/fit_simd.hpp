@@ -3,10 +3,10 @@
 // this). It returns the candidate's error, sum |x^ - x|^norm, and the
 // weighted sums that refit the step (and zero point) to the codes it chose.
 //
-// xsimd at the build's widest arch (SSE2 without -march): auto-vectorized
-// plain C++ turned the clamps into branches whenever the code range was a
-// constant. Measured on the 2-core x86-64 test machine (loaded), a pass
-// costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
+// 4-lane vectors (core/detail/vec4.hpp: SSE2 on x86-64, NEON on AArch64):
+// auto-vectorized plain C++ turned the clamps into branches whenever the code
+// range was a constant. Measured on the 2-core x86-64 test machine (loaded),
+// a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -16,23 +16,13 @@
 // polynomial (pow24_half), and scaled to units once per pass. Other powers
 // are w * d^2 with w = d^(norm-2) = exp2((norm-2) log2 d) from short
 // polynomials (relative error below 1e-6 at norm 2.4, 5e-5 at norm 16).
-//
-// Uses only xsimd operations present from 8.1 to 14.x (load/store,
-// arithmetic, comparisons, select, bitwise_cast, batch shifts and masks,
-// to_float, to_int), as qat/detail/fake_quant_simd.hpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include <xsimd/xsimd.hpp>
-
 #include "../../core/config.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics (PR 105593), as fake_quant_simd.hpp
-#endif
+#include "../../core/detail/vec4.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -62,18 +52,21 @@ constexpr bool fit_sums_wanted(fit_mode m) noexcept { return m == fit_mode::l2_f
 
 namespace fit {
 
+using v4::f32x4;
+using v4::i32x4;
+using B = f32x4;
+using I = i32x4;
+
 // log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
 // log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
 // interval (absolute error 3.8e-6).
-template <class B>
-LOWBIT_ALWAYS_INLINE B log2_normal(const B& d) noexcept {
-    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
-    const I bits = xsimd::bitwise_cast<I>(d);
+LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
+    const I bits = v4::bits_of(d);
     // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
     const I mant = bits & I(0x007fffff);
-    const I up = xsimd::select(mant > I(0x003504f3), I(1), I(0));
-    const B m = xsimd::bitwise_cast<B>(mant | ((I(127) - up) << 23));
-    const B e = xsimd::to_float((bits >> 23) - I(127) + up);
+    const I up = v4::select(mant > I(0x003504f3), I(1), I(0));
+    const B m = v4::float_from_bits(mant | v4::shift_left<23>(I(127) - up));
+    const B e = v4::to_float(v4::shift_right<23>(bits) - I(127) + up);
     const B t = m - B(1.0f);
     B p(-0.206858124f);
     p = p * t + B(0.318407118f);
@@ -86,9 +79,7 @@ LOWBIT_ALWAYS_INLINE B log2_normal(const B& d) noexcept {
 
 // 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
 // exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
-template <class B>
-LOWBIT_ALWAYS_INLINE B exp2_clamped(const B& y) noexcept {
-    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
     const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
     const B n = (y + magic) - magic;
     const B f = y - n;
@@ -98,21 +89,19 @@ LOWBIT_ALWAYS_INLINE B exp2_clamped(const B& y) noexcept {
     p = p * f + B(0.240221074f);
     p = p * f + B(0.693147207f);
     p = p * f + B(1.00000008f);
-    const I ni = xsimd::to_int(n);
-    return p * xsimd::bitwise_cast<B>((ni + I(127)) << 23);
+    const I ni = v4::to_int_trunc(n);
+    return p * v4::float_from_bits(v4::shift_left<23>(ni + I(127)));
 }
 
-template <class B>
 struct acc {
-    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);  // B{0.0f} would set one lane in xsimd 8
+    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);
 };
 
 // t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
 // t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
 // error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
 // between candidates, whose unclipped errors spread over [0, 1/2] alike.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow24_half(const B& t) noexcept {
+LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
     B p(12.4637709f);
     p = p * t + B(-23.8889542f);
     p = p * t + B(18.9011974f);
@@ -125,16 +114,13 @@ LOWBIT_ALWAYS_INLINE B pow24_half(const B& t) noexcept {
 // d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
 // float's bits read linearly (a few % off): the refit's weights only steer
 // the refit; its candidate is then judged by its error.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow_rough(const B& d, const B& q, const B& bias) noexcept {
-    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
-    const B e = xsimd::to_float(xsimd::bitwise_cast<I>(d)) * q + bias;  // bias = (1 - q) 127 2^23
-    return xsimd::bitwise_cast<B>(xsimd::to_int(xsimd::min(xsimd::max(e, B(8388608.0f)), B(2130706432.0f))));
+LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
+    const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
+    return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
 }
 
 // The constants of one pass: the candidate's, and for norms other than 2
 // where the clipped values lie and how the rest's power is taken.
-template <class B>
 struct lane_consts {
     B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
 };
@@ -145,13 +131,13 @@ struct lane_consts {
 // is a polynomial there (err_t, in steps); clipped values -- and every value
 // at other norms (poly_max = -1) -- take the power from log2 and exp2
 // polynomials (err, in units), for the batches that hold any.
-template <fit_mode M, class B>
-LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const lane_consts<B>& c) noexcept {
+template <fit_mode M>
+LOWBIT_ALWAYS_INLINE void add(acc& a, B x, B valid, const lane_consts& c) noexcept {
     // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
     const B y = x / c.scale;
-    const B t = xsimd::min(xsimd::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
+    const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
 #if defined(__FAST_MATH__)
-    const B k = xsimd::nearbyint(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
+    const B k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
 #else
     const B magic(12582912.0f);
     const B k = (t + magic) - magic;  // |t| <= 255: round half to even
@@ -165,15 +151,15 @@ LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const lane_
     } else {
         B w = valid;
         if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
-            const B ts = xsimd::abs(diff) * c.inv;
+            const B ts = v4::abs(diff) * c.inv;
             const auto far = ts > c.poly_max;
-            const B d = xsimd::max(xsimd::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
-            a.errt += xsimd::select(far, B(0.0f), pow24_half(xsimd::min(ts, B(0.5f))));  // padding: t = 0
-            if (xsimd::any(far)) {
-                const B ly = xsimd::min(xsimd::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
+            const B d = v4::max(v4::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
+            a.errt += v4::select(far, B(0.0f), pow24_half(v4::min(ts, B(0.5f))));  // padding: t = 0
+            if (v4::any(far)) {
+                const B ly = v4::min(v4::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
                 const B wx = exp2_clamped(ly);
-                a.err += xsimd::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
-                if constexpr (M == fit_mode::pow_fit) w = w * xsimd::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
+                a.err += v4::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
+                if constexpr (M == fit_mode::pow_fit) w = w * v4::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
             } else if constexpr (M == fit_mode::pow_fit) {
                 w = w * pow_rough(d, c.pm2, c.rough_bias);
             }
@@ -193,18 +179,18 @@ LOWBIT_ALWAYS_INLINE void add(acc<B>& a, const B& x, const B& valid, const lane_
 
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
-template <fit_mode M, class B>
-inline void flush(acc<B>& a, acc<B>& b, double tnorm, fit_sums& s) noexcept {
-    constexpr std::size_t W = B::size;
+template <fit_mode M>
+inline void flush(acc& a, acc& b, double tnorm, fit_sums& s) noexcept {
+    constexpr std::size_t W = v4::lanes;
     alignas(64) float lanes[7][W];
-    (a.err + b.err).store_unaligned(lanes[0]);
-    if constexpr (pow_mode(M)) (a.errt + b.errt).store_unaligned(lanes[6]);
+    (a.err + b.err).store(lanes[0]);
+    if constexpr (pow_mode(M)) (a.errt + b.errt).store(lanes[6]);
     if constexpr (fit_sums_wanted(M)) {
-        (a.w + b.w).store_unaligned(lanes[1]);
-        (a.wk + b.wk).store_unaligned(lanes[2]);
-        (a.wk2 + b.wk2).store_unaligned(lanes[3]);
-        (a.wy + b.wy).store_unaligned(lanes[4]);
-        (a.wyk + b.wyk).store_unaligned(lanes[5]);
+        (a.w + b.w).store(lanes[1]);
+        (a.wk + b.wk).store(lanes[2]);
+        (a.wk2 + b.wk2).store(lanes[3]);
+        (a.wy + b.wy).store(lanes[4]);
+        (a.wyk + b.wyk).store(lanes[5]);
     }
     double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
@@ -217,12 +203,11 @@ inline void flush(acc<B>& a, acc<B>& b, double tnorm, fit_sums& s) noexcept {
     s.wk2 += t[3];
     s.wy += t[4];
     s.wyk += t[5];
-    a = acc<B>{};
-    b = acc<B>{};
+    a = acc{};
+    b = acc{};
 }
 
-template <class B>
-inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
+inline lane_consts consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
     // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
     const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
     const float q = norm - 2.0f;
@@ -235,29 +220,29 @@ inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact)
 // sets of float lanes (the adds of one batch do not wait for the last's);
 // they go to double every 64 batches and at the end of each row, so no float
 // sum runs over more than 32 terms per lane.
-template <fit_mode M, class Arch = xsimd::default_arch>
+template <fit_mode M>
 inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
                          float norm) noexcept {
-    using B = xsimd::batch<float, Arch>;
-    constexpr std::size_t W = B::size;
-    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
+    using B = v4::f32x4;
+    constexpr std::size_t W = v4::lanes;
+    const fit::lane_consts k = fit::consts_for(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    fit::acc<B> a0, a1;
+    fit::acc a0, a1;
     alignas(64) float pad[W], valid[W];
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + 2 * W <= cols; i += 2 * W) {
-            fit::add<M>(a0, B::load_unaligned(x + i), one, k);
-            fit::add<M>(a1, B::load_unaligned(x + i + W), one, k);
+            fit::add<M>(a0, B::load(x + i), one, k);
+            fit::add<M>(a1, B::load(x + i + W), one, k);
             if (++n == 32) {
                 n = 0;
                 fit::flush<M>(a0, a1, c.tnorm, s);
             }
         }
         if (i + W <= cols) {
-            fit::add<M>(a0, B::load_unaligned(x + i), one, k);
+            fit::add<M>(a0, B::load(x + i), one, k);
             i += W;
         }
         if (i < cols) {  // padding: 0, which every candidate represents exactly (d = 0), weighted 0
@@ -265,7 +250,7 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
                 pad[l] = i + l < cols ? x[i + l] : 0.0f;
                 valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            fit::add<M>(a1, B::load_unaligned(pad), B::load_unaligned(valid), k);
+            fit::add<M>(a1, B::load(pad), B::load(valid), k);
         }
         fit::flush<M>(a0, a1, c.tnorm, s);
     }
@@ -276,27 +261,27 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 // small groups pay the loop and the lane sums once, and the N accumulators
 // are independent. exact: no polynomial t^2.4 (every value's power from
 // log2 and exp2).
-template <bool Pow, std::size_t N, class Arch = xsimd::default_arch>
+template <bool Pow, std::size_t N>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                       float norm, double* err, bool exact = false) noexcept {
-    using B = xsimd::batch<float, Arch>;
-    constexpr std::size_t W = B::size;
+    using B = v4::f32x4;
+    constexpr std::size_t W = v4::lanes;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
-    fit::lane_consts<B> k[N];
+    fit::lane_consts k[N];
     for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit::consts_for<B>(c[j], norm, exact);
+        k[j] = fit::consts_for(c[j], norm, exact);
         err[j] = 0.0;
     }
     const B one(1.0f);
-    fit::acc<B> a[N];
+    fit::acc a[N];
     alignas(64) float pad[W], valid[W], lanes[W];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            a[j].err.store_unaligned(lanes);
+            a[j].err.store(lanes);
             double t = 0.0;
             for (std::size_t l = 0; l < W; ++l) t += lanes[l];
             if constexpr (Pow) {
-                a[j].errt.store_unaligned(lanes);
+                a[j].errt.store(lanes);
                 double tt = 0.0;
                 for (std::size_t l = 0; l < W; ++l) tt += lanes[l];
                 t += c[j].tnorm * tt;
@@ -310,7 +295,7 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + W <= cols; i += W) {
-            const B v = B::load_unaligned(x + i);
+            const B v = B::load(x + i);
             for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, k[j]);
             if (++n == 64) {
                 n = 0;
@@ -322,7 +307,7 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
                 pad[l] = i + l < cols ? x[i + l] : 0.0f;
                 valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            const B v = B::load_unaligned(pad), ok = B::load_unaligned(valid);
+            const B v = B::load(pad), ok = B::load(valid);
             for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, k[j]);
         }
         flush();
@@ -331,7 +316,3 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
 
 }  // namespace detail
 }  // namespace lowbit
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
