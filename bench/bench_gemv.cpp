@@ -8,6 +8,8 @@
 // input rotation (x rotated by a randomized Hadamard transform first, as
 // lowbit-llama's -rot linears run); ratio_plain is its time over the same
 // tiled int8 GEMV without the rotation, both timed in the same iterations.
+// rotate/<n>/<arch>/t1: the copy and hadamard_rotation::apply of one vector of
+// n values alone, with the transform's arch forced (quant/detail/x86/fwht_x86.hpp).
 #include <lowbit/quant/hadamard.hpp>
 
 #include "bench_schemes.hpp"
@@ -132,9 +134,30 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     st.counters["plain_us"] = plain / n * 1e6;
 }
 
+void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a) {
+    if (!lowbit::force_arch(a)) {
+        st.SkipWithError("arch not available on this CPU");
+        return;
+    }
+    auto q = lowbit::hadamard_rotation::make(n, 11);
+    if (!q) std::abort();
+    const std::vector<float> x = random_floats(n, 3);
+    std::vector<float> xr(n);
+    for (auto _ : st) {
+        std::copy(x.begin(), x.end(), xr.begin());
+        if (!q->apply(lowbit::span<float>(xr))) std::abort();
+        benchmark::ClobberMemory();
+    }
+    (void)lowbit::force_arch(lowbit::arch::automatic);
+}
+
 }  // namespace
 
 void register_gemv() {
+    for (std::size_t n : {2048, 4096})
+        for (lowbit::arch a : {lowbit::arch::automatic, lowbit::arch::avx2, lowbit::arch::sse2, lowbit::arch::neon})
+            benchmark::RegisterBenchmark(("rotate/" + std::to_string(n) + "/" + lowbit::arch_name(a) + "/t1").c_str(), bm_rotate, n, a)
+                ->Unit(benchmark::kMicrosecond);
     // gemv_rot/w4g32/int8/<KxN>/tN: bm_gemv_rot (issue 20: within 10 % of the plain int8 GEMV per weight byte).
     for (const shape s : {shape{4096, 4096}, shape{2048, 512}})
         for (int t : thread_counts())

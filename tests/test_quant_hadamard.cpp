@@ -13,6 +13,8 @@
 
 #include <lowbit/quant/hadamard.hpp>
 
+#include "test_archs.hpp"
+
 using namespace lowbit;
 
 namespace {
@@ -225,32 +227,44 @@ TEST_CASE("hadamard_rotation: signs are bit 63 of std::mt19937_64's draws") {
 // The single-vector transform (the radix-4 first step, then four butterflies
 // at a time) against the plain passes: the same additions, the same bits.
 // The branch-free finite check finds a NaN or an Inf in any lane and in the tail.
+// Every arch this CPU runs (the x86 copies of quant/detail/x86/fwht_x86.hpp:
+// AVX2 from n = 8, AVX-512 from n = 16; the portable one elsewhere).
 TEST_CASE("hadamard: the single-vector transform equals the plain passes bit for bit; the finite check sees every position") {
-    for (std::size_t n = 1; n <= 4096; n *= 2) {
-        CAPTURE(n);
-        std::vector<float> x = random_vector(n, 31u + static_cast<unsigned>(n));
-        x[0] = 1e30f;  // magnitudes far apart: a reordered sum would show in the low bits
-        if (n > 1) x[n - 1] = -3e-30f;
-        std::vector<float> y = x;
-        detail::fwht_unnormalized(x.data(), n, 1);
-        detail::fwht_vector(y.data(), n);
-        REQUIRE(std::memcmp(x.data(), y.data(), n * sizeof(float)) == 0);
+    for (arch a : lowbit_test::runnable_archs()) {
+        lowbit_test::arch_scope scope(a);
+        for (std::size_t n = 1; n <= 32768; n *= 2) {
+            CAPTURE(arch_name(a));
+            CAPTURE(n);
+            std::vector<float> x = random_vector(n, 31u + static_cast<unsigned>(n));
+            x[0] = 1e30f;  // magnitudes far apart: a reordered sum would show in the low bits
+            if (n > 1) x[n - 1] = -3e-30f;
+            if (n > 8) x[n / 2 + 3] = -7e25f, x[n / 4 + 1] = 2e-38f;
+            std::vector<float> y = x;
+            detail::fwht_unnormalized(x.data(), n, 1);
+            detail::fwht_vector(y.data(), n);
+            REQUIRE(std::memcmp(x.data(), y.data(), n * sizeof(float)) == 0);
+        }
     }
-    for (std::size_t n : {1u, 3u, 4u, 7u, 8u, 13u}) {
-        std::vector<float> x = random_vector(n, 5);
-        CHECK(detail::all_finite(x.data(), n));
-        for (std::size_t i = 0; i < n; ++i)
-            for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                              -std::numeric_limits<float>::infinity()}) {
-                CAPTURE(n);
-                CAPTURE(i);
-                std::vector<float> z = x;
-                z[i] = bad;
-                CHECK_FALSE(detail::all_finite(z.data(), n));
-            }
-        x[0] = std::numeric_limits<float>::max();
-        x[n - 1] = std::numeric_limits<float>::denorm_min();
-        CHECK(detail::all_finite(x.data(), n));
+    // (x86: multiples of 16 and of 8 take the AVX-512 / AVX2 copy, the rest the portable one)
+    for (arch a : lowbit_test::runnable_archs()) {
+        lowbit_test::arch_scope scope(a);
+        CAPTURE(arch_name(a));
+        for (std::size_t n : {1u, 3u, 4u, 7u, 8u, 13u, 16u, 24u, 48u}) {
+            std::vector<float> x = random_vector(n, 5);
+            CHECK(detail::all_finite(x.data(), n));
+            for (std::size_t i = 0; i < n; ++i)
+                for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity()}) {
+                    CAPTURE(n);
+                    CAPTURE(i);
+                    std::vector<float> z = x;
+                    z[i] = bad;
+                    CHECK_FALSE(detail::all_finite(z.data(), n));
+                }
+            x[0] = std::numeric_limits<float>::max();
+            x[n - 1] = std::numeric_limits<float>::denorm_min();
+            CHECK(detail::all_finite(x.data(), n));
+        }
     }
 }
 
@@ -288,4 +302,33 @@ TEST_CASE("hadamard: bad input gets a clear error and leaves the data untouched"
     hadamard_rotation unbuilt;
     std::vector<float> one(1, 1.0f);
     CHECK(unbuilt.apply(one).code() == errc::invalid_argument);
+}
+
+// The whole rotation (signs, blocks, norms, the transpose too) gives the same
+// bits on every arch: the x86 copies do the sign and scale passes at their own
+// width (detail::rotate_block), the portable ones four floats at a time.
+TEST_CASE("hadamard: apply and apply_transpose give the same bits on every arch") {
+    for (std::size_t n : {4u, 12u, 96u, 172u, 2048u, 5632u})
+        for (hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary})
+            for (bool transpose : {false, true}) {
+                CAPTURE(n);
+                CAPTURE(static_cast<int>(split));
+                CAPTURE(transpose);
+                auto q = hadamard_rotation::make(n, 7 + n, split);
+                REQUIRE(q.ok());
+                std::vector<float> x = random_vector(3 * n, 77u + static_cast<unsigned>(n));
+                x[1] = 3e35f, x[n + 2] = -1e-35f;
+                std::vector<float> want = x;
+                {
+                    lowbit_test::arch_scope scope(arch::scalar);
+                    REQUIRE(q->apply_rows(span<float>(want), 3, transpose).ok());
+                }
+                for (arch a : lowbit_test::runnable_archs()) {
+                    CAPTURE(arch_name(a));
+                    lowbit_test::arch_scope scope(a);
+                    std::vector<float> y = x;
+                    REQUIRE(q->apply_rows(span<float>(y), 3, transpose).ok());
+                    REQUIRE(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+                }
+            }
 }

@@ -16891,6 +16891,216 @@ private:
 }  // namespace lowbit
 // ---- end lowbit/quant/detail/mt19937_64.hpp --------------------------------------
 
+// The x86 copies need __builtin_shufflevector: Clang, GCC 12 and later.
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+#define LOWBIT_FWHT_X86 1
+// ---- begin lowbit/quant/detail/x86/fwht_x86.hpp ----------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_QUANT_DETAIL_X86_FWHT_X86_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_QUANT_DETAIL_X86_FWHT_X86_HPP
+// lowbit/quant/detail/x86/fwht_x86.hpp — the unnormalized Walsh–Hadamard
+// transform of one vector (quant/hadamard.hpp, detail::fwht_vector) in
+// 8-lane (AVX2) and 16-lane (AVX-512) registers, picked at run time by
+// active_arch() (kernels/arch.hpp), so LOWBIT_FORCE_ARCH governs it like every
+// kernel.
+//
+// Why: a rotated linear layer transforms its input on every call, serially;
+// the portable transform (four lanes, one pass over memory per butterfly
+// distance) cost 9-19 us at n = 2048-4096 on the 2-core machine, as much as
+// the int8 GEMV of a 2048 x 512 weight it precedes (docs/quality.md,
+// "Rotations"). Here the butterflies of distance below the register width run
+// inside a register (a lane permute, an add, a subtract and a blend per
+// distance), and the wider ones three distances per pass over memory (eight
+// registers loaded, twelve butterflies, eight stored), the last one or two in
+// one more pass: n = 4096 takes 4 passes over memory instead of 11 (AVX-512:
+// distances 1-8 in registers, 16-64, 128-512, then 1024-2048).
+//
+// Written with the compilers' vector extensions (GCC >= 12 and Clang have
+// __builtin_shufflevector) under target attributes, not <immintrin.h>: the
+// intrinsics header is ~0.5 s of parsing, which quant/ does not otherwise need.
+//
+// Same bits as detail::fwht_portable: every value sees the same additions and
+// subtractions, with the same operands, in the same order of distances
+// (1, 2, 4, ...); a butterfly (u, v) -> (u + v, u - v) is computed as x + x'
+// in the lower lane (u + v) and x' - x in the upper one (u - v), where x' is
+// the partner lane's value. tests/test_quant_hadamard.cpp checks every arch
+// against the plain passes bit for bit.
+
+#include <cstddef>
+#include <cstring>
+
+// (lowbit/kernels/arch.hpp: already included above)
+
+namespace lowbit {
+namespace detail {
+namespace x86 {
+
+inline bool fwht_has_avx512() noexcept {
+    const arch a = active_arch();
+    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx;
+}
+inline bool fwht_has_avx2() noexcept {
+    const arch a = active_arch();
+    return a == arch::avx2 || a == arch::avxvnni || fwht_has_avx512();
+}
+
+typedef float fwht_v8 __attribute__((vector_size(32)));
+typedef float fwht_v16 __attribute__((vector_size(64)));
+typedef unsigned fwht_u8 __attribute__((vector_size(32)));
+typedef unsigned fwht_u16 __attribute__((vector_size(64)));
+
+#define LOWBIT_FWHT_TGT(isa) __attribute__((target(isa), always_inline)) inline
+
+// ---- 8 lanes (AVX2) ---------------------------------------------------------------------
+// Distances 1, 2, 4 inside an 8-value register: p = the partner lanes; lower
+// lanes take x + p (index i), upper lanes p - x (index 8 + i of the pair).
+LOWBIT_FWHT_TGT("avx2") fwht_v8 fwht_in_register(fwht_v8 x) {
+    fwht_v8 p = __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
+    x = __builtin_shufflevector(x + p, p - x, 0, 9, 2, 11, 4, 13, 6, 15);
+    p = __builtin_shufflevector(x, x, 2, 3, 0, 1, 6, 7, 4, 5);
+    x = __builtin_shufflevector(x + p, p - x, 0, 1, 10, 11, 4, 5, 14, 15);
+    p = __builtin_shufflevector(x, x, 4, 5, 6, 7, 0, 1, 2, 3);
+    return __builtin_shufflevector(x + p, p - x, 0, 1, 2, 3, 12, 13, 14, 15);
+}
+
+// ---- 16 lanes (AVX-512) -----------------------------------------------------------------
+LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
+    fwht_v16 p = __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    x = __builtin_shufflevector(x + p, p - x, 0, 17, 2, 19, 4, 21, 6, 23, 8, 25, 10, 27, 12, 29, 14, 31);
+    p = __builtin_shufflevector(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    x = __builtin_shufflevector(x + p, p - x, 0, 1, 18, 19, 4, 5, 22, 23, 8, 9, 26, 27, 12, 13, 30, 31);
+    p = __builtin_shufflevector(x, x, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+    x = __builtin_shufflevector(x + p, p - x, 0, 1, 2, 3, 20, 21, 22, 23, 8, 9, 10, 11, 28, 29, 30, 31);
+    p = __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    return __builtin_shufflevector(x + p, p - x, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+
+// The passes over memory, stamped for each width (a template cannot carry
+// the target attribute its vector type needs). n a power of two, n >= the
+// lanes: after the in-register distances, three distances h, 2h, 4h per pass
+// (eight registers at x + j + r*h, r = 0..7, butterflies in pass order), then
+// the last two or one.
+#define LOWBIT_FWHT_PASSES(NAME, V, U, ISA)                                                   \
+    LOWBIT_FWHT_TGT(ISA) V NAME##_load(const float* p) {                                   \
+        V v;                                                                                \
+        std::memcpy(&v, p, sizeof v);                                                       \
+        return v;                                                                           \
+    }                                                                                       \
+    LOWBIT_FWHT_TGT(ISA) void NAME##_store(float* p, V v) { std::memcpy(p, &v, sizeof v); } \
+    LOWBIT_FWHT_TGT(ISA) void NAME##_butterfly(V& a, V& b) {                               \
+        const V s = a + b, d = a - b;                                                       \
+        a = s;                                                                              \
+        b = d;                                                                              \
+    }                                                                                       \
+    /* detail::all_finite's test, one register at a time (n a multiple of the lanes) */   \
+    __attribute__((target(ISA))) inline bool NAME##_finite(const float* x, std::size_t n) noexcept { \
+        constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
+        U acc = U{};                                                                        \
+        for (std::size_t i = 0; i < n; i += L) {                                            \
+            U u;                                                                            \
+            std::memcpy(&u, x + i, sizeof u);                                               \
+            acc |= (u & 0x7f800000u) + 0x00800000u;                                         \
+        }                                                                                   \
+        unsigned r = 0;                                                                     \
+        for (std::size_t k = 0; k < L; ++k) r |= acc[k];                                    \
+        return !(r & 0x80000000u);                                                          \
+    }                                                                                       \
+    /* x[i] *= s[i] * c (x[i] *= c for s null), one register at a time */                \
+    __attribute__((target(ISA))) inline void NAME##_scale(float* x, const float* s, float c, std::size_t n) noexcept { \
+        constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
+        const V cv = V{} + c;                                                               \
+        for (std::size_t i = 0; i < n; i += L)                                              \
+            NAME##_store(x + i, NAME##_load(x + i) * (s ? NAME##_load(s + i) * cv : cv));   \
+    }                                                                                       \
+    __attribute__((target(ISA))) inline void NAME(float* x, std::size_t n) noexcept {       \
+        constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
+        for (std::size_t i = 0; i < n; i += L) NAME##_store(x + i, fwht_in_register(NAME##_load(x + i))); \
+        std::size_t h = L;                                                                  \
+        for (; 8 * h <= n; h *= 8)                                                          \
+            for (std::size_t i = 0; i < n; i += 8 * h)                                      \
+                for (std::size_t j = i; j < i + h; j += L) {                                \
+                    float* p = x + j;                                                       \
+                    V v0 = NAME##_load(p), v1 = NAME##_load(p + h), v2 = NAME##_load(p + 2 * h); \
+                    V v3 = NAME##_load(p + 3 * h), v4 = NAME##_load(p + 4 * h);             \
+                    V v5 = NAME##_load(p + 5 * h), v6 = NAME##_load(p + 6 * h);             \
+                    V v7 = NAME##_load(p + 7 * h);                                          \
+                    NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                     \
+                    NAME##_butterfly(v4, v5), NAME##_butterfly(v6, v7);                     \
+                    NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                     \
+                    NAME##_butterfly(v4, v6), NAME##_butterfly(v5, v7);                     \
+                    NAME##_butterfly(v0, v4), NAME##_butterfly(v1, v5);                     \
+                    NAME##_butterfly(v2, v6), NAME##_butterfly(v3, v7);                     \
+                    NAME##_store(p, v0), NAME##_store(p + h, v1), NAME##_store(p + 2 * h, v2); \
+                    NAME##_store(p + 3 * h, v3), NAME##_store(p + 4 * h, v4);               \
+                    NAME##_store(p + 5 * h, v5), NAME##_store(p + 6 * h, v6);               \
+                    NAME##_store(p + 7 * h, v7);                                            \
+                }                                                                           \
+        if (4 * h <= n) {                                                                   \
+            for (std::size_t j = 0; j < h; j += L) {                                        \
+                float* p = x + j;                                                           \
+                V v0 = NAME##_load(p), v1 = NAME##_load(p + h);                             \
+                V v2 = NAME##_load(p + 2 * h), v3 = NAME##_load(p + 3 * h);                 \
+                NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                         \
+                NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                         \
+                NAME##_store(p, v0), NAME##_store(p + h, v1);                               \
+                NAME##_store(p + 2 * h, v2), NAME##_store(p + 3 * h, v3);                   \
+            }                                                                               \
+        } else if (2 * h <= n) {                                                            \
+            for (std::size_t j = 0; j < h; j += L) {                                        \
+                V a = NAME##_load(x + j), b = NAME##_load(x + j + h);                       \
+                NAME##_butterfly(a, b);                                                     \
+                NAME##_store(x + j, a);                                                     \
+                NAME##_store(x + j + h, b);                                                 \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+LOWBIT_FWHT_PASSES(fwht_avx2, fwht_v8, fwht_u8, "avx2")
+LOWBIT_FWHT_PASSES(fwht_avx512, fwht_v16, fwht_u16, "avx2,avx512f")
+
+// detail::all_finite's x86 form for n a multiple of 16 (AVX-512) or 8: the
+// portable 16-byte loads of values the caller has just written with wider
+// stores wait for those stores (0.3 us per 2048 values alone, ~0.8 after a
+// copy). -1 where it does not apply.
+inline int all_finite_x86(const float* x, std::size_t n) noexcept {
+    if (n % 16 == 0 && fwht_has_avx512()) return fwht_avx512_finite(x, n);
+    if (n % 8 == 0 && fwht_has_avx2()) return fwht_avx2_finite(x, n);
+    return -1;
+}
+
+// detail::rotate_block's x86 form: x <- diag(s_out) c H diag(s_in) x, the
+// sign and scale passes at the transform's width. (Done by the portable
+// 4-float passes, they cost more than the transform: on the 2-core Zen 5 a
+// 16-byte load of what a 64-byte store just wrote waits for the store,
+// 2.4 us per 2048 values against 0.8 here.) False where the active arch has
+// neither width or n is below it: the caller runs the portable form.
+inline bool rotate_block_x86(float* x, std::size_t n, const float* s_in, const float* s_out, float c) noexcept {
+    if (n >= 16 && fwht_has_avx512()) {
+        if (s_in) fwht_avx512_scale(x, s_in, 1.0f, n);
+        fwht_avx512(x, n);
+        fwht_avx512_scale(x, s_out, c, n);
+        return true;
+    }
+    if (n >= 8 && fwht_has_avx2()) {
+        if (s_in) fwht_avx2_scale(x, s_in, 1.0f, n);
+        fwht_avx2(x, n);
+        fwht_avx2_scale(x, s_out, c, n);
+        return true;
+    }
+    return false;
+}
+
+#undef LOWBIT_FWHT_PASSES
+#undef LOWBIT_FWHT_TGT
+
+}  // namespace x86
+}  // namespace detail
+}  // namespace lowbit
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_QUANT_DETAIL_X86_FWHT_X86_HPP
+// ---- end lowbit/quant/detail/x86/fwht_x86.hpp ------------------------------------
+#else
+#define LOWBIT_FWHT_X86 0
+#endif
+
 namespace lowbit {
 
 // The largest power of two that divides n (0 for n = 0): the block of the
@@ -16933,7 +17143,7 @@ inline void fwht_unnormalized(float* x, std::size_t n, std::size_t width) noexce
 // 4-float vector adds at -O2 (the plain loop over a run of h butterflies is
 // not vectorized there: h is not a constant). Every value sees the same
 // additions in the same order as fwht_unnormalized: the same bits.
-inline void fwht_vector(float* x, std::size_t n) noexcept {
+inline void fwht_portable(float* x, std::size_t n) noexcept {
     if (n < 4) return fwht_unnormalized(x, n, 1);
     for (std::size_t i = 0; i < n; i += 4) {
         const float s0 = x[i] + x[i + 1], d0 = x[i] - x[i + 1], s1 = x[i + 2] + x[i + 3], d1 = x[i + 2] - x[i + 3];
@@ -16951,26 +17161,65 @@ inline void fwht_vector(float* x, std::size_t n) noexcept {
             }
 }
 
+// The transform of one vector: the AVX-512 or AVX2 copy (quant/detail/x86/
+// fwht_x86.hpp) where the active arch has it, else the portable one; all give
+// the same bits.
+inline void fwht_vector(float* x, std::size_t n) noexcept {
+#if LOWBIT_FWHT_X86
+    if (n >= 16 && x86::fwht_has_avx512()) return x86::fwht_avx512(x, n);
+    if (n >= 8 && x86::fwht_has_avx2()) return x86::fwht_avx2(x, n);
+#endif
+    fwht_portable(x, n);
+}
+
 // x[i] *= s[i] * c (x[i] *= c for s null) over n values, four at a time
-// through local arrays (as fwht_vector: vectorized at -O2), the tail one by
-// one. s holds the signs (+-1): the product s[i] * c is exact.
+// through local arrays (as fwht_portable: vectorized at -O2), the tail one by
+// one. s holds the signs (+-1): the product s[i] * c is exact. One loop per
+// case: with the test for s inside the loop GCC 12 left it scalar (2.1 us for
+// 2048 values against 0.36 without signs).
 inline void scale_by(float* x, const float* s, float c, std::size_t n) noexcept {
     std::size_t i = 0;
+    if (s) {
+        for (; i + 4 <= n; i += 4) {
+            float v[4], m[4];
+            std::memcpy(v, x + i, sizeof v);
+            std::memcpy(m, s + i, sizeof m);
+            for (int k = 0; k < 4; ++k) v[k] *= m[k] * c;
+            std::memcpy(x + i, v, sizeof v);
+        }
+        for (; i < n; ++i) x[i] *= s[i] * c;
+        return;
+    }
     for (; i + 4 <= n; i += 4) {
-        float v[4], m[4] = {c, c, c, c};
+        float v[4];
         std::memcpy(v, x + i, sizeof v);
-        if (s)
-            for (int k = 0; k < 4; ++k) m[k] = s[i + k] * c;
-        for (int k = 0; k < 4; ++k) v[k] *= m[k];
+        for (int k = 0; k < 4; ++k) v[k] *= c;
         std::memcpy(x + i, v, sizeof v);
     }
-    for (; i < n; ++i) x[i] *= s ? s[i] * c : c;
+    for (; i < n; ++i) x[i] *= c;
+}
+
+// One block of a rotation: x <- diag(s_out) * c * H_n * diag(s_in) * x over
+// n values (n a power of two; s_in, s_out null for no signs), the products
+// x * s_in, then x * (s_out * c) exactly as scale_by computes them: the same
+// bits on every arch.
+inline void rotate_block(float* x, std::size_t n, const float* s_in, const float* s_out, float c) noexcept {
+#if LOWBIT_FWHT_X86
+    if (x86::rotate_block_x86(x, n, s_in, s_out, c)) return;
+#endif
+    if (s_in) scale_by(x, s_in, 1.0f, n);
+    fwht_vector(x, n);
+    scale_by(x, s_out, c, n);
 }
 
 // Whether all of x is finite, without a branch per value: an exponent of all
 // ones (Inf, NaN) is the one that carries into bit 31 when 2^23 is added to
 // it; four lanes OR-ed at a time, which the compiler vectorizes at -O2.
 inline bool all_finite(const float* x, std::size_t n) noexcept {
+#if LOWBIT_FWHT_X86
+    const int wide = x86::all_finite_x86(x, n);
+    if (wide >= 0) return wide != 0;
+#endif
     std::uint32_t acc[4] = {0, 0, 0, 0};
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -16998,9 +17247,8 @@ inline status fwht(span<float> x) noexcept {
     if (!is_power_of_two(x.size()))
         return status::error(errc::shape_mismatch, "fwht: x has %zu values, not a power of two", x.size());
     LOWBIT_TRY(detail::check_finite(x.data(), x.size(), "fwht", "x"));
-    detail::fwht_vector(x.data(), x.size());
     const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(x.size())));
-    for (float& v : x) v *= norm;
+    detail::rotate_block(x.data(), x.size(), nullptr, nullptr, norm);
     return status();
 }
 
@@ -17075,14 +17323,12 @@ private:
         LOWBIT_TRY(detail::check_finite(m.data(), m.size(), "hadamard_rotation", what));
         for (std::size_t r = 0; r < count; ++r) {
             float* x = m.data() + r * n;
-            if (!transpose) detail::scale_by(x, signs_.data(), 1.0f, n);
             std::size_t at = 0;
             for (const std::size_t b : sizes_) {
-                detail::fwht_vector(x + at, b);
                 const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
-                // forward: x * norm; transpose: x * (norm * s), both the product with s exact
-                if (transpose) detail::scale_by(x + at, signs_.data() + at, norm, b);
-                else detail::scale_by(x + at, nullptr, norm, b);
+                // forward: signs, transform, x * norm; transpose: transform, x * (s * norm), the products with s exact
+                const float* s = signs_.data() + at;
+                detail::rotate_block(x + at, b, transpose ? nullptr : s, transpose ? s : nullptr, norm);
                 at += b;
             }
         }
