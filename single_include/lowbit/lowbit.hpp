@@ -4962,6 +4962,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -4972,13 +4978,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -5028,9 +5034,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -6260,6 +6266,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -6270,13 +6282,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -6326,9 +6338,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -7558,6 +7570,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -7568,13 +7586,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -7624,9 +7642,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -8856,6 +8874,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -8866,13 +8890,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -8922,9 +8946,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -10335,6 +10359,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -10345,13 +10375,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -10401,9 +10431,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -11633,6 +11663,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -11643,13 +11679,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -11699,9 +11735,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -12931,6 +12967,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -12941,13 +12983,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -12997,9 +13039,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
@@ -14229,6 +14271,12 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 // Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
 // their products.
 #if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
 template <class S, int MB>
 LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
                                       const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
@@ -14239,13 +14287,13 @@ LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* 
     for (int q = 0; q < 2; ++q) {
         __m512i lo, hi;
         unpack_quad<B>(w + q * 16 * B, lo, hi);
-        const __m512 sv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * q);
+        const __m512 sv = load_quarters16(qs + 16 * q);
         const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
         const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
         const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
         __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
         if constexpr (!S::is_symmetric) {
-            const __m512 zv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * q);
+            const __m512 zv = load_quarters16(qz + 16 * q);
             z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
             z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
         }
@@ -14295,9 +14343,9 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
             r0 = _mm256_sub_epi8(r0, zb);
             r1 = _mm256_sub_epi8(r1, zb);
         }
-        const __m512 qsv = _mm512_maskz_loadu_ps(0xffff, qs + 16 * (j / 2));
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
         __m512 qzv = _mm512_setzero_ps();
-        if constexpr (!zero_in_bytes<S>()) qzv = _mm512_maskz_loadu_ps(0xffff, qz + 16 * (j / 2));
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
         const std::uint8_t* at = qm.at.data() + pair_offset(j);
         const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
         const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
