@@ -5290,14 +5290,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -5322,6 +5323,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -5331,29 +5334,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -5372,7 +5372,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -5395,16 +5395,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -6594,14 +6604,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -6626,6 +6637,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -6635,29 +6648,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -6676,7 +6686,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -6699,16 +6709,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -7898,14 +7918,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -7930,6 +7951,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -7939,29 +7962,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -7980,7 +8000,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -8003,16 +8023,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -9202,14 +9232,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -9234,6 +9265,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -9243,29 +9276,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -9284,7 +9314,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -9307,16 +9337,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -10687,14 +10727,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -10719,6 +10760,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -10728,29 +10771,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -10769,7 +10809,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -10792,16 +10832,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -11991,14 +12041,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -12023,6 +12074,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -12032,29 +12085,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -12073,7 +12123,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -12096,16 +12146,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -13295,14 +13355,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -13327,6 +13388,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -13336,29 +13399,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -13377,7 +13437,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -13400,16 +13460,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -14599,14 +14669,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -14631,6 +14702,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -14640,29 +14713,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -14681,7 +14751,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -14704,16 +14774,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -15976,14 +16056,15 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -16000,6 +16081,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            float s[8];
+            std::int32_t z[8];
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -16009,17 +16093,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 float ls[64];
                 std::int32_t lz[64];
                 lane_scales(w, r, sc, ls, lz);
                 i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            float s[8];
-            std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -16116,14 +16197,13 @@ LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
         }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -16138,12 +16218,12 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
-            const float* xp[MB];
-            LOWBIT_UNROLL
-            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 float qs[32], qz[32];
                 kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
                 continue;
             }
@@ -16152,6 +16232,9 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
         LOWBIT_UNROLL
@@ -16163,8 +16246,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -16172,8 +16260,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE
@@ -16850,14 +16943,15 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -16874,6 +16968,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            float s[8];
+            std::int32_t z[8];
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -16883,17 +16980,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 float ls[64];
                 std::int32_t lz[64];
                 lane_scales(w, r, sc, ls, lz);
                 i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            float s[8];
-            std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -16990,14 +17084,13 @@ LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
         }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -17012,12 +17105,12 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
-            const float* xp[MB];
-            LOWBIT_UNROLL
-            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 float qs[32], qz[32];
                 kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
                 continue;
             }
@@ -17026,6 +17119,9 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
         LOWBIT_UNROLL
@@ -17037,8 +17133,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -17046,8 +17147,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE

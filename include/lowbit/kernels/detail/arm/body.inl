@@ -237,14 +237,15 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -261,6 +262,9 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            float s[8];
+            std::int32_t z[8];
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -270,17 +274,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 float ls[64];
                 std::int32_t lz[64];
                 lane_scales(w, r, sc, ls, lz);
                 i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            float s[8];
-            std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -377,14 +378,13 @@ LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
         }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(16) std::uint8_t tmp[32 * 8 + 16];
     row_groups rg = row_groups_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rg.base = w.scale_index(r, 0);
@@ -399,12 +399,12 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
-            const float* xp[MB];
-            LOWBIT_UNROLL
-            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 float qs[32], qz[32];
                 kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
                 continue;
             }
@@ -413,6 +413,9 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
             for (int k = 0; k < 8; ++k)
                 z[k] = S::is_symmetric ? symmetric_zero(B) : static_cast<float>(zi[k] + (B == 8 ? 128 : 0));
+            const float* xp[MB];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
             f32_chunk<S, MB>(wp, xp, z, s, acc);
         }
         LOWBIT_UNROLL
@@ -424,8 +427,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -433,8 +441,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE

@@ -652,14 +652,15 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B, nsc = g.nsc, nb = g.nb;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     const std::int8_t* xq[MB];
     const float* dxl[MB];
     const std::int32_t* zqs[MB];
@@ -684,6 +685,8 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 std::memcpy(tmp, wp, (row_len - off < cb ? row_len - off : cb));
                 wp = tmp;
             }
+            __m256 s, z;
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -693,29 +696,26 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
-                continue;
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
             }
-            __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
     const std::size_t row_len = packed_bytes(g.K, B), cb = 32 * B;
     alignas(32) std::uint8_t tmp[32 * 8 + 16];
     row_scales rs = row_scales_of(w);
-    const bool small = kdetail::small_groups(w);
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         rs.base = w.scale_index(r, 0);
@@ -734,7 +734,7 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
-            if (small) {
+            if constexpr (Small) {
                 alignas(32) float qs[32], qz[32];
                 quarter_scales(w, r, sc, qs, qz);
                 f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
@@ -757,16 +757,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
