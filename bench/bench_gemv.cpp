@@ -188,6 +188,23 @@ void register_gemv() {
                 ->Unit(benchmark::kMicrosecond);
         }
     }
+    // gemv_small/<w4g16|w4g32>/<fma|int8|ref>/plain/<KxN>/tN: groups of 16 (the
+    // small-group kernels, docs/kernels.md) against groups of 32 and the reference
+    // on the dense layout (the tiled layout takes no groups of 16).
+    for (const shape s : {shape{4096, 4096}, shape{2048, 512}})
+        for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma, lowbit::matmul_path::reference})
+            for (int t : thread_counts()) {
+                const std::string tail = std::string("/") + (path == lowbit::matmul_path::reference ? "ref" : bench_path_name(path)) +
+                                         "/plain/" + shape_name(s) + "/t" + std::to_string(t);
+                benchmark::RegisterBenchmark(("gemv_small/w4g16" + tail).c_str(), bm_gemv<lowbit::scheme<4, lowbit::per_group<16>>>, s,
+                                             path, t, false)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
+                benchmark::RegisterBenchmark(("gemv_small/w4g32" + tail).c_str(), bm_gemv<lowbit::scheme<4, lowbit::per_group<32>>>, s,
+                                             path, t, false)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
+            }
     for (const auto& s : gemv_shapes())
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);

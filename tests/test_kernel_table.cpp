@@ -255,8 +255,16 @@ TEST_CASE("kernel table: a fallback is reported, and refused when the options sa
         REQUIRE(gemv(q.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
         CHECK_FALSE(info.fell_back);
     }
-    {  // groups of 16: only the reference reads them, for every path
+    {  // groups of 16: the small-group kernels, no fallback
         using G = scheme<4, per_group<16>>;
+        const auto g = kt::make_matrix<G>(40, 96, 5, false);
+        o.path = matmul_path::int8_dot;
+        REQUIRE(gemv(g.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());
+        CHECK(info.entry->key.path == matmul_path::int8_dot);
+        CHECK(info.fell_back == (info.entry->key.a != active_arch()));
+    }
+    {  // groups of 12 (not a multiple of 8): only the reference reads them, for every path
+        using G = scheme<4, per_group<12>>;
         const auto g = kt::make_matrix<G>(40, 96, 5, false);
         o.path = matmul_path::int8_dot;
         REQUIRE(gemv(g.view(), span<const float>(xv), span<float>(y), serial_executor{}, o).ok());

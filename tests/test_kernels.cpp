@@ -59,17 +59,58 @@ TEST_CASE("kernels: the expected arch is the automatic choice") {
     CHECK(got == std::string(want));
 }
 
-TEST_CASE("kernels: groups that are not a multiple of 32 use the reference") {
-    using S = scheme<4, per_group<48>>;
+// Groups of a multiple of 8 that is not one of 32 (blocks.hpp, "small groups"):
+// both paths on every arch against the reference and the int8 scalar model,
+// ragged last groups (K = 31, 33, 257, ...) included. 1-bit int8 has no
+// small-group kernel: the reference, checked below.
+#define KERNEL_SCHEMES_SMALL                                                                                   \
+    scheme<4, per_group<16>>, scheme<8, per_group<24>, asymmetric>, scheme<2, per_group<16>, asymmetric>,      \
+        scheme<1, per_group<8>>
+
+TEST_CASE_TEMPLATE("kernels: small groups, gemv, every arch, both paths", S, KERNEL_SCHEMES_SMALL,
+                   scheme<4, per_group<48>, asymmetric, scale_bf16>) {
+    kt::check_gemv_all_archs<S>();
+}
+TEST_CASE_TEMPLATE("kernels: small groups, gemm rows equal gemv rows", S, scheme<4, per_group<16>>,
+                   scheme<8, per_group<24>, asymmetric>) {
+    kt::check_gemm_all_archs<S>();
+}
+
+// Which groups the fast kernels take, reported: a multiple of 8 on the f32
+// path, of 8 (16 for 2 bits, none for 1 bit) on the int8 path; other groups
+// run the reference as a fallback (refused when fallbacks are not allowed).
+template <class S>
+void check_small_group_dispatch(bool f32_fast, bool i8_fast) {
     const auto q = kt::make_matrix<S>(9, 200, 3, true);
     const auto x = kt::random_vec(200, 4);
     std::vector<float> a(9), b(9);
-    matmul_options ref, i8;
+    matmul_options ref;
     ref.path = matmul_path::reference;
-    i8.path = matmul_path::int8_dot;
     REQUIRE(gemv(q, span<const float>(x), span<float>(a), serial_executor{}, ref).ok());
-    REQUIRE(gemv(q, span<const float>(x), span<float>(b), serial_executor{}, i8).ok());
-    CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot}) {
+        const bool fast = path == matmul_path::dequant_fma ? f32_fast : i8_fast;
+        CAPTURE(static_cast<int>(path));
+        matmul_info info;
+        matmul_options o;
+        o.path = path;
+        o.info = &info;
+        REQUIRE(gemv(q, span<const float>(x), span<float>(b), serial_executor{}, o).ok());
+        REQUIRE(info.entry != nullptr);
+        CHECK(info.fell_back == (!fast || info.entry->key.a != active_arch()));
+        CHECK((info.entry->key.path == matmul_path::reference) == !fast);
+        if (!fast) CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+        o.allow_fallback = false;
+        o.info = nullptr;
+        if (!fast) CHECK(gemv(q, span<const float>(x), span<float>(b), serial_executor{}, o).code() == errc::unsupported);
+    }
+}
+TEST_CASE("kernels: small groups take the fast kernels, other groups the reference (reported)") {
+    check_small_group_dispatch<scheme<4, per_group<16>>>(true, true);
+    check_small_group_dispatch<scheme<4, per_group<40>, asymmetric>>(true, true);
+    check_small_group_dispatch<scheme<2, per_group<8>>>(true, false);
+    check_small_group_dispatch<scheme<1, per_group<16>>>(true, false);
+    check_small_group_dispatch<scheme<4, per_group<12>>>(false, false);
+    check_small_group_dispatch<scheme<4, per_group<50>>>(false, false);
 }
 
 TEST_CASE("kernels: caller workspace, any_qmatrix twin, errors leave y untouched") {

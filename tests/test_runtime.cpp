@@ -173,10 +173,10 @@ TEST_CASE("multi_gemv equals one gemv per weight, and writes nothing on an error
     const std::size_t K = 160;  // 5 blocks of 32; not a multiple of 64
     const std::vector<float> x = lowbit_test::gaussian(K, 71u);
     // A 4-bit dense weight of an odd row count, its tiled copy (other rows), an
-    // asymmetric 3-bit one, an 8-bit per-channel one, a group of 16 (the
+    // asymmetric 3-bit one, an 8-bit per-channel one, a group of 12 (the
     // reference kernel: no fast kernel fits), and ggml Q4_0 blocks.
     std::vector<any_qmatrix> qs;
-    const char* names[] = {"w4g32", "w4g32", "w3g32a", "w8", "w4g16"};
+    const char* names[] = {"w4g32", "w4g32", "w3g32a", "w8", "w4g12"};
     const std::size_t rows[] = {67, 45, 9, 130, 5};
     for (int i = 0; i < 5; ++i) {
         auto rs = parse_scheme(names[i]);
@@ -235,7 +235,7 @@ TEST_CASE("multi_gemv equals one gemv per weight, and writes nothing on an error
                                                      span<const span<float>>(ys.data(), n), serial_executor{}, opt);
             opt.info = nullptr;
             REQUIRE(st.ok());
-            CHECK(info.fell_back);  // the group of 16 runs the reference
+            CHECK(info.fell_back);  // the group of 12 runs the reference
             for (std::size_t i = 0; i < n; ++i) {
                 CAPTURE(i);
                 CHECK(std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) == 0);

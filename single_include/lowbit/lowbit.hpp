@@ -4004,9 +4004,10 @@ namespace lowbit {
 //   bf16_dot     activations rounded to bf16 (round to nearest even), exact products with the codes,
 //                f32 sums (vdpbf16ps where the CPU has AVX512_BF16); dense and tiled weights only,
 //                never chosen by automatic (its error is the bf16 rounding of x: docs/kernels.md)
-// Per-group schemes whose group is not a multiple of 32 have only the
-// reference (the fast kernels need each 32-block inside one group): a
-// fallback, reported in matmul_info.
+// Dense per-group schemes whose group is a multiple of 8 but not of 32 run
+// the small-group kernels (kernels/detail/blocks.hpp); other groups, and
+// 1-bit (2-bit: unless a multiple of 16) small groups on int8_dot, have only
+// the reference: a fallback, reported in matmul_info.
 enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference, bf16_dot };
 
 inline const char* path_name(matmul_path p) noexcept {
@@ -4304,13 +4305,80 @@ LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }
 
-// Whether the block kernels can run this matrix: every 32-block must lie in one
-// weight group. Otherwise the public API falls back to the reference kernel.
+// ---- small groups: a multiple of 8 codes that is not one of 32 ------------------
+// A 32-block then spans 2 or more groups, so one scale per block no longer
+// holds. Both paths take their scale per quarter instead (8 codes: natural
+// codes 8j..8j+7 of a super-chunk, j < 32), which every group that is a
+// multiple of 8 keeps whole.
+//   f32:  each code is dequantized in registers, (u - z_j) * s_j, before its
+//         product with x (a quarter's scale per float lane).
+//   int8: an int32 lane sums 4 codes of each of the two arranged registers k;
+//         those 4 lie in one quarter for B = 3..8 (B = 4: codes 8i..8i+7 of the
+//         block; else codes 16k + 4i ..), in one 16-code half for B = 2, and are
+//         8 apart for B = 1. So the lane's two registers are summed apart:
+//             A_k = D_k - z_k * Q_k    (D_k = sum(u q), Q_k = sum(q) of register k)
+//             acc[i] = fma(float(A_1), s_1 * dx, fma(float(A_0), s_0 * dx, acc[i]))
+//         with (s_k, z_k) of the quarter of the lane's first code in register
+//         k. B = 2 needs groups of 16k; B = 1 has no int8 small-group kernel
+//         (the public API runs the reference, reported as a fallback:
+//         kernels/run.hpp, fast_kernels_fit).
+// Groups of a multiple of 32 (and per-channel, per-tensor) keep the steps above.
 template <class S>
-inline bool blocks_fit(const qmatrix_view<S>& w) noexcept {
-    // a group that spans the whole row (per-channel run as per-group) fits too
-    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0 ||
-           static_cast<std::size_t>(w.group) >= w.cols;
+inline bool small_groups(const qmatrix_view<S>& w) noexcept {
+    return S::gran == granularity::per_group && w.group % static_cast<int>(block) != 0 && static_cast<std::size_t>(w.group) < w.cols;
+}
+
+// quarter (0..31) of arranged position p, and of lane l's first code in register k.
+template <int B>
+struct quarter_map {
+    std::array<std::uint8_t, chunk> at{};
+    std::array<std::uint8_t, 64> lane{};  // [k * 32 + l]
+    constexpr quarter_map() noexcept {
+        const arrangement<B> ar{};
+        for (int p = 0; p < 256; ++p) at[p] = static_cast<std::uint8_t>(ar.nat[p] / 8);
+        for (int k = 0; k < 2; ++k)
+            for (int l = 0; l < 32; ++l) lane[k * 32 + l] = at[(l / 16) * 128 + k * 64 + (l % 16) * 4];
+    }
+};
+template <int B>
+inline const quarter_map<B>& quarters() noexcept {
+    static constexpr quarter_map<B> m{};
+    return m;
+}
+
+// The portable decoding of w.scales[i].
+template <class S>
+struct decode_scale {
+    const qmatrix_view<S>& w;
+    float operator()(std::size_t i) const noexcept { return S::scale_codec::decode(w.scales[i]); }
+};
+
+// Scale and zero of the 32 quarters of super-chunk sc of row r (quarters past
+// the row: 0). `scale_of(i)` decodes w.scales[i].
+template <class S, class ScaleOf>
+LOWBIT_ALWAYS_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, ScaleOf scale_of, float* s,
+                                         float* z) noexcept {
+    const std::size_t G = static_cast<std::size_t>(w.group), base = w.scale_index(r, 0);
+    std::size_t col = sc * chunk, g = col / G, in = col - g * G;
+    float cs = 0.0f, cz = 0.0f;
+    std::size_t cached = ~std::size_t{0};
+    for (std::size_t j = 0; j < 32; ++j, col += 8) {
+        if (col < w.cols) {
+            if (g != cached) {
+                cached = g;
+                cs = scale_of(base + g);
+                cz = S::is_symmetric ? symmetric_zero(S::bits) : static_cast<float>(w.zeros[base + g]);
+            }
+            s[j] = cs;
+            z[j] = cz;
+        } else {
+            s[j] = z[j] = 0.0f;
+        }
+        if ((in += 8) == G) {
+            in = 0;
+            ++g;
+        }
+    }
 }
 
 // Geometry of one prepared activation row.
@@ -4406,13 +4474,30 @@ inline float int8_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     const std::uint8_t* row = w.row(r);
+    const bool small = small_groups(w);
     float acc[16] = {};
+    float qs[32], qz[32];
     for (std::size_t sc = 0; sc < g.nsc; ++sc) {
         const std::int8_t* qc = a.q + sc * chunk;
+        if (small) quarter_scales(w, r, sc, decode_scale<S>{w}, qs, qz);
         for (std::size_t qd = 0; qd < 2; ++qd)
             for (std::size_t i = 0; i < 16; ++i) {
                 const std::size_t b = sc * chunk_blocks + 4 * qd + i / 4, lane = sc * 32 + qd * 16 + i;
                 if (b >= g.nb) continue;
+                if (small) {  // the two registers apart, each with its quarter's scale and zero
+                    for (std::size_t k = 0; k < 2; ++k) {
+                        std::int32_t D = 0, Q = 0;
+                        for (std::size_t e = 0; e < 4; ++e) {
+                            const std::size_t p = qd * 128 + k * 64 + 4 * i + e, col = sc * chunk + ar.nat[p];
+                            if (col < g.K) D += static_cast<std::int32_t>(get_code<B>(row, col)) * qc[p];
+                            Q += qc[p];
+                        }
+                        const std::size_t j = quarters<B>().lane[k * 32 + qd * 16 + i];
+                        const std::int32_t A = D - static_cast<std::int32_t>(qz[j]) * Q;
+                        acc[i] = std::fma(static_cast<float>(A), qs[j] * a.dxl[lane], acc[i]);
+                    }
+                    continue;
+                }
                 std::int32_t A = 0;
                 for (std::size_t k = 0; k < 2; ++k)
                     for (std::size_t e = 0; e < 4; ++e) {
@@ -4437,6 +4522,22 @@ inline float f32_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_f
     const auto& ar = arranged<B>();
     const std::uint8_t* row = w.row(r);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (small_groups(w)) {  // each code dequantized with its quarter's scale and zero, then the product
+        float qs[32], qz[32];
+        for (std::size_t b = 0; b < g.nb; ++b) {
+            const float* xc = a.x + (b / chunk_blocks) * chunk;
+            if (b % chunk_blocks == 0)
+                quarter_scales(w, r, b / chunk_blocks, decode_scale<S>{w}, qs, qz);
+            float p = 0.0f;
+            for (std::size_t i = 0; i < block && b * block + i < g.K; ++i) {
+                const std::size_t j = (b % chunk_blocks) * 4 + i / 8;
+                const float d = (static_cast<float>(get_code<B>(row, b * block + i)) - qz[j]) * qs[j];
+                p += d * xc[ar.pos[(b % chunk_blocks) * block + i]];
+            }
+            acc[b % 8] += p;
+        }
+        return reduce8(acc);
+    }
     for (std::size_t b = 0; b < g.nb; ++b) {
         const float* xc = a.x + (b / chunk_blocks) * chunk;
         const float s = w.scale(r, block_group(w, b)), z = block_zero(w, r, b);
@@ -4480,22 +4581,27 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     alignas(64) float u[chunk];
+    const bool small = small_groups(w);  // codes dequantized per quarter in u (blocks.hpp)
+    const auto& qm = quarters<B>();
+    float qs[32], qz[32];
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         for (std::size_t m = 0; m < M; ++m) {
             float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+                if (small) quarter_scales(w, r, sc, decode_scale<S>{w}, qs, qz);
                 for (std::size_t p = 0; p < chunk; ++p) {
                     const std::size_t col = sc * chunk + ar.nat[p];
                     u[p] = col < g.K ? static_cast<float>(get_code<B>(row, col)) : 0.0f;
+                    if (small) u[p] = (u[p] - qz[qm.at[p]]) * qs[qm.at[p]];
                 }
                 const float* xc = a[m].x + sc * chunk;
                 for (std::size_t k = 0; k < chunk_blocks; ++k) {
                     const std::size_t b = sc * chunk_blocks + k;
                     if (b >= g.nb) break;
                     const std::size_t base = (k / 4) * 128 + (k % 4) * 16;  // register 0; register 1 at +64
-                    const float sg = w.scale(r, block_group(w, b));
-                    const f32x4 z(block_zero(w, r, b));
+                    const float sg = small ? 1.0f : w.scale(r, block_group(w, b));
+                    const f32x4 z(small ? 0.0f : block_zero(w, r, b));
                     f32x4 s(0.0f);
                     for (std::size_t half = 0; half < 2; ++half)
                         for (std::size_t i = 0; i < 16; i += L) {
@@ -5169,6 +5275,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -5269,6 +5568,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -5286,7 +5609,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -5318,7 +5643,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -5328,14 +5653,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -5360,6 +5691,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -5377,16 +5714,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -6242,6 +6589,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -6342,6 +6882,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -6359,7 +6923,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -6391,7 +6957,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -6401,14 +6967,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -6433,6 +7005,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -6450,16 +7028,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -7315,6 +7903,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -7415,6 +8196,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -7432,7 +8237,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -7464,7 +8271,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -7474,14 +8281,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -7506,6 +8319,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -7523,16 +8342,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -8388,6 +9217,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -8488,6 +9510,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -8505,7 +9551,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -8537,7 +9585,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -8547,14 +9595,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -8579,6 +9633,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -8596,16 +9656,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -9642,6 +10712,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -9742,6 +11005,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -9759,7 +11046,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -9791,7 +11080,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -9801,14 +11090,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -9833,6 +11128,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -9850,16 +11151,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -10715,6 +12026,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -10815,6 +12319,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -10832,7 +12360,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -10864,7 +12394,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -10874,14 +12404,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -10906,6 +12442,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -10923,16 +12465,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -11788,6 +13340,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -11888,6 +13633,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -11905,7 +13674,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -11937,7 +13708,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -11947,14 +13718,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -11979,6 +13756,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -11996,16 +13779,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -12861,6 +14654,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -12961,6 +14947,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -12978,7 +14988,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -13010,7 +15022,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -13020,14 +15032,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -13052,6 +15070,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -13069,16 +15093,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
@@ -14076,6 +16110,19 @@ struct arm_unpack_table {
     }
 };
 
+// Small groups (blocks.hpp): a table lookup (vqtbl1q_u8) spreads a block's 4
+// quarter scales over its codes: bytes 4p .. 4p + 3 pick the float of the
+// quarter of arranged position p within its block.
+template <int B>
+struct arm_quarter_bytes {
+    std::uint8_t idx[4 * chunk] = {};
+    constexpr arm_quarter_bytes() noexcept {
+        const quarter_map<B> qm{};
+        for (int p = 0; p < 256; ++p)
+            for (int e = 0; e < 4; ++e) idx[4 * p + e] = static_cast<std::uint8_t>((qm.at[p] % 4) * 4 + e);
+    }
+};
+
 // Bit masks of the B = 1 unpacker: register k, byte t tests bit 4k + t/4.
 struct arm_bit_masks {
     std::uint8_t m[2][16] = {};
@@ -14214,6 +16261,61 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         }
 }
 
+// ---- small groups (blocks.hpp, "small groups"): each register k of a lane apart ------
+// ls, lz: [k * 32 + lane] the scale and adjusted zero of the lane's register k.
+// Symmetric bytes already hold u - z (A_k = dot); asymmetric: A_k = dot - z'_k Q_k.
+LOWBIT_ARM_INLINE int32x4_t dot4(int8x16_t w, int8x16_t x) {
+#if LOWBIT_ARM_DOT && LOWBIT_ARM_DOT_ASM
+    int32x4_t acc = vdupq_n_s32(0);
+    __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(w), "w"(x));
+    return acc;
+#elif LOWBIT_ARM_DOT
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    return vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vpaddlq_s16(vmull_high_s8(w, x)));
+#endif
+}
+template <class S, int MB>
+LOWBIT_ARM_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const float* ls, const std::int32_t* lz, float32x4_t (*acc)[4]) {
+    constexpr int B = S::bits;
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, lane = 16 * q + 4 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            const float32x4_t s0 = vld1q_f32(ls + lane), s1 = vld1q_f32(ls + 32 + lane);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const std::int8_t* xp = x[m] + 128 * q + 16 * l;
+                const int8x16_t x0 = vld1q_s8(xp), x1 = vld1q_s8(xp + 64);
+                int32x4_t A0 = dot4(c0, x0), A1 = dot4(c1, x1);
+                if constexpr (!S::is_symmetric) {
+                    A0 = vmlsq_s32(A0, vpaddlq_s16(vpaddlq_s8(x0)), vld1q_s32(lz + lane));
+                    A1 = vmlsq_s32(A1, vpaddlq_s16(vpaddlq_s8(x1)), vld1q_s32(lz + 32 + lane));
+                }
+                const float32x4_t dx = vld1q_f32(dxl[m] + lane);
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A0), vmulq_f32(s0, dx));
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A1), vmulq_f32(s1, dx));
+            }
+        }
+}
+// The lane scales and adjusted zeros of super-chunk sc of row r from its quarters.
+template <class S>
+LOWBIT_ARM_INLINE void lane_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* ls, std::int32_t* lz) {
+    float qs[32], qz[32];
+    kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+    const auto& qm = kdetail::quarters<S::bits>();
+    constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    for (int i = 0; i < 64; ++i) {
+        ls[i] = qs[qm.lane[i]];
+        lz[i] = S::is_symmetric ? 0 : static_cast<std::int32_t>(qz[qm.lane[i]]) - z_off;
+    }
+}
+
 // Where a row's scales are, computed once per call (the row's first index is set per row).
 struct row_groups {
     std::size_t bpg = 0;  // 32-blocks per group; 0: one scale per row
@@ -14273,7 +16375,9 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -14298,7 +16402,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             float s[8];
             std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -14308,7 +16412,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                float ls[64];
+                std::int32_t lz[64];
+                lane_scales(w, r, sc, ls, lz);
+                i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -14369,7 +16480,43 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         }
 }
 
+// Small groups: each code dequantized with its quarter's scale and zero (a table
+// lookup spreads the block's 4 quarter values over its codes), then the products.
 template <class S, int MB>
+LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz,
+                                       float32x4_t* acc) {
+    constexpr int B = S::bits;
+    static constexpr kdetail::arm_quarter_bytes<B> tb{};
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, base = 128 * q + 16 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            float32x4_t c[8];
+            codes_f32<S>(u0, 0.0f, c);
+            codes_f32<S>(u1, 0.0f, c + 4);
+            const uint8x16_t sb = vreinterpretq_u8_f32(vld1q_f32(qs + 4 * b)), zb = vreinterpretq_u8_f32(vld1q_f32(qz + 4 * b));
+            LOWBIT_UNROLL
+            for (int i = 0; i < 8; ++i) {
+                const uint8x16_t idx = vld1q_u8(tb.idx + 4 * (base + (i < 4 ? 4 * i : 64 + 4 * (i - 4))));
+                if constexpr (!zero_in_bytes<S>()) c[i] = vsubq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(zb, idx)));
+                c[i] = vmulq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(sb, idx)));
+            }
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const float* xp = x[m] + base;  // register 1 at +64
+                float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
+                for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
+                for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
+                acc[m] = vaddq_f32(acc[m], p);
+            }
+        }
+}
+
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -14390,6 +16537,15 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            if constexpr (Small) {
+                float qs[32], qz[32];
+                kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             float s[8], z[8];
             std::int32_t zi[8];
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
@@ -14409,8 +16565,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -14418,8 +16579,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE
@@ -14982,6 +17148,61 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         }
 }
 
+// ---- small groups (blocks.hpp, "small groups"): each register k of a lane apart ------
+// ls, lz: [k * 32 + lane] the scale and adjusted zero of the lane's register k.
+// Symmetric bytes already hold u - z (A_k = dot); asymmetric: A_k = dot - z'_k Q_k.
+LOWBIT_ARM_INLINE int32x4_t dot4(int8x16_t w, int8x16_t x) {
+#if LOWBIT_ARM_DOT && LOWBIT_ARM_DOT_ASM
+    int32x4_t acc = vdupq_n_s32(0);
+    __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(w), "w"(x));
+    return acc;
+#elif LOWBIT_ARM_DOT
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    return vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vpaddlq_s16(vmull_high_s8(w, x)));
+#endif
+}
+template <class S, int MB>
+LOWBIT_ARM_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const float* ls, const std::int32_t* lz, float32x4_t (*acc)[4]) {
+    constexpr int B = S::bits;
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, lane = 16 * q + 4 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            const float32x4_t s0 = vld1q_f32(ls + lane), s1 = vld1q_f32(ls + 32 + lane);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const std::int8_t* xp = x[m] + 128 * q + 16 * l;
+                const int8x16_t x0 = vld1q_s8(xp), x1 = vld1q_s8(xp + 64);
+                int32x4_t A0 = dot4(c0, x0), A1 = dot4(c1, x1);
+                if constexpr (!S::is_symmetric) {
+                    A0 = vmlsq_s32(A0, vpaddlq_s16(vpaddlq_s8(x0)), vld1q_s32(lz + lane));
+                    A1 = vmlsq_s32(A1, vpaddlq_s16(vpaddlq_s8(x1)), vld1q_s32(lz + 32 + lane));
+                }
+                const float32x4_t dx = vld1q_f32(dxl[m] + lane);
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A0), vmulq_f32(s0, dx));
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A1), vmulq_f32(s1, dx));
+            }
+        }
+}
+// The lane scales and adjusted zeros of super-chunk sc of row r from its quarters.
+template <class S>
+LOWBIT_ARM_INLINE void lane_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* ls, std::int32_t* lz) {
+    float qs[32], qz[32];
+    kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+    const auto& qm = kdetail::quarters<S::bits>();
+    constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    for (int i = 0; i < 64; ++i) {
+        ls[i] = qs[qm.lane[i]];
+        lz[i] = S::is_symmetric ? 0 : static_cast<std::int32_t>(qz[qm.lane[i]]) - z_off;
+    }
+}
+
 // Where a row's scales are, computed once per call (the row's first index is set per row).
 struct row_groups {
     std::size_t bpg = 0;  // 32-blocks per group; 0: one scale per row
@@ -15041,7 +17262,9 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -15066,7 +17289,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             float s[8];
             std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -15076,7 +17299,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                float ls[64];
+                std::int32_t lz[64];
+                lane_scales(w, r, sc, ls, lz);
+                i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -15137,7 +17367,43 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         }
 }
 
+// Small groups: each code dequantized with its quarter's scale and zero (a table
+// lookup spreads the block's 4 quarter values over its codes), then the products.
 template <class S, int MB>
+LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz,
+                                       float32x4_t* acc) {
+    constexpr int B = S::bits;
+    static constexpr kdetail::arm_quarter_bytes<B> tb{};
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, base = 128 * q + 16 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            float32x4_t c[8];
+            codes_f32<S>(u0, 0.0f, c);
+            codes_f32<S>(u1, 0.0f, c + 4);
+            const uint8x16_t sb = vreinterpretq_u8_f32(vld1q_f32(qs + 4 * b)), zb = vreinterpretq_u8_f32(vld1q_f32(qz + 4 * b));
+            LOWBIT_UNROLL
+            for (int i = 0; i < 8; ++i) {
+                const uint8x16_t idx = vld1q_u8(tb.idx + 4 * (base + (i < 4 ? 4 * i : 64 + 4 * (i - 4))));
+                if constexpr (!zero_in_bytes<S>()) c[i] = vsubq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(zb, idx)));
+                c[i] = vmulq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(sb, idx)));
+            }
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const float* xp = x[m] + base;  // register 1 at +64
+                float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
+                for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
+                for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
+                acc[m] = vaddq_f32(acc[m], p);
+            }
+        }
+}
+
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -15158,6 +17424,15 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            if constexpr (Small) {
+                float qs[32], qz[32];
+                kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             float s[8], z[8];
             std::int32_t zi[8];
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
@@ -15177,8 +17452,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -15186,8 +17466,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE
@@ -16288,11 +18573,16 @@ inline status check_path(const weights_view& w, const matmul_options& opt) noexc
     return p ? status{} : p.error();
 }
 
-// Whether the fast kernels read these weights: a dense group must hold whole
-// 32-blocks (the tiled validator already demands it; ggml blocks always fit).
-inline bool fast_kernels_fit(const weights_view& w) noexcept {
-    return w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
-           static_cast<std::size_t>(w.group()) >= w.cols();
+// Whether the fast kernels of path p read these weights: a dense group holds
+// whole 32-blocks, or is a multiple of 8 (the small-group kernels,
+// kernels/detail/blocks.hpp), of 16 for the 2-bit int8 lanes; 1-bit int8 has
+// none. The tiled validator demands whole 32-blocks; ggml blocks always fit.
+inline bool fast_kernels_fit(const weights_view& w, matmul_path p) noexcept {
+    if (w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
+        static_cast<std::size_t>(w.group()) >= w.cols())
+        return true;
+    const int unit = p != matmul_path::int8_dot ? 8 : w.scheme().bits == 1 ? 0 : w.scheme().bits == 2 ? 16 : 8;
+    return unit != 0 && w.group() % unit == 0;
 }
 
 // The entry a call on w runs now: the path's entry for active_arch() or down
@@ -16300,7 +18590,7 @@ inline bool fast_kernels_fit(const weights_view& w) noexcept {
 inline result<const kernel_entry*> select_entry(const kernel_family& fam, const weights_view& w, const matmul_options& opt) noexcept {
     auto path = resolve_path(w, opt.path);
     if (!path) return path.error();
-    const matmul_path p = fast_kernels_fit(w) ? *path : matmul_path::reference;
+    const matmul_path p = fast_kernels_fit(w, *path) ? *path : matmul_path::reference;
     return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
 }
 

@@ -95,11 +95,16 @@ inline status check_path(const weights_view& w, const matmul_options& opt) noexc
     return p ? status{} : p.error();
 }
 
-// Whether the fast kernels read these weights: a dense group must hold whole
-// 32-blocks (the tiled validator already demands it; ggml blocks always fit).
-inline bool fast_kernels_fit(const weights_view& w) noexcept {
-    return w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
-           static_cast<std::size_t>(w.group()) >= w.cols();
+// Whether the fast kernels of path p read these weights: a dense group holds
+// whole 32-blocks, or is a multiple of 8 (the small-group kernels,
+// kernels/detail/blocks.hpp), of 16 for the 2-bit int8 lanes; 1-bit int8 has
+// none. The tiled validator demands whole 32-blocks; ggml blocks always fit.
+inline bool fast_kernels_fit(const weights_view& w, matmul_path p) noexcept {
+    if (w.lay() != layout::dense || w.scheme().gran != granularity::per_group || w.group() % 32 == 0 ||
+        static_cast<std::size_t>(w.group()) >= w.cols())
+        return true;
+    const int unit = p != matmul_path::int8_dot ? 8 : w.scheme().bits == 1 ? 0 : w.scheme().bits == 2 ? 16 : 8;
+    return unit != 0 && w.group() % unit == 0;
 }
 
 // The entry a call on w runs now: the path's entry for active_arch() or down
@@ -107,7 +112,7 @@ inline bool fast_kernels_fit(const weights_view& w) noexcept {
 inline result<const kernel_entry*> select_entry(const kernel_family& fam, const weights_view& w, const matmul_options& opt) noexcept {
     auto path = resolve_path(w, opt.path);
     if (!path) return path.error();
-    const matmul_path p = fast_kernels_fit(w) ? *path : matmul_path::reference;
+    const matmul_path p = fast_kernels_fit(w, *path) ? *path : matmul_path::reference;
     return lookup(fam, p, active_arch(), opt.allow_fallback, p != *path, opt.info);
 }
 

@@ -36,9 +36,10 @@ namespace lowbit {
 //   bf16_dot     activations rounded to bf16 (round to nearest even), exact products with the codes,
 //                f32 sums (vdpbf16ps where the CPU has AVX512_BF16); dense and tiled weights only,
 //                never chosen by automatic (its error is the bf16 rounding of x: docs/kernels.md)
-// Per-group schemes whose group is not a multiple of 32 have only the
-// reference (the fast kernels need each 32-block inside one group): a
-// fallback, reported in matmul_info.
+// Dense per-group schemes whose group is a multiple of 8 but not of 32 run
+// the small-group kernels (kernels/detail/blocks.hpp); other groups, and
+// 1-bit (2-bit: unless a multiple of 16) small groups on int8_dot, have only
+// the reference: a fallback, reported in matmul_info.
 enum class matmul_path : std::uint8_t { automatic, dequant_fma, int8_dot, reference, bf16_dot };
 
 inline const char* path_name(matmul_path p) noexcept {

@@ -96,13 +96,80 @@ LOWBIT_ALWAYS_INLINE float round_even(float v) noexcept {
     return (v + m) - m;           // not folded: IEEE semantics (lowbit is never built with -ffast-math)
 }
 
-// Whether the block kernels can run this matrix: every 32-block must lie in one
-// weight group. Otherwise the public API falls back to the reference kernel.
+// ---- small groups: a multiple of 8 codes that is not one of 32 ------------------
+// A 32-block then spans 2 or more groups, so one scale per block no longer
+// holds. Both paths take their scale per quarter instead (8 codes: natural
+// codes 8j..8j+7 of a super-chunk, j < 32), which every group that is a
+// multiple of 8 keeps whole.
+//   f32:  each code is dequantized in registers, (u - z_j) * s_j, before its
+//         product with x (a quarter's scale per float lane).
+//   int8: an int32 lane sums 4 codes of each of the two arranged registers k;
+//         those 4 lie in one quarter for B = 3..8 (B = 4: codes 8i..8i+7 of the
+//         block; else codes 16k + 4i ..), in one 16-code half for B = 2, and are
+//         8 apart for B = 1. So the lane's two registers are summed apart:
+//             A_k = D_k - z_k * Q_k    (D_k = sum(u q), Q_k = sum(q) of register k)
+//             acc[i] = fma(float(A_1), s_1 * dx, fma(float(A_0), s_0 * dx, acc[i]))
+//         with (s_k, z_k) of the quarter of the lane's first code in register
+//         k. B = 2 needs groups of 16k; B = 1 has no int8 small-group kernel
+//         (the public API runs the reference, reported as a fallback:
+//         kernels/run.hpp, fast_kernels_fit).
+// Groups of a multiple of 32 (and per-channel, per-tensor) keep the steps above.
 template <class S>
-inline bool blocks_fit(const qmatrix_view<S>& w) noexcept {
-    // a group that spans the whole row (per-channel run as per-group) fits too
-    return S::gran != granularity::per_group || w.group % static_cast<int>(block) == 0 ||
-           static_cast<std::size_t>(w.group) >= w.cols;
+inline bool small_groups(const qmatrix_view<S>& w) noexcept {
+    return S::gran == granularity::per_group && w.group % static_cast<int>(block) != 0 && static_cast<std::size_t>(w.group) < w.cols;
+}
+
+// quarter (0..31) of arranged position p, and of lane l's first code in register k.
+template <int B>
+struct quarter_map {
+    std::array<std::uint8_t, chunk> at{};
+    std::array<std::uint8_t, 64> lane{};  // [k * 32 + l]
+    constexpr quarter_map() noexcept {
+        const arrangement<B> ar{};
+        for (int p = 0; p < 256; ++p) at[p] = static_cast<std::uint8_t>(ar.nat[p] / 8);
+        for (int k = 0; k < 2; ++k)
+            for (int l = 0; l < 32; ++l) lane[k * 32 + l] = at[(l / 16) * 128 + k * 64 + (l % 16) * 4];
+    }
+};
+template <int B>
+inline const quarter_map<B>& quarters() noexcept {
+    static constexpr quarter_map<B> m{};
+    return m;
+}
+
+// The portable decoding of w.scales[i].
+template <class S>
+struct decode_scale {
+    const qmatrix_view<S>& w;
+    float operator()(std::size_t i) const noexcept { return S::scale_codec::decode(w.scales[i]); }
+};
+
+// Scale and zero of the 32 quarters of super-chunk sc of row r (quarters past
+// the row: 0). `scale_of(i)` decodes w.scales[i].
+template <class S, class ScaleOf>
+LOWBIT_ALWAYS_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, ScaleOf scale_of, float* s,
+                                         float* z) noexcept {
+    const std::size_t G = static_cast<std::size_t>(w.group), base = w.scale_index(r, 0);
+    std::size_t col = sc * chunk, g = col / G, in = col - g * G;
+    float cs = 0.0f, cz = 0.0f;
+    std::size_t cached = ~std::size_t{0};
+    for (std::size_t j = 0; j < 32; ++j, col += 8) {
+        if (col < w.cols) {
+            if (g != cached) {
+                cached = g;
+                cs = scale_of(base + g);
+                cz = S::is_symmetric ? symmetric_zero(S::bits) : static_cast<float>(w.zeros[base + g]);
+            }
+            s[j] = cs;
+            z[j] = cz;
+        } else {
+            s[j] = z[j] = 0.0f;
+        }
+        if ((in += 8) == G) {
+            in = 0;
+            ++g;
+        }
+    }
 }
 
 // Geometry of one prepared activation row.
@@ -198,13 +265,30 @@ inline float int8_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     const std::uint8_t* row = w.row(r);
+    const bool small = small_groups(w);
     float acc[16] = {};
+    float qs[32], qz[32];
     for (std::size_t sc = 0; sc < g.nsc; ++sc) {
         const std::int8_t* qc = a.q + sc * chunk;
+        if (small) quarter_scales(w, r, sc, decode_scale<S>{w}, qs, qz);
         for (std::size_t qd = 0; qd < 2; ++qd)
             for (std::size_t i = 0; i < 16; ++i) {
                 const std::size_t b = sc * chunk_blocks + 4 * qd + i / 4, lane = sc * 32 + qd * 16 + i;
                 if (b >= g.nb) continue;
+                if (small) {  // the two registers apart, each with its quarter's scale and zero
+                    for (std::size_t k = 0; k < 2; ++k) {
+                        std::int32_t D = 0, Q = 0;
+                        for (std::size_t e = 0; e < 4; ++e) {
+                            const std::size_t p = qd * 128 + k * 64 + 4 * i + e, col = sc * chunk + ar.nat[p];
+                            if (col < g.K) D += static_cast<std::int32_t>(get_code<B>(row, col)) * qc[p];
+                            Q += qc[p];
+                        }
+                        const std::size_t j = quarters<B>().lane[k * 32 + qd * 16 + i];
+                        const std::int32_t A = D - static_cast<std::int32_t>(qz[j]) * Q;
+                        acc[i] = std::fma(static_cast<float>(A), qs[j] * a.dxl[lane], acc[i]);
+                    }
+                    continue;
+                }
                 std::int32_t A = 0;
                 for (std::size_t k = 0; k < 2; ++k)
                     for (std::size_t e = 0; e < 4; ++e) {
@@ -229,6 +313,22 @@ inline float f32_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_f
     const auto& ar = arranged<B>();
     const std::uint8_t* row = w.row(r);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (small_groups(w)) {  // each code dequantized with its quarter's scale and zero, then the product
+        float qs[32], qz[32];
+        for (std::size_t b = 0; b < g.nb; ++b) {
+            const float* xc = a.x + (b / chunk_blocks) * chunk;
+            if (b % chunk_blocks == 0)
+                quarter_scales(w, r, b / chunk_blocks, decode_scale<S>{w}, qs, qz);
+            float p = 0.0f;
+            for (std::size_t i = 0; i < block && b * block + i < g.K; ++i) {
+                const std::size_t j = (b % chunk_blocks) * 4 + i / 8;
+                const float d = (static_cast<float>(get_code<B>(row, b * block + i)) - qz[j]) * qs[j];
+                p += d * xc[ar.pos[(b % chunk_blocks) * block + i]];
+            }
+            acc[b % 8] += p;
+        }
+        return reduce8(acc);
+    }
     for (std::size_t b = 0; b < g.nb; ++b) {
         const float* xc = a.x + (b / chunk_blocks) * chunk;
         const float s = w.scale(r, block_group(w, b)), z = block_zero(w, r, b);

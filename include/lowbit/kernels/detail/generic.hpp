@@ -24,22 +24,27 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
     constexpr int B = S::bits;
     const auto& ar = arranged<B>();
     alignas(64) float u[chunk];
+    const bool small = small_groups(w);  // codes dequantized per quarter in u (blocks.hpp)
+    const auto& qm = quarters<B>();
+    float qs[32], qz[32];
     for (std::size_t r = r0; r < r1; ++r) {
         const std::uint8_t* row = w.row(r);
         for (std::size_t m = 0; m < M; ++m) {
             float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (std::size_t sc = 0; sc < g.nsc; ++sc) {
+                if (small) quarter_scales(w, r, sc, decode_scale<S>{w}, qs, qz);
                 for (std::size_t p = 0; p < chunk; ++p) {
                     const std::size_t col = sc * chunk + ar.nat[p];
                     u[p] = col < g.K ? static_cast<float>(get_code<B>(row, col)) : 0.0f;
+                    if (small) u[p] = (u[p] - qz[qm.at[p]]) * qs[qm.at[p]];
                 }
                 const float* xc = a[m].x + sc * chunk;
                 for (std::size_t k = 0; k < chunk_blocks; ++k) {
                     const std::size_t b = sc * chunk_blocks + k;
                     if (b >= g.nb) break;
                     const std::size_t base = (k / 4) * 128 + (k % 4) * 16;  // register 0; register 1 at +64
-                    const float sg = w.scale(r, block_group(w, b));
-                    const f32x4 z(block_zero(w, r, b));
+                    const float sg = small ? 1.0f : w.scale(r, block_group(w, b));
+                    const f32x4 z(small ? 0.0f : block_zero(w, r, b));
                     f32x4 s(0.0f);
                     for (std::size_t half = 0; half < 2; ++half)
                         for (std::size_t i = 0; i < 16; i += L) {

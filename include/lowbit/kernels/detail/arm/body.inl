@@ -123,6 +123,61 @@ LOWBIT_ARM_INLINE void i8_chunk(const std::uint8_t* w, const std::int8_t* const*
         }
 }
 
+// ---- small groups (blocks.hpp, "small groups"): each register k of a lane apart ------
+// ls, lz: [k * 32 + lane] the scale and adjusted zero of the lane's register k.
+// Symmetric bytes already hold u - z (A_k = dot); asymmetric: A_k = dot - z'_k Q_k.
+LOWBIT_ARM_INLINE int32x4_t dot4(int8x16_t w, int8x16_t x) {
+#if LOWBIT_ARM_DOT && LOWBIT_ARM_DOT_ASM
+    int32x4_t acc = vdupq_n_s32(0);
+    __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(w), "w"(x));
+    return acc;
+#elif LOWBIT_ARM_DOT
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    return vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vpaddlq_s16(vmull_high_s8(w, x)));
+#endif
+}
+template <class S, int MB>
+LOWBIT_ARM_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const float* ls, const std::int32_t* lz, float32x4_t (*acc)[4]) {
+    constexpr int B = S::bits;
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, lane = 16 * q + 4 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            const int8x16_t c0 = dot_bytes<S>(u0), c1 = dot_bytes<S>(u1);
+            const float32x4_t s0 = vld1q_f32(ls + lane), s1 = vld1q_f32(ls + 32 + lane);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const std::int8_t* xp = x[m] + 128 * q + 16 * l;
+                const int8x16_t x0 = vld1q_s8(xp), x1 = vld1q_s8(xp + 64);
+                int32x4_t A0 = dot4(c0, x0), A1 = dot4(c1, x1);
+                if constexpr (!S::is_symmetric) {
+                    A0 = vmlsq_s32(A0, vpaddlq_s16(vpaddlq_s8(x0)), vld1q_s32(lz + lane));
+                    A1 = vmlsq_s32(A1, vpaddlq_s16(vpaddlq_s8(x1)), vld1q_s32(lz + 32 + lane));
+                }
+                const float32x4_t dx = vld1q_f32(dxl[m] + lane);
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A0), vmulq_f32(s0, dx));
+                acc[m][l] = vfmaq_f32(acc[m][l], vcvtq_f32_s32(A1), vmulq_f32(s1, dx));
+            }
+        }
+}
+// The lane scales and adjusted zeros of super-chunk sc of row r from its quarters.
+template <class S>
+LOWBIT_ARM_INLINE void lane_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* ls, std::int32_t* lz) {
+    float qs[32], qz[32];
+    kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+    const auto& qm = kdetail::quarters<S::bits>();
+    constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    for (int i = 0; i < 64; ++i) {
+        ls[i] = qs[qm.lane[i]];
+        lz[i] = S::is_symmetric ? 0 : static_cast<std::int32_t>(qz[qm.lane[i]]) - z_off;
+    }
+}
+
 // Where a row's scales are, computed once per call (the row's first index is set per row).
 struct row_groups {
     std::size_t bpg = 0;  // 32-blocks per group; 0: one scale per row
@@ -182,7 +237,9 @@ constexpr std::size_t unpack_slack() noexcept {
 // ---- row drivers ------------------------------------------------------------------
 // out(m, r) = out[m * ld + r] for rows [r0, r1) and activation rows [0, MB): one
 // unpack of the weights feeds MB activation rows (register blocking).
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                       const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -207,7 +264,7 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
             }
             float s[8];
             std::int32_t z[8];
-            chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
+            if constexpr (!Small) chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -217,7 +274,14 @@ LOWBIT_ARM_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, 
                 lp[m] = a[m].dxl + sc * 32;
                 zp[m] = a[m].zq + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                float ls[64];
+                std::int32_t lz[64];
+                lane_scales(w, r, sc, ls, lz);
+                i8_chunk_small<S, MB>(wp, xp, lp, ls, lz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = fold16(acc[m]);
@@ -278,7 +342,43 @@ LOWBIT_ARM_INLINE void f32_chunk(const std::uint8_t* w, const float* const* x, c
         }
 }
 
+// Small groups: each code dequantized with its quarter's scale and zero (a table
+// lookup spreads the block's 4 quarter values over its codes), then the products.
 template <class S, int MB>
+LOWBIT_ARM_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz,
+                                       float32x4_t* acc) {
+    constexpr int B = S::bits;
+    static constexpr kdetail::arm_quarter_bytes<B> tb{};
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q)
+        LOWBIT_UNROLL
+        for (int l = 0; l < 4; ++l) {
+            const int b = 4 * q + l, base = 128 * q + 16 * l;
+            uint8x16_t u0, u1;
+            unpack_block<B>(w + b * 4 * B, u0, u1);
+            float32x4_t c[8];
+            codes_f32<S>(u0, 0.0f, c);
+            codes_f32<S>(u1, 0.0f, c + 4);
+            const uint8x16_t sb = vreinterpretq_u8_f32(vld1q_f32(qs + 4 * b)), zb = vreinterpretq_u8_f32(vld1q_f32(qz + 4 * b));
+            LOWBIT_UNROLL
+            for (int i = 0; i < 8; ++i) {
+                const uint8x16_t idx = vld1q_u8(tb.idx + 4 * (base + (i < 4 ? 4 * i : 64 + 4 * (i - 4))));
+                if constexpr (!zero_in_bytes<S>()) c[i] = vsubq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(zb, idx)));
+                c[i] = vmulq_f32(c[i], vreinterpretq_f32_u8(vqtbl1q_u8(sb, idx)));
+            }
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const float* xp = x[m] + base;  // register 1 at +64
+                float32x4_t p = vmulq_f32(c[0], vld1q_f32(xp));
+                for (int i = 1; i < 4; ++i) p = vfmaq_f32(p, c[i], vld1q_f32(xp + 4 * i));
+                LOWBIT_UNROLL
+                for (int i = 0; i < 4; ++i) p = vfmaq_f32(p, c[4 + i], vld1q_f32(xp + 64 + 4 * i));
+                acc[m] = vaddq_f32(acc[m], p);
+            }
+        }
+}
+
+template <class S, int MB, bool Small>
 LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                        const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -299,6 +399,15 @@ LOWBIT_ARM_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0,
                 std::memcpy(tmp, wp, row_len - off < cb ? row_len - off : cb);
                 wp = tmp;
             }
+            if constexpr (Small) {
+                float qs[32], qz[32];
+                kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+                const float* xp[MB];
+                LOWBIT_UNROLL
+                for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             float s[8], z[8];
             std::int32_t zi[8];
             chunk_scales(w, rg, sc * kdetail::chunk_blocks, g.nb, s, zi);
@@ -318,8 +427,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                     std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) f32_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 // All activation rows [0, M) for weight rows [r0, r1).
@@ -327,8 +441,13 @@ template <class S>
 LOWBIT_ARM_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                    std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_ARM_INLINE

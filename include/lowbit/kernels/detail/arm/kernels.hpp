@@ -95,6 +95,19 @@ struct arm_unpack_table {
     }
 };
 
+// Small groups (blocks.hpp): a table lookup (vqtbl1q_u8) spreads a block's 4
+// quarter scales over its codes: bytes 4p .. 4p + 3 pick the float of the
+// quarter of arranged position p within its block.
+template <int B>
+struct arm_quarter_bytes {
+    std::uint8_t idx[4 * chunk] = {};
+    constexpr arm_quarter_bytes() noexcept {
+        const quarter_map<B> qm{};
+        for (int p = 0; p < 256; ++p)
+            for (int e = 0; e < 4; ++e) idx[4 * p + e] = static_cast<std::uint8_t>((qm.at[p] % 4) * 4 + e);
+    }
+};
+
 // Bit masks of the B = 1 unpacker: register k, byte t tests bit 4k + t/4.
 struct arm_bit_masks {
     std::uint8_t m[2][16] = {};

@@ -318,6 +318,199 @@ LOWBIT_TGT_INLINE float facc_sum(__m256 a) {
 }
 #endif
 
+// ---- small groups (blocks.hpp, "small groups"): scales and zeros per quarter ---------
+// qs, qz: the super-chunk's 32 quarter scales and zeros. The int8 lanes sum
+// their two registers apart (A_k = D_k - z_k Q_k, Q_0 by a dot with ones,
+// Q_1 = Q - Q_0 from the prepared zq); the f32 codes are dequantized before
+// their products.
+#if LOWBIT_X86_ZMM
+// 16 quarter values as two 256-bit loads: quarter_scales writes them 256 bits at
+// a time, and a 512-bit load of two such stores would miss store forwarding.
+LOWBIT_TGT_INLINE __m512 load_quarters16(const float* p) {
+    const __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, lo, _mm256_castps_pd(_mm256_loadu_ps(p + 8)), 1));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m512i ones = _mm512_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int q = 0; q < 2; ++q) {
+        __m512i lo, hi;
+        unpack_quad<B>(w + q * 16 * B, lo, hi);
+        const __m512 sv = load_quarters16(qs + 16 * q);
+        const __m512i i0 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 16 * q)));
+        const __m512i i1 = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + 16 * q)));
+        const __m512 s0 = _mm512_maskz_permutexvar_ps(0xffff, i0, sv), s1 = _mm512_maskz_permutexvar_ps(0xffff, i1, sv);
+        __m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+        if constexpr (!S::is_symmetric) {
+            const __m512 zv = load_quarters16(qz + 16 * q);
+            z0 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i0, zv));
+            z1 = _mm512_maskz_cvtps_epi32(0xffff, _mm512_maskz_permutexvar_ps(0xffff, i1, zv));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const __m512i x0 = _mm512_loadu_si512(x[m] + q * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[m] + q * 128 + 64);
+            const __m512i zqm = _mm512_loadu_si512(zq[m] + q * 16);
+            const __m512i D0 = dot512<B>(_mm512_setzero_si512(), lo, x0), D1 = dot512<B>(_mm512_setzero_si512(), hi, x1);
+            const __m512i Q0 = dot512<1>(_mm512_setzero_si512(), ones, x0);
+            __m512i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m512i zQ0 = _mm512_maskz_slli_epi32(0xffff, Q0, B - 1);  // maskz: see codes16
+                A0 = _mm512_sub_epi32(D0, zQ0);
+                A1 = _mm512_add_epi32(_mm512_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm512_sub_epi32(D0, _mm512_mullo_epi32(z0, Q0));
+                A1 = _mm512_sub_epi32(D1, _mm512_mullo_epi32(z1, _mm512_sub_epi32(zqm, Q0)));
+            }
+            const __m512 dx = _mm512_loadu_ps(dxl[m] + q * 16);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A0), _mm512_mul_ps(s0, dx), acc[m].v);
+            acc[m].v = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, A1), _mm512_mul_ps(s1, dx), acc[m].v);
+        }
+    }
+}
+// 16 codes (one 16-byte lane) dequantized with the scales and zeros of their
+// quarters; at: the quarter of each (arranged positions). qsv/qzv: the 16
+// quarters around them (permutexvar reads the low 4 bits of an index).
+template <class S>
+LOWBIT_TGT_INLINE __m512 dequant16(__m128i c, const std::uint8_t* at, __m512 qsv, __m512 qzv) {
+    const __mmask16 all = 0xffff;
+    const __m512i idx = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+    __m512 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepi8_epi32(all, c));
+    else f = _mm512_sub_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu8_epi32(all, c)), _mm512_maskz_permutexvar_ps(all, idx, qzv));
+    return _mm512_mul_ps(f, _mm512_maskz_permutexvar_ps(all, idx, qsv));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r0, r1);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r0 = _mm256_sub_epi8(r0, zb);
+            r1 = _mm256_sub_epi8(r1, zb);
+        }
+        const __m512 qsv = load_quarters16(qs + 16 * (j / 2));
+        __m512 qzv = _mm512_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = load_quarters16(qz + 16 * (j / 2));
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        const __m512 e0 = dequant16<S>(_mm256_castsi256_si128(r0), at, qsv, qzv);
+        const __m512 e1 = dequant16<S>(_mm256_castsi256_si128(r1), at + 64, qsv, qzv);
+        const __m512 o0 = dequant16<S>(_mm256_extracti128_si256(r0, 1), at + 16, qsv, qzv);
+        const __m512 o1 = dequant16<S>(_mm256_extracti128_si256(r1, 1), at + 80, qsv, qzv);
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            const __m512 pe = _mm512_fmadd_ps(e1, _mm512_loadu_ps(xp + 64), _mm512_mul_ps(e0, _mm512_loadu_ps(xp)));
+            const __m512 po = _mm512_fmadd_ps(o1, _mm512_loadu_ps(xp + 80), _mm512_mul_ps(o0, _mm512_loadu_ps(xp + 16)));
+            acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(pe, po));
+        }
+    }
+}
+#else
+template <class S, int MB>
+LOWBIT_TGT_INLINE void i8_chunk_small(const std::uint8_t* w, const std::int8_t* const* x, const float* const* dxl,
+                                      const std::int32_t* const* zq, const float* qs, const float* qz, i8acc* acc) {
+    constexpr int B = S::bits;
+    const auto& qm = kdetail::quarters<B>();
+    const __m256i ones = _mm256_set1_epi8(1);
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r0, r1;
+        unpack_pair<B>(w + j * 8 * B, r0, r1);
+        const int lane0 = (j / 2) * 16 + (j % 2) * 8;
+        // permutevar8x32 reads the low 3 bits: quarter 8j + i is entry i
+        const __m256 sv = _mm256_loadu_ps(qs + 8 * j);
+        const __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + lane0)));
+        const __m256i i1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qm.lane.data() + 32 + lane0)));
+        const __m256 s0 = _mm256_permutevar8x32_ps(sv, i0), s1 = _mm256_permutevar8x32_ps(sv, i1);
+        __m256i z0 = _mm256_setzero_si256(), z1 = _mm256_setzero_si256();
+        if constexpr (!S::is_symmetric) {
+            const __m256 zv = _mm256_loadu_ps(qz + 8 * j);
+            z0 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i0));
+            z1 = _mm256_cvtps_epi32(_mm256_permutevar8x32_ps(zv, i1));
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const std::int8_t* xp = x[m] + pair_offset(j);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 64));
+            const __m256i zqm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zq[m] + lane0));
+            const __m256i D0 = dot_u8s8<B>(_mm256_setzero_si256(), r0, x0), D1 = dot_u8s8<B>(_mm256_setzero_si256(), r1, x1);
+            const __m256i Q0 = dot_u8s8<1>(_mm256_setzero_si256(), ones, x0);
+            __m256i A0, A1;
+            if constexpr (S::is_symmetric) {  // zq = -z Q
+                const __m256i zQ0 = _mm256_slli_epi32(Q0, B - 1);
+                A0 = _mm256_sub_epi32(D0, zQ0);
+                A1 = _mm256_add_epi32(_mm256_add_epi32(D1, zqm), zQ0);
+            } else {  // zq = Q
+                A0 = _mm256_sub_epi32(D0, _mm256_mullo_epi32(z0, Q0));
+                A1 = _mm256_sub_epi32(D1, _mm256_mullo_epi32(z1, _mm256_sub_epi32(zqm, Q0)));
+            }
+            const __m256 dx = _mm256_loadu_ps(dxl[m] + lane0);
+            __m256& a = acc[m].v[j % 2];
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(s0, dx), a);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(s1, dx), a);
+        }
+    }
+}
+// 8 codes dequantized with the scales and zeros of their quarters (at: arranged positions).
+template <class S>
+LOWBIT_TGT_INLINE __m256 dequant8(__m128i c, const std::uint8_t* at, __m256 qsv, __m256 qzv) {
+    const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    __m256 f;
+    if constexpr (zero_in_bytes<S>()) f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+    else f = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)), _mm256_permutevar8x32_ps(qzv, idx));
+    return _mm256_mul_ps(f, _mm256_permutevar8x32_ps(qsv, idx));
+}
+template <class S, int MB>
+LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const* x, const float* qs, const float* qz, facc* acc) {
+    const auto& qm = kdetail::quarters<S::bits>();
+    LOWBIT_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        __m256i r[2];
+        unpack_pair<S::bits>(w + j * 8 * S::bits, r[0], r[1]);
+        if constexpr (zero_in_bytes<S>()) {
+            const __m256i zb = _mm256_set1_epi8(static_cast<char>(1 << (S::bits - 1)));
+            r[0] = _mm256_sub_epi8(r[0], zb);
+            r[1] = _mm256_sub_epi8(r[1], zb);
+        }
+        const __m256 qsv = _mm256_loadu_ps(qs + 8 * j);
+        __m256 qzv = _mm256_setzero_ps();
+        if constexpr (!zero_in_bytes<S>()) qzv = _mm256_loadu_ps(qz + 8 * j);
+        const std::uint8_t* at = qm.at.data() + pair_offset(j);
+        __m256 e[4], o[4];  // arranged offsets 0, 8, 64, 72 (block 2j) and 16, 24, 80, 88 (block 2j+1)
+        LOWBIT_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            const __m128i lo = _mm256_castsi256_si128(r[k]), hi = _mm256_extracti128_si256(r[k], 1);
+            e[2 * k] = dequant8<S>(lo, at + 64 * k, qsv, qzv);
+            e[2 * k + 1] = dequant8<S>(_mm_srli_si128(lo, 8), at + 64 * k + 8, qsv, qzv);
+            o[2 * k] = dequant8<S>(hi, at + 64 * k + 16, qsv, qzv);
+            o[2 * k + 1] = dequant8<S>(_mm_srli_si128(hi, 8), at + 64 * k + 24, qsv, qzv);
+        }
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            const float* xp = x[m] + pair_offset(j);
+            __m256 pe = _mm256_mul_ps(e[0], _mm256_loadu_ps(xp));
+            __m256 po = _mm256_mul_ps(o[0], _mm256_loadu_ps(xp + 16));
+            pe = _mm256_fmadd_ps(e[1], _mm256_loadu_ps(xp + 8), pe);
+            po = _mm256_fmadd_ps(o[1], _mm256_loadu_ps(xp + 24), po);
+            pe = _mm256_fmadd_ps(e[2], _mm256_loadu_ps(xp + 64), pe);
+            po = _mm256_fmadd_ps(o[2], _mm256_loadu_ps(xp + 80), po);
+            pe = _mm256_fmadd_ps(e[3], _mm256_loadu_ps(xp + 72), pe);
+            po = _mm256_fmadd_ps(o[3], _mm256_loadu_ps(xp + 88), po);
+            acc[m] = _mm256_add_ps(acc[m], _mm256_add_ps(pe, po));
+        }
+    }
+}
+#endif
+
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
 template <class S>
 LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
@@ -418,6 +611,30 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     z = _mm256_load_ps(zv);
 }
 
+// The 32 quarter scales and zeros of super-chunk sc of row r (small groups).
+// Groups of 16 over a whole super-chunk: 16 scales loaded and each doubled in registers.
+template <class S>
+LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, std::size_t sc, float* qs, float* qz) {
+    if (w.group != 16 || (sc + 1) * kdetail::chunk > w.cols) {
+        kdetail::quarter_scales(w, r, sc, kdetail::decode_scale<S>{w}, qs, qz);
+        return;
+    }
+    const std::size_t i = w.scale_index(r, sc * 16);
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
+        _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 z;
+        if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
+        else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i + 8 * h))));
+        const __m256 zlo = _mm256_unpacklo_ps(z, z), zhi = _mm256_unpackhi_ps(z, z);
+        _mm256_storeu_ps(qz + 16 * h, _mm256_permute2f128_ps(zlo, zhi, 0x20));
+        _mm256_storeu_ps(qz + 16 * h + 8, _mm256_permute2f128_ps(zlo, zhi, 0x31));
+    }
+}
+
 // Sum of 8 lanes in the order of kdetail::reduce8.
 LOWBIT_TGT_INLINE float reduce8(__m256 a) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -435,7 +652,9 @@ constexpr std::size_t unpack_slack() noexcept {
     return (B == 1 || B == 2 || B == 4 || B == 8) ? 0 : 16;
 }
 
-template <class S, int MB>
+// Small: the small-group chunks (blocks.hpp), a copy of the driver of its own so
+// that the other groups' loop is exactly what it was.
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                   const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -467,7 +686,7 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 wp = tmp;
             }
             __m256 s, z;
-            scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
+            if constexpr (!Small) scale_zero8(w, rs, sc * 8, nb, off + cb <= row_len, s, z);
             const std::int8_t* xp[MB];
             const float* lp[MB];
             const std::int32_t* zp[MB];
@@ -477,14 +696,20 @@ LOWBIT_TGT inline void i8_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std:
                 lp[m] = dxl[m] + sc * 32;
                 zp[m] = zqs[m] + sc * 32;
             }
-            i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                i8_chunk_small<S, MB>(wp, xp, lp, zp, qs, qz, acc);
+            } else {
+                i8_chunk<S, MB>(wp, xp, lp, zp, s, z, acc);
+            }
         }
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) out[static_cast<std::size_t>(m) * ld + r] = reduce8(i8acc_fold(acc[m]));
     }
 }
 
-template <class S, int MB>
+template <class S, int MB, bool Small>
 LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                    const kdetail::act_geometry& g, float* out, std::size_t ld) {
     constexpr int B = S::bits;
@@ -509,6 +734,12 @@ LOWBIT_TGT inline void f32_rows_mb(const qmatrix_view<S>& w, std::size_t r0, std
             const float* xp[MB];
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) xp[m] = a[m].x + sc * kdetail::chunk;
+            if constexpr (Small) {
+                alignas(32) float qs[32], qz[32];
+                quarter_scales(w, r, sc, qs, qz);
+                f32_chunk_small<S, MB>(wp, xp, qs, qz, acc);
+                continue;
+            }
             __m256 s, z;
             scale_zero8(w, rs, sc * 8, g.nb, off + cb <= row_len, s, z);
             alignas(32) float sv[8], zv[8];
@@ -526,16 +757,26 @@ template <class S>
 LOWBIT_TGT inline void i8_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_i8* a,
                                std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) i8_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) i8_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + 4 <= M; m += 4) i8_rows_mb<S, 4, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) i8_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 template <class S>
 LOWBIT_TGT inline void f32_rows(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const kdetail::act_f32* a,
                                 std::size_t M, const kdetail::act_geometry& g, float* out, std::size_t ld) {
     std::size_t m = 0;
     constexpr int mb = 4;  // measured: faster than 2 rows on AVX2 and than 8 on AVX-512 (docs/kernels.md)
-    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb>(w, r0, r1, a + m, g, out + m * ld, ld);
-    for (; m < M; ++m) f32_rows_mb<S, 1>(w, r0, r1, a + m, g, out + m * ld, ld);
+    if (kdetail::small_groups(w)) {
+        for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        for (; m < M; ++m) f32_rows_mb<S, 1, true>(w, r0, r1, a + m, g, out + m * ld, ld);
+        return;
+    }
+    for (; m + mb <= M; m += mb) f32_rows_mb<S, mb, false>(w, r0, r1, a + m, g, out + m * ld, ld);
+    for (; m < M; ++m) f32_rows_mb<S, 1, false>(w, r0, r1, a + m, g, out + m * ld, ld);
 }
 
 #undef LOWBIT_TGT_INLINE
