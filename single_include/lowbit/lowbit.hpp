@@ -988,6 +988,11 @@ private:
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
 // range was a constant. Measured on the 2-core x86-64 test machine (loaded),
 // a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
+// Builds with AVX2 run 8 lanes (fit_pass8, scan_pass8) that add their terms
+// into the 4-lane passes' sums in the same order: the results are the 4-lane
+// passes' in the same build. (Across builds they match where the compiler
+// contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
+// "on" with -mfma change the last bits, before this as after.)
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -1019,6 +1024,8 @@ private:
 //   - x86-64: SSE2 (<emmintrin.h>, the baseline; ~0.03 s to parse against
 //     <immintrin.h>'s ~0.5 s). SSE4.1's round and FMA3's fused multiply-add
 //     are used when the build enables them, as xsimd's default arch did.
+//     With AVX2 there is an 8-lane f32x8 / i32x8 too (end of this file;
+//     calibrate::mse's passes use it).
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
 //     (test_quant_mse_plain runs calibrate::mse on it; define the macro in

@@ -14,6 +14,8 @@
 //   - x86-64: SSE2 (<emmintrin.h>, the baseline; ~0.03 s to parse against
 //     <immintrin.h>'s ~0.5 s). SSE4.1's round and FMA3's fused multiply-add
 //     are used when the build enables them, as xsimd's default arch did.
+//     With AVX2 there is an 8-lane f32x8 / i32x8 too (end of this file;
+//     calibrate::mse's passes use it).
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
 //     (test_quant_mse_plain runs calibrate::mse on it; define the macro in

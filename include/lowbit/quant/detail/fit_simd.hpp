@@ -7,6 +7,11 @@
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
 // range was a constant. Measured on the 2-core x86-64 test machine (loaded),
 // a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
+// Builds with AVX2 run 8 lanes (fit_pass8, scan_pass8) that add their terms
+// into the 4-lane passes' sums in the same order: the results are the 4-lane
+// passes' in the same build. (Across builds they match where the compiler
+// contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
+// "on" with -mfma change the last bits, before this as after.)
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
