@@ -988,6 +988,11 @@ private:
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
 // range was a constant. Measured on the 2-core x86-64 test machine (loaded),
 // a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
+// Builds with AVX2 run 8 lanes (fit_pass8, scan_pass8) that add their terms
+// into the 4-lane passes' sums in the same order: the results are the 4-lane
+// passes' in the same build. (Across builds they match where the compiler
+// contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
+// "on" with -mfma change the last bits, before this as after.)
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -1019,6 +1024,8 @@ private:
 //   - x86-64: SSE2 (<emmintrin.h>, the baseline; ~0.03 s to parse against
 //     <immintrin.h>'s ~0.5 s). SSE4.1's round and FMA3's fused multiply-add
 //     are used when the build enables them, as xsimd's default arch did.
+//     With AVX2 there is an 8-lane f32x8 / i32x8 too (end of this file;
+//     calibrate::mse's passes use it).
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
 //     (test_quant_mse_plain runs calibrate::mse on it; define the macro in
@@ -1053,8 +1060,11 @@ private:
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
 #endif
-#if defined(__FMA__)
+#if defined(__FMA__) || defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX2__)
+#define LOWBIT_VEC8_AVX2 1
 #endif
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #define LOWBIT_VEC4_NEON 1
@@ -1097,7 +1107,9 @@ struct mask_native {
 };
 #endif
 
+struct i32x4;
 struct f32x4 {
+    using int_type = i32x4;
     f32_native v;
     f32x4() = default;
     LOWBIT_ALWAYS_INLINE f32x4(f32_native n) noexcept : v(n) {}
@@ -1363,6 +1375,82 @@ LOWBIT_ALWAYS_INLINE i32x4 to_int_trunc(f32x4 a) noexcept { LOWBIT_V4_LANES(i32x
 #undef LOWBIT_V4_LANES
 #endif
 
+#if defined(LOWBIT_VEC8_AVX2)
+// ---- 8 lanes (AVX2 builds): f32x8 / i32x8 / mask8 ----------------------------------------------
+// Each operation is lane for lane the 4-lane one of the same build (the same
+// instruction at twice the width; mul_add fused only where f32x4's is), so a
+// body that splits its 8 lanes into its 4-lane sums -- low(), high() -- in the
+// 4-lane body's order gets that body's results (quant/detail/fit_simd.hpp).
+struct i32x8;
+struct f32x8 {
+    using int_type = i32x8;
+    __m256 v;
+    f32x8() = default;
+    LOWBIT_ALWAYS_INLINE f32x8(__m256 n) noexcept : v(n) {}
+    LOWBIT_ALWAYS_INLINE explicit f32x8(float x) noexcept : v(_mm256_set1_ps(x)) {}
+    LOWBIT_ALWAYS_INLINE static f32x8 load(const float* p) noexcept { return {_mm256_loadu_ps(p)}; }
+    LOWBIT_ALWAYS_INLINE void store(float* p) const noexcept { _mm256_storeu_ps(p, v); }
+};
+struct i32x8 {
+    __m256i v;
+    i32x8() = default;
+    LOWBIT_ALWAYS_INLINE i32x8(__m256i n) noexcept : v(n) {}
+    LOWBIT_ALWAYS_INLINE explicit i32x8(std::int32_t x) noexcept : v(_mm256_set1_epi32(x)) {}
+};
+struct mask8 {
+    __m256 v;
+};
+LOWBIT_ALWAYS_INLINE f32x4 low(f32x8 a) noexcept { return {_mm256_castps256_ps128(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x4 high(f32x8 a) noexcept { return {_mm256_extractf128_ps(a.v, 1)}; }
+
+LOWBIT_ALWAYS_INLINE f32x8 operator+(f32x8 a, f32x8 b) noexcept { return {_mm256_add_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator-(f32x8 a, f32x8 b) noexcept { return {_mm256_sub_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator*(f32x8 a, f32x8 b) noexcept { return {_mm256_mul_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator/(f32x8 a, f32x8 b) noexcept { return {_mm256_div_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 min(f32x8 a, f32x8 b) noexcept { return {_mm256_min_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 max(f32x8 a, f32x8 b) noexcept { return {_mm256_max_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 abs(f32x8 a) noexcept { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 mul_add(f32x8 a, f32x8 b, f32x8 c) noexcept {
+#if defined(__FMA__)
+    return {_mm256_fmadd_ps(a.v, b.v, c.v)};
+#else
+    return {_mm256_add_ps(_mm256_mul_ps(a.v, b.v), c.v)};
+#endif
+}
+LOWBIT_ALWAYS_INLINE f32x8 round_even(f32x8 a) noexcept {
+    return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+LOWBIT_ALWAYS_INLINE f32x8& operator+=(f32x8& a, f32x8 b) noexcept { return a = a + b; }
+
+LOWBIT_ALWAYS_INLINE mask8 operator>(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator<(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator>=(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator>(i32x8 a, i32x8 b) noexcept { return {_mm256_castsi256_ps(_mm256_cmpgt_epi32(a.v, b.v))}; }
+LOWBIT_ALWAYS_INLINE mask8 operator&(mask8 a, mask8 b) noexcept { return {_mm256_and_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE bool any(mask8 m) noexcept { return _mm256_movemask_ps(m.v) != 0; }
+LOWBIT_ALWAYS_INLINE f32x8 select(mask8 m, f32x8 a, f32x8 b) noexcept { return {_mm256_blendv_ps(b.v, a.v, m.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 select(mask8 m, i32x8 a, i32x8 b) noexcept {
+    return {_mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b.v), _mm256_castsi256_ps(a.v), m.v))};
+}
+
+LOWBIT_ALWAYS_INLINE i32x8 operator+(i32x8 a, i32x8 b) noexcept { return {_mm256_add_epi32(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator-(i32x8 a, i32x8 b) noexcept { return {_mm256_sub_epi32(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator&(i32x8 a, i32x8 b) noexcept { return {_mm256_and_si256(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator|(i32x8 a, i32x8 b) noexcept { return {_mm256_or_si256(a.v, b.v)}; }
+template <int N>
+LOWBIT_ALWAYS_INLINE i32x8 shift_left(i32x8 a) noexcept {
+    return {_mm256_slli_epi32(a.v, N)};
+}
+template <int N>
+LOWBIT_ALWAYS_INLINE i32x8 shift_right(i32x8 a) noexcept {  // arithmetic
+    return {_mm256_srai_epi32(a.v, N)};
+}
+LOWBIT_ALWAYS_INLINE i32x8 bits_of(f32x8 a) noexcept { return {_mm256_castps_si256(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 float_from_bits(i32x8 a) noexcept { return {_mm256_castsi256_ps(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 to_float(i32x8 a) noexcept { return {_mm256_cvtepi32_ps(a.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 to_int_trunc(f32x8 a) noexcept { return {_mm256_cvttps_epi32(a.v)}; }
+#endif
+
 }  // namespace v4
 }  // namespace detail
 }  // namespace lowbit
@@ -1398,13 +1486,16 @@ namespace fit {
 
 using v4::f32x4;
 using v4::i32x4;
-using B = f32x4;
-using I = i32x4;
+#if defined(LOWBIT_VEC8_AVX2)
+using v4::f32x8;
+#endif
 
 // log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
 // log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
 // interval (absolute error 3.8e-6).
+template <class B>
 LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
+    using I = typename B::int_type;
     const I bits = v4::bits_of(d);
     // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
     const I mant = bits & I(0x007fffff);
@@ -1423,7 +1514,9 @@ LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
 
 // 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
 // exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
+template <class B>
 LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
+    using I = typename B::int_type;
     const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
     const B n = (y + magic) - magic;
     const B f = y - n;
@@ -1437,6 +1530,7 @@ LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
     return p * v4::float_from_bits(v4::shift_left<23>(ni + I(127)));
 }
 
+template <class B>
 struct acc {
     B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);
 };
@@ -1445,6 +1539,7 @@ struct acc {
 // t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
 // error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
 // between candidates, whose unclipped errors spread over [0, 1/2] alike.
+template <class B>
 LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
     B p(12.4637709f);
     p = p * t + B(-23.8889542f);
@@ -1458,6 +1553,7 @@ LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
 // d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
 // float's bits read linearly (a few % off): the refit's weights only steer
 // the refit; its candidate is then judged by its error.
+template <class B>
 LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
     const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
     return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
@@ -1465,6 +1561,7 @@ LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
 
 // The constants of one pass: the candidate's, and for norms other than 2
 // where the clipped values lie and how the rest's power is taken.
+template <class B>
 struct lane_consts {
     B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
 };
@@ -1475,19 +1572,26 @@ struct lane_consts {
 // is a polynomial there (err_t, in steps); clipped values -- and every value
 // at other norms (poly_max = -1) -- take the power from log2 and exp2
 // polynomials (err, in units), for the batches that hold any.
-template <fit_mode M>
-LOWBIT_ALWAYS_INLINE void add(acc& a, B x, B valid, const lane_consts& c) noexcept {
+// x^ - x (as dequantization computes it) for values x, and their codes k.
+template <class B>
+LOWBIT_ALWAYS_INLINE B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
     // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
-    const B y = x / c.scale;
+    y = x / c.scale;
     const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
 #if defined(__FAST_MATH__)
-    const B k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
+    k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
 #else
     const B magic(12582912.0f);
-    const B k = (t + magic) - magic;  // |t| <= 255: round half to even
+    k = (t + magic) - magic;  // |t| <= 255: round half to even
 #endif
-    const B diff = c.scale * k - x;  // x^ - x as dequantization computes it
-    const B r = diff * c.unit_inv;   // in units
+    return c.scale * k - x;
+}
+
+template <fit_mode M, class B>
+LOWBIT_ALWAYS_INLINE void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
+    B y, k;
+    const B diff = code_diff(x, c, y, k);
+    const B r = diff * c.unit_inv;  // in units
     const B d2 = r * r;
     if constexpr (M == fit_mode::l2_error) {
         a.err += d2;  // padding adds 0
@@ -1524,7 +1628,7 @@ LOWBIT_ALWAYS_INLINE void add(acc& a, B x, B valid, const lane_consts& c) noexce
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
 template <fit_mode M>
-inline void flush(acc& a, acc& b, double tnorm, fit_sums& s) noexcept {
+inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexcept {
     constexpr std::size_t W = v4::lanes;
     alignas(64) float lanes[7][W];
     (a.err + b.err).store(lanes[0]);
@@ -1547,11 +1651,12 @@ inline void flush(acc& a, acc& b, double tnorm, fit_sums& s) noexcept {
     s.wk2 += t[3];
     s.wy += t[4];
     s.wyk += t[5];
-    a = acc{};
-    b = acc{};
+    a = acc<f32x4>{};
+    b = acc<f32x4>{};
 }
 
-inline lane_consts consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
+template <class B>
+inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
     // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
     const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
     const float q = norm - 2.0f;
@@ -1565,14 +1670,14 @@ inline lane_consts consts_for(const fit_candidate& c, float norm, bool exact) no
 // they go to double every 64 batches and at the end of each row, so no float
 // sum runs over more than 32 terms per lane.
 template <fit_mode M>
-inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
                          float norm) noexcept {
     using B = v4::f32x4;
     constexpr std::size_t W = v4::lanes;
-    const fit::lane_consts k = fit::consts_for(c, norm, false);
+    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    fit::acc a0, a1;
+    fit::acc<B> a0, a1;
     alignas(64) float pad[W], valid[W];
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
@@ -1606,18 +1711,18 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 // are independent. exact: no polynomial t^2.4 (every value's power from
 // log2 and exp2).
 template <bool Pow, std::size_t N>
-inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                       float norm, double* err, bool exact = false) noexcept {
     using B = v4::f32x4;
     constexpr std::size_t W = v4::lanes;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
-    fit::lane_consts k[N];
+    fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit::consts_for(c[j], norm, exact);
+        k[j] = fit::consts_for<B>(c[j], norm, exact);
         err[j] = 0.0;
     }
     const B one(1.0f);
-    fit::acc a[N];
+    fit::acc<B> a[N];
     alignas(64) float pad[W], valid[W], lanes[W];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
@@ -1656,6 +1761,172 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
         }
         flush();
     }
+}
+
+#if defined(LOWBIT_VEC8_AVX2)
+namespace fit {
+
+// The tail of a row for the 8-lane passes, laid out as the 4-lane passes
+// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
+// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
+// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
+// +0 or -0 and leave a float sum unchanged.
+inline void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
+    const std::size_t lo = n >= 4 ? 4 : 0;
+    for (std::size_t l = 0; l < 8; ++l) {
+        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
+        bool ok = l < 4 ? lo == 4 : j < n;
+        if (lo == 0 && short_low) {
+            j = l;
+            ok = l < 4 && l < n;
+        }
+        pad[l] = ok ? x[j] : 0.0f;
+        valid[l] = ok ? 1.0f : 0.0f;
+    }
+}
+
+}  // namespace fit
+
+// fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
+// a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
+// the same order, flushed after the same batches and combined a0 + a1 lane
+// for lane before the double sums.
+template <fit_mode M>
+inline fit_sums fit_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                          float norm) noexcept {
+    using B = v4::f32x8;
+    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
+    const B one(1.0f);
+    fit_sums s;
+    fit::acc<B> a;
+    alignas(64) float pad[8], valid[8];
+    auto flush = [&] {
+        fit::acc<v4::f32x4> lo, hi;
+        lo.err = v4::low(a.err), hi.err = v4::high(a.err);
+        lo.errt = v4::low(a.errt), hi.errt = v4::high(a.errt);
+        lo.w = v4::low(a.w), hi.w = v4::high(a.w);
+        lo.wk = v4::low(a.wk), hi.wk = v4::high(a.wk);
+        lo.wk2 = v4::low(a.wk2), hi.wk2 = v4::high(a.wk2);
+        lo.wy = v4::low(a.wy), hi.wy = v4::high(a.wy);
+        lo.wyk = v4::low(a.wyk), hi.wyk = v4::high(a.wyk);
+        fit::flush<M>(lo, hi, c.tnorm, s);
+        a = fit::acc<B>{};
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 8 <= cols; i += 8) {
+            fit::add<M>(a, B::load(x + i), one, k);
+            if (++n == 32) {
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {
+            fit::tail8(x + i, cols - i, false, pad, valid);
+            fit::add<M>(a, B::load(pad), B::load(valid), k);
+        }
+        flush();
+    }
+    return s;
+}
+
+// scan_pass4's errors from 8 lanes: the terms of 8 values are computed at
+// once and added to the 4-lane sums low half first, as scan_pass4 adds two
+// batches of 4 (terms added to a zero set are exact).
+template <bool Pow, std::size_t N>
+inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+                       float norm, double* err, bool exact = false) noexcept {
+    using B = v4::f32x8;
+    using B4 = v4::f32x4;
+    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
+    fit::lane_consts<B> k[N];
+    for (std::size_t j = 0; j < N; ++j) {
+        k[j] = fit::consts_for<B>(c[j], norm, exact);
+        err[j] = 0.0;
+    }
+    const B one(1.0f);
+    B4 sum[N], sumt[N];
+    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = B4(0.0f);
+    alignas(64) float pad[8], valid[8], lanes[4];
+    auto batch = [&](B v, B ok) {
+        for (std::size_t j = 0; j < N; ++j) {
+            if constexpr (!Pow) {
+                // r * r is added as scan_pass4 adds it: where the compiler
+                // contracts that add into an FMA (GCC's default with FMA
+                // enabled), it must contract this one alike.
+                B y, kk;
+                const B r = fit::code_diff(v, k[j], y, kk) * k[j].unit_inv;
+                const B4 rl = v4::low(r), rh = v4::high(r);
+                sum[j] += rl * rl;
+                sum[j] += rh * rh;
+                continue;
+            }
+            fit::acc<B> t;
+            fit::add<M>(t, v, ok, k[j]);
+            sum[j] += v4::low(t.err);
+            sum[j] += v4::high(t.err);
+            if constexpr (Pow) {
+                sumt[j] += v4::low(t.errt);
+                sumt[j] += v4::high(t.errt);
+            }
+        }
+    };
+    auto flush = [&] {
+        for (std::size_t j = 0; j < N; ++j) {
+            sum[j].store(lanes);
+            double t = 0.0;
+            for (std::size_t l = 0; l < 4; ++l) t += lanes[l];
+            if constexpr (Pow) {
+                sumt[j].store(lanes);
+                double tt = 0.0;
+                for (std::size_t l = 0; l < 4; ++l) tt += lanes[l];
+                t += c[j].tnorm * tt;
+                sumt[j] = B4(0.0f);
+            }
+            err[j] += t;
+            sum[j] = B4(0.0f);
+        }
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 8 <= cols; i += 8) {
+            batch(B::load(x + i), one);
+            if (++n == 32) {
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {
+            fit::tail8(x + i, cols - i, true, pad, valid);
+            batch(B::load(pad), B::load(valid));
+        }
+        flush();
+    }
+}
+#endif
+
+// The passes calibrate::mse runs: 8 lanes where the build enables AVX2, with
+// the 4-lane passes' results (the same sums in the same order), else 4.
+template <fit_mode M>
+inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                         float norm) noexcept {
+#if defined(LOWBIT_VEC8_AVX2)
+    return fit_pass8<M>(data, rows, cols, stride, c, norm);
+#else
+    return fit_pass4<M>(data, rows, cols, stride, c, norm);
+#endif
+}
+
+template <bool Pow, std::size_t N>
+inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+                      float norm, double* err, bool exact = false) noexcept {
+#if defined(LOWBIT_VEC8_AVX2)
+    scan_pass8<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
+#else
+    scan_pass4<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
+#endif
 }
 
 }  // namespace detail

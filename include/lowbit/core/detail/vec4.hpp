@@ -14,6 +14,8 @@
 //   - x86-64: SSE2 (<emmintrin.h>, the baseline; ~0.03 s to parse against
 //     <immintrin.h>'s ~0.5 s). SSE4.1's round and FMA3's fused multiply-add
 //     are used when the build enables them, as xsimd's default arch did.
+//     With AVX2 there is an 8-lane f32x8 / i32x8 too (end of this file;
+//     calibrate::mse's passes use it).
 //   - AArch64: NEON (<arm_neon.h>).
 //   - elsewhere, or with LOWBIT_VEC4_SCALAR defined: four floats in a struct
 //     (test_quant_mse_plain runs calibrate::mse on it; define the macro in
@@ -49,8 +51,11 @@
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
 #endif
-#if defined(__FMA__)
+#if defined(__FMA__) || defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX2__)
+#define LOWBIT_VEC8_AVX2 1
 #endif
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #define LOWBIT_VEC4_NEON 1
@@ -93,7 +98,9 @@ struct mask_native {
 };
 #endif
 
+struct i32x4;
 struct f32x4 {
+    using int_type = i32x4;
     f32_native v;
     f32x4() = default;
     LOWBIT_ALWAYS_INLINE f32x4(f32_native n) noexcept : v(n) {}
@@ -357,6 +364,82 @@ LOWBIT_ALWAYS_INLINE i32x4 to_int_trunc(f32x4 a) noexcept { LOWBIT_V4_LANES(i32x
 
 #if defined(LOWBIT_VEC4_PLAIN)
 #undef LOWBIT_V4_LANES
+#endif
+
+#if defined(LOWBIT_VEC8_AVX2)
+// ---- 8 lanes (AVX2 builds): f32x8 / i32x8 / mask8 ----------------------------------------------
+// Each operation is lane for lane the 4-lane one of the same build (the same
+// instruction at twice the width; mul_add fused only where f32x4's is), so a
+// body that splits its 8 lanes into its 4-lane sums -- low(), high() -- in the
+// 4-lane body's order gets that body's results (quant/detail/fit_simd.hpp).
+struct i32x8;
+struct f32x8 {
+    using int_type = i32x8;
+    __m256 v;
+    f32x8() = default;
+    LOWBIT_ALWAYS_INLINE f32x8(__m256 n) noexcept : v(n) {}
+    LOWBIT_ALWAYS_INLINE explicit f32x8(float x) noexcept : v(_mm256_set1_ps(x)) {}
+    LOWBIT_ALWAYS_INLINE static f32x8 load(const float* p) noexcept { return {_mm256_loadu_ps(p)}; }
+    LOWBIT_ALWAYS_INLINE void store(float* p) const noexcept { _mm256_storeu_ps(p, v); }
+};
+struct i32x8 {
+    __m256i v;
+    i32x8() = default;
+    LOWBIT_ALWAYS_INLINE i32x8(__m256i n) noexcept : v(n) {}
+    LOWBIT_ALWAYS_INLINE explicit i32x8(std::int32_t x) noexcept : v(_mm256_set1_epi32(x)) {}
+};
+struct mask8 {
+    __m256 v;
+};
+LOWBIT_ALWAYS_INLINE f32x4 low(f32x8 a) noexcept { return {_mm256_castps256_ps128(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x4 high(f32x8 a) noexcept { return {_mm256_extractf128_ps(a.v, 1)}; }
+
+LOWBIT_ALWAYS_INLINE f32x8 operator+(f32x8 a, f32x8 b) noexcept { return {_mm256_add_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator-(f32x8 a, f32x8 b) noexcept { return {_mm256_sub_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator*(f32x8 a, f32x8 b) noexcept { return {_mm256_mul_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 operator/(f32x8 a, f32x8 b) noexcept { return {_mm256_div_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 min(f32x8 a, f32x8 b) noexcept { return {_mm256_min_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 max(f32x8 a, f32x8 b) noexcept { return {_mm256_max_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 abs(f32x8 a) noexcept { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 mul_add(f32x8 a, f32x8 b, f32x8 c) noexcept {
+#if defined(__FMA__)
+    return {_mm256_fmadd_ps(a.v, b.v, c.v)};
+#else
+    return {_mm256_add_ps(_mm256_mul_ps(a.v, b.v), c.v)};
+#endif
+}
+LOWBIT_ALWAYS_INLINE f32x8 round_even(f32x8 a) noexcept {
+    return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+LOWBIT_ALWAYS_INLINE f32x8& operator+=(f32x8& a, f32x8 b) noexcept { return a = a + b; }
+
+LOWBIT_ALWAYS_INLINE mask8 operator>(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator<(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator>=(f32x8 a, f32x8 b) noexcept { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
+LOWBIT_ALWAYS_INLINE mask8 operator>(i32x8 a, i32x8 b) noexcept { return {_mm256_castsi256_ps(_mm256_cmpgt_epi32(a.v, b.v))}; }
+LOWBIT_ALWAYS_INLINE mask8 operator&(mask8 a, mask8 b) noexcept { return {_mm256_and_ps(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE bool any(mask8 m) noexcept { return _mm256_movemask_ps(m.v) != 0; }
+LOWBIT_ALWAYS_INLINE f32x8 select(mask8 m, f32x8 a, f32x8 b) noexcept { return {_mm256_blendv_ps(b.v, a.v, m.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 select(mask8 m, i32x8 a, i32x8 b) noexcept {
+    return {_mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b.v), _mm256_castsi256_ps(a.v), m.v))};
+}
+
+LOWBIT_ALWAYS_INLINE i32x8 operator+(i32x8 a, i32x8 b) noexcept { return {_mm256_add_epi32(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator-(i32x8 a, i32x8 b) noexcept { return {_mm256_sub_epi32(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator&(i32x8 a, i32x8 b) noexcept { return {_mm256_and_si256(a.v, b.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 operator|(i32x8 a, i32x8 b) noexcept { return {_mm256_or_si256(a.v, b.v)}; }
+template <int N>
+LOWBIT_ALWAYS_INLINE i32x8 shift_left(i32x8 a) noexcept {
+    return {_mm256_slli_epi32(a.v, N)};
+}
+template <int N>
+LOWBIT_ALWAYS_INLINE i32x8 shift_right(i32x8 a) noexcept {  // arithmetic
+    return {_mm256_srai_epi32(a.v, N)};
+}
+LOWBIT_ALWAYS_INLINE i32x8 bits_of(f32x8 a) noexcept { return {_mm256_castps_si256(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 float_from_bits(i32x8 a) noexcept { return {_mm256_castsi256_ps(a.v)}; }
+LOWBIT_ALWAYS_INLINE f32x8 to_float(i32x8 a) noexcept { return {_mm256_cvtepi32_ps(a.v)}; }
+LOWBIT_ALWAYS_INLINE i32x8 to_int_trunc(f32x8 a) noexcept { return {_mm256_cvttps_epi32(a.v)}; }
 #endif
 
 }  // namespace v4
