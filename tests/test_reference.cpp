@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <ostream>  // doctest prints std::thread::id through operator<<, which needs the full ostream
 #include <thread>
 #include <vector>
 
