@@ -19495,13 +19495,17 @@ namespace lowbit {
 namespace detail {
 namespace x86 {
 
-inline bool fwht_has_avx512() noexcept {
-    const arch a = active_arch();
-    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx;
-}
-inline bool fwht_has_avx2() noexcept {
-    const arch a = active_arch();
-    return a == arch::avx2 || a == arch::avxvnni || fwht_has_avx512();
+// The widest register the active arch gives the transform: 16 floats
+// (AVX-512), 8 (AVX2) or 0 (none: the portable code runs).
+inline std::size_t fwht_lanes() noexcept {
+    switch (active_arch()) {
+        case arch::avx512:
+        case arch::avx512vnni:
+        case arch::amx: return 16;
+        case arch::avx2:
+        case arch::avxvnni: return 8;
+        default: return 0;
+    }
 }
 
 typedef float fwht_v8 __attribute__((vector_size(32)));
@@ -19623,8 +19627,9 @@ LOWBIT_FWHT_PASSES(fwht_avx512, fwht_v16, fwht_u16, "avx2,avx512f")
 // stores wait for those stores (0.3 us per 2048 values alone, ~0.8 after a
 // copy). -1 where it does not apply.
 inline int all_finite_x86(const float* x, std::size_t n) noexcept {
-    if (n % 16 == 0 && fwht_has_avx512()) return fwht_avx512_finite(x, n);
-    if (n % 8 == 0 && fwht_has_avx2()) return fwht_avx2_finite(x, n);
+    const std::size_t lanes = fwht_lanes();
+    if (lanes == 16 && n % 16 == 0) return fwht_avx512_finite(x, n);
+    if (lanes >= 8 && n % 8 == 0) return fwht_avx2_finite(x, n);
     return -1;
 }
 
@@ -19635,13 +19640,14 @@ inline int all_finite_x86(const float* x, std::size_t n) noexcept {
 // 2.4 us per 2048 values against 0.8 here.) False where the active arch has
 // neither width or n is below it: the caller runs the portable form.
 inline bool rotate_block_x86(float* x, std::size_t n, const float* s_in, const float* s_out, float c) noexcept {
-    if (n >= 16 && fwht_has_avx512()) {
+    const std::size_t lanes = fwht_lanes();
+    if (lanes == 16 && n >= 16) {
         if (s_in) fwht_avx512_scale(x, s_in, 1.0f, n);
         fwht_avx512(x, n);
         fwht_avx512_scale(x, s_out, c, n);
         return true;
     }
-    if (n >= 8 && fwht_has_avx2()) {
+    if (lanes >= 8 && n >= 8) {
         if (s_in) fwht_avx2_scale(x, s_in, 1.0f, n);
         fwht_avx2(x, n);
         fwht_avx2_scale(x, s_out, c, n);
@@ -19727,8 +19733,9 @@ inline void fwht_portable(float* x, std::size_t n) noexcept {
 // the same bits.
 inline void fwht_vector(float* x, std::size_t n) noexcept {
 #if LOWBIT_FWHT_X86
-    if (n >= 16 && x86::fwht_has_avx512()) return x86::fwht_avx512(x, n);
-    if (n >= 8 && x86::fwht_has_avx2()) return x86::fwht_avx2(x, n);
+    const std::size_t lanes = x86::fwht_lanes();
+    if (lanes == 16 && n >= 16) return x86::fwht_avx512(x, n);
+    if (lanes >= 8 && n >= 8) return x86::fwht_avx2(x, n);
 #endif
     fwht_portable(x, n);
 }

@@ -108,8 +108,9 @@ inline void fwht_portable(float* x, std::size_t n) noexcept {
 // the same bits.
 inline void fwht_vector(float* x, std::size_t n) noexcept {
 #if LOWBIT_FWHT_X86
-    if (n >= 16 && x86::fwht_has_avx512()) return x86::fwht_avx512(x, n);
-    if (n >= 8 && x86::fwht_has_avx2()) return x86::fwht_avx2(x, n);
+    const std::size_t lanes = x86::fwht_lanes();
+    if (lanes == 16 && n >= 16) return x86::fwht_avx512(x, n);
+    if (lanes >= 8 && n >= 8) return x86::fwht_avx2(x, n);
 #endif
     fwht_portable(x, n);
 }
