@@ -14,8 +14,9 @@ using namespace lowbit;
 // nine. The widths' symmetries and scale types are spread over both files so
 // that each symmetry and each scale type runs here: 4 sym f16, 8 asym f32,
 // 2 asym bf16, 1 sym f16; test_kernels_b.cpp: 3 asym f16, 5 asym bf16, 6 sym
-// f32, 7 sym f16. Every other combination runs in test_kernel_table (g++ -O2,
-// the optimised copies, every entry of ten schemes) and under qemu.
+// f32, 7 sym f16. Other combinations run in test_kernel_table (g++ -O2, the
+// optimised copies, every entry of ten schemes) and, for the NEON and dotprod
+// bodies, in the AArch64 build's own case below.
 #define KERNEL_SCHEMES_A                                                                                        \
     scheme<4, per_group<32>>, scheme<4, per_channel>, scheme<8, per_channel, asymmetric, scale_f32>,              \
         scheme<8, per_group<64>, asymmetric, scale_f32>, scheme<2, per_group<32>, asymmetric, scale_bf16>,        \
@@ -27,6 +28,15 @@ TEST_CASE_TEMPLATE("kernels: gemv, every arch, both paths (widths 1,2,4,8)", S, 
 TEST_CASE_TEMPLATE("kernels: gemm rows equal gemv rows, every arch (widths 1,2,4,8)", S, KERNEL_SCHEMES_A) {
     kt::check_gemm_all_archs<S>();
 }
+#if defined(__aarch64__)
+// The AArch64 build is the NEON and dotprod bodies' only run (test_kernel_table
+// is x86's): there the other symmetry or scale type of each width too.
+TEST_CASE_TEMPLATE("kernels: gemv and gemm, every arch, more kernel schemes (AArch64)", S, scheme<4, per_group<128>, asymmetric>,
+                   scheme<8, per_channel>, scheme<2, per_group<32>, symmetric, scale_bf16>, scheme<4, per_group<48>, asymmetric, scale_bf16>) {
+    kt::check_gemv_all_archs<S>();
+    kt::check_gemm_all_archs<S>();
+}
+#endif
 // f32 scales on the 8-bit asymmetric scheme: its kernels are those of
 // scheme<8, per_group<64>, asymmetric, scale_f32> above, not a kernel scheme
 // of their own to compile.

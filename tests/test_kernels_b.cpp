@@ -21,3 +21,11 @@ TEST_CASE_TEMPLATE("kernels: bit-identical for any thread count (widths 3,5,6,7)
                    scheme<6, per_group<64>, symmetric, scale_f32>) {
     kt::check_thread_determinism<S>();
 }
+#if defined(__aarch64__)
+// The NEON and dotprod bodies' only run (test_kernels.cpp says why).
+TEST_CASE_TEMPLATE("kernels: gemv and gemm, every arch, more kernel schemes (AArch64, widths 3,5,6,7)", S, scheme<3, per_group<32>>,
+                   scheme<5, per_group<64>>, scheme<6, per_group<128>, asymmetric>) {
+    kt::check_gemv_all_archs<S>();
+    kt::check_gemm_all_archs<S>();
+}
+#endif
