@@ -93,11 +93,11 @@ struct kernel_entry {
 
 // kernel_entry::needs bits.
 constexpr std::uint8_t needs_avx512bf16 = 1;
-constexpr std::uint8_t needs_avx512vbmi = 2;
+constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG
 
 // Whether this CPU has the features the entry needs beyond its arch.
 inline bool needs_met(const kernel_entry& e) noexcept {
-    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) && (!(e.needs & needs_avx512vbmi) || detail::cpu().avx512vbmi);
+    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) && (!(e.needs & needs_avx512vbmi) || (detail::cpu().avx512vbmi && detail::cpu().avx512bitalg));
 }
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has

@@ -1,25 +1,35 @@
-// lowbit/formats/detail/x86/gguf_dot_avx512_vbmi.hpp — the lattice i-quant
-// dot products for AVX-512 VNNI CPUs that also have AVX512_VBMI (Ice Lake and
-// later, Zen 4 and later). Private to formats/gguf_matmul.hpp, included only
-// on x86 with GCC or Clang; read gguf_dot_avx512_body.inl's lattice part first
-// (this copy keeps its sums: u = 64 +- g, the 64 taken off with the bsums).
+// lowbit/formats/detail/x86/gguf_dot_avx512_vbmi.hpp — the IQ2_XXS, IQ2_XS,
+// IQ2_S, IQ3_XXS and IQ3_S dot products for AVX-512 VNNI CPUs that also have
+// AVX512_VBMI and AVX512_BITALG (Ice Lake, Zen 4 and later). Private to
+// formats/gguf_matmul.hpp, included only on x86 with GCC or Clang; read
+// gguf_dot_avx512_body.inl's lattice part first: this copy keeps its sums
+// (u = 64 +- g unsigned against the activations, the 64 taken off with the
+// bsums; maddubs pairs scaled by 2 s + 1 with vpdpwssd).
 //
 // What changes is how the grid points are found. The avx512vnni copy loads
 // every point with a scalar load at an index computed in general registers
-// and assembles the zmm from them (about 15 instructions per 8 points). Here
-// the grid stays compact, a 16-bit code per point (iq_grids::*_index: 2 bits
-// per coordinate for the 8-wide grids, 3 for the 4-wide ones), and:
-//   1. the codes of a whole super-block are looked up at once with vpermi2w,
-//      the table held in zmm registers (64 codes per two registers; the index
-//      bits above the sixth choose among the partial results by mask);
-//   2. per 64 values, vpermw puts the codes where their bytes go, vpmultishiftqb
-//      moves each coordinate's bits to the bottom of its byte, and vpermb maps
-//      them to 64 + level (the table repeats every 4 or 8 entries, so the
-//      bits above a coordinate's are ignored);
-//   3. the signs are a mask register per 64 values, applied as 128 - u; the
-//      7-bit sign fields become sign bytes by a vpermi2b through the 128-entry
-//      iq_sign_byte table (the eighth bit, the parity, comes with it).
-// The integer sums are the avx512vnni copy's, the float terms the model's.
+// and assembles the zmm from them (about two instructions a point, plus the
+// index arithmetic). Here the grid stays compact, the 16-bit code of each
+// point (iq_grids::*_index: 2 bits per coordinate for the 8-wide grids, 3 for
+// the 4-wide ones), held as two byte planes (low, high byte of each code):
+//   1. one vpermb (vpermi2b) puts a super-block's index bytes (two blocks'
+//      for the 32-point grids) in the order the expansion wants, then each
+//      plane is looked up by vpermi2b, 128 entries per instruction, index
+//      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
+//      join the planes into codes;
+//   2. per 64 values, the 4-wide grids take each coordinate's three bits to
+//      the bottom of a byte with vpmultishiftqb and map them to 64 + level
+//      with vpermb (the table repeats every 8 entries, so the bits above are
+//      ignored); the 8-wide grids take the two bits of every coordinate into
+//      two mask registers with vpshufbitqmb and add the level by masked byte
+//      adds (three levels: no table);
+//   3. the signs are a mask register per 64 values, applied as 128 - u: the
+//      block's sign bytes, or the 7-bit fields turned into sign bytes by a
+//      vpermi2b through the 128-entry iq_sign_byte table (its eighth bit, the
+//      parity, comes with it).
+// The eight terms of eight super-blocks are formed at once (the model's
+// products, in its order) and summed one by one in block order. Gathers are
+// no option on Zen 5: vpgatherdd of 16 values measured 34 ns.
 // The CPU is checked by the kernel table (needs_avx512vbmi) before any of
 // this runs.
 #pragma once
@@ -37,7 +47,7 @@ namespace gguf {
 namespace detail {
 namespace avx512vbmi {
 
-#define LOWBIT_GGUF_VBMI __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+#define LOWBIT_GGUF_VBMI __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx512bitalg")))
 #define LOWBIT_GGUF_VBMI_INLINE LOWBIT_GGUF_VBMI __attribute__((always_inline)) inline
 
 using avx512vnni::fold;
@@ -72,11 +82,11 @@ alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index,
 alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
 alignas(64) inline constexpr auto iq3s_hi = code_plane(iq_grids::iq3s_index, 8);
 
-// Byte i: 64 + levels[i % N] (N = 4: 2-bit coordinates, whose level 3 is unused; N = 8: 3-bit ones).
-template <int N>
+// The 4-wide grids' vpermb table: byte i = 64 + levels[i % 8] (the three bits
+// of a coordinate index it; the higher ones, another coordinate's, are ignored).
 LOWBIT_GGUF_VBMI_INLINE __m512i level_table(const std::uint8_t* levels) {
     alignas(64) std::uint8_t t[64];
-    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::uint8_t>(64 + (N == 8 || i % N < 3 ? levels[i % N] : 0));
+    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::uint8_t>(64 + levels[i % 8]);
     return _mm512_load_si512(t);
 }
 
@@ -88,29 +98,7 @@ LOWBIT_GGUF_VBMI_INLINE __m256i multishift256(__m256i shifts, __m256i x) { retur
 
 LOWBIT_GGUF_VBMI_INLINE __m512i zext(__m256i x) { return _mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(x)); }
 
-// ---- looking codes up --------------------------------------------------------------
-// 16-bit codes at the word indices of idx: vpermi2w serves 64 table entries
-// (index bits 0..5, higher bits ignored); bits 6, 7, 8, 9 choose among the
-// results by mask. Written out: GCC keeps a loop over the table pairs rolled,
-// the partial results in memory.
-LOWBIT_GGUF_VBMI_INLINE __m512i codes64(const std::uint16_t* t, __m512i idx) {
-    return _mm512_permutex2var_epi16(_mm512_loadu_si512(t), idx, _mm512_loadu_si512(t + 32));
-}
-LOWBIT_GGUF_VBMI_INLINE __mmask32 index_bit(__m512i idx, int bit) {
-    return _mm512_test_epi16_mask(idx, _mm512_set1_epi16(static_cast<short>(1 << bit)));
-}
-LOWBIT_GGUF_VBMI_INLINE __m512i lookup256(const std::uint16_t* t, __m512i idx) {
-    const __mmask32 b6 = index_bit(idx, 6);
-    const __m512i lo = _mm512_mask_mov_epi16(codes64(t, idx), b6, codes64(t + 64, idx));
-    const __m512i hi = _mm512_mask_mov_epi16(codes64(t + 128, idx), b6, codes64(t + 192, idx));
-    return _mm512_mask_mov_epi16(lo, index_bit(idx, 7), hi);
-}
-LOWBIT_GGUF_VBMI_INLINE __m512i lookup512(const std::uint16_t* t, __m512i idx) {
-    return _mm512_mask_mov_epi16(lookup256(t, idx), index_bit(idx, 8), lookup256(t + 256, idx));
-}
-LOWBIT_GGUF_VBMI_INLINE __m512i lookup1024(const std::uint16_t* t, __m512i idx) {
-    return _mm512_mask_mov_epi16(lookup512(t, idx), index_bit(idx, 9), lookup512(t + 512, idx));
-}
+// ---- looking codes up ---------------------------------------------------------------
 // Bytes of a 256- or 512-entry byte table at the byte indices of idx: bit 7
 // of each index (b7) and the ninth bit (b8, 512 entries) choose by mask.
 LOWBIT_GGUF_VBMI_INLINE __m512i bytes128(const std::uint8_t* t, __m512i idx) {
@@ -148,12 +136,6 @@ constexpr long long qword_of(F f, int q, int per, int bits) {
     for (int i = 0; i < per; ++i) v |= static_cast<unsigned long long>(f(per * q + i)) << (bits * i);
     return static_cast<long long>(v);
 }
-// The vpermw index that puts word pick8(w) at word w (IQ2_XS: the qs words are the points).
-LOWBIT_GGUF_VBMI_INLINE __m512i pick8_words() {
-    constexpr auto f = [](int w) { return pick8(w); };
-    return _mm512_set_epi64(qword_of(f, 7, 4, 16), qword_of(f, 6, 4, 16), qword_of(f, 5, 4, 16), qword_of(f, 4, 4, 16),
-                            qword_of(f, 3, 4, 16), qword_of(f, 2, 4, 16), qword_of(f, 1, 4, 16), qword_of(f, 0, 4, 16));
-}
 // The vpermb index that puts byte src(pick4(b)) at byte b.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
@@ -167,13 +149,20 @@ LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
 LOWBIT_GGUF_VBMI_INLINE __m512i apply_signs(__m512i u, __mmask64 minus) {
     return _mm512_mask_sub_epi8(u, minus, _mm512_set1_epi8(static_cast<char>(128)), u);
 }
-// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of each
-// qword to byte j by vpmultishiftqb, then 64 + level by vpermb (the bits above
-// the coordinate's are ignored: the table repeats every 4 entries).
+// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of
+// each qword is byte j's level number f. Two vpshufbitqmb take the low and
+// the high bit of every byte's f into mask registers, and the level, 0..2
+// (no grid point uses 3), is l0 + (l1 - l0) [bit 0] + (l2 - l0) [bit 1] by
+// two masked byte adds: measured faster than vpmultishiftqb + vpermb
+// (IQ2_XXS 12 %, IQ2_XS and IQ2_S 4 %, Zen 5).
 template <int K>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, __m512i levels) {
-    constexpr long long s = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
-    return vpermb(multishift(_mm512_set1_epi64(s), codes[0]), levels);
+LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, const std::uint8_t* levels) {
+    constexpr long long bit0 = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
+    const __mmask64 f0 = _mm512_bitshuffle_epi64_mask(codes[0], _mm512_set1_epi64(bit0));
+    const __mmask64 f1 = _mm512_bitshuffle_epi64_mask(codes[0], _mm512_set1_epi64(bit0 + 0x0101010101010101ll));
+    const __m512i u0 = _mm512_set1_epi8(static_cast<char>(64 + levels[0]));
+    const __m512i u1 = _mm512_mask_add_epi8(u0, f0, u0, _mm512_set1_epi8(static_cast<char>(levels[1] - levels[0])));
+    return _mm512_mask_add_epi8(u1, f1, u0, _mm512_set1_epi8(static_cast<char>(levels[2] - levels[0])));
 }
 // Chunk k of a 4-wide grid: words 2 (k % 2), 2 (k % 2) + 1 of each qword of
 // codes[k / 2], three bits per coordinate.
@@ -192,7 +181,8 @@ struct vbmi_block {
 };
 // What a row's blocks share: the level table and the sign-byte table.
 struct vbmi_consts {
-    __m512i levels, sign_lo, sign_hi;
+    __m512i levels, sign_lo, sign_hi;  // levels: the 4-wide grids' vpermb table
+    const std::uint8_t* grid;           // the level values
 };
 // The sign bytes of 32 7-bit fields (the low 32 bytes of f, bit 7 of each ignored).
 LOWBIT_GGUF_VBMI_INLINE void build_signs(__m512i f, const vbmi_consts& c, vbmi_block& b) {
@@ -334,7 +324,9 @@ struct grid_width<block_iq3_s> {
 
 template <int K, class W>
 LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K& a, __m512i acc) {
-    const __m512i g = grid_width<W>::value == 8 ? expand8<K>(b.codes, c.levels) : expand4<K>(b.codes, c.levels);
+    __m512i g;
+    if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.grid);
+    else g = expand4<K>(b.codes, c.levels);
     std::uint64_t minus;
     std::memcpy(&minus, b.signs + 8 * K, 8);
     const __m512i u = apply_signs(g, _cvtu64_mask64(minus));
@@ -423,7 +415,8 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
 }
 
 LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* levels, bool eight) {
-    return {eight ? level_table<4>(levels) : level_table<8>(levels), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64)};
+    return {eight ? _mm512_setzero_si512() : level_table(levels), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64),
+            levels};
 }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq_grids::iq2_levels; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq_grids::iq2_levels; }
