@@ -176,27 +176,42 @@ LOWBIT_GGUF_VBMI_INLINE __m512i expand4(const __m512i* codes, __m512i levels) {
 struct vbmi_block {
     __m512i codes[2];           // 16-bit grid codes in the point order above (8-wide grids: codes[0] only)
     __m256i sc16;               // 2 s + 1 per 16 values
-    const std::uint8_t* signs;  // 32 bytes: bit v of bytes 8k .. 8k + 7, value 64 k + v negated
-    alignas(64) std::uint8_t built[64];  // the sign bytes where the block stores 7-bit fields
+    const std::uint8_t* signs;  // stored sign bytes (IQ2_S, IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
+    __m512i sign_t;             // built sign bytes (the others), transposed: see sign_transpose
 };
 // What a row's blocks share: the level table and the sign-byte table.
 struct vbmi_consts {
     __m512i levels, sign_lo, sign_hi;  // levels: the 4-wide grids' vpermb table
     const std::uint8_t* grid;           // the level values
 };
-// The sign bytes of 32 7-bit fields (the low 32 bytes of f, bit 7 of each ignored).
-LOWBIT_GGUF_VBMI_INLINE void build_signs(__m512i f, const vbmi_consts& c, vbmi_block& b) {
-    _mm512_store_si512(b.built, _mm512_permutex2var_epi8(c.sign_lo, f, c.sign_hi));
-    b.signs = b.built;
+// Sign bytes built from 7-bit fields stay in a register: 64 of them (two
+// blocks', A's first, or one block's 32) are transposed so that qword p holds
+// sign byte 8k + p of A in byte k and of B in byte 4 + k (k < 4): then
+// vpshufbitqmb makes chunk k's mask from it (bit j of byte k or 4 + k of
+// every qword), with no store and no move through a general register.
+LOWBIT_GGUF_VBMI_INLINE __m512i sign_transpose(__m512i sign_bytes64) {
+    constexpr auto f = [](int b) {
+        const int p = b / 8, s = b % 8;
+        return 32 * (s / 4) + 8 * (s % 4) + p;
+    };
+    return vpermb(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                                   qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
+                  sign_bytes64);
 }
-// Eight u32 words, each four 7-bit sign fields (bits 0, 7, 14, 21) and a
-// 4-bit scale (bits 28..31), one per 32 values (IQ2_XXS, IQ3_XXS): the sign
-// bytes in value order and the odd scales.
-LOWBIT_GGUF_VBMI_INLINE void meta_words(__m256i meta, const vbmi_consts& c, vbmi_block& b) {
-    build_signs(zext(multishift256(_mm256_set1_epi64x(0x352e2720150e0700ll), meta)), c, b);
+// The sign bytes (iq_sign_byte) of 64 7-bit fields (bit 7 of each byte of f ignored), transposed.
+LOWBIT_GGUF_VBMI_INLINE __m512i build_signs(__m512i f, const vbmi_consts& c) {
+    return sign_transpose(_mm512_permutex2var_epi8(c.sign_lo, f, c.sign_hi));
+}
+// Eight u32 words per block, each four 7-bit sign fields (bits 0, 7, 14, 21)
+// and a 4-bit scale (bits 28..31), one per 32 values (IQ2_XXS, IQ3_XXS):
+// the odd scales, and the fields as bytes in value order (A's 32, then B's).
+LOWBIT_GGUF_VBMI_INLINE void meta_scales(__m256i meta, vbmi_block& b) {
     const __m256i s = _mm256_srli_epi32(meta, 28);
     const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
     b.sc16 = _mm256_or_si256(o, _mm256_slli_epi32(o, 16));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i meta_fields(__m512i meta16) {
+    return multishift(_mm512_set1_epi64(0x352e2720150e0700ll), meta16);
 }
 
 // The 8-wide grids have 32 points per super-block: two super-blocks are
@@ -228,8 +243,11 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<iq2xxs_index_byte>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx);
     split_codes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
-    meta_words(_mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qa, 32)), c, ba);
-    meta_words(_mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qb, 32)), c, bb);
+    const __m256i ma = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qa, 32));
+    const __m256i mb = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qb, 32));
+    meta_scales(ma, ba);
+    meta_scales(mb, bb);
+    ba.sign_t = bb.sign_t = build_signs(meta_fields(_mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(ma), mb, 1)), c);
 }
 // ---- IQ2_XS: per 8 values a u16 (9-bit index, 7-bit sign field); 4-bit scales per 16
 struct low_byte_of_word {
@@ -248,9 +266,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i odd = _mm512_set_epi64(0x7f7d7b7977757371ll, 0x6f6d6b6967656361ll, 0x5f5d5b5957555351ll, 0x4f4d4b4947454341ll,
                                          0x3f3d3b3937353331ll, 0x2f2d2b2927252321ll, 0x1f1d1b1917151311ll, 0x0f0d0b0907050301ll);
     const __m512i f = _mm512_maskz_srli_epi16(~0u, _mm512_permutex2var_epi8(qa, odd, qb), 1);
-    _mm512_store_si512(ba.built, _mm512_permutex2var_epi8(c.sign_lo, f, c.sign_hi));
-    ba.signs = ba.built;
-    bb.signs = ba.built + 32;
+    ba.sign_t = bb.sign_t = build_signs(f, c);
     ba.sc16 = avx512vnni::odd_scales16(wa.scales);
     bb.sc16 = avx512vnni::odd_scales16(wb.scales);
 }
@@ -290,7 +306,9 @@ LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, 
     const __m512i lo = bytes256(iq3xxs_lo.v, idx, b7), hi = bytes256(iq3xxs_hi.v, idx, b7);
     b.codes[0] = _mm512_unpacklo_epi8(lo, hi);
     b.codes[1] = _mm512_unpackhi_epi8(lo, hi);
-    meta_words(load32(w.qs + qk_k / 4), c, b);
+    const __m256i meta = load32(w.qs + qk_k / 4);
+    meta_scales(meta, b);
+    b.sign_t = build_signs(zext(multishift256(_mm256_set1_epi64x(0x352e2720150e0700ll), meta)), c);
 }
 // ---- IQ3_S: 9-bit indices (qs byte | bit of qh), stored sign bytes, 4-bit scales per 32
 LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_s& w, const vbmi_consts&, vbmi_block& b) {
@@ -322,24 +340,36 @@ struct grid_width<block_iq3_s> {
     static constexpr int value = 4;
 };
 
-template <int K, class W>
+template <class W>
+constexpr bool stored_signs() {  // else built from 7-bit fields
+    return std::is_same<W, block_iq2_s>::value || std::is_same<W, block_iq3_s>::value;
+}
+// Chunk k's 64 + g, signed as the block says, dotted with a[64k ..] and scaled
+// (Slot: the block's place in a pair, for the built signs).
+template <int K, int Slot, class W>
 LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K& a, __m512i acc) {
     __m512i g;
     if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.grid);
     else g = expand4<K>(b.codes, c.levels);
-    std::uint64_t minus;
-    std::memcpy(&minus, b.signs + 8 * K, 8);
-    const __m512i u = apply_signs(g, _cvtu64_mask64(minus));
+    __mmask64 minus;
+    if constexpr (stored_signs<W>()) {
+        std::uint64_t m;
+        std::memcpy(&m, b.signs + 8 * K, 8);
+        minus = _cvtu64_mask64(m);
+    } else {
+        minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * (4 * Slot + K)));
+    }
+    const __m512i u = apply_signs(g, minus);
     return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u, load64(a.qs + 64 * K)), avx512vnni::chunk_scales(b.sc16, K));
 }
 
 // int32 lanes whose sum is isum(w, a), from the prepared block.
-template <class W>
+template <class W, int Slot>
 LOWBIT_GGUF_VBMI_INLINE __m256i lanes(const vbmi_block& b, const block_q8_K& a, const vbmi_consts& c) {
-    __m512i acc = step<0, W>(b, c, a, _mm512_setzero_si512());
-    acc = step<1, W>(b, c, a, acc);
-    acc = step<2, W>(b, c, a, acc);
-    acc = step<3, W>(b, c, a, acc);
+    __m512i acc = step<0, Slot, W>(b, c, a, _mm512_setzero_si512());
+    acc = step<1, Slot, W>(b, c, a, acc);
+    acc = step<2, Slot, W>(b, c, a, acc);
+    acc = step<3, Slot, W>(b, c, a, acc);
     // sum_j sc_j sum (u - 64) a = sum_j sc_j sum u a - 64 sum_j sc_j bsum_j
     return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(_mm256_slli_epi16(b.sc16, 6), load32(a.bsums)));
 }
@@ -356,8 +386,8 @@ LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::si
     }
     LOWBIT_UNROLL
     for (int r = 0; r < C; ++r) {
-        out[r][0] = lanes<W>(b[0], a[r * lda], c);
-        out[r][1] = lanes<W>(b[1], a[r * lda + 1], c);
+        out[r][0] = lanes<W, 0>(b[0], a[r * lda], c);
+        out[r][1] = lanes<W, grid_width<W>::value == 8 ? 1 : 0>(b[1], a[r * lda + 1], c);
     }
 }
 // One weight block (the row's last ones when nb is not a multiple of 8).
@@ -367,7 +397,7 @@ LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::
     if constexpr (grid_width<W>::value == 8) prep2(w, w, c, b[0], b[1]);
     else prep(w, c, b[0]);
     LOWBIT_UNROLL
-    for (int r = 0; r < C; ++r) out[r] = lanes<W>(b[0], a[r * lda], c);
+    for (int r = 0; r < C; ++r) out[r] = lanes<W, 0>(b[0], a[r * lda], c);
 }
 
 // out[r] = the row dot product of w with activation row r (a + r * lda):
