@@ -82,13 +82,15 @@ alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index,
 alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
 alignas(64) inline constexpr auto iq3s_hi = code_plane(iq_grids::iq3s_index, 8);
 
-// The 4-wide grids' vpermb table: byte i = 64 + levels[i % 8] (the three bits
+// The 4-wide grids' vpermb tables: byte i = 64 + levels[i % 8] (the three bits
 // of a coordinate index it; the higher ones, another coordinate's, are ignored).
-LOWBIT_GGUF_VBMI_INLINE __m512i level_table(const std::uint8_t* levels) {
-    alignas(64) std::uint8_t t[64];
-    for (int i = 0; i < 64; ++i) t[i] = static_cast<std::uint8_t>(64 + levels[i % 8]);
-    return _mm512_load_si512(t);
+constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels) noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>(64 + levels[i % 8]);
+    return g;
 }
+alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels);
+alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels);
 
 // The unmasked forms through all-ones masks: GCC 12 warns -Wmaybe-uninitialized
 // inside the unmasked intrinsics (their undefined merge source, GCC PR 105593).
@@ -445,7 +447,8 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
 }
 
 LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* levels, bool eight) {
-    return {eight ? _mm512_setzero_si512() : level_table(levels), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64),
+    const std::uint8_t* table = levels == iq_grids::iq3s_levels ? iq3s_level_bytes.v : iq3xxs_level_bytes.v;
+    return {eight ? _mm512_setzero_si512() : _mm512_load_si512(table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64),
             levels};
 }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq_grids::iq2_levels; }
