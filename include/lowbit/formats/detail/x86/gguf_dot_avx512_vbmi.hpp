@@ -17,19 +17,18 @@
 //      plane is looked up by vpermi2b, 128 entries per instruction, index
 //      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
 //      join the planes into codes;
-//   2. per 64 values, the 4-wide grids take each coordinate's three bits to
-//      the bottom of a byte with vpmultishiftqb and map them to 64 + level
-//      with vpermb (the table repeats every 8 entries, so the bits above are
-//      ignored); the 8-wide grids take the two bits of every coordinate into
-//      two mask registers with vpshufbitqmb and add the level by masked byte
-//      adds (three levels: no table);
+//   2. per 64 values, vpmultishiftqb takes each coordinate's bits (2 or 3)
+//      to the bottom of a byte and vpermb maps them to 64 + level (the
+//      table, built at compile time, repeats every 4 or 8 entries, so the
+//      bits above a coordinate's are ignored);
 //   3. the signs are a mask register per 64 values, applied as 128 - u: the
-//      block's sign bytes, or the 7-bit fields turned into sign bytes by a
-//      vpermi2b through the 128-entry iq_sign_byte table (its eighth bit, the
-//      parity, comes with it).
+//      block's sign bytes (IQ2_S, IQ3_S), or the 7-bit fields turned into
+//      sign bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
+//      eighth bit, the parity, comes with it), kept in a register and made
+//      masks by vpshufbitqmb (BITALG).
 // The eight terms of eight super-blocks are formed at once (the model's
 // products, in its order) and summed one by one in block order. Gathers are
-// no option on Zen 5: vpgatherdd of 16 values measured 34 ns.
+// no option on this Zen 5: one vpgatherdd of 16 values measured 34 ns.
 // The CPU is checked by the kernel table (needs_avx512vbmi) before any of
 // this runs.
 #pragma once
@@ -82,15 +81,19 @@ alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index,
 alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
 alignas(64) inline constexpr auto iq3s_hi = code_plane(iq_grids::iq3s_index, 8);
 
-// The 4-wide grids' vpermb tables: byte i = 64 + levels[i % 8] (the three bits
-// of a coordinate index it; the higher ones, another coordinate's, are ignored).
-constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels) noexcept {
+// The vpermb tables of the levels: byte i = 64 + levels[i % n], n = 4 for the
+// 8-wide grids' 2-bit coordinates (level 3 unused), 8 for the 4-wide grids'
+// 3-bit ones (the bits above a coordinate's, another coordinate's, are
+// ignored). Built at compile time: filled on the stack per row and loaded
+// back, they cost the IQ3 types a quarter of their time.
+constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels, int n) noexcept {
     grid_bytes<std::uint8_t, 64> g{};
-    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>(64 + levels[i % 8]);
+    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>(64 + (i % n < 3 || n == 8 ? levels[i % n] : 0));
     return g;
 }
-alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels);
-alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels);
+alignas(64) inline constexpr auto iq2_level_bytes = level_bytes(iq_grids::iq2_levels, 4);
+alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels, 8);
+alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
 
 // The unmasked forms through all-ones masks: GCC 12 warns -Wmaybe-uninitialized
 // inside the unmasked intrinsics (their undefined merge source, GCC PR 105593).
@@ -151,20 +154,13 @@ LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
 LOWBIT_GGUF_VBMI_INLINE __m512i apply_signs(__m512i u, __mmask64 minus) {
     return _mm512_mask_sub_epi8(u, minus, _mm512_set1_epi8(static_cast<char>(128)), u);
 }
-// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of
-// each qword is byte j's level number f. Two vpshufbitqmb take the low and
-// the high bit of every byte's f into mask registers, and the level, 0..2
-// (no grid point uses 3), is l0 + (l1 - l0) [bit 0] + (l2 - l0) [bit 1] by
-// two masked byte adds: measured faster than vpmultishiftqb + vpermb
-// (IQ2_XXS 12 %, IQ2_XS and IQ2_S 4 %, Zen 5).
+// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of each
+// qword to byte j by vpmultishiftqb, then 64 + level by vpermb (the bits above
+// the coordinate's are ignored: the table repeats every 4 entries).
 template <int K>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, const std::uint8_t* levels) {
-    constexpr long long bit0 = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
-    const __mmask64 f0 = _mm512_bitshuffle_epi64_mask(codes[0], _mm512_set1_epi64(bit0));
-    const __mmask64 f1 = _mm512_bitshuffle_epi64_mask(codes[0], _mm512_set1_epi64(bit0 + 0x0101010101010101ll));
-    const __m512i u0 = _mm512_set1_epi8(static_cast<char>(64 + levels[0]));
-    const __m512i u1 = _mm512_mask_add_epi8(u0, f0, u0, _mm512_set1_epi8(static_cast<char>(levels[1] - levels[0])));
-    return _mm512_mask_add_epi8(u1, f1, u0, _mm512_set1_epi8(static_cast<char>(levels[2] - levels[0])));
+LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, __m512i levels) {
+    constexpr long long s = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
+    return vpermb(multishift(_mm512_set1_epi64(s), codes[0]), levels);
 }
 // Chunk k of a 4-wide grid: words 2 (k % 2), 2 (k % 2) + 1 of each qword of
 // codes[k / 2], three bits per coordinate.
@@ -183,8 +179,7 @@ struct vbmi_block {
 };
 // What a row's blocks share: the level table and the sign-byte table.
 struct vbmi_consts {
-    __m512i levels, sign_lo, sign_hi;  // levels: the 4-wide grids' vpermb table
-    const std::uint8_t* grid;           // the level values
+    __m512i levels, sign_lo, sign_hi;  // the level table (level_bytes), the iq_sign_byte table
 };
 // Sign bytes built from 7-bit fields stay in a register: 64 of them (two
 // blocks', A's first, or one block's 32) are transposed so that qword p holds
@@ -351,7 +346,7 @@ constexpr bool stored_signs() {  // else built from 7-bit fields
 template <int K, int Slot, class W>
 LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K& a, __m512i acc) {
     __m512i g;
-    if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.grid);
+    if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.levels);
     else g = expand4<K>(b.codes, c.levels);
     __mmask64 minus;
     if constexpr (stored_signs<W>()) {
@@ -446,16 +441,14 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
     for (int r = 0; r < C; ++r) out[r] = sum[r];
 }
 
-LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* levels, bool eight) {
-    const std::uint8_t* table = levels == iq_grids::iq3s_levels ? iq3s_level_bytes.v : iq3xxs_level_bytes.v;
-    return {eight ? _mm512_setzero_si512() : _mm512_load_si512(table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64),
-            levels};
+LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* level_table) {
+    return {_mm512_load_si512(level_table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64)};
 }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq_grids::iq2_levels; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq_grids::iq2_levels; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq_grids::iq2_levels; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq_grids::iq3xxs_levels; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq_grids::iq3s_levels; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq3xxs_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq3s_level_bytes.v; }
 
 // The entry points (formats/detail/gguf_entries.hpp): C activation rows per weight row, and one.
 #define LOWBIT_GGUF_VBMI_ROWS(T)                                                                                          \
@@ -465,7 +458,7 @@ LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { re
             for (int r = 0; r < C; ++r) out[r] = 0.0f;                                                                    \
             return;                                                                                                       \
         }                                                                                                                 \
-        lattice_rows_dot<C>(w, a, lda, nb, consts(grid_levels(w[0]), grid_width<T>::value == 8), out);                    \
+        lattice_rows_dot<C>(w, a, lda, nb, consts(grid_levels(w[0])), out);                    \
     }
 LOWBIT_GGUF_VBMI_ROWS(block_iq2_xxs)
 LOWBIT_GGUF_VBMI_ROWS(block_iq2_xs)
