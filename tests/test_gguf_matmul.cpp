@@ -291,7 +291,7 @@ TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, 
             } else {
                 CHECK(info.entry->body != arch::scalar);
             }
-#if defined(LOWBIT_HAVE_GGUF_X86)
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
             // The VBMI lattice copies run wherever the CPU has VBMI (so the cases of this file test them there).
             const bool vbmi_type = t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq2_s ||
                                    t == gguf_type::iq3_xxs || t == gguf_type::iq3_s;

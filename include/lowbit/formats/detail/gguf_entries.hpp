@@ -32,7 +32,11 @@
 #include "x86/gguf_dot_avx2.hpp"
 #include "x86/gguf_dot_avx2_lattice.hpp"
 #include "x86/gguf_dot_avx512.hpp"
+// The VBMI + BITALG intrinsics (vpmultishiftqb, vpshufbitqmb) need GCC 8 / Clang 8.
+#if (defined(__clang__) && __clang_major__ >= 8) || (!defined(__clang__) && __GNUC__ >= 8)
+#define LOWBIT_HAVE_GGUF_VBMI 1
 #include "x86/gguf_dot_avx512_vbmi.hpp"
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_GGUF_ARM 1
@@ -79,8 +83,10 @@ LOWBIT_GGUF_BODIES(avx512)
 LOWBIT_GGUF_BODIES(avx512vnni)
 LOWBIT_GGUF_TILED_BODIES(avx512)
 LOWBIT_GGUF_TILED_BODIES(avx512vnni)
+#endif
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
 // The lattice i-quants' AVX-512 VNNI + VBMI copies (x86/gguf_dot_avx512_vbmi.hpp):
-// entries of arch avx512vnni that need AVX512_VBMI, before the plain ones.
+// entries of arch avx512vnni that need AVX512_VBMI and AVX512_BITALG, before the plain ones.
 struct gguf_avx512vbmi_tiled_bodies {
     static constexpr arch a = arch::avx512vnni;
     static constexpr int tile = 4;
@@ -176,7 +182,10 @@ struct ggml_table {
     static constexpr ggml_simd simd = simd_copies(W::type_id);
     static constexpr std::size_t count = 2
 #if defined(LOWBIT_HAVE_GGUF_X86)
-                                         + (simd.avx2 ? 2 : 0) + (simd.avx512 ? 3 : 0) + (simd.vbmi ? 2 : 0)
+                                         + (simd.avx2 ? 2 : 0) + (simd.avx512 ? 3 : 0)
+#endif
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+                                         + (simd.vbmi ? 2 : 0)
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
                                          + (simd.neon ? 2 : 0)
@@ -198,15 +207,19 @@ struct ggml_table {
         }
         if constexpr (simd.avx512) {
             l.e[n++] = ggml_entry<W, A, gguf_avx512_tiled_bodies>();
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {  // first: find_entry takes the first entry of a key whose needs are met
                 l.e[n] = ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies>();
                 l.e[n++].needs = needs_avx512vbmi;
             }
+#endif
             l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>();
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {
                 l.e[n] = ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>();
                 l.e[n++].needs = needs_avx512vbmi;
             }
+#endif
             l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>();  // no tile code for ggml blocks yet
         }
 #endif
