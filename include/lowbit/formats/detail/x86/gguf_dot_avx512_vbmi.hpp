@@ -62,8 +62,8 @@ constexpr grid_bytes<std::uint8_t, 128> expand_sign_bytes() noexcept {
     return g;
 }
 alignas(64) inline constexpr auto sign_bytes = expand_sign_bytes();
-// Byte `shift / 8` of each 16-bit code (the 4-wide grids' codes are 12 bits:
-// looked up as two byte planes, 128 entries per vpermi2b instead of 64 per vpermi2w).
+// Byte `shift / 8` of each 16-bit code: the codes are looked up as two byte
+// planes, 128 entries per vpermi2b (vpermi2w serves only 64 per instruction).
 template <std::size_t N>
 constexpr grid_bytes<std::uint8_t, N> code_plane(const std::uint16_t (&index)[N], int shift) noexcept {
     grid_bytes<std::uint8_t, N> g{};
@@ -104,8 +104,8 @@ LOWBIT_GGUF_VBMI_INLINE __m256i multishift256(__m256i shifts, __m256i x) { retur
 LOWBIT_GGUF_VBMI_INLINE __m512i zext(__m256i x) { return _mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(x)); }
 
 // ---- looking codes up ---------------------------------------------------------------
-// Bytes of a 256- or 512-entry byte table at the byte indices of idx: bit 7
-// of each index (b7) and the ninth bit (b8, 512 entries) choose by mask.
+// Bytes of a 256-, 512- or 1024-entry byte table at the byte indices of idx:
+// bit 7 of each index (b7) and the ninth and tenth bits (b8, b9) choose by mask.
 LOWBIT_GGUF_VBMI_INLINE __m512i bytes128(const std::uint8_t* t, __m512i idx) {
     return _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 64));
 }
@@ -120,10 +120,12 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __
 }
 
 // ---- the point order -------------------------------------------------------------
-// The super-block's indices are permuted (one vpermb or vpermw) before the
-// lookup so that the codes come out where the expansion wants them:
-//   8-wide grids (32 points, one zmm of words): word 4p + k = point 8k + p,
-//     so that chunk k's eight points are word k of each qword;
+// The super-block's indices are permuted (one vpermb, or one vpermi2b for a
+// pair of blocks) before the lookup so that the codes come out where the
+// expansion wants them:
+//   8-wide grids (32 points, one zmm of words per block): word 4p + k =
+//     point 8k + p, so that chunk k's eight points are word k of each qword
+//     (pick8; the pair layout is pair_pick's, below);
 //   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
 //     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
 //     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
@@ -201,7 +203,8 @@ LOWBIT_GGUF_VBMI_INLINE __m512i build_signs(__m512i f, const vbmi_consts& c) {
 }
 // Eight u32 words per block, each four 7-bit sign fields (bits 0, 7, 14, 21)
 // and a 4-bit scale (bits 28..31), one per 32 values (IQ2_XXS, IQ3_XXS):
-// the odd scales, and the fields as bytes in value order (A's 32, then B's).
+// meta_scales gives the odd scales, meta_fields the fields as bytes in value
+// order (of sixteen words: A's 32, then B's).
 LOWBIT_GGUF_VBMI_INLINE void meta_scales(__m256i meta, vbmi_block& b) {
     const __m256i s = _mm256_srli_epi32(meta, 28);
     const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
@@ -230,6 +233,11 @@ LOWBIT_GGUF_VBMI_INLINE void split_codes(__m512i lo, __m512i hi, vbmi_block& ba,
     ba.codes[0] = _mm512_unpacklo_epi8(lo, hi);
     bb.codes[0] = _mm512_unpackhi_epi8(lo, hi);
 }
+
+// Where point p's index byte is: p itself (IQ2_S, IQ3_XXS, IQ3_S).
+struct natural {
+    constexpr int operator()(int point) const { return point; }
+};
 
 // ---- IQ2_XXS: per 32 values four index bytes and a u32 (four sign fields, a scale)
 struct iq2xxs_index_byte {
@@ -268,14 +276,11 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     bb.sc16 = avx512vnni::odd_scales16(wb.scales);
 }
 // ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
-struct same_byte {
-    constexpr int operator()(int point) const { return point; }
-};
 struct qh_shift {  // bits 2 (point % 4) .. of the block's 64-bit qh: the bits of point's qh byte
     constexpr int operator()(int point) const { return 2 * point; }
 };
 LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
-    const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<same_byte>(), load64(wb.qs));
+    const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
     // bits 8, 9 of point P: bits 2P, 2P + 1 of the block's eight qh bytes as one u64 (qword 2L: A's, 2L + 1: B's)
     std::uint64_t ha, hb;
     std::memcpy(&ha, wa.qh, 8);
@@ -294,9 +299,6 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     bb.sc16 = avx512vnni::odd_scales16(wb.scales);
 }
 // ---- IQ3_XXS: 64 index bytes, then eight u32 (sign fields, scale)
-struct natural {
-    constexpr int operator()(int point) const { return point; }
-};
 LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, vbmi_block& b) {
     const __m512i idx = vpermb(pick4_bytes<natural>(), load64(w.qs));
     const __mmask64 b7 = _mm512_movepi8_mask(idx);
