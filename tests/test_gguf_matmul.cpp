@@ -291,6 +291,12 @@ TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, 
             } else {
                 CHECK(info.entry->body != arch::scalar);
             }
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+            // The VBMI lattice copies run wherever the CPU has VBMI (so the cases of this file test them there).
+            const bool vbmi_type = t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq2_s ||
+                                   t == gguf_type::iq3_xxs || t == gguf_type::iq3_s;
+            CHECK((info.entry->needs == needs_avx512vbmi) == (vbmi_type && a == arch::avx512vnni && lowbit::detail::cpu().avx512vbmi && lowbit::detail::cpu().avx512bitalg));
+#endif
         }
     }
 }
@@ -402,10 +408,12 @@ TEST_CASE("gguf gemv/gemm: errors return a status and leave the output untouched
 TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the same bits on every arch") {
     // Not what a quantizer writes: Q8_0 codes of -128, Q6_K scales of -128,
     // 6-bit K scales of 63, all code bits set — the integer paths must not
-    // saturate or overflow. The f16 fields get finite values.
-    const std::size_t n = 40, k = 512;
+    // saturate or overflow. The f16 fields get finite values. Nine 256-value
+    // blocks: the lattice copies' batch of eight and a tail.
+    const std::size_t n = 40;
     std::mt19937 rng(99);
     for (gguf_type t : all_types) {
+        const std::size_t k = is_k_quant(t) ? 9 * 256 : 512;
         const std::string type_s = type_name(t);
         CAPTURE(type_s);
         const std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
@@ -435,10 +443,11 @@ TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) giv
     // in the same order.
     const std::uint16_t f16s[] = {0x7bff, 0xfbff, 0x0001, 0x8001, 0x0400, 0x0000, 0x8000, 0x3c00, 0x5000};
     const std::uint8_t e8m0s[] = {0, 1, 2, 127, 128, 254, 255};
-    const std::size_t n = 12, k = 512;
+    const std::size_t n = 12;
     std::mt19937 rng(7);
     std::size_t non_finite = 0;  // outputs that overflowed: the case is as extreme as it says
     for (gguf_type t : all_types) {
+        const std::size_t k = is_k_quant(t) ? 9 * 256 : 512;  // the lattice copies' eight terms at once, and a tail
         const std::string type_s = type_name(t);
         CAPTURE(type_s);
         std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
@@ -477,7 +486,8 @@ TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) giv
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and codes") {
     // k from one block to 17 (the AVX-512 copies take 32-value blocks eight at a
     // time: 8, 9 and 17 cover the batch and its tail; the 256-value types are
-    // taken one super-block at a time, so 1, 3 and 9 cover them), row counts around the
+    // taken one super-block at a time, or eight (the VBMI lattice copies), so
+    // 1, 3 and 9 cover them), row counts around the
     // 32-row task, M = 1..5; weights from the quantizer and arbitrary bytes;
     // activations Gaussian, saturating (every block code +-127) or zero.
     std::mt19937 rng(2024);

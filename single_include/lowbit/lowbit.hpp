@@ -4069,6 +4069,10 @@ struct cpu_features {
     // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
     // that the bf16_dot path's entries need (kernel_entry::needs).
     bool avx512bf16 = false;
+    // AVX512_VBMI (vpermb, vpermi2b, vpmultishiftqb) and AVX512_BITALG
+    // (vpshufbitqmb): likewise features, not an arch; the lattice i-quant
+    // entries of formats/gguf_matmul.hpp need both (Ice Lake, Zen 4 and later).
+    bool avx512vbmi = false, avx512bitalg = false;
     bool neon = false, dotprod = false;
     // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
     // (amx_hw); the OS let this process use it (amx_permitted: Linux's
@@ -4139,6 +4143,8 @@ inline cpu_features detect_cpu() noexcept {
         f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        f.avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
+        f.avx512bitalg = zmm_ok && ((r[2] >> 12) & 1);
         // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
         const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
         f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
@@ -4327,15 +4333,19 @@ struct kernel_entry {
     void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
     std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
     // CPU features the body needs beyond its key's arch (kernel_needs bits): the
-    // lookup passes over the entry where one is missing, down the fallback chain.
+    // lookup passes over the entry where one is missing, to a later entry of
+    // the same key (a body without the feature) or down the fallback chain.
     std::uint8_t needs = 0;
 };
 
 // kernel_entry::needs bits.
 constexpr std::uint8_t needs_avx512bf16 = 1;
+constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG
 
 // Whether this CPU has the features the entry needs beyond its arch.
-inline bool needs_met(const kernel_entry& e) noexcept { return !(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16; }
+inline bool needs_met(const kernel_entry& e) noexcept {
+    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) && (!(e.needs & needs_avx512vbmi) || (detail::cpu().avx512vbmi && detail::cpu().avx512bitalg));
+}
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has
 // none of its own (scalar: the end).
@@ -4358,8 +4368,8 @@ constexpr arch fallback_arch(arch a) noexcept {
 inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
     const kernel_key& k = e.key;
     if (k.lay == layout::ggml)
-        std::snprintf(buf, size, "%s/ggml/%s/%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
-                      arch_name(e.body));
+        std::snprintf(buf, size, "%s/ggml/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
+                      arch_name(e.body), (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
     else if (k.lay == layout::codebook)
         std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else

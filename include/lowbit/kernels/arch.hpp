@@ -80,6 +80,10 @@ struct cpu_features {
     // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
     // that the bf16_dot path's entries need (kernel_entry::needs).
     bool avx512bf16 = false;
+    // AVX512_VBMI (vpermb, vpermi2b, vpmultishiftqb) and AVX512_BITALG
+    // (vpshufbitqmb): likewise features, not an arch; the lattice i-quant
+    // entries of formats/gguf_matmul.hpp need both (Ice Lake, Zen 4 and later).
+    bool avx512vbmi = false, avx512bitalg = false;
     bool neon = false, dotprod = false;
     // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
     // (amx_hw); the OS let this process use it (amx_permitted: Linux's
@@ -150,6 +154,8 @@ inline cpu_features detect_cpu() noexcept {
         f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        f.avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
+        f.avx512bitalg = zmm_ok && ((r[2] >> 12) & 1);
         // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
         const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
         f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;

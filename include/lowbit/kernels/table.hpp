@@ -86,15 +86,19 @@ struct kernel_entry {
     void (*rows)(const matmul_call&, std::size_t r0, std::size_t r1) = nullptr;
     std::uint16_t rows_per_task = 64;  // fixed split: results never depend on the thread count
     // CPU features the body needs beyond its key's arch (kernel_needs bits): the
-    // lookup passes over the entry where one is missing, down the fallback chain.
+    // lookup passes over the entry where one is missing, to a later entry of
+    // the same key (a body without the feature) or down the fallback chain.
     std::uint8_t needs = 0;
 };
 
 // kernel_entry::needs bits.
 constexpr std::uint8_t needs_avx512bf16 = 1;
+constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG
 
 // Whether this CPU has the features the entry needs beyond its arch.
-inline bool needs_met(const kernel_entry& e) noexcept { return !(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16; }
+inline bool needs_met(const kernel_entry& e) noexcept {
+    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) && (!(e.needs & needs_avx512vbmi) || (detail::cpu().avx512vbmi && detail::cpu().avx512bitalg));
+}
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has
 // none of its own (scalar: the end).
@@ -117,8 +121,8 @@ constexpr arch fallback_arch(arch a) noexcept {
 inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
     const kernel_key& k = e.key;
     if (k.lay == layout::ggml)
-        std::snprintf(buf, size, "%s/ggml/%s/%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
-                      arch_name(e.body));
+        std::snprintf(buf, size, "%s/ggml/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
+                      arch_name(e.body), (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
     else if (k.lay == layout::codebook)
         std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
     else

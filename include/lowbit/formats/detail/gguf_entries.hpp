@@ -32,6 +32,11 @@
 #include "x86/gguf_dot_avx2.hpp"
 #include "x86/gguf_dot_avx2_lattice.hpp"
 #include "x86/gguf_dot_avx512.hpp"
+// The VBMI + BITALG intrinsics (vpmultishiftqb, vpshufbitqmb) need GCC 8 / Clang 8.
+#if (defined(__clang__) && __clang_major__ >= 8) || (!defined(__clang__) && __GNUC__ >= 8)
+#define LOWBIT_HAVE_GGUF_VBMI 1
+#include "x86/gguf_dot_avx512_vbmi.hpp"
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_GGUF_ARM 1
@@ -78,6 +83,22 @@ LOWBIT_GGUF_BODIES(avx512)
 LOWBIT_GGUF_BODIES(avx512vnni)
 LOWBIT_GGUF_TILED_BODIES(avx512)
 LOWBIT_GGUF_TILED_BODIES(avx512vnni)
+#endif
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+// The lattice i-quants' AVX-512 VNNI + VBMI copies (x86/gguf_dot_avx512_vbmi.hpp):
+// entries of arch avx512vnni that need AVX512_VBMI and AVX512_BITALG, before the plain ones.
+struct gguf_avx512vbmi_tiled_bodies {
+    static constexpr arch a = arch::avx512vnni;
+    static constexpr int tile = 4;
+    template <class W, class A>
+    static float row_dot(const W* w, const A* x, std::size_t nb) noexcept {
+        return avx512vbmi::row_dot(w, x, nb);
+    }
+    template <int C, class W, class A>
+    static void rows_dot(const W* w, const A* x, std::size_t ldx, std::size_t nb, float* out) noexcept {
+        avx512vbmi::rows_dot<C>(w, x, ldx, nb, out);
+    }
+};
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
 LOWBIT_GGUF_BODIES(neon)
@@ -136,6 +157,7 @@ constexpr kernel_entry ggml_entry() noexcept {
 // back to it: it is already within issue 18's per-byte target).
 struct ggml_simd {
     bool avx2 = false, avx512 = false, neon = false;
+    bool vbmi = false;  // an AVX-512 VNNI + VBMI copy too (the lattice i-quants with a grid lookup in registers)
 };
 constexpr ggml_simd simd_copies(gguf_type t) noexcept {
     switch (t) {
@@ -143,9 +165,10 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
         case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
         case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::tq1_0:
-        case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs: case gguf_type::iq2_xs:
-        case gguf_type::iq2_s: case gguf_type::iq1_s: case gguf_type::iq1_m:
+        case gguf_type::iq1_s: case gguf_type::iq1_m:
             return {true, true, true};
+        case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s:
+            return {true, true, true, true};
         case gguf_type::iq4_xs: case gguf_type::tq2_0:
             return {true, false, true};
         default:
@@ -160,6 +183,9 @@ struct ggml_table {
     static constexpr std::size_t count = 2
 #if defined(LOWBIT_HAVE_GGUF_X86)
                                          + (simd.avx2 ? 2 : 0) + (simd.avx512 ? 3 : 0)
+#endif
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+                                         + (simd.vbmi ? 2 : 0)
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
                                          + (simd.neon ? 2 : 0)
@@ -181,7 +207,19 @@ struct ggml_table {
         }
         if constexpr (simd.avx512) {
             l.e[n++] = ggml_entry<W, A, gguf_avx512_tiled_bodies>();
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+            if constexpr (simd.vbmi) {  // first: find_entry takes the first entry of a key whose needs are met
+                l.e[n] = ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies>();
+                l.e[n++].needs = needs_avx512vbmi;
+            }
+#endif
             l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>();
+#if defined(LOWBIT_HAVE_GGUF_VBMI)
+            if constexpr (simd.vbmi) {
+                l.e[n] = ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>();
+                l.e[n++].needs = needs_avx512vbmi;
+            }
+#endif
             l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>();  // no tile code for ggml blocks yet
         }
 #endif

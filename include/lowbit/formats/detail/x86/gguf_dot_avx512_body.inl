@@ -466,8 +466,8 @@ LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
     u.t[2] = trits512(join(q81, _mm256_blend_epi32(b1, b3, 0xf0)));
     u.t[3] = trits512(join(_mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)));
 }
-// sum (t - 1) a = sum t a - sum bsums
-LOWBIT_GGUF_INLINE std::int32_t isum(const tq1_unpacked& u, const block_q8_K& a) {
+// sum (t - 1) a = sum t a - sum bsums: int32 lanes whose sum is isum(w, a).
+LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a) {
     const __m256i one16 = _mm256_set1_epi16(1);
     // written out (as k2_lanes)
 #if LOWBIT_GGUF_VNNI
@@ -481,18 +481,41 @@ LOWBIT_GGUF_INLINE std::int32_t isum(const tq1_unpacked& u, const block_q8_K& a)
     p16 = _mm512_add_epi16(p16, _mm512_add_epi16(_mm512_maddubs_epi16(u.t[2], load64(a.qs + 128)), _mm512_maddubs_epi16(u.t[3], load64(a.qs + 192))));
     const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
 #endif
-    return hsum(_mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16)));
+    return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16));
 }
+// Per eight super-blocks: their lanes reduced together (lane_sums8) and the
+// terms, kquant_symmetric_term's two products, formed eight at a time (the
+// same IEEE products; the int32 -> float rounding is static_cast's), then
+// summed one by one in block order; the blocks left over one at a time.
 template <int C>
 LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     float sum[C] = {};
-    for (std::size_t i = 0; i < nb; ++i) {
+    std::size_t i = 0;
+    alignas(32) float terms[8];
+    for (; i + 8 <= nb; i += 8) {
+        __m256i v[C][8];
+        LOWBIT_UNROLL
+        for (int j = 0; j < 8; ++j) {
+            tq1_unpacked u;
+            unpack(w[i + j], u);
+            LOWBIT_UNROLL
+            for (int c = 0; c < C; ++c) v[c][j] = tq1_lanes(u, a[c * lda + i + j]);
+        }
+        const __m256 dw = scales8(w + i);
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K* ac = a + c * lda + i;
+            const __m256 dx = _mm256_setr_ps(ac[0].d, ac[1].d, ac[2].d, ac[3].d, ac[4].d, ac[5].d, ac[6].d, ac[7].d);
+            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(opaque8(_mm256_mul_ps(dx, dw)), _mm256_cvtepi32_ps(lane_sums8(v[c])))));
+            for (int j = 0; j < 8; ++j) sum[c] += terms[j];
+        }
+    }
+    for (; i < nb; ++i) {
         tq1_unpacked u;
         unpack(w[i], u);
         const float d = h2f(w[i].d);
         for (int c = 0; c < C; ++c) {
             const block_q8_K& ac = a[c * lda + i];
-            sum[c] += kquant_symmetric_term(ac.d, d, LOWBIT_GGUF_NS::isum(u, ac));
+            sum[c] += kquant_symmetric_term(ac.d, d, hsum(tq1_lanes(u, ac)));
         }
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];

@@ -1,0 +1,485 @@
+// lowbit/formats/detail/x86/gguf_dot_avx512_vbmi.hpp — the IQ2_XXS, IQ2_XS,
+// IQ2_S, IQ3_XXS and IQ3_S dot products for AVX-512 VNNI CPUs that also have
+// AVX512_VBMI and AVX512_BITALG (Ice Lake, Zen 4 and later). Private to
+// formats/gguf_matmul.hpp, included only on x86 with GCC or Clang; read
+// gguf_dot_avx512_body.inl's lattice part first: this copy keeps its sums
+// (u = 64 +- g unsigned against the activations, the 64 taken off with the
+// bsums; maddubs pairs scaled by 2 s + 1 with vpdpwssd).
+//
+// What changes is how the grid points are found. The avx512vnni copy loads
+// every point with a scalar load at an index computed in general registers
+// and assembles the zmm from them (about two instructions a point, plus the
+// index arithmetic). Here the grid stays compact, the 16-bit code of each
+// point (iq_grids::*_index: 2 bits per coordinate for the 8-wide grids, 3 for
+// the 4-wide ones), held as two byte planes (low, high byte of each code):
+//   1. one vpermb (vpermi2b) puts a super-block's index bytes (two blocks'
+//      for the 32-point grids) in the order the expansion wants, then each
+//      plane is looked up by vpermi2b, 128 entries per instruction, index
+//      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
+//      join the planes into codes;
+//   2. per 64 values, vpmultishiftqb takes each coordinate's bits (2 or 3)
+//      to the bottom of a byte and vpermb maps them to 64 + level (the
+//      table, built at compile time, repeats every 4 or 8 entries, so the
+//      bits above a coordinate's are ignored);
+//   3. the signs are a mask register per 64 values, applied as 128 - u: the
+//      block's sign bytes (IQ2_S, IQ3_S), or the 7-bit fields turned into
+//      sign bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
+//      eighth bit, the parity, comes with it), kept in a register and made
+//      masks by vpshufbitqmb (BITALG).
+// The eight terms of eight super-blocks are formed at once (the model's
+// products, in its order) and summed one by one in block order. Gathers are
+// no option on this Zen 5: one vpgatherdd of 16 values measured 34 ns.
+// The CPU is checked by the kernel table (needs_avx512vbmi) before any of
+// this runs.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "gguf_dot_avx512.hpp"
+
+namespace lowbit {
+namespace gguf {
+namespace detail {
+namespace avx512vbmi {
+
+#define LOWBIT_GGUF_VBMI __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx512bitalg")))
+#define LOWBIT_GGUF_VBMI_INLINE LOWBIT_GGUF_VBMI __attribute__((always_inline)) inline
+
+using avx512vnni::fold;
+using avx512vnni::load64;
+using avx512vnni::h2f;
+using avx512vnni::hsum;
+using avx512vnni::load32;
+
+// The iq_sign_byte of every 7-bit field, for vpermi2b.
+constexpr grid_bytes<std::uint8_t, 128> expand_sign_bytes() noexcept {
+    grid_bytes<std::uint8_t, 128> g{};
+    for (unsigned s = 0; s < 128; ++s) g.v[s] = iq_grids::iq_sign_byte(s);
+    return g;
+}
+alignas(64) inline constexpr auto sign_bytes = expand_sign_bytes();
+// Byte `shift / 8` of each 16-bit code: the codes are looked up as two byte
+// planes, 128 entries per vpermi2b (vpermi2w serves only 64 per instruction).
+template <std::size_t N>
+constexpr grid_bytes<std::uint8_t, N> code_plane(const std::uint16_t (&index)[N], int shift) noexcept {
+    grid_bytes<std::uint8_t, N> g{};
+    for (std::size_t i = 0; i < N; ++i) g.v[i] = static_cast<std::uint8_t>(index[i] >> shift);
+    return g;
+}
+alignas(64) inline constexpr auto iq2xxs_lo = code_plane(iq_grids::iq2xxs_index, 0);
+alignas(64) inline constexpr auto iq2xxs_hi = code_plane(iq_grids::iq2xxs_index, 8);
+alignas(64) inline constexpr auto iq2xs_lo = code_plane(iq_grids::iq2xs_index, 0);
+alignas(64) inline constexpr auto iq2xs_hi = code_plane(iq_grids::iq2xs_index, 8);
+alignas(64) inline constexpr auto iq2s_lo = code_plane(iq_grids::iq2s_index, 0);
+alignas(64) inline constexpr auto iq2s_hi = code_plane(iq_grids::iq2s_index, 8);
+alignas(64) inline constexpr auto iq3xxs_lo = code_plane(iq_grids::iq3xxs_index, 0);
+alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index, 8);
+alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
+alignas(64) inline constexpr auto iq3s_hi = code_plane(iq_grids::iq3s_index, 8);
+
+// The vpermb tables of the levels: byte i = 64 + levels[i % n], n = 4 for the
+// 8-wide grids' 2-bit coordinates (level 3 unused), 8 for the 4-wide grids'
+// 3-bit ones (the bits above a coordinate's, another coordinate's, are
+// ignored). Built at compile time: filled on the stack per row and loaded
+// back, they cost the IQ3 types a quarter of their time.
+constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels, int n) noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>(64 + (i % n < 3 || n == 8 ? levels[i % n] : 0));
+    return g;
+}
+alignas(64) inline constexpr auto iq2_level_bytes = level_bytes(iq_grids::iq2_levels, 4);
+alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels, 8);
+alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
+
+// The unmasked forms through all-ones masks: GCC 12 warns -Wmaybe-uninitialized
+// inside the unmasked intrinsics (their undefined merge source, GCC PR 105593).
+LOWBIT_GGUF_VBMI_INLINE __m512i vpermb(__m512i idx, __m512i t) { return _mm512_maskz_permutexvar_epi8(~0ull, idx, t); }
+LOWBIT_GGUF_VBMI_INLINE __m512i multishift(__m512i shifts, __m512i x) { return _mm512_maskz_multishift_epi64_epi8(~0ull, shifts, x); }
+LOWBIT_GGUF_VBMI_INLINE __m256i multishift256(__m256i shifts, __m256i x) { return _mm256_maskz_multishift_epi64_epi8(~0u, shifts, x); }
+
+LOWBIT_GGUF_VBMI_INLINE __m512i zext(__m256i x) { return _mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(x)); }
+
+// ---- looking codes up ---------------------------------------------------------------
+// Bytes of a 256-, 512- or 1024-entry byte table at the byte indices of idx:
+// bit 7 of each index (b7) and the ninth and tenth bits (b8, b9) choose by mask.
+LOWBIT_GGUF_VBMI_INLINE __m512i bytes128(const std::uint8_t* t, __m512i idx) {
+    return _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 64));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i bytes256(const std::uint8_t* t, __m512i idx, __mmask64 b7) {
+    return _mm512_mask_mov_epi8(bytes128(t, idx), b7, bytes128(t + 128, idx));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i bytes512(const std::uint8_t* t, __m512i idx, __mmask64 b7, __mmask64 b8) {
+    return _mm512_mask_mov_epi8(bytes256(t, idx, b7), b8, bytes256(t + 256, idx, b7));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __mmask64 b7, __mmask64 b8, __mmask64 b9) {
+    return _mm512_mask_mov_epi8(bytes512(t, idx, b7, b8), b9, bytes512(t + 512, idx, b7, b8));
+}
+
+// ---- the point order -------------------------------------------------------------
+// The super-block's indices are permuted (one vpermb, or one vpermi2b for a
+// pair of blocks) before the lookup so that the codes come out where the
+// expansion wants them:
+//   8-wide grids (32 points, one zmm of words per block): word 4p + k =
+//     point 8k + p, so that chunk k's eight points are word k of each qword
+//     (pick8; the pair layout is pair_pick's, below);
+//   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
+//     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
+//     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
+// pick8(p): the point at word p; pick4(b): the point whose index goes to byte
+// b of the vector whose unpacks give codes[0] (low bytes of each 128-bit lane) and codes[1].
+constexpr int pick8(int word) { return 8 * (word % 4) + word / 4; }
+constexpr int pick4(int b) {
+    const int lane = b / 16, m = (b % 16) / 8, w = 8 * lane + b % 8;  // word w of codes[m]
+    const int p = w / 4, s = w % 4;
+    return 16 * (2 * m + s / 2) + 2 * p + s % 2;
+}
+template <class F>
+constexpr long long qword_of(F f, int q, int per, int bits) {
+    unsigned long long v = 0;
+    for (int i = 0; i < per; ++i) v |= static_cast<unsigned long long>(f(per * q + i)) << (bits * i);
+    return static_cast<long long>(v);
+}
+// The vpermb index that puts byte src(pick4(b)) at byte b.
+template <class Src>
+LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
+    constexpr auto f = [](int b) { return Src{}(pick4(b)); };
+    return _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+}
+
+// ---- expanding and dotting a chunk --------------------------------------------------
+// 64 + g where the sign bit is clear, 64 - g where it is set (u = 64 + g given).
+LOWBIT_GGUF_VBMI_INLINE __m512i apply_signs(__m512i u, __mmask64 minus) {
+    return _mm512_mask_sub_epi8(u, minus, _mm512_set1_epi8(static_cast<char>(128)), u);
+}
+// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of each
+// qword to byte j by vpmultishiftqb, then 64 + level by vpermb (the bits above
+// the coordinate's are ignored: the table repeats every 4 entries).
+template <int K>
+LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, __m512i levels) {
+    constexpr long long s = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
+    return vpermb(multishift(_mm512_set1_epi64(s), codes[0]), levels);
+}
+// Chunk k of a 4-wide grid: words 2 (k % 2), 2 (k % 2) + 1 of each qword of
+// codes[k / 2], three bits per coordinate.
+template <int K>
+LOWBIT_GGUF_VBMI_INLINE __m512i expand4(const __m512i* codes, __m512i levels) {
+    constexpr long long s = 0x1916131009060300ll + 0x2020202020202020ll * (K % 2);
+    return vpermb(multishift(_mm512_set1_epi64(s), codes[K / 2]), levels);
+}
+
+// What a super-block leaves for its chunks.
+struct vbmi_block {
+    __m512i codes[2];           // 16-bit grid codes in the point order above (8-wide grids: codes[0] only)
+    __m256i sc16;               // 2 s + 1 per 16 values
+    const std::uint8_t* signs;  // stored sign bytes (IQ2_S, IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
+    __m512i sign_t;             // built sign bytes (the others), transposed: see sign_transpose
+};
+// What a row's blocks share: the level table and the sign-byte table.
+struct vbmi_consts {
+    __m512i levels, sign_lo, sign_hi;  // the level table (level_bytes), the iq_sign_byte table
+};
+// Sign bytes built from 7-bit fields stay in a register: 64 of them (two
+// blocks', A's first, or one block's 32) are transposed so that qword p holds
+// sign byte 8k + p of A in byte k and of B in byte 4 + k (k < 4): then
+// vpshufbitqmb makes chunk k's mask from it (bit j of byte k or 4 + k of
+// every qword), with no store and no move through a general register.
+LOWBIT_GGUF_VBMI_INLINE __m512i sign_transpose(__m512i sign_bytes64) {
+    constexpr auto f = [](int b) {
+        const int p = b / 8, s = b % 8;
+        return 32 * (s / 4) + 8 * (s % 4) + p;
+    };
+    return vpermb(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                                   qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
+                  sign_bytes64);
+}
+// The sign bytes (iq_sign_byte) of 64 7-bit fields (bit 7 of each byte of f ignored), transposed.
+LOWBIT_GGUF_VBMI_INLINE __m512i build_signs(__m512i f, const vbmi_consts& c) {
+    return sign_transpose(_mm512_permutex2var_epi8(c.sign_lo, f, c.sign_hi));
+}
+// Eight u32 words per block, each four 7-bit sign fields (bits 0, 7, 14, 21)
+// and a 4-bit scale (bits 28..31), one per 32 values (IQ2_XXS, IQ3_XXS):
+// meta_scales gives the odd scales, meta_fields the fields as bytes in value
+// order (of sixteen words: A's 32, then B's).
+LOWBIT_GGUF_VBMI_INLINE void meta_scales(__m256i meta, vbmi_block& b) {
+    const __m256i s = _mm256_srli_epi32(meta, 28);
+    const __m256i o = _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
+    b.sc16 = _mm256_or_si256(o, _mm256_slli_epi32(o, 16));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i meta_fields(__m512i meta16) {
+    return multishift(_mm512_set1_epi64(0x352e2720150e0700ll), meta16);
+}
+
+// The 8-wide grids have 32 points per super-block: two super-blocks are
+// looked up together, block A's index bytes at bytes 16 L + i and block B's
+// at 16 L + 8 + i (i < 8) of one vector, so that vpunpcklbw / vpunpckhbw of
+// the two code planes give A's and B's codes, each word 8 L + i the point
+// pick8(8 L + i). pair_pick(src): the vpermi2b index (A's bytes 0..63, B's
+// 64..127) taking byte src(point) of each block there.
+template <class Src>
+LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
+    constexpr auto f = [](int b) {
+        const int lane = b / 16, hb = (b % 16) / 8, i = b % 8;
+        return 64 * hb + Src{}(pick8(8 * lane + i));
+    };
+    return _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+}
+LOWBIT_GGUF_VBMI_INLINE void split_codes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
+    ba.codes[0] = _mm512_unpacklo_epi8(lo, hi);
+    bb.codes[0] = _mm512_unpackhi_epi8(lo, hi);
+}
+
+// Where point p's index byte is: p itself (IQ2_S, IQ3_XXS, IQ3_S).
+struct natural {
+    constexpr int operator()(int point) const { return point; }
+};
+
+// ---- IQ2_XXS: per 32 values four index bytes and a u32 (four sign fields, a scale)
+struct iq2xxs_index_byte {
+    constexpr int operator()(int point) const { return 8 * (point / 4) + point % 4; }
+};
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs& wb, const vbmi_consts& c, vbmi_block& ba, vbmi_block& bb) {
+    const __m512i qa = load64(wa.qs), qb = load64(wb.qs);  // qword ib: four index bytes, then the u32
+    const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<iq2xxs_index_byte>(), qb);
+    const __mmask64 b7 = _mm512_movepi8_mask(idx);
+    split_codes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
+    const __m256i ma = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qa, 32));
+    const __m256i mb = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qb, 32));
+    meta_scales(ma, ba);
+    meta_scales(mb, bb);
+    ba.sign_t = bb.sign_t = build_signs(meta_fields(_mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(ma), mb, 1)), c);
+}
+// ---- IQ2_XS: per 8 values a u16 (9-bit index, 7-bit sign field); 4-bit scales per 16
+struct low_byte_of_word {
+    constexpr int operator()(int point) const { return 2 * point; }
+};
+struct high_byte_of_word {
+    constexpr int operator()(int point) const { return 2 * point + 1; }
+};
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& wb, const vbmi_consts& c, vbmi_block& ba, vbmi_block& bb) {
+    const __m512i qa = load64(wa.qs), qb = load64(wb.qs);
+    const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<low_byte_of_word>(), qb);
+    const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
+    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
+    split_codes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
+    // the sign fields in value order: the high byte of each word >> 1 (A's in bytes 0..31, B's in 32..63)
+    const __m512i odd = _mm512_set_epi64(0x7f7d7b7977757371ll, 0x6f6d6b6967656361ll, 0x5f5d5b5957555351ll, 0x4f4d4b4947454341ll,
+                                         0x3f3d3b3937353331ll, 0x2f2d2b2927252321ll, 0x1f1d1b1917151311ll, 0x0f0d0b0907050301ll);
+    const __m512i f = _mm512_maskz_srli_epi16(~0u, _mm512_permutex2var_epi8(qa, odd, qb), 1);
+    ba.sign_t = bb.sign_t = build_signs(f, c);
+    ba.sc16 = avx512vnni::odd_scales16(wa.scales);
+    bb.sc16 = avx512vnni::odd_scales16(wb.scales);
+}
+// ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
+struct qh_shift {  // bits 2 (point % 4) .. of the block's 64-bit qh: the bits of point's qh byte
+    constexpr int operator()(int point) const { return 2 * point; }
+};
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
+    const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
+    // bits 8, 9 of point P: bits 2P, 2P + 1 of the block's eight qh bytes as one u64 (qword 2L: A's, 2L + 1: B's)
+    std::uint64_t ha, hb;
+    std::memcpy(&ha, wa.qh, 8);
+    std::memcpy(&hb, wb.qh, 8);
+    const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
+    constexpr auto f = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
+    const __m512i shifts = _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+    const __m512i high = multishift(shifts, h2);
+    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)),
+                    b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
+    split_codes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
+    ba.signs = wa.qs + qk_k / 8;
+    bb.signs = wb.qs + qk_k / 8;
+    ba.sc16 = avx512vnni::odd_scales16(wa.scales);
+    bb.sc16 = avx512vnni::odd_scales16(wb.scales);
+}
+// ---- IQ3_XXS: 64 index bytes, then eight u32 (sign fields, scale)
+LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, vbmi_block& b) {
+    const __m512i idx = vpermb(pick4_bytes<natural>(), load64(w.qs));
+    const __mmask64 b7 = _mm512_movepi8_mask(idx);
+    const __m512i lo = bytes256(iq3xxs_lo.v, idx, b7), hi = bytes256(iq3xxs_hi.v, idx, b7);
+    b.codes[0] = _mm512_unpacklo_epi8(lo, hi);
+    b.codes[1] = _mm512_unpackhi_epi8(lo, hi);
+    const __m256i meta = load32(w.qs + qk_k / 4);
+    meta_scales(meta, b);
+    b.sign_t = build_signs(zext(multishift256(_mm256_set1_epi64x(0x352e2720150e0700ll), meta)), c);
+}
+// ---- IQ3_S: 9-bit indices (qs byte | bit of qh), stored sign bytes, 4-bit scales per 32
+LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_s& w, const vbmi_consts&, vbmi_block& b) {
+    const __m512i pick = pick4_bytes<natural>();
+    const __m512i idx = vpermb(pick, load64(w.qs));
+    std::uint64_t h;
+    std::memcpy(&h, w.qh, 8);
+    // bit 8 of index m is bit m of qh: as bytes, permuted with the low bytes, and back to a mask
+    const __mmask64 b8 = _mm512_movepi8_mask(vpermb(pick, _mm512_movm_epi8(_cvtu64_mask64(h))));
+    const __mmask64 b7 = _mm512_movepi8_mask(idx);
+    const __m512i lo = bytes512(iq3s_lo.v, idx, b7, b8), hi = bytes512(iq3s_hi.v, idx, b7, b8);
+    b.codes[0] = _mm512_unpacklo_epi8(lo, hi);
+    b.codes[1] = _mm512_unpackhi_epi8(lo, hi);
+    b.signs = w.signs;
+    const __m256i nib = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.scales))), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    b.sc16 = avx512vnni::odd_scales32(_mm256_and_si256(nib, _mm256_set1_epi32(0xf)));
+}
+
+template <class W>
+struct grid_width {  // 8 values per point, or 4 (IQ3)
+    static constexpr int value = 8;
+};
+template <>
+struct grid_width<block_iq3_xxs> {
+    static constexpr int value = 4;
+};
+template <>
+struct grid_width<block_iq3_s> {
+    static constexpr int value = 4;
+};
+
+template <class W>
+constexpr bool stored_signs() {  // else built from 7-bit fields
+    return std::is_same<W, block_iq2_s>::value || std::is_same<W, block_iq3_s>::value;
+}
+// Chunk k's 64 + g, signed as the block says, dotted with a[64k ..] and scaled
+// (Slot: the block's place in a pair, for the built signs).
+template <int K, int Slot, class W>
+LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K& a, __m512i acc) {
+    __m512i g;
+    if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.levels);
+    else g = expand4<K>(b.codes, c.levels);
+    __mmask64 minus;
+    if constexpr (stored_signs<W>()) {
+        std::uint64_t m;
+        std::memcpy(&m, b.signs + 8 * K, 8);
+        minus = _cvtu64_mask64(m);
+    } else {
+        minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * (4 * Slot + K)));
+    }
+    const __m512i u = apply_signs(g, minus);
+    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u, load64(a.qs + 64 * K)), avx512vnni::chunk_scales(b.sc16, K));
+}
+
+// int32 lanes whose sum is isum(w, a), from the prepared block.
+template <class W, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m256i lanes(const vbmi_block& b, const block_q8_K& a, const vbmi_consts& c) {
+    __m512i acc = step<0, Slot, W>(b, c, a, _mm512_setzero_si512());
+    acc = step<1, Slot, W>(b, c, a, acc);
+    acc = step<2, Slot, W>(b, c, a, acc);
+    acc = step<3, Slot, W>(b, c, a, acc);
+    // sum_j sc_j sum (u - 64) a = sum_j sc_j sum u a - 64 sum_j sc_j bsum_j
+    return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(_mm256_slli_epi16(b.sc16, 6), load32(a.bsums)));
+}
+// Two weight blocks (i, i + 1) against C activation rows: lanes out[c][0], out[c][1].
+// The 8-wide grids prepare the two together; each block is prepared once for the C rows.
+template <int C, class W>
+LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::size_t lda, const vbmi_consts& c, __m256i (*out)[2]) {
+    vbmi_block b[2];
+    if constexpr (grid_width<W>::value == 8) {
+        prep2(w[0], w[1], c, b[0], b[1]);
+    } else {
+        prep(w[0], c, b[0]);
+        prep(w[1], c, b[1]);
+    }
+    LOWBIT_UNROLL
+    for (int r = 0; r < C; ++r) {
+        out[r][0] = lanes<W, 0>(b[0], a[r * lda], c);
+        out[r][1] = lanes<W, grid_width<W>::value == 8 ? 1 : 0>(b[1], a[r * lda + 1], c);
+    }
+}
+// One weight block (the row's last ones when nb is not a multiple of 8).
+template <int C, class W>
+LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::size_t lda, const vbmi_consts& c, __m256i* out) {
+    vbmi_block b[2];
+    if constexpr (grid_width<W>::value == 8) prep2(w, w, c, b[0], b[1]);
+    else prep(w, c, b[0]);
+    LOWBIT_UNROLL
+    for (int r = 0; r < C; ++r) out[r] = lanes<W, 0>(b[0], a[r * lda], c);
+}
+
+// out[r] = the row dot product of w with activation row r (a + r * lda):
+// per eight blocks, each block's lanes for every row, reduced together
+// (eight sums at once), their terms (the model's lattice_term: three IEEE
+// products, the int32 -> float rounding static_cast's) formed eight at a
+// time and summed one by one in block order; the blocks left over one at a
+// time. Every C gives row_dot_scalar's bits.
+template <int C, class W>
+LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, const vbmi_consts& c,
+                                              float* out) {
+    using avx512vnni::opaque8;
+    float sum[C] = {};
+    std::size_t i = 0;
+    alignas(32) float terms[8];
+    const __m256 unit = _mm256_set1_ps(lattice_unit(w[0]));
+    for (; i + 8 <= nb; i += 8) {
+        __m256i v[C][8];
+        LOWBIT_UNROLL
+        for (int j = 0; j < 8; j += 2) {
+            __m256i p[C][2];
+            pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
+            for (int r = 0; r < C; ++r) {
+                v[r][j] = p[r][0];
+                v[r][j + 1] = p[r][1];
+            }
+        }
+        const __m256 dw = avx512vnni::scales8(w + i);
+        for (int r = 0; r < C; ++r) {
+            const block_q8_K* ar = a + r * lda + i;
+            const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
+            const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
+            const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(avx512vnni::lane_sums8(v[r]))));
+            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
+            for (int j = 0; j < 8; ++j) sum[r] += terms[j];
+        }
+    }
+    for (; i < nb; ++i) {
+        __m256i v[C];
+        single_lanes<C>(w[i], a + i, lda, c, v);
+        const float d = h2f(w[i].d);
+        for (int r = 0; r < C; ++r) sum[r] += lattice_term(a[r * lda + i].d, d, hsum(v[r]), lattice_unit(w[i]));
+    }
+    for (int r = 0; r < C; ++r) out[r] = sum[r];
+}
+
+LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* level_table) {
+    return {_mm512_load_si512(level_table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64)};
+}
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq3xxs_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq3s_level_bytes.v; }
+
+// The entry points (formats/detail/gguf_entries.hpp): C activation rows per weight row, and one.
+#define LOWBIT_GGUF_VBMI_ROWS(T)                                                                                          \
+    template <int C>                                                                                                      \
+    LOWBIT_GGUF_VBMI inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
+        if (nb == 0) {                                                                                                    \
+            for (int r = 0; r < C; ++r) out[r] = 0.0f;                                                                    \
+            return;                                                                                                       \
+        }                                                                                                                 \
+        lattice_rows_dot<C>(w, a, lda, nb, consts(grid_levels(w[0])), out);                    \
+    }
+LOWBIT_GGUF_VBMI_ROWS(block_iq2_xxs)
+LOWBIT_GGUF_VBMI_ROWS(block_iq2_xs)
+LOWBIT_GGUF_VBMI_ROWS(block_iq2_s)
+LOWBIT_GGUF_VBMI_ROWS(block_iq3_xxs)
+LOWBIT_GGUF_VBMI_ROWS(block_iq3_s)
+#undef LOWBIT_GGUF_VBMI_ROWS
+
+template <class W>
+LOWBIT_GGUF_VBMI inline float row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+    float out;
+    rows_dot<1>(w, a, nb, nb, &out);
+    return out;
+}
+
+#undef LOWBIT_GGUF_VBMI_INLINE
+#undef LOWBIT_GGUF_VBMI
+
+}  // namespace avx512vbmi
+}  // namespace detail
+}  // namespace gguf
+}  // namespace lowbit
