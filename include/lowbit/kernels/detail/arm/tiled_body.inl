@@ -207,7 +207,7 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
-            const std::uint8_t* p = w.codes + (t * w.blocks + b) * block_bytes + h0 * unit_bytes;
+            const std::uint8_t* p = (IB > 0 ? w.codes + (t * w.blocks + b) * block_bytes : w.block(t, b)) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {

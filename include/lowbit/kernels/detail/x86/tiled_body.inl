@@ -272,7 +272,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
