@@ -16,6 +16,7 @@
 
 #include <utility>
 
+#include "../compiled_mode.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../kernels/run.hpp"
@@ -23,8 +24,14 @@
 #include "../parallel.hpp"
 #include "../weights/weights_view.hpp"
 #include "codebook.hpp"
+// The codebook families: lowbit::compiled's (the kernel table, compiled once)
+// with LOWBIT_COMPILED, else instantiated in this TU (these four families only).
+#if defined(LOWBIT_COMPILED)
+#include "../kernels/kernel_list.hpp"
+#else
 #include "detail/codebook_entries.hpp"
 #include "detail/tiled_codebook_entries.hpp"
+#endif
 
 namespace lowbit {
 namespace codebook {
@@ -35,25 +42,31 @@ inline status check_codebook_view(const weights_view& w, const char* who) noexce
         return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook or tiled_codebook", who, layout_name(w.lay()));
     return {};
 }
-// The entries that read w (checked above).
-inline lowbit::detail::kernel_family codebook_family_of(const weights_view& w) noexcept {
-    return w.lay() == layout::tiled_codebook ? tiled_codebook_family(w.scheme().bits) : codebook_family(w.scheme().bits);
+// The entries of codebook weights with `bits`-bit indices in layout `lay`
+// (codebook or tiled_codebook; count 0: none).
+inline lowbit::detail::kernel_family family_of(int bits, layout lay) noexcept {
+    if ((bits != 3 && bits != 4) || (lay != layout::codebook && lay != layout::tiled_codebook)) return {};
+#if defined(LOWBIT_COMPILED)
+    // kernel_list.hpp's walking order: after the ggml types cb3, cb4, then their tiled forms.
+    const std::size_t at = 2 * lowbit::detail::kernel_scheme_count + lowbit::detail::ggml_family_count;
+    return lowbit::detail::kernel_family_at(at + (lay == layout::tiled_codebook ? 2 : 0) + (bits == 4 ? 1 : 0));
+#else
+    return lay == layout::tiled_codebook ? tiled_codebook_family(bits) : codebook_family(bits);
+#endif
 }
 }  // namespace detail
 
 // The kernel table's entries for codebook weights with `bits`-bit indices in
 // layout `lay` (codebook or tiled_codebook; empty: none).
 inline span<const kernel_entry> kernels(int bits, layout lay = layout::codebook) noexcept {
-    const auto f = lay == layout::tiled_codebook ? detail::tiled_codebook_family(bits)
-                   : lay == layout::codebook     ? detail::codebook_family(bits)
-                                                 : lowbit::detail::kernel_family{};
+    const auto f = detail::family_of(bits, lay);
     return span<const kernel_entry>(f.begin, f.count);
 }
 
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemv"));
-    return lowbit::detail::family_gemv(detail::codebook_family_of(w), w, x, y, exec, opt, ws);
+    return lowbit::detail::family_gemv(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
@@ -64,7 +77,7 @@ template <class Exec>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemm"));
-    return lowbit::detail::family_gemm(detail::codebook_family_of(w), w, x, y, exec, opt, ws);
+    return lowbit::detail::family_gemm(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {

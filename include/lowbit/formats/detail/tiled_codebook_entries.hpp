@@ -17,6 +17,12 @@
 // which is kdetail::int8_tile_scalar of the 8-bit codes G + 128; every entry
 // equals it bit for bit. Not the codebook layout's numbers: that one quantizes
 // activations as Q8_0 (f16 steps) and sums blocks in eight lanes.
+//
+// Entries: the reference and the model (scalar); avx2's ymm body for avx2 and
+// avx512 (AVX-512 without VNNI: a zmm copy of the 8-bit maddubs body would
+// add to every build's compile time for CPUs that have little use for it, as
+// the codebook layout's entries decided), avxvnni's, avx512vnni's for
+// avx512vnni and amx; neon and neondot. sse2 falls back to the model, reported.
 #pragma once
 
 #include <cmath>
@@ -94,7 +100,6 @@ struct tcb_scalar_bodies {
     };
 #if defined(LOWBIT_HAVE_X86_KERNELS)
 LOWBIT_TCB_BODIES(avx2, avx2)
-LOWBIT_TCB_BODIES(avx512, avx512)
 LOWBIT_TCB_BODIES(avxvnni, avx2)
 LOWBIT_TCB_BODIES(avx512vnni, avx512)
 #endif
@@ -159,7 +164,7 @@ struct tcb_table_of {
         tcb_entry<IB, tcb_scalar_bodies>(),
 #if defined(LOWBIT_HAVE_X86_KERNELS)
         tcb_entry<IB, tcb_avx2_bodies>(),
-        tcb_entry<IB, tcb_avx512_bodies>(),
+        tcb_entry<IB, tcb_avx2_bodies, arch::avx512>(),
         tcb_entry<IB, tcb_avxvnni_bodies>(),
         tcb_entry<IB, tcb_avx512vnni_bodies>(),
         tcb_entry<IB, tcb_avx512vnni_bodies, arch::amx>(),
