@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <lowbit/formats/codebook_matmul.hpp>
+#include <lowbit/kernels/detail/tiled_blocks.hpp>  // the tiled int8 model (tiled_w8_model)
 
 #include "test_archs.hpp"
 #include "test_util.hpp"
