@@ -53,8 +53,9 @@
 #include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/kernels/kernel_list.hpp>
-#include <lowbit/kernels/tiled_matmul.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/parallel.hpp>
+#include <lowbit/weights/repack.hpp>
 
 namespace {
 
@@ -219,9 +220,10 @@ lowbit::weights random_codebook(int bits, std::size_t N, std::size_t K) {
     return std::move(*out);
 }
 
-// The tiled int8 layout of `Bits`-bit codes, groups of 32, f16 scales: random codes and scales.
+// The tiled int8 layout of `Bits`-bit codes, groups of 32, f16 scales: random
+// codes and scales (run through the table: lowbit::compiled's kernels).
 template <int Bits>
-lowbit::tiled<lowbit::scheme<Bits, lowbit::per_group<32>>> random_tiled_g32(std::size_t N, std::size_t K) {
+lowbit::weights random_tiled_g32(std::size_t N, std::size_t K) {
     using S = lowbit::scheme<Bits, lowbit::per_group<32>>;
     auto q = lowbit::qmatrix<S>::allocate(N, K);
     if (!q) std::abort();
@@ -230,7 +232,7 @@ lowbit::tiled<lowbit::scheme<Bits, lowbit::per_group<32>>> random_tiled_g32(std:
     for (std::size_t i = 0; i < N * v.row_bytes; ++i) v.codes[i] = static_cast<std::uint8_t>(rng());
     for (std::size_t i = 0; i < N * (K / 32); ++i)
         v.scales[i] = lowbit::f32_to_f16(std::ldexp(1.0f + static_cast<float>(rng() % 1024) / 1024.0f, -static_cast<int>(rng() % 7) - 1));
-    auto t = lowbit::repack_tiled(q->view());
+    auto t = lowbit::repack(*lowbit::to_weights(q->view()), lowbit::layout::tiled);
     if (!t) std::abort();
     return std::move(*t);
 }
@@ -241,8 +243,8 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
     const lowbit::weights cb = random_codebook(Bits, N, K);
     auto tcb = lowbit::codebook::to_tiled(cb.view());
     if (!tcb) std::abort();
-    const lowbit::weights_view tv = tcb->view(), cv = cb.view();
-    const double plain_bytes = static_cast<double>(plain.bytes()), tcb_bytes = static_cast<double>(tv.bytes() + (std::size_t{1} << Bits)),
+    const lowbit::weights_view pv = plain.view(), tv = tcb->view(), cv = cb.view();
+    const double plain_bytes = static_cast<double>(pv.bytes()), tcb_bytes = static_cast<double>(tv.bytes() + (std::size_t{1} << Bits)),
                  cb_bytes = static_cast<double>(cv.bytes() + (std::size_t{1} << Bits));
     const std::vector<float> x = random_activations(K);
     std::vector<float> y(N);
@@ -252,7 +254,7 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
     opt.path = lowbit::matmul_path::int8_dot;
     using clock = std::chrono::steady_clock;
     const auto run_plain = [&] {
-        if (!lowbit::gemv(plain.view(), lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
+        if (!lowbit::gemv(pv, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
     };
     const auto run_cb = [&](const lowbit::weights_view& w) {
         if (!lowbit::codebook::gemv(w, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
