@@ -220,8 +220,10 @@ TEST_CASE("tiled codebook gemm: threads and strided, unaligned activations give 
         io.info = &info;
         REQUIRE(cb::gemv(cw->view(), span<const float>(X.data() + 1, k), span<float>(yc), serial_executor{}, io).ok());
         CHECK(std::string(info.kernel).rfind("cb" + std::to_string(bits) + "/codebook/i8/", 0) == 0);
-        CHECK(cb::kernels(bits, layout::codebook).size() > 0);
-        CHECK(cb::kernels(bits, layout::tiled_codebook).size() > 0);
+        for (layout lay : {layout::codebook, layout::tiled_codebook}) {  // with lowbit::compiled: its families, by place
+            REQUIRE(cb::kernels(bits, lay).size() > 0);
+            for (const kernel_entry& e : cb::kernels(bits, lay)) CHECK((e.key.lay == lay && e.key.bits_or_type == bits));
+        }
         CHECK(cb::kernels(bits, layout::dense).size() == 0);
         CHECK(cb::gemv(*make_ggml_weights(gguf::gguf_type::q4_0, X.data(), 1, 32), span<const float>(X.data(), 32), span<float>(yc.data(), 1))
                   .code() == errc::invalid_argument);

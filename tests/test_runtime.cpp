@@ -178,6 +178,12 @@ TEST_CASE("runtime gemv/gemm on codebook weights equal codebook::gemv/gemm") {
         REQUIRE(d);
         CHECK((*d)->key.lay == layout::tiled_codebook);
         CHECK((*d)->key.bits_or_type == bits);
+        // codebook::kernels reads lowbit::compiled's families by their place in the walk.
+        for (layout lay : {layout::codebook, layout::tiled_codebook}) {
+            const span<const kernel_entry> k = codebook::kernels(bits, lay);
+            REQUIRE(k.size() > 0);
+            for (const kernel_entry& e : k) CHECK((e.key.lay == lay && e.key.bits_or_type == bits));
+        }
     }
 }
 
