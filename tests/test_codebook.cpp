@@ -33,12 +33,12 @@ using namespace lowbit_test::cb_helpers;
 template <class Exec = serial_executor>
 status cb_gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& o = {}) {
     matmul_workspace ws;
-    return lowbit::detail::family_gemv(cb::detail::codebook_family(w.scheme().bits), w, x, y, exec, o, ws);
+    return lowbit::detail::family_gemv(cb::detail::codebook_layout_family(w.scheme().bits), w, x, y, exec, o, ws);
 }
 template <class Exec = serial_executor>
 status cb_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& o = {}) {
     matmul_workspace ws;
-    return lowbit::detail::family_gemm(cb::detail::codebook_family(w.scheme().bits), w, x, y, exec, o, ws);
+    return lowbit::detail::family_gemm(cb::detail::codebook_layout_family(w.scheme().bits), w, x, y, exec, o, ws);
 }
 
 }  // namespace

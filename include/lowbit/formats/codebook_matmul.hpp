@@ -42,17 +42,26 @@ inline status check_codebook_view(const weights_view& w, const char* who) noexce
         return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook or tiled_codebook", who, layout_name(w.lay()));
     return {};
 }
-// The entries of codebook weights with `bits`-bit indices in layout `lay`
-// (codebook or tiled_codebook; count 0: none).
-inline lowbit::detail::kernel_family family_of(int bits, layout lay) noexcept {
-    if ((bits != 3 && bits != 4) || (lay != layout::codebook && lay != layout::tiled_codebook)) return {};
+// The entries of codebook weights with `bits`-bit indices (3, 4; else count
+// 0) in the codebook layout and in the tiled codebook layout. With
+// LOWBIT_COMPILED they are lowbit::compiled's families, read by their place in
+// kernel_list.hpp's walk (after the ggml types: cb3, cb4, then their tiled forms).
 #if defined(LOWBIT_COMPILED)
-    // kernel_list.hpp's walking order: after the ggml types cb3, cb4, then their tiled forms.
+inline lowbit::detail::kernel_family compiled_family(int bits, bool tiled) noexcept {
+    if (bits != 3 && bits != 4) return {};
     const std::size_t at = 2 * lowbit::detail::kernel_scheme_count + lowbit::detail::ggml_family_count;
-    return lowbit::detail::kernel_family_at(at + (lay == layout::tiled_codebook ? 2 : 0) + (bits == 4 ? 1 : 0));
+    return lowbit::detail::kernel_family_at(at + (tiled ? 2 : 0) + (bits == 4 ? 1 : 0));
+}
+inline lowbit::detail::kernel_family codebook_layout_family(int bits) noexcept { return compiled_family(bits, false); }
+inline lowbit::detail::kernel_family tiled_layout_family(int bits) noexcept { return compiled_family(bits, true); }
 #else
-    return lay == layout::tiled_codebook ? tiled_codebook_family(bits) : codebook_family(bits);
+inline lowbit::detail::kernel_family codebook_layout_family(int bits) noexcept { return codebook_family(bits); }
+inline lowbit::detail::kernel_family tiled_layout_family(int bits) noexcept { return tiled_codebook_family(bits); }
 #endif
+// Either layout's (count 0 for other layouts).
+inline lowbit::detail::kernel_family family_of(int bits, layout lay) noexcept {
+    return lay == layout::tiled_codebook ? tiled_layout_family(bits) : lay == layout::codebook ? codebook_layout_family(bits)
+                                                                                                : lowbit::detail::kernel_family{};
 }
 }  // namespace detail
 
