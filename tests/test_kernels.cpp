@@ -7,10 +7,20 @@
 
 using namespace lowbit;
 
+// One kernel scheme per width (bits, symmetry, scale type: what the bodies are
+// instantiated for; the group is read at run time and per-tensor weights run
+// the per-group bodies), several typed schemes each: this file compiles every
+// arch's bodies (clang -O1 under ASan+UBSan) for four kernel schemes, not
+// nine. The widths' symmetries and scale types are spread over both files so
+// that each symmetry and each scale type runs here: 4 sym f16, 8 asym f32,
+// 2 asym bf16, 1 sym f16; test_kernels_b.cpp: 3 asym f16, 5 asym bf16, 6 sym
+// f32, 7 sym f16. Other combinations run in test_kernel_table (g++ -O2, the
+// optimised copies, every entry of ten schemes) and, for the NEON and dotprod
+// bodies, in the AArch64 build's own case below.
 #define KERNEL_SCHEMES_A                                                                                        \
-    scheme<4, per_group<32>>, scheme<4, per_group<128>, asymmetric>, scheme<8, per_channel>,                     \
-        scheme<8, per_group<64>, asymmetric, scale_f32>, scheme<2, per_group<32>, symmetric, scale_bf16>,         \
-        scheme<1, per_group<32>>, scheme<2, per_tensor, asymmetric>
+    scheme<4, per_group<32>>, scheme<4, per_channel>, scheme<8, per_channel, asymmetric, scale_f32>,              \
+        scheme<8, per_group<64>, asymmetric, scale_f32>, scheme<2, per_group<32>, asymmetric, scale_bf16>,        \
+        scheme<1, per_group<32>>, scheme<2, per_tensor, asymmetric, scale_bf16>
 
 TEST_CASE_TEMPLATE("kernels: gemv, every arch, both paths (widths 1,2,4,8)", S, KERNEL_SCHEMES_A) {
     kt::check_gemv_all_archs<S>();
@@ -18,6 +28,15 @@ TEST_CASE_TEMPLATE("kernels: gemv, every arch, both paths (widths 1,2,4,8)", S, 
 TEST_CASE_TEMPLATE("kernels: gemm rows equal gemv rows, every arch (widths 1,2,4,8)", S, KERNEL_SCHEMES_A) {
     kt::check_gemm_all_archs<S>();
 }
+#if defined(__aarch64__)
+// The AArch64 build is the NEON and dotprod bodies' only run (test_kernel_table
+// is x86's): there the other symmetry or scale type of each width too.
+TEST_CASE_TEMPLATE("kernels: gemv and gemm, every arch, more kernel schemes (AArch64)", S, scheme<4, per_group<128>, asymmetric>,
+                   scheme<8, per_channel>, scheme<2, per_group<32>, symmetric, scale_bf16>, scheme<4, per_group<48>, asymmetric, scale_bf16>) {
+    kt::check_gemv_all_archs<S>();
+    kt::check_gemm_all_archs<S>();
+}
+#endif
 // f32 scales on the 8-bit asymmetric scheme: its kernels are those of
 // scheme<8, per_group<64>, asymmetric, scale_f32> above, not a kernel scheme
 // of their own to compile.
@@ -64,15 +83,15 @@ TEST_CASE("kernels: the expected arch is the automatic choice") {
 // ragged last groups (K = 31, 33, 257, ...) included. 1-bit int8 has no
 // small-group kernel: the reference, checked below.
 #define KERNEL_SCHEMES_SMALL                                                                                   \
-    scheme<4, per_group<16>>, scheme<8, per_group<24>, asymmetric>, scheme<2, per_group<16>, asymmetric>,      \
-        scheme<1, per_group<8>>
+    scheme<4, per_group<16>>, scheme<8, per_group<24>, asymmetric, scale_f32>,                                 \
+        scheme<2, per_group<16>, asymmetric, scale_bf16>, scheme<1, per_group<8>>
 
 TEST_CASE_TEMPLATE("kernels: small groups, gemv, every arch, both paths", S, KERNEL_SCHEMES_SMALL,
-                   scheme<4, per_group<48>, asymmetric, scale_bf16>) {
+                   scheme<2, per_group<48>, asymmetric, scale_bf16>) {
     kt::check_gemv_all_archs<S>();
 }
 TEST_CASE_TEMPLATE("kernels: small groups, gemm rows equal gemv rows", S, scheme<4, per_group<16>>,
-                   scheme<8, per_group<24>, asymmetric>) {
+                   scheme<8, per_group<24>, asymmetric, scale_f32>) {
     kt::check_gemm_all_archs<S>();
 }
 
@@ -106,8 +125,8 @@ void check_small_group_dispatch(bool f32_fast, bool i8_fast) {
 }
 TEST_CASE("kernels: small groups take the fast kernels, other groups the reference (reported)") {
     check_small_group_dispatch<scheme<4, per_group<16>>>(true, true);
-    check_small_group_dispatch<scheme<4, per_group<40>, asymmetric>>(true, true);
-    check_small_group_dispatch<scheme<2, per_group<8>>>(true, false);
+    check_small_group_dispatch<scheme<8, per_group<40>, asymmetric, scale_f32>>(true, true);
+    check_small_group_dispatch<scheme<2, per_group<8>, asymmetric, scale_bf16>>(true, false);
     check_small_group_dispatch<scheme<1, per_group<16>>>(true, false);
     check_small_group_dispatch<scheme<4, per_group<12>>>(false, false);
     check_small_group_dispatch<scheme<4, per_group<50>>>(false, false);

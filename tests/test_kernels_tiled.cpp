@@ -262,15 +262,19 @@ TEST_CASE("tiled layout: planes put the low bits first, quads interleave 16 rows
         scheme<7, per_channel, asymmetric, scale_f32>, scheme<1, per_channel, symmetric, scale_f32>,                \
         scheme<1, per_channel, asymmetric, scale_f32>
 // Every width, both symmetries, each scale type and granularity (static and
-// odd groups) besides those. Each scheme instantiates every arch's tiled bodies
-// (clang -O0 under ASan+UBSan: ~6 CPU-s a scheme), so the sanitized build
-// (LOWBIT_TEST_FEWER_SCHEMES, tests/CMakeLists.txt), this file's only x86 run,
-// takes the first seven: with the five above they still cover every width,
-// symmetry, scale type and granularity. The optimised copies of every arch run
-// on ten more schemes in test_kernel_table; the AArch64 build runs them all.
+// odd groups) besides those. Each kernel scheme (bits, symmetry, scale type:
+// the group is read at run time, per-tensor weights run the per-group bodies)
+// instantiates every arch's tiled bodies (clang -O0 under ASan+UBSan: ~10 CPU-s
+// a kernel scheme), so the sanitized build (LOWBIT_TEST_FEWER_SCHEMES,
+// tests/CMakeLists.txt), this file's only x86 run, takes the first seven typed
+// schemes: with the five above and the bf16 case below they are ten kernel
+// schemes (1 sym/asym f32, 2 asym f16, 3 asym f16, 4 sym f16, 5 sym f16, 6 asym
+// bf16, 7 asym f32, 8 sym/asym f32) that cover every width, symmetry, scale
+// type and granularity. The optimised copies of every arch run on ten more
+// schemes in test_kernel_table; the AArch64 build runs them all.
 #define LOWBIT_TILED_SCHEMES_A                                                                                     \
     scheme<2, per_group<64>, asymmetric>, scheme<3, per_group<96>, asymmetric>, scheme<4, per_group<32>>,            \
-        scheme<4, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<5, per_tensor, asymmetric, scale_f32>,   \
+        scheme<6, per_group<128>, asymmetric, scale_bf16>, scheme<5, per_tensor>, scheme<5, per_channel>,   \
         scheme<6, per_group<32>, asymmetric, scale_bf16>
 #define LOWBIT_TILED_SCHEMES_B                                                                                      \
     scheme<1, per_group<32>>, scheme<3, per_channel>, scheme<6, per_channel, asymmetric>, scheme<7, per_group<32>, symmetric, scale_f32>, \
@@ -458,7 +462,8 @@ TEST_CASE("tiled layout and kernels: bad input gets a status, outputs untouched"
 // tolerance. Extreme codes: all-lowest / all-highest rows with zero points 0
 // and 2^B - 1 (|u - z| = 255 is still exact in bf16).
 TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extreme codes, every arch", S,
-                   scheme<4, per_group<32>, asymmetric, scale_bf16>, scheme<8, per_channel, asymmetric>, scheme<1, per_group<32>>) {
+                   scheme<6, per_group<32>, asymmetric, scale_bf16>, scheme<8, per_channel, asymmetric, scale_f32>,
+                   scheme<1, per_group<32>, symmetric, scale_f32>) {
     constexpr int B = S::bits;
     const std::size_t N = 37, K = 161;  // a partial third tile; a K tail of one code
     auto q = qmatrix<S>::allocate(N, K, S::static_group ? S::static_group : static_cast<int>(K));
@@ -522,9 +527,9 @@ TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extr
 }
 
 TEST_CASE("tiled kernels: denormal, tiny and huge activations give the scalar model's result on every arch") {
-    // bf16 scales: the kernels of scheme<4, per_group<128>, asymmetric, scale_bf16>
+    // bf16 scales: the kernels of scheme<6, per_group<128>, asymmetric, scale_bf16>
     // above, not a kernel scheme of its own to compile.
-    using S = scheme<4, per_group<32>, asymmetric, scale_bf16>;
+    using S = scheme<6, per_group<32>, asymmetric, scale_bf16>;
     const auto q = kt::make_matrix<S>(20, 100, 11, false);
     auto t = repack_tiled(q.view());
     REQUIRE(t.ok());

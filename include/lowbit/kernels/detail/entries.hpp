@@ -1,7 +1,8 @@
 // lowbit/kernels/detail/entries.hpp — the kernel table's entries for the
 // dense and tiled layouts (kernels/table.hpp). dense_table<KS> and
 // tiled_table<KS> are constexpr arrays of entries for one kernel scheme KS
-// (per_tensor or per_group_dynamic: kernels read the group at run time), one
+// (per_tensor or per_group_dynamic: kernels read the group at run time; the
+// per-tensor entries run the per-group bodies, see "per-tensor weights"), one
 // entry per (path, arch) this build has a kernel for.
 //
 // Adding an arch: write its bodies (detail/<arch>/), add a `*_bodies` struct
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../pack/qmatrix.hpp"
@@ -121,6 +123,74 @@ struct tiled_f32_ws {
         return {reinterpret_cast<float*>(b), reinterpret_cast<tact_f32*>(b + round64(M * pad * sizeof(float))), pad, nb};
     }
 };
+
+// ---- per-tensor weights run the per-group bodies -------------------------------------
+// A per-tensor matrix is a per-group one whose rows are one group each, all with
+// the same scale (and zero). Its entries run the per-group bodies on such a view:
+// one copy of every kernel instead of two (half the kernel code to compile:
+// issue 15), the same arithmetic and the same bits as a per-tensor body. The
+// view's per-row scales (and zeros) are the one scale repeated into the
+// workspace after the activations; each task writes the rows it reads (tasks
+// own disjoint rows), so nothing is written twice or shared.
+template <class KS>
+using body_scheme = std::conditional_t<KS::gran == granularity::per_tensor,
+                                       scheme<KS::bits, per_group_dynamic, typename KS::symmetry_type, typename KS::scale_codec>, KS>;
+template <class KS>
+constexpr bool expands_scales = KS::gran == granularity::per_tensor;
+
+// Workspace bytes: the activations' (act_bytes), then n repeated scales and zeros.
+template <class KS>
+std::size_t with_expanded(std::size_t act_bytes, std::size_t n) noexcept {
+    if constexpr (!expands_scales<KS>) {
+        (void)n;
+        return act_bytes;
+    } else {
+        return round64(act_bytes) + round64(n * sizeof(typename KS::scale_storage)) + (KS::is_symmetric ? 0 : n);
+    }
+}
+// Repeats scale 0 (and zero 0) of w into slots [i0, i1) of the arrays after act_bytes; returns them.
+template <class KS>
+std::pair<const typename KS::scale_storage*, const std::uint8_t*> expand_scales(const matmul_call& c, std::size_t act_bytes, std::size_t n,
+                                                                               std::size_t i0, std::size_t i1) noexcept {
+    using St = typename KS::scale_storage;
+    auto* base = static_cast<unsigned char*>(c.ws) + round64(act_bytes);
+    St* s = reinterpret_cast<St*>(base);
+    std::uint8_t* z = KS::is_symmetric ? nullptr : base + round64(n * sizeof(St));
+    const St s0 = static_cast<const St*>(c.w->scales())[0];
+    for (std::size_t i = i0; i < i1; ++i) s[i] = s0;
+    if (z) std::memset(z + i0, c.w->zeros()[0], i1 - i0);
+    return {s, z};
+}
+// The view the dense bodies read for rows [r0, r1).
+template <class KS>
+qmatrix_view<body_scheme<KS>> dense_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t r0, std::size_t r1) noexcept {
+    qmatrix_view<body_scheme<KS>> w = lowbit::detail::qmatrix_of<body_scheme<KS>>(*c.w);
+    if constexpr (expands_scales<KS>) {
+        const auto sz = expand_scales<KS>(c, act_bytes, w.rows, r0, r1);
+        w.scales = sz.first;
+        w.zeros = sz.second;
+        w.group = static_cast<int>(w.cols);
+    } else {
+        (void)act_bytes, (void)r0, (void)r1;
+    }
+    return w;
+}
+// The view the tiled bodies read for tiles [t0, t1).
+template <class KS>
+tiled_view<body_scheme<KS>> tiled_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t t0, std::size_t t1) noexcept {
+    tiled_view<body_scheme<KS>> w = lowbit::detail::tiled_of<body_scheme<KS>>(*c.w);
+    if constexpr (expands_scales<KS>) {
+        const auto sz = expand_scales<KS>(c, act_bytes, w.tiles * tile_rows, t0 * tile_rows, t1 * tile_rows);
+        w.scales = sz.first;
+        w.zeros = sz.second;
+        w.group = static_cast<int>(w.cols);
+        w.groups = 1;
+        w.blocks_per_group = 0;
+    } else {
+        (void)act_bytes, (void)t0, (void)t1;
+    }
+    return w;
+}
 
 // ---- the int8 preparation of hostile rows ------------------------------------------
 // Activations the int8 path cannot quantize as they are: a NaN or +-Inf (its
@@ -317,7 +387,7 @@ struct neondot_bodies {
 // ---- entry functions ----------------------------------------------------------------
 template <class KS>
 std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
-    return dense_i8_ws::bytes(w.cols(), M);
+    return with_expanded<KS>(dense_i8_ws::bytes(w.cols(), M), w.rows());
 }
 template <class KS>
 status dense_i8_prepare(const matmul_call& c, std::size_t m) {
@@ -335,13 +405,14 @@ status dense_i8_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
-    Bodies::template i8<KS>(w, r0, r1, dense_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+    const std::size_t K = c.w->cols();
+    const auto w = dense_body_view<KS>(c, dense_i8_ws::bytes(K, c.M), r0, r1);
+    Bodies::template i8<body_scheme<KS>>(w, r0, r1, dense_i8_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
 }
 
 template <class KS>
 std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
-    return dense_f32_ws::bytes(w.cols(), M);
+    return with_expanded<KS>(dense_f32_ws::bytes(w.cols(), M), w.rows());
 }
 template <class KS>
 status dense_f32_prepare(const matmul_call& c, std::size_t m) {
@@ -353,8 +424,9 @@ status dense_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
-    Bodies::template f32<KS>(w, r0, r1, dense_f32_ws::at(c.ws, w.cols, c.M).acts, c.M, act_geometry::of(w.cols), c.y, c.ldy);
+    const std::size_t K = c.w->cols();
+    const auto w = dense_body_view<KS>(c, dense_f32_ws::bytes(K, c.M), r0, r1);
+    Bodies::template f32<body_scheme<KS>>(w, r0, r1, dense_f32_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
 }
 
 // The reference reads the activations as they are (double accumulation).
@@ -367,7 +439,7 @@ void dense_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) 
 
 template <class KS>
 std::size_t tiled_i8_bytes(const weights_view& w, std::size_t M) noexcept {
-    return tiled_i8_ws::bytes(w.cols(), M);
+    return with_expanded<KS>(tiled_i8_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
 template <class KS, class Bodies>
 status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
@@ -376,7 +448,7 @@ status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
     std::int8_t* q = ws.q + m * ws.pad;
     float* dx = ws.dx + m * ws.nb;
     std::int32_t* zq = ws.zq + m * ws.nb;
-    if (!Bodies::template tprep<KS>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
+    if (!Bodies::template tprep<body_scheme<KS>>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
         prepare_ti8<KS::bits, KS::is_symmetric>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq);
     ws.acts[m] = tact_i8{q, dx, zq};
     return {};
@@ -384,14 +456,14 @@ status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
 // Weight rows [r0, r1) are whole tiles (r0 is a multiple of 64, r1 of 16 or the end).
 template <class KS, class Bodies>
 void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
-    Bodies::template ti8<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y,
-                             c.ldy);
+    const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
+    const auto w = tiled_body_view<KS>(c, tiled_i8_ws::bytes(K, c.M), t0, t1);
+    Bodies::template ti8<body_scheme<KS>>(w, t0, t1, tiled_i8_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 
 template <class KS>
 std::size_t tiled_f32_bytes(const weights_view& w, std::size_t M) noexcept {
-    return tiled_f32_ws::bytes(w.cols(), M);
+    return with_expanded<KS>(tiled_f32_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
 template <class KS>
 status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
@@ -402,9 +474,9 @@ status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS, class Bodies>
 void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
-    Bodies::template tf32<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_f32_ws::at(c.ws, w.cols, c.M).acts, c.M,
-                              c.y, c.ldy);
+    const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
+    const auto w = tiled_body_view<KS>(c, tiled_f32_ws::bytes(K, c.M), t0, t1);
+    Bodies::template tf32<body_scheme<KS>>(w, t0, t1, tiled_f32_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 template <class KS>
 void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
@@ -496,7 +568,7 @@ struct tiled_bf16_ws {
 };
 template <class KS>
 std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
-    return tiled_bf16_ws::bytes(w.cols(), M);
+    return with_expanded<KS>(tiled_bf16_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
 template <class KS>
 status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
@@ -507,9 +579,9 @@ status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
 }
 template <class KS>
 void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const tiled_view<KS> w = lowbit::detail::tiled_of<KS>(*c.w);
-    avx512bf16::tbf16_tiles<KS>(w, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, tiled_bf16_ws::at(c.ws, w.cols, c.M).acts, c.M,
-                                c.y, c.ldy);
+    const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
+    const auto w = tiled_body_view<KS>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
+    avx512bf16::tbf16_tiles<body_scheme<KS>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 // Listed under avx512, avx512vnni and amx; needs AVX512_BF16 (the lookup
 // passes over it where the CPU lacks it: the avx2 entry runs, reported).
