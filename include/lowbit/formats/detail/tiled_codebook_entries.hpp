@@ -8,7 +8,8 @@
 // scales per 32, run with IB = the index width: each unpacked quad vector of
 // indices goes through one byte shuffle (pshufb / vqtbl1q) that gives the
 // grid level as u8, G + 128; the symmetric 8-bit dot starts from -128 Q (Q:
-// the block's activation code sum), so the block integer is exactly sum G q.
+// the block's activation code sum), so the block integer is exactly sum G q
+// (on AArch64 the table holds G itself, the 8-bit body's u - 128 bytes).
 // Activations are the tiled int8 path's (kdetail::prepare_ti8<8, symmetric>).
 //
 // The model (tcb_tile_scalar below), per block b and row r with f16 scale d:
