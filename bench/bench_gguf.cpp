@@ -20,6 +20,17 @@
 // weight byte) / (that type's, measured just before with the auto arch):
 // issue 20's acceptance measure (<= 1.1 against the int8 path).
 //
+// codebook_gemv_tiled/<CB4|CB3>/<KxN>/t<threads>: the tiled codebook GEMV
+// (repack(w, layout::tiled_codebook); docs/kernels.md, "The tiled codebook
+// layout") against the tiled int8 GEMV of the same index width (w4g32 / w3g32,
+// symmetric, f16 scales: the same bytes per weight), issue 20's acceptance
+// measure. Each iteration runs the tiled int8 GEMV, the tiled codebook GEMV
+// and the codebook-layout GEMV one after another (wall time each, so the three
+// see the same load on a shared machine); the reported time is the tiled
+// codebook call's. ratio_per_byte = (tiled codebook time / its bytes) /
+// (tiled int8 time / its bytes), target <= 1.10; ratio_codebook_layout the
+// same for the codebook layout (the 18-/14-byte blocks).
+//
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
 // to Q4_K first would take longer than the benchmark.
@@ -28,6 +39,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cctype>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +53,9 @@
 #include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
 #include <lowbit/kernels/kernel_list.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
+#include <lowbit/parallel.hpp>
+#include <lowbit/weights/repack.hpp>
 
 namespace {
 
@@ -186,6 +202,89 @@ void bm_codebook(benchmark::State& st, int bits, arch a, std::size_t K, std::siz
     }
 }
 
+// Codebook weights (layout::codebook) of `bits`-bit indices on the NF grid: random bytes as bm_codebook's.
+lowbit::weights random_codebook(int bits, std::size_t N, std::size_t K) {
+    const std::size_t bb = lowbit::codebook_block_bytes(bits);
+    const std::vector<std::uint16_t> w = random_rows(gguf_type::iq4_nl, N, K);  // 18-byte blocks, f16 first
+    lowbit::weights_desc d;
+    d.lay = lowbit::layout::codebook;
+    d.scheme.bits = bits;
+    d.rows = N;
+    d.cols = K;
+    const lowbit::codebook::grid g = lowbit::codebook::nf_grid(bits);
+    std::memcpy(d.grid, g.levels, sizeof d.grid);
+    auto out = lowbit::weights::allocate(d);
+    if (!out) std::abort();
+    const auto* src = reinterpret_cast<const unsigned char*>(w.data());
+    for (std::size_t b = 0; b < N * K / 32; ++b) std::memcpy(out->codes() + b * bb, src + b * 18, bb);
+    return std::move(*out);
+}
+
+// The tiled int8 layout of `Bits`-bit codes, groups of 32, f16 scales: random
+// codes and scales (run through the table: lowbit::compiled's kernels).
+template <int Bits>
+lowbit::weights random_tiled_g32(std::size_t N, std::size_t K) {
+    using S = lowbit::scheme<Bits, lowbit::per_group<32>>;
+    auto q = lowbit::qmatrix<S>::allocate(N, K);
+    if (!q) std::abort();
+    const auto v = q->mut_view();
+    std::mt19937_64 rng(7);
+    for (std::size_t i = 0; i < N * v.row_bytes; ++i) v.codes[i] = static_cast<std::uint8_t>(rng());
+    for (std::size_t i = 0; i < N * (K / 32); ++i)
+        v.scales[i] = lowbit::f32_to_f16(std::ldexp(1.0f + static_cast<float>(rng() % 1024) / 1024.0f, -static_cast<int>(rng() % 7) - 1));
+    auto t = lowbit::repack(*lowbit::to_weights(q->view()), lowbit::layout::tiled);
+    if (!t) std::abort();
+    return std::move(*t);
+}
+
+template <int Bits>
+void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int threads) {
+    const auto plain = random_tiled_g32<Bits>(N, K);
+    const lowbit::weights cb = random_codebook(Bits, N, K);
+    auto tcb = lowbit::codebook::to_tiled(cb.view());
+    if (!tcb) std::abort();
+    const lowbit::weights_view pv = plain.view(), tv = tcb->view(), cv = cb.view();
+    const double plain_bytes = static_cast<double>(pv.bytes()), tcb_bytes = static_cast<double>(tv.bytes() + (std::size_t{1} << Bits)),
+                 cb_bytes = static_cast<double>(cv.bytes() + (std::size_t{1} << Bits));
+    const std::vector<float> x = random_activations(K);
+    std::vector<float> y(N);
+    lowbit::thread_pool pool(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = lowbit::matmul_path::int8_dot;
+    using clock = std::chrono::steady_clock;
+    const auto run_plain = [&] {
+        if (!lowbit::gemv(pv, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
+    };
+    const auto run_cb = [&](const lowbit::weights_view& w) {
+        if (!lowbit::codebook::gemv(w, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
+    };
+    run_plain(), run_cb(tv), run_cb(cv);  // warm the workspace and the pool
+    double t_plain = 0, t_tcb = 0, t_cb = 0;
+    for (auto _ : st) {
+        const auto t0 = clock::now();
+        run_plain();
+        benchmark::ClobberMemory();
+        const auto t1 = clock::now();
+        run_cb(tv);
+        benchmark::ClobberMemory();
+        const auto t2 = clock::now();
+        run_cb(cv);
+        benchmark::ClobberMemory();
+        const auto t3 = clock::now();
+        const double a = std::chrono::duration<double>(t1 - t0).count(), b = std::chrono::duration<double>(t2 - t1).count(),
+                     c = std::chrono::duration<double>(t3 - t2).count();
+        t_plain += a, t_tcb += b, t_cb += c;
+        st.SetIterationTime(b);
+    }
+    const double n = static_cast<double>(st.iterations());
+    st.counters["ratio_per_byte"] = (t_tcb / tcb_bytes) / (t_plain / plain_bytes);
+    st.counters["ratio_codebook_layout"] = (t_cb / cb_bytes) / (t_plain / plain_bytes);
+    st.counters["plain_us"] = t_plain / n * 1e6;
+    st.counters["codebook_layout_us"] = t_cb / n * 1e6;
+    st.counters["weight_GBps"] = tcb_bytes * n / t_tcb / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,6 +327,16 @@ int main(int argc, char** argv) {
                                      std::to_string(K) + "x" + std::to_string(N) + "/t1";
             benchmark::RegisterBenchmark(name.c_str(), bm_codebook, bits, a, K, N)->UseRealTime()->Unit(benchmark::kMicrosecond);
         }
+    const std::size_t tiled_shapes[2][2] = {{4096, 4096}, {2048, 512}};  // K x N
+    for (int bits : {4, 3})
+        for (const auto& kn : tiled_shapes)
+            for (int t : {1, 2}) {
+                const std::string name = "codebook_gemv_tiled/CB" + std::to_string(bits) + "/" + std::to_string(kn[0]) + "x" + std::to_string(kn[1]) +
+                                         "/t" + std::to_string(t);
+                benchmark::RegisterBenchmark(name.c_str(), bits == 4 ? bm_codebook_tiled<4> : bm_codebook_tiled<3>, kn[0], kn[1], t)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMicrosecond);
+            }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -15,6 +15,7 @@
 #include <lowbit/formats/codebook_matmul.hpp>
 
 #include "test_archs.hpp"
+#include "test_codebook_common.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -22,56 +23,22 @@ namespace {
 using namespace lowbit;
 using lowbit_test::arch_scope;
 namespace cb = lowbit::codebook;
+using namespace lowbit_test::cb_helpers;
 
-cb::grid make_grid(int bits, std::initializer_list<int> levels) {
-    cb::grid g;
-    g.bits = bits;
-    int i = 0;
-    for (int v : levels) g.levels[i++] = static_cast<std::int8_t>(v);
-    return g;
+// codebook::gemv / gemm on the codebook layout's entries alone: the front
+// doors take tiled codebook weights too, so in this header-only binary they
+// would compile the tiled codebook family as well (33 CPU-s under clang ASan
+// -O1); test_codebook_tiled.cpp (test_kernels_tiled, with lowbit::compiled)
+// checks the front doors on both layouts.
+template <class Exec = serial_executor>
+status cb_gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& o = {}) {
+    matmul_workspace ws;
+    return lowbit::detail::family_gemv(cb::detail::codebook_layout_family(w.scheme().bits), w, x, y, exec, o, ws);
 }
-
-// Grids the kernels must take: NF, the extremes +-127, one-sided and lopsided ones.
-std::vector<cb::grid> test_grids() {
-    return {cb::nf_grid(4),
-            cb::nf_grid(3),
-            make_grid(4, {-127, -126, -125, -124, -123, -122, -121, -120, -119, -118, -117, -116, -115, -114, -113, 127}),
-            make_grid(4, {0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 70, 80, 90, 100, 110, 127}),
-            make_grid(3, {-127, -1, 0, 1, 2, 3, 4, 127}),
-            make_grid(3, {-100, -50, -20, -5, 5, 20, 50, 100})};
-}
-
-// Plain value of weight (r, c) of codebook weights, from the block bytes.
-float weight_at(const weights_view& w, std::size_t r, std::size_t c) {
-    const std::uint8_t* blk = w.codes() + r * w.row_bytes() + (c / 32) * codebook_block_bytes(w.scheme().bits);
-    std::uint16_t d;
-    std::memcpy(&d, blk, 2);
-    const int j = static_cast<int>(c % 32);
-    int idx;
-    if (w.scheme().bits == 4) idx = j < 16 ? blk[2 + j] & 15 : blk[2 + j - 16] >> 4;
-    else idx = ((blk[2 + j % 8] >> (2 * (j / 8))) & 3) | (((blk[10 + j / 8] >> (j % 8)) & 1) << 2);
-    return f16_to_f32(d) * static_cast<float>(w.grid()[idx]);
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Weights with adversarial rows: zeros, one outlier, huge, tiny, constant.
-std::vector<float> adversarial(std::size_t n, std::size_t k, std::uint32_t seed) {
-    std::vector<float> w = lowbit_test::gaussian(n * k, seed);
-    for (std::size_t r = 0; r < n; ++r) {
-        float* row = w.data() + r * k;
-        switch (r % 6) {
-            case 1: std::fill(row, row + k, 0.0f); break;
-            case 2: row[k / 2] = 300.0f; break;
-            case 3: for (std::size_t c = 0; c < k; ++c) row[c] *= 3e3f; break;
-            case 4: for (std::size_t c = 0; c < k; ++c) row[c] *= 1e-6f; break;
-            case 5: std::fill(row, row + k, -0.75f); break;
-            default: break;
-        }
-    }
-    return w;
+template <class Exec = serial_executor>
+status cb_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& o = {}) {
+    matmul_workspace ws;
+    return lowbit::detail::family_gemm(cb::detail::codebook_layout_family(w.scheme().bits), w, x, y, exec, o, ws);
 }
 
 }  // namespace
@@ -227,12 +194,12 @@ TEST_CASE("codebook: bad input gives a status and writes nothing") {
     // matmul: NaN activations, wrong sizes, the f32 path (there is none): errors, y untouched
     std::vector<float> a = lowbit_test::gaussian(k, 8u), y(n, 5.0f);
     a[33] = std::numeric_limits<float>::infinity();
-    CHECK_FALSE(cb::gemv(w->view(), span<const float>(a.data(), k), span<float>(y.data(), n)).ok());
+    CHECK_FALSE(cb_gemv(w->view(), span<const float>(a.data(), k), span<float>(y.data(), n)).ok());
     a[33] = 0.0f;
-    CHECK(cb::gemv(w->view(), span<const float>(a.data(), k - 1), span<float>(y.data(), n)).code() == errc::shape_mismatch);
+    CHECK(cb_gemv(w->view(), span<const float>(a.data(), k - 1), span<float>(y.data(), n)).code() == errc::shape_mismatch);
     matmul_options o;
     o.path = matmul_path::dequant_fma;
-    CHECK(cb::gemv(w->view(), span<const float>(a.data(), k), span<float>(y.data(), n), serial_executor{}, o).code() == errc::unsupported);
+    CHECK(cb_gemv(w->view(), span<const float>(a.data(), k), span<float>(y.data(), n), serial_executor{}, o).code() == errc::unsupported);
     for (float v : y) CHECK(v == 5.0f);
     // That repack refuses codebook weights (both ways) is checked in test_weights,
     // against lowbit::compiled's repack: this binary is header-only, where a
@@ -272,12 +239,12 @@ TEST_CASE("codebook gemv/gemm: every arch equals the scalar model bit for bit, w
                 std::vector<float> y_ref(n), Y_ref(M * n);
                 {
                     arch_scope s(arch::scalar);
-                    REQUIRE(cb::gemv(w->view(), span<const float>(X.data(), k), span<float>(y_ref)).ok());
-                    REQUIRE(cb::gemm(w->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y_ref.data(), M, n)).ok());
+                    REQUIRE(cb_gemv(w->view(), span<const float>(X.data(), k), span<float>(y_ref)).ok());
+                    REQUIRE(cb_gemm(w->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y_ref.data(), M, n)).ok());
                     std::vector<float> y_r(n);
                     matmul_options o;
                     o.path = matmul_path::reference;
-                    REQUIRE(cb::gemv(w->view(), span<const float>(X.data(), k), span<float>(y_r), serial_executor{}, o).ok());
+                    REQUIRE(cb_gemv(w->view(), span<const float>(X.data(), k), span<float>(y_r), serial_executor{}, o).ok());
                     CHECK(same_bits(y_r, y_ref));
                 }
                 CHECK(std::memcmp(Y_ref.data(), y_ref.data(), n * sizeof(float)) == 0);  // gemm row 0 = gemv
@@ -305,8 +272,8 @@ TEST_CASE("codebook gemv/gemm: every arch equals the scalar model bit for bit, w
                     matmul_info info;
                     matmul_options o;
                     o.info = &info;
-                    REQUIRE(cb::gemv(w->view(), span<const float>(X.data(), k), span<float>(y), serial_executor{}, o).ok());
-                    REQUIRE(cb::gemm(w->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y.data(), M, n)).ok());
+                    REQUIRE(cb_gemv(w->view(), span<const float>(X.data(), k), span<float>(y), serial_executor{}, o).ok());
+                    REQUIRE(cb_gemm(w->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y.data(), M, n)).ok());
                     CHECK(same_bits(y, y_ref));
                     CHECK(same_bits(Y, Y_ref));
                     const bool own = a != arch::sse2;  // every arch but sse2 has its entry
@@ -326,9 +293,9 @@ TEST_CASE("codebook gemm: threads and strided, unaligned activations give the sa
     X = g;
     const matrix_view<const float> Xv(X.data() + 1, M, k, k + 3);
     std::vector<float> Y1(M * n), Y2(M * (n + 1));
-    REQUIRE(cb::gemm(w->view(), Xv, matrix_view<float>(Y1.data(), M, n)).ok());
+    REQUIRE(cb_gemm(w->view(), Xv, matrix_view<float>(Y1.data(), M, n)).ok());
     thread_pool pool(3);
-    REQUIRE(cb::gemm(w->view(), Xv, matrix_view<float>(Y2.data(), M, n, n + 1), pool).ok());
+    REQUIRE(cb_gemm(w->view(), Xv, matrix_view<float>(Y2.data(), M, n, n + 1), pool).ok());
     for (std::size_t m = 0; m < M; ++m)
         for (std::size_t r = 0; r < n; ++r) CHECK(Y1[m * n + r] == Y2[m * (n + 1) + r]);
 }

@@ -244,12 +244,26 @@ TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma
     MESSAGE("codebook model logits, relative RMS: int8 vs fma " << int8_err << ", fma vs F32 " << weight_err);
     CHECK(int8_err < 0.1);
     CHECK(int8_err < weight_err);
+    // tile_model (which lowbit-llama runs after loading) gives each codebook
+    // linear its tiled codebook copy: the int8 path runs it (the tiled kernels'
+    // activation rounding: other bits, as close to fma), --layout plain the blocks.
+    llama::tile_model(*g);
+    CHECK_FALSE(g->layers[0].wq.mapped_tiled.empty());
+    CHECK(g->layers[0].wq.mapped_tiled.view().lay() == lowbit::layout::tiled_codebook);
+    const auto tiled_int8 = logits_16(*g, int8);
+    CHECK(tiled_int8 != mem_int8);
+    CHECK(rel(tiled_int8, mem_fma) < 0.1);
+    CHECK(rel(tiled_int8, mem_fma) < weight_err);
+    llama::run_options plain_int8 = int8;
+    plain_int8.tiled = false;
+    CHECK(logits_16(*g, plain_int8) == mem_int8);
     // Requantizing the loaded model (lowbit-llama FILE --scheme w4g32) replaces the codebook views.
     llama::model r = *g;
     lowbit::serial_executor ex;
     REQUIRE(llama::quantize_model(r, *llama::parse_scheme_name("w4g32"), ex).ok());
     CHECK(r.layers[0].wq.format == "w4g32");
     CHECK_FALSE(r.layers[0].wq.mapped.has_value());
+    CHECK(r.layers[0].wq.mapped_tiled.empty());
     CHECK(logits_16(r, fma) != mem_fma);
 }
 

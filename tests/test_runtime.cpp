@@ -163,6 +163,27 @@ TEST_CASE("runtime gemv/gemm on codebook weights equal codebook::gemv/gemm") {
         REQUIRE(d);
         CHECK((*d)->key.lay == layout::codebook);
         CHECK((*d)->key.bits_or_type == bits);
+        // The tiled codebook form (repack: lowbit::compiled's), likewise.
+        auto t = repack(q->view(), layout::tiled_codebook);
+        REQUIRE(t);
+        REQUIRE(gemv(t->view(), span<const float>(X.data(), k), span<float>(y1), serial_executor{}, o1).ok());
+        REQUIRE(codebook::gemv(t->view(), span<const float>(X.data(), k), span<float>(y2), serial_executor{}, o2).ok());
+        CHECK(std::memcmp(y1.data(), y2.data(), n * sizeof(float)) == 0);
+        CHECK(std::string(i1.kernel) == i2.kernel);
+        CHECK(std::string(i1.kernel).rfind("cb" + std::to_string(bits) + "/tiled_codebook/i8/", 0) == 0);
+        REQUIRE(gemm(t->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y1.data(), M, n)).ok());
+        REQUIRE(codebook::gemm(t->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y2.data(), M, n)).ok());
+        CHECK(std::memcmp(Y1.data(), Y2.data(), Y1.size() * sizeof(float)) == 0);
+        d = describe(t->view());
+        REQUIRE(d);
+        CHECK((*d)->key.lay == layout::tiled_codebook);
+        CHECK((*d)->key.bits_or_type == bits);
+        // codebook::kernels reads lowbit::compiled's families by their place in the walk.
+        for (layout lay : {layout::codebook, layout::tiled_codebook}) {
+            const span<const kernel_entry> k = codebook::kernels(bits, lay);
+            REQUIRE(k.size() > 0);
+            for (const kernel_entry& e : k) CHECK((e.key.lay == lay && e.key.bits_or_type == bits));
+        }
     }
 }
 

@@ -264,13 +264,25 @@ TEST_CASE("repack: conversions without an exact form are refused") {
     using G = scheme<4, per_group<16>>;
     const auto q16 = kt::make_matrix<G>(3, 64, 7, false);
     CHECK(repack(*to_weights(q16.view()), layout::tiled).error().code() == errc::unsupported);
-    // codebook weights are quantized from floats: not repacked, nor repacked into
+    // codebook weights are quantized from floats: their one other layout is
+    // tiled_codebook (both ways, lossless: test_codebook.cpp checks the bytes)
     std::vector<float> x(4 * 64);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 37 % 29) - 14) / 7.0f;
     auto cw = codebook::quantize(matrix_view<const float>(x.data(), 4, 64), codebook::nf_grid(4));
     REQUIRE(cw.ok());
-    for (layout to : {layout::dense, layout::tiled, layout::ggml, layout::codebook})
+    for (layout to : {layout::dense, layout::tiled, layout::ggml})
         CHECK(repack(cw->view(), to).error().code() == errc::unsupported);
     CHECK(repack(*to_weights(q.view()), layout::codebook).error().code() == errc::unsupported);
+    CHECK(repack(*to_weights(q.view()), layout::tiled_codebook).error().code() == errc::unsupported);
+    auto tcw = repack(cw->view(), layout::tiled_codebook);
+    REQUIRE(tcw.ok());
+    CHECK(tcw->view().lay() == layout::tiled_codebook);
+    for (layout to : {layout::dense, layout::tiled, layout::ggml})
+        CHECK(repack(tcw->view(), to).error().code() == errc::unsupported);
+    auto back = repack(tcw->view(), layout::codebook);
+    REQUIRE(back.ok());
+    REQUIRE(back->view().code_bytes() == cw->view().code_bytes());
+    CHECK(std::memcmp(back->view().codes(), cw->view().codes(), cw->view().code_bytes()) == 0);
+    CHECK(repack(cw->view(), layout::codebook).ok());  // a copy
     (void)k;
 }

@@ -589,6 +589,9 @@ TEST_CASE("weights gguf: codebook weights (CB4, CB3; NF and learned grids) round
     gguf::gguf_writer g;
     weights_gguf_writer w(g);
     CHECK_FALSE(w.declare("p", ws[1].w.view().desc(), true).ok());
+    auto tiled = codebook::to_tiled(ws[1].w.view());  // a kernel layout: written as codebook weights only
+    REQUIRE(tiled.ok());
+    CHECK(w.declare("t", tiled->view()).code() == errc::unsupported);
     REQUIRE(w.declare("a", ws[1].w.view()).ok());  // CB4
     std::vector<std::uint8_t> out;
     REQUIRE(w.write_header(gguf::byte_sink::to_vector(out)).ok());

@@ -71,6 +71,10 @@ struct linear {
     // lowbit weights read from a lowbit GGUF (gguf_io.hpp): a view into the
     // mapped file (model::mapping keeps it), run where it lies, no copy.
     std::optional<lowbit::weights_view> mapped;
+    // A mapped codebook linear again in the tiled codebook layout
+    // (lowbit::repack(w, layout::tiled_codebook); tile_linear), which the int8
+    // path runs when o.tiled, as it runs the tiled copy of other weights.
+    lowbit::weights mapped_tiled;
     // The -rot schemes quantize W Q^T (Q: a randomized Hadamard rotation of the
     // inputs) so that outliers of a row spread over its group; matvec then
     // computes (W Q^T)(Q x) = W x by rotating x first. Copies share Q.

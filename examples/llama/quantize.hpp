@@ -191,6 +191,7 @@ inline void store_lowbit(linear& w, const scheme_spec& s, lowbit::any_qmatrix q)
     w.q = std::move(q);
     w.quantized = true;
     w.mapped.reset();  // a mapped codebook linear (it has its f32 values) now runs the new weights
+    w.mapped_tiled = lowbit::weights{};
     w.format = s.name;
     const auto& st = w.q.storage;
     w.bytes = st.codes.size() + st.scales_16.size() * 2 + st.scales_f32.size() * 4 + st.zeros.size() + st.perm.size() * 4;

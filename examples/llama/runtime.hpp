@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <lowbit/kernels/weights_matmul.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "attention.hpp"
 #include "model.hpp"
@@ -121,9 +122,16 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
 
 // Repacks a quantized linear into the tiled layout (kept beside the qmatrix,
 // which exports and evaluation tools read). Schemes the layout cannot hold
-// (groups that are not whole 32-blocks) stay on the plain layout.
+// (groups that are not whole 32-blocks) stay on the plain layout. A mapped
+// codebook linear gets its tiled codebook copy (the mapped blocks stay for
+// export and --path fma's decode).
 inline void tile_linear(linear& l) {
     l.has_tiled = false;
+    l.mapped_tiled = lowbit::weights{};
+    if (l.mapped && l.mapped->lay() == lowbit::layout::codebook) {
+        if (auto t = lowbit::repack(*l.mapped, lowbit::layout::tiled_codebook)) l.mapped_tiled = std::move(*t);
+        return;
+    }
     if (!l.quantized) return;
     (void)visit_engine_scheme(l.q.scheme, [&](auto tag) -> status {
         auto t = lowbit::repack_tiled(l.q.view_as<decltype(tag)>());
@@ -154,7 +162,7 @@ inline void tile_model(model& m) {
 // at most, for a permutation).
 inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const run_options& o) {
     if (on_gguf_blocks(l, o)) return lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
-    if (l.mapped) return *l.mapped;
+    if (l.mapped) return o.tiled && !l.mapped_tiled.empty() ? l.mapped_tiled.view() : *l.mapped;
     if (!(l.has_tiled && o.tiled)) return lowbit::to_weights(l.q);
     lowbit::weights_desc d;
     d.lay = lowbit::layout::tiled;

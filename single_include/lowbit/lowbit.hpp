@@ -2494,6 +2494,9 @@ inline group_params<Codec> calibrate_block(const value_block& b, const calibrati
 //   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
 //   layout::codebook  blocks of 32 indices into a per-tensor int8 grid of 8 or 16 levels, an f16 scale
 //                     per block (formats/codebook.hpp; docs/formats.md, "Codebook weights")
+//   layout::tiled_codebook  the same indices, scales and grid in the tiled layout's geometry: index
+//                     planes as pack/tiled.hpp stores 3- or 4-bit codes, f16 scales [tile][block][row]
+//                     (repack(w, layout::tiled_codebook); docs/formats.md, "The tiled codebook layout")
 //
 // A caller fills a weights_desc and calls make_weights(desc): the one validator
 // of the layout (layout_traits<L>::validate) runs there, once, and a
@@ -2735,7 +2738,7 @@ inline status unpack_codes(int bits, const std::uint8_t* in, std::size_t n, std:
 
 namespace lowbit {
 
-enum class layout : std::uint8_t { dense, tiled, ggml, codebook };
+enum class layout : std::uint8_t { dense, tiled, ggml, codebook, tiled_codebook };
 
 // dense and tiled: codes, scales and zeros per a runtime_scheme (the scheme
 // kernels); ggml and codebook weights carry their scales inside their blocks.
@@ -2747,6 +2750,7 @@ inline const char* layout_name(layout l) noexcept {
         case layout::tiled: return "tiled";
         case layout::ggml: return "ggml";
         case layout::codebook: return "codebook";
+        case layout::tiled_codebook: return "tiled_codebook";
     }
     return "?";
 }
@@ -2770,11 +2774,11 @@ struct weights_desc {
     std::size_t rows = 0, cols = 0;
     int group = 0;              // dense, tiled: elements per group; 0 = from the scheme (per_group: scheme.group, else cols)
     std::size_t row_bytes = 0;  // dense: bytes per code row (>= packed size); ggml: 0 = the type's row size
-    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled: tiles * blocks * 64 * bits; ggml: the block bytes
-    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
+    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled, tiled_codebook: tiles * blocks * 64 * bits; ggml: the block bytes
+    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; tiled_codebook: f16 tiles * blocks * 16; ggml: unused
     const std::uint8_t* zeros = nullptr;  // asymmetric schemes
     const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
-    // codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
+    // codebook, tiled_codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
     // (the rest zero). Held by value so that a copied description stays whole.
     std::int8_t grid[16] = {};
 };
@@ -2937,6 +2941,29 @@ struct layout_traits<layout::codebook> {
     static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
 };
 
+template <>
+struct layout_traits<layout::tiled_codebook> {
+    // The codebook layout's rules (3- or 4-bit indices, a grid the int8 kernels
+    // can take, whole 32-blocks per row) in the tiled geometry: one f16 scale
+    // per row and block, stored as the tiled layout stores 32-groups.
+    static status validate(const weights_desc& d, const char* what = "tiled codebook weights") noexcept {
+        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
+        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+        if (d.cols % codebook_block != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s: codes or scales are null", what);
+        return detail::check_scales_and_perm(what, d.scales, 2, nullptr, d.cols);
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept {
+        return layout_traits<layout::tiled>::tiles(d) * layout_traits<layout::tiled>::blocks(d) * 64 * static_cast<std::size_t>(d.scheme.bits);
+    }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        return layout_traits<layout::tiled>::tiles(d) * layout_traits<layout::tiled>::blocks(d) * tile_rows;
+    }
+};
+
 // A validated description of quantized weights. Only make_weights (and the
 // owning `weights`) create one; copying is cheap (pointers and sizes).
 class weights_view {
@@ -2962,6 +2989,7 @@ public:
             case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
             case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
             case layout::codebook: return layout_traits<layout::codebook>::code_bytes(d_);
+            case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::code_bytes(d_);
         }
         return 0;
     }
@@ -2971,10 +2999,12 @@ public:
             case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
             case layout::ggml:
             case layout::codebook: return 0;  // inside the blocks
+            case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::scale_count(d_);
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return is_scheme_layout(d_.lay) ? scale_count() * detail::scale_bytes(d_.scheme.scale) : 0; }
+    // (ggml and codebook: 0, their scales are inside the blocks; tiled_codebook: f16)
+    std::size_t scale_bytes() const noexcept { return scale_count() * detail::scale_bytes(d_.scheme.scale); }
     std::size_t zero_bytes() const noexcept { return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0; }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
@@ -3020,8 +3050,10 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.group = static_cast<int>(gguf::type_block_size(d.ggml));
             break;
         }
-        case layout::codebook: {
-            LOWBIT_TRY(layout_traits<layout::codebook>::validate(d));
+        case layout::codebook:
+        case layout::tiled_codebook: {
+            const bool tiled = d.lay == layout::tiled_codebook;
+            LOWBIT_TRY(tiled ? layout_traits<layout::tiled_codebook>::validate(d) : layout_traits<layout::codebook>::validate(d));
             // The scheme says only the index width; the rest is the block format's.
             const int bits = d.scheme.bits;
             d.scheme = runtime_scheme{};
@@ -3031,14 +3063,14 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.scheme.gran = granularity::per_group;
             d.scheme.group = static_cast<int>(codebook_block);
             d.group = static_cast<int>(codebook_block);
-            d.row_bytes = layout_traits<layout::codebook>::row_size(d);
-            d.scales = nullptr;
+            d.row_bytes = tiled ? packed_bytes(d.cols, bits) : layout_traits<layout::codebook>::row_size(d);
+            if (!tiled) d.scales = nullptr;
             d.zeros = nullptr;
             d.perm = nullptr;
             break;
         }
         default:
-            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3)",
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4)",
                                  static_cast<int>(d.lay));
     }
     return weights_view(d);
@@ -4304,7 +4336,7 @@ inline const char* path_name(matmul_path p) noexcept {
 // entry may run another arch's body: the f32 path of avx512vnni is avx512's).
 struct kernel_key {
     layout lay = layout::dense;
-    int bits_or_type = 4;         // dense, tiled, codebook: bits; ggml: the gguf_type id
+    int bits_or_type = 4;         // dense, tiled, codebook, tiled_codebook: bits; ggml: the gguf_type id
     bool symmetric = true;        // dense, tiled
     scale_type scale = scale_type::f16;
     bool per_tensor = false;      // dense, tiled: per-tensor scale (else per group / channel)
@@ -4363,15 +4395,16 @@ constexpr arch fallback_arch(arch a) noexcept {
     }
 }
 
-// "w4-sym-f16/tiled/i8/avx512vnni", "w8pt-asym-bf16/dense/f32/sse2", "Q4_K/ggml/i8/avx2":
+// "w4-sym-f16/tiled/i8/avx512vnni", "w8pt-asym-bf16/dense/f32/sse2", "Q4_K/ggml/i8/avx2",
+// "cb4/tiled_codebook/i8/avx512vnni":
 // the weights, layout, path and the body's arch (XNNPACK-style names).
 inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
     const kernel_key& k = e.key;
     if (k.lay == layout::ggml)
         std::snprintf(buf, size, "%s/ggml/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
                       arch_name(e.body), (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
-    else if (k.lay == layout::codebook)
-        std::snprintf(buf, size, "cb%d/codebook/%s/%s", k.bits_or_type, path_name(k.path), arch_name(e.body));
+    else if (k.lay == layout::codebook || k.lay == layout::tiled_codebook)
+        std::snprintf(buf, size, "cb%d/%s/%s/%s", k.bits_or_type, layout_name(k.lay), path_name(k.path), arch_name(e.body));
     else
         std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
                       scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body),
@@ -6088,6 +6121,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -6131,6 +6167,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -6230,17 +6268,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -6248,9 +6297,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -6278,7 +6331,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -6287,7 +6343,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -6301,14 +6357,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -6331,12 +6387,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -6509,18 +6565,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -7402,6 +7459,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -7445,6 +7505,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -7544,17 +7606,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -7562,9 +7635,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -7592,7 +7669,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -7601,7 +7681,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -7615,14 +7695,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -7645,12 +7725,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -7823,18 +7903,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -8716,6 +8797,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -8759,6 +8843,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -8858,17 +8944,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -8876,9 +8973,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -8906,7 +9007,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -8915,7 +9019,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -8929,14 +9033,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -8959,12 +9063,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -9137,18 +9241,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -10030,6 +10135,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -10073,6 +10181,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -10172,17 +10282,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -10190,9 +10311,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -10220,7 +10345,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -10229,7 +10357,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -10243,14 +10371,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -10273,12 +10401,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -10451,18 +10579,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -11525,6 +11654,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -11568,6 +11700,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -11667,17 +11801,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -11685,9 +11830,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -11715,7 +11864,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -11724,7 +11876,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -11738,14 +11890,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -11768,12 +11920,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -11946,18 +12098,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -12839,6 +12992,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -12882,6 +13038,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -12981,17 +13139,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -12999,9 +13168,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -13029,7 +13202,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -13038,7 +13214,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -13052,14 +13228,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -13082,12 +13258,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -13260,18 +13436,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -14153,6 +14330,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -14196,6 +14376,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -14295,17 +14477,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -14313,9 +14506,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -14343,7 +14540,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -14352,7 +14552,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -14366,14 +14566,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -14396,12 +14596,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -14574,18 +14774,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -15467,6 +15668,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -15510,6 +15714,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -15609,17 +15815,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -15627,9 +15844,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -15657,7 +15878,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -15666,7 +15890,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -15680,14 +15904,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -15710,12 +15934,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -15888,18 +16112,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -17042,24 +17267,36 @@ struct i8_regs {
     int32x4_t A[NU][MB][2];
     int8x16_t x[MB][2];  // the block's 32 activation bytes per row
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
+// IB > 0: the tiled codebook layout (formats/detail/tiled_codebook_entries.hpp):
+// IB-bit index planes, one TBL per quad maps each index to its grid level G
+// (tab: the grid as signed bytes), which is u - 128 of the symmetric 8-bit
+// scheme S the rest of the kernel runs, so A' = sum G q as the model's.
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r, int8x16_t tab) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
-        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
-        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        if constexpr (IB > 0) {
+            w0[k] = vqtbl1q_s8(tab, quad<IB, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = vqtbl1q_s8(tab, quad<IB, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        } else {
+            w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        }
     }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
         LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_i8* a, float* out,
-                                    std::size_t ld) {
+                                    std::size_t ld, const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * static_cast<std::size_t>(IB ? IB : B);
+    int8x16_t tab = vdupq_n_s8(0);
+    if constexpr (IB > 0) tab = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(tab16), vdupq_n_u8(0x80)));  // G + 128 -> G
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
     LOWBIT_UNROLL
@@ -17073,7 +17310,7 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
-            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            const std::uint8_t* p = (IB > 0 ? w.codes + (t * w.blocks + b) * block_bytes : w.block(t, b)) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
@@ -17082,10 +17319,10 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
                 LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
-            i8_quad_pair<S, MB, NU, 0>(p, r);
-            i8_quad_pair<S, MB, NU, 2>(p, r);
-            i8_quad_pair<S, MB, NU, 4>(p, r);
-            i8_quad_pair<S, MB, NU, 6>(p, r);
+            i8_quad_pair<S, MB, NU, 0, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 2, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 4, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 6, IB>(p, r, tab);
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
@@ -17111,12 +17348,12 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
 }
 // Tiles [t0, t1) against MB activation rows, NU units at a time (units wholly
 // in the last tile's padding are skipped).
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                       float* out, std::size_t ld) {
+                                       float* out, std::size_t ld, const std::uint8_t* tab16) {
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
-            i8_units<S, MB, NU>(w, t, h, a, out, ld);
+            i8_units<S, MB, NU, IB>(w, t, h, a, out, ld, tab16);
 }
 
 // ---- f32 path --------------------------------------------------------------------------
@@ -17271,14 +17508,15 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 
 // All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
 // half tiles (2 units), then single rows on whole tiles (4 units): about 24
-// of the 32 vector registers either way.
-template <class S>
+// of the 32 vector registers either way. IB > 0: the tiled codebook layout
+// (IB-bit indices, tab16 = the grid as u8 G + 128; S the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_ARM_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                     std::size_t M, float* out, std::size_t ld) {
+                                     std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     tiled_runs().i8.fetch_add(1, std::memory_order_relaxed);
     std::size_t m = 0;
-    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_ARM_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
@@ -17929,24 +18167,36 @@ struct i8_regs {
     int32x4_t A[NU][MB][2];
     int8x16_t x[MB][2];  // the block's 32 activation bytes per row
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
+// IB > 0: the tiled codebook layout (formats/detail/tiled_codebook_entries.hpp):
+// IB-bit index planes, one TBL per quad maps each index to its grid level G
+// (tab: the grid as signed bytes), which is u - 128 of the symmetric 8-bit
+// scheme S the rest of the kernel runs, so A' = sum G q as the model's.
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r, int8x16_t tab) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
-        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
-        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        if constexpr (IB > 0) {
+            w0[k] = vqtbl1q_s8(tab, quad<IB, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = vqtbl1q_s8(tab, quad<IB, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        } else {
+            w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        }
     }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
         LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_i8* a, float* out,
-                                    std::size_t ld) {
+                                    std::size_t ld, const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * static_cast<std::size_t>(IB ? IB : B);
+    int8x16_t tab = vdupq_n_s8(0);
+    if constexpr (IB > 0) tab = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(tab16), vdupq_n_u8(0x80)));  // G + 128 -> G
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
     LOWBIT_UNROLL
@@ -17960,7 +18210,7 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
-            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            const std::uint8_t* p = (IB > 0 ? w.codes + (t * w.blocks + b) * block_bytes : w.block(t, b)) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
@@ -17969,10 +18219,10 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
                 LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
-            i8_quad_pair<S, MB, NU, 0>(p, r);
-            i8_quad_pair<S, MB, NU, 2>(p, r);
-            i8_quad_pair<S, MB, NU, 4>(p, r);
-            i8_quad_pair<S, MB, NU, 6>(p, r);
+            i8_quad_pair<S, MB, NU, 0, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 2, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 4, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 6, IB>(p, r, tab);
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
@@ -17998,12 +18248,12 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
 }
 // Tiles [t0, t1) against MB activation rows, NU units at a time (units wholly
 // in the last tile's padding are skipped).
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                       float* out, std::size_t ld) {
+                                       float* out, std::size_t ld, const std::uint8_t* tab16) {
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
-            i8_units<S, MB, NU>(w, t, h, a, out, ld);
+            i8_units<S, MB, NU, IB>(w, t, h, a, out, ld, tab16);
 }
 
 // ---- f32 path --------------------------------------------------------------------------
@@ -18158,14 +18408,15 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 
 // All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
 // half tiles (2 units), then single rows on whole tiles (4 units): about 24
-// of the 32 vector registers either way.
-template <class S>
+// of the 32 vector registers either way. IB > 0: the tiled codebook layout
+// (IB-bit indices, tab16 = the grid as u8 G + 128; S the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_ARM_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                     std::size_t M, float* out, std::size_t ld) {
+                                     std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     tiled_runs().i8.fetch_add(1, std::memory_order_relaxed);
     std::size_t m = 0;
-    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_ARM_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,

@@ -10,6 +10,10 @@
 //   quantize(x, grid)     per block the scale that minimises the (importance-)weighted error
 //   dequantize(w, y)      rows back to floats
 //
+// repack(w, layout::tiled_codebook) (weights/repack.hpp) rearranges them
+// losslessly into the tiled kernel layout (the same indices, scales and grid;
+// to_tiled / from_tiled below): what the int8 GEMV streams fastest.
+//
 // The weights are a weights_view of layout::codebook: every matmul front door
 // (kernels/weights_matmul.hpp, formats/codebook_matmul.hpp) runs them through
 // the one kernel table, int8 activations as Q8_0 (docs/kernels.md, "Codebook
@@ -25,6 +29,7 @@
 #include "../core/half.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "../pack/tiled.hpp"
 #include "../weights/weights.hpp"
 #include "../weights/weights_view.hpp"
 
@@ -170,6 +175,49 @@ status quantize_rows(matrix_view<const float> x, const level_table& t, const flo
     return {};
 }
 
+// The tiled codebook layout (docs/formats.md, "The tiled codebook layout"):
+// the indices of rows 16t..16t+15, columns 32b..32b+31 are block (t, b) of
+// the tiled layout (pack/tiled.hpp) with the indices as its IB-bit codes;
+// the scale of row 16t + i, block b is scales[(t * blocks + b) * 16 + i].
+// Rows past the last in the last tile: index 0, scale 0.
+template <class B>
+void to_tiled_rows(const weights_view& w, weights& out) noexcept {
+    constexpr int IB = B::bits;
+    const std::size_t nb = w.cols() / 32, tiles = (w.rows() + tile_rows - 1) / tile_rows;
+    const B* blocks = reinterpret_cast<const B*>(w.codes());
+    auto* scales = static_cast<std::uint16_t*>(out.scales());
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t t = 0; t < tiles; ++t)
+        for (std::size_t b = 0; b < nb; ++b) {
+            std::memset(v, 0, sizeof v);
+            for (std::size_t i = 0; i < tile_rows && t * tile_rows + i < w.rows(); ++i) {
+                const B& blk = blocks[(t * tile_rows + i) * nb + b];
+                scales[(t * nb + b) * tile_rows + i] = blk.d;
+                for (int j = 0; j < 32; ++j) v[j / 4][4 * i + static_cast<std::size_t>(j % 4)] = static_cast<std::uint8_t>(index_at(blk, j));
+            }
+            lowbit::detail::quads_to_planes<IB>(v, out.codes() + (t * nb + b) * 64 * IB);
+        }
+}
+template <class B>
+void from_tiled_rows(const weights_view& w, weights& out) noexcept {
+    constexpr int IB = B::bits;
+    const std::size_t nb = w.cols() / 32, tiles = (w.rows() + tile_rows - 1) / tile_rows;
+    B* blocks = reinterpret_cast<B*>(out.codes());
+    const auto* scales = static_cast<const std::uint16_t*>(w.scales());
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t t = 0; t < tiles; ++t)
+        for (std::size_t b = 0; b < nb; ++b) {
+            lowbit::detail::planes_to_quads<IB>(w.codes() + (t * nb + b) * 64 * IB, v);
+            for (std::size_t i = 0; i < tile_rows && t * tile_rows + i < w.rows(); ++i) {
+                B& blk = blocks[(t * tile_rows + i) * nb + b];
+                std::uint8_t idx[32];
+                for (int j = 0; j < 32; ++j) idx[j] = v[j / 4][4 * i + static_cast<std::size_t>(j % 4)];
+                blk.d = scales[(t * nb + b) * tile_rows + i];
+                set_indices(blk, idx);
+            }
+        }
+}
+
 template <class B>
 void dequantize_rows(const weights_view& w, matrix_view<float> y) noexcept {
     const std::size_t nb = w.cols() / 32;
@@ -179,6 +227,21 @@ void dequantize_rows(const weights_view& w, matrix_view<float> y) noexcept {
             const B& blk = blocks[r * nb + b];
             const float d = f16_to_f32(blk.d);
             for (int j = 0; j < 32; ++j) y(r, 32 * b + static_cast<std::size_t>(j)) = d * static_cast<float>(w.grid()[index_at(blk, j)]);
+        }
+}
+// The same values from the tiled codebook layout (the same float product).
+template <int IB>
+void dequantize_tiled(const weights_view& w, matrix_view<float> y) noexcept {
+    const std::size_t nb = w.cols() / 32, tiles = (w.rows() + tile_rows - 1) / tile_rows;
+    const auto* scales = static_cast<const std::uint16_t*>(w.scales());
+    std::uint8_t v[tile_quads][64];
+    for (std::size_t t = 0; t < tiles; ++t)
+        for (std::size_t b = 0; b < nb; ++b) {
+            lowbit::detail::planes_to_quads<IB>(w.codes() + (t * nb + b) * 64 * IB, v);
+            for (std::size_t i = 0; i < tile_rows && t * tile_rows + i < w.rows(); ++i) {
+                const float d = f16_to_f32(scales[(t * nb + b) * tile_rows + i]);
+                for (std::size_t j = 0; j < 32; ++j) y(t * tile_rows + i, 32 * b + j) = d * static_cast<float>(w.grid()[v[j / 4][4 * i + j % 4]]);
+            }
         }
 }
 
@@ -228,16 +291,50 @@ inline grid grid_of(const weights_view& w) noexcept {
     return g;
 }
 
-// y (N x K) = the values of w.
+// w (layout::codebook) in the tiled codebook layout: the same indices, scales
+// and grid (repack(w, layout::tiled_codebook) calls this).
+inline result<weights> to_tiled(const weights_view& w) {
+    if (w.lay() != layout::codebook)
+        return status::error(errc::invalid_argument, "codebook::to_tiled: the weights are %s, not codebook", layout_name(w.lay()));
+    weights_desc d = w.desc();
+    d.lay = layout::tiled_codebook;
+    auto out = weights::allocate(d);
+    if (!out) return out.error();
+    if (w.scheme().bits == 4) detail::to_tiled_rows<block4>(w, *out);
+    else detail::to_tiled_rows<block3>(w, *out);
+    return out;
+}
+// The inverse: codebook blocks equal to those to_tiled read.
+inline result<weights> from_tiled(const weights_view& w) {
+    if (w.lay() != layout::tiled_codebook)
+        return status::error(errc::invalid_argument, "codebook::from_tiled: the weights are %s, not tiled_codebook", layout_name(w.lay()));
+    weights_desc d = w.desc();
+    d.lay = layout::codebook;
+    d.row_bytes = 0;  // the block rows' size
+    auto out = weights::allocate(d);
+    if (!out) return out.error();
+    if (w.scheme().bits == 4) detail::from_tiled_rows<block4>(w, *out);
+    else detail::from_tiled_rows<block3>(w, *out);
+    return out;
+}
+
+// y (N x K) = the values of w (layout::codebook or layout::tiled_codebook).
 inline status dequantize(const weights_view& w, matrix_view<float> y) noexcept {
-    if (w.lay() != layout::codebook) return status::error(errc::invalid_argument, "codebook::dequantize: the weights are %s", layout_name(w.lay()));
+    if (w.lay() != layout::codebook && w.lay() != layout::tiled_codebook)
+        return status::error(errc::invalid_argument, "codebook::dequantize: the weights are %s", layout_name(w.lay()));
     if (y.rows() != w.rows() || y.cols() != w.cols())
         return status::error(errc::shape_mismatch, "codebook::dequantize: y is %zu x %zu, the weights %zu x %zu", y.rows(), y.cols(), w.rows(),
                              w.cols());
     if (!y.data() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "codebook::dequantize: y is null or its stride < cols");
     if (w.overlaps(y.data(), lowbit::detail::view_bytes(y))) return status::error(errc::invalid_argument, "codebook::dequantize: y overlaps the weights");
-    if (w.scheme().bits == 4) detail::dequantize_rows<block4>(w, y);
-    else detail::dequantize_rows<block3>(w, y);
+    if (w.lay() == layout::tiled_codebook) {
+        if (w.scheme().bits == 4) detail::dequantize_tiled<4>(w, y);
+        else detail::dequantize_tiled<3>(w, y);
+    } else if (w.scheme().bits == 4) {
+        detail::dequantize_rows<block4>(w, y);
+    } else {
+        detail::dequantize_rows<block3>(w, y);
+    }
     return {};
 }
 

@@ -1,11 +1,13 @@
 // lowbit/formats/codebook_matmul.hpp — GEMV/GEMM on codebook weights
 // (formats/codebook.hpp) with int8 activations, through the kernel table's
-// codebook entries only (kernels/weights_matmul.hpp reaches the same entries
-// from the whole table).
+// codebook and tiled codebook entries only (kernels/weights_matmul.hpp
+// reaches the same entries from the whole table).
 //
 //   auto w = lowbit::codebook::quantize(W, lowbit::codebook::nf_grid(4));
 //   lowbit::codebook::gemv(w->view(), x, y);          // y = W x
 //   lowbit::codebook::gemm(w->view(), X, Y, pool);    // Y = X W^T
+//   auto t = lowbit::repack(w->view(), lowbit::layout::tiled_codebook);  // once, at load time
+//   lowbit::codebook::gemv(t->view(), x, y);          // the tiled int8 kernels (faster)
 //
 // Same contract as gguf::gemv/gemm: the int8_dot path (automatic means it) or
 // the reference; NaN/Inf activations, shapes, null, misaligned or overlapping
@@ -14,6 +16,7 @@
 
 #include <utility>
 
+#include "../compiled_mode.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../kernels/run.hpp"
@@ -21,28 +24,58 @@
 #include "../parallel.hpp"
 #include "../weights/weights_view.hpp"
 #include "codebook.hpp"
+// The codebook families: lowbit::compiled's (the kernel table, compiled once)
+// with LOWBIT_COMPILED, else instantiated in this TU (these four families only).
+#if defined(LOWBIT_COMPILED)
+#include "../kernels/kernel_list.hpp"
+#else
 #include "detail/codebook_entries.hpp"
+#include "detail/tiled_codebook_entries.hpp"
+#endif
 
 namespace lowbit {
 namespace codebook {
 
 namespace detail {
 inline status check_codebook_view(const weights_view& w, const char* who) noexcept {
-    if (w.lay() != layout::codebook) return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook", who, layout_name(w.lay()));
+    if (w.lay() != layout::codebook && w.lay() != layout::tiled_codebook)
+        return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook or tiled_codebook", who, layout_name(w.lay()));
     return {};
+}
+// The entries of codebook weights with `bits`-bit indices (3, 4; else count
+// 0) in the codebook layout and in the tiled codebook layout. With
+// LOWBIT_COMPILED they are lowbit::compiled's families, read by their place in
+// kernel_list.hpp's walk (after the ggml types: cb3, cb4, then their tiled forms).
+#if defined(LOWBIT_COMPILED)
+inline lowbit::detail::kernel_family compiled_family(int bits, bool tiled) noexcept {
+    if (bits != 3 && bits != 4) return {};
+    const std::size_t at = 2 * lowbit::detail::kernel_scheme_count + lowbit::detail::ggml_family_count;
+    return lowbit::detail::kernel_family_at(at + (tiled ? 2 : 0) + (bits == 4 ? 1 : 0));
+}
+inline lowbit::detail::kernel_family codebook_layout_family(int bits) noexcept { return compiled_family(bits, false); }
+inline lowbit::detail::kernel_family tiled_layout_family(int bits) noexcept { return compiled_family(bits, true); }
+#else
+inline lowbit::detail::kernel_family codebook_layout_family(int bits) noexcept { return codebook_family(bits); }
+inline lowbit::detail::kernel_family tiled_layout_family(int bits) noexcept { return tiled_codebook_family(bits); }
+#endif
+// Either layout's (count 0 for other layouts).
+inline lowbit::detail::kernel_family family_of(int bits, layout lay) noexcept {
+    return lay == layout::tiled_codebook ? tiled_layout_family(bits) : lay == layout::codebook ? codebook_layout_family(bits)
+                                                                                                : lowbit::detail::kernel_family{};
 }
 }  // namespace detail
 
-// The kernel table's entries for codebook weights with `bits`-bit indices (empty: none).
-inline span<const kernel_entry> kernels(int bits) noexcept {
-    const auto f = detail::codebook_family(bits);
+// The kernel table's entries for codebook weights with `bits`-bit indices in
+// layout `lay` (codebook or tiled_codebook; empty: none).
+inline span<const kernel_entry> kernels(int bits, layout lay = layout::codebook) noexcept {
+    const auto f = detail::family_of(bits, lay);
     return span<const kernel_entry>(f.begin, f.count);
 }
 
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemv"));
-    return lowbit::detail::family_gemv(detail::codebook_family(w.scheme().bits), w, x, y, exec, opt, ws);
+    return lowbit::detail::family_gemv(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
@@ -53,7 +86,7 @@ template <class Exec>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemm"));
-    return lowbit::detail::family_gemm(detail::codebook_family(w.scheme().bits), w, x, y, exec, opt, ws);
+    return lowbit::detail::family_gemm(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {

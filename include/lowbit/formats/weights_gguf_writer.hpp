@@ -115,6 +115,9 @@ private:
     // make_weights on the shape alone (make_weights_shape): the data comes
     // later, a codebook's grid with it (a placeholder grid stands in here).
     static result<weights_view> checked_shape(const weights_desc& d, bool with_perm) {
+        if (d.lay == layout::tiled_codebook)  // a kernel layout made at load time, not a file format
+            return status::error(errc::unsupported, "weights_gguf_writer: tiled_codebook weights are written as codebook weights "
+                                 "(repack(w, layout::codebook))");
         if (with_perm && (d.lay == layout::ggml || d.lay == layout::codebook))
             return status::error(errc::invalid_argument, "weights_gguf_writer: %s weights have no input permutation", layout_name(d.lay));
         if (d.lay != layout::codebook) return make_weights_shape(d);

@@ -8,6 +8,8 @@
 //                              are lowbit's s (u - z) with z = 8, 16, 128 (u = q + 128 for Q8_0)
 //   dense -> ggml              the inverse, for exactly those three schemes, no permutation
 //   ggml -> tiled, tiled -> ggml   through dense
+//   codebook <-> tiled_codebook    formats/codebook.hpp's to_tiled / from_tiled: the same
+//                              indices, f16 scales and grid in the tiled geometry
 //
 // Other ggml types (K-quants, Q4_1, ...) have no lossless dense form and are
 // refused (errc::unsupported). The dense <-> tiled switch instantiates the
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "../compiled_mode.hpp"
+#include "../formats/codebook.hpp"
 #include "../pack/any_qmatrix.hpp"
 #include "../pack/tiled.hpp"
 #include "convert.hpp"
@@ -229,11 +232,16 @@ inline result<weights> dense_to_ggml(const weights_view& w) {
 
 // The weights of `w` in layout `to` (a copy when it is already in `to`).
 inline result<weights> repack(const weights_view& w, layout to) {
-    if (w.lay() == layout::codebook || to == layout::codebook)
-        return status::error(errc::unsupported, "repack: codebook weights are quantized from floats (formats/codebook.hpp), not repacked");
-    if (static_cast<int>(to) > static_cast<int>(layout::ggml))
-        return status::error(errc::invalid_argument, "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2)", static_cast<int>(to));
+    if (static_cast<int>(to) > static_cast<int>(layout::tiled_codebook))
+        return status::error(errc::invalid_argument, "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4)",
+                             static_cast<int>(to));
     if (w.lay() == to) return weights::copy_of(w);
+    const bool cb_from = w.lay() == layout::codebook || w.lay() == layout::tiled_codebook;
+    const bool cb_to = to == layout::codebook || to == layout::tiled_codebook;
+    if (cb_from && cb_to) return w.lay() == layout::codebook ? codebook::to_tiled(w) : codebook::from_tiled(w);
+    if (cb_from || cb_to)
+        return status::error(errc::unsupported, "repack: %s weights cannot become %s (codebook weights are quantized from floats, "
+                             "formats/codebook.hpp; their one other layout is tiled_codebook)", layout_name(w.lay()), layout_name(to));
     switch (w.lay()) {
         case layout::dense: return to == layout::tiled ? detail::dense_to_tiled(w) : detail::dense_to_ggml(w);
         case layout::tiled: {
@@ -246,7 +254,8 @@ inline result<weights> repack(const weights_view& w, layout to) {
             if (!d || to == layout::dense) return d;
             return detail::dense_to_tiled(d->view());
         }
-        case layout::codebook: break;
+        case layout::codebook:
+        case layout::tiled_codebook: break;
     }
     return status::error(errc::invalid_argument, "repack: unknown layout");
 }

@@ -6,6 +6,9 @@
 //   layout::ggml    the bytes of a GGUF tensor of one ggml block type (formats/gguf_types.hpp)
 //   layout::codebook  blocks of 32 indices into a per-tensor int8 grid of 8 or 16 levels, an f16 scale
 //                     per block (formats/codebook.hpp; docs/formats.md, "Codebook weights")
+//   layout::tiled_codebook  the same indices, scales and grid in the tiled layout's geometry: index
+//                     planes as pack/tiled.hpp stores 3- or 4-bit codes, f16 scales [tile][block][row]
+//                     (repack(w, layout::tiled_codebook); docs/formats.md, "The tiled codebook layout")
 //
 // A caller fills a weights_desc and calls make_weights(desc): the one validator
 // of the layout (layout_traits<L>::validate) runs there, once, and a
@@ -29,7 +32,7 @@
 
 namespace lowbit {
 
-enum class layout : std::uint8_t { dense, tiled, ggml, codebook };
+enum class layout : std::uint8_t { dense, tiled, ggml, codebook, tiled_codebook };
 
 // dense and tiled: codes, scales and zeros per a runtime_scheme (the scheme
 // kernels); ggml and codebook weights carry their scales inside their blocks.
@@ -41,6 +44,7 @@ inline const char* layout_name(layout l) noexcept {
         case layout::tiled: return "tiled";
         case layout::ggml: return "ggml";
         case layout::codebook: return "codebook";
+        case layout::tiled_codebook: return "tiled_codebook";
     }
     return "?";
 }
@@ -64,11 +68,11 @@ struct weights_desc {
     std::size_t rows = 0, cols = 0;
     int group = 0;              // dense, tiled: elements per group; 0 = from the scheme (per_group: scheme.group, else cols)
     std::size_t row_bytes = 0;  // dense: bytes per code row (>= packed size); ggml: 0 = the type's row size
-    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled: tiles * blocks * 64 * bits; ggml: the block bytes
-    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; ggml: unused
+    const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled, tiled_codebook: tiles * blocks * 64 * bits; ggml: the block bytes
+    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; tiled_codebook: f16 tiles * blocks * 16; ggml: unused
     const std::uint8_t* zeros = nullptr;  // asymmetric schemes
     const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
-    // codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
+    // codebook, tiled_codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
     // (the rest zero). Held by value so that a copied description stays whole.
     std::int8_t grid[16] = {};
 };
@@ -231,6 +235,29 @@ struct layout_traits<layout::codebook> {
     static std::size_t code_bytes(const weights_desc& d) noexcept { return d.rows * row_size(d); }
 };
 
+template <>
+struct layout_traits<layout::tiled_codebook> {
+    // The codebook layout's rules (3- or 4-bit indices, a grid the int8 kernels
+    // can take, whole 32-blocks per row) in the tiled geometry: one f16 scale
+    // per row and block, stored as the tiled layout stores 32-groups.
+    static status validate(const weights_desc& d, const char* what = "tiled codebook weights") noexcept {
+        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
+        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+        if (d.cols % codebook_block != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s: codes or scales are null", what);
+        return detail::check_scales_and_perm(what, d.scales, 2, nullptr, d.cols);
+    }
+    static std::size_t code_bytes(const weights_desc& d) noexcept {
+        return layout_traits<layout::tiled>::tiles(d) * layout_traits<layout::tiled>::blocks(d) * 64 * static_cast<std::size_t>(d.scheme.bits);
+    }
+    static std::size_t scale_count(const weights_desc& d) noexcept {
+        return layout_traits<layout::tiled>::tiles(d) * layout_traits<layout::tiled>::blocks(d) * tile_rows;
+    }
+};
+
 // A validated description of quantized weights. Only make_weights (and the
 // owning `weights`) create one; copying is cheap (pointers and sizes).
 class weights_view {
@@ -256,6 +283,7 @@ public:
             case layout::tiled: return layout_traits<layout::tiled>::code_bytes(d_);
             case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
             case layout::codebook: return layout_traits<layout::codebook>::code_bytes(d_);
+            case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::code_bytes(d_);
         }
         return 0;
     }
@@ -265,10 +293,12 @@ public:
             case layout::tiled: return layout_traits<layout::tiled>::scale_count(d_);
             case layout::ggml:
             case layout::codebook: return 0;  // inside the blocks
+            case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::scale_count(d_);
         }
         return 0;
     }
-    std::size_t scale_bytes() const noexcept { return is_scheme_layout(d_.lay) ? scale_count() * detail::scale_bytes(d_.scheme.scale) : 0; }
+    // (ggml and codebook: 0, their scales are inside the blocks; tiled_codebook: f16)
+    std::size_t scale_bytes() const noexcept { return scale_count() * detail::scale_bytes(d_.scheme.scale); }
     std::size_t zero_bytes() const noexcept { return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0; }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
@@ -314,8 +344,10 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.group = static_cast<int>(gguf::type_block_size(d.ggml));
             break;
         }
-        case layout::codebook: {
-            LOWBIT_TRY(layout_traits<layout::codebook>::validate(d));
+        case layout::codebook:
+        case layout::tiled_codebook: {
+            const bool tiled = d.lay == layout::tiled_codebook;
+            LOWBIT_TRY(tiled ? layout_traits<layout::tiled_codebook>::validate(d) : layout_traits<layout::codebook>::validate(d));
             // The scheme says only the index width; the rest is the block format's.
             const int bits = d.scheme.bits;
             d.scheme = runtime_scheme{};
@@ -325,14 +357,14 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.scheme.gran = granularity::per_group;
             d.scheme.group = static_cast<int>(codebook_block);
             d.group = static_cast<int>(codebook_block);
-            d.row_bytes = layout_traits<layout::codebook>::row_size(d);
-            d.scales = nullptr;
+            d.row_bytes = tiled ? packed_bytes(d.cols, bits) : layout_traits<layout::codebook>::row_size(d);
+            if (!tiled) d.scales = nullptr;
             d.zeros = nullptr;
             d.perm = nullptr;
             break;
         }
         default:
-            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3)",
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4)",
                                  static_cast<int>(d.lay));
     }
     return weights_view(d);

@@ -10,6 +10,7 @@
 
 #include "../../formats/detail/codebook_entries.hpp"
 #include "../../formats/detail/gguf_entries.hpp"
+#include "../../formats/detail/tiled_codebook_entries.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -17,7 +18,11 @@ namespace detail {
 #if !defined(LOWBIT_COMPILED_BITS)
 LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept {
     if (i >= kernel_family_count) return {};
-    if (i >= 2 * kernel_scheme_count + ggml_family_count) return codebook::detail::codebook_family(i == kernel_family_count - 1 ? 4 : 3);
+    if (i >= 2 * kernel_scheme_count + ggml_family_count) {  // cb3, cb4, then their tiled_codebook families
+        const std::size_t c = i - 2 * kernel_scheme_count - ggml_family_count;
+        const int bits = c % 2 ? 4 : 3;
+        return c < 2 ? codebook::detail::codebook_family(bits) : codebook::detail::tiled_codebook_family(bits);
+    }
     if (i >= 2 * kernel_scheme_count) return gguf::detail::ggml_family(ggml_kernel_types[i - 2 * kernel_scheme_count]);
     const std::size_t j = i % kernel_scheme_count;  // for_each_kernel_scheme's order
     runtime_scheme s;
@@ -32,6 +37,7 @@ LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept {
 LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept {
     if (w.lay() == layout::ggml) return gguf::detail::ggml_family(w.ggml_type());
     if (w.lay() == layout::codebook) return codebook::detail::codebook_family(w.scheme().bits);
+    if (w.lay() == layout::tiled_codebook) return codebook::detail::tiled_codebook_family(w.scheme().bits);
     return w.lay() == layout::dense ? layout_family<layout::dense>(w.scheme()) : layout_family<layout::tiled>(w.scheme());
 }
 

@@ -164,24 +164,36 @@ struct i8_regs {
     int32x4_t A[NU][MB][2];
     int8x16_t x[MB][2];  // the block's 32 activation bytes per row
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r) {
+// IB > 0: the tiled codebook layout (formats/detail/tiled_codebook_entries.hpp):
+// IB-bit index planes, one TBL per quad maps each index to its grid level G
+// (tab: the grid as signed bytes), which is u - 128 of the symmetric 8-bit
+// scheme S the rest of the kernel runs, so A' = sum G q as the model's.
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_ARM_INLINE void i8_quad_pair(const std::uint8_t* p, i8_regs<S, MB, NU>& r, int8x16_t tab) {
     constexpr int B = S::bits;
     int8x16_t w0[NU], w1[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
-        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
-        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        if constexpr (IB > 0) {
+            w0[k] = vqtbl1q_s8(tab, quad<IB, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = vqtbl1q_s8(tab, quad<IB, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        } else {
+            w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+            w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
+        }
     }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m)
         LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) dot_pair<J>(r.A[k][m][0], r.A[k][m][1], w0[k], w1[k], r.x[m][J / 4]);
 }
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::size_t h0, const kdetail::tact_i8* a, float* out,
-                                    std::size_t ld) {
+                                    std::size_t ld, const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * static_cast<std::size_t>(IB ? IB : B);
+    int8x16_t tab = vdupq_n_s8(0);
+    if constexpr (IB > 0) tab = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(tab16), vdupq_n_u8(0x80)));  // G + 128 -> G
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     float32x4_t acc[NU][MB];
     LOWBIT_UNROLL
@@ -195,7 +207,7 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
         for (int k = 0; k < NU; ++k) scale_zero(w, t, g, h0 + static_cast<std::size_t>(k), s[k], z[k], zf[k]);
         const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
         for (; b < b_end; ++b) {
-            const std::uint8_t* p = w.block(t, b) + h0 * unit_bytes;
+            const std::uint8_t* p = (IB > 0 ? w.codes + (t * w.blocks + b) * block_bytes : w.block(t, b)) + h0 * unit_bytes;
             i8_regs<S, MB, NU> r;
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
@@ -204,10 +216,10 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
                 LOWBIT_UNROLL
                 for (int k = 0; k < NU; ++k) r.A[k][m][0] = r.A[k][m][1] = vdupq_n_s32(0);
             }
-            i8_quad_pair<S, MB, NU, 0>(p, r);
-            i8_quad_pair<S, MB, NU, 2>(p, r);
-            i8_quad_pair<S, MB, NU, 4>(p, r);
-            i8_quad_pair<S, MB, NU, 6>(p, r);
+            i8_quad_pair<S, MB, NU, 0, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 2, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 4, IB>(p, r, tab);
+            i8_quad_pair<S, MB, NU, 6, IB>(p, r, tab);
             LOWBIT_UNROLL
             for (int m = 0; m < MB; ++m) {
                 const std::int32_t zq = a[m].zq[b];
@@ -233,12 +245,12 @@ LOWBIT_ARM_TGT inline void i8_units(const tiled_view<S>& w, std::size_t t, std::
 }
 // Tiles [t0, t1) against MB activation rows, NU units at a time (units wholly
 // in the last tile's padding are skipped).
-template <class S, int MB, int NU>
+template <class S, int MB, int NU, int IB>
 LOWBIT_ARM_TGT inline void i8_tiles_mb(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                       float* out, std::size_t ld) {
+                                       float* out, std::size_t ld, const std::uint8_t* tab16) {
     for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t h = 0; h < units && t * tile_rows + h * unit_rows < w.rows; h += NU)
-            i8_units<S, MB, NU>(w, t, h, a, out, ld);
+            i8_units<S, MB, NU, IB>(w, t, h, a, out, ld, tab16);
 }
 
 // ---- f32 path --------------------------------------------------------------------------
@@ -393,14 +405,15 @@ LOWBIT_ARM_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std
 
 // All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
 // half tiles (2 units), then single rows on whole tiles (4 units): about 24
-// of the 32 vector registers either way.
-template <class S>
+// of the 32 vector registers either way. IB > 0: the tiled codebook layout
+// (IB-bit indices, tab16 = the grid as u8 G + 128; S the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_ARM_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                     std::size_t M, float* out, std::size_t ld) {
+                                     std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     tiled_runs().i8.fetch_add(1, std::memory_order_relaxed);
     std::size_t m = 0;
-    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m + 2 <= M; m += 2) tl::i8_tiles_mb<S, 2, 2, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_tiles_mb<S, 1, 4, IB>(w, t0, t1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_ARM_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,

@@ -62,6 +62,9 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// A 16-byte table in every 128-bit lane; byte i of the result = table[idx byte i] (idx < 16).
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm512_shuffle_epi8(table, idx); }
 #else
 using vi = __m256i;
 using vf = __m256;
@@ -105,6 +108,8 @@ LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
+LOWBIT_TGT_INLINE vi table16(const std::uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+LOWBIT_TGT_INLINE vi lookup16(vi table, vi idx) { return _mm256_shuffle_epi8(table, idx); }
 #endif
 constexpr std::size_t prefetch_bytes = 4096;       // how far ahead the int8 kernel prefetches its weight streams
 constexpr std::size_t halves = tile_rows / lanes;  // vectors per tile: 1 (zmm) or 2 (ymm)
@@ -204,17 +209,28 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // With few activation rows (GEMV) each accumulator is split in two (even and
 // odd quads) so that 2*NU*MB >= 4 chains are in flight; integer sums are exact
 // in any order.
+//
+// IB (index bits) > 0 is the tiled codebook layout (formats/detail/
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
+// byte shuffle per unpacked quad vector maps each index to its grid level as
+// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
+// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+template <class S, int IB>
+constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-template <class S, int MB, int NU, int J>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk) {
+template <class S, int MB, int NU, int J, int IB>
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
-    for (int k = 0; k < NU; ++k) v[k] = quad<S::bits, J>(p[k]);
+    for (int k = 0; k < NU; ++k) {
+        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        else v[k] = quad<S::bits, J>(p[k]);
+    }
     LOWBIT_UNROLL
     for (int m = 0; m < MB; ++m) {
         const vi x = set1_32(xq[m][J]);
@@ -222,9 +238,13 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
 }
-template <class S, int MB, int NU>
-LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld) {
+template <class S, int MB, int NU, int IB>
+LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
+                                const std::uint8_t* tab16) {
     constexpr int B = S::bits;
+    constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
+    vi tab = zero_i();
+    if constexpr (IB > 0) tab = table16(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
@@ -252,7 +272,10 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
         }
         const std::uint8_t* p[NU];
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) p[k] = w.block(t[k], b) + h[k] * half_bytes;
+        for (int k = 0; k < NU; ++k) {
+            if constexpr (IB > 0) p[k] = w.codes + (t[k] * w.blocks + b) * block_bytes + h[k] * half_bytes;
+            else p[k] = w.block(t[k], b) + h[k] * half_bytes;  // (the same address; written so, the code is unchanged)
+        }
         // Software prefetch 4 KiB ahead in each unit's stream: with two tiles (and
         // their scales) read side by side, the hardware prefetcher alone left
         // DRAM-streaming GEMV at ~0.55-0.7 of the read bandwidth (docs/kernels.md).
@@ -261,7 +284,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k)
                 LOWBIT_UNROLL
-                for (int l = 0; l < B; ++l)
+                for (int l = 0; l < static_cast<int>(stored_bits<S, IB>); ++l)
                     _mm_prefetch(reinterpret_cast<const char*>(p[k] + prefetch_bytes + 64 * l), _MM_HINT_T0);
         const std::int32_t* xq[MB];
         i8_block<S, MB, NU> blk;
@@ -275,14 +298,14 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_step<S, MB, NU, 0>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 1>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 2>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 3>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 4>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 5>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 6>(p, xq, blk);
-        i8_quad_step<S, MB, NU, 7>(p, xq, blk);
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
@@ -305,12 +328,12 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
     }
 }
 // Units [u0, u1) against MB activation rows: pairs, then a single unit.
-template <class S, int MB>
+template <class S, int MB, int IB>
 LOWBIT_TGT inline void i8_units_mb(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_i8* a, float* out,
-                                   std::size_t ld) {
+                                   std::size_t ld, const std::uint8_t* tab16) {
     std::size_t u = u0;
-    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2>(w, u, a, out, ld);
-    if (u < u1) i8_units<S, MB, 1>(w, u, a, out, ld);
+    for (; u + 2 <= u1; u += 2) i8_units<S, MB, 2, IB>(w, u, a, out, ld, tab16);
+    if (u < u1) i8_units<S, MB, 1, IB>(w, u, a, out, ld, tab16);
 }
 
 // Code byte e of every int32 lane of a quad vector, as floats with the zero
@@ -483,18 +506,19 @@ LOWBIT_TGT inline bool prep_i8(const float* x, const std::int32_t* perm, std::si
 
 // All activation rows [0, M) for tiles [t0, t1): activation rows in blocks of MB
 // (register blocking), tiles inner (the MB rows' activations stay in L1 while
-// the task's tiles stream).
-template <class S>
+// the task's tiles stream). IB > 0: the tiled codebook layout (IB-bit indices,
+// tab16 = the grid as u8 G + 128; S is then the symmetric 8-bit f16 scheme).
+template <class S, int IB = 0>
 LOWBIT_TGT inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a,
-                                 std::size_t M, float* out, std::size_t ld) {
+                                 std::size_t M, float* out, std::size_t ld, const std::uint8_t* tab16 = nullptr) {
     // 32 zmm registers: 2 units x 6 rows (4 when the zero point takes 2 more); 16 ymm: 2 x 2.
     constexpr int mb = LOWBIT_X86_ZMM ? (S::is_symmetric ? 6 : 4) : 2;
     const std::size_t u0 = t0 * tl::halves, u1 = t1 * tl::halves;
     std::size_t m = 0;
-    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb>(w, u0, u1, a + m, out + m * ld, ld);
+    for (; m + mb <= M; m += mb) tl::i8_units_mb<S, mb, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
     if (mb > 2)
-        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2>(w, u0, u1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::i8_units_mb<S, 1>(w, u0, u1, a + m, out + m * ld, ld);
+        for (; m + 2 <= M; m += 2) tl::i8_units_mb<S, 2, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
+    for (; m < M; ++m) tl::i8_units_mb<S, 1, IB>(w, u0, u1, a + m, out + m * ld, ld, tab16);
 }
 template <class S>
 LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::size_t K, std::size_t blocks, std::int8_t* q,
