@@ -2832,6 +2832,16 @@ inline status check_codebook_grid(int bits, const std::int8_t* grid, const char*
     }
     return {};
 }
+// Both codebook layouts: the grid, a non-empty shape of whole 32-blocks per row, not too large.
+inline status check_codebook_shape(const weights_desc& d, const char* what) noexcept {
+    LOWBIT_TRY(check_codebook_grid(d.scheme.bits, d.grid, what));
+    if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+    if (d.cols % codebook_block != 0)
+        return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
+    if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+        return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+    return {};
+}
 }  // namespace detail
 
 class weights_view;
@@ -2924,12 +2934,7 @@ struct layout_traits<layout::codebook> {
     // +-127, so no -128 is ever negated; strictly ascending, so the nearest
     // level is unique); whole blocks per row; 2-byte aligned rows (f16 scales).
     static status validate(const weights_desc& d, const char* what = "codebook weights") noexcept {
-        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
-        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
-        if (d.cols % codebook_block != 0)
-            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
-        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
-            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        LOWBIT_TRY(detail::check_codebook_shape(d, what));
         if (d.row_bytes != 0 && d.row_bytes != row_size(d))
             return status::error(errc::invalid_argument, "%s: row_bytes = %zu, a row of %zu values is %zu bytes", what, d.row_bytes, d.cols,
                                  row_size(d));
@@ -2947,12 +2952,7 @@ struct layout_traits<layout::tiled_codebook> {
     // can take, whole 32-blocks per row) in the tiled geometry: one f16 scale
     // per row and block, stored as the tiled layout stores 32-groups.
     static status validate(const weights_desc& d, const char* what = "tiled codebook weights") noexcept {
-        LOWBIT_TRY(detail::check_codebook_grid(d.scheme.bits, d.grid, what));
-        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
-        if (d.cols % codebook_block != 0)
-            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of %zu", what, d.cols, codebook_block);
-        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
-            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        LOWBIT_TRY(detail::check_codebook_shape(d, what));
         if (!d.codes || !d.scales) return status::error(errc::invalid_argument, "%s: codes or scales are null", what);
         return detail::check_scales_and_perm(what, d.scales, 2, nullptr, d.cols);
     }

@@ -291,31 +291,39 @@ inline grid grid_of(const weights_view& w) noexcept {
     return g;
 }
 
+namespace detail {
+// w (layout `from`) copied into new weights of layout `to`: Rows<block4> or
+// Rows<block3> moves the indices and scales.
+template <template <class> class Rows>
+result<weights> convert_layout(const weights_view& w, layout from, layout to, const char* who) {
+    if (w.lay() != from) return status::error(errc::invalid_argument, "%s: the weights are %s, not %s", who, layout_name(w.lay()), layout_name(from));
+    weights_desc d = w.desc();
+    d.lay = to;
+    if (to == layout::codebook) d.row_bytes = 0;  // the block rows' size
+    auto out = weights::allocate(d);
+    if (!out) return out.error();
+    if (w.scheme().bits == 4) Rows<block4>::run(w, *out);
+    else Rows<block3>::run(w, *out);
+    return out;
+}
+template <class Block>
+struct to_tiled_op {
+    static void run(const weights_view& w, weights& out) noexcept { to_tiled_rows<Block>(w, out); }
+};
+template <class Block>
+struct from_tiled_op {
+    static void run(const weights_view& w, weights& out) noexcept { from_tiled_rows<Block>(w, out); }
+};
+}  // namespace detail
+
 // w (layout::codebook) in the tiled codebook layout: the same indices, scales
 // and grid (repack(w, layout::tiled_codebook) calls this).
 inline result<weights> to_tiled(const weights_view& w) {
-    if (w.lay() != layout::codebook)
-        return status::error(errc::invalid_argument, "codebook::to_tiled: the weights are %s, not codebook", layout_name(w.lay()));
-    weights_desc d = w.desc();
-    d.lay = layout::tiled_codebook;
-    auto out = weights::allocate(d);
-    if (!out) return out.error();
-    if (w.scheme().bits == 4) detail::to_tiled_rows<block4>(w, *out);
-    else detail::to_tiled_rows<block3>(w, *out);
-    return out;
+    return detail::convert_layout<detail::to_tiled_op>(w, layout::codebook, layout::tiled_codebook, "codebook::to_tiled");
 }
 // The inverse: codebook blocks equal to those to_tiled read.
 inline result<weights> from_tiled(const weights_view& w) {
-    if (w.lay() != layout::tiled_codebook)
-        return status::error(errc::invalid_argument, "codebook::from_tiled: the weights are %s, not tiled_codebook", layout_name(w.lay()));
-    weights_desc d = w.desc();
-    d.lay = layout::codebook;
-    d.row_bytes = 0;  // the block rows' size
-    auto out = weights::allocate(d);
-    if (!out) return out.error();
-    if (w.scheme().bits == 4) detail::from_tiled_rows<block4>(w, *out);
-    else detail::from_tiled_rows<block3>(w, *out);
-    return out;
+    return detail::convert_layout<detail::from_tiled_op>(w, layout::tiled_codebook, layout::codebook, "codebook::from_tiled");
 }
 
 // y (N x K) = the values of w (layout::codebook or layout::tiled_codebook).
