@@ -198,24 +198,32 @@ void to_tiled_rows(const weights_view& w, weights& out) noexcept {
             lowbit::detail::quads_to_planes<IB>(v, out.codes() + (t * nb + b) * 64 * IB);
         }
 }
-template <class B>
-void from_tiled_rows(const weights_view& w, weights& out) noexcept {
-    constexpr int IB = B::bits;
+// Calls f(r, b, d, idx) for row r and block b of every row of tiled codebook
+// weights w: d the block's f16 scale, idx its 32 indices.
+template <int IB, class F>
+void for_each_tiled_block(const weights_view& w, F&& f) noexcept {
     const std::size_t nb = w.cols() / 32, tiles = (w.rows() + tile_rows - 1) / tile_rows;
-    B* blocks = reinterpret_cast<B*>(out.codes());
     const auto* scales = static_cast<const std::uint16_t*>(w.scales());
     std::uint8_t v[tile_quads][64];
     for (std::size_t t = 0; t < tiles; ++t)
         for (std::size_t b = 0; b < nb; ++b) {
             lowbit::detail::planes_to_quads<IB>(w.codes() + (t * nb + b) * 64 * IB, v);
             for (std::size_t i = 0; i < tile_rows && t * tile_rows + i < w.rows(); ++i) {
-                B& blk = blocks[(t * tile_rows + i) * nb + b];
                 std::uint8_t idx[32];
                 for (int j = 0; j < 32; ++j) idx[j] = v[j / 4][4 * i + static_cast<std::size_t>(j % 4)];
-                blk.d = scales[(t * nb + b) * tile_rows + i];
-                set_indices(blk, idx);
+                f(t * tile_rows + i, b, scales[(t * nb + b) * tile_rows + i], idx);
             }
         }
+}
+template <class B>
+void from_tiled_rows(const weights_view& w, weights& out) noexcept {
+    const std::size_t nb = w.cols() / 32;
+    B* blocks = reinterpret_cast<B*>(out.codes());
+    for_each_tiled_block<B::bits>(w, [&](std::size_t r, std::size_t b, std::uint16_t d, const std::uint8_t* idx) {
+        B& blk = blocks[r * nb + b];
+        blk.d = d;
+        set_indices(blk, idx);
+    });
 }
 
 template <class B>
@@ -232,17 +240,10 @@ void dequantize_rows(const weights_view& w, matrix_view<float> y) noexcept {
 // The same values from the tiled codebook layout (the same float product).
 template <int IB>
 void dequantize_tiled(const weights_view& w, matrix_view<float> y) noexcept {
-    const std::size_t nb = w.cols() / 32, tiles = (w.rows() + tile_rows - 1) / tile_rows;
-    const auto* scales = static_cast<const std::uint16_t*>(w.scales());
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t t = 0; t < tiles; ++t)
-        for (std::size_t b = 0; b < nb; ++b) {
-            lowbit::detail::planes_to_quads<IB>(w.codes() + (t * nb + b) * 64 * IB, v);
-            for (std::size_t i = 0; i < tile_rows && t * tile_rows + i < w.rows(); ++i) {
-                const float d = f16_to_f32(scales[(t * nb + b) * tile_rows + i]);
-                for (std::size_t j = 0; j < 32; ++j) y(t * tile_rows + i, 32 * b + j) = d * static_cast<float>(w.grid()[v[j / 4][4 * i + j % 4]]);
-            }
-        }
+    for_each_tiled_block<IB>(w, [&](std::size_t r, std::size_t b, std::uint16_t d, const std::uint8_t* idx) {
+        const float s = f16_to_f32(d);
+        for (std::size_t j = 0; j < 32; ++j) y(r, 32 * b + j) = s * static_cast<float>(w.grid()[idx[j]]);
+    });
 }
 
 // NaN/Inf, empty or mis-shaped inputs, bad importance: a status naming the first bad element.
