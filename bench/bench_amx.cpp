@@ -4,13 +4,18 @@
 // which it should leave the rows to the avx512vnni body (amx::amx_min_rows)
 // can be read off one run on an AMX machine.
 //   amx/<scheme>/<K>x<N>/m<M>/<arch>/t<threads>
-// M = 1, 4, 8, 16, 32, 64, 256; shapes 2048x2048 and 4096x14336 (K x N);
-// threads 1 and LOWBIT_BENCH_THREADS (default: every core). An arch the CPU
-// (or OS) lacks is registered but skipped with a message. Counter GOPs:
-// 2*M*N*K integer operations per second.
+// schemes w4g32, w8g32, w8pc; shapes 2048x2048, 4096x4096 and 4096x14336
+// (K x N); M = 1, 4, 8, 16, 32, 64, 256 (the sweep that sets amx_min_rows) at
+// 1 thread and LOWBIT_BENCH_THREADS (default: every core), and M = 64, 256
+// also at 4 and 16 threads whatever the core count (names that do not depend
+// on the machine: the A/B runs filter on them). An arch the CPU (or OS) lacks
+// is registered but skipped with a message. Counter GOPs: 2*M*N*K integer
+// operations per second. docs/kernels.md ("AMX") has the commands.
 #include "bench_schemes.hpp"
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 namespace bench {
 namespace {
@@ -62,16 +67,18 @@ unsigned max_threads() {
 template <class S>
 void register_scheme() {
     const unsigned tmax = max_threads();
-    for (shape s : {shape{2048, 2048}, shape{4096, 14336}})
-        for (std::size_t m : {1, 4, 8, 16, 32, 64, 256})
-            for (unsigned t : {1u, tmax}) {
+    for (shape s : {shape{2048, 2048}, shape{4096, 4096}, shape{4096, 14336}})
+        for (std::size_t m : {1, 4, 8, 16, 32, 64, 256}) {
+            std::vector<unsigned> threads{1u};
+            if (m >= 64) threads.insert(threads.end(), {4u, 16u});
+            if (std::find(threads.begin(), threads.end(), tmax) == threads.end()) threads.push_back(tmax);
+            for (unsigned t : threads)
                 for (lowbit::arch a : {lowbit::arch::avx512vnni, lowbit::arch::amx}) {
                     const std::string name = "amx/" + scheme_name<S>() + "/" + shape_name(s) + "/m" + std::to_string(m) + "/" +
                                              lowbit::arch_name(a) + "/t" + std::to_string(t);
                     benchmark::RegisterBenchmark(name.c_str(), bm_amx<S>, s, m, a, t)->UseRealTime()->Unit(benchmark::kMillisecond);
                 }
-                if (tmax == 1) break;
-            }
+        }
 }
 
 }  // namespace
@@ -84,6 +91,7 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("lowbit_arch", lowbit::arch_name(lowbit::active_arch()));
     benchmark::AddCustomContext("amx", f.has(lowbit::arch::amx) ? "usable" : (f.amx_hw ? "refused by the OS" : "absent"));
     bench::register_scheme<lowbit::scheme<4, lowbit::per_group<32>>>();
+    bench::register_scheme<lowbit::scheme<8, lowbit::per_group<32>>>();
     bench::register_scheme<lowbit::scheme<8, lowbit::per_channel>>();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

@@ -189,9 +189,10 @@ std::vector<float> model(const tiled_view<S>& w, std::size_t t0, std::size_t t1,
 
 bool same(float a, float b) { return std::isnan(a) ? std::isnan(b) : kt::same_bits(a, b); }
 
-// The AMX body on Tiles, every row count 1..40 (min_rows 1: all through the tiles),
-// tile sub-ranges, activation rows the body must gather, and the library's
-// threshold (small M on the avx512vnni body), against the model.
+// The AMX body on Tiles, every row count 1..40 (min_rows 1: all through the tiles;
+// groups of 16 rows and a last group of 1-15), short strips of blocks, tile
+// sub-ranges, activation rows the body must gather, and the library's threshold
+// (small M on the avx512vnni body), against the model.
 template <class S, class Tiles>
 void check_body(unsigned seed) {
     struct shp {
@@ -223,7 +224,21 @@ void check_body(unsigned seed) {
                 for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
             }
         }
-        // A sub-range of tiles (odd count: the last pair is one tile); other rows untouched.
+        // Short strips (the library's strip is 32 blocks, more than these shapes
+        // have): several strips with the accumulators kept in the output between
+        // them, a last strip shorter than the others, strips of one block (shorter
+        // than the pipeline's lag: every block is first and last), and groups of
+        // scales that span two strips (g64 / g128 / per channel with strips of 3).
+        for (std::size_t strip : {std::size_t{1}, std::size_t{3}})  // 2: the uneven block steps below
+            for (std::size_t M : {std::size_t{9}, std::size_t{21}, std::size_t{33}}) {  // one group of 9; 16 + 5; 2 x 16 + 1
+                CAPTURE(strip);
+                CAPTURE(M);
+                const auto want = model(w, 0, w.tiles, P.acts.data(), M);
+                std::vector<float> y(M * sh.N, -1.0f);
+                kdetail::amx::ti8_tiles_on<S, Tiles>(w, 0, w.tiles, P.acts.data(), M, y.data(), sh.N, 1, strip);
+                for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
+            }
+        // A sub-range of tiles (odd count); other rows untouched.
         if (w.tiles >= 2) {
             const std::size_t M = 19;
             const auto want = model(w, 1, w.tiles, P.acts.data(), M);
@@ -237,7 +252,26 @@ void check_body(unsigned seed) {
             std::vector<kdetail::tact_i8> rev(P.acts.rbegin() + static_cast<std::ptrdiff_t>(Mmax - M), P.acts.rend());
             const auto want = model(w, 0, w.tiles, rev.data(), M);
             std::vector<float> y(M * sh.N, -1.0f);
-            kdetail::amx::ti8_tiles_on<S, Tiles>(w, 0, w.tiles, rev.data(), M, y.data(), sh.N, 1);
+            kdetail::amx::ti8_tiles_on<S, Tiles>(w, 0, w.tiles, rev.data(), M, y.data(), sh.N, 1, 3);
+            for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
+        }
+        // Codes evenly spaced, block steps and zq not (copied out unevenly): the
+        // body copies each row's own.
+        {
+            const std::size_t M = 18, nb = w.blocks;
+            std::vector<float> dx(M * (nb + 2));
+            std::vector<std::int32_t> zq(M * (nb + 2));
+            std::vector<kdetail::tact_i8> acts(P.acts.begin(), P.acts.begin() + static_cast<std::ptrdiff_t>(M));
+            for (std::size_t m = 0; m < M; ++m) {
+                const std::size_t at = m * (nb + 1) + m % 2;
+                std::copy(P.acts[m].dx, P.acts[m].dx + nb, dx.begin() + static_cast<std::ptrdiff_t>(at));
+                std::copy(P.acts[m].zq, P.acts[m].zq + nb, zq.begin() + static_cast<std::ptrdiff_t>(at));
+                acts[m].dx = dx.data() + at;
+                acts[m].zq = zq.data() + at;
+            }
+            const auto want = model(w, 0, w.tiles, P.acts.data(), M);
+            std::vector<float> y(M * sh.N, -1.0f);
+            kdetail::amx::ti8_tiles_on<S, Tiles>(w, 0, w.tiles, acts.data(), M, y.data(), sh.N, 1, 2);
             for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
         }
     }

@@ -1,35 +1,60 @@
 // lowbit/kernels/detail/x86/amx_body.hpp — the int8 GEMM body of arch::amx on
 // the tiled layout (pack/tiled.hpp): AMX-INT8 tile dot products for the integer
-// part, the avx512vnni body's float epilogue (docs/kernels.md, "AMX").
+// part, the avx512vnni body's float steps for the rest (docs/kernels.md, "AMX").
 //
 // Why the tiled layout fits: quad vector j of a block (64 bytes: byte 4i + e =
 // code of row i, column 4j + e) is row j of an AMX B operand in its "VNNI"
 // format (K/4 rows of N x 4 bytes). A block's 8 quad vectors are a B tile of
 // 8 rows x 64 bytes (16 weight rows x 32 codes); the activation codes of up to
-// 16 rows for the same 32 columns (contiguous in the tiled int8 workspace) are
-// an A tile of rows x 32 bytes; tdpbsud (A signed, B unsigned) gives the
-// 16 x 16 int32 sums A = sum u * q of one block, exactly as the vpdpbusd body.
-// The model (detail/tiled_blocks.hpp) scales every 32-block separately, so
-// one dot product spans one block (K = 32, half the tile's depth) and its C
-// tile is stored after each block for the float epilogue: the same int32
-// corrections (zq, 2A - Q, A - z*Q) and the same fma(float(A'), s*dx_b, acc)
-// per block in order as avx512vnni::ti8_tiles, so results equal the scalar
-// model bit for bit.
+// 16 rows for the same 32 columns are an A tile of rows x 32 bytes; one dot
+// product gives the 16 x 16 int32 block sums. The model (detail/tiled_blocks.hpp)
+// scales every 32-block separately, so a dot product spans one block (K = 32,
+// half the tile's depth) and its C tile goes through memory to the float steps
+// after every block: fma(float(A'), s*dx_b, acc) per block in block order, the
+// same operations as avx512vnni::ti8_tiles, so results equal the scalar model
+// bit for bit.
 //
-// Register use (palette 1, 8 tiles): tmm0, tmm1 = A of activation rows 0-15 and
-// 16-31; tmm2, tmm3 = B of two weight tiles; tmm4 + 2i + k = C of activation
-// half i and weight tile k. One B load feeds two dot products and one A load
-// two. Widths below 8 are unpacked into a 512-byte buffer per weight tile (the
-// shifts and masks of the avx512vnni body); 8-bit blocks are loaded in place.
+// What made the first version (one chunk of 32 rows x a pair of weight tiles
+// per block, each C tile stored and reloaded at once) no faster than the
+// avx512vnni body on an Emerald Rapids (docs/benchmarks-llamacpp.md, session
+// 15), and what this version does about it:
+// - The float steps are the bottleneck, not the tiles: per C tile and block, 16
+//   rows of (load C, int32 correction, convert, s*dx, FMA) on the two 512-bit
+//   vector ports, against one tdpb on the tile unit. So the corrections move
+//   into the weights: every scheme but asymmetric 8-bit has weights u - z that
+//   fit a signed byte (symmetric: z = 2^(B-1), 1 bit: 2u - 1; asymmetric B <= 7:
+//   |u - z| <= 127), so the strip unpack below stores them signed and tdpbssd
+//   gives A' itself (A + zq, 2A - Q, A - z*Q: the same integers, the model's
+//   zq is -2^(B-1)*Q for symmetric B >= 2). The epilogue is then 3 vector
+//   operations per row (asymmetric 8-bit keeps its 2 extra: u - z needs 9 bits).
+// - Each C tile's 16 accumulator rows stay in registers across the blocks: the
+//   loop runs one C tile (16 activation rows x one weight tile) over a strip of
+//   blocks, instead of keeping 64 accumulators of a 32 x 32 chunk on the stack
+//   (one load and one store more per row, on a store port already busy with
+//   the tile stores). The A and B tiles are loaded once per C tile (from L1/L2).
+// - The tile dot product's latency and the tile-store -> vector-load round trip
+//   are hidden by software pipelining: block b's tile loads, dot product and C
+//   store are issued before block b - 2's epilogue, from a ring of 4 C buffers;
+//   A, B and C alternate between two sets of tile registers (tiles are not
+//   renamed), so consecutive blocks overlap on the tile unit too.
+// - Weights are unpacked (and made signed) once per (strip, weight tile) into
+//   an L1 buffer reused by every 16-row group of activation rows, not once per
+//   32 activation rows right before a tile load of the same bytes.
+// - Loop order: strips of 32 blocks (K = 1024) outer, weight tiles, then groups
+//   of 16 activation rows: a strip's activations (M x 1 KiB) stay in L2 across
+//   the weight tiles, the unpacked strip (16 KiB) in L1 across the row groups,
+//   and the weights are read from memory once per call. Between strips the
+//   accumulators are kept in `out` (exact: floats stored and reloaded).
 //
-// Few activation rows (GEMV-like calls): the tile work is per 16 rows, a dot
-// product with 1-7 rows wastes most of it, so rows left over below
-// amx_min_rows go to the avx512vnni body (the same results). The entry keeps
-// one code path per scheme; the threshold is a run-time argument (tests pass 1
-// to run every M through the tiles) — not a template parameter, so no per-M
-// instantiation.
+// Rows: groups of 16 activation rows on the tiles, then the rest (1-15 rows)
+// with its own tile configuration if at least min_rows are left, else on the
+// avx512vnni body (the same results): a dot product works on 16 rows whatever
+// M is. amx_min_rows and the strip length are run-time arguments (tests pass
+// 1 and short strips to reach every edge), so there is one instantiation per
+// scheme.
 //
-// Tiles: amx_hw (x86/amx_tiles.hpp) in the library; amx_emulated
+// Tiles (palette 1): tmm0/tmm1 = A, tmm2/tmm3 = B, tmm4/tmm5 = C of even/odd
+// blocks. amx_hw (x86/amx_tiles.hpp) in the library; amx_emulated
 // (tests/amx_emulated.hpp) in the tests only.
 #pragma once
 
@@ -46,139 +71,229 @@ namespace amx {
 
 #define LOWBIT_AMX_BODY_TGT \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")))
+#define LOWBIT_AMX_BODY_INLINE LOWBIT_AMX_BODY_TGT __attribute__((always_inline)) inline
 
-// Activation rows below which a call (or the rows left after the tiles' chunks
-// of 32) runs on the avx512vnni body. A first guess to be tuned on AMX hardware
-// with lowbit_bench_amx (bench/bench_amx.cpp): not measured yet.
+// Activation rows below which a call (or the rows left after the groups of 16)
+// runs on the avx512vnni body. Session 15 measured the tiles ahead from M = 8
+// with the first body (docs/kernels.md, "AMX"); lowbit_bench_amx sweeps M to
+// set it again for this one.
 constexpr std::size_t amx_min_rows = 8;
-constexpr std::size_t chunk_rows = 2 * amx_max_rows;  // two A tiles
+constexpr std::size_t amx_strip_blocks = 32;     // blocks per strip (at most; tests pass fewer)
+constexpr std::size_t group_rows = amx_max_rows;  // activation rows per A / C tile
+constexpr std::size_t lag = 2;                    // blocks between a C tile's store and its epilogue
+constexpr std::size_t ring = 4;                   // C buffers (> lag)
 
 namespace v = avx512vnni::tl;  // the epilogue's vector helpers (zmm, 16 rows per vector)
 
-// Activation rows [0, rows) (rows <= 32) of `a` against tiles [t0, t1).
-template <class S, class Tiles>
-LOWBIT_AMX_BODY_TGT void chunk(Tiles& tm, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a,
-                               std::size_t rows, float* out, std::size_t ld) {
-    constexpr int B = S::bits;
-    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
-    const std::size_t rows0 = rows < amx_max_rows ? rows : amx_max_rows, rows1 = rows - rows0;
-    // The A tile reads the activation codes of its rows with one stride: the
-    // workspace lays the rows out evenly; other callers' rows are gathered.
-    const std::ptrdiff_t stride = rows > 1 ? a[1].q - a[0].q : tile_block;
-    bool even = stride >= static_cast<std::ptrdiff_t>(tile_block);
-    for (std::size_t m = 2; even && m < rows; ++m) even = a[m].q == a[0].q + static_cast<std::ptrdiff_t>(m) * stride;
-    alignas(64) std::int8_t gathered[chunk_rows][tile_block];
-    alignas(64) std::uint8_t unpacked[2][tile_quads][64];
-    alignas(64) std::int32_t c[2][chunk_rows][tile_rows];  // [weight tile][activation row][weight row]
-    v::vf acc[2][chunk_rows];
-    for (std::size_t t = t0; t < t1; t += 2) {
-        const std::size_t nt = t1 - t < 2 ? 1 : 2;
-        for (std::size_t k = 0; k < nt; ++k)
-            for (std::size_t m = 0; m < rows; ++m) acc[k][m] = v::zero_f();
-        for (std::size_t g = 0, b = 0; b < w.blocks; ++g) {
-            v::vf s[2];
-            v::vi z[2];
-            for (std::size_t k = 0; k < nt; ++k) v::scale_zero(w, t + k, g, 0, s[k], z[k]);
-            const std::size_t b_end = b + bpg < w.blocks ? b + bpg : w.blocks;
-            for (; b < b_end; ++b) {
-                // B: the weight tiles' block b (as the avx512vnni body, prefetched 4 KiB ahead)
-                for (std::size_t k = 0; k < nt; ++k) {
-                    const std::uint8_t* p = w.block(t + k, b);
-                    for (int l = 0; l < B; ++l) _mm_prefetch(reinterpret_cast<const char*>(p + v::prefetch_bytes + 64 * l), _MM_HINT_T0);
-                    if constexpr (B < 8) {
-                        v::vi q[tile_quads];
-                        v::unpack_block<B>(p, q);
-                        for (std::size_t j = 0; j < tile_quads; ++j) _mm512_store_si512(unpacked[k][j], q[j]);
-                        p = unpacked[k][0];
-                    }
-                    if (k == 0) tm.template load<2>(p, 64);
-                    else tm.template load<3>(p, 64);
-                }
-                // A: the activation codes of block b
-                const std::int8_t* a0 = a[0].q + b * tile_block;
-                std::size_t astride = static_cast<std::size_t>(stride);
-                if (!even) {
-                    for (std::size_t m = 0; m < rows; ++m) std::memcpy(gathered[m], a[m].q + b * tile_block, tile_block);
-                    a0 = gathered[0];
-                    astride = tile_block;
-                }
-                tm.template load<0>(a0, astride);
-                if (rows1) tm.template load<1>(a0 + amx_max_rows * astride, astride);
-                tm.template zero<4>();
-                tm.template dp_su<4, 0, 2>();
-                tm.template store<4>(c[0][0], sizeof c[0][0]);
-                if (nt == 2) {
-                    tm.template zero<5>();
-                    tm.template dp_su<5, 0, 3>();
-                    tm.template store<5>(c[1][0], sizeof c[1][0]);
-                }
-                if (rows1) {
-                    tm.template zero<6>();
-                    tm.template dp_su<6, 1, 2>();
-                    tm.template store<6>(c[0][amx_max_rows], sizeof c[0][0]);
-                    if (nt == 2) {
-                        tm.template zero<7>();
-                        tm.template dp_su<7, 1, 3>();
-                        tm.template store<7>(c[1][amx_max_rows], sizeof c[1][0]);
-                    }
-                }
-                // The float epilogue of avx512vnni::tl::i8_units, operation for operation.
-                for (std::size_t m = 0; m < rows; ++m) {
-                    const v::vf dx = v::set1_f(a[m].dx[b]);
-                    const v::vi zq = v::set1_32(a[m].zq[b]);
-                    for (std::size_t k = 0; k < nt; ++k) {
-                        v::vi A = v::load(c[k][m]);
-                        if constexpr (!S::is_symmetric) A = v::sub32(A, v::mul32(z[k], zq));
-                        else if constexpr (B == 1) A = v::sub32(v::add32(A, A), zq);
-                        else A = v::add32(A, zq);  // the avx512vnni body starts its sum at zq: integers, same value
-                        acc[k][m] = v::fma(v::cvt(A), v::mul(s[k], dx), acc[k][m]);
-                    }
-                }
-            }
+// Whether the weights go to the tiles as signed bytes u - z (see above); else
+// (asymmetric 8-bit) as the unsigned codes, in place, with the correction in the epilogue.
+template <class S>
+constexpr bool signed_weights = S::is_symmetric || S::bits < 8;
+
+// Activation rows of one A tile for the blocks of a strip: row m of strip block
+// e has its codes at q + m*qs + 32e, its dx at dx[m][e], its zq at zq[m][e]
+// (copies: one base pointer and constant offsets in the epilogue; rows past
+// `rows` have dx = 0, zq = 0).
+struct row_group {
+    const std::int8_t* q;
+    std::size_t qs;
+    const float (*dx)[amx_strip_blocks];
+    const std::int32_t (*zq)[amx_strip_blocks];
+    std::size_t rows;
+};
+
+template <class S>
+LOWBIT_AMX_BODY_INLINE v::vi zero_bytes(const tiled_view<S>& w, std::size_t t, std::size_t g) {
+    v::vf s;
+    v::vi z;
+    v::scale_zero(w, t, g, 0, s, z);
+    return _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));  // z < 128 in every byte of its row's dword
+}
+template <class S>
+LOWBIT_AMX_BODY_INLINE v::vi to_signed(v::vi u, v::vi zb) {
+    if constexpr (!S::is_symmetric) return _mm512_sub_epi8(u, zb);
+    else if constexpr (S::bits == 1) return _mm512_sub_epi8(_mm512_add_epi8(u, u), _mm512_set1_epi8(1));
+    else return _mm512_add_epi8(u, _mm512_set1_epi8(static_cast<char>(-(1 << (S::bits - 1)))));  // mod 256: u - 2^(B-1)
+}
+
+// dx (and zq, for the epilogue's correction) of blocks [b0, b0 + nb) of one activation row.
+template <class S>
+LOWBIT_AMX_BODY_INLINE void copy_steps(const tact_i8& a, std::size_t b0, std::size_t nb, float* dx, std::int32_t* zq) {
+    for (std::size_t i = 0; i < amx_strip_blocks; i += 16) {
+        if (nb <= i) {
+            _mm512_store_ps(dx + i, _mm512_setzero_ps());
+            if constexpr (!signed_weights<S>) _mm512_store_si512(zq + i, _mm512_setzero_si512());
+            continue;
         }
-        for (std::size_t k = 0; k < nt; ++k) {
-            const std::size_t r = (t + k) * tile_rows;
-            if (r >= w.rows) continue;
-            for (std::size_t m = 0; m < rows; ++m) v::store_n(out + m * ld + r, acc[k][m], w.rows - r);
-        }
+        const __mmask16 k = static_cast<__mmask16>(nb - i >= 16 ? 0xffffu : (1u << (nb - i)) - 1u);
+        _mm512_store_ps(dx + i, _mm512_maskz_loadu_ps(k, a.dx + b0 + i));
+        if constexpr (!signed_weights<S>) _mm512_store_si512(zq + i, _mm512_maskz_loadu_epi32(k, a.zq + b0 + i));
     }
 }
 
-// The tile shapes of a chunk of `rows` activation rows (see the register use above).
-inline amx_tile_config chunk_config(std::size_t rows) noexcept {
-    const int rows0 = static_cast<int>(rows < amx_max_rows ? rows : amx_max_rows), rows1 = static_cast<int>(rows) - rows0;
+// Blocks [b0, b0 + nb) of weight tile t as signed B operands (signed_weights<S> only).
+template <class S>
+LOWBIT_AMX_BODY_TGT void unpack_strip(const tiled_view<S>& w, std::size_t t, std::size_t t1, std::size_t b0, std::size_t nb,
+                                      std::size_t bpg, std::uint8_t (*dst)[tile_quads][64]) {
+    constexpr int B = S::bits;
+    std::size_t g = b0 / bpg, left = bpg - b0 % bpg;
+    v::vi zb = v::zero_i();
+    if constexpr (!S::is_symmetric) zb = zero_bytes(w, t, g);
+    for (std::size_t e = 0; e < nb; ++e, --left) {
+        if (left == 0) {
+            ++g;
+            left = bpg;
+            if constexpr (!S::is_symmetric) zb = zero_bytes(w, t, g);
+        }
+        const std::uint8_t* p = w.block(t, b0 + e);
+        // The next weight tile's same strip comes next: a jump the hardware prefetcher does not follow.
+        if (t + 1 < t1)
+            for (int l = 0; l < B; ++l) _mm_prefetch(reinterpret_cast<const char*>(w.block(t + 1, b0 + e) + 64 * l), _MM_HINT_T0);
+        v::vi q[tile_quads];
+        v::unpack_block<B>(p, q);
+        for (std::size_t j = 0; j < tile_quads; ++j) _mm512_store_si512(dst[e][j], to_signed<S>(q[j], zb));
+    }
+}
+
+// Block e's tile work into tile set P (0/1): A, B loads, C = A . B, C stored at c.
+template <class S, int P, class Tiles>
+LOWBIT_AMX_BODY_INLINE void issue(Tiles& tm, const std::int8_t* aq, std::size_t qs, const std::uint8_t* bq, std::int32_t* c) {
+    tm.template load<P>(aq, qs);
+    tm.template load<2 + P>(bq, 64);
+    tm.template zero<4 + P>();
+    if constexpr (signed_weights<S>) tm.template dp_ss<4 + P, P, 2 + P>();
+    else tm.template dp_su<4 + P, P, 2 + P>();
+    tm.template store<4 + P>(c, group_rows * sizeof(std::int32_t));
+}
+
+// Block e's float steps for the group's rows: the avx512vnni body's, operation for
+// operation. All 16 rows, without a branch per row: a group of fewer rows
+// computes the others from zeroed C rows and dx = 0 and never stores them.
+template <class S>
+LOWBIT_AMX_BODY_INLINE void epilogue(const std::int32_t (*c)[group_rows], const row_group& a, std::size_t e, v::vf s, v::vi z,
+                                     v::vf (&acc)[group_rows]) {
+    LOWBIT_UNROLL
+    for (std::size_t m = 0; m < group_rows; ++m) {
+        v::vi A = v::load(c[m]);
+        if constexpr (!signed_weights<S>) A = v::sub32(A, v::mul32(z, v::set1_32(a.zq[m][e])));
+        acc[m] = v::fma(v::cvt(A), v::mul(s, v::set1_f(a.dx[m][e])), acc[m]);
+    }
+}
+
+// One C tile: the group's rows against weight tile t over strip blocks [b0, b0 + nb)
+// (wb: the unpacked strip, or null to read the codes in place), accumulating into
+// out (rows x the tile's columns; started from zero when `first`).
+template <class S, class Tiles>
+LOWBIT_AMX_BODY_TGT void c_tile(Tiles& tm, const tiled_view<S>& w, std::size_t t, std::size_t b0, std::size_t nb, std::size_t bpg,
+                                const std::uint8_t (*wb)[tile_quads][64], const row_group& a, bool first, float* out,
+                                std::size_t ld) {
+    const std::size_t r = t * tile_rows, n = w.rows - r < tile_rows ? w.rows - r : tile_rows;
+    const __mmask16 lanes = static_cast<__mmask16>(n >= tile_rows ? 0xffffu : (1u << n) - 1u);
+    v::vf acc[group_rows];
+    LOWBIT_UNROLL
+    for (std::size_t m = 0; m < group_rows; ++m)
+        acc[m] = !first && m < a.rows ? _mm512_maskz_loadu_ps(lanes, out + m * ld + r) : v::zero_f();
+    alignas(64) std::int32_t c[ring][group_rows][group_rows];  // [block % ring][activation row][weight row]
+    if (a.rows < group_rows) std::memset(c, 0, sizeof c);     // the rows the tile stores do not write
+    std::size_t g = b0 / bpg, left = bpg - b0 % bpg;
+    v::vf s;
+    v::vi z;
+    v::scale_zero(w, t, g, 0, s, z);
+    for (std::size_t i = 0; i < nb + lag; ++i) {
+        if (i < nb) {
+            const std::uint8_t* bq = wb ? wb[i][0] : w.block(t, b0 + i);
+            if (i & 1) issue<S, 1>(tm, a.q + i * tile_block, a.qs, bq, c[i % ring][0]);
+            else issue<S, 0>(tm, a.q + i * tile_block, a.qs, bq, c[i % ring][0]);
+        }
+        if (i >= lag) {
+            const std::size_t e = i - lag;
+            if (left == 0) {
+                ++g;
+                left = bpg;
+                v::scale_zero(w, t, g, 0, s, z);
+            }
+            --left;
+            epilogue<S>(c[e % ring], a, e, s, z, acc);
+        }
+    }
+    LOWBIT_UNROLL
+    for (std::size_t m = 0; m < group_rows; ++m)
+        if (m < a.rows) _mm512_mask_storeu_ps(out + m * ld + r, lanes, acc[m]);
+}
+
+// The tile shapes for groups of `rows` activation rows (see "Tiles" above).
+inline amx_tile_config group_config(std::size_t rows) noexcept {
+    const int rw = static_cast<int>(rows);
     amx_tile_config cfg;
-    cfg.set(0, rows0, static_cast<int>(tile_block));
-    cfg.set(2, static_cast<int>(tile_quads), 64);
-    cfg.set(3, static_cast<int>(tile_quads), 64);
-    cfg.set(4, rows0, 64);
-    cfg.set(5, rows0, 64);
-    if (rows1) {
-        cfg.set(1, rows1, static_cast<int>(tile_block));
-        cfg.set(6, rows1, 64);
-        cfg.set(7, rows1, 64);
+    for (int p = 0; p < 2; ++p) {
+        cfg.set(p, rw, static_cast<int>(tile_block));
+        cfg.set(2 + p, static_cast<int>(tile_quads), 64);
+        cfg.set(4 + p, rw, static_cast<int>(group_rows * sizeof(std::int32_t)));
     }
     return cfg;
 }
 
-// All activation rows [0, M) for tiles [t0, t1): chunks of 32 rows on the
-// tiles while at least min_rows are left, the rest on the avx512vnni body.
+// Activation rows [0, groups * rows) in groups of `rows` (a configuration of
+// that many rows is loaded) against tiles [t0, t1). even: the rows' codes are
+// evenly spaced (the workspace's layout); else each group's strip of codes is
+// gathered first. Their dx (and zq) are copied per group and strip either way.
+template <class S, class Tiles>
+LOWBIT_AMX_BODY_TGT void groups_pass(Tiles& tm, const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a,
+                                     std::size_t groups, std::size_t rows, float* out, std::size_t ld, std::size_t strip, bool even) {
+    const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
+    alignas(64) std::uint8_t wb[amx_strip_blocks][tile_quads][64];
+    alignas(64) std::int8_t gq[group_rows][amx_strip_blocks * tile_block];
+    alignas(64) float gdx[group_rows][amx_strip_blocks] = {};
+    alignas(64) std::int32_t gzq[group_rows][amx_strip_blocks] = {};
+    const std::size_t qs = rows > 1 ? static_cast<std::size_t>(a[1].q - a[0].q) : tile_block;
+    for (std::size_t b0 = 0; b0 < w.blocks; b0 += strip) {
+        const std::size_t nb = w.blocks - b0 < strip ? w.blocks - b0 : strip;
+        for (std::size_t t = t0; t < t1; ++t) {
+            if (t * tile_rows >= w.rows) break;  // no rows: nothing to write
+            if constexpr (signed_weights<S>) unpack_strip(w, t, t1, b0, nb, bpg, wb);
+            for (std::size_t h = 0; h < groups; ++h) {
+                const tact_i8* ah = a + h * rows;
+                for (std::size_t m = 0; m < rows; ++m) copy_steps<S>(ah[m], b0, nb, gdx[m], gzq[m]);
+                row_group rg{ah[0].q + b0 * tile_block, qs, gdx, gzq, rows};
+                if (!even) {
+                    for (std::size_t m = 0; m < rows; ++m) std::memcpy(gq[m], ah[m].q + b0 * tile_block, nb * tile_block);
+                    rg.q = gq[0];
+                    rg.qs = sizeof gq[0];
+                }
+                c_tile<S>(tm, w, t, b0, nb, bpg, signed_weights<S> ? wb : nullptr, rg, b0 == 0, out + h * rows * ld, ld);
+            }
+        }
+    }
+}
+
+// All activation rows [0, M) for tiles [t0, t1): groups of 16 rows on the tiles
+// while at least min_rows are left, then the rest (fewer than 16) on the tiles
+// if at least min_rows, else on the avx512vnni body. strip: blocks per strip
+// (1..amx_strip_blocks; the library passes the largest).
 template <class S, class Tiles>
 LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
-                                      float* out, std::size_t ld, std::size_t min_rows) {
+                                      float* out, std::size_t ld, std::size_t min_rows, std::size_t strip = amx_strip_blocks) {
+    if (strip == 0 || strip > amx_strip_blocks) strip = amx_strip_blocks;
     std::size_t m = 0;
-    if (M >= min_rows && t0 < t1) {
+    if (M >= min_rows && M > 0 && t0 < t1) {
+        // The A tile reads 32 bytes of each row with one stride: the workspace
+        // lays the rows out evenly; other callers' rows are gathered.
+        const std::ptrdiff_t qs = M > 1 ? a[1].q - a[0].q : static_cast<std::ptrdiff_t>(tile_block);
+        bool even = qs >= static_cast<std::ptrdiff_t>(tile_block);
+        for (std::size_t i = 2; even && i < M; ++i) even = a[i].q == a[0].q + static_cast<std::ptrdiff_t>(i) * qs;
+        std::size_t groups = 0;
+        while ((groups + 1) * group_rows <= M && M - groups * group_rows >= min_rows) ++groups;
         Tiles tm;
-        std::size_t configured = 0;  // rows of the loaded configuration
-        for (; m < M && M - m >= min_rows; m += chunk_rows) {
-            const std::size_t rows = M - m < chunk_rows ? M - m : chunk_rows;
-            if (rows != configured) {
-                tm.configure(chunk_config(rows));
-                configured = rows;
-            }
-            chunk<S>(tm, w, t0, t1, a + m, rows, out + m * ld, ld);
+        if (groups) {
+            tm.configure(group_config(group_rows));
+            groups_pass<S>(tm, w, t0, t1, a, groups, group_rows, out, ld, strip, even);
+            m = groups * group_rows;
         }
-        if (m > M) m = M;
+        if (M - m < group_rows && M - m >= min_rows && M > m) {
+            tm.configure(group_config(M - m));
+            groups_pass<S>(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
+            m = M;
+        }
         tm.release();  // leaves the tile state in its init state (cheaper context switches)
     }
     if (m < M) avx512vnni::ti8_tiles<S>(w, t0, t1, a + m, M - m, out + m * ld, ld);
@@ -191,6 +306,7 @@ inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, co
     ti8_tiles_on<S, amx_hw>(w, t0, t1, a, M, out, ld, amx_min_rows);
 }
 
+#undef LOWBIT_AMX_BODY_INLINE
 #undef LOWBIT_AMX_BODY_TGT
 
 }  // namespace amx
