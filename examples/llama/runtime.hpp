@@ -254,6 +254,9 @@ void matvec_shared_x(const float* x, Exec& exec, const run_options& o, std::vect
 }
 
 inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {
+#if LLAMA_AVX512
+    if (x86::use_avx512()) return x86::rmsnorm_n(x, gain, out, static_cast<std::size_t>(n), eps);
+#endif
     float ss = 0.0f;
     for (int i = 0; i < n; ++i) ss += x[i] * x[i];
     const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
