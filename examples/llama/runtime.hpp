@@ -253,6 +253,9 @@ void matvec_shared_x(const float* x, Exec& exec, const run_options& o, std::vect
                "multi_gemv");
 }
 
+// With AVX-512 the sum of squares runs on 64 lanes (avx512.hpp): another
+// rounding of the sum than llama2.c's serial one (its greedy tokens on
+// stories260K stay the same: test_llama).
 inline void rmsnorm(const float* x, const float* gain, float* out, int n, float eps) {
 #if LLAMA_AVX512
     if (x86::use_avx512()) return x86::rmsnorm_n(x, gain, out, static_cast<std::size_t>(n), eps);
@@ -316,8 +319,8 @@ void classify(const model& m, const float* x, float* logits, Exec& exec, const r
 // every thread), so it runs on the pool in slices of 512; each value is
 // computed alone, so any split gives the same bits. With AVX-512 the exp is
 // avx512.hpp's 16-lane one (within 2 ulp of std::exp): prefill runs 2.9 M of
-// them per layer of a 1B model at pp512, which std::exp made most of the
-// time outside the linear layers and attention.
+// them per layer of a 1B model at pp512, a large part of the time outside
+// the linear layers and attention with std::exp.
 template <class Exec>
 void swiglu(float* g, const float* u, std::size_t n, Exec& exec) {
     constexpr std::size_t per_task = 512;
