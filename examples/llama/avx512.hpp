@@ -1,6 +1,6 @@
 // avx512.hpp — lowbit-llama's own AVX-512 code for the float steps around the
 // linear layers: an exp on 16 lanes, the two products and the softmax of
-// prefill attention (attention.hpp), and SwiGLU (runtime.hpp).
+// attention (attention.hpp), SwiGLU and RMSNorm (runtime.hpp).
 //
 // Why here and not in lowbit: these are the example's steps, with the shapes
 // attention has (head size a multiple of 16, key blocks of 96, ~100 query
