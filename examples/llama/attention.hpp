@@ -16,10 +16,15 @@
 // as long as the context. The first key block holds key 0, which every query
 // sees, so m is finite after it and exp(m - m') never meets inf - inf.
 //
-// Both products run on lowbit::linalg::gemm_acc (a 6x16 register tile,
-// AVX2+FMA when the CPU has it, portable C++ otherwise). The task split and
-// every summation order depend only on the shapes, never on the executor, so
-// any thread count gives bit-identical results.
+// On a CPU with AVX-512 (and a head size that is a multiple of 16) the block
+// runs on avx512.hpp: S = K (scale Q)^T on a 12x32 register tile, the mask,
+// maximum, exp and sum in one sweep of S with a 16-lane exp, and O = c O +
+// P^T V on a 6x64 tile that also does the rescale. Elsewhere both products
+// run on lowbit::linalg::gemm_acc (a 6x16 register tile, AVX2+FMA when the
+// CPU has it, portable C++ otherwise) and the softmax on std::exp. The task
+// split and every summation order depend only on the shapes, never on the
+// executor, so any thread count gives bit-identical results (on one CPU: the
+// AVX-512 path rounds differently from the other).
 #pragma once
 
 #include <algorithm>
@@ -29,6 +34,8 @@
 #include <vector>
 
 #include <lowbit/algo/linalg.hpp>
+
+#include "avx512.hpp"
 
 namespace llama {
 
@@ -65,9 +72,12 @@ constexpr std::size_t decode_chunk = 512;
 
 inline std::size_t positions_per_block(std::size_t group) { return std::max<std::size_t>(1, query_rows / group); }
 
-// One thread's working set, reused from task to task.
+// One thread's working set, reused from task to task (lim, pad and qrow:
+// the AVX-512 block's mask limits, key padding and query row addresses).
 struct attention_scratch {
-    std::vector<float> qt, s, o, m, l, c;
+    std::vector<float> qt, s, o, m, l, c, pad;
+    std::vector<std::size_t> lim;
+    std::vector<const float*> qrow;
 };
 
 inline attention_scratch& thread_scratch() {
@@ -79,8 +89,14 @@ inline attention_scratch& thread_scratch() {
 // of KV head g over keys [u_begin, u_end): leaves O (rows x head_size, row r
 // = position i0 + r / group, head g * group + r % group), the running maximum
 // m and the sum l of each row in s. Keys after a row's position are masked.
+inline void attend_block_avx512(const attention_dims& a, const attention_io& io, std::size_t first, std::size_t i0,
+                                std::size_t i1, std::size_t g, std::size_t u_begin, std::size_t u_end, attention_scratch& s);
+
 inline void attend_block(const attention_dims& a, const attention_io& io, std::size_t first, std::size_t i0, std::size_t i1,
                          std::size_t g, std::size_t u_begin, std::size_t u_end, attention_scratch& s) {
+#if LLAMA_AVX512
+    if (a.head_size % 16 == 0 && x86::use_avx512()) return attend_block_avx512(a, io, first, i0, i1, g, u_begin, u_end, s);
+#endif
     const std::size_t G = a.group(), hs = a.head_size, rows = (i1 - i0) * G;
     const std::size_t ld = (rows + 15) / 16 * 16;  // whole 16-column tiles in S; padded columns are zero queries
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -122,6 +138,48 @@ inline void attend_block(const attention_dims& a, const attention_io& io, std::s
                 for (std::size_t d = 0; d < hs; ++d) s.o[r * hs + d] *= c[r];
         lowbit::linalg::gemm_acc<float>(rows, hs, nk, S, 1, ld, vg + u0 * io.kv_stride, io.kv_stride, s.o.data(), hs, 1.0f);
     }
+}
+
+// attend_block on avx512.hpp's kernels; the same algebra, other buffers: the
+// scale goes into Q^T (exact for a head size that is a power of 4), S and c
+// get slack and O whole 6-row tiles (see x86::weighted_values).
+inline void attend_block_avx512(const attention_dims& a, const attention_io& io, std::size_t first, std::size_t i0,
+                                std::size_t i1, std::size_t g, std::size_t u_begin, std::size_t u_end, attention_scratch& s) {
+#if LLAMA_AVX512
+    const std::size_t G = a.group(), hs = a.head_size, rows = (i1 - i0) * G;
+    const std::size_t ld = (rows + 15) / 16 * 16, slack = 16;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    // Q^T, scaled: rows outer made it a scatter of 4-byte stores (a tenth of
+    // the block's time); dimensions outer writes each row of Q^T in order.
+    s.qrow.resize(rows);
+    for (std::size_t r = 0; r < rows; ++r) s.qrow[r] = io.q + (i0 + r / G) * io.q_stride + (g * G + r % G) * hs;
+    s.qt.resize(hs * ld);
+    for (std::size_t d = 0; d < hs; ++d) {
+        float* qt = s.qt.data() + d * ld;
+        for (std::size_t r = 0; r < rows; ++r) qt[r] = s.qrow[r][d] * scale;
+        std::fill(qt + rows, qt + ld, 0.0f);  // padded columns: zero queries
+    }
+    s.o.assign((rows + 5) / 6 * 6 * hs, 0.0f);
+    s.m.assign(ld, -std::numeric_limits<float>::infinity());
+    s.l.assign(ld, 0.0f);
+    s.c.assign(ld + slack, 0.0f);
+    if (s.s.size() < key_block * ld + slack) s.s.resize(key_block * ld + slack);
+    s.pad.resize(12 * hs);
+    s.lim.resize(key_block);
+    const std::size_t p0 = first + i0;  // position of row 0; row r is at p0 + r / G
+    const float* kg = io.k + g * hs;
+    const float* vg = io.v + g * hs;
+    for (std::size_t u0 = u_begin; u0 < u_end; u0 += key_block) {
+        const std::size_t nk = std::min(key_block, u_end - u0);
+        for (std::size_t k = 0; k < nk; ++k)  // key u is masked for the rows at positions < u: the first (u - p0) G
+            s.lim[k] = u0 + k > p0 ? std::min(ld, (u0 + k - p0) * G) : 0;
+        x86::scores(nk, hs, kg + u0 * io.kv_stride, io.kv_stride, s.qt.data(), ld, s.s.data(), s.pad.data());
+        x86::softmax_block(nk, ld, s.s.data(), s.lim.data(), s.m.data(), s.l.data(), s.c.data());
+        x86::weighted_values(rows, hs, nk, s.s.data(), ld, vg + u0 * io.kv_stride, io.kv_stride, s.c.data(), s.o.data());
+    }
+#else
+    (void)a, (void)io, (void)first, (void)i0, (void)i1, (void)g, (void)u_begin, (void)u_end, (void)s;
+#endif
 }
 
 // Writes O / l of the block's rows to the output.
@@ -171,7 +229,7 @@ void causal_attention(const attention_dims& a, const attention_io& io, std::size
         attention_scratch& s = thread_scratch();
         attend_block(a, io, first, 0, n, g, u0, task % chunks + 1 == chunks ? keys : u0 + decode_chunk, s);
         float* p = base + task * part;
-        std::copy(s.o.begin(), s.o.end(), p);
+        std::copy_n(s.o.begin(), rows * hs, p);  // s.o may hold more (whole tiles)
         std::copy_n(s.m.begin(), rows, p + rows * hs);
         std::copy_n(s.l.begin(), rows, p + rows * hs + rows);
     });

@@ -69,6 +69,7 @@ void for_positions(Exec& exec, std::size_t N, F&& f) {
 // Activations of one prefill (reused from chunk to chunk).
 struct prefill_state {
     std::vector<float> x, xb, q, k, v, hb, hb2, out, logits, rope_cs;  // rope_cs: N x head_size RoPE angles
+    std::size_t rope_n = 0;  // positions rope_cs holds (the same in every layer: computed by the first)
 };
 
 // Sees the activation rows about to enter a layer's linear layers (n rows of
@@ -81,6 +82,7 @@ inline void prefill_resize(const config& c, std::size_t N, prefill_state& s) {
     const std::size_t D = c.dim, KV = c.kv_dim(), H = c.hidden;
     s.x.resize(N * D), s.xb.resize(N * D), s.q.resize(N * D), s.k.resize(N * KV), s.v.resize(N * KV);
     s.hb.resize(N * H), s.hb2.resize(N * H), s.out.resize(N * D);
+    s.rope_n = 0;
 }
 
 // Layer l over the n positions whose residual stream is in s.x (n x dim, from
@@ -97,9 +99,12 @@ void prefill_layer(const model& m, int l, std::size_t N, prefill_state& s, Exec&
     matmul_rows(w.wq, s.xb.data(), s.q.data(), N, exec, o);
     matmul_rows(w.wk, s.xb.data(), s.k.data(), N, exec, o);
     matmul_rows(w.wv, s.xb.data(), s.v.data(), N, exec, o);
-    s.rope_cs.resize(N * hs);
+    if (s.rope_n != N) {  // once per prefill_resize (a std::pow, cos and sin per angle)
+        s.rope_cs.resize(N * hs);
+        for_positions(exec, N, [&](std::size_t t) { rope_angles(hs, static_cast<int>(t), c.rope_theta, s.rope_cs.data() + t * hs); });
+        s.rope_n = N;
+    }
     for_positions(exec, N, [&](std::size_t t) {
-        rope_angles(hs, static_cast<int>(t), c.rope_theta, s.rope_cs.data() + t * hs);
         rope_rotate(s.q.data() + t * D, c.dim, hs, s.rope_cs.data() + t * hs);
         rope_rotate(s.k.data() + t * KV, static_cast<int>(KV), hs, s.rope_cs.data() + t * hs);
     });
