@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <ostream>  // doctest prints std::thread::id through operator<<, which needs the full ostream
@@ -206,5 +207,14 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
             // run() returned: every task of this job has finished.
             for (auto& h : hits) REQUIRE(h.load(std::memory_order_relaxed) == rep + 1);
         }
+        // The hand-off counts: every job counted; polling only where the
+        // pool may poll; a late worker only on a polled job.
+        pool(1, [](std::size_t) {});  // one task: runs inline, not a job of the workers
+        const thread_pool::handoff_counts c = pool.handoffs();
+        CHECK(c.jobs == static_cast<std::uint64_t>(reps));
+        CHECK(c.polled <= c.jobs);
+        CHECK(c.late <= c.polled);
+        if (m.spin.count() == 0 || (hw != 0 && m.threads > hw)) CHECK(c.polled == 0);
+        else CHECK(c.polled >= 1);  // the first job polls
     }
 }

@@ -779,6 +779,19 @@ public:
 
     unsigned concurrency() const noexcept { return static_cast<unsigned>(workers_.size() + 1); }
 
+    // How the jobs run on the workers were handed over, since construction:
+    // by polling, and how many of those had a worker come late (each started
+    // a run of sleeping hand-offs, see above). For tuning and diagnosis
+    // (lowbit-llama --bench prints them); read between jobs, from the thread
+    // that runs them.
+    struct handoff_counts {
+        std::uint64_t jobs = 0, polled = 0, late = 0;
+    };
+    handoff_counts handoffs() const {
+        std::lock_guard<std::mutex> one_job(job_m_);
+        return counts_;
+    }
+
     template <class F>
     void operator()(std::size_t n_tasks, F&& fn) {
         using Fn = std::remove_reference_t<F>;
@@ -803,6 +816,8 @@ private:
         std::lock_guard<std::mutex> one_job(job_m_);
         const bool spin = spin_.count() > 0 && quiet_jobs_ == 0;
         if (quiet_jobs_ > 0) --quiet_jobs_;
+        ++counts_.jobs;
+        if (spin) ++counts_.polled;
         // The job's fields are plain: the seq_cst increment of generation_
         // publishes them, and no worker reads them once pending_ reached 0.
         call_ = call;
@@ -835,6 +850,7 @@ private:
             return;
         }
         if (spin && !woke) {  // a worker was not there in time: the cores are busy elsewhere
+            ++counts_.late;
             streak_ = 0;
             backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
             quiet_jobs_ = backoff_;
@@ -914,7 +930,8 @@ private:
 
     std::chrono::microseconds spin_;
     std::vector<std::thread> workers_;
-    std::mutex job_m_, m_;
+    mutable std::mutex job_m_;  // one job at a time (and the counts below)
+    std::mutex m_;
     std::condition_variable cv_work_, cv_done_;
     call_fn call_ = nullptr;
     void* ctx_ = nullptr;
@@ -929,6 +946,7 @@ private:
     unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
     unsigned backoff_ = 0;           // the last such run's length
     unsigned streak_ = 0;            // jobs in a row that ended within the spin
+    handoff_counts counts_;          // under job_m_
     std::atomic<std::size_t> pending_{0};         // workers still in the current job
     std::atomic<std::uint64_t> generation_{0};    // jobs published (and one more to stop)
     std::atomic<unsigned> sleepers_{0};           // workers asleep on cv_work_, or about to be
