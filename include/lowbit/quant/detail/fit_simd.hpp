@@ -28,6 +28,17 @@
 
 #include "../../core/config.hpp"
 #include "../../core/detail/vec4.hpp"
+#include "../../kernels/arch.hpp"
+
+// The 16-lane copy (AVX-512F, picked at run time): x86-64 with GCC or Clang,
+// in builds that do not enable FMA. Where they do, GCC contracts the 4-lane
+// passes' multiply-adds (-ffp-contract=fast), and the 16-lane copy, which
+// never contracts (fit_avx512.hpp), would not give their results; such builds
+// (-march=native and the like) keep their 4- or 8-lane passes.
+#if defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOWBIT_FIT16_AVX512 1
+#include "fit_avx512.hpp"
+#endif
 
 namespace lowbit {
 namespace detail {
@@ -63,140 +74,9 @@ using v4::i32x4;
 using v4::f32x8;
 #endif
 
-// log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
-// log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
-// interval (absolute error 3.8e-6).
-template <class B>
-LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
-    using I = typename B::int_type;
-    const I bits = v4::bits_of(d);
-    // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
-    const I mant = bits & I(0x007fffff);
-    const I up = v4::select(mant > I(0x003504f3), I(1), I(0));
-    const B m = v4::float_from_bits(mant | v4::shift_left<23>(I(127) - up));
-    const B e = v4::to_float(v4::shift_right<23>(bits) - I(127) + up);
-    const B t = m - B(1.0f);
-    B p(-0.206858124f);
-    p = p * t + B(0.318407118f);
-    p = p * t + B(-0.366413259f);
-    p = p * t + B(0.479793884f);
-    p = p * t + B(-0.721208468f);
-    p = p * t + B(1.4427018f);
-    return e + t * p;
-}
-
-// 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
-// exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
-template <class B>
-LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
-    using I = typename B::int_type;
-    const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
-    const B n = (y + magic) - magic;
-    const B f = y - n;
-    B p(0.00134004322f);
-    p = p * f + B(0.0096760371f);
-    p = p * f + B(0.0555032721f);
-    p = p * f + B(0.240221074f);
-    p = p * f + B(0.693147207f);
-    p = p * f + B(1.00000008f);
-    const I ni = v4::to_int_trunc(n);
-    return p * v4::float_from_bits(v4::shift_left<23>(ni + I(127)));
-}
-
-template <class B>
-struct acc {
-    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);
-};
-
-// t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
-// t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
-// error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
-// between candidates, whose unclipped errors spread over [0, 1/2] alike.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
-    B p(12.4637709f);
-    p = p * t + B(-23.8889542f);
-    p = p * t + B(18.9011974f);
-    p = p * t + B(-8.26929474f);
-    p = p * t + B(2.75643849f);
-    p = p * t + B(0.18793945f);
-    return p * (t * t);
-}
-
-// d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
-// float's bits read linearly (a few % off): the refit's weights only steer
-// the refit; its candidate is then judged by its error.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
-    const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
-    return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
-}
-
-// The constants of one pass: the candidate's, and for norms other than 2
-// where the clipped values lie and how the rest's power is taken.
-template <class B>
-struct lane_consts {
-    B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
-};
-
-// One batch of values x (valid: 1 for values of the block, 0 for padding).
-// Norms other than 2: at norm 2.4 a value's error t = |x^ - x| / s, in the
-// candidate's steps, is at most 1/2 unless the value is clipped, and t^2.4
-// is a polynomial there (err_t, in steps); clipped values -- and every value
-// at other norms (poly_max = -1) -- take the power from log2 and exp2
-// polynomials (err, in units), for the batches that hold any.
-// x^ - x (as dequantization computes it) for values x, and their codes k.
-template <class B>
-LOWBIT_ALWAYS_INLINE B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
-    // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
-    y = x / c.scale;
-    const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
-#if defined(__FAST_MATH__)
-    k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
-#else
-    const B magic(12582912.0f);
-    k = (t + magic) - magic;  // |t| <= 255: round half to even
-#endif
-    return c.scale * k - x;
-}
-
-template <fit_mode M, class B>
-LOWBIT_ALWAYS_INLINE void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
-    B y, k;
-    const B diff = code_diff(x, c, y, k);
-    const B r = diff * c.unit_inv;  // in units
-    const B d2 = r * r;
-    if constexpr (M == fit_mode::l2_error) {
-        a.err += d2;  // padding adds 0
-        return;
-    } else {
-        B w = valid;
-        if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
-            const B ts = v4::abs(diff) * c.inv;
-            const auto far = ts > c.poly_max;
-            const B d = v4::max(v4::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
-            a.errt += v4::select(far, B(0.0f), pow24_half(v4::min(ts, B(0.5f))));  // padding: t = 0
-            if (v4::any(far)) {
-                const B ly = v4::min(v4::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
-                const B wx = exp2_clamped(ly);
-                a.err += v4::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
-                if constexpr (M == fit_mode::pow_fit) w = w * v4::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
-            } else if constexpr (M == fit_mode::pow_fit) {
-                w = w * pow_rough(d, c.pm2, c.rough_bias);
-            }
-        } else {
-            a.err += d2;
-        }
-        if constexpr (fit_sums_wanted(M)) {
-            const B wk = w * k;
-            a.w += w;
-            a.wk += wk;
-            a.wk2 += wk * k;
-            a.wy += w * y;
-            a.wyk += wk * y;
-        }
-    }
-}
+#define LOWBIT_FIT_FN LOWBIT_ALWAYS_INLINE
+#include "fit_body.inl"
+#undef LOWBIT_FIT_FN
 
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
@@ -226,14 +106,6 @@ inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexc
     s.wyk += t[5];
     a = acc<f32x4>{};
     b = acc<f32x4>{};
-}
-
-template <class B>
-inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
-    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
-    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
-    const float q = norm - 2.0f;
-    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
 
 }  // namespace fit
@@ -336,10 +208,9 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
     }
 }
 
-#if defined(LOWBIT_VEC8_AVX2)
 namespace fit {
 
-// The tail of a row for the 8-lane passes, laid out as the 4-lane passes
+// The tail of a row for the 8-lane passes (and each half of the 16-lane ones), laid out as the 4-lane passes
 // take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
 // in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
 // or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
@@ -360,6 +231,7 @@ inline void tail8(const float* x, std::size_t n, bool short_low, float* pad, flo
 
 }  // namespace fit
 
+#if defined(LOWBIT_VEC8_AVX2)
 // fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
 // a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
 // the same order, flushed after the same batches and combined a0 + a1 lane
@@ -480,11 +352,192 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 }
 #endif
 
-// The passes calibrate::mse runs: 8 lanes where the build enables AVX2, with
-// the 4-lane passes' results (the same sums in the same order), else 4.
+#if defined(LOWBIT_FIT16_AVX512)
+namespace fit16 {
+using v4::f32x16;
+#define LOWBIT_FIT_FN LOWBIT_V16
+#include "fit_body.inl"
+#undef LOWBIT_FIT_FN
+}  // namespace fit16
+
+namespace fit {
+// The double sums of the 16-lane passes, from their float lanes stored to
+// memory, by the 4-lane passes' own code: out of line and compiled for the
+// build's baseline, so that the compiler cannot fuse tnorm * t + err into one
+// multiply-add in the AVX-512 function (AVX-512F includes FMA; the baseline
+// has none) and the sums stay the 4-lane passes' bit for bit.
+template <fit_mode M>
+__attribute__((noinline)) inline void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
+    acc<f32x4> a, b;
+    f32x4* qa[7] = {&a.err, &a.w, &a.wk, &a.wk2, &a.wy, &a.wyk, &a.errt};
+    f32x4* qb[7] = {&b.err, &b.w, &b.wk, &b.wk2, &b.wy, &b.wyk, &b.errt};
+    for (std::size_t j = 0; j < 7; ++j) {
+        *qa[j] = f32x4::load(lanes[j]);
+        *qb[j] = f32x4::load(lanes[j] + 4);
+    }
+    flush<M>(a, b, tnorm, s);
+}
+// scan_pass4's flush for n candidates: 4 lanes each of sum |d|^norm (in
+// units) and, at norm 2.4, of the polynomial's terms (in steps).
+__attribute__((noinline)) inline void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c,
+                                                  std::size_t n, double* err) noexcept {
+    for (std::size_t j = 0; j < n; ++j) {
+        double t = 0.0;
+        for (std::size_t l = 0; l < 4; ++l) t += lanes[4 * j + l];
+        if (pow) {
+            double tt = 0.0;
+            for (std::size_t l = 0; l < 4; ++l) tt += lanes_t[4 * j + l];
+            t += c[j].tnorm * tt;
+        }
+        err[j] += t;
+    }
+}
+}  // namespace fit
+
+// fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
+// then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
+// lanes 0-7 first, as fit_pass4 adds values 8m'..8m'+7; the row's tail laid
+// out as fit_pass8's; flushed after the same values.
+template <fit_mode M>
+__attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* data, std::size_t rows, std::size_t cols,
+                                                                    std::size_t stride, const fit_candidate& c, float norm) noexcept {
+    using B = v4::f32x16;
+    const fit16::lane_consts<B> k = fit16::consts_for<B>(c, norm, false);
+    const B one(1.0f);
+    fit_sums s;
+    __m256 a[7];
+    for (__m256& q : a) q = _mm256_setzero_ps();
+    alignas(64) float pad[16], valid[16], lanes[7][8];
+    auto add = [&](B x, B ok) LOWBIT_V16_ATTR {
+        fit16::acc<B> t{};
+        fit16::add<M>(t, x, ok, k);
+        const B* q[7] = {&t.err, &t.w, &t.wk, &t.wk2, &t.wy, &t.wyk, &t.errt};
+        for (std::size_t j = 0; j < 7; ++j) {
+            if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
+            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 0));
+            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 1));
+        }
+    };
+    auto flush = [&]() LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < 7; ++j) {
+            _mm256_store_ps(lanes[j], a[j]);
+            a[j] = _mm256_setzero_ps();
+        }
+        fit::flush_stored<M>(lanes, c.tnorm, s);
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 16 <= cols; i += 16) {
+            add(B::load(x + i), one);
+            if (++n == 16) {  // fit_pass4's 32 pairs of batches of 4
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {  // lanes 0-7: a full 8 or fit_pass8's tail; 8-15: the tail after a full 8, or padding
+            const std::size_t m = cols - i;
+            for (std::size_t l = 0; l < 16; ++l) pad[l] = valid[l] = 0.0f;
+            if (m >= 8) {
+                for (std::size_t l = 0; l < 8; ++l) {
+                    pad[l] = x[i + l];
+                    valid[l] = 1.0f;
+                }
+                if (m > 8) fit::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
+            } else {
+                fit::tail8(x + i, m, false, pad, valid);
+            }
+            add(B::load(pad), B::load(valid));
+        }
+        flush();
+    }
+    return s;
+}
+
+// scan_pass4's errors from 16 lanes: the terms of 16 values at once, added
+// to each candidate's 4-lane sums a quarter at a time in the values' order
+// (terms of padding are +0), flushed after the same values.
+template <bool Pow, std::size_t N>
+__attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* data, std::size_t rows, std::size_t cols,
+                                                                std::size_t stride, const fit_candidate* c, float norm,
+                                                                double* err, bool exact = false) noexcept {
+    using B = v4::f32x16;
+    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
+    fit16::lane_consts<B> k[N];
+    for (std::size_t j = 0; j < N; ++j) {
+        k[j] = fit16::consts_for<B>(c[j], norm, exact);
+        err[j] = 0.0;
+    }
+    const B one(1.0f);
+    __m128 sum[N], sumt[N];
+    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = _mm_setzero_ps();
+    alignas(64) float pad[16], valid[16], lanes[4 * N], lanes_t[4 * N];
+    auto batch = [&](B v, B ok) LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < N; ++j) {
+            fit16::acc<B> t{};
+            fit16::add<M>(t, v, ok, k[j]);
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<0>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<1>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<2>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<3>(t.err));
+            if constexpr (Pow) {
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<0>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<1>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<2>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<3>(t.errt));
+            }
+        }
+    };
+    auto flush = [&]() LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < N; ++j) {
+            _mm_store_ps(lanes + 4 * j, sum[j]);
+            _mm_store_ps(lanes_t + 4 * j, sumt[j]);
+            sum[j] = sumt[j] = _mm_setzero_ps();
+        }
+        fit::scan_stored(lanes, lanes_t, Pow, c, N, err);
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 16 <= cols; i += 16) {
+            batch(B::load(x + i), one);
+            if (++n == 16) {  // scan_pass4's 64 batches of 4
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {
+            for (std::size_t l = 0; l < 16; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
+            }
+            batch(B::load(pad), B::load(valid));
+        }
+        flush();
+    }
+}
+
+// Whether the passes run 16 lanes: the kernels' arch (detected, or forced by
+// LOWBIT_FORCE_ARCH / force_arch) has AVX-512F.
+inline bool fit16_active() noexcept {
+    const arch a = active_arch();
+    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx;
+}
+#else
+inline bool fit16_active() noexcept { return false; }
+#endif
+
+// The passes calibrate::mse runs: 16 lanes where the build allows them and
+// the CPU has AVX-512F (wide), else 8 lanes where the build enables AVX2,
+// else 4 -- each with the 4-lane passes' results (the same sums in the same
+// order).
 template <fit_mode M>
 inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm) noexcept {
+                         float norm, bool wide) noexcept {
+#if defined(LOWBIT_FIT16_AVX512)
+    if (wide) return fit_pass16<M>(data, rows, cols, stride, c, norm);
+#endif
+    (void)wide;
 #if defined(LOWBIT_VEC8_AVX2)
     return fit_pass8<M>(data, rows, cols, stride, c, norm);
 #else
@@ -494,7 +547,11 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 
 template <bool Pow, std::size_t N>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err, bool exact = false) noexcept {
+                      float norm, double* err, bool wide, bool exact = false) noexcept {
+#if defined(LOWBIT_FIT16_AVX512)
+    if (wide) return scan_pass16<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
+#endif
+    (void)wide;
 #if defined(LOWBIT_VEC8_AVX2)
     scan_pass8<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
 #else
@@ -504,3 +561,8 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
 
 }  // namespace detail
 }  // namespace lowbit
+
+#if defined(LOWBIT_FIT16_AVX512)
+#undef LOWBIT_V16
+#undef LOWBIT_V16_ATTR
+#endif
