@@ -208,28 +208,6 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
     }
 }
 
-namespace fit {
-
-// The tail of a row for the 8-lane passes (and each half of the 16-lane ones), laid out as the 4-lane passes
-// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
-// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
-// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
-// +0 or -0 and leave a float sum unchanged.
-inline void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
-    const std::size_t lo = n >= 4 ? 4 : 0;
-    for (std::size_t l = 0; l < 8; ++l) {
-        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
-        bool ok = l < 4 ? lo == 4 : j < n;
-        if (lo == 0 && short_low) {
-            j = l;
-            ok = l < 4 && l < n;
-        }
-        pad[l] = ok ? x[j] : 0.0f;
-        valid[l] = ok ? 1.0f : 0.0f;
-    }
-}
-
-}  // namespace fit
 
 #if defined(LOWBIT_VEC8_AVX2)
 // fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
@@ -360,39 +338,53 @@ using v4::f32x16;
 #undef LOWBIT_FIT_FN
 }  // namespace fit16
 
-namespace fit {
-// The double sums of the 16-lane passes, from their float lanes stored to
-// memory, by the 4-lane passes' own code: out of line and compiled for the
-// build's baseline, so that the compiler cannot fuse tnorm * t + err into one
-// multiply-add in the AVX-512 function (AVX-512F includes FMA; the baseline
-// has none) and the sums stay the 4-lane passes' bit for bit.
+namespace fit16 {
+// The double sums of the 16-lane passes from their float lanes (stored to
+// memory): fit::flush's and scan_pass4's arithmetic, operation for operation,
+// in the AVX-512 function itself: GCC puts no vzeroupper before a call from
+// there, and baseline SSE code run with the upper halves dirty was several
+// times slower on the test machine (perf: the out-of-line flushes were 6-10 %
+// of the search on groups of 32; CMakeLists.txt tells the same of
+// lowbit_compiled at -O1). tnorm *
+// t + err by the explicit-rounding intrinsics: GCC would fuse it into one
+// multiply-add (AVX-512F includes FMA; the baseline has none), and the sums
+// must stay the 4-lane passes' bit for bit.
+LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
+    const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
+    return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
+}
+// fit::flush<M> on a0 = lanes 0-3, a1 = lanes 4-7 of each quantity (err, w,
+// wk, wk2, wy, wyk, errt).
 template <fit_mode M>
-__attribute__((noinline)) inline void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
-    acc<f32x4> a, b;
-    f32x4* qa[7] = {&a.err, &a.w, &a.wk, &a.wk2, &a.wy, &a.wyk, &a.errt};
-    f32x4* qb[7] = {&b.err, &b.w, &b.wk, &b.wk2, &b.wy, &b.wyk, &b.errt};
+LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
+    double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
-        *qa[j] = f32x4::load(lanes[j]);
-        *qb[j] = f32x4::load(lanes[j] + 4);
+        if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
+        for (std::size_t l = 0; l < 4; ++l) t[j] += static_cast<double>(lanes[j][l] + lanes[j][l + 4]);
     }
-    flush<M>(a, b, tnorm, s);
+    s.err += mul_add_unfused(tnorm, t[6], t[0]);
+    s.w += t[1];
+    s.wk += t[2];
+    s.wk2 += t[3];
+    s.wy += t[4];
+    s.wyk += t[5];
 }
 // scan_pass4's flush for n candidates: 4 lanes each of sum |d|^norm (in
 // units) and, at norm 2.4, of the polynomial's terms (in steps).
-__attribute__((noinline)) inline void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c,
-                                                  std::size_t n, double* err) noexcept {
+LOWBIT_V16 void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c, std::size_t n,
+                            double* err) noexcept {
     for (std::size_t j = 0; j < n; ++j) {
         double t = 0.0;
         for (std::size_t l = 0; l < 4; ++l) t += lanes[4 * j + l];
         if (pow) {
             double tt = 0.0;
             for (std::size_t l = 0; l < 4; ++l) tt += lanes_t[4 * j + l];
-            t += c[j].tnorm * tt;
+            t = mul_add_unfused(c[j].tnorm, tt, t);
         }
         err[j] += t;
     }
 }
-}  // namespace fit
+}  // namespace fit16
 
 // fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
 // then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
@@ -423,7 +415,7 @@ __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* 
             _mm256_store_ps(lanes[j], a[j]);
             a[j] = _mm256_setzero_ps();
         }
-        fit::flush_stored<M>(lanes, c.tnorm, s);
+        fit16::flush_stored<M>(lanes, c.tnorm, s);
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
@@ -443,9 +435,9 @@ __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* 
                     pad[l] = x[i + l];
                     valid[l] = 1.0f;
                 }
-                if (m > 8) fit::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
+                if (m > 8) fit16::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
             } else {
-                fit::tail8(x + i, m, false, pad, valid);
+                fit16::tail8(x + i, m, false, pad, valid);
             }
             add(B::load(pad), B::load(valid));
         }
@@ -494,7 +486,7 @@ __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* dat
             _mm_store_ps(lanes_t + 4 * j, sumt[j]);
             sum[j] = sumt[j] = _mm_setzero_ps();
         }
-        fit::scan_stored(lanes, lanes_t, Pow, c, N, err);
+        fit16::scan_stored(lanes, lanes_t, Pow, c, N, err);
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
