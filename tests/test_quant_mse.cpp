@@ -362,7 +362,9 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
     using A = scheme<4, per_group<32>, asymmetric>;
     REQUIRE(force_arch(arch::sse2));
     auto q4 = quantize<A>(wv, calibrate::mse{});
+    CHECK(detail::fit16_active() == nullptr);
     REQUIRE(force_arch(arch::automatic));
+    CHECK(detail::fit16_active() != nullptr);  // registered by the x86 kernels' headers, which this TU includes
     auto q16 = quantize<A>(wv, calibrate::mse{});
     REQUIRE(q4);
     REQUIRE(q16);

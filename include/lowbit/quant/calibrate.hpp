@@ -15,7 +15,8 @@
 //   1. every 10th candidate (8 of 80), then the two at half the distance
 //      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
 //      f * s0, unrounded, with min/max's zero point, four candidates per pass
-//      over the values (quant/detail/fit_simd.hpp);
+//      over the values (quant/detail/fit_simd.hpp; min/max itself in the
+//      first);
 //   2. from the best, rounded to a storable step: two rounds of "codes for the
 //      step, then the step (and zero point) that fit those codes best" --
 //      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
@@ -411,7 +412,7 @@ private:
     int bits_;
     bool sym_;
     scale_type st_;
-    bool wide_;  // 16-lane passes (AVX-512F; the same results as the 4-lane ones)
+    const fit16_fns* wide_;  // the 16-lane passes (AVX-512F; the 4-lane ones' results) or null
 };
 
 // calibrate::mse for the rest (1-bit symmetric groups, norms below 1, steps

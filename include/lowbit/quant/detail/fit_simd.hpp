@@ -11,7 +11,11 @@
 // into the 4-lane passes' sums in the same order: the results are the 4-lane
 // passes' in the same build. (Across builds they match where the compiler
 // contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
-// "on" with -mfma change the last bits, before this as after.)
+// "on" with -mfma change the last bits, before this as after.) On CPUs with
+// AVX-512F, x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16
+// in kernels/detail/x86/fit_avx512.hpp, registered below), again with the
+// 4-lane passes' sums bit for bit (tests/test_quant_mse.cpp checks it).
+// The per-value arithmetic is fit_body.inl, stamped out once per copy.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -23,22 +27,13 @@
 // polynomials (relative error below 1e-6 at norm 2.4, 5e-5 at norm 16).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "../../core/config.hpp"
 #include "../../core/detail/vec4.hpp"
 #include "../../kernels/arch.hpp"
-
-// The 16-lane copy (AVX-512F, picked at run time): x86-64 with GCC or Clang,
-// in builds that do not enable FMA. Where they do, GCC contracts the 4-lane
-// passes' multiply-adds (-ffp-contract=fast), and the 16-lane copy, which
-// never contracts (fit_avx512.hpp), would not give their results; such builds
-// (-march=native and the like) keep their 4- or 8-lane passes.
-#if defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define LOWBIT_FIT16_AVX512 1
-#include "fit_avx512.hpp"
-#endif
 
 namespace lowbit {
 namespace detail {
@@ -330,206 +325,34 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 }
 #endif
 
-#if defined(LOWBIT_FIT16_AVX512)
-namespace fit16 {
-using v4::f32x16;
-#define LOWBIT_FIT_FN LOWBIT_V16
-#include "fit_body.inl"
-#undef LOWBIT_FIT_FN
-}  // namespace fit16
+// The 16-lane (AVX-512F) copies of the passes, where the program has them:
+// kernels/detail/x86/fit_avx512.hpp (included with the x86 kernels, which
+// bring <immintrin.h>: quant/ alone does not pay its parse) registers them
+// here when the program starts. They give the 4-lane passes' results bit for
+// bit, so whether a program has them changes only the speed.
+struct fit16_fns {
+    fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
+    void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
+                       bool) noexcept;  // [Pow][N - 1]
+};
+inline std::atomic<const fit16_fns*> fit16_registered{nullptr};
 
-namespace fit16 {
-// The double sums of the 16-lane passes from their float lanes (stored to
-// memory): fit::flush's and scan_pass4's arithmetic, operation for operation,
-// in the AVX-512 function itself: GCC puts no vzeroupper before a call from
-// there, and baseline SSE code run with the upper halves dirty was several
-// times slower on the test machine (perf: the out-of-line flushes were 6-10 %
-// of the search on groups of 32; CMakeLists.txt tells the same of
-// lowbit_compiled at -O1). tnorm *
-// t + err by the explicit-rounding intrinsics: GCC would fuse it into one
-// multiply-add (AVX-512F includes FMA; the baseline has none), and the sums
-// must stay the 4-lane passes' bit for bit.
-LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
-    const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
-    return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
-}
-// fit::flush<M> on a0 = lanes 0-3, a1 = lanes 4-7 of each quantity (err, w,
-// wk, wk2, wy, wyk, errt).
-template <fit_mode M>
-LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
-    double t[7] = {};
-    for (std::size_t j = 0; j < 7; ++j) {
-        if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-        for (std::size_t l = 0; l < 4; ++l) t[j] += static_cast<double>(lanes[j][l] + lanes[j][l + 4]);
-    }
-    s.err += mul_add_unfused(tnorm, t[6], t[0]);
-    s.w += t[1];
-    s.wk += t[2];
-    s.wk2 += t[3];
-    s.wy += t[4];
-    s.wyk += t[5];
-}
-// scan_pass4's flush for n candidates: 4 lanes each of sum |d|^norm (in
-// units) and, at norm 2.4, of the polynomial's terms (in steps).
-LOWBIT_V16 void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c, std::size_t n,
-                            double* err) noexcept {
-    for (std::size_t j = 0; j < n; ++j) {
-        double t = 0.0;
-        for (std::size_t l = 0; l < 4; ++l) t += lanes[4 * j + l];
-        if (pow) {
-            double tt = 0.0;
-            for (std::size_t l = 0; l < 4; ++l) tt += lanes_t[4 * j + l];
-            t = mul_add_unfused(c[j].tnorm, tt, t);
-        }
-        err[j] += t;
-    }
-}
-}  // namespace fit16
-
-// fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
-// then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
-// lanes 0-7 first, as fit_pass4 adds values 8m'..8m'+7; the row's tail laid
-// out as fit_pass8's; flushed after the same values.
-template <fit_mode M>
-__attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* data, std::size_t rows, std::size_t cols,
-                                                                    std::size_t stride, const fit_candidate& c, float norm) noexcept {
-    using B = v4::f32x16;
-    const fit16::lane_consts<B> k = fit16::consts_for<B>(c, norm, false);
-    const B one(1.0f);
-    fit_sums s;
-    __m256 a[7];
-    for (__m256& q : a) q = _mm256_setzero_ps();
-    alignas(64) float pad[16], valid[16], lanes[7][8];
-    auto add = [&](B x, B ok) LOWBIT_V16_ATTR {
-        fit16::acc<B> t{};
-        fit16::add<M>(t, x, ok, k);
-        const B* q[7] = {&t.err, &t.w, &t.wk, &t.wk2, &t.wy, &t.wyk, &t.errt};
-        for (std::size_t j = 0; j < 7; ++j) {
-            if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 0));
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 1));
-        }
-    };
-    auto flush = [&]() LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < 7; ++j) {
-            _mm256_store_ps(lanes[j], a[j]);
-            a[j] = _mm256_setzero_ps();
-        }
-        fit16::flush_stored<M>(lanes, c.tnorm, s);
-    };
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 16 <= cols; i += 16) {
-            add(B::load(x + i), one);
-            if (++n == 16) {  // fit_pass4's 32 pairs of batches of 4
-                n = 0;
-                flush();
-            }
-        }
-        if (i < cols) {  // lanes 0-7: a full 8 or fit_pass8's tail; 8-15: the tail after a full 8, or padding
-            const std::size_t m = cols - i;
-            for (std::size_t l = 0; l < 16; ++l) pad[l] = valid[l] = 0.0f;
-            if (m >= 8) {
-                for (std::size_t l = 0; l < 8; ++l) {
-                    pad[l] = x[i + l];
-                    valid[l] = 1.0f;
-                }
-                if (m > 8) fit16::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
-            } else {
-                fit16::tail8(x + i, m, false, pad, valid);
-            }
-            add(B::load(pad), B::load(valid));
-        }
-        flush();
-    }
-    return s;
-}
-
-// scan_pass4's errors from 16 lanes: the terms of 16 values at once, added
-// to each candidate's 4-lane sums a quarter at a time in the values' order
-// (terms of padding are +0), flushed after the same values.
-template <bool Pow, std::size_t N>
-__attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* data, std::size_t rows, std::size_t cols,
-                                                                std::size_t stride, const fit_candidate* c, float norm,
-                                                                double* err, bool exact = false) noexcept {
-    using B = v4::f32x16;
-    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
-    fit16::lane_consts<B> k[N];
-    for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit16::consts_for<B>(c[j], norm, exact);
-        err[j] = 0.0;
-    }
-    const B one(1.0f);
-    __m128 sum[N], sumt[N];
-    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = _mm_setzero_ps();
-    alignas(64) float pad[16], valid[16], lanes[4 * N], lanes_t[4 * N];
-    auto batch = [&](B v, B ok) LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < N; ++j) {
-            fit16::acc<B> t{};
-            fit16::add<M>(t, v, ok, k[j]);
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<0>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<1>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<2>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<3>(t.err));
-            if constexpr (Pow) {
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<0>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<1>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<2>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<3>(t.errt));
-            }
-        }
-    };
-    auto flush = [&]() LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < N; ++j) {
-            _mm_store_ps(lanes + 4 * j, sum[j]);
-            _mm_store_ps(lanes_t + 4 * j, sumt[j]);
-            sum[j] = sumt[j] = _mm_setzero_ps();
-        }
-        fit16::scan_stored(lanes, lanes_t, Pow, c, N, err);
-    };
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 16 <= cols; i += 16) {
-            batch(B::load(x + i), one);
-            if (++n == 16) {  // scan_pass4's 64 batches of 4
-                n = 0;
-                flush();
-            }
-        }
-        if (i < cols) {
-            for (std::size_t l = 0; l < 16; ++l) {
-                pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                valid[l] = i + l < cols ? 1.0f : 0.0f;
-            }
-            batch(B::load(pad), B::load(valid));
-        }
-        flush();
-    }
-}
-
-// Whether the passes run 16 lanes: the kernels' arch (detected, or forced by
-// LOWBIT_FORCE_ARCH / force_arch) has AVX-512F.
-inline bool fit16_active() noexcept {
+// The 16-lane passes if registered and the kernels' arch (detected, or
+// forced by LOWBIT_FORCE_ARCH / force_arch) has AVX-512F, else null.
+inline const fit16_fns* fit16_active() noexcept {
+    const fit16_fns* f = fit16_registered.load(std::memory_order_acquire);
+    if (!f) return nullptr;
     const arch a = active_arch();
-    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx;
+    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx ? f : nullptr;
 }
-#else
-inline bool fit16_active() noexcept { return false; }
-#endif
 
-// The passes calibrate::mse runs: 16 lanes where the build allows them and
-// the CPU has AVX-512F (wide), else 8 lanes where the build enables AVX2,
-// else 4 -- each with the 4-lane passes' results (the same sums in the same
-// order).
+// The passes calibrate::mse runs: 16 lanes where wide (fit16_active()) is
+// not null, else 8 lanes where the build enables AVX2, else 4 -- each with
+// the 4-lane passes' results (the same sums in the same order).
 template <fit_mode M>
 inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm, bool wide) noexcept {
-#if defined(LOWBIT_FIT16_AVX512)
-    if (wide) return fit_pass16<M>(data, rows, cols, stride, c, norm);
-#endif
-    (void)wide;
+                         float norm, const fit16_fns* wide) noexcept {
+    if (wide) return wide->fit[static_cast<int>(M)](data, rows, cols, stride, c, norm);
 #if defined(LOWBIT_VEC8_AVX2)
     return fit_pass8<M>(data, rows, cols, stride, c, norm);
 #else
@@ -539,11 +362,8 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 
 template <bool Pow, std::size_t N>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err, bool wide, bool exact = false) noexcept {
-#if defined(LOWBIT_FIT16_AVX512)
-    if (wide) return scan_pass16<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
-#endif
-    (void)wide;
+                      float norm, double* err, const fit16_fns* wide, bool exact = false) noexcept {
+    if (wide) return wide->scan[Pow ? 1 : 0][N - 1](data, rows, cols, stride, c, norm, err, exact);
 #if defined(LOWBIT_VEC8_AVX2)
     scan_pass8<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
 #else
@@ -553,8 +373,3 @@ inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std
 
 }  // namespace detail
 }  // namespace lowbit
-
-#if defined(LOWBIT_FIT16_AVX512)
-#undef LOWBIT_V16
-#undef LOWBIT_V16_ATTR
-#endif
