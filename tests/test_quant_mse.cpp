@@ -18,6 +18,12 @@
 #include <vector>
 
 #include <lowbit/kernels/measure.hpp>
+#if !defined(LOWBIT_VEC4_SCALAR) && !defined(LOWBIT_COMPILED)
+// Header-only, calibrate::mse's 16-lane passes come with runtime.hpp's
+// implementation; this TU, which compares them with the 4-lane ones (last
+// case), takes them alone.
+#include <lowbit/kernels/detail/fit16_impl.hpp>
+#endif
 #include <lowbit/pack.hpp>
 #include <lowbit/parallel.hpp>
 
@@ -285,10 +291,15 @@ TEST_CASE("quantize is identical for any executor") {
 // clipped values, zeros and tiny values (the far path's log2/exp2). Equal
 // passes give equal choices, so the search's result does not depend on the
 // CPU's vector width; the last check runs the whole search both ways.
-#if defined(LOWBIT_FIT16_AVX512)
 TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' sums bit for bit") {
-    if (!detail::cpu().has(arch::avx512)) {
-        MESSAGE("no AVX-512F on this CPU: the 16-lane passes are not run");
+    // The program's copy: registered by the kernels' headers (header-only) or lowbit::compiled's.
+    const detail::fit16_fns* t16 = detail::fit16_available();
+#if defined(__x86_64__) && defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && !defined(LOWBIT_NO_X86_KERNELS) && \
+    (defined(__GNUC__) || defined(__clang__))
+    REQUIRE(t16 != nullptr);  // a build that should have them (no silent fallback to 4 lanes)
+#endif
+    if (!t16 || !detail::cpu().has(arch::avx512)) {
+        MESSAGE("no 16-lane passes in this build (AArch64, FMA builds), or no AVX-512F on this CPU: not run");
         return;
     }
     std::mt19937 rng(1616);
@@ -327,7 +338,7 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
                             constexpr detail::fit_mode M = decltype(mode)::value;
                             for (int j = 0; j < 4; ++j) {
                                 const detail::fit_sums a = detail::fit_pass4<M>(x.data(), rows, cols, stride, fc[j], norm);
-                                const detail::fit_sums w = detail::fit_pass16<M>(x.data(), rows, cols, stride, fc[j], norm);
+                                const detail::fit_sums w = t16->fit[static_cast<int>(M)](x.data(), rows, cols, stride, fc[j], norm);
                                 const bool eq = same(a.err, w.err) && same(a.w, w.w) && same(a.wk, w.wk) && same(a.wk2, w.wk2) &&
                                                 same(a.wy, w.wy) && same(a.wyk, w.wyk);
                                 mismatches += !eq;
@@ -342,9 +353,9 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
                         for (const bool exact : {false, true}) {
                             double e4[4], e16[4], e4l[4], e16l[4];
                             detail::scan_pass4<true, 4>(x.data(), rows, cols, stride, fc, norm, e4, exact);
-                            detail::scan_pass16<true, 4>(x.data(), rows, cols, stride, fc, norm, e16, exact);
+                            t16->scan[1][3](x.data(), rows, cols, stride, fc, norm, e16, exact);
                             detail::scan_pass4<false, 3>(x.data(), rows, cols, stride, fc, norm, e4l, exact);
-                            detail::scan_pass16<false, 3>(x.data(), rows, cols, stride, fc, norm, e16l, exact);
+                            t16->scan[0][2](x.data(), rows, cols, stride, fc, norm, e16l, exact);
                             for (int j = 0; j < 4; ++j) {
                                 const bool eq = same(e4[j], e16[j]) && (j == 3 || same(e4l[j], e16l[j]));
                                 mismatches += !eq;
@@ -364,7 +375,7 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
     auto q4 = quantize<A>(wv, calibrate::mse{});
     CHECK(detail::fit16_active() == nullptr);
     REQUIRE(force_arch(arch::automatic));
-    CHECK(detail::fit16_active() != nullptr);  // registered by the x86 kernels' headers, which this TU includes
+    CHECK(detail::fit16_active() == t16);
     auto q16 = quantize<A>(wv, calibrate::mse{});
     REQUIRE(q4);
     REQUIRE(q16);
@@ -372,4 +383,3 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
     CHECK(std::memcmp(q4->view().scales, q16->view().scales, q4->layout().n_scales * 2) == 0);
     CHECK(std::memcmp(q4->view().zeros, q16->view().zeros, q4->layout().n_scales) == 0);
 }
-#endif

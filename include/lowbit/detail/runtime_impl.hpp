@@ -95,3 +95,8 @@ template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matr
 
 }  // namespace detail
 }  // namespace lowbit
+
+// calibrate::mse's 16-lane passes, compiled here (and in src/dispatch.cpp), not per width.
+#if !defined(LOWBIT_COMPILED_BITS)
+#include "../kernels/detail/fit16_impl.hpp"
+#endif

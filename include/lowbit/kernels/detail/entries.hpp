@@ -33,11 +33,6 @@
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_X86_KERNELS)
 #define LOWBIT_HAVE_X86_KERNELS 1
 #include "x86/kernels.hpp"
-// calibrate::mse's 16-lane passes (not where the build enables FMA, nor on the plain 4-lane model: the header says why).
-#if !defined(__FMA__) && defined(LOWBIT_VEC4_SSE) && defined(__x86_64__)
-#define LOWBIT_FIT16_AVX512 1
-#include "x86/fit_avx512.hpp"
-#endif
 // AMX tile code needs GCC 11 / Clang 12 (the amx-tile, amx-int8 targets).
 #if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
 #define LOWBIT_HAVE_AMX_KERNELS 1

@@ -1,7 +1,8 @@
 // lowbit/quant/detail/fit_simd.hpp — one pass of calibrate::mse's search over
-// a block for one candidate step (private: only quant/calibrate.hpp includes
-// this). It returns the candidate's error, sum |x^ - x|^norm, and the
-// weighted sums that refit the step (and zero point) to the codes it chose.
+// a block for one candidate step (private: quant/calibrate.hpp includes this,
+// and kernels/detail/x86/fit_avx512.hpp for its 16-lane copies). It returns
+// the candidate's error, sum |x^ - x|^norm, and the weighted sums that refit
+// the step (and zero point) to the codes it chose.
 //
 // 4-lane vectors (core/detail/vec4.hpp: SSE2 on x86-64, NEON on AArch64):
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
@@ -31,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../compiled_mode.hpp"
 #include "../../core/config.hpp"
 #include "../../core/detail/vec4.hpp"
 #include "../../kernels/arch.hpp"
@@ -326,21 +328,39 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 #endif
 
 // The 16-lane (AVX-512F) copies of the passes, where the program has them:
-// kernels/detail/x86/fit_avx512.hpp (included with the x86 kernels, which
-// bring <immintrin.h>: quant/ alone does not pay its parse) registers them
-// here when the program starts. They give the 4-lane passes' results bit for
-// bit, so whether a program has them changes only the speed.
+// kernels/detail/x86/fit_avx512.hpp, compiled with runtime.hpp's
+// implementation (kernels/detail/fit16_impl.hpp; with <immintrin.h>, which
+// quant/ alone does not parse), registers them here when the program starts
+// (header-only), or lowbit::compiled returns them (fit16_compiled). They give the 4-lane
+// passes' results bit for bit, so whether a program has them changes only
+// the speed.
 struct fit16_fns {
     fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
     void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
                        bool) noexcept;  // [Pow][N - 1]
 };
 inline std::atomic<const fit16_fns*> fit16_registered{nullptr};
+#if defined(LOWBIT_COMPILED)
+LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
+#endif
 
-// The 16-lane passes if registered and the kernels' arch (detected, or
+// The 16-lane passes of this program, or null: never in a TU built with FMA,
+// whose own 4-lane passes the compiler fuses (the 16-lane copy never does,
+// so it would not give their results).
+inline const fit16_fns* fit16_available() noexcept {
+#if defined(__FMA__)
+    return nullptr;
+#elif defined(LOWBIT_COMPILED)
+    return fit16_compiled();
+#else
+    return fit16_registered.load(std::memory_order_acquire);
+#endif
+}
+
+// The 16-lane passes if available and the kernels' arch (detected, or
 // forced by LOWBIT_FORCE_ARCH / force_arch) has AVX-512F, else null.
 inline const fit16_fns* fit16_active() noexcept {
-    const fit16_fns* f = fit16_registered.load(std::memory_order_acquire);
+    const fit16_fns* f = fit16_available();
     if (!f) return nullptr;
     const arch a = active_arch();
     return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx ? f : nullptr;
