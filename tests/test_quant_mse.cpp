@@ -18,11 +18,11 @@
 #include <vector>
 
 #include <lowbit/kernels/measure.hpp>
-#if !defined(LOWBIT_VEC4_SCALAR) && !defined(LOWBIT_COMPILED)
-// Header-only, calibrate::mse's 16-lane passes come with runtime.hpp's
-// implementation; this TU, which compares them with the 4-lane ones (last
-// case), takes them alone.
-#include <lowbit/kernels/detail/fit16_impl.hpp>
+#if defined(__x86_64__) && !defined(LOWBIT_VEC4_SCALAR) && !defined(LOWBIT_COMPILED)
+// Header-only, calibrate::mse's 16-lane passes, which the last case compares
+// with the 4-lane ones, come with runtime.hpp's implementation (in compiled
+// mode, from lowbit::compiled).
+#include <lowbit/runtime.hpp>
 #endif
 #include <lowbit/pack.hpp>
 #include <lowbit/parallel.hpp>
