@@ -63,10 +63,14 @@ struct mask16 {
 };
 
 #define LOWBIT_V16_R _MM_FROUND_CUR_DIRECTION
-LOWBIT_V16 f32x16 operator+(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_add_round_ps(0xffff, a.v, b.v, LOWBIT_V16_R)}; }
-LOWBIT_V16 f32x16 operator-(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_sub_round_ps(0xffff, a.v, b.v, LOWBIT_V16_R)}; }
-LOWBIT_V16 f32x16 operator*(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_mul_round_ps(0xffff, a.v, b.v, LOWBIT_V16_R)}; }
-LOWBIT_V16 f32x16 operator/(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_div_round_ps(0xffff, a.v, b.v, LOWBIT_V16_R)}; }
+// All lanes, as the mask of the maskz forms (a function's value: without
+// optimization the _round_ forms are macros that hand the mask to a builtin
+// taking a signed short, and a literal 0xffff there warns -Woverflow).
+LOWBIT_V16 __mmask16 all16() noexcept { return static_cast<__mmask16>(0xffff); }
+LOWBIT_V16 f32x16 operator+(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_add_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator-(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_sub_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator*(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_mul_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator/(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_div_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
 #undef LOWBIT_V16_R
 LOWBIT_V16 f32x16& operator+=(f32x16& a, f32x16 b) noexcept { return a = a + b; }
 // minps/maxps: the second operand where either is NaN, as SSE2's (callers pass finite values).
