@@ -35,9 +35,15 @@ t_start=$SECONDS
 # the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
 # test_amx: the AMX body on emulated tiles (no CPU here has AMX): a result
 # check, ~60 CPU-s to compile a second time at -O2.
+# test_hostile_hf (hostile input to lowbit-quantize's readers, in process) and
+# test_weights_file (round trips and hostile files of lowbit weights in GGUF):
+# memory-safety suites that drive no tool; they ran plain at -O0, which the
+# ASan+UBSan -O0 run covers (plain compile 7.0 and 8.3 CPU-s; test_hostile_hf
+# did not run under ASan+UBSan before: 7.6 CPU-s to compile there, 5.6 to run).
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
-                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx test_awq_gguf)
+                test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx test_awq_gguf
+                test_hostile_hf test_weights_file)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh). test_kernel_table:
 # the optimised kernels through the table; under ASan+UBSan the same kernel
@@ -51,12 +57,16 @@ plain_only=(test_determinism test_kernel_table)
 # src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
 # itself at -O1 (kernels_w4.cpp: 56.7 CPU-s at -O2): the plain kernel tests check
 # their own -O2 copies of the kernels, the library's serve the twins and tools.
-compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench)
+# The other benches, lowbit-kernels and lowbit-plan-plot too (-O2 -> -O0, g++
+# user+sys: bench_amx 14.1 -> 8.0, lowbit-kernels 15.9 -> 6.5, bench_gguf 5.7 ->
+# 3.3, bench_llama 5.5 -> 3.8, bench_calibrate 6.3 -> 5.4, plot_main 1.3 -> 0.8).
+compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_bench lowbit_bench_gguf lowbit_bench_calibrate
+              lowbit_bench_amx lowbit_bench_llama lowbit-kernels lowbit-plan-plot)
 # Run, but at -O0: tests that drive the tools (built -O2) and read and compare
 # files, whose own code computes little; -O2 cost 2-4x the compile time for a
 # run a few seconds shorter (docs/testing.md, session 7). test_hf_convert and
 # test_import_tool stay -O2: at -O0 their runs cost more than the compile saves.
-unoptimised=(test_quantize_tool test_weights_file test_hostile_hf test_quantize_recipes test_quantize_tool_mkmodel
+unoptimised=(test_quantize_tool test_quantize_recipes test_quantize_tool_mkmodel
              readme_example)
 
 lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build clang libclang-rt-dev \

@@ -180,6 +180,7 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
         microseconds spin;
         microseconds gap;   // idle time between jobs
         microseconds task;  // busy time of task 0
+        microseconds tail = microseconds(0);  // busy time of the last slice's first task, when a worker runs it
     };
     // Polling needs a core per thread (a pool of more threads than cores never
     // polls), so the polling modes use at most as many threads as there are cores.
@@ -191,6 +192,10 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
         {fit, microseconds(20), microseconds(200), microseconds(0)},   // workers fall asleep between jobs
         {fit, microseconds(20), microseconds(0), microseconds(300)},   // caller falls asleep on the last task
         {2 * fit + 1, microseconds(50), microseconds(0), microseconds(0)},  // more threads than cores: never polls
+        // A worker's task outlasts the spin while every worker is there (the
+        // caller's own 30 us task gives them time to arrive): a long tail,
+        // which must not stop the polling as a late worker does.
+        {fit, microseconds(100), microseconds(0), microseconds(30), microseconds(1000)},
     };
     for (const mode& m : modes) {
         CAPTURE(m.threads);
@@ -198,10 +203,14 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
         thread_pool pool(m.threads, m.spin);
         const int reps = m.gap.count() || m.task.count() ? 40 : 400;
         std::vector<std::atomic<int>> hits(13);
+        const std::size_t last_slice = ((m.threads - 1) * hits.size() + m.threads - 1) / m.threads;
+        const std::thread::id caller = std::this_thread::get_id();
         for (int rep = 0; rep < reps; ++rep) {
             if (m.gap.count()) std::this_thread::sleep_for(m.gap);
             pool(hits.size(), [&](std::size_t i) {
                 if (i == 0 && m.task.count()) std::this_thread::sleep_for(m.task);
+                if (i == last_slice && m.tail.count() && std::this_thread::get_id() != caller)
+                    std::this_thread::sleep_for(m.tail);
                 hits[i].fetch_add(1, std::memory_order_relaxed);
             });
             // run() returned: every task of this job has finished.
@@ -213,8 +222,16 @@ TEST_CASE("thread_pool hands jobs over spinning, sleeping and mixed") {
         const thread_pool::handoff_counts c = pool.handoffs();
         CHECK(c.jobs == static_cast<std::uint64_t>(reps));
         CHECK(c.polled <= c.jobs);
-        CHECK(c.late <= c.polled);
-        if (m.spin.count() == 0 || (hw != 0 && m.threads > hw)) CHECK(c.polled == 0);
-        else CHECK(c.polled >= 1);  // the first job polls
+        CHECK(c.late + c.long_tail <= c.polled);
+        if (m.spin.count() == 0 || (hw != 0 && m.threads > hw)) {
+            CHECK(c.polled == 0);
+        } else {
+            CHECK(c.polled >= 1);  // the first job polls
+            // Only a late worker stops the polling; long tails do not.
+            if (c.late == 0) CHECK(c.polled == c.jobs);
+        }
+        // The tail mode's worker task outlasts the spin: each job either has a
+        // long tail or (a worker descheduled, the caller waiting for it) a late worker.
+        if (m.tail.count()) CHECK(c.late + c.long_tail >= 1);
     }
 }

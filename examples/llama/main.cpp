@@ -358,9 +358,10 @@ int run_bench(const args& a, const llama::model& m) {
             // each of which made the next jobs sleep (include/lowbit/parallel.hpp).
             const lowbit::thread_pool::handoff_counts h1 = pool.handoffs();
             if (threads > 1)
-                std::fprintf(stderr, "lowbit-llama: %s%d at %d threads: %llu jobs, %llu handed over polling, %llu with a late worker\n",
+                std::fprintf(stderr, "lowbit-llama: %s%d at %d threads: %llu jobs, %llu handed over polling, %llu with a late worker, %llu with a long tail\n",
                              t.prompt ? "pp" : "tg", t.tokens, threads, static_cast<unsigned long long>(h1.jobs - h0.jobs),
-                             static_cast<unsigned long long>(h1.polled - h0.polled), static_cast<unsigned long long>(h1.late - h0.late));
+                             static_cast<unsigned long long>(h1.polled - h0.polled), static_cast<unsigned long long>(h1.late - h0.late),
+                             static_cast<unsigned long long>(h1.long_tail - h0.long_tail));
             std::printf("| %s | %s | %.2f MiB | %s | %d | %s%d | %.2f ± %.2f | %.1f | %.1f | %.1f |\n", name, m.scheme.c_str(),
                         static_cast<double>(m.total_bytes()) / (1 << 20), a.path == lowbit::matmul_path::int8_dot ? "int8" : "fma",
                         threads, t.prompt ? "pp" : "tg", t.tokens, r->mean_tps, r->stddev_tps, 100 * r->matmul_share,

@@ -76,11 +76,17 @@ inline void cpu_relax() noexcept {
 // Polling only pays while every thread of the pool has a core: a polling
 // thread that the OS has preempted is not woken early as a sleeping one is,
 // so on a machine busy with other programs one hand-off could take a whole
-// scheduler slice (milliseconds). The pool notices that as a caller whose
-// last task did not end within the spin (a job that had to wake sleeping
+// scheduler slice (milliseconds). The pool notices that as a worker that
+// had not even picked the job up when the caller, done with its own share,
+// had waited the whole spin for the rest (a job that had to wake sleeping
 // workers does not count), and then sleeps for the next 16 jobs, 32 after a
 // second miss, up to 4096; every 256 jobs in a row that end within the spin
-// halve that. A pool of more threads than the machine has cores never polls.
+// halve that. A job whose tasks simply run longer than the spin after the
+// caller's share (the last rows of a big matmul, a worker slowed by memory)
+// is not a miss: every worker was there, polling paid, and the caller sleeps
+// for the rest of that job only. (Counting those as misses made a 16-thread
+// decode, where some job of each token has such a tail, sleep for good.)
+// A pool of more threads than the machine has cores never polls.
 //
 // Task split: thread k (the caller is 0) owns the k-th contiguous slice of a
 // job's tasks and runs it first, then takes what is left of the others'
@@ -121,6 +127,7 @@ public:
     // that runs them.
     struct handoff_counts {
         std::uint64_t jobs = 0, polled = 0, late = 0;
+        std::uint64_t long_tail = 0;  // polled jobs that outlasted the spin with every worker there
     };
     handoff_counts handoffs() const {
         std::lock_guard<std::mutex> one_job(job_m_);
@@ -166,7 +173,7 @@ private:
             slices_[k].end = ((k + 1) * n + P - 1) / P;
         }
         pending_.store(workers_.size(), std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_seq_cst);
+        const std::uint64_t job = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
         // A worker about to sleep registers in sleepers_ before it reads
         // generation_ again (seq_cst on both sides): either it sees this job,
         // or this load sees it and wakes it.
@@ -184,11 +191,15 @@ private:
             }
             return;
         }
-        if (spin && !woke) {  // a worker was not there in time: the cores are busy elsewhere
-            ++counts_.late;
-            streak_ = 0;
-            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
-            quiet_jobs_ = backoff_;
+        if (spin && !woke) {
+            if (all_arrived(job)) {
+                ++counts_.long_tail;
+            } else {  // a worker was not there in time: its core is busy elsewhere
+                ++counts_.late;
+                streak_ = 0;
+                backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
+                quiet_jobs_ = backoff_;
+            }
         }
         if (done()) return;
         std::unique_lock<std::mutex> lk(m_);
@@ -201,6 +212,14 @@ private:
         caller_sleeps_.exchange(true, std::memory_order_seq_cst);
         cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
         caller_sleeps_.store(false, std::memory_order_relaxed);
+    }
+
+    // Whether every worker has picked job `job` up (read by the caller only
+    // after a whole spin: a plain scan of the workers' own lines).
+    bool all_arrived(std::uint64_t job) const {
+        for (std::size_t k = 1; k <= workers_.size(); ++k)
+            if (slices_[k].arrived.load(std::memory_order_relaxed) != job) return false;
+        return true;
     }
 
     // Own slice first, then the others' in turn (the load before the
@@ -232,6 +251,7 @@ private:
             }
             if (stop_.load(std::memory_order_acquire)) return;
             seen = generation_.load(std::memory_order_acquire);
+            slices_[self].arrived.store(seen, std::memory_order_relaxed);
             spin = spin_job_;
             work(self);
             if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
@@ -275,6 +295,7 @@ private:
     struct alignas(64) slice {
         std::atomic<std::size_t> next{0};
         std::size_t end = 0;
+        std::atomic<std::uint64_t> arrived{0};  // the last job the owner picked up (workers only)
     };
     std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
     bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)

@@ -741,11 +741,17 @@ inline void cpu_relax() noexcept {
 // Polling only pays while every thread of the pool has a core: a polling
 // thread that the OS has preempted is not woken early as a sleeping one is,
 // so on a machine busy with other programs one hand-off could take a whole
-// scheduler slice (milliseconds). The pool notices that as a caller whose
-// last task did not end within the spin (a job that had to wake sleeping
+// scheduler slice (milliseconds). The pool notices that as a worker that
+// had not even picked the job up when the caller, done with its own share,
+// had waited the whole spin for the rest (a job that had to wake sleeping
 // workers does not count), and then sleeps for the next 16 jobs, 32 after a
 // second miss, up to 4096; every 256 jobs in a row that end within the spin
-// halve that. A pool of more threads than the machine has cores never polls.
+// halve that. A job whose tasks simply run longer than the spin after the
+// caller's share (the last rows of a big matmul, a worker slowed by memory)
+// is not a miss: every worker was there, polling paid, and the caller sleeps
+// for the rest of that job only. (Counting those as misses made a 16-thread
+// decode, where some job of each token has such a tail, sleep for good.)
+// A pool of more threads than the machine has cores never polls.
 //
 // Task split: thread k (the caller is 0) owns the k-th contiguous slice of a
 // job's tasks and runs it first, then takes what is left of the others'
@@ -786,6 +792,7 @@ public:
     // that runs them.
     struct handoff_counts {
         std::uint64_t jobs = 0, polled = 0, late = 0;
+        std::uint64_t long_tail = 0;  // polled jobs that outlasted the spin with every worker there
     };
     handoff_counts handoffs() const {
         std::lock_guard<std::mutex> one_job(job_m_);
@@ -831,7 +838,7 @@ private:
             slices_[k].end = ((k + 1) * n + P - 1) / P;
         }
         pending_.store(workers_.size(), std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_seq_cst);
+        const std::uint64_t job = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
         // A worker about to sleep registers in sleepers_ before it reads
         // generation_ again (seq_cst on both sides): either it sees this job,
         // or this load sees it and wakes it.
@@ -849,11 +856,15 @@ private:
             }
             return;
         }
-        if (spin && !woke) {  // a worker was not there in time: the cores are busy elsewhere
-            ++counts_.late;
-            streak_ = 0;
-            backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
-            quiet_jobs_ = backoff_;
+        if (spin && !woke) {
+            if (all_arrived(job)) {
+                ++counts_.long_tail;
+            } else {  // a worker was not there in time: its core is busy elsewhere
+                ++counts_.late;
+                streak_ = 0;
+                backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
+                quiet_jobs_ = backoff_;
+            }
         }
         if (done()) return;
         std::unique_lock<std::mutex> lk(m_);
@@ -866,6 +877,14 @@ private:
         caller_sleeps_.exchange(true, std::memory_order_seq_cst);
         cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
         caller_sleeps_.store(false, std::memory_order_relaxed);
+    }
+
+    // Whether every worker has picked job `job` up (read by the caller only
+    // after a whole spin: a plain scan of the workers' own lines).
+    bool all_arrived(std::uint64_t job) const {
+        for (std::size_t k = 1; k <= workers_.size(); ++k)
+            if (slices_[k].arrived.load(std::memory_order_relaxed) != job) return false;
+        return true;
     }
 
     // Own slice first, then the others' in turn (the load before the
@@ -897,6 +916,7 @@ private:
             }
             if (stop_.load(std::memory_order_acquire)) return;
             seen = generation_.load(std::memory_order_acquire);
+            slices_[self].arrived.store(seen, std::memory_order_relaxed);
             spin = spin_job_;
             work(self);
             if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
@@ -940,6 +960,7 @@ private:
     struct alignas(64) slice {
         std::atomic<std::size_t> next{0};
         std::size_t end = 0;
+        std::atomic<std::uint64_t> arrived{0};  // the last job the owner picked up (workers only)
     };
     std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
     bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
@@ -10855,10 +10876,12 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
 //   and the weights are read from memory once per call. Between strips the
 //   accumulators are kept in `out` (exact: floats stored and reloaded).
 //
-// Rows: groups of 16 activation rows on the tiles, then the rest (1-15 rows)
-// with its own tile configuration if at least min_rows are left, else on the
-// avx512vnni body (the same results): a dot product works on 16 rows whatever
-// M is. amx_min_rows and the strip length are run-time arguments (tests pass
+// Rows: a call of fewer than min_rows rows runs on the avx512vnni body (the
+// same results): a dot product works on 16 rows whatever M is, and the tiles
+// pay for their weight unpack only when enough row groups share it. Otherwise
+// every whole group of 16 rows goes to the tiles, and the rest (1-15 rows)
+// too, with its own tile configuration, if at least min_rows, else to the
+// avx512vnni body. amx_min_rows and the strip length are run-time arguments (tests pass
 // 1 and short strips to reach every edge), so there is one instantiation per
 // scheme.
 //
@@ -16369,10 +16392,11 @@ namespace amx {
 #define LOWBIT_AMX_BODY_INLINE LOWBIT_AMX_BODY_TGT __attribute__((always_inline)) inline
 
 // Activation rows below which a call (or the rows left after the groups of 16)
-// runs on the avx512vnni body. Session 15 measured the tiles ahead from M = 8
-// with the first body (docs/kernels.md, "AMX"); lowbit_bench_amx sweeps M to
-// set it again for this one.
-constexpr std::size_t amx_min_rows = 8;
+// runs on the avx512vnni body. Measured with this body (lowbit_bench_amx's M
+// sweep, docs/kernels.md "AMX: the M sweep"): at 4096 x 4096 on one thread the
+// tiles lose at M = 8 (2.1x the time), 16 and 32 (1.05-1.25x), and win from
+// M = 64 (0.64-0.72x); 33-63 not measured.
+constexpr std::size_t amx_min_rows = 64;
 constexpr std::size_t amx_strip_blocks = 32;     // blocks per strip (at most; tests pass fewer)
 constexpr std::size_t group_rows = amx_max_rows;  // activation rows per A / C tile
 constexpr std::size_t lag = 2;                    // blocks between a C tile's store and its epilogue
@@ -16561,9 +16585,9 @@ LOWBIT_AMX_BODY_TGT void groups_pass(Tiles& tm, const tiled_view<S>& w, std::siz
     }
 }
 
-// All activation rows [0, M) for tiles [t0, t1): groups of 16 rows on the tiles
-// while at least min_rows are left, then the rest (fewer than 16) on the tiles
-// if at least min_rows, else on the avx512vnni body. strip: blocks per strip
+// All activation rows [0, M) for tiles [t0, t1): if M >= min_rows, every whole
+// group of 16 rows on the tiles, then the rest (fewer than 16) on the tiles if
+// at least min_rows; what is left on the avx512vnni body. strip: blocks per strip
 // (1..amx_strip_blocks; the library passes the largest).
 template <class S, class Tiles>
 LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
@@ -16576,8 +16600,7 @@ LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, st
         const std::ptrdiff_t qs = M > 1 ? a[1].q - a[0].q : static_cast<std::ptrdiff_t>(tile_block);
         bool even = qs >= static_cast<std::ptrdiff_t>(tile_block);
         for (std::size_t i = 2; even && i < M; ++i) even = a[i].q == a[0].q + static_cast<std::ptrdiff_t>(i) * qs;
-        std::size_t groups = 0;
-        while ((groups + 1) * group_rows <= M && M - groups * group_rows >= min_rows) ++groups;
+        const std::size_t groups = M / group_rows;
         Tiles tm;
         if (groups) {
             tm.configure(group_config(group_rows));

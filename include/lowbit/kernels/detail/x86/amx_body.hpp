@@ -46,10 +46,12 @@
 //   and the weights are read from memory once per call. Between strips the
 //   accumulators are kept in `out` (exact: floats stored and reloaded).
 //
-// Rows: groups of 16 activation rows on the tiles, then the rest (1-15 rows)
-// with its own tile configuration if at least min_rows are left, else on the
-// avx512vnni body (the same results): a dot product works on 16 rows whatever
-// M is. amx_min_rows and the strip length are run-time arguments (tests pass
+// Rows: a call of fewer than min_rows rows runs on the avx512vnni body (the
+// same results): a dot product works on 16 rows whatever M is, and the tiles
+// pay for their weight unpack only when enough row groups share it. Otherwise
+// every whole group of 16 rows goes to the tiles, and the rest (1-15 rows)
+// too, with its own tile configuration, if at least min_rows, else to the
+// avx512vnni body. amx_min_rows and the strip length are run-time arguments (tests pass
 // 1 and short strips to reach every edge), so there is one instantiation per
 // scheme.
 //
@@ -74,10 +76,11 @@ namespace amx {
 #define LOWBIT_AMX_BODY_INLINE LOWBIT_AMX_BODY_TGT __attribute__((always_inline)) inline
 
 // Activation rows below which a call (or the rows left after the groups of 16)
-// runs on the avx512vnni body. Session 15 measured the tiles ahead from M = 8
-// with the first body (docs/kernels.md, "AMX"); lowbit_bench_amx sweeps M to
-// set it again for this one.
-constexpr std::size_t amx_min_rows = 8;
+// runs on the avx512vnni body. Measured with this body (lowbit_bench_amx's M
+// sweep, docs/kernels.md "AMX: the M sweep"): at 4096 x 4096 on one thread the
+// tiles lose at M = 8 (2.1x the time), 16 and 32 (1.05-1.25x), and win from
+// M = 64 (0.64-0.72x); 33-63 not measured.
+constexpr std::size_t amx_min_rows = 64;
 constexpr std::size_t amx_strip_blocks = 32;     // blocks per strip (at most; tests pass fewer)
 constexpr std::size_t group_rows = amx_max_rows;  // activation rows per A / C tile
 constexpr std::size_t lag = 2;                    // blocks between a C tile's store and its epilogue
@@ -266,9 +269,9 @@ LOWBIT_AMX_BODY_TGT void groups_pass(Tiles& tm, const tiled_view<S>& w, std::siz
     }
 }
 
-// All activation rows [0, M) for tiles [t0, t1): groups of 16 rows on the tiles
-// while at least min_rows are left, then the rest (fewer than 16) on the tiles
-// if at least min_rows, else on the avx512vnni body. strip: blocks per strip
+// All activation rows [0, M) for tiles [t0, t1): if M >= min_rows, every whole
+// group of 16 rows on the tiles, then the rest (fewer than 16) on the tiles if
+// at least min_rows; what is left on the avx512vnni body. strip: blocks per strip
 // (1..amx_strip_blocks; the library passes the largest).
 template <class S, class Tiles>
 LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
@@ -281,8 +284,7 @@ LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, st
         const std::ptrdiff_t qs = M > 1 ? a[1].q - a[0].q : static_cast<std::ptrdiff_t>(tile_block);
         bool even = qs >= static_cast<std::ptrdiff_t>(tile_block);
         for (std::size_t i = 2; even && i < M; ++i) even = a[i].q == a[0].q + static_cast<std::ptrdiff_t>(i) * qs;
-        std::size_t groups = 0;
-        while ((groups + 1) * group_rows <= M && M - groups * group_rows >= min_rows) ++groups;
+        const std::size_t groups = M / group_rows;
         Tiles tm;
         if (groups) {
             tm.configure(group_config(group_rows));
