@@ -18,12 +18,6 @@
 #include <vector>
 
 #include <lowbit/kernels/measure.hpp>
-#if defined(__x86_64__) && !defined(LOWBIT_VEC4_SCALAR) && !defined(LOWBIT_COMPILED)
-// Header-only, calibrate::mse's 16-lane passes, which the last case compares
-// with the 4-lane ones, come with runtime.hpp's implementation (in compiled
-// mode, from lowbit::compiled).
-#include <lowbit/runtime.hpp>
-#endif
 #include <lowbit/pack.hpp>
 #include <lowbit/parallel.hpp>
 
@@ -292,14 +286,14 @@ TEST_CASE("quantize is identical for any executor") {
 // passes give equal choices, so the search's result does not depend on the
 // CPU's vector width; the last check runs the whole search both ways.
 TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' sums bit for bit") {
-    // The program's copy: registered by the kernels' headers (header-only) or lowbit::compiled's.
+    // The program's copy: lowbit::compiled's (header-only programs have none).
     const detail::fit16_fns* t16 = detail::fit16_available();
-#if defined(__x86_64__) && defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && !defined(LOWBIT_NO_X86_KERNELS) && \
-    (defined(__GNUC__) || defined(__clang__))
+#if defined(LOWBIT_COMPILED) && defined(__x86_64__) && defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && \
+    !defined(LOWBIT_NO_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
     REQUIRE(t16 != nullptr);  // a build that should have them (no silent fallback to 4 lanes)
 #endif
     if (!t16 || !detail::cpu().has(arch::avx512)) {
-        MESSAGE("no 16-lane passes in this build (AArch64, FMA builds), or no AVX-512F on this CPU: not run");
+        MESSAGE("no 16-lane passes in this build (header-only, AArch64, FMA builds), or no AVX-512F on this CPU: not run");
         return;
     }
     std::mt19937 rng(1616);

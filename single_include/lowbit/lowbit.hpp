@@ -1048,7 +1048,6 @@ private:
 // are w * d^2 with w = d^(norm-2) = exp2((norm-2) log2 d) from short
 // polynomials (relative error below 1e-6 at norm 2.4, 5e-5 at norm 16).
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -2281,18 +2280,15 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 #endif
 
 // The 16-lane (AVX-512F) copies of the passes, where the program has them:
-// kernels/detail/x86/fit_avx512.hpp, compiled with runtime.hpp's
-// implementation (kernels/detail/fit16_impl.hpp; with <immintrin.h>, which
-// quant/ alone does not parse), registers them here when the program starts
-// (header-only), or lowbit::compiled returns them (fit16_compiled). They give the 4-lane
-// passes' results bit for bit, so whether a program has them changes only
-// the speed.
+// kernels/detail/x86/fit_avx512.hpp, compiled into lowbit::compiled only
+// (kernels/detail/fit16_impl.hpp), which returns them (fit16_compiled);
+// header-only programs run the 4-lane passes. They give the 4-lane passes'
+// results bit for bit, so whether a program has them changes only the speed.
 struct fit16_fns {
     fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
     void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
                        bool) noexcept;  // [Pow][N - 1]
 };
-inline std::atomic<const fit16_fns*> fit16_registered{nullptr};
 #if defined(LOWBIT_COMPILED)
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
 #endif
@@ -2306,7 +2302,7 @@ inline const fit16_fns* fit16_available() noexcept {
 #elif defined(LOWBIT_COMPILED)
     return fit16_compiled();
 #else
-    return fit16_registered.load(std::memory_order_acquire);
+    return nullptr;  // header-only: the 4-lane passes (fit16_impl.hpp says why)
 #endif
 }
 
@@ -21073,17 +21069,19 @@ template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matr
 }  // namespace detail
 }  // namespace lowbit
 
-// calibrate::mse's 16-lane passes, compiled here (and in src/dispatch.cpp), not per width.
-#if !defined(LOWBIT_COMPILED_BITS)
+// calibrate::mse's 16-lane passes: compiled into lowbit::compiled (src/dispatch.cpp),
+// not per width and not in header-only mode, where this file is part of every TU
+// that includes lowbit.hpp and the copy cost ~0.7 CPU-s of each (measured at -O2).
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
 // ---- begin lowbit/kernels/detail/fit16_impl.hpp ----------------------------------
 #ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_FIT16_IMPL_HPP
 #define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_FIT16_IMPL_HPP
 // lowbit/kernels/detail/fit16_impl.hpp — where calibrate::mse's 16-lane
-// passes (x86/fit_avx512.hpp) are compiled: with runtime.hpp's implementation
-// (detail/runtime_impl.hpp) in header-only mode, which registers them at
-// start-up, and in lowbit::compiled's src/dispatch.cpp, which returns them
-// from fit16_compiled() -- not in every TU that includes the kernels (~0.6
-// CPU-s each at -O2). Not where the build enables FMA, nor on the plain
+// passes (x86/fit_avx512.hpp) are compiled: only in lowbit::compiled's
+// src/dispatch.cpp (through detail/runtime_impl.hpp), which returns them from
+// fit16_compiled(). Header-only programs keep the 4-lane passes (the same
+// results): compiling the copy into every TU that includes lowbit.hpp cost
+// ~0.7 CPU-s each at -O2. Not where the build enables FMA, nor on the plain
 // 4-lane model (x86/fit_avx512.hpp says why); there fit16_compiled() returns
 // null.
 
@@ -21098,13 +21096,11 @@ template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matr
 #define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_FIT_AVX512_HPP
 // lowbit/kernels/detail/x86/fit_avx512.hpp — the 16-lane (AVX-512F) copies
 // of calibrate::mse's passes (quant/detail/fit_simd.hpp), which the search
-// runs where the kernels' arch has AVX-512F. Private: included with the x86
-// kernels (by kernels/detail/fit16_impl.hpp: runtime.hpp's implementation
-// in header-only mode, lowbit::compiled's dispatch.cpp), after their
-// <immintrin.h>: quant/ alone does not parse it (~0.5 s), and in compiled
-// mode no consumer TU compiles these passes (~0.6 CPU-s at -O2).
-// Header-only, they are registered with fit_simd.hpp's fit16_registered when
-// the program starts; compiled, fit16_compiled() returns them. Not in builds that
+// runs where the kernels' arch has AVX-512F. Private: compiled only into
+// lowbit::compiled (kernels/detail/fit16_impl.hpp, from its dispatch.cpp),
+// after the x86 kernels' <immintrin.h>; fit16_compiled() returns them. No
+// consumer TU compiles these passes (~0.7 CPU-s at -O2 each), and header-only
+// programs run the 4-lane ones (the same results). Not in builds that
 // enable FMA: there GCC contracts the 4-lane passes' multiply-adds
 // (-ffp-contract=fast), which these copies never do, so they would not give
 // those passes' results; such builds (-march=native and the like) keep their
@@ -21577,11 +21573,6 @@ inline const fit16_fns& fit16_table() noexcept {
     return t;
 }
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept { return &fit16_table(); }
-#if !defined(LOWBIT_COMPILED)
-// Header-only: registered at start-up, once per program (an inline
-// variable: one initialization however many TUs include this).
-inline const bool fit16_registration = (fit16_registered.store(&fit16_table(), std::memory_order_release), true);
-#endif
 
 }  // namespace detail
 }  // namespace lowbit

@@ -1,9 +1,9 @@
 // lowbit/kernels/detail/fit16_impl.hpp — where calibrate::mse's 16-lane
-// passes (x86/fit_avx512.hpp) are compiled: with runtime.hpp's implementation
-// (detail/runtime_impl.hpp) in header-only mode, which registers them at
-// start-up, and in lowbit::compiled's src/dispatch.cpp, which returns them
-// from fit16_compiled() -- not in every TU that includes the kernels (~0.6
-// CPU-s each at -O2). Not where the build enables FMA, nor on the plain
+// passes (x86/fit_avx512.hpp) are compiled: only in lowbit::compiled's
+// src/dispatch.cpp (through detail/runtime_impl.hpp), which returns them from
+// fit16_compiled(). Header-only programs keep the 4-lane passes (the same
+// results): compiling the copy into every TU that includes lowbit.hpp cost
+// ~0.7 CPU-s each at -O2. Not where the build enables FMA, nor on the plain
 // 4-lane model (x86/fit_avx512.hpp says why); there fit16_compiled() returns
 // null.
 #pragma once

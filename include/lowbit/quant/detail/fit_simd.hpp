@@ -28,7 +28,6 @@
 // polynomials (relative error below 1e-6 at norm 2.4, 5e-5 at norm 16).
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -328,18 +327,15 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 #endif
 
 // The 16-lane (AVX-512F) copies of the passes, where the program has them:
-// kernels/detail/x86/fit_avx512.hpp, compiled with runtime.hpp's
-// implementation (kernels/detail/fit16_impl.hpp; with <immintrin.h>, which
-// quant/ alone does not parse), registers them here when the program starts
-// (header-only), or lowbit::compiled returns them (fit16_compiled). They give the 4-lane
-// passes' results bit for bit, so whether a program has them changes only
-// the speed.
+// kernels/detail/x86/fit_avx512.hpp, compiled into lowbit::compiled only
+// (kernels/detail/fit16_impl.hpp), which returns them (fit16_compiled);
+// header-only programs run the 4-lane passes. They give the 4-lane passes'
+// results bit for bit, so whether a program has them changes only the speed.
 struct fit16_fns {
     fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
     void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
                        bool) noexcept;  // [Pow][N - 1]
 };
-inline std::atomic<const fit16_fns*> fit16_registered{nullptr};
 #if defined(LOWBIT_COMPILED)
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
 #endif
@@ -353,7 +349,7 @@ inline const fit16_fns* fit16_available() noexcept {
 #elif defined(LOWBIT_COMPILED)
     return fit16_compiled();
 #else
-    return fit16_registered.load(std::memory_order_acquire);
+    return nullptr;  // header-only: the 4-lane passes (fit16_impl.hpp says why)
 #endif
 }
 

@@ -1,12 +1,10 @@
 // lowbit/kernels/detail/x86/fit_avx512.hpp — the 16-lane (AVX-512F) copies
 // of calibrate::mse's passes (quant/detail/fit_simd.hpp), which the search
-// runs where the kernels' arch has AVX-512F. Private: included with the x86
-// kernels (by kernels/detail/fit16_impl.hpp: runtime.hpp's implementation
-// in header-only mode, lowbit::compiled's dispatch.cpp), after their
-// <immintrin.h>: quant/ alone does not parse it (~0.5 s), and in compiled
-// mode no consumer TU compiles these passes (~0.6 CPU-s at -O2).
-// Header-only, they are registered with fit_simd.hpp's fit16_registered when
-// the program starts; compiled, fit16_compiled() returns them. Not in builds that
+// runs where the kernels' arch has AVX-512F. Private: compiled only into
+// lowbit::compiled (kernels/detail/fit16_impl.hpp, from its dispatch.cpp),
+// after the x86 kernels' <immintrin.h>; fit16_compiled() returns them. No
+// consumer TU compiles these passes (~0.7 CPU-s at -O2 each), and header-only
+// programs run the 4-lane ones (the same results). Not in builds that
 // enable FMA: there GCC contracts the 4-lane passes' multiply-adds
 // (-ffp-contract=fast), which these copies never do, so they would not give
 // those passes' results; such builds (-march=native and the like) keep their
@@ -306,11 +304,6 @@ inline const fit16_fns& fit16_table() noexcept {
     return t;
 }
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept { return &fit16_table(); }
-#if !defined(LOWBIT_COMPILED)
-// Header-only: registered at start-up, once per program (an inline
-// variable: one initialization however many TUs include this).
-inline const bool fit16_registration = (fit16_registered.store(&fit16_table(), std::memory_order_release), true);
-#endif
 
 }  // namespace detail
 }  // namespace lowbit
