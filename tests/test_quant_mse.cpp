@@ -14,6 +14,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <lowbit/kernels/measure.hpp>
@@ -275,4 +276,104 @@ TEST_CASE("quantize is identical for any executor") {
     REQUIRE(b);
     CHECK(std::memcmp(a->view().codes, b->view().codes, a->layout().code_bytes()) == 0);
     CHECK(std::memcmp(a->view().scales, b->view().scales, a->layout().n_scales * 2) == 0);
+}
+
+// The 16-lane (AVX-512F) passes of the search, picked at run time, against the
+// 4-lane ones (the reference every copy must match): the same sums, bit for
+// bit, in every mode, on rows of every length around the vector widths and
+// the flush interval (256 values), with a row stride, padding-sized tails,
+// clipped values, zeros and tiny values (the far path's log2/exp2). Equal
+// passes give equal choices, so the search's result does not depend on the
+// CPU's vector width; the last check runs the whole search both ways.
+TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' sums bit for bit") {
+    // The program's copy: lowbit::compiled's (header-only programs have none).
+    const detail::fit16_fns* t16 = detail::fit16_available();
+#if defined(LOWBIT_COMPILED) && defined(__x86_64__) && defined(LOWBIT_VEC4_SSE) && !defined(__FMA__) && \
+    !defined(LOWBIT_NO_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+    REQUIRE(t16 != nullptr);  // a build that should have them (no silent fallback to 4 lanes)
+#endif
+    if (!t16 || !detail::cpu().has(arch::avx512)) {
+        MESSAGE("no 16-lane passes in this build (header-only, AArch64, FMA builds), or no AVX-512F on this CPU: not run");
+        return;
+    }
+    std::mt19937 rng(1616);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+    const std::size_t lengths[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 20, 24, 31, 32, 33, 40, 48, 63, 64, 65,
+                                   127, 128, 129, 255, 256, 257, 263, 271, 300, 512, 520, 1000, 2053};
+    std::vector<float> x;
+    auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+    std::size_t blocks = 0, mismatches = 0;
+    for (const std::size_t cols : lengths)
+        for (const std::size_t rows : {std::size_t{1}, std::size_t{3}}) {
+            const std::size_t stride = rows == 1 ? cols : cols + 5;
+            x.assign(rows * stride, 0.0f);
+            for (float& v : x) {
+                const float u = unif(rng);
+                v = u < 0.05f ? 8.0f * gauss(rng) : u < 0.1f ? 0.0f : u < 0.12f ? 1e-12f * gauss(rng) : gauss(rng);
+            }
+            const value_block b{x.data(), rows, cols, stride};
+            for (const int bits : {2, 4, 8})
+                for (const bool sym : {true, false})
+                    for (const float norm : {2.4f, 2.0f, 3.0f, 1.5f}) {
+                        const qparams mm = minmax_params(b, bits, sym, scale_type::f32);
+                        REQUIRE(mm.scale > 0.0f);
+                        calibrate::mse m;
+                        m.norm = norm;
+                        const detail::mse_searcher s(b, calibration{m}, bits, sym, scale_type::f32, mm.scale);
+                        detail::fit_candidate fc[4];
+                        const float fs[4] = {1.0f, 0.83f, 0.5f, 0.21f};  // 0.21: most values clipped
+                        // Asymmetric: min/max's zero point and one beside it, in the code range as
+                        // every candidate of the search (0, the passes' padding, is then exact).
+                        const float z2 = mm.zero > 0.0f ? mm.zero - 1.0f : mm.zero + 1.0f;
+                        for (int j = 0; j < 4; ++j) fc[j] = s.candidate(mm.scale * fs[j], sym || j % 2 == 0 ? mm.zero : z2);
+                        ++blocks;
+                        auto check_fit = [&](auto mode) {
+                            constexpr detail::fit_mode M = decltype(mode)::value;
+                            for (int j = 0; j < 4; ++j) {
+                                const detail::fit_sums a = detail::fit_pass4<M>(x.data(), rows, cols, stride, fc[j], norm);
+                                const detail::fit_sums w = t16->fit[static_cast<int>(M)](x.data(), rows, cols, stride, fc[j], norm);
+                                const bool eq = same(a.err, w.err) && same(a.w, w.w) && same(a.wk, w.wk) && same(a.wk2, w.wk2) &&
+                                                same(a.wy, w.wy) && same(a.wyk, w.wyk);
+                                mismatches += !eq;
+                                CHECK_MESSAGE(eq, "fit mode ", static_cast<int>(M), " rows ", rows, " cols ", cols, " bits ", bits,
+                                              " sym ", sym, " norm ", norm, " candidate ", j, ": err ", a.err, " vs ", w.err);
+                            }
+                        };
+                        check_fit(std::integral_constant<detail::fit_mode, detail::fit_mode::l2_error>{});
+                        check_fit(std::integral_constant<detail::fit_mode, detail::fit_mode::l2_fit>{});
+                        check_fit(std::integral_constant<detail::fit_mode, detail::fit_mode::pow_error>{});
+                        check_fit(std::integral_constant<detail::fit_mode, detail::fit_mode::pow_fit>{});
+                        for (const bool exact : {false, true}) {
+                            double e4[4], e16[4], e4l[4], e16l[4];
+                            detail::scan_pass4<true, 4>(x.data(), rows, cols, stride, fc, norm, e4, exact);
+                            t16->scan[1][3](x.data(), rows, cols, stride, fc, norm, e16, exact);
+                            detail::scan_pass4<false, 3>(x.data(), rows, cols, stride, fc, norm, e4l, exact);
+                            t16->scan[0][2](x.data(), rows, cols, stride, fc, norm, e16l, exact);
+                            for (int j = 0; j < 4; ++j) {
+                                const bool eq = same(e4[j], e16[j]) && (j == 3 || same(e4l[j], e16l[j]));
+                                mismatches += !eq;
+                                CHECK_MESSAGE(eq, "scan rows ", rows, " cols ", cols, " bits ", bits, " sym ", sym, " norm ", norm,
+                                              " exact ", exact, " candidate ", j, ": ", e4[j], " vs ", e16[j]);
+                            }
+                        }
+                    }
+        }
+    MESSAGE(blocks, " blocks x 4 candidates, ", mismatches, " mismatches");
+    // The whole search, through quantize, with the kernels' arch forced to
+    // sse2 (4-lane passes) and back to automatic (16 lanes).
+    const std::vector<float> w = lowbit_test::gaussian(64 * 512, 77);
+    const matrix_view<const float> wv(w.data(), 64, 512);
+    using A = scheme<4, per_group<32>, asymmetric>;
+    REQUIRE(force_arch(arch::sse2));
+    auto q4 = quantize<A>(wv, calibrate::mse{});
+    CHECK(detail::fit16_active() == nullptr);
+    REQUIRE(force_arch(arch::automatic));
+    CHECK(detail::fit16_active() == t16);
+    auto q16 = quantize<A>(wv, calibrate::mse{});
+    REQUIRE(q4);
+    REQUIRE(q16);
+    CHECK(std::memcmp(q4->view().codes, q16->view().codes, q4->layout().code_bytes()) == 0);
+    CHECK(std::memcmp(q4->view().scales, q16->view().scales, q4->layout().n_scales * 2) == 0);
+    CHECK(std::memcmp(q4->view().zeros, q16->view().zeros, q4->layout().n_scales) == 0);
 }

@@ -995,7 +995,8 @@ private:
 //   1. every 10th candidate (8 of 80), then the two at half the distance
 //      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
 //      f * s0, unrounded, with min/max's zero point, four candidates per pass
-//      over the values (quant/detail/fit_simd.hpp);
+//      over the values (quant/detail/fit_simd.hpp; min/max itself in the
+//      first);
 //   2. from the best, rounded to a storable step: two rounds of "codes for the
 //      step, then the step (and zero point) that fit those codes best" --
 //      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
@@ -1019,9 +1020,10 @@ private:
 // (lowbit/core/status.hpp: already included above)
 // ---- begin lowbit/quant/detail/fit_simd.hpp --------------------------------------
 // lowbit/quant/detail/fit_simd.hpp — one pass of calibrate::mse's search over
-// a block for one candidate step (private: only quant/calibrate.hpp includes
-// this). It returns the candidate's error, sum |x^ - x|^norm, and the
-// weighted sums that refit the step (and zero point) to the codes it chose.
+// a block for one candidate step (private: quant/calibrate.hpp includes this,
+// and kernels/detail/x86/fit_avx512.hpp for its 16-lane copies). It returns
+// the candidate's error, sum |x^ - x|^norm, and the weighted sums that refit
+// the step (and zero point) to the codes it chose.
 //
 // 4-lane vectors (core/detail/vec4.hpp: SSE2 on x86-64, NEON on AArch64):
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
@@ -1031,7 +1033,11 @@ private:
 // into the 4-lane passes' sums in the same order: the results are the 4-lane
 // passes' in the same build. (Across builds they match where the compiler
 // contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
-// "on" with -mfma change the last bits, before this as after.)
+// "on" with -mfma change the last bits, before this as after.) On CPUs with
+// AVX-512F, x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16
+// in kernels/detail/x86/fit_avx512.hpp, registered below), again with the
+// 4-lane passes' sums bit for bit (tests/test_quant_mse.cpp checks it).
+// The per-value arithmetic is fit_body.inl, stamped out once per copy.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -1045,6 +1051,49 @@ private:
 #include <cstddef>
 #include <cstdint>
 
+// ---- begin lowbit/compiled_mode.hpp ----------------------------------------------
+// lowbit/compiled_mode.hpp — header-only or compiled (the fmt model).
+//
+// By default lowbit is header-only: the run-time dispatch (the whole kernel
+// table, the run-time-scheme twins of runtime.hpp) is defined inline in the
+// headers and compiled in every TU that calls it. With LOWBIT_COMPILED defined
+// (CMake: link lowbit::compiled, which defines it), the headers only declare
+// those functions and the static library lowbit_compiled (src/) defines them
+// once, so a TU that calls the twins no longer instantiates every scheme.
+// Without CMake: define LOWBIT_COMPILED everywhere and compile src/*.cpp once.
+
+// On the declarations and definitions of what lowbit::compiled provides.
+#if defined(LOWBIT_COMPILED)
+#define LOWBIT_COMPILED_INLINE
+#else
+#define LOWBIT_COMPILED_INLINE inline
+#endif
+
+// X(B) for every code width: lowbit::compiled instantiates the per-scheme code
+// once per width, one source file each (src/kernels_w*.cpp), so that its
+// build spreads over cores. A source file of one width defines
+// LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
+// non-template definitions and instantiates no width.
+#define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+
+// The code widths the run-time dispatch instantiates, one bit each (bit B-1
+// for width B): all eight by default. In header-only mode a program that only
+// meets some widths may define it to fewer before including lowbit, e.g.
+// -DLOWBIT_WIDTHS=0x88 for 4 and 8 bits, and compiles an eighth of the
+// run-time dispatch per width left out; the run-time twins and the kernel
+// table then refuse (twins: errc::unsupported) or do not list (table) the
+// others. The typed API (qmatrix<S>, gemv on a qmatrix_view<S>) is not
+// affected. lowbit::compiled is built with all widths.
+#ifndef LOWBIT_WIDTHS
+#define LOWBIT_WIDTHS 0xFF
+#endif
+
+namespace lowbit {
+namespace detail {
+constexpr bool width_compiled(int bits) noexcept { return bits >= 1 && bits <= 8 && ((LOWBIT_WIDTHS >> (bits - 1)) & 1) != 0; }
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/compiled_mode.hpp ------------------------------------------------
 // (lowbit/core/config.hpp: already included above)
 // ---- begin lowbit/core/detail/vec4.hpp -------------------------------------------
 // lowbit/core/detail/vec4.hpp — a 4-lane float / int32 vector for the
@@ -1494,6 +1543,277 @@ LOWBIT_ALWAYS_INLINE i32x8 to_int_trunc(f32x8 a) noexcept { return {_mm256_cvttp
 }  // namespace detail
 }  // namespace lowbit
 // ---- end lowbit/core/detail/vec4.hpp ---------------------------------------------
+// ---- begin lowbit/kernels/arch.hpp -----------------------------------------------
+// lowbit/kernels/arch.hpp — which instruction set the kernels use, chosen at
+// run time (docs/kernels.md, "Dispatch").
+//
+// The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
+// the CPU supports is used unless a path is forced, by the environment
+// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx
+// (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
+// the CPU lacks is refused (the status says why) so tests can loop over every
+// arch and skip the missing ones.
+//
+// This header contains no SIMD code: it only names and detects the archs.
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+// (lowbit/core/status.hpp: already included above)
+// ---- begin lowbit/kernels/detail/amx_permission.hpp ------------------------------
+// lowbit/kernels/detail/amx_permission.hpp — asks Linux, once, for the right
+// to use the AMX tile registers (docs/kernels.md, "AMX").
+//
+// Linux enables AMX's tile data state lazily: XCR0 has the bits, but the first
+// tile instruction of a process that has not asked traps (SIGILL through XFD).
+// A process asks with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); the
+// kernel refuses where the signal stack (sigaltstack) would be too small for
+// the 8 KiB of tile data or where the feature is off. Included by arch.hpp only
+// (the public headers name no OS interface).
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace lowbit {
+namespace detail {
+
+// True when this process may execute tile instructions. Asked at most once
+// (thread-safe static); the answer is kept.
+inline bool request_amx_permission() noexcept {
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64)) && defined(SYS_arch_prctl)
+    static const bool granted = [] {
+        constexpr long arch_get_xcomp_perm = 0x1022, arch_req_xcomp_perm = 0x1023;  // asm/prctl.h
+        constexpr unsigned long xfeature_xtiledata = 18;                           // XCR0 bit of the tile data
+        if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) != 0) return false;
+        unsigned long mask = 0;  // what the process holds now: the request can succeed and grant nothing only on a broken kernel
+        if (syscall(SYS_arch_prctl, arch_get_xcomp_perm, &mask) != 0) return false;
+        return ((mask >> xfeature_xtiledata) & 1) != 0;
+    }();
+    return granted;
+#else
+    return false;  // other OSes: not known to need or grant a request; AMX stays off
+#endif
+}
+
+}  // namespace detail
+}  // namespace lowbit
+// ---- end lowbit/kernels/detail/amx_permission.hpp --------------------------------
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define LOWBIT_X86 1
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+namespace lowbit {
+
+// Ordered from least to most capable within a family (amx, added later, is
+// last so that the numbers of the others stay as they were).
+enum class arch : int {
+    automatic = -1,  // no forcing: best the CPU supports
+    scalar = 0,      // plain C++ (the scalar models of both paths)
+    sse2,            // layer A: f32 path on 4-lane vectors every CPU of the build's arch runs (SSE2 / NEON)
+    avx2,            // x86 AVX2 + FMA + F16C, 256-bit; int8 dot with maddubs/madd
+    avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
+    avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
+    avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
+    neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
+    neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
+    amx,             // x86 AMX-INT8 tiles on top of avx512vnni (tiled int8 GEMM; the rest is avx512vnni's)
+};
+
+inline const char* arch_name(arch a) noexcept {
+    switch (a) {
+        case arch::automatic: return "auto";
+        case arch::scalar: return "scalar";
+        case arch::sse2: return "sse2";
+        case arch::avx2: return "avx2";
+        case arch::avx512: return "avx512";
+        case arch::avxvnni: return "avxvnni";
+        case arch::avx512vnni: return "avx512vnni";
+        case arch::neon: return "neon";
+        case arch::neondot: return "neondot";
+        case arch::amx: return "amx";
+    }
+    return "?";
+}
+
+inline result<arch> parse_arch(const char* s) noexcept {
+    static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
+                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot, arch::amx};
+    if (s)
+        for (arch a : all)
+            if (!std::strcmp(s, arch_name(a))) return a;
+    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx|auto",
+                         s ? s : "(null)");
+}
+
+// What the CPU (and OS) support.
+struct cpu_features {
+    bool sse2 = false, avx2 = false, fma = false, f16c = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
+    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
+    // that the bf16_dot path's entries need (kernel_entry::needs).
+    bool avx512bf16 = false;
+    // AVX512_VBMI (vpermb, vpermi2b, vpmultishiftqb) and AVX512_BITALG
+    // (vpshufbitqmb): likewise features, not an arch; the lattice i-quant
+    // entries of formats/gguf_matmul.hpp need both (Ice Lake, Zen 4 and later).
+    bool avx512vbmi = false, avx512bitalg = false;
+    bool neon = false, dotprod = false;
+    // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
+    // (amx_hw); the OS let this process use it (amx_permitted: Linux's
+    // arch_prctl request, detail/amx_permission.hpp). amx_hw && !amx_permitted
+    // is a refusal: arch::amx is then absent and avx512vnni is the best arch.
+    bool amx_hw = false, amx_permitted = false;
+
+    bool has(arch a) const noexcept {
+        switch (a) {
+            case arch::automatic:
+            case arch::scalar: return true;
+            case arch::sse2: return true;  // the compile-time arch is always runnable
+            case arch::avx2: return avx2 && fma && f16c;
+            case arch::avx512: return has(arch::avx2) && avx512f && avx512bw && avx512vl;
+            case arch::avxvnni: return has(arch::avx2) && avxvnni;
+            case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
+            case arch::neon: return neon;
+            case arch::neondot: return neon && dotprod;
+            case arch::amx: return has(arch::avx512vnni) && amx_hw && amx_permitted;
+        }
+        return false;
+    }
+};
+
+namespace detail {
+#if defined(LOWBIT_X86)
+inline void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+    int v[4];
+    __cpuidex(v, static_cast<int>(leaf), static_cast<int>(sub));
+    for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(v[i]);
+#else
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
+inline unsigned long long xgetbv0() noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+    return _xgetbv(0);
+#else
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (static_cast<unsigned long long>(hi) << 32) | lo;
+#endif
+}
+#endif
+
+inline cpu_features detect_cpu() noexcept {
+    cpu_features f;
+#if defined(LOWBIT_X86)
+    unsigned r[4];
+    cpuid(0, 0, r);
+    const unsigned max_leaf = r[0];
+    cpuid(1, 0, r);
+    f.sse2 = (r[3] >> 26) & 1;
+    const bool osxsave = (r[2] >> 27) & 1;
+    f.fma = (r[2] >> 12) & 1;
+    f.f16c = (r[2] >> 29) & 1;
+    const bool avx = (r[2] >> 28) & 1;
+    // The OS must save the registers: XCR0 bits 1,2 (SSE, AVX) and 5,6,7 (opmask, ZMM).
+    const unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
+    const bool ymm_ok = avx && (xcr0 & 0x6) == 0x6;
+    const bool zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0;
+    if (!ymm_ok) f.fma = f.f16c = false;
+    if (max_leaf >= 7) {
+        cpuid(7, 0, r);
+        f.avx2 = ymm_ok && ((r[1] >> 5) & 1);
+        f.avx512f = zmm_ok && ((r[1] >> 16) & 1);
+        f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
+        f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
+        f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        f.avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
+        f.avx512bitalg = zmm_ok && ((r[2] >> 12) & 1);
+        // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
+        const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
+        f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
+        const unsigned max_sub = r[0];
+        if (max_sub >= 1) {
+            cpuid(7, 1, r);
+            f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
+            f.avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
+        }
+    }
+    // Asked only where the hardware has it (the request grows the process's signal frames).
+    if (f.amx_hw && f.avx512vnni) f.amx_permitted = request_amx_permission();
+#elif defined(__aarch64__)
+    f.neon = true;
+#if defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    f.dotprod = (hw >> 20) & 1;  // HWCAP_ASIMDDP
+#endif
+#endif
+    return f;
+}
+
+inline const cpu_features& cpu() noexcept {
+    static const cpu_features f = detect_cpu();  // thread-safe, once
+    return f;
+}
+
+inline arch best_arch(const cpu_features& f) noexcept {
+    static const arch order[] = {arch::amx, arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
+    for (arch a : order)
+        if (f.has(a)) return a;
+    return arch::sse2;
+}
+
+inline std::atomic<int>& forced_arch_slot() noexcept {
+    static std::atomic<int> slot{-2};  // -2: not initialised from the environment yet
+    return slot;
+}
+}  // namespace detail
+
+// Force the kernels onto one arch (arch::automatic: back to the best one).
+// Refused, leaving the current choice, if this CPU cannot run it.
+inline status force_arch(arch a) noexcept {
+    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::amx))
+        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 9 amx)", static_cast<int>(a));
+    if (a == arch::amx && detail::cpu().amx_hw && !detail::cpu().amx_permitted)
+        return status::error(errc::unsupported, "arch amx: the OS refused this process the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
+    if (!detail::cpu().has(a))
+        return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
+    detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);
+    return {};
+}
+
+// The arch the kernels use now.
+inline arch active_arch() noexcept {
+    auto& slot = detail::forced_arch_slot();
+    int v = slot.load(std::memory_order_relaxed);
+    if (v == -2) {
+        int init = -1;
+        if (const char* env = std::getenv("LOWBIT_FORCE_ARCH")) {
+            auto a = parse_arch(env);
+            if (!a) std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH: %s; using the best arch\n", a.error().message());
+            else if (!detail::cpu().has(*a))
+                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU (or its OS refused it); using the best arch\n", env);
+            else init = static_cast<int>(*a);
+        }
+        slot.compare_exchange_strong(v, init, std::memory_order_relaxed);
+        v = slot.load(std::memory_order_relaxed);
+    }
+    return v < 0 ? detail::best_arch(detail::cpu()) : static_cast<arch>(v);
+}
+
+}  // namespace lowbit
+// ---- end lowbit/kernels/arch.hpp -------------------------------------------------
 
 namespace lowbit {
 namespace detail {
@@ -1529,11 +1849,25 @@ using v4::i32x4;
 using v4::f32x8;
 #endif
 
+#define LOWBIT_FIT_FN LOWBIT_ALWAYS_INLINE
+// ---- begin lowbit/quant/detail/fit_body.inl --------------------------------------
+// lowbit/quant/detail/fit_body.inl — the per-value arithmetic of
+// calibrate::mse's passes, generic over the vector type B, stamped out twice
+// by quant/detail/fit_simd.hpp: in namespace fit for its 4-lane (and AVX2
+// builds' 8-lane) passes, and, on x86-64 with GCC or Clang, in namespace
+// fit16 with LOWBIT_FIT_FN carrying the AVX-512 target attribute for the
+// 16-lane passes the CPU picks at run time (always_inline helpers must carry
+// the target of the function they are inlined into, so one copy cannot serve
+// both). No #pragma once: included once per copy. Every operation is lane for
+// lane the same, so each copy gives the same terms for the same values.
+//
+// LOWBIT_FIT_FN: how each function here is declared (always inline, plus a
+// target attribute for the AVX-512 copy).
 // log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
 // log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
 // interval (absolute error 3.8e-6).
 template <class B>
-LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
+LOWBIT_FIT_FN B log2_normal(B d) noexcept {
     using I = typename B::int_type;
     const I bits = v4::bits_of(d);
     // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
@@ -1554,7 +1888,7 @@ LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
 // 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
 // exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
 template <class B>
-LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
+LOWBIT_FIT_FN B exp2_clamped(B y) noexcept {
     using I = typename B::int_type;
     const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
     const B n = (y + magic) - magic;
@@ -1571,7 +1905,7 @@ LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
 
 template <class B>
 struct acc {
-    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);
+    B err{}, errt{}, w{}, wk{}, wk2{}, wy{}, wyk{};  // zeros (value-initialized: no call into a constructor)
 };
 
 // t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
@@ -1579,7 +1913,7 @@ struct acc {
 // error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
 // between candidates, whose unclipped errors spread over [0, 1/2] alike.
 template <class B>
-LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
+LOWBIT_FIT_FN B pow24_half(B t) noexcept {
     B p(12.4637709f);
     p = p * t + B(-23.8889542f);
     p = p * t + B(18.9011974f);
@@ -1593,7 +1927,7 @@ LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
 // float's bits read linearly (a few % off): the refit's weights only steer
 // the refit; its candidate is then judged by its error.
 template <class B>
-LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
+LOWBIT_FIT_FN B pow_rough(B d, B q, B bias) noexcept {
     const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
     return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
 }
@@ -1613,7 +1947,7 @@ struct lane_consts {
 // polynomials (err, in units), for the batches that hold any.
 // x^ - x (as dequantization computes it) for values x, and their codes k.
 template <class B>
-LOWBIT_ALWAYS_INLINE B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
+LOWBIT_FIT_FN B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
     // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
     y = x / c.scale;
     const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
@@ -1627,7 +1961,7 @@ LOWBIT_ALWAYS_INLINE B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexc
 }
 
 template <fit_mode M, class B>
-LOWBIT_ALWAYS_INLINE void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
+LOWBIT_FIT_FN void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
     B y, k;
     const B diff = code_diff(x, c, y, k);
     const B r = diff * c.unit_inv;  // in units
@@ -1664,6 +1998,35 @@ LOWBIT_ALWAYS_INLINE void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) 
     }
 }
 
+template <class B>
+LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
+    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
+    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
+    const float q = norm - 2.0f;
+    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
+}
+
+// The tail of a row for the 8-lane passes (and each half of the 16-lane ones), laid out as the 4-lane passes
+// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
+// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
+// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
+// +0 or -0 and leave a float sum unchanged.
+LOWBIT_FIT_FN void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
+    const std::size_t lo = n >= 4 ? 4 : 0;
+    for (std::size_t l = 0; l < 8; ++l) {
+        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
+        bool ok = l < 4 ? lo == 4 : j < n;
+        if (lo == 0 && short_low) {
+            j = l;
+            ok = l < 4 && l < n;
+        }
+        pad[l] = ok ? x[j] : 0.0f;
+        valid[l] = ok ? 1.0f : 0.0f;
+    }
+}
+// ---- end lowbit/quant/detail/fit_body.inl ----------------------------------------
+#undef LOWBIT_FIT_FN
+
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
 template <fit_mode M>
@@ -1692,14 +2055,6 @@ inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexc
     s.wyk += t[5];
     a = acc<f32x4>{};
     b = acc<f32x4>{};
-}
-
-template <class B>
-inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
-    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
-    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
-    const float q = norm - 2.0f;
-    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
 
 }  // namespace fit
@@ -1802,30 +2157,8 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
     }
 }
 
+
 #if defined(LOWBIT_VEC8_AVX2)
-namespace fit {
-
-// The tail of a row for the 8-lane passes, laid out as the 4-lane passes
-// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
-// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
-// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
-// +0 or -0 and leave a float sum unchanged.
-inline void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
-    const std::size_t lo = n >= 4 ? 4 : 0;
-    for (std::size_t l = 0; l < 8; ++l) {
-        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
-        bool ok = l < 4 ? lo == 4 : j < n;
-        if (lo == 0 && short_low) {
-            j = l;
-            ok = l < 4 && l < n;
-        }
-        pad[l] = ok ? x[j] : 0.0f;
-        valid[l] = ok ? 1.0f : 0.0f;
-    }
-}
-
-}  // namespace fit
-
 // fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
 // a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
 // the same order, flushed after the same batches and combined a0 + a1 lane
@@ -1946,11 +2279,49 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 }
 #endif
 
-// The passes calibrate::mse runs: 8 lanes where the build enables AVX2, with
-// the 4-lane passes' results (the same sums in the same order), else 4.
+// The 16-lane (AVX-512F) copies of the passes, where the program has them:
+// kernels/detail/x86/fit_avx512.hpp, compiled into lowbit::compiled only
+// (kernels/detail/fit16_impl.hpp), which returns them (fit16_compiled);
+// header-only programs run the 4-lane passes. They give the 4-lane passes'
+// results bit for bit, so whether a program has them changes only the speed.
+struct fit16_fns {
+    fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
+    void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
+                       bool) noexcept;  // [Pow][N - 1]
+};
+#if defined(LOWBIT_COMPILED)
+LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
+#endif
+
+// The 16-lane passes of this program, or null: never in a TU built with FMA,
+// whose own 4-lane passes the compiler fuses (the 16-lane copy never does,
+// so it would not give their results).
+inline const fit16_fns* fit16_available() noexcept {
+#if defined(__FMA__)
+    return nullptr;
+#elif defined(LOWBIT_COMPILED)
+    return fit16_compiled();
+#else
+    return nullptr;  // header-only: the 4-lane passes (fit16_impl.hpp says why)
+#endif
+}
+
+// The 16-lane passes if available and the kernels' arch (detected, or
+// forced by LOWBIT_FORCE_ARCH / force_arch) has AVX-512F, else null.
+inline const fit16_fns* fit16_active() noexcept {
+    const fit16_fns* f = fit16_available();
+    if (!f) return nullptr;
+    const arch a = active_arch();
+    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx ? f : nullptr;
+}
+
+// The passes calibrate::mse runs: 16 lanes where wide (fit16_active()) is
+// not null, else 8 lanes where the build enables AVX2, else 4 -- each with
+// the 4-lane passes' results (the same sums in the same order).
 template <fit_mode M>
 inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm) noexcept {
+                         float norm, const fit16_fns* wide) noexcept {
+    if (wide) return wide->fit[static_cast<int>(M)](data, rows, cols, stride, c, norm);
 #if defined(LOWBIT_VEC8_AVX2)
     return fit_pass8<M>(data, rows, cols, stride, c, norm);
 #else
@@ -1960,7 +2331,8 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 
 template <bool Pow, std::size_t N>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err, bool exact = false) noexcept {
+                      float norm, double* err, const fit16_fns* wide, bool exact = false) noexcept {
+    if (wide) return wide->scan[Pow ? 1 : 0][N - 1](data, rows, cols, stride, c, norm, err, exact);
 #if defined(LOWBIT_VEC8_AVX2)
     scan_pass8<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
 #else
@@ -2268,7 +2640,7 @@ class mse_searcher {
 public:
     // unit: min/max's step, the unit of every error the passes return.
     mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st, float unit) noexcept
-        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st) {}
+        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st), wide_(fit16_active()) {}
 
     // The error of step s and zero point z, sum |x^ - x|^norm in units of
     // min/max's step (norm 2 but for the pow modes), and, for the
@@ -2281,18 +2653,46 @@ public:
             r.err = std::numeric_limits<double>::infinity();
             return r;
         }
-        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm);
+        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm, wide_);
     }
     template <fit_mode M>
     fit_sums pass(const qparams& p) const noexcept {
         return pass<M>(p.scale, p.zero);
     }
     fit_candidate candidate(float s, float z) const noexcept {
-        // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them), in float:
-        // a double std::pow a candidate cost as much as a pass over 32 values.
-        const float r = s / unit_;
-        const double tnorm = c_.norm == 2.4f ? static_cast<double>(r * r * std::exp2(0.4f * std::log2(r))) : 0.0;
-        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, tnorm};
+        fit_candidate c = candidate_base(s, z);
+        set_tnorm(&c, 1);
+        return c;
+    }
+    // f^0.4 for f = 1 - i/100, i < 100 (the default grid's candidates).
+    static const float* grid100_pow04() noexcept {
+        struct table {
+            float v[100];
+            table() noexcept {
+                for (int i = 0; i < 100; ++i) v[i] = static_cast<float>(std::pow(1.0 - i / 100.0, 0.4));
+            }
+        };
+        static const table t;
+        return t.v;
+    }
+    // A candidate without its tnorm (0; set_tnorm sets it).
+    fit_candidate candidate_base(float s, float z) const noexcept {
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, 0.0};
+    }
+    // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them) of n <= 4
+    // candidates at once, in float, r^0.4 by the passes' log2 and exp2
+    // polynomials (relative error ~1e-6, well inside the slack of search):
+    // a double std::pow cost as much as a pass over 32 values; float exp2f
+    // and log2f were ~9 % of the search on groups of 32 (perf, w4g32a), and
+    // the polynomials' latency (~100 cycles) is paid once for the candidates
+    // of a scan. Lane for lane, so a candidate's tnorm does not depend on
+    // the others.
+    void set_tnorm(fit_candidate* fc, std::size_t n) const noexcept {
+        if (c_.norm != 2.4f) return;
+        alignas(16) float r[4] = {1.0f, 1.0f, 1.0f, 1.0f}, p[4];
+        for (std::size_t j = 0; j < n; ++j) r[j] = fc[j].scale / unit_;
+        fit::exp2_clamped(v4::f32x4(0.4f) * fit::log2_normal(v4::f32x4::load(r))).store(p);
+        for (std::size_t j = 0; j < n; ++j) fc[j].tnorm = static_cast<double>(r[j] * r[j] * p[j]);
     }
     // The steps (and zero points) that minimise the weighted squares for the
     // codes of p: one symmetric; asymmetric, the zero points on either side of
@@ -2334,10 +2734,10 @@ private:
     template <bool Pow>
     void scan(const fit_candidate* fc, std::size_t n, double* e) const noexcept {
         switch (n) {
-            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
             default: return;
         }
     }
@@ -2358,32 +2758,55 @@ private:
         if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
         auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
-        const double mm_err = pass<Error>(mm).err;
-        double best_err = mm_err, scan_err = best_err;
+        double mm_err = 0.0, scan_err = std::numeric_limits<double>::infinity();
         int ib = 0;
         const int K = std::max(1, (steps + coarse - 1) / coarse);
         // Candidates go through the scan four (or two) at a time.
         int idx[4];
-        fit_candidate fc[4];
+        fit_candidate fc[4] = {};  // (GCC 12 -O2 cannot see that scan reads only the n written)
         double e[4];
         std::size_t n = 0;
+        // tnorm of the grid's candidates at norm 2.4 and the default grid: (s0/u)^0.4
+        // once (the polynomials' chain) times f^0.4 from a table, not a chain per scan.
+        const float* f04 = c_.norm == 2.4f && c_.grid == 100 ? grid100_pow04() : nullptr;
+        float s0_04 = 0.0f;
+        if (f04) {
+            fit_candidate c0 = candidate_base(s0, mm.zero);
+            set_tnorm(&c0, 1);
+            const float r0 = s0 / unit_;
+            s0_04 = static_cast<float>(c0.tnorm / static_cast<double>(r0 * r0));
+        }
         auto flush = [&] {
+            if (f04) {
+                for (std::size_t j = 0; j < n; ++j) {
+                    const float r = fc[j].scale / unit_;  // 1 for min/max
+                    fc[j].tnorm = idx[j] == 0 ? 1.0 : static_cast<double>(r * r * (s0_04 * f04[idx[j]]));
+                }
+            } else {
+                set_tnorm(fc, n);
+            }
             scan<pow_norm>(fc, n, e);
-            for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t j = 0; j < n; ++j) {
+                if (idx[j] == 0) mm_err = e[j];
                 if (e[j] < scan_err) {
                     scan_err = e[j];
                     ib = idx[j];
                 }
+            }
             n = 0;
         };
         auto try_i = [&](int i) {
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
-            fc[n++] = candidate(step_at(i), mm.zero);
+            fc[n++] = candidate_base(step_at(i), mm.zero);
             if (n == 4) flush();
         };
+        // min/max first, in the first scan: the others replace it only where strictly better.
+        idx[0] = 0;
+        fc[n++] = candidate_base(mm.scale, mm.zero);
         for (int i = K; i < steps; i += K) try_i(i);
         flush();
+        double best_err = mm_err;
         int h = K;
         for (int l = 0; l < levels && h > 1; ++l) {
             h = (h + 1) / 2;
@@ -2412,7 +2835,8 @@ private:
             if (it == refits) {
                 fit_candidate f2[2];
                 double e2[2] = {0.0, 0.0};  // scan writes nc of them (GCC -O1 cannot see it)
-                for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
+                for (int j = 0; j < nc; ++j) f2[j] = candidate_base(cur[j].scale, cur[j].zero);
+                set_tnorm(f2, static_cast<std::size_t>(nc));
                 scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
                     if (e2[j] < best_err) {
@@ -2445,13 +2869,15 @@ private:
         // the power of clipped values by ~1e-6 of it): where best's margin over
         // min/max is within what that can make up, the power of every value
         // settles it (2-bit groups of small values, most errors near 0).
-        const fit_candidate fb = candidate(best.scale, best.zero);
-        const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + fb.tnorm) + 1e-5 * mm_err;
-        if (pow_norm && c_.norm == 2.4f && !same(best, mm) && !(best_err + slack < mm_err)) {
-            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), fb};
-            double e2[2];
-            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
-            if (!(e2[1] < e2[0])) best = mm;
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
+            fit_candidate f2[2] = {candidate_base(mm.scale, mm.zero), candidate_base(best.scale, best.zero)};
+            set_tnorm(f2, 2);
+            const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + f2[1].tnorm) + 1e-5 * mm_err;
+            if (!(best_err + slack < mm_err)) {
+                double e2[2];
+                scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, wide_, true);
+                if (!(e2[1] < e2[0])) best = mm;
+            }
         }
         return best;
     }
@@ -2462,6 +2888,7 @@ private:
     int bits_;
     bool sym_;
     scale_type st_;
+    const fit16_fns* wide_;  // the 16-lane passes (AVX-512F; the 4-lane ones' results) or null
 };
 
 // calibrate::mse for the rest (1-bit symmetric groups, norms below 1, steps
@@ -4019,277 +4446,7 @@ result<tiled_view<S>> as_tiled(const weights_view& w) noexcept {
 
 }  // namespace lowbit
 // ---- end lowbit/weights/convert.hpp ----------------------------------------------
-// ---- begin lowbit/kernels/arch.hpp -----------------------------------------------
-// lowbit/kernels/arch.hpp — which instruction set the kernels use, chosen at
-// run time (docs/kernels.md, "Dispatch").
-//
-// The CPU is probed once (CPUID + XGETBV on x86; auxv on ARM). The best kernel
-// the CPU supports is used unless a path is forced, by the environment
-// variable LOWBIT_FORCE_ARCH=scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx
-// (read once, at the first query) or by lowbit::force_arch(). Forcing an arch
-// the CPU lacks is refused (the status says why) so tests can loop over every
-// arch and skip the missing ones.
-//
-// This header contains no SIMD code: it only names and detects the archs.
-
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-
-// (lowbit/core/status.hpp: already included above)
-// ---- begin lowbit/kernels/detail/amx_permission.hpp ------------------------------
-// lowbit/kernels/detail/amx_permission.hpp — asks Linux, once, for the right
-// to use the AMX tile registers (docs/kernels.md, "AMX").
-//
-// Linux enables AMX's tile data state lazily: XCR0 has the bits, but the first
-// tile instruction of a process that has not asked traps (SIGILL through XFD).
-// A process asks with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); the
-// kernel refuses where the signal stack (sigaltstack) would be too small for
-// the 8 KiB of tile data or where the feature is off. Included by arch.hpp only
-// (the public headers name no OS interface).
-
-#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
-namespace lowbit {
-namespace detail {
-
-// True when this process may execute tile instructions. Asked at most once
-// (thread-safe static); the answer is kept.
-inline bool request_amx_permission() noexcept {
-#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64)) && defined(SYS_arch_prctl)
-    static const bool granted = [] {
-        constexpr long arch_get_xcomp_perm = 0x1022, arch_req_xcomp_perm = 0x1023;  // asm/prctl.h
-        constexpr unsigned long xfeature_xtiledata = 18;                           // XCR0 bit of the tile data
-        if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) != 0) return false;
-        unsigned long mask = 0;  // what the process holds now: the request can succeed and grant nothing only on a broken kernel
-        if (syscall(SYS_arch_prctl, arch_get_xcomp_perm, &mask) != 0) return false;
-        return ((mask >> xfeature_xtiledata) & 1) != 0;
-    }();
-    return granted;
-#else
-    return false;  // other OSes: not known to need or grant a request; AMX stays off
-#endif
-}
-
-}  // namespace detail
-}  // namespace lowbit
-// ---- end lowbit/kernels/detail/amx_permission.hpp --------------------------------
-
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
-#define LOWBIT_X86 1
-#if defined(_MSC_VER) && !defined(__clang__)
-#include <intrin.h>
-#else
-#include <cpuid.h>
-#endif
-#endif
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#endif
-
-namespace lowbit {
-
-// Ordered from least to most capable within a family (amx, added later, is
-// last so that the numbers of the others stay as they were).
-enum class arch : int {
-    automatic = -1,  // no forcing: best the CPU supports
-    scalar = 0,      // plain C++ (the scalar models of both paths)
-    sse2,            // layer A: f32 path on 4-lane vectors every CPU of the build's arch runs (SSE2 / NEON)
-    avx2,            // x86 AVX2 + FMA + F16C, 256-bit; int8 dot with maddubs/madd
-    avx512,          // x86 AVX-512 F/BW/VL: FMA path on 512-bit registers, int8 dot with maddubs
-    avxvnni,         // x86 AVX-VNNI: 256-bit vpdpbusd
-    avx512vnni,      // x86 AVX-512 VNNI: vpdpbusd
-    neon,            // AArch64 NEON: int8 dot with widening multiplies, f32 FMA path
-    neondot,         // AArch64 NEON + Armv8.2 dot product: int8 dot with sdot; f32 path as neon
-    amx,             // x86 AMX-INT8 tiles on top of avx512vnni (tiled int8 GEMM; the rest is avx512vnni's)
-};
-
-inline const char* arch_name(arch a) noexcept {
-    switch (a) {
-        case arch::automatic: return "auto";
-        case arch::scalar: return "scalar";
-        case arch::sse2: return "sse2";
-        case arch::avx2: return "avx2";
-        case arch::avx512: return "avx512";
-        case arch::avxvnni: return "avxvnni";
-        case arch::avx512vnni: return "avx512vnni";
-        case arch::neon: return "neon";
-        case arch::neondot: return "neondot";
-        case arch::amx: return "amx";
-    }
-    return "?";
-}
-
-inline result<arch> parse_arch(const char* s) noexcept {
-    static const arch all[] = {arch::automatic, arch::scalar,     arch::sse2, arch::avx2,   arch::avx512,
-                               arch::avxvnni,   arch::avx512vnni, arch::neon, arch::neondot, arch::amx};
-    if (s)
-        for (arch a : all)
-            if (!std::strcmp(s, arch_name(a))) return a;
-    return status::error(errc::invalid_argument, "arch \"%s\": expected scalar|sse2|avx2|avx512|avx512vnni|avxvnni|neon|neondot|amx|auto",
-                         s ? s : "(null)");
-}
-
-// What the CPU (and OS) support.
-struct cpu_features {
-    bool sse2 = false, avx2 = false, fma = false, f16c = false;
-    bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avxvnni = false;
-    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): not an arch of its own, a feature
-    // that the bf16_dot path's entries need (kernel_entry::needs).
-    bool avx512bf16 = false;
-    // AVX512_VBMI (vpermb, vpermi2b, vpmultishiftqb) and AVX512_BITALG
-    // (vpshufbitqmb): likewise features, not an arch; the lattice i-quant
-    // entries of formats/gguf_matmul.hpp need both (Ice Lake, Zen 4 and later).
-    bool avx512vbmi = false, avx512bitalg = false;
-    bool neon = false, dotprod = false;
-    // AMX: the CPU has AMX-TILE and AMX-INT8 and the OS saves the tile state
-    // (amx_hw); the OS let this process use it (amx_permitted: Linux's
-    // arch_prctl request, detail/amx_permission.hpp). amx_hw && !amx_permitted
-    // is a refusal: arch::amx is then absent and avx512vnni is the best arch.
-    bool amx_hw = false, amx_permitted = false;
-
-    bool has(arch a) const noexcept {
-        switch (a) {
-            case arch::automatic:
-            case arch::scalar: return true;
-            case arch::sse2: return true;  // the compile-time arch is always runnable
-            case arch::avx2: return avx2 && fma && f16c;
-            case arch::avx512: return has(arch::avx2) && avx512f && avx512bw && avx512vl;
-            case arch::avxvnni: return has(arch::avx2) && avxvnni;
-            case arch::avx512vnni: return has(arch::avx512) && avx512vnni;
-            case arch::neon: return neon;
-            case arch::neondot: return neon && dotprod;
-            case arch::amx: return has(arch::avx512vnni) && amx_hw && amx_permitted;
-        }
-        return false;
-    }
-};
-
-namespace detail {
-#if defined(LOWBIT_X86)
-inline void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) noexcept {
-#if defined(_MSC_VER) && !defined(__clang__)
-    int v[4];
-    __cpuidex(v, static_cast<int>(leaf), static_cast<int>(sub));
-    for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(v[i]);
-#else
-    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
-#endif
-}
-inline unsigned long long xgetbv0() noexcept {
-#if defined(_MSC_VER) && !defined(__clang__)
-    return _xgetbv(0);
-#else
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return (static_cast<unsigned long long>(hi) << 32) | lo;
-#endif
-}
-#endif
-
-inline cpu_features detect_cpu() noexcept {
-    cpu_features f;
-#if defined(LOWBIT_X86)
-    unsigned r[4];
-    cpuid(0, 0, r);
-    const unsigned max_leaf = r[0];
-    cpuid(1, 0, r);
-    f.sse2 = (r[3] >> 26) & 1;
-    const bool osxsave = (r[2] >> 27) & 1;
-    f.fma = (r[2] >> 12) & 1;
-    f.f16c = (r[2] >> 29) & 1;
-    const bool avx = (r[2] >> 28) & 1;
-    // The OS must save the registers: XCR0 bits 1,2 (SSE, AVX) and 5,6,7 (opmask, ZMM).
-    const unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-    const bool ymm_ok = avx && (xcr0 & 0x6) == 0x6;
-    const bool zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0;
-    if (!ymm_ok) f.fma = f.f16c = false;
-    if (max_leaf >= 7) {
-        cpuid(7, 0, r);
-        f.avx2 = ymm_ok && ((r[1] >> 5) & 1);
-        f.avx512f = zmm_ok && ((r[1] >> 16) & 1);
-        f.avx512bw = zmm_ok && ((r[1] >> 30) & 1);
-        f.avx512vl = zmm_ok && ((r[1] >> 31) & 1);
-        f.avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
-        f.avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
-        f.avx512bitalg = zmm_ok && ((r[2] >> 12) & 1);
-        // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
-        const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
-        f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
-        const unsigned max_sub = r[0];
-        if (max_sub >= 1) {
-            cpuid(7, 1, r);
-            f.avxvnni = ymm_ok && ((r[0] >> 4) & 1);
-            f.avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
-        }
-    }
-    // Asked only where the hardware has it (the request grows the process's signal frames).
-    if (f.amx_hw && f.avx512vnni) f.amx_permitted = request_amx_permission();
-#elif defined(__aarch64__)
-    f.neon = true;
-#if defined(__linux__)
-    const unsigned long hw = getauxval(AT_HWCAP);
-    f.dotprod = (hw >> 20) & 1;  // HWCAP_ASIMDDP
-#endif
-#endif
-    return f;
-}
-
-inline const cpu_features& cpu() noexcept {
-    static const cpu_features f = detect_cpu();  // thread-safe, once
-    return f;
-}
-
-inline arch best_arch(const cpu_features& f) noexcept {
-    static const arch order[] = {arch::amx, arch::avx512vnni, arch::avxvnni, arch::avx512, arch::avx2, arch::neondot, arch::neon};
-    for (arch a : order)
-        if (f.has(a)) return a;
-    return arch::sse2;
-}
-
-inline std::atomic<int>& forced_arch_slot() noexcept {
-    static std::atomic<int> slot{-2};  // -2: not initialised from the environment yet
-    return slot;
-}
-}  // namespace detail
-
-// Force the kernels onto one arch (arch::automatic: back to the best one).
-// Refused, leaving the current choice, if this CPU cannot run it.
-inline status force_arch(arch a) noexcept {
-    if (static_cast<int>(a) < static_cast<int>(arch::automatic) || static_cast<int>(a) > static_cast<int>(arch::amx))
-        return status::error(errc::invalid_argument, "arch = %d is not an arch (-1 automatic .. 9 amx)", static_cast<int>(a));
-    if (a == arch::amx && detail::cpu().amx_hw && !detail::cpu().amx_permitted)
-        return status::error(errc::unsupported, "arch amx: the OS refused this process the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
-    if (!detail::cpu().has(a))
-        return status::error(errc::unsupported, "arch %s is not supported by this CPU (or this build)", arch_name(a));
-    detail::forced_arch_slot().store(static_cast<int>(a), std::memory_order_relaxed);
-    return {};
-}
-
-// The arch the kernels use now.
-inline arch active_arch() noexcept {
-    auto& slot = detail::forced_arch_slot();
-    int v = slot.load(std::memory_order_relaxed);
-    if (v == -2) {
-        int init = -1;
-        if (const char* env = std::getenv("LOWBIT_FORCE_ARCH")) {
-            auto a = parse_arch(env);
-            if (!a) std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH: %s; using the best arch\n", a.error().message());
-            else if (!detail::cpu().has(*a))
-                std::fprintf(stderr, "lowbit: LOWBIT_FORCE_ARCH=%s is not supported by this CPU (or its OS refused it); using the best arch\n", env);
-            else init = static_cast<int>(*a);
-        }
-        slot.compare_exchange_strong(v, init, std::memory_order_relaxed);
-        v = slot.load(std::memory_order_relaxed);
-    }
-    return v < 0 ? detail::best_arch(detail::cpu()) : static_cast<arch>(v);
-}
-
-}  // namespace lowbit
-// ---- end lowbit/kernels/arch.hpp -------------------------------------------------
+// (lowbit/kernels/arch.hpp: already included above)
 // ---- begin lowbit/kernels/detail/entries.hpp -------------------------------------
 // lowbit/kernels/detail/entries.hpp — the kernel table's entries for the
 // dense and tiled layouts (kernels/table.hpp). dense_table<KS> and
@@ -20431,49 +20588,7 @@ private:
 // default, once in lowbit::compiled with LOWBIT_COMPILED (compiled_mode.hpp).
 
 
-// ---- begin lowbit/compiled_mode.hpp ----------------------------------------------
-// lowbit/compiled_mode.hpp — header-only or compiled (the fmt model).
-//
-// By default lowbit is header-only: the run-time dispatch (the whole kernel
-// table, the run-time-scheme twins of runtime.hpp) is defined inline in the
-// headers and compiled in every TU that calls it. With LOWBIT_COMPILED defined
-// (CMake: link lowbit::compiled, which defines it), the headers only declare
-// those functions and the static library lowbit_compiled (src/) defines them
-// once, so a TU that calls the twins no longer instantiates every scheme.
-// Without CMake: define LOWBIT_COMPILED everywhere and compile src/*.cpp once.
-
-// On the declarations and definitions of what lowbit::compiled provides.
-#if defined(LOWBIT_COMPILED)
-#define LOWBIT_COMPILED_INLINE
-#else
-#define LOWBIT_COMPILED_INLINE inline
-#endif
-
-// X(B) for every code width: lowbit::compiled instantiates the per-scheme code
-// once per width, one source file each (src/kernels_w*.cpp), so that its
-// build spreads over cores. A source file of one width defines
-// LOWBIT_COMPILED_BITS to it; the one without (src/dispatch.cpp) holds the
-// non-template definitions and instantiates no width.
-#define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
-
-// The code widths the run-time dispatch instantiates, one bit each (bit B-1
-// for width B): all eight by default. In header-only mode a program that only
-// meets some widths may define it to fewer before including lowbit, e.g.
-// -DLOWBIT_WIDTHS=0x88 for 4 and 8 bits, and compiles an eighth of the
-// run-time dispatch per width left out; the run-time twins and the kernel
-// table then refuse (twins: errc::unsupported) or do not list (table) the
-// others. The typed API (qmatrix<S>, gemv on a qmatrix_view<S>) is not
-// affected. lowbit::compiled is built with all widths.
-#ifndef LOWBIT_WIDTHS
-#define LOWBIT_WIDTHS 0xFF
-#endif
-
-namespace lowbit {
-namespace detail {
-constexpr bool width_compiled(int bits) noexcept { return bits >= 1 && bits <= 8 && ((LOWBIT_WIDTHS >> (bits - 1)) & 1) != 0; }
-}  // namespace detail
-}  // namespace lowbit
-// ---- end lowbit/compiled_mode.hpp ------------------------------------------------
+// (lowbit/compiled_mode.hpp: already included above)
 // ---- begin lowbit/executor_ref.hpp -----------------------------------------------
 // lowbit/executor_ref.hpp — a non-owning, type-erased reference to an executor
 // (parallel.hpp's concept), so that a function compiled once in
@@ -20953,6 +21068,529 @@ template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matr
 
 }  // namespace detail
 }  // namespace lowbit
+
+// calibrate::mse's 16-lane passes: compiled into lowbit::compiled (src/dispatch.cpp),
+// not per width and not in header-only mode, where this file is part of every TU
+// that includes lowbit.hpp and the copy cost ~0.7 CPU-s of each (measured at -O2).
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+// ---- begin lowbit/kernels/detail/fit16_impl.hpp ----------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_FIT16_IMPL_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_FIT16_IMPL_HPP
+// lowbit/kernels/detail/fit16_impl.hpp — where calibrate::mse's 16-lane
+// passes (x86/fit_avx512.hpp) are compiled: only in lowbit::compiled's
+// src/dispatch.cpp (through detail/runtime_impl.hpp), which returns them from
+// fit16_compiled(). Header-only programs keep the 4-lane passes (the same
+// results): compiling the copy into every TU that includes lowbit.hpp cost
+// ~0.7 CPU-s each at -O2. Not where the build enables FMA, nor on the plain
+// 4-lane model (x86/fit_avx512.hpp says why); there fit16_compiled() returns
+// null.
+
+// (lowbit/compiled_mode.hpp: already included above)
+// (lowbit/quant/detail/fit_simd.hpp: already included above)
+// (lowbit/kernels/detail/entries.hpp: already included above)
+
+#if defined(LOWBIT_HAVE_X86_KERNELS) && !defined(__FMA__) && defined(LOWBIT_VEC4_SSE) && defined(__x86_64__)
+#define LOWBIT_FIT16_AVX512 1
+// ---- begin lowbit/kernels/detail/x86/fit_avx512.hpp ------------------------------
+#ifndef LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_FIT_AVX512_HPP
+#define LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_FIT_AVX512_HPP
+// lowbit/kernels/detail/x86/fit_avx512.hpp — the 16-lane (AVX-512F) copies
+// of calibrate::mse's passes (quant/detail/fit_simd.hpp), which the search
+// runs where the kernels' arch has AVX-512F. Private: compiled only into
+// lowbit::compiled (kernels/detail/fit16_impl.hpp, from its dispatch.cpp),
+// after the x86 kernels' <immintrin.h>; fit16_compiled() returns them. No
+// consumer TU compiles these passes (~0.7 CPU-s at -O2 each), and header-only
+// programs run the 4-lane ones (the same results). Not in builds that
+// enable FMA: there GCC contracts the 4-lane passes' multiply-adds
+// (-ffp-contract=fast), which these copies never do, so they would not give
+// those passes' results; such builds (-march=native and the like) keep their
+// 4- or 8-lane passes.
+//
+// Each operation of f32x16 / i32x16 is lane for lane the SSE2 one of
+// core/detail/vec4.hpp (the same IEEE operation on 16 lanes), so the terms of
+// a value are the 4-lane passes' bit for bit, and the passes add them in the
+// 4-lane passes' order. Multiplies, adds, subtracts and divides go through the
+// explicit-rounding intrinsics (_MM_FROUND_CUR_DIRECTION: the plain
+// instruction): GCC implements _mm512_mul_ps and _mm512_add_ps as generic
+// vector arithmetic and, with AVX-512F (which includes FMA) enabled by the
+// target attribute, contracts a multiply and an add into one fused
+// multiply-add, whose single rounding the SSE2 build does not have. Builtins
+// with a rounding operand are never contracted. (The maskz forms, with an
+// all-ones mask, throughout: GCC 12 warns -Wmaybe-uninitialized inside the
+// unmasked ones, whose source operand is _mm512_undefined_*.)
+
+#include <cstddef>
+#include <cstdint>
+#include <immintrin.h>
+
+// (lowbit/compiled_mode.hpp: already included above)
+// (lowbit/core/detail/vec4.hpp: already included above)
+// (lowbit/quant/detail/fit_simd.hpp: already included above)
+
+// Every function here (and the passes' lambdas, _ATTR): always inlined into
+// the AVX-512 passes, which carry the same target.
+#define LOWBIT_V16_ATTR __attribute__((always_inline, target("avx2,avx512f")))
+#define LOWBIT_V16 inline LOWBIT_V16_ATTR
+
+namespace lowbit {
+namespace detail {
+namespace v4 {
+
+struct i32x16;
+struct f32x16 {
+    using int_type = i32x16;
+    __m512 v;
+    f32x16() = default;
+    LOWBIT_V16 f32x16(__m512 n) noexcept : v(n) {}
+    LOWBIT_V16 explicit f32x16(float x) noexcept : v(_mm512_set1_ps(x)) {}
+    LOWBIT_V16 static f32x16 load(const float* p) noexcept { return {_mm512_loadu_ps(p)}; }
+};
+struct i32x16 {
+    __m512i v;
+    i32x16() = default;
+    LOWBIT_V16 i32x16(__m512i n) noexcept : v(n) {}
+    LOWBIT_V16 explicit i32x16(std::int32_t x) noexcept : v(_mm512_set1_epi32(x)) {}
+};
+struct mask16 {
+    __mmask16 m;
+};
+
+#define LOWBIT_V16_R _MM_FROUND_CUR_DIRECTION
+// All lanes, as the mask of the maskz forms (a function's value: without
+// optimization the _round_ forms are macros that hand the mask to a builtin
+// taking a signed short, and a literal 0xffff there warns -Woverflow).
+LOWBIT_V16 __mmask16 all16() noexcept { return static_cast<__mmask16>(0xffff); }
+LOWBIT_V16 f32x16 operator+(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_add_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator-(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_sub_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator*(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_mul_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+LOWBIT_V16 f32x16 operator/(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_div_round_ps(all16(), a.v, b.v, LOWBIT_V16_R)}; }
+#undef LOWBIT_V16_R
+LOWBIT_V16 f32x16& operator+=(f32x16& a, f32x16 b) noexcept { return a = a + b; }
+// minps/maxps: the second operand where either is NaN, as SSE2's (callers pass finite values).
+LOWBIT_V16 f32x16 min(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_min_ps(0xffff, a.v, b.v)}; }
+LOWBIT_V16 f32x16 max(f32x16 a, f32x16 b) noexcept { return {_mm512_maskz_max_ps(0xffff, a.v, b.v)}; }
+LOWBIT_V16 f32x16 abs(f32x16 a) noexcept {  // the sign bit cleared (AVX-512F has no float and-not)
+    return {_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(0x7fffffff)))};
+}
+LOWBIT_V16 f32x16 round_even(f32x16 a) noexcept {
+    return {_mm512_maskz_roundscale_ps(0xffff, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+
+LOWBIT_V16 mask16 operator>(f32x16 a, f32x16 b) noexcept { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ)}; }
+LOWBIT_V16 mask16 operator>(i32x16 a, i32x16 b) noexcept { return {_mm512_cmpgt_epi32_mask(a.v, b.v)}; }
+LOWBIT_V16 bool any(mask16 m) noexcept { return m.m != 0; }
+LOWBIT_V16 f32x16 select(mask16 m, f32x16 a, f32x16 b) noexcept { return {_mm512_mask_blend_ps(m.m, b.v, a.v)}; }
+LOWBIT_V16 i32x16 select(mask16 m, i32x16 a, i32x16 b) noexcept { return {_mm512_mask_blend_epi32(m.m, b.v, a.v)}; }
+
+LOWBIT_V16 i32x16 operator+(i32x16 a, i32x16 b) noexcept { return {_mm512_add_epi32(a.v, b.v)}; }
+LOWBIT_V16 i32x16 operator-(i32x16 a, i32x16 b) noexcept { return {_mm512_sub_epi32(a.v, b.v)}; }
+LOWBIT_V16 i32x16 operator&(i32x16 a, i32x16 b) noexcept { return {_mm512_and_si512(a.v, b.v)}; }
+LOWBIT_V16 i32x16 operator|(i32x16 a, i32x16 b) noexcept { return {_mm512_or_si512(a.v, b.v)}; }
+template <int N>
+LOWBIT_V16 i32x16 shift_left(i32x16 a) noexcept {
+    return {_mm512_maskz_slli_epi32(0xffff, a.v, N)};
+}
+template <int N>
+LOWBIT_V16 i32x16 shift_right(i32x16 a) noexcept {  // arithmetic
+    return {_mm512_maskz_srai_epi32(0xffff, a.v, N)};
+}
+LOWBIT_V16 i32x16 bits_of(f32x16 a) noexcept { return {_mm512_castps_si512(a.v)}; }
+LOWBIT_V16 f32x16 float_from_bits(i32x16 a) noexcept { return {_mm512_castsi512_ps(a.v)}; }
+LOWBIT_V16 f32x16 to_float(i32x16 a) noexcept { return {_mm512_maskz_cvtepi32_ps(0xffff, a.v)}; }
+LOWBIT_V16 i32x16 to_int_trunc(f32x16 a) noexcept { return {_mm512_maskz_cvttps_epi32(0xffff, a.v)}; }
+
+// Lanes 0-7 and 8-15, and lanes 4q..4q+3.
+LOWBIT_V16 __m256 half(f32x16 a, int h) noexcept {
+    const __m512d d = _mm512_castps_pd(a.v);  // (GCC 12's _mm512_castps512_ps256 warns too)
+    return _mm256_castpd_ps(h == 0 ? _mm512_maskz_extractf64x4_pd(0xf, d, 0) : _mm512_maskz_extractf64x4_pd(0xf, d, 1));
+}
+template <int Q>
+LOWBIT_V16 __m128 quarter(f32x16 a) noexcept {
+    return _mm512_maskz_extractf32x4_ps(0xf, a.v, Q);
+}
+
+}  // namespace v4
+
+namespace fit16 {
+using v4::f32x16;
+#define LOWBIT_FIT_FN LOWBIT_V16
+// ---- begin lowbit/quant/detail/fit_body.inl --------------------------------------
+// lowbit/quant/detail/fit_body.inl — the per-value arithmetic of
+// calibrate::mse's passes, generic over the vector type B, stamped out twice
+// by quant/detail/fit_simd.hpp: in namespace fit for its 4-lane (and AVX2
+// builds' 8-lane) passes, and, on x86-64 with GCC or Clang, in namespace
+// fit16 with LOWBIT_FIT_FN carrying the AVX-512 target attribute for the
+// 16-lane passes the CPU picks at run time (always_inline helpers must carry
+// the target of the function they are inlined into, so one copy cannot serve
+// both). No #pragma once: included once per copy. Every operation is lane for
+// lane the same, so each copy gives the same terms for the same values.
+//
+// LOWBIT_FIT_FN: how each function here is declared (always inline, plus a
+// target attribute for the AVX-512 copy).
+// log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
+// log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
+// interval (absolute error 3.8e-6).
+template <class B>
+LOWBIT_FIT_FN B log2_normal(B d) noexcept {
+    using I = typename B::int_type;
+    const I bits = v4::bits_of(d);
+    // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
+    const I mant = bits & I(0x007fffff);
+    const I up = v4::select(mant > I(0x003504f3), I(1), I(0));
+    const B m = v4::float_from_bits(mant | v4::shift_left<23>(I(127) - up));
+    const B e = v4::to_float(v4::shift_right<23>(bits) - I(127) + up);
+    const B t = m - B(1.0f);
+    B p(-0.206858124f);
+    p = p * t + B(0.318407118f);
+    p = p * t + B(-0.366413259f);
+    p = p * t + B(0.479793884f);
+    p = p * t + B(-0.721208468f);
+    p = p * t + B(1.4427018f);
+    return e + t * p;
+}
+
+// 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
+// exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
+template <class B>
+LOWBIT_FIT_FN B exp2_clamped(B y) noexcept {
+    using I = typename B::int_type;
+    const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
+    const B n = (y + magic) - magic;
+    const B f = y - n;
+    B p(0.00134004322f);
+    p = p * f + B(0.0096760371f);
+    p = p * f + B(0.0555032721f);
+    p = p * f + B(0.240221074f);
+    p = p * f + B(0.693147207f);
+    p = p * f + B(1.00000008f);
+    const I ni = v4::to_int_trunc(n);
+    return p * v4::float_from_bits(v4::shift_left<23>(ni + I(127)));
+}
+
+template <class B>
+struct acc {
+    B err{}, errt{}, w{}, wk{}, wk2{}, wy{}, wyk{};  // zeros (value-initialized: no call into a constructor)
+};
+
+// t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
+// t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
+// error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
+// between candidates, whose unclipped errors spread over [0, 1/2] alike.
+template <class B>
+LOWBIT_FIT_FN B pow24_half(B t) noexcept {
+    B p(12.4637709f);
+    p = p * t + B(-23.8889542f);
+    p = p * t + B(18.9011974f);
+    p = p * t + B(-8.26929474f);
+    p = p * t + B(2.75643849f);
+    p = p * t + B(0.18793945f);
+    return p * (t * t);
+}
+
+// d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
+// float's bits read linearly (a few % off): the refit's weights only steer
+// the refit; its candidate is then judged by its error.
+template <class B>
+LOWBIT_FIT_FN B pow_rough(B d, B q, B bias) noexcept {
+    const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
+    return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
+}
+
+// The constants of one pass: the candidate's, and for norms other than 2
+// where the clipped values lie and how the rest's power is taken.
+template <class B>
+struct lane_consts {
+    B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
+};
+
+// One batch of values x (valid: 1 for values of the block, 0 for padding).
+// Norms other than 2: at norm 2.4 a value's error t = |x^ - x| / s, in the
+// candidate's steps, is at most 1/2 unless the value is clipped, and t^2.4
+// is a polynomial there (err_t, in steps); clipped values -- and every value
+// at other norms (poly_max = -1) -- take the power from log2 and exp2
+// polynomials (err, in units), for the batches that hold any.
+// x^ - x (as dequantization computes it) for values x, and their codes k.
+template <class B>
+LOWBIT_FIT_FN B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
+    // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
+    y = x / c.scale;
+    const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
+#if defined(__FAST_MATH__)
+    k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
+#else
+    const B magic(12582912.0f);
+    k = (t + magic) - magic;  // |t| <= 255: round half to even
+#endif
+    return c.scale * k - x;
+}
+
+template <fit_mode M, class B>
+LOWBIT_FIT_FN void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
+    B y, k;
+    const B diff = code_diff(x, c, y, k);
+    const B r = diff * c.unit_inv;  // in units
+    const B d2 = r * r;
+    if constexpr (M == fit_mode::l2_error) {
+        a.err += d2;  // padding adds 0
+        return;
+    } else {
+        B w = valid;
+        if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
+            const B ts = v4::abs(diff) * c.inv;
+            const auto far = ts > c.poly_max;
+            const B d = v4::max(v4::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
+            a.errt += v4::select(far, B(0.0f), pow24_half(v4::min(ts, B(0.5f))));  // padding: t = 0
+            if (v4::any(far)) {
+                const B ly = v4::min(v4::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
+                const B wx = exp2_clamped(ly);
+                a.err += v4::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
+                if constexpr (M == fit_mode::pow_fit) w = w * v4::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
+            } else if constexpr (M == fit_mode::pow_fit) {
+                w = w * pow_rough(d, c.pm2, c.rough_bias);
+            }
+        } else {
+            a.err += d2;
+        }
+        if constexpr (fit_sums_wanted(M)) {
+            const B wk = w * k;
+            a.w += w;
+            a.wk += wk;
+            a.wk2 += wk * k;
+            a.wy += w * y;
+            a.wyk += wk * y;
+        }
+    }
+}
+
+template <class B>
+LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
+    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
+    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
+    const float q = norm - 2.0f;
+    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
+}
+
+// The tail of a row for the 8-lane passes (and each half of the 16-lane ones), laid out as the 4-lane passes
+// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
+// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
+// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
+// +0 or -0 and leave a float sum unchanged.
+LOWBIT_FIT_FN void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
+    const std::size_t lo = n >= 4 ? 4 : 0;
+    for (std::size_t l = 0; l < 8; ++l) {
+        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
+        bool ok = l < 4 ? lo == 4 : j < n;
+        if (lo == 0 && short_low) {
+            j = l;
+            ok = l < 4 && l < n;
+        }
+        pad[l] = ok ? x[j] : 0.0f;
+        valid[l] = ok ? 1.0f : 0.0f;
+    }
+}
+// ---- end lowbit/quant/detail/fit_body.inl ----------------------------------------
+#undef LOWBIT_FIT_FN
+}  // namespace fit16
+
+namespace fit16 {
+// The double sums of the 16-lane passes from their float lanes (stored to
+// memory): fit::flush's and scan_pass4's arithmetic, operation for operation,
+// in the AVX-512 function itself: GCC puts no vzeroupper before a call from
+// there, and baseline SSE code run with the upper halves dirty was several
+// times slower on the test machine (perf: the out-of-line flushes were 6-10 %
+// of the search on groups of 32; CMakeLists.txt tells the same of
+// lowbit_compiled at -O1). tnorm *
+// t + err by the explicit-rounding intrinsics: GCC would fuse it into one
+// multiply-add (AVX-512F includes FMA; the baseline has none), and the sums
+// must stay the 4-lane passes' bit for bit.
+LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
+    const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
+    return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
+}
+// fit::flush<M> on a0 = lanes 0-3, a1 = lanes 4-7 of each quantity (err, w,
+// wk, wk2, wy, wyk, errt).
+template <fit_mode M>
+LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
+    double t[7] = {};
+    for (std::size_t j = 0; j < 7; ++j) {
+        if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
+        for (std::size_t l = 0; l < 4; ++l) t[j] += static_cast<double>(lanes[j][l] + lanes[j][l + 4]);
+    }
+    s.err += mul_add_unfused(tnorm, t[6], t[0]);
+    s.w += t[1];
+    s.wk += t[2];
+    s.wk2 += t[3];
+    s.wy += t[4];
+    s.wyk += t[5];
+}
+// scan_pass4's flush for n candidates: 4 lanes each of sum |d|^norm (in
+// units) and, at norm 2.4, of the polynomial's terms (in steps).
+LOWBIT_V16 void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c, std::size_t n,
+                            double* err) noexcept {
+    for (std::size_t j = 0; j < n; ++j) {
+        double t = 0.0;
+        for (std::size_t l = 0; l < 4; ++l) t += lanes[4 * j + l];
+        if (pow) {
+            double tt = 0.0;
+            for (std::size_t l = 0; l < 4; ++l) tt += lanes_t[4 * j + l];
+            t = mul_add_unfused(c[j].tnorm, tt, t);
+        }
+        err[j] += t;
+    }
+}
+}  // namespace fit16
+
+// fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
+// then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
+// lanes 0-7 first, as fit_pass4 adds values 8m'..8m'+7; the row's tail laid
+// out as fit_pass8's; flushed after the same values.
+template <fit_mode M>
+__attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* data, std::size_t rows, std::size_t cols,
+                                                                    std::size_t stride, const fit_candidate& c, float norm) noexcept {
+    using B = v4::f32x16;
+    const fit16::lane_consts<B> k = fit16::consts_for<B>(c, norm, false);
+    const B one(1.0f);
+    fit_sums s;
+    __m256 a[7];
+    for (__m256& q : a) q = _mm256_setzero_ps();
+    alignas(64) float pad[16], valid[16], lanes[7][8];
+    auto add = [&](B x, B ok) LOWBIT_V16_ATTR {
+        fit16::acc<B> t{};
+        fit16::add<M>(t, x, ok, k);
+        const B* q[7] = {&t.err, &t.w, &t.wk, &t.wk2, &t.wy, &t.wyk, &t.errt};
+        for (std::size_t j = 0; j < 7; ++j) {
+            if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
+            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 0));
+            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 1));
+        }
+    };
+    auto flush = [&]() LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < 7; ++j) {
+            _mm256_store_ps(lanes[j], a[j]);
+            a[j] = _mm256_setzero_ps();
+        }
+        fit16::flush_stored<M>(lanes, c.tnorm, s);
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 16 <= cols; i += 16) {
+            add(B::load(x + i), one);
+            if (++n == 16) {  // fit_pass4's 32 pairs of batches of 4
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {  // lanes 0-7: a full 8 or fit_pass8's tail; 8-15: the tail after a full 8, or padding
+            const std::size_t m = cols - i;
+            for (std::size_t l = 0; l < 16; ++l) pad[l] = valid[l] = 0.0f;
+            if (m >= 8) {
+                for (std::size_t l = 0; l < 8; ++l) {
+                    pad[l] = x[i + l];
+                    valid[l] = 1.0f;
+                }
+                if (m > 8) fit16::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
+            } else {
+                fit16::tail8(x + i, m, false, pad, valid);
+            }
+            add(B::load(pad), B::load(valid));
+        }
+        flush();
+    }
+    return s;
+}
+
+// scan_pass4's errors from 16 lanes: the terms of 16 values at once, added
+// to each candidate's 4-lane sums a quarter at a time in the values' order
+// (terms of padding are +0), flushed after the same values.
+template <bool Pow, std::size_t N>
+__attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* data, std::size_t rows, std::size_t cols,
+                                                                std::size_t stride, const fit_candidate* c, float norm,
+                                                                double* err, bool exact = false) noexcept {
+    using B = v4::f32x16;
+    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
+    fit16::lane_consts<B> k[N];
+    for (std::size_t j = 0; j < N; ++j) {
+        k[j] = fit16::consts_for<B>(c[j], norm, exact);
+        err[j] = 0.0;
+    }
+    const B one(1.0f);
+    __m128 sum[N], sumt[N];
+    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = _mm_setzero_ps();
+    alignas(64) float pad[16], valid[16], lanes[4 * N], lanes_t[4 * N];
+    auto batch = [&](B v, B ok) LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < N; ++j) {
+            fit16::acc<B> t{};
+            fit16::add<M>(t, v, ok, k[j]);
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<0>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<1>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<2>(t.err));
+            sum[j] = _mm_add_ps(sum[j], v4::quarter<3>(t.err));
+            if constexpr (Pow) {
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<0>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<1>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<2>(t.errt));
+                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<3>(t.errt));
+            }
+        }
+    };
+    auto flush = [&]() LOWBIT_V16_ATTR {
+        for (std::size_t j = 0; j < N; ++j) {
+            _mm_store_ps(lanes + 4 * j, sum[j]);
+            _mm_store_ps(lanes_t + 4 * j, sumt[j]);
+            sum[j] = sumt[j] = _mm_setzero_ps();
+        }
+        fit16::scan_stored(lanes, lanes_t, Pow, c, N, err);
+    };
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* x = data + r * stride;
+        std::size_t i = 0, n = 0;
+        for (; i + 16 <= cols; i += 16) {
+            batch(B::load(x + i), one);
+            if (++n == 16) {  // scan_pass4's 64 batches of 4
+                n = 0;
+                flush();
+            }
+        }
+        if (i < cols) {
+            for (std::size_t l = 0; l < 16; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
+            }
+            batch(B::load(pad), B::load(valid));
+        }
+        flush();
+    }
+}
+
+// The passes, by mode and candidate count, for fit_simd.hpp's dispatch.
+inline const fit16_fns& fit16_table() noexcept {
+    static const fit16_fns t = {
+        {&fit_pass16<fit_mode::l2_error>, &fit_pass16<fit_mode::l2_fit>, &fit_pass16<fit_mode::pow_error>,
+         &fit_pass16<fit_mode::pow_fit>},
+        {{&scan_pass16<false, 1>, &scan_pass16<false, 2>, &scan_pass16<false, 3>, &scan_pass16<false, 4>},
+         {&scan_pass16<true, 1>, &scan_pass16<true, 2>, &scan_pass16<true, 3>, &scan_pass16<true, 4>}}};
+    return t;
+}
+LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept { return &fit16_table(); }
+
+}  // namespace detail
+}  // namespace lowbit
+
+#undef LOWBIT_V16
+#undef LOWBIT_V16_ATTR
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_X86_FIT_AVX512_HPP
+// ---- end lowbit/kernels/detail/x86/fit_avx512.hpp --------------------------------
+#else
+namespace lowbit {
+namespace detail {
+LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept { return nullptr; }
+}  // namespace detail
+}  // namespace lowbit
+#endif
+#endif  // LOWBIT_AMALGAMATED_LOWBIT_KERNELS_DETAIL_FIT16_IMPL_HPP
+// ---- end lowbit/kernels/detail/fit16_impl.hpp ------------------------------------
+#endif
 #endif  // LOWBIT_AMALGAMATED_LOWBIT_DETAIL_RUNTIME_IMPL_HPP
 // ---- end lowbit/detail/runtime_impl.hpp ------------------------------------------
 #endif

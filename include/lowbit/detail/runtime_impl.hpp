@@ -95,3 +95,10 @@ template status measure_any<>(matrix_view<const float>, const any_qmatrix&, matr
 
 }  // namespace detail
 }  // namespace lowbit
+
+// calibrate::mse's 16-lane passes: compiled into lowbit::compiled (src/dispatch.cpp),
+// not per width and not in header-only mode, where this file is part of every TU
+// that includes lowbit.hpp and the copy cost ~0.7 CPU-s of each (measured at -O2).
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#include "../kernels/detail/fit16_impl.hpp"
+#endif

@@ -15,7 +15,8 @@
 //   1. every 10th candidate (8 of 80), then the two at half the distance
 //      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
 //      f * s0, unrounded, with min/max's zero point, four candidates per pass
-//      over the values (quant/detail/fit_simd.hpp);
+//      over the values (quant/detail/fit_simd.hpp; min/max itself in the
+//      first);
 //   2. from the best, rounded to a storable step: two rounds of "codes for the
 //      step, then the step (and zero point) that fit those codes best" --
 //      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
@@ -163,7 +164,7 @@ class mse_searcher {
 public:
     // unit: min/max's step, the unit of every error the passes return.
     mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st, float unit) noexcept
-        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st) {}
+        : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st), wide_(fit16_active()) {}
 
     // The error of step s and zero point z, sum |x^ - x|^norm in units of
     // min/max's step (norm 2 but for the pow modes), and, for the
@@ -176,18 +177,46 @@ public:
             r.err = std::numeric_limits<double>::infinity();
             return r;
         }
-        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm);
+        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm, wide_);
     }
     template <fit_mode M>
     fit_sums pass(const qparams& p) const noexcept {
         return pass<M>(p.scale, p.zero);
     }
     fit_candidate candidate(float s, float z) const noexcept {
-        // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them), in float:
-        // a double std::pow a candidate cost as much as a pass over 32 values.
-        const float r = s / unit_;
-        const double tnorm = c_.norm == 2.4f ? static_cast<double>(r * r * std::exp2(0.4f * std::log2(r))) : 0.0;
-        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, tnorm};
+        fit_candidate c = candidate_base(s, z);
+        set_tnorm(&c, 1);
+        return c;
+    }
+    // f^0.4 for f = 1 - i/100, i < 100 (the default grid's candidates).
+    static const float* grid100_pow04() noexcept {
+        struct table {
+            float v[100];
+            table() noexcept {
+                for (int i = 0; i < 100; ++i) v[i] = static_cast<float>(std::pow(1.0 - i / 100.0, 0.4));
+            }
+        };
+        static const table t;
+        return t.v;
+    }
+    // A candidate without its tnorm (0; set_tnorm sets it).
+    fit_candidate candidate_base(float s, float z) const noexcept {
+        return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, 0.0};
+    }
+    // (s/u)^2.4 for the polynomial's sums (only norm 2.4 has them) of n <= 4
+    // candidates at once, in float, r^0.4 by the passes' log2 and exp2
+    // polynomials (relative error ~1e-6, well inside the slack of search):
+    // a double std::pow cost as much as a pass over 32 values; float exp2f
+    // and log2f were ~9 % of the search on groups of 32 (perf, w4g32a), and
+    // the polynomials' latency (~100 cycles) is paid once for the candidates
+    // of a scan. Lane for lane, so a candidate's tnorm does not depend on
+    // the others.
+    void set_tnorm(fit_candidate* fc, std::size_t n) const noexcept {
+        if (c_.norm != 2.4f) return;
+        alignas(16) float r[4] = {1.0f, 1.0f, 1.0f, 1.0f}, p[4];
+        for (std::size_t j = 0; j < n; ++j) r[j] = fc[j].scale / unit_;
+        fit::exp2_clamped(v4::f32x4(0.4f) * fit::log2_normal(v4::f32x4::load(r))).store(p);
+        for (std::size_t j = 0; j < n; ++j) fc[j].tnorm = static_cast<double>(r[j] * r[j] * p[j]);
     }
     // The steps (and zero points) that minimise the weighted squares for the
     // codes of p: one symmetric; asymmetric, the zero points on either side of
@@ -229,10 +258,10 @@ private:
     template <bool Pow>
     void scan(const fit_candidate* fc, std::size_t n, double* e) const noexcept {
         switch (n) {
-            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
-            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e);
+            case 4: return scan_pass<Pow, 4>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 3: return scan_pass<Pow, 3>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 2: return scan_pass<Pow, 2>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
+            case 1: return scan_pass<Pow, 1>(b_.data, b_.rows, b_.cols, b_.stride, fc, c_.norm, e, wide_);
             default: return;
         }
     }
@@ -253,32 +282,55 @@ private:
         if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
         auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
-        const double mm_err = pass<Error>(mm).err;
-        double best_err = mm_err, scan_err = best_err;
+        double mm_err = 0.0, scan_err = std::numeric_limits<double>::infinity();
         int ib = 0;
         const int K = std::max(1, (steps + coarse - 1) / coarse);
         // Candidates go through the scan four (or two) at a time.
         int idx[4];
-        fit_candidate fc[4];
+        fit_candidate fc[4] = {};  // (GCC 12 -O2 cannot see that scan reads only the n written)
         double e[4];
         std::size_t n = 0;
+        // tnorm of the grid's candidates at norm 2.4 and the default grid: (s0/u)^0.4
+        // once (the polynomials' chain) times f^0.4 from a table, not a chain per scan.
+        const float* f04 = c_.norm == 2.4f && c_.grid == 100 ? grid100_pow04() : nullptr;
+        float s0_04 = 0.0f;
+        if (f04) {
+            fit_candidate c0 = candidate_base(s0, mm.zero);
+            set_tnorm(&c0, 1);
+            const float r0 = s0 / unit_;
+            s0_04 = static_cast<float>(c0.tnorm / static_cast<double>(r0 * r0));
+        }
         auto flush = [&] {
+            if (f04) {
+                for (std::size_t j = 0; j < n; ++j) {
+                    const float r = fc[j].scale / unit_;  // 1 for min/max
+                    fc[j].tnorm = idx[j] == 0 ? 1.0 : static_cast<double>(r * r * (s0_04 * f04[idx[j]]));
+                }
+            } else {
+                set_tnorm(fc, n);
+            }
             scan<pow_norm>(fc, n, e);
-            for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t j = 0; j < n; ++j) {
+                if (idx[j] == 0) mm_err = e[j];
                 if (e[j] < scan_err) {
                     scan_err = e[j];
                     ib = idx[j];
                 }
+            }
             n = 0;
         };
         auto try_i = [&](int i) {
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
-            fc[n++] = candidate(step_at(i), mm.zero);
+            fc[n++] = candidate_base(step_at(i), mm.zero);
             if (n == 4) flush();
         };
+        // min/max first, in the first scan: the others replace it only where strictly better.
+        idx[0] = 0;
+        fc[n++] = candidate_base(mm.scale, mm.zero);
         for (int i = K; i < steps; i += K) try_i(i);
         flush();
+        double best_err = mm_err;
         int h = K;
         for (int l = 0; l < levels && h > 1; ++l) {
             h = (h + 1) / 2;
@@ -307,7 +359,8 @@ private:
             if (it == refits) {
                 fit_candidate f2[2];
                 double e2[2] = {0.0, 0.0};  // scan writes nc of them (GCC -O1 cannot see it)
-                for (int j = 0; j < nc; ++j) f2[j] = candidate(cur[j].scale, cur[j].zero);
+                for (int j = 0; j < nc; ++j) f2[j] = candidate_base(cur[j].scale, cur[j].zero);
+                set_tnorm(f2, static_cast<std::size_t>(nc));
                 scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
                     if (e2[j] < best_err) {
@@ -340,13 +393,15 @@ private:
         // the power of clipped values by ~1e-6 of it): where best's margin over
         // min/max is within what that can make up, the power of every value
         // settles it (2-bit groups of small values, most errors near 0).
-        const fit_candidate fb = candidate(best.scale, best.zero);
-        const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + fb.tnorm) + 1e-5 * mm_err;
-        if (pow_norm && c_.norm == 2.4f && !same(best, mm) && !(best_err + slack < mm_err)) {
-            const fit_candidate f2[2] = {candidate(mm.scale, mm.zero), fb};
-            double e2[2];
-            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, true);
-            if (!(e2[1] < e2[0])) best = mm;
+        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
+            fit_candidate f2[2] = {candidate_base(mm.scale, mm.zero), candidate_base(best.scale, best.zero)};
+            set_tnorm(f2, 2);
+            const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + f2[1].tnorm) + 1e-5 * mm_err;
+            if (!(best_err + slack < mm_err)) {
+                double e2[2];
+                scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, wide_, true);
+                if (!(e2[1] < e2[0])) best = mm;
+            }
         }
         return best;
     }
@@ -357,6 +412,7 @@ private:
     int bits_;
     bool sym_;
     scale_type st_;
+    const fit16_fns* wide_;  // the 16-lane passes (AVX-512F; the 4-lane ones' results) or null
 };
 
 // calibrate::mse for the rest (1-bit symmetric groups, norms below 1, steps

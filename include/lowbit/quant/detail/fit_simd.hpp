@@ -1,7 +1,8 @@
 // lowbit/quant/detail/fit_simd.hpp — one pass of calibrate::mse's search over
-// a block for one candidate step (private: only quant/calibrate.hpp includes
-// this). It returns the candidate's error, sum |x^ - x|^norm, and the
-// weighted sums that refit the step (and zero point) to the codes it chose.
+// a block for one candidate step (private: quant/calibrate.hpp includes this,
+// and kernels/detail/x86/fit_avx512.hpp for its 16-lane copies). It returns
+// the candidate's error, sum |x^ - x|^norm, and the weighted sums that refit
+// the step (and zero point) to the codes it chose.
 //
 // 4-lane vectors (core/detail/vec4.hpp: SSE2 on x86-64, NEON on AArch64):
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
@@ -11,7 +12,11 @@
 // into the 4-lane passes' sums in the same order: the results are the 4-lane
 // passes' in the same build. (Across builds they match where the compiler
 // contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
-// "on" with -mfma change the last bits, before this as after.)
+// "on" with -mfma change the last bits, before this as after.) On CPUs with
+// AVX-512F, x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16
+// in kernels/detail/x86/fit_avx512.hpp, registered below), again with the
+// 4-lane passes' sums bit for bit (tests/test_quant_mse.cpp checks it).
+// The per-value arithmetic is fit_body.inl, stamped out once per copy.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
 // (s k - x as dequantization computes it), so the float sums neither
@@ -26,8 +31,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../compiled_mode.hpp"
 #include "../../core/config.hpp"
 #include "../../core/detail/vec4.hpp"
+#include "../../kernels/arch.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -63,140 +70,9 @@ using v4::i32x4;
 using v4::f32x8;
 #endif
 
-// log2 d for normal d > 0: d = (1 + t) 2^e with 1 + t in [sqrt(1/2), sqrt(2)),
-// log2(1 + t) = t * P(t), P of degree 5 fitted by least squares on that
-// interval (absolute error 3.8e-6).
-template <class B>
-LOWBIT_ALWAYS_INLINE B log2_normal(B d) noexcept {
-    using I = typename B::int_type;
-    const I bits = v4::bits_of(d);
-    // The mantissa above sqrt(2)'s moves to the binade below: 1 + t < sqrt(2).
-    const I mant = bits & I(0x007fffff);
-    const I up = v4::select(mant > I(0x003504f3), I(1), I(0));
-    const B m = v4::float_from_bits(mant | v4::shift_left<23>(I(127) - up));
-    const B e = v4::to_float(v4::shift_right<23>(bits) - I(127) + up);
-    const B t = m - B(1.0f);
-    B p(-0.206858124f);
-    p = p * t + B(0.318407118f);
-    p = p * t + B(-0.366413259f);
-    p = p * t + B(0.479793884f);
-    p = p * t + B(-0.721208468f);
-    p = p * t + B(1.4427018f);
-    return e + t * p;
-}
-
-// 2^y for y in [-126, 127]: 2^n exp2(f), n = round(y), f in [-1/2, 1/2],
-// exp2(f) of degree 5 fitted on that interval (relative error 1.1e-7).
-template <class B>
-LOWBIT_ALWAYS_INLINE B exp2_clamped(B y) noexcept {
-    using I = typename B::int_type;
-    const B magic(12582912.0f);  // 1.5 * 2^23: (y + magic) - magic rounds y
-    const B n = (y + magic) - magic;
-    const B f = y - n;
-    B p(0.00134004322f);
-    p = p * f + B(0.0096760371f);
-    p = p * f + B(0.0555032721f);
-    p = p * f + B(0.240221074f);
-    p = p * f + B(0.693147207f);
-    p = p * f + B(1.00000008f);
-    const I ni = v4::to_int_trunc(n);
-    return p * v4::float_from_bits(v4::shift_left<23>(ni + I(127)));
-}
-
-template <class B>
-struct acc {
-    B err = B(0.0f), errt = B(0.0f), w = B(0.0f), wk = B(0.0f), wk2 = B(0.0f), wy = B(0.0f), wyk = B(0.0f);
-};
-
-// t^2.4 for t in [0, 1/2] (an unclipped value's error in candidate steps):
-// t^2 (c2 + c3 t + ... + c7 t^5), least squares on that interval, absolute
-// error below 1.7e-5 (3e-4 of the mean term). The terms' errors mostly cancel
-// between candidates, whose unclipped errors spread over [0, 1/2] alike.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow24_half(B t) noexcept {
-    B p(12.4637709f);
-    p = p * t + B(-23.8889542f);
-    p = p * t + B(18.9011974f);
-    p = p * t + B(-8.26929474f);
-    p = p * t + B(2.75643849f);
-    p = p * t + B(0.18793945f);
-    return p * (t * t);
-}
-
-// d^q for d in [2^-20, 2^10], q = norm - 2 in (-1, 14]: log2 and exp2 as the
-// float's bits read linearly (a few % off): the refit's weights only steer
-// the refit; its candidate is then judged by its error.
-template <class B>
-LOWBIT_ALWAYS_INLINE B pow_rough(B d, B q, B bias) noexcept {
-    const B e = v4::to_float(v4::bits_of(d)) * q + bias;  // bias = (1 - q) 127 2^23
-    return v4::float_from_bits(v4::to_int_trunc(v4::min(v4::max(e, B(8388608.0f)), B(2130706432.0f))));
-}
-
-// The constants of one pass: the candidate's, and for norms other than 2
-// where the clipped values lie and how the rest's power is taken.
-template <class B>
-struct lane_consts {
-    B scale, inv, unit_inv, kmin, kmax, pm2, rough_bias, poly_max;
-};
-
-// One batch of values x (valid: 1 for values of the block, 0 for padding).
-// Norms other than 2: at norm 2.4 a value's error t = |x^ - x| / s, in the
-// candidate's steps, is at most 1/2 unless the value is clipped, and t^2.4
-// is a polynomial there (err_t, in steps); clipped values -- and every value
-// at other norms (poly_max = -1) -- take the power from log2 and exp2
-// polynomials (err, in units), for the batches that hold any.
-// x^ - x (as dequantization computes it) for values x, and their codes k.
-template <class B>
-LOWBIT_ALWAYS_INLINE B code_diff(B x, const lane_consts<B>& c, B& y, B& k) noexcept {
-    // x / s, not x * (1/s): the codes must be quantize_value's, also at ties (values on a grid).
-    y = x / c.scale;
-    const B t = v4::min(v4::max(y, c.kmin), c.kmax);  // y is finite (finite x, s >= min/max's step / 10 > 0)
-#if defined(__FAST_MATH__)
-    k = v4::round_even(t);  // -ffast-math may fold the magic add; lowbit does not support it (docs/formats.md)
-#else
-    const B magic(12582912.0f);
-    k = (t + magic) - magic;  // |t| <= 255: round half to even
-#endif
-    return c.scale * k - x;
-}
-
-template <fit_mode M, class B>
-LOWBIT_ALWAYS_INLINE void add(acc<B>& a, B x, B valid, const lane_consts<B>& c) noexcept {
-    B y, k;
-    const B diff = code_diff(x, c, y, k);
-    const B r = diff * c.unit_inv;  // in units
-    const B d2 = r * r;
-    if constexpr (M == fit_mode::l2_error) {
-        a.err += d2;  // padding adds 0
-        return;
-    } else {
-        B w = valid;
-        if constexpr (M == fit_mode::pow_error || M == fit_mode::pow_fit) {
-            const B ts = v4::abs(diff) * c.inv;
-            const auto far = ts > c.poly_max;
-            const B d = v4::max(v4::abs(r), B(9.53674316e-07f));  // >= 2^-20 units: log2 finite, w <= 2^20 down to norm 1
-            a.errt += v4::select(far, B(0.0f), pow24_half(v4::min(ts, B(0.5f))));  // padding: t = 0
-            if (v4::any(far)) {
-                const B ly = v4::min(v4::max(c.pm2 * log2_normal(d), B(-126.0f)), B(127.0f));
-                const B wx = exp2_clamped(ly);
-                a.err += v4::select(far, wx * d2, B(0.0f));  // padding: d2 = 0
-                if constexpr (M == fit_mode::pow_fit) w = w * v4::select(far, wx, pow_rough(d, c.pm2, c.rough_bias));
-            } else if constexpr (M == fit_mode::pow_fit) {
-                w = w * pow_rough(d, c.pm2, c.rough_bias);
-            }
-        } else {
-            a.err += d2;
-        }
-        if constexpr (fit_sums_wanted(M)) {
-            const B wk = w * k;
-            a.w += w;
-            a.wk += wk;
-            a.wk2 += wk * k;
-            a.wy += w * y;
-            a.wyk += wk * y;
-        }
-    }
-}
+#define LOWBIT_FIT_FN LOWBIT_ALWAYS_INLINE
+#include "fit_body.inl"
+#undef LOWBIT_FIT_FN
 
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
@@ -226,14 +102,6 @@ inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexc
     s.wyk += t[5];
     a = acc<f32x4>{};
     b = acc<f32x4>{};
-}
-
-template <class B>
-inline lane_consts<B> consts_for(const fit_candidate& c, float norm, bool exact) noexcept {
-    // 2^-10 of a step above 1/2: a value that a tie or the rounding of x^ puts there is not clipped.
-    const float poly_max = norm == 2.4f && !exact ? 0.5f + 0.5f / 1024.0f : -1.0f;
-    const float q = norm - 2.0f;
-    return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
 
 }  // namespace fit
@@ -336,30 +204,8 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
     }
 }
 
+
 #if defined(LOWBIT_VEC8_AVX2)
-namespace fit {
-
-// The tail of a row for the 8-lane passes, laid out as the 4-lane passes
-// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
-// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
-// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
-// +0 or -0 and leave a float sum unchanged.
-inline void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
-    const std::size_t lo = n >= 4 ? 4 : 0;
-    for (std::size_t l = 0; l < 8; ++l) {
-        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
-        bool ok = l < 4 ? lo == 4 : j < n;
-        if (lo == 0 && short_low) {
-            j = l;
-            ok = l < 4 && l < n;
-        }
-        pad[l] = ok ? x[j] : 0.0f;
-        valid[l] = ok ? 1.0f : 0.0f;
-    }
-}
-
-}  // namespace fit
-
 // fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
 // a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
 // the same order, flushed after the same batches and combined a0 + a1 lane
@@ -480,11 +326,49 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 }
 #endif
 
-// The passes calibrate::mse runs: 8 lanes where the build enables AVX2, with
-// the 4-lane passes' results (the same sums in the same order), else 4.
+// The 16-lane (AVX-512F) copies of the passes, where the program has them:
+// kernels/detail/x86/fit_avx512.hpp, compiled into lowbit::compiled only
+// (kernels/detail/fit16_impl.hpp), which returns them (fit16_compiled);
+// header-only programs run the 4-lane passes. They give the 4-lane passes'
+// results bit for bit, so whether a program has them changes only the speed.
+struct fit16_fns {
+    fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
+    void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
+                       bool) noexcept;  // [Pow][N - 1]
+};
+#if defined(LOWBIT_COMPILED)
+LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
+#endif
+
+// The 16-lane passes of this program, or null: never in a TU built with FMA,
+// whose own 4-lane passes the compiler fuses (the 16-lane copy never does,
+// so it would not give their results).
+inline const fit16_fns* fit16_available() noexcept {
+#if defined(__FMA__)
+    return nullptr;
+#elif defined(LOWBIT_COMPILED)
+    return fit16_compiled();
+#else
+    return nullptr;  // header-only: the 4-lane passes (fit16_impl.hpp says why)
+#endif
+}
+
+// The 16-lane passes if available and the kernels' arch (detected, or
+// forced by LOWBIT_FORCE_ARCH / force_arch) has AVX-512F, else null.
+inline const fit16_fns* fit16_active() noexcept {
+    const fit16_fns* f = fit16_available();
+    if (!f) return nullptr;
+    const arch a = active_arch();
+    return a == arch::avx512 || a == arch::avx512vnni || a == arch::amx ? f : nullptr;
+}
+
+// The passes calibrate::mse runs: 16 lanes where wide (fit16_active()) is
+// not null, else 8 lanes where the build enables AVX2, else 4 -- each with
+// the 4-lane passes' results (the same sums in the same order).
 template <fit_mode M>
 inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm) noexcept {
+                         float norm, const fit16_fns* wide) noexcept {
+    if (wide) return wide->fit[static_cast<int>(M)](data, rows, cols, stride, c, norm);
 #if defined(LOWBIT_VEC8_AVX2)
     return fit_pass8<M>(data, rows, cols, stride, c, norm);
 #else
@@ -494,7 +378,8 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 
 template <bool Pow, std::size_t N>
 inline void scan_pass(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err, bool exact = false) noexcept {
+                      float norm, double* err, const fit16_fns* wide, bool exact = false) noexcept {
+    if (wide) return wide->scan[Pow ? 1 : 0][N - 1](data, rows, cols, stride, c, norm, err, exact);
 #if defined(LOWBIT_VEC8_AVX2)
     scan_pass8<Pow, N>(data, rows, cols, stride, c, norm, err, exact);
 #else
