@@ -31,8 +31,9 @@ t_start=$SECONDS
 # test_kernels, test_kernels_tiled: the optimised kernels are checked in the
 # plain build by test_kernel_table (every entry of ten schemes that cover each
 # width, symmetry, scale type and granularity, on every arch, against the
-# scalar model), test_determinism (arch paths and thread counts bit-exact) and
-# the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
+# scalar model: lowbit::compiled's entries, the ones the tools run),
+# test_determinism (arch paths and thread counts bit-exact, its own -O2 copies)
+# and the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
 # test_amx: the AMX body on emulated tiles (no CPU here has AMX): a result
 # check, ~60 CPU-s to compile a second time at -O2.
 # test_hostile_hf (hostile input to lowbit-quantize's readers, in process) and
@@ -55,8 +56,10 @@ plain_only=(test_determinism test_kernel_table)
 # stay -O2. Examples, tests and benches link lowbit::compiled (built once per
 # build: the run-time twins and the kernel table's lookup of every scheme,
 # src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
-# itself at -O1 (kernels_w4.cpp: 56.7 CPU-s at -O2): the plain kernel tests check
-# their own -O2 copies of the kernels, the library's serve the twins and tools.
+# itself at -O1 (kernels_w4.cpp 53.5 CPU-s, 80.7 at -O2: about +215 for the eight
+# widths): test_kernel_table checks these -O1 entries (the ones the tools run),
+# not -O2 copies of its own (108 -> 29 CPU-s to compile); test_determinism and
+# test_gguf_matmul check their own -O2 copies.
 # The other benches, lowbit-kernels and lowbit-plan-plot too (-O2 -> -O0, g++
 # user+sys: bench_amx 14.1 -> 8.0, lowbit-kernels 15.9 -> 6.5, bench_gguf 5.7 ->
 # 3.3, bench_llama 5.5 -> 3.8, bench_calibrate 6.3 -> 5.4, plot_main 1.3 -> 0.8).

@@ -10,6 +10,16 @@
 // CPU because an earlier one of its key (the same body with a CPU feature
 // more, e.g. the VBMI lattice copies) is preferred is run directly, without
 // the lookup, and must give the same bits too.
+//
+// The grid's entries are the ones lowbit::compiled built (detail::family_of on
+// a weights_view, run through the weights_view front door), not copies
+// instantiated here: the optimised code checked is the code the tools and every
+// other test link (scripts/test.sh builds the library -O1), and this TU no longer
+// compiles every kernel of ten schemes a second time (108 -> 29 CPU-s at -O2;
+// docs/testing.md, session 19 second pass). The typed front doors (qmatrix_view,
+// tiled_view) are checked below on one scheme, w4 symmetric f16 per group, whose
+// kernels this TU instantiates: in this program that scheme's entries are this
+// TU's copies (the linker keeps the first object's), the grid's others the library's.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -17,7 +27,11 @@
 #include <vector>
 
 #include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/kernels/kernel_list.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>
+#include <lowbit/kernels/weights_matmul.hpp>
+#include <lowbit/weights/convert.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "test_kernels_common.hpp"
 #include "test_util.hpp"
@@ -153,6 +167,14 @@ std::vector<double> abs_dots(const qmatrix<S>& q, const std::vector<float>& X, s
     return t;
 }
 
+// The family lowbit::compiled holds for w (its layout must be lay).
+span<const kernel_entry> library_family(const weights_view& w, layout lay) {
+    REQUIRE(w.lay() == lay);
+    const detail::kernel_family f = detail::family_of(w);
+    REQUIRE(f.count > 0);
+    return span<const kernel_entry>(f.begin, f.count);
+}
+
 template <class S>
 void check_scheme() {
     unsigned seed = 11;
@@ -166,10 +188,13 @@ void check_scheme() {
             const auto q = kt::make_matrix<S>(sh.N, sh.K, seed++, perm != 0);
             const auto xv = kt::random_vec(sh.M * sh.K, seed);
             const auto tol = abs_dots(q, std::vector<float>(xv.begin(), xv.end()), sh.M);
-            check_family(dense_kernels<S>(), q.view(), sh.N, sh.K, sh.M, seed, tol, checked);
-            auto t = repack_tiled(q.view());
+            const auto wd = to_weights(q.view());
+            REQUIRE(wd.ok());
+            check_family(library_family(*wd, layout::dense), *wd, sh.N, sh.K, sh.M, seed, tol, checked);
+            const auto t = repack(*wd, layout::tiled);
             REQUIRE(t.ok());
-            check_family(tiled_kernels<S>(), t->view(), sh.N, sh.K, sh.M, seed, tol, checked);
+            const weights_view wt = t->view();
+            check_family(library_family(wt, layout::tiled), wt, sh.N, sh.K, sh.M, seed, tol, checked);
             ++seed;
         }
     CHECK(checked > 0);
@@ -243,7 +268,11 @@ TEST_CASE("kernel table: names say weights, layout, path and arch") {
             saw_tiled_i8_scalar = true;
         }
     CHECK(saw_tiled_i8_scalar);
-    for (const kernel_entry& e : dense_kernels<scheme<8, per_tensor, asymmetric, scale_bf16>>())
+    using P = scheme<8, per_tensor, asymmetric, scale_bf16>;
+    const auto q8 = kt::make_matrix<P>(4, 32, 1, false);
+    const auto w8 = to_weights(q8.view());
+    REQUIRE(w8.ok());
+    for (const kernel_entry& e : library_family(*w8, layout::dense))
         if (e.key.path == matmul_path::reference) CHECK(name_of(e) == "w8pt-asym-bf16/dense/ref/scalar");
     CHECK(name_of(gguf::kernels(gguf::gguf_type::q6_K)[1]) == "Q6_K/ggml/i8/scalar");
     CHECK(fallback_arch(arch::avx512vnni) == arch::avx512);
