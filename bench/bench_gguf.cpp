@@ -29,7 +29,9 @@
 // see the same load on a shared machine); the reported time is the tiled
 // codebook call's. ratio_per_byte = (tiled codebook time / its bytes) /
 // (tiled int8 time / its bytes), target <= 1.10; ratio_codebook_layout the
-// same for the codebook layout (the 18-/14-byte blocks).
+// same for the codebook layout (the 18-/14-byte blocks); on a CPU with
+// AVX512_VBMI, ratio_no_vbmi the same for the plain avx512vnni body that the
+// VBMI one shadows, run fourth in each iteration (before/after in one process).
 //
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
@@ -259,8 +261,24 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
     const auto run_cb = [&](const lowbit::weights_view& w) {
         if (!lowbit::codebook::gemv(w, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
     };
+    // Where the lookup takes an entry with a CPU feature more (the VBMI body), the
+    // body it shadows (same key, needs 0) runs too, through a family of that one
+    // entry: before and after in one process (ratio_no_vbmi).
+    const lowbit::kernel_entry* shadowed = nullptr;
+    {
+        lowbit::matmul_info info;
+        opt.info = &info;
+        run_cb(tv);
+        opt.info = nullptr;
+        for (const lowbit::kernel_entry& e : lowbit::codebook::kernels(Bits, lowbit::layout::tiled_codebook))
+            if (info.entry->needs && e.needs == 0 && e.key.path == info.entry->key.path && e.key.a == info.entry->key.a) shadowed = &e;
+    }
+    const lowbit::detail::kernel_family shadowed_family{shadowed, 1};
+    const auto run_shadowed = [&] {
+        if (!lowbit::detail::family_gemv(shadowed_family, tv, lowbit::span<const float>(x), lowbit::span<float>(y), pool, opt, ws)) std::abort();
+    };
     run_plain(), run_cb(tv), run_cb(cv);  // warm the workspace and the pool
-    double t_plain = 0, t_tcb = 0, t_cb = 0;
+    double t_plain = 0, t_tcb = 0, t_cb = 0, t_shadowed = 0;
     for (auto _ : st) {
         const auto t0 = clock::now();
         run_plain();
@@ -272,13 +290,20 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
         run_cb(cv);
         benchmark::ClobberMemory();
         const auto t3 = clock::now();
+        if (shadowed) run_shadowed();
+        benchmark::ClobberMemory();
+        const auto t4 = clock::now();
         const double a = std::chrono::duration<double>(t1 - t0).count(), b = std::chrono::duration<double>(t2 - t1).count(),
                      c = std::chrono::duration<double>(t3 - t2).count();
-        t_plain += a, t_tcb += b, t_cb += c;
+        t_plain += a, t_tcb += b, t_cb += c, t_shadowed += std::chrono::duration<double>(t4 - t3).count();
         st.SetIterationTime(b);
     }
     const double n = static_cast<double>(st.iterations());
     st.counters["ratio_per_byte"] = (t_tcb / tcb_bytes) / (t_plain / plain_bytes);
+    if (shadowed) {
+        st.counters["ratio_no_vbmi"] = (t_shadowed / tcb_bytes) / (t_plain / plain_bytes);
+        st.counters["no_vbmi_us"] = t_shadowed / n * 1e6;
+    }
     st.counters["ratio_codebook_layout"] = (t_cb / cb_bytes) / (t_plain / plain_bytes);
     st.counters["plain_us"] = t_plain / n * 1e6;
     st.counters["codebook_layout_us"] = t_cb / n * 1e6;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <lowbit/formats/codebook_matmul.hpp>
@@ -63,6 +64,51 @@ std::vector<float> tiled_w8_model(const weights_view& cw, const std::vector<floa
     }
     std::vector<float> Y(M * n);
     for (std::size_t t0 = 0; t0 < tv.tiles; ++t0) kdetail::int8_tile_scalar(tv, t0, acts.data(), M, Y.data(), n);
+    return Y;
+}
+
+bool vbmi_cpu() { return lowbit::detail::cpu().avx512vbmi && lowbit::detail::cpu().avx512bitalg; }
+
+// Codebook weights (N x K, `bits`-bit indices) whose every index sits at every
+// column of a block (idx = (row + 5 c + b) mod 2^bits over the 16 rows of a
+// tile), with the block scales taken in turn from `scales`.
+weights indexed_codebook(int bits, std::size_t N, std::size_t K, const cb::grid& g, const std::vector<std::uint16_t>& scales) {
+    weights_desc d;
+    d.lay = layout::codebook;
+    d.scheme.bits = bits;
+    d.rows = N;
+    d.cols = K;
+    std::memcpy(d.grid, g.levels, sizeof d.grid);
+    auto w = weights::allocate(d);
+    REQUIRE(w);
+    const std::size_t bb = codebook_block_bytes(bits), nb = K / 32;
+    for (std::size_t r = 0; r < N; ++r)
+        for (std::size_t b = 0; b < nb; ++b) {
+            std::uint8_t* blk = w->codes() + (r * nb + b) * bb;
+            std::memcpy(blk, &scales[(r * nb + b) % scales.size()], 2);
+            std::memset(blk + 2, 0, bb - 2);
+            for (int j = 0; j < 32; ++j) {  // the block format of weight_at
+                const int idx = static_cast<int>((r + 5 * static_cast<std::size_t>(j) + b) % (std::size_t{1} << bits));
+                if (bits == 4) blk[2 + j % 16] = static_cast<std::uint8_t>(blk[2 + j % 16] | idx << (j < 16 ? 0 : 4));
+                else {
+                    blk[2 + j % 8] = static_cast<std::uint8_t>(blk[2 + j % 8] | (idx & 3) << (2 * (j / 8)));
+                    blk[10 + j / 8] = static_cast<std::uint8_t>(blk[10 + j / 8] | (idx >> 2) << (j % 8));
+                }
+            }
+        }
+    return std::move(*w);
+}
+
+// Runs entry e directly (its prepare and row tasks, serially): Y (M x N).
+std::vector<float> run_entry(const kernel_entry& e, const weights_view& w, const std::vector<float>& X, std::size_t M) {
+    const std::size_t N = w.rows(), K = w.cols();
+    std::vector<float> Y(M * N, -3.0f);
+    matmul_workspace ws;
+    matmul_call c{&w, X.data(), K, M, Y.data(), N};
+    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
+    for (std::size_t m = 0; m < M; ++m)
+        if (e.prepare) REQUIRE(e.prepare(c, m).ok());
+    for (std::size_t t = 0; t < lowbit::detail::task_count(e, w); ++t) lowbit::detail::run_task(e, c, t);
     return Y;
 }
 
@@ -186,6 +232,8 @@ TEST_CASE("tiled codebook gemv/gemm: every arch equals the scalar model bit for 
                     CHECK(same_bits(Y, Y_ref));
                     CHECK(info.fell_back == (a == arch::sse2));  // every arch but sse2 has its entry
                     CHECK(std::string(info.kernel).rfind("cb" + std::to_string(g.bits) + "/tiled_codebook/i8/", 0) == 0);
+                    // The VBMI body runs exactly where the CPU has it (its entries shadow the plain avx512vnni ones).
+                    CHECK((info.entry->needs == needs_avx512vbmi) == ((a == arch::avx512vnni || a == arch::amx) && vbmi_cpu()));
                 }
             }
 }
@@ -231,4 +279,46 @@ TEST_CASE("tiled codebook gemm: threads and strided, unaligned activations give 
         f.path = matmul_path::dequant_fma;
         CHECK(cb::gemv(w->view(), span<const float>(X.data(), k), span<float>(y), serial_executor{}, f).code() == errc::unsupported);
     }
+}
+
+TEST_CASE("tiled codebook: every entry the CPU runs, the lookup's shadowed ones too, equals the model on every index at every column") {
+    // Each entry runs directly (not through the lookup), so the plain avx512vnni body
+    // is checked on a VBMI CPU as well. Every grid index meets every column of a
+    // block (every quad vector, every byte of it: the VBMI 3-bit lookup has a table
+    // per quad pair); scales: f16 max, min normal, min subnormal, zero, negative.
+    const std::vector<std::uint16_t> scales = {0x7bff, 0x0400, 0x0001, 0x0000, 0xbc00, 0x3c00, 0xfbff};
+    const std::size_t M = 13;  // gemv (M = 1) is row 0 of the first run
+    std::uint32_t seed = 700;
+    for (const cb::grid& g : test_grids())
+        for (const auto& nk : {std::pair<std::size_t, std::size_t>{37, 288}, {5, 64}, {64, 32}}) {
+            const std::size_t n = nk.first, k = nk.second;
+            CAPTURE(g.bits);
+            CAPTURE(int(g.levels[0]));
+            CAPTURE(n);
+            CAPTURE(k);
+            auto cw = indexed_codebook(g.bits, n, k, g, scales);
+            auto w = cb::to_tiled(cw.view());
+            REQUIRE(w);
+            std::vector<float> X = lowbit_test::gaussian(M * k, ++seed, 2.0f);
+            for (std::size_t c = 0; c < k; ++c) X[2 * k + c] = c % 3 ? 127.0f : -127.0f;
+            const span<const kernel_entry> fam = cb::kernels(g.bits, layout::tiled_codebook);
+            const kernel_entry* model = nullptr;
+            for (const kernel_entry& e : fam)
+                if (e.key.path == matmul_path::int8_dot && e.key.a == arch::scalar) model = &e;
+            REQUIRE(model != nullptr);
+            const std::vector<float> Y_model = run_entry(*model, w->view(), X, M), y_model = run_entry(*model, w->view(), X, 1);
+            CHECK(same_bits(Y_model, tiled_w8_model(cw.view(), X, M)));
+            int vbmi_entries = 0;
+            for (const kernel_entry& e : fam) {
+                if (e.key.path != matmul_path::int8_dot || !lowbit::detail::cpu().has(e.body) || !needs_met(e)) continue;
+                char name[64];
+                kernel_name(e, name, sizeof name);
+                const std::string name_s = name;
+                CAPTURE(name_s);
+                vbmi_entries += e.needs == needs_avx512vbmi;
+                CHECK(same_bits(run_entry(e, w->view(), X, M), Y_model));
+                CHECK(same_bits(run_entry(e, w->view(), X, 1), y_model));
+            }
+            CHECK(vbmi_entries == (vbmi_cpu() ? 2 : 0));  // avx512vnni and amx keys
+        }
 }

@@ -93,7 +93,7 @@ struct kernel_entry {
 
 // kernel_entry::needs bits.
 constexpr std::uint8_t needs_avx512bf16 = 1;
-constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG
+constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG (the tiled codebook body uses VBMI only)
 
 // Whether this CPU has the features the entry needs beyond its arch.
 inline bool needs_met(const kernel_entry& e) noexcept {
@@ -117,7 +117,7 @@ constexpr arch fallback_arch(arch a) noexcept {
 }
 
 // "w4-sym-f16/tiled/i8/avx512vnni", "w8pt-asym-bf16/dense/f32/sse2", "Q4_K/ggml/i8/avx2",
-// "cb4/tiled_codebook/i8/avx512vnni":
+// "cb4/tiled_codebook/i8/avx512vnni+vbmi":
 // the weights, layout, path and the body's arch (XNNPACK-style names).
 inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
     const kernel_key& k = e.key;
@@ -125,7 +125,8 @@ inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noex
         std::snprintf(buf, size, "%s/ggml/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
                       arch_name(e.body), (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
     else if (k.lay == layout::codebook || k.lay == layout::tiled_codebook)
-        std::snprintf(buf, size, "cb%d/%s/%s/%s", k.bits_or_type, layout_name(k.lay), path_name(k.path), arch_name(e.body));
+        std::snprintf(buf, size, "cb%d/%s/%s/%s%s", k.bits_or_type, layout_name(k.lay), path_name(k.path), arch_name(e.body),
+                      (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
     else
         std::snprintf(buf, size, "w%d%s-%s-%s/%s/%s/%s%s", k.bits_or_type, k.per_tensor ? "pt" : "", k.symmetric ? "sym" : "asym",
                       scale_type_name(k.scale), layout_name(k.lay), path_name(k.path), arch_name(e.body),

@@ -6,10 +6,12 @@
 // The kernels are the tiled int8 bodies (kernels/detail/x86/tiled_body.inl,
 // kernels/detail/arm/tiled_body.inl) of the symmetric 8-bit scheme with f16
 // scales per 32, run with IB = the index width: each unpacked quad vector of
-// indices goes through one byte shuffle (pshufb / vqtbl1q) that gives the
-// grid level as u8, G + 128; the symmetric 8-bit dot starts from -128 Q (Q:
-// the block's activation code sum), so the block integer is exactly sum G q
-// (on AArch64 the table holds G itself, the 8-bit body's u - 128 bytes).
+// indices goes through one byte shuffle (pshufb / vqtbl1q; with AVX512_VBMI,
+// vpermb on 64-byte tables that also stand in for the unpack's masks) that
+// gives the grid level as u8, G + 128; the symmetric 8-bit dot starts from
+// -128 Q (Q: the block's activation code sum), so the block integer is
+// exactly sum G q (on AArch64 the table holds G itself, the 8-bit body's
+// u - 128 bytes).
 // Activations are the tiled int8 path's (kdetail::prepare_ti8<8, symmetric>).
 //
 // The model (tcb_tile_scalar below), per block b and row r with f16 scale d:
@@ -23,7 +25,10 @@
 // avx512 (AVX-512 without VNNI: a zmm copy of the 8-bit maddubs body would
 // add to every build's compile time for CPUs that have little use for it, as
 // the codebook layout's entries decided), avxvnni's, avx512vnni's for
-// avx512vnni and amx; neon and neondot. sse2 falls back to the model, reported.
+// avx512vnni and amx, each of these two preceded by the same body with the
+// AVX512_VBMI lookup (x86/tiled_codebook_vbmi.hpp; needs_avx512vbmi, named
+// `.../avx512vnni+vbmi`); neon and neondot. sse2 falls back to the model,
+// reported.
 #pragma once
 
 #include <cmath>
@@ -37,6 +42,9 @@
 #include "../../pack/tiled.hpp"
 #include "../../weights/convert.hpp"
 #include "../../weights/weights_view.hpp"
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+#include "x86/tiled_codebook_vbmi.hpp"
+#endif
 
 namespace lowbit {
 namespace codebook {
@@ -110,6 +118,19 @@ LOWBIT_TCB_BODIES(neondot, neon)
 #endif
 #undef LOWBIT_TCB_BODIES
 #endif
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+// The avx512vnni body with the VBMI lookup (x86/tiled_codebook_vbmi.hpp): its
+// entries have arch avx512vnni (amx) and needs_avx512vbmi.
+struct tcb_avx512vbmi_bodies {
+    static constexpr arch a = arch::avx512vnni;
+    using prep = kdetail::avx512_bodies;
+    template <int IB>
+    static void tiles(const tiled_view<tcb_scheme>& w, const std::int8_t*, const tcb_table& tab, std::size_t t0, std::size_t t1,
+                      const kdetail::tact_i8* acts, std::size_t M, float* y, std::size_t ldy) noexcept {
+        kdetail::avx512vbmi::ti8_tiles<tcb_scheme, IB>(w, t0, t1, acts, M, y, ldy, tab.u8);
+    }
+};
+#endif
 
 // Weight rows [r0, r1): whole tiles (r0 a multiple of 64).
 template <int IB, class Bodies>
@@ -153,9 +174,9 @@ constexpr kernel_key tcb_key(matmul_path p) noexcept {
     return k;
 }
 template <int IB, class Bodies, arch K = Bodies::a>
-constexpr kernel_entry tcb_entry() noexcept {
+constexpr kernel_entry tcb_entry(std::uint8_t needs = 0) noexcept {
     return {tcb_key<IB, K>(matmul_path::int8_dot), Bodies::a, &kdetail::tiled_i8_bytes<tcb_scheme>,
-            &kdetail::tiled_i8_prepare<tcb_scheme, typename Bodies::prep>, &tcb_rows<IB, Bodies>, 64};
+            &kdetail::tiled_i8_prepare<tcb_scheme, typename Bodies::prep>, &tcb_rows<IB, Bodies>, 64, needs};
 }
 
 template <int IB>
@@ -167,7 +188,11 @@ struct tcb_table_of {
         tcb_entry<IB, tcb_avx2_bodies>(),
         tcb_entry<IB, tcb_avx2_bodies, arch::avx512>(),
         tcb_entry<IB, tcb_avxvnni_bodies>(),
+        // find_entry takes the first entry of a key whose needs the CPU meets:
+        // the VBMI body, else the plain avx512vnni one after it.
+        tcb_entry<IB, tcb_avx512vbmi_bodies>(needs_avx512vbmi),
         tcb_entry<IB, tcb_avx512vnni_bodies>(),
+        tcb_entry<IB, tcb_avx512vbmi_bodies, arch::amx>(needs_avx512vbmi),
         tcb_entry<IB, tcb_avx512vnni_bodies, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)

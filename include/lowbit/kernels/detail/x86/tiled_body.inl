@@ -180,6 +180,103 @@ LOWBIT_TGT_INLINE void unpack_block(const std::uint8_t* p, vi (&v)[8]) {
     v[7] = quad<B, 7>(p);
 }
 
+// The tiled codebook lookup: quad vector J of a block of IB-bit index planes
+// (p: the block + half offset) as grid levels, u8 G + 128 (the int8 path
+// below). cb_lut<IB> holds the tables, made once per register block from the
+// 16-byte grid tab16 (cb_lut_of<0>: nothing, the plain layout).
+#if !defined(LOWBIT_X86_VBMI)
+template <int IB>
+struct cb_lut {
+    vi t;
+};
+template <int IB>
+LOWBIT_TGT_INLINE cb_lut<IB> cb_lut_of(const std::uint8_t* tab16) {
+    if constexpr (IB == 0) return {zero_i()};
+    else return {table16(tab16)};
+}
+// The plain unpack (a shift and a mask per plane), then one pshufb (the masked
+// indices are < 16: bit 7 never zeroes a byte).
+template <int IB, int J>
+LOWBIT_TGT_INLINE vi cb_quad(const std::uint8_t* p, const cb_lut<IB>& l) {
+    return lookup16(l.t, quad<IB, J>(p));
+}
+#else
+#if !LOWBIT_X86_ZMM
+#error "the AVX512_VBMI stamp of tiled_body.inl is zmm only"
+#endif
+// AVX512_VBMI (the kdetail::avx512vbmi stamp, formats/detail/x86/
+// tiled_codebook_vbmi.hpp). vpermb picks byte idx & 63 of a 64-byte table and
+// ignores index bits 6-7, so a table that repeats over the index bits a quad
+// does not own lets those bits hold anything: no mask before the lookup.
+//   IB = 4: the grid repeated four times (table16) ignores bits 4-5. Quads
+//     0-3 are the plane vectors as loaded, quads 4-7 the same shifted right
+//     by 4 (the next byte's low nibble lands in bits 4-7): 1.5 instructions a
+//     quad with the lookup, where the pshufb body takes 2.5 (and, shift, and).
+//   IB = 3: the low 2 bits of quad J sit at bits 2t..2t+1 of plane vector
+//     P_a (J = a + 2t), its high bit at bit J of the 1-bit plane H. One
+//     vpternlogd takes bits [l, l+2) from X (P_a, or P_a >> 2 for J >= 2) and
+//     every other bit from Y (H << 2 for J < 2, H for J = 2-5, H >> 4 for J >=
+//     6), which leaves the high bit at bit p of the index; six tables, one per
+//     (l, p), give G[lo | hi << 2] + 128 whatever the other index bits are:
+//       J    0      1      2      3      4      5      6      7
+//       X    P0     P1     P0>>2  P1>>2  P0>>2  P1>>2  P0>>2  P1>>2
+//       Y    H<<2   H<<2   H      H      H      H      H>>4   H>>4
+//       l,p  0,2    0,3    0,2    0,3    2,4    2,5    4,2    4,3
+//     Four shifts a block, then a ternlog and a vpermb a quad: 2.5 a quad,
+//     where the pshufb body takes 5.6 (its unpack alone 4.6, as the plain
+//     3-bit layout's). The 16-bit shifts pull bits of the neighbouring byte
+//     only into bits the ternlog or the table ignores.
+template <int IB>
+struct cb_lut {
+    vi t[IB == 3 ? 6 : 1];
+};
+// The six 3-bit tables' indices into the 16-byte grid: entry i of table (l, p)
+// is ((i >> l) & 3) | ((i >> p) & 1) << 2.
+struct cb3_table_index {
+    alignas(64) std::uint8_t idx[6][64] = {};
+    constexpr cb3_table_index() noexcept {
+        const int l[6] = {0, 0, 2, 2, 4, 4}, p[6] = {2, 3, 4, 5, 2, 3};
+        for (int k = 0; k < 6; ++k)
+            for (int i = 0; i < 64; ++i) idx[k][i] = static_cast<std::uint8_t>(((i >> l[k]) & 3) | (((i >> p[k]) & 1) << 2));
+    }
+};
+LOWBIT_TGT_INLINE vi vpermb(vi idx, vi table) { return _mm512_maskz_permutexvar_epi8(~0ull, idx, table); }
+// Bits of x where m is set, of y elsewhere.
+LOWBIT_TGT_INLINE vi select_bits(vi x, vi y, vi m) { return _mm512_maskz_ternarylogic_epi32(0xffff, x, y, m, 0xe4); }
+template <int IB>
+LOWBIT_TGT_INLINE cb_lut<IB> cb_lut_of(const std::uint8_t* tab16) {
+    static_assert(IB == 0 || IB == 3 || IB == 4, "index widths: 3, 4");
+    cb_lut<IB> l;
+    if constexpr (IB == 0) {
+        l.t[0] = zero_i();
+    } else if constexpr (IB == 4) {
+        l.t[0] = table16(tab16);
+    } else {
+        static constexpr cb3_table_index ix{};
+        const vi g = table16(tab16);
+        LOWBIT_UNROLL
+        for (int k = 0; k < 6; ++k) l.t[k] = vpermb(load(ix.idx[k]), g);
+    }
+    return l;
+}
+template <int IB, int J>
+LOWBIT_TGT_INLINE vi cb_quad(const std::uint8_t* p, const cb_lut<IB>& l) {
+    if constexpr (IB == 4) {
+        const vi v = load(p + 64 * (J % 4));
+        if constexpr (J < 4) return vpermb(v, l.t[0]);
+        else return vpermb(srl16<4>(v), l.t[0]);
+    } else {
+        constexpr int a = J % 2, lo = J < 4 ? 0 : J < 6 ? 2 : 4, table = J < 4 ? a : J < 6 ? 2 + a : 4 + a;
+        const vi P = load(p + 64 * a), H = load(p + 128);
+        vi X = P, Y = H;
+        if constexpr (J >= 2) X = srl16<2>(P);
+        if constexpr (J < 2) Y = sll16<2>(H);
+        else if constexpr (J >= 6) Y = srl16<4>(H);
+        return vpermb(select_bits(X, Y, set1_8(3 << lo)), l.t[table]);
+    }
+}
+#endif
+
 template <class S>
 LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
     if constexpr (S::gran == granularity::per_tensor) {
@@ -211,10 +308,11 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // in any order.
 //
 // IB (index bits) > 0 is the tiled codebook layout (formats/detail/
-// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and one
-// byte shuffle per unpacked quad vector maps each index to its grid level as
-// u8 (G + 128, the 16-byte table `tab`). From there the kernel is S's, the
-// symmetric 8-bit scheme: its dot starts from -128 Q, so A' = sum G q.
+// tiled_codebook_entries.hpp): the blocks hold IB-bit index planes, and
+// cb_quad maps each quad vector of indices to grid levels as u8 (G + 128:
+// one byte shuffle after the unpack, or vpermb in the VBMI stamp; the tables
+// `tab`). From there the kernel is S's, the symmetric 8-bit scheme: its dot
+// starts from -128 Q, so A' = sum G q.
 template <class S, int IB>
 constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
 template <class S, int MB, int NU>
@@ -223,12 +321,13 @@ struct i8_block {
     vi A[NU][MB][split];
 };
 template <class S, int MB, int NU, int J, int IB>
-LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk, vi tab) {
+LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk,
+                                    const cb_lut<IB>& tab) {
     constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
-        if constexpr (IB > 0) v[k] = lookup16(tab, quad<IB, J>(p[k]));
+        if constexpr (IB > 0) v[k] = cb_quad<IB, J>(p[k], tab);
         else v[k] = quad<S::bits, J>(p[k]);
     }
     LOWBIT_UNROLL
@@ -243,8 +342,7 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                                 const std::uint8_t* tab16) {
     constexpr int B = S::bits;
     constexpr std::size_t block_bytes = 64 * stored_bits<S, IB>;
-    vi tab = zero_i();
-    if constexpr (IB > 0) tab = table16(tab16);
+    const cb_lut<IB> tab = cb_lut_of<IB>(tab16);
     constexpr bool start_at_zq = S::is_symmetric && B > 1;  // the dot starts from -zQ
     const std::size_t bpg = w.blocks_per_group ? w.blocks_per_group : w.blocks;
     std::size_t t[NU], h[NU];
