@@ -21,6 +21,7 @@
 
 #include "test_archs.hpp"
 #include "test_codebook_common.hpp"
+#include "test_entries.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -99,18 +100,6 @@ weights indexed_codebook(int bits, std::size_t N, std::size_t K, const cb::grid&
     return std::move(*w);
 }
 
-// Runs entry e directly (its prepare and row tasks, serially): Y (M x N).
-std::vector<float> run_entry(const kernel_entry& e, const weights_view& w, const std::vector<float>& X, std::size_t M) {
-    const std::size_t N = w.rows(), K = w.cols();
-    std::vector<float> Y(M * N, -3.0f);
-    matmul_workspace ws;
-    matmul_call c{&w, X.data(), K, M, Y.data(), N};
-    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
-    for (std::size_t m = 0; m < M; ++m)
-        if (e.prepare) REQUIRE(e.prepare(c, m).ok());
-    for (std::size_t t = 0; t < lowbit::detail::task_count(e, w); ++t) lowbit::detail::run_task(e, c, t);
-    return Y;
-}
 
 }  // namespace
 
@@ -306,7 +295,8 @@ TEST_CASE("tiled codebook: every entry the CPU runs, the lookup's shadowed ones 
             for (const kernel_entry& e : fam)
                 if (e.key.path == matmul_path::int8_dot && e.key.a == arch::scalar) model = &e;
             REQUIRE(model != nullptr);
-            const std::vector<float> Y_model = run_entry(*model, w->view(), X, M), y_model = run_entry(*model, w->view(), X, 1);
+            const std::vector<float> Y_model = lowbit_test::run_entry_direct(*model, w->view(), X, M);
+            const std::vector<float> y_model = lowbit_test::run_entry_direct(*model, w->view(), X, 1);
             CHECK(same_bits(Y_model, tiled_w8_model(cw.view(), X, M)));
             int vbmi_entries = 0;
             for (const kernel_entry& e : fam) {
@@ -316,8 +306,8 @@ TEST_CASE("tiled codebook: every entry the CPU runs, the lookup's shadowed ones 
                 const std::string name_s = name;
                 CAPTURE(name_s);
                 vbmi_entries += e.needs == needs_avx512vbmi;
-                CHECK(same_bits(run_entry(e, w->view(), X, M), Y_model));
-                CHECK(same_bits(run_entry(e, w->view(), X, 1), y_model));
+                CHECK(same_bits(lowbit_test::run_entry_direct(e, w->view(), X, M), Y_model));
+                CHECK(same_bits(lowbit_test::run_entry_direct(e, w->view(), X, 1), y_model));
             }
             CHECK(vbmi_entries == (vbmi_cpu() ? 2 : 0));  // avx512vnni and amx keys
         }

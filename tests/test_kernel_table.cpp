@@ -33,6 +33,7 @@
 #include <lowbit/weights/convert.hpp>
 #include <lowbit/weights/repack.hpp>
 
+#include "test_entries.hpp"
 #include "test_kernels_common.hpp"
 #include "test_util.hpp"
 
@@ -50,18 +51,6 @@ bool shadowed(span<const kernel_entry> fam, const kernel_entry& e) {
         if (f.key.path == e.key.path && f.key.a == e.key.a && needs_met(f)) return true;
     }
     return false;
-}
-// Runs entry e directly (its prepare and row tasks, as run_matmul does, serially): Y (M x N).
-std::vector<float> run_direct(const kernel_entry& e, const weights_view& w, const std::vector<float>& X, std::size_t M, std::size_t N,
-                              std::size_t K) {
-    std::vector<float> Y(M * N, -3.0f);
-    matmul_workspace ws;
-    matmul_call c{&w, X.data(), K, M, Y.data(), N};
-    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, M));
-    for (std::size_t m = 0; m < M; ++m)
-        if (e.prepare) REQUIRE(e.prepare(c, m).ok());
-    for (std::size_t t = 0; t < detail::task_count(e, w); ++t) detail::run_task(e, c, t);
-    return Y;
 }
 
 std::string name_of(const kernel_entry& e) {
@@ -252,7 +241,7 @@ TEST_CASE("kernel table: every ggml entry equals the scalar one bit for bit") {
                         MESSAGE("skipped " << nm << ": this CPU lacks a feature it needs");
                         continue;
                     }
-                    const auto y = shadowed(fam, e) ? run_direct(e, *gguf::detail::ggml_view(t, rows.data(), N, K), X, M, N, K) : run(e);
+                    const auto y = shadowed(fam, e) ? lowbit_test::run_entry_direct(e, *gguf::detail::ggml_view(t, rows.data(), N, K), X, M) : run(e);
                     for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(kt::same_bits(y[i], y0[i]));
                 }
             }
