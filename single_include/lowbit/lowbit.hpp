@@ -17388,7 +17388,7 @@ LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, st
             groups_pass<S>(tm, w, t0, t1, a, groups, group_rows, out, ld, strip, even);
             m = groups * group_rows;
         }
-        if (M - m < group_rows && M - m >= min_rows && M > m) {
+        if (M > m && M - m >= min_rows) {  // the rest, fewer than 16 rows
             tm.configure(group_config(M - m));
             groups_pass<S>(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
             m = M;
