@@ -20,7 +20,8 @@
 // weight byte) / (that type's, measured just before with the auto arch):
 // issue 20's acceptance measure (<= 1.1 against the int8 path).
 //
-// codebook_gemv_tiled/<CB4|CB3>/<KxN>/t<threads>: the tiled codebook GEMV
+// codebook_gemv_tiled/<CB4|CB3>/<KxN>/t<threads>: the tiled codebook GEMV at
+// each count of `--threads=LIST` (default 1,2; bench_threads.hpp)
 // (repack(w, layout::tiled_codebook); docs/kernels.md, "The tiled codebook
 // layout") against the tiled int8 GEMV of the same index width (w4g32 / w3g32,
 // symmetric, f16 scales: the same bytes per weight), issue 20's acceptance
@@ -58,6 +59,8 @@
 #include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/parallel.hpp>
 #include <lowbit/weights/repack.hpp>
+
+#include "bench_threads.hpp"
 
 namespace {
 
@@ -313,6 +316,7 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (!bench::take_threads_flag(argc, argv)) return 1;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     const std::size_t K = 4096, N = 4096;
@@ -355,7 +359,7 @@ int main(int argc, char** argv) {
     const std::size_t tiled_shapes[2][2] = {{4096, 4096}, {2048, 512}};  // K x N
     for (int bits : {4, 3})
         for (const auto& kn : tiled_shapes)
-            for (int t : {1, 2}) {
+            for (int t : bench::thread_counts()) {
                 const std::string name = "codebook_gemv_tiled/CB" + std::to_string(bits) + "/" + std::to_string(kn[0]) + "x" + std::to_string(kn[1]) +
                                          "/t" + std::to_string(t);
                 benchmark::RegisterBenchmark(name.c_str(), bits == 4 ? bm_codebook_tiled<4> : bm_codebook_tiled<3>, kn[0], kn[1], t)
