@@ -11,6 +11,7 @@
 #include "../compiled_mode.hpp"
 #include "../core/scheme.hpp"
 #include "../core/status.hpp"
+#include "../weights/visit.hpp"
 #include "qmatrix.hpp"
 
 namespace lowbit {
@@ -30,35 +31,17 @@ struct any_qmatrix {
 };
 
 namespace detail {
-template <int B, class Sym, class Sc, class F>
-status visit_granularity(const runtime_scheme& s, F& f) {
-    switch (s.gran) {
-        case granularity::per_tensor: return f(scheme<B, per_tensor, Sym, Sc>{});
-        case granularity::per_channel: return f(scheme<B, per_channel, Sym, Sc>{});
-        case granularity::per_group: return f(scheme<B, per_group_dynamic, Sym, Sc>{});
-    }
-    return status::error(errc::invalid_argument, "unknown granularity");
-}
-template <int B, class Sym, class F>
-status visit_scale(const runtime_scheme& s, F& f) {
-    switch (s.scale) {
-        case scale_type::f32: return visit_granularity<B, Sym, scale_f32>(s, f);
-        case scale_type::f16: return visit_granularity<B, Sym, scale_f16>(s, f);
-        case scale_type::bf16: return visit_granularity<B, Sym, scale_bf16>(s, f);
-    }
-    return status::error(errc::invalid_argument, "unknown scale type");
-}
+// f(S{}) for s's width B and the typed scheme S of s (weights/visit.hpp).
 template <int B, class F>
 status visit_symmetry(const runtime_scheme& s, F& f) {
-    return s.symmetric ? visit_scale<B, symmetric>(s, f) : visit_scale<B, asymmetric>(s, f);
+    return visit_sym<false, B>(s, f);
 }
 }  // namespace detail
 
 // Calls f(S{}) with the compile-time scheme S matching s; returns f's status.
 template <class F>
 status visit_scheme(const runtime_scheme& s, F&& f) {
-    LOWBIT_TRY(s.validate());
-    return detail::switch_width(s.bits, [&](auto b) { return detail::visit_symmetry<decltype(b)::value>(s, f); });
+    return detail::visit_runtime<false>(s, f);
 }
 
 namespace detail {

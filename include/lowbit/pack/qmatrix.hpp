@@ -102,20 +102,7 @@ struct qmatrix_view {
         return layout_traits<layout::dense>::validate(desc(), "qmatrix");
     }
     // The run-time description of these fields (not validated).
-    weights_desc desc() const noexcept {
-        weights_desc d;
-        d.lay = layout::dense;
-        d.scheme = S::runtime(group);
-        d.rows = rows;
-        d.cols = cols;
-        d.group = group;
-        d.row_bytes = row_bytes;
-        d.codes = codes;
-        d.scales = scales;
-        d.zeros = zeros;
-        d.perm = perm;
-        return d;
-    }
+    weights_desc desc() const noexcept { return detail::typed_view_desc(layout::dense, S::runtime(group), *this, row_bytes); }
 
     // Bytes of each array (for overlap checks).
     std::size_t n_scales() const noexcept { return S::gran == granularity::per_tensor ? 1 : rows * groups_per_row(); }
@@ -135,18 +122,8 @@ struct qmatrix_mut_view {
     int group = 0;
     std::size_t row_bytes = 0;
 
-    operator qmatrix_view<S>() const noexcept {
-        qmatrix_view<S> v;
-        v.codes = codes;
-        v.scales = scales;
-        v.zeros = zeros;
-        v.perm = perm;
-        v.rows = rows;
-        v.cols = cols;
-        v.group = group;
-        v.row_bytes = row_bytes;
-        return v;
-    }
+    // (qmatrix_view's fields are in this order.)
+    operator qmatrix_view<S>() const noexcept { return {codes, scales, zeros, perm, rows, cols, group, row_bytes}; }
 };
 
 // Scheme-independent owned storage, shared by qmatrix<S> and the run-time any_qmatrix.

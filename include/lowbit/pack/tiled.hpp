@@ -103,18 +103,7 @@ struct tiled_view {
     }
     // The run-time description of these fields (not validated).
     weights_desc desc() const noexcept {
-        weights_desc d;
-        d.lay = layout::tiled;
-        d.scheme = S::runtime(group);
-        d.rows = rows;
-        d.cols = cols;
-        d.group = group;
-        d.row_bytes = packed_bytes(cols, S::bits);
-        d.codes = codes;
-        d.scales = scales;
-        d.zeros = zeros;
-        d.perm = perm;
-        return d;
+        return detail::typed_view_desc(layout::tiled, S::runtime(group), *this, packed_bytes(cols, S::bits));
     }
 };
 
@@ -134,20 +123,9 @@ struct tiled {
     std::vector<std::uint8_t> zeros;
     std::vector<std::int32_t> perm;
 
-    tiled_view<S> view() const noexcept {
-        tiled_view<S> v;
-        v.codes = codes.data();
-        v.scales = scales.data();
-        v.zeros = S::is_symmetric ? nullptr : zeros.data();
-        v.perm = perm.empty() ? nullptr : perm.data();
-        v.rows = rows;
-        v.cols = cols;
-        v.group = group;
-        v.tiles = tiles;
-        v.blocks = blocks;
-        v.groups = groups;
-        v.blocks_per_group = blocks_per_group;
-        return v;
+    tiled_view<S> view() const noexcept {  // (tiled_view's fields are in this order)
+        return {codes.data(), scales.data(), S::is_symmetric ? nullptr : zeros.data(), perm.empty() ? nullptr : perm.data(),
+                rows, cols, group, tiles, blocks, groups, blocks_per_group};
     }
     std::size_t bytes() const noexcept {
         return codes.size() + scales.size() * sizeof(scale_storage) + zeros.size() + perm.size() * sizeof(std::int32_t);

@@ -225,6 +225,21 @@ inline status check_same_shape(matrix_view<const float> a, matrix_view<const flo
     return check_matrix(b, name);
 }
 
+// The initialisers' (lsq_init, calibrated_init) checks of w and of the steps and
+// zeros they fill; the steps' layout on success.
+template <class S>
+result<qlayout> init_layout(matrix_view<const float> w, span<float> steps, span<std::uint8_t> zeros, const fq_options& opt) {
+    LOWBIT_TRY(check_matrix(w, "w"));
+    auto l = step_layout<S>(w.rows(), w.cols(), opt.group);
+    if (!l) return l.error();
+    if (steps.size() != l->n_scales)
+        return status::error(errc::shape_mismatch, "steps has %zu elements, the scheme needs %zu", steps.size(), l->n_scales);
+    if (!S::is_symmetric && zeros.size() != l->n_zeros)
+        return status::error(errc::shape_mismatch, "zeros has %zu elements, the scheme needs %zu", zeros.size(), l->n_zeros);
+    LOWBIT_TRY(lowbit::detail::check_finite(w, "w"));
+    return l;
+}
+
 // Steps and zeros have the qmatrix scale layout; steps are positive and finite once stored.
 template <class S>
 inline status check_steps(const qlayout& l, span<const float> steps, span<const std::uint8_t> zeros) noexcept {
@@ -370,14 +385,8 @@ status fake_quantize_backward(matrix_view<const float> w, span<const float> step
 template <class S>
 status lsq_init(matrix_view<const float> w, span<float> steps, span<std::uint8_t> zeros, const fq_options& opt = {}) {
     LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
-    LOWBIT_TRY(detail::check_matrix(w, "w"));
-    auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
+    auto l = detail::init_layout<S>(w, steps, zeros, opt);
     if (!l) return l.error();
-    if (steps.size() != l->n_scales)
-        return status::error(errc::shape_mismatch, "steps has %zu elements, the scheme needs %zu", steps.size(), l->n_scales);
-    if (!S::is_symmetric && zeros.size() != l->n_zeros)
-        return status::error(errc::shape_mismatch, "zeros has %zu elements, the scheme needs %zu", zeros.size(), l->n_zeros);
-    LOWBIT_TRY(lowbit::detail::check_finite(w, "w"));
     constexpr bool per_tensor = S::gran == granularity::per_tensor;
     const std::size_t n_acc = per_tensor ? 1 : l->n_scales;
     std::vector<double> sum_abs(n_acc, 0.0), count(n_acc, 0.0);
@@ -418,14 +427,8 @@ status calibrated_init(matrix_view<const float> w, const calibration& calib, spa
                        const fq_options& opt = {}) {
     LOWBIT_TRY(detail::check_path(opt.path, "options.path"));
     LOWBIT_TRY(calib.validate());
-    LOWBIT_TRY(detail::check_matrix(w, "w"));
-    auto l = detail::step_layout<S>(w.rows(), w.cols(), opt.group);
+    auto l = detail::init_layout<S>(w, steps, zeros, opt);
     if (!l) return l.error();
-    if (steps.size() != l->n_scales)
-        return status::error(errc::shape_mismatch, "steps has %zu elements, the scheme needs %zu", steps.size(), l->n_scales);
-    if (!S::is_symmetric && zeros.size() != l->n_zeros)
-        return status::error(errc::shape_mismatch, "zeros has %zu elements, the scheme needs %zu", zeros.size(), l->n_zeros);
-    LOWBIT_TRY(lowbit::detail::check_finite(w, "w"));
     using codec = typename S::scale_codec;
     auto set = [&](std::size_t idx, const group_params<codec>& p) {
         if (!std::isfinite(p.scale))

@@ -78,6 +78,24 @@ struct weights_desc {
 };
 
 namespace detail {
+// The description of a typed dense or tiled view V (qmatrix_view, tiled_view:
+// the fields rows, cols, group, codes, scales, zeros, perm).
+template <class V>
+weights_desc typed_view_desc(layout lay, const runtime_scheme& scheme, const V& v, std::size_t row_bytes) noexcept {
+    weights_desc d;
+    d.lay = lay;
+    d.scheme = scheme;
+    d.rows = v.rows;
+    d.cols = v.cols;
+    d.group = v.group;
+    d.row_bytes = row_bytes;
+    d.codes = v.codes;
+    d.scales = v.scales;
+    d.zeros = v.zeros;
+    d.perm = v.perm;
+    return d;
+}
+
 // Pointers checked by every layout: alignment to the element type (C++
 // reads them through typed pointers), perm entries inside [0, cols) (the
 // kernels read x[perm[j]]). `what` names the view in the message.

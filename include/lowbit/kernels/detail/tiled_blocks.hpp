@@ -136,34 +136,46 @@ inline float tiled_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, st
     return static_cast<float>(w.zeros[w.scale_slot(t, g) + (S::gran == granularity::per_tensor ? 0 : i)]);
 }
 
-// The int8 model: outputs of rows [r_begin, r_end) of tile t for M activation rows.
-template <class S>
-inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
-                             std::size_t ld) noexcept {
-    constexpr int B = S::bits;
+// The walk both scalar models share: tile t's rows for M activation rows (at
+// most 64 per call: the dispatcher splits), block by block in order, each
+// block's codes unpacked once. step(m, b, code, s, z, acc) returns row i's new
+// sum for activation row m after block b, code(c) being row i's code c of the
+// block and s, z its group's scale and zero.
+template <class S, class Step>
+inline void tile_scalar_walk(const tiled_view<S>& w, std::size_t t, std::size_t M, float* out, std::size_t ld, Step step) noexcept {
     const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];  // M is at most 64 per call (the dispatcher splits)
+    float acc[64][tile_rows];
     for (std::size_t m = 0; m < M; ++m)
         for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
     std::uint8_t v[tile_quads][64];
     for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
+        detail::planes_to_quads<S::bits>(w.block(t, b), v);
         const std::size_t g = w.group_of_block(b);
         for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i);
-            const std::int32_t z = static_cast<std::int32_t>(tiled_zero(w, t, g, i));
-            for (std::size_t m = 0; m < M; ++m) {
-                const std::int8_t* q = a[m].q + b * tile_block;
-                std::int32_t A = 0;
-                for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(v[c / 4][4 * i + c % 4]) * q[c];
-                if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
-                else A -= z * a[m].zq[b];
-                acc[m][i] = std::fma(static_cast<float>(A), s * a[m].dx[b], acc[m][i]);
-            }
+            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
+            const auto code = [&](std::size_t c) { return v[c / 4][4 * i + c % 4]; };
+            for (std::size_t m = 0; m < M; ++m) acc[m][i] = step(m, b, code, s, z, acc[m][i]);
         }
     }
     for (std::size_t m = 0; m < M; ++m)
         for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+}
+
+// The int8 model: tile t's outputs for M activation rows. Exact integer block
+// sums, then one float step per block (std::fma: independent of the
+// compiler's FP contraction).
+template <class S>
+inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i8* a, std::size_t M, float* out,
+                             std::size_t ld) noexcept {
+    constexpr int B = S::bits;
+    tile_scalar_walk(w, t, M, out, ld, [&](std::size_t m, std::size_t b, const auto& code, float s, float zf, float acc) {
+        const std::int8_t* q = a[m].q + b * tile_block;
+        std::int32_t A = 0;
+        for (std::size_t c = 0; c < tile_block; ++c) A += static_cast<std::int32_t>(code(c)) * q[c];
+        if (S::is_symmetric) A = B == 1 ? 2 * A - a[m].zq[b] : A + a[m].zq[b];
+        else A -= static_cast<std::int32_t>(zf) * a[m].zq[b];
+        return std::fma(static_cast<float>(A), s * a[m].dx[b], acc);
+    });
 }
 
 // The f32 model (arch::scalar and archs without a tiled SIMD body): explicit
@@ -171,27 +183,12 @@ inline void int8_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_i
 template <class S>
 inline void f32_tile_scalar(const tiled_view<S>& w, std::size_t t, const tact_f32* a, std::size_t M, float* out,
                             std::size_t ld) noexcept {
-    constexpr int B = S::bits;
-    const std::size_t r0 = t * tile_rows, n = w.rows - r0 < tile_rows ? w.rows - r0 : tile_rows;
-    float acc[64][tile_rows];
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < tile_rows; ++i) acc[m][i] = 0.0f;
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t b = 0; b < w.blocks; ++b) {
-        detail::planes_to_quads<B>(w.block(t, b), v);
-        const std::size_t g = w.group_of_block(b);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float s = tiled_scale(w, t, g, i), z = tiled_zero(w, t, g, i);
-            for (std::size_t m = 0; m < M; ++m) {
-                const float* x = a[m].x + b * tile_block;
-                float p = 0.0f;
-                for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(v[c / 4][4 * i + c % 4]) - z, x[c], p);
-                acc[m][i] = std::fma(p, s, acc[m][i]);
-            }
-        }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t i = 0; i < n; ++i) out[m * ld + r0 + i] = acc[m][i];
+    tile_scalar_walk(w, t, M, out, ld, [&](std::size_t m, std::size_t b, const auto& code, float s, float z, float acc) {
+        const float* x = a[m].x + b * tile_block;
+        float p = 0.0f;
+        for (std::size_t c = 0; c < tile_block; ++c) p = std::fma(static_cast<float>(code(c)) - z, x[c], p);
+        return std::fma(p, s, acc);
+    });
 }
 
 // The reference: double accumulation over dequantized weights (as reference.hpp

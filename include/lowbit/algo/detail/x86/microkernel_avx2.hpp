@@ -21,78 +21,81 @@ namespace lowbit {
 namespace detail {
 namespace x86 {
 
-__attribute__((target("avx2,fma"))) inline void micro_6x16_f32_avx2(std::size_t P, const float* a, std::size_t a_m,
-                                                                      std::size_t a_p, const float* b, std::size_t b_p,
-                                                                      float* c, std::size_t c_m, float alpha) noexcept {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+// The vector type and the five operations the tile uses, per element type,
+// so that the float and the double tile are one body (micro_6x2v below).
+struct avx2_f32 {
+    using value = float;
+    using vec = __m256;
+    static constexpr std::size_t lanes = 8;
+    __attribute__((target("avx2,fma"))) static vec zero() noexcept { return _mm256_setzero_ps(); }
+    __attribute__((target("avx2,fma"))) static vec load(const float* p) noexcept { return _mm256_loadu_ps(p); }
+    __attribute__((target("avx2,fma"))) static void store(float* p, vec v) noexcept { _mm256_storeu_ps(p, v); }
+    __attribute__((target("avx2,fma"))) static vec splat(const float* p) noexcept { return _mm256_broadcast_ss(p); }
+    __attribute__((target("avx2,fma"))) static vec fma(vec a, vec b, vec c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+    __attribute__((target("avx2,fma"))) static vec set1(float x) noexcept { return _mm256_set1_ps(x); }
+};
+struct avx2_f64 {
+    using value = double;
+    using vec = __m256d;
+    static constexpr std::size_t lanes = 4;
+    __attribute__((target("avx2,fma"))) static vec zero() noexcept { return _mm256_setzero_pd(); }
+    __attribute__((target("avx2,fma"))) static vec load(const double* p) noexcept { return _mm256_loadu_pd(p); }
+    __attribute__((target("avx2,fma"))) static void store(double* p, vec v) noexcept { _mm256_storeu_pd(p, v); }
+    __attribute__((target("avx2,fma"))) static vec splat(const double* p) noexcept { return _mm256_broadcast_sd(p); }
+    __attribute__((target("avx2,fma"))) static vec fma(vec a, vec b, vec c) noexcept { return _mm256_fmadd_pd(a, b, c); }
+    __attribute__((target("avx2,fma"))) static vec set1(double x) noexcept { return _mm256_set1_pd(x); }
+};
+
+// C[6 x 2 vectors] += alpha * A B: twelve accumulators named one by one (not an
+// array) so that the compiler keeps every one in a register at any -O level.
+template <class O>
+__attribute__((target("avx2,fma"))) inline void micro_6x2v(std::size_t P, const typename O::value* a, std::size_t a_m, std::size_t a_p,
+                                                           const typename O::value* b, std::size_t b_p, typename O::value* c,
+                                                           std::size_t c_m, typename O::value alpha) noexcept {
+    using V = typename O::vec;
+    constexpr std::size_t L = O::lanes;
+    V c00 = O::zero(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    V c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (std::size_t p = 0; p < P; ++p) {
-        const float* bp = b + p * b_p;
-        const float* ap = a + p * a_p;
-        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-        __m256 x = _mm256_broadcast_ss(ap);
-        c00 = _mm256_fmadd_ps(x, b0, c00);
-        c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(ap + a_m);
-        c10 = _mm256_fmadd_ps(x, b0, c10);
-        c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(ap + 2 * a_m);
-        c20 = _mm256_fmadd_ps(x, b0, c20);
-        c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(ap + 3 * a_m);
-        c30 = _mm256_fmadd_ps(x, b0, c30);
-        c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(ap + 4 * a_m);
-        c40 = _mm256_fmadd_ps(x, b0, c40);
-        c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(ap + 5 * a_m);
-        c50 = _mm256_fmadd_ps(x, b0, c50);
-        c51 = _mm256_fmadd_ps(x, b1, c51);
+        const typename O::value* bp = b + p * b_p;
+        const typename O::value* ap = a + p * a_p;
+        const V b0 = O::load(bp), b1 = O::load(bp + L);
+        V x = O::splat(ap);
+        c00 = O::fma(x, b0, c00);
+        c01 = O::fma(x, b1, c01);
+        x = O::splat(ap + a_m);
+        c10 = O::fma(x, b0, c10);
+        c11 = O::fma(x, b1, c11);
+        x = O::splat(ap + 2 * a_m);
+        c20 = O::fma(x, b0, c20);
+        c21 = O::fma(x, b1, c21);
+        x = O::splat(ap + 3 * a_m);
+        c30 = O::fma(x, b0, c30);
+        c31 = O::fma(x, b1, c31);
+        x = O::splat(ap + 4 * a_m);
+        c40 = O::fma(x, b0, c40);
+        c41 = O::fma(x, b1, c41);
+        x = O::splat(ap + 5 * a_m);
+        c50 = O::fma(x, b0, c50);
+        c51 = O::fma(x, b1, c51);
     }
-    const __m256 al = _mm256_set1_ps(alpha);
-    const __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    const V al = O::set1(alpha);
+    const V acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int m = 0; m < 6; ++m) {
-        float* cm = c + static_cast<std::size_t>(m) * c_m;
-        _mm256_storeu_ps(cm, _mm256_fmadd_ps(al, acc[2 * m], _mm256_loadu_ps(cm)));
-        _mm256_storeu_ps(cm + 8, _mm256_fmadd_ps(al, acc[2 * m + 1], _mm256_loadu_ps(cm + 8)));
+        typename O::value* cm = c + static_cast<std::size_t>(m) * c_m;
+        O::store(cm, O::fma(al, acc[2 * m], O::load(cm)));
+        O::store(cm + L, O::fma(al, acc[2 * m + 1], O::load(cm + L)));
     }
 }
 
-__attribute__((target("avx2,fma"))) inline void micro_6x8_f64_avx2(std::size_t P, const double* a, std::size_t a_m,
-                                                                     std::size_t a_p, const double* b, std::size_t b_p,
-                                                                     double* c, std::size_t c_m, double alpha) noexcept {
-    __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (std::size_t p = 0; p < P; ++p) {
-        const double* bp = b + p * b_p;
-        const double* ap = a + p * a_p;
-        const __m256d b0 = _mm256_loadu_pd(bp), b1 = _mm256_loadu_pd(bp + 4);
-        __m256d x = _mm256_broadcast_sd(ap);
-        c00 = _mm256_fmadd_pd(x, b0, c00);
-        c01 = _mm256_fmadd_pd(x, b1, c01);
-        x = _mm256_broadcast_sd(ap + a_m);
-        c10 = _mm256_fmadd_pd(x, b0, c10);
-        c11 = _mm256_fmadd_pd(x, b1, c11);
-        x = _mm256_broadcast_sd(ap + 2 * a_m);
-        c20 = _mm256_fmadd_pd(x, b0, c20);
-        c21 = _mm256_fmadd_pd(x, b1, c21);
-        x = _mm256_broadcast_sd(ap + 3 * a_m);
-        c30 = _mm256_fmadd_pd(x, b0, c30);
-        c31 = _mm256_fmadd_pd(x, b1, c31);
-        x = _mm256_broadcast_sd(ap + 4 * a_m);
-        c40 = _mm256_fmadd_pd(x, b0, c40);
-        c41 = _mm256_fmadd_pd(x, b1, c41);
-        x = _mm256_broadcast_sd(ap + 5 * a_m);
-        c50 = _mm256_fmadd_pd(x, b0, c50);
-        c51 = _mm256_fmadd_pd(x, b1, c51);
-    }
-    const __m256d al = _mm256_set1_pd(alpha);
-    const __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int m = 0; m < 6; ++m) {
-        double* cm = c + static_cast<std::size_t>(m) * c_m;
-        _mm256_storeu_pd(cm, _mm256_fmadd_pd(al, acc[2 * m], _mm256_loadu_pd(cm)));
-        _mm256_storeu_pd(cm + 4, _mm256_fmadd_pd(al, acc[2 * m + 1], _mm256_loadu_pd(cm + 4)));
-    }
+// float: 6 x 16; double: 6 x 8.
+inline void micro_6x16_f32_avx2(std::size_t P, const float* a, std::size_t a_m, std::size_t a_p, const float* b, std::size_t b_p, float* c,
+                                std::size_t c_m, float alpha) noexcept {
+    micro_6x2v<avx2_f32>(P, a, a_m, a_p, b, b_p, c, c_m, alpha);
+}
+inline void micro_6x8_f64_avx2(std::size_t P, const double* a, std::size_t a_m, std::size_t a_p, const double* b, std::size_t b_p, double* c,
+                               std::size_t c_m, double alpha) noexcept {
+    micro_6x2v<avx2_f64>(P, a, a_m, a_p, b, b_p, c, c_m, alpha);
 }
 
 // The active arch (kernels/arch.hpp: CPU detection, LOWBIT_FORCE_ARCH,

@@ -360,8 +360,9 @@ LOWBIT_GGUF_AVX2 inline float row_dot(const W* w, const A* a, std::size_t nb) {
     for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), avx2::isum(w[i], a[i]));
     return sum;
 }
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
+// Q4_K and Q5_K: 6-bit scales and mins packed alike (unpack_k4).
+template <class W>
+LOWBIT_GGUF_AVX2 inline float row_dot_k4(const W* w, const block_q8_K* a, std::size_t nb) {
     float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) {
         const k4_scales s = unpack_k4(w[i].scales);
@@ -370,13 +371,12 @@ LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_K* w, const block_q8_K* a, 
     return sum;
 }
 template <>
+LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
+    return row_dot_k4(w, a, nb);
+}
+template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) {
-        const k4_scales s = unpack_k4(w[i].scales);
-        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], s, a[i]), min_sum(s, a[i]));
-    }
-    return sum;
+    return row_dot_k4(w, a, nb);
 }
 template <>
 LOWBIT_GGUF_AVX2 inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
