@@ -14,6 +14,7 @@
 #include "bench_schemes.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <thread>
 #include <vector>
 

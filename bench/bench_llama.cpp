@@ -14,6 +14,7 @@
 // the CPU lacks is skipped.
 #include "bench_common.hpp"
 
+#include <chrono>
 #include <ctime>
 
 #include "prefill.hpp"

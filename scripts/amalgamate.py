@@ -12,7 +12,11 @@ text, depth first, so each header lands before the code that includes it.
   #if block (e.g. the x86 kernels, included only on x86 with GCC/Clang), the
   text gets an include guard instead and stays eligible for a later,
   unconditional include, so the single header means what the tree means on
-  every platform.
+  every platform. A later include from inside the same #if branch (or one
+  nested in it) becomes a comment: the guarded copy is compiled wherever that
+  branch is (kernels/detail/typed_family.hpp reaches the kernel bodies only
+  under #if; their shared headers would otherwise be repeated in every copy
+  of body.inl).
 - A file without `#pragma once` (kernels/detail/x86/body.inl, stamped out once
   per instruction set) is inlined at every include, as the preprocessor would.
 - Angle-bracket includes (the standard library, intrinsics headers)
@@ -37,6 +41,7 @@ QUOTED_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 PRAGMA_ONCE = re.compile(r"^\s*#\s*pragma\s+once\b")
 OPENS_CONDITIONAL = re.compile(r"^\s*#\s*if(n?def)?\b")
 CLOSES_CONDITIONAL = re.compile(r"^\s*#\s*endif\b")
+SWITCHES_BRANCH = re.compile(r"^\s*#\s*(else|elif)\b")
 
 
 def project_version():
@@ -49,7 +54,14 @@ class Amalgamator:
     def __init__(self):
         self.done = set()  # pragma-once headers inlined unconditionally
         self.guarded = set()  # pragma-once headers inlined with an include guard
+        self.guarded_in = {}  # such a header -> the #if branches (stacks of branch ids) it was inlined in
+        self.branches = []  # the open #if branches, outermost first, across the include chain
+        self.next_branch = 0
         self.stack = []  # include chain, to report cycles
+
+    def new_branch(self):
+        self.next_branch += 1
+        return self.next_branch
 
     @staticmethod
     def rel(path):
@@ -77,12 +89,17 @@ class Amalgamator:
             if path in self.done:
                 out.append(f"// ({rel}: already included above)")
                 return
+            here = tuple(self.branches)
+            if any(here[: len(b)] == b for b in self.guarded_in.get(path, [])):
+                out.append(f"// ({rel}: already included above, in an enclosing #if branch)")
+                return
             # Guarded when included under an #if, and again at a later
             # unconditional include of a header guarded before (the guard then
             # skips it where the conditional copy was compiled).
             if depth > 0 or path in self.guarded:
                 guard = "LOWBIT_AMALGAMATED_" + re.sub(r"[^A-Za-z0-9]", "_", rel).upper()
                 self.guarded.add(path)
+                self.guarded_in.setdefault(path, []).append(tuple(self.branches))
             if depth == 0:
                 self.done.add(path)
 
@@ -97,8 +114,12 @@ class Amalgamator:
                 continue
             if OPENS_CONDITIONAL.match(line):
                 local_depth += 1
+                self.branches.append(self.new_branch())
+            elif SWITCHES_BRANCH.match(line):
+                self.branches[-1] = self.new_branch()
             elif CLOSES_CONDITIONAL.match(line):
                 local_depth -= 1
+                self.branches.pop()
             m = QUOTED_INCLUDE.match(line)
             if m:
                 target = self.resolve(m.group(1), os.path.dirname(path))

@@ -18,8 +18,12 @@
 // compiles every kernel of ten schemes a second time (108 -> 29 CPU-s at -O2;
 // docs/testing.md, session 19 second pass). The typed front doors (qmatrix_view,
 // tiled_view) are checked below on one scheme, w4 symmetric f16 per group, whose
-// kernels this TU instantiates: in this program that scheme's entries are this
-// TU's copies (the linker keeps the first object's), the grid's others the library's.
+// kernels this TU instantiates (LOWBIT_INLINE_KERNELS, tests/CMakeLists.txt): in
+// this program that scheme's kernel code is this TU's copy (the linker keeps the
+// first object's), the grid's others the library's. test_kernel_table_lib.cpp, a
+// TU without LOWBIT_INLINE_KERNELS, checks that the typed front doors of a
+// compiled-mode TU run the library's table of that scheme, which lists the
+// same entries as this TU's own.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -34,6 +38,7 @@
 #include <lowbit/weights/repack.hpp>
 
 #include "test_entries.hpp"
+#include "test_kernel_table_lib.hpp"
 #include "test_kernels_common.hpp"
 #include "test_util.hpp"
 
@@ -416,4 +421,78 @@ TEST_CASE("kernel table: the typed front doors take weights validated once, by m
             CHECK(gemv(tv, span<const float>(xv), span<float>(y), serial_executor{}, o).code() == errc::invalid_argument);
         }
     for (float v : y) CHECK(v == 2.0f);
+}
+
+namespace {
+bool within(const kernel_entry* e, span<const kernel_entry> f) { return e >= f.data() && e < f.data() + f.size(); }
+
+void same_entries(span<const kernel_entry> own, span<const kernel_entry> lib) {
+    REQUIRE(own.size() == lib.size());
+    for (std::size_t i = 0; i < own.size(); ++i) {
+        char a[64], b[64];
+        kernel_name(own[i], a, sizeof a);
+        kernel_name(lib[i], b, sizeof b);
+        CAPTURE(a);
+        CHECK(std::string(a) == b);
+        CHECK(own[i].key.a == lib[i].key.a);  // (the name has the body's arch, not the key's)
+        CHECK(own[i].key.path == lib[i].key.path);
+        CHECK(own[i].body == lib[i].body);
+        CHECK(own[i].needs == lib[i].needs);
+        CHECK(own[i].rows_per_task == lib[i].rows_per_task);
+        CHECK((own[i].prepare == nullptr) == (lib[i].prepare == nullptr));
+    }
+}
+}  // namespace
+
+TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library's family, the same entries as an own copy") {
+    using S = lowbit_test::lib_scheme;
+    const span<const kernel_entry> own_d = dense_kernels<S>(), own_t = tiled_kernels<S>();
+    const span<const kernel_entry> lib_d = lowbit_test::lib_dense_kernels(), lib_t = lowbit_test::lib_tiled_kernels();
+    // The other TU's family is the one the run-time dispatch (and family_of) gives the scheme.
+    const detail::kernel_family rd = detail::layout_family<layout::dense>(S::runtime()), rt = detail::layout_family<layout::tiled>(S::runtime());
+    CHECK(lib_d.data() == rd.begin);
+    CHECK(lib_t.data() == rt.begin);
+#if defined(LOWBIT_COMPILED)
+    // LOWBIT_INLINE_KERNELS: this TU's tables are other objects than the library's (own_kernels names).
+    CHECK(own_d.data() != lib_d.data());
+    CHECK(own_t.data() != lib_t.data());
+#else
+    // Header-only: one inline table per scheme, shared by both TUs.
+    CHECK(own_d.data() == lib_d.data());
+    CHECK(own_t.data() == lib_t.data());
+#endif
+    same_entries(own_d, lib_d);
+    same_entries(own_t, lib_t);
+
+    const std::size_t N = 70, K = 96, M = 3;
+    const auto q = kt::make_matrix<S>(N, K, 11, true, true);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const auto X = kt::random_vec(M * K, 12, true);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference, matmul_path::bf16_dot})
+        for (arch a : kt::runnable_archs()) {
+            CAPTURE(path_name(path));
+            CAPTURE(arch_name(a));
+            arch_scope s(a);
+            for (int tiled = 0; tiled < 2; ++tiled) {
+                std::vector<float> y_own(M * N, -1.0f), y_lib(M * N, -2.0f);
+                matmul_info i_own, i_lib;
+                matmul_options o;
+                o.path = path;
+                o.info = &i_own;
+                const matrix_view<const float> x(X.data(), M, K);
+                if (tiled) REQUIRE(gemm(t->view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
+                else REQUIRE(gemm(q.view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
+                o.info = &i_lib;
+                if (tiled) REQUIRE(lowbit_test::lib_gemm(t->view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                else REQUIRE(lowbit_test::lib_gemm(q.view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                // Each TU ran an entry of its own family: the same position, the same bits.
+                const span<const kernel_entry> own = tiled ? own_t : own_d, lib = tiled ? lib_t : lib_d;
+                REQUIRE(within(i_own.entry, own));
+                REQUIRE(within(i_lib.entry, lib));
+                CHECK(i_own.entry - own.data() == i_lib.entry - lib.data());
+                CHECK(std::string(i_own.kernel) == i_lib.kernel);
+                for (std::size_t i = 0; i < y_own.size(); ++i) REQUIRE(kt::same_bits(y_own[i], y_lib[i]));
+            }
+        }
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <ostream>  // doctest prints std::shared_ptr through operator<<, which needs the full ostream
 #include <string>
 #include <vector>

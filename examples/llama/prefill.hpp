@@ -10,6 +10,7 @@
 // products differs (a test checks the two agree to float rounding).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include <lowbit/algo/linalg.hpp>

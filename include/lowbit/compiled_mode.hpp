@@ -7,7 +7,38 @@
 // those functions and the static library lowbit_compiled (src/) defines them
 // once, so a TU that calls the twins no longer instantiates every scheme.
 // Without CMake: define LOWBIT_COMPILED everywhere and compile src/*.cpp once.
+//
+// The typed API (gemv / gemm on a qmatrix_view<S> or tiled_view<S>,
+// dense_kernels<S>, tiled_kernels<S>) runs S's kernel family. Header-only, the
+// caller's TU instantiates it (kernels/detail/entries.hpp, with the x86 or Arm
+// kernel bodies and <immintrin.h>: ~0.8 CPU-s to parse alone). With
+// LOWBIT_COMPILED it runs lowbit::compiled's family of S (the same entries,
+// names and order: detail::layout_family) and the public headers do not parse
+// a kernel body. A TU that wants its own copies of the kernels anyway (a test
+// that instruments them under a sanitizer, or checks them at its own
+// optimisation level) defines LOWBIT_INLINE_KERNELS before including lowbit:
+// its typed calls then run its own family, a table object distinct from the
+// library's (kernels/detail/typed_family.hpp says how the names are kept
+// apart). thread_pool's workings (<thread>, <mutex>, <condition_variable>)
+// are the library's too in that mode (parallel.hpp).
 #pragma once
+
+// LOWBIT_LIBRARY_KERNELS: this TU's typed calls run lowbit::compiled's kernel
+// families (set here, never by the user).
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_INLINE_KERNELS)
+#define LOWBIT_LIBRARY_KERNELS 1
+#endif
+
+// Around a TU's own kernel tables and the typed front doors that run them
+// when the TU has LOWBIT_INLINE_KERNELS in compiled mode: other names than
+// lowbit::compiled's (kernels/detail/typed_family.hpp says why).
+#if defined(LOWBIT_COMPILED) && defined(LOWBIT_INLINE_KERNELS)
+#define LOWBIT_OWN_KERNELS_BEGIN inline namespace own_kernels {
+#define LOWBIT_OWN_KERNELS_END }
+#else
+#define LOWBIT_OWN_KERNELS_BEGIN
+#define LOWBIT_OWN_KERNELS_END
+#endif
 
 // On the declarations and definitions of what lowbit::compiled provides.
 #if defined(LOWBIT_COMPILED)

@@ -7,23 +7,22 @@
 // into tasks whose results do not depend on which thread runs them, so results
 // are bit-identical for every executor and thread count. A host engine passes
 // its own pool through a tiny adapter (examples/openmp_executor.cpp).
+//
+// The pool's workings (threads, mutexes, condition variables: <thread>,
+// <mutex> and <condition_variable> cost ~0.3 CPU-s to parse) are in
+// detail/thread_pool_impl.hpp: inline below in header-only mode, compiled
+// once in lowbit::compiled with LOWBIT_COMPILED (compiled_mode.hpp), so that
+// a TU of lowbit.hpp there does not parse them. The class is the same in both
+// modes: a handle on its state.
 #pragma once
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <memory>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 #include <type_traits>
 #include <utility>
-#include <vector>
-#if defined(_MSC_VER)
-#include <intrin.h>
-#endif
+
+#include "compiled_mode.hpp"
 
 namespace lowbit {
 
@@ -46,18 +45,8 @@ struct executor_concurrency<E, std::void_t<decltype(std::declval<const E&>().con
 };
 
 namespace detail {
-// One iteration of a spin-wait: tells the core that this is a busy loop
-// (x86 `pause`, Arm `yield`), so that the sibling hyper-thread runs and the
-// loop's exit does not flush the pipeline.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(_M_X64) || defined(_M_IX86)
-    _mm_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
+// std::thread::hardware_concurrency() (0 if unknown), out of line: see above.
+LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept;
 }  // namespace detail
 
 // A fixed pool of worker threads; the calling thread works too, so
@@ -97,28 +86,13 @@ inline void cpu_relax() noexcept {
 // each call. Which thread runs a task never changes its result.
 class thread_pool {
 public:
-    explicit thread_pool(unsigned threads = std::thread::hardware_concurrency(),
-                         std::chrono::microseconds spin = std::chrono::microseconds(0))
-        : spin_(spin) {
-        if (threads == 0) threads = 1;
-        // More threads than cores: a polling thread would hold a core that
-        // another of the pool's threads needs.
-        const unsigned cores = std::thread::hardware_concurrency();
-        if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
-        slices_.reset(new slice[threads]);
-        workers_.reserve(threads - 1);
-        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
-    }
+    explicit thread_pool(unsigned threads = detail::hardware_threads(),
+                         std::chrono::microseconds spin = std::chrono::microseconds(0));
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
-    ~thread_pool() {
-        stop_.store(true, std::memory_order_seq_cst);
-        generation_.fetch_add(1, std::memory_order_seq_cst);
-        wake(cv_work_, true);
-        for (auto& t : workers_) t.join();
-    }
+    ~thread_pool();
 
-    unsigned concurrency() const noexcept { return static_cast<unsigned>(workers_.size() + 1); }
+    unsigned concurrency() const noexcept { return threads_; }
 
     // How the jobs run on the workers were handed over, since construction:
     // by polling, and how many of those had a worker come late (each started
@@ -129,10 +103,7 @@ public:
         std::uint64_t jobs = 0, polled = 0, late = 0;
         std::uint64_t long_tail = 0;  // polled jobs that outlasted the spin with every worker there
     };
-    handoff_counts handoffs() const {
-        std::lock_guard<std::mutex> one_job(job_m_);
-        return counts_;
-    }
+    handoff_counts handoffs() const;
 
     template <class F>
     void operator()(std::size_t n_tasks, F&& fn) {
@@ -143,171 +114,15 @@ public:
 
 private:
     using call_fn = void (*)(void*, std::size_t);
+    void run(std::size_t n, call_fn call, void* ctx);
 
-    static bool& inside_task() noexcept {
-        static thread_local bool inside = false;
-        return inside;
-    }
-
-    void run(std::size_t n, call_fn call, void* ctx) {
-        if (n == 0) return;
-        if (workers_.empty() || n == 1 || inside_task()) {
-            for (std::size_t i = 0; i < n; ++i) call(ctx, i);
-            return;
-        }
-        std::lock_guard<std::mutex> one_job(job_m_);
-        const bool spin = spin_.count() > 0 && quiet_jobs_ == 0;
-        if (quiet_jobs_ > 0) --quiet_jobs_;
-        ++counts_.jobs;
-        if (spin) ++counts_.polled;
-        // The job's fields are plain: the seq_cst increment of generation_
-        // publishes them, and no worker reads them once pending_ reached 0.
-        call_ = call;
-        ctx_ = ctx;
-        spin_job_ = spin;
-        // Slice k = [ceil(k n / P), ceil((k + 1) n / P)): with fewer tasks than
-        // threads the caller's slice is never the empty one.
-        const std::size_t P = workers_.size() + 1;
-        for (std::size_t k = 0; k < P; ++k) {
-            slices_[k].next.store((k * n + P - 1) / P, std::memory_order_relaxed);
-            slices_[k].end = ((k + 1) * n + P - 1) / P;
-        }
-        pending_.store(workers_.size(), std::memory_order_relaxed);
-        const std::uint64_t job = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
-        // A worker about to sleep registers in sleepers_ before it reads
-        // generation_ again (seq_cst on both sides): either it sees this job,
-        // or this load sees it and wakes it.
-        const bool woke = sleepers_.load(std::memory_order_seq_cst) != 0;
-        if (woke) wake(cv_work_, true);
-        work(0);
-        const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
-        // Only a job that every worker was polling for tells whether polling
-        // pays: one that had to wake sleepers (the first after a quiet run)
-        // is slow however idle the cores are, and counts neither way.
-        if (spin && spin_until(done, spin_)) {
-            if (!woke && ++streak_ >= 256) {  // the cores are free again: halve the quiet runs
-                streak_ = 0;
-                backoff_ = backoff_ >= 32 ? backoff_ / 2 : 0;
-            }
-            return;
-        }
-        if (spin && !woke) {
-            if (all_arrived(job)) {
-                ++counts_.long_tail;
-            } else {  // a worker was not there in time: its core is busy elsewhere
-                ++counts_.late;
-                streak_ = 0;
-                backoff_ = backoff_ == 0 ? 16 : std::min<unsigned>(2 * backoff_, 4096);
-                quiet_jobs_ = backoff_;
-            }
-        }
-        if (done()) return;
-        std::unique_lock<std::mutex> lk(m_);
-        // Announce the sleep before reading pending_ (the last worker does the
-        // reverse): one of the two sees the other. An exchange, not a store:
-        // a seq_cst store followed by a seq_cst load is enough in C++, but
-        // qemu-user on x86 lets AArch64's STLR pass a later LDAR and lost this
-        // wake-up (test-arm.sh hung); a read-modify-write is a full barrier
-        // on every host and costs nothing next to the sleep.
-        caller_sleeps_.exchange(true, std::memory_order_seq_cst);
-        cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
-        caller_sleeps_.store(false, std::memory_order_relaxed);
-    }
-
-    // Whether every worker has picked job `job` up (read by the caller only
-    // after a whole spin: a plain scan of the workers' own lines).
-    bool all_arrived(std::uint64_t job) const {
-        for (std::size_t k = 1; k <= workers_.size(); ++k)
-            if (slices_[k].arrived.load(std::memory_order_relaxed) != job) return false;
-        return true;
-    }
-
-    // Own slice first, then the others' in turn (the load before the
-    // increment keeps finished threads off slices already drained).
-    void work(std::size_t self) {
-        inside_task() = true;
-        const std::size_t P = workers_.size() + 1;
-        for (std::size_t k = 0; k < P; ++k) {
-            slice& s = slices_[(self + k) % P];
-            while (s.next.load(std::memory_order_relaxed) < s.end) {
-                const std::size_t i = s.next.fetch_add(1, std::memory_order_relaxed);
-                if (i >= s.end) break;
-                call_(ctx_, i);
-            }
-        }
-        inside_task() = false;
-    }
-
-    void worker_loop(std::size_t self) {
-        std::uint64_t seen = 0;
-        bool spin = false;  // how the last job was handed over: poll for the next one, or sleep
-        for (;;) {
-            if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; },
-                            spin ? spin_ : std::chrono::microseconds(0))) {
-                std::unique_lock<std::mutex> lk(m_);
-                sleepers_.fetch_add(1, std::memory_order_seq_cst);
-                cv_work_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
-                sleepers_.fetch_sub(1, std::memory_order_relaxed);
-            }
-            if (stop_.load(std::memory_order_acquire)) return;
-            seen = generation_.load(std::memory_order_acquire);
-            slices_[self].arrived.store(seen, std::memory_order_relaxed);
-            spin = spin_job_;
-            work(self);
-            if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeps_.load(std::memory_order_seq_cst))
-                wake(cv_done_, false);
-        }
-    }
-
-    // Polls pred for `spin`; true as soon as pred holds. No yield: on Linux a
-    // yielding thread can lose its core for a whole slice, long after pred held.
-    template <class P>
-    static bool spin_until(P pred, std::chrono::microseconds spin) {
-        if (pred()) return true;
-        if (spin.count() <= 0) return false;
-        const auto deadline = std::chrono::steady_clock::now() + spin;
-        for (unsigned i = 1;; ++i) {
-            detail::cpu_relax();
-            if (pred()) return true;
-            if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return pred();
-        }
-    }
-
-    // Taking m_ first orders the notification after a sleeper's predicate
-    // check (which runs under m_), so the wake-up cannot fall between them.
-    void wake(std::condition_variable& cv, bool all) {
-        { std::lock_guard<std::mutex> lk(m_); }
-        if (all)
-            cv.notify_all();
-        else
-            cv.notify_one();
-    }
-
-    std::chrono::microseconds spin_;
-    std::vector<std::thread> workers_;
-    mutable std::mutex job_m_;  // one job at a time (and the counts below)
-    std::mutex m_;
-    std::condition_variable cv_work_, cv_done_;
-    call_fn call_ = nullptr;
-    void* ctx_ = nullptr;
-    // One thread's part of a job: tasks [next, end) not yet taken. A line each:
-    // the owner's increments stay in its own cache.
-    struct alignas(64) slice {
-        std::atomic<std::size_t> next{0};
-        std::size_t end = 0;
-        std::atomic<std::uint64_t> arrived{0};  // the last job the owner picked up (workers only)
-    };
-    std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
-    bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
-    unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
-    unsigned backoff_ = 0;           // the last such run's length
-    unsigned streak_ = 0;            // jobs in a row that ended within the spin
-    handoff_counts counts_;          // under job_m_
-    std::atomic<std::size_t> pending_{0};         // workers still in the current job
-    std::atomic<std::uint64_t> generation_{0};    // jobs published (and one more to stop)
-    std::atomic<unsigned> sleepers_{0};           // workers asleep on cv_work_, or about to be
-    std::atomic<bool> caller_sleeps_{false};      // run() asleep on cv_done_
-    std::atomic<bool> stop_{false};
+    struct state;  // detail/thread_pool_impl.hpp
+    state* s_;
+    unsigned threads_;  // the caller and the workers
 };
 
 }  // namespace lowbit
+
+#if !defined(LOWBIT_COMPILED)
+#include "detail/thread_pool_impl.hpp"
+#endif

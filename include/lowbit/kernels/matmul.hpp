@@ -34,8 +34,8 @@
 #include "../parallel.hpp"
 #include "../weights/convert.hpp"
 #include "arch.hpp"
-#include "detail/entries.hpp"
 #include "detail/reference.hpp"
+#include "detail/typed_family.hpp"
 #include "run.hpp"
 #include "table.hpp"
 
@@ -55,22 +55,29 @@ struct kernel_scheme {
                                     scheme<S::bits, per_group_dynamic, typename S::symmetry_type, typename S::scale_codec>>;
 };
 
+// The typed front doors run the family typed_family gives (header-only: this
+// TU's; LOWBIT_COMPILED: lowbit::compiled's); detail/typed_family.hpp says
+// why they sit between LOWBIT_OWN_KERNELS_BEGIN and _END.
+LOWBIT_OWN_KERNELS_BEGIN
 // The dense layout's gemv / gemm on a checked weights_view, for the family of kernel scheme KS.
 template <class KS, class Exec>
 status dense_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    return family_gemv(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
+    return family_gemv(typed_family<KS, layout::dense>(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status dense_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    return family_gemm(kdetail::dense_table<KS>::family(), w, x, y, exec, opt, ws);
+    return family_gemm(typed_family<KS, layout::dense>(), w, x, y, exec, opt, ws);
 }
+LOWBIT_OWN_KERNELS_END
 }  // namespace detail
+
+LOWBIT_OWN_KERNELS_BEGIN
 
 // The kernel table's entries for dense weights of scheme S (tests, benches).
 template <class S>
 span<const kernel_entry> dense_kernels() noexcept {
-    const auto f = kdetail::dense_table<typename detail::kernel_scheme<S>::type>::family();
+    const auto f = detail::typed_family<typename detail::kernel_scheme<S>::type, layout::dense>();
     return span<const kernel_entry>(f.begin, f.count);
 }
 
@@ -103,6 +110,8 @@ status gemm(const qmatrix_view<S>& w, matrix_view<const float> x, matrix_view<fl
     return gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
 }
 
+LOWBIT_OWN_KERNELS_END
+
 template <class S, class Exec = serial_executor>
 status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec = Exec{}) {
     auto wv = to_weights(w);
@@ -122,6 +131,7 @@ status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec 
 }
 
 // Owning-container conveniences (template deduction does not see conversions).
+LOWBIT_OWN_KERNELS_BEGIN
 template <class S, class Exec = serial_executor>
 status gemv(const qmatrix<S>& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
     return gemv(w.view(), x, y, std::forward<Exec>(exec), opt);
@@ -131,6 +141,7 @@ status gemm(const qmatrix<S>& w, matrix_view<const float> x, matrix_view<float> 
             const matmul_options& opt = {}) {
     return gemm(w.view(), x, y, std::forward<Exec>(exec), opt);
 }
+LOWBIT_OWN_KERNELS_END
 template <class S, class Exec = serial_executor>
 status dequantize(const qmatrix<S>& w, matrix_view<float> out, Exec&& exec = Exec{}) {
     return dequantize(w.view(), out, std::forward<Exec>(exec));

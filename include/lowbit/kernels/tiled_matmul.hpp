@@ -20,27 +20,31 @@
 
 #include "../pack/tiled.hpp"
 #include "../weights/convert.hpp"
-#include "detail/entries.hpp"
+#include "detail/typed_family.hpp"
 #include "matmul.hpp"
 #include "run.hpp"
 
 namespace lowbit {
+// Between LOWBIT_OWN_KERNELS_BEGIN and _END: see matmul.hpp.
 namespace detail {
+LOWBIT_OWN_KERNELS_BEGIN
 template <class KS, class Exec>
 status tiled_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
-    return family_gemv(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
+    return family_gemv(typed_family<KS, layout::tiled>(), w, x, y, exec, opt, ws);
 }
 template <class KS, class Exec>
 status tiled_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
                   matmul_workspace& ws) {
-    return family_gemm(kdetail::tiled_table<KS>::family(), w, x, y, exec, opt, ws);
+    return family_gemm(typed_family<KS, layout::tiled>(), w, x, y, exec, opt, ws);
 }
+LOWBIT_OWN_KERNELS_END
 }  // namespace detail
 
+LOWBIT_OWN_KERNELS_BEGIN
 // The kernel table's entries for tiled weights of scheme S (tests, benches).
 template <class S>
 span<const kernel_entry> tiled_kernels() noexcept {
-    const auto f = kdetail::tiled_table<typename detail::kernel_scheme<S>::type>::family();
+    const auto f = detail::typed_family<typename detail::kernel_scheme<S>::type, layout::tiled>();
     return span<const kernel_entry>(f.begin, f.count);
 }
 
@@ -72,5 +76,6 @@ status gemm(const tiled_view<S>& w, matrix_view<const float> x, matrix_view<floa
     detail::thread_workspace_guard ws;
     return gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
 }
+LOWBIT_OWN_KERNELS_END
 
 }  // namespace lowbit

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../compiled_mode.hpp"
 #include "../../pack/qmatrix.hpp"
 #include "../../pack/tiled.hpp"
 #include "../../weights/convert.hpp"
@@ -595,7 +596,10 @@ constexpr kernel_entry tiled_bf16_entry() noexcept {
 // ---- the tables -----------------------------------------------------------------------
 // Archs without an entry of a path use the next one down fallback_arch's chain
 // (reported). An entry whose key arch differs from its body's is that arch's
-// declared kernel: the f32 path gains nothing from VNNI or sdot.
+// declared kernel: the f32 path gains nothing from VNNI or sdot. A TU's own
+// copy in compiled mode (LOWBIT_INLINE_KERNELS) has other names than
+// lowbit::compiled's (typed_family.hpp).
+LOWBIT_OWN_KERNELS_BEGIN
 template <class KS>
 struct dense_table {
     static constexpr kernel_entry entries[] = {
@@ -674,6 +678,7 @@ struct tiled_table {
     };
     static constexpr detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
 };
+LOWBIT_OWN_KERNELS_END
 
 }  // namespace kdetail
 }  // namespace lowbit
