@@ -440,31 +440,49 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q3_K* w, const block_q8_K* a, s
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
-// TQ1_0: the trits of avx2::isum(block_tq1_0) (bytes kept as q ^ 0x80, times 3
-// by byte adds), 64 per zmm: [qs * 3^0 | 3^1], [3^2 | 3^3], [3^4 | tail 0],
-// [tail 1 | tail 2] against a[0..63] .. a[192..255]; trit = [q >= 86] + [q >= 171]
-// from two compares into mask registers.
+// TQ1_0: trit n of a byte q is t(q * 3^n mod 256) with t(s) = (3 s) >> 8 =
+// [s >= 86] + [s >= 171] (unpack_trit). Each zmm holds the bytes behind 64
+// values (in decode_tq1_0's order, against a[0..63] .. a[192..255]) and, per
+// 16-bit word, the power of 3 of their trit:
+//   [qs[0..31] x 1 | x 3], [x 9 | x 27], [qs[0..31] x 81 | qs[32..47] x 1 | x 3],
+//   [qs[32..47] x 9 | x 27 | x 81 | qh x 1, 3, 9, 27 (one dword each)],
+// multiplied mod 256 by two vpmullw (times_words) instead of the chains of
+// byte adds times 3 and the 256-bit joins of the AVX2 layout: about 20
+// instructions a super-block fewer (docs/formats.md, TQ1_0).
 struct tq1_unpacked {
     __m512i t[4];  // trits 0..2
 };
+// The words' high bytes alone (low bytes cleared).
+LOWBIT_GGUF_INLINE __m512i high_bytes(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi16(static_cast<short>(0xff00))); }
+// Each byte of v times its word's lane of c, mod 256: the low byte of a
+// 16-bit product depends only on the low bytes, so vpmullw(v, c) has the low
+// bytes right, and vpmullw(v_hi, c) (v_hi = high_bytes(v)) the high ones.
+LOWBIT_GGUF_INLINE __m512i times_words(__m512i v, __m512i v_hi, __m512i c) {
+    return _mm512_mask_mov_epi8(_mm512_mullo_epi16(v, c), 0xaaaaaaaaaaaaaaaaull, _mm512_mullo_epi16(v_hi, c));
+}
+// t(s) for unsigned bytes: 2 where s >= 171, else [s >= 86].
 LOWBIT_GGUF_INLINE __m512i trits512(__m512i s) {
-    const __m512i one = _mm512_set1_epi8(1);
-    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(85 - 128)), one);
-    return _mm512_mask_add_epi8(ge86, _mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(170 - 128)), ge86, one);
+    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(86)), _mm512_set1_epi8(1));
+    return _mm512_mask_blend_epi8(_mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(static_cast<char>(171))), ge86, _mm512_set1_epi8(2));
+}
+// Per-word powers of 3: p0 in the low 256 bits, p1 in the high (words 16..31).
+LOWBIT_GGUF_INLINE __m512i powers2(short p0, short p1) {
+    return _mm512_mask_mov_epi16(_mm512_set1_epi16(p0), 0xffff0000u, _mm512_set1_epi16(p1));
 }
 LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
-    using avx2::flip;
-    using avx2::times3;
-    const __m256i q1 = flip(load32(w.qs)), q3 = times3(q1), q9 = times3(q3), q27 = times3(q9), q81 = times3(q27);
-    // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j (as the AVX2 copy)
-    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
-    const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
-    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
-    const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
-    u.t[0] = trits512(join(q1, q3));
-    u.t[1] = trits512(join(q9, q27));
-    u.t[2] = trits512(join(q81, _mm256_blend_epi32(b1, b3, 0xf0)));
-    u.t[3] = trits512(join(_mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)));
+    const __m512i x = twice(load32(w.qs));  // qs[0..31] twice
+    const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // qs[32..47] x 4
+    const __m512i y = _mm512_mask_blend_epi64(0xf0, x, b);                                                      // [qs[0..31] | qs[32..47] x 2]
+    const __m512i z = _mm512_mask_set1_epi32(b, 0xf000, static_cast<int>(avx2::u32_at(w.qh)));                  // [qs[32..47] x 3 | qh x 4]
+    // words 8 per 128-bit lane: 81 | 1 | 3, and 9 | 27 | 81 | 1, 1, 3, 3, 9, 9, 27, 27 (a dword per power)
+    const __m512i p2 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81,
+                                        81, 81, 81);
+    const __m512i p3 = _mm512_set_epi16(27, 27, 9, 9, 3, 3, 1, 1, 81, 81, 81, 81, 81, 81, 81, 81, 27, 27, 27, 27, 27, 27, 27, 27, 9, 9, 9,
+                                        9, 9, 9, 9, 9);
+    u.t[0] = trits512(_mm512_mask_add_epi8(x, 0xffffffff00000000ull, x, _mm512_add_epi8(x, x)));  // [x 1 | x 3]
+    u.t[1] = trits512(times_words(x, high_bytes(x), powers2(9, 27)));
+    u.t[2] = trits512(times_words(y, high_bytes(y), p2));
+    u.t[3] = trits512(times_words(z, high_bytes(z), p3));
 }
 // sum (t - 1) a = sum t a - sum bsums: int32 lanes whose sum is isum(w, a).
 LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a) {
