@@ -486,20 +486,24 @@ LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
 }
 // sum (t - 1) a = sum t a - sum bsums: int32 lanes whose sum is isum(w, a).
 LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a) {
-    const __m256i one16 = _mm256_set1_epi16(1);
     // written out (as k2_lanes)
 #if LOWBIT_GGUF_VNNI
-    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.t[0], load64(a.qs));
+    // The chain starts from -sum bsums (pairs, in the low eight lanes): no zeroed
+    // register and no subtraction after the fold.
+    const __m256i minus_bsums = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(-1));
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(minus_bsums), u.t[0], load64(a.qs));
     acc = _mm512_dpbusd_epi32(acc, u.t[1], load64(a.qs + 64));
     acc = _mm512_dpbusd_epi32(acc, u.t[2], load64(a.qs + 128));
     acc = _mm512_dpbusd_epi32(acc, u.t[3], load64(a.qs + 192));
+    return fold(acc);
 #else
     // four maddubs pair sums add in int16: at most 4 x 2 x 2 x 128 = 2048 per lane
+    const __m256i one16 = _mm256_set1_epi16(1);
     __m512i p16 = _mm512_add_epi16(_mm512_maddubs_epi16(u.t[0], load64(a.qs)), _mm512_maddubs_epi16(u.t[1], load64(a.qs + 64)));
     p16 = _mm512_add_epi16(p16, _mm512_add_epi16(_mm512_maddubs_epi16(u.t[2], load64(a.qs + 128)), _mm512_maddubs_epi16(u.t[3], load64(a.qs + 192))));
     const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
-#endif
     return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16));
+#endif
 }
 // Per eight super-blocks: their lanes reduced together (lane_sums8) and the
 // terms, kquant_symmetric_term's two products, formed eight at a time (the
