@@ -440,30 +440,36 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q3_K* w, const block_q8_K* a, s
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
-// TQ1_0: trit n of a byte q is t(q * 3^n mod 256) with t(s) = (3 s) >> 8 =
-// [s >= 86] + [s >= 171] (unpack_trit). Each zmm holds the bytes behind 64
-// values (in decode_tq1_0's order, against a[0..63] .. a[192..255]) and, per
-// 16-bit word, the power of 3 of their trit:
+// TQ1_0: trit n of a byte q is t(q * 3^n mod 256) with t(s) = (3 s) >> 8
+// (unpack_trit). Each zmm holds the bytes behind 64 values (in
+// decode_tq1_0's order, against a[0..63] .. a[192..255]) and, per 16-bit
+// word, the power of 3 of their trit:
 //   [qs[0..31] x 1 | x 3], [x 9 | x 27], [qs[0..31] x 81 | qs[32..47] x 1 | x 3],
-//   [qs[32..47] x 9 | x 27 | x 81 | qh x 1, 3, 9, 27 (one dword each)],
-// multiplied mod 256 by two vpmullw (times_words) instead of the chains of
-// byte adds times 3 and the 256-bit joins of the AVX2 layout: about 20
-// instructions a super-block fewer (docs/formats.md, TQ1_0).
+//   [qs[32..47] x 9 | x 27 | x 81 | qh x 1, 3, 9, 27 (one dword each)].
+// x86 has no byte multiply: each byte is taken alone into the high byte of
+// its word, where a 16-bit multiply wraps it mod 256, and a second (high
+// half) multiply gives t (trits_times). No compares and no mask registers:
+// on this Zen 5 the compare-and-masked-move form of the same layout ran
+// ~1.25x slower per super-block, the AVX2 layout (chains of byte adds times
+// 3, 256-bit joins) ~1.5x (docs/formats.md, TQ1_0).
 struct tq1_unpacked {
     __m512i t[4];  // trits 0..2
 };
-// The words' high bytes alone (low bytes cleared).
-LOWBIT_GGUF_INLINE __m512i high_bytes(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi16(static_cast<short>(0xff00))); }
-// Each byte of v times its word's lane of c, mod 256: the low byte of a
-// 16-bit product depends only on the low bytes, so vpmullw(v, c) has the low
-// bytes right, and vpmullw(v_hi, c) (v_hi = high_bytes(v)) the high ones.
-LOWBIT_GGUF_INLINE __m512i times_words(__m512i v, __m512i v_hi, __m512i c) {
-    return _mm512_mask_mov_epi8(_mm512_mullo_epi16(v, c), 0xaaaaaaaaaaaaaaaaull, _mm512_mullo_epi16(v_hi, c));
+// The trits t(b * c mod 256) of the bytes b of v, c the word's lane of c,
+// without masks. lo8 = v << 8 and hi = v & 0xff00 (words) each hold one byte
+// of a word in the high byte, so vpmullw by c leaves s = b * c mod 256 there,
+// exactly (s << 8); then vpmulhuw by 3 gives (3 s) >> 8 = t in the low byte,
+// and vpmulhuw by 768 gives 3 s, whose bits 8 and 9 are t in the high byte.
+struct tq1_bytes {
+    __m512i lo8, hi;
+};
+LOWBIT_GGUF_INLINE tq1_bytes split_bytes(__m512i v) {
+    return {_mm512_slli_epi16(v, 8), _mm512_and_si512(v, _mm512_set1_epi16(static_cast<short>(0xff00)))};
 }
-// t(s) for unsigned bytes: 2 where s >= 171, else [s >= 86].
-LOWBIT_GGUF_INLINE __m512i trits512(__m512i s) {
-    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(86)), _mm512_set1_epi8(1));
-    return _mm512_mask_blend_epi8(_mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(static_cast<char>(171))), ge86, _mm512_set1_epi8(2));
+LOWBIT_GGUF_INLINE __m512i trits_times(const tq1_bytes& v, __m512i c) {
+    const __m512i t_low = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.lo8, c), _mm512_set1_epi16(3));
+    const __m512i t_high = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.hi, c), _mm512_set1_epi16(768));
+    return _mm512_ternarylogic_epi32(t_low, t_high, _mm512_set1_epi16(static_cast<short>(0xff00)), 0xf8);  // t_low | (t_high & 0xff00)
 }
 // Per-word powers of 3: p0 in the low 256 bits, p1 in the high (words 16..31).
 LOWBIT_GGUF_INLINE __m512i powers2(short p0, short p1) {
@@ -479,10 +485,11 @@ LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
                                         81, 81, 81);
     const __m512i p3 = _mm512_set_epi16(27, 27, 9, 9, 3, 3, 1, 1, 81, 81, 81, 81, 81, 81, 81, 81, 27, 27, 27, 27, 27, 27, 27, 27, 9, 9, 9,
                                         9, 9, 9, 9, 9);
-    u.t[0] = trits512(_mm512_mask_add_epi8(x, 0xffffffff00000000ull, x, _mm512_add_epi8(x, x)));  // [x 1 | x 3]
-    u.t[1] = trits512(times_words(x, high_bytes(x), powers2(9, 27)));
-    u.t[2] = trits512(times_words(y, high_bytes(y), p2));
-    u.t[3] = trits512(times_words(z, high_bytes(z), p3));
+    const tq1_bytes xs = split_bytes(x);
+    u.t[0] = trits_times(xs, powers2(1, 3));
+    u.t[1] = trits_times(xs, powers2(9, 27));
+    u.t[2] = trits_times(split_bytes(y), p2);
+    u.t[3] = trits_times(split_bytes(z), p3);
 }
 // sum (t - 1) a = sum t a - sum bsums: int32 lanes whose sum is isum(w, a).
 LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a) {
