@@ -477,7 +477,7 @@ LOWBIT_GGUF_INLINE __m512i powers2(short p0, short p1) {
 }
 LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
     const __m512i x = twice(load32(w.qs));  // qs[0..31] twice
-    const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // qs[32..47] x 4
+    const __m512i b = _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // qs[32..47] x 4
     const __m512i y = _mm512_mask_blend_epi64(0xf0, x, b);                                                      // [qs[0..31] | qs[32..47] x 2]
     const __m512i z = _mm512_mask_set1_epi32(b, 0xf000, static_cast<int>(avx2::u32_at(w.qh)));                  // [qs[32..47] x 3 | qh x 4]
     // words 8 per 128-bit lane: 81 | 1 | 3, and 9 | 27 | 81 | 1, 1, 3, 3, 9, 9, 27, 27 (a dword per power)
@@ -498,7 +498,7 @@ LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a)
     // The chain starts from -sum bsums (pairs, in the low eight lanes): no zeroed
     // register and no subtraction after the fold.
     const __m256i minus_bsums = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(-1));
-    __m512i acc = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(minus_bsums), u.t[0], load64(a.qs));
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(minus_bsums)), u.t[0], load64(a.qs));
     acc = _mm512_dpbusd_epi32(acc, u.t[1], load64(a.qs + 64));
     acc = _mm512_dpbusd_epi32(acc, u.t[2], load64(a.qs + 128));
     acc = _mm512_dpbusd_epi32(acc, u.t[3], load64(a.qs + 192));
