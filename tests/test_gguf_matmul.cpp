@@ -488,9 +488,10 @@ TEST_CASE("gguf TQ1_0: every byte value at every qs and qh position, extreme sca
     // zmm with its own power per word (x86/gguf_dot_avx512_body.inl): byte
     // (b + 7 p) % 256 at position p of block b, over at least 256 blocks,
     // puts every value at every one of the 52 positions. K = 1, 8, 9, 17
-    // super-blocks (the batch of eight and its tails), odd row counts, M =
-    // 1..3; f16 scales max, min normal, subnormal, zero, negative; activations
-    // Gaussian with one large value, and saturating (+-127).
+    // super-blocks (the batch of eight and its tails), odd row counts, GEMM
+    // with M = 5 (a tile of four rows and one more) and GEMV; f16 scales max,
+    // min normal, subnormal, zero, negative; activations Gaussian with one
+    // large value, and saturating (+-127).
     const std::uint16_t f16s[] = {0x7bff, 0x0400, 0x0001, 0x0000, 0x8000, 0xfbff, 0x3c00};
     const std::size_t bb = type_size(gguf_type::tq1_0);
     for (std::size_t blocks : {1, 8, 9, 17}) {
@@ -502,7 +503,7 @@ TEST_CASE("gguf TQ1_0: every byte value at every qs and qh position, extreme sca
             for (std::size_t at = 0; at < 52; ++at) p[b * bb + at] = static_cast<unsigned char>((b + 7 * at) % 256);
             std::memcpy(p + b * bb + 52, &f16s[b % 7], 2);
         }
-        const std::size_t M = 3;
+        const std::size_t M = 5;  // rows_dot<4> (the AVX-512 copies' GEMM tile) and one row more
         std::vector<float> X = lowbit_test::gaussian(M * k, static_cast<std::uint32_t>(blocks));
         X[7] = 5.0e3f;
         for (std::size_t j = 0; j < k; ++j) X[k + j] = j % 3 ? -1.0e4f : 1.0e4f;
