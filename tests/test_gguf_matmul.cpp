@@ -483,6 +483,51 @@ TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) giv
     CHECK(non_finite > 0);
 }
 
+TEST_CASE("gguf TQ1_0: every byte value at every qs and qh position, extreme scales, every arch equals the model") {
+    // The AVX-512 copies find trit n of a byte b from b * 3^n mod 256, each
+    // zmm with its own power per word (x86/gguf_dot_avx512_body.inl): byte
+    // (b + 7 p) % 256 at position p of block b, over at least 256 blocks,
+    // puts every value at every one of the 52 positions. K = 1, 8, 9, 17
+    // super-blocks (the batch of eight and its tails), odd row counts, GEMM
+    // with M = 5 (a tile of four rows and one more) and GEMV; f16 scales max,
+    // min normal, subnormal, zero, negative; activations Gaussian with one
+    // large value, and saturating (+-127).
+    const std::uint16_t f16s[] = {0x7bff, 0x0400, 0x0001, 0x0000, 0x8000, 0xfbff, 0x3c00};
+    const std::size_t bb = type_size(gguf_type::tq1_0);
+    for (std::size_t blocks : {1, 8, 9, 17}) {
+        const std::size_t k = 256 * blocks, n = (256 / blocks + 1) | 1;  // odd, n * blocks > 256
+        CAPTURE(k);
+        std::vector<std::uint16_t> storage((n * blocks * bb + 1) / 2);
+        auto* p = reinterpret_cast<unsigned char*>(storage.data());
+        for (std::size_t b = 0; b < n * blocks; ++b) {
+            for (std::size_t at = 0; at < 52; ++at) p[b * bb + at] = static_cast<unsigned char>((b + 7 * at) % 256);
+            std::memcpy(p + b * bb + 52, &f16s[b % 7], 2);
+        }
+        const std::size_t M = 5;  // rows_dot<4> (the AVX-512 copies' GEMM tile) and one row more
+        std::vector<float> X = lowbit_test::gaussian(M * k, static_cast<std::uint32_t>(blocks));
+        X[7] = 5.0e3f;
+        for (std::size_t j = 0; j < k; ++j) X[k + j] = j % 3 ? -1.0e4f : 1.0e4f;
+        const matrix_view<const float> Xv(X.data(), M, k);
+        std::vector<float> Y_ref(M * n), y_ref(n);
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemm(gguf_type::tq1_0, storage.data(), n, k, Xv, matrix_view<float>(Y_ref.data(), M, n)).ok());
+            REQUIRE(gemv(gguf_type::tq1_0, storage.data(), n, k, span<const float>(X.data() + k, k), span<float>(y_ref)).ok());
+        }
+        for (arch a : all_archs) {
+            if (a == arch::scalar || !force_arch(a).ok()) continue;
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
+            arch_scope s(a);
+            std::vector<float> Y(M * n, -1.0f), y(n, -1.0f);
+            REQUIRE(gemm(gguf_type::tq1_0, storage.data(), n, k, Xv, matrix_view<float>(Y.data(), M, n)).ok());
+            REQUIRE(gemv(gguf_type::tq1_0, storage.data(), n, k, span<const float>(X.data() + k, k), span<float>(y)).ok());
+            CHECK(same_bits(Y, Y_ref));
+            CHECK(same_bits(y, y_ref));
+        }
+    }
+}
+
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and codes") {
     // k from one block to 17 (the AVX-512 copies take 32-value blocks eight at a
     // time: 8, 9 and 17 cover the batch and its tail; the 256-value types are

@@ -440,48 +440,77 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_q3_K* w, const block_q8_K* a, s
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 
-// TQ1_0: the trits of avx2::isum(block_tq1_0) (bytes kept as q ^ 0x80, times 3
-// by byte adds), 64 per zmm: [qs * 3^0 | 3^1], [3^2 | 3^3], [3^4 | tail 0],
-// [tail 1 | tail 2] against a[0..63] .. a[192..255]; trit = [q >= 86] + [q >= 171]
-// from two compares into mask registers.
+// TQ1_0: trit n of a byte q is t(q * 3^n mod 256) with t(s) = (3 s) >> 8
+// (unpack_trit). Each zmm holds the bytes behind 64 values (in
+// decode_tq1_0's order, against a[0..63] .. a[192..255]) and, per 16-bit
+// word, the power of 3 of their trit:
+//   [qs[0..31] x 1 | x 3], [x 9 | x 27], [qs[0..31] x 81 | qs[32..47] x 1 | x 3],
+//   [qs[32..47] x 9 | x 27 | x 81 | qh x 1, 3, 9, 27 (one dword each)].
+// x86 has no byte multiply: each byte is taken alone into the high byte of
+// its word, where a 16-bit multiply wraps it mod 256, and a second (high
+// half) multiply gives t (trits_times). No compares and no mask registers:
+// on this Zen 5 the compare-and-masked-move form of the same layout ran
+// ~1.25x slower per super-block, the AVX2 layout (chains of byte adds times
+// 3, 256-bit joins) ~1.5x (docs/formats.md, TQ1_0).
 struct tq1_unpacked {
     __m512i t[4];  // trits 0..2
 };
-LOWBIT_GGUF_INLINE __m512i trits512(__m512i s) {
-    const __m512i one = _mm512_set1_epi8(1);
-    const __m512i ge86 = _mm512_maskz_mov_epi8(_mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(85 - 128)), one);
-    return _mm512_mask_add_epi8(ge86, _mm512_cmpgt_epi8_mask(s, _mm512_set1_epi8(170 - 128)), ge86, one);
+// The trits t(b * c mod 256) of the bytes b of v, c the word's lane of c,
+// without masks. lo8 = v << 8 and hi = v & 0xff00 (words) each hold one byte
+// of a word in the high byte, so vpmullw by c leaves s = b * c mod 256 there,
+// exactly (s << 8); then vpmulhuw by 3 gives (3 s) >> 8 = t in the low byte,
+// and vpmulhuw by 768 gives 3 s, whose bits 8 and 9 are t in the high byte.
+struct tq1_bytes {
+    __m512i lo8, hi;
+};
+LOWBIT_GGUF_INLINE tq1_bytes split_bytes(__m512i v) {
+    return {_mm512_slli_epi16(v, 8), _mm512_and_si512(v, _mm512_set1_epi16(static_cast<short>(0xff00)))};
+}
+LOWBIT_GGUF_INLINE __m512i trits_times(const tq1_bytes& v, __m512i c) {
+    const __m512i t_low = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.lo8, c), _mm512_set1_epi16(3));
+    const __m512i t_high = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.hi, c), _mm512_set1_epi16(768));
+    return _mm512_ternarylogic_epi32(t_low, t_high, _mm512_set1_epi16(static_cast<short>(0xff00)), 0xf8);  // t_low | (t_high & 0xff00)
+}
+// Per-word powers of 3: p0 in the low 256 bits, p1 in the high (words 16..31).
+LOWBIT_GGUF_INLINE __m512i powers2(short p0, short p1) {
+    return _mm512_mask_mov_epi16(_mm512_set1_epi16(p0), 0xffff0000u, _mm512_set1_epi16(p1));
 }
 LOWBIT_GGUF_INLINE void unpack(const block_tq1_0& w, tq1_unpacked& u) {
-    using avx2::flip;
-    using avx2::times3;
-    const __m256i q1 = flip(load32(w.qs)), q3 = times3(q1), q9 = times3(q3), q27 = times3(q9), q81 = times3(q27);
-    // qs[32 + m], trit n: value 160 + 16n + m; qh[j], trit n: value 240 + 4n + j (as the AVX2 copy)
-    const __m256i b1 = flip(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32))));
-    const __m256i b3 = times3(b1), b9 = times3(b3), b27 = times3(b9), b81 = times3(b27);
-    const __m256i h1 = flip(_mm256_set1_epi32(static_cast<int>(avx2::u32_at(w.qh)))), h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
-    const __m256i h = _mm256_blend_epi32(_mm256_blend_epi32(_mm256_blend_epi32(h1, h3, 0x22), h9, 0x44), h27, 0x88);
-    u.t[0] = trits512(join(q1, q3));
-    u.t[1] = trits512(join(q9, q27));
-    u.t[2] = trits512(join(q81, _mm256_blend_epi32(b1, b3, 0xf0)));
-    u.t[3] = trits512(join(_mm256_blend_epi32(b9, b27, 0xf0), _mm256_blend_epi32(b81, h, 0xf0)));
+    const __m512i x = twice(load32(w.qs));  // qs[0..31] twice
+    const __m512i b = _mm512_maskz_broadcast_i32x4(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 32)));  // qs[32..47] x 4
+    const __m512i y = _mm512_mask_blend_epi64(0xf0, x, b);                                                      // [qs[0..31] | qs[32..47] x 2]
+    const __m512i z = _mm512_mask_set1_epi32(b, 0xf000, static_cast<int>(avx2::u32_at(w.qh)));                  // [qs[32..47] x 3 | qh x 4]
+    // words 8 per 128-bit lane: 81 | 1 | 3, and 9 | 27 | 81 | 1, 1, 3, 3, 9, 9, 27, 27 (a dword per power)
+    const __m512i p2 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81, 81,
+                                        81, 81, 81);
+    const __m512i p3 = _mm512_set_epi16(27, 27, 9, 9, 3, 3, 1, 1, 81, 81, 81, 81, 81, 81, 81, 81, 27, 27, 27, 27, 27, 27, 27, 27, 9, 9, 9,
+                                        9, 9, 9, 9, 9);
+    const tq1_bytes xs = split_bytes(x);
+    u.t[0] = trits_times(xs, powers2(1, 3));
+    u.t[1] = trits_times(xs, powers2(9, 27));
+    u.t[2] = trits_times(split_bytes(y), p2);
+    u.t[3] = trits_times(split_bytes(z), p3);
 }
 // sum (t - 1) a = sum t a - sum bsums: int32 lanes whose sum is isum(w, a).
 LOWBIT_GGUF_INLINE __m256i tq1_lanes(const tq1_unpacked& u, const block_q8_K& a) {
-    const __m256i one16 = _mm256_set1_epi16(1);
     // written out (as k2_lanes)
 #if LOWBIT_GGUF_VNNI
-    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.t[0], load64(a.qs));
+    // The chain starts from -sum bsums (pairs, in the low eight lanes): no zeroed
+    // register and no subtraction after the fold.
+    const __m256i minus_bsums = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(-1));
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_maskz_mov_epi64(0x0f, _mm512_castsi256_si512(minus_bsums)), u.t[0], load64(a.qs));
     acc = _mm512_dpbusd_epi32(acc, u.t[1], load64(a.qs + 64));
     acc = _mm512_dpbusd_epi32(acc, u.t[2], load64(a.qs + 128));
     acc = _mm512_dpbusd_epi32(acc, u.t[3], load64(a.qs + 192));
+    return fold(acc);
 #else
     // four maddubs pair sums add in int16: at most 4 x 2 x 2 x 128 = 2048 per lane
+    const __m256i one16 = _mm256_set1_epi16(1);
     __m512i p16 = _mm512_add_epi16(_mm512_maddubs_epi16(u.t[0], load64(a.qs)), _mm512_maddubs_epi16(u.t[1], load64(a.qs + 64)));
     p16 = _mm512_add_epi16(p16, _mm512_add_epi16(_mm512_maddubs_epi16(u.t[2], load64(a.qs + 128)), _mm512_maddubs_epi16(u.t[3], load64(a.qs + 192))));
     const __m512i acc = _mm512_madd_epi16(p16, _mm512_set1_epi16(1));
-#endif
     return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(load32(a.bsums), one16));
+#endif
 }
 // Per eight super-blocks: their lanes reduced together (lane_sums8) and the
 // terms, kquant_symmetric_term's two products, formed eight at a time (the
