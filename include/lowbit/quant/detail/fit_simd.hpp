@@ -151,11 +151,18 @@ inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols,
 // small groups pay the loop and the lane sums once, and the N accumulators
 // are independent. exact: no polynomial t^2.4 (every value's power from
 // log2 and exp2).
+// The order of the sums, the same in every copy (4, 8 and 16 lanes): per
+// candidate 16 float lanes, lane l taking the terms of values 16m + l of a
+// row; flushed to double after every 16 batches of 16 values (256) and at
+// the row's end, lanes 0 to 15 in turn; the row's tail is a last batch whose
+// missing values add nothing (their padding's terms are +0). The 4-lane copy
+// keeps the 16 lanes as four vectors, the 8-lane one as two, the 16-lane one
+// (kernels/detail/x86/fit_avx512.hpp) as one: the 16-lane copy adds its
+// terms with one instruction instead of four extracts and four adds.
 template <bool Pow, std::size_t N>
 inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                       float norm, double* err, bool exact = false) noexcept {
     using B = v4::f32x4;
-    constexpr std::size_t W = v4::lanes;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
@@ -163,42 +170,44 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
         err[j] = 0.0;
     }
     const B one(1.0f);
-    fit::acc<B> a[N];
-    alignas(64) float pad[W], valid[W], lanes[W];
+    fit::acc<B> a[N][4];
+    alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            a[j].err.store(lanes);
+            for (std::size_t q = 0; q < 4; ++q) {
+                a[j][q].err.store(lanes + 4 * q);
+                if constexpr (Pow) a[j][q].errt.store(lanes_t + 4 * q);
+                a[j][q] = fit::acc<B>{};
+            }
             double t = 0.0;
-            for (std::size_t l = 0; l < W; ++l) t += lanes[l];
+            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
             if constexpr (Pow) {
-                a[j].errt.store(lanes);
                 double tt = 0.0;
-                for (std::size_t l = 0; l < W; ++l) tt += lanes[l];
+                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
                 t += c[j].tnorm * tt;
-                a[j].errt = B(0.0f);
             }
             err[j] += t;
-            a[j].err = B(0.0f);
         }
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
-        for (; i + W <= cols; i += W) {
-            const B v = B::load(x + i);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, k[j]);
-            if (++n == 64) {
+        for (; i + 16 <= cols; i += 16) {
+            for (std::size_t q = 0; q < 4; ++q) {
+                const B v = B::load(x + i + 4 * q);
+                for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][q], v, one, k[j]);
+            }
+            if (++n == 16) {
                 n = 0;
                 flush();
             }
         }
         if (i < cols) {
-            for (std::size_t l = 0; l < W; ++l) {
-                pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                valid[l] = i + l < cols ? 1.0f : 0.0f;
+            for (std::size_t l = 0; l < 16; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+            for (std::size_t q = 0; q < 4 && i + 4 * q < cols; ++q) {
+                const B v = B::load(pad + 4 * q);
+                for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][q], v, one, k[j]);
             }
-            const B v = B::load(pad), ok = B::load(valid);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, k[j]);
         }
         flush();
     }
@@ -250,14 +259,12 @@ inline fit_sums fit_pass8(const float* data, std::size_t rows, std::size_t cols,
     return s;
 }
 
-// scan_pass4's errors from 8 lanes: the terms of 8 values are computed at
-// once and added to the 4-lane sums low half first, as scan_pass4 adds two
-// batches of 4 (terms added to a zero set are exact).
+// scan_pass4's errors from 8 lanes: its 16 lanes per candidate as two
+// vectors, the same terms added in the same order.
 template <bool Pow, std::size_t N>
 inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                        float norm, double* err, bool exact = false) noexcept {
     using B = v4::f32x8;
-    using B4 = v4::f32x4;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
@@ -265,61 +272,44 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
         err[j] = 0.0;
     }
     const B one(1.0f);
-    B4 sum[N], sumt[N];
-    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = B4(0.0f);
-    alignas(64) float pad[8], valid[8], lanes[4];
-    auto batch = [&](B v, B ok) {
-        for (std::size_t j = 0; j < N; ++j) {
-            if constexpr (!Pow) {
-                // r * r is added as scan_pass4 adds it: where the compiler
-                // contracts that add into an FMA (GCC's default with FMA
-                // enabled), it must contract this one alike.
-                B y, kk;
-                const B r = fit::code_diff(v, k[j], y, kk) * k[j].unit_inv;
-                const B4 rl = v4::low(r), rh = v4::high(r);
-                sum[j] += rl * rl;
-                sum[j] += rh * rh;
-                continue;
-            }
-            fit::acc<B> t;
-            fit::add<M>(t, v, ok, k[j]);
-            sum[j] += v4::low(t.err);
-            sum[j] += v4::high(t.err);
-            if constexpr (Pow) {
-                sumt[j] += v4::low(t.errt);
-                sumt[j] += v4::high(t.errt);
-            }
-        }
-    };
+    fit::acc<B> a[N][2];
+    alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            sum[j].store(lanes);
+            for (std::size_t h = 0; h < 2; ++h) {
+                a[j][h].err.store(lanes + 8 * h);
+                if constexpr (Pow) a[j][h].errt.store(lanes_t + 8 * h);
+                a[j][h] = fit::acc<B>{};
+            }
             double t = 0.0;
-            for (std::size_t l = 0; l < 4; ++l) t += lanes[l];
+            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
             if constexpr (Pow) {
-                sumt[j].store(lanes);
                 double tt = 0.0;
-                for (std::size_t l = 0; l < 4; ++l) tt += lanes[l];
+                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
                 t += c[j].tnorm * tt;
-                sumt[j] = B4(0.0f);
             }
             err[j] += t;
-            sum[j] = B4(0.0f);
         }
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
-        for (; i + 8 <= cols; i += 8) {
-            batch(B::load(x + i), one);
-            if (++n == 32) {
+        for (; i + 16 <= cols; i += 16) {
+            for (std::size_t h = 0; h < 2; ++h) {
+                const B v = B::load(x + i + 8 * h);
+                for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][h], v, one, k[j]);
+            }
+            if (++n == 16) {
                 n = 0;
                 flush();
             }
         }
         if (i < cols) {
-            fit::tail8(x + i, cols - i, true, pad, valid);
-            batch(B::load(pad), B::load(valid));
+            for (std::size_t l = 0; l < 16; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+            for (std::size_t h = 0; h < 2 && i + 8 * h < cols; ++h) {
+                const B v = B::load(pad + 8 * h);
+                for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][h], v, one, k[j]);
+            }
         }
         flush();
     }
