@@ -76,23 +76,14 @@ using v4::f32x8;
 
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
+// The double sums of a fit pass from its 16 float lanes of each quantity
+// (err, w, wk, wk2, wy, wyk, errt), stored: lanes 0 to 15 in turn.
 template <fit_mode M>
-inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexcept {
-    constexpr std::size_t W = v4::lanes;
-    alignas(64) float lanes[7][W];
-    (a.err + b.err).store(lanes[0]);
-    if constexpr (pow_mode(M)) (a.errt + b.errt).store(lanes[6]);
-    if constexpr (fit_sums_wanted(M)) {
-        (a.w + b.w).store(lanes[1]);
-        (a.wk + b.wk).store(lanes[2]);
-        (a.wk2 + b.wk2).store(lanes[3]);
-        (a.wy + b.wy).store(lanes[4]);
-        (a.wyk + b.wyk).store(lanes[5]);
-    }
+inline void flush_lanes(const float (&lanes)[7][16], double tnorm, fit_sums& s) noexcept {
     double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
         if (j == 6 ? !pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-        for (std::size_t l = 0; l < W; ++l) t[j] += lanes[j][l];
+        for (std::size_t l = 0; l < 16; ++l) t[j] += lanes[j][l];
     }
     s.err += t[0] + tnorm * t[6];
     s.w += t[1];
@@ -100,51 +91,71 @@ inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexc
     s.wk2 += t[3];
     s.wy += t[4];
     s.wyk += t[5];
-    a = acc<f32x4>{};
-    b = acc<f32x4>{};
+}
+
+// Stores the quantities of acc a at lane offset o of lanes, and clears a.
+template <fit_mode M, class B, std::size_t W>
+inline void store_acc(acc<B>& a, float (&lanes)[7][16], std::size_t o) noexcept {
+    a.err.store(lanes[0] + o);
+    if constexpr (pow_mode(M)) a.errt.store(lanes[6] + o);
+    if constexpr (fit_sums_wanted(M)) {
+        a.w.store(lanes[1] + o);
+        a.wk.store(lanes[2] + o);
+        a.wk2.store(lanes[3] + o);
+        a.wy.store(lanes[4] + o);
+        a.wyk.store(lanes[5] + o);
+    }
+    a = acc<B>{};
 }
 
 }  // namespace fit
 
-// The pass over a block of rows x cols (row stride) for candidate c. Two
-// sets of float lanes (the adds of one batch do not wait for the last's);
-// they go to double every 64 batches and at the end of each row, so no float
-// sum runs over more than 32 terms per lane.
-template <fit_mode M>
-inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm) noexcept {
-    using B = v4::f32x4;
-    constexpr std::size_t W = v4::lanes;
+// The pass over a block of rows x cols (row stride) for candidate c. The
+// order of the sums, the same in every copy (4, 8 and 16 lanes): per
+// quantity 16 float lanes, lane l taking the terms of values 16m + l of a
+// row; flushed to double after every 16 batches of 16 values (256: no float
+// sum runs over more than 16 terms) and at the row's end, lanes 0 to 15 in
+// turn; the row's tail is a last batch whose missing values add nothing
+// (their padding is 0, weighted 0: every term +0). The 4-lane copy keeps the
+// 16 lanes as four vectors, the 8-lane one as two, the 16-lane one as one.
+template <fit_mode M, class B, std::size_t W>
+inline fit_sums fit_pass_w(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                           float norm) noexcept {
+    constexpr std::size_t Q = 16 / W;
     const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    fit::acc<B> a0, a1;
-    alignas(64) float pad[W], valid[W];
+    fit::acc<B> a[Q];
+    alignas(64) float pad[16], valid[16], lanes[7][16] = {};
+    auto flush = [&] {
+        for (std::size_t q = 0; q < Q; ++q) fit::store_acc<M, B, W>(a[q], lanes, q * W);
+        fit::flush_lanes<M>(lanes, c.tnorm, s);
+    };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
-        for (; i + 2 * W <= cols; i += 2 * W) {
-            fit::add<M>(a0, B::load(x + i), one, k);
-            fit::add<M>(a1, B::load(x + i + W), one, k);
-            if (++n == 32) {
+        for (; i + 16 <= cols; i += 16) {
+            for (std::size_t q = 0; q < Q; ++q) fit::add<M>(a[q], B::load(x + i + q * W), one, k);
+            if (++n == 16) {
                 n = 0;
-                fit::flush<M>(a0, a1, c.tnorm, s);
+                flush();
             }
         }
-        if (i + W <= cols) {
-            fit::add<M>(a0, B::load(x + i), one, k);
-            i += W;
-        }
-        if (i < cols) {  // padding: 0, which every candidate represents exactly (d = 0), weighted 0
-            for (std::size_t l = 0; l < W; ++l) {
+        if (i < cols) {
+            for (std::size_t l = 0; l < 16; ++l) {
                 pad[l] = i + l < cols ? x[i + l] : 0.0f;
                 valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            fit::add<M>(a1, B::load(pad), B::load(valid), k);
+            for (std::size_t q = 0; q < Q && i + q * W < cols; ++q) fit::add<M>(a[q], B::load(pad + q * W), B::load(valid + q * W), k);
         }
-        fit::flush<M>(a0, a1, c.tnorm, s);
+        flush();
     }
     return s;
+}
+template <fit_mode M>
+inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                          float norm) noexcept {
+    return fit_pass_w<M, v4::f32x4, v4::lanes>(data, rows, cols, stride, c, norm);
 }
 
 // The errors of N candidates (the scan), one load of the values for all:
@@ -215,48 +226,11 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
 
 
 #if defined(LOWBIT_VEC8_AVX2)
-// fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
-// a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
-// the same order, flushed after the same batches and combined a0 + a1 lane
-// for lane before the double sums.
+// fit_pass4's sums from 8 lanes (its 16 lanes as two vectors).
 template <fit_mode M>
 inline fit_sums fit_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
                           float norm) noexcept {
-    using B = v4::f32x8;
-    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
-    const B one(1.0f);
-    fit_sums s;
-    fit::acc<B> a;
-    alignas(64) float pad[8], valid[8];
-    auto flush = [&] {
-        fit::acc<v4::f32x4> lo, hi;
-        lo.err = v4::low(a.err), hi.err = v4::high(a.err);
-        lo.errt = v4::low(a.errt), hi.errt = v4::high(a.errt);
-        lo.w = v4::low(a.w), hi.w = v4::high(a.w);
-        lo.wk = v4::low(a.wk), hi.wk = v4::high(a.wk);
-        lo.wk2 = v4::low(a.wk2), hi.wk2 = v4::high(a.wk2);
-        lo.wy = v4::low(a.wy), hi.wy = v4::high(a.wy);
-        lo.wyk = v4::low(a.wyk), hi.wyk = v4::high(a.wyk);
-        fit::flush<M>(lo, hi, c.tnorm, s);
-        a = fit::acc<B>{};
-    };
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 8 <= cols; i += 8) {
-            fit::add<M>(a, B::load(x + i), one, k);
-            if (++n == 32) {
-                n = 0;
-                flush();
-            }
-        }
-        if (i < cols) {
-            fit::tail8(x + i, cols - i, false, pad, valid);
-            fit::add<M>(a, B::load(pad), B::load(valid), k);
-        }
-        flush();
-    }
-    return s;
+    return fit_pass_w<M, v4::f32x8, 8>(data, rows, cols, stride, c, norm);
 }
 
 // scan_pass4's errors from 8 lanes: its 16 lanes per candidate as two

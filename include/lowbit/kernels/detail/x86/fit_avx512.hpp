@@ -104,11 +104,6 @@ LOWBIT_V16 f32x16 float_from_bits(i32x16 a) noexcept { return {_mm512_castsi512_
 LOWBIT_V16 f32x16 to_float(i32x16 a) noexcept { return {_mm512_maskz_cvtepi32_ps(0xffff, a.v)}; }
 LOWBIT_V16 i32x16 to_int_trunc(f32x16 a) noexcept { return {_mm512_maskz_cvttps_epi32(0xffff, a.v)}; }
 
-// Lanes 0-7 and 8-15.
-LOWBIT_V16 __m256 half(f32x16 a, int h) noexcept {
-    const __m512d d = _mm512_castps_pd(a.v);  // (GCC 12's _mm512_castps512_ps256 warns too)
-    return _mm256_castpd_ps(h == 0 ? _mm512_maskz_extractf64x4_pd(0xf, d, 0) : _mm512_maskz_extractf64x4_pd(0xf, d, 1));
-}
 
 }  // namespace v4
 
@@ -134,14 +129,14 @@ LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
     const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
     return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
 }
-// fit::flush<M> on a0 = lanes 0-3, a1 = lanes 4-7 of each quantity (err, w,
-// wk, wk2, wy, wyk, errt).
+// fit::flush_lanes<M>: the 16 lanes of each quantity (err, w, wk, wk2, wy,
+// wyk, errt) in turn.
 template <fit_mode M>
-LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
+LOWBIT_V16 void flush_stored(const float (&lanes)[7][16], double tnorm, fit_sums& s) noexcept {
     double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
         if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-        for (std::size_t l = 0; l < 4; ++l) t[j] += static_cast<double>(lanes[j][l] + lanes[j][l + 4]);
+        for (std::size_t l = 0; l < 16; ++l) t[j] += lanes[j][l];
     }
     s.err += mul_add_unfused(tnorm, t[6], t[0]);
     s.w += t[1];
@@ -152,10 +147,9 @@ LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums&
 }
 }  // namespace fit16
 
-// fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
-// then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
-// lanes 0-7 first, as fit_pass4 adds values 8m'..8m'+7; the row's tail laid
-// out as fit_pass8's; flushed after the same values.
+// fit_pass4's sums from 16 lanes: its 16 lanes of each quantity in one
+// vector, the same terms added in the same order (fit_simd.hpp, fit_pass_w,
+// defines it); padding lanes of the tail add +0.
 template <fit_mode M>
 __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* data, std::size_t rows, std::size_t cols,
                                                                     std::size_t stride, const fit_candidate& c, float norm) noexcept {
@@ -163,49 +157,37 @@ __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* 
     const fit16::lane_consts<B> k = fit16::consts_for<B>(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    __m256 a[7];
-    for (__m256& q : a) q = _mm256_setzero_ps();
-    alignas(64) float pad[16], valid[16], lanes[7][8];
-    auto add = [&](B x, B ok) LOWBIT_V16_ATTR {
-        fit16::acc<B> t{};
-        fit16::add<M>(t, x, ok, k);
-        const B* q[7] = {&t.err, &t.w, &t.wk, &t.wk2, &t.wy, &t.wyk, &t.errt};
-        for (std::size_t j = 0; j < 7; ++j) {
-            if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 0));
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 1));
-        }
-    };
+    fit16::acc<B> a{};
+    alignas(64) float pad[16], valid[16], lanes[7][16] = {};
     auto flush = [&]() LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < 7; ++j) {
-            _mm256_store_ps(lanes[j], a[j]);
-            a[j] = _mm256_setzero_ps();
+        _mm512_store_ps(lanes[0], a.err.v);
+        if constexpr (fit::pow_mode(M)) _mm512_store_ps(lanes[6], a.errt.v);
+        if constexpr (fit_sums_wanted(M)) {
+            _mm512_store_ps(lanes[1], a.w.v);
+            _mm512_store_ps(lanes[2], a.wk.v);
+            _mm512_store_ps(lanes[3], a.wk2.v);
+            _mm512_store_ps(lanes[4], a.wy.v);
+            _mm512_store_ps(lanes[5], a.wyk.v);
         }
+        a = fit16::acc<B>{};
         fit16::flush_stored<M>(lanes, c.tnorm, s);
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + 16 <= cols; i += 16) {
-            add(B::load(x + i), one);
-            if (++n == 16) {  // fit_pass4's 32 pairs of batches of 4
+            fit16::add<M>(a, B::load(x + i), one, k);
+            if (++n == 16) {
                 n = 0;
                 flush();
             }
         }
-        if (i < cols) {  // lanes 0-7: a full 8 or fit_pass8's tail; 8-15: the tail after a full 8, or padding
-            const std::size_t m = cols - i;
-            for (std::size_t l = 0; l < 16; ++l) pad[l] = valid[l] = 0.0f;
-            if (m >= 8) {
-                for (std::size_t l = 0; l < 8; ++l) {
-                    pad[l] = x[i + l];
-                    valid[l] = 1.0f;
-                }
-                if (m > 8) fit16::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
-            } else {
-                fit16::tail8(x + i, m, false, pad, valid);
+        if (i < cols) {
+            for (std::size_t l = 0; l < 16; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            add(B::load(pad), B::load(valid));
+            fit16::add<M>(a, B::load(pad), B::load(valid), k);
         }
         flush();
     }
