@@ -8,14 +8,17 @@
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
 // range was a constant. Measured on the 2-core x86-64 test machine (loaded),
 // a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
-// Builds with AVX2 run 8 lanes (fit_pass8, scan_pass8) that add their terms
-// into the 4-lane passes' sums in the same order: the results are the 4-lane
-// passes' in the same build. (Across builds they match where the compiler
-// contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
-// "on" with -mfma change the last bits, before this as after.) On CPUs with
-// AVX-512F, x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16
-// in kernels/detail/x86/fit_avx512.hpp, registered below), again with the
-// 4-lane passes' sums bit for bit (tests/test_quant_mse.cpp checks it).
+// Every copy sums in one order, defined for 16 float lanes per quantity
+// (fit_pass_w, scan_pass4 say which value goes to which lane and when the
+// lanes go to double), which the 4-lane passes keep as four vectors. Builds
+// with AVX2 run 8 lanes (fit_pass8, scan_pass8: two vectors): the results are
+// the 4-lane passes' in the same build. (Across builds they match where the
+// compiler contracts no multiply-add: GCC's default -ffp-contract=fast and
+// clang's "on" with -mfma change the last bits.) On CPUs with AVX-512F,
+// x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16 in
+// kernels/detail/x86/fit_avx512.hpp, registered below: one vector, each
+// term added by one instruction), again with the 4-lane passes' sums bit for
+// bit (tests/test_quant_mse.cpp checks it).
 // The per-value arithmetic is fit_body.inl, stamped out once per copy.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
