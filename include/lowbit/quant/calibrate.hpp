@@ -10,11 +10,13 @@
 //               reference quantizer's `mse` option), and over the steps that
 //               refit to the codes from there.
 //
-// The search (issue 20 item 4) costs about 20 passes over the group instead of
-// one per grid candidate (80), and finds a smaller error over a tensor:
-//   1. every 10th candidate (8 of 80), then the two at half the distance
-//      around the best, four times (5, 3, 2, 1): 8 more. Steps here are
-//      f * s0, unrounded, with min/max's zero point, four candidates per pass
+// The search (issue 20 item 4) evaluates 12 to 17 candidates per group instead
+// of one per grid candidate (80), and finds a smaller error over a tensor:
+//   1. min/max and a coarse set of 7 denser near f = 1 (i = 2, 5, 9, 14, 22,
+//      35, 55 for the default grid: the best of 4- and 8-bit groups mostly
+//      lies below i = 10), then the two at half the distance from the best to
+//      its nearest tried neighbours, three times. Steps here are f * s0,
+//      unrounded, with min/max's zero point, up to four candidates per pass
 //      over the values (quant/detail/fit_simd.hpp; min/max itself in the
 //      first);
 //   2. from the best, rounded to a storable step: two rounds of "codes for the
@@ -183,21 +185,47 @@ public:
     fit_sums pass(const qparams& p) const noexcept {
         return pass<M>(p.scale, p.zero);
     }
+    // The same with the candidate's tnorm given.
+    template <fit_mode M>
+    fit_sums pass(const qparams& p, double tnorm) const noexcept {
+        fit_candidate c = candidate_base(p.scale, p.zero);
+        c.tnorm = tnorm;
+        if (!(p.scale > 0.0f) || !std::isfinite(c.inv)) {
+            fit_sums r;
+            r.err = std::numeric_limits<double>::infinity();
+            return r;
+        }
+        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, c, c_.norm, wide_);
+    }
+    // x^0.4 for |x - 1| <= 1/16: the binomial series to x^6 (truncation
+    // below 2e-9 there), a few multiply-adds instead of a log and an exp.
+    static double pow04_near1(double x) noexcept {
+        const double d = x - 1.0;
+        return 1.0 + d * (0.4 + d * (-0.12 + d * (0.064 + d * (-0.0416 + d * (0.029952 + d * -0.0229632)))));
+    }
     fit_candidate candidate(float s, float z) const noexcept {
         fit_candidate c = candidate_base(s, z);
         set_tnorm(&c, 1);
         return c;
     }
-    // f^0.4 for f = 1 - i/100, i < 100 (the default grid's candidates).
-    static const float* grid100_pow04() noexcept {
-        struct table {
-            float v[100];
-            table() noexcept {
-                for (int i = 0; i < 100; ++i) v[i] = static_cast<float>(std::pow(1.0 - i / 100.0, 0.4));
+    // g^0.4 and 1/g for g = top - j/100 (1.5 down to 0.2): the default
+    // grid's f = 1 - i/100 at j = at_one + i, and the points nearest any other
+    // step's f (search's tnorm_of).
+    struct pow04_table {
+        static constexpr double top = 1.5;
+        static constexpr int size = 131, at_one = 50;
+        double pow04[size], inv[size];
+        pow04_table() noexcept {
+            for (int j = 0; j < size; ++j) {
+                const double g = top - j / 100.0;
+                pow04[j] = std::pow(g, 0.4);
+                inv[j] = 1.0 / g;
             }
-        };
-        static const table t;
-        return t.v;
+        }
+    };
+    static const pow04_table& pow04_steps() noexcept {
+        static const pow04_table t;
+        return t;
     }
     // A candidate without its tnorm (0; set_tnorm sets it).
     fit_candidate candidate_base(float s, float z) const noexcept {
@@ -268,11 +296,11 @@ private:
 
     template <fit_mode Error, fit_mode Fit>
     qparams search(float lo, float hi, const qparams& mm) const noexcept {
-        constexpr int coarse = 8, levels = 4, refits = 2;  // measured: see the top
+        constexpr int levels = 3, refits = 2;  // measured: see the top
         const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
         // 1. The grid's steps f * s0 (f = 1 - i/grid), unrounded and with
         //    min/max's zero point (the grid's, up to the rounding of the
-        //    stored step): every K-th, then halving distances around the best.
+        //    stored step): a coarse set, then halving distances around the best.
         float s0;
         if (sym_) {
             s0 = std::max(-lo, hi) / static_cast<float>((1 << (bits_ - 1)) - 1);
@@ -284,30 +312,55 @@ private:
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         double mm_err = 0.0, scan_err = std::numeric_limits<double>::infinity();
         int ib = 0;
-        const int K = std::max(1, (steps + coarse - 1) / coarse);
         // Candidates go through the scan four (or two) at a time.
         int idx[4];
         fit_candidate fc[4] = {};  // (GCC 12 -O2 cannot see that scan reads only the n written)
         double e[4];
         std::size_t n = 0;
-        // tnorm of the grid's candidates at norm 2.4 and the default grid: (s0/u)^0.4
-        // once (the polynomials' chain) times f^0.4 from a table, not a chain per scan.
-        const float* f04 = c_.norm == 2.4f && c_.grid == 100 ? grid100_pow04() : nullptr;
-        float s0_04 = 0.0f;
-        if (f04) {
-            fit_candidate c0 = candidate_base(s0, mm.zero);
-            set_tnorm(&c0, 1);
-            const float r0 = s0 / unit_;
-            s0_04 = static_cast<float>(c0.tnorm / static_cast<double>(r0 * r0));
-        }
-        auto flush = [&] {
-            if (f04) {
-                for (std::size_t j = 0; j < n; ++j) {
-                    const float r = fc[j].scale / unit_;  // 1 for min/max
-                    fc[j].tnorm = idx[j] == 0 ? 1.0 : static_cast<double>(r * r * (s0_04 * f04[idx[j]]));
-                }
+        // tnorm = (s/u)^2.4 of a candidate at norm 2.4 (the only norm whose
+        // passes need it): (s/u)^2 (s0/u)^0.4 f^0.4, f = s/s0, with f^0.4 from
+        // a table (exactly, for the default grid's steps) or from the table's
+        // nearest point g times (f/g)^0.4 by a short series: no chain of the
+        // log2/exp2 polynomials per candidate (set_tnorm), which cost ~15 %
+        // of the search on groups of 32 (perf), once (s0/u)^0.4 is known.
+        const bool n24 = c_.norm == 2.4f;
+        const pow04_table* t04 = n24 ? &pow04_steps() : nullptr;
+        const bool grid100 = n24 && c_.grid == 100;
+        double s0_04 = 1.0;  // (s0/u)^0.4; s0/u is 1 up to the rounding of the stored step
+        if (n24) {
+            const double r0 = static_cast<double>(s0) / static_cast<double>(unit_);
+            if (std::fabs(r0 - 1.0) <= 1.0 / 16.0) {
+                s0_04 = pow04_near1(r0);
             } else {
-                set_tnorm(fc, n);
+                fit_candidate c0 = candidate_base(s0, mm.zero);
+                set_tnorm(&c0, 1);
+                s0_04 = c0.tnorm / (r0 * r0);
+            }
+        }
+        // Steps outside [0.195, 1.505] s0 take the polynomials' chain.
+        const double inv_s0 = 1.0 / static_cast<double>(s0), inv_u = 1.0 / static_cast<double>(unit_);
+        auto tnorm_of = [&](float s) {
+            if (!n24) return 1.0;  // (unused: the passes' polynomial runs at norm 2.4 only)
+            const double f = static_cast<double>(s) * inv_s0, r = static_cast<double>(s) * inv_u;
+            const double x = (pow04_table::top - f) * 100.0 + 0.5;
+            if (x >= 0.0 && x < static_cast<double>(pow04_table::size)) {
+                const int i = static_cast<int>(x);
+                return r * r * s0_04 * t04->pow04[i] * pow04_near1(f * t04->inv[i]);
+            }
+            fit_candidate c1 = candidate_base(s, 0.0f);
+            set_tnorm(&c1, 1);
+            return c1.tnorm;
+        };
+        auto flush = [&] {
+            for (std::size_t j = 0; j < n; ++j) {
+                if (idx[j] == 0) {
+                    fc[j].tnorm = 1.0;  // min/max: s = u
+                } else if (grid100) {  // f = 1 - i/100: the table's g exactly
+                    const double r = static_cast<double>(fc[j].scale) * inv_u;
+                    fc[j].tnorm = r * r * s0_04 * t04->pow04[pow04_table::at_one + idx[j]];
+                } else {
+                    fc[j].tnorm = tnorm_of(fc[j].scale);
+                }
             }
             scan<pow_norm>(fc, n, e);
             for (std::size_t j = 0; j < n; ++j) {
@@ -325,20 +378,49 @@ private:
             fc[n++] = candidate_base(step_at(i), mm.zero);
             if (n == 4) flush();
         };
-        // min/max first, in the first scan: the others replace it only where strictly better.
+        // min/max first, in the first scan: the others replace it only where
+        // strictly better. Then the coarse set (shrinks 1 - f in hundredths,
+        // the grid's nearest), denser near f = 1, where the best of 4- and
+        // 8-bit groups lies: three with min/max, four in the second scan.
+        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
         idx[0] = 0;
         fc[n++] = candidate_base(mm.scale, mm.zero);
-        for (int i = K; i < steps; i += K) try_i(i);
-        flush();
-        double best_err = mm_err;
-        int h = K;
-        for (int l = 0; l < levels && h > 1; ++l) {
-            h = (h + 1) / 2;
-            const int center = ib;
-            try_i(center - h);
-            try_i(center + h);
-            flush();
+        int tried[8], nt = 0;
+        tried[nt++] = 0;
+        for (const int m : coarse) {
+            const int i = static_cast<int>((static_cast<long long>(m) * c_.grid + 50) / 100);
+            if (i <= tried[nt - 1] || i >= steps) continue;
+            tried[nt++] = i;
+            try_i(i);
         }
+        if (n > 0) flush();
+        // 3 halving levels from the best towards its tried neighbours.
+        int gl = 0, gr = steps - ib;
+        for (int t = 0; t < nt; ++t) {
+            if (tried[t] < ib) gl = ib - tried[t];
+            if (tried[t] > ib) {
+                gr = tried[t] - ib;
+                break;
+            }
+        }
+        for (int l = 0; l < levels && (gl > 1 || gr > 1); ++l) {
+            const int center = ib;
+            const int L = gl > 1 ? center - gl / 2 : -1, R = gr > 1 ? center + gr / 2 : -1;
+            try_i(L);
+            try_i(R);
+            if (n > 0) flush();
+            if (ib == L) {
+                gr = center - L;
+                gl -= center - L;
+            } else if (ib == R) {
+                gl = R - center;
+                gr -= R - center;
+            } else {
+                if (L > 0) gl = center - L;
+                if (R > 0) gr = R - center;
+            }
+        }
+        double best_err = mm_err;
         // 2. Storable candidates: the best step, then alternate codes and
         //    (weighted) least-squares step (asymmetric: two zero points, the
         //    next round from the better); min/max stays in the running.
@@ -359,8 +441,10 @@ private:
             if (it == refits) {
                 fit_candidate f2[2];
                 double e2[2] = {0.0, 0.0};  // scan writes nc of them (GCC -O1 cannot see it)
-                for (int j = 0; j < nc; ++j) f2[j] = candidate_base(cur[j].scale, cur[j].zero);
-                set_tnorm(f2, static_cast<std::size_t>(nc));
+                for (int j = 0; j < nc; ++j) {
+                    f2[j] = candidate_base(cur[j].scale, cur[j].zero);
+                    f2[j].tnorm = tnorm_of(cur[j].scale);
+                }
                 scan<pow_norm>(f2, static_cast<std::size_t>(nc), e2);
                 for (int j = 0; j < nc; ++j)
                     if (e2[j] < best_err) {
@@ -372,7 +456,7 @@ private:
             fit_sums r, rj;
             int jb = 0;
             for (int j = 0; j < nc; ++j) {
-                rj = pass<Fit>(cur[j]);
+                rj = pass<Fit>(cur[j], tnorm_of(cur[j].scale));
                 if (j == 0 || rj.err < r.err) {
                     r = rj;
                     jb = j;
@@ -395,7 +479,8 @@ private:
         // settles it (2-bit groups of small values, most errors near 0).
         if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
             fit_candidate f2[2] = {candidate_base(mm.scale, mm.zero), candidate_base(best.scale, best.zero)};
-            set_tnorm(f2, 2);
+            f2[0].tnorm = 1.0;  // (the exact scan below takes no polynomial: tnorm unused there)
+            f2[1].tnorm = tnorm_of(best.scale);
             const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + f2[1].tnorm) + 1e-5 * mm_err;
             if (!(best_err + slack < mm_err)) {
                 double e2[2];

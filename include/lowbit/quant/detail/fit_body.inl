@@ -152,22 +152,3 @@ LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool
     const float q = norm - 2.0f;
     return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
-
-// The tail of a row for the 8-lane passes (and each half of the 16-lane ones), laid out as the 4-lane passes
-// take it: a full batch of 4 (if there is one) in lanes 0-3, the rest padded
-// in lanes 4-7 -- or, with fewer than 4 values, padded in lanes 0-3 (scan)
-// or 4-7 (fit) -- and padding (0, weighted 0) elsewhere, whose terms are
-// +0 or -0 and leave a float sum unchanged.
-LOWBIT_FIT_FN void tail8(const float* x, std::size_t n, bool short_low, float* pad, float* valid) noexcept {
-    const std::size_t lo = n >= 4 ? 4 : 0;
-    for (std::size_t l = 0; l < 8; ++l) {
-        std::size_t j = l < 4 ? l : lo + l - 4;  // the value lane l takes
-        bool ok = l < 4 ? lo == 4 : j < n;
-        if (lo == 0 && short_low) {
-            j = l;
-            ok = l < 4 && l < n;
-        }
-        pad[l] = ok ? x[j] : 0.0f;
-        valid[l] = ok ? 1.0f : 0.0f;
-    }
-}

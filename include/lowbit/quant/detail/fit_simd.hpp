@@ -8,14 +8,17 @@
 // auto-vectorized plain C++ turned the clamps into branches whenever the code
 // range was a constant. Measured on the 2-core x86-64 test machine (loaded),
 // a pass costs ~0.5 ns per value at norm 2 and ~1.8 ns at norm 2.4.
-// Builds with AVX2 run 8 lanes (fit_pass8, scan_pass8) that add their terms
-// into the 4-lane passes' sums in the same order: the results are the 4-lane
-// passes' in the same build. (Across builds they match where the compiler
-// contracts no multiply-add: GCC's default -ffp-contract=fast and clang's
-// "on" with -mfma change the last bits, before this as after.) On CPUs with
-// AVX-512F, x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16
-// in kernels/detail/x86/fit_avx512.hpp, registered below), again with the
-// 4-lane passes' sums bit for bit (tests/test_quant_mse.cpp checks it).
+// Every copy sums in one order, defined for 16 float lanes per quantity
+// (fit_pass_w, scan_pass4 say which value goes to which lane and when the
+// lanes go to double), which the 4-lane passes keep as four vectors. Builds
+// with AVX2 run 8 lanes (fit_pass8, scan_pass8: two vectors): the results are
+// the 4-lane passes' in the same build. (Across builds they match where the
+// compiler contracts no multiply-add: GCC's default -ffp-contract=fast and
+// clang's "on" with -mfma change the last bits.) On CPUs with AVX-512F,
+// x86-64 builds without FMA run 16 lanes (fit_pass16, scan_pass16 in
+// kernels/detail/x86/fit_avx512.hpp, registered below: one vector, each
+// term added by one instruction), again with the 4-lane passes' sums bit for
+// bit (tests/test_quant_mse.cpp checks it).
 // The per-value arithmetic is fit_body.inl, stamped out once per copy.
 //
 // Errors are in units of min/max's step u, d = |s k - x| / u for the code k
@@ -76,23 +79,14 @@ using v4::f32x8;
 
 constexpr bool pow_mode(fit_mode m) noexcept { return m == fit_mode::pow_error || m == fit_mode::pow_fit; }
 
+// The double sums of a fit pass from its 16 float lanes of each quantity
+// (err, w, wk, wk2, wy, wyk, errt), stored: lanes 0 to 15 in turn.
 template <fit_mode M>
-inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexcept {
-    constexpr std::size_t W = v4::lanes;
-    alignas(64) float lanes[7][W];
-    (a.err + b.err).store(lanes[0]);
-    if constexpr (pow_mode(M)) (a.errt + b.errt).store(lanes[6]);
-    if constexpr (fit_sums_wanted(M)) {
-        (a.w + b.w).store(lanes[1]);
-        (a.wk + b.wk).store(lanes[2]);
-        (a.wk2 + b.wk2).store(lanes[3]);
-        (a.wy + b.wy).store(lanes[4]);
-        (a.wyk + b.wyk).store(lanes[5]);
-    }
+inline void flush_lanes(const float (&lanes)[7][16], double tnorm, fit_sums& s) noexcept {
     double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
         if (j == 6 ? !pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-        for (std::size_t l = 0; l < W; ++l) t[j] += lanes[j][l];
+        for (std::size_t l = 0; l < 16; ++l) t[j] += lanes[j][l];
     }
     s.err += t[0] + tnorm * t[6];
     s.w += t[1];
@@ -100,62 +94,96 @@ inline void flush(acc<f32x4>& a, acc<f32x4>& b, double tnorm, fit_sums& s) noexc
     s.wk2 += t[3];
     s.wy += t[4];
     s.wyk += t[5];
-    a = acc<f32x4>{};
-    b = acc<f32x4>{};
+}
+
+// Stores the quantities of acc a at lane offset o of lanes, and clears a.
+template <fit_mode M, class B, std::size_t W>
+inline void store_acc(acc<B>& a, float (&lanes)[7][16], std::size_t o) noexcept {
+    a.err.store(lanes[0] + o);
+    if constexpr (pow_mode(M)) a.errt.store(lanes[6] + o);
+    if constexpr (fit_sums_wanted(M)) {
+        a.w.store(lanes[1] + o);
+        a.wk.store(lanes[2] + o);
+        a.wk2.store(lanes[3] + o);
+        a.wy.store(lanes[4] + o);
+        a.wyk.store(lanes[5] + o);
+    }
+    a = acc<B>{};
 }
 
 }  // namespace fit
 
-// The pass over a block of rows x cols (row stride) for candidate c. Two
-// sets of float lanes (the adds of one batch do not wait for the last's);
-// they go to double every 64 batches and at the end of each row, so no float
-// sum runs over more than 32 terms per lane.
-template <fit_mode M>
-inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
-                         float norm) noexcept {
-    using B = v4::f32x4;
-    constexpr std::size_t W = v4::lanes;
+// The pass over a block of rows x cols (row stride) for candidate c. The
+// order of the sums, the same in every copy (4, 8 and 16 lanes): per
+// quantity 16 float lanes, lane l taking the terms of values 16m + l of a
+// row; flushed to double after every 16 batches of 16 values (256: no float
+// sum runs over more than 16 terms) and at the row's end, lanes 0 to 15 in
+// turn; the row's tail is a last batch whose missing values add nothing
+// (their padding is 0, weighted 0: every term +0). The 4-lane copy keeps the
+// 16 lanes as four vectors, the 8-lane one as two, the 16-lane one as one.
+template <fit_mode M, class B, std::size_t W>
+inline fit_sums fit_pass_w(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                           float norm) noexcept {
+    constexpr std::size_t Q = 16 / W;
     const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    fit::acc<B> a0, a1;
-    alignas(64) float pad[W], valid[W];
+    fit::acc<B> a[Q];
+    alignas(64) float pad[16], valid[16], lanes[7][16] = {};
+    auto flush = [&] {
+        for (std::size_t q = 0; q < Q; ++q) fit::store_acc<M, B, W>(a[q], lanes, q * W);
+        fit::flush_lanes<M>(lanes, c.tnorm, s);
+    };
+    // One batch of W values a step, into lane set q = (batch % Q): one copy
+    // of the per-value code (a loop over the Q sets, unrolled, cost header-only
+    // TUs that run the search ~0.5 CPU-s more to compile).
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 2 * W <= cols; i += 2 * W) {
-            fit::add<M>(a0, B::load(x + i), one, k);
-            fit::add<M>(a1, B::load(x + i + W), one, k);
-            if (++n == 32) {
+        const std::size_t full = cols / 16 * 16;
+        for (std::size_t i = 0, n = 0; i < cols; i += W) {
+            const float* p = x + i;
+            B ok = one;
+            if (i >= full) {  // the tail's batches: padding (0, weighted 0) past the row
+                for (std::size_t l = 0; l < W; ++l) {
+                    pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                    valid[l] = i + l < cols ? 1.0f : 0.0f;
+                }
+                p = pad;
+                ok = B::load(valid);
+            }
+            const std::size_t q = (i / W) % Q;
+            fit::add<M>(a[q], B::load(p), ok, k);
+            if (q == Q - 1 && ++n == 16) {
                 n = 0;
-                fit::flush<M>(a0, a1, c.tnorm, s);
+                flush();
             }
         }
-        if (i + W <= cols) {
-            fit::add<M>(a0, B::load(x + i), one, k);
-            i += W;
-        }
-        if (i < cols) {  // padding: 0, which every candidate represents exactly (d = 0), weighted 0
-            for (std::size_t l = 0; l < W; ++l) {
-                pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                valid[l] = i + l < cols ? 1.0f : 0.0f;
-            }
-            fit::add<M>(a1, B::load(pad), B::load(valid), k);
-        }
-        fit::flush<M>(a0, a1, c.tnorm, s);
+        flush();
     }
     return s;
+}
+template <fit_mode M>
+inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
+                          float norm) noexcept {
+    return fit_pass_w<M, v4::f32x4, v4::lanes>(data, rows, cols, stride, c, norm);
 }
 
 // The errors of N candidates (the scan), one load of the values for all:
 // small groups pay the loop and the lane sums once, and the N accumulators
 // are independent. exact: no polynomial t^2.4 (every value's power from
 // log2 and exp2).
+// The order of the sums, the same in every copy (4, 8 and 16 lanes): per
+// candidate 16 float lanes, lane l taking the terms of values 16m + l of a
+// row; flushed to double after every 16 batches of 16 values (256) and at
+// the row's end, lanes 0 to 15 in turn; the row's tail is a last batch whose
+// missing values add nothing (their padding's terms are +0). The 4-lane copy
+// keeps the 16 lanes as four vectors, the 8-lane one as two, the 16-lane one
+// (kernels/detail/x86/fit_avx512.hpp) as one: the 16-lane copy adds its
+// terms with one instruction instead of four extracts and four adds.
 template <bool Pow, std::size_t N>
 inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                       float norm, double* err, bool exact = false) noexcept {
     using B = v4::f32x4;
-    constexpr std::size_t W = v4::lanes;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
@@ -163,42 +191,42 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
         err[j] = 0.0;
     }
     const B one(1.0f);
-    fit::acc<B> a[N];
-    alignas(64) float pad[W], valid[W], lanes[W];
+    fit::acc<B> a[N][4];
+    alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            a[j].err.store(lanes);
+            for (std::size_t q = 0; q < 4; ++q) {
+                a[j][q].err.store(lanes + 4 * q);
+                if constexpr (Pow) a[j][q].errt.store(lanes_t + 4 * q);
+                a[j][q] = fit::acc<B>{};
+            }
             double t = 0.0;
-            for (std::size_t l = 0; l < W; ++l) t += lanes[l];
+            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
             if constexpr (Pow) {
-                a[j].errt.store(lanes);
                 double tt = 0.0;
-                for (std::size_t l = 0; l < W; ++l) tt += lanes[l];
+                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
                 t += c[j].tnorm * tt;
-                a[j].errt = B(0.0f);
             }
             err[j] += t;
-            a[j].err = B(0.0f);
         }
     };
+    // One batch of 4 values a step, into lane set (batch % 4) (see fit_pass_w).
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + W <= cols; i += W) {
-            const B v = B::load(x + i);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, one, k[j]);
-            if (++n == 64) {
+        const std::size_t full = cols / 16 * 16;
+        for (std::size_t i = 0, n = 0; i < cols; i += 4) {
+            const float* p = x + i;
+            if (i >= full) {
+                for (std::size_t l = 0; l < 4; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                p = pad;
+            }
+            const std::size_t q = (i / 4) % 4;
+            const B v = B::load(p);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][q], v, one, k[j]);
+            if (q == 3 && ++n == 16) {
                 n = 0;
                 flush();
             }
-        }
-        if (i < cols) {
-            for (std::size_t l = 0; l < W; ++l) {
-                pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                valid[l] = i + l < cols ? 1.0f : 0.0f;
-            }
-            const B v = B::load(pad), ok = B::load(valid);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j], v, ok, k[j]);
         }
         flush();
     }
@@ -206,58 +234,19 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
 
 
 #if defined(LOWBIT_VEC8_AVX2)
-// fit_pass4's sums from 8 lanes: its two 4-lane sets a0 (values 8m..8m+3 of
-// a row) and a1 (8m+4..8m+7) are this pass's low and high halves, added in
-// the same order, flushed after the same batches and combined a0 + a1 lane
-// for lane before the double sums.
+// fit_pass4's sums from 8 lanes (its 16 lanes as two vectors).
 template <fit_mode M>
 inline fit_sums fit_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate& c,
                           float norm) noexcept {
-    using B = v4::f32x8;
-    const fit::lane_consts<B> k = fit::consts_for<B>(c, norm, false);
-    const B one(1.0f);
-    fit_sums s;
-    fit::acc<B> a;
-    alignas(64) float pad[8], valid[8];
-    auto flush = [&] {
-        fit::acc<v4::f32x4> lo, hi;
-        lo.err = v4::low(a.err), hi.err = v4::high(a.err);
-        lo.errt = v4::low(a.errt), hi.errt = v4::high(a.errt);
-        lo.w = v4::low(a.w), hi.w = v4::high(a.w);
-        lo.wk = v4::low(a.wk), hi.wk = v4::high(a.wk);
-        lo.wk2 = v4::low(a.wk2), hi.wk2 = v4::high(a.wk2);
-        lo.wy = v4::low(a.wy), hi.wy = v4::high(a.wy);
-        lo.wyk = v4::low(a.wyk), hi.wyk = v4::high(a.wyk);
-        fit::flush<M>(lo, hi, c.tnorm, s);
-        a = fit::acc<B>{};
-    };
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 8 <= cols; i += 8) {
-            fit::add<M>(a, B::load(x + i), one, k);
-            if (++n == 32) {
-                n = 0;
-                flush();
-            }
-        }
-        if (i < cols) {
-            fit::tail8(x + i, cols - i, false, pad, valid);
-            fit::add<M>(a, B::load(pad), B::load(valid), k);
-        }
-        flush();
-    }
-    return s;
+    return fit_pass_w<M, v4::f32x8, 8>(data, rows, cols, stride, c, norm);
 }
 
-// scan_pass4's errors from 8 lanes: the terms of 8 values are computed at
-// once and added to the 4-lane sums low half first, as scan_pass4 adds two
-// batches of 4 (terms added to a zero set are exact).
+// scan_pass4's errors from 8 lanes: its 16 lanes per candidate as two
+// vectors, the same terms added in the same order.
 template <bool Pow, std::size_t N>
 inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                        float norm, double* err, bool exact = false) noexcept {
     using B = v4::f32x8;
-    using B4 = v4::f32x4;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
@@ -265,61 +254,41 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
         err[j] = 0.0;
     }
     const B one(1.0f);
-    B4 sum[N], sumt[N];
-    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = B4(0.0f);
-    alignas(64) float pad[8], valid[8], lanes[4];
-    auto batch = [&](B v, B ok) {
-        for (std::size_t j = 0; j < N; ++j) {
-            if constexpr (!Pow) {
-                // r * r is added as scan_pass4 adds it: where the compiler
-                // contracts that add into an FMA (GCC's default with FMA
-                // enabled), it must contract this one alike.
-                B y, kk;
-                const B r = fit::code_diff(v, k[j], y, kk) * k[j].unit_inv;
-                const B4 rl = v4::low(r), rh = v4::high(r);
-                sum[j] += rl * rl;
-                sum[j] += rh * rh;
-                continue;
-            }
-            fit::acc<B> t;
-            fit::add<M>(t, v, ok, k[j]);
-            sum[j] += v4::low(t.err);
-            sum[j] += v4::high(t.err);
-            if constexpr (Pow) {
-                sumt[j] += v4::low(t.errt);
-                sumt[j] += v4::high(t.errt);
-            }
-        }
-    };
+    fit::acc<B> a[N][2];
+    alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            sum[j].store(lanes);
+            for (std::size_t h = 0; h < 2; ++h) {
+                a[j][h].err.store(lanes + 8 * h);
+                if constexpr (Pow) a[j][h].errt.store(lanes_t + 8 * h);
+                a[j][h] = fit::acc<B>{};
+            }
             double t = 0.0;
-            for (std::size_t l = 0; l < 4; ++l) t += lanes[l];
+            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
             if constexpr (Pow) {
-                sumt[j].store(lanes);
                 double tt = 0.0;
-                for (std::size_t l = 0; l < 4; ++l) tt += lanes[l];
+                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
                 t += c[j].tnorm * tt;
-                sumt[j] = B4(0.0f);
             }
             err[j] += t;
-            sum[j] = B4(0.0f);
         }
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
-        std::size_t i = 0, n = 0;
-        for (; i + 8 <= cols; i += 8) {
-            batch(B::load(x + i), one);
-            if (++n == 32) {
+        const std::size_t full = cols / 16 * 16;
+        for (std::size_t i = 0, n = 0; i < cols; i += 8) {
+            const float* p = x + i;
+            if (i >= full) {
+                for (std::size_t l = 0; l < 8; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                p = pad;
+            }
+            const std::size_t h = (i / 8) % 2;
+            const B v = B::load(p);
+            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][h], v, one, k[j]);
+            if (h == 1 && ++n == 16) {
                 n = 0;
                 flush();
             }
-        }
-        if (i < cols) {
-            fit::tail8(x + i, cols - i, true, pad, valid);
-            batch(B::load(pad), B::load(valid));
         }
         flush();
     }

@@ -104,15 +104,6 @@ LOWBIT_V16 f32x16 float_from_bits(i32x16 a) noexcept { return {_mm512_castsi512_
 LOWBIT_V16 f32x16 to_float(i32x16 a) noexcept { return {_mm512_maskz_cvtepi32_ps(0xffff, a.v)}; }
 LOWBIT_V16 i32x16 to_int_trunc(f32x16 a) noexcept { return {_mm512_maskz_cvttps_epi32(0xffff, a.v)}; }
 
-// Lanes 0-7 and 8-15, and lanes 4q..4q+3.
-LOWBIT_V16 __m256 half(f32x16 a, int h) noexcept {
-    const __m512d d = _mm512_castps_pd(a.v);  // (GCC 12's _mm512_castps512_ps256 warns too)
-    return _mm256_castpd_ps(h == 0 ? _mm512_maskz_extractf64x4_pd(0xf, d, 0) : _mm512_maskz_extractf64x4_pd(0xf, d, 1));
-}
-template <int Q>
-LOWBIT_V16 __m128 quarter(f32x16 a) noexcept {
-    return _mm512_maskz_extractf32x4_ps(0xf, a.v, Q);
-}
 
 }  // namespace v4
 
@@ -138,14 +129,14 @@ LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
     const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
     return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
 }
-// fit::flush<M> on a0 = lanes 0-3, a1 = lanes 4-7 of each quantity (err, w,
-// wk, wk2, wy, wyk, errt).
+// fit::flush_lanes<M>: the 16 lanes of each quantity (err, w, wk, wk2, wy,
+// wyk, errt) in turn.
 template <fit_mode M>
-LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums& s) noexcept {
+LOWBIT_V16 void flush_stored(const float (&lanes)[7][16], double tnorm, fit_sums& s) noexcept {
     double t[7] = {};
     for (std::size_t j = 0; j < 7; ++j) {
         if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-        for (std::size_t l = 0; l < 4; ++l) t[j] += static_cast<double>(lanes[j][l] + lanes[j][l + 4]);
+        for (std::size_t l = 0; l < 16; ++l) t[j] += lanes[j][l];
     }
     s.err += mul_add_unfused(tnorm, t[6], t[0]);
     s.w += t[1];
@@ -154,27 +145,11 @@ LOWBIT_V16 void flush_stored(const float (&lanes)[7][8], double tnorm, fit_sums&
     s.wy += t[4];
     s.wyk += t[5];
 }
-// scan_pass4's flush for n candidates: 4 lanes each of sum |d|^norm (in
-// units) and, at norm 2.4, of the polynomial's terms (in steps).
-LOWBIT_V16 void scan_stored(const float* lanes, const float* lanes_t, bool pow, const fit_candidate* c, std::size_t n,
-                            double* err) noexcept {
-    for (std::size_t j = 0; j < n; ++j) {
-        double t = 0.0;
-        for (std::size_t l = 0; l < 4; ++l) t += lanes[4 * j + l];
-        if (pow) {
-            double tt = 0.0;
-            for (std::size_t l = 0; l < 4; ++l) tt += lanes_t[4 * j + l];
-            t = mul_add_unfused(c[j].tnorm, tt, t);
-        }
-        err[j] += t;
-    }
-}
 }  // namespace fit16
 
-// fit_pass4's sums from 16 lanes: the terms of values 16m..16m+15 at once,
-// then added to one 8-lane set -- fit_pass4's a0 (lanes 0-3) and a1 (4-7) --
-// lanes 0-7 first, as fit_pass4 adds values 8m'..8m'+7; the row's tail laid
-// out as fit_pass8's; flushed after the same values.
+// fit_pass4's sums from 16 lanes: its 16 lanes of each quantity in one
+// vector, the same terms added in the same order (fit_simd.hpp, fit_pass_w,
+// defines it); padding lanes of the tail add +0.
 template <fit_mode M>
 __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* data, std::size_t rows, std::size_t cols,
                                                                     std::size_t stride, const fit_candidate& c, float norm) noexcept {
@@ -182,58 +157,46 @@ __attribute__((target("avx2,avx512f"))) inline fit_sums fit_pass16(const float* 
     const fit16::lane_consts<B> k = fit16::consts_for<B>(c, norm, false);
     const B one(1.0f);
     fit_sums s;
-    __m256 a[7];
-    for (__m256& q : a) q = _mm256_setzero_ps();
-    alignas(64) float pad[16], valid[16], lanes[7][8];
-    auto add = [&](B x, B ok) LOWBIT_V16_ATTR {
-        fit16::acc<B> t{};
-        fit16::add<M>(t, x, ok, k);
-        const B* q[7] = {&t.err, &t.w, &t.wk, &t.wk2, &t.wy, &t.wyk, &t.errt};
-        for (std::size_t j = 0; j < 7; ++j) {
-            if (j == 6 ? !fit::pow_mode(M) : j > 0 && !fit_sums_wanted(M)) continue;
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 0));
-            a[j] = _mm256_add_ps(a[j], v4::half(*q[j], 1));
-        }
-    };
+    fit16::acc<B> a{};
+    alignas(64) float pad[16], valid[16], lanes[7][16] = {};
     auto flush = [&]() LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < 7; ++j) {
-            _mm256_store_ps(lanes[j], a[j]);
-            a[j] = _mm256_setzero_ps();
+        _mm512_store_ps(lanes[0], a.err.v);
+        if constexpr (fit::pow_mode(M)) _mm512_store_ps(lanes[6], a.errt.v);
+        if constexpr (fit_sums_wanted(M)) {
+            _mm512_store_ps(lanes[1], a.w.v);
+            _mm512_store_ps(lanes[2], a.wk.v);
+            _mm512_store_ps(lanes[3], a.wk2.v);
+            _mm512_store_ps(lanes[4], a.wy.v);
+            _mm512_store_ps(lanes[5], a.wyk.v);
         }
+        a = fit16::acc<B>{};
         fit16::flush_stored<M>(lanes, c.tnorm, s);
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + 16 <= cols; i += 16) {
-            add(B::load(x + i), one);
-            if (++n == 16) {  // fit_pass4's 32 pairs of batches of 4
+            fit16::add<M>(a, B::load(x + i), one, k);
+            if (++n == 16) {
                 n = 0;
                 flush();
             }
         }
-        if (i < cols) {  // lanes 0-7: a full 8 or fit_pass8's tail; 8-15: the tail after a full 8, or padding
-            const std::size_t m = cols - i;
-            for (std::size_t l = 0; l < 16; ++l) pad[l] = valid[l] = 0.0f;
-            if (m >= 8) {
-                for (std::size_t l = 0; l < 8; ++l) {
-                    pad[l] = x[i + l];
-                    valid[l] = 1.0f;
-                }
-                if (m > 8) fit16::tail8(x + i + 8, m - 8, false, pad + 8, valid + 8);
-            } else {
-                fit16::tail8(x + i, m, false, pad, valid);
+        if (i < cols) {
+            for (std::size_t l = 0; l < 16; ++l) {
+                pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                valid[l] = i + l < cols ? 1.0f : 0.0f;
             }
-            add(B::load(pad), B::load(valid));
+            fit16::add<M>(a, B::load(pad), B::load(valid), k);
         }
         flush();
     }
     return s;
 }
 
-// scan_pass4's errors from 16 lanes: the terms of 16 values at once, added
-// to each candidate's 4-lane sums a quarter at a time in the values' order
-// (terms of padding are +0), flushed after the same values.
+// scan_pass4's errors from 16 lanes: its 16 lanes per candidate in one
+// vector, the same terms added in the same order (fit_simd.hpp, scan_pass4,
+// defines it), the flush's err + tnorm * t unfused.
 template <bool Pow, std::size_t N>
 __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* data, std::size_t rows, std::size_t cols,
                                                                 std::size_t stride, const fit_candidate* c, float norm,
@@ -246,49 +209,38 @@ __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* dat
         err[j] = 0.0;
     }
     const B one(1.0f);
-    __m128 sum[N], sumt[N];
-    for (std::size_t j = 0; j < N; ++j) sum[j] = sumt[j] = _mm_setzero_ps();
-    alignas(64) float pad[16], valid[16], lanes[4 * N], lanes_t[4 * N];
-    auto batch = [&](B v, B ok) LOWBIT_V16_ATTR {
-        for (std::size_t j = 0; j < N; ++j) {
-            fit16::acc<B> t{};
-            fit16::add<M>(t, v, ok, k[j]);
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<0>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<1>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<2>(t.err));
-            sum[j] = _mm_add_ps(sum[j], v4::quarter<3>(t.err));
-            if constexpr (Pow) {
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<0>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<1>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<2>(t.errt));
-                sumt[j] = _mm_add_ps(sumt[j], v4::quarter<3>(t.errt));
-            }
-        }
-    };
+    fit16::acc<B> a[N] = {};
+    alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&]() LOWBIT_V16_ATTR {
         for (std::size_t j = 0; j < N; ++j) {
-            _mm_store_ps(lanes + 4 * j, sum[j]);
-            _mm_store_ps(lanes_t + 4 * j, sumt[j]);
-            sum[j] = sumt[j] = _mm_setzero_ps();
+            _mm512_store_ps(lanes, a[j].err.v);
+            if constexpr (Pow) _mm512_store_ps(lanes_t, a[j].errt.v);
+            a[j] = fit16::acc<B>{};
+            double t = 0.0;
+            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
+            if constexpr (Pow) {
+                double tt = 0.0;
+                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
+                t = fit16::mul_add_unfused(c[j].tnorm, tt, t);
+            }
+            err[j] += t;
         }
-        fit16::scan_stored(lanes, lanes_t, Pow, c, N, err);
     };
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         std::size_t i = 0, n = 0;
         for (; i + 16 <= cols; i += 16) {
-            batch(B::load(x + i), one);
-            if (++n == 16) {  // scan_pass4's 64 batches of 4
+            const B v = B::load(x + i);
+            for (std::size_t j = 0; j < N; ++j) fit16::add<M>(a[j], v, one, k[j]);
+            if (++n == 16) {
                 n = 0;
                 flush();
             }
         }
-        if (i < cols) {
-            for (std::size_t l = 0; l < 16; ++l) {
-                pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                valid[l] = i + l < cols ? 1.0f : 0.0f;
-            }
-            batch(B::load(pad), B::load(valid));
+        if (i < cols) {  // padding: +0 terms, which the 4-lane pass does not add
+            for (std::size_t l = 0; l < 16; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+            const B v = B::load(pad);
+            for (std::size_t j = 0; j < N; ++j) fit16::add<M>(a[j], v, one, k[j]);
         }
         flush();
     }
