@@ -180,10 +180,13 @@ inline fit_sums fit_pass4(const float* data, std::size_t rows, std::size_t cols,
 // keeps the 16 lanes as four vectors, the 8-lane one as two, the 16-lane one
 // (kernels/detail/x86/fit_avx512.hpp) as one: the 16-lane copy adds its
 // terms with one instruction instead of four extracts and four adds.
-template <bool Pow, std::size_t N>
-inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
-                      float norm, double* err, bool exact = false) noexcept {
-    using B = v4::f32x4;
+// One body for the 4- and 8-lane copies: W lanes a vector (B), the 16 lanes
+// per candidate as Q = 16 / W vectors, batch i / W of a row into vector set
+// (i / W) % Q.
+template <bool Pow, std::size_t N, class B, std::size_t W>
+inline void scan_pass_w(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+                        float norm, double* err, bool exact) noexcept {
+    constexpr std::size_t Q = 16 / W;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
@@ -191,13 +194,13 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
         err[j] = 0.0;
     }
     const B one(1.0f);
-    fit::acc<B> a[N][4];
+    fit::acc<B> a[N][Q];
     alignas(64) float pad[16], lanes[16], lanes_t[16];
     auto flush = [&] {
         for (std::size_t j = 0; j < N; ++j) {
-            for (std::size_t q = 0; q < 4; ++q) {
-                a[j][q].err.store(lanes + 4 * q);
-                if constexpr (Pow) a[j][q].errt.store(lanes_t + 4 * q);
+            for (std::size_t q = 0; q < Q; ++q) {
+                a[j][q].err.store(lanes + W * q);
+                if constexpr (Pow) a[j][q].errt.store(lanes_t + W * q);
                 a[j][q] = fit::acc<B>{};
             }
             double t = 0.0;
@@ -210,20 +213,19 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
             err[j] += t;
         }
     };
-    // One batch of 4 values a step, into lane set (batch % 4) (see fit_pass_w).
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x = data + r * stride;
         const std::size_t full = cols / 16 * 16;
-        for (std::size_t i = 0, n = 0; i < cols; i += 4) {
+        for (std::size_t i = 0, n = 0; i < cols; i += W) {
             const float* p = x + i;
             if (i >= full) {
-                for (std::size_t l = 0; l < 4; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
+                for (std::size_t l = 0; l < W; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
                 p = pad;
             }
-            const std::size_t q = (i / 4) % 4;
+            const std::size_t q = (i / W) % Q;
             const B v = B::load(p);
             for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][q], v, one, k[j]);
-            if (q == 3 && ++n == 16) {
+            if (q == Q - 1 && ++n == 16) {
                 n = 0;
                 flush();
             }
@@ -231,7 +233,11 @@ inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, st
         flush();
     }
 }
-
+template <bool Pow, std::size_t N>
+inline void scan_pass4(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
+                      float norm, double* err, bool exact = false) noexcept {
+    scan_pass_w<Pow, N, v4::f32x4, v4::lanes>(data, rows, cols, stride, c, norm, err, exact);
+}
 
 #if defined(LOWBIT_VEC8_AVX2)
 // fit_pass4's sums from 8 lanes (its 16 lanes as two vectors).
@@ -246,52 +252,7 @@ inline fit_sums fit_pass8(const float* data, std::size_t rows, std::size_t cols,
 template <bool Pow, std::size_t N>
 inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, std::size_t stride, const fit_candidate* c,
                        float norm, double* err, bool exact = false) noexcept {
-    using B = v4::f32x8;
-    constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
-    fit::lane_consts<B> k[N];
-    for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit::consts_for<B>(c[j], norm, exact);
-        err[j] = 0.0;
-    }
-    const B one(1.0f);
-    fit::acc<B> a[N][2];
-    alignas(64) float pad[16], lanes[16], lanes_t[16];
-    auto flush = [&] {
-        for (std::size_t j = 0; j < N; ++j) {
-            for (std::size_t h = 0; h < 2; ++h) {
-                a[j][h].err.store(lanes + 8 * h);
-                if constexpr (Pow) a[j][h].errt.store(lanes_t + 8 * h);
-                a[j][h] = fit::acc<B>{};
-            }
-            double t = 0.0;
-            for (std::size_t l = 0; l < 16; ++l) t += lanes[l];
-            if constexpr (Pow) {
-                double tt = 0.0;
-                for (std::size_t l = 0; l < 16; ++l) tt += lanes_t[l];
-                t += c[j].tnorm * tt;
-            }
-            err[j] += t;
-        }
-    };
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* x = data + r * stride;
-        const std::size_t full = cols / 16 * 16;
-        for (std::size_t i = 0, n = 0; i < cols; i += 8) {
-            const float* p = x + i;
-            if (i >= full) {
-                for (std::size_t l = 0; l < 8; ++l) pad[l] = i + l < cols ? x[i + l] : 0.0f;
-                p = pad;
-            }
-            const std::size_t h = (i / 8) % 2;
-            const B v = B::load(p);
-            for (std::size_t j = 0; j < N; ++j) fit::add<M>(a[j][h], v, one, k[j]);
-            if (h == 1 && ++n == 16) {
-                n = 0;
-                flush();
-            }
-        }
-        flush();
-    }
+    scan_pass_w<Pow, N, v4::f32x8, 8>(data, rows, cols, stride, c, norm, err, exact);
 }
 #endif
 
