@@ -173,13 +173,7 @@ public:
     // *_fit modes, the refit sums.
     template <fit_mode M>
     fit_sums pass(float s, float z) const noexcept {
-        fit_sums r;
-        const float inv = 1.0f / s;
-        if (!(s > 0.0f) || !std::isfinite(inv)) {
-            r.err = std::numeric_limits<double>::infinity();
-            return r;
-        }
-        return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, candidate(s, z), c_.norm, wide_);
+        return pass_with<M>(s, z, [this](fit_candidate& c) { set_tnorm(&c, 1); });
     }
     template <fit_mode M>
     fit_sums pass(const qparams& p) const noexcept {
@@ -188,13 +182,19 @@ public:
     // The same with the candidate's tnorm given.
     template <fit_mode M>
     fit_sums pass(const qparams& p, double tnorm) const noexcept {
-        fit_candidate c = candidate_base(p.scale, p.zero);
-        c.tnorm = tnorm;
-        if (!(p.scale > 0.0f) || !std::isfinite(c.inv)) {
+        return pass_with<M>(p.scale, p.zero, [tnorm](fit_candidate& c) { c.tnorm = tnorm; });
+    }
+    // Both: a step that is not positive with a finite inverse errs +inf; for
+    // the others set_t sets the candidate's tnorm, then the pass runs.
+    template <fit_mode M, class SetT>
+    fit_sums pass_with(float s, float z, SetT set_t) const noexcept {
+        fit_candidate c = candidate_base(s, z);
+        if (!(s > 0.0f) || !std::isfinite(c.inv)) {
             fit_sums r;
             r.err = std::numeric_limits<double>::infinity();
             return r;
         }
+        set_t(c);
         return fit_pass<M>(b_.data, b_.rows, b_.cols, b_.stride, c, c_.norm, wide_);
     }
     // x^0.4 for |x - 1| <= 1/16: the binomial series to x^6 (truncation
