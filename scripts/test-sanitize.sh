@@ -39,8 +39,11 @@ common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # test_algo_gguf: 259 s of CTest wall time at -O0, 47 CPU-s at -O1 (compile 21 CPU-s);
 # test_llama_hostile (1 MiB tokenizer runs): 6.3 + 55.0 CPU-s to compile and run at -O0,
 # 14.6 + 21.3 at -O1. test_awq_gguf (the AWQ searches' K-quant fits): 4.2 + 21.0 at -O0,
-# 12.8 + 2.5 at -O1 (session 14).
-asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_kernels test_gguf_matmul test_determinism test_algo_gguf test_llama_hostile test_awq_gguf}
+# 12.8 + 2.5 at -O1 (session 14). test_kernels: -O0 since session 21 (its two TUs
+# 44 CPU-s to compile instead of 156, the run 22 instead of 13, once its GEMM check
+# computed each row's tolerance once instead of once per arch and path);
+# test_gguf_matmul too (37 CPU-s to compile instead of 100, the run 38 instead of 8).
+asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_determinism test_algo_gguf test_llama_hostile test_awq_gguf}
 asan_opt=$(for t in $asan_o1; do printf '%s=-O1;' "$t"; done)
 asan_opt=${asan_opt%;}
 # Debug information of the ASan+UBSan build: -g1 (line tables) by default;

@@ -79,19 +79,30 @@ inline std::vector<float> random_vec(std::size_t n, unsigned seed, bool adversar
     return v;
 }
 
-// sum_k w_nk x_k (or sum_k |w_nk x_k|, the scale of its rounding error) for
-// every row n, in double from the dequantized weights (input order).
+// q's weights dequantized (row-major N x K, input column order): the tests that
+// take several dot products with one matrix dequantize it once (dot_rows below).
 template <class S>
-std::vector<double> dequantized_dot(const qmatrix<S>& q, const float* x, bool absolute = false) {
+std::vector<float> dequantized(const qmatrix<S>& q) {
     std::vector<float> d(q.rows() * q.cols());
     REQUIRE(dequantize(q, matrix_view<float>(d.data(), q.rows(), q.cols()), serial_executor{}).ok());
-    std::vector<double> s(q.rows(), 0.0);
-    for (std::size_t r = 0; r < q.rows(); ++r)
-        for (std::size_t c = 0; c < q.cols(); ++c) {
-            const double p = static_cast<double>(d[r * q.cols() + c]) * x[c];
+    return d;
+}
+
+// sum_k w_nk x_k (or sum_k |w_nk x_k|, the scale of its rounding error) for
+// every row n of the dequantized N x K weights d, in double (input order).
+inline std::vector<double> dot_rows(const std::vector<float>& d, std::size_t N, std::size_t K, const float* x,
+                                    bool absolute = false) {
+    std::vector<double> s(N, 0.0);
+    for (std::size_t r = 0; r < N; ++r)
+        for (std::size_t c = 0; c < K; ++c) {
+            const double p = static_cast<double>(d[r * K + c]) * x[c];
             s[r] += absolute ? std::fabs(p) : p;
         }
     return s;
+}
+template <class S>
+std::vector<double> dequantized_dot(const qmatrix<S>& q, const float* x, bool absolute = false) {
+    return dot_rows(dequantized(q), q.rows(), q.cols(), x, absolute);
 }
 template <class S>
 std::vector<double> abs_dot(const qmatrix<S>& q, const float* x) {
@@ -100,11 +111,10 @@ std::vector<double> abs_dot(const qmatrix<S>& q, const float* x) {
 
 // The int8 path's own error bound: each activation moves by at most dx/2 = amax_block/254,
 // so |y - y_exact| <= sum_k |w_nk| * amax(block of k) / 254 (+ float rounding).
+// d: q dequantized (dequantized(q)).
 template <class S>
-std::vector<double> int8_bound(const qmatrix<S>& q, const float* x) {
+std::vector<double> int8_bound(const qmatrix<S>& q, const std::vector<float>& d, const float* x) {
     const std::size_t N = q.rows(), K = q.cols();
-    std::vector<float> d(N * K);
-    REQUIRE(dequantize(q, matrix_view<float>(d.data(), N, K), serial_executor{}).ok());
     const auto v = q.view();
     std::vector<double> amax((K + 31) / 32, 0.0);
     for (std::size_t j = 0; j < K; ++j) {  // blocks are over the stored (permuted) column order
@@ -118,6 +128,10 @@ std::vector<double> int8_bound(const qmatrix<S>& q, const float* x) {
             b[r] += std::fabs(static_cast<double>(d[r * K + in])) * amax[j / 32] / 254.0;
         }
     return b;
+}
+template <class S>
+std::vector<double> int8_bound(const qmatrix<S>& q, const float* x) {
+    return int8_bound(q, dequantized(q), x);
 }
 
 // Float kernels against the double reference: |y - ref| <= 1e-5 * sum|w x| + 1e-30.
@@ -154,8 +168,9 @@ void check_gemv_all_archs() {
                 fma.path = matmul_path::dequant_fma;
                 i8.path = matmul_path::int8_dot;
                 REQUIRE(gemv(q, span<const float>(x.p, sh.K), span<float>(yref.p, sh.N), serial_executor{}, ref).ok());
-                const auto tol = abs_dot(q, x.p);
-                const auto bound = int8_bound(q, x.p);
+                const auto d = dequantized(q);
+                const auto tol = dot_rows(d, sh.N, sh.K, x.p, true);
+                const auto bound = int8_bound(q, d, x.p);
                 {
                     arch_scope s(arch::scalar);
                     REQUIRE(gemv(q, span<const float>(x.p, sh.K), span<float>(ymodel.p, sh.N), serial_executor{}, i8).ok());
@@ -201,6 +216,11 @@ void check_gemm_all_archs() {
             matmul_options ref;
             ref.path = matmul_path::reference;
             REQUIRE(gemm(q, Xv, matrix_view<float>(Yref.p, M, sh.N, ldy), serial_executor{}, ref).ok());
+            // Each row's tolerance once, not once per arch and path: a dequantization
+            // and a double dot product each, most of this check's time at -O0.
+            const auto d = dequantized(q);
+            std::vector<std::vector<double>> tols(M);
+            for (std::size_t m = 0; m < M; ++m) tols[m] = dot_rows(d, sh.N, sh.K, X.p + m * ldx, true);
             for (arch a : runnable_archs()) {
                 const std::string arch_str = arch_name(a);
                     CAPTURE(arch_str);
@@ -211,7 +231,7 @@ void check_gemm_all_archs() {
                     REQUIRE(gemm(q, Xv, matrix_view<float>(Y.p, M, sh.N, ldy), serial_executor{}, o).ok());
                     for (std::size_t m = 0; m < M; ++m) {
                         REQUIRE(gemv(q, span<const float>(X.p + m * ldx, sh.K), span<float>(y.p, sh.N), serial_executor{}, o).ok());
-                        const auto tol = abs_dot(q, X.p + m * ldx);
+                        const auto& tol = tols[m];
                         for (std::size_t r = 0; r < sh.N; ++r) {
                             REQUIRE(same_bits(Y.p[m * ldy + r], y.p[r]));
                             if (path == matmul_path::dequant_fma)

@@ -133,14 +133,16 @@ void check_kernels() {
                     std::copy(v.begin(), v.end(), xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3)));
                 }
                 const matrix_view<const float> X(xs.data(), M, sh.K, sh.K + 3);
-                const auto ref_bound = kt::abs_dot(q, xs.data());
-                const auto i8_bound = kt::int8_bound(q, xs.data());
+                // The weights dequantized once for every bound and exact product below.
+                const auto d = kt::dequantized(q);
+                const auto ref_bound = kt::dot_rows(d, sh.N, sh.K, xs.data(), true);
+                const auto i8_bound = kt::int8_bound(q, d, xs.data());
                 std::vector<float> ref(sh.N), model(M * sh.N), model_f(M * sh.N), model_b(M * sh.N);
                 std::vector<double> bf16_tol(M * sh.N);  // summation order: 1e-5 of sum |w x_bf16|
                 for (std::size_t m = 0; m < M; ++m) {
                     std::vector<float> xm(xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3)), xs.begin() + static_cast<std::ptrdiff_t>(m * (sh.K + 3) + sh.K));
                     for (float& v : xm) v = bf16_to_f32(kdetail::bf16_round(v));
-                    const auto b = kt::abs_dot(q, xm.data());
+                    const auto b = kt::dot_rows(d, sh.N, sh.K, xm.data(), true);
                     for (std::size_t r = 0; r < sh.N; ++r) bf16_tol[m * sh.N + r] = kt::f32_rel_tol * b[r] + 1e-30;
                 }
                 matmul_options o;
@@ -151,7 +153,7 @@ void check_kernels() {
                     // exact dot product of the dequantized weights (not a dense gemv,
                     // which would compile every arch's dense kernels per scheme just
                     // for this: docs/testing.md, session 11).
-                    const auto exact = kt::dequantized_dot(q, xs.data());
+                    const auto exact = kt::dot_rows(d, sh.N, sh.K, xs.data());
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(std::fabs(exact[r] - ref[r]) <= 1e-6 * ref_bound[r] + 1e-30);
                 }
                 {
@@ -166,8 +168,8 @@ void check_kernels() {
                 // The bf16 model: the exact product with the rounded activations, within float rounding.
                 std::vector<float> xr(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(sh.K));
                 for (float& v : xr) v = bf16_to_f32(kdetail::bf16_round(v));
-                const auto exact_b = kt::dequantized_dot(q, xr.data());
-                const auto bound_b = kt::abs_dot(q, xr.data());
+                const auto exact_b = kt::dot_rows(d, sh.N, sh.K, xr.data());
+                const auto bound_b = kt::dot_rows(d, sh.N, sh.K, xr.data(), true);
                 for (std::size_t r = 0; r < sh.N; ++r) {
                     REQUIRE(std::fabs(model[r] - ref[r]) <= 1.001 * i8_bound[r] + 1e-5 * ref_bound[r] + 1e-30);
                     REQUIRE(std::fabs(model_f[r] - ref[r]) <= kt::f32_rel_tol * ref_bound[r] + 1e-30);
@@ -504,6 +506,14 @@ TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extr
         CHECK(std::isnan(model[3 * N + r]));
         CHECK(std::isfinite(model[4 * N + r]));
     }
+    // Each row's tolerance (of its bf16-rounded activations) once, not once per arch.
+    const auto d = kt::dequantized(*q);
+    std::vector<std::vector<double>> tols(M);
+    for (std::size_t m = 0; m < M; ++m) {
+        std::vector<float> xm(x.begin() + static_cast<std::ptrdiff_t>(m * K), x.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
+        for (float& v : xm) v = std::isfinite(v) ? bf16_to_f32(kdetail::bf16_round(v)) : 0.0f;
+        tols[m] = kt::dot_rows(d, N, K, xm.data(), true);
+    }
     for (arch a : kt::runnable_archs()) {
         const std::string an = arch_name(a);
         CAPTURE(an);
@@ -511,9 +521,7 @@ TEST_CASE_TEMPLATE("tiled kernels: the bf16 path on hostile activations and extr
         std::vector<float> y(M * N, -1.0f);
         REQUIRE(gemm(t->view(), X, matrix_view<float>(y.data(), M, N), serial_executor{}, o).ok());
         for (std::size_t m = 0; m < M; ++m) {
-            std::vector<float> xm(x.begin() + static_cast<std::ptrdiff_t>(m * K), x.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
-            for (float& v : xm) v = std::isfinite(v) ? bf16_to_f32(kdetail::bf16_round(v)) : 0.0f;
-            const auto tol = kt::abs_dot(*q, xm.data());
+            const auto& tol = tols[m];
             for (std::size_t r = 0; r < N; ++r) {
                 CAPTURE(m);
                 CAPTURE(r);
