@@ -3,9 +3,10 @@
 // to the accumulator). Math and the model: detail/tiled_blocks.hpp ("bf16
 // path"); docs/kernels.md, "The bf16 path".
 //
-// Why a buffer: the f32 path widens every code once per activation row block
-// (8 rows on zmm), so at M = 256 it converts each code 32 times and issues one
-// FMA per code and row. Here the codes of a few blocks of one tile are widened
+// Why a buffer: the f32 path's small-M body widens every code once per
+// activation row block (8 rows on zmm), so at M = 256 it would convert each
+// code 32 times (its panel body, from 64 rows, widens to floats once per panel
+// like this one), and it issues one FMA per code and row. Here the codes of a few blocks of one tile are widened
 // once to bf16 pairs into an 8 KiB stack buffer (codes minus the zero point,
 // exact: at most 8 significant bits) and then serve up to 128 activation
 // rows, 12 at a time: per 64-byte weight vector one load and 12 vdpbf16ps with
