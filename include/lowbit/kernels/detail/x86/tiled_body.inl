@@ -521,7 +521,7 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
 // acc = fma(P_b, s, acc); acc waits on the stack between panels (a float
 // stored and reloaded: exact). So the results equal the model, the small-M
 // body and GEMV bit for bit, whatever M, the register block or the threads.
-// Stack: 16 KiB of panel and 32 KiB of running sums (zmm; 8 + 16 KiB ymm).
+// Stack: 16 KiB of panel and 32 KiB of running sums (zmm; 8 + 32 KiB ymm).
 constexpr std::size_t panel_blocks = 4;  // a panel: 2 units x 4 blocks x 32 columns x 64 bytes (zmm)
 constexpr std::size_t panel_rows = 128;  // rows whose running sums wait on the stack
 constexpr int panel_nu = 2;              // units of a panel: two tiles (zmm), one tile (ymm)
@@ -530,8 +530,9 @@ constexpr std::size_t panel_units = 64 / lanes;
 // panel_mb rows x 2 units: 2 * panel_mb partial and 2 * panel_mb running sums
 // in registers (24 of 32 zmm; 12 of 16 ymm), as many independent FMA chains.
 constexpr int panel_mb = LOWBIT_X86_ZMM ? 6 : 3;
-// Where the panel body takes over from f32_tiles_mb: below 64 rows it was
-// level or slower (the widening is shared by too few rows), from 96 faster.
+// Where the panel body takes over from f32_tiles_mb (measured on Zen 5: slower
+// below 32 rows, where the widening is shared by too few rows, level at 32,
+// faster from 48; 64 keeps a margin for other cores).
 constexpr std::size_t f32_panel_min_rows = 64;
 
 // Block b of unit (t, h) as 32 vectors of floats u - z, column order.
