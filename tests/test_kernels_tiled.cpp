@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include <lowbit/kernels/tiled_matmul.hpp>
@@ -294,6 +295,149 @@ TEST_CASE_TEMPLATE("tiled kernels: every arch against the scalar model and the r
     check_kernels<S>();
 }
 #endif
+
+// The f32 panel body (x86/tiled_body.inl, docs/kernels.md "The f32 panel
+// body"): widened panels of 2 units x 4 blocks reused over up to 128 rows.
+// Every width, both symmetries; N = 100 (7 tiles: a task's 4 and a tail of 3,
+// i.e. a panel of one unit on zmm; the last tile 4 rows), K = 200 (7 blocks: a
+// panel of 4 and one of 3, the last block 8 columns), groups of 96 (3 blocks:
+// groups span panels) or one per row; a permutation for even widths. Called
+// directly with the threshold at 1, M = 151 (two passes of rows) and every tail
+// of the register blocks below (every M from 1 to 33 for 4 bits) equals the
+// scalar model bit for bit; through the table (M = 64 and 151
+// every arch; ten of the sixteen schemes, see below) the
+// f32 path equals the model and GEMV, and the bf16 path its model as the other
+// bf16 checks do.
+template <class S>
+void check_f32_panel_table(const tiled_view<S>& w, const qmatrix<S>& q, const std::vector<float>& xs, const std::vector<float>& model,
+                           std::size_t Mmax) {
+    const std::size_t N = w.rows, K = w.cols;
+    const matrix_view<const float> X(xs.data(), Mmax, K);
+    std::vector<float> model_b(Mmax * N);
+    matmul_options o;
+    {
+        kt::arch_scope s(arch::scalar);
+        o.path = matmul_path::bf16_dot;
+        REQUIRE(gemm(w, X, matrix_view<float>(model_b.data(), Mmax, N), serial_executor{}, o).ok());
+    }
+    std::vector<double> bf16_tol(Mmax * N);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        std::vector<float> xm(xs.begin() + static_cast<std::ptrdiff_t>(m * K), xs.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
+        for (float& v : xm) v = bf16_to_f32(kdetail::bf16_round(v));
+        const auto b = kt::abs_dot(q, xm.data());
+        for (std::size_t r = 0; r < N; ++r) bf16_tol[m * N + r] = kt::f32_rel_tol * b[r] + 1e-30;
+    }
+    thread_pool pool(2);
+    for (arch a : kt::runnable_archs()) {
+        const std::string an = arch_name(a);
+        CAPTURE(an);
+        kt::arch_scope s(a);
+        for (std::size_t M : {std::size_t{64}, Mmax}) {
+            CAPTURE(M);
+            const matrix_view<const float> Xm(xs.data(), M, K);
+            std::vector<float> y(M * N), y1(N);
+            o.path = matmul_path::dequant_fma;
+            REQUIRE(gemm(w, Xm, matrix_view<float>(y.data(), M, N), pool, o).ok());
+            for (std::size_t i = 0; i < M * N; ++i) REQUIRE(kt::same_bits(y[i], model[i]));
+            REQUIRE(gemv(w, span<const float>(xs.data() + (M - 1) * K, K), span<float>(y1), serial_executor{}, o).ok());
+            for (std::size_t r = 0; r < N; ++r) REQUIRE(kt::same_bits(y1[r], y[(M - 1) * N + r]));
+            o.path = matmul_path::bf16_dot;
+            matmul_info info;
+            o.info = &info;
+            REQUIRE(gemm(w, Xm, matrix_view<float>(y.data(), M, N), pool, o).ok());
+            o.info = nullptr;
+            const bool exact = info.entry->needs == 0;
+            for (std::size_t i = 0; i < M * N; ++i) {
+                if (exact) REQUIRE(kt::same_bits(y[i], model_b[i]));
+                else REQUIRE(std::fabs(static_cast<double>(y[i]) - model_b[i]) <= bf16_tol[i]);
+            }
+        }
+    }
+}
+
+template <class S, bool ThroughTable>
+void check_f32_panel() {
+    const std::size_t N = 100, K = 200;
+    const auto q = kt::make_matrix<S>(N, K, 40 + S::bits, S::bits % 2 == 0, S::bits % 3 == 0);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const tiled_view<S> w = t->view();
+    const std::size_t Mmax = 151, nb = w.blocks, pad = nb * tile_block;
+    std::vector<float> xs(Mmax * K), xa(Mmax * pad);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        const auto v = kt::random_vec(K, 900 + static_cast<unsigned>(m), m % 5 == 3);
+        std::copy(v.begin(), v.end(), xs.begin() + static_cast<std::ptrdiff_t>(m * K));
+    }
+    std::vector<kdetail::tact_f32> acts(Mmax);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        kdetail::prepare_tf32(xs.data() + m * K, w.perm, K, nb, xa.data() + m * pad);
+        acts[m] = kdetail::tact_f32{xa.data() + m * pad};
+    }
+    std::vector<float> model(Mmax * N);
+    for (std::size_t m = 0; m < Mmax; m += 64)  // (the scalar model takes up to 64 rows a call)
+        for (std::size_t tt = 0; tt < w.tiles; ++tt)
+            kdetail::f32_tile_scalar(w, tt, acts.data() + m, Mmax - m < 64 ? Mmax - m : 64, model.data() + m * N, N);
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+    // The bodies as the table instantiates them: on the kernel scheme (groups
+    // read at run time), so the calls below compile no second copy of a body.
+    using KS = typename lowbit::detail::kernel_scheme<S>::type;
+    tiled_view<KS> wk;
+    wk.codes = w.codes;
+    wk.scales = w.scales;
+    wk.zeros = w.zeros;
+    wk.perm = w.perm;
+    wk.rows = w.rows;
+    wk.cols = w.cols;
+    wk.group = w.group;
+    wk.tiles = w.tiles;
+    wk.blocks = w.blocks;
+    wk.groups = w.groups;
+    wk.blocks_per_group = w.blocks_per_group;
+    // Every tail of the 6-, 2- and 1-row register blocks; every M to 33 for 4 bits.
+    std::vector<std::size_t> Ms = {1, 2, 3, 5, 6, 7, 8, 11, 13, 16, 33, Mmax};
+    if (S::bits == 4) {
+        Ms.resize(33);
+        std::iota(Ms.begin(), Ms.end(), std::size_t{1});
+        Ms.push_back(Mmax);
+    }
+    for (arch a : kt::runnable_archs()) {
+        if (a != arch::avx2 && a != arch::avx512) continue;
+        const std::string an = arch_name(a);
+        CAPTURE(an);
+        for (std::size_t M : Ms) {
+            CAPTURE(M);
+            std::vector<float> y(M * (N + 1), -7.0f);
+            // tasks of 64 rows, as the table runs them, and one call over all tiles
+            for (std::size_t t0 = 0; t0 < w.tiles; t0 += 4) {
+                const std::size_t t1 = M % 2 ? w.tiles : (t0 + 4 < w.tiles ? t0 + 4 : w.tiles);
+                if (a == arch::avx2) kdetail::avx2::tf32_tiles_at(wk, t0, t1, acts.data(), M, y.data(), N + 1, 1);
+                else kdetail::avx512::tf32_tiles_at(wk, t0, t1, acts.data(), M, y.data(), N + 1, 1);
+                if (t1 == w.tiles) break;
+            }
+            for (std::size_t m = 0; m < M; ++m) {
+                for (std::size_t r = 0; r < N; ++r) REQUIRE(kt::same_bits(y[m * (N + 1) + r], model[m * N + r]));
+                REQUIRE(y[m * (N + 1) + N] == -7.0f);
+            }
+        }
+    }
+#endif
+    if constexpr (ThroughTable) check_f32_panel_table(w, q, xs, model, Mmax);
+}
+// Through the table only for schemes whose kernel scheme (bits, symmetry,
+// scale type) the cases above instantiate already: each new one would compile
+// every arch's tiled bodies again (~10 CPU-s under ASan+UBSan).
+TEST_CASE_TEMPLATE("tiled kernels: the f32 panel body equals the scalar model for every width and M", S,
+                   scheme<1, per_group<96>, symmetric, scale_f32>, scheme<1, per_channel, asymmetric, scale_f32>,
+                   scheme<2, per_group<96>>, scheme<2, per_channel, asymmetric>, scheme<3, per_channel>,
+                   scheme<3, per_group<96>, asymmetric>, scheme<4, per_group<96>>, scheme<4, per_channel, asymmetric>,
+                   scheme<5, per_channel>, scheme<5, per_group<96>, asymmetric>, scheme<6, per_group<96>>,
+                   scheme<6, per_channel, asymmetric, scale_bf16>, scheme<7, per_channel, symmetric, scale_f32>,
+                   scheme<7, per_group<96>, asymmetric, scale_f32>, scheme<8, per_group<96>, symmetric, scale_f32>,
+                   scheme<8, per_channel, asymmetric, scale_f32>) {
+    constexpr int B = S::bits;
+    constexpr bool known = S::is_symmetric ? (B == 1 || B == 4 || B == 5 || B == 8) : (B != 4 && B != 5);
+    check_f32_panel<S, known>();
+}
 
 // The integer extremes: rows of all-lowest and all-highest codes and rows that
 // alternate them, against activations of +-amax (int8 codes +-127) in runs and

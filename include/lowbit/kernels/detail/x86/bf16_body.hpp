@@ -3,9 +3,10 @@
 // to the accumulator). Math and the model: detail/tiled_blocks.hpp ("bf16
 // path"); docs/kernels.md, "The bf16 path".
 //
-// Why a buffer: the f32 path widens every code once per activation row block
-// (8 rows on zmm), so at M = 256 it converts each code 32 times and issues one
-// FMA per code and row. Here the codes of a few blocks of one tile are widened
+// Why a buffer: the f32 path's small-M body widens every code once per
+// activation row block (8 rows on zmm), so at M = 256 it would convert each
+// code 32 times (its panel body, from 64 rows, widens to floats once per panel
+// like this one), and it issues one FMA per code and row. Here the codes of a few blocks of one tile are widened
 // once to bf16 pairs into an 8 KiB stack buffer (codes minus the zero point,
 // exact: at most 8 significant bits) and then serve up to 128 activation
 // rows, 12 at a time: per 64-byte weight vector one load and 12 vdpbf16ps with
@@ -41,6 +42,8 @@ constexpr std::size_t chunk_blocks = 8;
 // Activation rows whose accumulators (16 floats each, 8 KiB) stay on the stack
 // while the chunks of a tile stream: the widening is paid once per 128 rows.
 constexpr std::size_t rows_per_pass = 128;
+// Tiles whose accumulators a pass keeps (4 x 8 KiB): a task's 64 weight rows.
+constexpr std::size_t task_tiles = 4;
 
 // bf16 pair vector from two f32 vectors of integers (exact in bf16, so the high
 // halves are their bf16 values): word 2i = lo lane i, word 2i+1 = hi lane i.
@@ -116,39 +119,51 @@ LOWBIT_BF16_INLINE void rows_pass_at(const vi* wb, const vf* sb, std::size_t nbl
 
 }  // namespace tb
 
-// Tiles [t0, t1) against activation rows [0, M).
+// Tiles [t0, t1) against activation rows [0, M), up to task_tiles tiles at a
+// time: the loop over those tiles is inside the loop over the chunks, so a
+// chunk of the rows' activations (128 rows x 512 bytes) is read from memory
+// once and from L2 by the other tiles (all rows' whole length, 8 KiB each at
+// K = 4096, does not stay in L2 across tiles).
 template <class S>
 LOWBIT_BF16_TGT inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_bf16* a,
                                         std::size_t M, float* out, std::size_t ld) {
     namespace tl = avx512::tl;
     alignas(64) tb::vi wb[tb::chunk_blocks * 16];
     alignas(64) tb::vf sb[tb::chunk_blocks];
-    alignas(64) float accs[tb::rows_per_pass * 16];
-    for (std::size_t m0 = 0; m0 < M; m0 += tb::rows_per_pass) {
-        const std::size_t mc = M - m0 < tb::rows_per_pass ? M - m0 : tb::rows_per_pass;
-        const kdetail::tact_bf16* am = a + m0;
-        for (std::size_t t = t0; t < t1; ++t) {
+    alignas(64) float accs[tb::task_tiles * tb::rows_per_pass * 16];
+    for (std::size_t tg = t0; tg < t1; tg += tb::task_tiles) {
+        const std::size_t tn = t1 - tg < tb::task_tiles ? t1 - tg : tb::task_tiles;
+        for (std::size_t m0 = 0; m0 < M; m0 += tb::rows_per_pass) {
+            const std::size_t mc = M - m0 < tb::rows_per_pass ? M - m0 : tb::rows_per_pass;
+            const kdetail::tact_bf16* am = a + m0;
             for (std::size_t c0 = 0; c0 < w.blocks; c0 += tb::chunk_blocks) {
                 const std::size_t nblk = w.blocks - c0 < tb::chunk_blocks ? w.blocks - c0 : tb::chunk_blocks;
-                for (std::size_t b = 0; b < nblk; ++b) {
-                    tb::vf s;
-                    tb::vi z;
-                    tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
-                    tb::vf zf = _mm512_setzero_ps();
-                    if constexpr (!S::is_symmetric) zf = tl::cvt(z);
-                    else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
-                    sb[b] = s;
-                    tb::widen_block<S>(w.block(t, c0 + b), zf, wb + 16 * b);
+                for (std::size_t ti = 0; ti < tn; ++ti) {
+                    const std::size_t t = tg + ti;
+                    for (std::size_t b = 0; b < nblk; ++b) {
+                        tb::vf s;
+                        tb::vi z;
+                        tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
+                        tb::vf zf = _mm512_setzero_ps();
+                        if constexpr (!S::is_symmetric) zf = tl::cvt(z);
+                        else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
+                        sb[b] = s;
+                        tb::widen_block<S>(w.block(t, c0 + b), zf, wb + 16 * b);
+                    }
+                    const bool first = c0 == 0;
+                    float* acc_t = accs + ti * tb::rows_per_pass * 16;
+                    std::size_t m = 0;
+                    for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
+                    for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
+                    for (; m < mc; ++m) tb::rows_pass_at<1>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
                 }
-                const bool first = c0 == 0;
-                std::size_t m = 0;
-                for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
-                for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
-                for (; m < mc; ++m) tb::rows_pass_at<1>(wb, sb, nblk, am + m, c0, accs + 16 * m, first);
             }
-            const std::size_t r = t * tile_rows;
-            if (r >= w.rows) continue;
-            for (std::size_t m = 0; m < mc; ++m) tl::store_n(out + (m0 + m) * ld + r, _mm512_load_ps(accs + 16 * m), w.rows - r);
+            for (std::size_t ti = 0; ti < tn; ++ti) {
+                const std::size_t r = (tg + ti) * tile_rows;
+                if (r >= w.rows) continue;
+                const float* acc_t = accs + ti * tb::rows_per_pass * 16;
+                for (std::size_t m = 0; m < mc; ++m) tl::store_n(out + (m0 + m) * ld + r, _mm512_load_ps(acc_t + 16 * m), w.rows - r);
+            }
         }
     }
 }

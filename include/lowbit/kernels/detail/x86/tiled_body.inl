@@ -49,6 +49,7 @@ LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+LOWBIT_TGT_INLINE vf loadf(const float* p) { return _mm512_loadu_ps(p); }
 // 16 scales / zeros of a tile (h: always 0)
 template <class S>
 LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
@@ -96,6 +97,7 @@ LOWBIT_TGT_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+LOWBIT_TGT_INLINE vf loadf(const float* p) { return _mm256_loadu_ps(p); }
 template <class S>
 LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
     if constexpr (S::scale == scale_type::f16)
@@ -506,6 +508,163 @@ LOWBIT_TGT inline void f32_tiles_mb(const tiled_view<S>& w, std::size_t t0, std:
         }
 }
 
+// f32 path, panel body (calls of at least f32_panel_min_rows activation rows;
+// docs/kernels.md, "The f32 panel body"). f32_tiles_mb widens every code once
+// per block of 8 activation rows: at M = 256 each code is unpacked, shifted
+// and converted 32 times, and those vector operations share the ports with
+// the FMAs. Here the codes of a panel (panel_nu units x panel_blocks blocks)
+// are widened once into a stack buffer of floats u - z (exact) that then
+// serves up to panel_rows activation rows, panel_mb at a time: per column one
+// load per unit, one broadcast per row and 2 * panel_mb FMAs, the widening
+// divided by the rows. Per row and block the operations are the model's
+// (f32_tile_scalar): P_b from 0, one FMA per code in column order, then
+// acc = fma(P_b, s, acc); acc waits on the stack between panels (a float
+// stored and reloaded: exact). So the results equal the model, the small-M
+// body and GEMV bit for bit, whatever M, the register block or the threads.
+// Stack: 16 KiB of panel and 32 KiB of running sums (zmm; 8 + 32 KiB ymm).
+constexpr std::size_t panel_blocks = 4;  // a panel: 2 units x 4 blocks x 32 columns x 64 bytes (zmm)
+constexpr std::size_t panel_rows = 128;  // rows whose running sums wait on the stack
+constexpr int panel_nu = 2;              // units of a panel: two tiles (zmm), one tile (ymm)
+// Units whose running sums a pass keeps: a task's 64 weight rows.
+constexpr std::size_t panel_units = 64 / lanes;
+// panel_mb rows x 2 units: 2 * panel_mb partial and 2 * panel_mb running sums
+// in registers (24 of 32 zmm; 12 of 16 ymm), as many independent FMA chains.
+constexpr int panel_mb = LOWBIT_X86_ZMM ? 6 : 3;
+// Where the panel body takes over from f32_tiles_mb (measured on Zen 5: slower
+// below 32 rows, where the widening is shared by too few rows, level at 32,
+// faster from 48; 64 keeps a margin for other cores).
+constexpr std::size_t f32_panel_min_rows = 64;
+
+// Block b of unit (t, h) as 32 vectors of floats u - z, column order.
+template <class S>
+LOWBIT_TGT_INLINE void widen_f32_block(const std::uint8_t* p, vf zf, vf* out) {
+    constexpr int B = S::bits;
+    vi v[8];
+    unpack_block<B>(p, v);
+    if constexpr (S::is_symmetric && B >= 2)
+        LOWBIT_UNROLL
+        for (auto& q : v) q = sub8(q, set1_8(1 << (B - 1)));
+    LOWBIT_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        out[4 * j] = code_lane<S, 0>(v[j], zf);
+        out[4 * j + 1] = code_lane<S, 1>(v[j], zf);
+        out[4 * j + 2] = code_lane<S, 2>(v[j], zf);
+        out[4 * j + 3] = code_lane<S, 3>(v[j], zf);
+    }
+}
+
+// MB activation rows against NU widened units of nblk blocks. wb: unit k's
+// block b at wb[(k * panel_blocks + b) * tile_block]; sb[k * panel_blocks + b]:
+// its scales; x[m]: row m's activations at the panel's first block; accs: the
+// running sums, unit k of row m at accs[m * ld + k * lanes].
+template <int MB, int NU>
+LOWBIT_TGT_INLINE void f32_panel_rows(const vf* wb, const vf* sb, std::size_t nblk, const float* const* x, float* accs, std::size_t ld,
+                                      bool first) {
+    vf acc[NU][MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m)
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) acc[k][m] = first ? zero_f() : loadf(accs + m * ld + k * lanes);
+    for (std::size_t b = 0; b < nblk; ++b) {
+        vf P[NU][MB];
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k)
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) P[k][m] = zero_f();
+        const vf* wv = wb + b * tile_block;
+        const float* xb[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) xb[m] = x[m] + b * tile_block;
+        LOWBIT_UNROLL
+        for (int c = 0; c < static_cast<int>(tile_block); ++c) {
+            vf wk[NU];
+            LOWBIT_UNROLL
+            for (int k = 0; k < NU; ++k) wk[k] = wv[k * panel_blocks * tile_block + c];
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const vf xv = set1_f(xb[m][c]);
+                LOWBIT_UNROLL
+                for (int k = 0; k < NU; ++k) P[k][m] = fma(wk[k], xv, P[k][m]);
+            }
+        }
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k)
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) acc[k][m] = fma(P[k][m], sb[k * panel_blocks + b], acc[k][m]);
+    }
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m)
+        LOWBIT_UNROLL
+        for (int k = 0; k < NU; ++k) store(accs + m * ld + k * lanes, acc[k][m]);
+}
+
+// Widen units [u, u + NU) of blocks [c0, c0 + nblk), then run rows [0, mc) of a over them.
+template <class S, int NU>
+LOWBIT_TGT_INLINE void f32_panel_step(const tiled_view<S>& w, std::size_t u, std::size_t c0, std::size_t nblk, const kdetail::tact_f32* a,
+                                      std::size_t mc, vf* wb, vf* sb, float* accs, std::size_t ld) {
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) {
+        const std::size_t t = (u + static_cast<std::size_t>(k)) / halves, h = (u + static_cast<std::size_t>(k)) % halves;
+        for (std::size_t b = 0; b < nblk; ++b) {
+            vf s;
+            vi z;
+            scale_zero(w, t, w.group_of_block(c0 + b), h, s, z);
+            vf zf = zero_f();
+            if constexpr (!S::is_symmetric) zf = cvt(z);
+            else if constexpr (S::bits == 1) zf = set1_f(0.5f);
+            sb[k * panel_blocks + b] = s;
+            widen_f32_block<S>(w.block(t, c0 + b) + h * half_bytes, zf, wb + (k * panel_blocks + b) * tile_block);
+        }
+    }
+    const bool first = c0 == 0;
+    const float* x[panel_mb];
+    std::size_t m = 0;
+    for (; m + panel_mb <= mc; m += panel_mb) {
+        LOWBIT_UNROLL
+        for (int i = 0; i < panel_mb; ++i) x[i] = a[m + static_cast<std::size_t>(i)].x + c0 * tile_block;
+        f32_panel_rows<panel_mb, NU>(wb, sb, nblk, x, accs + m * ld, ld, first);
+    }
+    for (; m + 2 <= mc; m += 2) {
+        x[0] = a[m].x + c0 * tile_block;
+        x[1] = a[m + 1].x + c0 * tile_block;
+        f32_panel_rows<2, NU>(wb, sb, nblk, x, accs + m * ld, ld, first);
+    }
+    if (m < mc) {
+        x[0] = a[m].x + c0 * tile_block;
+        f32_panel_rows<1, NU>(wb, sb, nblk, x, accs + m * ld, ld, first);
+    }
+}
+
+// Units [u0, u1) (at most panel_units) against activation rows [0, M). The
+// loop over the units' panels is inside the loop over the blocks, so a chunk
+// of the rows' activations (panel_rows x panel_blocks x 128 bytes) is read
+// from memory once and from L2 by the other panels: the rows' whole length
+// (16 KiB each at K = 4096) does not fit L2 for all rows.
+template <class S>
+LOWBIT_TGT inline void f32_panel_units(const tiled_view<S>& w, std::size_t u0, std::size_t u1, const kdetail::tact_f32* a, std::size_t M,
+                                       float* out, std::size_t ld) {
+    alignas(64) vf wb[panel_nu * panel_blocks * tile_block];
+    alignas(64) vf sb[panel_nu * panel_blocks];
+    alignas(64) float accs[panel_rows * panel_units * lanes];
+    constexpr std::size_t ald = panel_units * lanes;
+    for (std::size_t m0 = 0; m0 < M; m0 += panel_rows) {
+        const std::size_t mc = M - m0 < panel_rows ? M - m0 : panel_rows;
+        for (std::size_t c0 = 0; c0 < w.blocks; c0 += panel_blocks) {
+            const std::size_t nblk = w.blocks - c0 < panel_blocks ? w.blocks - c0 : panel_blocks;
+            std::size_t u = u0;
+            for (; u + panel_nu <= u1; u += panel_nu)
+                f32_panel_step<S, panel_nu>(w, u, c0, nblk, a + m0, mc, wb, sb, accs + (u - u0) * lanes, ald);
+            if constexpr (halves == 1)  // (ymm: a tile is two units, a panel's two)
+                if (u < u1) f32_panel_step<S, 1>(w, u, c0, nblk, a + m0, mc, wb, sb, accs + (u - u0) * lanes, ald);
+        }
+        for (std::size_t u = u0; u < u1; ++u) {
+            const std::size_t r = u / halves * tile_rows + u % halves * lanes;
+            if (r >= w.rows) continue;
+            for (std::size_t m = 0; m < mc; ++m) store_n(out + (m0 + m) * ld + r, loadf(accs + m * ald + (u - u0) * lanes), w.rows - r);
+        }
+    }
+}
+
 // int8 activation preparation (the float steps of kdetail::prepare_ti8, so the
 // results are identical): per 32-block amax, step, round-half-even codes (the
 // default MXCSR rounding of cvtps2dq), code sum. Returns false, having written
@@ -623,9 +782,18 @@ LOWBIT_TGT inline bool tprep_i8(const float* x, const std::int32_t* perm, std::s
                                 float* dx, std::int32_t* zq) {
     return tl::prep_i8<S::bits, S::is_symmetric>(x, perm, K, blocks, q, dx, zq);
 }
+// f32 path: from panel_min_rows activation rows on (a run-time argument, so
+// the tests can run the panel body at any M), the panel body; below it, blocks
+// of 8 rows (4 on ymm) that widen the codes per block. Both compute the model's
+// operations per row, so the choice never changes a result.
 template <class S>
-LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
-                                  std::size_t M, float* out, std::size_t ld) {
+LOWBIT_TGT inline void tf32_tiles_at(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                     std::size_t M, float* out, std::size_t ld, std::size_t panel_min_rows) {
+    if (M >= panel_min_rows) {
+        for (std::size_t u = t0 * tl::halves, u1 = t1 * tl::halves; u < u1; u += tl::panel_units)
+            tl::f32_panel_units<S>(w, u, u1 - u < tl::panel_units ? u1 : u + tl::panel_units, a, M, out, ld);
+        return;
+    }
     // 32 zmm registers: 8 rows' partial and running sums (and the unpacked
     // quad vectors in L1); 16 ymm: 4 rows.
     constexpr int mb = LOWBIT_X86_ZMM ? 8 : 4;
@@ -634,6 +802,11 @@ LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::s
     if (mb > 4)
         for (; m + 4 <= M; m += 4) tl::f32_tiles_mb<S, 4>(w, t0, t1, a + m, out + m * ld, ld);
     for (; m < M; ++m) tl::f32_tiles_mb<S, 1>(w, t0, t1, a + m, out + m * ld, ld);
+}
+template <class S>
+LOWBIT_TGT inline void tf32_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_f32* a,
+                                  std::size_t M, float* out, std::size_t ld) {
+    tf32_tiles_at(w, t0, t1, a, M, out, ld, tl::f32_panel_min_rows);
 }
 
 }  // namespace LOWBIT_X86_NS
