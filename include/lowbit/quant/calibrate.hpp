@@ -341,6 +341,33 @@ public:
         return tnorm_of(m, s);
     }
 
+    // A lower bound on the error a scan computes for candidate f of a group
+    // spanning [lo, hi]: what clipping the extremes costs, where they are
+    // clipped by more than half a step (so the pass takes their power from
+    // log2 and exp2, relative error ~1e-6, or squares them at norm 2; the float
+    // rounding of x^ - x adds < 1e-3 of the term), d^norm >= d^n for d >= 1 and
+    // d^(n+1) below (n = floor(norm)); every other term a pass adds is >= 0
+    // (the t^2.4 polynomial is positive on [0, 1/2]), and 2 % is left for all
+    // of that. Powers whose log2 the pass clamps (d^(norm-2) above 2^120) add
+    // nothing here. A candidate whose bound is at least the best error so far
+    // cannot replace it, so the search skips it: the same result, fewer passes
+    // (8-bit groups: nearly every grid candidate below the first).
+    double clip_bound(const fit_candidate& f, float lo, float hi) const noexcept {
+        const int npow = static_cast<int>(c_.norm);
+        const double dmax = c_.norm > 2.0f ? std::exp2(120.0 / (static_cast<double>(c_.norm) - 2.0))
+                                           : std::numeric_limits<double>::infinity();
+        auto lowpow = [&](double d) {  // d >= 0 (branch-free: the bound runs for every candidate)
+            double v = 1.0;
+            for (int e = 0; e < npow; ++e) v *= d;
+            return v * std::min(d, 1.0);
+        };
+        const double sd = f.scale, edge = sd * (0.5 + 1.0 / 256.0), ui = f.unit_inv;
+        const double over = static_cast<double>(hi) - sd * f.kmax, under = sd * f.kmin - static_cast<double>(lo);
+        const double dh = over * ui, dl = under * ui;
+        const double ph = over > edge && dh <= dmax ? dh : 0.0;
+        const double pl = under > edge && dl <= dmax && lo != hi ? dl : 0.0;
+        return 0.98 * (lowpow(ph) + lowpow(pl));
+    }
     // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
     // the power of clipped values by ~1e-6 of it): where best's margin over
     // min/max is within what that can make up, the power of every value
@@ -414,8 +441,9 @@ private:
         auto try_i = [&](int i) {
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
-            fc[n++] = candidate_base(step_at(i), mm.zero);
-            if (n == 4) flush();
+            fc[n] = candidate_base(step_at(i), mm.zero);
+            if (clip_bound(fc[n], lo, hi) >= scan_err) return;  // cannot replace the best so far
+            if (++n == 4) flush();
         };
         // min/max first, in the first scan: the others replace it only where
         // strictly better. Then the coarse set (shrinks 1 - f in hundredths,
@@ -556,8 +584,8 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
 // AVX2 builds), for groups of 16 to 256 values, a multiple of 16 (the sizes
 // of per_group schemes): on small groups the one-group search's costs that do
 // not shrink with the group -- a call, the constants and the flush to double
-// per pass, about half of its time on groups of 32 -- are paid once per W
-// groups. The search is mse_searcher::search's, step for step, each lane
+// per pass -- are paid once per W groups (calibrate_groups uses it where
+// that was measured to pay: pays). The search is mse_searcher::search's, step for step, each lane
 // with its own candidates (a lane that has none in a pass runs a dummy whose
 // sums are dropped), and lanes_pass gives each group the one-group passes'
 // sums bit for bit, so every group gets the parameters calibrate_block would
@@ -566,8 +594,16 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
 class mse_lanes {
 public:
     static constexpr std::size_t max_lanes = 16, max_group = 256;
-    // Whether groups of g values take this search.
+    // Whether groups of g values can take this search.
     static bool fits(std::size_t g) noexcept { return g >= 16 && g <= max_group && g % 16 == 0; }
+    // Whether calibrate_groups gives it groups of g values at norm `norm`:
+    // where it was measured faster than one group at a time (bench_calibrate,
+    // docs/concepts.md "Branch mse21"): groups of 16 and 32 at norms other
+    // than 2. Elsewhere the per-lane scalar search between passes (building
+    // each lane's candidates, the bounds, the comparisons, from arrays) costs
+    // more than the per-group calls and flushes it saves: norm 2's passes are
+    // cheap, and groups of 128 already spread those costs over 8 vectors.
+    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 32 && norm != 2.0f; }
 
     // The parameters of groups x + l g, l < W = lanes_width(wide), into out;
     // c is mse, fits(g).
@@ -655,10 +691,32 @@ private:
             ib[l] = 0;
         }
         // Lane l's grid candidate i into f; count: the error e of candidate i.
+        // (candidate_base and tnorm_at, with what depends only on the lane computed once)
+        float uinv[max_lanes], kmin[max_lanes], kmax[max_lanes];
+        for (std::size_t l = 0; l < W; ++l) {
+            if (!live_[l]) continue;
+            const fit_candidate b = sr_[l].candidate_base(mm_[l].scale, mm_[l].zero);
+            uinv[l] = b.unit_inv;
+            kmin[l] = b.kmin;
+            kmax[l] = b.kmax;
+        }
+        const bool grid100 = c_.norm == 2.4f && c_.grid == 100;
+        const double* pow04 = grid100 ? mse_searcher::pow04_steps().pow04 + mse_searcher::pow04_table::at_one : nullptr;
         auto grid_candidate = [&](fit_candidate& f, std::size_t l, int i) {
-            f = i == 0 ? sr_[l].candidate_base(mm_[l].scale, mm_[l].zero)
-                       : sr_[l].candidate_base(sm_[l].step_at(i, c_.grid), mm_[l].zero);
-            f.tnorm = sr_[l].tnorm_at(sm_[l], i, f.scale);
+            const float sc = i == 0 ? mm_[l].scale : sm_[l].step_at(i, c_.grid);
+            f.scale = sc;
+            f.inv = 1.0f / sc;
+            f.unit_inv = uinv[l];
+            f.kmin = kmin[l];
+            f.kmax = kmax[l];
+            if (i == 0) {
+                f.tnorm = 1.0;
+            } else if (grid100) {
+                const double rr = static_cast<double>(sc) * sm_[l].inv_u;
+                f.tnorm = rr * rr * sm_[l].s0_04 * pow04[i];
+            } else {
+                f.tnorm = sr_[l].tnorm_of(sm_[l], sc);
+            }
         };
         auto count = [&](std::size_t l, int i, double e) {
             if (i == 0) mm_err[l] = e;
@@ -667,23 +725,36 @@ private:
                 ib[l] = i;
             }
         };
-        // Candidates idx[j W + l] (0 < j < n, n <= 4; < 0: none) through a scan, counted in order.
+        // Candidates idx[j W + l] (j < n <= 4; < 0: none) through a scan, counted
+        // in order; those whose clip_bound is at least the lane's best error so
+        // far cannot replace it and are not run (nor is a slot no lane runs).
         auto scan_grid = [&](const int* idx, std::size_t n) {
-            bool any = false;
-            for (std::size_t i = 0; i < 4 * W; ++i) {
-                use[i] = i < n * W && idx[i] >= 0;
-                if (use[i]) grid_candidate(fc[i], i % W, idx[i]);
-                any = any || use[i];
+            std::size_t slot[4], ns = 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                bool any = false;
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t i = ns * W + l;
+                    const int ix = idx[j * W + l];
+                    use[i] = ix >= 0;
+                    if (!use[i]) continue;
+                    grid_candidate(fc[i], l, ix);
+                    if (ix != 0 && sr_[l].clip_bound(fc[i], lo_[l], hi_[l]) >= scan_err[l]) use[i] = false;
+                    any = any || use[i];
+                }
+                if (any) slot[ns++] = j;
             }
-            if (!any) return;
-            if (n > 2) {
-                eval<Error, 4>(fc, use, r);
-            } else {
+            if (ns == 0) return;
+            if (ns == 1) {
+                eval<Error, 1>(fc, use, r);
+            } else if (ns == 2) {
                 eval<Error, 2>(fc, use, r);
+            } else {
+                for (std::size_t i = ns * W; i < 4 * W; ++i) use[i] = false;
+                eval<Error, 4>(fc, use, r);
             }
             for (std::size_t l = 0; l < W; ++l)
-                for (std::size_t j = 0; j < n; ++j)
-                    if (use[j * W + l]) count(l, idx[j * W + l], r[j * W + l].err);
+                for (std::size_t k = 0; k < ns; ++k)
+                    if (use[k * W + l]) count(l, idx[slot[k] * W + l], r[k * W + l].err);
         };
         int idx[4 * max_lanes];
         for (int t0 = 0; t0 < nt; t0 += 4) {
@@ -873,13 +944,13 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
 
 // Parameters for n groups of g finite values each, group j at x + j g (a
 // row of per_group groups), into out[j]: calibrate_block's for each group,
-// the same values. The MSE search takes groups of 16 to 256 values (a
-// multiple of 16) several at a time, one a vector lane (detail::mse_lanes),
-// which on groups of 32 costs about half as much as one at a time.
+// the same values. The MSE search takes groups of 16 and 32 values several
+// at a time, one a vector lane (detail::mse_lanes; where that pays, see
+// mse_lanes::pays), at norms other than 2.
 inline void calibrate_groups(const float* x, std::size_t n, std::size_t g, const calibration& c, int bits, bool symmetric,
                              scale_type st, float* scratch, qparams* out) noexcept {
     std::size_t j = 0;
-    if (c.kind == calibration::method::mse && detail::mse_lanes::fits(g)) {
+    if (c.kind == calibration::method::mse && detail::mse_lanes::pays(g, c.norm)) {
         const detail::fit16_fns* wide = detail::fit16_active();
         const std::size_t w = detail::lanes_width(wide);
         for (; j + w <= n; j += w) detail::mse_lanes::run(x + j * g, g, c, bits, symmetric, st, wide, out + j);
