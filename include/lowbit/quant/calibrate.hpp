@@ -944,17 +944,18 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
 
 // Parameters for n groups of g finite values each, group j at x + j g (a
 // row of per_group groups), into out[j]: calibrate_block's for each group,
-// the same values. The MSE search takes groups of 16 and 32 values several
-// at a time, one a vector lane (detail::mse_lanes; where that pays, see
-// mse_lanes::pays), at norms other than 2.
+// the same values. With lowbit::compiled's 16-lane passes (AVX-512F), the
+// MSE search takes groups of 16 and 32 values 16 at a time, one a vector lane
+// (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms other
+// than 2.
 inline void calibrate_groups(const float* x, std::size_t n, std::size_t g, const calibration& c, int bits, bool symmetric,
                              scale_type st, float* scratch, qparams* out) noexcept {
     std::size_t j = 0;
-    if (c.kind == calibration::method::mse && detail::mse_lanes::pays(g, c.norm)) {
-        const detail::fit16_fns* wide = detail::fit16_active();
-        const std::size_t w = detail::lanes_width(wide);
-        for (; j + w <= n; j += w) detail::mse_lanes::run(x + j * g, g, c, bits, symmetric, st, wide, out + j);
-    }
+    // (With the 16-lane passes only, which lowbit::compiled alone has: the
+    // search is compiled there with them, not in every TU that quantizes.)
+    const detail::fit16_fns* wide = c.kind == calibration::method::mse ? detail::fit16_active() : nullptr;
+    if (wide && detail::mse_lanes::pays(g, c.norm))
+        for (; j + 16 <= n; j += 16) wide->lanes_search(x + j * g, g, c, bits, symmetric, st, wide, out + j);
     for (; j < n; ++j) out[j] = calibrate_block({x + j * g, 1, g, g}, c, bits, symmetric, st, scratch);
 }
 

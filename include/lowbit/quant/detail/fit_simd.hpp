@@ -40,6 +40,9 @@
 #include "../../kernels/arch.hpp"
 
 namespace lowbit {
+struct calibration;  // quant/calibrate.hpp
+struct qparams;      // quant/params.hpp
+enum class scale_type : std::uint8_t;
 namespace detail {
 
 // A candidate in steps: its reciprocal step and the code range relative to the zero point.
@@ -288,6 +291,11 @@ struct fit16_fns {
                        bool) noexcept;  // [Pow][N - 1]
     // lanes_pass over 16 groups, by fit_mode and N: 1, 2, 4 candidates a group
     void (*lanes[4][3])(const float*, std::size_t, const fit_candidate*, float, fit_sums*) noexcept;
+    // calibrate::mse's search of 16 groups at once (calibrate.hpp, mse_lanes::run
+    // with these passes): compiled here, with the passes, so that no header-only
+    // TU compiles it (~0.9 CPU-s at -O2 in a TU that runs quantize).
+    void (*lanes_search)(const float*, std::size_t, const calibration&, int, bool, scale_type, const fit16_fns*,
+                         qparams*) noexcept;
 };
 #if defined(LOWBIT_COMPILED)
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy

@@ -30,6 +30,7 @@
 
 #include "../../../compiled_mode.hpp"
 #include "../../../core/detail/vec4.hpp"
+#include "../../../quant/calibrate.hpp"
 #include "../../../quant/detail/fit_simd.hpp"
 
 // Every function here (and the passes' lambdas, _ATTR): always inlined into
@@ -256,6 +257,12 @@ __attribute__((target("avx2,avx512f"))) inline void lanes_pass16(const float* xt
 }
 #define LOWBIT_LANES16(M) {&lanes_pass16<M, 1>, &lanes_pass16<M, 2>, &lanes_pass16<M, 4>}
 
+// calibrate::mse's search of 16 groups at once with these passes (wide: the table below).
+inline void lanes_search16(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st,
+                           const fit16_fns* wide, qparams* out) noexcept {
+    mse_lanes::run(x, g, c, bits, sym, st, wide, out);
+}
+
 // The passes, by mode and candidate count, for fit_simd.hpp's dispatch.
 inline const fit16_fns& fit16_table() noexcept {
     static const fit16_fns t = {
@@ -264,7 +271,8 @@ inline const fit16_fns& fit16_table() noexcept {
         {{&scan_pass16<false, 1>, &scan_pass16<false, 2>, &scan_pass16<false, 3>, &scan_pass16<false, 4>},
          {&scan_pass16<true, 1>, &scan_pass16<true, 2>, &scan_pass16<true, 3>, &scan_pass16<true, 4>}},
         {LOWBIT_LANES16(fit_mode::l2_error), LOWBIT_LANES16(fit_mode::l2_fit), LOWBIT_LANES16(fit_mode::pow_error),
-         LOWBIT_LANES16(fit_mode::pow_fit)}};
+         LOWBIT_LANES16(fit_mode::pow_fit)},
+        &lanes_search16};
     return t;
 }
 #undef LOWBIT_LANES16
