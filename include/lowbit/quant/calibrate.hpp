@@ -351,7 +351,9 @@ public:
     // of that. Powers whose log2 the pass clamps (d^(norm-2) above 2^120) add
     // nothing here. A candidate whose bound is at least the best error so far
     // cannot replace it, so the search skips it: the same result, fewer passes
-    // (8-bit groups: nearly every grid candidate below the first).
+    // (8-bit groups: nearly every grid candidate below the first). Not at
+    // norm 2, whose passes are cheap: there the bound and the smaller scans
+    // it leaves were measured slower (bench_calibrate, docs/concepts.md).
     double clip_bound(const fit_candidate& f, float lo, float hi) const noexcept {
         const int npow = static_cast<int>(c_.norm);
         const double dmax = c_.norm > 2.0f ? std::exp2(120.0 / (static_cast<double>(c_.norm) - 2.0))
@@ -442,7 +444,7 @@ private:
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
             fc[n] = candidate_base(step_at(i), mm.zero);
-            if (clip_bound(fc[n], lo, hi) >= scan_err) return;  // cannot replace the best so far
+            if (pow_norm && clip_bound(fc[n], lo, hi) >= scan_err) return;  // cannot replace the best so far (clip_bound)
             if (++n == 4) flush();
         };
         // min/max first, in the first scan: the others replace it only where
