@@ -94,6 +94,12 @@ int main(int argc, char** argv) {
     add<scheme<4, per_group<128>, asymmetric>>("w4g128a");
     add<scheme<3, per_group<128>>>("w3g128");
     add<scheme<3, per_group<128>, asymmetric>>("w3g128a");
+    add<scheme<3, per_group<64>>>("w3g64");
+    add<scheme<3, per_group<64>, asymmetric>>("w3g64a");
+    add<scheme<2, per_group<16>>>("w2g16");
+    add<scheme<2, per_group<16>, asymmetric>>("w2g16a");
+    add<scheme<8, per_group<32>>>("w8g32");
+    add<scheme<8, per_group<32>, asymmetric>>("w8g32a");
     add<scheme<8, per_channel>>("w8pc");
     add<scheme<8, per_channel, asymmetric>>("w8pca");
     benchmark::Initialize(&argc, argv);

@@ -377,3 +377,102 @@ TEST_CASE("calibration: the MSE search's 16-lane passes give the 4-lane passes' 
     CHECK(std::memcmp(q4->view().scales, q16->view().scales, q4->layout().n_scales * 2) == 0);
     CHECK(std::memcmp(q4->view().zeros, q16->view().zeros, q4->layout().n_scales) == 0);
 }
+
+// calibrate_groups (what quantize runs for the whole groups of a row) and the
+// search of several groups at once, one a vector lane (detail::mse_lanes, on
+// every group size it can take: 16 to 256), against calibrate_block on each
+// group: the same parameters, bit for bit. The lanes are 16 with the AVX-512F
+// passes, 4 or 8 otherwise (both run here where the CPU has AVX-512F); both
+// searches skip grid candidates whose lower bound (clip_bound) cannot beat a
+// group's best so far: none of that may change a group's result. Rows of 35 groups
+// (whole batches and a rest) mixing the kinds of the sweep above per group --
+// Gaussian, one outlier, constant, zeros, one sign, on a grid, sparse, tiny
+// and huge magnitudes -- so the lanes of a batch differ; widths 1 to 8, both
+// symmetries, norms 2.4, 2, 3 and 1.5, f16 and f32 scales, group sizes that
+// take the lanes (16 ... 256) and two that do not (8, 40).
+TEST_CASE("calibration: calibrate_groups gives calibrate_block's parameters") {
+    std::mt19937 rng(2121);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+    const std::size_t n_groups = 35;
+    std::vector<float> x;
+    std::vector<qparams> got(n_groups), lanes(n_groups);
+    std::size_t checked = 0, mismatches = 0;
+    auto run = [&](const char* arch_name) {
+        for (const std::size_t G : {16, 32, 64, 128, 256, 8, 40}) {
+            x.assign(n_groups * G, 0.0f);
+            for (std::size_t g = 0; g < n_groups; ++g) {
+                const int kind = static_cast<int>(g % 9);
+                const float mag = g % 11 == 3 ? 1e-30f : g % 13 == 5 ? 1e30f : 0.02f;
+                float* v = x.data() + g * G;
+                for (std::size_t i = 0; i < G; ++i) {
+                    float y;
+                    switch (kind) {
+                        case 0: y = gauss(rng); break;
+                        case 1: y = unif(rng) < 0.03f ? 8.0f * gauss(rng) : gauss(rng); break;
+                        case 2: y = 0.7f; break;
+                        case 3: y = 0.0f; break;
+                        case 4: y = std::fabs(gauss(rng)); break;
+                        case 5: y = std::round(gauss(rng) * 4.0f); break;
+                        case 6: y = unif(rng) < 0.9f ? 0.0f : gauss(rng); break;
+                        case 7: y = -std::fabs(gauss(rng)) - 3.0f; break;
+                        default: y = gauss(rng) * 0.1f; break;
+                    }
+                    v[i] = y * mag;
+                }
+                if (kind == 8) v[G / 2] = 30.0f * mag;  // one outlier
+            }
+            for (const scale_type st : {scale_type::f16, scale_type::f32})
+                for (int bits = 1; bits <= 8; ++bits)
+                    for (const bool sym : {true, false})
+                        for (const float norm : {2.4f, 2.0f, 3.0f, 1.5f}) {
+                            if (st == scale_type::f16 && bits < 8 && norm == 1.5f) continue;  // (fewer cases: norm 1.5 once per width)
+                            calibrate::mse m;
+                            m.norm = norm;
+                            const calibration c = m;
+                            std::fill(got.begin(), got.end(), qparams{});
+                            calibrate_groups(x.data(), n_groups, G, c, bits, sym, st, nullptr, got.data());
+                            // The lanes' search itself on every size it can take (calibrate_groups gives
+                            // it only those where it pays): its whole batches, the rest as calibrate_groups.
+                            std::fill(lanes.begin(), lanes.end(), qparams{});
+                            std::size_t j = 0;
+                            if (detail::mse_lanes::fits(G)) {
+                                const detail::fit16_fns* wide = detail::fit16_active();
+                                const std::size_t w = detail::lanes_width(wide);
+                                for (; j + w <= n_groups; j += w)
+                                    detail::mse_lanes::run(x.data() + j * G, G, c, bits, sym, st, wide, lanes.data() + j);
+                            }
+                            for (; j < n_groups; ++j) lanes[j] = got[j];
+                            for (std::size_t g = 0; g < n_groups; ++g) {
+                                const float* v = x.data() + g * G;
+                                bool huge = false;
+                                for (std::size_t i = 0; i < G; ++i) huge = huge || std::fabs(v[i]) > 1e20f;
+                                if (huge && st == scale_type::f16) continue;  // (quantize refuses such groups)
+                                const qparams want = calibrate_block({v, 1, G, G}, c, bits, sym, st, nullptr);
+                                auto same = [&](const qparams& q) {
+                                    return std::memcmp(&want.scale, &q.scale, sizeof(float)) == 0 &&
+                                           std::memcmp(&want.zero, &q.zero, sizeof(float)) == 0 &&
+                                           want.stored_scale == q.stored_scale && want.stored_zero == q.stored_zero;
+                                };
+                                const bool eq = same(got[g]) && same(lanes[g]);
+                                ++checked;
+                                mismatches += !eq;
+                                if (!eq)
+                                    CHECK_MESSAGE(eq, arch_name, " G ", G, " group ", g, " bits ", bits, " sym ", sym, " norm ", norm,
+                                                  " scale ", want.scale, " vs ", got[g].scale, " / ", lanes[g].scale, " zero ", want.zero,
+                                                  " vs ", got[g].zero, " / ", lanes[g].zero);
+                            }
+                        }
+        }
+    };
+    run("active");
+    if (detail::fit16_active() != nullptr) {  // the 16-lane passes ran: the 4-lane ones too
+        REQUIRE(force_arch(arch::sse2));
+        CHECK(detail::fit16_active() == nullptr);
+        run("sse2");
+        REQUIRE(force_arch(arch::automatic));
+    }
+    MESSAGE(checked, " groups, ", mismatches, " mismatches");
+    CHECK(checked > 0);
+    CHECK(mismatches == 0);
+}

@@ -316,14 +316,19 @@ status quantize_rows(matrix_view<const float> w, float lo, float hi, const raw_q
     exec(n_tasks, [&](std::size_t t) {
         std::vector<float> scratch(pct ? G : 0);
         std::vector<std::uint8_t> codes(w.cols());
+        // The row's whole groups calibrated together (calibrate_groups: the MSE
+        // search runs several at once), a last short one on its own.
+        const std::size_t whole = out.per_tensor ? 0 : w.cols() / G;
+        std::vector<qparams> params(whole);
         const std::size_t r_end = std::min(w.rows(), (t + 1) * rows_per_task);
         for (std::size_t r = t * rows_per_task; r < r_end; ++r) {
             const float* x = w.row(r);
+            if (whole > 0) calibrate_groups(x, whole, G, calib, rs.bits, rs.symmetric, rs.scale, scratch.data(), params.data());
             for (std::size_t g = 0; g < out.groups_per_row; ++g) {
                 const std::size_t c0 = g * G, n = std::min(G, w.cols() - c0);
                 qparams p = tensor_params;
                 if (!out.per_tensor) {
-                    p = calibrate_block({x + c0, 1, n, n}, calib, rs.bits, rs.symmetric, rs.scale, scratch.data());
+                    p = g < whole ? params[g] : calibrate_block({x + c0, 1, n, n}, calib, rs.bits, rs.symmetric, rs.scale, scratch.data());
                     out.store(out.index(r, g), p, rs.scale, rs.symmetric);
                 }
                 for (std::size_t c = c0; c < c0 + n; ++c) codes[c] = quantize_value(x[c], p.scale, p.zero, rs.bits, rs.symmetric);

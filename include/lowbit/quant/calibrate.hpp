@@ -25,6 +25,11 @@
 //      refit is not on the grid and often beats every grid candidate, which
 //      makes up for the groups where stage 1 misses the grid's best.
 //      Asymmetric: two zero points each round (see refit).
+// At norms other than 2, stage 1 skips a candidate whose lower bound (the
+// clipping of the group's extremes: clip_bound) is at least the best error so
+// far, and with lowbit::compiled's 16-lane passes groups of 16 and 32 are
+// searched 16 at a time, one a vector lane (calibrate_groups, mse_lanes):
+// neither changes any group's result.
 // Only storable candidates (min/max, stage 2's) are returned, the first of the
 // smallest error; min/max is the first, so the result is never worse than
 // min/max in the search's own objective. Measured against trying every
@@ -165,6 +170,7 @@ inline qparams params_for_step(double s, double z, int bits, bool symmetric, sca
 class mse_searcher {
 public:
     // unit: min/max's step, the unit of every error the passes return.
+    mse_searcher() noexcept : b_{nullptr, 0, 0, 0}, unit_(1.0f), bits_(8), sym_(true), st_(scale_type::f32), wide_(nullptr) {}
     mse_searcher(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st, float unit) noexcept
         : b_(b), c_(c), unit_(unit), bits_(bits), sym_(symmetric), st_(st), wide_(fit16_active()) {}
 
@@ -276,6 +282,121 @@ public:
         return n;
     }
 
+    // The grid's origin s0 (the step of [lo, hi] unrounded; min/max's if not
+    // positive or above it) and what tnorm_of needs of a group: tnorm = (s/u)^2.4
+    // of a candidate at norm 2.4 (the only norm whose passes need it):
+    // (s/u)^2 (s0/u)^0.4 f^0.4, f = s/s0, with f^0.4 from a table (exactly,
+    // for the default grid's steps) or from the table's nearest point g times
+    // (f/g)^0.4 by a short series: no chain of the log2/exp2 polynomials per
+    // candidate (set_tnorm), which cost ~15 % of the search on groups of 32
+    // (perf), once (s0/u)^0.4 is known.
+    struct step_model {
+        float s0;
+        bool n24, grid100;
+        const pow04_table* t04;
+        double s0_04, inv_s0, inv_u;  // (s0/u)^0.4 (s0/u is 1 up to the rounding of the stored step), 1/s0, 1/u
+        float step_at(int i, int grid) const noexcept { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(grid)); }
+    };
+    step_model model(float lo, float hi, const qparams& mm) const noexcept {
+        step_model m;
+        if (sym_) {
+            m.s0 = std::max(-lo, hi) / static_cast<float>((1 << (bits_ - 1)) - 1);
+        } else {
+            m.s0 = (std::max(hi, 0.0f) - std::min(lo, 0.0f)) / static_cast<float>(max_code(bits_));
+        }
+        if (!(m.s0 > 0.0f) || !(m.s0 <= mm.scale)) m.s0 = mm.scale;
+        m.n24 = c_.norm == 2.4f;
+        m.t04 = m.n24 ? &pow04_steps() : nullptr;
+        m.grid100 = m.n24 && c_.grid == 100;
+        m.s0_04 = 1.0;
+        if (m.n24) {
+            const double r0 = static_cast<double>(m.s0) / static_cast<double>(unit_);
+            if (std::fabs(r0 - 1.0) <= 1.0 / 16.0) {
+                m.s0_04 = pow04_near1(r0);
+            } else {
+                fit_candidate c0 = candidate_base(m.s0, mm.zero);
+                set_tnorm(&c0, 1);
+                m.s0_04 = c0.tnorm / (r0 * r0);
+            }
+        }
+        m.inv_s0 = 1.0 / static_cast<double>(m.s0);
+        m.inv_u = 1.0 / static_cast<double>(unit_);
+        return m;
+    }
+    // tnorm of step s (steps outside [0.195, 1.505] s0 take the polynomials' chain).
+    double tnorm_of(const step_model& m, float s) const noexcept {
+        if (!m.n24) return 1.0;  // (unused: the passes' polynomial runs at norm 2.4 only)
+        const double f = static_cast<double>(s) * m.inv_s0, r = static_cast<double>(s) * m.inv_u;
+        const double x = (pow04_table::top - f) * 100.0 + 0.5;
+        if (x >= 0.0 && x < static_cast<double>(pow04_table::size)) {
+            const int i = static_cast<int>(x);
+            return r * r * m.s0_04 * m.t04->pow04[i] * pow04_near1(f * m.t04->inv[i]);
+        }
+        fit_candidate c1 = candidate_base(s, 0.0f);
+        set_tnorm(&c1, 1);
+        return c1.tnorm;
+    }
+    // tnorm of grid candidate i (0: min/max) of step s.
+    double tnorm_at(const step_model& m, int i, float s) const noexcept {
+        if (i == 0) return 1.0;  // min/max: s = u
+        if (m.grid100) {  // f = 1 - i/100: the table's g exactly
+            const double r = static_cast<double>(s) * m.inv_u;
+            return r * r * m.s0_04 * m.t04->pow04[pow04_table::at_one + i];
+        }
+        return tnorm_of(m, s);
+    }
+
+    // A lower bound on the error a scan computes for candidate f of a group
+    // spanning [lo, hi]: what clipping the extremes costs, where they are
+    // clipped by more than half a step (so the pass takes their power from
+    // log2 and exp2, relative error ~1e-6, or squares them at norm 2; the float
+    // rounding of x^ - x adds < 1e-3 of the term), d^norm >= d^n for d >= 1 and
+    // d^(n+1) below (n = floor(norm)); every other term a pass adds is >= 0
+    // (the t^2.4 polynomial is positive on [0, 1/2]), and 2 % is left for all
+    // of that. Powers whose log2 the pass clamps (d^(norm-2) above 2^120) add
+    // nothing here. A candidate whose bound is at least the best error so far
+    // cannot replace it, so the search skips it: the same result, fewer passes
+    // (8-bit groups: nearly every grid candidate below the first). Not at
+    // norm 2, whose passes are cheap: there the bound and the smaller scans
+    // it leaves were measured slower (bench_calibrate, docs/concepts.md).
+    double clip_bound(const fit_candidate& f, float lo, float hi) const noexcept {
+        const int npow = static_cast<int>(c_.norm);
+        const double dmax = c_.norm > 2.0f ? std::exp2(120.0 / (static_cast<double>(c_.norm) - 2.0))
+                                           : std::numeric_limits<double>::infinity();
+        auto lowpow = [&](double d) {  // d >= 0 (branch-free: the bound runs for every candidate)
+            double v = 1.0;
+            for (int e = 0; e < npow; ++e) v *= d;
+            return v * std::min(d, 1.0);
+        };
+        const double sd = f.scale, edge = sd * (0.5 + 1.0 / 256.0), ui = f.unit_inv;
+        const double over = static_cast<double>(hi) - sd * f.kmax, under = sd * f.kmin - static_cast<double>(lo);
+        const double dh = over * ui, dl = under * ui;
+        const double ph = over > edge && dh <= dmax ? dh : 0.0;
+        const double pl = under > edge && dl <= dmax && lo != hi ? dl : 0.0;
+        return 0.98 * (lowpow(ph) + lowpow(pl));
+    }
+    // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
+    // the power of clipped values by ~1e-6 of it): where best's margin over
+    // min/max is within what that can make up, the power of every value
+    // settles it (2-bit groups of small values, most errors near 0). The
+    // search's result at norms other than 2 (errors best_err and mm_err).
+    qparams settle(const qparams& best, double best_err, const qparams& mm, double mm_err, const step_model& sm) const noexcept {
+        if (c_.norm != 2.4f || same(best, mm)) return best;
+        fit_candidate f2[2] = {candidate_base(mm.scale, mm.zero), candidate_base(best.scale, best.zero)};
+        f2[0].tnorm = 1.0;  // (the exact scan below takes no polynomial: tnorm unused there)
+        f2[1].tnorm = tnorm_of(sm, best.scale);
+        const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + f2[1].tnorm) + 1e-5 * mm_err;
+        if (!(best_err + slack < mm_err)) {
+            double e2[2];
+            scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, wide_, true);
+            if (!(e2[1] < e2[0])) return mm;
+        }
+        return best;
+    }
+    static bool same(const qparams& x, const qparams& y) noexcept {
+        return x.stored_scale == y.stored_scale && x.stored_zero == y.stored_zero;
+    }
+
     qparams run(float lo, float hi, const qparams& mm) const noexcept {
         return c_.norm == 2.0f ? search<fit_mode::l2_error, fit_mode::l2_fit>(lo, hi, mm)
                                : search<fit_mode::pow_error, fit_mode::pow_fit>(lo, hi, mm);
@@ -301,14 +422,8 @@ private:
         // 1. The grid's steps f * s0 (f = 1 - i/grid), unrounded and with
         //    min/max's zero point (the grid's, up to the rounding of the
         //    stored step): a coarse set, then halving distances around the best.
-        float s0;
-        if (sym_) {
-            s0 = std::max(-lo, hi) / static_cast<float>((1 << (bits_ - 1)) - 1);
-        } else {
-            s0 = (std::max(hi, 0.0f) - std::min(lo, 0.0f)) / static_cast<float>(max_code(bits_));
-        }
-        if (!(s0 > 0.0f) || !(s0 <= mm.scale)) s0 = mm.scale;
-        auto step_at = [&](int i) { return s0 * (1.0f - static_cast<float>(i) / static_cast<float>(c_.grid)); };
+        const step_model sm = model(lo, hi, mm);
+        auto step_at = [&](int i) { return sm.step_at(i, c_.grid); };
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         double mm_err = 0.0, scan_err = std::numeric_limits<double>::infinity();
         int ib = 0;
@@ -317,51 +432,9 @@ private:
         fit_candidate fc[4] = {};  // (GCC 12 -O2 cannot see that scan reads only the n written)
         double e[4];
         std::size_t n = 0;
-        // tnorm = (s/u)^2.4 of a candidate at norm 2.4 (the only norm whose
-        // passes need it): (s/u)^2 (s0/u)^0.4 f^0.4, f = s/s0, with f^0.4 from
-        // a table (exactly, for the default grid's steps) or from the table's
-        // nearest point g times (f/g)^0.4 by a short series: no chain of the
-        // log2/exp2 polynomials per candidate (set_tnorm), which cost ~15 %
-        // of the search on groups of 32 (perf), once (s0/u)^0.4 is known.
-        const bool n24 = c_.norm == 2.4f;
-        const pow04_table* t04 = n24 ? &pow04_steps() : nullptr;
-        const bool grid100 = n24 && c_.grid == 100;
-        double s0_04 = 1.0;  // (s0/u)^0.4; s0/u is 1 up to the rounding of the stored step
-        if (n24) {
-            const double r0 = static_cast<double>(s0) / static_cast<double>(unit_);
-            if (std::fabs(r0 - 1.0) <= 1.0 / 16.0) {
-                s0_04 = pow04_near1(r0);
-            } else {
-                fit_candidate c0 = candidate_base(s0, mm.zero);
-                set_tnorm(&c0, 1);
-                s0_04 = c0.tnorm / (r0 * r0);
-            }
-        }
-        // Steps outside [0.195, 1.505] s0 take the polynomials' chain.
-        const double inv_s0 = 1.0 / static_cast<double>(s0), inv_u = 1.0 / static_cast<double>(unit_);
-        auto tnorm_of = [&](float s) {
-            if (!n24) return 1.0;  // (unused: the passes' polynomial runs at norm 2.4 only)
-            const double f = static_cast<double>(s) * inv_s0, r = static_cast<double>(s) * inv_u;
-            const double x = (pow04_table::top - f) * 100.0 + 0.5;
-            if (x >= 0.0 && x < static_cast<double>(pow04_table::size)) {
-                const int i = static_cast<int>(x);
-                return r * r * s0_04 * t04->pow04[i] * pow04_near1(f * t04->inv[i]);
-            }
-            fit_candidate c1 = candidate_base(s, 0.0f);
-            set_tnorm(&c1, 1);
-            return c1.tnorm;
-        };
+        auto tnorm_of = [&](float s) { return this->tnorm_of(sm, s); };
         auto flush = [&] {
-            for (std::size_t j = 0; j < n; ++j) {
-                if (idx[j] == 0) {
-                    fc[j].tnorm = 1.0;  // min/max: s = u
-                } else if (grid100) {  // f = 1 - i/100: the table's g exactly
-                    const double r = static_cast<double>(fc[j].scale) * inv_u;
-                    fc[j].tnorm = r * r * s0_04 * t04->pow04[pow04_table::at_one + idx[j]];
-                } else {
-                    fc[j].tnorm = tnorm_of(fc[j].scale);
-                }
-            }
+            for (std::size_t j = 0; j < n; ++j) fc[j].tnorm = tnorm_at(sm, idx[j], fc[j].scale);
             scan<pow_norm>(fc, n, e);
             for (std::size_t j = 0; j < n; ++j) {
                 if (idx[j] == 0) mm_err = e[j];
@@ -375,8 +448,9 @@ private:
         auto try_i = [&](int i) {
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
-            fc[n++] = candidate_base(step_at(i), mm.zero);
-            if (n == 4) flush();
+            fc[n] = candidate_base(step_at(i), mm.zero);
+            if (pow_norm && clip_bound(fc[n], lo, hi) >= scan_err) return;  // cannot replace the best so far (clip_bound)
+            if (++n == 4) flush();
         };
         // min/max first, in the first scan: the others replace it only where
         // strictly better. Then the coarse set (shrinks 1 - f in hundredths,
@@ -429,14 +503,13 @@ private:
         if (!(cur[0].scale > 0.0f)) return best;
         int nc = 1;
         if (!sym_) {  // the zero point on the other side of the real-valued one (the grid's flips to it where the stored step rounds)
-            const float zr = -std::min(lo, 0.0f) / s0;
+            const float zr = -std::min(lo, 0.0f) / sm.s0;
             const float z2 = mm.zero + (zr > mm.zero ? 1.0f : -1.0f);
             if (z2 >= 0.0f && z2 <= static_cast<float>(max_code(bits_))) {
                 cur[1] = params_for_step(cur[0].scale, z2, bits_, sym_, st_);
                 nc += cur[1].scale > 0.0f;
             }
         }
-        auto same = [](const qparams& x, const qparams& y) { return x.stored_scale == y.stored_scale && x.stored_zero == y.stored_zero; };
         for (int it = 0; nc > 0; ++it) {
             if (it == refits) {
                 fit_candidate f2[2];
@@ -473,21 +546,7 @@ private:
             for (int j = 0; j < m; ++j)
                 if (!same(nx[j], from)) cur[nc++] = nx[j];
         }
-        // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
-        // the power of clipped values by ~1e-6 of it): where best's margin over
-        // min/max is within what that can make up, the power of every value
-        // settles it (2-bit groups of small values, most errors near 0).
-        if (pow_norm && c_.norm == 2.4f && !same(best, mm)) {
-            fit_candidate f2[2] = {candidate_base(mm.scale, mm.zero), candidate_base(best.scale, best.zero)};
-            f2[0].tnorm = 1.0;  // (the exact scan below takes no polynomial: tnorm unused there)
-            f2[1].tnorm = tnorm_of(best.scale);
-            const double slack = 1.8e-5 * static_cast<double>(b_.size()) * (1.0 + f2[1].tnorm) + 1e-5 * mm_err;
-            if (!(best_err + slack < mm_err)) {
-                double e2[2];
-                scan_pass<true, 2>(b_.data, b_.rows, b_.cols, b_.stride, f2, c_.norm, e2, wide_, true);
-                if (!(e2[1] < e2[0])) best = mm;
-            }
-        }
+        if (pow_norm) best = settle(best, best_err, mm, mm_err, sm);
         return best;
     }
 
@@ -526,6 +585,343 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
         return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
     return mse_searcher(b, c, bits, symmetric, st, best.scale).run(lo, hi, best);
 }
+
+// calibrate::mse's search over W groups of G values at once, one group a
+// vector lane (W = lanes_width: 16 with the AVX-512F passes, else 4, or 8 in
+// AVX2 builds), for groups of 16 to 256 values, a multiple of 16 (the sizes
+// of per_group schemes): on small groups the one-group search's costs that do
+// not shrink with the group -- a call, the constants and the flush to double
+// per pass -- are paid once per W groups (calibrate_groups uses it where
+// that was measured to pay: pays). The search is mse_searcher::search's, step for step, each lane
+// with its own candidates (a lane that has none in a pass runs a dummy whose
+// sums are dropped), and lanes_pass gives each group the one-group passes'
+// sums bit for bit, so every group gets the parameters calibrate_block would
+// give it (tests/test_quant_mse.cpp checks it on every width, both
+// symmetries, norms 2.4, 2, 3, and groups of 16 to 256).
+class mse_lanes {
+public:
+    static constexpr std::size_t max_lanes = 16, max_group = 256;
+    // Whether groups of g values can take this search.
+    static bool fits(std::size_t g) noexcept { return g >= 16 && g <= max_group && g % 16 == 0; }
+    // Whether calibrate_groups gives it groups of g values at norm `norm`:
+    // where it was measured faster than one group at a time (bench_calibrate,
+    // docs/concepts.md "Branch mse21"): groups of 16 and 32 at norms other
+    // than 2. Elsewhere the per-lane scalar search between passes (building
+    // each lane's candidates, the bounds, the comparisons, from arrays) costs
+    // more than the per-group calls and flushes it saves: norm 2's passes are
+    // cheap, and groups of 128 already spread those costs over 8 vectors.
+    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 32 && norm != 2.0f; }
+
+    // The parameters of groups x + l g, l < W = lanes_width(wide), into out;
+    // c is mse, fits(g).
+    static void run(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st,
+                    const fit16_fns* wide, qparams* out) noexcept {
+        mse_lanes s(x, g, c, bits, sym, st, wide, out);
+        if (s.any_live_) {
+            if (c.norm == 2.0f) {
+                s.search<fit_mode::l2_error, fit_mode::l2_fit>();
+            } else {
+                s.search<fit_mode::pow_error, fit_mode::pow_fit>();
+            }
+        }
+    }
+
+private:
+    using step_model = mse_searcher::step_model;
+
+    mse_lanes(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st, const fit16_fns* wide,
+              qparams* out) noexcept
+        : g_(g), W_(lanes_width(wide)), c_(c), bits_(bits), sym_(sym), st_(st), wide_(wide), out_(out) {
+        // calibrate_block's range and min/max, and mse_search's choice of search, per group.
+        const bool scalar_all = (sym && bits == 1) || c.norm < 1.0f;
+        for (std::size_t l = 0; l < W_; ++l) {
+            const float* v = x + l * g;
+            const value_block b{v, 1, g, g};
+            float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+            b.for_each([&](float y) {
+                lo = std::min(lo, y);
+                hi = std::max(hi, y);
+            });
+            lo_[l] = lo;
+            hi_[l] = hi;
+            mm_[l] = params_for_range(lo, hi, bits, sym, st);
+            live_[l] = false;
+            if (!(mm_[l].scale > 0.0f)) {
+                out[l] = mm_[l];
+            } else if (scalar_all || !std::isfinite(10.0f / mm_[l].scale)) {
+                out[l] = mse_scan(b, lo, hi, mm_[l], c, bits, sym, st);
+            } else {
+                live_[l] = any_live_ = true;
+                sr_[l] = mse_searcher(b, c, bits, sym, st, mm_[l].scale);
+                sm_[l] = sr_[l].model(lo, hi, mm_[l]);
+            }
+        }
+        if (!any_live_) return;
+        // The groups transposed: value i of group l at xt_[i W + l].
+        for (std::size_t l = 0; l < W_; ++l)
+            for (std::size_t i = 0; i < g; ++i) xt_[i * W_ + l] = x[l * g + i];
+    }
+
+    // One pass of mode M over N candidates a group: lane l's candidate j is
+    // fc[j W + l] where use[j W + l] (else a dummy), its sums r[j W + l].
+    template <fit_mode M, std::size_t N>
+    void eval(fit_candidate* fc, const bool* use, fit_sums* r) const noexcept {
+        const fit_candidate dummy = {1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0};
+        for (std::size_t i = 0; i < N * W_; ++i)
+            if (!use[i]) fc[i] = dummy;
+        lanes_pass<M, N>(xt_, g_, fc, c_.norm, r, wide_);
+    }
+
+    template <fit_mode Error, fit_mode Fit>
+    void search() noexcept {
+        constexpr int levels = 3, refits = 2;  // as mse_searcher::search
+        constexpr bool pow_norm = Error == fit_mode::pow_error;
+        const std::size_t W = W_;
+        const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
+        fit_candidate fc[4 * max_lanes];
+        fit_sums r[4 * max_lanes];
+        bool use[4 * max_lanes];
+        double mm_err[max_lanes], scan_err[max_lanes];
+        int ib[max_lanes];
+        // 1. min/max and the coarse set (the same indices for every group).
+        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
+        int tried[8], nt = 0;
+        tried[nt++] = 0;
+        for (const int m : coarse) {
+            const int i = static_cast<int>((static_cast<long long>(m) * c_.grid + 50) / 100);
+            if (i <= tried[nt - 1] || i >= steps) continue;
+            tried[nt++] = i;
+        }
+        for (std::size_t l = 0; l < W; ++l) {
+            mm_err[l] = 0.0;
+            scan_err[l] = std::numeric_limits<double>::infinity();
+            ib[l] = 0;
+        }
+        // Lane l's grid candidate i into f; count: the error e of candidate i.
+        // (candidate_base and tnorm_at, with what depends only on the lane computed once)
+        float uinv[max_lanes], kmin[max_lanes], kmax[max_lanes];
+        for (std::size_t l = 0; l < W; ++l) {
+            if (!live_[l]) continue;
+            const fit_candidate b = sr_[l].candidate_base(mm_[l].scale, mm_[l].zero);
+            uinv[l] = b.unit_inv;
+            kmin[l] = b.kmin;
+            kmax[l] = b.kmax;
+        }
+        const bool grid100 = c_.norm == 2.4f && c_.grid == 100;
+        const double* pow04 = grid100 ? mse_searcher::pow04_steps().pow04 + mse_searcher::pow04_table::at_one : nullptr;
+        auto grid_candidate = [&](fit_candidate& f, std::size_t l, int i) {
+            const float sc = i == 0 ? mm_[l].scale : sm_[l].step_at(i, c_.grid);
+            f.scale = sc;
+            f.inv = 1.0f / sc;
+            f.unit_inv = uinv[l];
+            f.kmin = kmin[l];
+            f.kmax = kmax[l];
+            if (i == 0) {
+                f.tnorm = 1.0;
+            } else if (grid100) {
+                const double rr = static_cast<double>(sc) * sm_[l].inv_u;
+                f.tnorm = rr * rr * sm_[l].s0_04 * pow04[i];
+            } else {
+                f.tnorm = sr_[l].tnorm_of(sm_[l], sc);
+            }
+        };
+        auto count = [&](std::size_t l, int i, double e) {
+            if (i == 0) mm_err[l] = e;
+            if (e < scan_err[l]) {
+                scan_err[l] = e;
+                ib[l] = i;
+            }
+        };
+        // Candidates idx[j W + l] (j < n <= 4; < 0: none) through a scan, counted
+        // in order; those whose clip_bound is at least the lane's best error so
+        // far cannot replace it and are not run (nor is a slot no lane runs).
+        auto scan_grid = [&](const int* idx, std::size_t n) {
+            std::size_t slot[4], ns = 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                bool any = false;
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t i = ns * W + l;
+                    const int ix = idx[j * W + l];
+                    use[i] = ix >= 0;
+                    if (!use[i]) continue;
+                    grid_candidate(fc[i], l, ix);
+                    if (ix != 0 && sr_[l].clip_bound(fc[i], lo_[l], hi_[l]) >= scan_err[l]) use[i] = false;
+                    any = any || use[i];
+                }
+                if (any) slot[ns++] = j;
+            }
+            if (ns == 0) return;
+            if (ns == 1) {
+                eval<Error, 1>(fc, use, r);
+            } else if (ns == 2) {
+                eval<Error, 2>(fc, use, r);
+            } else {
+                for (std::size_t i = ns * W; i < 4 * W; ++i) use[i] = false;
+                eval<Error, 4>(fc, use, r);
+            }
+            for (std::size_t l = 0; l < W; ++l)
+                for (std::size_t k = 0; k < ns; ++k)
+                    if (use[k * W + l]) count(l, idx[slot[k] * W + l], r[k * W + l].err);
+        };
+        int idx[4 * max_lanes];
+        for (int t0 = 0; t0 < nt; t0 += 4) {
+            const std::size_t n = static_cast<std::size_t>(std::min(4, nt - t0));
+            for (std::size_t j = 0; j < n; ++j)
+                for (std::size_t l = 0; l < W; ++l) idx[j * W + l] = live_[l] ? tried[t0 + static_cast<int>(j)] : -1;
+            scan_grid(idx, n);
+        }
+        // 2. Halving distances from each group's best towards its tried neighbours.
+        int gl[max_lanes], gr[max_lanes];
+        for (std::size_t l = 0; l < W; ++l) {
+            gl[l] = 0;
+            gr[l] = steps - ib[l];
+            for (int t = 0; t < nt; ++t) {
+                if (tried[t] < ib[l]) gl[l] = ib[l] - tried[t];
+                if (tried[t] > ib[l]) {
+                    gr[l] = tried[t] - ib[l];
+                    break;
+                }
+            }
+        }
+        for (int lv = 0; lv < levels; ++lv) {
+            int center[max_lanes];
+            int* L = idx;  // idx[l]: L, idx[W + l]: R
+            int* R = idx + W;
+            bool act[max_lanes], any = false;
+            for (std::size_t l = 0; l < W; ++l) {
+                act[l] = live_[l] && (gl[l] > 1 || gr[l] > 1);
+                any = any || act[l];
+                center[l] = ib[l];
+                L[l] = gl[l] > 1 ? center[l] - gl[l] / 2 : -1;
+                R[l] = gr[l] > 1 ? center[l] + gr[l] / 2 : -1;
+            }
+            if (!any) break;
+            int tries[2 * max_lanes];  // those try_i runs: 0 < i < steps
+            for (std::size_t l = 0; l < W; ++l) {
+                tries[l] = act[l] && L[l] > 0 && L[l] < steps ? L[l] : -1;
+                tries[W + l] = act[l] && R[l] > 0 && R[l] < steps ? R[l] : -1;
+            }
+            scan_grid(tries, 2);
+            for (std::size_t l = 0; l < W; ++l) {
+                if (!act[l]) continue;
+                if (ib[l] == L[l]) {
+                    gr[l] = center[l] - L[l];
+                    gl[l] -= center[l] - L[l];
+                } else if (ib[l] == R[l]) {
+                    gl[l] = R[l] - center[l];
+                    gr[l] -= R[l] - center[l];
+                } else {
+                    if (L[l] > 0) gl[l] = center[l] - L[l];
+                    if (R[l] > 0) gr[l] = R[l] - center[l];
+                }
+            }
+        }
+        // 3. Storable candidates and the refits.
+        double best_err[max_lanes];
+        qparams best[max_lanes], cur[2][max_lanes];
+        int nc[max_lanes];
+        bool fin[max_lanes];  // to settle (mse_searcher::settle)
+        for (std::size_t l = 0; l < W; ++l) {
+            nc[l] = 0;
+            fin[l] = false;
+            if (!live_[l]) continue;
+            best_err[l] = mm_err[l];
+            best[l] = mm_[l];
+            cur[0][l] = ib[l] == 0 ? mm_[l] : params_for_step(sm_[l].step_at(ib[l], c_.grid), mm_[l].zero, bits_, sym_, st_);
+            if (!(cur[0][l].scale > 0.0f)) {
+                out_[l] = best[l];
+                continue;
+            }
+            fin[l] = true;
+            nc[l] = 1;
+            if (!sym_) {
+                const float zr = -std::min(lo_[l], 0.0f) / sm_[l].s0;
+                const float z2 = mm_[l].zero + (zr > mm_[l].zero ? 1.0f : -1.0f);
+                if (z2 >= 0.0f && z2 <= static_cast<float>(max_code(bits_))) {
+                    cur[1][l] = params_for_step(cur[0][l].scale, z2, bits_, sym_, st_);
+                    nc[l] += cur[1][l].scale > 0.0f;
+                }
+            }
+        }
+        for (int it = 0; it <= refits; ++it) {
+            const bool last = it == refits;  // the last round scans; the others fit
+            bool any = false, two = false;
+            for (std::size_t j = 0; j < 2; ++j)
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t i = j * W + l;
+                    use[i] = nc[l] > static_cast<int>(j);
+                    r[i] = fit_sums{};
+                    if (!use[i]) continue;
+                    const qparams& q = cur[j][l];
+                    fc[i] = sr_[l].candidate_base(q.scale, q.zero);
+                    // mse_searcher::pass_with: a step not positive or of no finite inverse errs +inf
+                    if (!last && (!(q.scale > 0.0f) || !std::isfinite(fc[i].inv))) {
+                        use[i] = false;
+                        r[i].err = std::numeric_limits<double>::infinity();
+                        continue;
+                    }
+                    fc[i].tnorm = sr_[l].tnorm_of(sm_[l], q.scale);
+                    any = true;
+                    two = two || j == 1;
+                }
+            if (any) {
+                fit_sums rr[2 * max_lanes];
+                if (last) {
+                    eval<Error, 2>(fc, use, rr);
+                } else if (two) {
+                    eval<Fit, 2>(fc, use, rr);
+                } else {
+                    eval<Fit, 1>(fc, use, rr);
+                }
+                for (std::size_t i = 0; i < 2 * W; ++i)
+                    if (use[i]) r[i] = rr[i];
+            }
+            for (std::size_t l = 0; l < W; ++l) {
+                if (nc[l] == 0) continue;
+                if (last) {
+                    for (int j = 0; j < nc[l]; ++j)
+                        if (r[j * W + l].err < best_err[l]) {
+                            best_err[l] = r[j * W + l].err;
+                            best[l] = cur[j][l];
+                        }
+                    continue;
+                }
+                std::size_t jb = 0;
+                if (nc[l] > 1 && r[W + l].err < r[l].err) jb = 1;
+                const fit_sums& rb = r[jb * W + l];
+                if (rb.err < best_err[l]) {
+                    best_err[l] = rb.err;
+                    best[l] = cur[jb][l];
+                }
+                const qparams from = cur[jb][l];
+                qparams nx[2];
+                const int m = sr_[l].refit(from, rb, nx);
+                nc[l] = 0;
+                for (int j = 0; j < m; ++j)
+                    if (!mse_searcher::same(nx[j], from)) cur[nc[l]++][l] = nx[j];
+            }
+        }
+        for (std::size_t l = 0; l < W; ++l) {
+            if (!fin[l]) continue;
+            out_[l] = pow_norm ? sr_[l].settle(best[l], best_err[l], mm_[l], mm_err[l], sm_[l]) : best[l];
+        }
+    }
+
+    std::size_t g_, W_;
+    calibration c_;
+    int bits_;
+    bool sym_;
+    scale_type st_;
+    const fit16_fns* wide_;
+    qparams* out_;
+    bool any_live_ = false;
+    bool live_[max_lanes];
+    float lo_[max_lanes], hi_[max_lanes];
+    qparams mm_[max_lanes];
+    mse_searcher sr_[max_lanes];
+    step_model sm_[max_lanes];
+    alignas(64) float xt_[max_lanes * max_group];
+};
 }  // namespace detail
 
 // Parameters for one block of finite values. `scratch` must hold b.size()
@@ -550,6 +946,23 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
     if (c.kind == calibration::method::minmax || !(best.scale > 0.0f)) return best;
 
     return detail::mse_search(b, lo, hi, best, c, bits, symmetric, st);
+}
+
+// Parameters for n groups of g finite values each, group j at x + j g (a
+// row of per_group groups), into out[j]: calibrate_block's for each group,
+// the same values. With lowbit::compiled's 16-lane passes (AVX-512F), the
+// MSE search takes groups of 16 and 32 values 16 at a time, one a vector lane
+// (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms other
+// than 2.
+inline void calibrate_groups(const float* x, std::size_t n, std::size_t g, const calibration& c, int bits, bool symmetric,
+                             scale_type st, float* scratch, qparams* out) noexcept {
+    std::size_t j = 0;
+    // (With the 16-lane passes only, which lowbit::compiled alone has: the
+    // search is compiled there with them, not in every TU that quantizes.)
+    const detail::fit16_fns* wide = c.kind == calibration::method::mse ? detail::fit16_active() : nullptr;
+    if (wide && detail::mse_lanes::pays(g, c.norm))
+        for (; j + 16 <= n; j += 16) wide->lanes_search(x + j * g, g, c, bits, symmetric, st, wide, out + j);
+    for (; j < n; ++j) out[j] = calibrate_block({x + j * g, 1, g, g}, c, bits, symmetric, st, scratch);
 }
 
 template <int Bits, bool Symmetric, class Codec>

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../../compiled_mode.hpp"
+#include "../../quant/calibrate.hpp"
 #include "../../quant/detail/fit_simd.hpp"
 #include "entries.hpp"
 

@@ -152,3 +152,80 @@ LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool
     const float q = norm - 2.0f;
     return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
+
+// The passes over W groups at once, one group a lane (calibrate::mse's
+// batched search, quant/calibrate.hpp), for N candidates a group: xt holds
+// the groups transposed, value i of group l at xt[i W + l], G values each (a
+// multiple of 16, at most 256), and c[j W + l] is group l's candidate j, its
+// sums out[j W + l]. Each group's sums are those of the one-group passes bit
+// for bit: lane l of the vector runs group l's value arithmetic (the same
+// add<M>), and the terms are added in those passes' order -- per quantity 16
+// float sums, sum p taking values 16m + p in turn, then, in double, sums 0 to
+// 15 in turn (G <= 256: the one-group passes flush once) and err + tnorm *
+// errt unfused. The N candidates share the loads and run interleaved, as the
+// one-group scans' (a lane whose candidate errs out: the caller drops its sums).
+template <fit_mode M, std::size_t N, class B, std::size_t W>
+LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out) noexcept {
+    constexpr bool pw = M == fit_mode::pow_error || M == fit_mode::pow_fit;
+    constexpr bool fs = M == fit_mode::l2_fit || M == fit_mode::pow_fit;
+    constexpr std::size_t Q = fs ? 7 : 2;  // err, errt[, w, wk, wk2, wy, wyk]
+    lane_consts<B> k[N];
+    for (std::size_t j = 0; j < N; ++j) {
+        alignas(64) float sc[W], inv[W], ui[W], kmin[W], kmax[W];
+        for (std::size_t l = 0; l < W; ++l) {
+            const fit_candidate& cl = c[j * W + l];
+            sc[l] = cl.scale;
+            inv[l] = cl.inv;
+            ui[l] = cl.unit_inv;
+            kmin[l] = cl.kmin;
+            kmax[l] = cl.kmax;
+        }
+        k[j] = consts_for<B>(c[j * W], norm, false);
+        k[j].scale = B::load(sc);
+        k[j].inv = B::load(inv);
+        k[j].unit_inv = B::load(ui);
+        k[j].kmin = B::load(kmin);
+        k[j].kmax = B::load(kmax);
+    }
+    const B one(1.0f);
+    double t[N][Q][W];
+    for (std::size_t j = 0; j < N; ++j)
+        for (std::size_t q = 0; q < Q; ++q)
+            for (std::size_t l = 0; l < W; ++l) t[j][q][l] = 0.0;
+    alignas(64) float f[Q][W];
+    for (std::size_t p = 0; p < 16; ++p) {
+        acc<B> a[N] = {};
+        for (std::size_t i = p; i < G; i += 16) {
+            const B v = B::load(xt + i * W);
+            for (std::size_t j = 0; j < N; ++j) add<M>(a[j], v, one, k[j]);
+        }
+        for (std::size_t j = 0; j < N; ++j) {
+            a[j].err.store(f[0]);
+            if constexpr (pw) a[j].errt.store(f[1]);
+            if constexpr (fs) {
+                a[j].w.store(f[2]);
+                a[j].wk.store(f[3]);
+                a[j].wk2.store(f[4]);
+                a[j].wy.store(f[5]);
+                a[j].wyk.store(f[6]);
+            }
+            for (std::size_t q = 0; q < Q; ++q) {
+                if (q == 1 && !pw) continue;
+                for (std::size_t l = 0; l < W; ++l) t[j][q][l] += f[q][l];
+            }
+        }
+    }
+    for (std::size_t j = 0; j < N; ++j)
+        for (std::size_t l = 0; l < W; ++l) {
+            fit_sums s;
+            s.err += mul_add_unfused(c[j * W + l].tnorm, t[j][1][l], t[j][0][l]);
+            if constexpr (fs) {
+                s.w += t[j][2][l];
+                s.wk += t[j][3][l];
+                s.wk2 += t[j][4][l];
+                s.wy += t[j][5][l];
+                s.wyk += t[j][6][l];
+            }
+            out[j * W + l] = s;
+        }
+}

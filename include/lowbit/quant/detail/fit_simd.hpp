@@ -40,6 +40,9 @@
 #include "../../kernels/arch.hpp"
 
 namespace lowbit {
+struct calibration;  // quant/calibrate.hpp
+struct qparams;      // quant/params.hpp
+enum class scale_type : std::uint8_t;
 namespace detail {
 
 // A candidate in steps: its reciprocal step and the code range relative to the zero point.
@@ -72,6 +75,11 @@ using v4::i32x4;
 #if defined(LOWBIT_VEC8_AVX2)
 using v4::f32x8;
 #endif
+
+// a * b + c, as the passes' flushes write it (err + tnorm * errt); the
+// AVX-512 copy spells it with explicit-rounding intrinsics so that GCC cannot
+// fuse it where the baseline build does not.
+LOWBIT_ALWAYS_INLINE double mul_add_unfused(double a, double b, double c) noexcept { return c + a * b; }
 
 #define LOWBIT_FIT_FN LOWBIT_ALWAYS_INLINE
 #include "fit_body.inl"
@@ -256,6 +264,22 @@ inline void scan_pass8(const float* data, std::size_t rows, std::size_t cols, st
 }
 #endif
 
+// The passes over W groups at once, one group a lane (fit_body.inl,
+// lanes_pass): 4 groups, or 8 in builds with AVX2.
+#if defined(LOWBIT_VEC8_AVX2)
+constexpr std::size_t lanes_pass_width = 8;
+#else
+constexpr std::size_t lanes_pass_width = 4;
+#endif
+template <fit_mode M, std::size_t N>
+inline void lanes_pass_v(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out) noexcept {
+#if defined(LOWBIT_VEC8_AVX2)
+    fit::lanes_pass<M, N, v4::f32x8, 8>(xt, G, c, norm, out);
+#else
+    fit::lanes_pass<M, N, v4::f32x4, v4::lanes>(xt, G, c, norm, out);
+#endif
+}
+
 // The 16-lane (AVX-512F) copies of the passes, where the program has them:
 // kernels/detail/x86/fit_avx512.hpp, compiled into lowbit::compiled only
 // (kernels/detail/fit16_impl.hpp), which returns them (fit16_compiled);
@@ -265,6 +289,13 @@ struct fit16_fns {
     fit_sums (*fit[4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate&, float) noexcept;  // by fit_mode
     void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
                        bool) noexcept;  // [Pow][N - 1]
+    // lanes_pass over 16 groups, by fit_mode and N: 1, 2, 4 candidates a group
+    void (*lanes[4][3])(const float*, std::size_t, const fit_candidate*, float, fit_sums*) noexcept;
+    // calibrate::mse's search of 16 groups at once (calibrate.hpp, mse_lanes::run
+    // with these passes): compiled here, with the passes, so that no header-only
+    // TU compiles it (~0.9 CPU-s at -O2 in a TU that runs quantize).
+    void (*lanes_search)(const float*, std::size_t, const calibration&, int, bool, scale_type, const fit16_fns*,
+                         qparams*) noexcept;
 };
 #if defined(LOWBIT_COMPILED)
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept;  // null where the library has no 16-lane copy
@@ -304,6 +335,17 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 #else
     return fit_pass4<M>(data, rows, cols, stride, c, norm);
 #endif
+}
+
+// lanes_pass over lanes_width(wide) groups: 16 where wide is not null, else
+// lanes_pass_width; every copy gives each group the one-group passes' sums.
+inline std::size_t lanes_width(const fit16_fns* wide) noexcept { return wide ? 16 : lanes_pass_width; }
+template <fit_mode M, std::size_t N>
+inline void lanes_pass(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out,
+                       const fit16_fns* wide) noexcept {
+    static_assert(N == 1 || N == 2 || N == 4, "1, 2 or 4 candidates a group");
+    if (wide) return wide->lanes[static_cast<int>(M)][N == 4 ? 2 : N - 1](xt, G, c, norm, out);
+    lanes_pass_v<M, N>(xt, G, c, norm, out);
 }
 
 template <bool Pow, std::size_t N>

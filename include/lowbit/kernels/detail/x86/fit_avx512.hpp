@@ -30,6 +30,7 @@
 
 #include "../../../compiled_mode.hpp"
 #include "../../../core/detail/vec4.hpp"
+#include "../../../quant/calibrate.hpp"
 #include "../../../quant/detail/fit_simd.hpp"
 
 // Every function here (and the passes' lambdas, _ATTR): always inlined into
@@ -49,6 +50,7 @@ struct f32x16 {
     LOWBIT_V16 f32x16(__m512 n) noexcept : v(n) {}
     LOWBIT_V16 explicit f32x16(float x) noexcept : v(_mm512_set1_ps(x)) {}
     LOWBIT_V16 static f32x16 load(const float* p) noexcept { return {_mm512_loadu_ps(p)}; }
+    LOWBIT_V16 void store(float* p) const noexcept { _mm512_storeu_ps(p, v); }
 };
 struct i32x16 {
     __m512i v;
@@ -109,6 +111,11 @@ LOWBIT_V16 i32x16 to_int_trunc(f32x16 a) noexcept { return {_mm512_maskz_cvttps_
 
 namespace fit16 {
 using v4::f32x16;
+// a * b + c with two roundings (flush_stored says why).
+LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
+    const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
+    return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
+}
 #define LOWBIT_FIT_FN LOWBIT_V16
 #include "../../../quant/detail/fit_body.inl"
 #undef LOWBIT_FIT_FN
@@ -125,10 +132,6 @@ namespace fit16 {
 // t + err by the explicit-rounding intrinsics: GCC would fuse it into one
 // multiply-add (AVX-512F includes FMA; the baseline has none), and the sums
 // must stay the 4-lane passes' bit for bit.
-LOWBIT_V16 double mul_add_unfused(double a, double b, double c) noexcept {
-    const __m128d p = _mm_maskz_mul_round_sd(1, _mm_set_sd(a), _mm_set_sd(b), _MM_FROUND_CUR_DIRECTION);
-    return _mm_cvtsd_f64(_mm_maskz_add_round_sd(1, p, _mm_set_sd(c), _MM_FROUND_CUR_DIRECTION));
-}
 // fit::flush_lanes<M>: the 16 lanes of each quantity (err, w, wk, wk2, wy,
 // wyk, errt) in turn.
 template <fit_mode M>
@@ -246,15 +249,33 @@ __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* dat
     }
 }
 
+// lanes_pass over 16 groups (fit_body.inl): one group a lane.
+template <fit_mode M, std::size_t N>
+__attribute__((target("avx2,avx512f"))) inline void lanes_pass16(const float* xt, std::size_t G, const fit_candidate* c,
+                                                                  float norm, fit_sums* out) noexcept {
+    fit16::lanes_pass<M, N, v4::f32x16, 16>(xt, G, c, norm, out);
+}
+#define LOWBIT_LANES16(M) {&lanes_pass16<M, 1>, &lanes_pass16<M, 2>, &lanes_pass16<M, 4>}
+
+// calibrate::mse's search of 16 groups at once with these passes (wide: the table below).
+inline void lanes_search16(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st,
+                           const fit16_fns* wide, qparams* out) noexcept {
+    mse_lanes::run(x, g, c, bits, sym, st, wide, out);
+}
+
 // The passes, by mode and candidate count, for fit_simd.hpp's dispatch.
 inline const fit16_fns& fit16_table() noexcept {
     static const fit16_fns t = {
         {&fit_pass16<fit_mode::l2_error>, &fit_pass16<fit_mode::l2_fit>, &fit_pass16<fit_mode::pow_error>,
          &fit_pass16<fit_mode::pow_fit>},
         {{&scan_pass16<false, 1>, &scan_pass16<false, 2>, &scan_pass16<false, 3>, &scan_pass16<false, 4>},
-         {&scan_pass16<true, 1>, &scan_pass16<true, 2>, &scan_pass16<true, 3>, &scan_pass16<true, 4>}}};
+         {&scan_pass16<true, 1>, &scan_pass16<true, 2>, &scan_pass16<true, 3>, &scan_pass16<true, 4>}},
+        {LOWBIT_LANES16(fit_mode::l2_error), LOWBIT_LANES16(fit_mode::l2_fit), LOWBIT_LANES16(fit_mode::pow_error),
+         LOWBIT_LANES16(fit_mode::pow_fit)},
+        &lanes_search16};
     return t;
 }
+#undef LOWBIT_LANES16
 LOWBIT_COMPILED_INLINE const fit16_fns* fit16_compiled() noexcept { return &fit16_table(); }
 
 }  // namespace detail
