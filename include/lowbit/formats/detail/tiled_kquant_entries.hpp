@@ -11,8 +11,8 @@
 // Entries: the reference and the model (scalar); x86: avx2's ymm body for avx2
 // and avx512 (as the tiled codebook entries decided: a zmm maddubs copy for
 // AVX-512 without VNNI would cost every build compile time for CPUs that have
-// little use for it), avxvnni's, avx512vnni's for avx512vnni and amx (no tile
-// body yet). sse2 and NEON fall back to the model, reported.
+// little use for it), avxvnni's, avx512vnni's, and amx's tile body
+// (x86/tiled_kquant_amx.hpp). sse2 and NEON fall back to the model, reported.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +25,9 @@
 #include "../../kernels/detail/tiled_kquant_blocks.hpp"
 #include "../../kernels/table.hpp"
 #include "../../weights/weights_view.hpp"
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+#include "x86/tiled_kquant_amx.hpp"
+#endif
 
 namespace lowbit {
 namespace kquant {
@@ -93,6 +96,19 @@ struct kq_scalar_bodies {
             for (std::size_t t = t0; t < t1; ++t) kdetail::kq_tile_scalar<B>(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
     }
 };
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+// amx: the tile body (x86/tiled_kquant_amx.hpp; the avx512vnni body below
+// its row thresholds), avx512's preparation.
+struct kq_amx_bodies {
+    static constexpr arch a = arch::amx;
+    using prep = kdetail::avx512_bodies;
+    template <int B>
+    static void tiles(const kdetail::kq_view& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* acts, std::size_t M, float* y,
+                      std::size_t ldy) noexcept {
+        kdetail::kq_amx::tiles<B>(w, t0, t1, acts, M, y, ldy);
+    }
+};
+#endif
 #if defined(LOWBIT_HAVE_X86_KERNELS)
 #define LOWBIT_KQ_BODIES(NS, PREP)                                                                                             \
     struct kq_##NS##_bodies {                                                                                                  \
@@ -164,7 +180,9 @@ struct kq_table_of {
         kq_entry<T, kq_avx2_bodies, arch::avx512>(),
         kq_entry<T, kq_avxvnni_bodies>(),
         kq_entry<T, kq_avx512vnni_bodies>(),
-        kq_entry<T, kq_avx512vnni_bodies, arch::amx>(),
+#endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+        kq_entry<T, kq_amx_bodies>(),
 #endif
     };
     static constexpr lowbit::detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }
