@@ -16,6 +16,7 @@
 #include <lowbit/formats/gguf_row_dispatch.hpp>
 #include <lowbit/formats/tiled_kquant.hpp>
 #include <lowbit/formats/tiled_kquant_matmul.hpp>
+#include <lowbit/formats/weights_gguf_writer.hpp>
 #include <lowbit/weights/repack.hpp>
 
 #include "test_entries.hpp"
@@ -155,6 +156,9 @@ TEST_CASE("tiled K-quant: the validator and repack refuse what the layout cannot
     REQUIRE(g0);
     CHECK(repack(*g0, layout::tiled_kquant).error().code() == errc::unsupported);
     CHECK(kquant::from_tiled(*g).error().code() == errc::invalid_argument);
+    gguf::gguf_writer gw;
+    weights_gguf_writer wr(gw);  // a load-time layout: files hold the ggml blocks
+    CHECK(wr.declare("t", tw->view()).code() == errc::unsupported);
     auto same = repack(tw->view(), layout::tiled_kquant);  // a copy
     REQUIRE(same);
     CHECK(std::memcmp(same->view().codes(), tw->view().codes(), tw->view().code_bytes()) == 0);

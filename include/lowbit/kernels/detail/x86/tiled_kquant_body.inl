@@ -58,7 +58,9 @@ LOWBIT_TGT inline void kq_units(const kdetail::kq_view& w, std::size_t u0, const
     for (int k = 0; k < NU; ++k)
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) acc[k][m] = zero_f();
-    vf d[NU], dmin[NU];
+    vf d[NU], dmin[NU];  // (set at b = 0; zeroed first: GCC 12 warns -Wmaybe-uninitialized otherwise)
+    LOWBIT_UNROLL
+    for (int k = 0; k < NU; ++k) d[k] = dmin[k] = zero_f();
     for (std::size_t b = 0; b < w.blocks; ++b) {
         if (b % kquant_blocks_per_super == 0) {
             const std::size_t s = b / kquant_blocks_per_super;
