@@ -13,11 +13,13 @@
 #include <vector>
 
 #include <lowbit/formats/tiled_kquant_matmul.hpp>
+#include <lowbit/kernels/detail/entries.hpp>  // the x86 bodies (and LOWBIT_HAVE_AMX_KERNELS) in both modes: the body runs here
 #include <lowbit/weights/repack.hpp>
 
 #include "test_util.hpp"
 
-#if defined(LOWBIT_HAVE_X86_KERNELS) && (defined(__clang__) && __clang_major__ >= 12 || !defined(__clang__) && __GNUC__ >= 11)
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+#include <lowbit/formats/detail/tiled_kquant_view.hpp>
 #include <lowbit/formats/detail/x86/tiled_kquant_amx.hpp>
 
 #include "amx_emulated.hpp"
@@ -73,7 +75,7 @@ void check_kq_body(gguf_type t, std::uint32_t seed) {
         REQUIRE(g);
         auto tw = repack(*g, layout::tiled_kquant);
         REQUIRE(tw);
-        const kdetail::kq_view w = kquant::detail::kq_view_of(tw->view());
+        const kdetail::kq_view w = kdetail::kq_view_of(tw->view());
         const std::size_t tiles = (N + 15) / 16, Mmax = 35;
         std::vector<float> X = lowbit_test::gaussian(Mmax * K, seed++, 2.0f);
         X[5 * K + 3] = std::numeric_limits<float>::infinity();  // row 5: every output NaN

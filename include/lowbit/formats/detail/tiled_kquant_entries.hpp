@@ -25,6 +25,7 @@
 #include "../../kernels/detail/tiled_kquant_blocks.hpp"
 #include "../../kernels/table.hpp"
 #include "../../weights/weights_view.hpp"
+#include "tiled_kquant_view.hpp"
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
 #include "x86/tiled_kquant_amx.hpp"
 #endif
@@ -57,18 +58,6 @@ struct kq_ws {
                 reinterpret_cast<kdetail::tact_i8*>(b + q_bytes + f_bytes + z_bytes), pad, nb};
     }
 };
-
-inline kdetail::kq_view kq_view_of(const weights_view& w) noexcept {
-    kdetail::kq_view v;
-    v.codes = w.codes();
-    v.scales = static_cast<const std::uint16_t*>(w.scales());
-    v.sub = w.zeros();
-    v.rows = w.rows();
-    v.blocks = w.cols() / tile_block;
-    v.supers = w.cols() / kquant_super;
-    v.fields = kquant_fields(w.ggml_type());
-    return v;
-}
 
 inline std::size_t kq_bytes(const weights_view& w, std::size_t M) noexcept { return kq_ws::bytes(w.cols(), M); }
 template <class Prep>
@@ -129,13 +118,13 @@ LOWBIT_KQ_BODIES(avx512vnni, avx512)
 // Weight rows [r0, r1): whole tiles (r0 a multiple of 64).
 template <int B, class Bodies>
 void kq_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    Bodies::template tiles<B>(kq_view_of(*c.w), r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, kq_ws::at(c.ws, c.w->cols(), c.M).acts,
+    Bodies::template tiles<B>(kdetail::kq_view_of(*c.w), r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, kq_ws::at(c.ws, c.w->cols(), c.M).acts,
                               c.M, c.y, c.ldy);
 }
 // The reference: double sums of the weights' values (ggml's decode) times x.
 template <int B>
 void kq_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
-    const kdetail::kq_view w = kq_view_of(*c.w);
+    const kdetail::kq_view w = kdetail::kq_view_of(*c.w);
     std::uint8_t v[tile_quads][64];
     for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) {
         const std::size_t n = w.rows - t * tile_rows < tile_rows ? w.rows - t * tile_rows : tile_rows;
