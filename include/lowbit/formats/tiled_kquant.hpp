@@ -169,7 +169,7 @@ void convert_rows(const weights_view& from, weights& to) {
                         std::memcpy(&b, g.codes + (t * tile_rows + i) * row_bytes + s * sizeof(block), sizeof(block));
                         read_block(b, f[i]);
                     } else {
-                        std::memset(&f[i], 0, sizeof f[i]);
+                        f[i] = super_fields{};
                     }
                 }
                 for (std::size_t j = 0; j < kquant_blocks_per_super; ++j) {
