@@ -34,6 +34,19 @@
 // AVX512_VBMI, ratio_no_vbmi the same for the plain avx512vnni body that the
 // VBMI one shadows, run fourth in each iteration (before/after in one process).
 //
+// kquant_gemm/<Q4_K|Q6_K>/<KxN>/m<M>/t<threads> (M > 1) and kquant_gemv/...
+// (M = 1): K-quant blocks repacked into the tiled K-quant layout
+// (repack(w, layout::tiled_kquant); docs/kernels.md, "The tiled K-quant
+// layout", issue 19). Each iteration runs, one after another on the same
+// activations: the tiled K-quant call on the arch the library picks (amx on
+// an AMX CPU), the same on its avx512vnni entry alone (where the CPU has it),
+// the blocks (gguf::gemm, ggml's arithmetic), and Q4_0 repacked into the
+// tiled layout (w4g32 tiles, the reference the K-quants should reach). The
+// reported time is the first call's; counters: tiles_avx512vnni_us,
+// blocks_us, q4_0_tiles_us, and ratio_vs_blocks / ratio_vs_q4_0_tiles =
+// (tiles time) / (that call's time): < 1 is faster. --threads=LIST sets the
+// thread counts.
+//
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
 // to Q4_K first would take longer than the benchmark.
@@ -55,6 +68,7 @@
 
 #include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/formats/tiled_kquant_matmul.hpp>
 #include <lowbit/kernels/kernel_list.hpp>
 #include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/parallel.hpp>
@@ -313,6 +327,77 @@ void bm_codebook_tiled(benchmark::State& st, std::size_t K, std::size_t N, int t
     st.counters["weight_GBps"] = tcb_bytes * n / t_tcb / 1e9;
 }
 
+// Q4_0 blocks repacked to tiles (w4g32, the layout lowbit-llama runs a Q4_0 file in).
+lowbit::weights q4_0_tiles(std::size_t N, std::size_t K) {
+    const std::vector<std::uint16_t> rows = random_rows(gguf_type::q4_0, N, K);
+    auto g = lowbit::make_ggml_weights(gguf_type::q4_0, rows.data(), N, K);
+    if (!g) std::abort();
+    auto t = lowbit::repack(*g, lowbit::layout::tiled);
+    if (!t) std::abort();
+    return std::move(*t);
+}
+
+void bm_kquant_tiled(benchmark::State& st, gguf_type type, std::size_t K, std::size_t N, std::size_t M, int threads) {
+    const std::vector<std::uint16_t> rows = random_rows(type, N, K);
+    auto g = lowbit::make_ggml_weights(type, rows.data(), N, K);
+    if (!g) std::abort();
+    auto tk = lowbit::repack(*g, lowbit::layout::tiled_kquant);
+    if (!tk) std::abort();
+    const lowbit::weights q40 = q4_0_tiles(N, K);
+    const lowbit::weights_view tv = tk->view(), qv = q40.view();
+    std::vector<float> x = random_activations(K * M);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i % K] * (1.0f + 0.01f * static_cast<float>(i / K));
+    std::vector<float> y(N * M);
+    lowbit::thread_pool pool(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = lowbit::matmul_path::int8_dot;
+    const lowbit::matrix_view<const float> X(x.data(), M, K);
+    const lowbit::matrix_view<float> Y(y.data(), M, N);
+    const lowbit::kernel_entry* vnni = nullptr;
+    for (const lowbit::kernel_entry& e : lowbit::kquant::kernels(type))
+        if (e.key.path == lowbit::matmul_path::int8_dot && e.key.a == arch::avx512vnni && lowbit::detail::cpu().has(e.body)) vnni = &e;
+    const lowbit::detail::kernel_family vnni_family{vnni, vnni ? std::size_t{1} : 0};
+    const auto run = [&](const lowbit::weights_view& w) {
+        if (!lowbit::gemm(w, X, Y, pool, opt, ws)) std::abort();
+    };
+    const auto run_blocks = [&] {
+        if (!lowbit::gemm(*g, X, Y, pool, opt, ws)) std::abort();
+    };
+    const auto run_vnni = [&] {
+        if (vnni && !lowbit::detail::family_gemm(vnni_family, tv, X, Y, pool, opt, ws)) std::abort();
+    };
+    run(tv), run(qv), run_blocks(), run_vnni();  // warm the workspace and the pool
+    using clock = std::chrono::steady_clock;
+    double t_tiles = 0, t_vnni = 0, t_blocks = 0, t_q40 = 0;
+    for (auto _ : st) {
+        const auto t0 = clock::now();
+        run(tv);
+        benchmark::ClobberMemory();
+        const auto t1 = clock::now();
+        run_vnni();
+        benchmark::ClobberMemory();
+        const auto t2 = clock::now();
+        run_blocks();
+        benchmark::ClobberMemory();
+        const auto t3 = clock::now();
+        run(qv);
+        benchmark::ClobberMemory();
+        const auto t4 = clock::now();
+        const double a = std::chrono::duration<double>(t1 - t0).count();
+        t_tiles += a, t_vnni += std::chrono::duration<double>(t2 - t1).count(), t_blocks += std::chrono::duration<double>(t3 - t2).count(),
+            t_q40 += std::chrono::duration<double>(t4 - t3).count();
+        st.SetIterationTime(a);
+    }
+    const double n = static_cast<double>(st.iterations());
+    if (vnni) st.counters["tiles_avx512vnni_us"] = t_vnni / n * 1e6;
+    st.counters["blocks_us"] = t_blocks / n * 1e6;
+    st.counters["q4_0_tiles_us"] = t_q40 / n * 1e6;
+    st.counters["ratio_vs_blocks"] = t_tiles / t_blocks;
+    st.counters["ratio_vs_q4_0_tiles"] = t_tiles / t_q40;
+    st.counters["GMACps"] = static_cast<double>(K) * static_cast<double>(N) * static_cast<double>(M) * n / t_tiles / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -365,6 +450,13 @@ int main(int argc, char** argv) {
                 benchmark::RegisterBenchmark(name.c_str(), bits == 4 ? bm_codebook_tiled<4> : bm_codebook_tiled<3>, kn[0], kn[1], t)
                     ->UseManualTime()
                     ->Unit(benchmark::kMicrosecond);
+            }
+    for (gguf_type t : {gguf_type::q4_K, gguf_type::q6_K})
+        for (std::size_t M : {std::size_t{256}, std::size_t{1}})
+            for (int th : bench::thread_counts()) {
+                const std::string name = std::string(M > 1 ? "kquant_gemm/" : "kquant_gemv/") + lowbit::gguf::type_name(t) + "/4096x4096/m" +
+                                         std::to_string(M) + "/t" + std::to_string(th);
+                benchmark::RegisterBenchmark(name.c_str(), bm_kquant_tiled, t, K, N, M, th)->UseManualTime()->Unit(benchmark::kMicrosecond);
             }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

@@ -1,6 +1,6 @@
 // lowbit-kernels — prints kernel table entries: for a few schemes in the dense
-// and tiled layouts, for six ggml block types and for codebook weights (both
-// layouts), each entry's name
+// and tiled layouts, for six ggml block types, for codebook weights (both
+// layouts) and for tiled K-quant weights (Q4_K, Q5_K, Q6_K), each entry's name
 // (weights/layout/path/body arch), the arch it serves, and whether this CPU
 // runs it; then which kernel a call picks now, and whether that is a fallback.
 //
@@ -13,6 +13,7 @@
 
 #include <lowbit/formats/codebook_matmul.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/formats/tiled_kquant_matmul.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>
 
 using namespace lowbit;
@@ -36,6 +37,7 @@ int main() {
         print(codebook::kernels(bits, layout::codebook));
         print(codebook::kernels(bits, layout::tiled_codebook));
     }
+    for (auto t : {gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K}) print(kquant::kernels(t));
     // What a call picks now (active arch, fallback chain): int8 GEMV on a w4g32 tiled matrix.
     std::vector<float> w(64 * 64, 0.25f), x(64, 1.0f), y(64);
     auto q = quantize<scheme<4, per_group<32>>>(matrix_view<const float>(w.data(), 64, 64), quantize_options{});

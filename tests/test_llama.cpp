@@ -14,6 +14,8 @@
 
 #include <lowbit/formats/codebook.hpp>
 
+#include <lowbit/formats/tiled_kquant_matmul.hpp>
+
 #include "eval.hpp"
 #include "gguf_io.hpp"
 #include "planner.hpp"
@@ -283,6 +285,42 @@ TEST_CASE("llama: Q4_0 / Q5_0 / Q8_0 blocks repack losslessly into lowbit qmatri
         REQUIRE(st.ok());
         CHECK(ours == ggml);
         CHECK(l->bytes == l->q.storage.codes.size() + 2 * l->q.storage.scales_16.size());  // same bytes as the blocks
+    }
+}
+
+TEST_CASE("llama: Q4_K / Q6_K linears run their tiled K-quant copy on the int8 path (--layout plain: the blocks)") {
+    using T = llama::gg::gguf_type;
+    for (T t : {T::q4_K, T::q6_K}) {
+        llama::linear l;
+        l.rows = 40;
+        l.cols = 512;
+        l.gguf_type = t;
+        l.gguf_data.resize(l.rows * lowbit::gguf::row_size(t, l.cols));
+        std::uint32_t s = 12345;
+        for (auto& b : l.gguf_data) b = static_cast<std::uint8_t>((s = s * 1664525u + 1013904223u) >> 24);
+        const std::size_t bb = lowbit::gguf::type_size(t);
+        for (std::size_t i = 0; i < l.gguf_data.size() / bb; ++i) {  // finite d, dmin: 2^-8 .. 2^-1
+            const std::uint16_t h = static_cast<std::uint16_t>(0x1c00 + (i * 97) % 0x1c00);
+            std::memcpy(l.gguf_data.data() + i * bb + (t == T::q6_K ? 208 : 0), &h, 2);
+            if (t != T::q6_K) std::memcpy(l.gguf_data.data() + i * bb + 2, &h, 2);
+        }
+        llama::tile_linear(l);
+        REQUIRE_FALSE(l.kquant_tiled.empty());
+        CHECK(l.kquant_tiled.view().lay() == lowbit::layout::tiled_kquant);
+        std::vector<float> x(l.cols), y(l.rows), yb(l.rows), want(l.rows);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+        lowbit::serial_executor ex;
+        llama::run_options o;
+        o.matmul.path = lowbit::matmul_path::int8_dot;
+        llama::matvec(l, x.data(), y.data(), ex, o);
+        REQUIRE(lowbit::kquant::gemv(l.kquant_tiled.view(), lowbit::span<const float>(x), lowbit::span<float>(want)).ok());
+        CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+        o.tiled = false;  // the blocks: ggml's arithmetic, close but not the same bits
+        llama::matvec(l, x.data(), yb.data(), ex, o);
+        float ymax = 0;
+        for (float v : y) ymax = std::max(ymax, std::fabs(v));
+        CHECK(ymax > 0);
+        for (std::size_t r = 0; r < l.rows; ++r) CHECK(std::fabs(yb[r] - y[r]) <= 0.02f * ymax);
     }
 }
 

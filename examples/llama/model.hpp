@@ -75,6 +75,11 @@ struct linear {
     // (lowbit::repack(w, layout::tiled_codebook); tile_linear), which the int8
     // path runs when o.tiled, as it runs the tiled copy of other weights.
     lowbit::weights mapped_tiled;
+    // A Q4_K / Q5_K / Q6_K linear's blocks again in the tiled K-quant layout
+    // (lowbit::repack(w, layout::tiled_kquant); tile_linear), which the int8
+    // path runs when o.tiled instead of the blocks (gguf_data stays: export
+    // and the f32 path read it).
+    lowbit::weights kquant_tiled;
     // The -rot schemes quantize W Q^T (Q: a randomized Hadamard rotation of the
     // inputs) so that outliers of a row spread over its group; matvec then
     // computes (W Q^T)(Q x) = W x by rotating x first. Copies share Q.

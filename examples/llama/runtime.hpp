@@ -124,10 +124,19 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
 // which exports and evaluation tools read). Schemes the layout cannot hold
 // (groups that are not whole 32-blocks) stay on the plain layout. A mapped
 // codebook linear gets its tiled codebook copy (the mapped blocks stay for
-// export and --path fma's decode).
+// export and --path fma's decode), a Q4_K / Q5_K / Q6_K linear its tiled
+// K-quant copy (the int8 path's prefill and decode run it; --layout plain
+// keeps the blocks).
 inline void tile_linear(linear& l) {
     l.has_tiled = false;
     l.mapped_tiled = lowbit::weights{};
+    l.kquant_tiled = lowbit::weights{};
+    if (l.runs_on_blocks() && lowbit::kquant_bits(l.gguf_type) != 0) {
+        auto g = lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
+        if (g)
+            if (auto t = lowbit::repack(*g, lowbit::layout::tiled_kquant)) l.kquant_tiled = std::move(*t);
+        return;
+    }
     if (l.mapped && l.mapped->lay() == lowbit::layout::codebook) {
         if (auto t = lowbit::repack(*l.mapped, lowbit::layout::tiled_codebook)) l.mapped_tiled = std::move(*t);
         return;
@@ -161,7 +170,10 @@ inline void tile_model(model& m) {
 // no kernel. Validated on every call, as the typed front doors do (O(cols)
 // at most, for a permutation).
 inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const run_options& o) {
-    if (on_gguf_blocks(l, o)) return lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
+    if (on_gguf_blocks(l, o)) {
+        if (o.tiled && !l.kquant_tiled.empty()) return l.kquant_tiled.view();
+        return lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
+    }
     if (l.mapped) return o.tiled && !l.mapped_tiled.empty() ? l.mapped_tiled.view() : *l.mapped;
     if (!(l.has_tiled && o.tiled)) return lowbit::to_weights(l.q);
     lowbit::weights_desc d;

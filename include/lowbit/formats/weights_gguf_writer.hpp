@@ -118,6 +118,9 @@ private:
         if (d.lay == layout::tiled_codebook)  // a kernel layout made at load time, not a file format
             return status::error(errc::unsupported, "weights_gguf_writer: tiled_codebook weights are written as codebook weights "
                                  "(repack(w, layout::codebook))");
+        if (d.lay == layout::tiled_kquant)  // likewise: the file holds the ggml blocks
+            return status::error(errc::unsupported, "weights_gguf_writer: tiled_kquant weights are written as their ggml blocks "
+                                 "(repack(w, layout::ggml))");
         if (with_perm && (d.lay == layout::ggml || d.lay == layout::codebook))
             return status::error(errc::invalid_argument, "weights_gguf_writer: %s weights have no input permutation", layout_name(d.lay));
         if (d.lay != layout::codebook) return make_weights_shape(d);

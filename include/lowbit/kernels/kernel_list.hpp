@@ -34,17 +34,19 @@ namespace detail {
 // Families in walking order: dense per kernel scheme (for_each_kernel_scheme's
 // order: bits, symmetry, scale type, per-tensor), tiled likewise, then ggml per
 // type of ggml_kernel_types, then codebook weights (3, 4 bits), then tiled
-// codebook weights (3, 4 bits).
+// codebook weights (3, 4 bits), then tiled K-quant weights (Q4_K, Q5_K, Q6_K).
 constexpr std::size_t kernel_scheme_count = 96;
 constexpr std::size_t ggml_family_count = sizeof ggml_kernel_types / sizeof ggml_kernel_types[0];
 constexpr std::size_t codebook_family_count = 4;  // 3- and 4-bit indices, codebook and tiled_codebook layouts
-constexpr std::size_t kernel_family_count = 2 * kernel_scheme_count + ggml_family_count + codebook_family_count;
+constexpr gguf::gguf_type tiled_kquant_types[] = {gguf::gguf_type::q4_K, gguf::gguf_type::q5_K, gguf::gguf_type::q6_K};
+constexpr std::size_t tiled_kquant_family_count = sizeof tiled_kquant_types / sizeof tiled_kquant_types[0];
+constexpr std::size_t kernel_family_count = 2 * kernel_scheme_count + ggml_family_count + codebook_family_count + tiled_kquant_family_count;
 LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept;  // i < kernel_family_count
 // The family of kernels that read w (count 0: none).
 LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept;
 }  // namespace detail
 
-// f(const kernel_entry&) for every entry: dense, then tiled per kernel scheme, then ggml per type, then codebook, tiled codebook.
+// f(const kernel_entry&) for every entry: dense, then tiled per kernel scheme, then ggml per type, then codebook, tiled codebook, tiled K-quant.
 template <class F>
 void for_each_kernel(F&& f) {
     for (std::size_t i = 0; i < detail::kernel_family_count; ++i) {

@@ -57,7 +57,7 @@ inline const char* path_name(matmul_path p) noexcept {
 // entry may run another arch's body: the f32 path of avx512vnni is avx512's).
 struct kernel_key {
     layout lay = layout::dense;
-    int bits_or_type = 4;         // dense, tiled, codebook, tiled_codebook: bits; ggml: the gguf_type id
+    int bits_or_type = 4;         // dense, tiled, codebook, tiled_codebook: bits; ggml, tiled_kquant: the gguf_type id
     bool symmetric = true;        // dense, tiled
     scale_type scale = scale_type::f16;
     bool per_tensor = false;      // dense, tiled: per-tensor scale (else per group / channel)
@@ -117,12 +117,12 @@ constexpr arch fallback_arch(arch a) noexcept {
 }
 
 // "w4-sym-f16/tiled/i8/avx512vnni", "w8pt-asym-bf16/dense/f32/sse2", "Q4_K/ggml/i8/avx2",
-// "cb4/tiled_codebook/i8/avx512vnni+vbmi":
+// "cb4/tiled_codebook/i8/avx512vnni+vbmi", "Q4_K/tiled_kquant/i8/avx512vnni":
 // the weights, layout, path and the body's arch (XNNPACK-style names).
 inline void kernel_name(const kernel_entry& e, char* buf, std::size_t size) noexcept {
     const kernel_key& k = e.key;
-    if (k.lay == layout::ggml)
-        std::snprintf(buf, size, "%s/ggml/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), path_name(k.path),
+    if (k.lay == layout::ggml || k.lay == layout::tiled_kquant)
+        std::snprintf(buf, size, "%s/%s/%s/%s%s", gguf::type_name(static_cast<gguf::gguf_type>(k.bits_or_type)), layout_name(k.lay), path_name(k.path),
                       arch_name(e.body), (e.needs & needs_avx512vbmi) ? "+vbmi" : "");
     else if (k.lay == layout::codebook || k.lay == layout::tiled_codebook)
         std::snprintf(buf, size, "cb%d/%s/%s/%s%s", k.bits_or_type, layout_name(k.lay), path_name(k.path), arch_name(e.body),

@@ -10,6 +10,8 @@
 //   ggml -> tiled, tiled -> ggml   through dense
 //   codebook <-> tiled_codebook    formats/codebook.hpp's to_tiled / from_tiled: the same
 //                              indices, f16 scales and grid in the tiled geometry
+//   ggml Q4_K/Q5_K/Q6_K <-> tiled_kquant   formats/tiled_kquant.hpp's to_tiled / from_tiled:
+//                              every field of the blocks in the tiled geometry
 //
 // Other ggml types (K-quants, Q4_1, ...) have no lossless dense form and are
 // refused (errc::unsupported). The dense <-> tiled switch instantiates the
@@ -24,6 +26,7 @@
 
 #include "../compiled_mode.hpp"
 #include "../formats/codebook.hpp"
+#include "../formats/tiled_kquant.hpp"
 #include "../pack/any_qmatrix.hpp"
 #include "../pack/tiled.hpp"
 #include "convert.hpp"
@@ -232,10 +235,17 @@ inline result<weights> dense_to_ggml(const weights_view& w) {
 
 // The weights of `w` in layout `to` (a copy when it is already in `to`).
 inline result<weights> repack(const weights_view& w, layout to) {
-    if (static_cast<int>(to) > static_cast<int>(layout::tiled_codebook))
-        return status::error(errc::invalid_argument, "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4)",
+    if (static_cast<int>(to) > static_cast<int>(layout::tiled_kquant))
+        return status::error(errc::invalid_argument,
+                             "repack: to = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4, tiled_kquant 5)",
                              static_cast<int>(to));
     if (w.lay() == to) return weights::copy_of(w);
+    if (w.lay() == layout::tiled_kquant || to == layout::tiled_kquant) {
+        if (w.lay() == layout::ggml) return kquant::to_tiled(w);
+        if (to == layout::ggml) return kquant::from_tiled(w);
+        return status::error(errc::unsupported, "repack: %s weights cannot become %s (tiled K-quant weights come from and go back to "
+                             "ggml Q4_K/Q5_K/Q6_K blocks alone)", layout_name(w.lay()), layout_name(to));
+    }
     const bool cb_from = w.lay() == layout::codebook || w.lay() == layout::tiled_codebook;
     const bool cb_to = to == layout::codebook || to == layout::tiled_codebook;
     if (cb_from && cb_to) return w.lay() == layout::codebook ? codebook::to_tiled(w) : codebook::from_tiled(w);
@@ -255,7 +265,8 @@ inline result<weights> repack(const weights_view& w, layout to) {
             return detail::dense_to_tiled(d->view());
         }
         case layout::codebook:
-        case layout::tiled_codebook: break;
+        case layout::tiled_codebook:
+        case layout::tiled_kquant: break;
     }
     return status::error(errc::invalid_argument, "repack: unknown layout");
 }

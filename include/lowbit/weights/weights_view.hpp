@@ -9,6 +9,10 @@
 //   layout::tiled_codebook  the same indices, scales and grid in the tiled layout's geometry: index
 //                     planes as pack/tiled.hpp stores 3- or 4-bit codes, f16 scales [tile][block][row]
 //                     (repack(w, layout::tiled_codebook); docs/formats.md, "The tiled codebook layout")
+//   layout::tiled_kquant  a ggml K-quant tensor (Q4_K, Q5_K, Q6_K) in the tiled geometry: code planes
+//                     as pack/tiled.hpp stores 4-, 5-, 6-bit codes, the sub-block scale/min bytes
+//                     [tile][block][2][row], the super-block f16 d (and dmin) [tile][super][field][row]
+//                     (repack(w, layout::tiled_kquant); docs/formats.md, "The tiled K-quant layout")
 //
 // A caller fills a weights_desc and calls make_weights(desc): the one validator
 // of the layout (layout_traits<L>::validate) runs there, once, and a
@@ -32,7 +36,7 @@
 
 namespace lowbit {
 
-enum class layout : std::uint8_t { dense, tiled, ggml, codebook, tiled_codebook };
+enum class layout : std::uint8_t { dense, tiled, ggml, codebook, tiled_codebook, tiled_kquant };
 
 // dense and tiled: codes, scales and zeros per a runtime_scheme (the scheme
 // kernels); ggml and codebook weights carry their scales inside their blocks.
@@ -45,6 +49,7 @@ inline const char* layout_name(layout l) noexcept {
         case layout::ggml: return "ggml";
         case layout::codebook: return "codebook";
         case layout::tiled_codebook: return "tiled_codebook";
+        case layout::tiled_kquant: return "tiled_kquant";
     }
     return "?";
 }
@@ -60,6 +65,17 @@ constexpr std::size_t tile_quads = 8;    // quad vectors per block
 constexpr std::size_t codebook_block = 32;
 constexpr std::size_t codebook_block_bytes(int bits) noexcept { return bits == 4 ? 18 : bits == 3 ? 14 : 0; }
 
+// Geometry of the tiled K-quant layout: a ggml super-block of 256 values is 8
+// tile blocks of 32 (one Q4_K/Q5_K sub-block, two Q6_K sub-blocks each).
+constexpr std::size_t kquant_super = 256;
+constexpr std::size_t kquant_blocks_per_super = kquant_super / tile_block;
+// Code bits of a K-quant type in the tiled layout (0: not one it holds).
+constexpr int kquant_bits(gguf::gguf_type t) noexcept {
+    return t == gguf::gguf_type::q4_K ? 4 : t == gguf::gguf_type::q5_K ? 5 : t == gguf::gguf_type::q6_K ? 6 : 0;
+}
+// f16 fields per super-block and row: d and dmin (Q4_K, Q5_K), d (Q6_K).
+constexpr std::size_t kquant_fields(gguf::gguf_type t) noexcept { return t == gguf::gguf_type::q6_K ? 1 : 2; }
+
 // What a caller fills to describe weights; make_weights checks it.
 struct weights_desc {
     layout lay = layout::dense;
@@ -69,8 +85,9 @@ struct weights_desc {
     int group = 0;              // dense, tiled: elements per group; 0 = from the scheme (per_group: scheme.group, else cols)
     std::size_t row_bytes = 0;  // dense: bytes per code row (>= packed size); ggml: 0 = the type's row size
     const std::uint8_t* codes = nullptr;  // dense: rows * row_bytes; tiled, tiled_codebook: tiles * blocks * 64 * bits; ggml: the block bytes
-    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; tiled_codebook: f16 tiles * blocks * 16; ggml: unused
-    const std::uint8_t* zeros = nullptr;  // asymmetric schemes
+    const void* scales = nullptr;         // f32 or u16 (f16/bf16) per the scheme; tiled_codebook: f16 tiles * blocks * 16;
+                                          // tiled_kquant: f16 d (dmin) per super-block; ggml: unused
+    const std::uint8_t* zeros = nullptr;  // asymmetric schemes; tiled_kquant: the sub-block scale/min bytes
     const std::int32_t* perm = nullptr;   // optional input permutation, cols entries in [0, cols)
     // codebook, tiled_codebook: the grid, 2^scheme.bits strictly ascending levels in [-127, 127]
     // (the rest zero). Held by value so that a copied description stays whole.
@@ -276,6 +293,37 @@ struct layout_traits<layout::tiled_codebook> {
     }
 };
 
+template <>
+struct layout_traits<layout::tiled_kquant> {
+    // A K-quant type the layout holds (d.ggml: Q4_K, Q5_K, Q6_K), whole
+    // super-blocks of 256 per row (as the ggml tensor has), rows padded to
+    // whole tiles; codes, d/dmin and the sub-block bytes present, the f16
+    // array 2-byte aligned.
+    static status validate(const weights_desc& d, const char* what = "tiled K-quant weights") noexcept {
+        if (kquant_bits(d.ggml) == 0)
+            return status::error(errc::unsupported, "%s: type %s (%u) has no tiled K-quant form (Q4_K, Q5_K, Q6_K)", what,
+                                 gguf::type_name(d.ggml), static_cast<unsigned>(d.ggml));
+        if (d.rows == 0 || d.cols == 0) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", what, d.rows, d.cols);
+        if (d.cols % kquant_super != 0)
+            return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of the super-block size %zu", what, d.cols,
+                                 kquant_super);
+        if (d.cols > (std::size_t{1} << 40) || d.rows > (std::size_t{1} << 40) || d.rows * d.cols > (std::size_t{1} << 46))
+            return status::error(errc::invalid_argument, "%s: %zu x %zu is too large", what, d.rows, d.cols);
+        if (!d.codes || !d.scales || !d.zeros)
+            return status::error(errc::invalid_argument, "%s: codes, super-block scales or sub-block scales are null", what);
+        if (d.perm) return status::error(errc::unsupported, "%s: K-quant blocks hold no input permutation", what);
+        return detail::check_scales_and_perm(what, d.scales, 2, nullptr, d.cols);
+    }
+    static std::size_t tiles(const weights_desc& d) noexcept { return (d.rows + tile_rows - 1) / tile_rows; }
+    static std::size_t blocks(const weights_desc& d) noexcept { return d.cols / tile_block; }
+    static std::size_t supers(const weights_desc& d) noexcept { return d.cols / kquant_super; }
+    static std::size_t code_bytes(const weights_desc& d) noexcept {
+        return tiles(d) * blocks(d) * 64 * static_cast<std::size_t>(kquant_bits(d.ggml));
+    }
+    static std::size_t scale_count(const weights_desc& d) noexcept { return tiles(d) * supers(d) * kquant_fields(d.ggml) * tile_rows; }
+    static std::size_t zero_bytes(const weights_desc& d) noexcept { return tiles(d) * blocks(d) * 2 * tile_rows; }
+};
+
 // A validated description of quantized weights. Only make_weights (and the
 // owning `weights`) create one; copying is cheap (pointers and sizes).
 class weights_view {
@@ -302,6 +350,7 @@ public:
             case layout::ggml: return layout_traits<layout::ggml>::code_bytes(d_);
             case layout::codebook: return layout_traits<layout::codebook>::code_bytes(d_);
             case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::code_bytes(d_);
+            case layout::tiled_kquant: return layout_traits<layout::tiled_kquant>::code_bytes(d_);
         }
         return 0;
     }
@@ -312,12 +361,17 @@ public:
             case layout::ggml:
             case layout::codebook: return 0;  // inside the blocks
             case layout::tiled_codebook: return layout_traits<layout::tiled_codebook>::scale_count(d_);
+            case layout::tiled_kquant: return layout_traits<layout::tiled_kquant>::scale_count(d_);
         }
         return 0;
     }
-    // (ggml and codebook: 0, their scales are inside the blocks; tiled_codebook: f16)
+    // (ggml and codebook: 0, their scales are inside the blocks; tiled_codebook, tiled_kquant: f16)
     std::size_t scale_bytes() const noexcept { return scale_count() * detail::scale_bytes(d_.scheme.scale); }
-    std::size_t zero_bytes() const noexcept { return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0; }
+    // (tiled_kquant: the sub-block scale/min bytes)
+    std::size_t zero_bytes() const noexcept {
+        if (d_.lay == layout::tiled_kquant) return layout_traits<layout::tiled_kquant>::zero_bytes(d_);
+        return is_scheme_layout(d_.lay) && !d_.scheme.symmetric ? scale_count() : 0;
+    }
     std::size_t perm_bytes() const noexcept { return d_.perm ? d_.cols * sizeof(std::int32_t) : 0; }
     std::size_t bytes() const noexcept { return code_bytes() + scale_bytes() + zero_bytes() + perm_bytes(); }
 
@@ -381,8 +435,22 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             d.perm = nullptr;
             break;
         }
+        case layout::tiled_kquant: {
+            LOWBIT_TRY(layout_traits<layout::tiled_kquant>::validate(d));
+            // The scheme records the code width; scales are f16 (d, dmin).
+            d.scheme = runtime_scheme{};
+            d.scheme.bits = kquant_bits(d.ggml);
+            d.scheme.symmetric = false;
+            d.scheme.scale = scale_type::f16;
+            d.scheme.gran = granularity::per_group;
+            d.scheme.group = static_cast<int>(tile_block);
+            d.group = static_cast<int>(tile_block);
+            d.row_bytes = packed_bytes(d.cols, d.scheme.bits);
+            d.perm = nullptr;
+            break;
+        }
         default:
-            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4)",
+            return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4, tiled_kquant 5)",
                                  static_cast<int>(d.lay));
     }
     return weights_view(d);

@@ -11,6 +11,7 @@
 #include "../../formats/detail/codebook_entries.hpp"
 #include "../../formats/detail/gguf_entries.hpp"
 #include "../../formats/detail/tiled_codebook_entries.hpp"
+#include "../../formats/detail/tiled_kquant_entries.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -18,6 +19,8 @@ namespace detail {
 #if !defined(LOWBIT_COMPILED_BITS)
 LOWBIT_COMPILED_INLINE kernel_family kernel_family_at(std::size_t i) noexcept {
     if (i >= kernel_family_count) return {};
+    if (i >= kernel_family_count - tiled_kquant_family_count)
+        return kquant::detail::tiled_kquant_family(tiled_kquant_types[i - (kernel_family_count - tiled_kquant_family_count)]);
     if (i >= 2 * kernel_scheme_count + ggml_family_count) {  // cb3, cb4, then their tiled_codebook families
         const std::size_t c = i - 2 * kernel_scheme_count - ggml_family_count;
         const int bits = c % 2 ? 4 : 3;
@@ -38,6 +41,7 @@ LOWBIT_COMPILED_INLINE kernel_family family_of(const weights_view& w) noexcept {
     if (w.lay() == layout::ggml) return gguf::detail::ggml_family(w.ggml_type());
     if (w.lay() == layout::codebook) return codebook::detail::codebook_family(w.scheme().bits);
     if (w.lay() == layout::tiled_codebook) return codebook::detail::tiled_codebook_family(w.scheme().bits);
+    if (w.lay() == layout::tiled_kquant) return kquant::detail::tiled_kquant_family(w.ggml_type());
     return w.lay() == layout::dense ? layout_family<layout::dense>(w.scheme()) : layout_family<layout::tiled>(w.scheme());
 }
 

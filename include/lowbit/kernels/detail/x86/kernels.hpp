@@ -12,6 +12,7 @@
 
 #include "../blocks.hpp"
 #include "../tiled_blocks.hpp"
+#include "../tiled_kquant_blocks.hpp"
 
 namespace lowbit {
 namespace kdetail {
@@ -44,6 +45,7 @@ struct unpack_table {
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -55,6 +57,7 @@ struct unpack_table {
 #define LOWBIT_X86_DOT 0
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -66,6 +69,7 @@ struct unpack_table {
 #define LOWBIT_X86_DOT 1
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT
@@ -77,6 +81,7 @@ struct unpack_table {
 #define LOWBIT_X86_DOT 2
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_X86_NS
 #undef LOWBIT_TGT
 #undef LOWBIT_X86_DOT

@@ -1,0 +1,157 @@
+// arch::amx on tiled K-quant weights (layout::tiled_kquant): the tile body
+// (formats/detail/x86/tiled_kquant_amx.hpp) equals the scalar model
+// (kdetail::kq_tile_scalar) bit for bit, on the emulated tiles
+// (tests/amx_emulated.hpp) everywhere AVX-512 VNNI runs, on the real ones where
+// the OS grants AMX, and through the public gemm there. Part of test_amx.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <lowbit/formats/tiled_kquant_matmul.hpp>
+#include <lowbit/kernels/detail/entries.hpp>  // the x86 bodies (and LOWBIT_HAVE_AMX_KERNELS) in both modes: the body runs here
+#include <lowbit/weights/repack.hpp>
+
+#include "test_util.hpp"
+
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+#include <lowbit/formats/detail/tiled_kquant_view.hpp>
+#include <lowbit/formats/detail/x86/tiled_kquant_amx.hpp>
+
+#include "amx_emulated.hpp"
+
+namespace {
+
+using namespace lowbit;
+using gguf::gguf_type;
+
+// rows x cols of random blocks of type t, finite d/dmin (f16 max and zero among them).
+std::vector<std::uint8_t> kq_blocks(gguf_type t, std::size_t rows, std::size_t cols, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    const std::size_t bb = gguf::type_size(t), n = rows * cols / 256;
+    std::vector<std::uint8_t> out(n * bb);
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint8_t* blk = out.data() + i * bb;
+        for (int f = 0; f < (t == gguf_type::q6_K ? 1 : 2); ++f) {
+            std::uint16_t h = static_cast<std::uint16_t>(((3 + rng() % 8) << 10) | (rng() & 0x3ff) | (rng() % 2 ? 0x8000 : 0));
+            if (i % 7 == 3) h = f ? 0x0000 : 0x7bff;
+            std::memcpy(blk + (t == gguf_type::q6_K ? 208 : 2 * f), &h, 2);
+        }
+    }
+    return out;
+}
+
+bool same(float a, float b) { return std::isnan(a) ? std::isnan(b) : std::memcmp(&a, &b, 4) == 0; }
+
+// The activations as the entries prepare them (prepare_ti8, then the half sums), rows `stride` codes apart.
+struct kq_prepared {
+    std::vector<std::int8_t> q;
+    std::vector<float> dx;
+    std::vector<std::int32_t> zq;
+    std::vector<kdetail::tact_i8> acts;
+    kq_prepared(const std::vector<float>& X, std::size_t M, std::size_t K) : q(M * K), dx(M * K / 32), zq(2 * M * K / 32) {
+        const std::size_t nb = K / 32;
+        for (std::size_t m = 0; m < M; ++m) {
+            kdetail::prepare_ti8<4, false>(X.data() + m * K, nullptr, K, nb, q.data() + m * K, dx.data() + m * nb, zq.data() + 2 * m * nb);
+            kdetail::kq_half_sums(q.data() + m * K, nb, zq.data() + 2 * m * nb);
+            acts.push_back(kdetail::tact_i8{q.data() + m * K, dx.data() + m * nb, zq.data() + 2 * m * nb});
+        }
+    }
+};
+
+template <int B, class Tiles>
+void check_kq_body(gguf_type t, std::uint32_t seed) {
+    for (const auto& nk : {std::pair<std::size_t, std::size_t>{37, 512}, {16, 256}, {5, 2304}}) {
+        const std::size_t N = nk.first, K = nk.second;
+        CAPTURE(N);
+        CAPTURE(K);
+        const auto blocks = kq_blocks(t, N, K, seed++);
+        auto g = make_ggml_weights(t, blocks.data(), N, K);
+        REQUIRE(g);
+        auto tw = repack(*g, layout::tiled_kquant);
+        REQUIRE(tw);
+        const kdetail::kq_view w = kdetail::kq_view_of(tw->view());
+        const std::size_t tiles = (N + 15) / 16, Mmax = 35;
+        std::vector<float> X = lowbit_test::gaussian(Mmax * K, seed++, 2.0f);
+        X[5 * K + 3] = std::numeric_limits<float>::infinity();  // row 5: every output NaN
+        for (std::size_t c = 0; c < K; ++c) X[7 * K + c] = c % 3 ? 127.0f : -127.0f;
+        const kq_prepared P(X, Mmax, K);
+        for (std::size_t M : {1, 2, 15, 16, 17, 31, 35}) {
+            CAPTURE(M);
+            std::vector<float> want(M * N, -1.0f);
+            for (std::size_t tt = 0; tt < tiles; ++tt) kdetail::kq_tile_scalar<B>(w, tt, P.acts.data(), M, want.data(), N);
+            for (std::size_t min_m : {std::size_t{1}, std::size_t{20}})
+                for (std::size_t strip : {std::size_t{32}, std::size_t{3}}) {
+                    std::vector<float> y(M * N, -1.0f);
+                    kdetail::kq_amx::tiles_on<B, Tiles>(w, 0, tiles, P.acts.data(), M, y.data(), N, min_m, strip);
+                    for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
+                }
+            // gathered rows (not evenly spaced): reversed
+            std::vector<kdetail::tact_i8> rev(P.acts.rend() - static_cast<std::ptrdiff_t>(M), P.acts.rend());
+            std::vector<float> want_r(M * N), y(M * N, -1.0f);
+            for (std::size_t tt = 0; tt < tiles; ++tt) kdetail::kq_tile_scalar<B>(w, tt, rev.data(), M, want_r.data(), N);
+            kdetail::kq_amx::tiles_on<B, Tiles>(w, 0, tiles, rev.data(), M, y.data(), N, 1, 5);
+            for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want_r[i]));
+        }
+    }
+}
+
+void check_all_types(bool hw) {
+    if (hw) {
+        check_kq_body<4, kdetail::amx_hw>(gguf_type::q4_K, 10);
+        check_kq_body<5, kdetail::amx_hw>(gguf_type::q5_K, 20);
+        check_kq_body<6, kdetail::amx_hw>(gguf_type::q6_K, 30);
+    } else {
+        check_kq_body<4, kdetail::amx_emulated>(gguf_type::q4_K, 10);
+        check_kq_body<5, kdetail::amx_emulated>(gguf_type::q5_K, 20);
+        check_kq_body<6, kdetail::amx_emulated>(gguf_type::q6_K, 30);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("amx tiled K-quant body on the emulated tiles equals the model (Q4_K, Q5_K, Q6_K)") {
+    if (!lowbit::detail::cpu().has(lowbit::arch::avx512vnni)) {
+        MESSAGE("skipped: the body's epilogue is AVX-512 VNNI code and this CPU has no AVX-512 VNNI");
+        return;
+    }
+    const unsigned faults0 = lowbit::kdetail::amx_emulated::faults().load();
+    const unsigned long dots0 = lowbit::kdetail::amx_emulated::dots().load();
+    check_all_types(false);
+    CHECK(lowbit::kdetail::amx_emulated::faults().load() == faults0);
+    CHECK(lowbit::kdetail::amx_emulated::dots().load() > dots0);
+}
+
+TEST_CASE("amx tiled K-quant body on the real tiles equals the model; the amx entry runs through gemm") {
+    if (!lowbit::detail::cpu().has(lowbit::arch::amx)) {
+        MESSAGE("skipped: this CPU/OS has no usable AMX-INT8; the emulated run covers the body");
+        return;
+    }
+    check_all_types(true);
+    for (lowbit::gguf::gguf_type t : {lowbit::gguf::gguf_type::q4_K, lowbit::gguf::gguf_type::q6_K}) {
+        const std::size_t N = 70, K = 512, M = 80;
+        const auto blocks = kq_blocks(t, N, K, 99);
+        auto tw = lowbit::repack(*lowbit::make_ggml_weights(t, blocks.data(), N, K), lowbit::layout::tiled_kquant);
+        REQUIRE(tw);
+        const std::vector<float> X = lowbit_test::gaussian(M * K, 5, 1.0f);
+        std::vector<float> Y(M * N), Ys(M * N);
+        lowbit::matmul_info info;
+        lowbit::matmul_options opt;
+        opt.info = &info;
+        REQUIRE(lowbit::kquant::gemm(tw->view(), lowbit::matrix_view<const float>(X.data(), M, K), lowbit::matrix_view<float>(Y.data(), M, N),
+                                     lowbit::serial_executor{}, opt)
+                    .ok());
+        CHECK(info.entry->key.a == lowbit::arch::amx);
+        CHECK(!info.fell_back);
+        REQUIRE(lowbit::force_arch(lowbit::arch::scalar).ok());
+        REQUIRE(lowbit::kquant::gemm(tw->view(), lowbit::matrix_view<const float>(X.data(), M, K), lowbit::matrix_view<float>(Ys.data(), M, N)).ok());
+        (void)lowbit::force_arch(lowbit::arch::automatic);
+        for (std::size_t i = 0; i < Y.size(); ++i) REQUIRE(same(Y[i], Ys[i]));
+    }
+}
+#endif
