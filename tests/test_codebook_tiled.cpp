@@ -16,8 +16,7 @@
 #include <vector>
 
 #include <lowbit/formats/codebook_matmul.hpp>
-#include <lowbit/kernels/detail/tiled_blocks.hpp>  // kdetail::int8_tile_scalar, prepare_ti8 (compiled mode parses no kernel header)
-#include <lowbit/kernels/tiled_matmul.hpp>  // the tiled int8 model (tiled_w8_model)
+#include <lowbit/kernels/tiled_matmul.hpp>  // kdetail::int8_tile_scalar, prepare_ti8: the tiled int8 model (tiled_w8_model)
 #include <lowbit/parallel.hpp>
 
 #include "test_archs.hpp"

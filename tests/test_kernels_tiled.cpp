@@ -12,8 +12,7 @@
 #include <numeric>
 #include <string>
 
-#include <lowbit/kernels/detail/tiled_blocks.hpp>  // kdetail::bf16_round (compiled mode parses no kernel header)
-#include <lowbit/kernels/tiled_matmul.hpp>
+#include <lowbit/kernels/tiled_matmul.hpp>  // with LOWBIT_INLINE_KERNELS (as the test builds define it) also kdetail::bf16_round
 
 #include "test_kernels_common.hpp"
 

@@ -13,15 +13,12 @@
 #include <vector>
 
 #include <lowbit/formats/tiled_kquant_matmul.hpp>
-#include <lowbit/kernels/detail/entries.hpp>  // the x86 bodies (and LOWBIT_HAVE_AMX_KERNELS) in both modes: the body runs here
+#include <lowbit/kernels/tiled_matmul.hpp>  // with LOWBIT_INLINE_KERNELS (as the test builds define it): the x86 bodies and LOWBIT_HAVE_AMX_KERNELS
 #include <lowbit/weights/repack.hpp>
 
 #include "test_util.hpp"
 
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
-#include <lowbit/formats/detail/tiled_kquant_view.hpp>
-#include <lowbit/formats/detail/x86/tiled_kquant_amx.hpp>
-
 #include "amx_emulated.hpp"
 
 namespace {

@@ -23,9 +23,12 @@
 #include "tiled_kquant.hpp"
 // The tiled K-quant families: lowbit::compiled's (the kernel table, compiled
 // once) with LOWBIT_COMPILED, else instantiated in this TU (these three only).
+// LOWBIT_INLINE_KERNELS (a TU that wants its own copies of the bodies, as the
+// sanitized tests) parses the bodies in both modes; the calls stay as above.
 #if defined(LOWBIT_COMPILED)
 #include "../kernels/kernel_list.hpp"
-#else
+#endif
+#if !defined(LOWBIT_COMPILED) || defined(LOWBIT_INLINE_KERNELS)
 #include "detail/tiled_kquant_entries.hpp"
 #endif
 
