@@ -49,6 +49,15 @@ struct super_fields {
 
 namespace detail {
 
+// The eight sub-blocks' 6-bit scale and min into Q4_K's / Q5_K's 12 bytes.
+inline void pack_sub_fields(const super_fields& f, std::uint8_t* scales) noexcept {
+    std::uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) {
+        sc[j] = f.sub[j][0];
+        mn[j] = f.sub[j][1];
+    }
+    gguf::detail::pack_scales_k4(sc, mn, scales);
+}
 inline void read_block(const gguf::block_q4_K& b, super_fields& f) noexcept {
     for (int j = 0; j < 8; ++j) {
         gguf::detail::unpack_scale_k4(j, b.scales, &f.sub[j][0], &f.sub[j][1]);
@@ -58,12 +67,7 @@ inline void read_block(const gguf::block_q4_K& b, super_fields& f) noexcept {
     f.dmin = b.dmin;
 }
 inline void write_block(const super_fields& f, gguf::block_q4_K& b) noexcept {
-    std::uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) {
-        sc[j] = f.sub[j][0];
-        mn[j] = f.sub[j][1];
-    }
-    gguf::detail::pack_scales_k4(sc, mn, b.scales);
+    pack_sub_fields(f, b.scales);
     for (int j = 0; j < 4; ++j)
         for (int l = 0; l < 32; ++l) b.qs[32 * j + l] = static_cast<std::uint8_t>(f.u[64 * j + l] | (f.u[64 * j + 32 + l] << 4));
     b.d = f.d;
@@ -79,12 +83,7 @@ inline void read_block(const gguf::block_q5_K& b, super_fields& f) noexcept {
     f.dmin = b.dmin;
 }
 inline void write_block(const super_fields& f, gguf::block_q5_K& b) noexcept {
-    std::uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) {
-        sc[j] = f.sub[j][0];
-        mn[j] = f.sub[j][1];
-    }
-    gguf::detail::pack_scales_k4(sc, mn, b.scales);
+    pack_sub_fields(f, b.scales);
     for (int j = 0; j < 4; ++j)
         for (int l = 0; l < 32; ++l)
             b.qs[32 * j + l] = static_cast<std::uint8_t>((f.u[64 * j + l] & 15) | ((f.u[64 * j + 32 + l] & 15) << 4));

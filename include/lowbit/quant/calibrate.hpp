@@ -233,6 +233,20 @@ public:
         static const pow04_table t;
         return t;
     }
+    // The first scan's grid indices: 0 (min/max), then the coarse set (shrinks
+    // 1 - f in hundredths, the grid's nearest, denser near f = 1, where the
+    // best of 4- and 8-bit groups lies), increasing, below steps. Returns how many.
+    static int coarse_set(int grid, int steps, int (&tried)[8]) noexcept {
+        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
+        int nt = 0;
+        tried[nt++] = 0;
+        for (const int m : coarse) {
+            const int i = static_cast<int>((static_cast<long long>(m) * grid + 50) / 100);
+            if (i <= tried[nt - 1] || i >= steps) continue;
+            tried[nt++] = i;
+        }
+        return nt;
+    }
     // A candidate without its tnorm (0; set_tnorm sets it).
     fit_candidate candidate_base(float s, float z) const noexcept {
         return {s, 1.0f / s, 1.0f / unit_, static_cast<float>(min_code(bits_, sym_)) - z, static_cast<float>(max_code(bits_)) - z, 0.0};
@@ -453,20 +467,13 @@ private:
             if (++n == 4) flush();
         };
         // min/max first, in the first scan: the others replace it only where
-        // strictly better. Then the coarse set (shrinks 1 - f in hundredths,
-        // the grid's nearest), denser near f = 1, where the best of 4- and
-        // 8-bit groups lies: three with min/max, four in the second scan.
-        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
+        // strictly better. Then the coarse set (coarse_set): three with
+        // min/max, four in the second scan.
         idx[0] = 0;
         fc[n++] = candidate_base(mm.scale, mm.zero);
-        int tried[8], nt = 0;
-        tried[nt++] = 0;
-        for (const int m : coarse) {
-            const int i = static_cast<int>((static_cast<long long>(m) * c_.grid + 50) / 100);
-            if (i <= tried[nt - 1] || i >= steps) continue;
-            tried[nt++] = i;
-            try_i(i);
-        }
+        int tried[8];
+        const int nt = coarse_set(c_.grid, steps, tried);
+        for (int t = 1; t < nt; ++t) try_i(tried[t]);
         if (n > 0) flush();
         // 3 halving levels from the best towards its tried neighbours.
         int gl = 0, gr = steps - ib;
@@ -684,14 +691,8 @@ private:
         double mm_err[max_lanes], scan_err[max_lanes];
         int ib[max_lanes];
         // 1. min/max and the coarse set (the same indices for every group).
-        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
-        int tried[8], nt = 0;
-        tried[nt++] = 0;
-        for (const int m : coarse) {
-            const int i = static_cast<int>((static_cast<long long>(m) * c_.grid + 50) / 100);
-            if (i <= tried[nt - 1] || i >= steps) continue;
-            tried[nt++] = i;
-        }
+        int tried[8];
+        const int nt = mse_searcher::coarse_set(c_.grid, steps, tried);
         for (std::size_t l = 0; l < W; ++l) {
             mm_err[l] = 0.0;
             scan_err[l] = std::numeric_limits<double>::infinity();
