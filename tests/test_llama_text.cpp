@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <lowbit/formats/json.hpp>
+#include <lowbit/formats/tiled_kquant_matmul.hpp>
 
 #include "bench.hpp"
 #include "eval.hpp"
@@ -697,17 +698,25 @@ TEST_CASE("lowbit-llama int8 path: K-quant weights and the classifier run on the
     std::vector<int> tok(40);
     for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = static_cast<int>((i * 37 + 5) % sp.vocab);
 
-    // One matvec on the blocks is exactly gguf::gemv.
+    // One matvec is exactly the kernel it runs: the tiled K-quant copy
+    // (tile_linear) by default, kquant::gemv; with the tiled copies off
+    // (--layout plain), the blocks themselves, gguf::gemv.
     std::vector<float> x(sp.dim), y(sp.dim), ref(sp.dim);
     for (int i = 0; i < sp.dim; ++i) x[i] = std::sin(0.1f * static_cast<float>(i));
     llama::op_times times;
     i8.times = &times;
+    REQUIRE(!m.layers[0].wq.kquant_tiled.empty());
     llama::matvec(m.layers[0].wq, x.data(), y.data(), pool, i8);
+    REQUIRE(lowbit::kquant::gemv(m.layers[0].wq.kquant_tiled.view(), lowbit::span<const float>(x), lowbit::span<float>(ref), pool).ok());
+    CHECK(y == ref);
+    CHECK(times.matmul > 0);
+    llama::run_options plain = i8;
+    plain.tiled = false;
+    llama::matvec(m.layers[0].wq, x.data(), y.data(), pool, plain);
     REQUIRE(lowbit::gguf::gemv(llama::gg::gguf_type::q4_K, m.layers[0].wq.gguf_data.data(), sp.dim, sp.dim,
                                lowbit::span<const float>(x), lowbit::span<float>(ref), pool)
                 .ok());
     CHECK(y == ref);
-    CHECK(times.matmul > 0);
     i8.times = nullptr;
 
     // Decoding on the blocks stays close to the float copy (only the Q8_K/Q8_0
