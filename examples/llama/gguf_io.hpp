@@ -73,6 +73,22 @@ public:
     lowbit::span<const std::uint8_t> bytes() const {
         return {map_ ? static_cast<const std::uint8_t*>(map_) : copy_.data(), size_};
     }
+    // Gives back the resident pages of the whole pages inside `part` (bytes of
+    // this file that loading has copied out): without it a load's peak
+    // resident size is the file plus everything copied from it. The mapping
+    // is private and read-only, so a later read finds the file's bytes again.
+    void release(lowbit::span<const std::uint8_t> part) const {
+#ifdef LLAMA_HAVE_MMAP
+        const long page = ::sysconf(_SC_PAGESIZE);
+        if (!map_ || page <= 0 || part.empty()) return;
+        const auto p = static_cast<std::size_t>(page);
+        const std::size_t at = static_cast<std::size_t>(part.data() - static_cast<const std::uint8_t*>(map_));
+        const std::size_t first = (at + p - 1) / p * p, end = (at + part.size()) / p * p;
+        if (end > first) ::madvise(static_cast<std::uint8_t*>(map_) + first, end - first, MADV_DONTNEED);
+#else
+        (void)part;
+#endif
+    }
 
 private:
     mapped_file() = default;
@@ -144,7 +160,10 @@ inline status decode_codebooks(model& m) {
 // With `one_copy`, every weight is held once, in the form runs with those
 // options read (keep_for, keep_what_runs in runtime.hpp): no export, --eval
 // or requantizing afterwards.
-inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run_options* one_copy = nullptr) {
+// `file`, when the bytes are its mapping: the pages of every tensor copied
+// out are given back as loading goes (mapped_file::release).
+inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run_options* one_copy = nullptr,
+                               const mapped_file* file = nullptr) {
     auto reader = lowbit::weights_gguf_reader::open(bytes);
     if (!reader) return reader.error();
     const gg::gguf_file& f = reader->file();
@@ -174,7 +193,9 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run
         const gg::tensor_info* t = nullptr;
         LOWBIT_TRY(find(name, rows, cols, &t));
         out.resize(rows * cols);
-        return gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols));
+        LOWBIT_TRY(gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols)));
+        if (file) file->release(t->data);
+        return {};
     };
     auto lin = [&](const std::string& name, std::size_t rows, std::size_t cols, linear& out) -> status {
         if (reader->is_lowbit(name)) {
@@ -189,6 +210,7 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run
         if (!l) return l.error();
         out = std::move(*l);
         if (t->type == gg::gguf_type::f32) out.gguf_data.clear();  // plain floats: nothing to keep
+        if (file) file->release(t->data);
         return {};
     };
     const std::size_t D = c.dim, H = c.hidden, KV = c.kv_dim(), V = c.vocab;
@@ -205,6 +227,7 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run
         cb.rows = V, cb.cols = D, cb.gguf_type = t->type, cb.format = ggml_format_name(t->type);
         cb.bytes = V * gg::row_size(t->type, D);
         cb.gguf_data.assign(t->data.data(), t->data.data() + cb.bytes);
+        if (file) file->release(t->data);
     }
     m.layers.resize(c.layers);
     std::string formats;
@@ -353,7 +376,7 @@ inline result<model> load_model(const char* path, const run_options* one_copy = 
     if (!f) return f.error();
     const auto b = (*f)->bytes();
     if (!is_gguf(b.data(), b.size())) return load_llama2c(b, path);
-    auto m = load_gguf(b, one_copy);
+    auto m = load_gguf(b, one_copy, f->get());
     if (!m) return m;
     bool views = false;
     for (const layer& y : m->layers) y.for_each_linear([&](const linear& l, const char*) { views = views || l.mapped.has_value(); });
