@@ -70,7 +70,8 @@ const char* usage =
     "                      generated one at a time); mean +- stddev over --reps N runs (default 5) after one warm-up,\n"
     "                      with the share of time in the linear layers and in attention. With --path int8, weights a\n"
     "                      GGUF stores in Q4_K/Q5_K/Q6_K (and its classifier) run on their blocks, as llama.cpp does;\n"
-    "                      --bench-threads LIST runs every test at each thread count of LIST (one load)\n";
+    "                      --bench-threads LIST runs every test at each thread count of LIST (one load); the\n"
+    "                      size column is what the model holds (one copy of each weight, in the form the path runs)\n";
 
 struct args {
     std::string perplexity_text, kl_base, tokenize_text, bench, bench_threads;
