@@ -56,19 +56,19 @@ LOWBIT_ARM_INLINE void kq_bytes(const std::uint8_t* p, int32x4_t (&v)[NU]) {
 LOWBIT_ARM_INLINE float32x4_t kq_f16(const std::uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
 // Quads J and J + 1 (J even) of NU units into the chain pairs c of MB rows
-// (x: the rows' 32 activation bytes as two registers).
+// (x: the rows' 32 activation bytes as two registers). Unit by unit: the
+// unpacked quads of one unit are live at a time (with every unit's unpacked
+// first, as i8_quad_pair does, GCC -O2 spilled vectors in the 5- and 6-bit
+// neon copies, whose chains and half sums take more registers).
 template <int B, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void kq_quad_pair(const std::uint8_t* p, const int8x16_t (*x)[2], int32x4_t (&c)[NU][MB][2]) {
-    int8x16_t w0[NU], w1[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
-        w0[k] = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
-        w1[k] = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
-    }
-    LOWBIT_UNROLL
-    for (int m = 0; m < MB; ++m)
+        const int8x16_t w0 = dot_bytes<B>(quad<B, J>(p + unit_bytes * static_cast<std::size_t>(k)));
+        const int8x16_t w1 = dot_bytes<B>(quad<B, J + 1>(p + unit_bytes * static_cast<std::size_t>(k)));
         LOWBIT_UNROLL
-        for (int k = 0; k < NU; ++k) dot_pair<J>(c[k][m][0], c[k][m][1], w0[k], w1[k], x[m][J / 4]);
+        for (int m = 0; m < MB; ++m) dot_pair<J>(c[k][m][0], c[k][m][1], w0, w1, x[m][J / 4]);
+    }
 }
 
 // Units [h0, h0 + NU) of tile t against MB activation rows.
@@ -179,15 +179,20 @@ LOWBIT_ARM_TGT inline void kq_tiles_mb(const kdetail::kq_view& w, std::size_t t0
 
 // All activation rows [0, M) for tiles [t0, t1): pairs of activation rows on
 // half tiles (2 units), then single rows on whole tiles (4 units), as
-// ti8_tiles (about 24-28 of the 32 vector registers: the chains, the
-// accumulators and d, dmin of every unit).
+// ti8_tiles (the chains, the accumulators and d, dmin of every unit: about 24
+// of the 32 vector registers). Single rows of 5- and 6-bit codes without sdot
+// run half tiles too: there GCC -O2 kept the 4 units' 5 or 6 code planes in
+// registers across the block and spilled 24-32 vectors per block; on half
+// tiles nothing spills and a GEMV executes 8 % fewer instructions
+// (docs/kernels.md, "The tiled K-quant layout on ARM").
 template <int B>
 LOWBIT_ARM_TGT inline void kq_tiles(const kdetail::kq_view& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a, std::size_t M,
                                     float* out, std::size_t ld) {
     tiled_runs().kq.fetch_add(1, std::memory_order_relaxed);
+    constexpr int gemv_units = LOWBIT_ARM_DOT || B == 4 ? 4 : 2;
     std::size_t m = 0;
     for (; m + 2 <= M; m += 2) tl::kq_tiles_mb<B, 2, 2>(w, t0, t1, a + m, out + m * ld, ld);
-    for (; m < M; ++m) tl::kq_tiles_mb<B, 1, 4>(w, t0, t1, a + m, out + m * ld, ld);
+    for (; m < M; ++m) tl::kq_tiles_mb<B, 1, gemv_units>(w, t0, t1, a + m, out + m * ld, ld);
 }
 
 }  // namespace LOWBIT_ARM_NS
