@@ -56,10 +56,7 @@ LOWBIT_ARM_INLINE void kq_bytes(const std::uint8_t* p, int32x4_t (&v)[NU]) {
 LOWBIT_ARM_INLINE float32x4_t kq_f16(const std::uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
 // Quads J and J + 1 (J even) of NU units into the chain pairs c of MB rows
-// (x: the rows' 32 activation bytes as two registers). Unit by unit: the
-// unpacked quads of one unit are live at a time (with every unit's unpacked
-// first, as i8_quad_pair does, GCC -O2 spilled vectors in the 5- and 6-bit
-// neon copies, whose chains and half sums take more registers).
+// (x: the rows' 32 activation bytes as two registers), unit by unit.
 template <int B, int MB, int NU, int J>
 LOWBIT_ARM_INLINE void kq_quad_pair(const std::uint8_t* p, const int8x16_t (*x)[2], int32x4_t (&c)[NU][MB][2]) {
     LOWBIT_UNROLL
@@ -181,9 +178,9 @@ LOWBIT_ARM_TGT inline void kq_tiles_mb(const kdetail::kq_view& w, std::size_t t0
 // half tiles (2 units), then single rows on whole tiles (4 units), as
 // ti8_tiles (the chains, the accumulators and d, dmin of every unit: about 24
 // of the 32 vector registers). Single rows of 5- and 6-bit codes without sdot
-// run half tiles too: there GCC -O2 kept the 4 units' 5 or 6 code planes in
-// registers across the block and spilled 24-32 vectors per block; on half
-// tiles nothing spills and a GEMV executes 8 % fewer instructions
+// run half tiles too: with 4 units GCC -O2 loaded their 5 or 6 code planes
+// (20 or 24 vectors) early and spilled them (24-32 stores a block); on half
+// tiles the loop has 0-1 stores and a GEMV executes 8 % fewer instructions
 // (docs/kernels.md, "The tiled K-quant layout on ARM").
 template <int B>
 LOWBIT_ARM_TGT inline void kq_tiles(const kdetail::kq_view& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* a, std::size_t M,
