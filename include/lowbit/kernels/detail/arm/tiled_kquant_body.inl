@@ -26,29 +26,22 @@ namespace tl {
 #define LOWBIT_ARM_INLINE LOWBIT_ARM_TGT __attribute__((always_inline)) inline
 
 // The bytes of rows 4h0 .. 4h0 + 4 NU - 1 of a per-row byte field (p: its row
-// 4h0) as int32 lanes, one vector per unit; Signed: the bytes are int8.
+// 4h0) as int32 lanes, one vector per unit (NU = 2 or 4: the register blocks
+// are whole and half tiles); Signed: the bytes are int8.
 template <int NU, bool Signed>
 LOWBIT_ARM_INLINE void kq_bytes(const std::uint8_t* p, int32x4_t (&v)[NU]) {
-    if constexpr (NU == 1) {
-        std::uint32_t four;
-        std::memcpy(&four, p, 4);
-        const uint8x8_t b = vreinterpret_u8_u32(vdup_n_u32(four));
-        if constexpr (Signed) v[0] = vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_u8(b))));
-        else v[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(b))));
-    } else {
-        static_assert(NU % 2 == 0, "units come one or in pairs");
-        LOWBIT_UNROLL
-        for (int j = 0; j < NU / 2; ++j) {  // 8 bytes: two units
-            const uint8x8_t b = vld1_u8(p + 8 * j);
-            if constexpr (Signed) {
-                const int16x8_t h = vmovl_s8(vreinterpret_s8_u8(b));
-                v[2 * j] = vmovl_s16(vget_low_s16(h));
-                v[2 * j + 1] = vmovl_high_s16(h);
-            } else {
-                const uint16x8_t h = vmovl_u8(b);
-                v[2 * j] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
-                v[2 * j + 1] = vreinterpretq_s32_u32(vmovl_high_u16(h));
-            }
+    static_assert(NU % 2 == 0, "units come in pairs");
+    LOWBIT_UNROLL
+    for (int j = 0; j < NU / 2; ++j) {  // 8 bytes: two units
+        const uint8x8_t b = vld1_u8(p + 8 * j);
+        if constexpr (Signed) {
+            const int16x8_t h = vmovl_s8(vreinterpret_s8_u8(b));
+            v[2 * j] = vmovl_s16(vget_low_s16(h));
+            v[2 * j + 1] = vmovl_high_s16(h);
+        } else {
+            const uint16x8_t h = vmovl_u8(b);
+            v[2 * j] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
+            v[2 * j + 1] = vreinterpretq_s32_u32(vmovl_high_u16(h));
         }
     }
 }
