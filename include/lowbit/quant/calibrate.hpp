@@ -27,7 +27,7 @@
 //      Asymmetric: two zero points each round (see refit).
 // At norms other than 2, stage 1 skips a candidate whose lower bound (the
 // clipping of the group's extremes: clip_bound) is at least the best error so
-// far, and with lowbit::compiled's 16-lane passes groups of 16 and 32 are
+// far, and with lowbit::compiled's 16-lane passes groups of 16 to 64 are
 // searched 16 at a time, one a vector lane (calibrate_groups, mse_lanes):
 // neither changes any group's result.
 // Only storable candidates (min/max, stage 2's) are returned, the first of the
@@ -624,12 +624,15 @@ public:
     static bool fits(std::size_t g) noexcept { return g >= 16 && g <= max_group && g % 16 == 0; }
     // Whether calibrate_groups gives it groups of g values at norm `norm`:
     // where it was measured faster than one group at a time (bench_calibrate,
-    // docs/concepts.md "Branch mse21"): groups of 16 and 32 at norms other
-    // than 2. Elsewhere the per-lane scalar search between passes (building
-    // each lane's candidates, the bounds, the comparisons, from arrays) costs
-    // more than the per-group calls and flushes it saves: norm 2's passes are
-    // cheap, and groups of 128 already spread those costs over 8 vectors.
-    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 32 && norm != 2.0f; }
+    // docs/concepts.md "Branch mse21", "Branch mse22"): groups of 16 to 64
+    // at norms other than 2 (64 since the bounds run 4 lanes a vector:
+    // w3g64 5.5x -> 4.7x min/max, w3g64a 7.0x -> 6.2x). Elsewhere the
+    // per-lane scalar search between passes (building each lane's
+    // candidates, the comparisons, from arrays) costs more than the
+    // per-group calls and flushes it saves: norm 2's passes are cheap, and
+    // groups of 128 already spread those costs over 8 vectors (there the
+    // lanes were 0-8 % slower).
+    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 64 && norm != 2.0f; }
 
     // The parameters of groups x + l g, l < W = lanes_width(wide), into out;
     // c is mse, fits(g).
@@ -1020,9 +1023,9 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
 // Parameters for n groups of g finite values each, group j at x + j g (a
 // row of per_group groups), into out[j]: calibrate_block's for each group,
 // the same values. With lowbit::compiled's 16-lane passes (AVX-512F), the
-// MSE search takes groups of 16 and 32 values 16 at a time, one a vector lane
-// (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms other
-// than 2.
+// MSE search takes groups of 16 to 64 values 16 at a time, one a vector
+// lane (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms
+// other than 2.
 inline void calibrate_groups(const float* x, std::size_t n, std::size_t g, const calibration& c, int bits, bool symmetric,
                              scale_type st, float* scratch, qparams* out) noexcept {
     std::size_t j = 0;
