@@ -764,9 +764,10 @@ private:
             best_f[max_lanes];
         for (std::size_t l = 0; l < W; ++l) {
             best_f[l] = std::numeric_limits<float>::infinity();
-            // (dead lanes: a range that clips nothing; lo == hi: the low end adds nothing, as clip_bound)
+            // (dead lanes: a range that clips nothing; lo == hi: the low end adds
+            // nothing, as clip_bound: s kmin - FLT_MAX is below the edge)
             bhi[l] = live_[l] ? hi_[l] : 0.0f;
-            blo[l] = live_[l] && lo_[l] != hi_[l] ? lo_[l] : -std::numeric_limits<float>::max();
+            blo[l] = live_[l] && lo_[l] != hi_[l] ? lo_[l] : std::numeric_limits<float>::max();
             bkmax[l] = live_[l] ? kmax[l] : 1.0f;
             bkmin[l] = live_[l] ? kmin[l] : -1.0f;
             bui[l] = live_[l] ? uinv[l] : 0.0f;
