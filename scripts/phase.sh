@@ -37,3 +37,21 @@ lowbit_ninja_dir() {
 # CTest entry and every test binary run outside CTest gets at most this many
 # seconds; the slowest, test_llama under ASan+UBSan, takes about 110.
 lowbit_test_timeout=900
+
+# lowbit_linker: sets lowbit_link_flags, what the test builds pass as
+# CMAKE_EXE_LINKER_FLAGS: -fuse-ld=lld where ld.lld is installed (scripts/test.sh
+# installs it). ld.bfd took 2-3x lld's CPU time on the test binaries (an
+# ASan+UBSan test binary 2.7-4.8 CPU-s against 0.8-1.9; docs/testing.md, session
+# 22). The programs do the same: lld, like ld.bfd, keeps the first object's copy
+# of an inline function (test_quant's -O1 MSE-search TU relies on it). Without
+# ld.lld it says so and the builds link with the compiler's default linker.
+# (The AArch64 cross build keeps ld.bfd: its g++ finds no aarch64 ld.lld, and its
+# eight links take ~5 s in all.)
+lowbit_linker() {
+  if command -v ld.lld >/dev/null 2>&1; then
+    lowbit_link_flags=-fuse-ld=lld
+  else
+    echo "lowbit: ld.lld not found: linking with the default linker (slower; bash scripts/install-deps.sh lld)" >&2
+    lowbit_link_flags=
+  fi
+}

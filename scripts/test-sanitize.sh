@@ -29,9 +29,11 @@ jobs=$(nproc)
 cxx=${LOWBIT_SANITIZE_CXX:-$(command -v clang++ || command -v g++)}
 asan_dir=${LOWBIT_ASAN_DIR:-build-asan}
 tsan_dir=${LOWBIT_TSAN_DIR:-build-tsan}
+lowbit_linker  # lowbit_link_flags: lld (scripts/phase.sh)
 # Ninja: CMake's Makefiles build one target at a time.
 common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF -DLOWBIT_FUZZ_SECONDS=0)
+        -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF -DLOWBIT_FUZZ_SECONDS=0
+        "-DCMAKE_EXE_LINKER_FLAGS=$lowbit_link_flags")  # lld: scripts/phase.sh
 # ASan+UBSan at -O0: under ASan a template-heavy test compiles in a quarter of
 # -O1's CPU time (test_quant.cpp: 21 s vs 97 s) and ASan misses nothing that -O1
 # would catch. The tests that run long (matmuls, GPTQ, the kernels' grids) stay

@@ -72,14 +72,15 @@ compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_b
 unoptimised=(test_quantize_tool test_quantize_recipes test_quantize_tool_mkmodel
              readme_example)
 
-lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build clang libclang-rt-dev \
+lowbit_phase "install dependencies" bash scripts/install-deps.sh ninja-build clang libclang-rt-dev lld \
   dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user
+lowbit_linker  # lowbit_link_flags: lld (scripts/phase.sh)
 
 lowbit_ninja_dir build-test
 lowbit_phase "plain: configure (g++ -O2)" cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" "-DLOWBIT_SKIP_TESTS=$(IFS=';'; echo "${sanitized_only[*]}")" \
   "-DLOWBIT_TARGET_OPT=$(IFS=';'; echo "${compile_only[*]/%/=-O0};${unoptimised[*]/%/=-O0}");lowbit_compiled=-O1" -DLOWBIT_FUZZ_SECONDS=3 \
-  -DLOWBIT_CONSUMER_ALL_PAIRS=OFF >/dev/null
+  -DLOWBIT_CONSUMER_ALL_PAIRS=OFF "-DCMAKE_EXE_LINKER_FLAGS=$lowbit_link_flags" >/dev/null
 # lowbit_bg <log> <command...>: runs the command in the background, its output
 # into <log>; lowbit_wait <pid> <log> prints the log and fails when it failed.
 bg_pids=()

@@ -1,8 +1,9 @@
 // The tiled K-quant layout (layout::tiled_kquant, issue 19, docs/redesign.md
 // step 6): Q4_K / Q5_K / Q6_K blocks to tiles and back byte for byte, the one
 // validator, the int8 kernels of every arch against the scalar model bit for
-// bit, and the model against the blocks' f32 decode within the activations'
-// int8 rounding. Part of the test_kernels_tiled binary (with lowbit::compiled
+// bit, every arch the CPU runs reaching its own entry through the front door
+// (LOWBIT_FORCE_ARCH; on AArch64 the NEON and sdot copies, counted), and the
+// model against the blocks' f32 decode within the activations' int8 rounding. Part of the test_kernels_tiled binary (with lowbit::compiled
 // the entries come from the library).
 #include <doctest/doctest.h>
 
@@ -19,6 +20,7 @@
 #include <lowbit/formats/weights_gguf_writer.hpp>
 #include <lowbit/weights/repack.hpp>
 
+#include "test_archs.hpp"
 #include "test_entries.hpp"
 #include "test_util.hpp"
 
@@ -208,6 +210,92 @@ TEST_CASE("tiled K-quant: every int8 entry the CPU runs equals the model bit for
                 CHECK(ran >= 1);
             }
         }
+}
+
+// How often the AArch64 copies' K-quant kernels ran (arm/tiled_kquant_body.inl
+// counts them; visible where this TU parses the bodies): the entries equal the
+// model bit for bit, so only the counts show which copy a call reached.
+struct kq_arm_runs {
+    unsigned long long neon = 0, dot = 0;
+};
+kq_arm_runs count_kq_arm_runs() {
+    kq_arm_runs r;
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+    r.neon = kdetail::neon::tiled_runs().kq.load();
+    r.dot = kdetail::neondot::tiled_runs().kq.load();
+#endif
+    return r;
+}
+
+// Whether the family lists an int8 entry for arch a that this CPU can run.
+bool has_own_entry(gguf_type t, arch a) {
+    for (const kernel_entry& e : kquant::kernels(t))
+        if (e.key.path == matmul_path::int8_dot && e.key.a == a && needs_met(e)) return true;
+    return false;
+}
+
+// Issue 15's acceptance: no (layout, type, path) runs scalar-only on a SIMD
+// arch. A build with the AArch64 bodies (the condition of
+// kernels/detail/entries.hpp) lists neon and neondot entries. Every arch this
+// CPU runs is forced: one the family lists must run its own entry (no
+// fallback), one it does not (sse2: no int8 body) must report the fallback;
+// either way the results equal the model, GEMV and GEMM. With no arch forced,
+// the automatic arch's entry runs (scripts/test-arm.sh: neondot under
+// `qemu -cpu max`, neon on a Cortex-A72).
+TEST_CASE("tiled K-quant: every arch the CPU runs reaches its own entry through the front door") {
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
+    for (gguf_type t : kq_types) {
+        CHECK(has_own_entry(t, arch::neon));
+        CHECK(has_own_entry(t, arch::neondot));
+    }
+#endif
+    std::uint32_t seed = 500;
+    for (gguf_type t : kq_types) {
+        const std::size_t n = 37, k = 512;
+        CAPTURE(gguf::type_name(t));
+        const std::vector<std::uint8_t> blocks = random_blocks(t, n, k, ++seed, true);
+        auto g = make_ggml_weights(t, blocks.data(), n, k);
+        REQUIRE(g);
+        auto tw = repack(*g, layout::tiled_kquant);
+        REQUIRE(tw);
+        const weights_view w = tw->view();
+        for (std::size_t M : {1, 3}) {
+            CAPTURE(M);
+            const std::vector<float> X = lowbit_test::gaussian(M * k, ++seed, 1.0f);
+            const std::vector<float> Y_model = lowbit_test::run_entry_direct(*model_entry(w), w, X, M);
+            std::vector<arch> archs = lowbit_test::runnable_archs();
+            archs.push_back(arch::automatic);
+            for (arch a : archs) {
+                const std::string arch_s = arch_name(a);
+                CAPTURE(arch_s);
+                lowbit_test::arch_scope s(a);
+                const arch ran_as = active_arch();
+                const bool own = has_own_entry(t, ran_as);
+                std::vector<float> Y(M * n, -3.0f);
+                matmul_info info;
+                matmul_options opt;
+                opt.info = &info;
+                opt.allow_fallback = !own;
+                [[maybe_unused]] const kq_arm_runs before = count_kq_arm_runs();
+                const status st = M == 1 ? kquant::gemv(w, span<const float>(X.data(), k), span<float>(Y.data(), n), serial_executor{}, opt)
+                                         : kquant::gemm(w, matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y.data(), M, n),
+                                                        serial_executor{}, opt);
+                REQUIRE(st.ok());
+                REQUIRE(info.entry != nullptr);
+                CHECK(info.fell_back == !own);
+                if (own) CHECK(info.entry->key.a == ran_as);
+                CHECK(same_bits(Y, Y_model));
+#if defined(LOWBIT_HAVE_ARM_KERNELS) && LOWBIT_ARM_DOT_COPY
+                const kq_arm_runs after = count_kq_arm_runs();
+                CHECK((after.neon > before.neon) == (ran_as == arch::neon));
+                CHECK((after.dot > before.dot) == (ran_as == arch::neondot));
+#elif defined(LOWBIT_HAVE_ARM_KERNELS)  // one copy serves both
+                const kq_arm_runs after = count_kq_arm_runs();
+                CHECK((after.neon > before.neon) == (ran_as == arch::neon || ran_as == arch::neondot));
+#endif
+            }
+        }
+    }
 }
 
 TEST_CASE("tiled K-quant: the model is the blocks' f32 decode times x, within the int8 rounding of x") {

@@ -27,7 +27,7 @@
 //      Asymmetric: two zero points each round (see refit).
 // At norms other than 2, stage 1 skips a candidate whose lower bound (the
 // clipping of the group's extremes: clip_bound) is at least the best error so
-// far, and with lowbit::compiled's 16-lane passes groups of 16 and 32 are
+// far, and with lowbit::compiled's 16-lane passes groups of 16 to 64 are
 // searched 16 at a time, one a vector lane (calibrate_groups, mse_lanes):
 // neither changes any group's result.
 // Only storable candidates (min/max, stage 2's) are returned, the first of the
@@ -373,20 +373,31 @@ public:
     // (8-bit groups: nearly every grid candidate below the first). Not at
     // norm 2, whose passes are cheap: there the bound and the smaller scans
     // it leaves were measured slower (bench_calibrate, docs/concepts.md).
-    double clip_bound(const fit_candidate& f, float lo, float hi) const noexcept {
-        const int npow = static_cast<int>(c_.norm);
-        const double dmax = c_.norm > 2.0f ? std::exp2(120.0 / (static_cast<double>(c_.norm) - 2.0))
-                                           : std::numeric_limits<double>::infinity();
-        auto lowpow = [&](double d) {  // d >= 0 (branch-free: the bound runs for every candidate)
-            double v = 1.0;
-            for (int e = 0; e < npow; ++e) v *= d;
-            return v * std::min(d, 1.0);
-        };
+    // The bound's constants, once per search (an exp2 per candidate was ~2 %
+    // of the search on groups of 32: perf).
+    struct bound_consts {
+        int npow;
+        double dmax;
+    };
+    static bound_consts bound_for(float norm) noexcept {
+        return {static_cast<int>(norm), norm > 2.0f ? std::exp2(120.0 / (static_cast<double>(norm) - 2.0))
+                                                    : std::numeric_limits<double>::infinity()};
+    }
+    double clip_bound(const fit_candidate& f, float lo, float hi, const bound_consts& bc) const noexcept {
         const double sd = f.scale, edge = sd * (0.5 + 1.0 / 256.0), ui = f.unit_inv;
         const double over = static_cast<double>(hi) - sd * f.kmax, under = sd * f.kmin - static_cast<double>(lo);
         const double dh = over * ui, dl = under * ui;
-        const double ph = over > edge && dh <= dmax ? dh : 0.0;
-        const double pl = under > edge && dl <= dmax && lo != hi ? dl : 0.0;
+        // (& of the comparisons, not &&: no branch on them; at norm 2.4,
+        // d^2 min(d, 1) straight, the loop's products exactly: ~14 % of the
+        // lanes search on groups of 16 went to this bound, perf)
+        const double ph = ((over > edge) & (dh <= bc.dmax)) ? dh : 0.0;
+        const double pl = ((under > edge) & (dl <= bc.dmax) & (lo != hi)) ? dl : 0.0;
+        if (bc.npow == 2) return 0.98 * (ph * ph * std::min(ph, 1.0) + pl * pl * std::min(pl, 1.0));
+        auto lowpow = [&](double d) {  // d >= 0
+            double v = 1.0;
+            for (int e = 0; e < bc.npow; ++e) v *= d;
+            return v * std::min(d, 1.0);
+        };
         return 0.98 * (lowpow(ph) + lowpow(pl));
     }
     // t^2.4 as a polynomial is off by at most 1.7e-5 steps^2.4 a value (and
@@ -441,6 +452,7 @@ private:
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         double mm_err = 0.0, scan_err = std::numeric_limits<double>::infinity();
         int ib = 0;
+        const bound_consts bc = bound_for(c_.norm);
         // Candidates go through the scan four (or two) at a time.
         int idx[4];
         fit_candidate fc[4] = {};  // (GCC 12 -O2 cannot see that scan reads only the n written)
@@ -463,7 +475,7 @@ private:
             if (i <= 0 || i >= steps) return;  // (the caller saw to 1/step being finite down to f = 0.1)
             idx[n] = i;
             fc[n] = candidate_base(step_at(i), mm.zero);
-            if (pow_norm && clip_bound(fc[n], lo, hi) >= scan_err) return;  // cannot replace the best so far (clip_bound)
+            if (pow_norm && clip_bound(fc[n], lo, hi, bc) >= scan_err) return;  // cannot replace the best so far (clip_bound)
             if (++n == 4) flush();
         };
         // min/max first, in the first scan: the others replace it only where
@@ -612,12 +624,15 @@ public:
     static bool fits(std::size_t g) noexcept { return g >= 16 && g <= max_group && g % 16 == 0; }
     // Whether calibrate_groups gives it groups of g values at norm `norm`:
     // where it was measured faster than one group at a time (bench_calibrate,
-    // docs/concepts.md "Branch mse21"): groups of 16 and 32 at norms other
-    // than 2. Elsewhere the per-lane scalar search between passes (building
-    // each lane's candidates, the bounds, the comparisons, from arrays) costs
-    // more than the per-group calls and flushes it saves: norm 2's passes are
-    // cheap, and groups of 128 already spread those costs over 8 vectors.
-    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 32 && norm != 2.0f; }
+    // docs/concepts.md "Branch mse21", "Branch mse22"): groups of 16 to 64
+    // at norms other than 2 (64 since the bounds run 4 lanes a vector:
+    // w3g64 5.5x -> 4.7x min/max, w3g64a 7.0x -> 6.2x). Elsewhere the
+    // per-lane scalar search between passes (building each lane's
+    // candidates, the comparisons, from arrays) costs more than the
+    // per-group calls and flushes it saves: norm 2's passes are cheap, and
+    // groups of 128 already spread those costs over 8 vectors (there the
+    // lanes were 0-8 % slower).
+    static bool pays(std::size_t g, float norm) noexcept { return fits(g) && g <= 64 && norm != 2.0f; }
 
     // The parameters of groups x + l g, l < W = lanes_width(wide), into out;
     // c is mse, fits(g).
@@ -679,6 +694,40 @@ private:
         lanes_pass<M, N>(xt_, g_, fc, c_.norm, r, wide_);
     }
 
+    // mse_searcher::clip_bound for the W lanes' grid candidates of steps sc
+    // (0: none), 4 lanes a vector, in float: cut[l] = 1 where lane l's bound
+    // is at least its best error so far (best), else 0. Any lower bound of
+    // the scan's error gives the search's result (a candidate it drops could
+    // not have replaced the best), so this one need not be clip_bound's to
+    // the bit: the float roundings of x - s kmax are < 1e-3 of d at d > 1/2,
+    // well inside clip_bound's 2 % slack, and d above 2^(126 / (n + 1)),
+    // whose power could overflow a float, counts 0 (a smaller bound; only
+    // values that far out of the range take it). In double, lane by lane,
+    // the bound cost more than the passes it saved on 2- and 4-bit groups of
+    // 16 and 32 (bench_calibrate, docs/concepts.md).
+    void lane_bounds(const float* sc, const float* hi, const float* lo, const float* kmax, const float* kmin,
+                     const float* ui, const float* best, int npow, float* cut) const noexcept {
+        using v4::f32x4;
+        const f32x4 zero(0.0f), one(1.0f), half(0.5f + 1.0f / 256.0f), slack(0.98f),
+            cap(std::exp2(126.0f / static_cast<float>(npow + 1)));
+        for (std::size_t l = 0; l < W_; l += 4) {
+            const f32x4 s = f32x4::load(sc + l), u = f32x4::load(ui + l);
+            const f32x4 edge = s * half;
+            const f32x4 over = f32x4::load(hi + l) - s * f32x4::load(kmax + l);
+            const f32x4 under = s * f32x4::load(kmin + l) - f32x4::load(lo + l);
+            const f32x4 dh = over * u, dl = under * u;
+            const f32x4 ph = select((over > edge) & (cap > dh), dh, zero);
+            const f32x4 pl = select((under > edge) & (cap > dl), dl, zero);
+            f32x4 vh = min(ph, one), vl = min(pl, one);
+            for (int e = 0; e < npow; ++e) {
+                vh = vh * ph;
+                vl = vl * pl;
+            }
+            const f32x4 b = slack * (vh + vl);
+            select((s > zero) & (b >= f32x4::load(best + l)), one, zero).store(cut + l);
+        }
+    }
+
     template <fit_mode Error, fit_mode Fit>
     void search() noexcept {
         constexpr int levels = 3, refits = 2;  // as mse_searcher::search
@@ -693,6 +742,7 @@ private:
         // 1. min/max and the coarse set (the same indices for every group).
         int tried[8];
         const int nt = mse_searcher::coarse_set(c_.grid, steps, tried);
+        const mse_searcher::bound_consts bc = mse_searcher::bound_for(c_.norm);  // (its npow)
         for (std::size_t l = 0; l < W; ++l) {
             mm_err[l] = 0.0;
             scan_err[l] = std::numeric_limits<double>::infinity();
@@ -707,6 +757,20 @@ private:
             uinv[l] = b.unit_inv;
             kmin[l] = b.kmin;
             kmax[l] = b.kmax;
+        }
+        // clip_bound over the lanes, 4 at a time in float (lane_bounds):
+        // the lanes' constants once.
+        alignas(16) float bhi[max_lanes], blo[max_lanes], bkmax[max_lanes], bkmin[max_lanes], bui[max_lanes],
+            best_f[max_lanes];
+        for (std::size_t l = 0; l < W; ++l) {
+            best_f[l] = std::numeric_limits<float>::infinity();
+            // (dead lanes: a range that clips nothing; lo == hi: the low end adds
+            // nothing, as clip_bound: s kmin - FLT_MAX is below the edge)
+            bhi[l] = live_[l] ? hi_[l] : 0.0f;
+            blo[l] = live_[l] && lo_[l] != hi_[l] ? lo_[l] : std::numeric_limits<float>::max();
+            bkmax[l] = live_[l] ? kmax[l] : 1.0f;
+            bkmin[l] = live_[l] ? kmin[l] : -1.0f;
+            bui[l] = live_[l] ? uinv[l] : 0.0f;
         }
         const bool grid100 = c_.norm == 2.4f && c_.grid == 100;
         const double* pow04 = grid100 ? mse_searcher::pow04_steps().pow04 + mse_searcher::pow04_table::at_one : nullptr;
@@ -730,6 +794,7 @@ private:
             if (i == 0) mm_err[l] = e;
             if (e < scan_err[l]) {
                 scan_err[l] = e;
+                best_f[l] = static_cast<float>(e);
                 ib[l] = i;
             }
         };
@@ -738,15 +803,22 @@ private:
         // far cannot replace it and are not run (nor is a slot no lane runs).
         auto scan_grid = [&](const int* idx, std::size_t n) {
             std::size_t slot[4], ns = 0;
+            alignas(16) float sc[max_lanes], cut[max_lanes];
             for (std::size_t j = 0; j < n; ++j) {
                 bool any = false;
                 for (std::size_t l = 0; l < W; ++l) {
                     const std::size_t i = ns * W + l;
                     const int ix = idx[j * W + l];
                     use[i] = ix >= 0;
+                    sc[l] = 0.0f;  // (no bound)
                     if (!use[i]) continue;
                     grid_candidate(fc[i], l, ix);
-                    if (ix != 0 && sr_[l].clip_bound(fc[i], lo_[l], hi_[l]) >= scan_err[l]) use[i] = false;
+                    if (ix != 0) sc[l] = fc[i].scale;
+                }
+                if (pow_norm) lane_bounds(sc, bhi, blo, bkmax, bkmin, bui, best_f, bc.npow, cut);
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t i = ns * W + l;
+                    if (pow_norm && cut[l] != 0.0f) use[i] = false;
                     any = any || use[i];
                 }
                 if (any) slot[ns++] = j;
@@ -952,9 +1024,9 @@ inline qparams calibrate_block(const value_block& b, const calibration& c, int b
 // Parameters for n groups of g finite values each, group j at x + j g (a
 // row of per_group groups), into out[j]: calibrate_block's for each group,
 // the same values. With lowbit::compiled's 16-lane passes (AVX-512F), the
-// MSE search takes groups of 16 and 32 values 16 at a time, one a vector lane
-// (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms other
-// than 2.
+// MSE search takes groups of 16 to 64 values 16 at a time, one a vector
+// lane (detail::mse_lanes; where that pays, see mse_lanes::pays), at norms
+// other than 2.
 inline void calibrate_groups(const float* x, std::size_t n, std::size_t g, const calibration& c, int bits, bool symmetric,
                              scale_type st, float* scratch, qparams* out) noexcept {
     std::size_t j = 0;

@@ -12,7 +12,9 @@
 // and avx512 (as the tiled codebook entries decided: a zmm maddubs copy for
 // AVX-512 without VNNI would cost every build compile time for CPUs that have
 // little use for it), avxvnni's, avx512vnni's, and amx's tile body
-// (x86/tiled_kquant_amx.hpp). sse2 and NEON fall back to the model, reported.
+// (x86/tiled_kquant_amx.hpp); AArch64: neon's and neondot's
+// (kernels/detail/arm/tiled_kquant_body.inl). sse2 falls back to the model,
+// reported.
 #pragma once
 
 #include <cstddef>
@@ -99,7 +101,7 @@ struct kq_amx_bodies {
     }
 };
 #endif
-#if defined(LOWBIT_HAVE_X86_KERNELS)
+#if defined(LOWBIT_HAVE_X86_KERNELS) || defined(LOWBIT_HAVE_ARM_KERNELS)
 #define LOWBIT_KQ_BODIES(NS, PREP)                                                                                             \
     struct kq_##NS##_bodies {                                                                                                  \
         static constexpr arch a = arch::NS;                                                                                    \
@@ -110,9 +112,16 @@ struct kq_amx_bodies {
             kdetail::NS::kq_tiles<B>(w, t0, t1, acts, M, y, ldy);                                                              \
         }                                                                                                                      \
     };
+#if defined(LOWBIT_HAVE_X86_KERNELS)
 LOWBIT_KQ_BODIES(avx2, avx2)
 LOWBIT_KQ_BODIES(avxvnni, avx2)
 LOWBIT_KQ_BODIES(avx512vnni, avx512)
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+// arm/tiled_kquant_body.inl; both with the NEON activation preparation.
+LOWBIT_KQ_BODIES(neon, neon)
+LOWBIT_KQ_BODIES(neondot, neon)
+#endif
 #undef LOWBIT_KQ_BODIES
 #endif
 
@@ -162,6 +171,10 @@ struct kq_table_of {
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
         kq_entry<T, kq_amx_bodies>(),
+#endif
+#if defined(LOWBIT_HAVE_ARM_KERNELS)
+        kq_entry<T, kq_neon_bodies>(),
+        kq_entry<T, kq_neondot_bodies>(),
 #endif
     };
     static constexpr lowbit::detail::kernel_family family() noexcept { return {entries, sizeof entries / sizeof entries[0]}; }

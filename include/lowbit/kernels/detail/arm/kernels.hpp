@@ -1,6 +1,7 @@
 // lowbit/kernels/detail/arm/kernels.hpp — the AArch64 kernel copies
-// (docs/kernels.md, "ARM kernels"): body.inl (plain layout) and tiled_body.inl
-// (tiled layout) stamped out twice,
+// (docs/kernels.md, "ARM kernels"): body.inl (plain layout), tiled_body.inl
+// (tiled layout) and tiled_kquant_body.inl (tiled K-quant layout) stamped out
+// twice,
 //   neon     plain Armv8-A NEON (every AArch64 CPU): int8 dot with widening
 //            multiplies (SMULL/SMLAL) and pairwise adds; the f32 path;
 //   neondot  the Armv8.2 dot product SDOT (vdotq_s32), compiled with a
@@ -36,6 +37,7 @@
 
 #include "../blocks.hpp"
 #include "../tiled_blocks.hpp"
+#include "../tiled_kquant_blocks.hpp"
 
 #if defined(LOWBIT_NO_ARM_DOTPROD)
 #define LOWBIT_ARM_DOT_COPY 0
@@ -122,6 +124,7 @@ struct arm_bit_masks {
 #define LOWBIT_ARM_DOT 0
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT
@@ -132,6 +135,7 @@ struct arm_bit_masks {
 #define LOWBIT_ARM_DOT 1
 #include "body.inl"
 #include "tiled_body.inl"
+#include "tiled_kquant_body.inl"
 #undef LOWBIT_ARM_NS
 #undef LOWBIT_ARM_TGT
 #undef LOWBIT_ARM_DOT

@@ -27,11 +27,12 @@
 
 namespace LOWBIT_ARM_NS {
 
-// How many times each tiled kernel of this copy ran. The kernels equal the
-// scalar models bit for bit, so results cannot tell which one ran: these
-// counters let tests prove that a forced arch reaches this copy.
+// How many times each tiled kernel of this copy ran (kq: the tiled K-quant
+// kernels, tiled_kquant_body.inl). The kernels equal the scalar models bit for
+// bit, so results cannot tell which one ran: these counters let tests prove
+// that a forced arch reaches this copy.
 struct tiled_run_counts {
-    std::atomic<unsigned long long> i8{0}, f32{0}, prep{0};
+    std::atomic<unsigned long long> i8{0}, f32{0}, prep{0}, kq{0};
 };
 inline tiled_run_counts& tiled_runs() noexcept {
     static tiled_run_counts c;
