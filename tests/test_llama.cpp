@@ -621,3 +621,39 @@ TEST_CASE("llama: the shipped 4.5-bpw plan replays within 4.5 bpw and its KLD st
     CHECK(row.kld > 0.9);
     CHECK_FALSE(llama::read_plan_file("no-such-plan.txt", f32).ok());
 }
+
+TEST_CASE("llama: a linear the tiled layout cannot hold runs on its plain layout, and the load summary names it") {
+    llama::model q = f32_model();
+    lowbit::serial_executor ex;
+    llama::tensor_schemes ts(q.layers.size() * llama::linears_per_layer, *llama::parse_scheme_name("w4g32"));
+    ts[5] = *llama::parse_scheme_name("w4g16");  // blk.0.ffn_down: groups of 16 are not whole 32-blocks
+    REQUIRE(llama::quantize_tensors(q, ts, ex).ok());
+    const llama::linear& down = q.layers[0].w2;
+    CHECK(!down.has_tiled);
+    CHECK(!down.untiled_reason.empty());
+    CHECK(q.layers[1].w2.has_tiled);
+    CHECK(q.layers[1].w2.untiled_reason.empty());
+    llama::run_options o;
+    o.matmul.path = lowbit::matmul_path::int8_dot;
+    const std::string s = llama::layout_summary(q, o);
+    CAPTURE(s);
+    const std::size_t all = q.layers.size() * llama::linears_per_layer;
+    CHECK(s.find(std::to_string(all) + " linears on --path int8 --layout tiled: 1 dense, " + std::to_string(all - 1) + " tiled;") !=
+          std::string::npos);
+    CHECK(s.find("1 stayed off the tiled layout (blk.0.ffn_down): " + down.untiled_reason) != std::string::npos);
+    // it runs, on the qmatrix: the bits of the plain layout
+    llama::run_options plain = o;
+    plain.tiled = false;
+    std::vector<float> x(down.cols), a(down.rows), b(down.rows);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.3f * static_cast<float>(i));
+    llama::matvec(down, x.data(), a.data(), ex, o);
+    llama::matvec(down, x.data(), b.data(), ex, plain);
+    CHECK(a == b);
+    llama::state st(q.c, 4);
+    for (int pos = 0; pos < 4; ++pos) {
+        const float* l = llama::forward(q, st, pos == 0 ? 1 : 300 + pos, pos, ex, o);
+        CHECK(std::all_of(l, l + q.c.vocab, [](float v) { return std::isfinite(v); }));
+    }
+    // the plain layout asked for is no fallback: nothing to report
+    CHECK(llama::layout_summary(q, plain).find("stayed off") == std::string::npos);
+}

@@ -768,3 +768,79 @@ TEST_CASE("lowbit-llama --bench: tests parsed, nonsense refused with one line") 
     CHECK(r->matmul_share > 0);
     CHECK(r->matmul_share + r->attention_share <= 1.0);
 }
+
+// A GGUF of a one-layer model with a linear in each ggml type lowbit-llama
+// handles differently (K-quants: blocks or tiles; Q4_0/Q8_0: a qmatrix and its
+// tiled copy; Q5_1: blocks or f32 values), rows multiples of 256.
+static std::string mixed_ggml_gguf(const char* path) {
+    llama::synthetic_spec sp;
+    sp.dim = 256, sp.hidden = 512, sp.layers = 1, sp.heads = 4, sp.kv_heads = 2, sp.vocab = 96, sp.seq = 16;
+    lowbit::serial_executor ex;
+    auto m = llama::make_synthetic(sp, *llama::parse_scheme_name("f32"), ex);
+    REQUIRE(m.ok());
+    llama::tensor_schemes ts;
+    for (const char* s : {"q4_k", "q5_k", "q6_k", "q4_0", "q8_0", "q6_k", "q5_1"}) ts.push_back(*llama::parse_scheme_name(s));
+    REQUIRE(llama::quantize_tensors(*m, ts, ex).ok());
+    REQUIRE(llama::export_gguf(*m, path).ok());
+    return path;
+}
+
+TEST_CASE("lowbit-llama one copy: a GGUF loaded for one run holds each weight once and gives the bits of a full load") {
+    const std::string path = mixed_ggml_gguf("test_llama_text_one_copy.gguf");
+    lowbit::thread_pool pool(2);
+    const int tok[] = {1, 17, 42, 5, 88, 3, 60, 9};
+    for (const bool int8 : {true, false})
+        for (const bool tiled : {true, false}) {
+            CAPTURE(int8);
+            CAPTURE(tiled);
+            llama::run_options o;
+            o.matmul.path = int8 ? lowbit::matmul_path::int8_dot : lowbit::matmul_path::dequant_fma;
+            o.tiled = tiled;
+            auto full = llama::load_model(path.c_str());  // every form, tiled as lowbit-llama tiles (quantize_model)
+            REQUIRE(full.ok());
+            llama::tile_model(*full);
+            auto one = llama::load_model(path.c_str(), &o);
+            REQUIRE_MESSAGE(one.ok(), one.error().message());
+            // each linear holds one form: the one this run reads
+            const llama::layer& y = one->layers[0];
+            for (const llama::linear* l : {&y.wq, &y.wk, &y.wv, &y.w2}) {
+                CHECK(l->w.empty() == int8);
+                CHECK(l->gguf_data.empty() == (!int8 || tiled));
+                CHECK(l->kquant_tiled.empty() == !(int8 && tiled));
+                CHECK(llama::runs_as(*l, o) == (!int8 ? "f32" : tiled ? "tiled K-quant" : std::string("ggml blocks ") + lowbit::gguf::type_name(l->gguf_type)));
+            }
+            for (const llama::linear* l : {&y.wo, &y.w1}) {  // Q4_0, Q8_0: the qmatrix or its tiled copy, no blocks
+                CHECK(l->gguf_data.empty());
+                CHECK(l->q.storage.codes.empty() == tiled);
+                CHECK(l->has_tiled == tiled);
+            }
+            CHECK(y.w3.w.empty() == int8);  // Q5_1: blocks on the int8 path, f32 values on fma
+            CHECK(y.w3.gguf_data.empty() == !int8);
+            std::size_t want = one->float_bytes();
+            y.for_each_linear([&](const llama::linear& l, const char*) {
+                want += !l.w.empty() ? l.w.size() * 4 : !l.kquant_tiled.empty() ? l.kquant_tiled.view().bytes() : l.bytes;
+            });
+            CHECK(one->held_bytes() == want);  // the Q4_0/Q8_0 qmatrix and tiles hold the blocks' bytes
+            CHECK(one->held_bytes() < full->held_bytes());
+            // the same logits, bit for bit, token by token and as a prefill
+            llama::state sf(full->c, 8), so(one->c, 8);
+            for (int pos = 0; pos < 8; ++pos) {
+                const float* a = llama::forward(*full, sf, tok[pos], pos, pool, o);
+                const float* b = llama::forward(*one, so, tok[pos], pos, pool, o);
+                CHECK(std::memcmp(a, b, sizeof(float) * full->c.vocab) == 0);
+            }
+            llama::prefill_state pf, po;
+            llama::prefill(*full, tok, 8, 0, pf, pool, o);
+            llama::prefill(*one, tok, 8, 0, po, pool, o);
+            CHECK(pf.logits == po.logits);
+            llama::sampler greedy;
+            greedy.temperature = 0;
+            CHECK(llama::generate(*full, 8, greedy, pool, o) == llama::generate(*one, 8, greedy, pool, o));
+            // what the other runs read is gone, and saying so beats garbage
+            const lowbit::status ex = llama::export_gguf(*one, "test_llama_text_one_copy_out.gguf");
+            CHECK(!ex.ok());
+            CHECK(std::string(ex.message()).find("one copy") != std::string::npos);
+            std::remove("test_llama_text_one_copy_out.gguf");
+        }
+    std::remove(path.c_str());
+}

@@ -46,10 +46,23 @@ inline const char* ggml_format_name(gg::gguf_type t) {
     }
 }
 
+// The tiled K-quant copy (lowbit::repack(w, layout::tiled_kquant)) of a
+// Q4_K / Q5_K / Q6_K linear's blocks, read from `blocks` (rows x cols of l):
+// into l.kquant_tiled, or the repack's error.
+inline status tile_kquant(linear& l, const std::uint8_t* blocks) {
+    auto g = lowbit::make_ggml_weights(l.gguf_type, blocks, l.rows, l.cols);
+    if (!g) return g.error();
+    auto t = lowbit::repack(*g, lowbit::layout::tiled_kquant);
+    if (!t) return t.error();
+    l.kquant_tiled = std::move(*t);
+    return {};
+}
+
 // A linear layer over ggml blocks (rows x cols, rows contiguous): repacked when
-// the type allows it, dequantized to f32 otherwise. `data` holds
-// rows * row_size(t, cols) bytes.
-inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data, std::size_t rows, std::size_t cols) {
+// the type allows it, dequantized to f32 otherwise; `keep` says which forms it
+// holds (ggml_keep). `data` holds rows * row_size(t, cols) bytes.
+inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data, std::size_t rows, std::size_t cols,
+                                       const ggml_keep& keep = {}) {
     linear l;
     l.rows = rows;
     l.cols = cols;
@@ -57,8 +70,15 @@ inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data
     l.format = ggml_format_name(t);
     const std::size_t row_bytes = static_cast<std::size_t>(gg::row_size(t, static_cast<std::int64_t>(cols)));
     l.bytes = rows * row_bytes;
-    l.gguf_data.assign(data, data + l.bytes);
+    bool keep_blocks = keep.blocks;
+    if (keep.kquant_tiles && lowbit::kquant_bits(t) != 0)
+        if (status st = tile_kquant(l, data); !st) {
+            l.untiled_reason = st.message();  // the int8 path runs the blocks instead (layout_summary says so)
+            keep_blocks = true;
+        }
+    if (keep_blocks) l.gguf_data.assign(data, data + l.bytes);
     if (!repackable(t)) {
+        if (!keep.floats) return l;
         l.w.resize(rows * cols);
         for (std::size_t r = 0; r < rows; ++r)
             if (status st = gg::dequantize_row(t, data + r * row_bytes, l.w.data() + r * cols, static_cast<std::int64_t>(cols)); !st)

@@ -73,6 +73,22 @@ public:
     lowbit::span<const std::uint8_t> bytes() const {
         return {map_ ? static_cast<const std::uint8_t*>(map_) : copy_.data(), size_};
     }
+    // Gives back the resident pages of the whole pages inside `part` (bytes of
+    // this file that loading has copied out): without it a load's peak
+    // resident size is the file plus everything copied from it. The mapping
+    // is private and read-only, so a later read finds the file's bytes again.
+    void release(lowbit::span<const std::uint8_t> part) const {
+#ifdef LLAMA_HAVE_MMAP
+        const long page = ::sysconf(_SC_PAGESIZE);
+        if (!map_ || page <= 0 || part.empty()) return;
+        const auto p = static_cast<std::size_t>(page);
+        const std::size_t at = static_cast<std::size_t>(part.data() - static_cast<const std::uint8_t*>(map_));
+        const std::size_t first = (at + p - 1) / p * p, end = (at + part.size()) / p * p;
+        if (end > first) ::madvise(static_cast<std::uint8_t*>(map_) + first, end - first, MADV_DONTNEED);
+#else
+        (void)part;
+#endif
+    }
 
 private:
     mapped_file() = default;
@@ -141,7 +157,13 @@ inline status decode_codebooks(model& m) {
 
 // Loads a GGUF model from `bytes`; lowbit weights stay views into them (the
 // caller keeps the bytes alive: load_model stores the mapping in the model).
-inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
+// With `one_copy`, every weight is held once, in the form runs with those
+// options read (keep_for, keep_what_runs in runtime.hpp): no export, --eval
+// or requantizing afterwards.
+// `file`, when the bytes are its mapping: the pages of every tensor copied
+// out are given back as loading goes (mapped_file::release).
+inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run_options* one_copy = nullptr,
+                               const mapped_file* file = nullptr) {
     auto reader = lowbit::weights_gguf_reader::open(bytes);
     if (!reader) return reader.error();
     const gg::gguf_file& f = reader->file();
@@ -171,7 +193,9 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
         const gg::tensor_info* t = nullptr;
         LOWBIT_TRY(find(name, rows, cols, &t));
         out.resize(rows * cols);
-        return gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols));
+        LOWBIT_TRY(gg::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(rows * cols)));
+        if (file) file->release(t->data);
+        return {};
     };
     auto lin = [&](const std::string& name, std::size_t rows, std::size_t cols, linear& out) -> status {
         if (reader->is_lowbit(name)) {
@@ -182,23 +206,28 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes) {
         }
         const gg::tensor_info* t = nullptr;
         LOWBIT_TRY(find(name, rows, cols, &t));
-        auto l = linear_from_ggml(t->type, t->data.data(), rows, cols);
+        auto l = linear_from_ggml(t->type, t->data.data(), rows, cols, one_copy ? keep_for(t->type, *one_copy) : ggml_keep{});
         if (!l) return l.error();
         out = std::move(*l);
         if (t->type == gg::gguf_type::f32) out.gguf_data.clear();  // plain floats: nothing to keep
+        if (file) file->release(t->data);
         return {};
     };
     const std::size_t D = c.dim, H = c.hidden, KV = c.kv_dim(), V = c.vocab;
     LOWBIT_TRY(floats("token_embd.weight", V, D, m.tok_emb));
     LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
-    if (f.find_tensor("output.weight")) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
-    // The classifier's blocks, for the int8 path (model::classifier_blocks).
-    if (const gg::tensor_info* t = f.find_tensor(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight");
-        t && gg::matmul_supported(t->type)) {
+    // The classifier's blocks, for the int8 path (model::classifier_blocks);
+    // one copy: the blocks on the int8 path when it runs them, else the floats.
+    const gg::tensor_info* cls = f.find_tensor(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+    const bool cls_blocks = cls && gg::matmul_supported(cls->type);
+    const bool cls_int8 = one_copy && one_copy->matmul.path == lowbit::matmul_path::int8_dot;
+    if (f.find_tensor("output.weight") && !(cls_int8 && cls_blocks)) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
+    if (const gg::tensor_info* t = cls; cls_blocks && !(one_copy && !cls_int8)) {
         linear& cb = m.classifier_blocks;
         cb.rows = V, cb.cols = D, cb.gguf_type = t->type, cb.format = ggml_format_name(t->type);
         cb.bytes = V * gg::row_size(t->type, D);
         cb.gguf_data.assign(t->data.data(), t->data.data() + cb.bytes);
+        if (file) file->release(t->data);
     }
     m.layers.resize(c.layers);
     std::string formats;
@@ -302,6 +331,9 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
             if (lv) items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, nullptr, *lv});
         } else if (!l.gguf_data.empty()) {
             items.push_back({std::move(n), l.gguf_type, l.cols, l.rows, l.gguf_data.data(), {}});
+        } else if (g::is_quantized(l.gguf_type) || l.w.size() != l.rows * l.cols) {
+            if (bad) bad = status::error(errc::invalid_argument, "%s: its %s weights were loaded for a run (one copy: load_model's one_copy), "
+                                         "not for export", n.c_str(), l.format.c_str());
         } else {
             items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, reinterpret_cast<const std::uint8_t*>(l.w.data()), {}});
         }
@@ -336,14 +368,23 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
     return st;
 }
 
-// Loads a llama2.c checkpoint or a GGUF file (by its magic).
-inline result<model> load_model(const char* path) {
+// Loads a llama2.c checkpoint or a GGUF file (by its magic); `one_copy` as
+// load_gguf. The file stays mapped only while lowbit weights point into it:
+// everything else is copied out, and unmapping gives its pages back.
+inline result<model> load_model(const char* path, const run_options* one_copy = nullptr) {
     auto f = mapped_file::open(path);
     if (!f) return f.error();
     const auto b = (*f)->bytes();
     if (!is_gguf(b.data(), b.size())) return load_llama2c(b, path);
-    auto m = load_gguf(b);
-    if (m) m->mapping = std::shared_ptr<const mapped_file>(std::move(*f));  // lowbit weights point into it
+    auto m = load_gguf(b, one_copy, f->get());
+    if (!m) return m;
+    bool views = false;
+    for (const layer& y : m->layers) y.for_each_linear([&](const linear& l, const char*) { views = views || l.mapped.has_value(); });
+    if (views) m->mapping = std::shared_ptr<const mapped_file>(std::move(*f));  // lowbit weights point into it
+    if (one_copy) {
+        if (one_copy->tiled) tile_model(*m);
+        keep_what_runs(*m, *one_copy);
+    }
     return m;
 }
 

@@ -70,7 +70,8 @@ const char* usage =
     "                      generated one at a time); mean +- stddev over --reps N runs (default 5) after one warm-up,\n"
     "                      with the share of time in the linear layers and in attention. With --path int8, weights a\n"
     "                      GGUF stores in Q4_K/Q5_K/Q6_K (and its classifier) run on their blocks, as llama.cpp does;\n"
-    "                      --bench-threads LIST runs every test at each thread count of LIST (one load)\n";
+    "                      --bench-threads LIST runs every test at each thread count of LIST (one load); the\n"
+    "                      size column is what the model holds (one copy of each weight, in the form the path runs)\n";
 
 struct args {
     std::string perplexity_text, kl_base, tokenize_text, bench, bench_threads;
@@ -364,7 +365,7 @@ int run_bench(const args& a, const llama::model& m) {
                              static_cast<unsigned long long>(h1.polled - h0.polled), static_cast<unsigned long long>(h1.late - h0.late),
                              static_cast<unsigned long long>(h1.long_tail - h0.long_tail));
             std::printf("| %s | %s | %.2f MiB | %s | %d | %s%d | %.2f ± %.2f | %.1f | %.1f | %.1f |\n", name, m.scheme.c_str(),
-                        static_cast<double>(m.total_bytes()) / (1 << 20), a.path == lowbit::matmul_path::int8_dot ? "int8" : "fma",
+                        static_cast<double>(m.held_bytes()) / (1 << 20), a.path == lowbit::matmul_path::int8_dot ? "int8" : "fma",
                         threads, t.prompt ? "pp" : "tg", t.tokens, r->mean_tps, r->stddev_tps, 100 * r->matmul_share,
                         100 * r->attention_share, 100 * (1 - r->matmul_share - r->attention_share));
             std::fflush(stdout);
@@ -450,12 +451,21 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    auto loaded = llama::load_model(a.model_path.c_str());
+    // A run that only generates, benches or measures perplexity holds one copy
+    // of each weight, the form its path and layout run (runtime.hpp,
+    // keep_what_runs); export, --eval, --tokenize and requantizing read the others.
+    llama::run_options keep;
+    keep.matmul.path = a.path;
+    keep.tiled = a.tiled;
+    const bool one_copy = a.scheme == "f32" && a.bpw.empty() && a.plan_in.empty() && !a.eval && a.export_path.empty() &&
+                          a.tokenize_text.empty();
+    auto loaded = llama::load_model(a.model_path.c_str(), one_copy ? &keep : nullptr);
     if (!loaded) return fail(loaded.error());
     llama::model& m = *loaded;
     // Codebook weights run their blocks on the int8 path; fma and requantizing need their f32 values.
     if (a.path != lowbit::matmul_path::int8_dot || a.scheme != "f32" || a.eval)
         if (auto st = llama::decode_codebooks(m); !st) return fail(st);
+    if (one_copy) llama::keep_what_runs(m, keep);  // the codebooks' f32 values are the copy --path fma runs
     if (a.eval) return run_eval(a, m);
     if (!a.tokenize_text.empty()) {
         auto tok = load_tokenizer(a.model_path.c_str());
@@ -469,7 +479,9 @@ int main(int argc, char** argv) {
 
     lowbit::thread_pool pool(static_cast<unsigned>(a.threads), a.spin);
     llama::quant_report rep;
-    if (!a.bpw.empty() || !a.plan_in.empty()) {
+    if (one_copy) {
+        // loaded as it runs: nothing to quantize, tiled already (load_model)
+    } else if (!a.bpw.empty() || !a.plan_in.empty()) {
         std::string plan_name;
         auto p = a.plan_in.empty() ? plan_schemes(a, m, pool, &plan_name) : read_plan(a, m, &plan_name);
         if (!p) return fail(p.error());
@@ -481,6 +493,7 @@ int main(int argc, char** argv) {
         if (auto st = llama::quantize_model(m, *s, pool, &rep, calib_of(a)); !st) return fail(st);
     }
     for (const auto& n : rep.notes) std::fprintf(stderr, "lowbit-llama: %s\n", n.c_str());
+    std::fprintf(stderr, "lowbit-llama: %s\n", llama::layout_summary(m, keep).c_str());
     if (!a.perplexity_text.empty() || a.kl_divergence) return run_text_eval(a, m);
     if (!a.bench.empty()) return run_bench(a, m);
     if (!a.export_path.empty()) {

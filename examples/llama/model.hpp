@@ -80,18 +80,36 @@ struct linear {
     // path runs when o.tiled instead of the blocks (gguf_data stays: export
     // and the f32 path read it).
     lowbit::weights kquant_tiled;
+    // Why tile_linear left this linear off its tiled layout (the repack's
+    // error), empty when it tiled or has no tiled form; layout_summary names it.
+    std::string untiled_reason;
     // The -rot schemes quantize W Q^T (Q: a randomized Hadamard rotation of the
     // inputs) so that outliers of a row spread over its group; matvec then
     // computes (W Q^T)(Q x) = W x by rotating x first. Copies share Q.
     std::shared_ptr<const lowbit::hadamard_rotation> rot;
 
     std::size_t params() const { return rows * cols; }
-    // Whether the int8 path runs this weight directly on its GGUF blocks
-    // (lowbit::gguf::gemv, ggml's arithmetic: activations quantized to Q8_0 /
-    // Q8_K). Q4_0/Q5_0/Q8_0 are repacked into lowbit's kernels instead
-    // (ggml_repack.hpp); the other ggml types otherwise run their f32 copy.
+    // Whether the int8 path runs this weight on its GGUF blocks or on their
+    // tiled K-quant copy (lowbit::gguf::gemv / kquant::gemv, ggml's arithmetic:
+    // activations quantized to Q8_0 / Q8_K). Q4_0/Q5_0/Q8_0 are repacked into
+    // lowbit's kernels instead (ggml_repack.hpp); the other ggml types
+    // otherwise run their f32 copy. One form is enough: a model that holds one
+    // copy (keep_what_runs) may have released the blocks after tiling them.
     bool runs_on_blocks() const {
-        return !gguf_data.empty() && !quantized && lowbit::gguf::matmul_supported(gguf_type);
+        return (!gguf_data.empty() || !kquant_tiled.empty()) && !quantized && lowbit::gguf::matmul_supported(gguf_type);
+    }
+    // Bytes this linear holds in memory, every form counted (f32 values, GGUF
+    // blocks, qmatrix, tiled copies; a mapped view counts its bytes in the
+    // file mapping): what lowbit-llama's size line adds up.
+    std::size_t held_bytes() const {
+        const auto& st = q.storage;
+        std::size_t b = w.size() * sizeof(float) + gguf_data.size();
+        b += st.codes.size() + st.scales_16.size() * 2 + st.scales_f32.size() * 4 + st.zeros.size() + st.perm.size() * 4;
+        b += tiled.codes.size() + tiled.scales.size() * 2 + tiled.perm.size() * 4;
+        if (mapped) b += mapped->bytes();
+        if (!mapped_tiled.empty()) b += mapped_tiled.view().bytes();
+        if (!kquant_tiled.empty()) b += kquant_tiled.view().bytes();
+        return b;
     }
     static linear from_floats(std::size_t rows, std::size_t cols, const float* src) {
         linear l;
@@ -101,6 +119,17 @@ struct linear {
         l.bytes = rows * cols * sizeof(float);
         return l;
     }
+};
+
+// What loading keeps of a weight stored in a ggml type (linear_from_ggml).
+// The default keeps every form: the blocks (export writes them back) and, for
+// the types without a lowbit scheme, their f32 values (the fma path,
+// requantizing). A model loaded for one kind of run keeps one copy
+// (keep_for in runtime.hpp): the f32 values for the fma path, the blocks or
+// their tiled K-quant copy for the int8 path; the tiles are then made from
+// the file's bytes and the blocks never copied.
+struct ggml_keep {
+    bool blocks = true, floats = true, kquant_tiles = false;
 };
 
 struct layer {
@@ -152,6 +181,14 @@ struct model {
         return n * sizeof(float);
     }
     std::size_t total_bytes() const { return linear_bytes() + float_bytes(); }
+    // Bytes the model holds in memory: its f32 tensors and every form of every
+    // linear (linear::held_bytes), the classifier's blocks included. Equal to
+    // total_bytes() only when each weight is held once, in its file's format.
+    std::size_t held_bytes() const {
+        std::size_t b = float_bytes() + classifier_blocks.held_bytes();
+        for (const layer& l : layers) l.for_each_linear([&](const linear& w, const char*) { b += w.held_bytes(); });
+        return b;
+    }
     double linear_bpw() const { return 8.0 * static_cast<double>(linear_bytes()) / static_cast<double>(linear_params()); }
 };
 

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include <lowbit/weights/repack.hpp>
 
 #include "attention.hpp"
+#include "ggml_repack.hpp"
 #include "model.hpp"
 
 namespace llama {
@@ -121,28 +124,31 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
 }
 
 // Repacks a quantized linear into the tiled layout (kept beside the qmatrix,
-// which exports and evaluation tools read). Schemes the layout cannot hold
-// (groups that are not whole 32-blocks) stay on the plain layout. A mapped
+// which exports and evaluation tools read, until keep_what_runs). Schemes the
+// layout cannot hold (groups that are not whole 32-blocks) stay on the plain
+// layout, and l.untiled_reason says why (layout_summary prints it). A mapped
 // codebook linear gets its tiled codebook copy (the mapped blocks stay for
 // export and --path fma's decode), a Q4_K / Q5_K / Q6_K linear its tiled
 // K-quant copy (the int8 path's prefill and decode run it; --layout plain
-// keeps the blocks).
+// keeps the blocks). A linear that has its tiled form already (made at load,
+// or by an earlier call) keeps it: requantizing a linear drops its tiled
+// forms (quantize.hpp, store_lowbit; quantize_ggml makes a new linear).
 inline void tile_linear(linear& l) {
-    l.has_tiled = false;
-    l.mapped_tiled = lowbit::weights{};
-    l.kquant_tiled = lowbit::weights{};
+    if (l.has_tiled || !l.mapped_tiled.empty() || !l.kquant_tiled.empty()) return;
+    l.untiled_reason.clear();
+    auto untiled = [&](const status& st) { l.untiled_reason = st.message(); };
     if (l.runs_on_blocks() && lowbit::kquant_bits(l.gguf_type) != 0) {
-        auto g = lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
-        if (g)
-            if (auto t = lowbit::repack(*g, lowbit::layout::tiled_kquant)) l.kquant_tiled = std::move(*t);
+        if (status st = tile_kquant(l, l.gguf_data.data()); !st) untiled(st);
         return;
     }
     if (l.mapped && l.mapped->lay() == lowbit::layout::codebook) {
-        if (auto t = lowbit::repack(*l.mapped, lowbit::layout::tiled_codebook)) l.mapped_tiled = std::move(*t);
+        auto t = lowbit::repack(*l.mapped, lowbit::layout::tiled_codebook);
+        if (t) l.mapped_tiled = std::move(*t);
+        else untiled(t.error());
         return;
     }
     if (!l.quantized) return;
-    (void)visit_engine_scheme(l.q.scheme, [&](auto tag) -> status {
+    const status st = visit_engine_scheme(l.q.scheme, [&](auto tag) -> status {
         auto t = lowbit::repack_tiled(l.q.view_as<decltype(tag)>());
         if (!t) return t.error();
         auto& d = l.tiled;
@@ -157,9 +163,74 @@ inline void tile_linear(linear& l) {
         l.has_tiled = true;
         return {};
     });
+    if (!st) untiled(st);
 }
 inline void tile_model(model& m) {
     for (layer& y : m.layers) y.for_each_linear([](linear& w, const char*) { tile_linear(w); });
+}
+
+// ---- one copy of each weight --------------------------------------------------------
+// A loaded model holds every form of its weights by default (the blocks a
+// GGUF stores, f32 values, the qmatrix, the tiled copies): export, --eval,
+// requantizing and the tests read them. A run that only generates, benches or
+// evaluates perplexity with fixed run options needs one form of each weight:
+// keep_for tells loading which forms to make (load_model), keep_what_runs
+// releases the others afterwards. Every run with the same options gives the
+// same bits either way: the form kept is the one those options run.
+
+// What loading keeps of a weight of ggml type t for runs with `o`.
+inline ggml_keep keep_for(lowbit::gguf::gguf_type t, const run_options& o) {
+    const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot && lowbit::gguf::matmul_supported(t);
+    ggml_keep k;
+    k.kquant_tiles = int8 && o.tiled && lowbit::kquant_bits(t) != 0;
+    k.blocks = int8 && !k.kquant_tiles;  // Q4_0/Q5_0/Q8_0 run their qmatrix / tiled copy: export alone reads the blocks
+    k.floats = !int8;
+    return k;
+}
+
+template <class T>
+void release(std::vector<T>& v) {
+    std::vector<T>().swap(v);
+}
+
+// Releases every form of l that runs with `o` do not read (after tile_linear).
+// A form is released only when the one that runs is there.
+inline void keep_what_runs(linear& l, const run_options& o) {
+    const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot;
+    if (l.mapped) {  // a lowbit GGUF's view costs no copy; codebooks may have f32 values and a tiled copy
+        const bool floats_run = !int8 && l.mapped->lay() == lowbit::layout::codebook && !l.w.empty();
+        if (!floats_run) release(l.w);
+        if (!int8 || !o.tiled) l.mapped_tiled = lowbit::weights{};
+        return;
+    }
+    if (l.runs_on_blocks()) {  // ggml types: int8 runs the blocks or their tiled K-quant copy, fma the f32 values
+        if (!int8) {
+            if (l.w.empty()) return;
+            release(l.gguf_data);
+            l.kquant_tiled = lowbit::weights{};
+            return;
+        }
+        release(l.w);
+        if (o.tiled && !l.kquant_tiled.empty()) release(l.gguf_data);
+        else if (!l.gguf_data.empty()) l.kquant_tiled = lowbit::weights{};
+        return;
+    }
+    release(l.gguf_data);  // Q4_0/Q5_0/Q8_0 blocks (the qmatrix holds their bytes), an F16 source: export's only
+    if (!l.quantized) return;
+    release(l.w);
+    if (o.tiled && l.has_tiled) {
+        l.q.storage = lowbit::qstorage{};  // the scheme stays: weights_of describes the tiled copy with it
+    } else {
+        l.tiled = linear::tiled_weights{};
+        l.has_tiled = false;
+    }
+}
+inline void keep_what_runs(model& m, const run_options& o) {
+    for (layer& y : m.layers) y.for_each_linear([&](linear& w, const char*) { keep_what_runs(w, o); });
+    // The classifier: the int8 path runs its blocks when the file has them
+    // (classify), else its f32 copy; tok_emb stays (the embedding reads it).
+    if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks()) release(m.classifier);
+    else release(m.classifier_blocks.gguf_data);
 }
 
 // The weights a quantized linear's matmuls run on, as the one run-time
@@ -194,6 +265,45 @@ inline bool runs_quantized(const linear& l, const run_options& o) {
     const bool mapped = l.mapped && (l.mapped->lay() != lowbit::layout::codebook || o.matmul.path == lowbit::matmul_path::int8_dot ||
                                      l.w.empty());
     return on_gguf_blocks(l, o) || l.quantized || mapped;
+}
+
+// What a linear's matmuls run on with `o`: the layout (and, for ggml blocks,
+// the type), in layout_summary's words.
+inline std::string runs_as(const linear& l, const run_options& o) {
+    if (!runs_quantized(l, o)) return "f32";
+    if (on_gguf_blocks(l, o))
+        return o.tiled && !l.kquant_tiled.empty() ? "tiled K-quant" : std::string("ggml blocks ") + lowbit::gguf::type_name(l.gguf_type);
+    if (l.mapped) return o.tiled && !l.mapped_tiled.empty() ? "tiled codebook" : lowbit::layout_name(l.mapped->lay());
+    return l.has_tiled && o.tiled ? "tiled" : "dense";
+}
+
+// One line for stderr after loading: how many linears run on which layout
+// with `o` (and the classifier's), the bytes the model holds, and every
+// linear that stayed off its tiled layout with the repack's reason
+// (linear::untiled_reason): a slower layout is never taken silently.
+inline std::string layout_summary(const model& m, const run_options& o) {
+    std::map<std::string, int> runs;
+    std::map<std::string, std::vector<std::string>> untiled;  // reason -> tensors
+    for (std::size_t i = 0; i < m.layers.size(); ++i)
+        m.layers[i].for_each_linear([&](const linear& l, const char* name) {
+            ++runs[runs_as(l, o)];
+            if (o.tiled && !l.untiled_reason.empty()) untiled[l.untiled_reason].push_back("blk." + std::to_string(i) + "." + name);
+        });
+    const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot;
+    std::string s = std::to_string(m.layers.size() * 7) + " linears on --path " + (int8 ? "int8" : "fma") + " --layout " +
+                    (o.tiled ? "tiled" : "plain") + ":";
+    const char* sep = " ";
+    for (const auto& r : runs) s += sep + std::to_string(r.second) + " " + r.first, sep = ", ";
+    s += "; classifier: " + (on_gguf_blocks(m.classifier_blocks, o) ? runs_as(m.classifier_blocks, o) : std::string("f32"));
+    char held[64];
+    std::snprintf(held, sizeof held, "; %.2f MiB held", static_cast<double>(m.held_bytes()) / (1 << 20));
+    s += held;
+    for (const auto& u : untiled) {
+        s += "; " + std::to_string(u.second.size()) + " stayed off the tiled layout (" + u.second[0];
+        if (u.second.size() > 1) s += ", +" + std::to_string(u.second.size() - 1) + " more";
+        s += "): " + u.first;
+    }
+    return s;
 }
 
 // x, or its rotation Q x in `buf` for a linear with an input rotation (n rows

@@ -19,6 +19,7 @@
 #include "../compiled_mode.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "../kernels/family_matmul.hpp"
 #include "../kernels/run.hpp"
 #include "../kernels/table.hpp"
 #include "../parallel.hpp"
@@ -37,11 +38,6 @@ namespace lowbit {
 namespace codebook {
 
 namespace detail {
-inline status check_codebook_view(const weights_view& w, const char* who) noexcept {
-    if (w.lay() != layout::codebook && w.lay() != layout::tiled_codebook)
-        return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook or tiled_codebook", who, layout_name(w.lay()));
-    return {};
-}
 // The entries of codebook weights with `bits`-bit indices (3, 4; else count
 // 0) in the codebook layout and in the tiled codebook layout. With
 // LOWBIT_COMPILED they are lowbit::compiled's families, read by their place in
@@ -63,6 +59,17 @@ inline lowbit::detail::kernel_family family_of(int bits, layout lay) noexcept {
     return lay == layout::tiled_codebook ? tiled_layout_family(bits) : lay == layout::codebook ? codebook_layout_family(bits)
                                                                                                 : lowbit::detail::kernel_family{};
 }
+// codebook::gemv / gemm's door (kernels/family_matmul.hpp): either layout.
+struct door {
+    static constexpr const char* gemv_name = "codebook::gemv";
+    static constexpr const char* gemm_name = "codebook::gemm";
+    static status check(const weights_view& w, const char* who) noexcept {
+        if (w.lay() != layout::codebook && w.lay() != layout::tiled_codebook)
+            return status::error(errc::invalid_argument, "%s: the weights are %s, not codebook or tiled_codebook", who, layout_name(w.lay()));
+        return {};
+    }
+    static lowbit::detail::kernel_family family(const weights_view& w) noexcept { return family_of(w.scheme().bits, w.lay()); }
+};
 }  // namespace detail
 
 // The kernel table's entries for codebook weights with `bits`-bit indices in
@@ -74,24 +81,20 @@ inline span<const kernel_entry> kernels(int bits, layout lay = layout::codebook)
 
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemv"));
-    return lowbit::detail::family_gemv(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
+    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    lowbit::detail::thread_workspace_guard ws;
-    return codebook::gemv(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt);
 }
 template <class Exec>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_codebook_view(w, "codebook::gemm"));
-    return lowbit::detail::family_gemm(detail::family_of(w.scheme().bits, w.lay()), w, x, y, exec, opt, ws);
+    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    lowbit::detail::thread_workspace_guard ws;
-    return codebook::gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt);
 }
 
 }  // namespace codebook

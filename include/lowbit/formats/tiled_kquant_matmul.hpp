@@ -16,6 +16,7 @@
 #include "../compiled_mode.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "../kernels/family_matmul.hpp"
 #include "../kernels/run.hpp"
 #include "../kernels/table.hpp"
 #include "../parallel.hpp"
@@ -49,11 +50,17 @@ inline lowbit::detail::kernel_family family_of(gguf::gguf_type t) noexcept {
     return tiled_kquant_family(t);
 #endif
 }
-inline status check_view(const weights_view& w, const char* who) noexcept {
-    if (w.lay() != layout::tiled_kquant)
-        return status::error(errc::invalid_argument, "%s: the weights are %s, not tiled_kquant", who, layout_name(w.lay()));
-    return {};
-}
+// kquant::gemv / gemm's door (kernels/family_matmul.hpp).
+struct door {
+    static constexpr const char* gemv_name = "kquant::gemv";
+    static constexpr const char* gemm_name = "kquant::gemm";
+    static status check(const weights_view& w, const char* who) noexcept {
+        if (w.lay() != layout::tiled_kquant)
+            return status::error(errc::invalid_argument, "%s: the weights are %s, not tiled_kquant", who, layout_name(w.lay()));
+        return {};
+    }
+    static lowbit::detail::kernel_family family(const weights_view& w) noexcept { return family_of(w.ggml_type()); }
+};
 }  // namespace detail
 
 // The kernel table's entries for tiled K-quant weights of ggml type t (empty: none).
@@ -64,24 +71,20 @@ inline span<const kernel_entry> kernels(gguf::gguf_type t) noexcept {
 
 template <class Exec>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_view(w, "kquant::gemv"));
-    return lowbit::detail::family_gemv(detail::family_of(w.ggml_type()), w, x, y, exec, opt, ws);
+    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    lowbit::detail::thread_workspace_guard ws;
-    return kquant::gemv(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt);
 }
 template <class Exec>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
             matmul_workspace& ws) {
-    LOWBIT_TRY(detail::check_view(w, "kquant::gemm"));
-    return lowbit::detail::family_gemm(detail::family_of(w.ggml_type()), w, x, y, exec, opt, ws);
+    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    lowbit::detail::thread_workspace_guard ws;
-    return kquant::gemm(w, x, y, std::forward<Exec>(exec), opt, *ws.ws);
+    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt);
 }
 
 }  // namespace kquant

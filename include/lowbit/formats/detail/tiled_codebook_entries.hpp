@@ -38,6 +38,7 @@
 #include "../../core/half.hpp"
 #include "../../kernels/arch.hpp"
 #include "../../kernels/detail/entries.hpp"
+#include "../../kernels/detail/tiled_reference.hpp"
 #include "../../kernels/table.hpp"
 #include "../../pack/tiled.hpp"
 #include "../../weights/convert.hpp"
@@ -140,27 +141,17 @@ void tcb_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     Bodies::template tiles<IB>(w, c.w->grid(), tab, r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows,
                                kdetail::tiled_i8_ws::at(c.ws, w.cols, c.M).acts, c.M, c.y, c.ldy);
 }
-// The reference: double sums of d * G * x.
+// The reference: double sums of d * G * x, on the tiled layouts' one walk
+// (kernels/detail/tiled_reference.hpp).
 template <int IB>
 void tcb_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const tiled_view<tcb_scheme> w = lowbit::detail::tiled_of<tcb_scheme>(*c.w);
     const std::int8_t* grid = c.w->grid();
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) {
-        const std::size_t n = w.rows - t * tile_rows < tile_rows ? w.rows - t * tile_rows : tile_rows;
-        for (std::size_t m = 0; m < c.M; ++m) {
-            double acc[tile_rows] = {};
-            const float* x = c.x + m * c.ldx;
-            for (std::size_t b = 0; b < w.blocks; ++b) {
-                lowbit::detail::planes_to_quads<IB>(w.codes + (t * w.blocks + b) * 64 * IB, v);
-                for (std::size_t i = 0; i < n; ++i) {
-                    const double d = f16_to_f32(w.scales[(t * w.blocks + b) * tile_rows + i]);
-                    for (std::size_t j = 0; j < tile_block; ++j) acc[i] += d * grid[v[j / 4][4 * i + j % 4]] * x[b * tile_block + j];
-                }
-            }
-            for (std::size_t i = 0; i < n; ++i) c.y[m * c.ldy + t * tile_rows + i] = static_cast<float>(acc[i]);
-        }
-    }
+    lowbit::detail::tiled_code_reference_rows<IB>(
+        c, r0, r1, w.rows, w.blocks, [&](std::size_t t, std::size_t b) { return w.codes + (t * w.blocks + b) * 64 * IB; },
+        [&](std::size_t t, std::size_t i, std::size_t b, std::size_t, std::uint8_t u) {
+            return static_cast<double>(f16_to_f32(w.scales[(t * w.blocks + b) * tile_rows + i])) * grid[u];
+        });
 }
 
 template <int IB, arch K>

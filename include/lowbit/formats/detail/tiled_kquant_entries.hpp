@@ -25,6 +25,7 @@
 #include "../../kernels/arch.hpp"
 #include "../../kernels/detail/entries.hpp"
 #include "../../kernels/detail/tiled_kquant_blocks.hpp"
+#include "../../kernels/detail/tiled_reference.hpp"
 #include "../../kernels/table.hpp"
 #include "../../weights/weights_view.hpp"
 #include "tiled_kquant_view.hpp"
@@ -130,25 +131,14 @@ void kq_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     Bodies::template tiles<B>(kdetail::kq_view_of(*c.w), r0 / tile_rows, (r1 + tile_rows - 1) / tile_rows, kq_ws::at(c.ws, c.w->cols(), c.M).acts,
                               c.M, c.y, c.ldy);
 }
-// The reference: double sums of the weights' values (ggml's decode) times x.
+// The reference: double sums of the weights' values (ggml's decode) times x,
+// on the tiled layouts' one walk (kernels/detail/tiled_reference.hpp).
 template <int B>
 void kq_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const kdetail::kq_view w = kdetail::kq_view_of(*c.w);
-    std::uint8_t v[tile_quads][64];
-    for (std::size_t t = r0 / tile_rows; t < (r1 + tile_rows - 1) / tile_rows; ++t) {
-        const std::size_t n = w.rows - t * tile_rows < tile_rows ? w.rows - t * tile_rows : tile_rows;
-        for (std::size_t m = 0; m < c.M; ++m) {
-            double acc[tile_rows] = {};
-            const float* x = c.x + m * c.ldx;
-            for (std::size_t b = 0; b < w.blocks; ++b) {
-                lowbit::detail::planes_to_quads<B>(w.block(t, b, B), v);
-                for (std::size_t i = 0; i < n; ++i)
-                    for (std::size_t j = 0; j < tile_block; ++j)
-                        acc[i] += kdetail::kq_value<B>(w, t, i, b, j, v[j / 4][4 * i + j % 4]) * x[b * tile_block + j];
-            }
-            for (std::size_t i = 0; i < n; ++i) c.y[m * c.ldy + t * tile_rows + i] = static_cast<float>(acc[i]);
-        }
-    }
+    lowbit::detail::tiled_code_reference_rows<B>(
+        c, r0, r1, w.rows, w.blocks, [&](std::size_t t, std::size_t b) { return w.block(t, b, B); },
+        [&](std::size_t t, std::size_t i, std::size_t b, std::size_t j, std::uint8_t u) { return kdetail::kq_value<B>(w, t, i, b, j, u); });
 }
 
 template <gguf::gguf_type T, arch K>

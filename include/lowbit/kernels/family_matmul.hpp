@@ -1,0 +1,49 @@
+// lowbit/kernels/family_matmul.hpp — the one front door of the layouts'
+// own gemv / gemm (codebook::gemv on codebook and tiled codebook weights,
+// kquant::gemv on tiled K-quant weights): the layout checked, then the
+// family it picks run through the common argument checks (kernels/run.hpp,
+// family_gemv / family_gemm). kernels/weights_matmul.hpp reaches the same
+// families from the whole table.
+//
+// A layout's door is a type with
+//   static status check(const weights_view& w, const char* who) noexcept;  // w is of a layout it serves
+//   static detail::kernel_family family(const weights_view& w) noexcept;   // the entries w runs on
+//   static constexpr const char* gemv_name, gemm_name;                     // who, in error messages
+#pragma once
+
+#include <utility>
+
+#include "../core/status.hpp"
+#include "../core/views.hpp"
+#include "../parallel.hpp"
+#include "../weights/weights_view.hpp"
+#include "run.hpp"
+#include "table.hpp"
+
+namespace lowbit {
+namespace detail {
+
+template <class Door, class Exec>
+status door_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
+    LOWBIT_TRY(Door::check(w, Door::gemv_name));
+    return family_gemv(Door::family(w), w, x, y, exec, opt, ws);
+}
+template <class Door, class Exec>
+status door_gemv(const weights_view& w, span<const float> x, span<float> y, Exec& exec, const matmul_options& opt) {
+    thread_workspace_guard ws;
+    return door_gemv<Door>(w, x, y, exec, opt, *ws.ws);
+}
+template <class Door, class Exec>
+status door_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt,
+                 matmul_workspace& ws) {
+    LOWBIT_TRY(Door::check(w, Door::gemm_name));
+    return family_gemm(Door::family(w), w, x, y, exec, opt, ws);
+}
+template <class Door, class Exec>
+status door_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec& exec, const matmul_options& opt) {
+    thread_workspace_guard ws;
+    return door_gemm<Door>(w, x, y, exec, opt, *ws.ws);
+}
+
+}  // namespace detail
+}  // namespace lowbit
