@@ -102,9 +102,7 @@ struct linear {
     // blocks, qmatrix, tiled copies; a mapped view counts its bytes in the
     // file mapping): what lowbit-llama's size line adds up.
     std::size_t held_bytes() const {
-        const auto& st = q.storage;
-        std::size_t b = w.size() * sizeof(float) + gguf_data.size();
-        b += st.codes.size() + st.scales_16.size() * 2 + st.scales_f32.size() * 4 + st.zeros.size() + st.perm.size() * 4;
+        std::size_t b = w.size() * sizeof(float) + gguf_data.size() + q.storage.bytes();
         b += tiled.codes.size() + tiled.scales.size() * 2 + tiled.perm.size() * 4;
         if (mapped) b += mapped->bytes();
         if (!mapped_tiled.empty()) b += mapped_tiled.view().bytes();

@@ -198,8 +198,7 @@ inline void store_lowbit(linear& w, const scheme_spec& s, lowbit::any_qmatrix q)
     w.has_tiled = false;
     w.untiled_reason.clear();
     w.format = s.name;
-    const auto& st = w.q.storage;
-    w.bytes = st.codes.size() + st.scales_16.size() * 2 + st.scales_f32.size() * 4 + st.zeros.size() + st.perm.size() * 4;
+    w.bytes = w.q.storage.bytes();
     w.w.clear();
     w.w.shrink_to_fit();
 }

@@ -284,13 +284,15 @@ inline std::string runs_as(const linear& l, const run_options& o) {
 inline std::string layout_summary(const model& m, const run_options& o) {
     std::map<std::string, int> runs;
     std::map<std::string, std::vector<std::string>> untiled;  // reason -> tensors
+    std::size_t linears = 0;
     for (std::size_t i = 0; i < m.layers.size(); ++i)
         m.layers[i].for_each_linear([&](const linear& l, const char* name) {
+            ++linears;
             ++runs[runs_as(l, o)];
             if (o.tiled && !l.untiled_reason.empty()) untiled[l.untiled_reason].push_back("blk." + std::to_string(i) + "." + name);
         });
     const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot;
-    std::string s = std::to_string(m.layers.size() * 7) + " linears on --path " + (int8 ? "int8" : "fma") + " --layout " +
+    std::string s = std::to_string(linears) + " linears on --path " + (int8 ? "int8" : "fma") + " --layout " +
                     (o.tiled ? "tiled" : "plain") + ":";
     const char* sep = " ";
     for (const auto& r : runs) s += sep + std::to_string(r.second) + " " + r.first, sep = ", ";

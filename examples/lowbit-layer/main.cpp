@@ -219,8 +219,7 @@ int main(int argc, char** argv) {
     auto finish = [&](row& r, const any_qmatrix& q) -> bool {
         if (!linalg::matmul_nt(xv, matrix_view<const float>(deq.data(), N, K), matrix_view<float>(yq.data(), T, N), pool)) return false;
         output_error(r, yq);
-        r.bytes = q.storage.codes.size() + q.storage.scales_16.size() * 2 + q.storage.scales_f32.size() * 4 + q.storage.zeros.size() +
-                  q.storage.perm.size() * 4;
+        r.bytes = q.storage.bytes();
         r.bpw = 8.0 * static_cast<double>(r.bytes) / static_cast<double>(N * K);
         if (!a.save_deq.empty()) write_npy((a.save_deq + "." + r.method + ".npy").c_str(), deq.data(), {N, K});
         return true;

@@ -134,6 +134,11 @@ struct qstorage {
     std::vector<std::uint8_t> zeros;
     std::vector<std::int32_t> perm;
     qlayout layout;
+
+    // Bytes held (codes + scales + zeros + permutation).
+    std::size_t bytes() const noexcept {
+        return codes.size() + scales_f32.size() * 4 + scales_16.size() * 2 + zeros.size() + perm.size() * 4;
+    }
 };
 
 // A view (View = qmatrix_view<S> or qmatrix_mut_view<S>) of storage laid out for S.
@@ -194,9 +199,7 @@ public:
     const qstorage& storage() const noexcept { return st_; }
 
     // Bytes held (codes + scales + zeros + permutation).
-    std::size_t bytes() const noexcept {
-        return st_.codes.size() + st_.scales_f32.size() * 4 + st_.scales_16.size() * 2 + st_.zeros.size() + st_.perm.size() * 4;
-    }
+    std::size_t bytes() const noexcept { return st_.bytes(); }
 
 private:
     qstorage st_;
