@@ -8,7 +8,9 @@
 #      automatic arch must be neondot, and the kernel tests force every arch the
 #      CPU runs (scalar, sse2 = the 4-lane NEON f32 body, neon, neondot) against the models;
 #   2. the kernel tests again on an emulated Cortex-A72 (Armv8.0, no dot
-#      product): the automatic arch must be neon, and neondot must be refused.
+#      product): the automatic arch must be neon, and neondot must be refused;
+#      the arch loops force neon only (LOWBIT_TEST_ARCHS=neon: the scalar and
+#      4-lane bodies ran under -cpu max; docs/testing.md, session 23).
 # About 3 minutes from a clean build directory on 2 busy cores (3m12s measured).
 # Usage: scripts/test-arm.sh   (env LOWBIT_ARM_BUILD_DIR: build directory, default build-arm)
 set -euo pipefail
@@ -39,7 +41,7 @@ a72() {  # || return: set -e does not reach into a function run as a condition
   local t
   for t in test_kernels test_kernels_tiled test_gguf_matmul; do
     echo "lowbit: $t on an emulated Cortex-A72 (no dot product)"
-    LOWBIT_TEST_EXPECT_ARCH=neon timeout "$lowbit_test_timeout" qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
+    LOWBIT_TEST_EXPECT_ARCH=neon LOWBIT_TEST_ARCHS=neon timeout "$lowbit_test_timeout" qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72 "$build/tests/$t" --minimal || return
   done
 }
 lowbit_phase "AArch64: kernel tests on a Cortex-A72" a72

@@ -224,6 +224,12 @@ TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bo
     }
 }
 
+// The arch loops below skip an arch LOWBIT_TEST_ARCHS leaves out
+// (lowbit_test::arch_selected); a list naming an arch this CPU does not run fails here.
+TEST_CASE("gguf gemv: LOWBIT_TEST_ARCHS names only archs this CPU runs, and at least one is forced") {
+    CHECK(!lowbit_test::runnable_archs().empty());
+}
+
 TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
     const std::size_t n = 131, M = 5;  // odd rows, several row tasks
     for (gguf_type t : all_types) {
@@ -241,7 +247,7 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model bit for bit") {
         // gemm row 0 is gemv of X row 0 (same activation quantization per row).
         CHECK(std::memcmp(Y_ref.data(), y_ref.data(), n * sizeof(float)) == 0);
         for (arch a : all_archs) {
-            if (!force_arch(a).ok()) continue;
+            if (!lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
@@ -270,7 +276,7 @@ TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, 
         }();
         const std::vector<float> x = lowbit_test::gaussian(k, 3u);
         for (arch a : all_archs) {
-            if (!force_arch(a).ok()) continue;
+            if (!lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
@@ -426,7 +432,7 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
         }
         for (float v : y_ref) CHECK(std::isfinite(v));
         for (arch a : all_archs) {
-            if (!force_arch(a).ok()) continue;
+            if (!lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
@@ -471,7 +477,7 @@ TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) giv
         }
         for (float v : y_ref) non_finite += !std::isfinite(v);
         for (arch a : all_archs) {
-            if (a == arch::scalar || !force_arch(a).ok()) continue;
+            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
@@ -515,7 +521,7 @@ TEST_CASE("gguf TQ1_0: every byte value at every qs and qh position, extreme sca
             REQUIRE(gemv(gguf_type::tq1_0, storage.data(), n, k, span<const float>(X.data() + k, k), span<float>(y_ref)).ok());
         }
         for (arch a : all_archs) {
-            if (a == arch::scalar || !force_arch(a).ok()) continue;
+            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
@@ -568,7 +574,7 @@ TEST_CASE("gguf gemv/gemm: every arch equals the scalar model on edge shapes and
                             REQUIRE(gemm(t, bytes.data(), n, k, Xm, matrix_view<float>(Y_ref.data(), m, n)).ok());
                         }
                         for (arch a : all_archs) {
-                            if (a == arch::scalar || !force_arch(a).ok()) continue;
+                            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
                             const std::string arch_s = arch_name(a);
                             CAPTURE(arch_s);
                             arch_scope s(a);
@@ -605,7 +611,7 @@ TEST_CASE("gguf gemv/gemm: a pre-sized workspace means no allocation") {
         CHECK(same_bits(Y, Y_tls));
         const std::size_t capacity = ws.capacity();
         for (arch a : all_archs) {
-            if (!force_arch(a).ok()) continue;
+            if (!lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
             const std::string arch_s = arch_name(a);
             CAPTURE(arch_s);
             arch_scope s(a);
