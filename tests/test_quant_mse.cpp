@@ -191,11 +191,12 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
 // fewer candidates than the grid has on every scheme and loses to it on some
 // groups (asymmetric groups: on half of them, by little): what it must keep
 // is the sum (the closest: w3g64 on the Student t at norm 2, 0.999998). Per
-// group the assert is a tripwire at 1.75x the exhaustive search's error: the
+// group the assert is a tripwire at 2x the exhaustive search's error: the
 // largest ratio measured on these tensors is 1.39 (w2g16a, 5 % x20, norm
 // 2.4: 16 values whose best grid step the coarse set and one refit miss),
-// 1.18 on groups of 32 or more; on 128 rows of the same weights 1.54
-// (docs/concepts.md, "Branch mse23", has the distribution).
+// 1.18 on groups of 32 or more; on 128 rows of the same weights 1.86
+// (w2g16a, Student t, norm 2; main's search before the plans too), 1.33 on
+// groups of 32 or more (docs/concepts.md, "Branch mse23", has the distribution).
 TEST_CASE("calibration: over a tensor the MSE search's error is at most trying every candidate's") {
     const std::size_t rows = lowbit_test::reduced() ? 16 : 64, cols = 2048;
     struct cfg {
@@ -240,7 +241,7 @@ TEST_CASE("calibration: over a tensor the MSE search's error is at most trying e
                         worst = std::max(worst, en / er);
                         n_worse += en > er * (1.0 + 1e-6);
                         ++n;
-                        CHECK_MESSAGE(en <= 1.75 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
+                        CHECK_MESSAGE(en <= 2.0 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
                                       " norm ", norm, " row ", r, " col ", c0, ": ", en, " vs every candidate ", er);
                     }
                 MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm,
