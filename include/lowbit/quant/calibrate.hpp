@@ -252,7 +252,7 @@ public:
     //       several basins over f; the dense set ended 0.01-0.04 % above
     //       the exhaustive search's sum on every weight);
     //     symmetric, 3 bits: a set spread further out, 3 levels (the dense
-    //       one ended 0.01-0.03 % above on the Student-t weight at norm 2);
+    //       one ended 0.01-0.02 % above on the Student-t weight at norm 2);
     //     symmetric, 4 to 7 bits: the dense set, 3 levels, 2 refit rounds;
     //   anything else (blocks over 256 values: per channel, per tensor;
     //   other norms): the dense set, 3 levels, 2 refit rounds. The dense
