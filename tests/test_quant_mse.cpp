@@ -98,6 +98,7 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
     std::mt19937 rng(2020);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+    std::student_t_distribution<float> heavy(1.5f);
     const std::size_t lengths[] = {1, 5, 8, 32, 37, 128, 200};
     const float magnitudes[] = {1.0f, 0.02f, 1e-30f, 1e-38f, 1e30f, 1e37f};
     const float norms[] = {2.4f, 2.0f, 3.0f, 1.0f, 0.5f};
@@ -109,7 +110,7 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
     const std::size_t stride = lowbit_test::reduced() ? 7 : 1;
     std::size_t visit = 0;
     std::vector<float> x;
-    for (int kind = 0; kind < 8; ++kind) {
+    for (int kind = 0; kind < 10; ++kind) {
         double sum_new = 0.0, sum_ref = 0.0;  // relative to min/max's error
         for (std::size_t n : lengths)
             for (float mag : magnitudes) {
@@ -123,7 +124,9 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
                         case 4: v = std::fabs(gauss(rng)); break;                             // one sign
                         case 5: v = -std::fabs(gauss(rng)) - 3.0f; break;                     // away from 0
                         case 6: v = std::round(gauss(rng) * 4.0f); break;                     // on a grid
-                        default: v = unif(rng) < 0.9f ? 0.0f : gauss(rng); break;             // sparse
+                        case 7: v = unif(rng) < 0.9f ? 0.0f : gauss(rng); break;              // sparse
+                        case 8: v = unif(rng) < 0.5f ? 1.3f : -0.4f; break;                   // two values
+                        default: v = std::min(std::max(heavy(rng), -30.0f), 30.0f); break;   // heavy tails (Student t, 1.5)
                     }
                     v *= mag;
                 }
@@ -181,24 +184,43 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
             ", largest ratio ", worst);
 }
 
+// Per tensor: the bench's weight (Gaussian, 1 % of values x8), a heavier-tailed
+// one (5 % x20) and a Student t (3 degrees of freedom), 64 rows of 2048
+// (LOWBIT_TEST_REDUCED: 16), every group scheme of bench_calibrate and per
+// channel, norms 2.4 and 2. The search's plan (mse_searcher::plan_for) tries
+// fewer candidates than the grid has on every scheme and loses to it on some
+// groups (asymmetric groups: on half of them, by little): what it must keep
+// is the sum (the closest: w3g64 on the Student t at norm 2, 0.999998). Per
+// group the assert is a tripwire at 2x the exhaustive search's error: the
+// largest ratio measured on these tensors is 1.39 (w2g16a, 5 % x20, norm
+// 2.4: 16 values whose best grid step the coarse set and one refit miss),
+// 1.18 on groups of 32 or more; on 128 rows of the same weights 1.86
+// (w2g16a, Student t, norm 2; main's search before the plans too), 1.33 on
+// groups of 32 or more (docs/concepts.md, "Branch mse23", has the distribution).
 TEST_CASE("calibration: over a tensor the MSE search's error is at most trying every candidate's") {
-    // The bench's weight (Gaussian, 1 % of values x8) and a heavier-tailed one,
-    // 64 rows of 2048 (LOWBIT_TEST_REDUCED: 16), the schemes of docs/concepts.md's table.
     const std::size_t rows = lowbit_test::reduced() ? 16 : 64, cols = 2048;
     struct cfg {
         int bits;
         bool sym;
         std::size_t group;
     };
-    const cfg cfgs[] = {{4, true, 32}, {4, false, 32}, {4, true, 128}, {4, false, 128}, {3, true, 128}, {3, false, 128},
+    const cfg cfgs[] = {{4, true, 32},  {4, false, 32},  {4, true, 128}, {4, false, 128}, {3, true, 128},  {3, false, 128},
+                        {3, true, 64},  {3, false, 64},  {2, true, 16},  {2, false, 16},  {8, true, 32},   {8, false, 32},
                         {8, true, cols}, {8, false, cols}};
-    int worse = 0;
-    for (int dist = 0; dist < 2; ++dist) {
+    int worse = 0, tensors = 0;
+    std::size_t groups = 0, groups_worse = 0;
+    double worst_all = 1.0;
+    for (int dist = 0; dist < 3; ++dist) {
         std::mt19937 rng(20 + dist);
         std::normal_distribution<float> gauss(0.0f, 0.02f);
+        std::student_t_distribution<float> t3(3.0f);
         std::uniform_real_distribution<float> unif(0.0f, 1.0f);
         std::vector<float> w(rows * cols);
         for (float& v : w) {
+            if (dist == 2) {
+                v = 0.01f * t3(rng);
+                continue;
+            }
             v = gauss(rng);
             if (unif(rng) < (dist == 0 ? 0.01f : 0.05f)) v *= dist == 0 ? 8.0f : 20.0f;
         }
@@ -208,6 +230,7 @@ TEST_CASE("calibration: over a tensor the MSE search's error is at most trying e
                 m.norm = norm;
                 const calibration c = m;
                 double sum_new = 0.0, sum_ref = 0.0, worst = 1.0;
+                std::size_t n_worse = 0, n = 0;
                 for (std::size_t r = 0; r < rows; ++r)
                     for (std::size_t c0 = 0; c0 < cols; c0 += g.group) {
                         const value_block b{w.data() + r * cols + c0, 1, g.group, g.group};
@@ -216,21 +239,26 @@ TEST_CASE("calibration: over a tensor the MSE search's error is at most trying e
                         sum_new += en;
                         sum_ref += er;
                         worst = std::max(worst, en / er);
-                        // Per group: the search may miss the grid's best step (a coarse
-                        // grid and two refits see a few points of a ragged curve);
-                        // the largest ratio measured here is 1.24 (w4 g32 norm 2).
-                        CHECK_MESSAGE(en <= 1.5 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
+                        n_worse += en > er * (1.0 + 1e-6);
+                        ++n;
+                        CHECK_MESSAGE(en <= 2.0 * er, "dist ", dist, " w", g.bits, g.sym ? "" : "a", " group ", g.group,
                                       " norm ", norm, " row ", r, " col ", c0, ": ", en, " vs every candidate ", er);
                     }
                 MESSAGE("dist ", dist, " w", g.bits, std::string(g.sym ? "" : "a"), " group ", g.group, " norm ", norm,
-                        ": search / every candidate = ", sum_new / sum_ref, ", largest ratio of a group ", worst);
+                        ": search / every candidate = ", sum_new / sum_ref, ", groups above it ", n_worse, " of ", n,
+                        ", largest ratio of a group ", worst);
                 // Same or better: the refits (two zero points where asymmetric) win
-                // more on other groups than the coarse grid loses (0.2-1.6 % below).
+                // more on other groups than the fewer grid candidates lose.
                 CHECK(sum_new <= sum_ref);
                 worse += sum_new > sum_ref;
+                ++tensors;
+                groups += n;
+                groups_worse += n_worse;
+                worst_all = std::max(worst_all, worst);
             }
     }
-    MESSAGE(worse, " of 32 tensors above the exhaustive search's error");
+    MESSAGE(worse, " of ", tensors, " tensors above the exhaustive search's error; ", groups_worse, " of ", groups,
+            " groups above it, by at most x", worst_all);
 }
 
 TEST_CASE("SQNR on N(0,1) meets the published RTN figures; MSE search beats minmax") {

@@ -10,21 +10,23 @@
 //               reference quantizer's `mse` option), and over the steps that
 //               refit to the codes from there.
 //
-// The search (issue 20 item 4) evaluates 12 to 17 candidates per group instead
+// The search (issue 20 item 4) evaluates 3 to 17 candidates per group instead
 // of one per grid candidate (80), and finds a smaller error over a tensor:
-//   1. min/max and a coarse set of 7 denser near f = 1 (i = 2, 5, 9, 14, 22,
-//      35, 55 for the default grid: the best of 4- and 8-bit groups mostly
-//      lies below i = 10), then the two at half the distance from the best to
-//      its nearest tried neighbours, three times. Steps here are f * s0,
-//      unrounded, with min/max's zero point, up to four candidates per pass
-//      over the values (quant/detail/fit_simd.hpp; min/max itself in the
-//      first);
-//   2. from the best, rounded to a storable step: two rounds of "codes for the
-//      step, then the step (and zero point) that fit those codes best" --
-//      least squares at norm 2, weighted by |x^ - x|^(norm-2) otherwise. A
-//      refit is not on the grid and often beats every grid candidate, which
-//      makes up for the groups where stage 1 misses the grid's best.
-//      Asymmetric: two zero points each round (see refit).
+//   1. min/max and a coarse set of up to 7 (by default i = 2, 5, 9, 14, 22,
+//      35, 55 of the default grid, denser near f = 1: the best of 4- and
+//      8-bit groups mostly lies below i = 10), then up to three times the
+//      two at half the distance from the best to its nearest tried
+//      neighbours. Steps here are f * s0, unrounded, with min/max's zero
+//      point, up to four candidates per pass over the values
+//      (quant/detail/fit_simd.hpp; min/max itself in the first);
+//   2. from the best, rounded to a storable step: one or two rounds of "codes
+//      for the step, then the step (and zero point) that fit those codes
+//      best" -- least squares at norm 2, weighted by |x^ - x|^(norm-2)
+//      otherwise. A refit is not on the grid and often beats every grid
+//      candidate, which makes up for the groups where stage 1 misses the
+//      grid's best. Asymmetric: two zero points each round (see refit).
+// How many of each, by width, symmetry, block size and norm: mse_searcher::plan_for
+// (8-bit and asymmetric groups: no levels and one refit round).
 // At norms other than 2, stage 1 skips a candidate whose lower bound (the
 // clipping of the group's extremes: clip_bound) is at least the best error so
 // far, and with lowbit::compiled's 16-lane passes groups of 16 to 64 are
@@ -33,7 +35,7 @@
 // Only storable candidates (min/max, stage 2's) are returned, the first of the
 // smallest error; min/max is the first, so the result is never worse than
 // min/max in the search's own objective. Measured against trying every
-// candidate (tests/test_quant.cpp keeps that search as the reference): the
+// candidate (tests/test_quant_mse.cpp keeps that search as the reference): the
 // error summed over a tensor is lower; on single groups it can be higher
 // (docs/concepts.md, "Calibration", has the figures).
 // 1-bit symmetric groups (sign codes), norms below 1 and steps whose
@@ -233,15 +235,49 @@ public:
         static const pow04_table t;
         return t;
     }
-    // The first scan's grid indices: 0 (min/max), then the coarse set (shrinks
-    // 1 - f in hundredths, the grid's nearest, denser near f = 1, where the
-    // best of 4- and 8-bit groups lies), increasing, below steps. Returns how many.
-    static int coarse_set(int grid, int steps, int (&tried)[8]) noexcept {
-        static constexpr int coarse[] = {2, 5, 9, 14, 22, 35, 55};
+    // What the search tries, by width, symmetry, block size and norm (issue
+    // 20 item 4): the coarse set (shrinks 1 - f in hundredths of the default
+    // grid, increasing), how many halving levels follow, how many refit
+    // rounds. Chosen on the bench's group schemes at norms 2.4 and 2 against
+    // the exhaustive search's error summed over a tensor (three weights:
+    // docs/concepts.md, "Branch mse23"; tests/test_quant_mse.cpp checks it):
+    //   groups of up to 256 values at norms 2.4 and 2:
+    //     8 bits: min/max and i = 2, no levels, one refit round (the bound
+    //       drops nearly every grid candidate; the refit alone ends 1-4 %
+    //       below the exhaustive search's sum);
+    //     asymmetric: the dense set, no levels, one refit round (the two
+    //       zero points of a round win 0.3-1.5 % over the grid's best,
+    //       more than the levels' refinement adds);
+    //     symmetric, 2 bits: every 10th of 10..70, 2 levels (the error has
+    //       several basins over f; the dense set ended 0.01-0.04 % above
+    //       the exhaustive search's sum on every weight);
+    //     symmetric, 3 bits: a set spread further out, 3 levels (the dense
+    //       one ended 0.01-0.02 % above on the Student-t weight at norm 2);
+    //     symmetric, 4 to 7 bits: the dense set, 3 levels, 2 refit rounds;
+    //   anything else (blocks over 256 values: per channel, per tensor;
+    //   other norms): the dense set, 3 levels, 2 refit rounds. The dense
+    //   set is denser near f = 1, where the best of 4- and 8-bit groups lies.
+    struct plan {
+        const int* coarse;
+        int ncoarse, levels, refits;
+    };
+    static plan plan_for(int bits, bool symmetric, std::size_t size, float norm) noexcept {
+        static constexpr int dense[] = {2, 5, 9, 14, 22, 35, 55}, eight[] = {2}, two[] = {10, 20, 30, 40, 50, 60, 70},
+                             three[] = {3, 8, 14, 22, 32, 44, 60};
+        if (size > 256 || (norm != 2.4f && norm != 2.0f)) return {dense, 7, 3, 2};
+        if (bits == 8) return {eight, 1, 0, 1};
+        if (!symmetric) return {dense, 7, 0, 1};
+        if (bits == 2) return {two, 7, 2, 2};
+        if (bits == 3) return {three, 7, 3, 2};
+        return {dense, 7, 3, 2};
+    }
+    // The first scan's grid indices: 0 (min/max), then the plan's coarse set
+    // (the grid's nearest), increasing, below steps. Returns how many.
+    static int coarse_set(const plan& pl, int grid, int steps, int (&tried)[8]) noexcept {
         int nt = 0;
         tried[nt++] = 0;
-        for (const int m : coarse) {
-            const int i = static_cast<int>((static_cast<long long>(m) * grid + 50) / 100);
+        for (int t = 0; t < pl.ncoarse; ++t) {
+            const int i = static_cast<int>((static_cast<long long>(pl.coarse[t]) * grid + 50) / 100);
             if (i <= tried[nt - 1] || i >= steps) continue;
             tried[nt++] = i;
         }
@@ -442,7 +478,8 @@ private:
 
     template <fit_mode Error, fit_mode Fit>
     qparams search(float lo, float hi, const qparams& mm) const noexcept {
-        constexpr int levels = 3, refits = 2;  // measured: see the top
+        const plan pl = plan_for(bits_, sym_, b_.size(), c_.norm);
+        const int levels = pl.levels, refits = pl.refits;
         const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
         // 1. The grid's steps f * s0 (f = 1 - i/grid), unrounded and with
         //    min/max's zero point (the grid's, up to the rounding of the
@@ -484,10 +521,10 @@ private:
         idx[0] = 0;
         fc[n++] = candidate_base(mm.scale, mm.zero);
         int tried[8];
-        const int nt = coarse_set(c_.grid, steps, tried);
+        const int nt = coarse_set(pl, c_.grid, steps, tried);
         for (int t = 1; t < nt; ++t) try_i(tried[t]);
         if (n > 0) flush();
-        // 3 halving levels from the best towards its tried neighbours.
+        // The plan's halving levels from the best towards its tried neighbours.
         int gl = 0, gr = steps - ib;
         for (int t = 0; t < nt; ++t) {
             if (tried[t] < ib) gl = ib - tried[t];
@@ -730,7 +767,8 @@ private:
 
     template <fit_mode Error, fit_mode Fit>
     void search() noexcept {
-        constexpr int levels = 3, refits = 2;  // as mse_searcher::search
+        const mse_searcher::plan pl = mse_searcher::plan_for(bits_, sym_, g_, c_.norm);  // as mse_searcher::search
+        const int levels = pl.levels, refits = pl.refits;
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         const std::size_t W = W_;
         const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
@@ -741,7 +779,7 @@ private:
         int ib[max_lanes];
         // 1. min/max and the coarse set (the same indices for every group).
         int tried[8];
-        const int nt = mse_searcher::coarse_set(c_.grid, steps, tried);
+        const int nt = mse_searcher::coarse_set(pl, c_.grid, steps, tried);
         const mse_searcher::bound_consts bc = mse_searcher::bound_for(c_.norm);  // (its npow)
         for (std::size_t l = 0; l < W; ++l) {
             mm_err[l] = 0.0;
