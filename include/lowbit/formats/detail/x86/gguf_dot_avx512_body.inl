@@ -691,9 +691,18 @@ LOWBIT_GGUF_INLINE void prep(const block_iq2_s& w, lat_block& b) {
     store_indices(w.qs, quarter_spread(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.qh))), shifts4(0, 2, 4, 6), 3, b.idx);
 }
 // Eight points of 8 bytes at b.idx[8k ..].
+// The eight indices leave the vector register as two 64-bit words (vmovq,
+// vpextrq) and are split by shifts in general registers (the ALU ports),
+// not by eight vpextrw (two uops each, on the vector ports that the point
+// inserts and the dots need): IQ1_S 6 %, IQ2_XS 8 % less CPU time (scratch
+// harness, docs/formats.md). The empty asm keeps GCC from turning the
+// shifts back into vpextrw.
 LOWBIT_GGUF_INLINE __m512i stored_points8(const std::uint64_t* t, const lat_block& b, int k) {
-    const std::uint16_t* i = b.idx + 8 * k;
-    return points8(t[i[0]], t[i[1]], t[i[2]], t[i[3]], t[i[4]], t[i[5]], t[i[6]], t[i[7]]);
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(b.idx + 8 * k));
+    std::uint64_t lo = static_cast<std::uint64_t>(_mm_cvtsi128_si64(v)), hi = static_cast<std::uint64_t>(_mm_extract_epi64(v, 1));
+    __asm__("" : "+r"(lo), "+r"(hi));
+    return points8(t[lo & 0xffff], t[(lo >> 16) & 0xffff], t[(lo >> 32) & 0xffff], t[lo >> 48], t[hi & 0xffff], t[(hi >> 16) & 0xffff],
+                   t[(hi >> 32) & 0xffff], t[hi >> 48]);
 }
 LOWBIT_GGUF_INLINE __m512i chunk(const block_iq2_xs&, const lat_block& b, int k) {
     return offset_signed(stored_points8(iq2xs_bytes.v, b, k), b.signs[k]);
@@ -721,14 +730,16 @@ LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block& b, int k
                                         static_cast<int>(t[i[12]]), static_cast<int>(t[i[13]]), static_cast<int>(t[i[14]]), static_cast<int>(t[i[15]]));
     return offset_signed(g, u64_at(w.signs + 8 * k));
 }
-// IQ1_S: u = 8 x level + 64; its +-1 shift, one per 32 values, joins the
-// offset: sum (8 l + shift) a = sum u a - (64 - shift) sum a.
+// IQ1 points come from iq1_shifted_bytes, u = 65 + 8 x level (the +1 shift
+// and the 64 built in: no add per chunk; a shift of -1 is 2 less).
+// IQ1_S: u = 65 + 8 x level; its own +-1 shift, one per 32 values, joins the
+// offset: sum (8 l + shift) a = sum u a - (65 - shift) sum a.
 LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
     const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
     b.sc16 = odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
-    // 64 - shift: 65 where bit 15 is set (shift -1), else 63; (2 s + 1) * 65 < 2^15
+    // 65 - shift: 66 where bit 15 is set (shift -1), else 64; (2 s + 1) * 66 < 2^15
     const __m256i minus = _mm256_srli_epi32(qh32, 15);
-    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(63), _mm256_add_epi32(minus, minus));
+    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(64), _mm256_add_epi32(minus, minus));
     b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
     // index l of sub-block ib: qs byte | bits 3l .. 3l+2 of qh[ib] << 8
     const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
@@ -736,9 +747,7 @@ LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
                                                 _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh))));
     store_indices(w.qs, qh, shifts4(0, 3, 6, 9), 7, b.idx);
 }
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s&, const lat_block& b, int k) {
-    return _mm512_add_epi8(stored_points8(iq1s_bytes.v, b, k), _mm512_set1_epi8(64));
-}
+LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s&, const lat_block& b, int k) { return stored_points8(iq1_shifted_bytes.v, b, k); }
 LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
     // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
     const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
@@ -754,11 +763,10 @@ LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
 }
 LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k) {
     const std::uint32_t h = avx2::u32_at(w.qh + 4 * k);
-    const __m512i g = stored_points8(iq1s_bytes.v, b, k);
-    // point p of 8: bit 4p + 3 of h is its shift's sign
+    // point p of 8: bit 4p + 3 of h is its shift's sign (set: -1, its bytes 2 less)
     const __m512i sign_bit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1u << 31);
     const __mmask8 minus = _mm512_test_epi64_mask(_mm512_set1_epi64(static_cast<long long>(h)), sign_bit);
-    return _mm512_add_epi8(g, _mm512_mask_blend_epi64(minus, _mm512_set1_epi8(65), _mm512_set1_epi8(63)));
+    return _mm512_add_epi8(stored_points8(iq1_shifted_bytes.v, b, k), _mm512_maskz_mov_epi64(minus, _mm512_set1_epi8(-2)));
 }
 
 template <int K, int C, class W>
@@ -767,26 +775,65 @@ LOWBIT_GGUF_INLINE void lattice_step(const W& w, const lat_block& b, const block
     LOWBIT_UNROLL
     for (int c = 0; c < C; ++c) acc[c] = dot_us_scaled512(acc[c], u, load64(a[c * lda].qs + 64 * K), sc);
 }
+// A super-block's exact integer sums against activation rows a[c * lda],
+// c < C, as eight int32 lanes each (their sum is the model's isum).
+template <int C, class W>
+LOWBIT_GGUF_INLINE void lattice_lanes(const W& w, const block_q8_K* a, std::size_t lda, __m256i* v) {
+    lat_block b;
+    prep(w, b);
+    if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
+    __m512i acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
+    // written out: with k a constant, chunk's offsets and chunk_scales' index fold
+    lattice_step<0, C>(w, b, a, lda, acc);
+    lattice_step<1, C>(w, b, a, lda, acc);
+    lattice_step<2, C>(w, b, a, lda, acc);
+    lattice_step<3, C>(w, b, a, lda, acc);
+    for (int c = 0; c < C; ++c) v[c] = _mm256_sub_epi32(fold(acc[c]), _mm256_madd_epi16(b.off16, load32(a[c * lda].bsums)));
+}
+// Eight super-blocks' f16 scales (IQ1_M's put together from its scale words) as floats.
+template <class W>
+LOWBIT_GGUF_INLINE __m256 lattice_scales8(const W* w) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(lattice_scale(w[0])), static_cast<short>(lattice_scale(w[1])),
+                                          static_cast<short>(lattice_scale(w[2])), static_cast<short>(lattice_scale(w[3])),
+                                          static_cast<short>(lattice_scale(w[4])), static_cast<short>(lattice_scale(w[5])),
+                                          static_cast<short>(lattice_scale(w[6])), static_cast<short>(lattice_scale(w[7]))));
+}
+// Per eight super-blocks: each block's lanes for every row, reduced eight
+// blocks at a time (lane_sums8), the terms formed eight at a time (the
+// model's lattice_term: three IEEE products through opaque8, the int32 ->
+// float rounding static_cast's) and summed one by one in block order, as the
+// VBMI copies do; the blocks left over one at a time (hsum and a scalar
+// term each, which is what every block cost before).
 template <int C, class W>
 LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     float sum[C] = {};
-    for (std::size_t i = 0; i < nb; ++i) {
-        lat_block b;
-        prep(w[i], b);
-        if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
-        __m512i acc[C];
-        for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
-        // written out: with k a constant, chunk's offsets and chunk_scales' index fold
-        lattice_step<0, C>(w[i], b, a + i, lda, acc);
-        lattice_step<1, C>(w[i], b, a + i, lda, acc);
-        lattice_step<2, C>(w[i], b, a + i, lda, acc);
-        lattice_step<3, C>(w[i], b, a + i, lda, acc);
-        const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
-        for (int c = 0; c < C; ++c) {
-            const block_q8_K& ac = a[c * lda + i];
-            const __m256i offset = _mm256_madd_epi16(b.off16, load32(ac.bsums));
-            sum[c] += lattice_term(ac.d, d, hsum(_mm256_sub_epi32(fold(acc[c]), offset)), unit);
+    std::size_t i = 0;
+    alignas(32) float terms[8];
+    // GEMV only: the GEMM tile's 4 x 8 lane vectors would not stay in registers
+    for (; C == 1 && i + 8 <= nb; i += 8) {
+        __m256i v[C][8];
+        LOWBIT_UNROLL
+        for (int j = 0; j < 8; ++j) {
+            __m256i l[C];
+            lattice_lanes<C>(w[i + j], a + i + j, lda, l);
+            for (int c = 0; c < C; ++c) v[c][j] = l[c];
         }
+        const __m256 dw = lattice_scales8(w + i), unit = _mm256_set1_ps(lattice_unit(w[i]));
+        for (int c = 0; c < C; ++c) {
+            const block_q8_K* ac = a + c * lda + i;
+            const __m256 dx = _mm256_setr_ps(ac[0].d, ac[1].d, ac[2].d, ac[3].d, ac[4].d, ac[5].d, ac[6].d, ac[7].d);
+            const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
+            const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(lane_sums8(v[c]))));  // exact: |isum| < 2^24
+            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
+            for (int j = 0; j < 8; ++j) sum[c] += terms[j];
+        }
+    }
+    for (; i < nb; ++i) {
+        __m256i v[C];
+        lattice_lanes<C>(w[i], a + i, lda, v);
+        const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
+        for (int c = 0; c < C; ++c) sum[c] += lattice_term(a[c * lda + i].d, d, hsum(v[c]), unit);
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
