@@ -61,9 +61,15 @@ struct kq_prepared {
     }
 };
 
+// The body against the model. The shapes reach the pipeline's edges (lag 2,
+// a ring of 4 C buffers): strips of 1, 2, 3 blocks (shorter than the lag, and
+// last strips of 1-3 blocks: K = 256 is 8 blocks), strips crossing a
+// super-block, M = 16k +- 1 with the rest on the tiles (min_m 1) or on the
+// avx512vnni body (min_m 20, 64: a rest under 64 rows), N not a multiple of 16,
+// gathered rows, a NaN row and a row of +-127.
 template <int B, class Tiles>
 void check_kq_body(gguf_type t, std::uint32_t seed) {
-    for (const auto& nk : {std::pair<std::size_t, std::size_t>{37, 512}, {16, 256}, {5, 2304}}) {
+    for (const auto& nk : {std::pair<std::size_t, std::size_t>{37, 512}, {16, 256}, {5, 2304}, {21, 768}}) {
         const std::size_t N = nk.first, K = nk.second;
         CAPTURE(N);
         CAPTURE(K);
@@ -73,25 +79,35 @@ void check_kq_body(gguf_type t, std::uint32_t seed) {
         auto tw = repack(*g, layout::tiled_kquant);
         REQUIRE(tw);
         const kdetail::kq_view w = kdetail::kq_view_of(tw->view());
-        const std::size_t tiles = (N + 15) / 16, Mmax = 35;
+        const std::size_t tiles = (N + 15) / 16, Mmax = 81;
         std::vector<float> X = lowbit_test::gaussian(Mmax * K, seed++, 2.0f);
         X[5 * K + 3] = std::numeric_limits<float>::infinity();  // row 5: every output NaN
         for (std::size_t c = 0; c < K; ++c) X[7 * K + c] = c % 3 ? 127.0f : -127.0f;
         const kq_prepared P(X, Mmax, K);
-        for (std::size_t M : {1, 2, 15, 16, 17, 31, 35}) {
+        const auto model = [&](const kdetail::tact_i8* acts, std::size_t M) {  // the model takes 64 rows at most
+            std::vector<float> y(M * N, -1.0f);
+            for (std::size_t m0 = 0; m0 < M; m0 += 64)
+                for (std::size_t tt = 0; tt < tiles; ++tt)
+                    kdetail::kq_tile_scalar<B>(w, tt, acts + m0, M - m0 < 64 ? M - m0 : 64, y.data() + m0 * N, N);
+            return y;
+        };
+        for (std::size_t M : {1, 2, 15, 16, 17, 31, 33, 47, 49, 63, 65, 79, 81}) {
             CAPTURE(M);
-            std::vector<float> want(M * N, -1.0f);
-            for (std::size_t tt = 0; tt < tiles; ++tt) kdetail::kq_tile_scalar<B>(w, tt, P.acts.data(), M, want.data(), N);
-            for (std::size_t min_m : {std::size_t{1}, std::size_t{20}})
-                for (std::size_t strip : {std::size_t{32}, std::size_t{3}}) {
+            const std::vector<float> want = model(P.acts.data(), M);
+            const bool edge = M <= 17 || M == 33 || M == 65;  // the strip sweep on a few M
+            for (std::size_t min_m : {std::size_t{1}, std::size_t{20}, kdetail::kq_amx::min_rows})
+                for (std::size_t strip : {32, 1, 2, 3, 5, 7}) {
+                    if (strip != 32 && strip != 3 && !edge) continue;
+                    CAPTURE(min_m);
+                    CAPTURE(strip);
                     std::vector<float> y(M * N, -1.0f);
                     kdetail::kq_amx::tiles_on<B, Tiles>(w, 0, tiles, P.acts.data(), M, y.data(), N, min_m, strip);
                     for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
                 }
             // gathered rows (not evenly spaced): reversed
             std::vector<kdetail::tact_i8> rev(P.acts.rend() - static_cast<std::ptrdiff_t>(M), P.acts.rend());
-            std::vector<float> want_r(M * N), y(M * N, -1.0f);
-            for (std::size_t tt = 0; tt < tiles; ++tt) kdetail::kq_tile_scalar<B>(w, tt, rev.data(), M, want_r.data(), N);
+            const std::vector<float> want_r = model(rev.data(), M);
+            std::vector<float> y(M * N, -1.0f);
             kdetail::kq_amx::tiles_on<B, Tiles>(w, 0, tiles, rev.data(), M, y.data(), N, 1, 5);
             for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want_r[i]));
         }

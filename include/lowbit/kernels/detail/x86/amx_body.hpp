@@ -119,18 +119,14 @@ LOWBIT_AMX_BODY_INLINE v::vi to_signed(v::vi u, v::vi zb) {
     else return _mm512_add_epi8(u, _mm512_set1_epi8(static_cast<char>(-(1 << (S::bits - 1)))));  // mod 256: u - 2^(B-1)
 }
 
-// dx (and zq, for the epilogue's correction) of blocks [b0, b0 + nb) of one activation row.
-template <class S>
+// dx (and, with Zq, zq for the epilogue's correction) of blocks [b0, b0 + nb)
+// of one activation row; 0 past nb. (The K-quant AMX body shares it.)
+template <bool Zq>
 LOWBIT_AMX_BODY_INLINE void copy_steps(const tact_i8& a, std::size_t b0, std::size_t nb, float* dx, std::int32_t* zq) {
     for (std::size_t i = 0; i < amx_strip_blocks; i += 16) {
-        if (nb <= i) {
-            _mm512_store_ps(dx + i, _mm512_setzero_ps());
-            if constexpr (!signed_weights<S>) _mm512_store_si512(zq + i, _mm512_setzero_si512());
-            continue;
-        }
-        const __mmask16 k = static_cast<__mmask16>(nb - i >= 16 ? 0xffffu : (1u << (nb - i)) - 1u);
+        const __mmask16 k = static_cast<__mmask16>(nb <= i ? 0u : nb - i >= 16 ? 0xffffu : (1u << (nb - i)) - 1u);
         _mm512_store_ps(dx + i, _mm512_maskz_loadu_ps(k, a.dx + b0 + i));
-        if constexpr (!signed_weights<S>) _mm512_store_si512(zq + i, _mm512_maskz_loadu_epi32(k, a.zq + b0 + i));
+        if constexpr (Zq) _mm512_store_si512(zq + i, _mm512_maskz_loadu_epi32(k, a.zq + b0 + i));
     }
 }
 
@@ -158,15 +154,47 @@ LOWBIT_AMX_BODY_TGT void unpack_strip(const tiled_view<S>& w, std::size_t t, std
     }
 }
 
-// Block e's tile work into tile set P (0/1): A, B loads, C = A . B, C stored at c.
-template <class S, int P, class Tiles>
+// One dot product into tile set P (0/1): A, B loads, C = A . B (tdpbssd for
+// signed weights, else tdpbsud), C stored at c. (The K-quant AMX body shares it.)
+template <bool Signed, int P, class Tiles>
 LOWBIT_AMX_BODY_INLINE void issue(Tiles& tm, const std::int8_t* aq, std::size_t qs, const std::uint8_t* bq, std::int32_t* c) {
     tm.template load<P>(aq, qs);
     tm.template load<2 + P>(bq, 64);
     tm.template zero<4 + P>();
-    if constexpr (signed_weights<S>) tm.template dp_ss<4 + P, P, 2 + P>();
+    if constexpr (Signed) tm.template dp_ss<4 + P, P, 2 + P>();
     else tm.template dp_su<4 + P, P, 2 + P>();
     tm.template store<4 + P>(c, group_rows * sizeof(std::int32_t));
+}
+
+// Weight rows of tile t that exist (n of its 16 lanes) as a mask.
+inline __mmask16 tile_lanes(std::size_t rows, std::size_t t) noexcept {
+    const std::size_t n = rows - t * tile_rows;
+    return static_cast<__mmask16>(n >= tile_rows ? 0xffffu : (1u << n) - 1u);
+}
+
+// The software pipeline of one C tile over nb blocks (see the top of the file):
+// step i issues block i's tile work (st.issue<P>(i), P = i & 1: the tile set)
+// and then block i - lag's float steps (st.epilogue(i - lag, acc)), whose C
+// the tiles stored `lag` steps before. The 16 accumulator rows stay in
+// registers: read from out (rows x the tile's lanes; zero when `first`),
+// written back at the end. Both AMX bodies (this one and the tiled K-quant
+// layout's, formats/detail/x86/tiled_kquant_amx.hpp) are a Step.
+template <class Step>
+LOWBIT_AMX_BODY_INLINE void pipeline(Step& st, std::size_t nb, std::size_t rows, __mmask16 lanes, bool first, float* out,
+                                     std::size_t ld) {
+    v::vf acc[group_rows];
+    LOWBIT_UNROLL
+    for (std::size_t m = 0; m < group_rows; ++m) acc[m] = !first && m < rows ? _mm512_maskz_loadu_ps(lanes, out + m * ld) : v::zero_f();
+    for (std::size_t i = 0; i < nb + lag; ++i) {
+        if (i < nb) {
+            if (i & 1) st.template issue<1>(i);
+            else st.template issue<0>(i);
+        }
+        if (i >= lag) st.epilogue(i - lag, acc);
+    }
+    LOWBIT_UNROLL
+    for (std::size_t m = 0; m < group_rows; ++m)
+        if (m < rows) _mm512_mask_storeu_ps(out + m * ld, lanes, acc[m]);
 }
 
 // Block e's float steps for the group's rows: the avx512vnni body's, operation for
@@ -183,6 +211,35 @@ LOWBIT_AMX_BODY_INLINE void epilogue(const std::int32_t (*c)[group_rows], const 
     }
 }
 
+// This body's Step for pipeline(): block i's dot product from the unpacked
+// strip (or the codes in place), the scale group's s, z kept across epilogues.
+template <class S, class Tiles>
+struct ti8_step {
+    Tiles& tm;
+    const tiled_view<S>& w;
+    std::size_t t, b0, bpg;
+    const std::uint8_t (*wb)[tile_quads][64];
+    const row_group& a;
+    std::size_t g, left;  // the scale group of the next epilogue, its blocks left
+    v::vf s;
+    v::vi z;
+    std::int32_t (*c)[group_rows][group_rows];  // C buffers [block % ring][activation row][weight row]
+    template <int P>
+    LOWBIT_AMX_BODY_INLINE void issue(std::size_t i) {
+        const std::uint8_t* bq = wb ? wb[i][0] : w.block(t, b0 + i);
+        amx::issue<signed_weights<S>, P>(tm, a.q + i * tile_block, a.qs, bq, c[i % ring][0]);
+    }
+    LOWBIT_AMX_BODY_INLINE void epilogue(std::size_t e, v::vf (&acc)[group_rows]) {
+        if (left == 0) {
+            ++g;
+            left = bpg;
+            v::scale_zero(w, t, g, 0, s, z);
+        }
+        --left;
+        amx::epilogue<S>(c[e % ring], a, e, s, z, acc);
+    }
+};
+
 // One C tile: the group's rows against weight tile t over strip blocks [b0, b0 + nb)
 // (wb: the unpacked strip, or null to read the codes in place), accumulating into
 // out (rows x the tile's columns; started from zero when `first`).
@@ -190,38 +247,11 @@ template <class S, class Tiles>
 LOWBIT_AMX_BODY_TGT void c_tile(Tiles& tm, const tiled_view<S>& w, std::size_t t, std::size_t b0, std::size_t nb, std::size_t bpg,
                                 const std::uint8_t (*wb)[tile_quads][64], const row_group& a, bool first, float* out,
                                 std::size_t ld) {
-    const std::size_t r = t * tile_rows, n = w.rows - r < tile_rows ? w.rows - r : tile_rows;
-    const __mmask16 lanes = static_cast<__mmask16>(n >= tile_rows ? 0xffffu : (1u << n) - 1u);
-    v::vf acc[group_rows];
-    LOWBIT_UNROLL
-    for (std::size_t m = 0; m < group_rows; ++m)
-        acc[m] = !first && m < a.rows ? _mm512_maskz_loadu_ps(lanes, out + m * ld + r) : v::zero_f();
-    alignas(64) std::int32_t c[ring][group_rows][group_rows];  // [block % ring][activation row][weight row]
-    if (a.rows < group_rows) std::memset(c, 0, sizeof c);     // the rows the tile stores do not write
-    std::size_t g = b0 / bpg, left = bpg - b0 % bpg;
-    v::vf s;
-    v::vi z;
-    v::scale_zero(w, t, g, 0, s, z);
-    for (std::size_t i = 0; i < nb + lag; ++i) {
-        if (i < nb) {
-            const std::uint8_t* bq = wb ? wb[i][0] : w.block(t, b0 + i);
-            if (i & 1) issue<S, 1>(tm, a.q + i * tile_block, a.qs, bq, c[i % ring][0]);
-            else issue<S, 0>(tm, a.q + i * tile_block, a.qs, bq, c[i % ring][0]);
-        }
-        if (i >= lag) {
-            const std::size_t e = i - lag;
-            if (left == 0) {
-                ++g;
-                left = bpg;
-                v::scale_zero(w, t, g, 0, s, z);
-            }
-            --left;
-            epilogue<S>(c[e % ring], a, e, s, z, acc);
-        }
-    }
-    LOWBIT_UNROLL
-    for (std::size_t m = 0; m < group_rows; ++m)
-        if (m < a.rows) _mm512_mask_storeu_ps(out + m * ld + r, lanes, acc[m]);
+    alignas(64) std::int32_t c[ring][group_rows][group_rows];
+    if (a.rows < group_rows) std::memset(c, 0, sizeof c);  // the rows the tile stores do not write
+    ti8_step<S, Tiles> st{tm, w, t, b0, bpg, wb, a, b0 / bpg, bpg - b0 % bpg, v::zero_f(), v::zero_i(), c};
+    v::scale_zero(w, t, st.g, 0, st.s, st.z);
+    pipeline(st, nb, a.rows, tile_lanes(w.rows, t), first, out + t * tile_rows, ld);
 }
 
 // The tile shapes for groups of `rows` activation rows (see "Tiles" above).
@@ -256,7 +286,7 @@ LOWBIT_AMX_BODY_TGT void groups_pass(Tiles& tm, const tiled_view<S>& w, std::siz
             if constexpr (signed_weights<S>) unpack_strip(w, t, t1, b0, nb, bpg, wb);
             for (std::size_t h = 0; h < groups; ++h) {
                 const tact_i8* ah = a + h * rows;
-                for (std::size_t m = 0; m < rows; ++m) copy_steps<S>(ah[m], b0, nb, gdx[m], gzq[m]);
+                for (std::size_t m = 0; m < rows; ++m) copy_steps<!signed_weights<S>>(ah[m], b0, nb, gdx[m], gzq[m]);
                 row_group rg{ah[0].q + b0 * tile_block, qs, gdx, gzq, rows};
                 if (!even) {
                     for (std::size_t m = 0; m < rows; ++m) std::memcpy(gq[m], ah[m].q + b0 * tile_block, nb * tile_block);
