@@ -260,6 +260,23 @@ TEST_CASE("llama: codebook weights (cb4, cb3) in a lowbit GGUF load and run: fma
     llama::run_options plain_int8 = int8;
     plain_int8.tiled = false;
     CHECK(logits_16(*g, plain_int8) == mem_int8);
+    {
+        // One-copy loads (lowbit-llama's generation, --bench, --perplexity): for fma
+        // load_model decodes the codebooks' f32 values itself, for int8 it keeps the views and
+        // their tiled copies (tile_model, as above), no f32 values.
+        const std::string one_path = "test_llama_cb_one.gguf";
+        REQUIRE(llama::export_gguf(c, one_path.c_str()).ok());
+        auto one_fma = llama::load_model(one_path.c_str(), &fma);
+        auto one_int8 = llama::load_model(one_path.c_str(), &int8);
+        std::remove(one_path.c_str());
+        REQUIRE_MESSAGE(one_fma.ok(), one_fma.error().message());
+        REQUIRE_MESSAGE(one_int8.ok(), one_int8.error().message());
+        CHECK(one_fma->layers[0].wq.w == g->layers[0].wq.w);
+        CHECK(one_int8->layers[0].wq.w.empty());
+        CHECK_FALSE(one_int8->layers[0].wq.mapped_tiled.empty());
+        CHECK(logits_16(*one_fma, fma) == mem_fma);
+        CHECK(logits_16(*one_int8, int8) == tiled_int8);
+    }
     // Requantizing the loaded model (lowbit-llama FILE --scheme w4g32) replaces the codebook views.
     llama::model r = *g;
     lowbit::serial_executor ex;

@@ -369,7 +369,8 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
 }
 
 // Loads a llama2.c checkpoint or a GGUF file (by its magic); `one_copy` as
-// load_gguf. The file stays mapped only while lowbit weights point into it:
+// load_gguf, with the f32 values of codebook linears decoded where the fma
+// path runs them. The file stays mapped only while lowbit weights point into it:
 // everything else is copied out, and unmapping gives its pages back.
 inline result<model> load_model(const char* path, const run_options* one_copy = nullptr) {
     auto f = mapped_file::open(path);
@@ -383,6 +384,10 @@ inline result<model> load_model(const char* path, const run_options* one_copy = 
     if (views) m->mapping = std::shared_ptr<const mapped_file>(std::move(*f));  // lowbit weights point into it
     if (one_copy) {
         if (one_copy->tiled) tile_model(*m);
+        // --path fma runs codebook linears on their f32 values: decoded before
+        // keep_what_runs settles what stays, so that one pass suffices.
+        if (one_copy->matmul.path != lowbit::matmul_path::int8_dot)
+            if (auto st = decode_codebooks(*m); !st) return st;
         keep_what_runs(*m, *one_copy);
     }
     return m;

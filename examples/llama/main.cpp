@@ -462,10 +462,10 @@ int main(int argc, char** argv) {
     auto loaded = llama::load_model(a.model_path.c_str(), one_copy ? &keep : nullptr);
     if (!loaded) return fail(loaded.error());
     llama::model& m = *loaded;
-    // Codebook weights run their blocks on the int8 path; fma and requantizing need their f32 values.
-    if (a.path != lowbit::matmul_path::int8_dot || a.scheme != "f32" || a.eval)
+    // Codebook weights run their blocks on the int8 path; fma and requantizing need their f32 values
+    // (a one-copy load decoded them already where its path runs them).
+    if (!one_copy && (a.path != lowbit::matmul_path::int8_dot || a.scheme != "f32" || a.eval))
         if (auto st = llama::decode_codebooks(m); !st) return fail(st);
-    if (one_copy) llama::keep_what_runs(m, keep);  // the codebooks' f32 values are the copy --path fma runs
     if (a.eval) return run_eval(a, m);
     if (!a.tokenize_text.empty()) {
         auto tok = load_tokenizer(a.model_path.c_str());
