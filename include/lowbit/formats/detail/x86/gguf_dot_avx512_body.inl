@@ -799,17 +799,26 @@ LOWBIT_GGUF_INLINE __m256 lattice_scales8(const W* w) {
                                           static_cast<short>(lattice_scale(w[4])), static_cast<short>(lattice_scale(w[5])),
                                           static_cast<short>(lattice_scale(w[6])), static_cast<short>(lattice_scale(w[7]))));
 }
-// Per eight super-blocks: each block's lanes for every row, reduced eight
-// blocks at a time (lane_sums8), the terms formed eight at a time (the
-// model's lattice_term: three IEEE products through opaque8, the int32 ->
-// float rounding static_cast's) and summed one by one in block order, as the
-// VBMI copies do; the blocks left over one at a time (hsum and a scalar
-// term each, which is what every block cost before).
+// Adds eight lattice super-blocks' terms to sum, one by one in block order:
+// v holds each block's eight int32 lanes (reduced here, lane_sums8), dw their
+// scales, ar the activation row's eight blocks; the terms are the model's
+// lattice_term (three IEEE products through opaque8, the int32 -> float
+// rounding static_cast's), formed eight at a time. The VBMI copies use it too.
+LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const block_q8_K* ar, __m256 dw, __m256 unit, const __m256i* v) {
+    alignas(32) float terms[8];
+    const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
+    const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
+    const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(lane_sums8(v))));  // exact: |isum| < 2^24
+    _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
+    for (int j = 0; j < 8; ++j) sum += terms[j];
+}
+// Per eight super-blocks: each block's lanes for every row, then their terms
+// (add_lattice_terms8), as the VBMI copies do; the blocks left over one at a
+// time (hsum and a scalar term each, which is what every block cost before).
 template <int C, class W>
 LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     float sum[C] = {};
     std::size_t i = 0;
-    alignas(32) float terms[8];
     // GEMV only: the GEMM tile's 4 x 8 lane vectors would not stay in registers
     for (; C == 1 && i + 8 <= nb; i += 8) {
         __m256i v[C][8];
@@ -820,14 +829,7 @@ LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, st
             for (int c = 0; c < C; ++c) v[c][j] = l[c];
         }
         const __m256 dw = lattice_scales8(w + i), unit = _mm256_set1_ps(lattice_unit(w[i]));
-        for (int c = 0; c < C; ++c) {
-            const block_q8_K* ac = a + c * lda + i;
-            const __m256 dx = _mm256_setr_ps(ac[0].d, ac[1].d, ac[2].d, ac[3].d, ac[4].d, ac[5].d, ac[6].d, ac[7].d);
-            const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
-            const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(lane_sums8(v[c]))));  // exact: |isum| < 2^24
-            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
-            for (int j = 0; j < 8; ++j) sum[c] += terms[j];
-        }
+        for (int c = 0; c < C; ++c) add_lattice_terms8(sum[c], a + c * lda + i, dw, unit, v[c]);
     }
     for (; i < nb; ++i) {
         __m256i v[C];

@@ -408,10 +408,8 @@ LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::
 template <int C, class W>
 LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, const vbmi_consts& c,
                                               float* out) {
-    using avx512vnni::opaque8;
     float sum[C] = {};
     std::size_t i = 0;
-    alignas(32) float terms[8];
     const __m256 unit = _mm256_set1_ps(lattice_unit(w[0]));
     for (; i + 8 <= nb; i += 8) {
         __m256i v[C][8];
@@ -425,14 +423,7 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
             }
         }
         const __m256 dw = avx512vnni::scales8(w + i);
-        for (int r = 0; r < C; ++r) {
-            const block_q8_K* ar = a + r * lda + i;
-            const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
-            const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
-            const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(avx512vnni::lane_sums8(v[r]))));
-            _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
-            for (int j = 0; j < 8; ++j) sum[r] += terms[j];
-        }
+        for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
     }
     for (; i < nb; ++i) {
         __m256i v[C];
