@@ -844,3 +844,134 @@ TEST_CASE("lowbit-llama one copy: a GGUF loaded for one run holds each weight on
         }
     std::remove(path.c_str());
 }
+
+// A one-layer GGUF (q4_k linears) whose token_embd.weight is stored in `type`;
+// `tied`: no output.weight (the classifier is the embedding), else an F32 one.
+static std::string embedding_gguf(const char* path, lowbit::gguf::gguf_type type, bool tied) {
+    llama::synthetic_spec sp;
+    sp.dim = 256, sp.hidden = 512, sp.layers = 1, sp.heads = 4, sp.kv_heads = 2, sp.vocab = 96, sp.seq = 16;
+    lowbit::serial_executor ex;
+    auto m = llama::make_synthetic(sp, *llama::parse_scheme_name("q4_k"), ex);
+    REQUIRE(m.ok());
+    const std::size_t V = static_cast<std::size_t>(sp.vocab), D = static_cast<std::size_t>(sp.dim);
+    if (!tied) {  // a classifier unlike the embedding: its rows reversed, scaled
+        m->classifier.resize(V * D);
+        for (std::size_t r = 0; r < V; ++r)
+            for (std::size_t i = 0; i < D; ++i) m->classifier[r * D + i] = 1.5f * m->tok_emb[(V - 1 - r) * D + i];
+    }
+    // the embedding's big values at odd places, so that the blocks' scales differ
+    for (std::size_t r = 0; r < V; r += 7) m->tok_emb[r * D + (r * 13) % D] = 0.25f;
+    m->tok_blocks.resize(V * static_cast<std::size_t>(lowbit::gguf::row_size(type, sp.dim)));
+    REQUIRE(lowbit::gguf::quantize(type, m->tok_emb.data(), m->tok_blocks.data(), sp.vocab, sp.dim, nullptr).ok());
+    m->tok_type = type;
+    llama::release(m->tok_emb);  // export writes the blocks as they are held
+    REQUIRE(llama::export_gguf(*m, path).ok());
+    return path;
+}
+
+// token_embd.weight of the file at `path` decoded whole, as loading did when
+// the embedding was always held as f32 values.
+static std::vector<float> embedding_decoded(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = file_bytes(path);
+    auto f = lowbit::gguf::gguf_file::parse(lowbit::span<const std::uint8_t>(bytes.data(), bytes.size()));
+    REQUIRE(f.ok());
+    const lowbit::gguf::tensor_info* t = f->find_tensor("token_embd.weight");
+    REQUIRE(t);
+    std::vector<float> out(t->rows() * t->row_length());
+    REQUIRE(lowbit::gguf::dequantize_row(t->type, t->data.data(), out.data(), static_cast<std::int64_t>(out.size())).ok());
+    return out;
+}
+
+TEST_CASE("lowbit-llama embedding in blocks: a quantized token_embd is held in its blocks and gives the logits of its f32 values") {
+    namespace g = lowbit::gguf;
+    lowbit::thread_pool pool(2);
+    const int tok[] = {1, 17, 42, 5, 88, 3, 60, 95, 0};
+    const std::string path = "test_llama_text_embedding.gguf", out = "test_llama_text_embedding_out.gguf";
+    for (const g::gguf_type type : {g::gguf_type::q4_0, g::gguf_type::q8_0, g::gguf_type::q4_K, g::gguf_type::q6_K, g::gguf_type::q5_1,
+                                    g::gguf_type::f16, g::gguf_type::bf16})
+        for (const bool tied : {true, false}) {
+            CAPTURE(g::type_name(type));
+            CAPTURE(tied);
+            embedding_gguf(path.c_str(), type, tied);
+            const std::vector<float> whole = embedding_decoded(path);
+            // A load as it was: the same model with the embedding decoded whole into f32 values.
+            auto as_floats = [&](llama::model m) {
+                m.tok_emb = whole;
+                llama::release(m.tok_blocks);
+                m.tok_in_classifier = false;
+                return m;
+            };
+            // Every load: the full one (export, --eval), and one copy for each path and layout.
+            for (int run = 0; run < 5; ++run) {
+                CAPTURE(run);
+                llama::run_options o;
+                o.matmul.path = run == 1 || run == 2 ? lowbit::matmul_path::int8_dot : lowbit::matmul_path::dequant_fma;
+                o.tiled = run != 2 && run != 4;
+                const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot;
+                auto one = run == 0 ? llama::load_model(path.c_str()) : llama::load_model(path.c_str(), &o);
+                REQUIRE_MESSAGE(one.ok(), one.error().message());
+                if (run == 0) llama::tile_model(*one);
+                const llama::model& m = *one;
+                const std::size_t V = static_cast<std::size_t>(m.c.vocab), D = static_cast<std::size_t>(m.c.dim);
+                const auto row_bytes = static_cast<std::size_t>(g::row_size(type, m.c.dim));
+                // Held in blocks unless a tied classifier runs on f32 values (then those serve both:
+                // F16/BF16 have no gguf::gemv); tied and on the classifier's blocks, the embedding
+                // reads them: one copy.
+                const bool cls_on_blocks = run != 0 && int8 && g::matmul_supported(type);
+                const bool floats = tied && !cls_on_blocks;
+                CHECK(m.tok_emb.empty() == !floats);
+                CHECK(m.tok_in_classifier == (tied && cls_on_blocks));
+                CHECK(m.tok_blocks.size() == (floats || tied ? 0 : V * row_bytes));
+                if (!floats) CHECK(m.tok_type == type);
+                if (m.tok_in_classifier) CHECK(m.tok_rows() == m.classifier_blocks.gguf_data.data());
+                // every row is the whole tensor's decode, bit for bit
+                std::vector<float> row(D);
+                for (std::size_t t = 0; t < V; ++t) {
+                    REQUIRE(m.embed(static_cast<int>(t), row.data()).ok());
+                    CHECK(std::memcmp(row.data(), whole.data() + t * D, D * sizeof(float)) == 0);
+                }
+                const llama::model ref = as_floats(m);
+                // held bytes: the f32 values' place taken by the blocks (none more when tied)
+                const std::size_t blocks = floats || tied ? 0 : V * row_bytes;
+                CHECK(m.held_bytes() == ref.held_bytes() - (floats ? 0 : V * D * 4) + blocks);
+                CHECK(m.total_bytes() == ref.total_bytes() - (floats ? 0 : V * D * 4) + (floats ? 0 : V * row_bytes));
+                // the logits of the f32 embedding, bit for bit: decode, prefill, generation
+                llama::state sa(m.c, 9), sb(m.c, 9);
+                for (int pos = 0; pos < 9; ++pos) {
+                    const float* a = llama::forward(m, sa, tok[pos], pos, pool, o);
+                    const float* b = llama::forward(ref, sb, tok[pos], pos, pool, o);
+                    CHECK(std::memcmp(a, b, sizeof(float) * V) == 0);
+                }
+                llama::prefill_state pa, pb;
+                llama::prefill(m, tok, 9, 0, pa, pool, o);
+                llama::prefill(ref, tok, 9, 0, pb, pool, o);
+                CHECK(pa.logits == pb.logits);
+                llama::sampler greedy;
+                greedy.temperature = 0;
+                CHECK(llama::generate(m, 8, greedy, pool, o) == llama::generate(ref, 8, greedy, pool, o));
+                // bad token ids are refused, by embed and before any run
+                for (const int bad : {-1, static_cast<int>(V), 1 << 30}) {
+                    const lowbit::status st = m.embed(bad, row.data());
+                    CHECK(!st.ok());
+                    CHECK(std::string(st.message()).find("outside the model's vocabulary") != std::string::npos);
+                }
+                std::vector<int> text(64, 3);
+                text[40] = static_cast<int>(V);
+                llama::perplexity_options po;
+                po.n_ctx = 16;
+                std::FILE* log = std::tmpfile();
+                po.out = log;
+                auto oov = llama::perplexity(m, text, po, pool);
+                CHECK(!oov.ok());
+                std::fclose(log);
+                // a full load writes the embedding back as it read it: the same file
+                if (run == 0) {
+                    REQUIRE(llama::export_gguf(m, out.c_str()).ok());
+                    if (!floats) CHECK(file_bytes(out) == file_bytes(path));
+                    CHECK(embedding_decoded(out) == whole);
+                    std::remove(out.c_str());
+                }
+            }
+        }
+    std::remove(path.c_str());
+}

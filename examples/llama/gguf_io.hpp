@@ -214,15 +214,34 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run
         return {};
     };
     const std::size_t D = c.dim, H = c.hidden, KV = c.kv_dim(), V = c.vocab;
-    LOWBIT_TRY(floats("token_embd.weight", V, D, m.tok_emb));
-    LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
     // The classifier's blocks, for the int8 path (model::classifier_blocks);
     // one copy: the blocks on the int8 path when it runs them, else the floats.
-    const gg::tensor_info* cls = f.find_tensor(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight");
-    const bool cls_blocks = cls && gg::matmul_supported(cls->type);
+    const bool tied = !f.find_tensor("output.weight");
+    const gg::tensor_info* cls = tied ? emb : f.find_tensor("output.weight");
+    const bool cls_blocks = gg::matmul_supported(cls->type);
     const bool cls_int8 = one_copy && one_copy->matmul.path == lowbit::matmul_path::int8_dot;
-    if (f.find_tensor("output.weight") && !(cls_int8 && cls_blocks)) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
-    if (const gg::tensor_info* t = cls; cls_blocks && !(one_copy && !cls_int8)) {
+    const bool keep_cls_blocks = cls_blocks && !(one_copy && !cls_int8);
+    // The token embedding: F32 as floats; any other type in its blocks, a row
+    // decoded per token (model::embed), unless a tied classifier may run on
+    // f32 values (every load but a one-copy one for the int8 path on blocks
+    // gguf::gemv runs): then the f32 values serve both, as they always did.
+    // Tied and on blocks, the embedding reads the classifier's blocks: one copy.
+    if (emb->type == gg::gguf_type::f32 || (tied && !(cls_int8 && cls_blocks))) {
+        LOWBIT_TRY(floats("token_embd.weight", V, D, m.tok_emb));
+    } else {
+        const gg::tensor_info* t = nullptr;
+        LOWBIT_TRY(find("token_embd.weight", V, D, &t));
+        m.tok_type = t->type;
+        if (tied) {
+            m.tok_in_classifier = true;  // keep_cls_blocks holds: the blocks are copied below
+        } else {
+            m.tok_blocks.assign(t->data.data(), t->data.data() + V * gg::row_size(t->type, D));
+            if (file) file->release(t->data);
+        }
+    }
+    LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
+    if (!tied && !(cls_int8 && cls_blocks)) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
+    if (const gg::tensor_info* t = cls; keep_cls_blocks) {
         linear& cb = m.classifier_blocks;
         cb.rows = V, cb.cols = D, cb.gguf_type = t->type, cb.format = ggml_format_name(t->type);
         cb.bytes = V * gg::row_size(t->type, D);
@@ -338,7 +357,11 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
             items.push_back({std::move(n), g::gguf_type::f32, l.cols, l.rows, reinterpret_cast<const std::uint8_t*>(l.w.data()), {}});
         }
     };
-    add_floats("token_embd.weight", m.tok_emb, static_cast<std::size_t>(c.vocab));
+    // The token embedding as it is held: f32 values, or its blocks (the
+    // file's bytes again; tied, the classifier's blocks).
+    if (!m.tok_emb.empty()) add_floats("token_embd.weight", m.tok_emb, static_cast<std::size_t>(c.vocab));
+    else if (const std::uint8_t* rows = m.tok_rows()) items.push_back({"token_embd.weight", m.tok_type, static_cast<std::uint64_t>(c.dim), static_cast<std::uint64_t>(c.vocab), rows, {}});
+    else return status::error(errc::invalid_argument, "token_embd.weight was not loaded");
     add_floats("output_norm.weight", m.final_norm, 1);
     if (!m.classifier.empty()) add_floats("output.weight", m.classifier, static_cast<std::size_t>(c.vocab));
     for (int l = 0; l < c.layers; ++l) {

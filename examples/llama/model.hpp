@@ -3,11 +3,14 @@
 // lowbit's qmatrix (N outputs x K inputs), so nothing is transposed anywhere.
 //
 // A linear layer is either float (f32 weights, run by a plain matvec) or a
-// lowbit any_qmatrix (run by lowbit::gemv). Embedding, norms and the shared
-// classifier stay float: they are a small part of a real model's bytes and the
-// most sensitive part of its quality (docs/embedding.md, "What to keep in float").
+// lowbit any_qmatrix (run by lowbit::gemv). Quantizing here leaves the
+// embedding, norms and the shared classifier float: they are a small part of a
+// real model's bytes and the most sensitive part of its quality
+// (docs/embedding.md, "What to keep in float"). A GGUF that stores its token
+// embedding quantized keeps it in its blocks, a row decoded per token (embed).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -149,9 +152,22 @@ struct layer {
 
 struct model {
     config c;
-    std::vector<float> tok_emb;     // [vocab, dim]
+    // The token embedding [vocab, dim] as f32 values: a llama2.c checkpoint's,
+    // a synthetic model's, a GGUF's F32 token_embd.weight, or a quantized one
+    // decoded whole when a tied classifier runs on f32 values (load_gguf).
+    // Empty when the embedding is held in its GGUF type (tok_blocks).
+    std::vector<float> tok_emb;
+    // token_embd.weight in the type the file stores it in (F16, BF16, any
+    // quantized type with a row decoder) when tok_emb is empty: vocab rows of
+    // gguf::row_size(tok_type, dim) bytes, one decoded per token (embed). With
+    // a tied classifier whose blocks the int8 path runs, the rows are
+    // classifier_blocks.gguf_data (tok_in_classifier) and tok_blocks stays
+    // empty: one copy serves both.
+    lowbit::gguf::gguf_type tok_type = lowbit::gguf::gguf_type::f32;
+    std::vector<std::uint8_t> tok_blocks;
+    bool tok_in_classifier = false;
     std::vector<float> final_norm;  // [dim]
-    std::vector<float> classifier;  // [vocab, dim]; empty: shared with tok_emb
+    std::vector<float> classifier;  // [vocab, dim]; empty: shared with the token embedding
     // The classifier's GGUF blocks (output.weight, or token_embd.weight when
     // tied) when the file stores them in a type gguf::gemv runs: the int8 path
     // uses them, as llama.cpp does, instead of the f32 copy above.
@@ -160,7 +176,41 @@ struct model {
     std::string scheme = "f32";     // what the linear layers were quantized with
     std::shared_ptr<const void> mapping;  // the file the linears' `mapped` views point into
 
+    // The f32 classifier (tied: the f32 token embedding). Only paths that run
+    // the classifier on f32 values read it; a model whose tied embedding is
+    // held in blocks has none, and load_gguf keeps tok_emb for such paths.
     const float* cls() const { return classifier.empty() ? tok_emb.data() : classifier.data(); }
+
+    // The rows of the token embedding in tok_type, when held in blocks; else null.
+    const std::uint8_t* tok_rows() const {
+        if (!tok_emb.empty()) return nullptr;
+        if (tok_in_classifier) return classifier_blocks.gguf_data.empty() ? nullptr : classifier_blocks.gguf_data.data();
+        return tok_blocks.empty() ? nullptr : tok_blocks.data();
+    }
+    // Bytes of the embedding's blocks (the tensor in the file), 0 when held as f32.
+    std::size_t tok_block_bytes() const {
+        if (!tok_emb.empty() || (tok_blocks.empty() && !tok_in_classifier)) return 0;
+        return static_cast<std::size_t>(c.vocab) * static_cast<std::size_t>(lowbit::gguf::row_size(tok_type, c.dim));
+    }
+    // out[0..dim) = the embedding of `token`: its f32 row copied, or its row
+    // of blocks decoded (gguf::dequantize_row: the values a whole-tensor
+    // decode gives, bit for bit). A token outside the vocabulary is refused.
+    status embed(int token, float* out) const {
+        if (token < 0 || token >= c.vocab)
+            return status::error(errc::invalid_argument, "token %d is outside the model's vocabulary of %d", token, c.vocab);
+        const std::size_t D = static_cast<std::size_t>(c.dim);
+        if (!tok_emb.empty()) {
+            if (tok_emb.size() != static_cast<std::size_t>(c.vocab) * D)
+                return status::error(errc::shape_mismatch, "the token embedding holds %zu values, not %d x %d", tok_emb.size(), c.vocab, c.dim);
+            std::copy_n(tok_emb.data() + static_cast<std::size_t>(token) * D, D, out);
+            return {};
+        }
+        const std::uint8_t* rows = tok_rows();
+        if (!rows) return status::error(errc::invalid_argument, "the token embedding is not loaded");
+        const auto row_bytes = static_cast<std::size_t>(lowbit::gguf::row_size(tok_type, c.dim));
+        return lowbit::gguf::dequantize_row(tok_type, rows + static_cast<std::size_t>(token) * row_bytes, out,
+                                            static_cast<std::int64_t>(D));
+    }
 
     // Bytes and parameters of the linear layers (what quantization changes) and of the whole model.
     std::size_t linear_bytes() const {
@@ -178,12 +228,14 @@ struct model {
         for (const layer& l : layers) n += l.att_norm.size() + l.ffn_norm.size();
         return n * sizeof(float);
     }
-    std::size_t total_bytes() const { return linear_bytes() + float_bytes(); }
-    // Bytes the model holds in memory: its f32 tensors and every form of every
-    // linear (linear::held_bytes), the classifier's blocks included. Equal to
-    // total_bytes() only when each weight is held once, in its file's format.
+    std::size_t total_bytes() const { return linear_bytes() + float_bytes() + tok_block_bytes(); }
+    // Bytes the model holds in memory: its f32 tensors, the embedding's
+    // blocks (once: tied to the classifier's blocks, they are counted there)
+    // and every form of every linear (linear::held_bytes), the classifier's
+    // blocks included. Equal to total_bytes() only when each weight is held
+    // once, in its file's format.
     std::size_t held_bytes() const {
-        std::size_t b = float_bytes() + classifier_blocks.held_bytes();
+        std::size_t b = float_bytes() + tok_blocks.size() + classifier_blocks.held_bytes();
         for (const layer& l : layers) l.for_each_linear([&](const linear& w, const char*) { b += w.held_bytes(); });
         return b;
     }

@@ -137,7 +137,7 @@ void prefill(const model& m, const int* tokens, int n, int first, prefill_state&
     const config& c = m.c;
     const std::size_t D = c.dim, N = n;
     prefill_resize(c, N, s);
-    for_positions(exec, N, [&](std::size_t t) { std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(tokens[t]) * D, D, s.x.data() + t * D); });
+    for_positions(exec, N, [&](std::size_t t) { require_ok(m.embed(tokens[t], s.x.data() + t * D), "the token embedding"); });
     for (int l = 0; l < c.layers; ++l) prefill_layer(m, l, N, s, exec, o);
     const std::size_t F = static_cast<std::size_t>(std::max(0, std::min(first, n)));
     for (std::size_t t = F; t < N; ++t) rmsnorm(s.x.data() + t * D, m.final_norm.data(), s.xb.data() + (t - F) * D, c.dim, c.norm_eps);

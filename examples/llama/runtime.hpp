@@ -228,9 +228,10 @@ inline void keep_what_runs(linear& l, const run_options& o) {
 inline void keep_what_runs(model& m, const run_options& o) {
     for (layer& y : m.layers) y.for_each_linear([&](linear& w, const char*) { keep_what_runs(w, o); });
     // The classifier: the int8 path runs its blocks when the file has them
-    // (classify), else its f32 copy; tok_emb stays (the embedding reads it).
+    // (classify), else its f32 copy; the embedding stays as it is held
+    // (model::embed reads it), the tied classifier's blocks included.
     if (o.matmul.path == lowbit::matmul_path::int8_dot && m.classifier_blocks.runs_on_blocks()) release(m.classifier);
-    else release(m.classifier_blocks.gguf_data);
+    else if (!m.tok_in_classifier) release(m.classifier_blocks.gguf_data);
 }
 
 // The weights a quantized linear's matmuls run on, as the one run-time
@@ -480,7 +481,7 @@ const float* forward(const model& m, state& s, int token, int pos, Exec& exec, c
                      const tap_fn* tap = nullptr) {
     const config& c = m.c;
     const int D = c.dim, KV = c.kv_dim(), hs = c.head_size();
-    std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(token) * D, D, s.x.data());
+    require_ok(m.embed(token, s.x.data()), "the token embedding");
     rope_angles(hs, pos, c.rope_theta, s.rope_cs.data());  // the same in every layer
     for (int l = 0; l < c.layers; ++l) {
         const layer& w = m.layers[l];

@@ -761,8 +761,7 @@ result<calibration> calibrate(const model_source& src, const std::vector<decisio
 
     LOWBIT_TRY(detail::load_f32(src.tensors[by_name.at("token_embd.weight")], m.tok_emb));
     std::vector<float> stream((n_cal + 1) * ctx * D);
-    for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t)
-        std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(toks->ids[t]) * D, D, stream.data() + t * D);
+    for (std::size_t t = 0; t < (n_cal + 1) * ctx; ++t) LOWBIT_TRY(m.embed(toks->ids[t], stream.data() + t * D));
     m.tok_emb = {};  // only the first embedding step needs it
     done_with("token_embd.weight");
     m.layers.resize(static_cast<std::size_t>(c.layers));

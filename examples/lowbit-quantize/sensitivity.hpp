@@ -118,7 +118,7 @@ struct probe_model {
         const std::size_t D = static_cast<std::size_t>(m.c.dim), V = static_cast<std::size_t>(m.c.vocab);
         if (layer < 0) {
             ps.x.resize(ctx * D);
-            for (std::size_t t = 0; t < ctx; ++t) std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(held[t]) * D, D, ps.x.data() + t * D);
+            for (std::size_t t = 0; t < ctx; ++t) llama::require_ok(m.embed(held[t], ps.x.data() + t * D), "the token embedding");
         } else {
             ps.x = layer_in[static_cast<std::size_t>(layer)];
         }
@@ -180,8 +180,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
 
     // The float stream of every chunk, layer by layer; the held chunk's is kept at each layer's input.
     std::vector<float> stream((n_cal + 1) * ctx * D);
-    for (std::size_t t = 0; t < stream.size() / D; ++t)
-        std::copy_n(m.tok_emb.data() + static_cast<std::size_t>(ids[t]) * D, D, stream.data() + t * D);
+    for (std::size_t t = 0; t < stream.size() / D; ++t) LOWBIT_TRY(m.embed(ids[t], stream.data() + t * D));
     llama::prefill_resize(c, ctx, pm.ps);
     auto keep_held = [&] { pm.layer_in.emplace_back(stream.begin() + static_cast<std::ptrdiff_t>(n_cal * ctx * D), stream.end()); };
     keep_held();
