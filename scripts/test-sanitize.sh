@@ -60,8 +60,10 @@ asan_skip=${asan_skip%;}
 # ASan+UBSan, which costs more than all the tests together (eight width TUs,
 # 158-317 s of wall time each at -O0, docs/testing.md). What it holds is
 # checked there all the same: the kernel tests build their own instrumented
-# copies of the kernels they test, and every test's own calls (the typed API,
-# the validators) are instrumented; the library's run-time twins are not.
+# copies of the kernels they test, and every test's own code (the typed front
+# doors' checks, the validators) is instrumented; the library's run-time twins
+# are not, nor the kernels that the other tests' typed calls run (only the
+# kernel tests define LOWBIT_INLINE_KERNELS under sanitizers: tests/CMakeLists.txt).
 asan_lib=()
 [ -n "${LOWBIT_ASAN_COMPILED_LIB:-}" ] && asan_lib=("-DLOWBIT_COMPILED_PREBUILT=$LOWBIT_ASAN_COMPILED_LIB")
 export LOWBIT_TEST_REDUCED=1
