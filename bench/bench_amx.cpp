@@ -11,6 +11,12 @@
 // on the machine: the A/B runs filter on them). An arch the CPU (or OS) lacks
 // is registered but skipped with a message. Counter GOPs: 2*M*N*K integer
 // operations per second. docs/kernels.md ("AMX") has the commands.
+// The bf16_dot path likewise: amx-bf16/<scheme>/<K>x<N>/m<M>/<arch>/t<threads>,
+// the AMX-BF16 tile body (arch amx, on CPUs with AMX-BF16) against the
+// vdpbf16ps body (arch avx512vnni), same shapes and M sweep (it sets
+// amx::bf16_min_rows); GOPs counts 2*M*N*K float operations there. An arch
+// whose bf16 entry would be a fallback (no AVX512_BF16, or AMX without
+// AMX-BF16) is skipped with a message, as is a missing arch.
 #include "bench_schemes.hpp"
 
 #include <algorithm>
@@ -29,7 +35,7 @@ lowbit::thread_pool& pool_of(unsigned threads) {
 }
 
 template <class S>
-void bm_amx(benchmark::State& st, shape s, std::size_t M, lowbit::arch a, unsigned threads) {
+void bm_amx(benchmark::State& st, shape s, std::size_t M, lowbit::arch a, unsigned threads, lowbit::matmul_path path) {
     if (!lowbit::force_arch(a)) {
         st.SkipWithError((std::string("arch ") + lowbit::arch_name(a) + " is not available on this CPU/OS").c_str());
         return;
@@ -40,19 +46,21 @@ void bm_amx(benchmark::State& st, shape s, std::size_t M, lowbit::arch a, unsign
     lowbit::matmul_workspace ws;
     lowbit::matmul_info info;
     lowbit::matmul_options opt;
-    opt.path = lowbit::matmul_path::int8_dot;
+    opt.path = path;
     opt.allow_fallback = false;  // the forced arch's own entry, or no number
     opt.info = &info;
     auto& exec = pool_of(threads);
     const lowbit::matrix_view<const float> X(x.data(), M, s.K);
     const lowbit::matrix_view<float> Y(y.data(), M, s.N);
-    auto call = [&] {
-        if (!lowbit::gemm(tw.view(), X, Y, exec, opt, ws)) std::abort();
-    };
-    call();
+    auto call = [&] { return lowbit::gemm(tw.view(), X, Y, exec, opt, ws); };
+    if (const lowbit::status first = call(); !first) {  // e.g. a bf16 entry whose CPU feature is missing: no fallback here
+        (void)lowbit::force_arch(lowbit::arch::automatic);
+        st.SkipWithError(first.message());
+        return;
+    }
     st.SetLabel(info.kernel);
     for (auto _ : st) {
-        call();
+        if (!call()) std::abort();
         benchmark::ClobberMemory();
     }
     (void)lowbit::force_arch(lowbit::arch::automatic);
@@ -74,11 +82,13 @@ void register_scheme() {
             if (m >= 64) threads.insert(threads.end(), {4u, 16u});
             if (std::find(threads.begin(), threads.end(), tmax) == threads.end()) threads.push_back(tmax);
             for (unsigned t : threads)
-                for (lowbit::arch a : {lowbit::arch::avx512vnni, lowbit::arch::amx}) {
-                    const std::string name = "amx/" + scheme_name<S>() + "/" + shape_name(s) + "/m" + std::to_string(m) + "/" +
-                                             lowbit::arch_name(a) + "/t" + std::to_string(t);
-                    benchmark::RegisterBenchmark(name.c_str(), bm_amx<S>, s, m, a, t)->UseRealTime()->Unit(benchmark::kMillisecond);
-                }
+                for (lowbit::matmul_path p : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::bf16_dot})
+                    for (lowbit::arch a : {lowbit::arch::avx512vnni, lowbit::arch::amx}) {
+                        const std::string name = std::string(p == lowbit::matmul_path::bf16_dot ? "amx-bf16/" : "amx/") + scheme_name<S>() +
+                                                 "/" + shape_name(s) + "/m" + std::to_string(m) + "/" + lowbit::arch_name(a) + "/t" +
+                                                 std::to_string(t);
+                        benchmark::RegisterBenchmark(name.c_str(), bm_amx<S>, s, m, a, t, p)->UseRealTime()->Unit(benchmark::kMillisecond);
+                    }
         }
 }
 
@@ -91,6 +101,8 @@ int main(int argc, char** argv) {
     const auto& f = lowbit::detail::cpu();
     benchmark::AddCustomContext("lowbit_arch", lowbit::arch_name(lowbit::active_arch()));
     benchmark::AddCustomContext("amx", f.has(lowbit::arch::amx) ? "usable" : (f.amx_hw ? "refused by the OS" : "absent"));
+    benchmark::AddCustomContext("amx_bf16", f.amx_bf16 ? "yes" : "no");
+    benchmark::AddCustomContext("avx512bf16", f.avx512bf16 ? "yes" : "no");
     bench::register_scheme<lowbit::scheme<4, lowbit::per_group<32>>>();
     bench::register_scheme<lowbit::scheme<8, lowbit::per_group<32>>>();
     bench::register_scheme<lowbit::scheme<8, lowbit::per_channel>>();

@@ -9,13 +9,20 @@
 // the tile zeroed); tilestored (rows x colsb bytes); tilezero; tdpb{ss,su,us}d:
 // C[m][n] += sum over k < A.colsb/4 of the 4 byte products of A[m][4k..4k+3]
 // and B[k][4n..4n+3], sign- or zero-extended per operand, summed in int32 with
-// wrap-around; rows of C past C.rows and bytes past C.colsb zeroed. Operations
+// wrap-around; tdpbf16ps as the SDM's pseudo-code has it: per row m of C, two
+// f32 chains from zero per output column n (element 0 of each bf16 pair of
+// A row m times element 0 of B row k's pair n, over k in order; element 1
+// likewise), each step an FMA rounded to nearest even with denormal inputs
+// read as zero and a denormal result flushed to a zero of its sign, then
+// C = C + (chain0 + chain1) with the same flushing; rows of C past C.rows and
+// bytes past C.colsb zeroed. Operations
 // the hardware faults on (#UD / #GP: an unconfigured tile, a bad config, shapes
 // that do not chain, a tile used twice in one dot) are counted in faults() and
 // leave the tiles as they were, so a test sees a wrong configuration.
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -83,6 +90,28 @@ public:
     void dp_ss() noexcept { dot<C, A, B, true, true>(); }
     template <int C, int A, int B>
     void dp_us() noexcept { dot<C, A, B, false, true>(); }
+    template <int C, int A, int B>
+    void dp_bf16() noexcept {
+        if (!chains<C, A, B>()) return fault();
+        dots().fetch_add(1, std::memory_order_relaxed);
+        const int m_rows = cfg_.rows[C], k_pairs = cfg_.colsb[A] / 4, n_cols = cfg_.colsb[C] / 4;
+        for (int m = 0; m < m_rows; ++m) {
+            float acc[16];
+            std::memcpy(acc, tiles_[C][m], sizeof acc);
+            float even[16] = {}, odd[16] = {};
+            for (int k = 0; k < k_pairs; ++k)
+                for (int n = 0; n < n_cols; ++n) {
+                    even[n] = flushed(std::fma(flushed(bf16_at(tiles_[A][m], 2 * k)), flushed(bf16_at(tiles_[B][k], 2 * n)), even[n]));
+                    odd[n] = flushed(std::fma(flushed(bf16_at(tiles_[A][m], 2 * k + 1)), flushed(bf16_at(tiles_[B][k], 2 * n + 1)), odd[n]));
+                }
+            for (int n = 0; n < n_cols; ++n) acc[n] = flushed(flushed(acc[n]) + flushed(even[n] + odd[n]));
+            for (int n = n_cols; n < 16; ++n) acc[n] = 0.0f;
+            std::memcpy(tiles_[C][m], acc, sizeof acc);
+        }
+        for (int m = m_rows; m < amx_max_rows; ++m) std::memset(tiles_[C][m], 0, sizeof tiles_[C][m]);
+    }
+    // DAZ / FTZ: a subnormal becomes a zero of its sign.
+    static float flushed(float v) noexcept { return std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(0.0f, v) : v; }
 
 private:
     static void fault() noexcept { faults().fetch_add(1, std::memory_order_relaxed); }
@@ -91,13 +120,24 @@ private:
     static std::int32_t byte_of(const std::uint8_t* row, int i, bool is_signed) noexcept {
         return is_signed ? static_cast<std::int32_t>(static_cast<std::int8_t>(row[i])) : static_cast<std::int32_t>(row[i]);
     }
+    static float bf16_at(const std::uint8_t* row, int i) noexcept {
+        const std::uint32_t u = static_cast<std::uint32_t>(row[2 * i] | (row[2 * i + 1] << 8)) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    // The shapes a dot product accepts (both kinds: 4-byte groups of A's row
+    // against B's rows, B's row as wide as C's), distinct valid tiles.
+    template <int C, int A, int B>
+    bool chains() const noexcept {
+        if (!valid(C) || !valid(A) || !valid(B) || C == A || C == B || A == B) return false;
+        return cfg_.rows[A] == cfg_.rows[C] && cfg_.colsb[A] % 4 == 0 && cfg_.colsb[A] / 4 == cfg_.rows[B] &&
+               cfg_.colsb[B] == cfg_.colsb[C] && cfg_.colsb[C] % 4 == 0;
+    }
     template <int C, int A, int B, bool SignedA, bool SignedB>
     void dot() noexcept {
-        if (!valid(C) || !valid(A) || !valid(B) || C == A || C == B || A == B) return fault();
+        if (!chains<C, A, B>()) return fault();
         const int m_rows = cfg_.rows[C], k_quads = cfg_.colsb[A] / 4, n_cols = cfg_.colsb[C] / 4;
-        if (cfg_.rows[A] != m_rows || cfg_.colsb[A] % 4 != 0 || k_quads != cfg_.rows[B] || cfg_.colsb[B] != cfg_.colsb[C] ||
-            cfg_.colsb[C] % 4 != 0)
-            return fault();
         dots().fetch_add(1, std::memory_order_relaxed);
         for (int m = 0; m < m_rows; ++m) {
             std::uint32_t acc[16];

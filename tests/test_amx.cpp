@@ -49,10 +49,12 @@ TEST_CASE("amx: name, forcing, fallback chain, table entries") {
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
     // Every dense and tiled family lists amx for every path it has on avx512vnni
     // (int8_dot, dequant_fma, bf16_dot): the tiled int8 entry is the tile body,
-    // the others are avx512vnni's (or avx512's) bodies.
+    // and the tiled bf16 path has two (the AMX-BF16 tile body, needing AMX-BF16,
+    // then the vdpbf16ps body for CPUs without it); the others are
+    // avx512vnni's (or avx512's) bodies.
     // Read from the run-time table (w4-sym-f16, per group): tiled_kernels<S>() and
     // dense_kernels<S>() would compile every arch's bodies of S here for this.
-    int tiled_amx = 0, dense_amx = 0;
+    int tiled_amx = 0, dense_amx = 0, tiled_amx_bf16 = 0;
     for_each_kernel([&](const kernel_entry& e) {
         const kernel_key& k = e.key;
         if (k.a != arch::amx || !is_scheme_layout(k.lay) || k.bits_or_type != 4 || !k.symmetric || k.scale != scale_type::f16 ||
@@ -63,14 +65,25 @@ TEST_CASE("amx: name, forcing, fallback chain, table entries") {
             char name[64];
             kernel_name(e, name, sizeof name);
             if (k.path == matmul_path::int8_dot) CHECK(std::string(name) == "w4-sym-f16/tiled/i8/amx");
-            else CHECK(e.body == arch::avx512);
+            else if (k.path == matmul_path::bf16_dot && e.body == arch::amx) {
+                CHECK(std::string(name) == "w4-sym-f16/tiled/bf16/amx+bf16");
+                CHECK(e.needs == (needs_avx512bf16 | needs_amx_bf16));
+                ++tiled_amx_bf16;
+            } else CHECK(e.body == arch::avx512);
         } else {
             ++dense_amx;
             CHECK(e.body != arch::amx);
         }
     });
+#if defined(LOWBIT_HAVE_AMX_BF16_KERNELS)
+    CHECK(tiled_amx == 4);
+    CHECK(tiled_amx_bf16 == 1);
+#else
     CHECK(tiled_amx == 3);
+    CHECK(tiled_amx_bf16 == 0);
+#endif
     CHECK(dense_amx == 3);
+    CHECK((f.amx_bf16 && !f.amx_hw) == false);  // AMX-BF16 only on top of the tile state
 #endif
 }
 

@@ -97,6 +97,13 @@ std::vector<float> run_entry(const kernel_entry& e, const View& w, const std::ve
     return Y;
 }
 
+// An entry the lookup passes over on this CPU for an earlier one of its key
+// (on an AMX-BF16 CPU the vdpbf16ps entry listed under amx after the tile
+// entry): run directly, as the table would run it (tests/test_entries.hpp).
+std::vector<float> run_shadowed(const kernel_entry& e, const weights_view& w, const std::vector<float>& X, std::size_t M) {
+    return lowbit_test::run_entry_direct(e, w, X, M);
+}
+
 // Every entry of one family against the family's scalar models and the reference.
 template <class View>
 void check_family(span<const kernel_entry> fam, const View& w, std::size_t N, std::size_t K, std::size_t M, unsigned seed,
@@ -131,7 +138,7 @@ void check_family(span<const kernel_entry> fam, const View& w, std::size_t N, st
             said = true;
             continue;
         }
-        const auto y = run_entry(e, w, X, M, N, K);
+        const auto y = shadowed(fam, e) ? run_shadowed(e, w, X, M) : run_entry(e, w, X, M, N, K);
         ++checked;
         for (std::size_t m = 0; m < M; ++m)
             for (std::size_t r = 0; r < N; ++r) {

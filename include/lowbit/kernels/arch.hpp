@@ -90,6 +90,10 @@ struct cpu_features {
     // arch_prctl request, detail/amx_permission.hpp). amx_hw && !amx_permitted
     // is a refusal: arch::amx is then absent and avx512vnni is the best arch.
     bool amx_hw = false, amx_permitted = false;
+    // AMX-BF16 (tdpbf16ps; CPUID.(7,0):EDX bit 22) on top of amx_hw: a feature
+    // the bf16_dot path's tile entry needs (kernel_entry::needs), not an arch.
+    // The OS permission is arch::amx's (amx_permitted): the same tile state.
+    bool amx_bf16 = false;
 
     bool has(arch a) const noexcept {
         switch (a) {
@@ -159,6 +163,7 @@ inline cpu_features detect_cpu() noexcept {
         // AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17, 18: tile config and data.
         const bool amx_cpu = ((r[3] >> 24) & 1) && ((r[3] >> 25) & 1);
         f.amx_hw = zmm_ok && amx_cpu && ((xcr0 >> 17) & 3) == 3;
+        f.amx_bf16 = f.amx_hw && ((r[3] >> 22) & 1);
         const unsigned max_sub = r[0];
         if (max_sub >= 1) {
             cpuid(7, 1, r);

@@ -94,10 +94,13 @@ struct kernel_entry {
 // kernel_entry::needs bits.
 constexpr std::uint8_t needs_avx512bf16 = 1;
 constexpr std::uint8_t needs_avx512vbmi = 2;  // AVX512_VBMI and AVX512_BITALG (the tiled codebook body uses VBMI only)
+constexpr std::uint8_t needs_amx_bf16 = 4;    // AMX-BF16 (cpu_features::amx_bf16; the tile state itself is arch::amx's)
 
 // Whether this CPU has the features the entry needs beyond its arch.
 inline bool needs_met(const kernel_entry& e) noexcept {
-    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) && (!(e.needs & needs_avx512vbmi) || (detail::cpu().avx512vbmi && detail::cpu().avx512bitalg));
+    return (!(e.needs & needs_avx512bf16) || detail::cpu().avx512bf16) &&
+           (!(e.needs & needs_avx512vbmi) || (detail::cpu().avx512vbmi && detail::cpu().avx512bitalg)) &&
+           (!(e.needs & needs_amx_bf16) || detail::cpu().amx_bf16);
 }
 
 // The declared fallback chain: the arch whose kernels serve `a` when it has

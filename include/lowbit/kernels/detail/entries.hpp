@@ -44,6 +44,11 @@
 #define LOWBIT_HAVE_BF16_KERNELS 1
 #include "x86/bf16_body.hpp"
 #endif
+// tdpbf16ps (AMX-BF16): with both; the asm needs no newer compiler than amx-int8's.
+#if defined(LOWBIT_HAVE_AMX_KERNELS) && defined(LOWBIT_HAVE_BF16_KERNELS)
+#define LOWBIT_HAVE_AMX_BF16_KERNELS 1
+#include "x86/amx_bf16_body.hpp"
+#endif
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LOWBIT_NO_ARM_KERNELS)
 #define LOWBIT_HAVE_ARM_KERNELS 1
@@ -592,6 +597,23 @@ constexpr kernel_entry tiled_bf16_entry() noexcept {
             &tiled_bf16_rows<KS>, 64, needs_avx512bf16};
 }
 #endif
+#if defined(LOWBIT_HAVE_AMX_BF16_KERNELS)
+// The AMX-BF16 tile body (x86/amx_bf16_body.hpp): the same workspace and
+// preparation as the vdpbf16ps entry (whose body it runs for few rows).
+template <class KS>
+void tiled_amx_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
+    const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
+    const auto w = tiled_body_view<KS>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
+    amx::tbf16_tiles<body_scheme<KS>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+}
+// Listed under amx before the vdpbf16ps entry of the same key: a CPU with
+// AMX-INT8 but no AMX-BF16 passes over it to that one.
+template <class KS>
+constexpr kernel_entry tiled_amx_bf16_entry() noexcept {
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, arch::amx), arch::amx, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+            &tiled_amx_bf16_rows<KS>, 64, static_cast<std::uint8_t>(needs_avx512bf16 | needs_amx_bf16)};
+}
+#endif
 
 // ---- the tables -----------------------------------------------------------------------
 // Archs without an entry of a path use the next one down fallback_arch's chain
@@ -661,6 +683,9 @@ struct tiled_table {
 #if defined(LOWBIT_HAVE_BF16_KERNELS)
         tiled_bf16_entry<KS, arch::avx512>(),
         tiled_bf16_entry<KS, arch::avx512vnni>(),
+#if defined(LOWBIT_HAVE_AMX_BF16_KERNELS)
+        tiled_amx_bf16_entry<KS>(),
+#endif
         tiled_bf16_entry<KS, arch::amx>(),
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)

@@ -13,6 +13,8 @@
 //   store<T>(p, stride)                 tilestored
 //   dp_su<C, A, B>()                    tdpbsud: C += A (s8) . B (u8)
 //   dp_ss<C, A, B>(), dp_us<C, A, B>()  tdpbssd, tdpbusd (for the ggml blocks; unused by the tiled body)
+//   dp_bf16<C, A, B>()                  tdpbf16ps: C += A (bf16 pairs) . B (bf16 pairs), f32 (x86/amx_bf16_body.hpp;
+//                                       AMX-BF16: run only where cpu().amx_bf16, which kernel_entry::needs checks)
 // The hardware forms are inline asm (the intrinsics need the tile number as a
 // literal token); each carries a "memory" clobber where it reads or writes
 // memory so the compiler keeps the stores into the unpack buffer before the load.
@@ -78,6 +80,12 @@ struct amx_hw {
     template <int C, int A, int B>
     LOWBIT_AMX_TGT void dp_us() noexcept {
         __asm__ volatile("tdpbusd %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
+    }
+    // (The assembler needs no amx-bf16 target for the asm; keeping the amx-int8
+    // target lets it inline into the shared pipeline, amx_body.hpp.)
+    template <int C, int A, int B>
+    LOWBIT_AMX_TGT void dp_bf16() noexcept {
+        __asm__ volatile("tdpbf16ps %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
     }
 };
 #undef LOWBIT_AMX_TGT
