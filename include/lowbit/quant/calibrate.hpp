@@ -261,7 +261,9 @@ public:
     //       rounds (the dense one ended 0.01-0.02 % above on the Student-t
     //       weight at norm 2; one refit round 0.007 % above on w3g64);
     //     symmetric, 4 to 7 bits: the dense set, 3 levels, one refit round
-    //       (two levels ended 0.006 % above on w4g128);
+    //       (two levels ended 0.006 % above on w4g128); in groups of up to
+    //       32 values i = 2, 6, 14 only (min/max and three: one pass; groups
+    //       of 128 need the far points: 0.25 % above without 22, 35, 55);
     //   anything else (blocks over 256 values: per channel, per tensor;
     //   other norms): the dense set, 3 levels, 2 refit rounds. The dense
     //   set is denser near f = 1, where the best of 4- and 8-bit groups lies.
@@ -271,12 +273,13 @@ public:
     };
     static plan plan_for(int bits, bool symmetric, std::size_t size, float norm) noexcept {
         static constexpr int dense[] = {2, 5, 9, 14, 22, 35, 55}, eight[] = {2}, two[] = {10, 20, 30, 40, 50, 60, 70},
-                             three[] = {3, 8, 14, 22, 32, 44, 60}, asym[] = {2, 6, 14, 30};
+                             three[] = {3, 8, 14, 22, 32, 44, 60}, asym[] = {2, 6, 14, 30}, near[] = {2, 6, 14};
         if (size > 256 || (norm != 2.4f && norm != 2.0f)) return {dense, 7, 3, 2};
         if (bits == 8) return {eight, 1, 0, 1};
         if (!symmetric) return {asym, 4, 0, 1};
         if (bits == 2) return {two, 7, 2, 2};
         if (bits == 3) return {three, 7, 3, 2};
+        if (size <= 32) return {near, 3, 3, 1};
         return {dense, 7, 3, 1};
     }
     // The first scan's grid indices: 0 (min/max), then the plan's coarse set
