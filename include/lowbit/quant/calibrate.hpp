@@ -26,7 +26,8 @@
 //      candidate, which makes up for the groups where stage 1 misses the
 //      grid's best. Asymmetric: two zero points each round (see refit).
 // How many of each, by width, symmetry, block size and norm: mse_searcher::plan_for
-// (8-bit and asymmetric groups: no levels and one refit round).
+// (8-bit and asymmetric groups: no levels and one refit round; symmetric
+// groups of 4 to 7 bits: one refit round).
 // At norms other than 2, stage 1 skips a candidate whose lower bound (the
 // clipping of the group's extremes: clip_bound) is at least the best error so
 // far, and with lowbit::compiled's 16-lane passes groups of 16 to 64 are
@@ -238,22 +239,31 @@ public:
     // What the search tries, by width, symmetry, block size and norm (issue
     // 20 item 4): the coarse set (shrinks 1 - f in hundredths of the default
     // grid, increasing), how many halving levels follow, how many refit
-    // rounds. Chosen on the bench's group schemes at norms 2.4 and 2 against
-    // the exhaustive search's error summed over a tensor (three weights:
-    // docs/concepts.md, "Branch mse23"; tests/test_quant_mse.cpp checks it):
+    // rounds. Chosen on the bench's group schemes (and 5 to 7 bits in groups
+    // of 32 and 128) at norms 2.4 and 2 against the exhaustive search's
+    // error summed over a tensor (three weights of 16, 64 and 128 rows:
+    // docs/concepts.md, "Branch mse23", "Branch mse24";
+    // tests/test_quant_mse.cpp checks it):
     //   groups of up to 256 values at norms 2.4 and 2:
     //     8 bits: min/max and i = 2, no levels, one refit round (the bound
     //       drops nearly every grid candidate; the refit alone ends 1-4 %
     //       below the exhaustive search's sum);
-    //     asymmetric: the dense set, no levels, one refit round (the two
-    //       zero points of a round win 0.3-1.5 % over the grid's best,
-    //       more than the levels' refinement adds);
+    //     asymmetric, 1 to 7 bits: i = 2, 6, 14, 30 (min/max and four: one
+    //       pass of four and one of one, where the dense set took two of
+    //       four), no levels, one refit round (the two zero points of a
+    //       round win 0.2-1.5 % over the grid's best, more than the levels'
+    //       refinement or a denser coarse set add; three points -- 3, 10,
+    //       30 or 2, 7, 20 and the like -- ended up to 0.7 % above);
     //     symmetric, 2 bits: every 10th of 10..70, 2 levels (the error has
     //       several basins over f; the dense set ended 0.01-0.04 % above
     //       the exhaustive search's sum on every weight);
-    //     symmetric, 3 bits: a set spread further out, 3 levels (the dense
-    //       one ended 0.01-0.02 % above on the Student-t weight at norm 2);
-    //     symmetric, 4 to 7 bits: the dense set, 3 levels, 2 refit rounds;
+    //     symmetric, 3 bits: a set spread further out, 3 levels, 2 refit
+    //       rounds (the dense one ended 0.01-0.02 % above on the Student-t
+    //       weight at norm 2; one refit round 0.007 % above on w3g64);
+    //     symmetric, 4 to 7 bits: the dense set, 3 levels, one refit round
+    //       (two levels ended 0.006 % above on w4g128); in groups of up to
+    //       32 values i = 2, 6, 14 only (min/max and three: one pass; groups
+    //       of 128 need the far points: 0.25 % above without 22, 35, 55);
     //   anything else (blocks over 256 values: per channel, per tensor;
     //   other norms): the dense set, 3 levels, 2 refit rounds. The dense
     //   set is denser near f = 1, where the best of 4- and 8-bit groups lies.
@@ -263,13 +273,14 @@ public:
     };
     static plan plan_for(int bits, bool symmetric, std::size_t size, float norm) noexcept {
         static constexpr int dense[] = {2, 5, 9, 14, 22, 35, 55}, eight[] = {2}, two[] = {10, 20, 30, 40, 50, 60, 70},
-                             three[] = {3, 8, 14, 22, 32, 44, 60};
+                             three[] = {3, 8, 14, 22, 32, 44, 60}, asym[] = {2, 6, 14, 30}, near[] = {2, 6, 14};
         if (size > 256 || (norm != 2.4f && norm != 2.0f)) return {dense, 7, 3, 2};
         if (bits == 8) return {eight, 1, 0, 1};
-        if (!symmetric) return {dense, 7, 0, 1};
+        if (!symmetric) return {asym, 4, 0, 1};
         if (bits == 2) return {two, 7, 2, 2};
         if (bits == 3) return {three, 7, 3, 2};
-        return {dense, 7, 3, 2};
+        if (size <= 32) return {near, 3, 3, 1};
+        return {dense, 7, 3, 1};
     }
     // The first scan's grid indices: 0 (min/max), then the plan's coarse set
     // (the grid's nearest), increasing, below steps. Returns how many.
