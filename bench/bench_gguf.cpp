@@ -218,7 +218,7 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
         // Where the lookup took an entry with a CPU feature more (a +vbmi copy), the
         // entry it shadows (same key, needs 0) runs as many times after the loop
         // (CPU time): per_byte_no_vbmi, the before of the +vbmi copies in one process.
-        if (threads == 1 && q40 != seconds_per_call().end()) {
+        if (threads == 1 && a == arch::automatic && q40 != seconds_per_call().end()) {  // (the arch is automatic again here)
             lowbit::matmul_info info;
             lowbit::matmul_options opt;
             opt.info = &info;
