@@ -341,14 +341,14 @@ LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_s& w, const vbmi_consts&, vbmi
 //     by masked moves (15);
 //   high byte: iq1s_index is ascending, so in each aligned run of 16
 //     indices the high byte takes at most two values, the second from a
-//     threshold position on (checked at compile time, iq1_runs_ok): three
+//     threshold position on (checked at compile time: iq1_runs.ok): three
 //     128-entry vpermi2b at i >> 4 (first value, threshold, difference),
 //     a compare of i & 15 with the threshold and a masked add.
 // Two vpermi2b then put each block's codes in the 8-wide grids' point order
 // (qword p, word k: point 8k + p), and per 64 values one vpmultishiftqb
 // takes coordinate j's two bits to bits 3 and 4 of byte j (offset 2j - 3),
 // where one vpternlogd makes the unsigned value u = base | (c << 3), c in
-// 0..2: base 66 = 64 + 8 (level + 1/8) + 9 for level -1, i.e.
+// 0..2: base 66 = 8 (-1 + 1/8) + 73, so that
 // u = 8 (level + 1/8) + 73, and IQ1_M's points of shift -1 take base 64
 // (8 (level - 1/8) + 73). The 73 comes off with the bsums per 16-value group
 // (IQ1_S: 75 where the sub-block's shift is -1), as in the plain copy's 64/66.
