@@ -9,10 +9,21 @@
 // Q4_0 … Q6_K run on every arch; Q2_K, Q3_K, TQ1_0 and the lattice i-quants
 // on avx2, avx512 and avx512vnni (their 512-bit copies).
 //
-// gguf_gemv_bytes/<type>/auto/4096x4096/t1: every weight type with kernels, on
-// the arch the library picks, each beside Q4_0 (run first): per_byte_vs_q4_0 =
-// (CPU time per weight byte of this type) / (Q4_0's), issue 18's acceptance
-// measure (<= 1.5).
+// gguf_gemv_bytes/<type>/auto/4096x4096/t<threads>: every weight type with
+// kernels, on the arch the library picks, each beside Q4_0 (run first at the
+// same thread count): per_byte_vs_q4_0 = (time per weight byte of this type) /
+// (Q4_0's), issue 18's acceptance measure (<= 1.5). One group per count of
+// `--threads=LIST` (default 1,2; bench_threads.hpp). t1 runs on the calling
+// thread (serial_executor) and times CPU seconds, as before; t > 1 runs on a
+// lowbit::thread_pool of that many threads and times wall seconds (the pool's
+// CPU time would count its waiting). At t1, a type whose picked entry is a
+// +vbmi copy also reports per_byte_no_vbmi: the plain AVX-512 entry it
+// shadows, run as many times after the timed loop (CPU time), per byte
+// against the same Q4_0: before and after of the VBMI copies in one process.
+// gguf_gemv_bytes_avx2/<type>/avx2/4096x4096/t<threads>: the same with every
+// type, Q4_0 included, forced to its AVX2 copy (force_arch(avx2): a
+// LOWBIT_FORCE_ARCH in the environment does not reach the benches, which set
+// the arch per case).
 //
 // codebook_gemv_bytes/<CB4|CB3>/<arch>/4096x4096/t1: codebook weights
 // (formats/codebook.hpp, NF grid), after the gguf_gemv_bytes group:
@@ -145,8 +156,24 @@ double cpu_seconds_per_call(benchmark::State& st, F&& call) {
     return per_call;
 }
 
-// M = 0: gemv; else gemm with M activation rows.
-void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::size_t M, std::string key) {
+// The benchmark loop over call on `threads` threads (run once before): wall
+// seconds per call. The arch is set back to automatic after.
+template <class F>
+double wall_seconds_per_call(benchmark::State& st, F&& call) {
+    call();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    const double per_call = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(st.iterations());
+    (void)lowbit::force_arch(arch::automatic);
+    return per_call;
+}
+
+// M = 0: gemv; else gemm with M activation rows. threads > 1 (gemv only): on a
+// thread pool, timed in wall seconds.
+void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size_t N, std::size_t M, std::string key, int threads) {
     if (!lowbit::force_arch(a).ok()) {
         st.SkipWithError("arch not supported by this CPU");
         return;
@@ -165,19 +192,58 @@ void bm_gguf(benchmark::State& st, gguf_type t, arch a, std::size_t K, std::size
                                 .ok();
         if (!ok) std::abort();
     };
-    const double per_call = cpu_seconds_per_call(st, call);
-    seconds_per_call()[key + arch_name(a)] = per_call;
+    double per_call = 0;
+    if (threads > 1) {
+        lowbit::thread_pool pool(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+        per_call = wall_seconds_per_call(st, [&] {
+            if (!lowbit::gguf::gemv(t, w.data(), N, K, lowbit::span<const float>(x), lowbit::span<float>(y), pool, ws).ok()) std::abort();
+        });
+    } else {
+        per_call = cpu_seconds_per_call(st, call);
+    }
+    const bool bytes_group = key.compare(0, 6, "bytes/") == 0;
+    if (!bytes_group) seconds_per_call()[key + arch_name(a)] = per_call;
     const double wb = static_cast<double>(N * lowbit::gguf::row_size(t, K));
     st.counters["weight_GBps"] = benchmark::Counter(wb * static_cast<double>(st.iterations()) / 1e9, benchmark::Counter::kIsRate);
     if (M)  // multiply-adds per second: what a prefill's linear layers do
         st.counters["GMACps"] = benchmark::Counter(static_cast<double>(K * N * M) * static_cast<double>(st.iterations()) / 1e9,
                                                    benchmark::Counter::kIsRate);
-    const auto base = seconds_per_call().find(key + "avx2");
-    if (base != seconds_per_call().end()) st.counters["ratio_avx2"] = base->second / per_call;
-    if (a == arch::automatic) {  // the per-byte group: Q4_0 runs first
-        seconds_per_call()["bytes/" + std::string(lowbit::gguf::type_name(t))] = per_call / wb;
-        const auto q40 = seconds_per_call().find("bytes/" + std::string(lowbit::gguf::type_name(gguf_type::q4_0)));
+    if (!bytes_group) {
+        const auto base = seconds_per_call().find(key + "avx2");
+        if (base != seconds_per_call().end()) st.counters["ratio_avx2"] = base->second / per_call;
+    } else {  // a per-byte group (key: its arch and thread count): Q4_0 runs first
+        seconds_per_call()[key + std::string(lowbit::gguf::type_name(t))] = per_call / wb;
+        const auto q40 = seconds_per_call().find(key + std::string(lowbit::gguf::type_name(gguf_type::q4_0)));
         if (q40 != seconds_per_call().end()) st.counters["per_byte_vs_q4_0"] = per_call / wb / q40->second;
+        // Where the lookup took an entry with a CPU feature more (a +vbmi copy), the
+        // entry it shadows (same key, needs 0) runs as many times after the loop
+        // (CPU time): per_byte_no_vbmi, the before of the +vbmi copies in one process.
+        if (threads == 1 && a == arch::automatic && q40 != seconds_per_call().end()) {  // (the arch is automatic again here)
+            lowbit::matmul_info info;
+            lowbit::matmul_options opt;
+            opt.info = &info;
+            if (!lowbit::gguf::gemv(t, w.data(), N, K, lowbit::span<const float>(x), lowbit::span<float>(y), lowbit::serial_executor{}, opt, ws).ok())
+                std::abort();
+            const lowbit::kernel_entry* shadowed = nullptr;
+            if (info.entry && info.entry->needs)
+                for (const lowbit::kernel_entry& e : lowbit::gguf::kernels(t))
+                    if (e.needs == 0 && e.key.path == info.entry->key.path && e.key.a == info.entry->key.a) shadowed = &e;
+            if (shadowed) {
+                const auto view = lowbit::make_ggml_weights(t, w.data(), N, K);
+                if (!view) std::abort();
+                const lowbit::detail::kernel_family fam{shadowed, 1};
+                lowbit::serial_executor serial;
+                const auto run = [&] {
+                    if (!lowbit::detail::family_gemv(fam, *view, lowbit::span<const float>(x), lowbit::span<float>(y), serial, lowbit::matmul_options{}, ws))
+                        std::abort();
+                };
+                run();
+                const std::clock_t c0 = std::clock();
+                for (benchmark::IterationCount i = 0; i < st.iterations(); ++i) run();
+                const double no_vbmi = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / static_cast<double>(st.iterations());
+                st.counters["per_byte_no_vbmi"] = no_vbmi / wb / q40->second;
+            }
+        }
     }
 }
 
@@ -416,7 +482,7 @@ int main(int argc, char** argv) {
                 const std::string tn = lowbit::gguf::type_name(t);
                 const std::string key = (M ? "gemm/" : "gemv/") + tn + "/" + shape + "/";
                 const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
-                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
+                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
             }
     // The 256-value types whose AVX-512 copies are 512-bit (issue 18), beside their avx2 copy.
     for (std::size_t M : {std::size_t{0}, MG})
@@ -428,13 +494,20 @@ int main(int argc, char** argv) {
                 const std::string tn = lowbit::gguf::type_name(t);
                 const std::string key = (M ? "gemm/" : "gemv/") + tn + "/" + shape + "/";
                 const std::string name = (M ? "gguf_gemm/" : "gguf_gemv/") + tn + "/" + arch_name(a) + "/" + shape + "/t1";
-                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key)->UseRealTime()->Unit(benchmark::kMicrosecond);
+                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, k, n, M, key, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
             }
-    for (gguf_type t : lowbit::ggml_kernel_types) {  // Q4_0 first
-        const std::string name = "gguf_gemv_bytes/" + std::string(lowbit::gguf::type_name(t)) + "/auto/" + std::to_string(K) + "x" +
-                                 std::to_string(N) + "/t1";
-        benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, arch::automatic, K, N, 0, "bytes/")->UseRealTime()->Unit(benchmark::kMicrosecond);
-    }
+    // The per-byte groups: the arch the library picks (gguf_gemv_bytes/), then
+    // every type forced to its AVX2 copy, Q4_0 included (gguf_gemv_bytes_avx2/,
+    // named apart so that a filter '^gguf_gemv_bytes/' runs the first alone).
+    for (arch a : {arch::automatic, arch::avx2})
+        for (int th : bench::thread_counts())
+            for (gguf_type t : lowbit::ggml_kernel_types) {  // Q4_0 first
+                const bool avx2 = a == arch::avx2;
+                const std::string name = std::string(avx2 ? "gguf_gemv_bytes_avx2/" : "gguf_gemv_bytes/") + lowbit::gguf::type_name(t) +
+                                         (avx2 ? "/avx2/" : "/auto/") + std::to_string(K) + "x" + std::to_string(N) + "/t" + std::to_string(th);
+                const std::string key = std::string("bytes/") + (avx2 ? "avx2/" : "") + (th > 1 ? "t" + std::to_string(th) + "/" : "");
+                benchmark::RegisterBenchmark(name.c_str(), bm_gguf, t, a, K, N, 0, key, th)->UseRealTime()->Unit(benchmark::kMicrosecond);
+            }
     for (int bits : {4, 3})
         for (arch a : {arch::automatic, arch::avx2, arch::avx512vnni, arch::scalar}) {
             const std::string name = "codebook_gemv_bytes/CB" + std::to_string(bits) + "/" + (a == arch::automatic ? "auto" : arch_name(a)) + "/" +

@@ -300,7 +300,7 @@ TEST_CASE("gguf gemv: an arch without a copy of the type runs the scalar model, 
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
             // The VBMI lattice copies run wherever the CPU has VBMI (so the cases of this file test them there).
             const bool vbmi_type = t == gguf_type::iq2_xxs || t == gguf_type::iq2_xs || t == gguf_type::iq2_s ||
-                                   t == gguf_type::iq3_xxs || t == gguf_type::iq3_s;
+                                   t == gguf_type::iq3_xxs || t == gguf_type::iq3_s || t == gguf_type::iq1_s || t == gguf_type::iq1_m;
             CHECK((info.entry->needs == needs_avx512vbmi) == (vbmi_type && a == arch::avx512vnni && lowbit::detail::cpu().avx512vbmi && lowbit::detail::cpu().avx512bitalg));
 #endif
         }

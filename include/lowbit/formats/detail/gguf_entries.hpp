@@ -165,9 +165,9 @@ constexpr ggml_simd simd_copies(gguf_type t) noexcept {
         case gguf_type::q4_K: case gguf_type::q5_K: case gguf_type::q6_K:
         case gguf_type::q4_1: case gguf_type::q5_1: case gguf_type::iq4_nl: case gguf_type::mxfp4:
         case gguf_type::q2_K: case gguf_type::q3_K: case gguf_type::tq1_0:
-        case gguf_type::iq1_s: case gguf_type::iq1_m:
             return {true, true, true};
         case gguf_type::iq3_xxs: case gguf_type::iq3_s: case gguf_type::iq2_xxs: case gguf_type::iq2_xs: case gguf_type::iq2_s:
+        case gguf_type::iq1_s: case gguf_type::iq1_m:
             return {true, true, true, true};
         case gguf_type::iq4_xs: case gguf_type::tq2_0:
             return {true, false, true};

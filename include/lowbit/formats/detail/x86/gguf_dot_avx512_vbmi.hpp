@@ -1,5 +1,5 @@
 // lowbit/formats/detail/x86/gguf_dot_avx512_vbmi.hpp — the IQ2_XXS, IQ2_XS,
-// IQ2_S, IQ3_XXS and IQ3_S dot products for AVX-512 VNNI CPUs that also have
+// IQ2_S, IQ3_XXS, IQ3_S, IQ1_S and IQ1_M dot products for AVX-512 VNNI CPUs that also have
 // AVX512_VBMI and AVX512_BITALG (Ice Lake, Zen 4 and later). Private to
 // formats/gguf_matmul.hpp, included only on x86 with GCC or Clang; read
 // gguf_dot_avx512_body.inl's lattice part first: this copy keeps its sums
@@ -26,6 +26,10 @@
 //      sign bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
 //      eighth bit, the parity, comes with it), kept in a register and made
 //      masks by vpshufbitqmb (BITALG).
+// IQ1_S and IQ1_M (2048 points, 11-bit indices) differ in steps 1 and 2:
+// the low code byte from a 2048-entry plane, the high one from three
+// 128-entry tables of runs of 16 indices, the values by vpternlogd (see
+// "IQ1_S, IQ1_M" below); they have no signs.
 // The eight terms of eight super-blocks are formed at once (the model's
 // products, in its order) and summed one by one in block order. Gathers are
 // no option on this Zen 5: one vpgatherdd of 16 values measured 34 ns.
@@ -178,6 +182,8 @@ struct vbmi_block {
     __m256i sc16;               // 2 s + 1 per 16 values
     const std::uint8_t* signs;  // stored sign bytes (IQ2_S, IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
     __m512i sign_t;             // built sign bytes (the others), transposed: see sign_transpose
+    __m256i off16;              // IQ1: what comes off per activation of a 16-value group (iq1_lanes)
+    __m512i base;               // IQ1_M: per point 64 | 2 (shift +1) or 64 (shift -1), A's points 0..31, B's 32..63
 };
 // What a row's blocks share: the level table and the sign-byte table.
 struct vbmi_consts {
@@ -326,6 +332,168 @@ LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_s& w, const vbmi_consts&, vbmi
     b.sc16 = avx512vnni::odd_scales32(_mm256_and_si256(nib, _mm256_set1_epi32(0xf)));
 }
 
+// ---- IQ1_S, IQ1_M: 11-bit indices into the 2048-point grid --------------------------
+// The codes (iq1s_index: 2 bits per coordinate, levels -1, 0, 1 as 0, 1, 2)
+// are looked up per pair of super-blocks, 64 indices at once, in natural
+// point order (A's points at bytes 0..31, B's at 32..63):
+//   low byte: a 2048-byte plane, 16 vpermi2b on the index's low 7 bits, the
+//     four bits above (bit 7 of the qs byte, the three high bits) choosing
+//     by masked moves (15);
+//   high byte: iq1s_index is ascending, so in each aligned run of 16
+//     indices the high byte takes at most two values, the second from a
+//     threshold position on (checked at compile time: iq1_runs.ok): three
+//     128-entry vpermi2b at i >> 4 (first value, threshold, difference),
+//     a compare of i & 15 with the threshold and a masked add.
+// Two vpermi2b then put each block's codes in the 8-wide grids' point order
+// (qword p, word k: point 8k + p), and per 64 values one vpmultishiftqb
+// takes coordinate j's two bits to bits 3 and 4 of byte j (offset 2j - 3),
+// where one vpternlogd makes the unsigned value u = base | (c << 3), c in
+// 0..2: base 66 = 8 (-1 + 1/8) + 73, so that
+// u = 8 (level + 1/8) + 73, and IQ1_M's points of shift -1 take base 64
+// (8 (level - 1/8) + 73). The 73 comes off with the bsums per 16-value group
+// (IQ1_S: 75 where the sub-block's shift is -1), as in the plain copy's 64/66.
+// u <= 82: the largest maddubs pair is 2 * 82 * 128 < 2^15.
+struct iq1_run_tables {
+    std::uint8_t lo[2048];                           // low byte of each code
+    std::uint8_t hi0[128], thr[128], delta[128];     // per run of 16: first high byte, where it changes, by how much
+    bool ok;                                          // every run takes at most two high bytes, in that form
+};
+constexpr iq1_run_tables make_iq1_run_tables() noexcept {
+    iq1_run_tables t{};
+    t.ok = true;
+    for (int i = 0; i < 2048; ++i) t.lo[i] = static_cast<std::uint8_t>(iq_grids::iq1s_index[i] & 0xff);
+    for (int r = 0; r < 128; ++r) {
+        const int h0 = iq_grids::iq1s_index[16 * r] >> 8;
+        int thr = 16, h1 = h0;
+        for (int j = 1; j < 16; ++j)
+            if ((iq_grids::iq1s_index[16 * r + j] >> 8) != h0) {
+                thr = j;
+                h1 = iq_grids::iq1s_index[16 * r + j] >> 8;
+                break;
+            }
+        for (int j = 0; j < 16; ++j)
+            if ((iq_grids::iq1s_index[16 * r + j] >> 8) != (j >= thr ? h1 : h0)) t.ok = false;
+        t.hi0[r] = static_cast<std::uint8_t>(h0);
+        t.thr[r] = static_cast<std::uint8_t>(thr);
+        t.delta[r] = static_cast<std::uint8_t>(h1 - h0);
+    }
+    return t;
+}
+alignas(64) inline constexpr iq1_run_tables iq1_runs = make_iq1_run_tables();
+static_assert(iq1_runs.ok, "iq1s_index: a run of 16 takes more than two high bytes");
+
+template <class W>
+constexpr bool is_iq1() {
+    return std::is_same<W, block_iq1_s>::value || std::is_same<W, block_iq1_m>::value;
+}
+// The codes of 64 indices: q their low bytes, h their three high bits (bytes 0..7).
+LOWBIT_GGUF_VBMI_INLINE void iq1_lookup(__m512i q, __m512i h, vbmi_block& ba, vbmi_block& bb) {
+    const __mmask64 b7 = _mm512_movepi8_mask(q), b8 = _mm512_test_epi8_mask(h, _mm512_set1_epi8(1)),
+                    b9 = _mm512_test_epi8_mask(h, _mm512_set1_epi8(2)), b10 = _mm512_test_epi8_mask(h, _mm512_set1_epi8(4));
+    // written out (as a loop over bit 10, GCC kept it rolled, its result on the stack)
+    const std::uint8_t* t = iq1_runs.lo;
+    const __m512i l0 = bytes512(t, q, b7, b8), l1 = bytes512(t + 512, q, b7, b8);
+    const __m512i l2 = bytes512(t + 1024, q, b7, b8), l3 = bytes512(t + 1536, q, b7, b8);
+    const __m512i lo = _mm512_mask_mov_epi8(_mm512_mask_mov_epi8(l0, b9, l1), b10, _mm512_mask_mov_epi8(l2, b9, l3));
+    // run r = i >> 4 = (qs >> 4) | h << 4 (< 128), position i & 15
+    const __m512i r = _mm512_ternarylogic_epi32(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0x0f), _mm512_slli_epi16(h, 4), 0xea);
+    const __m512i h0 = bytes128(iq1_runs.hi0, r);
+    const __mmask64 second = _mm512_cmpge_epu8_mask(_mm512_and_si512(q, _mm512_set1_epi8(0x0f)), bytes128(iq1_runs.thr, r));
+    const __m512i hi = _mm512_mask_add_epi8(h0, second, h0, bytes128(iq1_runs.delta, r));
+    // word 4p + k of block X's codes: point 8k + p of X (bytes 32 X + 8k + p of lo, hi)
+    constexpr auto fa = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8; };
+    constexpr auto fb = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8 + 32; };
+    ba.codes[0] = _mm512_permutex2var_epi8(lo, _mm512_set_epi64(qword_of(fa, 7, 8, 8), qword_of(fa, 6, 8, 8), qword_of(fa, 5, 8, 8), qword_of(fa, 4, 8, 8),
+                                                                qword_of(fa, 3, 8, 8), qword_of(fa, 2, 8, 8), qword_of(fa, 1, 8, 8), qword_of(fa, 0, 8, 8)),
+                                           hi);
+    bb.codes[0] = _mm512_permutex2var_epi8(lo, _mm512_set_epi64(qword_of(fb, 7, 8, 8), qword_of(fb, 6, 8, 8), qword_of(fb, 5, 8, 8), qword_of(fb, 4, 8, 8),
+                                                                qword_of(fb, 3, 8, 8), qword_of(fb, 2, 8, 8), qword_of(fb, 1, 8, 8), qword_of(fb, 0, 8, 8)),
+                                           hi);
+}
+// The 16 qh bytes of A and B, qword q of the result holding the qh qword
+// that points 8q .. 8q + 7 of A (q < 4) or of B (q >= 4) read: [A0 A0 A1 A1 B0 B0 B1 B1].
+LOWBIT_GGUF_VBMI_INLINE __m512i iq1_qh_pairs(const void* qha, const void* qhb) {
+    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(static_cast<const __m128i*>(qha))),
+                                               _mm_loadu_si128(static_cast<const __m128i*>(qhb)), 1);
+    return _mm512_maskz_permutexvar_epi64(0xff, _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0), zext(ab));
+}
+LOWBIT_GGUF_VBMI_INLINE __m512i iq1_qs_pair(const std::uint8_t* qsa, const std::uint8_t* qsb) {
+    return _mm512_maskz_inserti64x4(0xff, zext(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qsa))),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qsb)), 1);
+}
+// ---- IQ1_S: per 32 values a u16 qh: four 3-bit high parts, a 3-bit scale, the shift sign
+LOWBIT_GGUF_VBMI_INLINE void iq1s_scales(const block_iq1_s& w, vbmi_block& b) {
+    const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
+    b.sc16 = avx512vnni::odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
+    // 73 where the shift is +1, 75 where it is -1; (2 s + 1) * 75 < 2^15
+    const __m256i minus = _mm256_srli_epi32(qh32, 15);
+    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(73), _mm256_add_epi32(minus, minus));
+    b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
+}
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_s& wa, const block_iq1_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
+    // byte j of qword q (point 8q + j of its block, sub-block 2q + j / 4): bits 16 ((2q + j / 4) % 4) + 3 (j % 4) of the qh qword
+    constexpr auto f = [](int b) {
+        const int q = b / 8, j = b % 8;
+        return 16 * ((2 * q + j / 4) % 4) + 3 * (j % 4);
+    };
+    const __m512i h = _mm512_and_si512(multishift(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                                                                   qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
+                                                  iq1_qh_pairs(wa.qh, wb.qh)),
+                                       _mm512_set1_epi8(7));
+    iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), h, ba, bb);
+    iq1s_scales(wa, ba);
+    iq1s_scales(wb, bb);
+}
+// ---- IQ1_M: per point a qh nibble (three high bits, the shift sign); 3-bit scales per 16 values
+LOWBIT_GGUF_VBMI_INLINE void iq1m_scales(const block_iq1_m& w, vbmi_block& b) {
+    const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                   _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales))));
+    const __m256i s = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+                                       _mm256_set1_epi16(7));
+    b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+    b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_set1_epi16(73));  // 15 * 73 < 2^15
+}
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_m& wa, const block_iq1_m& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
+    // byte j of qword q (point 8q + j): nibble j of bytes 4q .. 4q + 3, bits 32 (q % 2) + 4 j of the qh qword
+    constexpr auto f = [](int b) { return 32 * ((b / 8) % 2) + 4 * (b % 8); };
+    const __m512i nib = multishift(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                                                    qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
+                                   iq1_qh_pairs(wa.qh, wb.qh));
+    iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), _mm512_and_si512(nib, _mm512_set1_epi8(7)), ba, bb);
+    // 66 where bit 3 (the shift sign) is clear, 64 where it is set
+    ba.base = bb.base = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib, 2), _mm512_set1_epi8(2), _mm512_set1_epi8(66), 0x6a);
+    iq1m_scales(wa, ba);
+    iq1m_scales(wb, bb);
+}
+// Chunk K's 64 values of the block in slot Slot of its pair, dotted with a[64K ..] and scaled.
+template <int K, int Slot, class W>
+LOWBIT_GGUF_VBMI_INLINE __m512i iq1_step(const vbmi_block& b, const block_q8_K& a, __m512i acc) {
+    // byte j of each qword: bits 16K + 2j - 3 (mod 64: vpmultishiftqb rotates) and up, so coordinate j's two bits land at bits 3, 4
+    constexpr long long s = static_cast<long long>(0x0b09070503013f3dull + 0x1010101010101010ull * K);
+    const __m512i x = multishift(_mm512_set1_epi64(s), b.codes[0]);
+    __m512i base;
+    if constexpr (std::is_same<W, block_iq1_m>::value) {
+        // qword p: the base of point 8K + p of this block
+        constexpr auto f = [](int byte) { return 32 * Slot + 8 * K + byte / 8; };
+        base = vpermb(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8), qword_of(f, 3, 8, 8),
+                                       qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
+                      b.base);
+    } else {
+        base = _mm512_set1_epi8(66);
+    }
+    const __m512i u = _mm512_ternarylogic_epi32(x, _mm512_set1_epi8(0x18), base, 0xea);  // (x & 0x18) | base
+    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u, load64(a.qs + 64 * K)), avx512vnni::chunk_scales(b.sc16, K));
+}
+template <class W, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m256i iq1_lanes(const vbmi_block& b, const block_q8_K& a) {
+    __m512i acc = iq1_step<0, Slot, W>(b, a, _mm512_setzero_si512());
+    acc = iq1_step<1, Slot, W>(b, a, acc);
+    acc = iq1_step<2, Slot, W>(b, a, acc);
+    acc = iq1_step<3, Slot, W>(b, a, acc);
+    // sum_j sc_j sum (8 (g +- 1/8)) a = sum_j sc_j sum u a - sum_j sc_j off_j bsum_j
+    return _mm256_sub_epi32(avx512vnni::fold(acc), _mm256_madd_epi16(b.off16, load32(a.bsums)));
+}
+
 template <class W>
 struct grid_width {  // 8 values per point, or 4 (IQ3)
     static constexpr int value = 8;
@@ -385,8 +553,13 @@ LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::si
     }
     LOWBIT_UNROLL
     for (int r = 0; r < C; ++r) {
-        out[r][0] = lanes<W, 0>(b[0], a[r * lda], c);
-        out[r][1] = lanes<W, grid_width<W>::value == 8 ? 1 : 0>(b[1], a[r * lda + 1], c);
+        if constexpr (is_iq1<W>()) {
+            out[r][0] = iq1_lanes<W, 0>(b[0], a[r * lda]);
+            out[r][1] = iq1_lanes<W, 1>(b[1], a[r * lda + 1]);
+        } else {
+            out[r][0] = lanes<W, 0>(b[0], a[r * lda], c);
+            out[r][1] = lanes<W, grid_width<W>::value == 8 ? 1 : 0>(b[1], a[r * lda + 1], c);
+        }
     }
 }
 // One weight block (the row's last ones when nb is not a multiple of 8).
@@ -396,7 +569,10 @@ LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::
     if constexpr (grid_width<W>::value == 8) prep2(w, w, c, b[0], b[1]);
     else prep(w, c, b[0]);
     LOWBIT_UNROLL
-    for (int r = 0; r < C; ++r) out[r] = lanes<W, 0>(b[0], a[r * lda], c);
+    for (int r = 0; r < C; ++r) {
+        if constexpr (is_iq1<W>()) out[r] = iq1_lanes<W, 0>(b[0], a[r * lda]);
+        else out[r] = lanes<W, 0>(b[0], a[r * lda], c);
+    }
 }
 
 // out[r] = the row dot product of w with activation row r (a + r * lda):
@@ -422,13 +598,13 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
                 v[r][j + 1] = p[r][1];
             }
         }
-        const __m256 dw = avx512vnni::scales8(w + i);
+        const __m256 dw = avx512vnni::lattice_scales8(w + i);
         for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
     }
     for (; i < nb; ++i) {
         __m256i v[C];
         single_lanes<C>(w[i], a + i, lda, c, v);
-        const float d = h2f(w[i].d);
+        const float d = h2f(lattice_scale(w[i]));
         for (int r = 0; r < C; ++r) sum[r] += lattice_term(a[r * lda + i].d, d, hsum(v[r]), lattice_unit(w[i]));
     }
     for (int r = 0; r < C; ++r) out[r] = sum[r];
@@ -442,6 +618,9 @@ LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { r
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq3xxs_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq3s_level_bytes.v; }
+// IQ1 builds its values by vpternlogd (iq1_step): the level table goes unused.
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq1_s&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq1_m&) { return iq2_level_bytes.v; }
 
 // The entry points (formats/detail/gguf_entries.hpp): C activation rows per weight row, and one.
 #define LOWBIT_GGUF_VBMI_ROWS(T)                                                                                          \
@@ -458,6 +637,8 @@ LOWBIT_GGUF_VBMI_ROWS(block_iq2_xs)
 LOWBIT_GGUF_VBMI_ROWS(block_iq2_s)
 LOWBIT_GGUF_VBMI_ROWS(block_iq3_xxs)
 LOWBIT_GGUF_VBMI_ROWS(block_iq3_s)
+LOWBIT_GGUF_VBMI_ROWS(block_iq1_s)
+LOWBIT_GGUF_VBMI_ROWS(block_iq1_m)
 #undef LOWBIT_GGUF_VBMI_ROWS
 
 template <class W>
