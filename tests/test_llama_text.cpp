@@ -975,3 +975,40 @@ TEST_CASE("lowbit-llama embedding in blocks: a quantized token_embd is held in i
         }
     std::remove(path.c_str());
 }
+
+TEST_CASE("lowbit-llama export after a one-copy int8 load: an output.weight held only in its blocks is written, not dropped") {
+    namespace g = lowbit::gguf;
+    const std::string src = embedding_gguf("test_llama_text_cls_src.gguf", g::gguf_type::q8_0, false);
+    const std::string blocks = "test_llama_text_cls_q6k.gguf", again = "test_llama_text_cls_again.gguf";
+    {  // the same model with output.weight in Q6_K blocks, written from a model that holds only those
+        auto m = llama::load_model(src.c_str());
+        REQUIRE(m.ok());
+        REQUIRE(m->classifier.size() == static_cast<std::size_t>(m->c.vocab) * static_cast<std::size_t>(m->c.dim));
+        llama::linear& cb = m->classifier_blocks;
+        cb.rows = static_cast<std::size_t>(m->c.vocab), cb.cols = static_cast<std::size_t>(m->c.dim), cb.gguf_type = g::gguf_type::q6_K;
+        cb.format = llama::ggml_format_name(cb.gguf_type);
+        cb.bytes = cb.rows * static_cast<std::size_t>(g::row_size(cb.gguf_type, m->c.dim));
+        cb.gguf_data.resize(cb.bytes);
+        REQUIRE(g::quantize(cb.gguf_type, m->classifier.data(), cb.gguf_data.data(), m->c.vocab, m->c.dim, nullptr).ok());
+        llama::release(m->classifier);
+        m->classifier_in_blocks_only = true;
+        REQUIRE(llama::export_gguf(*m, blocks.c_str()).ok());
+    }
+    llama::run_options o;
+    o.matmul.path = lowbit::matmul_path::int8_dot;
+    o.tiled = false;
+    auto one = llama::load_model(blocks.c_str(), &o);
+    REQUIRE_MESSAGE(one.ok(), one.error().message());
+    CHECK(one->classifier.empty());
+    CHECK(one->classifier_in_blocks_only);
+    REQUIRE(llama::export_gguf(*one, again.c_str()).ok());
+    CHECK(file_bytes(again) == file_bytes(blocks));  // output.weight written from its blocks, as the file had it
+    auto back = llama::load_model(again.c_str());
+    REQUIRE(back.ok());
+    CHECK(back->classifier.size() == static_cast<std::size_t>(back->c.vocab) * static_cast<std::size_t>(back->c.dim));  // not tied
+    llama::release(one->classifier_blocks.gguf_data);  // blocks gone: refused, never a file that reads as tied
+    const lowbit::status ex = llama::export_gguf(*one, again.c_str());
+    CHECK(!ex.ok());
+    CHECK(std::string(ex.message()).find("one copy") != std::string::npos);
+    for (const std::string& p : {src, blocks, again}) std::remove(p.c_str());
+}

@@ -241,6 +241,7 @@ inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run
     }
     LOWBIT_TRY(floats("output_norm.weight", 1, D, m.final_norm));
     if (!tied && !(cls_int8 && cls_blocks)) LOWBIT_TRY(floats("output.weight", V, D, m.classifier));
+    m.classifier_in_blocks_only = !tied && cls_int8 && cls_blocks;
     if (const gg::tensor_info* t = cls; keep_cls_blocks) {
         linear& cb = m.classifier_blocks;
         cb.rows = V, cb.cols = D, cb.gguf_type = t->type, cb.format = ggml_format_name(t->type);
@@ -363,7 +364,14 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
     else if (const std::uint8_t* rows = m.tok_rows()) items.push_back({"token_embd.weight", m.tok_type, static_cast<std::uint64_t>(c.dim), static_cast<std::uint64_t>(c.vocab), rows, {}});
     else return status::error(errc::invalid_argument, "token_embd.weight was not loaded");
     add_floats("output_norm.weight", m.final_norm, 1);
-    if (!m.classifier.empty()) add_floats("output.weight", m.classifier, static_cast<std::size_t>(c.vocab));
+    if (!m.classifier.empty()) {
+        add_floats("output.weight", m.classifier, static_cast<std::size_t>(c.vocab));
+    } else if (m.classifier_in_blocks_only) {  // else the next load would take the embedding for the classifier
+        const linear& cb = m.classifier_blocks;
+        if (cb.gguf_data.size() != static_cast<std::size_t>(c.vocab) * static_cast<std::size_t>(g::row_size(cb.gguf_type, c.dim)))
+            return status::error(errc::invalid_argument, "output.weight was loaded for a run (one copy: load_model's one_copy), not for export");
+        items.push_back({"output.weight", cb.gguf_type, static_cast<std::uint64_t>(c.dim), static_cast<std::uint64_t>(c.vocab), cb.gguf_data.data(), {}});
+    }
     for (int l = 0; l < c.layers; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         const layer& y = m.layers[l];

@@ -172,6 +172,10 @@ struct model {
     // tied) when the file stores them in a type gguf::gemv runs: the int8 path
     // uses them, as llama.cpp does, instead of the f32 copy above.
     linear classifier_blocks;
+    // output.weight (not tied) is held only in classifier_blocks: a one-copy
+    // load for the int8 path on blocks it runs, where `classifier` stays
+    // empty. export_gguf writes those blocks then, and refuses if they are gone.
+    bool classifier_in_blocks_only = false;
     std::vector<layer> layers;
     std::string scheme = "f32";     // what the linear layers were quantized with
     std::shared_ptr<const void> mapping;  // the file the linears' `mapped` views point into
