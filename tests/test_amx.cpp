@@ -221,11 +221,7 @@ void check_body(unsigned seed) {
         REQUIRE(tw.ok());
         const tiled_view<S> w = tw->view();
         const std::size_t Mmax = 40;
-        std::vector<float> X(Mmax * sh.K);
-        for (std::size_t m = 0; m < Mmax; ++m) {
-            const auto r = kt::random_vec(sh.K, seed++, sh.adversarial && m % 3 == 0);
-            std::copy(r.begin(), r.end(), X.begin() + static_cast<std::ptrdiff_t>(m * sh.K));
-        }
+        std::vector<float> X = kt::random_rows(Mmax, sh.K, seed, sh.adversarial);
         if (sh.adversarial) X[5 * sh.K] = std::numeric_limits<float>::infinity();  // row 5: every output NaN
         const prepared<S> P(w, X, Mmax);
         for (std::size_t M = 1; M <= Mmax; ++M) {

@@ -239,11 +239,7 @@ void check_bf16_body(unsigned seed, bool sdm, std::size_t& sdm_diffs) {
         REQUIRE(tw.ok());
         const tiled_view<S> w = tw->view();
         const std::size_t Mmax = 81;
-        std::vector<float> X(Mmax * sh.K);
-        for (std::size_t m = 0; m < Mmax; ++m) {
-            const auto r = kt::random_vec(sh.K, seed++, sh.adversarial && m % 3 == 0);
-            std::copy(r.begin(), r.end(), X.begin() + static_cast<std::ptrdiff_t>(m * sh.K));
-        }
+        std::vector<float> X = kt::random_rows(Mmax, sh.K, seed, sh.adversarial);
         // Row 5: an infinity; row 6: a NaN; row 7: a huge finite value (3e38:
         // its products overflow where |u - z| >= 2); row 8: values near the
         // smallest normal (partial sums may be subnormal: flushed by the tiles);

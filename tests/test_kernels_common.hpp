@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -77,6 +78,17 @@ inline std::vector<float> random_vec(std::size_t n, unsigned seed, bool adversar
     std::vector<float> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = adversarial ? (i % 7 == 0 ? 0.0f : (i % 5 == 0 ? 1e4f : nd(rng))) : nd(rng);
     return v;
+}
+
+// M rows of n activations, row-major: row m is random_vec(n, seed++), its
+// adversarial form on every third row when `adversarial` (the AMX bodies' tests).
+inline std::vector<float> random_rows(std::size_t M, std::size_t n, unsigned& seed, bool adversarial) {
+    std::vector<float> X(M * n);
+    for (std::size_t m = 0; m < M; ++m) {
+        const auto r = random_vec(n, seed++, adversarial && m % 3 == 0);
+        std::copy(r.begin(), r.end(), X.begin() + static_cast<std::ptrdiff_t>(m * n));
+    }
+    return X;
 }
 
 // q's weights dequantized (row-major N x K, input column order): the tests that
