@@ -147,12 +147,18 @@ constexpr long long qword_of(F f, int q, int per, int bits) {
     for (int i = 0; i < per; ++i) v |= static_cast<unsigned long long>(f(per * q + i)) << (bits * i);
     return static_cast<long long>(v);
 }
+// The 64 bytes f(0) .. f(63), byte b at byte b (a vpermb, vpermi2b or
+// vpmultishiftqb index; f is constexpr, so the vector is a constant).
+template <class F>
+LOWBIT_GGUF_VBMI_INLINE __m512i bytes_of(F f) {
+    return _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
+                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+}
 // The vpermb index that puts byte src(pick4(b)) at byte b.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
     constexpr auto f = [](int b) { return Src{}(pick4(b)); };
-    return _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+    return bytes_of(f);
 }
 
 // ---- expanding and dotting a chunk --------------------------------------------------
@@ -199,9 +205,7 @@ LOWBIT_GGUF_VBMI_INLINE __m512i sign_transpose(__m512i sign_bytes64) {
         const int p = b / 8, s = b % 8;
         return 32 * (s / 4) + 8 * (s % 4) + p;
     };
-    return vpermb(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                                   qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
-                  sign_bytes64);
+    return vpermb(bytes_of(f), sign_bytes64);
 }
 // The sign bytes (iq_sign_byte) of 64 7-bit fields (bit 7 of each byte of f ignored), transposed.
 LOWBIT_GGUF_VBMI_INLINE __m512i build_signs(__m512i f, const vbmi_consts& c) {
@@ -232,8 +236,7 @@ LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
         const int lane = b / 16, hb = (b % 16) / 8, i = b % 8;
         return 64 * hb + Src{}(pick8(8 * lane + i));
     };
-    return _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+    return bytes_of(f);
 }
 LOWBIT_GGUF_VBMI_INLINE void split_codes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
     ba.codes[0] = _mm512_unpacklo_epi8(lo, hi);
@@ -293,8 +296,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     std::memcpy(&hb, wb.qh, 8);
     const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
     constexpr auto f = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
-    const __m512i shifts = _mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                                            qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8));
+    const __m512i shifts = bytes_of(f);
     const __m512i high = multishift(shifts, h2);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)),
                     b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
@@ -403,12 +405,8 @@ LOWBIT_GGUF_VBMI_INLINE void iq1_lookup(__m512i q, __m512i h, vbmi_block& ba, vb
     // word 4p + k of block X's codes: point 8k + p of X (bytes 32 X + 8k + p of lo, hi)
     constexpr auto fa = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8; };
     constexpr auto fb = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8 + 32; };
-    ba.codes[0] = _mm512_permutex2var_epi8(lo, _mm512_set_epi64(qword_of(fa, 7, 8, 8), qword_of(fa, 6, 8, 8), qword_of(fa, 5, 8, 8), qword_of(fa, 4, 8, 8),
-                                                                qword_of(fa, 3, 8, 8), qword_of(fa, 2, 8, 8), qword_of(fa, 1, 8, 8), qword_of(fa, 0, 8, 8)),
-                                           hi);
-    bb.codes[0] = _mm512_permutex2var_epi8(lo, _mm512_set_epi64(qword_of(fb, 7, 8, 8), qword_of(fb, 6, 8, 8), qword_of(fb, 5, 8, 8), qword_of(fb, 4, 8, 8),
-                                                                qword_of(fb, 3, 8, 8), qword_of(fb, 2, 8, 8), qword_of(fb, 1, 8, 8), qword_of(fb, 0, 8, 8)),
-                                           hi);
+    ba.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fa), hi);
+    bb.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fb), hi);
 }
 // The 16 qh bytes of A and B, qword q of the result holding the qh qword
 // that points 8q .. 8q + 7 of A (q < 4) or of B (q >= 4) read: [A0 A0 A1 A1 B0 B0 B1 B1].
@@ -436,9 +434,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_s& wa, const block_iq1_s& wb,
         const int q = b / 8, j = b % 8;
         return 16 * ((2 * q + j / 4) % 4) + 3 * (j % 4);
     };
-    const __m512i h = _mm512_and_si512(multishift(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                                                                   qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
-                                                  iq1_qh_pairs(wa.qh, wb.qh)),
+    const __m512i h = _mm512_and_si512(multishift(bytes_of(f), iq1_qh_pairs(wa.qh, wb.qh)),
                                        _mm512_set1_epi8(7));
     iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), h, ba, bb);
     iq1s_scales(wa, ba);
@@ -456,9 +452,7 @@ LOWBIT_GGUF_VBMI_INLINE void iq1m_scales(const block_iq1_m& w, vbmi_block& b) {
 LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_m& wa, const block_iq1_m& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
     // byte j of qword q (point 8q + j): nibble j of bytes 4q .. 4q + 3, bits 32 (q % 2) + 4 j of the qh qword
     constexpr auto f = [](int b) { return 32 * ((b / 8) % 2) + 4 * (b % 8); };
-    const __m512i nib = multishift(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8),
-                                                    qword_of(f, 3, 8, 8), qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
-                                   iq1_qh_pairs(wa.qh, wb.qh));
+    const __m512i nib = multishift(bytes_of(f), iq1_qh_pairs(wa.qh, wb.qh));
     iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), _mm512_and_si512(nib, _mm512_set1_epi8(7)), ba, bb);
     // 66 where bit 3 (the shift sign) is clear, 64 where it is set
     ba.base = bb.base = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib, 2), _mm512_set1_epi8(2), _mm512_set1_epi8(66), 0x6a);
@@ -475,9 +469,7 @@ LOWBIT_GGUF_VBMI_INLINE __m512i iq1_step(const vbmi_block& b, const block_q8_K& 
     if constexpr (std::is_same<W, block_iq1_m>::value) {
         // qword p: the base of point 8K + p of this block
         constexpr auto f = [](int byte) { return 32 * Slot + 8 * K + byte / 8; };
-        base = vpermb(_mm512_set_epi64(qword_of(f, 7, 8, 8), qword_of(f, 6, 8, 8), qword_of(f, 5, 8, 8), qword_of(f, 4, 8, 8), qword_of(f, 3, 8, 8),
-                                       qword_of(f, 2, 8, 8), qword_of(f, 1, 8, 8), qword_of(f, 0, 8, 8)),
-                      b.base);
+        base = vpermb(bytes_of(f), b.base);
     } else {
         base = _mm512_set1_epi8(66);
     }
