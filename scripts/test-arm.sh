@@ -27,7 +27,10 @@ tests=(test_kernels test_kernels_tiled test_gguf_matmul test_gguf_blocks test_co
 # -O2's time (test_quant.cpp: 39 s vs 65 s); the kernels are intrinsics, their
 # helpers always_inline, so they compile to the same instructions.
 # LOWBIT_TEST_SAMPLED_GRID: test_quant's generic code on a Latin square of its
-# scheme grid (32 of 128 schemes; the whole grid runs under ASan+UBSan on x86).
+# scheme grid (32 of 128 schemes; the whole grid runs under ASan+UBSan on x86),
+# and test_kernels_tiled's grid on the ASan+UBSan build's 12 schemes, not 21
+# (every width, symmetry, scale type and per-tensor; session 25: -16 CPU-s of
+# compile, -21 of qemu runs; docs/testing.md).
 lowbit_phase "AArch64: configure" cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_INSTALL=OFF \
   -DLOWBIT_LINK_COMPILED=OFF -DLOWBIT_TEST_SAMPLED_GRID=ON >/dev/null

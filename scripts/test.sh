@@ -13,7 +13,11 @@
 #      kernel tests under ASan+UBSan (clang -O0, the long-running ones -O1), the
 #      threaded ones under TSan; `plain_only`: tests whose check is the plain
 #      build's (and TSan's), left out of the ASan+UBSan build;
-#   3. scripts/test-arm.sh: the AArch64 cross build, kernel tests under qemu.
+#   3. scripts/test-arm.sh: the AArch64 cross build, kernel tests under qemu
+#      (test_quant and test_kernels_tiled on sampled scheme grids that keep
+#      every width, symmetry and scale type; test_quant's whole grid runs under
+#      ASan+UBSan, test_kernels_tiled's 21 schemes only in a build with neither
+#      LOWBIT_SANITIZE nor LOWBIT_TEST_SAMPLED_GRID: docs/testing.md).
 # The phases overlap so that neither core idles: the ASan+UBSan build beside
 # the plain build and CTest run, then the AArch64 build and qemu runs beside
 # the ASan+UBSan CTest run and TSan. The background ones keep their output in
@@ -35,7 +39,8 @@ t_start=$SECONDS
 # test_determinism (arch paths and thread counts bit-exact, its own -O2 copies)
 # and the tools' tests; their own -O2 copies cost 170 CPU-s to compile.
 # test_amx: the AMX body on emulated tiles (no CPU here has AMX): a result
-# check, ~60 CPU-s to compile a second time at -O2.
+# check, ~60 CPU-s to compile a second time at -O2. (Under ASan+UBSan the
+# emulator's loops are an -O1 TU of their own, tests/amx_emulated.cpp.)
 # test_hostile_hf (hostile input to lowbit-quantize's readers, in process) and
 # test_weights_file (round trips and hostile files of lowbit weights in GGUF):
 # memory-safety suites that drive no tool; they ran plain at -O0, which the

@@ -94,21 +94,7 @@ public:
     void dp_bf16() noexcept {
         if (!chains<C, A, B>()) return fault();
         dots().fetch_add(1, std::memory_order_relaxed);
-        const int m_rows = cfg_.rows[C], k_pairs = cfg_.colsb[A] / 4, n_cols = cfg_.colsb[C] / 4;
-        for (int m = 0; m < m_rows; ++m) {
-            float acc[16];
-            std::memcpy(acc, tiles_[C][m], sizeof acc);
-            float even[16] = {}, odd[16] = {};
-            for (int k = 0; k < k_pairs; ++k)
-                for (int n = 0; n < n_cols; ++n) {
-                    even[n] = flushed(std::fma(flushed(bf16_at(tiles_[A][m], 2 * k)), flushed(bf16_at(tiles_[B][k], 2 * n)), even[n]));
-                    odd[n] = flushed(std::fma(flushed(bf16_at(tiles_[A][m], 2 * k + 1)), flushed(bf16_at(tiles_[B][k], 2 * n + 1)), odd[n]));
-                }
-            for (int n = 0; n < n_cols; ++n) acc[n] = flushed(flushed(acc[n]) + flushed(even[n] + odd[n]));
-            for (int n = n_cols; n < 16; ++n) acc[n] = 0.0f;
-            std::memcpy(tiles_[C][m], acc, sizeof acc);
-        }
-        for (int m = m_rows; m < amx_max_rows; ++m) std::memset(tiles_[C][m], 0, sizeof tiles_[C][m]);
+        bf16_rows(C, A, B);
     }
     // DAZ / FTZ: a subnormal becomes a zero of its sign.
     static float flushed(float v) noexcept { return std::fpclassify(v) == FP_SUBNORMAL ? std::copysign(0.0f, v) : v; }
@@ -137,24 +123,15 @@ private:
     template <int C, int A, int B, bool SignedA, bool SignedB>
     void dot() noexcept {
         if (!chains<C, A, B>()) return fault();
-        const int m_rows = cfg_.rows[C], k_quads = cfg_.colsb[A] / 4, n_cols = cfg_.colsb[C] / 4;
         dots().fetch_add(1, std::memory_order_relaxed);
-        for (int m = 0; m < m_rows; ++m) {
-            std::uint32_t acc[16];
-            std::memcpy(acc, tiles_[C][m], sizeof acc);
-            for (int k = 0; k < k_quads; ++k)
-                for (int n = 0; n < n_cols; ++n) {
-                    std::uint32_t d = 0;  // int32 sums with wrap-around: unsigned arithmetic, no UB
-                    for (int e = 0; e < 4; ++e)
-                        d += static_cast<std::uint32_t>(byte_of(tiles_[A][m], 4 * k + e, SignedA) *
-                                                        byte_of(tiles_[B][k], 4 * n + e, SignedB));
-                    acc[n] += d;
-                }
-            for (int n = n_cols; n < 16; ++n) acc[n] = 0;
-            std::memcpy(tiles_[C][m], acc, sizeof acc);
-        }
-        for (int m = m_rows; m < amx_max_rows; ++m) std::memset(tiles_[C][m], 0, sizeof tiles_[C][m]);
+        int8_rows(C, A, B, SignedA, SignedB);
     }
+    // The two dot products' loops over the tiles c += a . b (shapes already
+    // checked), out of line in tests/amx_emulated.cpp: under sanitizers that
+    // TU is built -O1 (tests/CMakeLists.txt), still instrumented; at -O0 these
+    // loops took most of test_amx's run.
+    void int8_rows(int c, int a, int b, bool signed_a, bool signed_b) noexcept;
+    void bf16_rows(int c, int a, int b) noexcept;
 
     amx_tile_config cfg_{};
     bool configured_ = false;
