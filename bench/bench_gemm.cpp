@@ -1,4 +1,4 @@
-// bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8|bf16>/4096x4096/m<M>/t<threads>:
+// bench/bench_gemm.cpp — gemm/<scheme>/<fma|int8|bf16>/4096x4096/m<M>/t<threads> (M = 32, 256; 16 and 64 for tiled w4g32):
 // Y = X W^T on the public lowbit::gemm with a caller workspace, weights in the
 // tiled kernel layout; gemm/<scheme>/<fma|int8>/plain/...: on the plain qmatrix. Counters:
 // GFLOPs (2*M*N*K per call; for the int8 path these are integer ops),
@@ -44,13 +44,16 @@ void bm_gemm(benchmark::State& st, shape s, std::size_t M, lowbit::matmul_path p
 }  // namespace
 
 void register_gemm() {
-    for (std::size_t m : {32, 256})
+    // m16 and m64: w4g32 on the tiled layout only (issue 19 item 4's rows:
+    // where the float paths' register blocks and row passes change).
+    for (std::size_t m : {16, 32, 64, 256})
         for_each_scheme([&](auto tag) {
             using S = decltype(tag);
             for (bool tiled : {true, false})
                 for (auto path : {lowbit::matmul_path::int8_dot, lowbit::matmul_path::dequant_fma, lowbit::matmul_path::bf16_dot})
                     for (int t : thread_counts()) {
                         if (path == lowbit::matmul_path::bf16_dot && !tiled) continue;  // the dense bf16 path is the f32 body
+                        if ((m == 16 || m == 64) && !(tiled && scheme_name<S>() == "w4g32")) continue;
                         const std::string name = "gemm/" + scheme_name<S>() + "/" + bench_path_name(path) + (tiled ? "/" : "/plain/") +
                                                  "4096x4096/m" + std::to_string(m) + "/t" + std::to_string(t);
                         benchmark::RegisterBenchmark(name.c_str(), bm_gemm<S>, shape{4096, 4096}, m, path, t, tiled)

@@ -452,6 +452,109 @@ TEST_CASE_TEMPLATE("tiled kernels: the f32 panel body equals the scalar model fo
     check_f32_panel<S, known>();
 }
 
+// The vdpbf16ps body (x86/bf16_body.hpp, docs/kernels.md "The bf16 path"):
+// since session 25, in calls of 6 rows or more (tb::pair_min_rows), it runs a
+// task's tiles two at a time (rows_pass2: 12, 8, 4 and 1 rows against two
+// tiles' widened blocks) and an odd last tile alone (rows_pass: 12, 4, 1 rows,
+// as every tile in calls of fewer rows). Called directly on the kernel scheme (as the
+// table instantiates it, so no second copy of the body is compiled) with the
+// activations prepare_tbf16 writes (prep_bf16's words, bit for bit), N = 100
+// (7 tiles, the last of 4 rows), K = 300 (10 blocks: chunks of 8 and 2, the
+// last block 12 columns): tile ranges as the table's tasks cut them ([0, 4):
+// two pairs; [4, 7): a pair and a lone partial tile), one range of all tiles
+// (three pairs and a lone one), [1, 7) (the partial tile second in a pair)
+// and every tile alone; every M from 1 to 33 (both sides of the threshold,
+// each tail of the pair's and the lone tile's register blocks) and 151 (passes of 128 and 23 rows). Each
+// output equals, bit for bit, the same row of one call over all 151 rows and
+// tiles (every register block and range performs the same operations per row:
+// GEMM row m == GEMV of row m), which is within the path's tolerance of the
+// bf16 model; the output's stride gap stays untouched. NaN and Inf
+// activations through the pairs: the hostile-activation case above (N = 37:
+// a pair and a lone tile; M = 5: the 4- and 1-row blocks).
+template <class S>
+void check_bf16_pairs() {
+#if defined(LOWBIT_HAVE_BF16_KERNELS)
+    if (!detail::cpu().avx512bf16) {
+        MESSAGE("skipped: the vdpbf16ps body needs AVX512_BF16, which this CPU lacks (the table's tests run its fallback)");
+        return;
+    }
+    const std::size_t N = 100, K = 300, Mmax = 151;
+    const auto q = kt::make_matrix<S>(N, K, 60 + S::bits, S::bits % 2 == 0, S::bits % 3 == 0);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const tiled_view<S> w = t->view();
+    const std::size_t nb = w.blocks, pad = nb * tile_block + tile_block;
+    std::vector<float> xs(Mmax * K);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        const auto v = kt::random_vec(K, 1300 + static_cast<unsigned>(m), m % 4 == 1);
+        std::copy(v.begin(), v.end(), xs.begin() + static_cast<std::ptrdiff_t>(m * K));
+    }
+    std::vector<std::uint16_t> xw(Mmax * pad);
+    std::vector<kdetail::tact_bf16> acts(Mmax);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        kdetail::prepare_tbf16(xs.data() + m * K, w.perm, K, nb, xw.data() + m * pad);
+        acts[m] = kdetail::tact_bf16{xw.data() + m * pad};
+    }
+    std::vector<float> model_b(Mmax * N);
+    matmul_options o;
+    o.path = matmul_path::bf16_dot;
+    {
+        kt::arch_scope s(arch::scalar);
+        REQUIRE(gemm(w, matrix_view<const float>(xs.data(), Mmax, K), matrix_view<float>(model_b.data(), Mmax, N), serial_executor{}, o)
+                    .ok());
+    }
+    using KS = typename lowbit::detail::kernel_scheme<S>::type;
+    tiled_view<KS> wk;
+    wk.codes = w.codes;
+    wk.scales = w.scales;
+    wk.zeros = w.zeros;
+    wk.perm = w.perm;
+    wk.rows = w.rows;
+    wk.cols = w.cols;
+    wk.group = w.group;
+    wk.tiles = w.tiles;
+    wk.blocks = w.blocks;
+    wk.groups = w.groups;
+    wk.blocks_per_group = w.blocks_per_group;
+    // One call over every row and tile: within the tolerance of the model.
+    std::vector<float> all(Mmax * N);
+    kdetail::avx512bf16::tbf16_tiles(wk, 0, w.tiles, acts.data(), Mmax, all.data(), N);
+    for (std::size_t m = 0; m < Mmax; ++m) {
+        std::vector<float> xm(xs.begin() + static_cast<std::ptrdiff_t>(m * K), xs.begin() + static_cast<std::ptrdiff_t>((m + 1) * K));
+        for (float& v : xm) v = bf16_to_f32(kdetail::bf16_round(v));
+        const auto b = kt::abs_dot(q, xm.data());
+        for (std::size_t r = 0; r < N; ++r) {
+            CAPTURE(m);
+            CAPTURE(r);
+            REQUIRE(std::fabs(static_cast<double>(all[m * N + r]) - model_b[m * N + r]) <= kt::f32_rel_tol * 1.01 * b[r] + 1e-30);
+        }
+    }
+    const std::vector<std::vector<std::size_t>> cuts = {{0, 4, 7}, {0, 7}, {0, 1, 7}, {0, 1, 2, 3, 4, 5, 6, 7}};
+    std::vector<std::size_t> Ms(33);
+    std::iota(Ms.begin(), Ms.end(), std::size_t{1});
+    Ms.push_back(Mmax);
+    for (std::size_t M : Ms)
+        for (std::size_t c = 0; c < cuts.size(); ++c) {
+            CAPTURE(M);
+            CAPTURE(c);
+            std::vector<float> y(M * (N + 1), -7.0f);
+            const auto& cut = cuts[c];
+            for (std::size_t i = 0; i + 1 < cut.size(); ++i)
+                if (cut[i] < cut[i + 1]) kdetail::avx512bf16::tbf16_tiles(wk, cut[i], cut[i + 1], acts.data(), M, y.data(), N + 1);
+            for (std::size_t m = 0; m < M; ++m) {
+                for (std::size_t r = 0; r < N; ++r) REQUIRE(kt::same_bits(y[m * (N + 1) + r], all[m * N + r]));
+                REQUIRE(y[m * (N + 1) + N] == -7.0f);
+            }
+        }
+#endif
+}
+TEST_CASE_TEMPLATE("tiled kernels: the vdpbf16ps body's tile pairs and lone tiles equal one call over all rows, within the bf16 model's "
+                   "tolerance",
+                   S, scheme<4, per_group<32>>, scheme<6, per_group<128>, asymmetric, scale_bf16>, scheme<3, per_group<96>, asymmetric>,
+                   scheme<1, per_channel, symmetric, scale_f32>, scheme<8, per_channel, asymmetric, scale_f32>) {
+    check_bf16_pairs<S>();
+}
+
 // The integer extremes: rows of all-lowest and all-highest codes and rows that
 // alternate them, against activations of +-amax (int8 codes +-127) in runs and
 // alternating. The widening NEON dot sums two products in int16 (|w| <= 128,

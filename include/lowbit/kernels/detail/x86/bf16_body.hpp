@@ -11,7 +11,10 @@
 // exact: at most 8 significant bits) and then serve up to 128 activation
 // rows, 12 at a time: per 64-byte weight vector one load and 12 vdpbf16ps with
 // the activation pair broadcast from memory, i.e. 32 multiply-adds per
-// instruction instead of 16, and the widening cost divided by the rows.
+// instruction instead of 16, and the widening cost divided by the rows. Since
+// session 25 the tiles of a task go two at a time (16 KiB of widened blocks):
+// each broadcast pair feeds both tiles' weight vectors, 24 independent chains
+// for 12 rows (rows_pass2); an odd last tile runs alone (rows_pass).
 //
 // Included by kernels/detail/entries.hpp after x86/kernels.hpp: the unpacking
 // helpers are avx512::tl's (always_inline, for a subset of this target).
@@ -36,8 +39,8 @@ namespace tb {
 
 using vi = __m512i;
 using vf = __m512;
-// Blocks of one tile widened at once: 8 x 16 vectors = 8 KiB, in L1 with the
-// activations and the accumulators.
+// Blocks of one tile widened at once: 8 x 16 vectors = 8 KiB (two tiles: 16
+// KiB), in L1 with the activations and the accumulators.
 constexpr std::size_t chunk_blocks = 8;
 // Activation rows whose accumulators (16 floats each, 8 KiB) stay on the stack
 // while the chunks of a tile stream: the widening is paid once per 128 rows.
@@ -108,6 +111,63 @@ LOWBIT_BF16_INLINE void rows_pass(const vi* wb, const vf* sb, std::size_t nblk, 
     for (int m = 0; m < MB; ++m) _mm512_store_ps(accs + 16 * m, acc[m]);
 }
 
+// The same operations per row and block for two tiles at once (widened blocks
+// wb[0] and wb[1], scales sb[0] and sb[1]; row m's running sums at accs + 16 m
+// for the first tile and pair_gap floats further for the second): each
+// activation pair is broadcast once for both tiles' weight vectors, so MB = 12
+// runs 24 independent vdpbf16ps chains with 14 loads per 24 of them, where
+// rows_pass runs 12 chains with 13 loads per 12. In a scratch loop on the
+// Zen 5 here (weights and activations in L1) 12 chains with the broadcast
+// from memory reach 5.5-5.8 G vdpbf16ps/s, 24 chains sharing each broadcast
+// 6.6-6.7 G/s, its peak. The running sums live in accs between blocks (the
+// 24 P_b fill the registers): a load, acc = fma(P_b, s_b, acc) and a store
+// per row, tile and block, the FMA that rows_pass performs in registers.
+constexpr std::size_t pair_gap = rows_per_pass * 16;
+// Calls of fewer rows keep one tile at a time (rows_pass). Measured on the
+// Zen 5 here (1 thread, 4096 x 4096 w4g32, four alternating rounds): pairs
+// took 0.74-0.99 of the single-tile time at M = 6, 0.80-0.98 at 8 and 0.78-1.15
+// at 16, but 0.87-1.13 at M = 4 (1.15-1.39 in an earlier run) and 0.89-1.18
+// at M = 1.
+constexpr std::size_t pair_min_rows = 6;
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass2(const vi* const* wb, const vf* const* sb, std::size_t nblk, const std::int32_t* const* x, float* accs,
+                                   bool first) {
+    for (std::size_t b = 0; b < nblk; ++b) {
+        vf P0[MB], P1[MB];
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) P0[m] = P1[m] = _mm512_setzero_ps();
+        const vi* wv0 = wb[0] + 16 * b;
+        const vi* wv1 = wb[1] + 16 * b;
+        LOWBIT_UNROLL
+        for (int k = 0; k < 16; ++k) {
+            const vi w0 = _mm512_load_si512(wv0 + k), w1 = _mm512_load_si512(wv1 + k);
+            LOWBIT_UNROLL
+            for (int m = 0; m < MB; ++m) {
+                const __m512bh xp = (__m512bh)_mm512_set1_epi32(x[m][16 * b + k]);
+                P0[m] = _mm512_dpbf16_ps(P0[m], (__m512bh)w0, xp);
+                P1[m] = _mm512_dpbf16_ps(P1[m], (__m512bh)w1, xp);
+            }
+        }
+        const bool zero = first && b == 0;
+        LOWBIT_UNROLL
+        for (int m = 0; m < MB; ++m) {
+            float* a0 = accs + 16 * m;
+            float* a1 = a0 + pair_gap;
+            _mm512_store_ps(a0, _mm512_fmadd_ps(P0[m], sb[0][b], zero ? _mm512_setzero_ps() : _mm512_load_ps(a0)));
+            _mm512_store_ps(a1, _mm512_fmadd_ps(P1[m], sb[1][b], zero ? _mm512_setzero_ps() : _mm512_load_ps(a1)));
+        }
+    }
+}
+
+template <int MB>
+LOWBIT_BF16_INLINE void rows_pass2_at(const vi* const* wb, const vf* const* sb, std::size_t nblk, const kdetail::tact_bf16* a,
+                                      std::size_t c0, float* accs, bool first) {
+    const std::int32_t* x[MB];
+    LOWBIT_UNROLL
+    for (int m = 0; m < MB; ++m) x[m] = reinterpret_cast<const std::int32_t*>(a[m].x + c0 * tile_block);
+    rows_pass2<MB>(wb, sb, nblk, x, accs, first);
+}
+
 template <int MB>
 LOWBIT_BF16_INLINE void rows_pass_at(const vi* wb, const vf* sb, std::size_t nblk, const kdetail::tact_bf16* a, std::size_t c0,
                                      float* accs, bool first) {
@@ -128,9 +188,10 @@ template <class S>
 LOWBIT_BF16_TGT inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const kdetail::tact_bf16* a,
                                         std::size_t M, float* out, std::size_t ld) {
     namespace tl = avx512::tl;
-    alignas(64) tb::vi wb[tb::chunk_blocks * 16];
-    alignas(64) tb::vf sb[tb::chunk_blocks];
+    alignas(64) tb::vi wb[2][tb::chunk_blocks * 16];
+    alignas(64) tb::vf sb[2][tb::chunk_blocks];
     alignas(64) float accs[tb::task_tiles * tb::rows_per_pass * 16];
+    const std::size_t pair_step = M >= tb::pair_min_rows ? 2 : 1;
     for (std::size_t tg = t0; tg < t1; tg += tb::task_tiles) {
         const std::size_t tn = t1 - tg < tb::task_tiles ? t1 - tg : tb::task_tiles;
         for (std::size_t m0 = 0; m0 < M; m0 += tb::rows_per_pass) {
@@ -138,24 +199,37 @@ LOWBIT_BF16_TGT inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, 
             const kdetail::tact_bf16* am = a + m0;
             for (std::size_t c0 = 0; c0 < w.blocks; c0 += tb::chunk_blocks) {
                 const std::size_t nblk = w.blocks - c0 < tb::chunk_blocks ? w.blocks - c0 : tb::chunk_blocks;
-                for (std::size_t ti = 0; ti < tn; ++ti) {
-                    const std::size_t t = tg + ti;
-                    for (std::size_t b = 0; b < nblk; ++b) {
-                        tb::vf s;
-                        tb::vi z;
-                        tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
-                        tb::vf zf = _mm512_setzero_ps();
-                        if constexpr (!S::is_symmetric) zf = tl::cvt(z);
-                        else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
-                        sb[b] = s;
-                        tb::widen_block<S>(w.block(t, c0 + b), zf, wb + 16 * b);
+                const bool first = c0 == 0;
+                // Tiles two at a time (rows_pass2), a last odd one alone (rows_pass).
+                for (std::size_t ti = 0; ti < tn; ti += pair_step) {
+                    const std::size_t pair = pair_step == 2 && tn - ti >= 2 ? 2 : 1;
+                    for (std::size_t h = 0; h < pair; ++h) {
+                        const std::size_t t = tg + ti + h;
+                        for (std::size_t b = 0; b < nblk; ++b) {
+                            tb::vf s;
+                            tb::vi z;
+                            tl::scale_zero(w, t, w.group_of_block(c0 + b), 0, s, z);
+                            tb::vf zf = _mm512_setzero_ps();
+                            if constexpr (!S::is_symmetric) zf = tl::cvt(z);
+                            else if constexpr (S::bits == 1) zf = _mm512_set1_ps(0.5f);
+                            sb[h][b] = s;
+                            tb::widen_block<S>(w.block(t, c0 + b), zf, wb[h] + 16 * b);
+                        }
                     }
-                    const bool first = c0 == 0;
                     float* acc_t = accs + ti * tb::rows_per_pass * 16;
                     std::size_t m = 0;
-                    for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
-                    for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
-                    for (; m < mc; ++m) tb::rows_pass_at<1>(wb, sb, nblk, am + m, c0, acc_t + 16 * m, first);
+                    if (pair == 2) {
+                        const tb::vi* wbp[2] = {wb[0], wb[1]};
+                        const tb::vf* sbp[2] = {sb[0], sb[1]};
+                        for (; m + 12 <= mc; m += 12) tb::rows_pass2_at<12>(wbp, sbp, nblk, am + m, c0, acc_t + 16 * m, first);
+                        for (; m + 8 <= mc; m += 8) tb::rows_pass2_at<8>(wbp, sbp, nblk, am + m, c0, acc_t + 16 * m, first);
+                        for (; m + 4 <= mc; m += 4) tb::rows_pass2_at<4>(wbp, sbp, nblk, am + m, c0, acc_t + 16 * m, first);
+                        for (; m < mc; ++m) tb::rows_pass2_at<1>(wbp, sbp, nblk, am + m, c0, acc_t + 16 * m, first);
+                    } else {
+                        for (; m + 12 <= mc; m += 12) tb::rows_pass_at<12>(wb[0], sb[0], nblk, am + m, c0, acc_t + 16 * m, first);
+                        for (; m + 4 <= mc; m += 4) tb::rows_pass_at<4>(wb[0], sb[0], nblk, am + m, c0, acc_t + 16 * m, first);
+                        for (; m < mc; ++m) tb::rows_pass_at<1>(wb[0], sb[0], nblk, am + m, c0, acc_t + 16 * m, first);
+                    }
                 }
             }
             for (std::size_t ti = 0; ti < tn; ++ti) {
