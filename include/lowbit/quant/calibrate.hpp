@@ -841,11 +841,13 @@ private:
         // (selects, not branches: whether a candidate beats a lane's best is
         // data, and mispredicted branches were a visible part of this loop)
         auto count = [&](std::size_t l, int i, double e, bool u) {
-            if (u && i == 0) mm_err[l] = e;
-            const bool b = u && e < scan_err[l];
-            scan_err[l] = b ? e : scan_err[l];
-            best_f[l] = b ? static_cast<float>(e) : best_f[l];
-            ib[l] = b ? i : ib[l];
+            if (!u) return;
+            if (i == 0) mm_err[l] = e;
+            if (e < scan_err[l]) {
+                scan_err[l] = e;
+                best_f[l] = static_cast<float>(e);
+                ib[l] = i;
+            }
         };
         // Candidates idx[j W + l] (j < n <= 4; < 0: none) through a scan, counted
         // in order; those whose clip_bound is at least the lane's best error so
@@ -881,8 +883,8 @@ private:
                 for (std::size_t i = ns * W; i < 4 * W; ++i) use[i] = false;
                 eval<Error, 4>(fc, use, r);
             }
-            for (std::size_t k = 0; k < ns; ++k)  // (per lane in slot order: the first of the smallest error)
-                for (std::size_t l = 0; l < W; ++l) count(l, idx[slot[k] * W + l], r.s[k * W + l].err, use[k * W + l]);
+            for (std::size_t l = 0; l < W; ++l)
+                for (std::size_t k = 0; k < ns; ++k) count(l, idx[slot[k] * W + l], r.s[k * W + l].err, use[k * W + l]);
         };
         int idx[4 * max_lanes];
         for (int t0 = 0; t0 < nt; t0 += 4) {
