@@ -838,8 +838,6 @@ private:
                 fc.tnorm[at] = sr_[l].tnorm_of(sm_[l], sc);
             }
         };
-        // (selects, not branches: whether a candidate beats a lane's best is
-        // data, and mispredicted branches were a visible part of this loop)
         auto count = [&](std::size_t l, int i, double e, bool u) {
             if (!u) return;
             if (i == 0) mm_err[l] = e;
