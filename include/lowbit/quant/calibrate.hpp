@@ -733,12 +733,11 @@ private:
     }
 
     // One pass of mode M over N candidates a group: lane l's candidate j is
-    // fc[j W + l] where use[j W + l] (else a dummy), its sums r[j W + l].
+    // fc's [j W + l] where use[j W + l] (else a dummy), its sums r's [j W + l].
     template <fit_mode M, std::size_t N>
-    void eval(fit_candidate* fc, const bool* use, fit_sums* r) const noexcept {
-        const fit_candidate dummy = {1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0};
+    void eval(lane_batch& fc, const bool* use, lane_sums& r) const noexcept {
         for (std::size_t i = 0; i < N * W_; ++i)
-            if (!use[i]) fc[i] = dummy;
+            if (!use[i]) fc.set_dummy(i);
         lanes_pass<M, N>(xt_, g_, fc, c_.norm, r, wide_);
     }
 
@@ -783,8 +782,8 @@ private:
         constexpr bool pow_norm = Error == fit_mode::pow_error;
         const std::size_t W = W_;
         const int steps = std::max(1, static_cast<int>(c_.max_shrink * static_cast<float>(c_.grid)));
-        fit_candidate fc[4 * max_lanes];
-        fit_sums r[4 * max_lanes];
+        lane_batch fc;  // the candidates of a pass, lane l's j-th at [j W + l]
+        lane_sums r;    // their sums
         bool use[4 * max_lanes];
         double mm_err[max_lanes], scan_err[max_lanes];
         int ib[max_lanes];
@@ -823,23 +822,24 @@ private:
         }
         const bool grid100 = c_.norm == 2.4f && c_.grid == 100;
         const double* pow04 = grid100 ? mse_searcher::pow04_steps().pow04 + mse_searcher::pow04_table::at_one : nullptr;
-        auto grid_candidate = [&](fit_candidate& f, std::size_t l, int i) {
+        auto grid_candidate = [&](std::size_t at, std::size_t l, int i) {
             const float sc = i == 0 ? mm_[l].scale : sm_[l].step_at(i, c_.grid);
-            f.scale = sc;
-            f.inv = 1.0f / sc;
-            f.unit_inv = uinv[l];
-            f.kmin = kmin[l];
-            f.kmax = kmax[l];
+            fc.scale[at] = sc;
+            fc.inv[at] = 1.0f / sc;
+            fc.unit_inv[at] = uinv[l];
+            fc.kmin[at] = kmin[l];
+            fc.kmax[at] = kmax[l];
             if (i == 0) {
-                f.tnorm = 1.0;
+                fc.tnorm[at] = 1.0;
             } else if (grid100) {
                 const double rr = static_cast<double>(sc) * sm_[l].inv_u;
-                f.tnorm = rr * rr * sm_[l].s0_04 * pow04[i];
+                fc.tnorm[at] = rr * rr * sm_[l].s0_04 * pow04[i];
             } else {
-                f.tnorm = sr_[l].tnorm_of(sm_[l], sc);
+                fc.tnorm[at] = sr_[l].tnorm_of(sm_[l], sc);
             }
         };
-        auto count = [&](std::size_t l, int i, double e) {
+        auto count = [&](std::size_t l, int i, double e, bool u) {
+            if (!u) return;
             if (i == 0) mm_err[l] = e;
             if (e < scan_err[l]) {
                 scan_err[l] = e;
@@ -861,8 +861,8 @@ private:
                     use[i] = ix >= 0;
                     sc[l] = 0.0f;  // (no bound)
                     if (!use[i]) continue;
-                    grid_candidate(fc[i], l, ix);
-                    if (ix != 0) sc[l] = fc[i].scale;
+                    grid_candidate(i, l, ix);
+                    if (ix != 0) sc[l] = fc.scale[i];
                 }
                 if (pow_norm) lane_bounds(sc, bhi, blo, bkmax, bkmin, bui, best_f, bc.npow, cut);
                 for (std::size_t l = 0; l < W; ++l) {
@@ -882,8 +882,7 @@ private:
                 eval<Error, 4>(fc, use, r);
             }
             for (std::size_t l = 0; l < W; ++l)
-                for (std::size_t k = 0; k < ns; ++k)
-                    if (use[k * W + l]) count(l, idx[slot[k] * W + l], r[k * W + l].err);
+                for (std::size_t k = 0; k < ns; ++k) count(l, idx[slot[k] * W + l], r.s[k * W + l].err, use[k * W + l]);
         };
         int idx[4 * max_lanes];
         for (int t0 = 0; t0 < nt; t0 += 4) {
@@ -968,49 +967,54 @@ private:
         for (int it = 0; it <= refits; ++it) {
             const bool last = it == refits;  // the last round scans; the others fit
             bool any = false, two = false;
+            double rerr[2 * max_lanes];  // the errors (+inf: mse_searcher::pass_with's for a step it refuses)
             for (std::size_t j = 0; j < 2; ++j)
                 for (std::size_t l = 0; l < W; ++l) {
                     const std::size_t i = j * W + l;
                     use[i] = nc[l] > static_cast<int>(j);
-                    r[i] = fit_sums{};
+                    rerr[i] = 0.0;
                     if (!use[i]) continue;
                     const qparams& q = cur[j][l];
-                    fc[i] = sr_[l].candidate_base(q.scale, q.zero);
+                    fit_candidate b = sr_[l].candidate_base(q.scale, q.zero);
                     // mse_searcher::pass_with: a step not positive or of no finite inverse errs +inf
-                    if (!last && (!(q.scale > 0.0f) || !std::isfinite(fc[i].inv))) {
+                    if (!last && (!(q.scale > 0.0f) || !std::isfinite(b.inv))) {
                         use[i] = false;
-                        r[i].err = std::numeric_limits<double>::infinity();
+                        rerr[i] = std::numeric_limits<double>::infinity();
                         continue;
                     }
-                    fc[i].tnorm = sr_[l].tnorm_of(sm_[l], q.scale);
+                    b.tnorm = sr_[l].tnorm_of(sm_[l], q.scale);
+                    fc.set(i, b);
                     any = true;
                     two = two || j == 1;
                 }
             if (any) {
-                fit_sums rr[2 * max_lanes];
-                if (last) {
-                    eval<Error, 2>(fc, use, rr);
+                if (last && two) {
+                    eval<Error, 2>(fc, use, r);
+                } else if (last) {  // (symmetric groups: one candidate each; the lanes' sums do not depend on N)
+                    eval<Error, 1>(fc, use, r);
                 } else if (two) {
-                    eval<Fit, 2>(fc, use, rr);
+                    eval<Fit, 2>(fc, use, r);
                 } else {
-                    eval<Fit, 1>(fc, use, rr);
+                    eval<Fit, 1>(fc, use, r);
                 }
                 for (std::size_t i = 0; i < 2 * W; ++i)
-                    if (use[i]) r[i] = rr[i];
+                    if (use[i]) rerr[i] = r.s[i].err;
             }
             for (std::size_t l = 0; l < W; ++l) {
                 if (nc[l] == 0) continue;
                 if (last) {
                     for (int j = 0; j < nc[l]; ++j)
-                        if (r[j * W + l].err < best_err[l]) {
-                            best_err[l] = r[j * W + l].err;
+                        if (rerr[j * W + l] < best_err[l]) {
+                            best_err[l] = rerr[j * W + l];
                             best[l] = cur[j][l];
                         }
                     continue;
                 }
                 std::size_t jb = 0;
-                if (nc[l] > 1 && r[W + l].err < r[l].err) jb = 1;
-                const fit_sums& rb = r[jb * W + l];
+                if (nc[l] > 1 && rerr[W + l] < rerr[l]) jb = 1;
+                const std::size_t ib_ = jb * W + l;
+                fit_sums rb = use[ib_] ? r.s[ib_] : fit_sums{};  // (a refused step: no sums)
+                rb.err = rerr[ib_];
                 if (rb.err < best_err[l]) {
                     best_err[l] = rb.err;
                     best[l] = cur[jb][l];

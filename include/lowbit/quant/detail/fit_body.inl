@@ -165,27 +165,18 @@ LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool
 // errt unfused. The N candidates share the loads and run interleaved, as the
 // one-group scans' (a lane whose candidate errs out: the caller drops its sums).
 template <fit_mode M, std::size_t N, class B, std::size_t W>
-LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out) noexcept {
+LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const lane_batch& c, float norm, lane_sums& out) noexcept {
     constexpr bool pw = M == fit_mode::pow_error || M == fit_mode::pow_fit;
     constexpr bool fs = M == fit_mode::l2_fit || M == fit_mode::pow_fit;
     constexpr std::size_t Q = fs ? 7 : 2;  // err, errt[, w, wk, wk2, wy, wyk]
     lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
-        alignas(64) float sc[W], inv[W], ui[W], kmin[W], kmax[W];
-        for (std::size_t l = 0; l < W; ++l) {
-            const fit_candidate& cl = c[j * W + l];
-            sc[l] = cl.scale;
-            inv[l] = cl.inv;
-            ui[l] = cl.unit_inv;
-            kmin[l] = cl.kmin;
-            kmax[l] = cl.kmax;
-        }
-        k[j] = consts_for<B>(c[j * W], norm, false);
-        k[j].scale = B::load(sc);
-        k[j].inv = B::load(inv);
-        k[j].unit_inv = B::load(ui);
-        k[j].kmin = B::load(kmin);
-        k[j].kmax = B::load(kmax);
+        k[j] = consts_for<B>(fit_candidate{1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0}, norm, false);  // (the norm's constants)
+        k[j].scale = B::load(c.scale + j * W);
+        k[j].inv = B::load(c.inv + j * W);
+        k[j].unit_inv = B::load(c.unit_inv + j * W);
+        k[j].kmin = B::load(c.kmin + j * W);
+        k[j].kmax = B::load(c.kmax + j * W);
     }
     const B one(1.0f);
     double t[N][Q][W];
@@ -218,7 +209,7 @@ LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const fit_candidat
     for (std::size_t j = 0; j < N; ++j)
         for (std::size_t l = 0; l < W; ++l) {
             fit_sums s;
-            s.err += mul_add_unfused(c[j * W + l].tnorm, t[j][1][l], t[j][0][l]);
+            s.err += mul_add_unfused(c.tnorm[j * W + l], t[j][1][l], t[j][0][l]);
             if constexpr (fs) {
                 s.w += t[j][2][l];
                 s.wk += t[j][3][l];
@@ -226,6 +217,6 @@ LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const fit_candidat
                 s.wy += t[j][5][l];
                 s.wyk += t[j][6][l];
             }
-            out[j * W + l] = s;
+            out.s[j * W + l] = s;
         }
 }

@@ -68,6 +68,30 @@ enum class fit_mode : std::uint8_t {
 };
 constexpr bool fit_sums_wanted(fit_mode m) noexcept { return m == fit_mode::l2_fit || m == fit_mode::pow_fit; }
 
+// The candidates of a pass over W groups at once (lanes_pass), structure of
+// arrays: group l's candidate j at [j W + l] (N <= 4 candidates, W <= 16
+// groups), so that the pass loads each constant as one vector and the search
+// fills them lane by lane without building a fit_candidate per lane.
+struct lane_batch {
+    static constexpr std::size_t cap = 64;
+    alignas(64) float scale[cap], inv[cap], unit_inv[cap], kmin[cap], kmax[cap];
+    alignas(64) double tnorm[cap];
+    void set(std::size_t i, const fit_candidate& c) noexcept {
+        scale[i] = c.scale;
+        inv[i] = c.inv;
+        unit_inv[i] = c.unit_inv;
+        kmin[i] = c.kmin;
+        kmax[i] = c.kmax;
+        tnorm[i] = c.tnorm;
+    }
+    // A candidate whose sums the caller drops (a lane with none in the pass).
+    void set_dummy(std::size_t i) noexcept { set(i, fit_candidate{1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0}); }
+};
+// A lanes pass's sums, the same layout.
+struct lane_sums {
+    fit_sums s[lane_batch::cap];
+};
+
 namespace fit {
 
 using v4::f32x4;
@@ -272,7 +296,7 @@ constexpr std::size_t lanes_pass_width = 8;
 constexpr std::size_t lanes_pass_width = 4;
 #endif
 template <fit_mode M, std::size_t N>
-inline void lanes_pass_v(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out) noexcept {
+inline void lanes_pass_v(const float* xt, std::size_t G, const lane_batch& c, float norm, lane_sums& out) noexcept {
 #if defined(LOWBIT_VEC8_AVX2)
     fit::lanes_pass<M, N, v4::f32x8, 8>(xt, G, c, norm, out);
 #else
@@ -290,7 +314,7 @@ struct fit16_fns {
     void (*scan[2][4])(const float*, std::size_t, std::size_t, std::size_t, const fit_candidate*, float, double*,
                        bool) noexcept;  // [Pow][N - 1]
     // lanes_pass over 16 groups, by fit_mode and N: 1, 2, 4 candidates a group
-    void (*lanes[4][3])(const float*, std::size_t, const fit_candidate*, float, fit_sums*) noexcept;
+    void (*lanes[4][3])(const float*, std::size_t, const lane_batch&, float, lane_sums&) noexcept;
     // calibrate::mse's search of 16 groups at once (calibrate.hpp, mse_lanes::run
     // with these passes): compiled here, with the passes, so that no header-only
     // TU compiles it (~0.9 CPU-s at -O2 in a TU that runs quantize).
@@ -341,7 +365,7 @@ inline fit_sums fit_pass(const float* data, std::size_t rows, std::size_t cols, 
 // lanes_pass_width; every copy gives each group the one-group passes' sums.
 inline std::size_t lanes_width(const fit16_fns* wide) noexcept { return wide ? 16 : lanes_pass_width; }
 template <fit_mode M, std::size_t N>
-inline void lanes_pass(const float* xt, std::size_t G, const fit_candidate* c, float norm, fit_sums* out,
+inline void lanes_pass(const float* xt, std::size_t G, const lane_batch& c, float norm, lane_sums& out,
                        const fit16_fns* wide) noexcept {
     static_assert(N == 1 || N == 2 || N == 4, "1, 2 or 4 candidates a group");
     if (wide) return wide->lanes[static_cast<int>(M)][N == 4 ? 2 : N - 1](xt, G, c, norm, out);

@@ -251,8 +251,8 @@ __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* dat
 
 // lanes_pass over 16 groups (fit_body.inl): one group a lane.
 template <fit_mode M, std::size_t N>
-__attribute__((target("avx2,avx512f"))) inline void lanes_pass16(const float* xt, std::size_t G, const fit_candidate* c,
-                                                                  float norm, fit_sums* out) noexcept {
+__attribute__((target("avx2,avx512f"))) inline void lanes_pass16(const float* xt, std::size_t G, const lane_batch& c,
+                                                                  float norm, lane_sums& out) noexcept {
     fit16::lanes_pass<M, N, v4::f32x16, 16>(xt, G, c, norm, out);
 }
 #define LOWBIT_LANES16(M) {&lanes_pass16<M, 1>, &lanes_pass16<M, 2>, &lanes_pass16<M, 4>}
