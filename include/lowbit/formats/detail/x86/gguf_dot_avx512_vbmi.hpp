@@ -388,26 +388,6 @@ template <class W>
 constexpr bool is_iq1() {
     return std::is_same<W, block_iq1_s>::value || std::is_same<W, block_iq1_m>::value;
 }
-// run r = i >> 4 = (qs >> 4) | h << 4 (< 128), position i & 15
-LOWBIT_GGUF_VBMI_INLINE __m512i iq1_run(__m512i q, __m512i h) {
-    return _mm512_ternarylogic_epi32(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0x0f), _mm512_slli_epi16(h, 4), 0xea);
-}
-// The high code byte from the run's first value h0, its threshold and difference.
-LOWBIT_GGUF_VBMI_INLINE __m512i iq1_high(__m512i q, __m512i h0, __m512i thr, __m512i delta) {
-    const __mmask64 second = _mm512_cmpge_epu8_mask(_mm512_and_si512(q, _mm512_set1_epi8(0x0f)), thr);
-    return _mm512_mask_add_epi8(h0, second, h0, delta);
-}
-// word 4p + k of block X's codes: point 8k + p of X (bytes 32 X + 8k + p of lo, hi)
-LOWBIT_GGUF_VBMI_INLINE void iq1_join(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
-    constexpr auto fa = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8; };
-    constexpr auto fb = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8 + 32; };
-    ba.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fa), hi);
-    bb.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fb), hi);
-}
-LOWBIT_GGUF_VBMI_INLINE void iq1_codes(__m512i q, __m512i h, __m512i lo, vbmi_block& ba, vbmi_block& bb) {
-    const __m512i r = iq1_run(q, h);
-    iq1_join(lo, iq1_high(q, bytes128(iq1_runs.hi0, r), bytes128(iq1_runs.thr, r), bytes128(iq1_runs.delta, r)), ba, bb);
-}
 // The codes of 64 indices: q their low bytes, h their three high bits (bytes 0..7).
 LOWBIT_GGUF_VBMI_INLINE void iq1_lookup(__m512i q, __m512i h, vbmi_block& ba, vbmi_block& bb) {
     const __mmask64 b7 = _mm512_movepi8_mask(q), b8 = _mm512_test_epi8_mask(h, _mm512_set1_epi8(1)),
@@ -417,56 +397,16 @@ LOWBIT_GGUF_VBMI_INLINE void iq1_lookup(__m512i q, __m512i h, vbmi_block& ba, vb
     const __m512i l0 = bytes512(t, q, b7, b8), l1 = bytes512(t + 512, q, b7, b8);
     const __m512i l2 = bytes512(t + 1024, q, b7, b8), l3 = bytes512(t + 1536, q, b7, b8);
     const __m512i lo = _mm512_mask_mov_epi8(_mm512_mask_mov_epi8(l0, b9, l1), b10, _mm512_mask_mov_epi8(l2, b9, l3));
-    iq1_codes(q, h, lo, ba, bb);
-}
-// The same for two pairs (four blocks) at once: each 128-byte part of the
-// tables is loaded once for both index vectors. The tables are 2 KiB of the
-// low plane and 3 x 128 bytes of the runs; a pair alone spent 19 zmm loads
-// (two a vpermi2b) per 64 indices on them, beside 4 of activations per block.
-LOWBIT_GGUF_VBMI_INLINE void bytes128x2(const std::uint8_t* t, __m512i q0, __m512i q1, __m512i& r0, __m512i& r1) {
-    const __m512i lo = _mm512_load_si512(t), hi = _mm512_load_si512(t + 64);
-    r0 = _mm512_permutex2var_epi8(lo, q0, hi);
-    r1 = _mm512_permutex2var_epi8(lo, q1, hi);
-}
-struct iq1_masks {
-    __mmask64 b7, b8, b9, b10;
-};
-LOWBIT_GGUF_VBMI_INLINE iq1_masks iq1_index_masks(__m512i q, __m512i h) {
-    return {_mm512_movepi8_mask(q), _mm512_test_epi8_mask(h, _mm512_set1_epi8(1)), _mm512_test_epi8_mask(h, _mm512_set1_epi8(2)),
-            _mm512_test_epi8_mask(h, _mm512_set1_epi8(4))};
-}
-// Bytes of the 512-byte part t of the low plane at both index vectors.
-LOWBIT_GGUF_VBMI_INLINE void bytes512x2(const std::uint8_t* t, __m512i q0, __m512i q1, const iq1_masks& m0, const iq1_masks& m1, __m512i& r0,
-                                        __m512i& r1) {
-    __m512i x[4][2];
-    bytes128x2(t, q0, q1, x[0][0], x[0][1]);
-    bytes128x2(t + 128, q0, q1, x[1][0], x[1][1]);
-    bytes128x2(t + 256, q0, q1, x[2][0], x[2][1]);
-    bytes128x2(t + 384, q0, q1, x[3][0], x[3][1]);
-    r0 = _mm512_mask_mov_epi8(_mm512_mask_mov_epi8(x[0][0], m0.b7, x[1][0]), m0.b8, _mm512_mask_mov_epi8(x[2][0], m0.b7, x[3][0]));
-    r1 = _mm512_mask_mov_epi8(_mm512_mask_mov_epi8(x[0][1], m1.b7, x[1][1]), m1.b8, _mm512_mask_mov_epi8(x[2][1], m1.b7, x[3][1]));
-}
-LOWBIT_GGUF_VBMI_INLINE void iq1_lookup2(__m512i q0, __m512i h0, __m512i q1, __m512i h1, vbmi_block* b) {
-    const iq1_masks m0 = iq1_index_masks(q0, h0), m1 = iq1_index_masks(q1, h1);
-    const std::uint8_t* t = iq1_runs.lo;
-    __m512i a0, a1, c0, c1;
-    bytes512x2(t, q0, q1, m0, m1, a0, a1);
-    bytes512x2(t + 512, q0, q1, m0, m1, c0, c1);
-    a0 = _mm512_mask_mov_epi8(a0, m0.b9, c0);
-    a1 = _mm512_mask_mov_epi8(a1, m1.b9, c1);
-    __m512i e0, e1;
-    bytes512x2(t + 1024, q0, q1, m0, m1, c0, c1);
-    bytes512x2(t + 1536, q0, q1, m0, m1, e0, e1);
-    const __m512i lo0 = _mm512_mask_mov_epi8(a0, m0.b10, _mm512_mask_mov_epi8(c0, m0.b9, e0));
-    const __m512i lo1 = _mm512_mask_mov_epi8(a1, m1.b10, _mm512_mask_mov_epi8(c1, m1.b9, e1));
-    // the high bytes (see iq1_codes), the run tables loaded once
-    const __m512i r0 = iq1_run(q0, h0), r1 = iq1_run(q1, h1);
-    __m512i f0, f1, thr0, thr1, d0, d1;
-    bytes128x2(iq1_runs.hi0, r0, r1, f0, f1);
-    bytes128x2(iq1_runs.thr, r0, r1, thr0, thr1);
-    bytes128x2(iq1_runs.delta, r0, r1, d0, d1);
-    iq1_join(lo0, iq1_high(q0, f0, thr0, d0), b[0], b[1]);
-    iq1_join(lo1, iq1_high(q1, f1, thr1, d1), b[2], b[3]);
+    // run r = i >> 4 = (qs >> 4) | h << 4 (< 128), position i & 15
+    const __m512i r = _mm512_ternarylogic_epi32(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0x0f), _mm512_slli_epi16(h, 4), 0xea);
+    const __m512i h0 = bytes128(iq1_runs.hi0, r);
+    const __mmask64 second = _mm512_cmpge_epu8_mask(_mm512_and_si512(q, _mm512_set1_epi8(0x0f)), bytes128(iq1_runs.thr, r));
+    const __m512i hi = _mm512_mask_add_epi8(h0, second, h0, bytes128(iq1_runs.delta, r));
+    // word 4p + k of block X's codes: point 8k + p of X (bytes 32 X + 8k + p of lo, hi)
+    constexpr auto fa = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8; };
+    constexpr auto fb = [](int b) { return 64 * (b % 2) + 8 * ((b / 2) % 4) + b / 8 + 32; };
+    ba.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fa), hi);
+    bb.codes[0] = _mm512_permutex2var_epi8(lo, bytes_of(fb), hi);
 }
 // The 16 qh bytes of A and B, qword q of the result holding the qh qword
 // that points 8q .. 8q + 7 of A (q < 4) or of B (q >= 4) read: [A0 A0 A1 A1 B0 B0 B1 B1].
@@ -488,27 +428,17 @@ LOWBIT_GGUF_VBMI_INLINE void iq1s_scales(const block_iq1_s& w, vbmi_block& b) {
     const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(73), _mm256_add_epi32(minus, minus));
     b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
 }
-// A pair's lookup inputs: the index bytes q, the three high bits h (and IQ1_M's nibbles).
-struct iq1_in {
-    __m512i q, h, nib;
-};
-LOWBIT_GGUF_VBMI_INLINE iq1_in iq1_inputs(const block_iq1_s& wa, const block_iq1_s& wb) {
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_s& wa, const block_iq1_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
     // byte j of qword q (point 8q + j of its block, sub-block 2q + j / 4): bits 16 ((2q + j / 4) % 4) + 3 (j % 4) of the qh qword
     constexpr auto f = [](int b) {
         const int q = b / 8, j = b % 8;
         return 16 * ((2 * q + j / 4) % 4) + 3 * (j % 4);
     };
-    const __m512i h = _mm512_and_si512(multishift(bytes_of(f), iq1_qh_pairs(wa.qh, wb.qh)), _mm512_set1_epi8(7));
-    return {iq1_qs_pair(wa.qs, wb.qs), h, h};
-}
-LOWBIT_GGUF_VBMI_INLINE void iq1_finish(const block_iq1_s& wa, const block_iq1_s& wb, const iq1_in&, vbmi_block& ba, vbmi_block& bb) {
+    const __m512i h = _mm512_and_si512(multishift(bytes_of(f), iq1_qh_pairs(wa.qh, wb.qh)),
+                                       _mm512_set1_epi8(7));
+    iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), h, ba, bb);
     iq1s_scales(wa, ba);
     iq1s_scales(wb, bb);
-}
-LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_s& wa, const block_iq1_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
-    const iq1_in in = iq1_inputs(wa, wb);
-    iq1_lookup(in.q, in.h, ba, bb);
-    iq1_finish(wa, wb, in, ba, bb);
 }
 // ---- IQ1_M: per point a qh nibble (three high bits, the shift sign); 3-bit scales per 16 values
 LOWBIT_GGUF_VBMI_INLINE void iq1m_scales(const block_iq1_m& w, vbmi_block& b) {
@@ -519,30 +449,15 @@ LOWBIT_GGUF_VBMI_INLINE void iq1m_scales(const block_iq1_m& w, vbmi_block& b) {
     b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
     b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_set1_epi16(73));  // 15 * 73 < 2^15
 }
-LOWBIT_GGUF_VBMI_INLINE iq1_in iq1_inputs(const block_iq1_m& wa, const block_iq1_m& wb) {
+LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_m& wa, const block_iq1_m& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
     // byte j of qword q (point 8q + j): nibble j of bytes 4q .. 4q + 3, bits 32 (q % 2) + 4 j of the qh qword
     constexpr auto f = [](int b) { return 32 * ((b / 8) % 2) + 4 * (b % 8); };
     const __m512i nib = multishift(bytes_of(f), iq1_qh_pairs(wa.qh, wb.qh));
-    return {iq1_qs_pair(wa.qs, wb.qs), _mm512_and_si512(nib, _mm512_set1_epi8(7)), nib};
-}
-LOWBIT_GGUF_VBMI_INLINE void iq1_finish(const block_iq1_m& wa, const block_iq1_m& wb, const iq1_in& in, vbmi_block& ba, vbmi_block& bb) {
+    iq1_lookup(iq1_qs_pair(wa.qs, wb.qs), _mm512_and_si512(nib, _mm512_set1_epi8(7)), ba, bb);
     // 66 where bit 3 (the shift sign) is clear, 64 where it is set
-    ba.base = bb.base = _mm512_ternarylogic_epi32(_mm512_srli_epi16(in.nib, 2), _mm512_set1_epi8(2), _mm512_set1_epi8(66), 0x6a);
+    ba.base = bb.base = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib, 2), _mm512_set1_epi8(2), _mm512_set1_epi8(66), 0x6a);
     iq1m_scales(wa, ba);
     iq1m_scales(wb, bb);
-}
-LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq1_m& wa, const block_iq1_m& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
-    const iq1_in in = iq1_inputs(wa, wb);
-    iq1_lookup(in.q, in.h, ba, bb);
-    iq1_finish(wa, wb, in, ba, bb);
-}
-// Four blocks (two pairs) looked up together (iq1_lookup2).
-template <class W>
-LOWBIT_GGUF_VBMI_INLINE void prep4(const W* w, vbmi_block* b) {
-    const iq1_in in0 = iq1_inputs(w[0], w[1]), in1 = iq1_inputs(w[2], w[3]);
-    iq1_lookup2(in0.q, in0.h, in1.q, in1.h, b);
-    iq1_finish(w[0], w[1], in0, b[0], b[1]);
-    iq1_finish(w[2], w[3], in1, b[2], b[3]);
 }
 // Chunk K's 64 values of the block in slot Slot of its pair, dotted with a[64K ..] and scaled.
 template <int K, int Slot, class W>
@@ -639,19 +554,6 @@ LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::si
         }
     }
 }
-// IQ1: four weight blocks (i .. i + 3) against C activation rows, prepared together.
-template <int C, class W>
-LOWBIT_GGUF_VBMI_INLINE void quad_lanes(const W* w, const block_q8_K* a, std::size_t lda, __m256i (*out)[4]) {
-    vbmi_block b[4];
-    prep4(w, b);
-    LOWBIT_UNROLL
-    for (int r = 0; r < C; ++r) {
-        out[r][0] = iq1_lanes<W, 0>(b[0], a[r * lda]);
-        out[r][1] = iq1_lanes<W, 1>(b[1], a[r * lda + 1]);
-        out[r][2] = iq1_lanes<W, 0>(b[2], a[r * lda + 2]);
-        out[r][3] = iq1_lanes<W, 1>(b[3], a[r * lda + 3]);
-    }
-}
 // One weight block (the row's last ones when nb is not a multiple of 8).
 template <int C, class W>
 LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::size_t lda, const vbmi_consts& c, __m256i* out) {
@@ -679,23 +581,13 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, s
     const __m256 unit = _mm256_set1_ps(lattice_unit(w[0]));
     for (; i + 8 <= nb; i += 8) {
         __m256i v[C][8];
-        if constexpr (is_iq1<W>()) {
-            LOWBIT_UNROLL
-            for (int j = 0; j < 8; j += 4) {
-                __m256i p[C][4];
-                quad_lanes<C>(w + i + j, a + i + j, lda, p);
-                for (int r = 0; r < C; ++r)
-                    for (int k = 0; k < 4; ++k) v[r][j + k] = p[r][k];
-            }
-        } else {
-            LOWBIT_UNROLL
-            for (int j = 0; j < 8; j += 2) {
-                __m256i p[C][2];
-                pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
-                for (int r = 0; r < C; ++r) {
-                    v[r][j] = p[r][0];
-                    v[r][j + 1] = p[r][1];
-                }
+        LOWBIT_UNROLL
+        for (int j = 0; j < 8; j += 2) {
+            __m256i p[C][2];
+            pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
+            for (int r = 0; r < C; ++r) {
+                v[r][j] = p[r][0];
+                v[r][j + 1] = p[r][1];
             }
         }
         const __m256 dw = avx512vnni::lattice_scales8(w + i);
