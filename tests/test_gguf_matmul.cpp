@@ -443,6 +443,73 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
     }
 }
 
+TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every shift-sign pattern, every arch equals the model") {
+    // The IQ1 copies find their points by table lookups built on the index
+    // bits (VBMI: a 2048-byte plane and runs of 16, four blocks at a time;
+    // AVX2: indices formed in vector registers, IQ1_M's per-point shift by a
+    // 16-entry table of its sub-block's sign pattern). 2048 super-blocks
+    // (64 rows of 32), point p of block b at index (b + 67 p) mod 2048: each
+    // position sees all 2048 indices; IQ1_M sub-block j of block b has the
+    // shift-sign pattern (b + j) mod 16, IQ1_S the sign bit (b >> j) & 1;
+    // scales and f16 fields random (finite).
+    const std::size_t n = 64, k = 32 * 256;
+    std::mt19937 rng(1818);
+    for (gguf_type t : {gguf_type::iq1_s, gguf_type::iq1_m}) {
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        const std::size_t bb = type_size(t), nblocks = n * k / 256;
+        REQUIRE(row_size(t, k) * n == nblocks * bb);
+        std::vector<std::uint16_t> storage((nblocks * bb + 1) / 2);
+        auto* bytes = reinterpret_cast<unsigned char*>(storage.data());
+        for (std::size_t b = 0; b < nblocks; ++b) {
+            unsigned char* blk = bytes + b * bb;
+            const auto index = [b](int p) { return static_cast<unsigned>((b + 67u * static_cast<unsigned>(p)) % 2048u); };
+            const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+            if (t == gguf_type::iq1_s) {  // d, qs[32], qh[8] (u16)
+                std::memcpy(blk, &h, 2);
+                for (int ib = 0; ib < 8; ++ib) {
+                    unsigned qh = (static_cast<unsigned>(rng() % 8) << 12) | (static_cast<unsigned>((b >> ib) & 1u) << 15);
+                    for (int l = 0; l < 4; ++l) {
+                        blk[2 + 4 * ib + l] = static_cast<unsigned char>(index(4 * ib + l) & 0xff);
+                        qh |= (index(4 * ib + l) >> 8) << (3 * l);
+                    }
+                    const std::uint16_t q16 = static_cast<std::uint16_t>(qh);
+                    std::memcpy(blk + 34 + 2 * ib, &q16, 2);
+                }
+            } else {  // qs[32], qh[16] (a nibble per point: high bits, shift sign), scales[8]
+                for (int p = 0; p < 32; ++p) {
+                    blk[p] = static_cast<unsigned char>(index(p) & 0xff);
+                    const unsigned sign = ((b + static_cast<std::size_t>(p / 4)) >> (p % 4)) & 1u;
+                    const unsigned nib = (index(p) >> 8) | (sign << 3);
+                    blk[32 + p / 2] = static_cast<unsigned char>(p % 2 ? (blk[32 + p / 2] | (nib << 4)) : nib);
+                }
+                for (int i = 0; i < 8; ++i) blk[48 + i] = static_cast<unsigned char>(rng());
+                for (int i = 0; i < 4; ++i) blk[48 + 2 * i + 1] = static_cast<unsigned char>((blk[48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 0xf) << 4));
+            }
+        }
+        std::vector<float> x = lowbit_test::gaussian(k, 18u);
+        x[5] = -1000.0f;  // one block's codes reach -128 / +-127
+        std::vector<float> y_ref(n);
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
+        }
+        for (float v : y_ref) CHECK(std::isfinite(v));
+        int archs_run = 0;
+        for (arch a : all_archs) {
+            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
+            const std::string arch_s = arch_name(a);
+            CAPTURE(arch_s);
+            arch_scope s(a);
+            std::vector<float> y(n);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
+            CHECK(same_bits(y, y_ref));
+            ++archs_run;
+        }
+        MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
+    }
+}
+
 TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) give the same bits on every arch") {
     // The block terms may overflow to inf or give NaN (inf * 0): every arch
     // must still give the model's bits, the float terms being the same calls

@@ -52,6 +52,10 @@ inline constexpr auto iq1s_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels
 // within 57 .. 73, so u8 x s8 pairs stay below 2^15).
 constexpr std::uint8_t iq1_levels_x8_plus65[3] = {57, 65, 73};
 inline constexpr auto iq1_shifted_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels_x8_plus65);
+// IQ1 points as the AVX2 copies dot them: the unsigned bytes 8 (level + 1),
+// i.e. 0, 8, 16; the shift and the 8 come off with the activation bsums.
+constexpr std::uint8_t iq1_levels_x8_plus8[3] = {0, 8, 16};
+inline constexpr auto iq1_unsigned_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels_x8_plus8);
 inline constexpr auto iq3xxs_bytes = expand_grid4(iq_grids::iq3xxs_index, iq_grids::iq3xxs_levels);
 inline constexpr auto iq3s_bytes = expand_grid4(iq_grids::iq3s_index, iq_grids::iq3s_levels);
 

@@ -11,11 +11,16 @@
 // scalar loads at indices computed in general registers, passed straight to
 // _mm256_set_* (IQ1_S 17.6, IQ2_S 22), beat one vpgatherdq per 32 values (21.6,
 // 26); the copies before stored the points to an array and loaded that as a
-// vector (IQ1_S 85, IQ2_S 82). IQ3_S keeps one vpgatherdd for its eight
-// points (31.7 vs 32.3 with scalar loads).
+// vector (IQ1_S 85, IQ2_S 82). Indices that take vector work (IQ3_S's ninth
+// bit, IQ1's three high bits) are formed for the whole super-block in vector
+// registers and stored as 16-bit words, each then read by a movzx that the
+// point's load indexes (IQ3_S: vpgatherdd before, 8 points a gather, on Zen 5
+// about 0.4 ns a point against about 0.2 for a scalar load).
+// The scales: the super-block's odd scales 2 s + 1 are formed once as int16
+// words and broadcast per sub-block by one vpshufb (broadcast_scale).
 // The signed bytes are dotted with the Q8_K activations by dot_s8_q8k, each
 // 16-value pair scaled by the sub-block's integer scale 2 s + 1 — the sums of
-// gguf_dot_iq.hpp, exactly. IQ1 adds its +-1 shift to bytes of 8 x level.
+// gguf_dot_iq.hpp, exactly. IQ1 dots unsigned bytes instead (see there).
 // The term is the model's lattice_term.
 #pragma once
 
@@ -36,18 +41,6 @@ namespace avx2 {
 #define LOWBIT_GGUF_AVX2 __attribute__((target("avx2,f16c")))
 #define LOWBIT_GGUF_AVX2_INLINE LOWBIT_GGUF_AVX2 __attribute__((always_inline)) inline
 
-// Eight 32-bit table entries at the 32-bit indices of idx.
-template <std::size_t N>
-LOWBIT_GGUF_AVX2_INLINE __m256i gather4(const grid_bytes<std::uint32_t, N>& table, __m256i idx) {
-    return _mm256_i32gather_epi32(reinterpret_cast<const int*>(table.v), idx, 4);
-}
-LOWBIT_GGUF_AVX2_INLINE __m256i bytes8_u32(const std::uint8_t* p) {
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-// Field l of four: (word >> shift_l) & mask, in 32-bit lane l.
-LOWBIT_GGUF_AVX2_INLINE __m128i fields4(std::uint32_t word, __m128i shifts, int mask) {
-    return _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(word)), shifts), _mm_set1_epi32(mask));
-}
 LOWBIT_GGUF_AVX2_INLINE __m256i points8(std::uint64_t p0, std::uint64_t p1, std::uint64_t p2, std::uint64_t p3) {
     return _mm256_set_epi64x(static_cast<long long>(p3), static_cast<long long>(p2), static_cast<long long>(p1),
                              static_cast<long long>(p0));
@@ -61,40 +54,65 @@ LOWBIT_GGUF_AVX2_INLINE __m256i sign_masks4(std::uint32_t meta) {
 LOWBIT_GGUF_AVX2_INLINE __m256i with_signs(__m256i grid, std::uint32_t signs) {
     return _mm256_sign_epi8(grid, _mm256_or_si256(bit_mask32(signs), _mm256_set1_epi8(1)));
 }
-LOWBIT_GGUF_AVX2_INLINE __m256i odd_scale(unsigned s) { return _mm256_set1_epi16(static_cast<short>(2 * s + 1)); }
-LOWBIT_GGUF_AVX2_INLINE __m256i odd_scales(unsigned lo, unsigned hi) {
-    return lane_scales(static_cast<int>(2 * lo + 1), static_cast<int>(2 * hi + 1));
+LOWBIT_GGUF_AVX2_INLINE std::uint64_t u64_at(const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+// The odd scales 2 s + 1 of a super-block as int16 words, formed once: word
+// ib of both 128-bit lanes (one scale per 32 values), or word ib of lane 0
+// and of lane 1 (the first and second 16 values' scales), so that
+// broadcast_scale(sc8, ib) (one vpshufb) gives sub-block ib's madd factors.
+LOWBIT_GGUF_AVX2_INLINE __m256i odd16(__m256i s) { return _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1)); }
+// The scales in the top four bits of eight u32 words (dwords 0..7 of m).
+LOWBIT_GGUF_AVX2_INLINE __m256i top4_scales(__m256i m) {
+    const __m256i t = _mm256_packs_epi32(_mm256_srli_epi32(m, 28), _mm256_setzero_si256());  // lane L: words 4 L .. 4 L + 3
+    return odd16(_mm256_broadcastsi128_si256(_mm256_castsi256_si128(_mm256_permute4x64_epi64(t, 0x08))));
+}
+// Eight bytes of two 4-bit scales (low: first 16 values): lane 0 the low nibbles, lane 1 the high ones.
+LOWBIT_GGUF_AVX2_INLINE __m256i nibble_pair_scales(const std::uint8_t* scales) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    return odd16(_mm256_set_m128i(_mm_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), m4)), _mm_cvtepu8_epi16(_mm_and_si128(b, m4))));
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq2_xxs& w, const block_q8_K& a) {
     const auto* q = reinterpret_cast<const std::uint8_t*>(w.qs);
+    // the u32 of each 8 bytes: dwords 1, 3 of each 128-bit lane of the two halves, then in order
+    const __m256i m = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(load32(q)), _mm256_castsi256_ps(load32(q + 32)), 0xdd));
+    const __m256i sc8 = top4_scales(_mm256_permute4x64_epi64(m, 0xd8));  // lane order 0, 1, 4, 5 | 2, 3, 6, 7 -> 0 .. 7
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int ib = 0; ib < 8; ++ib, q += 8) {
         const std::uint32_t meta = u32_at(q + 4);
         const auto& t = iq2xxs_bytes.v;
         const __m256i g = _mm256_sign_epi8(points8(t[q[0]], t[q[1]], t[q[2]], t[q[3]]), sign_masks4(meta));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), odd_scale(meta >> 28)));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq2_xs& w, const block_q8_K& a) {
     const auto* q = reinterpret_cast<const std::uint8_t*>(w.qs);
+    const __m256i sc8 = nibble_pair_scales(w.scales);
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int ib = 0; ib < 8; ++ib, q += 8) {  // four 16-bit words: 9-bit index, 7-bit sign field
         const std::uint16_t v0 = u16_at(q), v1 = u16_at(q + 2), v2 = u16_at(q + 4), v3 = u16_at(q + 6);
         const auto& t = iq2xs_bytes.v;
         const auto& m = iq_sign_masks.v;
         const __m256i g = _mm256_sign_epi8(points8(t[v0 & 511], t[v1 & 511], t[v2 & 511], t[v3 & 511]),
                                            points8(m[v0 >> 9], m[v1 >> 9], m[v2 >> 9], m[v3 >> 9]));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), odd_scales(w.scales[ib] & 0xfu, w.scales[ib] >> 4)));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq2_s& w, const block_q8_K& a) {
     const std::uint8_t* signs = w.qs + qk_k / 8;
+    const __m256i sc8 = nibble_pair_scales(w.scales);
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int ib = 0; ib < 8; ++ib) {  // index l: qs byte | bits 2l, 2l+1 of qh << 8
         const unsigned qh = w.qh[ib];
         const std::uint8_t* q = w.qs + 4 * ib;
@@ -102,14 +120,16 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq2_s& w, const block_q8_K
         const __m256i pts = points8(t[q[0] | (qh << 8 & 0x300u)], t[q[1] | (qh << 6 & 0x300u)], t[q[2] | (qh << 4 & 0x300u)],
                                     t[q[3] | (qh << 2 & 0x300u)]);
         const __m256i g = with_signs(pts, u32_at(signs + 4 * ib));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), odd_scales(w.scales[ib] & 0xfu, w.scales[ib] >> 4)));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq3_xxs& w, const block_q8_K& a) {
     const std::uint8_t* meta_bytes = w.qs + qk_k / 4;
+    const __m256i sc8 = top4_scales(load32(meta_bytes));
     __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
     for (int ib = 0; ib < 8; ++ib) {  // eight 4-value points; a sign field covers two
         const std::uint32_t meta = u32_at(meta_bytes + 4 * ib);
         const auto& t = iq3xxs_bytes.v;
@@ -118,67 +138,159 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq3_xxs& w, const block_q8
                                                  static_cast<int>(t[q[3]]), static_cast<int>(t[q[4]]), static_cast<int>(t[q[5]]),
                                                  static_cast<int>(t[q[6]]), static_cast<int>(t[q[7]]));
         const __m256i g = _mm256_sign_epi8(points, sign_masks4(meta));
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), odd_scale(meta >> 28)));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(g, load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
 
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq3_s& w, const block_q8_K& a) {
-    const __m256i bit_k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // sub-block ib's scale: nibble ib % 2 of scales[ib / 2]
+    const __m128i b = _mm_cvtsi32_si128(static_cast<int>(u32_at(w.scales)));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i sc8 = odd16(_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4)))));
+    // the 64 indices m = 8 ib + k: qs byte | bit k of qh[ib] << 8, formed 16 at a time and stored
+    alignas(32) std::uint16_t idx[64];
+    const __m256i qh = _mm256_set1_epi64x(static_cast<long long>(u64_at(w.qh)));
+    const __m256i bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i up = _mm256_setr_epi16(256, 128, 64, 32, 16, 8, 4, 2, 256, 128, 64, 32, 16, 8, 4, 2);
+    LOWBIT_UNROLL
+    for (int g = 0; g < 4; ++g) {  // words of lane L: qh byte 2 g + L
+        const char b0 = static_cast<char>(2 * g), b1 = static_cast<char>(2 * g + 1), z = static_cast<char>(0x80);
+        const __m256i spread = _mm256_shuffle_epi8(qh, _mm256_setr_epi8(b0, z, b0, z, b0, z, b0, z, b0, z, b0, z, b0, z, b0, z,  //
+                                                                        b1, z, b1, z, b1, z, b1, z, b1, z, b1, z, b1, z, b1, z));
+        const __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 16 * g)));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(idx + 16 * g), _mm256_or_si256(lo, _mm256_mullo_epi16(_mm256_and_si256(spread, bit), up)));
+    }
+    const auto& t = iq3s_bytes.v;
     __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {  // index k: qs byte | bit k of qh << 8
-        const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(w.qh[ib]), bit_k), _mm256_set1_epi32(1));
-        const __m256i idx = _mm256_or_si256(bytes8_u32(w.qs + 8 * ib), _mm256_slli_epi32(high, 8));
-        const unsigned sc = (w.scales[ib / 2] >> (4 * (ib % 2))) & 0xfu;
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(with_signs(gather4(iq3s_bytes, idx), u32_at(w.signs + 4 * ib)),
-                                               load32(a.qs + 32 * ib), odd_scale(sc)));
+    LOWBIT_UNROLL
+    for (int ib = 0; ib < 8; ++ib) {
+        const std::uint16_t* i = idx + 8 * ib;
+        const __m256i points = _mm256_setr_epi32(static_cast<int>(t[i[0]]), static_cast<int>(t[i[1]]), static_cast<int>(t[i[2]]),
+                                                 static_cast<int>(t[i[3]]), static_cast<int>(t[i[4]]), static_cast<int>(t[i[5]]),
+                                                 static_cast<int>(t[i[6]]), static_cast<int>(t[i[7]]));
+        acc = _mm256_add_epi32(acc, dot_s8_q8k(with_signs(points, u32_at(w.signs + 4 * ib)), load32(a.qs + 32 * ib), broadcast_scale(sc8, ib)));
     }
     return hsum(acc);
 }
 
-// IQ1 bytes of a 64-bit lane: 8 x level, plus the shift: +1 bytes, or all-ones
-// (-1) bytes where the lane's `minus` is 1.
-LOWBIT_GGUF_AVX2_INLINE __m256i shifted(__m256i grid, __m256i minus64) {
-    const __m256i shift = _mm256_or_si256(_mm256_sub_epi64(_mm256_setzero_si256(), minus64), _mm256_set1_epi8(1));
-    return _mm256_add_epi8(grid, shift);
+// ---- IQ1_S, IQ1_M ------------------------------------------------------------------
+// The 32 grid indices of a super-block are computed at once in vector
+// registers and stored (times 2, so that the point's address is the table
+// plus 4 x the stored word: a plain scaled-index load), then each point is
+// one 16-bit load and one 64-bit load. The points are the unsigned bytes
+// u = 8 (level + 1) (iq1_unsigned_bytes: 0, 8, 16), dotted with the
+// activations by one maddubs and scaled by one madd whose int16 scale comes
+// from a vector of the block's scales (one vpshufb); what u adds over
+// 8 level +- 1, (8 -+ 1) per activation, comes off once per super-block
+// with the bsums:
+//   sum_j sc_j sum (8 g + d) a = sum_j sc_j sum u a - sum_j sc_j (8 - d) bsum_j.
+// IQ1_M's shift is per point: its points of shift +1 get 2 more (u + 2 =
+// 8 (g + 1) + d + 1), and 9 comes off per activation.
+LOWBIT_GGUF_AVX2_INLINE std::uint64_t iq1_point(const std::uint16_t* idx2, int p) {
+    return u64_at(reinterpret_cast<const std::uint8_t*>(iq1_unsigned_bytes.v) + 4u * idx2[p]);
+}
+// Sub-block ib's four points: vmovq and vpinsrq from memory, one vinserti128
+// (on Zen 5 about 10 % faster than four vpbroadcastq and three vpblendd).
+LOWBIT_GGUF_AVX2_INLINE __m256i iq1_points4(const std::uint16_t* idx2, int ib) {
+    const __m128i lo = _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(iq1_point(idx2, 4 * ib))),
+                                        static_cast<long long>(iq1_point(idx2, 4 * ib + 1)), 1);
+    const __m128i hi = _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(iq1_point(idx2, 4 * ib + 2))),
+                                        static_cast<long long>(iq1_point(idx2, 4 * ib + 3)), 1);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+// idx2[16 h + w] = 2 (qs byte | high << 8), the high bits picked out of the
+// words that `spread` put at word w (one per half h), masked by `mask` and
+// taken to bits 9..11 by `mult` (a power of two per word).
+LOWBIT_GGUF_AVX2_INLINE void iq1_store_indices(const std::uint8_t* qs, __m256i spread0, __m256i spread1, __m256i mask, __m256i mult,
+                                               std::uint16_t* idx2) {
+    const __m256i spread[2] = {spread0, spread1};
+    LOWBIT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+        const __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * h)));
+        const __m256i hi = _mm256_mullo_epi16(_mm256_and_si256(spread[h], mask), mult);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx2 + 16 * h), _mm256_or_si256(_mm256_add_epi16(lo, lo), hi));
+    }
 }
 
-// IQ1_S: the +-1 shift is one sign per 32 values, so its part of the sum,
-// (2 s + 1) (+-1) sum a, comes from the activation bsums for all eight
-// sub-blocks at once; the points stay 8 x level.
+// IQ1_S: per 32 values a u16 qh: the four indices' high bits (3 l .. 3 l + 2),
+// the scale (12..14), the shift sign (15: -1).
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq1_s& w, const block_q8_K& a) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {  // index l: qs byte | bits 3l .. 3l+2 of qh << 8
-        const unsigned qh = w.qh[ib];
-        const std::uint8_t* q = w.qs + 4 * ib;
-        const auto& t = iq1s_bytes.v;
-        const __m256i pts = points8(t[q[0] | (qh << 8 & 0x700u)], t[q[1] | (qh << 5 & 0x700u)], t[q[2] | (qh << 2 & 0x700u)],
-                                    t[q[3] | (qh >> 1 & 0x700u)]);
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(pts, load32(a.qs + 32 * ib), odd_scale((qh >> 12) & 7u)));
-    }
-    // Per sub-block: 2 s + 1 from bits 12..14 of qh, negated where bit 15 is set.
     const __m128i qh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh));
+    const __m256i qh2 = _mm256_broadcastsi128_si256(qh);
+    // word 4 ib + l of each half: qh[ib], masked to bits 3 l .. 3 l + 2 and times 2^(9 - 3 l)
+    const __m256i spread0 = _mm256_shuffle_epi8(qh2, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3,  //
+                                                                      4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7));
+    const __m256i spread1 = _mm256_shuffle_epi8(qh2, _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11,  //
+                                                                      12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15));
+    alignas(32) std::uint16_t idx2[32];
+    iq1_store_indices(w.qs, spread0, spread1, _mm256_set1_epi64x(0x0e0001c000380007ll), _mm256_set1_epi64x(0x0001000800400200ll), idx2);
+    // 2 s + 1 per sub-block (int16, in both 128-bit lanes), and 8 - d: 9 where bit 15 is set, else 7
     const __m128i odd = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(qh, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
-    const __m128i neg = _mm_srai_epi16(qh, 15);
-    const __m256i coef = _mm256_cvtepi16_epi32(_mm_sub_epi16(_mm_xor_si128(odd, neg), neg));
-    const __m256i sums32 = _mm256_madd_epi16(load32(a.bsums), _mm256_set1_epi16(1));  // lane ib: sum of its 32 activations
-    return hsum(_mm256_add_epi32(acc, _mm256_mullo_epi32(sums32, coef)));
+    const __m256i sc8 = _mm256_broadcastsi128_si256(odd);
+    const __m128i coef = _mm_mullo_epi16(odd, _mm_add_epi16(_mm_set1_epi16(7), _mm_slli_epi16(_mm_srli_epi16(qh, 15), 1)));
+    const __m256i off = _mm256_madd_epi16(load32(a.bsums), _mm256_set_m128i(_mm_unpackhi_epi16(coef, coef), _mm_unpacklo_epi16(coef, coef)));
+    __m256i acc = _mm256_setzero_si256();
+    LOWBIT_UNROLL
+    for (int ib = 0; ib < 8; ++ib)
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(iq1_points4(idx2, ib), load32(a.qs + 32 * ib)),
+                                                      broadcast_scale(sc8, ib)));
+    return hsum(_mm256_sub_epi32(acc, off));
 }
 
+// +2 in the bytes of the points of a sub-block whose shift is +1: entry m
+// (bit l set: point l's shift is -1) has 2 in qword l where bit l is clear.
+constexpr grid_bytes<std::uint64_t, 64> iq1m_plus_table() noexcept {
+    grid_bytes<std::uint64_t, 64> g{};
+    for (int m = 0; m < 16; ++m)
+        for (int l = 0; l < 4; ++l) g.v[4 * m + l] = (m >> l) & 1 ? 0 : 0x0202020202020202ull;
+    return g;
+}
+alignas(32) inline constexpr auto iq1m_plus = iq1m_plus_table();
+// The odd scales 2 s + 1 of IQ1_M's sixteen 16-value groups, as int16 words:
+// word w holds group `ctrl`'s scale, 3 bits at 3 (group % 4) of scale word
+// group / 4 (spread there by ctrl), masked by mask and brought down by an
+// unsigned high multiply (mult = 2^(13 - 3 (group % 4)), after a << 3).
+LOWBIT_GGUF_AVX2_INLINE __m256i iq1m_odd_scales(__m256i words, __m256i ctrl, __m256i mask, __m256i mult) {
+    const __m256i s = _mm256_mulhi_epu16(_mm256_slli_epi16(_mm256_and_si256(_mm256_shuffle_epi8(words, ctrl), mask), 3), mult);
+    return _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+}
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq1_m& w, const block_q8_K& a) {
+    // point p = 4 ib + 2 half + l: qh byte p / 2, nibble l = p % 2 (three high bits, then the shift's sign: 1 = -1)
+    const __m128i qh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh));
+    const __m256i qh2 = _mm256_broadcastsi128_si256(qh);
+    const char z = static_cast<char>(0x80);
+    const __m256i spread0 = _mm256_shuffle_epi8(qh2, _mm256_setr_epi8(0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z,  //
+                                                                      4, z, 4, z, 5, z, 5, z, 6, z, 6, z, 7, z, 7, z));
+    const __m256i spread1 = _mm256_shuffle_epi8(qh2, _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z,  //
+                                                                      12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+    alignas(32) std::uint16_t idx2[32];
+    iq1_store_indices(w.qs, spread0, spread1, _mm256_set1_epi32(0x00700007), _mm256_set1_epi32(0x00200200), idx2);
+    // the shift signs as 32 bits, bit p for point p (bit 3 of nibble 0 to bit 7 of the byte, beside nibble 1's bit 7)
+    const __m128i up = _mm_slli_epi16(qh, 4);
+    const std::uint32_t minus = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_unpacklo_epi8(up, qh))) |
+                                static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_unpackhi_epi8(up, qh))) << 16;
+    // scales: lane L, word ib: group 2 ib + L (for the dots); natural order, group h at word h (for the bsums)
+    const __m256i words = _mm256_set1_epi64x(static_cast<long long>(u64_at(w.scales)));
+    const __m256i sc8 = iq1m_odd_scales(words,
+                                        _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7,  //
+                                                         0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7),
+                                        _mm256_setr_epi16(7, 0x1c0, 7, 0x1c0, 7, 0x1c0, 7, 0x1c0, 0x38, 0xe00, 0x38, 0xe00, 0x38, 0xe00, 0x38, 0xe00),
+                                        _mm256_setr_epi16(1 << 13, 1 << 7, 1 << 13, 1 << 7, 1 << 13, 1 << 7, 1 << 13, 1 << 7,  //
+                                                          1 << 10, 1 << 4, 1 << 10, 1 << 4, 1 << 10, 1 << 4, 1 << 10, 1 << 4));
+    const __m256i natural = iq1m_odd_scales(words,
+                                            _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3,  //
+                                                             4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7),
+                                            _mm256_set1_epi64x(0x0e0001c000380007ll),
+                                            _mm256_set1_epi64x(static_cast<long long>(0x0010008004002000ull)));
+    const __m256i off = _mm256_madd_epi16(load32(a.bsums), _mm256_mullo_epi16(natural, _mm256_set1_epi16(9)));
     __m256i acc = _mm256_setzero_si256();
-    for (int ib = 0; ib < 8; ++ib) {  // point k: bits 4k .. 4k+2 of the two qh bytes the index's high bits, 4k+3 the shift's sign
-        const unsigned qh = u16_at(w.qh + 2 * ib);
-        const std::uint8_t* q = w.qs + 4 * ib;
-        const auto& t = iq1s_bytes.v;
-        const __m256i pts = points8(t[q[0] | (qh << 8 & 0x700u)], t[q[1] | (qh << 4 & 0x700u)], t[q[2] | (qh & 0x700u)],
-                                    t[q[3] | (qh >> 4 & 0x700u)]);
-        const __m256i minus = _mm256_cvtepu32_epi64(fields4(qh, _mm_setr_epi32(3, 7, 11, 15), 1));
-        const unsigned sc = u16_at(w.scales + 2 * (ib / 2));
-        const unsigned s0 = (sc >> (6 * (ib % 2))) & 7u, s1 = (sc >> (6 * (ib % 2) + 3)) & 7u;
-        acc = _mm256_add_epi32(acc, dot_s8_q8k(shifted(pts, minus), load32(a.qs + 32 * ib), odd_scales(s0, s1)));
+    LOWBIT_UNROLL
+    for (int ib = 0; ib < 8; ++ib) {
+        const __m256i u = _mm256_add_epi8(iq1_points4(idx2, ib), load32(iq1m_plus.v + 4 * ((minus >> (4 * ib)) & 15u)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(a.qs + 32 * ib)), broadcast_scale(sc8, ib)));
     }
-    return hsum(acc);
+    return hsum(_mm256_sub_epi32(acc, off));
 }
 
 template <>
