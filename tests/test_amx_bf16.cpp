@@ -284,7 +284,7 @@ void check_bf16_body(unsigned seed, bool sdm, std::size_t& sdm_diffs) {
             for (std::size_t M = 1; M <= Mmax; ++M) Ms.push_back(M);
         for (std::size_t M : Ms) {
             CAPTURE(M);
-            for (std::size_t min_rows : {std::size_t{1}, std::size_t{20}}) {
+            for (std::size_t min_rows : {std::size_t{1}, kdetail::amx::bf16_min_rows, std::size_t{20}}) {
                 CAPTURE(min_rows);
                 run(0, P.acts.data(), M, min_rows, kdetail::amx::bf16_strip_blocks, model_all, walk_all, true);
             }

@@ -73,11 +73,14 @@ namespace amx {
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8"), always_inline)) inline
 
 // Activation rows below which a call (or the rest after the groups of 16) runs
-// on the vdpbf16ps body. Not measured yet (no AMX-BF16 machine here): one
-// tdpbf16ps does the work of 16 x 16 vdpbf16ps, and both bodies widen the
-// weights once per call and tile, so the tiles should win from one whole
-// group on; lowbit_bench_amx's amx-bf16 M sweep is there to set it.
-constexpr std::size_t bf16_min_rows = 16;
+// on the vdpbf16ps body. Measured on a 16-core Emerald Rapids (session 25,
+// lowbit_bench_amx amx-bf16 w4g32 4096x4096, ms at 1 / 16 threads): the tiles
+// at M = 16 take 2.64 / 0.272 where the vdpbf16ps body takes 7.97 / 0.655 at
+// M = 16, 4.34 / 0.409 at M = 8 and 2.63 / 0.298 at M = 4; a partly filled
+// group of 16 costs the tiles no more than a full one (the same widened
+// weights, fewer rows loaded), so they win from about 5 rows on. 8: the
+// vdpbf16ps body keeps M <= 7, where the two are level or it is ahead.
+constexpr std::size_t bf16_min_rows = 8;
 // Blocks per strip (at most; tests pass fewer): 16 KiB of widened weights in L1.
 constexpr std::size_t bf16_strip_blocks = 16;
 
