@@ -5,14 +5,11 @@
 // scales read per second), frac_bw (of membw/t<threads> measured in the same
 // run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
 // gemv_rot/w4g32/int8/<KxN>/t<threads>: the GEMV of a weight quantized after an
-// input rotation (lowbit::rotated_gemv: x rotated by a randomized Hadamard
-// transform inside the GEMV's job, as lowbit-llama's -rot linears run);
-// ratio_plain is its time over the same tiled int8 GEMV without the rotation,
-// ratio_separate the time of rotating x on the caller first and then calling
-// gemv, all three timed in the same iterations.
+// input rotation (x rotated by a randomized Hadamard transform first, as
+// lowbit-llama's -rot linears run); ratio_plain is its time over the same
+// tiled int8 GEMV without the rotation, both timed in the same iterations.
 // rotate/<n>/<arch>/t1: the copy and hadamard_rotation::apply of one vector of
 // n values alone, with the transform's arch forced (quant/detail/x86/fwht_x86.hpp).
-#include <lowbit/kernels/rotated_matmul.hpp>
 #include <lowbit/quant/hadamard.hpp>
 
 #include "bench_schemes.hpp"
@@ -96,8 +93,6 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     using S = lowbit::scheme<4, lowbit::per_group<32>>;
     const double wb = static_cast<double>(weight_bytes(random_qmatrix<S>(s.N, s.K)));
     const auto& tw = random_tiled<S>(s.N, s.K);
-    const auto wv = lowbit::to_weights(tw.view());
-    if (!wv) std::abort();
     const std::vector<float> x = random_floats(s.K, 3);
     auto q = lowbit::hadamard_rotation::make(s.K, 11);
     if (!q) std::abort();
@@ -106,41 +101,37 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     lowbit::matmul_options opt;
     opt.path = lowbit::matmul_path::int8_dot;
     auto& exec = pool(threads);
-    const lowbit::span<float> ys(y);
-    auto plain = [&] {
-        if (!lowbit::gemv(*wv, lowbit::span<const float>(x), ys, exec, opt, ws)) std::abort();
+    auto gemv = [&](const std::vector<float>& in) {
+        if (!lowbit::gemv(tw.view(), lowbit::span<const float>(in), lowbit::span<float>(y), exec, opt, ws)) std::abort();
     };
-    auto fused = [&] {
-        if (!lowbit::rotated_gemv(*q, *wv, lowbit::span<const float>(x), ys, exec, opt, ws)) std::abort();
-    };
-    auto separate = [&] {  // the copy and q->apply() on the caller, then the GEMV (before rotated_gemv)
+    double rotate = 0;
+    auto rotated = [&] {
+        const timer tr;
         std::copy(x.begin(), x.end(), xr.begin());
         if (!q->apply(lowbit::span<float>(xr))) std::abort();
-        if (!lowbit::gemv(*wv, lowbit::span<const float>(xr), ys, exec, opt, ws)) std::abort();
+        rotate += tr.seconds();
+        gemv(xr);
     };
-    plain(), fused(), separate();  // warm the workspace
-    double t_plain = 0, t_fused = 0, t_separate = 0;
+    gemv(x), rotated();  // warm the workspace
+    double plain = 0, rot = 0;
+    rotate = 0;
     for (auto _ : st) {
         const timer t0;
-        plain();
+        gemv(x);
         benchmark::ClobberMemory();
-        t_plain += t0.seconds();
+        plain += t0.seconds();
         const timer t1;
-        fused();
+        rotated();
         benchmark::ClobberMemory();
         const double r = t1.seconds();
-        t_fused += r;
+        rot += r;
         st.SetIterationTime(r);
-        const timer t2;
-        separate();
-        benchmark::ClobberMemory();
-        t_separate += t2.seconds();
     }
     const double n = static_cast<double>(st.iterations());
-    bandwidth_counters(st, wb, t_fused / n, threads);
-    st.counters["ratio_plain"] = t_fused / t_plain;         // rotated_gemv over gemv: the acceptance figure
-    st.counters["ratio_separate"] = t_separate / t_plain;  // rotating on the caller first, as before rotated_gemv
-    st.counters["plain_us"] = t_plain / n * 1e6;
+    bandwidth_counters(st, wb, rot / n, threads);
+    st.counters["ratio_plain"] = rot / plain;
+    st.counters["rotate_us"] = rotate / n * 1e6;  // the copy and the rotation of x alone
+    st.counters["plain_us"] = plain / n * 1e6;
 }
 
 void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a) {

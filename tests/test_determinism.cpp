@@ -134,40 +134,6 @@ TEST_CASE_TEMPLATE("determinism: GEMV and GEMM bits do not depend on the thread 
     }
 }
 
-// rotated_gemv's tasks share the rotation's chunks and the preparation
-// (kernels/run.hpp, transform_prologue): the bits of the serial run on any
-// pool, every arch, repeated (TSan runs this test: the hand-offs between the
-// tasks are atomics).
-TEST_CASE("determinism: rotated_gemv bits do not depend on the thread count (every arch)") {
-    using S = scheme<4, per_group<32>>;
-    const std::size_t N = pick(333, 133), K = 4096;  // a split block: both stages
-    const auto w = lowbit_test::gaussian(N * K, 5);
-    auto q = quantize<S>(matrix_view<const float>(w.data(), N, K));
-    REQUIRE(q);
-    auto tw = repack_tiled(q->view());
-    REQUIRE(tw);
-    auto rot = hadamard_rotation::make(K, 21);
-    REQUIRE(rot);
-    const auto x = lowbit_test::gaussian(K, 6);
-    for (arch a : archs()) {
-        arch_scope s(a);
-        for (const auto& wv : {*to_weights(q->view()), *to_weights(tw->view())}) {
-            matmul_options mo;
-            mo.path = matmul_path::int8_dot;
-            std::vector<float> y0;
-            every_executor([&](auto& exec, const char* name) {
-                CAPTURE(std::string(arch_name(a)) + "/" + layout_name(wv.lay()) + "/" + name);
-                for (int rep = 0; rep < 4; ++rep) {
-                    std::vector<float> y(N);
-                    REQUIRE(rotated_gemv(*rot, wv, span<const float>(x), span<float>(y), exec, mo).ok());
-                    if (y0.empty()) y0 = y;
-                    CHECK(std::memcmp(y.data(), y0.data(), N * 4) == 0);
-                }
-            });
-        }
-    }
-}
-
 TEST_CASE("determinism: the int8 path's activation quantization gives the same bits on every arch") {
     // The int8 result depends on the prepared activations only through the scalar
     // model, which every arch equals; ragged K, permutation, hostile rows included.

@@ -3,21 +3,15 @@
 // from the definition (Sylvester's recursion), never from the fast code.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <random>
-#include <string>
 #include <vector>
 
-#include <lowbit/kernels/rotated_matmul.hpp>
-#include <lowbit/pack.hpp>
-#include <lowbit/parallel.hpp>
 #include <lowbit/quant/hadamard.hpp>
-#include <lowbit/weights.hpp>
 
 #include "test_archs.hpp"
 
@@ -337,138 +331,4 @@ TEST_CASE("hadamard: apply and apply_transpose give the same bits on every arch"
                     REQUIRE(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
                 }
             }
-}
-
-// The two-stage chunks (run_chunk, which rotated_gemv runs inside its job)
-// give apply()'s bits: blocks below split_min whole in stage 0, larger ones
-// cut into split_chunk values then finished over column slices, on every
-// arch, in any order of the chunks within a stage; a NaN or Inf anywhere is
-// reported by the chunk that reads it.
-TEST_CASE("hadamard_rotation: the two-stage chunks give apply()'s bits on every arch") {
-    for (std::size_t n : {1u, 4u, 172u, 512u, 1024u, 2048u, 4096u, 5632u, 6144u, 8192u + 1024u + 4u})
-        for (hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary}) {
-            CAPTURE(n);
-            CAPTURE(static_cast<int>(split));
-            auto q = hadamard_rotation::make(n, 31 + n, split);
-            REQUIRE(q.ok());
-            std::size_t split_blocks = 0;
-            for (std::size_t b : q->blocks()) split_blocks += b >= hadamard_rotation::split_min;
-            CHECK(q->stage_chunks(1) == split_blocks * (hadamard_rotation::split_chunk / hadamard_rotation::split_slice));
-            std::vector<float> x = random_vector(n, 5u + static_cast<unsigned>(n));
-            x[0] = 3e35f, x[n - 1] = -1e-35f;
-            for (arch a : lowbit_test::runnable_archs()) {
-                CAPTURE(arch_name(a));
-                lowbit_test::arch_scope scope(a);
-                std::vector<float> want = x, got(n, 0.0f);
-                REQUIRE(q->apply(span<float>(want)).ok());
-                for (int s = 0; s < 2; ++s)  // last chunk first: the order within a stage does not matter
-                    for (std::size_t i = q->stage_chunks(s); i-- > 0;) REQUIRE(q->run_chunk(s, i, x.data(), got.data()));
-                REQUIRE(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
-            }
-            for (std::size_t bad : {std::size_t{0}, n / 2, n - 1}) {
-                std::vector<float> y = x, out(n);
-                y[bad] = bad % 2 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
-                std::size_t refused = 0;
-                for (std::size_t i = 0; i < q->stage_chunks(0); ++i) refused += !q->run_chunk(0, i, y.data(), out.data());
-                CHECK(refused == 1);
-            }
-        }
-}
-
-namespace {
-
-// Q8_0 blocks of random codes and scales (34 bytes a block: f16 scale, 32 int8).
-std::vector<std::uint8_t> q8_0_blocks(std::size_t N, std::size_t K, unsigned seed) {
-    std::mt19937 g(seed);
-    std::vector<std::uint8_t> b(N * K / 32 * 34);
-    for (std::size_t i = 0; i < b.size(); i += 34) {
-        const std::uint16_t scale = static_cast<std::uint16_t>(0x2000 + g() % 0x1000);  // 2^-7 .. 2^-5: finite, normal
-        std::memcpy(&b[i], &scale, 2);
-        for (int k = 0; k < 32; ++k) b[i + 2 + k] = static_cast<std::uint8_t>(g());
-    }
-    return b;
-}
-
-}  // namespace
-
-// rotated_gemv / rotated_multi_gemv against q->apply() on a copy then gemv /
-// multi_gemv: the same bits for dense, tiled and ggml-block weights, both
-// paths of the scheme layouts, the serial executor and pools of 1-8 threads
-// (the chunks and the preparation shared by the job's tasks), rotations
-// whose blocks are whole chunks (5632 = 11 x 512), split (4096, 2048 + 1024)
-// or tiny (96 = 3 x 32). Bad input: a NaN or Inf in x, a rotation of another
-// length or not built, a y that overlaps x: errors, y untouched, x unchanged.
-TEST_CASE("rotated_gemv: the bits of apply() then gemv, any executor; bad input leaves y untouched") {
-    using S = scheme<4, per_group<32>>;
-    thread_pool p1(1), p2(2), p3(3), p8(8);
-    for (std::size_t K : {96u, 3072u, 4096u, 5632u})
-        for (hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary}) {
-            CAPTURE(K);
-            CAPTURE(static_cast<int>(split));
-            const std::size_t N = 70;
-            auto q = hadamard_rotation::make(K, 900 + K, split);
-            REQUIRE(q.ok());
-            const std::vector<float> W = random_vector(N * K, 11u + static_cast<unsigned>(K));
-            auto qm = quantize<S>(matrix_view<const float>(W.data(), N, K));
-            REQUIRE(qm.ok());
-            auto tw = repack_tiled(qm->view());
-            REQUIRE(tw.ok());
-            const auto blocks = q8_0_blocks(N, K, 3u + static_cast<unsigned>(K));
-            const weights_view views[] = {*to_weights(qm->view()), *to_weights(tw->view()),
-                                          *make_ggml_weights(gguf::gguf_type::q8_0, blocks.data(), N, K)};
-            const std::vector<float> x = random_vector(K, 17u + static_cast<unsigned>(K));
-            std::vector<float> xr = x;
-            REQUIRE(q->apply(span<float>(xr)).ok());
-            for (const weights_view& w : views)
-                for (matmul_path path : {matmul_path::int8_dot, matmul_path::dequant_fma}) {
-                    if (w.lay() != layout::dense && w.lay() != layout::tiled && path != matmul_path::int8_dot) continue;
-                    CAPTURE(layout_name(w.lay()));
-                    CAPTURE(path_name(path));
-                    matmul_options opt;
-                    opt.path = path;
-                    std::vector<float> want(N), got(N);
-                    REQUIRE(gemv(w, span<const float>(xr), span<float>(want), serial_executor{}, opt).ok());
-                    REQUIRE(rotated_gemv(*q, w, span<const float>(x), span<float>(got), serial_executor{}, opt).ok());
-                    CHECK(std::memcmp(got.data(), want.data(), N * sizeof(float)) == 0);
-                    for (thread_pool* p : {&p1, &p2, &p3, &p8})
-                        for (int rep = 0; rep < 3; ++rep) {
-                            std::fill(got.begin(), got.end(), -1.0f);
-                            REQUIRE(rotated_gemv(*q, w, span<const float>(x), span<float>(got), *p, opt).ok());
-                            CHECK(std::memcmp(got.data(), want.data(), N * sizeof(float)) == 0);
-                        }
-                }
-            // Three weights of different heights sharing the rotation, as q, k and v.
-            const weights_view three[] = {views[1], *to_weights(tw->view()), views[2]};
-            std::vector<float> want3[3], got3[3];
-            span<float> ys_want[3], ys_got[3];
-            for (int i = 0; i < 3; ++i) {
-                want3[i].assign(N, 0.0f), got3[i].assign(N, 0.0f);
-                ys_want[i] = span<float>(want3[i]), ys_got[i] = span<float>(got3[i]);
-            }
-            matmul_options opt;
-            opt.path = matmul_path::int8_dot;
-            REQUIRE(multi_gemv(span<const weights_view>(three, 3), span<const float>(xr), span<const span<float>>(ys_want, 3), p3, opt).ok());
-            REQUIRE(rotated_multi_gemv(*q, span<const weights_view>(three, 3), span<const float>(x), span<const span<float>>(ys_got, 3), p3, opt)
-                        .ok());
-            for (int i = 0; i < 3; ++i) CHECK(std::memcmp(got3[i].data(), want3[i].data(), N * sizeof(float)) == 0);
-            // Bad input.
-            for (std::size_t bad : {std::size_t{0}, K / 2 + 1, K - 1}) {
-                std::vector<float> xb = x, y(N, 7.0f);
-                xb[bad] = bad % 2 ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
-                const std::vector<float> xb0 = xb;
-                for (thread_pool* p : {&p1, &p8}) {
-                    auto st = rotated_gemv(*q, views[1], span<const float>(xb), span<float>(y), *p, opt);
-                    REQUIRE_FALSE(st.ok());
-                    CHECK(st.code() == errc::non_finite);
-                    CHECK(std::string(st.message()).find("x[" + std::to_string(bad) + "]") != std::string::npos);
-                    CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 7.0f; }));
-                    CHECK(std::memcmp(xb.data(), xb0.data(), K * sizeof(float)) == 0);
-                }
-            }
-            std::vector<float> y(N, 7.0f);
-            auto other = hadamard_rotation::make(K + 32, 1);
-            CHECK(rotated_gemv(*other, views[1], span<const float>(x), span<float>(y), p2, opt).code() == errc::shape_mismatch);
-            CHECK(rotated_gemv(hadamard_rotation{}, views[1], span<const float>(x), span<float>(y), p2, opt).code() == errc::invalid_argument);
-            CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 7.0f; }));
-        }
 }

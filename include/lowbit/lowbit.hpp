@@ -9,7 +9,6 @@
 
 #include "core.hpp"
 #include "kernels.hpp"
-#include "kernels/rotated_matmul.hpp"
 #include "pack.hpp"
 #include "parallel.hpp"
 #include "quant.hpp"

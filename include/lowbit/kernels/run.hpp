@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <cstddef>
-#include <thread>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
-#include "../detail/cpu_relax.hpp"
 #include "../weights/weights_view.hpp"
 #include "arch.hpp"
 #include "table.hpp"
@@ -154,72 +152,6 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
-// A transform of the one activation vector that runs inside the matmul's job
-// instead of before it (rotated_gemv: the input rotation). On many threads a
-// GEMV of tens of microseconds has no room for a serial step of a few, nor for
-// a second fork and join: the job's tasks do the transform's chunks first,
-// then one of them prepares the activations, then each runs its rows.
-// run(ctx, stage, i, out): chunk i of stage 0 or 1 into out (x.size()
-// floats); every chunk of stage 0 is done before any of stage 1 starts; false:
-// the chunk's input is not finite.
-struct input_transform {
-    std::size_t chunks[2] = {0, 0};
-    bool (*run)(const void* ctx, int stage, std::size_t i, float* out) noexcept = nullptr;
-    const void* ctx = nullptr;
-};
-
-// The tasks' shared state for an input_transform. join() claims chunks until
-// none is left, waits for the stage's last one, then the first task past the
-// last stage runs `finish` (the preparation) and the others wait for it.
-// Deadlock-free with any executor, one thread or many: a task waits only for
-// chunks that running tasks have claimed (it claims every unclaimed one
-// itself first), and for a finish that a running task has begun. Returns
-// false, and the task must not run its rows, if an input was not finite or
-// finish failed.
-class transform_prologue {
-public:
-    template <class Finish>
-    bool join(const input_transform& t, float* out, Finish&& finish) noexcept {
-        if (const int done = state_.load(std::memory_order_acquire)) return done == 1;  // a later task of the job
-        for (int s = 0; s < 2; ++s) {
-            const std::size_t n = t.chunks[s];
-            for (std::size_t i; (i = next_[s].fetch_add(1, std::memory_order_relaxed)) < n;) {
-                if (!t.run(t.ctx, s, i, out)) bad_.store(true, std::memory_order_relaxed);
-                done_[s].fetch_add(1, std::memory_order_acq_rel);
-            }
-            wait([&] { return done_[s].load(std::memory_order_acquire) >= n; });
-        }
-        if (!finishing_.exchange(true, std::memory_order_acq_rel))
-            state_.store(!bad_.load(std::memory_order_relaxed) && finish() ? 1 : 2, std::memory_order_release);
-        else
-            wait([&] { return state_.load(std::memory_order_acquire) != 0; });
-        return state_.load(std::memory_order_acquire) == 1;
-    }
-    bool input_bad() const noexcept { return bad_.load(std::memory_order_relaxed); }
-
-private:
-    // Spin a little (a chunk takes well under a microsecond), then yield:
-    // with fewer cores than threads the task waited for needs the core.
-    template <class Pred>
-    static void wait(Pred&& ready) noexcept {
-        for (unsigned i = 0; !ready(); ++i) {
-            if (i < 256) cpu_relax();
-            else std::this_thread::yield();
-        }
-    }
-
-    std::atomic<std::size_t> next_[2] = {{0}, {0}}, done_[2] = {{0}, {0}};
-    std::atomic<bool> bad_{false}, finishing_{false};
-    std::atomic<int> state_{0};  // 0 preparing, 1 ready, 2 failed
-};
-
-// ok, or the error naming x's first NaN or Inf.
-inline status first_non_finite(span<const float> x, const char* who) noexcept {
-    for (std::size_t k = 0; k < x.size(); ++k)
-        if (!(x[k] - x[k] == 0.0f)) return status::error(errc::non_finite, "%s: x[%zu] is not finite", who, k);
-    return {};
-}
-
 // y[i] = W[i] x for n <= max_multi_gemv weights of x's length, as one job of
 // the executor (multi_gemv in weights_matmul.hpp, which holds n to
 // max_multi_gemv); fam[i] is w[i]'s family.
@@ -227,16 +159,12 @@ inline status first_non_finite(span<const float> x, const char* who) noexcept {
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
 // their order in the job differs.
-// With `pre` the weights read pre's output of x (a workspace copy, its
-// chunks run by the job's tasks before the preparation; see input_transform),
-// and a non-finite x is reported as in gemv: nothing written.
 template <class Exec>
 status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span<const float> x, span<const span<float>> y,
-                      Exec& exec, const matmul_options& opt, matmul_workspace& ws, const input_transform* pre = nullptr,
-                      const char* who = "multi_gemv") {
+                      Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
     const std::size_t n = w.size();
     if (n == 0 && y.empty()) return {};
-    if (n != y.size()) return status::error(errc::shape_mismatch, "%s: %zu weights but %zu outputs", who, n, y.size());
+    if (n != y.size()) return status::error(errc::shape_mismatch, "multi_gemv: %zu weights but %zu outputs", n, y.size());
     const kernel_entry* e[max_multi_gemv];
     matmul_call c[max_multi_gemv];
     std::size_t first_task[max_multi_gemv + 1] = {0};
@@ -244,11 +172,11 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     bool fell = false;
     for (std::size_t i = 0; i < n; ++i) {
         LOWBIT_TRY(check_path(w[i], opt));
-        LOWBIT_TRY(check_gemv_args(w[i], x, y[i], who));
+        LOWBIT_TRY(check_gemv_args(w[i], x, y[i], "multi_gemv"));
         for (std::size_t j = 0; j < i; ++j)  // every output is written while the others are
             if (overlaps(y[i].data(), y[i].size() * 4, y[j].data(), y[j].size() * 4) || w[j].overlaps(y[i].data(), y[i].size() * 4) ||
                 w[i].overlaps(y[j].data(), y[j].size() * 4))
-                return status::error(errc::invalid_argument, "%s: output %zu overlaps output %zu or its weights", who, i, j);
+                return status::error(errc::invalid_argument, "multi_gemv: output %zu overlaps output %zu or its weights", i, j);
         auto found = select_entry(fam[i], w[i], opt);
         if (!found) return found.error();
         e[i] = *found;
@@ -259,36 +187,17 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
         first_task[i + 1] = first_task[i] + task_count(*e[i], w[i]);
     }
     if (opt.info) opt.info->fell_back = fell;  // the last weight's entry, and whether any fell back
-    const std::size_t bytes = ws_at[n] + (pre ? x.size() * sizeof(float) : 0);
-    unsigned char* base = bytes ? static_cast<unsigned char*>(ws.get(bytes)) : nullptr;
-    float* xr = pre ? reinterpret_cast<float*>(base + ws_at[n]) : nullptr;  // pre's output, after the entries' parts
+    unsigned char* base = ws_at[n] ? static_cast<unsigned char*>(ws.get(ws_at[n])) : nullptr;
     for (std::size_t i = 0; i < n; ++i) {
         if (e[i]->ws_bytes) c[i].ws = base + ws_at[i];
-        if (pre) c[i].x = xr;
+        if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1: on the caller, as gemv does
     }
-    auto run_rows = [&](std::size_t t) {
+    exec(first_task[n], [&](std::size_t t) {
         std::size_t i = 0;
         while (t >= first_task[i + 1]) ++i;
         run_task(*e[i], c[i], t - first_task[i]);
-    };
-    if (!pre) {
-        for (std::size_t i = 0; i < n; ++i)
-            if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1: on the caller, as gemv does
-        exec(first_task[n], run_rows);
-        return {};
-    }
-    if (first_task[n] == 0) return first_non_finite(x, who);  // no rows, no task to run the chunks: x is still checked
-    status prepared;  // written by the one task that prepares, read after the join
-    transform_prologue pro;
-    auto prepare_all = [&]() noexcept {
-        for (std::size_t i = 0; i < n; ++i)
-            if (e[i]->prepare && !(prepared = e[i]->prepare(c[i], 0))) return false;
-        return true;
-    };
-    exec(first_task[n], [&](std::size_t t) {
-        if (pro.join(*pre, xr, prepare_all)) run_rows(t);
     });
-    return pro.input_bad() ? first_non_finite(x, who) : prepared;
+    return {};
 }
 
 // The front doors' common part: arguments checked, then run_matmul on fam.

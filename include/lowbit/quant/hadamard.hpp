@@ -218,16 +218,6 @@ public:
         q.signs_.resize(n);
         detail::mt19937_64 gen(seed);
         for (float& s : q.signs_) s = (gen() >> 63) ? -1.0f : 1.0f;
-        std::size_t at = 0;
-        for (const std::size_t b : q.sizes_) {
-            if (b < split_min) {
-                q.stage0_.push_back(piece{at, b, b, 0});
-            } else {
-                for (std::size_t c = 0; c < b; c += split_chunk) q.stage0_.push_back(piece{at + c, split_chunk, b, 0});
-                for (std::size_t c = 0; c < split_chunk; c += split_slice) q.stage1_.push_back(piece{c, split_slice, b, at});
-            }
-            at += b;
-        }
         return q;
     }
 
@@ -238,56 +228,6 @@ public:
     const std::vector<float>& signs() const noexcept { return signs_; }
 
     status apply(span<float> x) const noexcept { return transform_rows(x, 1, false, "x"); }
-
-    // apply() of one vector cut into two stages of independent chunks, for a
-    // job that runs it on many threads: rotated_gemv (kernels/rotated_matmul.hpp)
-    // rotates x inside the GEMV's own job, where a separate parallel rotation
-    // could not pay for its fork and join. Stage 0, chunk i: its part of `in`
-    // copied to `out`, the signs, and the whole rotation of a block below
-    // split_min, or the first passes (distances below split_chunk) of a larger
-    // one; stage 1, once every stage-0 chunk is done: the later passes and the
-    // scale over a slice of a large block's columns. The butterflies run in
-    // apply()'s order, so `out` gets apply()'s bits. run_chunk returns false
-    // when its part of `in` holds a NaN or Inf (stage 0); `out` is then garbage.
-    static constexpr std::size_t split_min = 1024, split_chunk = 256, split_slice = 16;
-    std::size_t stage_chunks(int stage) const noexcept { return stage == 0 ? stage0_.size() : stage == 1 ? stage1_.size() : 0; }
-    bool run_chunk(int stage, std::size_t i, const float* in, float* out) const noexcept {
-        if (stage == 0) {
-            const piece& p = stage0_[i];
-            if (!detail::all_finite(in + p.at, p.len)) return false;
-            std::memcpy(out + p.at, in + p.at, p.len * sizeof(float));
-            if (p.len == p.block)  // a whole block: signs, transform, scale
-                detail::rotate_block(out + p.at, p.len, signs_.data() + p.at, nullptr, norm_of(p.block));
-            else {
-                detail::scale_by(out + p.at, signs_.data() + p.at, 1.0f, p.len);
-                detail::fwht_vector(out + p.at, p.len);
-            }
-            return true;
-        }
-        // The block's values as rows of split_chunk: passes at row distances
-        // 1, 2, 4, ... (value distances split_chunk, 2 split_chunk, ...), each a
-        // + b, a - b as fwht_unnormalized does, over `len` columns from `at`.
-        const piece& p = stage1_[i];
-        float* base = out + p.block_at + p.at;
-        const std::size_t rows = p.block / split_chunk;
-        for (std::size_t h = 1; h < rows; h *= 2)
-            for (std::size_t r = 0; r < rows; r += 2 * h)
-                for (std::size_t j = r; j < r + h; ++j) {
-                    float* a = base + j * split_chunk;
-                    float* b = base + (j + h) * split_chunk;
-                    for (std::size_t c = 0; c < p.len; c += 4) {
-                        float u[4], v[4], sum[4], diff[4];
-                        std::memcpy(u, a + c, sizeof u);
-                        std::memcpy(v, b + c, sizeof v);
-                        for (int k = 0; k < 4; ++k) sum[k] = u[k] + v[k], diff[k] = u[k] - v[k];
-                        std::memcpy(a + c, sum, sizeof sum);
-                        std::memcpy(b + c, diff, sizeof diff);
-                    }
-                }
-        const float norm = norm_of(p.block);
-        for (std::size_t r = 0; r < rows; ++r) detail::scale_by(base + r * split_chunk, nullptr, norm, p.len);
-        return true;
-    }
     status apply_transpose(span<float> x) const noexcept { return transform_rows(x, 1, true, "x"); }
 
     // m is rows x size() row-major; each row w becomes Q w (or Q^T w).
@@ -328,7 +268,7 @@ private:
             float* x = m.data() + r * n;
             std::size_t at = 0;
             for (const std::size_t b : sizes_) {
-                const float norm = norm_of(b);
+                const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
                 // forward: signs, transform, x * norm; transpose: transform, x * (s * norm), the products with s exact
                 const float* s = signs_.data() + at;
                 detail::rotate_block(x + at, b, transpose ? nullptr : s, transpose ? s : nullptr, norm);
@@ -349,19 +289,9 @@ private:
         }
     }
 
-    static float norm_of(std::size_t b) noexcept { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(b))); }
-
-    // A chunk of run_chunk: stage 0: values [at, at + len) of a block of
-    // `block` values; stage 1: columns [at, at + len) of the block starting
-    // at block_at, seen as rows of split_chunk.
-    struct piece {
-        std::size_t at, len, block, block_at;
-    };
-
     std::size_t block_ = 0;
     std::vector<std::size_t> sizes_;
     std::vector<float> signs_;
-    std::vector<piece> stage0_, stage1_;
 };
 
 }  // namespace lowbit
