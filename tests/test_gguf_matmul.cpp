@@ -187,6 +187,24 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// gemv of type t on `storage` with every SIMD arch this CPU runs forced in turn:
+// the bits of y_ref (the scalar model's). Returns how many archs ran.
+int gemv_same_on_every_arch(gguf_type t, const void* storage, std::size_t n, std::size_t k, const std::vector<float>& x,
+                            const std::vector<float>& y_ref) {
+    int archs_run = 0;
+    for (arch a : all_archs) {
+        if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
+        const std::string arch_s = arch_name(a);
+        CAPTURE(arch_s);
+        arch_scope s(a);
+        std::vector<float> y(n);
+        REQUIRE(gemv(t, storage, n, k, span<const float>(x), span<float>(y)).ok());
+        CHECK(same_bits(y, y_ref));
+        ++archs_run;
+    }
+    return archs_run;
+}
+
 }  // namespace
 
 TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bound") {
@@ -495,17 +513,7 @@ TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every 
             REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
         }
         for (float v : y_ref) CHECK(std::isfinite(v));
-        int archs_run = 0;
-        for (arch a : all_archs) {
-            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
-            const std::string arch_s = arch_name(a);
-            CAPTURE(arch_s);
-            arch_scope s(a);
-            std::vector<float> y(n);
-            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
-            CHECK(same_bits(y, y_ref));
-            ++archs_run;
-        }
+        const int archs_run = gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
         MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
     }
 }
@@ -543,15 +551,7 @@ TEST_CASE("gguf gemv: extreme scales (f16 max, subnormal, zero, either sign) giv
             REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
         }
         for (float v : y_ref) non_finite += !std::isfinite(v);
-        for (arch a : all_archs) {
-            if (a == arch::scalar || !lowbit_test::arch_selected(a) || !force_arch(a).ok()) continue;
-            const std::string arch_s = arch_name(a);
-            CAPTURE(arch_s);
-            arch_scope s(a);
-            std::vector<float> y(n);
-            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y)).ok());
-            CHECK(same_bits(y, y_ref));
-        }
+        gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
     }
     CHECK(non_finite > 0);
 }

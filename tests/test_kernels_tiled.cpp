@@ -232,6 +232,25 @@ void check_kernels() {
             }
 }
 
+// w seen through its kernel scheme (groups read at run time), as the table
+// instantiates the bodies: calls on it compile no second copy of a body.
+template <class S>
+tiled_view<typename lowbit::detail::kernel_scheme<S>::type> on_kernel_scheme(const tiled_view<S>& w) {
+    tiled_view<typename lowbit::detail::kernel_scheme<S>::type> wk;
+    wk.codes = w.codes;
+    wk.scales = w.scales;
+    wk.zeros = w.zeros;
+    wk.perm = w.perm;
+    wk.rows = w.rows;
+    wk.cols = w.cols;
+    wk.group = w.group;
+    wk.tiles = w.tiles;
+    wk.blocks = w.blocks;
+    wk.groups = w.groups;
+    wk.blocks_per_group = w.blocks_per_group;
+    return wk;
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("tiled layout: repack and unpack are exact inverses", S, scheme<1, per_group<32>>,
@@ -391,21 +410,8 @@ void check_f32_panel() {
         for (std::size_t tt = 0; tt < w.tiles; ++tt)
             kdetail::f32_tile_scalar(w, tt, acts.data() + m, Mmax - m < 64 ? Mmax - m : 64, model.data() + m * N, N);
 #if defined(LOWBIT_HAVE_X86_KERNELS)
-    // The bodies as the table instantiates them: on the kernel scheme (groups
-    // read at run time), so the calls below compile no second copy of a body.
-    using KS = typename lowbit::detail::kernel_scheme<S>::type;
-    tiled_view<KS> wk;
-    wk.codes = w.codes;
-    wk.scales = w.scales;
-    wk.zeros = w.zeros;
-    wk.perm = w.perm;
-    wk.rows = w.rows;
-    wk.cols = w.cols;
-    wk.group = w.group;
-    wk.tiles = w.tiles;
-    wk.blocks = w.blocks;
-    wk.groups = w.groups;
-    wk.blocks_per_group = w.blocks_per_group;
+    // The bodies as the table instantiates them (on_kernel_scheme).
+    const auto wk = on_kernel_scheme(w);
     // Every tail of the 6-, 2- and 1-row register blocks; every M to 33 for 4 bits.
     std::vector<std::size_t> Ms = {1, 2, 3, 5, 6, 7, 8, 11, 13, 16, 33, Mmax};
     if (S::bits == 4) {
@@ -503,19 +509,7 @@ void check_bf16_pairs() {
         REQUIRE(gemm(w, matrix_view<const float>(xs.data(), Mmax, K), matrix_view<float>(model_b.data(), Mmax, N), serial_executor{}, o)
                     .ok());
     }
-    using KS = typename lowbit::detail::kernel_scheme<S>::type;
-    tiled_view<KS> wk;
-    wk.codes = w.codes;
-    wk.scales = w.scales;
-    wk.zeros = w.zeros;
-    wk.perm = w.perm;
-    wk.rows = w.rows;
-    wk.cols = w.cols;
-    wk.group = w.group;
-    wk.tiles = w.tiles;
-    wk.blocks = w.blocks;
-    wk.groups = w.groups;
-    wk.blocks_per_group = w.blocks_per_group;
+    const auto wk = on_kernel_scheme(w);
     // One call over every row and tile: within the tolerance of the model.
     std::vector<float> all(Mmax * N);
     kdetail::avx512bf16::tbf16_tiles(wk, 0, w.tiles, acts.data(), Mmax, all.data(), N);
