@@ -252,8 +252,7 @@ alignas(32) inline constexpr auto iq1m_plus = iq1m_plus_table();
 // group / 4 (spread there by ctrl), masked by mask and brought down by an
 // unsigned high multiply (mult = 2^(13 - 3 (group % 4)), after a << 3).
 LOWBIT_GGUF_AVX2_INLINE __m256i iq1m_odd_scales(__m256i words, __m256i ctrl, __m256i mask, __m256i mult) {
-    const __m256i s = _mm256_mulhi_epu16(_mm256_slli_epi16(_mm256_and_si256(_mm256_shuffle_epi8(words, ctrl), mask), 3), mult);
-    return _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
+    return odd16(_mm256_mulhi_epu16(_mm256_slli_epi16(_mm256_and_si256(_mm256_shuffle_epi8(words, ctrl), mask), 3), mult));
 }
 LOWBIT_GGUF_AVX2_INLINE std::int32_t isum(const block_iq1_m& w, const block_q8_K& a) {
     // point p = 4 ib + 2 half + l: qh byte p / 2, nibble l = p % 2 (three high bits, then the shift's sign: 1 = -1)
