@@ -1,5 +1,7 @@
 // bench/bench_baseline.cpp — what the quantized kernels are judged against:
 //   membw/t{1,2}      streaming read of a 1 GiB buffer (far larger than the LLC): GBps
+//   cachebw/<w4|w8>/t* the same read of a buffer as large as a 4096x4096 w4g32 (w8g32)
+//                     weight, again and again: the ceiling of the cache-resident GEMV
 //   vnni_peak/t{1,2}  a tight vpdpbusd loop on independent zmm accumulators: GOPs
 //   f32_gemv/KxN/t*   our own f32 GEMV (AVX-512 FMA, memory bound): weight_GBps
 //   f32_gemm/KxN/mM/t* our own register-blocked f32 GEMM: GFLOPs
@@ -47,6 +49,30 @@ void bm_membw(benchmark::State& st, int threads) {
     st.counters["GBps"] = benchmark::Counter(gbps, benchmark::Counter::kIsRate);
     st.SetBytesProcessed(static_cast<std::int64_t>(bytes) * st.iterations());
     results()["membw/t" + std::to_string(threads)] = gbps / tm.seconds();
+}
+
+// The hot GEMV's ceiling: the read of a buffer the size of its weight (9.4 MB
+// for 4096 x 4096 at 4.5 bits, 17.8 MB at 8.5), repeated, in 64 contiguous
+// slices as the GEMV's 64 tasks of 64 rows, so that each thread reads the same
+// slices on every call (the pool's task-to-thread mapping) from its own L2 or
+// from the shared L3, as the GEMV does. A GEMV that reads its weight at this
+// rate cannot be made faster by any kernel: only by fewer bytes or by more of
+// them staying in a core's L2.
+void bm_cachebw(benchmark::State& st, std::size_t bytes, int threads) {
+    constexpr std::size_t tasks = 64;
+    const std::size_t per = bytes / tasks;  // a multiple of 256 for both sizes
+    auto* buf = static_cast<std::uint8_t*>(std::aligned_alloc(4096, bytes));
+    std::memset(buf, 1, bytes);
+    std::uint64_t sink[tasks] = {};
+    auto& p = pool(threads);
+    for (int warm = 0; warm < 3; ++warm) p(tasks, [&](std::size_t t) { sink[t] += read_sum(buf + t * per, per); });
+    for (auto _ : st) {
+        p(tasks, [&](std::size_t t) { sink[t] += read_sum(buf + t * per, per); });
+        benchmark::DoNotOptimize(sink);
+    }
+    std::free(buf);
+    st.counters["GBps"] = benchmark::Counter(static_cast<double>(bytes) * static_cast<double>(st.iterations()) / 1e9,
+                                             benchmark::Counter::kIsRate);
 }
 
 BENCH_AVX512 void vnni_loop(std::size_t iters, std::int32_t* out) {
@@ -210,6 +236,12 @@ void register_baselines() {
     for (int t : thread_counts()) {
         benchmark::RegisterBenchmark(("membw/t" + std::to_string(t)).c_str(), bm_membw, t)->UseRealTime()->Unit(benchmark::kMillisecond);
     }
+    // 4096 x 4096 at 4.5 and 8.5 bits per weight (w4g32, w8g32: codes and an f16 scale per 32)
+    for (const auto& [name, bytes] : {std::pair<const char*, std::size_t>{"w4", 9437184}, {"w8", 17825792}})
+        for (int t : thread_counts())
+            benchmark::RegisterBenchmark(("cachebw/" + std::string(name) + "/t" + std::to_string(t)).c_str(), bm_cachebw, bytes, t)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
     for (int t : thread_counts()) benchmark::RegisterBenchmark(("vnni_peak/t" + std::to_string(t)).c_str(), bm_vnni_peak, t)->UseRealTime();
     for (const auto& s : gemv_shapes())
         for (int t : thread_counts())
