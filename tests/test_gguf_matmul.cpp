@@ -519,12 +519,13 @@ TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every 
     }
 }
 
-TEST_CASE("gguf IQ1_S/IQ1_M: rows around the AVX2 copies' chunks of 16 super-blocks, every arch equals the model") {
-    // The AVX2 IQ1 copies store the grid indices of up to 16 super-blocks of
-    // a row, then dot them: rows of 15, 16, 31, 32 and 33 super-blocks (a
-    // short chunk, whole chunks, a tail of 15 and of 1), arbitrary block bytes.
+TEST_CASE("gguf IQ1_S/IQ1_M/IQ3_S: rows around the AVX2 copies' chunks of 16 super-blocks, every arch equals the model") {
+    // The AVX2 IQ1 and IQ3_S copies store the grid indices of up to 16
+    // super-blocks of a row, then dot them: rows of 15, 16, 31, 32 and 33
+    // super-blocks (a short chunk, whole chunks, a tail of 15 and of 1),
+    // arbitrary block bytes.
     std::mt19937 rng(2616);
-    for (gguf_type t : {gguf_type::iq1_s, gguf_type::iq1_m}) {
+    for (gguf_type t : {gguf_type::iq1_s, gguf_type::iq1_m, gguf_type::iq3_s}) {
         for (std::size_t blocks : {15, 16, 31, 32, 33}) {
             const std::string type_s = type_name(t);
             CAPTURE(type_s);
