@@ -12,10 +12,11 @@
 // _mm256_set_* (IQ1_S 17.6, IQ2_S 22), beat one vpgatherdq per 32 values (21.6,
 // 26); the copies before stored the points to an array and loaded that as a
 // vector (IQ1_S 85, IQ2_S 82). Indices that take vector work (IQ3_S's ninth
-// bit, IQ1's three high bits) are formed for the whole super-block in vector
-// registers and stored as 16-bit words, each then read by a movzx that the
-// point's load indexes (IQ3_S: vpgatherdd before, 8 points a gather, on Zen 5
-// about 0.4 ns a point against about 0.2 for a scalar load).
+// bit, IQ1's three high bits) are formed in vector registers for a chunk of
+// up to 16 super-blocks and stored as 16-bit words, each then read by a movzx
+// that the point's load indexes (stored_index_row_dot; IQ3_S: vpgatherdd
+// before, 8 points a gather, on Zen 5 about 0.4 ns a point against about 0.2
+// for a scalar load).
 // The scales: the super-block's odd scales 2 s + 1 are formed once as int16
 // words and broadcast per sub-block by one vpshufb (broadcast_scale).
 // The signed bytes are dotted with the Q8_K activations by dot_s8_q8k, each
