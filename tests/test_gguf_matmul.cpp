@@ -464,8 +464,9 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
 TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every shift-sign pattern, every arch equals the model") {
     // The IQ1 copies find their points by table lookups built on the index
     // bits (VBMI: a 2048-byte plane and runs of 16, four blocks at a time;
-    // AVX2: indices formed in vector registers, IQ1_M's per-point shift by a
-    // 16-entry table of its sub-block's sign pattern). 2048 super-blocks
+    // AVX2: indices formed in vector registers and stored for a chunk of 16
+    // super-blocks, IQ1_M's per-point shift by a 16-entry table of its
+    // sub-block's sign pattern). 2048 super-blocks
     // (64 rows of 32), point p of block b at index (b + 67 p) mod 2048: each
     // position sees all 2048 indices; IQ1_M sub-block j of block b has the
     // shift-sign pattern (b + j) mod 16, IQ1_S the sign bit (b >> j) & 1;
@@ -515,6 +516,31 @@ TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every 
         for (float v : y_ref) CHECK(std::isfinite(v));
         const int archs_run = gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
         MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
+    }
+}
+
+TEST_CASE("gguf IQ1_S/IQ1_M/IQ3_S: rows around the AVX2 copies' chunks of 16 super-blocks, every arch equals the model") {
+    // The AVX2 IQ1 and IQ3_S copies store the grid indices of up to 16
+    // super-blocks of a row, then dot them: rows of 15, 16, 31, 32 and 33
+    // super-blocks (a short chunk, whole chunks, a tail of 15 and of 1),
+    // arbitrary block bytes.
+    std::mt19937 rng(2616);
+    for (gguf_type t : {gguf_type::iq1_s, gguf_type::iq1_m, gguf_type::iq3_s}) {
+        for (std::size_t blocks : {15, 16, 31, 32, 33}) {
+            const std::string type_s = type_name(t);
+            CAPTURE(type_s);
+            CAPTURE(blocks);
+            const std::size_t n = 9, k = blocks * 256;
+            const std::vector<std::uint16_t> storage = arbitrary_rows(t, n, k, rng);
+            const std::vector<float> x = lowbit_test::gaussian(k, static_cast<std::uint32_t>(blocks));
+            std::vector<float> y_ref(n);
+            {
+                arch_scope s(arch::scalar);
+                REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
+            }
+            for (float v : y_ref) CHECK(std::isfinite(v));
+            gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);  // CHECKs each arch's bits
+        }
     }
 }
 
