@@ -171,7 +171,7 @@ LOWBIT_FIT_FN void lanes_pass(const float* xt, std::size_t G, const lane_batch& 
     constexpr std::size_t Q = fs ? 7 : 2;  // err, errt[, w, wk, wk2, wy, wyk]
     lane_consts<B> k[N];
     for (std::size_t j = 0; j < N; ++j) {
-        k[j] = consts_for<B>(fit_candidate{1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0}, norm, false);  // (the norm's constants)
+        k[j] = consts_for<B>(idle_candidate, norm, false);  // (the norm's constants)
         k[j].scale = B::load(c.scale + j * W);
         k[j].inv = B::load(c.inv + j * W);
         k[j].unit_inv = B::load(c.unit_inv + j * W);

@@ -68,6 +68,10 @@ enum class fit_mode : std::uint8_t {
 };
 constexpr bool fit_sums_wanted(fit_mode m) noexcept { return m == fit_mode::l2_fit || m == fit_mode::pow_fit; }
 
+// The candidate a lane with none in a pass runs (lane_batch::set_dummy; its
+// sums are dropped), whose norm constants lanes_pass also takes.
+inline constexpr fit_candidate idle_candidate{1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0};
+
 // The candidates of a pass over W groups at once (lanes_pass), structure of
 // arrays: group l's candidate j at [j W + l] (N <= 4 candidates, W <= 16
 // groups), so that the pass loads each constant as one vector and the search
@@ -85,7 +89,7 @@ struct lane_batch {
         tnorm[i] = c.tnorm;
     }
     // A candidate whose sums the caller drops (a lane with none in the pass).
-    void set_dummy(std::size_t i) noexcept { set(i, fit_candidate{1.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0}); }
+    void set_dummy(std::size_t i) noexcept { set(i, idle_candidate); }
 };
 // A lanes pass's sums, the same layout.
 struct lane_sums {
