@@ -38,16 +38,42 @@ rules_ok=1
 if [ -n "$reach" ]; then rules_ok=0; echo "FAIL: a public header includes another folder's detail/ header:"; echo "$reach"; fi
 if [ -n "$inside" ]; then rules_ok=0; echo "FAIL: tests or bench include a detail/ header:"; echo "$inside"; fi
 
-# kernel_list.hpp alone instantiates one code width (LOWBIT_WIDTHS, compiled_mode.hpp), not
-# all eight: its includes are the same for every width, and all eight widths are instantiated
-# header-only by weights_matmul.hpp's compile (which includes it), the one file of all headers
-# and the library; alone with all widths it cost 14.6 of this check's ~122 g++ CPU-s.
-one_width=" lowbit/kernels/kernel_list.hpp "
+# kernel_list.hpp and weights_matmul.hpp (which includes it) alone instantiate one code width
+# (LOWBIT_WIDTHS, compiled_mode.hpp), not all eight: their includes are the same for every
+# width; all eight widths are instantiated header-only by the one file of all headers (clang++),
+# and their definitions compiled by g++ in the library (src/kernels_w*.cpp, one width each).
+# Alone with all widths they cost 14.6 and 13.3 g++ CPU-s (with one: 3.7 each).
+one_width=" lowbit/kernels/kernel_list.hpp lowbit/kernels/weights_matmul.hpp "
+
+# An umbrella header (nothing but comments, `#pragma once` and `#include "..."` of
+# other public headers, each checked alone here) is not compiled alone: it is
+# self-contained when each header it includes is, and that is what the other
+# compiles check; every umbrella still compiles in the file of all headers (both
+# compilers, and with LOWBIT_COMPILED), and lowbit.hpp in the consumer builds
+# and readme_example. One whose includes reach a detail/ header, or that holds
+# anything else (a declaration, a macro), is compiled alone as before. Alone,
+# the nine umbrellas cost 11.5 of the g++ pass's 90 CPU-s (docs/testing.md, session 26).
+umbrella() {  # umbrella <header>: true when it only includes public headers checked alone
+  local h=$1 dir inc rest
+  dir=$(dirname "$h")
+  # (no `grep -q` in a pipe: under pipefail its early exit fails the pipe)
+  rest=$(sed -e 's://.*$::' "$root/include/$h" | grep -v '^[[:space:]]*$' |
+           grep -vE '^[[:space:]]*#[[:space:]]*(include[[:space:]]*"[^"]*"|pragma once)[[:space:]]*$')
+  [ -n "$rest" ] && return 1
+  for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$root/include/$h"); do
+    inc=$(realpath -m --relative-to="$root/include" "$root/include/$dir/$inc")
+    case " $(echo $headers) " in *" $inc "*) ;; *) return 1 ;; esac
+  done
+  return 0
+}
+umbrellas=" "
+for h in $headers; do umbrella "$h" && umbrellas="$umbrellas$h "; done
 
 # One line per compile: <compiler> <source file> <what it checks>.
 for cxx in "${compilers[@]}"; do
   if [ $each -eq 1 ] || [ "$cxx" = "${compilers[0]}" ]; then
     for h in $headers; do
+      case $umbrellas in *" $h "*) continue ;; esac
       src="$tmp/$(echo "$h" | tr '/.' '__')_$(basename "$cxx").cpp"
       case $one_width in *" $h "*) echo '#define LOWBIT_WIDTHS 0x80' ;; *) ;; esac > "$src"
       printf '#include <%s>\n#include <%s>\nint main() { return 0; }\n' "$h" "$h" >> "$src"
@@ -85,5 +111,5 @@ while read -r cxx src what; do
     cat "$src.result" 2>/dev/null || echo "FAIL: $cxx $what (no result)"
   fi
 done < "$tmp/jobs"
-echo "$((n - fail)) passed, $fail failed ($(IFS=,; echo "${compilers[*]}"); each header alone with ${compilers[0]}$([ $each -eq 1 ] && echo ' and every other compiler'))"
+echo "$((n - fail)) passed, $fail failed ($(IFS=,; echo "${compilers[*]}"); each header alone with ${compilers[0]}$([ $each -eq 1 ] && echo ' and every other compiler'), but the umbrellas:$umbrellas)"
 [ $fail -eq 0 ] && [ $rules_ok -eq 1 ]
