@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <lowbit/formats/gguf_blocks.hpp>
+#include <lowbit/kernels/arch.hpp>
 
 #include "golden.hpp"
 
@@ -35,6 +36,23 @@ const golden_type golden_types[] = {
     {"q4_0", gguf_type::q4_0}, {"q4_1", gguf_type::q4_1}, {"q5_0", gguf_type::q5_0}, {"q5_1", gguf_type::q5_1},
     {"q8_0", gguf_type::q8_0}, {"q2_K", gguf_type::q2_K}, {"q3_K", gguf_type::q3_K}, {"q4_K", gguf_type::q4_K},
     {"q5_K", gguf_type::q5_K}, {"q6_K", gguf_type::q6_K},
+};
+
+// The archs this CPU runs, scalar first: the K-quants' sub-block search
+// follows the kernels' arch (AVX2 lanes, gguf_search_lanes.hpp), so their
+// golden tests run on each. force_arch(automatic) again when the test ends.
+std::vector<arch> golden_archs() {
+    std::vector<arch> out{arch::scalar};
+    for (arch a : {arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::amx, arch::neon, arch::neondot})
+        if (force_arch(a).ok()) out.push_back(a);  // refused where this CPU cannot run it
+    (void)force_arch(arch::automatic);
+    return out;
+}
+// The types whose search depends on the arch (the affine sub-block search,
+// fit_affine_subblocks): the others run on the scalar arch only.
+bool arch_dependent(gguf_type t) { return t == gguf_type::q2_K || t == gguf_type::q4_K || t == gguf_type::q5_K; }
+struct arch_restore {
+    ~arch_restore() { (void)force_arch(arch::automatic); }
 };
 
 std::uint32_t bits_of(float f) {
@@ -63,10 +81,15 @@ TEST_CASE("gguf blocks: struct sizes and bits per weight") {
 }
 
 TEST_CASE("gguf blocks: quantize_row matches ggml's reference bytes for every type and input") {
+    arch_restore restore;
+    for (arch ar : golden_archs()) {
+    REQUIRE(force_arch(ar).ok());
+    INFO("arch ", arch_name(ar));
     for (const char* dist : distributions) {
         const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
         REQUIRE_MESSAGE(x.size() == 4096, "missing or short input ", std::string(dist));
         for (const golden_type& t : golden_types) {
+            if (ar != arch::scalar && !arch_dependent(t.type)) continue;
             const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".bin");
             const auto k = static_cast<std::int64_t>(x.size());
             REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, k)));
@@ -83,6 +106,7 @@ TEST_CASE("gguf blocks: quantize_row matches ggml's reference bytes for every ty
             REQUIRE(quantize(t.type, x.data(), again.data(), 4, k / 4, nullptr).ok());
             CHECK(first_difference(again.data(), want.data(), want.size()) == -1);
         }
+    }
     }
 }
 
@@ -274,10 +298,15 @@ TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {
         {"q5_1", gguf_type::q5_1}, {"q2_K", gguf_type::q2_K}, {"q3_K", gguf_type::q3_K},
         {"q4_K", gguf_type::q4_K}, {"q5_K", gguf_type::q5_K}, {"q6_K", gguf_type::q6_K},
     };
+    arch_restore restore;
+    for (arch ar : golden_archs()) {
+    REQUIRE(force_arch(ar).ok());
+    INFO("arch ", arch_name(ar));
     for (const char* dist : distributions) {
         const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
         REQUIRE(x.size() == 4096);
         for (const golden_type& t : weighted) {
+            if (ar != arch::scalar && !arch_dependent(t.type)) continue;
             INFO("type ", std::string(t.file), ", input ", std::string(dist));
             const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".imatrix.bin");
             REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, 4096)));
@@ -288,6 +317,7 @@ TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {
             INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
             CHECK(diff == -1);
         }
+    }
     }
     // The typed entry point is the same function.
     const std::vector<float> x = read_floats(golden_dir + "laplace.f32");

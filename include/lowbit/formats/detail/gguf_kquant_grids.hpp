@@ -13,6 +13,7 @@
 #include "gguf_bit_packing.hpp"
 #include "gguf_block_grid.hpp"
 #include "gguf_search.hpp"
+#include "gguf_search_lanes.hpp"
 
 #include "fp_contract_off_begin.inl"
 
@@ -67,14 +68,13 @@ inline void symmetric_k_grid(block_grid& g, int lo, int hi, std::uint16_t d16, c
 
 inline void choose_grid(const float* x, const float* qw, float, block_q2_K& y, block_grid& g) noexcept {
     std::uint8_t* L = g.kept;
-    std::uint8_t Laux[16];
-    float w[16], mins[16], scales[16];
+    float w[qk_k], mins[16], scales[16];
     if (!qw) {
         float max_scale = 0.0f;
         float max_min = 0.0f;
+        for (int i = 0; i < qk_k; ++i) w[i] = std::fabs(x[i]);
+        fit_affine_subblocks(16, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, true);
         for (int j = 0; j < 16; ++j) {
-            for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
-            scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.5f, 0.1f, 15, true);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -100,10 +100,8 @@ inline void choose_grid(const float* x, const float* qw, float, block_q2_K& y, b
         std::uint8_t Ls[16], Lm[16];
         float sw[16];
         const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
-        for (int j = 0; j < 16; ++j) {
-            sw[j] = importance_sum(x + 16 * j, qw + 16 * j, sigma2, 16, w);
-            scales[j] = fit_affine(16, 3, x + 16 * j, w, L + 16 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
-        }
+        for (int j = 0; j < 16; ++j) sw[j] = importance_sum(x + 16 * j, qw + 16 * j, sigma2, 16, w + 16 * j);
+        fit_affine_subblocks(16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, false);
         y.d = to_f16(fit_positive(16, 15, scales, Ls, sw));
         y.dmin = to_f16(fit_positive(16, 15, mins, Lm, sw));
         for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<std::uint8_t>(Ls[j] | (Lm[j] << 4));
@@ -182,8 +180,8 @@ inline void store_codes(const std::uint8_t* L, block_q3_K& y) noexcept {
 // sub-block scales and mins are then put on 6-bit grids by their maxima.
 inline void scales_k_ref(const float* x, int nmax, float rmin, float rdelta, int nstep, std::uint8_t* L, std::uint8_t* packed,
                          std::uint16_t* d, std::uint16_t* dmin) noexcept {
-    std::uint8_t Laux[32], ls[8], lm[8];
-    float w[32], mins[8], scales[8];
+    std::uint8_t ls[8], lm[8];
+    float w[qk_k], mins[8], scales[8];
     float max_scale = 0.0f;
     float max_min = 0.0f;
     for (int j = 0; j < 8; ++j) {
@@ -191,8 +189,10 @@ inline void scales_k_ref(const float* x, int nmax, float rmin, float rdelta, int
         float sum_x2 = 0.0f;
         for (int l = 0; l < 32; ++l) sum_x2 += mul(xs[l], xs[l]);
         const float av_x = std::sqrt(sum_x2 / 32.0f);
-        for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
-        scales[j] = fit_affine(32, nmax, xs, w, L + 32 * j, Laux, &mins[j], rmin, rdelta, nstep, false);
+        for (int l = 0; l < 32; ++l) w[32 * j + l] = av_x + std::fabs(xs[l]);
+    }
+    fit_affine_subblocks(8, 32, nmax, x, w, L, scales, mins, rmin, rdelta, nstep, false);
+    for (int j = 0; j < 8; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -211,13 +211,11 @@ inline void scales_k_ref(const float* x, int nmax, float rmin, float rdelta, int
 // super-block's mean square, finer search, and fit_positive for the 6-bit grids.
 inline void scales_k_weighted(const float* x, const float* qw, int nmax, std::uint8_t* L, std::uint8_t* packed,
                               std::uint16_t* d, std::uint16_t* dmin) noexcept {
-    std::uint8_t Laux[32], ls[8], lm[8];
-    float w[32], mins[8], scales[8], sw[8];
+    std::uint8_t ls[8], lm[8];
+    float w[qk_k], mins[8], scales[8], sw[8];
     const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
-    for (int j = 0; j < 8; ++j) {
-        sw[j] = importance_sum(x + 32 * j, qw + 32 * j, sigma2, 32, w);
-        scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, Laux, &mins[j], -0.9f, 0.05f, 36, false);
-    }
+    for (int j = 0; j < 8; ++j) sw[j] = importance_sum(x + 32 * j, qw + 32 * j, sigma2, 32, w + 32 * j);
+    fit_affine_subblocks(8, 32, nmax, x, w, L, scales, mins, -0.9f, 0.05f, 36, false);
     const float d_block = fit_positive(8, 63, scales, ls, sw);
     const float m_block = fit_positive(8, 63, mins, lm, sw);
     for (int j = 0; j < 8; ++j) {
