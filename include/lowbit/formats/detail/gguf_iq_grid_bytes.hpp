@@ -47,11 +47,6 @@ inline constexpr auto iq2xxs_bytes = expand_grid8(iq_grids::iq2xxs_index, iq_gri
 inline constexpr auto iq2xs_bytes = expand_grid8(iq_grids::iq2xs_index, iq_grids::iq2_levels);
 inline constexpr auto iq2s_bytes = expand_grid8(iq_grids::iq2s_index, iq_grids::iq2_levels);
 inline constexpr auto iq1s_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels_x8);
-// IQ1 points as the AVX-512 copies dot them: the bytes 65 + 8 level, i.e.
-// 64 + 8 (level + 1/8), the +1 shift and the unsigned offset built in (each
-// within 57 .. 73, so u8 x s8 pairs stay below 2^15).
-constexpr std::uint8_t iq1_levels_x8_plus65[3] = {57, 65, 73};
-inline constexpr auto iq1_shifted_bytes = expand_grid8(iq_grids::iq1s_index, iq1_levels_x8_plus65);
 // IQ1 points as the AVX2 copies dot them: the unsigned bytes 8 (level + 1),
 // i.e. 0, 8, 16; the shift and the 8 come off with the activation bsums.
 constexpr std::uint8_t iq1_levels_x8_plus8[3] = {0, 8, 16};

@@ -33,6 +33,7 @@
 #include "../gguf_dot_iq.hpp"
 #include "../gguf_iq_grid_bytes.hpp"
 #include "gguf_dot_avx2.hpp"  // shared helpers
+#include "gguf_dot_avx2_lattice.hpp"  // the IQ1 index pass and point loads
 
 namespace lowbit {
 namespace gguf {

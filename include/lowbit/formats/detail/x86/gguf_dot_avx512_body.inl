@@ -559,17 +559,17 @@ LOWBIT_GGUF_TGT inline void rows_dot(const block_tq1_0* w, const block_q8_K* a, 
 // The signs are one mask register per 64 values (a masked 64 - g), taken
 // from the block's sign bytes (IQ2_S, IQ3_S) or from sign bytes built for the
 // whole super-block at once (IQ2_XXS, IQ3_XXS, IQ2_XS: the 7-bit fields and
-// their parity bit, as iq_grids::iq_sign_byte). IQ1's +-1 shift is added to
-// the 8 x level bytes with the 64. The points are fetched as in the AVX2
-// copy, by scalar loads. Each 64 values are dotted as soon as they are built
+// their parity bit, as iq_grids::iq_sign_byte). The points are fetched as in
+// the AVX2 copy, by scalar loads. IQ1_S and IQ1_M have a body of their own
+// ("IQ1_S, IQ1_M" below). Each 64 values are dotted as soon as they are built
 // (kept in registers, not stored for the C rows).
 
 // What a super-block's chunks share: the odd scale 2 s + 1 of each 16 values
-// (int16), what comes off per activation of a 16-value group, sc16 x 64 (or
-// IQ1_S's sc16 x (64 -+ 1), its shift), and the sign bits (bit v: value v
+// (int16), what comes off per activation of a 16-value group, sc16 x 64,
+// and the sign bits (bit v: value v
 // negated) as four 64-bit masks.
 // The grid indices whose high bits sit apart from their low byte (IQ2_S,
-// IQ3_S, IQ1_S, IQ1_M) or share a word with the signs (IQ2_XS) are put together for the whole super-block in vector
+// IQ3_S) or share a word with the signs (IQ2_XS) are put together for the whole super-block in vector
 // registers and stored: the scalar loads of the points then take them as
 // they are (a load each, instead of four or five integer instructions).
 struct lat_block {
@@ -730,45 +730,6 @@ LOWBIT_GGUF_INLINE __m512i chunk(const block_iq3_s& w, const lat_block& b, int k
                                         static_cast<int>(t[i[12]]), static_cast<int>(t[i[13]]), static_cast<int>(t[i[14]]), static_cast<int>(t[i[15]]));
     return offset_signed(g, u64_at(w.signs + 8 * k));
 }
-// IQ1 points come from iq1_shifted_bytes, u = 65 + 8 x level (the +1 shift
-// and the 64 built in: no add per chunk; a shift of -1 is 2 less).
-// IQ1_S: u = 65 + 8 x level; its own +-1 shift, one per 32 values, joins the
-// offset: sum (8 l + shift) a = sum u a - (65 - shift) sum a.
-LOWBIT_GGUF_INLINE void prep(const block_iq1_s& w, lat_block& b) {
-    const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
-    b.sc16 = odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
-    // 65 - shift: 66 where bit 15 is set (shift -1), else 64; (2 s + 1) * 66 < 2^15
-    const __m256i minus = _mm256_srli_epi32(qh32, 15);
-    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(64), _mm256_add_epi32(minus, minus));
-    b.off16 = _mm256_mullo_epi16(b.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
-    // index l of sub-block ib: qs byte | bits 3l .. 3l+2 of qh[ib] << 8
-    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
-                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2),
-                                                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh))));
-    store_indices(w.qs, qh, shifts4(0, 3, 6, 9), 7, b.idx);
-}
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_s&, const lat_block& b, int k) { return stored_points8(iq1_shifted_bytes.v, b, k); }
-LOWBIT_GGUF_INLINE void prep(const block_iq1_m& w, lat_block& b) {
-    // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
-    const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                                                   _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales))));
-    const __m256i s = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
-                                       _mm256_set1_epi16(7));
-    b.sc16 = _mm256_add_epi16(_mm256_add_epi16(s, s), _mm256_set1_epi16(1));
-    // point p: qs byte | bits 4 (p % 2) .. +2 of qh byte p / 2 << 8
-    const __m512i qh = _mm512_permutexvar_epi16(_mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
-                                                                                   13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1),
-                                                _mm512_maskz_cvtepu8_epi16(0xffffffffu, _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)))));
-    store_indices(w.qs, qh, shifts4(0, 4, 0, 4), 7, b.idx);
-}
-LOWBIT_GGUF_INLINE __m512i chunk(const block_iq1_m& w, const lat_block& b, int k) {
-    const std::uint32_t h = avx2::u32_at(w.qh + 4 * k);
-    // point p of 8: bit 4p + 3 of h is its shift's sign (set: -1, its bytes 2 less)
-    const __m512i sign_bit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1u << 31);
-    const __mmask8 minus = _mm512_test_epi64_mask(_mm512_set1_epi64(static_cast<long long>(h)), sign_bit);
-    return _mm512_add_epi8(stored_points8(iq1_shifted_bytes.v, b, k), _mm512_maskz_mov_epi64(minus, _mm512_set1_epi8(-2)));
-}
-
 template <int K, int C, class W>
 LOWBIT_GGUF_INLINE void lattice_step(const W& w, const lat_block& b, const block_q8_K* a, std::size_t lda, __m512i* acc) {
     const __m512i u = chunk(w, b, K), sc = chunk_scales(b.sc16, K);
@@ -781,7 +742,7 @@ template <int C, class W>
 LOWBIT_GGUF_INLINE void lattice_lanes(const W& w, const block_q8_K* a, std::size_t lda, __m256i* v) {
     lat_block b;
     prep(w, b);
-    if (!std::is_same<W, block_iq1_s>::value) b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
+    b.off16 = _mm256_slli_epi16(b.sc16, 6);  // 64 sc_j; 31 * 64 < 2^15
     __m512i acc[C];
     for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_si512();
     // written out: with k a constant, chunk's offsets and chunk_scales' index fold
@@ -790,6 +751,81 @@ LOWBIT_GGUF_INLINE void lattice_lanes(const W& w, const block_q8_K* a, std::size
     lattice_step<2, C>(w, b, a, lda, acc);
     lattice_step<3, C>(w, b, a, lda, acc);
     for (int c = 0; c < C; ++c) v[c] = _mm256_sub_epi32(fold(acc[c]), _mm256_madd_epi16(b.off16, load32(a[c * lda].bsums)));
+}
+// ---- IQ1_S, IQ1_M: stored indices in chunks (branch iq27) ---------------------------
+// As the AVX2 copy (gguf_dot_avx2_lattice.hpp, "IQ1_S, IQ1_M", whose pieces
+// it calls): the row in chunks of up to avx2::index_chunk super-blocks, each
+// chunk's 32 indices a block formed first and stored (avx2::store_indices,
+// doubled), then read back by volatile 16-bit loads, each indexing the 64-bit
+// load of its point (avx2::iq1_point: the unsigned bytes u = 8 (level + 1),
+// 0, 8, 16). What AVX-512 adds: 64 values (two IQ1_S sub-blocks) per
+// register, one maddubs and one vpdpwssd (madd and add without VNNI) against
+// chunk_scales' int16 scales; IQ1_M's +2 on the points of shift +1 is one
+// masked 64-bit add per eight points (no byte carries: u + 2 <= 18). What u
+// adds per activation, 8 -+ 1 (IQ1_S: 7 where the shift is +1, 9 where it is
+// -1; IQ1_M: 9), comes off with the bsums per 16-value group. The copy
+// before stored each block's indices and took them straight back out of the
+// vector register (vmovq, vpextrq, shifts), one block at a time.
+struct iq1_scales {
+    __m256i sc16, off16;  // 2 s + 1 and (8 -+ 1)(2 s + 1) per 16-value group
+    std::uint32_t plus;   // IQ1_M: bit p set where point p's shift is +1
+};
+LOWBIT_GGUF_INLINE iq1_scales iq1_block_scales(const block_iq1_s& w) {
+    const __m256i qh32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)));
+    iq1_scales s;
+    s.sc16 = odd_scales32(_mm256_and_si256(_mm256_srli_epi32(qh32, 12), _mm256_set1_epi32(7)));
+    // 7 where the shift is +1, 9 where it is -1 (bit 15); 15 * 9 < 2^15
+    const __m256i minus = _mm256_srli_epi32(qh32, 15);
+    const __m256i off = _mm256_add_epi32(_mm256_set1_epi32(7), _mm256_add_epi32(minus, minus));
+    s.off16 = _mm256_mullo_epi16(s.sc16, _mm256_or_si256(off, _mm256_slli_epi32(off, 16)));
+    s.plus = 0;
+    return s;
+}
+LOWBIT_GGUF_INLINE iq1_scales iq1_block_scales(const block_iq1_m& w) {
+    // 3-bit scale of 16-value group g: bits 3 (g % 4) .. of the u16 scales[2 (g / 4)]
+    const __m256i words = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                   _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales))));
+    const __m256i sc = _mm256_and_si256(_mm256_srlv_epi16(words, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+                                        _mm256_set1_epi16(7));
+    iq1_scales s;
+    s.sc16 = _mm256_add_epi16(_mm256_add_epi16(sc, sc), _mm256_set1_epi16(1));
+    s.off16 = _mm256_mullo_epi16(s.sc16, _mm256_set1_epi16(9));
+    // point p's shift sign: bit 3 of nibble p % 2 of qh byte p / 2 (set: -1)
+    const __m128i qh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh));
+    const __m128i up = _mm_slli_epi16(qh, 4);  // bit 3 of each byte to bit 7
+    const std::uint32_t minus = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_unpacklo_epi8(up, qh))) |
+                                static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_unpackhi_epi8(up, qh))) << 16;
+    s.plus = ~minus;
+    return s;
+}
+// Points 8k .. 8k + 7 of the block whose stored (doubled) indices are idx2.
+LOWBIT_GGUF_INLINE __m512i iq1_points8(const volatile std::uint16_t* idx2, int k) {
+    const __m256i lo = avx2::iq1_points4(idx2, 2 * k), hi = avx2::iq1_points4(idx2, 2 * k + 1);
+    return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(lo), hi, 1);
+}
+template <int K, int C, class W>
+LOWBIT_GGUF_INLINE void iq1_step(const iq1_scales& s, const volatile std::uint16_t* idx2, const block_q8_K* a, std::size_t lda,
+                                 __m512i* acc) {
+    __m512i u = iq1_points8(idx2, K);
+    if (std::is_same<W, block_iq1_m>::value)
+        u = _mm512_mask_add_epi64(u, static_cast<__mmask8>(s.plus >> (8 * K)), u, _mm512_set1_epi8(2));
+    const __m512i sc = chunk_scales(s.sc16, K);
+    LOWBIT_UNROLL
+    for (int r = 0; r < C; ++r) acc[r] = dot_us_scaled512(acc[r], u, load64(a[r * lda].qs + 64 * K), sc);
+}
+// A super-block's int32 lanes against activation rows a[r * lda], r < C (their sum is the model's isum).
+template <int C, class W>
+LOWBIT_GGUF_INLINE void iq1_lanes(const W& w, const block_q8_K* a, std::size_t lda, const volatile std::uint16_t* idx2, __m256i* out) {
+    const iq1_scales s = iq1_block_scales(w);
+    __m512i acc[C];
+    for (int r = 0; r < C; ++r) acc[r] = _mm512_setzero_si512();
+    // written out: with K a constant, the shifts and chunk_scales' index fold
+    iq1_step<0, C, W>(s, idx2, a, lda, acc);
+    iq1_step<1, C, W>(s, idx2, a, lda, acc);
+    iq1_step<2, C, W>(s, idx2, a, lda, acc);
+    iq1_step<3, C, W>(s, idx2, a, lda, acc);
+    // sum_j sc_j sum (8 g + d) a = sum_j sc_j sum u a - sum_j sc_j off_j bsum_j
+    for (int r = 0; r < C; ++r) out[r] = _mm256_sub_epi32(fold(acc[r]), _mm256_madd_epi16(s.off16, load32(a[r * lda].bsums)));
 }
 // Eight super-blocks' f16 scales (IQ1_M's put together from its scale words) as floats.
 template <class W>
@@ -839,6 +875,42 @@ LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, st
     }
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
+// out[c] = the row dot product with activation row c: per chunk the indices
+// first, then per eight blocks (chunks are a multiple of 8 long) each
+// block's lanes for every row and add_lattice_terms8 (the model's terms,
+// summed one by one in block order); the blocks left over one at a time.
+template <int C, class W>
+LOWBIT_GGUF_TGT inline void iq1_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
+    constexpr std::size_t chunk = avx2::index_chunk;
+    static_assert(chunk % 8 == 0, "a group of eight blocks must not cross a chunk");
+    alignas(64) std::uint16_t idx[chunk][32];
+    float sum[C] = {};
+    for (std::size_t i0 = 0; i0 < nb; i0 += chunk) {
+        const std::size_t n = nb - i0 < chunk ? nb - i0 : chunk;
+        for (std::size_t c = 0; c < n; ++c) avx2::store_indices(w[i0 + c], idx[c]);
+        std::size_t c = 0;
+        for (; c + 8 <= n; c += 8) {
+            const std::size_t i = i0 + c;
+            __m256i v[C][8];
+            LOWBIT_UNROLL
+            for (int j = 0; j < 8; ++j) {
+                __m256i l[C];
+                iq1_lanes<C>(w[i + j], a + i + j, lda, idx[c + j], l);
+                for (int r = 0; r < C; ++r) v[r][j] = l[r];
+            }
+            const __m256 dw = lattice_scales8(w + i), unit = _mm256_set1_ps(lattice_unit(w[i]));
+            for (int r = 0; r < C; ++r) add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
+        }
+        for (; c < n; ++c) {
+            const std::size_t i = i0 + c;
+            __m256i v[C];
+            iq1_lanes<C>(w[i], a + i, lda, idx[c], v);
+            const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
+            for (int r = 0; r < C; ++r) sum[r] += lattice_term(a[r * lda + i].d, d, hsum(v[r]), unit);
+        }
+    }
+    for (int r = 0; r < C; ++r) out[r] = sum[r];
+}
 #define LOWBIT_GGUF_LATTICE_ROWS(T)                                                                                     \
     template <int C>                                                                                                    \
     LOWBIT_GGUF_TGT inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
@@ -849,9 +921,15 @@ LOWBIT_GGUF_LATTICE_ROWS(block_iq2_xs)
 LOWBIT_GGUF_LATTICE_ROWS(block_iq2_s)
 LOWBIT_GGUF_LATTICE_ROWS(block_iq3_xxs)
 LOWBIT_GGUF_LATTICE_ROWS(block_iq3_s)
-LOWBIT_GGUF_LATTICE_ROWS(block_iq1_s)
-LOWBIT_GGUF_LATTICE_ROWS(block_iq1_m)
 #undef LOWBIT_GGUF_LATTICE_ROWS
+#define LOWBIT_GGUF_IQ1_ROWS(T)                                                                                         \
+    template <int C>                                                                                                    \
+    LOWBIT_GGUF_TGT inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
+        iq1_rows_dot<C>(w, a, lda, nb, out);                                                                            \
+    }
+LOWBIT_GGUF_IQ1_ROWS(block_iq1_s)
+LOWBIT_GGUF_IQ1_ROWS(block_iq1_m)
+#undef LOWBIT_GGUF_IQ1_ROWS
 
 // One activation row.
 template <class W, class A>
