@@ -17,6 +17,7 @@
 #include <lowbit/kernels/arch.hpp>
 
 #include "golden.hpp"
+#include "test_archs.hpp"
 
 using namespace lowbit;
 using namespace lowbit::gguf;
@@ -38,23 +39,12 @@ const golden_type golden_types[] = {
     {"q5_K", gguf_type::q5_K}, {"q6_K", gguf_type::q6_K},
 };
 
-// The archs this CPU runs, scalar first: the K-quants' sub-block search
-// follows the kernels' arch (AVX2 lanes, gguf_search_lanes.hpp), so their
-// golden tests run on each. force_arch(automatic) again when the test ends.
-std::vector<arch> golden_archs() {
-    std::vector<arch> out{arch::scalar};
-    for (arch a : {arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::amx, arch::neon, arch::neondot})
-        if (force_arch(a).ok()) out.push_back(a);  // refused where this CPU cannot run it
-    (void)force_arch(arch::automatic);
-    return out;
-}
+// The golden tests run on every arch this CPU runs (lowbit_test::runnable_archs,
+// scalar first): the K-quants' sub-block search follows the kernels' arch (AVX2
+// lanes, gguf_search_lanes.hpp). Automatic selection again when a case ends.
 // The types whose search depends on the arch (the affine sub-block search,
 // fit_affine_subblocks): the others run on the scalar arch only.
 bool arch_dependent(gguf_type t) { return t == gguf_type::q2_K || t == gguf_type::q4_K || t == gguf_type::q5_K; }
-struct arch_restore {
-    ~arch_restore() { (void)force_arch(arch::automatic); }
-};
-
 std::uint32_t bits_of(float f) {
     std::uint32_t u;
     std::memcpy(&u, &f, sizeof u);
@@ -81,8 +71,8 @@ TEST_CASE("gguf blocks: struct sizes and bits per weight") {
 }
 
 TEST_CASE("gguf blocks: quantize_row matches ggml's reference bytes for every type and input") {
-    arch_restore restore;
-    for (arch ar : golden_archs()) {
+    const lowbit_test::arch_scope restore(arch::automatic);  // and again when the case ends
+    for (arch ar : lowbit_test::runnable_archs()) {
     REQUIRE(force_arch(ar).ok());
     INFO("arch ", arch_name(ar));
     for (const char* dist : distributions) {
@@ -298,8 +288,8 @@ TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {
         {"q5_1", gguf_type::q5_1}, {"q2_K", gguf_type::q2_K}, {"q3_K", gguf_type::q3_K},
         {"q4_K", gguf_type::q4_K}, {"q5_K", gguf_type::q5_K}, {"q6_K", gguf_type::q6_K},
     };
-    arch_restore restore;
-    for (arch ar : golden_archs()) {
+    const lowbit_test::arch_scope restore(arch::automatic);  // and again when the case ends
+    for (arch ar : lowbit_test::runnable_archs()) {
     REQUIRE(force_arch(ar).ok());
     INFO("arch ", arch_name(ar));
     for (const char* dist : distributions) {

@@ -17,6 +17,8 @@
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/kernels/arch.hpp>
 
+#include "test_archs.hpp"
+
 using namespace lowbit;
 
 namespace {
@@ -41,19 +43,6 @@ std::uint32_t bits_of(float f) {
     std::memcpy(&u, &f, sizeof u);
     return u;
 }
-
-// The archs this CPU runs, scalar first.
-std::vector<arch> runnable_archs() {
-    std::vector<arch> out{arch::scalar};
-    for (arch a : {arch::sse2, arch::avx2, arch::avx512, arch::avxvnni, arch::avx512vnni, arch::amx, arch::neon, arch::neondot})
-        if (force_arch(a).ok()) out.push_back(a);  // refused where this CPU cannot run it
-    (void)force_arch(arch::automatic);
-    return out;
-}
-
-struct arch_restore {
-    ~arch_restore() { (void)force_arch(arch::automatic); }
-};
 
 // Sub-block contents, each kind of adversarial block at least once per batch of 8.
 void fill_subblock(int kind, int n, std::mt19937& rng, float* x) {
@@ -93,9 +82,9 @@ void fill_weights(const search_args& a, int kind, std::mt19937& rng, const float
 }  // namespace
 
 TEST_CASE("gguf search lanes: fit_affine_subblocks equals fit_affine bit for bit on every arch") {
-    arch_restore restore;
+    const lowbit_test::arch_scope restore(arch::automatic);  // and again when the case ends
     std::mt19937 rng(20261206);
-    const std::vector<arch> archs = runnable_archs();
+    const std::vector<arch> archs = lowbit_test::runnable_archs();  // scalar first
     // Each round draws every kind of sub-block (kind = 5 round + 7 j, mod 12).
     const int rounds = std::getenv("LOWBIT_TEST_REDUCED") ? 6 : 16;
     int lanes_seen = 0;
