@@ -47,6 +47,11 @@ enum class arch : int {
     amx,             // x86 AMX-INT8 tiles on top of avx512vnni (tiled int8 GEMM; the rest is avx512vnni's)
 };
 
+// Whether arch a runs AVX2 (+ FMA, F16C) code: every x86 arch from avx2 up.
+constexpr bool arch_has_avx2(arch a) noexcept {
+    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni || a == arch::amx;
+}
+
 inline const char* arch_name(arch a) noexcept {
     switch (a) {
         case arch::automatic: return "auto";

@@ -23,7 +23,7 @@ namespace detail {
 // Whether fit_affine_subblocks runs the lanes on arch a (tests force each arch).
 inline bool fit_affine_lanes_on(arch a) noexcept {
 #if defined(LOWBIT_HAVE_GGUF_SEARCH_X86)
-    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni || a == arch::amx;
+    return arch_has_avx2(a);
 #else
     (void)a;
     return false;

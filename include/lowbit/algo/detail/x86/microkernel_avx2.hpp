@@ -101,10 +101,7 @@ inline void micro_6x8_f64_avx2(std::size_t P, const double* a, std::size_t a_m, 
 // The active arch (kernels/arch.hpp: CPU detection, LOWBIT_FORCE_ARCH,
 // force_arch) has AVX2 and FMA, so forcing scalar or sse2 turns these off
 // like every other kernel.
-inline bool has_avx2_fma() noexcept {
-    const arch a = active_arch();
-    return a == arch::avx2 || a == arch::avx512 || a == arch::avxvnni || a == arch::avx512vnni || a == arch::amx;
-}
+inline bool has_avx2_fma() noexcept { return arch_has_avx2(active_arch()); }
 
 }  // namespace x86
 }  // namespace detail
