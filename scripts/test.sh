@@ -22,6 +22,10 @@
 #      every width, symmetry and scale type; test_quant's whole grid runs under
 #      ASan+UBSan, test_kernels_tiled's 21 schemes only in a build with neither
 #      LOWBIT_SANITIZE nor LOWBIT_TEST_SAMPLED_GRID: docs/testing.md).
+# Under LOWBIT_TEST_REDUCED (phases 2 and 3) the kernel grids that crossed
+# every shape with every (permutation, value kind) pair, and test_gguf_matmul's
+# edge shapes with both weight sources, run a pairwise sample: every shape with
+# each factor's every value, not every triple (session 28, docs/testing.md).
 # The phases overlap so that neither core idles: the ASan+UBSan build beside
 # the plain build and CTest run, then the AArch64 build and qemu runs beside
 # the ASan+UBSan CTest run and TSan. The background ones keep their output in
