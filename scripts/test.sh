@@ -70,7 +70,9 @@ plain_only=(test_determinism test_kernel_table)
 # build: the run-time twins and the kernel table's lookup of every scheme,
 # src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
 # itself at -O1 (kernels_w4.cpp 53.5 CPU-s, 80.7 at -O2: about +215 for the eight
-# widths): test_kernel_table checks these -O1 entries (the ones the tools run),
+# widths; 48-50 on the loaded machine in session 28, two thirds of it the dense
+# and tiled kernel bodies, one copy per symmetry and scale type: docs/testing.md,
+# "Session 28, branch ci28a"): test_kernel_table checks these -O1 entries (the ones the tools run),
 # not -O2 copies of its own (108 -> 29 CPU-s to compile); test_determinism and
 # test_gguf_matmul check their own -O2 copies.
 # The other benches, lowbit-kernels and lowbit-plan-plot too (-O2 -> -O0, g++

@@ -71,17 +71,44 @@ inline std::vector<float> strided_rows(matrix_view<const float> x, std::size_t m
     for (std::size_t t = 0; t < x.rows() && rows < max_rows; t += step, ++rows) out.insert(out.end(), x.row(t), x.row(t) + x.cols());
     return out;
 }
-}  // namespace detail
 
-template <class S, class Exec = serial_executor>
-result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt = {},
-                                   Exec&& exec = Exec{}) {
-    using codec = typename S::scale_codec;
-    constexpr int B = S::bits;
-    constexpr bool sym = S::is_symmetric;
-    const auto t0 = std::chrono::steady_clock::now();
+// What awq_quantize reads of its scheme S, behind function pointers so that
+// the search (awq_search) is compiled once, not once per scheme (18 per code
+// width; issue 15: lowbit::compiled's compile time). The arithmetic is the
+// same as when it was written inline.
+struct awq_scheme_ops {
+    void* ctx;  // awq_round_trip's: the qmatrix<S> it writes
+    // Q(ws) decoded into deq (N x K, row-major): the scheme's quantizer and dequantizer.
+    status (*round_trip)(void* ctx, matrix_view<const float> ws, float* deq, executor_ref exec);
+    // out[j * stride] for j < n: clamp(wr[j], -m, m) rounded to the scheme's
+    // grid for the clamped row's range and decoded back.
+    void (*clip_round_trip)(const float* wr, std::size_t n, float m, float* out, std::size_t stride);
+};
+template <int B, bool Sym, class Codec>
+void awq_clip_round_trip(const float* wr, std::size_t n, float m, float* out, std::size_t stride) {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (std::size_t j = 0; j < n; ++j) {
+        const float v = std::min(std::max(wr[j], -m), m);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    const group_params<Codec> p = params_for_range<B, Sym, Codec>(lo, hi);
+    for (std::size_t j = 0; j < n; ++j) {
+        const float v = std::min(std::max(wr[j], -m), m);
+        out[j * stride] = dequantize_value(quantize_value<B, Sym>(v, p.scale, p.zero), p.scale, p.zero);
+    }
+}
+template <class S>
+status awq_round_trip(void* ctx, matrix_view<const float> ws, float* deq, executor_ref exec) {
+    qmatrix<S>& q = *static_cast<qmatrix<S>*>(ctx);
+    LOWBIT_TRY(quantize_into<S>(ws, q.mut_view(), calibration{}, exec));
+    return dequantize(q, matrix_view<float>(deq, ws.rows(), ws.cols()), exec);
+}
+
+// awq_quantize's argument checks, in its order; group: the scheme's group size.
+inline status awq_check(matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt, int group) {
     if (!w.data() || w.empty()) return status::error(errc::invalid_argument, "w is null or empty (%zu x %zu)", w.rows(), w.cols());
-    const std::size_t N = w.rows(), K = w.cols();
+    const std::size_t K = w.cols();
     if (x.cols() != K) return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), K);
     if (x.rows() == 0) return status::error(errc::invalid_argument, "x has no rows: AWQ needs calibration activations");
     if (opt.grid < 1 || opt.clip_grid < 1) return status::error(errc::invalid_argument, "options.grid and options.clip_grid must be >= 1");
@@ -89,10 +116,16 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
         return status::error(errc::invalid_argument, "options.clip_max_shrink = %g, must be in [0, 1)", static_cast<double>(opt.clip_max_shrink));
     LOWBIT_TRY(detail::check_finite(w, "w"));
     LOWBIT_TRY(detail::check_finite(x, "x"));
-    const int group = S::gran == granularity::per_group ? (S::static_group ? S::static_group : opt.group) : static_cast<int>(K);
     if (group < 1) return status::error(errc::invalid_argument, "options.group = %d: per-group AWQ needs a group size >= 1", opt.group);
-    const std::size_t G = static_cast<std::size_t>(group);
+    return {};
+}
 
+// Steps 1-3 (the statistics, the scale search, the clip search) on checked
+// arguments: ws = clip(W diag s) (N x K), best_s = s.
+inline status awq_search(matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt, std::size_t G,
+                         const awq_scheme_ops& ops, executor_ref exec, std::vector<float>& ws, std::vector<float>& best_s,
+                         awq_report& rep) {
+    const std::size_t N = w.rows(), K = w.cols();
     // 1. statistics
     std::vector<double> xm(K, 0.0);
     for (std::size_t t = 0; t < x.rows(); ++t)
@@ -116,10 +149,9 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
     std::size_t T = 0;
     const std::vector<float> xs = detail::strided_rows(x, std::max<std::size_t>(1, opt.max_loss_tokens), T);
     const matrix_view<const float> xv(xs.data(), T, K);
-    std::vector<float> yref(T * N), yq(T * N), ws(N * K), deq(N * K);
+    std::vector<float> yref(T * N), yq(T * N), deq(N * K);
+    ws.assign(N * K, 0.0f);
     LOWBIT_TRY(linalg::matmul_nt(xv, w, matrix_view<float>(yref.data(), T, N), exec));
-    auto q = qmatrix<S>::allocate(N, K, group);
-    if (!q) return q.error();
 
     auto scales_for = [&](double a, std::vector<float>& s) {
         s.resize(K);
@@ -139,8 +171,7 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
     auto loss_of = [&](const std::vector<float>& s, double& loss) -> status {
         for (std::size_t r = 0; r < N; ++r)
             for (std::size_t j = 0; j < K; ++j) ws[r * K + j] = w(r, j) * s[j];
-        LOWBIT_TRY(quantize_into<S>(matrix_view<const float>(ws.data(), N, K), q->mut_view(), calibration{}, exec));
-        LOWBIT_TRY(dequantize(*q, matrix_view<float>(deq.data(), N, K), exec));
+        LOWBIT_TRY(ops.round_trip(ops.ctx, matrix_view<const float>(ws.data(), N, K), deq.data(), exec));
         for (std::size_t r = 0; r < N; ++r)
             for (std::size_t j = 0; j < K; ++j) deq[r * K + j] /= s[j];
         LOWBIT_TRY(linalg::matmul_nt(xv, matrix_view<const float>(deq.data(), N, K), matrix_view<float>(yq.data(), T, N), exec));
@@ -151,9 +182,7 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
     };
 
     // 2. scale search
-    awq_result<S> res{qmatrix<S>{}, {}, {}};
-    awq_report& rep = res.report;
-    std::vector<float> s, best_s;
+    std::vector<float> s;
     double best = std::numeric_limits<double>::infinity();
     for (int i = 0; i < opt.grid; ++i) {
         const double a = static_cast<double>(i) / opt.grid;
@@ -191,18 +220,7 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
                 for (std::size_t j = 0; j < gn; ++j) cand[j * cols + r * C] = wr[j];
                 for (int i = 0; i < n_shrink; ++i) {
                     const float m = mx * (1.0f - static_cast<float>(i) / static_cast<float>(opt.clip_grid));
-                    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-                    for (std::size_t j = 0; j < gn; ++j) {
-                        const float v = std::min(std::max(wr[j], -m), m);
-                        lo = std::min(lo, v);
-                        hi = std::max(hi, v);
-                    }
-                    const group_params<codec> p = params_for_range<B, sym, codec>(lo, hi);
-                    for (std::size_t j = 0; j < gn; ++j) {
-                        const float v = std::min(std::max(wr[j], -m), m);
-                        cand[j * cols + r * C + 1 + static_cast<std::size_t>(i)] =
-                            dequantize_value(quantize_value<B, sym>(v, p.scale, p.zero), p.scale, p.zero);
-                    }
+                    ops.clip_round_trip(wr, gn, m, cand.data() + r * C + 1 + static_cast<std::size_t>(i), cols);
                 }
             }
             linalg::gemm_acc<float>(Tc, cols, gn, xc.data() + c0, K, 1, cand.data(), cols, out.data(), cols, 1.0f);
@@ -235,6 +253,26 @@ result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const
                 rep.clipped_groups += clipped;
             }
     }
+    return {};
+}
+}  // namespace detail
+
+template <class S, class Exec = serial_executor>
+result<awq_result<S>> awq_quantize(matrix_view<const float> w, matrix_view<const float> x, const awq_options& opt = {},
+                                   Exec&& exec = Exec{}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int group = S::gran == granularity::per_group ? (S::static_group ? S::static_group : opt.group) : static_cast<int>(w.cols());
+    LOWBIT_TRY(detail::awq_check(w, x, opt, group));
+    const std::size_t N = w.rows(), K = w.cols();
+    const executor_ref ex(exec);
+    auto q = qmatrix<S>::allocate(N, K, group);
+    if (!q) return q.error();
+    awq_result<S> res{qmatrix<S>{}, {}, {}};
+    const detail::awq_scheme_ops ops{&*q, &detail::awq_round_trip<S>,
+                                     &detail::awq_clip_round_trip<S::bits, S::is_symmetric, typename S::scale_codec>};
+    std::vector<float> ws, best_s;
+    LOWBIT_TRY(detail::awq_search(w, x, opt, static_cast<std::size_t>(group), ops, ex, ws, best_s, res.report));
+    awq_report& rep = res.report;
     // 4. final RTN
     LOWBIT_TRY(quantize_into<S>(matrix_view<const float>(ws.data(), N, K), q->mut_view(), calibration{}, exec));
     res.q = std::move(*q);

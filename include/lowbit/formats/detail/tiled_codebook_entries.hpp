@@ -167,7 +167,7 @@ constexpr kernel_key tcb_key(matmul_path p) noexcept {
 template <int IB, class Bodies, arch K = Bodies::a>
 constexpr kernel_entry tcb_entry(std::uint8_t needs = 0) noexcept {
     return {tcb_key<IB, K>(matmul_path::int8_dot), Bodies::a, &kdetail::tiled_i8_bytes<tcb_scheme>,
-            &kdetail::tiled_i8_prepare<tcb_scheme, typename Bodies::prep>, &tcb_rows<IB, Bodies>, 64, needs};
+            &kdetail::tiled_i8_prepare<tcb_scheme::bits, tcb_scheme::is_symmetric, typename Bodies::prep>, &tcb_rows<IB, Bodies>, 64, needs};
 }
 
 template <int IB>

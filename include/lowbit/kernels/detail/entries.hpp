@@ -395,17 +395,20 @@ template <class KS>
 std::size_t dense_i8_bytes(const weights_view& w, std::size_t M) noexcept {
     return with_expanded<KS>(dense_i8_ws::bytes(w.cols(), M), w.rows());
 }
-template <class KS>
+// The preparations read only the width and the symmetry (or nothing) of the
+// scheme: one copy per width and symmetry, not one per kernel scheme and arch
+// (the 12 kernel schemes of a width share them: issue 15, compile time).
+template <int B, bool Sym>
 status dense_i8_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
-    const act_geometry g = act_geometry::of(w.cols);
-    const dense_i8_ws ws = dense_i8_ws::at(c.ws, w.cols, c.M);
+    const std::size_t K = c.w->cols();
+    const act_geometry g = act_geometry::of(K);
+    const dense_i8_ws ws = dense_i8_ws::at(c.ws, K, c.M);
     const float* x = c.x + m * c.ldx;
     std::int8_t* q = ws.q + m * ws.pad;
     float* dxl = ws.dxl + m * ws.nl;
     std::int32_t* zq = ws.zq + m * ws.nl;
-    if (LOWBIT_UNLIKELY(i8_needs_guard(x, w.cols))) prepare_i8_guarded<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
-    else prepare_i8<KS::bits, KS::is_symmetric>(x, w.perm, g, q, dxl, zq);
+    if (LOWBIT_UNLIKELY(i8_needs_guard(x, K))) prepare_i8_guarded<B, Sym>(x, c.w->perm(), g, q, dxl, zq);
+    else prepare_i8<B, Sym>(x, c.w->perm(), g, q, dxl, zq);
     ws.acts[m] = act_i8{q, dxl, zq};
     return {};
 }
@@ -420,11 +423,11 @@ template <class KS>
 std::size_t dense_f32_bytes(const weights_view& w, std::size_t M) noexcept {
     return with_expanded<KS>(dense_f32_ws::bytes(w.cols(), M), w.rows());
 }
-template <class KS>
+template <int B>
 status dense_f32_prepare(const matmul_call& c, std::size_t m) {
-    const qmatrix_view<KS> w = lowbit::detail::qmatrix_of<KS>(*c.w);
-    const dense_f32_ws ws = dense_f32_ws::at(c.ws, w.cols, c.M);
-    prepare_f32<KS::bits>(c.x + m * c.ldx, w.perm, act_geometry::of(w.cols), ws.x + m * ws.pad);
+    const std::size_t K = c.w->cols();
+    const dense_f32_ws ws = dense_f32_ws::at(c.ws, K, c.M);
+    prepare_f32<B>(c.x + m * c.ldx, c.w->perm(), act_geometry::of(K), ws.x + m * ws.pad);
     ws.acts[m] = act_f32{ws.x + m * ws.pad};
     return {};
 }
@@ -447,15 +450,18 @@ template <class KS>
 std::size_t tiled_i8_bytes(const weights_view& w, std::size_t M) noexcept {
     return with_expanded<KS>(tiled_i8_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
-template <class KS, class Bodies>
+// Bodies::tprep reads only the width and symmetry of its scheme: it runs for
+// one scheme of them (f32 scales, per group).
+template <int B, bool Sym, class Bodies>
 status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
     const tiled_i8_ws ws = tiled_i8_ws::at(c.ws, c.w->cols(), c.M);
     const float* x = c.x + m * c.ldx;
     std::int8_t* q = ws.q + m * ws.pad;
     float* dx = ws.dx + m * ws.nb;
     std::int32_t* zq = ws.zq + m * ws.nb;
-    if (!Bodies::template tprep<body_scheme<KS>>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
-        prepare_ti8<KS::bits, KS::is_symmetric>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq);
+    using prep_scheme = scheme<B, per_group_dynamic, std::conditional_t<Sym, symmetric, asymmetric>, scale_f32>;
+    if (!Bodies::template tprep<prep_scheme>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq))
+        prepare_ti8<B, Sym>(x, c.w->perm(), c.w->cols(), ws.nb, q, dx, zq);
     ws.acts[m] = tact_i8{q, dx, zq};
     return {};
 }
@@ -471,8 +477,7 @@ template <class KS>
 std::size_t tiled_f32_bytes(const weights_view& w, std::size_t M) noexcept {
     return with_expanded<KS>(tiled_f32_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
-template <class KS>
-status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
+inline status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
     const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
     prepare_tf32(c.x + m * c.ldx, c.w->perm(), c.w->cols(), ws.nb, ws.x + m * ws.pad);
     ws.acts[m] = tact_f32{ws.x + m * ws.pad};
@@ -505,22 +510,22 @@ constexpr kernel_key key_of(layout lay, matmul_path path, arch a) noexcept {
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry dense_i8_entry() noexcept {
-    return {key_of<KS>(layout::dense, matmul_path::int8_dot, A), Bodies::a, &dense_i8_bytes<KS>, &dense_i8_prepare<KS>,
+    return {key_of<KS>(layout::dense, matmul_path::int8_dot, A), Bodies::a, &dense_i8_bytes<KS>, &dense_i8_prepare<KS::bits, KS::is_symmetric>,
             &dense_i8_rows<KS, Bodies>, 64};
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry dense_f32_entry() noexcept {
-    return {key_of<KS>(layout::dense, matmul_path::dequant_fma, A), Bodies::a, &dense_f32_bytes<KS>, &dense_f32_prepare<KS>,
+    return {key_of<KS>(layout::dense, matmul_path::dequant_fma, A), Bodies::a, &dense_f32_bytes<KS>, &dense_f32_prepare<KS::bits>,
             &dense_f32_rows<KS, Bodies>, 64};
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry tiled_i8_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::int8_dot, A), Bodies::a, &tiled_i8_bytes<KS>, &tiled_i8_prepare<KS, Bodies>,
+    return {key_of<KS>(layout::tiled, matmul_path::int8_dot, A), Bodies::a, &tiled_i8_bytes<KS>, &tiled_i8_prepare<KS::bits, KS::is_symmetric, Bodies>,
             &tiled_i8_rows<KS, Bodies>, 64};
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry tiled_f32_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::dequant_fma, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_f32_prepare<KS>,
+    return {key_of<KS>(layout::tiled, matmul_path::dequant_fma, A), Bodies::a, &tiled_f32_bytes<KS>, &tiled_f32_prepare,
             &tiled_f32_rows<KS, Bodies>, 64};
 }
 
@@ -528,16 +533,15 @@ constexpr kernel_entry tiled_f32_entry() noexcept {
 // as floats (they then compute the model exactly: tiled_blocks.hpp, "bf16
 // path"); on the tiled layout with AVX512_BF16 the vdpbf16ps body reads them
 // as bf16 pairs.
-template <class KS>
+template <int B>
 status dense_bf16_prepare(const matmul_call& c, std::size_t m) {
-    LOWBIT_TRY(dense_f32_prepare<KS>(c, m));
+    LOWBIT_TRY(dense_f32_prepare<B>(c, m));
     const dense_f32_ws ws = dense_f32_ws::at(c.ws, c.w->cols(), c.M);
     round_to_bf16(ws.x + m * ws.pad, ws.pad);
     return {};
 }
-template <class KS>
-status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
-    LOWBIT_TRY(tiled_f32_prepare<KS>(c, m));
+inline status tiled_bf16f_prepare(const matmul_call& c, std::size_t m) {
+    LOWBIT_TRY(tiled_f32_prepare(c, m));
     const tiled_f32_ws ws = tiled_f32_ws::at(c.ws, c.w->cols(), c.M);
     round_to_bf16(ws.x + m * ws.pad, ws.pad);
     return {};
@@ -550,11 +554,11 @@ constexpr kernel_entry as_bf16_entry(kernel_entry e, status (*prepare)(const mat
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry dense_bf16_entry() noexcept {
-    return as_bf16_entry(dense_f32_entry<KS, Bodies, A>(), &dense_bf16_prepare<KS>);
+    return as_bf16_entry(dense_f32_entry<KS, Bodies, A>(), &dense_bf16_prepare<KS::bits>);
 }
 template <class KS, class Bodies, arch A = Bodies::a>
 constexpr kernel_entry tiled_bf16f_entry() noexcept {
-    return as_bf16_entry(tiled_f32_entry<KS, Bodies, A>(), &tiled_bf16f_prepare<KS>);
+    return as_bf16_entry(tiled_f32_entry<KS, Bodies, A>(), &tiled_bf16f_prepare);
 }
 #if defined(LOWBIT_HAVE_BF16_KERNELS)
 // tiled bf16 words: blocks * 32 per row, one tact_bf16 per row. Rows are
@@ -576,8 +580,7 @@ template <class KS>
 std::size_t tiled_bf16_bytes(const weights_view& w, std::size_t M) noexcept {
     return with_expanded<KS>(tiled_bf16_ws::bytes(w.cols(), M), layout_traits<layout::tiled>::tiles(w.desc()) * tile_rows);
 }
-template <class KS>
-status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
+inline status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
     const tiled_bf16_ws ws = tiled_bf16_ws::at(c.ws, c.w->cols(), c.M);
     avx512bf16::prep_bf16(c.x + m * c.ldx, c.w->perm(), c.w->cols(), (c.w->cols() + tile_block - 1) / tile_block, ws.x + m * ws.pad);
     ws.acts[m] = tact_bf16{ws.x + m * ws.pad};
@@ -593,7 +596,7 @@ void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
 // passes over it where the CPU lacks it: the avx2 entry runs, reported).
 template <class KS, arch A>
 constexpr kernel_entry tiled_bf16_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), arch::avx512, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, A), arch::avx512, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare,
             &tiled_bf16_rows<KS>, 64, needs_avx512bf16};
 }
 #endif
@@ -610,7 +613,7 @@ void tiled_amx_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
 // AMX-INT8 but no AMX-BF16 passes over it to that one.
 template <class KS>
 constexpr kernel_entry tiled_amx_bf16_entry() noexcept {
-    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, arch::amx), arch::amx, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare<KS>,
+    return {key_of<KS>(layout::tiled, matmul_path::bf16_dot, arch::amx), arch::amx, &tiled_bf16_bytes<KS>, &tiled_bf16_prepare,
             &tiled_amx_bf16_rows<KS>, 64, static_cast<std::uint8_t>(needs_avx512bf16 | needs_amx_bf16)};
 }
 #endif
