@@ -30,7 +30,7 @@ tests=(test_kernels test_kernels_tiled test_gguf_matmul test_gguf_blocks test_co
 # scheme grid (32 of 128 schemes; the whole grid runs under ASan+UBSan on x86),
 # and test_kernels_tiled's grid on the ASan+UBSan build's 12 schemes, not 21
 # (every width, symmetry, scale type and per-tensor; session 25: -16 CPU-s of
-# compile, -21 of qemu runs; docs/testing.md); and (session 28) test_quant's
+# compile, -21 of qemu runs; docs/testing.md); and (session 27) test_quant's
 # MSE-search tensor case on half of its 108 tensors, calibrate_groups on norms
 # 2, 2.4 and one of 3 / 1.5 per group size and width, its group sweep on every
 # 13th group, not every 7th (qemu 65.9 -> 38.8 CPU-s; x86 runs them all).
@@ -43,7 +43,7 @@ regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 export LOWBIT_TEST_REDUCED=1
 LOWBIT_TEST_EXPECT_ARCH=neondot lowbit_phase "AArch64: ctest under qemu (-cpu max)" \
   ctest --test-dir "$build" -R "$regex" --output-on-failure -j"$(nproc)" --timeout "$lowbit_test_timeout"
-# test_gguf_matmul leaves out three cases there (session 28): the int8 error bound
+# test_gguf_matmul leaves out three cases there (session 27): the int8 error bound
 # (arch-independent: every arch equals the scalar model bit for bit, checked for
 # neon under -cpu max and by the case that runs every type's neon copy here), the
 # no-allocation case (neon's workspace checked under -cpu max) and codebook k-means

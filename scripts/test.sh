@@ -25,7 +25,7 @@
 # Under LOWBIT_TEST_REDUCED (phases 2 and 3) the kernel grids that crossed
 # every shape with every (permutation, value kind) pair, and test_gguf_matmul's
 # edge shapes with both weight sources, run a pairwise sample: every shape with
-# each factor's every value, not every triple (session 28, docs/testing.md).
+# each factor's every value, not every triple (session 27, docs/testing.md).
 # The phases overlap so that neither core idles: the ASan+UBSan build beside
 # the plain build and CTest run, then the AArch64 build and qemu runs beside
 # the ASan+UBSan CTest run and TSan. The background ones keep their output in
@@ -70,9 +70,9 @@ plain_only=(test_determinism test_kernel_table)
 # build: the run-time twins and the kernel table's lookup of every scheme,
 # src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
 # itself at -O1 (kernels_w4.cpp 53.5 CPU-s, 80.7 at -O2: about +215 for the eight
-# widths; 48-50 on the loaded machine in session 28, two thirds of it the dense
+# widths; 48-50 on the loaded machine in session 27, two thirds of it the dense
 # and tiled kernel bodies, one copy per symmetry and scale type: docs/testing.md,
-# "Session 28, branch ci28a"): test_kernel_table checks these -O1 entries (the ones the tools run),
+# "Session 27, branch ci28a"): test_kernel_table checks these -O1 entries (the ones the tools run),
 # not -O2 copies of its own (108 -> 29 CPU-s to compile); test_determinism and
 # test_gguf_matmul check their own -O2 copies.
 # The other benches, lowbit-kernels and lowbit-plan-plot too (-O2 -> -O0, g++
