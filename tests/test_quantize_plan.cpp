@@ -4,7 +4,8 @@
 // (a few calibration chunks, --method imatrix: seconds), then plans read back
 // from its report at many budgets with --dry-run: every budget respected with
 // the bytes counted from the file, the same plan twice, a larger budget never
-// a larger predicted KLD, hostile arguments refused with a clear message.
+// a larger predicted KLD, hostile arguments refused with a clear message;
+// --bpw --dry-run with a calibrated method makes the real run's plan and report.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -225,6 +226,31 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
         CHECK(fa->tensors()[i].name == fb->tensors()[i].name);
         CHECK(fa->tensors()[i].type == fb->tensors()[i].type);
     }
+}
+
+TEST_CASE("--bpw --dry-run with a calibrated method: measures, writes the report and the plan, prints the bytes, writes no file") {
+    measured& m = once();
+    REQUIRE_MESSAGE(m.rc == 0, m.log);
+    const std::string calib = " --method imatrix --calib '" + data_dir + "/calib.txt' --calib-tokens 512 --calib-ctx 128 --threads 2";
+    std::string log;
+    REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --bpw 4.5" + calib + " --dry-run --report '" + m.d / "dry-report.txt" +
+                                      "' --plan-out '" + m.d / "dry-plan.txt" + "'",
+                             &log) == 0,
+                    log);
+    CHECK_MESSAGE(log.find("tensor data: ") != std::string::npos, log);  // the dry run's byte count
+    CHECK_FALSE(exists(m.d / "dry.gguf"));
+    // the same measurement as the real run's: the same plan, the same report
+    CHECK(slurp(m.d / "dry-plan.txt") == slurp(m.d / "plan45.txt"));
+    CHECK(slurp(m.d / "dry-report.txt") == slurp(m.d / "report.txt"));
+    // without --bpw a calibrated method still has nothing to do in a dry run; --imatrix-out would not be written
+    CHECK(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --type Q4_K_M" + calib + " --dry-run", &log) == 2);
+    CHECK_MESSAGE(log.find("--dry-run computes sizes from the plan") != std::string::npos, log);
+    CHECK(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --bpw 4.5 --sensitivity '" + m.d / "report.txt" + "'" + calib +
+                            " --imatrix-out '" + m.d / "dry.imatrix" + "' --dry-run",
+                   &log) == 2);
+    CHECK_MESSAGE(log.find("--dry-run computes sizes from the plan") != std::string::npos, log);
+    CHECK_FALSE(exists(m.d / "dry.imatrix"));
+    CHECK_FALSE(exists(m.d / "dry.gguf"));
 }
 
 TEST_CASE("--bpw: hostile budgets and files are refused with a message naming the problem") {

@@ -985,12 +985,14 @@ int run(const args& a) {
     calibration cal;
     spill_file spill;
     const unsigned threads = a.threads ? a.threads : std::max(1u, std::thread::hardware_concurrency());
-    if (calibrated && a.dry_run) {
+    // A --bpw plan is the method's (its sensitivity was measured with it, or read back): a dry
+    // run prints that plan's bytes. Otherwise a calibrated method does not change them.
+    if (calibrated && a.dry_run && (!planning || !a.imatrix_out.empty())) {
         std::fprintf(stderr, "lowbit-quantize: --dry-run computes sizes from the plan; --method %s and --imatrix-out do not change them\n",
                      a.method.c_str());
         return 2;
     }
-    if (calibrated) {
+    if (calibrated && !a.dry_run) {
         lowbit::thread_pool pool(threads);
         lbq::calib_io io;  // memory of one layer: input pages handed back, quantized bytes set aside on disk
         io.done_with = [&in](const source_tensor& t) {
