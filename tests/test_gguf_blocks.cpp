@@ -73,30 +73,30 @@ TEST_CASE("gguf blocks: struct sizes and bits per weight") {
 TEST_CASE("gguf blocks: quantize_row matches ggml's reference bytes for every type and input") {
     const lowbit_test::arch_scope restore(arch::automatic);  // and again when the case ends
     for (arch ar : lowbit_test::runnable_archs()) {
-    REQUIRE(force_arch(ar).ok());
-    INFO("arch ", arch_name(ar));
-    for (const char* dist : distributions) {
-        const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
-        REQUIRE_MESSAGE(x.size() == 4096, "missing or short input ", std::string(dist));
-        for (const golden_type& t : golden_types) {
-            if (ar != arch::scalar && !arch_dependent(t.type)) continue;
-            const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".bin");
-            const auto k = static_cast<std::int64_t>(x.size());
-            REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, k)));
-            std::vector<unsigned char> got(want.size(), 0xcd);
-            const status st = quantize_row(t.type, x.data(), got.data(), k);
-            INFO("type ", std::string(t.file), ", input ", std::string(dist));
-            REQUIRE_MESSAGE(st.ok(), st.message());
-            const long diff = first_difference(got.data(), want.data(), want.size());
-            INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
-            CHECK(diff == -1);
+        REQUIRE(force_arch(ar).ok());
+        INFO("arch ", arch_name(ar));
+        for (const char* dist : distributions) {
+            const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
+            REQUIRE_MESSAGE(x.size() == 4096, "missing or short input ", std::string(dist));
+            for (const golden_type& t : golden_types) {
+                if (ar != arch::scalar && !arch_dependent(t.type)) continue;
+                const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".bin");
+                const auto k = static_cast<std::int64_t>(x.size());
+                REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, k)));
+                std::vector<unsigned char> got(want.size(), 0xcd);
+                const status st = quantize_row(t.type, x.data(), got.data(), k);
+                INFO("type ", std::string(t.file), ", input ", std::string(dist));
+                REQUIRE_MESSAGE(st.ok(), st.message());
+                const long diff = first_difference(got.data(), want.data(), want.size());
+                INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
+                CHECK(diff == -1);
 
-            // The typed importance-matrix entry point without weights is the reference quantizer.
-            std::vector<unsigned char> again(want.size(), 0xcd);
-            REQUIRE(quantize(t.type, x.data(), again.data(), 4, k / 4, nullptr).ok());
-            CHECK(first_difference(again.data(), want.data(), want.size()) == -1);
+                // The typed importance-matrix entry point without weights is the reference quantizer.
+                std::vector<unsigned char> again(want.size(), 0xcd);
+                REQUIRE(quantize(t.type, x.data(), again.data(), 4, k / 4, nullptr).ok());
+                CHECK(first_difference(again.data(), want.data(), want.size()) == -1);
+            }
         }
-    }
     }
 }
 
@@ -290,24 +290,24 @@ TEST_CASE("gguf blocks: importance-matrix quantization matches ggml's bytes") {
     };
     const lowbit_test::arch_scope restore(arch::automatic);  // and again when the case ends
     for (arch ar : lowbit_test::runnable_archs()) {
-    REQUIRE(force_arch(ar).ok());
-    INFO("arch ", arch_name(ar));
-    for (const char* dist : distributions) {
-        const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
-        REQUIRE(x.size() == 4096);
-        for (const golden_type& t : weighted) {
-            if (ar != arch::scalar && !arch_dependent(t.type)) continue;
-            INFO("type ", std::string(t.file), ", input ", std::string(dist));
-            const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".imatrix.bin");
-            REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, 4096)));
-            std::vector<unsigned char> got(want.size(), 0xcd);
-            const status st = quantize(t.type, x.data(), got.data(), 4, 1024, w.data());
-            REQUIRE_MESSAGE(st.ok(), st.message());
-            const long diff = first_difference(got.data(), want.data(), want.size());
-            INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
-            CHECK(diff == -1);
+        REQUIRE(force_arch(ar).ok());
+        INFO("arch ", arch_name(ar));
+        for (const char* dist : distributions) {
+            const std::vector<float> x = read_floats(golden_dir + dist + ".f32");
+            REQUIRE(x.size() == 4096);
+            for (const golden_type& t : weighted) {
+                if (ar != arch::scalar && !arch_dependent(t.type)) continue;
+                INFO("type ", std::string(t.file), ", input ", std::string(dist));
+                const std::vector<unsigned char> want = read_bytes(golden_dir + dist + "." + t.file + ".imatrix.bin");
+                REQUIRE(want.size() == static_cast<std::size_t>(row_size(t.type, 4096)));
+                std::vector<unsigned char> got(want.size(), 0xcd);
+                const status st = quantize(t.type, x.data(), got.data(), 4, 1024, w.data());
+                REQUIRE_MESSAGE(st.ok(), st.message());
+                const long diff = first_difference(got.data(), want.data(), want.size());
+                INFO("first differing byte ", diff, " (block ", diff / static_cast<long>(type_size(t.type)), ")");
+                CHECK(diff == -1);
+            }
         }
-    }
     }
     // The typed entry point is the same function.
     const std::vector<float> x = read_floats(golden_dir + "laplace.f32");
