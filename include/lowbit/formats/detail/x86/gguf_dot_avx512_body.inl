@@ -848,37 +848,59 @@ LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const block_q8_K* ar, __m
     _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
     for (int j = 0; j < 8; ++j) sum += terms[j];
 }
-// Per eight super-blocks: each block's lanes for every row, then their terms
-// (add_lattice_terms8), as the VBMI copies do; the blocks left over one at a
-// time (hsum and a scalar term each, which is what every block cost before).
+// Blocks [0, n) of w against activation rows a[c * lda], c < C, added to
+// sum[c]: per eight blocks (when Group) each block's lanes for every row, then
+// their terms (add_lattice_terms8, as the VBMI copies do); the blocks left
+// over one at a time (hsum and a scalar term each). lanes(w, a, lda, j, l)
+// writes block j's C lane vectors: a class with a target-attributed call
+// operator, not a lambda, which would not carry this copy's target.
+template <int C, bool Group, class W, class Lanes>
+LOWBIT_GGUF_INLINE void lattice_blocks(const W* w, const block_q8_K* a, std::size_t lda, std::size_t n, const Lanes& lanes,
+                                       float* sum) {
+    std::size_t j = 0;
+    for (; Group && j + 8 <= n; j += 8) {
+        __m256i v[C][8];
+        LOWBIT_UNROLL
+        for (int b = 0; b < 8; ++b) {
+            __m256i l[C];
+            lanes(w, a, lda, j + b, l);
+            for (int c = 0; c < C; ++c) v[c][b] = l[c];
+        }
+        const __m256 dw = lattice_scales8(w + j), unit = _mm256_set1_ps(lattice_unit(w[j]));
+        for (int c = 0; c < C; ++c) add_lattice_terms8(sum[c], a + c * lda + j, dw, unit, v[c]);
+    }
+    for (; j < n; ++j) {
+        __m256i v[C];
+        lanes(w, a, lda, j, v);
+        const float d = h2f(lattice_scale(w[j])), unit = lattice_unit(w[j]);
+        for (int c = 0; c < C; ++c) sum[c] += lattice_term(a[c * lda + j].d, d, hsum(v[c]), unit);
+    }
+}
+template <int C>
+struct lattice_block_lanes {
+    template <class W>
+    LOWBIT_GGUF_INLINE void operator()(const W* w, const block_q8_K* a, std::size_t lda, std::size_t j, __m256i* l) const {
+        lattice_lanes<C>(w[j], a + j, lda, l);
+    }
+};
+template <int C>
+struct iq1_block_lanes {
+    const std::uint16_t (*idx)[32];  // block j's indices: idx[j]
+    template <class W>
+    LOWBIT_GGUF_INLINE void operator()(const W* w, const block_q8_K* a, std::size_t lda, std::size_t j, __m256i* l) const {
+        iq1_lanes<C>(w[j], a + j, lda, idx[j], l);
+    }
+};
+// GEMV only in eights: the GEMM tile's 4 x 8 lane vectors would not stay in registers.
 template <int C, class W>
 LOWBIT_GGUF_TGT inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     float sum[C] = {};
-    std::size_t i = 0;
-    // GEMV only: the GEMM tile's 4 x 8 lane vectors would not stay in registers
-    for (; C == 1 && i + 8 <= nb; i += 8) {
-        __m256i v[C][8];
-        LOWBIT_UNROLL
-        for (int j = 0; j < 8; ++j) {
-            __m256i l[C];
-            lattice_lanes<C>(w[i + j], a + i + j, lda, l);
-            for (int c = 0; c < C; ++c) v[c][j] = l[c];
-        }
-        const __m256 dw = lattice_scales8(w + i), unit = _mm256_set1_ps(lattice_unit(w[i]));
-        for (int c = 0; c < C; ++c) add_lattice_terms8(sum[c], a + c * lda + i, dw, unit, v[c]);
-    }
-    for (; i < nb; ++i) {
-        __m256i v[C];
-        lattice_lanes<C>(w[i], a + i, lda, v);
-        const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
-        for (int c = 0; c < C; ++c) sum[c] += lattice_term(a[c * lda + i].d, d, hsum(v[c]), unit);
-    }
+    lattice_blocks<C, C == 1>(w, a, lda, nb, lattice_block_lanes<C>{}, sum);
     for (int c = 0; c < C; ++c) out[c] = sum[c];
 }
 // out[c] = the row dot product with activation row c: per chunk the indices
-// first, then per eight blocks (chunks are a multiple of 8 long) each
-// block's lanes for every row and add_lattice_terms8 (the model's terms,
-// summed one by one in block order); the blocks left over one at a time.
+// first, then its blocks in eights (chunks are a multiple of 8 long, so an
+// eight never crosses one); the model's terms, summed one by one in block order.
 template <int C, class W>
 LOWBIT_GGUF_TGT inline void iq1_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) {
     constexpr std::size_t chunk = avx2::index_chunk;
@@ -888,26 +910,7 @@ LOWBIT_GGUF_TGT inline void iq1_rows_dot(const W* w, const block_q8_K* a, std::s
     for (std::size_t i0 = 0; i0 < nb; i0 += chunk) {
         const std::size_t n = nb - i0 < chunk ? nb - i0 : chunk;
         for (std::size_t c = 0; c < n; ++c) avx2::store_indices(w[i0 + c], idx[c]);
-        std::size_t c = 0;
-        for (; c + 8 <= n; c += 8) {
-            const std::size_t i = i0 + c;
-            __m256i v[C][8];
-            LOWBIT_UNROLL
-            for (int j = 0; j < 8; ++j) {
-                __m256i l[C];
-                iq1_lanes<C>(w[i + j], a + i + j, lda, idx[c + j], l);
-                for (int r = 0; r < C; ++r) v[r][j] = l[r];
-            }
-            const __m256 dw = lattice_scales8(w + i), unit = _mm256_set1_ps(lattice_unit(w[i]));
-            for (int r = 0; r < C; ++r) add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
-        }
-        for (; c < n; ++c) {
-            const std::size_t i = i0 + c;
-            __m256i v[C];
-            iq1_lanes<C>(w[i], a + i, lda, idx[c], v);
-            const float d = h2f(lattice_scale(w[i])), unit = lattice_unit(w[i]);
-            for (int r = 0; r < C; ++r) sum[r] += lattice_term(a[r * lda + i].d, d, hsum(v[r]), unit);
-        }
+        lattice_blocks<C, true>(w + i0, a + i0, lda, n, iq1_block_lanes<C>{idx}, sum);
     }
     for (int r = 0; r < C; ++r) out[r] = sum[r];
 }
