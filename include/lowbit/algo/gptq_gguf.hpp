@@ -164,7 +164,9 @@ struct gptq_gguf_sweep {
                     gguf_live_block<B>& lb = live[r * slots + slot];
                     float* w1r = w1.data() + r * BS;
                     const float x = w1r[i];
-                    const int code = gguf::detail::code_on_grid(lb.grid, static_cast<int>(in_b), x);
+                    // After an f16 overflow (inf scale, reported below) the feedback spreads inf and NaN:
+                    // those are coded as 0, so that no grid rule sees a NaN (IQ4's level search would run off its table).
+                    const int code = gguf::detail::code_on_grid(lb.grid, static_cast<int>(in_b), std::isfinite(x) ? x : 0.0f);
                     const float q = gguf::detail::value_on_grid(lb.grid, static_cast<int>(in_b), code);
                     finite = finite && std::isfinite(q);
                     lb.codes[in_b] = static_cast<std::uint8_t>(code);
