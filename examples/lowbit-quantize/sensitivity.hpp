@@ -268,7 +268,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
         auto it = found.find(t.desc.name);
         if (it != found.end()) out.tensors.push_back(std::move(it->second));
     }
-    p.line("sensitivity: %zu weights x %zu types measured in %.1f s (probe %s, %zu held-back chunks of %zu tokens)", out.tensors.size(), n_types,
+    p.line("sensitivity: %zu weights x %zu types measured in %.1f s (probe %s, held back: %zu x %zu tokens)", out.tensors.size(), n_types,
            p.elapsed() - t_start, gguf::type_name(plan_probe_type), P, ctx);
     return out;
 }
