@@ -283,6 +283,17 @@ TEST_CASE("--bpw --dry-run with a calibrated method: measures, writes the report
     // the same measurement as the real run's: the same plan, the same report
     CHECK(slurp(m.d / "dry-plan.txt") == slurp(m.d / "plan45.txt"));
     CHECK(slurp(m.d / "dry-report.txt") == slurp(m.d / "report.txt"));
+    // --probe-chunks 2: the sensitivity on two held-back chunks, said in the report's head; the same weights and columns
+    REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --bpw 4.5" + calib + " --probe-chunks 2 --dry-run --report '" +
+                                      m.d / "dry-report2.txt" + "'",
+                             &log) == 0,
+                    log);
+    CHECK_MESSAGE(log.find("held back: 2 x 128 tokens") != std::string::npos, log);
+    const std::string r2 = slurp(m.d / "dry-report2.txt");
+    CHECK(r2.find("with --method imatrix, --probe-chunks 2)") != std::string::npos);
+    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(r2.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
+    CHECK(r2 != slurp(m.d / "report.txt"));
     // without --bpw a calibrated method still has nothing to do in a dry run; --imatrix-out would not be written
     CHECK(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --type Q4_K_M" + calib + " --dry-run", &log) == 2);
     CHECK_MESSAGE(log.find("--dry-run computes sizes from the plan") != std::string::npos, log);
@@ -332,6 +343,10 @@ TEST_CASE("--bpw: hostile budgets and files are refused with a message naming th
         {"--plan-out '" + m.d / "p.txt" + "' --type Q4_K_M", "go with --bpw"},
         {"--bpw 4 --plan-out '" + m.d / "h.gguf" + "'" + rep, "is another output of this run"},
         {"--bpw 4 --report '" + m.d / "report.txt" + "'" + rep, "refusing to overwrite the input"},
+        {"--bpw 4 --probe-chunks 0" + rep, "--probe-chunks '0': expected an integer 1..64"},
+        {"--bpw 4 --probe-chunks 65" + rep, "expected an integer 1..64"},
+        {"--bpw 4 --probe-chunks x" + rep, "expected an integer 1..64"},
+        {"--type Q4_K_M --probe-chunks 2", "--probe-chunks go with --bpw"},
     };
     for (const bad& c : cases) {
         std::string log;
