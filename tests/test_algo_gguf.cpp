@@ -1,4 +1,5 @@
-// algo/gptq_gguf.hpp: GPTQ written as ggml block formats. For every type the
+// algo/gptq_gguf.hpp: GPTQ written as ggml block formats (the legacy types,
+// the K-quants, IQ4_NL and IQ4_XS's non-uniform grids). For every type the
 // bytes decode to exactly the values the sweep coded; with a diagonal Hessian
 // (no error propagates) they are gguf::quantize's bytes, with and without an
 // importance matrix and with act-order; on a real layer (tinyllama-sotu layer 0
@@ -42,7 +43,8 @@ struct rng {
 };
 
 const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q4_1, gguf_type::q5_0, gguf_type::q5_1, gguf_type::q8_0,
-                               gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K};
+                               gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K,
+                               gguf_type::iq4_nl, gguf_type::iq4_xs};
 
 // Weights with ggml-like structure: gaussian, a few large outliers, one row of zeros.
 std::vector<float> test_weights(std::size_t N, std::size_t K, std::uint64_t seed) {
@@ -308,12 +310,14 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
     SUBCASE("unsupported type") {
         expect(gptq_quantize_gguf(gguf_type::f16, wv, h), errc::unsupported, "F16");
         expect(gptq_quantize_gguf(gguf_type::q8_1, wv, h), errc::unsupported, "Q8_1");
+        expect(gptq_quantize_gguf(gguf_type::iq3_s, wv, h), errc::unsupported, "IQ3_S");  // a lattice of 4-value points, not per column
     }
     SUBCASE("NaN and Inf weights") {
         w[K + 7] = std::nanf("");
         expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h), errc::non_finite, "w");
         w[K + 7] = INFINITY;
         expect(gptq_quantize_gguf(gguf_type::q4_0, wv, h), errc::non_finite, "w");
+        expect(gptq_quantize_gguf(gguf_type::iq4_xs, wv, h), errc::non_finite, "w");
     }
     SUBCASE("K not a multiple of the block") {
         std::vector<float> w48(N * 48, 0.1f), w288(N * 288, 0.1f);
@@ -322,6 +326,11 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         expect(gptq_quantize_gguf(gguf_type::q4_K, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
                errc::shape_mismatch, "multiple of the Q4_K block");
         CHECK(gptq_quantize_gguf(gguf_type::q4_0, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})).ok());
+        expect(gptq_quantize_gguf(gguf_type::iq4_nl, matrix_view<const float>(w48.data(), N, 48), identity_like(48, {})),
+               errc::shape_mismatch, "multiple of the IQ4_NL block");
+        expect(gptq_quantize_gguf(gguf_type::iq4_xs, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
+               errc::shape_mismatch, "multiple of the IQ4_XS block");
+        CHECK(gptq_quantize_gguf(gguf_type::iq4_nl, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})).ok());
     }
     SUBCASE("mis-shaped or empty Hessian") {
         expect(gptq_quantize_gguf(gguf_type::q4_0, wv, identity_like(128, {})), errc::shape_mismatch, "hessian is 128 x 128");
@@ -355,6 +364,10 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         std::vector<float> big(N * K, 1.0f);
         big[0] = 3.0e9f;
         expect(gptq_quantize_gguf(gguf_type::q4_0, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
+               "overflows f16");
+        expect(gptq_quantize_gguf(gguf_type::iq4_nl, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
+               "overflows f16");
+        expect(gptq_quantize_gguf(gguf_type::iq4_xs, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
                "overflows f16");
     }
 }
@@ -396,6 +409,8 @@ std::vector<std::uint8_t> codes_only(gguf_type t, const std::vector<std::uint8_t
         case gguf_type::q4_K: return without_scale_fields<gguf::block_q4_K>(bytes);
         case gguf_type::q5_K: return without_scale_fields<gguf::block_q5_K>(bytes);
         case gguf_type::q6_K: return without_scale_fields<gguf::block_q6_K>(bytes);
+        case gguf_type::iq4_nl: return without_scale_fields<gguf::block_iq4_nl>(bytes);
+        case gguf_type::iq4_xs: return without_scale_fields<gguf::block_iq4_xs>(bytes);
         default: FAIL("type not covered"); return {};
     }
 }
@@ -502,7 +517,8 @@ void check_block_fields(std::uint64_t seed) {
         fields_ok = fields_ok && F::scale(b, j) == sc[j] && (!F::has_min || F::min(b, j) == mn[j]);
         for (int c = 0; c < F::width; ++c) {
             const int i = j * F::width + c;
-            const double want = 0.03125 * sc[j] * (L[i] - F::code_bias) - (F::has_min ? 0.015625 * mn[j] : 0.0);
+            const double level = lowbit::detail::code_levels<B>::value(L[i]);  // L[i] - code_bias, or IQ4's level
+            const double want = 0.03125 * sc[j] * level - (F::has_min ? 0.015625 * mn[j] : 0.0);
             values_ok = values_ok && std::fabs(y[i] - want) <= 1e-6 * (1.0 + std::fabs(want));
         }
     }
@@ -536,12 +552,15 @@ std::vector<std::uint8_t> block_codes(gguf_type t, const std::vector<std::uint8_
         case gguf_type::q4_K: return block_codes<gguf::block_q4_K>(bytes);
         case gguf_type::q5_K: return block_codes<gguf::block_q5_K>(bytes);
         case gguf_type::q6_K: return block_codes<gguf::block_q6_K>(bytes);
+        case gguf_type::iq4_nl: return block_codes<gguf::block_iq4_nl>(bytes);
+        case gguf_type::iq4_xs: return block_codes<gguf::block_iq4_xs>(bytes);
         default: FAIL("no block_fields for this type"); return {};
     }
 }
 }  // namespace
 
-TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins set over their range decode as d*sc*(q-bias) - dmin*mn") {
+TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins set over their range decode as d*sc*(q-bias) - dmin*mn "
+          "(IQ4: d*sc*level(q))") {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
         check_block_fields<gguf::block_q4_0>(seed);
         check_block_fields<gguf::block_q4_1>(seed);
@@ -552,6 +571,8 @@ TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins s
         check_block_fields<gguf::block_q4_K>(seed);
         check_block_fields<gguf::block_q5_K>(seed);
         check_block_fields<gguf::block_q6_K>(seed);
+        check_block_fields<gguf::block_iq4_nl>(seed);
+        check_block_fields<gguf::block_iq4_xs>(seed);
     }
 }
 

@@ -184,7 +184,7 @@ TEST_CASE("--bpw 4.5: measures, plans within the budget, writes a file the reade
     REQUIRE(ft.ok());
     CHECK(*ft == 15u);
     // The report: a line per planned weight, each with its chosen type.
-    CHECK(report.find("# tensor rows row_length probe_kld Q2_K Q3_K Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(report.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
     CHECK(report.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
 }
 
@@ -211,6 +211,47 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
         CHECK_FALSE(exists(m.d / "x.gguf"));
     }
     CHECK(prev >= 0.0);
+    // A report with a subset of the candidates (as written before IQ4_XS and IQ4_NL were candidates):
+    // read back, planned with the types it has, never one it lacks.
+    {
+        const std::string report = slurp(m.d / "report.txt");
+        std::string old;
+        std::size_t at = 0;
+        while (at < report.size()) {
+            std::size_t nl = report.find('\n', at);
+            if (nl == std::string::npos) nl = report.size();
+            std::string line = report.substr(at, nl - at);
+            at = nl + 1;
+            if (line.rfind("# tensor ", 0) == 0) {
+                const std::size_t x = line.find(" IQ4_XS IQ4_NL");
+                REQUIRE(x != std::string::npos);
+                line.erase(x, 14);
+            } else if (!line.empty() && line[0] != '#') {  // fields 0..3 name, rows, row_length, probe_kld; 6 and 7 are IQ4_XS's and IQ4_NL's
+                std::vector<std::string> f;
+                std::size_t i = 0;
+                while (i <= line.size()) {
+                    const std::size_t j = std::min(line.find(' ', i), line.size());
+                    f.push_back(line.substr(i, j - i));
+                    i = j + 1;
+                }
+                REQUIRE(f.size() == 13);
+                line.clear();
+                for (std::size_t k = 0; k < f.size(); ++k)
+                    if (k != 6 && k != 7) line += (line.empty() ? "" : " ") + f[k];
+            }
+            old += line + "\n";
+        }
+        write_file(m.d / "old-report.txt", old);
+        std::string log;
+        REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw 4.2 --sensitivity '" + m.d / "old-report.txt" +
+                                          "' --dry-run --plan-out '" + m.d / "old-plan.txt" + "'",
+                                 &log) == 0,
+                        log);
+        const std::string plan = slurp(m.d / "old-plan.txt");
+        CHECK(plan.find("=Q") != std::string::npos);
+        CHECK(plan.find("=IQ4") == std::string::npos);
+        CHECK(read_head(plan).bytes <= static_cast<unsigned long long>(std::floor(4.2 * static_cast<double>(read_head(plan).values) / 8.0)));
+    }
     // --plan replays the plan: the same tensor types as --bpw 4.5 wrote
     std::string log;
     REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "replay.gguf" + "' --plan '" + m.d / "plan45.txt" + "' --threads 2 --no-sqnr",
@@ -242,6 +283,17 @@ TEST_CASE("--bpw --dry-run with a calibrated method: measures, writes the report
     // the same measurement as the real run's: the same plan, the same report
     CHECK(slurp(m.d / "dry-plan.txt") == slurp(m.d / "plan45.txt"));
     CHECK(slurp(m.d / "dry-report.txt") == slurp(m.d / "report.txt"));
+    // --probe-chunks 2: the sensitivity on two held-back chunks, said in the report's head; the same weights and columns
+    REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --bpw 4.5" + calib + " --probe-chunks 2 --dry-run --report '" +
+                                      m.d / "dry-report2.txt" + "'",
+                             &log) == 0,
+                    log);
+    CHECK_MESSAGE(log.find("held back: 2 x 128 tokens") != std::string::npos, log);
+    const std::string r2 = slurp(m.d / "dry-report2.txt");
+    CHECK(r2.find("with --method imatrix, --probe-chunks 2)") != std::string::npos);
+    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(r2.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
+    CHECK(r2 != slurp(m.d / "report.txt"));
     // without --bpw a calibrated method still has nothing to do in a dry run; --imatrix-out would not be written
     CHECK(run_tool(m.d, "'" + data_dir + "' '" + m.d / "dry.gguf" + "' --type Q4_K_M" + calib + " --dry-run", &log) == 2);
     CHECK_MESSAGE(log.find("--dry-run computes sizes from the plan") != std::string::npos, log);
@@ -291,6 +343,10 @@ TEST_CASE("--bpw: hostile budgets and files are refused with a message naming th
         {"--plan-out '" + m.d / "p.txt" + "' --type Q4_K_M", "go with --bpw"},
         {"--bpw 4 --plan-out '" + m.d / "h.gguf" + "'" + rep, "is another output of this run"},
         {"--bpw 4 --report '" + m.d / "report.txt" + "'" + rep, "refusing to overwrite the input"},
+        {"--bpw 4 --probe-chunks 0" + rep, "--probe-chunks '0': expected an integer 1..64"},
+        {"--bpw 4 --probe-chunks 65" + rep, "expected an integer 1..64"},
+        {"--bpw 4 --probe-chunks x" + rep, "expected an integer 1..64"},
+        {"--type Q4_K_M --probe-chunks 2", "--probe-chunks go with --bpw"},
     };
     for (const bad& c : cases) {
         std::string log;

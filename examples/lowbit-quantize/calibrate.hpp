@@ -86,6 +86,7 @@ struct calib_options {
     bool embd_hessian = false;        // --embd-hessian: GPTQ on token_embd.weight too (embd_hessian.hpp)
     bool awq_clip = false;            // --awq-clip: awq's clip search per ggml block (awq_clip_gguf)
     float sq_alpha = 0.5f;            // --sq-alpha: SmoothQuant's migration strength
+    std::size_t probe_chunks = 1;     // --probe-chunks: held-back chunks the --bpw sensitivity measures on (calibrate(): 1)
 };
 
 // One tensor as calibration left it.
@@ -343,17 +344,18 @@ namespace detail {
 // residual stream: imatrix sums and H over the n_cal chunks, the held chunk's rows.
 template <class Exec>
 status output_stats(const std::vector<float>& g, const llama::config& c, const std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
-                    tap_stats& s, Exec& exec) {
+                    tap_stats& s, Exec& exec, std::size_t n_held = 1) {
     const std::size_t D = static_cast<std::size_t>(c.dim);
     s.sum2.assign(D, 0.0);
     s.h = lowbit::hessian(D);
     std::vector<float> xb(ctx * D);
-    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
+    for (std::size_t ch = 0; ch < n_cal + n_held; ++ch) {
         for (std::size_t t = 0; t < ctx; ++t)
             llama::rmsnorm(stream.data() + (ch * ctx + t) * D, g.data(), xb.data() + t * D, c.dim, c.norm_eps);
-        if (ch == n_cal) {  // the held-back chunk: the layer-output error
-            s.held = xb;
-            s.held_rows = ctx;
+        if (ch >= n_cal) {  // the held-back chunks: the layer-output error
+            if (ch == n_cal) s.held.clear(), s.held_rows = 0;
+            s.held.insert(s.held.end(), xb.begin(), xb.end());
+            s.held_rows += ctx;
             continue;
         }
         for (std::size_t t = 0; t < ctx; ++t)
@@ -619,14 +621,17 @@ namespace detail {
 
 // What calibration reads before the first layer: the model's shape and the
 // calibration text in chunks of o.ctx tokens, n_cal for the statistics and
-// chunk n_cal held back (the layer-output error, sensitivity's probe).
+// chunks n_cal .. n_cal + held - 1 held back (the layer-output error,
+// sensitivity's probe; calibrate() holds one back, the sensitivity
+// --probe-chunks). The statistics' chunks do not depend on `held` as long as
+// the text has n_cal + held chunks.
 struct calib_setup {
     llama::config c;
     calib_tokens toks;
     std::size_t n_cal = 0;
 };
 
-inline result<calib_setup> calibration_setup(const model_source& src, const calib_options& o) {
+inline result<calib_setup> calibration_setup(const model_source& src, const calib_options& o, std::size_t held = 1) {
     const source_tensor* emb = nullptr;
     for (const source_tensor& t : src.tensors)
         if (t.desc.name == "token_embd.weight") emb = &t;
@@ -645,11 +650,11 @@ inline result<calib_setup> calibration_setup(const model_source& src, const cali
     if (!tok && !ids_only) return tok.error();
     if (tok && tok->size() != r.c.vocab)
         return status::error(errc::shape_mismatch, "the vocabulary has %d tokens, token_embd.weight %d rows", tok->size(), r.c.vocab);
-    auto toks = ids_only ? read_calibration_ids(o.text, r.c.vocab, -1, o.ctx, 2, want + 1)
-                         : read_calibration(o.text, *tok, o.ctx, 2, want + 1);
+    auto toks = ids_only ? read_calibration_ids(o.text, r.c.vocab, -1, o.ctx, held + 1, want + held)
+                         : read_calibration(o.text, *tok, o.ctx, held + 1, want + held);
     if (!toks) return toks.error();
     r.toks = std::move(*toks);
-    r.n_cal = std::min(want, r.toks.chunks - 1);
+    r.n_cal = std::min(want, r.toks.chunks - held);
     for (const int id : r.toks.ids)
         if (id < 0 || id >= r.c.vocab) return status::error(errc::corrupt_data, "calibration token id %d outside the vocabulary", id);
     return r;
@@ -692,9 +697,10 @@ inline status load_layer(const model_source& src, const std::map<std::string, st
 // its four tap points (imatrix sums; H for gptq/awq; sum |x| for awq) and the
 // held chunk's rows. write_back: the layer's output replaces `stream` (a
 // float pass; calibrate() instead runs the quantized layer again).
+// n_held chunks after the n_cal are held back; their rows are kept, one after another.
 template <class Exec>
 status float_layer_pass(const llama::model& m, int l, const calib_options& o, std::vector<float>& stream, std::size_t n_cal, std::size_t ctx,
-                        llama::prefill_state& ps, tap_stats (&st)[4], bool write_back, Exec& exec) {
+                        llama::prefill_state& ps, tap_stats (&st)[4], bool write_back, Exec& exec, std::size_t n_held = 1) {
     const std::size_t D = m.c.dim, H = m.c.hidden;
     const bool want_h = uses_gptq(o.method) || uses_awq(o.method);  // gptq, awq (its loss), awq+gptq
     const bool awq = uses_awq(o.method), smooth = o.method == quant_method::smoothquant;
@@ -705,13 +711,14 @@ status float_layer_pass(const llama::model& m, int l, const calib_options& o, st
         if (smooth) st[i].abs_max.assign(widths[i], 0.0f);
         if (want_h) st[i].h = lowbit::hessian(widths[i]);
     }
-    bool held = false;
+    bool held = false, first_held = false;
     status tap_err;
     const llama::rows_tap tap = [&](int, llama::tap_point tp, const float* x, std::size_t rows, std::size_t cols) {
         tap_stats& s = st[static_cast<int>(tp)];
         if (held) {
-            s.held.assign(x, x + rows * cols);
-            s.held_rows = rows;
+            if (first_held) s.held.clear(), s.held_rows = 0;
+            s.held.insert(s.held.end(), x, x + rows * cols);
+            s.held_rows += rows;
             return;
         }
         for (std::size_t r = 0; r < rows; ++r)
@@ -725,8 +732,8 @@ status float_layer_pass(const llama::model& m, int l, const calib_options& o, st
                 for (std::size_t j = 0; j < cols; ++j) s.abs_max[j] = std::max(s.abs_max[j], std::fabs(x[r * cols + j]));
         if (want_h && tap_err.ok()) tap_err = s.h.add_batch(lowbit::matrix_view<const float>(x, rows, cols), exec);
     };
-    for (std::size_t ch = 0; ch <= n_cal; ++ch) {
-        held = ch == n_cal;
+    for (std::size_t ch = 0; ch < n_cal + n_held; ++ch) {
+        held = ch >= n_cal, first_held = ch == n_cal;
         std::copy_n(stream.data() + ch * ctx * D, ctx * D, ps.x.data());
         llama::prefill_layer(m, l, ctx, ps, exec, {}, &tap);
         if (write_back) std::copy_n(ps.x.data(), ctx * D, stream.data() + ch * ctx * D);

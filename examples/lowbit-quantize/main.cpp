@@ -73,7 +73,7 @@ struct args {
     bool dry_run = false;  // print the plan's bytes, write nothing (dry_run.hpp)
     std::string ctx;       // --ctx N: KV cache size in the dry run
     // the --bpw planner (bpw_plan.hpp): budget, saved plan/report, a report read back, a plan replayed
-    std::string bpw, plan_out, report, sensitivity_in, plan_in;
+    std::string bpw, plan_out, report, sensitivity_in, plan_in, probe_chunks;
     bool method_given = false;
     bool rotate = false;       // --rotate: QuaRot's folded rotations (rotate.hpp)
     std::string rotate_seed;   // --rotate-seed N
@@ -145,11 +145,13 @@ void usage(std::FILE* f) {
                  "  --quiet                      print errors only\n"
                  "  --dry-run                    read headers only, print each tensor's bytes and the file size; write nothing\n"
                  "  --ctx N                      --dry-run: also the KV cache for N tokens (F16 K and V)\n"
-                 "  --bpw X                      plan: one ggml type per weight (Q2_K Q3_K Q4_K Q5_K Q6_K Q8_0), the least\n"
+                 "  --bpw X                      plan: one ggml type per weight (Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0), the least\n"
                  "                               predicted KLD with all tensors' bytes x 8 / their values <= X; the\n"
                  "                               sensitivity is measured on --calib with --method (--type: which tensors\n"
                  "                               are quantized and general.file_type, default Q4_K_M); without --method:\n"
                  "                               gptq --act-order --refit --refit-codes --embd-hessian\n"
+                 "  --probe-chunks N             --bpw: measure the sensitivity on the N calibration chunks after the\n"
+                 "                               statistics' (default 1); the text must hold --calib-tokens + N chunks\n"
                  "  --sensitivity FILE           --bpw: plan from a --report file instead of measuring\n"
                  "  --report FILE                --bpw: write the sensitivity report (predicted KLD per weight and type)\n"
                  "  --plan-out FILE              --bpw: write the plan, one --tensor-type REGEX=TYPE per line\n"
@@ -256,6 +258,8 @@ int parse_args(int argc, char** argv, args* a) {
             if (!value(&a->plan_out)) return 2;
         } else if (s == "--report") {
             if (!value(&a->report)) return 2;
+        } else if (s == "--probe-chunks") {
+            if (!value(&a->probe_chunks)) return 2;
         } else if (s == "--sensitivity") {
             if (!value(&a->sensitivity_in)) return 2;
         } else if (s == "--plan") {
@@ -632,9 +636,18 @@ int run(const args& a) {
             std::fprintf(stderr, "lowbit-quantize: %s\n", printable(b.error().message()).c_str());
             return 2;
         }
-    } else if (!a.plan_out.empty() || !a.report.empty() || !a.sensitivity_in.empty()) {
-        std::fprintf(stderr, "lowbit-quantize: --plan-out, --report and --sensitivity go with --bpw\n");
+    } else if (!a.plan_out.empty() || !a.report.empty() || !a.sensitivity_in.empty() || !a.probe_chunks.empty()) {
+        std::fprintf(stderr, "lowbit-quantize: --plan-out, --report, --sensitivity and --probe-chunks go with --bpw\n");
         return 2;
+    }
+    if (!a.probe_chunks.empty()) {
+        char* end = nullptr;
+        const long long n = std::strtoll(a.probe_chunks.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 64) {
+            std::fprintf(stderr, "lowbit-quantize: --probe-chunks '%s': expected an integer 1..64\n", printable(a.probe_chunks).c_str());
+            return 2;
+        }
+        co.probe_chunks = static_cast<std::size_t>(n);
     }
     if (!calibrated && !a.calib.empty() && !planning) {
         std::fprintf(stderr, "lowbit-quantize: --calib is used by --method imatrix|gptq|awq|awq+gptq or --imatrix-out; neither is given\n");
@@ -850,6 +863,7 @@ int run(const args& a) {
             if (!r) return refuse(a.calib, r.error());
             sens = std::move(*r);
             source = "measured on " + a.calib + " with --method " + a.method;
+            if (co.probe_chunks > 1) source += ", --probe-chunks " + std::to_string(co.probe_chunks);
         }
         const double bpw = *parse_bpw(a.bpw);
         auto bp = plan_for_budget(src, plan_, sens, bpw);

@@ -7,6 +7,7 @@
 // Both start with '#' comment lines saying what made them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -47,17 +48,44 @@ inline std::string sensitivity_report(const sensitivity& s, const std::vector<st
     return r;
 }
 
+// The report's loss columns as indices into plan_candidates(), from its
+// column line; false when the line is not one. A report may hold a subset of
+// the candidates in their order (one written before IQ4_XS and IQ4_NL were
+// candidates has the six K-quant columns): the others read as "cannot hold".
+inline bool report_column_types(const std::string& line, std::vector<std::size_t>& at) {
+    const std::string head = "# tensor rows row_length probe_kld", tail = " chosen";
+    if (line.compare(0, head.size(), head) != 0 || line.size() < head.size() + tail.size() ||
+        line.compare(line.size() - tail.size(), tail.size(), tail) != 0)
+        return false;
+    const std::vector<gguf_type>& all = plan_candidates();
+    at.clear();
+    std::size_t next = 0;  // candidates in order, none twice
+    const std::string mid = line.substr(head.size(), line.size() - head.size() - tail.size());
+    for (std::size_t i = 0; i < mid.size();) {
+        if (mid[i] != ' ') return false;
+        const std::size_t j = std::min(mid.find(' ', i + 1), mid.size());
+        const std::string name = mid.substr(i + 1, j - i - 1);
+        std::size_t k = next;
+        while (k < all.size() && name != gguf::type_name(all[k])) ++k;
+        if (k == all.size()) return false;
+        at.push_back(k);
+        next = k + 1, i = j;
+    }
+    return !at.empty();
+}
+
 // Reads a report back (its numbers, not its choices). Errors name the line.
 inline result<sensitivity> parse_sensitivity_report(const std::string& text) {
     sensitivity s;
     s.types = plan_candidates();
     const std::string columns = report_columns(s.types);
     bool seen_columns = false;
+    std::vector<std::size_t> col;  // loss field i is candidate col[i]
     text_lines lines(text);
     std::string line;
     while (lines.next(&line)) {
         const std::size_t line_no = lines.number;
-        if (line == columns) {
+        if (!seen_columns && report_column_types(line, col)) {
             seen_columns = true;
             continue;
         }
@@ -73,8 +101,8 @@ inline result<sensitivity> parse_sensitivity_report(const std::string& text) {
             if (j > i) f.push_back(line.substr(i, j - i));
             i = j;
         }
-        if (f.size() != 5 + s.types.size())
-            return status::error(errc::corrupt_data, "line %zu: %zu fields, expected %zu", line_no, f.size(), 5 + s.types.size());
+        if (f.size() != 5 + col.size())
+            return status::error(errc::corrupt_data, "line %zu: %zu fields, expected %zu", line_no, f.size(), 5 + col.size());
         tensor_sensitivity t;
         t.name = f[0];
         auto num = [&](const std::string& v, double* out) {
@@ -90,11 +118,11 @@ inline result<sensitivity> parse_sensitivity_report(const std::string& text) {
         t.rows = static_cast<std::uint64_t>(rows), t.row_length = static_cast<std::uint64_t>(k);
         t.loss.assign(s.types.size(), NAN);
         t.rel_err.assign(s.types.size(), NAN);
-        for (std::size_t i = 0; i < s.types.size(); ++i) {
+        for (std::size_t i = 0; i < col.size(); ++i) {
             if (f[4 + i] == "-") continue;
-            if (!num(f[4 + i], &t.loss[i]))
+            if (!num(f[4 + i], &t.loss[col[i]]))
                 return status::error(errc::corrupt_data, "line %zu: %s's loss '%.40s' is not a finite number >= 0", line_no,
-                                     gguf::type_name(s.types[i]), f[4 + i].c_str());
+                                     gguf::type_name(s.types[col[i]]), f[4 + i].c_str());
         }
         s.tensors.push_back(std::move(t));
     }

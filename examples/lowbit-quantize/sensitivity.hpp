@@ -10,6 +10,9 @@
 //   2. at one probe type, the model's output KLD on the held-back chunk with
 //      only this weight quantized (a forward pass from its layer to the
 //      logits) against the float model's.
+// Both are measured on --probe-chunks held-back chunks (default 1: the
+// chunk after the statistics'; N: the N chunks after them, errors and KLDs
+// over all their positions), the statistics' chunks unchanged.
 // The predicted KLD of a weight at a type is probe KLD x (error at the type /
 // error at the probe): to first order the KLD is a quadratic form in the
 // logit change, so it scales with the output-error energy; the probe gives
@@ -35,10 +38,13 @@
 
 namespace lbq {
 
-// The ggml types --bpw chooses among, by increasing size.
+// The ggml types --bpw chooses among, by increasing size (IQ4_NL and Q4_K
+// both 4.5 bits per weight). Every one of them is written by GPTQ when the
+// method is gptq (algo/gptq_gguf.hpp), so the planner compares the types with
+// the method the file is made with.
 inline const std::vector<gguf_type>& plan_candidates() {
-    static const std::vector<gguf_type> v{gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K,
-                                          gguf_type::q5_K, gguf_type::q6_K, gguf_type::q8_0};
+    static const std::vector<gguf_type> v{gguf_type::q2_K, gguf_type::q3_K,   gguf_type::iq4_xs, gguf_type::iq4_nl,
+                                          gguf_type::q4_K, gguf_type::q5_K,   gguf_type::q6_K,   gguf_type::q8_0};
     return v;
 }
 // The probe type: mid-range, where single-weight KLDs stand well above f32
@@ -107,25 +113,30 @@ inline status held_rows_error(gguf_type t, const std::vector<float>& w, std::siz
 struct probe_model {
     llama::model m;
     llama::prefill_state ps;
-    std::vector<std::vector<float>> layer_in;  // the held chunk's float stream entering each layer, then the final one
-    std::vector<float> base;                   // the float model's logits on the held chunk
-    const int* held = nullptr;                 // the held chunk's tokens
-    std::size_t ctx = 0;
+    std::vector<std::vector<float>> layer_in;  // the held chunks' float stream entering each layer, then the final one
+    std::vector<float> base;                   // the float model's logits on the held chunks
+    const int* held = nullptr;                 // the held chunks' tokens, one after another
+    std::size_t ctx = 0, n_held = 1;
 
-    // layer < 0: from the token embeddings (token_embd's probe).
+    // layer < 0: from the token embeddings (token_embd's probe). Each held
+    // chunk is its own sequence (positions from 0), as in calibration.
     template <class Exec>
     void logits_from(int layer, std::vector<float>& out, Exec& exec) {
         const std::size_t D = static_cast<std::size_t>(m.c.dim), V = static_cast<std::size_t>(m.c.vocab);
-        if (layer < 0) {
-            ps.x.resize(ctx * D);
-            for (std::size_t t = 0; t < ctx; ++t) llama::require_ok(m.embed(held[t], ps.x.data() + t * D), "the token embedding");
-        } else {
-            ps.x = layer_in[static_cast<std::size_t>(layer)];
+        out.resize(n_held * ctx * V);
+        for (std::size_t h = 0; h < n_held; ++h) {
+            if (layer < 0) {
+                ps.x.resize(ctx * D);
+                for (std::size_t t = 0; t < ctx; ++t) llama::require_ok(m.embed(held[h * ctx + t], ps.x.data() + t * D), "the token embedding");
+            } else {
+                const std::vector<float>& in = layer_in[static_cast<std::size_t>(layer)];
+                ps.x.assign(in.begin() + static_cast<std::ptrdiff_t>(h * ctx * D), in.begin() + static_cast<std::ptrdiff_t>((h + 1) * ctx * D));
+            }
+            for (int l = std::max(layer, 0); l < m.c.layers; ++l) llama::prefill_layer(m, l, ctx, ps, exec);
+            for (std::size_t t = 0; t < ctx; ++t)
+                llama::rmsnorm(ps.x.data() + t * D, m.final_norm.data(), ps.xb.data() + t * D, m.c.dim, m.c.norm_eps);
+            llama::float_gemm(m.cls(), ps.xb.data(), out.data() + h * ctx * V, ctx, V, D, exec);
         }
-        for (int l = std::max(layer, 0); l < m.c.layers; ++l) llama::prefill_layer(m, l, ctx, ps, exec);
-        for (std::size_t t = 0; t < ctx; ++t) llama::rmsnorm(ps.x.data() + t * D, m.final_norm.data(), ps.xb.data() + t * D, m.c.dim, m.c.norm_eps);
-        out.resize(ctx * V);
-        llama::float_gemm(m.cls(), ps.xb.data(), out.data(), ctx, V, D, exec);
     }
     // Mean KLD per position with `w` replaced by `q` for the run (restored after).
     template <class Exec>
@@ -134,7 +145,7 @@ struct probe_model {
         w.swap(q);
         logits_from(layer, logits, exec);
         w.swap(q);
-        return sum_kld(base, logits, ctx, static_cast<std::size_t>(m.c.vocab)) / static_cast<double>(ctx);
+        return sum_kld(base, logits, n_held * ctx, static_cast<std::size_t>(m.c.vocab)) / static_cast<double>(n_held * ctx);
     }
 };
 
@@ -151,7 +162,8 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
     calib_options o = calib;
     o.refit = o.refit_sub = o.refit_codes = false;
     if (folds_scales(o.method)) return status::error(errc::unsupported, "--bpw plans with --method rtn, imatrix or gptq, not %s", method_name(o.method));
-    auto setup = detail::calibration_setup(src, o);
+    const std::size_t P = std::max<std::size_t>(1, o.probe_chunks);
+    auto setup = detail::calibration_setup(src, o, P);
     if (!setup) return setup.error();
     const llama::config& c = setup->c;
     const std::size_t ctx = o.ctx, n_cal = setup->n_cal, D = static_cast<std::size_t>(c.dim), V = static_cast<std::size_t>(c.vocab);
@@ -167,6 +179,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
     };
     detail::probe_model pm;
     pm.ctx = ctx;
+    pm.n_held = P;
     pm.held = ids.data() + n_cal * ctx;
     llama::model& m = pm.m;
     m.c = c;
@@ -179,7 +192,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
     for (int l = 0; l < c.layers; ++l) LOWBIT_TRY(detail::load_layer(src, by_name, c, l, m.layers[static_cast<std::size_t>(l)]));
 
     // The float stream of every chunk, layer by layer; the held chunk's is kept at each layer's input.
-    std::vector<float> stream((n_cal + 1) * ctx * D);
+    std::vector<float> stream((n_cal + P) * ctx * D);
     for (std::size_t t = 0; t < stream.size() / D; ++t) LOWBIT_TRY(m.embed(ids[t], stream.data() + t * D));
     llama::prefill_resize(c, ctx, pm.ps);
     auto keep_held = [&] { pm.layer_in.emplace_back(stream.begin() + static_cast<std::ptrdiff_t>(n_cal * ctx * D), stream.end()); };
@@ -216,7 +229,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
                 LOWBIT_TRY(quantize_calibrated(name, d, o.method, o, *s, q, rows, k, &ct, exec));
                 ts.rel_err[i] = ct.out_err;
             } else {
-                LOWBIT_TRY(detail::held_rows_error(t, w, rows, k, ids.data() + n_cal * ctx, ctx, q, ts.rel_err[i]));
+                LOWBIT_TRY(detail::held_rows_error(t, w, rows, k, ids.data() + n_cal * ctx, P * ctx, q, ts.rel_err[i]));
             }
             // the probe type, or the next larger one that fits
             if (pi == n_types && i >= probe_at) probe.swap(q), pi = i;
@@ -235,7 +248,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
         llama::layer& y = m.layers[static_cast<std::size_t>(l)];
         if (l > 0) keep_held();
         detail::tap_stats st[4];
-        LOWBIT_TRY(detail::float_layer_pass(m, l, o, stream, n_cal, ctx, pm.ps, st, true, exec));
+        LOWBIT_TRY(detail::float_layer_pass(m, l, o, stream, n_cal, ctx, pm.ps, st, true, exec, P));
         status bad;
         y.for_each_linear([&](llama::linear& w, const char* n) {
             const std::string name = pre + n + ".weight";
@@ -247,7 +260,7 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
     keep_held();  // the final stream: output.weight's probe starts there
     if (!m.classifier.empty() && quantized_here("output.weight")) {
         detail::tap_stats s;
-        LOWBIT_TRY(detail::output_stats(m.final_norm, c, stream, n_cal, ctx, s, exec));
+        LOWBIT_TRY(detail::output_stats(m.final_norm, c, stream, n_cal, ctx, s, exec, P));
         LOWBIT_TRY(measure("output.weight", m.classifier, V, D, &s, c.layers));
     }
     if (quantized_here("token_embd.weight")) LOWBIT_TRY(measure("token_embd.weight", m.tok_emb, V, D, nullptr, -1));
@@ -255,8 +268,8 @@ result<sensitivity> measure_sensitivity(const model_source& src, const std::vect
         auto it = found.find(t.desc.name);
         if (it != found.end()) out.tensors.push_back(std::move(it->second));
     }
-    p.line("sensitivity: %zu weights x %zu types measured in %.1f s (probe %s, %zu held-back tokens)", out.tensors.size(), n_types,
-           p.elapsed() - t_start, gguf::type_name(plan_probe_type), ctx);
+    p.line("sensitivity: %zu weights x %zu types measured in %.1f s (probe %s, held back: %zu x %zu tokens)", out.tensors.size(), n_types,
+           p.elapsed() - t_start, gguf::type_name(plan_probe_type), P, ctx);
     return out;
 }
 

@@ -31,7 +31,7 @@ namespace lowbit {
 namespace detail {
 
 template <class B>
-struct block_fields;  // defined for block_q4_0 … block_q5_1 and block_q2_K … block_q6_K
+struct block_fields;  // defined for block_q4_0 … block_q5_1, block_q2_K … block_q6_K and block_iq4_nl, block_iq4_xs
 
 // The legacy blocks: 32 values, d (and the f16 m) only.
 template <class B, int CodeMax, int CodeBias>
@@ -196,6 +196,60 @@ struct block_fields<gguf::block_q6_K> {
         }
     }
 };
+
+// IQ4_NL and IQ4_XS: a code is an index into the 16 non-uniform levels
+// (gguf::iq4nl_levels), so value i of sub-block s decodes as
+// d * sc_s * level(code_i); IQ4_NL has one sub-block whose integer scale is
+// fixed at 1 (like the legacy types), IQ4_XS eight with a signed 6-bit scale.
+template <class B>
+struct block_fields_iq4_codes {
+    static constexpr int code_max = 15, code_bias = 0;
+    static constexpr int mn_lo = 0, mn_hi = 0;
+    static constexpr bool has_min = false;
+    static int min(const B&, int) noexcept { return 0; }
+    static void set_min(B&, int, int) noexcept {}
+    static float dmin(const B&) noexcept { return 0.0f; }
+    static void codes(const B& b, std::uint8_t* L) noexcept {  // inverse of pack_iq4_nibbles per 32 values
+        for (int ib = 0; ib < B::values / 32; ++ib)
+            for (int j = 0; j < 16; ++j) {
+                L[32 * ib + j] = static_cast<std::uint8_t>(b.qs[16 * ib + j] & 0x0f);
+                L[32 * ib + j + 16] = static_cast<std::uint8_t>(b.qs[16 * ib + j] >> 4);
+            }
+    }
+};
+template <>
+struct block_fields<gguf::block_iq4_nl> : block_fields_iq4_codes<gguf::block_iq4_nl> {
+    static constexpr int width = 32, n_sub = 1, sc_lo = 1, sc_hi = 1;
+    static int scale(const gguf::block_iq4_nl&, int) noexcept { return 1; }
+    static void set_scale(gguf::block_iq4_nl&, int, int) noexcept {}
+};
+template <>
+struct block_fields<gguf::block_iq4_xs> : block_fields_iq4_codes<gguf::block_iq4_xs> {
+    using B = gguf::block_iq4_xs;
+    static constexpr int width = 32, n_sub = 8, sc_lo = -32, sc_hi = 31;
+    static int scale(const B& b, int j) noexcept { return gguf::detail::iq4_xs_scale(b, j) - 32; }
+    static void set_scale(B& b, int j, int v) noexcept {
+        const int s = v + 32;
+        const int sh = 4 * (j % 2);
+        b.scales_l[j / 2] = static_cast<std::uint8_t>((b.scales_l[j / 2] & ~(0xf << sh)) | ((s & 0xf) << sh));
+        b.scales_h = static_cast<std::uint16_t>((b.scales_h & ~(3u << (2 * j))) | (static_cast<unsigned>(s >> 4) << (2 * j)));
+    }
+};
+
+// The number a code stands for before the scales multiply it: code - code_bias
+// on the uniform grids, the level on IQ4's.
+template <class B>
+struct code_levels {
+    static constexpr bool uniform = true;
+    static double value(int code) noexcept { return static_cast<double>(code - block_fields<B>::code_bias); }
+};
+template <>
+struct code_levels<gguf::block_iq4_nl> {
+    static constexpr bool uniform = false;
+    static double value(int code) noexcept { return static_cast<double>(gguf::iq4nl_levels[code]); }
+};
+template <>
+struct code_levels<gguf::block_iq4_xs> : code_levels<gguf::block_iq4_nl> {};
 
 // True for the block types block_fields covers.
 template <class B>

@@ -1,5 +1,6 @@
 // lowbit/algo/gguf_block_refine.hpp — after GPTQ has written one row of a
-// ggml block tensor (Q2_K … Q6_K; Q4_0 … Q5_1 for the codes and d/m only),
+// ggml block tensor (Q2_K … Q6_K, IQ4_XS; Q4_0 … Q5_1, IQ4_NL for the codes
+// and d/m only),
 // lower its Hessian-weighted error
 // (w - q) H (w - q)^T further by moving the integer fields GPTQ fixed early:
 // each sub-block's 4/6/8-bit scale (and min), and optionally the codes, then
@@ -133,6 +134,10 @@ struct refine_state {
                 for (std::size_t c = 0; c < W; ++c) {
                     const std::size_t j = b * bw + s * W + c;
                     const int code = L[j];
+                    if (!code_levels<B>::uniform) {  // non-uniform levels: the two neighbours are steps of their own size
+                        if (move_to_neighbour(j, code, dl)) changed = true, ++moves;
+                        continue;
+                    }
                     const int t = best_step(j, 1, &dl, code > 0 ? -1 : 0, code < F::code_max ? 1 : 0);
                     if (t == 0) continue;
                     L[j] = static_cast<std::uint8_t>(code + t);
@@ -146,6 +151,24 @@ struct refine_state {
         return moves;
     }
 
+    // A code on a non-uniform grid moved to the neighbouring level that lowers
+    // the loss most (u = dl * (level(code +- 1) - level(code)), one step), if any.
+    bool move_to_neighbour(std::size_t j, int code, double dl) {
+        const double hjj = H(j, j), cur = code_levels<B>::value(code);
+        int best = code;
+        double gain = -tiny, ub = 0;
+        for (int n : {code - 1, code + 1}) {
+            if (n < 0 || n > F::code_max) continue;
+            const double u = dl * (code_levels<B>::value(n) - cur);
+            const double delta = -2.0 * u * r[j] + u * hjj * u;
+            if (std::isfinite(delta) && delta < gain) gain = delta, best = n, ub = u;
+        }
+        if (best == code) return false;
+        L[j] = static_cast<std::uint8_t>(best);
+        apply(j, 1, &ub, 1.0);
+        return true;
+    }
+
     // One pass over every sub-block's integer scale and min.
     std::size_t pass_subscales() {
         std::size_t moves = 0;
@@ -156,7 +179,7 @@ struct refine_state {
                 const int js = static_cast<int>(s);
                 const std::size_t s0 = b * bw + s * W;
                 const int sc = F::scale(blk[b], js);
-                for (std::size_t c = 0; c < W; ++c) hu[c] = d * (static_cast<int>(L[s0 + c]) - F::code_bias);
+                for (std::size_t c = 0; c < W; ++c) hu[c] = d * code_levels<B>::value(L[s0 + c]);
                 int t = best_step(s0, W, hu.data(), F::sc_lo - sc, F::sc_hi - sc);
                 if (t != 0) {
                     F::set_scale(blk[b], js, sc + t);

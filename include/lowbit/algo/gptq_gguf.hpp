@@ -1,5 +1,5 @@
 // lowbit/algo/gptq_gguf.hpp — GPTQ whose output is a tensor in one of ggml's
-// block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K): bytes that
+// block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K, IQ4_NL, IQ4_XS): bytes that
 // unmodified llama.cpp reads, with GPTQ's error feedback instead of
 // llama-quantize's independent rounding. docs/ptq.md, "GPTQ on ggml block
 // formats", explains the choices; in short:
@@ -28,12 +28,20 @@
 //     while it sweeps. K-quants take it per super-block, from the current
 //     values, exactly as ggml does.
 //
+//   - IQ4_NL and IQ4_XS code each value as the nearest of their 16
+//     non-uniform levels times the block's (IQ4_XS: the sub-block's 6-bit
+//     scale times the f16 d) scale, chosen by ggml's own search for the type
+//     (formats/detail/gguf_iq4_grids.hpp), the same error feedback following;
+//     their importance weights take sigma2 from the block being chosen
+//     (IQ4_NL: its 32 values, IQ4_XS: its 256), current values, as ggml does.
+//
 //   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
 //     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
 //     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
 //   - refine: then, a few rounds of coordinate descent on the same error over
 //     each K-quant sub-block's integer scale and min and optionally each code
-//     (legacy types: the codes only), with d/dmin re-fitted every round
+//     (legacy types and IQ4_NL: the codes only; IQ4_XS: its 6-bit sub-block
+//     scales and the codes, a code moving to a neighbouring level), with d/dmin re-fitted every round
 //     (gguf_block_refine.hpp); off by default; Q8_0 is left as it is.
 //
 // With H = I (no correlation), nothing propagates and the bytes equal
@@ -93,7 +101,7 @@ constexpr bool gptq_gguf_supports(gguf::gguf_type t) noexcept {
     switch (t) {
         case gguf::gguf_type::q4_0: case gguf::gguf_type::q4_1: case gguf::gguf_type::q5_0: case gguf::gguf_type::q5_1:
         case gguf::gguf_type::q8_0: case gguf::gguf_type::q2_K: case gguf::gguf_type::q3_K: case gguf::gguf_type::q4_K:
-        case gguf::gguf_type::q5_K: case gguf::gguf_type::q6_K:
+        case gguf::gguf_type::q5_K: case gguf::gguf_type::q6_K: case gguf::gguf_type::iq4_nl: case gguf::gguf_type::iq4_xs:
             return true;
         default:
             return false;
@@ -156,7 +164,9 @@ struct gptq_gguf_sweep {
                     gguf_live_block<B>& lb = live[r * slots + slot];
                     float* w1r = w1.data() + r * BS;
                     const float x = w1r[i];
-                    const int code = gguf::detail::code_on_grid(lb.grid, static_cast<int>(in_b), x);
+                    // After an f16 overflow (inf scale, reported below) the feedback spreads inf and NaN:
+                    // those are coded as 0, so that no grid rule sees a NaN (IQ4's level search would run off its table).
+                    const int code = gguf::detail::code_on_grid(lb.grid, static_cast<int>(in_b), std::isfinite(x) ? x : 0.0f);
                     const float q = gguf::detail::value_on_grid(lb.grid, static_cast<int>(in_b), code);
                     finite = finite && std::isfinite(q);
                     lb.codes[in_b] = static_cast<std::uint8_t>(code);
@@ -209,7 +219,7 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
     sw.qw = opt.importance.empty() ? nullptr : opt.importance.data();
     sw.act_order = opt.act_order;
     sw.static_grids = opt.static_grids;
-    sw.legacy = B::values == gguf::qk_legacy;
+    sw.legacy = B::values == gguf::qk_legacy && B::type_id != gguf::gguf_type::iq4_nl;  // IQ4_NL's sigma2 is per block
     const std::size_t R = gptq_rows_per_task, n_tasks = (N + R - 1) / R;
     std::vector<double> task_loss(n_tasks, 0.0);
     std::vector<unsigned char> task_ok(n_tasks, 1);
@@ -272,7 +282,7 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
                                             const gptq_gguf_options& opt = {}, Exec&& exec = Exec{}) {
     const auto t_start = std::chrono::steady_clock::now();
     if (!gptq_gguf_supports(t))
-        return status::error(errc::unsupported, "type %s (id %u): GPTQ writes Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K",
+        return status::error(errc::unsupported, "type %s (id %u): GPTQ writes Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS",
                              gguf::type_name(t), static_cast<unsigned>(t));
     if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
@@ -324,6 +334,8 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
         case gguf::gguf_type::q4_K: st = detail::gptq_gguf_typed<gguf::block_q4_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         case gguf::gguf_type::q5_K: st = detail::gptq_gguf_typed<gguf::block_q5_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::iq4_nl: st = detail::gptq_gguf_typed<gguf::block_iq4_nl>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::iq4_xs: st = detail::gptq_gguf_typed<gguf::block_iq4_xs>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         default: break;  // refused above
     }
     if (!st) return st;

@@ -11,8 +11,8 @@
 //   gguf_row_dispatch.hpp    quantize_row / dequantize_row / quantize on a gguf_type
 //   detail/gguf_arith.hpp    why the arithmetic is guarded against FMA
 //   detail/gguf_search.hpp   ggml's scale searches
-//   detail/gguf_block_grid.hpp, gguf_legacy_grids.hpp, gguf_kquant_grids.hpp
-//                            a block's grid (scale choice apart from coding,
+//   detail/gguf_block_grid.hpp, gguf_legacy_grids.hpp, gguf_kquant_grids.hpp,
+//   gguf_iq4_grids.hpp       a block's grid (scale choice apart from coding,
 //                            for GPTQ on these formats: algo/gptq_gguf.hpp)
 //   detail/gguf_encode.hpp, gguf_decode.hpp   one block to bytes and back
 // docs/formats.md draws every layout and states the formulas.
@@ -22,6 +22,7 @@
 #pragma once
 
 #include "detail/gguf_block_grid.hpp"
+#include "detail/gguf_iq4_grids.hpp"
 #include "gguf_block_rows.hpp"
 #include "gguf_block_structs.hpp"
 #include "gguf_row_dispatch.hpp"

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../gguf_block_structs.hpp"
+#include "../gguf_iquants.hpp"
 #include "gguf_arith.hpp"
 #include "gguf_search.hpp"
 
@@ -28,6 +29,7 @@ enum class code_rule : std::uint8_t {
     round_away,   // Q8_0: roundf(x * inv)
     nearest_mul,  // the importance searches: nearest_int(inv * (x - off)) with the search's own inv
     nearest_div,  // K-quants: nearest_int((x - off) / inv) with inv the stored sub-block scale
+    iq4_level,    // IQ4_NL/IQ4_XS: the nearest of the 16 non-uniform levels to inv * x (ggml's best_index_int8)
 };
 
 struct block_grid {
@@ -64,6 +66,7 @@ inline int code_on_grid(const block_grid& g, int i, float x) noexcept {
         case code_rule::round_away: v = truncate_to_int(std::round(x * g.inv[s])); break;
         case code_rule::nearest_mul: v = nearest_int(clamp_for_rounding(g.inv[s] * (x - g.off[s]), g.lo, g.hi)); break;
         case code_rule::nearest_div: v = nearest_int(clamp_for_rounding((x - g.off[s]) / g.inv[s], g.lo, g.hi)); break;
+        case code_rule::iq4_level: v = nearest_iq4_level(g.inv[s] * x); break;
     }
     return clamp_int(v, g.lo, g.hi) + g.bias;
 }
@@ -72,6 +75,7 @@ inline int code_on_grid(const block_grid& g, int i, float x) noexcept {
 // expression as decode() below, so the two agree to the bit).
 inline float value_on_grid(const block_grid& g, int i, int code) noexcept {
     const int s = i / g.width;
+    if (g.rule == code_rule::iq4_level) return mul(g.dl[s], static_cast<float>(iq4nl_levels[code]));  // decode_iq4_nl/_xs
     const float c = static_cast<float>(code - g.vbias);
     return g.affine ? mul(g.dl[s], c) + g.ml[s] : mul(c, g.dl[s]);  // mul: never fused into the caller's arithmetic
 }
