@@ -7,14 +7,11 @@
 
 #include <atomic>
 #include <cstddef>
-#include <type_traits>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../weights/weights_view.hpp"
-#include "../parallel.hpp"
 #include "arch.hpp"
-#include "detail/spin.hpp"
 #include "table.hpp"
 
 namespace lowbit {
@@ -155,72 +152,6 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
-// Work that must end before any row task of a job starts: a GEMV's activation
-// preparation (M = 1) and, for rotated_gemv, the rotation of x before it.
-// Run before the job, it adds to the hand-off of the job to the pool's
-// workers; run as the job's first work (a job_gate: the first task to arrive
-// runs it, the others wait for it), the workers' wake-up overlaps it. Either
-// way one thread runs it, on the same data: the same bits. A failed prologue
-// makes every task return without running: the outputs stay untouched.
-struct job_gate {
-    std::atomic<int> state{0};  // 0 not started, 1 running, 2 done, 3 failed
-    status failure;
-
-    template <class F>
-    bool pass(F& prologue) noexcept {
-        int s = state.load(std::memory_order_acquire);
-        if (s == 0 && state.compare_exchange_strong(s, 1, std::memory_order_acquire, std::memory_order_acquire)) {
-            status r = prologue();
-            s = r.ok() ? 2 : 3;
-            if (s == 3) failure = r;
-            state.store(s, std::memory_order_release);
-        }
-        while (s == 1) {  // another task runs it: it ends without waiting on anything
-            kdetail::spin_pause();
-            s = state.load(std::memory_order_acquire);
-        }
-        return s == 2;
-    }
-};
-
-// The n tasks of a job after `prologue` (a status()-returning callable): in
-// the job on an executor of more than one thread, before it otherwise.
-template <class Exec, class Prologue, class Task>
-status run_after(Exec& exec, std::size_t n, Prologue& prologue, Task&& task) {
-    if (n <= 1 || executor_concurrency<std::decay_t<Exec>>::get(exec) <= 1) {
-        LOWBIT_TRY(prologue());
-        exec(n, task);
-        return {};
-    }
-    job_gate gate;
-    exec(n, [&](std::size_t t) {
-        if (gate.pass(prologue)) task(t);
-    });
-    return gate.state.load(std::memory_order_acquire) == 3 ? gate.failure : status();
-}
-
-// y = W x with x made by make_x() (a status()-returning callable that writes
-// the K values at x) as part of the prologue: rotated_gemv's rotation. The
-// arguments are checked by the caller.
-template <class Exec, class MakeX>
-status run_gemv_after(const kernel_family& fam, const weights_view& w, const float* x, float* y, Exec& exec, const matmul_options& opt,
-                      matmul_workspace& ws, MakeX& make_x) {
-    auto found = select_entry(fam, w, opt);
-    if (!found) return found.error();
-    const kernel_entry& e = **found;
-    matmul_call c{&w, x, w.cols(), 1, y, w.rows()};
-    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, 1));
-    auto prologue = [&]() -> status {
-        LOWBIT_TRY(make_x());
-        return e.prepare ? e.prepare(c, 0) : status();
-    };
-    return run_after(exec, task_count(e, w), prologue, [&](std::size_t t) { run_task(e, c, t); });
-}
-
-struct no_input_step {
-    status operator()() const noexcept { return {}; }
-};
-
 // y[i] = W[i] x for n <= max_multi_gemv weights of x's length, as one job of
 // the executor (multi_gemv in weights_matmul.hpp, which holds n to
 // max_multi_gemv); fam[i] is w[i]'s family.
@@ -228,10 +159,9 @@ struct no_input_step {
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
 // their order in the job differs.
-// make_x: as run_gemv_after's (the values at x are read by no check).
-template <class Exec, class MakeX = no_input_step>
+template <class Exec>
 status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span<const float> x, span<const span<float>> y,
-                      Exec& exec, const matmul_options& opt, matmul_workspace& ws, MakeX make_x = {}) {
+                      Exec& exec, const matmul_options& opt, matmul_workspace& ws) {
     const std::size_t n = w.size();
     if (n == 0 && y.empty()) return {};
     if (n != y.size()) return status::error(errc::shape_mismatch, "multi_gemv: %zu weights but %zu outputs", n, y.size());
@@ -258,25 +188,16 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     }
     if (opt.info) opt.info->fell_back = fell;  // the last weight's entry, and whether any fell back
     unsigned char* base = ws_at[n] ? static_cast<unsigned char*>(ws.get(ws_at[n])) : nullptr;
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
         if (e[i]->ws_bytes) c[i].ws = base + ws_at[i];
-    const auto task = [&](std::size_t t) {
+        if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1: on the caller, as gemv does
+    }
+    exec(first_task[n], [&](std::size_t t) {
         std::size_t i = 0;
         while (t >= first_task[i + 1]) ++i;
         run_task(*e[i], c[i], t - first_task[i]);
-    };
-    auto prologue = [&]() -> status {
-        LOWBIT_TRY(make_x());
-        for (std::size_t i = 0; i < n; ++i)
-            if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1, as gemv does
-        return {};
-    };
-    if (std::is_same<MakeX, no_input_step>::value) {  // multi_gemv: the preparation on the caller, as before
-        LOWBIT_TRY(prologue());
-        exec(first_task[n], task);
-        return {};
-    }
-    return run_after(exec, first_task[n], prologue, task);
+    });
+    return {};
 }
 
 // The front doors' common part: arguments checked, then run_matmul on fam.
