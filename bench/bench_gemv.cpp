@@ -89,16 +89,14 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
     st.counters["copies"] = static_cast<double>(copies);
 }
 
-// Each iteration runs the plain GEMV; the rotated one through the front door
-// (lowbit::rotated_gemv: Q x by apply_to and the activation preparation as
-// the first work of the GEMV's job, on a pool); the same two steps before the
-// job (apply_to, then gemv); and the rotated one as it ran before session 29
-// (x copied into a buffer, apply(), gemv). All see the same load, so their
-// ratios hold on a shared machine. The reported (manual) time is
-// rotated_gemv's; ratio_plain its time over the plain GEMV's (the same weight
-// bytes: the ratio of time per weight byte), ratio_before and ratio_separate
-// the other two over the plain GEMV; rotate_us the apply_to of x alone (timed
-// apart, after the four).
+// Each iteration runs the plain GEMV, the rotated one through the front door
+// (lowbit::rotated_gemv: Q x into the workspace by apply_to, then the GEMV) and
+// the rotated one as it ran before session 29 (x copied into a buffer,
+// apply(), the GEMV): the three see the same load, so their ratios hold on a
+// shared machine. The reported (manual) time is rotated_gemv's; ratio_plain
+// its time over the plain GEMV's (the same weight bytes: the ratio of time per
+// weight byte), ratio_separate the copy + apply() + GEMV over the plain GEMV;
+// rotate_us the apply_to of x alone (timed apart, after the three).
 void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     using S = lowbit::scheme<4, lowbit::per_group<32>>;
     const double wb = static_cast<double>(weight_bytes(random_qmatrix<S>(s.N, s.K)));
@@ -119,17 +117,13 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     auto rotated = [&] {
         if (!lowbit::rotated_gemv(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws)) std::abort();
     };
-    auto before = [&] {
-        if (!q->apply_to(lowbit::span<const float>(x), lowbit::span<float>(xr2))) std::abort();
-        gemv(xr2);
-    };
     auto separate = [&] {
         std::copy(x.begin(), x.end(), xr.begin());
         if (!q->apply(lowbit::span<float>(xr))) std::abort();
         gemv(xr);
     };
-    gemv(x), rotated(), before(), separate();  // warm the workspace
-    double plain = 0, rot = 0, bef = 0, sep = 0, rotate = 0;
+    gemv(x), rotated(), separate();  // warm the workspace
+    double plain = 0, rot = 0, sep = 0, rotate = 0;
     for (auto _ : st) {
         const timer t0;
         gemv(x);
@@ -140,10 +134,6 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
         benchmark::ClobberMemory();
         const double r = t1.seconds();
         rot += r;
-        const timer tb;
-        before();
-        benchmark::ClobberMemory();
-        bef += tb.seconds();
         const timer t2;
         separate();
         benchmark::ClobberMemory();
@@ -157,7 +147,6 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     const double n = static_cast<double>(st.iterations());
     bandwidth_counters(st, wb, rot / n, threads);
     st.counters["ratio_plain"] = rot / plain;
-    st.counters["ratio_before"] = bef / plain;
     st.counters["ratio_separate"] = sep / plain;
     st.counters["rotate_us"] = rotate / n * 1e6;
     st.counters["plain_us"] = plain / n * 1e6;
