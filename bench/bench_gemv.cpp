@@ -5,11 +5,14 @@
 // scales read per second), frac_bw (of membw/t<threads> measured in the same
 // run), ratio_f32 (our f32_gemv time / this time), GFLOPs.
 // gemv_rot/w4g32/int8/<KxN>/t<threads>: the GEMV of a weight quantized after an
-// input rotation (x rotated by a randomized Hadamard transform first, as
-// lowbit-llama's -rot linears run); ratio_plain is its time over the same
-// tiled int8 GEMV without the rotation, both timed in the same iterations.
-// rotate/<n>/<arch>/t1: the copy and hadamard_rotation::apply of one vector of
-// n values alone, with the transform's arch forced (quant/detail/x86/fwht_x86.hpp).
+// input rotation (lowbit::rotated_gemv: x rotated by a randomized Hadamard
+// transform first, as lowbit-llama's -rot linears run); ratio_plain is its time
+// over the same tiled int8 GEMV without the rotation, both timed in the same
+// iterations (bm_gemv_rot). rotate/<n>/<arch>/t1: the copy and
+// hadamard_rotation::apply of one vector of n values alone, rotate_to/...:
+// apply_to (out of place, what rotated_gemv runs), with the transform's arch
+// forced (quant/detail/x86/fwht_x86.hpp).
+#include <lowbit/kernels/rotated_matmul.hpp>
 #include <lowbit/quant/hadamard.hpp>
 
 #include "bench_schemes.hpp"
@@ -86,35 +89,41 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
     st.counters["copies"] = static_cast<double>(copies);
 }
 
-// Each iteration runs the plain GEMV and the rotated one (x copied into a
-// workspace, rotated, then the GEMV): the pair sees the same load, so their
-// ratio holds on a shared machine. The reported (manual) time is the rotated call's.
+// Each iteration runs the plain GEMV, the rotated one through the front door
+// (lowbit::rotated_gemv: Q x into the workspace by apply_to, then the GEMV) and
+// the rotated one as it ran before session 29 (x copied into a buffer,
+// apply(), the GEMV): the three see the same load, so their ratios hold on a
+// shared machine. The reported (manual) time is rotated_gemv's; ratio_plain
+// its time over the plain GEMV's (the same weight bytes: the ratio of time per
+// weight byte), ratio_separate the copy + apply() + GEMV over the plain GEMV;
+// rotate_us the apply_to of x alone (timed apart, after the three).
 void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     using S = lowbit::scheme<4, lowbit::per_group<32>>;
     const double wb = static_cast<double>(weight_bytes(random_qmatrix<S>(s.N, s.K)));
-    const auto& tw = random_tiled<S>(s.N, s.K);
+    const auto tv = lowbit::to_weights(random_tiled<S>(s.N, s.K).view());
+    if (!tv) std::abort();
+    const lowbit::weights_view w = *tv;
     const std::vector<float> x = random_floats(s.K, 3);
     auto q = lowbit::hadamard_rotation::make(s.K, 11);
     if (!q) std::abort();
-    std::vector<float> xr(s.K), y(s.N);
+    std::vector<float> xr(s.K), xr2(s.K), y(s.N);
     lowbit::matmul_workspace ws;
     lowbit::matmul_options opt;
     opt.path = lowbit::matmul_path::int8_dot;
     auto& exec = pool(threads);
     auto gemv = [&](const std::vector<float>& in) {
-        if (!lowbit::gemv(tw.view(), lowbit::span<const float>(in), lowbit::span<float>(y), exec, opt, ws)) std::abort();
+        if (!lowbit::gemv(w, lowbit::span<const float>(in), lowbit::span<float>(y), exec, opt, ws)) std::abort();
     };
-    double rotate = 0;
     auto rotated = [&] {
-        const timer tr;
+        if (!lowbit::rotated_gemv(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws)) std::abort();
+    };
+    auto separate = [&] {
         std::copy(x.begin(), x.end(), xr.begin());
         if (!q->apply(lowbit::span<float>(xr))) std::abort();
-        rotate += tr.seconds();
         gemv(xr);
     };
-    gemv(x), rotated();  // warm the workspace
-    double plain = 0, rot = 0;
-    rotate = 0;
+    gemv(x), rotated(), separate();  // warm the workspace
+    double plain = 0, rot = 0, sep = 0, rotate = 0;
     for (auto _ : st) {
         const timer t0;
         gemv(x);
@@ -125,16 +134,26 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
         benchmark::ClobberMemory();
         const double r = t1.seconds();
         rot += r;
+        const timer t2;
+        separate();
+        benchmark::ClobberMemory();
+        sep += t2.seconds();
+        const timer t3;
+        if (!q->apply_to(lowbit::span<const float>(x), lowbit::span<float>(xr2))) std::abort();
+        benchmark::ClobberMemory();
+        rotate += t3.seconds();
         st.SetIterationTime(r);
     }
     const double n = static_cast<double>(st.iterations());
     bandwidth_counters(st, wb, rot / n, threads);
     st.counters["ratio_plain"] = rot / plain;
-    st.counters["rotate_us"] = rotate / n * 1e6;  // the copy and the rotation of x alone
+    st.counters["ratio_separate"] = sep / plain;
+    st.counters["rotate_us"] = rotate / n * 1e6;
     st.counters["plain_us"] = plain / n * 1e6;
 }
 
-void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a) {
+// rotate/...: copy + apply(); rotate_to/...: apply_to (out of place).
+void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a, bool to) {
     if (!lowbit::force_arch(a)) {
         st.SkipWithError("arch not available on this CPU");
         return;
@@ -144,8 +163,12 @@ void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a) {
     const std::vector<float> x = random_floats(n, 3);
     std::vector<float> xr(n);
     for (auto _ : st) {
-        std::copy(x.begin(), x.end(), xr.begin());
-        if (!q->apply(lowbit::span<float>(xr))) std::abort();
+        if (to) {
+            if (!q->apply_to(lowbit::span<const float>(x), lowbit::span<float>(xr))) std::abort();
+        } else {
+            std::copy(x.begin(), x.end(), xr.begin());
+            if (!q->apply(lowbit::span<float>(xr))) std::abort();
+        }
         benchmark::ClobberMemory();
     }
     (void)lowbit::force_arch(lowbit::arch::automatic);
@@ -156,8 +179,10 @@ void bm_rotate(benchmark::State& st, std::size_t n, lowbit::arch a) {
 void register_gemv() {
     for (std::size_t n : {2048, 4096})
         for (lowbit::arch a : {lowbit::arch::automatic, lowbit::arch::avx2, lowbit::arch::sse2, lowbit::arch::neon})
-            benchmark::RegisterBenchmark(("rotate/" + std::to_string(n) + "/" + lowbit::arch_name(a) + "/t1").c_str(), bm_rotate, n, a)
-                ->Unit(benchmark::kMicrosecond);
+            for (bool to : {false, true})
+                benchmark::RegisterBenchmark(((to ? "rotate_to/" : "rotate/") + std::to_string(n) + "/" + lowbit::arch_name(a) + "/t1").c_str(),
+                                             bm_rotate, n, a, to)
+                    ->Unit(benchmark::kMicrosecond);
     // gemv_rot/w4g32/int8/<KxN>/tN: bm_gemv_rot (issue 20: within 10 % of the plain int8 GEMV per weight byte).
     for (const shape s : {shape{4096, 4096}, shape{2048, 512}})
         for (int t : thread_counts())

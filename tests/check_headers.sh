@@ -40,12 +40,12 @@ rules_ok=1
 if [ -n "$reach" ]; then rules_ok=0; echo "FAIL: a public header includes another folder's detail/ header:"; echo "$reach"; fi
 if [ -n "$inside" ]; then rules_ok=0; echo "FAIL: tests or bench include a detail/ header:"; echo "$inside"; fi
 
-# kernel_list.hpp and weights_matmul.hpp (which includes it) alone instantiate one code width
+# kernel_list.hpp, weights_matmul.hpp and rotated_matmul.hpp (which include it) alone instantiate one code width
 # (LOWBIT_WIDTHS, compiled_mode.hpp), not all eight: their includes are the same for every
 # width; all eight widths are instantiated header-only by the one file of all headers (clang++),
 # and their definitions compiled by g++ in the library (src/kernels_w*.cpp, one width each).
 # Alone with all widths they cost 14.6 and 13.3 g++ CPU-s (with one: 3.7 each).
-one_width=" lowbit/kernels/kernel_list.hpp lowbit/kernels/weights_matmul.hpp "
+one_width=" lowbit/kernels/kernel_list.hpp lowbit/kernels/weights_matmul.hpp lowbit/kernels/rotated_matmul.hpp "
 
 # An umbrella header (nothing but comments, `#pragma once` and `#include "..."` of
 # other public headers, each checked alone here) is not compiled alone: it is

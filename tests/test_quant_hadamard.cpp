@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <lowbit/quant/hadamard.hpp>
@@ -331,4 +332,87 @@ TEST_CASE("hadamard: apply and apply_transpose give the same bits on every arch"
                     REQUIRE(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
                 }
             }
+}
+
+// apply_to (out = Q x, x untouched) against copy + apply() on the scalar arch
+// (the portable passes), bit for bit, on every arch: each n from 1 to 300
+// (every block size below the AVX-512 width and every odd tail of the binary
+// split), the powers of two to 32768 and LLaMA-like widths, both splits, both
+// directions. Adversarial values: magnitudes 1e30 apart (a reordered sum
+// shows in the low bits), subnormals, and sums that overflow to Inf.
+TEST_CASE("hadamard: apply_to equals copy + apply bit for bit on every arch") {
+    std::vector<std::size_t> sizes;
+    for (std::size_t n = 1; n <= 300; ++n) sizes.push_back(n);
+    for (std::size_t n = 512; n <= 32768; n *= 2) sizes.push_back(n);
+    for (std::size_t n : {1536u, 2816u, 5632u, 11008u}) sizes.push_back(n);
+    for (const std::size_t n : sizes)
+        for (hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary})
+            for (bool transpose : {false, true}) {
+                CAPTURE(n);
+                CAPTURE(static_cast<int>(split));
+                CAPTURE(transpose);
+                auto q = hadamard_rotation::make(n, 3 + n, split);
+                REQUIRE(q.ok());
+                std::vector<float> x = random_vector(n, 500u + static_cast<unsigned>(n));
+                x[0] = 1e30f;
+                if (n > 2) x[n - 1] = -3e-30f, x[n / 2] = 1e-42f;  // a subnormal
+                if (n > 40) x[n / 3] = 3e38f, x[n / 3 + 1] = 3e38f;  // their sums overflow
+                std::vector<float> want = x;
+                {
+                    lowbit_test::arch_scope scope(arch::scalar);
+                    REQUIRE((transpose ? q->apply_transpose(span<float>(want)) : q->apply(span<float>(want))).ok());
+                }
+                for (arch a : lowbit_test::runnable_archs()) {
+                    CAPTURE(arch_name(a));
+                    lowbit_test::arch_scope scope(a);
+                    const std::vector<float> before = x;
+                    std::vector<float> out(n, -7.0f);
+                    REQUIRE(q->apply_to(span<const float>(x), span<float>(out), transpose).ok());
+                    REQUIRE(std::memcmp(out.data(), want.data(), n * sizeof(float)) == 0);
+                    REQUIRE(std::memcmp(x.data(), before.data(), n * sizeof(float)) == 0);  // x is never written
+                    std::vector<float> same = x;  // out == x: in place, apply()'s bits
+                    REQUIRE(q->apply_to(span<const float>(same), span<float>(same), transpose).ok());
+                    REQUIRE(std::memcmp(same.data(), want.data(), n * sizeof(float)) == 0);
+                }
+            }
+}
+
+// A NaN or Inf anywhere in x: apply()'s error (errc::non_finite naming the
+// first bad index), x untouched, on every arch; shapes, overlap, unbuilt.
+TEST_CASE("hadamard: apply_to refuses non-finite input, wrong shapes and overlap") {
+    for (arch a : lowbit_test::runnable_archs()) {
+        lowbit_test::arch_scope scope(a);
+        CAPTURE(arch_name(a));
+        for (std::size_t n : {1u, 5u, 8u, 16u, 24u, 96u, 172u, 2048u})
+            for (hadamard_blocks split : {hadamard_blocks::equal, hadamard_blocks::binary}) {
+                auto q = hadamard_rotation::make(n, 9, split);
+                REQUIRE(q.ok());
+                const std::vector<float> x = random_vector(n, 41);
+                for (std::size_t i : {std::size_t(0), n / 2, n - 1})
+                    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                      -std::numeric_limits<float>::infinity()}) {
+                        CAPTURE(n);
+                        CAPTURE(i);
+                        std::vector<float> z = x, out(n);
+                        z[i] = bad;
+                        const std::vector<float> before = z;
+                        const status s = q->apply_to(span<const float>(z), span<float>(out));
+                        CHECK(s.code() == errc::non_finite);
+                        CHECK(std::string(s.message()).find("x[" + std::to_string(i) + "]") != std::string::npos);
+                        CHECK(std::memcmp(z.data(), before.data(), n * sizeof(float)) == 0);
+                        const status in_place = q->apply_to(span<const float>(z), span<float>(z));  // out == x: x untouched too
+                        CHECK(in_place.code() == errc::non_finite);
+                        CHECK(std::memcmp(z.data(), before.data(), n * sizeof(float)) == 0);
+                    }
+            }
+    }
+    auto q = hadamard_rotation::make(64, 1);
+    REQUIRE(q.ok());
+    std::vector<float> buf(130, 1.0f);
+    CHECK(q->apply_to(span<const float>(buf.data(), 63), span<float>(buf.data() + 64, 64)).code() == errc::shape_mismatch);
+    CHECK(q->apply_to(span<const float>(buf.data(), 64), span<float>(buf.data() + 64, 65)).code() == errc::shape_mismatch);
+    CHECK(q->apply_to(span<const float>(buf.data(), 64), span<float>(buf.data() + 32, 64)).code() == errc::invalid_argument);  // overlap
+    CHECK(q->apply_to(span<const float>(nullptr, 64), span<float>(buf.data(), 64)).code() == errc::invalid_argument);
+    hadamard_rotation unbuilt;
+    CHECK(unbuilt.apply_to(span<const float>(buf.data(), 1), span<float>(buf.data() + 1, 1)).code() == errc::invalid_argument);
 }

@@ -16,6 +16,7 @@
 #include <numeric>
 #include <vector>
 
+#include <lowbit/kernels/rotated_matmul.hpp>
 #include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/weights/repack.hpp>
 
@@ -328,10 +329,20 @@ void matvec_rotated(const linear& l, const float* x, float* y, Exec& exec, const
                "gemv");
 }
 
-// y = W x; `work` holds the rotated x of a linear with an input rotation.
+// y = W x. A quantized linear with an input rotation runs lowbit::rotated_gemv
+// (Q x into the calling thread's matmul workspace, fewer passes than a copy and
+// apply(): kernels/rotated_matmul.hpp; the same bits); a float one rotates
+// into `work`.
 template <class Exec>
 void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_options& o, std::vector<float>& work) {
     const op_timer timer(matmul_slot(o));
+    if (l.rot && runs_quantized(l, o)) {
+        const auto w = weights_of(l, o);
+        require_ok(w ? lowbit::rotated_gemv(*l.rot, *w, lowbit::span<const float>(x, l.cols), lowbit::span<float>(y, l.rows), exec, o.matmul)
+                     : w.error(),
+                   "rotated_gemv");
+        return;
+    }
     matvec_rotated(l, rotated_input(l, x, 1, work), y, exec, o);
 }
 template <class Exec>
@@ -342,9 +353,9 @@ void matvec(const linear& l, const float* x, float* y, Exec& exec, const run_opt
 
 // y_i = W_i x for linears that read the same x (q, k and v; gate and up).
 // Linears that share one input rotation (quantize_tensors gives equal ones
-// one object) rotate x once, into `work`; the quantized ones then run as one
-// job of the executor (lowbit::multi_gemv: one fork and join, and k's and v's
-// few rows share the threads with q's). A float weight among them makes each
+// one object) rotate x once; the quantized ones then run as one job of the
+// executor (lowbit::rotated_multi_gemv, or multi_gemv without a rotation: one
+// fork and join, and k's and v's few rows share the threads with q's). A float weight among them makes each
 // run alone, as do different rotations (-rotN chooses one per linear), each
 // rotating x again. Same bits either way.
 struct linear_out {
@@ -365,16 +376,18 @@ void matvec_shared_x(const float* x, Exec& exec, const run_options& o, std::vect
         return;
     }
     const op_timer timer(matmul_slot(o));
-    x = rotated_input(*first[0], x, 1, work);
     if (!(runs_quantized(outs.l, o) && ...)) {
+        x = rotated_input(*first[0], x, 1, work);
         (matvec_rotated(outs.l, x, outs.y, exec, o), ...);
         return;
     }
     const lowbit::weights_view w[] = {weights_or_die(outs.l, o)...};
     const lowbit::span<float> y[] = {lowbit::span<float>(outs.y, outs.l.rows)...};
-    const std::size_t cols = w[0].cols();
-    require_ok(lowbit::multi_gemv(lowbit::span<const lowbit::weights_view>(w, sizeof...(Out)), lowbit::span<const float>(x, cols),
-                                  lowbit::span<const lowbit::span<float>>(y, sizeof...(Out)), exec, o.matmul),
+    const lowbit::span<const float> xs(x, w[0].cols());
+    const lowbit::span<const lowbit::weights_view> ws(w, sizeof...(Out));
+    const lowbit::span<const lowbit::span<float>> ys(y, sizeof...(Out));
+    const lowbit::hadamard_rotation* rot = first[0]->rot.get();
+    require_ok(rot ? lowbit::rotated_multi_gemv(*rot, ws, xs, ys, exec, o.matmul) : lowbit::multi_gemv(ws, xs, ys, exec, o.matmul),
                "multi_gemv");
 }
 

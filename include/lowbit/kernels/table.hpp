@@ -152,19 +152,23 @@ struct matmul_options {
     matmul_info* info = nullptr;  // if set, told which kernel ran
 };
 
-// Scratch memory of the fast paths: prepared activations, ~(K + 32) * M * 4 bytes.
-// Grows on demand, never shrinks; one workspace per concurrent call.
+// Scratch memory of the fast paths: prepared activations, ~(K + 32) * M * 4 bytes;
+// apart from them, input(n): n floats of a transformed input (rotated_gemv's
+// Q x), which get() never overlaps. Grows on demand, never shrinks; one
+// workspace per concurrent call.
 class matmul_workspace {
 public:
-    void* get(std::size_t bytes) {
-        if (buf_.size() < bytes + 64) buf_.resize(bytes + 64);
-        const auto p = reinterpret_cast<std::uintptr_t>(buf_.data());
-        return buf_.data() + ((64 - (p & 63)) & 63);
-    }
-    std::size_t capacity() const noexcept { return buf_.size(); }
+    void* get(std::size_t bytes) { return aligned(buf_, bytes); }
+    float* input(std::size_t n) { return static_cast<float*>(aligned(in_, n * sizeof(float))); }
+    std::size_t capacity() const noexcept { return buf_.size() + in_.size(); }
 
 private:
-    std::vector<unsigned char> buf_;
+    static void* aligned(std::vector<unsigned char>& b, std::size_t bytes) {
+        if (b.size() < bytes + 64) b.resize(bytes + 64);
+        const auto p = reinterpret_cast<std::uintptr_t>(b.data());
+        return b.data() + ((64 - (p & 63)) & 63);
+    }
+    std::vector<unsigned char> buf_, in_;
 };
 
 namespace detail {

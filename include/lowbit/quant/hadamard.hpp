@@ -182,6 +182,24 @@ inline status check_finite(const float* x, std::size_t n, const char* fn, const 
     return status();
 }
 
+// rotate_block out of place: dst <- diag(s_out) * c * H_n * diag(s_in) * src,
+// the same bits as copying src to dst and running rotate_block there. On x86
+// one pass fewer than the copy and three fewer than the finite test, the
+// sign pass and the scale pass apart (quant/detail/x86/fwht_x86.hpp: the
+// copy, the test and the signs ride on the first in-register pass, the scale
+// on the stores of the last pass over memory). src and dst are equal or do
+// not overlap. False, with dst written, if src holds a NaN or an Inf.
+inline bool rotate_block_from(const float* src, float* dst, std::size_t n, const float* s_in, const float* s_out, float c) noexcept {
+#if LOWBIT_FWHT_X86
+    const int done = x86::rotate_from_x86(src, dst, n, s_in, s_out, c);
+    if (done >= 0) return done != 0;
+#endif
+    const bool finite = all_finite(src, n);
+    if (dst != src) std::memcpy(dst, src, n * sizeof(float));
+    rotate_block(dst, n, s_in, s_out, c);
+    return finite;
+}
+
 }  // namespace detail
 
 // x <- H_n x, orthonormal, in place. n = x.size() must be a power of two.
@@ -229,6 +247,32 @@ public:
 
     status apply(span<float> x) const noexcept { return transform_rows(x, 1, false, "x"); }
     status apply_transpose(span<float> x) const noexcept { return transform_rows(x, 1, true, "x"); }
+
+    // out = Q x (Q^T x with transpose), x left as it is: the bits of copying x
+    // into out and apply() there, in fewer passes over the values
+    // (detail::rotate_block_from; what rotated_gemv runs on every call). out
+    // may be x itself (then this is apply()) but must not overlap it
+    // otherwise. A NaN or Inf in x: errc::non_finite, out's values unspecified.
+    status apply_to(span<const float> x, span<float> out, bool transpose = false) const noexcept {
+        const std::size_t n = size();
+        if (n == 0) return status::error(errc::invalid_argument, "hadamard_rotation: not built (use make())");
+        if (x.size() != n || out.size() != n)
+            return status::error(errc::shape_mismatch, "hadamard_rotation: x has %zu values and out %zu, the rotation %zu", x.size(),
+                                 out.size(), n);
+        if (!x.data() || !out.data()) return status::error(errc::invalid_argument, "hadamard_rotation: x or out is null");
+        if (out.data() == x.data()) return transform_rows(out, 1, transpose, "x");
+        if (detail::overlaps(x.data(), n * sizeof(float), out.data(), n * sizeof(float)))
+            return status::error(errc::invalid_argument, "hadamard_rotation: x and out overlap");
+        bool finite = true;
+        std::size_t at = 0;
+        for (const std::size_t b : sizes_) {
+            const float norm = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+            const float* s = signs_.data() + at;
+            finite &= detail::rotate_block_from(x.data() + at, out.data() + at, b, transpose ? nullptr : s, transpose ? s : nullptr, norm);
+            at += b;
+        }
+        return finite ? status() : detail::check_finite(x.data(), n, "hadamard_rotation", "x");
+    }
 
     // m is rows x size() row-major; each row w becomes Q w (or Q^T w).
     status apply_rows(span<float> m, std::size_t n_rows, bool transpose = false) const noexcept {

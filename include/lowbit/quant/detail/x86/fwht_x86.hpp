@@ -158,6 +158,76 @@ LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
                 NAME##_store(x + j + h, b);                                                 \
             }                                                                               \
         }                                                                                   \
+    }                                                                                       \
+    /* dst[i] = v * (s[i] * c) (v * c for s null) where `scale`, else v: the store of */  \
+    /* NAME##_scale's product, made as the value leaves the registers */                  \
+    LOWBIT_FWHT_TGT(ISA) void NAME##_put(float* dst, std::size_t i, V v, bool scale, const float* s, V cv) { \
+        if (scale) v = v * (s ? NAME##_load(s + i) * cv : cv);                              \
+        NAME##_store(dst + i, v);                                                           \
+    }                                                                                       \
+    /* dst = diag(s_out) c H diag(s_in) src, n >= the lanes, src and dst equal or */      \
+    /* apart: the passes of NAME with src's load, finite test and sign product in the */  \
+    /* first one and the scale in the stores of the last one (the same operations on */   \
+    /* the same values as copy, NAME##_finite, NAME##_scale, NAME, NAME##_scale). */      \
+    /* False if src holds a NaN or an Inf (dst is then written all the same). */          \
+    __attribute__((target(ISA))) inline bool NAME##_rotate(const float* src, float* dst, std::size_t n, const float* s_in, \
+                                                           const float* s_out, float c) noexcept { \
+        constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
+        const V cv = V{} + c;                                                               \
+        U acc = U{};                                                                        \
+        for (std::size_t i = 0; i < n; i += L) {                                            \
+            U u;                                                                            \
+            std::memcpy(&u, src + i, sizeof u);                                             \
+            acc |= (u & 0x7f800000u) + 0x00800000u;                                         \
+            V v = NAME##_load(src + i);                                                     \
+            if (s_in) v = v * NAME##_load(s_in + i);                                        \
+            NAME##_put(dst, i, fwht_in_register(v), n == L, s_out, cv);                     \
+        }                                                                                   \
+        std::size_t h = L;                                                                  \
+        for (; 8 * h <= n; h *= 8) {                                                        \
+            const bool last = 8 * h == n;                                                   \
+            for (std::size_t i = 0; i < n; i += 8 * h)                                      \
+                for (std::size_t j = i; j < i + h; j += L) {                                \
+                    V v0 = NAME##_load(dst + j), v1 = NAME##_load(dst + j + h);             \
+                    V v2 = NAME##_load(dst + j + 2 * h), v3 = NAME##_load(dst + j + 3 * h); \
+                    V v4 = NAME##_load(dst + j + 4 * h), v5 = NAME##_load(dst + j + 5 * h); \
+                    V v6 = NAME##_load(dst + j + 6 * h), v7 = NAME##_load(dst + j + 7 * h); \
+                    NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                     \
+                    NAME##_butterfly(v4, v5), NAME##_butterfly(v6, v7);                     \
+                    NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                     \
+                    NAME##_butterfly(v4, v6), NAME##_butterfly(v5, v7);                     \
+                    NAME##_butterfly(v0, v4), NAME##_butterfly(v1, v5);                     \
+                    NAME##_butterfly(v2, v6), NAME##_butterfly(v3, v7);                     \
+                    NAME##_put(dst, j, v0, last, s_out, cv);                                \
+                    NAME##_put(dst, j + h, v1, last, s_out, cv);                            \
+                    NAME##_put(dst, j + 2 * h, v2, last, s_out, cv);                        \
+                    NAME##_put(dst, j + 3 * h, v3, last, s_out, cv);                        \
+                    NAME##_put(dst, j + 4 * h, v4, last, s_out, cv);                        \
+                    NAME##_put(dst, j + 5 * h, v5, last, s_out, cv);                        \
+                    NAME##_put(dst, j + 6 * h, v6, last, s_out, cv);                        \
+                    NAME##_put(dst, j + 7 * h, v7, last, s_out, cv);                        \
+                }                                                                           \
+        }                                                                                   \
+        if (4 * h <= n) {                                                                   \
+            for (std::size_t j = 0; j < h; j += L) {                                        \
+                V v0 = NAME##_load(dst + j), v1 = NAME##_load(dst + j + h);                 \
+                V v2 = NAME##_load(dst + j + 2 * h), v3 = NAME##_load(dst + j + 3 * h);     \
+                NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                         \
+                NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                         \
+                NAME##_put(dst, j, v0, true, s_out, cv), NAME##_put(dst, j + h, v1, true, s_out, cv); \
+                NAME##_put(dst, j + 2 * h, v2, true, s_out, cv);                            \
+                NAME##_put(dst, j + 3 * h, v3, true, s_out, cv);                            \
+            }                                                                               \
+        } else if (2 * h <= n) {                                                            \
+            for (std::size_t j = 0; j < h; j += L) {                                        \
+                V a = NAME##_load(dst + j), b = NAME##_load(dst + j + h);                   \
+                NAME##_butterfly(a, b);                                                     \
+                NAME##_put(dst, j, a, true, s_out, cv), NAME##_put(dst, j + h, b, true, s_out, cv); \
+            }                                                                               \
+        }                                                                                   \
+        unsigned r = 0;                                                                     \
+        for (std::size_t k = 0; k < L; ++k) r |= acc[k];                                    \
+        return !(r & 0x80000000u);                                                          \
     }
 
 LOWBIT_FWHT_PASSES(fwht_avx2, fwht_v8, fwht_u8, "avx2")
@@ -195,6 +265,16 @@ inline bool rotate_block_x86(float* x, std::size_t n, const float* s_in, const f
         return true;
     }
     return false;
+}
+
+// detail::rotate_block_from's x86 form (fwht_avx512_rotate, fwht_avx2_rotate):
+// 1 if src is finite, 0 if not (dst written either way), -1 where the active
+// arch has neither width or n is below it (the caller runs the portable form).
+inline int rotate_from_x86(const float* src, float* dst, std::size_t n, const float* s_in, const float* s_out, float c) noexcept {
+    const std::size_t lanes = fwht_lanes();
+    if (lanes == 16 && n >= 16) return fwht_avx512_rotate(src, dst, n, s_in, s_out, c);
+    if (lanes >= 8 && n >= 8) return fwht_avx2_rotate(src, dst, n, s_in, s_out, c);
+    return -1;
 }
 
 #undef LOWBIT_FWHT_PASSES
