@@ -91,7 +91,7 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
 
 // Each iteration runs the plain GEMV, the rotated one through the front door
 // (lowbit::rotated_gemv: Q x into the workspace by apply_to, then the GEMV) and
-// the rotated one as it ran before session 29 (x copied into a buffer,
+// the rotated one as it ran before session 28 (x copied into a buffer,
 // apply(), the GEMV): the three see the same load, so their ratios hold on a
 // shared machine. The reported (manual) time is rotated_gemv's; ratio_plain
 // its time over the plain GEMV's (the same weight bytes: the ratio of time per
