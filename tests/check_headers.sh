@@ -42,7 +42,7 @@ if [ -n "$inside" ]; then rules_ok=0; echo "FAIL: tests or bench include a detai
 
 # kernel_list.hpp, weights_matmul.hpp and rotated_matmul.hpp (which include it) alone instantiate one code width
 # (LOWBIT_WIDTHS, compiled_mode.hpp), not all eight: their includes are the same for every
-# width; all eight widths are instantiated header-only by the one file of all headers (clang++),
+# width; all eight widths are instantiated header-only by the one file of all headers (g++),
 # and their definitions compiled by g++ in the library (src/kernels_w*.cpp, one width each).
 # Alone with all widths they cost 14.6 and 13.3 g++ CPU-s (with one: 3.7 each).
 one_width=" lowbit/kernels/kernel_list.hpp lowbit/kernels/weights_matmul.hpp lowbit/kernels/rotated_matmul.hpp "
