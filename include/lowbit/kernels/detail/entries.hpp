@@ -173,7 +173,8 @@ std::pair<const typename KS::scale_storage*, const std::uint8_t*> expand_scales(
 }
 // The view type the bodies of Bodies read for kernel scheme KS.
 template <class KS, class Bodies>
-using dense_body_view_t = std::conditional_t<Bodies::any_scale, any_scale_qview<body_scheme<KS, true>>, qmatrix_view<body_scheme<KS, false>>>;
+using dense_body_view_t =
+    std::conditional_t<Bodies::any_scale, any_scale_qview<body_scheme<KS, true>>, qmatrix_view<body_scheme<KS, false>>>;
 template <class KS, class Bodies>
 using tiled_body_view_t = std::conditional_t<Bodies::any_scale, any_scale_tview<body_scheme<KS, true>>, tiled_view<body_scheme<KS, false>>>;
 // The view the dense bodies read for rows [r0, r1).
@@ -437,7 +438,8 @@ template <class KS, class Bodies>
 void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols();
     const auto w = dense_body_view<KS, Bodies>(c, dense_i8_ws::bytes(K, c.M), r0, r1);
-    Bodies::template i8<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_i8_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
+    Bodies::template i8<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_i8_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y,
+                                                            c.ldy);
 }
 
 template <class KS>
@@ -456,7 +458,8 @@ template <class KS, class Bodies>
 void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols();
     const auto w = dense_body_view<KS, Bodies>(c, dense_f32_ws::bytes(K, c.M), r0, r1);
-    Bodies::template f32<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_f32_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
+    Bodies::template f32<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_f32_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y,
+                                                             c.ldy);
 }
 
 // The reference reads the activations as they are (double accumulation).

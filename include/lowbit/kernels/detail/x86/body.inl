@@ -590,7 +590,8 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
             s = _mm256_set_m128(_mm_set1_ps(scale_at(w, rs.kind, i + 1)), _mm_set1_ps(scale_at(w, rs.kind, i)));
             z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
         } else {
-            const float s0 = scale_at(w, rs.kind, i), s1 = scale_at(w, rs.kind, i + 1), s2 = scale_at(w, rs.kind, i + 2), s3 = scale_at(w, rs.kind, i + 3);
+            const float s0 = scale_at(w, rs.kind, i), s1 = scale_at(w, rs.kind, i + 1);
+            const float s2 = scale_at(w, rs.kind, i + 2), s3 = scale_at(w, rs.kind, i + 3);
             const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
             s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
             z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
