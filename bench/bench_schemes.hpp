@@ -1,6 +1,8 @@
 // bench/bench_schemes.hpp — the schemes every quantized benchmark runs: W8, W4,
-// W3, W2 with groups of 32, 128 and per channel (symmetric, f16 scales), named
-// as runtime_scheme::name writes them (w4g32, w4g128, w4pc).
+// W3, W2 with groups of 32, 128 and per channel (symmetric, f16 scales), and W4
+// with groups of 32 and bf16 or f32 scales (the same bodies, the scale type read
+// at run time), named as runtime_scheme::name writes them (w4g32, w4g128, w4pc,
+// w4g32-bf16, w4g32-f32).
 #pragma once
 
 #include <string>
@@ -36,6 +38,8 @@ void for_each_scheme(F&& f) {
     f(scheme<2, per_group<32>>{});
     f(scheme<2, per_group<128>>{});
     f(scheme<2, per_channel>{});
+    f(scheme<4, per_group<32>, symmetric, scale_bf16>{});
+    f(scheme<4, per_group<32>, symmetric, scale_f32>{});
 }
 
 }  // namespace bench

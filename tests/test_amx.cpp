@@ -235,6 +235,16 @@ void check_body(unsigned seed) {
                 kdetail::amx::ti8_tiles_on<S, Tiles>(w, 0, w.tiles, P.acts.data(), M, y.data(), sh.N, min_rows);
                 for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
             }
+            // The body the table runs: compiled for scale_any, the scale type read at run time.
+            if constexpr (S::gran != granularity::per_tensor) {
+                if (M == 1 || M == 17 || M == Mmax) {
+                    const auto aw = kdetail::any_scale_view(w);
+                    using AS = typename decltype(aw)::scheme_type;
+                    std::vector<float> y(M * sh.N, -1.0f);
+                    kdetail::amx::ti8_tiles_on<AS, Tiles>(aw, 0, w.tiles, P.acts.data(), M, y.data(), sh.N, 1);
+                    for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(y[i], want[i]));
+                }
+            }
         }
         // Short strips (the library's strip is 32 blocks, more than these shapes
         // have): several strips with the accumulators kept in the output between

@@ -289,6 +289,19 @@ void check_bf16_body(unsigned seed, bool sdm, std::size_t& sdm_diffs) {
                 run(0, P.acts.data(), M, min_rows, kdetail::amx::bf16_strip_blocks, model_all, walk_all, true);
             }
         }
+        // The body the table runs (compiled for scale_any, the scale type read at
+        // run time) gives the typed body's bits.
+        if constexpr (S::gran != granularity::per_tensor) {
+            const auto aw = kdetail::any_scale_view(w);
+            using AS = typename decltype(aw)::scheme_type;
+            for (std::size_t M : {std::size_t{1}, std::size_t{17}, std::size_t{33}}) {
+                CAPTURE(M);
+                std::vector<float> y(M * sh.N, -1.0f), ya(M * sh.N, -2.0f);
+                kdetail::amx::tbf16_tiles_on<S, Tiles>(w, 0, w.tiles, P.acts.data(), M, y.data(), sh.N, 1, 3);
+                kdetail::amx::tbf16_tiles_on<AS, Tiles>(aw, 0, w.tiles, P.acts.data(), M, ya.data(), sh.N, 1, 3);
+                for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(same(ya[i], y[i]));
+            }
+        }
         // Short strips: accumulators kept in the output between strips, strips
         // shorter than the pipeline's lag, groups of scales across strips.
         for (std::size_t strip : {std::size_t{1}, std::size_t{3}})

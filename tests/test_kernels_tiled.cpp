@@ -241,13 +241,16 @@ void check_kernels() {
             }
 }
 
-// w seen through its kernel scheme (groups read at run time), as the table
-// instantiates the bodies: calls on it compile no second copy of a body.
+// w seen as the table's entries show it to the bodies (groups and the scale
+// type read at run time: one body per width and symmetry, kdetail::scale_any):
+// calls on it compile no second copy of a body.
 template <class S>
-tiled_view<typename lowbit::detail::kernel_scheme<S>::type> on_kernel_scheme(const tiled_view<S>& w) {
-    tiled_view<typename lowbit::detail::kernel_scheme<S>::type> wk;
+kdetail::any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, kdetail::scale_any>> on_kernel_scheme(
+    const tiled_view<S>& w) {
+    static_assert(S::gran != granularity::per_tensor, "the entries expand per-tensor scales first");
+    kdetail::any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, kdetail::scale_any>> wk;
     wk.codes = w.codes;
-    wk.scales = w.scales;
+    wk.scales = reinterpret_cast<const unsigned char*>(w.scales);
     wk.zeros = w.zeros;
     wk.perm = w.perm;
     wk.rows = w.rows;
@@ -257,6 +260,7 @@ tiled_view<typename lowbit::detail::kernel_scheme<S>::type> on_kernel_scheme(con
     wk.blocks = w.blocks;
     wk.groups = w.groups;
     wk.blocks_per_group = w.blocks_per_group;
+    wk.kind = S::scale;
     return wk;
 }
 

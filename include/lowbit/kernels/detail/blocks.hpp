@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../../core/fp_barrier.hpp"
 #include "../../pack/qmatrix.hpp"
@@ -137,11 +138,56 @@ inline const quarter_map<B>& quarters() noexcept {
     return m;
 }
 
+// ---- scales whose type is read at run time -----------------------------------------
+// The kernel bodies are compiled once per (bits, symmetry), not once per scale
+// type (issue 15, compile time): the entries (entries.hpp) run them on a
+// scheme whose codec is scale_any, through a view that is the typed view's
+// fields (scales as bytes) plus the scale type of the weights: any_scale_qview
+// (dense), any_scale_tview (tiled_blocks.hpp). The bodies take the typed view
+// by reference, as always; where they load scales they read the type with
+// scale_kind (one predictable branch per 8 blocks or per tile group) and
+// decode as the typed body did, so the results keep their bits. scale_any has
+// no decode: a body that decodes w.scales[i] through the codec does not compile.
+struct scale_any {
+    static constexpr scale_type value = scale_type::f32;  // unused: the view's kind is the type
+    using storage = unsigned char;
+};
+template <class S>
+constexpr bool any_scales = std::is_same<typename S::scale_codec, scale_any>::value;
+template <class S>
+struct any_scale_qview : qmatrix_view<S> {
+    scale_type kind = scale_type::f32;
+};
+// The scale type of w's scales: the view's kind for scale_any (w is then an
+// any_scale_qview: the entries build no other view of that scheme), else the scheme's.
+template <class S>
+LOWBIT_ALWAYS_INLINE scale_type scale_kind(const qmatrix_view<S>& w) noexcept {
+    if constexpr (any_scales<S>) {
+        return static_cast<const any_scale_qview<S>&>(w).kind;
+    } else {
+        (void)w;
+        return S::scale;
+    }
+}
+// Scale i of the array p, stored as type k, decoded portably (the codecs' decode).
+LOWBIT_ALWAYS_INLINE float load_scale(const void* p, std::size_t i, scale_type k) noexcept {
+    if (k == scale_type::f16) return f16_to_f32(static_cast<const std::uint16_t*>(p)[i]);
+    if (k == scale_type::bf16) return bf16_to_f32(static_cast<const std::uint16_t*>(p)[i]);
+    return static_cast<const float*>(p)[i];
+}
+// w.scales[i] decoded (any view of either layout whose scale_kind applies).
+template <class V>
+LOWBIT_ALWAYS_INLINE float scale_value(const V& w, std::size_t i) noexcept {
+    using S = typename V::scheme_type;
+    if constexpr (any_scales<S>) return load_scale(w.scales, i, scale_kind(w));
+    else return S::scale_codec::decode(w.scales[i]);
+}
+
 // The portable decoding of w.scales[i].
 template <class S>
 struct decode_scale {
     const qmatrix_view<S>& w;
-    float operator()(std::size_t i) const noexcept { return S::scale_codec::decode(w.scales[i]); }
+    float operator()(std::size_t i) const noexcept { return scale_value(w, i); }
 };
 
 // Scale and zero of the 32 quarters of super-chunk sc of row r (quarters past
@@ -297,7 +343,7 @@ inline float int8_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_
                     }
                 if (S::is_symmetric) A = B == 1 ? 2 * A - a.zq[lane] : A + a.zq[lane];
                 else A -= static_cast<std::int32_t>(block_zero(w, r, b)) * a.zq[lane];
-                const float t = w.scale(r, block_group(w, b)) * a.dxl[lane];
+                const float t = scale_value(w, w.scale_index(r, block_group(w, b))) * a.dxl[lane];
                 acc[i] = std::fma(static_cast<float>(A), t, acc[i]);
             }
     }
@@ -331,7 +377,7 @@ inline float f32_row_scalar(const qmatrix_view<S>& w, std::size_t r, const act_f
     }
     for (std::size_t b = 0; b < g.nb; ++b) {
         const float* xc = a.x + (b / chunk_blocks) * chunk;
-        const float s = w.scale(r, block_group(w, b)), z = block_zero(w, r, b);
+        const float s = scale_value(w, w.scale_index(r, block_group(w, b))), z = block_zero(w, r, b);
         float p = 0.0f;
         for (std::size_t i = 0; i < block; ++i) {
             const std::size_t col = b * block + i;

@@ -130,7 +130,7 @@ struct tiled_f32_ws {
     }
 };
 
-// ---- per-tensor weights run the per-group bodies -------------------------------------
+// ---- one body per (bits, symmetry): per-tensor weights and the scale type ------------
 // A per-tensor matrix is a per-group one whose rows are one group each, all with
 // the same scale (and zero). Its entries run the per-group bodies on such a view:
 // one copy of every kernel instead of two (half the kernel code to compile:
@@ -138,9 +138,13 @@ struct tiled_f32_ws {
 // view's per-row scales (and zeros) are the one scale repeated into the
 // workspace after the activations; each task writes the rows it reads (tasks
 // own disjoint rows), so nothing is written twice or shared.
-template <class KS>
-using body_scheme = std::conditional_t<KS::gran == granularity::per_tensor,
-                                       scheme<KS::bits, per_group_dynamic, typename KS::symmetry_type, typename KS::scale_codec>, KS>;
+// The bodies of an arch whose Bodies::any_scale is true are compiled once for
+// the three scale types too: their scheme's codec is scale_any and they read
+// the type from the view where they load scales (blocks.hpp, "scales whose
+// type is read at run time"); 16 bodies per arch and path instead of 48.
+template <class KS, bool Any>
+using body_scheme = scheme<KS::bits, per_group_dynamic, typename KS::symmetry_type,
+                           std::conditional_t<Any, scale_any, typename KS::scale_codec>>;
 template <class KS>
 constexpr bool expands_scales = KS::gran == granularity::per_tensor;
 
@@ -167,13 +171,22 @@ std::pair<const typename KS::scale_storage*, const std::uint8_t*> expand_scales(
     if (z) std::memset(z + i0, c.w->zeros()[0], i1 - i0);
     return {s, z};
 }
+// The view type the bodies of Bodies read for kernel scheme KS.
+template <class KS, class Bodies>
+using dense_body_view_t =
+    std::conditional_t<Bodies::any_scale, any_scale_qview<body_scheme<KS, true>>, qmatrix_view<body_scheme<KS, false>>>;
+template <class KS, class Bodies>
+using tiled_body_view_t = std::conditional_t<Bodies::any_scale, any_scale_tview<body_scheme<KS, true>>, tiled_view<body_scheme<KS, false>>>;
 // The view the dense bodies read for rows [r0, r1).
-template <class KS>
-qmatrix_view<body_scheme<KS>> dense_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t r0, std::size_t r1) noexcept {
-    qmatrix_view<body_scheme<KS>> w = lowbit::detail::qmatrix_of<body_scheme<KS>>(*c.w);
+template <class KS, class Bodies>
+dense_body_view_t<KS, Bodies> dense_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t r0, std::size_t r1) noexcept {
+    using BS = body_scheme<KS, Bodies::any_scale>;
+    dense_body_view_t<KS, Bodies> w;
+    static_cast<qmatrix_view<BS>&>(w) = lowbit::detail::qmatrix_of<BS>(*c.w);
+    if constexpr (Bodies::any_scale) w.kind = KS::scale;
     if constexpr (expands_scales<KS>) {
         const auto sz = expand_scales<KS>(c, act_bytes, w.rows, r0, r1);
-        w.scales = sz.first;
+        w.scales = reinterpret_cast<const typename BS::scale_storage*>(sz.first);
         w.zeros = sz.second;
         w.group = static_cast<int>(w.cols);
     } else {
@@ -182,12 +195,15 @@ qmatrix_view<body_scheme<KS>> dense_body_view(const matmul_call& c, std::size_t 
     return w;
 }
 // The view the tiled bodies read for tiles [t0, t1).
-template <class KS>
-tiled_view<body_scheme<KS>> tiled_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t t0, std::size_t t1) noexcept {
-    tiled_view<body_scheme<KS>> w = lowbit::detail::tiled_of<body_scheme<KS>>(*c.w);
+template <class KS, class Bodies>
+tiled_body_view_t<KS, Bodies> tiled_body_view(const matmul_call& c, std::size_t act_bytes, std::size_t t0, std::size_t t1) noexcept {
+    using BS = body_scheme<KS, Bodies::any_scale>;
+    tiled_body_view_t<KS, Bodies> w;
+    static_cast<tiled_view<BS>&>(w) = lowbit::detail::tiled_of<BS>(*c.w);
+    if constexpr (Bodies::any_scale) w.kind = KS::scale;
     if constexpr (expands_scales<KS>) {
         const auto sz = expand_scales<KS>(c, act_bytes, w.tiles * tile_rows, t0 * tile_rows, t1 * tile_rows);
-        w.scales = sz.first;
+        w.scales = reinterpret_cast<const typename BS::scale_storage*>(sz.first);
         w.zeros = sz.second;
         w.group = static_cast<int>(w.cols);
         w.groups = 1;
@@ -242,6 +258,7 @@ void prepare_i8_guarded(const float* x, const std::int32_t* perm, const act_geom
 // int8 preparation (false: the arch has none, run the scalar one).
 struct scalar_bodies {
     static constexpr arch a = arch::scalar;
+    static constexpr bool any_scale = true;
     template <class S>
     static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
                    const act_geometry& g, float* out, std::size_t ld) noexcept {
@@ -276,6 +293,7 @@ struct scalar_bodies {
 // the f32 path only. Where vec4 is plain floats the entry is the scalar model's.
 struct generic_bodies {
     static constexpr arch a = lowbit::detail::v4::vec4_simd ? arch::sse2 : arch::scalar;
+    static constexpr bool any_scale = true;
     template <class S>
     static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
                     const act_geometry& g, float* out, std::size_t ld) noexcept {
@@ -289,6 +307,7 @@ struct generic_bodies {
 #define LOWBIT_X86_BODIES(NS, PREP)                                                                                        \
     struct NS##_bodies {                                                                                                   \
         static constexpr arch a = arch::NS;                                                                                \
+        static constexpr bool any_scale = true;                                                                            \
         template <class S>                                                                                                 \
         static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,        \
                        const act_geometry& g, float* out, std::size_t ld) noexcept {                                       \
@@ -327,6 +346,7 @@ LOWBIT_X86_BODIES(avx512vnni, avx512)
 // under amx in the tables so that an AMX machine runs them without a fallback.
 struct amx_bodies {
     static constexpr arch a = arch::amx;
+    static constexpr bool any_scale = true;
     template <class S>
     static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
                     std::size_t ldy) noexcept {
@@ -343,6 +363,7 @@ struct amx_bodies {
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
 struct neon_bodies {
     static constexpr arch a = arch::neon;
+    static constexpr bool any_scale = true;
     template <class S>
     static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
                    const act_geometry& g, float* out, std::size_t ld) noexcept {
@@ -372,6 +393,7 @@ struct neon_bodies {
 // The int8 paths with sdot; the preparation is neon's.
 struct neondot_bodies {
     static constexpr arch a = arch::neondot;
+    static constexpr bool any_scale = true;
     template <class S>
     static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
                    const act_geometry& g, float* out, std::size_t ld) noexcept {
@@ -415,8 +437,9 @@ status dense_i8_prepare(const matmul_call& c, std::size_t m) {
 template <class KS, class Bodies>
 void dense_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols();
-    const auto w = dense_body_view<KS>(c, dense_i8_ws::bytes(K, c.M), r0, r1);
-    Bodies::template i8<body_scheme<KS>>(w, r0, r1, dense_i8_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
+    const auto w = dense_body_view<KS, Bodies>(c, dense_i8_ws::bytes(K, c.M), r0, r1);
+    Bodies::template i8<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_i8_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y,
+                                                            c.ldy);
 }
 
 template <class KS>
@@ -434,8 +457,9 @@ status dense_f32_prepare(const matmul_call& c, std::size_t m) {
 template <class KS, class Bodies>
 void dense_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols();
-    const auto w = dense_body_view<KS>(c, dense_f32_ws::bytes(K, c.M), r0, r1);
-    Bodies::template f32<body_scheme<KS>>(w, r0, r1, dense_f32_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y, c.ldy);
+    const auto w = dense_body_view<KS, Bodies>(c, dense_f32_ws::bytes(K, c.M), r0, r1);
+    Bodies::template f32<body_scheme<KS, Bodies::any_scale>>(w, r0, r1, dense_f32_ws::at(c.ws, K, c.M).acts, c.M, act_geometry::of(K), c.y,
+                                                             c.ldy);
 }
 
 // The reference reads the activations as they are (double accumulation).
@@ -469,8 +493,8 @@ status tiled_i8_prepare(const matmul_call& c, std::size_t m) {
 template <class KS, class Bodies>
 void tiled_i8_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
-    const auto w = tiled_body_view<KS>(c, tiled_i8_ws::bytes(K, c.M), t0, t1);
-    Bodies::template ti8<body_scheme<KS>>(w, t0, t1, tiled_i8_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    const auto w = tiled_body_view<KS, Bodies>(c, tiled_i8_ws::bytes(K, c.M), t0, t1);
+    Bodies::template ti8<body_scheme<KS, Bodies::any_scale>>(w, t0, t1, tiled_i8_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 
 template <class KS>
@@ -486,8 +510,8 @@ inline status tiled_f32_prepare(const matmul_call& c, std::size_t m) {
 template <class KS, class Bodies>
 void tiled_f32_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
-    const auto w = tiled_body_view<KS>(c, tiled_f32_ws::bytes(K, c.M), t0, t1);
-    Bodies::template tf32<body_scheme<KS>>(w, t0, t1, tiled_f32_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    const auto w = tiled_body_view<KS, Bodies>(c, tiled_f32_ws::bytes(K, c.M), t0, t1);
+    Bodies::template tf32<body_scheme<KS, Bodies::any_scale>>(w, t0, t1, tiled_f32_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 template <class KS>
 void tiled_reference_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
@@ -589,8 +613,8 @@ inline status tiled_bf16_prepare(const matmul_call& c, std::size_t m) {
 template <class KS>
 void tiled_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
-    const auto w = tiled_body_view<KS>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
-    avx512bf16::tbf16_tiles<body_scheme<KS>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    const auto w = tiled_body_view<KS, avx512_bodies>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
+    avx512bf16::tbf16_tiles<body_scheme<KS, avx512_bodies::any_scale>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 // Listed under avx512, avx512vnni and amx; needs AVX512_BF16 (the lookup
 // passes over it where the CPU lacks it: the avx2 entry runs, reported).
@@ -606,8 +630,8 @@ constexpr kernel_entry tiled_bf16_entry() noexcept {
 template <class KS>
 void tiled_amx_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
-    const auto w = tiled_body_view<KS>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
-    amx::tbf16_tiles<body_scheme<KS>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    const auto w = tiled_body_view<KS, amx_bodies>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
+    amx::tbf16_tiles<body_scheme<KS, amx_bodies::any_scale>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
 }
 // Listed under amx before the vdpbf16ps entry of the same key: a CPU with
 // AMX-INT8 but no AMX-BF16 passes over it to that one.

@@ -43,7 +43,7 @@ inline void f32_rows_generic(const qmatrix_view<S>& w, std::size_t r0, std::size
                     const std::size_t b = sc * chunk_blocks + k;
                     if (b >= g.nb) break;
                     const std::size_t base = (k / 4) * 128 + (k % 4) * 16;  // register 0; register 1 at +64
-                    const float sg = small ? 1.0f : w.scale(r, block_group(w, b));
+                    const float sg = small ? 1.0f : scale_value(w, w.scale_index(r, block_group(w, b)));
                     const f32x4 z(small ? 0.0f : block_zero(w, r, b));
                     f32x4 s(0.0f);
                     for (std::size_t half = 0; half < 2; ++half)

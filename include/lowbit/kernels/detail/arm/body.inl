@@ -205,10 +205,11 @@ LOWBIT_ARM_INLINE void chunk_scales(const qmatrix_view<S>& w, const row_groups& 
         in_group = b0 - g * rg.bpg;
     }
     constexpr std::int32_t z_off = S::bits == 8 ? 128 : 0;
+    const scale_type kind = kdetail::scale_kind(w);  // a constant unless the codec is scale_any
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rg.base + g;
         if (b < nb) {
-            s[k] = S::scale_codec::decode(w.scales[i]);
+            s[k] = kdetail::load_scale(w.scales, i, kind);
             if constexpr (S::is_symmetric) z[k] = 0;
             else z[k] = static_cast<std::int32_t>(w.zeros[i]) - z_off;
         } else {

@@ -128,16 +128,19 @@ LOWBIT_ARM_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::si
     z = vdupq_n_s32(0);
     zf = vdupq_n_f32(symmetric_zero(B));
     if constexpr (S::gran == granularity::per_tensor) {
-        s = vdupq_n_f32(S::scale_codec::decode(w.scales[0]));
+        s = vdupq_n_f32(kdetail::scale_value(w, 0));
         if constexpr (!S::is_symmetric) {
             z = vdupq_n_s32(static_cast<std::int32_t>(w.zeros[0]) - z_off);
             zf = vdupq_n_f32(static_cast<float>(w.zeros[0]));
         }
     } else {
         const std::size_t slot = w.scale_slot(t, g) + h * unit_rows;
-        if constexpr (S::scale == scale_type::f16) s = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w.scales + slot)));
-        else if constexpr (S::scale == scale_type::bf16) s = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w.scales + slot), 16));
-        else s = vld1q_f32(w.scales + slot);
+        // the scales' type: a constant unless the codec is scale_any (one branch per tile group)
+        const scale_type k = kdetail::scale_kind(w);
+        const void* p = w.scales;
+        if (k == scale_type::f16) s = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(static_cast<const std::uint16_t*>(p) + slot)));
+        else if (k == scale_type::bf16) s = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(static_cast<const std::uint16_t*>(p) + slot), 16));
+        else s = vld1q_f32(static_cast<const float*>(p) + slot);
         if constexpr (!S::is_symmetric) {
             std::uint32_t four;
             std::memcpy(&four, w.zeros + slot, 4);

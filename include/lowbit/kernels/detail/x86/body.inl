@@ -512,19 +512,24 @@ LOWBIT_TGT_INLINE void f32_chunk_small(const std::uint8_t* w, const float* const
 #endif
 
 // ---- scales and zeros of the 8 blocks of super-chunk sc of row r --------------------
+// k: the scales' type, kdetail::scale_kind(w) (a constant unless the scheme's
+// codec is scale_any: then one branch per call, the same one every time).
 template <class S>
-LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, std::size_t i) {
-    if constexpr (S::scale == scale_type::f16) return _cvtsh_ss(w.scales[i]);
-    else return S::scale_codec::decode(w.scales[i]);
+LOWBIT_TGT_INLINE float scale_at(const qmatrix_view<S>& w, scale_type k, std::size_t i) {
+    const void* p = w.scales;
+    if (k == scale_type::f16) return _cvtsh_ss(static_cast<const std::uint16_t*>(p)[i]);
+    if (k == scale_type::bf16) return bf16_to_f32(static_cast<const std::uint16_t*>(p)[i]);
+    return static_cast<const float*>(p)[i];
 }
 template <class S>
-LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, std::size_t i) {  // 8 consecutive scales
-    if constexpr (S::scale == scale_type::f16)
-        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i)));
-    else if constexpr (S::scale == scale_type::bf16)
+LOWBIT_TGT_INLINE __m256 scales8(const qmatrix_view<S>& w, scale_type k, std::size_t i) {  // 8 consecutive scales
+    const void* p = w.scales;
+    if (k == scale_type::f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const std::uint16_t*>(p) + i)));
+    if (k == scale_type::bf16)
         return _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + i))), 16));
-    else return _mm256_loadu_ps(reinterpret_cast<const float*>(w.scales + i));
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const std::uint16_t*>(p) + i))), 16));
+    return _mm256_loadu_ps(static_cast<const float*>(p) + i);
 }
 // Where a row's scales are: computed once per call and row, not per super-chunk
 // (groups_per_row() divides).
@@ -532,6 +537,7 @@ struct row_scales {
     std::size_t gpr = 0, bpg = 0;  // groups per row, 32-blocks per group (0: one scale per row)
     int shift = -1;                // log2(bpg) when bpg is a power of two
     std::size_t base = 0;          // index of the row's first scale
+    scale_type kind = scale_type::f32;  // the scales' type
 };
 template <class S>
 LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
@@ -543,6 +549,7 @@ LOWBIT_TGT_INLINE row_scales row_scales_of(const qmatrix_view<S>& w) {
                  : 0;
     for (int k = 0; k < 40; ++k)
         if (rs.bpg == (std::size_t{1} << k)) rs.shift = k;
+    rs.kind = kdetail::scale_kind(w);
     return rs;
 }
 template <class S>
@@ -560,30 +567,31 @@ template <class S>
 LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& rs, std::size_t b0, std::size_t nb,
                                    bool full, __m256& s, __m256& z) {
     if (rs.bpg == 0 && full) {
-        s = _mm256_set1_ps(scale_at(w, rs.base));
+        s = _mm256_set1_ps(scale_at(w, rs.kind, rs.base));
         z = _mm256_set1_ps(zero_at(w, rs.base));
         return;
     }
     if (full && rs.bpg == 1) {
         const std::size_t i = rs.base + b0;
-        s = scales8(w, i);
+        s = scales8(w, rs.kind, i);
         if constexpr (S::is_symmetric) z = _mm256_set1_ps(symmetric_zero(S::bits));
         else z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + i))));
         return;
     }
     if (full && rs.bpg % 8 == 0) {
         const std::size_t i = rs.base + b0 / rs.bpg;
-        s = _mm256_set1_ps(scale_at(w, i));
+        s = _mm256_set1_ps(scale_at(w, rs.kind, i));
         z = _mm256_set1_ps(zero_at(w, i));
         return;
     }
     if (full && (rs.bpg == 2 || rs.bpg == 4)) {  // g64, g128: 4 or 2 scales, built in registers
         const std::size_t i = rs.base + (b0 >> rs.shift);
         if (rs.bpg == 4) {
-            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, i + 1)), _mm_set1_ps(scale_at(w, i)));
+            s = _mm256_set_m128(_mm_set1_ps(scale_at(w, rs.kind, i + 1)), _mm_set1_ps(scale_at(w, rs.kind, i)));
             z = _mm256_set_m128(_mm_set1_ps(zero_at(w, i + 1)), _mm_set1_ps(zero_at(w, i)));
         } else {
-            const float s0 = scale_at(w, i), s1 = scale_at(w, i + 1), s2 = scale_at(w, i + 2), s3 = scale_at(w, i + 3);
+            const float s0 = scale_at(w, rs.kind, i), s1 = scale_at(w, rs.kind, i + 1);
+            const float s2 = scale_at(w, rs.kind, i + 2), s3 = scale_at(w, rs.kind, i + 3);
             const float z0 = zero_at(w, i), z1 = zero_at(w, i + 1), z2 = zero_at(w, i + 2), z3 = zero_at(w, i + 3);
             s = _mm256_setr_ps(s0, s0, s1, s1, s2, s2, s3, s3);
             z = _mm256_setr_ps(z0, z0, z1, z1, z2, z2, z3, z3);
@@ -600,7 +608,7 @@ LOWBIT_TGT_INLINE void scale_zero8(const qmatrix_view<S>& w, const row_scales& r
     LOWBIT_UNROLL
     for (std::size_t k = 0; k < 8; ++k) {
         const std::size_t b = b0 + k, i = rs.base + g;
-        sv[k] = b < nb ? scale_at(w, i) : 0.0f;
+        sv[k] = b < nb ? scale_at(w, rs.kind, i) : 0.0f;
         zv[k] = b < nb ? zero_at(w, i) : 0.0f;
         if (rs.bpg && ++in_group == rs.bpg) {
             ++g;
@@ -620,9 +628,10 @@ LOWBIT_TGT_INLINE void quarter_scales(const qmatrix_view<S>& w, std::size_t r, s
         return;
     }
     const std::size_t i = w.scale_index(r, sc * 16);
+    const scale_type k = kdetail::scale_kind(w);
     LOWBIT_UNROLL
     for (int h = 0; h < 2; ++h) {
-        const __m256 a = scales8(w, i + 8 * h);
+        const __m256 a = scales8(w, k, i + 8 * h);
         const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // a0 a0 a1 a1 | a4 a4 a5 a5 ; a2 ..
         _mm256_storeu_ps(qs + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
         _mm256_storeu_ps(qs + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));

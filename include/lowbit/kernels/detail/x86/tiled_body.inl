@@ -50,15 +50,14 @@ LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
 LOWBIT_TGT_INLINE vf loadf(const float* p) { return _mm512_loadu_ps(p); }
-// 16 scales / zeros of a tile (h: always 0)
-template <class S>
-LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
-    if constexpr (S::scale == scale_type::f16)
-        return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    else if constexpr (S::scale == scale_type::bf16)
+// 16 scales / zeros of a tile (h: always 0): scales i.. of the array p of type k.
+LOWBIT_TGT_INLINE vf scales(const void* p, std::size_t i, scale_type k) {
+    const auto* h = static_cast<const std::uint16_t*>(p) + i;
+    if (k == scale_type::f16) return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
+    if (k == scale_type::bf16)
         return _mm512_castsi512_ps(
-            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-    else return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+            _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))), 16));
+    return _mm512_loadu_ps(static_cast<const float*>(p) + i);
 }
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -98,14 +97,12 @@ LOWBIT_TGT_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 LOWBIT_TGT_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 LOWBIT_TGT_INLINE void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
 LOWBIT_TGT_INLINE vf loadf(const float* p) { return _mm256_loadu_ps(p); }
-template <class S>
-LOWBIT_TGT_INLINE vf scales(const typename S::scale_storage* p) {
-    if constexpr (S::scale == scale_type::f16)
-        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    else if constexpr (S::scale == scale_type::bf16)
-        return _mm256_castsi256_ps(
-            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
-    else return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+LOWBIT_TGT_INLINE vf scales(const void* p, std::size_t i, scale_type k) {
+    const auto* h = static_cast<const std::uint16_t*>(p) + i;
+    if (k == scale_type::f16) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+    if (k == scale_type::bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), 16));
+    return _mm256_loadu_ps(static_cast<const float*>(p) + i);
 }
 LOWBIT_TGT_INLINE vi zeros(const std::uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
@@ -279,14 +276,16 @@ LOWBIT_TGT_INLINE vi cb_quad(const std::uint8_t* p, const cb_lut<IB>& l) {
 }
 #endif
 
+// The scales' type is read once per tile group (kdetail::scale_kind: a constant
+// unless the scheme's codec is scale_any).
 template <class S>
 LOWBIT_TGT_INLINE void scale_zero(const tiled_view<S>& w, std::size_t t, std::size_t g, std::size_t h, vf& s, vi& z) {
     if constexpr (S::gran == granularity::per_tensor) {
-        s = set1_f(S::scale_codec::decode(w.scales[0]));
+        s = set1_f(kdetail::scale_value(w, 0));
         z = S::is_symmetric ? zero_i() : set1_32(w.zeros[0]);
     } else {
         const std::size_t slot = w.scale_slot(t, g) + h * lanes;
-        s = scales<S>(w.scales + slot);
+        s = scales(w.scales, slot, kdetail::scale_kind(w));
         if constexpr (!S::is_symmetric) z = zeros(w.zeros + slot);
         else z = zero_i();
     }
