@@ -156,39 +156,50 @@ inline void encode_iq4_nl(const float* x, const float* qw, int ntry, std::uint8_
     pack_iq4_nibbles(L, y.qs);
 }
 
-// One IQ4_XS super-block (ggml always runs its search with ntry = 7).
-inline void encode_iq4_xs(const float* x, const float* qw, block_iq4_xs& y) noexcept {
+// IQ4_XS's scales (ggml always runs its search with ntry = 7): each sub-block's
+// own fitted scale, then d = -max / 32 into y.d and sub-block ib's 6-bit code
+// l[ib] + 32, l[ib] = round(scale / d) in [-32, 31], into y.scales_l /
+// scales_h: the largest scale lands on -32 (an all-zero block gives d = -0,
+// stored as f16 0x8000). Returns d; the codes are the caller's (against d * l[ib]).
+inline float fit_iq4_xs_scales(const float* x, const float* qw, block_iq4_xs& y, int* l) noexcept {
     const float sigma2 = iq4_sigma2(x, qk_k);
     float scales[8];
-    std::uint8_t L[qk_k];
-    float max_scale = 0.0f;
-    float amax_scale = 0.0f;
+    std::uint8_t L[32];  // the search's codes, not kept
+    float max_scale = 0.0f, amax_scale = 0.0f;
     for (int ib = 0; ib < 8; ++ib) {
         float w[32];
         iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : nullptr, sigma2, w);
-        if (!fit_iq4_group(x + 32 * ib, w, 7, L + 32 * ib, scales[ib])) continue;
+        if (!fit_iq4_group(x + 32 * ib, w, 7, L, scales[ib])) continue;
         if (std::fabs(scales[ib]) > amax_scale) {
             amax_scale = std::fabs(scales[ib]);
             max_scale = scales[ib];
         }
     }
-    // Sub-block scales as 6-bit codes s - 32 in [-32, 31] times d; the largest
-    // one lands on -32. (An all-zero block gives d = -0, stored as f16 0x8000.)
     const float d = -max_scale / 32.0f;
     y.d = to_f16(d);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y.scales_h = 0;
     for (int ib = 0; ib < 8; ++ib) {
-        const int l = clamp_int(nearest_int(id * scales[ib]), -32, 31);
-        const float dl = d * static_cast<float>(l);
-        const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
-        for (int j = 0; j < 32; ++j) L[32 * ib + j] = static_cast<std::uint8_t>(nearest_iq4_level(idl * x[32 * ib + j]));
-        const int s = l + 32;
+        l[ib] = clamp_int(nearest_int(id * scales[ib]), -32, 31);
+        const int s = l[ib] + 32;
         if (ib % 2 == 0)
             y.scales_l[ib / 2] = static_cast<std::uint8_t>(s & 0xf);
         else
             y.scales_l[ib / 2] = static_cast<std::uint8_t>(y.scales_l[ib / 2] | ((s & 0xf) << 4));
         y.scales_h = static_cast<std::uint16_t>(y.scales_h | ((s >> 4) << (2 * ib)));
+    }
+    return d;
+}
+
+// One IQ4_XS super-block: its scales, then each value the nearest level of d * l.
+inline void encode_iq4_xs(const float* x, const float* qw, block_iq4_xs& y) noexcept {
+    int l[8];
+    const float d = fit_iq4_xs_scales(x, qw, y, l);
+    std::uint8_t L[qk_k];
+    for (int ib = 0; ib < 8; ++ib) {
+        const float dl = d * static_cast<float>(l[ib]);
+        const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+        for (int j = 0; j < 32; ++j) L[32 * ib + j] = static_cast<std::uint8_t>(nearest_iq4_level(idl * x[32 * ib + j]));
     }
     for (int ib = 0; ib < 8; ++ib) pack_iq4_nibbles(L + 32 * ib, y.qs + 16 * ib);
 }

@@ -13,7 +13,6 @@
 // checks it through a diagonal-Hessian GPTQ).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
 #include "../gguf_iquants.hpp"
@@ -56,37 +55,15 @@ inline void choose_grid(const float* x, const float* qw, float, block_iq4_nl& y,
 // to 6-bit codes under the f16 d (the largest on -32), each sub-block's values
 // coded against d * code.
 inline void choose_grid(const float* x, const float* qw, float, block_iq4_xs& y, block_grid& g) noexcept {
-    const float sigma2 = iq4_sigma2(x, qk_k);
-    float scales[8];
-    std::uint8_t L[32];
-    float max_scale = 0.0f, amax_scale = 0.0f;
-    for (int ib = 0; ib < 8; ++ib) {
-        float w[32];
-        iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : nullptr, sigma2, w);
-        if (!fit_iq4_group(x + 32 * ib, w, 7, L, scales[ib])) continue;
-        if (std::fabs(scales[ib]) > amax_scale) {
-            amax_scale = std::fabs(scales[ib]);
-            max_scale = scales[ib];
-        }
-    }
-    const float d = -max_scale / 32.0f;
-    y.d = to_f16(d);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f, d16 = to_f32(y.d);
-    y.scales_h = 0;
+    int l[8];
+    const float d = fit_iq4_xs_scales(x, qw, y, l), d16 = to_f32(y.d);
     iq4_grid_shape(g);
     for (int ib = 0; ib < 8; ++ib) {
-        const int l = clamp_int(nearest_int(id * scales[ib]), -32, 31);
-        const float dl = d * static_cast<float>(l);
+        const float dl = d * static_cast<float>(l[ib]);
         g.inv[ib] = dl != 0.0f ? 1.0f / dl : 0.0f;
         g.off[ib] = 0.0f;
-        g.dl[ib] = d16 * static_cast<float>(l);
+        g.dl[ib] = d16 * static_cast<float>(l[ib]);
         g.keep[ib] = false;
-        const int s = l + 32;
-        if (ib % 2 == 0)
-            y.scales_l[ib / 2] = static_cast<std::uint8_t>(s & 0xf);
-        else
-            y.scales_l[ib / 2] = static_cast<std::uint8_t>(y.scales_l[ib / 2] | ((s & 0xf) << 4));
-        y.scales_h = static_cast<std::uint16_t>(y.scales_h | ((s >> 4) << (2 * ib)));
     }
 }
 

@@ -97,7 +97,16 @@ LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
         a = s;                                                                              \
         b = d;                                                                              \
     }                                                                                       \
-    /* detail::all_finite's test, one register at a time (n a multiple of the lanes) */   \
+    /* distances h, 2h, 4h over eight registers r*h apart, in pass order */                 \
+    LOWBIT_FWHT_TGT(ISA) void NAME##_butterflies8(V& v0, V& v1, V& v2, V& v3, V& v4, V& v5, V& v6, V& v7) { \
+        NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                                 \
+        NAME##_butterfly(v4, v5), NAME##_butterfly(v6, v7);                                 \
+        NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                                 \
+        NAME##_butterfly(v4, v6), NAME##_butterfly(v5, v7);                                 \
+        NAME##_butterfly(v0, v4), NAME##_butterfly(v1, v5);                                 \
+        NAME##_butterfly(v2, v6), NAME##_butterfly(v3, v7);                                 \
+    }                                                                                       \
+    /* detail::all_finite's test, one register at a time (n a multiple of the lanes) */    \
     __attribute__((target(ISA))) inline bool NAME##_finite(const float* x, std::size_t n) noexcept { \
         constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
         U acc = U{};                                                                        \
@@ -129,12 +138,7 @@ LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
                     V v3 = NAME##_load(p + 3 * h), v4 = NAME##_load(p + 4 * h);             \
                     V v5 = NAME##_load(p + 5 * h), v6 = NAME##_load(p + 6 * h);             \
                     V v7 = NAME##_load(p + 7 * h);                                          \
-                    NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                     \
-                    NAME##_butterfly(v4, v5), NAME##_butterfly(v6, v7);                     \
-                    NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                     \
-                    NAME##_butterfly(v4, v6), NAME##_butterfly(v5, v7);                     \
-                    NAME##_butterfly(v0, v4), NAME##_butterfly(v1, v5);                     \
-                    NAME##_butterfly(v2, v6), NAME##_butterfly(v3, v7);                     \
+                    NAME##_butterflies8(v0, v1, v2, v3, v4, v5, v6, v7);                    \
                     NAME##_store(p, v0), NAME##_store(p + h, v1), NAME##_store(p + 2 * h, v2); \
                     NAME##_store(p + 3 * h, v3), NAME##_store(p + 4 * h, v4);               \
                     NAME##_store(p + 5 * h, v5), NAME##_store(p + 6 * h, v6);               \
@@ -159,17 +163,17 @@ LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    /* dst[i] = v * (s[i] * c) (v * c for s null) where `scale`, else v: the store of */  \
-    /* NAME##_scale's product, made as the value leaves the registers */                  \
+    /* dst[i] = v * (s[i] * c) (v * c for s null) where `scale`, else v: the store of */   \
+    /* NAME##_scale's product, made as the value leaves the registers */                   \
     LOWBIT_FWHT_TGT(ISA) void NAME##_put(float* dst, std::size_t i, V v, bool scale, const float* s, V cv) { \
         if (scale) v = v * (s ? NAME##_load(s + i) * cv : cv);                              \
         NAME##_store(dst + i, v);                                                           \
     }                                                                                       \
-    /* dst = diag(s_out) c H diag(s_in) src, n >= the lanes, src and dst equal or */      \
-    /* apart: the passes of NAME with src's load, finite test and sign product in the */  \
-    /* first one and the scale in the stores of the last one (the same operations on */   \
-    /* the same values as copy, NAME##_finite, NAME##_scale, NAME, NAME##_scale). */      \
-    /* False if src holds a NaN or an Inf (dst is then written all the same). */          \
+    /* dst = diag(s_out) c H diag(s_in) src, n >= the lanes, src and dst equal or */       \
+    /* apart: the passes of NAME with src's load, finite test and sign product in the */   \
+    /* first one and the scale in the stores of the last one (the same operations on */    \
+    /* the same values as copy, NAME##_finite, NAME##_scale, NAME, NAME##_scale). */       \
+    /* False if src holds a NaN or an Inf (dst is then written all the same). */           \
     __attribute__((target(ISA))) inline bool NAME##_rotate(const float* src, float* dst, std::size_t n, const float* s_in, \
                                                            const float* s_out, float c) noexcept { \
         constexpr std::size_t L = sizeof(V) / sizeof(float);                                \
@@ -192,12 +196,7 @@ LOWBIT_FWHT_TGT("avx2,avx512f") fwht_v16 fwht_in_register(fwht_v16 x) {
                     V v2 = NAME##_load(dst + j + 2 * h), v3 = NAME##_load(dst + j + 3 * h); \
                     V v4 = NAME##_load(dst + j + 4 * h), v5 = NAME##_load(dst + j + 5 * h); \
                     V v6 = NAME##_load(dst + j + 6 * h), v7 = NAME##_load(dst + j + 7 * h); \
-                    NAME##_butterfly(v0, v1), NAME##_butterfly(v2, v3);                     \
-                    NAME##_butterfly(v4, v5), NAME##_butterfly(v6, v7);                     \
-                    NAME##_butterfly(v0, v2), NAME##_butterfly(v1, v3);                     \
-                    NAME##_butterfly(v4, v6), NAME##_butterfly(v5, v7);                     \
-                    NAME##_butterfly(v0, v4), NAME##_butterfly(v1, v5);                     \
-                    NAME##_butterfly(v2, v6), NAME##_butterfly(v3, v7);                     \
+                    NAME##_butterflies8(v0, v1, v2, v3, v4, v5, v6, v7);                    \
                     NAME##_put(dst, j, v0, last, s_out, cv);                                \
                     NAME##_put(dst, j + h, v1, last, s_out, cv);                            \
                     NAME##_put(dst, j + 2 * h, v2, last, s_out, cv);                        \
