@@ -30,6 +30,8 @@
 #include <lowbit/kernels/tiled_matmul.hpp>  // kdetail::amx_tile_config (x86/amx_tiles.hpp) where AMX code is built
 
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
+#include "any_scale_view.hpp"  // kdetail::any_scale_view: the AMX bodies on the table's view
+
 namespace lowbit {
 namespace kdetail {
 
@@ -137,28 +139,6 @@ private:
     bool configured_ = false;
     alignas(64) std::uint8_t tiles_[amx_tile_count][amx_max_rows][amx_max_colsb] = {};
 };
-
-// The view the table's entries give the AMX bodies for w (entries.hpp,
-// tiled_body_view): the same fields, the scheme's codec scale_any and the
-// scale type read at run time, so one body serves every scale type.
-template <class S>
-any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, scale_any>> any_scale_view(const tiled_view<S>& w) {
-    static_assert(S::gran != granularity::per_tensor, "the entries expand per-tensor scales first");
-    any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, scale_any>> a;
-    a.codes = w.codes;
-    a.scales = reinterpret_cast<const unsigned char*>(w.scales);
-    a.zeros = w.zeros;
-    a.perm = w.perm;
-    a.rows = w.rows;
-    a.cols = w.cols;
-    a.group = w.group;
-    a.tiles = w.tiles;
-    a.blocks = w.blocks;
-    a.groups = w.groups;
-    a.blocks_per_group = w.blocks_per_group;
-    a.kind = S::scale;
-    return a;
-}
 
 }  // namespace kdetail
 }  // namespace lowbit

@@ -14,6 +14,7 @@
 
 #include <lowbit/kernels/tiled_matmul.hpp>  // with LOWBIT_INLINE_KERNELS (as the test builds define it) also kdetail::bf16_round
 
+#include "any_scale_view.hpp"
 #include "test_kernels_common.hpp"
 #include "test_util.hpp"
 
@@ -241,29 +242,6 @@ void check_kernels() {
             }
 }
 
-// w seen as the table's entries show it to the bodies (groups and the scale
-// type read at run time: one body per width and symmetry, kdetail::scale_any):
-// calls on it compile no second copy of a body.
-template <class S>
-kdetail::any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, kdetail::scale_any>> on_kernel_scheme(
-    const tiled_view<S>& w) {
-    static_assert(S::gran != granularity::per_tensor, "the entries expand per-tensor scales first");
-    kdetail::any_scale_tview<scheme<S::bits, per_group_dynamic, typename S::symmetry_type, kdetail::scale_any>> wk;
-    wk.codes = w.codes;
-    wk.scales = reinterpret_cast<const unsigned char*>(w.scales);
-    wk.zeros = w.zeros;
-    wk.perm = w.perm;
-    wk.rows = w.rows;
-    wk.cols = w.cols;
-    wk.group = w.group;
-    wk.tiles = w.tiles;
-    wk.blocks = w.blocks;
-    wk.groups = w.groups;
-    wk.blocks_per_group = w.blocks_per_group;
-    wk.kind = S::scale;
-    return wk;
-}
-
 }  // namespace
 
 TEST_CASE_TEMPLATE("tiled layout: repack and unpack are exact inverses", S, scheme<1, per_group<32>>,
@@ -423,8 +401,8 @@ void check_f32_panel() {
         for (std::size_t tt = 0; tt < w.tiles; ++tt)
             kdetail::f32_tile_scalar(w, tt, acts.data() + m, Mmax - m < 64 ? Mmax - m : 64, model.data() + m * N, N);
 #if defined(LOWBIT_HAVE_X86_KERNELS)
-    // The bodies as the table instantiates them (on_kernel_scheme).
-    const auto wk = on_kernel_scheme(w);
+    // The bodies as the table instantiates them (kdetail::any_scale_view).
+    const auto wk = kdetail::any_scale_view(w);
     // Every tail of the 6-, 2- and 1-row register blocks; every M to 33 for 4 bits.
     std::vector<std::size_t> Ms = {1, 2, 3, 5, 6, 7, 8, 11, 13, 16, 33, Mmax};
     if (S::bits == 4) {
@@ -522,7 +500,7 @@ void check_bf16_pairs() {
         REQUIRE(gemm(w, matrix_view<const float>(xs.data(), Mmax, K), matrix_view<float>(model_b.data(), Mmax, N), serial_executor{}, o)
                     .ok());
     }
-    const auto wk = on_kernel_scheme(w);
+    const auto wk = kdetail::any_scale_view(w);
     // One call over every row and tile: within the tolerance of the model.
     std::vector<float> all(Mmax * N);
     kdetail::avx512bf16::tbf16_tiles(wk, 0, w.tiles, acts.data(), Mmax, all.data(), N);
