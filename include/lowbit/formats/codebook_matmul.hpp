@@ -79,23 +79,8 @@ inline span<const kernel_entry> kernels(int bits, layout lay = layout::codebook)
     return span<const kernel_entry>(f.begin, f.count);
 }
 
-template <class Exec>
-status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt, ws);
-}
-template <class Exec = serial_executor>
-status gemv(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    return lowbit::detail::door_gemv<detail::door>(w, x, y, exec, opt);
-}
-template <class Exec>
-status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
-            matmul_workspace& ws) {
-    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt, ws);
-}
-template <class Exec = serial_executor>
-status gemm(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) {
-    return lowbit::detail::door_gemm<detail::door>(w, x, y, exec, opt);
-}
+inline constexpr lowbit::detail::door_gemv_fn<detail::door> gemv{};
+inline constexpr lowbit::detail::door_gemm_fn<detail::door> gemm{};
 
 }  // namespace codebook
 }  // namespace lowbit

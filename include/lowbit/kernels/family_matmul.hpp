@@ -45,5 +45,34 @@ status door_gemm(const weights_view& w, matrix_view<const float> x, matrix_view<
     return door_gemm<Door>(w, x, y, exec, opt, *ws.ws);
 }
 
+// A layout's gemv and gemm as objects, so that each layout's namespace holds
+// them in one line (codebook::gemv, kquant::gemm): called as functions, with
+// the caller's workspace or the calling thread's.
+template <class Door>
+struct door_gemv_fn {
+    template <class Exec>
+    status operator()(const weights_view& w, span<const float> x, span<float> y, Exec&& exec, const matmul_options& opt,
+                      matmul_workspace& ws) const {
+        return door_gemv<Door>(w, x, y, exec, opt, ws);
+    }
+    template <class Exec = serial_executor>
+    status operator()(const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{}, const matmul_options& opt = {}) const {
+        return door_gemv<Door>(w, x, y, exec, opt);
+    }
+};
+template <class Door>
+struct door_gemm_fn {
+    template <class Exec>
+    status operator()(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec, const matmul_options& opt,
+                      matmul_workspace& ws) const {
+        return door_gemm<Door>(w, x, y, exec, opt, ws);
+    }
+    template <class Exec = serial_executor>
+    status operator()(const weights_view& w, matrix_view<const float> x, matrix_view<float> y, Exec&& exec = Exec{},
+                      const matmul_options& opt = {}) const {
+        return door_gemm<Door>(w, x, y, exec, opt);
+    }
+};
+
 }  // namespace detail
 }  // namespace lowbit

@@ -219,6 +219,17 @@ inline status check_span_in_place(span<const float> in, span<const float> out, c
     return {};
 }
 
+// A backward pass's spans: grad_y as long as x, grad_x empty (not wanted) or
+// as long too, each valid, grad_x either grad_y itself or apart from it.
+inline status check_backward_spans(span<const float> x, span<const float> grad_y, span<const float> grad_x) noexcept {
+    if (grad_y.size() != x.size())
+        return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
+    if (!grad_x.empty() && grad_x.size() != x.size())
+        return status::error(errc::shape_mismatch, "grad_x has %zu elements, x has %zu", grad_x.size(), x.size());
+    LOWBIT_TRY(check_span_in_place(x, x, "x", "x"));
+    return check_span_in_place(grad_y, grad_x, "grad_y", "grad_x");
+}
+
 inline status check_same_shape(matrix_view<const float> a, matrix_view<const float> b, const char* name) noexcept {
     if (a.rows() != b.rows() || a.cols() != b.cols())
         return status::error(errc::shape_mismatch, "%s is %zu x %zu, w is %zu x %zu", name, b.rows(), b.cols(), a.rows(), a.cols());
@@ -474,12 +485,7 @@ template <int Bits, bool Symmetric>
 result<float> fake_quantize_values_backward(span<const float> x, float step, float zero, span<const float> grad_y,
                                             span<float> grad_x, fq_path path = fq_path::automatic) noexcept {
     LOWBIT_TRY(detail::check_path(path, "path"));
-    if (grad_y.size() != x.size())
-        return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
-    if (!grad_x.empty() && grad_x.size() != x.size())
-        return status::error(errc::shape_mismatch, "grad_x has %zu elements, x has %zu", grad_x.size(), x.size());
-    LOWBIT_TRY(detail::check_span_in_place(x, x, "x", "x"));
-    LOWBIT_TRY(detail::check_span_in_place(grad_y, grad_x, "grad_y", "grad_x"));
+    LOWBIT_TRY(detail::check_backward_spans(x, grad_y, grad_x));
     if (!(step > 0.0f) || !std::isfinite(step))
         return status::error(errc::invalid_argument, "step = %g, must be positive and finite", static_cast<double>(step));
     return detail::backward_segment<Bits, Symmetric>(x.data(), grad_y.data(), x.size(), step, zero,
@@ -503,12 +509,7 @@ status pact_forward(span<const float> x, float alpha, span<float> y, fq_path pat
 // Add the gradient of PACT's L2 penalty on alpha yourself.
 template <int Bits>
 result<float> pact_backward(span<const float> x, float alpha, span<const float> grad_y, span<float> grad_x) noexcept {
-    if (grad_y.size() != x.size())
-        return status::error(errc::shape_mismatch, "grad_y has %zu elements, x has %zu", grad_y.size(), x.size());
-    if (!grad_x.empty() && grad_x.size() != x.size())
-        return status::error(errc::shape_mismatch, "grad_x has %zu elements, x has %zu", grad_x.size(), x.size());
-    LOWBIT_TRY(detail::check_span_in_place(x, x, "x", "x"));
-    LOWBIT_TRY(detail::check_span_in_place(grad_y, grad_x, "grad_y", "grad_x"));
+    LOWBIT_TRY(detail::check_backward_spans(x, grad_y, grad_x));
     if (!(alpha > 0.0f) || !std::isfinite(alpha))
         return status::error(errc::invalid_argument, "alpha = %g, must be positive and finite", static_cast<double>(alpha));
     double ga = 0.0;
