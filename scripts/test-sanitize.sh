@@ -45,7 +45,9 @@ common=(-G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # 44 CPU-s to compile instead of 156, the run 22 instead of 13, once its GEMM check
 # computed each row's tolerance once instead of once per arch and path);
 # test_gguf_matmul too (37 CPU-s to compile instead of 100, the run 38 instead of 8).
-asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_determinism test_algo_gguf test_llama_hostile test_awq_gguf}
+# test_llama_attention (session 29: attention over long contexts, a small TU): 2.5 + 15.5
+# and 1.8 + 13.0 CPU-s to compile and run at -O0, 7.1 + 2.6 and 5.1 + 2.3 at -O1.
+asan_o1=${LOWBIT_ASAN_O1_TESTS:-test_llama test_algo test_determinism test_algo_gguf test_llama_hostile test_awq_gguf test_llama_attention}
 asan_opt=$(for t in $asan_o1; do printf '%s=-O1;' "$t"; done)
 asan_opt=${asan_opt%;}
 # Debug information of the ASan+UBSan build: -g1 (line tables) by default;

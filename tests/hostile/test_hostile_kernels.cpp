@@ -402,14 +402,16 @@ TEST_CASE("hostile kernels: out-of-range matmul_path and arch values are refused
 }
 
 // Issue 14, item 4, the kernels' side: weights whose scale is capped near FLT_MAX (s * m <= FLT_MAX, m the
-// largest |u - z|: 7 for 4-bit symmetric). The f32 path and the reference never form s * (u - z) beyond FLT_MAX
+// largest |u - z|: 3 for 3-bit symmetric). The f32 path and the reference never form s * (u - z) beyond FLT_MAX
 // and give finite results whenever the true product is finite. The int8 path multiplies s by the activation
-// block step dx = amax/127: s * dx is finite while the block's max |x| <= 127 * m (889 here), and every arch
+// block step dx = amax/127: s * dx is finite while the block's max |x| <= 127 * m (381 here), and every arch
 // gives 0 for a zero-level block. Beyond that bound s * dx overflows and the int8 path returns a non-finite
 // value even where the true product is finite (0 * Inf = NaN for a block of zero-level codes): the documented
 // limit of the int8 path (docs/reliability.md). Checked on the plain and the tiled layout, every arch.
+// The scheme is S3, whose kernel bodies the cases above instantiate already (a 4-bit symmetric scheme
+// here compiled one more (bits, symmetry) body set of every arch under ASan+UBSan: docs/testing.md, session 29).
 TEST_CASE("hostile kernels: weights at FLT_MAX scale give finite products; the int8 path's s * dx bound") {
-    using Sb = scheme<4, per_channel, symmetric, scale_bf16>;
+    using Sb = S3;
     const std::size_t N = 16, K = 64;
     std::vector<float> w(N * K, 0.0f);
     for (std::size_t r = 0; r < N; ++r) w[r * K] = (r % 2 ? -1.0f : 1.0f) * huge_();  // column 0 only
@@ -418,14 +420,14 @@ TEST_CASE("hostile kernels: weights at FLT_MAX scale give finite products; the i
     auto t = repack_tiled(*q);
     REQUIRE(t);
     const float s = q->view().scale(0, 0);
-    CHECK(static_cast<double>(s) * 7 <= static_cast<double>(huge_()));
+    CHECK(static_cast<double>(s) * 3 <= static_cast<double>(huge_()));
     auto run = [&](const std::vector<float>& x, matmul_path p, bool tiled) {
         std::vector<float> y(N, -1.0f);
         if (tiled) REQUIRE(gemv(t->view(), span<const float>(x), span<float>(y), serial_executor{}, with(p)).ok());
         else REQUIRE(gemv(*q, span<const float>(x), span<float>(y), serial_executor{}, with(p)).ok());
         return y;
     };
-    // x[0] = 0.25, the rest small: y = +-s*7*0.25 + 0, finite, near the reference on every path
+    // x[0] = 0.25, the rest small: y = +-s*3*0.25 + 0, finite, near the reference on every path
     std::vector<float> x(K, 0.001f);
     x[0] = 0.25f;
     for (arch a : archs()) {
@@ -438,12 +440,12 @@ TEST_CASE("hostile kernels: weights at FLT_MAX scale give finite products; the i
                 const auto y = run(x, p, tiled);
                 for (std::size_t r = 0; r < N; ++r) {
                     CHECK(std::isfinite(y[r]));
-                    CHECK(std::fabs(y[r] - (r % 2 ? -1.0 : 1.0) * 7.0 * s * 0.25) <= 0.01 * 7.0 * s * 0.25);
+                    CHECK(std::fabs(y[r] - (r % 2 ? -1.0 : 1.0) * 3.0 * s * 0.25) <= 0.01 * 3.0 * s * 0.25);
                 }
             }
     }
     // x is 0 in block 0 (where the huge codes are) and A in block 1 (zero-level codes): the true y is 0
-    for (float A : {888.0f, 1000.0f}) {
+    for (float A : {380.0f, 1000.0f}) {
         std::vector<float> xz(K, 0.0f);
         for (std::size_t c = 32; c < K; ++c) xz[c] = c % 2 ? A : -A;
         for (arch a : archs()) {
@@ -455,7 +457,7 @@ TEST_CASE("hostile kernels: weights at FLT_MAX scale give finite products; the i
                     CAPTURE(tiled);
                     CAPTURE(static_cast<int>(p));
                     const auto y = run(xz, p, tiled);
-                    const bool beyond = p == matmul_path::int8_dot && A > 127.0f * 7;
+                    const bool beyond = p == matmul_path::int8_dot && A > 127.0f * 3;
                     for (std::size_t r = 0; r < N; ++r) {
                         if (beyond) CHECK_FALSE(std::isfinite(y[r]));  // the documented limit, not a goal
                         else CHECK(y[r] == 0.0f);
