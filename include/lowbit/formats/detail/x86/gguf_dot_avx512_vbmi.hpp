@@ -301,11 +301,19 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
     split_codes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // the sign fields in value order: the high byte of each word >> 1 (A's in bytes 0..31, B's in 32..63)
-    const __m512i odd = _mm512_set_epi64(0x7f7d7b7977757371ll, 0x6f6d6b6967656361ll, 0x5f5d5b5957555351ll, 0x4f4d4b4947454341ll,
-                                         0x3f3d3b3937353331ll, 0x2f2d2b2927252321ll, 0x1f1d1b1917151311ll, 0x0f0d0b0907050301ll);
-    const __m512i f = _mm512_maskz_srli_epi16(~0u, _mm512_permutex2var_epi8(qa, odd, qb), 1);
-    ba.sign_t = bb.sign_t = build_signs(f, c);
+    // The sign fields are the high bytes >> 1, and `high` holds every one of
+    // them once (in the lookup's order): their sign bytes are looked up
+    // there (a byte-wise table, so the order does not matter; the bit that
+    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b), and
+    // one vpermb takes them to sign_transpose's order: sign_t byte 8 p + s is
+    // the sign byte of point P = 8 (s % 4) + p of block s / 4, which sits at
+    // byte 16 (w / 8) + 8 (s / 4) + w % 8 of `high`, w = 4 (P % 8) + P / 8
+    // (pick8's inverse).
+    constexpr auto from_high = [](int b) {
+        const int p = b / 8, s = b % 8, point = 8 * (s % 4) + p, w = 4 * (point % 8) + point / 8;
+        return 16 * (w / 8) + 8 * (s / 4) + w % 8;
+    };
+    ba.sign_t = bb.sign_t = vpermb(bytes_of(from_high), _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi));
     split_scales(pair_odd_scales16(wa.scales, wb.scales), ba, bb);
 }
 // ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
