@@ -550,7 +550,10 @@ LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, 
         minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * (4 * Slot + K)));
     }
     const __m512i u = apply_signs(g, minus);
-    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u, load64(a.qs + 64 * K)), avx512vnni::chunk_scales(b.sc16, K));
+    const __m512i pairs = _mm512_maddubs_epi16(u, load64(a.qs + 64 * K));
+    // chunk 0 starts the sums: vpmaddwd, not vpdpwssd into a copy of a zeroed register
+    if constexpr (K == 0) return _mm512_madd_epi16(pairs, avx512vnni::chunk_scales(b.sc16, K));
+    else return _mm512_dpwssd_epi32(acc, pairs, avx512vnni::chunk_scales(b.sc16, K));
 }
 
 // int32 lanes whose sum is isum(w, a), from the prepared block.
