@@ -327,11 +327,12 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
     const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
-    constexpr auto f = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
-    const __m512i shifts = bytes_of(f);
-    const __m512i high = multishift(shifts, h2);
-    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)),
-                    b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
+    // byte b of idx lies in qword b / 8 of h2, its block's: vpshufbitqmb takes bit 2P (bit 8) or 2P + 1 (bit 9)
+    // of that qword straight to mask bit b
+    constexpr auto f8 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
+    constexpr auto f9 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)) + 1; };
+    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
+                    b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
     split_codes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
     ba.signs = wa.qs + qk_k / 8;
     bb.signs = wb.qs + qk_k / 8;
