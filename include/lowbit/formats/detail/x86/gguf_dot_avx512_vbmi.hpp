@@ -223,6 +223,32 @@ LOWBIT_GGUF_VBMI_INLINE void meta_scales(__m256i meta, vbmi_block& b) {
 LOWBIT_GGUF_VBMI_INLINE __m512i meta_fields(__m512i meta16) {
     return multishift(_mm512_set1_epi64(0x352e2720150e0700ll), meta16);
 }
+// A pair's odd scales as one zmm of words (A's sixteen 16-value groups in
+// words 0..15, B's in 16..31), split into the blocks' sc16.
+LOWBIT_GGUF_VBMI_INLINE void split_scales(__m512i sc, vbmi_block& ba, vbmi_block& bb) {
+    ba.sc16 = _mm512_maskz_extracti64x4_epi64(0xf, sc, 0);
+    bb.sc16 = _mm512_maskz_extracti64x4_epi64(0xf, sc, 1);
+}
+// IQ2_XXS: sixteen meta words (A's eight, then B's), scale s in bits 28..31:
+// (meta >> 27) is 2 s plus a sign bit in bit 0, so 2 s + 1 = (meta >> 27) | 1,
+// put in both words of its dword by one vpternlogd (x | x << 16 | 0x00010001).
+LOWBIT_GGUF_VBMI_INLINE __m512i meta_odd_scales(__m512i meta16) {
+    const __m512i x = _mm512_maskz_srli_epi32(0xffff, meta16, 27);
+    return _mm512_ternarylogic_epi32(x, _mm512_maskz_slli_epi32(0xffff, x, 16), _mm512_set1_epi32(0x00010001), 0xfe);
+}
+// IQ2_XS, IQ2_S: eight scale bytes per block, two 4-bit scales each (low
+// nibble first), 16 values a scale. Both blocks' 64-bit scale words are
+// broadcast from memory (A's to qwords 0..3, B's to 4..7); word j of qword q
+// takes nibble 4 q + j: vpmultishiftqb takes bits 16 q + 4 j - 1 .. (mod 64)
+// to its low byte, the nibble in bits 1..4 (the high byte zeroed by the
+// mask), and one vpternlogd makes (x & 0x1e) | 1 = 2 s + 1.
+LOWBIT_GGUF_VBMI_INLINE __m512i pair_odd_scales16(const std::uint8_t* sa, const std::uint8_t* sb) {
+    const __m512i s = _mm512_mask_broadcastq_epi64(_mm512_maskz_broadcastq_epi64(0xff, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sa))), 0xf0,
+                                                   _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb)));
+    constexpr auto f = [](int b) { return (16 * ((b / 8) % 4) + 4 * ((b % 8) / 2) + 63) % 64; };
+    const __m512i x = _mm512_maskz_multishift_epi64_epi8(0x5555555555555555ull, bytes_of(f), s);
+    return _mm512_ternarylogic_epi32(x, _mm512_set1_epi16(0x1e), _mm512_set1_epi16(1), 0xea);
+}
 
 // The 8-wide grids have 32 points per super-block: two super-blocks are
 // looked up together, block A's index bytes at bytes 16 L + i and block B's
@@ -257,11 +283,10 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<iq2xxs_index_byte>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx);
     split_codes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
-    const __m256i ma = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qa, 32));
-    const __m256i mb = _mm512_maskz_cvtepi64_epi32(0xff, _mm512_maskz_srli_epi64(0xff, qb, 32));
-    meta_scales(ma, ba);
-    meta_scales(mb, bb);
-    ba.sign_t = bb.sign_t = build_signs(meta_fields(_mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(ma), mb, 1)), c);
+    // the u32 of each qword: dwords 2 ib + 1 of A, then of B
+    const __m512i meta16 = _mm512_permutex2var_epi32(qa, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), qb);
+    split_scales(meta_odd_scales(meta16), ba, bb);
+    ba.sign_t = bb.sign_t = build_signs(meta_fields(meta16), c);
 }
 // ---- IQ2_XS: per 8 values a u16 (9-bit index, 7-bit sign field); 4-bit scales per 16
 struct low_byte_of_word {
@@ -276,13 +301,20 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
     split_codes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // the sign fields in value order: the high byte of each word >> 1 (A's in bytes 0..31, B's in 32..63)
-    const __m512i odd = _mm512_set_epi64(0x7f7d7b7977757371ll, 0x6f6d6b6967656361ll, 0x5f5d5b5957555351ll, 0x4f4d4b4947454341ll,
-                                         0x3f3d3b3937353331ll, 0x2f2d2b2927252321ll, 0x1f1d1b1917151311ll, 0x0f0d0b0907050301ll);
-    const __m512i f = _mm512_maskz_srli_epi16(~0u, _mm512_permutex2var_epi8(qa, odd, qb), 1);
-    ba.sign_t = bb.sign_t = build_signs(f, c);
-    ba.sc16 = avx512vnni::odd_scales16(wa.scales);
-    bb.sc16 = avx512vnni::odd_scales16(wb.scales);
+    // The sign fields are the high bytes >> 1, and `high` holds every one of
+    // them once (in the lookup's order): their sign bytes are looked up
+    // there (a byte-wise table, so the order does not matter; the bit that
+    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b), and
+    // one vpermb takes them to sign_transpose's order: sign_t byte 8 p + s is
+    // the sign byte of point P = 8 (s % 4) + p of block s / 4, which sits at
+    // byte 16 (w / 8) + 8 (s / 4) + w % 8 of `high`, w = 4 (P % 8) + P / 8
+    // (pick8's inverse).
+    constexpr auto from_high = [](int b) {
+        const int p = b / 8, s = b % 8, point = 8 * (s % 4) + p, w = 4 * (point % 8) + point / 8;
+        return 16 * (w / 8) + 8 * (s / 4) + w % 8;
+    };
+    ba.sign_t = bb.sign_t = vpermb(bytes_of(from_high), _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi));
+    split_scales(pair_odd_scales16(wa.scales, wb.scales), ba, bb);
 }
 // ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
 struct qh_shift {  // bits 2 (point % 4) .. of the block's 64-bit qh: the bits of point's qh byte
@@ -295,16 +327,16 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
     const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
-    constexpr auto f = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
-    const __m512i shifts = bytes_of(f);
-    const __m512i high = multishift(shifts, h2);
-    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)),
-                    b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
+    // byte b of idx lies in qword b / 8 of h2, its block's: vpshufbitqmb takes bit 2P (bit 8) or 2P + 1 (bit 9)
+    // of that qword straight to mask bit b
+    constexpr auto f8 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
+    constexpr auto f9 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)) + 1; };
+    const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
+                    b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
     split_codes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
     ba.signs = wa.qs + qk_k / 8;
     bb.signs = wb.qs + qk_k / 8;
-    ba.sc16 = avx512vnni::odd_scales16(wa.scales);
-    bb.sc16 = avx512vnni::odd_scales16(wb.scales);
+    split_scales(pair_odd_scales16(wa.scales, wb.scales), ba, bb);
 }
 // ---- IQ3_XXS: 64 index bytes, then eight u32 (sign fields, scale)
 LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, vbmi_block& b) {
@@ -519,7 +551,10 @@ LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, 
         minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * (4 * Slot + K)));
     }
     const __m512i u = apply_signs(g, minus);
-    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(u, load64(a.qs + 64 * K)), avx512vnni::chunk_scales(b.sc16, K));
+    const __m512i pairs = _mm512_maddubs_epi16(u, load64(a.qs + 64 * K));
+    // chunk 0 starts the sums: vpmaddwd, not vpdpwssd into a copy of a zeroed register
+    if constexpr (K == 0) return _mm512_madd_epi16(pairs, avx512vnni::chunk_scales(b.sc16, K));
+    else return _mm512_dpwssd_epi32(acc, pairs, avx512vnni::chunk_scales(b.sc16, K));
 }
 
 // int32 lanes whose sum is isum(w, a), from the prepared block.
