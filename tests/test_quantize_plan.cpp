@@ -184,7 +184,7 @@ TEST_CASE("--bpw 4.5: measures, plans within the budget, writes a file the reade
     REQUIRE(ft.ok());
     CHECK(*ft == 15u);
     // The report: a line per planned weight, each with its chosen type.
-    CHECK(report.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(report.find("# tensor rows row_length probe_kld Q2_K IQ3_XXS Q3_K IQ3_S IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
     CHECK(report.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
 }
 
@@ -291,7 +291,7 @@ TEST_CASE("--bpw --dry-run with a calibrated method: measures, writes the report
     CHECK_MESSAGE(log.find("held back: 2 x 128 tokens") != std::string::npos, log);
     const std::string r2 = slurp(m.d / "dry-report2.txt");
     CHECK(r2.find("with --method imatrix, --probe-chunks 2)") != std::string::npos);
-    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K IQ3_XXS Q3_K IQ3_S IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
     CHECK(r2.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
     CHECK(r2 != slurp(m.d / "report.txt"));
     // without --bpw a calibrated method still has nothing to do in a dry run; --imatrix-out would not be written
