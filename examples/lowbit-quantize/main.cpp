@@ -865,6 +865,12 @@ int run(const args& a) {
             source = "measured on " + a.calib + " with --method " + a.method;
             if (co.probe_chunks > 1) source += ", --probe-chunks " + std::to_string(co.probe_chunks);
         }
+        // A type llama.cpp writes only with an importance matrix (IQ3_XXS but for output and token_embd) is no
+        // candidate for a run without one (--method rtn): the file could not be written.
+        if (co.method == quant_method::rtn || co.method == quant_method::smoothquant)
+            for (tensor_sensitivity& t : sens.tensors)
+                for (std::size_t i = 0; i < sens.types.size() && i < t.loss.size(); ++i)
+                    if (requires_imatrix(t.name, sens.types[i], tgt->ftype)) t.loss[i] = NAN;
         const double bpw = *parse_bpw(a.bpw);
         auto bp = plan_for_budget(src, plan_, sens, bpw);
         if (!bp) return refuse(a.sensitivity_in.empty() ? a.in : a.sensitivity_in, bp.error());
