@@ -282,8 +282,13 @@ struct gptq_lattice_sweep {
                             x[c] = std::isfinite(v) ? v : 0.0f;
                             same = same && std::memcmp(&x[c], &lb.seen[in_b + c], sizeof(float)) == 0;
                         }
+                        float ow[gw];  // the OBS metric's diagonal: an error of r in column p costs (r / U_pp)^2
+                        for (std::size_t c = 0; c < gw; ++c) {
+                            const float u = U[(p + c) * K + (p + c)];
+                            ow[c] = 1.0f / (u * u);
+                        }
                         if (!same)
-                            gguf::detail::lattice_code_group(x, at.qw ? at.qw + col : nullptr, lb.sigma2, g, lb.y);
+                            gguf::detail::lattice_code_group(x, at.qw ? at.qw + col : nullptr, lb.sigma2, ow, g, lb.y);
                         gguf::detail::lattice_decode_group(lb.y, g, q.data() + r * gw);
                     }
                 }

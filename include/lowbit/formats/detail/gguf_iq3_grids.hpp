@@ -13,11 +13,11 @@
 //     weights): d, the 4-bit sub-block scales and a first coding of every
 //     group. Also the sigma2 the encoder weighs with.
 //   - lattice_code_group: one group's values coded again on that block's
-//     scales with the encoder's rule (signs split off, IQ3_XXS flipping the
-//     cheapest value of an odd-negatives 8, each |x| rounded to the nearest
-//     level at the decoded sub-block scale, an off-grid code replaced by its
-//     best weighted neighbour, gguf_iq_search.hpp); its index and sign bits
-//     written where the decoder reads them, nothing else of the block touched.
+//     scales: signs split off (IQ3_XXS flipping the cheapest value of an
+//     odd-negatives 8 as the encoder does), the magnitudes of each 4 to the
+//     nearest grid point at the decoded sub-block scale (an exhaustive search
+//     over the 512 / 256 points, distances weighted per value); its index and
+//     sign bits written where the decoder reads them, nothing else touched.
 //   - lattice_decode_group: what the decoder reads back for one group, with
 //     the decoder's own arithmetic (bit-exact with decode_iq3_*).
 //
@@ -85,26 +85,44 @@ inline void lattice_decode_group(const block_iq3_xxs& b, int g, float* y) noexce
     put_iq3_point(iq_grids::iq3xxs_index[q[2 * l + 1]], iq_grids::iq3xxs_levels, signs >> 4, db, y + 4);
 }
 
-// The levels of n magnitudes v (n/4 points) at the level unit `scale`
-// (value = scale · (2l + 1)): nearest level, an off-grid point replaced by its
-// best candidate under the weights w_sqrt. False when scale is not a positive
-// finite number (a block the encoder left zero: every value decodes to 0).
-inline bool lattice_levels(const iq_lattice& lat, int n, const float* v, const float* w_sqrt, float scale, std::int8_t* L) noexcept {
+// The levels of n magnitudes v (n/4 points of a grid of n_points) at the
+// level unit `scale` (value = scale · (2l + 1)): for each 4 values the grid
+// point nearest to them, by an exhaustive search, the squared distance
+// weighted by ow (n values; null: 1; GPTQ passes 1/U_jj², the diagonal of
+// the OBS metric), the first on ties. False when scale is not a positive finite number (a block
+// the encoder left zero: every value decodes to 0).
+inline bool lattice_levels(const iq_lattice& lat, int n_points, int n, const float* v, const float* ow, float scale, std::int8_t* L) noexcept {
     if (!(scale > 0.0f) || !(scale < 3.40282347e38f)) return false;
-    const float id = 1.0f / scale;
-    for (int k = 0; k < n / 4; ++k) iq_code_group(lat, v + 4 * k, w_sqrt + 4 * k, id, scale, L + 4 * k);
+    float unit[8];  // scale · (2l + 1) per level
+    for (int l = 0; l <= lat.max_level; ++l) unit[l] = scale * static_cast<float>(2 * l + 1);
+    for (int k = 0; k < n / 4; ++k) {
+        const float* vk = v + 4 * k;
+        const float one[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+        const float* wk = ow ? ow + 4 * k : one;
+        float best = 3.40282347e38f;
+        int pick = 0;
+        for (int p = 0; p < n_points; ++p) {
+            float d2 = 0.0f;
+            for (int i = 0; i < 4; ++i) {
+                const float diff = unit[lat.level(p, i)] - vk[i];
+                d2 += wk[i] * diff * diff;
+            }
+            if (d2 < best) {
+                best = d2;
+                pick = p;
+            }
+        }
+        for (int i = 0; i < 4; ++i) L[4 * k + i] = static_cast<std::int8_t>(lat.level(pick, i));
+    }
     return true;
 }
 
-// Re-codes group g of IQ3_S from its 4 current values x (importance qw: 4
-// values or null; sigma2 from lattice_choose).
-inline void lattice_code_group(const float* x, const float* qw, float sigma2, int g, block_iq3_s& b) noexcept {
+// Re-codes group g of IQ3_S from its 4 current values x: signs as x's, the
+// magnitudes to the nearest grid point under the weights ow (IQ3_S stores
+// every sign: qw and sigma2 are for IQ3_XXS's sign parity).
+inline void lattice_code_group(const float* x, const float*, float, const float* ow, int g, block_iq3_s& b) noexcept {
     const int ib = g / 8, k = g % 8;
-    float w[4], w_sqrt[4], v[4];
-    for (int i = 0; i < 4; ++i) {
-        w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : mul(x[i], x[i]);
-        w_sqrt[i] = std::sqrt(w[i]);
-    }
+    float v[4];
     unsigned signs = 0;
     for (int i = 0; i < 4; ++i) {
         v[i] = x[i] >= 0.0f ? x[i] : -x[i];
@@ -113,7 +131,7 @@ inline void lattice_code_group(const float* x, const float* qw, float sigma2, in
     const iq_lattice lat = iq3s_lattice();
     std::int8_t L[4];
     // value = db · iq3s_levels[l] = db · (2l + 1)
-    if (!lattice_levels(lat, 4, v, w_sqrt, lattice_sub_scale(b, ib), L)) return;
+    if (!lattice_levels(lat, 512, 4, v, ow, lattice_sub_scale(b, ib), L)) return;
     const int p = lat.map.point(lat.code(L));
     b.qs[8 * ib + k] = static_cast<std::uint8_t>(p & 255);
     b.qh[ib] = static_cast<std::uint8_t>((b.qh[ib] & ~(1u << k)) | static_cast<unsigned>(p >> 8) << k);
@@ -123,19 +141,16 @@ inline void lattice_code_group(const float* x, const float* qw, float sigma2, in
 }
 
 // Re-codes group g of IQ3_XXS from its 8 current values x.
-inline void lattice_code_group(const float* x, const float* qw, float sigma2, int g, block_iq3_xxs& b) noexcept {
+inline void lattice_code_group(const float* x, const float* qw, float sigma2, const float* ow, int g, block_iq3_xxs& b) noexcept {
     const int ib = g / 4, l = g % 4;
-    float w[8], w_sqrt[8], v[8];
-    for (int i = 0; i < 8; ++i) {
-        w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : mul(x[i], x[i]);
-        w_sqrt[i] = std::sqrt(w[i]);
-    }
+    float w[8], v[8];  // w: the encoder's importance of each value, for the sign-parity flip
+    for (int i = 0; i < 8; ++i) w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : mul(x[i], x[i]);
     std::uint8_t signs = 0;
     iq_split_signs(8, x, w, true, v, &signs);  // even negatives: the cheapest value flipped, its magnitude negated
     const iq_lattice lat = iq3xxs_lattice();
     std::int8_t L[8];
     // value = db · iq3xxs_levels[l] = 4 db · (2l + 1) (levels 4, 12, ..., 60; 62 for l = 7 as ggml's table has it)
-    if (!lattice_levels(lat, 8, v, w_sqrt, 4.0f * lattice_sub_scale(b, ib), L)) return;
+    if (!lattice_levels(lat, 256, 8, v, ow, 4.0f * lattice_sub_scale(b, ib), L)) return;
     std::uint8_t* q = b.qs + 8 * ib;
     q[2 * l] = static_cast<std::uint8_t>(lat.map.point(lat.code(L)));
     q[2 * l + 1] = static_cast<std::uint8_t>(lat.map.point(lat.code(L + 4)));
