@@ -406,7 +406,7 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
         return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));
     if ((opt.refit_scales || opt.refine) && !gptq_gguf_refits(t))
-        return status::error(errc::unsupported, "type %s: refit_scales and refine have no lattice form (they re-fit per-value codes)",
+        return status::error(errc::unsupported, "type %s: refit_scales and refine have no lattice form yet (not built for IQ3_S / IQ3_XXS)",
                              gguf::type_name(t));
     if (opt.refine && opt.refine_options.rounds < 1)
         return status::error(errc::invalid_argument, "options.refine_options.rounds = %d, must be >= 1", opt.refine_options.rounds);
