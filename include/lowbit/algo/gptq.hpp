@@ -202,7 +202,9 @@ status gptq_factor(matrix_view<const float> H, bool act_order, float percdamp, i
         std::vector<double> mass(n_units, 0.0);
         std::iota(units.begin(), units.end(), 0);
         for (std::size_t j = 0; j < K; ++j) mass[j / order_unit] += static_cast<double>(hdiag(j));
-        std::stable_sort(units.begin(), units.end(), [&](std::int32_t a, std::int32_t b) { return mass[static_cast<std::size_t>(a)] > mass[static_cast<std::size_t>(b)]; });
+        std::stable_sort(units.begin(), units.end(), [&](std::int32_t a, std::int32_t b) {
+            return mass[static_cast<std::size_t>(a)] > mass[static_cast<std::size_t>(b)];
+        });
         for (std::size_t u = 0; u < n_units; ++u)
             for (std::size_t c = 0; c < order_unit; ++c)
                 perm[u * order_unit + c] = static_cast<std::int32_t>(static_cast<std::size_t>(units[u]) * order_unit + c);

@@ -438,9 +438,11 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     gptq_report& rep = res.report;
     detail::gptq_factors f;
     // Lattice types: act-order sorts whole groups of a grid point's columns (the sweep codes them jointly).
-    const std::size_t order_unit = t == gguf::gguf_type::iq3_s     ? static_cast<std::size_t>(gguf::detail::lattice_group_width<gguf::block_iq3_s>())
-                                   : t == gguf::gguf_type::iq3_xxs ? static_cast<std::size_t>(gguf::detail::lattice_group_width<gguf::block_iq3_xxs>())
-                                                                   : 1;
+    using gguf::detail::lattice_group_width;
+    const int unit = t == gguf::gguf_type::iq3_s     ? lattice_group_width<gguf::block_iq3_s>()
+                     : t == gguf::gguf_type::iq3_xxs ? lattice_group_width<gguf::block_iq3_xxs>()
+                                                     : 1;
+    const std::size_t order_unit = static_cast<std::size_t>(unit);
     LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec, order_unit));
     const auto t_sweep = std::chrono::steady_clock::now();
 
