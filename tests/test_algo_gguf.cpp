@@ -1,5 +1,5 @@
 // algo/gptq_gguf.hpp: GPTQ written as ggml block formats (the legacy types,
-// the K-quants, IQ4_NL and IQ4_XS's non-uniform grids). For every type the
+// the K-quants, IQ4_NL and IQ4_XS's non-uniform grids, IQ3_S and IQ3_XXS's lattices). For every type the
 // bytes decode to exactly the values the sweep coded; with a diagonal Hessian
 // (no error propagates) they are gguf::quantize's bytes, with and without an
 // importance matrix and with act-order; on a real layer (tinyllama-sotu layer 0
@@ -45,6 +45,10 @@ struct rng {
 const gguf_type all_types[] = {gguf_type::q4_0, gguf_type::q4_1, gguf_type::q5_0, gguf_type::q5_1, gguf_type::q8_0,
                                gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K,
                                gguf_type::iq4_nl, gguf_type::iq4_xs};
+// and the lattice types, which GPTQ codes a grid point (IQ3_S: 4 values; IQ3_XXS: 8, two points and their sign parity) at a time
+const gguf_type gptq_types[] = {gguf_type::q4_0, gguf_type::q4_1, gguf_type::q5_0, gguf_type::q5_1, gguf_type::q8_0,
+                                gguf_type::q2_K, gguf_type::q3_K, gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K,
+                                gguf_type::iq4_nl, gguf_type::iq4_xs, gguf_type::iq3_s, gguf_type::iq3_xxs};
 
 // Weights with ggml-like structure: gaussian, a few large outliers, one row of zeros.
 std::vector<float> test_weights(std::size_t N, std::size_t K, std::uint64_t seed) {
@@ -192,7 +196,7 @@ TEST_CASE("gptq_gguf: a diagonal Hessian gives gguf::quantize's bytes for every 
     for (float& v : qw) v = 0.1f + static_cast<float>(r.uniform()) * 3.0f;
     for (float& v : diag) v = 0.5f + static_cast<float>(r.uniform());  // distinct: act-order really permutes
     const matrix_view<const float> wv(w.data(), N, K);
-    for (gguf_type t : all_types) {
+    for (gguf_type t : gptq_types) {
         CAPTURE(gguf::type_name(t));
         for (int variant = 0; variant < 4; ++variant) {
             CAPTURE(variant);
@@ -219,7 +223,7 @@ TEST_CASE("gptq_gguf: on correlated activations the bytes decode to exactly the 
     hessian h(K);
     REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
     thread_pool pool(2);
-    for (gguf_type t : all_types) {
+    for (gguf_type t : gptq_types) {
         CAPTURE(gguf::type_name(t));
         for (int variant = 0; variant < 8; ++variant) {
             CAPTURE(variant);
@@ -269,7 +273,7 @@ TEST_CASE("gptq_gguf: lower layer-output error than RTN and imatrix-RTN on tinyl
         hessian h(ly.K);
         REQUIRE(h.add_batch(matrix_view<const float>(ly.x_cal.data(), ly.T_cal, ly.K)).ok());
         const matrix_view<const float> wv(w.data(), ly.N, ly.K);
-        for (gguf_type t : all_types) {
+        for (gguf_type t : gptq_types) {
             CAPTURE(ly.name);
             CAPTURE(gguf::type_name(t));
             auto err = [&](const std::vector<std::uint8_t>& bytes) {
@@ -310,7 +314,13 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
     SUBCASE("unsupported type") {
         expect(gptq_quantize_gguf(gguf_type::f16, wv, h), errc::unsupported, "F16");
         expect(gptq_quantize_gguf(gguf_type::q8_1, wv, h), errc::unsupported, "Q8_1");
-        expect(gptq_quantize_gguf(gguf_type::iq3_s, wv, h), errc::unsupported, "IQ3_S");  // a lattice of 4-value points, not per column
+        expect(gptq_quantize_gguf(gguf_type::iq2_xxs, wv, h), errc::unsupported, "IQ2_XXS");  // lattice of 8-value points: not yet
+        gptq_gguf_options o;
+        o.refit_scales = true;
+        expect(gptq_quantize_gguf(gguf_type::iq3_s, wv, h, o), errc::unsupported, "no lattice form");
+        o.refit_scales = false;
+        o.refine = true;
+        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, wv, h, o), errc::unsupported, "no lattice form");
     }
     SUBCASE("NaN and Inf weights") {
         w[K + 7] = std::nanf("");
@@ -318,6 +328,9 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         w[K + 7] = INFINITY;
         expect(gptq_quantize_gguf(gguf_type::q4_0, wv, h), errc::non_finite, "w");
         expect(gptq_quantize_gguf(gguf_type::iq4_xs, wv, h), errc::non_finite, "w");
+        expect(gptq_quantize_gguf(gguf_type::iq3_s, wv, h), errc::non_finite, "w");
+        w[K + 7] = std::nanf("");
+        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, wv, h), errc::non_finite, "w");
     }
     SUBCASE("K not a multiple of the block") {
         std::vector<float> w48(N * 48, 0.1f), w288(N * 288, 0.1f);
@@ -331,6 +344,10 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         expect(gptq_quantize_gguf(gguf_type::iq4_xs, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
                errc::shape_mismatch, "multiple of the IQ4_XS block");
         CHECK(gptq_quantize_gguf(gguf_type::iq4_nl, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})).ok());
+        expect(gptq_quantize_gguf(gguf_type::iq3_s, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
+               errc::shape_mismatch, "multiple of the IQ3_S block");
+        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, matrix_view<const float>(w288.data(), N, 288), identity_like(288, {})),
+               errc::shape_mismatch, "multiple of the IQ3_XXS block");
     }
     SUBCASE("mis-shaped or empty Hessian") {
         expect(gptq_quantize_gguf(gguf_type::q4_0, wv, identity_like(128, {})), errc::shape_mismatch, "hessian is 128 x 128");
@@ -368,6 +385,10 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         expect(gptq_quantize_gguf(gguf_type::iq4_nl, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
                "overflows f16");
         expect(gptq_quantize_gguf(gguf_type::iq4_xs, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
+               "overflows f16");
+        expect(gptq_quantize_gguf(gguf_type::iq3_s, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
+               "overflows f16");
+        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, matrix_view<const float>(big.data(), N, K), h), errc::invalid_argument,
                "overflows f16");
     }
 }

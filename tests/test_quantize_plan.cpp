@@ -8,6 +8,7 @@
 // --bpw --dry-run with a calibrated method makes the real run's plan and report.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -184,7 +185,7 @@ TEST_CASE("--bpw 4.5: measures, plans within the budget, writes a file the reade
     REQUIRE(ft.ok());
     CHECK(*ft == 15u);
     // The report: a line per planned weight, each with its chosen type.
-    CHECK(report.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(report.find("# tensor rows row_length probe_kld Q2_K IQ3_XXS Q3_K IQ3_S IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
     CHECK(report.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
 }
 
@@ -211,37 +212,49 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
         CHECK_FALSE(exists(m.d / "x.gguf"));
     }
     CHECK(prev >= 0.0);
-    // A report with a subset of the candidates (as written before IQ4_XS and IQ4_NL were candidates):
-    // read back, planned with the types it has, never one it lacks.
-    {
-        const std::string report = slurp(m.d / "report.txt");
+    // Reports with a subset of the candidates (as written before IQ4_XS and IQ4_NL were candidates: the six
+    // K-quants; before IQ3_XXS and IQ3_S: session 28's eight): read back, planned with the types they have, never one they lack.
+    const std::string report = slurp(m.d / "report.txt");
+    auto without = [&](const std::vector<std::string>& drop) {  // the report without the loss columns of `drop`
         std::string old;
+        std::vector<std::size_t> gone;  // field indices dropped from data lines
         std::size_t at = 0;
         while (at < report.size()) {
             std::size_t nl = report.find('\n', at);
             if (nl == std::string::npos) nl = report.size();
             std::string line = report.substr(at, nl - at);
             at = nl + 1;
-            if (line.rfind("# tensor ", 0) == 0) {
-                const std::size_t x = line.find(" IQ4_XS IQ4_NL");
-                REQUIRE(x != std::string::npos);
-                line.erase(x, 14);
-            } else if (!line.empty() && line[0] != '#') {  // fields 0..3 name, rows, row_length, probe_kld; 6 and 7 are IQ4_XS's and IQ4_NL's
-                std::vector<std::string> f;
-                std::size_t i = 0;
-                while (i <= line.size()) {
-                    const std::size_t j = std::min(line.find(' ', i), line.size());
-                    f.push_back(line.substr(i, j - i));
-                    i = j + 1;
-                }
-                REQUIRE(f.size() == 13);
+            std::vector<std::string> f;
+            for (std::size_t i = 0; i <= line.size();) {
+                const std::size_t j = std::min(line.find(' ', i), line.size());
+                f.push_back(line.substr(i, j - i));
+                i = j + 1;
+            }
+            if (line.rfind("# tensor ", 0) == 0) {  // "#", "tensor", rows, row_length, probe_kld, types..., "chosen"
+                REQUIRE(f.size() == 16);
+                for (std::size_t k = 5; k + 1 < f.size(); ++k)
+                    if (std::find(drop.begin(), drop.end(), f[k]) != drop.end()) gone.push_back(k - 1);  // data lines have no "#"
+                REQUIRE(gone.size() == drop.size());
                 line.clear();
                 for (std::size_t k = 0; k < f.size(); ++k)
-                    if (k != 6 && k != 7) line += (line.empty() ? "" : " ") + f[k];
+                    if (k < 5 || std::find(gone.begin(), gone.end(), k - 1) == gone.end()) line += (line.empty() ? "" : " ") + f[k];
+            } else if (!line.empty() && line[0] != '#') {  // name, rows, row_length, probe_kld, 10 losses, chosen
+                REQUIRE(f.size() == 15);
+                line.clear();
+                for (std::size_t k = 0; k < f.size(); ++k)
+                    if (std::find(gone.begin(), gone.end(), k) == gone.end()) line += (line.empty() ? "" : " ") + f[k];
             }
             old += line + "\n";
         }
-        write_file(m.d / "old-report.txt", old);
+        return old;
+    };
+    struct subset {
+        std::vector<std::string> drop;
+        const char* absent;  // no planned tensor may get a type starting with this
+    };
+    for (const subset& sub : {subset{{"IQ3_XXS", "IQ3_S", "IQ4_XS", "IQ4_NL"}, "=IQ"}, subset{{"IQ3_XXS", "IQ3_S"}, "=IQ3"}}) {
+        CAPTURE(sub.absent);
+        write_file(m.d / "old-report.txt", without(sub.drop));
         std::string log;
         REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw 4.2 --sensitivity '" + m.d / "old-report.txt" +
                                           "' --dry-run --plan-out '" + m.d / "old-plan.txt" + "'",
@@ -249,12 +262,37 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
                         log);
         const std::string plan = slurp(m.d / "old-plan.txt");
         CHECK(plan.find("=Q") != std::string::npos);
-        CHECK(plan.find("=IQ4") == std::string::npos);
+        CHECK(plan.find(sub.absent) == std::string::npos);
         CHECK(read_head(plan).bytes <= static_cast<unsigned long long>(std::floor(4.2 * static_cast<double>(read_head(plan).values) / 8.0)));
     }
-    // --plan replays the plan: the same tensor types as --bpw 4.5 wrote
+    // --method rtn: no linear gets IQ3_XXS (llama.cpp writes it only with an importance matrix; output and
+    // token_embd may), where the imatrix plan of the same budget and report gives some linear IQ3_XXS
+    {
+        auto linears_at = [](const std::string& plan, const std::string& type) {
+            int n = 0;
+            for (std::size_t at = plan.find("\n^blk"); at != std::string::npos; at = plan.find("\n^blk", at + 1)) {
+                const std::size_t nl = plan.find('\n', at + 1);
+                n += plan.compare(plan.find('=', at) + 1, nl - plan.find('=', at) - 1, type) == 0;
+            }
+            return n;
+        };
+        const std::string p45 = slurp(m.d / "plan45.txt");
+        REQUIRE(linears_at(p45, "IQ3_XXS") > 0);  // else this check tells nothing
+        std::string log;
+        REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw 4.5 --sensitivity '" + m.d / "report.txt" +
+                                          "' --method rtn --dry-run --plan-out '" + m.d / "rtn-plan.txt" + "'",
+                                 &log) == 0,
+                        log);
+        const std::string rtn = slurp(m.d / "rtn-plan.txt");
+        CHECK(linears_at(rtn, "IQ3_XXS") == 0);
+        CHECK(linears_at(rtn, "Q2_K") + linears_at(rtn, "Q3_K") + linears_at(rtn, "IQ3_S") > 0);
+        CHECK(read_head(rtn).bytes <= static_cast<unsigned long long>(std::floor(4.5 * static_cast<double>(read_head(rtn).values) / 8.0)));
+    }
+    // --plan replays the plan: the same tensor types as --bpw 4.5 wrote (with its calibration: a plan with IQ3_XXS
+    // needs an importance matrix, as llama-quantize's rule for that type says)
     std::string log;
-    REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "replay.gguf" + "' --plan '" + m.d / "plan45.txt" + "' --threads 2 --no-sqnr",
+    REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "replay.gguf" + "' --plan '" + m.d / "plan45.txt" +
+                                      "' --method imatrix --calib '" + data_dir + "/calib.txt' --calib-tokens 512 --calib-ctx 128 --threads 2 --no-sqnr",
                              &log) == 0,
                     log);
     const std::vector<std::uint8_t> a = read_file(m.d / "replay.gguf"), b = read_file(m.d / "p45.gguf");
@@ -291,7 +329,7 @@ TEST_CASE("--bpw --dry-run with a calibrated method: measures, writes the report
     CHECK_MESSAGE(log.find("held back: 2 x 128 tokens") != std::string::npos, log);
     const std::string r2 = slurp(m.d / "dry-report2.txt");
     CHECK(r2.find("with --method imatrix, --probe-chunks 2)") != std::string::npos);
-    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
+    CHECK(r2.find("# tensor rows row_length probe_kld Q2_K IQ3_XXS Q3_K IQ3_S IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0 chosen\n") != std::string::npos);
     CHECK(r2.find("\nblk.7.ffn_down.weight 256 768 ") != std::string::npos);
     CHECK(r2 != slurp(m.d / "report.txt"));
     // without --bpw a calibrated method still has nothing to do in a dry run; --imatrix-out would not be written

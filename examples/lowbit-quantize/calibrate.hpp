@@ -298,8 +298,10 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         g.percdamp = o.percdamp;
         g.act_order = o.act_order;
         g.static_grids = o.static_grids;
-        g.refit_scales = o.refit;
-        g.refine = o.refit_sub;
+        // --refit*: the types that have re-fits (not the lattice IQ3_S / IQ3_XXS; their "how" says so)
+        const bool refits = lowbit::gptq_gguf_refits(d.type);
+        g.refit_scales = o.refit && refits;
+        g.refine = o.refit_sub && refits;
         g.refine_options.codes = o.refit_codes;
         g.refine_options.rounds = o.refit_rounds;
         g.importance = span<const float>(importance.data(), importance.size());
@@ -307,7 +309,8 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
         out->how = std::string(uses_awq(method) ? "awq+" : "") + (o.act_order ? "gptq act-order" : "gptq");
-        if (o.refit || o.refit_sub)
+        if ((o.refit || o.refit_sub) && !refits) out->how += " (no re-fit for lattice types)";
+        if ((o.refit || o.refit_sub) && refits)
             out->how += std::string(o.refit_codes ? " refit-codes " : o.refit_sub ? " refit-sub " : " refit ") + std::to_string(r->refit_rows) +
                         "/" + std::to_string(rows);
     } else {
@@ -430,8 +433,8 @@ status gptq_embedding(const model_source& src, const std::vector<decision>& plan
     lowbit::gptq_gguf_options g;
     g.percdamp = o.percdamp;
     g.act_order = o.act_order;
-    g.refit_scales = o.refit;
-    g.refine = o.refit_sub;
+    g.refit_scales = o.refit && lowbit::gptq_gguf_refits(d.type);  // not for the lattice types
+    g.refine = o.refit_sub && lowbit::gptq_gguf_refits(d.type);
     g.refine_options.codes = o.refit_codes;
     g.refine_options.rounds = o.refit_rounds;
     g.importance = span<const float>(imp.data(), imp.size());

@@ -145,9 +145,9 @@ void usage(std::FILE* f) {
                  "  --quiet                      print errors only\n"
                  "  --dry-run                    read headers only, print each tensor's bytes and the file size; write nothing\n"
                  "  --ctx N                      --dry-run: also the KV cache for N tokens (F16 K and V)\n"
-                 "  --bpw X                      plan: one ggml type per weight (Q2_K Q3_K IQ4_XS IQ4_NL Q4_K Q5_K Q6_K Q8_0), the least\n"
-                 "                               predicted KLD with all tensors' bytes x 8 / their values <= X; the\n"
-                 "                               sensitivity is measured on --calib with --method (--type: which tensors\n"
+                 "  --bpw X                      plan: one ggml type per weight (Q2_K IQ3_XXS Q3_K IQ3_S IQ4_XS IQ4_NL Q4_K Q5_K\n"
+                 "                               Q6_K Q8_0), the least predicted KLD with all tensors' bytes x 8 / their\n"
+                 "                               values <= X; the sensitivity is measured on --calib with --method (--type: which tensors\n"
                  "                               are quantized and general.file_type, default Q4_K_M); without --method:\n"
                  "                               gptq --act-order --refit --refit-codes --embd-hessian\n"
                  "  --probe-chunks N             --bpw: measure the sensitivity on the N calibration chunks after the\n"
@@ -865,6 +865,12 @@ int run(const args& a) {
             source = "measured on " + a.calib + " with --method " + a.method;
             if (co.probe_chunks > 1) source += ", --probe-chunks " + std::to_string(co.probe_chunks);
         }
+        // A type llama.cpp writes only with an importance matrix (IQ3_XXS but for output and token_embd) is no
+        // candidate for a run without one (--method rtn): the file could not be written.
+        if (co.method == quant_method::rtn || co.method == quant_method::smoothquant)
+            for (tensor_sensitivity& t : sens.tensors)
+                for (std::size_t i = 0; i < sens.types.size() && i < t.loss.size(); ++i)
+                    if (requires_imatrix(t.name, sens.types[i], tgt->ftype)) t.loss[i] = NAN;
         const double bpw = *parse_bpw(a.bpw);
         auto bp = plan_for_budget(src, plan_, sens, bpw);
         if (!bp) return refuse(a.sensitivity_in.empty() ? a.in : a.sensitivity_in, bp.error());

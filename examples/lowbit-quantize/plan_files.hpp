@@ -51,7 +51,8 @@ inline std::string sensitivity_report(const sensitivity& s, const std::vector<st
 // The report's loss columns as indices into plan_candidates(), from its
 // column line; false when the line is not one. A report may hold a subset of
 // the candidates in their order (one written before IQ4_XS and IQ4_NL were
-// candidates has the six K-quant columns): the others read as "cannot hold".
+// candidates has the six K-quant columns, one from before IQ3_XXS and IQ3_S
+// session 28's eight): the others read as "cannot hold".
 inline bool report_column_types(const std::string& line, std::vector<std::size_t>& at) {
     const std::string head = "# tensor rows row_length probe_kld", tail = " chosen";
     if (line.compare(0, head.size(), head) != 0 || line.size() < head.size() + tail.size() ||

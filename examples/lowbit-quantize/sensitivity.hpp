@@ -38,13 +38,14 @@
 
 namespace lbq {
 
-// The ggml types --bpw chooses among, by increasing size (IQ4_NL and Q4_K
-// both 4.5 bits per weight). Every one of them is written by GPTQ when the
-// method is gptq (algo/gptq_gguf.hpp), so the planner compares the types with
+// The ggml types --bpw chooses among, by increasing size (Q3_K and IQ3_S
+// both 3.4375 bits per weight, IQ4_NL and Q4_K both 4.5). Every one of them
+// is written by GPTQ when the method is gptq (algo/gptq_gguf.hpp; IQ3_XXS and
+// IQ3_S a lattice point at a time), so the planner compares the types with
 // the method the file is made with.
 inline const std::vector<gguf_type>& plan_candidates() {
-    static const std::vector<gguf_type> v{gguf_type::q2_K, gguf_type::q3_K,   gguf_type::iq4_xs, gguf_type::iq4_nl,
-                                          gguf_type::q4_K, gguf_type::q5_K,   gguf_type::q6_K,   gguf_type::q8_0};
+    static const std::vector<gguf_type> v{gguf_type::q2_K,   gguf_type::iq3_xxs, gguf_type::q3_K, gguf_type::iq3_s, gguf_type::iq4_xs,
+                                          gguf_type::iq4_nl, gguf_type::q4_K,    gguf_type::q5_K, gguf_type::q6_K,  gguf_type::q8_0};
     return v;
 }
 // The probe type: mid-range, where single-weight KLDs stand well above f32

@@ -180,7 +180,7 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 // upper in that order, damping raised tenfold on each failure.
 template <class Exec>
 status gptq_factor(matrix_view<const float> H, bool act_order, float percdamp, int max_damp_retries, std::vector<unsigned char>& dead,
-                   std::vector<std::int32_t>& perm, std::vector<float>& U, gptq_report& rep, Exec&& exec) {
+                   std::vector<std::int32_t>& perm, std::vector<float>& U, gptq_report& rep, Exec&& exec, std::size_t order_unit = 1) {
     const std::size_t K = H.rows();
     dead.assign(K, 0);
     double diag_sum = 0;
@@ -194,8 +194,23 @@ status gptq_factor(matrix_view<const float> H, bool act_order, float percdamp, i
     perm.resize(K);
     std::iota(perm.begin(), perm.end(), 0);
     auto hdiag = [&](std::size_t j) { return dead[j] ? 1.0f : H(j, j); };
-    if (act_order)
+    if (act_order && order_unit > 1 && K % order_unit == 0) {
+        // Whole units of order_unit consecutive columns (a lattice point's), by decreasing sum of their H_jj;
+        // the columns of a unit stay together and in order.
+        const std::size_t n_units = K / order_unit;
+        std::vector<std::int32_t> units(n_units);
+        std::vector<double> mass(n_units, 0.0);
+        std::iota(units.begin(), units.end(), 0);
+        for (std::size_t j = 0; j < K; ++j) mass[j / order_unit] += static_cast<double>(hdiag(j));
+        std::stable_sort(units.begin(), units.end(), [&](std::int32_t a, std::int32_t b) {
+            return mass[static_cast<std::size_t>(a)] > mass[static_cast<std::size_t>(b)];
+        });
+        for (std::size_t u = 0; u < n_units; ++u)
+            for (std::size_t c = 0; c < order_unit; ++c)
+                perm[u * order_unit + c] = static_cast<std::int32_t>(static_cast<std::size_t>(units[u]) * order_unit + c);
+    } else if (act_order) {
         std::stable_sort(perm.begin(), perm.end(), [&](std::int32_t a, std::int32_t b) { return hdiag(a) > hdiag(b); });
+    }
 
     const double mean_diag = diag_sum / static_cast<double>(K);
     if (!(mean_diag > 0) || !std::isfinite(mean_diag))
@@ -231,11 +246,11 @@ struct gptq_factors {
 };
 template <class Options, class Exec>
 status gptq_begin(const hessian& hs, matrix_view<const float> H, const Options& opt, std::chrono::steady_clock::time_point t_start,
-                  gptq_report& rep, gptq_factors& f, Exec&& exec) {
+                  gptq_report& rep, gptq_factors& f, Exec&& exec, std::size_t order_unit = 1) {
     rep.samples = hs.samples();
     rep.tokens = hs.tokens();
     rep.rank_deficient = hs.tokens() < H.rows();
-    LOWBIT_TRY(gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, f.dead, f.perm, f.U, rep, exec));
+    LOWBIT_TRY(gptq_factor(H, opt.act_order, opt.percdamp, opt.max_damp_retries, f.dead, f.perm, f.U, rep, exec, order_unit));
     rep.seconds_factor = seconds_since(t_start);
     return {};
 }

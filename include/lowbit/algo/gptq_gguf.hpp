@@ -1,5 +1,6 @@
 // lowbit/algo/gptq_gguf.hpp — GPTQ whose output is a tensor in one of ggml's
-// block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K, IQ4_NL, IQ4_XS): bytes that
+// block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K, IQ4_NL, IQ4_XS, IQ3_S,
+// IQ3_XXS): bytes that
 // unmodified llama.cpp reads, with GPTQ's error feedback instead of
 // llama-quantize's independent rounding. docs/ptq.md, "GPTQ on ggml block
 // formats", explains the choices; in short:
@@ -35,6 +36,14 @@
 //     their importance weights take sigma2 from the block being chosen
 //     (IQ4_NL: its 32 values, IQ4_XS: its 256), current values, as ggml does.
 //
+//   - IQ3_S and IQ3_XXS (lattices: 4 values are one grid point, IQ3_XXS's
+//     signs have an implied parity per 8) are swept a group of points at a
+//     time (gptq_lattice_sweep below; formats/detail/gguf_iq3_grids.hpp): the
+//     super-block's scales by ggml's encoder on the current values, then each
+//     group (IQ3_S 4 columns, IQ3_XXS 8) coded jointly from its current values
+//     and its error propagated column by column, which is GPTVQ's block
+//     update. act-order sorts whole groups; refit_scales and refine are refused.
+//
 //   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
 //     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
 //     (gguf_refit.hpp); off by default, so the bytes below stay ggml's.
@@ -61,6 +70,7 @@
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
+#include "../formats/detail/gguf_iq3_grids.hpp"
 #include "../formats/gguf_blocks.hpp"
 #include "../parallel.hpp"
 #include "gguf_block_refine.hpp"
@@ -102,10 +112,17 @@ constexpr bool gptq_gguf_supports(gguf::gguf_type t) noexcept {
         case gguf::gguf_type::q4_0: case gguf::gguf_type::q4_1: case gguf::gguf_type::q5_0: case gguf::gguf_type::q5_1:
         case gguf::gguf_type::q8_0: case gguf::gguf_type::q2_K: case gguf::gguf_type::q3_K: case gguf::gguf_type::q4_K:
         case gguf::gguf_type::q5_K: case gguf::gguf_type::q6_K: case gguf::gguf_type::iq4_nl: case gguf::gguf_type::iq4_xs:
+        case gguf::gguf_type::iq3_s: case gguf::gguf_type::iq3_xxs:
             return true;
         default:
             return false;
     }
+}
+
+// True for the types whose bytes refit_scales and refine can re-fit: those
+// gptq_quantize_gguf writes but the lattice types IQ3_S and IQ3_XXS.
+constexpr bool gptq_gguf_refits(gguf::gguf_type t) noexcept {
+    return gptq_gguf_supports(t) && t != gguf::gguf_type::iq3_s && t != gguf::gguf_type::iq3_xxs;
 }
 
 namespace detail {
@@ -203,6 +220,101 @@ struct gptq_gguf_sweep {
     }
 };
 
+// The sweep for a lattice type (IQ3_S, IQ3_XXS): the unit is a group of
+// gw = lattice_group_width<B>() consecutive columns, contiguous in the
+// processing order (act-order sorts whole groups: gptq_factor's order_unit).
+// A super-block's scales are chosen (the encoder on the current values) when
+// the sweep reaches its first group; each group's gw values are then coded
+// jointly from their current values, after every earlier group's error is
+// applied: the encoder's coding where the values are still the ones it saw,
+// else lattice_code_group on the block's scales. The group's columns then run
+// the ordinary column loop with their values fixed: each error
+// e_i = (x_i - q_i) / U_ii, x_i including the updates from the group's earlier
+// columns, is GPTVQ's block update E (U_SS)^-1 U_S,rest done one row of U_SS at
+// a time (e U_SS = x - q with U_SS upper triangular).
+template <class B>
+struct gptq_lattice_sweep {
+    static constexpr std::size_t bw = static_cast<std::size_t>(B::values);
+    static constexpr std::size_t gw = static_cast<std::size_t>(gguf::detail::lattice_group_width<B>());
+    struct live_block {
+        B y;
+        float sigma2;
+        float seen[B::values];  // the values the encoder coded
+    };
+    gptq_gguf_sweep<B> at;  // K, BS, U, perm, pos, qw, act_order, static_grids; and current()
+
+    bool run(std::size_t rows, std::vector<float>& wt, const std::vector<float>& orig, std::uint8_t* out, std::size_t row_size,
+             float* values, std::size_t values_stride, double& loss) const {
+        const std::size_t K = at.K, BS = at.BS, nblk = K / bw, slots = at.act_order ? nblk : 1;
+        gptq_gguf_sweep<B> now = at;  // a group's values are always the current ones (static_grids: the scales only)
+        now.static_grids = false;
+        const float* U = at.U;
+        std::vector<live_block> live(rows * slots);
+        std::vector<unsigned char> started(nblk, 0);
+        std::vector<std::size_t> done(nblk, 0);
+        std::vector<float> w1(rows * BS), err(rows * BS), cur(bw), q(rows * gw);
+        bool finite = true;
+        for (std::size_t i1 = 0; i1 < K; i1 += BS) {
+            const std::size_t i2 = std::min(K, i1 + BS), cnt = i2 - i1;
+            for (std::size_t r = 0; r < rows; ++r) std::copy(wt.data() + r * K + i1, wt.data() + r * K + i2, w1.data() + r * BS);
+            for (std::size_t i = 0; i < cnt; ++i) {
+                const std::size_t p = i1 + i, col = static_cast<std::size_t>(at.perm[p]);
+                const std::size_t b = col / bw, in_b = col % bw, slot = at.act_order ? b : 0;
+                if (!started[b]) {  // the sweep reaches this block: its scales now
+                    started[b] = 1;
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        live_block& lb = live[r * slots + slot];
+                        for (std::size_t c = 0; c < bw; ++c) {  // non-finite (after an f16 overflow, reported below): 0
+                            const float v = at.current(r, b * bw + c, p, i1, i2, wt, w1, err, orig);
+                            lb.seen[c] = std::isfinite(v) ? v : 0.0f;
+                        }
+                        gguf::detail::lattice_choose(lb.seen, at.qw ? at.qw + b * bw : nullptr, lb.y, lb.sigma2);
+                    }
+                }
+                if (in_b % gw == 0) {  // a group's first column: code its gw values jointly
+                    const int g = static_cast<int>(in_b / gw);
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        live_block& lb = live[r * slots + slot];
+                        float x[gw];
+                        bool same = true;
+                        for (std::size_t c = 0; c < gw; ++c) {
+                            const float v = now.current(r, col + c, p, i1, i2, wt, w1, err, orig);
+                            x[c] = std::isfinite(v) ? v : 0.0f;
+                            same = same && std::memcmp(&x[c], &lb.seen[in_b + c], sizeof(float)) == 0;
+                        }
+                        float ow[gw];  // the OBS metric's diagonal: an error of r in column p costs (r / U_pp)^2
+                        for (std::size_t c = 0; c < gw; ++c) {
+                            const float u = U[(p + c) * K + (p + c)];
+                            ow[c] = 1.0f / (u * u);
+                        }
+                        if (!same)
+                            gguf::detail::lattice_code_group(x, at.qw ? at.qw + col : nullptr, lb.sigma2, ow, g, lb.y);
+                        gguf::detail::lattice_decode_group(lb.y, g, q.data() + r * gw);
+                    }
+                }
+                const float d = U[p * K + p];
+                const float* urow = U + p * K + i1;
+                for (std::size_t r = 0; r < rows; ++r) {
+                    float* w1r = w1.data() + r * BS;
+                    const float x = w1r[i], qv = q[r * gw + in_b % gw];
+                    finite = finite && std::isfinite(qv);
+                    if (values) values[r * values_stride + col] = qv;
+                    const float e = (x - qv) / d;
+                    loss += static_cast<double>(e) * e;
+                    err[r * BS + i] = e;
+                    for (std::size_t j = i + 1; j < cnt; ++j) w1r[j] -= e * urow[j];
+                }
+                if (++done[b] == bw)  // the block's last column: its bytes are final
+                    for (std::size_t r = 0; r < rows; ++r)
+                        std::memcpy(out + r * row_size + b * sizeof(B), &live[r * slots + slot].y, sizeof(B));
+            }
+            if (i2 < K)  // lazy batch: W[:, i2:] -= Err1 U[i1:i2, i2:]
+                linalg::gemm_acc<float>(rows, K - i2, cnt, err.data(), BS, 1, U + i1 * K + i2, K, wt.data() + i2, K, -1.0f);
+        }
+        return finite;
+    }
+};
+
 template <class B, class Exec>
 status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, const std::vector<unsigned char>& dead,
                        const std::vector<std::int32_t>& perm, const std::vector<float>& U, const gptq_gguf_options& opt,
@@ -235,30 +347,36 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
         }
         double loss = 0;
         float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
-        task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
-        task_loss[t] = loss / 2.0;
-        const bool refine = opt.refine && has_block_fields<B>();
-        if (!(opt.refit_scales || refine) || !task_ok[t]) return;
-        for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
-            std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
-            double before = 0, after = 0, b2 = 0;
-            bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
-            if constexpr (has_block_fields<B>())
-                if (refine) {
-                    const bool moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
-                    changed = changed || moved;
-                }
-            if (changed) {
-                ++task_refit[t];
-                if (values)  // the bytes changed: keep_values is what they decode to
-                    for (std::size_t b = 0; b < K / B::values; ++b) {
-                        B blk;
-                        std::memcpy(&blk, row + b * sizeof(B), sizeof(B));
-                        gguf::detail::decode(blk, values + r * K + b * B::values);
+        if constexpr (gguf::detail::is_lattice_block<B>()) {  // refit and refine are refused for these types
+            gptq_lattice_sweep<B> ls{sw};
+            task_ok[t] = ls.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
+            task_loss[t] = loss / 2.0;
+        } else {
+            task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
+            task_loss[t] = loss / 2.0;
+            const bool refine = opt.refine && has_block_fields<B>();
+            if (!(opt.refit_scales || refine) || !task_ok[t]) return;
+            for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
+                std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
+                double before = 0, after = 0, b2 = 0;
+                bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
+                if constexpr (has_block_fields<B>())
+                    if (refine) {
+                        const bool moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                        changed = changed || moved;
                     }
+                if (changed) {
+                    ++task_refit[t];
+                    if (values)  // the bytes changed: keep_values is what they decode to
+                        for (std::size_t b = 0; b < K / B::values; ++b) {
+                            B blk;
+                            std::memcpy(&blk, row + b * sizeof(B), sizeof(B));
+                            gguf::detail::decode(blk, values + r * K + b * B::values);
+                        }
+                }
+                task_before[t] += before;
+                task_after[t] += after;
             }
-            task_before[t] += before;
-            task_after[t] += after;
         }
     });
     for (std::size_t t = 0; t < n_tasks; ++t) {
@@ -282,11 +400,14 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
                                             const gptq_gguf_options& opt = {}, Exec&& exec = Exec{}) {
     const auto t_start = std::chrono::steady_clock::now();
     if (!gptq_gguf_supports(t))
-        return status::error(errc::unsupported, "type %s (id %u): GPTQ writes Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS",
+        return status::error(errc::unsupported, "type %s (id %u): GPTQ writes Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_S or IQ3_XXS",
                              gguf::type_name(t), static_cast<unsigned>(t));
     if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
         return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));
+    if ((opt.refit_scales || opt.refine) && !gptq_gguf_refits(t))
+        return status::error(errc::unsupported, "type %s: refit_scales and refine have no lattice form yet (not built for IQ3_S / IQ3_XXS)",
+                             gguf::type_name(t));
     if (opt.refine && opt.refine_options.rounds < 1)
         return status::error(errc::invalid_argument, "options.refine_options.rounds = %d, must be >= 1", opt.refine_options.rounds);
     if (opt.max_damp_retries < 0)
@@ -316,7 +437,13 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     gptq_gguf_result res;
     gptq_report& rep = res.report;
     detail::gptq_factors f;
-    LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec));
+    // Lattice types: act-order sorts whole groups of a grid point's columns (the sweep codes them jointly).
+    using gguf::detail::lattice_group_width;
+    const int unit = t == gguf::gguf_type::iq3_s     ? lattice_group_width<gguf::block_iq3_s>()
+                     : t == gguf::gguf_type::iq3_xxs ? lattice_group_width<gguf::block_iq3_xxs>()
+                                                     : 1;
+    const std::size_t order_unit = static_cast<std::size_t>(unit);
+    LOWBIT_TRY(detail::gptq_begin(hs, H, opt, t_start, rep, f, exec, order_unit));
     const auto t_sweep = std::chrono::steady_clock::now();
 
     res.row_size = row_size;
@@ -336,6 +463,8 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
         case gguf::gguf_type::q6_K: st = detail::gptq_gguf_typed<gguf::block_q6_K>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         case gguf::gguf_type::iq4_nl: st = detail::gptq_gguf_typed<gguf::block_iq4_nl>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         case gguf::gguf_type::iq4_xs: st = detail::gptq_gguf_typed<gguf::block_iq4_xs>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::iq3_s: st = detail::gptq_gguf_typed<gguf::block_iq3_s>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
+        case gguf::gguf_type::iq3_xxs: st = detail::gptq_gguf_typed<gguf::block_iq3_xxs>(w, H, f.dead, f.perm, f.U, opt, res, exec); break;
         default: break;  // refused above
     }
     if (!st) return st;
