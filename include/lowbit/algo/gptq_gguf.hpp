@@ -136,6 +136,17 @@ struct gguf_live_block {
     std::uint8_t codes[B::values];
 };
 
+// Column i of one row (w1r, the sweep's working copy) coded as q: its error
+// scaled by the factor's diagonal d goes to err_i and the loss, and is fed to
+// the row's later columns i + 1 .. cnt - 1 (GPTQ's update, U's row urow).
+inline void feed_back_column(float* w1r, std::size_t i, std::size_t cnt, float q, float d, const float* urow, float& err_i,
+                             double& loss) noexcept {
+    const float e = (w1r[i] - q) / d;
+    loss += static_cast<double>(e) * e;
+    err_i = e;
+    for (std::size_t j = i + 1; j < cnt; ++j) w1r[j] -= e * urow[j];
+}
+
 // The sweep for one block type over rows [r0, r0 + rows). wt holds those rows
 // in processing order (dead columns zeroed); orig the same rows in file order
 // for static grids and the legacy sigma2.
@@ -188,10 +199,7 @@ struct gptq_gguf_sweep {
                     finite = finite && std::isfinite(q);
                     lb.codes[in_b] = static_cast<std::uint8_t>(code);
                     if (values) values[r * values_stride + col] = q;
-                    const float e = (x - q) / d;
-                    loss += static_cast<double>(e) * e;
-                    err[r * BS + i] = e;
-                    for (std::size_t j = i + 1; j < cnt; ++j) w1r[j] -= e * urow[j];
+                    feed_back_column(w1r, i, cnt, q, d, urow, err[r * BS + i], loss);
                 }
                 if (++done[b] == bw)  // the block's last column: its codes are final
                     for (std::size_t r = 0; r < rows; ++r) {
@@ -296,13 +304,10 @@ struct gptq_lattice_sweep {
                 const float* urow = U + p * K + i1;
                 for (std::size_t r = 0; r < rows; ++r) {
                     float* w1r = w1.data() + r * BS;
-                    const float x = w1r[i], qv = q[r * gw + in_b % gw];
+                    const float qv = q[r * gw + in_b % gw];
                     finite = finite && std::isfinite(qv);
                     if (values) values[r * values_stride + col] = qv;
-                    const float e = (x - qv) / d;
-                    loss += static_cast<double>(e) * e;
-                    err[r * BS + i] = e;
-                    for (std::size_t j = i + 1; j < cnt; ++j) w1r[j] -= e * urow[j];
+                    feed_back_column(w1r, i, cnt, qv, d, urow, err[r * BS + i], loss);
                 }
                 if (++done[b] == bw)  // the block's last column: its bytes are final
                     for (std::size_t r = 0; r < rows; ++r)
