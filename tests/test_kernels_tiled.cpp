@@ -224,19 +224,33 @@ void check_kernels() {
                     for (std::size_t i = 0; i < M * sh.N; ++i) REQUIRE(kt::same_bits(yf[i], model_f[i]));
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
                     // bf16 path: the model's bits (f32 bodies) or the model up to the order of
-                    // the f32 sums (vdpbf16ps); GEMM row 0 == GEMV of row 0 either way.
+                    // the f32 sums (vdpbf16ps, AMX-BF16 tiles); GEMM row 0 == GEMV of row 0 where
+                    // both ran one body or both are exact. On arch::amx the GEMM runs the
+                    // AMX-BF16 tiles and the GEMV the vdpbf16ps body: two summation orders, each
+                    // within the model's bound (found on the Intel machine, session 29).
                     o.path = matmul_path::bf16_dot;
-                    matmul_info info;
+                    matmul_info info, info1;
                     o.info = &info;
                     REQUIRE(gemm(t->view(), X, matrix_view<float>(yf.data(), M, sh.N), pool, o).ok());
                     const bool exact = info.entry->needs == 0;
+                    o.info = &info1;
                     REQUIRE(gemv(t->view(), span<const float>(xv.p, sh.K), span<float>(yf1), serial_executor{}, o).ok());
                     o.info = nullptr;
+                    const bool exact1 = info1.entry->needs == 0;
                     for (std::size_t i = 0; i < M * sh.N; ++i) {
                         if (exact) REQUIRE(kt::same_bits(yf[i], model_b[i]));
                         else REQUIRE(std::fabs(static_cast<double>(yf[i]) - model_b[i]) <= bf16_tol[i]);
                     }
-                    for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
+                    if (info1.entry == info.entry || (exact && exact1)) {
+                        for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(kt::same_bits(yf[r], yf1[r]));
+                    } else {
+                        CAPTURE(info.kernel);
+                        CAPTURE(info1.kernel);
+                        for (std::size_t r = 0; r < sh.N; ++r) {
+                            if (exact1) REQUIRE(kt::same_bits(yf1[r], model_b[r]));
+                            else REQUIRE(std::fabs(static_cast<double>(yf1[r]) - model_b[r]) <= bf16_tol[r]);
+                        }
+                    }
                     check_arm_copy_ran(a, runs0, count_tiled_runs());
                 }
             }
