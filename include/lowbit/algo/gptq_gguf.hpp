@@ -70,7 +70,6 @@
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
-#include "../formats/detail/gguf_iq3_grids.hpp"
 #include "../formats/gguf_blocks.hpp"
 #include "../parallel.hpp"
 #include "gguf_block_refine.hpp"

@@ -14,6 +14,8 @@
 //   detail/gguf_block_grid.hpp, gguf_legacy_grids.hpp, gguf_kquant_grids.hpp,
 //   gguf_iq4_grids.hpp       a block's grid (scale choice apart from coding,
 //                            for GPTQ on these formats: algo/gptq_gguf.hpp)
+//   detail/gguf_iq3_grids.hpp  the IQ3 lattices as GPTQ codes them (a grid
+//                            point's columns at a time)
 //   detail/gguf_encode.hpp, gguf_decode.hpp   one block to bytes and back
 // docs/formats.md draws every layout and states the formulas.
 //
@@ -22,6 +24,7 @@
 #pragma once
 
 #include "detail/gguf_block_grid.hpp"
+#include "detail/gguf_iq3_grids.hpp"
 #include "detail/gguf_iq4_grids.hpp"
 #include "gguf_block_rows.hpp"
 #include "gguf_block_structs.hpp"
