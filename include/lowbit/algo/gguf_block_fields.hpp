@@ -228,12 +228,7 @@ struct block_fields<gguf::block_iq4_xs> : block_fields_iq4_codes<gguf::block_iq4
     using B = gguf::block_iq4_xs;
     static constexpr int width = 32, n_sub = 8, sc_lo = -32, sc_hi = 31;
     static int scale(const B& b, int j) noexcept { return gguf::detail::iq4_xs_scale(b, j) - 32; }
-    static void set_scale(B& b, int j, int v) noexcept {
-        const int s = v + 32;
-        const int sh = 4 * (j % 2);
-        b.scales_l[j / 2] = static_cast<std::uint8_t>((b.scales_l[j / 2] & ~(0xf << sh)) | ((s & 0xf) << sh));
-        b.scales_h = static_cast<std::uint16_t>((b.scales_h & ~(3u << (2 * j))) | (static_cast<unsigned>(s >> 4) << (2 * j)));
-    }
+    static void set_scale(B& b, int j, int v) noexcept { gguf::detail::set_iq4_xs_scale(b, j, v + 32); }
 };
 
 // The number a code stands for before the scales multiply it: code - code_bias

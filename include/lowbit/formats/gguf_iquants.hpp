@@ -156,6 +156,17 @@ inline void encode_iq4_nl(const float* x, const float* qw, int ntry, std::uint8_
     pack_iq4_nibbles(L, y.qs);
 }
 
+// Sub-block ib's 6-bit scale code s (0..63: the scale is s - 32): four bits
+// in scales_l's nibble ib, two in scales_h's bits 2ib, 2ib + 1.
+inline int iq4_xs_scale(const block_iq4_xs& b, int ib) noexcept {
+    return ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4);
+}
+inline void set_iq4_xs_scale(block_iq4_xs& b, int ib, int s) noexcept {
+    const int sh = 4 * (ib % 2);
+    b.scales_l[ib / 2] = static_cast<std::uint8_t>((b.scales_l[ib / 2] & ~(0xf << sh)) | ((s & 0xf) << sh));
+    b.scales_h = static_cast<std::uint16_t>((b.scales_h & ~(3u << (2 * ib))) | (static_cast<unsigned>(s >> 4) << (2 * ib)));
+}
+
 // IQ4_XS's scales (ggml always runs its search with ntry = 7): each sub-block's
 // own fitted scale, then d = -max / 32 into y.d and sub-block ib's 6-bit code
 // l[ib] + 32, l[ib] = round(scale / d) in [-32, 31], into y.scales_l /
@@ -178,15 +189,11 @@ inline float fit_iq4_xs_scales(const float* x, const float* qw, block_iq4_xs& y,
     const float d = -max_scale / 32.0f;
     y.d = to_f16(d);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    std::memset(y.scales_l, 0, sizeof y.scales_l);
     y.scales_h = 0;
     for (int ib = 0; ib < 8; ++ib) {
         l[ib] = clamp_int(nearest_int(id * scales[ib]), -32, 31);
-        const int s = l[ib] + 32;
-        if (ib % 2 == 0)
-            y.scales_l[ib / 2] = static_cast<std::uint8_t>(s & 0xf);
-        else
-            y.scales_l[ib / 2] = static_cast<std::uint8_t>(y.scales_l[ib / 2] | ((s & 0xf) << 4));
-        y.scales_h = static_cast<std::uint16_t>(y.scales_h | ((s >> 4) << (2 * ib)));
+        set_iq4_xs_scale(y, ib, l[ib] + 32);
     }
     return d;
 }
@@ -212,9 +219,6 @@ inline void decode_iq4_nl(const block_iq4_nl& b, float* y) noexcept {
     }
 }
 
-inline int iq4_xs_scale(const block_iq4_xs& b, int ib) noexcept {
-    return ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4);
-}
 
 inline void decode_iq4_xs(const block_iq4_xs& b, float* y) noexcept {
     const float d = to_f32(b.d);
