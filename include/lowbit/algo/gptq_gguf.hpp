@@ -259,7 +259,7 @@ struct gptq_lattice_sweep {
         std::vector<live_block> live(rows * slots);
         std::vector<unsigned char> started(nblk, 0);
         std::vector<std::size_t> done(nblk, 0);
-        std::vector<float> w1(rows * BS), err(rows * BS), cur(bw), q(rows * gw);
+        std::vector<float> w1(rows * BS), err(rows * BS), q(rows * gw);
         bool finite = true;
         for (std::size_t i1 = 0; i1 < K; i1 += BS) {
             const std::size_t i2 = std::min(K, i1 + BS), cnt = i2 - i1;
@@ -280,6 +280,11 @@ struct gptq_lattice_sweep {
                 }
                 if (in_b % gw == 0) {  // a group's first column: code its gw values jointly
                     const int g = static_cast<int>(in_b / gw);
+                    float ow[gw];  // the OBS metric's diagonal: an error of r in column p costs (r / U_pp)^2
+                    for (std::size_t c = 0; c < gw; ++c) {
+                        const float u = U[(p + c) * K + (p + c)];
+                        ow[c] = 1.0f / (u * u);
+                    }
                     for (std::size_t r = 0; r < rows; ++r) {
                         live_block& lb = live[r * slots + slot];
                         float x[gw];
@@ -288,11 +293,6 @@ struct gptq_lattice_sweep {
                             const float v = now.current(r, col + c, p, i1, i2, wt, w1, err, orig);
                             x[c] = std::isfinite(v) ? v : 0.0f;
                             same = same && std::memcmp(&x[c], &lb.seen[in_b + c], sizeof(float)) == 0;
-                        }
-                        float ow[gw];  // the OBS metric's diagonal: an error of r in column p costs (r / U_pp)^2
-                        for (std::size_t c = 0; c < gw; ++c) {
-                            const float u = U[(p + c) * K + (p + c)];
-                            ow[c] = 1.0f / (u * u);
                         }
                         if (!same)
                             gguf::detail::lattice_code_group(x, at.qw ? at.qw + col : nullptr, lb.sigma2, ow, g, lb.y);
