@@ -137,6 +137,14 @@ measured& once() {
     return m;
 }
 
+// lowbit-quantize --bpw B --sensitivity REPORT [extra] --dry-run --plan-out OUT on the measured model: its exit code.
+int plan_from_report(const measured& m, const std::string& bpw, const std::string& report, const std::string& out,
+                     const std::string& extra = "", std::string* log = nullptr) {
+    return run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw " + bpw + " --sensitivity '" + report + "'" + extra +
+                             " --dry-run --plan-out '" + out + "'",
+                    log);
+}
+
 }  // namespace
 
 TEST_CASE("--bpw 4.5: measures, plans within the budget, writes a file the reader loads, its types the plan's") {
@@ -196,18 +204,14 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
     for (const char* b : {"2.9", "3.2", "3.5", "4", "4.5", "5", "6", "8", "9", "16"}) {
         std::string log;
         const std::string out = m.d / (std::string("plan-") + b + ".txt");
-        REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw " + b + " --sensitivity '" + m.d / "report.txt" +
-                                          "' --dry-run --plan-out '" + out + "'",
-                                 &log) == 0,
-                        log);
+        REQUIRE_MESSAGE(plan_from_report(m, b, m.d / "report.txt", out, "", &log) == 0, log);
         const std::string plan = slurp(out);
         const plan_head h = read_head(plan);
         const double bpw = std::atof(b);
         CHECK_MESSAGE(static_cast<double>(h.bytes) <= std::floor(bpw * static_cast<double>(h.values) / 8.0), b);
         CHECK_MESSAGE(h.loss <= prev, b);
         prev = h.loss;
-        REQUIRE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw " + b + " --sensitivity '" + m.d / "report.txt" +
-                                  "' --dry-run --plan-out '" + m.d / "again.txt" + "'") == 0);
+        REQUIRE(plan_from_report(m, b, m.d / "report.txt", m.d / "again.txt") == 0);
         CHECK(slurp(m.d / "again.txt") == plan);
         CHECK_FALSE(exists(m.d / "x.gguf"));
     }
@@ -256,10 +260,7 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
         CAPTURE(sub.absent);
         write_file(m.d / "old-report.txt", without(sub.drop));
         std::string log;
-        REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw 4.2 --sensitivity '" + m.d / "old-report.txt" +
-                                          "' --dry-run --plan-out '" + m.d / "old-plan.txt" + "'",
-                                 &log) == 0,
-                        log);
+        REQUIRE_MESSAGE(plan_from_report(m, "4.2", m.d / "old-report.txt", m.d / "old-plan.txt", "", &log) == 0, log);
         const std::string plan = slurp(m.d / "old-plan.txt");
         CHECK(plan.find("=Q") != std::string::npos);
         CHECK(plan.find(sub.absent) == std::string::npos);
@@ -279,10 +280,7 @@ TEST_CASE("--bpw from a report: every budget kept, same plan twice, larger budge
         const std::string p45 = slurp(m.d / "plan45.txt");
         REQUIRE(linears_at(p45, "IQ3_XXS") > 0);  // else this check tells nothing
         std::string log;
-        REQUIRE_MESSAGE(run_tool(m.d, "'" + data_dir + "' '" + m.d / "x.gguf" + "' --bpw 4.5 --sensitivity '" + m.d / "report.txt" +
-                                          "' --method rtn --dry-run --plan-out '" + m.d / "rtn-plan.txt" + "'",
-                                 &log) == 0,
-                        log);
+        REQUIRE_MESSAGE(plan_from_report(m, "4.5", m.d / "report.txt", m.d / "rtn-plan.txt", " --method rtn", &log) == 0, log);
         const std::string rtn = slurp(m.d / "rtn-plan.txt");
         CHECK(linears_at(rtn, "IQ3_XXS") == 0);
         CHECK(linears_at(rtn, "Q2_K") + linears_at(rtn, "Q3_K") + linears_at(rtn, "IQ3_S") > 0);
