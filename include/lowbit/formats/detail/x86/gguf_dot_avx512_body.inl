@@ -839,8 +839,10 @@ LOWBIT_GGUF_INLINE __m256 lattice_scales8(const W* w) {
 // v holds each block's eight int32 lanes (reduced here, lane_sums8), dw their
 // scales, ar the activation row's eight blocks; the terms are the model's
 // lattice_term (three IEEE products through opaque8, the int32 -> float
-// rounding static_cast's), formed eight at a time. The VBMI copies use it too.
-LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const block_q8_K* ar, __m256 dw, __m256 unit, const __m256i* v) {
+// rounding static_cast's), formed eight at a time. The VBMI copies use it too
+// (A: Q8_K, or their IQ2 copies' block_q8_K_groups: anything with a float d).
+template <class A>
+LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const A* ar, __m256 dw, __m256 unit, const __m256i* v) {
     alignas(32) float terms[8];
     const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
     const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
