@@ -102,7 +102,8 @@ alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3
 alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
 
 // The unmasked forms through all-ones masks: GCC 12 warns -Wmaybe-uninitialized
-// inside the unmasked intrinsics (their undefined merge source, GCC PR 105593).
+// inside the unmasked intrinsics (their undefined merge source, GCC PR 105593);
+// the masked forms are written out where used (vpshufd, vpunpck*dq, vshufi64x2, vpermd).
 LOWBIT_GGUF_VBMI_INLINE __m512i vpermb(__m512i idx, __m512i t) { return _mm512_maskz_permutexvar_epi8(~0ull, idx, t); }
 LOWBIT_GGUF_VBMI_INLINE __m512i multishift(__m512i shifts, __m512i x) { return _mm512_maskz_multishift_epi64_epi8(~0ull, shifts, x); }
 LOWBIT_GGUF_VBMI_INLINE __m256i multishift256(__m256i shifts, __m256i x) { return _mm256_maskz_multishift_epi64_epi8(~0u, shifts, x); }
@@ -233,6 +234,7 @@ struct alignas(64) block_q8_K_groups {
     static constexpr int values = qk_k;
     std::int8_t qs[qk_k];          // chunk r (bytes 64 r ..): byte 4 p + i = Q8_K value 16 p + 4 r + i
     std::int32_t off[qk_k / 16];   // -64 * Q8_K's bsums[p]
+    float d8[8];                   // block 8 j of a row: the d of its blocks 8 j .. 8 j + 7 (0 past the row's end)
     float d;                       // Q8_K's d
 };
 static_assert(sizeof(block_q8_K_groups) == 384, "six cache lines per super-block");
@@ -248,11 +250,15 @@ inline status quantize_activations(const float* x, block_q8_K_groups* y, std::in
     for (std::int64_t i = k / qk_k; i-- > 0;) {
         block_q8_K q;
         std::memcpy(&q, reinterpret_cast<const unsigned char*>(y) + i * static_cast<std::int64_t>(sizeof(block_q8_K)), sizeof q);
-        block_q8_K_groups g;
+        block_q8_K_groups g{};
         for (int r = 0; r < 4; ++r)
             for (int p = 0; p < qk_k / 16; ++p) std::memcpy(g.qs + 64 * r + 4 * p, q.qs + 16 * p + 4 * r, 4);
         for (int p = 0; p < qk_k / 16; ++p) g.off[p] = -64 * static_cast<std::int32_t>(q.bsums[p]);
         g.d = q.d;
+        if (i % 8 == 0) {  // blocks i + 1 .. i + 7 are written already
+            g.d8[0] = q.d;
+            for (std::int64_t j = 1; j < 8 && i + j < k / qk_k; ++j) g.d8[j] = y[i + j].d;
+        }
         std::memcpy(static_cast<void*>(y + i), &g, sizeof g);
     }
     return {};
@@ -404,13 +410,29 @@ LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts&
 // int32 lanes whose sum is isum(w, a): from -64 bsum_p, the four chunks' u * a
 // by group, times 2 s_p + 1.
 template <int Slot>
-LOWBIT_GGUF_VBMI_INLINE __m256i iq2_lanes(const vbmi_block& b, const block_q8_K_groups& a, const vbmi_consts& c) {
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_lanes(const vbmi_block& b, const block_q8_K_groups& a, const vbmi_consts& c) {
     __m512i acc = _mm512_load_si512(a.off);
     acc = iq2_step<0, Slot>(b, c, a, acc);
     acc = iq2_step<1, Slot>(b, c, a, acc);
     acc = iq2_step<2, Slot>(b, c, a, acc);
     acc = iq2_step<3, Slot>(b, c, a, acc);
-    return fold(_mm512_mullo_epi32(acc, b.sc32));
+    return _mm512_mullo_epi32(acc, b.sc32);
+}
+// A pair's lanes folded into one zmm: A's eight sums in the low half, B's in the high.
+LOWBIT_GGUF_VBMI_INLINE __m512i fold_pair(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, a, b, 0x44), _mm512_maskz_shuffle_i64x2(0xff, a, b, 0xee));
+}
+// The eight blocks' sums from four folded pairs (v[j]: blocks 2 j, 2 j + 1),
+// in block order: 128-bit lanes first (lane L of d: block L's four partial
+// sums, of e: block 4 + L's), then within the lanes.
+LOWBIT_GGUF_VBMI_INLINE __m256i iq2_sums8(const __m512i* v) {
+    const __m512i d = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, v[0], v[1], 0x88), _mm512_maskz_shuffle_i64x2(0xff, v[0], v[1], 0xdd));
+    const __m512i e = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, v[2], v[3], 0x88), _mm512_maskz_shuffle_i64x2(0xff, v[2], v[3], 0xdd));
+    // lane L: [d0 + d2, e0 + e2, d1 + d3, e1 + e3], then [d, e, d, e]
+    const __m512i f = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xffff, d, e), _mm512_maskz_unpackhi_epi32(0xffff, d, e));
+    const __m512i g = _mm512_add_epi32(f, _mm512_maskz_shuffle_epi32(0xffff, f, _MM_PERM_BADC));
+    const __m512i s = _mm512_maskz_permutexvar_epi32(0xff, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), g);
+    return _mm512_maskz_extracti64x4_epi64(0xf, s, 0);  // not the cast: GCC 12 makes it an unmasked extract (PR 105593)
 }
 // ---- IQ3_XXS: 64 index bytes, then eight u32 (sign fields, scale)
 LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, vbmi_block& b) {
@@ -658,14 +680,20 @@ LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const activation_block<W>* a
         if constexpr (is_iq1<W>()) {
             out[r][0] = iq1_lanes<W, 0>(b[0], a[r * lda]);
             out[r][1] = iq1_lanes<W, 1>(b[1], a[r * lda + 1]);
-        } else if constexpr (grouped_activations<W>()) {
-            out[r][0] = iq2_lanes<0>(b[0], a[r * lda], c);
-            out[r][1] = iq2_lanes<1>(b[1], a[r * lda + 1], c);
         } else {
             out[r][0] = lanes<W>(b[0], a[r * lda], c);
             out[r][1] = lanes<W>(b[1], a[r * lda + 1], c);
         }
     }
+}
+// IQ2: two weight blocks (i, i + 1) against C activation rows: out[c], the
+// folded pair (fold_pair); the blocks are prepared once for the C rows.
+template <int C, class W>
+LOWBIT_GGUF_VBMI_INLINE void iq2_pair(const W* w, const block_q8_K_groups* a, std::size_t lda, const vbmi_consts& c, __m512i* out) {
+    vbmi_block b[2];
+    prep2(w[0], w[1], c, b[0], b[1]);
+    LOWBIT_UNROLL
+    for (int r = 0; r < C; ++r) out[r] = fold_pair(iq2_lanes<0>(b[0], a[r * lda], c), iq2_lanes<1>(b[1], a[r * lda + 1], c));
 }
 // One weight block (the row's last ones when nb is not a multiple of 8).
 template <int C, class W>
@@ -676,7 +704,7 @@ LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const activation_block<W>*
     LOWBIT_UNROLL
     for (int r = 0; r < C; ++r) {
         if constexpr (is_iq1<W>()) out[r] = iq1_lanes<W, 0>(b[0], a[r * lda]);
-        else if constexpr (grouped_activations<W>()) out[r] = iq2_lanes<0>(b[0], a[r * lda], c);
+        else if constexpr (grouped_activations<W>()) out[r] = fold(iq2_lanes<0>(b[0], a[r * lda], c));
         else out[r] = lanes<W>(b[0], a[r * lda], c);
     }
 }
@@ -693,19 +721,33 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const activation_block
     float sum[C] = {};
     std::size_t i = 0;
     const __m256 unit = _mm256_set1_ps(lattice_unit(w[0]));
-    for (; i + 8 <= nb; i += 8) {
-        __m256i v[C][8];
-        LOWBIT_UNROLL
-        for (int j = 0; j < 8; j += 2) {
-            __m256i p[C][2];
-            pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
-            for (int r = 0; r < C; ++r) {
-                v[r][j] = p[r][0];
-                v[r][j + 1] = p[r][1];
+    if constexpr (grouped_activations<W>()) {  // IQ2: pairs folded as they come, d from block i's d8
+        for (; i + 8 <= nb; i += 8) {
+            __m512i v[C][4];
+            LOWBIT_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                __m512i p[C];
+                iq2_pair<C>(w + i + 2 * j, a + i + 2 * j, lda, c, p);
+                for (int r = 0; r < C; ++r) v[r][j] = p[r];
             }
+            const __m256 dw = avx512vnni::lattice_scales8(w + i);
+            for (int r = 0; r < C; ++r) avx512vnni::lattice_terms8(sum[r], _mm256_load_ps(a[r * lda + i].d8), dw, unit, iq2_sums8(v[r]));
         }
-        const __m256 dw = avx512vnni::lattice_scales8(w + i);
-        for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
+    } else {
+        for (; i + 8 <= nb; i += 8) {
+            __m256i v[C][8];
+            LOWBIT_UNROLL
+            for (int j = 0; j < 8; j += 2) {
+                __m256i p[C][2];
+                pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
+                for (int r = 0; r < C; ++r) {
+                    v[r][j] = p[r][0];
+                    v[r][j + 1] = p[r][1];
+                }
+            }
+            const __m256 dw = avx512vnni::lattice_scales8(w + i);
+            for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
+        }
     }
     for (; i < nb; ++i) {
         __m256i v[C];
