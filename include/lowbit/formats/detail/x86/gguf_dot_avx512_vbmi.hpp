@@ -22,10 +22,13 @@
 //      table, built at compile time, repeats every 4 or 8 entries, so the
 //      bits above a coordinate's are ignored);
 //   3. the signs are a mask register per 64 values, applied as 128 - u: the
-//      block's sign bytes (IQ2_S, IQ3_S), or the 7-bit fields turned into
-//      sign bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
-//      eighth bit, the parity, comes with it), kept in a register and made
-//      masks by vpshufbitqmb (BITALG).
+//      block's sign bytes (IQ3_S), or sign bytes kept in a register and made
+//      masks by vpshufbitqmb (BITALG): the 7-bit fields turned into sign
+//      bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
+//      eighth bit, the parity, comes with it), or IQ2_S's stored ones.
+// IQ2_XXS, IQ2_XS and IQ2_S read activations of their own layout
+// (block_q8_K_groups: Q8_K by 16-value group), so that one vpdpbusd
+// accumulator and one vpmulld by the scales serve a block's four chunks.
 // IQ1_S and IQ1_M (2048 points, 11-bit indices) differ in steps 1 and 2:
 // the low code byte from a 2048-entry plane, the high one from three
 // 128-entry tables of runs of 16 indices, the values by vpternlogd (see
