@@ -133,9 +133,9 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __
 // The super-block's indices are permuted (one vpermb, or one vpermi2b for a
 // pair of blocks) before the lookup so that the codes come out where the
 // expansion wants them:
-//   8-wide grids (32 points, one zmm of words per block): word p = point p,
-//     so that qword q holds the four points of 16-value groups 2q, 2q + 1
-//     (the pair layout is pair_pick's, below; the expansion is expand_g's);
+//   8-wide grids (32 points a block, looked up per pair): the two code
+//     planes stay apart, byte 8 q + 4 S + k of each the point 4 q + k of
+//     block S (pair_pick, below; the expansion is expand_g's);
 //   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
 //     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
 //     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
@@ -181,7 +181,7 @@ LOWBIT_GGUF_VBMI_INLINE __m512i expand4(const __m512i* codes, __m512i levels) {
 
 // What a super-block leaves for its chunks.
 struct vbmi_block {
-    __m512i codes[2];           // 16-bit grid codes in the point order above (8-wide grids: codes[0] only)
+    __m512i codes[2];           // 16-bit grid codes in the point order above (IQ1: codes[0] only; IQ2: the pair's two byte planes)
     __m256i sc16;               // 2 s + 1 per 16 values (IQ3, IQ1)
     __m512i sc32;               // IQ2: 2 s + 1 of 16-value group p in dword p
     const std::uint8_t* signs;  // stored sign bytes (IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
@@ -267,24 +267,26 @@ inline status quantize_activations(const float* x, block_q8_K_groups* y, std::in
     return {};
 }
 
-// The 8-wide grids have 32 points per super-block: two super-blocks are
-// looked up together, block A's index bytes at bytes 16 L + i and block B's
-// at 16 L + 8 + i (i < 8) of one vector, so that vpunpcklbw / vpunpckhbw of
-// the two code planes give A's and B's codes, word 8 L + i point 8 L + i
-// (qword q: points 4 q .. 4 q + 3, groups 2 q and 2 q + 1). pair_pick(src):
-// the vpermi2b index (A's bytes 0..63, B's 64..127) taking byte src(point)
-// of each block there.
+// The 8-wide grids have 32 points per super-block: two super-blocks (slots
+// S = 0, 1: A, B) are looked up together, the index of point 4 q + k of
+// block S at byte 8 q + 4 S + k of one vector (qword q: points 4 q .. 4 q + 3
+// of both blocks, groups 2 q and 2 q + 1). The two code planes are kept as
+// they come (codes[0] the low bytes, coordinates 0..3; codes[1] the high
+// ones, 4..7): chunk r reads coordinates 4 (r % 2) .. 4 (r % 2) + 3 only, so
+// of one plane, and no vpunpck joins them. The sign bytes of a pair are in
+// this order too (iq2_mask). pair_pick(src): the vpermi2b index (A's bytes
+// 0..63, B's 64..127) taking byte src(point) of each block there.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
     constexpr auto f = [](int b) {
-        const int lane = b / 16, hb = (b % 16) / 8, i = b % 8;
-        return 64 * hb + Src{}(8 * lane + i);
+        const int q = b / 8, s = (b % 8) / 4, k = b % 4;
+        return 64 * s + Src{}(4 * q + k);
     };
     return bytes_of(f);
 }
-LOWBIT_GGUF_VBMI_INLINE void split_codes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
-    ba.codes[0] = _mm512_unpacklo_epi8(lo, hi);
-    bb.codes[0] = _mm512_unpackhi_epi8(lo, hi);
+LOWBIT_GGUF_VBMI_INLINE void set_planes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
+    ba.codes[0] = bb.codes[0] = lo;
+    ba.codes[1] = bb.codes[1] = hi;
 }
 
 // Where point p's index byte is: p itself (IQ2_S, IQ3_XXS, IQ3_S).
@@ -305,14 +307,15 @@ LOWBIT_GGUF_VBMI_INLINE __mmask64 iq2_mask(__m512i sign_t) {
     constexpr long long c = static_cast<long long>(0x1312111003020100ull + 0x0101010101010101ull * (32 * Slot + 4 * R));
     return _mm512_bitshuffle_epi64_mask(sign_t, _mm512_set1_epi64(c));
 }
-// Chunk r's 64 + g: byte 4 e + i of qword q is coordinate 4 (r % 2) + i of
-// point 4 q + 2 e + r / 2 (word 2 e + r / 2 of the qword), bits
-// 32 e + 8 r + 2 i by vpmultishiftqb, then 64 + level by vpermb (the bits
-// above the coordinate's are ignored: the table repeats every 4 entries).
-template <int R>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand_g(__m512i codes, __m512i levels) {
-    constexpr long long s = static_cast<long long>(0x2624222006040200ull + 0x0808080808080808ull * R);
-    return vpermb(multishift(_mm512_set1_epi64(s), codes), levels);
+// Chunk r's 64 + g for the block in slot S: byte 4 e + i of qword q is
+// coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
+// 8 q + 4 S + 2 e + r / 2, bits 2 i: vpmultishiftqb offset
+// 32 S + 16 e + 8 (r / 2) + 2 i, then 64 + level by vpermb (the bits above the
+// coordinate's are ignored: the table repeats every 4 entries).
+template <int R, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m512i expand_g(const __m512i* planes, __m512i levels) {
+    constexpr long long s = static_cast<long long>(0x1614121006040200ull + 0x0101010101010101ull * (32 * Slot + 8 * (R / 2)));
+    return vpermb(multishift(_mm512_set1_epi64(s), planes[R % 2]), levels);
 }
 // IQ2_XXS: per 32 values (qword ib of qs: four index bytes, then a u32) a
 // scale s in bits 28..31 of the u32: qword >> 59 is 2 s plus a sign bit in
@@ -343,7 +346,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     const __m512i qa = load64(wa.qs), qb = load64(wb.qs);  // qword ib: four index bytes, then the u32
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<iq2xxs_index_byte>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx);
-    split_codes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
+    set_planes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
     ba.sc32 = iq2xxs_scales(qa);
     bb.sc32 = iq2xxs_scales(qb);
     // qword q: A's u32 q, then B's (dwords 2 q + 1 of each); its four 7-bit
@@ -363,40 +366,41 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<low_byte_of_word>(), qb);
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
-    split_codes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // The sign fields are the high bytes >> 1, and `high` holds every one of
-    // them once (in the lookup's order): their sign bytes are looked up
-    // there (a byte-wise table, so the order does not matter; the bit that
-    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b), and
-    // one vpermb takes them to iq2_mask's order: byte 8 q + 4 S + k is the
-    // sign byte of point P = 4 q + k of block S, which sits at byte
-    // 16 (P / 8) + 8 S + P % 8 of `high`.
-    constexpr auto from_high = [](int b) {
-        const int q = b / 8, s = (b % 8) / 4, point = 4 * q + b % 4;
-        return 16 * (point / 8) + 8 * s + point % 8;
-    };
-    ba.sign_t = bb.sign_t = vpermb(bytes_of(from_high), _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi));
+    set_planes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
+    // The sign fields are the high bytes >> 1, already in iq2_mask's order
+    // (the lookup's): their sign bytes are looked up there (the bit that
+    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b).
+    ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi);
     ba.sc32 = iq2_nibble_scales(wa.scales);
     bb.sc32 = iq2_nibble_scales(wb.scales);
 }
 // ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
-struct qh_shift {  // bits 2 (point % 4) .. of the block's 64-bit qh: the bits of point's qh byte
-    constexpr int operator()(int point) const { return 2 * point; }
+struct qh_shift {  // bits 2 (point % 4), 2 (point % 4) + 1 of the point's qh byte
+    constexpr int operator()(int point) const { return 2 * (point % 4); }
 };
 LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
     const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
-    // bits 8, 9 of point P: bits 2P, 2P + 1 of the block's eight qh bytes as one u64 (qword 2L: A's, 2L + 1: B's)
+    // bits 8, 9 of point P = 4 q + k: bits 2 k, 2 k + 1 of the block's qh byte q
+    // (bits 2 P, 2 P + 1 of its eight qh bytes as one u64). Qword q of h2: A's
+    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast (B's
+    // rotated left by 8 first), each rotated right by 8 q (vprorvq), and
+    // joined by one vpternlogq (bits 0..7 from A's).
     std::uint64_t ha, hb;
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
-    const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
-    // byte b of idx lies in qword b / 8 of h2, its block's: vpshufbitqmb takes bit 2P (bit 8) or 2P + 1 (bit 9)
+    hb = (hb << 8) | (hb >> 56);
+    const __m512i by_q = _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56);
+    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), by_q);
+    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), by_q);
+    const __m512i h2 = _mm512_ternarylogic_epi64(_mm512_set1_epi64(0xff), ra, rb, 0xca);  // 0xff ? ra : rb, bit by bit
+    // byte b of idx (slot S = (b % 8) / 4, k = b % 4) lies in qword b / 8 of
+    // h2: vpshufbitqmb takes bit 8 S + 2 k (bit 8) or 8 S + 2 k + 1 (bit 9)
     // of that qword straight to mask bit b
-    constexpr auto f8 = [](int b) { return qh_shift{}(8 * (b / 16) + b % 8); };
-    constexpr auto f9 = [](int b) { return qh_shift{}(8 * (b / 16) + b % 8) + 1; };
+    constexpr auto f8 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4); };
+    constexpr auto f9 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4) + 1; };
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
                     b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
-    split_codes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
+    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
     // the 32 sign bytes of each block (after the 32 index bytes): qword q = A's dword q, B's dword q
     const __m512i sa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa.qs + qk_k / 8)));
     const __m512i sb = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + qk_k / 8)));
@@ -407,7 +411,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
 // Chunk r of the block in slot Slot of its pair, dotted with the grouped activations.
 template <int R, int Slot>
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i acc) {
-    const __m512i u = apply_signs(expand_g<R>(b.codes[0], c.levels), iq2_mask<R, Slot>(b.sign_t));
+    const __m512i u = apply_signs(expand_g<R, Slot>(b.codes, c.levels), iq2_mask<R, Slot>(b.sign_t));
     return _mm512_dpbusd_epi32(acc, u, load64(a.qs + 64 * R));
 }
 // int32 lanes whose sum is isum(w, a): from -64 bsum_p, the four chunks' u * a
