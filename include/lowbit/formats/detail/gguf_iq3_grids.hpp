@@ -57,6 +57,11 @@ inline void lattice_choose(const float* x, const float* qw, block_iq3_xxs& y, fl
     encode_iq3_xxs(x, qw, y);
 }
 
+// The whole block, as gguf::detail::decode does for the other block types
+// (the refit and the lattice refine decode through this name).
+inline void decode(const block_iq3_s& b, float* y) noexcept { decode_iq3_s(b, y); }
+inline void decode(const block_iq3_xxs& b, float* y) noexcept { decode_iq3_xxs(b, y); }
+
 // The decoders' sub-block scales (db) and the unit of a level: value = db · levels[l] · sign.
 inline float lattice_sub_scale(const block_iq3_s& b, int ib) noexcept {
     const unsigned s = (b.scales[ib / 2] >> (4 * (ib % 2))) & 0xfu;
