@@ -316,11 +316,9 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         expect(gptq_quantize_gguf(gguf_type::q8_1, wv, h), errc::unsupported, "Q8_1");
         expect(gptq_quantize_gguf(gguf_type::iq2_xxs, wv, h), errc::unsupported, "IQ2_XXS");  // lattice of 8-value points: not yet
         gptq_gguf_options o;
-        o.refit_scales = true;
-        expect(gptq_quantize_gguf(gguf_type::iq3_s, wv, h, o), errc::unsupported, "no lattice form");
-        o.refit_scales = false;
         o.refine = true;
-        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, wv, h, o), errc::unsupported, "no lattice form");
+        o.refine_options.rounds = 0;
+        expect(gptq_quantize_gguf(gguf_type::iq3_xxs, wv, h, o), errc::invalid_argument, "refine_options.rounds");
     }
     SUBCASE("NaN and Inf weights") {
         w[K + 7] = std::nanf("");
@@ -647,6 +645,106 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
             MESSAGE((std::string(gguf::type_name(t)) + (codes ? " refine+codes" : " refine")), ": H-weighted error ", sum_plain, " -> ", sum_ref);
         }
     }
+}
+
+// The lattice types' re-fit and refine (gguf_refit.hpp's d, gguf_lattice_refine.hpp's sub-block scales and
+// grid points): every row no worse than the sweep's, lower in total, the bytes decode to the values returned,
+// refit_scales alone keeps every grid point and sub-block scale (only d moves), and without codes the points stay.
+TEST_CASE("gptq_gguf refit and refine on IQ3_S / IQ3_XXS: every row's H-weighted error no higher, lower in total") {
+    const std::size_t N = 16, K = lowbit_test::reduced() ? 256 : 512, T = 384;
+    const std::vector<float> w = test_weights(N, K, 21);
+    std::vector<float> x = correlated_activations(T, K, 22);
+    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column
+    const std::vector<float> qw = imatrix_of(x, T, K);
+    hessian h(K);
+    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+    std::vector<float> wd(w);
+    for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+    // the bytes with d zeroed (IQ3_S: 2 bytes of 110, IQ3_XXS: of 98), and with d and the sub-block scales zeroed
+    auto without_d = [](gguf_type t, std::vector<std::uint8_t> b) {
+        const std::size_t bs = t == gguf_type::iq3_s ? sizeof(gguf::block_iq3_s) : sizeof(gguf::block_iq3_xxs);
+        for (std::size_t o = 0; o + bs <= b.size(); o += bs) b[o] = b[o + 1] = 0;
+        return b;
+    };
+    auto points_only = [&](gguf_type t, std::vector<std::uint8_t> b) {
+        b = without_d(t, b);
+        const std::size_t bs = t == gguf_type::iq3_s ? sizeof(gguf::block_iq3_s) : sizeof(gguf::block_iq3_xxs);
+        for (std::size_t o = 0; o + bs <= b.size(); o += bs) {
+            if (t == gguf_type::iq3_s) {
+                for (std::size_t i = bs - 4; i < bs; ++i) b[o + i] = 0;  // scales[4], the block's last bytes
+            } else {
+                for (std::size_t ib = 0; ib < 8; ++ib) b[o + 2 + 64 + 4 * ib + 3] &= 0x0f;  // meta bits 28..31
+            }
+        }
+        return b;
+    };
+    for (gguf_type t : {gguf_type::iq3_s, gguf_type::iq3_xxs}) {
+        for (int act_order = 0; act_order < 2; ++act_order) {
+            CAPTURE(gguf::type_name(t));
+            CAPTURE(act_order);
+            gptq_gguf_options o;
+            o.keep_values = true;
+            o.act_order = act_order != 0;
+            o.importance = span<const float>(qw.data(), K);
+            auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
+            REQUIRE(plain.ok());
+            CHECK(plain->refit_rows == 0);
+            const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
+            for (int mode = 0; mode < 3; ++mode) {  // 0: refit_scales; 1: + refine; 2: + refine with codes
+                CAPTURE(mode);
+                gptq_gguf_options om = o;
+                om.refit_scales = true;
+                om.refine = mode >= 1;
+                om.refine_options.codes = mode == 2;
+                auto ref = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, om);
+                REQUIRE(ref.ok());
+                CHECK(ref->refit_rows > 0);
+                CHECK(ref->refit_loss_after < ref->refit_loss_before);
+                if (mode == 0) CHECK(without_d(t, ref->data) == without_d(t, plain->data));
+                if (mode == 1) CHECK(points_only(t, ref->data) == points_only(t, plain->data));
+                if (mode == 2) CHECK(points_only(t, ref->data) != points_only(t, plain->data));
+                const std::vector<float> dq = decode_bytes(t, ref->data, N, K);
+                CHECK(same_bits(dq, ref->values));
+                double sum_plain = 0, sum_ref = 0;
+                bool no_row_worse = true;
+                for (std::size_t r = 0; r < N; ++r) {
+                    const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
+                    const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
+                    no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
+                    sum_plain += ep, sum_ref += er;
+                }
+                CHECK(no_row_worse);
+                CHECK(sum_ref < sum_plain);
+                CHECK(std::fabs(ref->refit_loss_after - sum_ref) <= 1e-6 * sum_ref);
+                MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "") +
+                         (mode == 0 ? " refit" : mode == 1 ? " refit+refine" : " refit+refine+codes")),
+                        ": H-weighted error ", sum_plain, " -> ", sum_ref);
+            }
+        }
+    }
+}
+
+TEST_CASE("gptq_gguf lattice refine: a row the Hessian does not see is left as it is") {
+    const std::size_t K = 256;
+    const std::vector<float> w = test_weights(1, K, 23);
+    std::vector<float> hm(K * K, 0.0f);
+    auto hz = hessian::from_matrix(matrix_view<const float>(hm.data(), K, K), 1.0);
+    REQUIRE(hz.ok());
+    block_refine_options ro;
+    ro.codes = true;
+    std::vector<std::uint8_t> row(sizeof(gguf::block_iq3_s));
+    REQUIRE(gguf::quantize(gguf_type::iq3_s, w.data(), row.data(), 1, K, nullptr).ok());
+    const std::vector<std::uint8_t> before = row;
+    double b = -1, a = -1;
+    CHECK_FALSE(refine_lattice_row<gguf::block_iq3_s>(w.data(), hz->matrix(), row.data(), ro, &b, &a));
+    CHECK(b == 0.0);
+    CHECK(a == 0.0);
+    CHECK(row == before);
+    std::vector<std::uint8_t> row2(sizeof(gguf::block_iq3_xxs));
+    REQUIRE(gguf::quantize(gguf_type::iq3_xxs, w.data(), row2.data(), 1, K, nullptr).ok());
+    const std::vector<std::uint8_t> before2 = row2;
+    CHECK_FALSE(refine_lattice_row<gguf::block_iq3_xxs>(w.data(), hz->matrix(), row2.data(), ro, &b, &a));
+    CHECK(row2 == before2);
 }
 
 TEST_CASE("gptq_gguf refine: a row the Hessian does not see, and bad options") {

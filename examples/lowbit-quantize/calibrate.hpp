@@ -270,15 +270,15 @@ status quantize_calibrated_lowbit(const std::string& name, const decision& d, qu
     return status();
 }
 
-// The GPTQ options of a ggml-type weight from the tool's: --refit* only for
-// the types that have re-fits (not the lattice IQ3_S / IQ3_XXS).
-inline lowbit::gptq_gguf_options gptq_options_for(const calib_options& o, gguf_type t, const std::vector<float>& importance) {
+// The GPTQ options of a ggml-type weight from the tool's (every type GPTQ
+// writes has the re-fits: the lattice IQ3_S / IQ3_XXS through
+// algo/gguf_lattice_refine.hpp).
+inline lowbit::gptq_gguf_options gptq_options_for(const calib_options& o, const std::vector<float>& importance) {
     lowbit::gptq_gguf_options g;
     g.percdamp = o.percdamp;
     g.act_order = o.act_order;
-    const bool refits = lowbit::gptq_gguf_refits(t);
-    g.refit_scales = o.refit && refits;
-    g.refine = o.refit_sub && refits;
+    g.refit_scales = o.refit;
+    g.refine = o.refit_sub;
     g.refine_options.codes = o.refit_codes;
     g.refine_options.rounds = o.refit_rounds;
     g.importance = span<const float>(importance.data(), importance.size());
@@ -309,15 +309,13 @@ status quantize_calibrated(const std::string& name, const decision& d, quant_met
         out->how = std::string("kept ") + gguf::type_name(d.type);
         out->data = std::move(rtn);
     } else if (uses_gptq(method) && lowbit::gptq_gguf_supports(d.type)) {
-        lowbit::gptq_gguf_options g = gptq_options_for(o, d.type, importance);
+        lowbit::gptq_gguf_options g = gptq_options_for(o, importance);
         g.static_grids = o.static_grids;
         auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, k), s.h, g, exec);
         if (!r) return status::error(r.error().code(), "tensor '%s': GPTQ: %s", name.c_str(), r.error().message());
         out->data = std::move(r->data);
         out->how = std::string(uses_awq(method) ? "awq+" : "") + (o.act_order ? "gptq act-order" : "gptq");
-        if ((o.refit || o.refit_sub) && !lowbit::gptq_gguf_refits(d.type))
-            out->how += " (no re-fit for lattice types)";
-        else if (o.refit || o.refit_sub)
+        if (o.refit || o.refit_sub)
             out->how += std::string(o.refit_codes ? " refit-codes " : o.refit_sub ? " refit-sub " : " refit ") + std::to_string(r->refit_rows) +
                         "/" + std::to_string(rows);
     } else {
@@ -437,7 +435,7 @@ status gptq_embedding(const model_source& src, const std::vector<decision>& plan
     const std::size_t rows = w.size() / D;
     for (std::size_t j = 0; j < D; ++j) imp[j] = static_cast<float>(eh.h[j * D + j]);
     const decision& d = plan[ie->second];
-    const lowbit::gptq_gguf_options g = gptq_options_for(o, d.type, imp);
+    const lowbit::gptq_gguf_options g = gptq_options_for(o, imp);
     auto r = lowbit::gptq_quantize_gguf(d.type, lowbit::matrix_view<const float>(w.data(), rows, D), *hs, g, exec);
     if (!r) return status::error(r.error().code(), "tensor 'token_embd.weight': GPTQ: %s", r.error().message());
     calibrated_tensor& ct = out.tensors["token_embd.weight"];

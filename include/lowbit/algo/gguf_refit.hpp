@@ -46,6 +46,8 @@ inline int refit_fields(gguf::block_q5_K& b, std::uint16_t** f) noexcept { f[0] 
 inline int refit_fields(gguf::block_q6_K& b, std::uint16_t** f) noexcept { f[0] = &b.d; return 1; }
 inline int refit_fields(gguf::block_iq4_nl& b, std::uint16_t** f) noexcept { f[0] = &b.d; return 1; }
 inline int refit_fields(gguf::block_iq4_xs& b, std::uint16_t** f) noexcept { f[0] = &b.d; return 1; }
+inline int refit_fields(gguf::block_iq3_s& b, std::uint16_t** f) noexcept { f[0] = &b.d; return 1; }
+inline int refit_fields(gguf::block_iq3_xxs& b, std::uint16_t** f) noexcept { f[0] = &b.d; return 1; }
 
 // (w - q) H (w - q)^T for a row of K values, in double.
 inline double weighted_error(const float* w, const float* q, matrix_view<const float> H, std::vector<double>& e) {

@@ -42,7 +42,9 @@
 //     super-block's scales by ggml's encoder on the current values, then each
 //     group (IQ3_S 4 columns, IQ3_XXS 8) coded jointly from its current values
 //     and its error propagated column by column, which is GPTVQ's block
-//     update. act-order sorts whole groups; refit_scales and refine are refused.
+//     update. act-order sorts whole groups; refit_scales re-fits d, refine
+//     moves the sub-block scales and (with codes) the grid points
+//     (gguf_lattice_refine.hpp).
 //
 //   - refit_scales: once a row's codes are all fixed, its blocks' f16 d (and
 //     m/dmin) are re-fitted to (w - q) H (w - q)^T with the codes kept
@@ -73,6 +75,7 @@
 #include "../formats/gguf_blocks.hpp"
 #include "../parallel.hpp"
 #include "gguf_block_refine.hpp"
+#include "gguf_lattice_refine.hpp"
 #include "gguf_refit.hpp"
 #include "gptq.hpp"
 #include "linalg.hpp"
@@ -90,7 +93,9 @@ struct gptq_gguf_options {
     bool refit_scales = false;     // after the sweep, re-fit each block's f16 d (and m/dmin) to the H-weighted
                                    // error of its row, codes kept (gguf_refit.hpp); only ever lowers that error
     bool refine = false;           // after the sweep (and refit_scales): coordinate descent on the K-quant sub-block
-                                   // scales/mins and the codes, with d/dmin re-fits (gguf_block_refine.hpp); not Q8_0
+                                   // scales/mins and the codes, with d/dmin re-fits (gguf_block_refine.hpp); IQ3_S /
+                                   // IQ3_XXS: their 4-bit sub-block scales and grid points (gguf_lattice_refine.hpp);
+                                   // not Q8_0
     block_refine_options refine_options;
 };
 
@@ -105,7 +110,8 @@ struct gptq_gguf_result {
     double refit_loss_before = 0, refit_loss_after = 0;
 };
 
-// True for the types gptq_quantize_gguf writes.
+// True for the types gptq_quantize_gguf writes; refit_scales re-fits every one
+// of them, refine every one but Q8_0 (IQ3_S, IQ3_XXS: gguf_lattice_refine.hpp).
 constexpr bool gptq_gguf_supports(gguf::gguf_type t) noexcept {
     switch (t) {
         case gguf::gguf_type::q4_0: case gguf::gguf_type::q4_1: case gguf::gguf_type::q5_0: case gguf::gguf_type::q5_1:
@@ -118,11 +124,6 @@ constexpr bool gptq_gguf_supports(gguf::gguf_type t) noexcept {
     }
 }
 
-// True for the types whose bytes refit_scales and refine can re-fit: those
-// gptq_quantize_gguf writes but the lattice types IQ3_S and IQ3_XXS.
-constexpr bool gptq_gguf_refits(gguf::gguf_type t) noexcept {
-    return gptq_gguf_supports(t) && t != gguf::gguf_type::iq3_s && t != gguf::gguf_type::iq3_xxs;
-}
 
 namespace detail {
 
@@ -351,24 +352,29 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
         }
         double loss = 0;
         float* values = res.values.empty() ? nullptr : res.values.data() + r0 * K;
-        if constexpr (gguf::detail::is_lattice_block<B>()) {  // refit and refine are refused for these types
+        constexpr bool lattice = gguf::detail::is_lattice_block<B>();
+        if constexpr (lattice) {
             gptq_lattice_sweep<B> ls{sw};
             task_ok[t] = ls.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
-            task_loss[t] = loss / 2.0;
         } else {
             task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
-            task_loss[t] = loss / 2.0;
-            const bool refine = opt.refine && has_block_fields<B>();
+        }
+        task_loss[t] = loss / 2.0;
+        {
+            const bool refine = opt.refine && (lattice || has_block_fields<B>());
             if (!(opt.refit_scales || refine) || !task_ok[t]) return;
             for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
                 std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
                 double before = 0, after = 0, b2 = 0;
                 bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
-                if constexpr (has_block_fields<B>())
-                    if (refine) {
-                        const bool moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
-                        changed = changed || moved;
-                    }
+                if (refine) {
+                    bool moved = false;
+                    if constexpr (lattice)
+                        moved = refine_lattice_row<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                    else if constexpr (has_block_fields<B>())
+                        moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                    changed = changed || moved;
+                }
                 if (changed) {
                     ++task_refit[t];
                     if (values)  // the bytes changed: keep_values is what they decode to
@@ -409,9 +415,6 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (opt.block_size < 1) return status::error(errc::invalid_argument, "options.block_size = %d, must be >= 1", opt.block_size);
     if (!(opt.percdamp >= 0.0f) || !std::isfinite(opt.percdamp))
         return status::error(errc::invalid_argument, "options.percdamp = %g, must be finite and >= 0", static_cast<double>(opt.percdamp));
-    if ((opt.refit_scales || opt.refine) && !gptq_gguf_refits(t))
-        return status::error(errc::unsupported, "type %s: refit_scales and refine have no lattice form yet (not built for IQ3_S / IQ3_XXS)",
-                             gguf::type_name(t));
     if (opt.refine && opt.refine_options.rounds < 1)
         return status::error(errc::invalid_argument, "options.refine_options.rounds = %d, must be >= 1", opt.refine_options.rounds);
     if (opt.max_damp_retries < 0)

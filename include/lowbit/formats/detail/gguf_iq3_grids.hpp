@@ -57,6 +57,11 @@ inline void lattice_choose(const float* x, const float* qw, block_iq3_xxs& y, fl
     encode_iq3_xxs(x, qw, y);
 }
 
+// The whole block, as gguf::detail::decode does for the other block types
+// (the refit and the lattice refine decode through this name).
+inline void decode(const block_iq3_s& b, float* y) noexcept { decode_iq3_s(b, y); }
+inline void decode(const block_iq3_xxs& b, float* y) noexcept { decode_iq3_xxs(b, y); }
+
 // The decoders' sub-block scales (db) and the unit of a level: value = db · levels[l] · sign.
 inline float lattice_sub_scale(const block_iq3_s& b, int ib) noexcept {
     const unsigned s = (b.scales[ib / 2] >> (4 * (ib % 2))) & 0xfu;
@@ -86,15 +91,19 @@ inline void lattice_decode_group(const block_iq3_xxs& b, int g, float* y) noexce
 }
 
 // The levels of n magnitudes v (n/4 points of a grid of n_points) at the
-// level unit `scale` (value = scale · (2l + 1)): for each 4 values the grid
-// point nearest to them, by an exhaustive search, the squared distance
-// weighted by ow (n values; null: 1; GPTQ passes 1/U_jj², the diagonal of
-// the OBS metric), the first on ties. False when scale is not a positive finite number (a block
-// the encoder left zero: every value decodes to 0).
-inline bool lattice_levels(const iq_lattice& lat, int n_points, int n, const float* v, const float* ow, float scale, std::int8_t* L) noexcept {
-    if (!(scale > 0.0f) || !(scale < 3.40282347e38f)) return false;
-    float unit[8];  // scale · (2l + 1) per level
-    for (int l = 0; l <= lat.max_level; ++l) unit[l] = scale * static_cast<float>(2 * l + 1);
+// sub-block scale db: level l decodes to db · levels[l], the decoder's own
+// product (IQ3_S: 1, 3, ..., 15; IQ3_XXS: 4, 12, ..., 52 and 62, not 60:
+// ggml's table breaks the 8l + 4 pattern at the top level, and the search
+// measures what the decoder will read). For each 4 values the grid point
+// nearest to them, by an exhaustive search, the squared distance weighted by
+// ow (n values; null: 1; GPTQ passes 1/U_jj², the diagonal of the OBS
+// metric), the first on ties. False when db is not a positive finite number
+// (a block the encoder left zero: every value decodes to 0).
+inline bool lattice_levels(const iq_lattice& lat, int n_points, int n, const float* v, const float* ow, float db,
+                           const std::uint8_t* levels, std::int8_t* L) noexcept {
+    if (!(db > 0.0f) || !(db < 3.40282347e38f)) return false;
+    float unit[8];  // db · levels[l]
+    for (int l = 0; l <= lat.max_level; ++l) unit[l] = db * static_cast<float>(levels[l]);
     for (int k = 0; k < n / 4; ++k) {
         const float* vk = v + 4 * k;
         const float one[4] = {1.0f, 1.0f, 1.0f, 1.0f};
@@ -130,8 +139,7 @@ inline void lattice_code_group(const float* x, const float*, float, const float*
     }
     const iq_lattice lat = iq3s_lattice();
     std::int8_t L[4];
-    // value = db · iq3s_levels[l] = db · (2l + 1)
-    if (!lattice_levels(lat, 512, 4, v, ow, lattice_sub_scale(b, ib), L)) return;
+    if (!lattice_levels(lat, 512, 4, v, ow, lattice_sub_scale(b, ib), iq_grids::iq3s_levels, L)) return;
     const int p = lat.map.point(lat.code(L));
     b.qs[8 * ib + k] = static_cast<std::uint8_t>(p & 255);
     b.qh[ib] = static_cast<std::uint8_t>((b.qh[ib] & ~(1u << k)) | static_cast<unsigned>(p >> 8) << k);
@@ -149,8 +157,7 @@ inline void lattice_code_group(const float* x, const float* qw, float sigma2, co
     iq_split_signs(8, x, w, true, v, &signs);  // even negatives: the cheapest value flipped, its magnitude negated
     const iq_lattice lat = iq3xxs_lattice();
     std::int8_t L[8];
-    // value = db · iq3xxs_levels[l] = 4 db · (2l + 1) (levels 4, 12, ..., 60; 62 for l = 7 as ggml's table has it)
-    if (!lattice_levels(lat, 256, 8, v, ow, 4.0f * lattice_sub_scale(b, ib), L)) return;
+    if (!lattice_levels(lat, 256, 8, v, ow, lattice_sub_scale(b, ib), iq_grids::iq3xxs_levels, L)) return;
     std::uint8_t* q = b.qs + 8 * ib;
     q[2 * l] = static_cast<std::uint8_t>(lat.map.point(lat.code(L)));
     q[2 * l + 1] = static_cast<std::uint8_t>(lat.map.point(lat.code(L + 4)));
