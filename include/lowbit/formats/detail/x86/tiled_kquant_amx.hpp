@@ -225,7 +225,7 @@ LOWBIT_KQ_AMX_TGT void tiles_on(const kq_view& w, std::size_t t0, std::size_t t1
 }
 
 template <int B>
-inline void tiles(const kq_view& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out, std::size_t ld) {
+inline void kq_tiles(const kq_view& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out, std::size_t ld) {
     tiles_on<B, amx_hw>(w, t0, t1, a, M, out, ld, min_rows);
 }
 
