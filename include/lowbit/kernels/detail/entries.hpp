@@ -350,7 +350,7 @@ struct amx_bodies {
     template <class S>
     static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
                     std::size_t ldy) noexcept {
-        amx::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        amx::ti8_tiles_on<S, amx_hw>(w, t0, t1, acts, M, y, ldy, amx::amx_min_rows);  // the real tile instructions
     }
     template <class S>
     static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
@@ -586,7 +586,8 @@ template <class KS>
 void tiled_amx_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
     const auto w = tiled_body_view<KS, amx_bodies>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
-    amx::tbf16_tiles<body_scheme<KS, amx_bodies::any_scale>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    amx::tbf16_tiles_on<body_scheme<KS, amx_bodies::any_scale>, amx_hw>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy,
+                                                                         amx::bf16_min_rows);
 }
 // Listed under amx before the vdpbf16ps entry of the same key: a CPU with
 // AMX-INT8 but no AMX-BF16 passes over it to that one.
