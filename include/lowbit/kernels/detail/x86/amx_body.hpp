@@ -335,13 +335,21 @@ LOWBIT_AMX_BODY_INLINE void tiles_by_row_groups(const W& w, std::size_t t0, std:
     if (m < M) Rest(w, t0, t1, a + m, M - m, out + m * ld, ld);
 }
 
+// The rows the tiles leave: the avx512vnni body (of the plain tiled layout:
+// no codebook table).
+template <class S>
+LOWBIT_AMX_BODY_INLINE void ti8_rest(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out,
+                                     std::size_t ld) {
+    avx512vnni::ti8_tiles<S>(w, t0, t1, a, M, out, ld);
+}
+
 // All activation rows [0, M) for tiles [t0, t1) (tiles_by_row_groups), the
 // rest on the avx512vnni body. The library runs it on amx_hw, the real tile
 // instructions, with min_rows = amx_min_rows.
 template <class S, class Tiles>
 LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
                                       float* out, std::size_t ld, std::size_t min_rows, std::size_t strip = amx_strip_blocks) {
-    tiles_by_row_groups<group_config, groups_pass<S, Tiles>, avx512vnni::ti8_tiles<S>, &tact_i8::q, amx_strip_blocks, Tiles>(
+    tiles_by_row_groups<group_config, groups_pass<S, Tiles>, ti8_rest<S>, &tact_i8::q, amx_strip_blocks, Tiles>(
         w, t0, t1, a, M, out, ld, min_rows, strip);
 }
 
