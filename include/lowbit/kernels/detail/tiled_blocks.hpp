@@ -127,7 +127,7 @@ inline void prepare_tbf16(const float* x, const std::int32_t* perm, std::size_t 
 
 // The tiled bodies' view of scale_any schemes (blocks.hpp, "scales whose type is read at run time").
 template <class S>
-using any_scale_tview = any_scale_view<tiled_view, S>;
+using any_scale_tview = any_scale_view_of<tiled_view, S>;
 
 // Scale / zero of row i of tile t for group g.
 template <class S>
