@@ -87,6 +87,8 @@ LOWBIT_GGUF_TILED_BODIES(avx512vnni)
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
 // The lattice i-quants' AVX-512 VNNI + VBMI copies (x86/gguf_dot_avx512_vbmi.hpp):
 // entries of arch avx512vnni that need AVX512_VBMI and AVX512_BITALG, before the plain ones.
+// IQ2_XXS, IQ2_XS and IQ2_S read activations of their own layout
+// (avx512vbmi::activation_block: Q8_K by 16-value group), the others Q8_K.
 struct gguf_avx512vbmi_tiled_bodies {
     static constexpr arch a = arch::avx512vnni;
     static constexpr int tile = 4;
@@ -205,13 +207,14 @@ struct ggml_table {
             l.add(ggml_entry<W, A, gguf_avx512_tiled_bodies>());
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {  // first: find_entry takes the first entry of a key whose needs are met
-                l.add(ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies>()).needs = needs_avx512vbmi;
+                l.add(ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies>()).needs = needs_avx512vbmi;
             }
 #endif
             l.add(ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>());
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {
-                l.add(ggml_entry<W, A, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>()).needs = needs_avx512vbmi;
+                l.add(ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>())
+                    .needs = needs_avx512vbmi;
             }
 #endif
             l.add(ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>());  // no tile code for ggml blocks yet

@@ -839,14 +839,19 @@ LOWBIT_GGUF_INLINE __m256 lattice_scales8(const W* w) {
 // v holds each block's eight int32 lanes (reduced here, lane_sums8), dw their
 // scales, ar the activation row's eight blocks; the terms are the model's
 // lattice_term (three IEEE products through opaque8, the int32 -> float
-// rounding static_cast's), formed eight at a time. The VBMI copies use it too.
-LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const block_q8_K* ar, __m256 dw, __m256 unit, const __m256i* v) {
+// rounding static_cast's), formed eight at a time. The VBMI copies use it too
+// (their IQ2 copies through lattice_terms8: their own activation blocks, their
+// own reduction).
+LOWBIT_GGUF_INLINE void lattice_terms8(float& sum, __m256 dx, __m256 dw, __m256 unit, __m256i isums) {
     alignas(32) float terms[8];
-    const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
     const __m256 dd = opaque8(_mm256_mul_ps(dx, dw));
-    const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(lane_sums8(v))));  // exact: |isum| < 2^24
+    const __m256 t = opaque8(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(isums)));  // exact: |isum| < 2^24
     _mm256_store_ps(terms, opaque8(_mm256_mul_ps(t, unit)));
     for (int j = 0; j < 8; ++j) sum += terms[j];
+}
+LOWBIT_GGUF_INLINE void add_lattice_terms8(float& sum, const block_q8_K* ar, __m256 dw, __m256 unit, const __m256i* v) {
+    const __m256 dx = _mm256_setr_ps(ar[0].d, ar[1].d, ar[2].d, ar[3].d, ar[4].d, ar[5].d, ar[6].d, ar[7].d);
+    lattice_terms8(sum, dx, dw, unit, lane_sums8(v));
 }
 // Blocks [0, n) of w against activation rows a[c * lda], c < C, added to
 // sum[c]: per eight blocks (when Group) each block's lanes for every row, then

@@ -22,10 +22,13 @@
 //      table, built at compile time, repeats every 4 or 8 entries, so the
 //      bits above a coordinate's are ignored);
 //   3. the signs are a mask register per 64 values, applied as 128 - u: the
-//      block's sign bytes (IQ2_S, IQ3_S), or the 7-bit fields turned into
-//      sign bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
-//      eighth bit, the parity, comes with it), kept in a register and made
-//      masks by vpshufbitqmb (BITALG).
+//      block's sign bytes (IQ3_S), or sign bytes kept in a register and made
+//      masks by vpshufbitqmb (BITALG): the 7-bit fields turned into sign
+//      bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
+//      eighth bit, the parity, comes with it), or IQ2_S's stored ones.
+// IQ2_XXS, IQ2_XS and IQ2_S read activations of their own layout
+// (block_q8_K_groups: Q8_K by 16-value group), so that one vpdpbusd
+// accumulator and one vpmulld by the scales serve a block's four chunks.
 // IQ1_S and IQ1_M (2048 points, 11-bit indices) differ in steps 1 and 2:
 // the low code byte from a 2048-entry plane, the high one from three
 // 128-entry tables of runs of 16 indices, the values by vpternlogd (see
@@ -42,7 +45,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "../../gguf_rows.hpp"
 #include "gguf_dot_avx512.hpp"
 
 namespace lowbit {
@@ -100,7 +105,8 @@ alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3
 alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
 
 // The unmasked forms through all-ones masks: GCC 12 warns -Wmaybe-uninitialized
-// inside the unmasked intrinsics (their undefined merge source, GCC PR 105593).
+// inside the unmasked intrinsics (their undefined merge source, GCC PR 105593);
+// the masked forms are written out where used (vpshufd, vpunpck*dq, vshufi64x2, vpermd).
 LOWBIT_GGUF_VBMI_INLINE __m512i vpermb(__m512i idx, __m512i t) { return _mm512_maskz_permutexvar_epi8(~0ull, idx, t); }
 LOWBIT_GGUF_VBMI_INLINE __m512i multishift(__m512i shifts, __m512i x) { return _mm512_maskz_multishift_epi64_epi8(~0ull, shifts, x); }
 LOWBIT_GGUF_VBMI_INLINE __m256i multishift256(__m256i shifts, __m256i x) { return _mm256_maskz_multishift_epi64_epi8(~0u, shifts, x); }
@@ -127,15 +133,14 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __
 // The super-block's indices are permuted (one vpermb, or one vpermi2b for a
 // pair of blocks) before the lookup so that the codes come out where the
 // expansion wants them:
-//   8-wide grids (32 points, one zmm of words per block): word 4p + k =
-//     point 8k + p, so that chunk k's eight points are word k of each qword
-//     (pick8; the pair layout is pair_pick's, below);
+//   8-wide grids (32 points a block, looked up per pair): the two code
+//     planes stay apart, byte 8 q + 4 S + k of each the point 4 q + k of
+//     block S (pair_pick, below; the expansion is expand_g's);
 //   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
 //     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
 //     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
-// pick8(p): the point at word p; pick4(b): the point whose index goes to byte
-// b of the vector whose unpacks give codes[0] (low bytes of each 128-bit lane) and codes[1].
-constexpr int pick8(int word) { return 8 * (word % 4) + word / 4; }
+// pick4(b): the point whose index goes to byte b of the vector whose unpacks
+// give codes[0] (low bytes of each 128-bit lane) and codes[1].
 constexpr int pick4(int b) {
     const int lane = b / 16, m = (b % 16) / 8, w = 8 * lane + b % 8;  // word w of codes[m]
     const int p = w / 4, s = w % 4;
@@ -166,14 +171,6 @@ LOWBIT_GGUF_VBMI_INLINE __m512i pick4_bytes() {
 LOWBIT_GGUF_VBMI_INLINE __m512i apply_signs(__m512i u, __mmask64 minus) {
     return _mm512_mask_sub_epi8(u, minus, _mm512_set1_epi8(static_cast<char>(128)), u);
 }
-// Chunk k of an 8-wide grid: coordinate j (bits 2j, 2j + 1) of word k of each
-// qword to byte j by vpmultishiftqb, then 64 + level by vpermb (the bits above
-// the coordinate's are ignored: the table repeats every 4 entries).
-template <int K>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand8(const __m512i* codes, __m512i levels) {
-    constexpr long long s = 0x0e0c0a0806040200ll + 0x1010101010101010ll * K;
-    return vpermb(multishift(_mm512_set1_epi64(s), codes[0]), levels);
-}
 // Chunk k of a 4-wide grid: words 2 (k % 2), 2 (k % 2) + 1 of each qword of
 // codes[k / 2], three bits per coordinate.
 template <int K>
@@ -184,10 +181,11 @@ LOWBIT_GGUF_VBMI_INLINE __m512i expand4(const __m512i* codes, __m512i levels) {
 
 // What a super-block leaves for its chunks.
 struct vbmi_block {
-    __m512i codes[2];           // 16-bit grid codes in the point order above (8-wide grids: codes[0] only)
-    __m256i sc16;               // 2 s + 1 per 16 values
-    const std::uint8_t* signs;  // stored sign bytes (IQ2_S, IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
-    __m512i sign_t;             // built sign bytes (the others), transposed: see sign_transpose
+    __m512i codes[2];           // 16-bit grid codes in the point order above (IQ1: codes[0] only; IQ2: the pair's two byte planes)
+    __m256i sc16;               // 2 s + 1 per 16 values (IQ3, IQ1)
+    __m512i sc32;               // IQ2: 2 s + 1 of 16-value group p in dword p
+    const std::uint8_t* signs;  // stored sign bytes (IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
+    __m512i sign_t;             // IQ3_XXS: built sign bytes, transposed (sign_transpose); IQ2: sign bytes by group (iq2_mask)
     __m256i off16;              // IQ1: what comes off per activation of a 16-value group (iq1_lanes)
     __m512i base;               // IQ1_M: per point 64 | 2 (shift +1) or 64 (shift -1), A's points 0..31, B's 32..63
 };
@@ -223,56 +221,122 @@ LOWBIT_GGUF_VBMI_INLINE void meta_scales(__m256i meta, vbmi_block& b) {
 LOWBIT_GGUF_VBMI_INLINE __m512i meta_fields(__m512i meta16) {
     return multishift(_mm512_set1_epi64(0x352e2720150e0700ll), meta16);
 }
-// A pair's odd scales as one zmm of words (A's sixteen 16-value groups in
-// words 0..15, B's in 16..31), split into the blocks' sc16.
-LOWBIT_GGUF_VBMI_INLINE void split_scales(__m512i sc, vbmi_block& ba, vbmi_block& bb) {
-    ba.sc16 = _mm512_maskz_extracti64x4_epi64(0xf, sc, 0);
-    bb.sc16 = _mm512_maskz_extracti64x4_epi64(0xf, sc, 1);
-}
-// IQ2_XXS: sixteen meta words (A's eight, then B's), scale s in bits 28..31:
-// (meta >> 27) is 2 s plus a sign bit in bit 0, so 2 s + 1 = (meta >> 27) | 1,
-// put in both words of its dword by one vpternlogd (x | x << 16 | 0x00010001).
-LOWBIT_GGUF_VBMI_INLINE __m512i meta_odd_scales(__m512i meta16) {
-    const __m512i x = _mm512_maskz_srli_epi32(0xffff, meta16, 27);
-    return _mm512_ternarylogic_epi32(x, _mm512_maskz_slli_epi32(0xffff, x, 16), _mm512_set1_epi32(0x00010001), 0xfe);
-}
-// IQ2_XS, IQ2_S: eight scale bytes per block, two 4-bit scales each (low
-// nibble first), 16 values a scale. Both blocks' 64-bit scale words are
-// broadcast from memory (A's to qwords 0..3, B's to 4..7); word j of qword q
-// takes nibble 4 q + j: vpmultishiftqb takes bits 16 q + 4 j - 1 .. (mod 64)
-// to its low byte, the nibble in bits 1..4 (the high byte zeroed by the
-// mask), and one vpternlogd makes (x & 0x1e) | 1 = 2 s + 1.
-LOWBIT_GGUF_VBMI_INLINE __m512i pair_odd_scales16(const std::uint8_t* sa, const std::uint8_t* sb) {
-    const __m512i s = _mm512_mask_broadcastq_epi64(_mm512_maskz_broadcastq_epi64(0xff, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sa))), 0xf0,
-                                                   _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb)));
-    constexpr auto f = [](int b) { return (16 * ((b / 8) % 4) + 4 * ((b % 8) / 2) + 63) % 64; };
-    const __m512i x = _mm512_maskz_multishift_epi64_epi8(0x5555555555555555ull, bytes_of(f), s);
-    return _mm512_ternarylogic_epi32(x, _mm512_set1_epi16(0x1e), _mm512_set1_epi16(1), 0xea);
+// ---- IQ2_XXS, IQ2_XS, IQ2_S: activations by 16-value group ------------------------
+// The 8-wide grids' copies read activations of their own layout (the entry's
+// prepare writes it once per activation row, quantize_activations below):
+// Q8_K's 256 values with each 64-byte chunk r (r < 4) holding four values of
+// every 16-value group, dword p of chunk r = values 16 p + 4 r .. 16 p + 4 r + 3.
+// Then dword p of every chunk belongs to group p: vpdpbusd sums u * a of a
+// chunk into dword p, the four chunks into one accumulator, and one vpmulld
+// by the scales (dword p: 2 s + 1 of group p) scales the block: no per-chunk
+// scale vector (vpermw), no vpmaddubsw. The accumulator starts at
+// -64 * (the sum of group p's activations), stored beside the values, which
+// takes off the 64 of u = 64 +- g: the block's integer sum is the model's
+// (sum_p (2 s_p + 1) sum_{v in p} (u_v - 64) a_v; exact in int32).
+struct alignas(64) block_q8_K_groups {
+    static constexpr int values = qk_k;
+    std::int8_t qs[qk_k];          // chunk r (bytes 64 r ..): byte 4 p + i = Q8_K value 16 p + 4 r + i
+    std::int32_t off[qk_k / 16];   // -64 * Q8_K's bsums[p]
+    float d8[8];                   // block 8 j of a row: the d of its blocks 8 j .. 8 j + 7 (0 past the row's end)
+    float d;                       // Q8_K's d
+};
+static_assert(sizeof(block_q8_K_groups) == 384, "six cache lines per super-block");
+// A row of k values as Q8_K (the bytes of quantize_row_q8_K, so the same status
+// on NaN/Inf), reordered in place from the last block back: block i's Q8_K
+// bytes (292 from 292 i) are copied out before block i is written (384 from
+// 384 i), and they lie below it, so later blocks' bytes are read before they
+// are overwritten.
+inline status quantize_activations(const float* x, block_q8_K_groups* y, std::int64_t k) noexcept {
+    const status s = quantize_row_q8_K(x, reinterpret_cast<block_q8_K*>(y), k);
+    if (!s) return s;
+    static_assert(sizeof(block_q8_K) <= sizeof(block_q8_K_groups), "the Q8_K row fits in place");
+    for (std::int64_t i = k / qk_k; i-- > 0;) {
+        block_q8_K q;
+        std::memcpy(&q, reinterpret_cast<const unsigned char*>(y) + i * static_cast<std::int64_t>(sizeof(block_q8_K)), sizeof q);
+        block_q8_K_groups g{};
+        for (int r = 0; r < 4; ++r)
+            for (int p = 0; p < qk_k / 16; ++p) std::memcpy(g.qs + 64 * r + 4 * p, q.qs + 16 * p + 4 * r, 4);
+        for (int p = 0; p < qk_k / 16; ++p) g.off[p] = -64 * static_cast<std::int32_t>(q.bsums[p]);
+        g.d = q.d;
+        if (i % 8 == 0) {  // blocks i + 1 .. i + 7 are written already
+            g.d8[0] = q.d;
+            for (std::int64_t j = 1; j < 8 && i + j < k / qk_k; ++j) g.d8[j] = y[i + j].d;
+        }
+        std::memcpy(static_cast<void*>(y + i), &g, sizeof g);
+    }
+    return {};
 }
 
-// The 8-wide grids have 32 points per super-block: two super-blocks are
-// looked up together, block A's index bytes at bytes 16 L + i and block B's
-// at 16 L + 8 + i (i < 8) of one vector, so that vpunpcklbw / vpunpckhbw of
-// the two code planes give A's and B's codes, each word 8 L + i the point
-// pick8(8 L + i). pair_pick(src): the vpermi2b index (A's bytes 0..63, B's
-// 64..127) taking byte src(point) of each block there.
+// The 8-wide grids have 32 points per super-block: two super-blocks (slots
+// S = 0, 1: A, B) are looked up together, the index of point 4 q + k of
+// block S at byte 8 q + 4 S + k of one vector (qword q: points 4 q .. 4 q + 3
+// of both blocks, groups 2 q and 2 q + 1). The two code planes are kept as
+// they come (codes[0] the low bytes, coordinates 0..3; codes[1] the high
+// ones, 4..7): chunk r reads coordinates 4 (r % 2) .. 4 (r % 2) + 3 only, so
+// of one plane, and no vpunpck joins them. The sign bytes of a pair are in
+// this order too (iq2_mask). pair_pick(src): the vpermi2b index (A's bytes
+// 0..63, B's 64..127) taking byte src(point) of each block there.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
     constexpr auto f = [](int b) {
-        const int lane = b / 16, hb = (b % 16) / 8, i = b % 8;
-        return 64 * hb + Src{}(pick8(8 * lane + i));
+        const int q = b / 8, s = (b % 8) / 4, k = b % 4;
+        return 64 * s + Src{}(4 * q + k);
     };
     return bytes_of(f);
 }
-LOWBIT_GGUF_VBMI_INLINE void split_codes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
-    ba.codes[0] = _mm512_unpacklo_epi8(lo, hi);
-    bb.codes[0] = _mm512_unpackhi_epi8(lo, hi);
+LOWBIT_GGUF_VBMI_INLINE void set_planes(__m512i lo, __m512i hi, vbmi_block& ba, vbmi_block& bb) {
+    ba.codes[0] = bb.codes[0] = lo;
+    ba.codes[1] = bb.codes[1] = hi;
 }
 
 // Where point p's index byte is: p itself (IQ2_S, IQ3_XXS, IQ3_S).
 struct natural {
     constexpr int operator()(int point) const { return point; }
 };
+
+// The signs of a pair (iq2_mask): 64 sign bytes, qword q holding those of
+// points 4 q .. 4 q + 3 of A in bytes 0..3 and of B in bytes 4..7, bit j of a
+// byte negating coordinate j of its point. Chunk r's byte 4 e + i of qword q
+// (value 16 (2 q + e) + 4 r + i: coordinate 4 (r % 2) + i of point
+// 4 q + 2 e + r / 2) is then bit 32 Slot + 16 e + 4 r + i of qword q, which
+// vpshufbitqmb takes to mask bit 8 q + 4 e + i. IQ2_S's stored sign bits
+// (bit v of byte n: value 8 n + v) are the same bits once qword q holds A's
+// dword q and B's dword q (one vpermt2d).
+template <int R, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __mmask64 iq2_mask(__m512i sign_t) {
+    constexpr long long c = static_cast<long long>(0x1312111003020100ull + 0x0101010101010101ull * (32 * Slot + 4 * R));
+    return _mm512_bitshuffle_epi64_mask(sign_t, _mm512_set1_epi64(c));
+}
+// Chunk r's 64 + g for the block in slot S: byte 4 e + i of qword q is
+// coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
+// 8 q + 4 S + 2 e + r / 2, bits 2 i: vpmultishiftqb offset
+// 32 S + 16 e + 8 (r / 2) + 2 i, then 64 + level by vpermb (the bits above the
+// coordinate's are ignored: the table repeats every 4 entries).
+template <int R, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m512i expand_g(const __m512i* planes, __m512i levels) {
+    constexpr long long s = static_cast<long long>(0x1614121006040200ull + 0x0101010101010101ull * (32 * Slot + 8 * (R / 2)));
+    return vpermb(multishift(_mm512_set1_epi64(s), planes[R % 2]), levels);
+}
+// IQ2_XXS: per 32 values (qword ib of qs: four index bytes, then a u32) a
+// scale s in bits 28..31 of the u32: qword >> 59 is 2 s plus a sign bit in
+// bit 0, so 2 s + 1 = (qword >> 59) | 1, put in both dwords of the qword
+// (groups 2 ib, 2 ib + 1) by one vpternlogd (x | x << 32 | 1).
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2xxs_scales(__m512i q) {
+    const __m512i x = _mm512_maskz_srli_epi64(0xff, q, 59);
+    return _mm512_ternarylogic_epi32(x, _mm512_maskz_slli_epi64(0xff, x, 32), _mm512_set1_epi32(1), 0xfe);
+}
+// IQ2_XS, IQ2_S: eight scale bytes, two 4-bit scales each (low nibble first),
+// group p's the nibble p of the 64-bit word. The word broadcast to every
+// qword; vpmultishiftqb takes nibble 2 q to bits 1..4 of dword 2 q (bits
+// 8 q - 1 .. mod 64) and nibble 2 q + 1 to those of dword 2 q + 1 (the other
+// bytes zeroed by the mask), and one vpternlogd makes (x & 0x1e) | 1.
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_nibble_scales(const std::uint8_t* scales) {
+    std::uint64_t v;
+    std::memcpy(&v, scales, 8);
+    constexpr auto f = [](int b) { return (8 * (b / 8) + 4 * ((b % 8) / 4) + 63) % 64; };
+    const __m512i x = _mm512_maskz_multishift_epi64_epi8(0x1111111111111111ull, bytes_of(f), _mm512_set1_epi64(static_cast<long long>(v)));
+    return _mm512_ternarylogic_epi32(x, _mm512_set1_epi32(0x1e), _mm512_set1_epi32(1), 0xea);
+}
 
 // ---- IQ2_XXS: per 32 values four index bytes and a u32 (four sign fields, a scale)
 struct iq2xxs_index_byte {
@@ -282,11 +346,13 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     const __m512i qa = load64(wa.qs), qb = load64(wb.qs);  // qword ib: four index bytes, then the u32
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<iq2xxs_index_byte>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx);
-    split_codes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
-    // the u32 of each qword: dwords 2 ib + 1 of A, then of B
-    const __m512i meta16 = _mm512_permutex2var_epi32(qa, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), qb);
-    split_scales(meta_odd_scales(meta16), ba, bb);
-    ba.sign_t = bb.sign_t = build_signs(meta_fields(meta16), c);
+    set_planes(bytes256(iq2xxs_lo.v, idx, b7), bytes256(iq2xxs_hi.v, idx, b7), ba, bb);
+    ba.sc32 = iq2xxs_scales(qa);
+    bb.sc32 = iq2xxs_scales(qb);
+    // qword q: A's u32 q, then B's (dwords 2 q + 1 of each); its four 7-bit
+    // fields each (points 4 q .. 4 q + 3) as bytes are iq2_mask's order already
+    const __m512i meta = _mm512_permutex2var_epi32(qa, _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31), qb);
+    ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, meta_fields(meta), c.sign_hi);
 }
 // ---- IQ2_XS: per 8 values a u16 (9-bit index, 7-bit sign field); 4-bit scales per 16
 struct low_byte_of_word {
@@ -300,43 +366,80 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i idx = _mm512_permutex2var_epi8(qa, pair_pick<low_byte_of_word>(), qb);
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
-    split_codes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // The sign fields are the high bytes >> 1, and `high` holds every one of
-    // them once (in the lookup's order): their sign bytes are looked up
-    // there (a byte-wise table, so the order does not matter; the bit that
-    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b), and
-    // one vpermb takes them to sign_transpose's order: sign_t byte 8 p + s is
-    // the sign byte of point P = 8 (s % 4) + p of block s / 4, which sits at
-    // byte 16 (w / 8) + 8 (s / 4) + w % 8 of `high`, w = 4 (P % 8) + P / 8
-    // (pick8's inverse).
-    constexpr auto from_high = [](int b) {
-        const int p = b / 8, s = b % 8, point = 8 * (s % 4) + p, w = 4 * (point % 8) + point / 8;
-        return 16 * (w / 8) + 8 * (s / 4) + w % 8;
-    };
-    ba.sign_t = bb.sign_t = vpermb(bytes_of(from_high), _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi));
-    split_scales(pair_odd_scales16(wa.scales, wb.scales), ba, bb);
+    set_planes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
+    // The sign fields are the high bytes >> 1, already in iq2_mask's order
+    // (the lookup's): their sign bytes are looked up there (the bit that
+    // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b).
+    ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi);
+    ba.sc32 = iq2_nibble_scales(wa.scales);
+    bb.sc32 = iq2_nibble_scales(wb.scales);
 }
 // ---- IQ2_S: 10-bit indices (qs byte | two bits of qh), stored sign bytes
-struct qh_shift {  // bits 2 (point % 4) .. of the block's 64-bit qh: the bits of point's qh byte
-    constexpr int operator()(int point) const { return 2 * point; }
+struct qh_shift {  // bits 2 (point % 4), 2 (point % 4) + 1 of the point's qh byte
+    constexpr int operator()(int point) const { return 2 * (point % 4); }
 };
 LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb, const vbmi_consts&, vbmi_block& ba, vbmi_block& bb) {
     const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
-    // bits 8, 9 of point P: bits 2P, 2P + 1 of the block's eight qh bytes as one u64 (qword 2L: A's, 2L + 1: B's)
+    // bits 8, 9 of point P = 4 q + k: bits 2 k, 2 k + 1 of the block's qh byte q
+    // (bits 2 P, 2 P + 1 of its eight qh bytes as one u64). Qword q of h2: A's
+    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast (B's
+    // rotated left by 8 first), each rotated right by 8 q (vprorvq), and
+    // joined by one vpternlogq (bits 0..7 from A's).
     std::uint64_t ha, hb;
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
-    const __m512i h2 = _mm512_mask_blend_epi64(0xaa, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_set1_epi64(static_cast<long long>(hb)));
-    // byte b of idx lies in qword b / 8 of h2, its block's: vpshufbitqmb takes bit 2P (bit 8) or 2P + 1 (bit 9)
+    hb = (hb << 8) | (hb >> 56);
+    const __m512i by_q = _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56);
+    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), by_q);
+    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), by_q);
+    const __m512i h2 = _mm512_ternarylogic_epi64(_mm512_set1_epi64(0xff), ra, rb, 0xca);  // 0xff ? ra : rb, bit by bit
+    // byte b of idx (slot S = (b % 8) / 4, k = b % 4) lies in qword b / 8 of
+    // h2: vpshufbitqmb takes bit 8 S + 2 k (bit 8) or 8 S + 2 k + 1 (bit 9)
     // of that qword straight to mask bit b
-    constexpr auto f8 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)); };
-    constexpr auto f9 = [](int b) { return qh_shift{}(pick8(8 * (b / 16) + b % 8)) + 1; };
+    constexpr auto f8 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4); };
+    constexpr auto f9 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4) + 1; };
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
                     b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
-    split_codes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
-    ba.signs = wa.qs + qk_k / 8;
-    bb.signs = wb.qs + qk_k / 8;
-    split_scales(pair_odd_scales16(wa.scales, wb.scales), ba, bb);
+    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
+    // the 32 sign bytes of each block (after the 32 index bytes): qword q = A's dword q, B's dword q
+    const __m512i sa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa.qs + qk_k / 8)));
+    const __m512i sb = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + qk_k / 8)));
+    ba.sign_t = bb.sign_t = _mm512_permutex2var_epi32(sa, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), sb);
+    ba.sc32 = iq2_nibble_scales(wa.scales);
+    bb.sc32 = iq2_nibble_scales(wb.scales);
+}
+// Chunk r of the block in slot Slot of its pair, dotted with the grouped activations.
+template <int R, int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i acc) {
+    const __m512i u = apply_signs(expand_g<R, Slot>(b.codes, c.levels), iq2_mask<R, Slot>(b.sign_t));
+    return _mm512_dpbusd_epi32(acc, u, load64(a.qs + 64 * R));
+}
+// int32 lanes whose sum is isum(w, a): from -64 bsum_p, the four chunks' u * a
+// by group, times 2 s_p + 1.
+template <int Slot>
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_lanes(const vbmi_block& b, const block_q8_K_groups& a, const vbmi_consts& c) {
+    __m512i acc = _mm512_load_si512(a.off);
+    acc = iq2_step<0, Slot>(b, c, a, acc);
+    acc = iq2_step<1, Slot>(b, c, a, acc);
+    acc = iq2_step<2, Slot>(b, c, a, acc);
+    acc = iq2_step<3, Slot>(b, c, a, acc);
+    return _mm512_mullo_epi32(acc, b.sc32);
+}
+// A pair's lanes folded into one zmm: A's eight sums in the low half, B's in the high.
+LOWBIT_GGUF_VBMI_INLINE __m512i fold_pair(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, a, b, 0x44), _mm512_maskz_shuffle_i64x2(0xff, a, b, 0xee));
+}
+// The eight blocks' sums from four folded pairs (v[j]: blocks 2 j, 2 j + 1),
+// in block order: 128-bit lanes first (lane L of d: block L's four partial
+// sums, of e: block 4 + L's), then within the lanes.
+LOWBIT_GGUF_VBMI_INLINE __m256i iq2_sums8(const __m512i* v) {
+    const __m512i d = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, v[0], v[1], 0x88), _mm512_maskz_shuffle_i64x2(0xff, v[0], v[1], 0xdd));
+    const __m512i e = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, v[2], v[3], 0x88), _mm512_maskz_shuffle_i64x2(0xff, v[2], v[3], 0xdd));
+    // lane L: [d0 + d2, e0 + e2, d1 + d3, e1 + e3], then [d, e, d, e]
+    const __m512i f = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xffff, d, e), _mm512_maskz_unpackhi_epi32(0xffff, d, e));
+    const __m512i g = _mm512_add_epi32(f, _mm512_maskz_shuffle_epi32(0xffff, f, _MM_PERM_BADC));
+    const __m512i s = _mm512_maskz_permutexvar_epi32(0xff, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), g);
+    return _mm512_maskz_extracti64x4_epi64(0xf, s, 0);  // not the cast: GCC 12 makes it an unmasked extract (PR 105593)
 }
 // ---- IQ3_XXS: 64 index bytes, then eight u32 (sign fields, scale)
 LOWBIT_GGUF_VBMI_INLINE void prep(const block_iq3_xxs& w, const vbmi_consts& c, vbmi_block& b) {
@@ -531,24 +634,25 @@ struct grid_width<block_iq3_s> {
     static constexpr int value = 4;
 };
 
+// The activation blocks of a VBMI copy: Q8_K's, the IQ2 types' own (block_q8_K_groups).
 template <class W>
-constexpr bool stored_signs() {  // else built from 7-bit fields
-    return std::is_same<W, block_iq2_s>::value || std::is_same<W, block_iq3_s>::value;
+constexpr bool grouped_activations() {
+    return std::is_same<W, block_iq2_xxs>::value || std::is_same<W, block_iq2_xs>::value || std::is_same<W, block_iq2_s>::value;
 }
-// Chunk k's 64 + g, signed as the block says, dotted with a[64k ..] and scaled
-// (Slot: the block's place in a pair, for the built signs).
-template <int K, int Slot, class W>
+template <class W>
+using activation_block = typename std::conditional<grouped_activations<W>(), block_q8_K_groups, block_q8_K>::type;
+
+// IQ3: chunk k's 64 + g, signed as the block says, dotted with a[64k ..] and scaled.
+template <int K, class W>
 LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K& a, __m512i acc) {
-    __m512i g;
-    if constexpr (grid_width<W>::value == 8) g = expand8<K>(b.codes, c.levels);
-    else g = expand4<K>(b.codes, c.levels);
+    const __m512i g = expand4<K>(b.codes, c.levels);
     __mmask64 minus;
-    if constexpr (stored_signs<W>()) {
+    if constexpr (std::is_same<W, block_iq3_s>::value) {  // stored sign bytes
         std::uint64_t m;
         std::memcpy(&m, b.signs + 8 * K, 8);
         minus = _cvtu64_mask64(m);
     } else {
-        minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * (4 * Slot + K)));
+        minus = _mm512_bitshuffle_epi64_mask(b.sign_t, _mm512_set1_epi64(0x0706050403020100ll + 0x0808080808080808ll * K));
     }
     const __m512i u = apply_signs(g, minus);
     const __m512i pairs = _mm512_maddubs_epi16(u, load64(a.qs + 64 * K));
@@ -557,20 +661,20 @@ LOWBIT_GGUF_VBMI_INLINE __m512i step(const vbmi_block& b, const vbmi_consts& c, 
     else return _mm512_dpwssd_epi32(acc, pairs, avx512vnni::chunk_scales(b.sc16, K));
 }
 
-// int32 lanes whose sum is isum(w, a), from the prepared block.
-template <class W, int Slot>
+// IQ3: int32 lanes whose sum is isum(w, a), from the prepared block.
+template <class W>
 LOWBIT_GGUF_VBMI_INLINE __m256i lanes(const vbmi_block& b, const block_q8_K& a, const vbmi_consts& c) {
-    __m512i acc = step<0, Slot, W>(b, c, a, _mm512_setzero_si512());
-    acc = step<1, Slot, W>(b, c, a, acc);
-    acc = step<2, Slot, W>(b, c, a, acc);
-    acc = step<3, Slot, W>(b, c, a, acc);
+    __m512i acc = step<0, W>(b, c, a, _mm512_setzero_si512());
+    acc = step<1, W>(b, c, a, acc);
+    acc = step<2, W>(b, c, a, acc);
+    acc = step<3, W>(b, c, a, acc);
     // sum_j sc_j sum (u - 64) a = sum_j sc_j sum u a - 64 sum_j sc_j bsum_j
     return _mm256_sub_epi32(fold(acc), _mm256_madd_epi16(_mm256_slli_epi16(b.sc16, 6), load32(a.bsums)));
 }
 // Two weight blocks (i, i + 1) against C activation rows: lanes out[c][0], out[c][1].
 // The 8-wide grids prepare the two together; each block is prepared once for the C rows.
 template <int C, class W>
-LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::size_t lda, const vbmi_consts& c, __m256i (*out)[2]) {
+LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const activation_block<W>* a, std::size_t lda, const vbmi_consts& c, __m256i (*out)[2]) {
     vbmi_block b[2];
     if constexpr (grid_width<W>::value == 8) {
         prep2(w[0], w[1], c, b[0], b[1]);
@@ -584,21 +688,31 @@ LOWBIT_GGUF_VBMI_INLINE void pair_lanes(const W* w, const block_q8_K* a, std::si
             out[r][0] = iq1_lanes<W, 0>(b[0], a[r * lda]);
             out[r][1] = iq1_lanes<W, 1>(b[1], a[r * lda + 1]);
         } else {
-            out[r][0] = lanes<W, 0>(b[0], a[r * lda], c);
-            out[r][1] = lanes<W, grid_width<W>::value == 8 ? 1 : 0>(b[1], a[r * lda + 1], c);
+            out[r][0] = lanes<W>(b[0], a[r * lda], c);
+            out[r][1] = lanes<W>(b[1], a[r * lda + 1], c);
         }
     }
 }
+// IQ2: two weight blocks (i, i + 1) against C activation rows: out[c], the
+// folded pair (fold_pair); the blocks are prepared once for the C rows.
+template <int C, class W>
+LOWBIT_GGUF_VBMI_INLINE void iq2_pair(const W* w, const block_q8_K_groups* a, std::size_t lda, const vbmi_consts& c, __m512i* out) {
+    vbmi_block b[2];
+    prep2(w[0], w[1], c, b[0], b[1]);
+    LOWBIT_UNROLL
+    for (int r = 0; r < C; ++r) out[r] = fold_pair(iq2_lanes<0>(b[0], a[r * lda], c), iq2_lanes<1>(b[1], a[r * lda + 1], c));
+}
 // One weight block (the row's last ones when nb is not a multiple of 8).
 template <int C, class W>
-LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::size_t lda, const vbmi_consts& c, __m256i* out) {
+LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const activation_block<W>* a, std::size_t lda, const vbmi_consts& c, __m256i* out) {
     vbmi_block b[2];
     if constexpr (grid_width<W>::value == 8) prep2(w, w, c, b[0], b[1]);
     else prep(w, c, b[0]);
     LOWBIT_UNROLL
     for (int r = 0; r < C; ++r) {
         if constexpr (is_iq1<W>()) out[r] = iq1_lanes<W, 0>(b[0], a[r * lda]);
-        else out[r] = lanes<W, 0>(b[0], a[r * lda], c);
+        else if constexpr (grouped_activations<W>()) out[r] = fold(iq2_lanes<0>(b[0], a[r * lda], c));
+        else out[r] = lanes<W>(b[0], a[r * lda], c);
     }
 }
 
@@ -609,24 +723,38 @@ LOWBIT_GGUF_VBMI_INLINE void single_lanes(const W& w, const block_q8_K* a, std::
 // time and summed one by one in block order; the blocks left over one at a
 // time. Every C gives row_dot_scalar's bits.
 template <int C, class W>
-LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const block_q8_K* a, std::size_t lda, std::size_t nb, const vbmi_consts& c,
-                                              float* out) {
+LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const activation_block<W>* a, std::size_t lda, std::size_t nb,
+                                              const vbmi_consts& c, float* out) {
     float sum[C] = {};
     std::size_t i = 0;
     const __m256 unit = _mm256_set1_ps(lattice_unit(w[0]));
-    for (; i + 8 <= nb; i += 8) {
-        __m256i v[C][8];
-        LOWBIT_UNROLL
-        for (int j = 0; j < 8; j += 2) {
-            __m256i p[C][2];
-            pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
-            for (int r = 0; r < C; ++r) {
-                v[r][j] = p[r][0];
-                v[r][j + 1] = p[r][1];
+    if constexpr (grouped_activations<W>()) {  // IQ2: pairs folded as they come, d from block i's d8
+        for (; i + 8 <= nb; i += 8) {
+            __m512i v[C][4];
+            LOWBIT_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                __m512i p[C];
+                iq2_pair<C>(w + i + 2 * j, a + i + 2 * j, lda, c, p);
+                for (int r = 0; r < C; ++r) v[r][j] = p[r];
             }
+            const __m256 dw = avx512vnni::lattice_scales8(w + i);
+            for (int r = 0; r < C; ++r) avx512vnni::lattice_terms8(sum[r], _mm256_load_ps(a[r * lda + i].d8), dw, unit, iq2_sums8(v[r]));
         }
-        const __m256 dw = avx512vnni::lattice_scales8(w + i);
-        for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
+    } else {
+        for (; i + 8 <= nb; i += 8) {
+            __m256i v[C][8];
+            LOWBIT_UNROLL
+            for (int j = 0; j < 8; j += 2) {
+                __m256i p[C][2];
+                pair_lanes<C>(w + i + j, a + i + j, lda, c, p);
+                for (int r = 0; r < C; ++r) {
+                    v[r][j] = p[r][0];
+                    v[r][j + 1] = p[r][1];
+                }
+            }
+            const __m256 dw = avx512vnni::lattice_scales8(w + i);
+            for (int r = 0; r < C; ++r) avx512vnni::add_lattice_terms8(sum[r], a + r * lda + i, dw, unit, v[r]);
+        }
     }
     for (; i < nb; ++i) {
         __m256i v[C];
@@ -652,7 +780,7 @@ LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq1_m&) { re
 // The entry points (formats/detail/gguf_entries.hpp): C activation rows per weight row, and one.
 #define LOWBIT_GGUF_VBMI_ROWS(T)                                                                                          \
     template <int C>                                                                                                      \
-    LOWBIT_GGUF_VBMI inline void rows_dot(const T* w, const block_q8_K* a, std::size_t lda, std::size_t nb, float* out) { \
+    LOWBIT_GGUF_VBMI inline void rows_dot(const T* w, const activation_block<T>* a, std::size_t lda, std::size_t nb, float* out) { \
         if (nb == 0) {                                                                                                    \
             for (int r = 0; r < C; ++r) out[r] = 0.0f;                                                                    \
             return;                                                                                                       \
@@ -669,7 +797,7 @@ LOWBIT_GGUF_VBMI_ROWS(block_iq1_m)
 #undef LOWBIT_GGUF_VBMI_ROWS
 
 template <class W>
-LOWBIT_GGUF_VBMI inline float row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
+LOWBIT_GGUF_VBMI inline float row_dot(const W* w, const activation_block<W>* a, std::size_t nb) {
     float out;
     rows_dot<1>(w, a, nb, nb, &out);
     return out;
