@@ -54,6 +54,24 @@
 // non-template definitions and instantiates no width.
 #define LOWBIT_FOR_EACH_WIDTH(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
 
+// `extern template struct T<B>;` for every width B where lowbit::compiled
+// holds T's instantiations (a TU of LOWBIT_COMPILED that is not one of its
+// per-width sources); nothing elsewhere. T: a per-width struct of run-time
+// dispatch (awq_width, gptq_width, hqq_width, repack_width, bits_twins).
+#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
+#define LOWBIT_EXTERN_WIDTHS(T)                                                                                        \
+    extern template struct T<1>;                                                                                       \
+    extern template struct T<2>;                                                                                       \
+    extern template struct T<3>;                                                                                       \
+    extern template struct T<4>;                                                                                       \
+    extern template struct T<5>;                                                                                       \
+    extern template struct T<6>;                                                                                       \
+    extern template struct T<7>;                                                                                       \
+    extern template struct T<8>;
+#else
+#define LOWBIT_EXTERN_WIDTHS(T)
+#endif
+
 // The code widths the run-time dispatch instantiates, one bit each (bit B-1
 // for width B): all eight by default. In header-only mode a program that only
 // meets some widths may define it to fewer before including lowbit, e.g.

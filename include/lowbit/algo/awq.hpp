@@ -27,6 +27,7 @@
 #include <limits>
 #include <vector>
 
+#include "../compiled_mode.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
@@ -303,11 +304,7 @@ status awq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, ma
     };
     return visit_symmetry<B>(s, f);
 }
-#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
-#define LOWBIT_EXTERN_AWQ_WIDTH(B) extern template struct awq_width<B>;
-LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_AWQ_WIDTH)
-#undef LOWBIT_EXTERN_AWQ_WIDTH
-#endif
+LOWBIT_EXTERN_WIDTHS(awq_width)
 }  // namespace detail
 
 template <class Exec = serial_executor>

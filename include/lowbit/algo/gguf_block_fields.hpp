@@ -91,22 +91,27 @@ struct block_fields<gguf::block_q2_K> {
     static void codes(const B& b, std::uint8_t* L) noexcept { unpack_2bit_k(b.qs, L); }
 };
 
-template <>
-struct block_fields<gguf::block_q3_K> {
-    using B = gguf::block_q3_K;
-    static constexpr int width = 16, n_sub = 16, code_max = 7, code_bias = 4;
-    static constexpr int sc_lo = -32, sc_hi = 31, mn_lo = 0, mn_hi = 0;
+// The symmetric K-quants (Q3_K, Q6_K): 16 sub-blocks of 16 values, no mins.
+template <class B>
+struct block_fields_16_no_min {
+    static constexpr int width = 16, n_sub = 16, mn_lo = 0, mn_hi = 0;
     static constexpr bool has_min = false;
-    static int scale(const B& b, int j) noexcept { return gguf::detail::unpack_scale_q3(j, b.scales); }
     static int min(const B&, int) noexcept { return 0; }
+    static void set_min(B&, int, int) noexcept {}
+    static float dmin(const B&) noexcept { return 0.0f; }
+};
+
+template <>
+struct block_fields<gguf::block_q3_K> : block_fields_16_no_min<gguf::block_q3_K> {
+    using B = gguf::block_q3_K;
+    static constexpr int code_max = 7, code_bias = 4, sc_lo = -32, sc_hi = 31;
+    static int scale(const B& b, int j) noexcept { return gguf::detail::unpack_scale_q3(j, b.scales); }
     static void set_scale(B& b, int j, int v) noexcept {
         int six[16];
         for (int k = 0; k < 16; ++k) six[k] = gguf::detail::unpack_scale_q3(k, b.scales) + 32;
         six[j] = v + 32;
         gguf::detail::pack_scales_q3(six, b.scales);
     }
-    static void set_min(B&, int, int) noexcept {}
-    static float dmin(const B&) noexcept { return 0.0f; }
     static void codes(const B& b, std::uint8_t* L) noexcept {  // low two bits from qs, the third from hmask
         unpack_2bit_k(b.qs, L);
         for (int j = 0; j < gguf::qk_k; ++j)
@@ -173,16 +178,11 @@ struct block_fields<gguf::block_q5_K> : block_fields_k4<gguf::block_q5_K> {
 };
 
 template <>
-struct block_fields<gguf::block_q6_K> {
+struct block_fields<gguf::block_q6_K> : block_fields_16_no_min<gguf::block_q6_K> {
     using B = gguf::block_q6_K;
-    static constexpr int width = 16, n_sub = 16, code_max = 63, code_bias = 32;
-    static constexpr int sc_lo = -128, sc_hi = 127, mn_lo = 0, mn_hi = 0;
-    static constexpr bool has_min = false;
+    static constexpr int code_max = 63, code_bias = 32, sc_lo = -128, sc_hi = 127;
     static int scale(const B& b, int j) noexcept { return b.scales[j]; }
-    static int min(const B&, int) noexcept { return 0; }
     static void set_scale(B& b, int j, int v) noexcept { b.scales[j] = static_cast<std::int8_t>(v); }
-    static void set_min(B&, int, int) noexcept {}
-    static float dmin(const B&) noexcept { return 0.0f; }
     static void codes(const B& b, std::uint8_t* L) noexcept {  // inverse of store_codes: two halves of 128
         for (int h = 0; h < 2; ++h) {
             const std::uint8_t* ql = b.ql + 64 * h;

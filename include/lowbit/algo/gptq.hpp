@@ -445,11 +445,7 @@ status gptq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, c
     };
     return visit_symmetry<B>(s, f);
 }
-#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
-#define LOWBIT_EXTERN_GPTQ_WIDTH(B) extern template struct gptq_width<B>;
-LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_GPTQ_WIDTH)
-#undef LOWBIT_EXTERN_GPTQ_WIDTH
-#endif
+LOWBIT_EXTERN_WIDTHS(gptq_width)
 }  // namespace detail
 
 template <class Exec = serial_executor>

@@ -194,11 +194,7 @@ status hqq_width<B>::run(const runtime_scheme& s, matrix_view<const float> w, co
     };
     return visit_symmetry<B>(s, f);
 }
-#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
-#define LOWBIT_EXTERN_HQQ_WIDTH(B) extern template struct hqq_width<B>;
-LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_HQQ_WIDTH)
-#undef LOWBIT_EXTERN_HQQ_WIDTH
-#endif
+LOWBIT_EXTERN_WIDTHS(hqq_width)
 }  // namespace detail
 
 template <class Exec = serial_executor>

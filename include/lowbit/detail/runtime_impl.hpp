@@ -57,12 +57,8 @@ status bits_twins<B>::measure(matrix_view<const float> w, const any_qmatrix& q, 
     return visit_symmetry<B>(q.scheme, f);
 }
 
-#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
 // Defined in the width's own source file (src/kernels_w*.cpp), not here.
-#define LOWBIT_EXTERN_BITS_TWINS(B) extern template struct bits_twins<B>;
-LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_BITS_TWINS)
-#undef LOWBIT_EXTERN_BITS_TWINS
-#endif
+LOWBIT_EXTERN_WIDTHS(bits_twins)
 
 #if !defined(LOWBIT_COMPILED_BITS)
 // f(bits_twins<B>{}) for s's width B (visit_width: validated, LOWBIT_WIDTHS).

@@ -36,7 +36,6 @@ struct awq_tensors {
 constexpr int awq_nibble_of_column[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
 inline result<imported_qmatrix> read_awq(const awq_tensors& t, const awq_config& c, const std::string& prefix = "") {
-    namespace st = safetensors;
     using detail::printable;
     const std::string what = prefix.empty() ? std::string("awq") : prefix;
     if (c.bits != 4)
@@ -45,15 +44,9 @@ inline result<imported_qmatrix> read_awq(const awq_tensors& t, const awq_config&
     if (!c.zero_point)
         return status::error(errc::unsupported, "%s: zero_point = false; lowbit reads AutoAWQ GEMM checkpoints with zero points",
                              printable(what).c_str());
-    if (c.group_size == 0 || c.group_size < -1)
-        return status::error(errc::invalid_argument, "%s: group_size = %d in the quantization config, must be -1 or >= 1",
-                             printable(what).c_str(), c.group_size);
-    LOWBIT_TRY(detail::expect_tensor(t.qweight, prefix + ".qweight", {st::dtype::i32}, 2));
-    LOWBIT_TRY(detail::expect_tensor(t.qzeros, prefix + ".qzeros", {st::dtype::i32}, 2));
-    LOWBIT_TRY(detail::expect_tensor(t.scales, prefix + ".scales", {st::dtype::f16, st::dtype::bf16, st::dtype::f32}, 2));
+    LOWBIT_TRY(detail::expect_packed_int32_layer(what, c.group_size, t.qweight, t.qzeros, t.scales, prefix));
     const std::uint64_t K = t.qweight->shape[0], W = t.qweight->shape[1], N = W * 8;
-    if (N == 0 || K == 0) return status::error(errc::shape_mismatch, "%s.qweight is empty", printable(what).c_str());
-    if (N > (1u << 30) || K > (1u << 30)) return status::error(errc::invalid_argument, "%s.qweight is too large", printable(what).c_str());
+    LOWBIT_TRY(detail::expect_qweight_size(what, N, K));
     const std::uint64_t G = c.group_size == -1 ? K : static_cast<std::uint64_t>(c.group_size);
     const std::uint64_t n_groups = (K + G - 1) / G;
     LOWBIT_TRY(detail::expect_shape(*t.qzeros, n_groups, W, "ceil(K / group_size), N / 8"));
@@ -82,11 +75,8 @@ inline result<imported_qmatrix> read_awq(const awq_tensors& t, const awq_config&
 }
 
 inline result<imported_qmatrix> read_awq(const safetensors::safetensors_file& f, const std::string& prefix, const awq_config& c) {
-    awq_tensors t;
-    t.qweight = f.find_tensor(prefix + ".qweight");
-    t.qzeros = f.find_tensor(prefix + ".qzeros");
-    t.scales = f.find_tensor(prefix + ".scales");
-    return read_awq(t, c, prefix);
+    const auto at = [&](const char* suffix) { return f.find_tensor(prefix + suffix); };
+    return read_awq(awq_tensors{at(".qweight"), at(".qzeros"), at(".scales")}, c, prefix);
 }
 
 }  // namespace checkpoint

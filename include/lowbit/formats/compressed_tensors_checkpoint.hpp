@@ -175,13 +175,10 @@ inline result<imported_qmatrix> read_compressed_tensors(const compressed_tensors
 
 inline result<imported_qmatrix> read_compressed_tensors(const safetensors::safetensors_file& f, const std::string& prefix,
                                                         const compressed_tensors_config& c) {
-    compressed_tensors_tensors t;
-    t.weight_packed = f.find_tensor(prefix + ".weight_packed");
-    t.weight_shape = f.find_tensor(prefix + ".weight_shape");
-    t.weight_scale = f.find_tensor(prefix + ".weight_scale");
-    t.weight_zero_point = f.find_tensor(prefix + ".weight_zero_point");
-    t.weight_g_idx = f.find_tensor(prefix + ".weight_g_idx");
-    return read_compressed_tensors(t, c, prefix);
+    const auto at = [&](const char* suffix) { return f.find_tensor(prefix + suffix); };
+    return read_compressed_tensors(compressed_tensors_tensors{at(".weight_packed"), at(".weight_shape"), at(".weight_scale"),
+                                                              at(".weight_zero_point"), at(".weight_g_idx")},
+                                   c, prefix);
 }
 
 }  // namespace checkpoint

@@ -59,6 +59,19 @@ void encode_row_blocks(const float* x, const float* qw, std::int64_t n, B* y) no
     for (std::int64_t i = 0; i < n / B::values; ++i) Encode(x + B::values * i, qw ? qw + B::values * i : nullptr, y[i]);
 }
 
+// The two doors of a type whose blocks are coded one at a time by
+// Encode(x, qw or null, block): quantize_row_<t> (one row of k values, no
+// weights) and quantize_<t> (nrow rows, with or without importance weights).
+template <class B, void (*Encode)(const float*, const float*, B&)>
+status quantize_row_blockwise(const char* fn, const float* x, B* y, std::int64_t k) noexcept {
+    return encode_block_rows(fn, "k", x, y, 1, k, nullptr, encode_row_blocks<B, Encode>);
+}
+template <class B, void (*Encode)(const float*, const float*, B&)>
+status quantize_blockwise(const char* fn, const float* src, B* dst, std::int64_t nrow, std::int64_t n_per_row,
+                          const float* qw) noexcept {
+    return encode_block_rows(fn, "n_per_row", src, dst, nrow, n_per_row, qw, encode_row_blocks<B, Encode>);
+}
+
 // k values (k / B::values blocks) back to floats, one block at a time.
 template <class B, class BlockFn>
 status decode_block_rows(const char* fn, const B* x, float* y, std::int64_t k, BlockFn decode_block) noexcept {
@@ -73,5 +86,18 @@ status decode_block_rows(const char* fn, const B* x, float* y, std::int64_t k, B
 }  // namespace detail
 }  // namespace gguf
 }  // namespace lowbit
+
+// The public pair quantize_row_<t> / quantize_<t> of a blockwise-coded type t
+// (detail::encode_<t>), declared by name as ggml spells it (the way
+// gguf_rows.hpp declares the legacy and K-quant rows).
+#define LOWBIT_GGUF_BLOCKWISE_QUANTIZERS(t)                                                                          \
+    inline status quantize_row_##t(const float* x, block_##t* y, std::int64_t k) noexcept {                          \
+        return detail::quantize_row_blockwise<block_##t, detail::encode_##t>("gguf::quantize_row_" #t, x, y, k);      \
+    }                                                                                                                \
+    inline status quantize_##t(const float* src, block_##t* dst, std::int64_t nrow, std::int64_t n_per_row,          \
+                               const float* quant_weights) noexcept {                                                \
+        return detail::quantize_blockwise<block_##t, detail::encode_##t>("gguf::quantize_" #t, src, dst, nrow,        \
+                                                                         n_per_row, quant_weights);                  \
+    }
 
 #include "detail/fp_contract_off_end.inl"

@@ -113,6 +113,7 @@ struct block_q8_K {  // x = d * q; activations for the K-quant dot products (d i
     std::int16_t bsums[qk_k / 16];  // sum of each run of 16 quants
 };
 
+// format constants: data, not code (ggml's block sizes).
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block is 18 bytes");
 static_assert(sizeof(block_q4_1) == 20, "Q4_1 block is 20 bytes");
 static_assert(sizeof(block_q5_0) == 22, "Q5_0 block is 22 bytes");

@@ -25,19 +25,9 @@ namespace gguf {
 
 // Metadata value types (gguf_metadata_value_type).
 enum class value_type : std::uint32_t {
-    u8 = 0,
-    i8 = 1,
-    u16 = 2,
-    i16 = 3,
-    u32 = 4,
-    i32 = 5,
-    f32 = 6,
-    boolean = 7,
-    string = 8,
-    array = 9,
-    u64 = 10,
-    i64 = 11,
-    f64 = 12,
+    u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6,  // scalars
+    boolean = 7, string = 8, array = 9,                           // (array: element type, count, elements)
+    u64 = 10, i64 = 11, f64 = 12,                                 // the 64-bit scalars (GGUF v2)
 };
 
 inline const char* value_type_name(value_type t) noexcept {

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "detail/gguf_search.hpp"
+#include "gguf_block_rows.hpp"
 #include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
@@ -38,6 +39,33 @@ constexpr float iq1_minus[3] = {-1.0f - iq1_delta, -iq1_delta, 1.0f - iq1_delta}
 inline void iq1_order(int n, const float* x, int* order) noexcept {
     for (int j = 0; j < n; ++j) order[j] = j;
     std::stable_sort(order, order + n, [x](int a, int b) { return x[a] < x[b]; });
+}
+
+// A group of N values as the search starts it: its largest magnitude (the
+// first scale) and the order of its values.
+template <int N>
+struct iq1_group {
+    float max = 0.0f;
+    int order[N];
+    // False (a zero group, nothing to search) when max is below eps.
+    bool start(const float* x, float eps) noexcept {
+        max = std::fabs(x[0]);
+        for (int i = 1; i < N; ++i) max = max > std::fabs(x[i]) ? max : std::fabs(x[i]);
+        if (max < eps) return false;
+        iq1_order(N, x, order);
+        return true;
+    }
+};
+
+// The search's winner as levels: 0 below position i1 of the order, 1 up to i2,
+// 2 from there. A negative scale is made positive by flipping every level
+// (l -> 2 - l); returns true when it did, so the caller flips its shifts too.
+inline bool iq1_levels(int n, const int* order, int i1, int i2, float& scale, std::int8_t* L) noexcept {
+    for (int j = 0; j < n; ++j) L[order[j]] = static_cast<std::int8_t>(j < i1 ? 0 : j < i2 ? 1 : 2);
+    if (!(scale < 0.0f)) return false;
+    for (int j = 0; j < n; ++j) L[j] = static_cast<std::int8_t>(2 - L[j]);
+    scale = -scale;
+    return true;
 }
 
 // The candidate for an off-grid run of 8 levels with the least Σ w·(scale·lv[l] − x)²
@@ -101,8 +129,7 @@ float iq1_refit(int n, const float* x, const float* w, LevelsOf lv_of, const std
 
 inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexcept {
     std::memset(&y, 0, sizeof y);
-    float scales[8];
-    int shifts[8];
+    float scales[8] = {};
     float max_scale = 0.0f;
     const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 8; ++ib) {
@@ -110,20 +137,16 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
         const float* q = qw + 32 * ib;
         float w[32];
         for (int i = 0; i < 32; ++i) w[i] = q[i] * std::sqrt(sigma2 + mul(xb[i], xb[i]));
-        float max = std::fabs(xb[0]);
-        for (int i = 1; i < 32; ++i) max = max > std::fabs(xb[i]) ? max : std::fabs(xb[i]);
-        scales[ib] = 0.0f;
-        shifts[ib] = 1;
-        if (max < iq1s_group_eps) continue;
-        int order[32];
-        iq1_order(32, xb, order);
+        iq1_group<32> grp;
+        if (!grp.start(xb, iq1s_group_eps)) continue;
+        const int* order = grp.order;
         float sumx[33], sumw[33];
         sumx[0] = sumw[0] = 0.0f;
         for (int j = 0; j < 32; ++j) {
             sumx[j + 1] = sumx[j] + mul(w[order[j]], xb[order[j]]);
             sumw[j + 1] = sumw[j] + w[order[j]];
         }
-        float best = -3.40282347e38f, scale = max;
+        float best = -3.40282347e38f, scale = grp.max;
         int best1 = -1, best2 = -1, best_shift = 0;
         for (int i1 = 0; i1 <= 32; ++i1) {
             for (int i2 = i1; i2 <= 32; ++i2) {
@@ -145,12 +168,7 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
         }
         if (best1 < 0 || best2 < 0 || best_shift == 0) continue;
         std::int8_t L[32];
-        for (int j = 0; j < 32; ++j) L[order[j]] = static_cast<std::int8_t>(j < best1 ? 0 : j < best2 ? 1 : 2);
-        if (scale < 0.0f) {
-            for (std::int8_t& l : L) l = static_cast<std::int8_t>(2 - l);
-            scale = -scale;
-            best_shift = -best_shift;
-        }
+        if (iq1_levels(32, order, best1, best2, scale, L)) best_shift = -best_shift;
         const float* lv = best_shift == 1 ? iq1_plus : iq1_minus;
         auto lv_of = [lv](int) { return lv; };
         std::uint16_t index[4];
@@ -160,9 +178,8 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
             y.qs[4 * ib + k] = static_cast<std::uint8_t>(index[k] & 255);
             h |= static_cast<unsigned>(index[k] >> 8) << (3 * k);
         }
-        y.qh[ib] = static_cast<std::uint16_t>(h);
+        y.qh[ib] = static_cast<std::uint16_t>(best_shift == -1 ? h | 0x8000u : h);  // the shift's sign: bit 15
         scales[ib] = scale;
-        shifts[ib] = best_shift;
         max_scale = max_scale > scale ? max_scale : scale;
     }
     if (max_scale == 0.0f) return;
@@ -170,8 +187,7 @@ inline void encode_iq1_s(const float* x, const float* qw, block_iq1_s& y) noexce
     y.d = to_f16(d * 1.125f);  // ggml's fudge factor
     const float id = 1.0f / d;
     for (int ib = 0; ib < 8; ++ib) {
-        int l = clamp_int(nearest_int(0.5f * (mul(id, scales[ib]) - 1.0f)), 0, 7);
-        if (shifts[ib] == -1) l |= 8;
+        const int l = clamp_int(nearest_int(0.5f * (mul(id, scales[ib]) - 1.0f)), 0, 7);
         y.qh[ib] = static_cast<std::uint16_t>(y.qh[ib] | l << 12);
     }
 }
@@ -189,22 +205,18 @@ inline void iq1_m_weights(const float* xb, const float* qw, float sigma2, float*
 
 inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexcept {
     std::memset(&y, 0, sizeof y);
-    float scales[16];
-    int shifts[16];
+    float scales[16] = {};
+    int shifts[16] = {};
     float max_scale = 0.0f;
     const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
         const float* xb = x + 16 * ib;
         float w[16];
         iq1_m_weights(xb, qw ? qw + 16 * ib : nullptr, sigma2, w);
-        float max = std::fabs(xb[0]);
-        for (int i = 1; i < 16; ++i) max = max > std::fabs(xb[i]) ? max : std::fabs(xb[i]);
-        scales[ib] = 0.0f;
-        shifts[ib] = 0;
-        if (max < iq1m_group_eps) continue;
-        int order[16];
-        iq1_order(16, xb, order);
-        float best = -3.40282347e38f, scale = max;
+        iq1_group<16> grp;
+        if (!grp.start(xb, iq1m_group_eps)) continue;
+        const int* order = grp.order;
+        float best = -3.40282347e38f, scale = grp.max;
         int best1 = -1, best2 = -1, best_k = -1;
         for (int i1 = 0; i1 <= 16; ++i1) {
             for (int i2 = i1; i2 <= 16; ++i2) {
@@ -237,12 +249,7 @@ inline void encode_iq1_m(const float* x, const float* qw, block_iq1_m& y) noexce
         }
         if (best1 < 0 || best2 < 0 || best_k < 0) continue;
         std::int8_t L[16];
-        for (int j = 0; j < 16; ++j) L[order[j]] = static_cast<std::int8_t>(j < best1 ? 0 : j < best2 ? 1 : 2);
-        if (scale < 0.0f) {
-            for (std::int8_t& l : L) l = static_cast<std::int8_t>(2 - l);
-            scale = -scale;
-            best_k = 3 - best_k;  // both shifts flip: 0 <-> 3, 1 <-> 2
-        }
+        if (iq1_levels(16, order, best1, best2, scale, L)) best_k = 3 - best_k;  // both shifts flip: 0 <-> 3, 1 <-> 2
         const int k_sel = best_k;
         auto lv_of = [k_sel](int run) { return iq1_m_levels(k_sel, run); };
         std::uint16_t index[2];
@@ -299,13 +306,13 @@ inline status quantize_iq1_s(const float* src, block_iq1_s* dst, std::int64_t nr
         return status::error(errc::invalid_argument,
                              "gguf::quantize_iq1_s: IQ1_S needs an importance matrix (quant_weights is null); "
                              "llama.cpp refuses it without one too");
-    return detail::encode_block_rows("gguf::quantize_iq1_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq1_s, detail::encode_iq1_s>);
+    return detail::quantize_blockwise<block_iq1_s, detail::encode_iq1_s>("gguf::quantize_iq1_s", src, dst, nrow,
+                                                                          n_per_row, quant_weights);
 }
 inline status quantize_iq1_m(const float* src, block_iq1_m* dst, std::int64_t nrow, std::int64_t n_per_row,
                              const float* quant_weights) noexcept {
-    return detail::encode_block_rows("gguf::quantize_iq1_m", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq1_m, detail::encode_iq1_m>);
+    return detail::quantize_blockwise<block_iq1_m, detail::encode_iq1_m>("gguf::quantize_iq1_m", src, dst, nrow,
+                                                                          n_per_row, quant_weights);
 }
 
 }  // namespace gguf

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "detail/gguf_search.hpp"
+#include "gguf_block_rows.hpp"
 #include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
@@ -30,14 +31,6 @@ inline iq_lattice iq2xxs_lattice() { return {iq2xxs_neighbours(), iq_grids::iq2x
 inline iq_lattice iq2xs_lattice() { return {iq2xs_neighbours(), iq_grids::iq2xs_index, 8, 2, 2}; }
 inline iq_lattice iq2s_lattice() { return {iq2s_neighbours(), iq_grids::iq2s_index, 8, 2, 2}; }
 
-// n weights and their square roots: qw·sqrt(σ² + x²) with an importance row,
-// else (IQ2_S only) σ²/4 + x².
-inline void iq2_weights(int n, const float* x, const float* qw, float sigma2, float* w, float* w_sqrt) noexcept {
-    for (int i = 0; i < n; ++i)
-        w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : mul(0.25f, sigma2) + mul(x[i], x[i]);
-    for (int i = 0; i < n; ++i) w_sqrt[i] = std::sqrt(w[i]);
-}
-
 inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) noexcept {
     const iq_lattice g = iq2xxs_lattice();
     const iq_search_params params{6, 0.1f, false, iq_recode::all_always};
@@ -48,7 +41,7 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
     for (int ib = 0; ib < 8; ++ib) {
         const float* xb = x + 32 * ib;
         float w[32], w_sqrt[32], v[32];
-        iq2_weights(32, xb, qw + 32 * ib, sigma2, w, w_sqrt);
+        iq_group_weights(32, xb, qw + 32 * ib, sigma2, iq_plain_weights::quarter_sigma2_plus_squares, w, w_sqrt);
         std::uint8_t signs[4];
         iq_split_signs(32, xb, w, true, v, signs);
         if (iq_max(32, v) < group_max_eps) {
@@ -87,25 +80,17 @@ inline void encode_iq2_xxs(const float* x, const float* qw, block_iq2_xxs& y) no
 inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noexcept {
     const iq_lattice g = iq2xs_lattice();
     const iq_search_params params{9, 0.1f, true, iq_recode::off_grid};
+    const iq_group_rule rule{iq_plain_weights::quarter_sigma2_plus_squares, true, group_max_eps, 5.0f};
     std::uint16_t q2[32] = {};  // per 8 values: 9-bit index | 7 signs << 9
     float scales[16];
     float max_scale = 0.0f;
     const float sigma2 = superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
-        const float* xb = x + 16 * ib;
-        float w[16], w_sqrt[16];
-        iq2_weights(16, xb, qw + 16 * ib, sigma2, w, w_sqrt);
-        std::uint8_t signs[2];
-        std::int8_t L[16] = {};
-        float scale = 0.0f;
-        if (!iq_search_group(g, params, 16, xb, w, w_sqrt, true, group_max_eps, 5.0f, L, signs, scale)) {
-            scales[ib] = 0.0f;
-            continue;
-        }
+        iq_group_code<16> c;
+        if (!iq_code_group(g, params, rule, x + 16 * ib, qw + 16 * ib, sigma2, c, scales[ib])) continue;
         for (int k = 0; k < 2; ++k)
-            q2[2 * ib + k] = static_cast<std::uint16_t>(g.map.point(g.code(L + 8 * k)) | signs[k] << 9);
-        scales[ib] = scale;
-        max_scale = max_scale > scale ? max_scale : scale;
+            q2[2 * ib + k] = static_cast<std::uint16_t>(g.map.point(g.code(c.L + 8 * k)) | c.signs[k] << 9);
+        max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
     }
     std::memset(&y, 0, sizeof y);
     float id;
@@ -121,30 +106,22 @@ inline void encode_iq2_xs(const float* x, const float* qw, block_iq2_xs& y) noex
 inline void encode_iq2_s(const float* x, const float* qw, block_iq2_s& y) noexcept {
     const iq_lattice g = iq2s_lattice();
     const iq_search_params params{9, 0.1f, true, iq_recode::off_grid};
+    const iq_group_rule rule{iq_plain_weights::quarter_sigma2_plus_squares, false, iq2s_group_eps, 5.0f};
     std::memset(&y, 0, sizeof y);
     float scales[16];
     float max_scale = 0.0f;
     const float sigma2 = 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k);
     for (int ib = 0; ib < 16; ++ib) {
-        const float* xb = x + 16 * ib;
-        float w[16], w_sqrt[16];
-        iq2_weights(16, xb, qw ? qw + 16 * ib : nullptr, sigma2, w, w_sqrt);
-        std::uint8_t signs[2];
-        std::int8_t L[16] = {};
-        float scale = 0.0f;
-        if (!iq_search_group(g, params, 16, xb, w, w_sqrt, false, iq2s_group_eps, 5.0f, L, signs, scale)) {
-            scales[ib] = 0.0f;
-            continue;
-        }
+        iq_group_code<16> c;
+        if (!iq_code_group(g, params, rule, x + 16 * ib, qw ? qw + 16 * ib : nullptr, sigma2, c, scales[ib])) continue;
         for (int k = 0; k < 2; ++k) {
             const int i8 = 2 * ib + k;
-            const int p = g.map.point(g.code(L + 8 * k));
+            const int p = g.map.point(g.code(c.L + 8 * k));
             y.qs[i8] = static_cast<std::uint8_t>(p & 255);
             y.qh[i8 / 4] = static_cast<std::uint8_t>(y.qh[i8 / 4] | (p >> 8) << (2 * (i8 % 4)));
-            y.qs[qk_k / 8 + i8] = signs[k];
+            y.qs[qk_k / 8 + i8] = c.signs[k];
         }
-        scales[ib] = scale;
-        max_scale = max_scale > scale ? max_scale : scale;
+        max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
     }
     float id;
     if (!iq_block_scale(max_scale, 0.9875f, y.d, id)) return;
@@ -164,26 +141,18 @@ inline status iq2_needs_weights(const char* fn, const char* type) noexcept {
 // ggml's quantize_iq2_s with or without weights. IQ2_XXS and IQ2_XS have no
 // reference quantizer in ggml: quantize_row_* refuses, quantize_* needs weights.
 
-inline status quantize_row_iq2_s(const float* x, block_iq2_s* y, std::int64_t k) noexcept {
-    return detail::encode_block_rows("gguf::quantize_row_iq2_s", "k", x, y, 1, k, nullptr,
-                                     detail::encode_row_blocks<block_iq2_s, detail::encode_iq2_s>);
-}
-inline status quantize_iq2_s(const float* src, block_iq2_s* dst, std::int64_t nrow, std::int64_t n_per_row,
-                             const float* quant_weights) noexcept {
-    return detail::encode_block_rows("gguf::quantize_iq2_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq2_s, detail::encode_iq2_s>);
-}
+LOWBIT_GGUF_BLOCKWISE_QUANTIZERS(iq2_s)
 inline status quantize_iq2_xs(const float* src, block_iq2_xs* dst, std::int64_t nrow, std::int64_t n_per_row,
                               const float* quant_weights) noexcept {
     if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xs", "IQ2_XS");
-    return detail::encode_block_rows("gguf::quantize_iq2_xs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq2_xs, detail::encode_iq2_xs>);
+    return detail::quantize_blockwise<block_iq2_xs, detail::encode_iq2_xs>("gguf::quantize_iq2_xs", src, dst, nrow,
+                                                                            n_per_row, quant_weights);
 }
 inline status quantize_iq2_xxs(const float* src, block_iq2_xxs* dst, std::int64_t nrow, std::int64_t n_per_row,
                                const float* quant_weights) noexcept {
     if (!quant_weights) return detail::iq2_needs_weights("gguf::quantize_iq2_xxs", "IQ2_XXS");
-    return detail::encode_block_rows("gguf::quantize_iq2_xxs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq2_xxs, detail::encode_iq2_xxs>);
+    return detail::quantize_blockwise<block_iq2_xxs, detail::encode_iq2_xxs>("gguf::quantize_iq2_xxs", src, dst, nrow,
+                                                                              n_per_row, quant_weights);
 }
 
 }  // namespace gguf

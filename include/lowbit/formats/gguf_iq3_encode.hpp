@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "detail/gguf_search.hpp"
+#include "gguf_block_rows.hpp"
 #include "gguf_iq_lattice.hpp"
 
 #include "gguf_iq_neighbours.hpp"  // (and <vector>) outside the pragma region
@@ -34,13 +35,6 @@ namespace detail {
 // ggml's GROUP_MAX_EPS_IQ3_XXS). IQ3_S tests for exact zero instead.
 constexpr float iq3xxs_group_eps = 1e-8f;
 
-// Weights of one group of 32 and their square roots (the candidate search's
-// weights): x² without an importance row, qw·sqrt(σ² + x²) with one.
-inline void iq3_weights(const float* x, const float* qw, float sigma2, float* w, float* w_sqrt) noexcept {
-    for (int i = 0; i < 32; ++i) w[i] = qw ? qw[i] * std::sqrt(sigma2 + mul(x[i], x[i])) : x[i] * x[i];
-    for (int i = 0; i < 32; ++i) w_sqrt[i] = std::sqrt(w[i]);
-}
-
 inline float iq3_sigma2(const float* x) noexcept { return 2.0f * superblock_sum_squares(x) / static_cast<float>(qk_k); }
 
 inline iq_lattice iq3xxs_lattice() { return {iq3xxs_neighbours(), iq_grids::iq3xxs_index, 4, 3, 7}; }
@@ -49,27 +43,19 @@ inline iq_lattice iq3s_lattice() { return {iq3s_neighbours(), iq_grids::iq3s_ind
 inline void encode_iq3_xxs(const float* x, const float* qw, block_iq3_xxs& y) noexcept {
     const iq_lattice g = iq3xxs_lattice();
     const iq_search_params params{15, 0.2f, true, iq_recode::off_grid};
+    const iq_group_rule rule{iq_plain_weights::squares, true, iq3xxs_group_eps, 15.0f};
     std::uint8_t q3[3 * qk_k / 8] = {};
     std::uint32_t meta[8] = {};
     float scales[8];
     float max_scale = 0.0f;
     const float sigma2 = iq3_sigma2(x);
     for (int ib = 0; ib < 8; ++ib) {
-        const float* xb = x + 32 * ib;
-        float w[32], w_sqrt[32];
-        iq3_weights(xb, qw ? qw + 32 * ib : nullptr, sigma2, w, w_sqrt);
-        std::uint8_t signs[4];
-        std::int8_t L[32] = {};
-        float scale = 0.0f;
-        if (!iq_search_group(g, params, 32, xb, w, w_sqrt, true, iq3xxs_group_eps, 15.0f, L, signs, scale)) {
-            scales[ib] = 0.0f;
-            continue;
-        }
-        for (int k = 0; k < 8; ++k) q3[8 * ib + k] = static_cast<std::uint8_t>(g.map.point(g.code(L + 4 * k)));
-        meta[ib] = signs[0] | static_cast<std::uint32_t>(signs[1]) << 7 | static_cast<std::uint32_t>(signs[2]) << 14 |
-                   static_cast<std::uint32_t>(signs[3]) << 21;
-        scales[ib] = scale;
-        max_scale = max_scale > scale ? max_scale : scale;
+        iq_group_code<32> c;
+        if (!iq_code_group(g, params, rule, x + 32 * ib, qw ? qw + 32 * ib : nullptr, sigma2, c, scales[ib])) continue;
+        for (int k = 0; k < 8; ++k) q3[8 * ib + k] = static_cast<std::uint8_t>(g.map.point(g.code(c.L + 4 * k)));
+        meta[ib] = c.signs[0] | static_cast<std::uint32_t>(c.signs[1]) << 7 | static_cast<std::uint32_t>(c.signs[2]) << 14 |
+                   static_cast<std::uint32_t>(c.signs[3]) << 21;
+        max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
     }
     std::memset(&y, 0, sizeof y);
     float id;
@@ -85,6 +71,7 @@ inline void encode_iq3_xxs(const float* x, const float* qw, block_iq3_xxs& y) no
 inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexcept {
     const iq_lattice g = iq3s_lattice();
     const iq_search_params params{9, 0.2f, false, iq_recode::all_if_any};
+    const iq_group_rule rule{iq_plain_weights::squares, false, 0.0f, 15.0f};
     std::memset(&y, 0, sizeof y);
     float scales[8];
     float max_scale = 0.0f;
@@ -95,26 +82,17 @@ inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexce
     std::uint8_t* qs = y.qs;
     std::uint8_t* signs_out = y.signs;
     for (int ib = 0; ib < 8; ++ib) {
-        const float* xb = x + 32 * ib;
-        float w[32], w_sqrt[32];
-        iq3_weights(xb, qw ? qw + 32 * ib : nullptr, sigma2, w, w_sqrt);
-        std::uint8_t signs[4];
-        std::int8_t L[32] = {};
-        float scale = 0.0f;
-        if (!iq_search_group(g, params, 32, xb, w, w_sqrt, false, 0.0f, 15.0f, L, signs, scale)) {
-            scales[ib] = 0.0f;
-            continue;
-        }
+        iq_group_code<32> c;
+        if (!iq_code_group(g, params, rule, x + 32 * ib, qw ? qw + 32 * ib : nullptr, sigma2, c, scales[ib])) continue;
         for (int k = 0; k < 8; ++k) {
-            const int p = g.map.point(g.code(L + 4 * k));
+            const int p = g.map.point(g.code(c.L + 4 * k));
             qs[k] = static_cast<std::uint8_t>(p & 255);
             y.qh[ib] = static_cast<std::uint8_t>(y.qh[ib] | (p >> 8) << k);
         }
         qs += 8;
-        std::memcpy(signs_out, signs, 4);
+        std::memcpy(signs_out, c.signs, 4);
         signs_out += 4;
-        scales[ib] = scale;
-        max_scale = max_scale > scale ? max_scale : scale;
+        max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
     }
     float id;
     if (!iq_block_scale(max_scale, 1.033f, y.d, id)) return;
@@ -128,24 +106,8 @@ inline void encode_iq3_s(const float* x, const float* qw, block_iq3_s& y) noexce
 // is ggml's quantize_<t>, with or without importance weights (without, the
 // two give the same bytes).
 
-inline status quantize_row_iq3_xxs(const float* x, block_iq3_xxs* y, std::int64_t k) noexcept {
-    return detail::encode_block_rows("gguf::quantize_row_iq3_xxs", "k", x, y, 1, k, nullptr,
-                                     detail::encode_row_blocks<block_iq3_xxs, detail::encode_iq3_xxs>);
-}
-inline status quantize_iq3_xxs(const float* src, block_iq3_xxs* dst, std::int64_t nrow, std::int64_t n_per_row,
-                               const float* quant_weights) noexcept {
-    return detail::encode_block_rows("gguf::quantize_iq3_xxs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq3_xxs, detail::encode_iq3_xxs>);
-}
-inline status quantize_row_iq3_s(const float* x, block_iq3_s* y, std::int64_t k) noexcept {
-    return detail::encode_block_rows("gguf::quantize_row_iq3_s", "k", x, y, 1, k, nullptr,
-                                     detail::encode_row_blocks<block_iq3_s, detail::encode_iq3_s>);
-}
-inline status quantize_iq3_s(const float* src, block_iq3_s* dst, std::int64_t nrow, std::int64_t n_per_row,
-                             const float* quant_weights) noexcept {
-    return detail::encode_block_rows("gguf::quantize_iq3_s", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq3_s, detail::encode_iq3_s>);
-}
+LOWBIT_GGUF_BLOCKWISE_QUANTIZERS(iq3_xxs)
+LOWBIT_GGUF_BLOCKWISE_QUANTIZERS(iq3_s)
 
 }  // namespace gguf
 }  // namespace lowbit

@@ -32,6 +32,7 @@ constexpr std::uint8_t iq3xxs_levels[8] = {4, 12, 20, 28, 36, 44, 52, 62};  // I
 constexpr std::uint8_t iq3s_levels[8] = {1, 3, 5, 7, 9, 11, 13, 15};        // IQ3_S
 constexpr std::int8_t iq1_levels[3] = {-1, 0, 1};                        // IQ1_S, IQ1_M
 
+// format constants: data, not code (the point lists below, as transcribed).
 // IQ2_XXS: 256 points of 8 coordinates, 2 bits each.
 constexpr std::uint16_t iq2xxs_index[256] = {
     0, 2, 5, 8, 10, 17, 20, 32, 34, 40, 42, 65, 68, 80, 88, 97,

@@ -90,33 +90,15 @@ private:
     std::vector<std::uint16_t> list_;
 };
 
-// The maps the encoders use, one per grid, with ggml's nwant: IQ3_XXS 2,
-// IQ3_S 3, IQ2_XXS 2, IQ2_XS 2, IQ2_S 1, IQ1_S/IQ1_M 3.
-inline const iq_neighbour_map& iq3xxs_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq3xxs_index, 256, 4, 3, 8, 2);
-    return m;
-}
-inline const iq_neighbour_map& iq3s_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq3s_index, 512, 4, 3, 8, 3);
-    return m;
-}
-
-inline const iq_neighbour_map& iq2xxs_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq2xxs_index, 256, 8, 2, 3, 2);
-    return m;
-}
-inline const iq_neighbour_map& iq2xs_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq2xs_index, 512, 8, 2, 3, 2);
-    return m;
-}
-inline const iq_neighbour_map& iq2s_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq2s_index, 1024, 8, 2, 3, 1);
-    return m;
-}
-inline const iq_neighbour_map& iq1s_neighbours() {
-    static const iq_neighbour_map m(iq_grids::iq1s_index, 2048, 8, 2, 3, 3);
-    return m;
-}
+// The maps the encoders use, one per grid (points, coords, bits, levels), with
+// ggml's nwant (the last argument): IQ3_XXS 2, IQ3_S 3, IQ2_XXS 2, IQ2_XS 2,
+// IQ2_S 1, IQ1_S/IQ1_M 3.
+inline const iq_neighbour_map& iq3xxs_neighbours() { static const iq_neighbour_map m(iq_grids::iq3xxs_index, 256, 4, 3, 8, 2); return m; }
+inline const iq_neighbour_map& iq3s_neighbours() { static const iq_neighbour_map m(iq_grids::iq3s_index, 512, 4, 3, 8, 3); return m; }
+inline const iq_neighbour_map& iq2xxs_neighbours() { static const iq_neighbour_map m(iq_grids::iq2xxs_index, 256, 8, 2, 3, 2); return m; }
+inline const iq_neighbour_map& iq2xs_neighbours() { static const iq_neighbour_map m(iq_grids::iq2xs_index, 512, 8, 2, 3, 2); return m; }
+inline const iq_neighbour_map& iq2s_neighbours() { static const iq_neighbour_map m(iq_grids::iq2s_index, 1024, 8, 2, 3, 1); return m; }
+inline const iq_neighbour_map& iq1s_neighbours() { static const iq_neighbour_map m(iq_grids::iq1s_index, 2048, 8, 2, 3, 3); return m; }
 
 }  // namespace detail
 }  // namespace gguf

@@ -263,15 +263,7 @@ inline status dequantize_row_iq4_nl(const block_iq4_nl* x, float* y, std::int64_
                                      [](const block_iq4_nl& b, float* out) { detail::decode_iq4_nl(b, out); });
 }
 
-inline status quantize_row_iq4_xs(const float* x, block_iq4_xs* y, std::int64_t k) noexcept {
-    return detail::encode_block_rows("gguf::quantize_row_iq4_xs", "k", x, y, 1, k, nullptr,
-                                     detail::encode_row_blocks<block_iq4_xs, detail::encode_iq4_xs>);
-}
-inline status quantize_iq4_xs(const float* src, block_iq4_xs* dst, std::int64_t nrow, std::int64_t n_per_row,
-                              const float* quant_weights) noexcept {
-    return detail::encode_block_rows("gguf::quantize_iq4_xs", "n_per_row", src, dst, nrow, n_per_row, quant_weights,
-                                     detail::encode_row_blocks<block_iq4_xs, detail::encode_iq4_xs>);
-}
+LOWBIT_GGUF_BLOCKWISE_QUANTIZERS(iq4_xs)
 inline status dequantize_row_iq4_xs(const block_iq4_xs* x, float* y, std::int64_t k) noexcept {
     return detail::decode_block_rows("gguf::dequantize_row_iq4_xs", x, y, k,
                                      [](const block_iq4_xs& b, float* out) { detail::decode_iq4_xs(b, out); });

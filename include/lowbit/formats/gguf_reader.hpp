@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/sorted_names.hpp"
 #include "gguf_format.hpp"
 
 namespace lowbit {
@@ -72,34 +73,18 @@ public:
     // Typed look-ups: an error names the key when it is missing or has another type.
     template <class T>
     result<T> get(std::string_view key) const {
-        const auto v = find_kv(key);
-        if (!v) return missing(key);
-        const auto x = v->get<T>();
-        if (!x) return wrong_type(key, v->type(), value_type_name(detail::value_type_of<T>::v));
-        return *x;
+        return converted<T>(key, [](const auto& v) { return v.template get<T>(); }, value_type_name(detail::value_type_of<T>::v));
     }
     result<std::string_view> get_string(std::string_view key) const { return get<std::string_view>(key); }
     result<bool> get_bool(std::string_view key) const { return get<bool>(key); }
     result<std::uint64_t> get_uint(std::string_view key) const {
-        const auto v = find_kv(key);
-        if (!v) return missing(key);
-        const auto x = v->to_uint();
-        if (!x) return wrong_type(key, v->type(), "a non-negative integer");
-        return *x;
+        return converted<std::uint64_t>(key, [](const auto& v) { return v.to_uint(); }, "a non-negative integer");
     }
     result<std::int64_t> get_int(std::string_view key) const {
-        const auto v = find_kv(key);
-        if (!v) return missing(key);
-        const auto x = v->to_int();
-        if (!x) return wrong_type(key, v->type(), "an integer in int64 range");
-        return *x;
+        return converted<std::int64_t>(key, [](const auto& v) { return v.to_int(); }, "an integer in int64 range");
     }
     result<double> get_float(std::string_view key) const {
-        const auto v = find_kv(key);
-        if (!v) return missing(key);
-        const auto x = v->to_float();
-        if (!x) return wrong_type(key, v->type(), "float32 or float64");
-        return *x;
+        return converted<double>(key, [](const auto& v) { return v.to_float(); }, "float32 or float64");
     }
 
     // Tensors in file order.
@@ -124,6 +109,16 @@ private:
                                    [this](std::size_t i, std::string_view k) { return kvs_[i].key < k; });
         if (it == kv_order_.end() || kvs_[*it].key != key) return nullptr;
         return &kvs_[*it];
+    }
+    // The value of `key` through convert (an optional: empty when the value is
+    // not one); errors name the key and what it should have been (`want`).
+    template <class T, class Convert>
+    result<T> converted(std::string_view key, Convert convert, const char* want) const {
+        const auto v = find_kv(key);
+        if (!v) return missing(key);
+        const auto x = convert(*v);
+        if (!x) return wrong_type(key, v->type(), want);
+        return *x;
     }
     static status missing(std::string_view key) {
         return status::error(errc::invalid_argument, "gguf: metadata key '%s' not found", detail::printable(key).c_str());
@@ -368,19 +363,11 @@ inline status gguf_file::check_tensors() {
                                  detail::printable(p.name).c_str(), static_cast<unsigned long long>(p.offset),
                                  static_cast<unsigned long long>(p.offset + p.n_bytes));
     }
-    tensor_order_.resize(tensors_.size());
-    for (std::size_t i = 0; i < tensor_order_.size(); ++i) tensor_order_[i] = i;
-    std::sort(tensor_order_.begin(), tensor_order_.end(), [this](std::size_t a, std::size_t b) {
-        return tensors_[a].name < tensors_[b].name || (tensors_[a].name == tensors_[b].name && a < b);
-    });
-    for (std::size_t k = 1; k < tensor_order_.size(); ++k) {
-        const std::size_t a = tensor_order_[k - 1], b = tensor_order_[k];
-        if (tensors_[a].name == tensors_[b].name)
-            return status::error(errc::corrupt_data, "gguf: duplicate tensor name '%s' at bytes %llu and %llu",
-                                 detail::printable(tensors_[b].name).c_str(),
-                                 static_cast<unsigned long long>(tensor_at_[a]),
-                                 static_cast<unsigned long long>(tensor_at_[b]));
-    }
+    std::size_t a = 0, b = 0;
+    if (lowbit::detail::sort_by_name(tensor_order_, tensors_.size(), [this](std::size_t i) { return std::string_view(tensors_[i].name); }, a, b))
+        return status::error(errc::corrupt_data, "gguf: duplicate tensor name '%s' at bytes %llu and %llu",
+                             detail::printable(tensors_[b].name).c_str(), static_cast<unsigned long long>(tensor_at_[a]),
+                             static_cast<unsigned long long>(tensor_at_[b]));
     return status();
 }
 

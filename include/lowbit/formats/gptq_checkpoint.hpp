@@ -52,18 +52,12 @@ inline result<imported_qmatrix> read_gptq(const gptq_tensors& t, const gptq_conf
     if (b != 2 && b != 3 && b != 4 && b != 8)
         return status::error(errc::unsupported, "%s: bits = %d in the quantization config; GPTQ checkpoints use 2, 3, 4 or 8",
                              printable(what).c_str(), b);
-    if (c.group_size == 0 || c.group_size < -1)
-        return status::error(errc::invalid_argument, "%s: group_size = %d in the quantization config, must be -1 or >= 1",
-                             printable(what).c_str(), c.group_size);
-    LOWBIT_TRY(detail::expect_tensor(t.qweight, prefix + ".qweight", {st::dtype::i32}, 2));
-    LOWBIT_TRY(detail::expect_tensor(t.qzeros, prefix + ".qzeros", {st::dtype::i32}, 2));
-    LOWBIT_TRY(detail::expect_tensor(t.scales, prefix + ".scales", {st::dtype::f16, st::dtype::bf16, st::dtype::f32}, 2));
+    LOWBIT_TRY(detail::expect_packed_int32_layer(what, c.group_size, t.qweight, t.qzeros, t.scales, prefix));
     if (t.g_idx) LOWBIT_TRY(detail::expect_tensor(t.g_idx, prefix + ".g_idx", {st::dtype::i32}, 1));
 
     const std::uint64_t N = t.qweight->shape[1];
     const std::uint64_t K = t.qweight->shape[0] * 32 / static_cast<std::uint64_t>(b);
-    if (N == 0 || K == 0) return status::error(errc::shape_mismatch, "%s.qweight is empty", printable(what).c_str());
-    if (N > (1u << 30) || K > (1u << 30)) return status::error(errc::invalid_argument, "%s.qweight is too large", printable(what).c_str());
+    LOWBIT_TRY(detail::expect_qweight_size(what, N, K));
     if (N * static_cast<std::uint64_t>(b) % 32 != 0)
         return status::error(errc::shape_mismatch, "%s: %llu output columns of %d bits do not fill whole int32 words of qzeros",
                              printable(what).c_str(), static_cast<unsigned long long>(N), b);
@@ -133,12 +127,8 @@ inline result<imported_qmatrix> read_gptq(const gptq_tensors& t, const gptq_conf
 
 // The tensors PREFIX.qweight, .qzeros, .scales and (if present) .g_idx of one file.
 inline result<imported_qmatrix> read_gptq(const safetensors::safetensors_file& f, const std::string& prefix, const gptq_config& c) {
-    gptq_tensors t;
-    t.qweight = f.find_tensor(prefix + ".qweight");
-    t.qzeros = f.find_tensor(prefix + ".qzeros");
-    t.scales = f.find_tensor(prefix + ".scales");
-    t.g_idx = f.find_tensor(prefix + ".g_idx");
-    return read_gptq(t, c, prefix);
+    const auto at = [&](const char* suffix) { return f.find_tensor(prefix + suffix); };
+    return read_gptq(gptq_tensors{at(".qweight"), at(".qzeros"), at(".scales"), at(".g_idx")}, c, prefix);
 }
 
 }  // namespace checkpoint

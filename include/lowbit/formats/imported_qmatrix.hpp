@@ -142,6 +142,29 @@ inline status expect_shape(const safetensors::tensor_info& t, std::uint64_t d0, 
     return {};
 }
 
+// What AutoAWQ and AutoGPTQ checkpoints share, checked in this order: the
+// config's group_size (-1, one group, or >= 1), then PREFIX.qweight and
+// .qzeros (int32, 2-D) and .scales (f16, bf16 or f32, 2-D). `what` names the
+// layer in messages.
+inline status expect_packed_int32_layer(const std::string& what, int group_size, const safetensors::tensor_info* qweight,
+                                        const safetensors::tensor_info* qzeros, const safetensors::tensor_info* scales,
+                                        const std::string& prefix) {
+    namespace st = safetensors;
+    if (group_size == 0 || group_size < -1)
+        return status::error(errc::invalid_argument, "%s: group_size = %d in the quantization config, must be -1 or >= 1",
+                             printable(what).c_str(), group_size);
+    LOWBIT_TRY(expect_tensor(qweight, prefix + ".qweight", {st::dtype::i32}, 2));
+    LOWBIT_TRY(expect_tensor(qzeros, prefix + ".qzeros", {st::dtype::i32}, 2));
+    return expect_tensor(scales, prefix + ".scales", {st::dtype::f16, st::dtype::bf16, st::dtype::f32}, 2);
+}
+
+// An N x K matrix from qweight: neither empty nor larger than 2^30 a side.
+inline status expect_qweight_size(const std::string& what, std::uint64_t N, std::uint64_t K) {
+    if (N == 0 || K == 0) return status::error(errc::shape_mismatch, "%s.qweight is empty", printable(what).c_str());
+    if (N > (1u << 30) || K > (1u << 30)) return status::error(errc::invalid_argument, "%s.qweight is too large", printable(what).c_str());
+    return {};
+}
+
 inline result<scale_type> scale_type_of(const safetensors::tensor_info& t) {
     switch (t.type) {
         case safetensors::dtype::f16: return scale_type::f16;

@@ -33,6 +33,7 @@
 #include "../core/views.hpp"
 #include "json.hpp"
 #include "detail/printable.hpp"
+#include "detail/sorted_names.hpp"
 
 namespace lowbit {
 namespace safetensors {
@@ -146,19 +147,12 @@ inline status safetensors_file::parse_metadata(lowbit::detail::json_reader& j) {
         metadata_.emplace_back(std::move(key), std::move(val));
         metadata_at_.push_back(at);
     }
-    // Duplicates by sorting, O(n log n) comparisons (a scan per key was
-    // quadratic: 80k keys took 15 s, and the 100 MB header allows ~40 h).
-    metadata_order_.resize(metadata_.size());
-    for (std::size_t i = 0; i < metadata_order_.size(); ++i) metadata_order_[i] = i;
-    std::sort(metadata_order_.begin(), metadata_order_.end(), [this](std::size_t a, std::size_t b) {
-        return metadata_[a].first < metadata_[b].first || (metadata_[a].first == metadata_[b].first && a < b);
-    });
-    for (std::size_t k = 1; k < metadata_order_.size(); ++k) {
-        const std::size_t a = metadata_order_[k - 1], b = metadata_order_[k];
-        if (metadata_[a].first == metadata_[b].first)
-            return status::error(errc::corrupt_data, "safetensors: duplicate __metadata__ key '%s' at bytes %zu and %zu",
-                                 detail::printable(metadata_[b].first).c_str(), metadata_at_[a], metadata_at_[b]);
-    }
+    // Duplicates by sorting (detail/sorted_names.hpp).
+    std::size_t a = 0, b = 0;
+    if (lowbit::detail::sort_by_name(metadata_order_, metadata_.size(), [this](std::size_t i) { return std::string_view(metadata_[i].first); },
+                                     a, b))
+        return status::error(errc::corrupt_data, "safetensors: duplicate __metadata__ key '%s' at bytes %zu and %zu",
+                             detail::printable(metadata_[b].first).c_str(), metadata_at_[a], metadata_at_[b]);
     return status();
 }
 

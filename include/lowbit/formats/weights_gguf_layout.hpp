@@ -45,15 +45,12 @@ constexpr std::string_view component_marker = ".lowbit.";  // every component te
 enum class component : std::uint8_t { codes, scales, zeros, perm, grid };
 constexpr std::size_t component_count = 5;
 
+// Indexed by component (its enumerator order).
+inline constexpr const char* component_suffixes[component_count] = {".lowbit.codes", ".lowbit.scales", ".lowbit.zeros",
+                                                                    ".lowbit.perm", ".lowbit.grid"};
 inline const char* component_suffix(component c) noexcept {
-    switch (c) {
-        case component::codes: return ".lowbit.codes";
-        case component::scales: return ".lowbit.scales";
-        case component::zeros: return ".lowbit.zeros";
-        case component::perm: return ".lowbit.perm";
-        case component::grid: return ".lowbit.grid";
-    }
-    return "";
+    const auto i = static_cast<std::size_t>(c);
+    return i < component_count ? component_suffixes[i] : "";
 }
 // The longest suffix (".lowbit.scales"): a base name may take what is left of
 // ggml's 63 bytes.
@@ -63,19 +60,12 @@ constexpr std::size_t max_base_name = gguf::max_tensor_name - 1 - max_suffix;
 // The per-tensor keys, in the order the writer sets them.
 enum class field : std::uint8_t { scheme, bits, granularity, group, symmetric, scale_type, layout, shape, row_bytes };
 constexpr std::size_t field_count = 9;
+// Indexed by field (its enumerator order).
+inline constexpr const char* field_names[field_count] = {"scheme",     "bits",   "granularity", "group",    "symmetric",
+                                                         "scale_type", "layout", "shape",       "row_bytes"};
 inline const char* field_name(field f) noexcept {
-    switch (f) {
-        case field::scheme: return "scheme";
-        case field::bits: return "bits";
-        case field::granularity: return "granularity";
-        case field::group: return "group";
-        case field::symmetric: return "symmetric";
-        case field::scale_type: return "scale_type";
-        case field::layout: return "layout";
-        case field::shape: return "shape";
-        case field::row_bytes: return "row_bytes";
-    }
-    return "";
+    const auto i = static_cast<std::size_t>(f);
+    return i < field_count ? field_names[i] : "";
 }
 
 inline std::string component_name(std::string_view base, component c) { return std::string(base) + component_suffix(c); }

@@ -179,6 +179,19 @@ struct kernel_family {
     std::size_t count = 0;
 };
 
+// A family's N entries built in a constexpr function, appended in order (the
+// tables whose entries depend on what a type has: gguf_entries.hpp, codebook_entries.hpp).
+template <std::size_t N>
+struct entry_list {
+    kernel_entry e[N] = {};
+    std::size_t n = 0;
+    constexpr kernel_entry& add(const kernel_entry& k) noexcept {
+        e[n] = k;
+        return e[n++];
+    }
+    constexpr kernel_family family() const noexcept { return {e, N}; }
+};
+
 inline const kernel_entry* find_entry(const kernel_family& f, matmul_path path, arch a) noexcept {
     for (std::size_t i = 0; i < f.count; ++i)
         if (f.begin[i].key.path == path && f.begin[i].key.a == a && needs_met(f.begin[i])) return &f.begin[i];

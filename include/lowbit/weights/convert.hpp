@@ -41,30 +41,29 @@ namespace detail {
 // Views of w's arrays typed for the scheme S, unchecked: w is valid
 // (make_weights ran) and the caller knows its layout and scheme are S's — the
 // kernel table's entries and repack. as_qmatrix / as_tiled below check first.
+// The members both typed views have (V: qmatrix_view<S> or tiled_view<S>).
+template <class S, class V>
+V typed_view_of(const weights_view& w) noexcept {
+    V v;
+    v.codes = w.codes();
+    v.scales = static_cast<const typename S::scale_storage*>(w.scales());
+    v.zeros = w.zeros();
+    v.perm = w.perm();
+    v.rows = w.rows();
+    v.cols = w.cols();
+    v.group = w.group();
+    return v;
+}
 template <class S>
 qmatrix_view<S> qmatrix_of(const weights_view& w) noexcept {
-    qmatrix_view<S> q;
-    q.codes = w.codes();
-    q.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    q.zeros = w.zeros();
-    q.perm = w.perm();
-    q.rows = w.rows();
-    q.cols = w.cols();
-    q.group = w.group();
+    qmatrix_view<S> q = typed_view_of<S, qmatrix_view<S>>(w);
     q.row_bytes = w.row_bytes();
     return q;
 }
 template <class S>
 tiled_view<S> tiled_of(const weights_view& w) noexcept {
     using T = layout_traits<layout::tiled>;
-    tiled_view<S> t;
-    t.codes = w.codes();
-    t.scales = static_cast<const typename S::scale_storage*>(w.scales());
-    t.zeros = w.zeros();
-    t.perm = w.perm();
-    t.rows = w.rows();
-    t.cols = w.cols();
-    t.group = w.group();
+    tiled_view<S> t = typed_view_of<S, tiled_view<S>>(w);
     t.tiles = T::tiles(w.desc());
     t.blocks = T::blocks(w.desc());
     t.groups = T::groups(w.desc());

@@ -109,11 +109,7 @@ status repack_width<B>::to_dense(const weights_view& w, result<weights>& out) {
     };
     return visit_kernel_sym<B>(w.scheme(), f);
 }
-#if defined(LOWBIT_COMPILED) && !defined(LOWBIT_COMPILED_BITS)
-#define LOWBIT_EXTERN_REPACK_WIDTH(B) extern template struct repack_width<B>;
-LOWBIT_FOR_EACH_WIDTH(LOWBIT_EXTERN_REPACK_WIDTH)
-#undef LOWBIT_EXTERN_REPACK_WIDTH
-#endif
+LOWBIT_EXTERN_WIDTHS(repack_width)
 
 inline result<weights> dense_to_tiled(const weights_view& w) {
     result<weights> out = status::error(errc::unsupported, "repack: not run");

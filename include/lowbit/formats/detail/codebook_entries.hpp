@@ -106,29 +106,25 @@ struct cb_table {
                                          + 2
 #endif
         ;
-    struct list {
-        kernel_entry e[count];
-    };
-    static constexpr list build() noexcept {
-        list l{};
-        std::size_t n = 0;
-        l.e[n++] = cb_entry<B, cb_scalar_bodies, matmul_path::reference>();
-        l.e[n++] = cb_entry<B, cb_scalar_bodies>();
+    static constexpr lowbit::detail::entry_list<count> build() noexcept {
+        lowbit::detail::entry_list<count> l{};
+        l.add(cb_entry<B, cb_scalar_bodies, matmul_path::reference>());
+        l.add(cb_entry<B, cb_scalar_bodies>());
 #if defined(LOWBIT_HAVE_CODEBOOK_X86)
-        l.e[n++] = cb_entry<B, cb_avx2_bodies>();
-        l.e[n++] = cb_entry<B, cb_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>();
-        l.e[n++] = cb_entry<B, cb_avx2_bodies, matmul_path::int8_dot, arch::avx512>();
-        l.e[n++] = cb_entry<B, cb_avx512vnni_bodies>();
-        l.e[n++] = cb_entry<B, cb_avx512vnni_bodies, matmul_path::int8_dot, arch::amx>();
+        l.add(cb_entry<B, cb_avx2_bodies>());
+        l.add(cb_entry<B, cb_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>());
+        l.add(cb_entry<B, cb_avx2_bodies, matmul_path::int8_dot, arch::avx512>());
+        l.add(cb_entry<B, cb_avx512vnni_bodies>());
+        l.add(cb_entry<B, cb_avx512vnni_bodies, matmul_path::int8_dot, arch::amx>());
 #endif
 #if defined(LOWBIT_HAVE_CODEBOOK_ARM)
-        l.e[n++] = cb_entry<B, cb_neon_bodies>();
-        l.e[n++] = cb_entry<B, cb_neondot_bodies>();
+        l.add(cb_entry<B, cb_neon_bodies>());
+        l.add(cb_entry<B, cb_neondot_bodies>());
 #endif
         return l;
     }
-    static constexpr list entries = build();
-    static constexpr lowbit::detail::kernel_family family() noexcept { return {entries.e, count}; }
+    static constexpr lowbit::detail::entry_list<count> entries = build();
+    static constexpr lowbit::detail::kernel_family family() noexcept { return entries.family(); }
 };
 
 // The family of codebook weights with `bits`-bit indices (count 0: none).

@@ -136,22 +136,31 @@ inline std::int32_t isum(const block_q5_K& w, const k4_scales& scales, const blo
     return isum_k4<true>(w.qs, w.qh, scales, a);
 }
 
+// sum_j scale(j) * sum_{l < 16} code(j, l) * a_{16j + l}: the 16 sub-blocks of
+// 16 values of Q2_K, Q3_K and Q6_K (integer sums: exact in any order).
+template <class Scale, class Code>
+inline std::int32_t isum_16x16(const block_q8_K& a, Scale scale, Code code) noexcept {
+    std::int32_t s = 0;
+    for (int j = 0; j < 16; ++j) {
+        std::int32_t sub = 0;
+        for (int l = 0; l < 16; ++l) sub += code(j, l) * a.qs[16 * j + l];
+        s += scale(j) * sub;
+    }
+    return s;
+}
+
 // sum_s sc_s * sum_{v in sub-block s} (q_v - 32) * a_v, codes as in decode(block_q6_K).
 inline std::int32_t isum(const block_q6_K& w, const block_q8_K& a) noexcept {
-    std::int32_t s = 0;
-    for (int sb = 0; sb < 16; ++sb) {
-        std::int32_t sub = 0;
-        for (int i = 0; i < 16; ++i) {
-            const int v = 16 * sb + i;
+    return isum_16x16(
+        a, [&](int j) { return static_cast<std::int32_t>(w.scales[j]); },
+        [&](int j, int i) {
+            const int v = 16 * j + i;
             const int h = v / 128, r = v % 128, quarter = r / 32, l = r % 32;
             const std::uint8_t lbyte = w.ql[64 * h + l + 32 * (quarter & 1)];
             const int low = quarter < 2 ? (lbyte & 0x0f) : (lbyte >> 4);
             const int high = (w.qh[32 * h + l] >> (2 * quarter)) & 3;
-            sub += ((low | (high << 4)) - 32) * a.qs[v];
-        }
-        s += static_cast<std::int32_t>(w.scales[sb]) * sub;
-    }
-    return s;
+            return (low | (high << 4)) - 32;
+        });
 }
 
 // Q2_K and Q3_K share a layout of 2-bit codes: sub-block j (16 values) sits in
@@ -162,13 +171,8 @@ inline int k2_code(const std::uint8_t* qs, int j, int l) noexcept {
 
 // sum_j sc_j * sum_{l in sub-block j} q_l * a_l, sc the low nibble of scales[j].
 inline std::int32_t isum(const block_q2_K& w, const block_q8_K& a) noexcept {
-    std::int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-        std::int32_t sub = 0;
-        for (int l = 0; l < 16; ++l) sub += k2_code(w.qs, j, l) * a.qs[16 * j + l];
-        s += (w.scales[j] & 0x0f) * sub;
-    }
-    return s;
+    return isum_16x16(
+        a, [&](int j) { return static_cast<std::int32_t>(w.scales[j] & 0x0f); }, [&](int j, int l) { return k2_code(w.qs, j, l); });
 }
 // sum_j m_j * bsums[j], m the high nibble of scales[j] (the mins of Q2_K's 16-value sub-blocks).
 inline std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) noexcept {
@@ -179,17 +183,13 @@ inline std::int32_t q2k_min_sum(const block_q2_K& w, const block_q8_K& a) noexce
 
 // sum_j (sc_j - 32) * sum_l (q_l - 4 [third bit clear]) * a_l, codes as in decode(block_q3_K).
 inline std::int32_t isum(const block_q3_K& w, const block_q8_K& a) noexcept {
-    std::int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-        std::int32_t sub = 0;
-        for (int l = 0; l < 16; ++l) {
+    return isum_16x16(
+        a, [&](int j) { return static_cast<std::int32_t>(unpack_scale_q3(j, w.scales)); },
+        [&](int j, int l) {
             const int v = 16 * j + l;
             const int high = (w.hmask[v % 32] >> (v / 32)) & 1;
-            sub += (k2_code(w.qs, j, l) - (high ? 0 : 4)) * a.qs[v];
-        }
-        s += unpack_scale_q3(j, w.scales) * sub;
-    }
-    return s;
+            return k2_code(w.qs, j, l) - (high ? 0 : 4);
+        });
 }
 
 // ---- one block's float contribution ------------------------------------------------

@@ -193,48 +193,43 @@ struct ggml_table {
                                          + (simd.neon ? 2 : 0)
 #endif
         ;
-    struct list {
-        kernel_entry e[count];
-    };
     // if constexpr: a copy a type lacks is never instantiated.
-    static constexpr list build() noexcept {
-        list l{};
-        std::size_t n = 0;
-        l.e[n++] = ggml_entry<W, A, gguf_scalar_bodies, matmul_path::reference>();
-        l.e[n++] = ggml_entry<W, A, gguf_scalar_bodies>();
+    static constexpr lowbit::detail::entry_list<count> build() noexcept {
+        lowbit::detail::entry_list<count> l{};
+        l.add(ggml_entry<W, A, gguf_scalar_bodies, matmul_path::reference>());
+        l.add(ggml_entry<W, A, gguf_scalar_bodies>());
 #if defined(LOWBIT_HAVE_GGUF_X86)
         if constexpr (simd.avx2) {
-            l.e[n++] = ggml_entry<W, A, gguf_avx2_bodies>();
-            l.e[n++] = ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>();  // 256-bit VNNI gains nothing here
+            l.add(ggml_entry<W, A, gguf_avx2_bodies>());
+            l.add(ggml_entry<W, A, gguf_avx2_bodies, matmul_path::int8_dot, arch::avxvnni>());  // 256-bit VNNI gains nothing here
         }
         if constexpr (simd.avx512) {
-            l.e[n++] = ggml_entry<W, A, gguf_avx512_tiled_bodies>();
+            l.add(ggml_entry<W, A, gguf_avx512_tiled_bodies>());
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {  // first: find_entry takes the first entry of a key whose needs are met
-                l.e[n] = ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies>();
-                l.e[n++].needs = needs_avx512vbmi;
+                l.add(ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies>()).needs = needs_avx512vbmi;
             }
 #endif
-            l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>();
+            l.add(ggml_entry<W, A, gguf_avx512vnni_tiled_bodies>());
 #if defined(LOWBIT_HAVE_GGUF_VBMI)
             if constexpr (simd.vbmi) {
-                l.e[n] = ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>();
-                l.e[n++].needs = needs_avx512vbmi;
+                l.add(ggml_entry<W, avx512vbmi::activation_block<W>, gguf_avx512vbmi_tiled_bodies, matmul_path::int8_dot, arch::amx>())
+                    .needs = needs_avx512vbmi;
             }
 #endif
-            l.e[n++] = ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>();  // no tile code for ggml blocks yet
+            l.add(ggml_entry<W, A, gguf_avx512vnni_tiled_bodies, matmul_path::int8_dot, arch::amx>());  // no tile code for ggml blocks yet
         }
 #endif
 #if defined(LOWBIT_HAVE_GGUF_ARM)
         if constexpr (simd.neon) {
-            l.e[n++] = ggml_entry<W, A, gguf_neon_bodies>();
-            l.e[n++] = ggml_entry<W, A, gguf_neondot_bodies>();
+            l.add(ggml_entry<W, A, gguf_neon_bodies>());
+            l.add(ggml_entry<W, A, gguf_neondot_bodies>());
         }
 #endif
         return l;
     }
-    static constexpr list entries = build();
-    static constexpr lowbit::detail::kernel_family family() noexcept { return {entries.e, count}; }
+    static constexpr lowbit::detail::entry_list<count> entries = build();
+    static constexpr lowbit::detail::kernel_family family() noexcept { return entries.family(); }
 };
 
 // The family of a ggml weight type; count 0 for a type without kernels.

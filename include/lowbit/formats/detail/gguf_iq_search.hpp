@@ -215,20 +215,55 @@ inline void iq_pack_scale_nibbles(float id, const float* scales, int n, std::uin
         out[ib / 2] = static_cast<std::uint8_t>(iq_scale_code(id, scales[ib]) | iq_scale_code(id, scales[ib + 1]) << 4);
 }
 
-// One group of n values (16 or 32) of IQ2_XS, IQ2_S, IQ3_XXS or IQ3_S, with
-// its weights: signs split off (n/8 bytes to signs), then, unless the group
-// counts as zero (largest magnitude below zero_below, or exactly 0 when
-// zero_below is 0), the search from the scale max / start_div. L holds the
-// starting levels and receives the result; the positive scale goes to scale.
-// Returns false for a zero group (nothing searched, scale untouched).
-inline bool iq_search_group(const iq_lattice& g, const iq_search_params& p, int n, const float* x, const float* w,
-                            const float* w_sqrt, bool even, float zero_below, float start_div, std::int8_t* L,
-                            std::uint8_t* signs, float& scale) noexcept {
-    float v[32] = {};  // iq_split_signs fills n of them; zeroed so g++ -O1 sees no uninitialised read
-    iq_split_signs(n, x, w, even, v, signs);
-    const float max = iq_max(n, v);
-    if (max < zero_below || max == 0.0f) return false;
-    scale = iq_positive_scale(iq_search(g, p, n, v, w, w_sqrt, max, max / start_div, L), signs, n / 8, even);
+// The search weights of a group without an importance row: x² (IQ3) or
+// σ²/4 + x² (IQ2). With one (qw): qw·sqrt(σ² + x²) for every type.
+enum class iq_plain_weights { squares, quarter_sigma2_plus_squares };
+
+// n weights of group x (qw: its importance row or null) and their square roots.
+inline void iq_group_weights(int n, const float* x, const float* qw, float sigma2, iq_plain_weights plain, float* w,
+                             float* w_sqrt) noexcept {
+    for (int i = 0; i < n; ++i) {
+        if (qw) {
+            w[i] = qw[i] * std::sqrt(sigma2 + mul(x[i], x[i]));
+        } else {
+            w[i] = plain == iq_plain_weights::squares ? x[i] * x[i] : mul(0.25f, sigma2) + mul(x[i], x[i]);
+        }
+    }
+    for (int i = 0; i < n; ++i) w_sqrt[i] = std::sqrt(w[i]);
+}
+
+// How IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S code one group besides the grid and the
+// search parameters: its weights without an importance row; whether the count
+// of negatives is forced even; the largest magnitude below which the group is
+// coded as zero (0: only an all-zero group); the start of the search, max / start_div.
+struct iq_group_rule {
+    iq_plain_weights plain;
+    bool even;
+    float zero_below;
+    float start_div;
+};
+
+// The codes of one group of N values: levels, N/8 sign bytes.
+template <int N>
+struct iq_group_code {
+    std::int8_t L[N] = {};
+    std::uint8_t signs[N / 8] = {};
+};
+
+// One group of N values (16 or 32): weights, signs split off, then, unless the
+// group counts as zero, the search. The positive scale goes to scale; false
+// (scale 0, codes all zero) for a zero group.
+template <int N>
+bool iq_code_group(const iq_lattice& g, const iq_search_params& p, const iq_group_rule& r, const float* x, const float* qw,
+                   float sigma2, iq_group_code<N>& c, float& scale) noexcept {
+    scale = 0.0f;
+    float w[N], w_sqrt[N];
+    iq_group_weights(N, x, qw, sigma2, r.plain, w, w_sqrt);
+    float v[32] = {};  // iq_split_signs fills N of them; zeroed so g++ -O1 sees no uninitialised read
+    iq_split_signs(N, x, w, r.even, v, c.signs);
+    const float max = iq_max(N, v);
+    if (max < r.zero_below || max == 0.0f) return false;
+    scale = iq_positive_scale(iq_search(g, p, N, v, w, w_sqrt, max, max / r.start_div, c.L), c.signs, N / 8, r.even);
     return true;
 }
 

@@ -88,23 +88,11 @@ struct kq_scalar_bodies {
             for (std::size_t t = t0; t < t1; ++t) kdetail::kq_tile_scalar<B>(w, t, acts + m, M - m < 64 ? M - m : 64, y + m * ldy, ldy);
     }
 };
-#if defined(LOWBIT_HAVE_AMX_KERNELS)
-// amx: the tile body (x86/tiled_kquant_amx.hpp; the avx512vnni body below
-// its row thresholds), avx512's preparation.
-struct kq_amx_bodies {
-    static constexpr arch a = arch::amx;
-    using prep = kdetail::avx512_bodies;
-    template <int B>
-    static void tiles(const kdetail::kq_view& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* acts, std::size_t M, float* y,
-                      std::size_t ldy) noexcept {
-        kdetail::kq_amx::tiles<B>(w, t0, t1, acts, M, y, ldy);
-    }
-};
-#endif
 #if defined(LOWBIT_HAVE_X86_KERNELS) || defined(LOWBIT_HAVE_ARM_KERNELS)
-#define LOWBIT_KQ_BODIES(NS, PREP)                                                                                             \
-    struct kq_##NS##_bodies {                                                                                                  \
-        static constexpr arch a = arch::NS;                                                                                    \
+// A: the arch; NS: its kq_tiles (kdetail::NS); PREP: whose preparation.
+#define LOWBIT_KQ_BODIES(A, NS, PREP)                                                                                          \
+    struct kq_##A##_bodies {                                                                                                   \
+        static constexpr arch a = arch::A;                                                                                     \
         using prep = kdetail::PREP##_bodies;                                                                                   \
         template <int B>                                                                                                       \
         static void tiles(const kdetail::kq_view& w, std::size_t t0, std::size_t t1, const kdetail::tact_i8* acts, std::size_t M, \
@@ -113,14 +101,19 @@ struct kq_amx_bodies {
         }                                                                                                                      \
     };
 #if defined(LOWBIT_HAVE_X86_KERNELS)
-LOWBIT_KQ_BODIES(avx2, avx2)
-LOWBIT_KQ_BODIES(avxvnni, avx2)
-LOWBIT_KQ_BODIES(avx512vnni, avx512)
+LOWBIT_KQ_BODIES(avx2, avx2, avx2)
+LOWBIT_KQ_BODIES(avxvnni, avxvnni, avx2)
+LOWBIT_KQ_BODIES(avx512vnni, avx512vnni, avx512)
+#endif
+#if defined(LOWBIT_HAVE_AMX_KERNELS)
+// amx: the tile body (x86/tiled_kquant_amx.hpp; the avx512vnni body below
+// its row thresholds), avx512's preparation.
+LOWBIT_KQ_BODIES(amx, kq_amx, avx512)
 #endif
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
 // arm/tiled_kquant_body.inl; both with the NEON activation preparation.
-LOWBIT_KQ_BODIES(neon, neon)
-LOWBIT_KQ_BODIES(neondot, neon)
+LOWBIT_KQ_BODIES(neon, neon, neon)
+LOWBIT_KQ_BODIES(neondot, neondot, neon)
 #endif
 #undef LOWBIT_KQ_BODIES
 #endif

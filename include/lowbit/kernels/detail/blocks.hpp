@@ -154,16 +154,19 @@ struct scale_any {
 };
 template <class S>
 constexpr bool any_scales = std::is_same<typename S::scale_codec, scale_any>::value;
-template <class S>
-struct any_scale_qview : qmatrix_view<S> {
+// A typed view V<S> (qmatrix_view, tiled_view) with the scale type of its weights.
+template <template <class> class V, class S>
+struct any_scale_view_of : V<S> {
     scale_type kind = scale_type::f32;
 };
-// The scale type of w's scales: the view's kind for scale_any (w is then an
-// any_scale_qview: the entries build no other view of that scheme), else the scheme's.
 template <class S>
-LOWBIT_ALWAYS_INLINE scale_type scale_kind(const qmatrix_view<S>& w) noexcept {
+using any_scale_qview = any_scale_view_of<qmatrix_view, S>;
+// The scale type of w's scales: the view's kind for scale_any (w is then an
+// any_scale_view_of: the entries build no other view of that scheme), else the scheme's.
+template <template <class> class V, class S>
+LOWBIT_ALWAYS_INLINE scale_type scale_kind(const V<S>& w) noexcept {
     if constexpr (any_scales<S>) {
-        return static_cast<const any_scale_qview<S>&>(w).kind;
+        return static_cast<const any_scale_view_of<V, S>&>(w).kind;
     } else {
         (void)w;
         return S::scale;

@@ -302,9 +302,9 @@ struct generic_bodies {
     }
 };
 
-#if defined(LOWBIT_HAVE_X86_KERNELS)
-// NS: the arch's copies; PREP: whose tiled int8 preparation it uses.
-#define LOWBIT_X86_BODIES(NS, PREP)                                                                                        \
+// NS: the arch's kernel copies (x86/, arm/); PREP: whose tiled int8 preparation it uses.
+// A member the arch's tables do not list is never instantiated.
+#define LOWBIT_ARCH_BODIES(NS, PREP)                                                                                        \
     struct NS##_bodies {                                                                                                   \
         static constexpr arch a = arch::NS;                                                                                \
         static constexpr bool any_scale = true;                                                                            \
@@ -334,11 +334,11 @@ struct generic_bodies {
             return PREP::tprep_i8<S>(x, perm, K, nb, q, dx, zq);                                                           \
         }                                                                                                                  \
     };
-LOWBIT_X86_BODIES(avx2, avx2)
-LOWBIT_X86_BODIES(avx512, avx512)
-LOWBIT_X86_BODIES(avxvnni, avx2)
-LOWBIT_X86_BODIES(avx512vnni, avx512)
-#undef LOWBIT_X86_BODIES
+#if defined(LOWBIT_HAVE_X86_KERNELS)
+LOWBIT_ARCH_BODIES(avx2, avx2)
+LOWBIT_ARCH_BODIES(avx512, avx512)
+LOWBIT_ARCH_BODIES(avxvnni, avx2)
+LOWBIT_ARCH_BODIES(avx512vnni, avx512)
 #endif
 #if defined(LOWBIT_HAVE_AMX_KERNELS)
 // amx: only the tiled int8 path has tile code (x86/amx_body.hpp); its
@@ -350,7 +350,7 @@ struct amx_bodies {
     template <class S>
     static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
                     std::size_t ldy) noexcept {
-        amx::ti8_tiles(w, t0, t1, acts, M, y, ldy);
+        amx::ti8_tiles_on<S, amx_hw>(w, t0, t1, acts, M, y, ldy, amx::amx_min_rows);  // the real tile instructions
     }
     template <class S>
     static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
@@ -361,56 +361,11 @@ struct amx_bodies {
 #endif
 
 #if defined(LOWBIT_HAVE_ARM_KERNELS)
-struct neon_bodies {
-    static constexpr arch a = arch::neon;
-    static constexpr bool any_scale = true;
-    template <class S>
-    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
-                   const act_geometry& g, float* out, std::size_t ld) noexcept {
-        neon::i8_rows(w, r0, r1, acts, M, g, out, ld);
-    }
-    template <class S>
-    static void f32(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_f32* acts, std::size_t M,
-                    const act_geometry& g, float* out, std::size_t ld) noexcept {
-        neon::f32_rows(w, r0, r1, acts, M, g, out, ld);
-    }
-    template <class S>
-    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
-                    std::size_t ldy) noexcept {
-        neon::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-    }
-    template <class S>
-    static void tf32(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_f32* acts, std::size_t M, float* y,
-                     std::size_t ldy) noexcept {
-        neon::tf32_tiles(w, t0, t1, acts, M, y, ldy);
-    }
-    template <class S>
-    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
-                      std::int32_t* zq) noexcept {
-        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
-    }
-};
-// The int8 paths with sdot; the preparation is neon's.
-struct neondot_bodies {
-    static constexpr arch a = arch::neondot;
-    static constexpr bool any_scale = true;
-    template <class S>
-    static void i8(const qmatrix_view<S>& w, std::size_t r0, std::size_t r1, const act_i8* acts, std::size_t M,
-                   const act_geometry& g, float* out, std::size_t ld) noexcept {
-        neondot::i8_rows(w, r0, r1, acts, M, g, out, ld);
-    }
-    template <class S>
-    static void ti8(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* acts, std::size_t M, float* y,
-                    std::size_t ldy) noexcept {
-        neondot::ti8_tiles(w, t0, t1, acts, M, y, ldy);
-    }
-    template <class S>
-    static bool tprep(const float* x, const std::int32_t* perm, std::size_t K, std::size_t nb, std::int8_t* q, float* dx,
-                      std::int32_t* zq) noexcept {
-        return neon::tprep_i8<S>(x, perm, K, nb, q, dx, zq);
-    }
-};
+// neondot: the int8 paths with sdot (its tables list only those); the preparation is neon's.
+LOWBIT_ARCH_BODIES(neon, neon)
+LOWBIT_ARCH_BODIES(neondot, neon)
 #endif
+#undef LOWBIT_ARCH_BODIES
 
 // ---- entry functions ----------------------------------------------------------------
 template <class KS>
@@ -631,7 +586,8 @@ template <class KS>
 void tiled_amx_bf16_rows(const matmul_call& c, std::size_t r0, std::size_t r1) {
     const std::size_t K = c.w->cols(), t0 = r0 / tile_rows, t1 = (r1 + tile_rows - 1) / tile_rows;
     const auto w = tiled_body_view<KS, amx_bodies>(c, tiled_bf16_ws::bytes(K, c.M), t0, t1);
-    amx::tbf16_tiles<body_scheme<KS, amx_bodies::any_scale>>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy);
+    amx::tbf16_tiles_on<body_scheme<KS, amx_bodies::any_scale>, amx_hw>(w, t0, t1, tiled_bf16_ws::at(c.ws, K, c.M).acts, c.M, c.y, c.ldy,
+                                                                         amx::bf16_min_rows);
 }
 // Listed under amx before the vdpbf16ps entry of the same key: a CPU with
 // AMX-INT8 but no AMX-BF16 passes over it to that one.

@@ -127,18 +127,7 @@ inline void prepare_tbf16(const float* x, const std::int32_t* perm, std::size_t 
 
 // The tiled bodies' view of scale_any schemes (blocks.hpp, "scales whose type is read at run time").
 template <class S>
-struct any_scale_tview : tiled_view<S> {
-    scale_type kind = scale_type::f32;
-};
-template <class S>
-LOWBIT_ALWAYS_INLINE scale_type scale_kind(const tiled_view<S>& w) noexcept {
-    if constexpr (any_scales<S>) {
-        return static_cast<const any_scale_tview<S>&>(w).kind;
-    } else {
-        (void)w;
-        return S::scale;
-    }
-}
+using any_scale_tview = any_scale_view_of<tiled_view, S>;
 
 // Scale / zero of row i of tile t for group g.
 template <class S>

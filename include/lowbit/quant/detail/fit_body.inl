@@ -153,6 +153,16 @@ LOWBIT_FIT_FN lane_consts<B> consts_for(const fit_candidate& c, float norm, bool
     return {B(c.scale), B(c.inv), B(c.unit_inv), B(c.kmin), B(c.kmax), B(q), B((1.0f - q) * 1065353216.0f), B(poly_max)};
 }
 
+// The constants of the N candidates of a scan (fit_simd.hpp's scan_pass_w,
+// fit_avx512.hpp's scan_pass16), their errors zeroed.
+template <class B, std::size_t N>
+LOWBIT_FIT_FN void scan_consts(const fit_candidate* c, float norm, bool exact, lane_consts<B> (&k)[N], double* err) noexcept {
+    for (std::size_t j = 0; j < N; ++j) {
+        k[j] = consts_for<B>(c[j], norm, exact);
+        err[j] = 0.0;
+    }
+}
+
 // The passes over W groups at once, one group a lane (calibrate::mse's
 // batched search, quant/calibrate.hpp), for N candidates a group: xt holds
 // the groups transposed, value i of group l at xt[i W + l], G values each (a

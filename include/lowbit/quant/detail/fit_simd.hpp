@@ -225,10 +225,7 @@ inline void scan_pass_w(const float* data, std::size_t rows, std::size_t cols, s
     constexpr std::size_t Q = 16 / W;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit::lane_consts<B> k[N];
-    for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit::consts_for<B>(c[j], norm, exact);
-        err[j] = 0.0;
-    }
+    fit::scan_consts(c, norm, exact, k, err);
     const B one(1.0f);
     fit::acc<B> a[N][Q];
     alignas(64) float pad[16], lanes[16], lanes_t[16];

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../gguf_dot.hpp"
 #include "../gguf_dot_iq.hpp"
@@ -30,8 +31,7 @@ namespace gguf {
 namespace detail {
 namespace avx2 {
 
-#define LOWBIT_GGUF_AVX2 __attribute__((target("avx2,f16c")))
-#define LOWBIT_GGUF_AVX2_INLINE LOWBIT_GGUF_AVX2 __attribute__((always_inline)) inline
+#include "gguf_avx2_target_begin.inl"
 
 // f16 bits -> f32 with F16C: exact, so equal to the software to_f32 of the model.
 LOWBIT_GGUF_AVX2_INLINE float h2f(std::uint16_t h) { return _cvtsh_ss(h); }
@@ -354,90 +354,33 @@ LOWBIT_GGUF_AVX2_INLINE std::int32_t min_sum(const k4_scales& s, const block_q8_
     return hsum(_mm256_mullo_epi32(pairs, mins));
 }
 
+// One row: the sum over its blocks of the type's term (gguf_dot.hpp's model)
+// of the integer dot isum. The lattice i-quants specialise it
+// (gguf_dot_avx2_lattice.hpp).
 template <class W, class A>
 LOWBIT_GGUF_AVX2 inline float row_dot(const W* w, const A* a, std::size_t nb) {
     float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(h2f(w[i].d), h2f(a[i].d), avx2::isum(w[i], a[i]));
-    return sum;
-}
-// Q4_K and Q5_K: 6-bit scales and mins packed alike (unpack_k4).
-template <class W>
-LOWBIT_GGUF_AVX2 inline float row_dot_k4(const W* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
     for (std::size_t i = 0; i < nb; ++i) {
-        const k4_scales s = unpack_k4(w[i].scales);
-        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], s, a[i]), min_sum(s, a[i]));
+        if constexpr (std::is_same_v<W, block_q4_K> || std::is_same_v<W, block_q5_K>) {
+            // 6-bit scales and mins packed alike (unpack_k4).
+            const k4_scales s = unpack_k4(w[i].scales);
+            sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], s, a[i]), min_sum(s, a[i]));
+        } else if constexpr (std::is_same_v<W, block_q2_K>) {
+            sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], a[i]), avx2::q2k_min_sum(w[i], a[i]));
+        } else if constexpr (std::is_same_v<A, block_q8_K>) {  // Q3_K, Q6_K, IQ4_XS, TQ1_0, TQ2_0: one f16 scale, signed codes
+            sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
+        } else if constexpr (std::is_same_v<A, block_q8_1>) {  // Q4_1, Q5_1
+            sum += legacy_affine_term(h2f(w[i].d), h2f(w[i].m), h2f(a[i].d), h2f(a[i].s), avx2::isum(w[i], a[i]));
+        } else if constexpr (std::is_same_v<W, block_mxfp4>) {
+            sum += legacy_term(e8m0_half(w[i].e), h2f(a[i].d), avx2::isum(w[i], a[i]));
+        } else {  // Q4_0, Q5_0, Q8_0, IQ4_NL
+            sum += legacy_term(h2f(w[i].d), h2f(a[i].d), avx2::isum(w[i], a[i]));
+        }
     }
     return sum;
 }
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_K* w, const block_q8_K* a, std::size_t nb) {
-    return row_dot_k4(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q5_K* w, const block_q8_K* a, std::size_t nb) {
-    return row_dot_k4(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q6_K* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
-    return sum;
-}
 
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_mxfp4* w, const block_q8_0* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += legacy_term(e8m0_half(w[i].e), h2f(a[i].d), avx2::isum(w[i], a[i]));
-    return sum;
-}
-template <class W>  // Q4_1, Q5_1
-LOWBIT_GGUF_AVX2 inline float affine_legacy_row_dot(const W* w, const block_q8_1* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i)
-        sum += legacy_affine_term(h2f(w[i].d), h2f(w[i].m), h2f(a[i].d), h2f(a[i].s), avx2::isum(w[i], a[i]));
-    return sum;
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q4_1* w, const block_q8_1* a, std::size_t nb) {
-    return affine_legacy_row_dot(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q5_1* w, const block_q8_1* a, std::size_t nb) {
-    return affine_legacy_row_dot(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q2_K* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i)
-        sum += kquant_affine_term(a[i].d, h2f(w[i].d), h2f(w[i].dmin), avx2::isum(w[i], a[i]), avx2::q2k_min_sum(w[i], a[i]));
-    return sum;
-}
-template <class W>  // Q3_K, IQ4_XS, TQ1_0, TQ2_0: one f16 scale, signed codes
-LOWBIT_GGUF_AVX2 inline float symmetric_k_row_dot(const W* w, const block_q8_K* a, std::size_t nb) {
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < nb; ++i) sum += kquant_symmetric_term(a[i].d, h2f(w[i].d), avx2::isum(w[i], a[i]));
-    return sum;
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_q3_K* w, const block_q8_K* a, std::size_t nb) {
-    return symmetric_k_row_dot(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_iq4_xs* w, const block_q8_K* a, std::size_t nb) {
-    return symmetric_k_row_dot(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq2_0* w, const block_q8_K* a, std::size_t nb) {
-    return symmetric_k_row_dot(w, a, nb);
-}
-template <>
-LOWBIT_GGUF_AVX2 inline float row_dot(const block_tq1_0* w, const block_q8_K* a, std::size_t nb) {
-    return symmetric_k_row_dot(w, a, nb);
-}
-
-#undef LOWBIT_GGUF_AVX2_INLINE
-#undef LOWBIT_GGUF_AVX2
+#include "gguf_avx2_target_end.inl"
 
 }  // namespace avx2
 }  // namespace detail

@@ -39,8 +39,7 @@ namespace gguf {
 namespace detail {
 namespace avx2 {
 
-#define LOWBIT_GGUF_AVX2 __attribute__((target("avx2,f16c")))
-#define LOWBIT_GGUF_AVX2_INLINE LOWBIT_GGUF_AVX2 __attribute__((always_inline)) inline
+#include "gguf_avx2_target_begin.inl"
 
 LOWBIT_GGUF_AVX2_INLINE __m256i points8(std::uint64_t p0, std::uint64_t p1, std::uint64_t p2, std::uint64_t p3) {
     return _mm256_set_epi64x(static_cast<long long>(p3), static_cast<long long>(p2), static_cast<long long>(p1),
@@ -359,8 +358,7 @@ LOWBIT_GGUF_LATTICE_ROW(block_iq2_s)
 LOWBIT_GGUF_LATTICE_ROW(block_iq3_xxs)
 #undef LOWBIT_GGUF_LATTICE_ROW
 
-#undef LOWBIT_GGUF_AVX2_INLINE
-#undef LOWBIT_GGUF_AVX2
+#include "gguf_avx2_target_end.inl"
 
 }  // namespace avx2
 }  // namespace detail

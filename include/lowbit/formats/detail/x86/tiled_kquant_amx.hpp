@@ -64,7 +64,8 @@ namespace v = avx512vnni::tl;
 // Tile shapes, sets P = 0, 1: Q4_K/Q5_K tmm(P) A (rows x 32 B), tmm(2+P) B
 // (8 x 64 B), tmm(4+P) C (amx::group_config's); Q6_K tmm(h) A half h (rows x
 // 16 B), tmm(2+h) B half (4 x 64 B: quad vectors 4h..4h+3), tmm(4+h) C.
-inline amx_tile_config config(int B, std::size_t rows) noexcept {
+template <int B>
+amx_tile_config config_of(std::size_t rows) noexcept {
     if (B != 6) return amx::group_config(rows);
     amx_tile_config c;
     for (int h = 0; h < 2; ++h) {
@@ -199,33 +200,12 @@ LOWBIT_KQ_AMX_TGT void groups_pass(Tiles& tm, const kq_view& w, std::size_t t0, 
 template <int B, class Tiles>
 LOWBIT_KQ_AMX_TGT void tiles_on(const kq_view& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out,
                                 std::size_t ld, std::size_t min_m, std::size_t strip = strip_blocks) {
-    if (strip == 0 || strip > strip_blocks) strip = strip_blocks;
-    std::size_t m = 0;
-    if (M >= min_m && M > 0 && t0 < t1) {
-        // The A tile reads 32 (16) bytes of each row at one stride: the
-        // workspace lays the rows out evenly; other callers' rows are gathered.
-        const std::ptrdiff_t qs = M > 1 ? a[1].q - a[0].q : static_cast<std::ptrdiff_t>(tile_block);
-        bool even = qs >= static_cast<std::ptrdiff_t>(tile_block);
-        for (std::size_t i = 2; even && i < M; ++i) even = a[i].q == a[0].q + static_cast<std::ptrdiff_t>(i) * qs;
-        Tiles tm;
-        const std::size_t groups = M / group;
-        if (groups) {
-            tm.configure(config(B, group));
-            groups_pass<B>(tm, w, t0, t1, a, groups, group, out, ld, strip, even);
-            m = groups * group;
-        }
-        if (M > m && M - m >= min_m) {
-            tm.configure(config(B, M - m));
-            groups_pass<B>(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
-            m = M;
-        }
-        tm.release();
-    }
-    if (m < M) avx512vnni::kq_tiles<B>(w, t0, t1, a + m, M - m, out + m * ld, ld);
+    amx::tiles_by_row_groups<config_of<B>, groups_pass<B, Tiles>, avx512vnni::kq_tiles<B>, &tact_i8::q, strip_blocks, Tiles>(
+        w, t0, t1, a, M, out, ld, min_m, strip);
 }
 
 template <int B>
-inline void tiles(const kq_view& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out, std::size_t ld) {
+inline void kq_tiles(const kq_view& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out, std::size_t ld) {
     tiles_on<B, amx_hw>(w, t0, t1, a, M, out, ld, min_rows);
 }
 

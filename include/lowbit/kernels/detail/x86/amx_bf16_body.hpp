@@ -182,43 +182,14 @@ LOWBIT_AMXBF_TGT void bf16_groups_pass(Tiles& tm, const tiled_view<S>& w, std::s
     }
 }
 
-// All activation rows [0, M) for tiles [t0, t1): if M >= min_rows, every whole
-// group of 16 rows on the tiles, then the rest (fewer than 16) on the tiles if
-// at least min_rows; what is left on the vdpbf16ps body. strip: blocks per
-// strip (1..bf16_strip_blocks; the library passes the largest).
+// All activation rows [0, M) for tiles [t0, t1) (amx_body.hpp's
+// tiles_by_row_groups), the rest on the vdpbf16ps body. The library runs it
+// on amx_hw, the real tile instructions, with min_rows = bf16_min_rows.
 template <class S, class Tiles>
 LOWBIT_AMXBF_TGT void tbf16_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_bf16* a, std::size_t M,
                                      float* out, std::size_t ld, std::size_t min_rows, std::size_t strip = bf16_strip_blocks) {
-    if (strip == 0 || strip > bf16_strip_blocks) strip = bf16_strip_blocks;
-    std::size_t m = 0;
-    if (M >= min_rows && M > 0 && t0 < t1) {
-        // The A tile reads 64 bytes of each row with one stride: the workspace
-        // lays the rows out evenly; other callers' rows are gathered.
-        const std::ptrdiff_t xs = M > 1 ? a[1].x - a[0].x : static_cast<std::ptrdiff_t>(tile_block);
-        bool even = xs >= static_cast<std::ptrdiff_t>(tile_block);
-        for (std::size_t i = 2; even && i < M; ++i) even = a[i].x == a[0].x + static_cast<std::ptrdiff_t>(i) * xs;
-        const std::size_t groups = M / group_rows;
-        Tiles tm;
-        if (groups) {
-            tm.configure(bf16_group_config(group_rows));
-            bf16_groups_pass<S>(tm, w, t0, t1, a, groups, group_rows, out, ld, strip, even);
-            m = groups * group_rows;
-        }
-        if (M > m && M - m >= min_rows) {  // the rest, fewer than 16 rows
-            tm.configure(bf16_group_config(M - m));
-            bf16_groups_pass<S>(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
-            m = M;
-        }
-        tm.release();
-    }
-    if (m < M) avx512bf16::tbf16_tiles<S>(w, t0, t1, a + m, M - m, out + m * ld, ld);
-}
-
-// The library's body: the real tile instructions.
-template <class S>
-inline void tbf16_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_bf16* a, std::size_t M, float* out,
-                        std::size_t ld) {
-    tbf16_tiles_on<S, amx_hw>(w, t0, t1, a, M, out, ld, bf16_min_rows);
+    tiles_by_row_groups<bf16_group_config, bf16_groups_pass<S, Tiles>, avx512bf16::tbf16_tiles<S>, &tact_bf16::x, bf16_strip_blocks, Tiles>(
+        w, t0, t1, a, M, out, ld, min_rows, strip);
 }
 
 #undef LOWBIT_AMXBF_STEP

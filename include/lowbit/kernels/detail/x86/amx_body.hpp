@@ -299,43 +299,58 @@ LOWBIT_AMX_BODY_TGT void groups_pass(Tiles& tm, const tiled_view<S>& w, std::siz
     }
 }
 
-// All activation rows [0, M) for tiles [t0, t1): if M >= min_rows, every whole
-// group of 16 rows on the tiles, then the rest (fewer than 16) on the tiles if
-// at least min_rows; what is left on the avx512vnni body. strip: blocks per strip
-// (1..amx_strip_blocks; the library passes the largest).
-template <class S, class Tiles>
-LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
-                                      float* out, std::size_t ld, std::size_t min_rows, std::size_t strip = amx_strip_blocks) {
-    if (strip == 0 || strip > amx_strip_blocks) strip = amx_strip_blocks;
+// The row split of every AMX tile body (this file's, amx_bf16_body.hpp's,
+// formats' tiled_kquant_amx.hpp's): activation rows [0, M) for tiles [t0, t1).
+// If M >= min_rows, every whole group of 16 rows is one Pass over the tiles
+// (with the tile shapes Config(16) loaded), then the rest (fewer than 16)
+// another if at least min_rows; the rows left run on Rest, the arch's body
+// without tiles. The A tile reads each row at one stride: `even` tells Pass
+// whether the rows (Row: the activation member that points at a row) lie one
+// stride apart, as the workspace lays them out; other callers' rows are
+// gathered. strip: blocks per strip, 1..StripBlocks (the library passes the
+// largest). Pass, Rest and Config are template arguments: direct calls.
+template <auto Config, auto Pass, auto Rest, auto Row, std::size_t StripBlocks, class Tiles, class W, class Act>
+LOWBIT_AMX_BODY_INLINE void tiles_by_row_groups(const W& w, std::size_t t0, std::size_t t1, const Act* a, std::size_t M, float* out,
+                                                std::size_t ld, std::size_t min_rows, std::size_t strip) {
+    if (strip == 0 || strip > StripBlocks) strip = StripBlocks;
     std::size_t m = 0;
     if (M >= min_rows && M > 0 && t0 < t1) {
-        // The A tile reads 32 bytes of each row with one stride: the workspace
-        // lays the rows out evenly; other callers' rows are gathered.
-        const std::ptrdiff_t qs = M > 1 ? a[1].q - a[0].q : static_cast<std::ptrdiff_t>(tile_block);
-        bool even = qs >= static_cast<std::ptrdiff_t>(tile_block);
-        for (std::size_t i = 2; even && i < M; ++i) even = a[i].q == a[0].q + static_cast<std::ptrdiff_t>(i) * qs;
+        const std::ptrdiff_t stride = M > 1 ? a[1].*Row - a[0].*Row : static_cast<std::ptrdiff_t>(tile_block);
+        bool even = stride >= static_cast<std::ptrdiff_t>(tile_block);
+        for (std::size_t i = 2; even && i < M; ++i) even = a[i].*Row == a[0].*Row + static_cast<std::ptrdiff_t>(i) * stride;
         const std::size_t groups = M / group_rows;
         Tiles tm;
         if (groups) {
-            tm.configure(group_config(group_rows));
-            groups_pass<S>(tm, w, t0, t1, a, groups, group_rows, out, ld, strip, even);
+            tm.configure(Config(group_rows));
+            Pass(tm, w, t0, t1, a, groups, group_rows, out, ld, strip, even);
             m = groups * group_rows;
         }
         if (M > m && M - m >= min_rows) {  // the rest, fewer than 16 rows
-            tm.configure(group_config(M - m));
-            groups_pass<S>(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
+            tm.configure(Config(M - m));
+            Pass(tm, w, t0, t1, a + m, 1, M - m, out + m * ld, ld, strip, even);
             m = M;
         }
         tm.release();  // leaves the tile state in its init state (cheaper context switches)
     }
-    if (m < M) avx512vnni::ti8_tiles<S>(w, t0, t1, a + m, M - m, out + m * ld, ld);
+    if (m < M) Rest(w, t0, t1, a + m, M - m, out + m * ld, ld);
 }
 
-// The library's body: the real tile instructions.
+// The rows the tiles leave: the avx512vnni body (of the plain tiled layout:
+// no codebook table).
 template <class S>
-inline void ti8_tiles(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out,
-                      std::size_t ld) {
-    ti8_tiles_on<S, amx_hw>(w, t0, t1, a, M, out, ld, amx_min_rows);
+LOWBIT_AMX_BODY_INLINE void ti8_rest(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M, float* out,
+                                     std::size_t ld) {
+    avx512vnni::ti8_tiles<S>(w, t0, t1, a, M, out, ld);
+}
+
+// All activation rows [0, M) for tiles [t0, t1) (tiles_by_row_groups), the
+// rest on the avx512vnni body. The library runs it on amx_hw, the real tile
+// instructions, with min_rows = amx_min_rows.
+template <class S, class Tiles>
+LOWBIT_AMX_BODY_TGT void ti8_tiles_on(const tiled_view<S>& w, std::size_t t0, std::size_t t1, const tact_i8* a, std::size_t M,
+                                      float* out, std::size_t ld, std::size_t min_rows, std::size_t strip = amx_strip_blocks) {
+    tiles_by_row_groups<group_config, groups_pass<S, Tiles>, ti8_rest<S>, &tact_i8::q, amx_strip_blocks, Tiles>(
+        w, t0, t1, a, M, out, ld, min_rows, strip);
 }
 
 #undef LOWBIT_AMX_BODY_INLINE

@@ -207,10 +207,7 @@ __attribute__((target("avx2,avx512f"))) inline void scan_pass16(const float* dat
     using B = v4::f32x16;
     constexpr fit_mode M = Pow ? fit_mode::pow_error : fit_mode::l2_error;
     fit16::lane_consts<B> k[N];
-    for (std::size_t j = 0; j < N; ++j) {
-        k[j] = fit16::consts_for<B>(c[j], norm, exact);
-        err[j] = 0.0;
-    }
+    fit16::scan_consts(c, norm, exact, k, err);
     const B one(1.0f);
     fit16::acc<B> a[N] = {};
     alignas(64) float pad[16], lanes[16], lanes_t[16];
