@@ -52,27 +52,35 @@ struct block_refine_options {
 
 namespace detail {
 
-// Working state of one row: the blocks, their codes, the decoded row q, the
-// error e = w - q and r = H e, all in file order.
+// What both refiners keep of a row (this file's for the scalar grids,
+// gguf_lattice_refine.hpp's for the lattices): the target w, H, the blocks,
+// their decoded values q, the error e = w - q and r = H e, with exact updates
+// for a step along a direction and the best integer step along one.
 template <class B>
-struct refine_state {
-    using F = block_fields<B>;
-    static constexpr std::size_t bw = static_cast<std::size_t>(B::values), W = static_cast<std::size_t>(F::width);
-    const float* w;
+struct row_residual {
+    static constexpr std::size_t bw = static_cast<std::size_t>(B::values);
+    const float* w = nullptr;
     matrix_view<const float> H;
-    std::size_t K, nblk;
+    std::size_t K = 0, nblk = 0;
     std::vector<B> blk;
-    std::vector<std::uint8_t> L;
     std::vector<float> q;
     std::vector<double> e, r, hu;
     double tiny = 0;  // a move must gain more than this (float noise in r)
 
-    // Exact loss of the blocks as they are; refreshes q, L, e and r.
-    double refresh() {
-        for (std::size_t b = 0; b < nblk; ++b) {
-            gguf::detail::decode(blk[b], q.data() + b * bw);
-            F::codes(blk[b], L.data() + b * bw);
-        }
+    void load(const float* w_, matrix_view<const float> H_, const std::uint8_t* row) {
+        w = w_;
+        H = H_;
+        K = H.rows();
+        nblk = K / bw;
+        blk.resize(nblk);
+        std::memcpy(blk.data(), row, nblk * sizeof(B));
+        q.resize(K);
+        e.resize(K);
+        r.resize(K);
+    }
+
+    // e and r from q as decoded; returns the loss e^T H e.
+    double residual() {
         for (std::size_t j = 0; j < K; ++j) e[j] = static_cast<double>(w[j]) - q[j];
         double s = 0;
         for (std::size_t i = 0; i < K; ++i) {
@@ -85,7 +93,8 @@ struct refine_state {
         return s;
     }
 
-    // Adds step * u (u nonzero on [s0, s0 + n)) to the decoded row: e -= step*u, r -= step*H u.
+    // Adds step * u (u nonzero on [s0, s0 + n)) to the decoded row: e -= step*u, r -= step*H u
+    // (q is the caller's to update where it reads it).
     void apply(std::size_t s0, std::size_t n, const double* u, double step) {
         for (std::size_t i = 0; i < K; ++i) {
             const float* h = H.row(i) + s0;
@@ -121,6 +130,30 @@ struct refine_state {
         }
         return best;
     }
+};
+
+// Working state of one row for the scalar grids: row_residual and the blocks'
+// codes L, all in file order.
+template <class B>
+struct refine_state : row_residual<B> {
+    using F = block_fields<B>;
+    using row_residual<B>::bw;
+    static constexpr std::size_t W = static_cast<std::size_t>(F::width);
+    using row_residual<B>::w, row_residual<B>::H, row_residual<B>::K, row_residual<B>::nblk, row_residual<B>::blk,
+          row_residual<B>::q, row_residual<B>::e, row_residual<B>::r, row_residual<B>::hu, row_residual<B>::apply,
+          row_residual<B>::best_step, row_residual<B>::tiny;
+    std::vector<std::uint8_t> L;
+
+    // Exact loss of the blocks as they are; refreshes q, L, e and r.
+    double refresh() {
+        for (std::size_t b = 0; b < nblk; ++b) {
+            gguf::detail::decode(blk[b], q.data() + b * bw);
+            F::codes(blk[b], L.data() + b * bw);
+        }
+        return this->residual();
+    }
+
+
 
     // One pass over every code: each moves by at most one step. Returns the moves made.
     std::size_t pass_codes() {
@@ -201,6 +234,36 @@ struct refine_state {
     }
 };
 
+
+// The rounds both refiners run on a loaded state St (row_residual): St's
+// passes (pass(st): the moves made), then d (and dmin) re-fit, the loss
+// refreshed, the best blocks kept; stops when a round moves nothing. Writes
+// the best blocks back to row only if they lower the loss.
+template <class B, class St, class Passes>
+bool refine_rounds(St& st, std::uint8_t* row, const block_refine_options& o, double* before, double* after, Passes pass) {
+    const double loss0 = st.refresh();
+    if (before) *before = loss0;
+    if (after) *after = loss0;
+    if (!(loss0 > 0.0) || !std::isfinite(loss0)) return false;
+    st.tiny = 1e-12 * loss0;
+    std::vector<B> best(st.blk);
+    double best_loss = loss0;
+    for (int round = 0; round < o.rounds; ++round) {
+        const std::size_t moves = pass(st);
+        bool refit = false;
+        if (o.super_scales) refit = refit_row_scales<B>(st.w, st.H, reinterpret_cast<std::uint8_t*>(st.blk.data()));
+        const double loss = st.refresh();
+        if (std::isfinite(loss) && loss < best_loss) {
+            best_loss = loss;
+            best = st.blk;
+        }
+        if (moves == 0 && !refit) break;
+    }
+    if (!(best_loss < loss0)) return false;
+    std::memcpy(row, best.data(), st.nblk * sizeof(B));
+    if (after) *after = best_loss;
+    return true;
+}
 }  // namespace detail
 
 // Refines the blocks of one row (ggml layout, in place) to a
@@ -213,40 +276,14 @@ bool refine_row_blocks(const float* w, matrix_view<const float> H, std::uint8_t*
     static_assert(detail::has_block_fields<B>(), "refine_row_blocks: a block type with block_fields (not Q8_0)");
     using F = detail::block_fields<B>;
     detail::refine_state<B> st;
-    st.w = w;
-    st.H = H;
-    st.K = H.rows();
-    st.nblk = st.K / st.bw;
-    st.blk.resize(st.nblk);
-    std::memcpy(st.blk.data(), row, st.nblk * sizeof(B));
+    st.load(w, H, row);
     st.L.resize(st.K);
-    st.q.resize(st.K);
-    st.e.resize(st.K);
-    st.r.resize(st.K);
-    const double loss0 = st.refresh();
-    if (before) *before = loss0;
-    if (after) *after = loss0;
-    if (!(loss0 > 0.0) || !std::isfinite(loss0)) return false;
-    st.tiny = 1e-12 * loss0;
-    std::vector<B> best(st.blk);
-    double best_loss = loss0;
-    for (int round = 0; round < o.rounds; ++round) {
+    return detail::refine_rounds<B>(st, row, o, before, after, [&o](detail::refine_state<B>& s) {
         std::size_t moves = 0;
-        if (o.codes) moves += st.pass_codes();
-        if (o.subscales && (F::sc_lo != F::sc_hi || F::has_min)) moves += st.pass_subscales();
-        bool refit = false;
-        if (o.super_scales) refit = refit_row_scales<B>(w, H, reinterpret_cast<std::uint8_t*>(st.blk.data()));
-        const double loss = st.refresh();
-        if (std::isfinite(loss) && loss < best_loss) {
-            best_loss = loss;
-            best = st.blk;
-        }
-        if (moves == 0 && !refit) break;
-    }
-    if (!(best_loss < loss0)) return false;
-    std::memcpy(row, best.data(), st.nblk * sizeof(B));
-    if (after) *after = best_loss;
-    return true;
+        if (o.codes) moves += s.pass_codes();
+        if (o.subscales && (F::sc_lo != F::sc_hi || F::has_min)) moves += s.pass_subscales();
+        return moves;
+    });
 }
 
 }  // namespace lowbit

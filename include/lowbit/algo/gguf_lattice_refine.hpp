@@ -110,67 +110,21 @@ struct lattice_fields<gguf::block_iq3_xxs> {
 };
 
 template <class B>
-struct lattice_refine_state {
+struct lattice_refine_state : row_residual<B> {
     using F = lattice_fields<B>;
-    static constexpr std::size_t bw = static_cast<std::size_t>(B::values);
-    const float* w;
-    matrix_view<const float> H;
-    std::size_t K, nblk;
-    std::vector<B> blk;
-    std::vector<float> q;
-    std::vector<double> e, r, hu;
-    double tiny = 0;
+    using row_residual<B>::bw, row_residual<B>::w, row_residual<B>::H, row_residual<B>::K, row_residual<B>::nblk,
+          row_residual<B>::blk, row_residual<B>::q, row_residual<B>::e, row_residual<B>::r, row_residual<B>::hu,
+          row_residual<B>::best_step, row_residual<B>::tiny;
 
     double refresh() {
         for (std::size_t b = 0; b < nblk; ++b) gguf::detail::decode(blk[b], q.data() + b * bw);
-        for (std::size_t j = 0; j < K; ++j) e[j] = static_cast<double>(w[j]) - q[j];
-        double s = 0;
-        for (std::size_t i = 0; i < K; ++i) {
-            const float* h = H.row(i);
-            double t = 0;
-            for (std::size_t j = 0; j < K; ++j) t += h[j] * e[j];
-            r[i] = t;
-            s += e[i] * t;
-        }
-        return s;
+        return this->residual();
     }
 
-    // q += step * u on [s0, s0 + n): e -= step u, r -= step H u.
+    // q += step * u on [s0, s0 + n), with e and r (row_residual::apply).
     void apply(std::size_t s0, std::size_t n, const double* u, double step) {
-        for (std::size_t i = 0; i < K; ++i) {
-            const float* h = H.row(i) + s0;
-            double t = 0;
-            for (std::size_t c = 0; c < n; ++c) t += h[c] * u[c];
-            r[i] -= step * t;
-        }
-        for (std::size_t c = 0; c < n; ++c) {
-            e[s0 + c] -= step * u[c];
-            q[s0 + c] = static_cast<float>(q[s0 + c] + step * u[c]);
-        }
-    }
-
-    // The best integer step t in [lo, hi] for direction u on [s0, s0 + n): 0 when none gains.
-    int best_step(std::size_t s0, std::size_t n, const double* u, int lo, int hi) const {
-        double a = 0, quad = 0;
-        for (std::size_t c = 0; c < n; ++c) {
-            if (u[c] == 0.0) continue;
-            a += u[c] * r[s0 + c];
-            const float* h = H.row(s0 + c) + s0;
-            double t = 0;
-            for (std::size_t c2 = 0; c2 < n; ++c2) t += h[c2] * u[c2];
-            quad += u[c] * t;
-        }
-        if (!(quad > 0.0) || !std::isfinite(quad) || !std::isfinite(a)) return 0;
-        const double ts = a / quad;
-        const int cand[3] = {ts < lo ? lo : ts > hi ? hi : static_cast<int>(std::lround(ts)), -1, 1};
-        int best = 0;
-        double gain = -tiny;
-        for (int t : cand) {
-            if (t == 0 || t < lo || t > hi) continue;
-            const double dl = -2.0 * t * a + static_cast<double>(t) * t * quad;
-            if (dl < gain) gain = dl, best = t;
-        }
-        return best;
+        row_residual<B>::apply(s0, n, u, step);
+        for (std::size_t c = 0; c < n; ++c) q[s0 + c] = static_cast<float>(q[s0 + c] + step * u[c]);
     }
 
     // Every sub-block's 4-bit scale, one best step each.
@@ -274,39 +228,13 @@ bool refine_lattice_row(const float* w, matrix_view<const float> H, std::uint8_t
                         double* before = nullptr, double* after = nullptr) {
     static_assert(gguf::detail::is_lattice_block<B>(), "refine_lattice_row: IQ3_S or IQ3_XXS");
     detail::lattice_refine_state<B> st;
-    st.w = w;
-    st.H = H;
-    st.K = H.rows();
-    st.nblk = st.K / st.bw;
-    st.blk.resize(st.nblk);
-    std::memcpy(st.blk.data(), row, st.nblk * sizeof(B));
-    st.q.resize(st.K);
-    st.e.resize(st.K);
-    st.r.resize(st.K);
-    const double loss0 = st.refresh();
-    if (before) *before = loss0;
-    if (after) *after = loss0;
-    if (!(loss0 > 0.0) || !std::isfinite(loss0)) return false;
-    st.tiny = 1e-12 * loss0;
-    std::vector<B> best(st.blk);
-    double best_loss = loss0;
-    for (int round = 0; round < o.rounds; ++round) {
+    st.load(w, H, row);
+    return detail::refine_rounds<B>(st, row, o, before, after, [&o](detail::lattice_refine_state<B>& s) {
         std::size_t moves = 0;
-        if (o.codes) moves += st.pass_points();
-        if (o.subscales) moves += st.pass_subscales();
-        bool refit = false;
-        if (o.super_scales) refit = refit_row_scales<B>(w, H, reinterpret_cast<std::uint8_t*>(st.blk.data()));
-        const double loss = st.refresh();
-        if (std::isfinite(loss) && loss < best_loss) {
-            best_loss = loss;
-            best = st.blk;
-        }
-        if (moves == 0 && !refit) break;
-    }
-    if (!(best_loss < loss0)) return false;
-    std::memcpy(row, best.data(), st.nblk * sizeof(B));
-    if (after) *after = best_loss;
-    return true;
+        if (o.codes) moves += s.pass_points();
+        if (o.subscales) moves += s.pass_subscales();
+        return moves;
+    });
 }
 
 }  // namespace lowbit
