@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <lowbit/algo/gptq_codebook.hpp>
@@ -401,6 +402,23 @@ double row_weighted_error(const float* w, const float* q, const hessian& h, std:
     return s;
 }
 
+// The re-fit's promise against the sweep's decoded values dp: every row's H-weighted error (target wd) no
+// higher than the sweep's, the total lower. Returns the totals {sweep, re-fit}.
+std::pair<double, double> check_rows_no_worse(const std::vector<float>& wd, const std::vector<float>& dp, const std::vector<float>& dq,
+                                              const hessian& h, std::size_t N, std::size_t K) {
+    double sum_plain = 0, sum_refit = 0;
+    bool no_row_worse = true;
+    for (std::size_t r = 0; r < N; ++r) {
+        const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
+        const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
+        no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
+        sum_plain += ep, sum_refit += er;
+    }
+    CHECK(no_row_worse);
+    CHECK(sum_refit < sum_plain);
+    return {sum_plain, sum_refit};
+}
+
 // A block's bytes with its f16 scale fields zeroed: what the re-fit must leave alone.
 template <class B>
 std::vector<std::uint8_t> without_scale_fields(const std::vector<std::uint8_t>& bytes) {
@@ -466,16 +484,7 @@ TEST_CASE("gptq_gguf refit_scales: codes kept, every row's H-weighted error no h
             const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
             std::vector<float> wd(w);  // the target: dead columns zeroed, as the sweep does
             for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
-            double sum_plain = 0, sum_refit = 0;
-            bool no_row_worse = true;
-            for (std::size_t r = 0; r < N; ++r) {
-                const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
-                const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
-                no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
-                sum_plain += ep, sum_refit += er;
-            }
-            CHECK(no_row_worse);
-            CHECK(sum_refit < sum_plain);
+            const auto [sum_plain, sum_refit] = check_rows_no_worse(wd, dp, dq, h, N, K);
             MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "")), ": H-weighted error ", sum_plain, " -> ", sum_refit, " (",
                     refit->refit_rows, " of ", N, " rows re-fitted)");
         }
@@ -631,16 +640,7 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
             if (!codes) CHECK(block_codes(t, ref->data) == block_codes(t, plain->data));
             const std::vector<float> dq = decode_bytes(t, ref->data, N, K);
             CHECK(same_bits(dq, ref->values));
-            double sum_plain = 0, sum_ref = 0;
-            bool no_row_worse = true;
-            for (std::size_t r = 0; r < N; ++r) {
-                const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
-                const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
-                no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
-                sum_plain += ep, sum_ref += er;
-            }
-            CHECK(no_row_worse);
-            CHECK(sum_ref < sum_plain);
+            const auto [sum_plain, sum_ref] = check_rows_no_worse(wd, dp, dq, h, N, K);
             CHECK(std::fabs(ref->refit_loss_after - sum_ref) <= 1e-6 * sum_ref);
             MESSAGE((std::string(gguf::type_name(t)) + (codes ? " refine+codes" : " refine")), ": H-weighted error ", sum_plain, " -> ", sum_ref);
         }
@@ -705,16 +705,7 @@ TEST_CASE("gptq_gguf refit and refine on IQ3_S / IQ3_XXS: every row's H-weighted
                 if (mode == 2) CHECK(points_only(t, ref->data) != points_only(t, plain->data));
                 const std::vector<float> dq = decode_bytes(t, ref->data, N, K);
                 CHECK(same_bits(dq, ref->values));
-                double sum_plain = 0, sum_ref = 0;
-                bool no_row_worse = true;
-                for (std::size_t r = 0; r < N; ++r) {
-                    const double ep = row_weighted_error(wd.data() + r * K, dp.data() + r * K, h, K);
-                    const double er = row_weighted_error(wd.data() + r * K, dq.data() + r * K, h, K);
-                    no_row_worse = no_row_worse && er <= ep * (1.0 + 1e-9) + 1e-12;
-                    sum_plain += ep, sum_ref += er;
-                }
-                CHECK(no_row_worse);
-                CHECK(sum_ref < sum_plain);
+                const auto [sum_plain, sum_ref] = check_rows_no_worse(wd, dp, dq, h, N, K);
                 CHECK(std::fabs(ref->refit_loss_after - sum_ref) <= 1e-6 * sum_ref);
                 MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "") +
                          (mode == 0 ? " refit" : mode == 1 ? " refit+refine" : " refit+refine+codes")),
