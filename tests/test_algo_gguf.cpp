@@ -419,6 +419,31 @@ std::pair<double, double> check_rows_no_worse(const std::vector<float>& wd, cons
     return {sum_plain, sum_refit};
 }
 
+// The layer the re-fit cases quantize: N x K weights, T correlated activations whose input column 40 is dead
+// (H's row and column 40 are 0), their imatrix and Hessian, and the target wd (column 40 zeroed, as the sweep
+// does). LOWBIT_TEST_REDUCED (ASan+UBSan): one 256-block per row (the dead column is in it).
+struct refit_layer {
+    std::size_t N, K, T = 384;
+    std::vector<float> w, x, qw, wd;
+    hessian h;
+    refit_layer(std::size_t n, std::uint64_t seed)
+        : N(n), K(lowbit_test::reduced() ? 256 : 512), w(test_weights(N, K, seed)), x(correlated_activations(T, K, seed + 1)), h(K) {
+        for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;
+        qw = imatrix_of(x, T, K);
+        REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+        wd = w;
+        for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+    }
+    // The sweep's options: values kept, the imatrix as importance.
+    gptq_gguf_options options(bool act_order) const {
+        gptq_gguf_options o;
+        o.keep_values = true;
+        o.act_order = act_order;
+        o.importance = span<const float>(qw.data(), K);
+        return o;
+    }
+};
+
 // A block's bytes with its f16 scale fields zeroed: what the re-fit must leave alone.
 template <class B>
 std::vector<std::uint8_t> without_scale_fields(const std::vector<std::uint8_t>& bytes) {
@@ -454,22 +479,15 @@ std::vector<std::uint8_t> codes_only(gguf_type t, const std::vector<std::uint8_t
 }  // namespace
 
 TEST_CASE("gptq_gguf refit_scales: codes kept, every row's H-weighted error no higher, lower in total, bytes decode to the values") {
-    // LOWBIT_TEST_REDUCED (ASan+UBSan): one 256-block per row (the dead column 40 is in it).
-    const std::size_t N = 60, K = lowbit_test::reduced() ? 256 : 512, T = 384;
-    const std::vector<float> w = test_weights(N, K, 7);
-    std::vector<float> x = correlated_activations(T, K, 8);
-    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column: H's row and column 40 are 0
-    const std::vector<float> qw = imatrix_of(x, T, K);
-    hessian h(K);
-    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
+    const refit_layer L(60, 7);
+    const std::size_t N = L.N, K = L.K;
+    const std::vector<float>&w = L.w, &wd = L.wd;
+    const hessian& h = L.h;
     for (gguf_type t : all_types) {
         CAPTURE(gguf::type_name(t));
         for (int act_order = 0; act_order < 2; ++act_order) {
             CAPTURE(act_order);
-            gptq_gguf_options o;
-            o.keep_values = true;
-            o.act_order = act_order != 0;
-            o.importance = span<const float>(qw.data(), K);
+            gptq_gguf_options o = L.options(act_order != 0);
             auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
             o.refit_scales = true;
             auto refit = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
@@ -482,8 +500,6 @@ TEST_CASE("gptq_gguf refit_scales: codes kept, every row's H-weighted error no h
             const std::vector<float> dq = decode_bytes(t, refit->data, N, K);
             CHECK(same_bits(dq, refit->values));
             const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
-            std::vector<float> wd(w);  // the target: dead columns zeroed, as the sweep does
-            for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
             const auto [sum_plain, sum_refit] = check_rows_no_worse(wd, dp, dq, h, N, K);
             MESSAGE((std::string(gguf::type_name(t)) + (act_order ? " act-order" : "")), ": H-weighted error ", sum_plain, " -> ", sum_refit, " (",
                     refit->refit_rows, " of ", N, " rows re-fitted)");
@@ -605,22 +621,13 @@ TEST_CASE("block_fields: codes unpack what store_codes packed; scales and mins s
 }
 
 TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the sweep's, lower in total, bytes decode to the values") {
-    // LOWBIT_TEST_REDUCED (ASan+UBSan): one 256-block per row (the dead column 40 is in it).
-    const std::size_t N = 24, K = lowbit_test::reduced() ? 256 : 512, T = 384;
-    const std::vector<float> w = test_weights(N, K, 11);
-    std::vector<float> x = correlated_activations(T, K, 12);
-    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column
-    const std::vector<float> qw = imatrix_of(x, T, K);
-    hessian h(K);
-    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
-    std::vector<float> wd(w);  // the target: dead columns zeroed, as the sweep does
-    for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+    const refit_layer L(24, 11);
+    const std::size_t N = L.N, K = L.K;
+    const std::vector<float>&w = L.w, &wd = L.wd;
+    const hessian& h = L.h;
     for (gguf_type t : all_types) {
         CAPTURE(gguf::type_name(t));
-        gptq_gguf_options o;
-        o.keep_values = true;
-        o.act_order = true;
-        o.importance = span<const float>(qw.data(), K);
+        gptq_gguf_options o = L.options(true);
         auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
         REQUIRE(plain.ok());
         const std::vector<float> dp = decode_bytes(t, plain->data, N, K);
@@ -651,15 +658,10 @@ TEST_CASE("gptq_gguf refine: every row's H-weighted error no higher than the swe
 // grid points): every row no worse than the sweep's, lower in total, the bytes decode to the values returned,
 // refit_scales alone keeps every grid point and sub-block scale (only d moves), and without codes the points stay.
 TEST_CASE("gptq_gguf refit and refine on IQ3_S / IQ3_XXS: every row's H-weighted error no higher, lower in total") {
-    const std::size_t N = 16, K = lowbit_test::reduced() ? 256 : 512, T = 384;
-    const std::vector<float> w = test_weights(N, K, 21);
-    std::vector<float> x = correlated_activations(T, K, 22);
-    for (std::size_t t = 0; t < T; ++t) x[t * K + 40] = 0.0f;  // a dead input column
-    const std::vector<float> qw = imatrix_of(x, T, K);
-    hessian h(K);
-    REQUIRE(h.add_batch(matrix_view<const float>(x.data(), T, K)).ok());
-    std::vector<float> wd(w);
-    for (std::size_t r = 0; r < N; ++r) wd[r * K + 40] = 0.0f;
+    const refit_layer L(16, 21);
+    const std::size_t N = L.N, K = L.K;
+    const std::vector<float>&w = L.w, &wd = L.wd;
+    const hessian& h = L.h;
     // the bytes with d zeroed (IQ3_S: 2 bytes of 110, IQ3_XXS: of 98), and with d and the sub-block scales zeroed
     auto without_d = [](gguf_type t, std::vector<std::uint8_t> b) {
         const std::size_t bs = t == gguf_type::iq3_s ? sizeof(gguf::block_iq3_s) : sizeof(gguf::block_iq3_xxs);
@@ -682,10 +684,7 @@ TEST_CASE("gptq_gguf refit and refine on IQ3_S / IQ3_XXS: every row's H-weighted
         for (int act_order = 0; act_order < 2; ++act_order) {
             CAPTURE(gguf::type_name(t));
             CAPTURE(act_order);
-            gptq_gguf_options o;
-            o.keep_values = true;
-            o.act_order = act_order != 0;
-            o.importance = span<const float>(qw.data(), K);
+            gptq_gguf_options o = L.options(act_order != 0);
             auto plain = gptq_quantize_gguf(t, matrix_view<const float>(w.data(), N, K), h, o);
             REQUIRE(plain.ok());
             CHECK(plain->refit_rows == 0);
