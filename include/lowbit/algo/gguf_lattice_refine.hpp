@@ -136,7 +136,7 @@ struct lattice_refine_state : row_residual<B> {
             if (d == 0.0 || !std::isfinite(d)) continue;
             for (int ib = 0; ib < 8; ++ib) {
                 const int s = F::scale(blk[b], ib);
-                const double db = lattice_db(blk[b], ib);
+                const double db = gguf::detail::lattice_sub_scale(blk[b], ib);
                 if (!(db != 0.0) || !std::isfinite(db)) continue;
                 const std::size_t s0 = b * bw + 32 * static_cast<std::size_t>(ib);
                 for (std::size_t c = 0; c < 32; ++c) hu[c] = q[s0 + c] / db * (F::step_per_d() * d);
@@ -149,8 +149,6 @@ struct lattice_refine_state : row_residual<B> {
         }
         return moves;
     }
-
-    static double lattice_db(const B& b, int ib) noexcept { return static_cast<double>(gguf::detail::lattice_sub_scale(b, ib)); }
 
     // Every grid point: the point (and, for IQ3_S, sign set) that lowers the loss most.
     std::size_t pass_points() {

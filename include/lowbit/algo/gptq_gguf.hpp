@@ -360,33 +360,31 @@ status gptq_gguf_typed(matrix_view<const float> w, matrix_view<const float> H, c
             task_ok[t] = sw.run(rows, wt, orig, res.data.data() + r0 * res.row_size, res.row_size, values, K, loss);
         }
         task_loss[t] = loss / 2.0;
-        {
-            const bool refine = opt.refine && (lattice || has_block_fields<B>());
-            if (!(opt.refit_scales || refine) || !task_ok[t]) return;
-            for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
-                std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
-                double before = 0, after = 0, b2 = 0;
-                bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
-                if (refine) {
-                    bool moved = false;
-                    if constexpr (lattice)
-                        moved = refine_lattice_row<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
-                    else if constexpr (has_block_fields<B>())
-                        moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
-                    changed = changed || moved;
-                }
-                if (changed) {
-                    ++task_refit[t];
-                    if (values)  // the bytes changed: keep_values is what they decode to
-                        for (std::size_t b = 0; b < K / B::values; ++b) {
-                            B blk;
-                            std::memcpy(&blk, row + b * sizeof(B), sizeof(B));
-                            gguf::detail::decode(blk, values + r * K + b * B::values);
-                        }
-                }
-                task_before[t] += before;
-                task_after[t] += after;
+        const bool refine = opt.refine && (lattice || has_block_fields<B>());
+        if (!(opt.refit_scales || refine) || !task_ok[t]) return;
+        for (std::size_t r = 0; r < rows; ++r) {  // against the original row (dead columns zeroed), file order
+            std::uint8_t* row = res.data.data() + (r0 + r) * res.row_size;
+            double before = 0, after = 0, b2 = 0;
+            bool changed = opt.refit_scales && refit_row_scales<B>(orig.data() + r * K, H, row, &before, &after);
+            if (refine) {
+                bool moved = false;
+                if constexpr (lattice)
+                    moved = refine_lattice_row<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                else if constexpr (has_block_fields<B>())
+                    moved = refine_row_blocks<B>(orig.data() + r * K, H, row, opt.refine_options, opt.refit_scales ? &b2 : &before, &after);
+                changed = changed || moved;
             }
+            if (changed) {
+                ++task_refit[t];
+                if (values)  // the bytes changed: keep_values is what they decode to
+                    for (std::size_t b = 0; b < K / B::values; ++b) {
+                        B blk;
+                        std::memcpy(&blk, row + b * sizeof(B), sizeof(B));
+                        gguf::detail::decode(blk, values + r * K + b * B::values);
+                    }
+            }
+            task_before[t] += before;
+            task_after[t] += after;
         }
     });
     for (std::size_t t = 0; t < n_tasks; ++t) {
