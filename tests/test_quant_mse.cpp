@@ -461,10 +461,10 @@ TEST_CASE("calibration: calibrate_groups gives calibrate_block's parameters") {
                         case 0: y = gauss(rng); break;
                         case 1: y = unif(rng) < 0.03f ? 8.0f * gauss(rng) : gauss(rng); break;
                         case 2: y = 0.7f; break;
-                        case 3: y = 0.0f; break;
+                        case 3: y = i % 3 == 1 ? -0.0f : 0.0f; break;  // (signed zeros: their min/max order)
                         case 4: y = std::fabs(gauss(rng)); break;
                         case 5: y = std::round(gauss(rng) * 4.0f); break;
-                        case 6: y = unif(rng) < 0.9f ? 0.0f : gauss(rng); break;
+                        case 6: y = unif(rng) < 0.9f ? (i % 2 == 0 ? -0.0f : 0.0f) : gauss(rng); break;
                         case 7: y = -std::fabs(gauss(rng)) - 3.0f; break;
                         default: y = gauss(rng) * 0.1f; break;
                     }
