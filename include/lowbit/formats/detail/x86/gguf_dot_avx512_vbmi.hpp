@@ -16,7 +16,7 @@
 //      for the 32-point grids) in the order the expansion wants, then each
 //      plane is looked up by vpermi2b, 128 entries per instruction, index
 //      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
-//      join the planes into codes;
+//      join the planes into codes (the IQ2 types keep them apart);
 //   2. per 64 values, vpmultishiftqb takes each coordinate's bits (2 or 3)
 //      to the bottom of a byte and vpermb maps them to 64 + level (the
 //      table, built at compile time, repeats every 4 or 8 entries, so the
@@ -25,7 +25,9 @@
 //      block's sign bytes (IQ3_S), or sign bytes kept in a register and made
 //      masks by vpshufbitqmb (BITALG): the 7-bit fields turned into sign
 //      bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
-//      eighth bit, the parity, comes with it), or IQ2_S's stored ones.
+//      eighth bit, the parity, comes with it), or IQ2_S's stored ones. The
+//      IQ2 types instead move each value's sign bit next to its coordinate
+//      bits, and the vpermb of step 2 maps both to 64 +- level.
 // IQ2_XXS, IQ2_XS and IQ2_S read activations of their own layout
 // (block_q8_K_groups: Q8_K by 16-value group), so that one vpdpbusd
 // accumulator and one vpmulld by the scales serve a block's four chunks.
@@ -101,6 +103,18 @@ constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels, i
     return g;
 }
 alignas(64) inline constexpr auto iq2_level_bytes = level_bytes(iq_grids::iq2_levels, 4);
+// The IQ2 types' table with the sign in the index: byte i = 64 + level[i % 4]
+// where bit 2 of i is clear, 64 - level[i % 4] (apply_signs's 128 - u) where
+// it is set, repeating every 8 (iq2_step puts the sign bit at bit 2).
+constexpr grid_bytes<std::uint8_t, 64> signed_level_bytes(const std::uint8_t* levels) noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) {
+        const int level = i % 4 < 3 ? levels[i % 4] : 0;
+        g.v[i] = static_cast<std::uint8_t>(i & 4 ? 64 - level : 64 + level);
+    }
+    return g;
+}
+alignas(64) inline constexpr auto iq2_signed_level_bytes = signed_level_bytes(iq_grids::iq2_levels);
 alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels, 8);
 alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
 
@@ -135,7 +149,7 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __
 // expansion wants them:
 //   8-wide grids (32 points a block, looked up per pair): the two code
 //     planes stay apart, byte 8 q + 4 S + k of each the point 4 q + k of
-//     block S (pair_pick, below; the expansion is expand_g's);
+//     block S (pair_pick, below; the expansion is coord_bits's);
 //   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
 //     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
 //     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
@@ -185,7 +199,7 @@ struct vbmi_block {
     __m256i sc16;               // 2 s + 1 per 16 values (IQ3, IQ1)
     __m512i sc32;               // IQ2: 2 s + 1 of 16-value group p in dword p
     const std::uint8_t* signs;  // stored sign bytes (IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
-    __m512i sign_t;             // IQ3_XXS: built sign bytes, transposed (sign_transpose); IQ2: sign bytes by group (iq2_mask)
+    __m512i sign_t;             // IQ3_XXS: built sign bytes, transposed (sign_transpose); IQ2: sign bytes by group (iq2_sign_bits)
     __m256i off16;              // IQ1: what comes off per activation of a 16-value group (iq1_lanes)
     __m512i base;               // IQ1_M: per point 64 | 2 (shift +1) or 64 (shift -1), A's points 0..31, B's 32..63
 };
@@ -274,7 +288,7 @@ inline status quantize_activations(const float* x, block_q8_K_groups* y, std::in
 // they come (codes[0] the low bytes, coordinates 0..3; codes[1] the high
 // ones, 4..7): chunk r reads coordinates 4 (r % 2) .. 4 (r % 2) + 3 only, so
 // of one plane, and no vpunpck joins them. The sign bytes of a pair are in
-// this order too (iq2_mask). pair_pick(src): the vpermi2b index (A's bytes
+// this order too (iq2_sign_bits). pair_pick(src): the vpermi2b index (A's bytes
 // 0..63, B's 64..127) taking byte src(point) of each block there.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
@@ -294,28 +308,34 @@ struct natural {
     constexpr int operator()(int point) const { return point; }
 };
 
-// The signs of a pair (iq2_mask): 64 sign bytes, qword q holding those of
+// The signs of a pair (sign_t): 64 sign bytes, qword q holding those of
 // points 4 q .. 4 q + 3 of A in bytes 0..3 and of B in bytes 4..7, bit j of a
 // byte negating coordinate j of its point. Chunk r's byte 4 e + i of qword q
 // (value 16 (2 q + e) + 4 r + i: coordinate 4 (r % 2) + i of point
-// 4 q + 2 e + r / 2) is then bit 32 Slot + 16 e + 4 r + i of qword q, which
-// vpshufbitqmb takes to mask bit 8 q + 4 e + i. IQ2_S's stored sign bits
-// (bit v of byte n: value 8 n + v) are the same bits once qword q holds A's
-// dword q and B's dword q (one vpermt2d).
+// 4 q + 2 e + r / 2) takes its sign from bit 32 Slot + 16 e + 4 r + i of
+// qword q. IQ2_S's stored sign bits (bit v of byte n: value 8 n + v) are the
+// same bits once qword q holds A's dword q and B's dword q (one vpermt2d).
+// iq2_sign_bits<R> moves that bit to bit 2 of the byte (vpmultishiftqb
+// offset 32 Slot + 16 e + 4 R + i - 2, mod 64), where iq2_step puts it into
+// the level lookup's index; chunk R + 1's bit (4 above) lands at bit 6 of
+// the same byte, so one vpmultishiftqb and a vpsrlw by 4 serve chunks R, R + 1
+// (a mask per chunk by vpshufbitqmb, and a masked vpsubb, cost a port-5 uop
+// more per chunk on Intel: docs/kernels.md, "Branch iq31").
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __mmask64 iq2_mask(__m512i sign_t) {
-    constexpr long long c = static_cast<long long>(0x1312111003020100ull + 0x0101010101010101ull * (32 * Slot + 4 * R));
-    return _mm512_bitshuffle_epi64_mask(sign_t, _mm512_set1_epi64(c));
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_sign_bits(__m512i sign_t) {
+    constexpr auto f = [](int b) { return (32 * Slot + 16 * ((b % 8) / 4) + 4 * R + b % 4 + 62) % 64; };
+    return multishift(bytes_of(f), sign_t);
 }
-// Chunk r's 64 + g for the block in slot S: byte 4 e + i of qword q is
-// coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
+// Chunk r's coordinate bits for the block in slot S: byte 4 e + i of qword q
+// is coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
 // 8 q + 4 S + 2 e + r / 2, bits 2 i: vpmultishiftqb offset
-// 32 S + 16 e + 8 (r / 2) + 2 i, then 64 + level by vpermb (the bits above the
-// coordinate's are ignored: the table repeats every 4 entries).
+// 32 S + 16 e + 8 (r / 2) + 2 i puts them at bits 0, 1 of the byte (the bits
+// above are the next coordinate's: iq2_step replaces bit 2, the level table
+// repeats every 8 entries).
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand_g(const __m512i* planes, __m512i levels) {
+LOWBIT_GGUF_VBMI_INLINE __m512i coord_bits(const __m512i* planes) {
     constexpr long long s = static_cast<long long>(0x1614121006040200ull + 0x0101010101010101ull * (32 * Slot + 8 * (R / 2)));
-    return vpermb(multishift(_mm512_set1_epi64(s), planes[R % 2]), levels);
+    return multishift(_mm512_set1_epi64(s), planes[R % 2]);
 }
 // IQ2_XXS: per 32 values (qword ib of qs: four index bytes, then a u32) a
 // scale s in bits 28..31 of the u32: qword >> 59 is 2 s plus a sign bit in
@@ -350,7 +370,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     ba.sc32 = iq2xxs_scales(qa);
     bb.sc32 = iq2xxs_scales(qb);
     // qword q: A's u32 q, then B's (dwords 2 q + 1 of each); its four 7-bit
-    // fields each (points 4 q .. 4 q + 3) as bytes are iq2_mask's order already
+    // fields each (points 4 q .. 4 q + 3) as bytes are iq2_sign_bits's order already
     const __m512i meta = _mm512_permutex2var_epi32(qa, _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31), qb);
     ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, meta_fields(meta), c.sign_hi);
 }
@@ -367,7 +387,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
     set_planes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // The sign fields are the high bytes >> 1, already in iq2_mask's order
+    // The sign fields are the high bytes >> 1, already in iq2_sign_bits's order
     // (the lookup's): their sign bytes are looked up there (the bit that
     // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b).
     ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi);
@@ -408,21 +428,28 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     ba.sc32 = iq2_nibble_scales(wa.scales);
     bb.sc32 = iq2_nibble_scales(wb.scales);
 }
-// Chunk r of the block in slot Slot of its pair, dotted with the grouped activations.
+// Chunk r of the block in slot Slot of its pair, dotted with the grouped
+// activations: the coordinate's two bits (coord_bits) with the sign at bit 2
+// (bit 2 of `signs`, one vpternlogd) index iq2_signed_level_bytes: 64 +- g
+// in one vpermb.
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i acc) {
-    const __m512i u = apply_signs(expand_g<R, Slot>(b.codes, c.levels), iq2_mask<R, Slot>(b.sign_t));
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i signs, __m512i acc) {
+    // bit by bit 4 ? signs : coords; the coordinates first, as vpternlogd overwrites its first operand (the constant's copies cost 4 moves a block)
+    const __m512i coords = coord_bits<R, Slot>(b.codes);  // not inside the intrinsic: clang's is a macro, the template's comma splits it
+    const __m512i idx = _mm512_ternarylogic_epi32(coords, signs, _mm512_set1_epi8(4), 0xd8);
+    const __m512i u = vpermb(idx, c.levels);
     return _mm512_dpbusd_epi32(acc, u, load64(a.qs + 64 * R));
 }
 // int32 lanes whose sum is isum(w, a): from -64 bsum_p, the four chunks' u * a
 // by group, times 2 s_p + 1.
 template <int Slot>
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_lanes(const vbmi_block& b, const block_q8_K_groups& a, const vbmi_consts& c) {
+    const __m512i s01 = iq2_sign_bits<0, Slot>(b.sign_t), s23 = iq2_sign_bits<2, Slot>(b.sign_t);
     __m512i acc = _mm512_load_si512(a.off);
-    acc = iq2_step<0, Slot>(b, c, a, acc);
-    acc = iq2_step<1, Slot>(b, c, a, acc);
-    acc = iq2_step<2, Slot>(b, c, a, acc);
-    acc = iq2_step<3, Slot>(b, c, a, acc);
+    acc = iq2_step<0, Slot>(b, c, a, s01, acc);
+    acc = iq2_step<1, Slot>(b, c, a, _mm512_maskz_srli_epi16(~0u, s01, 4), acc);
+    acc = iq2_step<2, Slot>(b, c, a, s23, acc);
+    acc = iq2_step<3, Slot>(b, c, a, _mm512_maskz_srli_epi16(~0u, s23, 4), acc);
     return _mm512_mullo_epi32(acc, b.sc32);
 }
 // A pair's lanes folded into one zmm: A's eight sums in the low half, B's in the high.
@@ -768,9 +795,9 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const activation_block
 LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* level_table) {
     return {_mm512_load_si512(level_table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64)};
 }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_level_bytes.v; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_level_bytes.v; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_signed_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_signed_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_signed_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq3xxs_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq3s_level_bytes.v; }
 // IQ1 builds its values by vpternlogd (iq1_step): the level table goes unused.
