@@ -15,8 +15,9 @@
 //   1. one vpermb (vpermi2b) puts a super-block's index bytes (two blocks'
 //      for the 32-point grids) in the order the expansion wants, then each
 //      plane is looked up by vpermi2b, 128 entries per instruction, index
-//      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
-//      join the planes into codes (the IQ2 types keep them apart);
+//      bits 7, 8, 9 choosing among the results by mask (IQ2_S's high plane
+//      instead by rank: iq2s_high); vpunpck{l,h}bw join the planes into
+//      codes (the IQ2 types keep them apart);
 //   2. per 64 values, vpmultishiftqb takes each coordinate's bits (2 or 3)
 //      to the bottom of a byte and vpermb maps them to 64 + level (the
 //      table, built at compile time, repeats every 4 or 8 entries, so the
@@ -86,7 +87,6 @@ alignas(64) inline constexpr auto iq2xxs_hi = code_plane(iq_grids::iq2xxs_index,
 alignas(64) inline constexpr auto iq2xs_lo = code_plane(iq_grids::iq2xs_index, 0);
 alignas(64) inline constexpr auto iq2xs_hi = code_plane(iq_grids::iq2xs_index, 8);
 alignas(64) inline constexpr auto iq2s_lo = code_plane(iq_grids::iq2s_index, 0);
-alignas(64) inline constexpr auto iq2s_hi = code_plane(iq_grids::iq2s_index, 8);
 alignas(64) inline constexpr auto iq3xxs_lo = code_plane(iq_grids::iq3xxs_index, 0);
 alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index, 8);
 alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
@@ -141,6 +141,60 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes512(const std::uint8_t* t, __m512i idx, __m
 }
 LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __mmask64 b7, __mmask64 b8, __mmask64 b9) {
     return _mm512_mask_mov_epi8(bytes512(t, idx, b7, b8), b9, bytes512(t + 512, idx, b7, b8));
+}
+
+// IQ2_S's high code bytes by rank: iq2s_index is ascending, so the high byte
+// (coordinates 4..7) never falls as the index grows and takes each of its 81
+// values in one run; its rank (0..80, the how-many-th value) is the rank at
+// the start of the index's run of 8 (i >> 3: 128 runs) plus the steps within
+// the run up to the index (bit j of a run's step byte: the high byte changes
+// between i - 1 and i, j = i % 8). Three 128-entry vpermi2b (run start rank,
+// steps, the byte of a rank), a vpermb (the bits 1..j), a vpopcntb: 8
+// port-5 uops on Intel for 64 indices where bytes1024 takes 16.
+struct iq2s_rank_tables {
+    std::uint8_t base[128], steps[128], high[128];
+    bool ok;  // every index's high byte is high[base + popcount(steps & bits 1..j)]
+};
+constexpr iq2s_rank_tables make_iq2s_rank_tables() noexcept {
+    iq2s_rank_tables t{};
+    int rank[1024] = {};
+    t.ok = true;
+    for (int i = 0; i < 1024; ++i) {
+        const int h = iq_grids::iq2s_index[i] >> 8;
+        if (i > 0 && h < (iq_grids::iq2s_index[i - 1] >> 8)) t.ok = false;
+        rank[i] = i == 0 ? 0 : rank[i - 1] + (h != (iq_grids::iq2s_index[i - 1] >> 8));
+        if (rank[i] >= 128) {
+            t.ok = false;
+            return t;
+        }
+        t.high[rank[i]] = static_cast<std::uint8_t>(h);
+        if (i % 8 == 0) t.base[i / 8] = static_cast<std::uint8_t>(rank[i]);
+        else if (rank[i] != rank[i - 1]) t.steps[i / 8] = static_cast<std::uint8_t>(t.steps[i / 8] | 1u << (i % 8));
+    }
+    for (int i = 0; i < 1024; ++i) {
+        const unsigned upto = (2u << (i % 8)) - 2u, steps = t.steps[i / 8] & upto;
+        int n = 0;
+        for (unsigned s = steps; s; s &= s - 1) ++n;
+        if (t.high[t.base[i / 8] + n] != (iq_grids::iq2s_index[i] >> 8)) t.ok = false;
+    }
+    return t;
+}
+alignas(64) inline constexpr iq2s_rank_tables iq2s_ranks = make_iq2s_rank_tables();
+static_assert(iq2s_ranks.ok, "iq2s_index: the high bytes are not a non-decreasing run");
+// The 64-byte vpermb table of the bits 1..j (j = i % 8, repeating every 8).
+constexpr grid_bytes<std::uint8_t, 64> make_steps_upto() noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>((2u << (i % 8)) - 2u);
+    return g;
+}
+alignas(64) inline constexpr auto steps_upto = make_steps_upto();
+// The high code bytes of the 10-bit indices idx | b8 << 8 | b9 << 9.
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2s_high(__m512i idx, __mmask64 b8, __mmask64 b9) {
+    const __m512i r0 = _mm512_and_si512(_mm512_srli_epi16(idx, 3), _mm512_set1_epi8(0x1f));  // i >> 3, bits 0..4
+    const __m512i r1 = _mm512_mask_add_epi8(r0, b8, r0, _mm512_set1_epi8(0x20));
+    const __m512i r = _mm512_mask_add_epi8(r1, b9, r1, _mm512_set1_epi8(0x40));
+    const __m512i steps = _mm512_and_si512(bytes128(iq2s_ranks.steps, r), vpermb(idx, _mm512_load_si512(steps_upto.v)));
+    return bytes128(iq2s_ranks.high, _mm512_add_epi8(bytes128(iq2s_ranks.base, r), _mm512_popcnt_epi8(steps)));
 }
 
 // ---- the point order -------------------------------------------------------------
@@ -420,7 +474,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     constexpr auto f9 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4) + 1; };
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
                     b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
-    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
+    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), iq2s_high(idx, b8, b9), ba, bb);
     // the 32 sign bytes of each block (after the 32 index bytes): qword q = A's dword q, B's dword q
     const __m512i sa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa.qs + qk_k / 8)));
     const __m512i sb = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + qk_k / 8)));
