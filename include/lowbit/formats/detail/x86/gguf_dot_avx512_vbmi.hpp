@@ -456,16 +456,16 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
     // bits 8, 9 of point P = 4 q + k: bits 2 k, 2 k + 1 of the block's qh byte q
     // (bits 2 P, 2 P + 1 of its eight qh bytes as one u64). Qword q of h2: A's
-    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast (B's
-    // rotated left by 8 first), each rotated right by 8 q (vprorvq), and
-    // joined by one vpternlogq (bits 0..7 from A's).
+    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast, A's
+    // rotated right by 8 q, B's by 8 q - 8 (vprorvq; B's rotated left by 8 in
+    // a general register cost a vpbroadcastq from it, port 5 on Intel, where
+    // both now broadcast from memory), joined by one vpternlogq (bits 0..7
+    // from A's).
     std::uint64_t ha, hb;
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
-    hb = (hb << 8) | (hb >> 56);
-    const __m512i by_q = _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56);
-    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), by_q);
-    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), by_q);
+    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56));
+    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), _mm512_setr_epi64(56, 0, 8, 16, 24, 32, 40, 48));
     const __m512i h2 = _mm512_ternarylogic_epi64(_mm512_set1_epi64(0xff), ra, rb, 0xca);  // 0xff ? ra : rb, bit by bit
     // byte b of idx (slot S = (b % 8) / 4, k = b % 4) lies in qword b / 8 of
     // h2: vpshufbitqmb takes bit 8 S + 2 k (bit 8) or 8 S + 2 k + 1 (bit 9)
