@@ -400,16 +400,18 @@ LOWBIT_GGUF_VBMI_INLINE __m512i iq2xxs_scales(__m512i q) {
     return _mm512_ternarylogic_epi32(x, _mm512_maskz_slli_epi64(0xff, x, 32), _mm512_set1_epi32(1), 0xfe);
 }
 // IQ2_XS, IQ2_S: eight scale bytes, two 4-bit scales each (low nibble first),
-// group p's the nibble p of the 64-bit word. The word broadcast to every
-// qword; vpmultishiftqb takes nibble 2 q to bits 1..4 of dword 2 q (bits
-// 8 q - 1 .. mod 64) and nibble 2 q + 1 to those of dword 2 q + 1 (the other
-// bytes zeroed by the mask), and one vpternlogd makes (x & 0x1e) | 1.
+// group p's the nibble p of the 64-bit word. Dwords 0..7 hold its low u32,
+// dwords 8..15 its high one (two vpbroadcastd from memory, the second under a
+// mask); vprorvd turns dword p right by 4 (p % 8) - 1 (mod 32), which takes
+// nibble p to bits 1..4, and one vpternlogd makes (x & 0x1e) | 1. No port-5
+// uop on Intel, where a vpmultishiftqb of the broadcast u64 cost one.
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_nibble_scales(const std::uint8_t* scales) {
-    std::uint64_t v;
-    std::memcpy(&v, scales, 8);
-    constexpr auto f = [](int b) { return (8 * (b / 8) + 4 * ((b % 8) / 4) + 63) % 64; };
-    const __m512i x = _mm512_maskz_multishift_epi64_epi8(0x1111111111111111ull, bytes_of(f), _mm512_set1_epi64(static_cast<long long>(v)));
-    return _mm512_ternarylogic_epi32(x, _mm512_set1_epi32(0x1e), _mm512_set1_epi32(1), 0xea);
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, scales, 4);
+    std::memcpy(&hi, scales + 4, 4);
+    const __m512i v = _mm512_mask_set1_epi32(_mm512_set1_epi32(static_cast<int>(lo)), 0xff00, static_cast<int>(hi));
+    const __m512i by_p = _mm512_setr_epi32(31, 3, 7, 11, 15, 19, 23, 27, 31, 3, 7, 11, 15, 19, 23, 27);
+    return _mm512_ternarylogic_epi32(_mm512_maskz_rorv_epi32(0xffff, v, by_p), _mm512_set1_epi32(0x1e), _mm512_set1_epi32(1), 0xea);
 }
 
 // ---- IQ2_XXS: per 32 values four index bytes and a u32 (four sign fields, a scale)
