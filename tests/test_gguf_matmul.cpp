@@ -461,6 +461,66 @@ TEST_CASE("gguf gemv: arbitrary block bytes (extreme codes and scales) give the 
     }
 }
 
+TEST_CASE("gguf IQ2_XXS/IQ2_XS/IQ2_S: every grid index at every point position, random signs, every arch equals the model") {
+    // The VBMI copies look the codes up by index bits (IQ2_S's high code byte
+    // by its rank: run start, steps within the run of 8) and put each sign
+    // bit into the level lookup's index. 32 rows of 33 super-blocks (the
+    // loop of eight and the blocks after it), point p of block b at index
+    // (b + 67 p) mod (grid size): each position sees every index; signs,
+    // scales and f16 fields random (finite).
+    const std::size_t n = 32, k = 33 * 256;
+    std::mt19937 rng(3131);
+    for (gguf_type t : {gguf_type::iq2_xxs, gguf_type::iq2_xs, gguf_type::iq2_s}) {
+        const std::string type_s = type_name(t);
+        CAPTURE(type_s);
+        const unsigned grid = t == gguf_type::iq2_xxs ? 256u : t == gguf_type::iq2_xs ? 512u : 1024u;
+        const std::size_t bb = type_size(t), nblocks = n * k / 256;
+        REQUIRE(row_size(t, k) * n == nblocks * bb);
+        std::vector<std::uint16_t> storage((nblocks * bb + 1) / 2);
+        auto* bytes = reinterpret_cast<unsigned char*>(storage.data());
+        for (std::size_t b = 0; b < nblocks; ++b) {
+            unsigned char* blk = bytes + b * bb;
+            const auto index = [b, grid](int p) { return static_cast<unsigned>((b + 67u * static_cast<unsigned>(p)) % grid); };
+            const std::uint16_t h = static_cast<std::uint16_t>(0x2000 + rng() % 0x1c00 + (rng() % 2 ? 0x8000 : 0));
+            std::memcpy(blk, &h, 2);
+            if (t == gguf_type::iq2_xxs) {  // per 32 values: four index bytes, a u32 of four 7-bit sign fields and a 4-bit scale
+                for (int ib = 0; ib < 8; ++ib) {
+                    for (int l = 0; l < 4; ++l) blk[2 + 8 * ib + l] = static_cast<unsigned char>(index(4 * ib + l));
+                    const std::uint32_t meta = static_cast<std::uint32_t>(rng());
+                    std::memcpy(blk + 2 + 8 * ib + 4, &meta, 4);
+                }
+            } else if (t == gguf_type::iq2_xs) {  // per point a u16: 9-bit index | 7 sign bits << 9; scales[8]
+                for (int p = 0; p < 32; ++p) {
+                    const std::uint16_t q = static_cast<std::uint16_t>(index(p) | (rng() % 128) << 9);
+                    std::memcpy(blk + 2 + 2 * p, &q, 2);
+                }
+                for (int i = 0; i < 8; ++i) blk[66 + i] = static_cast<unsigned char>(rng());
+            } else {  // qs: 32 low index bytes, 32 sign bytes; qh[8]: bits 8, 9 of index 4 j + l at bits 2 l, 2 l + 1 of byte j; scales[8]
+                for (int p = 0; p < 32; ++p) {
+                    blk[2 + p] = static_cast<unsigned char>(index(p) & 0xff);
+                    blk[34 + p] = static_cast<unsigned char>(rng());
+                }
+                for (int j = 0; j < 8; ++j) {
+                    unsigned qh = 0;
+                    for (int l = 0; l < 4; ++l) qh |= (index(4 * j + l) >> 8) << (2 * l);
+                    blk[66 + j] = static_cast<unsigned char>(qh);
+                    blk[74 + j] = static_cast<unsigned char>(rng());
+                }
+            }
+        }
+        std::vector<float> x = lowbit_test::gaussian(k, 31u);
+        x[5] = -1000.0f;  // one block's activations reach -127
+        std::vector<float> y_ref(n);
+        {
+            arch_scope s(arch::scalar);
+            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
+        }
+        for (float v : y_ref) CHECK(std::isfinite(v));
+        const int archs_run = gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
+        MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
+    }
+}
+
 TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every shift-sign pattern, every arch equals the model") {
     // The IQ1 copies find their points by table lookups built on the index
     // bits (VBMI: a 2048-byte plane and runs of 16, four blocks at a time;

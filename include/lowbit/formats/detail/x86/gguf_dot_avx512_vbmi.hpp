@@ -15,8 +15,9 @@
 //   1. one vpermb (vpermi2b) puts a super-block's index bytes (two blocks'
 //      for the 32-point grids) in the order the expansion wants, then each
 //      plane is looked up by vpermi2b, 128 entries per instruction, index
-//      bits 7, 8, 9 choosing among the results by mask; vpunpck{l,h}bw
-//      join the planes into codes;
+//      bits 7, 8, 9 choosing among the results by mask (IQ2_S's high plane
+//      instead by rank: iq2s_high); vpunpck{l,h}bw join the planes into
+//      codes (the IQ2 types keep them apart);
 //   2. per 64 values, vpmultishiftqb takes each coordinate's bits (2 or 3)
 //      to the bottom of a byte and vpermb maps them to 64 + level (the
 //      table, built at compile time, repeats every 4 or 8 entries, so the
@@ -25,7 +26,9 @@
 //      block's sign bytes (IQ3_S), or sign bytes kept in a register and made
 //      masks by vpshufbitqmb (BITALG): the 7-bit fields turned into sign
 //      bytes by a vpermi2b through the 128-entry iq_sign_byte table (its
-//      eighth bit, the parity, comes with it), or IQ2_S's stored ones.
+//      eighth bit, the parity, comes with it), or IQ2_S's stored ones. The
+//      IQ2 types instead move each value's sign bit next to its coordinate
+//      bits, and the vpermb of step 2 maps both to 64 +- level.
 // IQ2_XXS, IQ2_XS and IQ2_S read activations of their own layout
 // (block_q8_K_groups: Q8_K by 16-value group), so that one vpdpbusd
 // accumulator and one vpmulld by the scales serve a block's four chunks.
@@ -84,7 +87,6 @@ alignas(64) inline constexpr auto iq2xxs_hi = code_plane(iq_grids::iq2xxs_index,
 alignas(64) inline constexpr auto iq2xs_lo = code_plane(iq_grids::iq2xs_index, 0);
 alignas(64) inline constexpr auto iq2xs_hi = code_plane(iq_grids::iq2xs_index, 8);
 alignas(64) inline constexpr auto iq2s_lo = code_plane(iq_grids::iq2s_index, 0);
-alignas(64) inline constexpr auto iq2s_hi = code_plane(iq_grids::iq2s_index, 8);
 alignas(64) inline constexpr auto iq3xxs_lo = code_plane(iq_grids::iq3xxs_index, 0);
 alignas(64) inline constexpr auto iq3xxs_hi = code_plane(iq_grids::iq3xxs_index, 8);
 alignas(64) inline constexpr auto iq3s_lo = code_plane(iq_grids::iq3s_index, 0);
@@ -101,6 +103,18 @@ constexpr grid_bytes<std::uint8_t, 64> level_bytes(const std::uint8_t* levels, i
     return g;
 }
 alignas(64) inline constexpr auto iq2_level_bytes = level_bytes(iq_grids::iq2_levels, 4);
+// The IQ2 types' table with the sign in the index: byte i = 64 + level[i % 4]
+// where bit 2 of i is clear, 64 - level[i % 4] (apply_signs's 128 - u) where
+// it is set, repeating every 8 (iq2_step puts the sign bit at bit 2).
+constexpr grid_bytes<std::uint8_t, 64> signed_level_bytes(const std::uint8_t* levels) noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) {
+        const int level = i % 4 < 3 ? levels[i % 4] : 0;
+        g.v[i] = static_cast<std::uint8_t>(i & 4 ? 64 - level : 64 + level);
+    }
+    return g;
+}
+alignas(64) inline constexpr auto iq2_signed_level_bytes = signed_level_bytes(iq_grids::iq2_levels);
 alignas(64) inline constexpr auto iq3xxs_level_bytes = level_bytes(iq_grids::iq3xxs_levels, 8);
 alignas(64) inline constexpr auto iq3s_level_bytes = level_bytes(iq_grids::iq3s_levels, 8);
 
@@ -129,13 +143,67 @@ LOWBIT_GGUF_VBMI_INLINE __m512i bytes1024(const std::uint8_t* t, __m512i idx, __
     return _mm512_mask_mov_epi8(bytes512(t, idx, b7, b8), b9, bytes512(t + 512, idx, b7, b8));
 }
 
+// IQ2_S's high code bytes by rank: iq2s_index is ascending, so the high byte
+// (coordinates 4..7) never falls as the index grows and takes each of its 81
+// values in one run; its rank (0..80, the how-many-th value) is the rank at
+// the start of the index's run of 8 (i >> 3: 128 runs) plus the steps within
+// the run up to the index (bit j of a run's step byte: the high byte changes
+// between i - 1 and i, j = i % 8). Three 128-entry vpermi2b (run start rank,
+// steps, the byte of a rank), a vpermb (the bits 1..j), a vpopcntb: 8
+// port-5 uops on Intel for 64 indices where bytes1024 takes 16.
+struct iq2s_rank_tables {
+    std::uint8_t base[128], steps[128], high[128];
+    bool ok;  // every index's high byte is high[base + popcount(steps & bits 1..j)]
+};
+constexpr iq2s_rank_tables make_iq2s_rank_tables() noexcept {
+    iq2s_rank_tables t{};
+    int rank[1024] = {};
+    t.ok = true;
+    for (int i = 0; i < 1024; ++i) {
+        const int h = iq_grids::iq2s_index[i] >> 8;
+        if (i > 0 && h < (iq_grids::iq2s_index[i - 1] >> 8)) t.ok = false;
+        rank[i] = i == 0 ? 0 : rank[i - 1] + (h != (iq_grids::iq2s_index[i - 1] >> 8));
+        if (rank[i] >= 128) {
+            t.ok = false;
+            return t;
+        }
+        t.high[rank[i]] = static_cast<std::uint8_t>(h);
+        if (i % 8 == 0) t.base[i / 8] = static_cast<std::uint8_t>(rank[i]);
+        else if (rank[i] != rank[i - 1]) t.steps[i / 8] = static_cast<std::uint8_t>(t.steps[i / 8] | 1u << (i % 8));
+    }
+    for (int i = 0; i < 1024; ++i) {
+        const unsigned upto = (2u << (i % 8)) - 2u, steps = t.steps[i / 8] & upto;
+        int n = 0;
+        for (unsigned s = steps; s; s &= s - 1) ++n;
+        if (t.high[t.base[i / 8] + n] != (iq_grids::iq2s_index[i] >> 8)) t.ok = false;
+    }
+    return t;
+}
+alignas(64) inline constexpr iq2s_rank_tables iq2s_ranks = make_iq2s_rank_tables();
+static_assert(iq2s_ranks.ok, "iq2s_index: the high bytes are not a non-decreasing run");
+// The 64-byte vpermb table of the bits 1..j (j = i % 8, repeating every 8).
+constexpr grid_bytes<std::uint8_t, 64> make_steps_upto() noexcept {
+    grid_bytes<std::uint8_t, 64> g{};
+    for (int i = 0; i < 64; ++i) g.v[i] = static_cast<std::uint8_t>((2u << (i % 8)) - 2u);
+    return g;
+}
+alignas(64) inline constexpr auto steps_upto = make_steps_upto();
+// The high code bytes of the 10-bit indices idx | b8 << 8 | b9 << 9.
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2s_high(__m512i idx, __mmask64 b8, __mmask64 b9) {
+    const __m512i r0 = _mm512_and_si512(_mm512_srli_epi16(idx, 3), _mm512_set1_epi8(0x1f));  // i >> 3, bits 0..4
+    const __m512i r1 = _mm512_mask_add_epi8(r0, b8, r0, _mm512_set1_epi8(0x20));
+    const __m512i r = _mm512_mask_add_epi8(r1, b9, r1, _mm512_set1_epi8(0x40));
+    const __m512i steps = _mm512_and_si512(bytes128(iq2s_ranks.steps, r), vpermb(idx, _mm512_load_si512(steps_upto.v)));
+    return bytes128(iq2s_ranks.high, _mm512_add_epi8(bytes128(iq2s_ranks.base, r), _mm512_popcnt_epi8(steps)));
+}
+
 // ---- the point order -------------------------------------------------------------
 // The super-block's indices are permuted (one vpermb, or one vpermi2b for a
 // pair of blocks) before the lookup so that the codes come out where the
 // expansion wants them:
 //   8-wide grids (32 points a block, looked up per pair): the two code
 //     planes stay apart, byte 8 q + 4 S + k of each the point 4 q + k of
-//     block S (pair_pick, below; the expansion is expand_g's);
+//     block S (pair_pick, below; the expansion is coord_bits's);
 //   4-wide grids (64 points, two zmm of words, built as lo | hi byte planes
 //     interleaved by vpunpck{l,h}bw): qword p of codes[m] holds the points
 //     2p, 2p + 1 of chunk 2m (words 0, 1) and of chunk 2m + 1 (words 2, 3).
@@ -185,7 +253,7 @@ struct vbmi_block {
     __m256i sc16;               // 2 s + 1 per 16 values (IQ3, IQ1)
     __m512i sc32;               // IQ2: 2 s + 1 of 16-value group p in dword p
     const std::uint8_t* signs;  // stored sign bytes (IQ3_S): bit v of bytes 8k .. 8k + 7, value 64 k + v negated
-    __m512i sign_t;             // IQ3_XXS: built sign bytes, transposed (sign_transpose); IQ2: sign bytes by group (iq2_mask)
+    __m512i sign_t;             // IQ3_XXS: built sign bytes, transposed (sign_transpose); IQ2: sign bytes by group (iq2_sign_bits)
     __m256i off16;              // IQ1: what comes off per activation of a 16-value group (iq1_lanes)
     __m512i base;               // IQ1_M: per point 64 | 2 (shift +1) or 64 (shift -1), A's points 0..31, B's 32..63
 };
@@ -274,7 +342,7 @@ inline status quantize_activations(const float* x, block_q8_K_groups* y, std::in
 // they come (codes[0] the low bytes, coordinates 0..3; codes[1] the high
 // ones, 4..7): chunk r reads coordinates 4 (r % 2) .. 4 (r % 2) + 3 only, so
 // of one plane, and no vpunpck joins them. The sign bytes of a pair are in
-// this order too (iq2_mask). pair_pick(src): the vpermi2b index (A's bytes
+// this order too (iq2_sign_bits). pair_pick(src): the vpermi2b index (A's bytes
 // 0..63, B's 64..127) taking byte src(point) of each block there.
 template <class Src>
 LOWBIT_GGUF_VBMI_INLINE __m512i pair_pick() {
@@ -294,28 +362,34 @@ struct natural {
     constexpr int operator()(int point) const { return point; }
 };
 
-// The signs of a pair (iq2_mask): 64 sign bytes, qword q holding those of
+// The signs of a pair (sign_t): 64 sign bytes, qword q holding those of
 // points 4 q .. 4 q + 3 of A in bytes 0..3 and of B in bytes 4..7, bit j of a
 // byte negating coordinate j of its point. Chunk r's byte 4 e + i of qword q
 // (value 16 (2 q + e) + 4 r + i: coordinate 4 (r % 2) + i of point
-// 4 q + 2 e + r / 2) is then bit 32 Slot + 16 e + 4 r + i of qword q, which
-// vpshufbitqmb takes to mask bit 8 q + 4 e + i. IQ2_S's stored sign bits
-// (bit v of byte n: value 8 n + v) are the same bits once qword q holds A's
-// dword q and B's dword q (one vpermt2d).
+// 4 q + 2 e + r / 2) takes its sign from bit 32 Slot + 16 e + 4 r + i of
+// qword q. IQ2_S's stored sign bits (bit v of byte n: value 8 n + v) are the
+// same bits once qword q holds A's dword q and B's dword q (one vpermt2d).
+// iq2_sign_bits<R> moves that bit to bit 2 of the byte (vpmultishiftqb
+// offset 32 Slot + 16 e + 4 R + i - 2, mod 64), where iq2_step puts it into
+// the level lookup's index; chunk R + 1's bit (4 above) lands at bit 6 of
+// the same byte, so one vpmultishiftqb and a vpsrlw by 4 serve chunks R, R + 1
+// (a mask per chunk by vpshufbitqmb, and a masked vpsubb, cost a port-5 uop
+// more per chunk on Intel: docs/kernels.md, "Branch iq31").
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __mmask64 iq2_mask(__m512i sign_t) {
-    constexpr long long c = static_cast<long long>(0x1312111003020100ull + 0x0101010101010101ull * (32 * Slot + 4 * R));
-    return _mm512_bitshuffle_epi64_mask(sign_t, _mm512_set1_epi64(c));
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_sign_bits(__m512i sign_t) {
+    constexpr auto f = [](int b) { return (32 * Slot + 16 * ((b % 8) / 4) + 4 * R + b % 4 + 62) % 64; };
+    return multishift(bytes_of(f), sign_t);
 }
-// Chunk r's 64 + g for the block in slot S: byte 4 e + i of qword q is
-// coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
+// Chunk r's coordinate bits for the block in slot S: byte 4 e + i of qword q
+// is coordinate 4 (r % 2) + i of point 4 q + 2 e + r / 2, in plane r % 2 byte
 // 8 q + 4 S + 2 e + r / 2, bits 2 i: vpmultishiftqb offset
-// 32 S + 16 e + 8 (r / 2) + 2 i, then 64 + level by vpermb (the bits above the
-// coordinate's are ignored: the table repeats every 4 entries).
+// 32 S + 16 e + 8 (r / 2) + 2 i puts them at bits 0, 1 of the byte (the bits
+// above are the next coordinate's: iq2_step replaces bit 2, the level table
+// repeats every 8 entries).
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __m512i expand_g(const __m512i* planes, __m512i levels) {
+LOWBIT_GGUF_VBMI_INLINE __m512i coord_bits(const __m512i* planes) {
     constexpr long long s = static_cast<long long>(0x1614121006040200ull + 0x0101010101010101ull * (32 * Slot + 8 * (R / 2)));
-    return vpermb(multishift(_mm512_set1_epi64(s), planes[R % 2]), levels);
+    return multishift(_mm512_set1_epi64(s), planes[R % 2]);
 }
 // IQ2_XXS: per 32 values (qword ib of qs: four index bytes, then a u32) a
 // scale s in bits 28..31 of the u32: qword >> 59 is 2 s plus a sign bit in
@@ -326,16 +400,18 @@ LOWBIT_GGUF_VBMI_INLINE __m512i iq2xxs_scales(__m512i q) {
     return _mm512_ternarylogic_epi32(x, _mm512_maskz_slli_epi64(0xff, x, 32), _mm512_set1_epi32(1), 0xfe);
 }
 // IQ2_XS, IQ2_S: eight scale bytes, two 4-bit scales each (low nibble first),
-// group p's the nibble p of the 64-bit word. The word broadcast to every
-// qword; vpmultishiftqb takes nibble 2 q to bits 1..4 of dword 2 q (bits
-// 8 q - 1 .. mod 64) and nibble 2 q + 1 to those of dword 2 q + 1 (the other
-// bytes zeroed by the mask), and one vpternlogd makes (x & 0x1e) | 1.
+// group p's the nibble p of the 64-bit word. Dwords 0..7 hold its low u32,
+// dwords 8..15 its high one (two vpbroadcastd from memory, the second under a
+// mask); vprorvd turns dword p right by 4 (p % 8) - 1 (mod 32), which takes
+// nibble p to bits 1..4, and one vpternlogd makes (x & 0x1e) | 1. No port-5
+// uop on Intel, where a vpmultishiftqb of the broadcast u64 cost one.
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_nibble_scales(const std::uint8_t* scales) {
-    std::uint64_t v;
-    std::memcpy(&v, scales, 8);
-    constexpr auto f = [](int b) { return (8 * (b / 8) + 4 * ((b % 8) / 4) + 63) % 64; };
-    const __m512i x = _mm512_maskz_multishift_epi64_epi8(0x1111111111111111ull, bytes_of(f), _mm512_set1_epi64(static_cast<long long>(v)));
-    return _mm512_ternarylogic_epi32(x, _mm512_set1_epi32(0x1e), _mm512_set1_epi32(1), 0xea);
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, scales, 4);
+    std::memcpy(&hi, scales + 4, 4);
+    const __m512i v = _mm512_mask_set1_epi32(_mm512_set1_epi32(static_cast<int>(lo)), 0xff00, static_cast<int>(hi));
+    const __m512i by_p = _mm512_setr_epi32(31, 3, 7, 11, 15, 19, 23, 27, 31, 3, 7, 11, 15, 19, 23, 27);
+    return _mm512_ternarylogic_epi32(_mm512_maskz_rorv_epi32(0xffff, v, by_p), _mm512_set1_epi32(0x1e), _mm512_set1_epi32(1), 0xea);
 }
 
 // ---- IQ2_XXS: per 32 values four index bytes and a u32 (four sign fields, a scale)
@@ -350,7 +426,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xxs& wa, const block_iq2_xxs&
     ba.sc32 = iq2xxs_scales(qa);
     bb.sc32 = iq2xxs_scales(qb);
     // qword q: A's u32 q, then B's (dwords 2 q + 1 of each); its four 7-bit
-    // fields each (points 4 q .. 4 q + 3) as bytes are iq2_mask's order already
+    // fields each (points 4 q .. 4 q + 3) as bytes are iq2_sign_bits's order already
     const __m512i meta = _mm512_permutex2var_epi32(qa, _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31), qb);
     ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, meta_fields(meta), c.sign_hi);
 }
@@ -367,7 +443,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_xs& wa, const block_iq2_xs& w
     const __m512i high = _mm512_permutex2var_epi8(qa, pair_pick<high_byte_of_word>(), qb);
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1));
     set_planes(bytes512(iq2xs_lo.v, idx, b7, b8), bytes512(iq2xs_hi.v, idx, b7, b8), ba, bb);
-    // The sign fields are the high bytes >> 1, already in iq2_mask's order
+    // The sign fields are the high bytes >> 1, already in iq2_sign_bits's order
     // (the lookup's): their sign bytes are looked up there (the bit that
     // vpsrlw moves into bit 7 of the low bytes is ignored by vpermi2b).
     ba.sign_t = bb.sign_t = _mm512_permutex2var_epi8(c.sign_lo, _mm512_maskz_srli_epi16(~0u, high, 1), c.sign_hi);
@@ -382,16 +458,16 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     const __m512i idx = _mm512_permutex2var_epi8(load64(wa.qs), pair_pick<natural>(), load64(wb.qs));
     // bits 8, 9 of point P = 4 q + k: bits 2 k, 2 k + 1 of the block's qh byte q
     // (bits 2 P, 2 P + 1 of its eight qh bytes as one u64). Qword q of h2: A's
-    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast (B's
-    // rotated left by 8 first), each rotated right by 8 q (vprorvq), and
-    // joined by one vpternlogq (bits 0..7 from A's).
+    // qh byte q in bits 0..7, B's in bits 8..15: the two words broadcast, A's
+    // rotated right by 8 q, B's by 8 q - 8 (vprorvq; B's rotated left by 8 in
+    // a general register cost a vpbroadcastq from it, port 5 on Intel, where
+    // both now broadcast from memory), joined by one vpternlogq (bits 0..7
+    // from A's).
     std::uint64_t ha, hb;
     std::memcpy(&ha, wa.qh, 8);
     std::memcpy(&hb, wb.qh, 8);
-    hb = (hb << 8) | (hb >> 56);
-    const __m512i by_q = _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56);
-    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), by_q);
-    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), by_q);
+    const __m512i ra = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(ha)), _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56));
+    const __m512i rb = _mm512_maskz_rorv_epi64(0xff, _mm512_set1_epi64(static_cast<long long>(hb)), _mm512_setr_epi64(56, 0, 8, 16, 24, 32, 40, 48));
     const __m512i h2 = _mm512_ternarylogic_epi64(_mm512_set1_epi64(0xff), ra, rb, 0xca);  // 0xff ? ra : rb, bit by bit
     // byte b of idx (slot S = (b % 8) / 4, k = b % 4) lies in qword b / 8 of
     // h2: vpshufbitqmb takes bit 8 S + 2 k (bit 8) or 8 S + 2 k + 1 (bit 9)
@@ -400,7 +476,7 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     constexpr auto f9 = [](int b) { return 8 * ((b % 8) / 4) + qh_shift{}(b % 4) + 1; };
     const __mmask64 b7 = _mm512_movepi8_mask(idx), b8 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f8)),
                     b9 = _mm512_bitshuffle_epi64_mask(h2, bytes_of(f9));
-    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), bytes1024(iq2s_hi.v, idx, b7, b8, b9), ba, bb);
+    set_planes(bytes1024(iq2s_lo.v, idx, b7, b8, b9), iq2s_high(idx, b8, b9), ba, bb);
     // the 32 sign bytes of each block (after the 32 index bytes): qword q = A's dword q, B's dword q
     const __m512i sa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa.qs + qk_k / 8)));
     const __m512i sb = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + qk_k / 8)));
@@ -408,21 +484,28 @@ LOWBIT_GGUF_VBMI_INLINE void prep2(const block_iq2_s& wa, const block_iq2_s& wb,
     ba.sc32 = iq2_nibble_scales(wa.scales);
     bb.sc32 = iq2_nibble_scales(wb.scales);
 }
-// Chunk r of the block in slot Slot of its pair, dotted with the grouped activations.
+// Chunk r of the block in slot Slot of its pair, dotted with the grouped
+// activations: the coordinate's two bits (coord_bits) with the sign at bit 2
+// (bit 2 of `signs`, one vpternlogd) index iq2_signed_level_bytes: 64 +- g
+// in one vpermb.
 template <int R, int Slot>
-LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i acc) {
-    const __m512i u = apply_signs(expand_g<R, Slot>(b.codes, c.levels), iq2_mask<R, Slot>(b.sign_t));
+LOWBIT_GGUF_VBMI_INLINE __m512i iq2_step(const vbmi_block& b, const vbmi_consts& c, const block_q8_K_groups& a, __m512i signs, __m512i acc) {
+    // bit by bit 4 ? signs : coords; the coordinates first, as vpternlogd overwrites its first operand (the constant's copies cost 4 moves a block)
+    const __m512i coords = coord_bits<R, Slot>(b.codes);  // not inside the intrinsic: clang's is a macro, the template's comma splits it
+    const __m512i idx = _mm512_ternarylogic_epi32(coords, signs, _mm512_set1_epi8(4), 0xd8);
+    const __m512i u = vpermb(idx, c.levels);
     return _mm512_dpbusd_epi32(acc, u, load64(a.qs + 64 * R));
 }
 // int32 lanes whose sum is isum(w, a): from -64 bsum_p, the four chunks' u * a
 // by group, times 2 s_p + 1.
 template <int Slot>
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_lanes(const vbmi_block& b, const block_q8_K_groups& a, const vbmi_consts& c) {
+    const __m512i s01 = iq2_sign_bits<0, Slot>(b.sign_t), s23 = iq2_sign_bits<2, Slot>(b.sign_t);
     __m512i acc = _mm512_load_si512(a.off);
-    acc = iq2_step<0, Slot>(b, c, a, acc);
-    acc = iq2_step<1, Slot>(b, c, a, acc);
-    acc = iq2_step<2, Slot>(b, c, a, acc);
-    acc = iq2_step<3, Slot>(b, c, a, acc);
+    acc = iq2_step<0, Slot>(b, c, a, s01, acc);
+    acc = iq2_step<1, Slot>(b, c, a, _mm512_maskz_srli_epi16(~0u, s01, 4), acc);
+    acc = iq2_step<2, Slot>(b, c, a, s23, acc);
+    acc = iq2_step<3, Slot>(b, c, a, _mm512_maskz_srli_epi16(~0u, s23, 4), acc);
     return _mm512_mullo_epi32(acc, b.sc32);
 }
 // A pair's lanes folded into one zmm: A's eight sums in the low half, B's in the high.
@@ -768,9 +851,9 @@ LOWBIT_GGUF_VBMI inline void lattice_rows_dot(const W* w, const activation_block
 LOWBIT_GGUF_VBMI_INLINE vbmi_consts consts(const std::uint8_t* level_table) {
     return {_mm512_load_si512(level_table), _mm512_load_si512(sign_bytes.v), _mm512_load_si512(sign_bytes.v + 64)};
 }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_level_bytes.v; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_level_bytes.v; }
-LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xxs&) { return iq2_signed_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_xs&) { return iq2_signed_level_bytes.v; }
+LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq2_s&) { return iq2_signed_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_xxs&) { return iq3xxs_level_bytes.v; }
 LOWBIT_GGUF_VBMI_INLINE const std::uint8_t* grid_levels(const block_iq3_s&) { return iq3s_level_bytes.v; }
 // IQ1 builds its values by vpternlogd (iq1_step): the level table goes unused.
