@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "../blocks.hpp"
 #include "../tiled_blocks.hpp"
