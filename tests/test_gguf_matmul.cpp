@@ -205,6 +205,22 @@ int gemv_same_on_every_arch(gguf_type t, const void* storage, std::size_t n, std
     return archs_run;
 }
 
+// The grid-coverage cases' check: activations from `seed` with one block
+// reaching the int8 limit, the scalar model's finite output, then every SIMD
+// arch's bits equal to it (a message says how many archs ran).
+void check_grid_rows_on_every_arch(gguf_type t, const void* storage, std::size_t n, std::size_t k, unsigned seed) {
+    std::vector<float> x = lowbit_test::gaussian(k, seed);
+    x[5] = -1000.0f;  // one block's activations reach -127 (its codes -128 / +-127)
+    std::vector<float> y_ref(n);
+    {
+        arch_scope s(arch::scalar);
+        REQUIRE(gemv(t, storage, n, k, span<const float>(x), span<float>(y_ref)).ok());
+    }
+    for (float v : y_ref) CHECK(std::isfinite(v));
+    const int archs_run = gemv_same_on_every_arch(t, storage, n, k, x, y_ref);
+    MESSAGE(std::string(type_name(t)) << ": " << archs_run << " SIMD archs checked");
+}
+
 }  // namespace
 
 TEST_CASE("gguf gemv: error against the f32 matmul within the int8-activation bound") {
@@ -508,16 +524,7 @@ TEST_CASE("gguf IQ2_XXS/IQ2_XS/IQ2_S: every grid index at every point position, 
                 }
             }
         }
-        std::vector<float> x = lowbit_test::gaussian(k, 31u);
-        x[5] = -1000.0f;  // one block's activations reach -127
-        std::vector<float> y_ref(n);
-        {
-            arch_scope s(arch::scalar);
-            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
-        }
-        for (float v : y_ref) CHECK(std::isfinite(v));
-        const int archs_run = gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
-        MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
+        check_grid_rows_on_every_arch(t, storage.data(), n, k, 31u);
     }
 }
 
@@ -566,16 +573,7 @@ TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every 
                 for (int i = 0; i < 4; ++i) blk[48 + 2 * i + 1] = static_cast<unsigned char>((blk[48 + 2 * i + 1] & 0x0f) | (((h >> (4 * i)) & 0xf) << 4));
             }
         }
-        std::vector<float> x = lowbit_test::gaussian(k, 18u);
-        x[5] = -1000.0f;  // one block's codes reach -128 / +-127
-        std::vector<float> y_ref(n);
-        {
-            arch_scope s(arch::scalar);
-            REQUIRE(gemv(t, storage.data(), n, k, span<const float>(x), span<float>(y_ref)).ok());
-        }
-        for (float v : y_ref) CHECK(std::isfinite(v));
-        const int archs_run = gemv_same_on_every_arch(t, storage.data(), n, k, x, y_ref);
-        MESSAGE(type_s << ": " << archs_run << " SIMD archs checked");
+        check_grid_rows_on_every_arch(t, storage.data(), n, k, 18u);
     }
 }
 
