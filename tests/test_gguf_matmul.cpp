@@ -205,6 +205,14 @@ int gemv_same_on_every_arch(gguf_type t, const void* storage, std::size_t n, std
     return archs_run;
 }
 
+// Storage for n rows of k values (k a multiple of 256) of super-block type t,
+// 2-byte aligned for the blocks' f16 fields.
+std::vector<std::uint16_t> super_block_storage(gguf_type t, std::size_t n, std::size_t k) {
+    const std::size_t bytes = n * (k / 256) * type_size(t);
+    REQUIRE(row_size(t, k) * n == bytes);
+    return std::vector<std::uint16_t>((bytes + 1) / 2);
+}
+
 // The grid-coverage cases' check: activations from `seed` with one block
 // reaching the int8 limit, the scalar model's finite output, then every SIMD
 // arch's bits equal to it (a message says how many archs ran).
@@ -491,8 +499,7 @@ TEST_CASE("gguf IQ2_XXS/IQ2_XS/IQ2_S: every grid index at every point position, 
         CAPTURE(type_s);
         const unsigned grid = t == gguf_type::iq2_xxs ? 256u : t == gguf_type::iq2_xs ? 512u : 1024u;
         const std::size_t bb = type_size(t), nblocks = n * k / 256;
-        REQUIRE(row_size(t, k) * n == nblocks * bb);
-        std::vector<std::uint16_t> storage((nblocks * bb + 1) / 2);
+        std::vector<std::uint16_t> storage = super_block_storage(t, n, k);
         auto* bytes = reinterpret_cast<unsigned char*>(storage.data());
         for (std::size_t b = 0; b < nblocks; ++b) {
             unsigned char* blk = bytes + b * bb;
@@ -544,8 +551,7 @@ TEST_CASE("gguf IQ1_S/IQ1_M: every grid index at every point position and every 
         const std::string type_s = type_name(t);
         CAPTURE(type_s);
         const std::size_t bb = type_size(t), nblocks = n * k / 256;
-        REQUIRE(row_size(t, k) * n == nblocks * bb);
-        std::vector<std::uint16_t> storage((nblocks * bb + 1) / 2);
+        std::vector<std::uint16_t> storage = super_block_storage(t, n, k);
         auto* bytes = reinterpret_cast<unsigned char*>(storage.data());
         for (std::size_t b = 0; b < nblocks; ++b) {
             unsigned char* blk = bytes + b * bb;
