@@ -702,32 +702,18 @@ private:
     mse_lanes(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st, const fit16_fns* wide,
               qparams* out) noexcept
         : g_(g), W_(lanes_width(wide)), c_(c), bits_(bits), sym_(sym), st_(st), wide_(wide), out_(out) {
-        // The groups transposed: value i of group l at xt_[i W + l].
-        for (std::size_t i = 0; i < g; ++i)
-            for (std::size_t l = 0; l < W_; ++l) xt_[i * W_ + l] = x[l * g + i];
-        // calibrate_block's range, four lanes a vector down the transposed
-        // rows: on x86 v4::min(y, lo) is std::min(lo, y) lane for lane (y where
-        // y < lo, else lo), so lo and hi are calibrate_block's bit for bit;
-        // NEON's min and max may differ in the sign of a zero, which changes
-        // no parameter (params_for_range and the search read a zero end's
-        // magnitude only). One group at a time, the scalar loop's chain of
-        // dependent min/max was ~18 % of this constructor on groups of 32
-        // (perf, w8g32a).
-        for (std::size_t l = 0; l < W_; l += 4) {
-            v4::f32x4 lo(std::numeric_limits<float>::infinity()), hi(-std::numeric_limits<float>::infinity());
-            for (std::size_t i = 0; i < g; ++i) {
-                const v4::f32x4 y = v4::f32x4::load(xt_ + i * W_ + l);
-                lo = v4::min(y, lo);
-                hi = v4::max(y, hi);
-            }
-            lo.store(lo_ + l);
-            hi.store(hi_ + l);
-        }
-        // mse_search's choice of search, per group.
+        // calibrate_block's range and min/max, and mse_search's choice of search, per group.
         const bool scalar_all = (sym && bits == 1) || c.norm < 1.0f;
         for (std::size_t l = 0; l < W_; ++l) {
-            const value_block b{x + l * g, 1, g, g};
-            const float lo = lo_[l], hi = hi_[l];
+            const float* v = x + l * g;
+            const value_block b{v, 1, g, g};
+            float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+            b.for_each([&](float y) {
+                lo = std::min(lo, y);
+                hi = std::max(hi, y);
+            });
+            lo_[l] = lo;
+            hi_[l] = hi;
             mm_[l] = params_for_range(lo, hi, bits, sym, st);
             live_[l] = false;
             if (!(mm_[l].scale > 0.0f)) {
@@ -740,6 +726,10 @@ private:
                 sm_[l] = sr_[l].model(lo, hi, mm_[l]);
             }
         }
+        if (!any_live_) return;
+        // The groups transposed: value i of group l at xt_[i W + l].
+        for (std::size_t l = 0; l < W_; ++l)
+            for (std::size_t i = 0; i < g; ++i) xt_[i * W_ + l] = x[l * g + i];
     }
 
     // One pass of mode M over N candidates a group: lane l's candidate j is
