@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
 #include "../blocks.hpp"
 #include "../tiled_blocks.hpp"

@@ -316,45 +316,19 @@ LOWBIT_TGT_INLINE void store_n(float* p, vf v, std::size_t n) {
 // starts from -128 Q, so A' = sum G q.
 template <class S, int IB>
 constexpr std::size_t stored_bits = IB ? static_cast<std::size_t>(IB) : static_cast<std::size_t>(S::bits);
-// Nibbles in place (GEMV of 4-bit codes with a VNNI dot, nibbles_in_place):
-// quads 4-7 are the high nibbles of the four plane vectors. Masked where they
-// are (v & 0xf0) they read as 16 u, which vpdpbusd takes as it is (unsigned
-// bytes up to 255, int32 sums: no saturation), so they feed an accumulator of
-// their own, A[..][1] = 16 * (the high quads' sum), exactly divided by 16 (an
-// arithmetic shift of a multiple of 16) before it joins A[..][0]. One vpandd a
-// quad vector, where the shift-and-mask unpack takes a vpsrlw and a vpandd for
-// each high quad: per unit and block 4 vector operations fewer, one vpsrad
-// more. The maddubs dot (no VNNI) pairs products in int16 and would saturate
-// on 16 u, and with several activation rows the second accumulator set would
-// not fit the registers, so those keep the shift.
-// LOWBIT_TILED_GEMV_SHIFT_UNPACK (a benchmark switch, docs/kernels.md) compiles
-// the shift everywhere, as before, for A/B runs of one tree on another machine.
-template <class S, int MB, int IB>
-#if defined(LOWBIT_TILED_GEMV_SHIFT_UNPACK)
-constexpr bool nibbles_in_place = false;
-#else
-constexpr bool nibbles_in_place = S::bits == 4 && IB == 0 && MB == 1 && LOWBIT_X86_DOT >= 1;
-#endif
 template <class S, int MB, int NU>
 struct i8_block {
     static constexpr int split = MB == 1 ? 2 : 1;
     vi A[NU][MB][split];
 };
-// Quad J of a block in place: the low nibbles (J < 4) or the high ones as 16 u.
-template <int J>
-LOWBIT_TGT_INLINE vi nibble_quad(const std::uint8_t* p) {
-    return vand(load(p + 64 * (J % 4)), set1_8(J < 4 ? 0x0f : 0xf0));
-}
 template <class S, int MB, int NU, int J, int IB>
 LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk,
                                     const cb_lut<IB>& tab) {
-    constexpr bool in_place = nibbles_in_place<S, MB, IB>;
-    constexpr int c = in_place ? J / 4 : J % i8_block<S, MB, NU>::split;
+    constexpr int c = J % i8_block<S, MB, NU>::split;
     vi v[NU];
     LOWBIT_UNROLL
     for (int k = 0; k < NU; ++k) {
         if constexpr (IB > 0) v[k] = cb_quad<IB, J>(p[k], tab);
-        else if constexpr (in_place) v[k] = nibble_quad<J>(p[k]);
         else v[k] = quad<S::bits, J>(p[k]);
     }
     LOWBIT_UNROLL
@@ -363,15 +337,6 @@ LOWBIT_TGT_INLINE void i8_quad_step(const std::uint8_t* const* p, const std::int
         LOWBIT_UNROLL
         for (int k = 0; k < NU; ++k) blk.A[k][m][c] = dot<S::bits>(blk.A[k][m][c], v[k], x);
     }
-}
-// The block's 8 quad steps. In place, low and high quads of one plane vector
-// alternate (0 4 1 5 2 6 3 7): both masks read the vector just loaded, and the
-// two accumulators' chains interleave.
-template <class S, int MB, int NU, int IB, int... I>
-LOWBIT_TGT_INLINE void i8_quad_steps(const std::uint8_t* const* p, const std::int32_t* const* xq, i8_block<S, MB, NU>& blk,
-                                     const cb_lut<IB>& tab, std::integer_sequence<int, I...>) {
-    constexpr bool in_place = nibbles_in_place<S, MB, IB>;
-    (i8_quad_step<S, MB, NU, in_place ? I % 2 * 4 + I / 2 : I, IB>(p, xq, blk, tab), ...);
 }
 template <class S, int MB, int NU, int IB>
 LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kdetail::tact_i8* a, float* out, std::size_t ld,
@@ -432,15 +397,21 @@ LOWBIT_TGT inline void i8_units(const tiled_view<S>& w, std::size_t u0, const kd
                 if (blk.split > 1) blk.A[k][m][blk.split - 1] = zero_i();
             }
         }
-        i8_quad_steps<S, MB, NU, IB>(p, xq, blk, tab, std::make_integer_sequence<int, 8>{});
+        i8_quad_step<S, MB, NU, 0, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 1, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 2, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 3, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 4, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 5, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 6, IB>(p, xq, blk, tab);
+        i8_quad_step<S, MB, NU, 7, IB>(p, xq, blk, tab);
         LOWBIT_UNROLL
         for (int m = 0; m < MB; ++m) {
             const vf dx = set1_f(a[m].dx[b]);
             LOWBIT_UNROLL
             for (int k = 0; k < NU; ++k) {
                 vi A = blk.A[k][m][0];
-                if constexpr (nibbles_in_place<S, MB, IB>) A = add32(A, sra32<4>(blk.A[k][m][1]));
-                else if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
+                if (blk.split > 1) A = add32(A, blk.A[k][m][blk.split - 1]);
                 if constexpr (!S::is_symmetric) A = sub32(A, mul32(z[k], set1_32(a[m].zq[b])));
                 else if constexpr (B == 1) A = sub32(add32(A, A), set1_32(a[m].zq[b]));
                 acc[k][m] = fma(cvt(A), mul(s[k], dx), acc[k][m]);
