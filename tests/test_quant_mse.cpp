@@ -536,3 +536,199 @@ TEST_CASE("calibration: calibrate_groups gives calibrate_block's parameters") {
     CHECK(checked > 0);
     CHECK(mismatches == 0);
 }
+
+// ---- calibrate::mse at norm 2 on symmetric 2-bit groups: the sweep over the
+// sorted magnitudes (quant/detail/ternary_l2.hpp, calibrate.hpp's
+// ternary_l2_search), against plain references in long double.
+namespace {
+// The squared error of step s on x, levels -s, 0, s: each value to the nearer
+// of 0 and its own sign's level (what round-to-nearest does; a tie errs the
+// same either way).
+long double ternary_error(const float* x, std::size_t n, long double s) {
+    long double e = 0.0L;
+    for (std::size_t i = 0; i < n; ++i) {
+        const long double a = std::fabs(static_cast<long double>(x[i]));
+        e += std::min(a * a, (a - s) * (a - s));
+    }
+    return e;
+}
+// The least of ternary_error over every real step, found without the sweep's
+// segment argument: the mean of the k largest magnitudes for every k (the
+// stationary points of every parabola, inside their segment or not), every
+// breakpoint 2|x|, and 4096 steps spread over (0, 2 max|x|]. Returns the step.
+long double ternary_best_step(const float* x, std::size_t n) {
+    std::vector<long double> a(n);
+    for (std::size_t i = 0; i < n; ++i) a[i] = std::fabs(static_cast<long double>(x[i]));
+    std::sort(a.begin(), a.end(), [](long double u, long double v) { return u > v; });
+    long double best_s = 0.0L, best_e = ternary_error(x, n, 0.0L), sum = 0.0L;
+    auto try_s = [&](long double s) {
+        if (!(s > 0.0L)) return;
+        const long double e = ternary_error(x, n, s);
+        if (e < best_e) {
+            best_e = e;
+            best_s = s;
+        }
+    };
+    for (std::size_t k = 0; k < n; ++k) {
+        sum += a[k];
+        try_s(sum / static_cast<long double>(k + 1));
+        try_s(2.0L * a[k]);
+    }
+    for (int i = 1; i <= 4096; ++i) try_s(2.0L * a[0] * i / 4096.0L);
+    return best_s;
+}
+// Groups of the kinds the brief of the sweep names: Gaussian, one outlier,
+// all equal, zeros, signed zeros among values, one value, two values, on a
+// grid, magnitudes just around powers of two (steps whose storable
+// neighbours are at the ends of a binade), sparse.
+void ternary_group(std::mt19937& rng, int kind, std::size_t n, float mag, std::vector<float>& x) {
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+    x.assign(n, 0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+        float v;
+        switch (kind) {
+            case 0: v = gauss(rng); break;
+            case 1: v = i == n / 2 ? 30.0f : gauss(rng); break;                              // one outlier
+            case 2: v = 0.7f; break;                                                         // all equal
+            case 3: v = i % 2 ? -0.0f : 0.0f; break;                                         // zeros, both signs
+            case 4: v = unif(rng) < 0.5f ? (i % 2 ? -0.0f : 0.0f) : gauss(rng); break;       // signed zeros among values
+            case 5: v = i == 0 ? -1.5f : 0.0f; break;                                        // one value
+            case 6: v = unif(rng) < 0.5f ? 1.3f : -0.4f; break;                              // two values
+            case 7: v = std::round(gauss(rng) * 3.0f); break;                                // on a grid
+            case 8: v = (unif(rng) < 0.5f ? -1.0f : 1.0f) * std::ldexp(1.0f + (unif(rng) - 0.5f) * 1e-3f, -2); break;
+            default: v = unif(rng) < 0.85f ? 0.0f : gauss(rng); break;                       // sparse
+        }
+        x[i] = v * mag;
+    }
+}
+}  // namespace
+
+TEST_CASE("calibration: the 2-bit sweep sorts, and its step has the least squared error over every step") {
+    std::mt19937 rng(3232);
+    std::vector<float> x, a(detail::ternary_l2_max + 1), want;
+    std::size_t groups = 0;
+    for (int kind = 0; kind < 10; ++kind)
+        for (const std::size_t n : {1, 2, 5, 15, 16, 17, 31, 32, 33, 64, 200, 256})
+            for (const float mag : {1.0f, 0.02f, 1e-30f, 1e30f}) {
+                ternary_group(rng, kind, n, mag, x);
+                for (std::size_t i = 0; i < n; ++i) a[i] = std::fabs(x[i]);
+                REQUIRE(detail::sort_magnitudes_down(a.data(), n));
+                want.resize(n);
+                for (std::size_t i = 0; i < n; ++i) want[i] = std::fabs(x[i]);
+                std::sort(want.begin(), want.end(), [](float u, float v) { return u > v; });
+                CHECK(std::equal(want.begin(), want.end(), a.begin()));
+                a[n] = 0.0f;  // (ternary_l2_step reads it as the last segment's lower end)
+                const double s = detail::ternary_l2_step(a.data(), n);
+                const long double ref = ternary_best_step(x.data(), n);
+                const long double es = ternary_error(x.data(), n, s), er = ternary_error(x.data(), n, ref);
+                CHECK_MESSAGE(es <= er * (1.0L + 1e-12L), "kind ", kind, " n ", n, " magnitude ", mag, ": step ", s, " errs ",
+                              static_cast<double>(es), ", the reference's ", static_cast<double>(ref), " ",
+                              static_cast<double>(er));
+                CHECK((s > 0.0) == (ref > 0.0L));  // 0 only for a group of zeros
+                ++groups;
+            }
+    float big[detail::ternary_l2_max + 1] = {};
+    CHECK_FALSE(detail::sort_magnitudes_down(big, detail::ternary_l2_max + 1));  // (over the sweep's size: mse_searcher's)
+    MESSAGE(groups, " groups");
+}
+
+// What calibrate_block returns at norm 2 for a symmetric 2-bit group: never a
+// larger error than min/max's, nor than the two storable steps on either side
+// of the least-error real step (ternary_best_step: the reference finds it
+// without the sweep), and within what the storable steps' spacing allows of
+// the best storable step near it (the error's square root moves by at most
+// sqrt(n) |s - s'| between steps s and s'; 512 storable steps each side are
+// tried). Groups whose min/max step has no finite reciprocal take the
+// exhaustive scan (detail::mse_scan) as before: only the first bound there.
+TEST_CASE("calibration: at norm 2 a symmetric 2-bit group gets the storable step nearest the least-error step") {
+    std::mt19937 rng(3233);
+    std::vector<float> x;
+    calibrate::mse m;
+    m.norm = 2.0f;
+    const calibration c = m;
+    std::size_t groups = 0, swept = 0, better = 0;
+    for (int kind = 0; kind < 10; ++kind)
+        for (const std::size_t n : {1, 5, 16, 17, 32, 40, 64, 256})
+            for (const float mag : {1.0f, 0.02f, 3e-5f, 1e-30f, 1e-40f, 1e30f})
+                for (const scale_type st : {scale_type::f16, scale_type::f32, scale_type::bf16}) {
+                    if (mag > 1e20f && st == scale_type::f16) continue;  // f16 steps overflow: quantize refuses such groups
+                    ternary_group(rng, kind, n, mag, x);
+                    const value_block b{x.data(), 1, n, n};
+                    const qparams got = calibrate_block(b, c, 2, true, st, nullptr);
+                    const qparams mm = minmax_params(b, 2, true, st);
+                    const long double eg = ternary_error(x.data(), n, got.scale), em = ternary_error(x.data(), n, mm.scale);
+                    ++groups;
+                    better += eg < em;
+                    CHECK_MESSAGE(eg <= em * (1.0L + 1e-9L), "kind ", kind, " n ", n, " magnitude ", mag, " scale type ", int(st),
+                                  ": ", static_cast<double>(eg), " above min/max's ", static_cast<double>(em));
+                    if (!(mm.scale > 0.0f) || !std::isfinite(10.0f / mm.scale)) continue;
+                    ++swept;
+                    // The storable steps around the least-error step: codes of positive steps are monotone.
+                    const long double ref = ternary_best_step(x.data(), n);
+                    if (!(ref > 0.0L)) continue;
+                    const std::uint32_t c0 = encode_scale(st, static_cast<float>(ref));
+                    if (c0 == 0) continue;  // (below the least storable step: min/max's is the only one near)
+                    const std::uint32_t top = max_stored_scale(st);
+                    long double e_near = em, e_window = em;
+                    for (std::uint32_t k = c0 > 512 ? c0 - 512 : 1; k <= c0 + 512 && k <= top; ++k) {
+                        const float s = decode_scale(st, k);
+                        if (!(s > 0.0f)) continue;
+                        const long double e = ternary_error(x.data(), n, s);
+                        e_window = std::min(e_window, e);
+                        const float below = decode_scale(st, k - 1), above = k < top ? decode_scale(st, k + 1) : s;
+                        if ((s <= ref && above > ref) || (s >= ref && below < ref)) e_near = std::min(e_near, e);  // the two neighbours
+                    }
+                    const std::uint32_t cn = c0 >= top ? top : c0;
+                    const long double spacing = static_cast<long double>(decode_scale(st, cn + (cn < top))) - decode_scale(st, cn - 1);
+                    CHECK_MESSAGE(eg <= e_near * (1.0L + 1e-9L), "kind ", kind, " n ", n, " magnitude ", mag, " scale type ", int(st),
+                                  ": ", static_cast<double>(eg), " above the neighbours' ", static_cast<double>(e_near), " (step ",
+                                  got.scale, ", least-error step ", static_cast<double>(ref), ")");
+                    CHECK_MESSAGE(std::sqrt(eg) <= std::sqrt(e_window) + std::sqrt(static_cast<long double>(n)) * spacing,
+                                  "kind ", kind, " n ", n, " magnitude ", mag, " scale type ", int(st), ": ",
+                                  static_cast<double>(eg), " vs the best storable step's ", static_cast<double>(e_window));
+                }
+    MESSAGE(groups, " groups, ", swept, " by the sweep; below min/max's error in ", better);
+    CHECK(swept > groups / 2);
+}
+
+// Where the sweep does not apply, calibrate_block is mse_searcher's search as
+// before, bit for bit: blocks over ternary_l2_max values (a per-channel row),
+// and blocks holding NaN or Inf (which the sweep's sort cannot order).
+TEST_CASE("calibration: norm-2 2-bit groups the sweep does not take get mse_searcher's parameters") {
+    std::mt19937 rng(3234);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    calibrate::mse m;
+    m.norm = 2.0f;
+    const calibration c = m;
+    std::size_t checked = 0;
+    for (const std::size_t n : {16, 64, 257, 300, 2048})
+        for (int odd = 0; odd < 3; ++odd)
+            for (const scale_type st : {scale_type::f16, scale_type::f32}) {
+                std::vector<float> x(n);
+                for (float& v : x) v = gauss(rng);
+                if (odd == 1) x[n / 3] = std::numeric_limits<float>::quiet_NaN();
+                if (odd == 2) x[n / 2] = -std::numeric_limits<float>::infinity();
+                if (n <= detail::ternary_l2_max && odd == 0) continue;  // (the sweep's: the cases above)
+                const value_block b{x.data(), 1, n, n};
+                float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+                b.for_each([&](float v) {
+                    lo = std::min(lo, v);
+                    hi = std::max(hi, v);
+                });
+                const qparams mm = params_for_range(lo, hi, 2, true, st);
+                const qparams got = calibrate_block(b, c, 2, true, st, nullptr);
+                qparams want = mm;
+                if (mm.scale > 0.0f && std::isfinite(10.0f / mm.scale))
+                    want = detail::mse_searcher(b, c, 2, true, st, mm.scale).run(lo, hi, mm);
+                else if (mm.scale > 0.0f)
+                    want = detail::mse_scan(b, lo, hi, mm, c, 2, true, st);
+                const bool same = std::memcmp(&got.scale, &want.scale, sizeof(float)) == 0 &&
+                                  std::memcmp(&got.zero, &want.zero, sizeof(float)) == 0 &&
+                                  got.stored_scale == want.stored_scale && got.stored_zero == want.stored_zero;
+                CHECK_MESSAGE(same, "n ", n, " odd ", odd, " scale type ", int(st), ": ",
+                              got.scale, " vs ", want.scale);
+                ++checked;
+            }
+    CHECK(checked == 26);
+}

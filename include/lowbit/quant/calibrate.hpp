@@ -41,6 +41,11 @@
 // (docs/concepts.md, "Calibration", has the figures).
 // 1-bit symmetric groups (sign codes), norms below 1 and steps whose
 // reciprocal overflows try every candidate with the scalar loop (detail::mse_scan).
+// Symmetric 2-bit groups of up to 256 finite values at norm 2 take none of the
+// above: the least-squares step over every real step has a closed form there
+// (detail::ternary_l2_search: a sort and one sweep), stored as its nearest
+// storable step or the one on its other side, whichever errs less, unless
+// min/max's errs no more.
 #pragma once
 
 #include <algorithm>
@@ -50,6 +55,7 @@
 
 #include "../core/status.hpp"
 #include "detail/fit_simd.hpp"
+#include "detail/ternary_l2.hpp"
 #include "params.hpp"
 
 namespace lowbit {
@@ -116,6 +122,11 @@ struct value_block {
             for (std::size_t c = 0; c < cols; ++c) f(data[r * stride + c]);
     }
 };
+
+// Parameters for one block of finite values (defined below; mse_lanes hands
+// it the groups its search does not take).
+inline qparams calibrate_block(const value_block& b, const calibration& c, int bits, bool symmetric, scale_type st,
+                               float* scratch) noexcept;
 
 namespace detail {
 inline float quantile_sorted(const float* v, std::size_t n, double q) noexcept {
@@ -646,10 +657,70 @@ inline qparams mse_scan(const value_block& b, float lo, float hi, qparams best, 
     return best;
 }
 
+// calibrate::mse at norm 2 for symmetric 2-bit blocks of up to ternary_l2_max
+// values: the step of least squared error over every real step
+// (detail/ternary_l2.hpp: a sort and one sweep, about what min/max's own
+// parameters cost, where mse_searcher evaluates 15 candidates), then the
+// storable step nearest it and the storable step on its other side, each
+// kept only where its error is strictly below the best so far, from
+// min/max's (mm): never worse than min/max, and below the exhaustive
+// search's error wherever the grid's best step is no better than those two
+// (the grid's steps are among the real ones). The errors are range_error's
+// terms summed in another order (ternary_l2_error), without its nearbyint
+// per value and candidate (a libm call in baseline x86-64 builds: with it,
+// the three errors cost more than the search they replace, perf). The same code on every arch (no
+// SIMD, no result that an FMA could change: ternary_l2.hpp). False for
+// larger blocks, non-finite values and a min/max step of +Inf (mse_searcher
+// takes those, as before).
+inline bool ternary_l2_search(const value_block& b, const qparams& mm, scale_type st, qparams* out) noexcept {
+    const std::size_t n = b.size();
+    if (n > ternary_l2_max || !std::isfinite(mm.scale)) return false;  // (+Inf: an f16 step too large, which quantize refuses)
+    float a[ternary_l2_max + 1];
+    std::size_t i = 0;
+    bool finite = true;
+    b.for_each([&](float x) {
+        a[i] = std::fabs(x);
+        finite = finite && a[i] <= std::numeric_limits<float>::max();  // (false for NaN: the sort needs an order)
+        ++i;
+    });
+    if (!finite || !sort_magnitudes_down(a, n)) return false;
+    a[n] = 0.0f;
+    const double s = ternary_l2_step(a, n);
+    // The candidates: min/max's, the storable step nearest s and the one on
+    // its other side (stored codes of positive steps are monotone: the next
+    // code); a missing one is min/max's again, which cannot replace itself.
+    qparams cand[3] = {mm, mm, mm};
+    const qparams nearest = params_for_step(s, 0.0, 2, true, st);
+    if (nearest.scale > 0.0f) {
+        cand[1] = nearest;
+        const double d = static_cast<double>(nearest.scale);
+        if (d != s) {
+            qparams other = nearest;
+            other.stored_scale = d < s ? nearest.stored_scale + 1u : nearest.stored_scale - 1u;
+            other.scale = decode_scale(st, other.stored_scale);  // (0 below the least step, +Inf above the largest: refused)
+            if (other.scale > 0.0f && std::isfinite(other.scale)) cand[2] = other;
+        }
+    }
+    const float steps[3] = {cand[0].scale, cand[1].scale, cand[2].scale};
+    double err[3];
+    ternary_l2_errors(a, n, steps, err);
+    qparams best = mm;
+    double best_err = err[0];
+    for (int c = 1; c < 3; ++c)
+        if (err[c] < best_err) {
+            best_err = err[c];
+            best = cand[c];
+        }
+    *out = best;
+    return true;
+}
+
 inline qparams mse_search(const value_block& b, float lo, float hi, qparams best, const calibration& c, int bits,
                           bool symmetric, scale_type st) noexcept {
     if ((symmetric && bits == 1) || c.norm < 1.0f || !std::isfinite(10.0f / best.scale))
         return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
+    qparams t;
+    if (symmetric && bits == 2 && c.norm == 2.0f && ternary_l2_search(b, best, st, &t)) return t;
     return mse_searcher(b, c, bits, symmetric, st, best.scale).run(lo, hi, best);
 }
 
@@ -686,6 +757,10 @@ public:
     // c is mse, fits(g).
     static void run(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st,
                     const fit16_fns* wide, qparams* out) noexcept {
+        if (sym && bits == 2 && c.norm == 2.0f) {  // the sweep's groups (ternary_l2_search): no lanes search gives its result
+            for (std::size_t l = 0; l < lanes_width(wide); ++l) out[l] = calibrate_block({x + l * g, 1, g, g}, c, bits, sym, st, nullptr);
+            return;
+        }
         mse_lanes s(x, g, c, bits, sym, st, wide, out);
         if (s.any_live_) {
             if (c.norm == 2.0f) {
