@@ -23,7 +23,10 @@
 // first object's), the grid's others the library's. test_kernel_table_lib.cpp, a
 // TU without LOWBIT_INLINE_KERNELS, checks that the typed front doors of a
 // compiled-mode TU run the library's table of that scheme, which lists the
-// same entries as this TU's own.
+// same entries as this TU's own; and, for ten typed schemes (every width,
+// granularity, symmetry and scale type: LOWBIT_TEST_LIB_SCHEMES), that that
+// TU's typed gemv and gemm run the entry that the run-time dispatch runs for
+// the same weights, with the same bits.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -457,7 +460,8 @@ void same_entries(span<const kernel_entry> own, span<const kernel_entry> lib) {
 TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library's family, the same entries as an own copy") {
     using S = lowbit_test::lib_scheme;
     const span<const kernel_entry> own_d = dense_kernels<S>(), own_t = tiled_kernels<S>();
-    const span<const kernel_entry> lib_d = lowbit_test::lib_dense_kernels(), lib_t = lowbit_test::lib_tiled_kernels();
+    using L = lowbit_test::lib_typed<S>;
+    const span<const kernel_entry> lib_d = L::dense_kernels(), lib_t = L::tiled_kernels();
     // The other TU's family is the one the run-time dispatch (and family_of) gives the scheme.
     const detail::kernel_family rd = detail::layout_family<layout::dense>(S::runtime()), rt = detail::layout_family<layout::tiled>(S::runtime());
     CHECK(lib_d.data() == rd.begin);
@@ -494,8 +498,8 @@ TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library'
                 if (tiled) REQUIRE(gemm(t->view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
                 else REQUIRE(gemm(q.view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
                 o.info = &i_lib;
-                if (tiled) REQUIRE(lowbit_test::lib_gemm(t->view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
-                else REQUIRE(lowbit_test::lib_gemm(q.view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                if (tiled) REQUIRE(L::gemm(t->view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                else REQUIRE(L::gemm(q.view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
                 // Each TU ran an entry of its own family: the same position, the same bits.
                 const span<const kernel_entry> own = tiled ? own_t : own_d, lib = tiled ? lib_t : lib_d;
                 REQUIRE(within(i_own.entry, own));
@@ -505,4 +509,62 @@ TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library'
                 for (std::size_t i = 0; i < y_own.size(); ++i) REQUIRE(kt::same_bits(y_own[i], y_lib[i]));
             }
         }
+}
+
+TEST_CASE_TEMPLATE("kernel table: a compiled-mode TU's typed gemv and gemm, every width, granularity, symmetry and scale, run "
+                   "the run-time dispatch's entry with its bits",
+                   S, LOWBIT_TEST_LIB_SCHEMES) {
+    // test_kernel_table_lib.cpp's typed calls against this TU's weights_view
+    // front door, which runs detail::family_of's family (compiled mode: the
+    // library's; header-only: the one inline copy): the typed front door must
+    // map S back to that family (typed_family, kernel_scheme) and so run the
+    // very entry the run-time dispatch runs, bit for bit.
+    using L = lowbit_test::lib_typed<S>;
+    const std::size_t N = 70, K = 200, M = 3;  // K: a partial 32-block, and a partial last group for groups of 64
+    const auto q = kt::make_matrix<S>(N, K, 30 + S::bits, true, true);
+    auto t = repack_tiled(q.view());
+    REQUIRE(t.ok());
+    const auto wd = to_weights(q.view()), wt = to_weights(t->view());
+    REQUIRE(wd.ok());
+    REQUIRE(wt.ok());
+    const detail::kernel_family fd = detail::family_of(*wd), ft = detail::family_of(*wt);
+    CHECK(L::dense_kernels().data() == fd.begin);
+    CHECK(L::dense_kernels().size() == fd.count);
+    CHECK(L::tiled_kernels().data() == ft.begin);
+    CHECK(L::tiled_kernels().size() == ft.count);
+
+    const auto X = kt::random_vec(M * K, 31 + S::bits, true);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference, matmul_path::bf16_dot})
+        for (arch a : kt::runnable_archs())
+            for (int tiled = 0; tiled < 2; ++tiled)
+                for (const std::size_t m : {std::size_t(1), M}) {  // 1: gemv
+                    CAPTURE(path_name(path));
+                    CAPTURE(arch_name(a));
+                    CAPTURE(tiled);
+                    CAPTURE(m);
+                    arch_scope s(a);
+                    std::vector<float> y_lib(m * N, -1.0f), y_run(m * N, -2.0f);
+                    matmul_info i_lib, i_run;
+                    matmul_options o;
+                    o.path = path;
+                    o.info = &i_lib;
+                    const weights_view& w = tiled ? *wt : *wd;
+                    if (m == 1) {
+                        const span<const float> x(X.data(), K);
+                        if (tiled) REQUIRE(L::gemv(t->view(), x, span<float>(y_lib), o).ok());
+                        else REQUIRE(L::gemv(q.view(), x, span<float>(y_lib), o).ok());
+                        o.info = &i_run;
+                        REQUIRE(gemv(w, x, span<float>(y_run), serial_executor{}, o).ok());
+                    } else {
+                        const matrix_view<const float> x(X.data(), m, K);
+                        if (tiled) REQUIRE(L::gemm(t->view(), x, matrix_view<float>(y_lib.data(), m, N), o).ok());
+                        else REQUIRE(L::gemm(q.view(), x, matrix_view<float>(y_lib.data(), m, N), o).ok());
+                        o.info = &i_run;
+                        REQUIRE(gemm(w, x, matrix_view<float>(y_run.data(), m, N), serial_executor{}, o).ok());
+                    }
+                    REQUIRE(i_lib.entry != nullptr);
+                    CHECK(i_lib.entry == i_run.entry);
+                    CHECK(i_lib.fell_back == i_run.fell_back);
+                    for (std::size_t i = 0; i < y_lib.size(); ++i) REQUIRE(kt::same_bits(y_lib[i], y_run[i]));
+                }
 }
