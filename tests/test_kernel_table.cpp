@@ -23,10 +23,14 @@
 // first object's), the grid's others the library's. test_kernel_table_lib.cpp, a
 // TU without LOWBIT_INLINE_KERNELS, checks that the typed front doors of a
 // compiled-mode TU run the library's table of that scheme, which lists the
-// same entries as this TU's own.
+// same entries as this TU's own; and, for ten typed schemes (every width,
+// granularity, symmetry and scale type: LOWBIT_TEST_LIB_SCHEMES), that that
+// TU's typed gemv and gemm run the entry that the run-time dispatch runs for
+// the same weights, with the same bits.
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -457,7 +461,8 @@ void same_entries(span<const kernel_entry> own, span<const kernel_entry> lib) {
 TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library's family, the same entries as an own copy") {
     using S = lowbit_test::lib_scheme;
     const span<const kernel_entry> own_d = dense_kernels<S>(), own_t = tiled_kernels<S>();
-    const span<const kernel_entry> lib_d = lowbit_test::lib_dense_kernels(), lib_t = lowbit_test::lib_tiled_kernels();
+    using L = lowbit_test::lib_typed<S>;
+    const span<const kernel_entry> lib_d = L::dense_kernels(), lib_t = L::tiled_kernels();
     // The other TU's family is the one the run-time dispatch (and family_of) gives the scheme.
     const detail::kernel_family rd = detail::layout_family<layout::dense>(S::runtime()), rt = detail::layout_family<layout::tiled>(S::runtime());
     CHECK(lib_d.data() == rd.begin);
@@ -494,8 +499,8 @@ TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library'
                 if (tiled) REQUIRE(gemm(t->view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
                 else REQUIRE(gemm(q.view(), x, matrix_view<float>(y_own.data(), M, N), serial_executor{}, o).ok());
                 o.info = &i_lib;
-                if (tiled) REQUIRE(lowbit_test::lib_gemm(t->view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
-                else REQUIRE(lowbit_test::lib_gemm(q.view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                if (tiled) REQUIRE(L::gemm(t->view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
+                else REQUIRE(L::gemm(q.view(), x, matrix_view<float>(y_lib.data(), M, N), o).ok());
                 // Each TU ran an entry of its own family: the same position, the same bits.
                 const span<const kernel_entry> own = tiled ? own_t : own_d, lib = tiled ? lib_t : lib_d;
                 REQUIRE(within(i_own.entry, own));
@@ -505,4 +510,91 @@ TEST_CASE("kernel table: a compiled-mode TU's typed front doors run the library'
                 for (std::size_t i = 0; i < y_own.size(); ++i) REQUIRE(kt::same_bits(y_own[i], y_lib[i]));
             }
         }
+}
+
+namespace {
+// One typed scheme's gemv (m = 1) or gemm (m rows) in test_kernel_table_lib.cpp
+// on the dense (tiled = false) or the tiled view of the weights below.
+using typed_run = std::function<status(bool tiled, std::size_t m, const float* x, float* y, const matmul_options& o)>;
+
+// The typed front doors of a compiled-mode TU (lib_dense, lib_tiled, run)
+// against this TU's weights_view front door, which runs detail::family_of's
+// family (compiled mode: the library's; header-only: the one inline copy):
+// the typed front door must map its scheme back to that family (typed_family,
+// kernel_scheme) and so run the very entry the run-time dispatch runs, bit
+// for bit. Not a template: the ten schemes share these checks' code.
+void check_typed_front_doors(span<const kernel_entry> lib_dense, span<const kernel_entry> lib_tiled, const weights_view& wd,
+                             const weights_view& wt, const typed_run& run, unsigned seed) {
+    const detail::kernel_family fd = detail::family_of(wd), ft = detail::family_of(wt);
+    CHECK(lib_dense.data() == fd.begin);
+    CHECK(lib_dense.size() == fd.count);
+    CHECK(lib_tiled.data() == ft.begin);
+    CHECK(lib_tiled.size() == ft.count);
+    const std::size_t N = wd.rows(), K = wd.cols(), M = 3;
+    const auto X = kt::random_vec(M * K, seed, true);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot, matmul_path::reference, matmul_path::bf16_dot})
+        for (arch a : kt::runnable_archs())
+            for (int tiled = 0; tiled < 2; ++tiled)
+                for (const std::size_t m : {std::size_t(1), M}) {  // 1: gemv
+                    CAPTURE(path_name(path));
+                    CAPTURE(arch_name(a));
+                    CAPTURE(tiled);
+                    CAPTURE(m);
+                    arch_scope s(a);
+                    std::vector<float> y_lib(m * N, -1.0f), y_run(m * N, -2.0f);
+                    matmul_info i_lib, i_run;
+                    matmul_options o;
+                    o.path = path;
+                    o.info = &i_lib;
+                    REQUIRE(run(tiled != 0, m, X.data(), y_lib.data(), o).ok());
+                    o.info = &i_run;
+                    const weights_view& w = tiled ? wt : wd;
+                    if (m == 1) REQUIRE(gemv(w, span<const float>(X.data(), K), span<float>(y_run), serial_executor{}, o).ok());
+                    else REQUIRE(gemm(w, matrix_view<const float>(X.data(), m, K), matrix_view<float>(y_run.data(), m, N), serial_executor{}, o).ok());
+                    REQUIRE(i_lib.entry != nullptr);
+                    CHECK(i_lib.entry == i_run.entry);
+                    CHECK(i_lib.fell_back == i_run.fell_back);
+                    for (std::size_t i = 0; i < y_lib.size(); ++i) REQUIRE(kt::same_bits(y_lib[i], y_run[i]));
+                }
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("kernel table: a compiled-mode TU's typed gemv and gemm, every width, granularity, symmetry and scale, run "
+                   "the run-time dispatch's entry with its bits",
+                   S, LOWBIT_TEST_LIB_SCHEMES) {
+    using L = lowbit_test::lib_typed<S>;
+    const std::size_t N = 70, K = 200;  // K: a partial 32-block, and a partial last group for groups of 64
+    // The weights come from the run-time twins (quantize, repack: the
+    // library's in compiled mode), the typed views from them by as_qmatrix /
+    // as_tiled, so that this TU instantiates no quantize<S> or packer for the
+    // ten schemes. Adversarial values (zeros, spikes of 1e4) and a permutation.
+    const auto W = kt::random_vec(N * K, 30 + S::bits, true);
+    const auto aq = quantize(S::runtime(64), matrix_view<const float>(W.data(), N, K));
+    REQUIRE(aq.ok());
+    const auto w0 = to_weights(*aq);
+    REQUIRE(w0.ok());
+    auto qv = as_qmatrix<S>(*w0);
+    REQUIRE(qv.ok());
+    std::vector<std::int32_t> perm(K);
+    for (std::size_t c = 0; c < K; ++c) perm[c] = static_cast<std::int32_t>((c * 7 + 3) % K);  // 7 is prime to 200
+    qv->perm = perm.data();
+    const auto wd = to_weights(*qv);
+    REQUIRE(wd.ok());
+    const auto t = repack(*wd, layout::tiled);
+    REQUIRE(t.ok());
+    const weights_view wt = t->view();
+    const auto tv = as_tiled<S>(wt);
+    REQUIRE(tv.ok());
+    CHECK(tv->perm != nullptr);  // repack kept the permutation
+    const typed_run run = [&](bool tiled, std::size_t m, const float* x, float* y, const matmul_options& o) {
+        if (m == 1) {
+            const span<const float> xs(x, K);
+            const span<float> ys(y, N);
+            return tiled ? L::gemv(*tv, xs, ys, o) : L::gemv(*qv, xs, ys, o);
+        }
+        const matrix_view<const float> xm(x, m, K);
+        const matrix_view<float> ym(y, m, N);
+        return tiled ? L::gemm(*tv, xm, ym, o) : L::gemm(*qv, xm, ym, o);
+    };
+    check_typed_front_doors(L::dense_kernels(), L::tiled_kernels(), *wd, wt, run, 31 + S::bits);
 }
