@@ -672,6 +672,11 @@ inline qparams mse_scan(const value_block& b, float lo, float hi, qparams best, 
 // SIMD, no result that an FMA could change: ternary_l2.hpp). False for
 // larger blocks, non-finite values and a min/max step of +Inf (mse_searcher
 // takes those, as before).
+// The schemes and norm that try ternary_l2_search: mse_search and
+// mse_lanes::run must agree on them for the lanes to give calibrate_block's
+// parameters.
+inline bool takes_ternary_l2(int bits, bool symmetric, float norm) noexcept { return symmetric && bits == 2 && norm == 2.0f; }
+
 inline bool ternary_l2_search(const value_block& b, const qparams& mm, scale_type st, qparams* out) noexcept {
     const std::size_t n = b.size();
     if (n > ternary_l2_max || !std::isfinite(mm.scale)) return false;  // (+Inf: an f16 step too large, which quantize refuses)
@@ -720,7 +725,7 @@ inline qparams mse_search(const value_block& b, float lo, float hi, qparams best
     if ((symmetric && bits == 1) || c.norm < 1.0f || !std::isfinite(10.0f / best.scale))
         return mse_scan(b, lo, hi, best, c, bits, symmetric, st);
     qparams t;
-    if (symmetric && bits == 2 && c.norm == 2.0f && ternary_l2_search(b, best, st, &t)) return t;
+    if (takes_ternary_l2(bits, symmetric, c.norm) && ternary_l2_search(b, best, st, &t)) return t;
     return mse_searcher(b, c, bits, symmetric, st, best.scale).run(lo, hi, best);
 }
 
@@ -757,7 +762,7 @@ public:
     // c is mse, fits(g).
     static void run(const float* x, std::size_t g, const calibration& c, int bits, bool sym, scale_type st,
                     const fit16_fns* wide, qparams* out) noexcept {
-        if (sym && bits == 2 && c.norm == 2.0f) {  // the sweep's groups (ternary_l2_search): no lanes search gives its result
+        if (takes_ternary_l2(bits, sym, c.norm)) {  // the sweep's groups: no lanes search gives its result
             for (std::size_t l = 0; l < lanes_width(wide); ++l) out[l] = calibrate_block({x + l * g, 1, g, g}, c, bits, sym, st, nullptr);
             return;
         }
