@@ -111,18 +111,23 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     auto q = lowbit::hadamard_rotation::make(s.K, 11);
     if (!q) std::abort();
     std::vector<float> xr(s.K), y(s.N);
-    lowbit::matmul_workspace ws;
+    // A workspace per call: a prologue that a worker ran (in the job) leaves
+    // Q x and the prepared activations in that worker's cache, and the next
+    // call that wrote the same buffers on the caller would pay for pulling
+    // them back (a mix of orders that no real run has: it runs one).
+    lowbit::matmul_workspace ws_plain, ws_rot, ws_before, ws_gate;
     lowbit::matmul_options opt;
     opt.path = lowbit::matmul_path::int8_dot;
     auto& exec = pool(threads);
     auto gemv = [&] {
-        if (!lowbit::gemv(w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws)) std::abort();
+        if (!lowbit::gemv(w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws_plain)) std::abort();
     };
     auto rotated = [&] {
-        if (!lowbit::rotated_gemv(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws)) std::abort();
+        if (!lowbit::rotated_gemv(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws_rot)) std::abort();
     };
     using lowbit::detail::prologue_at;
     auto rotated_at = [&](prologue_at at) {
+        lowbit::matmul_workspace& ws = at == prologue_at::in_job ? ws_gate : ws_before;
         const auto st_ = lowbit::detail::rotated_gemv_from(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws, at);
         if (!st_) std::abort();
     };
