@@ -354,11 +354,12 @@ TEST_CASE("prologue_in_job: in the job from prologue_in_job_threads threads up t
     const unsigned cores = std::thread::hardware_concurrency();
     CHECK_FALSE(detail::prologue_in_job(serial_executor{}));
     CHECK_FALSE(detail::prologue_in_job(plain_executor{}));
-    for (unsigned n = 0; n <= 2 * detail::prologue_in_job_threads + 64; ++n) {
+    const unsigned T = detail::prologue_in_job_threads;
+    for (unsigned n : {0u, 1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 64u, 1024u, cores, cores + 1, T - 1, T, T + 1}) {
         CAPTURE(n);
-        CHECK(detail::prologue_in_job(claims{n}) == (n >= detail::prologue_in_job_threads && (cores == 0 || n <= cores)));
+        CHECK(detail::prologue_in_job(claims{n}) == (n >= T && (cores == 0 || n <= cores)));
     }
-    CHECK(detail::prologue_in_job_threads >= 2);
+    CHECK(T >= 2);
 }
 
 // rotated_gemv and rotated_multi_gemv with the prologue before the job, in it
