@@ -55,8 +55,12 @@ status rotated_gemv_from(const hadamard_rotation& q, const weights_view& w, span
     const span<float> xr(ws.input(w.cols()), w.cols());
     LOWBIT_TRY(check_path(w, opt));
     LOWBIT_TRY(check_gemv_args(w, xr, y, "rotated_gemv"));
+    if (!prologue_goes_in_job(exec, at)) {  // session 29's call: Q x, then gemv's own run (a t2 A/B, docs/quality.md)
+        LOWBIT_TRY(q.apply_to(x, xr));
+        return run_matmul(family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
+    }
     auto rotate = [&] { return q.apply_to(x, xr); };
-    return run_gemv_after(family_of(w), w, xr.data(), y.data(), exec, opt, ws, at, rotate);
+    return run_gemv_after(family_of(w), w, xr.data(), y.data(), exec, opt, ws, prologue_at::in_job, rotate);
 }
 
 template <class Exec>

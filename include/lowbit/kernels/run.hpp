@@ -224,12 +224,17 @@ bool prologue_in_job(const Exec& exec) noexcept {
     return cores == 0 || threads <= cores;
 }
 
+// Whether `at` puts the prologue in the job on exec.
+template <class Exec>
+bool prologue_goes_in_job(const Exec& exec, prologue_at at) noexcept {
+    return at == prologue_at::in_job || (at == prologue_at::automatic && prologue_in_job(exec));
+}
+
 // The n tasks of a job after its prologue: in the job (behind a job_gate) or
 // before it, as `at` says.
 template <class Exec, class Prologue, class Task>
 status run_after(Exec& exec, std::size_t n, prologue_at at, Prologue& prologue, Task& task) {
-    const bool in_job = at == prologue_at::in_job || (at == prologue_at::automatic && prologue_in_job(exec));
-    if (n <= 1 || !in_job) {
+    if (n <= 1 || !prologue_goes_in_job(exec, at)) {
         LOWBIT_TRY(prologue());
         exec(n, task);
         return {};
