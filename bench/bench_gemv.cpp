@@ -92,13 +92,13 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
 
 // Each iteration runs the plain GEMV and three rotated ones on the same
 // weights: through the front door (lowbit::rotated_gemv: its prologue, the
-// apply_to of x and the activation preparation, before the job on 1-3
-// threads and as the job's first work from detail::prologue_in_job_threads
-// up: kernels/run.hpp), with the prologue always before the job
-// (ratio_before: session 29's order) and always in it (ratio_gate; on one
-// thread, the gate's cost alone). All see the same load, so their ratios
-// hold on a shared machine, and one run shows which order wins at each thread
-// count. The reported (manual) time is rotated_gemv's; ratio_plain its time
+// apply_to of x and the activation preparation, before the job below
+// detail::prologue_in_job_threads threads, unset for now, and as the job's
+// first work from there up: kernels/run.hpp), with the prologue always
+// before the job (ratio_before: session 29's order) and always in it
+// (ratio_gate; on one thread, the gate's cost alone). All see the same load,
+// so their ratios hold on a shared machine, and one run shows which order
+// wins at each thread count. The reported (manual) time is rotated_gemv's; ratio_plain its time
 // over the plain GEMV's (the same weight bytes: the ratio of time per weight
 // byte); rotate_us the apply_to of x alone (timed apart, after the four).
 void bm_gemv_rot(benchmark::State& st, shape s, int threads) {

@@ -19,13 +19,15 @@
 // prologue, ~1 us for K = 2048-4096) are serial, and on many threads the
 // GEMV of a cache-resident weight takes only a few us, so a prologue run
 // before the job is handed to the pool stood at 12-16 % of a 2048 x 512 GEMV
-// at 4-16 threads (docs/quality.md, session 29). On an executor of
-// detail::prologue_in_job_threads or more threads (kernels/run.hpp) the
-// prologue is the job's first work instead: the first task to arrive runs
-// it while the other threads are still picking the job up, and they wait for
-// it at a gate. On fewer threads, or more threads than cores, it runs on the
-// caller before the job, as before (on two threads a worker could reach the
-// gate first and pull x out of the caller's cache: slower, session 28).
+// at 4-16 threads (docs/quality.md, session 29). The prologue can run as the
+// job's first work instead (kernels/run.hpp, job_gate: the first task to
+// arrive runs it while the other threads are still picking the job up, and
+// they wait for it at the gate), from detail::prologue_in_job_threads
+// executor threads up; that threshold is unset until measured on many cores
+// (docs/quality.md, session 33), so today the prologue runs on the caller
+// before the job at every thread count, as before (on two threads a worker
+// could reach the gate first and pull x out of the caller's cache: slower,
+// sessions 28 and 33).
 #pragma once
 
 #include <utility>

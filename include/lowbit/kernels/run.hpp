@@ -207,10 +207,13 @@ enum class prologue_at { automatic, before_job, in_job };
 
 // The executor concurrency from which automatic puts a rotated GEMV's
 // prologue in the job (kernels/rotated_matmul.hpp; docs/quality.md, "Rotated
-// GEMV at run time"). Below it a polling worker picks a job up within about
-// the prologue's time, and one that reaches the gate first pulls x out of the
-// caller's cache (session 28: slower at 2 threads).
-constexpr unsigned prologue_in_job_threads = 4;
+// GEMV at run time"). None yet: automatic runs it before the job at every
+// thread count until the gate is measured on many cores (session 33 could
+// not; bench/ gemv_rot's ratio_gate against ratio_before there sets this, 4
+// being the candidate). On two threads the gate measured slower (sessions 28
+// and 33: a polling worker can reach it first and pull x out of the caller's
+// cache).
+constexpr unsigned prologue_in_job_threads = ~0u;
 
 // automatic's rule: in the job from prologue_in_job_threads threads up, but
 // not where the executor has more threads than the machine has cores (the
