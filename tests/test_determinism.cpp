@@ -3,7 +3,8 @@
 // counts for both paths. Arch paths: lowbit::force_arch over scalar, sse2,
 // avx2, avx512, avxvnni, avx512vnni (those this CPU lacks are skipped); the
 // QAT kernels' SIMD/scalar paths (fq_path). Thread counts: serial_executor and
-// thread_pool(2), (3), (7). docs/reliability.md, "Determinism".
+// thread_pool(2), (3), (7); rotated_gemv with its prologue before the job and
+// inside it (kernels/run.hpp, job_gate). docs/reliability.md, "Determinism".
 
 // Header-only (the TSan build): the run-time quantize twin below instantiates
 // only the widths its schemes use (2, 3, 4, 8; compiled_mode.hpp), not all
@@ -24,6 +25,7 @@
 
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
+#include <lowbit/kernels/rotated_matmul.hpp>
 #include <lowbit/lowbit.hpp>
 #include <lowbit/qat.hpp>
 
@@ -233,5 +235,40 @@ TEST_CASE("determinism: GGUF block encoders and GGUF matmul give the same bytes 
                 CHECK(std::memcmp(Y.data(), want_y.data(), Y.size() * 4) == 0);
             });
         }
+    }
+}
+
+// rotated_gemv (kernels/rotated_matmul.hpp) with the rotation and the
+// activation preparation before the job and as its first work behind a gate
+// (kernels/run.hpp): the same bits on every executor, and under TSan the
+// gate orders the prologue's writes before every row task's reads.
+TEST_CASE("determinism: rotated_gemv's bits do not depend on the thread count or where its prologue runs") {
+    using S = scheme<4, per_group<32>>;
+    const std::size_t N = pick(300, 100), K = 1024;
+    const auto w = lowbit_test::gaussian(N * K, 12);
+    auto q = quantize<S>(matrix_view<const float>(w.data(), N, K));
+    REQUIRE(q);
+    auto t = repack_tiled(q->view());
+    REQUIRE(t);
+    auto wt = to_weights(t->view());
+    REQUIRE(wt);
+    auto rot = hadamard_rotation::make(K, 13);
+    REQUIRE(rot);
+    const auto x = lowbit_test::gaussian(K, 14);
+    for (auto path : {matmul_path::dequant_fma, matmul_path::int8_dot}) {
+        matmul_options mo;
+        mo.path = path;
+        std::vector<float> y0;
+        every_executor([&](auto& exec, const char* name) {
+            for (auto at : {detail::prologue_at::before_job, detail::prologue_at::in_job, detail::prologue_at::automatic}) {
+                const std::string where = std::to_string(static_cast<int>(path)) + "/" + name + "/" + std::to_string(static_cast<int>(at));
+                CAPTURE(where);
+                matmul_workspace ws;
+                std::vector<float> y(N, -1.0f);
+                REQUIRE(detail::rotated_gemv_from(*rot, *wt, span<const float>(x), span<float>(y), exec, mo, ws, at).ok());
+                if (y0.empty()) y0 = y;
+                CHECK(std::memcmp(y.data(), y0.data(), N * 4) == 0);
+            }
+        });
     }
 }

@@ -3,12 +3,18 @@
 // apply() on a copy of x followed by gemv / multi_gemv, on every layout, path,
 // arch and executor; the math is checked against Q x in double through the
 // reference path; errors write nothing; a caller's workspace stops allocating.
+// The prologue (the rotation and the activation preparation) before the job or
+// as its first work behind a gate (kernels/run.hpp): the same bits and errors
+// whatever the executor's threads and order of tasks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <lowbit/formats/gguf_row_dispatch.hpp>
@@ -74,6 +80,57 @@ void make_weights(std::size_t K, weight_set& s) {
 }
 
 bool has_path(const weights_view& w, matmul_path p) { return p != matmul_path::dequant_fma || is_scheme_layout(w.lay()); }
+
+// Claims four threads but runs the tasks on the caller, last first: the job's
+// first task to run is not task 0, so the gate must let any task run the
+// prologue.
+struct reversed_executor {
+    template <class F>
+    void operator()(std::size_t n, F&& fn) const {
+        for (std::size_t i = n; i-- > 0;) fn(i);
+    }
+    unsigned concurrency() const noexcept { return 4; }
+};
+
+// Claims sixteen threads but runs every task on the caller, in order: a task
+// that waited for another to finish the prologue would never return.
+struct one_thread_executor {
+    template <class F>
+    void operator()(std::size_t n, F&& fn) const {
+        for (std::size_t i = 0; i < n; ++i) fn(i);
+    }
+    unsigned concurrency() const noexcept { return 16; }
+};
+
+// An executor without concurrency(): a serial one as far as the library knows.
+struct plain_executor {
+    template <class F>
+    void operator()(std::size_t n, F&& fn) const {
+        for (std::size_t i = 0; i < n; ++i) fn(i);
+    }
+};
+
+// f(exec, name) on the serial executor, pools of 2, 3 and 5 threads and the
+// two executors above.
+template <class F>
+void every_executor(F&& f) {
+    serial_executor serial;
+    f(serial, "serial");
+    for (unsigned n : {2u, 3u, 5u}) {
+        thread_pool pool(n);
+        f(pool, "pool" + std::to_string(n));
+    }
+    reversed_executor reversed;
+    f(reversed, "reversed (claims 4)");
+    one_thread_executor one;
+    f(one, "one thread (claims 16)");
+}
+
+using detail::prologue_at;
+const prologue_at every_order[] = {prologue_at::automatic, prologue_at::before_job, prologue_at::in_job};
+const char* order_name(prologue_at at) {
+    return at == prologue_at::automatic ? "automatic" : at == prologue_at::before_job ? "before_job" : "in_job";
+}
 
 }  // namespace
 
@@ -250,4 +307,184 @@ TEST_CASE("rotated_gemv: errors write nothing; a caller's workspace stops growin
         REQUIRE(rotated_gemv(*q, w, span<const float>(x), span<float>(y), pool, opt, mws).ok());
         CHECK(mws.capacity() == cap);
     }
+}
+
+// The gate itself: whatever the executor, the prologue runs once and before
+// every task body (a plain value it writes is what each task reads: TSan
+// would see a missing order, scripts/test-sanitize.sh), and a failed one lets
+// no task body run and is the job's status.
+TEST_CASE("job_gate: one prologue before every task; a failed one runs no task") {
+    every_executor([](auto& exec, const std::string& name) {
+        CAPTURE(name);
+        for (std::size_t n : {std::size_t(1), std::size_t(2), std::size_t(7), std::size_t(64)}) {
+            CAPTURE(n);
+            for (bool fail : {false, true}) {
+                CAPTURE(fail);
+                int ready = 0, runs = 0;  // plain: ordered by the gate alone
+                std::vector<int> seen(n, -1);
+                auto prologue = [&]() -> status {
+                    ++runs;
+                    ready = 42;
+                    return fail ? status::error(errc::non_finite, "prologue: x[3] is NaN") : status();
+                };
+                auto task = [&](std::size_t t) { seen[t] = ready; };
+                const status st = detail::run_after(exec, n, prologue_at::in_job, prologue, task);
+                CHECK(runs == 1);
+                if (fail) {
+                    CHECK(st.code() == errc::non_finite);
+                    CHECK(std::string(st.message()).find("x[3]") != std::string::npos);
+                    CHECK(std::count(seen.begin(), seen.end(), -1) == static_cast<long>(n));
+                } else {
+                    CHECK(st.ok());
+                    CHECK(std::count(seen.begin(), seen.end(), 42) == static_cast<long>(n));
+                }
+            }
+        }
+    });
+}
+
+// automatic's rule (kernels/run.hpp, prologue_in_job): before the job below
+// prologue_in_job_threads threads or without concurrency(), in it from there
+// up to the machine's core count.
+TEST_CASE("prologue_in_job: in the job from prologue_in_job_threads threads up to the core count") {
+    struct claims {
+        unsigned n;
+        unsigned concurrency() const noexcept { return n; }
+    };
+    const unsigned cores = std::thread::hardware_concurrency();
+    CHECK_FALSE(detail::prologue_in_job(serial_executor{}));
+    CHECK_FALSE(detail::prologue_in_job(plain_executor{}));
+    const unsigned T = detail::prologue_in_job_threads;
+    for (unsigned n : {0u, 1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 64u, 1024u, cores, cores + 1, T - 1, T, T + 1}) {
+        CAPTURE(n);
+        CHECK(detail::prologue_in_job(claims{n}) == (n >= T && (cores == 0 || n <= cores)));
+    }
+    CHECK(T >= 2);
+}
+
+// rotated_gemv and rotated_multi_gemv with the prologue before the job, in it
+// and as automatic picks, on every executor: apply() + gemv's bits. Weights of
+// every kind make_weights builds, three paths, K a binary split and a power of
+// two; the default arch (the gate is the same code on every arch, and the
+// first test case runs every arch).
+TEST_CASE("rotated_gemv: the prologue before the job or in it, the same bits on every executor") {
+    struct shape {
+        std::size_t K;
+        hadamard_blocks split;
+    };
+    for (const shape sh : {shape{96, hadamard_blocks::binary}, shape{2048, hadamard_blocks::equal}}) {
+        const std::size_t K = sh.K;
+        CAPTURE(K);
+        weight_set s;
+        make_weights(K, s);
+        auto q = hadamard_rotation::make(K, 99 + K, sh.split);
+        REQUIRE(q);
+        std::vector<float> x = lowbit_test::gaussian(K, 17u + static_cast<unsigned>(K));
+        x[2] = -55.0f, x[K - 2] = 3e-39f;
+        const std::vector<float> x_before = x;
+        std::vector<float> xr = x;
+        REQUIRE(q->apply(span<float>(xr)).ok());
+        for (matmul_path path : {matmul_path::int8_dot, matmul_path::dequant_fma, matmul_path::reference}) {
+            CAPTURE(path_name(path));
+            matmul_options opt;
+            opt.path = path;
+            std::vector<weights_view> ws;
+            std::vector<std::vector<float>> want;
+            for (std::size_t i = 0; i < s.views.size(); ++i)
+                if (has_path(s.views[i], path)) {
+                    ws.push_back(s.views[i]);
+                    want.emplace_back(s.views[i].rows());
+                    REQUIRE(gemv(s.views[i], span<const float>(xr), span<float>(want.back()), serial_executor{}, opt).ok());
+                }
+            every_executor([&](auto& exec, const std::string& name) {
+                CAPTURE(name);
+                for (prologue_at at : every_order) {
+                    CAPTURE(order_name(at));
+                    matmul_workspace mws;
+                    std::vector<std::vector<float>> got(ws.size());
+                    std::vector<span<float>> ys;
+                    for (std::size_t i = 0; i < ws.size(); ++i) {
+                        CAPTURE(i);
+                        got[i].assign(ws[i].rows(), -1.0f);
+                        ys.emplace_back(got[i].data(), got[i].size());
+                        std::vector<float> one(ws[i].rows(), -1.0f);
+                        REQUIRE(detail::rotated_gemv_from(*q, ws[i], span<const float>(x), span<float>(one), exec, opt, mws, at).ok());
+                        CHECK(std::memcmp(one.data(), want[i].data(), one.size() * sizeof(float)) == 0);
+                    }
+                    const span<const span<float>> yv(ys);
+                    REQUIRE(detail::rotated_multi_gemv_from(*q, span<const weights_view>(ws), span<const float>(x), yv, exec, opt, mws, at).ok());
+                    for (std::size_t i = 0; i < ws.size(); ++i) {
+                        CAPTURE(i);
+                        CHECK(std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) == 0);
+                    }
+                    CHECK(std::memcmp(x.data(), x_before.data(), K * sizeof(float)) == 0);  // x never written
+                }
+            });
+        }
+    }
+}
+
+// Errors with the prologue in the job as before it, on every executor: a NaN
+// or Inf in x is apply()'s errc::non_finite naming the index, found by
+// whichever task runs the prologue, and y stays untouched; every argument is
+// checked before x is read (a NaN x with a y of the wrong length is the shape
+// error, whatever the order). And x may overlap y: x is read by the prologue
+// before any row is written.
+TEST_CASE("rotated_gemv: errors and x overlapping y, the prologue before the job or in it, on every executor") {
+    const std::size_t K = 256;
+    weight_set s;
+    make_weights(K, s);
+    auto q = hadamard_rotation::make(K, 21);
+    REQUIRE(q);
+    matmul_options opt;
+    opt.path = matmul_path::int8_dot;
+    every_executor([&](auto& exec, const std::string& name) {
+        CAPTURE(name);
+        for (prologue_at at : every_order) {
+            CAPTURE(order_name(at));
+            matmul_workspace mws;
+            for (std::size_t i = 0; i < s.views.size(); ++i) {
+                CAPTURE(s.names[i]);
+                const weights_view& w = s.views[i];
+                std::vector<float> y(w.rows(), -1.0f);
+                const std::vector<float> y_before = y;
+                span<float> ys[] = {span<float>(y)};
+                const span<const span<float>> yv(ys, 1);
+                const span<const weights_view> wv(&w, 1);
+                for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+                    std::vector<float> x = lowbit_test::gaussian(K, 5u);
+                    x[K / 3] = bad;
+                    const std::string where = "x[" + std::to_string(K / 3) + "]";
+                    status st = detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y), exec, opt, mws, at);
+                    CHECK(st.code() == errc::non_finite);
+                    CHECK(std::string(st.message()).find(where) != std::string::npos);
+                    st = detail::rotated_multi_gemv_from(*q, wv, span<const float>(x), yv, exec, opt, mws, at);
+                    CHECK(st.code() == errc::non_finite);
+                    CHECK(std::string(st.message()).find(where) != std::string::npos);
+                    CHECK(y == y_before);
+                    // the arguments first: y one short, an unknown path
+                    CHECK(detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y.data(), y.size() - 1), exec, opt, mws, at)
+                              .code() == errc::shape_mismatch);
+                    matmul_options bad_path;
+                    bad_path.path = static_cast<matmul_path>(9);
+                    CHECK(detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y), exec, bad_path, mws, at).code() ==
+                          errc::invalid_argument);
+                    CHECK(detail::rotated_multi_gemv_from(*q, wv, span<const float>(x), yv, exec, bad_path, mws, at).code() ==
+                          errc::invalid_argument);
+                    CHECK(y == y_before);
+                }
+                // x overlapping y: x's first values are y's last ones
+                const std::vector<float> x = lowbit_test::gaussian(K, 6u);
+                std::vector<float> xr = x, want(w.rows());
+                REQUIRE(q->apply(span<float>(xr)).ok());
+                REQUIRE(gemv(w, span<const float>(xr), span<float>(want), serial_executor{}, opt).ok());
+                std::vector<float> buf(w.rows() + K);
+                std::copy(x.begin(), x.end(), buf.begin() + static_cast<long>(w.rows()) - 3);
+                REQUIRE(detail::rotated_gemv_from(*q, w, span<const float>(buf.data() + w.rows() - 3, K), span<float>(buf.data(), w.rows()),
+                                                  exec, opt, mws, at)
+                            .ok());
+                CHECK(std::memcmp(buf.data(), want.data(), want.size() * sizeof(float)) == 0);
+            }
+        }
+    });
 }

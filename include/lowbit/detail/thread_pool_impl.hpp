@@ -16,26 +16,12 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-#if defined(_MSC_VER)
-#include <intrin.h>
-#endif
+
+#include "../core/cpu_relax.hpp"
 
 namespace lowbit {
 namespace detail {
 LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept { return std::thread::hardware_concurrency(); }
-
-// One iteration of a spin-wait: tells the core that this is a busy loop
-// (x86 `pause`, Arm `yield`), so that the sibling hyper-thread runs and the
-// loop's exit does not flush the pipeline.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(_M_X64) || defined(_M_IX86)
-    _mm_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
 }  // namespace detail
 
 struct thread_pool::state {

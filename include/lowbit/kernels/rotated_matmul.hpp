@@ -8,10 +8,26 @@
 //
 // Q x goes into ws.input(K) (apart from the prepared activations), by
 // hadamard_rotation::apply_to: the bits of copying x and apply(), in fewer
-// passes; then the gemv / multi_gemv of weights_matmul.hpp on it. So y holds
-// exactly what apply() followed by gemv gives (tests/test_rotated_matmul.cpp),
-// on every path and executor. A NaN or Inf in x is errc::non_finite (apply()'s
-// error), with y untouched; x is never written.
+// passes; then the GEMV that gemv / multi_gemv of weights_matmul.hpp would
+// run, on it. So y holds exactly what apply() followed by gemv gives
+// (tests/test_rotated_matmul.cpp), on every path and executor. Every argument
+// is checked before x is read; a NaN or Inf in x is then errc::non_finite
+// (apply()'s error), with y untouched; x is never written, and may overlap y
+// (it is read before any row is written).
+//
+// Where the rotation runs: the rotation and the activation preparation (the
+// prologue, ~1 us for K = 2048-4096) are serial, and on many threads the
+// GEMV of a cache-resident weight takes only a few us, so a prologue run
+// before the job is handed to the pool stood at 12-16 % of a 2048 x 512 GEMV
+// at 4-16 threads (docs/quality.md, session 29). The prologue can run as the
+// job's first work instead (kernels/run.hpp, job_gate: the first task to
+// arrive runs it while the other threads are still picking the job up, and
+// they wait for it at the gate), from detail::prologue_in_job_threads
+// executor threads up; that threshold is unset until measured on many cores
+// (docs/quality.md, session 33), so today the prologue runs on the caller
+// before the job at every thread count, as before (on two threads a worker
+// could reach the gate first and pull x out of the caller's cache: slower,
+// sessions 28 and 33).
 #pragma once
 
 #include <utility>
@@ -22,16 +38,45 @@
 namespace lowbit {
 
 namespace detail {
-// Q x into ws.input(), for weights of Q's length.
-inline result<span<const float>> rotate_input(const hadamard_rotation& q, std::size_t cols, span<const float> x, matmul_workspace& ws,
-                                              const char* who) {
+// Q against W's columns and x; the rest of apply_to's checks cannot fail on
+// a workspace buffer of Q's length.
+inline status check_rotation(const hadamard_rotation& q, std::size_t cols, span<const float> x, const char* who) noexcept {
     if (q.size() == 0) return status::error(errc::invalid_argument, "%s: the rotation is not built (hadamard_rotation::make)", who);
     if (q.size() != cols) return status::error(errc::shape_mismatch, "%s: the rotation has length %zu, W has %zu columns", who, q.size(), cols);
     if (x.size() != cols) return status::error(errc::shape_mismatch, "%s: x has %zu elements, W has %zu columns", who, x.size(), cols);
     if (!x.data()) return status::error(errc::invalid_argument, "%s: x is null", who);
-    float* xr = ws.input(cols);
-    LOWBIT_TRY(q.apply_to(x, span<float>(xr, cols)));
-    return span<const float>(xr, cols);
+    return {};
+}
+
+// rotated_gemv with its prologue where `at` says (kernels/run.hpp; the front
+// door: automatic).
+template <class Exec>
+status rotated_gemv_from(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec& exec,
+                         const matmul_options& opt, matmul_workspace& ws, prologue_at at) {
+    LOWBIT_TRY(check_rotation(q, w.cols(), x, "rotated_gemv"));
+    const span<float> xr(ws.input(w.cols()), w.cols());
+    LOWBIT_TRY(check_path(w, opt));
+    LOWBIT_TRY(check_gemv_args(w, xr, y, "rotated_gemv"));
+    if (!prologue_goes_in_job(exec, at)) {  // session 29's call: Q x, then gemv's own run (a t2 A/B, docs/quality.md)
+        LOWBIT_TRY(q.apply_to(x, xr));
+        return run_matmul(family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
+    }
+    auto rotate = [&] { return q.apply_to(x, xr); };
+    return run_gemv_after(family_of(w), w, xr.data(), y.data(), exec, opt, ws, prologue_at::in_job, rotate);
+}
+
+template <class Exec>
+status rotated_multi_gemv_from(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,
+                               Exec& exec, const matmul_options& opt, matmul_workspace& ws, prologue_at at) {
+    if (w.empty()) return multi_gemv(w, x, y, exec, opt, ws);  // its checks of the empty call
+    if (w.size() > max_multi_gemv)
+        return status::error(errc::invalid_argument, "rotated_multi_gemv: %zu weights, at most %zu", w.size(), max_multi_gemv);
+    LOWBIT_TRY(check_rotation(q, w[0].cols(), x, "rotated_multi_gemv"));
+    const span<float> xr(ws.input(w[0].cols()), w[0].cols());
+    kernel_family fam[max_multi_gemv];
+    for (std::size_t i = 0; i < w.size(); ++i) fam[i] = family_of(w[i]);
+    auto rotate = [&] { return q.apply_to(x, xr); };
+    return run_multi_gemv(fam, w, span<const float>(xr), y, exec, opt, ws, rotate, at);
 }
 }  // namespace detail
 
@@ -39,9 +84,7 @@ inline result<span<const float>> rotate_input(const hadamard_rotation& q, std::s
 template <class Exec>
 status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec&& exec,
                     const matmul_options& opt, matmul_workspace& ws) {
-    auto xr = detail::rotate_input(q, w.cols(), x, ws, "rotated_gemv");
-    if (!xr) return xr.error();
-    return gemv(w, *xr, y, std::forward<Exec>(exec), opt, ws);
+    return detail::rotated_gemv_from(q, w, x, y, exec, opt, ws, detail::prologue_at::automatic);
 }
 template <class Exec = serial_executor>
 status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{},
@@ -51,14 +94,13 @@ status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<cons
 }
 
 // y[i] = w[i] Q x for up to max_multi_gemv weights quantized with the same
-// rotation (q, k and v; gate and up): x rotated once, then one multi_gemv job.
+// rotation (q, k and v; gate and up): x rotated once, then one job, as
+// multi_gemv's (the rotation and the preparations before it or in it, as
+// rotated_gemv's). Every output is checked before x is read.
 template <class Exec>
 status rotated_multi_gemv(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,
                           Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    if (w.empty()) return multi_gemv(w, x, y, std::forward<Exec>(exec), opt, ws);  // its checks of the empty call
-    auto xr = detail::rotate_input(q, w[0].cols(), x, ws, "rotated_multi_gemv");
-    if (!xr) return xr.error();
-    return multi_gemv(w, *xr, y, std::forward<Exec>(exec), opt, ws);
+    return detail::rotated_multi_gemv_from(q, w, x, y, exec, opt, ws, detail::prologue_at::automatic);
 }
 template <class Exec = serial_executor>
 status rotated_multi_gemv(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,
