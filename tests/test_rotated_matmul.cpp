@@ -81,6 +81,19 @@ void make_weights(std::size_t K, weight_set& s) {
 
 bool has_path(const weights_view& w, matmul_path p) { return p != matmul_path::dequant_fma || is_scheme_layout(w.lay()); }
 
+// The weights of s that opt.path runs, into ws, and gemv's output for each on
+// the already rotated xr (serial, default arch), into want: what every
+// rotated call must reproduce bit for bit.
+void expected_gemvs(const weight_set& s, const std::vector<float>& xr, const matmul_options& opt, std::vector<weights_view>& ws,
+                    std::vector<std::vector<float>>& want) {
+    for (std::size_t i = 0; i < s.views.size(); ++i)
+        if (has_path(s.views[i], opt.path)) {
+            ws.push_back(s.views[i]);
+            want.emplace_back(s.views[i].rows());
+            REQUIRE(gemv(s.views[i], span<const float>(xr), span<float>(want.back()), serial_executor{}, opt).ok());
+        }
+}
+
 // Claims four threads but runs the tasks on the caller, last first: the job's
 // first task to run is not task 0, so the gate must let any task run the
 // prologue.
@@ -164,12 +177,7 @@ TEST_CASE("rotated_gemv and rotated_multi_gemv equal apply() then gemv / multi_g
             opt.path = path;
             std::vector<weights_view> ws;
             std::vector<std::vector<float>> want;
-            for (std::size_t i = 0; i < s.views.size(); ++i)
-                if (has_path(s.views[i], path)) {
-                    ws.push_back(s.views[i]);
-                    want.emplace_back(s.views[i].rows());
-                    REQUIRE(gemv(s.views[i], span<const float>(xr), span<float>(want.back()), serial_executor{}, opt).ok());
-                }
+            expected_gemvs(s, xr, opt, ws, want);
             for (arch a : lowbit_test::runnable_archs()) {
                 lowbit_test::arch_scope scope(a);
                 CAPTURE(path_name(path));
@@ -390,12 +398,7 @@ TEST_CASE("rotated_gemv: the prologue before the job or in it, the same bits on 
             opt.path = path;
             std::vector<weights_view> ws;
             std::vector<std::vector<float>> want;
-            for (std::size_t i = 0; i < s.views.size(); ++i)
-                if (has_path(s.views[i], path)) {
-                    ws.push_back(s.views[i]);
-                    want.emplace_back(s.views[i].rows());
-                    REQUIRE(gemv(s.views[i], span<const float>(xr), span<float>(want.back()), serial_executor{}, opt).ok());
-                }
+            expected_gemvs(s, xr, opt, ws, want);
             every_executor([&](auto& exec, const std::string& name) {
                 CAPTURE(name);
                 for (prologue_at at : every_order) {
