@@ -62,7 +62,7 @@ status rotated_gemv_from(const hadamard_rotation& q, const weights_view& w, span
         return run_matmul(family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
     }
     auto rotate = [&] { return q.apply_to(x, xr); };
-    return run_gemv_after(family_of(w), w, xr.data(), y.data(), exec, opt, ws, prologue_at::in_job, rotate);
+    return run_gemv_in_job(family_of(w), w, xr.data(), y.data(), exec, opt, ws, rotate);
 }
 
 template <class Exec>

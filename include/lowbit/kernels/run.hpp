@@ -251,10 +251,12 @@ status run_after(Exec& exec, std::size_t n, prologue_at at, Prologue& prologue, 
 
 // y = W x (arguments checked by the caller) where make_x(), a
 // status()-returning callable, first writes the K values at x: the prologue
-// is make_x() and the entry's preparation of x (rotated_gemv's rotation).
+// is make_x() and the entry's preparation of x (rotated_gemv's rotation), run
+// in the job behind a job_gate (the caller that wants it before the job runs
+// make_x() and then run_matmul, as rotated_gemv does).
 template <class Exec, class MakeX>
-status run_gemv_after(const kernel_family& fam, const weights_view& w, const float* x, float* y, Exec& exec, const matmul_options& opt,
-                      matmul_workspace& ws, prologue_at at, MakeX& make_x) {
+status run_gemv_in_job(const kernel_family& fam, const weights_view& w, const float* x, float* y, Exec& exec, const matmul_options& opt,
+                       matmul_workspace& ws, MakeX& make_x) {
     auto found = select_entry(fam, w, opt);
     if (!found) return found.error();
     const kernel_entry& e = **found;
@@ -265,7 +267,7 @@ status run_gemv_after(const kernel_family& fam, const weights_view& w, const flo
         return e.prepare ? e.prepare(c, 0) : status();
     };
     auto task = [&](std::size_t t) { run_task(e, c, t); };
-    return run_after(exec, task_count(e, w), at, prologue, task);
+    return run_after(exec, task_count(e, w), prologue_at::in_job, prologue, task);
 }
 
 // make_x of a multi_gemv whose x is the caller's: nothing to write.
@@ -280,7 +282,7 @@ struct input_ready {
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
 // their order in the job differs.
-// make_x and at: as run_gemv_after's and run_after's (no argument check
+// make_x and at: as run_gemv_in_job's and run_after's (no argument check
 // reads the values at x); multi_gemv itself prepares on the caller.
 template <class Exec, class MakeX = input_ready>
 status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span<const float> x, span<const span<float>> y,
