@@ -37,13 +37,17 @@
 namespace lowbit {
 namespace detail {
 
+// Neither is copied or moved (a pthread object may not be: its address is its identity).
+struct os_no_copy {
+    os_no_copy() = default;
+    os_no_copy(const os_no_copy&) = delete;
+    os_no_copy& operator=(const os_no_copy&) = delete;
+};
+
 #if defined(LOWBIT_OS_MUTEX_PTHREAD)
 
-class os_mutex {
+class os_mutex : os_no_copy {
 public:
-    os_mutex() = default;
-    os_mutex(const os_mutex&) = delete;
-    os_mutex& operator=(const os_mutex&) = delete;
     ~os_mutex() { pthread_mutex_destroy(&m_); }
 
     void lock() noexcept {
@@ -59,11 +63,8 @@ private:
     pthread_mutex_t m_ = PTHREAD_MUTEX_INITIALIZER;
 };
 
-class os_condvar {
+class os_condvar : os_no_copy {
 public:
-    os_condvar() = default;
-    os_condvar(const os_condvar&) = delete;
-    os_condvar& operator=(const os_condvar&) = delete;
     ~os_condvar() { pthread_cond_destroy(&c_); }
 
     // m held by the caller; held again on return.
@@ -77,7 +78,7 @@ private:
 
 #else
 
-class os_mutex {
+class os_mutex : os_no_copy {
 public:
     void lock() { m_.lock(); }
     void unlock() noexcept { m_.unlock(); }
@@ -87,7 +88,7 @@ private:
     std::mutex m_;
 };
 
-class os_condvar {
+class os_condvar : os_no_copy {
 public:
     // m held by the caller; held again on return (the unique_lock adopts
     // it for the wait and gives it back).
@@ -106,11 +107,9 @@ private:
 #endif
 
 // Holds m for a scope (std::lock_guard's job).
-class os_lock {
+class os_lock : os_no_copy {
 public:
     explicit os_lock(os_mutex& m) : m_(m) { m_.lock(); }
-    os_lock(const os_lock&) = delete;
-    os_lock& operator=(const os_lock&) = delete;
     ~os_lock() { m_.unlock(); }
 
     // Sleeps on cv until pred holds (checked first, and after every wake-up,
