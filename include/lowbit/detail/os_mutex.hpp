@@ -4,11 +4,11 @@
 //
 // Why not std::mutex and std::condition_variable: parse time. The pool's
 // workings are parsed by every header-only TU of lowbit.hpp, and with g++ 12
-// `<mutex>` and `<condition_variable>` (through them `<system_error>`,
-// `<string>` and shared_ptr) cost 0.13 and 0.17 s on top of the standard
-// headers lowbit needs, `<pthread.h>` nothing (user s, AMD Zen 5; issue 15
-// wants lowbit.hpp alone under 1.0 s; docs/testing.md, session 34). So POSIX
-// systems get pthreads, and the rest (MSVC) the std types, same meaning:
+// `<mutex>`, `<condition_variable>` and `<memory>` (through them
+// `<system_error>`, `<string>` and shared_ptr) parse in 0.33-0.38 s alone,
+// `<pthread.h>` in 0.01-0.03 (user s, AMD Zen 5; issue 15 wants lowbit.hpp
+// alone under 1.0 s; docs/testing.md, session 34). So POSIX systems get
+// pthreads, and the rest (MSVC) the std types, same meaning:
 //   - initialisation cannot fail: both use the static initializers, as
 //     libstdc++'s std::mutex and std::condition_variable do;
 //   - a failed lock stops the program (std::mutex::lock throws, which with
