@@ -9,15 +9,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "../core/cpu_relax.hpp"
+#include "os_mutex.hpp"
 
 namespace lowbit {
 namespace detail {
@@ -25,12 +23,11 @@ LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept { return std::thread
 }  // namespace detail
 
 struct thread_pool::state {
-    state(unsigned threads, std::chrono::microseconds spin) : spin_(spin) {
+    state(unsigned threads, std::chrono::microseconds spin) : spin_(spin), slices_(threads) {
         // More threads than cores: a polling thread would hold a core that
         // another of the pool's threads needs.
         const unsigned cores = std::thread::hardware_concurrency();
         if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
-        slices_.reset(new slice[threads]);
         workers_.reserve(threads - 1);
         for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
     }
@@ -42,7 +39,7 @@ struct thread_pool::state {
     }
 
     handoff_counts handoffs() const {
-        std::lock_guard<std::mutex> one_job(job_m_);
+        detail::os_lock one_job(job_m_);
         return counts_;
     }
 
@@ -57,7 +54,7 @@ struct thread_pool::state {
             for (std::size_t i = 0; i < n; ++i) call(ctx, i);
             return;
         }
-        std::lock_guard<std::mutex> one_job(job_m_);
+        detail::os_lock one_job(job_m_);
         const bool spin = spin_.count() > 0 && quiet_jobs_ == 0;
         if (quiet_jobs_ > 0) --quiet_jobs_;
         ++counts_.jobs;
@@ -104,7 +101,7 @@ struct thread_pool::state {
             }
         }
         if (done()) return;
-        std::unique_lock<std::mutex> lk(m_);
+        detail::os_lock lk(m_);
         // Announce the sleep before reading pending_ (the last worker does the
         // reverse): one of the two sees the other. An exchange, not a store:
         // a seq_cst store followed by a seq_cst load is enough in C++, but
@@ -112,7 +109,7 @@ struct thread_pool::state {
         // wake-up (test-arm.sh hung); a read-modify-write is a full barrier
         // on every host and costs nothing next to the sleep.
         caller_sleeps_.exchange(true, std::memory_order_seq_cst);
-        cv_done_.wait(lk, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
+        lk.wait_until(cv_done_, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
         caller_sleeps_.store(false, std::memory_order_relaxed);
     }
 
@@ -146,9 +143,9 @@ struct thread_pool::state {
         for (;;) {
             if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; },
                             spin ? spin_ : std::chrono::microseconds(0))) {
-                std::unique_lock<std::mutex> lk(m_);
+                detail::os_lock lk(m_);
                 sleepers_.fetch_add(1, std::memory_order_seq_cst);
-                cv_work_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+                lk.wait_until(cv_work_, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
                 sleepers_.fetch_sub(1, std::memory_order_relaxed);
             }
             if (stop_.load(std::memory_order_acquire)) return;
@@ -177,8 +174,8 @@ struct thread_pool::state {
 
     // Taking m_ first orders the notification after a sleeper's predicate
     // check (which runs under m_), so the wake-up cannot fall between them.
-    void wake(std::condition_variable& cv, bool all) {
-        { std::lock_guard<std::mutex> lk(m_); }
+    void wake(detail::os_condvar& cv, bool all) {
+        { detail::os_lock lk(m_); }
         if (all)
             cv.notify_all();
         else
@@ -187,9 +184,9 @@ struct thread_pool::state {
 
     std::chrono::microseconds spin_;
     std::vector<std::thread> workers_;
-    mutable std::mutex job_m_;  // one job at a time (and the counts below)
-    std::mutex m_;
-    std::condition_variable cv_work_, cv_done_;
+    mutable detail::os_mutex job_m_;  // one job at a time (and the counts below)
+    detail::os_mutex m_;
+    detail::os_condvar cv_work_, cv_done_;
     call_fn call_ = nullptr;
     void* ctx_ = nullptr;
     // One thread's part of a job: tasks [next, end) not yet taken. A line each:
@@ -199,7 +196,7 @@ struct thread_pool::state {
         std::size_t end = 0;
         std::atomic<std::uint64_t> arrived{0};  // the last job the owner picked up (workers only)
     };
-    std::unique_ptr<slice[]> slices_;  // P = workers_.size() + 1, fields written by run() as call_
+    std::vector<slice> slices_;      // P = workers_.size() + 1 (never resized), fields written by run() as call_
     bool spin_job_ = false;          // the job's hand-off polls (a job field, as call_)
     unsigned quiet_jobs_ = 0;        // jobs left to hand over sleeping (caller only, under job_m_)
     unsigned backoff_ = 0;           // the last such run's length

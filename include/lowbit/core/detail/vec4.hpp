@@ -52,7 +52,7 @@
 #include <smmintrin.h>
 #endif
 #if defined(__FMA__) || defined(__AVX2__)
-#include <immintrin.h>
+#include "x86_intrin.hpp"  // FMA3, AVX2
 #endif
 #if defined(__AVX2__)
 #define LOWBIT_VEC8_AVX2 1

@@ -10,12 +10,11 @@
 // in the targets: nothing may be contracted.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../codebook_dot.hpp"
 
 namespace lowbit {

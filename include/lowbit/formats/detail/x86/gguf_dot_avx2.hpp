@@ -16,13 +16,12 @@
 // the CPU is checked by kernels/arch.hpp before any of them runs.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../gguf_dot.hpp"
 #include "../gguf_dot_iq.hpp"
 

@@ -25,11 +25,10 @@
 // The term is the model's lattice_term.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../gguf_dot_iq.hpp"
 #include "../gguf_iq_grid_bytes.hpp"
 #include "gguf_dot_avx2.hpp"

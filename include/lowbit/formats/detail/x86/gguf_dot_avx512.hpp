@@ -22,13 +22,12 @@
 // shared *_term functions. The CPU is checked by kernels/arch.hpp first.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../gguf_dot.hpp"
 #include "../gguf_dot_iq.hpp"
 #include "../gguf_iq_grid_bytes.hpp"

@@ -43,13 +43,12 @@
 // this runs.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../../gguf_rows.hpp"
 #include "gguf_dot_avx512.hpp"
 

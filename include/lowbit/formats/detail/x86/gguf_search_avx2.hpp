@@ -14,10 +14,9 @@
 // scalar code. The target is AVX2 only: no FMA instruction can be emitted.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstdint>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../gguf_arith.hpp"
 
 namespace lowbit {

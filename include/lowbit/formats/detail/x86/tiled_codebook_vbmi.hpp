@@ -16,11 +16,10 @@
 // any of this runs.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../../../kernels/detail/x86/kernels.hpp"
 
 namespace lowbit {

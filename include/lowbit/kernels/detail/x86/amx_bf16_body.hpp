@@ -52,11 +52,11 @@
 // Tiles (palette 1): tmm0/tmm1 = A, tmm2/tmm3 = B, tmm4/tmm5 = C of even/odd blocks.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "../../../core/detail/x86_intrin.hpp"
 
 // (x86/amx_body.hpp and x86/bf16_body.hpp, whose pipeline, tiles and widening
 // this uses, are included before by entries.hpp)

@@ -20,11 +20,10 @@
 // helpers are avx512::tl's (always_inline, for a subset of this target).
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../tiled_blocks.hpp"
 // (x86/kernels.hpp, whose avx512::tl this uses, is included before by entries.hpp)
 

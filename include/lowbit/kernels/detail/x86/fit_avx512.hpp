@@ -26,10 +26,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <immintrin.h>
 
 #include "../../../compiled_mode.hpp"
 #include "../../../core/detail/vec4.hpp"
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../../../quant/calibrate.hpp"
 #include "../../../quant/detail/fit_simd.hpp"
 

@@ -4,12 +4,11 @@
 // kernels/detail/entries.hpp, and only on x86 with GCC or Clang.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "../../../core/detail/x86_intrin.hpp"
 #include "../blocks.hpp"
 #include "../tiled_blocks.hpp"
 #include "../tiled_kquant_blocks.hpp"

@@ -1,0 +1,54 @@
+// lowbit/core/detail/x86_intrin.hpp — the x86 intrinsics the kernels use:
+// every lowbit header that needs <immintrin.h> includes this instead.
+//
+// Why: parse time. With g++ 12, <immintrin.h> alone is 0.53-0.58 s (user s,
+// AMD Zen 5), a third of a header-only TU of lowbit.hpp that calls nothing
+// (issue 15 wants that under 1.0 s); the 22 sub-headers below are 0.32-0.36
+// (docs/testing.md, session 34). GCC lets no sub-header be included alone
+// (each stops with an error unless <immintrin.h>'s guard macro is defined),
+// so this defines that guard around them, in <immintrin.h>'s own order, and
+// takes it away after: a later `#include <immintrin.h>` in the user's code
+// still includes all the others (the ones here have their own guards), and
+// tests/header_immintrin_after.cpp checks that it does.
+//
+// Only GCC 12: the list of sub-headers, their order and the guard's name are
+// that version's (other versions add, drop and reorder them), and GCC 12 is
+// the one this is measured and tested with. Clang (whose <immintrin.h> parses
+// in ~0.2 s) and other GCC versions include <immintrin.h> itself.
+//
+// The set is what the kernels call: a kernel that uses an intrinsic from a
+// sub-header missing here does not compile with GCC 12, so the full build
+// (tests, bench, examples, lowbit::compiled) proves it complete. AMX's tile
+// instructions are inline asm (kernels/detail/x86/amx_tiles.hpp): no
+// amx*intrin.h. <x86gprintrin.h> (BMI, POPCNT, LZCNT) is left out: nothing
+// here uses its intrinsics (the kernels count bits with __builtin_*).
+#pragma once
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12 && !defined(_IMMINTRIN_H_INCLUDED)
+#define _IMMINTRIN_H_INCLUDED
+#include <mmintrin.h>
+#include <xmmintrin.h>
+#include <emmintrin.h>
+#include <pmmintrin.h>
+#include <tmmintrin.h>
+#include <smmintrin.h>
+#include <avxintrin.h>
+#include <avxvnniintrin.h>
+#include <avx2intrin.h>
+#include <avx512fintrin.h>
+#include <avx512vlintrin.h>
+#include <avx512bwintrin.h>
+#include <avx512vlbwintrin.h>
+#include <avx512vbmiintrin.h>
+#include <avx512vbmivlintrin.h>
+#include <avx512vnniintrin.h>
+#include <avx512vnnivlintrin.h>
+#include <avx512bitalgintrin.h>
+#include <fmaintrin.h>
+#include <f16cintrin.h>
+#include <avx512bf16vlintrin.h>  // declares __m256bh, which the next one uses
+#include <avx512bf16intrin.h>
+#undef _IMMINTRIN_H_INCLUDED
+#else
+#include <immintrin.h>
+#endif

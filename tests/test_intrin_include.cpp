@@ -1,0 +1,82 @@
+// A user's own `#include <immintrin.h>` after lowbit's headers still declares
+// every intrinsic. With GCC 12, lowbit includes only the sub-headers its
+// kernels use, under <immintrin.h>'s guard macro, and takes the guard away
+// after (core/detail/x86_intrin.hpp says why); this TU is built header-only
+// (tests/CMakeLists.txt) so that lowbit.hpp reaches that include, and uses
+// intrinsics of two sub-headers lowbit leaves out: GFNI (run where the CPU
+// has it, against a scalar GF(2^8) product) and AVX512-FP16 (compiled only:
+// no CPU here has it). x86 with GCC or Clang only (tests/CMakeLists.txt).
+#include <lowbit/lowbit.hpp>
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12 && (defined(__x86_64__) || defined(__i386__))
+// What this test is about: lowbit's narrower include took place, and left
+// neither the guard nor the sub-headers tested below behind.
+#if defined(_IMMINTRIN_H_INCLUDED)
+#error "lowbit.hpp left <immintrin.h>'s guard macro defined"
+#endif
+#if !defined(_AVX2INTRIN_H_INCLUDED)
+#error "lowbit.hpp did not include the x86 kernels' intrinsics (header-only build expected)"
+#endif
+#if defined(_GFNIINTRIN_H_INCLUDED) || defined(__AVX512FP16INTRIN_H_INCLUDED)
+#error "lowbit.hpp included a sub-header this test expects it to leave out"
+#endif
+#endif
+
+#include <doctest/doctest.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace {
+
+__attribute__((target("gfni,sse2"))) void gf_mul16(const std::uint8_t* a, const std::uint8_t* b, std::uint8_t* out) {
+    const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+    const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_gf2p8mul_epi8(va, vb));
+}
+
+// Product in GF(2^8) modulo x^8 + x^4 + x^3 + x + 1 (GFNI's polynomial).
+std::uint8_t gf_mul_ref(std::uint8_t a, std::uint8_t b) {
+    unsigned p = 0, x = a;
+    for (int i = 0; i < 8; ++i) {
+        if ((b >> i) & 1u) p ^= x;
+        x <<= 1;
+        if (x & 0x100u) x ^= 0x11bu;
+    }
+    return static_cast<std::uint8_t>(p);
+}
+
+// Clang 14's <immintrin.h> declares these only when the build enables AVX512-FP16.
+#if !defined(__clang__)
+#define LOWBIT_TEST_FP16 1
+__attribute__((target("avx512fp16"))) void add_ph32(const void* a, const void* b, void* out) {
+    _mm512_storeu_ph(out, _mm512_add_ph(_mm512_loadu_ph(a), _mm512_loadu_ph(b)));
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("intrinsics: <immintrin.h> after lowbit.hpp declares what lowbit left out") {
+#if defined(LOWBIT_TEST_FP16)
+    // Compiled is the check for AVX512-FP16; its address keeps the function.
+    void (*volatile fp16)(const void*, const void*, void*) = add_ph32;
+    CHECK(fp16 != nullptr);
+#endif
+
+    if (!__builtin_cpu_supports("gfni")) {
+        MESSAGE("no GFNI on this CPU: gf2p8mulb compiled, not run");
+        return;
+    }
+    std::uint8_t a[16], b[16], out[16];
+    for (unsigned r = 0; r < 256; ++r) {  // all 65536 pairs (a, b)
+        for (unsigned i = 0; i < 16; ++i) a[i] = static_cast<std::uint8_t>(r);
+        for (unsigned round = 0; round < 16; ++round) {
+            for (unsigned i = 0; i < 16; ++i) b[i] = static_cast<std::uint8_t>(16 * round + i);
+            gf_mul16(a, b, out);
+            for (unsigned i = 0; i < 16; ++i) REQUIRE(out[i] == gf_mul_ref(a[i], b[i]));
+        }
+    }
+}
+#endif
