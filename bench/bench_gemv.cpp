@@ -8,8 +8,7 @@
 // input rotation (lowbit::rotated_gemv: x rotated by a randomized Hadamard
 // transform first, as lowbit-llama's -rot linears run); ratio_plain is its time
 // over the same tiled int8 GEMV without the rotation, both timed in the same
-// iterations (bm_gemv_rot; ratio_before and ratio_gate: the rotation and the
-// activation preparation before the GEMV's job and inside it).
+// iterations (bm_gemv_rot).
 // rotate/<n>/<arch>/t1: the copy and hadamard_rotation::apply of one vector of
 // n values alone, rotate_to/...: apply_to (out of place, what rotated_gemv
 // runs), with the transform's arch forced (quant/detail/x86/fwht_x86.hpp).
@@ -90,17 +89,13 @@ void bm_gemv_cold(benchmark::State& st, shape s, int threads) {
     st.counters["copies"] = static_cast<double>(copies);
 }
 
-// Each iteration runs the plain GEMV and three rotated ones on the same
-// weights: through the front door (lowbit::rotated_gemv: its prologue, the
-// apply_to of x and the activation preparation, before the job below
-// detail::prologue_in_job_threads threads, unset for now, and as the job's
-// first work from there up: kernels/run.hpp), with the prologue always
-// before the job (ratio_before: session 29's order) and always in it
-// (ratio_gate; on one thread, the gate's cost alone). All see the same load,
-// so their ratios hold on a shared machine, and one run shows which order
-// wins at each thread count. The reported (manual) time is rotated_gemv's; ratio_plain its time
-// over the plain GEMV's (the same weight bytes: the ratio of time per weight
-// byte); rotate_us the apply_to of x alone (timed apart, after the four).
+// Each iteration runs the plain GEMV and the rotated one
+// (lowbit::rotated_gemv: the apply_to of x and the activation preparation on
+// the caller, then the job) on the same weights, so that both see the same
+// load and their ratio holds on a shared machine. The reported (manual) time
+// is rotated_gemv's; ratio_plain its time over the plain GEMV's (the same
+// weight bytes: the ratio of time per weight byte); rotate_us the apply_to of
+// x alone (timed apart, after the two).
 void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     using S = lowbit::scheme<4, lowbit::per_group<32>>;
     const double wb = static_cast<double>(weight_bytes(random_qmatrix<S>(s.N, s.K)));
@@ -111,11 +106,7 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     auto q = lowbit::hadamard_rotation::make(s.K, 11);
     if (!q) std::abort();
     std::vector<float> xr(s.K), y(s.N);
-    // A workspace per call: a prologue that a worker ran (in the job) leaves
-    // Q x and the prepared activations in that worker's cache, and the next
-    // call that wrote the same buffers on the caller would pay for pulling
-    // them back (a mix of orders that no real run has: it runs one).
-    lowbit::matmul_workspace ws_plain, ws_rot, ws_before, ws_gate;
+    lowbit::matmul_workspace ws_plain, ws_rot;
     lowbit::matmul_options opt;
     opt.path = lowbit::matmul_path::int8_dot;
     auto& exec = pool(threads);
@@ -125,14 +116,8 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
     auto rotated = [&] {
         if (!lowbit::rotated_gemv(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws_rot)) std::abort();
     };
-    using lowbit::detail::prologue_at;
-    auto rotated_at = [&](prologue_at at) {
-        lowbit::matmul_workspace& ws = at == prologue_at::in_job ? ws_gate : ws_before;
-        const auto st_ = lowbit::detail::rotated_gemv_from(*q, w, lowbit::span<const float>(x), lowbit::span<float>(y), exec, opt, ws, at);
-        if (!st_) std::abort();
-    };
-    gemv(), rotated(), rotated_at(prologue_at::before_job), rotated_at(prologue_at::in_job);  // warm the workspace
-    double plain = 0, rot = 0, before = 0, gate = 0, rotate = 0;
+    gemv(), rotated();  // warm the workspaces
+    double plain = 0, rot = 0, rotate = 0;
     for (auto _ : st) {
         const timer t0;
         gemv();
@@ -144,24 +129,14 @@ void bm_gemv_rot(benchmark::State& st, shape s, int threads) {
         const double r = t1.seconds();
         rot += r;
         const timer t2;
-        rotated_at(prologue_at::before_job);
-        benchmark::ClobberMemory();
-        before += t2.seconds();
-        const timer t3;
-        rotated_at(prologue_at::in_job);
-        benchmark::ClobberMemory();
-        gate += t3.seconds();
-        const timer t4;
         if (!q->apply_to(lowbit::span<const float>(x), lowbit::span<float>(xr))) std::abort();
         benchmark::ClobberMemory();
-        rotate += t4.seconds();
+        rotate += t2.seconds();
         st.SetIterationTime(r);
     }
     const double n = static_cast<double>(st.iterations());
     bandwidth_counters(st, wb, rot / n, threads);
     st.counters["ratio_plain"] = rot / plain;
-    st.counters["ratio_before"] = before / plain;
-    st.counters["ratio_gate"] = gate / plain;
     st.counters["rotate_us"] = rotate / n * 1e6;
     st.counters["plain_us"] = plain / n * 1e6;
 }

@@ -3,8 +3,7 @@
 // counts for both paths. Arch paths: lowbit::force_arch over scalar, sse2,
 // avx2, avx512, avxvnni, avx512vnni (those this CPU lacks are skipped); the
 // QAT kernels' SIMD/scalar paths (fq_path). Thread counts: serial_executor and
-// thread_pool(2), (3), (7); rotated_gemv with its prologue before the job and
-// inside it (kernels/run.hpp, job_gate). docs/reliability.md, "Determinism".
+// thread_pool(2), (3), (7), rotated_gemv too. docs/reliability.md, "Determinism".
 
 // Header-only (the TSan build): the run-time quantize twin below instantiates
 // only the widths its schemes use (2, 3, 4, 8; compiled_mode.hpp), not all
@@ -238,11 +237,8 @@ TEST_CASE("determinism: GGUF block encoders and GGUF matmul give the same bytes 
     }
 }
 
-// rotated_gemv (kernels/rotated_matmul.hpp) with the rotation and the
-// activation preparation before the job and as its first work behind a gate
-// (kernels/run.hpp): the same bits on every executor, and under TSan the
-// gate orders the prologue's writes before every row task's reads.
-TEST_CASE("determinism: rotated_gemv's bits do not depend on the thread count or where its prologue runs") {
+// rotated_gemv (kernels/rotated_matmul.hpp): the same bits on every executor.
+TEST_CASE("determinism: rotated_gemv's bits do not depend on the thread count") {
     using S = scheme<4, per_group<32>>;
     const std::size_t N = pick(300, 100), K = 1024;
     const auto w = lowbit_test::gaussian(N * K, 12);
@@ -260,15 +256,13 @@ TEST_CASE("determinism: rotated_gemv's bits do not depend on the thread count or
         mo.path = path;
         std::vector<float> y0;
         every_executor([&](auto& exec, const char* name) {
-            for (auto at : {detail::prologue_at::before_job, detail::prologue_at::in_job, detail::prologue_at::automatic}) {
-                const std::string where = std::to_string(static_cast<int>(path)) + "/" + name + "/" + std::to_string(static_cast<int>(at));
-                CAPTURE(where);
-                matmul_workspace ws;
-                std::vector<float> y(N, -1.0f);
-                REQUIRE(detail::rotated_gemv_from(*rot, *wt, span<const float>(x), span<float>(y), exec, mo, ws, at).ok());
-                if (y0.empty()) y0 = y;
-                CHECK(std::memcmp(y.data(), y0.data(), N * 4) == 0);
-            }
+            const std::string where = std::to_string(static_cast<int>(path)) + "/" + name;
+            CAPTURE(where);
+            matmul_workspace ws;
+            std::vector<float> y(N, -1.0f);
+            REQUIRE(rotated_gemv(*rot, *wt, span<const float>(x), span<float>(y), exec, mo, ws).ok());
+            if (y0.empty()) y0 = y;
+            CHECK(std::memcmp(y.data(), y0.data(), N * 4) == 0);
         });
     }
 }

@@ -3,18 +3,14 @@
 // apply() on a copy of x followed by gemv / multi_gemv, on every layout, path,
 // arch and executor; the math is checked against Q x in double through the
 // reference path; errors write nothing; a caller's workspace stops allocating.
-// The prologue (the rotation and the activation preparation) before the job or
-// as its first work behind a gate (kernels/run.hpp): the same bits and errors
-// whatever the executor's threads and order of tasks.
+// The same bits and errors whatever the executor's threads and order of tasks.
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <lowbit/formats/gguf_row_dispatch.hpp>
@@ -94,9 +90,7 @@ void expected_gemvs(const weight_set& s, const std::vector<float>& xr, const mat
         }
 }
 
-// Claims four threads but runs the tasks on the caller, last first: the job's
-// first task to run is not task 0, so the gate must let any task run the
-// prologue.
+// Claims four threads but runs the tasks on the caller, last first.
 struct reversed_executor {
     template <class F>
     void operator()(std::size_t n, F&& fn) const {
@@ -105,8 +99,7 @@ struct reversed_executor {
     unsigned concurrency() const noexcept { return 4; }
 };
 
-// Claims sixteen threads but runs every task on the caller, in order: a task
-// that waited for another to finish the prologue would never return.
+// Claims sixteen threads but runs every task on the caller, in order.
 struct one_thread_executor {
     template <class F>
     void operator()(std::size_t n, F&& fn) const {
@@ -137,12 +130,6 @@ void every_executor(F&& f) {
     f(reversed, "reversed (claims 4)");
     one_thread_executor one;
     f(one, "one thread (claims 16)");
-}
-
-using detail::prologue_at;
-const prologue_at every_order[] = {prologue_at::automatic, prologue_at::before_job, prologue_at::in_job};
-const char* order_name(prologue_at at) {
-    return at == prologue_at::automatic ? "automatic" : at == prologue_at::before_job ? "before_job" : "in_job";
 }
 
 }  // namespace
@@ -317,65 +304,11 @@ TEST_CASE("rotated_gemv: errors write nothing; a caller's workspace stops growin
     }
 }
 
-// The gate itself: whatever the executor, the prologue runs once and before
-// every task body (a plain value it writes is what each task reads: TSan
-// would see a missing order, scripts/test-sanitize.sh), and a failed one lets
-// no task body run and is the job's status.
-TEST_CASE("job_gate: one prologue before every task; a failed one runs no task") {
-    every_executor([](auto& exec, const std::string& name) {
-        CAPTURE(name);
-        for (std::size_t n : {std::size_t(1), std::size_t(2), std::size_t(7), std::size_t(64)}) {
-            CAPTURE(n);
-            for (bool fail : {false, true}) {
-                CAPTURE(fail);
-                int ready = 0, runs = 0;  // plain: ordered by the gate alone
-                std::vector<int> seen(n, -1);
-                auto prologue = [&]() -> status {
-                    ++runs;
-                    ready = 42;
-                    return fail ? status::error(errc::non_finite, "prologue: x[3] is NaN") : status();
-                };
-                auto task = [&](std::size_t t) { seen[t] = ready; };
-                const status st = detail::run_after(exec, n, prologue_at::in_job, prologue, task);
-                CHECK(runs == 1);
-                if (fail) {
-                    CHECK(st.code() == errc::non_finite);
-                    CHECK(std::string(st.message()).find("x[3]") != std::string::npos);
-                    CHECK(std::count(seen.begin(), seen.end(), -1) == static_cast<long>(n));
-                } else {
-                    CHECK(st.ok());
-                    CHECK(std::count(seen.begin(), seen.end(), 42) == static_cast<long>(n));
-                }
-            }
-        }
-    });
-}
-
-// automatic's rule (kernels/run.hpp, prologue_in_job): before the job below
-// prologue_in_job_threads threads or without concurrency(), in it from there
-// up to the machine's core count.
-TEST_CASE("prologue_in_job: in the job from prologue_in_job_threads threads up to the core count") {
-    struct claims {
-        unsigned n;
-        unsigned concurrency() const noexcept { return n; }
-    };
-    const unsigned cores = std::thread::hardware_concurrency();
-    CHECK_FALSE(detail::prologue_in_job(serial_executor{}));
-    CHECK_FALSE(detail::prologue_in_job(plain_executor{}));
-    const unsigned T = detail::prologue_in_job_threads;
-    for (unsigned n : {0u, 1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 64u, 1024u, cores, cores + 1, T - 1, T, T + 1}) {
-        CAPTURE(n);
-        CHECK(detail::prologue_in_job(claims{n}) == (n >= T && (cores == 0 || n <= cores)));
-    }
-    CHECK(T >= 2);
-}
-
-// rotated_gemv and rotated_multi_gemv with the prologue before the job, in it
-// and as automatic picks, on every executor: apply() + gemv's bits. Weights of
-// every kind make_weights builds, three paths, K a binary split and a power of
-// two; the default arch (the gate is the same code on every arch, and the
-// first test case runs every arch).
-TEST_CASE("rotated_gemv: the prologue before the job or in it, the same bits on every executor") {
+// rotated_gemv and rotated_multi_gemv on every executor (pools, tasks run in
+// reverse, a one-thread executor that claims sixteen): apply() + gemv's bits.
+// Weights of every kind make_weights builds, three paths, K a binary split
+// and a power of two; the default arch (the first test case runs every arch).
+TEST_CASE("rotated_gemv: the same bits on every executor") {
     struct shape {
         std::size_t K;
         hadamard_blocks split;
@@ -401,39 +334,34 @@ TEST_CASE("rotated_gemv: the prologue before the job or in it, the same bits on 
             expected_gemvs(s, xr, opt, ws, want);
             every_executor([&](auto& exec, const std::string& name) {
                 CAPTURE(name);
-                for (prologue_at at : every_order) {
-                    CAPTURE(order_name(at));
-                    matmul_workspace mws;
-                    std::vector<std::vector<float>> got(ws.size());
-                    std::vector<span<float>> ys;
-                    for (std::size_t i = 0; i < ws.size(); ++i) {
-                        CAPTURE(i);
-                        got[i].assign(ws[i].rows(), -1.0f);
-                        ys.emplace_back(got[i].data(), got[i].size());
-                        std::vector<float> one(ws[i].rows(), -1.0f);
-                        REQUIRE(detail::rotated_gemv_from(*q, ws[i], span<const float>(x), span<float>(one), exec, opt, mws, at).ok());
-                        CHECK(std::memcmp(one.data(), want[i].data(), one.size() * sizeof(float)) == 0);
-                    }
-                    const span<const span<float>> yv(ys);
-                    REQUIRE(detail::rotated_multi_gemv_from(*q, span<const weights_view>(ws), span<const float>(x), yv, exec, opt, mws, at).ok());
-                    for (std::size_t i = 0; i < ws.size(); ++i) {
-                        CAPTURE(i);
-                        CHECK(std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) == 0);
-                    }
-                    CHECK(std::memcmp(x.data(), x_before.data(), K * sizeof(float)) == 0);  // x never written
+                matmul_workspace mws;
+                std::vector<std::vector<float>> got(ws.size());
+                std::vector<span<float>> ys;
+                for (std::size_t i = 0; i < ws.size(); ++i) {
+                    CAPTURE(i);
+                    got[i].assign(ws[i].rows(), -1.0f);
+                    ys.emplace_back(got[i].data(), got[i].size());
+                    std::vector<float> one(ws[i].rows(), -1.0f);
+                    REQUIRE(rotated_gemv(*q, ws[i], span<const float>(x), span<float>(one), exec, opt, mws).ok());
+                    CHECK(std::memcmp(one.data(), want[i].data(), one.size() * sizeof(float)) == 0);
                 }
+                const span<const span<float>> yv(ys);
+                REQUIRE(rotated_multi_gemv(*q, span<const weights_view>(ws), span<const float>(x), yv, exec, opt, mws).ok());
+                for (std::size_t i = 0; i < ws.size(); ++i) {
+                    CAPTURE(i);
+                    CHECK(std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) == 0);
+                }
+                CHECK(std::memcmp(x.data(), x_before.data(), K * sizeof(float)) == 0);  // x never written
             });
         }
     }
 }
 
-// Errors with the prologue in the job as before it, on every executor: a NaN
-// or Inf in x is apply()'s errc::non_finite naming the index, found by
-// whichever task runs the prologue, and y stays untouched; every argument is
-// checked before x is read (a NaN x with a y of the wrong length is the shape
-// error, whatever the order). And x may overlap y: x is read by the prologue
-// before any row is written.
-TEST_CASE("rotated_gemv: errors and x overlapping y, the prologue before the job or in it, on every executor") {
+// Errors on every executor: a NaN or Inf in x is apply()'s errc::non_finite
+// naming the index, and y stays untouched; every argument is checked before x
+// is read (a NaN x with a y of the wrong length is the shape error). And x
+// may overlap y: x is rotated before any row is written.
+TEST_CASE("rotated_gemv: errors and x overlapping y, on every executor") {
     const std::size_t K = 256;
     weight_set s;
     make_weights(K, s);
@@ -443,51 +371,48 @@ TEST_CASE("rotated_gemv: errors and x overlapping y, the prologue before the job
     opt.path = matmul_path::int8_dot;
     every_executor([&](auto& exec, const std::string& name) {
         CAPTURE(name);
-        for (prologue_at at : every_order) {
-            CAPTURE(order_name(at));
-            matmul_workspace mws;
-            for (std::size_t i = 0; i < s.views.size(); ++i) {
-                CAPTURE(s.names[i]);
-                const weights_view& w = s.views[i];
-                std::vector<float> y(w.rows(), -1.0f);
-                const std::vector<float> y_before = y;
-                span<float> ys[] = {span<float>(y)};
-                const span<const span<float>> yv(ys, 1);
-                const span<const weights_view> wv(&w, 1);
-                for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
-                    std::vector<float> x = lowbit_test::gaussian(K, 5u);
-                    x[K / 3] = bad;
-                    const std::string where = "x[" + std::to_string(K / 3) + "]";
-                    status st = detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y), exec, opt, mws, at);
-                    CHECK(st.code() == errc::non_finite);
-                    CHECK(std::string(st.message()).find(where) != std::string::npos);
-                    st = detail::rotated_multi_gemv_from(*q, wv, span<const float>(x), yv, exec, opt, mws, at);
-                    CHECK(st.code() == errc::non_finite);
-                    CHECK(std::string(st.message()).find(where) != std::string::npos);
-                    CHECK(y == y_before);
-                    // the arguments first: y one short, an unknown path
-                    CHECK(detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y.data(), y.size() - 1), exec, opt, mws, at)
-                              .code() == errc::shape_mismatch);
-                    matmul_options bad_path;
-                    bad_path.path = static_cast<matmul_path>(9);
-                    CHECK(detail::rotated_gemv_from(*q, w, span<const float>(x), span<float>(y), exec, bad_path, mws, at).code() ==
-                          errc::invalid_argument);
-                    CHECK(detail::rotated_multi_gemv_from(*q, wv, span<const float>(x), yv, exec, bad_path, mws, at).code() ==
-                          errc::invalid_argument);
-                    CHECK(y == y_before);
-                }
-                // x overlapping y: x's first values are y's last ones
-                const std::vector<float> x = lowbit_test::gaussian(K, 6u);
-                std::vector<float> xr = x, want(w.rows());
-                REQUIRE(q->apply(span<float>(xr)).ok());
-                REQUIRE(gemv(w, span<const float>(xr), span<float>(want), serial_executor{}, opt).ok());
-                std::vector<float> buf(w.rows() + K);
-                std::copy(x.begin(), x.end(), buf.begin() + static_cast<long>(w.rows()) - 3);
-                REQUIRE(detail::rotated_gemv_from(*q, w, span<const float>(buf.data() + w.rows() - 3, K), span<float>(buf.data(), w.rows()),
-                                                  exec, opt, mws, at)
-                            .ok());
-                CHECK(std::memcmp(buf.data(), want.data(), want.size() * sizeof(float)) == 0);
+        matmul_workspace mws;
+        for (std::size_t i = 0; i < s.views.size(); ++i) {
+            CAPTURE(s.names[i]);
+            const weights_view& w = s.views[i];
+            std::vector<float> y(w.rows(), -1.0f);
+            const std::vector<float> y_before = y;
+            span<float> ys[] = {span<float>(y)};
+            const span<const span<float>> yv(ys, 1);
+            const span<const weights_view> wv(&w, 1);
+            for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+                std::vector<float> x = lowbit_test::gaussian(K, 5u);
+                x[K / 3] = bad;
+                const std::string where = "x[" + std::to_string(K / 3) + "]";
+                status st = rotated_gemv(*q, w, span<const float>(x), span<float>(y), exec, opt, mws);
+                CHECK(st.code() == errc::non_finite);
+                CHECK(std::string(st.message()).find(where) != std::string::npos);
+                st = rotated_multi_gemv(*q, wv, span<const float>(x), yv, exec, opt, mws);
+                CHECK(st.code() == errc::non_finite);
+                CHECK(std::string(st.message()).find(where) != std::string::npos);
+                CHECK(y == y_before);
+                // the arguments first: y one short, an unknown path
+                CHECK(rotated_gemv(*q, w, span<const float>(x), span<float>(y.data(), y.size() - 1), exec, opt, mws)
+                          .code() == errc::shape_mismatch);
+                matmul_options bad_path;
+                bad_path.path = static_cast<matmul_path>(9);
+                CHECK(rotated_gemv(*q, w, span<const float>(x), span<float>(y), exec, bad_path, mws).code() ==
+                      errc::invalid_argument);
+                CHECK(rotated_multi_gemv(*q, wv, span<const float>(x), yv, exec, bad_path, mws).code() ==
+                      errc::invalid_argument);
+                CHECK(y == y_before);
             }
+            // x overlapping y: x's first values are y's last ones
+            const std::vector<float> x = lowbit_test::gaussian(K, 6u);
+            std::vector<float> xr = x, want(w.rows());
+            REQUIRE(q->apply(span<float>(xr)).ok());
+            REQUIRE(gemv(w, span<const float>(xr), span<float>(want), serial_executor{}, opt).ok());
+            std::vector<float> buf(w.rows() + K);
+            std::copy(x.begin(), x.end(), buf.begin() + static_cast<long>(w.rows()) - 3);
+            REQUIRE(rotated_gemv(*q, w, span<const float>(buf.data() + w.rows() - 3, K), span<float>(buf.data(), w.rows()),
+                                              exec, opt, mws)
+                        .ok());
+            CHECK(std::memcmp(buf.data(), want.data(), want.size() * sizeof(float)) == 0);
         }
     });
 }

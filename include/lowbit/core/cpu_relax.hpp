@@ -1,6 +1,6 @@
-// lowbit/core/cpu_relax.hpp — one iteration of a spin-wait, for the two places
-// that wait on another thread for a short time: the thread pool's hand-off
-// (detail/thread_pool_impl.hpp) and a job's prologue gate (kernels/run.hpp).
+// lowbit/core/cpu_relax.hpp — one iteration of a spin-wait, for code that
+// waits on another thread for a short time (the thread pool's hand-off,
+// detail/thread_pool_impl.hpp).
 #pragma once
 
 #if defined(_MSC_VER)

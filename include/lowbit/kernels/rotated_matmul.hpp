@@ -15,19 +15,14 @@
 // (apply()'s error), with y untouched; x is never written, and may overlap y
 // (it is read before any row is written).
 //
-// Where the rotation runs: the rotation and the activation preparation (the
-// prologue, ~1 us for K = 2048-4096) are serial, and on many threads the
-// GEMV of a cache-resident weight takes only a few us, so a prologue run
-// before the job is handed to the pool stood at 12-16 % of a 2048 x 512 GEMV
-// at 4-16 threads (docs/quality.md, session 29). The prologue can run as the
-// job's first work instead (kernels/run.hpp, job_gate: the first task to
-// arrive runs it while the other threads are still picking the job up, and
-// they wait for it at the gate), from detail::prologue_in_job_threads
-// executor threads up; that threshold is unset until measured on many cores
-// (docs/quality.md, session 33), so today the prologue runs on the caller
-// before the job at every thread count, as before (on two threads a worker
-// could reach the gate first and pull x out of the caller's cache: slower,
-// sessions 28 and 33).
+// The rotation and the activation preparation run on the caller before the
+// row tasks are handed to the executor: serial work of ~1 us for K =
+// 2048-4096, which weighs on a cache-resident GEMV of a few us at many
+// threads (a 2048 x 512 weight at 4-16 threads: 1.13-1.19x the plain GEMV on
+// the 16-core Xeon). Running it as the job's first work behind a gate, so
+// that it overlaps the workers' wake-up, was built and measured (sessions 33
+// and 34) and lost at every thread count from 2 to 16: docs/quality.md,
+// "Rotated GEMV at run time".
 #pragma once
 
 #include <utility>
@@ -47,44 +42,18 @@ inline status check_rotation(const hadamard_rotation& q, std::size_t cols, span<
     if (!x.data()) return status::error(errc::invalid_argument, "%s: x is null", who);
     return {};
 }
-
-// rotated_gemv with its prologue where `at` says (kernels/run.hpp; the front
-// door: automatic).
-template <class Exec>
-status rotated_gemv_from(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec& exec,
-                         const matmul_options& opt, matmul_workspace& ws, prologue_at at) {
-    LOWBIT_TRY(check_rotation(q, w.cols(), x, "rotated_gemv"));
-    const span<float> xr(ws.input(w.cols()), w.cols());
-    LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, xr, y, "rotated_gemv"));
-    if (!prologue_goes_in_job(exec, at)) {  // session 29's call: Q x, then gemv's own run (a t2 A/B, docs/quality.md)
-        LOWBIT_TRY(q.apply_to(x, xr));
-        return run_matmul(family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
-    }
-    auto rotate = [&] { return q.apply_to(x, xr); };
-    return run_gemv_in_job(family_of(w), w, xr.data(), y.data(), exec, opt, ws, rotate);
-}
-
-template <class Exec>
-status rotated_multi_gemv_from(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,
-                               Exec& exec, const matmul_options& opt, matmul_workspace& ws, prologue_at at) {
-    if (w.empty()) return multi_gemv(w, x, y, exec, opt, ws);  // its checks of the empty call
-    if (w.size() > max_multi_gemv)
-        return status::error(errc::invalid_argument, "rotated_multi_gemv: %zu weights, at most %zu", w.size(), max_multi_gemv);
-    LOWBIT_TRY(check_rotation(q, w[0].cols(), x, "rotated_multi_gemv"));
-    const span<float> xr(ws.input(w[0].cols()), w[0].cols());
-    kernel_family fam[max_multi_gemv];
-    for (std::size_t i = 0; i < w.size(); ++i) fam[i] = family_of(w[i]);
-    auto rotate = [&] { return q.apply_to(x, xr); };
-    return run_multi_gemv(fam, w, span<const float>(xr), y, exec, opt, ws, rotate, at);
-}
 }  // namespace detail
 
 // y = W Q x. ws holds Q x and the prepared activations.
 template <class Exec>
 status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec&& exec,
                     const matmul_options& opt, matmul_workspace& ws) {
-    return detail::rotated_gemv_from(q, w, x, y, exec, opt, ws, detail::prologue_at::automatic);
+    LOWBIT_TRY(detail::check_rotation(q, w.cols(), x, "rotated_gemv"));
+    const span<float> xr(ws.input(w.cols()), w.cols());
+    LOWBIT_TRY(detail::check_path(w, opt));
+    LOWBIT_TRY(detail::check_gemv_args(w, xr, y, "rotated_gemv"));
+    LOWBIT_TRY(q.apply_to(x, xr));
+    return detail::run_matmul(detail::family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
 }
 template <class Exec = serial_executor>
 status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{},
@@ -95,12 +64,19 @@ status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<cons
 
 // y[i] = w[i] Q x for up to max_multi_gemv weights quantized with the same
 // rotation (q, k and v; gate and up): x rotated once, then one job, as
-// multi_gemv's (the rotation and the preparations before it or in it, as
-// rotated_gemv's). Every output is checked before x is read.
+// multi_gemv's. Every output is checked before x is read.
 template <class Exec>
 status rotated_multi_gemv(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,
                           Exec&& exec, const matmul_options& opt, matmul_workspace& ws) {
-    return detail::rotated_multi_gemv_from(q, w, x, y, exec, opt, ws, detail::prologue_at::automatic);
+    if (w.empty()) return multi_gemv(w, x, y, exec, opt, ws);  // its checks of the empty call
+    if (w.size() > max_multi_gemv)
+        return status::error(errc::invalid_argument, "rotated_multi_gemv: %zu weights, at most %zu", w.size(), max_multi_gemv);
+    LOWBIT_TRY(detail::check_rotation(q, w[0].cols(), x, "rotated_multi_gemv"));
+    const span<float> xr(ws.input(w[0].cols()), w[0].cols());
+    detail::kernel_family fam[max_multi_gemv];
+    for (std::size_t i = 0; i < w.size(); ++i) fam[i] = detail::family_of(w[i]);
+    auto rotate = [&] { return q.apply_to(x, xr); };
+    return detail::run_multi_gemv(fam, w, span<const float>(xr), y, exec, opt, ws, rotate);
 }
 template <class Exec = serial_executor>
 status rotated_multi_gemv(const hadamard_rotation& q, span<const weights_view> w, span<const float> x, span<const span<float>> y,

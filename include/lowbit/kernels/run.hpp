@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "../core/cpu_relax.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../parallel.hpp"
@@ -155,121 +154,6 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
-// A GEMV's prologue: the work that must end before any row task starts
-// (the activation preparation, M = 1; for rotated_gemv the rotation of x
-// before it), a status()-returning callable that one thread runs once.
-// Run on the caller before the job is handed to the executor, it adds to the
-// hand-off (on a pool of many threads the workers' wake-up takes longer than
-// the prologue: bench/ pool_overhead/spin); run as the job's first work, the
-// two overlap. A job_gate does the latter: the first task to reach it runs the
-// prologue, the others wait for that task, which is running and waits on
-// nothing, so the job ends whatever the executor's order of tasks or number
-// of threads. One thread runs the prologue either way, on the same data: the
-// same bits. A failed prologue makes every task return at the gate: the
-// outputs stay untouched.
-class job_gate {
-public:
-    template <class F>
-    bool pass(F& prologue) noexcept {
-        int s = state_.load(std::memory_order_acquire);
-        if (s == idle && state_.compare_exchange_strong(s, running, std::memory_order_acquire, std::memory_order_acquire)) {
-            const status r = prologue();
-            if (!r.ok()) failure_ = r;
-            s = r.ok() ? done : failed;
-            state_.store(s, std::memory_order_release);
-        }
-        while (s == running) {
-            cpu_relax();
-            s = state_.load(std::memory_order_acquire);
-        }
-        return s == done;
-    }
-    // After the job: the prologue's status (an executor that ran none of the
-    // job's tasks broke its contract, and nothing was computed).
-    status outcome() const noexcept {
-        const int s = state_.load(std::memory_order_acquire);
-        if (s == failed) return failure_;
-        if (s == done) return {};
-        return status::error(errc::invalid_argument, "gemv: the executor returned before running the job's tasks");
-    }
-
-private:
-    enum : int { idle, running, done, failed };
-    alignas(64) std::atomic<int> state_{idle};  // its own line: the tasks poll it beside the caller's stack
-    status failure_;
-};
-
-// Where a job's prologue runs: before_job on the caller, in_job behind a
-// job_gate, automatic by prologue_in_job(). The front doors run automatic;
-// bench/ gemv_rot times both fixed orders in the same iterations, and the
-// tests run each order on every executor.
-enum class prologue_at { automatic, before_job, in_job };
-
-// The executor concurrency from which automatic puts a rotated GEMV's
-// prologue in the job (kernels/rotated_matmul.hpp; docs/quality.md, "Rotated
-// GEMV at run time"). None yet: automatic runs it before the job at every
-// thread count until the gate is measured on many cores (session 33 could
-// not; bench/ gemv_rot's ratio_gate against ratio_before there sets this, 4
-// being the candidate). On two threads the gate measured slower (sessions 28
-// and 33: a polling worker can reach it first and pull x out of the caller's
-// cache).
-constexpr unsigned prologue_in_job_threads = ~0u;
-
-// automatic's rule: in the job from prologue_in_job_threads threads up, but
-// not where the executor has more threads than the machine has cores (the
-// task running the prologue could lose its core to one that waits for it,
-// which then spins for a scheduler slice; the pool stops polling there too).
-template <class Exec>
-bool prologue_in_job(const Exec& exec) noexcept {
-    const unsigned threads = executor_concurrency<std::decay_t<Exec>>::get(exec);
-    if (threads < prologue_in_job_threads) return false;
-    static const unsigned cores = hardware_threads();  // a system call: once
-    return cores == 0 || threads <= cores;
-}
-
-// Whether `at` puts the prologue in the job on exec.
-template <class Exec>
-bool prologue_goes_in_job(const Exec& exec, prologue_at at) noexcept {
-    return at == prologue_at::in_job || (at == prologue_at::automatic && prologue_in_job(exec));
-}
-
-// The n tasks of a job after its prologue: in the job (behind a job_gate) or
-// before it, as `at` says.
-template <class Exec, class Prologue, class Task>
-status run_after(Exec& exec, std::size_t n, prologue_at at, Prologue& prologue, Task& task) {
-    if (n <= 1 || !prologue_goes_in_job(exec, at)) {
-        LOWBIT_TRY(prologue());
-        exec(n, task);
-        return {};
-    }
-    job_gate gate;
-    exec(n, [&](std::size_t t) {
-        if (gate.pass(prologue)) task(t);
-    });
-    return gate.outcome();
-}
-
-// y = W x (arguments checked by the caller) where make_x(), a
-// status()-returning callable, first writes the K values at x: the prologue
-// is make_x() and the entry's preparation of x (rotated_gemv's rotation), run
-// in the job behind a job_gate (the caller that wants it before the job runs
-// make_x() and then run_matmul, as rotated_gemv does).
-template <class Exec, class MakeX>
-status run_gemv_in_job(const kernel_family& fam, const weights_view& w, const float* x, float* y, Exec& exec, const matmul_options& opt,
-                       matmul_workspace& ws, MakeX& make_x) {
-    auto found = select_entry(fam, w, opt);
-    if (!found) return found.error();
-    const kernel_entry& e = **found;
-    matmul_call c{&w, x, w.cols(), 1, y, w.rows()};
-    if (e.ws_bytes) c.ws = ws.get(e.ws_bytes(w, 1));
-    auto prologue = [&]() -> status {
-        LOWBIT_TRY(make_x());
-        return e.prepare ? e.prepare(c, 0) : status();
-    };
-    auto task = [&](std::size_t t) { run_task(e, c, t); };
-    return run_after(exec, task_count(e, w), prologue_at::in_job, prologue, task);
-}
-
 // make_x of a multi_gemv whose x is the caller's: nothing to write.
 struct input_ready {
     status operator()() const noexcept { return {}; }
@@ -282,12 +166,12 @@ struct input_ready {
 // runs, so an error leaves every y[i] untouched. Each y[i] gets gemv's bits:
 // the same entry, the same prepared activation, the same row tasks; only
 // their order in the job differs.
-// make_x and at: as run_gemv_in_job's and run_after's (no argument check
-// reads the values at x); multi_gemv itself prepares on the caller.
+// make_x(), a status()-returning callable, first writes the values at x
+// (rotated_multi_gemv's rotation), after every check and before the
+// preparations (no argument check reads the values at x).
 template <class Exec, class MakeX = input_ready>
 status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span<const float> x, span<const span<float>> y,
-                      Exec& exec, const matmul_options& opt, matmul_workspace& ws, MakeX make_x = {},
-                      prologue_at at = prologue_at::before_job) {
+                      Exec& exec, const matmul_options& opt, matmul_workspace& ws, MakeX make_x = {}) {
     const std::size_t n = w.size();
     if (n == 0 && y.empty()) return {};
     if (n != y.size()) return status::error(errc::shape_mismatch, "multi_gemv: %zu weights but %zu outputs", n, y.size());
@@ -316,18 +200,15 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
     unsigned char* base = ws_at[n] ? static_cast<unsigned char*>(ws.get(ws_at[n])) : nullptr;
     for (std::size_t i = 0; i < n; ++i)
         if (e[i]->ws_bytes) c[i].ws = base + ws_at[i];
-    auto prologue = [&]() -> status {
-        LOWBIT_TRY(make_x());
-        for (std::size_t i = 0; i < n; ++i)
-            if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1, as gemv does
-        return {};
-    };
-    auto task = [&](std::size_t t) {
+    LOWBIT_TRY(make_x());
+    for (std::size_t i = 0; i < n; ++i)
+        if (e[i]->prepare) LOWBIT_TRY(e[i]->prepare(c[i], 0));  // M = 1: on the caller, as gemv does
+    exec(first_task[n], [&](std::size_t t) {
         std::size_t i = 0;
         while (t >= first_task[i + 1]) ++i;
         run_task(*e[i], c[i], t - first_task[i]);
-    };
-    return run_after(exec, first_task[n], at, prologue, task);
+    });
+    return {};
 }
 
 // The front doors' common part: arguments checked, then run_matmul on fam.
