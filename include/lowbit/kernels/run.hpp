@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <cstddef>
-#include <type_traits>
 
 #include "../core/status.hpp"
 #include "../core/views.hpp"
-#include "../parallel.hpp"
 #include "../weights/weights_view.hpp"
 #include "arch.hpp"
 #include "table.hpp"
