@@ -15,7 +15,7 @@
 //     nothing to catch it ends in std::terminate), and wait/notify/unlock
 //     ignore errors, as libstdc++ does (they cannot fail on a valid mutex
 //     held by the caller);
-//   - wait can return spuriously: callers loop on a predicate (wait_until).
+//   - wait can return spuriously: callers loop on a predicate (os_lock::wait).
 #pragma once
 
 #if defined(__has_include)
@@ -115,7 +115,7 @@ public:
     // Sleeps on cv until pred holds (checked first, and after every wake-up,
     // spurious ones included), as std::condition_variable::wait(lk, pred).
     template <class P>
-    void wait_until(os_condvar& cv, P pred) {
+    void wait(os_condvar& cv, P pred) {
         while (!pred()) cv.wait(m_);
     }
 

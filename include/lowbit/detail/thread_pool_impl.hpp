@@ -109,7 +109,7 @@ struct thread_pool::state {
         // wake-up (test-arm.sh hung); a read-modify-write is a full barrier
         // on every host and costs nothing next to the sleep.
         caller_sleeps_.exchange(true, std::memory_order_seq_cst);
-        lk.wait_until(cv_done_, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
+        lk.wait(cv_done_, [this] { return pending_.load(std::memory_order_seq_cst) == 0; });
         caller_sleeps_.store(false, std::memory_order_relaxed);
     }
 
@@ -145,7 +145,7 @@ struct thread_pool::state {
                             spin ? spin_ : std::chrono::microseconds(0))) {
                 detail::os_lock lk(m_);
                 sleepers_.fetch_add(1, std::memory_order_seq_cst);
-                lk.wait_until(cv_work_, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+                lk.wait(cv_work_, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
                 sleepers_.fetch_sub(1, std::memory_order_relaxed);
             }
             if (stop_.load(std::memory_order_acquire)) return;

@@ -50,10 +50,8 @@ status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<cons
                     const matmul_options& opt, matmul_workspace& ws) {
     LOWBIT_TRY(detail::check_rotation(q, w.cols(), x, "rotated_gemv"));
     const span<float> xr(ws.input(w.cols()), w.cols());
-    LOWBIT_TRY(detail::check_path(w, opt));
-    LOWBIT_TRY(detail::check_gemv_args(w, xr, y, "rotated_gemv"));
-    LOWBIT_TRY(q.apply_to(x, xr));
-    return detail::run_matmul(detail::family_of(w), w, xr.data(), xr.size(), 1, y.data(), y.size(), exec, opt, ws);
+    auto rotate = [&] { return q.apply_to(x, xr); };
+    return detail::family_gemv(detail::family_of(w), w, span<const float>(xr), y, exec, opt, ws, rotate, "rotated_gemv");
 }
 template <class Exec = serial_executor>
 status rotated_gemv(const hadamard_rotation& q, const weights_view& w, span<const float> x, span<float> y, Exec&& exec = Exec{},

@@ -152,7 +152,7 @@ status run_matmul(const kernel_family& fam, const weights_view& w, const float* 
     return {};
 }
 
-// make_x of a multi_gemv whose x is the caller's: nothing to write.
+// make_x of a GEMV or multi_gemv whose x is the caller's: nothing to write.
 struct input_ready {
     status operator()() const noexcept { return {}; }
 };
@@ -210,11 +210,14 @@ status run_multi_gemv(const kernel_family* fam, span<const weights_view> w, span
 }
 
 // The front doors' common part: arguments checked, then run_matmul on fam.
-template <class Exec>
+// make_x and who: as run_multi_gemv's make_x (rotated_gemv's rotation into
+// x, run after every check) and the name errors give.
+template <class Exec, class MakeX = input_ready>
 status family_gemv(const kernel_family& fam, const weights_view& w, span<const float> x, span<float> y, Exec& exec,
-                   const matmul_options& opt, matmul_workspace& ws) {
+                   const matmul_options& opt, matmul_workspace& ws, MakeX make_x = {}, const char* who = "gemv") {
     LOWBIT_TRY(check_path(w, opt));
-    LOWBIT_TRY(check_gemv_args(w, x, y, "gemv"));
+    LOWBIT_TRY(check_gemv_args(w, x, y, who));
+    LOWBIT_TRY(make_x());
     return run_matmul(fam, w, x.data(), x.size(), 1, y.data(), y.size(), exec, opt, ws);
 }
 template <class Exec>

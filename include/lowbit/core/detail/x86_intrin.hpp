@@ -9,7 +9,7 @@
 // so this defines that guard around them, in <immintrin.h>'s own order, and
 // takes it away after: a later `#include <immintrin.h>` in the user's code
 // still includes all the others (the ones here have their own guards), and
-// tests/header_immintrin_after.cpp checks that it does.
+// tests/test_intrin_include.cpp checks that it does.
 //
 // Only GCC 12: the list of sub-headers, their order and the guard's name are
 // that version's (other versions add, drop and reorder them), and GCC 12 is
