@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "../common/cli_numbers.hpp"
 #include "bench.hpp"
 #include "eval.hpp"
 #include "gguf_io.hpp"
@@ -21,6 +22,8 @@
 #include "tokenizer.hpp"
 
 namespace {
+
+constexpr const char* prog = "lowbit-llama";
 
 const char* usage =
     "usage: lowbit-llama MODEL [--scheme S] [--eval] [--json] [--threads N] [--steps N] [--seed N]\n"
@@ -74,7 +77,8 @@ const char* usage =
     "                      size column is what the model holds (one copy of each weight, in the form the path runs)\n";
 
 struct args {
-    std::string perplexity_text, kl_base, tokenize_text, bench, bench_threads;
+    std::string perplexity_text, kl_base, tokenize_text, bench;
+    std::vector<int> bench_threads;  // --bench-threads LIST; empty: --threads
     int reps = 5;
     bool kl_divergence = false;
     int ctx = 512, chunks = -1;
@@ -91,6 +95,17 @@ struct args {
     bool tiled = true;
 };
 
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at <= s.size()) {
+        const std::size_t end = std::min(s.find(',', at), s.size());
+        if (end > at) out.push_back(s.substr(at, end - at));
+        at = end + 1;
+    }
+    return out;
+}
+
 bool parse_args(int argc, char** argv, args& a) {
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
@@ -101,47 +116,74 @@ bool parse_args(int argc, char** argv, args& a) {
             }
             return argv[++i];
         };
+        // A bad number is a usage error like a missing value: one line, exit 2.
+        auto ok = [](bool parsed) {
+            if (!parsed) std::exit(2);
+        };
+        auto integer = [&](long long lo, long long hi, int* field) {
+            ok(lbcli::parse_int(prog, k.c_str(), val(), lo, hi, field));
+        };
         if (k == "--scheme") a.scheme = val();
         else if (k == "--schemes") a.schemes = val();
         else if (k == "--bpw") a.bpw = val();
         else if (k == "--candidates") a.candidates = val();
         else if (k == "--plan-out") a.plan_out = val();
         else if (k == "--plan") a.plan_in = val();
-        else if (k == "--plan-passes") a.plan_passes = std::max(1, std::atoi(val()));
+        else if (k == "--plan-passes") integer(1, 64, &a.plan_passes);
         else if (k == "--true-sequential") a.true_sequential = true;
-        else if (k == "--calib-seqs") a.calib_seqs = std::max(1, std::atoi(val()));
-        else if (k == "--calib-len") a.calib_len = std::max(2, std::atoi(val()));
+        else if (k == "--calib-seqs") integer(1, 1 << 20, &a.calib_seqs);
+        else if (k == "--calib-len") integer(2, 1 << 20, &a.calib_len);
         else if (k == "--eval") a.eval = true;
         else if (k == "--json") a.json = true;
-        else if (k == "--threads") a.threads = std::max(1, std::atoi(val()));
-        else if (k == "--spin") a.spin = std::chrono::microseconds(std::max(0, std::atoi(val())));
-        else if (k == "--steps") a.steps = std::max(1, std::atoi(val()));
-        else if (k == "--seed") a.seed = std::strtoull(val(), nullptr, 10);
-        else if (k == "--temperature") a.temperature = static_cast<float>(std::atof(val()));
-        else if (k == "--top-p") a.top_p = static_cast<float>(std::atof(val()));
-        else if (k == "--eval-seqs") a.eval_seqs = std::max(1, std::atoi(val()));
-        else if (k == "--eval-len") a.eval_len = std::max(2, std::atoi(val()));
+        else if (k == "--threads") integer(1, 1024, &a.threads);
+        else if (k == "--spin") {
+            int us = 0;
+            integer(0, 10000000, &us);
+            a.spin = std::chrono::microseconds(us);
+        } else if (k == "--steps") integer(1, 1 << 24, &a.steps);
+        else if (k == "--seed") ok(lbcli::parse_u64(prog, k.c_str(), val(), &a.seed));
+        else if (k == "--temperature") ok(lbcli::parse_float(prog, k.c_str(), val(), 0.0, 1e6, false, &a.temperature));
+        else if (k == "--top-p") ok(lbcli::parse_float(prog, k.c_str(), val(), 0.0, 1.0, false, &a.top_p));
+        else if (k == "--eval-seqs") integer(1, 1 << 20, &a.eval_seqs);
+        else if (k == "--eval-len") integer(2, 1 << 20, &a.eval_len);
         else if (k == "--export-gguf") a.export_path = val();
         else if (k == "--synthetic") a.synthetic = val();
         else if (k == "--perplexity") a.perplexity_text = val();
         else if (k == "--tokenize") a.tokenize_text = val();
         else if (k == "--kl-divergence-base") a.kl_base = val();
         else if (k == "--kl-divergence") a.kl_divergence = true;
-        else if (k == "--ctx") a.ctx = std::atoi(val());
+        else if (k == "--ctx") integer(4, 1 << 22, &a.ctx);
         else if (k == "--bench") a.bench = val();
-        else if (k == "--reps") a.reps = std::max(1, std::atoi(val()));
-        else if (k == "--bench-threads") a.bench_threads = val();
-        else if (k == "--chunks") a.chunks = std::atoi(val());
+        else if (k == "--reps") integer(1, 1 << 20, &a.reps);
+        else if (k == "--bench-threads") {
+            const char* list = val();
+            a.bench_threads.clear();
+            for (const std::string& n : split(list)) {
+                a.bench_threads.push_back(0);
+                ok(lbcli::parse_int(prog, k.c_str(), n.c_str(), 1, 1024, &a.bench_threads.back()));
+            }
+            if (a.bench_threads.empty()) {
+                std::fprintf(stderr, "lowbit-llama: --bench-threads '%s': expected thread counts 1..1024, e.g. 1,2,4\n", list);
+                std::exit(2);
+            }
+        }
+        else if (k == "--chunks") integer(1, 1 << 22, &a.chunks);
         else if (k == "--path") {
             const std::string p = val();
             if (p == "fma") a.path = lowbit::matmul_path::dequant_fma;
             else if (p == "int8") a.path = lowbit::matmul_path::int8_dot;
-            else return false;
+            else {
+                std::fprintf(stderr, "lowbit-llama: --path '%s': expected fma or int8\n", p.c_str());
+                std::exit(2);
+            }
         } else if (k == "--layout") {
             const std::string l = val();
             if (l == "tiled") a.tiled = true;
             else if (l == "plain") a.tiled = false;
-            else return false;
+            else {
+                std::fprintf(stderr, "lowbit-llama: --layout '%s': expected tiled or plain\n", l.c_str());
+                std::exit(2);
+            }
         } else if (k == "-h" || k == "--help") return false;
         else if (!k.empty() && k[0] != '-' && a.model_path.empty()) a.model_path = k;
         else {
@@ -155,17 +197,6 @@ bool parse_args(int argc, char** argv, args& a) {
 int fail(const lowbit::status& st) {
     std::fprintf(stderr, "lowbit-llama: %s\n", st.message());
     return 1;
-}
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::size_t at = 0;
-    while (at <= s.size()) {
-        const std::size_t end = std::min(s.find(',', at), s.size());
-        if (end > at) out.push_back(s.substr(at, end - at));
-        at = end + 1;
-    }
-    return out;
 }
 
 int run_synthetic(const args& a) {
@@ -333,15 +364,7 @@ int run_eval(const args& a, const llama::model& f32) {
 int run_bench(const args& a, const llama::model& m) {
     auto tests = llama::parse_bench(a.bench);
     if (!tests) return fail(tests.error());
-    std::vector<int> thread_counts;
-    for (const std::string& n : split(a.bench_threads.empty() ? std::to_string(a.threads) : a.bench_threads)) {
-        const int t = std::atoi(n.c_str());
-        if (t < 1 || t > 1024) {
-            std::fprintf(stderr, "lowbit-llama: --bench-threads: '%s' is not a thread count (1..1024)\n", n.c_str());
-            return 2;
-        }
-        thread_counts.push_back(t);
-    }
+    const std::vector<int> thread_counts = a.bench_threads.empty() ? std::vector<int>{a.threads} : a.bench_threads;
     llama::run_options ro;
     ro.matmul.path = a.path;
     ro.tiled = a.tiled;

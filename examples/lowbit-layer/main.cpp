@@ -20,6 +20,7 @@
 // rel_error = ||X W^T - X W^^T||_F / ||X W^T||_F over the calibration tokens;
 // sqnr_db = 10 log10(||X W^T||^2 / ||X W^T - X W^^T||^2). For AWQ W^ = Q(W s)/s,
 // for SmoothQuant the activations X/s are int8-quantized per token as well.
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,6 +36,7 @@
 #include <lowbit/formats/npy.hpp>
 #include <lowbit/lowbit.hpp>
 
+#include "../common/cli_numbers.hpp"
 #include "gguf_tensor.hpp"
 #include "llama2c.hpp"
 
@@ -59,11 +61,32 @@ int usage() {
     return 2;
 }
 
+constexpr const char* prog = "lowbit-layer";
+
+// --synthetic N,K,T: three integers in 1..2^24.
+bool parse_shape(const char* v, args& a) {
+    std::size_t* dims[3] = {&a.syn_n, &a.syn_k, &a.syn_t};
+    const char* p = v;
+    for (int d = 0; d < 3; ++d) {
+        char* end = nullptr;
+        errno = 0;
+        const long long n = std::strtoll(p, &end, 10);
+        if (end == p || *end != (d < 2 ? ',' : '\0') || errno == ERANGE || n < 1 || n > (1 << 24)) {
+            std::fprintf(stderr, "%s: --synthetic '%s': expected N,K,T, each an integer in 1..16777216\n", prog, v);
+            return false;
+        }
+        *dims[d] = static_cast<std::size_t>(n);
+        p = end + 1;
+    }
+    return true;
+}
+
 bool parse(int argc, char** argv, args& a) {
     for (int i = 1; i < argc; ++i) {
         const std::string k = argv[i];
         auto val = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
         const char* v = nullptr;
+        bool ok = true;  // false: a bad number, already reported
         if (k == "--sym") a.sym = true;
         else if (k == "--act-order") a.act_order = true;
         else if (k == "--json") a.json = true;
@@ -83,16 +106,16 @@ bool parse(int argc, char** argv, args& a) {
         else if (k == "--save-calib") a.save_x = v;
         else if (k == "--save-dequant") a.save_deq = v;
         else if (k == "--scale") a.scale = v;
-        else if (k == "--layer") a.layer = std::atoi(v);
-        else if (k == "--seqs") a.seqs = std::atoi(v);
-        else if (k == "--len") a.len = std::atoi(v);
-        else if (k == "--bits") a.bits = std::atoi(v);
-        else if (k == "--group") a.group = std::atoi(v);
-        else if (k == "--threads") a.threads = std::atoi(v);
-        else if (k == "--alpha") a.alpha = static_cast<float>(std::atof(v));
-        else if (k == "--synthetic") {
-            if (std::sscanf(v, "%zu,%zu,%zu", &a.syn_n, &a.syn_k, &a.syn_t) != 3) return false;
-        } else return false;
+        else if (k == "--layer") ok = lbcli::parse_int(prog, "--layer", v, 0, 1 << 20, &a.layer);
+        else if (k == "--seqs") ok = lbcli::parse_int(prog, "--seqs", v, 1, 1 << 20, &a.seqs);
+        else if (k == "--len") ok = lbcli::parse_int(prog, "--len", v, 1, 1 << 20, &a.len);
+        else if (k == "--bits") ok = lbcli::parse_int(prog, "--bits", v, 1, 8, &a.bits);
+        else if (k == "--group") ok = lbcli::parse_int(prog, "--group", v, 0, 1 << 20, &a.group);  // 0: per channel
+        else if (k == "--threads") ok = lbcli::parse_int(prog, "--threads", v, 1, 1024, &a.threads);
+        else if (k == "--alpha") ok = lbcli::parse_float(prog, "--alpha", v, 0.0, 1.0, false, &a.alpha);
+        else if (k == "--synthetic") ok = parse_shape(v, a);
+        else return false;
+        if (!ok) return false;
     }
     return true;
 }

@@ -28,6 +28,7 @@
 #include <lowbit/lowbit.hpp>
 #include <lowbit/qat.hpp>
 
+#include "../common/cli_numbers.hpp"
 #include "fashion_mnist.hpp"
 #include "mlp_file.hpp"
 
@@ -61,16 +62,22 @@ bool parse_args(int argc, char** argv, options& o) {
             }
             return argv[++i];
         };
+        // A bad number is a usage error: one line naming the option, exit 2.
+        auto number = [&](long long lo, long long hi, auto* field) {
+            if (!lbcli::parse_int("qat_mnist", a.c_str(), next(a.c_str()), lo, hi, field)) std::exit(2);
+        };
         if (a == "--data") o.data = next("--data");
-        else if (a == "--epochs") o.epochs = std::atoi(next("--epochs"));
-        else if (a == "--qat-epochs") o.qat_epochs = std::atoi(next("--qat-epochs"));
-        else if (a == "--train") o.train = static_cast<std::size_t>(std::atol(next("--train")));
-        else if (a == "--test") o.test = static_cast<std::size_t>(std::atol(next("--test")));
-        else if (a == "--threads") o.threads = static_cast<unsigned>(std::atoi(next("--threads")));
-        else if (a == "--seed") o.seed = static_cast<std::uint64_t>(std::atoll(next("--seed")));
+        else if (a == "--epochs") number(1, 10000, &o.epochs);
+        else if (a == "--qat-epochs") number(0, 10000, &o.qat_epochs);
+        else if (a == "--train") number(0, 1 << 30, &o.train);  // 0: all
+        else if (a == "--test") number(0, 1 << 30, &o.test);
+        else if (a == "--threads") number(1, 1024, &o.threads);
+        else if (a == "--seed") {
+            if (!lbcli::parse_u64("qat_mnist", "--seed", next("--seed"), &o.seed)) std::exit(2);
+        }
         else if (a == "--json") o.json = true;
         else if (a == "--save") o.save = next("--save");
-        else if (a == "--save-bits") o.save_bits = std::atoi(next("--save-bits"));
+        else if (a == "--save-bits") number(2, 4, &o.save_bits);
         else if (a == "--quick") {  // the CTest smoke run: a subset, few epochs
             o.train = 6000;
             o.test = 2000;

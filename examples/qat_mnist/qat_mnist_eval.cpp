@@ -12,6 +12,7 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "../common/cli_numbers.hpp"
 #include "fashion_mnist.hpp"
 #include "mlp_file.hpp"
 
@@ -40,8 +41,11 @@ int main(int argc, char** argv) {
         const std::string a = argv[i];
         const bool has = i + 1 < argc;
         if (a == "--data" && has) data = argv[++i];
-        else if (a == "--test" && has) test_n = static_cast<std::size_t>(std::atol(argv[++i]));
-        else if (a == "--threads" && has) threads = static_cast<unsigned>(std::max(1, std::atoi(argv[++i])));
+        else if (a == "--test" && has) {
+            if (!lbcli::parse_int("qat_mnist_eval", "--test", argv[++i], 0, 1 << 30, &test_n)) return 2;
+        } else if (a == "--threads" && has) {
+            if (!lbcli::parse_int("qat_mnist_eval", "--threads", argv[++i], 1, 1024, &threads)) return 2;
+        }
         else if (!a.empty() && a[0] != '-' && path.empty()) path = a;
         else {
             std::fprintf(stderr, "usage: qat_mnist_eval FILE.gguf [--data DIR] [--test N] [--threads N]\n");

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The tools' numeric options are read strictly (examples/common/cli_numbers.hpp):
+# a value that is not wholly a number in the option's range is a usage error -
+# exit 2, a line naming the tool, the option and the value - never atoi's
+# "abc" -> 0 or "4x" -> 4, and never a silent clamp. Each check stops at the
+# argument parser, so no model or data is read.
+#
+#   tests/cli/test_tool_numbers.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL
+set -u
+llama=${1:?usage: $0 LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL}
+layer=${2:?}
+qat=${3:?}
+qat_eval=${4:?}
+work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-numbers-XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+
+checks=0 fails=0
+# refused WHAT TOOL ARGS...: the run must exit 2 and say "TOOL-NAME: OPTION 'VALUE'".
+refused() {
+    local what=$1 tool=$2 opt=$3 value=$4
+    shift 4
+    timeout 20 "$tool" "$@" "$opt" "$value" > "$work/out" 2> "$work/err"
+    local rc=$?
+    checks=$((checks + 1))
+    if [ "$rc" -eq 2 ] && grep -qF -- "$opt '$value'" "$work/err"; then
+        echo "ok   - $what: $opt '$value' refused"
+    else
+        fails=$((fails + 1))
+        echo "FAIL - $what: $opt '$value' gave exit $rc: $(head -c 300 "$work/err")"
+    fi
+}
+
+m=model.bin  # never opened: the parser refuses first
+for v in abc 4x "" 0 -1 1025 99999999999999999999; do refused lowbit-llama "$llama" --threads "$v" "$m"; done
+for v in 0 -3 1.5; do refused lowbit-llama "$llama" --steps "$v" "$m"; done
+for v in abc -1 18446744073709551616; do refused lowbit-llama "$llama" --seed "$v" "$m"; done
+for v in nan inf -0.5 1x; do refused lowbit-llama "$llama" --temperature "$v" "$m"; done
+for v in 1.5 -0.1 nan; do refused lowbit-llama "$llama" --top-p "$v" "$m"; done
+for v in 2 abc; do refused lowbit-llama "$llama" --ctx "$v" "$m" --perplexity t.txt; done
+for v in 0 x; do refused lowbit-llama "$llama" --chunks "$v" "$m" --perplexity t.txt; done
+for v in 2x ,; do refused lowbit-llama "$llama" --bench-threads "$v" "$m" --bench tg16; done
+# an item of a list: the line names the item
+timeout 20 "$llama" "$m" --bench tg16 --bench-threads 1,0 > /dev/null 2> "$work/err"
+rc=$?
+checks=$((checks + 1))
+if [ "$rc" -eq 2 ] && grep -qF -- "--bench-threads '0'" "$work/err"; then
+    echo "ok   - lowbit-llama: --bench-threads '1,0' refused"
+else
+    fails=$((fails + 1))
+    echo "FAIL - lowbit-llama: --bench-threads '1,0' gave exit $rc: $(head -c 300 "$work/err")"
+fi
+refused lowbit-llama "$llama" --path avx "$m"
+refused lowbit-llama "$llama" --layout dense "$m"
+for v in 0 9 four; do refused lowbit-layer "$layer" --bits "$v" --synthetic 8,8,8; done
+for v in -1 2.5; do refused lowbit-layer "$layer" --group "$v" --synthetic 8,8,8; done
+refused lowbit-layer "$layer" --alpha 1.5 --synthetic 8,8,8
+refused lowbit-layer "$layer" --threads 0 --synthetic 8,8,8
+refused lowbit-layer "$layer" --synthetic -1,8,8
+refused lowbit-layer "$layer" --synthetic 8,8
+for v in 0 x; do refused qat_mnist "$qat" --epochs "$v"; done
+refused qat_mnist "$qat" --threads 0
+refused qat_mnist "$qat" --save-bits 5
+refused qat_mnist "$qat" --seed -4
+refused qat_mnist_eval "$qat_eval" --threads 0 model.gguf
+refused qat_mnist_eval "$qat_eval" --test x model.gguf
+
+echo "$checks checks, $fails failed"
+[ "$fails" -eq 0 ]
