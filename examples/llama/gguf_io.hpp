@@ -16,6 +16,8 @@
 // not available): llama.cpp itself would refuse it for that reason alone.
 #pragma once
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,14 +49,16 @@ public:
 #ifdef LLAMA_HAVE_MMAP
         const int fd = ::open(path, O_RDONLY);
         if (fd < 0) return status::error(errc::io_error, "cannot open %s", path);
-        struct stat sb;
-        if (::fstat(fd, &sb) != 0 || sb.st_size <= 0) {
+        struct stat sb {};
+        if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
+            const char* why = S_ISDIR(sb.st_mode) ? "is a directory" : S_ISREG(sb.st_mode) ? "is empty" : "is not a regular file";
             ::close(fd);
-            return status::error(errc::io_error, "%s: empty or unreadable", path);
+            return status::error(errc::io_error, "%s: %s", path, why);
         }
         void* p = ::mmap(nullptr, static_cast<std::size_t>(sb.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+        const int map_errno = errno;
         ::close(fd);  // the mapping keeps the file
-        if (p == MAP_FAILED) return status::error(errc::io_error, "%s: mmap failed", path);
+        if (p == MAP_FAILED) return status::error(errc::io_error, "%s: mmap failed: %s", path, std::strerror(map_errno));
         f->map_ = p;
         f->size_ = static_cast<std::size_t>(sb.st_size);
 #else

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The tools' numeric options are read strictly (examples/common/cli_numbers.hpp):
-# a value that is not wholly a number in the option's range is a usage error -
-# exit 2, a line naming the tool, the option and the value - never atoi's
-# "abc" -> 0 or "4x" -> 4, and never a silent clamp. Each check stops at the
-# argument parser, so no model or data is read.
+# The tools' arguments: numeric options are read strictly
+# (examples/common/cli_numbers.hpp): a value that is not wholly a number in the
+# option's range is a usage error - exit 2, a line naming the tool, the option
+# and the value - never atoi's "abc" -> 0 or "4x" -> 4, and never a silent
+# clamp; those checks stop at the argument parser, so no model or data is read.
+# Then a model path that is a folder, an empty file or a device: exit 1 and a
+# line that says which.
 #
-#   tests/cli/test_tool_numbers.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL
+#   tests/cli/test_tool_args.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL
 set -u
 llama=${1:?usage: $0 LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL}
 layer=${2:?}
 qat=${3:?}
 qat_eval=${4:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-numbers-XXXXXX") || exit 1
+work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-args-XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 
 checks=0 fails=0
@@ -63,6 +65,22 @@ refused qat_mnist "$qat" --save-bits 5
 refused qat_mnist "$qat" --seed -4
 refused qat_mnist_eval "$qat_eval" --threads 0 model.gguf
 refused qat_mnist_eval "$qat_eval" --test x model.gguf
+
+# model paths: exit 1 and the reason
+: > "$work/empty.gguf"
+mkdir "$work/folder.gguf"
+for pair in "$work/folder.gguf|is a directory" "$work/empty.gguf|is empty" "/dev/null|is not a regular file"; do
+    path=${pair%%|*} why=${pair#*|}
+    timeout 20 "$llama" "$path" --steps 1 > /dev/null 2> "$work/err"
+    rc=$?
+    checks=$((checks + 1))
+    if [ "$rc" -eq 1 ] && grep -qF -- "$path: $why" "$work/err"; then
+        echo "ok   - lowbit-llama $path: $why"
+    else
+        fails=$((fails + 1))
+        echo "FAIL - lowbit-llama $path gave exit $rc: $(head -c 300 "$work/err")"
+    fi
+done
 
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]
