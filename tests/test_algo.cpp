@@ -3,11 +3,20 @@
 // on real weights with real activations; bad calibration input.
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
+#if defined(__unix__) || defined(__APPLE__)
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include <lowbit/algo.hpp>
 #include <lowbit/formats/npy.hpp>
@@ -545,6 +554,94 @@ TEST_CASE("npy: round trip, and malformed files are rejected with the reason") {
     b[1] = 'X';
     CHECK(std::string(parse_npy(b.data(), b.size()).error().message()).find("magic") != std::string::npos);
 }
+
+#if defined(__unix__) || defined(__APPLE__)
+namespace {
+// Names in the current folder that start with `prefix` (write_npy's temporary files are "<path>.tmp-...").
+std::vector<std::string> names_starting(const std::string& prefix) {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(".")) {
+        while (const dirent* e = ::readdir(d))
+            if (std::string(e->d_name).rfind(prefix, 0) == 0) out.push_back(e->d_name);
+        ::closedir(d);
+    }
+    return out;
+}
+std::string file_text(const std::string& path) {
+    std::string s;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+        char b[256];
+        std::size_t n;
+        while ((n = std::fread(b, 1, sizeof b, f)) > 0) s.append(b, n);
+        std::fclose(f);
+    }
+    return s;
+}
+void put_text(const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    REQUIRE(std::fwrite(text.data(), 1, text.size(), f) == text.size());
+    REQUIRE(std::fclose(f) == 0);
+}
+}  // namespace
+
+TEST_CASE("npy: write_npy replaces its file only when the whole file is written, and leaves no temporary file") {
+    const std::string path = "test_algo_replace.npy";
+    std::vector<float> v(16384);  // 64 KiB of values: larger than the file size limit below
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f - 7.0f;
+    SUBCASE("success replaces an existing file") {
+        put_text(path, "old contents");
+        REQUIRE(write_npy(path.c_str(), v.data(), {128, 128}).ok());
+        auto r = read_npy(path.c_str());
+        REQUIRE(r.ok());
+        CHECK(r->shape == std::vector<std::size_t>{128, 128});
+        CHECK(r->data == v);
+    }
+    SUBCASE("a folder that does not exist: io_error naming the path, nothing created") {
+        const lowbit::status st = write_npy("test_algo_no_such_dir/x.npy", v.data(), {16384});
+        CHECK(st.code() == errc::io_error);
+        CHECK(std::string(st.message()).find("test_algo_no_such_dir/x.npy") != std::string::npos);
+        CHECK(std::string(st.message()).find(std::strerror(ENOENT)) != std::string::npos);
+    }
+    SUBCASE("a write that fails half-way (file size limit, EFBIG): the old file is intact") {
+        put_text(path, "old contents");
+        rlimit old_limit{};
+        REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+        void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);  // else the write kills the process
+        rlimit small = old_limit;
+        small.rlim_cur = 4096;
+        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+        const lowbit::status st = write_npy(path.c_str(), v.data(), {16384});
+        ::setrlimit(RLIMIT_FSIZE, &old_limit);
+        std::signal(SIGXFSZ, old_handler);
+        CHECK(st.code() == errc::io_error);
+        CHECK(std::string(st.message()).find(std::strerror(EFBIG)) != std::string::npos);
+        CHECK(file_text(path) == "old contents");
+    }
+    SUBCASE("a path the file cannot replace (a folder): io_error, the folder kept") {
+        REQUIRE(::mkdir("test_algo_replace_dir.npy", 0755) == 0);
+        const lowbit::status st = write_npy("test_algo_replace_dir.npy", v.data(), {16384});
+        CHECK(st.code() == errc::io_error);
+        struct stat sb {};
+        CHECK((::stat("test_algo_replace_dir.npy", &sb) == 0 && S_ISDIR(sb.st_mode)));
+        CHECK(names_starting("test_algo_replace_dir.npy.tmp-").empty());
+        ::rmdir("test_algo_replace_dir.npy");
+    }
+    SUBCASE("a symbolic link at the path is replaced by the file, its target not written through") {
+        put_text("test_algo_target.txt", "old contents");
+        ::unlink(path.c_str());
+        REQUIRE(::symlink("test_algo_target.txt", path.c_str()) == 0);
+        REQUIRE(write_npy(path.c_str(), v.data(), {16384}).ok());
+        struct stat sb {};
+        CHECK((::lstat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode)));
+        CHECK(file_text("test_algo_target.txt") == "old contents");
+        REQUIRE(read_npy(path.c_str()).ok());
+        std::remove("test_algo_target.txt");
+    }
+    CHECK(names_starting(path + ".tmp-").empty());
+    std::remove(path.c_str());
+}
+#endif
 
 TEST_CASE("gptq: an 11008 x 4096 layer (LLaMA-7B MLP shape) in O(K^2 + N K) memory") {
     // Few calibration tokens keep this test quick; the 4096 x 4096 x 262144-token

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -923,20 +924,21 @@ TEST_CASE("quantize tool: hostile tensor names never reach OUT or the terminal v
     CHECK(exists(d / "out.gguf"));
 }
 
-// ---- file rules (the end-to-end script tests/cli/test_quantize_files.sh does the rest) ----
+// ---- file rules (examples/common/output_file.hpp; the end-to-end scripts tests/cli/test_quantize_files.sh
+// and tests/cli/test_tool_outputs.sh do the rest) ----
 
 TEST_CASE("quantize tool: temporary file names and who owns them") {
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "m.gguf") == 1234);
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "n.gguf") == 0);     // another OUT's
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3xY", "m.gguf") == 0);      // not mkstemp's 6 characters
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-1234-aB3x/z", "m.gguf") == 0);
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp--aB3xYz", "m.gguf") == 0);         // no pid
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-0-aB3xYz", "m.gguf") == 0);
-    CHECK(lbq::temp_owner("m.gguf.lowbit-tmp-99999999999-aB3xYz", "m.gguf") == 0);  // not a pid
-    CHECK(lbq::temp_owner("m.gguf.tmp-aB3xYz", "m.gguf") == 0);                  // the old naming: not ours to judge
-    CHECK(lbq::split_path("a/b/m.gguf") == std::make_pair(std::string("a/b"), std::string("m.gguf")));
-    CHECK(lbq::split_path("m.gguf") == std::make_pair(std::string("."), std::string("m.gguf")));
-    CHECK(lbq::split_path("/m.gguf") == std::make_pair(std::string("/"), std::string("m.gguf")));
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "m.gguf") == 1234);
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-1234-aB3xYz", "n.gguf") == 0);     // another OUT's
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-1234-aB3xY", "m.gguf") == 0);      // not mkstemp's 6 characters
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-1234-aB3x/z", "m.gguf") == 0);
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp--aB3xYz", "m.gguf") == 0);         // no pid
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-0-aB3xYz", "m.gguf") == 0);
+    CHECK(tool_files::temp_owner("m.gguf.lowbit-tmp-99999999999-aB3xYz", "m.gguf") == 0);  // not a pid
+    CHECK(tool_files::temp_owner("m.gguf.tmp-aB3xYz", "m.gguf") == 0);                  // the old naming: not ours to judge
+    CHECK(tool_files::split_path("a/b/m.gguf") == std::make_pair(std::string("a/b"), std::string("m.gguf")));
+    CHECK(tool_files::split_path("m.gguf") == std::make_pair(std::string("."), std::string("m.gguf")));
+    CHECK(tool_files::split_path("/m.gguf") == std::make_pair(std::string("/"), std::string("m.gguf")));
 }
 
 TEST_CASE("quantize tool: check_output_path refuses the input and anything but a regular file") {
@@ -964,7 +966,10 @@ TEST_CASE("quantize tool: check_output_path refuses the input and anything but a
     CHECK(f.code() == lowbit::errc::invalid_argument);
     CHECK(std::string(f.message()).find("a FIFO") != std::string::npos);
     CHECK(lbq::check_output_path(d.path, inputs, &exists_).code() == lowbit::errc::invalid_argument);  // a directory
-    CHECK(lbq::check_output_path(d / "missing/x.gguf", inputs, &exists_).ok());  // ENOENT: mkstemp reports it later
+    // A missing folder fails the check (before the run), with the words mkstemp would have used at the end of it.
+    const lowbit::status m = lbq::check_output_path(d / "missing/x.gguf", inputs, &exists_);
+    CHECK(m.code() == lowbit::errc::io_error);
+    CHECK(std::string(m.message()) == std::string("cannot create a file next to it: ") + std::strerror(ENOENT));
     CHECK(read_file(d / "in.gguf") == std::vector<std::uint8_t>{1, 2, 3});
 }
 

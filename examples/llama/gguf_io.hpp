@@ -27,6 +27,7 @@
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
 
+#include "../common/output_file.hpp"
 #include "ggml_repack.hpp"
 #include "runtime.hpp"
 #include "vocab.hpp"
@@ -303,7 +304,13 @@ inline result<lowbit::weights_view> lowbit_view_of(const linear& l) {
     return lowbit::make_weights(d);
 }
 
-inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama", const vocab* v = nullptr) {
+// Writes `m` to `path` as every tool writes a file (../common/output_file.hpp):
+// a temporary file next to it, renamed over `path` only when complete; `path`
+// must not be one of `inputs` (the model file, the plan) nor anything but a
+// regular file. Errors about the file name `path`; a refused `path` is
+// invalid_argument.
+inline status export_gguf(const model& m, const char* path, const char* name = "lowbit-llama", const vocab* v = nullptr,
+                          const std::vector<tool_files::input_path>& inputs = {}) {
     namespace g = lowbit::gguf;
     for (const layer& y : m.layers) {
         status st;
@@ -390,17 +397,16 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
         else if (it.rows == 1) LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols}));
         else LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols, it.rows}));
     }
-    std::FILE* fp = std::fopen(path, "wb");
-    if (!fp) return status::error(errc::io_error, "cannot create %s", path);
-    status st = lw.write_header(g::byte_sink::to_file(fp));
-    for (const item& it : items) {
-        if (!st) break;
-        const std::size_t n = static_cast<std::size_t>(g::row_size(it.type, static_cast<std::int64_t>(it.cols)) * it.rows);
-        st = it.lowbit ? lw.write(it.name, *it.lowbit) : w.write_tensor(it.name, lowbit::span<const std::uint8_t>(it.data, n));
-    }
-    if (st) st = w.finish();
-    if (std::fclose(fp) != 0 && st) st = status::error(errc::io_error, "closing %s failed", path);
-    return st;
+    const status st = tool_files::write_output(path, inputs, [&](tool_files::output_file& out) -> status {
+        const g::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<tool_files::output_file*>(ctx)->write(p, n); });
+        LOWBIT_TRY(lw.write_header(sink));
+        for (const item& it : items) {
+            const std::size_t n = static_cast<std::size_t>(g::row_size(it.type, static_cast<std::int64_t>(it.cols)) * it.rows);
+            LOWBIT_TRY(it.lowbit ? lw.write(it.name, *it.lowbit) : w.write_tensor(it.name, lowbit::span<const std::uint8_t>(it.data, n)));
+        }
+        return w.finish();
+    });
+    return st ? st : status::error(st.code(), "%s: %s", path, st.message());
 }
 
 // Loads a llama2.c checkpoint or a GGUF file (by its magic); `one_copy` as

@@ -194,9 +194,34 @@ bool parse_args(int argc, char** argv, args& a) {
     return !a.model_path.empty() || !a.synthetic.empty();
 }
 
-int fail(const lowbit::status& st) {
+// One line on stderr; exit status 1, or `rc` (tool_files::exit_code: 2 for
+// an output that is refused).
+int fail(const lowbit::status& st, int rc = 1) {
     std::fprintf(stderr, "lowbit-llama: %s\n", st.message());
-    return 1;
+    return rc;
+}
+
+// The files this run reads, which no output may replace.
+std::vector<tool_files::input_path> inputs_of(const args& a) {
+    std::vector<tool_files::input_path> in;
+    for (const std::string* f : {&a.model_path, &a.plan_in, &a.perplexity_text}) tool_files::add_input(in, *f);
+    if (a.kl_divergence) tool_files::add_input(in, a.kl_base);  // read, not written
+    return in;
+}
+
+// --plan-out FILE gets the last pass's plan; an earlier pass's goes to FILE.passN.
+std::string plan_file_of_pass(const args& a, int pass) {
+    return pass == a.plan_passes ? a.plan_out : a.plan_out + ".pass" + std::to_string(pass);
+}
+
+// The files this run may write (docs/tools.md, "Outputs of every tool").
+std::vector<std::string> outputs_of(const args& a) {
+    std::vector<std::string> out;
+    if (!a.export_path.empty()) out.push_back(a.export_path);
+    if (!a.kl_base.empty() && !a.kl_divergence) out.push_back(a.kl_base);
+    if (!a.plan_out.empty())
+        for (int pass = 1; pass <= a.plan_passes; ++pass) out.push_back(plan_file_of_pass(a, pass));
+    return out;
 }
 
 int run_synthetic(const args& a) {
@@ -248,13 +273,12 @@ lowbit::result<llama::tensor_schemes> read_plan(const args& a, const llama::mode
 }
 
 lowbit::status write_plan(const std::string& path, const args& a, const llama::sensitivity_table& t, const llama::tensor_plan& p) {
-    std::FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", path.c_str());
-    std::fprintf(f, "# lowbit-llama --bpw %s: predicted KLD %.4f, %llu bytes\n", a.bpw.c_str(), p.predicted_kld,
-                 static_cast<unsigned long long>(p.bytes));
-    for (std::size_t i = 0; i < t.tensors.size(); ++i) std::fprintf(f, "%s %s\n", t.tensors[i].c_str(), p.schemes[i].name.c_str());
-    if (std::fclose(f) != 0) return lowbit::status::error(lowbit::errc::io_error, "cannot write %s", path.c_str());
-    return {};
+    char nums[96];
+    std::snprintf(nums, sizeof nums, ": predicted KLD %.4f, %llu bytes\n", p.predicted_kld, static_cast<unsigned long long>(p.bytes));
+    std::string text = "# lowbit-llama --bpw " + a.bpw + nums;
+    for (std::size_t i = 0; i < t.tensors.size(); ++i) text += t.tensors[i] + " " + p.schemes[i].name + "\n";
+    const lowbit::status st = tool_files::write_file(path, inputs_of(a), text);
+    return st ? st : lowbit::status::error(st.code(), "%s: %s", path.c_str(), st.message());
 }
 
 // --bpw: measures the sensitivity on calibration samples and plans; prints the table and the choice.
@@ -299,8 +323,7 @@ lowbit::result<llama::tensor_schemes> plan_schemes(const args& a, const llama::m
         std::fprintf(out, "\nplan: %llu bytes of %llu budgeted, %.4f bpw, predicted KLD (sum) %.4f\n\n", static_cast<unsigned long long>(p->bytes),
                      static_cast<unsigned long long>(p->budget), 8.0 * static_cast<double>(p->bytes) / static_cast<double>(weights), p->predicted_kld);
         std::fflush(out);
-        // --plan-out FILE gets the last pass's plan; an earlier pass's goes to FILE.passN
-        if (!a.plan_out.empty()) LOWBIT_TRY(write_plan(pass == a.plan_passes ? a.plan_out : a.plan_out + ".pass" + std::to_string(pass), a, *t, *p));
+        if (!a.plan_out.empty()) LOWBIT_TRY(write_plan(plan_file_of_pass(a, pass), a, *t, *p));
     }
     *name = "bpw" + a.bpw;
     return p->schemes;
@@ -454,8 +477,8 @@ int run_text_eval(const args& a, const llama::model& m) {
     if (!ids) return fail(ids.error());
     std::fprintf(stderr, "lowbit-llama: %s: %zu bytes, %zu tokens; n_ctx %d, scheme %s\n", a.perplexity_text.c_str(), s.size(), ids->size(),
                  a.ctx, m.scheme.c_str());
-    auto r = llama::perplexity(m, *ids, po, pool, a.kl_base.empty() ? nullptr : a.kl_base.c_str());
-    if (!r) return fail(r.error());
+    auto r = llama::perplexity(m, *ids, po, pool, a.kl_base.empty() ? nullptr : a.kl_base.c_str(), inputs_of(a));
+    if (!r) return fail(r.error(), tool_files::exit_code(r.error()));
     if (!a.kl_base.empty()) std::fprintf(stderr, "lowbit-llama: wrote %s\n", a.kl_base.c_str());
     return 0;
 }
@@ -472,6 +495,10 @@ int main(int argc, char** argv) {
     if (!a.kl_base.empty() && a.perplexity_text.empty() && !a.kl_divergence) {
         std::fprintf(stderr, "lowbit-llama: --kl-divergence-base FILE needs --perplexity TEXT (to write FILE) or --kl-divergence (to read it)\n");
         return 2;
+    }
+    if (!outputs_of(a).empty()) {  // checked now: hours of --bpw or a perplexity pass must not end in a refusal
+        if (const int rc = tool_files::check_outputs("lowbit-llama", outputs_of(a), inputs_of(a))) return rc;
+        tool_files::install_signal_handlers("lowbit-llama");  // a signal removes the output's temporary file
     }
 
     // A run that only generates, benches or measures perplexity holds one copy
@@ -527,7 +554,8 @@ int main(int argc, char** argv) {
             if (!t) return fail(t.error());
             tok = std::make_unique<llama::tokenizer>(std::move(*t));
         }
-        if (auto st = llama::export_gguf(m, a.export_path.c_str(), "lowbit-llama", tok ? &tok->vocabulary() : nullptr); !st) return fail(st);
+        if (auto st = llama::export_gguf(m, a.export_path.c_str(), "lowbit-llama", tok ? &tok->vocabulary() : nullptr, inputs_of(a)); !st)
+            return fail(st, tool_files::exit_code(st));
         std::fprintf(stderr, "lowbit-llama: wrote %s (%s, %zu bytes of weights)\n", a.export_path.c_str(), m.scheme.c_str(), m.total_bytes());
         return 0;
     }

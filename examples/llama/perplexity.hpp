@@ -160,11 +160,14 @@ struct perplexity_result {
 };
 
 // Runs the perplexity evaluation over `tokens`; with base_path, writes the
-// base-logits file there (to base_path + ".tmp", renamed when complete, so a
-// failed run leaves no half file and no earlier file destroyed).
+// base-logits file there as every tool writes a file (../common/output_file.hpp:
+// a temporary file renamed over base_path when complete, so a failed run
+// leaves no half file and no earlier file destroyed; base_path is never one
+// of `inputs`, the model and the text). Errors about the file name it; a
+// refused base_path is invalid_argument.
 template <class Exec>
 result<perplexity_result> perplexity(const model& m, const std::vector<int>& tokens, const perplexity_options& o, Exec& exec,
-                                     const char* base_path = nullptr) {
+                                     const char* base_path = nullptr, const std::vector<tool_files::input_path>& inputs = {}) {
     const int n_ctx = o.n_ctx, V = m.c.vocab;
     if (n_ctx < 4) return status::error(errc::invalid_argument, "--ctx %d: need at least 4", n_ctx);
     if (static_cast<long long>(tokens.size()) < 2ll * n_ctx)
@@ -177,25 +180,20 @@ result<perplexity_result> perplexity(const model& m, const std::vector<int>& tok
     if (n_chunk < 1) return status::error(errc::invalid_argument, "--chunks %d: nothing to evaluate", o.n_chunks);
     const int first = n_ctx / 2;
 
-    std::FILE* fp = nullptr;
-    std::string tmp;
-    if (base_path) {
-        tmp = std::string(base_path) + ".tmp";
-        fp = std::fopen(tmp.c_str(), "wb");
-        if (!fp) return status::error(errc::io_error, "cannot create %s", tmp.c_str());
+    tool_files::output_file base;
+    const bool writing = base_path != nullptr;
+    auto base_error = [&](const status& st) -> status { return status::error(st.code(), "%s: %s", base_path, st.message()); };
+    auto put = [&](const void* p, std::size_t n) { return base.write(static_cast<const std::uint8_t*>(p), n); };
+    if (writing) {
+        tool_files::remove_stale_temps(base_path);
         const std::int32_t h[3] = {n_ctx, V, n_chunk};
         std::vector<std::int32_t> tok(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n_chunk) * n_ctx);
-        bool ok = std::fwrite("_logits_", 1, 8, fp) == 8 && std::fwrite(h, 4, 3, fp) == 3 && std::fwrite(tok.data(), 4, tok.size(), fp) == tok.size();
-        if (!ok) {
-            std::fclose(fp);
-            std::remove(tmp.c_str());
-            return status::error(errc::io_error, "writing %s failed", tmp.c_str());
-        }
+        status st = base.open(base_path, inputs);
+        if (st) st = put("_logits_", 8);
+        if (st) st = put(h, sizeof h);
+        if (st) st = put(tok.data(), tok.size() * 4);
+        if (!st) return base_error(st);  // `base` removes its temporary file
     }
-    auto abandon = [&](status st) -> status {
-        if (fp) std::fclose(fp), std::remove(tmp.c_str());
-        return st;
-    };
 
     prefill_state s;
     std::vector<int> chunk(static_cast<std::size_t>(n_ctx));
@@ -209,28 +207,20 @@ result<perplexity_result> perplexity(const model& m, const std::vector<int>& tok
         for (int j = first; j < n_ctx - 1; ++j) {
             const float* lg = s.logits.data() + static_cast<std::size_t>(j - first) * V;
             const int next = chunk[static_cast<std::size_t>(j) + 1];
-            const double v = fp ? encode_record(lg, V, next, recs.data() + static_cast<std::size_t>(j - first) * record_u16(V))
+            const double v = writing ? encode_record(lg, V, next, recs.data() + static_cast<std::size_t>(j - first) * record_u16(V))
                                 : token_nll(lg, V, next);
             nll += v;
             nll2 += v * v;
         }
-        if (fp && std::fwrite(recs.data(), 2, recs.size(), fp) != recs.size())
-            return abandon(status::error(errc::io_error, "writing %s failed", tmp.c_str()));
+        if (writing)
+            if (status st = put(recs.data(), recs.size() * 2); !st) return base_error(st);
         count += static_cast<std::size_t>(n_ctx - 1 - first);
         std::fprintf(o.out, "[%d]%.4f,", i + 1, std::exp(nll / static_cast<double>(count)));
         std::fflush(o.out);
     }
     std::fprintf(o.out, "\n");
-    if (fp) {
-        if (std::fclose(fp) != 0) {
-            std::remove(tmp.c_str());
-            return status::error(errc::io_error, "closing %s failed", tmp.c_str());
-        }
-        if (std::rename(tmp.c_str(), base_path) != 0) {
-            std::remove(tmp.c_str());
-            return status::error(errc::io_error, "cannot rename %s to %s", tmp.c_str(), base_path);
-        }
-    }
+    if (writing)
+        if (status st = base.commit(); !st) return base_error(st);
     perplexity_result r;
     r.count = count;
     r.chunks = n_chunk;

@@ -37,6 +37,7 @@
 #include <lowbit/lowbit.hpp>
 
 #include "../common/cli_numbers.hpp"
+#include "../common/output_file.hpp"
 #include "gguf_tensor.hpp"
 #include "llama2c.hpp"
 
@@ -146,6 +147,48 @@ void synthetic(std::size_t N, std::size_t K, std::size_t T, std::vector<float>& 
     }
 }
 
+// --save-dequant PREFIX's file for one method.
+std::string dequant_path(const args& a, const std::string& method) { return a.save_deq + "." + method + ".npy"; }
+
+// --method's list ("all" = every method).
+std::vector<std::string> methods_of(const args& a) {
+    std::vector<std::string> methods;
+    const std::string list = a.methods == "all" ? "rtn,mse,hqq,gptq,awq,smoothquant" : a.methods;
+    for (std::size_t p = 0; p <= list.size();) {
+        const std::size_t e = list.find(',', p);
+        methods.push_back(list.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        if (e == std::string::npos) break;
+        p = e + 1;
+    }
+    return methods;
+}
+
+// The files this run reads, which no --save-* file may replace.
+std::vector<tool_files::input_path> inputs_of(const args& a) {
+    std::vector<tool_files::input_path> in;
+    for (const std::string* f : {&a.weights, &a.calib, &a.model, &a.reference}) tool_files::add_input(in, *f);
+    return in;
+}
+
+// The --save-* files of this run.
+std::vector<std::string> outputs_of(const args& a, const std::vector<std::string>& methods) {
+    std::vector<std::string> out;
+    for (const std::string* f : {&a.save_w, &a.save_x})
+        if (!f->empty()) out.push_back(*f);
+    if (!a.save_deq.empty())
+        for (const std::string& m : methods) out.push_back(dequant_path(a, m));
+    return out;
+}
+
+// An .npy output through tool_files (a temporary file renamed over `path`
+// when complete; never one of the inputs): 0, or the exit status after one line.
+int save_npy(const args& a, const std::string& path, const float* data, const std::vector<std::size_t>& shape) {
+    const lowbit::status st = tool_files::write_output(path, inputs_of(a), [&](tool_files::output_file& f) {
+        return lowbit::encode_npy(data, shape, [&](const std::uint8_t* p, std::size_t n) { return f.write(p, n); });
+    });
+    return st ? 0 : tool_files::report("lowbit-layer", path, st);
+}
+
 long peak_rss_kb() {
 #if defined(__unix__)
     rusage ru{};
@@ -176,6 +219,11 @@ int main(int argc, char** argv) {
         return layer_gguf::run(o);
     }
     if (!a.reference.empty()) return usage();  // goes with --tensor
+    const std::vector<std::string> methods = methods_of(a), outputs = outputs_of(a, methods);
+    if (!outputs.empty()) {  // checked now: a GPTQ on a large layer takes minutes
+        if (const int rc = tool_files::check_outputs("lowbit-layer", outputs, inputs_of(a))) return rc;
+        tool_files::install_signal_handlers("lowbit-layer");  // a signal removes the output's temporary file
+    }
     using namespace lowbit;
     std::vector<float> W, X;
     std::size_t N = 0, K = 0, T = 0;
@@ -212,8 +260,10 @@ int main(int argc, char** argv) {
         source = a.weights;
     }
     if (N == 0 || K == 0 || T == 0) return std::fprintf(stderr, "lowbit-layer: empty weights or calibration\n"), 1;
-    if (!a.save_w.empty() && !write_npy(a.save_w.c_str(), W.data(), {N, K})) return 1;
-    if (!a.save_x.empty() && !write_npy(a.save_x.c_str(), X.data(), {T, K})) return 1;
+    if (!a.save_w.empty())
+        if (const int rc = save_npy(a, a.save_w, W.data(), {N, K})) return rc;
+    if (!a.save_x.empty())
+        if (const int rc = save_npy(a, a.save_x, X.data(), {T, K})) return rc;
 
     runtime_scheme rs;
     rs.bits = a.bits;
@@ -238,26 +288,16 @@ int main(int argc, char** argv) {
         r.rel = s > 0 ? std::sqrt(e / s) : 0;
         r.sqnr = e > 0 ? 10 * std::log10(s / e) : INFINITY;
     };
-    // W^ (N x K, input order, 1/s folded back) -> output error; optionally saved.
-    auto finish = [&](row& r, const any_qmatrix& q) -> bool {
-        if (!linalg::matmul_nt(xv, matrix_view<const float>(deq.data(), N, K), matrix_view<float>(yq.data(), T, N), pool)) return false;
+    // W^ (N x K, input order, 1/s folded back) -> output error; optionally saved. 0, or the exit status.
+    auto finish = [&](row& r, const any_qmatrix& q) -> int {
+        if (!linalg::matmul_nt(xv, matrix_view<const float>(deq.data(), N, K), matrix_view<float>(yq.data(), T, N), pool)) return 1;
         output_error(r, yq);
         r.bytes = q.storage.bytes();
         r.bpw = 8.0 * static_cast<double>(r.bytes) / static_cast<double>(N * K);
-        if (!a.save_deq.empty()) write_npy((a.save_deq + "." + r.method + ".npy").c_str(), deq.data(), {N, K});
-        return true;
+        return a.save_deq.empty() ? 0 : save_npy(a, dequant_path(a, r.method), deq.data(), {N, K});
     };
     auto deq_of = [&](const any_qmatrix& q) { return dequantize(q, matrix_view<float>(deq.data(), N, K), pool); };
 
-    std::vector<std::string> methods;
-    const std::string all = "rtn,mse,hqq,gptq,awq,smoothquant";
-    std::string list = a.methods == "all" ? all : a.methods;
-    for (std::size_t p = 0; p <= list.size();) {
-        const std::size_t e = list.find(',', p);
-        methods.push_back(list.substr(p, e == std::string::npos ? std::string::npos : e - p));
-        if (e == std::string::npos) break;
-        p = e + 1;
-    }
     std::vector<row> rows;
     for (const std::string& m : methods) {
         row r;
@@ -362,7 +402,8 @@ int main(int argc, char** argv) {
             r.note = st.message();
         }
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (!r.skipped && !finish(r, q)) return 1;
+        if (!r.skipped)
+            if (const int rc = finish(r, q)) return rc;
         rows.push_back(r);
     }
 

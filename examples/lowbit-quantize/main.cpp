@@ -1256,7 +1256,7 @@ int run(const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    lbq::install_signal_handlers();
+    lbq::install_signal_handlers("lowbit-quantize");
     args a;
     const int rc = parse_args(argc, argv, &a);
     if (rc == -1) return 0;

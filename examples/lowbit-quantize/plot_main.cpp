@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "../common/output_file.hpp"
 #include "plan_files_io.hpp"
 #include "report_svg.hpp"
 
@@ -20,11 +21,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "lowbit-plan-plot: %s: %s\n", argv[1], pts.error().message());
         return 2;
     }
+    // OUT.svg as every tool writes a file (docs/tools.md, "Outputs of every tool"): never POINTS.txt.
+    std::vector<tool_files::input_path> inputs;
+    tool_files::add_input(inputs, argv[1]);
     const std::string svg = lbq::plan_plot_svg(*pts, argc == 4 ? argv[3] : "mean KLD against size");
-    std::FILE* f = std::fopen(argv[2], "wb");
-    if (!f || std::fwrite(svg.data(), 1, svg.size(), f) != svg.size() || std::fclose(f) != 0) {
-        std::fprintf(stderr, "lowbit-plan-plot: %s: cannot write it\n", argv[2]);
-        return 1;
-    }
-    return 0;
+    tool_files::install_signal_handlers("lowbit-plan-plot");
+    const lowbit::status st = tool_files::write_file(argv[2], inputs, svg);
+    return st ? 0 : tool_files::report("lowbit-plan-plot", argv[2], st);
 }

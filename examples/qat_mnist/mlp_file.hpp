@@ -24,6 +24,8 @@
 #include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/lowbit.hpp>
 
+#include "../common/output_file.hpp"
+
 namespace mlp_file {
 
 using lowbit::errc;
@@ -35,9 +37,12 @@ inline lowbit::span<const std::uint8_t> bytes_of(const std::vector<float>& v) {
     return {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(float)};
 }
 
-// Writes the model to `path` (replaced if it exists).
-inline status save(const char* path, const std::string& name, const lowbit::weights_view& w1, const std::vector<float>& b1,
-                   const lowbit::weights_view& w2, const std::vector<float>& b2) {
+// Writes the model to `path` as every tool writes a file
+// (../common/output_file.hpp): a temporary file renamed over `path` when
+// complete; `path` is never one of `inputs` (the training data) nor anything
+// but a regular file (refused: invalid_argument).
+inline status save(const std::string& path, const std::string& name, const lowbit::weights_view& w1, const std::vector<float>& b1,
+                   const lowbit::weights_view& w2, const std::vector<float>& b2, const std::vector<tool_files::input_path>& inputs = {}) {
     namespace g = lowbit::gguf;
     g::gguf_writer gw;
     LOWBIT_TRY(gw.set("general.architecture", g::meta_value::string(architecture)));
@@ -47,16 +52,16 @@ inline status save(const char* path, const std::string& name, const lowbit::weig
     LOWBIT_TRY(gw.add_tensor("fc1.bias", g::gguf_type::f32, {b1.size()}));
     LOWBIT_TRY(lw.declare("fc2.weight", w2));
     LOWBIT_TRY(gw.add_tensor("fc2.bias", g::gguf_type::f32, {b2.size()}));
-    std::FILE* fp = std::fopen(path, "wb");
-    if (!fp) return status::error(errc::io_error, "cannot create %s", path);
-    status st = lw.write_header(g::byte_sink::to_file(fp));
-    if (st) st = lw.write("fc1.weight", w1);
-    if (st) st = gw.write_tensor("fc1.bias", bytes_of(b1));
-    if (st) st = lw.write("fc2.weight", w2);
-    if (st) st = gw.write_tensor("fc2.bias", bytes_of(b2));
-    if (st) st = gw.finish();
-    if (std::fclose(fp) != 0 && st) st = status::error(errc::io_error, "writing %s failed", path);
-    return st;
+    return tool_files::write_output(path, inputs, [&](tool_files::output_file& out) -> status {
+        LOWBIT_TRY(lw.write_header(g::byte_sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) {
+            return static_cast<tool_files::output_file*>(ctx)->write(p, n);
+        })));
+        LOWBIT_TRY(lw.write("fc1.weight", w1));
+        LOWBIT_TRY(gw.write_tensor("fc1.bias", bytes_of(b1)));
+        LOWBIT_TRY(lw.write("fc2.weight", w2));
+        LOWBIT_TRY(gw.write_tensor("fc2.bias", bytes_of(b2)));
+        return gw.finish();
+    });
 }
 
 // A file's bytes copied to 64-byte aligned memory: the reader hands out views

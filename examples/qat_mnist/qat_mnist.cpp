@@ -50,6 +50,7 @@ struct options {
     bool json = false;
     std::string save;   // --save FILE.gguf
     int save_bits = 4;  // --save-bits: which QAT LSQ model
+    std::vector<tool_files::input_path> inputs;  // the data files, which --save must not replace
 };
 
 bool parse_args(int argc, char** argv, options& o) {
@@ -411,7 +412,8 @@ double now() {
 // Evaluate a quantized model given its steps: fake-quantized float eval, then export + kernel eval.
 template <class S>
 row evaluate_quantized(const char* method, const mlp& net, const std::vector<float>& st1, const std::vector<float>& st2,
-                       const dataset& test, pool_t& pool, double t0, const std::string& save_to = "") {
+                       const dataset& test, pool_t& pool, double t0, const std::string& save_to = "",
+                       const std::vector<tool_files::input_path>& inputs = {}) {
     std::vector<float> wq1(net.l1.w.size()), wq2(net.l2.w.size());
     check(lowbit::qat::fake_quantize<S>({net.l1.w.data(), net.l1.out, net.l1.in}, st1, {}, {wq1.data(), net.l1.out, net.l1.in}, {}, pool),
              "fake_quantize");
@@ -432,9 +434,10 @@ row evaluate_quantized(const char* method, const mlp& net, const std::vector<flo
     r.bits = S::bits;
     r.logits_hash = hash;
     if (!save_to.empty())  // the codes and scales just evaluated, stored as they are
-        check(mlp_file::save(save_to.c_str(), std::string(method) + " " + name, *lowbit::to_weights(q1->view()), net.l1.b,
-                             *lowbit::to_weights(q2->view()), net.l2.b),
-              save_to.c_str());
+        if (const lowbit::status st = mlp_file::save(save_to, std::string(method) + " " + name, *lowbit::to_weights(q1->view()), net.l1.b,
+                                                     *lowbit::to_weights(q2->view()), net.l2.b, inputs);
+            !st)
+            std::exit(tool_files::report("qat_mnist", save_to, st));
     r.accuracy = acc_k;
     r.accuracy_fake_quant = acc_fq;
     r.bytes = q1->bytes() + q2->bytes() + (net.l1.b.size() + net.l2.b.size()) * sizeof(float);
@@ -478,7 +481,7 @@ void run_scheme(const mlp& fp32, const dataset& train_set, const dataset& test, 
         if (md == mode::ste) steps_for(net, lowbit::calibrate::mse{}, q1.steps, q2.steps);  // a last re-calibration on the trained weights
         const bool save = md == mode::lsq && !o.save.empty() && o.save_bits == S::bits;
         rows.push_back(evaluate_quantized<S>(md == mode::ste ? "qat_ste" : "qat_lsq", net, q1.steps, q2.steps, test, pool, t0,
-                                             save ? o.save : std::string()));
+                                             save ? o.save : std::string(), o.inputs));
     }
 }
 
@@ -497,6 +500,13 @@ int main(int argc, char** argv) {
                      "or examples/qat_mnist/setup.sh)\n",
                      o.data.c_str());
         return 77;  // CTest: skipped
+    }
+    if (!o.save.empty()) {  // refused now, not after the training
+        for (const char* set : {"train", "t10k"})
+            for (const char* part : {"-images-idx3-ubyte", "-labels-idx1-ubyte"})
+                for (const char* gz : {"", ".gz"}) tool_files::add_input(o.inputs, o.data + "/" + set + part + gz);
+        if (const int rc = tool_files::check_output("qat_mnist", o.save, o.inputs)) return rc;
+        tool_files::install_signal_handlers("qat_mnist");  // a signal removes the file's temporary copy
     }
     pool_t pool(o.threads);
     const double t_start = now();

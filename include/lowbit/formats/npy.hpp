@@ -1,5 +1,6 @@
 // lowbit/formats/npy.hpp — NumPy .npy files of float32, C order: a reader that
-// validates everything it is given and a writer; and a reader of integer
+// validates everything it is given and a writer that replaces its file only
+// when the whole file is written (write_npy); and a reader of integer
 // arrays (token ids: '|u1', '|i1', '<u2', '<i2', '<u4', '<i4', '<i8'). Format (numpy's
 // "format.py"): magic "\x93NUMPY", major/minor version, a little-endian header
 // length (2 bytes in v1, 4 in v2/v3), an ASCII Python dict literal
@@ -19,6 +20,10 @@
 // field, never a silent conversion.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -434,39 +439,129 @@ inline result<npy_int_array> read_npy_ints(const char* path) {
     return parse_npy_ints(buf.data(), buf.size(), path);
 }
 
-// Write float32 data of the given shape (C order), format version 1.0.
-inline status write_npy(const char* path, const float* data, const std::vector<std::size_t>& shape) {
-    std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+namespace detail {
+// The header of a .npy file (version 1.0) of float32 `data` with `shape`,
+// after the shape and data are checked; *count: the number of values.
+inline status npy_header_text(const float* data, const std::vector<std::size_t>& shape, std::string* header, std::size_t* count) {
+    std::string& h = *header;
+    h = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
     if (shape.size() > npy_max_rank)
         return status::error(errc::invalid_argument, "write_npy: %zu dimensions, numpy reads at most %zu", shape.size(),
                              npy_max_rank);
-    std::size_t count = 1;
+    *count = 1;
     for (std::size_t d : shape) {
         h += std::to_string(d) + ", ";
-        if (d != 0 && count > std::numeric_limits<std::size_t>::max() / 4 / d)
+        if (d != 0 && *count > std::numeric_limits<std::size_t>::max() / 4 / d)
             return status::error(errc::invalid_argument, "write_npy: the shape's element count overflows");
-        count *= d;
+        *count *= d;
     }
     if (shape.size() > 1) h.resize(h.size() - 1);  // "(3, 4)" ; a 1-tuple keeps its comma: "(3,)"
     else if (shape.size() == 1) h.pop_back();
     h += "), }";
-    if (!data && count) return status::error(errc::invalid_argument, "write_npy: data is null for %zu values", count);
+    if (!data && *count) return status::error(errc::invalid_argument, "write_npy: data is null for %zu values", *count);
     while ((10 + h.size() + 1) % 64) h += ' ';
     h += '\n';
-    std::FILE* f = std::fopen(path, "wb");
-    if (!f) return status::error(errc::io_error, "cannot create %s", path);
+    return {};
+}
+}  // namespace detail
+
+// The bytes of a .npy file of float32 `data` with `shape` (C order, format
+// version 1.0), handed in order to `put(const std::uint8_t*, std::size_t)`,
+// which returns a status (the first error stops the encoding and is
+// returned): the header, then the values, little-endian on any host. For a
+// destination other than a file by name (write_npy), e.g. a tool's own
+// output file.
+template <class Put>
+status encode_npy(const float* data, const std::vector<std::size_t>& shape, Put&& put) {
+    std::string h;
+    std::size_t count = 0;
+    LOWBIT_TRY(detail::npy_header_text(data, shape, &h, &count));
     const std::uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<std::uint8_t>(h.size() & 0xff),
                                   static_cast<std::uint8_t>(h.size() >> 8)};
-    bool ok = std::fwrite(pre, 1, 10, f) == 10 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
-    for (std::size_t i = 0; ok && i < count; ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, data + i, 4);
-        const std::uint8_t le[4] = {static_cast<std::uint8_t>(u), static_cast<std::uint8_t>(u >> 8), static_cast<std::uint8_t>(u >> 16),
-                                    static_cast<std::uint8_t>(u >> 24)};
-        ok = std::fwrite(le, 1, 4, f) == 4;
+    LOWBIT_TRY(put(pre, sizeof pre));
+    LOWBIT_TRY(put(reinterpret_cast<const std::uint8_t*>(h.data()), h.size()));
+    std::uint8_t le[4096];  // values in chunks: one put per 1024 values, not per value
+    for (std::size_t i = 0; i < count;) {
+        const std::size_t n = std::min<std::size_t>(count - i, sizeof le / 4);
+        for (std::size_t k = 0; k < n; ++k) {
+            std::uint32_t u;
+            std::memcpy(&u, data + i + k, 4);
+            for (int b = 0; b < 4; ++b) le[4 * k + static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(u >> (8 * b));
+        }
+        LOWBIT_TRY(put(le, 4 * n));
+        i += n;
     }
-    ok = std::fclose(f) == 0 && ok;
-    if (!ok) return status::error(errc::io_error, "error writing %s", path);
+    return {};
+}
+
+namespace detail {
+// A name for write_npy's temporary file, "<path>.tmp-<16 hex digits>": a
+// process-wide counter mixed with the clock and a stack address (which
+// differs between processes where addresses are randomised), so that two
+// writers rarely pick the same name; fopen's "x" makes a clash an EEXIST,
+// never a shared file.
+inline std::string npy_temp_name(const char* path, unsigned attempt) {
+    static std::atomic<std::uint64_t> counter{0};
+    const int local = 0;
+    std::uint64_t z = counter.fetch_add(1) * 0x9e3779b97f4a7c15ULL ^
+                      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                      static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&local)) ^ attempt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;  // splitmix64's finaliser: every input bit moves the whole name
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    char hex[17];
+    for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(z >> (60 - 4 * i)) & 15];
+    hex[16] = '\0';
+    return std::string(path) + ".tmp-" + hex;
+}
+}  // namespace detail
+
+// Writes float32 data of the given shape (C order, format version 1.0) to
+// `path`, which is replaced only if everything succeeds: the bytes go to a
+// new file next to it ("<path>.tmp-<16 hex digits>", created exclusively
+// with fopen's "x", another name tried on EEXIST, at most 16 times), which
+// std::rename then moves over `path`. On any error the temporary file is
+// removed and `path` is left as it was (absent, or its old contents).
+// Consequences: a symbolic link at `path` is replaced by the file, not
+// written through; the file has a new file's permissions (umask), not the
+// old one's; a process killed mid-write leaves its temporary file behind.
+// The replacement is atomic where rename replaces an existing file in one
+// step (POSIX); where it cannot (Windows), the old file is removed first, so
+// a failure between the two steps leaves no file at `path`.
+inline status write_npy(const char* path, const float* data, const std::vector<std::size_t>& shape) {
+    std::string header;
+    std::size_t count = 0;
+    LOWBIT_TRY(detail::npy_header_text(data, shape, &header, &count));  // bad arguments create no file
+    std::string tmp;
+    std::FILE* f = nullptr;
+    for (unsigned attempt = 0; !f && attempt < 16; ++attempt) {
+        tmp = detail::npy_temp_name(path, attempt);
+        errno = 0;
+        f = std::fopen(tmp.c_str(), "wbx");
+        if (!f && errno != EEXIST) break;
+    }
+    if (!f) return status::error(errc::io_error, "cannot create a file next to %s: %s", path, std::strerror(errno));
+    int err = 0;
+    const status st = encode_npy(data, shape, [&](const std::uint8_t* p, std::size_t n) {
+        if (std::fwrite(p, 1, n, f) == n) return status();
+        err = errno;
+        return status::error(errc::io_error, "write failed");
+    });
+    const bool closed = std::fclose(f) == 0;  // flushes: a full disk may show only here
+    if (!closed && st) err = errno;
+    if (!st || !closed) {
+        std::remove(tmp.c_str());
+        return status::error(errc::io_error, "error writing %s: %s", path, err ? std::strerror(err) : "short write");
+    }
+    int rc = std::rename(tmp.c_str(), path);
+#if defined(_WIN32)
+    if (rc != 0 && std::remove(path) == 0) rc = std::rename(tmp.c_str(), path);  // rename cannot replace here
+#endif
+    if (rc != 0) {
+        err = errno;
+        std::remove(tmp.c_str());
+        return status::error(errc::io_error, "cannot replace %s: %s", path, std::strerror(err));
+    }
     return {};
 }
 
