@@ -10,7 +10,7 @@
 # exactly the one error line. Prints one line per check ("ok", "FAIL" or "SKIP" with the reason) and exits
 # non-zero if any check failed.
 set -u
-abs() { echo "$(cd "$(dirname "$1")" 2> /dev/null && pwd)/$(basename "$1")"; }  # the script works in a temp folder
+. "$(dirname "$0")/checks.sh"  # ok, bad, skip, check, abs, finish
 tool=$(abs "${1:?usage: $0 LOWBIT_QUANTIZE MKMODEL}")
 mkmodel=$(abs "${2:?usage: $0 LOWBIT_QUANTIZE MKMODEL}")
 [ -x "$tool" ] && [ -x "$mkmodel" ] || { echo "FAIL - $1 or $2 is not an executable"; exit 1; }
@@ -18,16 +18,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-quantize-files-XXXXXX") || exit 1
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work" || exit 1
 
-checks=0 fails=0
-ok() { checks=$((checks + 1)); echo "ok   - $*"; }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL - $*"; }
-skip() { echo "SKIP - $*"; }
-# check DESCRIPTION COMMAND...: one assertion.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
 # q ARGS...: runs the tool; exit status in $rc, stderr in $err.
 q() {
     timeout 60 "$tool" "$@" --threads 1 > stdout.txt 2> stderr.txt
@@ -183,5 +173,4 @@ for t in blk.0.attn_q.weight blk.0.attn_norm.weight; do
     check "NaN in $t: existing OUT unchanged, no temporary file" eval '[ "$(cat nan-out.gguf)" = "old contents" ] && no_temps .'
 done
 
-echo "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish

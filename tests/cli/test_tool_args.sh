@@ -9,6 +9,7 @@
 #
 #   tests/cli/test_tool_args.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL
 set -u
+. "$(dirname "$0")/checks.sh"  # ok, bad, skip, check, abs, finish
 llama=${1:?usage: $0 LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL}
 layer=${2:?}
 qat=${3:?}
@@ -16,20 +17,19 @@ qat_eval=${4:?}
 work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-args-XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 
-checks=0 fails=0
-# refused WHAT TOOL ARGS...: the run must exit 2 and say "TOOL-NAME: OPTION 'VALUE'".
-refused() {
-    local what=$1 tool=$2 opt=$3 value=$4
-    shift 4
-    timeout 20 "$tool" "$@" "$opt" "$value" > "$work/out" 2> "$work/err"
+# says WHAT RC TEXT COMMAND...: the command must exit RC with TEXT on stderr.
+says() {
+    local what=$1 want=$2 text=$3
+    shift 3
+    timeout 20 "$@" > "$work/out" 2> "$work/err"
     local rc=$?
-    checks=$((checks + 1))
-    if [ "$rc" -eq 2 ] && grep -qF -- "$opt '$value'" "$work/err"; then
-        echo "ok   - $what: $opt '$value' refused"
-    else
-        fails=$((fails + 1))
-        echo "FAIL - $what: $opt '$value' gave exit $rc: $(head -c 300 "$work/err")"
-    fi
+    if [ "$rc" -eq "$want" ] && grep -qF -- "$text" "$work/err"; then ok "$what"; else bad "$what: exit $rc: $(head -c 300 "$work/err")"; fi
+}
+# refused NAME TOOL OPTION VALUE ARGS...: exit 2, naming "OPTION 'VALUE'".
+refused() {
+    local name=$1 tool=$2 opt=$3 value=$4
+    shift 4
+    says "$name: $opt '$value' refused" 2 "$opt '$value'" "$tool" "$@" "$opt" "$value"
 }
 
 m=model.bin  # never opened: the parser refuses first
@@ -42,15 +42,7 @@ for v in 2 abc; do refused lowbit-llama "$llama" --ctx "$v" "$m" --perplexity t.
 for v in 0 x; do refused lowbit-llama "$llama" --chunks "$v" "$m" --perplexity t.txt; done
 for v in 2x ,; do refused lowbit-llama "$llama" --bench-threads "$v" "$m" --bench tg16; done
 # an item of a list: the line names the item
-timeout 20 "$llama" "$m" --bench tg16 --bench-threads 1,0 > /dev/null 2> "$work/err"
-rc=$?
-checks=$((checks + 1))
-if [ "$rc" -eq 2 ] && grep -qF -- "--bench-threads '0'" "$work/err"; then
-    echo "ok   - lowbit-llama: --bench-threads '1,0' refused"
-else
-    fails=$((fails + 1))
-    echo "FAIL - lowbit-llama: --bench-threads '1,0' gave exit $rc: $(head -c 300 "$work/err")"
-fi
+says "lowbit-llama: --bench-threads '1,0' refused" 2 "--bench-threads '0'" "$llama" "$m" --bench tg16 --bench-threads 1,0
 refused lowbit-llama "$llama" --path avx "$m"
 refused lowbit-llama "$llama" --layout dense "$m"
 for v in 0 9 four; do refused lowbit-layer "$layer" --bits "$v" --synthetic 8,8,8; done
@@ -71,16 +63,7 @@ refused qat_mnist_eval "$qat_eval" --test x model.gguf
 mkdir "$work/folder.gguf"
 for pair in "$work/folder.gguf|is a directory" "$work/empty.gguf|is empty" "/dev/null|is not a regular file"; do
     path=${pair%%|*} why=${pair#*|}
-    timeout 20 "$llama" "$path" --steps 1 > /dev/null 2> "$work/err"
-    rc=$?
-    checks=$((checks + 1))
-    if [ "$rc" -eq 1 ] && grep -qF -- "$path: $why" "$work/err"; then
-        echo "ok   - lowbit-llama $path: $why"
-    else
-        fails=$((fails + 1))
-        echo "FAIL - lowbit-llama $path gave exit $rc: $(head -c 300 "$work/err")"
-    fi
+    says "lowbit-llama $path: $why" 1 "$path: $why" "$llama" "$path" --steps 1
 done
 
-echo "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -13,7 +13,7 @@
 # Prints one line per check ("ok", "FAIL" or "SKIP" with the reason) and exits
 # non-zero if any check failed.
 set -u
-abs() { echo "$(cd "$(dirname "$1")" 2> /dev/null && pwd)/$(basename "$1")"; }  # the script works in a temp folder
+. "$(dirname "$0")/checks.sh"  # ok, bad, skip, check, abs, finish
 usage="usage: $0 LOWBIT_LLAMA LOWBIT_LAYER LOWBIT_PLAN_PLOT QAT_MNIST LOWBIT_QUANTIZE STORIES260K TINYLLAMA_DIR"
 [ $# -eq 7 ] || { echo "$usage"; exit 1; }
 llama=$(abs "$1") layer=$(abs "$2") plot=$(abs "$3") qat=$(abs "$4") quantize=$(abs "$5") stories=$(abs "$6") tinyllama=$(abs "$7")
@@ -22,16 +22,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-outputs-XXXXXX") || exit 1
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work" || exit 1
 
-checks=0 fails=0
-ok() { checks=$((checks + 1)); echo "ok   - $*"; }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL - $*"; }
-skip() { echo "SKIP - $*"; }
-# check DESCRIPTION COMMAND...: one assertion.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
 # t TOOL ARGS...: runs a tool; exit status in $rc, stderr in stderr.txt.
 t() {
     timeout 120 "$@" > stdout.txt 2> stderr.txt
@@ -239,5 +229,4 @@ qat_run mlp.gguf; show
 check "qat_mnist --save onto an existing file: exit 0, a GGUF" eval 'rc_is 0 && is_gguf mlp.gguf'
 check "qat_mnist: no temporary file left" no_temps
 
-echo "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish
