@@ -619,6 +619,7 @@ TEST_CASE("npy: write_npy replaces its file only when the whole file is written,
         CHECK(file_text(path) == "old contents");
     }
     SUBCASE("a path the file cannot replace (a folder): io_error, the folder kept") {
+        ::rmdir("test_algo_replace_dir.npy");  // left by an interrupted earlier run
         REQUIRE(::mkdir("test_algo_replace_dir.npy", 0755) == 0);
         const lowbit::status st = write_npy("test_algo_replace_dir.npy", v.data(), {16384});
         CHECK(st.code() == errc::io_error);
