@@ -236,6 +236,10 @@ public:
         return status();
     }
 
+    // write() as a plain function of a context pointer, the form byte sinks
+    // take (gguf::byte_sink(&out, output_file::write_to)).
+    static status write_to(void* out, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(out)->write(p, n); }
+
     status write(const std::uint8_t* p, std::size_t n) {
         while (n > 0) {
             const ssize_t r = ::write(fd_, p, n);

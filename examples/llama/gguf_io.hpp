@@ -398,7 +398,7 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
         else LOWBIT_TRY(w.add_tensor(it.name, it.type, {it.cols, it.rows}));
     }
     const status st = tool_files::write_output(path, inputs, [&](tool_files::output_file& out) -> status {
-        const g::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<tool_files::output_file*>(ctx)->write(p, n); });
+        const g::byte_sink sink(&out, tool_files::output_file::write_to);
         LOWBIT_TRY(lw.write_header(sink));
         for (const item& it : items) {
             const std::size_t n = static_cast<std::size_t>(g::row_size(it.type, static_cast<std::int64_t>(it.cols)) * it.rows);

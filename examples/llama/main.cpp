@@ -496,8 +496,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "lowbit-llama: --kl-divergence-base FILE needs --perplexity TEXT (to write FILE) or --kl-divergence (to read it)\n");
         return 2;
     }
-    if (!outputs_of(a).empty()) {  // checked now: hours of --bpw or a perplexity pass must not end in a refusal
-        if (const int rc = tool_files::check_outputs("lowbit-llama", outputs_of(a), inputs_of(a))) return rc;
+    if (const std::vector<std::string> outputs = outputs_of(a); !outputs.empty()) {  // checked now: hours of --bpw or a perplexity pass must not end in a refusal
+        if (const int rc = tool_files::check_outputs("lowbit-llama", outputs, inputs_of(a))) return rc;
         tool_files::install_signal_handlers("lowbit-llama");  // a signal removes the output's temporary file
     }
 

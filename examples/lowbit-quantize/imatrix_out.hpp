@@ -37,7 +37,7 @@ inline status write_imatrix(const std::string& path, const calibration& cal, con
     }
     output_file out;
     LOWBIT_TRY(out.open(path, inputs));
-    const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
+    const gguf::byte_sink sink(&out, output_file::write_to);
     LOWBIT_TRY(w.write_header(sink));
     for (const auto& kv : cal.imatrix) {
         const auto* s = reinterpret_cast<const std::uint8_t*>(kv.second.sum2.data());

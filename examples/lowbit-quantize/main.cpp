@@ -1115,7 +1115,7 @@ int run(const args& a) {
     }
     output_file out;
     if (status s = out.open(a.out, inputs); !s.ok()) return fail(a.out, s);
-    const gguf::byte_sink sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) { return static_cast<output_file*>(ctx)->write(p, n); });
+    const gguf::byte_sink sink(&out, output_file::write_to);
     if (status s = lw.write_header(sink); !s.ok()) return fail(a.out, s);
 
     if (!a.quiet)

@@ -53,9 +53,7 @@ inline status save(const std::string& path, const std::string& name, const lowbi
     LOWBIT_TRY(lw.declare("fc2.weight", w2));
     LOWBIT_TRY(gw.add_tensor("fc2.bias", g::gguf_type::f32, {b2.size()}));
     return tool_files::write_output(path, inputs, [&](tool_files::output_file& out) -> status {
-        LOWBIT_TRY(lw.write_header(g::byte_sink(&out, [](void* ctx, const std::uint8_t* p, std::size_t n) {
-            return static_cast<tool_files::output_file*>(ctx)->write(p, n);
-        })));
+        LOWBIT_TRY(lw.write_header(g::byte_sink(&out, tool_files::output_file::write_to)));
         LOWBIT_TRY(lw.write("fc1.weight", w1));
         LOWBIT_TRY(gw.write_tensor("fc1.bias", bytes_of(b1)));
         LOWBIT_TRY(lw.write("fc2.weight", w2));
