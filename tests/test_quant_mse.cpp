@@ -204,7 +204,7 @@ TEST_CASE("calibration: the MSE search's error summed over groups is at most try
 // (5 % x20, norm 2.4: 16 values whose best grid step the coarse set and
 // one refit miss);
 // on 128 rows of the same weights 1.86 (w2g16a, Student t, norm 2; main's
-// search before the plans too) (docs/concepts.md, "Branch mse23" and
+// search before the plans too) (docs/history/mse-search.md, "Branch mse23" and
 // "Branch mse24", have the distribution).
 TEST_CASE("calibration: over a tensor the MSE search's error is at most trying every candidate's") {
     const std::size_t rows = lowbit_test::reduced() ? 16 : 64, cols = 2048;

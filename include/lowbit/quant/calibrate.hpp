@@ -253,7 +253,7 @@ public:
     // rounds. Chosen on the bench's group schemes (and 5 to 7 bits in groups
     // of 32 and 128) at norms 2.4 and 2 against the exhaustive search's
     // error summed over a tensor (three weights of 16, 64 and 128 rows:
-    // docs/concepts.md, "Branch mse23", "Branch mse24";
+    // docs/history/mse-search.md, "Branch mse23", "Branch mse24";
     // tests/test_quant_mse.cpp checks it):
     //   groups of up to 256 values at norms 2.4 and 2:
     //     8 bits: min/max and i = 2, no levels, one refit round (the bound
@@ -430,7 +430,7 @@ public:
     // cannot replace it, so the search skips it: the same result, fewer passes
     // (8-bit groups: nearly every grid candidate below the first). Not at
     // norm 2, whose passes are cheap: there the bound and the smaller scans
-    // it leaves were measured slower (bench_calibrate, docs/concepts.md).
+    // it leaves were measured slower (bench_calibrate, docs/history/mse-search.md).
     // The bound's constants, once per search (an exp2 per candidate was ~2 %
     // of the search on groups of 32: perf).
     struct bound_consts {
@@ -748,7 +748,7 @@ public:
     static bool fits(std::size_t g) noexcept { return g >= 16 && g <= max_group && g % 16 == 0; }
     // Whether calibrate_groups gives it groups of g values at norm `norm`:
     // where it was measured faster than one group at a time (bench_calibrate,
-    // docs/concepts.md "Branch mse21", "Branch mse22"): groups of 16 to 64
+    // docs/history/mse-search.md "Branch mse21", "Branch mse22"): groups of 16 to 64
     // at norms other than 2 (64 since the bounds run 4 lanes a vector:
     // w3g64 5.5x -> 4.7x min/max, w3g64a 7.0x -> 6.2x). Elsewhere the
     // per-lane scalar search between passes (building each lane's
@@ -831,7 +831,7 @@ private:
     // whose power could overflow a float, counts 0 (a smaller bound; only
     // values that far out of the range take it). In double, lane by lane,
     // the bound cost more than the passes it saved on 2- and 4-bit groups of
-    // 16 and 32 (bench_calibrate, docs/concepts.md).
+    // 16 and 32 (bench_calibrate, docs/history/mse-search.md).
     void lane_bounds(const float* sc, const float* hi, const float* lo, const float* kmax, const float* kmin,
                      const float* ui, const float* best, int npow, float* cut) const noexcept {
         using v4::f32x4;

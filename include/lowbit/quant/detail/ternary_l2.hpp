@@ -1,7 +1,7 @@
 // lowbit/quant/detail/ternary_l2.hpp — the step of a symmetric 2-bit group
 // (levels -s, 0, +s) with the least squared error, over every real step, by a
 // sweep over the group's sorted magnitudes (calibrate::mse at norm 2;
-// docs/concepts.md, "Session 32 (branch sw32)").
+// docs/history/mse-search.md, "Session 32 (branch sw32)").
 //
 // With a = |x| sorted down, a_1 >= a_2 >= ... >= a_n, a step s gives the k
 // largest the level s and the rest 0, where k counts the a_i above s/2. On
