@@ -41,7 +41,7 @@ lowbit_test_timeout=900
 # lowbit_linker: sets lowbit_link_flags, what the test builds pass as
 # CMAKE_EXE_LINKER_FLAGS: -fuse-ld=lld where ld.lld is installed (scripts/test.sh
 # installs it). ld.bfd took 2-3x lld's CPU time on the test binaries (an
-# ASan+UBSan test binary 2.7-4.8 CPU-s against 0.8-1.9; docs/testing.md, session
+# ASan+UBSan test binary 2.7-4.8 CPU-s against 0.8-1.9; docs/history/test-command.md, session
 # 22). The programs do the same: lld, like ld.bfd, keeps the first object's copy
 # of an inline function (test_quant's -O1 MSE-search TU relies on it). Without
 # ld.lld it says so and the builds link with the compiler's default linker.

@@ -10,7 +10,7 @@
 #   2. the kernel tests again on an emulated Cortex-A72 (Armv8.0, no dot
 #      product): the automatic arch must be neon, and neondot must be refused;
 #      the arch loops force neon only (LOWBIT_TEST_ARCHS=neon: the scalar and
-#      4-lane bodies ran under -cpu max; docs/testing.md, session 23).
+#      4-lane bodies ran under -cpu max; docs/history/test-command.md, session 23).
 # About 3 minutes from a clean build directory on 2 busy cores (3m12s measured).
 # Usage: scripts/test-arm.sh   (env LOWBIT_ARM_BUILD_DIR: build directory, default build-arm)
 set -euo pipefail

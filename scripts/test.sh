@@ -25,7 +25,7 @@
 # Under LOWBIT_TEST_REDUCED (phases 2 and 3) the kernel grids that crossed
 # every shape with every (permutation, value kind) pair, and test_gguf_matmul's
 # edge shapes with both weight sources, run a pairwise sample: every shape with
-# each factor's every value, not every triple (session 27, docs/testing.md).
+# each factor's every value, not every triple (session 27, docs/history/test-command.md).
 # The phases overlap so that neither core idles: the ASan+UBSan build beside
 # the plain build and CTest run, then the AArch64 build and qemu runs beside
 # the ASan+UBSan CTest run and TSan. The background ones keep their output in
@@ -72,7 +72,7 @@ plain_only=(test_determinism test_kernel_table test_intrin_include)
 # src/), so no TU of theirs instantiates every scheme any more. lowbit_compiled
 # itself at -O1 (kernels_w4.cpp 53.5 CPU-s, 80.7 at -O2: about +215 for the eight
 # widths; 48-50 on the loaded machine in session 27, two thirds of it the dense
-# and tiled kernel bodies, one copy per symmetry and scale type: docs/testing.md,
+# and tiled kernel bodies, one copy per symmetry and scale type: docs/history/test-command.md,
 # "Session 27, branch ci28a"): test_kernel_table checks these -O1 entries (the ones the tools run),
 # not -O2 copies of its own (108 -> 29 CPU-s to compile); test_determinism and
 # test_gguf_matmul check their own -O2 copies.
@@ -84,7 +84,7 @@ compile_only=(quickstart lowbit-layer lowbit-gptq-bench openmp_executor lowbit_b
               lowbit_bench_amx lowbit_bench_llama lowbit_bench_kquant lowbit-kernels lowbit-plan-plot)
 # Run, but at -O0: tests that drive the tools (built -O2) and read and compare
 # files, whose own code computes little; -O2 cost 2-4x the compile time for a
-# run a few seconds shorter (docs/testing.md, session 7). test_hf_convert and
+# run a few seconds shorter (docs/history/test-command.md, session 7). test_hf_convert and
 # test_import_tool stay -O2: at -O0 their runs cost more than the compile saves.
 unoptimised=(test_quantize_tool test_quantize_recipes test_quantize_tool_mkmodel
              readme_example)

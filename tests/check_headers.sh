@@ -22,7 +22,7 @@ each=0
 if [ "${1:-}" = "--each" ]; then each=1; shift; fi
 compilers=("$@")
 # clang++ first: the pass of every header alone costs 96 CPU-s with it, 117 with g++
-# (docs/testing.md, session 28); g++ then compiles the file of all headers.
+# (docs/history/test-command.md, session 28); g++ then compiles the file of all headers.
 [ ${#compilers[@]} -eq 0 ] && for c in clang++ g++; do command -v "$c" >/dev/null && compilers+=("$c"); done
 [ ${#compilers[@]} -eq 0 ] && { echo "check_headers.sh: no C++ compiler found" >&2; exit 2; }
 jobs=${LOWBIT_HEADER_JOBS:-$(nproc)}
@@ -54,7 +54,7 @@ one_width=" lowbit/kernels/kernel_list.hpp lowbit/kernels/weights_matmul.hpp low
 # compilers, and with LOWBIT_COMPILED), and lowbit.hpp in the consumer builds
 # and readme_example. One whose includes reach a detail/ header, or that holds
 # anything else (a declaration, a macro), is compiled alone as before. Alone,
-# the nine umbrellas cost 11.5 of the g++ pass's 90 CPU-s (docs/testing.md, session 26).
+# the nine umbrellas cost 11.5 of the g++ pass's 90 CPU-s (docs/history/test-command.md, session 26).
 umbrella() {  # umbrella <header>: true when it only includes public headers checked alone
   local h=$1 dir inc rest
   dir=$(dirname "$h")

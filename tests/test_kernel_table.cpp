@@ -16,7 +16,7 @@
 // instantiated here: the optimised code checked is the code the tools and every
 // other test link (scripts/test.sh builds the library -O1), and this TU no longer
 // compiles every kernel of ten schemes a second time (108 -> 29 CPU-s at -O2;
-// docs/testing.md, session 19 second pass). The typed front doors (qmatrix_view,
+// docs/history/test-command.md, session 19 second pass). The typed front doors (qmatrix_view,
 // tiled_view) are checked below on one scheme, w4 symmetric f16 per group, whose
 // kernels this TU instantiates (LOWBIT_INLINE_KERNELS, tests/CMakeLists.txt): in
 // this program that scheme's kernel code is this TU's copy (the linker keeps the

@@ -171,7 +171,7 @@ void check_kernels() {
                     // The reference on the tiled layout is the plain layout's: the
                     // exact dot product of the dequantized weights (not a dense gemv,
                     // which would compile every arch's dense kernels per scheme just
-                    // for this: docs/testing.md, session 11).
+                    // for this: docs/history/test-command.md, session 11).
                     const auto exact = kt::dot_rows(d, sh.N, sh.K, xs.data());
                     for (std::size_t r = 0; r < sh.N; ++r) REQUIRE(std::fabs(exact[r] - ref[r]) <= 1e-6 * ref_bound[r] + 1e-30);
                 }

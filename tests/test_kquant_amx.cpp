@@ -78,7 +78,7 @@ struct kq_prepared {
 // LOWBIT_TEST_REDUCED (ASan+UBSan, this test's only run): the strip sweep's
 // (min_m, strip) grid on the edge M is a pairwise sample, each strip once with
 // min_m rotating over M, so every (M, strip), (M, min_m) and (min_m, strip) pair
-// still runs (6 of 18 per edge M; session 29, docs/testing.md).
+// still runs (6 of 18 per edge M; session 29, docs/history/test-command.md).
 template <int B, class Tiles>
 void check_kq_body(gguf_type t, std::uint32_t seed) {
     const bool sampled = lowbit_test::reduced();

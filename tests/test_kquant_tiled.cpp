@@ -84,7 +84,7 @@ const gguf_type kq_types[] = {gguf_type::q4_K, gguf_type::q5_K, gguf_type::q6_K}
 // K-quant routes). AArch64 (scripts/test-arm.sh): the layout's own converters,
 // which repack calls for these routes; repack's other routes, which the
 // header-only cross build would compile (~50 CPU-s), are arch-independent and
-// checked on x86 (docs/testing.md, session 23).
+// checked on x86 (docs/history/test-command.md, session 23).
 result<weights> to_tiles(const weights_view& g) {
 #if defined(__aarch64__)
     return kquant::to_tiled(g);

@@ -903,7 +903,7 @@ TEST_CASE("lowbit-llama embedding in blocks: a quantized token_embd is held in i
     const std::string path = "test_llama_text_embedding.gguf", out = "test_llama_text_embedding_out.gguf";
     // LOWBIT_TEST_REDUCED (ASan+UBSan): a pairwise sample of the 7 x 2 x 5 (type, tied, run)
     // grid, 35 of 70: every (type, run) once, tied or not alternating with both, so every
-    // (type, tied) and (tied, run) pair still runs (session 29, docs/testing.md).
+    // (type, tied) and (tied, run) pair still runs (session 29, docs/history/test-command.md).
     const bool sampled = lowbit_test::reduced();
     int type_index = -1;
     for (const g::gguf_type type : {g::gguf_type::q4_0, g::gguf_type::q8_0, g::gguf_type::q4_K, g::gguf_type::q6_K, g::gguf_type::q5_1,

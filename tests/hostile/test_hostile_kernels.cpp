@@ -409,7 +409,7 @@ TEST_CASE("hostile kernels: out-of-range matmul_path and arch values are refused
 // value even where the true product is finite (0 * Inf = NaN for a block of zero-level codes): the documented
 // limit of the int8 path (docs/reliability.md). Checked on the plain and the tiled layout, every arch.
 // The scheme is S3, whose kernel bodies the cases above instantiate already (a 4-bit symmetric scheme
-// here compiled one more (bits, symmetry) body set of every arch under ASan+UBSan: docs/testing.md, session 29).
+// here compiled one more (bits, symmetry) body set of every arch under ASan+UBSan: docs/history/test-command.md, session 29).
 TEST_CASE("hostile kernels: weights at FLT_MAX scale give finite products; the int8 path's s * dx bound") {
     using Sb = S3;
     const std::size_t N = 16, K = 64;

@@ -7,7 +7,7 @@
 // `<mutex>`, `<condition_variable>` and `<memory>` (through them
 // `<system_error>`, `<string>` and shared_ptr) parse in 0.33-0.38 s alone,
 // `<pthread.h>` in 0.01-0.03 (user s, AMD Zen 5; issue 15 wants lowbit.hpp
-// alone under 1.0 s; docs/testing.md, session 34). So POSIX systems get
+// alone under 1.0 s; docs/history/test-command.md, session 34). So POSIX systems get
 // pthreads, and the rest (MSVC) the std types, same meaning:
 //   - initialisation cannot fail: both use the static initializers, as
 //     libstdc++'s std::mutex and std::condition_variable do;

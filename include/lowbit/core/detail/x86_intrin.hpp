@@ -4,7 +4,7 @@
 // Why: parse time. With g++ 12, <immintrin.h> alone is 0.53-0.58 s (user s,
 // AMD Zen 5), a third of a header-only TU of lowbit.hpp that calls nothing
 // (issue 15 wants that under 1.0 s); the 22 sub-headers below are 0.32-0.36
-// (docs/testing.md, session 34). GCC lets no sub-header be included alone
+// (docs/history/test-command.md, session 34). GCC lets no sub-header be included alone
 // (each stops with an error unless <immintrin.h>'s guard macro is defined),
 // so this defines that guard around them, in <immintrin.h>'s own order, and
 // takes it away after: a later `#include <immintrin.h>` in the user's code
