@@ -21,8 +21,8 @@
 // threads (a 2048 x 512 weight at 4-16 threads: 1.13-1.19x the plain GEMV on
 // the 16-core Xeon). Running it as the job's first work behind a gate, so
 // that it overlaps the workers' wake-up, was built and measured (sessions 33
-// and 34) and lost at every thread count from 2 to 16: docs/quality.md,
-// "Rotated GEMV at run time".
+// and 34) and lost at every thread count from 2 to 16: docs/history/rotated-gemv.md
+// (docs/quality.md, "Rotated GEMV at run time": where it stands).
 #pragma once
 
 #include <utility>
