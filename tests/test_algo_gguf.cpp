@@ -365,6 +365,8 @@ TEST_CASE("gptq_gguf: hostile input gives a clear status") {
         o.importance = span<const float>(qw.data(), K - 1);
         expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::shape_mismatch, "options.importance has 255 values");
         qw[3] = -1.0f;
+        o.importance = span<const float>(nullptr, K);  // session 36: was dereferenced
+        expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::invalid_argument, "options.importance is null");
         o.importance = span<const float>(qw.data(), K);
         expect(gptq_quantize_gguf(gguf_type::q4_K, wv, h, o), errc::invalid_argument, "options.importance[3]");
         qw[3] = std::nanf("");
@@ -863,6 +865,8 @@ TEST_CASE("gptq_codebook: hostile input gives a clear status") {
     std::vector<float> imp(K - 1, 1.0f);
     o.importance = span<const float>(imp.data(), imp.size());
     CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(3), o).error().code() == errc::shape_mismatch);
+    o.importance = span<const float>(nullptr, K);  // session 36: was taken as "no importance", silently unweighted
+    CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(3), o).error().code() == errc::invalid_argument);
     o = {};
     o.block_size = 0;
     CHECK(gptq_quantize_codebook(wv, h, codebook::nf_grid(3), o).error().code() == errc::invalid_argument);

@@ -176,6 +176,26 @@ TEST_CASE("awq_search_gguf: bad input is a status") {
     o.grid = 20;
     o.importance = span<const float>(d.imp.data(), 8);
     CHECK_FALSE(lowbit::awq_search_gguf(g, xm, h, o).ok());
+    // session 36: null spans were dereferenced; awq_gguf_loss read h and s unchecked (an h smaller than
+    // K x K was read out of bounds); awq_clip_gguf read a null h
+    o.importance = span<const float>(nullptr, d.K);
+    CHECK(std::string(lowbit::awq_search_gguf(g, xm, h, o).error().message()).find("options.importance is null") != std::string::npos);
+    CHECK(std::string(lowbit::awq_search_gguf(g, span<const float>(nullptr, d.K), h).error().message()).find("x_mean is null") !=
+          std::string::npos);
+    const std::vector<float> s(d.K, 1.0f);
+    CHECK(lowbit::awq_gguf_loss(g, span<const float>(s.data(), d.K), h).ok());
+    CHECK(lowbit::awq_gguf_loss(g, span<const float>(s.data(), d.K), matrix_view<const float>(d.h.data(), 32, 32)).error().code() ==
+          lowbit::errc::shape_mismatch);
+    CHECK(lowbit::awq_gguf_loss(g, span<const float>(s.data(), 32), h).error().code() == lowbit::errc::shape_mismatch);
+    std::vector<float> s0 = s;
+    s0[9] = 0.0f;
+    CHECK(std::string(lowbit::awq_gguf_loss(g, span<const float>(s0.data(), d.K), h).error().message()).find("s[9]") != std::string::npos);
+    std::vector<float> wc = d.w;
+    CHECK(std::string(lowbit::awq_clip_gguf(gguf_type::q4_0, matrix_view<float>(wc.data(), d.N, d.K), matrix_view<const float>(nullptr, d.K, d.K))
+                          .error()
+                          .message())
+              .find("h") != std::string::npos);
+    CHECK(wc == d.w);
 }
 
 TEST_CASE("fold_awq_scales: the folded float layer computes the original's output (GQA, tied attn_output scales)") {

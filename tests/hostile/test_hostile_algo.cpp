@@ -41,7 +41,20 @@ TEST_CASE("hostile algo: hessian accumulation refuses bad batches and leaves H u
     CHECK(says(h.add_batch(matrix_view<const float>(mis.as<const float>(), 4, K)), "aligned"));
     for (double s : {0.0, std::nan("")})  // (negative means: one sample per row)
         CHECK(says(h.add_batch(matrix_view<const float>(x.data(), 4, K), serial_executor{}, s), "samples"));
+    CHECK(says(h.add_batch(matrix_view<const float>(x.data(), 2, K, SIZE_MAX / 2)), "address space"));
+    // finite batches that would overflow the f32 H: |x| = 1e20 (x x^T = 1e40), and a tiny sample count
+    // (H += 2/n X^T X with n = 1e-38); both used to leave Inf in H and return OK
+    std::vector<float> big(4 * K, 1e20f);
+    CHECK(says(h.add_batch(matrix_view<const float>(big.data(), 4, K)), "overflow the f32 hessian"));
+    hessian fresh(K);
+    CHECK(says(fresh.add_batch(matrix_view<const float>(x.data(), 4, K), serial_executor{}, 1e-38), "overflow the f32 hessian"));
+    CHECK(fresh.samples() == 0.0);
     CHECK(unchanged());
+    // large but representable: accepted and finite
+    std::vector<float> large(4 * K, 1e15f);
+    hessian ok(K);
+    REQUIRE(ok.add_batch(matrix_view<const float>(large.data(), 4, K)).ok());
+    for (std::size_t i = 0; i < K * K; ++i) REQUIRE(std::isfinite(ok.matrix().data()[i]));
     // a Hessian given directly
     std::vector<float> H(K * K, 0.0f);
     for (std::size_t i = 0; i < K; ++i) H[i * K + i] = 1.0f;
@@ -166,4 +179,29 @@ TEST_CASE("hostile algo: GPTQ refuses out-of-range enum options") {
     o = {};
     o.calib.kind = static_cast<calibration::method>(9);
     CHECK(says(gptq_quantize<Sg>(wv, h, o).error(), "calibration.kind = 9"));
+}
+
+// Session 36 audit: the public linalg routines took their operands unchecked (a null x was loaded by the
+// register tile, an output overlapping an input was read after being written, a short stride read
+// overlapping rows).
+TEST_CASE("hostile algo: linalg refuses null, short-stride and overlapping operands") {
+    std::vector<float> x(2 * 64, 1.0f), w(8 * 64, 0.5f);
+    sentinel y(2 * 8 * 4);
+    const matrix_view<float> yv(y.as<float>(), 2, 8);
+    const matrix_view<const float> wv(w.data(), 8, 64);
+    CHECK(says(linalg::matmul_nt(matrix_view<const float>(nullptr, 2, 64), wv, yv), "x is null"));
+    CHECK(says(linalg::matmul_nt(matrix_view<const float>(x.data(), 2, 64, 32), wv, yv), "stride"));
+    CHECK(says(linalg::matmul_nt(matrix_view<const float>(x.data(), 2, 64), wv, matrix_view<float>(y.as<float>(), 2, 8, SIZE_MAX / 2)),
+               "address space"));
+    CHECK(y.untouched());
+    CHECK(says(linalg::matmul_nt(matrix_view<const float>(x.data(), 2, 64), wv, matrix_view<float>(x.data() + 4, 2, 8)), "y overlaps x"));
+    std::vector<float> h(64 * 64, 0.0f);
+    CHECK(says(linalg::syrk_upper(matrix_view<const float>(h.data(), 2, 64), 1.0f, matrix_view<float>(h.data(), 64, 64)), "h overlaps x"));
+    std::vector<double> a(16, 1.0), work;
+    CHECK(says(linalg::cholesky_lower(matrix_view<double>(a.data(), 4, 4, 2)), "stride"));
+    CHECK(says(linalg::tri_inverse_lower(matrix_view<double>(nullptr, 4, 4)), "l is null"));
+    std::vector<float> u(16);
+    CHECK(says(linalg::inverse_cholesky_upper(matrix_view<const float>(nullptr, 4, 4), 0.0, matrix_view<float>(u.data(), 4, 4), work), "h is null"));
+    CHECK(says(linalg::inverse_cholesky_upper(matrix_view<const float>(u.data(), 4, 4), 0.0, matrix_view<float>(u.data(), 4, 4), work),
+               "u overlaps h"));
 }

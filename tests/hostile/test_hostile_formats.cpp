@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include <lowbit/formats/codebook.hpp>
 #include <lowbit/formats/gguf.hpp>
 #include <lowbit/formats/gguf_blocks.hpp>
 #include <lowbit/formats/gguf_matmul.hpp>
@@ -164,4 +165,27 @@ TEST_CASE("hostile formats: matmul on GGUF blocks with hostile activations and b
     CHECK(says(gemv(gguf_type::q8_K, rows.data(), N, K, span<const float>(x), y), "not supported"));
     CHECK(ys.untouched());
     CHECK(gemm(gguf_type::q4_K, rows.data(), N, K, matrix_view<const float>(nullptr, 0, K), matrix_view<float>(nullptr, 0, N)).ok());
+}
+
+// Session 36 audit: codebook::weighted_error read x without checking it (a null x was dereferenced, a stride
+// below k read overlapping rows); quantize and dequantize took views whose rows wrap the address space.
+TEST_CASE("hostile formats: codebook entry points refuse null, short-stride, misaligned and wrapping views") {
+    const std::size_t N = 4, K = 64;
+    const auto w = lowbit_test::gaussian(N * K, 9);
+    const matrix_view<const float> wv(w.data(), N, K);
+    const auto g = codebook::nf_grid(4);
+    auto q = codebook::quantize(wv, g);
+    REQUIRE(q);
+    CHECK(codebook::weighted_error(wv, q->view()));
+    CHECK(says(codebook::weighted_error(matrix_view<const float>(nullptr, N, K), q->view()).error(), "null"));
+    CHECK(says(codebook::weighted_error(matrix_view<const float>(w.data(), N, K, 3), q->view()).error(), "stride"));
+    std::vector<float> imp(K, 1.0f);
+    imp[7] = -1.0f;
+    CHECK(says(codebook::weighted_error(wv, q->view(), imp.data()).error(), "importance[7]"));
+    CHECK(says(codebook::quantize(matrix_view<const float>(w.data(), N, K, SIZE_MAX / 2), g).error(), "address space"));
+    sentinel mis(N * K * 4, 2);
+    CHECK(says(codebook::quantize(matrix_view<const float>(mis.as<const float>(), N, K), g).error(), "aligned"));
+    sentinel y(N * K * 4);
+    CHECK(says(codebook::dequantize(q->view(), matrix_view<float>(y.as<float>(), N, K, SIZE_MAX / 8)), "address space"));
+    CHECK(y.untouched());
 }

@@ -194,11 +194,23 @@ TEST_CASE("hostile kernels: empty, mismatched, null, misaligned and overlapping 
         CHECK(says(gemm(v, X, matrix_view<float>(const_cast<float*>(reinterpret_cast<const float*>(v.codes)), 2, 8), serial_executor{}, o),
                    "overlaps the weights"));
         CHECK(gemm(q, matrix_view<const float>(nullptr, 0, 64), matrix_view<float>(Yp, 0, 8), serial_executor{}, o).ok());  // M = 0
+        // a stride whose rows wrap around the address space: Y's row 1 lands on X, which lies below Y
+        // (Y + wrap == X mod 2^64), past the overlap check's sight (it used to be written: X's first 8 values replaced)
+        std::vector<float> xy(2 * 64 + 2 * 8 + 8);
+        std::copy(xv.begin(), xv.end(), xy.begin());
+        float* const Yw = xy.data() + 2 * 64 + 8;
+        const std::size_t wrap = (reinterpret_cast<std::uintptr_t>(xy.data()) - reinterpret_cast<std::uintptr_t>(Yw)) / 4;
+        CHECK(says(gemm(q, matrix_view<const float>(xy.data(), 2, 64), matrix_view<float>(Yw, 2, 8, wrap), serial_executor{}, o),
+                   "runs past the address space"));
+        CHECK(same_bits(xy.data(), xv.data(), 64 * 2 * 4));
+        CHECK(says(gemm(q, matrix_view<const float>(xv.data(), 2, 64, SIZE_MAX / 2), matrix_view<float>(Yp, 2, 8), serial_executor{}, o),
+                   "runs past the address space"));
         CHECK(Y.untouched());
 
         // dequantize
         CHECK(dequantize(q, matrix_view<float>(D.as<float>(), 8, 63)).code() == errc::shape_mismatch);
         CHECK(says(dequantize(q, matrix_view<float>(nullptr, 8, 64)), "null"));
+        CHECK(says(dequantize(q, matrix_view<float>(D.as<float>(), 8, 64, SIZE_MAX / 8)), "runs past the address space"));
         CHECK(says(dequantize(v, matrix_view<float>(const_cast<float*>(reinterpret_cast<const float*>(v.scales)), 8, 64)),
                    "overlaps the weights"));
         CHECK(D.untouched());

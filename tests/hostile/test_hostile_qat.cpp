@@ -116,6 +116,9 @@ TEST_CASE("hostile qat: bad steps, zeros, shapes, nulls, overlaps and misaligned
           errc::shape_mismatch);
     CHECK(says(fq(wv, span<const float>(steps), span<const std::uint8_t>(zeros), matrix_view<float>(out.as<float>(), rows, cols, 8)),
                "stride"));
+    CHECK(says(fq(wv, span<const float>(steps), span<const std::uint8_t>(zeros),
+                  matrix_view<float>(out.as<float>(), rows, cols, SIZE_MAX / 2)),
+               "address space"));
     sentinel mis(rows * cols * 4, 1);
     CHECK(says(fq(wv, span<const float>(steps), span<const std::uint8_t>(zeros), matrix_view<float>(mis.as<float>(), rows, cols)),
                "aligned"));

@@ -171,6 +171,13 @@ TEST_CASE("hostile quant: mismatched shapes, bad strides, null pointers, bad vie
     CHECK(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 63), out.view()).code() == errc::shape_mismatch);
     CHECK(says(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 64, 60), out.view()), "stride"));
     CHECK(says(quantize_into<S4g>(matrix_view<const float>(nullptr, 4, 64), out.view()), "w.data is null"));
+    // rows x stride past the address space (row 1 would wrap onto other memory; it used to be read)
+    CHECK(says(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 64, SIZE_MAX / 2), out.view()), "runs past the address space"));
+    runtime_scheme r4;
+    r4.bits = 4;
+    r4.group = 32;
+    const std::size_t back = SIZE_MAX - 63;  // row 1 at w.data() - 64 floats, mod 2^64
+    CHECK(says(quantize(r4, matrix_view<const float>(w.data(), 2, 64, back)).error(), "runs past the address space"));
     auto v = out.view();
     v.codes = nullptr;
     CHECK(says(quantize_into<S4g>(wv, v), "null"));
@@ -309,6 +316,7 @@ TEST_CASE("hostile quant: metrics and measure on hostile input") {
     CHECK(measure(matrix_view<const float>(w.data(), 8, 63), *q).error().code() == errc::shape_mismatch);
     CHECK(says(measure(matrix_view<const float>(nullptr, 8, 64), *q).error(), "w"));
     CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64, 10), *q).error(), "stride"));
+    CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64, SIZE_MAX / 4), *q).error(), "runs past the address space"));
     CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64), *q, matrix_view<const float>(nullptr, 3, 64)).error(), "x"));
     CHECK(says(measure(matrix_view<const float>(w.data(), 8, 64), *q, matrix_view<const float>(w.data(), 3, 64, 5)).error(),
                "stride"));
@@ -346,6 +354,41 @@ TEST_CASE("hostile quant: bit packing twins refuse bad widths and accept empty i
     CHECK(out[0] == 0xA5);
     CHECK(pack_codes(4, nullptr, 0, nullptr).ok());
     CHECK(unpack_codes(4, nullptr, 0, nullptr).ok());
+    // null with n > 0 (was a null dereference), a bit count past size_t, and overlapping buffers (unpacking in
+    // place overwrote packed bytes before reading them)
+    CHECK(says(pack_codes(4, nullptr, 4, out), "null buffer"));
+    CHECK(says(unpack_codes(4, out, 4, nullptr), "null buffer"));
+    CHECK(says(pack_codes(4, codes, SIZE_MAX / 4, out), "overflow"));
+    std::uint8_t buf[8] = {0x21, 0x43, 0xA5, 0xA5, 0xA5, 0xA5, 0xA5, 0xA5};
+    CHECK(says(unpack_codes(4, buf, 4, buf), "overlap"));
+    CHECK(says(pack_codes(3, buf + 1, 4, buf), "overlap"));
+    CHECK(buf[0] == 0x21);
+    CHECK(buf[2] == 0xA5);
+    CHECK(out[0] == 0xA5);
+}
+
+// Session 36 audit: the Hadamard rotation's entry points on null and misaligned spans (UBSan: a null pointer
+// passed to memcpy, then a crash), an out-of-range split and lengths no vector can hold (std::length_error,
+// i.e. abort under -fno-exceptions).
+TEST_CASE("hostile quant: Hadamard rotations refuse null and misaligned data, bad splits and impossible lengths") {
+    auto q = hadamard_rotation::make(8, 1);
+    REQUIRE(q);
+    CHECK(says(fwht(span<float>(nullptr, 8)), "null"));
+    CHECK(says(q->apply(span<float>(nullptr, 8)), "null"));
+    CHECK(says(q->apply_transpose(span<float>(nullptr, 8)), "null"));
+    CHECK(says(q->apply_rows(span<float>(nullptr, 16), 2), "null"));
+    CHECK(says(q->apply_columns(span<float>(nullptr, 16), 2), "null"));
+    sentinel m(16 * 4, 2);  // 2 bytes off float alignment
+    CHECK(says(fwht(span<float>(m.as<float>(), 8)), "aligned"));
+    CHECK(says(q->apply(span<float>(m.as<float>(), 8)), "aligned"));
+    CHECK(says(q->apply_columns(span<float>(m.as<float>(), 16), 2), "aligned"));
+    std::vector<float> x(8, 1.0f);
+    CHECK(says(q->apply_to(span<const float>(m.as<const float>(), 8), span<float>(x)), "aligned"));
+    CHECK(says(q->apply_to(span<const float>(x), span<float>(m.as<float>(), 8)), "aligned"));
+    CHECK(m.untouched());
+    CHECK(says(hadamard_rotation::make(8, 1, static_cast<hadamard_blocks>(7)).error(), "split = 7"));
+    CHECK(says(hadamard_rotation::make(SIZE_MAX, 1).error(), "fit in memory"));
+    CHECK(says(hadamard_rotation::make(std::size_t(1) << 62, 1, hadamard_blocks::binary).error(), "fit in memory"));
 }
 
 // Finite in, finite out (issue 14, item 4): every scheme (bits 1..8 x per-tensor/per-channel/per-group x

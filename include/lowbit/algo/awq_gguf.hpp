@@ -138,12 +138,47 @@ status awq_gguf_error(const awq_gguf_linear& l, span<const float> s, span<const 
     return status();
 }
 
+// What awq_search_gguf and awq_gguf_loss read, for K inputs: the linears (K
+// columns, finite, whole blocks of their type), h (K x K, finite) and the
+// optional importance (K finite values >= 0). `imp_name` names the importance
+// argument in messages.
+inline status check_awq_gguf_group(span<const awq_gguf_linear> group, std::size_t K, matrix_view<const float> h,
+                                   span<const float> importance, const char* imp_name) {
+    if (group.empty()) return status::error(errc::invalid_argument, "group is empty: AWQ needs at least one linear");
+    if (!group.data()) return status::error(errc::invalid_argument, "group is null (%zu linears)", group.size());
+    if (K == 0 || h.rows() != K || h.cols() != K)
+        return status::error(errc::shape_mismatch, "x_mean (or s) has %zu values, h is %zu x %zu", K, h.rows(), h.cols());
+    if (!importance.empty() && importance.size() != K)
+        return status::error(errc::shape_mismatch, "%s has %zu values, x_mean %zu", imp_name, importance.size(), K);
+    if (!importance.empty() && !importance.data()) return status::error(errc::invalid_argument, "%s is null (%zu values)", imp_name, K);
+    for (std::size_t j = 0; j < importance.size(); ++j)
+        if (!(importance[j] >= 0.0f) || !std::isfinite(importance[j]))
+            return status::error(errc::non_finite, "%s[%zu] = %g: must be finite and >= 0", imp_name, j, static_cast<double>(importance[j]));
+    LOWBIT_TRY(lowbit::detail::check_finite(h, "h"));
+    for (const awq_gguf_linear& l : group) {
+        if (l.w.cols() != K || l.w.rows() == 0 || !l.w.data())
+            return status::error(errc::shape_mismatch, "a linear of the group is %zu x %zu, expected rows x %zu", l.w.rows(), l.w.cols(), K);
+        if (!l.round_trip && K % static_cast<std::size_t>(gguf::type_block_size(l.type)) != 0)
+            return status::error(errc::shape_mismatch, "K = %zu is not a multiple of %s's block of %lld", K, gguf::type_name(l.type),
+                                 static_cast<long long>(gguf::type_block_size(l.type)));
+        LOWBIT_TRY(lowbit::detail::check_finite(l.w, "w"));
+    }
+    return {};
+}
+
 }  // namespace detail
 
-// The group's loss (see the top) for the scales s.
+// The group's loss (see the top) for the scales s (K finite values > 0).
+// Every argument is checked as awq_search_gguf checks it (it used to read
+// h and s unchecked: an h smaller than K x K was read out of bounds).
 template <class Exec = serial_executor>
 result<double> awq_gguf_loss(span<const awq_gguf_linear> group, span<const float> s, matrix_view<const float> h,
                              span<const float> importance = {}, Exec&& exec = Exec{}) {
+    if (!s.empty() && !s.data()) return status::error(errc::invalid_argument, "s is null (%zu values)", s.size());
+    for (std::size_t j = 0; j < s.size(); ++j)
+        if (!(s[j] > 0.0f) || !std::isfinite(s[j]))
+            return status::error(errc::invalid_argument, "s[%zu] = %g: must be finite and > 0", j, static_cast<double>(s[j]));
+    LOWBIT_TRY(detail::check_awq_gguf_group(group, s.size(), h, importance, "importance"));
     double total = 0;
     for (const awq_gguf_linear& l : group) {
         double e = 0, r = 0;
@@ -159,28 +194,12 @@ template <class Exec = serial_executor>
 result<awq_gguf_result> awq_search_gguf(span<const awq_gguf_linear> group, span<const float> x_mean, matrix_view<const float> h,
                                         const awq_gguf_options& o = {}, Exec&& exec = Exec{}) {
     const std::size_t K = x_mean.size();
-    if (group.empty()) return status::error(errc::invalid_argument, "group is empty: AWQ needs at least one linear");
-    if (K == 0 || h.rows() != K || h.cols() != K)
-        return status::error(errc::shape_mismatch, "x_mean has %zu values, h is %zu x %zu", K, h.rows(), h.cols());
-    if (!o.importance.empty() && o.importance.size() != K)
-        return status::error(errc::shape_mismatch, "options.importance has %zu values, x_mean %zu", o.importance.size(), K);
+    LOWBIT_TRY(detail::check_awq_gguf_group(group, K, h, o.importance, "options.importance"));
     if (o.grid < 1) return status::error(errc::invalid_argument, "options.grid = %d, must be >= 1", o.grid);
-    for (std::size_t j = 0; j < K; ++j) {
+    if (!x_mean.data()) return status::error(errc::invalid_argument, "x_mean is null (%zu values)", K);
+    for (std::size_t j = 0; j < K; ++j)
         if (!(x_mean[j] >= 0.0f) || !std::isfinite(x_mean[j]))
             return status::error(errc::non_finite, "x_mean[%zu] = %g: must be finite and >= 0", j, static_cast<double>(x_mean[j]));
-        if (!o.importance.empty() && (!(o.importance[j] >= 0.0f) || !std::isfinite(o.importance[j])))
-            return status::error(errc::non_finite, "options.importance[%zu] = %g: must be finite and >= 0", j,
-                                 static_cast<double>(o.importance[j]));
-    }
-    LOWBIT_TRY(detail::check_finite(h, "h"));
-    for (const awq_gguf_linear& l : group) {
-        if (l.w.cols() != K || l.w.rows() == 0 || !l.w.data())
-            return status::error(errc::shape_mismatch, "a linear of the group is %zu x %zu, expected rows x %zu", l.w.rows(), l.w.cols(), K);
-        if (!l.round_trip && K % static_cast<std::size_t>(gguf::type_block_size(l.type)) != 0)
-            return status::error(errc::shape_mismatch, "K = %zu is not a multiple of %s's block of %lld", K, gguf::type_name(l.type),
-                                 static_cast<long long>(gguf::type_block_size(l.type)));
-        LOWBIT_TRY(detail::check_finite(l.w, "w"));
-    }
     awq_gguf_result best;
     best.loss = std::numeric_limits<double>::infinity();
     for (int i = 0; i < o.grid; ++i) {
@@ -217,9 +236,11 @@ result<std::size_t> awq_clip_gguf(gguf::gguf_type t, matrix_view<float> w, matri
         return status::error(errc::shape_mismatch, "w is %zu x %zu (rows of whole %zu-value blocks), h %zu x %zu", N, K, B, h.rows(), h.cols());
     if (!importance.empty() && importance.size() != K)
         return status::error(errc::shape_mismatch, "importance has %zu values, w's rows %zu", importance.size(), K);
+    if (!importance.empty() && !importance.data()) return status::error(errc::invalid_argument, "importance is null (%zu values)", K);
     if (grid < 1 || !(max_shrink >= 0.0f && max_shrink < 1.0f))
         return status::error(errc::invalid_argument, "grid = %d (>= 1), max_shrink = %g (in [0, 1))", grid, static_cast<double>(max_shrink));
     LOWBIT_TRY(detail::check_finite(matrix_view<const float>(w.data(), N, K, w.stride()), "w"));
+    LOWBIT_TRY(detail::check_finite(h, "h"));  // read below (a null h used to be dereferenced)
     const int n_shrink = static_cast<int>(max_shrink * static_cast<float>(grid));
     const std::size_t row_bytes = static_cast<std::size_t>(gguf::row_size(t, static_cast<std::int64_t>(B)));
     std::vector<std::size_t> clipped(N, 0);

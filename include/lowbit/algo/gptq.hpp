@@ -40,6 +40,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -78,6 +79,7 @@ public:
         hessian r(h.rows());
         for (std::size_t i = 0; i < h.rows(); ++i) std::copy(h.row(i), h.row(i) + h.cols(), r.h_.data() + i * h.cols());
         r.n_ = samples;
+        for (const float v : r.h_) r.hbound_ = std::max(r.hbound_, static_cast<double>(std::fabs(v)));
         r.tokens_ = static_cast<std::size_t>(samples > 0 ? samples : 0);
         return r;
     }
@@ -98,7 +100,9 @@ public:
         if (x.stride() < x.cols() || lowbit::detail::misaligned(x.data()))
             return status::error(errc::invalid_argument, "x.stride = %zu < x.cols = %zu, or x.data is not float aligned", x.stride(),
                                  x.cols());
+        if (lowbit::detail::view_wraps(x)) return status::error(errc::invalid_argument, "x (rows x stride) runs past the address space");
         std::size_t zero = 0;
+        float amax = 0.0f;
         for (std::size_t t = 0; t < x.rows(); ++t) {
             bool all_zero = true;
             for (std::size_t c = 0; c < k_; ++c) {
@@ -107,11 +111,23 @@ public:
                     return status::error(errc::non_finite, "x(%zu, %zu) = %g: calibration activations must be finite", t, c,
                                          static_cast<double>(v));
                 all_zero = all_zero && v == 0.0f;
+                amax = std::max(amax, std::fabs(v));
             }
             zero += all_zero;
         }
         const double m = samples < 0 ? static_cast<double>(x.rows()) : samples;
         if (!(m > 0.0)) return status::error(errc::invalid_argument, "samples = %g, must be > 0", m);
+        // Finite activations can still overflow H (f32): after this batch |H(i, j)| <= keep * hbound_ +
+        // (2 / n) * T * max|x|^2, and syrk_upper's unscaled partial sums are at most T * max|x|^2. Refused
+        // before H changes (x of 1e20 used to leave Inf in H with OK returned; GPTQ refused it only later).
+        // hbound_ is a running bound, so no pass over H is needed.
+        const double sq = static_cast<double>(x.rows()) * amax * amax;
+        const double grown = n_ / (n_ + m) * hbound_ + 2.0 / (n_ + m) * sq;
+        if (!(std::max(grown, sq) <= 0.5 * static_cast<double>(std::numeric_limits<float>::max())))
+            return status::error(errc::invalid_argument,
+                                 "x: max |x| = %g over %zu rows with samples = %g would overflow the f32 hessian",
+                                 static_cast<double>(amax), x.rows(), m);
+        hbound_ = grown;
         const float keep = static_cast<float>(n_ / (n_ + m));
         for (float& v : h_) v *= keep;
         n_ += m;
@@ -127,6 +143,7 @@ private:
     std::size_t k_ = 0;
     std::vector<float> h_;
     double n_ = 0.0;
+    double hbound_ = 0.0;  // an upper bound on max |H(i, j)| (add_batch's overflow check)
     std::size_t tokens_ = 0, zero_rows_ = 0;
 };
 

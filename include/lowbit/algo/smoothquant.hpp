@@ -81,6 +81,7 @@ inline status dequantize_per_token_int8(const int8_rows& q, matrix_view<float> o
                              q.scales.size(), q.rows * q.cols, q.rows);
     if (!out.empty() && (!out.data() || out.stride() < out.cols() || detail::misaligned(out.data())))
         return status::error(errc::invalid_argument, "out is null, misaligned or its stride < cols");
+    if (detail::view_wraps(out)) return status::error(errc::invalid_argument, "out (rows x stride) runs past the address space");
     for (std::size_t t = 0; t < q.rows; ++t)
         for (std::size_t j = 0; j < q.cols; ++j) out(t, j) = q.scales[t] * static_cast<float>(q.codes[t * q.cols + j]);
     return {};

@@ -75,6 +75,21 @@ template <class T>
 inline std::size_t view_bytes(const matrix_view<T>& v) noexcept {
     return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
 }
+// Whether a non-empty view reaches past what one object can span: its extent,
+// (rows - 1) * stride + cols elements, overflows, exceeds PTRDIFF_MAX bytes, or
+// runs past the top of the address space. No memory backs such a view, and
+// row(r) would wrap around onto other memory (the caller's inputs, the
+// weights) where view_bytes and overlaps cannot see it. Call after checking
+// stride >= cols.
+template <class T>
+inline bool view_wraps(const matrix_view<T>& v) noexcept {
+    if (v.empty()) return false;
+    constexpr std::size_t max_elems = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
+    const std::size_t stride = v.stride() ? v.stride() : 1;
+    if (v.cols() > max_elems || v.rows() - 1 > (max_elems - v.cols()) / stride) return true;
+    const std::size_t bytes = ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
+    return reinterpret_cast<std::uintptr_t>(v.data()) > UINTPTR_MAX - bytes;
+}
 // A pointer that T cannot be read through (C++ requires alignof(T) alignment).
 template <class T>
 inline bool misaligned(const T* p) noexcept {

@@ -252,6 +252,8 @@ inline status check_input(const char* who, matrix_view<const float> x, const flo
     if (!x.data()) return status::error(errc::invalid_argument, "%s: the weights are null", who);
     if (x.cols() % 32 != 0) return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of 32", who, x.cols());
     if (x.stride() < x.cols()) return status::error(errc::invalid_argument, "%s: row stride %zu < k = %zu", who, x.stride(), x.cols());
+    if (lowbit::detail::view_wraps(x)) return status::error(errc::invalid_argument, "%s: the weights (rows x stride) run past the address space", who);
+    if (lowbit::detail::misaligned(x.data())) return status::error(errc::invalid_argument, "%s: the weights are not aligned to a float", who);
     for (std::size_t r = 0; r < x.rows(); ++r)
         for (std::size_t c = 0; c < x.cols(); ++c)
             if (!std::isfinite(x(r, c))) return status::error(errc::invalid_argument, "%s: weight (%zu, %zu) is not finite", who, r, c);
@@ -335,6 +337,8 @@ inline status dequantize(const weights_view& w, matrix_view<float> y) noexcept {
         return status::error(errc::shape_mismatch, "codebook::dequantize: y is %zu x %zu, the weights %zu x %zu", y.rows(), y.cols(), w.rows(),
                              w.cols());
     if (!y.data() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "codebook::dequantize: y is null or its stride < cols");
+    if (lowbit::detail::view_wraps(y) || lowbit::detail::misaligned(y.data()))
+        return status::error(errc::invalid_argument, "codebook::dequantize: y is not aligned to a float or runs past the address space");
     if (w.overlaps(y.data(), lowbit::detail::view_bytes(y))) return status::error(errc::invalid_argument, "codebook::dequantize: y overlaps the weights");
     if (w.lay() == layout::tiled_codebook) {
         if (w.scheme().bits == 4) detail::dequantize_tiled<4>(w, y);
@@ -352,6 +356,7 @@ inline result<double> weighted_error(matrix_view<const float> x, const weights_v
     if (x.rows() != w.rows() || x.cols() != w.cols())
         return status::error(errc::shape_mismatch, "codebook::weighted_error: x is %zu x %zu, the weights %zu x %zu", x.rows(), x.cols(), w.rows(),
                              w.cols());
+    LOWBIT_TRY(detail::check_input("codebook::weighted_error", x, importance));
     std::vector<float> y(w.rows() * w.cols());
     LOWBIT_TRY(dequantize(w, matrix_view<float>(y.data(), w.rows(), w.cols())));
     double e = 0.0;

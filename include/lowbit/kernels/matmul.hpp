@@ -119,6 +119,7 @@ status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec 
     if (out.rows() != w.rows || out.cols() != w.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, W is %zu x %zu", out.rows(), out.cols(), w.rows, w.cols);
     if (!out.data() || out.stride() < out.cols()) return status::error(errc::invalid_argument, "out is null or its stride < columns");
+    if (detail::view_wraps(out)) return status::error(errc::invalid_argument, "out (rows x stride) runs past the address space");
     if (detail::misaligned(out.data())) return status::error(errc::invalid_argument, "out is not aligned to a float");
     if (wv->overlaps(out.data(), detail::view_bytes(out)))
         return status::error(errc::invalid_argument, "out overlaps the weights (codes, scales, zeros or perm)");

@@ -34,6 +34,8 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix_view<S>
         return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), w.cols());
     if (x.rows() > 0 && (!x.data() || x.stride() < x.cols() || detail::misaligned(x.data())))
         return status::error(errc::invalid_argument, "x is null, misaligned or its stride %zu < cols %zu", x.stride(), x.cols());
+    if (detail::view_wraps(w) || detail::view_wraps(x))
+        return status::error(errc::invalid_argument, "w or x (rows x stride) runs past the address space");
     quality_report rep;
     const std::size_t block = 64, n_tasks = (w.rows() + block - 1) / block;
     std::vector<error_accumulator> wacc(n_tasks), yacc(n_tasks);

@@ -47,6 +47,8 @@ inline status check_gemm_args(const weights_view& w, matrix_view<const float> x,
     }
     if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: X or Y is null", who);
     if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "%s: row stride < columns", who);
+    if (view_wraps(x) || view_wraps(y))
+        return status::error(errc::invalid_argument, "%s: X or Y (rows x stride) runs past the address space", who);
     if (misaligned(x.data()) || misaligned(y.data()))
         return status::error(errc::invalid_argument, "%s: X or Y is not aligned to a float", who);
     if (overlaps(x.data(), view_bytes(x), y.data(), view_bytes(y))) return status::error(errc::invalid_argument, "%s: X and Y overlap", who);

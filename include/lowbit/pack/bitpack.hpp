@@ -90,10 +90,27 @@ inline status with_bits(int bits, F&& f) {
 }
 }  // namespace detail
 
+namespace detail {
+// The twins' buffers: present when n > 0, n * bits countable in size_t, and
+// apart (unpack in place would overwrite packed bytes not yet read; pack in
+// place happens to work, but is refused too rather than promised).
+inline status check_pack_buffers(const char* fn, int bits, const void* codes, std::size_t n, const void* packed) noexcept {
+    if (n == 0) return {};
+    if (!codes || !packed) return status::error(errc::invalid_argument, "%s: n = %zu with a null buffer", fn, n);
+    if (n > SIZE_MAX / 8) return status::error(errc::invalid_argument, "%s: n = %zu codes overflow the bit count", fn, n);
+    const auto c = reinterpret_cast<std::uintptr_t>(codes), p = reinterpret_cast<std::uintptr_t>(packed);
+    const std::size_t pb = bits >= 1 && bits <= 8 ? packed_bytes(n, bits) : 0;
+    if (c < p + pb && p < c + n) return status::error(errc::invalid_argument, "%s: the codes and the packed bytes overlap", fn);
+    return {};
+}
+}  // namespace detail
+
 inline status pack_codes(int bits, const std::uint8_t* codes, std::size_t n, std::uint8_t* out) noexcept {
+    LOWBIT_TRY(detail::check_pack_buffers("pack_codes", bits, codes, n, out));
     return detail::with_bits(bits, [&](auto b) { pack_codes<decltype(b)::value>(codes, n, out); });
 }
 inline status unpack_codes(int bits, const std::uint8_t* in, std::size_t n, std::uint8_t* codes) noexcept {
+    LOWBIT_TRY(detail::check_pack_buffers("unpack_codes", bits, codes, n, in));
     return detail::with_bits(bits, [&](auto b) { unpack_codes<decltype(b)::value>(in, n, codes); });
 }
 

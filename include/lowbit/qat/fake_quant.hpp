@@ -196,6 +196,8 @@ inline status check_matrix(matrix_view<const float> m, const char* name) noexcep
     if (!m.data()) return status::error(errc::invalid_argument, "%s.data is null", name);
     if (m.stride() < m.cols())
         return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, m.stride(), name, m.cols());
+    if (lowbit::detail::view_wraps(m))
+        return status::error(errc::invalid_argument, "%s (%zu rows, stride %zu) runs past the address space", name, m.rows(), m.stride());
     if (lowbit::detail::misaligned(m.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
     return {};
 }

@@ -205,6 +205,8 @@ inline bool rotate_block_from(const float* src, float* dst, std::size_t n, const
 // x <- H_n x, orthonormal, in place. n = x.size() must be a power of two.
 inline status fwht(span<float> x) noexcept {
     if (x.empty()) return status::error(errc::shape_mismatch, "fwht: x is empty");
+    if (!x.data()) return status::error(errc::invalid_argument, "fwht: x is null (%zu values)", x.size());
+    if (lowbit::detail::misaligned(x.data())) return status::error(errc::invalid_argument, "fwht: x is not aligned to a float");
     if (!is_power_of_two(x.size()))
         return status::error(errc::shape_mismatch, "fwht: x has %zu values, not a power of two", x.size());
     LOWBIT_TRY(detail::check_finite(x.data(), x.size(), "fwht", "x"));
@@ -225,6 +227,14 @@ public:
     // of each draw. detail::mt19937_64 is that engine without <random>.
     static result<hadamard_rotation> make(std::size_t n, std::uint64_t seed, hadamard_blocks split = hadamard_blocks::equal) {
         if (n == 0) return status::error(errc::shape_mismatch, "hadamard_rotation: n = 0");
+        if (split != hadamard_blocks::equal && split != hadamard_blocks::binary)
+            return status::error(errc::invalid_argument, "hadamard_rotation: split = %d is not a hadamard_blocks (equal 0, binary 1)",
+                                 static_cast<int>(split));
+        // The signs are n floats (and equal blocks of an odd n, n sizes): refuse
+        // what no vector can hold rather than let resize throw (or abort
+        // under -fno-exceptions).
+        if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(std::size_t))
+            return status::error(errc::invalid_argument, "hadamard_rotation: n = %zu is more values than fit in memory", n);
         hadamard_rotation q;
         q.block_ = hadamard_block(n);
         if (split == hadamard_blocks::binary) {
@@ -260,6 +270,8 @@ public:
             return status::error(errc::shape_mismatch, "hadamard_rotation: x has %zu values and out %zu, the rotation %zu", x.size(),
                                  out.size(), n);
         if (!x.data() || !out.data()) return status::error(errc::invalid_argument, "hadamard_rotation: x or out is null");
+        if (lowbit::detail::misaligned(x.data()) || lowbit::detail::misaligned(out.data()))
+            return status::error(errc::invalid_argument, "hadamard_rotation: x or out is not aligned to a float");
         if (out.data() == x.data()) return transform_rows(out, 1, transpose, "x");
         if (detail::overlaps(x.data(), n * sizeof(float), out.data(), n * sizeof(float)))
             return status::error(errc::invalid_argument, "hadamard_rotation: x and out overlap");
@@ -300,6 +312,8 @@ private:
             return status::error(errc::shape_mismatch, "hadamard_rotation: %s is empty (%zu x %zu)", what, n_rows, cols);
         if (cols > std::numeric_limits<std::size_t>::max() / n_rows || m.size() != n_rows * cols)
             return status::error(errc::shape_mismatch, "hadamard_rotation: %s has %zu values, not %zu x %zu", what, m.size(), n_rows, cols);
+        if (!m.data()) return status::error(errc::invalid_argument, "hadamard_rotation: %s is null (%zu values)", what, m.size());
+        if (lowbit::detail::misaligned(m.data())) return status::error(errc::invalid_argument, "hadamard_rotation: %s is not aligned to a float", what);
         return status();
     }
 
