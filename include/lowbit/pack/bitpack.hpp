@@ -88,9 +88,7 @@ inline status with_bits(int bits, F&& f) {
     }
     return {};
 }
-}  // namespace detail
 
-namespace detail {
 // The twins' buffers: present when n > 0, n * bits countable in size_t, and
 // apart (unpack in place would overwrite packed bytes not yet read; pack in
 // place happens to work, but is refused too rather than promised).
