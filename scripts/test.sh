@@ -54,10 +54,11 @@ t_start=$SECONDS
 # memory-safety suites that drive no tool; they ran plain at -O0, which the
 # ASan+UBSan -O0 run covers (plain compile 7.0 and 8.3 CPU-s; test_hostile_hf
 # did not run under ASan+UBSan before: 7.6 CPU-s to compile there, 5.6 to run).
+# test_tool_files (examples/common/input_file.hpp, session 36): the same kind.
 sanitized_only=(test_core test_quant test_gguf_file test_safetensors test_pack test_reference test_algo test_qat
                 test_hostile test_llama test_llama_text test_llama_hostile test_algo_gguf test_runtime test_qat_runtime
                 test_import test_weights test_gguf_blocks test_kernels test_kernels_tiled test_amx test_awq_gguf
-                test_hostile_hf test_weights_file test_rotated_matmul)
+                test_hostile_hf test_weights_file test_rotated_matmul test_tool_files)
 # Bit-exactness across arch paths and thread counts: the plain build's -O2 code,
 # and TSan's run of the same test (scripts/test-sanitize.sh). test_kernel_table:
 # the optimised kernels through the table; under ASan+UBSan the same kernel

@@ -635,7 +635,7 @@ TEST_CASE("perplexity: text end to end through a GGUF that carries its vocabular
     REQUIRE(llama::export_gguf(small_model(), path.c_str(), "test", &v).ok());
     auto m = llama::load_model(path.c_str());
     REQUIRE_MESSAGE(m.ok(), m.error().message());
-    auto f = llama::mapped_file::open(path.c_str());
+    auto f = tool_files::open_input(path);
     REQUIRE(f.ok());
     auto g = lowbit::gguf::gguf_file::parse((*f)->bytes());
     REQUIRE(g.ok());

@@ -16,7 +16,6 @@
 // not available): llama.cpp itself would refuse it for that reason alone.
 #pragma once
 
-#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -27,80 +26,23 @@
 #include <lowbit/formats/weights_gguf_reader.hpp>
 #include <lowbit/formats/weights_gguf_writer.hpp>
 
+#include "../common/input_file.hpp"
 #include "../common/output_file.hpp"
 #include "ggml_repack.hpp"
 #include "runtime.hpp"
 #include "vocab.hpp"
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#define LLAMA_HAVE_MMAP 1
-#endif
-
 namespace llama {
 
-// Read-only bytes of a file: mmap'd where the OS has it, read otherwise.
-class mapped_file {
-public:
-    static result<std::unique_ptr<mapped_file>> open(const char* path) {
-        auto f = std::unique_ptr<mapped_file>(new mapped_file);
-#ifdef LLAMA_HAVE_MMAP
-        const int fd = ::open(path, O_RDONLY);
-        if (fd < 0) return status::error(errc::io_error, "cannot open %s", path);
-        struct stat sb {};
-        if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
-            const char* why = S_ISDIR(sb.st_mode) ? "is a directory" : S_ISREG(sb.st_mode) ? "is empty" : "is not a regular file";
-            ::close(fd);
-            return status::error(errc::io_error, "%s: %s", path, why);
-        }
-        void* p = ::mmap(nullptr, static_cast<std::size_t>(sb.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-        const int map_errno = errno;
-        ::close(fd);  // the mapping keeps the file
-        if (p == MAP_FAILED) return status::error(errc::io_error, "%s: mmap failed: %s", path, std::strerror(map_errno));
-        f->map_ = p;
-        f->size_ = static_cast<std::size_t>(sb.st_size);
-#else
-        auto b = read_file(path);
-        if (!b) return b.error();
-        f->copy_ = std::move(*b);
-        f->size_ = f->copy_.size();
-#endif
-        return f;
-    }
-    ~mapped_file() {
-#ifdef LLAMA_HAVE_MMAP
-        if (map_) ::munmap(map_, size_);
-#endif
-    }
-    lowbit::span<const std::uint8_t> bytes() const {
-        return {map_ ? static_cast<const std::uint8_t*>(map_) : copy_.data(), size_};
-    }
-    // Gives back the resident pages of the whole pages inside `part` (bytes of
-    // this file that loading has copied out): without it a load's peak
-    // resident size is the file plus everything copied from it. The mapping
-    // is private and read-only, so a later read finds the file's bytes again.
-    void release(lowbit::span<const std::uint8_t> part) const {
-#ifdef LLAMA_HAVE_MMAP
-        const long page = ::sysconf(_SC_PAGESIZE);
-        if (!map_ || page <= 0 || part.empty()) return;
-        const auto p = static_cast<std::size_t>(page);
-        const std::size_t at = static_cast<std::size_t>(part.data() - static_cast<const std::uint8_t*>(map_));
-        const std::size_t first = (at + p - 1) / p * p, end = (at + part.size()) / p * p;
-        if (end > first) ::madvise(static_cast<std::uint8_t*>(map_) + first, end - first, MADV_DONTNEED);
-#else
-        (void)part;
-#endif
-    }
-
-private:
-    mapped_file() = default;
-    void* map_ = nullptr;
-    std::size_t size_ = 0;
-    std::vector<std::uint8_t> copy_;
-};
+// The model file as lowbit-llama opens it (../common/input_file.hpp): a
+// regular file only, since the tool opens it more than once (the weights,
+// later its vocabulary for --perplexity, --tokenize, --export-gguf), which a
+// pipe cannot give; a FIFO is refused without waiting for a writer.
+inline tool_files::input_options model_input() {
+    tool_files::input_options o;
+    o.regular_only = true;
+    return o;
+}
 
 inline bool is_gguf(const std::uint8_t* p, std::size_t n) { return n >= 4 && std::memcmp(p, "GGUF", 4) == 0; }
 
@@ -166,9 +108,9 @@ inline status decode_codebooks(model& m) {
 // options read (keep_for, keep_what_runs in runtime.hpp): no export, --eval
 // or requantizing afterwards.
 // `file`, when the bytes are its mapping: the pages of every tensor copied
-// out are given back as loading goes (mapped_file::release).
+// out are given back as loading goes (input_file::release).
 inline result<model> load_gguf(lowbit::span<const std::uint8_t> bytes, const run_options* one_copy = nullptr,
-                               const mapped_file* file = nullptr) {
+                               const tool_files::input_file* file = nullptr) {
     auto reader = lowbit::weights_gguf_reader::open(bytes);
     if (!reader) return reader.error();
     const gg::gguf_file& f = reader->file();
@@ -414,7 +356,7 @@ inline status export_gguf(const model& m, const char* path, const char* name = "
 // path runs them. The file stays mapped only while lowbit weights point into it:
 // everything else is copied out, and unmapping gives its pages back.
 inline result<model> load_model(const char* path, const run_options* one_copy = nullptr) {
-    auto f = mapped_file::open(path);
+    auto f = tool_files::open_input(path, model_input());
     if (!f) return f.error();
     const auto b = (*f)->bytes();
     if (!is_gguf(b.data(), b.size())) return load_llama2c(b, path);
@@ -422,7 +364,7 @@ inline result<model> load_model(const char* path, const run_options* one_copy = 
     if (!m) return m;
     bool views = false;
     for (const layer& y : m->layers) y.for_each_linear([&](const linear& l, const char*) { views = views || l.mapped.has_value(); });
-    if (views) m->mapping = std::shared_ptr<const mapped_file>(std::move(*f));  // lowbit weights point into it
+    if (views) m->mapping = std::shared_ptr<const tool_files::input_file>(std::move(*f));  // lowbit weights point into it
     if (one_copy) {
         if (one_copy->tiled) tile_model(*m);
         // --path fma runs codebook linears on their f32 values: decoded before

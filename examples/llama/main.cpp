@@ -422,7 +422,7 @@ int run_bench(const args& a, const llama::model& m) {
 
 // The tokenizer of a GGUF model file.
 lowbit::result<llama::tokenizer> load_tokenizer(const char* path) {
-    auto f = llama::mapped_file::open(path);
+    auto f = tool_files::open_input(path, llama::model_input());
     if (!f) return f.error();
     const auto b = (*f)->bytes();
     if (!llama::is_gguf(b.data(), b.size()))
@@ -434,7 +434,7 @@ lowbit::result<llama::tokenizer> load_tokenizer(const char* path) {
 
 // Whether `path` is a GGUF file with a tokenizer.ggml.model key.
 bool has_vocab(const char* path) {
-    auto f = llama::mapped_file::open(path);
+    auto f = tool_files::open_input(path, llama::model_input());
     if (!f) return false;
     const auto b = (*f)->bytes();
     if (!llama::is_gguf(b.data(), b.size())) return false;

@@ -24,6 +24,8 @@
 #include <lowbit/formats/gguf_types.hpp>
 #include <lowbit/quant/hadamard.hpp>
 
+#include "../common/input_file.hpp"
+
 namespace llama {
 
 using lowbit::errc;
@@ -246,17 +248,13 @@ struct model {
     double linear_bpw() const { return 8.0 * static_cast<double>(linear_bytes()) / static_cast<double>(linear_params()); }
 };
 
+// A whole small input (a --plan file, a --perplexity text) as bytes, read
+// as every tool reads an input (../common/input_file.hpp); errors name the path.
 inline result<std::vector<std::uint8_t>> read_file(const char* path) {
-    std::FILE* f = std::fopen(path, "rb");
-    if (!f) return status::error(errc::io_error, "cannot open %s", path);
-    std::vector<std::uint8_t> bytes;
-    std::uint8_t buf[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-    const bool err = std::ferror(f) != 0;
-    std::fclose(f);
-    if (err) return status::error(errc::io_error, "reading %s failed", path);
-    return bytes;
+    auto f = tool_files::open_input(path);
+    if (!f) return f.error();
+    const lowbit::span<const std::uint8_t> b = (*f)->bytes();
+    return std::vector<std::uint8_t>(b.begin(), b.end());
 }
 
 // llama2.c checkpoint (karpathy/llama2.c, export.py "legacy" version 0): a

@@ -91,7 +91,7 @@ public:
     // Maps and checks the whole file: header, exact size, token ids, record
     // headers. One clear message for anything else.
     static result<base_file> open(const char* path, int model_vocab) {
-        auto f = mapped_file::open(path);
+        auto f = tool_files::open_input(path);
         if (!f) return f.error();
         base_file b;
         b.map_ = std::move(*f);
@@ -148,7 +148,7 @@ public:
     std::vector<std::int32_t> tokens;
 
 private:
-    std::unique_ptr<mapped_file> map_;
+    std::unique_ptr<tool_files::input_file> map_;
     const std::uint8_t* records_ = nullptr;
 };
 

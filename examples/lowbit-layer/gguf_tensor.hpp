@@ -23,50 +23,9 @@
 #include <lowbit/kernels/weights_matmul.hpp>
 #include <lowbit/lowbit.hpp>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#endif
+#include "../common/input_file.hpp"
 
 namespace layer_gguf {
-
-// A read-only mapping of a whole file: page aligned, so the file's 64-byte
-// aligned tensors are 64-byte aligned in memory, as the reader requires.
-class mapping {
-public:
-    mapping() = default;
-    mapping(const mapping&) = delete;
-    mapping& operator=(const mapping&) = delete;
-    ~mapping() {
-#if defined(__unix__) || defined(__APPLE__)
-        if (p_) ::munmap(p_, n_);
-#endif
-    }
-    lowbit::status open(const char* path) {
-#if defined(__unix__) || defined(__APPLE__)
-        const int fd = ::open(path, O_RDONLY);
-        if (fd < 0) return lowbit::status::error(lowbit::errc::io_error, "%s: cannot open", path);
-        struct stat st;
-        const bool sized = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
-        void* p = sized ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-        ::close(fd);
-        if (!sized) return lowbit::status::error(lowbit::errc::io_error, "%s: not a non-empty regular file", path);
-        if (p == MAP_FAILED) return lowbit::status::error(lowbit::errc::io_error, "%s: mmap failed", path);
-        p_ = p;
-        n_ = static_cast<std::size_t>(st.st_size);
-        return {};
-#else
-        return lowbit::status::error(lowbit::errc::unsupported, "%s: reading GGUF weights needs mmap (POSIX)", path);
-#endif
-    }
-    lowbit::span<const std::uint8_t> bytes() const { return {static_cast<const std::uint8_t*>(p_), n_}; }
-
-private:
-    void* p_ = nullptr;
-    std::size_t n_ = 0;
-};
 
 struct options {
     std::string file, tensor, calib, reference;
@@ -97,8 +56,10 @@ inline int run(const options& o) {
         std::fprintf(stderr, "lowbit-layer: %s: %s\n", what, s.message());
         return 1;
     };
-    mapping m;
-    if (status s = m.open(o.file.c_str()); !s) return fail(o.file.c_str(), s);
+    // Mapped, or read into page-aligned memory from a pipe: the file's 64-byte
+    // aligned tensors stay 64-byte aligned either way, as the reader requires.
+    tool_files::input_file m;
+    if (status s = m.open(o.file); !s) return fail(o.file.c_str(), s);
     auto r = weights_gguf_reader::open(m.bytes());
     if (!r) return fail(o.file.c_str(), r.error());
     auto wr = r->find(o.tensor);
@@ -176,8 +137,9 @@ inline int run(const options& o) {
                     o.tensor.c_str(), scheme, lay, N, K, w.bytes(), bpw, info.kernel[0] ? info.kernel : "?", T, t_gemv * 1e6, t_gemm * 1e3, err);
         return 0;
     }
-    std::printf("%s: %s in %s: %s, %s layout, %zu x %zu, %zu bytes (%.3f bpw), mapped (no copy)\n", o.file.c_str(), o.tensor.c_str(),
-                r->is_lowbit(o.tensor) ? "lowbit weights" : "ggml blocks", scheme, lay, N, K, w.bytes(), bpw);
+    std::printf("%s: %s in %s: %s, %s layout, %zu x %zu, %zu bytes (%.3f bpw), %s\n", o.file.c_str(), o.tensor.c_str(),
+                r->is_lowbit(o.tensor) ? "lowbit weights" : "ggml blocks", scheme, lay, N, K, w.bytes(), bpw,
+                m.mapped() ? "mapped (no copy)" : "read into memory (a pipe, a device or a file system without mmap)");
     std::printf("kernel %s; gemv %.1f us; gemm of %zu tokens %.3f ms (%d threads)\n", info.kernel[0] ? info.kernel : "?", t_gemv * 1e6, T,
                 t_gemm * 1e3, std::max(1, o.threads));
     if (!std::isnan(rel)) std::printf("against %s: rel_error %.5f, sqnr %.2f dB\n", o.reference.c_str(), rel, sqnr);

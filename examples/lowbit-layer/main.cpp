@@ -20,7 +20,6 @@
 // rel_error = ||X W^T - X W^^T||_F / ||X W^T||_F over the calibration tokens;
 // sqnr_db = 10 log10(||X W^T||^2 / ||X W^T - X W^^T||^2). For AWQ W^ = Q(W s)/s,
 // for SmoothQuant the activations X/s are int8-quantized per token as well.
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -64,20 +63,23 @@ int usage() {
 
 constexpr const char* prog = "lowbit-layer";
 
-// --synthetic N,K,T: three integers in 1..2^24.
+// --synthetic N,K,T: three integers in 1..2^24, each read as every number
+// option is (cli_numbers.hpp); the line shows the whole value and names the
+// part that is wrong.
 bool parse_shape(const char* v, args& a) {
+    const std::string text = v, opt = std::string("--synthetic '") + v + "':";
     std::size_t* dims[3] = {&a.syn_n, &a.syn_k, &a.syn_t};
-    const char* p = v;
+    const char* names[3] = {" N", " K", " T"};
+    std::size_t at = 0;
     for (int d = 0; d < 3; ++d) {
-        char* end = nullptr;
-        errno = 0;
-        const long long n = std::strtoll(p, &end, 10);
-        if (end == p || *end != (d < 2 ? ',' : '\0') || errno == ERANGE || n < 1 || n > (1 << 24)) {
-            std::fprintf(stderr, "%s: --synthetic '%s': expected N,K,T, each an integer in 1..16777216\n", prog, v);
+        const std::size_t comma = text.find(',', at);
+        if ((d < 2) != (comma != std::string::npos)) {
+            std::fprintf(stderr, "%s: --synthetic '%s': expected N,K,T, three integers separated by commas\n", prog, v);
             return false;
         }
-        *dims[d] = static_cast<std::size_t>(n);
-        p = end + 1;
+        const std::size_t end = d < 2 ? comma : text.size();
+        if (!lbcli::parse_int(prog, (opt + names[d]).c_str(), text.substr(at, end - at).c_str(), 1, 1 << 24, dims[d])) return false;
+        at = end + 1;
     }
     return true;
 }
@@ -182,8 +184,10 @@ std::vector<std::string> outputs_of(const args& a, const std::vector<std::string
 
 // An .npy output through tool_files (a temporary file renamed over `path`
 // when complete; never one of the inputs): 0, or the exit status after one line.
-int save_npy(const args& a, const std::string& path, const float* data, const std::vector<std::size_t>& shape) {
-    const lowbit::status st = tool_files::write_output(path, inputs_of(a), [&](tool_files::output_file& f) {
+// `inputs`: inputs_of(a), looked at once per run, not once per file.
+int save_npy(const std::vector<tool_files::input_path>& inputs, const std::string& path, const float* data,
+             const std::vector<std::size_t>& shape) {
+    const lowbit::status st = tool_files::write_output(path, inputs, [&](tool_files::output_file& f) {
         return lowbit::encode_npy(data, shape, [&](const std::uint8_t* p, std::size_t n) { return f.write(p, n); });
     });
     return st ? 0 : tool_files::report("lowbit-layer", path, st);
@@ -220,8 +224,9 @@ int main(int argc, char** argv) {
     }
     if (!a.reference.empty()) return usage();  // goes with --tensor
     const std::vector<std::string> methods = methods_of(a), outputs = outputs_of(a, methods);
+    const std::vector<tool_files::input_path> inputs = inputs_of(a);
     if (!outputs.empty()) {  // checked now: a GPTQ on a large layer takes minutes
-        if (const int rc = tool_files::check_outputs("lowbit-layer", outputs, inputs_of(a))) return rc;
+        if (const int rc = tool_files::check_outputs("lowbit-layer", outputs, inputs)) return rc;
         tool_files::install_signal_handlers("lowbit-layer");  // a signal removes the output's temporary file
     }
     using namespace lowbit;
@@ -261,9 +266,9 @@ int main(int argc, char** argv) {
     }
     if (N == 0 || K == 0 || T == 0) return std::fprintf(stderr, "lowbit-layer: empty weights or calibration\n"), 1;
     if (!a.save_w.empty())
-        if (const int rc = save_npy(a, a.save_w, W.data(), {N, K})) return rc;
+        if (const int rc = save_npy(inputs, a.save_w, W.data(), {N, K})) return rc;
     if (!a.save_x.empty())
-        if (const int rc = save_npy(a, a.save_x, X.data(), {T, K})) return rc;
+        if (const int rc = save_npy(inputs, a.save_x, X.data(), {T, K})) return rc;
 
     runtime_scheme rs;
     rs.bits = a.bits;
@@ -294,7 +299,7 @@ int main(int argc, char** argv) {
         output_error(r, yq);
         r.bytes = q.storage.bytes();
         r.bpw = 8.0 * static_cast<double>(r.bytes) / static_cast<double>(N * K);
-        return a.save_deq.empty() ? 0 : save_npy(a, dequant_path(a, r.method), deq.data(), {N, K});
+        return a.save_deq.empty() ? 0 : save_npy(inputs, dequant_path(a, r.method), deq.data(), {N, K});
     };
     auto deq_of = [&](const any_qmatrix& q) { return dequantize(q, matrix_view<float>(deq.data(), N, K), pool); };
 

@@ -98,7 +98,7 @@ public:
 
     status read_bytes(const std::string& name, std::vector<std::uint8_t>* out) const {
         input_file f;
-        if (status s = f.open((dir_ + "/" + name).c_str()); !s.ok())
+        if (status s = f.open(dir_ + "/" + name, read_once()); !s.ok())
             return status::error(s.code(), "%.60s: %.120s", name.c_str(), s.message());
         if (f.bytes().size() > max_small_file)
             return status::error(errc::unsupported, "%.60s is %zu bytes; more than the %zu read for a metadata file", name.c_str(),
@@ -203,7 +203,7 @@ private:
         std::map<std::string, std::size_t> seen;  // tensor -> shard
         for (std::size_t i = 0; i < parts.size(); ++i) {
             files_.push_back(std::make_unique<input_file>());
-            if (status s = files_.back()->open((dir_ + "/" + parts[i]).c_str()); !s.ok())
+            if (status s = files_.back()->open(dir_ + "/" + parts[i], read_once()); !s.ok())
                 return status::error(s.code(), "%s: %s", printable(parts[i], 40).c_str(), s.message());
             auto f = st::safetensors_file::parse(files_.back()->bytes());
             if (!f) return status::error(f.error().code(), "%s: %s", printable(parts[i], 40).c_str(), f.error().message());

@@ -445,7 +445,7 @@ public:
     }
 
 private:
-    void release(const source_tensor& t, const std::uint8_t* p, std::size_t n) const { (t.file ? *t.file : in_).release(p, n); }
+    void release(const source_tensor& t, const std::uint8_t* p, std::size_t n) const { (t.file ? *t.file : in_).release(span<const std::uint8_t>(p, n)); }
 
     // copy() for a tensor whose rows are reordered: gathered a chunk at a time.
     status copy_rows(const source_tensor& t) {
@@ -774,7 +774,7 @@ int run(const args& a) {
         for (std::size_t i = 0; i < hf.shard_count(); ++i)
             inputs.push_back({hf.path() + "/" + hf.shard_name(i), hf.shard_file(i).id()});
     } else {
-        if (status s = in.open(a.in.c_str()); !s.ok()) return fail(a.in, s);
+        if (status s = in.open(a.in, read_once()); !s.ok()) return fail(a.in, s);
         inputs.push_back({a.in, in.id()});
         if (status s = open_model(in.bytes(), &src); !s.ok()) return fail(a.in, s);
     }
@@ -811,18 +811,14 @@ int run(const args& a) {
     imatrix im;
     if (!a.imatrix.empty()) {
         input_file f;
-        if (status s = f.open(a.imatrix.c_str()); !s.ok()) return fail(a.imatrix, s);
+        if (status s = f.open(a.imatrix, read_once()); !s.ok()) return fail(a.imatrix, s);
         if (status s = im.load(f.bytes()); !s.ok()) return fail(a.imatrix, s);
         o.has_imatrix = true;
         inputs.push_back({a.imatrix, f.id()});
     }
-    input_file calib_file;  // only for its identity: OUT and --imatrix-out must not replace it
-    if (!a.calib.empty() && calib_file.open(a.calib.c_str()).ok()) inputs.push_back({a.calib, calib_file.id()});
-    input_file plan_files[2];  // --sensitivity, --plan: read too, so no output may replace them
-    for (int i = 0; i < 2; ++i) {
-        const std::string& f = i ? a.plan_in : a.sensitivity_in;
-        if (!f.empty() && plan_files[i].open(f.c_str()).ok()) inputs.push_back({f, plan_files[i].id()});
-    }
+    // --calib, --sensitivity, --plan: read later, so no output may replace them. Their
+    // identity only: opening them here would read a pipe that their reader then finds empty.
+    for (const std::string* f : {&a.calib, &a.sensitivity_in, &a.plan_in}) tool_files::add_input(inputs, *f);
     bool out_exists = false;
     if (status s = check_output_path(a.out, inputs, &out_exists); !s.ok())
         return s.code() == errc::invalid_argument ? refuse(a.out, s) : fail(a.out, s);
@@ -1018,7 +1014,7 @@ int run(const args& a) {
         lowbit::thread_pool pool(threads);
         lbq::calib_io io;  // memory of one layer: input pages handed back, quantized bytes set aside on disk
         io.done_with = [&in](const source_tensor& t) {
-            if (!t.imported) (t.file ? *t.file : in).release(t.data, static_cast<std::size_t>(t.n_bytes));
+            if (!t.imported) (t.file ? *t.file : in).release(span<const std::uint8_t>(t.data, static_cast<std::size_t>(t.n_bytes)));
         };
         if (status s = spill.open_near(a.out); !s.ok()) return fail(a.out, s);
         io.spill = &spill;

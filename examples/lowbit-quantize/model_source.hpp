@@ -27,8 +27,6 @@ namespace lbq {
 namespace gguf = lowbit::gguf;
 namespace st = lowbit::safetensors;
 
-class input_file;
-
 struct source_tensor {
     tensor_desc desc;                      // name, dims (ggml order), input type
     const std::uint8_t* data = nullptr;    // into the input's bytes

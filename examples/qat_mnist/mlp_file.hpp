@@ -62,23 +62,6 @@ inline status save(const std::string& path, const std::string& name, const lowbi
     });
 }
 
-// A file's bytes copied to 64-byte aligned memory: the reader hands out views
-// into them, and lowbit weights must lie 64-byte aligned (as in a mapped file).
-class aligned_bytes {
-public:
-    explicit aligned_bytes(const std::vector<std::uint8_t>& file) : blocks_((file.size() + 63) / 64), size_(file.size()) {
-        if (size_) std::memcpy(blocks_.data(), file.data(), size_);
-    }
-    lowbit::span<const std::uint8_t> bytes() const { return {reinterpret_cast<const std::uint8_t*>(blocks_.data()), size_}; }
-
-private:
-    struct alignas(64) block {
-        std::uint8_t b[64];
-    };
-    std::vector<block> blocks_;
-    std::size_t size_ = 0;
-};
-
 // The model of a file: views into its bytes (valid while they are).
 struct model {
     lowbit::weights_view w1, w2;

@@ -13,6 +13,7 @@
 #include <lowbit/lowbit.hpp>
 
 #include "../common/cli_numbers.hpp"
+#include "../common/input_file.hpp"
 #include "fashion_mnist.hpp"
 #include "mlp_file.hpp"
 
@@ -56,10 +57,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: qat_mnist_eval FILE.gguf [--data DIR] [--test N] [--threads N]\n");
         return 2;
     }
-    const std::vector<std::uint8_t> raw = fashion_mnist::read_file(path);
-    if (raw.empty()) return std::fprintf(stderr, "qat_mnist_eval: %s: cannot read it, or it is empty\n", path.c_str()), 1;
-    const mlp_file::aligned_bytes bytes(raw);
-    auto m = mlp_file::load(bytes.bytes(), fashion_mnist::kPixels, fashion_mnist::kClasses);
+    // Mapped (or read from a pipe) page-aligned: the lowbit weights lie 64-byte aligned, as the reader requires.
+    tool_files::input_file file;
+    if (lowbit::status s = file.open(path); !s) return std::fprintf(stderr, "qat_mnist_eval: %s: %s\n", path.c_str(), s.message()), 1;
+    auto m = mlp_file::load(file.bytes(), fashion_mnist::kPixels, fashion_mnist::kClasses);
     if (!m) return std::fprintf(stderr, "qat_mnist_eval: %s: %s\n", path.c_str(), m.error().message()), 1;
     fashion_mnist::dataset test;
     if (!fashion_mnist::load(data, "t10k", test_n, test)) {

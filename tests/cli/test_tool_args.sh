@@ -4,18 +4,22 @@
 # option's range is a usage error - exit 2, a line naming the tool, the option
 # and the value - never atoi's "abc" -> 0 or "4x" -> 4, and never a silent
 # clamp; those checks stop at the argument parser, so no model or data is read.
-# Then a model path that is a folder, an empty file or a device: exit 1 and a
-# line that says which.
+# Then the inputs (examples/common/input_file.hpp, docs/tools.md "Inputs of
+# every tool"): a model or weights file that is a directory, empty, a
+# device, unreadable, a dangling symbolic link or a FIFO, given to
+# lowbit-llama, lowbit-layer --weights FILE.gguf and lowbit-quantize: the exit
+# status and one line naming the path and saying what is wrong, never a crash
+# or a hang; a FIFO is read where the tool accepts one (lowbit-layer,
+# lowbit-quantize) and refused without waiting for a writer by lowbit-llama.
 #
-#   tests/cli/test_tool_args.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL
+#   tests/cli/test_tool_args.sh LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL LOWBIT_QUANTIZE STORIES260K
 set -u
 . "$(dirname "$0")/checks.sh"  # ok, bad, skip, check, abs, finish
-llama=${1:?usage: $0 LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL}
-layer=${2:?}
-qat=${3:?}
-qat_eval=${4:?}
+usage="usage: $0 LOWBIT_LLAMA LOWBIT_LAYER QAT_MNIST QAT_MNIST_EVAL LOWBIT_QUANTIZE STORIES260K"
+[ $# -eq 6 ] || { echo "$usage"; exit 1; }
+llama=$(abs "$1") layer=$(abs "$2") qat=$(abs "$3") qat_eval=$(abs "$4") quantize=$(abs "$5") stories=$(abs "$6")
 work=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-tool-args-XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
+trap 'chmod -R u+rw "$work" 2> /dev/null; rm -rf "$work"' EXIT
 
 # says WHAT RC TEXT COMMAND...: the command must exit RC with TEXT on stderr.
 says() {
@@ -58,12 +62,61 @@ refused qat_mnist "$qat" --seed -4
 refused qat_mnist_eval "$qat_eval" --threads 0 model.gguf
 refused qat_mnist_eval "$qat_eval" --test x model.gguf
 
-# model paths: exit 1 and the reason
-: > "$work/empty.gguf"
-mkdir "$work/folder.gguf"
-for pair in "$work/folder.gguf|is a directory" "$work/empty.gguf|is empty" "/dev/null|is not a regular file"; do
+# ---- inputs ------------------------------------------------------------------------------
+# one_line WHAT RC TEXT COMMAND...: says, and stderr is that one line.
+one_line() {
+    local what=$1
+    says "$@"
+    if [ "$(wc -l < "$work/err")" -ne 1 ]; then bad "$what: one line, got $(wc -l < "$work/err")"; fi
+}
+# feed FILE FIFO: writes FILE into FIFO in the background once a reader opens it (20 s at most,
+# so that a tool that never opens it leaves no writer behind).
+feed() { timeout 20 sh -c 'cat "$1" > "$2"' sh "$1" "$2" 2> /dev/null & }
+
+cd "$work" || exit 1
+timeout 60 "$llama" "$stories" --export-gguf w4.gguf --scheme w4g32 > /dev/null 2>&1 || bad "lowbit-llama: cannot export w4.gguf"
+timeout 60 "$llama" "$stories" --export-gguf f32.gguf --scheme f32 > /dev/null 2>&1 || bad "lowbit-llama: cannot export f32.gguf"
+: > empty.gguf
+mkdir folder.gguf
+ln -s nowhere.gguf dangling.gguf
+cp w4.gguf locked.gguf && chmod 000 locked.gguf
+mkfifo fifo.gguf
+t=blk.0.attn_q.weight
+for pair in "folder.gguf|is a directory" "empty.gguf|is empty" "dangling.gguf|cannot open: No such file or directory" \
+            "locked.gguf|cannot open: Permission denied" "/dev/null|is a character device, not a regular file" \
+            "fifo.gguf|is a FIFO, not a regular file"; do
     path=${pair%%|*} why=${pair#*|}
-    says "lowbit-llama $path: $why" 1 "$path: $why" "$llama" "$path" --steps 1
+    if [ "$path" = locked.gguf ] && [ "$(id -u)" -eq 0 ]; then
+        skip "unreadable inputs: running as root, which reads a file whatever its mode"
+        continue
+    fi
+    # lowbit-llama opens the model more than once: a regular file only (a FIFO is refused, not waited on).
+    one_line "lowbit-llama $path: $why" 1 "lowbit-llama: $path: $why" "$llama" "$path" --steps 1
+    case $path in /dev/null|fifo.gguf) continue ;; esac  # read as streams by the two tools below
+    one_line "lowbit-layer --weights $path: $why" 1 "lowbit-layer: $path: $why" "$layer" --weights "$path" --tensor $t
+    one_line "qat_mnist_eval $path: $why" 1 "qat_mnist_eval: $path: $why" "$qat_eval" "$path"
+    # lowbit-quantize takes a folder for a Hugging Face model (exit 2: not one)
+    if [ "$path" = folder.gguf ]; then
+        one_line "lowbit-quantize $path: not a model folder" 2 "lowbit-quantize: $path: no config.json" "$quantize" "$path" out.gguf --type Q8_0 --quiet
+    else
+        one_line "lowbit-quantize $path: $why" 1 "lowbit-quantize: $path: $why" "$quantize" "$path" out.gguf --type Q8_0 --quiet
+    fi
 done
+# Streams: read into memory by the tools that read their input once.
+one_line "lowbit-layer --weights /dev/null: is empty" 1 "lowbit-layer: /dev/null: is empty" "$layer" --weights /dev/null --tensor $t
+one_line "lowbit-quantize /dev/null: is empty" 1 "lowbit-quantize: /dev/null: is empty" "$quantize" /dev/null out.gguf --type Q8_0 --quiet
+feed w4.gguf fifo.gguf
+timeout 20 "$layer" --weights fifo.gguf --tensor $t > out 2> err
+rc=$?
+if [ $rc -eq 0 ] && grep -qF "$t in lowbit weights" out && grep -qF "read into memory" out && grep -qF "kernel " out; then
+    ok "lowbit-layer --weights a FIFO: runs the tensor, read into memory, and says so"
+else
+    bad "lowbit-layer --weights a FIFO: exit $rc: $(head -c 300 out) $(head -c 300 err)"
+fi
+feed f32.gguf fifo.gguf
+says "lowbit-quantize from a FIFO: converts it" 0 "cannot be mmap'd; read it into memory" "$quantize" fifo.gguf q8.gguf --type Q8_0
+[ "$(head -c 4 q8.gguf 2> /dev/null)" = GGUF ] && ok "lowbit-quantize from a FIFO: a GGUF written" || bad "lowbit-quantize from a FIFO: no GGUF"
+wait
+cd - > /dev/null || exit 1
 
 finish
