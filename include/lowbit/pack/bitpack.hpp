@@ -14,6 +14,7 @@
 
 #include "../core/config.hpp"
 #include "../core/status.hpp"
+#include "../core/views.hpp"  // detail::overlaps
 
 namespace lowbit {
 
@@ -96,9 +97,9 @@ inline status check_pack_buffers(const char* fn, int bits, const void* codes, st
     if (n == 0) return {};
     if (!codes || !packed) return status::error(errc::invalid_argument, "%s: n = %zu with a null buffer", fn, n);
     if (n > SIZE_MAX / 8) return status::error(errc::invalid_argument, "%s: n = %zu codes overflow the bit count", fn, n);
-    const auto c = reinterpret_cast<std::uintptr_t>(codes), p = reinterpret_cast<std::uintptr_t>(packed);
-    const std::size_t pb = bits >= 1 && bits <= 8 ? packed_bytes(n, bits) : 0;
-    if (c < p + pb && p < c + n) return status::error(errc::invalid_argument, "%s: the codes and the packed bytes overlap", fn);
+    const std::size_t packed_n = bits >= 1 && bits <= 8 ? packed_bytes(n, bits) : 0;  // bad bits: with_bits says so
+    if (overlaps(codes, n, packed, packed_n))
+        return status::error(errc::invalid_argument, "%s: the codes and the packed bytes overlap", fn);
     return {};
 }
 }  // namespace detail
