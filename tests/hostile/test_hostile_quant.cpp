@@ -170,7 +170,7 @@ TEST_CASE("hostile quant: mismatched shapes, bad strides, null pointers, bad vie
     CHECK(quantize_into<S4g>(matrix_view<const float>(w.data(), 3, 64), out.view()).code() == errc::shape_mismatch);
     CHECK(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 63), out.view()).code() == errc::shape_mismatch);
     CHECK(says(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 64, 60), out.view()), "stride"));
-    CHECK(says(quantize_into<S4g>(matrix_view<const float>(nullptr, 4, 64), out.view()), "w.data is null"));
+    CHECK(says(quantize_into<S4g>(matrix_view<const float>(nullptr, 4, 64), out.view()), "w is null"));
     // rows x stride past the address space (row 1 would wrap onto other memory; it used to be read)
     CHECK(says(quantize_into<S4g>(matrix_view<const float>(w.data(), 4, 64, SIZE_MAX / 2), out.view()), "runs past the address space"));
     runtime_scheme r4;

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "../compiled_mode.hpp"
+#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../executor_ref.hpp"
@@ -96,11 +97,7 @@ public:
     status add_batch(matrix_view<const float> x, Exec&& exec = Exec{}, double samples = -1.0) {
         if (x.cols() != k_) return status::error(errc::shape_mismatch, "x has %zu columns, the hessian is %zu x %zu", x.cols(), k_, k_);
         if (x.rows() == 0) return status::error(errc::invalid_argument, "x has no rows: a calibration batch needs at least one token");
-        if (!x.data()) return status::error(errc::invalid_argument, "x.data is null");
-        if (x.stride() < x.cols() || lowbit::detail::misaligned(x.data()))
-            return status::error(errc::invalid_argument, "x.stride = %zu < x.cols = %zu, or x.data is not float aligned", x.stride(),
-                                 x.cols());
-        if (lowbit::detail::view_wraps(x)) return status::error(errc::invalid_argument, "x (rows x stride) runs past the address space");
+        LOWBIT_TRY(lowbit::detail::check_view(x, "x"));
         std::size_t zero = 0;
         float amax = 0.0f;
         for (std::size_t t = 0; t < x.rows(); ++t) {

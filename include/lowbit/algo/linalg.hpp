@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../parallel.hpp"
@@ -58,18 +59,6 @@ inline void gemm_acc(std::size_t M, std::size_t N, std::size_t P, const T* a, st
 }
 
 namespace detail {
-// A non-empty operand must point somewhere, hold its rows (stride >= cols, no
-// wrap around the address space) and be aligned to its element type.
-template <class T>
-status check_operand(const matrix_view<T>& v, const char* name) noexcept {
-    if (v.empty()) return {};
-    if (!v.data()) return status::error(errc::invalid_argument, "%s is null (%zu x %zu)", name, v.rows(), v.cols());
-    if (v.stride() < v.cols() || lowbit::detail::view_wraps(v))
-        return status::error(errc::invalid_argument, "%s: stride %zu < %zu columns, or its rows run past the address space", name,
-                             v.stride(), v.cols());
-    if (lowbit::detail::misaligned(v.data())) return status::error(errc::invalid_argument, "%s is not aligned to its type", name);
-    return {};
-}
 // out (written) may not share a byte with in (read).
 template <class T, class U>
 status check_apart(const matrix_view<T>& out, const matrix_view<U>& in, const char* out_name, const char* in_name) noexcept {
@@ -87,9 +76,9 @@ status matmul_nt(matrix_view<const float> x, matrix_view<const float> w, matrix_
         return status::error(errc::shape_mismatch, "y is %zu x %zu, expected %zu x %zu", y.rows(), y.cols(), x.rows(), w.rows());
     const std::size_t M = x.rows(), N = w.rows(), K = x.cols();
     if (M == 0 || N == 0) return {};
-    LOWBIT_TRY(detail::check_operand(x, "x"));
-    LOWBIT_TRY(detail::check_operand(w, "w"));
-    LOWBIT_TRY(detail::check_operand(y, "y"));
+    LOWBIT_TRY(lowbit::detail::check_view(x, "x"));
+    LOWBIT_TRY(lowbit::detail::check_view(w, "w"));
+    LOWBIT_TRY(lowbit::detail::check_view(y, "y"));
     LOWBIT_TRY(detail::check_apart(y, x, "y", "x"));
     LOWBIT_TRY(detail::check_apart(y, w, "y", "w"));
     std::vector<float> wt(K * N);  // W^T, so that B(p, n) is contiguous in n
@@ -119,8 +108,8 @@ status syrk_upper(matrix_view<const float> x, float alpha, matrix_view<float> h,
     if (h.rows() != K || h.cols() != K)
         return status::error(errc::shape_mismatch, "h is %zu x %zu, x has %zu columns", h.rows(), h.cols(), K);
     if (x.rows() == 0 || K == 0) return {};
-    LOWBIT_TRY(detail::check_operand(x, "x"));
-    LOWBIT_TRY(detail::check_operand(h, "h"));
+    LOWBIT_TRY(lowbit::detail::check_view(x, "x"));
+    LOWBIT_TRY(lowbit::detail::check_view(h, "h"));
     LOWBIT_TRY(detail::check_apart(h, x, "h", "x"));
     constexpr std::size_t TC = 256, TB = 96;
     const std::size_t ld = (K + 15) / 16 * 16 + 16;
@@ -158,7 +147,7 @@ template <class T, class Exec = serial_executor>
 status cholesky_lower(matrix_view<T> a, Exec&& exec = Exec{}) {
     const std::size_t n = a.rows();
     if (a.cols() != n) return status::error(errc::shape_mismatch, "a is %zu x %zu, must be square", a.rows(), a.cols());
-    LOWBIT_TRY(detail::check_operand(a, "a"));
+    LOWBIT_TRY(lowbit::detail::check_view(a, "a"));
     constexpr std::size_t NB = 96;
     std::vector<T> pt;
     for (std::size_t k0 = 0; k0 < n; k0 += NB) {
@@ -209,7 +198,7 @@ template <class T, class Exec = serial_executor>
 status tri_inverse_lower(matrix_view<T> l, Exec&& exec = Exec{}) {
     const std::size_t n = l.rows();
     if (l.cols() != n) return status::error(errc::shape_mismatch, "l is %zu x %zu, must be square", l.rows(), l.cols());
-    LOWBIT_TRY(detail::check_operand(l, "l"));
+    LOWBIT_TRY(lowbit::detail::check_view(l, "l"));
     for (std::size_t i = 0; i < n; ++i)
         if (!(l(i, i) != T(0)) || !std::isfinite(static_cast<double>(l(i, i))))
             return status::error(errc::numerical, "l(%zu, %zu) = %g: triangular matrix is singular", i, i, static_cast<double>(l(i, i)));
@@ -288,7 +277,7 @@ template <class F, class Exec = serial_executor>
 status inverse_cholesky_upper_of(std::size_t n, F&& hval, double damp, matrix_view<float> u, std::vector<double>& work,
                                  Exec&& exec = Exec{}) {
     if (u.rows() != n || u.cols() != n) return status::error(errc::shape_mismatch, "u is %zu x %zu, h is %zu x %zu", u.rows(), u.cols(), n, n);
-    LOWBIT_TRY(detail::check_operand(u, "u"));
+    LOWBIT_TRY(lowbit::detail::check_view(u, "u"));
     work.assign(n * n, 0.0);
     matrix_view<double> a(work.data(), n, n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -306,7 +295,7 @@ template <class Exec = serial_executor>
 status inverse_cholesky_upper(matrix_view<const float> h, double damp, matrix_view<float> u, std::vector<double>& work,
                               Exec&& exec = Exec{}) {
     if (h.cols() != h.rows()) return status::error(errc::shape_mismatch, "h is %zu x %zu, must be square", h.rows(), h.cols());
-    LOWBIT_TRY(detail::check_operand(h, "h"));
+    LOWBIT_TRY(lowbit::detail::check_view(h, "h"));
     LOWBIT_TRY(detail::check_apart(u, h, "u", "h"));
     return inverse_cholesky_upper_of(h.rows(), [&](std::size_t i, std::size_t j) { return static_cast<double>(h(i, j)); }, damp,
                                      u, work, std::forward<Exec>(exec));

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
@@ -79,9 +80,7 @@ inline status dequantize_per_token_int8(const int8_rows& q, matrix_view<float> o
     if (q.codes.size() != q.rows * q.cols || q.scales.size() != q.rows)
         return status::error(errc::shape_mismatch, "the int8 rows hold %zu codes and %zu scales, expected %zu and %zu", q.codes.size(),
                              q.scales.size(), q.rows * q.cols, q.rows);
-    if (!out.empty() && (!out.data() || out.stride() < out.cols() || detail::misaligned(out.data())))
-        return status::error(errc::invalid_argument, "out is null, misaligned or its stride < cols");
-    if (detail::view_wraps(out)) return status::error(errc::invalid_argument, "out (rows x stride) runs past the address space");
+    LOWBIT_TRY(detail::check_view(out, "out"));
     for (std::size_t t = 0; t < q.rows; ++t)
         for (std::size_t j = 0; j < q.cols; ++j) out(t, j) = q.scales[t] * static_cast<float>(q.codes[t * q.cols + j]);
     return {};

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/half.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
@@ -249,11 +250,8 @@ void dequantize_tiled(const weights_view& w, matrix_view<float> y) noexcept {
 // NaN/Inf, empty or mis-shaped inputs, bad importance: a status naming the first bad element.
 inline status check_input(const char* who, matrix_view<const float> x, const float* importance) noexcept {
     if (x.rows() == 0 || x.cols() == 0) return status::error(errc::shape_mismatch, "%s: the weights are empty (%zu x %zu)", who, x.rows(), x.cols());
-    if (!x.data()) return status::error(errc::invalid_argument, "%s: the weights are null", who);
+    LOWBIT_TRY(lowbit::detail::check_view(x, "w", who));
     if (x.cols() % 32 != 0) return status::error(errc::invalid_argument, "%s: k = %zu is not a multiple of 32", who, x.cols());
-    if (x.stride() < x.cols()) return status::error(errc::invalid_argument, "%s: row stride %zu < k = %zu", who, x.stride(), x.cols());
-    if (lowbit::detail::view_wraps(x)) return status::error(errc::invalid_argument, "%s: the weights (rows x stride) run past the address space", who);
-    if (lowbit::detail::misaligned(x.data())) return status::error(errc::invalid_argument, "%s: the weights are not aligned to a float", who);
     for (std::size_t r = 0; r < x.rows(); ++r)
         for (std::size_t c = 0; c < x.cols(); ++c)
             if (!std::isfinite(x(r, c))) return status::error(errc::invalid_argument, "%s: weight (%zu, %zu) is not finite", who, r, c);
@@ -336,9 +334,7 @@ inline status dequantize(const weights_view& w, matrix_view<float> y) noexcept {
     if (y.rows() != w.rows() || y.cols() != w.cols())
         return status::error(errc::shape_mismatch, "codebook::dequantize: y is %zu x %zu, the weights %zu x %zu", y.rows(), y.cols(), w.rows(),
                              w.cols());
-    if (!y.data() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "codebook::dequantize: y is null or its stride < cols");
-    if (lowbit::detail::view_wraps(y) || lowbit::detail::misaligned(y.data()))
-        return status::error(errc::invalid_argument, "codebook::dequantize: y is not aligned to a float or runs past the address space");
+    LOWBIT_TRY(lowbit::detail::check_view(y, "y", "codebook::dequantize"));
     if (w.overlaps(y.data(), lowbit::detail::view_bytes(y))) return status::error(errc::invalid_argument, "codebook::dequantize: y overlaps the weights");
     if (w.lay() == layout::tiled_codebook) {
         if (w.scheme().bits == 4) detail::dequantize_tiled<4>(w, y);

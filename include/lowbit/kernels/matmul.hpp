@@ -28,6 +28,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"
@@ -118,9 +119,7 @@ status dequantize(const qmatrix_view<S>& w, matrix_view<float> out, Exec&& exec 
     if (!wv) return wv.error();
     if (out.rows() != w.rows || out.cols() != w.cols)
         return status::error(errc::shape_mismatch, "out is %zu x %zu, W is %zu x %zu", out.rows(), out.cols(), w.rows, w.cols);
-    if (!out.data() || out.stride() < out.cols()) return status::error(errc::invalid_argument, "out is null or its stride < columns");
-    if (detail::view_wraps(out)) return status::error(errc::invalid_argument, "out (rows x stride) runs past the address space");
-    if (detail::misaligned(out.data())) return status::error(errc::invalid_argument, "out is not aligned to a float");
+    LOWBIT_TRY(detail::check_view(out, "out"));
     if (wv->overlaps(out.data(), detail::view_bytes(out)))
         return status::error(errc::invalid_argument, "out overlaps the weights (codes, scales, zeros or perm)");
     const std::size_t n_tasks = (w.rows + detail::rows_per_task - 1) / detail::rows_per_task;

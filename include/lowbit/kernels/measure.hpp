@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../quant/footprint.hpp"
 #include "../quant/metrics.hpp"
 #include "matmul.hpp"
@@ -28,14 +29,10 @@ result<quality_report> measure(matrix_view<const float> w, const qmatrix_view<S>
     LOWBIT_TRY(q.validate());
     if (w.rows() != q.rows || w.cols() != q.cols)
         return status::error(errc::shape_mismatch, "w is %zu x %zu, the qmatrix is %zu x %zu", w.rows(), w.cols(), q.rows, q.cols);
-    if (!w.data() || w.stride() < w.cols() || detail::misaligned(w.data()))
-        return status::error(errc::invalid_argument, "w is null, misaligned or its stride %zu < cols %zu", w.stride(), w.cols());
+    LOWBIT_TRY(detail::check_view(w, "w"));
     if (x.rows() > 0 && x.cols() != w.cols())
         return status::error(errc::shape_mismatch, "x has %zu columns, w has %zu", x.cols(), w.cols());
-    if (x.rows() > 0 && (!x.data() || x.stride() < x.cols() || detail::misaligned(x.data())))
-        return status::error(errc::invalid_argument, "x is null, misaligned or its stride %zu < cols %zu", x.stride(), x.cols());
-    if (detail::view_wraps(w) || detail::view_wraps(x))
-        return status::error(errc::invalid_argument, "w or x (rows x stride) runs past the address space");
+    LOWBIT_TRY(detail::check_view(x, "x"));
     quality_report rep;
     const std::size_t block = 64, n_tasks = (w.rows() + block - 1) / block;
     std::vector<error_accumulator> wacc(n_tasks), yacc(n_tasks);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../weights/weights_view.hpp"
@@ -45,12 +46,8 @@ inline status check_gemm_args(const weights_view& w, matrix_view<const float> x,
         empty = true;
         return {};
     }
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: X or Y is null", who);
-    if (x.stride() < x.cols() || y.stride() < y.cols()) return status::error(errc::invalid_argument, "%s: row stride < columns", who);
-    if (view_wraps(x) || view_wraps(y))
-        return status::error(errc::invalid_argument, "%s: X or Y (rows x stride) runs past the address space", who);
-    if (misaligned(x.data()) || misaligned(y.data()))
-        return status::error(errc::invalid_argument, "%s: X or Y is not aligned to a float", who);
+    LOWBIT_TRY(check_view(x, "X", who));
+    LOWBIT_TRY(check_view(y, "Y", who));
     if (overlaps(x.data(), view_bytes(x), y.data(), view_bytes(y))) return status::error(errc::invalid_argument, "%s: X and Y overlap", who);
     if (w.overlaps(y.data(), view_bytes(y)))
         return status::error(errc::invalid_argument, "%s: Y overlaps the weights (codes, scales, zeros or perm)", who);

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/scheme.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
@@ -217,11 +218,7 @@ namespace detail {
 // also return the range of w widened to include 0 (quantize_into needs it, in
 // the same pass). Every algorithm checks its float inputs through here.
 inline status check_finite(matrix_view<const float> w, const char* name, float* lo = nullptr, float* hi = nullptr) noexcept {
-    if (!w.empty() && !w.data()) return status::error(errc::invalid_argument, "%s.data is null (%zu x %zu)", name, w.rows(), w.cols());
-    if (!w.empty() && w.stride() < w.cols())
-        return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, w.stride(), name, w.cols());
-    if (view_wraps(w)) return status::error(errc::invalid_argument, "%s (%zu rows, stride %zu) runs past the address space", name, w.rows(), w.stride());
-    if (misaligned(w.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
+    LOWBIT_TRY(check_view(w, name));
     float mn = 0.0f, mx = 0.0f;
     for (std::size_t r = 0; r < w.rows(); ++r) {
         const float* row = w.row(r);
@@ -239,11 +236,8 @@ inline status check_finite(matrix_view<const float> w, const char* name, float* 
 
 template <class S>
 inline status check_shape(matrix_view<const float> w, const qmatrix_mut_view<S>& out) noexcept {
-    if (!w.data() && !w.empty()) return status::error(errc::invalid_argument, "w.data is null");
     if (w.empty()) return status::error(errc::shape_mismatch, "w is empty (%zu x %zu)", w.rows(), w.cols());
-    if (w.stride() < w.cols()) return status::error(errc::invalid_argument, "w.stride = %zu < w.cols = %zu", w.stride(), w.cols());
-    if (view_wraps(w)) return status::error(errc::invalid_argument, "w (%zu rows, stride %zu) runs past the address space", w.rows(), w.stride());
-    if (detail::misaligned(w.data())) return status::error(errc::invalid_argument, "w.data is not aligned to a float");
+    LOWBIT_TRY(check_view(w, "w"));
     if (out.rows != w.rows() || out.cols != w.cols())
         return status::error(errc::shape_mismatch, "w is %zu x %zu but the output qmatrix is %zu x %zu", w.rows(), w.cols(),
                              out.rows, out.cols);

@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/detail/check_view.hpp"
 #include "../core/scheme.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
@@ -193,13 +194,7 @@ inline status check_path(fq_path p, const char* name) noexcept {
 
 inline status check_matrix(matrix_view<const float> m, const char* name) noexcept {
     if (m.empty()) return status::error(errc::shape_mismatch, "%s is empty (%zu x %zu)", name, m.rows(), m.cols());
-    if (!m.data()) return status::error(errc::invalid_argument, "%s.data is null", name);
-    if (m.stride() < m.cols())
-        return status::error(errc::invalid_argument, "%s.stride = %zu < %s.cols = %zu", name, m.stride(), name, m.cols());
-    if (lowbit::detail::view_wraps(m))
-        return status::error(errc::invalid_argument, "%s (%zu rows, stride %zu) runs past the address space", name, m.rows(), m.stride());
-    if (lowbit::detail::misaligned(m.data())) return status::error(errc::invalid_argument, "%s.data is not aligned to a float", name);
-    return {};
+    return lowbit::detail::check_view(m, name);
 }
 
 // An output may be its input exactly (in place), but not overlap it otherwise:
