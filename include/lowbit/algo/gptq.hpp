@@ -46,7 +46,6 @@
 #include <vector>
 
 #include "../compiled_mode.hpp"
-#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../executor_ref.hpp"

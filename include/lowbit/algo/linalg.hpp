@@ -20,7 +20,6 @@
 #include <utility>
 #include <vector>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../parallel.hpp"

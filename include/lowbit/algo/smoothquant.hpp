@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"

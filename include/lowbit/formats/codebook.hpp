@@ -26,7 +26,6 @@
 #include <cstring>
 #include <vector>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/half.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"

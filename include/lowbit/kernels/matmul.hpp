@@ -28,7 +28,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../pack/qmatrix.hpp"

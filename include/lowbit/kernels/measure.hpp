@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <vector>
 
-#include "../core/detail/check_view.hpp"
 #include "../quant/footprint.hpp"
 #include "../quant/metrics.hpp"
 #include "matmul.hpp"

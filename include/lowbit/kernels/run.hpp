@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstddef>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
 #include "../weights/weights_view.hpp"

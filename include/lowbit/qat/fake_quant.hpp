@@ -44,7 +44,6 @@
 #include <utility>
 #include <vector>
 
-#include "../core/detail/check_view.hpp"
 #include "../core/scheme.hpp"
 #include "../core/status.hpp"
 #include "../core/views.hpp"
