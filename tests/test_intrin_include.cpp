@@ -3,12 +3,12 @@
 // kernels use, under <immintrin.h>'s guard macro, and takes the guard away
 // after (core/detail/x86_intrin.hpp says why); this TU is built header-only
 // (tests/CMakeLists.txt) so that lowbit.hpp reaches that include, and uses
-// intrinsics of four sub-headers lowbit leaves out: GFNI (run where the CPU
-// has it, against a scalar GF(2^8) product), AVX512-FP16 (compiled only:
-// no CPU here has it), and AVX512VL and AVX512-BF16's VL part (run where the
-// CPU has them, against scalar sums and a scalar bf16 rounding): lowbit
-// declares two of their types itself, which they then declare again. x86
-// with GCC or Clang only (tests/CMakeLists.txt).
+// intrinsics of five sub-headers lowbit.hpp leaves out: GFNI (run where the
+// CPU has it, against a scalar GF(2^8) product), AVX512-FP16 (compiled
+// only: no CPU here has it), and AVX512VL, AVX512BW's and AVX512-BF16's VL
+// parts (run where the CPU has them, against scalar sums, masks and a scalar
+// bf16 rounding; lowbit declares two of their types itself, which they then
+// declare again). x86 with GCC or Clang only (tests/CMakeLists.txt).
 #include <lowbit/lowbit.hpp>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12 && (defined(__x86_64__) || defined(__i386__))
@@ -21,7 +21,8 @@
 #error "lowbit.hpp did not include the x86 kernels' intrinsics (header-only build expected)"
 #endif
 #if defined(_GFNIINTRIN_H_INCLUDED) || defined(__AVX512FP16INTRIN_H_INCLUDED) || \
-    defined(_AVX512VLINTRIN_H_INCLUDED) || defined(_AVX512BF16VLINTRIN_H_INCLUDED)
+    defined(_AVX512VLINTRIN_H_INCLUDED) || defined(_AVX512BF16VLINTRIN_H_INCLUDED) || \
+    defined(_AVX512VLBWINTRIN_H_INCLUDED)
 #error "lowbit.hpp included a sub-header this test expects it to leave out"
 #endif
 #endif
@@ -61,12 +62,19 @@ __attribute__((target("avx512fp16"))) void add_ph32(const void* a, const void* b
 }
 #endif
 
-// AVX512VL (<avx512vlintrin.h>): a masked 8-lane add.
+// AVX512VL (<avx512vlintrin.h>): a masked 8-lane add; and AVX512BW's
+// 256-bit form (<avx512vlbwintrin.h>, which lowbit.hpp leaves to the
+// ggml-block kernels' x86_intrin_vlbw.hpp): a masked byte move.
 __attribute__((target("avx512f,avx512vl"))) void mask_add8(const float* src, unsigned mask, const float* a,
                                                          const float* b, float* out) {
     const __m256 r = _mm256_mask_add_ps(_mm256_loadu_ps(src), static_cast<__mmask8>(mask), _mm256_loadu_ps(a),
                                         _mm256_loadu_ps(b));
     _mm256_storeu_ps(out, r);
+}
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void mask_bytes32(std::uint32_t mask, const std::uint8_t* a,
+                                                                     std::uint8_t* out) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_maskz_mov_epi8(static_cast<__mmask32>(mask), v));
 }
 
 // AVX512-BF16 with VL (<avx512bf16vlintrin.h>): 8 floats to bf16, returned
@@ -98,6 +106,14 @@ TEST_CASE("intrinsics: <immintrin.h> after lowbit.hpp runs AVX512VL and AVX512-B
     for (unsigned mask = 0; mask < 256; ++mask) {
         mask_add8(src, mask, a, b, out);
         for (unsigned i = 0; i < 8; ++i) REQUIRE(out[i] == (((mask >> i) & 1u) ? a[i] + b[i] : src[i]));
+    }
+    if (__builtin_cpu_supports("avx512bw")) {
+        std::uint8_t bytes[32], moved[32];
+        for (unsigned i = 0; i < 32; ++i) bytes[i] = static_cast<std::uint8_t>(7 * i + 1);
+        for (std::uint32_t mask : {0u, 1u, 0x80000000u, 0xffffffffu, 0x5a5aa5a5u, 0x0f0f0f0fu, 0x12345678u}) {
+            mask_bytes32(mask, bytes, moved);
+            for (unsigned i = 0; i < 32; ++i) REQUIRE(moved[i] == (((mask >> i) & 1u) ? bytes[i] : 0));
+        }
     }
 
     if (!__builtin_cpu_supports("avx512bf16")) {

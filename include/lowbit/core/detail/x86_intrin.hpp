@@ -4,7 +4,7 @@
 // Why: parse time. With g++ 12, <immintrin.h> alone is 0.53-0.58 s (user s,
 // AMD Zen 5), a third of a header-only TU of lowbit.hpp that calls nothing
 // (issue 15 wants that under 1.0 s); session 34's 22 sub-headers were
-// 0.32-0.36, the 20 below ~0.07 s less (docs/history/test-command.md,
+// 0.32-0.36, the 18 below ~0.1 s less (docs/history/test-command.md,
 // sessions 34 and 37). GCC lets no sub-header be included alone
 // (each stops with an error unless <immintrin.h>'s guard macro is defined),
 // so this defines that guard around them, in <immintrin.h>'s own order, and
@@ -32,11 +32,15 @@
 // _mm512_dpbf16_ps) __m256bh and __bfloat16. A typedef may be repeated with
 // the same type, so a later <immintrin.h> (which then includes both
 // left-out headers) compiles as before; tests/test_intrin_include.cpp uses
-// an intrinsic of each after lowbit.hpp.
+// an intrinsic of each after lowbit.hpp. <avx512vlbwintrin.h> (4 700 lines)
+// and <avx512vbmivlintrin.h> are for the ggml-block kernels only:
+// x86_intrin_vlbw.hpp adds them (LOWBIT_X86_INTRIN_SUBSET tells it that
+// this took the narrow path).
 #pragma once
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12 && !defined(_IMMINTRIN_H_INCLUDED)
 #define _IMMINTRIN_H_INCLUDED
+#define LOWBIT_X86_INTRIN_SUBSET 1
 #include <mmintrin.h>
 #include <xmmintrin.h>
 #include <emmintrin.h>
@@ -49,9 +53,7 @@
 #include <avx512fintrin.h>
 typedef unsigned int __mmask32;  // <avx512vlintrin.h>'s
 #include <avx512bwintrin.h>
-#include <avx512vlbwintrin.h>
 #include <avx512vbmiintrin.h>
-#include <avx512vbmivlintrin.h>
 #include <avx512vnniintrin.h>
 #include <avx512vnnivlintrin.h>
 #include <avx512bitalgintrin.h>
