@@ -3,9 +3,12 @@
 // kernels use, under <immintrin.h>'s guard macro, and takes the guard away
 // after (core/detail/x86_intrin.hpp says why); this TU is built header-only
 // (tests/CMakeLists.txt) so that lowbit.hpp reaches that include, and uses
-// intrinsics of two sub-headers lowbit leaves out: GFNI (run where the CPU
-// has it, against a scalar GF(2^8) product) and AVX512-FP16 (compiled only:
-// no CPU here has it). x86 with GCC or Clang only (tests/CMakeLists.txt).
+// intrinsics of five sub-headers lowbit.hpp leaves out: GFNI (run where the
+// CPU has it, against a scalar GF(2^8) product), AVX512-FP16 (compiled
+// only: no CPU here has it), and AVX512VL, AVX512BW's and AVX512-BF16's VL
+// parts (run where the CPU has them, against scalar sums, masks and a scalar
+// bf16 rounding; lowbit declares two of their types itself, which they then
+// declare again). x86 with GCC or Clang only (tests/CMakeLists.txt).
 #include <lowbit/lowbit.hpp>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12 && (defined(__x86_64__) || defined(__i386__))
@@ -17,7 +20,9 @@
 #if !defined(_AVX2INTRIN_H_INCLUDED)
 #error "lowbit.hpp did not include the x86 kernels' intrinsics (header-only build expected)"
 #endif
-#if defined(_GFNIINTRIN_H_INCLUDED) || defined(__AVX512FP16INTRIN_H_INCLUDED)
+#if defined(_GFNIINTRIN_H_INCLUDED) || defined(__AVX512FP16INTRIN_H_INCLUDED) || \
+    defined(_AVX512VLINTRIN_H_INCLUDED) || defined(_AVX512BF16VLINTRIN_H_INCLUDED) || \
+    defined(_AVX512VLBWINTRIN_H_INCLUDED)
 #error "lowbit.hpp included a sub-header this test expects it to leave out"
 #endif
 #endif
@@ -28,6 +33,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace {
 
@@ -56,7 +62,80 @@ __attribute__((target("avx512fp16"))) void add_ph32(const void* a, const void* b
 }
 #endif
 
+// AVX512VL (<avx512vlintrin.h>): a masked 8-lane add; and AVX512BW's
+// 256-bit form (<avx512vlbwintrin.h>, which lowbit.hpp leaves to the
+// ggml-block kernels' x86_intrin_vlbw.hpp): a masked byte move.
+__attribute__((target("avx512f,avx512vl"))) void mask_add8(const float* src, unsigned mask, const float* a,
+                                                         const float* b, float* out) {
+    const __m256 r = _mm256_mask_add_ps(_mm256_loadu_ps(src), static_cast<__mmask8>(mask), _mm256_loadu_ps(a),
+                                        _mm256_loadu_ps(b));
+    _mm256_storeu_ps(out, r);
+}
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void mask_bytes32(std::uint32_t mask, const std::uint8_t* a,
+                                                                     std::uint8_t* out) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_maskz_mov_epi8(static_cast<__mmask32>(mask), v));
+}
+
+// AVX512-BF16 with VL (<avx512bf16vlintrin.h>): 8 floats to bf16, returned
+// as the __m128bh that header declares.
+__attribute__((target("avx512f,avx512vl,avx512bf16"))) __m128bh to_bf16x8(const float* x) {
+    return _mm256_cvtneps_pbh(_mm256_loadu_ps(x));
+}
+
+// Round to nearest even, for finite normal x (what vcvtneps2bf16 does there).
+std::uint16_t bf16_ref(float x) {
+    std::uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 }  // namespace
+
+TEST_CASE("intrinsics: <immintrin.h> after lowbit.hpp runs AVX512VL and AVX512-BF16 VL intrinsics") {
+    if (!__builtin_cpu_supports("avx512vl")) {
+        MESSAGE("no AVX512VL on this CPU: its intrinsics compiled, not run");
+        return;
+    }
+    float src[8], a[8], b[8], out[8];
+    for (unsigned i = 0; i < 8; ++i) {
+        src[i] = -1.0f - static_cast<float>(i);
+        a[i] = 0.5f * static_cast<float>(i);
+        b[i] = 100.0f + static_cast<float>(i);
+    }
+    for (unsigned mask = 0; mask < 256; ++mask) {
+        mask_add8(src, mask, a, b, out);
+        for (unsigned i = 0; i < 8; ++i) REQUIRE(out[i] == (((mask >> i) & 1u) ? a[i] + b[i] : src[i]));
+    }
+    if (__builtin_cpu_supports("avx512bw")) {
+        std::uint8_t bytes[32], moved[32];
+        for (unsigned i = 0; i < 32; ++i) bytes[i] = static_cast<std::uint8_t>(7 * i + 1);
+        for (std::uint32_t mask : {0u, 1u, 0x80000000u, 0xffffffffu, 0x5a5aa5a5u, 0x0f0f0f0fu, 0x12345678u}) {
+            mask_bytes32(mask, bytes, moved);
+            for (unsigned i = 0; i < 32; ++i) REQUIRE(moved[i] == (((mask >> i) & 1u) ? bytes[i] : 0));
+        }
+    }
+
+    if (!__builtin_cpu_supports("avx512bf16")) {
+        MESSAGE("no AVX512-BF16 on this CPU: _mm256_cvtneps_pbh compiled, not run");
+        return;
+    }
+    // Normal floats whose low 16 bits cover the halfway cases (0x8000, odd
+    // and even kept bit) and values on either side of them; both signs.
+    const std::uint32_t lows[] = {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu, 0x4000u, 0xc000u};
+    for (std::uint32_t high = 0x0080u; high < 0xff80u; high += 0x00b3u) {  // exponents 1..254, both signs
+        if ((high & 0x7f80u) == 0 || (high & 0x7f80u) == 0x7f80u) continue;  // zero/denormal, Inf/NaN exponents
+        float x[8];
+        for (unsigned i = 0; i < 8; ++i) {
+            const std::uint32_t u = (high << 16) | lows[i];
+            std::memcpy(&x[i], &u, sizeof u);
+        }
+        const __m128bh r = to_bf16x8(x);
+        std::uint16_t got[8];
+        std::memcpy(got, &r, sizeof got);
+        for (unsigned i = 0; i < 8; ++i) REQUIRE(got[i] == bf16_ref(x[i]));
+    }
+}
 
 TEST_CASE("intrinsics: <immintrin.h> after lowbit.hpp declares what lowbit left out") {
 #if defined(LOWBIT_TEST_FP16)

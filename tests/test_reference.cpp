@@ -129,6 +129,33 @@ TEST_CASE("thread_pool runs every task once, also nested and repeatedly") {
     }
 }
 
+// The default pool has as many threads as std::thread counts cores (with
+// glibc the pool asks the OS itself and starts pthreads, not std::threads:
+// detail/os_thread.hpp), and a pool of many threads starts, runs and joins
+// them all, each worker on a thread of its own.
+TEST_CASE("thread_pool's default size is std::thread::hardware_concurrency(), and many workers run") {
+    thread_pool dflt;
+    CHECK(dflt.concurrency() == std::max(1u, std::thread::hardware_concurrency()));
+    constexpr unsigned P = 33;
+    thread_pool many(P);
+    CHECK(many.concurrency() == P);
+    for (int rep = 0; rep < 10; ++rep) {
+        // As many tasks as threads, each waiting until all have started: every
+        // thread runs exactly its own task (as in the slice test below).
+        std::atomic<unsigned> started{0};
+        std::thread::id ran[P];
+        many(P, [&](std::size_t i) {
+            ran[i] = std::this_thread::get_id();
+            started.fetch_add(1);
+            while (started.load() < P) std::this_thread::yield();
+        });
+        REQUIRE(ran[0] == std::this_thread::get_id());
+        std::vector<std::thread::id> ids(ran, ran + P);
+        std::sort(ids.begin(), ids.end());
+        REQUIRE(std::adjacent_find(ids.begin(), ids.end()) == ids.end());  // P distinct threads
+    }
+}
+
 // A pool that lives for one job: its worker is still starting when the
 // caller runs out of tasks, so the caller goes to sleep just as the worker
 // finishes: the race between caller_sleeps_ and pending_. With a store

@@ -19,8 +19,8 @@
 // optimisation level) defines LOWBIT_INLINE_KERNELS before including lowbit:
 // its typed calls then run its own family, a table object distinct from the
 // library's (kernels/detail/typed_family.hpp says how the names are kept
-// apart). thread_pool's workings (<thread>, <mutex>, <condition_variable>)
-// are the library's too in that mode (parallel.hpp).
+// apart). thread_pool's workings (its threads, mutexes and condition
+// variables) are the library's too in that mode (parallel.hpp).
 #pragma once
 
 // LOWBIT_LIBRARY_KERNELS: this TU's typed calls run lowbit::compiled's kernel

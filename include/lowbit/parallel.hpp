@@ -1,5 +1,5 @@
 // lowbit/parallel.hpp — the executor concept, a serial executor and a small
-// std::thread pool.
+// thread pool.
 //
 // An executor is anything callable as `exec(n_tasks, fn)` that calls
 // `fn(std::size_t task)` once for every task in [0, n_tasks), in any order and
@@ -8,8 +8,9 @@
 // are bit-identical for every executor and thread count. A host engine passes
 // its own pool through a tiny adapter (examples/openmp_executor.cpp).
 //
-// The pool's workings (threads, mutexes, condition variables: <thread>,
-// <mutex> and <condition_variable> cost ~0.3 CPU-s to parse) are in
+// The pool's workings (threads, mutexes, condition variables: pthreads
+// rather than <thread>, <mutex> and <condition_variable>, ~0.35 CPU-s to
+// parse with g++ 12; detail/os_mutex.hpp and os_thread.hpp say where) are in
 // detail/thread_pool_impl.hpp: inline below in header-only mode, compiled
 // once in lowbit::compiled with LOWBIT_COMPILED (compiled_mode.hpp), so that
 // a TU of lowbit.hpp there does not parse them. The class is the same in both
@@ -45,7 +46,8 @@ struct executor_concurrency<E, std::void_t<decltype(std::declval<const E&>().con
 };
 
 namespace detail {
-// std::thread::hardware_concurrency() (0 if unknown), out of line: see above.
+// The cores std::thread::hardware_concurrency() reports (0 if unknown), out
+// of line: see above.
 LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept;
 }  // namespace detail
 

@@ -11,31 +11,41 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <thread>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "../core/cpu_relax.hpp"
 #include "os_mutex.hpp"
+#include "os_thread.hpp"
 
 namespace lowbit {
 namespace detail {
-LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept { return std::thread::hardware_concurrency(); }
+LOWBIT_COMPILED_INLINE unsigned hardware_threads() noexcept { return os_threads::cores(); }
 }  // namespace detail
 
 struct thread_pool::state {
     state(unsigned threads, std::chrono::microseconds spin) : spin_(spin), slices_(threads) {
         // More threads than cores: a polling thread would hold a core that
         // another of the pool's threads needs.
-        const unsigned cores = std::thread::hardware_concurrency();
+        const unsigned cores = detail::os_threads::cores();
         if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
-        workers_.reserve(threads - 1);
-        for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+        const auto entry = [](void* self, std::size_t k) { static_cast<state*>(self)->worker_loop(k); };
+        if (const int e = workers_.start(threads - 1, entry, this)) {
+            // Where std::thread would throw std::system_error (os_thread.hpp):
+            // the workers already running are stopped, then the program ends.
+            stop_workers();
+            std::fprintf(stderr, "lowbit: thread_pool(%u) could not start a thread (error %d)\n", threads, e);
+            std::abort();
+        }
     }
-    ~state() {
+    ~state() { stop_workers(); }
+
+    void stop_workers() {
         stop_.store(true, std::memory_order_seq_cst);
         generation_.fetch_add(1, std::memory_order_seq_cst);
         wake(cv_work_, true);
-        for (auto& t : workers_) t.join();
+        workers_.join();
     }
 
     handoff_counts handoffs() const {
@@ -183,7 +193,7 @@ struct thread_pool::state {
     }
 
     std::chrono::microseconds spin_;
-    std::vector<std::thread> workers_;
+    detail::os_threads workers_;
     mutable detail::os_mutex job_m_;  // one job at a time (and the counts below)
     detail::os_mutex m_;
     detail::os_condvar cv_work_, cv_done_;

@@ -27,7 +27,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../../../core/detail/x86_intrin.hpp"
+#include "../../../core/detail/x86_intrin_vlbw.hpp"
 #include "../gguf_dot.hpp"
 #include "../gguf_dot_iq.hpp"
 #include "../gguf_iq_grid_bytes.hpp"

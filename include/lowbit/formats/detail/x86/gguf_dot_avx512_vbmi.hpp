@@ -48,7 +48,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../../../core/detail/x86_intrin.hpp"
+#include "../../../core/detail/x86_intrin_vlbw.hpp"
 #include "../../gguf_rows.hpp"
 #include "gguf_dot_avx512.hpp"
 
