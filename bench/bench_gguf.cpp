@@ -58,6 +58,12 @@
 // (tiles time) / (that call's time): < 1 is faster. --threads=LIST sets the
 // thread counts.
 //
+// iq4nl_gemv_tiled/IQ4_NL/4096x4096/m1/t<threads> and iq4nl_gemm_tiled/.../m64/...:
+// IQ4_NL blocks repacked into the tiled codebook layout (repack(w,
+// layout::tiled_codebook), what lowbit-llama runs them in) against the blocks
+// themselves, one after the other in each iteration (bm_iq4nl_tiled):
+// ratio_vs_blocks = tiled time / blocks time.
+//
 // The weights are random block bytes with finite f16 scales: the time of the
 // integer kernels does not depend on the values, and quantizing 16M weights
 // to Q4_K first would take longer than the benchmark.
@@ -464,6 +470,56 @@ void bm_kquant_tiled(benchmark::State& st, gguf_type type, std::size_t K, std::s
     st.counters["GMACps"] = static_cast<double>(K) * static_cast<double>(N) * static_cast<double>(M) * n / t_tiles / 1e9;
 }
 
+// IQ4_NL blocks against their repack into the tiled codebook layout
+// (repack(w, layout::tiled_codebook): IQ4_NL is a 4-bit codebook on a fixed
+// grid), the copy lowbit-llama runs them in. Each iteration runs the tiled
+// codebook call, then the blocks, on the same activations (wall time each,
+// so both see the same load on a shared machine); the reported time is the
+// tiled call's. Counters: blocks_us, ratio_vs_blocks = tiled time / blocks
+// time (< 1 is faster), weight_GBps and blocks_GBps (the same 18 bytes per 32
+// weights in both layouts).
+void bm_iq4nl_tiled(benchmark::State& st, std::size_t K, std::size_t N, std::size_t M, int threads) {
+    const std::vector<std::uint16_t> rows = random_rows(gguf_type::iq4_nl, N, K);
+    auto g = lowbit::make_ggml_weights(gguf_type::iq4_nl, rows.data(), N, K);
+    if (!g) std::abort();
+    auto tc = lowbit::repack(*g, lowbit::layout::tiled_codebook);
+    if (!tc) std::abort();
+    std::vector<float> x = random_activations(K * M);
+    std::vector<float> y(N * M);
+    lowbit::thread_pool pool(static_cast<unsigned>(threads), std::chrono::microseconds(100));
+    lowbit::matmul_workspace ws;
+    lowbit::matmul_options opt;
+    opt.path = lowbit::matmul_path::int8_dot;
+    const lowbit::matrix_view<const float> X(x.data(), M, K);
+    const lowbit::matrix_view<float> Y(y.data(), M, N);
+    const auto run = [&](const lowbit::weights_view& w) {
+        const bool ok = M == 1 ? lowbit::gemv(w, lowbit::span<const float>(x.data(), K), lowbit::span<float>(y.data(), N), pool, opt, ws).ok()
+                               : lowbit::gemm(w, X, Y, pool, opt, ws).ok();
+        if (!ok) std::abort();
+    };
+    const lowbit::weights_view tv = tc->view();
+    run(tv), run(*g);  // warm the workspace and the pool
+    using clock = std::chrono::steady_clock;
+    double t_tiles = 0, t_blocks = 0;
+    for (auto _ : st) {
+        const auto t0 = clock::now();
+        run(tv);
+        benchmark::ClobberMemory();
+        const auto t1 = clock::now();
+        run(*g);
+        benchmark::ClobberMemory();
+        const auto t2 = clock::now();
+        const double a = std::chrono::duration<double>(t1 - t0).count();
+        t_tiles += a, t_blocks += std::chrono::duration<double>(t2 - t1).count();
+        st.SetIterationTime(a);
+    }
+    const double n = static_cast<double>(st.iterations()), bytes = static_cast<double>(g->code_bytes());
+    st.counters["blocks_us"] = t_blocks / n * 1e6;
+    st.counters["ratio_vs_blocks"] = t_tiles / t_blocks;
+    st.counters["weight_GBps"] = bytes * n / t_tiles / 1e9;
+    st.counters["blocks_GBps"] = bytes * n / t_blocks / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -531,6 +587,12 @@ int main(int argc, char** argv) {
                                          std::to_string(M) + "/t" + std::to_string(th);
                 benchmark::RegisterBenchmark(name.c_str(), bm_kquant_tiled, t, K, N, M, th)->UseManualTime()->Unit(benchmark::kMicrosecond);
             }
+    for (std::size_t M : {std::size_t{1}, std::size_t{64}})
+        for (int th : bench::thread_counts()) {
+            const std::string name = std::string(M > 1 ? "iq4nl_gemm_tiled/" : "iq4nl_gemv_tiled/") + "IQ4_NL/4096x4096/m" + std::to_string(M) + "/t" +
+                                     std::to_string(th);
+            benchmark::RegisterBenchmark(name.c_str(), bm_iq4nl_tiled, K, N, M, th)->UseManualTime()->Unit(benchmark::kMicrosecond);
+        }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

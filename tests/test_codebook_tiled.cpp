@@ -16,8 +16,10 @@
 #include <vector>
 
 #include <lowbit/formats/codebook_matmul.hpp>
+#include <lowbit/formats/gguf_iquants.hpp>
 #include <lowbit/kernels/tiled_matmul.hpp>  // kdetail::int8_tile_scalar, prepare_ti8: the tiled int8 model (tiled_w8_model)
 #include <lowbit/parallel.hpp>
+#include <lowbit/weights/repack.hpp>
 
 #include "test_archs.hpp"
 #include "test_codebook_common.hpp"
@@ -66,6 +68,27 @@ std::vector<float> tiled_w8_model(const weights_view& cw, const std::vector<floa
     std::vector<float> Y(M * n);
     for (std::size_t t0 = 0; t0 < tv.tiles; ++t0) kdetail::int8_tile_scalar(tv, t0, acts.data(), M, Y.data(), n);
     return Y;
+}
+
+// Row r of codebook weights cw against activations x (cw.cols() values): the
+// double sum, the sum of |w x| and the bound of Q8_0's activation rounding
+// (per block |w| * amax / 254).
+struct dot_bound {
+    double ref = 0, mag = 0, step = 0;
+};
+dot_bound dot_and_bound(const weights_view& cw, std::size_t r, const float* x) {
+    dot_bound d;
+    for (std::size_t b = 0; b < cw.cols() / 32; ++b) {
+        float amax = 0;
+        for (std::size_t j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[32 * b + j]));
+        for (std::size_t j = 0; j < 32; ++j) {
+            const double wv = weight_at(cw, r, 32 * b + j), xv = x[32 * b + j];
+            d.ref += wv * xv;
+            d.mag += std::fabs(wv * xv);
+            d.step += std::fabs(wv) * amax / 254.0;
+        }
+    }
+    return d;
 }
 
 bool vbmi_cpu() { return lowbit::detail::cpu().avx512vbmi && lowbit::detail::cpu().avx512bitalg; }
@@ -193,17 +216,8 @@ TEST_CASE("tiled codebook gemv/gemm: every arch equals the scalar model bit for 
                 REQUIRE(cb::gemm(w->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y_dbl.data(), M, n), serial_executor{}, ro).ok());
                 for (std::size_t m = 0; m < M; ++m)
                     for (std::size_t r = 0; r < n; ++r) {
-                        double ref = 0, mag = 0, step = 0;
-                        for (std::size_t b = 0; b < k / 32; ++b) {
-                            float amax = 0;
-                            for (std::size_t j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(X[m * k + 32 * b + j]));
-                            for (std::size_t j = 0; j < 32; ++j) {
-                                const double wv = weight_at(cw->view(), r, 32 * b + j), xv = X[m * k + 32 * b + j];
-                                ref += wv * xv;
-                                mag += std::fabs(wv * xv);
-                                step += std::fabs(wv) * amax / 254.0;
-                            }
-                        }
+                        const dot_bound db = dot_and_bound(cw->view(), r, X.data() + m * k);
+                        const double ref = db.ref, mag = db.mag, step = db.step;
                         CHECK(std::fabs(Y_dbl[m * n + r] - ref) <= 1e-6 * mag + 1e-30);
                         CHECK(std::fabs(Y_ref[m * n + r] - ref) <= 1.01 * step + 1e-5 * mag + 1e-30);
                     }
@@ -311,4 +325,155 @@ TEST_CASE("tiled codebook: every entry the CPU runs, the lookup's shadowed ones 
             }
             CHECK(vbmi_entries == (vbmi_cpu() ? 2 : 0));  // avx512vnni and amx keys
         }
+}
+
+namespace {
+
+// IQ4_NL blocks written by lowbit's IQ4_NL quantizer, then some block scales
+// overwritten (every 7th block from block `from`, in turn) with `scales`.
+std::vector<gguf::block_iq4_nl> iq4nl_blocks(std::size_t n, std::size_t k, std::uint32_t seed, const std::vector<std::uint16_t>& scales, std::size_t from) {
+    const std::vector<float> x = adversarial(n, k, seed);
+    std::vector<gguf::block_iq4_nl> b(n * k / 32);
+    REQUIRE(gguf::quantize_iq4_nl(x.data(), b.data(), static_cast<std::int64_t>(n), static_cast<std::int64_t>(k), nullptr).ok());
+    for (std::size_t i = from, s = 0; i < b.size() && !scales.empty(); i += 7, ++s) b[i].d = scales[s % scales.size()];
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("IQ4_NL blocks repacked to tiled_codebook: the same values bit for bit, the int8 kernels equal the tiled model, the round trip the bytes") {
+    // Scales: f16 max, min normal, smallest subnormal, zero, negative zero, negative.
+    const std::vector<std::uint16_t> finite = {0x7bff, 0x0400, 0x0001, 0x0000, 0x8000, 0xbc00};
+    const std::size_t M = 13;
+    std::uint32_t seed = 900;
+    // n: one row, one tile, part of a third, 33; k: one block, nine, 4096 / 8 (whole tiles of the VBMI body and not)
+    for (const auto& nk : {std::pair<std::size_t, std::size_t>{1, 32}, {16, 64}, {37, 288}, {33, 512}}) {
+        const std::size_t n = nk.first, k = nk.second;
+        CAPTURE(n);
+        CAPTURE(k);
+        const auto blocks = iq4nl_blocks(n, k, ++seed, finite, 1);
+        auto g = make_ggml_weights(gguf::gguf_type::iq4_nl, blocks.data(), n, k);
+        REQUIRE(g);
+        auto c = repack(*g, layout::codebook);
+        auto t = repack(*g, layout::tiled_codebook);
+        REQUIRE(c);
+        REQUIRE(t);
+        CHECK(t->view().lay() == layout::tiled_codebook);
+        CHECK(std::memcmp(t->view().grid(), gguf::iq4nl_levels, 16) == 0);
+        // dequantize: ggml's decode of the blocks, the codebook and the tiled codebook values
+        std::vector<float> a(n * k), bc(n * k, -1.0f), bt(n * k, -2.0f);
+        for (std::size_t r = 0; r < n; ++r)
+            REQUIRE(gguf::dequantize_row_iq4_nl(blocks.data() + r * (k / 32), a.data() + r * k, static_cast<std::int64_t>(k)).ok());
+        REQUIRE(cb::dequantize(c->view(), matrix_view<float>(bc.data(), n, k)).ok());
+        REQUIRE(cb::dequantize(t->view(), matrix_view<float>(bt.data(), n, k)).ok());
+        CHECK(same_bits(a, bc));
+        CHECK(same_bits(a, bt));
+        // back to ggml: the same bytes from either layout
+        for (const weights* w : {&*c, &*t}) {
+            auto back = repack(w->view(), layout::ggml);
+            REQUIRE(back);
+            CHECK(back->view().ggml_type() == gguf::gguf_type::iq4_nl);
+            REQUIRE(back->view().code_bytes() == blocks.size() * sizeof(gguf::block_iq4_nl));
+            CHECK(std::memcmp(back->view().codes(), blocks.data(), back->view().code_bytes()) == 0);
+        }
+        // gemv / gemm: every arch equals the scalar entry and the tiled int8 model; the
+        // tiled layout's reference path is within 1e-6 of a double sum over ggml's
+        // decode of the blocks; the model, and the codebook layout's reference path
+        // (its Q8_0 scalar model, as for ggml blocks), within the activation rounding
+        std::vector<float> X = lowbit_test::gaussian(M * k, ++seed, 2.0f);
+        for (std::size_t col = 0; col < k; ++col) X[3 * k + col] = col % 2 ? 127.0f : -127.0f;
+        const std::vector<float> Y_model = tiled_w8_model(c->view(), X, M);
+        std::vector<float> Yr_c(M * n), Yr_t(M * n, 1.0f);
+        matmul_options ro;
+        ro.path = matmul_path::reference;
+        REQUIRE(cb::gemm(c->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Yr_c.data(), M, n), serial_executor{}, ro).ok());
+        REQUIRE(cb::gemm(t->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Yr_t.data(), M, n), serial_executor{}, ro).ok());
+        for (std::size_t m = 0; m < M; ++m)
+            for (std::size_t r = 0; r < n; ++r) {
+                const dot_bound db = dot_and_bound(c->view(), r, X.data() + m * k);  // c's values are a's (checked above)
+                const double ref = db.ref, mag = db.mag, step = db.step;
+                CHECK(std::fabs(Yr_c[m * n + r] - ref) <= 1.01 * step + 1e-5 * mag + 1e-30);
+                CHECK(std::fabs(Yr_t[m * n + r] - ref) <= 1e-6 * mag + 1e-30);
+                CHECK(std::fabs(Y_model[m * n + r] - ref) <= 1.01 * step + 1e-5 * mag + 1e-30);
+            }
+        for (arch ar : lowbit_test::runnable_archs()) {
+            const std::string arch_s = arch_name(ar);
+            CAPTURE(arch_s);
+            arch_scope s(ar);
+            std::vector<float> y(n), Y(M * n);
+            REQUIRE(cb::gemv(t->view(), span<const float>(X.data(), k), span<float>(y)).ok());
+            REQUIRE(cb::gemm(t->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y.data(), M, n)).ok());
+            CHECK(same_bits(Y, Y_model));
+            CHECK(std::memcmp(y.data(), Y_model.data(), n * sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("IQ4_NL blocks with NaN/Inf scales repack losslessly; their rows are non-finite, the other rows unchanged") {
+    const std::size_t n = 37, k = 288, M = 3;
+    const std::vector<std::uint16_t> bad = {0x7e00, 0x7c00, 0xfc00, 0x7c01};  // NaN, +Inf, -Inf, a signalling NaN
+    const auto blocks = iq4nl_blocks(n, k, 77u, bad, 3);
+    auto zeroed = blocks;  // the same with the bad scales 0
+    std::vector<bool> bad_row(n, false);
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+        if ((blocks[i].d & 0x7c00) == 0x7c00) zeroed[i].d = 0, bad_row[i / (k / 32)] = true;
+    auto g = make_ggml_weights(gguf::gguf_type::iq4_nl, blocks.data(), n, k);
+    auto gz = make_ggml_weights(gguf::gguf_type::iq4_nl, zeroed.data(), n, k);
+    REQUIRE(g);
+    REQUIRE(gz);
+    auto t = repack(*g, layout::tiled_codebook);
+    auto tz = repack(*gz, layout::tiled_codebook);
+    REQUIRE(t);
+    REQUIRE(tz);
+    auto back = repack(t->view(), layout::ggml);
+    REQUIRE(back);
+    CHECK(std::memcmp(back->view().codes(), blocks.data(), back->view().code_bytes()) == 0);
+    std::vector<float> a(n * k), b(n * k);
+    for (std::size_t r = 0; r < n; ++r)
+        REQUIRE(gguf::dequantize_row_iq4_nl(blocks.data() + r * (k / 32), a.data() + r * k, static_cast<std::int64_t>(k)).ok());
+    REQUIRE(cb::dequantize(t->view(), matrix_view<float>(b.data(), n, k)).ok());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CAPTURE(i);
+        CHECK(((std::isnan(a[i]) && std::isnan(b[i])) || std::memcmp(&a[i], &b[i], 4) == 0));
+    }
+    const std::vector<float> X = lowbit_test::gaussian(M * k, 78u);
+    std::vector<float> Yz(M * n);
+    REQUIRE(cb::gemm(tz->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Yz.data(), M, n)).ok());
+    for (arch ar : lowbit_test::runnable_archs()) {
+        const std::string arch_s = arch_name(ar);
+        CAPTURE(arch_s);
+        arch_scope s(ar);
+        std::vector<float> Y(M * n);
+        REQUIRE(cb::gemm(t->view(), matrix_view<const float>(X.data(), M, k), matrix_view<float>(Y.data(), M, n)).ok());
+        for (std::size_t m = 0; m < M; ++m)
+            for (std::size_t r = 0; r < n; ++r) {
+                CAPTURE(m);
+                CAPTURE(r);
+                if (bad_row[r]) CHECK(!std::isfinite(Y[m * n + r]));
+                else CHECK(std::memcmp(&Y[m * n + r], &Yz[m * n + r], 4) == 0);
+            }
+    }
+}
+
+TEST_CASE("repack to ggml IQ4_NL: codebook weights on another grid, or 3-bit, are refused naming why") {
+    const std::vector<float> x = lowbit_test::gaussian(4 * 64, 5u);
+    for (const cb::grid& gr : test_grids()) {
+        CAPTURE(gr.bits);
+        auto c = cb::quantize(matrix_view<const float>(x.data(), 4, 64), gr);
+        REQUIRE(c);
+        auto t = cb::to_tiled(c->view());
+        REQUIRE(t);
+        for (const weights* w : {&*c, &*t}) {
+            auto back = repack(w->view(), layout::ggml);
+            REQUIRE(!back);
+            CHECK(back.error().code() == errc::unsupported);
+            CHECK(std::string(back.error().message()).find("IQ4_NL") != std::string::npos);
+        }
+    }
+    // IQ4_XS has no codebook form (its per-32 scale is not an f16): refused.
+    std::vector<std::uint8_t> xs(gguf::type_size(gguf::gguf_type::iq4_xs));
+    auto g = make_ggml_weights(gguf::gguf_type::iq4_xs, xs.data(), 1, 256);
+    REQUIRE(g);
+    CHECK(repack(*g, layout::tiled_codebook).error().code() == errc::unsupported);
+    CHECK(repack(*g, layout::codebook).error().code() == errc::unsupported);
 }

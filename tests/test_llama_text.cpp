@@ -707,9 +707,9 @@ TEST_CASE("lowbit-llama int8 path: K-quant weights and the classifier run on the
     for (int i = 0; i < sp.dim; ++i) x[i] = std::sin(0.1f * static_cast<float>(i));
     llama::op_times times;
     i8.times = &times;
-    REQUIRE(!m.layers[0].wq.kquant_tiled.empty());
+    REQUIRE(!m.layers[0].wq.blocks_tiled.empty());
     llama::matvec(m.layers[0].wq, x.data(), y.data(), pool, i8);
-    REQUIRE(lowbit::kquant::gemv(m.layers[0].wq.kquant_tiled.view(), lowbit::span<const float>(x), lowbit::span<float>(ref), pool).ok());
+    REQUIRE(lowbit::kquant::gemv(m.layers[0].wq.blocks_tiled.view(), lowbit::span<const float>(x), lowbit::span<float>(ref), pool).ok());
     CHECK(y == ref);
     CHECK(times.matmul > 0);
     llama::run_options plain = i8;
@@ -808,7 +808,7 @@ TEST_CASE("lowbit-llama one copy: a GGUF loaded for one run holds each weight on
             for (const llama::linear* l : {&y.wq, &y.wk, &y.wv, &y.w2}) {
                 CHECK(l->w.empty() == int8);
                 CHECK(l->gguf_data.empty() == (!int8 || tiled));
-                CHECK(l->kquant_tiled.empty() == !(int8 && tiled));
+                CHECK(l->blocks_tiled.empty() == !(int8 && tiled));
                 CHECK(llama::runs_as(*l, o) == (!int8 ? "f32" : tiled ? "tiled K-quant" : std::string("ggml blocks ") + lowbit::gguf::type_name(l->gguf_type)));
             }
             for (const llama::linear* l : {&y.wo, &y.w1}) {  // Q4_0, Q8_0: the qmatrix or its tiled copy, no blocks
@@ -820,7 +820,7 @@ TEST_CASE("lowbit-llama one copy: a GGUF loaded for one run holds each weight on
             CHECK(y.w3.gguf_data.empty() == !int8);
             std::size_t want = one->float_bytes();
             y.for_each_linear([&](const llama::linear& l, const char*) {
-                want += !l.w.empty() ? l.w.size() * 4 : !l.kquant_tiled.empty() ? l.kquant_tiled.view().bytes() : l.bytes;
+                want += !l.w.empty() ? l.w.size() * 4 : !l.blocks_tiled.empty() ? l.blocks_tiled.view().bytes() : l.bytes;
             });
             CHECK(one->held_bytes() == want);  // the Q4_0/Q8_0 qmatrix and tiles hold the blocks' bytes
             CHECK(one->held_bytes() < full->held_bytes());

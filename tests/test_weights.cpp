@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <lowbit/formats/codebook.hpp>
@@ -264,8 +265,9 @@ TEST_CASE("repack: conversions without an exact form are refused") {
     using G = scheme<4, per_group<16>>;
     const auto q16 = kt::make_matrix<G>(3, 64, 7, false);
     CHECK(repack(*to_weights(q16.view()), layout::tiled).error().code() == errc::unsupported);
-    // codebook weights are quantized from floats: their one other layout is
-    // tiled_codebook (both ways, lossless: test_codebook.cpp checks the bytes)
+    // codebook weights (here on NF4, not IQ4_NL's grid) have one other layout,
+    // tiled_codebook (both ways, lossless: test_codebook.cpp checks the bytes);
+    // ggml IQ4_NL <-> codebook: test_codebook_tiled.cpp
     std::vector<float> x(4 * 64);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 37 % 29) - 14) / 7.0f;
     auto cw = codebook::quantize(matrix_view<const float>(x.data(), 4, 64), codebook::nf_grid(4));
@@ -284,5 +286,16 @@ TEST_CASE("repack: conversions without an exact form are refused") {
     REQUIRE(back->view().code_bytes() == cw->view().code_bytes());
     CHECK(std::memcmp(back->view().codes(), cw->view().codes(), cw->view().code_bytes()) == 0);
     CHECK(repack(cw->view(), layout::codebook).ok());  // a copy
+    // IQ4_NL blocks are a codebook, not a dense scheme: the refusal says where they go
+    const auto nl = random_ggml(gguf::gguf_type::iq4_nl, 2, 64, 10);
+    auto gnl = make_ggml_weights(gguf::gguf_type::iq4_nl, nl.data(), 2, 64);
+    REQUIRE(gnl.ok());
+    for (layout to : {layout::dense, layout::tiled, layout::tiled_kquant}) {
+        auto r = repack(*gnl, to);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code() == errc::unsupported);
+    }
+    CHECK(std::string(repack(*gnl, layout::dense).error().message()).find("codebook") != std::string::npos);
+    CHECK(repack(*gnl, layout::tiled_codebook).ok());
     (void)k;
 }

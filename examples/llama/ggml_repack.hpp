@@ -10,8 +10,9 @@
 // blocks are repacked at load, losslessly, into a qmatrix by lowbit::repack
 // and run by lowbit's kernels; the qmatrix has exactly the bytes of the blocks
 // (18, 22, 34 per 32).
-// Every other ggml type (Q4_1, Q5_1, K-quants) is dequantized to f32 at load:
-// GEMV directly on those blocks is lowbit issue 4's work.
+// Every other ggml type keeps its blocks for the int8 path (lowbit::gguf::gemv),
+// Q4_K / Q5_K / Q6_K and IQ4_NL as a tiled copy (tile_blocks), and its f32
+// values for the fma path.
 #pragma once
 
 #include <lowbit/formats/gguf_blocks.hpp>
@@ -46,15 +47,21 @@ inline const char* ggml_format_name(gg::gguf_type t) {
     }
 }
 
-// The tiled K-quant copy (lowbit::repack(w, layout::tiled_kquant)) of a
-// Q4_K / Q5_K / Q6_K linear's blocks, read from `blocks` (rows x cols of l):
-// into l.kquant_tiled, or the repack's error.
-inline status tile_kquant(linear& l, const std::uint8_t* blocks) {
+// Whether ggml type t has a tiled copy that the int8 path runs instead of
+// its blocks: Q4_K / Q5_K / Q6_K in the tiled K-quant layout, IQ4_NL (a 4-bit
+// codebook on its fixed grid, weights/repack.hpp) in the tiled codebook layout.
+inline bool has_tiled_blocks(gg::gguf_type t) { return lowbit::kquant_bits(t) != 0 || t == gg::gguf_type::iq4_nl; }
+
+// The tiled copy (lowbit::repack to layout::tiled_kquant or
+// layout::tiled_codebook) of a linear's blocks, read from `blocks` (rows x
+// cols of l): into l.blocks_tiled, or the repack's error.
+inline status tile_blocks(linear& l, const std::uint8_t* blocks) {
     auto g = lowbit::make_ggml_weights(l.gguf_type, blocks, l.rows, l.cols);
     if (!g) return g.error();
-    auto t = lowbit::repack(*g, lowbit::layout::tiled_kquant);
+    const lowbit::layout to = l.gguf_type == gg::gguf_type::iq4_nl ? lowbit::layout::tiled_codebook : lowbit::layout::tiled_kquant;
+    auto t = lowbit::repack(*g, to);
     if (!t) return t.error();
-    l.kquant_tiled = std::move(*t);
+    l.blocks_tiled = std::move(*t);
     return {};
 }
 
@@ -71,8 +78,8 @@ inline result<linear> linear_from_ggml(gg::gguf_type t, const std::uint8_t* data
     const std::size_t row_bytes = static_cast<std::size_t>(gg::row_size(t, static_cast<std::int64_t>(cols)));
     l.bytes = rows * row_bytes;
     bool keep_blocks = keep.blocks;
-    if (keep.kquant_tiles && lowbit::kquant_bits(t) != 0)
-        if (status st = tile_kquant(l, data); !st) {
+    if (keep.block_tiles && has_tiled_blocks(t))
+        if (status st = tile_blocks(l, data); !st) {
             l.untiled_reason = st.message();  // the int8 path runs the blocks instead (layout_summary says so)
             keep_blocks = true;
         }

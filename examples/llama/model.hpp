@@ -81,10 +81,12 @@ struct linear {
     // path runs when o.tiled, as it runs the tiled copy of other weights.
     lowbit::weights mapped_tiled;
     // A Q4_K / Q5_K / Q6_K linear's blocks again in the tiled K-quant layout
-    // (lowbit::repack(w, layout::tiled_kquant); tile_linear), which the int8
-    // path runs when o.tiled instead of the blocks (gguf_data stays: export
-    // and the f32 path read it).
-    lowbit::weights kquant_tiled;
+    // (lowbit::repack(w, layout::tiled_kquant)), an IQ4_NL linear's in the
+    // tiled codebook layout (repack(w, layout::tiled_codebook): IQ4_NL is a
+    // 4-bit codebook on a fixed grid); tile_linear / tile_blocks. The int8
+    // path runs it when o.tiled instead of the blocks (gguf_data stays:
+    // export and the f32 path read it).
+    lowbit::weights blocks_tiled;
     // Why tile_linear left this linear off its tiled layout (the repack's
     // error), empty when it tiled or has no tiled form; layout_summary names it.
     std::string untiled_reason;
@@ -95,13 +97,13 @@ struct linear {
 
     std::size_t params() const { return rows * cols; }
     // Whether the int8 path runs this weight on its GGUF blocks or on their
-    // tiled K-quant copy (lowbit::gguf::gemv / kquant::gemv, ggml's arithmetic:
-    // activations quantized to Q8_0 / Q8_K). Q4_0/Q5_0/Q8_0 are repacked into
+    // tiled copy (lowbit::gguf::gemv, kquant::gemv or the tiled codebook
+    // kernels; activations quantized to Q8_0 / Q8_K). Q4_0/Q5_0/Q8_0 are repacked into
     // lowbit's kernels instead (ggml_repack.hpp); the other ggml types
     // otherwise run their f32 copy. One form is enough: a model that holds one
     // copy (keep_what_runs) may have released the blocks after tiling them.
     bool runs_on_blocks() const {
-        return (!gguf_data.empty() || !kquant_tiled.empty()) && !quantized && lowbit::gguf::matmul_supported(gguf_type);
+        return (!gguf_data.empty() || !blocks_tiled.empty()) && !quantized && lowbit::gguf::matmul_supported(gguf_type);
     }
     // Bytes this linear holds in memory, every form counted (f32 values, GGUF
     // blocks, qmatrix, tiled copies; a mapped view counts its bytes in the
@@ -111,7 +113,7 @@ struct linear {
         b += tiled.codes.size() + tiled.scales.size() * 2 + tiled.perm.size() * 4;
         if (mapped) b += mapped->bytes();
         if (!mapped_tiled.empty()) b += mapped_tiled.view().bytes();
-        if (!kquant_tiled.empty()) b += kquant_tiled.view().bytes();
+        if (!blocks_tiled.empty()) b += blocks_tiled.view().bytes();
         return b;
     }
     static linear from_floats(std::size_t rows, std::size_t cols, const float* src) {
@@ -129,10 +131,10 @@ struct linear {
 // the types without a lowbit scheme, their f32 values (the fma path,
 // requantizing). A model loaded for one kind of run keeps one copy
 // (keep_for in runtime.hpp): the f32 values for the fma path, the blocks or
-// their tiled K-quant copy for the int8 path; the tiles are then made from
+// their tiled copy (blocks_tiled) for the int8 path; the tiles are then made from
 // the file's bytes and the blocks never copied.
 struct ggml_keep {
-    bool blocks = true, floats = true, kquant_tiles = false;
+    bool blocks = true, floats = true, block_tiles = false;
 };
 
 struct layer {

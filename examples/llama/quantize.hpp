@@ -193,7 +193,7 @@ inline void store_lowbit(linear& w, const scheme_spec& s, lowbit::any_qmatrix q)
     w.quantized = true;
     w.mapped.reset();  // a mapped codebook linear (it has its f32 values) now runs the new weights
     w.mapped_tiled = lowbit::weights{};
-    w.kquant_tiled = lowbit::weights{};  // the tiled forms are of the old weights: tile_linear makes the new ones
+    w.blocks_tiled = lowbit::weights{};  // the tiled forms are of the old weights: tile_linear makes the new ones
     w.tiled = linear::tiled_weights{};
     w.has_tiled = false;
     w.untiled_reason.clear();

@@ -130,16 +130,16 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
 // layout, and l.untiled_reason says why (layout_summary prints it). A mapped
 // codebook linear gets its tiled codebook copy (the mapped blocks stay for
 // export and --path fma's decode), a Q4_K / Q5_K / Q6_K linear its tiled
-// K-quant copy (the int8 path's prefill and decode run it; --layout plain
-// keeps the blocks). A linear that has its tiled form already (made at load,
+// K-quant copy and an IQ4_NL linear its tiled codebook copy (tile_blocks; the
+// int8 path's prefill and decode run it; --layout plain keeps the blocks). A linear that has its tiled form already (made at load,
 // or by an earlier call) keeps it: requantizing a linear drops its tiled
 // forms (quantize.hpp, store_lowbit; quantize_ggml makes a new linear).
 inline void tile_linear(linear& l) {
-    if (l.has_tiled || !l.mapped_tiled.empty() || !l.kquant_tiled.empty()) return;
+    if (l.has_tiled || !l.mapped_tiled.empty() || !l.blocks_tiled.empty()) return;
     l.untiled_reason.clear();
     auto untiled = [&](const status& st) { l.untiled_reason = st.message(); };
-    if (l.runs_on_blocks() && lowbit::kquant_bits(l.gguf_type) != 0) {
-        if (status st = tile_kquant(l, l.gguf_data.data()); !st) untiled(st);
+    if (l.runs_on_blocks() && has_tiled_blocks(l.gguf_type)) {
+        if (status st = tile_blocks(l, l.gguf_data.data()); !st) untiled(st);
         return;
     }
     if (l.mapped && l.mapped->lay() == lowbit::layout::codebook) {
@@ -183,8 +183,8 @@ inline void tile_model(model& m) {
 inline ggml_keep keep_for(lowbit::gguf::gguf_type t, const run_options& o) {
     const bool int8 = o.matmul.path == lowbit::matmul_path::int8_dot && lowbit::gguf::matmul_supported(t);
     ggml_keep k;
-    k.kquant_tiles = int8 && o.tiled && lowbit::kquant_bits(t) != 0;
-    k.blocks = int8 && !k.kquant_tiles;  // Q4_0/Q5_0/Q8_0 run their qmatrix / tiled copy: export alone reads the blocks
+    k.block_tiles = int8 && o.tiled && has_tiled_blocks(t);
+    k.blocks = int8 && !k.block_tiles;  // Q4_0/Q5_0/Q8_0 run their qmatrix / tiled copy: export alone reads the blocks
     k.floats = !int8;
     return k;
 }
@@ -204,16 +204,16 @@ inline void keep_what_runs(linear& l, const run_options& o) {
         if (!int8 || !o.tiled) l.mapped_tiled = lowbit::weights{};
         return;
     }
-    if (l.runs_on_blocks()) {  // ggml types: int8 runs the blocks or their tiled K-quant copy, fma the f32 values
+    if (l.runs_on_blocks()) {  // ggml types: int8 runs the blocks or their tiled copy, fma the f32 values
         if (!int8) {
             if (l.w.empty()) return;
             release(l.gguf_data);
-            l.kquant_tiled = lowbit::weights{};
+            l.blocks_tiled = lowbit::weights{};
             return;
         }
         release(l.w);
-        if (o.tiled && !l.kquant_tiled.empty()) release(l.gguf_data);
-        else if (!l.gguf_data.empty()) l.kquant_tiled = lowbit::weights{};
+        if (o.tiled && !l.blocks_tiled.empty()) release(l.gguf_data);
+        else if (!l.gguf_data.empty()) l.blocks_tiled = lowbit::weights{};
         return;
     }
     release(l.gguf_data);  // Q4_0/Q5_0/Q8_0 blocks (the qmatrix holds their bytes), an F16 source: export's only
@@ -244,7 +244,7 @@ inline void keep_what_runs(model& m, const run_options& o) {
 // at most, for a permutation).
 inline lowbit::result<lowbit::weights_view> weights_of(const linear& l, const run_options& o) {
     if (on_gguf_blocks(l, o)) {
-        if (o.tiled && !l.kquant_tiled.empty()) return l.kquant_tiled.view();
+        if (o.tiled && !l.blocks_tiled.empty()) return l.blocks_tiled.view();
         return lowbit::make_ggml_weights(l.gguf_type, l.gguf_data.data(), l.rows, l.cols);
     }
     if (l.mapped) return o.tiled && !l.mapped_tiled.empty() ? l.mapped_tiled.view() : *l.mapped;
@@ -274,7 +274,9 @@ inline bool runs_quantized(const linear& l, const run_options& o) {
 inline std::string runs_as(const linear& l, const run_options& o) {
     if (!runs_quantized(l, o)) return "f32";
     if (on_gguf_blocks(l, o))
-        return o.tiled && !l.kquant_tiled.empty() ? "tiled K-quant" : std::string("ggml blocks ") + lowbit::gguf::type_name(l.gguf_type);
+        return o.tiled && !l.blocks_tiled.empty()
+                   ? (l.blocks_tiled.view().lay() == lowbit::layout::tiled_codebook ? "tiled codebook" : "tiled K-quant")
+                   : std::string("ggml blocks ") + lowbit::gguf::type_name(l.gguf_type);
     if (l.mapped) return o.tiled && !l.mapped_tiled.empty() ? "tiled codebook" : lowbit::layout_name(l.mapped->lay());
     return l.has_tiled && o.tiled ? "tiled" : "dense";
 }

@@ -12,9 +12,15 @@
 //                              indices, f16 scales and grid in the tiled geometry
 //   ggml Q4_K/Q5_K/Q6_K <-> tiled_kquant   formats/tiled_kquant.hpp's to_tiled / from_tiled:
 //                              every field of the blocks in the tiled geometry
+//   ggml IQ4_NL -> codebook    the same block bytes, the grid IQ4_NL's 16 levels
+//                              (gguf::iq4nl_levels): a 4-bit codebook block is IQ4_NL's
+//   ggml IQ4_NL -> tiled_codebook   through codebook (codebook::to_tiled)
+//   codebook, tiled_codebook -> ggml IQ4_NL   the inverse, only for 4-bit indices on
+//                              exactly IQ4_NL's grid (another grid has no ggml form)
 //
-// Other ggml types (K-quants, Q4_1, ...) have no lossless dense form and are
-// refused (errc::unsupported). The dense <-> tiled switch instantiates the
+// Other ggml types (K-quants, Q4_1, IQ4_XS, ...) have no lossless dense or
+// codebook form and are refused (errc::unsupported): IQ4_XS's per-32 scale
+// d * (ls - 32) is not an f16 in general. The dense <-> tiled switch instantiates the
 // packer for every kernel scheme (weights/visit.hpp): once per width in
 // lowbit::compiled with LOWBIT_COMPILED (repack_width below).
 #pragma once
@@ -26,6 +32,7 @@
 
 #include "../compiled_mode.hpp"
 #include "../formats/codebook.hpp"
+#include "../formats/gguf_iquants.hpp"
 #include "../formats/tiled_kquant.hpp"
 #include "../pack/any_qmatrix.hpp"
 #include "../pack/tiled.hpp"
@@ -170,8 +177,9 @@ inline void codes_to_ggml_block(int bits, const std::uint8_t* u, std::uint8_t* b
 inline result<weights> ggml_to_dense(const weights_view& w) {
     const int bits = ggml_dense_bits(w.ggml_type());
     if (!bits)
-        return status::error(errc::unsupported, "repack: ggml type %s has no lossless dense form (only Q4_0, Q5_0, Q8_0)",
-                             gguf::type_name(w.ggml_type()));
+        return status::error(errc::unsupported, "repack: ggml type %s has no lossless dense form (only Q4_0, Q5_0, Q8_0%s)",
+                             gguf::type_name(w.ggml_type()),
+                             w.ggml_type() == gguf::gguf_type::iq4_nl ? "; IQ4_NL becomes codebook or tiled_codebook" : "");
     weights_desc d;
     d.lay = layout::dense;
     d.scheme = ggml_dense_scheme(bits);
@@ -227,6 +235,61 @@ inline result<weights> dense_to_ggml(const weights_view& w) {
     }
     return out;
 }
+
+// IQ4_NL blocks as codebook weights: the bytes unchanged (ggml rows are
+// packed, as codebook rows are), the grid IQ4_NL's one table.
+inline result<weights> iq4nl_to_codebook(const weights_view& w) {
+    weights_desc d;
+    d.lay = layout::codebook;
+    d.scheme.bits = 4;
+    d.rows = w.rows();
+    d.cols = w.cols();
+    std::memcpy(d.grid, gguf::iq4nl_levels, sizeof gguf::iq4nl_levels);
+    auto out = weights::allocate(d);
+    if (!out) return out.error();
+    std::memcpy(out->codes(), w.codes(), w.code_bytes());  // the two sizes agree: rows * cols / 32 * 18
+    return out;
+}
+// The inverse, for codebook weights (not tiled) whose grid is IQ4_NL's.
+inline result<weights> codebook_to_iq4nl(const weights_view& w) {
+    if (w.scheme().bits != 4 || std::memcmp(w.grid(), gguf::iq4nl_levels, sizeof gguf::iq4nl_levels) != 0)
+        return status::error(errc::unsupported, "repack: %d-bit codebook weights on a grid other than IQ4_NL's 16 levels have no ggml form "
+                             "(ggml's one codebook type, IQ4_NL, has a fixed grid)", w.scheme().bits);
+    weights_desc d;
+    d.lay = layout::ggml;
+    d.ggml = gguf::gguf_type::iq4_nl;
+    d.rows = w.rows();
+    d.cols = w.cols();
+    auto out = weights::allocate(d);
+    if (!out) return out.error();
+    std::memcpy(out->codes(), w.codes(), w.code_bytes());
+    return out;
+}
+
+// Codebook <-> ggml (IQ4_NL alone) and codebook <-> tiled_codebook.
+inline result<weights> repack_codebook(const weights_view& w, layout to) {
+    const bool cb_from = w.lay() == layout::codebook || w.lay() == layout::tiled_codebook;
+    const bool cb_to = to == layout::codebook || to == layout::tiled_codebook;
+    if (cb_from && cb_to) return w.lay() == layout::codebook ? codebook::to_tiled(w) : codebook::from_tiled(w);
+    if (w.lay() == layout::ggml && w.ggml_type() == gguf::gguf_type::iq4_nl) {
+        auto c = iq4nl_to_codebook(w);
+        if (!c || to == layout::codebook) return c;
+        return codebook::to_tiled(c->view());
+    }
+    if (cb_from && to == layout::ggml) {
+        if (w.lay() == layout::codebook) return codebook_to_iq4nl(w);
+        if (w.scheme().bits == 4 && std::memcmp(w.grid(), gguf::iq4nl_levels, sizeof gguf::iq4nl_levels) == 0) {
+            auto c = codebook::from_tiled(w);
+            if (!c) return c;
+            return codebook_to_iq4nl(c->view());
+        }
+        return codebook_to_iq4nl(w);  // its refusal, without unpacking first
+    }
+    return status::error(errc::unsupported, "repack: %s%s%s weights cannot become %s (codebook weights come from floats, "
+                         "formats/codebook.hpp, or from ggml IQ4_NL blocks, and go to tiled_codebook or, on IQ4_NL's grid, IQ4_NL)",
+                         w.lay() == layout::ggml ? "ggml " : "", w.lay() == layout::ggml ? gguf::type_name(w.ggml_type()) : "",
+                         w.lay() == layout::ggml ? "" : layout_name(w.lay()), layout_name(to));
+}
 }  // namespace detail
 
 // The weights of `w` in layout `to` (a copy when it is already in `to`).
@@ -242,12 +305,8 @@ inline result<weights> repack(const weights_view& w, layout to) {
         return status::error(errc::unsupported, "repack: %s weights cannot become %s (tiled K-quant weights come from and go back to "
                              "ggml Q4_K/Q5_K/Q6_K blocks alone)", layout_name(w.lay()), layout_name(to));
     }
-    const bool cb_from = w.lay() == layout::codebook || w.lay() == layout::tiled_codebook;
-    const bool cb_to = to == layout::codebook || to == layout::tiled_codebook;
-    if (cb_from && cb_to) return w.lay() == layout::codebook ? codebook::to_tiled(w) : codebook::from_tiled(w);
-    if (cb_from || cb_to)
-        return status::error(errc::unsupported, "repack: %s weights cannot become %s (codebook weights are quantized from floats, "
-                             "formats/codebook.hpp; their one other layout is tiled_codebook)", layout_name(w.lay()), layout_name(to));
+    if (w.lay() == layout::codebook || w.lay() == layout::tiled_codebook || to == layout::codebook || to == layout::tiled_codebook)
+        return detail::repack_codebook(w, to);
     switch (w.lay()) {
         case layout::dense: return to == layout::tiled ? detail::dense_to_tiled(w) : detail::dense_to_ggml(w);
         case layout::tiled: {
