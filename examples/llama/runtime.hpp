@@ -131,8 +131,9 @@ status visit_engine_scheme(const lowbit::runtime_scheme& s, F&& f) {
 // codebook linear gets its tiled codebook copy (the mapped blocks stay for
 // export and --path fma's decode), a Q4_K / Q5_K / Q6_K linear its tiled
 // K-quant copy and an IQ4_NL linear its tiled codebook copy (tile_blocks; the
-// int8 path's prefill and decode run it; --layout plain keeps the blocks). A linear that has its tiled form already (made at load,
-// or by an earlier call) keeps it: requantizing a linear drops its tiled
+// int8 path's prefill and decode run it; --layout plain keeps the blocks). A
+// linear that has its tiled form already (made at load, or by an earlier
+// call) keeps it: requantizing a linear drops its tiled
 // forms (quantize.hpp, store_lowbit; quantize_ggml makes a new linear).
 inline void tile_linear(linear& l) {
     if (l.has_tiled || !l.mapped_tiled.empty() || !l.blocks_tiled.empty()) return;
