@@ -28,7 +28,7 @@ struct thread_pool::state {
     state(unsigned threads, std::chrono::microseconds spin) : spin_(spin), slices_(threads) {
         // More threads than cores: a polling thread would hold a core that
         // another of the pool's threads needs.
-        const unsigned cores = detail::os_threads::cores();
+        const unsigned cores = detail::hardware_threads();
         if (cores != 0 && threads > cores) spin_ = std::chrono::microseconds(0);
         const auto entry = [](void* self, std::size_t k) { static_cast<state*>(self)->worker_loop(k); };
         if (const int e = workers_.start(threads - 1, entry, this)) {

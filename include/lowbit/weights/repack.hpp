@@ -250,11 +250,9 @@ inline result<weights> iq4nl_to_codebook(const weights_view& w) {
     std::memcpy(out->codes(), w.codes(), w.code_bytes());  // the two sizes agree: rows * cols / 32 * 18
     return out;
 }
-// The inverse, for codebook weights (not tiled) whose grid is IQ4_NL's.
+// The inverse, for codebook weights (not tiled) whose grid is IQ4_NL's
+// (checked by the caller, repack_codebook).
 inline result<weights> codebook_to_iq4nl(const weights_view& w) {
-    if (w.scheme().bits != 4 || std::memcmp(w.grid(), gguf::iq4nl_levels, sizeof gguf::iq4nl_levels) != 0)
-        return status::error(errc::unsupported, "repack: %d-bit codebook weights on a grid other than IQ4_NL's 16 levels have no ggml form "
-                             "(ggml's one codebook type, IQ4_NL, has a fixed grid)", w.scheme().bits);
     weights_desc d;
     d.lay = layout::ggml;
     d.ggml = gguf::gguf_type::iq4_nl;
@@ -277,13 +275,13 @@ inline result<weights> repack_codebook(const weights_view& w, layout to) {
         return codebook::to_tiled(c->view());
     }
     if (cb_from && to == layout::ggml) {
+        if (w.scheme().bits != 4 || std::memcmp(w.grid(), gguf::iq4nl_levels, sizeof gguf::iq4nl_levels) != 0)
+            return status::error(errc::unsupported, "repack: %d-bit codebook weights on a grid other than IQ4_NL's 16 levels have no ggml form "
+                                 "(ggml's one codebook type, IQ4_NL, has a fixed grid)", w.scheme().bits);
         if (w.lay() == layout::codebook) return codebook_to_iq4nl(w);
-        if (w.scheme().bits == 4 && std::memcmp(w.grid(), gguf::iq4nl_levels, sizeof gguf::iq4nl_levels) == 0) {
-            auto c = codebook::from_tiled(w);
-            if (!c) return c;
-            return codebook_to_iq4nl(c->view());
-        }
-        return codebook_to_iq4nl(w);  // its refusal, without unpacking first
+        auto c = codebook::from_tiled(w);
+        if (!c) return c;
+        return codebook_to_iq4nl(c->view());
     }
     return status::error(errc::unsupported, "repack: %s%s%s weights cannot become %s (codebook weights come from floats, "
                          "formats/codebook.hpp, or from ggml IQ4_NL blocks, and go to tiled_codebook or, on IQ4_NL's grid, IQ4_NL)",
