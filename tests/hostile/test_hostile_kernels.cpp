@@ -171,6 +171,11 @@ TEST_CASE("hostile kernels: empty, mismatched, null, misaligned and overlapping 
         sentinel ym(8 * 4, 2);
         CHECK(says(gemv(q, x, span<float>(ym.as<float>(), 8), serial_executor{}, o), "aligned"));
         CHECK(ym.untouched());
+        // x and y that wrap past the top of the address space (detail::check_span, session 38; x was read)
+        const auto top = reinterpret_cast<float*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 127) & ~std::uintptr_t(3));
+        CHECK(says(gemv(q, span<const float>(top, 64), span<float>(yp, 8), serial_executor{}, o),
+                   "gemv: x (64 values) runs past the address space"));
+        CHECK(says(gemv(q, x, span<float>(top + 24, 8), serial_executor{}, o), "gemv: y (8 values) runs past the address space"));
         // y overlapping the weights' arrays
         const auto v = q.view();
         CHECK(says(gemv(v, x, span<float>(const_cast<float*>(reinterpret_cast<const float*>(v.codes)), 8), serial_executor{}, o),

@@ -148,6 +148,15 @@ TEST_CASE("hostile qat: bad steps, zeros, shapes, nulls, overlaps and misaligned
     std::vector<float> xy(12, 1.0f);
     CHECK(says(qat::fake_quantize_values<4, true>(span<const float>(xy.data(), 8), 0.1f, 8.0f, span<float>(xy.data() + 2, 8)),
                "overlaps"));
+    // Spans no memory can back (session 38, detail::check_span; were read until the crash): 2^62 floats, and
+    // 8 floats starting 32 bytes below the top of the address space. Never dereferenced: refused first.
+    const auto top = reinterpret_cast<float*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 31) & ~std::uintptr_t(3));
+    const auto low = reinterpret_cast<float*>(std::uintptr_t(64));
+    CHECK(says(qat::fake_quantize_values<4, true>(span<const float>(low, std::size_t(1) << 62), 0.1f, 8.0f,
+                                                  span<float>(top, std::size_t(1) << 62)),
+               "x (4611686018427387904 values) runs past the address space"));
+    CHECK(says(qat::fake_quantize_values<4, true>(span<const float>(x), 0.1f, 8.0f, span<float>(top, 8)), "y (8 values) runs past"));
+    CHECK(y == std::vector<float>(8, 5.0f));
     for (float s : {0.0f, -1.0f, nan_(), inf_()}) {
         CHECK(says(qat::fake_quantize_values<4, true>(span<const float>(x), s, 8.0f, span<float>(y)), "step"));
         CHECK(says(qat::pact_forward<4>(span<const float>(x), s, span<float>(y)), "alpha"));

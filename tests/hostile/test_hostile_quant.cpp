@@ -386,6 +386,15 @@ TEST_CASE("hostile quant: Hadamard rotations refuse null and misaligned data, ba
     CHECK(says(q->apply_to(span<const float>(m.as<const float>(), 8), span<float>(x)), "aligned"));
     CHECK(says(q->apply_to(span<const float>(x), span<float>(m.as<float>(), 8)), "aligned"));
     CHECK(m.untouched());
+    // Spans no memory can back (session 38, detail::check_span; they were read until the crash): 2^62 floats
+    // (a power of two, 8 | 2^62), and 16 floats that wrap past the top of the address space. Refused unread.
+    const auto low = reinterpret_cast<float*>(std::uintptr_t(64));
+    const auto top = reinterpret_cast<float*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 31) & ~std::uintptr_t(3));
+    CHECK(says(fwht(span<float>(low, std::size_t(1) << 62)), "fwht: x (4611686018427387904 values) runs past the address space"));
+    CHECK(says(q->apply_rows(span<float>(low, std::size_t(1) << 62), std::size_t(1) << 59), "runs past the address space"));
+    CHECK(says(q->apply_columns(span<float>(top, 16), 2), "runs past the address space"));
+    CHECK(says(q->apply_to(span<const float>(top, 8), span<float>(x)), "hadamard_rotation: x (8 values) runs past"));
+    CHECK(says(fwht(span<float>(top, 8)), "runs past"));
     CHECK(says(hadamard_rotation::make(8, 1, static_cast<hadamard_blocks>(7)).error(), "split = 7"));
     CHECK(says(hadamard_rotation::make(SIZE_MAX, 1).error(), "fit in memory"));
     CHECK(says(hadamard_rotation::make(std::size_t(1) << 62, 1, hadamard_blocks::binary).error(), "fit in memory"));

@@ -145,12 +145,12 @@ status awq_gguf_error(const awq_gguf_linear& l, span<const float> s, span<const 
 inline status check_awq_gguf_group(span<const awq_gguf_linear> group, std::size_t K, matrix_view<const float> h,
                                    span<const float> importance, const char* imp_name) {
     if (group.empty()) return status::error(errc::invalid_argument, "group is empty: AWQ needs at least one linear");
-    if (!group.data()) return status::error(errc::invalid_argument, "group is null (%zu linears)", group.size());
+    LOWBIT_TRY(lowbit::detail::check_span(group, "group"));
     if (K == 0 || h.rows() != K || h.cols() != K)
         return status::error(errc::shape_mismatch, "x_mean (or s) has %zu values, h is %zu x %zu", K, h.rows(), h.cols());
     if (!importance.empty() && importance.size() != K)
         return status::error(errc::shape_mismatch, "%s has %zu values, x_mean %zu", imp_name, importance.size(), K);
-    if (!importance.empty() && !importance.data()) return status::error(errc::invalid_argument, "%s is null (%zu values)", imp_name, K);
+    LOWBIT_TRY(lowbit::detail::check_span(importance, imp_name));
     for (std::size_t j = 0; j < importance.size(); ++j)
         if (!(importance[j] >= 0.0f) || !std::isfinite(importance[j]))
             return status::error(errc::non_finite, "%s[%zu] = %g: must be finite and >= 0", imp_name, j, static_cast<double>(importance[j]));
@@ -174,7 +174,7 @@ inline status check_awq_gguf_group(span<const awq_gguf_linear> group, std::size_
 template <class Exec = serial_executor>
 result<double> awq_gguf_loss(span<const awq_gguf_linear> group, span<const float> s, matrix_view<const float> h,
                              span<const float> importance = {}, Exec&& exec = Exec{}) {
-    if (!s.empty() && !s.data()) return status::error(errc::invalid_argument, "s is null (%zu values)", s.size());
+    LOWBIT_TRY(lowbit::detail::check_span(s, "s"));
     for (std::size_t j = 0; j < s.size(); ++j)
         if (!(s[j] > 0.0f) || !std::isfinite(s[j]))
             return status::error(errc::invalid_argument, "s[%zu] = %g: must be finite and > 0", j, static_cast<double>(s[j]));
@@ -196,7 +196,7 @@ result<awq_gguf_result> awq_search_gguf(span<const awq_gguf_linear> group, span<
     const std::size_t K = x_mean.size();
     LOWBIT_TRY(detail::check_awq_gguf_group(group, K, h, o.importance, "options.importance"));
     if (o.grid < 1) return status::error(errc::invalid_argument, "options.grid = %d, must be >= 1", o.grid);
-    if (!x_mean.data()) return status::error(errc::invalid_argument, "x_mean is null (%zu values)", K);
+    LOWBIT_TRY(lowbit::detail::check_span(x_mean, "x_mean"));
     for (std::size_t j = 0; j < K; ++j)
         if (!(x_mean[j] >= 0.0f) || !std::isfinite(x_mean[j]))
             return status::error(errc::non_finite, "x_mean[%zu] = %g: must be finite and >= 0", j, static_cast<double>(x_mean[j]));
@@ -236,7 +236,7 @@ result<std::size_t> awq_clip_gguf(gguf::gguf_type t, matrix_view<float> w, matri
         return status::error(errc::shape_mismatch, "w is %zu x %zu (rows of whole %zu-value blocks), h %zu x %zu", N, K, B, h.rows(), h.cols());
     if (!importance.empty() && importance.size() != K)
         return status::error(errc::shape_mismatch, "importance has %zu values, w's rows %zu", importance.size(), K);
-    if (!importance.empty() && !importance.data()) return status::error(errc::invalid_argument, "importance is null (%zu values)", K);
+    LOWBIT_TRY(lowbit::detail::check_span(importance, "importance"));
     if (grid < 1 || !(max_shrink >= 0.0f && max_shrink < 1.0f))
         return status::error(errc::invalid_argument, "grid = %d (>= 1), max_shrink = %g (in [0, 1))", grid, static_cast<double>(max_shrink));
     LOWBIT_TRY(detail::check_finite(matrix_view<const float>(w.data(), N, K, w.stride()), "w"));

@@ -138,8 +138,7 @@ result<gptq_codebook_result> gptq_quantize_codebook(matrix_view<const float> w, 
     if (!opt.importance.empty() && opt.importance.size() != w.cols())
         return status::error(errc::shape_mismatch, "options.importance has %zu values, w has K = %zu columns", opt.importance.size(), w.cols());
     // (a null importance.data() would read as "no importance" below: refused rather than silently unweighted)
-    if (!opt.importance.empty() && !opt.importance.data())
-        return status::error(errc::invalid_argument, "options.importance is null (%zu values)", opt.importance.size());
+    LOWBIT_TRY(lowbit::detail::check_span(opt.importance, "options.importance"));
     LOWBIT_TRY(codebook::detail::check_input("gptq_quantize_codebook", w, opt.importance.empty() ? nullptr : opt.importance.data()));
     const std::size_t N = w.rows(), K = w.cols();
     if (hs.cols() != K) return status::error(errc::shape_mismatch, "w has %zu columns but the hessian is %zu x %zu", K, hs.cols(), hs.cols());

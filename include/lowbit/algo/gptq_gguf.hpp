@@ -427,7 +427,7 @@ result<gptq_gguf_result> gptq_quantize_gguf(gguf::gguf_type t, matrix_view<const
     if (!opt.importance.empty()) {
         if (opt.importance.size() != K)
             return status::error(errc::shape_mismatch, "options.importance has %zu values, w has K = %zu columns", opt.importance.size(), K);
-        if (!opt.importance.data()) return status::error(errc::invalid_argument, "options.importance is null (%zu values)", K);
+        LOWBIT_TRY(lowbit::detail::check_span(opt.importance, "options.importance"));
         for (std::size_t j = 0; j < K; ++j)
             if (!std::isfinite(opt.importance[j]) || opt.importance[j] < 0.0f)
                 return status::error(errc::invalid_argument, "options.importance[%zu] = %g, must be finite and >= 0", j,

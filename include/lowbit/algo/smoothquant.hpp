@@ -34,7 +34,7 @@ inline result<std::vector<float>> smoothquant_scales(span<const float> act_absma
         return status::error(errc::shape_mismatch, "act_absmax has %zu entries, w has %zu columns", act_absmax.size(), w.cols());
     if (!(alpha >= 0.0f && alpha <= 1.0f)) return status::error(errc::invalid_argument, "alpha = %g, must be in [0, 1]", static_cast<double>(alpha));
     LOWBIT_TRY(detail::check_finite(w, "w"));
-    if (!act_absmax.empty() && !act_absmax.data()) return status::error(errc::invalid_argument, "act_absmax.data is null");
+    LOWBIT_TRY(lowbit::detail::check_span(act_absmax, "act_absmax"));
     std::vector<float> s(w.cols());
     for (std::size_t j = 0; j < w.cols(); ++j) {
         if (!std::isfinite(act_absmax[j])) return status::error(errc::non_finite, "act_absmax[%zu] = %g is not finite", j, static_cast<double>(act_absmax[j]));

@@ -119,6 +119,22 @@ status check_view(const matrix_view<T>& v, const char* name, const char* who = n
         return status::error(errc::invalid_argument, "%s%s%s is not aligned to its %zu-byte elements", pre, sep, name, alignof(T));
     return {};
 }
+// The same for a span the callee reads or writes: not null, within one
+// object's reach (size * sizeof(T) neither overflows nor runs past the top of
+// the address space), T readable through the pointer. Empty passes here too.
+template <class T>
+status check_span(span<T> s, const char* name, const char* who = nullptr) noexcept {
+    if (s.empty()) return {};
+    const char* pre = who ? who : "";
+    const char* sep = who ? ": " : "";
+    if (!s.data()) return status::error(errc::invalid_argument, "%s%s%s is null (%zu values)", pre, sep, name, s.size());
+    constexpr std::size_t max_elems = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
+    if (s.size() > max_elems || reinterpret_cast<std::uintptr_t>(s.data()) > UINTPTR_MAX - s.size() * sizeof(T))
+        return status::error(errc::invalid_argument, "%s%s%s (%zu values) runs past the address space", pre, sep, name, s.size());
+    if (misaligned(s.data()))
+        return status::error(errc::invalid_argument, "%s%s%s is not aligned to its %zu-byte elements", pre, sep, name, alignof(T));
+    return {};
+}
 
 }  // namespace detail
 

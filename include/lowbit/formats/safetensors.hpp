@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -345,11 +346,11 @@ inline status read_f32(const tensor_info& t, span<float> out) {
         return status::error(errc::shape_mismatch, "safetensors: read_f32('%s'): out has %zu floats, tensor has %llu",
                              detail::printable(t.name).c_str(), out.size(),
                              static_cast<unsigned long long>(t.n_elements));
-    if (!out.empty() && !out.data())
-        return status::error(errc::invalid_argument, "safetensors: read_f32('%s'): out is null", detail::printable(t.name).c_str());
-    if (lowbit::detail::misaligned(out.data()) || lowbit::detail::overlaps(out.data(), out.size() * 4, t.data.data(), t.data.size()))
-        return status::error(errc::invalid_argument, "safetensors: read_f32('%s'): out is not float aligned or overlaps the data",
-                             detail::printable(t.name).c_str());
+    char who[sizeof(lowbit::detail::printable_text::text) + 32];
+    std::snprintf(who, sizeof who, "safetensors: read_f32('%s')", detail::printable(t.name).c_str());
+    LOWBIT_TRY(lowbit::detail::check_span(out, "out", who));
+    if (lowbit::detail::overlaps(out.data(), out.size() * 4, t.data.data(), t.data.size()))
+        return status::error(errc::invalid_argument, "%s: out overlaps the data", who);
     const std::uint8_t* p = t.data.data();
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (t.type == dtype::f32) {

@@ -39,8 +39,7 @@ inline status check_rotation(const hadamard_rotation& q, std::size_t cols, span<
     if (q.size() == 0) return status::error(errc::invalid_argument, "%s: the rotation is not built (hadamard_rotation::make)", who);
     if (q.size() != cols) return status::error(errc::shape_mismatch, "%s: the rotation has length %zu, W has %zu columns", who, q.size(), cols);
     if (x.size() != cols) return status::error(errc::shape_mismatch, "%s: x has %zu elements, W has %zu columns", who, x.size(), cols);
-    if (!x.data()) return status::error(errc::invalid_argument, "%s: x is null", who);
-    return {};
+    return lowbit::detail::check_span(x, "x", who);
 }
 }  // namespace detail
 

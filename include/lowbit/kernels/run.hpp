@@ -25,9 +25,8 @@ namespace detail {
 inline status check_gemv_args(const weights_view& w, span<const float> x, span<float> y, const char* who) noexcept {
     if (x.size() != w.cols()) return status::error(errc::shape_mismatch, "%s: x has %zu elements, W has %zu columns", who, x.size(), w.cols());
     if (y.size() != w.rows()) return status::error(errc::shape_mismatch, "%s: y has %zu elements, W has %zu rows", who, y.size(), w.rows());
-    if (!x.data() || !y.data()) return status::error(errc::invalid_argument, "%s: x or y is null", who);
-    if (misaligned(x.data()) || misaligned(y.data()))
-        return status::error(errc::invalid_argument, "%s: x or y is not aligned to a float", who);
+    LOWBIT_TRY(check_span(x, "x", who));
+    LOWBIT_TRY(check_span(y, "y", who));
     if (overlaps(x.data(), x.size() * 4, y.data(), y.size() * 4)) return status::error(errc::invalid_argument, "%s: x and y overlap", who);
     if (w.overlaps(y.data(), y.size() * 4))
         return status::error(errc::invalid_argument, "%s: y overlaps the weights (codes, scales, zeros or perm)", who);

@@ -206,10 +206,8 @@ inline status check_in_place(matrix_view<const float> in, matrix_view<const floa
     return {};
 }
 inline status check_span_in_place(span<const float> in, span<const float> out, const char* in_name, const char* out_name) noexcept {
-    if (!in.empty() && !in.data()) return status::error(errc::invalid_argument, "%s.data is null", in_name);
-    if (!out.empty() && !out.data()) return status::error(errc::invalid_argument, "%s.data is null", out_name);
-    if (lowbit::detail::misaligned(in.data()) || lowbit::detail::misaligned(out.data()))
-        return status::error(errc::invalid_argument, "%s or %s is not aligned to a float", in_name, out_name);
+    LOWBIT_TRY(lowbit::detail::check_span(in, in_name));
+    LOWBIT_TRY(lowbit::detail::check_span(out, out_name));
     if (in.data() != out.data() && lowbit::detail::overlaps(in.data(), in.size() * 4, out.data(), out.size() * 4))
         return status::error(errc::invalid_argument, "%s overlaps %s without being the same array (in place)", out_name, in_name);
     return {};
@@ -254,9 +252,8 @@ inline status check_steps(const qlayout& l, span<const float> steps, span<const 
         return status::error(errc::shape_mismatch, "steps has %zu elements, the scheme needs %zu", steps.size(), l.n_scales);
     if (!S::is_symmetric && zeros.size() != l.n_zeros)
         return status::error(errc::shape_mismatch, "zeros has %zu elements, the scheme needs %zu", zeros.size(), l.n_zeros);
-    if (!steps.data() || (!zeros.empty() && !zeros.data()))
-        return status::error(errc::invalid_argument, "steps or zeros is null with a non-zero size");
-    if (lowbit::detail::misaligned(steps.data())) return status::error(errc::invalid_argument, "steps is not aligned to a float");
+    LOWBIT_TRY(lowbit::detail::check_span(steps, "steps"));
+    LOWBIT_TRY(lowbit::detail::check_span(zeros, "zeros"));
     if (S::is_symmetric && !zeros.empty())
         return status::error(errc::invalid_argument, "zeros has %zu elements, a symmetric scheme has none", zeros.size());
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -349,8 +346,7 @@ status fake_quantize_backward(matrix_view<const float> w, span<const float> step
     LOWBIT_TRY(detail::check_steps<S>(*l, steps, zeros));
     if (want_gw) LOWBIT_TRY(detail::check_in_place(grad_out, grad_w, "grad_out", "grad_w"));
     const bool want_gs = !grad_steps.empty();
-    if (want_gs && (!grad_steps.data() || lowbit::detail::misaligned(grad_steps.data())))
-        return status::error(errc::invalid_argument, "grad_steps is null or not aligned to a float");
+    LOWBIT_TRY(lowbit::detail::check_span(grad_steps, "grad_steps"));
     if (want_gs && grad_steps.size() != l->n_scales)
         return status::error(errc::shape_mismatch, "grad_steps has %zu elements, the scheme needs %zu", grad_steps.size(),
                              l->n_scales);

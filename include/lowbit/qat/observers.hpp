@@ -32,7 +32,7 @@ namespace qat {
 namespace detail {
 inline status batch_range(span<const float> x, float* lo, float* hi) noexcept {
     if (x.empty()) return status::error(errc::shape_mismatch, "x is empty");
-    if (!x.data()) return status::error(errc::invalid_argument, "x.data is null with %zu elements", x.size());
+    LOWBIT_TRY(lowbit::detail::check_span(x, "x"));
     float a = x[0], b = x[0];
     for (std::size_t i = 0; i < x.size(); ++i) {
         if (!std::isfinite(x[i]))

@@ -205,8 +205,7 @@ inline bool rotate_block_from(const float* src, float* dst, std::size_t n, const
 // x <- H_n x, orthonormal, in place. n = x.size() must be a power of two.
 inline status fwht(span<float> x) noexcept {
     if (x.empty()) return status::error(errc::shape_mismatch, "fwht: x is empty");
-    if (!x.data()) return status::error(errc::invalid_argument, "fwht: x is null (%zu values)", x.size());
-    if (lowbit::detail::misaligned(x.data())) return status::error(errc::invalid_argument, "fwht: x is not aligned to a float");
+    LOWBIT_TRY(lowbit::detail::check_span(x, "x", "fwht"));
     if (!is_power_of_two(x.size()))
         return status::error(errc::shape_mismatch, "fwht: x has %zu values, not a power of two", x.size());
     LOWBIT_TRY(detail::check_finite(x.data(), x.size(), "fwht", "x"));
@@ -269,9 +268,8 @@ public:
         if (x.size() != n || out.size() != n)
             return status::error(errc::shape_mismatch, "hadamard_rotation: x has %zu values and out %zu, the rotation %zu", x.size(),
                                  out.size(), n);
-        if (!x.data() || !out.data()) return status::error(errc::invalid_argument, "hadamard_rotation: x or out is null");
-        if (lowbit::detail::misaligned(x.data()) || lowbit::detail::misaligned(out.data()))
-            return status::error(errc::invalid_argument, "hadamard_rotation: x or out is not aligned to a float");
+        LOWBIT_TRY(lowbit::detail::check_span(x, "x", "hadamard_rotation"));
+        LOWBIT_TRY(lowbit::detail::check_span(out, "out", "hadamard_rotation"));
         if (out.data() == x.data()) return transform_rows(out, 1, transpose, "x");
         if (detail::overlaps(x.data(), n * sizeof(float), out.data(), n * sizeof(float)))
             return status::error(errc::invalid_argument, "hadamard_rotation: x and out overlap");
@@ -312,8 +310,7 @@ private:
             return status::error(errc::shape_mismatch, "hadamard_rotation: %s is empty (%zu x %zu)", what, n_rows, cols);
         if (cols > std::numeric_limits<std::size_t>::max() / n_rows || m.size() != n_rows * cols)
             return status::error(errc::shape_mismatch, "hadamard_rotation: %s has %zu values, not %zu x %zu", what, m.size(), n_rows, cols);
-        if (!m.data()) return status::error(errc::invalid_argument, "hadamard_rotation: %s is null (%zu values)", what, m.size());
-        if (lowbit::detail::misaligned(m.data())) return status::error(errc::invalid_argument, "hadamard_rotation: %s is not aligned to a float", what);
+        LOWBIT_TRY(lowbit::detail::check_span(m, what, "hadamard_rotation"));
         return status();
     }
 
