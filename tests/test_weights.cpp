@@ -23,6 +23,9 @@ namespace {
 
 bool same_bytes(const void* a, const void* b, std::size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
 
+// An error whose message holds `what`.
+bool says(const status& s, const char* what) { return !s.ok() && std::string(s.message()).find(what) != std::string::npos; }
+
 // Two weights hold the same fields and the same bytes in every array.
 void check_same(const weights_view& a, const weights_view& b) {
     REQUIRE(a.lay() == b.lay());
@@ -117,8 +120,18 @@ TEST_CASE("weights: the tiled validator checks the permutation (issue 15) and th
     CHECK(make_weights(d).error().code() == errc::invalid_argument);
     perm[5] = -7;
     CHECK_FALSE(make_weights(d).ok());
+    // a permutation, scales or codes ending past the top of the address space (session 38; perm was read)
+    const auto top = static_cast<std::uintptr_t>(UINTPTR_MAX - 63) & ~std::uintptr_t(63);  // 64 bytes below the end
+    d.perm = reinterpret_cast<const std::int32_t*>(top);
+    CHECK(says(make_weights(d).error(), "perm (96 entries) runs past the address space"));
     d.perm = nullptr;
     CHECK(make_weights(d).ok());
+    weights_desc wr = d;
+    wr.scales = reinterpret_cast<const void*>(top);
+    CHECK(says(make_weights(wr).error(), "run past the address space"));
+    wr = d;
+    wr.codes = reinterpret_cast<const std::uint8_t*>(top);
+    CHECK(says(make_weights(wr).error(), "run past the address space"));
     d.zeros = nullptr;
     CHECK_FALSE(make_weights(d).ok());
     // Groups must hold whole 32-blocks unless one group spans the row.
@@ -148,6 +161,9 @@ TEST_CASE("weights: the ggml validator") {
     weights_desc d = w->desc();
     d.row_bytes = 40;
     CHECK_FALSE(make_weights(d).ok());
+    // Blocks whose end wraps past the top of the address space (session 38): refused before any kernel reads them.
+    const auto* top = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 63) & ~std::uintptr_t(63));
+    CHECK(says(make_ggml_weights(gguf::gguf_type::q4_0, top, 3, 64).error(), "run past the address space"));
 }
 
 TEST_CASE_TEMPLATE("weights: typed views convert and come back only as their own scheme", S, scheme<3, per_group<64>>,

@@ -86,12 +86,19 @@ TEST_CASE("hostile formats: block codecs refuse misaligned, overlapping and null
         CHECK(dequantize_row(t, out.base(), nullptr, k).code() == errc::invalid_argument);
         CHECK(quantize_row(t, nullptr, nullptr, 0).ok());
         CHECK(out.untouched());
+        // input or output running past the top of the address space (session 38: the input was read)
+        const auto top = static_cast<std::uintptr_t>(UINTPTR_MAX - 511) & ~std::uintptr_t(63);
+        CHECK(says(quantize_row(t, reinterpret_cast<const float*>(top), out.base(), k), "runs past the address space"));
+        CHECK(says(dequantize_row(t, out.base(), reinterpret_cast<float*>(top), k), "runs past the address space"));
+        CHECK(out.untouched());
     }
     // importance-matrix quantization: shape overflow, misaligned weights
     std::vector<unsigned char> out(4096);
     CHECK(says(quantize(gguf_type::q4_K, xv.data(), out.data(), std::int64_t{1} << 60, 256, nullptr), "overflows"));
     sentinel qw(256 * 4, 1);
     CHECK(says(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, qw.as<const float>()), "aligned"));
+    CHECK(says(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, reinterpret_cast<const float*>(UINTPTR_MAX - 511)),
+               "quant_weights runs past the address space"));
     std::vector<float> qwn(256, 1.0f);
     qwn[5] = nan_();
     CHECK(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, qwn.data()).code() == errc::non_finite);

@@ -77,6 +77,11 @@ template <class T>
 inline std::size_t view_bytes(const matrix_view<T>& v) noexcept {
     return v.empty() ? 0 : ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
 }
+// Whether `bytes` bytes from p run past the top of the address space (the end
+// pointer would wrap to a low address, where overlap checks cannot see it).
+inline bool range_wraps(const void* p, std::size_t bytes) noexcept {
+    return reinterpret_cast<std::uintptr_t>(p) > UINTPTR_MAX - bytes;
+}
 // Whether a non-empty view reaches past what one object can span: its extent,
 // (rows - 1) * stride + cols elements, overflows, exceeds PTRDIFF_MAX bytes, or
 // runs past the top of the address space. No memory backs such a view, and
@@ -89,8 +94,7 @@ inline bool view_wraps(const matrix_view<T>& v) noexcept {
     constexpr std::size_t max_elems = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
     const std::size_t stride = v.stride() ? v.stride() : 1;
     if (v.cols() > max_elems || v.rows() - 1 > (max_elems - v.cols()) / stride) return true;
-    const std::size_t bytes = ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T);
-    return reinterpret_cast<std::uintptr_t>(v.data()) > UINTPTR_MAX - bytes;
+    return range_wraps(v.data(), ((v.rows() - 1) * v.stride() + v.cols()) * sizeof(T));
 }
 // A pointer that T cannot be read through (C++ requires alignof(T) alignment).
 template <class T>
@@ -129,7 +133,7 @@ status check_span(span<T> s, const char* name, const char* who = nullptr) noexce
     const char* sep = who ? ": " : "";
     if (!s.data()) return status::error(errc::invalid_argument, "%s%s%s is null (%zu values)", pre, sep, name, s.size());
     constexpr std::size_t max_elems = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T);
-    if (s.size() > max_elems || reinterpret_cast<std::uintptr_t>(s.data()) > UINTPTR_MAX - s.size() * sizeof(T))
+    if (s.size() > max_elems || range_wraps(s.data(), s.size() * sizeof(T)))
         return status::error(errc::invalid_argument, "%s%s%s (%zu values) runs past the address space", pre, sep, name, s.size());
     if (misaligned(s.data()))
         return status::error(errc::invalid_argument, "%s%s%s is not aligned to its %zu-byte elements", pre, sep, name, alignof(T));

@@ -120,6 +120,8 @@ inline status check_scales_and_perm(const char* what, const void* scales, std::s
                                     std::size_t cols) noexcept {
     if (reinterpret_cast<std::uintptr_t>(scales) % scale_align != 0 || misaligned(perm))
         return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
+    if (perm && (cols > static_cast<std::size_t>(PTRDIFF_MAX) / 4 || range_wraps(perm, cols * 4)))
+        return status::error(errc::invalid_argument, "%s.perm (%zu entries) runs past the address space", what, cols);
     if (perm)
         for (std::size_t j = 0; j < cols; ++j)
             if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
@@ -453,7 +455,14 @@ inline result<weights_view> make_weights(const weights_desc& in) noexcept {
             return status::error(errc::invalid_argument, "weights.lay = %d is not a layout (dense 0, tiled 1, ggml 2, codebook 3, tiled_codebook 4, tiled_kquant 5)",
                                  static_cast<int>(d.lay));
     }
-    return weights_view(d);
+    // Arrays whose end would wrap past the top of memory: the kernels' reads
+    // would land on low addresses, and overlaps() could not see them.
+    const weights_view v(d);
+    if (detail::range_wraps(d.codes, v.code_bytes()) || detail::range_wraps(d.scales, v.scale_bytes()) ||
+        detail::range_wraps(d.zeros, v.zero_bytes()))
+        return status::error(errc::invalid_argument, "weights: the codes, scales or zeros (%zu x %zu) run past the address space", d.rows,
+                             d.cols);
+    return v;
 }
 
 // make_weights on the shape and scheme of `d` alone (its pointers are

@@ -57,6 +57,8 @@ template <class In, class Out>
 inline status check_buffers(const char* fn, const In* in, std::size_t in_bytes, const Out* out, std::size_t out_bytes) noexcept {
     if (lowbit::detail::misaligned(in) || lowbit::detail::misaligned(out))
         return status::error(errc::invalid_argument, "%s: input or output pointer is not aligned to its element type", fn);
+    if (lowbit::detail::range_wraps(in, in_bytes) || lowbit::detail::range_wraps(out, out_bytes))
+        return status::error(errc::invalid_argument, "%s: input or output runs past the address space", fn);
     if (lowbit::detail::overlaps(in, in_bytes, out, out_bytes))
         return status::error(errc::invalid_argument, "%s: output overlaps the input", fn);
     return status();
