@@ -111,6 +111,12 @@ TEST_CASE("hostile formats: readers given a null buffer, and read_f32 into bad o
     CHECK(says(parse_npy(nullptr, 100).error(), "null"));
     CHECK(parse_npy(nullptr, 0).error().code() == errc::corrupt_data);
     CHECK(says(write_npy("/nonexistent-dir/x.npy", nullptr, {3, 4}), "null"));
+    // buffers whose end wraps past the top of the address space (session 38, detail::check_span: they were read)
+    const auto* top = reinterpret_cast<const std::uint8_t*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 63) & ~std::uintptr_t(63));
+    CHECK(says(gguf_file::parse(span<const std::uint8_t>(top, 100)).error(), "gguf: bytes (100 values) runs past the address space"));
+    CHECK(says(safetensors::safetensors_file::parse(span<const std::uint8_t>(top, 100)).error(), "runs past the address space"));
+    CHECK(says(parse_npy(top, 100).error(), "runs past the address space"));
+    CHECK(says(write_npy("/nonexistent-dir/x.npy", reinterpret_cast<const float*>(top), {4, 4}), "write_npy: data (16 values) runs past"));
 
     // a valid safetensors file with one F32 tensor of 4 values
     std::string header = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
@@ -137,6 +143,7 @@ TEST_CASE("hostile formats: readers given a null buffer, and read_f32 into bad o
     // gguf writer: a null chunk with a size
     gguf_writer wr;
     CHECK(says(wr.write_tensor_data(span<const std::uint8_t>(nullptr, 8)), "null"));
+    CHECK(says(wr.write_tensor_data(span<const std::uint8_t>(top, 100)), "gguf_writer: chunk (100 values) runs past"));
 }
 
 TEST_CASE("hostile formats: matmul on GGUF blocks with hostile activations and buffers") {

@@ -372,8 +372,7 @@ inline status gguf_file::check_tensors() {
 }
 
 inline result<gguf_file> gguf_file::parse(span<const std::uint8_t> bytes) {
-    if (!bytes.data() && !bytes.empty())
-        return status::error(errc::invalid_argument, "gguf: bytes.data is null with %zu bytes", bytes.size());
+    LOWBIT_TRY(lowbit::detail::check_span(bytes, "bytes", "gguf"));
     gguf_file f;
     f.bytes_ = bytes;
     cursor c(bytes.data(), bytes.size());

@@ -347,8 +347,7 @@ public:
     // any size (a chunk may end one tensor and start the next). Padding to the
     // alignment is written after each tensor.
     status write_tensor_data(span<const std::uint8_t> chunk) {
-        if (!chunk.data() && !chunk.empty())
-            return status::error(errc::invalid_argument, "gguf_writer: chunk.data is null with %zu bytes", chunk.size());
+        LOWBIT_TRY(lowbit::detail::check_span(chunk, "chunk", "gguf_writer"));
         if (phase_ != phase::data)
             return status::error(errc::invalid_argument,
                                  "gguf_writer: write_tensor_data before write_header or after finish");

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "../core/status.hpp"
+#include "../core/views.hpp"
 
 namespace lowbit {
 
@@ -316,7 +317,7 @@ struct npy_layout {
     std::size_t data_off = 0;
 };
 inline result<npy_layout> parse_npy_layout(const std::uint8_t* b, std::size_t n, const char* name) {
-    if (!b && n) return status::error(errc::invalid_argument, "%s: data is null with %zu bytes", name, n);
+    LOWBIT_TRY(lowbit::detail::check_span(span<const std::uint8_t>(b, n), "data", name));
     if (n < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0) return status::error(errc::corrupt_data, "%s: not a .npy file (bad magic)", name);
     const int major = b[6];
     std::size_t hlen, off;
@@ -458,7 +459,7 @@ inline status npy_header_text(const float* data, const std::vector<std::size_t>&
     if (shape.size() > 1) h.resize(h.size() - 1);  // "(3, 4)" ; a 1-tuple keeps its comma: "(3,)"
     else if (shape.size() == 1) h.pop_back();
     h += "), }";
-    if (!data && *count) return status::error(errc::invalid_argument, "write_npy: data is null for %zu values", *count);
+    LOWBIT_TRY(lowbit::detail::check_span(span<const float>(data, *count), "data", "write_npy"));
     while ((10 + h.size() + 1) % 64) h += ' ';
     h += '\n';
     return {};

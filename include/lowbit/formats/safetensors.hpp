@@ -295,8 +295,7 @@ inline status safetensors_file::check_layout(span<const std::uint8_t> bytes) {
 }
 
 inline result<safetensors_file> safetensors_file::parse(span<const std::uint8_t> bytes) {
-    if (!bytes.data() && !bytes.empty())
-        return status::error(errc::invalid_argument, "safetensors: bytes.data is null with %zu bytes", bytes.size());
+    LOWBIT_TRY(lowbit::detail::check_span(bytes, "bytes", "safetensors"));
     safetensors_file f;
     if (bytes.size() < 8)
         return status::error(errc::corrupt_data, "safetensors: truncated: %zu bytes, the header length alone needs 8",
