@@ -196,6 +196,11 @@ TEST_CASE("hostile formats: codebook entry points refuse null, short-stride, mis
     std::vector<float> imp(K, 1.0f);
     imp[7] = -1.0f;
     CHECK(says(codebook::weighted_error(wv, q->view(), imp.data()).error(), "importance[7]"));
+    // an importance row that is misaligned, or wraps past the top of the address space (session 38; it was read)
+    sentinel imis(K * 4, 1);
+    CHECK(says(codebook::weighted_error(wv, q->view(), imis.as<const float>()).error(), "importance is not aligned"));
+    const auto* itop = reinterpret_cast<const float*>(static_cast<std::uintptr_t>(UINTPTR_MAX - 63) & ~std::uintptr_t(63));
+    CHECK(says(codebook::weighted_error(wv, q->view(), itop).error(), "importance (64 values) runs past the address space"));
     CHECK(says(codebook::quantize(matrix_view<const float>(w.data(), N, K, SIZE_MAX / 2), g).error(), "address space"));
     sentinel mis(N * K * 4, 2);
     CHECK(says(codebook::quantize(matrix_view<const float>(mis.as<const float>(), N, K), g).error(), "aligned"));
