@@ -2,7 +2,7 @@
 // compressed-tensors "pack-quantized" checkpoint (llm-compressor:
 // `weight_packed`, `weight_shape`, `weight_scale`, `weight_zero_point`,
 // `weight_g_idx`) read into lowbit's qmatrix without requantizing. Layout and
-// formula: docs/formats.md, "compressed-tensors pack-quantized".
+// formula: docs/formats.md, "compressed-tensors `pack-quantized`".
 //
 //   weight_packed      int32 [N, ceil(K/p)], p = 32 / b: word (n, w) holds the codes of
 //                      inputs p*w .. p*w+p-1 of output n, input p*w+i at bits [b*i, b*i+b);

@@ -2,7 +2,7 @@
 // byte-exact with ggml's quantize_row_iq2_xxs_impl / iq2_xs_impl / iq2_s_impl.
 //
 // Same search as IQ3 (detail/gguf_iq_search.hpp) on the 8-wide IQ2 grids, with each
-// type's parameters (docs/formats.md, "Encoding IQ2_XXS, IQ2_XS, IQ2_S").
+// type's parameters (docs/formats.md, "Encoding IQ2_XXS, IQ2_XS and IQ2_S").
 // ggml quantizes IQ2_XXS and IQ2_XS only with an importance matrix (it
 // asserts); lowbit refuses them without one (errc::invalid_argument).
 #pragma once

@@ -1,6 +1,6 @@
 // lowbit/kernels/detail/tiled_blocks.hpp — prepared activations and the scalar
 // models of the kernels on the tiled layout (pack/tiled.hpp; docs/kernels.md,
-// "Tiled kernels").
+// "Tiled layout and its kernels").
 //
 // int8 path. Per block b of 32 activations (natural order, gathered through
 // the permutation): dx_b = amax/127, q = round_even(x / dx_b) in [-127, 127],

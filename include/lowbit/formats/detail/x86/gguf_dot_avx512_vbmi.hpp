@@ -373,7 +373,7 @@ struct natural {
 // the level lookup's index; chunk R + 1's bit (4 above) lands at bit 6 of
 // the same byte, so one vpmultishiftqb and a vpsrlw by 4 serve chunks R, R + 1
 // (a mask per chunk by vpshufbitqmb, and a masked vpsubb, cost a port-5 uop
-// more per chunk on Intel: docs/kernels.md, "Branch iq31").
+// more per chunk on Intel: docs/history/kernels.md, "Branch iq31").
 template <int R, int Slot>
 LOWBIT_GGUF_VBMI_INLINE __m512i iq2_sign_bits(__m512i sign_t) {
     constexpr auto f = [](int b) { return (32 * Slot + 16 * ((b % 8) / 4) + 4 * R + b % 4 + 62) % 64; };

@@ -77,9 +77,9 @@ namespace amx {
 
 // Activation rows below which a call (or the rows left after the groups of 16)
 // runs on the avx512vnni body. Measured with this body (lowbit_bench_amx's M
-// sweep, docs/kernels.md "AMX: the M sweep"): at 4096 x 4096 on one thread the
-// tiles lose at M = 8 (2.1x the time), 16 and 32 (1.05-1.25x), and win from
-// M = 64 (0.64-0.72x); 33-63 not measured.
+// sweep, docs/history/kernels.md "AMX: the M sweep"): at 4096 x 4096 on one
+// thread the tiles lose at M = 8 (2.1x the time), 16 and 32 (1.05-1.25x), and
+// win from M = 64 (0.64-0.72x); 33-63 not measured.
 constexpr std::size_t amx_min_rows = 64;
 constexpr std::size_t amx_strip_blocks = 32;     // blocks per strip (at most; tests pass fewer)
 constexpr std::size_t group_rows = amx_max_rows;  // activation rows per A / C tile
