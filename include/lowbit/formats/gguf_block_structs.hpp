@@ -1,7 +1,7 @@
 // lowbit/formats/gguf_block_structs.hpp — ggml's legacy and K-quant blocks as
 // plain structs (Q4_0 … Q8_1, Q2_K … Q8_K), byte for byte; no code.
 //
-// docs/formats.md ("Block layouts") draws every layout. The codecs that fill
+// docs/formats.md ("GGUF block formats") draws every layout. The codecs that fill
 // and read these structs live in detail/gguf_encode.hpp and detail/gguf_decode.hpp;
 // the checked row API in gguf_rows.hpp.
 #pragma once
@@ -19,7 +19,7 @@ constexpr int qk_legacy = 32;  // values per block of Q4_0 … Q8_1
 constexpr int qk_k = 256;      // values per super-block of the K-quants (ggml's QK_K)
 constexpr int k_scale_size = 12;  // bytes of packed 6-bit scales/mins in Q4_K and Q5_K
 
-// ---- block structs: ggml's exact layouts (docs/formats.md, "Block layouts") ------
+// ---- block structs: ggml's exact layouts (docs/formats.md, "GGUF block formats") ---
 // fp16 fields hold IEEE binary16 bits (lowbit::f16_to_f32 reads them). Multi-byte
 // fields are in host order; GGUF files are little-endian, like every host ggml runs on.
 

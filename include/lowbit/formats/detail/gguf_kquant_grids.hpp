@@ -21,7 +21,7 @@ namespace lowbit {
 namespace gguf {
 namespace detail {
 
-// ---- K-quants (docs/formats.md, "Q2_K … Q8_K") --------------------------------------
+// ---- K-quants (docs/formats.md, "K-quant super-blocks (256 values)") -----------
 
 // K-quant grids: the search's codes are kept for sub-blocks whose stored scale
 // is zero; every other code is recomputed from the stored (f16, 4/6-bit) scales.

@@ -20,7 +20,7 @@ namespace lowbit {
 namespace gguf {
 namespace detail {
 
-// ---- legacy blocks (docs/formats.md, "Q4_0 … Q8_1") ---------------------------------
+// ---- legacy blocks (docs/formats.md, "Legacy blocks (32 values)") -------------
 
 inline void min_max(const float* x, int n, float* lo, float* hi) noexcept {
     float mn = 3.40282347e+38f;
