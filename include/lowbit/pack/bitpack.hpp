@@ -2,10 +2,10 @@
 //
 // Bit order (docs/formats.md, "lowbit weights in GGUF", "Values"): the codes
 // form one little-endian bit stream. Code i occupies stream bits
-// [i*b, i*b + b), and stream bit j is bit (j % 8) of byte j / 8. So 4-bit codes put code 0 in the
-// low nibble of byte 0; 3-bit codes straddle bytes (code 2 uses bits 6..7 of
-// byte 0 and bit 0 of byte 1). A row of n codes takes ceil(n*b/8) bytes and
-// the unused high bits of the last byte are zero.
+// [i*b, i*b + b), and stream bit j is bit (j % 8) of byte j / 8. So 4-bit
+// codes put code 0 in the low nibble of byte 0; 3-bit codes straddle bytes
+// (code 2 uses bits 6..7 of byte 0 and bit 0 of byte 1). A row of n codes
+// takes ceil(n*b/8) bytes and the unused high bits of the last byte are zero.
 #pragma once
 
 #include <cstddef>
