@@ -123,7 +123,7 @@ TEST_CASE("weights: the tiled validator checks the permutation (issue 15) and th
     // a permutation, scales or codes ending past the top of the address space (session 38; perm was read)
     const auto top = static_cast<std::uintptr_t>(UINTPTR_MAX - 63) & ~std::uintptr_t(63);  // 64 bytes below the end
     d.perm = reinterpret_cast<const std::int32_t*>(top);
-    CHECK(says(make_weights(d).error(), "perm (96 entries) runs past the address space"));
+    CHECK(says(make_weights(d).error(), "weights: perm (96 values) runs past the address space"));
     d.perm = nullptr;
     CHECK(make_weights(d).ok());
     weights_desc wr = d;

@@ -98,7 +98,7 @@ TEST_CASE("hostile formats: block codecs refuse misaligned, overlapping and null
     sentinel qw(256 * 4, 1);
     CHECK(says(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, qw.as<const float>()), "aligned"));
     CHECK(says(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, reinterpret_cast<const float*>(UINTPTR_MAX - 511)),
-               "quant_weights runs past the address space"));
+               ": quant_weights (256 values) runs past the address space"));
     std::vector<float> qwn(256, 1.0f);
     qwn[5] = nan_();
     CHECK(quantize(gguf_type::q4_K, xv.data(), out.data(), 1, 256, qwn.data()).code() == errc::non_finite);

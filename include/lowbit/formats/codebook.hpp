@@ -254,12 +254,13 @@ inline status check_input(const char* who, matrix_view<const float> x, const flo
     for (std::size_t r = 0; r < x.rows(); ++r)
         for (std::size_t c = 0; c < x.cols(); ++c)
             if (!std::isfinite(x(r, c))) return status::error(errc::invalid_argument, "%s: weight (%zu, %zu) is not finite", who, r, c);
-    if (importance) LOWBIT_TRY(lowbit::detail::check_span(span<const float>(importance, x.cols()), "importance", who));
-    if (importance)
+    if (importance) {
+        LOWBIT_TRY(lowbit::detail::check_span(span<const float>(importance, x.cols()), "importance", who));
         for (std::size_t c = 0; c < x.cols(); ++c)
             if (!std::isfinite(importance[c]) || importance[c] < 0.0f)
                 return status::error(errc::invalid_argument, "%s: importance[%zu] = %g is not a finite value >= 0", who, c,
                                      static_cast<double>(importance[c]));
+    }
     return {};
 }
 

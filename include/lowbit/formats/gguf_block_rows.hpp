@@ -38,10 +38,7 @@ status encode_block_rows(const char* fn, const char* what, const char* src_name,
     LOWBIT_TRY(check_pointers(fn, total, src, dst));
     LOWBIT_TRY(check_buffers(fn, src, static_cast<std::size_t>(total) * 4, dst,
                              static_cast<std::size_t>(total / B::values) * sizeof(B)));
-    if (qw && lowbit::detail::misaligned(qw))
-        return status::error(errc::invalid_argument, "%s: quant_weights is not float aligned", fn);
-    if (qw && lowbit::detail::range_wraps(qw, static_cast<std::size_t>(n_per_row) * 4))
-        return status::error(errc::invalid_argument, "%s: quant_weights runs past the address space", fn);
+    if (qw) LOWBIT_TRY(lowbit::detail::check_span(span<const float>(qw, static_cast<std::size_t>(n_per_row)), "quant_weights", fn));
     LOWBIT_TRY(check_finite(fn, src_name, src, total));
     if (qw) LOWBIT_TRY(check_finite(fn, "quant_weights", qw, n_per_row));
     const std::int64_t nb = n_per_row / B::values;

@@ -120,8 +120,7 @@ inline status check_scales_and_perm(const char* what, const void* scales, std::s
                                     std::size_t cols) noexcept {
     if (reinterpret_cast<std::uintptr_t>(scales) % scale_align != 0 || misaligned(perm))
         return status::error(errc::invalid_argument, "%s.scales or %s.perm is not aligned to its element type", what, what);
-    if (perm && (cols > static_cast<std::size_t>(PTRDIFF_MAX) / 4 || range_wraps(perm, cols * 4)))
-        return status::error(errc::invalid_argument, "%s.perm (%zu entries) runs past the address space", what, cols);
+    if (perm) LOWBIT_TRY(check_span(span<const std::int32_t>(perm, cols), "perm", what));
     if (perm)
         for (std::size_t j = 0; j < cols; ++j)
             if (perm[j] < 0 || static_cast<std::size_t>(perm[j]) >= cols)
